@@ -1,0 +1,72 @@
+//! Builds the running daemon: opens the store, binds the listener (port 0 picks a free port, as
+//! the tests do) and starts the HTTP server. Used by `seatkeeper serve` and by every integration
+//! test.
+
+use std::net::TcpListener;
+use std::sync::Arc;
+
+use actix_web::dev::{Server, ServerHandle};
+use actix_web::{web, HttpServer};
+
+use crate::config::Config;
+use crate::http::{self, AppState};
+use crate::store::Store;
+
+pub struct Application {
+    port: u16,
+    server: Server,
+    store: Store,
+}
+
+impl Application {
+    pub async fn build(config: Config) -> anyhow::Result<Application> {
+        let store = Store::open(&config.database).map_err(|e| {
+            anyhow::anyhow!(
+                "cannot open the database {}: {e}",
+                config.database.display()
+            )
+        })?;
+        let listener = TcpListener::bind(config.listen)
+            .map_err(|e| anyhow::anyhow!("cannot listen on {} (`listen`): {e}", config.listen))?;
+        let port = listener.local_addr()?.port();
+        if config.admin_token.is_none() {
+            tracing::warn!("the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file to turn it on");
+        }
+        let state = web::Data::new(AppState {
+            store: store.clone(),
+            config: Arc::new(config.clone()),
+        });
+        let server = HttpServer::new(move || http::app(state.clone()))
+            .listen(listener)?
+            .workers(config.workers)
+            .shutdown_timeout(30)
+            .run();
+        tracing::info!(address = %config.listen.ip(), port, database = %config.database.display(), "seatkeeper listening");
+        Ok(Application {
+            port,
+            server,
+            store,
+        })
+    }
+
+    pub fn port(&self) -> u16 {
+        self.port
+    }
+
+    /// A handle to stop the server gracefully.
+    pub fn handle(&self) -> ServerHandle {
+        self.server.handle()
+    }
+
+    /// Serves until stopped (SIGINT/SIGTERM or the handle), finishes in-flight requests, then
+    /// closes the database.
+    pub async fn run_until_stopped(self) -> std::io::Result<()> {
+        let r = self.server.await;
+        let store = self.store.clone();
+        tokio::task::spawn_blocking(move || store.close())
+            .await
+            .ok();
+        tracing::info!("seatkeeper stopped");
+        r
+    }
+}

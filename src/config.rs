@@ -1,0 +1,333 @@
+//! One typed [`Config`], read from embedded defaults, then an optional TOML file, then
+//! `SEATKEEPER_*` environment variables (each key `some_key` as `SEATKEEPER_SOME_KEY`), and
+//! validated before anything starts. A bad value stops start-up with a message naming the key.
+//! `deploy/seatkeeper.example.toml` documents every key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("cannot read config file {path}: {source}")]
+    Read {
+        path: PathBuf,
+        source: std::io::Error,
+    },
+    #[error("config file {path} is not valid TOML: {message}")]
+    Syntax { path: PathBuf, message: String },
+    #[error("unknown config key `{0}` (see deploy/seatkeeper.example.toml)")]
+    UnknownKey(String),
+    #[error("invalid value for `{key}` ({source_name}): {message}")]
+    Invalid {
+        key: &'static str,
+        source_name: String,
+        message: String,
+    },
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum LogFormat {
+    Text,
+    Json,
+}
+
+/// A secret that never prints.
+#[derive(Clone, PartialEq, Eq)]
+pub struct Secret(pub String);
+
+impl std::fmt::Debug for Secret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Secret(***)")
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address of the HTTP listener.
+    pub listen: SocketAddr,
+    /// SQLite database file.
+    pub database: PathBuf,
+    /// Bearer token of the admin API; `None` turns the admin API off.
+    pub admin_token: Option<Secret>,
+    /// The external base URL clients reach the daemon at (for `meta.location`); derived from each
+    /// request's Host header when unset.
+    pub public_url: Option<String>,
+    pub log_level: String,
+    pub log_format: LogFormat,
+    /// HTTP worker threads.
+    pub workers: usize,
+    /// Largest request body accepted, in bytes.
+    pub max_body_bytes: usize,
+    /// Largest page a list returns (and the default page size).
+    pub max_results: usize,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 8080)),
+            database: PathBuf::from("seatkeeper.db"),
+            admin_token: None,
+            public_url: None,
+            log_level: "info".into(),
+            log_format: LogFormat::Text,
+            workers: std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2),
+            max_body_bytes: 4 * 1024 * 1024,
+            max_results: 1000,
+        }
+    }
+}
+
+/// Every key, for the unknown-key check and the environment overlay.
+pub const KEYS: &[&str] = &[
+    "listen",
+    "database",
+    "admin_token",
+    "admin_token_file",
+    "public_url",
+    "log_level",
+    "log_format",
+    "workers",
+    "max_body_bytes",
+    "max_results",
+];
+
+/// A raw value and where it came from.
+struct Raw {
+    value: toml::Value,
+    source: String,
+}
+
+impl Raw {
+    fn text(&self) -> Option<String> {
+        match &self.value {
+            toml::Value::String(s) => Some(s.clone()),
+            toml::Value::Integer(i) => Some(i.to_string()),
+            toml::Value::Boolean(b) => Some(b.to_string()),
+            _ => None,
+        }
+    }
+}
+
+fn env_name(key: &str) -> String {
+    format!("SEATKEEPER_{}", key.to_ascii_uppercase())
+}
+
+impl Config {
+    /// Loads the configuration: defaults, then `file`, then the environment.
+    pub fn load(file: Option<&Path>) -> Result<Config, Error> {
+        Self::load_from(file, |k| std::env::var(k).ok())
+    }
+
+    /// As [`Config::load`], with the environment given as a lookup function (for tests).
+    pub fn load_from(
+        file: Option<&Path>,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, Error> {
+        let mut raw: std::collections::BTreeMap<&'static str, Raw> = Default::default();
+        if let Some(path) = file {
+            let text = std::fs::read_to_string(path).map_err(|source| Error::Read {
+                path: path.into(),
+                source,
+            })?;
+            let table: toml::Table = text.parse().map_err(|e: toml::de::Error| Error::Syntax {
+                path: path.into(),
+                message: e.message().to_owned(),
+            })?;
+            for (k, v) in table {
+                let key = KEYS
+                    .iter()
+                    .find(|known| **known == k)
+                    .ok_or_else(|| Error::UnknownKey(k.clone()))?;
+                raw.insert(
+                    key,
+                    Raw {
+                        value: v,
+                        source: format!("in {}", path.display()),
+                    },
+                );
+            }
+        }
+        for key in KEYS {
+            let name = env_name(key);
+            if let Some(v) = env(&name) {
+                raw.insert(
+                    key,
+                    Raw {
+                        value: toml::Value::String(v),
+                        source: name,
+                    },
+                );
+            }
+        }
+        let mut c = Config::default();
+        let invalid = |key: &'static str, r: &Raw, message: &str| Error::Invalid {
+            key,
+            source_name: r.source.clone(),
+            message: message.to_owned(),
+        };
+        let text = |key: &'static str, r: &Raw| {
+            r.text().ok_or_else(|| invalid(key, r, "expected a string"))
+        };
+        let number = |key: &'static str, r: &Raw, min: usize, max: usize| -> Result<usize, Error> {
+            let t = text(key, r)?;
+            let n: usize = t
+                .trim()
+                .parse()
+                .map_err(|_| invalid(key, r, &format!("{t:?} is not a whole number")))?;
+            if n < min || n > max {
+                return Err(invalid(key, r, &format!("{n} is outside {min}..={max}")));
+            }
+            Ok(n)
+        };
+        for (key, r) in &raw {
+            match *key {
+                "listen" => {
+                    let t = text(key, r)?;
+                    c.listen = t.trim().parse().map_err(|_| {
+                        invalid(
+                            key,
+                            r,
+                            &format!("{t:?} is not an address such as 127.0.0.1:8080"),
+                        )
+                    })?;
+                }
+                "database" => {
+                    let t = text(key, r)?;
+                    if t.trim().is_empty() {
+                        return Err(invalid(key, r, "must not be empty"));
+                    }
+                    c.database = PathBuf::from(t);
+                }
+                "admin_token" => {
+                    let t = text(key, r)?;
+                    c.admin_token = Some(Secret(
+                        check_admin_token(&t).map_err(|m| invalid(key, r, m))?,
+                    ));
+                }
+                "admin_token_file" => {
+                    if raw.contains_key("admin_token") {
+                        continue; // an explicit token wins over a file
+                    }
+                    let t = text(key, r)?;
+                    let content = std::fs::read_to_string(&t)
+                        .map_err(|e| invalid(key, r, &format!("cannot read {t}: {e}")))?;
+                    c.admin_token = Some(Secret(
+                        check_admin_token(content.trim()).map_err(|m| invalid(key, r, m))?,
+                    ));
+                }
+                "public_url" => {
+                    let t = text(key, r)?.trim().trim_end_matches('/').to_owned();
+                    if !(t.starts_with("http://") || t.starts_with("https://")) {
+                        return Err(invalid(key, r, "must start with http:// or https://"));
+                    }
+                    c.public_url = Some(t);
+                }
+                "log_level" => {
+                    let t = text(key, r)?;
+                    tracing_subscriber::EnvFilter::try_new(&t)
+                        .map_err(|e| invalid(key, r, &e.to_string()))?;
+                    c.log_level = t;
+                }
+                "log_format" => {
+                    c.log_format = match text(key, r)?.to_ascii_lowercase().as_str() {
+                        "text" => LogFormat::Text,
+                        "json" => LogFormat::Json,
+                        _ => return Err(invalid(key, r, "must be \"text\" or \"json\"")),
+                    }
+                }
+                "workers" => c.workers = number(key, r, 1, 256)?,
+                "max_body_bytes" => c.max_body_bytes = number(key, r, 1024, 256 * 1024 * 1024)?,
+                "max_results" => c.max_results = number(key, r, 1, 100_000)?,
+                _ => {}
+            }
+        }
+        Ok(c)
+    }
+}
+
+fn check_admin_token(t: &str) -> Result<String, &'static str> {
+    if t.len() < 16 {
+        return Err("the admin token must be at least 16 characters");
+    }
+    if t.chars().any(|c| c.is_whitespace() || c.is_control()) {
+        return Err("the admin token must not contain spaces or control characters");
+    }
+    Ok(t.to_owned())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let pairs: Vec<(String, String)> = pairs
+            .iter()
+            .map(|(a, b)| (a.to_string(), b.to_string()))
+            .collect();
+        move |k| pairs.iter().find(|(a, _)| a == k).map(|(_, b)| b.clone())
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::load_from(None, env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
+        assert_eq!(c.database, PathBuf::from("seatkeeper.db"));
+        assert!(c.admin_token.is_none());
+    }
+
+    #[test]
+    fn file_then_environment() {
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(
+            &f,
+            "listen = \"0.0.0.0:9000\"\nmax_results = 50\ndatabase = \"/tmp/x.db\"\n",
+        )
+        .unwrap();
+        let c =
+            Config::load_from(Some(&f), env(&[("SEATKEEPER_LISTEN", "127.0.0.1:7000")])).unwrap();
+        assert_eq!(c.listen.to_string(), "127.0.0.1:7000");
+        assert_eq!(c.max_results, 50);
+        assert_eq!(c.database, PathBuf::from("/tmp/x.db"));
+    }
+
+    #[test]
+    fn bad_values_name_the_key() {
+        let e = Config::load_from(None, env(&[("SEATKEEPER_LISTEN", "nope")]))
+            .unwrap_err()
+            .to_string();
+        assert!(
+            e.contains("`listen`") && e.contains("SEATKEEPER_LISTEN"),
+            "{e}"
+        );
+        let e = Config::load_from(None, env(&[("SEATKEEPER_ADMIN_TOKEN", "short")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`admin_token`"), "{e}");
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "lisen = \"x\"\n").unwrap();
+        assert!(Config::load_from(Some(&f), env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("`lisen`"));
+        std::fs::write(&f, "workers = 0\n").unwrap();
+        assert!(Config::load_from(Some(&f), env(&[]))
+            .unwrap_err()
+            .to_string()
+            .contains("`workers`"));
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let c = Config::load_from(
+            None,
+            env(&[("SEATKEEPER_ADMIN_TOKEN", "0123456789abcdef0123")]),
+        )
+        .unwrap();
+        assert!(!format!("{c:?}").contains("0123456789abcdef"));
+    }
+}

@@ -1,0 +1,105 @@
+//! The admin API under `/admin/v1` (JSON, the operator's bearer token). Paths and field names are
+//! a stable contract: outside tooling drives them.
+//!
+//! - `POST /tenants` `{"name", "notify": [emails]}` → 201 tenant; `GET /tenants`; `GET /tenants/{tenant}`
+//! - `POST /tenants/{tenant}/tokens` → 201 `{"id", "token", "created"}` (the token, shown once)
+//! - `GET /tenants/{tenant}/tokens` (no secrets); `DELETE /tenants/{tenant}/tokens/{id}` → 204
+//!
+//! `{tenant}` is a tenant's id or its name.
+
+use actix_web::{web, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::auth::Admin;
+use super::error::AdminError;
+use super::{body, AppState};
+
+pub fn scope() -> actix_web::Scope {
+    web::scope("/admin/v1")
+        .route("/tenants", web::post().to(create_tenant))
+        .route("/tenants", web::get().to(list_tenants))
+        .route("/tenants/{tenant}", web::get().to(get_tenant))
+        .route("/tenants/{tenant}/tokens", web::post().to(issue_token))
+        .route("/tenants/{tenant}/tokens", web::get().to(list_tokens))
+        .route(
+            "/tenants/{tenant}/tokens/{id}",
+            web::delete().to(revoke_token),
+        )
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(AdminError::new(404, "not_found", "no such admin endpoint"))
+        }))
+}
+
+/// Reads a JSON body into `T`, answering 400 with what was wrong.
+async fn json_body<T: serde::de::DeserializeOwned>(
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<T, AdminError> {
+    let v = body::json(payload, state.config.max_body_bytes)
+        .await
+        .map_err(|e| AdminError::new(e.status, "invalid_request", e.detail))?;
+    serde_json::from_value(v)
+        .map_err(|e| AdminError::bad_request(format!("invalid request body: {e}")))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewTenant {
+    name: String,
+    #[serde(default)]
+    notify: Vec<String>,
+}
+
+async fn create_tenant(
+    _: Admin,
+    state: web::Data<AppState>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let t: NewTenant = json_body(payload, &state).await?;
+    let tenant = state.store.create_tenant(t.name, t.notify).await?;
+    Ok(HttpResponse::Created().json(tenant))
+}
+
+async fn list_tenants(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+    Ok(HttpResponse::Ok().json(json!({"tenants": state.store.list_tenants().await?})))
+}
+
+async fn get_tenant(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    Ok(HttpResponse::Ok().json(state.store.tenant(&path).await?))
+}
+
+async fn issue_token(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let tenant = state.store.tenant(&path).await?;
+    let (info, token) = state.store.issue_token(tenant.key).await?;
+    Ok(HttpResponse::Created()
+        .json(json!({"id": info.id, "token": token, "created": info.created, "tenant": tenant.id})))
+}
+
+async fn list_tokens(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let tenant = state.store.tenant(&path).await?;
+    Ok(HttpResponse::Ok().json(json!({"tokens": state.store.list_tokens(tenant.key).await?})))
+}
+
+async fn revoke_token(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, id) = path.into_inner();
+    let tenant = state.store.tenant(&tenant).await?;
+    state.store.revoke_token(tenant.key, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,40 @@
+//! Reading request bodies: a size limit enforced while reading (413, never buffering more), then
+//! JSON parsing with serde_json's nesting limit (a bad body is 400 `invalidSyntax`).
+
+use actix_web::web;
+use futures_util::StreamExt;
+use serde_json::Value;
+
+use crate::scim;
+
+/// Reads the whole body, failing with 413 past `limit` bytes.
+pub async fn read(mut payload: web::Payload, limit: usize) -> Result<web::Bytes, scim::Error> {
+    let mut body = web::BytesMut::new();
+    while let Some(chunk) = payload.next().await {
+        let chunk = chunk.map_err(|e| {
+            scim::Error::invalid_syntax(format!("cannot read the request body: {e}"))
+        })?;
+        if body.len() + chunk.len() > limit {
+            return Err(scim::Error::new(
+                413,
+                None,
+                format!("the request body is larger than {limit} bytes"),
+            ));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    Ok(body.freeze())
+}
+
+/// Reads and parses a JSON body.
+pub async fn json(payload: web::Payload, limit: usize) -> Result<Value, scim::Error> {
+    let bytes = read(payload, limit).await?;
+    if bytes.is_empty() {
+        return Err(scim::Error::invalid_syntax(
+            "the request body is empty; a JSON object is expected",
+        ));
+    }
+    serde_json::from_slice(&bytes).map_err(|e| {
+        scim::Error::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+    })
+}

@@ -1,0 +1,112 @@
+//! The edge where every layer's error becomes an HTTP response: SCIM error bodies under
+//! `/scim/v2`, JSON error bodies under `/admin/v1`. Internal failures are logged here and
+//! answered without details.
+
+use actix_web::http::StatusCode;
+use actix_web::{HttpResponse, ResponseError};
+use serde_json::json;
+
+use crate::scim;
+use crate::store;
+
+/// An error answered as a SCIM error body (RFC 7644 §3.12).
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct ScimError(pub scim::Error);
+
+impl From<scim::Error> for ScimError {
+    fn from(e: scim::Error) -> Self {
+        ScimError(e)
+    }
+}
+
+impl From<store::Error> for ScimError {
+    fn from(e: store::Error) -> Self {
+        ScimError(match e {
+            store::Error::NotFound(what) => scim::Error::not_found(format!("{what} not found")),
+            store::Error::Conflict(m) => scim::Error::uniqueness(m),
+            store::Error::VersionMismatch => scim::Error::precondition_failed(
+                "the resource has changed since the version in If-Match",
+            ),
+            store::Error::Scim(e) => e,
+            store::Error::Invalid(m) => scim::Error::invalid_value(m),
+            store::Error::Closed => scim::Error::new(503, None, "the service is shutting down"),
+            other => {
+                tracing::error!(error = %other, "store failure");
+                scim::Error::new(500, None, "internal error")
+            }
+        })
+    }
+}
+
+impl ResponseError for ScimError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.0.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status_code());
+        r.content_type(scim::SCIM_MEDIA_TYPE);
+        if self.0.status == 401 {
+            r.insert_header(("WWW-Authenticate", "Bearer realm=\"seatkeeper\""));
+        }
+        r.body(self.0.to_body().to_string())
+    }
+}
+
+/// An error of the admin API: `{"error": code, "message": text}`.
+#[derive(Debug, thiserror::Error)]
+#[error("{message}")]
+pub struct AdminError {
+    pub status: u16,
+    pub code: &'static str,
+    pub message: String,
+}
+
+impl AdminError {
+    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
+        AdminError {
+            status,
+            code,
+            message: message.into(),
+        }
+    }
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(400, "invalid_request", message)
+    }
+}
+
+impl From<store::Error> for AdminError {
+    fn from(e: store::Error) -> Self {
+        match e {
+            store::Error::NotFound(what) => {
+                AdminError::new(404, "not_found", format!("{what} not found"))
+            }
+            store::Error::Conflict(m) => AdminError::new(409, "conflict", m),
+            store::Error::VersionMismatch => {
+                AdminError::new(412, "precondition_failed", "version mismatch")
+            }
+            store::Error::Scim(e) => AdminError::new(e.status, "invalid_request", e.detail),
+            store::Error::Invalid(m) => AdminError::bad_request(m),
+            store::Error::Closed => {
+                AdminError::new(503, "unavailable", "the service is shutting down")
+            }
+            other => {
+                tracing::error!(error = %other, "store failure");
+                AdminError::new(500, "internal", "internal error")
+            }
+        }
+    }
+}
+
+impl ResponseError for AdminError {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::from_u16(self.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR)
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(self.status_code());
+        if self.status == 401 {
+            r.insert_header(("WWW-Authenticate", "Bearer realm=\"seatkeeper-admin\""));
+        }
+        r.json(json!({"error": self.code, "message": self.message}))
+    }
+}

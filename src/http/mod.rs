@@ -1,0 +1,79 @@
+//! Thin actix-web handlers, one module per surface: [`scim`] under `/scim/v2`, [`admin`] under
+//! `/admin/v1`, plus `/healthz` and `/readyz`. Handlers parse the request with the pure protocol
+//! code, call one store operation and render the answer; they hold no business rules.
+
+pub mod admin;
+pub mod auth;
+pub mod body;
+pub mod error;
+pub mod scim;
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use actix_web::dev::Service as _;
+use actix_web::{web, HttpResponse};
+use futures_util::FutureExt as _;
+
+use crate::config::Config;
+use crate::store::Store;
+
+/// What every handler can reach.
+pub struct AppState {
+    pub store: Store,
+    pub config: Arc<Config>,
+}
+
+/// Registers every route.
+pub fn routes(cfg: &mut web::ServiceConfig) {
+    cfg.route("/healthz", web::get().to(healthz))
+        .route("/readyz", web::get().to(readyz))
+        .service(scim::scope())
+        .service(admin::scope());
+}
+
+async fn healthz() -> HttpResponse {
+    HttpResponse::Ok().content_type("text/plain").body("ok\n")
+}
+
+async fn readyz(state: web::Data<AppState>) -> HttpResponse {
+    match state.store.ping().await {
+        Ok(()) => HttpResponse::Ok()
+            .content_type("text/plain")
+            .body("ready\n"),
+        Err(e) => HttpResponse::ServiceUnavailable()
+            .content_type("text/plain")
+            .body(format!("not ready: {e}\n")),
+    }
+}
+
+/// Builds the actix `App` for one worker.
+pub fn app(
+    state: web::Data<AppState>,
+) -> actix_web::App<
+    impl actix_web::dev::ServiceFactory<
+        actix_web::dev::ServiceRequest,
+        Config = (),
+        Response = actix_web::dev::ServiceResponse<impl actix_web::body::MessageBody>,
+        Error = actix_web::Error,
+        InitError = (),
+    >,
+> {
+    actix_web::App::new()
+        .app_data(state)
+        .configure(routes)
+        .default_service(web::to(|| async {
+            HttpResponse::NotFound().json(serde_json::json!({"error": "not_found", "message": "no such endpoint"}))
+        }))
+        .wrap_fn(|req, srv| {
+            let start = Instant::now();
+            let method = req.method().clone();
+            let path = req.path().to_owned();
+            srv.call(req).map(move |res| {
+                if let Ok(r) = &res {
+                    tracing::info!(%method, %path, status = r.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+                }
+                res
+            })
+        })
+}

@@ -1,0 +1,187 @@
+//! `/scim/v2/Groups`: create, read, list, search, replace, patch, delete. Members are loaded only
+//! when the response shows them (`excludedAttributes=members` skips them, as Entra asks).
+
+use actix_web::http::StatusCode;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::users::projection_of;
+use super::{
+    base_url, if_match, list_response, not_modified, respond, respond_resource, ListParams,
+    ScimError,
+};
+use crate::http::auth::ScimTenant;
+use crate::http::{body, AppState};
+use crate::scim::patch;
+use crate::scim::projection::Projection;
+use crate::scim::resource::{normalize, render};
+use crate::scim::schema::ResourceKind;
+use crate::store::GroupRecord;
+
+const KIND: ResourceKind = ResourceKind::Group;
+
+pub fn render_group(g: &GroupRecord, base: &str) -> Value {
+    let members = g.members.as_ref().map(|list| {
+        list.iter()
+            .map(|m| {
+                let kind = m.kind.as_deref().unwrap_or("User");
+                let endpoint = if kind == "Group" { "Groups" } else { "Users" };
+                let mut v = json!({"value": m.value, "$ref": format!("{base}/{endpoint}/{}", m.value), "type": kind});
+                if let Some(d) = &m.display {
+                    v["display"] = Value::String(d.clone());
+                }
+                v
+            })
+            .collect()
+    });
+    render(KIND, &g.id, &g.doc, &g.meta, base, members)
+}
+
+fn shown(g: &GroupRecord, base: &str, projection: &Projection) -> Value {
+    let mut v = render_group(g, base);
+    projection.apply(KIND, &mut v);
+    v
+}
+
+pub async fn create(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    t: ScimTenant,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let projection = projection_of(&req)?;
+    let input = body::json(payload, state.config.max_body_bytes).await?;
+    let (doc, members) = normalize(KIND, &input)?;
+    let g = state.store.create_group(t.0.key, doc, members).await?;
+    Ok(respond_resource(
+        StatusCode::CREATED,
+        &shown(&g, &base_url(&req, &state), &projection),
+        &g.meta.etag(),
+    ))
+}
+
+pub async fn get(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    t: ScimTenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    let projection = projection_of(&req)?;
+    let with_members = !projection.drops(KIND, "members");
+    let g = state
+        .store
+        .get_group(t.0.key, id.into_inner(), with_members)
+        .await?;
+    if not_modified(&req, g.meta.version) {
+        return Ok(HttpResponse::NotModified()
+            .insert_header(("ETag", g.meta.etag()))
+            .finish());
+    }
+    Ok(respond_resource(
+        StatusCode::OK,
+        &shown(&g, &base_url(&req, &state), &projection),
+        &g.meta.etag(),
+    ))
+}
+
+async fn list_with(
+    req: &HttpRequest,
+    state: &AppState,
+    t: ScimTenant,
+    params: ListParams,
+) -> Result<HttpResponse, ScimError> {
+    let start = params.query.start_index;
+    let with_members = !params.projection.drops(KIND, "members");
+    let page = state
+        .store
+        .list_groups(t.0.key, params.query, with_members)
+        .await?;
+    let base = base_url(req, state);
+    let resources = page
+        .items
+        .iter()
+        .map(|g| shown(g, &base, &params.projection))
+        .collect();
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(page.total, start, resources),
+    ))
+}
+
+pub async fn list(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    t: ScimTenant,
+) -> Result<HttpResponse, ScimError> {
+    let params = ListParams::from_query(&req, state.config.max_results)?;
+    list_with(&req, &state, t, params).await
+}
+
+pub async fn search(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    t: ScimTenant,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let input = body::json(payload, state.config.max_body_bytes).await?;
+    let params = ListParams::from_search(&input, state.config.max_results)?;
+    list_with(&req, &state, t, params).await
+}
+
+pub async fn replace(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    t: ScimTenant,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let projection = projection_of(&req)?;
+    let input = body::json(payload, state.config.max_body_bytes).await?;
+    let (doc, members) = normalize(KIND, &input)?;
+    let g = state
+        .store
+        .replace_group(t.0.key, id.into_inner(), doc, members, if_match(&req))
+        .await?;
+    Ok(respond_resource(
+        StatusCode::OK,
+        &shown(&g, &base_url(&req, &state), &projection),
+        &g.meta.etag(),
+    ))
+}
+
+/// PATCH answers 200 with the group; `excludedAttributes=members` keeps a large member list out of
+/// the answer (and out of the read).
+pub async fn patch(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    t: ScimTenant,
+    id: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    let projection = projection_of(&req)?;
+    let with_members = !projection.drops(KIND, "members");
+    let input = body::json(payload, state.config.max_body_bytes).await?;
+    let ops = patch::parse(&input)?;
+    let g = state
+        .store
+        .patch_group(t.0.key, id.into_inner(), ops, if_match(&req), with_members)
+        .await?;
+    Ok(respond_resource(
+        StatusCode::OK,
+        &shown(&g, &base_url(&req, &state), &projection),
+        &g.meta.etag(),
+    ))
+}
+
+pub async fn delete(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    t: ScimTenant,
+    id: web::Path<String>,
+) -> Result<HttpResponse, ScimError> {
+    state
+        .store
+        .delete_group(t.0.key, id.into_inner(), if_match(&req))
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}

@@ -1,0 +1,239 @@
+//! The SCIM 2.0 service provider under `/scim/v2`: routing, list parameters, and the response
+//! helpers every resource handler shares.
+
+mod discovery;
+mod groups;
+mod users;
+
+use actix_web::http::header;
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde_json::{json, Value};
+
+use super::error::ScimError;
+use super::AppState;
+use crate::scim::filter::Filter;
+use crate::scim::projection::Projection;
+use crate::scim::{self as proto, Error, LIST_RESPONSE, SCIM_MEDIA_TYPE};
+use crate::store::ListQuery;
+
+pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+
+pub fn scope() -> actix_web::Scope {
+    let r =
+        |path: &str| web::resource(path.to_owned()).default_service(web::to(method_not_allowed));
+    web::scope("/scim/v2")
+        .service(
+            r("/Users")
+                .route(web::get().to(users::list))
+                .route(web::post().to(users::create)),
+        )
+        .service(r("/Users/.search").route(web::post().to(users::search)))
+        .service(
+            r("/Users/{id}")
+                .route(web::get().to(users::get))
+                .route(web::put().to(users::replace))
+                .route(web::patch().to(users::patch))
+                .route(web::delete().to(users::delete)),
+        )
+        .service(
+            r("/Groups")
+                .route(web::get().to(groups::list))
+                .route(web::post().to(groups::create)),
+        )
+        .service(r("/Groups/.search").route(web::post().to(groups::search)))
+        .service(
+            r("/Groups/{id}")
+                .route(web::get().to(groups::get))
+                .route(web::put().to(groups::replace))
+                .route(web::patch().to(groups::patch))
+                .route(web::delete().to(groups::delete)),
+        )
+        .service(
+            r("/ServiceProviderConfig").route(web::get().to(discovery::service_provider_config)),
+        )
+        .service(r("/ResourceTypes").route(web::get().to(discovery::resource_types)))
+        .service(r("/ResourceTypes/{name}").route(web::get().to(discovery::resource_type)))
+        .service(r("/Schemas").route(web::get().to(discovery::schemas)))
+        .service(r("/Schemas/{id}").route(web::get().to(discovery::schema)))
+        .default_service(web::to(|| async {
+            Err::<HttpResponse, _>(ScimError(Error::not_found("no such SCIM endpoint")))
+        }))
+}
+
+async fn method_not_allowed() -> Result<HttpResponse, ScimError> {
+    Err(ScimError(Error::new(
+        405,
+        None,
+        "method not allowed on this endpoint",
+    )))
+}
+
+/// The SCIM base URL as clients see it (`https://host/scim/v2`).
+pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
+    match &state.config.public_url {
+        Some(u) => format!("{u}/scim/v2"),
+        None => {
+            let info = req.connection_info();
+            format!("{}://{}/scim/v2", info.scheme(), info.host())
+        }
+    }
+}
+
+/// A SCIM JSON response.
+pub fn respond(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
+    HttpResponse::build(status)
+        .content_type(SCIM_MEDIA_TYPE)
+        .body(body.to_string())
+}
+
+/// A resource response with its ETag (and Location on create).
+pub fn respond_resource(
+    status: actix_web::http::StatusCode,
+    body: &Value,
+    etag: &str,
+) -> HttpResponse {
+    let mut r = HttpResponse::build(status);
+    r.content_type(SCIM_MEDIA_TYPE)
+        .insert_header((header::ETAG, etag.to_owned()));
+    if status == actix_web::http::StatusCode::CREATED {
+        if let Some(loc) = body.pointer("/meta/location").and_then(Value::as_str) {
+            r.insert_header((header::LOCATION, loc.to_owned()));
+        }
+    }
+    r.body(body.to_string())
+}
+
+/// The `If-Match` header, when present.
+pub fn if_match(req: &HttpRequest) -> Option<String> {
+    req.headers()
+        .get(header::IF_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+}
+
+/// True when `If-None-Match` names the current version (answer 304).
+pub fn not_modified(req: &HttpRequest, version: i64) -> bool {
+    req.headers()
+        .get(header::IF_NONE_MATCH)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| crate::store::version_matches(v, version))
+}
+
+/// List parameters from a query string or a SearchRequest body.
+pub struct ListParams {
+    pub query: ListQuery,
+    pub projection: Projection,
+}
+
+fn int_param(name: &str, v: &str) -> Result<i64, Error> {
+    v.trim()
+        .parse::<i64>()
+        .map_err(|_| Error::invalid_value(format!("{name} must be an integer, got {v:?}")))
+}
+
+impl ListParams {
+    fn build(
+        filter: Option<&str>,
+        start: Option<i64>,
+        count: Option<i64>,
+        attributes: Option<&str>,
+        excluded: Option<&str>,
+        max: usize,
+    ) -> Result<ListParams, Error> {
+        let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
+            Some(f) => Some(Filter::parse(f)?),
+            None => None,
+        };
+        let max = max as i64;
+        Ok(ListParams {
+            query: ListQuery {
+                filter,
+                start_index: start.unwrap_or(1).max(1),
+                count: count.unwrap_or(max).clamp(0, max),
+            },
+            projection: Projection::parse(attributes, excluded)?,
+        })
+    }
+
+    /// From `?filter=...&startIndex=...&count=...&attributes=...&excludedAttributes=...`.
+    pub fn from_query(req: &HttpRequest, max: usize) -> Result<ListParams, Error> {
+        let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+            .map_err(|e| Error::invalid_syntax(format!("bad query string: {e}")))?
+            .into_inner();
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.as_str())
+        };
+        let start = get("startIndex")
+            .map(|v| int_param("startIndex", v))
+            .transpose()?;
+        let count = get("count").map(|v| int_param("count", v)).transpose()?;
+        Self::build(
+            get("filter"),
+            start,
+            count,
+            get("attributes"),
+            get("excludedAttributes"),
+            max,
+        )
+    }
+
+    /// From a SearchRequest body (RFC 7644 §3.4.3).
+    pub fn from_search(body: &Value, max: usize) -> Result<ListParams, Error> {
+        if !body.is_object() {
+            return Err(Error::invalid_syntax(
+                "a SearchRequest must be a JSON object",
+            ));
+        }
+        let get = |k: &str| proto::eval::get_ci(body, k);
+        let text = |k: &str| -> Result<Option<String>, Error> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::String(s)) => Ok(Some(s.clone())),
+                Some(Value::Array(a)) => Ok(Some(
+                    a.iter()
+                        .map(|v| {
+                            v.as_str().map(str::to_owned).ok_or_else(|| {
+                                Error::invalid_value(format!("{k} must list strings"))
+                            })
+                        })
+                        .collect::<Result<Vec<_>, _>>()?
+                        .join(","),
+                )),
+                Some(_) => Err(Error::invalid_value(format!("{k} has the wrong type"))),
+            }
+        };
+        let int = |k: &str| -> Result<Option<i64>, Error> {
+            match get(k) {
+                None | Some(Value::Null) => Ok(None),
+                Some(Value::Number(n)) => n
+                    .as_i64()
+                    .map(Some)
+                    .ok_or_else(|| Error::invalid_value(format!("{k} must be an integer"))),
+                Some(Value::String(s)) => int_param(k, s).map(Some),
+                Some(_) => Err(Error::invalid_value(format!("{k} must be an integer"))),
+            }
+        };
+        Self::build(
+            text("filter")?.as_deref(),
+            int("startIndex")?,
+            int("count")?,
+            text("attributes")?.as_deref(),
+            text("excludedAttributes")?.as_deref(),
+            max,
+        )
+    }
+}
+
+/// A ListResponse body.
+pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
+    json!({
+        "schemas": [LIST_RESPONSE],
+        "totalResults": total,
+        "startIndex": start_index,
+        "itemsPerPage": resources.len(),
+        "Resources": resources,
+    })
+}

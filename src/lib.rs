@@ -1,0 +1,8 @@
+//! seatkeeper: seat-license allocation with SCIM 2.0 directory sync. See ARCHITECTURE.md.
+
+pub mod app;
+pub mod cli;
+pub mod config;
+pub mod http;
+pub mod scim;
+pub mod store;

@@ -1,0 +1,461 @@
+//! Users and Groups as SCIM documents: input normalization ("parse, don't validate") and output
+//! rendering.
+//!
+//! [`normalize`] turns a client's JSON into a [`Doc`]: attribute names in their canonical case,
+//! values of the declared types, read-only attributes dropped, unknown attributes dropped,
+//! required attributes checked. Entra's known deviations are accepted here, once: booleans sent as
+//! `"True"`/`"False"`, a complex attribute sent as its bare `value` (the manager given as an id),
+//! a single object where an array belongs, and extra schema URIs on create.
+//!
+//! A `Doc` never holds `id`, `meta`, `schemas`, a User's `groups` or a Group's `members`: those
+//! are the service's (members live in their own table, see [`MemberRef`]).
+
+use serde_json::{Map, Value};
+use time::format_description::well_known::Rfc3339;
+use time::OffsetDateTime;
+
+use super::error::{Error, Result};
+use super::schema::{find, AttrDef, AttrType, Mutability, ResourceKind, COMMON_ATTRS};
+
+/// A normalized resource body (see the module doc for what it never holds).
+pub type Doc = Map<String, Value>;
+
+/// One member of a Group, as sent by the client.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRef {
+    pub value: String,
+    pub display: Option<String>,
+    pub kind: Option<String>,
+}
+
+/// Normalizes a whole resource body (POST or PUT). Group members come back separately.
+pub fn normalize(kind: ResourceKind, input: &Value) -> Result<(Doc, Vec<MemberRef>)> {
+    let obj = input
+        .as_object()
+        .ok_or_else(|| Error::invalid_syntax("the request body must be a JSON object"))?;
+    if let Some(schemas) = obj.get("schemas") {
+        let list = schemas
+            .as_array()
+            .filter(|a| a.iter().all(Value::is_string))
+            .ok_or_else(|| Error::invalid_syntax("\"schemas\" must be an array of URIs"))?;
+        if !list.is_empty()
+            && !list.iter().any(|s| {
+                s.as_str()
+                    .is_some_and(|s| s.eq_ignore_ascii_case(kind.core_schema()))
+            })
+        {
+            return Err(Error::invalid_value(format!(
+                "\"schemas\" must include {}",
+                kind.core_schema()
+            )));
+        }
+    }
+    let mut doc = Doc::new();
+    let mut members = Vec::new();
+    for (key, value) in obj {
+        if key.eq_ignore_ascii_case("schemas") {
+            continue;
+        }
+        if let Some((urn, attrs)) = kind.extension(key) {
+            let ext = normalize_complex(attrs, value, urn)?;
+            if !ext.is_empty() {
+                doc.insert(urn.to_owned(), Value::Object(ext));
+            }
+            continue;
+        }
+        if kind == ResourceKind::Group && key.eq_ignore_ascii_case("members") {
+            members = members_from(value)?;
+            continue;
+        }
+        let Some(def) = find(kind.core_attrs(), key).or_else(|| find(COMMON_ATTRS, key)) else {
+            continue; // unknown attributes and foreign schema URIs are ignored
+        };
+        if def.mutability == Mutability::ReadOnly {
+            continue;
+        }
+        if let Some(v) = normalize_attr(def, value, def.name)? {
+            doc.insert(def.name.to_owned(), v);
+        }
+    }
+    check_required(kind, &doc)?;
+    Ok((doc, members))
+}
+
+/// Checks the required attributes of a finished document.
+pub fn check_required(kind: ResourceKind, doc: &Doc) -> Result<()> {
+    for def in kind.core_attrs().iter().filter(|d| d.required) {
+        match doc.get(def.name) {
+            Some(Value::String(s)) if !s.trim().is_empty() => {}
+            Some(Value::String(_)) | None => {
+                return Err(Error::invalid_value(format!(
+                    "\"{}\" is required",
+                    def.name
+                )))
+            }
+            Some(_) => {}
+        }
+    }
+    Ok(())
+}
+
+/// Normalizes the value of one attribute. `Ok(None)` means unassigned (null, or empty).
+pub fn normalize_attr(def: &AttrDef, value: &Value, at: &str) -> Result<Option<Value>> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    if def.multi {
+        let items: Vec<&Value> = match value {
+            Value::Array(a) => a.iter().collect(),
+            v => vec![v],
+        };
+        let mut out = Vec::with_capacity(items.len());
+        for item in items {
+            if let Some(v) = normalize_value(def, item, at)? {
+                out.push(v);
+            }
+        }
+        fix_primary(&mut out);
+        return Ok(if out.is_empty() {
+            None
+        } else {
+            Some(Value::Array(out))
+        });
+    }
+    if let Value::Array(a) = value {
+        // A one-element list where a single value belongs (seen from several clients).
+        if a.len() == 1 {
+            return normalize_value(def, &a[0], at);
+        }
+        return Err(Error::invalid_value(format!(
+            "\"{at}\" is single-valued, got a list"
+        )));
+    }
+    normalize_value(def, value, at)
+}
+
+/// At most one value of a multi-valued attribute may be primary: the first one wins.
+fn fix_primary(values: &mut [Value]) {
+    let mut seen = false;
+    for v in values.iter_mut() {
+        if let Some(o) = v.as_object_mut() {
+            if o.get("primary") == Some(&Value::Bool(true)) {
+                if seen {
+                    o.insert("primary".into(), Value::Bool(false));
+                }
+                seen = true;
+            }
+        }
+    }
+}
+
+pub fn normalize_value(def: &AttrDef, value: &Value, at: &str) -> Result<Option<Value>> {
+    if value.is_null() {
+        return Ok(None);
+    }
+    let wrong = |want: &str| {
+        Error::invalid_value(format!("\"{at}\" must be {want}, got {}", json_kind(value)))
+    };
+    Ok(Some(match def.ty {
+        AttrType::Complex => {
+            let obj = match value {
+                Value::Object(_) => normalize_complex(def.sub, value, at)?,
+                // The bare value of a complex attribute (Entra's manager as an id).
+                Value::String(_) | Value::Number(_) | Value::Bool(_)
+                    if def.sub_attr("value").is_some() =>
+                {
+                    normalize_complex(def.sub, &serde_json::json!({ "value": value }), at)?
+                }
+                _ => return Err(wrong("an object")),
+            };
+            if obj.is_empty() {
+                return Ok(None);
+            }
+            Value::Object(obj)
+        }
+        AttrType::Boolean => match value {
+            Value::Bool(b) => Value::Bool(*b),
+            Value::String(s) if s.eq_ignore_ascii_case("true") => Value::Bool(true),
+            Value::String(s) if s.eq_ignore_ascii_case("false") => Value::Bool(false),
+            _ => return Err(wrong("a boolean")),
+        },
+        AttrType::Integer => match value {
+            Value::Number(n) if n.is_i64() || n.is_u64() => value.clone(),
+            _ => return Err(wrong("an integer")),
+        },
+        AttrType::Decimal => match value {
+            Value::Number(_) => value.clone(),
+            _ => return Err(wrong("a number")),
+        },
+        AttrType::DateTime => match value {
+            Value::String(s) if OffsetDateTime::parse(s, &Rfc3339).is_ok() => value.clone(),
+            _ => return Err(wrong("an RFC 3339 dateTime")),
+        },
+        AttrType::String | AttrType::Reference | AttrType::Binary => match value {
+            Value::String(_) => value.clone(),
+            _ => return Err(wrong("a string")),
+        },
+    }))
+}
+
+fn normalize_complex(subs: &'static [AttrDef], value: &Value, at: &str) -> Result<Doc> {
+    let obj = value
+        .as_object()
+        .ok_or_else(|| Error::invalid_value(format!("\"{at}\" must be an object")))?;
+    let mut out = Doc::new();
+    for (k, v) in obj {
+        let Some(sub) = find(subs, k) else { continue };
+        if sub.mutability == Mutability::ReadOnly {
+            continue;
+        }
+        if let Some(v) = normalize_attr(sub, v, &format!("{at}.{}", sub.name))? {
+            out.insert(sub.name.to_owned(), v);
+        }
+    }
+    Ok(out)
+}
+
+fn json_kind(v: &Value) -> &'static str {
+    match v {
+        Value::Null => "null",
+        Value::Bool(_) => "a boolean",
+        Value::Number(_) => "a number",
+        Value::String(_) => "a string",
+        Value::Array(_) => "a list",
+        Value::Object(_) => "an object",
+    }
+}
+
+/// Reads a `members` value: a list of `{"value", "display", "type"}` (a single object is accepted).
+pub fn members_from(value: &Value) -> Result<Vec<MemberRef>> {
+    let items: Vec<&Value> = match value {
+        Value::Null => return Ok(Vec::new()),
+        Value::Array(a) => a.iter().collect(),
+        v => vec![v],
+    };
+    items.into_iter().map(member_from).collect()
+}
+
+fn member_from(item: &Value) -> Result<MemberRef> {
+    let text = |k: &str| -> Result<Option<String>> {
+        match super::eval::get_ci(item, k) {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s.clone())),
+            Some(_) => Err(Error::invalid_value(format!(
+                "members.{k} must be a string"
+            ))),
+        }
+    };
+    if !item.is_object() {
+        return Err(Error::invalid_value(
+            "each member must be an object with a \"value\"",
+        ));
+    }
+    let value = text("value")?
+        .filter(|v| !v.trim().is_empty())
+        .ok_or_else(|| Error::invalid_value("each member needs a non-empty \"value\""))?;
+    let kind = match text("type")? {
+        None => None,
+        Some(t) if t.eq_ignore_ascii_case("user") => Some("User".to_owned()),
+        Some(t) if t.eq_ignore_ascii_case("group") => Some("Group".to_owned()),
+        Some(t) => {
+            return Err(Error::invalid_value(format!(
+                "members.type {t:?} is not User or Group"
+            )))
+        }
+    };
+    Ok(MemberRef {
+        value,
+        display: text("display")?,
+        kind,
+    })
+}
+
+/// The indexed columns of a User, read off its document.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct UserFields {
+    pub user_name: String,
+    pub external_id: Option<String>,
+    pub display_name: Option<String>,
+    pub active: bool,
+    /// Email values, lowercased (emails are case-insensitive).
+    pub emails: Vec<String>,
+}
+
+pub fn user_fields(doc: &Doc) -> UserFields {
+    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+    let mut emails: Vec<String> = doc
+        .get("emails")
+        .and_then(Value::as_array)
+        .map(|a| {
+            a.iter()
+                .filter_map(|e| e.get("value").and_then(Value::as_str))
+                .map(str::to_lowercase)
+                .collect()
+        })
+        .unwrap_or_default();
+    emails.sort();
+    emails.dedup();
+    UserFields {
+        user_name: s("userName").unwrap_or_default(),
+        external_id: s("externalId"),
+        display_name: s("displayName"),
+        active: doc.get("active").and_then(Value::as_bool).unwrap_or(true),
+        emails,
+    }
+}
+
+/// The indexed columns of a Group.
+pub fn group_fields(doc: &Doc) -> (String, Option<String>) {
+    let s = |k: &str| doc.get(k).and_then(Value::as_str).map(str::to_owned);
+    (s("displayName").unwrap_or_default(), s("externalId"))
+}
+
+/// The case-insensitive key under which userName and displayName are indexed and compared.
+pub fn fold(s: &str) -> String {
+    s.to_lowercase()
+}
+
+/// Resource metadata kept by the service.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Meta {
+    pub created: String,
+    pub last_modified: String,
+    pub version: i64,
+}
+
+impl Meta {
+    /// The weak entity tag of this version.
+    pub fn etag(&self) -> String {
+        format!("W/\"{}\"", self.version)
+    }
+}
+
+/// Renders a stored resource as its SCIM representation. `extra` holds the service-computed
+/// multi-valued attribute (`groups` of a User, `members` of a Group), when there is one.
+pub fn render(
+    kind: ResourceKind,
+    id: &str,
+    doc: &Doc,
+    meta: &Meta,
+    base: &str,
+    extra: Option<Vec<Value>>,
+) -> Value {
+    let mut out = Map::new();
+    let mut schemas = vec![Value::String(kind.core_schema().to_owned())];
+    for (urn, _) in kind.extensions() {
+        if doc.contains_key(*urn) {
+            schemas.push(Value::String((*urn).to_owned()));
+        }
+    }
+    out.insert("schemas".into(), Value::Array(schemas));
+    out.insert("id".into(), Value::String(id.to_owned()));
+    for (k, v) in doc {
+        out.insert(k.clone(), v.clone());
+    }
+    if let Some(list) = extra.filter(|l| !l.is_empty()) {
+        let key = if kind == ResourceKind::User {
+            "groups"
+        } else {
+            "members"
+        };
+        out.insert(key.into(), Value::Array(list));
+    }
+    out.insert(
+        "meta".into(),
+        serde_json::json!({
+            "resourceType": kind.name(),
+            "created": meta.created,
+            "lastModified": meta.last_modified,
+            "location": format!("{base}/{}/{id}", kind.endpoint()),
+            "version": meta.etag(),
+        }),
+    );
+    Value::Object(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn normalizes_case_types_and_entra_forms() {
+        let (doc, _) = normalize(
+            ResourceKind::User,
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:User",
+                            "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"],
+                "USERNAME": "Test_User@contoso.com",
+                "active": "False",
+                "id": "client-chosen",
+                "meta": {"resourceType": "User"},
+                "emails": {"value": "a@b.c", "type": "work", "primary": "true"},
+                "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User": {
+                    "Department": "Sales", "manager": "mgr-id"
+                },
+                "unknownThing": 1
+            }),
+        )
+        .unwrap();
+        assert_eq!(doc["userName"], "Test_User@contoso.com");
+        assert_eq!(doc["active"], false);
+        assert!(
+            !doc.contains_key("id")
+                && !doc.contains_key("meta")
+                && !doc.contains_key("unknownThing")
+        );
+        assert_eq!(
+            doc["emails"],
+            json!([{"value": "a@b.c", "type": "work", "primary": true}])
+        );
+        let ext = &doc["urn:ietf:params:scim:schemas:extension:enterprise:2.0:User"];
+        assert_eq!(
+            ext,
+            &json!({"department": "Sales", "manager": {"value": "mgr-id"}})
+        );
+    }
+
+    #[test]
+    fn rejects_wrong_types_and_missing_required() {
+        let e = normalize(
+            ResourceKind::User,
+            &json!({"userName": "a", "active": "yes"}),
+        )
+        .unwrap_err();
+        assert_eq!(
+            e.scim_type,
+            Some(super::super::error::ScimType::InvalidValue)
+        );
+        assert!(normalize(ResourceKind::User, &json!({"displayName": "x"})).is_err());
+        assert!(normalize(ResourceKind::User, &json!({"userName": "  "})).is_err());
+        assert!(normalize(ResourceKind::User, &json!({"userName": 5})).is_err());
+        assert!(normalize(ResourceKind::User, &json!([1])).is_err());
+        assert!(normalize(
+            ResourceKind::User,
+            &json!({"schemas": ["urn:x"], "userName": "a"})
+        )
+        .is_err());
+    }
+
+    #[test]
+    fn group_members_are_split_off_and_foreign_schemas_ignored() {
+        let (doc, members) = normalize(
+            ResourceKind::Group,
+            &json!({
+                "schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group",
+                            "http://schemas.microsoft.com/2006/11/ResourceManagement/ADSCIM/2.0/Group"],
+                "displayName": "Sales", "externalId": "e1",
+                "members": [{"value": "u1", "display": "U One"}, {"value": "g2", "type": "Group"}]
+            }),
+        )
+        .unwrap();
+        assert_eq!(doc.get("members"), None);
+        assert_eq!(members.len(), 2);
+        assert_eq!(members[1].kind.as_deref(), Some("Group"));
+        assert!(normalize(
+            ResourceKind::Group,
+            &json!({"displayName": "x", "members": [{"display": "no value"}]})
+        )
+        .is_err());
+    }
+}

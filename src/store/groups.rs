@@ -1,0 +1,354 @@
+//! SCIM Groups and their member table.
+//!
+//! Members are rows, not part of the group's document, so adding or removing one member is one
+//! row whatever the group's size. A member row keeps the id the provider sent even when no such
+//! user or group exists yet.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+use super::users::{check_version, parse_doc, row, COLS};
+use super::{now, Error, ListQuery, Page, Result, Store, TenantKey};
+use crate::scim::eval::{self, Scope};
+use crate::scim::patch::{self, MemberChange, PatchOp};
+use crate::scim::path::AttrPath;
+use crate::scim::resource::{fold, group_fields, Doc, MemberRef, Meta};
+use crate::scim::schema::ResourceKind;
+
+/// One member as stored.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct MemberRow {
+    pub value: String,
+    pub display: Option<String>,
+    pub kind: Option<String>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct GroupRecord {
+    pub id: String,
+    pub doc: Doc,
+    pub meta: Meta,
+    /// `None` when the caller did not ask for members.
+    pub members: Option<Vec<MemberRow>>,
+}
+
+struct Row {
+    rk: i64,
+    id: String,
+    doc: Doc,
+    meta: Meta,
+}
+
+fn load(c: &Connection, tenant: TenantKey, id: &str) -> Result<Row> {
+    let (rk, id, doc, meta) = c
+        .prepare_cached(&format!(
+            "SELECT {COLS} FROM groups WHERE tenant = ? AND id = ?"
+        ))?
+        .query_row(params![tenant, id], row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("Group {id:?}")))?;
+    Ok(Row {
+        rk,
+        id,
+        doc: parse_doc(&doc)?,
+        meta,
+    })
+}
+
+pub(super) fn members_of(c: &Connection, group_rk: i64) -> Result<Vec<MemberRow>> {
+    let mut st = c.prepare_cached(
+        "SELECT member_id, display, member_type FROM group_members WHERE group_rk = ? ORDER BY added, member_id",
+    )?;
+    let rows = st
+        .query_map([group_rk], |r| {
+            Ok(MemberRow {
+                value: r.get(0)?,
+                display: r.get(1)?,
+                kind: r.get(2)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+fn save(
+    c: &Connection,
+    tenant: TenantKey,
+    rk: Option<i64>,
+    id: &str,
+    doc: &Doc,
+    meta: &Meta,
+) -> Result<i64> {
+    let (display, external_id) = group_fields(doc);
+    let text = Value::Object(doc.clone()).to_string();
+    Ok(match rk {
+        None => {
+            c.prepare_cached(
+                "INSERT INTO groups (tenant, id, display_name, display_name_key, external_id, doc, created, last_modified, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![tenant, id, display, fold(&display), external_id, text, meta.created, meta.last_modified, meta.version])?;
+            c.last_insert_rowid()
+        }
+        Some(rk) => {
+            c.prepare_cached(
+                "UPDATE groups SET display_name = ?, display_name_key = ?, external_id = ?, doc = ?, last_modified = ?, version = ? WHERE rk = ?",
+            )?
+            .execute(params![display, fold(&display), external_id, text, meta.last_modified, meta.version, rk])?;
+            rk
+        }
+    })
+}
+
+/// The type of a member the client did not type: a Group when a group has that id, else a User.
+fn member_type(c: &Connection, tenant: TenantKey, m: &MemberRef) -> Result<&'static str> {
+    if let Some(k) = &m.kind {
+        return Ok(if k == "Group" { "Group" } else { "User" });
+    }
+    let is_group: bool = c
+        .prepare_cached("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant = ? AND id = ?)")?
+        .query_row(params![tenant, m.value], |r| r.get(0))?;
+    Ok(if is_group { "Group" } else { "User" })
+}
+
+/// Adds members; returns how many were new.
+fn add_members(
+    c: &Connection,
+    tenant: TenantKey,
+    group_rk: i64,
+    members: &[MemberRef],
+) -> Result<usize> {
+    let added = now();
+    let mut n = 0;
+    for m in members {
+        let kind = member_type(c, tenant, m)?;
+        n += c
+            .prepare_cached(
+                "INSERT OR IGNORE INTO group_members (group_rk, tenant, member_id, member_type, display, added) VALUES (?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![group_rk, tenant, m.value, kind, m.display, added])?;
+    }
+    Ok(n)
+}
+
+fn remove_members(c: &Connection, group_rk: i64, ids: &[String]) -> Result<usize> {
+    let mut n = 0;
+    for id in ids {
+        n += c
+            .prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
+            .execute(params![group_rk, id])?;
+    }
+    Ok(n)
+}
+
+/// Applies member changes in order; returns how many rows changed.
+fn apply_changes(
+    c: &Connection,
+    tenant: TenantKey,
+    group_rk: i64,
+    changes: &[MemberChange],
+) -> Result<usize> {
+    let mut n = 0;
+    for ch in changes {
+        n += match ch {
+            MemberChange::Add(list) => add_members(c, tenant, group_rk, list)?,
+            MemberChange::Remove(ids) => remove_members(c, group_rk, ids)?,
+            MemberChange::RemoveAll => c
+                .prepare_cached("DELETE FROM group_members WHERE group_rk = ?")?
+                .execute([group_rk])?,
+            MemberChange::Replace(list) => {
+                let keep: std::collections::HashSet<&str> =
+                    list.iter().map(|m| m.value.as_str()).collect();
+                let gone: Vec<String> = members_of(c, group_rk)?
+                    .into_iter()
+                    .map(|m| m.value)
+                    .filter(|v| !keep.contains(v.as_str()))
+                    .collect();
+                remove_members(c, group_rk, &gone)? + add_members(c, tenant, group_rk, list)?
+            }
+            MemberChange::RemoveWhere(filter) => {
+                let subs = ResourceKind::Group
+                    .leaf(&AttrPath::simple("members"))
+                    .map(|d| d.sub)
+                    .unwrap_or(&[]);
+                let gone: Vec<String> = members_of(c, group_rk)?
+                    .into_iter()
+                    .filter(|m| eval::matches(filter, &member_json(m), Scope::Element(subs)))
+                    .map(|m| m.value)
+                    .collect();
+                remove_members(c, group_rk, &gone)?
+            }
+        };
+    }
+    Ok(n)
+}
+
+fn member_json(m: &MemberRow) -> Value {
+    json!({"value": m.value, "display": m.display, "type": m.kind})
+}
+
+/// Removes `member_id` from every group of the tenant (the user or group was deleted), bumping
+/// those groups' versions.
+pub(super) fn drop_memberships_of(
+    c: &Connection,
+    tenant: TenantKey,
+    member_id: &str,
+) -> Result<()> {
+    c.prepare_cached(
+        "UPDATE groups SET version = version + 1, last_modified = ?
+         WHERE rk IN (SELECT group_rk FROM group_members WHERE tenant = ? AND member_id = ?)",
+    )?
+    .execute(params![now(), tenant, member_id])?;
+    c.prepare_cached("DELETE FROM group_members WHERE tenant = ? AND member_id = ?")?
+        .execute(params![tenant, member_id])?;
+    Ok(())
+}
+
+fn record(c: &Connection, row: Row, with_members: bool) -> Result<GroupRecord> {
+    let members = if with_members {
+        Some(members_of(c, row.rk)?)
+    } else {
+        None
+    };
+    Ok(GroupRecord {
+        id: row.id,
+        doc: row.doc,
+        meta: row.meta,
+        members,
+    })
+}
+
+/// Writes the group's new document and member changes; bumps the version when anything changed.
+fn update(
+    c: &Connection,
+    tenant: TenantKey,
+    mut row: Row,
+    doc: Doc,
+    changes: &[MemberChange],
+    with_members: bool,
+) -> Result<GroupRecord> {
+    let changed_members = apply_changes(c, tenant, row.rk, changes)?;
+    if doc != row.doc || changed_members > 0 {
+        row.meta.version += 1;
+        row.meta.last_modified = now();
+        row.doc = doc;
+        save(c, tenant, Some(row.rk), &row.id, &row.doc, &row.meta)?;
+    }
+    record(c, row, with_members)
+}
+
+impl Store {
+    pub async fn create_group(
+        &self,
+        tenant: TenantKey,
+        doc: Doc,
+        members: Vec<MemberRef>,
+    ) -> Result<GroupRecord> {
+        self.write(move |c| {
+            let id = uuid::Uuid::new_v4().to_string();
+            let t = now();
+            let meta = Meta {
+                created: t.clone(),
+                last_modified: t,
+                version: 1,
+            };
+            let rk = save(c, tenant, None, &id, &doc, &meta)?;
+            add_members(c, tenant, rk, &members)?;
+            record(c, Row { rk, id, doc, meta }, true)
+        })
+        .await
+    }
+
+    pub async fn get_group(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        with_members: bool,
+    ) -> Result<GroupRecord> {
+        self.read(move |c| {
+            let row = load(c, tenant, &id)?;
+            record(c, row, with_members)
+        })
+        .await
+    }
+
+    pub async fn replace_group(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        doc: Doc,
+        members: Vec<MemberRef>,
+        if_match: Option<String>,
+    ) -> Result<GroupRecord> {
+        self.write(move |c| {
+            let row = load(c, tenant, &id)?;
+            check_version(if_match.as_deref(), &row.meta)?;
+            update(c, tenant, row, doc, &[MemberChange::Replace(members)], true)
+        })
+        .await
+    }
+
+    pub async fn patch_group(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        ops: Vec<PatchOp>,
+        if_match: Option<String>,
+        with_members: bool,
+    ) -> Result<GroupRecord> {
+        self.write(move |c| {
+            let row = load(c, tenant, &id)?;
+            check_version(if_match.as_deref(), &row.meta)?;
+            let mut doc = row.doc.clone();
+            let changes = patch::apply(ResourceKind::Group, &mut doc, &ops)?;
+            update(c, tenant, row, doc, &changes, with_members)
+        })
+        .await
+    }
+
+    pub async fn delete_group(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        if_match: Option<String>,
+    ) -> Result<()> {
+        self.write(move |c| {
+            let row = load(c, tenant, &id)?;
+            check_version(if_match.as_deref(), &row.meta)?;
+            drop_memberships_of(c, tenant, &id)?;
+            c.prepare_cached("DELETE FROM groups WHERE rk = ?")?
+                .execute([row.rk])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn list_groups(
+        &self,
+        tenant: TenantKey,
+        q: ListQuery,
+        with_members: bool,
+    ) -> Result<Page<GroupRecord>> {
+        self.read(move |c| {
+            let page = super::query::list(c, tenant, ResourceKind::Group, &q)?;
+            let mut items = Vec::with_capacity(page.items.len());
+            for (rk, id, doc, meta) in page.items {
+                items.push(record(
+                    c,
+                    Row {
+                        rk,
+                        id,
+                        doc: parse_doc(&doc)?,
+                        meta,
+                    },
+                    with_members,
+                )?);
+            }
+            Ok(Page {
+                total: page.total,
+                items,
+            })
+        })
+        .await
+    }
+}

@@ -1,0 +1,298 @@
+//! All SQL lives here. The store owns the SQLite database and offers typed async operations to
+//! the HTTP layer and the CLI; nothing outside this module sees a connection.
+//!
+//! ## Threads and durability
+//! rusqlite blocks, so no query runs on the async reactor:
+//! - **One writer thread** owns the only write connection. Write jobs arrive over a channel; the
+//!   writer takes every job waiting (up to [`MAX_BATCH`]), runs them in one `BEGIN IMMEDIATE`
+//!   transaction, each inside its own savepoint (a failing job rolls back alone), commits once,
+//!   and only then answers each caller. That is group commit: many requests share one fsync, and
+//!   no caller hears "done" before its change is durable. With `synchronous = FULL` in WAL mode a
+//!   commit survives power loss, not just a process crash.
+//! - **Readers** use a small pool of read-only connections from `spawn_blocking` threads. In WAL
+//!   mode they never block the writer and see the last committed state.
+//!
+//! One writer also makes every write job serializable: a job that reads, decides and writes (a
+//! PATCH, a seat grant) cannot interleave with another. The seat allocator relies on this.
+//!
+//! ## Tenancy
+//! Every table has a `tenant` column and every statement here filters on it; a [`TenantKey`] is
+//! only obtained from an authenticated token or an admin lookup.
+
+mod groups;
+mod migrate;
+mod query;
+mod tenants;
+mod users;
+
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex};
+use std::thread::JoinHandle;
+
+use rusqlite::{Connection, OpenFlags};
+use tokio::sync::{mpsc, oneshot};
+
+pub use groups::{GroupRecord, MemberRow};
+pub use query::{ListQuery, Page};
+pub use tenants::{Tenant, TokenInfo};
+pub use users::{GroupRef, UserRecord};
+
+/// A tenant's internal key.
+pub type TenantKey = i64;
+
+/// Most write jobs committed in one transaction.
+pub const MAX_BATCH: usize = 512;
+const READERS_KEPT: usize = 8;
+
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{0} not found")]
+    NotFound(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the resource has changed (version mismatch)")]
+    VersionMismatch,
+    #[error(transparent)]
+    Scim(#[from] crate::scim::Error),
+    #[error("{0}")]
+    Invalid(String),
+    #[error("database error: {0}")]
+    Sqlite(#[from] rusqlite::Error),
+    #[error("the database is closed")]
+    Closed,
+    #[error("internal error: {0}")]
+    Internal(String),
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+trait Job: Send {
+    /// Runs inside the batch transaction; returns false when the job failed and its savepoint
+    /// must be rolled back.
+    fn run(&mut self, conn: &Connection) -> bool;
+    /// Called after the batch committed (`Ok`) or failed to commit (`Err`).
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+}
+
+struct TypedJob<T, F> {
+    f: Option<F>,
+    result: Option<Result<T>>,
+    reply: oneshot::Sender<Result<T>>,
+}
+
+impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F> {
+    fn run(&mut self, conn: &Connection) -> bool {
+        let f = self.f.take().expect("a job runs once");
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
+            .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
+        let ok = r.is_ok();
+        self.result = Some(r);
+        ok
+    }
+    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+        let r = match (commit, self.result) {
+            (Ok(()), Some(r)) => r,
+            (Err(e), Some(Ok(_))) => Err(Error::Internal(format!("commit failed: {e}"))),
+            (_, Some(Err(e))) => Err(e),
+            (_, None) => Err(Error::Internal("job did not run".into())),
+        };
+        let _ = self.reply.send(r);
+    }
+}
+
+struct Inner {
+    path: PathBuf,
+    writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    writer_thread: Mutex<Option<JoinHandle<()>>>,
+    readers: Mutex<Vec<Connection>>,
+}
+
+/// Handle to the database; cheap to clone.
+#[derive(Clone)]
+pub struct Store {
+    inner: Arc<Inner>,
+}
+
+fn configure(conn: &Connection) -> Result<()> {
+    conn.busy_timeout(std::time::Duration::from_secs(10))?;
+    conn.pragma_update(None, "foreign_keys", "ON")?;
+    conn.set_prepared_statement_cache_capacity(128);
+    Ok(())
+}
+
+impl Store {
+    /// Opens (creating if needed) the database at `path`, applies the schema or migrates it, and
+    /// starts the writer thread.
+    pub fn open(path: &Path) -> Result<Store> {
+        if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
+            std::fs::create_dir_all(dir)
+                .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
+        }
+        let mut conn = Connection::open(path)?;
+        let mode: String =
+            conn.pragma_update_and_check(None, "journal_mode", "WAL", |r| r.get(0))?;
+        if !mode.eq_ignore_ascii_case("wal") {
+            return Err(Error::Invalid(format!(
+                "{} does not support WAL (journal_mode={mode})",
+                path.display()
+            )));
+        }
+        conn.pragma_update(None, "synchronous", "FULL")?;
+        configure(&conn)?;
+        migrate::migrate(&mut conn)?;
+
+        let (tx, mut rx) = mpsc::channel::<Box<dyn Job>>(4 * MAX_BATCH);
+        let thread = std::thread::Builder::new()
+            .name("seatkeeper-writer".into())
+            .spawn(move || {
+                while let Some(first) = rx.blocking_recv() {
+                    let mut batch = vec![first];
+                    while batch.len() < MAX_BATCH {
+                        match rx.try_recv() {
+                            Ok(job) => batch.push(job),
+                            Err(_) => break,
+                        }
+                    }
+                    run_batch(&conn, batch);
+                }
+                let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+            })
+            .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                path: path.to_owned(),
+                writer: Mutex::new(Some(tx)),
+                writer_thread: Mutex::new(Some(thread)),
+                readers: Mutex::new(Vec::new()),
+            }),
+        })
+    }
+
+    /// Runs `f` in the writer's transaction; resolves once the change is committed.
+    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let (reply, rx) = oneshot::channel();
+        let sender = self
+            .inner
+            .writer
+            .lock()
+            .map_err(|_| Error::Closed)?
+            .clone()
+            .ok_or(Error::Closed)?;
+        sender
+            .send(Box::new(TypedJob {
+                f: Some(f),
+                result: None,
+                reply,
+            }))
+            .await
+            .map_err(|_| Error::Closed)?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Runs `f` on a read-only connection on a blocking thread.
+    pub async fn read<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || {
+            let conn = match inner.readers.lock().map_err(|_| Error::Closed)?.pop() {
+                Some(c) => c,
+                None => {
+                    let c = Connection::open_with_flags(
+                        &inner.path,
+                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                    )?;
+                    configure(&c)?;
+                    c
+                }
+            };
+            let r = f(&conn);
+            let mut pool = inner.readers.lock().map_err(|_| Error::Closed)?;
+            if pool.len() < READERS_KEPT {
+                pool.push(conn);
+            }
+            r
+        })
+        .await
+        .map_err(|e| Error::Internal(format!("read task failed: {e}")))?
+    }
+
+    /// Stops accepting writes, lets the writer finish what it has, checkpoints the WAL and
+    /// closes the database.
+    pub fn close(&self) {
+        if let Ok(mut w) = self.inner.writer.lock() {
+            w.take();
+        }
+        if let Some(t) = self
+            .inner
+            .writer_thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+        {
+            let _ = t.join();
+        }
+        if let Ok(mut r) = self.inner.readers.lock() {
+            r.clear();
+        }
+    }
+
+    /// True when a write transaction can be committed (readiness).
+    pub async fn ping(&self) -> Result<()> {
+        self.write(|c| {
+            c.execute_batch("SELECT 1")?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
+    let mut batch = batch;
+    if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
+        let msg = e.to_string();
+        batch.into_iter().for_each(|j| j.finish(Err(msg.clone())));
+        return;
+    }
+    for job in batch.iter_mut() {
+        let ok = conn.execute_batch("SAVEPOINT job").is_ok() && job.run(conn);
+        if ok {
+            let _ = conn.execute_batch("RELEASE job");
+        } else {
+            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+        }
+    }
+    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    if commit.is_err() {
+        let _ = conn.execute_batch("ROLLBACK");
+    }
+    batch.into_iter().for_each(|j| j.finish(commit.clone()));
+}
+
+/// Now, as the RFC 3339 UTC timestamp stored everywhere (millisecond precision).
+pub fn now() -> String {
+    let t = time::OffsetDateTime::now_utc();
+    let t = t
+        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
+        .unwrap_or(t);
+    t.format(&time::format_description::well_known::Rfc3339)
+        .unwrap_or_default()
+}
+
+/// True when an `If-Match` header value accepts `version`: `*`, or a list of (weak or strong)
+/// entity tags one of which names it.
+pub fn version_matches(if_match: &str, version: i64) -> bool {
+    if_match.split(',').map(str::trim).any(|tag| {
+        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == version.to_string()
+    })
+}
+
+fn is_unique_violation(e: &rusqlite::Error) -> bool {
+    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+}

@@ -1,0 +1,220 @@
+//! Tenants and their SCIM bearer tokens.
+//!
+//! A token is `skt_<id>_<secret>`: `id` finds the row, the SHA-256 of the whole token is compared
+//! with the stored hash in constant time. The token itself is returned once, at issue, and never
+//! stored.
+
+use rand::RngCore;
+use rusqlite::{params, Connection, OptionalExtension, Row};
+use serde::Serialize;
+use sha2::{Digest, Sha256};
+use subtle::ConstantTimeEq;
+
+use super::{now, Error, Result, Store, TenantKey};
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Tenant {
+    #[serde(skip)]
+    pub key: TenantKey,
+    pub id: String,
+    pub name: String,
+    pub notify: Vec<String>,
+    pub created: String,
+}
+
+/// A token as listed: never the secret.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct TokenInfo {
+    pub id: String,
+    pub created: String,
+    pub expires: Option<String>,
+    pub revoked: Option<String>,
+}
+
+const TENANT_COLS: &str = "rk, id, name, notify, created";
+
+fn tenant_row(r: &Row) -> rusqlite::Result<Tenant> {
+    let notify: String = r.get(3)?;
+    Ok(Tenant {
+        key: r.get(0)?,
+        id: r.get(1)?,
+        name: r.get(2)?,
+        notify: serde_json::from_str(&notify).unwrap_or_default(),
+        created: r.get(4)?,
+    })
+}
+
+fn token_row(r: &Row) -> rusqlite::Result<TokenInfo> {
+    Ok(TokenInfo {
+        id: r.get(0)?,
+        created: r.get(1)?,
+        expires: r.get(2)?,
+        revoked: r.get(3)?,
+    })
+}
+
+fn hash(token: &str) -> [u8; 32] {
+    Sha256::digest(token.as_bytes()).into()
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+/// Finds a tenant by its id or, failing that, its name (case-insensitive).
+pub(crate) fn find_tenant(conn: &Connection, key: &str) -> Result<Tenant> {
+    conn.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"))?
+        .query_row([key], tenant_row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("tenant {key:?}")))
+}
+
+/// Checks an email address well enough to catch typos (local@domain.tld, no spaces).
+pub fn valid_email(s: &str) -> bool {
+    let Some((local, domain)) = s.split_once('@') else {
+        return false;
+    };
+    !local.is_empty()
+        && domain.contains('.')
+        && !domain.starts_with('.')
+        && !domain.ends_with('.')
+        && !s.chars().any(|c| c.is_whitespace() || c.is_control())
+        && !domain.contains('@')
+}
+
+impl Store {
+    pub async fn create_tenant(&self, name: String, notify: Vec<String>) -> Result<Tenant> {
+        let name = name.trim().to_owned();
+        if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
+            return Err(Error::Invalid(
+                "a tenant name is 1 to 200 printable characters".into(),
+            ));
+        }
+        if let Some(bad) = notify.iter().find(|e| !valid_email(e)) {
+            return Err(Error::Invalid(format!("{bad:?} is not an email address")));
+        }
+        self.write(move |c| {
+            let id = uuid::Uuid::new_v4().to_string();
+            let created = now();
+            let notify_json =
+                serde_json::to_string(&notify).map_err(|e| Error::Internal(e.to_string()))?;
+            c.prepare_cached(
+                "INSERT INTO tenants (id, name, notify, created) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![id, name, notify_json, created])
+            .map_err(|e| {
+                if super::is_unique_violation(&e) {
+                    Error::Conflict(format!("a tenant named {name:?} exists"))
+                } else {
+                    e.into()
+                }
+            })?;
+            Ok(Tenant {
+                key: c.last_insert_rowid(),
+                id,
+                name,
+                notify,
+                created,
+            })
+        })
+        .await
+    }
+
+    pub async fn list_tenants(&self) -> Result<Vec<Tenant>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {TENANT_COLS} FROM tenants ORDER BY created, id"
+            ))?;
+            let rows = st
+                .query_map([], tenant_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// A tenant by id or name.
+    pub async fn tenant(&self, key: &str) -> Result<Tenant> {
+        let key = key.to_owned();
+        self.read(move |c| find_tenant(c, &key)).await
+    }
+
+    /// Issues a new SCIM token; the returned string is the only copy of the secret.
+    pub async fn issue_token(&self, tenant: TenantKey) -> Result<(TokenInfo, String)> {
+        let mut id = [0u8; 8];
+        let mut secret = [0u8; 32];
+        rand::rngs::OsRng.fill_bytes(&mut id);
+        rand::rngs::OsRng.fill_bytes(&mut secret);
+        let id = hex(&id);
+        let token = format!("skt_{id}_{}", hex(&secret));
+        let digest = hash(&token);
+        self.write(move |c| {
+            let created = now();
+            c.prepare_cached(
+                "INSERT INTO scim_tokens (id, tenant, hash, created) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![id, tenant, &digest[..], created])?;
+            Ok((
+                TokenInfo {
+                    id,
+                    created,
+                    expires: None,
+                    revoked: None,
+                },
+                token,
+            ))
+        })
+        .await
+    }
+
+    pub async fn list_tokens(&self, tenant: TenantKey) -> Result<Vec<TokenInfo>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, created, expires, revoked FROM scim_tokens WHERE tenant = ? ORDER BY created, id",
+            )?;
+            let rows = st.query_map([tenant], token_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Revokes a token at once. Revoking a revoked token is not an error.
+    pub async fn revoke_token(&self, tenant: TenantKey, id: String) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("UPDATE scim_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
+                .execute(params![now(), tenant, id])?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("token {id:?}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The tenant a bearer token belongs to, if the token is valid, unrevoked and unexpired.
+    pub async fn authenticate(&self, token: String) -> Result<Option<Tenant>> {
+        self.read(move |c| {
+            let presented = hash(&token);
+            let id = token.strip_prefix("skt_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
+            let row: Option<(Vec<u8>, Option<String>, Option<String>, String)> = match &id {
+                Some(id) => c
+                    .prepare_cached(
+                        "SELECT t.hash, t.revoked, t.expires, n.id FROM scim_tokens t JOIN tenants n ON n.rk = t.tenant WHERE t.id = ?",
+                    )?
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .optional()?,
+                None => None,
+            };
+            // Compare even when there is no row, so a miss costs what a hit costs.
+            let stored = row.as_ref().map(|r| r.0.clone()).unwrap_or_else(|| vec![0u8; 32]);
+            let equal: bool = stored.ct_eq(&presented[..]).into();
+            let Some((_, revoked, expires, tenant_id)) = row else { return Ok(None) };
+            if !equal || revoked.is_some() || expires.is_some_and(|e| e <= now()) {
+                return Ok(None);
+            }
+            find_tenant(c, &tenant_id).map(Some)
+        })
+        .await
+    }
+}

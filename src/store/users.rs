@@ -1,0 +1,267 @@
+//! SCIM Users: rows, their indexed columns and email index, and the groups they are in.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::Value;
+
+use super::{
+    is_unique_violation, now, version_matches, Error, ListQuery, Page, Result, Store, TenantKey,
+};
+use crate::scim::patch::{self, PatchOp};
+use crate::scim::resource::{fold, user_fields, Doc, Meta};
+use crate::scim::schema::ResourceKind;
+
+/// A group a user is a direct member of.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupRef {
+    pub id: String,
+    pub display: String,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+pub struct UserRecord {
+    pub id: String,
+    pub doc: Doc,
+    pub meta: Meta,
+    pub groups: Vec<GroupRef>,
+}
+
+pub(super) struct Row {
+    pub rk: i64,
+    pub id: String,
+    pub doc: Doc,
+    pub meta: Meta,
+}
+
+pub(super) fn parse_doc(text: &str) -> Result<Doc> {
+    serde_json::from_str(text)
+        .map_err(|e| Error::Internal(format!("stored document is not JSON: {e}")))
+}
+
+pub(super) fn row(r: &rusqlite::Row) -> rusqlite::Result<(i64, String, String, Meta)> {
+    Ok((
+        r.get(0)?,
+        r.get(1)?,
+        r.get(2)?,
+        Meta {
+            created: r.get(3)?,
+            last_modified: r.get(4)?,
+            version: r.get(5)?,
+        },
+    ))
+}
+
+pub(super) const COLS: &str = "rk, id, doc, created, last_modified, version";
+
+fn load(c: &Connection, tenant: TenantKey, id: &str) -> Result<Row> {
+    let (rk, id, doc, meta) = c
+        .prepare_cached(&format!(
+            "SELECT {COLS} FROM users WHERE tenant = ? AND id = ?"
+        ))?
+        .query_row(params![tenant, id], row)
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("User {id:?}")))?;
+    Ok(Row {
+        rk,
+        id,
+        doc: parse_doc(&doc)?,
+        meta,
+    })
+}
+
+pub(super) fn groups_of(c: &Connection, tenant: TenantKey, id: &str) -> Result<Vec<GroupRef>> {
+    let mut st = c.prepare_cached(
+        "SELECT g.id, g.display_name FROM group_members m JOIN groups g ON g.rk = m.group_rk
+         WHERE m.tenant = ? AND m.member_id = ? ORDER BY g.display_name_key, g.id",
+    )?;
+    let rows = st
+        .query_map(params![tenant, id], |r| {
+            Ok(GroupRef {
+                id: r.get(0)?,
+                display: r.get(1)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(rows)
+}
+
+pub(super) fn record(c: &Connection, tenant: TenantKey, row: Row) -> Result<UserRecord> {
+    let groups = groups_of(c, tenant, &row.id)?;
+    Ok(UserRecord {
+        id: row.id,
+        doc: row.doc,
+        meta: row.meta,
+        groups,
+    })
+}
+
+pub(super) fn check_version(if_match: Option<&str>, meta: &Meta) -> Result<()> {
+    match if_match {
+        Some(m) if !version_matches(m, meta.version) => Err(Error::VersionMismatch),
+        _ => Ok(()),
+    }
+}
+
+fn taken(user_name: &str) -> Error {
+    Error::Conflict(format!("userName {user_name:?} is already in use"))
+}
+
+/// Writes a user's columns and email index; `rk` is None for a new user.
+fn save(
+    c: &Connection,
+    tenant: TenantKey,
+    rk: Option<i64>,
+    id: &str,
+    doc: &Doc,
+    meta: &Meta,
+) -> Result<i64> {
+    let f = user_fields(doc);
+    let key = fold(&f.user_name);
+    let clash: Option<i64> = c
+        .prepare_cached("SELECT rk FROM users WHERE tenant = ? AND user_name_key = ?")?
+        .query_row(params![tenant, key], |r| r.get(0))
+        .optional()?;
+    if clash.is_some() && clash != rk {
+        return Err(taken(&f.user_name));
+    }
+    let text = Value::Object(doc.clone()).to_string();
+    let display_key = f.display_name.as_deref().map(fold);
+    let rk = match rk {
+        None => {
+            c.prepare_cached(
+                "INSERT INTO users (tenant, id, user_name, user_name_key, external_id, display_name_key, active, doc, created, last_modified, version)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![tenant, id, f.user_name, key, f.external_id, display_key, f.active, text, meta.created, meta.last_modified, meta.version])
+            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e.into() })?;
+            c.last_insert_rowid()
+        }
+        Some(rk) => {
+            c.prepare_cached(
+                "UPDATE users SET user_name = ?, user_name_key = ?, external_id = ?, display_name_key = ?, active = ?, doc = ?,
+                 last_modified = ?, version = ? WHERE rk = ?",
+            )?
+            .execute(params![f.user_name, key, f.external_id, display_key, f.active, text, meta.last_modified, meta.version, rk])
+            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e.into() })?;
+            c.prepare_cached("DELETE FROM user_emails WHERE user_rk = ?")?
+                .execute([rk])?;
+            rk
+        }
+    };
+    let mut ins = c.prepare_cached(
+        "INSERT OR IGNORE INTO user_emails (user_rk, tenant, value_key) VALUES (?, ?, ?)",
+    )?;
+    for e in &f.emails {
+        ins.execute(params![rk, tenant, e])?;
+    }
+    Ok(rk)
+}
+
+/// Replaces a stored user's document, bumping its version; a no-op when nothing changed.
+fn update(c: &Connection, tenant: TenantKey, mut row: Row, doc: Doc) -> Result<UserRecord> {
+    if doc != row.doc {
+        row.meta.version += 1;
+        row.meta.last_modified = now();
+        save(c, tenant, Some(row.rk), &row.id, &doc, &row.meta)?;
+        row.doc = doc;
+    }
+    record(c, tenant, row)
+}
+
+impl Store {
+    pub async fn create_user(&self, tenant: TenantKey, doc: Doc) -> Result<UserRecord> {
+        self.write(move |c| {
+            let id = uuid::Uuid::new_v4().to_string();
+            let t = now();
+            let meta = Meta {
+                created: t.clone(),
+                last_modified: t,
+                version: 1,
+            };
+            let rk = save(c, tenant, None, &id, &doc, &meta)?;
+            record(c, tenant, Row { rk, id, doc, meta })
+        })
+        .await
+    }
+
+    pub async fn get_user(&self, tenant: TenantKey, id: String) -> Result<UserRecord> {
+        self.read(move |c| {
+            let row = load(c, tenant, &id)?;
+            record(c, tenant, row)
+        })
+        .await
+    }
+
+    pub async fn replace_user(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        doc: Doc,
+        if_match: Option<String>,
+    ) -> Result<UserRecord> {
+        self.write(move |c| {
+            let row = load(c, tenant, &id)?;
+            check_version(if_match.as_deref(), &row.meta)?;
+            update(c, tenant, row, doc)
+        })
+        .await
+    }
+
+    pub async fn patch_user(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        ops: Vec<PatchOp>,
+        if_match: Option<String>,
+    ) -> Result<UserRecord> {
+        self.write(move |c| {
+            let row = load(c, tenant, &id)?;
+            check_version(if_match.as_deref(), &row.meta)?;
+            let mut doc = row.doc.clone();
+            patch::apply(ResourceKind::User, &mut doc, &ops)?;
+            update(c, tenant, row, doc)
+        })
+        .await
+    }
+
+    /// Deletes a user and removes it from every group.
+    pub async fn delete_user(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        if_match: Option<String>,
+    ) -> Result<()> {
+        self.write(move |c| {
+            let row = load(c, tenant, &id)?;
+            check_version(if_match.as_deref(), &row.meta)?;
+            super::groups::drop_memberships_of(c, tenant, &id)?;
+            c.prepare_cached("DELETE FROM users WHERE rk = ?")?
+                .execute([row.rk])?;
+            Ok(())
+        })
+        .await
+    }
+
+    pub async fn list_users(&self, tenant: TenantKey, q: ListQuery) -> Result<Page<UserRecord>> {
+        self.read(move |c| {
+            let page = super::query::list(c, tenant, ResourceKind::User, &q)?;
+            let mut items = Vec::with_capacity(page.items.len());
+            for (rk, id, doc, meta) in page.items {
+                items.push(record(
+                    c,
+                    tenant,
+                    Row {
+                        rk,
+                        id,
+                        doc: parse_doc(&doc)?,
+                        meta,
+                    },
+                )?);
+            }
+            Ok(Page {
+                total: page.total,
+                items,
+            })
+        })
+        .await
+    }
+}
