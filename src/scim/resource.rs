@@ -161,7 +161,7 @@ pub fn normalize_value(def: &AttrDef, value: &Value, at: &str) -> Result<Option<
                 Value::Object(_) => normalize_complex(def.sub, value, at)?,
                 // The bare value of a complex attribute (Entra's manager as an id).
                 Value::String(_) | Value::Number(_) | Value::Bool(_)
-                    if def.sub_attr("value").is_some() =>
+                    if !def.multi && def.sub_attr("value").is_some() =>
                 {
                     normalize_complex(def.sub, &serde_json::json!({ "value": value }), at)?
                 }

@@ -1,0 +1,188 @@
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn health_and_readiness() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let r = app
+        .client
+        .get(format!("{}/readyz", app.address))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
+async fn tenants_and_tokens_lifecycle() {
+    let app = TestApp::spawn().await;
+    let (s, t) = app
+        .admin(
+            Method::POST,
+            "/tenants",
+            Some(json!({"name": "Contoso", "notify": ["it@contoso.com"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(t["name"], "Contoso");
+    assert_eq!(t["notify"], json!(["it@contoso.com"]));
+    let tid = t["id"].as_str().unwrap().to_owned();
+
+    let (s, _) = app
+        .admin(Method::POST, "/tenants", Some(json!({"name": "contoso"})))
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::CONFLICT,
+        "tenant names are unique, case-insensitively"
+    );
+
+    let (s, list) = app.admin(Method::GET, "/tenants", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["tenants"].as_array().unwrap().len(), 1);
+    let (s, one) = app.admin(Method::GET, "/tenants/Contoso", None).await;
+    assert_eq!(
+        (s, one["id"].as_str()),
+        (StatusCode::OK, Some(tid.as_str()))
+    );
+
+    let (s, issued) = app
+        .admin(Method::POST, &format!("/tenants/{tid}/tokens"), None)
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let token = issued["token"].as_str().unwrap().to_owned();
+    let token_id = issued["id"].as_str().unwrap().to_owned();
+    let (s, _) = app.scim(&token, Method::GET, "/Users", None).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let (s, tokens) = app
+        .admin(Method::GET, &format!("/tenants/{tid}/tokens"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let listed = tokens["tokens"].as_array().unwrap();
+    assert_eq!(listed.len(), 1);
+    assert!(
+        !tokens.to_string().contains(&token),
+        "the list never shows the secret"
+    );
+    assert_eq!(listed[0]["id"], token_id.as_str());
+
+    let (s, _) = app
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/{tid}/tokens/{token_id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, body) = app.scim(&token, Method::GET, "/Users", None).await;
+    assert_scim_error(s, &body, 401, None);
+    let (s, _) = app
+        .admin(Method::DELETE, &format!("/tenants/{tid}/tokens/nope"), None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn admin_api_errors() {
+    let app = TestApp::spawn().await;
+    let (s, b) = app
+        .request(Method::GET, "/admin/v1/tenants", None, None)
+        .await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::UNAUTHORIZED, Some("unauthorized"))
+    );
+    let (s, _) = app
+        .request(
+            Method::GET,
+            "/admin/v1/tenants",
+            Some("wrong-token-xxxxxxxxxxxx"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, b) = app
+        .admin(Method::POST, "/tenants", Some(json!({"nom": "x"})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            "/tenants",
+            Some(json!({"name": "x", "notify": ["not-an-email"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app
+        .admin(Method::POST, "/tenants", Some(json!({"name": ""})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let r = app
+        .client
+        .post(format!("{}/admin/v1/tenants", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .body("{not json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let (s, _) = app.admin(Method::GET, "/tenants/unknown", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = app
+        .admin(Method::POST, "/tenants/unknown/tokens", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+#[tokio::test]
+async fn admin_api_is_off_without_a_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("db.sqlite"));
+    c.admin_token = None;
+    let app = TestApp::spawn_with(c).await;
+    let (s, b) = app.admin(Method::GET, "/tenants", None).await;
+    assert_eq!(
+        (s, b["error"].as_str()),
+        (StatusCode::NOT_FOUND, Some("admin_disabled"))
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn data_survives_a_restart() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("seatkeeper.db");
+    let app = TestApp::spawn_with(config(&db)).await;
+    let (_, token) = app.tenant("acme").await;
+    let u = app.create_user(&token, "persist@acme.test").await;
+    let g = app.create_group(&token, "Persisted", &[&id(&u)]).await;
+    app.stop().await;
+
+    let app = TestApp::spawn_with(config(&db)).await;
+    let (s, back) = app
+        .scim(&token, Method::GET, &format!("/Users/{}", id(&u)), None)
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "the token and the user survive a restart"
+    );
+    assert_eq!(back["userName"], "persist@acme.test");
+    assert_eq!(back["groups"][0]["value"], id(&g).as_str());
+    let (s, g2) = app
+        .scim(&token, Method::GET, &format!("/Groups/{}", id(&g)), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(g2["members"][0]["value"], id(&u).as_str());
+    app.stop().await;
+}

@@ -1,0 +1,176 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+use crate::users::urlencode;
+
+fn member_ids(g: &Value) -> Vec<String> {
+    let mut v: Vec<String> = g["members"]
+        .as_array()
+        .map(|a| {
+            a.iter()
+                .map(|m| m["value"].as_str().unwrap().to_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+#[tokio::test]
+async fn group_lifecycle_with_members() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("groups").await;
+    let u: Vec<String> = futures_ids(&app, &tok, 4).await;
+    let g = app.create_group(&tok, "Sales", &[&u[0], &u[1]]).await;
+    let gid = id(&g);
+    assert_eq!(member_ids(&g), sorted(&[&u[0], &u[1]]));
+    let first = g["members"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|m| m["value"] == u[0].as_str())
+        .unwrap();
+    assert_eq!(first["type"], "User");
+    assert!(first["$ref"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/Users/{}", u[0])));
+
+    let (_, lean) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &format!("/Groups/{gid}?excludedAttributes=members"),
+            None,
+        )
+        .await;
+    assert!(lean.get("members").is_none());
+    assert_eq!(lean["displayName"], "Sales");
+
+    let (s, p) = app
+        .scim(&tok, Method::PATCH, &format!("/Groups/{gid}"), Some(patch(json!([
+            {"op": "add", "path": "members", "value": [{"value": u[2]}, {"value": u[3]}, {"value": u[0]}]},
+            {"op": "remove", "path": format!("members[value eq \"{}\"]", u[1])}
+        ]))))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    assert_eq!(member_ids(&p), sorted(&[&u[0], &u[2], &u[3]]));
+
+    let (_, found) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &format!(
+                "/Groups?filter={}&excludedAttributes=members",
+                urlencode(&format!("members.value eq \"{}\"", u[2]))
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(found["totalResults"], 1);
+    let (_, byname) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &format!("/Groups?filter={}", urlencode("displayName eq \"sales\"")),
+            None,
+        )
+        .await;
+    assert_eq!(byname["totalResults"], 1);
+    let (_, user) = app
+        .scim(&tok, Method::GET, &format!("/Users/{}", u[2]), None)
+        .await;
+    assert_eq!(user["groups"][0]["value"], gid.as_str());
+    assert_eq!(user["groups"][0]["display"], "Sales");
+
+    // Deleting a user removes it from the group.
+    app.scim(&tok, Method::DELETE, &format!("/Users/{}", u[3]), None)
+        .await;
+    let (_, after) = app
+        .scim(&tok, Method::GET, &format!("/Groups/{gid}"), None)
+        .await;
+    assert_eq!(member_ids(&after), sorted(&[&u[0], &u[2]]));
+
+    // PUT replaces the member list.
+    let (s, put) = app
+        .scim(&tok, Method::PUT, &format!("/Groups/{gid}"), Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "Sales EMEA", "members": [{"value": u[1]}]})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{put}");
+    assert_eq!(member_ids(&put), vec![u[1].clone()]);
+    assert_eq!(put["displayName"], "Sales EMEA");
+
+    let (s, _) = app
+        .scim(&tok, Method::DELETE, &format!("/Groups/{gid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (_, user) = app
+        .scim(&tok, Method::GET, &format!("/Users/{}", u[1]), None)
+        .await;
+    assert!(user.get("groups").is_none());
+}
+
+#[tokio::test]
+async fn nested_groups_are_typed_as_groups() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("nested").await;
+    let inner = app.create_group(&tok, "Inner", &[]).await;
+    let outer = app.create_group(&tok, "Outer", &[&id(&inner)]).await;
+    assert_eq!(outer["members"][0]["type"], "Group");
+    assert!(outer["members"][0]["$ref"]
+        .as_str()
+        .unwrap()
+        .contains("/Groups/"));
+}
+
+#[tokio::test]
+async fn group_input_errors() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("group-errors").await;
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP_SCHEMA]})),
+        )
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Groups",
+            Some(json!({"displayName": "x", "members": [{"value": ""}]})),
+        )
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    let g = app.create_group(&tok, "G", &[]).await;
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{}", id(&g)),
+            Some(patch(
+                json!([{"op": "replace", "path": "members[value eq \"x\"].display", "value": "y"}]),
+            )),
+        )
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidPath"));
+}
+
+fn sorted(ids: &[&String]) -> Vec<String> {
+    let mut v: Vec<String> = ids.iter().map(|s| s.to_string()).collect();
+    v.sort();
+    v
+}
+
+async fn futures_ids(app: &TestApp, tok: &str, n: usize) -> Vec<String> {
+    let mut out = Vec::new();
+    for i in 0..n {
+        out.push(id(&app
+            .create_user(tok, &format!("member{i}@example.com"))
+            .await));
+    }
+    out
+}

@@ -1,0 +1,182 @@
+//! The test harness: every test spawns the real daemon on a free port with its own database
+//! and talks HTTP to it.
+
+use std::path::Path;
+
+use reqwest::{Method, StatusCode};
+use seatkeeper::app::Application;
+use seatkeeper::config::{Config, Secret};
+use serde_json::{json, Value};
+
+pub const ADMIN_TOKEN: &str = "test-admin-token-0123456789";
+pub const USER_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+pub const GROUP_SCHEMA: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+pub const ENTERPRISE: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
+pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+
+pub struct TestApp {
+    pub address: String,
+    pub client: reqwest::Client,
+    handle: actix_web::dev::ServerHandle,
+    task: tokio::task::JoinHandle<std::io::Result<()>>,
+    _dir: Option<tempfile::TempDir>,
+}
+
+pub fn config(db: &Path) -> Config {
+    Config {
+        listen: "127.0.0.1:0".parse().unwrap(),
+        database: db.to_owned(),
+        admin_token: Some(Secret(ADMIN_TOKEN.into())),
+        workers: 2,
+        max_body_bytes: 256 * 1024,
+        max_results: 100,
+        ..Config::default()
+    }
+}
+
+impl TestApp {
+    pub async fn spawn() -> TestApp {
+        let dir = tempfile::tempdir().unwrap();
+        let db = dir.path().join("seatkeeper.db");
+        let mut app = Self::spawn_with(config(&db)).await;
+        app._dir = Some(dir);
+        app
+    }
+
+    pub async fn spawn_with(config: Config) -> TestApp {
+        let app = Application::build(config).await.expect("the daemon starts");
+        let address = format!("http://127.0.0.1:{}", app.port());
+        let handle = app.handle();
+        let task = tokio::spawn(app.run_until_stopped());
+        TestApp {
+            address,
+            client: reqwest::Client::new(),
+            handle,
+            task,
+            _dir: None,
+        }
+    }
+
+    /// Stops the daemon gracefully; returns the temporary directory so the database outlives it.
+    pub async fn stop(mut self) -> Option<tempfile::TempDir> {
+        self.handle.stop(true).await;
+        let _ = (&mut self.task).await;
+        self._dir.take()
+    }
+
+    pub async fn request(
+        &self,
+        method: Method,
+        path: &str,
+        token: Option<&str>,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        let mut rb = self
+            .client
+            .request(method, format!("{}{path}", self.address));
+        if let Some(t) = token {
+            rb = rb.bearer_auth(t);
+        }
+        if let Some(b) = body {
+            rb = rb
+                .header("Content-Type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let resp = rb.send().await.expect("request sent");
+        let status = resp.status();
+        let text = resp.text().await.unwrap();
+        let value = if text.is_empty() {
+            Value::Null
+        } else {
+            serde_json::from_str(&text).unwrap_or(Value::String(text))
+        };
+        (status, value)
+    }
+
+    pub async fn admin(
+        &self,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.request(method, &format!("/admin/v1{path}"), Some(ADMIN_TOKEN), body)
+            .await
+    }
+
+    pub async fn scim(
+        &self,
+        token: &str,
+        method: Method,
+        path: &str,
+        body: Option<Value>,
+    ) -> (StatusCode, Value) {
+        self.request(method, &format!("/scim/v2{path}"), Some(token), body)
+            .await
+    }
+
+    /// Creates a tenant and issues it a token.
+    pub async fn tenant(&self, name: &str) -> (String, String) {
+        let (s, t) = self
+            .admin(
+                Method::POST,
+                "/tenants",
+                Some(json!({"name": name, "notify": ["admin@example.com"]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{t}");
+        let id = t["id"].as_str().unwrap().to_owned();
+        let (s, tok) = self
+            .admin(Method::POST, &format!("/tenants/{id}/tokens"), None)
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{tok}");
+        (id, tok["token"].as_str().unwrap().to_owned())
+    }
+
+    pub async fn create_user(&self, token: &str, user_name: &str) -> Value {
+        let (s, u) = self
+            .scim(
+                token,
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": [USER_SCHEMA], "userName": user_name, "active": true})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{u}");
+        u
+    }
+
+    pub async fn create_group(&self, token: &str, name: &str, members: &[&str]) -> Value {
+        let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
+        let (s, g) = self
+            .scim(
+                token,
+                Method::POST,
+                "/Groups",
+                Some(json!({"schemas": [GROUP_SCHEMA], "displayName": name, "members": members})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{g}");
+        g
+    }
+}
+
+pub fn patch(ops: Value) -> Value {
+    json!({"schemas": [PATCH_OP], "Operations": ops})
+}
+
+/// Asserts a SCIM error body with the status (and scimType, when given).
+pub fn assert_scim_error(status: StatusCode, body: &Value, want: u16, scim_type: Option<&str>) {
+    assert_eq!(status.as_u16(), want, "{body}");
+    assert_eq!(
+        body["schemas"][0], "urn:ietf:params:scim:api:messages:2.0:Error",
+        "{body}"
+    );
+    assert_eq!(body["status"], want.to_string(), "{body}");
+    if let Some(t) = scim_type {
+        assert_eq!(body["scimType"], t, "{body}");
+    }
+}
+
+pub fn id(v: &Value) -> String {
+    v["id"].as_str().expect("an id").to_owned()
+}

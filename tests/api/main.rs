@@ -1,0 +1,8 @@
+//! Integration tests over HTTP against the real daemon (one binary, many modules).
+
+mod admin;
+mod entra;
+mod groups;
+mod helpers;
+mod isolation;
+mod users;

@@ -1,0 +1,501 @@
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn user_crud_round_trip() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("crud").await;
+    let body = json!({
+        "schemas": [USER_SCHEMA, ENTERPRISE],
+        "userName": "bjensen@example.com",
+        "externalId": "ext-bjensen",
+        "name": {"givenName": "Barbara", "familyName": "Jensen"},
+        "emails": [{"value": "bjensen@example.com", "type": "work", "primary": true}],
+        "active": true,
+        ENTERPRISE: {"employeeNumber": "701984", "department": "Tour Operations"}
+    });
+    let (s, u) = app.scim(&tok, Method::POST, "/Users", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{u}");
+    let uid = id(&u);
+    assert_eq!(u["meta"]["resourceType"], "User");
+    assert_eq!(u["meta"]["version"], "W/\"1\"");
+    assert!(u["meta"]["location"]
+        .as_str()
+        .unwrap()
+        .ends_with(&format!("/scim/v2/Users/{uid}")));
+    assert_eq!(u["schemas"], json!([USER_SCHEMA, ENTERPRISE]));
+    assert_eq!(u[ENTERPRISE]["department"], "Tour Operations");
+
+    let r = app
+        .client
+        .get(format!("{}/scim/v2/Users/{uid}", app.address))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.headers()["content-type"], "application/scim+json");
+    assert_eq!(r.headers()["etag"], "W/\"1\"");
+
+    // PUT replaces everything the client may set.
+    let (s, put) = app
+        .scim(&tok, Method::PUT, &format!("/Users/{uid}"), Some(json!({"schemas": [USER_SCHEMA], "userName": "bjensen@example.com", "displayName": "Babs"})))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{put}");
+    assert_eq!(put["displayName"], "Babs");
+    assert!(put.get("name").is_none() && put.get(ENTERPRISE).is_none());
+    assert_eq!(put["meta"]["version"], "W/\"2\"");
+    assert_eq!(put["id"], uid.as_str(), "id is immutable");
+
+    let (s, _) = app
+        .scim(&tok, Method::DELETE, &format!("/Users/{uid}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, b) = app
+        .scim(&tok, Method::GET, &format!("/Users/{uid}"), None)
+        .await;
+    assert_scim_error(s, &b, 404, None);
+    let (s, b) = app
+        .scim(&tok, Method::DELETE, &format!("/Users/{uid}"), None)
+        .await;
+    assert_scim_error(s, &b, 404, None);
+}
+
+#[tokio::test]
+async fn user_name_is_unique_case_insensitively() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("unique").await;
+    let a = app.create_user(&tok, "Alice@Example.com").await;
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": [USER_SCHEMA], "userName": "alice@example.COM"})),
+        )
+        .await;
+    assert_scim_error(s, &b, 409, Some("uniqueness"));
+    let other = app.create_user(&tok, "bob@example.com").await;
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Users/{}", id(&other)),
+            Some(patch(
+                json!([{"op": "replace", "path": "userName", "value": "ALICE@example.com"}]),
+            )),
+        )
+        .await;
+    assert_scim_error(s, &b, 409, Some("uniqueness"));
+    // Changing the case of one's own userName is allowed.
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Users/{}", id(&a)),
+            Some(patch(
+                json!([{"op": "replace", "path": "userName", "value": "alice@example.com"}]),
+            )),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+#[tokio::test]
+async fn filters_and_pagination() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("filters").await;
+    for i in 0..7 {
+        let (s, _) = app
+            .scim(
+                &tok,
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": [USER_SCHEMA], "userName": format!("user{i}@example.com"), "externalId": format!("ext-{i}"),
+                            "active": i % 2 == 0, "emails": [{"value": format!("User{i}@Mail.example"), "type": "work"}],
+                            "title": if i < 3 { "Engineer" } else { "Manager" }})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let q = |f: &str| format!("/Users?filter={}", urlencode(f));
+    let total = |v: &Value| v["totalResults"].as_i64().unwrap();
+
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &q(r#"userName eq "USER3@example.com""#),
+            None,
+        )
+        .await;
+    assert_eq!(total(&r), 1);
+    assert_eq!(r["Resources"][0]["userName"], "user3@example.com");
+    let (_, r) = app
+        .scim(&tok, Method::GET, &q(r#"externalId eq "ext-4""#), None)
+        .await;
+    assert_eq!(total(&r), 1);
+    let (_, r) = app
+        .scim(&tok, Method::GET, &q(r#"externalId eq "EXT-4""#), None)
+        .await;
+    assert_eq!(total(&r), 0, "externalId is case-exact");
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &q(r#"emails.value eq "user5@mail.example""#),
+            None,
+        )
+        .await;
+    assert_eq!(total(&r), 1);
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &q(r#"emails[value eq "user6@mail.example"]"#),
+            None,
+        )
+        .await;
+    assert_eq!(total(&r), 1);
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &q(r#"userName eq "user1@example.com" or userName eq "user2@example.com""#),
+            None,
+        )
+        .await;
+    assert_eq!(total(&r), 2);
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &q(r#"active eq true and title eq "Engineer""#),
+            None,
+        )
+        .await;
+    assert_eq!(total(&r), 2, "users 0 and 2");
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &q(r#"userName sw "user" and not (title eq "manager")"#),
+            None,
+        )
+        .await;
+    assert_eq!(total(&r), 3);
+
+    // Pagination: stable creation order, 1-based startIndex.
+    let (_, p1) = app
+        .scim(&tok, Method::GET, "/Users?startIndex=1&count=3", None)
+        .await;
+    let (_, p3) = app
+        .scim(&tok, Method::GET, "/Users?startIndex=7&count=3", None)
+        .await;
+    assert_eq!(
+        (
+            total(&p1),
+            p1["itemsPerPage"].as_i64(),
+            p1["startIndex"].as_i64()
+        ),
+        (7, Some(3), Some(1))
+    );
+    assert_eq!(p1["Resources"][0]["userName"], "user0@example.com");
+    assert_eq!(p3["Resources"].as_array().unwrap().len(), 1);
+    assert_eq!(p3["Resources"][0]["userName"], "user6@example.com");
+    let (_, c0) = app.scim(&tok, Method::GET, "/Users?count=0", None).await;
+    assert_eq!(
+        (total(&c0), c0["Resources"].as_array().unwrap().len()),
+        (7, 0)
+    );
+
+    // POST /.search
+    let (s, r) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users/.search",
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:SearchRequest"],
+              "filter": "title eq \"Manager\"", "count": 2, "attributes": ["userName"]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_eq!(total(&r), 4);
+    assert_eq!(r["Resources"].as_array().unwrap().len(), 2);
+    assert!(r["Resources"][0].get("title").is_none());
+
+    // Bad filters
+    for bad in [
+        "userName eq",
+        "userName zz \"x\"",
+        "(userName eq \"x\"",
+        "userName eq \"x\" and",
+    ] {
+        let (s, b) = app.scim(&tok, Method::GET, &q(bad), None).await;
+        assert_scim_error(s, &b, 400, Some("invalidFilter"));
+        assert!(b["detail"].as_str().unwrap().contains("position"), "{b}");
+    }
+    let (s, b) = app
+        .scim(&tok, Method::GET, "/Users?startIndex=abc", None)
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+}
+
+pub fn urlencode(s: &str) -> String {
+    s.bytes()
+        .map(|b| match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
+            _ => format!("%{b:02X}"),
+        })
+        .collect()
+}
+
+#[tokio::test]
+async fn projection_on_reads_and_writes() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("projection").await;
+    let (_, u) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users?attributes=userName",
+            Some(
+                json!({"schemas": [USER_SCHEMA], "userName": "p@example.com",
+              "name": {"givenName": "P", "familyName": "Q"}, "title": "T"}),
+            ),
+        )
+        .await;
+    assert_eq!(
+        u.as_object().unwrap().keys().collect::<Vec<_>>(),
+        vec!["schemas", "id", "userName"]
+    );
+    let (_, g) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &format!("/Users/{}?excludedAttributes=title,name.familyName", id(&u)),
+            None,
+        )
+        .await;
+    assert!(g.get("title").is_none());
+    assert_eq!(g["name"], json!({"givenName": "P"}));
+    assert!(g.get("meta").is_some());
+}
+
+#[tokio::test]
+async fn etags_if_match_and_if_none_match() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("etags").await;
+    let u = app.create_user(&tok, "etag@example.com").await;
+    let url = format!("{}/scim/v2/Users/{}", app.address, id(&u));
+    let r = app
+        .client
+        .get(&url)
+        .bearer_auth(&tok)
+        .header("If-None-Match", "W/\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_MODIFIED);
+    let body = patch(json!([{"op": "replace", "path": "title", "value": "x"}])).to_string();
+    let r = app
+        .client
+        .patch(&url)
+        .bearer_auth(&tok)
+        .header("If-Match", "W/\"7\"")
+        .body(body.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["status"], "412");
+    let r = app
+        .client
+        .patch(&url)
+        .bearer_auth(&tok)
+        .header("If-Match", "W/\"1\"")
+        .body(body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.headers()["etag"], "W/\"2\"");
+    let r = app
+        .client
+        .delete(&url)
+        .bearer_auth(&tok)
+        .header("If-Match", "W/\"1\"")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PRECONDITION_FAILED);
+    // An unchanged PATCH keeps the version.
+    let (_, same) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Users/{}", id(&u)),
+            Some(patch(
+                json!([{"op": "replace", "path": "title", "value": "x"}]),
+            )),
+        )
+        .await;
+    assert_eq!(same["meta"]["version"], "W/\"2\"");
+}
+
+#[tokio::test]
+async fn bad_input_gets_scim_errors_and_the_daemon_keeps_serving() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("hostile").await;
+    let u = app.create_user(&tok, "victim@example.com").await;
+    let upath = format!("/Users/{}", id(&u));
+    let cases: Vec<(Method, String, Option<Value>, u16, Option<&str>)> = vec![
+        (
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"schemas": [USER_SCHEMA]})),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"userName": 42})),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"userName": "a", "active": "maybe"})),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            Some(json!({"userName": "a", "emails": "x"})),
+            400,
+            Some("invalidValue"),
+        ),
+        (
+            Method::POST,
+            "/Users".into(),
+            Some(json!(["not", "an", "object"])),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::PATCH,
+            upath.clone(),
+            Some(json!({"Operations": [{"op": "explode"}]})),
+            400,
+            Some("invalidSyntax"),
+        ),
+        (
+            Method::PATCH,
+            upath.clone(),
+            Some(patch(json!([{"op": "remove"}]))),
+            400,
+            Some("noTarget"),
+        ),
+        (
+            Method::PATCH,
+            upath.clone(),
+            Some(patch(
+                json!([{"op": "replace", "path": "id", "value": "x"}]),
+            )),
+            400,
+            Some("mutability"),
+        ),
+        (
+            Method::PATCH,
+            upath.clone(),
+            Some(patch(
+                json!([{"op": "replace", "path": "bad[[path", "value": "x"}]),
+            )),
+            400,
+            Some("invalidPath"),
+        ),
+        (
+            Method::PATCH,
+            upath.clone(),
+            Some(patch(
+                json!([{"op": "replace", "path": "noSuchAttr", "value": "x"}]),
+            )),
+            400,
+            Some("invalidPath"),
+        ),
+        (
+            Method::GET,
+            "/Users/..%2F..%2Fetc%2Fpasswd".into(),
+            None,
+            404,
+            None,
+        ),
+        (Method::GET, "/Users/'%20OR%201=1--".into(), None, 404, None),
+        (Method::GET, "/Nope".into(), None, 404, None),
+        (Method::DELETE, "/Users".into(), None, 405, None),
+    ];
+    for (m, path, body, want, t) in cases {
+        let (s, b) = app.scim(&tok, m.clone(), &path, body).await;
+        assert_scim_error(s, &b, want, t);
+    }
+    // Malformed and oversized bodies
+    let r = app
+        .client
+        .post(format!("{}/scim/v2/Users", app.address))
+        .bearer_auth(&tok)
+        .body("{\"userName\": ")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let r = app
+        .client
+        .post(format!("{}/scim/v2/Users", app.address))
+        .bearer_auth(&tok)
+        .body(vec![0xff, 0xfe, 0x00])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let deep = format!("{}{}", "[".repeat(5000), "]".repeat(5000));
+    let r = app
+        .client
+        .post(format!("{}/scim/v2/Users", app.address))
+        .bearer_auth(&tok)
+        .body(deep)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let huge = json!({"userName": "x".repeat(300 * 1024)}).to_string();
+    let r = app
+        .client
+        .post(format!("{}/scim/v2/Users", app.address))
+        .bearer_auth(&tok)
+        .body(huge)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::PAYLOAD_TOO_LARGE);
+    let e: Value = r.json().await.unwrap();
+    assert_eq!(e["status"], "413");
+    // Missing token
+    let (s, b) = app.request(Method::GET, "/scim/v2/Users", None, None).await;
+    assert_scim_error(s, &b, 401, None);
+
+    // Nothing changed, and the daemon still serves.
+    let (s, list) = app.scim(&tok, Method::GET, "/Users", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["totalResults"], 1);
+    let (_, same) = app.scim(&tok, Method::GET, &upath, None).await;
+    assert_eq!(same["meta"]["version"], "W/\"1\"");
+}
