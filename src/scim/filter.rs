@@ -86,6 +86,15 @@ pub enum Filter {
 
 impl Filter {
     /// Parses filter text, enforcing the length and depth limits.
+    ///
+    /// ```
+    /// use seatkeeper::scim::filter::Filter;
+    /// let f = Filter::parse(r#"userName eq "bjensen" and emails[type eq "work"]"#).unwrap();
+    /// assert_eq!(f.to_string(), r#"userName eq "bjensen" and emails[type eq "work"]"#);
+    /// let err = Filter::parse("userName eq").unwrap_err();
+    /// assert_eq!(err.status, 400);
+    /// assert!(err.detail.contains("position 12"));
+    /// ```
     pub fn parse(text: &str) -> Result<Filter> {
         if text.len() > MAX_FILTER_LEN {
             return Err(Error::invalid_filter(format!(

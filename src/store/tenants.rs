@@ -53,6 +53,9 @@ fn token_row(r: &Row) -> rusqlite::Result<TokenInfo> {
     })
 }
 
+/// (hash, revoked, expires, tenant id) of a stored token.
+type TokenRow = (Vec<u8>, Option<String>, Option<String>, String);
+
 fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -197,7 +200,7 @@ impl Store {
         self.read(move |c| {
             let presented = hash(&token);
             let id = token.strip_prefix("skt_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
-            let row: Option<(Vec<u8>, Option<String>, Option<String>, String)> = match &id {
+            let row: Option<TokenRow> = match &id {
                 Some(id) => c
                     .prepare_cached(
                         "SELECT t.hash, t.revoked, t.expires, n.id FROM scim_tokens t JOIN tenants n ON n.rk = t.tenant WHERE t.id = ?",

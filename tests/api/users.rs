@@ -355,7 +355,8 @@ async fn bad_input_gets_scim_errors_and_the_daemon_keeps_serving() {
     let (_, tok) = app.tenant("hostile").await;
     let u = app.create_user(&tok, "victim@example.com").await;
     let upath = format!("/Users/{}", id(&u));
-    let cases: Vec<(Method, String, Option<Value>, u16, Option<&str>)> = vec![
+    type Case<'a> = (Method, String, Option<Value>, u16, Option<&'a str>);
+    let cases: Vec<Case> = vec![
         (
             Method::POST,
             "/Users".into(),

@@ -5,7 +5,7 @@ mod discovery;
 mod groups;
 mod users;
 
-use actix_web::http::header;
+use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
@@ -48,6 +48,7 @@ pub fn scope() -> actix_web::Scope {
                 .route(web::patch().to(groups::patch))
                 .route(web::delete().to(groups::delete)),
         )
+        .service(r("/.search").route(web::post().to(search_all)))
         .service(
             r("/ServiceProviderConfig").route(web::get().to(discovery::service_provider_config)),
         )
@@ -58,6 +59,49 @@ pub fn scope() -> actix_web::Scope {
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(ScimError(Error::not_found("no such SCIM endpoint")))
         }))
+}
+
+/// `POST /.search` at the root: Users then Groups, paged as one list (RFC 7644 §3.4.3).
+async fn search_all(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    t: super::auth::ScimTenant,
+    payload: web::Payload,
+) -> Result<HttpResponse, ScimError> {
+    use crate::scim::schema::ResourceKind;
+    let input = super::body::json(payload, state.config.max_body_bytes).await?;
+    let params = ListParams::from_search(&input, state.config.max_results)?;
+    let q = params.query;
+    let base = base_url(&req, &state);
+    let users = state.store.list_users(t.0.key, q.clone()).await?;
+    let mut resources: Vec<Value> = users
+        .items
+        .iter()
+        .map(|u| {
+            let mut v = users::render_user(u, &base);
+            params.projection.apply(ResourceKind::User, &mut v);
+            v
+        })
+        .collect();
+    let group_query = ListQuery {
+        filter: q.filter.clone(),
+        start_index: (q.start_index - users.total).max(1),
+        count: q.count - resources.len() as i64,
+    };
+    let with_members = !params.projection.drops(ResourceKind::Group, "members");
+    let groups = state
+        .store
+        .list_groups(t.0.key, group_query, with_members)
+        .await?;
+    resources.extend(groups.items.iter().map(|g| {
+        let mut v = groups::render_group(g, &base);
+        params.projection.apply(ResourceKind::Group, &mut v);
+        v
+    }));
+    Ok(respond(
+        StatusCode::OK,
+        &list_response(users.total + groups.total, q.start_index, resources),
+    ))
 }
 
 async fn method_not_allowed() -> Result<HttpResponse, ScimError> {

@@ -1,0 +1,81 @@
+//! Runs the public SCIM conformance checkers (scim2-tester and scim-sanity, from PyPI) against
+//! the real daemon on a free port. The checkers are installed once into a virtualenv under
+//! cargo's target directory (Python 3 with venv is the only prerequisite; PyPI must be reachable
+//! the first time). Checks that do not apply are listed, with reasons, in
+//! tests/conformance/expected-failures.txt.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use helpers::TestApp;
+
+fn run(cmd: &mut Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
+    assert!(
+        out.status.success(),
+        "{cmd:?} failed:\n{}\n{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    out
+}
+
+/// The virtualenv with the checkers, created and filled on first use.
+fn venv() -> PathBuf {
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance-venv");
+    let python = dir.join("bin/python");
+    let requirements = std::fs::read_to_string(here.join("requirements.txt")).unwrap();
+    let marker = dir.join("installed.txt");
+    if std::fs::read_to_string(&marker).ok().as_deref() != Some(requirements.as_str()) {
+        let _ = std::fs::remove_dir_all(&dir);
+        run(Command::new("python3").args(["-m", "venv"]).arg(&dir));
+        run(Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "-r",
+            ])
+            .arg(here.join("requirements.txt")));
+        std::fs::write(&marker, &requirements).unwrap();
+    }
+    python
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn public_conformance_checkers_pass() {
+    let python = tokio::task::spawn_blocking(venv).await.unwrap();
+    let app = TestApp::spawn().await;
+    let (_, token) = app.tenant("conformance").await;
+    let base = format!("{}/scim/v2", app.address);
+    let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(python)
+            .arg(here.join("check.py"))
+            .arg(&base)
+            .arg(&token)
+            .arg(here.join("expected-failures.txt"))
+            .output()
+            .expect("the checker runs")
+    })
+    .await
+    .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    println!("{stdout}");
+    eprintln!("{}", String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "conformance checks failed:\n{stdout}");
+    assert!(
+        stdout.contains("conformance: ") && stdout.contains(" 0 failed"),
+        "{stdout}"
+    );
+    app.stop().await;
+}
