@@ -1,5 +1,6 @@
 //! seatkeeper: seat-license allocation with SCIM 2.0 directory sync. See ARCHITECTURE.md.
 
+pub mod alloc;
 pub mod app;
 pub mod cli;
 pub mod config;

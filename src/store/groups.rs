@@ -8,7 +8,8 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::users::{check_version, parse_doc, row, COLS};
-use super::{now, Error, ListQuery, Page, Result, Store, TenantKey};
+use super::{now, seats, Error, ListQuery, Page, Result, Store, TenantKey};
+use crate::alloc::{Cause, Millis};
 use crate::scim::eval::{self, Scope};
 use crate::scim::patch::{self, MemberChange, PatchOp};
 use crate::scim::path::AttrPath;
@@ -111,51 +112,62 @@ fn member_type(c: &Connection, tenant: TenantKey, m: &MemberRef) -> Result<&'sta
     Ok(if is_group { "Group" } else { "User" })
 }
 
-/// Adds members; returns how many were new.
+/// Adds members; returns the values that were new.
 fn add_members(
     c: &Connection,
     tenant: TenantKey,
     group_rk: i64,
     members: &[MemberRef],
-) -> Result<usize> {
+) -> Result<Vec<String>> {
     let added = now();
-    let mut n = 0;
+    let mut new = Vec::new();
     for m in members {
         let kind = member_type(c, tenant, m)?;
-        n += c
+        let n = c
             .prepare_cached(
                 "INSERT OR IGNORE INTO group_members (group_rk, tenant, member_id, member_type, display, added) VALUES (?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![group_rk, tenant, m.value, kind, m.display, added])?;
+        if n > 0 {
+            new.push(m.value.clone());
+        }
     }
-    Ok(n)
+    Ok(new)
 }
 
-fn remove_members(c: &Connection, group_rk: i64, ids: &[String]) -> Result<usize> {
-    let mut n = 0;
+/// Removes members; returns the values that were there.
+fn remove_members(c: &Connection, group_rk: i64, ids: &[String]) -> Result<Vec<String>> {
+    let mut gone = Vec::new();
     for id in ids {
-        n += c
-            .prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
-            .execute(params![group_rk, id])?;
+        if c.prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
+            .execute(params![group_rk, id])?
+            > 0
+        {
+            gone.push(id.clone());
+        }
     }
-    Ok(n)
+    Ok(gone)
 }
 
-/// Applies member changes in order; returns how many rows changed.
+/// Applies member changes in order; returns the member values added or removed.
 fn apply_changes(
     c: &Connection,
     tenant: TenantKey,
     group_rk: i64,
     changes: &[MemberChange],
-) -> Result<usize> {
-    let mut n = 0;
+) -> Result<Vec<String>> {
+    let mut changed = Vec::new();
     for ch in changes {
-        n += match ch {
+        changed.extend(match ch {
             MemberChange::Add(list) => add_members(c, tenant, group_rk, list)?,
             MemberChange::Remove(ids) => remove_members(c, group_rk, ids)?,
-            MemberChange::RemoveAll => c
-                .prepare_cached("DELETE FROM group_members WHERE group_rk = ?")?
-                .execute([group_rk])?,
+            MemberChange::RemoveAll => {
+                let all: Vec<String> = members_of(c, group_rk)?
+                    .into_iter()
+                    .map(|m| m.value)
+                    .collect();
+                remove_members(c, group_rk, &all)?
+            }
             MemberChange::Replace(list) => {
                 let keep: std::collections::HashSet<&str> =
                     list.iter().map(|m| m.value.as_str()).collect();
@@ -164,7 +176,9 @@ fn apply_changes(
                     .map(|m| m.value)
                     .filter(|v| !keep.contains(v.as_str()))
                     .collect();
-                remove_members(c, group_rk, &gone)? + add_members(c, tenant, group_rk, list)?
+                let mut v = remove_members(c, group_rk, &gone)?;
+                v.extend(add_members(c, tenant, group_rk, list)?);
+                v
             }
             MemberChange::RemoveWhere(filter) => {
                 let subs = ResourceKind::Group
@@ -178,9 +192,32 @@ fn apply_changes(
                     .collect();
                 remove_members(c, group_rk, &gone)?
             }
-        };
+        });
     }
-    Ok(n)
+    changed.sort();
+    changed.dedup();
+    Ok(changed)
+}
+
+/// After a group's document or members changed: binds pending selectors its new name or
+/// externalId now matches, and re-allocates every user the change reached.
+fn allocate_after(
+    c: &Connection,
+    tenant: TenantKey,
+    at: Millis,
+    group: &str,
+    changed_members: &[String],
+    renamed: bool,
+) -> Result<()> {
+    let mut reach = seats::reach(c, tenant, group, changed_members)?;
+    if renamed {
+        let gained = seats::bind_selectors(c, tenant, group)?;
+        if !gained.is_empty() {
+            reach = reach.merge(seats::reach(c, tenant, group, &[group.to_owned()])?);
+        }
+    }
+    seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory)?;
+    Ok(())
 }
 
 fn member_json(m: &MemberRow) -> Value {
@@ -218,21 +255,25 @@ fn record(c: &Connection, row: Row, with_members: bool) -> Result<GroupRecord> {
     })
 }
 
-/// Writes the group's new document and member changes; bumps the version when anything changed.
+/// Writes the group's new document and member changes, bumping the version when anything
+/// changed, and re-allocates what the change reached.
 fn update(
     c: &Connection,
     tenant: TenantKey,
+    at: Millis,
     mut row: Row,
     doc: Doc,
     changes: &[MemberChange],
     with_members: bool,
 ) -> Result<GroupRecord> {
     let changed_members = apply_changes(c, tenant, row.rk, changes)?;
-    if doc != row.doc || changed_members > 0 {
+    let renamed = group_fields(&doc) != group_fields(&row.doc);
+    if doc != row.doc || !changed_members.is_empty() {
         row.meta.version += 1;
         row.meta.last_modified = now();
         row.doc = doc;
         save(c, tenant, Some(row.rk), &row.id, &row.doc, &row.meta)?;
+        allocate_after(c, tenant, at, &row.id, &changed_members, renamed)?;
     }
     record(c, row, with_members)
 }
@@ -244,6 +285,7 @@ impl Store {
         doc: Doc,
         members: Vec<MemberRef>,
     ) -> Result<GroupRecord> {
+        let at = self.now_ms();
         self.write(move |c| {
             let id = uuid::Uuid::new_v4().to_string();
             let t = now();
@@ -253,7 +295,8 @@ impl Store {
                 version: 1,
             };
             let rk = save(c, tenant, None, &id, &doc, &meta)?;
-            add_members(c, tenant, rk, &members)?;
+            let added = add_members(c, tenant, rk, &members)?;
+            allocate_after(c, tenant, at, &id, &added, true)?;
             record(c, Row { rk, id, doc, meta }, true)
         })
         .await
@@ -280,10 +323,19 @@ impl Store {
         members: Vec<MemberRef>,
         if_match: Option<String>,
     ) -> Result<GroupRecord> {
+        let at = self.now_ms();
         self.write(move |c| {
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
-            update(c, tenant, row, doc, &[MemberChange::Replace(members)], true)
+            update(
+                c,
+                tenant,
+                at,
+                row,
+                doc,
+                &[MemberChange::Replace(members)],
+                true,
+            )
         })
         .await
     }
@@ -296,12 +348,13 @@ impl Store {
         if_match: Option<String>,
         with_members: bool,
     ) -> Result<GroupRecord> {
+        let at = self.now_ms();
         self.write(move |c| {
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             let mut doc = row.doc.clone();
             let changes = patch::apply(ResourceKind::Group, &mut doc, &ops)?;
-            update(c, tenant, row, doc, &changes, with_members)
+            update(c, tenant, at, row, doc, &changes, with_members)
         })
         .await
     }
@@ -312,12 +365,16 @@ impl Store {
         id: String,
         if_match: Option<String>,
     ) -> Result<()> {
+        let at = self.now_ms();
         self.write(move |c| {
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
+            let reach = seats::reach(c, tenant, &id, std::slice::from_ref(&id))?;
             drop_memberships_of(c, tenant, &id)?;
             c.prepare_cached("DELETE FROM groups WHERE rk = ?")?
                 .execute([row.rk])?;
+            seats::unbind_selectors(c, tenant, &id, &now())?;
+            seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory)?;
             Ok(())
         })
         .await

@@ -20,8 +20,10 @@
 //! only obtained from an authenticated token or an admin lookup.
 
 mod groups;
+mod licenses;
 mod migrate;
 mod query;
+pub mod seats;
 mod tenants;
 mod users;
 
@@ -100,7 +102,18 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F>
     }
 }
 
+/// The store's clock, in milliseconds since the epoch (tests substitute their own).
+pub type Clock = Arc<dyn Fn() -> crate::alloc::Millis + Send + Sync>;
+
+/// The wall clock.
+pub fn system_clock() -> Clock {
+    Arc::new(|| {
+        (time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as crate::alloc::Millis
+    })
+}
+
 struct Inner {
+    clock: Clock,
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -124,6 +137,11 @@ impl Store {
     /// Opens (creating if needed) the database at `path`, applies the schema or migrates it, and
     /// starts the writer thread.
     pub fn open(path: &Path) -> Result<Store> {
+        Self::open_with_clock(path, system_clock())
+    }
+
+    /// As [`Store::open`], with the clock the allocator reads.
+    pub fn open_with_clock(path: &Path, clock: Clock) -> Result<Store> {
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
@@ -160,12 +178,18 @@ impl Store {
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Store {
             inner: Arc::new(Inner {
+                clock,
                 path: path.to_owned(),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
             }),
         })
+    }
+
+    /// Now, by the store's clock.
+    pub fn now_ms(&self) -> crate::alloc::Millis {
+        (self.inner.clock)()
     }
 
     /// Runs `f` in the writer's transaction; resolves once the change is committed.

@@ -4,8 +4,10 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde_json::Value;
 
 use super::{
-    is_unique_violation, now, version_matches, Error, ListQuery, Page, Result, Store, TenantKey,
+    is_unique_violation, now, seats, version_matches, Error, ListQuery, Page, Result, Store,
+    TenantKey,
 };
+use crate::alloc::{Cause, Millis};
 use crate::scim::patch::{self, PatchOp};
 use crate::scim::resource::{fold, user_fields, Doc, Meta};
 use crate::scim::schema::ResourceKind;
@@ -156,19 +158,28 @@ fn save(
     Ok(rk)
 }
 
-/// Replaces a stored user's document, bumping its version; a no-op when nothing changed.
-fn update(c: &Connection, tenant: TenantKey, mut row: Row, doc: Doc) -> Result<UserRecord> {
+/// Replaces a stored user's document, bumping its version, and re-allocates the user's seats;
+/// a no-op when nothing changed.
+fn update(
+    c: &Connection,
+    tenant: TenantKey,
+    at: Millis,
+    mut row: Row,
+    doc: Doc,
+) -> Result<UserRecord> {
     if doc != row.doc {
         row.meta.version += 1;
         row.meta.last_modified = now();
         save(c, tenant, Some(row.rk), &row.id, &doc, &row.meta)?;
         row.doc = doc;
+        seats::user_changed(c, tenant, at, &row.id, &[], Cause::Directory)?;
     }
     record(c, tenant, row)
 }
 
 impl Store {
     pub async fn create_user(&self, tenant: TenantKey, doc: Doc) -> Result<UserRecord> {
+        let at = self.now_ms();
         self.write(move |c| {
             let id = uuid::Uuid::new_v4().to_string();
             let t = now();
@@ -178,6 +189,7 @@ impl Store {
                 version: 1,
             };
             let rk = save(c, tenant, None, &id, &doc, &meta)?;
+            seats::user_changed(c, tenant, at, &id, &[], Cause::Directory)?;
             record(c, tenant, Row { rk, id, doc, meta })
         })
         .await
@@ -198,10 +210,11 @@ impl Store {
         doc: Doc,
         if_match: Option<String>,
     ) -> Result<UserRecord> {
+        let at = self.now_ms();
         self.write(move |c| {
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
-            update(c, tenant, row, doc)
+            update(c, tenant, at, row, doc)
         })
         .await
     }
@@ -213,12 +226,13 @@ impl Store {
         ops: Vec<PatchOp>,
         if_match: Option<String>,
     ) -> Result<UserRecord> {
+        let at = self.now_ms();
         self.write(move |c| {
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             let mut doc = row.doc.clone();
             patch::apply(ResourceKind::User, &mut doc, &ops)?;
-            update(c, tenant, row, doc)
+            update(c, tenant, at, row, doc)
         })
         .await
     }
@@ -230,12 +244,21 @@ impl Store {
         id: String,
         if_match: Option<String>,
     ) -> Result<()> {
+        let at = self.now_ms();
         self.write(move |c| {
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
+            let mut view = seats::TxSeats { c, tenant };
+            let licenses = crate::alloc::SeatStore::seat_licenses(&mut view, &id)?;
             super::groups::drop_memberships_of(c, tenant, &id)?;
             c.prepare_cached("DELETE FROM users WHERE rk = ?")?
                 .execute([row.rk])?;
+            seats::allocate(c, tenant, at, |a| {
+                for l in licenses {
+                    a.reevaluate(l, std::slice::from_ref(&id), Cause::UserDeleted, false)?;
+                }
+                Ok(())
+            })?;
             Ok(())
         })
         .await

@@ -1,0 +1,616 @@
+//! The seat allocator: the rules of SPEC "Allocation semantics" and "Reconciliation window" as
+//! domain logic, with no SQL and no HTTP.
+//!
+//! The allocator reads and writes through the [`SeatStore`] trait, which the store implements over
+//! the very transaction of the SCIM or admin write that caused the change (so the seat invariant is
+//! never observable broken), and which the tests implement over anything they like. Work is
+//! proportional to the users a change touches: a membership add evaluates one user; selecting a
+//! group evaluates its members; filling free seats reads the head of the waitlist, never the whole
+//! license.
+//!
+//! Rules (see README "Licenses and seats"):
+//! - **Entitled**: the user exists, is active, is a member (directly or through nested groups) of
+//!   a group the license selects, and is not excluded.
+//! - **Order**: pinned first, then by the time the user became entitled, ties by user id.
+//! - **Invariant**: a seat is granted only while granted + releasing < capacity.
+//! - **Fill**: free seats go to the head of the waitlist when `auto_promote` is on; when it is
+//!   off, only users becoming entitled in this very change may take a free seat, and only when no
+//!   one waits ahead of them. Raising the capacity (an admin act) promotes either way.
+//! - **Grace**: a granted user who stops being entitled keeps the seat as `releasing` for
+//!   `grace`; re-entitled inside it, they keep the seat without queuing again. A deleted user
+//!   (when `free_on_delete`), an excluded user, or a zero grace frees the seat at once.
+//! - **Lowered capacity**: `keep` evicts no one; `block_newest` moves the most recently granted
+//!   (unpinned first) back to the waitlist until use fits.
+
+use std::collections::{HashMap, HashSet, VecDeque};
+
+use serde::Serialize;
+
+pub type UserId = String;
+pub type GroupId = String;
+/// A license's internal key.
+pub type LicenseKey = i64;
+/// Milliseconds since the Unix epoch.
+pub type Millis = i64;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SeatState {
+    Granted,
+    Blocked,
+    Releasing,
+}
+
+impl SeatState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SeatState::Granted => "granted",
+            SeatState::Blocked => "blocked",
+            SeatState::Releasing => "releasing",
+        }
+    }
+    pub fn parse(s: &str) -> Option<SeatState> {
+        Some(match s {
+            "granted" => SeatState::Granted,
+            "blocked" => SeatState::Blocked,
+            "releasing" => SeatState::Releasing,
+            _ => return None,
+        })
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum OnLowered {
+    Keep,
+    BlockNewest,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum OverrideKind {
+    Pin,
+    Exclude,
+}
+
+/// What the allocator needs of a license.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Policy {
+    pub capacity: i64,
+    pub auto_promote: bool,
+    pub grace_ms: Millis,
+    pub on_lowered: OnLowered,
+    pub free_on_delete: bool,
+}
+
+/// One (license, user) seat.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Seat {
+    pub user: UserId,
+    pub state: SeatState,
+    pub pinned: bool,
+    /// When the user became entitled: the waitlist order.
+    pub entitled_at: Millis,
+    /// When the seat entered its current state.
+    pub since: Millis,
+    /// For `releasing`: when the seat is freed.
+    pub release_at: Option<Millis>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Counts {
+    pub granted: i64,
+    pub releasing: i64,
+    pub blocked: i64,
+}
+
+impl Counts {
+    pub fn in_use(&self) -> i64 {
+        self.granted + self.releasing
+    }
+}
+
+/// A seat change, as recorded in the seat-event feed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EventKind {
+    /// A seat was given to a user who just became entitled (or came back inside the grace).
+    Granted,
+    /// An entitled user waits for a seat.
+    Blocked,
+    /// A user stopped being entitled and keeps the seat until its release time.
+    Releasing,
+    /// The seat (or the waitlist place) is gone.
+    Released,
+    /// A waiting user got a freed seat.
+    Promoted,
+}
+
+impl EventKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            EventKind::Granted => "granted",
+            EventKind::Blocked => "blocked",
+            EventKind::Releasing => "releasing",
+            EventKind::Released => "released",
+            EventKind::Promoted => "promoted",
+        }
+    }
+}
+
+/// Why the allocator runs: decides whether a seat is freed at once or after the grace.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Cause {
+    /// A change from the identity provider.
+    Directory,
+    /// The user was deleted at the provider.
+    UserDeleted,
+    /// An admin action (exclusion, unselection): frees at once.
+    Admin,
+    /// The reconciler repairing drift.
+    Reconcile,
+}
+
+/// Why a manual grant was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    #[error("the user is not waiting for a seat of this license (state: {0})")]
+    NotBlocked(&'static str),
+    #[error("no seat is free: {in_use} of {capacity} in use")]
+    NoFreeSeat { in_use: i64, capacity: i64 },
+}
+
+/// Counts of what one run changed.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Report {
+    pub granted: u64,
+    pub blocked: u64,
+    pub releasing: u64,
+    pub released: u64,
+    pub promoted: u64,
+    /// Pairs whose stored seat disagreed with the rules (reconcile only).
+    pub repaired: u64,
+    /// Users blocked for lack of seats in this run, per license (for notifications).
+    #[serde(skip)]
+    pub newly_blocked: Vec<(LicenseKey, UserId)>,
+}
+
+impl Report {
+    fn count(&mut self, kind: EventKind) {
+        match kind {
+            EventKind::Granted => self.granted += 1,
+            EventKind::Blocked => self.blocked += 1,
+            EventKind::Releasing => self.releasing += 1,
+            EventKind::Released => self.released += 1,
+            EventKind::Promoted => self.promoted += 1,
+        }
+    }
+    pub fn merge(&mut self, o: Report) {
+        self.granted += o.granted;
+        self.blocked += o.blocked;
+        self.releasing += o.releasing;
+        self.released += o.released;
+        self.promoted += o.promoted;
+        self.repaired += o.repaired;
+        self.newly_blocked.extend(o.newly_blocked);
+    }
+    pub fn is_empty(&self) -> bool {
+        self.granted + self.blocked + self.releasing + self.released + self.promoted + self.repaired
+            == 0
+    }
+}
+
+/// The facts and seat rows the allocator works on, scoped to one tenant.
+pub trait SeatStore {
+    type Error;
+    /// `Some(active)` for an existing user, `None` for no such user.
+    fn user_active(&mut self, user: &str) -> Result<Option<bool>, Self::Error>;
+    /// Groups that list this user or group as a direct member.
+    fn parent_groups(&mut self, member: &str) -> Result<Vec<GroupId>, Self::Error>;
+    /// Direct members of a group that exist: (users, groups).
+    fn direct_members(&mut self, group: &str) -> Result<(Vec<UserId>, Vec<GroupId>), Self::Error>;
+    /// Licenses selecting any of these groups.
+    fn licenses_selecting(&mut self, groups: &[GroupId]) -> Result<Vec<LicenseKey>, Self::Error>;
+    /// Licenses where the user has a seat row.
+    fn seat_licenses(&mut self, user: &str) -> Result<Vec<LicenseKey>, Self::Error>;
+    fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>, Self::Error>;
+    /// Groups the license selects (resolved selectors only).
+    fn selected_groups(&mut self, l: LicenseKey) -> Result<Vec<GroupId>, Self::Error>;
+    fn override_of(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+    ) -> Result<Option<OverrideKind>, Self::Error>;
+    fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>, Self::Error>;
+    fn all_seats(&mut self, l: LicenseKey) -> Result<Vec<Seat>, Self::Error>;
+    fn counts(&mut self, l: LicenseKey) -> Result<Counts, Self::Error>;
+    /// The first `n` blocked seats in waitlist order.
+    fn blocked_head(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>, Self::Error>;
+    /// The `n` most recently granted seats, unpinned first.
+    fn newest_granted(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>, Self::Error>;
+    /// Releasing seats whose release time has come.
+    fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>, Self::Error>;
+    fn save_seat(&mut self, l: LicenseKey, seat: &Seat) -> Result<(), Self::Error>;
+    fn remove_seat(&mut self, l: LicenseKey, user: &str) -> Result<(), Self::Error>;
+    fn record(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+        kind: EventKind,
+        at: Millis,
+    ) -> Result<(), Self::Error>;
+}
+
+/// One allocation run over a store, at one instant.
+pub struct Allocator<'a, S: SeatStore> {
+    store: &'a mut S,
+    now: Millis,
+    selected: HashMap<LicenseKey, HashSet<GroupId>>,
+    policies: HashMap<LicenseKey, Option<Policy>>,
+    pub report: Report,
+}
+
+impl<'a, S: SeatStore> Allocator<'a, S> {
+    pub fn new(store: &'a mut S, now: Millis) -> Self {
+        Allocator {
+            store,
+            now,
+            selected: HashMap::new(),
+            policies: HashMap::new(),
+            report: Report::default(),
+        }
+    }
+
+    fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>, S::Error> {
+        if let Some(p) = self.policies.get(&l) {
+            return Ok(p.clone());
+        }
+        let p = self.store.policy(l)?;
+        self.policies.insert(l, p.clone());
+        Ok(p)
+    }
+
+    fn emit(&mut self, l: LicenseKey, user: &str, kind: EventKind) -> Result<(), S::Error> {
+        self.report.count(kind);
+        if kind == EventKind::Blocked {
+            self.report.newly_blocked.push((l, user.to_owned()));
+        }
+        self.store.record(l, user, kind, self.now)
+    }
+
+    /// Every group containing `member`, directly or through nested groups (cycles tolerated).
+    pub fn ancestors(&mut self, member: &str) -> Result<HashSet<GroupId>, S::Error> {
+        let mut seen = HashSet::new();
+        let mut queue: VecDeque<String> = self.store.parent_groups(member)?.into();
+        while let Some(g) = queue.pop_front() {
+            if seen.insert(g.clone()) {
+                queue.extend(self.store.parent_groups(&g)?);
+            }
+        }
+        Ok(seen)
+    }
+
+    /// Every user in `group`, directly or through nested groups.
+    pub fn member_closure(&mut self, group: &str) -> Result<Vec<UserId>, S::Error> {
+        let mut users = Vec::new();
+        let mut seen_users = HashSet::new();
+        let mut seen = HashSet::from([group.to_owned()]);
+        let mut queue = VecDeque::from([group.to_owned()]);
+        while let Some(g) = queue.pop_front() {
+            let (us, gs) = self.store.direct_members(&g)?;
+            for u in us {
+                if seen_users.insert(u.clone()) {
+                    users.push(u);
+                }
+            }
+            for sub in gs {
+                if seen.insert(sub.clone()) {
+                    queue.push_back(sub);
+                }
+            }
+        }
+        Ok(users)
+    }
+
+    /// The licenses a change to `member`'s place in the directory can affect: those selecting a
+    /// group that contains it, and those where a user has a seat.
+    pub fn licenses_for_member(&mut self, member: &str) -> Result<Vec<LicenseKey>, S::Error> {
+        let groups: Vec<GroupId> = self.ancestors(member)?.into_iter().collect();
+        let mut ls = self.store.licenses_selecting(&groups)?;
+        ls.extend(self.store.seat_licenses(member)?);
+        ls.sort_unstable();
+        ls.dedup();
+        Ok(ls)
+    }
+
+    /// Licenses selecting any of these groups.
+    pub fn licenses_touching(&mut self, groups: &[GroupId]) -> Result<Vec<LicenseKey>, S::Error> {
+        self.store.licenses_selecting(groups)
+    }
+
+    fn selected(&mut self, l: LicenseKey) -> Result<&HashSet<GroupId>, S::Error> {
+        if !self.selected.contains_key(&l) {
+            let s = self.store.selected_groups(l)?.into_iter().collect();
+            self.selected.insert(l, s);
+        }
+        Ok(&self.selected[&l])
+    }
+
+    /// Is `user` entitled to `l` now?
+    pub fn entitled(&mut self, l: LicenseKey, user: &str) -> Result<bool, S::Error> {
+        if self.store.user_active(user)? != Some(true) {
+            return Ok(false);
+        }
+        if self.store.override_of(l, user)? == Some(OverrideKind::Exclude) {
+            return Ok(false);
+        }
+        let ancestors = self.ancestors(user)?;
+        let selected = self.selected(l)?;
+        Ok(ancestors.iter().any(|g| selected.contains(g)))
+    }
+
+    /// Brings (l, user)'s seat in line with the user's entitlement. Newcomers are queued as
+    /// blocked and collected; [`Self::fill`] then decides who gets the free seats.
+    /// Returns true when the seat changed.
+    fn settle(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+        entitled: bool,
+        cause: Cause,
+        newcomers: &mut Vec<UserId>,
+    ) -> Result<bool, S::Error> {
+        let Some(policy) = self.policy(l)? else {
+            return Ok(false);
+        };
+        let seat = self.store.seat(l, user)?;
+        let pinned = entitled && self.store.override_of(l, user)? == Some(OverrideKind::Pin);
+        match (entitled, seat) {
+            (true, None) => {
+                let seat = Seat {
+                    user: user.to_owned(),
+                    state: SeatState::Blocked,
+                    pinned,
+                    entitled_at: self.now,
+                    since: self.now,
+                    release_at: None,
+                };
+                self.store.save_seat(l, &seat)?;
+                newcomers.push(user.to_owned());
+                Ok(true)
+            }
+            (true, Some(mut seat)) => {
+                let mut changed = false;
+                if seat.pinned != pinned {
+                    seat.pinned = pinned;
+                    changed = true;
+                }
+                if seat.state == SeatState::Releasing {
+                    // Back inside the grace: the seat is kept, no queuing again.
+                    seat.state = SeatState::Granted;
+                    seat.release_at = None;
+                    seat.since = self.now;
+                    self.store.save_seat(l, &seat)?;
+                    self.emit(l, user, EventKind::Granted)?;
+                    return Ok(true);
+                }
+                if changed {
+                    self.store.save_seat(l, &seat)?;
+                }
+                Ok(false)
+            }
+            (false, Some(mut seat)) => {
+                let at_once = policy.grace_ms == 0
+                    || cause == Cause::Admin
+                    || (cause == Cause::UserDeleted && policy.free_on_delete);
+                match seat.state {
+                    SeatState::Granted if !at_once => {
+                        seat.state = SeatState::Releasing;
+                        seat.since = self.now;
+                        seat.release_at = Some(self.now + policy.grace_ms);
+                        seat.pinned = false;
+                        self.store.save_seat(l, &seat)?;
+                        self.emit(l, user, EventKind::Releasing)?;
+                        Ok(true)
+                    }
+                    SeatState::Releasing if !at_once => Ok(false),
+                    _ => {
+                        self.store.remove_seat(l, user)?;
+                        self.emit(l, user, EventKind::Released)?;
+                        Ok(true)
+                    }
+                }
+            }
+            (false, None) => Ok(false),
+        }
+    }
+
+    /// Re-evaluates `users` for license `l`, then fills its free seats. `known_entitled` skips the
+    /// membership walk when the caller knows every user is in a selected group (a group was just
+    /// selected); activity and exclusion are still checked.
+    pub fn reevaluate(
+        &mut self,
+        l: LicenseKey,
+        users: &[UserId],
+        cause: Cause,
+        known_entitled: bool,
+    ) -> Result<(), S::Error> {
+        if self.policy(l)?.is_none() {
+            return Ok(());
+        }
+        let mut newcomers = Vec::new();
+        for u in users {
+            let e = if known_entitled {
+                self.store.user_active(u)? == Some(true)
+                    && self.store.override_of(l, u)? != Some(OverrideKind::Exclude)
+            } else {
+                self.entitled(l, u)?
+            };
+            let changed = self.settle(l, u, e, cause, &mut newcomers)?;
+            if changed && cause == Cause::Reconcile {
+                self.report.repaired += 1;
+            }
+        }
+        self.fill(l, &newcomers, false)
+    }
+
+    /// Re-evaluates one member (a user, or every user of a group) in every license it can affect.
+    pub fn member_changed(
+        &mut self,
+        member: &str,
+        extra_licenses: &[LicenseKey],
+        cause: Cause,
+    ) -> Result<(), S::Error> {
+        let mut users = vec![member.to_owned()];
+        if self.store.user_active(member)?.is_none() {
+            // Not a user: a group (or nothing yet); its users are affected.
+            users = self.member_closure(member)?;
+        }
+        let mut licenses = self.licenses_for_member(member)?;
+        licenses.extend_from_slice(extra_licenses);
+        licenses.sort_unstable();
+        licenses.dedup();
+        for l in licenses {
+            self.reevaluate(l, &users, cause, false)?;
+        }
+        Ok(())
+    }
+
+    /// Frees releasing seats whose grace ran out, then gives free seats to the waitlist.
+    /// `newcomers` just became entitled in this change: only they are served when
+    /// `auto_promote` is off, unless `force` (an admin raised the capacity).
+    pub fn fill(
+        &mut self,
+        l: LicenseKey,
+        newcomers: &[UserId],
+        force: bool,
+    ) -> Result<(), S::Error> {
+        let Some(policy) = self.policy(l)? else {
+            return Ok(());
+        };
+        for seat in self.store.releasing_due(l, self.now)? {
+            self.store.remove_seat(l, &seat.user)?;
+            self.emit(l, &seat.user, EventKind::Released)?;
+        }
+        let counts = self.store.counts(l)?;
+        let free = policy.capacity - counts.in_use();
+        let fresh: HashSet<&str> = newcomers.iter().map(String::as_str).collect();
+        let mut granted: HashSet<String> = HashSet::new();
+        if free > 0 {
+            for mut seat in self.store.blocked_head(l, free as usize)? {
+                let is_new = fresh.contains(seat.user.as_str());
+                if !policy.auto_promote && !force && !is_new {
+                    break;
+                }
+                seat.state = SeatState::Granted;
+                seat.since = self.now;
+                self.store.save_seat(l, &seat)?;
+                self.emit(
+                    l,
+                    &seat.user,
+                    if is_new {
+                        EventKind::Granted
+                    } else {
+                        EventKind::Promoted
+                    },
+                )?;
+                granted.insert(seat.user);
+            }
+        }
+        for u in newcomers {
+            if !granted.contains(u) {
+                self.emit(l, u, EventKind::Blocked)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// After the capacity of `l` changed from `old` (the new one is already stored).
+    pub fn capacity_changed(&mut self, l: LicenseKey, old: i64) -> Result<(), S::Error> {
+        let Some(policy) = self.policy(l)? else {
+            return Ok(());
+        };
+        if policy.capacity > old {
+            return self.fill(l, &[], true);
+        }
+        if policy.on_lowered == OnLowered::BlockNewest {
+            self.enforce_capacity(l, &policy)?;
+        }
+        Ok(())
+    }
+
+    /// `block_newest`: moves the most recently granted back to the waitlist until use fits.
+    fn enforce_capacity(&mut self, l: LicenseKey, policy: &Policy) -> Result<(), S::Error> {
+        let counts = self.store.counts(l)?;
+        let over = counts.in_use() - policy.capacity;
+        if over <= 0 {
+            return Ok(());
+        }
+        for mut seat in self.store.newest_granted(l, over as usize)? {
+            seat.state = SeatState::Blocked;
+            seat.since = self.now;
+            self.store.save_seat(l, &seat)?;
+            self.emit(l, &seat.user, EventKind::Blocked)?;
+        }
+        Ok(())
+    }
+
+    /// An admin unblocks a waiting user by hand, out of order, when a seat is free.
+    pub fn manual_grant(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+    ) -> Result<Result<(), Refusal>, S::Error> {
+        let Some(policy) = self.policy(l)? else {
+            return Ok(Err(Refusal::NotBlocked("none")));
+        };
+        let Some(mut seat) = self.store.seat(l, user)? else {
+            return Ok(Err(Refusal::NotBlocked("none")));
+        };
+        if seat.state != SeatState::Blocked {
+            return Ok(Err(Refusal::NotBlocked(seat.state.as_str())));
+        }
+        let counts = self.store.counts(l)?;
+        if counts.in_use() >= policy.capacity {
+            return Ok(Err(Refusal::NoFreeSeat {
+                in_use: counts.in_use(),
+                capacity: policy.capacity,
+            }));
+        }
+        seat.state = SeatState::Granted;
+        seat.since = self.now;
+        self.store.save_seat(l, &seat)?;
+        self.emit(l, user, EventKind::Promoted)?;
+        Ok(Ok(()))
+    }
+
+    /// Recomputes the whole license from the directory and repairs any drift: entitled users
+    /// without a seat row are queued, seat rows of users no longer entitled are released (after
+    /// the grace), due releases are freed, free seats are filled, and under `block_newest` use is
+    /// brought back under capacity.
+    pub fn reconcile(&mut self, l: LicenseKey) -> Result<(), S::Error> {
+        let Some(policy) = self.policy(l)? else {
+            return Ok(());
+        };
+        let mut users: Vec<UserId> = Vec::new();
+        let mut seen = HashSet::new();
+        for g in self.store.selected_groups(l)? {
+            for u in self.member_closure(&g)? {
+                if seen.insert(u.clone()) {
+                    users.push(u);
+                }
+            }
+        }
+        for s in self.store.all_seats(l)? {
+            if seen.insert(s.user.clone()) {
+                users.push(s.user);
+            }
+        }
+        users.sort();
+        self.reevaluate(l, &users, Cause::Reconcile, false)?;
+        if policy.on_lowered == OnLowered::BlockNewest {
+            self.enforce_capacity(l, &policy)?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,426 @@
+//! The allocator's [`SeatStore`] over a write transaction, and the hooks that run the allocator
+//! after every directory write, in the same transaction.
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::{Error, Result, TenantKey};
+use crate::alloc::{
+    Allocator, Cause, Counts, EventKind, GroupId, LicenseKey, Millis, OnLowered, OverrideKind,
+    Policy, Report, Seat, SeatState, SeatStore, UserId,
+};
+
+/// A tenant's seats and directory, seen from inside one transaction.
+pub struct TxSeats<'c> {
+    pub c: &'c Connection,
+    pub tenant: TenantKey,
+}
+
+fn seat_row(r: &rusqlite::Row) -> rusqlite::Result<Seat> {
+    let state: String = r.get(1)?;
+    Ok(Seat {
+        user: r.get(0)?,
+        state: SeatState::parse(&state).unwrap_or(SeatState::Blocked),
+        pinned: r.get(2)?,
+        entitled_at: r.get(3)?,
+        since: r.get(4)?,
+        release_at: r.get(5)?,
+    })
+}
+
+const SEAT_COLS: &str = "user_id, state, pinned, entitled_at, since, release_at";
+
+fn strings(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<String>> {
+    let mut st = c.prepare_cached(sql)?;
+    let v = st
+        .query_map(p, |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<String>>>()?;
+    Ok(v)
+}
+
+fn counter(state: SeatState) -> &'static str {
+    match state {
+        SeatState::Granted => "granted",
+        SeatState::Releasing => "releasing",
+        SeatState::Blocked => "blocked",
+    }
+}
+
+impl SeatStore for TxSeats<'_> {
+    type Error = Error;
+
+    fn user_active(&mut self, user: &str) -> Result<Option<bool>> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT active FROM users WHERE tenant = ? AND id = ?")?
+            .query_row(params![self.tenant, user], |r| r.get(0))
+            .optional()?)
+    }
+
+    fn parent_groups(&mut self, member: &str) -> Result<Vec<GroupId>> {
+        strings(
+            self.c,
+            "SELECT g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk WHERE m.tenant = ?1 AND m.member_id = ?2
+             UNION
+             SELECT g.id FROM users u JOIN group_members m ON m.tenant = u.tenant AND m.member_id = u.external_id
+                  JOIN groups g ON g.rk = m.group_rk
+             WHERE u.tenant = ?1 AND u.id = ?2 AND u.external_id IS NOT NULL",
+            params![self.tenant, member],
+        )
+    }
+
+    fn direct_members(&mut self, group: &str) -> Result<(Vec<UserId>, Vec<GroupId>)> {
+        let users = strings(
+            self.c,
+            "SELECT u.id FROM groups g JOIN group_members m ON m.group_rk = g.rk
+                  JOIN users u ON u.tenant = g.tenant AND (u.id = m.member_id OR u.external_id = m.member_id)
+             WHERE g.tenant = ?1 AND g.id = ?2",
+            params![self.tenant, group],
+        )?;
+        let groups = strings(
+            self.c,
+            "SELECT s.id FROM groups g JOIN group_members m ON m.group_rk = g.rk
+                  JOIN groups s ON s.tenant = g.tenant AND s.id = m.member_id
+             WHERE g.tenant = ?1 AND g.id = ?2",
+            params![self.tenant, group],
+        )?;
+        Ok((users, groups))
+    }
+
+    fn licenses_selecting(&mut self, groups: &[GroupId]) -> Result<Vec<LicenseKey>> {
+        let mut out = Vec::new();
+        let mut st = self.c.prepare_cached(
+            "SELECT DISTINCT license_rk FROM license_groups WHERE tenant = ? AND group_id = ?",
+        )?;
+        for g in groups {
+            for l in st.query_map(params![self.tenant, g], |r| r.get(0))? {
+                out.push(l?);
+            }
+        }
+        out.sort_unstable();
+        out.dedup();
+        Ok(out)
+    }
+
+    fn seat_licenses(&mut self, user: &str) -> Result<Vec<LicenseKey>> {
+        let mut st = self
+            .c
+            .prepare_cached("SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ?")?;
+        let v = st
+            .query_map(params![self.tenant, user], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>> {
+        Ok(self
+            .c
+            .prepare_cached(
+                "SELECT seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete FROM licenses WHERE rk = ? AND tenant = ?",
+            )?
+            .query_row(params![l, self.tenant], |r| {
+                let lowered: String = r.get(3)?;
+                Ok(Policy {
+                    capacity: r.get(0)?,
+                    auto_promote: r.get(1)?,
+                    grace_ms: r.get::<_, i64>(2)? * 1000,
+                    on_lowered: if lowered == "block_newest" { OnLowered::BlockNewest } else { OnLowered::Keep },
+                    free_on_delete: r.get(4)?,
+                })
+            })
+            .optional()?)
+    }
+
+    fn selected_groups(&mut self, l: LicenseKey) -> Result<Vec<GroupId>> {
+        strings(
+            self.c,
+            "SELECT DISTINCT group_id FROM license_groups WHERE license_rk = ? AND tenant = ? AND group_id IS NOT NULL",
+            params![l, self.tenant],
+        )
+    }
+
+    fn override_of(&mut self, l: LicenseKey, user: &str) -> Result<Option<OverrideKind>> {
+        let kind: Option<String> = self
+            .c
+            .prepare_cached("SELECT kind FROM overrides WHERE license_rk = ? AND user_id = ?")?
+            .query_row(params![l, user], |r| r.get(0))
+            .optional()?;
+        Ok(kind.map(|k| {
+            if k == "pin" {
+                OverrideKind::Pin
+            } else {
+                OverrideKind::Exclude
+            }
+        }))
+    }
+
+    fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>> {
+        Ok(self
+            .c
+            .prepare_cached(&format!(
+                "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND user_id = ?"
+            ))?
+            .query_row(params![l, user], seat_row)
+            .optional()?)
+    }
+
+    fn all_seats(&mut self, l: LicenseKey) -> Result<Vec<Seat>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ?"
+        ))?;
+        let v = st
+            .query_map([l], seat_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn counts(&mut self, l: LicenseKey) -> Result<Counts> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT granted, releasing, blocked FROM licenses WHERE rk = ?")?
+            .query_row([l], |r| {
+                Ok(Counts {
+                    granted: r.get(0)?,
+                    releasing: r.get(1)?,
+                    blocked: r.get(2)?,
+                })
+            })
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    fn blocked_head(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND state = 'blocked'
+             ORDER BY pinned DESC, entitled_at, user_id LIMIT ?"
+        ))?;
+        let v = st
+            .query_map(params![l, n as i64], seat_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn newest_granted(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND state = 'granted'
+             ORDER BY pinned, since DESC, entitled_at DESC, user_id DESC LIMIT ?"
+        ))?;
+        let v = st
+            .query_map(params![l, n as i64], seat_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND release_at IS NOT NULL AND release_at <= ? ORDER BY release_at, user_id"
+        ))?;
+        let v = st
+            .query_map(params![l, now], seat_row)?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn save_seat(&mut self, l: LicenseKey, seat: &Seat) -> Result<()> {
+        let old = self.seat(l, &seat.user)?.map(|s| s.state);
+        self.c
+            .prepare_cached(
+                "INSERT INTO seats (license_rk, tenant, user_id, state, pinned, entitled_at, since, release_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (license_rk, user_id) DO UPDATE SET state = excluded.state, pinned = excluded.pinned,
+                   entitled_at = excluded.entitled_at, since = excluded.since, release_at = excluded.release_at",
+            )?
+            .execute(params![l, self.tenant, seat.user, seat.state.as_str(), seat.pinned, seat.entitled_at, seat.since, seat.release_at])?;
+        if old != Some(seat.state) {
+            if let Some(o) = old {
+                self.c.execute(
+                    &format!("UPDATE licenses SET {0} = {0} - 1 WHERE rk = ?", counter(o)),
+                    [l],
+                )?;
+            }
+            self.c.execute(
+                &format!(
+                    "UPDATE licenses SET {0} = {0} + 1 WHERE rk = ?",
+                    counter(seat.state)
+                ),
+                [l],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn remove_seat(&mut self, l: LicenseKey, user: &str) -> Result<()> {
+        if let Some(old) = self.seat(l, user)? {
+            self.c
+                .prepare_cached("DELETE FROM seats WHERE license_rk = ? AND user_id = ?")?
+                .execute(params![l, user])?;
+            self.c.execute(
+                &format!(
+                    "UPDATE licenses SET {0} = {0} - 1 WHERE rk = ?",
+                    counter(old.state)
+                ),
+                [l],
+            )?;
+        }
+        Ok(())
+    }
+
+    fn record(&mut self, l: LicenseKey, user: &str, kind: EventKind, at: Millis) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "INSERT INTO seat_events (tenant, license_rk, license_id, user_id, user_name, event, at)
+                 SELECT ?1, ?2, (SELECT id FROM licenses WHERE rk = ?2), ?3,
+                        (SELECT user_name FROM users WHERE tenant = ?1 AND id = ?3), ?4, ?5",
+            )?
+            .execute(params![self.tenant, l, user, kind.as_str(), at])?;
+        Ok(())
+    }
+}
+
+/// Runs `f` with an allocator over this transaction; returns what it changed.
+pub(super) fn allocate(
+    c: &Connection,
+    tenant: TenantKey,
+    now: Millis,
+    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
+) -> Result<Report> {
+    let mut view = TxSeats { c, tenant };
+    let mut a = Allocator::new(&mut view, now);
+    f(&mut a)?;
+    Ok(std::mem::take(&mut a.report))
+}
+
+/// After a user was created, changed or is about to be deleted. `extra` are licenses to
+/// re-evaluate besides those the user's groups reach (its seats before a delete).
+pub(super) fn user_changed(
+    c: &Connection,
+    tenant: TenantKey,
+    now: Millis,
+    user: &str,
+    extra: &[LicenseKey],
+    cause: Cause,
+) -> Result<Report> {
+    allocate(c, tenant, now, |a| a.member_changed(user, extra, cause))
+}
+
+/// The licenses and users a group reaches, taken before the group (or a member) goes away.
+pub(super) struct Reach {
+    licenses: Vec<LicenseKey>,
+    users: Vec<UserId>,
+}
+
+/// What changing `members` of `group` can affect: the licenses selecting the group or a group
+/// containing it, and every user under those members (a member may be a nested group, or an
+/// externalId standing for a user).
+pub(super) fn reach(
+    c: &Connection,
+    tenant: TenantKey,
+    group: &str,
+    members: &[String],
+) -> Result<Reach> {
+    let mut view = TxSeats { c, tenant };
+    let mut a = Allocator::new(&mut view, 0);
+    let mut groups: Vec<GroupId> = a.ancestors(group)?.into_iter().collect();
+    groups.push(group.to_owned());
+    let licenses = a.licenses_touching(&groups)?;
+    let mut users = Vec::new();
+    for m in members {
+        users.extend(strings(
+            c,
+            "SELECT id FROM users WHERE tenant = ?1 AND (id = ?2 OR external_id = ?2)",
+            params![tenant, m],
+        )?);
+        let is_group: bool = c
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant = ? AND id = ?)")?
+            .query_row(params![tenant, m], |r| r.get(0))?;
+        if is_group {
+            users.extend(a.member_closure(m)?);
+        }
+    }
+    users.sort();
+    users.dedup();
+    Ok(Reach { licenses, users })
+}
+
+/// Re-evaluates what a group change reached (taken with [`reach`] before and/or after it).
+pub(super) fn reevaluate_reach(
+    c: &Connection,
+    tenant: TenantKey,
+    now: Millis,
+    reach: Reach,
+    cause: Cause,
+) -> Result<Report> {
+    allocate(c, tenant, now, |a| {
+        for l in &reach.licenses {
+            a.reevaluate(*l, &reach.users, cause, false)?;
+        }
+        Ok(())
+    })
+}
+
+impl Reach {
+    pub fn merge(mut self, other: Reach) -> Reach {
+        self.licenses.extend(other.licenses);
+        self.licenses.sort_unstable();
+        self.licenses.dedup();
+        self.users.extend(other.users);
+        self.users.sort();
+        self.users.dedup();
+        self
+    }
+}
+
+/// Binds pending selectors that name this group (by id, externalId or displayName) and returns
+/// the licenses that gained it.
+pub(super) fn bind_selectors(
+    c: &Connection,
+    tenant: TenantKey,
+    group: &str,
+) -> Result<Vec<LicenseKey>> {
+    let (id, ext, name): (String, Option<String>, String) = c
+        .prepare_cached(
+            "SELECT id, external_id, display_name_key FROM groups WHERE tenant = ? AND id = ?",
+        )?
+        .query_row(params![tenant, group], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let mut st = c.prepare_cached(
+        "UPDATE license_groups SET group_id = ?2, pending_since = NULL
+         WHERE tenant = ?1 AND group_id IS NULL AND (
+             (selector = 'id' AND value = ?2) OR (selector = 'externalId' AND value = ?3)
+             OR (selector = 'displayName' AND lower(value) = ?4))
+         RETURNING license_rk",
+    )?;
+    let v = st
+        .query_map(params![tenant, id, ext, name], |r| r.get(0))?
+        .collect::<rusqlite::Result<Vec<LicenseKey>>>()?;
+    Ok(v)
+}
+
+/// A deleted group's selectors go back to pending (a later group may match them).
+pub(super) fn unbind_selectors(
+    c: &Connection,
+    tenant: TenantKey,
+    group: &str,
+    now: &str,
+) -> Result<()> {
+    c.prepare_cached("UPDATE license_groups SET group_id = NULL, pending_since = ? WHERE tenant = ? AND group_id = ?")?
+        .execute(params![now, tenant, group])?;
+    Ok(())
+}
+
+/// Milliseconds since the epoch of an RFC 3339 timestamp (0 when unparsable).
+pub fn millis_of(ts: &str) -> Millis {
+    time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
+        .map(|t| (t.unix_timestamp_nanos() / 1_000_000) as Millis)
+        .unwrap_or(0)
+}
+
+/// RFC 3339 of milliseconds since the epoch.
+pub fn rfc3339(ms: Millis) -> String {
+    time::OffsetDateTime::from_unix_timestamp_nanos(ms as i128 * 1_000_000)
+        .ok()
+        .and_then(|t| {
+            t.format(&time::format_description::well_known::Rfc3339)
+                .ok()
+        })
+        .unwrap_or_default()
+}
