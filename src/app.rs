@@ -16,6 +16,24 @@ pub struct Application {
     port: u16,
     server: Server,
     store: Store,
+    reconciler: tokio::task::JoinHandle<()>,
+}
+
+/// The periodic reconciler: every `interval`, one pass over every tenant.
+fn spawn_reconciler(store: Store, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(interval);
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        tick.tick().await; // the first tick is immediate; the first pass waits one interval
+        loop {
+            tick.tick().await;
+            match store.reconcile_all().await {
+                Ok(n) => tracing::debug!(tenants = n, "reconcile pass done"),
+                Err(crate::store::Error::Closed) => break,
+                Err(e) => tracing::error!(error = %e, "reconcile pass failed"),
+            }
+        }
+    })
 }
 
 impl Application {
@@ -42,10 +60,15 @@ impl Application {
             .shutdown_timeout(30)
             .run();
         tracing::info!(address = %config.listen.ip(), port, database = %config.database.display(), "seatkeeper listening");
+        let reconciler = spawn_reconciler(
+            store.clone(),
+            std::time::Duration::from_secs(config.reconcile_interval_seconds),
+        );
         Ok(Application {
             port,
             server,
             store,
+            reconciler,
         })
     }
 
@@ -62,6 +85,10 @@ impl Application {
     /// closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let r = self.server.await;
+        self.reconciler.abort();
+        if let Err(e) = self.store.flush_provider_calls().await {
+            tracing::warn!(error = %e, "could not record the last provider calls");
+        }
         let store = self.store.clone();
         tokio::task::spawn_blocking(move || store.close())
             .await

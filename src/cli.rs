@@ -6,9 +6,10 @@ use std::path::PathBuf;
 use clap::{Parser, Subcommand};
 use serde_json::json;
 
+use crate::alloc::{OnLowered, OverrideKind, SeatState};
 use crate::app::Application;
 use crate::config::Config;
-use crate::store::Store;
+use crate::store::{LicenseChange, LicenseSpec, Selector, Store};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -34,6 +35,136 @@ pub enum Command {
     /// Manage a tenant's SCIM bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage licenses, their seats and overrides.
+    #[command(subcommand)]
+    License(LicenseCommand),
+    /// Run the reconciler over a tenant now and print its report.
+    Reconcile { tenant: String },
+    /// A tenant's status: last provider call, silence, pending references, last reconcile.
+    Status { tenant: String },
+    /// The seat-event feed of a tenant after a cursor.
+    Events {
+        tenant: String,
+        #[arg(long, default_value_t = 0)]
+        after: i64,
+        #[arg(long, default_value_t = 1000)]
+        limit: i64,
+    },
+}
+
+/// Group selection and policy flags shared by `license create` and `license set`.
+#[derive(clap::Args, Debug, Default)]
+pub struct LicenseFlags {
+    /// Select a group by displayName (repeatable).
+    #[arg(long = "group", value_name = "DISPLAY_NAME")]
+    pub groups: Vec<String>,
+    /// Select a group by its SCIM id (repeatable).
+    #[arg(long = "group-id", value_name = "ID")]
+    pub group_ids: Vec<String>,
+    /// Select a group by its externalId (repeatable).
+    #[arg(long = "group-external-id", value_name = "EXTERNAL_ID")]
+    pub group_external_ids: Vec<String>,
+    /// Serve freed seats to the waitlist automatically.
+    #[arg(long)]
+    pub auto_promote: Option<bool>,
+    /// Release grace in seconds (0 to 259200).
+    #[arg(long)]
+    pub grace_seconds: Option<i64>,
+    /// On lowering the seat count below use: keep or block_newest.
+    #[arg(long, value_parser = ["keep", "block_newest"])]
+    pub on_capacity_lowered: Option<String>,
+    /// Free a deleted user's seat at once (true) or after the grace (false).
+    #[arg(long)]
+    pub free_on_delete: Option<bool>,
+}
+
+impl LicenseFlags {
+    fn selectors(&self) -> Option<Vec<Selector>> {
+        let s: Vec<Selector> = self
+            .groups
+            .iter()
+            .map(|g| Selector::DisplayName(g.clone()))
+            .chain(self.group_ids.iter().map(|g| Selector::Id(g.clone())))
+            .chain(
+                self.group_external_ids
+                    .iter()
+                    .map(|g| Selector::ExternalId(g.clone())),
+            )
+            .collect();
+        (!s.is_empty()).then_some(s)
+    }
+    fn lowered(&self) -> Option<OnLowered> {
+        self.on_capacity_lowered.as_deref().map(|s| {
+            if s == "block_newest" {
+                OnLowered::BlockNewest
+            } else {
+                OnLowered::Keep
+            }
+        })
+    }
+}
+
+#[derive(Subcommand, Debug)]
+pub enum LicenseCommand {
+    /// Create a license.
+    Create {
+        tenant: String,
+        name: String,
+        #[arg(long)]
+        seats: i64,
+        #[command(flatten)]
+        flags: LicenseFlags,
+    },
+    /// Change a license (only the options given change; groups given replace the selection).
+    Set {
+        tenant: String,
+        license: String,
+        #[arg(long)]
+        seats: Option<i64>,
+        #[arg(long)]
+        name: Option<String>,
+        #[command(flatten)]
+        flags: LicenseFlags,
+    },
+    /// Show one license, or list them all.
+    Show {
+        tenant: String,
+        license: Option<String>,
+    },
+    /// Delete a license and its seats.
+    Delete { tenant: String, license: String },
+    /// List seats (or one user's seat with --user).
+    Seats {
+        tenant: String,
+        license: String,
+        #[arg(long, value_parser = ["granted", "blocked", "releasing"])]
+        state: Option<String>,
+        #[arg(long)]
+        user: Option<String>,
+    },
+    /// Show what a seat count and/or selection would change, without changing it.
+    Preview {
+        tenant: String,
+        license: String,
+        #[arg(long)]
+        seats: Option<i64>,
+        #[command(flatten)]
+        flags: LicenseFlags,
+    },
+    /// Pin (serve first), exclude (never grant) or clear an override for a user.
+    Override {
+        tenant: String,
+        license: String,
+        user: String,
+        #[arg(value_parser = ["pin", "exclude", "none"])]
+        kind: String,
+    },
+    /// Grant a waiting user a free seat by hand.
+    Grant {
+        tenant: String,
+        license: String,
+        user: String,
+    },
 }
 
 #[derive(Subcommand, Debug)]
@@ -106,6 +237,131 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             let t = store.tenant(&tenant).await?;
             store.revoke_token(t.key, id.clone()).await?;
             eprintln!("token {id} revoked");
+        }
+        Command::License(cmd) => license(cmd, store).await?,
+        Command::Reconcile { tenant } => {
+            let t = store.tenant(&tenant).await?;
+            print(&store.reconcile(t.key, "cli").await?);
+        }
+        Command::Status { tenant } => print(&store.status(store.tenant(&tenant).await?.key).await?),
+        Command::Events {
+            tenant,
+            after,
+            limit,
+        } => print(
+            &store
+                .seat_events(store.tenant(&tenant).await?.key, after, limit)
+                .await?,
+        ),
+    }
+    Ok(())
+}
+
+async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
+    match cmd {
+        LicenseCommand::Create {
+            tenant,
+            name,
+            seats,
+            flags,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            let spec = LicenseSpec {
+                name,
+                seats,
+                groups: flags.selectors().unwrap_or_default(),
+                auto_promote: flags.auto_promote.unwrap_or(true),
+                grace_seconds: flags.grace_seconds.unwrap_or(0),
+                on_capacity_lowered: flags.lowered().unwrap_or(OnLowered::Keep),
+                free_on_delete: flags.free_on_delete.unwrap_or(true),
+            };
+            print(&json!(store.create_license(t, spec, "cli").await?));
+        }
+        LicenseCommand::Set {
+            tenant,
+            license,
+            seats,
+            name,
+            flags,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            let change = LicenseChange {
+                name,
+                seats,
+                groups: flags.selectors(),
+                auto_promote: flags.auto_promote,
+                grace_seconds: flags.grace_seconds,
+                on_capacity_lowered: flags.lowered(),
+                free_on_delete: flags.free_on_delete,
+            };
+            print(&json!(
+                store.update_license(t, license, change, "cli").await?
+            ));
+        }
+        LicenseCommand::Show { tenant, license } => {
+            let t = store.tenant(&tenant).await?.key;
+            match license {
+                Some(l) => print(&json!(store.license(t, l).await?)),
+                None => print(&json!(store.list_licenses(t).await?)),
+            }
+        }
+        LicenseCommand::Delete { tenant, license } => {
+            let t = store.tenant(&tenant).await?.key;
+            store.delete_license(t, license.clone(), "cli").await?;
+            eprintln!("license {license} deleted");
+        }
+        LicenseCommand::Seats {
+            tenant,
+            license,
+            state,
+            user,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            match user {
+                Some(u) => print(&json!(store.seat_of(t, license, u).await?)),
+                None => print(&json!(
+                    store
+                        .seats(t, license, state.as_deref().and_then(SeatState::parse))
+                        .await?
+                )),
+            }
+        }
+        LicenseCommand::Preview {
+            tenant,
+            license,
+            seats,
+            flags,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            let groups = flags.selectors();
+            if seats.is_none() && groups.is_none() {
+                anyhow::bail!("give --seats and/or --group/--group-id/--group-external-id");
+            }
+            print(&json!(store.preview(t, license, seats, groups).await?));
+        }
+        LicenseCommand::Override {
+            tenant,
+            license,
+            user,
+            kind,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            let kind = match kind.as_str() {
+                "pin" => Some(OverrideKind::Pin),
+                "exclude" => Some(OverrideKind::Exclude),
+                _ => None,
+            };
+            print(&json!(
+                store.set_override(t, license, user, kind, "cli").await?
+            ));
+        }
+        LicenseCommand::Grant {
+            tenant,
+            license,
+            user,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            print(&json!(store.grant(t, license, user, "cli").await?));
         }
     }
     Ok(())

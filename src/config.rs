@@ -60,6 +60,8 @@ pub struct Config {
     pub max_body_bytes: usize,
     /// Largest page a list returns (and the default page size).
     pub max_results: usize,
+    /// Seconds between two reconciler passes over every tenant.
+    pub reconcile_interval_seconds: u64,
 }
 
 impl Default for Config {
@@ -76,6 +78,7 @@ impl Default for Config {
                 .unwrap_or(2),
             max_body_bytes: 4 * 1024 * 1024,
             max_results: 1000,
+            reconcile_interval_seconds: 300,
         }
     }
 }
@@ -92,6 +95,7 @@ pub const KEYS: &[&str] = &[
     "workers",
     "max_body_bytes",
     "max_results",
+    "reconcile_interval_seconds",
 ];
 
 /// A raw value and where it came from.
@@ -241,6 +245,9 @@ impl Config {
                 "workers" => c.workers = number(key, r, 1, 256)?,
                 "max_body_bytes" => c.max_body_bytes = number(key, r, 1024, 256 * 1024 * 1024)?,
                 "max_results" => c.max_results = number(key, r, 1, 100_000)?,
+                "reconcile_interval_seconds" => {
+                    c.reconcile_interval_seconds = number(key, r, 1, 86_400)? as u64
+                }
                 _ => {}
             }
         }

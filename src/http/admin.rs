@@ -16,10 +16,11 @@ use super::error::AdminError;
 use super::{body, AppState};
 
 pub fn scope() -> actix_web::Scope {
-    web::scope("/admin/v1")
+    super::licenses::routes(web::scope("/admin/v1"))
         .route("/tenants", web::post().to(create_tenant))
         .route("/tenants", web::get().to(list_tenants))
         .route("/tenants/{tenant}", web::get().to(get_tenant))
+        .route("/tenants/{tenant}", web::patch().to(update_tenant))
         .route("/tenants/{tenant}/tokens", web::post().to(issue_token))
         .route("/tenants/{tenant}/tokens", web::get().to(list_tokens))
         .route(
@@ -31,8 +32,16 @@ pub fn scope() -> actix_web::Scope {
         }))
 }
 
+/// The internal key of the tenant named by id or name.
+pub(super) async fn tenant_of(
+    state: &AppState,
+    key: &str,
+) -> Result<crate::store::TenantKey, AdminError> {
+    Ok(state.store.tenant(key).await?.key)
+}
+
 /// Reads a JSON body into `T`, answering 400 with what was wrong.
-async fn json_body<T: serde::de::DeserializeOwned>(
+pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<T, AdminError> {
@@ -71,6 +80,35 @@ async fn get_tenant(
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     Ok(HttpResponse::Ok().json(state.store.tenant(&path).await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct TenantSettings {
+    notify: Option<Vec<String>>,
+    expected_sync_seconds: Option<i64>,
+    pending_window_seconds: Option<i64>,
+}
+
+async fn update_tenant(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let tenant = state.store.tenant(&path).await?;
+    let s: TenantSettings = json_body(payload, &state).await?;
+    state
+        .store
+        .update_tenant(
+            tenant.key,
+            s.notify,
+            s.expected_sync_seconds,
+            s.pending_window_seconds,
+            "admin",
+        )
+        .await?;
+    Ok(HttpResponse::Ok().json(state.store.tenant(&tenant.id).await?))
 }
 
 async fn issue_token(

@@ -50,7 +50,10 @@ impl FromRequest for ScimTenant {
                 )));
             };
             match state.store.authenticate(token).await? {
-                Some(t) => Ok(ScimTenant(t)),
+                Some(t) => {
+                    state.store.provider_called(t.key);
+                    Ok(ScimTenant(t))
+                }
                 None => Err(ScimError(scim::Error::unauthorized(
                     "the bearer token is not valid",
                 ))),

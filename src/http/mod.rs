@@ -6,6 +6,7 @@ pub mod admin;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod licenses;
 pub mod scim;
 
 use std::sync::Arc;

@@ -116,10 +116,11 @@ fn member_type(c: &Connection, tenant: TenantKey, m: &MemberRef) -> Result<&'sta
 fn add_members(
     c: &Connection,
     tenant: TenantKey,
+    at: Millis,
     group_rk: i64,
     members: &[MemberRef],
 ) -> Result<Vec<String>> {
-    let added = now();
+    let added = seats::rfc3339(at);
     let mut new = Vec::new();
     for m in members {
         let kind = member_type(c, tenant, m)?;
@@ -153,13 +154,14 @@ fn remove_members(c: &Connection, group_rk: i64, ids: &[String]) -> Result<Vec<S
 fn apply_changes(
     c: &Connection,
     tenant: TenantKey,
+    at: Millis,
     group_rk: i64,
     changes: &[MemberChange],
 ) -> Result<Vec<String>> {
     let mut changed = Vec::new();
     for ch in changes {
         changed.extend(match ch {
-            MemberChange::Add(list) => add_members(c, tenant, group_rk, list)?,
+            MemberChange::Add(list) => add_members(c, tenant, at, group_rk, list)?,
             MemberChange::Remove(ids) => remove_members(c, group_rk, ids)?,
             MemberChange::RemoveAll => {
                 let all: Vec<String> = members_of(c, group_rk)?
@@ -177,7 +179,7 @@ fn apply_changes(
                     .filter(|v| !keep.contains(v.as_str()))
                     .collect();
                 let mut v = remove_members(c, group_rk, &gone)?;
-                v.extend(add_members(c, tenant, group_rk, list)?);
+                v.extend(add_members(c, tenant, at, group_rk, list)?);
                 v
             }
             MemberChange::RemoveWhere(filter) => {
@@ -266,7 +268,7 @@ fn update(
     changes: &[MemberChange],
     with_members: bool,
 ) -> Result<GroupRecord> {
-    let changed_members = apply_changes(c, tenant, row.rk, changes)?;
+    let changed_members = apply_changes(c, tenant, at, row.rk, changes)?;
     let renamed = group_fields(&doc) != group_fields(&row.doc);
     if doc != row.doc || !changed_members.is_empty() {
         row.meta.version += 1;
@@ -295,7 +297,7 @@ impl Store {
                 version: 1,
             };
             let rk = save(c, tenant, None, &id, &doc, &meta)?;
-            let added = add_members(c, tenant, rk, &members)?;
+            let added = add_members(c, tenant, at, rk, &members)?;
             allocate_after(c, tenant, at, &id, &added, true)?;
             record(c, Row { rk, id, doc, meta }, true)
         })

@@ -35,6 +35,9 @@ use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
 pub use groups::{GroupRecord, MemberRow};
+pub use licenses::{
+    LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatView, SeatsView, Selector,
+};
 pub use query::{ListQuery, Page};
 pub use tenants::{Tenant, TokenInfo};
 pub use users::{GroupRef, UserRecord};
@@ -114,6 +117,8 @@ pub fn system_clock() -> Clock {
 
 struct Inner {
     clock: Clock,
+    /// Last SCIM call per tenant, written to the database by the reconciler.
+    provider_calls: Mutex<std::collections::HashMap<TenantKey, crate::alloc::Millis>>,
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
@@ -179,6 +184,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 clock,
+                provider_calls: Mutex::new(Default::default()),
                 path: path.to_owned(),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
@@ -299,14 +305,10 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     batch.into_iter().for_each(|j| j.finish(commit.clone()));
 }
 
-/// Now, as the RFC 3339 UTC timestamp stored everywhere (millisecond precision).
+/// Now, as the RFC 3339 UTC timestamp stored everywhere (fixed millisecond precision, so that
+/// stored timestamps also sort as text).
 pub fn now() -> String {
-    let t = time::OffsetDateTime::now_utc();
-    let t = t
-        .replace_nanosecond(t.millisecond() as u32 * 1_000_000)
-        .unwrap_or(t);
-    t.format(&time::format_description::well_known::Rfc3339)
-        .unwrap_or_default()
+    seats::rfc3339((time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64)
 }
 
 /// True when an `If-Match` header value accepts `version`: `*`, or a list of (weak or strong)

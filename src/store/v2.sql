@@ -80,7 +80,7 @@ CREATE INDEX seat_events_tenant ON seat_events(tenant, seq);
 CREATE TABLE audit (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant          INTEGER NOT NULL,
-    at              TEXT NOT NULL,
+    at              INTEGER NOT NULL,                    -- ms since epoch
     actor           TEXT NOT NULL,                       -- 'admin' | 'cli' | 'reconciler'
     action          TEXT NOT NULL,
     detail          TEXT NOT NULL                        -- JSON

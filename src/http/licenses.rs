@@ -1,0 +1,305 @@
+//! The admin API of licenses and seats (stable contract), under `/admin/v1/tenants/{tenant}`:
+//!
+//! - `POST /licenses`, `GET /licenses`, `GET|PATCH|DELETE /licenses/{license}`
+//! - `GET /licenses/{license}/seats[?state=granted|blocked|releasing]`
+//! - `GET /licenses/{license}/seats/{userName}` — the seat check; `POST .../seats/{userName}/grant`
+//! - `PUT|DELETE /licenses/{license}/overrides/{userName}` with `{"kind": "pin"|"exclude"}`
+//! - `POST /licenses/{license}/preview` with `seats` and/or `groups`
+//! - `GET /users/{userName}/seats` — every seat of one user
+//! - `POST /reconcile`, `GET /status`, `PATCH` the tenant's settings
+//! - `GET /seat-events?after=CURSOR&limit=N`, `GET /audit?limit=N`
+//!
+//! `{license}` is a license id or name.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::admin::{json_body, tenant_of};
+use super::auth::Admin;
+use super::error::AdminError;
+use super::AppState;
+use crate::alloc::{OverrideKind, SeatState};
+use crate::store::{LicenseChange, LicenseSpec, Selector};
+
+pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
+    scope
+        .route("/tenants/{tenant}/licenses", web::post().to(create))
+        .route("/tenants/{tenant}/licenses", web::get().to(list))
+        .route("/tenants/{tenant}/licenses/{license}", web::get().to(get))
+        .route(
+            "/tenants/{tenant}/licenses/{license}",
+            web::patch().to(update),
+        )
+        .route(
+            "/tenants/{tenant}/licenses/{license}",
+            web::delete().to(delete),
+        )
+        .route(
+            "/tenants/{tenant}/licenses/{license}/seats",
+            web::get().to(seats),
+        )
+        .route(
+            "/tenants/{tenant}/licenses/{license}/seats/{user}",
+            web::get().to(seat),
+        )
+        .route(
+            "/tenants/{tenant}/licenses/{license}/seats/{user}/grant",
+            web::post().to(grant),
+        )
+        .route(
+            "/tenants/{tenant}/licenses/{license}/overrides/{user}",
+            web::put().to(put_override),
+        )
+        .route(
+            "/tenants/{tenant}/licenses/{license}/overrides/{user}",
+            web::delete().to(delete_override),
+        )
+        .route(
+            "/tenants/{tenant}/licenses/{license}/preview",
+            web::post().to(preview),
+        )
+        .route(
+            "/tenants/{tenant}/users/{user}/seats",
+            web::get().to(user_seats),
+        )
+        .route("/tenants/{tenant}/reconcile", web::post().to(reconcile))
+        .route("/tenants/{tenant}/status", web::get().to(status))
+        .route("/tenants/{tenant}/seat-events", web::get().to(seat_events))
+        .route("/tenants/{tenant}/audit", web::get().to(audit))
+}
+
+type Path2 = web::Path<(String, String)>;
+type Path3 = web::Path<(String, String, String)>;
+
+async fn create(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let t = tenant_of(&state, &path).await?;
+    let spec: LicenseSpec = json_body(payload, &state).await?;
+    Ok(HttpResponse::Created().json(state.store.create_license(t, spec, "admin").await?))
+}
+
+async fn list(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let t = tenant_of(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(json!({"licenses": state.store.list_licenses(t).await?})))
+}
+
+async fn get(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path2,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    Ok(HttpResponse::Ok().json(state.store.license(t, license).await?))
+}
+
+async fn update(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path2,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    let change: LicenseChange = json_body(payload, &state).await?;
+    Ok(HttpResponse::Ok().json(
+        state
+            .store
+            .update_license(t, license, change, "admin")
+            .await?,
+    ))
+}
+
+async fn delete(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path2,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    state.store.delete_license(t, license, "admin").await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, AdminError> {
+    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map_err(|e| AdminError::bad_request(format!("bad query string: {e}")))?;
+    Ok(q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+}
+
+fn int_param(req: &HttpRequest, name: &str, default: i64, max: i64) -> Result<i64, AdminError> {
+    match query_param(req, name)? {
+        None => Ok(default),
+        Some(v) => v
+            .parse::<i64>()
+            .ok()
+            .filter(|n| (0..=max).contains(n) || name == "after")
+            .ok_or_else(|| {
+                AdminError::bad_request(format!("{name} must be a whole number up to {max}"))
+            }),
+    }
+}
+
+async fn seats(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: Path2,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    let filter = match query_param(&req, "state")? {
+        None => None,
+        Some(s) => Some(SeatState::parse(&s).ok_or_else(|| {
+            AdminError::bad_request("state must be granted, blocked or releasing")
+        })?),
+    };
+    Ok(HttpResponse::Ok().json(state.store.seats(t, license, filter).await?))
+}
+
+async fn seat(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path3,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license, user) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    Ok(HttpResponse::Ok().json(state.store.seat_of(t, license, user).await?))
+}
+
+async fn grant(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path3,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license, user) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    Ok(HttpResponse::Ok().json(state.store.grant(t, license, user, "admin").await?))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct OverrideBody {
+    kind: OverrideKind,
+}
+
+async fn put_override(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path3,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license, user) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    let body: OverrideBody = json_body(payload, &state).await?;
+    Ok(HttpResponse::Ok().json(
+        state
+            .store
+            .set_override(t, license, user, Some(body.kind), "admin")
+            .await?,
+    ))
+}
+
+async fn delete_override(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path3,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license, user) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    state
+        .store
+        .set_override(t, license, user, None, "admin")
+        .await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct PreviewBody {
+    seats: Option<i64>,
+    groups: Option<Vec<Selector>>,
+}
+
+async fn preview(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path2,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    let body: PreviewBody = json_body(payload, &state).await?;
+    if body.seats.is_none() && body.groups.is_none() {
+        return Err(AdminError::bad_request(
+            "give a proposed \"seats\" and/or \"groups\"",
+        ));
+    }
+    Ok(HttpResponse::Ok().json(
+        state
+            .store
+            .preview(t, license, body.seats, body.groups)
+            .await?,
+    ))
+}
+
+async fn user_seats(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path2,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, user) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    Ok(HttpResponse::Ok().json(json!({"seats": state.store.seats_of_user(t, user).await?})))
+}
+
+async fn reconcile(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let t = tenant_of(&state, &path).await?;
+    state.store.flush_provider_calls().await?;
+    Ok(HttpResponse::Ok().json(state.store.reconcile(t, "admin").await?))
+}
+
+async fn status(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let t = tenant_of(&state, &path).await?;
+    Ok(HttpResponse::Ok().json(state.store.status(t).await?))
+}
+
+async fn seat_events(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let t = tenant_of(&state, &path).await?;
+    let after = int_param(&req, "after", 0, i64::MAX)?;
+    let limit = int_param(&req, "limit", 1000, 10_000)?;
+    Ok(HttpResponse::Ok().json(state.store.seat_events(t, after, limit).await?))
+}
+
+async fn audit(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    let t = tenant_of(&state, &path).await?;
+    let limit = int_param(&req, "limit", 200, 10_000)?;
+    Ok(HttpResponse::Ok().json(state.store.audit_log(t, limit).await?))
+}
