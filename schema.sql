@@ -136,7 +136,7 @@ CREATE TABLE seats (
     user_id         TEXT NOT NULL,
     state           TEXT NOT NULL,                       -- 'granted' | 'blocked' | 'releasing'
     pinned          INTEGER NOT NULL,
-    entitled_at     INTEGER NOT NULL,                    -- ms since epoch: the waitlist order
+    entitled_at     INTEGER NOT NULL,                    -- microseconds since epoch, distinct per change: the waitlist order
     since           INTEGER NOT NULL,
     release_at      INTEGER,
     PRIMARY KEY (license_rk, user_id)

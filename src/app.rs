@@ -38,7 +38,16 @@ fn spawn_reconciler(store: Store, interval: std::time::Duration) -> tokio::task:
 
 impl Application {
     pub async fn build(config: Config) -> anyhow::Result<Application> {
-        let store = Store::open(&config.database).map_err(|e| {
+        Self::build_with_clock(config, crate::store::system_clock()).await
+    }
+
+    /// As [`Application::build`], with the clock the allocator reads (tests move time forward
+    /// instead of sleeping through grace periods and pending windows).
+    pub async fn build_with_clock(
+        config: Config,
+        clock: crate::store::Clock,
+    ) -> anyhow::Result<Application> {
+        let store = Store::open_with_clock(&config.database, clock).map_err(|e| {
             anyhow::anyhow!(
                 "cannot open the database {}: {e}",
                 config.database.display()

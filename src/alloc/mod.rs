@@ -89,8 +89,10 @@ pub struct Seat {
     pub user: UserId,
     pub state: SeatState,
     pub pinned: bool,
-    /// When the user became entitled: the waitlist order.
-    pub entitled_at: Millis,
+    /// When the user became entitled, in microseconds: the waitlist order. Distinct changes get
+    /// distinct, increasing values (see [`Allocator::with_order`]); the users of one change share
+    /// it and are ordered by id.
+    pub entitled_at: i64,
     /// When the seat entered its current state.
     pub since: Millis,
     /// For `releasing`: when the seat is freed.
@@ -245,6 +247,7 @@ pub trait SeatStore {
 pub struct Allocator<'a, S: SeatStore> {
     store: &'a mut S,
     now: Millis,
+    order: i64,
     selected: HashMap<LicenseKey, HashSet<GroupId>>,
     policies: HashMap<LicenseKey, Option<Policy>>,
     pub report: Report,
@@ -252,9 +255,17 @@ pub struct Allocator<'a, S: SeatStore> {
 
 impl<'a, S: SeatStore> Allocator<'a, S> {
     pub fn new(store: &'a mut S, now: Millis) -> Self {
+        Self::with_order(store, now, now * 1000)
+    }
+
+    /// An allocator whose newcomers are stamped `order` (microseconds). Successive changes must
+    /// pass increasing values, so that the waitlist follows the order changes were applied in
+    /// even when several fall in the same millisecond.
+    pub fn with_order(store: &'a mut S, now: Millis, order: i64) -> Self {
         Allocator {
             store,
             now,
+            order,
             selected: HashMap::new(),
             policies: HashMap::new(),
             report: Report::default(),
@@ -371,7 +382,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     user: user.to_owned(),
                     state: SeatState::Blocked,
                     pinned,
-                    entitled_at: self.now,
+                    entitled_at: self.order,
                     since: self.now,
                     release_at: None,
                 };

@@ -287,8 +287,9 @@ impl Store {
         doc: Doc,
         members: Vec<MemberRef>,
     ) -> Result<GroupRecord> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let t = now();
             let meta = Meta {
@@ -325,8 +326,9 @@ impl Store {
         members: Vec<MemberRef>,
         if_match: Option<String>,
     ) -> Result<GroupRecord> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             update(
@@ -350,8 +352,9 @@ impl Store {
         if_match: Option<String>,
         with_members: bool,
     ) -> Result<GroupRecord> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             let mut doc = row.doc.clone();
@@ -367,8 +370,9 @@ impl Store {
         id: String,
         if_match: Option<String>,
     ) -> Result<()> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             let reach = seats::reach(c, tenant, &id, std::slice::from_ref(&id))?;

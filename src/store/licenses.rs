@@ -120,6 +120,9 @@ pub struct SeatView {
     #[serde(rename = "userName")]
     pub user_name: Option<String>,
     pub state: &'static str,
+    /// When the user became entitled (the waitlist order).
+    #[serde(rename = "entitledAt")]
+    pub entitled_at: Option<String>,
     pub since: Option<String>,
     pub position: Option<i64>,
     #[serde(rename = "releaseAt")]
@@ -444,6 +447,7 @@ fn seat_view(
             user_id: user_id.to_owned(),
             user_name,
             state: "none",
+            entitled_at: None,
             since: None,
             position: None,
             release_at: None,
@@ -465,6 +469,7 @@ fn seat_view(
         user_id: seat.user,
         user_name,
         state: seat.state.as_str(),
+        entitled_at: Some(rfc3339(seat.entitled_at / 1000)),
         since: Some(rfc3339(seat.since)),
         position,
         release_at: seat.release_at.map(rfc3339),
@@ -570,7 +575,10 @@ fn reconcile_tenant(c: &Connection, tenant: TenantKey, at: Millis, actor: &str) 
     out["expired"] = expired;
     c.prepare_cached("UPDATE tenants SET last_reconcile = ? WHERE rk = ?")?
         .execute(params![out.to_string(), tenant])?;
-    if !report.is_empty() || out["expired"].to_string().contains('{') {
+    let expired_any = ["selectors", "members"]
+        .iter()
+        .any(|k| out["expired"][k].as_array().is_some_and(|a| !a.is_empty()));
+    if !report.is_empty() || expired_any {
         audit(c, tenant, at, actor, "reconcile", out.clone())?;
     }
     Ok(out)
@@ -587,8 +595,9 @@ impl Store {
         validate_seats(spec.seats)?;
         validate_grace(spec.grace_seconds)?;
         validate_selectors(&spec.groups)?;
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let ts = rfc3339(at);
             c.prepare_cached(
@@ -642,8 +651,9 @@ impl Store {
         change: LicenseChange,
         actor: &'static str,
     ) -> Result<LicenseView> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let before = view(c, l)?;
             apply_change(c, tenant, l, at, &change)?;
@@ -668,8 +678,9 @@ impl Store {
         key: String,
         actor: &'static str,
     ) -> Result<()> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
             let mut seats = TxSeats { c, tenant };
@@ -702,7 +713,7 @@ impl Store {
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
             let mut st = c.prepare_cached(
-                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned FROM seats s
+                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at FROM seats s
                  LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
                  WHERE s.license_rk = ?1 AND (?2 IS NULL OR s.state = ?2)
                  ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
@@ -712,11 +723,11 @@ impl Store {
             let seats = st
                 .query_map(params![l, state.map(SeatState::as_str)], |r| {
                     let state: String = r.get(2)?;
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?))
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
             let mut out = Vec::with_capacity(seats.len());
-            for (user_id, user_name, st, since, release_at, pinned) in seats {
+            for (user_id, user_name, st, since, release_at, pinned, entitled_at) in seats {
                 let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
                 let pos = if state == SeatState::Blocked {
                     position += 1;
@@ -728,6 +739,7 @@ impl Store {
                     user_id,
                     user_name,
                     state: state.as_str(),
+                    entitled_at: Some(rfc3339(entitled_at / 1000)),
                     since: Some(rfc3339(since)),
                     position: pos,
                     release_at: release_at.map(rfc3339),
@@ -784,8 +796,9 @@ impl Store {
         kind: Option<OverrideKind>,
         actor: &'static str,
     ) -> Result<SeatView> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let (id, name) = user_by_name(c, tenant, &user_name)?;
             match kind {
@@ -824,8 +837,9 @@ impl Store {
         user_name: String,
         actor: &'static str,
     ) -> Result<SeatView> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let (id, name) = user_by_name(c, tenant, &user_name)?;
             let mut refusal: Option<Refusal> = None;
@@ -859,8 +873,9 @@ impl Store {
         seats: Option<i64>,
         groups: Option<Vec<Selector>>,
     ) -> Result<PreviewView> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             c.execute_batch("SAVEPOINT preview")?;
             let result = (|| {
@@ -1001,8 +1016,9 @@ impl Store {
                 "pending_window_seconds must be between 0 and 2592000".into(),
             ));
         }
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             if let Some(n) = &notify {
                 c.execute("UPDATE tenants SET notify = ? WHERE rk = ?", params![json!(n).to_string(), tenant])?;
             }

@@ -115,8 +115,24 @@ pub fn system_clock() -> Clock {
     })
 }
 
+/// A monotonic reading of the store's clock (see [`Store::ticker`]).
+#[derive(Clone)]
+pub struct Ticker {
+    clock: Clock,
+    last: Arc<std::sync::atomic::AtomicI64>,
+}
+
+impl Ticker {
+    pub fn now(&self) -> crate::alloc::Millis {
+        let t = (self.clock)();
+        let prev = self.last.fetch_max(t, std::sync::atomic::Ordering::SeqCst);
+        t.max(prev)
+    }
+}
+
 struct Inner {
     clock: Clock,
+    last_tick: Arc<std::sync::atomic::AtomicI64>,
     /// Last SCIM call per tenant, written to the database by the reconciler.
     provider_calls: Mutex<std::collections::HashMap<TenantKey, crate::alloc::Millis>>,
     path: PathBuf,
@@ -184,6 +200,7 @@ impl Store {
         Ok(Store {
             inner: Arc::new(Inner {
                 clock,
+                last_tick: Default::default(),
                 provider_calls: Mutex::new(Default::default()),
                 path: path.to_owned(),
                 writer: Mutex::new(Some(tx)),
@@ -196,6 +213,15 @@ impl Store {
     /// Now, by the store's clock.
     pub fn now_ms(&self) -> crate::alloc::Millis {
         (self.inner.clock)()
+    }
+
+    /// The clock write jobs read *inside* the writer thread, so that the time a change is
+    /// stamped with never goes backwards in commit order (the waitlist order relies on it).
+    pub fn ticker(&self) -> Ticker {
+        Ticker {
+            clock: self.inner.clock.clone(),
+            last: self.inner.last_tick.clone(),
+        }
     }
 
     /// Runs `f` in the writer's transaction; resolves once the change is committed.

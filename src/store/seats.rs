@@ -275,6 +275,21 @@ impl SeatStore for TxSeats<'_> {
     }
 }
 
+thread_local! {
+    /// The last order stamp given out on this (writer) thread.
+    static LAST_ORDER: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// A strictly increasing microsecond stamp, never behind `at`. Write jobs run one after another
+/// on the store's writer thread, so stamps follow the order changes are applied in.
+fn next_order(at: Millis) -> i64 {
+    LAST_ORDER.with(|last| {
+        let v = (at * 1000).max(last.get() + 1);
+        last.set(v);
+        v
+    })
+}
+
 /// Runs `f` with an allocator over this transaction; returns what it changed.
 pub(super) fn allocate(
     c: &Connection,
@@ -283,7 +298,7 @@ pub(super) fn allocate(
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
     let mut view = TxSeats { c, tenant };
-    let mut a = Allocator::new(&mut view, now);
+    let mut a = Allocator::with_order(&mut view, now, next_order(now));
     f(&mut a)?;
     Ok(std::mem::take(&mut a.report))
 }

@@ -179,8 +179,9 @@ fn update(
 
 impl Store {
     pub async fn create_user(&self, tenant: TenantKey, doc: Doc) -> Result<UserRecord> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let t = now();
             let meta = Meta {
@@ -210,8 +211,9 @@ impl Store {
         doc: Doc,
         if_match: Option<String>,
     ) -> Result<UserRecord> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             update(c, tenant, at, row, doc)
@@ -226,8 +228,9 @@ impl Store {
         ops: Vec<PatchOp>,
         if_match: Option<String>,
     ) -> Result<UserRecord> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             let mut doc = row.doc.clone();
@@ -244,8 +247,9 @@ impl Store {
         id: String,
         if_match: Option<String>,
     ) -> Result<()> {
-        let at = self.now_ms();
+        let ticker = self.ticker();
         self.write(move |c| {
+            let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             let mut view = seats::TxSeats { c, tenant };

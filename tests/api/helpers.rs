@@ -43,8 +43,25 @@ impl TestApp {
         app
     }
 
+    /// A daemon whose allocator reads `clock` (advance it instead of sleeping).
+    pub async fn spawn_clocked() -> (TestApp, ManualClock) {
+        let dir = tempfile::tempdir().unwrap();
+        let clock = ManualClock::new();
+        let app =
+            Application::build_with_clock(config(&dir.path().join("seatkeeper.db")), clock.clock())
+                .await
+                .expect("the daemon starts");
+        let mut t = Self::from_app(app);
+        t._dir = Some(dir);
+        (t, clock)
+    }
+
     pub async fn spawn_with(config: Config) -> TestApp {
         let app = Application::build(config).await.expect("the daemon starts");
+        Self::from_app(app)
+    }
+
+    fn from_app(app: Application) -> TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         let task = tokio::spawn(app.run_until_stopped());
@@ -157,6 +174,29 @@ impl TestApp {
             .await;
         assert_eq!(s, StatusCode::CREATED, "{g}");
         g
+    }
+}
+
+/// A clock tests move by hand.
+#[derive(Clone)]
+pub struct ManualClock(pub std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl ManualClock {
+    pub fn new() -> Self {
+        ManualClock(std::sync::Arc::new(std::sync::atomic::AtomicI64::new(
+            1_767_225_600_000,
+        )))
+    }
+    pub fn advance_secs(&self, s: i64) {
+        self.0
+            .fetch_add(s * 1000, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn tick(&self) {
+        self.0.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn clock(&self) -> seatkeeper::store::Clock {
+        let c = self.0.clone();
+        std::sync::Arc::new(move || c.load(std::sync::atomic::Ordering::SeqCst))
     }
 }
 

@@ -5,4 +5,5 @@ mod entra;
 mod groups;
 mod helpers;
 mod isolation;
+mod seats;
 mod users;

@@ -1,0 +1,730 @@
+//! The allocation rules of SPEC, one scenario each, over HTTP against the real daemon. Time is a
+//! manual clock: grace periods and pending windows pass without sleeping.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+struct Fixture {
+    app: TestApp,
+    clock: ManualClock,
+    tenant: String,
+    tok: String,
+}
+
+impl Fixture {
+    async fn new() -> Fixture {
+        let (app, clock) = TestApp::spawn_clocked().await;
+        let (tenant, tok) = app.tenant("seats").await;
+        Fixture {
+            app,
+            clock,
+            tenant,
+            tok,
+        }
+    }
+
+    async fn admin(&self, m: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.app
+            .admin(m, &format!("/tenants/{}{path}", self.tenant), body)
+            .await
+    }
+
+    async fn license(&self, body: Value) -> Value {
+        let (s, l) = self.admin(Method::POST, "/licenses", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{l}");
+        l
+    }
+
+    async fn user(&self, name: &str) -> String {
+        self.clock.tick();
+        id(&self.app.create_user(&self.tok, name).await)
+    }
+
+    async fn group(&self, name: &str, members: &[&str]) -> String {
+        self.clock.tick();
+        id(&self.app.create_group(&self.tok, name, members).await)
+    }
+
+    async fn members(&self, group: &str, op: &str, ids: &[&str]) {
+        self.clock.tick();
+        let body = if op == "add" {
+            patch(
+                json!([{"op": "add", "path": "members", "value": ids.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()}]),
+            )
+        } else {
+            patch(json!(ids
+                .iter()
+                .map(|i| json!({"op": "remove", "path": format!("members[value eq \"{i}\"]")}))
+                .collect::<Vec<_>>()))
+        };
+        let (s, b) = self
+            .app
+            .scim(
+                &self.tok,
+                Method::PATCH,
+                &format!("/Groups/{group}"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+
+    async fn seats(&self, license: &str) -> Value {
+        let (s, v) = self
+            .admin(Method::GET, &format!("/licenses/{license}/seats"), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_invariant(&v);
+        v
+    }
+
+    async fn state(&self, license: &str, user_name: &str) -> (String, Option<i64>) {
+        let (s, v) = self
+            .admin(
+                Method::GET,
+                &format!("/licenses/{license}/seats/{user_name}"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        (
+            v["state"].as_str().unwrap().to_owned(),
+            v["position"].as_i64(),
+        )
+    }
+
+    async fn set(&self, license: &str, change: Value) -> Value {
+        self.clock.tick();
+        let (s, v) = self
+            .admin(Method::PATCH, &format!("/licenses/{license}"), Some(change))
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        v
+    }
+
+    async fn reconcile(&self) -> Value {
+        let (s, r) = self.admin(Method::POST, "/reconcile", None).await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+        r
+    }
+}
+
+/// granted + releasing never exceeds capacity unless a `keep` lowering left use above it.
+fn assert_invariant(v: &Value) {
+    let list = v["seats"].as_array().unwrap();
+    let count = |st: &str| list.iter().filter(|s| s["state"] == st).count() as i64;
+    assert_eq!(count("granted"), v["granted"].as_i64().unwrap(), "{v}");
+    assert_eq!(count("blocked"), v["blocked"].as_i64().unwrap(), "{v}");
+    assert_eq!(count("releasing"), v["releasing"].as_i64().unwrap(), "{v}");
+}
+
+fn holders(v: &Value, state: &str) -> Vec<String> {
+    v["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|s| s["state"] == state)
+        .map(|s| s["userName"].as_str().unwrap().to_owned())
+        .collect()
+}
+
+#[tokio::test]
+async fn fair_order_waitlist_and_promotion() {
+    let f = Fixture::new().await;
+    let g = f.group("Sales", &[]).await;
+    f.license(json!({"name": "pro", "seats": 2, "groups": [{"displayName": "Sales"}]}))
+        .await;
+    let mut ids = Vec::new();
+    for n in ["u1", "u2", "u3", "u4"] {
+        let u = f.user(n).await;
+        f.members(&g, "add", &[&u]).await;
+        ids.push(u);
+    }
+    let s = f.seats("pro").await;
+    assert_eq!(
+        holders(&s, "granted"),
+        ["u1", "u2"],
+        "first come, first served"
+    );
+    assert_eq!(
+        holders(&s, "blocked"),
+        ["u3", "u4"],
+        "the waitlist keeps the order of entitlement"
+    );
+    assert_eq!(f.state("pro", "u3").await, ("blocked".into(), Some(1)));
+    assert_eq!(f.state("pro", "u4").await, ("blocked".into(), Some(2)));
+
+    // A seat frees up: the head of the waitlist gets it.
+    f.members(&g, "remove", &[&ids[0]]).await;
+    assert_eq!(f.state("pro", "u1").await.0, "none");
+    assert_eq!(f.state("pro", "u3").await.0, "granted");
+    assert_eq!(f.state("pro", "u4").await, ("blocked".into(), Some(1)));
+
+    let (_, feed) = f.admin(Method::GET, "/seat-events", None).await;
+    let kinds: Vec<(String, String)> = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["userName"].as_str().unwrap().into(),
+                e["event"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("u3".into(), "promoted".into())), "{feed}");
+    assert!(kinds.contains(&("u1".into(), "released".into())));
+    let cursor = feed["next"].as_i64().unwrap();
+    let (_, rest) = f
+        .admin(Method::GET, &format!("/seat-events?after={cursor}"), None)
+        .await;
+    assert_eq!(
+        rest["events"].as_array().unwrap().len(),
+        0,
+        "the cursor resumes after the last event"
+    );
+
+    // The incremental path leaves nothing for a recomputation to repair.
+    let r = f.reconcile().await;
+    assert_eq!(r["repaired"], 0, "{r}");
+}
+
+#[tokio::test]
+async fn one_seat_per_user_however_many_selected_groups_and_nested_groups_count() {
+    let f = Fixture::new().await;
+    let a = f.user("a").await;
+    let b = f.user("b").await;
+    let inner = f.group("Inner", &[&b]).await;
+    f.group("G1", &[&a]).await;
+    f.group("G2", &[&a, &inner]).await;
+    f.license(json!({"name": "pro", "seats": 5, "groups": [{"displayName": "G1"}, {"displayName": "G2"}]})).await;
+    let s = f.seats("pro").await;
+    assert_eq!(s["granted"], 2, "{s}");
+    assert_eq!(
+        holders(&s, "granted").iter().filter(|n| *n == "a").count(),
+        1
+    );
+    assert_eq!(
+        f.state("pro", "b").await.0,
+        "granted",
+        "members of a nested group count"
+    );
+}
+
+#[tokio::test]
+async fn pin_exclude_and_manual_grant() {
+    let f = Fixture::new().await;
+    let mut ids = Vec::new();
+    for n in ["p1", "p2", "p3", "p4"] {
+        ids.push(f.user(n).await);
+    }
+    let g = f.group("All", &[]).await;
+    f.license(json!({"name": "pro", "seats": 2, "groups": [{"id": g}]}))
+        .await;
+    for u in &ids {
+        f.members(&g, "add", &[u]).await;
+    }
+    assert_eq!(holders(&f.seats("pro").await, "granted"), ["p1", "p2"]);
+
+    // Pin p4: it goes to the head of the waitlist, evicting no one.
+    let (s, v) = f
+        .admin(
+            Method::PUT,
+            "/licenses/pro/overrides/p4",
+            Some(json!({"kind": "pin"})),
+        )
+        .await;
+    assert_eq!(
+        (s, v["state"].as_str(), v["position"].as_i64()),
+        (StatusCode::OK, Some("blocked"), Some(1)),
+        "{v}"
+    );
+    // Exclude p2: its seat is freed at once and goes to the pinned p4.
+    let (s, v) = f
+        .admin(
+            Method::PUT,
+            "/licenses/pro/overrides/p2",
+            Some(json!({"kind": "exclude"})),
+        )
+        .await;
+    assert_eq!((s, v["state"].as_str()), (StatusCode::OK, Some("none")));
+    assert_eq!(f.state("pro", "p4").await.0, "granted");
+    assert_eq!(f.state("pro", "p3").await, ("blocked".into(), Some(1)));
+    let (s, _) = f
+        .admin(Method::DELETE, "/licenses/pro/overrides/p2", None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(
+        f.state("pro", "p2").await,
+        ("blocked".into(), Some(2)),
+        "back in line, behind p3"
+    );
+
+    // Manual grant: refused while no seat is free; allowed out of order once one is.
+    let (s, e) = f
+        .admin(Method::POST, "/licenses/pro/seats/p2/grant", None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    f.set("pro", json!({"auto_promote": false})).await;
+    f.members(&g, "remove", &[&ids[0]]).await;
+    assert_eq!(
+        f.state("pro", "p3").await.0,
+        "blocked",
+        "auto_promote off: no promotion"
+    );
+    let (s, v) = f
+        .admin(Method::POST, "/licenses/pro/seats/p2/grant", None)
+        .await;
+    assert_eq!(
+        (s, v["state"].as_str()),
+        (StatusCode::OK, Some("granted")),
+        "{v}"
+    );
+    let (s, _) = f
+        .admin(
+            Method::PUT,
+            "/licenses/pro/overrides/nobody",
+            Some(json!({"kind": "pin"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = f
+        .admin(
+            Method::PUT,
+            "/licenses/pro/overrides/p1",
+            Some(json!({"kind": "vip"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
+
+#[tokio::test]
+async fn capacity_up_promotes_and_down_keeps_by_default() {
+    let f = Fixture::new().await;
+    let mut ids = Vec::new();
+    for n in ["c1", "c2", "c3", "c4", "c5"] {
+        ids.push(f.user(n).await);
+    }
+    let g = f.group("G", &[]).await;
+    f.license(json!({"name": "pro", "seats": 2, "groups": [{"displayName": "g"}]}))
+        .await;
+    for u in &ids {
+        f.members(&g, "add", &[u]).await;
+    }
+    let l = f.set("pro", json!({"seats": 4})).await;
+    assert_eq!(
+        (l["granted"].as_i64(), l["blocked"].as_i64()),
+        (Some(4), Some(1))
+    );
+    assert_eq!(
+        holders(&f.seats("pro").await, "granted"),
+        ["c1", "c2", "c3", "c4"]
+    );
+
+    // Preview a lower count: nothing changes under `keep`.
+    let (_, p) = f
+        .admin(
+            Method::POST,
+            "/licenses/pro/preview",
+            Some(json!({"seats": 1})),
+        )
+        .await;
+    assert_eq!(p["blocked"], json!([]), "{p}");
+    let l = f.set("pro", json!({"seats": 1})).await;
+    assert_eq!(l["granted"], 4, "keep: no one loses a seat");
+    // Above capacity: a freed seat is not handed on.
+    f.members(&g, "remove", &[&ids[0]]).await;
+    let s = f.seats("pro").await;
+    assert_eq!(
+        (s["granted"].as_i64(), s["blocked"].as_i64()),
+        (Some(3), Some(1))
+    );
+    // Back under capacity: promotion resumes.
+    f.set("pro", json!({"seats": 4})).await;
+    assert_eq!(f.state("pro", "c5").await.0, "granted");
+}
+
+#[tokio::test]
+async fn capacity_down_with_block_newest() {
+    let f = Fixture::new().await;
+    let mut ids = Vec::new();
+    for n in ["n1", "n2", "n3", "n4"] {
+        ids.push(f.user(n).await);
+    }
+    let g = f.group("G", &[]).await;
+    f.license(json!({"name": "pro", "seats": 4, "groups": [{"id": g}], "on_capacity_lowered": "block_newest"})).await;
+    for u in &ids {
+        f.members(&g, "add", &[u]).await;
+    }
+    let (_, p) = f
+        .admin(
+            Method::POST,
+            "/licenses/pro/preview",
+            Some(json!({"seats": 2})),
+        )
+        .await;
+    let mut would = p["blocked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect::<Vec<_>>();
+    would.sort();
+    assert_eq!(would, ["n3", "n4"], "{p}");
+    assert_eq!(
+        f.seats("pro").await["granted"],
+        4,
+        "a preview changes nothing"
+    );
+    f.set("pro", json!({"seats": 2})).await;
+    let s = f.seats("pro").await;
+    assert_eq!(holders(&s, "granted"), ["n1", "n2"]);
+    assert_eq!(
+        holders(&s, "blocked"),
+        ["n3", "n4"],
+        "the most recently granted go back, first in line"
+    );
+}
+
+#[tokio::test]
+async fn a_group_move_inside_the_grace_keeps_the_seat() {
+    let f = Fixture::new().await;
+    let mover = f.user("mover").await;
+    let waiting = f.user("waiting").await;
+    let g1 = f.group("Team A", &[&mover]).await;
+    let g2 = f.group("Team B", &[]).await;
+    f.license(json!({"name": "pro", "seats": 1, "grace_seconds": 3600, "groups": [{"displayName": "Team A"}, {"displayName": "Team B"}]})).await;
+    f.members(&g1, "add", &[&waiting]).await;
+    assert_eq!(f.state("pro", "waiting").await.0, "blocked");
+
+    // Entra sends the move as a removal now...
+    f.members(&g1, "remove", &[&mover]).await;
+    let (s, v) = f
+        .admin(Method::GET, "/licenses/pro/seats/mover", None)
+        .await;
+    assert_eq!(
+        (s, v["state"].as_str()),
+        (StatusCode::OK, Some("releasing"))
+    );
+    assert!(v["releaseAt"].is_string());
+    assert_eq!(
+        f.state("pro", "waiting").await.0,
+        "blocked",
+        "the seat is not handed on during the grace"
+    );
+    // ...and the add 40 minutes later.
+    f.clock.advance_secs(40 * 60);
+    f.members(&g2, "add", &[&mover]).await;
+    assert_eq!(f.state("pro", "mover").await.0, "granted");
+    assert_eq!(f.state("pro", "waiting").await.0, "blocked");
+
+    // A removal that is not followed by a re-add: the seat is freed when the grace runs out.
+    f.members(&g2, "remove", &[&mover]).await;
+    f.clock.advance_secs(3599);
+    f.reconcile().await;
+    assert_eq!(f.state("pro", "mover").await.0, "releasing");
+    f.clock.advance_secs(2);
+    let r = f.reconcile().await;
+    assert_eq!(
+        (r["released"].as_i64(), r["promoted"].as_i64()),
+        (Some(1), Some(1)),
+        "{r}"
+    );
+    assert_eq!(f.state("pro", "mover").await.0, "none");
+    assert_eq!(f.state("pro", "waiting").await.0, "granted");
+}
+
+#[tokio::test]
+async fn deactivation_deletion_and_unselection() {
+    let f = Fixture::new().await;
+    let d1 = f.user("d1").await;
+    let d2 = f.user("d2").await;
+    let d3 = f.user("d3").await;
+    let g = f.group("G", &[&d1, &d2, &d3]).await;
+    f.license(json!({"name": "pro", "seats": 3, "grace_seconds": 600, "groups": [{"id": g}]}))
+        .await;
+    assert_eq!(f.seats("pro").await["granted"], 3);
+
+    // Deactivation (Entra's soft delete) releases after the grace.
+    let (s, _) = f
+        .app
+        .scim(
+            &f.tok,
+            Method::PATCH,
+            &format!("/Users/{d1}"),
+            Some(patch(
+                json!([{"op": "Replace", "path": "active", "value": "False"}]),
+            )),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(f.state("pro", "d1").await.0, "releasing");
+    // Re-activation inside the grace keeps the seat.
+    f.app
+        .scim(
+            &f.tok,
+            Method::PATCH,
+            &format!("/Users/{d1}"),
+            Some(patch(json!([{"op": "replace", "value": {"active": true}}]))),
+        )
+        .await;
+    assert_eq!(f.state("pro", "d1").await.0, "granted");
+
+    // Deletion at the provider frees the seat at once (free_on_delete, the default).
+    let (s, _) = f
+        .app
+        .scim(&f.tok, Method::DELETE, &format!("/Users/{d2}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let s = f.seats("pro").await;
+    assert_eq!(
+        (s["granted"].as_i64(), s["releasing"].as_i64()),
+        (Some(2), Some(0))
+    );
+
+    // Unselecting the group releases its members after the grace.
+    f.set("pro", json!({"groups": []})).await;
+    let s = f.seats("pro").await;
+    assert_eq!(
+        (s["granted"].as_i64(), s["releasing"].as_i64()),
+        (Some(0), Some(2)),
+        "{s}"
+    );
+    // Deleting the group a license selects: the selector goes back to pending.
+    f.set("pro", json!({"groups": [{"displayName": "G"}]}))
+        .await;
+    assert_eq!(f.seats("pro").await["granted"], 2);
+    f.app
+        .scim(&f.tok, Method::DELETE, &format!("/Groups/{g}"), None)
+        .await;
+    let (_, l) = f.admin(Method::GET, "/licenses/pro", None).await;
+    assert_eq!(l["groups"][0]["pending"], true, "{l}");
+    assert_eq!(
+        (l["granted"].as_i64(), l["releasing"].as_i64()),
+        (Some(0), Some(2))
+    );
+}
+
+#[tokio::test]
+async fn memberships_and_selections_that_arrive_before_their_resources() {
+    let f = Fixture::new().await;
+    // The license names a group that does not exist yet.
+    let l = f
+        .license(json!({"name": "pro", "seats": 5, "groups": [{"externalId": "aad-group-1"}]}))
+        .await;
+    assert_eq!(l["groups"][0]["pending"], true);
+    // A group arrives whose member names a user not provisioned yet (by externalId).
+    f.clock.tick();
+    let (s, g) = f
+        .app
+        .scim(&f.tok, Method::POST, "/Groups", Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "Late", "externalId": "aad-group-1",
+              "members": [{"value": "aad-user-7"}]})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    let (_, status) = f.admin(Method::GET, "/status", None).await;
+    assert_eq!(
+        status["pending"]["selectors"],
+        json!([]),
+        "the selector resolved: {status}"
+    );
+    assert_eq!(
+        status["pending"]["members"][0]["member"], "aad-user-7",
+        "{status}"
+    );
+    // The user arrives: the pending membership resolves and the seat is granted.
+    f.clock.tick();
+    let (s, _) = f
+        .app
+        .scim(&f.tok, Method::POST, "/Users", Some(json!({"schemas": [USER_SCHEMA], "userName": "late@x.test", "externalId": "aad-user-7"})))
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert_eq!(f.state("pro", "late@x.test").await.0, "granted");
+    let (_, status) = f.admin(Method::GET, "/status", None).await;
+    assert_eq!(status["pending"]["members"], json!([]));
+}
+
+#[tokio::test]
+async fn pending_references_expire_at_the_end_of_the_window() {
+    let f = Fixture::new().await;
+    let (s, _) = f
+        .admin(
+            Method::PATCH,
+            "",
+            Some(json!({"pending_window_seconds": 3600})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    f.license(json!({"name": "pro", "seats": 5, "groups": [{"displayName": "Never"}]}))
+        .await;
+    f.group("Real", &["ghost-user"]).await;
+    f.clock.advance_secs(1800);
+    let r = f.reconcile().await;
+    assert_eq!(
+        r["expired"]["selectors"],
+        json!([]),
+        "still inside the window"
+    );
+    f.clock.advance_secs(1801);
+    let r = f.reconcile().await;
+    assert_eq!(r["expired"]["selectors"][0]["displayName"], "Never", "{r}");
+    assert_eq!(r["expired"]["members"][0]["member"], "ghost-user");
+    let (_, status) = f.admin(Method::GET, "/status", None).await;
+    assert_eq!(status["pending"], json!({"selectors": [], "members": []}));
+    assert_eq!(
+        status["last_reconcile"]["expired"]["selectors"][0]["displayName"],
+        "Never"
+    );
+    let (_, audit) = f.admin(Method::GET, "/audit", None).await;
+    assert!(
+        audit["entries"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|e| e["action"] == "reconcile"),
+        "{audit}"
+    );
+}
+
+#[tokio::test]
+async fn silence_is_flagged_after_the_expected_cycle() {
+    let f = Fixture::new().await;
+    let (_, st) = f.admin(Method::GET, "/status", None).await;
+    assert_eq!(st["silent"], false);
+    f.app
+        .scim(&f.tok, Method::GET, "/Users?count=1", None)
+        .await;
+    let (_, st) = f.admin(Method::GET, "/status", None).await;
+    assert!(st["last_provider_call"].is_string(), "{st}");
+    f.clock.advance_secs(7201);
+    let (_, st) = f.admin(Method::GET, "/status", None).await;
+    assert_eq!(st["silent"], true, "{st}");
+    f.app
+        .scim(&f.tok, Method::GET, "/Users?count=1", None)
+        .await;
+    let (_, st) = f.admin(Method::GET, "/status", None).await;
+    assert_eq!(st["silent"], false);
+}
+
+#[tokio::test]
+async fn concurrent_adds_grant_exactly_the_seat_count_in_order() {
+    let f = Fixture::new().await;
+    let g = f.group("Rush", &[]).await;
+    f.license(json!({"name": "pro", "seats": 5, "groups": [{"id": g}]}))
+        .await;
+    let mut ids = Vec::new();
+    for i in 0..40 {
+        ids.push(f.user(&format!("r{i:02}")).await);
+    }
+    let mut tasks = Vec::new();
+    for u in ids.clone() {
+        let client = f.app.client.clone();
+        let url = format!("{}/scim/v2/Groups/{g}", f.app.address);
+        let tok = f.tok.clone();
+        let clock = f.clock.clone();
+        tasks.push(tokio::spawn(async move {
+            clock.tick();
+            let body = patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]));
+            client
+                .patch(url + "?excludedAttributes=members")
+                .bearer_auth(tok)
+                .body(body.to_string())
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }));
+    }
+    for t in tasks {
+        assert_eq!(t.await.unwrap(), StatusCode::OK);
+    }
+    let s = f.seats("pro").await;
+    assert_eq!(
+        (s["granted"].as_i64(), s["blocked"].as_i64()),
+        (Some(5), Some(35)),
+        "{s}"
+    );
+    // Whoever became entitled first holds a seat, and the waitlist keeps the order of arrival.
+    let (_, feed) = f.admin(Method::GET, "/seat-events", None).await;
+    let events: Vec<(String, String)> = feed["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| {
+            (
+                e["event"].as_str().unwrap().into(),
+                e["userName"].as_str().unwrap().into(),
+            )
+        })
+        .collect();
+    assert_eq!(events.len(), 40);
+    assert!(
+        events[..5].iter().all(|(e, _)| e == "granted")
+            && events[5..].iter().all(|(e, _)| e == "blocked"),
+        "{events:?}"
+    );
+    let arrival: Vec<String> = events[5..].iter().map(|(_, u)| u.clone()).collect();
+    let seats = s["seats"].as_array().unwrap();
+    let waitlist: Vec<String> = seats
+        .iter()
+        .filter(|x| x["state"] == "blocked")
+        .map(|x| x["userName"].as_str().unwrap().to_owned())
+        .collect();
+    assert_eq!(waitlist, arrival);
+    let positions: Vec<i64> = seats
+        .iter()
+        .filter(|x| x["state"] == "blocked")
+        .map(|x| x["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(positions, (1..=35).collect::<Vec<_>>());
+    assert_eq!(f.reconcile().await["repaired"], 0);
+}
+
+#[tokio::test]
+async fn license_api_errors_and_listing() {
+    let f = Fixture::new().await;
+    for bad in [
+        json!({"name": "x", "seats": -1}),
+        json!({"name": "", "seats": 1}),
+        json!({"name": "x", "seats": 1, "grace_seconds": 259201}),
+        json!({"name": "x", "seats": 1, "on_capacity_lowered": "evict"}),
+        json!({"name": "x", "seats": 1, "groups": [{"color": "red"}]}),
+        json!({"name": "x", "seats": "many"}),
+        json!({"name": "x"}),
+    ] {
+        let (s, b) = f.admin(Method::POST, "/licenses", Some(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad} -> {b}");
+    }
+    f.license(json!({"name": "pro", "seats": 1})).await;
+    let (s, _) = f
+        .admin(
+            Method::POST,
+            "/licenses",
+            Some(json!({"name": "PRO", "seats": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, list) = f.admin(Method::GET, "/licenses", None).await;
+    assert_eq!(list["licenses"].as_array().unwrap().len(), 1);
+    let (s, _) = f.admin(Method::GET, "/licenses/nope", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = f
+        .admin(Method::GET, "/licenses/pro/seats?state=weird", None)
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = f
+        .admin(Method::GET, "/licenses/pro/seats/nobody", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    f.user("someone").await;
+    assert_eq!(f.state("pro", "someone").await.0, "none");
+    let (s, _) = f
+        .admin(Method::POST, "/licenses/pro/preview", Some(json!({})))
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = f.admin(Method::DELETE, "/licenses/pro", None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = f.admin(Method::GET, "/licenses/pro", None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
