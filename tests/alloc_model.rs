@@ -1,0 +1,572 @@
+//! Model-based test of the seat allocator: random sequences of directory changes, license
+//! changes, overrides and time steps run against the real store (real SQLite file, the real
+//! allocator inside each write's transaction) and against a tiny reference model written here
+//! from SPEC's rules, which recomputes everything at every step. After every step the seats must
+//! agree, state for state and waitlist position for position; every reconcile must find nothing
+//! to repair (the incremental path equals a recomputation from scratch).
+
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::atomic::{AtomicI64, Ordering};
+use std::sync::Arc;
+
+use proptest::prelude::*;
+use seatkeeper::alloc::OverrideKind;
+use seatkeeper::scim::patch;
+use seatkeeper::scim::resource::normalize;
+use seatkeeper::scim::schema::ResourceKind;
+use seatkeeper::store::{LicenseChange, LicenseSpec, Selector, Store};
+use serde_json::json;
+
+const USERS: usize = 5;
+const GROUPS: usize = 2;
+
+#[derive(Debug, Clone)]
+enum Op {
+    AddMember(usize, usize),
+    RemoveMember(usize, usize),
+    SetActive(usize, bool),
+    DeleteUser(usize),
+    /// Group 1 becomes (or stops being) a member of group 0.
+    Nest(bool),
+    /// Which groups the license selects (bit i = group i).
+    Select(u8),
+    Capacity(i64),
+    /// Some(true) pin, Some(false) exclude, None clear.
+    Override(usize, Option<bool>),
+    /// Time passes, then the reconciler runs.
+    Advance(i64),
+    Reconcile,
+}
+
+fn op() -> impl Strategy<Value = Op> {
+    let u = 0..USERS;
+    let g = 0..GROUPS;
+    prop_oneof![
+        4 => (u.clone(), g.clone()).prop_map(|(u, g)| Op::AddMember(u, g)),
+        2 => (u.clone(), g).prop_map(|(u, g)| Op::RemoveMember(u, g)),
+        2 => (u.clone(), any::<bool>()).prop_map(|(u, a)| Op::SetActive(u, a)),
+        1 => u.clone().prop_map(Op::DeleteUser),
+        1 => any::<bool>().prop_map(Op::Nest),
+        1 => (0u8..4).prop_map(Op::Select),
+        2 => (0i64..5).prop_map(Op::Capacity),
+        2 => (u, prop_oneof![Just(Some(true)), Just(Some(false)), Just(None)]).prop_map(|(u, k)| Op::Override(u, k)),
+        1 => (0i64..15).prop_map(Op::Advance),
+        1 => Just(Op::Reconcile),
+    ]
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum St {
+    Granted,
+    Blocked,
+    Releasing,
+}
+
+#[derive(Debug, Clone)]
+struct MSeat {
+    state: St,
+    pinned: bool,
+    order: i64,
+    since: i64,
+    release_at: Option<i64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Cause {
+    Directory,
+    Deleted,
+    Admin,
+}
+
+/// The reference model: SPEC's rules applied to the whole state at every step.
+struct Model {
+    ids: Vec<String>,
+    exists: Vec<bool>,
+    active: Vec<bool>,
+    members: HashSet<(usize, usize)>,
+    nested: bool,
+    selected: [bool; GROUPS],
+    capacity: i64,
+    auto_promote: bool,
+    grace_ms: i64,
+    block_newest: bool,
+    free_on_delete: bool,
+    overrides: HashMap<usize, bool>,
+    seats: BTreeMap<usize, MSeat>,
+    now: i64,
+    order: i64,
+}
+
+impl Model {
+    fn in_group(&self, u: usize, g: usize) -> bool {
+        self.members.contains(&(u, g)) || (g == 0 && self.nested && self.members.contains(&(u, 1)))
+    }
+
+    fn entitled(&self, u: usize) -> bool {
+        self.exists[u]
+            && self.active[u]
+            && self.overrides.get(&u) != Some(&false)
+            && (0..GROUPS).any(|g| self.selected[g] && self.in_group(u, g))
+    }
+
+    fn sort_key(&self, u: usize) -> (bool, i64, String) {
+        let s = &self.seats[&u];
+        (!s.pinned, s.order, self.ids[u].clone())
+    }
+
+    /// Settles every user, then fills (`force`: an admin raised the capacity).
+    fn step(&mut self, cause_of: impl Fn(usize) -> Cause, force: bool) {
+        self.order += 1;
+        let mut newcomers = HashSet::new();
+        for u in 0..USERS {
+            let e = self.entitled(u);
+            let pinned = e && self.overrides.get(&u) == Some(&true);
+            let cause = cause_of(u);
+            match (e, self.seats.get(&u).cloned()) {
+                (true, None) => {
+                    self.seats.insert(
+                        u,
+                        MSeat {
+                            state: St::Blocked,
+                            pinned,
+                            order: self.order,
+                            since: self.now,
+                            release_at: None,
+                        },
+                    );
+                    newcomers.insert(u);
+                }
+                (true, Some(mut s)) => {
+                    s.pinned = pinned;
+                    if s.state == St::Releasing {
+                        s.state = St::Granted;
+                        s.since = self.now;
+                        s.release_at = None;
+                    }
+                    self.seats.insert(u, s);
+                }
+                (false, Some(mut s)) => {
+                    let at_once = self.grace_ms == 0
+                        || cause == Cause::Admin
+                        || (cause == Cause::Deleted && self.free_on_delete);
+                    match s.state {
+                        St::Granted if !at_once => {
+                            s.state = St::Releasing;
+                            s.since = self.now;
+                            s.release_at = Some(self.now + self.grace_ms);
+                            s.pinned = false;
+                            self.seats.insert(u, s);
+                        }
+                        St::Releasing if !at_once => {}
+                        _ => {
+                            self.seats.remove(&u);
+                        }
+                    }
+                }
+                (false, None) => {}
+            }
+        }
+        self.fill(&newcomers, force);
+    }
+
+    fn in_use(&self) -> i64 {
+        self.seats
+            .values()
+            .filter(|s| s.state != St::Blocked)
+            .count() as i64
+    }
+
+    fn fill(&mut self, newcomers: &HashSet<usize>, force: bool) {
+        let now = self.now;
+        self.seats
+            .retain(|_, s| !(s.state == St::Releasing && s.release_at.is_some_and(|r| r <= now)));
+        let free = self.capacity - self.in_use();
+        if free <= 0 {
+            return;
+        }
+        let mut waiting: Vec<usize> = self
+            .seats
+            .iter()
+            .filter(|(_, s)| s.state == St::Blocked)
+            .map(|(u, _)| *u)
+            .collect();
+        waiting.sort_by_key(|u| self.sort_key(*u));
+        for u in waiting.into_iter().take(free as usize) {
+            if !self.auto_promote && !force && !newcomers.contains(&u) {
+                break;
+            }
+            let s = self.seats.get_mut(&u).unwrap();
+            s.state = St::Granted;
+            s.since = now;
+        }
+    }
+
+    fn evict(&mut self) {
+        let over = self.in_use() - self.capacity;
+        if over <= 0 {
+            return;
+        }
+        let mut granted: Vec<usize> = self
+            .seats
+            .iter()
+            .filter(|(_, s)| s.state == St::Granted)
+            .map(|(u, _)| *u)
+            .collect();
+        granted.sort_by_key(|u| {
+            let s = &self.seats[u];
+            (
+                s.pinned,
+                std::cmp::Reverse(s.since),
+                std::cmp::Reverse(s.order),
+                std::cmp::Reverse(self.ids[*u].clone()),
+            )
+        });
+        for u in granted.into_iter().take(over as usize) {
+            let s = self.seats.get_mut(&u).unwrap();
+            s.state = St::Blocked;
+            s.since = self.now;
+        }
+    }
+
+    /// (user id, state) in the order the admin API lists them: granted and releasing by user,
+    /// then the waitlist in position order.
+    fn view(&self) -> (BTreeMap<String, &'static str>, Vec<String>) {
+        let states = self
+            .seats
+            .iter()
+            .map(|(u, s)| {
+                (
+                    self.ids[*u].clone(),
+                    match s.state {
+                        St::Granted => "granted",
+                        St::Blocked => "blocked",
+                        St::Releasing => "releasing",
+                    },
+                )
+            })
+            .collect();
+        let mut waiting: Vec<usize> = self
+            .seats
+            .iter()
+            .filter(|(_, s)| s.state == St::Blocked)
+            .map(|(u, _)| *u)
+            .collect();
+        waiting.sort_by_key(|u| self.sort_key(*u));
+        (
+            states,
+            waiting.into_iter().map(|u| self.ids[u].clone()).collect(),
+        )
+    }
+}
+
+struct Real {
+    store: Store,
+    tenant: i64,
+    groups: Vec<String>,
+    clock: Arc<AtomicI64>,
+}
+
+fn group_patch(op: &str, member: &str) -> Vec<patch::PatchOp> {
+    let body = if op == "add" {
+        json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": member}]}]})
+    } else {
+        json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{member}\"]")}]})
+    };
+    patch::parse(&body).unwrap()
+}
+
+async fn real_view(r: &Real) -> (BTreeMap<String, &'static str>, Vec<String>, i64) {
+    let v = r.store.seats(r.tenant, "L".into(), None).await.unwrap();
+    let states = v
+        .seats
+        .iter()
+        .map(|s| (s.user_id.clone(), s.state))
+        .collect();
+    let waiting = v
+        .seats
+        .iter()
+        .filter(|s| s.state == "blocked")
+        .map(|s| s.user_id.clone())
+        .collect();
+    (states, waiting, v.granted + v.releasing)
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run(
+    ops: Vec<Op>,
+    capacity: i64,
+    auto_promote: bool,
+    grace: i64,
+    block_newest: bool,
+    free_on_delete: bool,
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = Arc::new(AtomicI64::new(1_767_225_600_000));
+    let c2 = clock.clone();
+    let store = Store::open_with_clock(
+        &dir.path().join("m.db"),
+        Arc::new(move || c2.load(Ordering::SeqCst)),
+    )
+    .unwrap();
+    let tenant = store
+        .create_tenant("model".into(), vec![])
+        .await
+        .unwrap()
+        .key;
+    let mut ids = Vec::new();
+    for i in 0..USERS {
+        let (doc, _) =
+            normalize(ResourceKind::User, &json!({"userName": format!("user{i}")})).unwrap();
+        ids.push(store.create_user(tenant, doc).await.unwrap().id);
+    }
+    let mut groups = Vec::new();
+    for g in 0..GROUPS {
+        let (doc, _) = normalize(
+            ResourceKind::Group,
+            &json!({"displayName": format!("group{g}")}),
+        )
+        .unwrap();
+        groups.push(store.create_group(tenant, doc, vec![]).await.unwrap().id);
+    }
+    let spec = LicenseSpec {
+        name: "L".into(),
+        seats: capacity,
+        groups: vec![],
+        auto_promote,
+        grace_seconds: grace,
+        on_capacity_lowered: if block_newest {
+            seatkeeper::alloc::OnLowered::BlockNewest
+        } else {
+            seatkeeper::alloc::OnLowered::Keep
+        },
+        free_on_delete,
+    };
+    store.create_license(tenant, spec, "test").await.unwrap();
+    let real = Real {
+        store,
+        tenant,
+        groups,
+        clock,
+    };
+    let mut m = Model {
+        ids,
+        exists: vec![true; USERS],
+        active: vec![true; USERS],
+        members: HashSet::new(),
+        nested: false,
+        selected: [false; GROUPS],
+        capacity,
+        auto_promote,
+        grace_ms: grace * 1000,
+        block_newest,
+        free_on_delete,
+        overrides: HashMap::new(),
+        seats: BTreeMap::new(),
+        now: 1_767_225_600_000,
+        order: 0,
+    };
+    let s = &real.store;
+    let t = real.tenant;
+    for (i, op) in ops.iter().enumerate() {
+        let dir_cause = |_: usize| Cause::Directory;
+        match op.clone() {
+            Op::AddMember(u, g) => {
+                s.patch_group(
+                    t,
+                    real.groups[g].clone(),
+                    group_patch("add", &m.ids[u]),
+                    None,
+                    false,
+                )
+                .await
+                .unwrap();
+                m.members.insert((u, g));
+                m.step(dir_cause, false);
+            }
+            Op::RemoveMember(u, g) => {
+                s.patch_group(
+                    t,
+                    real.groups[g].clone(),
+                    group_patch("remove", &m.ids[u]),
+                    None,
+                    false,
+                )
+                .await
+                .unwrap();
+                m.members.remove(&(u, g));
+                m.step(dir_cause, false);
+            }
+            Op::SetActive(u, a) => {
+                if !m.exists[u] {
+                    continue;
+                }
+                let ops = patch::parse(
+                    &json!({"Operations": [{"op": "replace", "path": "active", "value": a}]}),
+                )
+                .unwrap();
+                s.patch_user(t, m.ids[u].clone(), ops, None).await.unwrap();
+                m.active[u] = a;
+                m.step(dir_cause, false);
+            }
+            Op::DeleteUser(u) => {
+                if !m.exists[u] {
+                    continue;
+                }
+                s.delete_user(t, m.ids[u].clone(), None).await.unwrap();
+                m.exists[u] = false;
+                m.members.retain(|(x, _)| *x != u);
+                m.step(
+                    |x| {
+                        if x == u {
+                            Cause::Deleted
+                        } else {
+                            Cause::Directory
+                        }
+                    },
+                    false,
+                );
+            }
+            Op::Nest(on) => {
+                let (g0, g1) = (real.groups[0].clone(), real.groups[1].clone());
+                s.patch_group(
+                    t,
+                    g0,
+                    group_patch(if on { "add" } else { "remove" }, &g1),
+                    None,
+                    false,
+                )
+                .await
+                .unwrap();
+                m.nested = on;
+                m.step(dir_cause, false);
+            }
+            Op::Select(mask) => {
+                let groups: Vec<Selector> = (0..GROUPS)
+                    .filter(|g| mask & (1 << g) != 0)
+                    .map(|g| Selector::Id(real.groups[g].clone()))
+                    .collect();
+                s.update_license(
+                    t,
+                    "L".into(),
+                    LicenseChange {
+                        groups: Some(groups),
+                        ..Default::default()
+                    },
+                    "test",
+                )
+                .await
+                .unwrap();
+                for g in 0..GROUPS {
+                    m.selected[g] = mask & (1 << g) != 0;
+                }
+                m.step(dir_cause, false);
+            }
+            Op::Capacity(n) => {
+                s.update_license(
+                    t,
+                    "L".into(),
+                    LicenseChange {
+                        seats: Some(n),
+                        ..Default::default()
+                    },
+                    "test",
+                )
+                .await
+                .unwrap();
+                let old = m.capacity;
+                m.capacity = n;
+                m.order += 1;
+                m.fill(&HashSet::new(), n > old);
+                if n < old && m.block_newest {
+                    m.evict();
+                }
+            }
+            Op::Override(u, kind) => {
+                if !m.exists[u] {
+                    continue;
+                }
+                let k = kind.map(|p| {
+                    if p {
+                        OverrideKind::Pin
+                    } else {
+                        OverrideKind::Exclude
+                    }
+                });
+                let had = m.overrides.contains_key(&u);
+                let r = s
+                    .set_override(t, "L".into(), format!("user{u}"), k, "test")
+                    .await;
+                if k.is_none() && !had {
+                    assert!(r.is_err(), "clearing a missing override is an error");
+                    continue;
+                }
+                r.unwrap();
+                match kind {
+                    Some(p) => m.overrides.insert(u, p),
+                    None => m.overrides.remove(&u),
+                };
+                let admin = kind == Some(false);
+                m.step(
+                    |x| {
+                        if x == u && admin {
+                            Cause::Admin
+                        } else {
+                            Cause::Directory
+                        }
+                    },
+                    false,
+                );
+            }
+            Op::Advance(secs) => {
+                real.clock.fetch_add(secs * 1000, Ordering::SeqCst);
+                m.now += secs * 1000;
+                let r = s.reconcile(t, "test").await.unwrap();
+                assert_eq!(
+                    r["repaired"], 0,
+                    "step {i} {op:?}: reconcile repaired drift: {r}"
+                );
+                m.step(dir_cause, false);
+                if m.block_newest {
+                    m.evict();
+                }
+            }
+            Op::Reconcile => {
+                let r = s.reconcile(t, "test").await.unwrap();
+                assert_eq!(
+                    r["repaired"], 0,
+                    "step {i} {op:?}: reconcile repaired drift: {r}"
+                );
+                m.step(dir_cause, false);
+            }
+        }
+        let (states, waiting, in_use) = real_view(&real).await;
+        let (want_states, want_waiting) = m.view();
+        assert_eq!(
+            states, want_states,
+            "step {i} {op:?}: seat states differ\nops: {ops:?}"
+        );
+        assert_eq!(
+            waiting, want_waiting,
+            "step {i} {op:?}: waitlist order differs\nops: {ops:?}"
+        );
+        assert_eq!(in_use, m.in_use());
+    }
+    real.store.close();
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+
+    #[test]
+    fn allocator_matches_the_reference_model(
+        ops in proptest::collection::vec(op(), 1..30),
+        capacity in 0i64..4,
+        auto_promote in any::<bool>(),
+        grace in prop_oneof![Just(0i64), Just(10i64)],
+        block_newest in any::<bool>(),
+        free_on_delete in any::<bool>(),
+    ) {
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run(ops, capacity, auto_promote, grace, block_newest, free_on_delete));
+    }
+}
