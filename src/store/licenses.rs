@@ -499,7 +499,8 @@ fn expire_pending(c: &Connection, tenant: TenantKey, at: Millis) -> Result<Value
     let mut st = c.prepare_cached(
         "SELECT m.group_rk, m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
          WHERE m.tenant = ?1 AND m.added < ?2
-           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND (u.id = m.member_id OR u.external_id = m.member_id))
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.id = m.member_id)
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.external_id = m.member_id)
            AND NOT EXISTS (SELECT 1 FROM groups s WHERE s.tenant = ?1 AND s.id = m.member_id)",
     )?;
     let stale = st
@@ -539,7 +540,8 @@ fn pending(c: &Connection, tenant: TenantKey) -> Result<Value> {
     let mut st = c.prepare_cached(
         "SELECT g.id, g.display_name, m.member_id, m.added FROM group_members m JOIN groups g ON g.rk = m.group_rk
          WHERE m.tenant = ?1
-           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND (u.id = m.member_id OR u.external_id = m.member_id))
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.id = m.member_id)
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.external_id = m.member_id)
            AND NOT EXISTS (SELECT 1 FROM groups s WHERE s.tenant = ?1 AND s.id = m.member_id)
          ORDER BY m.added LIMIT 1000",
     )?;

@@ -72,7 +72,11 @@ impl SeatStore for TxSeats<'_> {
         let users = strings(
             self.c,
             "SELECT u.id FROM groups g JOIN group_members m ON m.group_rk = g.rk
-                  JOIN users u ON u.tenant = g.tenant AND (u.id = m.member_id OR u.external_id = m.member_id)
+                  JOIN users u ON u.tenant = g.tenant AND u.id = m.member_id
+             WHERE g.tenant = ?1 AND g.id = ?2
+             UNION
+             SELECT u.id FROM groups g JOIN group_members m ON m.group_rk = g.rk
+                  JOIN users u ON u.tenant = g.tenant AND u.external_id = m.member_id
              WHERE g.tenant = ?1 AND g.id = ?2",
             params![self.tenant, group],
         )?;
@@ -340,7 +344,8 @@ pub(super) fn reach(
     for m in members {
         users.extend(strings(
             c,
-            "SELECT id FROM users WHERE tenant = ?1 AND (id = ?2 OR external_id = ?2)",
+            "SELECT id FROM users WHERE tenant = ?1 AND id = ?2
+             UNION SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2",
             params![tenant, m],
         )?);
         let is_group: bool = c

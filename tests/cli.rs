@@ -1,0 +1,123 @@
+//! The command line, run as the real binary against a real database file.
+
+use std::process::Command;
+
+use serde_json::Value;
+
+fn seatkeeper(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .args(args)
+        .env("SEATKEEPER_DATABASE", db)
+        .env_remove("SEATKEEPER_ADMIN_TOKEN")
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn json(s: &str) -> Value {
+    serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
+}
+
+#[test]
+fn admin_verbs_work_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &["tenant", "create", "acme", "--notify", "ops@acme.test"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["name"], "acme");
+    let (ok, token, err) = seatkeeper(&db, &["token", "issue", "acme"]);
+    assert!(ok, "{err}");
+    assert!(token.trim().starts_with("skt_"), "{token}");
+    assert!(err.contains("shown once"));
+    let (ok, out, _) = seatkeeper(&db, &["token", "list", "acme"]);
+    assert!(
+        ok && !out.contains(token.trim()),
+        "the list never shows the secret"
+    );
+    let token_id = json(&out)[0]["id"].as_str().unwrap().to_owned();
+
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &[
+            "license",
+            "create",
+            "acme",
+            "pro",
+            "--seats",
+            "3",
+            "--group",
+            "Sales",
+            "--grace-seconds",
+            "600",
+        ],
+    );
+    assert!(ok, "{err}");
+    let l = json(&out);
+    assert_eq!(
+        (l["seats"].as_i64(), l["grace_seconds"].as_i64()),
+        (Some(3), Some(600))
+    );
+    assert_eq!(l["groups"][0]["pending"], true);
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &[
+            "license",
+            "set",
+            "acme",
+            "pro",
+            "--seats",
+            "5",
+            "--on-capacity-lowered",
+            "block_newest",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["on_capacity_lowered"], "block_newest");
+    let (ok, out, _) = seatkeeper(&db, &["license", "show", "acme"]);
+    assert!(ok);
+    assert_eq!(json(&out).as_array().unwrap().len(), 1);
+    let (ok, out, _) = seatkeeper(&db, &["license", "seats", "acme", "pro"]);
+    assert!(ok);
+    assert_eq!(json(&out)["capacity"], 5);
+    let (ok, out, err) = seatkeeper(&db, &["license", "preview", "acme", "pro", "--seats", "1"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["capacity"], 1);
+    let (ok, out, _) = seatkeeper(&db, &["reconcile", "acme"]);
+    assert!(ok);
+    assert_eq!(json(&out)["repaired"], 0);
+    let (ok, out, _) = seatkeeper(&db, &["status", "acme"]);
+    assert!(ok);
+    assert_eq!(
+        json(&out)["pending"]["selectors"][0]["displayName"],
+        "Sales"
+    );
+
+    let (ok, _, err) = seatkeeper(&db, &["token", "revoke", "acme", &token_id]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = seatkeeper(&db, &["license", "show", "acme", "nope"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    let (ok, _, err) = seatkeeper(&db, &["tenant", "create", "acme"]);
+    assert!(!ok && err.contains("exists"), "{err}");
+}
+
+#[test]
+fn a_bad_configuration_value_stops_start_up_naming_the_key() {
+    let out = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .args(["serve"])
+        .env("SEATKEEPER_LISTEN", "not-an-address")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("`listen`") && err.contains("SEATKEEPER_LISTEN"),
+        "{err}"
+    );
+}
