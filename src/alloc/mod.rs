@@ -232,8 +232,20 @@ pub trait SeatStore {
     fn newest_granted(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>, Self::Error>;
     /// Releasing seats whose release time has come.
     fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>, Self::Error>;
-    fn save_seat(&mut self, l: LicenseKey, seat: &Seat) -> Result<(), Self::Error>;
-    fn remove_seat(&mut self, l: LicenseKey, user: &str) -> Result<(), Self::Error>;
+    /// Writes a seat whose stored state was `previous` (`None`: a new row).
+    fn save_seat(
+        &mut self,
+        l: LicenseKey,
+        seat: &Seat,
+        previous: Option<SeatState>,
+    ) -> Result<(), Self::Error>;
+    /// Deletes a seat whose stored state is `previous`.
+    fn remove_seat(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+        previous: SeatState,
+    ) -> Result<(), Self::Error>;
     fn record(
         &mut self,
         l: LicenseKey,
@@ -386,7 +398,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     since: self.now,
                     release_at: None,
                 };
-                self.store.save_seat(l, &seat)?;
+                self.store.save_seat(l, &seat, None)?;
                 newcomers.push(user.to_owned());
                 Ok(true)
             }
@@ -401,12 +413,12 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     seat.state = SeatState::Granted;
                     seat.release_at = None;
                     seat.since = self.now;
-                    self.store.save_seat(l, &seat)?;
+                    self.store.save_seat(l, &seat, Some(SeatState::Releasing))?;
                     self.emit(l, user, EventKind::Granted)?;
                     return Ok(true);
                 }
                 if changed {
-                    self.store.save_seat(l, &seat)?;
+                    self.store.save_seat(l, &seat, Some(seat.state))?;
                 }
                 Ok(false)
             }
@@ -420,13 +432,13 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                         seat.since = self.now;
                         seat.release_at = Some(self.now + policy.grace_ms);
                         seat.pinned = false;
-                        self.store.save_seat(l, &seat)?;
+                        self.store.save_seat(l, &seat, Some(SeatState::Granted))?;
                         self.emit(l, user, EventKind::Releasing)?;
                         Ok(true)
                     }
                     SeatState::Releasing if !at_once => Ok(false),
                     _ => {
-                        self.store.remove_seat(l, user)?;
+                        self.store.remove_seat(l, user, seat.state)?;
                         self.emit(l, user, EventKind::Released)?;
                         Ok(true)
                     }
@@ -500,7 +512,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             return Ok(());
         };
         for seat in self.store.releasing_due(l, self.now)? {
-            self.store.remove_seat(l, &seat.user)?;
+            self.store.remove_seat(l, &seat.user, seat.state)?;
             self.emit(l, &seat.user, EventKind::Released)?;
         }
         let counts = self.store.counts(l)?;
@@ -515,7 +527,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                 }
                 seat.state = SeatState::Granted;
                 seat.since = self.now;
-                self.store.save_seat(l, &seat)?;
+                self.store.save_seat(l, &seat, Some(SeatState::Blocked))?;
                 self.emit(
                     l,
                     &seat.user,
@@ -560,7 +572,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         for mut seat in self.store.newest_granted(l, over as usize)? {
             seat.state = SeatState::Blocked;
             seat.since = self.now;
-            self.store.save_seat(l, &seat)?;
+            self.store.save_seat(l, &seat, Some(SeatState::Granted))?;
             self.emit(l, &seat.user, EventKind::Blocked)?;
         }
         Ok(())
@@ -590,7 +602,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         }
         seat.state = SeatState::Granted;
         seat.since = self.now;
-        self.store.save_seat(l, &seat)?;
+        self.store.save_seat(l, &seat, Some(SeatState::Blocked))?;
         self.emit(l, user, EventKind::Promoted)?;
         Ok(Ok(()))
     }

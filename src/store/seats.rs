@@ -224,8 +224,7 @@ impl SeatStore for TxSeats<'_> {
         Ok(v)
     }
 
-    fn save_seat(&mut self, l: LicenseKey, seat: &Seat) -> Result<()> {
-        let old = self.seat(l, &seat.user)?.map(|s| s.state);
+    fn save_seat(&mut self, l: LicenseKey, seat: &Seat, previous: Option<SeatState>) -> Result<()> {
         self.c
             .prepare_cached(
                 "INSERT INTO seats (license_rk, tenant, user_id, state, pinned, entitled_at, since, release_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
@@ -233,36 +232,37 @@ impl SeatStore for TxSeats<'_> {
                    entitled_at = excluded.entitled_at, since = excluded.since, release_at = excluded.release_at",
             )?
             .execute(params![l, self.tenant, seat.user, seat.state.as_str(), seat.pinned, seat.entitled_at, seat.since, seat.release_at])?;
-        if old != Some(seat.state) {
-            if let Some(o) = old {
-                self.c.execute(
-                    &format!("UPDATE licenses SET {0} = {0} - 1 WHERE rk = ?", counter(o)),
-                    [l],
-                )?;
+        if previous != Some(seat.state) {
+            if let Some(o) = previous {
+                self.c
+                    .prepare_cached(&format!(
+                        "UPDATE licenses SET {0} = {0} - 1 WHERE rk = ?",
+                        counter(o)
+                    ))?
+                    .execute([l])?;
             }
-            self.c.execute(
-                &format!(
+            self.c
+                .prepare_cached(&format!(
                     "UPDATE licenses SET {0} = {0} + 1 WHERE rk = ?",
                     counter(seat.state)
-                ),
-                [l],
-            )?;
+                ))?
+                .execute([l])?;
         }
         Ok(())
     }
 
-    fn remove_seat(&mut self, l: LicenseKey, user: &str) -> Result<()> {
-        if let Some(old) = self.seat(l, user)? {
+    fn remove_seat(&mut self, l: LicenseKey, user: &str, previous: SeatState) -> Result<()> {
+        let n = self
+            .c
+            .prepare_cached("DELETE FROM seats WHERE license_rk = ? AND user_id = ?")?
+            .execute(params![l, user])?;
+        if n > 0 {
             self.c
-                .prepare_cached("DELETE FROM seats WHERE license_rk = ? AND user_id = ?")?
-                .execute(params![l, user])?;
-            self.c.execute(
-                &format!(
+                .prepare_cached(&format!(
                     "UPDATE licenses SET {0} = {0} - 1 WHERE rk = ?",
-                    counter(old.state)
-                ),
-                [l],
-            )?;
+                    counter(previous)
+                ))?
+                .execute([l])?;
         }
         Ok(())
     }
