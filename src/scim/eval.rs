@@ -54,6 +54,55 @@ pub fn matches(filter: &Filter, target: &Value, scope: Scope) -> bool {
     }
 }
 
+/// A value to sort resources by (RFC 7644 §3.4.2.3).
+#[derive(Debug, Clone, PartialEq, PartialOrd)]
+pub enum SortValue {
+    Bool(bool),
+    Number(f64),
+    Text(String),
+}
+
+/// The value `path` sorts `resource` by: the attribute's value (for a multi-valued attribute, the
+/// primary value, else the first), folded to lower case unless the schema says caseExact.
+/// `None` when the resource has no value there.
+pub fn sort_value(kind: ResourceKind, path: &AttrPath, resource: &Value) -> Option<SortValue> {
+    let (values, def) = lookup(resource, Scope::Resource(kind), path, true);
+    let primary = if path.sub.is_none() || path.sub.as_deref() == Some("value") {
+        resource_primary(resource, kind, path)
+    } else {
+        None
+    };
+    let v = primary.or_else(|| values.into_iter().find(|v| is_present(v)))?;
+    Some(match v {
+        Value::Bool(b) => SortValue::Bool(*b),
+        Value::Number(n) => SortValue::Number(n.as_f64().unwrap_or(0.0)),
+        Value::String(s) if def.is_some_and(|d| d.case_exact) => SortValue::Text(s.clone()),
+        Value::String(s) => SortValue::Text(s.to_lowercase()),
+        other => SortValue::Text(other.to_string()),
+    })
+}
+
+/// The `value` of the primary element of a multi-valued attribute.
+fn resource_primary<'a>(
+    resource: &'a Value,
+    kind: ResourceKind,
+    path: &AttrPath,
+) -> Option<&'a Value> {
+    let (_, def) = kind.resolve(path)?;
+    if !def.multi {
+        return None;
+    }
+    let container = match kind.resolve(path) {
+        Some((Some(urn), _)) => get_ci(resource, urn)?,
+        _ => resource,
+    };
+    get_ci(container, &path.name)?
+        .as_array()?
+        .iter()
+        .find(|e| e.get("primary") == Some(&Value::Bool(true)))
+        .and_then(|e| e.get("value"))
+}
+
 fn is_present(v: &Value) -> bool {
     match v {
         Value::Null => false,

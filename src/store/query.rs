@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::users::{groups_of, parse_doc, row, COLS};
 use super::{Result, TenantKey};
-use crate::scim::eval::{self, Scope};
+use crate::scim::eval::{self, Scope, SortValue};
 use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::path::AttrPath;
 use crate::scim::resource::{fold, render, Meta};
@@ -25,6 +25,8 @@ pub struct ListQuery {
     pub start_index: i64,
     /// Most results to return; 0 returns only the total.
     pub count: i64,
+    /// `sortBy` and whether `sortOrder` is descending.
+    pub sort: Option<(AttrPath, bool)>,
 }
 
 #[derive(Debug, Clone, PartialEq)]
@@ -117,6 +119,28 @@ fn compare_eq(
     Some(cond.to_owned())
 }
 
+/// The indexed column a sort path maps to, when there is one.
+fn sort_column(kind: ResourceKind, path: &AttrPath) -> Option<&'static str> {
+    if path
+        .urn
+        .as_deref()
+        .is_some_and(|u| !u.eq_ignore_ascii_case(kind.core_schema()))
+    {
+        return None;
+    }
+    let name = path.name.to_ascii_lowercase();
+    let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+    Some(match (kind, name.as_str(), sub.as_deref()) {
+        (_, "id", None) => "r.id",
+        (_, "externalid", None) => "r.external_id",
+        (_, "displayname", None) => "r.display_name_key",
+        (ResourceKind::User, "username", None) => "r.user_name_key",
+        (_, "meta", Some("created")) => "r.created",
+        (_, "meta", Some("lastmodified")) => "r.last_modified",
+        _ => return None,
+    })
+}
+
 /// True when the filter reads the attribute `name` (so the in-memory view must include it).
 fn mentions(f: &Filter, name: &str) -> bool {
     match f {
@@ -140,8 +164,19 @@ pub(super) fn list(
         None => Some("1".to_owned()),
         Some(f) => to_sql(kind, f, &mut args),
     };
+    let order = match &q.sort {
+        None => Some("r.rk".to_owned()),
+        Some((path, desc)) => sort_column(kind, path).map(|col| {
+            // Missing values sort last ascending and first descending; ties keep creation order.
+            if *desc {
+                format!("{col} IS NULL DESC, {col} DESC, r.rk")
+            } else {
+                format!("{col} IS NULL, {col}, r.rk")
+            }
+        }),
+    };
     let offset = (q.start_index.max(1) - 1).max(0);
-    if let Some(cond) = cond {
+    if let (Some(cond), Some(order)) = (&cond, &order) {
         let total: i64 = c
             .prepare_cached(&format!(
                 "SELECT count(*) FROM {t} r WHERE r.tenant = ? AND {cond}"
@@ -156,29 +191,44 @@ pub(super) fn list(
         args.push(Sql::Integer(q.count));
         args.push(Sql::Integer(offset));
         let mut st = c.prepare_cached(&format!(
-            "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY r.rk LIMIT ? OFFSET ?"
+            "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY {order} LIMIT ? OFFSET ?"
         ))?;
         let items = st
             .query_map(params_from_iter(args.iter()), row)?
             .collect::<rusqlite::Result<Vec<_>>>()?;
         return Ok(Page { total, items });
     }
-    // Not indexed: evaluate over the tenant's resources in creation order.
-    let Some(filter) = &q.filter else {
-        unreachable!("no filter is always indexed")
+    // Not indexed: evaluate (and sort) in memory over the rows the indexed part selects.
+    let residual = if cond.is_some() {
+        None
+    } else {
+        q.filter.as_ref()
+    };
+    let needs = |name: &str| {
+        residual.is_some_and(|f| mentions(f, name))
+            || q.sort
+                .as_ref()
+                .is_some_and(|(p, _)| p.name.eq_ignore_ascii_case(name))
     };
     let extra = match kind {
-        ResourceKind::User => mentions(filter, "groups"),
-        ResourceKind::Group => mentions(filter, "members"),
+        ResourceKind::User => needs("groups"),
+        ResourceKind::Group => needs("members"),
     };
+    let cond = cond.unwrap_or_else(|| {
+        args.truncate(1);
+        "1".to_owned()
+    });
     let mut st = c.prepare_cached(&format!(
-        "SELECT {COLS} FROM {t} WHERE tenant = ? ORDER BY rk"
+        "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY r.rk"
     ))?;
-    let mut rows = st.query([tenant])?;
-    let mut matched = Vec::new();
-    let mut total = 0i64;
+    let mut rows = st.query(params_from_iter(args.iter()))?;
+    let mut matched: Vec<(Option<SortValue>, RawRow)> = Vec::new();
     while let Some(r) = rows.next()? {
         let raw = row(r)?;
+        if residual.is_none() && q.sort.is_none() {
+            matched.push((None, raw));
+            continue;
+        }
         let doc = parse_doc(&raw.2)?;
         let extra_values = if !extra {
             None
@@ -198,15 +248,37 @@ pub(super) fn list(
             )
         };
         let view = render(kind, &raw.1, &doc, &raw.3, "", extra_values);
-        if eval::matches(filter, &view, Scope::Resource(kind)) {
-            total += 1;
-            if total > offset && (matched.len() as i64) < q.count {
-                matched.push(raw);
-            }
+        if residual.is_some_and(|f| !eval::matches(f, &view, Scope::Resource(kind))) {
+            continue;
         }
+        let key = q
+            .sort
+            .as_ref()
+            .and_then(|(p, _)| eval::sort_value(kind, p, &view));
+        matched.push((key, raw));
     }
-    Ok(Page {
-        total,
-        items: matched,
-    })
+    if let Some((_, desc)) = &q.sort {
+        // Stable: equal keys keep creation order. Missing values last ascending, first descending.
+        matched.sort_by(|(a, _), (b, _)| {
+            let o = match (a, b) {
+                (None, None) => std::cmp::Ordering::Equal,
+                (None, Some(_)) => std::cmp::Ordering::Greater,
+                (Some(_), None) => std::cmp::Ordering::Less,
+                (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
+            };
+            if *desc {
+                o.reverse()
+            } else {
+                o
+            }
+        });
+    }
+    let total = matched.len() as i64;
+    let items = matched
+        .into_iter()
+        .skip(offset as usize)
+        .take(q.count.max(0) as usize)
+        .map(|(_, r)| r)
+        .collect();
+    Ok(Page { total, items })
 }

@@ -500,3 +500,103 @@ async fn bad_input_gets_scim_errors_and_the_daemon_keeps_serving() {
     let (_, same) = app.scim(&tok, Method::GET, &upath, None).await;
     assert_eq!(same["meta"]["version"], "W/\"1\"");
 }
+
+#[tokio::test]
+async fn sorting_indexed_and_not() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("sorting").await;
+    for (name, title, email) in [
+        ("Carol", "b", "z@x"),
+        ("alice", "c", "y@x"),
+        ("Bob", "a", "x@x"),
+        ("dave", "", ""),
+    ] {
+        let mut body = json!({"schemas": [USER_SCHEMA], "userName": name});
+        if !title.is_empty() {
+            body["title"] = json!(title);
+            body["emails"] = json!([{"value": "other@x", "type": "home"}, {"value": email, "type": "work", "primary": true}]);
+        }
+        let (s, _) = app.scim(&tok, Method::POST, "/Users", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let names = |v: &Value| -> Vec<String> {
+        v["Resources"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|u| u["userName"].as_str().unwrap().to_owned())
+            .collect()
+    };
+    let (_, r) = app
+        .scim(&tok, Method::GET, "/Users?sortBy=userName", None)
+        .await;
+    assert_eq!(
+        names(&r),
+        ["alice", "Bob", "Carol", "dave"],
+        "userName sorts case-insensitively"
+    );
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            "/Users?sortBy=userName&sortOrder=descending&count=2",
+            None,
+        )
+        .await;
+    assert_eq!(names(&r), ["dave", "Carol"]);
+    let (_, r) = app
+        .scim(&tok, Method::GET, "/Users?sortBy=title", None)
+        .await;
+    assert_eq!(
+        names(&r),
+        ["Bob", "Carol", "alice", "dave"],
+        "missing values last"
+    );
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            "/Users?sortBy=title&sortOrder=descending",
+            None,
+        )
+        .await;
+    assert_eq!(
+        names(&r),
+        ["dave", "alice", "Carol", "Bob"],
+        "missing values first descending"
+    );
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            "/Users?sortBy=emails&startIndex=2&count=2",
+            None,
+        )
+        .await;
+    assert_eq!(
+        names(&r),
+        ["alice", "Carol"],
+        "multi-valued attributes sort by their primary value"
+    );
+    let (_, r) = app
+        .scim(
+            &tok,
+            Method::GET,
+            &format!(
+                "/Users?sortBy=meta.created&filter={}",
+                urlencode("title pr")
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(names(&r), ["Carol", "alice", "Bob"]);
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::GET,
+            "/Users?sortBy=title&sortOrder=sideways",
+            None,
+        )
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+}

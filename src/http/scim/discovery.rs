@@ -28,7 +28,7 @@ pub async fn service_provider_config(
             "bulk": {"supported": false, "maxOperations": 0, "maxPayloadSize": 0},
             "filter": {"supported": true, "maxResults": state.config.max_results},
             "changePassword": {"supported": false},
-            "sort": {"supported": false},
+            "sort": {"supported": true},
             "etag": {"supported": true},
             "authenticationSchemes": [{
                 "type": "oauthbearertoken",

@@ -85,6 +85,7 @@ async fn search_all(
         .collect();
     let group_query = ListQuery {
         filter: q.filter.clone(),
+        sort: q.sort.clone(),
         start_index: (q.start_index - users.total).max(1),
         count: q.count - resources.len() as i64,
     };
@@ -175,31 +176,68 @@ fn int_param(name: &str, v: &str) -> Result<i64, Error> {
         .map_err(|_| Error::invalid_value(format!("{name} must be an integer, got {v:?}")))
 }
 
+/// List parameters as the client wrote them.
+#[derive(Default)]
+struct RawParams {
+    filter: Option<String>,
+    start: Option<i64>,
+    count: Option<i64>,
+    attributes: Option<String>,
+    excluded: Option<String>,
+    sort_by: Option<String>,
+    sort_order: Option<String>,
+}
+
 impl ListParams {
-    fn build(
-        filter: Option<&str>,
-        start: Option<i64>,
-        count: Option<i64>,
-        attributes: Option<&str>,
-        excluded: Option<&str>,
-        max: usize,
-    ) -> Result<ListParams, Error> {
-        let filter = match filter.map(str::trim).filter(|f| !f.is_empty()) {
+    fn build(raw: RawParams, max: usize) -> Result<ListParams, Error> {
+        let filter = match raw
+            .filter
+            .as_deref()
+            .map(str::trim)
+            .filter(|f| !f.is_empty())
+        {
             Some(f) => Some(Filter::parse(f)?),
             None => None,
+        };
+        let descending = match raw.sort_order.as_deref().map(str::trim) {
+            None | Some("") => false,
+            Some(o) if o.eq_ignore_ascii_case("ascending") => false,
+            Some(o) if o.eq_ignore_ascii_case("descending") => true,
+            Some(o) => {
+                return Err(Error::invalid_value(format!(
+                    "sortOrder must be ascending or descending, got {o:?}"
+                )))
+            }
+        };
+        let sort = match raw
+            .sort_by
+            .as_deref()
+            .map(str::trim)
+            .filter(|s| !s.is_empty())
+        {
+            None => None,
+            Some(p) => Some((
+                crate::scim::path::AttrPath::parse(p)
+                    .filter(|p| !p.is_whole_extension())
+                    .ok_or_else(|| {
+                        Error::invalid_value(format!("sortBy: {p:?} is not an attribute path"))
+                    })?,
+                descending,
+            )),
         };
         let max = max as i64;
         Ok(ListParams {
             query: ListQuery {
                 filter,
-                start_index: start.unwrap_or(1).max(1),
-                count: count.unwrap_or(max).clamp(0, max),
+                start_index: raw.start.unwrap_or(1).max(1),
+                count: raw.count.unwrap_or(max).clamp(0, max),
+                sort,
             },
-            projection: Projection::parse(attributes, excluded)?,
+            projection: Projection::parse(raw.attributes.as_deref(), raw.excluded.as_deref())?,
         })
     }
 
-    /// From `?filter=...&startIndex=...&count=...&attributes=...&excludedAttributes=...`.
+    /// From `?filter=...&startIndex=...&count=...&sortBy=...&sortOrder=...&attributes=...&excludedAttributes=...`.
     pub fn from_query(req: &HttpRequest, max: usize) -> Result<ListParams, Error> {
         let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
             .map_err(|e| Error::invalid_syntax(format!("bad query string: {e}")))?
@@ -208,20 +246,20 @@ impl ListParams {
             pairs
                 .iter()
                 .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.as_str())
+                .map(|(_, v)| v.clone())
         };
-        let start = get("startIndex")
-            .map(|v| int_param("startIndex", v))
-            .transpose()?;
-        let count = get("count").map(|v| int_param("count", v)).transpose()?;
-        Self::build(
-            get("filter"),
-            start,
-            count,
-            get("attributes"),
-            get("excludedAttributes"),
-            max,
-        )
+        let raw = RawParams {
+            filter: get("filter"),
+            start: get("startIndex")
+                .map(|v| int_param("startIndex", &v))
+                .transpose()?,
+            count: get("count").map(|v| int_param("count", &v)).transpose()?,
+            attributes: get("attributes"),
+            excluded: get("excludedAttributes"),
+            sort_by: get("sortBy"),
+            sort_order: get("sortOrder"),
+        };
+        Self::build(raw, max)
     }
 
     /// From a SearchRequest body (RFC 7644 §3.4.3).
@@ -260,14 +298,16 @@ impl ListParams {
                 Some(_) => Err(Error::invalid_value(format!("{k} must be an integer"))),
             }
         };
-        Self::build(
-            text("filter")?.as_deref(),
-            int("startIndex")?,
-            int("count")?,
-            text("attributes")?.as_deref(),
-            text("excludedAttributes")?.as_deref(),
-            max,
-        )
+        let raw = RawParams {
+            filter: text("filter")?,
+            start: int("startIndex")?,
+            count: int("count")?,
+            attributes: text("attributes")?,
+            excluded: text("excludedAttributes")?,
+            sort_by: text("sortBy")?,
+            sort_order: text("sortOrder")?,
+        };
+        Self::build(raw, max)
     }
 }
 
