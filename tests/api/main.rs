@@ -5,5 +5,6 @@ mod entra;
 mod groups;
 mod helpers;
 mod isolation;
+mod okta;
 mod seats;
 mod users;
