@@ -337,7 +337,9 @@ async fn discovery_endpoints_describe_what_is_supported() {
     assert_eq!(spc["filter"]["supported"], true);
     assert_eq!(spc["filter"]["maxResults"], 100);
     assert_eq!(spc["etag"]["supported"], true);
-    assert_eq!(spc["bulk"]["supported"], false);
+    assert_eq!(spc["bulk"]["supported"], true);
+    assert_eq!(spc["bulk"]["maxOperations"], 1000);
+    assert_eq!(spc["sort"]["supported"], true);
     let (_, rt) = app.scim(&tok, Method::GET, "/ResourceTypes", None).await;
     assert_eq!(rt["totalResults"], 2);
     let (_, user_rt) = app

@@ -1,6 +1,7 @@
 //! Integration tests over HTTP against the real daemon (one binary, many modules).
 
 mod admin;
+mod bulk;
 mod entra;
 mod groups;
 mod helpers;

@@ -1,6 +1,7 @@
 //! The SCIM 2.0 service provider under `/scim/v2`: routing, list parameters, and the response
 //! helpers every resource handler shares.
 
+mod bulk;
 mod discovery;
 mod groups;
 mod users;
@@ -49,6 +50,7 @@ pub fn scope() -> actix_web::Scope {
                 .route(web::delete().to(groups::delete)),
         )
         .service(r("/.search").route(web::post().to(search_all)))
+        .service(r("/Bulk").route(web::post().to(bulk::bulk)))
         .service(
             r("/ServiceProviderConfig").route(web::get().to(discovery::service_provider_config)),
         )
