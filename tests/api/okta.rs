@@ -82,7 +82,7 @@ async fn okta_user_lifecycle() {
         .unwrap()
         .iter()
         .chain(p2["Resources"].as_array().unwrap())
-        .map(|u| id(u))
+        .map(id)
         .collect();
     seen.sort();
     seen.dedup();
