@@ -564,4 +564,101 @@ mod tests {
             Some(super::super::error::ScimType::InvalidPath)
         );
     }
+
+    mod generated {
+        use super::super::*;
+        use proptest::prelude::*;
+
+        fn path() -> impl Strategy<Value = AttrPath> {
+            let name = prop_oneof![
+                Just("userName"),
+                Just("title"),
+                Just("active"),
+                Just("emails"),
+                Just("not"),
+                Just("and"),
+                Just("x-custom_1"),
+            ];
+            let sub = prop_oneof![Just(None), Just(Some("value")), Just(Some("type"))];
+            let urn = prop_oneof![
+                3 => Just(None),
+                1 => Just(Some("urn:ietf:params:scim:schemas:extension:enterprise:2.0:User")),
+            ];
+            (urn, name, sub).prop_map(|(u, n, s)| AttrPath {
+                urn: u.map(str::to_owned),
+                name: n.to_owned(),
+                sub: s.map(str::to_owned),
+            })
+        }
+
+        fn value() -> impl Strategy<Value = CompValue> {
+            prop_oneof![
+                Just(CompValue::Null),
+                any::<bool>().prop_map(CompValue::Bool),
+                (-1000i64..1000).prop_map(|n| CompValue::Number(n.into())),
+                "[ -~\\u{e9}\\u{4e2d}\"\\\\]{0,12}".prop_map(CompValue::String),
+            ]
+        }
+
+        fn op() -> impl Strategy<Value = CompareOp> {
+            prop_oneof![
+                Just(CompareOp::Eq),
+                Just(CompareOp::Ne),
+                Just(CompareOp::Co),
+                Just(CompareOp::Sw),
+                Just(CompareOp::Ew),
+                Just(CompareOp::Gt),
+                Just(CompareOp::Ge),
+                Just(CompareOp::Lt),
+                Just(CompareOp::Le),
+            ]
+        }
+
+        fn leaf() -> impl Strategy<Value = Filter> {
+            prop_oneof![
+                path().prop_map(Filter::Present),
+                (path(), op(), value()).prop_map(|(p, o, v)| Filter::Compare(p, o, v)),
+            ]
+        }
+
+        fn filter() -> impl Strategy<Value = Filter> {
+            let inner = leaf().prop_recursive(3, 12, 2, |f| {
+                prop_oneof![
+                    (f.clone(), f.clone()).prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
+                    (f.clone(), f.clone()).prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
+                    f.prop_map(|x| Filter::Not(Box::new(x))),
+                ]
+            });
+            prop_oneof![
+                4 => leaf().prop_recursive(4, 24, 2, |f| {
+                    prop_oneof![
+                        (f.clone(), f.clone()).prop_map(|(a, b)| Filter::And(Box::new(a), Box::new(b))),
+                        (f.clone(), f.clone()).prop_map(|(a, b)| Filter::Or(Box::new(a), Box::new(b))),
+                        f.prop_map(|x| Filter::Not(Box::new(x))),
+                    ]
+                }),
+                1 => (path().prop_map(|mut p| { p.sub = None; p }), inner).prop_map(|(p, f)| Filter::ValuePath(p, Box::new(f))),
+            ]
+        }
+
+        proptest! {
+            /// print → parse → print is stable, and parse → print → parse is the identity.
+            #[test]
+            fn parse_print_parse_round_trips(f in filter()) {
+                let printed = f.to_string();
+                let parsed = Filter::parse(&printed).map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
+                prop_assert_eq!(parsed.to_string(), printed.clone());
+                prop_assert_eq!(Filter::parse(&parsed.to_string()).unwrap(), parsed);
+            }
+
+            /// Any text either parses or fails with a 400 invalidFilter; nothing panics.
+            #[test]
+            fn arbitrary_text_never_panics(s in "\\PC{0,80}") {
+                if let Err(e) = Filter::parse(&s) {
+                    prop_assert_eq!(e.status, 400);
+                }
+                let _ = PatchPath::parse(&s);
+            }
+        }
+    }
 }
