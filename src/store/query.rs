@@ -59,6 +59,12 @@ fn to_sql(kind: ResourceKind, f: &Filter, args: &mut Vec<Sql>) -> Option<String>
         )),
         Filter::Not(x) => Some(format!("(NOT {})", to_sql(kind, x, args)?)),
         Filter::Compare(path, CompareOp::Eq, value) => compare_eq(kind, path, value, args),
+        Filter::Compare(
+            path,
+            op @ (CompareOp::Sw | CompareOp::Gt | CompareOp::Ge | CompareOp::Lt | CompareOp::Le),
+            CompValue::String(v),
+        ) => compare_range(kind, path, *op, v, args),
+        Filter::Present(path) => present(kind, path),
         Filter::ValuePath(path, inner) if path.sub.is_none() => match &**inner {
             Filter::Compare(p, CompareOp::Eq, v)
                 if p.name.eq_ignore_ascii_case("value") && p.sub.is_none() =>
@@ -141,6 +147,83 @@ fn sort_column(kind: ResourceKind, path: &AttrPath) -> Option<&'static str> {
     })
 }
 
+/// The indexed part of a filter that is not wholly indexed: the conjuncts of a top-level `and`
+/// that compile, which every match satisfies (the whole filter is then checked in memory).
+fn prefilter(kind: ResourceKind, f: &Filter, args: &mut Vec<Sql>) -> Option<String> {
+    match f {
+        Filter::And(a, b) => match (prefilter(kind, a, args), prefilter(kind, b, args)) {
+            (Some(x), Some(y)) => Some(format!("({x} AND {y})")),
+            (x, y) => x.or(y),
+        },
+        other => {
+            let mark = args.len();
+            let r = to_sql(kind, other, args);
+            if r.is_none() {
+                args.truncate(mark);
+            }
+            r
+        }
+    }
+}
+
+/// An indexed single-valued text column: (column, folded to lower case).
+fn text_column(kind: ResourceKind, path: &AttrPath) -> Option<(&'static str, bool)> {
+    if path
+        .urn
+        .as_deref()
+        .is_some_and(|u| !u.eq_ignore_ascii_case(kind.core_schema()))
+        || path.sub.is_some()
+    {
+        return None;
+    }
+    Some(match (kind, path.name.to_ascii_lowercase().as_str()) {
+        (_, "id") => ("id", false),
+        (_, "externalid") => ("external_id", false),
+        (_, "displayname") => ("display_name_key", true),
+        (ResourceKind::User, "username") => ("user_name_key", true),
+        _ => return None,
+    })
+}
+
+/// `sw`, `gt`, `ge`, `lt`, `le` on an indexed text column, as an index range.
+fn compare_range(
+    kind: ResourceKind,
+    path: &AttrPath,
+    op: CompareOp,
+    value: &str,
+    args: &mut Vec<Sql>,
+) -> Option<String> {
+    let (col, folded) = text_column(kind, path)?;
+    let v = if folded {
+        fold(value)
+    } else {
+        value.to_owned()
+    };
+    Some(match op {
+        CompareOp::Sw => {
+            args.push(Sql::Text(v.clone()));
+            args.push(Sql::Text(format!("{v}\u{10FFFF}")));
+            format!("({col} >= ? AND {col} < ?)")
+        }
+        _ => {
+            let sym = match op {
+                CompareOp::Gt => ">",
+                CompareOp::Ge => ">=",
+                CompareOp::Lt => "<",
+                _ => "<=",
+            };
+            args.push(Sql::Text(v));
+            format!("{col} {sym} ?")
+        }
+    })
+}
+
+/// `pr` on an indexed column.
+fn present(kind: ResourceKind, path: &AttrPath) -> Option<String> {
+    let (col, _) = text_column(kind, path)?;
+    Some(format!("{col} IS NOT NULL"))
+}
+
 /// True when the filter reads the attribute `name` (so the in-memory view must include it).
 fn mentions(f: &Filter, name: &str) -> bool {
     match f {
@@ -214,10 +297,14 @@ pub(super) fn list(
         ResourceKind::User => needs("groups"),
         ResourceKind::Group => needs("members"),
     };
-    let cond = cond.unwrap_or_else(|| {
-        args.truncate(1);
-        "1".to_owned()
-    });
+    let cond = match (cond, &q.filter) {
+        (Some(c), _) => c,
+        (None, Some(f)) => {
+            args.truncate(1);
+            prefilter(kind, f, &mut args).unwrap_or_else(|| "1".to_owned())
+        }
+        (None, None) => "1".to_owned(),
+    };
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY r.rk"
     ))?;
