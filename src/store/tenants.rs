@@ -20,6 +20,10 @@ pub struct Tenant {
     pub name: String,
     pub notify: Vec<String>,
     pub created: String,
+    /// Longer than this without a SCIM call, the tenant is flagged silent.
+    pub expected_sync_seconds: i64,
+    /// How long pending references wait for what they name.
+    pub pending_window_seconds: i64,
 }
 
 /// A token as listed: never the secret.
@@ -31,7 +35,8 @@ pub struct TokenInfo {
     pub revoked: Option<String>,
 }
 
-const TENANT_COLS: &str = "rk, id, name, notify, created";
+const TENANT_COLS: &str =
+    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds";
 
 fn tenant_row(r: &Row) -> rusqlite::Result<Tenant> {
     let notify: String = r.get(3)?;
@@ -41,6 +46,8 @@ fn tenant_row(r: &Row) -> rusqlite::Result<Tenant> {
         name: r.get(2)?,
         notify: serde_json::from_str(&notify).unwrap_or_default(),
         created: r.get(4)?,
+        expected_sync_seconds: r.get(5)?,
+        pending_window_seconds: r.get(6)?,
     })
 }
 
@@ -112,13 +119,7 @@ impl Store {
                     e.into()
                 }
             })?;
-            Ok(Tenant {
-                key: c.last_insert_rowid(),
-                id,
-                name,
-                notify,
-                created,
-            })
+            find_tenant(c, &id)
         })
         .await
     }

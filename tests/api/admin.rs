@@ -186,3 +186,59 @@ async fn data_survives_a_restart() {
     assert_eq!(g2["members"][0]["value"], id(&u).as_str());
     app.stop().await;
 }
+
+#[tokio::test]
+async fn tenant_settings_can_be_changed() {
+    let app = TestApp::spawn().await;
+    let (tid, _) = app.tenant("settings").await;
+    let (s, t) = app
+        .admin(Method::GET, &format!("/tenants/{tid}"), None)
+        .await;
+    assert_eq!(
+        (
+            s,
+            t["expected_sync_seconds"].as_i64(),
+            t["pending_window_seconds"].as_i64()
+        ),
+        (StatusCode::OK, Some(7200), Some(259200))
+    );
+    let (s, t) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{tid}"),
+            Some(json!({"expected_sync_seconds": 3600, "notify": ["a@b.example", "c@d.example"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(
+        (
+            t["expected_sync_seconds"].as_i64(),
+            t["notify"].as_array().map(Vec::len)
+        ),
+        (Some(3600), Some(2))
+    );
+    let (s, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{tid}"),
+            Some(json!({"expected_sync_seconds": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{tid}"),
+            Some(json!({"notify": ["nope"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+    let (s, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{tid}"),
+            Some(json!({"color": "red"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}
