@@ -12,8 +12,11 @@ fuzz_target!(|data: &[u8]| {
     let _ = PatchPath::parse(text);
     let Ok(filter) = Filter::parse(text) else { return };
     let printed = filter.to_string();
-    let again = Filter::parse(&printed).expect("a printed filter parses");
-    assert_eq!(again, filter, "{text:?} printed as {printed:?}");
+    // Printing normalizes (numbers, spacing, parentheses) and may outgrow the input length limit.
+    if printed.len() <= seatkeeper::scim::filter::MAX_FILTER_LEN {
+        let again = Filter::parse(&printed).expect("a printed filter parses");
+        assert_eq!(again, filter, "{text:?} printed as {printed:?}");
+    }
     let user = serde_json::json!({
         "id": "1", "userName": "bjensen", "active": true, "title": "x",
         "emails": [{"value": "b@example.com", "type": "work", "primary": true}],

@@ -540,6 +540,8 @@ mod tests {
             r#"title pr and userType eq "Employee" and meta.lastModified gt "2011-05-13T04:42:34Z""#,
             r#"x eq null and y ne false and z le -1.5e3"#,
             r#"s eq "quote \" and backslash \\""#,
+            // Found by the fuzzer: a large integer printed as a float must parse back exactly.
+            "Ye eq 111111111111111111111111",
         ] {
             let f = Filter::parse(text).unwrap();
             let printed = f.to_string();
