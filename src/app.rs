@@ -59,9 +59,19 @@ impl Application {
         if config.admin_token.is_none() {
             tracing::warn!("the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file to turn it on");
         }
+        let limits = Arc::new(crate::http::limits::Limits::new(&config));
+        let idle = limits.clone();
+        tokio::spawn(async move {
+            let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
+            loop {
+                tick.tick().await;
+                idle.shrink();
+            }
+        });
         let state = web::Data::new(AppState {
             store: store.clone(),
             config: Arc::new(config.clone()),
+            limits: limits.clone(),
         });
         let server = HttpServer::new(move || http::app(state.clone()))
             .listen(listener)?

@@ -62,6 +62,17 @@ pub struct Config {
     pub max_results: usize,
     /// Seconds between two reconciler passes over every tenant.
     pub reconcile_interval_seconds: u64,
+    /// Sustained SCIM requests per second per tenant (0: unlimited); bursts up to `scim_burst`.
+    pub scim_requests_per_second: u32,
+    pub scim_burst: u32,
+    /// Failed authentications per minute per client address before that address is refused
+    /// (429) for a while (0: unlimited).
+    pub auth_failures_per_minute: u32,
+    /// Admin API requests per second (0: unlimited).
+    pub admin_requests_per_second: u32,
+    /// Header holding the client address when behind a reverse proxy (e.g. X-Forwarded-For);
+    /// unset: the TCP peer address.
+    pub client_ip_header: Option<String>,
 }
 
 impl Default for Config {
@@ -79,6 +90,11 @@ impl Default for Config {
             max_body_bytes: 4 * 1024 * 1024,
             max_results: 1000,
             reconcile_interval_seconds: 300,
+            scim_requests_per_second: 200,
+            scim_burst: 2000,
+            auth_failures_per_minute: 60,
+            admin_requests_per_second: 100,
+            client_ip_header: None,
         }
     }
 }
@@ -96,6 +112,11 @@ pub const KEYS: &[&str] = &[
     "max_body_bytes",
     "max_results",
     "reconcile_interval_seconds",
+    "scim_requests_per_second",
+    "scim_burst",
+    "auth_failures_per_minute",
+    "admin_requests_per_second",
+    "client_ip_header",
 ];
 
 /// A raw value and where it came from.
@@ -247,6 +268,28 @@ impl Config {
                 "max_results" => c.max_results = number(key, r, 1, 100_000)?,
                 "reconcile_interval_seconds" => {
                     c.reconcile_interval_seconds = number(key, r, 1, 86_400)? as u64
+                }
+                "scim_requests_per_second" => {
+                    c.scim_requests_per_second = number(key, r, 0, 1_000_000)? as u32
+                }
+                "scim_burst" => c.scim_burst = number(key, r, 1, 10_000_000)? as u32,
+                "auth_failures_per_minute" => {
+                    c.auth_failures_per_minute = number(key, r, 0, 1_000_000)? as u32
+                }
+                "admin_requests_per_second" => {
+                    c.admin_requests_per_second = number(key, r, 0, 1_000_000)? as u32
+                }
+                "client_ip_header" => {
+                    let t = text(key, r)?.trim().to_owned();
+                    if t.is_empty() || !t.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')
+                    {
+                        return Err(invalid(
+                            key,
+                            r,
+                            "must be an HTTP header name such as X-Forwarded-For",
+                        ));
+                    }
+                    c.client_ip_header = Some(t);
                 }
                 _ => {}
             }

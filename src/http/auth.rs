@@ -8,7 +8,8 @@ use actix_web::{dev::Payload, FromRequest, HttpRequest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::error::{AdminError, ScimError};
+use super::error::{AdminError, ScimError, Throttled};
+use super::limits::retry_after;
 use super::AppState;
 use crate::scim;
 use crate::store::Tenant;
@@ -35,29 +36,53 @@ fn state(req: &HttpRequest) -> Option<actix_web::web::Data<AppState>> {
 pub struct ScimTenant(pub Tenant);
 
 impl FromRequest for ScimTenant {
-    type Error = ScimError;
+    type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let token = bearer(req);
         let state = state(req);
+        let client = state.as_ref().and_then(|s| s.limits.client(req));
         Box::pin(async move {
             let state = state
                 .ok_or_else(|| ScimError(scim::Error::new(500, None, "no application state")))?;
-            let Some(token) = token else {
-                return Err(ScimError(scim::Error::unauthorized(
-                    "a bearer token is required",
-                )));
+            let brake = |d| Throttled {
+                retry_after: retry_after(d),
+                admin: false,
+                detail: "too many failed authentications from this address",
             };
-            match state.store.authenticate(token).await? {
-                Some(t) => {
-                    state.store.provider_called(t.key);
-                    Ok(ScimTenant(t))
-                }
-                None => Err(ScimError(scim::Error::unauthorized(
-                    "the bearer token is not valid",
-                ))),
+            if let Some(d) = state.limits.refused(client) {
+                return Err(brake(d).into());
             }
+            let tenant = match &token {
+                Some(t) => state
+                    .store
+                    .authenticate(t.clone())
+                    .await
+                    .map_err(ScimError::from)?,
+                None => None,
+            };
+            let Some(t) = tenant else {
+                if let Some(d) = state.limits.failed(client) {
+                    return Err(brake(d).into());
+                }
+                let why = if token.is_some() {
+                    "the bearer token is not valid"
+                } else {
+                    "a bearer token is required"
+                };
+                return Err(ScimError(scim::Error::unauthorized(why)).into());
+            };
+            if let Some(d) = state.limits.scim(t.key) {
+                return Err(Throttled {
+                    retry_after: retry_after(d),
+                    admin: false,
+                    detail: "too many requests for this tenant",
+                }
+                .into());
+            }
+            state.store.provider_called(t.key);
+            Ok(ScimTenant(t))
         })
     }
 }
@@ -66,35 +91,55 @@ impl FromRequest for ScimTenant {
 pub struct Admin;
 
 impl FromRequest for Admin {
-    type Error = AdminError;
+    type Error = actix_web::Error;
     type Future = std::future::Ready<Result<Self, Self::Error>>;
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let result = (|| {
-            let state = state(req)
-                .ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
-            let Some(expected) = &state.config.admin_token else {
-                return Err(AdminError::new(
-                    404,
-                    "admin_disabled",
-                    "the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file",
-                ));
-            };
-            let given = bearer(req).ok_or_else(|| {
-                AdminError::new(401, "unauthorized", "a bearer token is required")
-            })?;
-            let a = Sha256::digest(given.as_bytes());
-            let b = Sha256::digest(expected.0.as_bytes());
-            if bool::from(a.ct_eq(&b)) {
-                Ok(Admin)
-            } else {
-                Err(AdminError::new(
-                    401,
-                    "unauthorized",
-                    "the admin token is not valid",
-                ))
-            }
-        })();
-        std::future::ready(result)
+        std::future::ready(admin(req))
     }
+}
+
+fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
+    let state =
+        state(req).ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
+    let Some(expected) = &state.config.admin_token else {
+        return Err(AdminError::new(
+            404,
+            "admin_disabled",
+            "the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file",
+        )
+        .into());
+    };
+    let brake = |d| Throttled {
+        retry_after: retry_after(d),
+        admin: true,
+        detail: "too many failed authentications from this address",
+    };
+    let client = state.limits.client(req);
+    if let Some(d) = state.limits.refused(client) {
+        return Err(brake(d).into());
+    }
+    let fail = |message: &'static str| -> actix_web::Error {
+        match state.limits.failed(client) {
+            Some(d) => brake(d).into(),
+            None => AdminError::new(401, "unauthorized", message).into(),
+        }
+    };
+    let Some(given) = bearer(req) else {
+        return Err(fail("a bearer token is required"));
+    };
+    let a = Sha256::digest(given.as_bytes());
+    let b = Sha256::digest(expected.0.as_bytes());
+    if !bool::from(a.ct_eq(&b)) {
+        return Err(fail("the admin token is not valid"));
+    }
+    if let Some(d) = state.limits.admin() {
+        return Err(Throttled {
+            retry_after: retry_after(d),
+            admin: true,
+            detail: "too many admin requests",
+        }
+        .into());
+    }
+    Ok(Admin)
 }

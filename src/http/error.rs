@@ -110,3 +110,31 @@ impl ResponseError for AdminError {
         r.json(json!({"error": self.code, "message": self.message}))
     }
 }
+
+/// 429 Too Many Requests, with `Retry-After`, as a SCIM error body (or the admin API's JSON).
+#[derive(Debug, thiserror::Error)]
+#[error("too many requests; retry after {retry_after} s")]
+pub struct Throttled {
+    pub retry_after: u64,
+    pub admin: bool,
+    pub detail: &'static str,
+}
+
+impl ResponseError for Throttled {
+    fn status_code(&self) -> StatusCode {
+        StatusCode::TOO_MANY_REQUESTS
+    }
+    fn error_response(&self) -> HttpResponse {
+        let mut r = HttpResponse::build(StatusCode::TOO_MANY_REQUESTS);
+        r.insert_header(("Retry-After", self.retry_after.to_string()));
+        if self.admin {
+            r.json(json!({"error": "rate_limited", "message": self.detail}))
+        } else {
+            r.content_type(scim::SCIM_MEDIA_TYPE).body(
+                scim::Error::new(429, None, self.detail)
+                    .to_body()
+                    .to_string(),
+            )
+        }
+    }
+}

@@ -7,6 +7,7 @@ pub mod auth;
 pub mod body;
 pub mod error;
 pub mod licenses;
+pub mod limits;
 pub mod scim;
 
 use std::sync::Arc;
@@ -23,6 +24,7 @@ use crate::store::Store;
 pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
+    pub limits: Arc<limits::Limits>,
 }
 
 /// Registers every route.

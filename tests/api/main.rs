@@ -6,6 +6,7 @@ mod entra;
 mod groups;
 mod helpers;
 mod isolation;
+mod limits;
 mod okta;
 mod seats;
 mod users;
