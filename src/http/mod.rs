@@ -14,8 +14,10 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Service as _;
+use actix_web::http::header::{HeaderName, HeaderValue};
 use actix_web::{web, HttpResponse};
 use futures_util::FutureExt as _;
+use tracing::Instrument as _;
 
 use crate::config::Config;
 use crate::store::Store;
@@ -72,11 +74,48 @@ pub fn app(
             let start = Instant::now();
             let method = req.method().clone();
             let path = req.path().to_owned();
-            srv.call(req).map(move |res| {
-                if let Ok(r) = &res {
+            let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+            let span = tracing::info_span!("request", request_id = %id);
+            srv.call(req).instrument(span.clone()).map(move |res| {
+                let _enter = span.enter();
+                res.map(|mut r| {
                     tracing::info!(%method, %path, status = r.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
-                }
-                res
+                    let h = r.headers_mut();
+                    if let Ok(v) = HeaderValue::from_str(&id) {
+                        h.insert(HeaderName::from_static("x-request-id"), v);
+                    }
+                    for (name, value) in SECURITY_HEADERS {
+                        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+                    }
+                    r
+                })
             })
         })
+}
+
+/// Headers every answer carries: nothing here is to be sniffed, framed, cached or referred.
+const SECURITY_HEADERS: [(&str, &str); 5] = [
+    ("x-content-type-options", "nosniff"),
+    ("x-frame-options", "DENY"),
+    ("referrer-policy", "no-referrer"),
+    ("cache-control", "no-store"),
+    (
+        "content-security-policy",
+        "default-src 'none'; frame-ancestors 'none'",
+    ),
+];
+
+/// The client's `X-Request-Id` when it is a sane token (1 to 64 of `[A-Za-z0-9._-]`), else a new one.
+fn request_id(given: Option<&str>) -> String {
+    match given {
+        Some(g)
+            if !g.is_empty()
+                && g.len() <= 64
+                && g.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || "._-".contains(c)) =>
+        {
+            g.to_owned()
+        }
+        _ => uuid::Uuid::new_v4().to_string(),
+    }
 }

@@ -242,3 +242,35 @@ async fn tenant_settings_can_be_changed() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn every_answer_carries_a_request_id_and_security_headers() {
+    let app = TestApp::spawn().await;
+    let r = app
+        .client
+        .get(format!("{}/scim/v2/Users", app.address))
+        .header("X-Request-Id", "trace-42")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        r.headers()["x-request-id"],
+        "trace-42",
+        "a sane client id is echoed"
+    );
+    assert_eq!(r.headers()["x-content-type-options"], "nosniff");
+    assert_eq!(r.headers()["cache-control"], "no-store");
+    let r = app
+        .client
+        .get(format!("{}/healthz", app.address))
+        .header("X-Request-Id", "bad id with spaces")
+        .send()
+        .await
+        .unwrap();
+    let id = r.headers()["x-request-id"].to_str().unwrap().to_owned();
+    assert!(
+        id != "bad id with spaces" && id.len() == 36,
+        "an unusable id is replaced: {id}"
+    );
+}
