@@ -40,6 +40,12 @@ pub enum Command {
     License(LicenseCommand),
     /// Run the reconciler over a tenant now and print its report.
     Reconcile { tenant: String },
+    /// Write a consistent copy of the database to FILE while the daemon runs (SQLite online backup).
+    Backup { file: PathBuf },
+    /// Replace the database with a backup (stop the daemon first); the old file is kept aside.
+    Restore { file: PathBuf },
+    /// Integrity check and seat-invariant audit of every license; exit status 1 on problems.
+    Check,
     /// A tenant's status: last provider call, silence, pending references, last reconcile.
     Status { tenant: String },
     /// The seat-event feed of a tenant after a cursor.
@@ -203,6 +209,15 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         return Ok(());
     }
+    if let Command::Restore { file } = &cli.command {
+        crate::store::maintenance::restore(file, &config.database)?;
+        eprintln!(
+            "restored {} from {}",
+            config.database.display(),
+            file.display()
+        );
+        return Ok(());
+    }
     let store = Store::open(&config.database)?;
     let result = admin(cli.command, &store).await;
     let s = store.clone();
@@ -212,7 +227,18 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 
 async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
     match command {
-        Command::Serve => unreachable!("handled by run"),
+        Command::Serve | Command::Restore { .. } => unreachable!("handled by run"),
+        Command::Backup { file } => {
+            store.backup(file.clone()).await?;
+            eprintln!("backup written to {}", file.display());
+        }
+        Command::Check => {
+            let problems = store.check().await?;
+            print(&json!({"ok": problems.is_empty(), "problems": problems}));
+            if !problems.is_empty() {
+                anyhow::bail!("{} problem(s) found", problems.len());
+            }
+        }
         Command::Tenant(TenantCommand::Create { name, notify }) => {
             print(&json!(store.create_tenant(name, notify).await?));
         }

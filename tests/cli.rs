@@ -121,3 +121,43 @@ fn a_bad_configuration_value_stops_start_up_naming_the_key() {
         "{err}"
     );
 }
+
+#[test]
+fn backup_restore_and_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("live.db");
+    assert!(seatkeeper(&db, &["tenant", "create", "acme"]).0);
+    assert!(seatkeeper(&db, &["license", "create", "acme", "pro", "--seats", "2"]).0);
+    let (ok, out, err) = seatkeeper(&db, &["check"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["ok"], true);
+
+    let copy = dir.path().join("copy.db");
+    let (ok, _, err) = seatkeeper(&db, &["backup", copy.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = seatkeeper(&db, &["backup", copy.to_str().unwrap()]);
+    assert!(
+        !ok && err.contains("exists"),
+        "a backup never overwrites: {err}"
+    );
+
+    // Restore into a fresh location and find the data there.
+    let restored = dir.path().join("restored.db");
+    let (ok, _, err) = seatkeeper(&restored, &["restore", copy.to_str().unwrap()]);
+    assert!(ok, "{err}");
+    let (ok, out, _) = seatkeeper(&restored, &["license", "show", "acme", "pro"]);
+    assert!(ok);
+    assert_eq!(json(&out)["seats"], 2);
+
+    // Damage the seat counters behind seatkeeper's back: check finds it.
+    let c = rusqlite_open(&db);
+    c.execute_batch("UPDATE licenses SET granted = 5").unwrap();
+    drop(c);
+    let (ok, out, _) = seatkeeper(&db, &["check"]);
+    assert!(!ok);
+    assert_eq!(json(&out)["problems"][0]["kind"], "counters");
+}
+
+fn rusqlite_open(p: &std::path::Path) -> rusqlite::Connection {
+    rusqlite::Connection::open(p).unwrap()
+}

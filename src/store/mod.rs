@@ -21,6 +21,7 @@
 
 mod groups;
 mod licenses;
+pub mod maintenance;
 mod migrate;
 mod query;
 pub mod seats;

@@ -1,0 +1,122 @@
+//! Operator maintenance: online backup, restore, and `check` (SQLite integrity plus an audit of
+//! the seat invariant and counters of every license).
+
+use std::path::Path;
+
+use rusqlite::{Connection, OpenFlags};
+use serde_json::{json, Value};
+
+use super::{Error, Result, Store};
+
+fn copy(from: &Connection, to: &Path) -> Result<()> {
+    let mut dst = Connection::open(to)?;
+    let backup = rusqlite::backup::Backup::new(from, &mut dst)?;
+    backup.run_to_completion(256, std::time::Duration::from_millis(5), None)?;
+    Ok(())
+}
+
+/// Problems found in a database: integrity, foreign keys, seat counters, the seat invariant.
+fn audit(c: &Connection) -> Result<Vec<Value>> {
+    let mut problems = Vec::new();
+    let integrity: Vec<String> = c
+        .prepare("PRAGMA integrity_check")?
+        .query_map([], |r| r.get(0))?
+        .collect::<rusqlite::Result<_>>()?;
+    if integrity != ["ok"] {
+        problems.push(json!({"kind": "integrity", "detail": integrity}));
+    }
+    let fk: i64 = c
+        .prepare("PRAGMA foreign_key_check")?
+        .query_map([], |_| Ok(()))?
+        .count() as i64;
+    if fk > 0 {
+        problems.push(
+            json!({"kind": "foreign_keys", "detail": format!("{fk} rows violate a foreign key")}),
+        );
+    }
+    let mut st = c.prepare(
+        "SELECT l.id, l.name, l.seats, l.on_capacity_lowered, l.granted, l.releasing, l.blocked, l.auto_promote,
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'granted'),
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'releasing'),
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'blocked')
+         FROM licenses l ORDER BY l.rk",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            r.get::<_, String>(3)?,
+            [r.get::<_, i64>(4)?, r.get(5)?, r.get(6)?],
+            [r.get::<_, i64>(8)?, r.get(9)?, r.get(10)?],
+            r.get::<_, bool>(7)?,
+        ))
+    })?;
+    for row in rows {
+        let (id, name, seats, policy, kept, actual, auto_promote) = row?;
+        if kept != actual {
+            problems.push(json!({"kind": "counters", "license": id, "name": name,
+                                 "detail": format!("stored granted/releasing/blocked {kept:?}, rows say {actual:?}")}));
+        }
+        let in_use = actual[0] + actual[1];
+        if in_use > seats && policy == "block_newest" {
+            // Under `keep`, use above the count is legitimate after a lowering; never otherwise.
+            problems.push(json!({"kind": "invariant", "license": id, "name": name,
+                                 "detail": format!("{in_use} seats in use of {seats} under block_newest")}));
+        }
+        if in_use < seats && actual[2] > 0 && auto_promote {
+            problems.push(json!({"kind": "waitlist", "license": id, "name": name,
+                                 "detail": format!("{} waiting while {} of {seats} seats are in use", actual[2], in_use)}));
+        }
+    }
+    Ok(problems)
+}
+
+impl Store {
+    /// Writes a consistent copy of the live database to `to` (SQLite online backup; the daemon
+    /// keeps serving).
+    pub async fn backup(&self, to: std::path::PathBuf) -> Result<()> {
+        if to.exists() {
+            return Err(Error::Invalid(format!(
+                "{} exists; choose a new file",
+                to.display()
+            )));
+        }
+        self.read(move |c| copy(c, &to)).await
+    }
+
+    /// Integrity and invariant audit; an empty list means healthy.
+    pub async fn check(&self) -> Result<Vec<Value>> {
+        self.read(audit).await
+    }
+}
+
+/// Restores `database` from the backup `from` (the daemon must be stopped): the backup is
+/// checked first, and the current file is kept beside it as `<database>.before-restore`.
+pub fn restore(from: &Path, database: &Path) -> Result<()> {
+    let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
+    let problems = audit(&src)?;
+    if !problems.is_empty() {
+        return Err(Error::Invalid(format!(
+            "the backup fails its check: {}",
+            json!(problems)
+        )));
+    }
+    let version: i64 = src.pragma_query_value(None, "user_version", |r| r.get(0))?;
+    if version == 0 || version > super::migrate::CURRENT {
+        return Err(Error::Invalid(format!(
+            "{} is not a seatkeeper database this version can use",
+            from.display()
+        )));
+    }
+    if database.exists() {
+        let aside = database.with_extension("db.before-restore");
+        std::fs::rename(database, &aside)
+            .map_err(|e| Error::Invalid(format!("cannot move the current database aside: {e}")))?;
+        for ext in ["-wal", "-shm"] {
+            let side = std::path::PathBuf::from(format!("{}{ext}", database.display()));
+            let _ = std::fs::remove_file(side);
+        }
+    }
+    copy(&src, database)
+}
