@@ -77,6 +77,10 @@ impl Application {
             .listen(listener)?
             .workers(config.workers)
             .shutdown_timeout(30)
+            // A client gets 10 s to send its request head (slowloris) and 5 s to close.
+            .client_request_timeout(std::time::Duration::from_secs(10))
+            .client_disconnect_timeout(std::time::Duration::from_secs(5))
+            .max_connections(config.max_connections)
             .run();
         tracing::info!(address = %config.listen.ip(), port, database = %config.database.display(), "seatkeeper listening");
         let reconciler = spawn_reconciler(

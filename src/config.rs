@@ -70,6 +70,8 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// Admin API requests per second (0: unlimited).
     pub admin_requests_per_second: u32,
+    /// Most open connections per worker.
+    pub max_connections: usize,
     /// Header holding the client address when behind a reverse proxy (e.g. X-Forwarded-For);
     /// unset: the TCP peer address.
     pub client_ip_header: Option<String>,
@@ -95,6 +97,7 @@ impl Default for Config {
             auth_failures_per_minute: 60,
             admin_requests_per_second: 100,
             client_ip_header: None,
+            max_connections: 10_000,
         }
     }
 }
@@ -117,6 +120,7 @@ pub const KEYS: &[&str] = &[
     "auth_failures_per_minute",
     "admin_requests_per_second",
     "client_ip_header",
+    "max_connections",
 ];
 
 /// A raw value and where it came from.
@@ -279,6 +283,7 @@ impl Config {
                 "admin_requests_per_second" => {
                     c.admin_requests_per_second = number(key, r, 0, 1_000_000)? as u32
                 }
+                "max_connections" => c.max_connections = number(key, r, 1, 1_000_000)?,
                 "client_ip_header" => {
                     let t = text(key, r)?.trim().to_owned();
                     if t.is_empty() || !t.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')

@@ -1,0 +1,238 @@
+//! Crash safety: the real daemon binary takes concurrent SCIM writes and membership changes into
+//! a license with few seats and is killed with SIGKILL mid-stream, several times. After each
+//! restart every write that was answered 2xx is there, the seat invariant holds and
+//! `seatkeeper check` is clean. Bounded: three rounds of about a second of load each.
+
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+const ADMIN: &str = "crash-test-admin-token-0123456789";
+
+struct Daemon {
+    child: Child,
+    base: String,
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn start(db: &std::path::Path, port: u16, log: &std::path::Path) -> Daemon {
+    let out = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(log)
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .arg("serve")
+        .env("SEATKEEPER_DATABASE", db)
+        .env("SEATKEEPER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SEATKEEPER_ADMIN_TOKEN", ADMIN)
+        .env("SEATKEEPER_WORKERS", "2")
+        .stdout(Stdio::null())
+        .stderr(out)
+        .spawn()
+        .expect("the daemon starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "the daemon did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Daemon { child, base }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn acknowledged_writes_survive_kill_9() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("crash.db");
+    let log = dir.path().join("daemon.log");
+    let port = free_port();
+    let client = reqwest::Client::new();
+    let mut d = start(&db, port, &log).await;
+
+    let base = d.base.clone();
+    let admin = |m: reqwest::Method, path: &str| {
+        client
+            .request(m, format!("{base}/admin/v1{path}"))
+            .bearer_auth(ADMIN)
+    };
+    let r: Value = admin(reqwest::Method::POST, "/tenants")
+        .json(&json!({"name": "crash"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant = r["id"].as_str().unwrap().to_owned();
+    let r: Value = admin(reqwest::Method::POST, &format!("/tenants/{tenant}/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = r["token"].as_str().unwrap().to_owned();
+    let r: Value = client
+        .post(format!("{}/scim/v2/Groups", d.base))
+        .bearer_auth(&token)
+        .body(json!({"displayName": "Licensed"}).to_string())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let group = r["id"].as_str().unwrap().to_owned();
+    let s = admin(
+        reqwest::Method::POST,
+        &format!("/tenants/{tenant}/licenses"),
+    )
+    .json(&json!({"name": "pro", "seats": 5, "groups": [{"id": group}]}))
+    .send()
+    .await
+    .unwrap()
+    .status();
+    assert!(s.is_success());
+
+    // (user id, member added) for every acknowledged write.
+    let acked: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
+    for round in 0..3 {
+        let mut tasks = Vec::new();
+        for w in 0..8 {
+            let (client, base, token, group, acked) = (
+                client.clone(),
+                d.base.clone(),
+                token.clone(),
+                group.clone(),
+                acked.clone(),
+            );
+            tasks.push(tokio::spawn(async move {
+                for i in 0.. {
+                    let body = json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": format!("r{round}w{w}u{i}@crash.test")});
+                    let Ok(r) = client.post(format!("{base}/scim/v2/Users")).bearer_auth(&token).body(body.to_string()).send().await else { return };
+                    if r.status() != reqwest::StatusCode::CREATED {
+                        return;
+                    }
+                    let Ok(u) = r.json::<Value>().await else { return };
+                    let id = u["id"].as_str().unwrap().to_owned();
+                    acked.lock().unwrap().push((id.clone(), false));
+                    let add = json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]});
+                    let Ok(r) = client
+                        .patch(format!("{base}/scim/v2/Groups/{group}?excludedAttributes=members"))
+                        .bearer_auth(&token)
+                        .body(add.to_string())
+                        .send()
+                        .await
+                    else {
+                        return;
+                    };
+                    if r.status() == reqwest::StatusCode::OK {
+                        let mut a = acked.lock().unwrap();
+                        if let Some(e) = a.iter_mut().find(|(u, _)| *u == id) {
+                            e.1 = true;
+                        }
+                    }
+                }
+            }));
+        }
+        tokio::time::sleep(Duration::from_millis(700)).await;
+        d.child.kill().expect("SIGKILL");
+        d.child.wait().unwrap();
+        for t in tasks {
+            let _ = t.await;
+        }
+        d = start(&db, port, &log).await;
+
+        // Every acknowledged user and membership is there.
+        let acked_now = acked.lock().unwrap().clone();
+        assert!(
+            !acked_now.is_empty(),
+            "round {round}: some writes were acknowledged"
+        );
+        eprintln!(
+            "round {round}: {} users acknowledged, {} memberships",
+            acked_now.len(),
+            acked_now.iter().filter(|(_, m)| *m).count()
+        );
+        let g: Value = client
+            .get(format!("{}/scim/v2/Groups/{group}", d.base))
+            .bearer_auth(&token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let members: std::collections::HashSet<String> = g["members"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|m| m["value"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default();
+        for (id, member) in &acked_now {
+            let s = client
+                .get(format!("{}/scim/v2/Users/{id}", d.base))
+                .bearer_auth(&token)
+                .send()
+                .await
+                .unwrap()
+                .status();
+            assert_eq!(
+                s,
+                reqwest::StatusCode::OK,
+                "round {round}: acknowledged user {id} lost"
+            );
+            if *member {
+                assert!(
+                    members.contains(id),
+                    "round {round}: acknowledged membership of {id} lost"
+                );
+            }
+        }
+        // The seat invariant holds and the audit is clean.
+        let seats: Value = admin(
+            reqwest::Method::GET,
+            &format!("/tenants/{tenant}/licenses/pro/seats"),
+        )
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+        assert_eq!(seats["granted"], 5, "round {round}: {seats}");
+        assert_eq!(
+            seats["granted"].as_i64().unwrap() + seats["blocked"].as_i64().unwrap(),
+            members.len() as i64
+        );
+        let check = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .arg("check")
+            .env("SEATKEEPER_DATABASE", &db)
+            .output()
+            .unwrap();
+        assert!(
+            check.status.success(),
+            "round {round}: check: {}",
+            String::from_utf8_lossy(&check.stdout)
+        );
+    }
+    d.child.kill().ok();
+    d.child.wait().ok();
+}
