@@ -20,7 +20,11 @@ pub struct Application {
 }
 
 /// The periodic reconciler: every `interval`, one pass over every tenant.
-fn spawn_reconciler(store: Store, interval: std::time::Duration) -> tokio::task::JoinHandle<()> {
+fn spawn_reconciler(
+    store: Store,
+    interval: std::time::Duration,
+    metrics: Arc<crate::http::metrics::Metrics>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -28,9 +32,19 @@ fn spawn_reconciler(store: Store, interval: std::time::Duration) -> tokio::task:
         loop {
             tick.tick().await;
             match store.reconcile_all().await {
-                Ok(n) => tracing::debug!(tenants = n, "reconcile pass done"),
+                Ok(n) => {
+                    metrics
+                        .reconcile_runs
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::debug!(tenants = n, "reconcile pass done")
+                }
                 Err(crate::store::Error::Closed) => break,
-                Err(e) => tracing::error!(error = %e, "reconcile pass failed"),
+                Err(e) => {
+                    metrics
+                        .reconcile_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    tracing::error!(error = %e, "reconcile pass failed")
+                }
             }
         }
     })
@@ -60,6 +74,7 @@ impl Application {
             tracing::warn!("the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file to turn it on");
         }
         let limits = Arc::new(crate::http::limits::Limits::new(&config));
+        let metrics = Arc::new(crate::http::metrics::Metrics::default());
         let idle = limits.clone();
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(std::time::Duration::from_secs(60));
@@ -72,6 +87,7 @@ impl Application {
             store: store.clone(),
             config: Arc::new(config.clone()),
             limits: limits.clone(),
+            metrics: metrics.clone(),
         });
         let server = HttpServer::new(move || http::app(state.clone()))
             .listen(listener)?
@@ -86,6 +102,7 @@ impl Application {
         let reconciler = spawn_reconciler(
             store.clone(),
             std::time::Duration::from_secs(config.reconcile_interval_seconds),
+            metrics.clone(),
         );
         Ok(Application {
             port,

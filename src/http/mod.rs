@@ -8,6 +8,7 @@ pub mod body;
 pub mod error;
 pub mod licenses;
 pub mod limits;
+pub mod metrics;
 pub mod scim;
 
 use std::sync::Arc;
@@ -27,12 +28,14 @@ pub struct AppState {
     pub store: Store,
     pub config: Arc<Config>,
     pub limits: Arc<limits::Limits>,
+    pub metrics: Arc<metrics::Metrics>,
 }
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz))
+        .route("/metrics", web::get().to(metrics::metrics))
         .service(scim::scope())
         .service(admin::scope());
 }
@@ -75,11 +78,16 @@ pub fn app(
             let method = req.method().clone();
             let path = req.path().to_owned();
             let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
+            let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+            let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
             let span = tracing::info_span!("request", request_id = %id);
             srv.call(req).instrument(span.clone()).map(move |res| {
                 let _enter = span.enter();
                 res.map(|mut r| {
                     tracing::info!(%method, %path, status = r.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
+                    if let Some(m) = &metrics {
+                        m.observe(&route, method.as_str(), r.status().as_u16(), start.elapsed().as_secs_f64());
+                    }
                     let h = r.headers_mut();
                     if let Ok(v) = HeaderValue::from_str(&id) {
                         h.insert(HeaderName::from_static("x-request-id"), v);

@@ -85,6 +85,20 @@ impl Store {
         self.read(move |c| copy(c, &to)).await
     }
 
+    /// (tenant, license, [capacity, granted, releasing, blocked]) of every license, for metrics.
+    pub async fn license_gauges(&self) -> Result<Vec<(String, String, [i64; 4])>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT t.name, l.name, l.seats, l.granted, l.releasing, l.blocked FROM licenses l JOIN tenants t ON t.rk = l.tenant ORDER BY t.name, l.name",
+            )?;
+            let rows = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?])))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
     /// Integrity and invariant audit; an empty list means healthy.
     pub async fn check(&self) -> Result<Vec<Value>> {
         self.read(audit).await

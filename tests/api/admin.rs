@@ -274,3 +274,33 @@ async fn every_answer_carries_a_request_id_and_security_headers() {
         "an unusable id is replaced: {id}"
     );
 }
+
+#[tokio::test]
+async fn prometheus_metrics() {
+    let app = TestApp::spawn().await;
+    let (tid, tok) = app.tenant("metered").await;
+    app.admin(
+        Method::POST,
+        &format!("/tenants/{tid}/licenses"),
+        Some(json!({"name": "pro", "seats": 3})),
+    )
+    .await;
+    let u = app.create_user(&tok, "m@example.com").await;
+    app.scim(&tok, Method::GET, &format!("/Users/{}", id(&u)), None)
+        .await;
+    let text = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(text.contains(r#"seatkeeper_http_requests_total{route="/scim/v2/Users/{id}",method="GET",status="200"} 1"#), "{text}");
+    assert!(
+        text.contains(r#"seatkeeper_http_request_duration_seconds_count{route="/scim/v2/Users"}"#)
+    );
+    assert!(text.contains(r#"seatkeeper_license_capacity{tenant="metered",license="pro"} 3"#));
+    assert!(text.contains("seatkeeper_rate_limited_total 0"));
+}

@@ -1,0 +1,163 @@
+//! Prometheus metrics at `GET /metrics` (text exposition format, written by hand): requests by
+//! route and status, latency histograms by route, rate-limited requests, reconciler passes, and
+//! seats (capacity, granted, releasing, blocked) per license.
+
+use std::collections::BTreeMap;
+use std::fmt::Write as _;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Mutex;
+
+use actix_web::{web, HttpResponse};
+
+use super::AppState;
+
+const BUCKETS: [f64; 11] = [
+    0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5,
+];
+
+#[derive(Default)]
+struct Histogram {
+    buckets: [u64; BUCKETS.len()],
+    count: u64,
+    sum: f64,
+}
+
+#[derive(Default)]
+pub struct Metrics {
+    requests: Mutex<BTreeMap<(String, String, u16), u64>>,
+    latency: Mutex<BTreeMap<String, Histogram>>,
+    pub rate_limited: AtomicU64,
+    pub reconcile_runs: AtomicU64,
+    pub reconcile_failures: AtomicU64,
+}
+
+impl Metrics {
+    /// Records one answered request. `route` is the matched pattern (`/scim/v2/Users/{id}`), so
+    /// ids never become labels.
+    pub fn observe(&self, route: &str, method: &str, status: u16, seconds: f64) {
+        if status == 429 {
+            self.rate_limited.fetch_add(1, Ordering::Relaxed);
+        }
+        if let Ok(mut r) = self.requests.lock() {
+            *r.entry((route.to_owned(), method.to_owned(), status))
+                .or_default() += 1;
+        }
+        if let Ok(mut l) = self.latency.lock() {
+            let h = l.entry(route.to_owned()).or_default();
+            h.count += 1;
+            h.sum += seconds;
+            for (i, b) in BUCKETS.iter().enumerate() {
+                if seconds <= *b {
+                    h.buckets[i] += 1;
+                }
+            }
+        }
+    }
+
+    fn render(&self, out: &mut String) {
+        let _ = writeln!(out, "# HELP seatkeeper_http_requests_total HTTP requests answered, by route, method and status.");
+        let _ = writeln!(out, "# TYPE seatkeeper_http_requests_total counter");
+        if let Ok(r) = self.requests.lock() {
+            for ((route, method, status), n) in r.iter() {
+                let _ = writeln!(out, "seatkeeper_http_requests_total{{route=\"{}\",method=\"{method}\",status=\"{status}\"}} {n}", esc(route));
+            }
+        }
+        let _ = writeln!(
+            out,
+            "# HELP seatkeeper_http_request_duration_seconds Time to answer, by route."
+        );
+        let _ = writeln!(
+            out,
+            "# TYPE seatkeeper_http_request_duration_seconds histogram"
+        );
+        if let Ok(l) = self.latency.lock() {
+            for (route, h) in l.iter() {
+                let route = esc(route);
+                for (i, b) in BUCKETS.iter().enumerate() {
+                    let _ = writeln!(out, "seatkeeper_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"{b}\"}} {}", h.buckets[i]);
+                }
+                let _ = writeln!(out, "seatkeeper_http_request_duration_seconds_bucket{{route=\"{route}\",le=\"+Inf\"}} {}", h.count);
+                let _ = writeln!(
+                    out,
+                    "seatkeeper_http_request_duration_seconds_sum{{route=\"{route}\"}} {}",
+                    h.sum
+                );
+                let _ = writeln!(
+                    out,
+                    "seatkeeper_http_request_duration_seconds_count{{route=\"{route}\"}} {}",
+                    h.count
+                );
+            }
+        }
+        for (name, help, v) in [
+            (
+                "seatkeeper_rate_limited_total",
+                "Requests answered 429.",
+                &self.rate_limited,
+            ),
+            (
+                "seatkeeper_reconcile_runs_total",
+                "Background reconciler passes.",
+                &self.reconcile_runs,
+            ),
+            (
+                "seatkeeper_reconcile_failures_total",
+                "Background reconciler passes that failed.",
+                &self.reconcile_failures,
+            ),
+        ] {
+            let _ = writeln!(
+                out,
+                "# HELP {name} {help}\n# TYPE {name} counter\n{name} {}",
+                v.load(Ordering::Relaxed)
+            );
+        }
+    }
+}
+
+fn esc(s: &str) -> String {
+    s.replace('\\', "\\\\")
+        .replace('"', "\\\"")
+        .replace('\n', "\\n")
+}
+
+pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+    let mut out = String::new();
+    state.metrics.render(&mut out);
+    match state.store.license_gauges().await {
+        Ok(rows) => {
+            for (metric, help) in [
+                ("seatkeeper_license_capacity", "Seat count of a license."),
+                ("seatkeeper_license_granted", "Seats granted."),
+                (
+                    "seatkeeper_license_releasing",
+                    "Seats releasing (inside the grace).",
+                ),
+                (
+                    "seatkeeper_license_blocked",
+                    "Entitled users waiting for a seat.",
+                ),
+            ] {
+                let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
+                for (tenant, license, values) in &rows {
+                    let v = match metric {
+                        "seatkeeper_license_capacity" => values[0],
+                        "seatkeeper_license_granted" => values[1],
+                        "seatkeeper_license_releasing" => values[2],
+                        _ => values[3],
+                    };
+                    let _ = writeln!(
+                        out,
+                        "{metric}{{tenant=\"{}\",license=\"{}\"}} {v}",
+                        esc(tenant),
+                        esc(license)
+                    );
+                }
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read license gauges"),
+    }
+    HttpResponse::Ok()
+        .content_type("text/plain; version=0.0.4")
+        .body(out)
+}
