@@ -191,7 +191,19 @@ pub enum TenantCommand {
 #[derive(Subcommand, Debug)]
 pub enum TokenCommand {
     /// Issue a SCIM token for a tenant; it is printed once and only its hash is kept.
-    Issue { tenant: String },
+    Issue {
+        tenant: String,
+        /// Seconds until the token expires (default: never).
+        #[arg(long)]
+        expires_in: Option<i64>,
+    },
+    /// Issue a replacement token; the old one stays valid for --overlap seconds (default 86400).
+    Rotate {
+        tenant: String,
+        id: String,
+        #[arg(long, default_value_t = 86_400)]
+        overlap: i64,
+    },
     /// List a tenant's tokens (no secrets).
     List { tenant: String },
     /// Revoke a token at once.
@@ -246,9 +258,24 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         Command::Tenant(TenantCommand::Show { tenant }) => {
             print(&json!(store.tenant(&tenant).await?))
         }
-        Command::Token(TokenCommand::Issue { tenant }) => {
+        Command::Token(TokenCommand::Rotate {
+            tenant,
+            id,
+            overlap,
+        }) => {
             let t = store.tenant(&tenant).await?;
-            let (info, token) = store.issue_token(t.key).await?;
+            let (info, token, old) = store.rotate_token(t.key, id, overlap).await?;
+            eprintln!(
+                "token {} replaces {} (valid until {}) — shown once, store it now:",
+                info.id,
+                old.id,
+                old.expires.unwrap_or_default()
+            );
+            println!("{token}");
+        }
+        Command::Token(TokenCommand::Issue { tenant, expires_in }) => {
+            let t = store.tenant(&tenant).await?;
+            let (info, token) = store.issue_token(t.key, expires_in).await?;
             eprintln!(
                 "token {} for tenant {} — shown once, store it now:",
                 info.id, t.name

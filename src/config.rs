@@ -70,6 +70,8 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// Admin API requests per second (0: unlimited).
     pub admin_requests_per_second: u32,
+    /// Whether the admin API answers clients other than loopback (default: loopback only).
+    pub admin_remote: bool,
     /// Most open connections per worker.
     pub max_connections: usize,
     /// Header holding the client address when behind a reverse proxy (e.g. X-Forwarded-For);
@@ -98,6 +100,7 @@ impl Default for Config {
             admin_requests_per_second: 100,
             client_ip_header: None,
             max_connections: 10_000,
+            admin_remote: false,
         }
     }
 }
@@ -121,6 +124,7 @@ pub const KEYS: &[&str] = &[
     "admin_requests_per_second",
     "client_ip_header",
     "max_connections",
+    "admin_remote",
 ];
 
 /// A raw value and where it came from.
@@ -284,6 +288,15 @@ impl Config {
                     c.admin_requests_per_second = number(key, r, 0, 1_000_000)? as u32
                 }
                 "max_connections" => c.max_connections = number(key, r, 1, 1_000_000)?,
+                "admin_remote" => {
+                    c.admin_remote = match text(key, r)?.trim().to_ascii_lowercase().as_str() {
+                        "true" | "1" | "yes" => true,
+                        "false" | "0" | "no" => false,
+                        other => {
+                            return Err(invalid(key, r, &format!("{other:?} is not true or false")))
+                        }
+                    }
+                }
                 "client_ip_header" => {
                     let t = text(key, r)?.trim().to_owned();
                     if t.is_empty() || !t.chars().all(|ch| ch.is_ascii_alphanumeric() || ch == '-')

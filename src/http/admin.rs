@@ -27,6 +27,10 @@ pub fn scope() -> actix_web::Scope {
             "/tenants/{tenant}/tokens/{id}",
             web::delete().to(revoke_token),
         )
+        .route(
+            "/tenants/{tenant}/tokens/{id}/rotate",
+            web::post().to(rotate_token),
+        )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AdminError::new(404, "not_found", "no such admin endpoint"))
         }))
@@ -111,15 +115,77 @@ async fn update_tenant(
     Ok(HttpResponse::Ok().json(state.store.tenant(&tenant.id).await?))
 }
 
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct NewToken {
+    expires_in_seconds: Option<i64>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct Rotation {
+    overlap_seconds: Option<i64>,
+}
+
+/// A JSON body that may be absent (then `T::default()`).
+async fn optional_body<T: serde::de::DeserializeOwned + Default>(
+    payload: web::Payload,
+    state: &AppState,
+) -> Result<T, AdminError> {
+    let bytes = body::read(payload, state.config.max_body_bytes)
+        .await
+        .map_err(|e| AdminError::new(e.status, "invalid_request", e.detail))?;
+    if bytes.iter().all(u8::is_ascii_whitespace) {
+        return Ok(T::default());
+    }
+    serde_json::from_slice(&bytes)
+        .map_err(|e| AdminError::bad_request(format!("invalid request body: {e}")))
+}
+
+const MAX_TOKEN_SECONDS: i64 = 10 * 365 * 86_400;
+
 async fn issue_token(
     _: Admin,
     state: web::Data<AppState>,
     path: web::Path<String>,
+    payload: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
     let tenant = state.store.tenant(&path).await?;
-    let (info, token) = state.store.issue_token(tenant.key).await?;
+    let body: NewToken = optional_body(payload, &state).await?;
+    if body
+        .expires_in_seconds
+        .is_some_and(|s| !(60..=MAX_TOKEN_SECONDS).contains(&s))
+    {
+        return Err(AdminError::bad_request(
+            "expires_in_seconds must be between 60 and ten years",
+        ));
+    }
+    let (info, token) = state
+        .store
+        .issue_token(tenant.key, body.expires_in_seconds)
+        .await?;
     Ok(HttpResponse::Created()
-        .json(json!({"id": info.id, "token": token, "created": info.created, "tenant": tenant.id})))
+        .json(json!({"id": info.id, "token": token, "created": info.created, "expires": info.expires, "tenant": tenant.id})))
+}
+
+async fn rotate_token(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, id) = path.into_inner();
+    let tenant = state.store.tenant(&tenant).await?;
+    let body: Rotation = optional_body(payload, &state).await?;
+    let overlap = body.overlap_seconds.unwrap_or(86_400);
+    if !(0..=30 * 86_400).contains(&overlap) {
+        return Err(AdminError::bad_request(
+            "overlap_seconds must be between 0 and 2592000",
+        ));
+    }
+    let (info, token, old) = state.store.rotate_token(tenant.key, id, overlap).await?;
+    Ok(HttpResponse::Created().json(json!({"id": info.id, "token": token, "created": info.created, "expires": info.expires,
+                                           "tenant": tenant.id, "replaces": {"id": old.id, "expires": old.expires}})))
 }
 
 async fn list_tokens(

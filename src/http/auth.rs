@@ -110,6 +110,14 @@ fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
         )
         .into());
     };
+    if !state.config.admin_remote && !req.peer_addr().is_some_and(|a| a.ip().is_loopback()) {
+        return Err(AdminError::new(
+            403,
+            "forbidden",
+            "the admin API answers loopback clients only; set admin_remote = true to open it",
+        )
+        .into());
+    }
     let brake = |d| Throttled {
         retry_after: retry_after(d),
         admin: true,

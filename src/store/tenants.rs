@@ -71,6 +71,45 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+fn new_token() -> (String, String, [u8; 32]) {
+    let mut id = [0u8; 8];
+    let mut secret = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut id);
+    rand::rngs::OsRng.fill_bytes(&mut secret);
+    let id = hex(&id);
+    let token = format!("skt_{id}_{}", hex(&secret));
+    let digest = hash(&token);
+    (id, token, digest)
+}
+
+fn insert_token(
+    c: &Connection,
+    tenant: TenantKey,
+    id: &str,
+    digest: &[u8; 32],
+    at: crate::alloc::Millis,
+    expires: Option<String>,
+) -> Result<()> {
+    c.prepare_cached(
+        "INSERT INTO scim_tokens (id, tenant, hash, created, expires) VALUES (?, ?, ?, ?, ?)",
+    )?
+    .execute(params![
+        id,
+        tenant,
+        &digest[..],
+        super::seats::rfc3339(at),
+        expires
+    ])?;
+    Ok(())
+}
+
+fn token_info(c: &Connection, id: &str) -> Result<TokenInfo> {
+    Ok(
+        c.prepare_cached("SELECT id, created, expires, revoked FROM scim_tokens WHERE id = ?")?
+            .query_row([id], token_row)?,
+    )
+}
+
 /// Finds a tenant by its id or, failing that, its name (case-insensitive).
 pub(crate) fn find_tenant(conn: &Connection, key: &str) -> Result<Tenant> {
     conn.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"))?
@@ -144,29 +183,54 @@ impl Store {
     }
 
     /// Issues a new SCIM token; the returned string is the only copy of the secret.
-    pub async fn issue_token(&self, tenant: TenantKey) -> Result<(TokenInfo, String)> {
-        let mut id = [0u8; 8];
-        let mut secret = [0u8; 32];
-        rand::rngs::OsRng.fill_bytes(&mut id);
-        rand::rngs::OsRng.fill_bytes(&mut secret);
-        let id = hex(&id);
-        let token = format!("skt_{id}_{}", hex(&secret));
-        let digest = hash(&token);
+    /// Issues a new SCIM token, valid for `expires_in` seconds when given; the returned string is
+    /// the only copy of the secret.
+    pub async fn issue_token(
+        &self,
+        tenant: TenantKey,
+        expires_in: Option<i64>,
+    ) -> Result<(TokenInfo, String)> {
+        let (id, token, digest) = new_token();
+        let ticker = self.ticker();
         self.write(move |c| {
-            let created = now();
-            c.prepare_cached(
-                "INSERT INTO scim_tokens (id, tenant, hash, created) VALUES (?, ?, ?, ?)",
-            )?
-            .execute(params![id, tenant, &digest[..], created])?;
-            Ok((
-                TokenInfo {
-                    id,
-                    created,
-                    expires: None,
-                    revoked: None,
-                },
-                token,
-            ))
+            let at = ticker.now();
+            insert_token(
+                c,
+                tenant,
+                &id,
+                &digest,
+                at,
+                expires_in.map(|s| super::seats::rfc3339(at + s * 1000)),
+            )?;
+            Ok((token_info(c, &id)?, token))
+        })
+        .await
+    }
+
+    /// Rotates a token: a new one is issued and the old one stays valid for `overlap` more seconds
+    /// (never longer than it already would), so the provider can be switched without a gap.
+    pub async fn rotate_token(
+        &self,
+        tenant: TenantKey,
+        old: String,
+        overlap: i64,
+    ) -> Result<(TokenInfo, String, TokenInfo)> {
+        let (id, token, digest) = new_token();
+        let ticker = self.ticker();
+        self.write(move |c| {
+            let at = ticker.now();
+            let until = super::seats::rfc3339(at + overlap * 1000);
+            let n = c
+                .prepare_cached(
+                    "UPDATE scim_tokens SET expires = CASE WHEN expires IS NULL OR expires > ?1 THEN ?1 ELSE expires END
+                     WHERE tenant = ?2 AND id = ?3 AND revoked IS NULL",
+                )?
+                .execute(params![until, tenant, old])?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("active token {old:?}")));
+            }
+            insert_token(c, tenant, &id, &digest, at, None)?;
+            Ok((token_info(c, &id)?, token, token_info(c, &old)?))
         })
         .await
     }

@@ -304,3 +304,89 @@ async fn prometheus_metrics() {
     assert!(text.contains(r#"seatkeeper_license_capacity{tenant="metered",license="pro"} 3"#));
     assert!(text.contains("seatkeeper_rate_limited_total 0"));
 }
+
+#[tokio::test]
+async fn tokens_expire_and_rotate_with_an_overlap() {
+    let app = TestApp::spawn().await;
+    let (tid, old) = app.tenant("rotation").await;
+    let (s, b) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tid}/tokens"),
+            Some(json!({"expires_in_seconds": 5})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (s, short) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tid}/tokens"),
+            Some(json!({"expires_in_seconds": 3600})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    assert!(short["expires"].is_string());
+    let (_, list) = app
+        .admin(Method::GET, &format!("/tenants/{tid}/tokens"), None)
+        .await;
+    let old_id = list["tokens"][0]["id"].as_str().unwrap().to_owned();
+
+    // Rotation with no overlap: the new token works, the old one stops at once.
+    let (s, r) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tid}/tokens/{old_id}/rotate"),
+            Some(json!({"overlap_seconds": 0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{r}");
+    assert_eq!(r["replaces"]["id"], old_id.as_str());
+    let new = r["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.scim(&new, Method::GET, "/Users", None).await.0,
+        StatusCode::OK
+    );
+    assert_eq!(
+        app.scim(&old, Method::GET, "/Users", None).await.0,
+        StatusCode::UNAUTHORIZED
+    );
+
+    // Rotation with the default overlap: both work for now.
+    let (_, list) = app
+        .admin(Method::GET, &format!("/tenants/{tid}/tokens"), None)
+        .await;
+    let new_id = list["tokens"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["expires"].is_null() && t["revoked"].is_null())
+        .unwrap()["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    let (_, r) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tid}/tokens/{new_id}/rotate"),
+            None,
+        )
+        .await;
+    let newer = r["token"].as_str().unwrap().to_owned();
+    assert_eq!(
+        app.scim(&new, Method::GET, "/Users", None).await.0,
+        StatusCode::OK,
+        "two tokens valid at once"
+    );
+    assert_eq!(
+        app.scim(&newer, Method::GET, "/Users", None).await.0,
+        StatusCode::OK
+    );
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tid}/tokens/nope/rotate"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
