@@ -160,6 +160,20 @@ pub fn apply(kind: ResourceKind, doc: &mut Doc, ops: &[PatchOp]) -> Result<Vec<M
         }
     }
     check_required(kind, doc)?;
+    let named: usize = changes
+        .iter()
+        .map(|c| match c {
+            MemberChange::Add(l) | MemberChange::Replace(l) => l.len(),
+            MemberChange::Remove(l) => l.len(),
+            MemberChange::RemoveWhere(_) | MemberChange::RemoveAll => 0,
+        })
+        .sum();
+    if named > super::resource::MAX_MEMBERS {
+        return Err(Error::too_many(format!(
+            "{named} member values in one PATCH; at most {}",
+            super::resource::MAX_MEMBERS
+        )));
+    }
     Ok(changes)
 }
 

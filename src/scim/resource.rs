@@ -17,6 +17,11 @@ use time::OffsetDateTime;
 use super::error::{Error, Result};
 use super::schema::{find, AttrDef, AttrType, Mutability, ResourceKind, COMMON_ATTRS};
 
+/// Most values of one multi-valued User attribute (emails, phoneNumbers, ...).
+pub const MAX_VALUES: usize = 1000;
+/// Most group members one request may name.
+pub const MAX_MEMBERS: usize = 100_000;
+
 /// A normalized resource body (see the module doc for what it never holds).
 pub type Doc = Map<String, Value>;
 
@@ -108,6 +113,12 @@ pub fn normalize_attr(def: &AttrDef, value: &Value, at: &str) -> Result<Option<V
             Value::Array(a) => a.iter().collect(),
             v => vec![v],
         };
+        if items.len() > MAX_VALUES {
+            return Err(Error::too_many(format!(
+                "\"{at}\" has {} values; at most {MAX_VALUES}",
+                items.len()
+            )));
+        }
         let mut out = Vec::with_capacity(items.len());
         for item in items {
             if let Some(v) = normalize_value(def, item, at)? {
@@ -232,6 +243,12 @@ pub fn members_from(value: &Value) -> Result<Vec<MemberRef>> {
         Value::Array(a) => a.iter().collect(),
         v => vec![v],
     };
+    if items.len() > MAX_MEMBERS {
+        return Err(Error::too_many(format!(
+            "{} members in one request; at most {MAX_MEMBERS}",
+            items.len()
+        )));
+    }
     items.into_iter().map(member_from).collect()
 }
 

@@ -5,6 +5,7 @@ mod bulk;
 mod entra;
 mod groups;
 mod helpers;
+mod hostile;
 mod isolation;
 mod limits;
 mod okta;
