@@ -14,6 +14,11 @@ use crate::store::Store;
 
 pub struct Application {
     port: u16,
+    ops: Option<(
+        u16,
+        ServerHandle,
+        tokio::task::JoinHandle<std::io::Result<()>>,
+    )>,
     server: Server,
     store: Store,
     reconciler: tokio::task::JoinHandle<()>,
@@ -89,7 +94,31 @@ impl Application {
             limits: limits.clone(),
             metrics: metrics.clone(),
         });
-        let server = HttpServer::new(move || http::app(state.clone()))
+        let surface = if config.metrics_listen.is_some() {
+            http::Surface::Service
+        } else {
+            http::Surface::All
+        };
+        let ops = match config.metrics_listen {
+            None => None,
+            Some(addr) => {
+                let l = TcpListener::bind(addr).map_err(|e| {
+                    anyhow::anyhow!("cannot listen on {addr} (`metrics_listen`): {e}")
+                })?;
+                let ops_port = l.local_addr()?.port();
+                let s = state.clone();
+                let server = HttpServer::new(move || http::app(s.clone(), http::Surface::Ops))
+                    .listen(l)?
+                    .workers(1)
+                    .shutdown_timeout(5)
+                    .run();
+                let handle = server.handle();
+                tracing::info!(address = %addr.ip(), port = ops_port, "metrics and health listening");
+                Some((ops_port, handle, tokio::spawn(server)))
+            }
+        };
+        let state_main = state.clone();
+        let server = HttpServer::new(move || http::app(state_main.clone(), surface))
             .listen(listener)?
             .workers(config.workers)
             .shutdown_timeout(30)
@@ -106,6 +135,7 @@ impl Application {
         );
         Ok(Application {
             port,
+            ops,
             server,
             store,
             reconciler,
@@ -114,6 +144,11 @@ impl Application {
 
     pub fn port(&self) -> u16 {
         self.port
+    }
+
+    /// The port of the operations listener, when `metrics_listen` is set.
+    pub fn ops_port(&self) -> Option<u16> {
+        self.ops.as_ref().map(|(p, ..)| *p)
     }
 
     /// A handle to stop the server gracefully.
@@ -125,6 +160,10 @@ impl Application {
     /// closes the database.
     pub async fn run_until_stopped(self) -> std::io::Result<()> {
         let r = self.server.await;
+        if let Some((_, handle, task)) = self.ops {
+            handle.stop(true).await;
+            let _ = task.await;
+        }
         self.reconciler.abort();
         if let Err(e) = self.store.flush_provider_calls().await {
             tracing::warn!(error = %e, "could not record the last provider calls");

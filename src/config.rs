@@ -70,6 +70,8 @@ pub struct Config {
     pub auth_failures_per_minute: u32,
     /// Admin API requests per second (0: unlimited).
     pub admin_requests_per_second: u32,
+    /// A second listener for `/metrics`, `/healthz` and `/readyz` (metrics then leave the main one).
+    pub metrics_listen: Option<SocketAddr>,
     /// Whether the admin API answers clients other than loopback (default: loopback only).
     pub admin_remote: bool,
     /// Most open connections per worker.
@@ -101,6 +103,7 @@ impl Default for Config {
             client_ip_header: None,
             max_connections: 10_000,
             admin_remote: false,
+            metrics_listen: None,
         }
     }
 }
@@ -125,6 +128,7 @@ pub const KEYS: &[&str] = &[
     "client_ip_header",
     "max_connections",
     "admin_remote",
+    "metrics_listen",
 ];
 
 /// A raw value and where it came from.
@@ -288,6 +292,16 @@ impl Config {
                     c.admin_requests_per_second = number(key, r, 0, 1_000_000)? as u32
                 }
                 "max_connections" => c.max_connections = number(key, r, 1, 1_000_000)?,
+                "metrics_listen" => {
+                    let t = text(key, r)?;
+                    c.metrics_listen = Some(t.trim().parse().map_err(|_| {
+                        invalid(
+                            key,
+                            r,
+                            &format!("{t:?} is not an address such as 127.0.0.1:9090"),
+                        )
+                    })?);
+                }
                 "admin_remote" => {
                     c.admin_remote = match text(key, r)?.trim().to_ascii_lowercase().as_str() {
                         "true" | "1" | "yes" => true,

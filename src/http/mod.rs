@@ -32,12 +32,18 @@ pub struct AppState {
 }
 
 /// Registers every route.
-pub fn routes(cfg: &mut web::ServiceConfig) {
+pub fn routes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
+    ops_routes(cfg, with_metrics);
+    cfg.service(scim::scope()).service(admin::scope());
+}
+
+/// Health, readiness and (when `with_metrics`) metrics: what the operations listener serves.
+pub fn ops_routes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     cfg.route("/healthz", web::get().to(healthz))
-        .route("/readyz", web::get().to(readyz))
-        .route("/metrics", web::get().to(metrics::metrics))
-        .service(scim::scope())
-        .service(admin::scope());
+        .route("/readyz", web::get().to(readyz));
+    if with_metrics {
+        cfg.route("/metrics", web::get().to(metrics::metrics));
+    }
 }
 
 async fn healthz() -> HttpResponse {
@@ -55,9 +61,21 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// Which routes a listener serves.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Surface {
+    /// Everything (no separate operations listener).
+    All,
+    /// SCIM, admin, health; metrics live on the operations listener.
+    Service,
+    /// Health, readiness and metrics only.
+    Ops,
+}
+
 /// Builds the actix `App` for one worker.
 pub fn app(
     state: web::Data<AppState>,
+    surface: Surface,
 ) -> actix_web::App<
     impl actix_web::dev::ServiceFactory<
         actix_web::dev::ServiceRequest,
@@ -69,7 +87,11 @@ pub fn app(
 > {
     actix_web::App::new()
         .app_data(state)
-        .configure(routes)
+        .configure(move |cfg| match surface {
+            Surface::All => routes(cfg, true),
+            Surface::Service => routes(cfg, false),
+            Surface::Ops => ops_routes(cfg, true),
+        })
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(serde_json::json!({"error": "not_found", "message": "no such endpoint"}))
         }))

@@ -390,3 +390,35 @@ async fn tokens_expire_and_rotate_with_an_overlap() {
         .await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn metrics_and_health_on_a_separate_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("db"));
+    c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    let app = seatkeeper::app::Application::build(c).await.unwrap();
+    let (main, ops) = (app.port(), app.ops_port().expect("an operations listener"));
+    let handle = app.handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let get = |port: u16, path: &str| client.get(format!("http://127.0.0.1:{port}{path}")).send();
+    assert_eq!(get(ops, "/metrics").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get(ops, "/healthz").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(get(ops, "/readyz").await.unwrap().status(), StatusCode::OK);
+    assert_eq!(
+        get(ops, "/scim/v2/Users").await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "only operations there"
+    );
+    assert_eq!(
+        get(main, "/metrics").await.unwrap().status(),
+        StatusCode::NOT_FOUND,
+        "metrics leave the main listener"
+    );
+    assert_eq!(
+        get(main, "/healthz").await.unwrap().status(),
+        StatusCode::OK
+    );
+    handle.stop(true).await;
+    task.await.unwrap().unwrap();
+}
