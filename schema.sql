@@ -1,8 +1,8 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 2), applied at start-up to a new database.
+-- This is the whole current schema (version 3), applied at start-up to a new database.
 -- `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases in place
--- with the step files in src/store/ (v2.sql: licenses and seats). Every row belongs to a tenant: each
+-- with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the notification outbox). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -16,7 +16,8 @@ CREATE TABLE tenants (
     expected_sync_seconds INTEGER NOT NULL DEFAULT 7200,  -- silence threshold
     pending_window_seconds INTEGER NOT NULL DEFAULT 259200, -- how long pending references wait
     last_provider_call TEXT,
-    last_reconcile TEXT                               -- JSON report of the last pass
+    last_reconcile TEXT,                              -- JSON report of the last pass
+    silence_notified INTEGER NOT NULL DEFAULT 0       -- 1 once a silence was notified, until the next call
 );
 
 -- SCIM bearer tokens: only a SHA-256 hash of the token is kept.
@@ -102,7 +103,8 @@ CREATE TABLE licenses (
     releasing       INTEGER NOT NULL DEFAULT 0,
     blocked         INTEGER NOT NULL DEFAULT 0,
     created         TEXT NOT NULL,
-    updated         TEXT NOT NULL
+    updated         TEXT NOT NULL,
+    alert_level     INTEGER NOT NULL DEFAULT 0           -- last capacity threshold notified: 0, 90 or 100
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, name COLLATE NOCASE);
@@ -167,3 +169,40 @@ CREATE TABLE audit (
     detail          TEXT NOT NULL                        -- JSON
 );
 CREATE INDEX audit_tenant ON audit(tenant, seq);
+
+-- The notification outbox. Events are written here in the transaction of the change that caused
+-- them. Events of one kind for one tenant (and license) collect into one open digest
+-- (state 'collecting', `due` = end of the digest window); the sender then closes it ('closing'),
+-- renders the message once ('pending', `due` = next attempt) and sends it ('sent', 'failed', or
+-- 'skipped' when the tenant has no recipients). `message` is the exact RFC 5322 message, so a
+-- retry sends the same bytes with the same Message-ID.
+CREATE TABLE outbox (
+    id              INTEGER PRIMARY KEY,
+    tenant          INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,
+    kind            TEXT NOT NULL,                       -- blocked | threshold | capacity_lowered | ...
+    license_rk      INTEGER NOT NULL DEFAULT 0,          -- 0: not about one license
+    license_name    TEXT,
+    state           TEXT NOT NULL,                       -- collecting | closing | pending | sent | failed | skipped
+    created         INTEGER NOT NULL,                    -- ms since epoch
+    due             INTEGER NOT NULL,                    -- window end, then next attempt (ms)
+    items           INTEGER NOT NULL DEFAULT 0,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_error      TEXT,
+    recipients      TEXT,                                -- JSON list, fixed when the digest closes
+    subject         TEXT,
+    message_id      TEXT NOT NULL,
+    message         BLOB,
+    sent            INTEGER
+);
+CREATE UNIQUE INDEX outbox_open ON outbox(tenant, kind, license_rk) WHERE state = 'collecting';
+CREATE INDEX outbox_due ON outbox(state, due);
+CREATE INDEX outbox_tenant ON outbox(tenant, id);
+
+-- What a digest lists: one row per event (a blocked user, a crossing, an expired reference...).
+CREATE TABLE outbox_items (
+    outbox_id       INTEGER NOT NULL REFERENCES outbox(id) ON DELETE CASCADE,
+    seq             INTEGER NOT NULL,
+    at              INTEGER NOT NULL,
+    detail          TEXT NOT NULL,                       -- JSON
+    PRIMARY KEY (outbox_id, seq)
+) WITHOUT ROWID;

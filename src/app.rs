@@ -22,6 +22,10 @@ pub struct Application {
     server: Server,
     store: Store,
     reconciler: tokio::task::JoinHandle<()>,
+    sender: (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ),
 }
 
 /// The periodic reconciler: every `interval`, one pass over every tenant.
@@ -78,6 +82,15 @@ impl Application {
         if config.admin_token.is_none() {
             tracing::warn!("the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file to turn it on");
         }
+        let transport = match &config.smtp_url {
+            Some(url) => crate::notify::sender::Transport::smtp(&url.0, config.smtp_ca_file.as_deref())
+                .map_err(|e| anyhow::anyhow!("invalid mail settings: {e}"))?,
+            None => crate::notify::sender::Transport::folder_beside(&config.database),
+        };
+        let from: lettre::message::Mailbox = config
+            .mail_from
+            .parse()
+            .map_err(|e| anyhow::anyhow!("invalid `mail_from`: {e}"))?;
         let limits = Arc::new(crate::http::limits::Limits::new(&config));
         let metrics = Arc::new(crate::http::metrics::Metrics::default());
         let idle = limits.clone();
@@ -88,11 +101,30 @@ impl Application {
                 idle.shrink();
             }
         });
+        let mail_wake = Arc::new(tokio::sync::Notify::new());
+        let mail_stats = Arc::new(crate::notify::sender::Stats::default());
+        let (stop_sender, stopped) = tokio::sync::watch::channel(false);
+        let sender = crate::notify::sender::Sender {
+            store: store.clone(),
+            transport,
+            from,
+            window_ms: config.digest_window_seconds as i64 * 1000,
+            public_url: config.public_url.clone(),
+            wake: mail_wake.clone(),
+            stats: mail_stats.clone(),
+        };
+        let sender = (stop_sender, tokio::spawn(sender.run(stopped)));
         let state = web::Data::new(AppState {
             store: store.clone(),
             config: Arc::new(config.clone()),
             limits: limits.clone(),
             metrics: metrics.clone(),
+            alerts: Arc::new(crate::http::alerts::Alerts::new(
+                config.scim_failure_threshold,
+                config.scim_failure_window_seconds,
+            )),
+            mail_wake: mail_wake.clone(),
+            mail_stats: mail_stats.clone(),
         });
         let surface = if config.metrics_listen.is_some() {
             http::Surface::Service
@@ -139,6 +171,7 @@ impl Application {
             server,
             store,
             reconciler,
+            sender,
         })
     }
 
@@ -165,6 +198,15 @@ impl Application {
             let _ = task.await;
         }
         self.reconciler.abort();
+        // The sender finishes the message in hand and records its outcome before the store closes.
+        let (stop, task) = self.sender;
+        let _ = stop.send(true);
+        if tokio::time::timeout(std::time::Duration::from_secs(40), task)
+            .await
+            .is_err()
+        {
+            tracing::warn!("the notification sender did not stop in time");
+        }
         if let Err(e) = self.store.flush_provider_calls().await {
             tracing::warn!(error = %e, "could not record the last provider calls");
         }

@@ -48,6 +48,9 @@ pub enum Command {
     Check,
     /// A tenant's status: last provider call, silence, pending references, last reconcile.
     Status { tenant: String },
+    /// A tenant's notification outbox; test messages; retries.
+    #[command(subcommand)]
+    Notifications(NotificationsCommand),
     /// The seat-event feed of a tenant after a cursor.
     Events {
         tenant: String,
@@ -182,10 +185,49 @@ pub enum TenantCommand {
         #[arg(long = "notify", value_name = "EMAIL")]
         notify: Vec<String>,
     },
+    /// Change a tenant's settings (only the options given change).
+    Set {
+        tenant: String,
+        /// Notification recipient (repeatable); replaces the list.
+        #[arg(long = "notify", value_name = "EMAIL")]
+        notify: Vec<String>,
+        /// Remove every notification recipient.
+        #[arg(long, conflicts_with = "notify")]
+        no_notify: bool,
+        /// Longer than this without a provider call, the tenant is silent (60 to 2592000).
+        #[arg(long)]
+        expected_sync_seconds: Option<i64>,
+        /// How long pending references wait (0 to 2592000).
+        #[arg(long)]
+        pending_window_seconds: Option<i64>,
+    },
     /// List tenants.
     List,
     /// Show one tenant (by id or name).
     Show { tenant: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum NotificationsCommand {
+    /// The outbox, newest first: state, attempts, last error.
+    List {
+        tenant: String,
+        #[arg(long, value_parser = ["collecting", "closing", "pending", "sent", "failed", "skipped"])]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// One notification with the events it lists.
+    Show { tenant: String, id: i64 },
+    /// Queue a test message (sent by the running daemon within a second).
+    Test {
+        tenant: String,
+        /// Recipient (repeatable; default: the tenant's notify list).
+        #[arg(long = "to", value_name = "EMAIL")]
+        to: Vec<String>,
+    },
+    /// Queue a failed or skipped notification again.
+    Retry { tenant: String, id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -253,6 +295,44 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         }
         Command::Tenant(TenantCommand::Create { name, notify }) => {
             print(&json!(store.create_tenant(name, notify).await?));
+        }
+        Command::Tenant(TenantCommand::Set {
+            tenant,
+            notify,
+            no_notify,
+            expected_sync_seconds,
+            pending_window_seconds,
+        }) => {
+            let t = store.tenant(&tenant).await?;
+            let notify = (no_notify || !notify.is_empty()).then_some(notify);
+            store
+                .update_tenant(t.key, notify, expected_sync_seconds, pending_window_seconds, "cli")
+                .await?;
+            print(&json!(store.tenant(&t.id).await?));
+        }
+        Command::Notifications(cmd) => {
+            let out = match cmd {
+                NotificationsCommand::List { tenant, state, limit } => {
+                    let t = store.tenant(&tenant).await?;
+                    store.notifications(t.key, state, limit).await?
+                }
+                NotificationsCommand::Show { tenant, id } => {
+                    let t = store.tenant(&tenant).await?;
+                    store.notification(t.key, id, 1000).await?
+                }
+                NotificationsCommand::Test { tenant, to } => {
+                    let t = store.tenant(&tenant).await?;
+                    if to.is_empty() && t.notify.is_empty() {
+                        anyhow::bail!("the tenant has no notify recipients: set them (tenant set --notify) or give --to");
+                    }
+                    store.notification_test(t.key, to).await?
+                }
+                NotificationsCommand::Retry { tenant, id } => {
+                    let t = store.tenant(&tenant).await?;
+                    store.retry_notification(t.key, id).await?
+                }
+            };
+            print(&out);
         }
         Command::Tenant(TenantCommand::List) => print(&json!(store.list_tenants().await?)),
         Command::Tenant(TenantCommand::Show { tenant }) => {

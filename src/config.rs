@@ -79,6 +79,20 @@ pub struct Config {
     /// Header holding the client address when behind a reverse proxy (e.g. X-Forwarded-For);
     /// unset: the TCP peer address.
     pub client_ip_header: Option<String>,
+    /// SMTP server in lettre's URL form (`smtp://user:pass@host:587?tls=required`,
+    /// `smtps://host:465`, `smtp://host:25`); unset: mail goes to the log and the `mail/` folder
+    /// beside the database.
+    pub smtp_url: Option<Secret>,
+    /// Extra root certificate (PEM) trusted for the SMTP server's TLS, e.g. a private CA.
+    pub smtp_ca_file: Option<PathBuf>,
+    /// The From of notification emails.
+    pub mail_from: String,
+    /// Events of one kind for one tenant are collected this long into one email.
+    pub digest_window_seconds: u64,
+    /// This many failing SCIM requests of one tenant within `scim_failure_window_seconds`
+    /// notify its admins (0: never).
+    pub scim_failure_threshold: u32,
+    pub scim_failure_window_seconds: u64,
 }
 
 impl Default for Config {
@@ -104,6 +118,12 @@ impl Default for Config {
             max_connections: 10_000,
             admin_remote: false,
             metrics_listen: None,
+            smtp_url: None,
+            smtp_ca_file: None,
+            mail_from: "seatkeeper <seatkeeper@localhost>".into(),
+            digest_window_seconds: 300,
+            scim_failure_threshold: 20,
+            scim_failure_window_seconds: 600,
         }
     }
 }
@@ -129,6 +149,12 @@ pub const KEYS: &[&str] = &[
     "max_connections",
     "admin_remote",
     "metrics_listen",
+    "smtp_url",
+    "smtp_ca_file",
+    "mail_from",
+    "digest_window_seconds",
+    "scim_failure_threshold",
+    "scim_failure_window_seconds",
 ];
 
 /// A raw value and where it came from.
@@ -310,6 +336,38 @@ impl Config {
                             return Err(invalid(key, r, &format!("{other:?} is not true or false")))
                         }
                     }
+                }
+                "smtp_url" => {
+                    let t = text(key, r)?.trim().to_owned();
+                    if !(t.starts_with("smtp://") || t.starts_with("smtps://")) {
+                        return Err(invalid(
+                            key,
+                            r,
+                            "must be an smtp:// or smtps:// URL, e.g. smtp://user:pass@mail.example.com:587?tls=required",
+                        ));
+                    }
+                    c.smtp_url = Some(Secret(t));
+                }
+                "smtp_ca_file" => c.smtp_ca_file = Some(PathBuf::from(text(key, r)?.trim())),
+                "mail_from" => {
+                    let t = text(key, r)?.trim().to_owned();
+                    if t.parse::<lettre::message::Mailbox>().is_err() {
+                        return Err(invalid(
+                            key,
+                            r,
+                            &format!("{t:?} is not an address such as \"seatkeeper <licensing@example.com>\""),
+                        ));
+                    }
+                    c.mail_from = t;
+                }
+                "digest_window_seconds" => {
+                    c.digest_window_seconds = number(key, r, 0, 86_400)? as u64
+                }
+                "scim_failure_threshold" => {
+                    c.scim_failure_threshold = number(key, r, 0, 1_000_000)? as u32
+                }
+                "scim_failure_window_seconds" => {
+                    c.scim_failure_window_seconds = number(key, r, 1, 86_400)? as u64
                 }
                 "client_ip_header" => {
                     let t = text(key, r)?.trim().to_owned();

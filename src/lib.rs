@@ -5,5 +5,6 @@ pub mod app;
 pub mod cli;
 pub mod config;
 pub mod http;
+pub mod notify;
 pub mod scim;
 pub mod store;

@@ -175,6 +175,9 @@ pub struct Report {
     /// Users blocked for lack of seats in this run, per license (for notifications).
     #[serde(skip)]
     pub newly_blocked: Vec<(LicenseKey, UserId)>,
+    /// Licenses whose seats changed in this run (for capacity thresholds).
+    #[serde(skip)]
+    pub touched: std::collections::BTreeSet<LicenseKey>,
 }
 
 impl Report {
@@ -195,6 +198,7 @@ impl Report {
         self.promoted += o.promoted;
         self.repaired += o.repaired;
         self.newly_blocked.extend(o.newly_blocked);
+        self.touched.extend(o.touched);
     }
     pub fn is_empty(&self) -> bool {
         self.granted + self.blocked + self.releasing + self.released + self.promoted + self.repaired
@@ -295,6 +299,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
 
     fn emit(&mut self, l: LicenseKey, user: &str, kind: EventKind) -> Result<(), S::Error> {
         self.report.count(kind);
+        self.report.touched.insert(l);
         if kind == EventKind::Blocked {
             self.report.newly_blocked.push((l, user.to_owned()));
         }

@@ -16,7 +16,7 @@ use super::error::AdminError;
 use super::{body, AppState};
 
 pub fn scope() -> actix_web::Scope {
-    super::licenses::routes(web::scope("/admin/v1"))
+    super::notifications::routes(super::licenses::routes(web::scope("/admin/v1")))
         .route("/tenants", web::post().to(create_tenant))
         .route("/tenants", web::get().to(list_tenants))
         .route("/tenants/{tenant}", web::get().to(get_tenant))
@@ -128,7 +128,7 @@ struct Rotation {
 }
 
 /// A JSON body that may be absent (then `T::default()`).
-async fn optional_body<T: serde::de::DeserializeOwned + Default>(
+pub(super) async fn optional_body<T: serde::de::DeserializeOwned + Default>(
     payload: web::Payload,
     state: &AppState,
 ) -> Result<T, AdminError> {

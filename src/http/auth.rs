@@ -4,7 +4,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{dev::Payload, FromRequest, HttpRequest};
+use actix_web::{dev::Payload, FromRequest, HttpMessage as _, HttpRequest};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
@@ -12,7 +12,8 @@ use super::error::{AdminError, ScimError, Throttled};
 use super::limits::retry_after;
 use super::AppState;
 use crate::scim;
-use crate::store::Tenant;
+use crate::notify::Kind;
+use crate::store::{Authn, Tenant};
 
 fn bearer(req: &HttpRequest) -> Option<String> {
     let h = req
@@ -43,6 +44,7 @@ impl FromRequest for ScimTenant {
         let token = bearer(req);
         let state = state(req);
         let client = state.as_ref().and_then(|s| s.limits.client(req));
+        let req = req.clone();
         Box::pin(async move {
             let state = state
                 .ok_or_else(|| ScimError(scim::Error::new(500, None, "no application state")))?;
@@ -54,25 +56,49 @@ impl FromRequest for ScimTenant {
             if let Some(d) = state.limits.refused(client) {
                 return Err(brake(d).into());
             }
-            let tenant = match &token {
+            let outcome = match &token {
                 Some(t) => state
                     .store
                     .authenticate(t.clone())
                     .await
                     .map_err(ScimError::from)?,
-                None => None,
+                None => Authn::Refused {
+                    tenant: None,
+                    reason: "no token",
+                },
             };
-            let Some(t) = tenant else {
-                if let Some(d) = state.limits.failed(client) {
-                    return Err(brake(d).into());
+            let t = match outcome {
+                Authn::Tenant(t) => t,
+                Authn::Refused { tenant, reason } => {
+                    if let Some((key, token_id)) = tenant {
+                        let event = state.alerts.token_refused(
+                            key,
+                            &token_id,
+                            reason,
+                            client.map(|c| c.to_string()),
+                        );
+                        if let Some(e) = event {
+                            tracing::warn!(token = %token_id, reason, "SCIM request with a refused token");
+                            let store = state.store.clone();
+                            tokio::spawn(async move {
+                                if let Err(err) = store.notify_event(key, Kind::AuthFailures, vec![e]).await {
+                                    tracing::warn!(error = %err, "cannot record a refused-token notification");
+                                }
+                            });
+                        }
+                    }
+                    if let Some(d) = state.limits.failed(client) {
+                        return Err(brake(d).into());
+                    }
+                    let why = if token.is_some() {
+                        "the bearer token is not valid"
+                    } else {
+                        "a bearer token is required"
+                    };
+                    return Err(ScimError(scim::Error::unauthorized(why)).into());
                 }
-                let why = if token.is_some() {
-                    "the bearer token is not valid"
-                } else {
-                    "a bearer token is required"
-                };
-                return Err(ScimError(scim::Error::unauthorized(why)).into());
             };
+            req.extensions_mut().insert(TenantTag(t.key));
             if let Some(d) = state.limits.scim(t.key) {
                 return Err(Throttled {
                     retry_after: retry_after(d),
@@ -86,6 +112,10 @@ impl FromRequest for ScimTenant {
         })
     }
 }
+
+/// Marks a request as the tenant's (for the failing-request count), once its token is accepted.
+#[derive(Debug, Clone, Copy)]
+pub struct TenantTag(pub crate::store::TenantKey);
 
 /// Proof that the request carries the admin token.
 pub struct Admin;

@@ -49,9 +49,17 @@ impl ResponseError for ScimError {
         if self.0.status == 401 {
             r.insert_header(("WWW-Authenticate", "Bearer realm=\"seatkeeper\""));
         }
-        r.body(self.0.to_body().to_string())
+        let mut resp = r.body(self.0.to_body().to_string());
+        resp.extensions_mut().insert(ErrorKind(
+            self.0.scim_type.map(|t| t.as_str()).unwrap_or(""),
+        ));
+        resp
     }
 }
+
+/// The `scimType` of a SCIM error answer, for the failing-request notification.
+#[derive(Debug, Clone, Copy)]
+pub struct ErrorKind(pub &'static str);
 
 /// An error of the admin API: `{"error": code, "message": text}`.
 #[derive(Debug, thiserror::Error)]

@@ -130,13 +130,13 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
-fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, AdminError> {
+pub(super) fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, AdminError> {
     let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
         .map_err(|e| AdminError::bad_request(format!("bad query string: {e}")))?;
     Ok(q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
 }
 
-fn int_param(req: &HttpRequest, name: &str, default: i64, max: i64) -> Result<i64, AdminError> {
+pub(super) fn int_param(req: &HttpRequest, name: &str, default: i64, max: i64) -> Result<i64, AdminError> {
     match query_param(req, name)? {
         None => Ok(default),
         Some(v) => v

@@ -3,12 +3,14 @@
 //! code, call one store operation and render the answer; they hold no business rules.
 
 pub mod admin;
+pub mod alerts;
 pub mod auth;
 pub mod body;
 pub mod error;
 pub mod licenses;
 pub mod limits;
 pub mod metrics;
+pub mod notifications;
 pub mod scim;
 
 use std::sync::Arc;
@@ -29,6 +31,11 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub limits: Arc<limits::Limits>,
     pub metrics: Arc<metrics::Metrics>,
+    /// Failing requests and refused tokens, counted for notifications.
+    pub alerts: Arc<alerts::Alerts>,
+    /// Wakes the notification sender (a test message is due at once).
+    pub mail_wake: Arc<tokio::sync::Notify>,
+    pub mail_stats: Arc<crate::notify::sender::Stats>,
 }
 
 /// Registers every route.
@@ -101,14 +108,17 @@ pub fn app(
             let path = req.path().to_owned();
             let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
             let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
-            let metrics = req.app_data::<web::Data<AppState>>().map(|s| s.metrics.clone());
+            let state = req.app_data::<web::Data<AppState>>().cloned();
             let span = tracing::info_span!("request", request_id = %id);
             srv.call(req).instrument(span.clone()).map(move |res| {
                 let _enter = span.enter();
                 res.map(|mut r| {
                     tracing::info!(%method, %path, status = r.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
-                    if let Some(m) = &metrics {
-                        m.observe(&route, method.as_str(), r.status().as_u16(), start.elapsed().as_secs_f64());
+                    if let Some(s) = &state {
+                        s.metrics.observe(&route, method.as_str(), r.status().as_u16(), start.elapsed().as_secs_f64());
+                        if r.status().as_u16() >= 400 {
+                            failed_request(s, &r, &method, &route);
+                        }
                     }
                     let h = r.headers_mut();
                     if let Ok(v) = HeaderValue::from_str(&id) {
@@ -121,6 +131,40 @@ pub fn app(
                 })
             })
         })
+}
+
+/// Counts a failed request of an authenticated tenant; records the notification when the
+/// tenant's failures reach the threshold.
+fn failed_request<B>(
+    state: &web::Data<AppState>,
+    r: &actix_web::dev::ServiceResponse<B>,
+    method: &actix_web::http::Method,
+    route: &str,
+) {
+    use actix_web::HttpMessage as _;
+    let Some(auth::TenantTag(tenant)) = r.request().extensions().get::<auth::TenantTag>().copied()
+    else {
+        return;
+    };
+    let kind = r
+        .response()
+        .extensions()
+        .get::<error::ErrorKind>()
+        .map(|k| k.0)
+        .unwrap_or("");
+    let label = format!("{} {kind} on {method} {route}", r.status().as_u16())
+        .replace("  ", " ");
+    if let Some(event) = state.alerts.request_failed(tenant, label) {
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store
+                .notify_event(tenant, crate::notify::Kind::ScimFailures, vec![event])
+                .await
+            {
+                tracing::warn!(error = %e, "cannot record a failing-requests notification");
+            }
+        });
+    }
 }
 
 /// Headers every answer carries: nothing here is to be sniffed, framed, cached or referred.

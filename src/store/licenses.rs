@@ -8,12 +8,14 @@ use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
+use super::outbox;
 use super::seats::{allocate, rfc3339, TxSeats};
 use super::{Error, Result, Store, TenantKey};
 use crate::alloc::{
     Allocator, Cause, LicenseKey, Millis, OnLowered, OverrideKind, Refusal, Report, SeatState,
     SeatStore,
 };
+use crate::notify::Kind;
 use crate::scim::resource::fold;
 
 /// Longest release grace: the 72-hour reconciliation window.
@@ -420,7 +422,8 @@ fn apply_change(
         }
         None => (Vec::new(), Vec::new()),
     };
-    allocate(c, tenant, at, |a| {
+    let in_use_before = view_now.counts(l)?.in_use();
+    let report = allocate(c, tenant, at, |a| {
         selection_changed(a, l, &removed, &added)?;
         if let Some(s) = change.seats {
             if s != old.capacity {
@@ -431,7 +434,22 @@ fn apply_change(
             a.fill(l, &[], false)?;
         }
         Ok(())
-    })
+    })?;
+    if let Some(s) = change.seats.filter(|s| *s < old.capacity && *s < in_use_before) {
+        let policy = change.on_capacity_lowered.unwrap_or(old.on_lowered);
+        outbox::record(
+            c,
+            tenant,
+            Kind::CapacityLowered,
+            l,
+            at,
+            vec![json!({"from": old.capacity, "to": s, "inUse": in_use_before,
+                        "policy": if policy == OnLowered::BlockNewest { "block_newest" } else { "keep" }})],
+        )?;
+    }
+    // A capacity change moves the thresholds even when no seat changed.
+    outbox::check_threshold(c, tenant, l, at)?;
+    Ok(report)
 }
 
 fn seat_view(
@@ -583,7 +601,58 @@ fn reconcile_tenant(c: &Connection, tenant: TenantKey, at: Millis, actor: &str) 
     if !report.is_empty() || expired_any {
         audit(c, tenant, at, actor, "reconcile", out.clone())?;
     }
+    if report.repaired > 0 {
+        outbox::record(
+            c,
+            tenant,
+            Kind::DriftRepaired,
+            0,
+            at,
+            vec![json!({"repaired": report.repaired, "granted": report.granted, "promoted": report.promoted,
+                        "blocked": report.blocked, "releasing": report.releasing, "released": report.released, "by": actor})],
+        )?;
+    }
+    let mut expired_items = Vec::new();
+    for s in out["expired"]["selectors"].as_array().into_iter().flatten() {
+        let mut item = json!({"reference": "license selector"});
+        for (k, v) in s.as_object().into_iter().flatten() {
+            item[k] = v.clone();
+        }
+        expired_items.push(item);
+    }
+    for m in out["expired"]["members"].as_array().into_iter().flatten() {
+        expired_items.push(json!({"reference": "group member", "group": m["group"], "member": m["member"]}));
+    }
+    outbox::record(c, tenant, Kind::PendingExpired, 0, at, expired_items)?;
+    check_silence(c, tenant, at)?;
     Ok(out)
+}
+
+/// Notifies a tenant's silence once: when no provider call came for longer than its
+/// `expected_sync_seconds`; the next call re-arms it.
+fn check_silence(c: &Connection, tenant: TenantKey, at: Millis) -> Result<()> {
+    let (created, expected, last_call, notified): (String, i64, Option<String>, bool) = c.query_row(
+        "SELECT created, expected_sync_seconds, last_provider_call, silence_notified FROM tenants WHERE rk = ?",
+        [tenant],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let since = super::seats::millis_of(last_call.as_deref().unwrap_or(&created));
+    let silent = at - since > expected * 1000;
+    if silent && !notified {
+        outbox::record(
+            c,
+            tenant,
+            Kind::Silence,
+            0,
+            at,
+            vec![json!({"lastProviderCall": last_call, "expectedSyncSeconds": expected, "silentForSeconds": (at - since) / 1000})],
+        )?;
+    }
+    if silent != notified {
+        c.prepare_cached("UPDATE tenants SET silence_notified = ? WHERE rk = ?")?
+            .execute(params![silent, tenant])?;
+    }
+    Ok(())
 }
 
 impl Store {
@@ -691,6 +760,9 @@ impl Store {
             }
             c.prepare_cached("DELETE FROM licenses WHERE rk = ?")?
                 .execute([l])?;
+            // Its notifications keep the name; the key may be reused by a later license.
+            c.prepare_cached("UPDATE outbox SET license_rk = -id WHERE tenant = ? AND license_rk = ?")?
+                .execute(params![tenant, l])?;
             audit(
                 c,
                 tenant,
@@ -911,6 +983,7 @@ impl Store {
 
     /// Runs the reconciler over one tenant now.
     pub async fn reconcile(&self, tenant: TenantKey, actor: &'static str) -> Result<Value> {
+        self.flush_provider_calls().await?;
         let at = self.now_ms();
         self.write(move |c| reconcile_tenant(c, tenant, at, actor))
             .await
@@ -918,7 +991,7 @@ impl Store {
 
     /// Runs the reconciler over every tenant (the background pass), one transaction per tenant.
     pub async fn reconcile_all(&self) -> Result<usize> {
-        self.flush_provider_calls().await?;
+        self.prune_outbox().await?;
         let tenants: Vec<TenantKey> = self
             .list_tenants()
             .await?

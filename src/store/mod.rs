@@ -23,6 +23,7 @@ mod groups;
 mod licenses;
 pub mod maintenance;
 mod migrate;
+pub mod outbox;
 mod query;
 pub mod seats;
 mod tenants;
@@ -40,7 +41,7 @@ pub use licenses::{
     LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatView, SeatsView, Selector,
 };
 pub use query::{ListQuery, Page};
-pub use tenants::{Tenant, TokenInfo};
+pub use tenants::{Authn, Tenant, TokenInfo};
 pub use users::{GroupRef, UserRecord};
 
 /// A tenant's internal key.

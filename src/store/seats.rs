@@ -294,7 +294,8 @@ fn next_order(at: Millis) -> i64 {
     })
 }
 
-/// Runs `f` with an allocator over this transaction; returns what it changed.
+/// Runs `f` with an allocator over this transaction and records what it notifies (blocked
+/// users, capacity thresholds) in the outbox, in the same transaction; returns what it changed.
 pub(super) fn allocate(
     c: &Connection,
     tenant: TenantKey,
@@ -304,7 +305,9 @@ pub(super) fn allocate(
     let mut view = TxSeats { c, tenant };
     let mut a = Allocator::with_order(&mut view, now, next_order(now));
     f(&mut a)?;
-    Ok(std::mem::take(&mut a.report))
+    let report = std::mem::take(&mut a.report);
+    super::outbox::after_allocation(c, tenant, now, &report)?;
+    Ok(report)
 }
 
 /// After a user was created, changed or is about to be deleted. `extra` are licenses to

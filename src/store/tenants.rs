@@ -60,8 +60,19 @@ fn token_row(r: &Row) -> rusqlite::Result<TokenInfo> {
     })
 }
 
-/// (hash, revoked, expires, tenant id) of a stored token.
-type TokenRow = (Vec<u8>, Option<String>, Option<String>, String);
+/// (hash, revoked, expires, tenant id, tenant key) of a stored token.
+type TokenRow = (Vec<u8>, Option<String>, Option<String>, String, TenantKey);
+
+/// The outcome of presenting a SCIM token.
+#[derive(Debug)]
+pub enum Authn {
+    Tenant(Tenant),
+    /// Refused; `tenant` (key, token id) when the token's id names a token of a tenant.
+    Refused {
+        tenant: Option<(TenantKey, String)>,
+        reason: &'static str,
+    },
+}
 
 fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
@@ -260,28 +271,37 @@ impl Store {
         .await
     }
 
-    /// The tenant a bearer token belongs to, if the token is valid, unrevoked and unexpired.
-    pub async fn authenticate(&self, token: String) -> Result<Option<Tenant>> {
+    /// The tenant a bearer token belongs to, if the token is valid, unrevoked and unexpired;
+    /// else why not, and whose token it was when its id is known.
+    pub async fn authenticate(&self, token: String) -> Result<Authn> {
         self.read(move |c| {
             let presented = hash(&token);
             let id = token.strip_prefix("skt_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
             let row: Option<TokenRow> = match &id {
                 Some(id) => c
                     .prepare_cached(
-                        "SELECT t.hash, t.revoked, t.expires, n.id FROM scim_tokens t JOIN tenants n ON n.rk = t.tenant WHERE t.id = ?",
+                        "SELECT t.hash, t.revoked, t.expires, n.id, n.rk FROM scim_tokens t JOIN tenants n ON n.rk = t.tenant WHERE t.id = ?",
                     )?
-                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
                     .optional()?,
                 None => None,
             };
             // Compare even when there is no row, so a miss costs what a hit costs.
             let stored = row.as_ref().map(|r| r.0.clone()).unwrap_or_else(|| vec![0u8; 32]);
             let equal: bool = stored.ct_eq(&presented[..]).into();
-            let Some((_, revoked, expires, tenant_id)) = row else { return Ok(None) };
-            if !equal || revoked.is_some() || expires.is_some_and(|e| e <= now()) {
-                return Ok(None);
-            }
-            find_tenant(c, &tenant_id).map(Some)
+            let Some((_, revoked, expires, tenant_id, key)) = row else {
+                return Ok(Authn::Refused { tenant: None, reason: "unknown token" });
+            };
+            let reason = if !equal {
+                "wrong secret"
+            } else if revoked.is_some() {
+                "revoked"
+            } else if expires.is_some_and(|e| e <= now()) {
+                "expired"
+            } else {
+                return find_tenant(c, &tenant_id).map(Authn::Tenant);
+            };
+            Ok(Authn::Refused { tenant: Some((key, id.unwrap_or_default())), reason })
         })
         .await
     }

@@ -1,0 +1,503 @@
+//! The notification outbox (see `schema.sql`): events recorded in the transaction of the change
+//! that caused them, coalesced into one open digest per (tenant, kind, license), then closed,
+//! rendered once and delivered by the sender in `notify::sender`.
+//!
+//! Digest life: `collecting` → (window over) `closing` → (rendered) `pending` → `sent` |
+//! `failed` (a permanent SMTP rejection) | `skipped` (no recipients). A transient failure keeps
+//! the row `pending` with a later `due`.
+
+use rusqlite::{params, Connection, OptionalExtension};
+use serde_json::{json, Value};
+
+use super::seats::rfc3339;
+use super::{Error, Result, Store, TenantKey};
+use crate::alloc::{LicenseKey, Millis, Report};
+use crate::notify::{Digest, Kind, Seats};
+
+/// Finished rows older than this are deleted by the reconciler.
+const KEEP_MS: Millis = 30 * 86_400_000;
+
+/// Records events of `kind` (about `license`, 0 for the tenant as a whole) into the open digest,
+/// opening one when there is none. Each item gets `at` when it has none.
+pub(crate) fn record(
+    c: &Connection,
+    tenant: TenantKey,
+    kind: Kind,
+    license: LicenseKey,
+    at: Millis,
+    items: Vec<Value>,
+) -> Result<()> {
+    if items.is_empty() {
+        return Ok(());
+    }
+    let token = uuid::Uuid::new_v4().simple().to_string();
+    let (id, total): (i64, i64) = c
+        .prepare_cached(
+            "INSERT INTO outbox (tenant, kind, license_rk, license_name, state, created, due, items, message_id)
+             VALUES (?1, ?2, ?3, (SELECT name FROM licenses WHERE rk = ?3 AND tenant = ?1), 'collecting', ?4, ?4, ?5, ?6)
+             ON CONFLICT (tenant, kind, license_rk) WHERE state = 'collecting'
+             DO UPDATE SET items = items + excluded.items, license_name = coalesce(excluded.license_name, license_name)
+             RETURNING id, items",
+        )?
+        .query_row(
+            params![tenant, kind.as_str(), license, at, items.len() as i64, token],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )?;
+    let mut seq = total - items.len() as i64;
+    let stamp = rfc3339(at);
+    let mut st = c.prepare_cached(
+        "INSERT INTO outbox_items (outbox_id, seq, at, detail) VALUES (?, ?, ?, ?)",
+    )?;
+    for mut item in items {
+        seq += 1;
+        if let Some(o) = item.as_object_mut() {
+            o.entry("at").or_insert_with(|| json!(stamp));
+        }
+        st.execute(params![id, seq, at, item.to_string()])?;
+    }
+    Ok(())
+}
+
+/// The seat-use level of a license: 100 when full, 90 from 90 %, else 0 (none without seats).
+fn level(in_use: i64, capacity: i64) -> i64 {
+    if capacity <= 0 {
+        0
+    } else if in_use >= capacity {
+        100
+    } else if in_use * 10 >= capacity * 9 {
+        90
+    } else {
+        0
+    }
+}
+
+/// Notifies a license crossing 90 % or 100 % of its seats, once per crossing: the level is
+/// re-armed only after use falls at least 5 points below it, so one seat coming and going at the
+/// boundary does not mail anyone again.
+pub(crate) fn check_threshold(
+    c: &Connection,
+    tenant: TenantKey,
+    l: LicenseKey,
+    at: Millis,
+) -> Result<()> {
+    let row: Option<(i64, i64, i64)> = c
+        .prepare_cached(
+            "SELECT seats, granted + releasing, alert_level FROM licenses WHERE rk = ? AND tenant = ?",
+        )?
+        .query_row(params![l, tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .optional()?;
+    let Some((capacity, in_use, stored)) = row else {
+        return Ok(());
+    };
+    let now = level(in_use, capacity);
+    let next = if now > stored {
+        record(
+            c,
+            tenant,
+            Kind::Threshold,
+            l,
+            at,
+            vec![json!({"level": now, "inUse": in_use, "capacity": capacity})],
+        )?;
+        now
+    } else if now < stored && in_use * 100 < (stored - 5) * capacity {
+        now
+    } else {
+        stored
+    };
+    if next != stored {
+        c.prepare_cached("UPDATE licenses SET alert_level = ? WHERE rk = ?")?
+            .execute(params![next, l])?;
+    }
+    Ok(())
+}
+
+/// What an allocation run notifies: the users it blocked (one digest per license) and the
+/// thresholds the licenses it touched crossed.
+pub(crate) fn after_allocation(
+    c: &Connection,
+    tenant: TenantKey,
+    at: Millis,
+    report: &Report,
+) -> Result<()> {
+    let mut blocked: std::collections::BTreeMap<LicenseKey, Vec<Value>> = Default::default();
+    for (l, user) in &report.newly_blocked {
+        blocked
+            .entry(*l)
+            .or_default()
+            .push(json!({"userId": user}));
+    }
+    for (l, items) in blocked {
+        record(c, tenant, Kind::Blocked, l, at, items)?;
+    }
+    for l in &report.touched {
+        check_threshold(c, tenant, *l, at)?;
+    }
+    Ok(())
+}
+
+/// What became of a closed digest.
+pub enum Closed {
+    Ready(crate::notify::render::Rendered),
+    NoRecipients { subject: String },
+    Unrenderable(String),
+}
+
+/// A message due for delivery.
+#[derive(Debug, Clone)]
+pub struct Outgoing {
+    pub id: i64,
+    pub kind: String,
+    pub tenant: TenantKey,
+    pub recipients: Vec<String>,
+    pub message: Vec<u8>,
+    pub attempts: i64,
+}
+
+fn outbox_row(r: &rusqlite::Row) -> rusqlite::Result<Value> {
+    let recipients: Option<String> = r.get(9)?;
+    let state: String = r.get(3)?;
+    let due: i64 = r.get(5)?;
+    Ok(json!({
+        "id": r.get::<_, i64>(0)?,
+        "kind": r.get::<_, String>(1)?,
+        "license": r.get::<_, Option<String>>(2)?,
+        "state": state,
+        "created": rfc3339(r.get(4)?),
+        "nextAttempt": if state == "pending" { json!(rfc3339(due)) } else { Value::Null },
+        "items": r.get::<_, i64>(6)?,
+        "attempts": r.get::<_, i64>(7)?,
+        "lastError": r.get::<_, Option<String>>(8)?,
+        "recipients": recipients.and_then(|s| serde_json::from_str::<Value>(&s).ok()),
+        "subject": r.get::<_, Option<String>>(10)?,
+        "messageId": r.get::<_, Option<String>>(11)?,
+        "sent": r.get::<_, Option<i64>>(12)?.map(rfc3339),
+    }))
+}
+
+const OUTBOX_COLS: &str = "id, kind, license_name, state, created, due, items, attempts, last_error, recipients, subject, \
+     CASE WHEN message IS NULL THEN NULL ELSE message_id END, sent";
+
+impl Store {
+    /// Records events that have no write of their own (failing requests, refused tokens).
+    pub async fn notify_event(&self, tenant: TenantKey, kind: Kind, items: Vec<Value>) -> Result<()> {
+        let ticker = self.ticker();
+        self.write(move |c| record(c, tenant, kind, 0, ticker.now(), items))
+            .await
+    }
+
+    /// Closes the digests whose window began at or before `cutoff`; returns every digest waiting
+    /// to be rendered (including any a crash left behind).
+    pub async fn close_digests(&self, cutoff: Millis) -> Result<Vec<i64>> {
+        self.write(move |c| {
+            c.prepare_cached(
+                "UPDATE outbox SET state = 'closing' WHERE state = 'collecting' AND due <= ?",
+            )?
+            .execute([cutoff])?;
+            let mut st =
+                c.prepare_cached("SELECT id FROM outbox WHERE state = 'closing' ORDER BY id")?;
+            let ids = st
+                .query_map([], |r| r.get(0))?
+                .collect::<rusqlite::Result<Vec<i64>>>()?;
+            Ok(ids)
+        })
+        .await
+    }
+
+    /// A closed digest with everything its email says, and its recipients.
+    pub async fn digest(
+        &self,
+        id: i64,
+        public_url: Option<String>,
+    ) -> Result<Option<(Digest, Vec<String>)>> {
+        self.read(move |c| {
+            let row = c
+                .prepare_cached(
+                    "SELECT o.kind, o.license_rk, o.license_name, o.created, o.message_id, o.recipients, t.name, t.id, t.notify, o.tenant
+                     FROM outbox o JOIN tenants t ON t.rk = o.tenant WHERE o.id = ?",
+                )?
+                .query_row([id], |r| {
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, LicenseKey>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                        r.get::<_, i64>(3)?,
+                        r.get::<_, String>(4)?,
+                        r.get::<_, Option<String>>(5)?,
+                        r.get::<_, String>(6)?,
+                        r.get::<_, String>(7)?,
+                        r.get::<_, String>(8)?,
+                        r.get::<_, TenantKey>(9)?,
+                    ))
+                })
+                .optional()?;
+            let Some((kind, l, license_name, created, token, fixed, tenant_name, tenant_id, notify, tenant)) = row else {
+                return Ok(None);
+            };
+            let kind = Kind::parse(&kind).ok_or_else(|| Error::Internal(format!("outbox row {id} has kind {kind:?}")))?;
+            let license = c
+                .prepare_cached("SELECT id, name, seats, granted, releasing, blocked FROM licenses WHERE rk = ? AND tenant = ?")?
+                .query_row(params![l, tenant], |r| {
+                    Ok(Seats { id: r.get(0)?, name: r.get(1)?, capacity: r.get(2)?, granted: r.get(3)?, releasing: r.get(4)?, blocked: r.get(5)? })
+                })
+                .optional()?;
+            let mut st = c.prepare_cached("SELECT detail FROM outbox_items WHERE outbox_id = ? ORDER BY seq")?;
+            let mut items = st
+                .query_map([id], |r| r.get::<_, String>(0))?
+                .map(|d| d.map(|d| serde_json::from_str::<Value>(&d).unwrap_or(Value::Null)))
+                .collect::<rusqlite::Result<Vec<Value>>>()?;
+            if kind == Kind::Blocked {
+                items = blocked_items(c, tenant, l, items)?;
+            }
+            let recipients: Vec<String> = serde_json::from_str(fixed.as_deref().unwrap_or(&notify)).unwrap_or_default();
+            Ok(Some((
+                Digest { id, kind, tenant_name, tenant_id, license, license_name, items, first_at: created, token, public_url },
+                recipients,
+            )))
+        })
+        .await
+    }
+
+    /// Stores what became of a closed digest: `pending` with its exact message, `skipped`
+    /// without recipients, `failed` when it cannot be rendered.
+    pub async fn digest_rendered(
+        &self,
+        id: i64,
+        recipients: Vec<String>,
+        closed: Closed,
+    ) -> Result<()> {
+        let ticker = self.ticker();
+        self.write(move |c| {
+            let at = ticker.now();
+            let to = json!(recipients).to_string();
+            let (state, subject, why) = match closed {
+                Closed::Ready(r) => {
+                    c.prepare_cached(
+                        "UPDATE outbox SET state = 'pending', due = ?, recipients = ?, subject = ?, message_id = ?, message = ?
+                         WHERE id = ? AND state = 'closing'",
+                    )?
+                    .execute(params![at, to, r.subject, r.message_id, r.bytes, id])?;
+                    return Ok(());
+                }
+                Closed::NoRecipients { subject } => {
+                    ("skipped", Some(subject), "the tenant has no notify recipients".to_owned())
+                }
+                Closed::Unrenderable(why) => ("failed", None, why),
+            };
+            c.prepare_cached(
+                "UPDATE outbox SET state = ?, due = ?, recipients = ?, subject = ?, last_error = ? WHERE id = ? AND state = 'closing'",
+            )?
+            .execute(params![state, at, to, subject, why, id])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Messages due for an attempt at `now`, oldest first.
+    pub async fn due_messages(&self, now: Millis, limit: usize) -> Result<Vec<Outgoing>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, kind, tenant, recipients, message, attempts FROM outbox
+                 WHERE state = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
+            )?;
+            let v = st
+                .query_map(params![now, limit as i64], |r| {
+                    let to: String = r.get(3)?;
+                    Ok(Outgoing {
+                        id: r.get(0)?,
+                        kind: r.get(1)?,
+                        tenant: r.get(2)?,
+                        recipients: serde_json::from_str(&to).unwrap_or_default(),
+                        message: r.get(4)?,
+                        attempts: r.get(5)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        })
+        .await
+    }
+
+    /// Records the outcome of one delivery attempt: `Ok` sent; `Err((reason, None))` failed for
+    /// good; `Err((reason, Some(next)))` to be tried again at `next`.
+    pub async fn delivery(
+        &self,
+        id: i64,
+        outcome: std::result::Result<(), (String, Option<Millis>)>,
+    ) -> Result<()> {
+        let ticker = self.ticker();
+        self.write(move |c| {
+            let at = ticker.now();
+            match outcome {
+                Ok(()) => c
+                    .prepare_cached("UPDATE outbox SET state = 'sent', sent = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")?
+                    .execute(params![at, id])?,
+                Err((why, None)) => c
+                    .prepare_cached("UPDATE outbox SET state = 'failed', attempts = attempts + 1, last_error = ? WHERE id = ?")?
+                    .execute(params![why, id])?,
+                Err((why, Some(next))) => c
+                    .prepare_cached("UPDATE outbox SET due = ?, attempts = attempts + 1, last_error = ? WHERE id = ?")?
+                    .execute(params![next, why, id])?,
+            };
+            Ok(())
+        })
+        .await
+    }
+
+    /// The tenant's outbox, newest first; `state` filters.
+    pub async fn notifications(
+        &self,
+        tenant: TenantKey,
+        state: Option<String>,
+        limit: i64,
+    ) -> Result<Value> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3"
+            ))?;
+            let rows = st
+                .query_map(params![tenant, state, limit], outbox_row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut counts = serde_json::Map::new();
+            let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox WHERE tenant = ? GROUP BY state")?;
+            for r in st.query_map([tenant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
+                let (s, n) = r?;
+                counts.insert(s, json!(n));
+            }
+            Ok(json!({"notifications": rows, "counts": counts}))
+        })
+        .await
+    }
+
+    /// One outbox row with its items (first `limit`).
+    pub async fn notification(&self, tenant: TenantKey, id: i64, limit: i64) -> Result<Value> {
+        self.read(move |c| {
+            let mut row = c
+                .prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ? AND id = ?"))?
+                .query_row(params![tenant, id], outbox_row)
+                .optional()?
+                .ok_or_else(|| Error::NotFound(format!("notification {id}")))?;
+            let mut st = c.prepare_cached("SELECT detail FROM outbox_items WHERE outbox_id = ? ORDER BY seq LIMIT ?")?;
+            let items = st
+                .query_map(params![id, limit], |r| r.get::<_, String>(0))?
+                .map(|d| d.map(|d| serde_json::from_str::<Value>(&d).unwrap_or(Value::Null)))
+                .collect::<rusqlite::Result<Vec<Value>>>()?;
+            row["events"] = json!(items);
+            Ok(row)
+        })
+        .await
+    }
+
+    /// Queues a test message to `to` (the tenant's recipients when empty), sent at once.
+    pub async fn notification_test(&self, tenant: TenantKey, to: Vec<String>) -> Result<Value> {
+        if let Some(bad) = to.iter().find(|e| !super::tenants::valid_email(e)) {
+            return Err(Error::Invalid(format!("{bad:?} is not an email address")));
+        }
+        let ticker = self.ticker();
+        self.write(move |c| {
+            let at = ticker.now();
+            let recipients = if to.is_empty() {
+                c.query_row("SELECT notify FROM tenants WHERE rk = ?", [tenant], |r| r.get::<_, String>(0))?
+            } else {
+                json!(to).to_string()
+            };
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            let id: i64 = c
+                .prepare_cached(
+                    "INSERT INTO outbox (tenant, kind, state, created, due, items, recipients, message_id)
+                     VALUES (?, 'test', 'closing', ?, ?, 1, ?, ?) RETURNING id",
+                )?
+                .query_row(params![tenant, at, at, recipients, token], |r| r.get(0))?;
+            c.prepare_cached("INSERT INTO outbox_items (outbox_id, seq, at, detail) VALUES (?, 1, ?, ?)")?
+                .execute(params![id, at, json!({"to": serde_json::from_str::<Value>(&recipients).unwrap_or(Value::Null), "at": rfc3339(at)}).to_string()])?;
+            let row = c
+                .prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
+                .query_row([id], outbox_row)?;
+            Ok(row)
+        })
+        .await
+    }
+
+    /// Sends a failed (or skipped) message again: back to `pending`, due now. A skipped digest
+    /// was never rendered for anyone, so it is rendered again for the current recipients.
+    pub async fn retry_notification(&self, tenant: TenantKey, id: i64) -> Result<Value> {
+        let ticker = self.ticker();
+        self.write(move |c| {
+            let at = ticker.now();
+            let n = c
+                .prepare_cached(
+                    "UPDATE outbox SET state = CASE WHEN message IS NULL OR recipients = '[]' THEN 'closing' ELSE 'pending' END,
+                            recipients = CASE WHEN recipients = '[]' THEN NULL ELSE recipients END,
+                            due = ?, last_error = NULL
+                     WHERE tenant = ? AND id = ? AND state IN ('failed', 'skipped')",
+                )?
+                .execute(params![at, tenant, id])?;
+            if n == 0 {
+                return Err(Error::Conflict(format!(
+                    "notification {id} is not failed or skipped (only those can be retried)"
+                )));
+            }
+            Ok(c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
+                .query_row([id], outbox_row)?)
+        })
+        .await
+    }
+
+    /// Outbox rows by state, over every tenant (metrics).
+    pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
+            let v = st
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        })
+        .await
+    }
+
+    /// Deletes finished outbox rows older than 30 days.
+    pub async fn prune_outbox(&self) -> Result<usize> {
+        let ticker = self.ticker();
+        self.write(move |c| {
+            Ok(c.prepare_cached(
+                "DELETE FROM outbox WHERE state IN ('sent', 'failed', 'skipped') AND created < ?",
+            )?
+            .execute([ticker.now() - KEEP_MS])?)
+        })
+        .await
+    }
+}
+
+/// Blocked items with the user's name and current state added; a user blocked twice in one
+/// window is listed once.
+fn blocked_items(
+    c: &Connection,
+    tenant: TenantKey,
+    l: LicenseKey,
+    items: Vec<Value>,
+) -> Result<Vec<Value>> {
+    let mut seen = std::collections::HashSet::new();
+    let mut name_of = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
+    let mut state_of =
+        c.prepare_cached("SELECT state FROM seats WHERE license_rk = ? AND user_id = ?")?;
+    let mut out = Vec::with_capacity(items.len());
+    for i in items {
+        let user = i["userId"].as_str().unwrap_or_default().to_owned();
+        if !seen.insert(user.clone()) {
+            continue;
+        }
+        let name: Option<String> = name_of
+            .query_row(params![tenant, user], |r| r.get(0))
+            .optional()?;
+        let state: Option<String> = state_of
+            .query_row(params![l, user], |r| r.get(0))
+            .optional()?;
+        out.push(json!({
+            "userName": name.unwrap_or_else(|| "(deleted user)".into()),
+            "userId": user,
+            "at": i["at"],
+            "stateNow": state.unwrap_or_else(|| "none".into()),
+        }));
+    }
+    Ok(out)
+}
