@@ -8,47 +8,19 @@
 #[allow(dead_code)]
 mod helpers;
 
+#[path = "support/python.rs"]
+mod python;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use helpers::TestApp;
-
-fn run(cmd: &mut Command) -> std::process::Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("cannot run {cmd:?}: {e}"));
-    assert!(
-        out.status.success(),
-        "{cmd:?} failed:\n{}\n{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out
-}
+use python::run;
 
 /// The virtualenv with the checkers, created and filled on first use.
 fn venv() -> PathBuf {
     let here = Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/conformance");
-    let dir = Path::new(env!("CARGO_TARGET_TMPDIR")).join("conformance-venv");
-    let python = dir.join("bin/python");
-    let requirements = std::fs::read_to_string(here.join("requirements.txt")).unwrap();
-    let marker = dir.join("installed.txt");
-    if std::fs::read_to_string(&marker).ok().as_deref() != Some(requirements.as_str()) {
-        let _ = std::fs::remove_dir_all(&dir);
-        run(Command::new("python3").args(["-m", "venv"]).arg(&dir));
-        run(Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "-r",
-            ])
-            .arg(here.join("requirements.txt")));
-        std::fs::write(&marker, &requirements).unwrap();
-    }
-    python
+    python::venv("conformance-venv", &here.join("requirements.txt"))
 }
 
 #[tokio::test(flavor = "multi_thread")]

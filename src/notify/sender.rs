@@ -280,8 +280,8 @@ mod tests {
         }
     }
 
-    #[test]
-    fn a_ca_file_needs_a_tls_url() {
+    #[tokio::test]
+    async fn a_ca_file_needs_a_tls_url() {
         let dir = tempfile::tempdir().unwrap();
         let ca = dir.path().join("ca.pem");
         std::fs::write(&ca, "not a certificate").unwrap();

@@ -478,8 +478,9 @@ fn blocked_items(
 ) -> Result<Vec<Value>> {
     let mut seen = std::collections::HashSet::new();
     let mut name_of = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
-    let mut state_of =
-        c.prepare_cached("SELECT state FROM seats WHERE license_rk = ? AND user_id = ?")?;
+    let mut state_of = c.prepare_cached(
+        "SELECT state, entitled_at FROM seats WHERE license_rk = ? AND user_id = ?",
+    )?;
     let mut out = Vec::with_capacity(items.len());
     for i in items {
         let user = i["userId"].as_str().unwrap_or_default().to_owned();
@@ -489,15 +490,22 @@ fn blocked_items(
         let name: Option<String> = name_of
             .query_row(params![tenant, user], |r| r.get(0))
             .optional()?;
-        let state: Option<String> = state_of
-            .query_row(params![l, user], |r| r.get(0))
+        let seat: Option<(String, i64)> = state_of
+            .query_row(params![l, user], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        out.push(json!({
-            "userName": name.unwrap_or_else(|| "(deleted user)".into()),
-            "userId": user,
-            "at": i["at"],
-            "stateNow": state.unwrap_or_else(|| "none".into()),
-        }));
+        let order = seat.as_ref().map_or(i64::MAX, |s| s.1);
+        out.push((
+            order,
+            out.len(),
+            json!({
+                "userName": name.unwrap_or_else(|| "(deleted user)".into()),
+                "userId": user,
+                "at": i["at"],
+                "stateNow": seat.map_or_else(|| "none".into(), |s| s.0),
+            }),
+        ));
     }
-    Ok(out)
+    // In waitlist order (the order they became entitled in), as the seats page lists them.
+    out.sort_by(|a, b| (a.0, &a.2["userId"].as_str(), a.1).cmp(&(b.0, &b.2["userId"].as_str(), b.1)));
+    Ok(out.into_iter().map(|(_, _, v)| v).collect())
 }

@@ -56,6 +56,21 @@ impl TestApp {
         (t, clock)
     }
 
+    /// A daemon on the database in `dir`, reading `clock`, with `adjust` applied to the test
+    /// configuration (the caller keeps `dir`, so a test can stop and start it again).
+    pub async fn spawn_in(
+        dir: &Path,
+        clock: &ManualClock,
+        adjust: impl FnOnce(&mut Config),
+    ) -> TestApp {
+        let mut config = config(&dir.join("seatkeeper.db"));
+        adjust(&mut config);
+        let app = Application::build_with_clock(config, clock.clock())
+            .await
+            .expect("the daemon starts");
+        Self::from_app(app)
+    }
+
     pub async fn spawn_with(config: Config) -> TestApp {
         let app = Application::build(config).await.expect("the daemon starts");
         Self::from_app(app)
