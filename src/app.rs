@@ -83,8 +83,10 @@ impl Application {
             tracing::warn!("the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file to turn it on");
         }
         let transport = match &config.smtp_url {
-            Some(url) => crate::notify::sender::Transport::smtp(&url.0, config.smtp_ca_file.as_deref())
-                .map_err(|e| anyhow::anyhow!("invalid mail settings: {e}"))?,
+            Some(url) => {
+                crate::notify::sender::Transport::smtp(&url.0, config.smtp_ca_file.as_deref())
+                    .map_err(|e| anyhow::anyhow!("invalid mail settings: {e}"))?
+            }
             None => crate::notify::sender::Transport::folder_beside(&config.database),
         };
         let from: lettre::message::Mailbox = config

@@ -306,13 +306,23 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             let t = store.tenant(&tenant).await?;
             let notify = (no_notify || !notify.is_empty()).then_some(notify);
             store
-                .update_tenant(t.key, notify, expected_sync_seconds, pending_window_seconds, "cli")
+                .update_tenant(
+                    t.key,
+                    notify,
+                    expected_sync_seconds,
+                    pending_window_seconds,
+                    "cli",
+                )
                 .await?;
             print(&json!(store.tenant(&t.id).await?));
         }
         Command::Notifications(cmd) => {
             let out = match cmd {
-                NotificationsCommand::List { tenant, state, limit } => {
+                NotificationsCommand::List {
+                    tenant,
+                    state,
+                    limit,
+                } => {
                     let t = store.tenant(&tenant).await?;
                     store.notifications(t.key, state, limit).await?
                 }

@@ -15,7 +15,6 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use helpers::TestApp;
-use python::run;
 
 /// The virtualenv with the checkers, created and filled on first use.
 fn venv() -> PathBuf {

@@ -148,7 +148,9 @@ impl Smtp {
             got.len(),
             n,
             "messages received: {:#?}",
-            got.iter().map(|m| &m["headers"]["Subject"]).collect::<Vec<_>>()
+            got.iter()
+                .map(|m| &m["headers"]["Subject"])
+                .collect::<Vec<_>>()
         );
         got
     }
@@ -371,7 +373,11 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     assert_eq!(listed.len(), 200, "{text}");
     assert!(text.contains("50 more"));
     assert_eq!(
-        m["html"].as_str().unwrap().matches("@contoso.example</td>").count(),
+        m["html"]
+            .as_str()
+            .unwrap()
+            .matches("@contoso.example</td>")
+            .count(),
         200
     );
     let rows = csv_rows(m);
@@ -386,7 +392,10 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
 
     // The full-license crossing was its own email, once.
     let full = find(&got, "threshold");
-    assert_eq!(subject(full[0]), "[seatkeeper] Contoso / MindManager: all seats in use");
+    assert_eq!(
+        subject(full[0]),
+        "[seatkeeper] Contoso / MindManager: all seats in use"
+    );
 
     // The outbox shows both sent, with their attempts and Message-IDs.
     let outbox = f.outbox().await;
@@ -400,7 +409,12 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     let more = f.users("late", 3).await;
     let (_, groups) = f
         .app
-        .scim(&f.tok, Method::GET, "/Groups?filter=displayName%20eq%20%22Developers%22&excludedAttributes=members", None)
+        .scim(
+            &f.tok,
+            Method::GET,
+            "/Groups?filter=displayName%20eq%20%22Developers%22&excludedAttributes=members",
+            None,
+        )
         .await;
     let group = id(&groups["Resources"][0]);
     f.members(&group, "add", &more).await;
@@ -412,6 +426,431 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
         "[seatkeeper] Contoso / MindManager: 3 users blocked for lack of seats"
     );
     assert_eq!(csv_rows(m).len(), 4);
-    let (_, seats) = f.admin(Method::GET, &format!("/licenses/{license}"), None).await;
+    let (_, seats) = f
+        .admin(Method::GET, &format!("/licenses/{license}"), None)
+        .await;
     assert_eq!(seats["blocked"], 253, "{seats}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn thresholds_are_mailed_once_per_crossing() {
+    let smtp = Smtp::start("none", 0.0).await;
+    let f = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
+    let users = f.users("u", 11).await;
+    let group = f.group("Staff", &users[..8]).await;
+    f.license("Pro", 10, "Staff").await; // 8 of 10: below 90 %
+    f.members(&group, "add", &users[8..9]).await; // 9: crosses 90 %
+    f.members(&group, "add", &users[9..10]).await; // 10: crosses 100 %
+    f.members(&group, "add", &users[10..11]).await; // blocked; still 100 %
+    f.close_window();
+    let got = smtp.expect(2).await;
+    let t = find(&got, "threshold");
+    assert_eq!(t.len(), 1, "both crossings of one window in one email");
+    assert_eq!(
+        subject(t[0]),
+        "[seatkeeper] Contoso / Pro: all seats in use"
+    );
+    let levels: Vec<String> = csv_rows(t[0])[1..]
+        .iter()
+        .map(|r| r.split(',').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(levels, ["90", "100"]);
+
+    // A holder leaves, the waiting user is promoted: still full, nothing new. Leaving and
+    // coming back near the boundary (10 → 9 → 10) does not mail again either.
+    f.members(&group, "remove", &users[0..1]).await;
+    f.clock.advance_secs(3600); // past the grace: the seat is freed and promoted
+    let (s, _) = f.admin(Method::POST, "/reconcile", None).await;
+    assert_eq!(s, StatusCode::OK);
+    f.close_window();
+    smtp.expect(2).await;
+
+    // Falling well below (70 %) re-arms both; crossing again is mailed again.
+    f.members(&group, "remove", &users[1..4]).await;
+    f.clock.advance_secs(3600);
+    f.admin(Method::POST, "/reconcile", None).await;
+    f.members(&group, "add", &users[0..4]).await; // 7 + 4: full again, one waits
+    f.close_window();
+    let got = smtp.expect(4).await;
+    assert_eq!(find(&got, "blocked").len(), 2);
+    let t = find(&got, "threshold");
+    assert_eq!(t.len(), 2);
+    let levels: Vec<String> = csv_rows(t[1])[1..]
+        .iter()
+        .map(|r| r.split(',').next().unwrap().to_owned())
+        .collect();
+    assert_eq!(
+        levels,
+        ["100"],
+        "one change crossing both thresholds is one event"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_other_event_kind_is_mailed() {
+    let smtp = Smtp::start("none", 0.0).await;
+    let f = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
+    let users = f.users("e", 6).await;
+    f.group("Engineering", &users).await;
+    let license = f.license("Visio", 6, "Engineering").await;
+    f.close_window();
+    smtp.expect(1).await; // 6 of 6: all seats in use
+
+    // Capacity lowered below use (policy keep: nobody loses a seat).
+    f.clock.tick();
+    let (s, b) = f
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{license}"),
+            Some(json!({"seats": 4})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // A selector naming no group expires after the pending window (72 h by default).
+    let (s, b) = f
+        .admin(
+            Method::POST,
+            "/licenses",
+            Some(json!({"name": "Typo", "seats": 1, "groups": [{"displayName": "Enginering"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    // Failing SCIM requests (threshold 5 in this configuration).
+    for _ in 0..6 {
+        let (s, _) = f
+            .app
+            .scim(
+                &f.tok,
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": [USER_SCHEMA], "userName": "e00000@contoso.example"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+    }
+    // A revoked token still in use.
+    let (_, old) = f.admin(Method::POST, "/tokens", None).await;
+    let old_id = old["id"].as_str().unwrap().to_owned();
+    f.admin(Method::DELETE, &format!("/tokens/{old_id}"), None)
+        .await;
+    let (s, _) = f
+        .app
+        .scim(old["token"].as_str().unwrap(), Method::GET, "/Users", None)
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    // Drift: a seat row lost behind the daemon's back, repaired by the reconciler.
+    {
+        let db = rusqlite::Connection::open(f.dir.path().join("seatkeeper.db")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.execute_batch(
+            "BEGIN IMMEDIATE;
+             DELETE FROM seats WHERE user_id = (SELECT user_id FROM seats WHERE state = 'granted' ORDER BY user_id LIMIT 1);
+             UPDATE licenses SET granted = granted - 1 WHERE name = 'Visio';
+             COMMIT;",
+        )
+        .unwrap();
+    }
+    // Silence: nothing from the provider for longer than expected (2 h by default); the
+    // pending window (72 h) passes too.
+    f.clock.advance_secs(73 * 3600);
+    let (s, report) = f.admin(Method::POST, "/reconcile", None).await;
+    assert_eq!(s, StatusCode::OK, "{report}");
+    assert_eq!(report["repaired"], 1, "{report}");
+    f.close_window();
+
+    // (The user whose seat row was lost is queued again; with 5 of 4 seats in use, they wait.)
+    let got = smtp.expect(8).await;
+    assert_eq!(find(&got, "blocked").len(), 1);
+    for (kind, subject_is) in [
+        (
+            "capacity_lowered",
+            "[seatkeeper] Contoso / Visio: capacity lowered below the seats in use",
+        ),
+        (
+            "pending_expired",
+            "[seatkeeper] Contoso: 1 pending reference expired",
+        ),
+        (
+            "scim_failures",
+            "[seatkeeper] Contoso: repeated failing SCIM requests",
+        ),
+        (
+            "auth_failures",
+            "[seatkeeper] Contoso: requests with a revoked or wrong token",
+        ),
+        (
+            "drift_repaired",
+            "[seatkeeper] Contoso: seats repaired by the reconciler",
+        ),
+        ("silence", "[seatkeeper] Contoso: no provisioning calls"),
+    ] {
+        let m = find(&got, kind);
+        assert_eq!(m.len(), 1, "{kind}: {got:#?}");
+        assert_eq!(subject(m[0]), subject_is);
+        assert!(m[0]["text"].as_str().unwrap().contains("What you can do"));
+    }
+    let lowered = csv_rows(find(&got, "capacity_lowered")[0]);
+    assert_eq!(
+        lowered[1],
+        "6,4,6,keep,".to_owned() + lowered[1].rsplit(',').next().unwrap()
+    );
+    let failing = find(&got, "scim_failures")[0]["text"].as_str().unwrap();
+    assert!(
+        failing.contains("5 × 409 uniqueness on POST /scim/v2/Users"),
+        "{failing}"
+    );
+    let refused = csv_rows(find(&got, "auth_failures")[0]);
+    assert!(
+        refused[1].starts_with(&format!("{old_id},revoked,")),
+        "{refused:?}"
+    );
+    let expired = csv_rows(find(&got, "pending_expired")[0]);
+    assert!(expired[1].contains("Enginering"), "{expired:?}");
+
+    // Silence is mailed once per silence: another pass stays quiet until the provider calls.
+    f.admin(Method::POST, "/reconcile", None).await;
+    f.close_window();
+    smtp.expect(8).await;
+
+    // A test message goes out at once, to the tenant's recipients or to those given.
+    let (s, q) = f
+        .admin(
+            Method::POST,
+            "/notifications/test",
+            Some(json!({"to": ["someone@contoso.example"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{q}");
+    let got = smtp.expect(9).await;
+    assert_eq!(got[8]["to"], json!(["someone@contoso.example"]));
+    assert_eq!(subject(&got[8]), "[seatkeeper] Contoso: test message");
+    let (s, e) = f
+        .admin(
+            Method::POST,
+            "/notifications/test",
+            Some(json!({"to": ["not an address"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn an_smtp_outage_delays_mail_and_loses_none() {
+    let mut smtp = Smtp::start("none", 0.0).await;
+    let f = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
+    smtp.stop();
+    let users = f.users("o", 4).await;
+    f.group("Ops", &users).await;
+    f.license("Ops", 2, "Ops").await; // 2 blocked, and full
+    for _ in 0..3 {
+        f.admin(Method::POST, "/notifications/test", None).await;
+    }
+    f.close_window();
+    // Every attempt fails (connection refused) and is scheduled again.
+    let mut outbox = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        outbox = f.outbox().await;
+        let all = outbox["notifications"].as_array().unwrap();
+        if all.len() == 5 && all.iter().all(|n| n["attempts"].as_i64() >= Some(1)) {
+            break;
+        }
+    }
+    for n in outbox["notifications"].as_array().unwrap() {
+        assert_eq!(n["state"], "pending", "{n}");
+        assert!(n["attempts"].as_i64() >= Some(1), "{n}");
+        assert!(
+            n["lastError"].as_str().is_some_and(|e| !e.is_empty()),
+            "{n}"
+        );
+        assert!(n["nextAttempt"].as_str().is_some(), "{n}");
+    }
+    // Still down a while later: more attempts, nothing lost.
+    f.clock.advance_secs(60);
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let smtp = smtp.restart().await;
+    f.clock.advance_secs(3600);
+    let got = smtp.expect(5).await;
+    let ids: std::collections::BTreeSet<&str> = got
+        .iter()
+        .map(|m| m["headers"]["Message-ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 5, "each message once");
+    let outbox = f.outbox().await;
+    assert_eq!(outbox["counts"]["sent"], 5, "{outbox}");
+    assert!(outbox["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|n| n["attempts"].as_i64() >= Some(2)));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_permanent_rejection_is_marked_failed_and_can_be_retried() {
+    let smtp = Smtp::start("none", 0.0).await;
+    let f = Fixture::new(&smtp, &["rejected@contoso.example"]).await;
+    let (s, q) = f.admin(Method::POST, "/notifications/test", None).await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{q}");
+    let mut n = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        n = f.outbox().await["notifications"][0].clone();
+        if n["state"] == "failed" {
+            break;
+        }
+    }
+    assert_eq!(n["state"], "failed", "{n}");
+    assert_eq!(n["attempts"], 1);
+    assert!(n["lastError"].as_str().unwrap().contains("550"), "{n}");
+    let (_, failed) = f
+        .admin(Method::GET, "/notifications?state=failed", None)
+        .await;
+    assert_eq!(failed["notifications"].as_array().unwrap().len(), 1);
+    assert!(smtp.messages().is_empty());
+
+    // The address is fixed in the directory of the mail server... here: the tenant's list.
+    let (s, _) = f
+        .app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{}", f.tenant),
+            Some(json!({"notify": ["licensing@contoso.example"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let id = n["id"].as_i64().unwrap();
+    let (s, r) = f
+        .admin(Method::POST, &format!("/notifications/{id}/retry"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    // A message is retried as it was rendered: to the same (rejected) recipient.
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    let n = f.outbox().await["notifications"][0].clone();
+    assert_eq!(n["state"], "failed", "{n}");
+    assert_eq!(n["attempts"], 2);
+    let (s, _) = f
+        .admin(Method::POST, &format!("/notifications/{id}/retry"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = f
+        .admin(Method::POST, "/notifications/999/retry", None)
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_restart_in_the_middle_of_sending_loses_nothing() {
+    let smtp = Smtp::start("none", 0.4).await;
+    let Fixture {
+        app,
+        clock,
+        dir,
+        tenant,
+        ..
+    } = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
+    for _ in 0..8 {
+        let (s, _) = app
+            .admin(
+                Method::POST,
+                &format!("/tenants/{tenant}/notifications/test"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+    }
+    // Stop once the first has arrived: the one in hand is finished, the rest wait in the outbox.
+    for _ in 0..100 {
+        if !smtp.messages().is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    app.stop().await;
+    let before = smtp.messages().len();
+    assert!((1..8).contains(&before), "{before} sent before the stop");
+
+    let app = daemon(dir.path(), &clock, &smtp).await;
+    let got = smtp.expect(8).await;
+    let ids: std::collections::BTreeSet<&str> = got
+        .iter()
+        .map(|m| m["headers"]["Message-ID"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids.len(), 8, "every message, once");
+    let (_, outbox) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{tenant}/notifications"),
+            None,
+        )
+        .await;
+    assert_eq!(outbox["counts"]["sent"], 8, "{outbox}");
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn starttls_and_implicit_tls_deliver() {
+    for mode in ["starttls", "implicit"] {
+        let smtp = Smtp::start(mode, 0.0).await;
+        let f = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
+        let (s, _) = f.admin(Method::POST, "/notifications/test", None).await;
+        assert_eq!(s, StatusCode::ACCEPTED);
+        let got = smtp.expect(1).await;
+        assert_eq!(got[0]["tls"], true, "{mode}");
+        assert_eq!(subject(&got[0]), "[seatkeeper] Contoso: test message");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn without_smtp_mail_goes_to_the_mail_folder() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_in(dir.path(), &clock, |_| {}).await;
+    let (s, t) = app
+        .admin(
+            Method::POST,
+            "/tenants",
+            Some(json!({"name": "Fabrikam", "notify": ["it@fabrikam.example"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{}/notifications/test", id(&t)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    let folder = dir.path().join("mail");
+    let mut files = Vec::new();
+    for _ in 0..100 {
+        files = std::fs::read_dir(&folder)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if !files.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(files.len(), 1, "{files:?}");
+    assert!(files[0].to_string_lossy().ends_with("-test.eml"));
+    let eml = std::fs::read_to_string(&files[0]).unwrap();
+    assert!(eml.contains("Subject: [seatkeeper] Fabrikam: test message"));
+    assert!(eml.contains("To: it@fabrikam.example"));
+    assert!(eml.contains("Auto-Submitted: auto-generated"));
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn ten_thousand_blocked_in_one_sync_are_one_email() {
+    let smtp = Smtp::start("none", 0.0).await;
+    let f = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
+    let users = f.users("big", 10_000).await;
+    f.group("Everyone", &users).await;
+    f.license("Big", 0, "Everyone").await;
+    f.close_window();
+    let got = smtp.expect(1).await;
+    assert_eq!(
+        subject(&got[0]),
+        "[seatkeeper] Contoso / Big: 10000 users blocked for lack of seats"
+    );
+    assert_eq!(csv_rows(&got[0]).len(), 10_001);
 }

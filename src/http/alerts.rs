@@ -100,12 +100,14 @@ impl Alerts {
         let now = Instant::now();
         let mut map = self.refusals.lock().ok()?;
         if map.len() > 10_000 {
-            map.retain(|_, r| r.last_recorded.is_some_and(|t| now.duration_since(t) < AUTH_EVERY));
+            map.retain(|_, r| {
+                r.last_recorded
+                    .is_some_and(|t| now.duration_since(t) < AUTH_EVERY)
+            });
         }
         let r = map.entry((tenant, token_id.to_owned())).or_default();
         r.count += 1;
-        if r
-            .last_recorded
+        if r.last_recorded
             .is_some_and(|t| now.duration_since(t) < AUTH_EVERY)
         {
             return None;
@@ -132,7 +134,10 @@ mod tests {
         assert!(a.request_failed(1, "400 invalidValue".into()).is_none());
         let e = a.request_failed(1, "409 uniqueness".into()).unwrap();
         assert_eq!(e["failedRequests"], 3);
-        assert_eq!(e["mostCommonErrors"], "2 × 409 uniqueness; 1 × 400 invalidValue");
+        assert_eq!(
+            e["mostCommonErrors"],
+            "2 × 409 uniqueness; 1 × 400 invalidValue"
+        );
         assert!(a.request_failed(1, "409 uniqueness".into()).is_none());
         assert!(a.request_failed(2, "404".into()).is_none(), "per tenant");
         assert!(Alerts::new(0, 600).request_failed(1, "x".into()).is_none());

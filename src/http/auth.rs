@@ -11,8 +11,8 @@ use subtle::ConstantTimeEq;
 use super::error::{AdminError, ScimError, Throttled};
 use super::limits::retry_after;
 use super::AppState;
-use crate::scim;
 use crate::notify::Kind;
+use crate::scim;
 use crate::store::{Authn, Tenant};
 
 fn bearer(req: &HttpRequest) -> Option<String> {
@@ -81,7 +81,9 @@ impl FromRequest for ScimTenant {
                             tracing::warn!(token = %token_id, reason, "SCIM request with a refused token");
                             let store = state.store.clone();
                             tokio::spawn(async move {
-                                if let Err(err) = store.notify_event(key, Kind::AuthFailures, vec![e]).await {
+                                if let Err(err) =
+                                    store.notify_event(key, Kind::AuthFailures, vec![e]).await
+                                {
                                     tracing::warn!(error = %err, "cannot record a refused-token notification");
                                 }
                             });

@@ -136,7 +136,12 @@ pub(super) fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String
     Ok(q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
 }
 
-pub(super) fn int_param(req: &HttpRequest, name: &str, default: i64, max: i64) -> Result<i64, AdminError> {
+pub(super) fn int_param(
+    req: &HttpRequest,
+    name: &str,
+    default: i64,
+    max: i64,
+) -> Result<i64, AdminError> {
     match query_param(req, name)? {
         None => Ok(default),
         Some(v) => v

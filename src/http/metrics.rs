@@ -161,7 +161,14 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
     match state.store.outbox_counts().await {
         Ok(rows) => {
             let _ = writeln!(out, "# HELP seatkeeper_outbox_notifications Notifications in the outbox, by state (collecting, closing and pending are the backlog).\n# TYPE seatkeeper_outbox_notifications gauge");
-            for s in ["collecting", "closing", "pending", "sent", "failed", "skipped"] {
+            for s in [
+                "collecting",
+                "closing",
+                "pending",
+                "sent",
+                "failed",
+                "skipped",
+            ] {
                 let n = rows.iter().find(|(k, _)| k == s).map(|r| r.1).unwrap_or(0);
                 let _ = writeln!(out, "seatkeeper_outbox_notifications{{state=\"{s}\"}} {n}");
             }
@@ -169,9 +176,21 @@ pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
         Err(e) => tracing::warn!(error = %e, "cannot read the outbox"),
     }
     for (name, help, v) in [
-        ("seatkeeper_mail_sent_total", "Notification emails delivered (or written to the mail folder).", &state.mail_stats.sent),
-        ("seatkeeper_mail_failed_total", "Notification emails rejected for good by the SMTP server.", &state.mail_stats.failed),
-        ("seatkeeper_mail_retries_total", "Delivery attempts that failed transiently and will be retried.", &state.mail_stats.retried),
+        (
+            "seatkeeper_mail_sent_total",
+            "Notification emails delivered (or written to the mail folder).",
+            &state.mail_stats.sent,
+        ),
+        (
+            "seatkeeper_mail_failed_total",
+            "Notification emails rejected for good by the SMTP server.",
+            &state.mail_stats.failed,
+        ),
+        (
+            "seatkeeper_mail_retries_total",
+            "Delivery attempts that failed transiently and will be retried.",
+            &state.mail_stats.retried,
+        ),
     ] {
         let _ = writeln!(
             out,

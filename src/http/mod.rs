@@ -152,8 +152,7 @@ fn failed_request<B>(
         .get::<error::ErrorKind>()
         .map(|k| k.0)
         .unwrap_or("");
-    let label = format!("{} {kind} on {method} {route}", r.status().as_u16())
-        .replace("  ", " ");
+    let label = format!("{} {kind} on {method} {route}", r.status().as_u16()).replace("  ", " ");
     if let Some(event) = state.alerts.request_failed(tenant, label) {
         let store = state.store.clone();
         tokio::spawn(async move {

@@ -29,7 +29,14 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
         )
 }
 
-const STATES: [&str; 6] = ["collecting", "closing", "pending", "sent", "failed", "skipped"];
+const STATES: [&str; 6] = [
+    "collecting",
+    "closing",
+    "pending",
+    "sent",
+    "failed",
+    "skipped",
+];
 
 async fn list(
     _: Admin,

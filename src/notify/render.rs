@@ -404,7 +404,11 @@ fn html_body(d: &Digest, c: &Content) -> String {
         "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title></title></head>\
          <body style=\"font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#1a1a1a;line-height:1.45;max-width:48rem\">",
     );
-    let _ = write!(h, "<h1 style=\"font-size:1.25rem\">{}</h1>", html_escape(&subject(d)));
+    let _ = write!(
+        h,
+        "<h1 style=\"font-size:1.25rem\">{}</h1>",
+        html_escape(&subject(d))
+    );
     for p in &c.summary {
         let _ = write!(h, "<p>{}</p>", html_escape(p));
     }
@@ -487,7 +491,9 @@ pub fn render(
         .header(SuppressAutoResponse)
         .header(EventHeader(d.kind.as_str().into()));
     for r in to {
-        b = b.to(r.parse::<Mailbox>().map_err(|_| Error::Recipient(r.clone()))?);
+        b = b.to(r
+            .parse::<Mailbox>()
+            .map_err(|_| Error::Recipient(r.clone()))?);
     }
     let alternative = MultiPart::alternative_plain_html(text_body(d, &c), html_body(d, &c));
     let body = if d.items.is_empty() {
@@ -505,11 +511,11 @@ pub fn render(
         let csv_type = ContentType::parse("text/csv; charset=utf-8")
             .map_err(|e| Error::Build(e.to_string()))?;
         let attachment: SinglePart = Attachment::new(name).body(csv(&d.items), csv_type);
-        MultiPart::mixed().multipart(alternative).singlepart(attachment)
+        MultiPart::mixed()
+            .multipart(alternative)
+            .singlepart(attachment)
     };
-    let message = b
-        .multipart(body)
-        .map_err(|e| Error::Build(e.to_string()))?;
+    let message = b.multipart(body).map_err(|e| Error::Build(e.to_string()))?;
     Ok(Rendered {
         subject,
         message_id,
@@ -555,7 +561,13 @@ mod tests {
             .map(|i| json!({"userName": format!("u{i}@contoso.com"), "userId": format!("id{i}"), "at": "2026-11-22T10:00:00.000Z", "stateNow": "blocked"}))
             .collect();
         let d = digest(Kind::Blocked, items);
-        let r = render(&d, &from(), &["admin@contoso.com".into()], SystemTime::now()).unwrap();
+        let r = render(
+            &d,
+            &from(),
+            &["admin@contoso.com".into()],
+            SystemTime::now(),
+        )
+        .unwrap();
         assert_eq!(
             r.subject,
             "[seatkeeper] Contoso / MindManager: 250 users blocked for lack of seats"
@@ -599,7 +611,10 @@ mod tests {
     #[test]
     fn every_kind_renders() {
         for k in Kind::ALL {
-            let d = digest(k, vec![json!({"at": "2026-11-22T10:00:00.000Z", "level": 90})]);
+            let d = digest(
+                k,
+                vec![json!({"at": "2026-11-22T10:00:00.000Z", "level": 90})],
+            );
             let r = render(&d, &from(), &["a@example.com".into()], SystemTime::now()).unwrap();
             assert!(r.subject.starts_with("[seatkeeper] Contoso"), "{k:?}");
             assert_eq!(Kind::parse(k.as_str()), Some(k));

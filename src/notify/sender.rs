@@ -77,17 +77,16 @@ impl Transport {
                 .query_pairs()
                 .find(|(k, _)| k == "tls")
                 .map(|(_, v)| v.into_owned());
-            let tls = match (parsed.scheme(), mode.as_deref()) {
-                ("smtps", _) => Tls::Wrapper(params),
-                ("smtp", Some("required")) => Tls::Required(params),
-                ("smtp", Some("opportunistic")) => Tls::Opportunistic(params),
-                _ => {
-                    return Err(ca_err(
+            let tls =
+                match (parsed.scheme(), mode.as_deref()) {
+                    ("smtps", _) => Tls::Wrapper(params),
+                    ("smtp", Some("required")) => Tls::Required(params),
+                    ("smtp", Some("opportunistic")) => Tls::Opportunistic(params),
+                    _ => return Err(ca_err(
                         "a CA file needs a TLS smtp_url (smtps://..., or smtp://...?tls=required)"
                             .into(),
-                    ))
-                }
-            };
+                    )),
+                };
             b = b.tls(tls);
         }
         Ok(Transport::Smtp(b.timeout(Some(SMTP_TIMEOUT)).build()))
@@ -228,7 +227,9 @@ impl Sender {
                 };
                 match smtp.send_raw(&envelope, &m.message).await {
                     Ok(_) => self.sent(m, None),
-                    Err(e) if e.is_permanent() => self.failed(m, format!("rejected by the SMTP server: {e}")),
+                    Err(e) if e.is_permanent() => {
+                        self.failed(m, format!("rejected by the SMTP server: {e}"))
+                    }
                     Err(e) => retry(e.to_string(), &self.stats),
                 }
             }
@@ -253,9 +254,13 @@ impl Sender {
     fn sent(&self, m: &Outgoing, file: Option<&Path>) -> Result<(), (String, Option<Millis>)> {
         self.stats.sent.fetch_add(1, Ordering::Relaxed);
         match file {
-            Some(f) => tracing::info!(notification = m.id, kind = %m.kind, to = ?m.recipients, file = %f.display(),
-                "notification written (no smtp_url configured)"),
-            None => tracing::info!(notification = m.id, kind = %m.kind, to = ?m.recipients, "notification sent"),
+            Some(f) => {
+                tracing::info!(notification = m.id, kind = %m.kind, to = ?m.recipients, file = %f.display(),
+                "notification written (no smtp_url configured)")
+            }
+            None => {
+                tracing::info!(notification = m.id, kind = %m.kind, to = ?m.recipients, "notification sent")
+            }
         }
         Ok(())
     }

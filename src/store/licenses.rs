@@ -435,7 +435,10 @@ fn apply_change(
         }
         Ok(())
     })?;
-    if let Some(s) = change.seats.filter(|s| *s < old.capacity && *s < in_use_before) {
+    if let Some(s) = change
+        .seats
+        .filter(|s| *s < old.capacity && *s < in_use_before)
+    {
         let policy = change.on_capacity_lowered.unwrap_or(old.on_lowered);
         outbox::record(
             c,
@@ -443,8 +446,10 @@ fn apply_change(
             Kind::CapacityLowered,
             l,
             at,
-            vec![json!({"from": old.capacity, "to": s, "inUse": in_use_before,
-                        "policy": if policy == OnLowered::BlockNewest { "block_newest" } else { "keep" }})],
+            vec![
+                json!({"from": old.capacity, "to": s, "inUse": in_use_before,
+                        "policy": if policy == OnLowered::BlockNewest { "block_newest" } else { "keep" }}),
+            ],
         )?;
     }
     // A capacity change moves the thresholds even when no seat changed.
@@ -608,8 +613,10 @@ fn reconcile_tenant(c: &Connection, tenant: TenantKey, at: Millis, actor: &str) 
             Kind::DriftRepaired,
             0,
             at,
-            vec![json!({"repaired": report.repaired, "granted": report.granted, "promoted": report.promoted,
-                        "blocked": report.blocked, "releasing": report.releasing, "released": report.released, "by": actor})],
+            vec![
+                json!({"repaired": report.repaired, "granted": report.granted, "promoted": report.promoted,
+                        "blocked": report.blocked, "releasing": report.releasing, "released": report.released, "by": actor}),
+            ],
         )?;
     }
     let mut expired_items = Vec::new();
@@ -621,7 +628,8 @@ fn reconcile_tenant(c: &Connection, tenant: TenantKey, at: Millis, actor: &str) 
         expired_items.push(item);
     }
     for m in out["expired"]["members"].as_array().into_iter().flatten() {
-        expired_items.push(json!({"reference": "group member", "group": m["group"], "member": m["member"]}));
+        expired_items
+            .push(json!({"reference": "group member", "group": m["group"], "member": m["member"]}));
     }
     outbox::record(c, tenant, Kind::PendingExpired, 0, at, expired_items)?;
     check_silence(c, tenant, at)?;
@@ -645,7 +653,9 @@ fn check_silence(c: &Connection, tenant: TenantKey, at: Millis) -> Result<()> {
             Kind::Silence,
             0,
             at,
-            vec![json!({"lastProviderCall": last_call, "expectedSyncSeconds": expected, "silentForSeconds": (at - since) / 1000})],
+            vec![
+                json!({"lastProviderCall": last_call, "expectedSyncSeconds": expected, "silentForSeconds": (at - since) / 1000}),
+            ],
         )?;
     }
     if silent != notified {
@@ -761,8 +771,10 @@ impl Store {
             c.prepare_cached("DELETE FROM licenses WHERE rk = ?")?
                 .execute([l])?;
             // Its notifications keep the name; the key may be reused by a later license.
-            c.prepare_cached("UPDATE outbox SET license_rk = -id WHERE tenant = ? AND license_rk = ?")?
-                .execute(params![tenant, l])?;
+            c.prepare_cached(
+                "UPDATE outbox SET license_rk = -id WHERE tenant = ? AND license_rk = ?",
+            )?
+            .execute(params![tenant, l])?;
             audit(
                 c,
                 tenant,

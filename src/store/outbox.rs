@@ -122,10 +122,7 @@ pub(crate) fn after_allocation(
 ) -> Result<()> {
     let mut blocked: std::collections::BTreeMap<LicenseKey, Vec<Value>> = Default::default();
     for (l, user) in &report.newly_blocked {
-        blocked
-            .entry(*l)
-            .or_default()
-            .push(json!({"userId": user}));
+        blocked.entry(*l).or_default().push(json!({"userId": user}));
     }
     for (l, items) in blocked {
         record(c, tenant, Kind::Blocked, l, at, items)?;
@@ -180,7 +177,12 @@ const OUTBOX_COLS: &str = "id, kind, license_name, state, created, due, items, a
 
 impl Store {
     /// Records events that have no write of their own (failing requests, refused tokens).
-    pub async fn notify_event(&self, tenant: TenantKey, kind: Kind, items: Vec<Value>) -> Result<()> {
+    pub async fn notify_event(
+        &self,
+        tenant: TenantKey,
+        kind: Kind,
+        items: Vec<Value>,
+    ) -> Result<()> {
         let ticker = self.ticker();
         self.write(move |c| record(c, tenant, kind, 0, ticker.now(), items))
             .await
@@ -373,11 +375,15 @@ impl Store {
     pub async fn notification(&self, tenant: TenantKey, id: i64, limit: i64) -> Result<Value> {
         self.read(move |c| {
             let mut row = c
-                .prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ? AND id = ?"))?
+                .prepare_cached(&format!(
+                    "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ? AND id = ?"
+                ))?
                 .query_row(params![tenant, id], outbox_row)
                 .optional()?
                 .ok_or_else(|| Error::NotFound(format!("notification {id}")))?;
-            let mut st = c.prepare_cached("SELECT detail FROM outbox_items WHERE outbox_id = ? ORDER BY seq LIMIT ?")?;
+            let mut st = c.prepare_cached(
+                "SELECT detail FROM outbox_items WHERE outbox_id = ? ORDER BY seq LIMIT ?",
+            )?;
             let items = st
                 .query_map(params![id, limit], |r| r.get::<_, String>(0))?
                 .map(|d| d.map(|d| serde_json::from_str::<Value>(&d).unwrap_or(Value::Null)))
@@ -477,7 +483,8 @@ fn blocked_items(
     items: Vec<Value>,
 ) -> Result<Vec<Value>> {
     let mut seen = std::collections::HashSet::new();
-    let mut name_of = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
+    let mut name_of =
+        c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
     let mut state_of = c.prepare_cached(
         "SELECT state, entitled_at FROM seats WHERE license_rk = ? AND user_id = ?",
     )?;
@@ -506,6 +513,8 @@ fn blocked_items(
         ));
     }
     // In waitlist order (the order they became entitled in), as the seats page lists them.
-    out.sort_by(|a, b| (a.0, &a.2["userId"].as_str(), a.1).cmp(&(b.0, &b.2["userId"].as_str(), b.1)));
+    out.sort_by(|a, b| {
+        (a.0, &a.2["userId"].as_str(), a.1).cmp(&(b.0, &b.2["userId"].as_str(), b.1))
+    });
     Ok(out.into_iter().map(|(_, _, v)| v).collect())
 }

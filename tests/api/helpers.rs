@@ -58,6 +58,7 @@ impl TestApp {
 
     /// A daemon on the database in `dir`, reading `clock`, with `adjust` applied to the test
     /// configuration (the caller keeps `dir`, so a test can stop and start it again).
+    #[allow(dead_code)] // used by tests/mail.rs
     pub async fn spawn_in(
         dir: &Path,
         clock: &ManualClock,

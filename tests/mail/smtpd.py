@@ -62,7 +62,7 @@ class Recorder:
         meta = {
             "from": envelope.mail_from,
             "to": list(envelope.rcpt_tos),
-            "tls": session.ssl is not None,
+            "tls": session.ssl is not None or server.transport.get_extra_info("ssl_object") is not None,
         }
         meta.update(parse(envelope.original_content))
         for ext, data in ((".eml", envelope.original_content), (".json", json.dumps(meta).encode())):
