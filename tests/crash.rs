@@ -232,6 +232,28 @@ async fn acknowledged_writes_survive_kill_9() {
             "round {round}: check: {}",
             String::from_utf8_lossy(&check.stdout)
         );
+        // The outbox holds every notification that was due: each blocked seat event has its
+        // outbox item (written in the same transaction), and the full license its crossing.
+        let conn = rusqlite::Connection::open_with_flags(
+            &db,
+            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
+        )
+        .unwrap();
+        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let blocked_events = count("SELECT count(*) FROM seat_events WHERE event = 'blocked'");
+        let blocked_items = count(
+            "SELECT count(*) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id WHERE o.kind = 'blocked'",
+        );
+        assert!(blocked_events > 0, "round {round}: someone was blocked");
+        assert_eq!(
+            blocked_items, blocked_events,
+            "round {round}: every blocked user is in the outbox"
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM outbox WHERE kind = 'threshold'"),
+            1,
+            "round {round}: the license filled up once"
+        );
     }
     d.child.kill().ok();
     d.child.wait().ok();
