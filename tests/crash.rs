@@ -234,11 +234,9 @@ async fn acknowledged_writes_survive_kill_9() {
         );
         // The outbox holds every notification that was due: each blocked seat event has its
         // outbox item (written in the same transaction), and the full license its crossing.
-        let conn = rusqlite::Connection::open_with_flags(
-            &db,
-            rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY,
-        )
-        .unwrap();
+        let conn =
+            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
         let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
         let blocked_events = count("SELECT count(*) FROM seat_events WHERE event = 'blocked'");
         let blocked_items = count(

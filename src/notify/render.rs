@@ -131,7 +131,7 @@ fn content(d: &Digest) -> Content {
                 if d.license.is_some() { "" } else { " (the license has since been deleted)" }
             )],
             actions: vec![
-                format!("Raise the seat count: PATCH {license_api} with {{\"seats\": N}} (POST .../preview first shows who would get a seat)."),
+                format!("Raise the seat count: PATCH {license_api} with {{\"seats\": N}}, or `seatkeeper license set {} {} --seats N` (`license preview` first shows who would get a seat).", d.tenant_name, license),
                 "Change which groups the license selects, so that only the people who need it are entitled.".into(),
                 "Pin the users who must keep a seat, or exclude users who should not hold one (PUT .../overrides/{user}).".into(),
                 "Grant a seat by hand to a waiting user once one is free (POST .../seats/{user}/grant).".into(),

@@ -146,6 +146,7 @@ pub struct Outgoing {
     pub id: i64,
     pub kind: String,
     pub tenant: TenantKey,
+    pub subject: String,
     pub recipients: Vec<String>,
     pub message: Vec<u8>,
     pub attempts: i64,
@@ -299,7 +300,7 @@ impl Store {
     pub async fn due_messages(&self, now: Millis, limit: usize) -> Result<Vec<Outgoing>> {
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT id, kind, tenant, recipients, message, attempts FROM outbox
+                "SELECT id, kind, tenant, recipients, message, attempts, coalesce(subject, '') FROM outbox
                  WHERE state = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
             )?;
             let v = st
@@ -312,6 +313,7 @@ impl Store {
                         recipients: serde_json::from_str(&to).unwrap_or_default(),
                         message: r.get(4)?,
                         attempts: r.get(5)?,
+                        subject: r.get(6)?,
                     })
                 })?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
