@@ -470,4 +470,32 @@ mod tests {
         .unwrap();
         assert!(!format!("{c:?}").contains("0123456789abcdef"));
     }
+
+    #[test]
+    fn mail_settings_are_checked_and_the_smtp_url_never_prints() {
+        let c = Config::load_from(
+            None,
+            env(&[
+                (
+                    "SEATKEEPER_SMTP_URL",
+                    "smtp://user:hunter2@mail.example.com:587?tls=required",
+                ),
+                ("SEATKEEPER_MAIL_FROM", "Licensing <licensing@example.com>"),
+                ("SEATKEEPER_DIGEST_WINDOW_SECONDS", "60"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.digest_window_seconds, 60);
+        assert!(!format!("{c:?}").contains("hunter2"));
+        for (key, value) in [
+            ("SEATKEEPER_SMTP_URL", "http://mail.example.com"),
+            ("SEATKEEPER_MAIL_FROM", "not an address"),
+            ("SEATKEEPER_DIGEST_WINDOW_SECONDS", "-1"),
+            ("SEATKEEPER_SCIM_FAILURE_WINDOW_SECONDS", "0"),
+        ] {
+            let e = Config::load_from(None, env(&[(key, value)])).unwrap_err();
+            let name = key.trim_start_matches("SEATKEEPER_").to_ascii_lowercase();
+            assert!(e.to_string().contains(&name), "{e}");
+        }
+    }
 }

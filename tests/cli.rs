@@ -161,3 +161,59 @@ fn backup_restore_and_check() {
 fn rusqlite_open(p: &std::path::Path) -> rusqlite::Connection {
     rusqlite::Connection::open(p).unwrap()
 }
+
+#[test]
+fn notification_verbs_work_from_the_shell() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    assert!(seatkeeper(&db, &["tenant", "create", "acme"]).0);
+    let (ok, _, err) = seatkeeper(&db, &["notifications", "test", "acme"]);
+    assert!(!ok && err.contains("no notify recipients"), "{err}");
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &[
+            "tenant",
+            "set",
+            "acme",
+            "--notify",
+            "a@acme.test",
+            "--notify",
+            "b@acme.test",
+            "--expected-sync-seconds",
+            "3600",
+        ],
+    );
+    assert!(ok, "{err}");
+    let t = json(&out);
+    assert_eq!(
+        t["notify"],
+        serde_json::json!(["a@acme.test", "b@acme.test"])
+    );
+    assert_eq!(t["expected_sync_seconds"], 3600);
+    let (ok, _, err) = seatkeeper(
+        &db,
+        &["tenant", "set", "acme", "--notify", "not-an-address"],
+    );
+    assert!(!ok && err.contains("not an email address"), "{err}");
+
+    let (ok, out, err) = seatkeeper(&db, &["notifications", "test", "acme"]);
+    assert!(ok, "{err}");
+    let queued = json(&out);
+    assert_eq!(queued["kind"], "test");
+    assert_eq!(queued["state"], "closing", "queued for the daemon's sender");
+    let (ok, out, _) = seatkeeper(&db, &["notifications", "list", "acme"]);
+    assert!(ok);
+    assert_eq!(json(&out)["counts"]["closing"], 1);
+    let id = queued["id"].to_string();
+    let (ok, out, _) = seatkeeper(&db, &["notifications", "show", "acme", &id]);
+    assert!(ok);
+    assert_eq!(
+        json(&out)["events"][0]["to"],
+        serde_json::json!(["a@acme.test", "b@acme.test"])
+    );
+    let (ok, _, err) = seatkeeper(&db, &["notifications", "retry", "acme", &id]);
+    assert!(!ok && err.contains("only those can be retried"), "{err}");
+    let (ok, out, _) = seatkeeper(&db, &["tenant", "set", "acme", "--no-notify"]);
+    assert!(ok);
+    assert_eq!(json(&out)["notify"], serde_json::json!([]));
+}
