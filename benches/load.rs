@@ -1,0 +1,527 @@
+//! HTTP load benchmark (prints figures; not a timed test). Run with:
+//!
+//!     cargo bench --bench load                               # 100,000 users
+//!     SEATKEEPER_LOAD_USERS=1000000 cargo bench --bench load # the 1M-user figures
+//!
+//! It starts the real daemon (the release binary) on a free loopback port with a fresh SQLite
+//! file (WAL, synchronous=FULL: every write durable before its 2xx) and drives it over HTTP with
+//! many concurrent keep-alive connections, as an identity provider would. For each workload it
+//! prints throughput and p50/p99 latency; then the daemon's peak RSS, the database size and the
+//! start-up time at that size. `/healthz` on the same server is measured first: it is the HTTP
+//! ceiling of this machine (client and server share its cores), so every figure can be read as a
+//! ratio to it.
+//!
+//! Settings (environment): `SEATKEEPER_LOAD_USERS` (100000), `SEATKEEPER_LOAD_CONCURRENCY` (64),
+//! `SEATKEEPER_LOAD_REQUESTS` (reads and checks per workload, 50000), `SEATKEEPER_LOAD_DIR`
+//! (where the database goes; default the system temp dir).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "load-benchmark-admin-token";
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+/// Members per group PATCH, as Entra batches them.
+const MEMBER_BATCH: usize = 100;
+/// Users per group of the initial sync.
+const GROUP_SIZE: usize = 1000;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+struct Daemon {
+    child: Child,
+    base: String,
+}
+
+impl Daemon {
+    /// Starts the daemon on `db`; returns it and how long it took to answer `/readyz`.
+    async fn start(db: &std::path::Path, port: u16) -> (Daemon, Duration) {
+        let t = Instant::now();
+        let child = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .arg("serve")
+            .env("SEATKEEPER_DATABASE", db)
+            .env("SEATKEEPER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SEATKEEPER_ADMIN_TOKEN", ADMIN)
+            .env("SEATKEEPER_LOG_LEVEL", "warn")
+            .env("SEATKEEPER_SCIM_REQUESTS_PER_SECOND", "0")
+            .env("SEATKEEPER_ADMIN_REQUESTS_PER_SECOND", "0")
+            .env("SEATKEEPER_MAX_BODY_BYTES", "67108864")
+            .env("SEATKEEPER_RECONCILE_INTERVAL_SECONDS", "86400")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the daemon starts");
+        let base = format!("http://127.0.0.1:{port}");
+        let client = Client::new();
+        loop {
+            if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+                if r.status().is_success() {
+                    break;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        (Daemon { child, base }, t.elapsed())
+    }
+
+    /// Peak resident set size in MiB (VmHWM).
+    fn peak_rss_mib(&self) -> f64 {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.child.id()))
+            .unwrap_or_default();
+        status
+            .lines()
+            .find(|l| l.starts_with("VmHWM:"))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|kb| kb.parse::<f64>().ok())
+            .map(|kb| kb / 1024.0)
+            .unwrap_or(0.0)
+    }
+
+    fn stop(mut self) {
+        // SIGTERM: graceful stop (WAL checkpoint), as an operator would.
+        let _ = Command::new("kill")
+            .arg(self.child.id().to_string())
+            .status();
+        let _ = self.child.wait();
+    }
+}
+
+/// What one workload measured.
+struct Figures {
+    name: String,
+    requests: usize,
+    seconds: f64,
+    latencies: Vec<f64>,
+}
+
+impl Figures {
+    fn print(&self, unit: &str, per_request: usize) {
+        let mut l = self.latencies.clone();
+        l.sort_by(|a, b| a.total_cmp(b));
+        let p = |q: f64| l[((l.len() as f64 - 1.0) * q).round() as usize] * 1000.0;
+        println!(
+            "| {} | {} | {:.0} {unit}/s | {:.2} ms | {:.2} ms |",
+            self.name,
+            self.requests * per_request,
+            (self.requests * per_request) as f64 / self.seconds,
+            p(0.5),
+            p(0.99)
+        );
+    }
+}
+
+type OnBody = Arc<dyn Fn(usize, &[u8]) + Send + Sync>;
+
+/// Runs `n` requests built by `make(i)` over `concurrency` connections; each must answer 2xx.
+async fn drive<F>(name: &str, n: usize, concurrency: usize, make: F) -> Figures
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    drive_with(name, n, concurrency, make, Arc::new(|_, _| {})).await
+}
+
+/// As [`drive`], handing each answer's body to `on_body`.
+async fn drive_with<F>(
+    name: &str,
+    n: usize,
+    concurrency: usize,
+    make: F,
+    on_body: OnBody,
+) -> Figures
+where
+    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+{
+    let make = Arc::new(make);
+    let next = Arc::new(AtomicUsize::new(0));
+    let t = Instant::now();
+    let tasks: Vec<_> = (0..concurrency.min(n.max(1)))
+        .map(|_| {
+            let make = make.clone();
+            let next = next.clone();
+            let on_body = on_body.clone();
+            tokio::spawn(async move {
+                let mut lat = Vec::new();
+                loop {
+                    let i = next.fetch_add(1, Ordering::Relaxed);
+                    if i >= n {
+                        break;
+                    }
+                    let s = Instant::now();
+                    let r = make(i).send().await.expect("request sent");
+                    let status = r.status();
+                    let body = r.bytes().await.unwrap_or_default();
+                    assert!(
+                        status.is_success(),
+                        "request {i} answered {status}: {}",
+                        String::from_utf8_lossy(&body)
+                    );
+                    lat.push(s.elapsed().as_secs_f64());
+                    on_body(i, &body);
+                }
+                lat
+            })
+        })
+        .collect();
+    let mut latencies = Vec::with_capacity(n);
+    for t in tasks {
+        latencies.extend(t.await.unwrap());
+    }
+    Figures {
+        name: name.into(),
+        requests: n,
+        seconds: t.elapsed().as_secs_f64(),
+        latencies,
+    }
+}
+
+fn user_name(i: usize) -> String {
+    format!("user{i:07}@load.test")
+}
+
+fn dir_size_mib(dir: &std::path::Path) -> f64 {
+    std::fs::read_dir(dir)
+        .map(|d| {
+            d.filter_map(|e| e.ok())
+                .filter_map(|e| e.metadata().ok())
+                .map(|m| m.len())
+                .sum::<u64>()
+        })
+        .unwrap_or(0) as f64
+        / (1024.0 * 1024.0)
+}
+
+#[tokio::main(flavor = "multi_thread", worker_threads = 2)]
+async fn main() {
+    let n = env_usize("SEATKEEPER_LOAD_USERS", 100_000);
+    let c = env_usize("SEATKEEPER_LOAD_CONCURRENCY", 64);
+    let reads = env_usize("SEATKEEPER_LOAD_REQUESTS", 50_000);
+    let dir = std::env::var("SEATKEEPER_LOAD_DIR")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| std::env::temp_dir());
+    let tmp = tempfile::tempdir_in(&dir).unwrap();
+    let db = tmp.path().join("load.db");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (daemon, _) = Daemon::start(&db, port).await;
+    let base = daemon.base.clone();
+    let client = Client::builder().pool_max_idle_per_host(c).build().unwrap();
+    println!(
+        "seatkeeper HTTP load benchmark: {n} users, {c} concurrent connections, database {}",
+        db.display()
+    );
+    println!(
+        "machine: {} cores",
+        std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(0)
+    );
+    println!();
+    println!("| workload | requests or items | throughput | p50 | p99 |");
+    println!("| --- | --- | --- | --- | --- |");
+
+    let admin = |m: Method, path: &str| {
+        client
+            .request(m, format!("{base}/admin/v1{path}"))
+            .bearer_auth(ADMIN)
+    };
+    let t: Value = admin(Method::POST, "/tenants")
+        .json(&json!({"name": "load"}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant = t["id"].as_str().unwrap().to_owned();
+    let tok: Value = admin(Method::POST, &format!("/tenants/{tenant}/tokens"))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let token = tok["token"].as_str().unwrap().to_owned();
+
+    // The ceiling: a trivial endpoint of the same server.
+    {
+        let (cl, b) = (client.clone(), base.clone());
+        drive("GET /healthz (the HTTP ceiling)", reads, c, move |_| {
+            cl.get(format!("{b}/healthz"))
+        })
+        .await
+        .print("req", 1);
+    }
+
+    // Initial sync, 1: every user, as Entra creates them (one POST each).
+    let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); n]));
+    {
+        let (cl, b, tk, ids2) = (client.clone(), base.clone(), token.clone(), ids.clone());
+        let make = move |i: usize| {
+            cl.post(format!("{b}/scim/v2/Users"))
+                .bearer_auth(&tk)
+                .header("Content-Type", "application/scim+json")
+                .body(
+                    json!({"schemas": [USER], "userName": user_name(i), "externalId": format!("ext{i}"),
+                           "active": true, "displayName": format!("User {i}"),
+                           "emails": [{"value": user_name(i), "type": "work", "primary": true}]})
+                    .to_string(),
+                )
+        };
+        let on_body: OnBody = Arc::new(move |i, body| {
+            let v: Value = serde_json::from_slice(body).unwrap();
+            ids2.lock().unwrap()[i] = v["id"].as_str().unwrap().to_owned();
+        });
+        let f = drive_with(
+            "initial sync: create users (POST /Users)",
+            n,
+            c,
+            make,
+            on_body,
+        )
+        .await;
+        f.print("users", 1);
+    }
+    let ids: Arc<Vec<String>> = Arc::new(std::mem::take(&mut *ids.lock().unwrap()));
+
+    // A license selecting half of the groups, created before they arrive (pending selectors),
+    // with seats for a third of the users: members allocate as they are added.
+    let groups = n.div_ceil(GROUP_SIZE);
+    let selected: Vec<Value> = (0..groups)
+        .step_by(2)
+        .map(|g| json!({"displayName": format!("Group {g}")}))
+        .collect();
+    let lic: Value = admin(Method::POST, &format!("/tenants/{tenant}/licenses"))
+        .json(&json!({"name": "Pro", "seats": n / 3, "groups": selected}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let license = lic["id"].as_str().unwrap().to_owned();
+
+    // Initial sync, 2: groups created empty, then members PATCHed in batches of 100.
+    let group_ids = Arc::new(std::sync::Mutex::new(vec![String::new(); groups]));
+    {
+        let (cl, b, tk) = (client.clone(), base.clone(), token.clone());
+        let out = group_ids.clone();
+        let on_body: OnBody = Arc::new(move |g, body| {
+            let v: Value = serde_json::from_slice(body).unwrap();
+            out.lock().unwrap()[g] = v["id"].as_str().unwrap().to_owned();
+        });
+        let f = drive_with(
+            "initial sync: create groups (POST /Groups)",
+            groups,
+            c,
+            move |g| {
+                cl.post(format!("{b}/scim/v2/Groups"))
+                    .bearer_auth(&tk)
+                    .header("Content-Type", "application/scim+json")
+                    .body(json!({"schemas": [GROUP], "displayName": format!("Group {g}"), "externalId": format!("g{g}")}).to_string())
+            },
+            on_body,
+        )
+        .await;
+        f.print("groups", 1);
+    }
+    let group_ids: Arc<Vec<String>> = Arc::new(std::mem::take(&mut *group_ids.lock().unwrap()));
+    {
+        let batches = n.div_ceil(MEMBER_BATCH);
+        let (cl, b, tk, ids, gids) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            ids.clone(),
+            group_ids.clone(),
+        );
+        let f = drive(
+            "initial sync: add members, 100 per PATCH, with allocation",
+            batches,
+            c,
+            move |k| {
+                let first = k * MEMBER_BATCH;
+                let last = (first + MEMBER_BATCH).min(ids.len());
+                let members: Vec<Value> = ids[first..last].iter().map(|id| json!({"value": id})).collect();
+                let g = first / GROUP_SIZE;
+                cl.patch(format!("{b}/scim/v2/Groups/{}", gids[g]))
+                    .bearer_auth(&tk)
+                    .header("Content-Type", "application/scim+json")
+                    .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": members}]}).to_string())
+            },
+        )
+        .await;
+        f.print("members", MEMBER_BATCH);
+    }
+    let seats: Value = admin(
+        Method::GET,
+        &format!("/tenants/{tenant}/licenses/{license}"),
+    )
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    println!(
+        "| (license after the sync: {} granted, {} blocked of {} seats) | | | | |",
+        seats["granted"], seats["blocked"], seats["seats"]
+    );
+
+    // Membership adds with allocation, one member per PATCH (the incremental case): users of
+    // the unselected groups join a selected one.
+    {
+        let adds = reads.min(n / 2);
+        let (cl, b, tk, ids, gids) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            ids.clone(),
+            group_ids.clone(),
+        );
+        let f = drive("membership add with allocation, 1 per PATCH", adds, c, move |k| {
+            // users of odd (unselected) groups into group 0 (selected)
+            let g = 1 + 2 * (k / GROUP_SIZE);
+            let u = (g * GROUP_SIZE + k % GROUP_SIZE) % ids.len();
+            cl.patch(format!("{b}/scim/v2/Groups/{}", gids[0]))
+                .bearer_auth(&tk)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": ids[u]}]}]}).to_string())
+        })
+        .await;
+        f.print("adds", 1);
+    }
+
+    // Incremental cycle: updates, deactivations, membership adds and removes, interleaved.
+    {
+        let ops = reads.min(n);
+        let (cl, b, tk, ids, gids) = (
+            client.clone(),
+            base.clone(),
+            token.clone(),
+            ids.clone(),
+            group_ids.clone(),
+        );
+        let f = drive("incremental cycle (update / deactivate / add / remove)", ops, c, move |k| {
+            let u = (k * 7919) % ids.len();
+            let g = u / GROUP_SIZE;
+            let scim = |m: Method, path: String, body: Value| {
+                cl.request(m, format!("{b}/scim/v2{path}"))
+                    .bearer_auth(&tk)
+                    .header("Content-Type", "application/scim+json")
+                    .body(body.to_string())
+            };
+            match k % 4 {
+                0 => scim(Method::PATCH, format!("/Users/{}", ids[u]),
+                    json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": format!("Renamed {k}")}]})),
+                1 => scim(Method::PATCH, format!("/Users/{}", ids[u]),
+                    json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]})),
+                2 => scim(Method::PATCH, format!("/Groups/{}", gids[(g + 2) % gids.len()]),
+                    json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": ids[u]}]}]})),
+                _ => scim(Method::PATCH, format!("/Groups/{}", gids[g]),
+                    json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[u])}]})),
+            }
+        })
+        .await;
+        f.print("ops", 1);
+    }
+
+    // Reads: filter by userName, random existing users.
+    {
+        let (cl, b, tk) = (client.clone(), base.clone(), token.clone());
+        let f = drive(
+            "GET /Users?filter=userName eq \"...\"",
+            reads,
+            c,
+            move |k| {
+                let i = (k * 104_729 + 17) % n;
+                cl.get(format!("{b}/scim/v2/Users"))
+                    .query(&[("filter", format!("userName eq \"{}\"", user_name(i)))])
+                    .bearer_auth(&tk)
+            },
+        )
+        .await;
+        f.print("req", 1);
+    }
+
+    // The seat check a product calls at sign-in.
+    {
+        let (cl, b, t, l) = (
+            client.clone(),
+            base.clone(),
+            tenant.clone(),
+            license.clone(),
+        );
+        let f = drive(
+            "seat check GET .../licenses/{l}/seats/{userName}",
+            reads,
+            c,
+            move |k| {
+                let i = (k * 7_727 + 3) % n;
+                cl.get(format!(
+                    "{b}/admin/v1/tenants/{t}/licenses/{l}/seats/{}",
+                    user_name(i)
+                ))
+                .bearer_auth(ADMIN)
+            },
+        )
+        .await;
+        f.print("req", 1);
+    }
+
+    // Selecting a group of every user for a second license: one request.
+    {
+        let all_members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        let r = client
+            .post(format!("{base}/scim/v2/Groups"))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/scim+json")
+            .body(
+                json!({"schemas": [GROUP], "displayName": "Everyone", "members": all_members})
+                    .to_string(),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.status().is_success(),
+            "{}",
+            r.text().await.unwrap_or_default()
+        );
+        let t0 = Instant::now();
+        let r = admin(Method::POST, &format!("/tenants/{tenant}/licenses"))
+            .json(&json!({"name": "Everyone", "seats": n / 2, "groups": [{"displayName": "Everyone"}]}))
+            .send()
+            .await
+            .unwrap();
+        let s = t0.elapsed().as_secs_f64();
+        assert!(r.status().is_success());
+        println!(
+            "| select a {n}-member group for a license ({} seats) | 1 | {s:.2} s | | |",
+            n / 2
+        );
+    }
+
+    let rss = daemon.peak_rss_mib();
+    daemon.stop();
+    let size = dir_size_mib(tmp.path());
+    let (daemon, startup) = Daemon::start(&db, port).await;
+    println!();
+    println!(
+        "daemon peak RSS: {rss:.0} MiB; database: {size:.0} MiB; start-up at {n} users: {} ms",
+        startup.as_millis()
+    );
+    daemon.stop();
+}
