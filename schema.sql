@@ -1,8 +1,8 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 3), applied at start-up to a new database.
+-- This is the whole current schema (version 4), applied at start-up to a new database.
 -- `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases in place
--- with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the notification outbox). Every row belongs to a tenant: each
+-- with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the notification outbox; v4.sql: seat figures on events, tenant admin tokens). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -30,6 +30,16 @@ CREATE TABLE scim_tokens (
     revoked     TEXT
 );
 CREATE INDEX scim_tokens_tenant ON scim_tokens(tenant);
+
+-- Tenant admin tokens (`ska_<id>_<secret>`): the admin API and console, for one tenant only.
+CREATE TABLE admin_tokens (
+    id          TEXT PRIMARY KEY,
+    tenant      INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,
+    hash        BLOB NOT NULL,
+    created     TEXT NOT NULL,
+    revoked     TEXT
+);
+CREATE INDEX admin_tokens_tenant ON admin_tokens(tenant);
 
 CREATE TABLE users (
     rk              INTEGER PRIMARY KEY,
@@ -156,9 +166,12 @@ CREATE TABLE seat_events (
     user_id         TEXT NOT NULL,
     user_name       TEXT,
     event           TEXT NOT NULL,
-    at              INTEGER NOT NULL
+    at              INTEGER NOT NULL,
+    in_use          INTEGER,                             -- the license's granted + releasing right after
+    waiting         INTEGER                              -- and its blocked count (the usage chart)
 );
 CREATE INDEX seat_events_tenant ON seat_events(tenant, seq);
+CREATE INDEX seat_events_license ON seat_events(license_rk, seq);
 
 CREATE TABLE audit (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,

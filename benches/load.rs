@@ -392,10 +392,12 @@ async fn main() {
             group_ids.clone(),
         );
         let f = drive("membership add with allocation, 1 per PATCH", adds, c, move |k| {
-            // users of odd (unselected) groups into group 0 (selected)
-            let g = 1 + 2 * (k / GROUP_SIZE);
-            let u = (g * GROUP_SIZE + k % GROUP_SIZE) % ids.len();
-            cl.patch(format!("{b}/scim/v2/Groups/{}", gids[0]))
+            // A user of an odd (unselected) group joins the even (selected) group before it;
+            // consecutive requests go to different groups, as a provider's sync spreads them.
+            let pairs = (gids.len() / 2).max(1);
+            let (p, offset) = (k % pairs, k / pairs);
+            let u = ((2 * p + 1) * GROUP_SIZE + offset) % ids.len();
+            cl.patch(format!("{b}/scim/v2/Groups/{}", gids[2 * p]))
                 .bearer_auth(&tk)
                 .header("Content-Type", "application/scim+json")
                 .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": ids[u]}]}]}).to_string())

@@ -36,12 +36,16 @@ pub struct AppState {
     /// Wakes the notification sender (a test message is due at once).
     pub mail_wake: Arc<tokio::sync::Notify>,
     pub mail_stats: Arc<crate::notify::sender::Stats>,
+    /// Signed-in console sessions.
+    pub sessions: Arc<crate::console::session::Sessions>,
 }
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     ops_routes(cfg, with_metrics);
-    cfg.service(scim::scope()).service(admin::scope());
+    cfg.service(scim::scope())
+        .service(admin::scope())
+        .service(crate::console::scope());
 }
 
 /// Health, readiness and (when `with_metrics`) metrics: what the operations listener serves.
@@ -125,7 +129,11 @@ pub fn app(
                         h.insert(HeaderName::from_static("x-request-id"), v);
                     }
                     for (name, value) in SECURITY_HEADERS {
-                        h.insert(HeaderName::from_static(name), HeaderValue::from_static(value));
+                        // A page that sets its own (the console's CSP, a stylesheet's caching) keeps it.
+                        let name = HeaderName::from_static(name);
+                        if !h.contains_key(&name) {
+                            h.insert(name, HeaderValue::from_static(value));
+                        }
                     }
                     r
                 })

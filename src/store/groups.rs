@@ -426,3 +426,51 @@ impl Store {
         .await
     }
 }
+
+/// A group as the console's picker lists it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupChoice {
+    pub id: String,
+    pub display_name: String,
+    pub external_id: Option<String>,
+    pub members: i64,
+}
+
+impl Store {
+    /// Groups whose displayName contains `q` (case-insensitive; all when empty), by name, with
+    /// their direct member counts: the console's group picker.
+    pub async fn search_groups(
+        &self,
+        tenant: TenantKey,
+        q: String,
+        limit: i64,
+    ) -> Result<Vec<GroupChoice>> {
+        self.read(move |c| {
+            let pattern = format!(
+                "%{}%",
+                q.to_lowercase()
+                    .replace('\\', "\\\\")
+                    .replace('%', "\\%")
+                    .replace('_', "\\_")
+            );
+            let mut st = c.prepare_cached(
+                "SELECT g.id, g.display_name, g.external_id,
+                        (SELECT count(*) FROM group_members m WHERE m.group_rk = g.rk)
+                 FROM groups g WHERE g.tenant = ? AND g.display_name_key LIKE ? ESCAPE '\\'
+                 ORDER BY g.display_name_key, g.id LIMIT ?",
+            )?;
+            let v = st
+                .query_map(rusqlite::params![tenant, pattern, limit], |r| {
+                    Ok(GroupChoice {
+                        id: r.get(0)?,
+                        display_name: r.get(1)?,
+                        external_id: r.get(2)?,
+                        members: r.get(3)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        })
+        .await
+    }
+}

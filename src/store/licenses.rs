@@ -1167,4 +1167,34 @@ impl Store {
         })
         .await
     }
+
+    /// The license's seats in use and waiting after each seat event, oldest first (at most the
+    /// last `limit` events): the usage chart.
+    pub async fn seat_history(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        limit: i64,
+    ) -> Result<Vec<crate::console::chart::Point>> {
+        self.read(move |c| {
+            let l = license_key(c, tenant, &key)?;
+            let mut st = c.prepare_cached(
+                "SELECT at, in_use, waiting FROM (
+                     SELECT seq, at, in_use, waiting FROM seat_events
+                     WHERE license_rk = ? AND in_use IS NOT NULL ORDER BY seq DESC LIMIT ?)
+                 ORDER BY seq",
+            )?;
+            let v = st
+                .query_map(params![l, limit], |r| {
+                    Ok(crate::console::chart::Point {
+                        at: r.get(0)?,
+                        in_use: r.get(1)?,
+                        waiting: r.get(2)?,
+                    })
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        })
+        .await
+    }
 }

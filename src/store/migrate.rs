@@ -12,7 +12,11 @@ use super::{Error, Result};
 /// The current schema.
 pub const SCHEMA: &str = include_str!("../../schema.sql");
 /// `STEPS[i]` upgrades version `i + 1` to `i + 2`.
-const STEPS: &[&str] = &[include_str!("v2.sql"), include_str!("v3.sql")];
+const STEPS: &[&str] = &[
+    include_str!("v2.sql"),
+    include_str!("v3.sql"),
+    include_str!("v4.sql"),
+];
 /// The version this binary writes.
 pub const CURRENT: i64 = 1 + STEPS.len() as i64;
 

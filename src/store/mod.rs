@@ -36,9 +36,10 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
-pub use groups::{GroupRecord, MemberRow};
+pub use groups::{GroupChoice, GroupRecord, MemberRow};
 pub use licenses::{
     LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatView, SeatsView, Selector,
+    SelectorView,
 };
 pub use query::{ListQuery, Page};
 pub use tenants::{Authn, Tenant, TokenInfo};
@@ -49,7 +50,9 @@ pub type TenantKey = i64;
 
 /// Most write jobs committed in one transaction.
 pub const MAX_BATCH: usize = 512;
-const READERS_KEPT: usize = 8;
+/// Read-only connections: at most this many reads run at once (others wait for a free one), and
+/// every connection is kept, so a read never pays for opening one (schema parse, pragmas).
+const READERS: usize = 16;
 
 #[derive(Debug, thiserror::Error)]
 pub enum Error {
@@ -141,6 +144,7 @@ struct Inner {
     writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
+    reader_slots: tokio::sync::Semaphore,
 }
 
 /// Handle to the database; cheap to clone.
@@ -208,6 +212,7 @@ impl Store {
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
+                reader_slots: tokio::sync::Semaphore::new(READERS),
             }),
         })
     }
@@ -258,6 +263,12 @@ impl Store {
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
+        let _slot = self
+            .inner
+            .reader_slots
+            .acquire()
+            .await
+            .map_err(|_| Error::Closed)?;
         tokio::task::spawn_blocking(move || {
             let conn = match inner.readers.lock().map_err(|_| Error::Closed)?.pop() {
                 Some(c) => c,
@@ -272,7 +283,7 @@ impl Store {
             };
             let r = f(&conn);
             let mut pool = inner.readers.lock().map_err(|_| Error::Closed)?;
-            if pool.len() < READERS_KEPT {
+            if pool.len() < READERS {
                 pool.push(conn);
             }
             r

@@ -270,9 +270,10 @@ impl SeatStore for TxSeats<'_> {
     fn record(&mut self, l: LicenseKey, user: &str, kind: EventKind, at: Millis) -> Result<()> {
         self.c
             .prepare_cached(
-                "INSERT INTO seat_events (tenant, license_rk, license_id, user_id, user_name, event, at)
-                 SELECT ?1, ?2, (SELECT id FROM licenses WHERE rk = ?2), ?3,
-                        (SELECT user_name FROM users WHERE tenant = ?1 AND id = ?3), ?4, ?5",
+                "INSERT INTO seat_events (tenant, license_rk, license_id, user_id, user_name, event, at, in_use, waiting)
+                 SELECT ?1, ?2, l.id, ?3, (SELECT user_name FROM users WHERE tenant = ?1 AND id = ?3), ?4, ?5,
+                        l.granted + l.releasing, l.blocked
+                 FROM licenses l WHERE l.rk = ?2",
             )?
             .execute(params![self.tenant, l, user, kind.as_str(), at])?;
         Ok(())

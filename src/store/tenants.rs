@@ -305,4 +305,74 @@ impl Store {
         })
         .await
     }
+
+    /// Issues a tenant admin token (`ska_<id>_<secret>`): the admin API and the console for
+    /// this tenant only. The returned string is the only copy of the secret.
+    pub async fn issue_admin_token(&self, tenant: TenantKey) -> Result<(TokenInfo, String)> {
+        let (id, secret, _) = new_token();
+        let token = format!("ska_{}", secret.trim_start_matches("skt_"));
+        let digest = hash(&token);
+        let ticker = self.ticker();
+        self.write(move |c| {
+            let at = super::seats::rfc3339(ticker.now());
+            c.prepare_cached(
+                "INSERT INTO admin_tokens (id, tenant, hash, created) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![id, tenant, &digest[..], at])?;
+            let info = c
+                .prepare_cached("SELECT id, created, NULL, revoked FROM admin_tokens WHERE id = ?")?
+                .query_row([&id], token_row)?;
+            Ok((info, token))
+        })
+        .await
+    }
+
+    pub async fn list_admin_tokens(&self, tenant: TenantKey) -> Result<Vec<TokenInfo>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, created, NULL, revoked FROM admin_tokens WHERE tenant = ? ORDER BY created, id",
+            )?;
+            let rows = st.query_map([tenant], token_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Revokes a tenant admin token at once.
+    pub async fn revoke_admin_token(&self, tenant: TenantKey, id: String) -> Result<()> {
+        self.write(move |c| {
+            let n = c
+                .prepare_cached("UPDATE admin_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
+                .execute(params![now(), tenant, id])?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("admin token {id:?}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// The tenant a tenant admin token belongs to, if it is valid and unrevoked.
+    pub async fn authenticate_admin(&self, token: String) -> Result<Option<Tenant>> {
+        self.read(move |c| {
+            let presented = hash(&token);
+            let id = token.strip_prefix("ska_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
+            let row: Option<(Vec<u8>, Option<String>, String)> = match &id {
+                Some(id) => c
+                    .prepare_cached(
+                        "SELECT a.hash, a.revoked, n.id FROM admin_tokens a JOIN tenants n ON n.rk = a.tenant WHERE a.id = ?",
+                    )?
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?,
+                None => None,
+            };
+            let stored = row.as_ref().map(|r| r.0.clone()).unwrap_or_else(|| vec![0u8; 32]);
+            let equal: bool = stored.ct_eq(&presented[..]).into();
+            match row {
+                Some((_, None, tenant)) if equal => find_tenant(c, &tenant).map(Some),
+                _ => Ok(None),
+            }
+        })
+        .await
+    }
 }

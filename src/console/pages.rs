@@ -1,0 +1,650 @@
+//! The console's pages as maud templates (escaped by default). Pure: data in, HTML out.
+
+use maud::{html, Markup, PreEscaped, DOCTYPE};
+use serde_json::Value;
+
+use super::session::{Scope, Session};
+use crate::store::{GroupChoice, LicenseView, PreviewView, SeatView, Tenant, TokenInfo};
+
+fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
+    Some(match code {
+        "tenant-created" => (
+            "ok",
+            "Tenant created. Issue a SCIM token for its identity provider below.",
+        ),
+        "settings-saved" => ("ok", "Settings saved."),
+        "token-revoked" => ("ok", "Token revoked: it stops working at once."),
+        "license-created" => (
+            "ok",
+            "License created. Select the groups whose members get seats.",
+        ),
+        "selection-saved" => ("ok", "Selection saved; seats follow at once."),
+        "license-saved" => ("ok", "License saved."),
+        "seat-granted" => ("ok", "Seat granted."),
+        "override-saved" => ("ok", "Override saved."),
+        "retry-queued" => ("ok", "Queued for sending again."),
+        _ => return None,
+    })
+}
+
+fn notice(code: Option<&str>) -> Markup {
+    match code.and_then(notice_text) {
+        Some((class, text)) => html! { div.notice.(class) role="status" { (text) } },
+        None => html! {},
+    }
+}
+
+fn layout(title: &str, s: Option<&Session>, tenant: Option<&Tenant>, body: Markup) -> Markup {
+    html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (title) " · seatkeeper" }
+                link rel="stylesheet" href="/console/static/app.css";
+                script src="/console/static/app.js" defer {}
+            }
+            body {
+                a.skip href="#main" { "Skip to content" }
+                header.top {
+                    a href="/console/" { strong { "seatkeeper" } }
+                    @if let Some(s) = s {
+                        nav aria-label="Main" {
+                            @if s.scope == Scope::Operator { a href="/console/tenants" { "Tenants" } }
+                            @if let Some(t) = tenant {
+                                a href={ "/console/tenants/" (t.id) } { (t.name) }
+                                a href={ "/console/tenants/" (t.id) "/activity" } { "Activity" }
+                            }
+                        }
+                        form method="post" action="/console/logout" {
+                            input type="hidden" name="csrf" value=(s.csrf);
+                            button.secondary type="submit" { "Sign out" }
+                        }
+                    }
+                }
+                main #main { (body) }
+            }
+        }
+    }
+}
+
+fn csrf(s: &Session) -> Markup {
+    html! { input type="hidden" name="csrf" value=(s.csrf); }
+}
+
+pub fn error_page(message: &str) -> Markup {
+    layout(
+        "Error",
+        None,
+        None,
+        html! {
+            h1 { "Something went wrong" }
+            div.notice.bad role="alert" { (message) }
+            p { a href="javascript:history.back()" { "Back" } " · " a href="/console/" { "Console home" } }
+        },
+    )
+}
+
+pub fn login(token: &str, error: Option<&str>) -> Markup {
+    layout(
+        "Sign in",
+        None,
+        None,
+        html! {
+            h1 { "Sign in" }
+            @if let Some(e) = error { div.notice.bad role="alert" { (e) } }
+            form.card method="post" action="/console/login" {
+                input type="hidden" name="csrf" value=(token);
+                label for="token" { "Admin token" }
+                input #token type="password" name="token" autocomplete="current-password" required autofocus;
+                p.small.muted { "The operator's admin token (admin_token), or a tenant admin token (ska_...) for one tenant. It is checked once; a session cookie keeps you signed in for up to 12 hours (30 minutes idle)." }
+                button type="submit" { "Sign in" }
+            }
+        },
+    )
+}
+
+fn last_call(status: &Value) -> Markup {
+    html! {
+        @match status["last_provider_call"].as_str() {
+            Some(t) => span { (t) },
+            None => span.muted { "never" },
+        }
+        @if status["silent"] == true {
+            " " span.badge.blocked title="No provider call for longer than expected" { "silent " (status["silent_for_seconds"].as_i64().unwrap_or(0) / 60) " min" }
+        }
+    }
+}
+
+pub fn tenants(
+    s: &Session,
+    rows: &[(Tenant, Value)],
+    scim_url: &str,
+    code: Option<&str>,
+) -> Markup {
+    layout(
+        "Tenants",
+        Some(s),
+        None,
+        html! {
+            h1 { "Tenants" }
+            (notice(code))
+            p.muted { "Every tenant's identity provider uses the same SCIM base URL: " code { (scim_url) } "; its token names the tenant." }
+            div.table-wrap {
+                table {
+                    caption.muted.small { (rows.len()) " tenants" }
+                    thead { tr { th scope="col" { "Name" } th scope="col" { "Last provider call" } th scope="col" .hide-narrow { "Recipients" } } }
+                    tbody {
+                        @for (t, st) in rows {
+                            tr {
+                                td { a href={ "/console/tenants/" (t.id) } { (t.name) } }
+                                td { (last_call(st)) }
+                                td.hide-narrow { (t.notify.join(", ")) }
+                            }
+                        }
+                    }
+                }
+            }
+            h2 { "Create a tenant" }
+            form.card method="post" action="/console/tenants" {
+                (csrf(s))
+                label for="name" { "Name" }
+                input #name type="text" name="name" required maxlength="200";
+                label for="notify" { "Notification recipients" }
+                input #notify type="text" name="notify" placeholder="it-admins@example.com, licensing@example.com";
+                p { button type="submit" { "Create tenant" } }
+            }
+        },
+    )
+}
+
+fn gauge(l: &LicenseView) -> Markup {
+    // An SVG, not styled spans: the console's CSP allows no inline styles.
+    let cap = l.seats.max(1) as f64;
+    let g = (l.granted as f64 / cap * 100.0).min(100.0);
+    let r = (l.releasing as f64 / cap * 100.0).min(100.0 - g);
+    html! {
+        svg.gauge viewBox="0 0 100 6" preserveAspectRatio="none" role="img" aria-label={ (l.granted + l.releasing) " of " (l.seats) " seats in use" } {
+            rect.bg x="0" y="0" width="100" height="6" {}
+            rect.g x="0" y="0" width=(format!("{g:.2}")) height="6" {}
+            rect.r x=(format!("{g:.2}")) y="0" width=(format!("{r:.2}")) height="6" {}
+        }
+        div.legend {
+            span { i.lg-g {} (l.granted) " granted" }
+            span { i.lg-r {} (l.releasing) " releasing" }
+            span { (l.blocked) " waiting" }
+            span { strong { (l.granted + l.releasing) " / " (l.seats) } " in use" }
+        }
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn tenant(
+    s: &Session,
+    t: &Tenant,
+    tokens: &[TokenInfo],
+    status: &Value,
+    licenses: &[LicenseView],
+    scim_url: &str,
+    new_token: Option<(String, String)>,
+    code: Option<&str>,
+) -> Markup {
+    layout(
+        &t.name,
+        Some(s),
+        Some(t),
+        html! {
+            p.crumbs { @if s.scope == Scope::Operator { a href="/console/tenants" { "Tenants" } " / " } (t.name) }
+            h1 { (t.name) }
+            (notice(code))
+            div.grid {
+                section.card aria-labelledby="prov" {
+                    h2 #prov { "Provisioning" }
+                    p { "Last provider call: " (last_call(status)) }
+                    p.small.muted { "Expected at least every " (t.expected_sync_seconds / 60) " minutes." }
+                    label for="scim-url" { "Tenant URL (SCIM base URL)" }
+                    div.row {
+                        input #scim-url type="text" readonly value=(scim_url);
+                        button.secondary type="button" data-copy="#scim-url" { "Copy" }
+                    }
+                    @if let Some((id, token)) = &new_token {
+                        div.notice.warn role="status" {
+                            strong { "New token " code { (id) } " — shown once, copy it now." }
+                            label for="secret-token" { "Secret Token" }
+                            div.row {
+                                input #secret-token type="text" readonly value=(token);
+                                button.secondary type="button" data-copy="#secret-token" { "Copy" }
+                            }
+                            p.small { "In Microsoft Entra ID: Enterprise application → Provisioning → Admin Credentials: paste the Tenant URL and the Secret Token, then Test Connection. In Okta: SCIM connector base URL, authentication mode HTTP Header, the token as Bearer." }
+                        }
+                    }
+                    form method="post" action={ "/console/tenants/" (t.id) "/tokens" } {
+                        (csrf(s))
+                        button type="submit" { "Issue a SCIM token" }
+                    }
+                    @if !tokens.is_empty() {
+                        div.table-wrap {
+                            table {
+                                thead { tr { th scope="col" { "Token" } th scope="col" { "Created" } th scope="col" { "State" } th scope="col" { span.skip { "Actions" } } } }
+                                tbody {
+                                    @for k in tokens {
+                                        tr {
+                                            td.mono { (k.id) }
+                                            td.small { (k.created) }
+                                            td {
+                                                @if let Some(r) = &k.revoked { span.badge.blocked { "revoked" } " " span.small { (r) } }
+                                                @else if let Some(e) = &k.expires { "expires " span.small { (e) } }
+                                                @else { span.badge.granted { "active" } }
+                                            }
+                                            td {
+                                                @if k.revoked.is_none() {
+                                                    form.inline method="post" action={ "/console/tenants/" (t.id) "/tokens/" (k.id) "/revoke" } data-confirm="Revoke this token? The provider using it stops at once." {
+                                                        (csrf(s))
+                                                        button.danger type="submit" aria-label={ "Revoke token " (k.id) } { "Revoke" }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                section.card aria-labelledby="settings" {
+                    h2 #settings { "Notifications and timing" }
+                    form method="post" action={ "/console/tenants/" (t.id) "/settings" } {
+                        (csrf(s))
+                        label for="notify" { "Recipients" }
+                        input #notify type="text" name="notify" value=(t.notify.join(", "));
+                        label for="expected" { "Expected sync interval (seconds)" }
+                        input #expected type="number" name="expected_sync_seconds" min="60" value=(t.expected_sync_seconds);
+                        label for="window" { "Pending window (seconds)" }
+                        input #window type="number" name="pending_window_seconds" min="0" value=(t.pending_window_seconds);
+                        p { button type="submit" { "Save" } }
+                    }
+                }
+            }
+            h2 { "Licenses" }
+            @if licenses.is_empty() { p.muted { "No license yet." } }
+            div.grid {
+                @for l in licenses {
+                    section.card {
+                        h3 { a href={ "/console/tenants/" (t.id) "/licenses/" (l.id) } { (l.name) } }
+                        (gauge(l))
+                    }
+                }
+            }
+            form.card method="post" action={ "/console/tenants/" (t.id) "/licenses" } {
+                h3 { "Create a license" }
+                (csrf(s))
+                div.row {
+                    div { label for="lname" { "Name" } input #lname type="text" name="name" required maxlength="200"; }
+                    div { label for="lseats" { "Seats" } input #lseats type="number" name="seats" min="0" required; }
+                    div { button type="submit" { "Create license" } }
+                }
+            }
+        },
+    )
+}
+
+fn selector_text(sel: &Value) -> (String, String) {
+    for k in ["displayName", "externalId", "id"] {
+        if let Some(v) = sel.get(k).and_then(Value::as_str) {
+            return (k.to_owned(), v.to_owned());
+        }
+    }
+    (String::new(), String::new())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn license(
+    s: &Session,
+    t: &Tenant,
+    l: &LicenseView,
+    chart: &str,
+    picker: Option<&[GroupChoice]>,
+    q: &str,
+    preview: Option<(i64, PreviewView)>,
+    code: Option<&str>,
+) -> Markup {
+    let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
+    let selected: Vec<(String, String)> = l
+        .groups
+        .iter()
+        .map(|g| selector_text(&g.selector))
+        .collect();
+    layout(
+        &l.name,
+        Some(s),
+        Some(t),
+        html! {
+            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " (l.name) }
+            h1 { (l.name) }
+            (notice(code))
+            section.card aria-labelledby="use" {
+                h2 #use { "Seats" }
+                (gauge(l))
+                p { a.button.secondary href={ (base) "/seats" } { "Holders and waitlist" } }
+                (PreEscaped(chart))
+                p.small.muted { "Blue: seats in use. Amber, dashed: users waiting. Red, dashed: capacity." }
+            }
+            div.grid {
+                section.card aria-labelledby="groups" {
+                    h2 #groups { "Selected groups" }
+                    @if l.groups.is_empty() { p.muted { "No group selected: nobody is entitled." } }
+                    ul {
+                        @for (g, (kind, value)) in l.groups.iter().zip(&selected) {
+                            li {
+                                (value) " "
+                                @if kind != "displayName" { span.small.muted { "(" (kind) ")" } " " }
+                                @if g.pending { span.badge.pending title="No group with this name has arrived from the provider yet" { "pending" } }
+                                form.inline method="post" action={ (base) "/groups" } {
+                                    (csrf(s))
+                                    input type="hidden" name="action" value="remove";
+                                    input type="hidden" name="kind" value=(kind);
+                                    input type="hidden" name="value" value=(value);
+                                    " " button.secondary type="submit" aria-label={ "Unselect " (value) } { "Remove" }
+                                }
+                            }
+                        }
+                    }
+                    a.button href={ (base) "?pick=1" } data-open="#picker" { "Select groups…" }
+                }
+                section.card aria-labelledby="count" {
+                    h2 #count { "Seat count" }
+                    form method="post" action={ (base) "/preview" } {
+                        (csrf(s))
+                        label for="seats" { "Seats" }
+                        input #seats type="number" name="seats" min="0" value=(preview.as_ref().map(|p| p.0).unwrap_or(l.seats)) required;
+                        p { button type="submit" { "Preview" } }
+                    }
+                    @if let Some((n, p)) = &preview {
+                        div.notice.warn role="status" #preview {
+                            strong { "With " (n) " seats:" }
+                            ul {
+                                li { (p.granted.len() + p.promoted.len()) " would get a seat" @if !p.promoted.is_empty() { " (" (p.promoted.iter().take(10).cloned().collect::<Vec<_>>().join(", ")) @if p.promoted.len() > 10 { ", …" } ")" } }
+                                li { (p.blocked.len()) " would be moved to the waitlist" }
+                                li { (p.released.len() + p.releasing.len()) " would lose a seat" }
+                                li { "after: " (p.after.get("granted").cloned().unwrap_or_default()) " granted, " (p.after.get("blocked").cloned().unwrap_or_default()) " waiting" }
+                            }
+                            form method="post" action={ (base) "/settings" } {
+                                (csrf(s))
+                                input type="hidden" name="form" value="seats";
+                                input type="hidden" name="seats" value=(n);
+                                button type="submit" { "Save " (n) " seats" }
+                                " " a href=(base) { "Cancel" }
+                            }
+                        }
+                    }
+                }
+                section.card aria-labelledby="policy" {
+                    h2 #policy { "Policy" }
+                    form method="post" action={ (base) "/settings" } {
+                        (csrf(s))
+                        input type="hidden" name="form" value="policy";
+                        label { input type="checkbox" name="auto_promote" value="1" checked[l.auto_promote]; " Promote the waitlist when a seat frees" }
+                        label { input type="checkbox" name="free_on_delete" value="1" checked[l.free_on_delete]; " Free a deleted user's seat at once" }
+                        label for="grace" { "Release grace (seconds, up to 259200)" }
+                        input #grace type="number" name="grace_seconds" min="0" max="259200" value=(l.grace_seconds);
+                        label for="lowered" { "When the seat count is lowered below use" }
+                        select #lowered name="on_capacity_lowered" {
+                            option value="keep" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::Keep)] { "keep: nobody loses a seat" }
+                            option value="block_newest" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::BlockNewest)] { "block_newest: the newest holders wait" }
+                        }
+                        p { button type="submit" { "Save policy" } }
+                    }
+                }
+            }
+            dialog #picker aria-labelledby="picker-title" open[picker.is_some()] data-open-now[picker.is_some()] {
+                h2 #picker-title { "Group Select" }
+                form method="get" action=(base) role="search" {
+                    input type="hidden" name="pick" value="1";
+                    label for="q" { "Search groups by name" }
+                    div.row {
+                        input #q type="search" name="q" value=(q) autofocus;
+                        button type="submit" { "Search" }
+                    }
+                }
+                @match picker {
+                    None => p.muted { "Search to list the groups the provider has sent." },
+                    Some([]) => p.muted { "No group matches." },
+                    Some(groups) => {
+                        ul {
+                            @for g in groups {
+                                li {
+                                    (g.display_name) " " span.small.muted { (g.members) " members" }
+                                    @if selected.iter().any(|(k, v)| (k == "id" && *v == g.id) || (k == "displayName" && v.eq_ignore_ascii_case(&g.display_name)) || (k == "externalId" && Some(v) == g.external_id.as_ref())) {
+                                        " " span.badge.granted { "selected" }
+                                    } @else {
+                                        form.inline method="post" action={ (base) "/groups" } {
+                                            (csrf(s))
+                                            input type="hidden" name="action" value="add";
+                                            input type="hidden" name="kind" value="id";
+                                            input type="hidden" name="value" value=(g.id);
+                                            " " button type="submit" aria-label={ "Select " (g.display_name) } { "Select" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                form method="post" action={ (base) "/groups" } {
+                    (csrf(s))
+                    input type="hidden" name="action" value="add";
+                    input type="hidden" name="kind" value="displayName";
+                    label for="pending-name" { "Or select by name before the group arrives (pending)" }
+                    div.row {
+                        input #pending-name type="text" name="value";
+                        button.secondary type="submit" { "Select by name" }
+                    }
+                }
+                p { a href=(base) data-close="" { "Close" } }
+            }
+        },
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn seats(
+    s: &Session,
+    t: &Tenant,
+    l: &LicenseView,
+    shown: &[SeatView],
+    total: usize,
+    page: usize,
+    pages: usize,
+    q: &str,
+    state: &str,
+    code: Option<&str>,
+) -> Markup {
+    let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
+    let query = |p: usize| {
+        format!(
+            "{base}/seats?q={}&state={}&page={p}",
+            urlencode(q),
+            urlencode(state)
+        )
+    };
+    html_seats(
+        s, t, l, shown, total, page, pages, q, state, code, &base, &query,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn html_seats(
+    s: &Session,
+    t: &Tenant,
+    l: &LicenseView,
+    shown: &[SeatView],
+    total: usize,
+    page: usize,
+    pages: usize,
+    q: &str,
+    state: &str,
+    code: Option<&str>,
+    base: &str,
+    query: &dyn Fn(usize) -> String,
+) -> Markup {
+    layout(
+        &format!("Seats of {}", l.name),
+        Some(s),
+        Some(t),
+        html! {
+            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " a href=(base) { (l.name) } " / seats" }
+            h1 { "Seats of " (l.name) }
+            (notice(code))
+            (gauge(l))
+            form.row method="get" action={ (base) "/seats" } role="search" {
+                div { label for="q" { "Search users" } input #q type="search" name="q" value=(q); }
+                div {
+                    label for="state" { "State" }
+                    select #state name="state" {
+                        option value="" selected[state.is_empty()] { "all" }
+                        @for st in ["granted", "releasing", "blocked"] { option value=(st) selected[state == st] { (st) } }
+                    }
+                }
+                div { button type="submit" { "Filter" } }
+                div { a.button.secondary href={ (base) "/seats.csv?q=" (urlencode(q)) "&state=" (urlencode(state)) } download { "Export CSV" } }
+            }
+            div.table-wrap {
+                table {
+                    caption.small.muted { (total) " seats" @if pages > 1 { ", page " (page) " of " (pages) } }
+                    thead { tr {
+                        th scope="col" { "User" } th scope="col" { "State" } th scope="col" { "Position" }
+                        th scope="col" .hide-narrow { "Since" } th scope="col" .hide-narrow { "Release" } th scope="col" { "Actions" }
+                    } }
+                    tbody {
+                        @for seat in shown {
+                            @let who = seat.user_name.clone().unwrap_or_else(|| seat.user_id.clone());
+                            tr {
+                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } }
+                                td { span.badge.(seat.state) { (seat.state) } }
+                                td { @if let Some(p) = seat.position { (p) } }
+                                td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }
+                                td.small.hide-narrow { (seat.release_at.clone().unwrap_or_default()) }
+                                td {
+                                    @for (action, label) in [("pin", "Pin"), ("exclude", "Exclude"), ("clear", "Clear override")] {
+                                        @if offered(action, seat.pinned) {
+                                            form.inline method="post" action={ (base) "/seats/" (urlencode(&who)) } {
+                                                (csrf(s))
+                                                input type="hidden" name="action" value=(action);
+                                                button.secondary type="submit" aria-label={ (label) " " (who) } { (label) }
+                                            }
+                                            " "
+                                        }
+                                    }
+                                    @if seat.state == "blocked" {
+                                        form.inline method="post" action={ (base) "/seats/" (urlencode(&who)) } {
+                                            (csrf(s))
+                                            input type="hidden" name="action" value="grant";
+                                            button type="submit" aria-label={ "Grant a seat to " (who) } { "Grant" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Pages" {
+                @if page > 1 { a href=(query(page - 1)) rel="prev" { "← Previous" } }
+                span.muted { "Page " (page) " of " (pages) }
+                @if page < pages { a href=(query(page + 1)) rel="next" { "Next →" } }
+            }
+        },
+    )
+}
+
+pub fn activity(
+    s: &Session,
+    t: &Tenant,
+    entries: &[Value],
+    notifications: &[Value],
+    q: &str,
+    code: Option<&str>,
+) -> Markup {
+    let text = |v: &Value| match v {
+        Value::String(s) => s.clone(),
+        Value::Null => String::new(),
+        other => other.to_string(),
+    };
+    layout(
+        &format!("Activity of {}", t.name),
+        Some(s),
+        Some(t),
+        html! {
+            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / activity" }
+            h1 { "Activity" }
+            (notice(code))
+            h2 { "Notifications" }
+            @if notifications.is_empty() { p.muted { "No notification yet." } }
+            @else {
+                div.table-wrap { table {
+                    thead { tr { th scope="col" { "Event" } th scope="col" { "State" } th scope="col" .hide-narrow { "Created" } th scope="col" { "Subject" } th scope="col" { "Attempts" } th scope="col" { span.skip { "Actions" } } } }
+                    tbody {
+                        @for n in notifications {
+                            tr {
+                                td { (text(&n["kind"])) }
+                                td { span.badge.(text(&n["state"])) { (text(&n["state"])) } @if let Some(e) = n["lastError"].as_str() { br; span.small.muted { (e) } } }
+                                td.small.hide-narrow { (text(&n["created"])) }
+                                td { (text(&n["subject"])) }
+                                td { (text(&n["attempts"])) }
+                                td {
+                                    @if matches!(n["state"].as_str(), Some("failed" | "skipped")) {
+                                        form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (text(&n["id"])) "/retry" } {
+                                            (csrf(s))
+                                            button.secondary type="submit" { "Retry" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+            h2 { "Audit log and seat events" }
+            form.row method="get" action={ "/console/tenants/" (t.id) "/activity" } role="search" {
+                div { label for="aq" { "Filter" } input #aq type="search" name="q" value=(q) placeholder="e.g. blocked, license.update, alice"; }
+                div { button type="submit" { "Filter" } }
+            }
+            div.table-wrap { table {
+                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Detail" } } }
+                tbody {
+                    @for e in entries {
+                        tr {
+                            td.small { (text(&e["at"])) }
+                            td { (text(&e["actor"])) }
+                            td { (text(&e["action"])) }
+                            td.small.mono { (text(&e["detail"])) }
+                        }
+                    }
+                }
+            } }
+        },
+    )
+}
+
+/// Which override buttons a seat row offers: pin unless pinned, clear only when pinned.
+fn offered(action: &str, pinned: bool) -> bool {
+    match action {
+        "pin" => !pinned,
+        "clear" => pinned,
+        _ => true,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}

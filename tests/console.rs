@@ -1,0 +1,281 @@
+//! The admin web console, end to end in a real headless Chromium (Debian's `chromium` and
+//! `chromium-driver`, installed by `.ci/run`) driving the real daemon over WebDriver: sign in,
+//! create a tenant and a license, provision users and a group over SCIM, select the group in
+//! the picker, see seats granted and blocked, raise the seat count after the preview, see the
+//! waitlist promoted. A screenshot of each page is saved under `target/tmp/console-screenshots/`.
+//!
+//! Set `SEATKEEPER_CHROMIUM` / `SEATKEEPER_CHROMEDRIVER` when the binaries live elsewhere.
+
+#[path = "api/helpers.rs"]
+#[allow(dead_code)]
+mod helpers;
+
+use std::path::PathBuf;
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use fantoccini::{Client, ClientBuilder, Locator};
+use helpers::*;
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+struct Driver(Child);
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn browser() -> (Driver, Client) {
+    let driver_bin =
+        std::env::var("SEATKEEPER_CHROMEDRIVER").unwrap_or_else(|_| "chromedriver".into());
+    let chromium =
+        std::env::var("SEATKEEPER_CHROMIUM").unwrap_or_else(|_| "/usr/bin/chromium".into());
+    let port = free_port();
+    let driver = Driver(
+        Command::new(&driver_bin)
+            .arg(format!("--port={port}"))
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .unwrap_or_else(|e| {
+                panic!("cannot start {driver_bin} (apt-get install chromium chromium-driver): {e}")
+            }),
+    );
+    let mut caps = serde_json::Map::new();
+    caps.insert(
+        "goog:chromeOptions".into(),
+        json!({"binary": chromium, "args": ["--headless=new", "--no-sandbox", "--disable-gpu",
+            "--disable-dev-shm-usage", "--window-size=1280,1000"]}),
+    );
+    let connector = hyper_util::client::legacy::connect::HttpConnector::new();
+    for _ in 0..100 {
+        if let Ok(c) = ClientBuilder::new(connector.clone())
+            .capabilities(caps.clone())
+            .connect(&format!("http://127.0.0.1:{port}"))
+            .await
+        {
+            return (driver, c);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("chromedriver did not start");
+}
+
+fn shots() -> PathBuf {
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join("console-screenshots");
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+async fn shot(c: &Client, name: &str) {
+    let png = c.screenshot().await.unwrap();
+    std::fs::write(shots().join(format!("{name}.png")), png).unwrap();
+}
+
+/// The element, once the page shows it (a click's navigation may still be loading).
+async fn el(c: &Client, css: &str) -> fantoccini::elements::Element {
+    c.wait()
+        .at_most(Duration::from_secs(10))
+        .for_element(Locator::Css(css))
+        .await
+        .unwrap_or_else(|e| panic!("{css}: {e}"))
+}
+
+async fn fill(c: &Client, css: &str, text: &str) {
+    let e = el(c, css).await;
+    e.clear().await.unwrap();
+    e.send_keys(text).await.unwrap();
+}
+
+/// Clicks something that loads a new page and waits until that page has loaded.
+async fn click(c: &Client, css: &str) {
+    c.execute("window.__skOld = true;", vec![]).await.unwrap();
+    el(c, css).await.click().await.unwrap();
+    for _ in 0..200 {
+        let done = c
+            .execute(
+                "return window.__skOld === undefined && document.readyState === 'complete';",
+                vec![],
+            )
+            .await
+            .unwrap_or_default();
+        if done == serde_json::Value::Bool(true) {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("clicking {css} loaded no new page");
+}
+
+/// Clicks something that stays on the page (opens a dialog).
+async fn press(c: &Client, css: &str) {
+    el(c, css).await.click().await.unwrap();
+}
+
+async fn text(c: &Client, css: &str) -> String {
+    el(c, css).await.text().await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_licensing_admin_does_it_all_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_in(dir.path(), &clock, |_| {}).await;
+    let (_driver, c) = browser().await;
+    let base = app.address.clone();
+
+    // Sign in.
+    c.goto(&format!("{base}/console/")).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/login"));
+    shot(&c, "01-sign-in").await;
+    fill(&c, "#token", "wrong-token-0123456789").await;
+    click(&c, "form button[type=submit]").await;
+    let alert = text(&c, "main").await;
+    assert!(alert.contains("not valid"), "{alert}");
+    fill(&c, "#token", ADMIN_TOKEN).await;
+    click(&c, "main form button[type=submit]").await;
+    assert_eq!(text(&c, "h1").await, "Tenants");
+
+    // Create a tenant; issue its SCIM token.
+    fill(&c, "#name", "Contoso").await;
+    fill(&c, "#notify", "it-admins@contoso.example").await;
+    click(&c, "main form.card button[type=submit]").await;
+    assert_eq!(text(&c, "h1").await, "Contoso");
+    click(&c, "form[action$='/tokens'] button").await;
+    let token = el(&c, "#secret-token")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(token.starts_with("skt_"), "{token}");
+    let scim_url = el(&c, "#scim-url")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(scim_url.ends_with("/scim/v2"), "{scim_url}");
+    shot(&c, "02-tenant-with-new-token").await;
+
+    // A license with 2 seats.
+    fill(&c, "#lname", "MindManager").await;
+    fill(&c, "#lseats", "2").await;
+    click(&c, "form[action$='/licenses'] button").await;
+    assert_eq!(text(&c, "h1").await, "MindManager");
+
+    // The provider sends four users and the Sales group.
+    let mut ids = Vec::new();
+    for u in ["alice", "bob", "carol", "dave"] {
+        clock.tick();
+        ids.push(id(&app
+            .create_user(&token, &format!("{u}@contoso.example"))
+            .await));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    clock.tick();
+    app.create_group(&token, "Sales", &refs).await;
+    app.create_group(&token, "Engineering", &[]).await;
+
+    // The Group Select dialog: search, pick Sales.
+    c.refresh().await.unwrap();
+    assert_eq!(text(&c, "h1").await, "MindManager");
+    press(&c, "a[data-open='#picker']").await;
+    fill(&c, "#q", "sal").await;
+    click(&c, "#picker form[role=search] button").await;
+    let listed = text(&c, "#picker ul").await;
+    assert!(
+        listed.contains("Sales") && listed.contains("4 members"),
+        "{listed}"
+    );
+    assert!(!listed.contains("Engineering"));
+    shot(&c, "03-group-select").await;
+    click(&c, "#picker button[aria-label='Select Sales']").await;
+    assert!(text(&c, "[role=status]").await.contains("Selection saved"));
+    let legend = text(&c, ".legend").await;
+    assert!(
+        legend.contains("2 granted") && legend.contains("2 waiting"),
+        "{legend}"
+    );
+    shot(&c, "04-license").await;
+
+    // Seats: two holders, two on the waitlist in order.
+    click(&c, "a[href$='/seats']").await;
+    let table = text(&c, "table tbody").await;
+    assert_eq!(table.matches("granted").count(), 2, "{table}");
+    assert_eq!(table.matches("blocked").count(), 2, "{table}");
+    shot(&c, "05-seats").await;
+
+    // Raise the seat count: preview first, then save; the waitlist is promoted.
+    c.back().await.unwrap();
+    assert_eq!(text(&c, "h1").await, "MindManager");
+    fill(&c, "#seats", "4").await;
+    click(&c, "form[action$='/preview'] button").await;
+    let preview = text(&c, "#preview").await;
+    assert!(preview.contains("2 would get a seat"), "{preview}");
+    shot(&c, "06-preview").await;
+    click(&c, "#preview form button").await;
+    let legend = text(&c, ".legend").await;
+    assert!(
+        legend.contains("4 granted") && legend.contains("0 waiting"),
+        "{legend}"
+    );
+    assert!(c.source().await.unwrap().contains("<svg class=\"chart\""));
+    shot(&c, "07-license-after").await;
+
+    // Activity: the audit log shows the console's changes.
+    c.goto(&format!("{base}/console/")).await.unwrap();
+    click(&c, "table a").await;
+    text(&c, "header nav a[href$='/activity']").await;
+    click(&c, "header nav a[href$='/activity']").await;
+    let log = text(&c, "main").await;
+    assert!(
+        log.contains("license.update") && log.contains("seat.promoted"),
+        "{log}"
+    );
+    shot(&c, "08-activity").await;
+
+    // Sign out: back to the sign-in page, and the old session is gone.
+    click(&c, "header form button").await;
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/login"));
+    c.goto(&format!("{base}/console/tenants")).await.unwrap();
+    assert!(c
+        .current_url()
+        .await
+        .unwrap()
+        .path()
+        .ends_with("/console/login"));
+    c.close().await.unwrap();
+
+    // What the browser saw is what the API says.
+    let (s, seats) = app
+        .admin(
+            Method::GET,
+            "/tenants/Contoso/licenses/MindManager/seats",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(seats["granted"], 4);
+}
