@@ -35,6 +35,9 @@ pub enum Command {
     /// Manage a tenant's SCIM bearer tokens.
     #[command(subcommand)]
     Token(TokenCommand),
+    /// Manage tenant admin tokens (the admin API and console for one tenant only).
+    #[command(subcommand, name = "admin-token")]
+    AdminToken(AdminTokenCommand),
     /// Manage licenses, their seats and overrides.
     #[command(subcommand)]
     License(LicenseCommand),
@@ -205,6 +208,16 @@ pub enum TenantCommand {
     List,
     /// Show one tenant (by id or name).
     Show { tenant: String },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AdminTokenCommand {
+    /// Issue a tenant admin token (`ska_...`); printed once, only its hash is kept.
+    Issue { tenant: String },
+    /// List a tenant's admin tokens (no secrets).
+    List { tenant: String },
+    /// Revoke a tenant admin token at once.
+    Revoke { tenant: String, id: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -381,6 +394,26 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             store.revoke_token(t.key, id.clone()).await?;
             eprintln!("token {id} revoked");
         }
+        Command::AdminToken(cmd) => match cmd {
+            AdminTokenCommand::Issue { tenant } => {
+                let t = store.tenant(&tenant).await?;
+                let (info, token) = store.issue_admin_token(t.key).await?;
+                eprintln!(
+                    "tenant admin token {} for tenant {} — shown once, store it now:",
+                    info.id, t.name
+                );
+                println!("{token}");
+            }
+            AdminTokenCommand::List { tenant } => {
+                let t = store.tenant(&tenant).await?;
+                print(&json!(store.list_admin_tokens(t.key).await?));
+            }
+            AdminTokenCommand::Revoke { tenant, id } => {
+                let t = store.tenant(&tenant).await?;
+                store.revoke_admin_token(t.key, id.clone()).await?;
+                eprintln!("admin token {id} revoked");
+            }
+        },
         Command::License(cmd) => license(cmd, store).await?,
         Command::Reconcile { tenant } => {
             let t = store.tenant(&tenant).await?;

@@ -213,6 +213,12 @@ fn notification_verbs_work_from_the_shell() {
     );
     let (ok, _, err) = seatkeeper(&db, &["notifications", "retry", "acme", &id]);
     assert!(!ok && err.contains("only those can be retried"), "{err}");
+    let (ok, token, err) = seatkeeper(&db, &["admin-token", "issue", "acme"]);
+    assert!(ok && token.trim().starts_with("ska_"), "{err}");
+    let (ok, out, _) = seatkeeper(&db, &["admin-token", "list", "acme"]);
+    assert!(ok && !out.contains(token.trim()));
+    let admin_id = json(&out)[0]["id"].as_str().unwrap().to_owned();
+    assert!(seatkeeper(&db, &["admin-token", "revoke", "acme", &admin_id]).0);
     let (ok, out, _) = seatkeeper(&db, &["tenant", "set", "acme", "--no-notify"]);
     assert!(ok);
     assert_eq!(json(&out)["notify"], serde_json::json!([]));

@@ -4,6 +4,8 @@
 //! - `POST /tenants` `{"name", "notify": [emails]}` → 201 tenant; `GET /tenants`; `GET /tenants/{tenant}`
 //! - `POST /tenants/{tenant}/tokens` → 201 `{"id", "token", "created"}` (the token, shown once)
 //! - `GET /tenants/{tenant}/tokens` (no secrets); `DELETE /tenants/{tenant}/tokens/{id}` → 204
+//! - `POST /tenants/{tenant}/admin-tokens` → 201 a tenant admin token (`ska_...`, shown once):
+//!   the admin API and the console for that tenant only; `GET`, `DELETE .../{id}` (operator only)
 //!
 //! `{tenant}` is a tenant's id or its name.
 
@@ -30,6 +32,18 @@ pub fn scope() -> actix_web::Scope {
         .route(
             "/tenants/{tenant}/tokens/{id}/rotate",
             web::post().to(rotate_token),
+        )
+        .route(
+            "/tenants/{tenant}/admin-tokens",
+            web::post().to(issue_admin_token),
+        )
+        .route(
+            "/tenants/{tenant}/admin-tokens",
+            web::get().to(list_admin_tokens),
+        )
+        .route(
+            "/tenants/{tenant}/admin-tokens/{id}",
+            web::delete().to(revoke_admin_token),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AdminError::new(404, "not_found", "no such admin endpoint"))
@@ -65,16 +79,21 @@ struct NewTenant {
 }
 
 async fn create_tenant(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     payload: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
+    admin.operator()?;
     let t: NewTenant = json_body(payload, &state).await?;
     let tenant = state.store.create_tenant(t.name, t.notify).await?;
     Ok(HttpResponse::Created().json(tenant))
 }
 
-async fn list_tenants(_: Admin, state: web::Data<AppState>) -> Result<HttpResponse, AdminError> {
+async fn list_tenants(
+    admin: Admin,
+    state: web::Data<AppState>,
+) -> Result<HttpResponse, AdminError> {
+    admin.operator()?;
     Ok(HttpResponse::Ok().json(json!({"tenants": state.store.list_tenants().await?})))
 }
 
@@ -205,5 +224,46 @@ async fn revoke_token(
     let (tenant, id) = path.into_inner();
     let tenant = state.store.tenant(&tenant).await?;
     state.store.revoke_token(tenant.key, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn issue_admin_token(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    admin.operator()?;
+    let tenant = state.store.tenant(&path).await?;
+    let (info, token) = state.store.issue_admin_token(tenant.key).await?;
+    Ok(HttpResponse::Created()
+        .json(json!({"id": info.id, "token": token, "created": info.created, "tenant": tenant.id})))
+}
+
+async fn list_admin_tokens(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+) -> Result<HttpResponse, AdminError> {
+    admin.operator()?;
+    let tenant = state.store.tenant(&path).await?;
+    Ok(
+        HttpResponse::Ok()
+            .json(json!({"tokens": state.store.list_admin_tokens(tenant.key).await?})),
+    )
+}
+
+async fn revoke_admin_token(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    admin.operator()?;
+    let (tenant, id) = path.into_inner();
+    let tenant = state.store.tenant(&tenant).await?;
+    state.store.revoke_admin_token(tenant.key, id).await?;
+    // Console sessions signed in with a token of this tenant end too.
+    state
+        .sessions
+        .remove_scope(crate::console::session::Scope::Tenant(tenant.key));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -119,19 +119,38 @@ impl FromRequest for ScimTenant {
 #[derive(Debug, Clone, Copy)]
 pub struct TenantTag(pub crate::store::TenantKey);
 
-/// Proof that the request carries the admin token.
-pub struct Admin;
+/// Proof that the request carries the operator's admin token, or a tenant admin token
+/// (`ska_...`) on a path of its own tenant.
+pub struct Admin {
+    /// `None` for the operator; the tenant of a tenant admin token.
+    pub tenant: Option<crate::store::TenantKey>,
+}
 
-impl FromRequest for Admin {
-    type Error = actix_web::Error;
-    type Future = std::future::Ready<Result<Self, Self::Error>>;
-
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        std::future::ready(admin(req))
+impl Admin {
+    /// Refuses tenant admin tokens (operator-only endpoints).
+    pub fn operator(&self) -> Result<(), AdminError> {
+        match self.tenant {
+            None => Ok(()),
+            Some(_) => Err(AdminError::new(
+                403,
+                "forbidden",
+                "only the operator's admin token may do this",
+            )),
+        }
     }
 }
 
-fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
+impl FromRequest for Admin {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move { admin(&req).await })
+    }
+}
+
+async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
     let state =
         state(req).ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
     let Some(expected) = &state.config.admin_token else {
@@ -170,9 +189,30 @@ fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
     };
     let a = Sha256::digest(given.as_bytes());
     let b = Sha256::digest(expected.0.as_bytes());
-    if !bool::from(a.ct_eq(&b)) {
+    let tenant = if bool::from(a.ct_eq(&b)) {
+        None
+    } else if given.starts_with("ska_") {
+        let Some(t) = state
+            .store
+            .authenticate_admin(given)
+            .await
+            .map_err(AdminError::from)?
+        else {
+            return Err(fail("the admin token is not valid"));
+        };
+        let named = req.match_info().get("tenant").unwrap_or_default();
+        if !(named == t.id || named.eq_ignore_ascii_case(&t.name)) {
+            return Err(AdminError::new(
+                403,
+                "forbidden",
+                "a tenant admin token reaches /admin/v1/tenants/{its tenant}/... only",
+            )
+            .into());
+        }
+        Some(t.key)
+    } else {
         return Err(fail("the admin token is not valid"));
-    }
+    };
     if let Some(d) = state.limits.admin() {
         return Err(Throttled {
             retry_after: retry_after(d),
@@ -181,5 +221,5 @@ fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
         }
         .into());
     }
-    Ok(Admin)
+    Ok(Admin { tenant })
 }

@@ -2,6 +2,7 @@
 
 mod admin;
 mod bulk;
+mod console;
 mod entra;
 mod groups;
 mod helpers;

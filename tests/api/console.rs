@@ -1,0 +1,312 @@
+//! The console's handlers without a browser: cookies, CSRF, session expiry, tenant-scoped
+//! admin tokens (console and admin API).
+
+use reqwest::{header, Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+/// A cookie-aware client that does not follow redirects.
+struct Browser {
+    http: reqwest::Client,
+    base: String,
+    cookies: std::collections::BTreeMap<String, String>,
+}
+
+impl Browser {
+    fn new(app: &TestApp) -> Browser {
+        Browser {
+            http: reqwest::Client::builder()
+                .redirect(reqwest::redirect::Policy::none())
+                .build()
+                .unwrap(),
+            base: app.address.clone(),
+            cookies: Default::default(),
+        }
+    }
+
+    fn keep(&mut self, r: &reqwest::Response) -> Vec<String> {
+        let mut raw = Vec::new();
+        for v in r.headers().get_all(header::SET_COOKIE) {
+            let v = v.to_str().unwrap().to_owned();
+            let (pair, _) = v.split_once(';').unwrap_or((&v, ""));
+            let (k, val) = pair.split_once('=').unwrap();
+            if val.is_empty() {
+                self.cookies.remove(k);
+            } else {
+                self.cookies.insert(k.to_owned(), val.to_owned());
+            }
+            raw.push(v);
+        }
+        raw
+    }
+
+    fn cookie_header(&self) -> String {
+        self.cookies
+            .iter()
+            .map(|(k, v)| format!("{k}={v}"))
+            .collect::<Vec<_>>()
+            .join("; ")
+    }
+
+    async fn get(&mut self, path: &str) -> (StatusCode, String, String) {
+        let r = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .send()
+            .await
+            .unwrap();
+        self.keep(&r);
+        let status = r.status();
+        let location = r
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, r.text().await.unwrap())
+    }
+
+    async fn post(
+        &mut self,
+        path: &str,
+        form: &[(&str, &str)],
+        origin: Option<&str>,
+    ) -> (StatusCode, String, String) {
+        let mut rb = self
+            .http
+            .post(format!("{}{path}", self.base))
+            .header(header::COOKIE, self.cookie_header())
+            .form(form);
+        if let Some(o) = origin {
+            rb = rb.header(header::ORIGIN, o);
+        }
+        let r = rb.send().await.unwrap();
+        self.keep(&r);
+        let status = r.status();
+        let location = r
+            .headers()
+            .get(header::LOCATION)
+            .map(|v| v.to_str().unwrap().to_owned())
+            .unwrap_or_default();
+        (status, location, r.text().await.unwrap())
+    }
+
+    async fn sign_in(&mut self, token: &str) -> (StatusCode, String) {
+        let (s, _, page) = self.get("/console/login").await;
+        assert_eq!(s, StatusCode::OK);
+        let csrf = csrf_of(&page);
+        let (s, loc, _) = self
+            .post("/console/login", &[("csrf", &csrf), ("token", token)], None)
+            .await;
+        (s, loc)
+    }
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    page[at..at + 64].to_owned()
+}
+
+#[tokio::test]
+async fn sessions_are_strict_cookies_and_every_form_checks_csrf() {
+    let (app, clock) = TestApp::spawn_clocked().await;
+    let mut b = Browser::new(&app);
+    let (s, loc, _) = b.get("/console/tenants").await;
+    assert_eq!((s, loc.as_str()), (StatusCode::SEE_OTHER, "/console/login"));
+
+    // The sign-in form itself is protected (double-submit cookie).
+    let (_, _, page) = b.get("/console/login").await;
+    let csrf = csrf_of(&page);
+    let saved = b.cookies.clone();
+    b.cookies.clear();
+    let (s, _, _) = b
+        .post(
+            "/console/login",
+            &[("csrf", &csrf), ("token", ADMIN_TOKEN)],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN, "no sign-in cookie");
+    b.cookies = saved;
+    let (s, _, body) = b
+        .post(
+            "/console/login",
+            &[("csrf", &csrf), ("token", "wrong-but-long-enough")],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert!(body.contains("not valid"));
+
+    let (_, _, page) = b.get("/console/login").await;
+    let csrf = csrf_of(&page);
+    let r = b
+        .http
+        .post(format!("{}/console/login", b.base))
+        .header(header::COOKIE, b.cookie_header())
+        .form(&[("csrf", csrf.as_str()), ("token", ADMIN_TOKEN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let set = b.keep(&r);
+    let session = set
+        .iter()
+        .find(|c| c.starts_with("sk_session="))
+        .expect("a session cookie");
+    for flag in ["HttpOnly", "Secure", "SameSite=Strict", "Path=/console"] {
+        assert!(session.contains(flag), "{session}");
+    }
+
+    let (s, _, page) = b.get("/console/tenants").await;
+    assert_eq!(s, StatusCode::OK);
+    let csrf = csrf_of(&page);
+    // No token, a wrong token, a foreign origin: refused, nothing created.
+    let (s, _, _) = b
+        .post(
+            "/console/tenants",
+            &[("csrf", "0".repeat(64).as_str()), ("name", "evil")],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (s, _, _) = b.post("/console/tenants", &[("name", "evil")], None).await;
+    assert!(s.is_client_error(), "{s}");
+    let (s, _, _) = b
+        .post(
+            "/console/tenants",
+            &[("csrf", &csrf), ("name", "evil")],
+            Some("https://attacker.example"),
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+    let (_, list) = app.admin(Method::GET, "/tenants", None).await;
+    assert_eq!(list["tenants"].as_array().unwrap().len(), 0);
+    // The right token from the console's own origin works.
+    let origin = b.base.clone();
+    let (s, loc, _) = b
+        .post(
+            "/console/tenants",
+            &[
+                ("csrf", &csrf),
+                ("name", "Contoso"),
+                ("notify", "it@contoso.example"),
+            ],
+            Some(&origin),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{loc}");
+    assert!(loc.contains("notice=tenant-created"));
+    let (s, _, page) = b.get(&loc).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(page.contains("Contoso"));
+
+    // Pages carry a CSP that allows only the console's own assets.
+    let r = b
+        .http
+        .get(format!("{}/console/tenants", b.base))
+        .header(header::COOKIE, b.cookie_header())
+        .send()
+        .await
+        .unwrap();
+    let csp = r.headers()["content-security-policy"].to_str().unwrap();
+    assert!(
+        csp.contains("default-src 'none'") && csp.contains("script-src 'self'"),
+        "{csp}"
+    );
+    let (s, _, css) = b.get("/console/static/app.css").await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(!css.contains("http"), "no external resources");
+
+    // 30 minutes idle ends the session.
+    clock.advance_secs(29 * 60);
+    assert_eq!(b.get("/console/tenants").await.0, StatusCode::OK);
+    clock.advance_secs(31 * 60);
+    let (s, loc, _) = b.get("/console/tenants").await;
+    assert_eq!((s, loc.as_str()), (StatusCode::SEE_OTHER, "/console/login"));
+
+    // Signing out ends it at once.
+    b.sign_in(ADMIN_TOKEN).await;
+    let (_, _, page) = b.get("/console/tenants").await;
+    let csrf = csrf_of(&page);
+    let old = b.cookies.clone();
+    let (s, loc, _) = b.post("/console/logout", &[("csrf", &csrf)], None).await;
+    assert_eq!((s, loc.as_str()), (StatusCode::SEE_OTHER, "/console/login"));
+    b.cookies = old;
+    assert_eq!(b.get("/console/tenants").await.0, StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_tenant_admin_token_sees_only_its_tenant() {
+    let app = TestApp::spawn().await;
+    let (contoso, _) = app.tenant("contoso").await;
+    let (fabrikam, _) = app.tenant("fabrikam").await;
+    let (s, t) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{contoso}/admin-tokens"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let token = t["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("ska_"));
+
+    // The admin API: its tenant's paths only, no operator endpoints.
+    let call = |m: Method, path: String, body: Option<serde_json::Value>| {
+        let tok = token.clone();
+        let app = &app;
+        async move {
+            app.request(m, &format!("/admin/v1{path}"), Some(&tok), body)
+                .await
+        }
+    };
+    let (s, _) = call(Method::GET, format!("/tenants/{contoso}/licenses"), None).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = call(
+        Method::POST,
+        "/tenants/contoso/licenses".into(),
+        Some(json!({"name": "pro", "seats": 1})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CREATED);
+    for (m, path) in [
+        (Method::GET, format!("/tenants/{fabrikam}/licenses")),
+        (Method::GET, "/tenants".to_owned()),
+        (Method::POST, format!("/tenants/{contoso}/admin-tokens")),
+    ] {
+        let (s, b) = call(m.clone(), path.clone(), None).await;
+        assert_eq!(s, StatusCode::FORBIDDEN, "{m} {path}: {b}");
+    }
+
+    // The console: signed in with it, the tenant's pages only.
+    let mut b = Browser::new(&app);
+    let (s, loc) = b.sign_in(&token).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    assert_eq!(loc, "/console/");
+    let (_, loc, _) = b.get("/console/").await;
+    assert_eq!(loc, format!("/console/tenants/{contoso}"));
+    assert_eq!(b.get(&loc).await.0, StatusCode::OK);
+    assert_eq!(
+        b.get(&format!("/console/tenants/{fabrikam}")).await.0,
+        StatusCode::NOT_FOUND
+    );
+
+    // Revoked: refused by the API at once, and its console sessions end.
+    let id = t["id"].as_str().unwrap();
+    let (s, _) = app
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/{contoso}/admin-tokens/{id}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = call(Method::GET, format!("/tenants/{contoso}/licenses"), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    assert_eq!(b.get(&loc).await.0, StatusCode::SEE_OTHER);
+}
