@@ -93,6 +93,11 @@ pub struct Config {
     /// notify its admins (0: never).
     pub scim_failure_threshold: u32,
     pub scim_failure_window_seconds: u64,
+    /// What a PATCH of a Group answers without `attributes`/`excludedAttributes`: the whole
+    /// resource with 200 (`resource`, RFC 7644's first choice, what conformance checkers
+    /// expect) or 204 No Content (`no_content`, what Entra's and Okta's documentation show;
+    /// a member PATCH then costs the size of the change, not of the group).
+    pub group_patch_no_content: bool,
 }
 
 impl Default for Config {
@@ -124,6 +129,7 @@ impl Default for Config {
             digest_window_seconds: 300,
             scim_failure_threshold: 20,
             scim_failure_window_seconds: 600,
+            group_patch_no_content: false,
         }
     }
 }
@@ -155,6 +161,7 @@ pub const KEYS: &[&str] = &[
     "digest_window_seconds",
     "scim_failure_threshold",
     "scim_failure_window_seconds",
+    "group_patch_response",
 ];
 
 /// A raw value and where it came from.
@@ -368,6 +375,19 @@ impl Config {
                 }
                 "scim_failure_window_seconds" => {
                     c.scim_failure_window_seconds = number(key, r, 1, 86_400)? as u64
+                }
+                "group_patch_response" => {
+                    c.group_patch_no_content = match text(key, r)?.trim() {
+                        "resource" => false,
+                        "no_content" => true,
+                        other => {
+                            return Err(invalid(
+                                key,
+                                r,
+                                &format!("{other:?} is not \"resource\" or \"no_content\""),
+                            ))
+                        }
+                    }
                 }
                 "client_ip_header" => {
                     let t = text(key, r)?.trim().to_owned();

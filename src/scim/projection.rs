@@ -38,6 +38,11 @@ impl Projection {
         })
     }
 
+    /// True when the client asked for no projection at all.
+    pub fn is_empty(&self) -> bool {
+        self.attributes.is_empty() && self.excluded.is_empty()
+    }
+
     /// True when the projection drops the whole top-level attribute `name` (used to skip loading a
     /// Group's members when the client asked not to see them).
     pub fn drops(&self, kind: ResourceKind, name: &str) -> bool {

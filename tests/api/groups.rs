@@ -174,3 +174,39 @@ async fn futures_ids(app: &TestApp, tok: &str, n: usize) -> Vec<String> {
     }
     out
 }
+
+#[tokio::test]
+async fn group_patch_can_answer_204_as_entra_and_okta_document() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("seatkeeper.db"));
+    c.group_patch_no_content = true;
+    let app = TestApp::spawn_with(c).await;
+    let (_, tok) = app.tenant("t").await;
+    let u = id(&app.create_user(&tok, "a@example.com").await);
+    let g = id(&app.create_group(&tok, "G", &[]).await);
+    let body = patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]));
+    let r = app
+        .client
+        .patch(format!("{}/scim/v2/Groups/{g}", app.address))
+        .bearer_auth(&tok)
+        .header("Content-Type", "application/scim+json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["etag"], "W/\"2\"");
+    // Asking for attributes still gets the resource.
+    let (s, v) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{g}?attributes=members"),
+            Some(patch(
+                json!([{"op": "replace", "path": "displayName", "value": "H"}]),
+            )),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(v["members"][0]["value"], u.as_str());
+}

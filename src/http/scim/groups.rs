@@ -159,13 +159,20 @@ pub async fn patch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
     let projection = projection_of(&req)?;
-    let with_members = !projection.drops(KIND, "members");
+    // `group_patch_response = "no_content"`: 204 unless the client asked for attributes.
+    let bare = state.config.group_patch_no_content && projection.is_empty();
+    let with_members = !bare && !projection.drops(KIND, "members");
     let input = body::json(payload, state.config.max_body_bytes).await?;
     let ops = patch::parse(&input)?;
     let g = state
         .store
         .patch_group(t.0.key, id.into_inner(), ops, if_match(&req), with_members)
         .await?;
+    if bare {
+        return Ok(HttpResponse::NoContent()
+            .insert_header((actix_web::http::header::ETAG, g.meta.etag()))
+            .finish());
+    }
     Ok(respond_resource(
         StatusCode::OK,
         &shown(&g, &base_url(&req, &state), &projection),
