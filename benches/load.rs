@@ -217,16 +217,23 @@ async fn main() {
         .port();
     let (daemon, _) = Daemon::start(&db, port).await;
     let base = daemon.base.clone();
-    let client = Client::builder().pool_max_idle_per_host(c).build().unwrap();
+    // Idle connections are dropped before the server's 5 s keep-alive closes them, so a request
+    // never goes out on a connection the server is closing.
+    let client = Client::builder()
+        .pool_max_idle_per_host(c)
+        .pool_idle_timeout(Duration::from_secs(2))
+        .build()
+        .unwrap();
     println!(
         "seatkeeper HTTP load benchmark: {n} users, {c} concurrent connections, database {}",
         db.display()
     );
     println!(
-        "machine: {} cores",
+        "machine: {} cores; group_patch_response = {}",
         std::thread::available_parallelism()
             .map(|n| n.get())
-            .unwrap_or(0)
+            .unwrap_or(0),
+        std::env::var("SEATKEEPER_GROUP_PATCH_RESPONSE").unwrap_or_else(|_| "resource".into())
     );
     println!();
     println!("| workload | requests or items | throughput | p50 | p99 |");
