@@ -292,6 +292,31 @@ impl Store {
         .map_err(|e| Error::Internal(format!("read task failed: {e}")))?
     }
 
+    /// Runs `f` at once on this thread's own read-only connection: for point reads of a few
+    /// microseconds on the hot path (a token lookup on every SCIM request), where handing the
+    /// read to a blocking thread would cost more than the read. In WAL mode a reader never
+    /// waits for the writer. Anything that can scan goes through [`Store::read`].
+    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+        thread_local! {
+            static CONN: std::cell::RefCell<Option<(PathBuf, Connection)>> = const { std::cell::RefCell::new(None) };
+        }
+        CONN.with(|cell| {
+            let mut slot = cell
+                .try_borrow_mut()
+                .map_err(|_| Error::Internal("nested read_now".into()))?;
+            if slot.as_ref().is_none_or(|(p, _)| *p != self.inner.path) {
+                let c = Connection::open_with_flags(
+                    &self.inner.path,
+                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+                )?;
+                configure(&c)?;
+                *slot = Some((self.inner.path.clone(), c));
+            }
+            let (_, conn) = slot.as_ref().expect("opened above");
+            f(conn)
+        })
+    }
+
     /// Stops accepting writes, lets the writer finish what it has, checkpoints the WAL and
     /// closes the database.
     pub fn close(&self) {
