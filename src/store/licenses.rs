@@ -480,8 +480,11 @@ fn seat_view(
     let position = if seat.state == SeatState::Blocked {
         let ahead: i64 = c
             .prepare_cached(
-                "SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND
-                 (pinned > ?2 OR (pinned = ?2 AND (entitled_at < ?3 OR (entitled_at = ?3 AND user_id < ?4))))",
+                // Three index ranges of seats_order (those ahead only), not one OR over the
+                // whole waitlist: the position costs what is ahead of the user.
+                "SELECT (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned > ?2)
+                      + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at < ?3)
+                      + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at = ?3 AND user_id < ?4)",
             )?
             .query_row(params![l, seat.pinned, seat.entitled_at, seat.user], |r| r.get(0))?;
         Some(ahead + 1)
