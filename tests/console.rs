@@ -151,6 +151,7 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     fill(&c, "#token", ADMIN_TOKEN).await;
     click(&c, "main form button[type=submit]").await;
     assert_eq!(text(&c, "h1").await, "Tenants");
+    shot(&c, "01b-tenants").await;
 
     // Create a tenant; issue its SCIM token.
     fill(&c, "#name", "Contoso").await;
@@ -220,10 +221,22 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     let table = text(&c, "table tbody").await;
     assert_eq!(table.matches("granted").count(), 2, "{table}");
     assert_eq!(table.matches("blocked").count(), 2, "{table}");
+    // Exclude one waiting user, then clear it again from the overrides list.
+    click(&c, "button[aria-label='Exclude dave@contoso.example']").await;
+    assert!(text(&c, "main").await.contains("excluded"));
+    let table = text(&c, "table tbody").await;
+    assert!(!table.contains("dave@contoso.example"), "{table}");
+    click(
+        &c,
+        "button[aria-label='Clear the override of dave@contoso.example']",
+    )
+    .await;
+    let table = text(&c, "table tbody").await;
+    assert!(table.contains("dave@contoso.example"), "{table}");
     shot(&c, "05-seats").await;
 
     // Raise the seat count: preview first, then save; the waitlist is promoted.
-    c.back().await.unwrap();
+    click(&c, ".crumbs a:nth-of-type(2)").await;
     assert_eq!(text(&c, "h1").await, "MindManager");
     fill(&c, "#seats", "4").await;
     click(&c, "form[action$='/preview'] button").await;

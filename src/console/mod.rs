@@ -791,6 +791,7 @@ async fn seats(
     let (tk, lk) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
     let (l, all) = filtered_seats(&state, &t, &lk, &q).await?;
+    let overrides = state.store.overrides(t.key, l.id.clone()).await?;
     let pages = all.len().div_ceil(PAGE).max(1);
     let page = q.page.unwrap_or(1).clamp(1, pages);
     let shown = &all[(page - 1) * PAGE..(page * PAGE).min(all.len())];
@@ -798,6 +799,7 @@ async fn seats(
         &s,
         &t,
         &l,
+        &overrides,
         shown,
         all.len(),
         page,

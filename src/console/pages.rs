@@ -452,6 +452,7 @@ pub fn seats(
     s: &Session,
     t: &Tenant,
     l: &LicenseView,
+    overrides: &[(String, String, String)],
     shown: &[SeatView],
     total: usize,
     page: usize,
@@ -469,7 +470,7 @@ pub fn seats(
         )
     };
     html_seats(
-        s, t, l, shown, total, page, pages, q, state, code, &base, &query,
+        s, t, l, overrides, shown, total, page, pages, q, state, code, &base, &query,
     )
 }
 
@@ -478,6 +479,7 @@ fn html_seats(
     s: &Session,
     t: &Tenant,
     l: &LicenseView,
+    overrides: &[(String, String, String)],
     shown: &[SeatView],
     total: usize,
     page: usize,
@@ -553,6 +555,23 @@ fn html_seats(
                 @if page > 1 { a href=(query(page - 1)) rel="prev" { "← Previous" } }
                 span.muted { "Page " (page) " of " (pages) }
                 @if page < pages { a href=(query(page + 1)) rel="next" { "Next →" } }
+            }
+            h2 { "Overrides" }
+            @if overrides.is_empty() { p.muted { "No user is pinned or excluded." } }
+            @else {
+                ul {
+                    @for (who, kind, since) in overrides {
+                        li {
+                            (who) " " span.badge.(if kind == "pin" { "granted" } else { "blocked" }) { (if kind == "pin" { "pinned" } else { "excluded" }) }
+                            " " span.small.muted { "since " (since) }
+                            form.inline method="post" action={ (base) "/seats/" (urlencode(who)) } {
+                                (csrf(s))
+                                input type="hidden" name="action" value="clear";
+                                " " button.secondary type="submit" aria-label={ "Clear the override of " (who) } { "Clear" }
+                            }
+                        }
+                    }
+                }
             }
         },
     )

@@ -1200,4 +1200,25 @@ impl Store {
         })
         .await
     }
+
+    /// A license's overrides: (userName or id, "pin" | "exclude", since), by user.
+    pub async fn overrides(
+        &self,
+        tenant: TenantKey,
+        key: String,
+    ) -> Result<Vec<(String, String, String)>> {
+        self.read(move |c| {
+            let l = license_key(c, tenant, &key)?;
+            let mut st = c.prepare_cached(
+                "SELECT coalesce(u.user_name, o.user_id), o.kind, o.created FROM overrides o
+                 LEFT JOIN users u ON u.tenant = o.tenant AND u.id = o.user_id
+                 WHERE o.license_rk = ? ORDER BY 1",
+            )?;
+            let v = st
+                .query_map([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        })
+        .await
+    }
 }
