@@ -75,9 +75,11 @@ impl SeatStore for TxSeats<'_> {
                   JOIN users u ON u.tenant = g.tenant AND u.id = m.member_id
              WHERE g.tenant = ?1 AND g.id = ?2
              UNION
-             SELECT u.id FROM groups g JOIN group_members m ON m.group_rk = g.rk
-                  JOIN users u ON u.tenant = g.tenant AND u.external_id = m.member_id
-             WHERE g.tenant = ?1 AND g.id = ?2",
+             -- CROSS JOIN keeps this order (group, its members, then each member's user by
+             -- externalId); left to itself the planner walks every user with an externalId.
+             SELECT u.id FROM groups g CROSS JOIN group_members m CROSS JOIN users u
+             WHERE g.tenant = ?1 AND g.id = ?2 AND m.group_rk = g.rk
+               AND u.tenant = g.tenant AND u.external_id = m.member_id",
             params![self.tenant, group],
         )?;
         let groups = strings(
