@@ -492,23 +492,35 @@ async fn main() {
 
     // Selecting a group of every user for a second license: one request.
     {
-        let all_members: Vec<Value> = ids.iter().map(|id| json!({"value": id})).collect();
+        // The group arrives as a provider builds it: created, then members in batches (a
+        // request carries at most 100,000 members).
         let r = client
             .post(format!("{base}/scim/v2/Groups"))
             .bearer_auth(&token)
             .header("Content-Type", "application/scim+json")
-            .body(
-                json!({"schemas": [GROUP], "displayName": "Everyone", "members": all_members})
-                    .to_string(),
-            )
+            .body(json!({"schemas": [GROUP], "displayName": "Everyone"}).to_string())
             .send()
             .await
             .unwrap();
-        assert!(
-            r.status().is_success(),
-            "{}",
-            r.text().await.unwrap_or_default()
-        );
+        assert!(r.status().is_success());
+        let everyone: Value = r.json().await.unwrap();
+        let gid = everyone["id"].as_str().unwrap().to_owned();
+        for chunk in ids.chunks(10_000) {
+            let members: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+            let r = client
+                .patch(format!("{base}/scim/v2/Groups/{gid}?excludedAttributes=members"))
+                .bearer_auth(&token)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": members}]}).to_string())
+                .send()
+                .await
+                .unwrap();
+            assert!(
+                r.status().is_success(),
+                "{}",
+                r.text().await.unwrap_or_default()
+            );
+        }
         let t0 = Instant::now();
         let r = admin(Method::POST, &format!("/tenants/{tenant}/licenses"))
             .json(&json!({"name": "Everyone", "seats": n / 2, "groups": [{"displayName": "Everyone"}]}))
