@@ -17,7 +17,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Service as _;
-use actix_web::http::header::{HeaderName, HeaderValue};
+use actix_web::http::header::{self, HeaderName, HeaderValue};
 use actix_web::{web, HttpResponse};
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
@@ -112,6 +112,7 @@ pub fn app(
             let path = req.path().to_owned();
             let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
             let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
+            let plain_json = prefers_plain_json(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
             let state = req.app_data::<web::Data<AppState>>().cloned();
             let span = tracing::info_span!("request", request_id = %id);
             srv.call(req).instrument(span.clone()).map(move |res| {
@@ -125,6 +126,9 @@ pub fn app(
                         }
                     }
                     let h = r.headers_mut();
+                    if plain_json && h.get(header::CONTENT_TYPE).is_some_and(|v| v == crate::scim::SCIM_MEDIA_TYPE) {
+                        h.insert(header::CONTENT_TYPE, HeaderValue::from_static("application/json"));
+                    }
                     if let Ok(v) = HeaderValue::from_str(&id) {
                         h.insert(HeaderName::from_static("x-request-id"), v);
                     }
@@ -185,6 +189,23 @@ const SECURITY_HEADERS: [(&str, &str); 5] = [
         "default-src 'none'; frame-ancestors 'none'",
     ),
 ];
+
+/// RFC 7644 §3.8: a client that accepts `application/json` but not `application/scim+json`
+/// (OneLogin requires this) gets SCIM bodies labelled `application/json`.
+fn prefers_plain_json(accept: Option<&str>) -> bool {
+    let Some(accept) = accept else { return false };
+    let types: Vec<&str> = accept
+        .split(',')
+        .filter_map(|t| t.split(';').next())
+        .map(str::trim)
+        .collect();
+    types
+        .iter()
+        .any(|t| t.eq_ignore_ascii_case("application/json"))
+        && !types
+            .iter()
+            .any(|t| t.eq_ignore_ascii_case(crate::scim::SCIM_MEDIA_TYPE))
+}
 
 /// The client's `X-Request-Id` when it is a sane token (1 to 64 of `[A-Za-z0-9._-]`), else a new one.
 fn request_id(given: Option<&str>) -> String {

@@ -10,5 +10,6 @@ mod hostile;
 mod isolation;
 mod limits;
 mod okta;
+mod others;
 mod seats;
 mod users;
