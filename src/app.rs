@@ -76,6 +76,10 @@ impl Application {
                 config.database.display()
             )
         })?;
+        let tls = match (&config.tls_cert_file, &config.tls_key_file) {
+            (Some(cert), Some(key)) => Some(http::tls::server_config(cert, key)?),
+            _ => None,
+        };
         let listener = TcpListener::bind(config.listen)
             .map_err(|e| anyhow::anyhow!("cannot listen on {} (`listen`): {e}", config.listen))?;
         let port = listener.local_addr()?.port();
@@ -154,15 +158,20 @@ impl Application {
         };
         let state_main = state.clone();
         let server = HttpServer::new(move || http::app(state_main.clone(), surface))
-            .listen(listener)?
             .workers(config.workers)
             .shutdown_timeout(30)
-            // A client gets 10 s to send its request head (slowloris) and 5 s to close.
+            // A client gets 10 s to send its request head (slowloris), 5 s to close, and 3 s
+            // (actix's default) to finish a TLS handshake.
             .client_request_timeout(std::time::Duration::from_secs(10))
             .client_disconnect_timeout(std::time::Duration::from_secs(5))
-            .max_connections(config.max_connections)
-            .run();
-        tracing::info!(address = %config.listen.ip(), port, database = %config.database.display(), "seatkeeper listening");
+            .max_connections(config.max_connections);
+        let scheme = if tls.is_some() { "https" } else { "http" };
+        let server = match tls {
+            Some(tls) => server.listen_rustls_0_23(listener, tls)?,
+            None => server.listen(listener)?,
+        }
+        .run();
+        tracing::info!(address = %config.listen.ip(), port, scheme, database = %config.database.display(), "seatkeeper listening");
         let reconciler = spawn_reconciler(
             store.clone(),
             std::time::Duration::from_secs(config.reconcile_interval_seconds),

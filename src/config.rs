@@ -72,6 +72,11 @@ pub struct Config {
     pub admin_requests_per_second: u32,
     /// A second listener for `/metrics`, `/healthz` and `/readyz` (metrics then leave the main one).
     pub metrics_listen: Option<SocketAddr>,
+    /// Certificate chain (PEM) for HTTPS on `listen`; with `tls_key_file`. Unset: plain HTTP
+    /// (run behind a TLS-terminating reverse proxy).
+    pub tls_cert_file: Option<PathBuf>,
+    /// Private key (PEM: PKCS#8, PKCS#1 or SEC1) of `tls_cert_file`.
+    pub tls_key_file: Option<PathBuf>,
     /// Whether the admin API answers clients other than loopback (default: loopback only).
     pub admin_remote: bool,
     /// Most open connections per worker.
@@ -123,6 +128,8 @@ impl Default for Config {
             max_connections: 10_000,
             admin_remote: false,
             metrics_listen: None,
+            tls_cert_file: None,
+            tls_key_file: None,
             smtp_url: None,
             smtp_ca_file: None,
             mail_from: "seatkeeper <seatkeeper@localhost>".into(),
@@ -155,6 +162,8 @@ pub const KEYS: &[&str] = &[
     "max_connections",
     "admin_remote",
     "metrics_listen",
+    "tls_cert_file",
+    "tls_key_file",
     "smtp_url",
     "smtp_ca_file",
     "mail_from",
@@ -355,6 +364,8 @@ impl Config {
                     }
                     c.smtp_url = Some(Secret(t));
                 }
+                "tls_cert_file" => c.tls_cert_file = Some(PathBuf::from(text(key, r)?.trim())),
+                "tls_key_file" => c.tls_key_file = Some(PathBuf::from(text(key, r)?.trim())),
                 "smtp_ca_file" => c.smtp_ca_file = Some(PathBuf::from(text(key, r)?.trim())),
                 "mail_from" => {
                     let t = text(key, r)?.trim().to_owned();
@@ -403,6 +414,18 @@ impl Config {
                 }
                 _ => {}
             }
+        }
+        if c.tls_cert_file.is_some() != c.tls_key_file.is_some() {
+            let (key, other) = if c.tls_cert_file.is_some() {
+                ("tls_cert_file", "tls_key_file")
+            } else {
+                ("tls_key_file", "tls_cert_file")
+            };
+            return Err(Error::Invalid {
+                key,
+                source_name: raw[key].source.clone(),
+                message: format!("HTTPS needs `{other}` too"),
+            });
         }
         Ok(c)
     }

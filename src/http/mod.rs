@@ -12,6 +12,7 @@ pub mod limits;
 pub mod metrics;
 pub mod notifications;
 pub mod scim;
+pub mod tls;
 
 use std::sync::Arc;
 use std::time::Instant;

@@ -12,4 +12,5 @@ mod limits;
 mod okta;
 mod others;
 mod seats;
+mod tls;
 mod users;
