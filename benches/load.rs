@@ -233,7 +233,7 @@ async fn main() {
         std::thread::available_parallelism()
             .map(|n| n.get())
             .unwrap_or(0),
-        std::env::var("SEATKEEPER_GROUP_PATCH_RESPONSE").unwrap_or_else(|_| "resource".into())
+        std::env::var("SEATKEEPER_GROUP_PATCH_RESPONSE").unwrap_or_else(|_| "auto".into())
     );
     println!();
     println!("| workload | requests or items | throughput | p50 | p99 |");

@@ -98,12 +98,25 @@ pub struct Config {
     /// notify its admins (0: never).
     pub scim_failure_threshold: u32,
     pub scim_failure_window_seconds: u64,
-    /// What a PATCH of a Group answers without `attributes`/`excludedAttributes`: the whole
-    /// resource with 200 (`resource`, RFC 7644's first choice, what conformance checkers
-    /// expect) or 204 No Content (`no_content`, what Entra's and Okta's documentation show;
-    /// a member PATCH then costs the size of the change, not of the group).
-    pub group_patch_no_content: bool,
+    /// What a PATCH of a Group answers without `attributes`/`excludedAttributes`.
+    pub group_patch_response: GroupPatchResponse,
 }
+
+/// RFC 7644 §3.5.2 lets a PATCH answer 200 with the whole resource or 204 No Content.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GroupPatchResponse {
+    /// 200 with the whole group while it has at most [`GROUP_PATCH_RESOURCE_MAX`] members,
+    /// 204 above: small groups read back what they wrote (as conformance checkers expect),
+    /// and a member change to a large group costs the size of the change, not of the group.
+    Auto,
+    /// Always 200 with the whole group.
+    Resource,
+    /// Always 204 (what Entra's and Okta's documentation show).
+    NoContent,
+}
+
+/// Largest member list a Group PATCH answers with under [`GroupPatchResponse::Auto`].
+pub const GROUP_PATCH_RESOURCE_MAX: usize = 1000;
 
 impl Default for Config {
     fn default() -> Self {
@@ -136,7 +149,7 @@ impl Default for Config {
             digest_window_seconds: 300,
             scim_failure_threshold: 20,
             scim_failure_window_seconds: 600,
-            group_patch_no_content: false,
+            group_patch_response: GroupPatchResponse::Auto,
         }
     }
 }
@@ -388,14 +401,17 @@ impl Config {
                     c.scim_failure_window_seconds = number(key, r, 1, 86_400)? as u64
                 }
                 "group_patch_response" => {
-                    c.group_patch_no_content = match text(key, r)?.trim() {
-                        "resource" => false,
-                        "no_content" => true,
+                    c.group_patch_response = match text(key, r)?.trim() {
+                        "auto" => GroupPatchResponse::Auto,
+                        "resource" => GroupPatchResponse::Resource,
+                        "no_content" => GroupPatchResponse::NoContent,
                         other => {
                             return Err(invalid(
                                 key,
                                 r,
-                                &format!("{other:?} is not \"resource\" or \"no_content\""),
+                                &format!(
+                                    "{other:?} is not \"auto\", \"resource\" or \"no_content\""
+                                ),
                             ))
                         }
                     }

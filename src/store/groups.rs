@@ -318,6 +318,31 @@ impl Store {
         .await
     }
 
+    /// The group with its members when it has at most `cap` of them; `None` when it has more
+    /// (counted no further than `cap + 1`).
+    pub async fn get_group_within(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        cap: usize,
+    ) -> Result<Option<GroupRecord>> {
+        self.read(move |c| {
+            let row = load(c, tenant, &id)?;
+            if cap < usize::MAX {
+                let over: bool = c
+                    .prepare_cached(
+                        "SELECT count(*) > ?2 FROM (SELECT 1 FROM group_members WHERE group_rk = ?1 LIMIT ?2 + 1)",
+                    )?
+                    .query_row(rusqlite::params![row.rk, cap as i64], |r| r.get(0))?;
+                if over {
+                    return Ok(None);
+                }
+            }
+            record(c, row, true).map(Some)
+        })
+        .await
+    }
+
     pub async fn replace_group(
         &self,
         tenant: TenantKey,

@@ -179,7 +179,7 @@ async fn futures_ids(app: &TestApp, tok: &str, n: usize) -> Vec<String> {
 async fn group_patch_can_answer_204_as_entra_and_okta_document() {
     let dir = tempfile::tempdir().unwrap();
     let mut c = config(&dir.path().join("seatkeeper.db"));
-    c.group_patch_no_content = true;
+    c.group_patch_response = seatkeeper::config::GroupPatchResponse::NoContent;
     let app = TestApp::spawn_with(c).await;
     let (_, tok) = app.tenant("t").await;
     let u = id(&app.create_user(&tok, "a@example.com").await);
@@ -209,4 +209,64 @@ async fn group_patch_can_answer_204_as_entra_and_okta_document() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(v["members"][0]["value"], u.as_str());
+}
+
+#[tokio::test]
+async fn group_patch_answers_the_resource_for_small_groups_and_204_for_large_ones() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("t").await;
+    let u = id(&app.create_user(&tok, "a@example.com").await);
+    let small = id(&app.create_group(&tok, "Small", &[]).await);
+    // 1,000 members (references not provisioned yet count as members: they are kept pending).
+    let many: Vec<String> = (0..1000).map(|i| format!("not-yet-{i}")).collect();
+    let refs: Vec<&str> = many.iter().map(String::as_str).collect();
+    let large = id(&app.create_group(&tok, "Large", &refs).await);
+    let add = patch(json!([{"op": "add", "path": "members", "value": [{"value": u}]}]));
+
+    let (s, v) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{small}"),
+            Some(add.clone()),
+        )
+        .await;
+    assert_eq!(
+        (s, v["members"][0]["value"].as_str()),
+        (StatusCode::OK, Some(u.as_str()))
+    );
+
+    // The 1,001st member tips the answer to 204 with the new version.
+    let r = app
+        .client
+        .patch(format!("{}/scim/v2/Groups/{large}", app.address))
+        .bearer_auth(&tok)
+        .header("Content-Type", "application/scim+json")
+        .body(add.to_string())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NO_CONTENT);
+    assert_eq!(r.headers()["etag"], "W/\"2\"");
+    let (_, g) = app
+        .scim(&tok, Method::GET, &format!("/Groups/{large}"), None)
+        .await;
+    assert_eq!(g["members"].as_array().unwrap().len(), 1001);
+
+    // Asked for, the attributes come back whatever the size.
+    let (s, v) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{large}?attributes=displayName"),
+            Some(patch(
+                json!([{"op": "replace", "path": "displayName", "value": "Larger"}]),
+            )),
+        )
+        .await;
+    assert_eq!(
+        (s, v["displayName"].as_str()),
+        (StatusCode::OK, Some("Larger"))
+    );
+    assert!(v.get("members").is_none());
 }

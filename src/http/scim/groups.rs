@@ -10,6 +10,7 @@ use super::{
     base_url, if_match, list_response, not_modified, respond, respond_resource, ListParams,
     ScimError,
 };
+use crate::config::{GroupPatchResponse, GROUP_PATCH_RESOURCE_MAX};
 use crate::http::auth::ScimTenant;
 use crate::http::{body, AppState};
 use crate::scim::patch;
@@ -149,8 +150,9 @@ pub async fn replace(
     ))
 }
 
-/// PATCH answers 200 with the group; `excludedAttributes=members` keeps a large member list out of
-/// the answer (and out of the read).
+/// PATCH answers 200 with the group, or 204 as `group_patch_response` says (by default: 204
+/// once the group has more than 1,000 members). `attributes`/`excludedAttributes` always get
+/// the resource; `excludedAttributes=members` keeps the member list out of the answer and the read.
 pub async fn patch(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -159,20 +161,46 @@ pub async fn patch(
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
     let projection = projection_of(&req)?;
-    // `group_patch_response = "no_content"`: 204 unless the client asked for attributes.
-    let bare = state.config.group_patch_no_content && projection.is_empty();
-    let with_members = !bare && !projection.drops(KIND, "members");
+    let mode = if projection.is_empty() {
+        state.config.group_patch_response
+    } else {
+        GroupPatchResponse::Resource
+    };
+    let with_members = !projection.drops(KIND, "members");
     let input = body::json(payload, state.config.max_body_bytes).await?;
     let ops = patch::parse(&input)?;
-    let g = state
+    let id = id.into_inner();
+    let written = state
         .store
-        .patch_group(t.0.key, id.into_inner(), ops, if_match(&req), with_members)
+        .patch_group(t.0.key, id, ops, if_match(&req), false)
         .await?;
-    if bare {
-        return Ok(HttpResponse::NoContent()
-            .insert_header((actix_web::http::header::ETAG, g.meta.etag()))
-            .finish());
-    }
+    let no_content = || {
+        HttpResponse::NoContent()
+            .insert_header((actix_web::http::header::ETAG, written.meta.etag()))
+            .finish()
+    };
+    // The member list is read after the commit, on a reader: the writer's cost stays the size
+    // of the change. (A PATCH committed in between shows too, with its own version; a group
+    // deleted in between is answered without members.)
+    let cap = match mode {
+        GroupPatchResponse::NoContent => return Ok(no_content()),
+        _ if !with_members => None,
+        GroupPatchResponse::Resource => Some(usize::MAX),
+        GroupPatchResponse::Auto => Some(GROUP_PATCH_RESOURCE_MAX),
+    };
+    let g = match cap {
+        None => written.clone(),
+        Some(cap) => match state
+            .store
+            .get_group_within(t.0.key, written.id.clone(), cap)
+            .await
+        {
+            Ok(Some(g)) => g,
+            Ok(None) => return Ok(no_content()),
+            Err(crate::store::Error::NotFound(_)) => written.clone(),
+            Err(e) => return Err(e.into()),
+        },
+    };
     Ok(respond_resource(
         StatusCode::OK,
         &shown(&g, &base_url(&req, &state), &projection),
