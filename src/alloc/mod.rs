@@ -227,6 +227,8 @@ pub trait SeatStore {
         l: LicenseKey,
         user: &str,
     ) -> Result<Option<OverrideKind>, Self::Error>;
+    /// Every override of the license (pins and exclusions).
+    fn overrides(&mut self, l: LicenseKey) -> Result<Vec<(UserId, OverrideKind)>, Self::Error>;
     fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>, Self::Error>;
     fn all_seats(&mut self, l: LicenseKey) -> Result<Vec<Seat>, Self::Error>;
     fn counts(&mut self, l: LicenseKey) -> Result<Counts, Self::Error>;
@@ -266,8 +268,14 @@ pub struct Allocator<'a, S: SeatStore> {
     order: i64,
     selected: HashMap<LicenseKey, HashSet<GroupId>>,
     policies: HashMap<LicenseKey, Option<Policy>>,
+    /// Overrides of licenses re-evaluated for many users at once, read once per run.
+    overrides: HashMap<LicenseKey, HashMap<UserId, OverrideKind>>,
     pub report: Report,
 }
+
+/// From this many users, a re-evaluation reads the license's overrides once instead of one
+/// lookup per user.
+const BULK_OVERRIDES: usize = 32;
 
 impl<'a, S: SeatStore> Allocator<'a, S> {
     pub fn new(store: &'a mut S, now: Millis) -> Self {
@@ -284,6 +292,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             order,
             selected: HashMap::new(),
             policies: HashMap::new(),
+            overrides: HashMap::new(),
             report: Report::default(),
         }
     }
@@ -295,6 +304,13 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         let p = self.store.policy(l)?;
         self.policies.insert(l, p.clone());
         Ok(p)
+    }
+
+    fn override_of(&mut self, l: LicenseKey, user: &str) -> Result<Option<OverrideKind>, S::Error> {
+        match self.overrides.get(&l) {
+            Some(all) => Ok(all.get(user).copied()),
+            None => self.store.override_of(l, user),
+        }
     }
 
     fn emit(&mut self, l: LicenseKey, user: &str, kind: EventKind) -> Result<(), S::Error> {
@@ -369,7 +385,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         if self.store.user_active(user)? != Some(true) {
             return Ok(false);
         }
-        if self.store.override_of(l, user)? == Some(OverrideKind::Exclude) {
+        if self.override_of(l, user)? == Some(OverrideKind::Exclude) {
             return Ok(false);
         }
         let ancestors = self.ancestors(user)?;
@@ -377,8 +393,8 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         Ok(ancestors.iter().any(|g| selected.contains(g)))
     }
 
-    /// Brings (l, user)'s seat in line with the user's entitlement. Newcomers are queued as
-    /// blocked and collected; [`Self::fill`] then decides who gets the free seats.
+    /// Brings (l, user)'s seat in line with the user's entitlement. Newcomers are collected,
+    /// not yet stored; [`Self::admit`] then decides who of them gets a free seat.
     /// Returns true when the seat changed.
     fn settle(
         &mut self,
@@ -386,25 +402,23 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         user: &str,
         entitled: bool,
         cause: Cause,
-        newcomers: &mut Vec<UserId>,
+        newcomers: &mut Vec<Seat>,
     ) -> Result<bool, S::Error> {
         let Some(policy) = self.policy(l)? else {
             return Ok(false);
         };
         let seat = self.store.seat(l, user)?;
-        let pinned = entitled && self.store.override_of(l, user)? == Some(OverrideKind::Pin);
+        let pinned = entitled && self.override_of(l, user)? == Some(OverrideKind::Pin);
         match (entitled, seat) {
             (true, None) => {
-                let seat = Seat {
+                newcomers.push(Seat {
                     user: user.to_owned(),
                     state: SeatState::Blocked,
                     pinned,
                     entitled_at: self.order,
                     since: self.now,
                     release_at: None,
-                };
-                self.store.save_seat(l, &seat, None)?;
-                newcomers.push(user.to_owned());
+                });
                 Ok(true)
             }
             (true, Some(mut seat)) => {
@@ -466,11 +480,15 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         if self.policy(l)?.is_none() {
             return Ok(());
         }
+        if users.len() >= BULK_OVERRIDES && !self.overrides.contains_key(&l) {
+            let all = self.store.overrides(l)?.into_iter().collect();
+            self.overrides.insert(l, all);
+        }
         let mut newcomers = Vec::new();
         for u in users {
             let e = if known_entitled {
                 self.store.user_active(u)? == Some(true)
-                    && self.store.override_of(l, u)? != Some(OverrideKind::Exclude)
+                    && self.override_of(l, u)? != Some(OverrideKind::Exclude)
             } else {
                 self.entitled(l, u)?
             };
@@ -479,7 +497,56 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                 self.report.repaired += 1;
             }
         }
-        self.fill(l, &newcomers, false)
+        self.admit(l, newcomers)
+    }
+
+    /// Stores the users who just became entitled (all stamped with this run's order) and gives
+    /// free seats out. When nobody else waits, the newcomers are the whole waitlist: the first
+    /// of them in waitlist order (pinned first, then by user id) are stored granted at once,
+    /// the rest blocked. Otherwise they join the waitlist and [`Self::fill`] serves it in order.
+    fn admit(&mut self, l: LicenseKey, newcomers: Vec<Seat>) -> Result<(), S::Error> {
+        let Some(policy) = self.policy(l)? else {
+            return Ok(());
+        };
+        self.release_due(l)?;
+        let counts = self.store.counts(l)?;
+        if counts.blocked > 0 {
+            for seat in &newcomers {
+                self.store.save_seat(l, seat, None)?;
+            }
+            let names: Vec<UserId> = newcomers.into_iter().map(|s| s.user).collect();
+            return self.fill(l, &names, false);
+        }
+        let free = (policy.capacity - counts.in_use()).max(0) as usize;
+        let mut order: Vec<usize> = (0..newcomers.len()).collect();
+        order.sort_by(|&a, &b| {
+            let (a, b) = (&newcomers[a], &newcomers[b]);
+            b.pinned.cmp(&a.pinned).then_with(|| a.user.cmp(&b.user))
+        });
+        let mut granted = vec![false; newcomers.len()];
+        for &i in order.iter().take(free) {
+            granted[i] = true;
+            let mut seat = newcomers[i].clone();
+            seat.state = SeatState::Granted;
+            self.store.save_seat(l, &seat, None)?;
+            self.emit(l, &seat.user, EventKind::Granted)?;
+        }
+        for (seat, _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
+            self.store.save_seat(l, seat, None)?;
+        }
+        for (seat, _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
+            self.emit(l, &seat.user, EventKind::Blocked)?;
+        }
+        Ok(())
+    }
+
+    /// Frees the releasing seats of `l` whose grace ran out.
+    fn release_due(&mut self, l: LicenseKey) -> Result<(), S::Error> {
+        for seat in self.store.releasing_due(l, self.now)? {
+            self.store.remove_seat(l, &seat.user, seat.state)?;
+            self.emit(l, &seat.user, EventKind::Released)?;
+        }
+        Ok(())
     }
 
     /// Re-evaluates one member (a user, or every user of a group) in every license it can affect.
@@ -516,10 +583,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         let Some(policy) = self.policy(l)? else {
             return Ok(());
         };
-        for seat in self.store.releasing_due(l, self.now)? {
-            self.store.remove_seat(l, &seat.user, seat.state)?;
-            self.emit(l, &seat.user, EventKind::Released)?;
-        }
+        self.release_due(l)?;
         let counts = self.store.counts(l)?;
         let free = policy.capacity - counts.in_use();
         let fresh: HashSet<&str> = newcomers.iter().map(String::as_str).collect();

@@ -159,6 +159,26 @@ impl SeatStore for TxSeats<'_> {
         }))
     }
 
+    fn overrides(&mut self, l: LicenseKey) -> Result<Vec<(UserId, OverrideKind)>> {
+        let mut st = self
+            .c
+            .prepare_cached("SELECT user_id, kind FROM overrides WHERE license_rk = ?")?;
+        let v = st
+            .query_map([l], |r| {
+                let kind: String = r.get(1)?;
+                Ok((
+                    r.get(0)?,
+                    if kind == "pin" {
+                        OverrideKind::Pin
+                    } else {
+                        OverrideKind::Exclude
+                    },
+                ))
+            })?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
     fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>> {
         Ok(self
             .c
