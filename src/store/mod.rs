@@ -147,9 +147,6 @@ struct Inner {
     reader_slots: tokio::sync::Semaphore,
 }
 
-/// Page cache of the writer connection, in KiB.
-const WRITER_CACHE_KIB: i64 = 64 * 1024;
-
 /// Handle to the database; cheap to clone.
 #[derive(Clone)]
 pub struct Store {
@@ -186,14 +183,6 @@ impl Store {
             )));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
-        // The writer walks indexes all over the file (a selection touches every member's user,
-        // seat and event rows): a page cache of its own of up to 64 MiB saves a read syscall
-        // per page missed. Readers keep SQLite's 2 MiB each (point reads touch few pages).
-        conn.pragma_update(None, "cache_size", -WRITER_CACHE_KIB)?;
-        // Each write job runs in a savepoint of the batch's transaction; the pages a savepoint
-        // may have to roll back go to a statement journal, kept in memory rather than in a
-        // temporary file (the database itself stays durable: WAL, synchronous=FULL).
-        conn.pragma_update(None, "temp_store", "MEMORY")?;
         configure(&conn)?;
         migrate::migrate(&mut conn)?;
 
