@@ -247,8 +247,11 @@ async fn jumpcloud_custom_connector() {
         )
         .await;
     assert_eq!(s, StatusCode::OK, "{p}");
-    assert_eq!(seat(&app, &tid, "ana@example.com").await, "granted");
-    assert_eq!(seat(&app, &tid, "ben@example.com").await, "blocked");
+    // Both became entitled in one change: they tie, and the tie goes by user id (SPEC).
+    let names = ["ana@example.com", "ben@example.com"];
+    let (w, b) = if ids[0] < ids[1] { (0, 1) } else { (1, 0) };
+    assert_eq!(seat(&app, &tid, names[w]).await, "granted");
+    assert_eq!(seat(&app, &tid, names[b]).await, "blocked");
 
     // Deprovisioning sets active false: the seat is held through the license's grace period
     // (a late re-activation must not lose it), so the one waiting still waits.
@@ -256,14 +259,14 @@ async fn jumpcloud_custom_connector() {
         .scim(
             &tok,
             Method::PATCH,
-            &format!("/Users/{}", ids[0]),
+            &format!("/Users/{}", ids[w]),
             Some(json!({"schemas": [PATCH_OP], "Operations": [
             {"op": "replace", "path": "active", "value": false}]})),
         )
         .await;
     assert_eq!((s, p["active"].as_bool()), (StatusCode::OK, Some(false)));
-    assert_eq!(seat(&app, &tid, "ana@example.com").await, "releasing");
-    assert_eq!(seat(&app, &tid, "ben@example.com").await, "blocked");
+    assert_eq!(seat(&app, &tid, names[w]).await, "releasing");
+    assert_eq!(seat(&app, &tid, names[b]).await, "blocked");
 
     // Member removal with the same value-list form.
     let (s, p) = app
