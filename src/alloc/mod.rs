@@ -334,25 +334,23 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         Ok(seen)
     }
 
-    /// Every user in `group`, directly or through nested groups.
+    /// Every user in `group`, directly or through nested groups, each once, by user id.
+    /// (Sorted rather than deduplicated through a set: a million members are held once.)
     pub fn member_closure(&mut self, group: &str) -> Result<Vec<UserId>, S::Error> {
         let mut users = Vec::new();
-        let mut seen_users = HashSet::new();
         let mut seen = HashSet::from([group.to_owned()]);
         let mut queue = VecDeque::from([group.to_owned()]);
         while let Some(g) = queue.pop_front() {
             let (us, gs) = self.store.direct_members(&g)?;
-            for u in us {
-                if seen_users.insert(u.clone()) {
-                    users.push(u);
-                }
-            }
+            users.extend(us);
             for sub in gs {
                 if seen.insert(sub.clone()) {
                     queue.push_back(sub);
                 }
             }
         }
+        users.sort_unstable();
+        users.dedup();
         Ok(users)
     }
 
@@ -402,7 +400,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         user: &str,
         entitled: bool,
         cause: Cause,
-        newcomers: &mut Vec<Seat>,
+        newcomer: &mut Option<bool>,
     ) -> Result<bool, S::Error> {
         let Some(policy) = self.policy(l)? else {
             return Ok(false);
@@ -411,14 +409,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         let pinned = entitled && self.override_of(l, user)? == Some(OverrideKind::Pin);
         match (entitled, seat) {
             (true, None) => {
-                newcomers.push(Seat {
-                    user: user.to_owned(),
-                    state: SeatState::Blocked,
-                    pinned,
-                    entitled_at: self.order,
-                    since: self.now,
-                    release_at: None,
-                });
+                *newcomer = Some(pinned);
                 Ok(true)
             }
             (true, Some(mut seat)) => {
@@ -485,57 +476,81 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             self.overrides.insert(l, all);
         }
         let mut newcomers = Vec::new();
-        for u in users {
+        for (i, u) in users.iter().enumerate() {
             let e = if known_entitled {
                 self.store.user_active(u)? == Some(true)
                     && self.override_of(l, u)? != Some(OverrideKind::Exclude)
             } else {
                 self.entitled(l, u)?
             };
-            let changed = self.settle(l, u, e, cause, &mut newcomers)?;
+            let mut newcomer = None;
+            let changed = self.settle(l, u, e, cause, &mut newcomer)?;
+            if let Some(pinned) = newcomer {
+                newcomers.push((i, pinned));
+            }
             if changed && cause == Cause::Reconcile {
                 self.report.repaired += 1;
             }
         }
-        self.admit(l, newcomers)
+        self.admit(l, users, newcomers)
+    }
+
+    /// The seat of a user who became entitled in this run.
+    fn newcomer(&self, user: &str, pinned: bool, state: SeatState) -> Seat {
+        Seat {
+            user: user.to_owned(),
+            state,
+            pinned,
+            entitled_at: self.order,
+            since: self.now,
+            release_at: None,
+        }
     }
 
     /// Stores the users who just became entitled (all stamped with this run's order) and gives
     /// free seats out. When nobody else waits, the newcomers are the whole waitlist: the first
     /// of them in waitlist order (pinned first, then by user id) are stored granted at once,
     /// the rest blocked. Otherwise they join the waitlist and [`Self::fill`] serves it in order.
-    fn admit(&mut self, l: LicenseKey, newcomers: Vec<Seat>) -> Result<(), S::Error> {
+    /// `newcomers` are indexes into `users` with the pinned flag of each.
+    fn admit(
+        &mut self,
+        l: LicenseKey,
+        users: &[UserId],
+        newcomers: Vec<(usize, bool)>,
+    ) -> Result<(), S::Error> {
         let Some(policy) = self.policy(l)? else {
             return Ok(());
         };
         self.release_due(l)?;
         let counts = self.store.counts(l)?;
         if counts.blocked > 0 {
-            for seat in &newcomers {
-                self.store.save_seat(l, seat, None)?;
+            for &(i, pinned) in &newcomers {
+                let seat = self.newcomer(&users[i], pinned, SeatState::Blocked);
+                self.store.save_seat(l, &seat, None)?;
             }
-            let names: Vec<UserId> = newcomers.into_iter().map(|s| s.user).collect();
+            let names: Vec<&str> = newcomers.iter().map(|&(i, _)| users[i].as_str()).collect();
             return self.fill(l, &names, false);
         }
         let free = (policy.capacity - counts.in_use()).max(0) as usize;
         let mut order: Vec<usize> = (0..newcomers.len()).collect();
         order.sort_by(|&a, &b| {
-            let (a, b) = (&newcomers[a], &newcomers[b]);
-            b.pinned.cmp(&a.pinned).then_with(|| a.user.cmp(&b.user))
+            let ((ia, pa), (ib, pb)) = (newcomers[a], newcomers[b]);
+            pb.cmp(&pa).then_with(|| users[ia].cmp(&users[ib]))
         });
         let mut granted = vec![false; newcomers.len()];
-        for &i in order.iter().take(free) {
-            granted[i] = true;
-            let mut seat = newcomers[i].clone();
-            seat.state = SeatState::Granted;
+        for &k in order.iter().take(free) {
+            granted[k] = true;
+            let (i, pinned) = newcomers[k];
+            let seat = self.newcomer(&users[i], pinned, SeatState::Granted);
             self.store.save_seat(l, &seat, None)?;
-            self.emit(l, &seat.user, EventKind::Granted)?;
+            self.emit(l, &users[i], EventKind::Granted)?;
         }
-        for (seat, _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
-            self.store.save_seat(l, seat, None)?;
+        for (&(i, pinned), _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
+            let seat = self.newcomer(&users[i], pinned, SeatState::Blocked);
+            self.store.save_seat(l, &seat, None)?;
         }
-        for (seat, _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
-            self.emit(l, &seat.user, EventKind::Blocked)?;
+        for (&(i, _), _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
+            self.emit(l, &users[i], EventKind::Blocked)?;
         }
         Ok(())
     }
@@ -574,19 +589,14 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
     /// Frees releasing seats whose grace ran out, then gives free seats to the waitlist.
     /// `newcomers` just became entitled in this change: only they are served when
     /// `auto_promote` is off, unless `force` (an admin raised the capacity).
-    pub fn fill(
-        &mut self,
-        l: LicenseKey,
-        newcomers: &[UserId],
-        force: bool,
-    ) -> Result<(), S::Error> {
+    pub fn fill(&mut self, l: LicenseKey, newcomers: &[&str], force: bool) -> Result<(), S::Error> {
         let Some(policy) = self.policy(l)? else {
             return Ok(());
         };
         self.release_due(l)?;
         let counts = self.store.counts(l)?;
         let free = policy.capacity - counts.in_use();
-        let fresh: HashSet<&str> = newcomers.iter().map(String::as_str).collect();
+        let fresh: HashSet<&str> = newcomers.iter().copied().collect();
         let mut granted: HashSet<String> = HashSet::new();
         if free > 0 {
             for mut seat in self.store.blocked_head(l, free as usize)? {
@@ -610,7 +620,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             }
         }
         for u in newcomers {
-            if !granted.contains(u) {
+            if !granted.contains(*u) {
                 self.emit(l, u, EventKind::Blocked)?;
             }
         }
