@@ -125,6 +125,51 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
 }
 
 /// Applies operations to `doc`; returns the member changes for a Group, in order.
+/// True when a Group PATCH may change more than `limit` members: value lists over the limit in
+/// all, a `replace` of the member list (it drops every current member), or a `remove` of the
+/// whole list or by a filter other than `value eq`. The store runs such a request alone.
+pub fn may_change_many_members(ops: &[PatchOp], limit: usize) -> bool {
+    fn members_path(p: &PatchPath) -> bool {
+        p.attr.name.eq_ignore_ascii_case("members")
+    }
+    fn count(v: &Value) -> usize {
+        match v {
+            Value::Array(a) => a.len(),
+            Value::Object(o) => o
+                .iter()
+                .filter(|(k, _)| k.eq_ignore_ascii_case("members"))
+                .map(|(_, v)| v.as_array().map_or(1, Vec::len))
+                .sum::<usize>()
+                .max(1),
+            _ => 1,
+        }
+    }
+    let mut values = 0usize;
+    for op in ops {
+        values += op.value.as_ref().map_or(0, count);
+        let whole = match (&op.op, &op.path) {
+            (OpKind::Replace, Some(p)) => members_path(p),
+            (OpKind::Replace, None) => op
+                .value
+                .as_ref()
+                .and_then(Value::as_object)
+                .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members"))),
+            (OpKind::Remove, Some(p)) if members_path(p) => match &p.filter {
+                None => op.value.is_none(),
+                Some(Filter::Compare(a, CompareOp::Eq, _)) => {
+                    !a.name.eq_ignore_ascii_case("value")
+                }
+                Some(_) => true,
+            },
+            _ => false,
+        };
+        if whole || values > limit {
+            return true;
+        }
+    }
+    false
+}
+
 pub fn apply(kind: ResourceKind, doc: &mut Doc, ops: &[PatchOp]) -> Result<Vec<MemberChange>> {
     let mut changes = Vec::new();
     for op in ops {
@@ -608,6 +653,28 @@ mod tests {
     use super::*;
     use crate::scim::resource::normalize;
     use serde_json::json;
+
+    #[test]
+    fn large_member_changes_are_recognized() {
+        let ops = |v: Value| parse(&json!({"schemas": [PATCH_SCHEMA], "Operations": v})).unwrap();
+        let ids = |n: usize| (0..n).map(|i| json!({"value": format!("u{i}")})).collect::<Vec<_>>();
+        let small = ops(json!([{"op": "add", "path": "members", "value": ids(100)},
+                               {"op": "remove", "path": "members[value eq \"u1\"]"},
+                               {"op": "Replace", "path": "displayName", "value": "x"}]));
+        assert!(!may_change_many_members(&small, 1000));
+        let many = ops(json!([{"op": "add", "path": "members", "value": ids(1001)}]));
+        assert!(may_change_many_members(&many, 1000));
+        let pathless = ops(json!([{"op": "add", "value": {"members": ids(1001)}}]));
+        assert!(may_change_many_members(&pathless, 1000));
+        for whole in [
+            json!([{"op": "replace", "path": "members", "value": []}]),
+            json!([{"op": "replace", "value": {"members": []}}]),
+            json!([{"op": "remove", "path": "members"}]),
+            json!([{"op": "remove", "path": "members[type eq \"User\"]"}]),
+        ] {
+            assert!(may_change_many_members(&ops(whole.clone()), 1000), "{whole}");
+        }
+    }
 
     const ENT: &str = "urn:ietf:params:scim:schemas:extension:enterprise:2.0:User";
 

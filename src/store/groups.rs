@@ -280,6 +280,10 @@ fn update(
     record(c, row, with_members)
 }
 
+/// Member values above which a group write runs alone, in a transaction of its own
+/// ([`Store::write_alone`]): batched jobs each keep a journal of the pages they touch.
+const ALONE_MEMBERS: usize = 1000;
+
 impl Store {
     pub async fn create_group(
         &self,
@@ -288,7 +292,7 @@ impl Store {
         members: Vec<MemberRef>,
     ) -> Result<GroupRecord> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write_sized(members.len() > ALONE_MEMBERS, move |c| {
             let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let t = now();
@@ -352,7 +356,8 @@ impl Store {
         if_match: Option<String>,
     ) -> Result<GroupRecord> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        // Replaces the whole member list: as large as the group.
+        self.write_alone(move |c| {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
@@ -378,8 +383,9 @@ impl Store {
         with_members: bool,
     ) -> Result<GroupRecord> {
         let ticker = self.ticker();
+        let alone = patch::may_change_many_members(&ops, ALONE_MEMBERS);
         let written = self
-            .write(move |c| {
+            .write_sized(alone, move |c| {
                 let at = ticker.now();
                 let row = load(c, tenant, &id)?;
                 check_version(if_match.as_deref(), &row.meta)?;
@@ -407,7 +413,7 @@ impl Store {
         if_match: Option<String>,
     ) -> Result<()> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write_alone(move |c| {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;

@@ -736,7 +736,7 @@ impl Store {
         actor: &'static str,
     ) -> Result<LicenseView> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write_alone(move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let before = view(c, l)?;
@@ -763,7 +763,7 @@ impl Store {
         actor: &'static str,
     ) -> Result<()> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write_alone(move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
@@ -954,7 +954,7 @@ impl Store {
     }
 
     /// What a proposed seat count and/or selection would do, without changing anything: the
-    /// change runs in a savepoint that is rolled back.
+    /// change runs in a transaction that is rolled back ([`Store::dry_run`]).
     pub async fn preview(
         &self,
         tenant: TenantKey,
@@ -963,11 +963,10 @@ impl Store {
         groups: Option<Vec<Selector>>,
     ) -> Result<PreviewView> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.dry_run(move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
-            c.execute_batch("SAVEPOINT preview")?;
-            let result = (|| {
+            {
                 let first: i64 = c.query_row("SELECT coalesce(max(seq), 0) FROM seat_events", [], |r| r.get(0))?;
                 let change = LicenseChange { seats, groups, ..LicenseChange::default() };
                 apply_change(c, tenant, l, at, &change)?;
@@ -989,9 +988,7 @@ impl Store {
                 out.capacity = v.seats;
                 out.after = json!({"granted": v.granted, "blocked": v.blocked, "releasing": v.releasing}).as_object().cloned().unwrap_or_default();
                 Ok(out)
-            })();
-            c.execute_batch("ROLLBACK TO preview; RELEASE preview")?;
-            result
+            }
         })
         .await
     }
@@ -1000,7 +997,7 @@ impl Store {
     pub async fn reconcile(&self, tenant: TenantKey, actor: &'static str) -> Result<Value> {
         self.flush_provider_calls().await?;
         let at = self.now_ms();
-        self.write(move |c| reconcile_tenant(c, tenant, at, actor))
+        self.write_alone(move |c| reconcile_tenant(c, tenant, at, actor))
             .await
     }
 

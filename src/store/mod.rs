@@ -8,7 +8,11 @@
 //!   transaction, each inside its own savepoint (a failing job rolls back alone), commits once,
 //!   and only then answers each caller. That is group commit: many requests share one fsync, and
 //!   no caller hears "done" before its change is durable. With `synchronous = FULL` in WAL mode a
-//!   commit survives power loss, not just a process crash.
+//!   commit survives power loss, not just a process crash. The savepoints' statement journal
+//!   stays in memory (`temp_store = MEMORY`) and is cut back at every release, so it holds one
+//!   job's pages at a time; a job that can touch a whole tenant (selecting a group, a
+//!   reconcile) runs alone, in a transaction of its own without a savepoint
+//!   ([`Store::write_alone`]).
 //! - **Readers** use a small pool of read-only connections from `spawn_blocking` threads. In WAL
 //!   mode they never block the writer and see the last committed state.
 //!
@@ -80,12 +84,25 @@ trait Job: Send {
     /// Runs inside the batch transaction; returns false when the job failed and its savepoint
     /// must be rolled back.
     fn run(&mut self, conn: &Connection) -> bool;
+    fn mode(&self) -> Mode;
     /// Called after the batch committed (`Ok`) or failed to commit (`Err`).
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
 }
 
+/// How a write job is committed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    /// With the jobs waiting beside it, each in a savepoint (group commit).
+    Batched,
+    /// In a transaction of its own (see [`Store::write_alone`]).
+    Alone,
+    /// In a transaction of its own that is rolled back (see [`Store::dry_run`]).
+    DryRun,
+}
+
 struct TypedJob<T, F> {
     f: Option<F>,
+    mode: Mode,
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
@@ -98,6 +115,9 @@ impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F>
         let ok = r.is_ok();
         self.result = Some(r);
         ok
+    }
+    fn mode(&self) -> Mode {
+        self.mode
     }
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
         let r = match (commit, self.result) {
@@ -183,6 +203,9 @@ impl Store {
             )));
         }
         conn.pragma_update(None, "synchronous", "FULL")?;
+        // Statement journals (one per job's savepoint) in memory: they were spilled to a temp
+        // file and written through the kernel for every page a job touched.
+        conn.pragma_update(None, "temp_store", "MEMORY")?;
         configure(&conn)?;
         migrate::migrate(&mut conn)?;
 
@@ -190,10 +213,18 @@ impl Store {
         let thread = std::thread::Builder::new()
             .name("seatkeeper-writer".into())
             .spawn(move || {
-                while let Some(first) = rx.blocking_recv() {
+                let mut held: Option<Box<dyn Job>> = None;
+                while let Some(first) = held.take().or_else(|| rx.blocking_recv()) {
+                    let alone = first.mode() != Mode::Batched;
                     let mut batch = vec![first];
-                    while batch.len() < MAX_BATCH {
+                    while !alone && batch.len() < MAX_BATCH {
                         match rx.try_recv() {
+                            // Jobs stay in arrival order: a job that runs alone waits for the
+                            // batch ahead of it to commit.
+                            Ok(job) if job.mode() != Mode::Batched => {
+                                held = Some(job);
+                                break;
+                            }
                             Ok(job) => batch.push(job),
                             Err(_) => break,
                         }
@@ -237,6 +268,45 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Connection) -> Result<T> + Send + 'static,
     {
+        self.submit(f, Mode::Batched).await
+    }
+
+    /// As [`Store::write`], in a transaction of its own: for a job whose size follows the
+    /// tenant rather than the request (selecting a group, a reconcile, deleting a large group).
+    /// It needs no savepoint, so no statement journal holds a copy of every page it changes.
+    pub async fn write_alone<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit(f, Mode::Alone).await
+    }
+
+    /// Runs `f` alone in the writer and rolls its transaction back: what a change would do,
+    /// computed by the code that does it, without doing it (a preview).
+    pub async fn dry_run<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        self.submit(f, Mode::DryRun).await
+    }
+
+    /// Either as [`Store::write`] or, when `alone`, as [`Store::write_alone`].
+    pub async fn write_sized<T, F>(&self, alone: bool, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
+        let mode = if alone { Mode::Alone } else { Mode::Batched };
+        self.submit(f, mode).await
+    }
+
+    async fn submit<T, F>(&self, f: F, mode: Mode) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+    {
         let (reply, rx) = oneshot::channel();
         let sender = self
             .inner
@@ -248,6 +318,7 @@ impl Store {
         sender
             .send(Box::new(TypedJob {
                 f: Some(f),
+                mode,
                 result: None,
                 reply,
             }))
@@ -354,12 +425,29 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
         batch.into_iter().for_each(|j| j.finish(Err(msg.clone())));
         return;
     }
-    for job in batch.iter_mut() {
-        let ok = conn.execute_batch("SAVEPOINT job").is_ok() && job.run(conn);
-        if ok {
-            let _ = conn.execute_batch("RELEASE job");
-        } else {
-            let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+    if let [job] = &mut batch[..] {
+        // One job: its failure rolls back the transaction, no savepoint needed.
+        let ok = job.run(conn);
+        if job.mode() == Mode::DryRun {
+            let _ = conn.execute_batch("ROLLBACK");
+            batch.into_iter().for_each(|j| j.finish(Ok(())));
+            return;
+        }
+        if !ok {
+            let _ = conn.execute_batch("ROLLBACK");
+            batch
+                .into_iter()
+                .for_each(|j| j.finish(Err("rolled back".into())));
+            return;
+        }
+    } else {
+        for job in batch.iter_mut() {
+            let ok = conn.execute_batch("SAVEPOINT job").is_ok() && job.run(conn);
+            if ok {
+                let _ = conn.execute_batch("RELEASE job");
+            } else {
+                let _ = conn.execute_batch("ROLLBACK TO job; RELEASE job");
+            }
         }
     }
     let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());

@@ -235,6 +235,25 @@ fn mentions(f: &Filter, name: &str) -> bool {
     }
 }
 
+/// True when a filter matches at most one resource: an `eq` on a unique column (`id`, and
+/// `userName` for Users), alone or as a conjunct of a top-level `and`. Such a listing is a point
+/// read: one index lookup, no count, cheap enough to run inline (`Store::read_now`).
+pub(super) fn is_point(kind: ResourceKind, f: &Filter) -> bool {
+    match f {
+        Filter::And(a, b) => is_point(kind, a) || is_point(kind, b),
+        Filter::Compare(path, CompareOp::Eq, CompValue::String(_)) => {
+            path.sub.is_none()
+                && path
+                    .urn
+                    .as_deref()
+                    .is_none_or(|u| u.eq_ignore_ascii_case(kind.core_schema()))
+                && (path.name.eq_ignore_ascii_case("id")
+                    || (kind == ResourceKind::User && path.name.eq_ignore_ascii_case("userName")))
+        }
+        _ => false,
+    }
+}
+
 pub(super) fn list(
     c: &Connection,
     tenant: TenantKey,
@@ -259,6 +278,23 @@ pub(super) fn list(
         }),
     };
     let offset = (q.start_index.max(1) - 1).max(0);
+    if let (Some(cond), Some(_), Some(f)) = (&cond, &order, &q.filter) {
+        if is_point(kind, f) {
+            // At most one row: no count statement, the page is cut from what was found.
+            let mut st =
+                c.prepare_cached(&format!("SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond}"))?;
+            let found = st
+                .query_map(params_from_iter(args.iter()), row)?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let total = found.len() as i64;
+            let items = found
+                .into_iter()
+                .skip(offset as usize)
+                .take(q.count.max(0) as usize)
+                .collect();
+            return Ok(Page { total, items });
+        }
+    }
     if let (Some(cond), Some(order)) = (&cond, &order) {
         let total: i64 = c
             .prepare_cached(&format!(

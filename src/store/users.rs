@@ -197,11 +197,11 @@ impl Store {
     }
 
     pub async fn get_user(&self, tenant: TenantKey, id: String) -> Result<UserRecord> {
-        self.read(move |c| {
+        // A point read (the user's row and its group references): inline, see `read_now`.
+        self.read_now(move |c| {
             let row = load(c, tenant, &id)?;
             record(c, tenant, row)
         })
-        .await
     }
 
     pub async fn replace_user(
@@ -269,7 +269,11 @@ impl Store {
     }
 
     pub async fn list_users(&self, tenant: TenantKey, q: ListQuery) -> Result<Page<UserRecord>> {
-        self.read(move |c| {
+        let q_is_point = q
+            .filter
+            .as_ref()
+            .is_some_and(|f| super::query::is_point(ResourceKind::User, f));
+        let list = move |c: &Connection| {
             let page = super::query::list(c, tenant, ResourceKind::User, &q)?;
             let mut items = Vec::with_capacity(page.items.len());
             for (rk, id, doc, meta) in page.items {
@@ -288,7 +292,13 @@ impl Store {
                 total: page.total,
                 items,
             })
-        })
-        .await
+        };
+        if q_is_point {
+            // `userName eq` is how every provider looks a user up before it writes: one index
+            // lookup, answered on this thread rather than handed to a blocking one.
+            self.read_now(list)
+        } else {
+            self.read(list).await
+        }
     }
 }
