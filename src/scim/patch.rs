@@ -156,9 +156,7 @@ pub fn may_change_many_members(ops: &[PatchOp], limit: usize) -> bool {
                 .is_some_and(|o| o.keys().any(|k| k.eq_ignore_ascii_case("members"))),
             (OpKind::Remove, Some(p)) if members_path(p) => match &p.filter {
                 None => op.value.is_none(),
-                Some(Filter::Compare(a, CompareOp::Eq, _)) => {
-                    !a.name.eq_ignore_ascii_case("value")
-                }
+                Some(Filter::Compare(a, CompareOp::Eq, _)) => !a.name.eq_ignore_ascii_case("value"),
                 Some(_) => true,
             },
             _ => false,
@@ -657,7 +655,11 @@ mod tests {
     #[test]
     fn large_member_changes_are_recognized() {
         let ops = |v: Value| parse(&json!({"schemas": [PATCH_SCHEMA], "Operations": v})).unwrap();
-        let ids = |n: usize| (0..n).map(|i| json!({"value": format!("u{i}")})).collect::<Vec<_>>();
+        let ids = |n: usize| {
+            (0..n)
+                .map(|i| json!({"value": format!("u{i}")}))
+                .collect::<Vec<_>>()
+        };
         let small = ops(json!([{"op": "add", "path": "members", "value": ids(100)},
                                {"op": "remove", "path": "members[value eq \"u1\"]"},
                                {"op": "Replace", "path": "displayName", "value": "x"}]));
@@ -672,7 +674,10 @@ mod tests {
             json!([{"op": "remove", "path": "members"}]),
             json!([{"op": "remove", "path": "members[type eq \"User\"]"}]),
         ] {
-            assert!(may_change_many_members(&ops(whole.clone()), 1000), "{whole}");
+            assert!(
+                may_change_many_members(&ops(whole.clone()), 1000),
+                "{whole}"
+            );
         }
     }
 

@@ -13,6 +13,9 @@
 //!   job's pages at a time; a job that can touch a whole tenant (selecting a group, a
 //!   reconcile) runs alone, in a transaction of its own without a savepoint
 //!   ([`Store::write_alone`]).
+//! - **Checkpoints** (copying the WAL back into the database file, with its own fsync) run on a
+//!   thread of their own, a moment after commits, so the writer never stops to do one; the
+//!   writer checkpoints itself only if the WAL grows past [`WRITER_CHECKPOINT_PAGES`].
 //! - **Readers** use a small pool of read-only connections from `spawn_blocking` threads. In WAL
 //!   mode they never block the writer and see the last committed state.
 //!
@@ -54,6 +57,11 @@ pub type TenantKey = i64;
 
 /// Most write jobs committed in one transaction.
 pub const MAX_BATCH: usize = 512;
+/// WAL size (pages) at which the writer checkpoints itself: a backstop for when the
+/// checkpointer thread cannot keep up (it runs every [`CHECKPOINT_EVERY`] while writes come).
+const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
+/// How long after a commit the checkpointer thread runs: commits in between share it.
+const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(200);
 /// Read-only connections: at most this many reads run at once (others wait for a free one), and
 /// every connection is kept, so a read never pays for opening one (schema parse, pragmas).
 const READERS: usize = 16;
@@ -163,6 +171,7 @@ struct Inner {
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
     writer_thread: Mutex<Option<JoinHandle<()>>>,
+    checkpoint_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
 }
@@ -206,8 +215,10 @@ impl Store {
         // Statement journals (one per job's savepoint) in memory: they were spilled to a temp
         // file and written through the kernel for every page a job touched.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
+        conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
         configure(&conn)?;
         migrate::migrate(&mut conn)?;
+        let (committed, checkpointer) = spawn_checkpointer(path)?;
 
         let (tx, mut rx) = mpsc::channel::<Box<dyn Job>>(4 * MAX_BATCH);
         let thread = std::thread::Builder::new()
@@ -230,7 +241,10 @@ impl Store {
                         }
                     }
                     run_batch(&conn, batch);
+                    // Full means a checkpoint is already due; either way it will run.
+                    let _ = committed.try_send(());
                 }
+                drop(committed);
                 let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
             })
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
@@ -242,6 +256,7 @@ impl Store {
                 path: path.to_owned(),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
+                checkpoint_thread: Mutex::new(Some(checkpointer)),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
             }),
@@ -403,6 +418,16 @@ impl Store {
         {
             let _ = t.join();
         }
+        // The writer has gone, and with it the checkpointer's signal: it ends too.
+        if let Some(t) = self
+            .inner
+            .checkpoint_thread
+            .lock()
+            .ok()
+            .and_then(|mut t| t.take())
+        {
+            let _ = t.join();
+        }
         if let Ok(mut r) = self.inner.readers.lock() {
             r.clear();
         }
@@ -416,6 +441,42 @@ impl Store {
         })
         .await
     }
+}
+
+/// Starts the checkpointer thread: after the writer signals a commit it waits
+/// [`CHECKPOINT_EVERY`] (commits in between share the run), then copies what the WAL holds into
+/// the database file with a PASSIVE checkpoint, which never blocks the writer or a reader. It
+/// ends when the signal's sender (the writer thread) is gone.
+fn spawn_checkpointer(path: &Path) -> Result<(std::sync::mpsc::SyncSender<()>, JoinHandle<()>)> {
+    let conn = Connection::open(path)?;
+    configure(&conn)?;
+    let (tx, rx) = std::sync::mpsc::sync_channel::<()>(1);
+    let thread = std::thread::Builder::new()
+        .name("seatkeeper-checkpoint".into())
+        .spawn(move || {
+            use std::sync::mpsc::RecvTimeoutError;
+            while rx.recv().is_ok() {
+                let deadline = std::time::Instant::now() + CHECKPOINT_EVERY;
+                loop {
+                    let left = deadline.saturating_duration_since(std::time::Instant::now());
+                    match rx.recv_timeout(left) {
+                        Ok(()) if !left.is_zero() => continue,
+                        Ok(()) | Err(RecvTimeoutError::Timeout) => break,
+                        // The writer has ended; it checkpoints the WAL away itself.
+                        Err(RecvTimeoutError::Disconnected) => return,
+                    }
+                }
+                let r: rusqlite::Result<(i64, i64, i64)> =
+                    conn.query_row("PRAGMA wal_checkpoint(PASSIVE)", [], |r| {
+                        Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                    });
+                if let Err(e) = r {
+                    tracing::warn!(error = %e, "background checkpoint failed");
+                }
+            }
+        })
+        .map_err(|e| Error::Internal(format!("cannot start the checkpoint thread: {e}")))?;
+    Ok((tx, thread))
 }
 
 fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {

@@ -281,8 +281,9 @@ pub(super) fn list(
     if let (Some(cond), Some(_), Some(f)) = (&cond, &order, &q.filter) {
         if is_point(kind, f) {
             // At most one row: no count statement, the page is cut from what was found.
-            let mut st =
-                c.prepare_cached(&format!("SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond}"))?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond}"
+            ))?;
             let found = st
                 .query_map(params_from_iter(args.iter()), row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;

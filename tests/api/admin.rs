@@ -159,6 +159,44 @@ async fn admin_api_is_off_without_a_token() {
 }
 
 #[tokio::test]
+async fn the_wal_is_checkpointed_in_the_background_while_the_daemon_runs() {
+    // The writer never checkpoints a WAL this small itself (its backstop is 16,384 pages), so
+    // the database file grows only if the checkpointer thread copies the commits into it.
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("seatkeeper.db");
+    let app = TestApp::spawn_with(config(&db)).await;
+    let (_, token) = app.tenant("acme").await;
+    let before = std::fs::metadata(&db).unwrap().len();
+    let wal = dir.path().join("seatkeeper.db-wal");
+    for i in 0..300 {
+        app.create_user(&token, &format!("ckpt{i}@acme.test")).await;
+    }
+    assert!(
+        std::fs::metadata(&wal).unwrap().len() > 0,
+        "commits go to the WAL"
+    );
+    let mut after = before;
+    for _ in 0..50 {
+        after = std::fs::metadata(&db).unwrap().len();
+        if after > before {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    assert!(
+        after > before,
+        "the checkpointer copied the WAL into the database ({before} -> {after} bytes)"
+    );
+    // What was checkpointed reads back after a restart like everything else.
+    app.stop().await;
+    let app = TestApp::spawn_with(config(&db)).await;
+    let (s, list) = app.scim(&token, Method::GET, "/Users?count=0", None).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["totalResults"], 300);
+    app.stop().await;
+}
+
+#[tokio::test]
 async fn data_survives_a_restart() {
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("seatkeeper.db");
