@@ -123,7 +123,7 @@ async fn main() {
     }
     let add = |id: &str| {
         patch::parse(
-            &json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
+            json!({"Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]}),
         )
         .unwrap()
     };

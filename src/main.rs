@@ -4,7 +4,26 @@ use clap::Parser;
 use seatkeeper::cli::{self, Cli};
 use seatkeeper::config::{Config, LogFormat};
 
+/// glibc's malloc gives every thread that allocates an arena of its own (up to eight per core)
+/// and keeps what was freed in each; the daemon's threads (HTTP workers, blocking readers, the
+/// writer) then hold far more memory than they use. Two arenas halved the peak RSS of the load
+/// benchmark at no measurable cost. `MALLOC_ARENA_MAX` in the environment still wins.
+#[cfg(all(target_os = "linux", target_env = "gnu"))]
+fn limit_malloc_arenas() {
+    if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
+        // SAFETY: mallopt only sets a parameter of the allocator; this runs first in main,
+        // before any other thread exists.
+        unsafe {
+            libc::mallopt(libc::M_ARENA_MAX, 2);
+        }
+    }
+}
+
+#[cfg(not(all(target_os = "linux", target_env = "gnu")))]
+fn limit_malloc_arenas() {}
+
 fn main() -> std::process::ExitCode {
+    limit_malloc_arenas();
     let cli = Cli::parse();
     let config = match Config::load(cli.config.as_deref()) {
         Ok(c) => c,

@@ -272,7 +272,7 @@ fn group_patch(op: &str, member: &str) -> Vec<patch::PatchOp> {
     } else {
         json!({"Operations": [{"op": "remove", "path": format!("members[value eq \"{member}\"]")}]})
     };
-    patch::parse(&body).unwrap()
+    patch::parse(body).unwrap()
 }
 
 async fn real_view(r: &Real) -> (BTreeMap<String, &'static str>, Vec<String>, i64) {
@@ -401,7 +401,7 @@ async fn run(
                     continue;
                 }
                 let ops = patch::parse(
-                    &json!({"Operations": [{"op": "replace", "path": "active", "value": a}]}),
+                    json!({"Operations": [{"op": "replace", "path": "active", "value": a}]}),
                 )
                 .unwrap();
                 s.patch_user(t, m.ids[u].clone(), ops, None).await.unwrap();

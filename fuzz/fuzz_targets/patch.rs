@@ -10,7 +10,7 @@ use serde_json::{json, Value};
 
 fuzz_target!(|data: &[u8]| {
     let Ok(body) = serde_json::from_slice::<Value>(data) else { return };
-    let Ok(ops) = patch::parse(&body) else { return };
+    let Ok(ops) = patch::parse(body) else { return };
     let (mut user, _) = normalize(
         ResourceKind::User,
         &json!({"userName": "fuzz", "emails": [{"value": "a@b.c", "type": "work"}], "name": {"givenName": "F"},

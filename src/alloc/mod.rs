@@ -277,6 +277,14 @@ pub struct Allocator<'a, S: SeatStore> {
 /// lookup per user.
 const BULK_OVERRIDES: usize = 32;
 
+/// Users re-evaluated per slice when a group is selected ([`Allocator::reevaluate_selected`]).
+/// Small in debug builds, so that the test suite (the model-based test included) runs the
+/// sliced path on small selections too.
+#[cfg(not(debug_assertions))]
+const SELECT_SLICE: usize = 16_384;
+#[cfg(debug_assertions)]
+const SELECT_SLICE: usize = 3;
+
 impl<'a, S: SeatStore> Allocator<'a, S> {
     pub fn new(store: &'a mut S, now: Millis) -> Self {
         Self::with_order(store, now, now * 1000)
@@ -493,6 +501,37 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             }
         }
         self.admit(l, users, newcomers)
+    }
+
+    /// Re-evaluates the users of newly selected groups (each known to be in a selected group)
+    /// in slices of [`SELECT_SLICE`], taken in waitlist order (pinned first, then by user id):
+    /// every newcomer carries this run's order stamp, so slice after slice gives what one pass
+    /// would. `between` runs after each slice, for the caller to write out what the slice
+    /// notified, so that nothing the size of the selection is held twice.
+    pub fn reevaluate_selected(
+        &mut self,
+        l: LicenseKey,
+        mut users: Vec<UserId>,
+        mut between: impl FnMut(&mut Self) -> Result<(), S::Error>,
+    ) -> Result<(), S::Error> {
+        if users.len() <= SELECT_SLICE || self.policy(l)?.is_none() {
+            self.reevaluate(l, &users, Cause::Directory, true)?;
+            return between(self);
+        }
+        if !self.overrides.contains_key(&l) {
+            let all = self.store.overrides(l)?.into_iter().collect();
+            self.overrides.insert(l, all);
+        }
+        let pins = &self.overrides[&l];
+        users.sort_by(|a, b| {
+            let pinned = |u: &UserId| pins.get(u) == Some(&OverrideKind::Pin);
+            pinned(b).cmp(&pinned(a)).then_with(|| a.cmp(b))
+        });
+        for slice in users.chunks(SELECT_SLICE) {
+            self.reevaluate(l, slice, Cause::Directory, true)?;
+            between(self)?;
+        }
+        Ok(())
     }
 
     /// The seat of a user who became entitled in this run.

@@ -14,7 +14,7 @@
 use serde_json::{Map, Value};
 
 use super::error::{Error, Result};
-use super::eval::{self, get_ci, Scope};
+use super::eval::{self, Scope};
 use super::filter::{CompValue, CompareOp, Filter, PatchPath};
 use super::resource::{
     check_required, members_from, normalize_attr, normalize_value, Doc, MemberRef,
@@ -51,11 +51,22 @@ pub enum MemberChange {
     Replace(Vec<MemberRef>),
 }
 
-/// Reads a PatchOp request body.
-pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
-    let obj = body
-        .as_object()
-        .ok_or_else(|| Error::invalid_syntax("the PATCH body must be a JSON object"))?;
+/// Removes `key` from an object, matched exactly or else ignoring case.
+fn take_ci(map: &mut Map<String, Value>, key: &str) -> Option<Value> {
+    map.remove(key).or_else(|| {
+        let k = map.keys().find(|k| k.eq_ignore_ascii_case(key))?.clone();
+        map.remove(&k)
+    })
+}
+
+/// Reads a PatchOp request body. It takes the body: operation values (a hundred thousand
+/// members in one request) move into the operations rather than being copied.
+pub fn parse(body: Value) -> Result<Vec<PatchOp>> {
+    let Value::Object(mut obj) = body else {
+        return Err(Error::invalid_syntax(
+            "the PATCH body must be a JSON object",
+        ));
+    };
     if let Some(schemas) = obj.get("schemas") {
         let ok = schemas.as_array().is_some_and(|a| {
             a.iter().any(|s| {
@@ -69,22 +80,25 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
             )));
         }
     }
-    let ops = get_ci(body, "Operations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::invalid_syntax("\"Operations\" must be a list of operations"))?;
+    let Some(Value::Array(ops)) = take_ci(&mut obj, "Operations") else {
+        return Err(Error::invalid_syntax(
+            "\"Operations\" must be a list of operations",
+        ));
+    };
     if ops.len() > MAX_OPERATIONS {
         return Err(Error::too_many(format!(
             "at most {MAX_OPERATIONS} operations per PATCH"
         )));
     }
-    ops.iter()
+    ops.into_iter()
         .enumerate()
         .map(|(i, op)| {
             let at = |what: &str| Error::invalid_syntax(format!("Operations[{i}]: {what}"));
-            if !op.is_object() {
+            let Value::Object(mut op) = op else {
                 return Err(at("each operation must be an object"));
-            }
-            let kind = match get_ci(op, "op")
+            };
+            let kind = match take_ci(&mut op, "op")
+                .as_ref()
                 .and_then(Value::as_str)
                 .map(str::to_ascii_lowercase)
                 .as_deref()
@@ -94,7 +108,7 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
                 Some("remove") => OpKind::Remove,
                 _ => return Err(at("\"op\" must be add, replace or remove")),
             };
-            let path = match get_ci(op, "path") {
+            let path = match take_ci(&mut op, "path") {
                 None | Some(Value::Null) => None,
                 Some(Value::String(p)) if p.trim().is_empty() => None,
                 Some(Value::String(p)) => Some(PatchPath::parse(p.trim())?),
@@ -104,7 +118,7 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
                     )))
                 }
             };
-            let value = get_ci(op, "value").cloned();
+            let value = take_ci(&mut op, "value");
             if kind != OpKind::Remove && value.is_none() {
                 return Err(Error::invalid_value(format!(
                     "Operations[{i}]: {kind:?} needs a \"value\""
@@ -124,7 +138,6 @@ pub fn parse(body: &Value) -> Result<Vec<PatchOp>> {
         .collect()
 }
 
-/// Applies operations to `doc`; returns the member changes for a Group, in order.
 /// True when a Group PATCH may change more than `limit` members: value lists over the limit in
 /// all, a `replace` of the member list (it drops every current member), or a `remove` of the
 /// whole list or by a filter other than `value eq`. The store runs such a request alone.
@@ -168,6 +181,7 @@ pub fn may_change_many_members(ops: &[PatchOp], limit: usize) -> bool {
     false
 }
 
+/// Applies operations to `doc`; returns the member changes for a Group, in order.
 pub fn apply(kind: ResourceKind, doc: &mut Doc, ops: &[PatchOp]) -> Result<Vec<MemberChange>> {
     let mut changes = Vec::new();
     for op in ops {
@@ -654,7 +668,7 @@ mod tests {
 
     #[test]
     fn large_member_changes_are_recognized() {
-        let ops = |v: Value| parse(&json!({"schemas": [PATCH_SCHEMA], "Operations": v})).unwrap();
+        let ops = |v: Value| parse(json!({"schemas": [PATCH_SCHEMA], "Operations": v})).unwrap();
         let ids = |n: usize| {
             (0..n)
                 .map(|i| json!({"value": format!("u{i}")}))
@@ -699,7 +713,7 @@ mod tests {
         } else {
             ResourceKind::Group
         };
-        apply(kind, doc, &parse(&body)?)
+        apply(kind, doc, &parse(body)?)
     }
 
     fn ops(list: Value) -> Value {
@@ -801,8 +815,8 @@ mod tests {
         )
         .is_err());
         assert!(run(&mut d, ops(json!([{"op": "replace", "path": "emails[type eq \"home\" or type eq \"x\"].value", "value": "a"}]))).is_err());
-        assert!(parse(&json!({"Operations": "no"})).is_err());
-        assert!(parse(&json!({"schemas": ["urn:x"], "Operations": []})).is_err());
+        assert!(parse(json!({"Operations": "no"})).is_err());
+        assert!(parse(json!({"schemas": ["urn:x"], "Operations": []})).is_err());
     }
 
     #[test]
@@ -813,7 +827,7 @@ mod tests {
         let changes = apply(
             ResourceKind::Group,
             &mut g,
-            &parse(&ops(json!([
+            &parse(ops(json!([
                 {"op": "Add", "path": "members", "value": [{"value": "u1"}, {"value": "u2"}]},
                 {"op": "Remove", "path": "members", "value": [{"value": "u1"}]},
                 {"op": "remove", "path": "members[value eq \"u2\"]"},

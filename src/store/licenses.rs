@@ -348,6 +348,7 @@ fn selection_changed(
     l: LicenseKey,
     removed: &[String],
     added: &[String],
+    notify: impl FnMut(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<()> {
     let mut gone = Vec::new();
     for g in removed {
@@ -362,7 +363,7 @@ fn selection_changed(
     }
     fresh.sort();
     fresh.dedup();
-    a.reevaluate(l, &fresh, Cause::Directory, true)
+    a.reevaluate_selected(l, fresh, notify)
 }
 
 fn apply_change(
@@ -424,7 +425,10 @@ fn apply_change(
     };
     let in_use_before = view_now.counts(l)?.in_use();
     let report = allocate(c, tenant, at, |a| {
-        selection_changed(a, l, &removed, &added)?;
+        // Blocked users are written to the outbox slice by slice (see `reevaluate_selected`).
+        let notify =
+            |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
+        selection_changed(a, l, &removed, &added, notify)?;
         if let Some(s) = change.seats {
             if s != old.capacity {
                 a.capacity_changed(l, old.capacity)?;
@@ -680,7 +684,7 @@ impl Store {
         validate_grace(spec.grace_seconds)?;
         validate_selectors(&spec.groups)?;
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write_alone(move |c| {
             let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let ts = rfc3339(at);
@@ -703,7 +707,10 @@ impl Store {
             .map_err(|e| if super::is_unique_violation(&e) { Error::Conflict(format!("a license named {name:?} exists")) } else { e.into() })?;
             let l = c.last_insert_rowid();
             let (_, added) = set_selectors(c, tenant, l, at, &spec.groups)?;
-            allocate(c, tenant, at, |a| selection_changed(a, l, &[], &added))?;
+            allocate(c, tenant, at, |a| {
+                let notify = |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
+                selection_changed(a, l, &[], &added, notify)
+            })?;
             let v = view(c, l)?;
             audit(c, tenant, at, actor, "license.create", json!({"license": v.id, "name": v.name, "seats": v.seats}))?;
             Ok(v)

@@ -216,6 +216,8 @@ impl Store {
         // file and written through the kernel for every page a job touched.
         conn.pragma_update(None, "temp_store", "MEMORY")?;
         conn.pragma_update(None, "wal_autocheckpoint", WRITER_CHECKPOINT_PAGES)?;
+        // A WAL that grew while readers kept it from restarting is cut back after checkpoints.
+        conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         configure(&conn)?;
         migrate::migrate(&mut conn)?;
         let (committed, checkpointer) = spawn_checkpointer(path)?;

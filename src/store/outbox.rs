@@ -27,7 +27,22 @@ pub(crate) fn record(
     at: Millis,
     items: Vec<Value>,
 ) -> Result<()> {
-    if items.is_empty() {
+    let n = items.len();
+    record_each(c, tenant, kind, license, at, n, items)
+}
+
+/// As [`record`], for `n` items made one at a time (a selection can block half a million
+/// users: their items are written as they are made, never held together).
+fn record_each(
+    c: &Connection,
+    tenant: TenantKey,
+    kind: Kind,
+    license: LicenseKey,
+    at: Millis,
+    n: usize,
+    items: impl IntoIterator<Item = Value>,
+) -> Result<()> {
+    if n == 0 {
         return Ok(());
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -40,10 +55,10 @@ pub(crate) fn record(
              RETURNING id, items",
         )?
         .query_row(
-            params![tenant, kind.as_str(), license, at, items.len() as i64, token],
+            params![tenant, kind.as_str(), license, at, n as i64, token],
             |r| Ok((r.get(0)?, r.get(1)?)),
         )?;
-    let mut seq = total - items.len() as i64;
+    let mut seq = total - n as i64;
     let stamp = rfc3339(at);
     let mut st = c.prepare_cached(
         "INSERT INTO outbox_items (outbox_id, seq, at, detail) VALUES (?, ?, ?, ?)",
@@ -120,15 +135,39 @@ pub(crate) fn after_allocation(
     at: Millis,
     report: &Report,
 ) -> Result<()> {
-    let mut blocked: std::collections::BTreeMap<LicenseKey, Vec<Value>> = Default::default();
-    for (l, user) in &report.newly_blocked {
-        blocked.entry(*l).or_default().push(json!({"userId": user}));
-    }
-    for (l, items) in blocked {
-        record(c, tenant, Kind::Blocked, l, at, items)?;
-    }
+    record_blocked_users(c, tenant, at, &report.newly_blocked)?;
     for l in &report.touched {
         check_threshold(c, tenant, *l, at)?;
+    }
+    Ok(())
+}
+
+/// Records the users `report` holds as newly blocked, and forgets them there: a long run (a
+/// selection) calls this as it goes; [`after_allocation`] records the rest.
+pub(crate) fn record_blocked(
+    c: &Connection,
+    tenant: TenantKey,
+    at: Millis,
+    report: &mut crate::alloc::Report,
+) -> Result<()> {
+    let blocked = std::mem::take(&mut report.newly_blocked);
+    record_blocked_users(c, tenant, at, &blocked)
+}
+
+fn record_blocked_users(
+    c: &Connection,
+    tenant: TenantKey,
+    at: Millis,
+    blocked: &[(LicenseKey, crate::alloc::UserId)],
+) -> Result<()> {
+    let mut per_license: std::collections::BTreeMap<LicenseKey, usize> = Default::default();
+    for (l, _) in blocked {
+        *per_license.entry(*l).or_default() += 1;
+    }
+    for (l, n) in per_license {
+        let users = blocked.iter().filter(|(k, _)| *k == l);
+        let items = users.map(|(_, user)| json!({"userId": user}));
+        record_each(c, tenant, Kind::Blocked, l, at, n, items)?;
     }
     Ok(())
 }

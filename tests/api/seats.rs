@@ -728,3 +728,56 @@ async fn license_api_errors_and_listing() {
     let (s, _) = f.admin(Method::GET, "/licenses/pro", None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
+
+#[tokio::test]
+async fn selecting_a_group_grants_in_waitlist_order_however_the_work_is_sliced() {
+    // Debug builds re-evaluate a selection three users at a time (release: 16,384); the result
+    // must be what one pass gives: the pinned user first, then by user id, one digest of the
+    // blocked.
+    let f = Fixture::new().await;
+    let mut users = Vec::new();
+    for i in 0..10 {
+        let name = format!("s{i:02}");
+        users.push((f.user(&name).await, name));
+    }
+    users.sort();
+    let ids: Vec<&str> = users.iter().map(|(id, _)| id.as_str()).collect();
+    let g = f.group("Big", &ids).await;
+    f.license(json!({"name": "pro", "seats": 4, "groups": []}))
+        .await;
+    let pinned = users.last().unwrap().1.clone();
+    let (s, v) = f
+        .admin(
+            Method::PUT,
+            &format!("/licenses/pro/overrides/{pinned}"),
+            Some(json!({"kind": "pin"})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    f.set("pro", json!({"groups": [{"id": g}]})).await;
+
+    let seats = f.seats("pro").await;
+    let mut granted = holders(&seats, "granted");
+    granted.sort();
+    let mut want: Vec<String> = users[..3].iter().map(|(_, n)| n.clone()).collect();
+    want.push(pinned);
+    want.sort();
+    assert_eq!(granted, want, "{seats}");
+    let waiting: Vec<String> = users[3..9].iter().map(|(_, n)| n.clone()).collect();
+    assert_eq!(holders(&seats, "blocked"), waiting, "{seats}");
+    for (k, name) in waiting.iter().enumerate() {
+        assert_eq!(
+            f.state("pro", name).await,
+            ("blocked".to_owned(), Some(k as i64 + 1))
+        );
+    }
+    let (_, outbox) = f.admin(Method::GET, "/notifications", None).await;
+    let blocked: Vec<&Value> = outbox["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "blocked")
+        .collect();
+    assert_eq!(blocked.len(), 1, "{outbox}");
+    assert_eq!(blocked[0]["items"], 6, "{outbox}");
+}

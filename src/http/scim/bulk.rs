@@ -165,14 +165,14 @@ async fn execute(
         }
         (ResourceKind::User, "PATCH", Some(id)) => {
             let u = store
-                .patch_user(tenant, id, patch::parse(&data()?)?, version)
+                .patch_user(tenant, id, patch::parse(data()?)?, version)
                 .await
                 .map_err(map)?;
             done(200, u.id, u.meta.etag())
         }
         (ResourceKind::Group, "PATCH", Some(id)) => {
             let g = store
-                .patch_group(tenant, id, patch::parse(&data()?)?, version, false)
+                .patch_group(tenant, id, patch::parse(data()?)?, version, false)
                 .await
                 .map_err(map)?;
             done(200, g.id, g.meta.etag())

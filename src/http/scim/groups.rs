@@ -168,7 +168,7 @@ pub async fn patch(
     };
     let with_members = !projection.drops(KIND, "members");
     let input = body::json(payload, state.config.max_body_bytes).await?;
-    let ops = patch::parse(&input)?;
+    let ops = patch::parse(input)?;
     let id = id.into_inner();
     let written = state
         .store

@@ -151,7 +151,7 @@ pub async fn patch(
 ) -> Result<HttpResponse, ScimError> {
     let projection = projection_of(&req)?;
     let input = body::json(payload, state.config.max_body_bytes).await?;
-    let ops = patch::parse(&input)?;
+    let ops = patch::parse(input)?;
     let u = state
         .store
         .patch_user(t.0.key, id.into_inner(), ops, if_match(&req))
