@@ -189,6 +189,19 @@ fn configure(conn: &Connection) -> Result<()> {
     Ok(())
 }
 
+/// A read-only connection. Its page cache is 1 MiB (SQLite's default is 2): reads are index
+/// lookups whose upper B-tree levels fit, the operating system caches the rest, and there are
+/// up to [`READERS`] of them plus one per HTTP worker.
+fn open_reader(path: &Path) -> Result<Connection> {
+    let c = Connection::open_with_flags(
+        path,
+        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
+    )?;
+    configure(&c)?;
+    c.pragma_update(None, "cache_size", -1024)?;
+    Ok(c)
+}
+
 impl Store {
     /// Opens (creating if needed) the database at `path`, applies the schema or migrates it, and
     /// starts the writer thread.
@@ -360,14 +373,7 @@ impl Store {
         tokio::task::spawn_blocking(move || {
             let conn = match inner.readers.lock().map_err(|_| Error::Closed)?.pop() {
                 Some(c) => c,
-                None => {
-                    let c = Connection::open_with_flags(
-                        &inner.path,
-                        OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                    )?;
-                    configure(&c)?;
-                    c
-                }
+                None => open_reader(&inner.path)?,
             };
             let r = f(&conn);
             let mut pool = inner.readers.lock().map_err(|_| Error::Closed)?;
@@ -393,12 +399,7 @@ impl Store {
                 .try_borrow_mut()
                 .map_err(|_| Error::Internal("nested read_now".into()))?;
             if slot.as_ref().is_none_or(|(p, _)| *p != self.inner.path) {
-                let c = Connection::open_with_flags(
-                    &self.inner.path,
-                    OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX,
-                )?;
-                configure(&c)?;
-                *slot = Some((self.inner.path.clone(), c));
+                *slot = Some((self.inner.path.clone(), open_reader(&self.inner.path)?));
             }
             let (_, conn) = slot.as_ref().expect("opened above");
             f(conn)
