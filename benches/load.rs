@@ -9,7 +9,10 @@
 //! prints throughput and p50/p99 latency; then the daemon's peak RSS, the database size and the
 //! start-up time at that size. `/healthz` on the same server is measured first: it is the HTTP
 //! ceiling of this machine (client and server share its cores), so every figure can be read as a
-//! ratio to it.
+//! ratio to it. The measured requests go out through a minimal HTTP/1.1 keep-alive client
+//! ([`Conn`]: requests written as prepared bytes, answers parsed by their Content-Length), so
+//! that on a machine where client and daemon share the cores, the client takes as little of
+//! them as it can; setup calls use reqwest.
 //!
 //! Settings (environment): `SEATKEEPER_LOAD_USERS` (100000), `SEATKEEPER_LOAD_CONCURRENCY` (64),
 //! `SEATKEEPER_LOAD_REQUESTS` (reads and checks per workload, 50000), `SEATKEEPER_LOAD_DIR`
@@ -122,24 +125,139 @@ impl Figures {
 
 type OnBody = Arc<dyn Fn(usize, &[u8]) + Send + Sync>;
 
+/// One keep-alive HTTP/1.1 connection of the load client.
+struct Conn {
+    addr: std::net::SocketAddr,
+    stream: Option<tokio::net::TcpStream>,
+    buf: Vec<u8>,
+    /// When the last answer arrived: a connection idle for longer than the server's keep-alive
+    /// is reopened before it is used, so no request goes out on a closing connection.
+    last: Instant,
+}
+
+/// An HTTP answer: status and body.
+struct Answer {
+    status: u16,
+    body: Vec<u8>,
+}
+
+impl Conn {
+    fn new(addr: std::net::SocketAddr) -> Conn {
+        Conn {
+            addr,
+            stream: None,
+            buf: Vec::with_capacity(16 * 1024),
+            last: Instant::now(),
+        }
+    }
+
+    /// Sends `request` (a whole HTTP/1.1 request) and reads the answer.
+    async fn send(&mut self, request: &[u8]) -> std::io::Result<Answer> {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        if self.last.elapsed() > Duration::from_secs(2) {
+            self.stream = None;
+        }
+        let stream = match &mut self.stream {
+            Some(s) => s,
+            None => {
+                let s = tokio::net::TcpStream::connect(self.addr).await?;
+                s.set_nodelay(true)?;
+                self.buf.clear();
+                self.stream.insert(s)
+            }
+        };
+        stream.write_all(request).await?;
+        // Read until the head is complete, then until the body is.
+        let (head_len, status, length, close) = loop {
+            if let Some(end) = self.buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                let head = std::str::from_utf8(&self.buf[..end])
+                    .map_err(|_| std::io::Error::other("answer head is not UTF-8"))?;
+                let mut lines = head.split("\r\n");
+                let status = lines
+                    .next()
+                    .and_then(|l| l.split(' ').nth(1))
+                    .and_then(|c| c.parse::<u16>().ok())
+                    .ok_or_else(|| std::io::Error::other("no status line"))?;
+                let mut length = 0usize;
+                let mut close = false;
+                for line in lines {
+                    let Some((name, value)) = line.split_once(':') else {
+                        continue;
+                    };
+                    let value = value.trim();
+                    if name.eq_ignore_ascii_case("content-length") {
+                        length = value
+                            .parse()
+                            .map_err(|_| std::io::Error::other("bad length"))?;
+                    } else if name.eq_ignore_ascii_case("transfer-encoding") {
+                        return Err(std::io::Error::other("chunked answers are not expected"));
+                    } else if name.eq_ignore_ascii_case("connection") {
+                        close = value.eq_ignore_ascii_case("close");
+                    }
+                }
+                break (end + 4, status, length, close);
+            }
+            if stream.read_buf(&mut self.buf).await? == 0 {
+                self.stream = None;
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        };
+        while self.buf.len() < head_len + length {
+            if stream.read_buf(&mut self.buf).await? == 0 {
+                self.stream = None;
+                return Err(std::io::ErrorKind::UnexpectedEof.into());
+            }
+        }
+        let body = self.buf[head_len..head_len + length].to_vec();
+        self.buf.drain(..head_len + length);
+        if close {
+            self.stream = None;
+        }
+        self.last = Instant::now();
+        Ok(Answer { status, body })
+    }
+}
+
+/// A whole HTTP/1.1 request as bytes.
+fn http(method: &str, path: &str, token: &str, body: Option<&str>) -> Vec<u8> {
+    let mut r =
+        format!("{method} {path} HTTP/1.1\r\nHost: 127.0.0.1\r\nAuthorization: Bearer {token}\r\n");
+    if let Some(b) = body {
+        r.push_str(&format!(
+            "Content-Type: application/scim+json\r\nContent-Length: {}\r\n\r\n{b}",
+            b.len()
+        ));
+    } else {
+        r.push_str("\r\n");
+    }
+    r.into_bytes()
+}
+
 /// Runs `n` requests built by `make(i)` over `concurrency` connections; each must answer 2xx.
-async fn drive<F>(name: &str, n: usize, concurrency: usize, make: F) -> Figures
+async fn drive<F>(
+    name: &str,
+    addr: std::net::SocketAddr,
+    n: usize,
+    concurrency: usize,
+    make: F,
+) -> Figures
 where
-    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    F: Fn(usize) -> Vec<u8> + Send + Sync + 'static,
 {
-    drive_with(name, n, concurrency, make, Arc::new(|_, _| {})).await
+    drive_with(name, addr, n, concurrency, make, Arc::new(|_, _| {})).await
 }
 
 /// As [`drive`], handing each answer's body to `on_body`.
 async fn drive_with<F>(
     name: &str,
+    addr: std::net::SocketAddr,
     n: usize,
     concurrency: usize,
     make: F,
     on_body: OnBody,
 ) -> Figures
 where
-    F: Fn(usize) -> reqwest::RequestBuilder + Send + Sync + 'static,
+    F: Fn(usize) -> Vec<u8> + Send + Sync + 'static,
 {
     let make = Arc::new(make);
     let next = Arc::new(AtomicUsize::new(0));
@@ -150,23 +268,24 @@ where
             let next = next.clone();
             let on_body = on_body.clone();
             tokio::spawn(async move {
+                let mut conn = Conn::new(addr);
                 let mut lat = Vec::new();
                 loop {
                     let i = next.fetch_add(1, Ordering::Relaxed);
                     if i >= n {
                         break;
                     }
+                    let request = make(i);
                     let s = Instant::now();
-                    let r = make(i).send().await.expect("request sent");
-                    let status = r.status();
-                    let body = r.bytes().await.unwrap_or_default();
+                    let answer = conn.send(&request).await.expect("request answered");
                     assert!(
-                        status.is_success(),
-                        "request {i} answered {status}: {}",
-                        String::from_utf8_lossy(&body)
+                        (200..300).contains(&answer.status),
+                        "request {i} answered {}: {}",
+                        answer.status,
+                        String::from_utf8_lossy(&answer.body)
                     );
                     lat.push(s.elapsed().as_secs_f64());
-                    on_body(i, &body);
+                    on_body(i, &answer.body);
                 }
                 lat
             })
@@ -217,6 +336,7 @@ async fn main() {
         .port();
     let (daemon, _) = Daemon::start(&db, port).await;
     let base = daemon.base.clone();
+    let addr: std::net::SocketAddr = ([127, 0, 0, 1], port).into();
     // Idle connections are dropped before the server's 5 s keep-alive closes them, so a request
     // never goes out on a connection the server is closing.
     let client = Client::builder()
@@ -263,29 +383,21 @@ async fn main() {
     let token = tok["token"].as_str().unwrap().to_owned();
 
     // The ceiling: a trivial endpoint of the same server.
-    {
-        let (cl, b) = (client.clone(), base.clone());
-        drive("GET /healthz (the HTTP ceiling)", reads, c, move |_| {
-            cl.get(format!("{b}/healthz"))
-        })
-        .await
-        .print("req", 1);
-    }
+    drive("GET /healthz (the HTTP ceiling)", addr, reads, c, |_| {
+        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec()
+    })
+    .await
+    .print("req", 1);
 
     // Initial sync, 1: every user, as Entra creates them (one POST each).
     let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); n]));
     {
-        let (cl, b, tk, ids2) = (client.clone(), base.clone(), token.clone(), ids.clone());
+        let (tk, ids2) = (token.clone(), ids.clone());
         let make = move |i: usize| {
-            cl.post(format!("{b}/scim/v2/Users"))
-                .bearer_auth(&tk)
-                .header("Content-Type", "application/scim+json")
-                .body(
-                    json!({"schemas": [USER], "userName": user_name(i), "externalId": format!("ext{i}"),
-                           "active": true, "displayName": format!("User {i}"),
-                           "emails": [{"value": user_name(i), "type": "work", "primary": true}]})
-                    .to_string(),
-                )
+            let body = json!({"schemas": [USER], "userName": user_name(i), "externalId": format!("ext{i}"),
+                              "active": true, "displayName": format!("User {i}"),
+                              "emails": [{"value": user_name(i), "type": "work", "primary": true}]});
+            http("POST", "/scim/v2/Users", &tk, Some(&body.to_string()))
         };
         let on_body: OnBody = Arc::new(move |i, body| {
             let v: Value = serde_json::from_slice(body).unwrap();
@@ -293,6 +405,7 @@ async fn main() {
         });
         let f = drive_with(
             "initial sync: create users (POST /Users)",
+            addr,
             n,
             c,
             make,
@@ -323,7 +436,7 @@ async fn main() {
     // Initial sync, 2: groups created empty, then members PATCHed in batches of 100.
     let group_ids = Arc::new(std::sync::Mutex::new(vec![String::new(); groups]));
     {
-        let (cl, b, tk) = (client.clone(), base.clone(), token.clone());
+        let tk = token.clone();
         let out = group_ids.clone();
         let on_body: OnBody = Arc::new(move |g, body| {
             let v: Value = serde_json::from_slice(body).unwrap();
@@ -331,13 +444,12 @@ async fn main() {
         });
         let f = drive_with(
             "initial sync: create groups (POST /Groups)",
+            addr,
             groups,
             c,
             move |g| {
-                cl.post(format!("{b}/scim/v2/Groups"))
-                    .bearer_auth(&tk)
-                    .header("Content-Type", "application/scim+json")
-                    .body(json!({"schemas": [GROUP], "displayName": format!("Group {g}"), "externalId": format!("g{g}")}).to_string())
+                let body = json!({"schemas": [GROUP], "displayName": format!("Group {g}"), "externalId": format!("g{g}")});
+                http("POST", "/scim/v2/Groups", &tk, Some(&body.to_string()))
             },
             on_body,
         )
@@ -347,15 +459,10 @@ async fn main() {
     let group_ids: Arc<Vec<String>> = Arc::new(std::mem::take(&mut *group_ids.lock().unwrap()));
     {
         let batches = n.div_ceil(MEMBER_BATCH);
-        let (cl, b, tk, ids, gids) = (
-            client.clone(),
-            base.clone(),
-            token.clone(),
-            ids.clone(),
-            group_ids.clone(),
-        );
+        let (tk, ids, gids) = (token.clone(), ids.clone(), group_ids.clone());
         let f = drive(
             "initial sync: add members, 100 per PATCH, with allocation",
+            addr,
             batches,
             c,
             move |k| {
@@ -363,10 +470,8 @@ async fn main() {
                 let last = (first + MEMBER_BATCH).min(ids.len());
                 let members: Vec<Value> = ids[first..last].iter().map(|id| json!({"value": id})).collect();
                 let g = first / GROUP_SIZE;
-                cl.patch(format!("{b}/scim/v2/Groups/{}", gids[g]))
-                    .bearer_auth(&tk)
-                    .header("Content-Type", "application/scim+json")
-                    .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": members}]}).to_string())
+                let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": members}]});
+                http("PATCH", &format!("/scim/v2/Groups/{}", gids[g]), &tk, Some(&body.to_string()))
             },
         )
         .await;
@@ -391,23 +496,15 @@ async fn main() {
     // the unselected groups join a selected one.
     {
         let adds = reads.min(n / 2);
-        let (cl, b, tk, ids, gids) = (
-            client.clone(),
-            base.clone(),
-            token.clone(),
-            ids.clone(),
-            group_ids.clone(),
-        );
-        let f = drive("membership add with allocation, 1 per PATCH", adds, c, move |k| {
+        let (tk, ids, gids) = (token.clone(), ids.clone(), group_ids.clone());
+        let f = drive("membership add with allocation, 1 per PATCH", addr, adds, c, move |k| {
             // A user of an odd (unselected) group joins the even (selected) group before it;
             // consecutive requests go to different groups, as a provider's sync spreads them.
             let pairs = (gids.len() / 2).max(1);
             let (p, offset) = (k % pairs, k / pairs);
             let u = ((2 * p + 1) * GROUP_SIZE + offset) % ids.len();
-            cl.patch(format!("{b}/scim/v2/Groups/{}", gids[2 * p]))
-                .bearer_auth(&tk)
-                .header("Content-Type", "application/scim+json")
-                .body(json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": ids[u]}]}]}).to_string())
+            let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": ids[u]}]}]});
+            http("PATCH", &format!("/scim/v2/Groups/{}", gids[2 * p]), &tk, Some(&body.to_string()))
         })
         .await;
         f.print("adds", 1);
@@ -416,30 +513,21 @@ async fn main() {
     // Incremental cycle: updates, deactivations, membership adds and removes, interleaved.
     {
         let ops = reads.min(n);
-        let (cl, b, tk, ids, gids) = (
-            client.clone(),
-            base.clone(),
-            token.clone(),
-            ids.clone(),
-            group_ids.clone(),
-        );
-        let f = drive("incremental cycle (update / deactivate / add / remove)", ops, c, move |k| {
+        let (tk, ids, gids) = (token.clone(), ids.clone(), group_ids.clone());
+        let f = drive("incremental cycle (update / deactivate / add / remove)", addr, ops, c, move |k| {
             let u = (k * 7919) % ids.len();
             let g = u / GROUP_SIZE;
-            let scim = |m: Method, path: String, body: Value| {
-                cl.request(m, format!("{b}/scim/v2{path}"))
-                    .bearer_auth(&tk)
-                    .header("Content-Type", "application/scim+json")
-                    .body(body.to_string())
+            let patch = |path: String, body: Value| {
+                http("PATCH", &format!("/scim/v2{path}"), &tk, Some(&body.to_string()))
             };
             match k % 4 {
-                0 => scim(Method::PATCH, format!("/Users/{}", ids[u]),
+                0 => patch(format!("/Users/{}", ids[u]),
                     json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "path": "displayName", "value": format!("Renamed {k}")}]})),
-                1 => scim(Method::PATCH, format!("/Users/{}", ids[u]),
+                1 => patch(format!("/Users/{}", ids[u]),
                     json!({"schemas": [PATCH_OP], "Operations": [{"op": "replace", "value": {"active": false}}]})),
-                2 => scim(Method::PATCH, format!("/Groups/{}", gids[(g + 2) % gids.len()]),
+                2 => patch(format!("/Groups/{}", gids[(g + 2) % gids.len()]),
                     json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": ids[u]}]}]})),
-                _ => scim(Method::PATCH, format!("/Groups/{}", gids[g]),
+                _ => patch(format!("/Groups/{}", gids[g]),
                     json!({"schemas": [PATCH_OP], "Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", ids[u])}]})),
             }
         })
@@ -449,16 +537,17 @@ async fn main() {
 
     // Reads: filter by userName, random existing users.
     {
-        let (cl, b, tk) = (client.clone(), base.clone(), token.clone());
+        let tk = token.clone();
         let f = drive(
             "GET /Users?filter=userName eq \"...\"",
+            addr,
             reads,
             c,
             move |k| {
                 let i = (k * 104_729 + 17) % n;
-                cl.get(format!("{b}/scim/v2/Users"))
-                    .query(&[("filter", format!("userName eq \"{}\"", user_name(i)))])
-                    .bearer_auth(&tk)
+                // `userName eq "user0000017@load.test"`, percent-encoded.
+                let filter = format!("userName%20eq%20%22{}%22", user_name(i).replace('@', "%40"));
+                http("GET", &format!("/scim/v2/Users?filter={filter}"), &tk, None)
             },
         )
         .await;
@@ -467,23 +556,16 @@ async fn main() {
 
     // The seat check a product calls at sign-in.
     {
-        let (cl, b, t, l) = (
-            client.clone(),
-            base.clone(),
-            tenant.clone(),
-            license.clone(),
-        );
+        let (t, l) = (tenant.clone(), license.clone());
         let f = drive(
             "seat check GET .../licenses/{l}/seats/{userName}",
+            addr,
             reads,
             c,
             move |k| {
                 let i = (k * 7_727 + 3) % n;
-                cl.get(format!(
-                    "{b}/admin/v1/tenants/{t}/licenses/{l}/seats/{}",
-                    user_name(i)
-                ))
-                .bearer_auth(ADMIN)
+                let path = format!("/admin/v1/tenants/{t}/licenses/{l}/seats/{}", user_name(i));
+                http("GET", &path, ADMIN, None)
             },
         )
         .await;

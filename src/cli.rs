@@ -261,7 +261,7 @@ pub enum TokenCommand {
     },
     /// List a tenant's tokens (no secrets).
     List { tenant: String },
-    /// Revoke a token at once.
+    /// Revoke a token (a running daemon refuses it within a second).
     Revoke { tenant: String, id: String },
 }
 

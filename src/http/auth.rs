@@ -34,7 +34,7 @@ fn state(req: &HttpRequest) -> Option<actix_web::web::Data<AppState>> {
 }
 
 /// The tenant whose SCIM token authenticated the request.
-pub struct ScimTenant(pub Tenant);
+pub struct ScimTenant(pub std::sync::Arc<Tenant>);
 
 impl FromRequest for ScimTenant {
     type Error = actix_web::Error;

@@ -352,12 +352,12 @@ impl Meta {
 pub fn render(
     kind: ResourceKind,
     id: &str,
-    doc: &Doc,
+    doc: Doc,
     meta: &Meta,
     base: &str,
     extra: Option<Vec<Value>>,
 ) -> Value {
-    let mut out = Map::new();
+    let mut out = Map::with_capacity(doc.len() + 4);
     let mut schemas = vec![Value::String(kind.core_schema().to_owned())];
     for (urn, _) in kind.extensions() {
         if doc.contains_key(*urn) {
@@ -366,9 +366,7 @@ pub fn render(
     }
     out.insert("schemas".into(), Value::Array(schemas));
     out.insert("id".into(), Value::String(id.to_owned()));
-    for (k, v) in doc {
-        out.insert(k.clone(), v.clone());
-    }
+    out.extend(doc);
     if let Some(list) = extra.filter(|l| !l.is_empty()) {
         let key = if kind == ResourceKind::User {
             "groups"

@@ -1111,7 +1111,7 @@ impl Store {
             ));
         }
         let ticker = self.ticker();
-        self.write(move |c| {
+        let updated = self.write(move |c| {
             let at = ticker.now();
             if let Some(n) = &notify {
                 c.execute("UPDATE tenants SET notify = ? WHERE rk = ?", params![json!(n).to_string(), tenant])?;
@@ -1131,7 +1131,10 @@ impl Store {
                 json!({"notify": notify, "expected_sync_seconds": expected_sync_seconds, "pending_window_seconds": pending_window_seconds}),
             )
         })
-        .await
+        .await;
+        // Authenticated requests carry the tenant as it was read with their token.
+        self.inner.auth_cache.invalidate();
+        updated
     }
 
     /// The seat-event feed after a cursor, oldest first.

@@ -371,7 +371,7 @@ pub(super) fn list(
                     .collect::<Vec<Value>>(),
             )
         };
-        let view = render(kind, &raw.1, &doc, &raw.3, "", extra_values);
+        let view = render(kind, &raw.1, doc, &raw.3, "", extra_values);
         if residual.is_some_and(|f| !eval::matches(f, &view, Scope::Resource(kind))) {
             continue;
         }

@@ -10,7 +10,80 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
 use super::{now, Error, Result, Store, TenantKey};
+
+/// How long an accepted SCIM token is taken on trust without reading the database again.
+/// Revoking or rotating a token through this process (the admin API, the console) takes effect
+/// at once; a change written by another process (the CLI against a running daemon's database)
+/// within this long.
+pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(1);
+/// Most tokens remembered at once; past it the cache starts over.
+const AUTH_CACHE_ENTRIES: usize = 10_000;
+
+/// Accepted SCIM tokens by the SHA-256 of the presented token, each with the tenant it selects
+/// and until when it may be trusted: the shorter of [`AUTH_CACHE_TTL`] and the token's expiry.
+/// Every provider request carries a token, and answering it from here spares the request two
+/// lookups and a read transaction. Refusals are never remembered. A change to tokens or tenants
+/// made by this process bumps the generation and empties the cache after it commits; a lookup
+/// that started before the bump cannot put its (possibly stale) answer back.
+#[derive(Default)]
+pub(super) struct AuthCache {
+    entries: Mutex<AuthEntries>,
+}
+
+/// The generation, and each remembered token's tenant and trust deadline.
+type AuthEntries = (u64, HashMap<[u8; 32], (Arc<Tenant>, Instant)>);
+
+impl AuthCache {
+    fn get(&self, digest: &[u8; 32]) -> Option<Arc<Tenant>> {
+        let entries = self.entries.lock().ok()?;
+        let (tenant, until) = entries.1.get(digest)?;
+        (Instant::now() < *until).then(|| tenant.clone())
+    }
+
+    fn generation(&self) -> u64 {
+        self.entries.lock().map(|e| e.0).unwrap_or(u64::MAX)
+    }
+
+    fn put(&self, generation: u64, digest: [u8; 32], tenant: Arc<Tenant>, expires: Option<&str>) {
+        let now = Instant::now();
+        let mut until = now + AUTH_CACHE_TTL;
+        if let Some(e) = expires {
+            let Ok(at) =
+                time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
+            else {
+                return;
+            };
+            let left = at - time::OffsetDateTime::now_utc();
+            until = until.min(now + Duration::try_from(left).unwrap_or(Duration::ZERO));
+        }
+        let Ok(mut entries) = self.entries.lock() else {
+            return;
+        };
+        if entries.0 != generation {
+            return;
+        }
+        if entries.1.len() >= AUTH_CACHE_ENTRIES {
+            entries.1.retain(|_, (_, u)| *u > now);
+            if entries.1.len() >= AUTH_CACHE_ENTRIES {
+                entries.1.clear();
+            }
+        }
+        entries.1.insert(digest, (tenant, until));
+    }
+
+    /// Forgets every token: called after a write that revokes, rotates or changes a tenant.
+    pub(super) fn invalidate(&self) {
+        if let Ok(mut entries) = self.entries.lock() {
+            entries.0 += 1;
+            entries.1.clear();
+        }
+    }
+}
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Tenant {
@@ -66,7 +139,7 @@ type TokenRow = (Vec<u8>, Option<String>, Option<String>, String, TenantKey);
 /// The outcome of presenting a SCIM token.
 #[derive(Debug)]
 pub enum Authn {
-    Tenant(Tenant),
+    Tenant(Arc<Tenant>),
     /// Refused; `tenant` (key, token id) when the token's id names a token of a tenant.
     Refused {
         tenant: Option<(TenantKey, String)>,
@@ -228,7 +301,7 @@ impl Store {
     ) -> Result<(TokenInfo, String, TokenInfo)> {
         let (id, token, digest) = new_token();
         let ticker = self.ticker();
-        self.write(move |c| {
+        let rotated = self.write(move |c| {
             let at = ticker.now();
             let until = super::seats::rfc3339(at + overlap * 1000);
             let n = c
@@ -243,7 +316,9 @@ impl Store {
             insert_token(c, tenant, &id, &digest, at, None)?;
             Ok((token_info(c, &id)?, token, token_info(c, &old)?))
         })
-        .await
+        .await;
+        self.inner.auth_cache.invalidate();
+        rotated
     }
 
     pub async fn list_tokens(&self, tenant: TenantKey) -> Result<Vec<TokenInfo>> {
@@ -259,7 +334,7 @@ impl Store {
 
     /// Revokes a token at once. Revoking a revoked token is not an error.
     pub async fn revoke_token(&self, tenant: TenantKey, id: String) -> Result<()> {
-        self.write(move |c| {
+        let revoked = self.write(move |c| {
             let n = c
                 .prepare_cached("UPDATE scim_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
                 .execute(params![now(), tenant, id])?;
@@ -268,15 +343,23 @@ impl Store {
             }
             Ok(())
         })
-        .await
+        .await;
+        self.inner.auth_cache.invalidate();
+        revoked
     }
 
     /// The tenant a bearer token belongs to, if the token is valid, unrevoked and unexpired;
-    /// else why not, and whose token it was when its id is known.
+    /// else why not, and whose token it was when its id is known. An accepted token is
+    /// remembered for [`AUTH_CACHE_TTL`] (see [`AuthCache`]).
     pub async fn authenticate(&self, token: String) -> Result<Authn> {
+        let presented = hash(&token);
+        let cache = &self.inner.auth_cache;
+        if let Some(t) = cache.get(&presented) {
+            return Ok(Authn::Tenant(t));
+        }
+        let generation = cache.generation();
         // Two primary-key lookups: cheaper inline than handed to a blocking thread.
-        self.read_now(move |c| {
-            let presented = hash(&token);
+        let outcome = self.read_now(move |c| {
             let id = token.strip_prefix("skt_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
             let row: Option<TokenRow> = match &id {
                 Some(id) => c
@@ -291,19 +374,24 @@ impl Store {
             let stored = row.as_ref().map(|r| r.0.clone()).unwrap_or_else(|| vec![0u8; 32]);
             let equal: bool = stored.ct_eq(&presented[..]).into();
             let Some((_, revoked, expires, tenant_id, key)) = row else {
-                return Ok(Authn::Refused { tenant: None, reason: "unknown token" });
+                return Ok((Authn::Refused { tenant: None, reason: "unknown token" }, None));
             };
             let reason = if !equal {
                 "wrong secret"
             } else if revoked.is_some() {
                 "revoked"
-            } else if expires.is_some_and(|e| e <= now()) {
+            } else if expires.as_ref().is_some_and(|e| *e <= now()) {
                 "expired"
             } else {
-                return find_tenant(c, &tenant_id).map(Authn::Tenant);
+                let tenant = Arc::new(find_tenant(c, &tenant_id)?);
+                return Ok((Authn::Tenant(tenant), expires));
             };
-            Ok(Authn::Refused { tenant: Some((key, id.unwrap_or_default())), reason })
-        })
+            Ok((Authn::Refused { tenant: Some((key, id.unwrap_or_default())), reason }, None))
+        })?;
+        if let (Authn::Tenant(t), expires) = &outcome {
+            cache.put(generation, presented, t.clone(), expires.as_deref());
+        }
+        Ok(outcome.0)
     }
 
     /// Issues a tenant admin token (`ska_<id>_<secret>`): the admin API and the console for

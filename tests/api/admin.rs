@@ -460,3 +460,43 @@ async fn metrics_and_health_on_a_separate_listener() {
     handle.stop(true).await;
     task.await.unwrap().unwrap();
 }
+
+/// Accepted tokens are remembered for a moment (`AUTH_CACHE_TTL`). A token revoked by another
+/// process on the same database (the `seatkeeper token revoke` CLI while the daemon runs) stops
+/// working within that moment; one revoked through this daemon stops at once (above).
+#[tokio::test]
+async fn a_token_revoked_by_another_process_stops_working_within_the_cache_period() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("seatkeeper.db");
+    let app = TestApp::spawn_with(config(&db)).await;
+    let (tid, token) = app.tenant("acme").await;
+    assert_eq!(
+        app.scim(&token, Method::GET, "/Users", None).await.0,
+        StatusCode::OK,
+        "the token is accepted (and now remembered)"
+    );
+
+    // What the CLI does: its own store on the same file.
+    let other = seatkeeper::store::Store::open(&db).unwrap();
+    let tenant = other.tenant(&tid).await.unwrap();
+    let token_id = token.split('_').nth(1).unwrap().to_owned();
+    other.revoke_token(tenant.key, token_id).await.unwrap();
+    other.close();
+
+    let revoked = std::time::Instant::now();
+    loop {
+        let (s, body) = app.scim(&token, Method::GET, "/Users", None).await;
+        if s == StatusCode::UNAUTHORIZED {
+            assert_scim_error(s, &body, 401, None);
+            break;
+        }
+        assert_eq!(s, StatusCode::OK);
+        assert!(
+            revoked.elapsed()
+                < seatkeeper::store::AUTH_CACHE_TTL + std::time::Duration::from_secs(1),
+            "the revoked token still works after {:?}",
+            revoked.elapsed()
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+}

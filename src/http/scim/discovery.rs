@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::json;
 
-use super::{base_url, list_response, respond, ScimError};
+use super::{base_url, respond, respond_list, ScimError};
 use crate::http::auth::ScimTenant;
 use crate::http::AppState;
 use crate::scim::schema::{resource_type_json, schema_json, ResourceKind, SCHEMAS};
@@ -51,7 +51,7 @@ pub async fn resource_types(
         .iter()
         .map(|k| resource_type_json(*k, &base))
         .collect();
-    respond(StatusCode::OK, &list_response(all.len() as i64, 1, all))
+    respond_list(all.len() as i64, 1, all)
 }
 
 pub async fn resource_type(
@@ -74,7 +74,7 @@ pub async fn schemas(req: HttpRequest, state: web::Data<AppState>, _t: ScimTenan
         .iter()
         .filter_map(|(urn, ..)| schema_json(urn, &base))
         .collect();
-    respond(StatusCode::OK, &list_response(all.len() as i64, 1, all))
+    respond_list(all.len() as i64, 1, all)
 }
 
 pub async fn schema(

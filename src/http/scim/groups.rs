@@ -7,8 +7,7 @@ use serde_json::{json, Value};
 
 use super::users::projection_of;
 use super::{
-    base_url, if_match, list_response, not_modified, respond, respond_resource, ListParams,
-    ScimError,
+    base_url, if_match, not_modified, respond_list, respond_resource, ListParams, ScimError,
 };
 use crate::config::{GroupPatchResponse, GROUP_PATCH_RESOURCE_MAX};
 use crate::http::auth::ScimTenant;
@@ -35,7 +34,7 @@ pub fn render_group(g: &GroupRecord, base: &str) -> Value {
             })
             .collect()
     });
-    render(KIND, &g.id, &g.doc, &g.meta, base, members)
+    render(KIND, &g.id, g.doc.clone(), &g.meta, base, members)
 }
 
 fn shown(g: &GroupRecord, base: &str, projection: &Projection) -> Value {
@@ -103,10 +102,7 @@ async fn list_with(
         .iter()
         .map(|g| shown(g, &base, &params.projection))
         .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(page.total, start, resources),
-    ))
+    Ok(respond_list(page.total, start, resources))
 }
 
 pub async fn list(

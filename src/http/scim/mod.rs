@@ -8,7 +8,7 @@ mod users;
 
 use actix_web::http::{header, StatusCode};
 use actix_web::{web, HttpRequest, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::error::ScimError;
 use super::AppState;
@@ -78,7 +78,7 @@ async fn search_all(
     let users = state.store.list_users(t.0.key, q.clone()).await?;
     let mut resources: Vec<Value> = users
         .items
-        .iter()
+        .into_iter()
         .map(|u| {
             let mut v = users::render_user(u, &base);
             params.projection.apply(ResourceKind::User, &mut v);
@@ -101,9 +101,10 @@ async fn search_all(
         params.projection.apply(ResourceKind::Group, &mut v);
         v
     }));
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(users.total + groups.total, q.start_index, resources),
+    Ok(respond_list(
+        users.total + groups.total,
+        q.start_index,
+        resources,
     ))
 }
 
@@ -130,7 +131,15 @@ pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
 pub fn respond(status: actix_web::http::StatusCode, body: &Value) -> HttpResponse {
     HttpResponse::build(status)
         .content_type(SCIM_MEDIA_TYPE)
-        .body(body.to_string())
+        .body(to_bytes(body))
+}
+
+/// `body` serialized into one buffer sized for a typical resource up front, rather than grown
+/// from empty a few bytes at a time.
+fn to_bytes(body: &Value) -> Vec<u8> {
+    let mut out = Vec::with_capacity(1024);
+    serde_json::to_writer(&mut out, body).expect("a JSON value always serializes");
+    out
 }
 
 /// A resource response with its ETag (and Location on create).
@@ -147,7 +156,7 @@ pub fn respond_resource(
             r.insert_header((header::LOCATION, loc.to_owned()));
         }
     }
-    r.body(body.to_string())
+    r.body(to_bytes(body))
 }
 
 /// The `If-Match` header, when present.
@@ -313,13 +322,28 @@ impl ListParams {
     }
 }
 
-/// A ListResponse body.
-pub fn list_response(total: i64, start_index: i64, resources: Vec<Value>) -> Value {
-    json!({
-        "schemas": [LIST_RESPONSE],
-        "totalResults": total,
-        "startIndex": start_index,
-        "itemsPerPage": resources.len(),
-        "Resources": resources,
-    })
+/// A ListResponse (RFC 7644 §3.4.2), serialized straight from its parts.
+pub fn respond_list(total: i64, start_index: i64, resources: Vec<Value>) -> HttpResponse {
+    #[derive(serde::Serialize)]
+    #[serde(rename_all = "camelCase")]
+    struct ListResponse<'a> {
+        schemas: [&'static str; 1],
+        total_results: i64,
+        start_index: i64,
+        items_per_page: usize,
+        #[serde(rename = "Resources")]
+        resources: &'a [Value],
+    }
+    let body = ListResponse {
+        schemas: [LIST_RESPONSE],
+        total_results: total,
+        start_index,
+        items_per_page: resources.len(),
+        resources: &resources,
+    };
+    let mut out = Vec::with_capacity(256 + 1024 * resources.len());
+    serde_json::to_writer(&mut out, &body).expect("a list response always serializes");
+    HttpResponse::build(StatusCode::OK)
+        .content_type(SCIM_MEDIA_TYPE)
+        .body(out)
 }

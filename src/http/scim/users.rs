@@ -5,8 +5,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{
-    base_url, if_match, list_response, not_modified, respond, respond_resource, ListParams,
-    ScimError,
+    base_url, if_match, not_modified, respond_list, respond_resource, ListParams, ScimError,
 };
 use crate::http::auth::ScimTenant;
 use crate::http::{body, AppState};
@@ -18,19 +17,28 @@ use crate::store::UserRecord;
 
 const KIND: ResourceKind = ResourceKind::User;
 
-pub fn render_user(u: &UserRecord, base: &str) -> Value {
+pub fn render_user(u: UserRecord, base: &str) -> Value {
     let groups = u
         .groups
-        .iter()
-        .map(|g| json!({"value": g.id, "$ref": format!("{base}/Groups/{}", g.id), "display": g.display, "type": "direct"}))
+        .into_iter()
+        .map(|g| {
+            let r = format!("{base}/Groups/{}", g.id);
+            json!({"value": g.id, "$ref": r, "display": g.display, "type": "direct"})
+        })
         .collect();
-    render(KIND, &u.id, &u.doc, &u.meta, base, Some(groups))
+    render(KIND, &u.id, u.doc, &u.meta, base, Some(groups))
 }
 
-fn shown(u: &UserRecord, base: &str, projection: &Projection) -> Value {
+fn shown(u: UserRecord, base: &str, projection: &Projection) -> Value {
     let mut v = render_user(u, base);
     projection.apply(KIND, &mut v);
     v
+}
+
+/// A user as a resource response: its representation and ETag.
+fn answer(status: StatusCode, u: UserRecord, base: &str, projection: &Projection) -> HttpResponse {
+    let etag = u.meta.etag();
+    respond_resource(status, &shown(u, base, projection), &etag)
 }
 
 pub(super) fn projection_of(req: &HttpRequest) -> Result<Projection, Error> {
@@ -54,10 +62,11 @@ pub async fn create(
     let input = body::json(payload, state.config.max_body_bytes).await?;
     let (doc, _) = normalize(KIND, &input)?;
     let u = state.store.create_user(t.0.key, doc).await?;
-    Ok(respond_resource(
+    Ok(answer(
         StatusCode::CREATED,
-        &shown(&u, &base_url(&req, &state), &projection),
-        &u.meta.etag(),
+        u,
+        &base_url(&req, &state),
+        &projection,
     ))
 }
 
@@ -74,10 +83,11 @@ pub async fn get(
             .insert_header(("ETag", u.meta.etag()))
             .finish());
     }
-    Ok(respond_resource(
+    Ok(answer(
         StatusCode::OK,
-        &shown(&u, &base_url(&req, &state), &projection),
-        &u.meta.etag(),
+        u,
+        &base_url(&req, &state),
+        &projection,
     ))
 }
 
@@ -92,13 +102,10 @@ async fn list_with(
     let base = base_url(req, state);
     let resources = page
         .items
-        .iter()
+        .into_iter()
         .map(|u| shown(u, &base, &params.projection))
         .collect();
-    Ok(respond(
-        StatusCode::OK,
-        &list_response(page.total, start, resources),
-    ))
+    Ok(respond_list(page.total, start, resources))
 }
 
 pub async fn list(
@@ -135,10 +142,11 @@ pub async fn replace(
         .store
         .replace_user(t.0.key, id.into_inner(), doc, if_match(&req))
         .await?;
-    Ok(respond_resource(
+    Ok(answer(
         StatusCode::OK,
-        &shown(&u, &base_url(&req, &state), &projection),
-        &u.meta.etag(),
+        u,
+        &base_url(&req, &state),
+        &projection,
     ))
 }
 
@@ -156,10 +164,11 @@ pub async fn patch(
         .store
         .patch_user(t.0.key, id.into_inner(), ops, if_match(&req))
         .await?;
-    Ok(respond_resource(
+    Ok(answer(
         StatusCode::OK,
-        &shown(&u, &base_url(&req, &state), &projection),
-        &u.meta.etag(),
+        u,
+        &base_url(&req, &state),
+        &projection,
     ))
 }
 
