@@ -17,7 +17,10 @@
 //!   thread of their own, a moment after commits, so the writer never stops to do one; the
 //!   writer checkpoints itself only if the WAL grows past [`WRITER_CHECKPOINT_PAGES`].
 //! - **Readers** use a small pool of read-only connections from `spawn_blocking` threads. In WAL
-//!   mode they never block the writer and see the last committed state.
+//!   mode they never block the writer and see the last committed state. Point reads on the hot
+//!   path (a user by id or `userName`) run inline on the HTTP worker's own connection, in one
+//!   read transaction ([`Store::read_now`]); an accepted SCIM token is remembered for a second
+//!   (`tenants::AuthCache`), so most requests authenticate without a read at all.
 //!
 //! One writer also makes every write job serializable: a job that reads, decides and writes (a
 //! PATCH, a seat grant) cannot interleave with another. The seat allocator relies on this.
