@@ -600,3 +600,43 @@ async fn sorting_indexed_and_not() {
         .await;
     assert_scim_error(s, &b, 400, Some("invalidValue"));
 }
+
+/// Without `public_url`, resource locations follow the request: the `Host` it was sent to, or
+/// what a reverse proxy forwarded (`X-Forwarded-Proto` / `X-Forwarded-Host`, `Forwarded`).
+#[tokio::test]
+async fn locations_follow_the_host_or_the_forwarding_proxy() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("hosts").await;
+    let u = app.create_user(&tok, "hosted@example.com").await;
+    let uid = id(&u);
+    let location = |headers: Vec<(&'static str, &'static str)>| {
+        let mut rb = app
+            .client
+            .get(format!("{}/scim/v2/Users/{uid}", app.address))
+            .bearer_auth(&tok);
+        for (name, value) in headers {
+            rb = rb.header(name, value);
+        }
+        async move {
+            let v: Value = rb.send().await.unwrap().json().await.unwrap();
+            v["meta"]["location"].as_str().unwrap().to_owned()
+        }
+    };
+    assert_eq!(
+        location(vec![("Host", "licensing.example.com")]).await,
+        format!("http://licensing.example.com/scim/v2/Users/{uid}")
+    );
+    assert_eq!(
+        location(vec![
+            ("Host", "127.0.0.1"),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "licensing.example.com")
+        ])
+        .await,
+        format!("https://licensing.example.com/scim/v2/Users/{uid}")
+    );
+    assert_eq!(
+        location(vec![("Forwarded", "proto=https;host=scim.example.org")]).await,
+        format!("https://scim.example.org/scim/v2/Users/{uid}")
+    );
+}
