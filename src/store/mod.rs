@@ -175,8 +175,8 @@ struct Inner {
     provider_calls: Mutex<std::collections::HashMap<TenantKey, crate::alloc::Millis>>,
     path: PathBuf,
     writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    /// The writer thread; it joins the checkpointer thread before it ends.
     writer_thread: Mutex<Option<JoinHandle<()>>>,
-    checkpoint_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
     auth_cache: tenants::AuthCache,
@@ -265,8 +265,20 @@ impl Store {
                     // Full means a checkpoint is already due; either way it will run.
                     let _ = committed.try_send(());
                 }
+                // The checkpointer ends when its signal goes; wait until it has, or a checkpoint
+                // it is still running would hold the checkpoint lock and the last one, which
+                // empties the WAL, would fail busy (leaving a WAL to replay at the next start).
                 drop(committed);
-                let _ = conn.pragma_update(None, "wal_checkpoint", "TRUNCATE");
+                let _ = checkpointer.join();
+                let r: rusqlite::Result<i64> =
+                    conn.query_row("PRAGMA wal_checkpoint(TRUNCATE)", [], |r| r.get(0));
+                match r {
+                    Ok(0) => {}
+                    Ok(_) => tracing::warn!(
+                        "the final checkpoint was blocked; the WAL stays for the next start"
+                    ),
+                    Err(e) => tracing::warn!(error = %e, "the final checkpoint failed"),
+                }
             })
             .map_err(|e| Error::Internal(format!("cannot start the writer thread: {e}")))?;
         Ok(Store {
@@ -277,7 +289,6 @@ impl Store {
                 path: path.to_owned(),
                 writer: Mutex::new(Some(tx)),
                 writer_thread: Mutex::new(Some(thread)),
-                checkpoint_thread: Mutex::new(Some(checkpointer)),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
                 auth_cache: Default::default(),
@@ -439,16 +450,6 @@ impl Store {
         if let Some(t) = self
             .inner
             .writer_thread
-            .lock()
-            .ok()
-            .and_then(|mut t| t.take())
-        {
-            let _ = t.join();
-        }
-        // The writer has gone, and with it the checkpointer's signal: it ends too.
-        if let Some(t) = self
-            .inner
-            .checkpoint_thread
             .lock()
             .ok()
             .and_then(|mut t| t.take())

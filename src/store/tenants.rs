@@ -2,17 +2,18 @@
 //!
 //! A token is `skt_<id>_<secret>`: `id` finds the row, the SHA-256 of the whole token is compared
 //! with the stored hash in constant time. The token itself is returned once, at issue, and never
-//! stored.
+//! stored. An accepted token is trusted for a second ([`AuthCache`]), so the provider's stream of
+//! requests does not read the token table for each one.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
 
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
-
-use std::collections::HashMap;
-use std::sync::{Arc, Mutex};
-use std::time::{Duration, Instant};
 
 use super::{now, Error, Result, Store, TenantKey};
 
