@@ -357,17 +357,16 @@ pub fn render(
     base: &str,
     extra: Option<Vec<Value>>,
 ) -> Value {
+    let mut out = Map::with_capacity(doc.len() + 4);
     let mut schemas = vec![Value::String(kind.core_schema().to_owned())];
     for (urn, _) in kind.extensions() {
         if doc.contains_key(*urn) {
             schemas.push(Value::String((*urn).to_owned()));
         }
     }
-    // The stored document becomes the representation: `normalize` and PATCH never leave
-    // `schemas`, `id`, `meta` or the computed list in it, so these go in front and behind.
-    let mut out = doc;
-    out.shift_insert(0, "schemas".into(), Value::Array(schemas));
-    out.shift_insert(1, "id".into(), Value::String(id.to_owned()));
+    out.insert("schemas".into(), Value::Array(schemas));
+    out.insert("id".into(), Value::String(id.to_owned()));
+    out.extend(doc);
     if let Some(list) = extra.filter(|l| !l.is_empty()) {
         let key = if kind == ResourceKind::User {
             "groups"

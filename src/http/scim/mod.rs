@@ -121,25 +121,6 @@ pub fn base_url(req: &HttpRequest, state: &AppState) -> String {
     match &state.config.public_url {
         Some(u) => format!("{u}/scim/v2"),
         None => {
-            let h = req.headers();
-            let forwarded = ["forwarded", "x-forwarded-proto", "x-forwarded-host"]
-                .iter()
-                .any(|name| h.contains_key(*name));
-            // Without forwarding headers, ConnectionInfo would take the scheme from the request
-            // line or the listener and the host from `Host`: read those directly (this runs for
-            // every resource answered, and ConnectionInfo parses and copies every header it
-            // might use).
-            if let (false, Some(host)) =
-                (forwarded, h.get(header::HOST).and_then(|v| v.to_str().ok()))
-            {
-                let secure = if req.app_config().secure() {
-                    "https"
-                } else {
-                    "http"
-                };
-                let scheme = req.uri().scheme_str().unwrap_or(secure);
-                return format!("{scheme}://{host}/scim/v2");
-            }
             let info = req.connection_info();
             format!("{}://{}/scim/v2", info.scheme(), info.host())
         }
