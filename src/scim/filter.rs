@@ -421,13 +421,22 @@ impl fmt::Display for CompValue {
 impl fmt::Display for Filter {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            Filter::Or(a, b) => write!(f, "{a} or {b}"),
+            // `and` binds tighter than `or` and both associate to the left, so a right operand
+            // of the same operator keeps its parentheses: the printed form parses back to this tree.
+            Filter::Or(a, b) => match **b {
+                Filter::Or(..) => write!(f, "{a} or ({b})"),
+                _ => write!(f, "{a} or {b}"),
+            },
             Filter::And(a, b) => {
-                let side = |x: &Filter| match x {
-                    Filter::Or(..) => format!("({x})"),
-                    _ => x.to_string(),
+                let left = match **a {
+                    Filter::Or(..) => format!("({a})"),
+                    _ => a.to_string(),
                 };
-                write!(f, "{} and {}", side(a), side(b))
+                let right = match **b {
+                    Filter::Or(..) | Filter::And(..) => format!("({b})"),
+                    _ => b.to_string(),
+                };
+                write!(f, "{left} and {right}")
             }
             Filter::Not(x) => write!(f, "not ({x})"),
             Filter::Present(p) => write!(f, "{p} pr"),
@@ -542,6 +551,10 @@ mod tests {
             r#"s eq "quote \" and backslash \\""#,
             // Found by the fuzzer: a large integer printed as a float must parse back exactly.
             "Ye eq 111111111111111111111111",
+            // Found by the fuzzer: a right operand of the same operator keeps its parentheses.
+            r#"e[t co "@%qm"] or (no[te co "@x"] or not (t pr))"#,
+            r#"a pr and (b pr and c pr)"#,
+            r#"a pr and (b pr or c pr) and d pr"#,
         ] {
             let f = Filter::parse(text).unwrap();
             let printed = f.to_string();
@@ -644,11 +657,12 @@ mod tests {
         }
 
         proptest! {
-            /// print → parse → print is stable, and parse → print → parse is the identity.
+            /// Any tree prints to text that parses back to the same tree.
             #[test]
             fn parse_print_parse_round_trips(f in filter()) {
                 let printed = f.to_string();
                 let parsed = Filter::parse(&printed).map_err(|e| TestCaseError::fail(format!("{printed}: {e}")))?;
+                prop_assert_eq!(&parsed, &f, "{}", printed);
                 prop_assert_eq!(parsed.to_string(), printed.clone());
                 prop_assert_eq!(Filter::parse(&parsed.to_string()).unwrap(), parsed);
             }
