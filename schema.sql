@@ -114,7 +114,8 @@ CREATE TABLE licenses (
     blocked         INTEGER NOT NULL DEFAULT 0,
     created         TEXT NOT NULL,
     updated         TEXT NOT NULL,
-    alert_level     INTEGER NOT NULL DEFAULT 0           -- last capacity threshold notified: 0, 90 or 100
+    alert_level     INTEGER NOT NULL DEFAULT 0,          -- last capacity threshold notified: 0, 90 or 100
+    waitlist_gen    INTEGER NOT NULL DEFAULT 0           -- bumped by every seat write that changes the waitlist
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, name COLLATE NOCASE);

@@ -9,8 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::outbox;
+use super::ranks::RankCache;
 use super::seats::{allocate, rfc3339, TxSeats};
-use super::{Error, Result, Store, TenantKey};
+use super::{in_snapshot, Error, Result, Store, TenantKey};
 use crate::alloc::{
     Allocator, Cause, LicenseKey, Millis, OnLowered, OverrideKind, Refusal, Report, SeatState,
     SeatStore,
@@ -461,12 +462,15 @@ fn apply_change(
     Ok(report)
 }
 
+/// One user's seat in license `l`. On a read snapshot pass `ranks`: a long waitlist's position
+/// then comes from its in-memory copy; a write job passes `None` (its changes are uncommitted).
 fn seat_view(
     c: &Connection,
     tenant: TenantKey,
     l: LicenseKey,
     user_id: &str,
     user_name: Option<String>,
+    ranks: Option<&RankCache>,
 ) -> Result<SeatView> {
     let mut v = TxSeats { c, tenant };
     let Some(seat) = v.seat(l, user_id)? else {
@@ -481,7 +485,15 @@ fn seat_view(
             pinned: false,
         });
     };
-    let position = if seat.state == SeatState::Blocked {
+    let copied = match ranks {
+        Some(r) if seat.state == SeatState::Blocked => {
+            r.position(c, l, seat.pinned, seat.entitled_at, &seat.user)?
+        }
+        _ => None,
+    };
+    let position = if copied.is_some() {
+        copied
+    } else if seat.state == SeatState::Blocked {
         let ahead: i64 = c
             .prepare_cached(
                 // Three index ranges of seats_order (those ahead only), not one OR over the
@@ -854,32 +866,40 @@ impl Store {
         key: String,
         user_name: String,
     ) -> Result<SeatView> {
+        let ranks = self.inner.ranks.clone();
         self.read(move |c| {
-            let l = license_key(c, tenant, &key)?;
-            let (id, name) = user_by_name(c, tenant, &user_name)?;
-            seat_view(c, tenant, l, &id, Some(name))
+            in_snapshot(c, |c| {
+                let l = license_key(c, tenant, &key)?;
+                let (id, name) = user_by_name(c, tenant, &user_name)?;
+                seat_view(c, tenant, l, &id, Some(name), Some(&ranks))
+            })
         })
         .await
     }
 
     /// Every seat a user holds or waits for, across the tenant's licenses.
     pub async fn seats_of_user(&self, tenant: TenantKey, user_name: String) -> Result<Vec<Value>> {
+        let ranks = self.inner.ranks.clone();
         self.read(move |c| {
-            let (id, name) = user_by_name(c, tenant, &user_name)?;
-            let mut st =
-                c.prepare_cached("SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ?")?;
-            let ls = st
-                .query_map(params![tenant, id], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<LicenseKey>>>()?;
-            let mut out = Vec::new();
-            for l in ls {
-                let lv = view(c, l)?;
-                let sv = seat_view(c, tenant, l, &id, Some(name.clone()))?;
-                let mut v = serde_json::to_value(sv).map_err(|e| Error::Internal(e.to_string()))?;
-                v["license"] = json!({"id": lv.id, "name": lv.name});
-                out.push(v);
-            }
-            Ok(out)
+            in_snapshot(c, |c| {
+                let (id, name) = user_by_name(c, tenant, &user_name)?;
+                let mut st = c.prepare_cached(
+                    "SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ?",
+                )?;
+                let ls = st
+                    .query_map(params![tenant, id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<LicenseKey>>>()?;
+                let mut out = Vec::new();
+                for l in ls {
+                    let lv = view(c, l)?;
+                    let sv = seat_view(c, tenant, l, &id, Some(name.clone()), Some(&ranks))?;
+                    let mut v =
+                        serde_json::to_value(sv).map_err(|e| Error::Internal(e.to_string()))?;
+                    v["license"] = json!({"id": lv.id, "name": lv.name});
+                    out.push(v);
+                }
+                Ok(out)
+            })
         })
         .await
     }
@@ -920,7 +940,7 @@ impl Store {
                 None => "override.remove",
             };
             audit(c, tenant, at, actor, action, json!({"license": view(c, l)?.id, "userName": name}))?;
-            seat_view(c, tenant, l, &id, Some(name))
+            seat_view(c, tenant, l, &id, Some(name), None)
         })
         .await
     }
@@ -955,7 +975,7 @@ impl Store {
                 "seat.grant",
                 json!({"license": view(c, l)?.id, "userName": name}),
             )?;
-            seat_view(c, tenant, l, &id, Some(name))
+            seat_view(c, tenant, l, &id, Some(name), None)
         })
         .await
     }

@@ -20,7 +20,9 @@
 //!   mode they never block the writer and see the last committed state. Point reads on the hot
 //!   path (a user by id or `userName`) run inline on the HTTP worker's own connection, in one
 //!   read transaction ([`Store::read_now`]); an accepted SCIM token is remembered for a second
-//!   (`tenants::AuthCache`), so most requests authenticate without a read at all.
+//!   (`tenants::AuthCache`), so most requests authenticate without a read at all. A waiting
+//!   user's position in a long waitlist comes from an in-memory copy of the waitlist order taken
+//!   at the license's current `waitlist_gen` (`ranks`), not from counting everyone ahead.
 //!
 //! One writer also makes every write job serializable: a job that reads, decides and writes (a
 //! PATCH, a seat grant) cannot interleave with another. The seat allocator relies on this.
@@ -35,6 +37,7 @@ pub mod maintenance;
 mod migrate;
 pub mod outbox;
 mod query;
+mod ranks;
 pub mod seats;
 mod tenants;
 mod users;
@@ -180,6 +183,8 @@ struct Inner {
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
     auth_cache: tenants::AuthCache,
+    /// Copies of long waitlists' order, for the seat check's positions.
+    ranks: Arc<ranks::RankCache>,
 }
 
 /// Handle to the database; cheap to clone.
@@ -193,6 +198,20 @@ fn configure(conn: &Connection) -> Result<()> {
     conn.pragma_update(None, "foreign_keys", "ON")?;
     conn.set_prepared_statement_cache_capacity(128);
     Ok(())
+}
+
+/// Runs `f` in one read transaction on the read-only connection `c`: every statement sees the
+/// same commit. The statements are cached: `Transaction` would parse BEGIN and COMMIT each time.
+fn in_snapshot<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    if !c.is_autocommit() {
+        // A transaction left open by a failed end (never expected): start clean.
+        c.execute_batch("ROLLBACK")?;
+    }
+    c.prepare_cached("BEGIN")?.execute([])?;
+    let r = f(c);
+    let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+    c.prepare_cached(end)?.execute([])?;
+    r
 }
 
 /// A read-only connection. Its page cache is 1 MiB (SQLite's default is 2): reads are index
@@ -292,6 +311,7 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
                 auth_cache: Default::default(),
+                ranks: Default::default(),
             }),
         })
     }
@@ -426,19 +446,17 @@ impl Store {
                 *slot = Some((self.inner.path.clone(), conn));
             }
             let (_, conn) = slot.as_ref().expect("opened above");
-            // One read transaction for every statement of `f`: one snapshot (a user and its
-            // groups as of the same commit) and one lock round instead of one per statement.
-            // The statements are cached: `Transaction` would parse BEGIN and COMMIT every time.
-            if !conn.is_autocommit() {
-                // A transaction left open by a failed end (never expected): start clean.
-                conn.execute_batch("ROLLBACK")?;
-            }
-            conn.prepare_cached("BEGIN")?.execute([])?;
-            let r = f(conn);
-            let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            conn.prepare_cached(end)?.execute([])?;
-            r
+            // One snapshot (a user and its groups as of the same commit) and one lock round
+            // instead of one per statement.
+            in_snapshot(conn, f)
         })
+    }
+
+    /// Waitlists of at least `n` users get their positions from in-memory copies of the order
+    /// (`ranks`); the default is `ranks::MIN_CACHED_WAITLIST` (2,048). For tests, which need the copies
+    /// used on waitlists of a handful of users.
+    pub fn set_waitlist_copy_threshold(&self, n: usize) {
+        self.inner.ranks.set_min_waiting(n);
     }
 
     /// Stops accepting writes, lets the writer finish what it has, checkpoints the WAL and

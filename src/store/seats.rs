@@ -45,6 +45,25 @@ fn counter(state: SeatState) -> &'static str {
     }
 }
 
+impl TxSeats<'_> {
+    /// Moves a license's count of seats in `state` by `delta`, and makes a new waitlist
+    /// generation when `waitlist` (see [`super::ranks`]).
+    fn count(&self, l: LicenseKey, state: SeatState, delta: i64, waitlist: bool) -> Result<()> {
+        let gen = if waitlist {
+            ", waitlist_gen = waitlist_gen + 1"
+        } else {
+            ""
+        };
+        self.c
+            .prepare_cached(&format!(
+                "UPDATE licenses SET {0} = {0} + ?{gen} WHERE rk = ?",
+                counter(state)
+            ))?
+            .execute(params![delta, l])?;
+        Ok(())
+    }
+}
+
 impl SeatStore for TxSeats<'_> {
     type Error = Error;
 
@@ -254,20 +273,17 @@ impl SeatStore for TxSeats<'_> {
                    entitled_at = excluded.entitled_at, since = excluded.since, release_at = excluded.release_at",
             )?
             .execute(params![l, self.tenant, seat.user, seat.state.as_str(), seat.pinned, seat.entitled_at, seat.since, seat.release_at])?;
+        // A write that touches a waiting seat (it joins, leaves or moves in the waitlist) makes
+        // a new waitlist generation: cached waitlist orders of older generations go unused.
+        let waitlist = previous == Some(SeatState::Blocked) || seat.state == SeatState::Blocked;
         if previous != Some(seat.state) {
             if let Some(o) = previous {
-                self.c
-                    .prepare_cached(&format!(
-                        "UPDATE licenses SET {0} = {0} - 1 WHERE rk = ?",
-                        counter(o)
-                    ))?
-                    .execute([l])?;
+                self.count(l, o, -1, false)?;
             }
+            self.count(l, seat.state, 1, waitlist)?;
+        } else if waitlist {
             self.c
-                .prepare_cached(&format!(
-                    "UPDATE licenses SET {0} = {0} + 1 WHERE rk = ?",
-                    counter(seat.state)
-                ))?
+                .prepare_cached("UPDATE licenses SET waitlist_gen = waitlist_gen + 1 WHERE rk = ?")?
                 .execute([l])?;
         }
         Ok(())
@@ -279,12 +295,7 @@ impl SeatStore for TxSeats<'_> {
             .prepare_cached("DELETE FROM seats WHERE license_rk = ? AND user_id = ?")?
             .execute(params![l, user])?;
         if n > 0 {
-            self.c
-                .prepare_cached(&format!(
-                    "UPDATE licenses SET {0} = {0} - 1 WHERE rk = ?",
-                    counter(previous)
-                ))?
-                .execute([l])?;
+            self.count(l, previous, -1, previous == SeatState::Blocked)?;
         }
         Ok(())
     }

@@ -1,0 +1,268 @@
+//! Waitlist positions without counting the waitlist.
+//!
+//! In SQL a waiting user's position is a count over the `seats_order` index of everyone ahead:
+//! its cost grows with the position (166,667 waiting at a million users made the seat check
+//! a few hundred microseconds of counting). [`RankCache`] keeps, per license with a long
+//! waitlist, a sorted copy of the waitlist's order keys read from one snapshot, tagged with the
+//! license's `waitlist_gen` (bumped by every seat write that touches a waiting seat,
+//! `seats::TxSeats`). A position read in a snapshot of the same generation is a binary search.
+//!
+//! A copy of another generation is never used. Rebuilding one costs a scan of the waitlist, so
+//! while a license's waitlist keeps changing it is rebuilt at most once per eight times its last
+//! build took, and the seat check counts in between (as it does for short waitlists). Only read
+//! paths use the cache: a write job sees its own uncommitted changes, which must never be copied.
+
+use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use rusqlite::{params, Connection, OptionalExtension};
+
+use super::Result;
+use crate::alloc::LicenseKey;
+
+/// Waitlists shorter than this are counted: a count over a few thousand index entries costs
+/// about what the lookup does.
+pub const MIN_CACHED_WAITLIST: usize = 2048;
+/// At most this many order keys (32 bytes each) are kept over all licenses, least recently used
+/// copies dropped first.
+const MAX_KEYS: usize = 2 << 20;
+/// A stale copy is rebuilt only after this many times its last build's duration has passed.
+const REBUILD_FACTOR: u32 = 8;
+
+/// A waitlist entry's place in the order: (`entitled_at`, user id as a number). The user ids
+/// seatkeeper gives out are lowercase hyphenated UUIDs, whose numeric order is their text order.
+type Key = (i64, u128);
+
+/// The waitlist order of one license at one generation.
+struct Ranks {
+    license_id: String,
+    gen: i64,
+    /// `None` when the waitlist holds an id that is not a canonical UUID: counted instead.
+    keys: Option<Keys>,
+    built: Instant,
+    cost: Duration,
+    used: AtomicU64,
+}
+
+struct Keys {
+    /// Pinned entries come first (`pinned DESC`), each part in key order.
+    pinned: usize,
+    keys: Vec<Key>,
+}
+
+impl Keys {
+    fn position(&self, pinned: bool, key: Key) -> Option<i64> {
+        let start = if pinned { 0 } else { self.pinned };
+        let part = if pinned {
+            &self.keys[..self.pinned]
+        } else {
+            &self.keys[self.pinned..]
+        };
+        let i = part.partition_point(|k| *k < key);
+        (part.get(i) == Some(&key)).then_some((start + i + 1) as i64)
+    }
+}
+
+enum Next {
+    Use(Arc<Ranks>),
+    Count,
+    Build,
+}
+
+#[derive(Default)]
+struct State {
+    lists: HashMap<LicenseKey, Arc<Ranks>>,
+    building: HashSet<LicenseKey>,
+    keys: usize,
+}
+
+/// Per-license copies of waitlist orders, shared by every reader of the process.
+pub struct RankCache {
+    state: Mutex<State>,
+    min_waiting: AtomicUsize,
+    clock: AtomicU64,
+}
+
+impl Default for RankCache {
+    fn default() -> Self {
+        RankCache {
+            state: Mutex::default(),
+            min_waiting: AtomicUsize::new(MIN_CACHED_WAITLIST),
+            clock: AtomicU64::new(0),
+        }
+    }
+}
+
+/// The numeric form of a lowercase hyphenated UUID; `None` for any other text.
+fn canonical_uuid(id: &str) -> Option<u128> {
+    let u = uuid::Uuid::try_parse(id).ok()?;
+    let mut buf = uuid::Uuid::encode_buffer();
+    (u.hyphenated().encode_lower(&mut buf) == id).then_some(u.as_u128())
+}
+
+impl RankCache {
+    /// Waitlists of at least `n` entries are served from copies (tests set it low).
+    pub fn set_min_waiting(&self, n: usize) {
+        self.min_waiting.store(n, Ordering::Relaxed);
+    }
+
+    /// The 1-based position of a waiting seat (`pinned`, `entitled_at`, `user`) in license
+    /// `l`'s waitlist, or `None` when the caller should count. `c` must be in a read
+    /// transaction that also read the seat, so the generation read here is the seat's.
+    pub fn position(
+        &self,
+        c: &Connection,
+        l: LicenseKey,
+        pinned: bool,
+        entitled_at: i64,
+        user: &str,
+    ) -> Result<Option<i64>> {
+        let Some(id) = canonical_uuid(user) else {
+            return Ok(None);
+        };
+        let Some((license_id, gen, waiting)) = c
+            .prepare_cached("SELECT id, waitlist_gen, blocked FROM licenses WHERE rk = ?")?
+            .query_row([l], |r| {
+                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, i64>(2)?))
+            })
+            .optional()?
+        else {
+            return Ok(None);
+        };
+        if (waiting as usize) < self.min_waiting.load(Ordering::Relaxed) {
+            return Ok(None);
+        }
+        let ranks = {
+            let mut st = self.state.lock().expect("rank cache lock");
+            let next = match st.lists.get(&l) {
+                Some(r) if r.gen == gen && r.license_id == license_id => Next::Use(r.clone()),
+                // Stale: rebuilt at most once per REBUILD_FACTOR times its last build took.
+                Some(r) if r.built.elapsed() < r.cost * REBUILD_FACTOR => Next::Count,
+                _ if st.building.contains(&l) => Next::Count,
+                _ => Next::Build,
+            };
+            match next {
+                Next::Use(r) => Some(r),
+                Next::Count => None,
+                Next::Build => {
+                    st.building.insert(l);
+                    drop(st);
+                    let built = self.build(c, l, license_id, gen);
+                    let mut st = self.state.lock().expect("rank cache lock");
+                    st.building.remove(&l);
+                    let r = Arc::new(built?);
+                    self.insert(&mut st, l, r.clone());
+                    Some(r)
+                }
+            }
+        };
+        let Some(r) = ranks else { return Ok(None) };
+        r.used.store(
+            self.clock.fetch_add(1, Ordering::Relaxed),
+            Ordering::Relaxed,
+        );
+        Ok(r.keys
+            .as_ref()
+            .and_then(|k| k.position(pinned, (entitled_at, id))))
+    }
+
+    /// Reads license `l`'s waitlist order in `c`'s snapshot.
+    fn build(&self, c: &Connection, l: LicenseKey, license_id: String, gen: i64) -> Result<Ranks> {
+        let start = Instant::now();
+        let mut st = c.prepare_cached(
+            "SELECT pinned, entitled_at, user_id FROM seats WHERE license_rk = ? AND state = 'blocked'
+             ORDER BY pinned DESC, entitled_at, user_id",
+        )?;
+        let mut rows = st.query(params![l])?;
+        let mut keys = Vec::new();
+        let mut pinned = 0;
+        let mut canonical = true;
+        while let Some(r) = rows.next()? {
+            let Some(id) = canonical_uuid(r.get_ref(2)?.as_str().unwrap_or("")) else {
+                canonical = false;
+                break;
+            };
+            if r.get::<_, bool>(0)? {
+                pinned += 1;
+            }
+            keys.push((r.get(1)?, id));
+        }
+        debug_assert!(keys[..pinned].is_sorted() && keys[pinned..].is_sorted());
+        let keys = canonical.then(|| {
+            keys.shrink_to_fit();
+            Keys { pinned, keys }
+        });
+        Ok(Ranks {
+            license_id,
+            gen,
+            keys,
+            built: Instant::now(),
+            cost: start.elapsed(),
+            used: AtomicU64::new(self.clock.load(Ordering::Relaxed)),
+        })
+    }
+
+    fn insert(&self, st: &mut State, l: LicenseKey, r: Arc<Ranks>) {
+        let len = |r: &Ranks| r.keys.as_ref().map_or(0, |k| k.keys.len());
+        st.keys += len(&r);
+        if let Some(old) = st.lists.insert(l, r) {
+            st.keys -= len(&old);
+        }
+        while st.keys > MAX_KEYS {
+            let Some(victim) = st
+                .lists
+                .iter()
+                .filter(|(k, _)| **k != l)
+                .min_by_key(|(_, r)| r.used.load(Ordering::Relaxed))
+                .map(|(k, _)| *k)
+            else {
+                break;
+            };
+            let old = st.lists.remove(&victim).expect("present");
+            st.keys -= len(&old);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn uuid_numbers_sort_as_their_text() {
+        let mut ids: Vec<String> = (0..500)
+            .map(|_| uuid::Uuid::new_v4().to_string())
+            .chain((0..500).map(|_| uuid::Uuid::now_v7().to_string()))
+            .collect();
+        ids.sort();
+        let nums: Vec<u128> = ids.iter().map(|s| canonical_uuid(s).unwrap()).collect();
+        assert!(nums.is_sorted());
+        assert_eq!(canonical_uuid("not-a-uuid"), None);
+        let upper = uuid::Uuid::new_v4().to_string().to_uppercase();
+        assert_eq!(canonical_uuid(&upper), None, "uppercase sorts differently");
+        assert_eq!(
+            canonical_uuid(&uuid::Uuid::new_v4().simple().to_string()),
+            None
+        );
+    }
+
+    #[test]
+    fn positions_count_pinned_first_then_key_order() {
+        let k = Keys {
+            pinned: 2,
+            keys: vec![(5, 1), (9, 0), (1, 7), (1, 8), (3, 0)],
+        };
+        assert_eq!(k.position(true, (5, 1)), Some(1));
+        assert_eq!(k.position(true, (9, 0)), Some(2));
+        assert_eq!(k.position(false, (1, 7)), Some(3));
+        assert_eq!(k.position(false, (3, 0)), Some(5));
+        assert_eq!(
+            k.position(false, (5, 1)),
+            None,
+            "pinned key asked as unpinned"
+        );
+        assert_eq!(k.position(false, (2, 0)), None, "not waiting");
+    }
+}
