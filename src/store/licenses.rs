@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
 
 use super::outbox;
-use super::ranks::RankCache;
+use super::ranks::{Lookup, RankCache};
 use super::seats::{allocate, rfc3339, TxSeats};
 use super::{in_snapshot, Error, Result, Store, TenantKey};
 use crate::alloc::{
@@ -472,9 +472,24 @@ fn seat_view(
     user_name: Option<String>,
     ranks: Option<&RankCache>,
 ) -> Result<SeatView> {
+    try_seat_view(c, tenant, l, user_id, user_name, ranks, true)?
+        .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
+}
+
+/// [`seat_view`]; unless `may_scan`, `None` when only a scan of a long waitlist (a count, or
+/// copying its order) could give the user's position.
+fn try_seat_view(
+    c: &Connection,
+    tenant: TenantKey,
+    l: LicenseKey,
+    user_id: &str,
+    user_name: Option<String>,
+    ranks: Option<&RankCache>,
+    may_scan: bool,
+) -> Result<Option<SeatView>> {
     let mut v = TxSeats { c, tenant };
     let Some(seat) = v.seat(l, user_id)? else {
-        return Ok(SeatView {
+        return Ok(Some(SeatView {
             user_id: user_id.to_owned(),
             user_name,
             state: "none",
@@ -483,18 +498,21 @@ fn seat_view(
             position: None,
             release_at: None,
             pinned: false,
-        });
+        }));
     };
-    let copied = match ranks {
-        Some(r) if seat.state == SeatState::Blocked => {
-            r.position(c, l, seat.pinned, seat.entitled_at, &seat.user)?
+    let waiting = seat.state == SeatState::Blocked;
+    let lookup = match ranks {
+        Some(r) if waiting => {
+            r.position(c, l, seat.pinned, seat.entitled_at, &seat.user, may_scan)?
         }
-        _ => None,
+        _ => Lookup::Count,
     };
-    let position = if copied.is_some() {
-        copied
-    } else if seat.state == SeatState::Blocked {
-        let ahead: i64 = c
+    let position = match lookup {
+        Lookup::At(p) => Some(p),
+        Lookup::Defer => return Ok(None),
+        Lookup::Count if !waiting => None,
+        Lookup::Count => {
+            let ahead: i64 = c
             .prepare_cached(
                 // Three index ranges of seats_order (those ahead only), not one OR over the
                 // whole waitlist: the position costs what is ahead of the user.
@@ -503,11 +521,10 @@ fn seat_view(
                       + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at = ?3 AND user_id < ?4)",
             )?
             .query_row(params![l, seat.pinned, seat.entitled_at, seat.user], |r| r.get(0))?;
-        Some(ahead + 1)
-    } else {
-        None
+            Some(ahead + 1)
+        }
     };
-    Ok(SeatView {
+    Ok(Some(SeatView {
         user_id: seat.user,
         user_name,
         state: seat.state.as_str(),
@@ -516,7 +533,7 @@ fn seat_view(
         position,
         release_at: seat.release_at.map(rfc3339),
         pinned: seat.pinned,
-    })
+    }))
 }
 
 /// Expires pending references older than the tenant's window: unresolved selectors and member
@@ -867,6 +884,16 @@ impl Store {
         user_name: String,
     ) -> Result<SeatView> {
         let ranks = self.inner.ranks.clone();
+        // Inline on this HTTP worker's read connection when nothing needs a scan of a long
+        // waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
+        let inline = self.read_now(|c| {
+            let l = license_key(c, tenant, &key)?;
+            let (id, name) = user_by_name(c, tenant, &user_name)?;
+            try_seat_view(c, tenant, l, &id, Some(name), Some(&ranks), false)
+        })?;
+        if let Some(v) = inline {
+            return Ok(v);
+        }
         self.read(move |c| {
             in_snapshot(c, |c| {
                 let l = license_key(c, tenant, &key)?;

@@ -25,15 +25,20 @@ use crate::alloc::LicenseKey;
 /// Waitlists shorter than this are counted: a count over a few thousand index entries costs
 /// about what the lookup does.
 pub const MIN_CACHED_WAITLIST: usize = 2048;
-/// At most this many order keys (32 bytes each) are kept over all licenses, least recently used
+/// At most this many order keys (24 bytes each) are kept over all licenses, least recently used
 /// copies dropped first.
 const MAX_KEYS: usize = 2 << 20;
 /// A stale copy is rebuilt only after this many times its last build's duration has passed.
 const REBUILD_FACTOR: u32 = 8;
 
-/// A waitlist entry's place in the order: (`entitled_at`, user id as a number). The user ids
-/// seatkeeper gives out are lowercase hyphenated UUIDs, whose numeric order is their text order.
-type Key = (i64, u128);
+/// A waitlist entry's place in the order: (`entitled_at`, user id as a number, high and low
+/// halves: 24 bytes where a `u128` would pad to 32). The user ids seatkeeper gives out are
+/// lowercase hyphenated UUIDs, whose numeric order is their text order.
+type Key = (i64, u64, u64);
+
+fn key(entitled_at: i64, id: u128) -> Key {
+    (entitled_at, (id >> 64) as u64, id as u64)
+}
 
 /// The waitlist order of one license at one generation.
 struct Ranks {
@@ -63,6 +68,17 @@ impl Keys {
         let i = part.partition_point(|k| *k < key);
         (part.get(i) == Some(&key)).then_some((start + i + 1) as i64)
     }
+}
+
+/// How a waiting user's position is found ([`RankCache::position`]).
+#[derive(Debug, PartialEq)]
+pub enum Lookup {
+    /// Read from the current copy of the waitlist order.
+    At(i64),
+    /// Count the seats ahead: the waitlist is short, or no current copy is to be had now.
+    Count,
+    /// Only a scan of a long waitlist can answer, and the caller may not scan.
+    Defer,
 }
 
 enum Next {
@@ -108,9 +124,10 @@ impl RankCache {
         self.min_waiting.store(n, Ordering::Relaxed);
     }
 
-    /// The 1-based position of a waiting seat (`pinned`, `entitled_at`, `user`) in license
-    /// `l`'s waitlist, or `None` when the caller should count. `c` must be in a read
-    /// transaction that also read the seat, so the generation read here is the seat's.
+    /// How to find the 1-based position of a waiting seat (`pinned`, `entitled_at`, `user`) in
+    /// license `l`'s waitlist. `c` must be in a read transaction that also read the seat, so the
+    /// generation read here is the seat's. Unless `may_scan`, nothing here scans a long waitlist
+    /// (building a copy) and [`Lookup::Defer`] stands for every answer that would need it.
     pub fn position(
         &self,
         c: &Connection,
@@ -118,9 +135,12 @@ impl RankCache {
         pinned: bool,
         entitled_at: i64,
         user: &str,
-    ) -> Result<Option<i64>> {
-        let Some(id) = canonical_uuid(user) else {
-            return Ok(None);
+        may_scan: bool,
+    ) -> Result<Lookup> {
+        let scan = if may_scan {
+            Lookup::Count
+        } else {
+            Lookup::Defer
         };
         let Some((license_id, gen, waiting)) = c
             .prepare_cached("SELECT id, waitlist_gen, blocked FROM licenses WHERE rk = ?")?
@@ -129,11 +149,14 @@ impl RankCache {
             })
             .optional()?
         else {
-            return Ok(None);
+            return Ok(Lookup::Count);
         };
         if (waiting as usize) < self.min_waiting.load(Ordering::Relaxed) {
-            return Ok(None);
+            return Ok(Lookup::Count);
         }
+        let Some(id) = canonical_uuid(user) else {
+            return Ok(scan);
+        };
         let ranks = {
             let mut st = self.state.lock().expect("rank cache lock");
             let next = match st.lists.get(&l) {
@@ -144,39 +167,46 @@ impl RankCache {
                 _ => Next::Build,
             };
             match next {
-                Next::Use(r) => Some(r),
-                Next::Count => None,
+                Next::Use(r) => r,
+                Next::Count => return Ok(scan),
+                Next::Build if !may_scan => return Ok(Lookup::Defer),
                 Next::Build => {
                     st.building.insert(l);
                     drop(st);
-                    let built = self.build(c, l, license_id, gen);
+                    let built = self.build(c, l, license_id, gen, waiting as usize);
                     let mut st = self.state.lock().expect("rank cache lock");
                     st.building.remove(&l);
                     let r = Arc::new(built?);
                     self.insert(&mut st, l, r.clone());
-                    Some(r)
+                    r
                 }
             }
         };
-        let Some(r) = ranks else { return Ok(None) };
-        r.used.store(
-            self.clock.fetch_add(1, Ordering::Relaxed),
-            Ordering::Relaxed,
-        );
-        Ok(r.keys
+        let tick = self.clock.fetch_add(1, Ordering::Relaxed);
+        ranks.used.store(tick, Ordering::Relaxed);
+        Ok(ranks
+            .keys
             .as_ref()
-            .and_then(|k| k.position(pinned, (entitled_at, id))))
+            .and_then(|k| k.position(pinned, key(entitled_at, id)))
+            .map_or(scan, Lookup::At))
     }
 
     /// Reads license `l`'s waitlist order in `c`'s snapshot.
-    fn build(&self, c: &Connection, l: LicenseKey, license_id: String, gen: i64) -> Result<Ranks> {
+    fn build(
+        &self,
+        c: &Connection,
+        l: LicenseKey,
+        license_id: String,
+        gen: i64,
+        waiting: usize,
+    ) -> Result<Ranks> {
         let start = Instant::now();
         let mut st = c.prepare_cached(
             "SELECT pinned, entitled_at, user_id FROM seats WHERE license_rk = ? AND state = 'blocked'
              ORDER BY pinned DESC, entitled_at, user_id",
         )?;
         let mut rows = st.query(params![l])?;
-        let mut keys = Vec::new();
+        let mut keys = Vec::with_capacity(waiting);
         let mut pinned = 0;
         let mut canonical = true;
         while let Some(r) = rows.next()? {
@@ -187,7 +217,7 @@ impl RankCache {
             if r.get::<_, bool>(0)? {
                 pinned += 1;
             }
-            keys.push((r.get(1)?, id));
+            keys.push(key(r.get(1)?, id));
         }
         debug_assert!(keys[..pinned].is_sorted() && keys[pinned..].is_sorted());
         let keys = canonical.then(|| {
@@ -237,8 +267,11 @@ mod tests {
             .chain((0..500).map(|_| uuid::Uuid::now_v7().to_string()))
             .collect();
         ids.sort();
-        let nums: Vec<u128> = ids.iter().map(|s| canonical_uuid(s).unwrap()).collect();
-        assert!(nums.is_sorted());
+        let keys: Vec<Key> = ids
+            .iter()
+            .map(|s| key(0, canonical_uuid(s).unwrap()))
+            .collect();
+        assert!(keys.is_sorted());
         assert_eq!(canonical_uuid("not-a-uuid"), None);
         let upper = uuid::Uuid::new_v4().to_string().to_uppercase();
         assert_eq!(canonical_uuid(&upper), None, "uppercase sorts differently");
@@ -252,17 +285,18 @@ mod tests {
     fn positions_count_pinned_first_then_key_order() {
         let k = Keys {
             pinned: 2,
-            keys: vec![(5, 1), (9, 0), (1, 7), (1, 8), (3, 0)],
+            keys: vec![key(5, 1), key(9, 0), key(1, 7), key(1, 1 << 64), key(3, 0)],
         };
-        assert_eq!(k.position(true, (5, 1)), Some(1));
-        assert_eq!(k.position(true, (9, 0)), Some(2));
-        assert_eq!(k.position(false, (1, 7)), Some(3));
-        assert_eq!(k.position(false, (3, 0)), Some(5));
+        assert_eq!(k.position(true, key(5, 1)), Some(1));
+        assert_eq!(k.position(true, key(9, 0)), Some(2));
+        assert_eq!(k.position(false, key(1, 7)), Some(3));
+        assert_eq!(k.position(false, key(1, 1 << 64)), Some(4));
+        assert_eq!(k.position(false, key(3, 0)), Some(5));
         assert_eq!(
-            k.position(false, (5, 1)),
+            k.position(false, key(5, 1)),
             None,
             "pinned key asked as unpinned"
         );
-        assert_eq!(k.position(false, (2, 0)), None, "not waiting");
+        assert_eq!(k.position(false, key(2, 0)), None, "not waiting");
     }
 }

@@ -264,7 +264,8 @@ impl Store {
     /// A tenant by id or name.
     pub async fn tenant(&self, key: &str) -> Result<Tenant> {
         let key = key.to_owned();
-        self.read(move |c| find_tenant(c, &key)).await
+        // A point read by a unique key: inline on this worker's connection.
+        self.read_now(|c| find_tenant(c, &key))
     }
 
     /// Issues a new SCIM token; the returned string is the only copy of the secret.
