@@ -884,24 +884,19 @@ impl Store {
         user_name: String,
     ) -> Result<SeatView> {
         let ranks = self.inner.ranks.clone();
-        // Inline on this HTTP worker's read connection when nothing needs a scan of a long
-        // waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
-        let inline = self.read_now(|c| {
+        let check = move |c: &Connection, may_scan: bool| {
             let l = license_key(c, tenant, &key)?;
             let (id, name) = user_by_name(c, tenant, &user_name)?;
-            try_seat_view(c, tenant, l, &id, Some(name), Some(&ranks), false)
-        })?;
-        if let Some(v) = inline {
+            try_seat_view(c, tenant, l, &id, Some(name), Some(&ranks), may_scan)
+        };
+        // Inline on this HTTP worker's read connection when nothing needs a scan of a long
+        // waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
+        if let Some(v) = self.read_now(|c| check(c, false))? {
             return Ok(v);
         }
-        self.read(move |c| {
-            in_snapshot(c, |c| {
-                let l = license_key(c, tenant, &key)?;
-                let (id, name) = user_by_name(c, tenant, &user_name)?;
-                seat_view(c, tenant, l, &id, Some(name), Some(&ranks))
-            })
-        })
-        .await
+        self.read(move |c| in_snapshot(c, |c| check(c, true)))
+            .await?
+            .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
     }
 
     /// Every seat a user holds or waits for, across the tenant's licenses.

@@ -282,9 +282,7 @@ impl SeatStore for TxSeats<'_> {
             }
             self.count(l, seat.state, 1, waitlist)?;
         } else if waitlist {
-            self.c
-                .prepare_cached("UPDATE licenses SET waitlist_gen = waitlist_gen + 1 WHERE rk = ?")?
-                .execute([l])?;
+            self.count(l, seat.state, 0, true)?;
         }
         Ok(())
     }
