@@ -11,6 +11,7 @@ pub mod licenses;
 pub mod limits;
 pub mod metrics;
 pub mod notifications;
+pub mod paths;
 pub mod scim;
 pub mod tls;
 
@@ -144,6 +145,26 @@ pub fn app(
                 })
             })
         })
+        // Outermost, so routing, metrics and logs see the canonical path.
+        .wrap_fn(|mut req, srv| {
+            if let Some(path) = paths::canonical(req.path()) {
+                let uri = with_path(req.uri(), &path);
+                req.match_info_mut().get_mut().update(&uri);
+                req.head_mut().uri = uri;
+            }
+            srv.call(req)
+        })
+}
+
+/// `uri` with its path replaced by `path` (a canonical form of it), the query kept.
+fn with_path(uri: &actix_web::http::Uri, path: &str) -> actix_web::http::Uri {
+    let mut parts = uri.clone().into_parts();
+    let path_and_query = match uri.query() {
+        Some(q) => format!("{path}?{q}"),
+        None => path.to_owned(),
+    };
+    parts.path_and_query = path_and_query.parse().ok();
+    actix_web::http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }
 
 /// Counts a failed request of an authenticated tenant; records the notification when the

@@ -9,7 +9,19 @@ use crate::users::urlencode;
 
 #[tokio::test]
 async fn entra_provisioning_sequence() {
-    let app = TestApp::spawn().await;
+    provisioning_sequence("/scim/v2").await;
+}
+
+/// The Tenant URL as Microsoft's docs show it, with a trailing slash: Entra appends `/Users`,
+/// so every request arrives as `/scim/v2//Users...`.
+#[tokio::test]
+async fn entra_provisioning_sequence_with_a_trailing_slash_tenant_url() {
+    provisioning_sequence("/scim/v2/").await;
+}
+
+async fn provisioning_sequence(tenant_url_path: &str) {
+    let mut app = TestApp::spawn().await;
+    app.scim_base = tenant_url_path.to_owned();
     let (_, tok) = app.tenant("entra").await;
 
     // Test Connection: a filter for a random userName answers 200 with an empty list.
@@ -48,6 +60,11 @@ async fn entra_provisioning_sequence() {
         .await;
     assert_eq!(s, StatusCode::CREATED, "{u}");
     let uid = id(&u);
+    let location = u["meta"]["location"].as_str().unwrap();
+    assert!(
+        location.ends_with(&format!("/scim/v2/Users/{uid}")),
+        "{location}"
+    );
 
     // Get user by query (userName and externalId).
     let (_, r) = app

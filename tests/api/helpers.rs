@@ -17,6 +17,9 @@ pub const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
 pub struct TestApp {
     pub address: String,
     pub client: reqwest::Client,
+    /// What SCIM paths are appended to: `/scim/v2`, or a form of it a client might be given
+    /// (`/scim/v2/`, as a Tenant URL pasted with a trailing slash).
+    pub scim_base: String,
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: Option<tempfile::TempDir>,
@@ -84,6 +87,7 @@ impl TestApp {
         TestApp {
             address,
             client: reqwest::Client::new(),
+            scim_base: "/scim/v2".into(),
             handle,
             task,
             _dir: None,
@@ -143,8 +147,13 @@ impl TestApp {
         path: &str,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
-        self.request(method, &format!("/scim/v2{path}"), Some(token), body)
-            .await
+        self.request(
+            method,
+            &format!("{}{path}", self.scim_base),
+            Some(token),
+            body,
+        )
+        .await
     }
 
     /// Creates a tenant and issues it a token.

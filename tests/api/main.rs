@@ -11,6 +11,7 @@ mod isolation;
 mod limits;
 mod okta;
 mod others;
+mod paths;
 mod seats;
 mod tls;
 mod users;
