@@ -265,7 +265,7 @@ pub enum TokenCommand {
     Revoke { tenant: String, id: String },
 }
 
-fn print(v: &serde_json::Value) {
+fn print(v: &impl serde::Serialize) {
     println!("{}", serde_json::to_string_pretty(v).unwrap_or_default());
 }
 
@@ -329,34 +329,31 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                 .await?;
             print(&json!(store.tenant(&t.id).await?));
         }
-        Command::Notifications(cmd) => {
-            let out = match cmd {
-                NotificationsCommand::List {
-                    tenant,
-                    state,
-                    limit,
-                } => {
-                    let t = store.tenant(&tenant).await?;
-                    store.notifications(t.key, state, limit).await?
+        Command::Notifications(cmd) => match cmd {
+            NotificationsCommand::List {
+                tenant,
+                state,
+                limit,
+            } => {
+                let t = store.tenant(&tenant).await?;
+                print(&store.notifications(t.key, state, limit).await?)
+            }
+            NotificationsCommand::Show { tenant, id } => {
+                let t = store.tenant(&tenant).await?;
+                print(&store.notification(t.key, id, 1000).await?)
+            }
+            NotificationsCommand::Test { tenant, to } => {
+                let t = store.tenant(&tenant).await?;
+                if to.is_empty() && t.notify.is_empty() {
+                    anyhow::bail!("the tenant has no notify recipients: set them (tenant set --notify) or give --to");
                 }
-                NotificationsCommand::Show { tenant, id } => {
-                    let t = store.tenant(&tenant).await?;
-                    store.notification(t.key, id, 1000).await?
-                }
-                NotificationsCommand::Test { tenant, to } => {
-                    let t = store.tenant(&tenant).await?;
-                    if to.is_empty() && t.notify.is_empty() {
-                        anyhow::bail!("the tenant has no notify recipients: set them (tenant set --notify) or give --to");
-                    }
-                    store.notification_test(t.key, to).await?
-                }
-                NotificationsCommand::Retry { tenant, id } => {
-                    let t = store.tenant(&tenant).await?;
-                    store.retry_notification(t.key, id).await?
-                }
-            };
-            print(&out);
-        }
+                print(&store.notification_test(t.key, to).await?)
+            }
+            NotificationsCommand::Retry { tenant, id } => {
+                let t = store.tenant(&tenant).await?;
+                print(&store.retry_notification(t.key, id).await?)
+            }
+        },
         Command::Tenant(TenantCommand::List) => print(&json!(store.list_tenants().await?)),
         Command::Tenant(TenantCommand::Show { tenant }) => {
             print(&json!(store.tenant(&tenant).await?))

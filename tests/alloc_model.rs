@@ -534,8 +534,8 @@ async fn run(
                 m.now += secs * 1000;
                 let r = s.reconcile(t, "test").await.unwrap();
                 assert_eq!(
-                    r["repaired"], 0,
-                    "step {i} {op:?}: reconcile repaired drift: {r}"
+                    r.counts.repaired, 0,
+                    "step {i} {op:?}: reconcile repaired drift: {r:?}"
                 );
                 m.step(dir_cause, false);
                 if m.block_newest {
@@ -545,8 +545,8 @@ async fn run(
             Op::Reconcile => {
                 let r = s.reconcile(t, "test").await.unwrap();
                 assert_eq!(
-                    r["repaired"], 0,
-                    "step {i} {op:?}: reconcile repaired drift: {r}"
+                    r.counts.repaired, 0,
+                    "step {i} {op:?}: reconcile repaired drift: {r:?}"
                 );
                 m.step(dir_cause, false);
             }

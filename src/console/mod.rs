@@ -567,6 +567,14 @@ async fn license_page(
         .store
         .seat_history(t.key, l.id.clone(), 20_000)
         .await?;
+    let history: Vec<chart::Point> = history
+        .into_iter()
+        .map(|p| chart::Point {
+            at: p.at,
+            in_use: p.in_use,
+            waiting: p.waiting,
+        })
+        .collect();
     let chart = chart::svg(&history, l.seats, state.store.now_ms());
     let picker = match &query.pick {
         Some(_) => Some(
@@ -618,10 +626,7 @@ fn selector(kind: &str, value: String) -> Result<Selector> {
 }
 
 fn selectors_of(l: &store::LicenseView) -> Vec<Selector> {
-    l.groups
-        .iter()
-        .filter_map(|g| serde_json::from_value(g.selector.clone()).ok())
-        .collect()
+    l.groups.iter().map(|g| g.selector.clone()).collect()
 }
 
 async fn license_groups(
@@ -909,22 +914,22 @@ async fn activity(
     let audit = state.store.audit_log(t.key, 500).await?;
     let notifications = state.store.notifications(t.key, None, 100).await?;
     let needle = q.q.as_deref().unwrap_or("").trim().to_lowercase();
-    let entries: Vec<serde_json::Value> = audit["entries"]
-        .as_array()
-        .cloned()
-        .unwrap_or_default()
+    let entries: Vec<store::AuditEntry> = audit
+        .entries
         .into_iter()
-        .filter(|e| needle.is_empty() || e.to_string().to_lowercase().contains(&needle))
+        .filter(|e| {
+            needle.is_empty()
+                || [&e.actor, &e.action, &e.at, &e.detail.to_string()]
+                    .iter()
+                    .any(|f| f.to_lowercase().contains(&needle))
+        })
         .take(200)
         .collect();
     ok(pages::activity(
         &s,
         &t,
         &entries,
-        notifications["notifications"]
-            .as_array()
-            .map(Vec::as_slice)
-            .unwrap_or(&[]),
+        &notifications.notifications,
         q.q.as_deref().unwrap_or(""),
         q.notice.as_deref(),
     ))

@@ -4,7 +4,10 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 
 use super::session::{Scope, Session};
-use crate::store::{GroupChoice, LicenseView, PreviewView, SeatView, Tenant, TokenInfo};
+use crate::store::{
+    AuditEntry, GroupChoice, LicenseView, Notification, PreviewView, SeatView, Selector, Tenant,
+    TenantStatus, TokenInfo,
+};
 
 fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
     Some(match code {
@@ -105,21 +108,21 @@ pub fn login(token: &str, error: Option<&str>) -> Markup {
     )
 }
 
-fn last_call(status: &Value) -> Markup {
+fn last_call(status: &TenantStatus) -> Markup {
     html! {
-        @match status["last_provider_call"].as_str() {
+        @match &status.last_provider_call {
             Some(t) => span { (t) },
             None => span.muted { "never" },
         }
-        @if status["silent"] == true {
-            " " span.badge.blocked title="No provider call for longer than expected" { "silent " (status["silent_for_seconds"].as_i64().unwrap_or(0) / 60) " min" }
+        @if status.silent {
+            " " span.badge.blocked title="No provider call for longer than expected" { "silent " (status.silent_for_seconds / 60) " min" }
         }
     }
 }
 
 pub fn tenants(
     s: &Session,
-    rows: &[(Tenant, Value)],
+    rows: &[(Tenant, TenantStatus)],
     scim_url: &str,
     code: Option<&str>,
 ) -> Markup {
@@ -184,7 +187,7 @@ pub fn tenant(
     s: &Session,
     t: &Tenant,
     tokens: &[TokenInfo],
-    status: &Value,
+    status: &TenantStatus,
     licenses: &[LicenseView],
     scim_url: &str,
     new_token: Option<(String, String)>,
@@ -289,13 +292,9 @@ pub fn tenant(
     )
 }
 
-fn selector_text(sel: &Value) -> (String, String) {
-    for k in ["displayName", "externalId", "id"] {
-        if let Some(v) = sel.get(k).and_then(Value::as_str) {
-            return (k.to_owned(), v.to_owned());
-        }
-    }
-    (String::new(), String::new())
+fn selector_text(sel: &Selector) -> (String, String) {
+    let (kind, value) = sel.parts();
+    (kind.to_owned(), value.to_owned())
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -367,7 +366,7 @@ pub fn license(
                                 li { (p.granted.len() + p.promoted.len()) " would get a seat" @if !p.promoted.is_empty() { " (" (p.promoted.iter().take(10).cloned().collect::<Vec<_>>().join(", ")) @if p.promoted.len() > 10 { ", …" } ")" } }
                                 li { (p.blocked.len()) " would be moved to the waitlist" }
                                 li { (p.released.len() + p.releasing.len()) " would lose a seat" }
-                                li { "after: " (p.after.get("granted").cloned().unwrap_or_default()) " granted, " (p.after.get("blocked").cloned().unwrap_or_default()) " waiting" }
+                                li { "after: " (p.after.granted) " granted, " (p.after.blocked) " waiting" }
                             }
                             form method="post" action={ (base) "/settings" } {
                                 (csrf(s))
@@ -580,12 +579,12 @@ fn html_seats(
 pub fn activity(
     s: &Session,
     t: &Tenant,
-    entries: &[Value],
-    notifications: &[Value],
+    entries: &[AuditEntry],
+    notifications: &[Notification],
     q: &str,
     code: Option<&str>,
 ) -> Markup {
-    let text = |v: &Value| match v {
+    let detail = |v: &Value| match v {
         Value::String(s) => s.clone(),
         Value::Null => String::new(),
         other => other.to_string(),
@@ -606,14 +605,14 @@ pub fn activity(
                     tbody {
                         @for n in notifications {
                             tr {
-                                td { (text(&n["kind"])) }
-                                td { span.badge.(text(&n["state"])) { (text(&n["state"])) } @if let Some(e) = n["lastError"].as_str() { br; span.small.muted { (e) } } }
-                                td.small.hide-narrow { (text(&n["created"])) }
-                                td { (text(&n["subject"])) }
-                                td { (text(&n["attempts"])) }
+                                td { (n.kind) }
+                                td { span.badge.(n.state) { (n.state) } @if let Some(e) = &n.last_error { br; span.small.muted { (e) } } }
+                                td.small.hide-narrow { (n.created) }
+                                td { (n.subject.as_deref().unwrap_or("")) }
+                                td { (n.attempts) }
                                 td {
-                                    @if matches!(n["state"].as_str(), Some("failed" | "skipped")) {
-                                        form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (text(&n["id"])) "/retry" } {
+                                    @if matches!(n.state.as_str(), "failed" | "skipped") {
+                                        form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (n.id) "/retry" } {
                                             (csrf(s))
                                             button.secondary type="submit" { "Retry" }
                                         }
@@ -634,10 +633,10 @@ pub fn activity(
                 tbody {
                     @for e in entries {
                         tr {
-                            td.small { (text(&e["at"])) }
-                            td { (text(&e["actor"])) }
-                            td { (text(&e["action"])) }
-                            td.small.mono { (text(&e["detail"])) }
+                            td.small { (e.at) }
+                            td { (e.actor) }
+                            td { (e.action) }
+                            td.small.mono { (detail(&e.detail)) }
                         }
                     }
                 }

@@ -180,7 +180,11 @@ impl Sender {
                 .await
                 .map_err(|e| store::Error::Internal(e.to_string()))?;
                 match rendered {
-                    Ok(r) => Closed::Ready(r),
+                    Ok(r) => Closed::Ready {
+                        subject: r.subject,
+                        message_id: r.message_id,
+                        bytes: r.bytes,
+                    },
                     Err(e) => {
                         tracing::error!(notification = id, error = %e, "cannot render a notification");
                         Closed::Unrenderable(e.to_string())

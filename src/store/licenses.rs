@@ -1,21 +1,19 @@
-//! Licenses and everything the admin API does with seats: selection (with pending selectors),
-//! policy, overrides, manual grants, dry-run previews, the reconciler pass, tenant status, the
-//! seat-event feed and the audit log. Every change runs the allocator in its own transaction.
+//! Licenses and their group selection: create, read, update (seat count, policy, selectors,
+//! pending selectors that wait for their group), delete, and the dry-run preview of a change.
+//! Every change runs the allocator in the transaction that makes it. Seat operations on one
+//! user live in `seat_ops`, the reconciler in `reconciler`, the feed and audit in `feed`.
 
 use std::collections::HashSet;
 
 use rusqlite::{params, Connection, OptionalExtension};
 use serde::{Deserialize, Serialize};
-use serde_json::{json, Value};
+use serde_json::json;
 
+use super::feed::audit;
 use super::outbox;
-use super::ranks::{Lookup, RankCache};
 use super::seats::{allocate, rfc3339, TxSeats};
-use super::{in_snapshot, Error, Result, Store, TenantKey};
-use crate::alloc::{
-    Allocator, Cause, LicenseKey, Millis, OnLowered, OverrideKind, Refusal, Report, SeatState,
-    SeatStore,
-};
+use super::{Error, Result, Store, TenantKey};
+use crate::alloc::{Allocator, Cause, LicenseKey, Millis, OnLowered, Report, SeatStore};
 use crate::notify::Kind;
 use crate::scim::resource::fold;
 
@@ -34,14 +32,15 @@ pub enum Selector {
 }
 
 impl Selector {
-    fn parts(&self) -> (&'static str, &str) {
+    /// The selector's kind (`id`, `externalId`, `displayName`) and value.
+    pub fn parts(&self) -> (&'static str, &str) {
         match self {
             Selector::Id(v) => ("id", v),
             Selector::ExternalId(v) => ("externalId", v),
             Selector::DisplayName(v) => ("displayName", v),
         }
     }
-    fn from_parts(kind: &str, value: String) -> Selector {
+    pub(super) fn from_parts(kind: &str, value: String) -> Selector {
         match kind {
             "id" => Selector::Id(value),
             "externalId" => Selector::ExternalId(value),
@@ -91,7 +90,7 @@ pub struct LicenseChange {
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SelectorView {
     #[serde(flatten)]
-    pub selector: Value,
+    pub selector: Selector,
     #[serde(rename = "groupId")]
     pub group_id: Option<String>,
     pub pending: bool,
@@ -116,32 +115,6 @@ pub struct LicenseView {
     pub updated: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SeatView {
-    #[serde(rename = "userId")]
-    pub user_id: String,
-    #[serde(rename = "userName")]
-    pub user_name: Option<String>,
-    pub state: &'static str,
-    /// When the user became entitled (the waitlist order).
-    #[serde(rename = "entitledAt")]
-    pub entitled_at: Option<String>,
-    pub since: Option<String>,
-    pub position: Option<i64>,
-    #[serde(rename = "releaseAt")]
-    pub release_at: Option<String>,
-    pub pinned: bool,
-}
-
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct SeatsView {
-    pub capacity: i64,
-    pub granted: i64,
-    pub blocked: i64,
-    pub releasing: i64,
-    pub seats: Vec<SeatView>,
-}
-
 /// Who would be granted, blocked, released, ... by a proposed change.
 #[derive(Debug, Clone, Serialize, PartialEq, Default)]
 pub struct PreviewView {
@@ -151,7 +124,16 @@ pub struct PreviewView {
     pub releasing: Vec<String>,
     pub released: Vec<String>,
     pub capacity: i64,
-    pub after: serde_json::Map<String, Value>,
+    /// The license's counts after the change.
+    pub after: SeatCounts,
+}
+
+/// A license's seats by state.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+pub struct SeatCounts {
+    pub granted: i64,
+    pub blocked: i64,
+    pub releasing: i64,
 }
 
 fn validate_name(name: &str) -> Result<String> {
@@ -194,29 +176,18 @@ fn validate_selectors(groups: &[Selector]) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn audit(
-    c: &Connection,
-    tenant: TenantKey,
-    at: Millis,
-    actor: &str,
-    action: &str,
-    detail: Value,
-) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO audit (tenant, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-    )?
-    .execute(params![tenant, at, actor, action, detail.to_string()])?;
-    Ok(())
-}
-
-fn license_key(c: &Connection, tenant: TenantKey, key: &str) -> Result<LicenseKey> {
+pub(super) fn license_key(c: &Connection, tenant: TenantKey, key: &str) -> Result<LicenseKey> {
     c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ?1 AND (id = ?2 OR name = ?2 COLLATE NOCASE) ORDER BY id = ?2 DESC LIMIT 1")?
         .query_row(params![tenant, key], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("license {key:?}")))
 }
 
-fn user_by_name(c: &Connection, tenant: TenantKey, user_name: &str) -> Result<(String, String)> {
+pub(super) fn user_by_name(
+    c: &Connection,
+    tenant: TenantKey,
+    user_name: &str,
+) -> Result<(String, String)> {
     c.prepare_cached("SELECT id, user_name FROM users WHERE tenant = ? AND user_name_key = ?")?
         .query_row(params![tenant, fold(user_name)], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -225,7 +196,7 @@ fn user_by_name(c: &Connection, tenant: TenantKey, user_name: &str) -> Result<(S
         .ok_or_else(|| Error::NotFound(format!("user {user_name:?}")))
 }
 
-fn view(c: &Connection, l: LicenseKey) -> Result<LicenseView> {
+pub(super) fn view(c: &Connection, l: LicenseKey) -> Result<LicenseView> {
     let mut st = c.prepare_cached(
         "SELECT selector, value, group_id, pending_since FROM license_groups WHERE license_rk = ? ORDER BY selector, value",
     )?;
@@ -235,7 +206,7 @@ fn view(c: &Connection, l: LicenseKey) -> Result<LicenseView> {
             let value: String = r.get(1)?;
             let group_id: Option<String> = r.get(2)?;
             Ok(SelectorView {
-                selector: json!({ kind: value }),
+                selector: Selector::from_parts(&kind, value),
                 pending: group_id.is_none(),
                 group_id,
                 pending_since: r.get(3)?,
@@ -462,245 +433,6 @@ fn apply_change(
     Ok(report)
 }
 
-/// One user's seat in license `l`. On a read snapshot pass `ranks`: a long waitlist's position
-/// then comes from its in-memory copy; a write job passes `None` (its changes are uncommitted).
-fn seat_view(
-    c: &Connection,
-    tenant: TenantKey,
-    l: LicenseKey,
-    user_id: &str,
-    user_name: Option<String>,
-    ranks: Option<&RankCache>,
-) -> Result<SeatView> {
-    try_seat_view(c, tenant, l, user_id, user_name, ranks, true)?
-        .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
-}
-
-/// [`seat_view`]; unless `may_scan`, `None` when only a scan of a long waitlist (a count, or
-/// copying its order) could give the user's position.
-fn try_seat_view(
-    c: &Connection,
-    tenant: TenantKey,
-    l: LicenseKey,
-    user_id: &str,
-    user_name: Option<String>,
-    ranks: Option<&RankCache>,
-    may_scan: bool,
-) -> Result<Option<SeatView>> {
-    let mut v = TxSeats { c, tenant };
-    let Some(seat) = v.seat(l, user_id)? else {
-        return Ok(Some(SeatView {
-            user_id: user_id.to_owned(),
-            user_name,
-            state: "none",
-            entitled_at: None,
-            since: None,
-            position: None,
-            release_at: None,
-            pinned: false,
-        }));
-    };
-    let waiting = seat.state == SeatState::Blocked;
-    let lookup = match ranks {
-        Some(r) if waiting => {
-            r.position(c, l, seat.pinned, seat.entitled_at, &seat.user, may_scan)?
-        }
-        _ => Lookup::Count,
-    };
-    let position = match lookup {
-        Lookup::At(p) => Some(p),
-        Lookup::Defer => return Ok(None),
-        Lookup::Count if !waiting => None,
-        Lookup::Count => {
-            let ahead: i64 = c
-            .prepare_cached(
-                // Three index ranges of seats_order (those ahead only), not one OR over the
-                // whole waitlist: the position costs what is ahead of the user.
-                "SELECT (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned > ?2)
-                      + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at < ?3)
-                      + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at = ?3 AND user_id < ?4)",
-            )?
-            .query_row(params![l, seat.pinned, seat.entitled_at, seat.user], |r| r.get(0))?;
-            Some(ahead + 1)
-        }
-    };
-    Ok(Some(SeatView {
-        user_id: seat.user,
-        user_name,
-        state: seat.state.as_str(),
-        entitled_at: Some(rfc3339(seat.entitled_at / 1000)),
-        since: Some(rfc3339(seat.since)),
-        position,
-        release_at: seat.release_at.map(rfc3339),
-        pinned: seat.pinned,
-    }))
-}
-
-/// Expires pending references older than the tenant's window: unresolved selectors and member
-/// values that name no user or group. Returns what was dropped.
-fn expire_pending(c: &Connection, tenant: TenantKey, at: Millis) -> Result<Value> {
-    let window: i64 = c.query_row(
-        "SELECT pending_window_seconds FROM tenants WHERE rk = ?",
-        [tenant],
-        |r| r.get(0),
-    )?;
-    let cutoff = rfc3339(at - window * 1000);
-    let mut st = c.prepare_cached(
-        "DELETE FROM license_groups WHERE tenant = ? AND group_id IS NULL AND pending_since < ?
-         RETURNING (SELECT name FROM licenses WHERE rk = license_rk), selector, value",
-    )?;
-    let selectors = st
-        .query_map(params![tenant, cutoff], |r| {
-            let (kind, value): (String, String) = (r.get(1)?, r.get(2)?);
-            Ok(json!({"license": r.get::<_, Option<String>>(0)?, (kind): value}))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut st = c.prepare_cached(
-        "SELECT m.group_rk, m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
-         WHERE m.tenant = ?1 AND m.added < ?2
-           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.id = m.member_id)
-           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.external_id = m.member_id)
-           AND NOT EXISTS (SELECT 1 FROM groups s WHERE s.tenant = ?1 AND s.id = m.member_id)",
-    )?;
-    let stale = st
-        .query_map(params![tenant, cutoff], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut members = Vec::new();
-    for (group_rk, member, group) in stale {
-        c.prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
-            .execute(params![group_rk, member])?;
-        c.prepare_cached(
-            "UPDATE groups SET version = version + 1, last_modified = ? WHERE rk = ?",
-        )?
-        .execute(params![super::now(), group_rk])?;
-        members.push(json!({"group": group, "member": member}));
-    }
-    Ok(json!({"selectors": selectors, "members": members}))
-}
-
-/// Pending references of a tenant, for its status.
-fn pending(c: &Connection, tenant: TenantKey) -> Result<Value> {
-    let mut st = c.prepare_cached(
-        "SELECT l.name, s.selector, s.value, s.pending_since FROM license_groups s JOIN licenses l ON l.rk = s.license_rk
-         WHERE s.tenant = ? AND s.group_id IS NULL ORDER BY s.pending_since",
-    )?;
-    let selectors = st
-        .query_map([tenant], |r| {
-            let (kind, value): (String, String) = (r.get(1)?, r.get(2)?);
-            Ok(json!({"license": r.get::<_, String>(0)?, (kind): value, "since": r.get::<_, Option<String>>(3)?}))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    let mut st = c.prepare_cached(
-        "SELECT g.id, g.display_name, m.member_id, m.added FROM group_members m JOIN groups g ON g.rk = m.group_rk
-         WHERE m.tenant = ?1
-           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.id = m.member_id)
-           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.external_id = m.member_id)
-           AND NOT EXISTS (SELECT 1 FROM groups s WHERE s.tenant = ?1 AND s.id = m.member_id)
-         ORDER BY m.added LIMIT 1000",
-    )?;
-    let members = st
-        .query_map([tenant], |r| {
-            Ok(json!({"groupId": r.get::<_, String>(0)?, "group": r.get::<_, String>(1)?, "member": r.get::<_, String>(2)?, "since": r.get::<_, String>(3)?}))
-        })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(json!({"selectors": selectors, "members": members}))
-}
-
-/// One reconciler pass over a tenant: every license recomputed, drift repaired, due releases
-/// freed, waitlists promoted, pending references expired. The report is kept as the tenant's
-/// last and in the audit log.
-fn reconcile_tenant(c: &Connection, tenant: TenantKey, at: Millis, actor: &str) -> Result<Value> {
-    let expired = expire_pending(c, tenant, at)?;
-    let licenses: Vec<LicenseKey> = {
-        let mut st = c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ? ORDER BY rk")?;
-        let v = st
-            .query_map([tenant], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
-        v
-    };
-    let report = allocate(c, tenant, at, |a| {
-        for l in &licenses {
-            a.reconcile(*l)?;
-        }
-        Ok(())
-    })?;
-    let mut out = serde_json::to_value(&report).map_err(|e| Error::Internal(e.to_string()))?;
-    out["at"] = json!(rfc3339(at));
-    out["licenses"] = json!(licenses.len());
-    out["expired"] = expired;
-    c.prepare_cached("UPDATE tenants SET last_reconcile = ? WHERE rk = ?")?
-        .execute(params![out.to_string(), tenant])?;
-    let expired_any = ["selectors", "members"]
-        .iter()
-        .any(|k| out["expired"][k].as_array().is_some_and(|a| !a.is_empty()));
-    if !report.is_empty() || expired_any {
-        audit(c, tenant, at, actor, "reconcile", out.clone())?;
-    }
-    if report.repaired > 0 {
-        outbox::record(
-            c,
-            tenant,
-            Kind::DriftRepaired,
-            0,
-            at,
-            vec![
-                json!({"repaired": report.repaired, "granted": report.granted, "promoted": report.promoted,
-                        "blocked": report.blocked, "releasing": report.releasing, "released": report.released, "by": actor}),
-            ],
-        )?;
-    }
-    let mut expired_items = Vec::new();
-    for s in out["expired"]["selectors"].as_array().into_iter().flatten() {
-        let mut item = json!({"reference": "license selector"});
-        for (k, v) in s.as_object().into_iter().flatten() {
-            item[k] = v.clone();
-        }
-        expired_items.push(item);
-    }
-    for m in out["expired"]["members"].as_array().into_iter().flatten() {
-        expired_items
-            .push(json!({"reference": "group member", "group": m["group"], "member": m["member"]}));
-    }
-    outbox::record(c, tenant, Kind::PendingExpired, 0, at, expired_items)?;
-    check_silence(c, tenant, at)?;
-    Ok(out)
-}
-
-/// Notifies a tenant's silence once: when no provider call came for longer than its
-/// `expected_sync_seconds`; the next call re-arms it.
-fn check_silence(c: &Connection, tenant: TenantKey, at: Millis) -> Result<()> {
-    let (created, expected, last_call, notified): (String, i64, Option<String>, bool) = c.query_row(
-        "SELECT created, expected_sync_seconds, last_provider_call, silence_notified FROM tenants WHERE rk = ?",
-        [tenant],
-        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
-    )?;
-    let since = super::seats::millis_of(last_call.as_deref().unwrap_or(&created));
-    let silent = at - since > expected * 1000;
-    if silent && !notified {
-        outbox::record(
-            c,
-            tenant,
-            Kind::Silence,
-            0,
-            at,
-            vec![
-                json!({"lastProviderCall": last_call, "expectedSyncSeconds": expected, "silentForSeconds": (at - since) / 1000}),
-            ],
-        )?;
-    }
-    if silent != notified {
-        c.prepare_cached("UPDATE tenants SET silence_notified = ? WHERE rk = ?")?
-            .execute(params![silent, tenant])?;
-    }
-    Ok(())
-}
-
 impl Store {
     pub async fn create_license(
         &self,
@@ -827,181 +559,6 @@ impl Store {
         .await
     }
 
-    /// The seats of a license, in order: granted, releasing, then the waitlist by position.
-    pub async fn seats(
-        &self,
-        tenant: TenantKey,
-        key: String,
-        state: Option<SeatState>,
-    ) -> Result<SeatsView> {
-        self.read(move |c| {
-            let l = license_key(c, tenant, &key)?;
-            let v = view(c, l)?;
-            let mut st = c.prepare_cached(
-                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at FROM seats s
-                 LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
-                 WHERE s.license_rk = ?1 AND (?2 IS NULL OR s.state = ?2)
-                 ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
-                          s.pinned DESC, s.entitled_at, s.user_id",
-            )?;
-            let mut position = 0;
-            let seats = st
-                .query_map(params![l, state.map(SeatState::as_str)], |r| {
-                    let state: String = r.get(2)?;
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut out = Vec::with_capacity(seats.len());
-            for (user_id, user_name, st, since, release_at, pinned, entitled_at) in seats {
-                let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
-                let pos = if state == SeatState::Blocked {
-                    position += 1;
-                    Some(position)
-                } else {
-                    None
-                };
-                out.push(SeatView {
-                    user_id,
-                    user_name,
-                    state: state.as_str(),
-                    entitled_at: Some(rfc3339(entitled_at / 1000)),
-                    since: Some(rfc3339(since)),
-                    position: pos,
-                    release_at: release_at.map(rfc3339),
-                    pinned,
-                });
-            }
-            Ok(SeatsView { capacity: v.seats, granted: v.granted, blocked: v.blocked, releasing: v.releasing, seats: out })
-        })
-        .await
-    }
-
-    /// One user's seat (`none` when the user has no seat row): the seat check.
-    pub async fn seat_of(
-        &self,
-        tenant: TenantKey,
-        key: String,
-        user_name: String,
-    ) -> Result<SeatView> {
-        let ranks = self.inner.ranks.clone();
-        let check = move |c: &Connection, may_scan: bool| {
-            let l = license_key(c, tenant, &key)?;
-            let (id, name) = user_by_name(c, tenant, &user_name)?;
-            try_seat_view(c, tenant, l, &id, Some(name), Some(&ranks), may_scan)
-        };
-        // Inline on this HTTP worker's read connection when nothing needs a scan of a long
-        // waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
-        if let Some(v) = self.read_now(|c| check(c, false))? {
-            return Ok(v);
-        }
-        self.read(move |c| in_snapshot(c, |c| check(c, true)))
-            .await?
-            .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
-    }
-
-    /// Every seat a user holds or waits for, across the tenant's licenses.
-    pub async fn seats_of_user(&self, tenant: TenantKey, user_name: String) -> Result<Vec<Value>> {
-        let ranks = self.inner.ranks.clone();
-        self.read(move |c| {
-            in_snapshot(c, |c| {
-                let (id, name) = user_by_name(c, tenant, &user_name)?;
-                let mut st = c.prepare_cached(
-                    "SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ?",
-                )?;
-                let ls = st
-                    .query_map(params![tenant, id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<LicenseKey>>>()?;
-                let mut out = Vec::new();
-                for l in ls {
-                    let lv = view(c, l)?;
-                    let sv = seat_view(c, tenant, l, &id, Some(name.clone()), Some(&ranks))?;
-                    let mut v =
-                        serde_json::to_value(sv).map_err(|e| Error::Internal(e.to_string()))?;
-                    v["license"] = json!({"id": lv.id, "name": lv.name});
-                    out.push(v);
-                }
-                Ok(out)
-            })
-        })
-        .await
-    }
-
-    pub async fn set_override(
-        &self,
-        tenant: TenantKey,
-        key: String,
-        user_name: String,
-        kind: Option<OverrideKind>,
-        actor: &'static str,
-    ) -> Result<SeatView> {
-        let ticker = self.ticker();
-        self.write(move |c| {
-            let at = ticker.now();
-            let l = license_key(c, tenant, &key)?;
-            let (id, name) = user_by_name(c, tenant, &user_name)?;
-            match kind {
-                Some(k) => {
-                    c.prepare_cached(
-                        "INSERT INTO overrides (license_rk, tenant, user_id, kind, created) VALUES (?, ?, ?, ?, ?)
-                         ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = excluded.kind, created = excluded.created",
-                    )?
-                    .execute(params![l, tenant, id, if k == OverrideKind::Pin { "pin" } else { "exclude" }, rfc3339(at)])?;
-                }
-                None => {
-                    let n = c.prepare_cached("DELETE FROM overrides WHERE license_rk = ? AND user_id = ?")?.execute(params![l, id])?;
-                    if n == 0 {
-                        return Err(Error::NotFound(format!("override for {name:?}")));
-                    }
-                }
-            }
-            let cause = if kind == Some(OverrideKind::Exclude) { Cause::Admin } else { Cause::Directory };
-            allocate(c, tenant, at, |a| a.reevaluate(l, std::slice::from_ref(&id), cause, false))?;
-            let action = match kind {
-                Some(OverrideKind::Pin) => "override.pin",
-                Some(OverrideKind::Exclude) => "override.exclude",
-                None => "override.remove",
-            };
-            audit(c, tenant, at, actor, action, json!({"license": view(c, l)?.id, "userName": name}))?;
-            seat_view(c, tenant, l, &id, Some(name), None)
-        })
-        .await
-    }
-
-    /// Grants a waiting user a free seat by hand, out of order.
-    pub async fn grant(
-        &self,
-        tenant: TenantKey,
-        key: String,
-        user_name: String,
-        actor: &'static str,
-    ) -> Result<SeatView> {
-        let ticker = self.ticker();
-        self.write(move |c| {
-            let at = ticker.now();
-            let l = license_key(c, tenant, &key)?;
-            let (id, name) = user_by_name(c, tenant, &user_name)?;
-            let mut refusal: Option<Refusal> = None;
-            allocate(c, tenant, at, |a| {
-                a.fill(l, &[], false)?;
-                refusal = a.manual_grant(l, &id)?.err();
-                Ok(())
-            })?;
-            if let Some(r) = refusal {
-                return Err(Error::Conflict(r.to_string()));
-            }
-            audit(
-                c,
-                tenant,
-                at,
-                actor,
-                "seat.grant",
-                json!({"license": view(c, l)?.id, "userName": name}),
-            )?;
-            seat_view(c, tenant, l, &id, Some(name), None)
-        })
-        .await
-    }
-
     /// What a proposed seat count and/or selection would do, without changing anything: the
     /// change runs in a transaction that is rolled back ([`Store::dry_run`]).
     pub async fn preview(
@@ -1035,238 +592,9 @@ impl Store {
                 }
                 let v = view(c, l)?;
                 out.capacity = v.seats;
-                out.after = json!({"granted": v.granted, "blocked": v.blocked, "releasing": v.releasing}).as_object().cloned().unwrap_or_default();
+                out.after = SeatCounts { granted: v.granted, blocked: v.blocked, releasing: v.releasing };
                 Ok(out)
             }
-        })
-        .await
-    }
-
-    /// Runs the reconciler over one tenant now.
-    pub async fn reconcile(&self, tenant: TenantKey, actor: &'static str) -> Result<Value> {
-        self.flush_provider_calls().await?;
-        let at = self.now_ms();
-        self.write_alone(move |c| reconcile_tenant(c, tenant, at, actor))
-            .await
-    }
-
-    /// Runs the reconciler over every tenant (the background pass), one transaction per tenant.
-    pub async fn reconcile_all(&self) -> Result<usize> {
-        self.prune_outbox().await?;
-        let tenants: Vec<TenantKey> = self
-            .list_tenants()
-            .await?
-            .into_iter()
-            .map(|t| t.key)
-            .collect();
-        for t in &tenants {
-            self.reconcile(*t, "reconciler").await?;
-        }
-        Ok(tenants.len())
-    }
-
-    /// Notes that the tenant's provider called now (kept in memory, written by the reconciler).
-    pub fn provider_called(&self, tenant: TenantKey) {
-        let now = self.now_ms();
-        if let Ok(mut m) = self.inner.provider_calls.lock() {
-            m.insert(tenant, now);
-        }
-    }
-
-    /// Writes the remembered provider calls to the database.
-    pub async fn flush_provider_calls(&self) -> Result<()> {
-        let calls: Vec<(TenantKey, Millis)> = match self.inner.provider_calls.lock() {
-            Ok(mut m) => m.drain().collect(),
-            Err(_) => return Ok(()),
-        };
-        if calls.is_empty() {
-            return Ok(());
-        }
-        self.write(move |c| {
-            for (t, at) in calls {
-                c.prepare_cached("UPDATE tenants SET last_provider_call = max(coalesce(last_provider_call, ''), ?) WHERE rk = ?")?
-                    .execute(params![rfc3339(at), t])?;
-            }
-            Ok(())
-        })
-        .await
-    }
-
-    /// Last provider call, silence flag, pending references, last reconcile report.
-    pub async fn status(&self, tenant: TenantKey) -> Result<Value> {
-        let now = self.now_ms();
-        let in_memory = self
-            .inner
-            .provider_calls
-            .lock()
-            .ok()
-            .and_then(|m| m.get(&tenant).copied());
-        self.read(move |c| {
-            let (created, expected, window, last_call, last_reconcile): (String, i64, i64, Option<String>, Option<String>) = c.query_row(
-                "SELECT created, expected_sync_seconds, pending_window_seconds, last_provider_call, last_reconcile FROM tenants WHERE rk = ?",
-                [tenant],
-                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
-            )?;
-            let last = match (in_memory, last_call.as_deref().map(super::seats::millis_of)) {
-                (Some(a), Some(b)) => Some(a.max(b)),
-                (a, b) => a.or(b),
-            };
-            let since = last.unwrap_or_else(|| super::seats::millis_of(&created));
-            let silent = now - since > expected * 1000;
-            Ok(json!({
-                "last_provider_call": last.map(rfc3339),
-                "expected_sync_seconds": expected,
-                "pending_window_seconds": window,
-                "silent": silent,
-                "silent_for_seconds": if silent { (now - since) / 1000 } else { 0 },
-                "pending": pending(c, tenant)?,
-                "last_reconcile": last_reconcile.and_then(|s| serde_json::from_str::<Value>(&s).ok()),
-            }))
-        })
-        .await
-    }
-
-    /// Changes a tenant's settings: notification recipients, silence threshold, pending window.
-    pub async fn update_tenant(
-        &self,
-        tenant: TenantKey,
-        notify: Option<Vec<String>>,
-        expected_sync_seconds: Option<i64>,
-        pending_window_seconds: Option<i64>,
-        actor: &'static str,
-    ) -> Result<()> {
-        if let Some(bad) = notify
-            .iter()
-            .flatten()
-            .find(|e| !super::tenants::valid_email(e))
-        {
-            return Err(Error::Invalid(format!("{bad:?} is not an email address")));
-        }
-        if expected_sync_seconds.is_some_and(|s| !(60..=30 * 86_400).contains(&s)) {
-            return Err(Error::Invalid(
-                "expected_sync_seconds must be between 60 and 2592000".into(),
-            ));
-        }
-        if pending_window_seconds.is_some_and(|s| !(0..=30 * 86_400).contains(&s)) {
-            return Err(Error::Invalid(
-                "pending_window_seconds must be between 0 and 2592000".into(),
-            ));
-        }
-        let ticker = self.ticker();
-        let updated = self.write(move |c| {
-            let at = ticker.now();
-            if let Some(n) = &notify {
-                c.execute("UPDATE tenants SET notify = ? WHERE rk = ?", params![json!(n).to_string(), tenant])?;
-            }
-            if let Some(s) = expected_sync_seconds {
-                c.execute("UPDATE tenants SET expected_sync_seconds = ? WHERE rk = ?", params![s, tenant])?;
-            }
-            if let Some(s) = pending_window_seconds {
-                c.execute("UPDATE tenants SET pending_window_seconds = ? WHERE rk = ?", params![s, tenant])?;
-            }
-            audit(
-                c,
-                tenant,
-                at,
-                actor,
-                "tenant.update",
-                json!({"notify": notify, "expected_sync_seconds": expected_sync_seconds, "pending_window_seconds": pending_window_seconds}),
-            )
-        })
-        .await;
-        // Authenticated requests carry the tenant as it was read with their token.
-        self.inner.auth_cache.invalidate();
-        updated
-    }
-
-    /// The seat-event feed after a cursor, oldest first.
-    pub async fn seat_events(&self, tenant: TenantKey, after: i64, limit: i64) -> Result<Value> {
-        self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT seq, license_id, user_id, user_name, event, at FROM seat_events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?",
-            )?;
-            let events = st
-                .query_map(params![tenant, after, limit], |r| {
-                    Ok(json!({"cursor": r.get::<_, i64>(0)?, "license": r.get::<_, String>(1)?, "userId": r.get::<_, String>(2)?,
-                              "userName": r.get::<_, Option<String>>(3)?, "event": r.get::<_, String>(4)?, "at": rfc3339(r.get(5)?)}))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            let next = events.last().and_then(|e| e["cursor"].as_i64()).unwrap_or(after);
-            Ok(json!({"events": events, "next": next}))
-        })
-        .await
-    }
-
-    /// The audit log: admin changes, reconciler reports and every seat change, newest first.
-    pub async fn audit_log(&self, tenant: TenantKey, limit: i64) -> Result<Value> {
-        self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT at, actor, action, detail FROM (
-                     SELECT seq, at, actor, action, detail, 1 AS src FROM audit WHERE tenant = ?1
-                     UNION ALL
-                     SELECT seq, at, 'allocator', 'seat.' || event,
-                            json_object('license', license_id, 'userId', user_id, 'userName', user_name), 0 FROM seat_events WHERE tenant = ?1)
-                 ORDER BY at DESC, src DESC, seq DESC LIMIT ?2",
-            )?;
-            let entries = st
-                .query_map(params![tenant, limit], |r| {
-                    let detail: String = r.get(3)?;
-                    Ok(json!({"at": rfc3339(r.get(0)?), "actor": r.get::<_, String>(1)?, "action": r.get::<_, String>(2)?,
-                              "detail": serde_json::from_str::<Value>(&detail).unwrap_or(Value::Null)}))
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(json!({"entries": entries}))
-        })
-        .await
-    }
-
-    /// The license's seats in use and waiting after each seat event, oldest first (at most the
-    /// last `limit` events): the usage chart.
-    pub async fn seat_history(
-        &self,
-        tenant: TenantKey,
-        key: String,
-        limit: i64,
-    ) -> Result<Vec<crate::console::chart::Point>> {
-        self.read(move |c| {
-            let l = license_key(c, tenant, &key)?;
-            let mut st = c.prepare_cached(
-                "SELECT at, in_use, waiting FROM (
-                     SELECT seq, at, in_use, waiting FROM seat_events
-                     WHERE license_rk = ? AND in_use IS NOT NULL ORDER BY seq DESC LIMIT ?)
-                 ORDER BY seq",
-            )?;
-            let v = st
-                .query_map(params![l, limit], |r| {
-                    Ok(crate::console::chart::Point {
-                        at: r.get(0)?,
-                        in_use: r.get(1)?,
-                        waiting: r.get(2)?,
-                    })
-                })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(v)
-        })
-        .await
-    }
-
-    /// A license's overrides: (userName or id, "pin" | "exclude", since), by user.
-    pub async fn overrides(
-        &self,
-        tenant: TenantKey,
-        key: String,
-    ) -> Result<Vec<(String, String, String)>> {
-        self.read(move |c| {
-            let l = license_key(c, tenant, &key)?;
-            let mut st = c.prepare_cached(
-                "SELECT coalesce(u.user_name, o.user_id), o.kind, o.created FROM overrides o
-                 LEFT JOIN users u ON u.tenant = o.tenant AND u.id = o.user_id
-                 WHERE o.license_rk = ? ORDER BY 1",
-            )?;
-            let v = st
-                .query_map([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
-            Ok(v)
         })
         .await
     }

@@ -4,7 +4,7 @@
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
-use serde_json::{json, Value};
+use serde::Serialize;
 
 use super::{Error, Result, Store};
 
@@ -15,24 +15,54 @@ fn copy(from: &Connection, to: &Path) -> Result<()> {
     Ok(())
 }
 
+/// One thing `check` found wrong.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct Problem {
+    /// `integrity`, `foreign_keys`, `counters`, `invariant` or `waitlist`.
+    pub kind: &'static str,
+    /// The license's id, for a license's problem.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub license: Option<String>,
+    /// The license's name.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    pub detail: String,
+}
+
+impl Problem {
+    fn of_database(kind: &'static str, detail: String) -> Problem {
+        Problem {
+            kind,
+            license: None,
+            name: None,
+            detail,
+        }
+    }
+}
+
 /// Problems found in a database: integrity, foreign keys, seat counters, the seat invariant.
-fn audit(c: &Connection) -> Result<Vec<Value>> {
+fn audit(c: &Connection) -> Result<Vec<Problem>> {
     let mut problems = Vec::new();
     let integrity: Vec<String> = c
         .prepare("PRAGMA integrity_check")?
         .query_map([], |r| r.get(0))?
         .collect::<rusqlite::Result<_>>()?;
     if integrity != ["ok"] {
-        problems.push(json!({"kind": "integrity", "detail": integrity}));
+        problems.extend(
+            integrity
+                .into_iter()
+                .map(|line| Problem::of_database("integrity", line)),
+        );
     }
     let fk: i64 = c
         .prepare("PRAGMA foreign_key_check")?
         .query_map([], |_| Ok(()))?
         .count() as i64;
     if fk > 0 {
-        problems.push(
-            json!({"kind": "foreign_keys", "detail": format!("{fk} rows violate a foreign key")}),
-        );
+        problems.push(Problem::of_database(
+            "foreign_keys",
+            format!("{fk} rows violate a foreign key"),
+        ));
     }
     let mut st = c.prepare(
         "SELECT l.id, l.name, l.seats, l.on_capacity_lowered, l.granted, l.releasing, l.blocked, l.auto_promote,
@@ -54,19 +84,34 @@ fn audit(c: &Connection) -> Result<Vec<Value>> {
     })?;
     for row in rows {
         let (id, name, seats, policy, kept, actual, auto_promote) = row?;
+        let problem = |kind, detail| Problem {
+            kind,
+            license: Some(id.clone()),
+            name: Some(name.clone()),
+            detail,
+        };
         if kept != actual {
-            problems.push(json!({"kind": "counters", "license": id, "name": name,
-                                 "detail": format!("stored granted/releasing/blocked {kept:?}, rows say {actual:?}")}));
+            problems.push(problem(
+                "counters",
+                format!("stored granted/releasing/blocked {kept:?}, rows say {actual:?}"),
+            ));
         }
         let in_use = actual[0] + actual[1];
         if in_use > seats && policy == "block_newest" {
             // Under `keep`, use above the count is legitimate after a lowering; never otherwise.
-            problems.push(json!({"kind": "invariant", "license": id, "name": name,
-                                 "detail": format!("{in_use} seats in use of {seats} under block_newest")}));
+            problems.push(problem(
+                "invariant",
+                format!("{in_use} seats in use of {seats} under block_newest"),
+            ));
         }
         if in_use < seats && actual[2] > 0 && auto_promote {
-            problems.push(json!({"kind": "waitlist", "license": id, "name": name,
-                                 "detail": format!("{} waiting while {} of {seats} seats are in use", actual[2], in_use)}));
+            problems.push(problem(
+                "waitlist",
+                format!(
+                    "{} waiting while {in_use} of {seats} seats are in use",
+                    actual[2]
+                ),
+            ));
         }
     }
     Ok(problems)
@@ -100,7 +145,7 @@ impl Store {
     }
 
     /// Integrity and invariant audit; an empty list means healthy.
-    pub async fn check(&self) -> Result<Vec<Value>> {
+    pub async fn check(&self) -> Result<Vec<Problem>> {
         self.read(audit).await
     }
 }
@@ -113,7 +158,7 @@ pub fn restore(from: &Path, database: &Path) -> Result<()> {
     if !problems.is_empty() {
         return Err(Error::Invalid(format!(
             "the backup fails its check: {}",
-            json!(problems)
+            serde_json::to_string(&problems).unwrap_or_default()
         )));
     }
     let version: i64 = src.pragma_query_value(None, "user_version", |r| r.get(0))?;

@@ -31,6 +31,7 @@
 //! Every table has a `tenant` column and every statement here filters on it; a [`TenantKey`] is
 //! only obtained from an authenticated token or an admin lookup.
 
+mod feed;
 mod groups;
 mod licenses;
 pub mod maintenance;
@@ -38,6 +39,8 @@ mod migrate;
 pub mod outbox;
 mod query;
 mod ranks;
+mod reconciler;
+mod seat_ops;
 pub mod seats;
 mod tenants;
 mod users;
@@ -49,13 +52,19 @@ use std::thread::JoinHandle;
 use rusqlite::{Connection, OpenFlags};
 use tokio::sync::{mpsc, oneshot};
 
+pub use feed::{AuditEntry, AuditLog, SeatEvent, SeatEvents, UsagePoint};
 pub use groups::{GroupChoice, GroupRecord, MemberRow};
 pub use licenses::{
-    LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatView, SeatsView, Selector,
-    SelectorView,
+    LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatCounts, Selector, SelectorView,
 };
+pub use maintenance::Problem;
+pub use outbox::{Notification, NotificationDetail, Notifications};
 pub use query::{ListQuery, Page};
-pub use tenants::{Authn, Tenant, TokenInfo, AUTH_CACHE_TTL};
+pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
+pub use seat_ops::{LicenseRef, SeatView, SeatsView, UserSeat};
+pub use tenants::{
+    Authn, Pending, PendingMember, PendingSelector, Tenant, TenantStatus, TokenInfo, AUTH_CACHE_TTL,
+};
 pub use users::{GroupRef, UserRecord};
 
 /// A tenant's internal key.

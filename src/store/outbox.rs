@@ -7,6 +7,7 @@
 //! the row `pending` with a later `due`.
 
 use rusqlite::{params, Connection, OptionalExtension};
+use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::seats::rfc3339;
@@ -174,8 +175,16 @@ fn record_blocked_users(
 
 /// What became of a closed digest.
 pub enum Closed {
-    Ready(crate::notify::render::Rendered),
-    NoRecipients { subject: String },
+    /// Rendered: the exact message to deliver.
+    Ready {
+        subject: String,
+        message_id: String,
+        /// The whole RFC 5322 message, as it is sent.
+        bytes: Vec<u8>,
+    },
+    NoRecipients {
+        subject: String,
+    },
     Unrenderable(String),
 }
 
@@ -191,25 +200,69 @@ pub struct Outgoing {
     pub attempts: i64,
 }
 
-fn outbox_row(r: &rusqlite::Row) -> rusqlite::Result<Value> {
+/// One row of a tenant's outbox: a digest (or test message) and its delivery.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Notification {
+    pub id: i64,
+    /// The event kind (`blocked`, `threshold`, ..., `test`).
+    pub kind: String,
+    /// The license's name, for a license's digest.
+    pub license: Option<String>,
+    /// `collecting`, `closing`, `pending`, `sent`, `failed` or `skipped`.
+    pub state: String,
+    pub created: String,
+    /// When a pending message is tried next.
+    #[serde(rename = "nextAttempt")]
+    pub next_attempt: Option<String>,
+    /// Events the digest holds.
+    pub items: i64,
+    pub attempts: i64,
+    #[serde(rename = "lastError")]
+    pub last_error: Option<String>,
+    /// Fixed when the digest was rendered.
+    pub recipients: Option<Vec<String>>,
+    pub subject: Option<String>,
+    /// Once rendered.
+    #[serde(rename = "messageId")]
+    pub message_id: Option<String>,
+    pub sent: Option<String>,
+}
+
+/// The newest rows of a tenant's outbox and its counts by state.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Notifications {
+    pub notifications: Vec<Notification>,
+    pub counts: std::collections::BTreeMap<String, i64>,
+}
+
+/// One outbox row with its events.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct NotificationDetail {
+    #[serde(flatten)]
+    pub notification: Notification,
+    /// Each event's detail as recorded; its fields depend on the kind.
+    pub events: Vec<Value>,
+}
+
+fn outbox_row(r: &rusqlite::Row) -> rusqlite::Result<Notification> {
     let recipients: Option<String> = r.get(9)?;
     let state: String = r.get(3)?;
     let due: i64 = r.get(5)?;
-    Ok(json!({
-        "id": r.get::<_, i64>(0)?,
-        "kind": r.get::<_, String>(1)?,
-        "license": r.get::<_, Option<String>>(2)?,
-        "state": state,
-        "created": rfc3339(r.get(4)?),
-        "nextAttempt": if state == "pending" { json!(rfc3339(due)) } else { Value::Null },
-        "items": r.get::<_, i64>(6)?,
-        "attempts": r.get::<_, i64>(7)?,
-        "lastError": r.get::<_, Option<String>>(8)?,
-        "recipients": recipients.and_then(|s| serde_json::from_str::<Value>(&s).ok()),
-        "subject": r.get::<_, Option<String>>(10)?,
-        "messageId": r.get::<_, Option<String>>(11)?,
-        "sent": r.get::<_, Option<i64>>(12)?.map(rfc3339),
-    }))
+    Ok(Notification {
+        id: r.get(0)?,
+        kind: r.get(1)?,
+        license: r.get(2)?,
+        next_attempt: (state == "pending").then(|| rfc3339(due)),
+        state,
+        created: rfc3339(r.get(4)?),
+        items: r.get(6)?,
+        attempts: r.get(7)?,
+        last_error: r.get(8)?,
+        recipients: recipients.and_then(|s| serde_json::from_str(&s).ok()),
+        subject: r.get(10)?,
+        message_id: r.get(11)?,
+        sent: r.get::<_, Option<i64>>(12)?.map(rfc3339),
+    })
 }
 
 const OUTBOX_COLS: &str = "id, kind, license_name, state, created, due, items, attempts, last_error, recipients, subject, \
@@ -313,12 +366,12 @@ impl Store {
             let at = ticker.now();
             let to = json!(recipients).to_string();
             let (state, subject, why) = match closed {
-                Closed::Ready(r) => {
+                Closed::Ready { subject, message_id, bytes } => {
                     c.prepare_cached(
                         "UPDATE outbox SET state = 'pending', due = ?, recipients = ?, subject = ?, message_id = ?, message = ?
                          WHERE id = ? AND state = 'closing'",
                     )?
-                    .execute(params![at, to, r.subject, r.message_id, r.bytes, id])?;
+                    .execute(params![at, to, subject, message_id, bytes, id])?;
                     return Ok(());
                 }
                 Closed::NoRecipients { subject } => {
@@ -393,7 +446,7 @@ impl Store {
         tenant: TenantKey,
         state: Option<String>,
         limit: i64,
-    ) -> Result<Value> {
+    ) -> Result<Notifications> {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3"
@@ -401,21 +454,24 @@ impl Store {
             let rows = st
                 .query_map(params![tenant, state, limit], outbox_row)?
                 .collect::<rusqlite::Result<Vec<_>>>()?;
-            let mut counts = serde_json::Map::new();
             let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox WHERE tenant = ? GROUP BY state")?;
-            for r in st.query_map([tenant], |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)?)))? {
-                let (s, n) = r?;
-                counts.insert(s, json!(n));
-            }
-            Ok(json!({"notifications": rows, "counts": counts}))
+            let counts = st
+                .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
+                .collect::<rusqlite::Result<_>>()?;
+            Ok(Notifications { notifications: rows, counts })
         })
         .await
     }
 
     /// One outbox row with its items (first `limit`).
-    pub async fn notification(&self, tenant: TenantKey, id: i64, limit: i64) -> Result<Value> {
+    pub async fn notification(
+        &self,
+        tenant: TenantKey,
+        id: i64,
+        limit: i64,
+    ) -> Result<NotificationDetail> {
         self.read(move |c| {
-            let mut row = c
+            let notification = c
                 .prepare_cached(&format!(
                     "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ? AND id = ?"
                 ))?
@@ -425,18 +481,24 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT detail FROM outbox_items WHERE outbox_id = ? ORDER BY seq LIMIT ?",
             )?;
-            let items = st
+            let events = st
                 .query_map(params![id, limit], |r| r.get::<_, String>(0))?
                 .map(|d| d.map(|d| serde_json::from_str::<Value>(&d).unwrap_or(Value::Null)))
                 .collect::<rusqlite::Result<Vec<Value>>>()?;
-            row["events"] = json!(items);
-            Ok(row)
+            Ok(NotificationDetail {
+                notification,
+                events,
+            })
         })
         .await
     }
 
     /// Queues a test message to `to` (the tenant's recipients when empty), sent at once.
-    pub async fn notification_test(&self, tenant: TenantKey, to: Vec<String>) -> Result<Value> {
+    pub async fn notification_test(
+        &self,
+        tenant: TenantKey,
+        to: Vec<String>,
+    ) -> Result<Notification> {
         if let Some(bad) = to.iter().find(|e| !super::tenants::valid_email(e)) {
             return Err(Error::Invalid(format!("{bad:?} is not an email address")));
         }
@@ -467,7 +529,7 @@ impl Store {
 
     /// Sends a failed (or skipped) message again: back to `pending`, due now. A skipped digest
     /// was never rendered for anyone, so it is rendered again for the current recipients.
-    pub async fn retry_notification(&self, tenant: TenantKey, id: i64) -> Result<Value> {
+    pub async fn retry_notification(&self, tenant: TenantKey, id: i64) -> Result<Notification> {
         let ticker = self.ticker();
         self.write(move |c| {
             let at = ticker.now();

@@ -1,4 +1,4 @@
-//! Tenants and their SCIM bearer tokens.
+//! Tenants, their settings and status, and their SCIM and admin bearer tokens.
 //!
 //! A token is `skt_<id>_<secret>`: `id` finds the row, the SHA-256 of the whole token is compared
 //! with the stored hash in constant time. The token itself is returned once, at issue, and never
@@ -12,9 +12,14 @@ use std::time::{Duration, Instant};
 use rand::RngCore;
 use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
+use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
+use super::feed::audit;
+use super::licenses::Selector;
+use super::reconciler::ReconcileReport;
+use super::seats::{millis_of, rfc3339};
 use super::{now, Error, Result, Store, TenantKey};
 
 /// How long an accepted SCIM token is taken on trust without reading the database again.
@@ -201,6 +206,85 @@ pub(crate) fn find_tenant(conn: &Connection, key: &str) -> Result<Tenant> {
         .query_row([key], tenant_row)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("tenant {key:?}")))
+}
+
+/// A tenant's provisioning health: its provider's last call, whether it has gone silent, the
+/// references still pending and the last reconciler pass.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TenantStatus {
+    pub last_provider_call: Option<String>,
+    pub expected_sync_seconds: i64,
+    pub pending_window_seconds: i64,
+    /// No provider call for longer than `expected_sync_seconds`.
+    pub silent: bool,
+    pub silent_for_seconds: i64,
+    pub pending: Pending,
+    pub last_reconcile: Option<ReconcileReport>,
+}
+
+/// References that name nothing yet: selectors waiting for their group, member values waiting
+/// for their user or group (the first 1,000, oldest first).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct Pending {
+    pub selectors: Vec<PendingSelector>,
+    pub members: Vec<PendingMember>,
+}
+
+/// A license's selector that matches no group yet.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PendingSelector {
+    /// The license's name.
+    pub license: String,
+    #[serde(flatten)]
+    pub selector: Selector,
+    pub since: Option<String>,
+}
+
+/// A group member value that names no user or group yet.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct PendingMember {
+    #[serde(rename = "groupId")]
+    pub group_id: String,
+    /// The group's displayName.
+    pub group: String,
+    pub member: String,
+    pub since: String,
+}
+
+/// Pending references of a tenant, for its status.
+fn pending(c: &Connection, tenant: TenantKey) -> Result<Pending> {
+    let mut st = c.prepare_cached(
+        "SELECT l.name, s.selector, s.value, s.pending_since FROM license_groups s JOIN licenses l ON l.rk = s.license_rk
+         WHERE s.tenant = ? AND s.group_id IS NULL ORDER BY s.pending_since",
+    )?;
+    let selectors = st
+        .query_map([tenant], |r| {
+            Ok(PendingSelector {
+                license: r.get(0)?,
+                selector: Selector::from_parts(&r.get::<_, String>(1)?, r.get(2)?),
+                since: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = c.prepare_cached(
+        "SELECT g.id, g.display_name, m.member_id, m.added FROM group_members m JOIN groups g ON g.rk = m.group_rk
+         WHERE m.tenant = ?1
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.id = m.member_id)
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.external_id = m.member_id)
+           AND NOT EXISTS (SELECT 1 FROM groups s WHERE s.tenant = ?1 AND s.id = m.member_id)
+         ORDER BY m.added LIMIT 1000",
+    )?;
+    let members = st
+        .query_map([tenant], |r| {
+            Ok(PendingMember {
+                group_id: r.get(0)?,
+                group: r.get(1)?,
+                member: r.get(2)?,
+                since: r.get(3)?,
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    Ok(Pending { selectors, members })
 }
 
 /// Checks an email address well enough to catch typos (local@domain.tld, no spaces).
@@ -464,5 +548,85 @@ impl Store {
             }
         })
         .await
+    }
+}
+
+impl Store {
+    /// Last provider call, silence flag, pending references, last reconcile report.
+    pub async fn status(&self, tenant: TenantKey) -> Result<TenantStatus> {
+        let now = self.now_ms();
+        let in_memory = self.unflushed_provider_call(tenant);
+        self.read(move |c| {
+            let (created, expected, window, last_call, last_reconcile): (String, i64, i64, Option<String>, Option<String>) = c.query_row(
+                "SELECT created, expected_sync_seconds, pending_window_seconds, last_provider_call, last_reconcile FROM tenants WHERE rk = ?",
+                [tenant],
+                |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)),
+            )?;
+            let last = match (in_memory, last_call.as_deref().map(millis_of)) {
+                (Some(a), Some(b)) => Some(a.max(b)),
+                (a, b) => a.or(b),
+            };
+            let since = last.unwrap_or_else(|| millis_of(&created));
+            let silent = now - since > expected * 1000;
+            Ok(TenantStatus {
+                last_provider_call: last.map(rfc3339),
+                expected_sync_seconds: expected,
+                pending_window_seconds: window,
+                silent,
+                silent_for_seconds: if silent { (now - since) / 1000 } else { 0 },
+                pending: pending(c, tenant)?,
+                last_reconcile: last_reconcile.and_then(|s| serde_json::from_str(&s).ok()),
+            })
+        })
+        .await
+    }
+
+    /// Changes a tenant's settings: notification recipients, silence threshold, pending window.
+    pub async fn update_tenant(
+        &self,
+        tenant: TenantKey,
+        notify: Option<Vec<String>>,
+        expected_sync_seconds: Option<i64>,
+        pending_window_seconds: Option<i64>,
+        actor: &'static str,
+    ) -> Result<()> {
+        if let Some(bad) = notify.iter().flatten().find(|e| !valid_email(e)) {
+            return Err(Error::Invalid(format!("{bad:?} is not an email address")));
+        }
+        if expected_sync_seconds.is_some_and(|s| !(60..=30 * 86_400).contains(&s)) {
+            return Err(Error::Invalid(
+                "expected_sync_seconds must be between 60 and 2592000".into(),
+            ));
+        }
+        if pending_window_seconds.is_some_and(|s| !(0..=30 * 86_400).contains(&s)) {
+            return Err(Error::Invalid(
+                "pending_window_seconds must be between 0 and 2592000".into(),
+            ));
+        }
+        let ticker = self.ticker();
+        let updated = self.write(move |c| {
+            let at = ticker.now();
+            if let Some(n) = &notify {
+                c.execute("UPDATE tenants SET notify = ? WHERE rk = ?", params![json!(n).to_string(), tenant])?;
+            }
+            if let Some(s) = expected_sync_seconds {
+                c.execute("UPDATE tenants SET expected_sync_seconds = ? WHERE rk = ?", params![s, tenant])?;
+            }
+            if let Some(s) = pending_window_seconds {
+                c.execute("UPDATE tenants SET pending_window_seconds = ? WHERE rk = ?", params![s, tenant])?;
+            }
+            audit(
+                c,
+                tenant,
+                at,
+                actor,
+                "tenant.update",
+                json!({"notify": notify, "expected_sync_seconds": expected_sync_seconds, "pending_window_seconds": pending_window_seconds}),
+            )
+        })
+        .await;
+        // Authenticated requests carry the tenant as it was read with their token.
+        self.inner.auth_cache.invalidate();
+        updated
     }
 }

@@ -1,0 +1,284 @@
+//! The reconciler: a periodic pass per tenant that recomputes every license from the rules and
+//! repairs drift, frees releases that are due, promotes waiting users, expires pending
+//! references older than the tenant's window and notices a provider that has gone silent. It
+//! also keeps the time of each tenant's last provider call, noted in memory by every SCIM
+//! request and written here.
+
+use rusqlite::{params, Connection};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use super::feed::audit;
+use super::licenses::Selector;
+use super::outbox;
+use super::seats::{allocate, rfc3339};
+use super::{Error, Result, Store, TenantKey};
+use crate::alloc::{LicenseKey, Millis, Report};
+use crate::notify::Kind;
+
+/// What one allocator run changed, by kind.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RunCounts {
+    pub granted: u64,
+    pub blocked: u64,
+    pub releasing: u64,
+    pub released: u64,
+    pub promoted: u64,
+    /// Seats whose stored state disagreed with the rules.
+    pub repaired: u64,
+}
+
+impl From<&Report> for RunCounts {
+    fn from(r: &Report) -> Self {
+        RunCounts {
+            granted: r.granted,
+            blocked: r.blocked,
+            releasing: r.releasing,
+            released: r.released,
+            promoted: r.promoted,
+            repaired: r.repaired,
+        }
+    }
+}
+
+/// One reconciler pass over a tenant, as answered and kept as the tenant's last.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ReconcileReport {
+    #[serde(flatten)]
+    pub counts: RunCounts,
+    pub at: String,
+    /// Licenses recomputed.
+    pub licenses: usize,
+    pub expired: Expired,
+}
+
+/// Pending references a pass dropped because they outlived the tenant's window.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+pub struct Expired {
+    pub selectors: Vec<ExpiredSelector>,
+    pub members: Vec<ExpiredMember>,
+}
+
+impl Expired {
+    fn is_empty(&self) -> bool {
+        self.selectors.is_empty() && self.members.is_empty()
+    }
+}
+
+/// A license's selector that never matched a group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpiredSelector {
+    /// The license's name.
+    pub license: Option<String>,
+    #[serde(flatten)]
+    pub selector: Selector,
+}
+
+/// A group member value that never named a user or group.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExpiredMember {
+    /// The group's id.
+    pub group: String,
+    pub member: String,
+}
+
+/// Expires pending references older than the tenant's window: unresolved selectors and member
+/// values that name no user or group. Returns what was dropped.
+fn expire_pending(c: &Connection, tenant: TenantKey, at: Millis) -> Result<Expired> {
+    let window: i64 = c.query_row(
+        "SELECT pending_window_seconds FROM tenants WHERE rk = ?",
+        [tenant],
+        |r| r.get(0),
+    )?;
+    let cutoff = rfc3339(at - window * 1000);
+    let mut st = c.prepare_cached(
+        "DELETE FROM license_groups WHERE tenant = ? AND group_id IS NULL AND pending_since < ?
+         RETURNING (SELECT name FROM licenses WHERE rk = license_rk), selector, value",
+    )?;
+    let selectors = st
+        .query_map(params![tenant, cutoff], |r| {
+            Ok(ExpiredSelector {
+                license: r.get(0)?,
+                selector: Selector::from_parts(&r.get::<_, String>(1)?, r.get(2)?),
+            })
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut st = c.prepare_cached(
+        "SELECT m.group_rk, m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
+         WHERE m.tenant = ?1 AND m.added < ?2
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.id = m.member_id)
+           AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.external_id = m.member_id)
+           AND NOT EXISTS (SELECT 1 FROM groups s WHERE s.tenant = ?1 AND s.id = m.member_id)",
+    )?;
+    let stale = st
+        .query_map(params![tenant, cutoff], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+            ))
+        })?
+        .collect::<rusqlite::Result<Vec<_>>>()?;
+    let mut members = Vec::new();
+    for (group_rk, member, group) in stale {
+        c.prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
+            .execute(params![group_rk, member])?;
+        c.prepare_cached(
+            "UPDATE groups SET version = version + 1, last_modified = ? WHERE rk = ?",
+        )?
+        .execute(params![super::now(), group_rk])?;
+        members.push(ExpiredMember { group, member });
+    }
+    Ok(Expired { selectors, members })
+}
+
+/// One reconciler pass over a tenant: every license recomputed, drift repaired, due releases
+/// freed, waitlists promoted, pending references expired. The report is kept as the tenant's
+/// last and in the audit log.
+fn reconcile_tenant(
+    c: &Connection,
+    tenant: TenantKey,
+    at: Millis,
+    actor: &str,
+) -> Result<ReconcileReport> {
+    let expired = expire_pending(c, tenant, at)?;
+    let licenses: Vec<LicenseKey> = {
+        let mut st = c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ? ORDER BY rk")?;
+        let v = st
+            .query_map([tenant], |r| r.get(0))?
+            .collect::<rusqlite::Result<Vec<_>>>()?;
+        v
+    };
+    let report = allocate(c, tenant, at, |a| {
+        for l in &licenses {
+            a.reconcile(*l)?;
+        }
+        Ok(())
+    })?;
+    let out = ReconcileReport {
+        counts: RunCounts::from(&report),
+        at: rfc3339(at),
+        licenses: licenses.len(),
+        expired,
+    };
+    let kept = serde_json::to_value(&out).map_err(|e| Error::Internal(e.to_string()))?;
+    c.prepare_cached("UPDATE tenants SET last_reconcile = ? WHERE rk = ?")?
+        .execute(params![kept.to_string(), tenant])?;
+    if !report.is_empty() || !out.expired.is_empty() {
+        audit(c, tenant, at, actor, "reconcile", kept)?;
+    }
+    if report.repaired > 0 {
+        let mut item =
+            serde_json::to_value(&out.counts).map_err(|e| Error::Internal(e.to_string()))?;
+        item["by"] = json!(actor);
+        outbox::record(c, tenant, Kind::DriftRepaired, 0, at, vec![item])?;
+    }
+    let mut expired_items = Vec::new();
+    for s in &out.expired.selectors {
+        let mut item = json!({"reference": "license selector", "license": s.license});
+        let (kind, value) = s.selector.parts();
+        item[kind] = json!(value);
+        expired_items.push(item);
+    }
+    for m in &out.expired.members {
+        expired_items
+            .push(json!({"reference": "group member", "group": m.group, "member": m.member}));
+    }
+    outbox::record(c, tenant, Kind::PendingExpired, 0, at, expired_items)?;
+    check_silence(c, tenant, at)?;
+    Ok(out)
+}
+
+/// Notifies a tenant's silence once: when no provider call came for longer than its
+/// `expected_sync_seconds`; the next call re-arms it.
+fn check_silence(c: &Connection, tenant: TenantKey, at: Millis) -> Result<()> {
+    let (created, expected, last_call, notified): (String, i64, Option<String>, bool) = c.query_row(
+        "SELECT created, expected_sync_seconds, last_provider_call, silence_notified FROM tenants WHERE rk = ?",
+        [tenant],
+        |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
+    )?;
+    let since = super::seats::millis_of(last_call.as_deref().unwrap_or(&created));
+    let silent = at - since > expected * 1000;
+    if silent && !notified {
+        outbox::record(
+            c,
+            tenant,
+            Kind::Silence,
+            0,
+            at,
+            vec![
+                json!({"lastProviderCall": last_call, "expectedSyncSeconds": expected, "silentForSeconds": (at - since) / 1000}),
+            ],
+        )?;
+    }
+    if silent != notified {
+        c.prepare_cached("UPDATE tenants SET silence_notified = ? WHERE rk = ?")?
+            .execute(params![silent, tenant])?;
+    }
+    Ok(())
+}
+
+impl Store {
+    /// Runs the reconciler over one tenant now.
+    pub async fn reconcile(
+        &self,
+        tenant: TenantKey,
+        actor: &'static str,
+    ) -> Result<ReconcileReport> {
+        self.flush_provider_calls().await?;
+        let at = self.now_ms();
+        self.write_alone(move |c| reconcile_tenant(c, tenant, at, actor))
+            .await
+    }
+
+    /// Runs the reconciler over every tenant (the background pass), one transaction per tenant.
+    pub async fn reconcile_all(&self) -> Result<usize> {
+        self.prune_outbox().await?;
+        let tenants: Vec<TenantKey> = self
+            .list_tenants()
+            .await?
+            .into_iter()
+            .map(|t| t.key)
+            .collect();
+        for t in &tenants {
+            self.reconcile(*t, "reconciler").await?;
+        }
+        Ok(tenants.len())
+    }
+
+    /// Notes that the tenant's provider called now (kept in memory, written by the reconciler).
+    pub fn provider_called(&self, tenant: TenantKey) {
+        let now = self.now_ms();
+        if let Ok(mut m) = self.inner.provider_calls.lock() {
+            m.insert(tenant, now);
+        }
+    }
+
+    /// The provider call of `tenant` noted in memory and not written yet, if any.
+    pub(super) fn unflushed_provider_call(&self, tenant: TenantKey) -> Option<Millis> {
+        self.inner
+            .provider_calls
+            .lock()
+            .ok()
+            .and_then(|m| m.get(&tenant).copied())
+    }
+
+    /// Writes the remembered provider calls to the database.
+    pub async fn flush_provider_calls(&self) -> Result<()> {
+        let calls: Vec<(TenantKey, Millis)> = match self.inner.provider_calls.lock() {
+            Ok(mut m) => m.drain().collect(),
+            Err(_) => return Ok(()),
+        };
+        if calls.is_empty() {
+            return Ok(());
+        }
+        self.write(move |c| {
+            for (t, at) in calls {
+                c.prepare_cached("UPDATE tenants SET last_provider_call = max(coalesce(last_provider_call, ''), ?) WHERE rk = ?")?
+                    .execute(params![rfc3339(at), t])?;
+            }
+            Ok(())
+        })
+        .await
+    }
+}

@@ -1,0 +1,335 @@
+//! Seat operations on one user or one license's seats: the seat list, the seat check (one
+//! user's state and waitlist position), a user's seats across licenses, overrides (pin,
+//! exclude) and manual grants. Writes run the allocator in their own transaction; reads of a
+//! long waitlist's positions use its in-memory copy (`ranks`).
+
+use rusqlite::{params, Connection};
+use serde::Serialize;
+use serde_json::json;
+
+use super::feed::audit;
+use super::licenses::{license_key, user_by_name, view};
+use super::ranks::{Lookup, RankCache};
+use super::seats::{allocate, rfc3339, TxSeats};
+use super::{in_snapshot, Error, Result, Store, TenantKey};
+use crate::alloc::{Cause, LicenseKey, OverrideKind, Refusal, SeatState, SeatStore};
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SeatView {
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    #[serde(rename = "userName")]
+    pub user_name: Option<String>,
+    pub state: &'static str,
+    /// When the user became entitled (the waitlist order).
+    #[serde(rename = "entitledAt")]
+    pub entitled_at: Option<String>,
+    pub since: Option<String>,
+    pub position: Option<i64>,
+    #[serde(rename = "releaseAt")]
+    pub release_at: Option<String>,
+    pub pinned: bool,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct SeatsView {
+    pub capacity: i64,
+    pub granted: i64,
+    pub blocked: i64,
+    pub releasing: i64,
+    pub seats: Vec<SeatView>,
+}
+
+/// A license named by id and name.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LicenseRef {
+    pub id: String,
+    pub name: String,
+}
+
+/// One of a user's seats, with its license.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UserSeat {
+    #[serde(flatten)]
+    pub seat: SeatView,
+    pub license: LicenseRef,
+}
+
+/// One user's seat in license `l`. On a read snapshot pass `ranks`: a long waitlist's position
+/// then comes from its in-memory copy; a write job passes `None` (its changes are uncommitted).
+pub(super) fn seat_view(
+    c: &Connection,
+    tenant: TenantKey,
+    l: LicenseKey,
+    user_id: &str,
+    user_name: Option<String>,
+    ranks: Option<&RankCache>,
+) -> Result<SeatView> {
+    try_seat_view(c, tenant, l, user_id, user_name, ranks, true)?
+        .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
+}
+
+/// [`seat_view`]; unless `may_scan`, `None` when only a scan of a long waitlist (a count, or
+/// copying its order) could give the user's position.
+fn try_seat_view(
+    c: &Connection,
+    tenant: TenantKey,
+    l: LicenseKey,
+    user_id: &str,
+    user_name: Option<String>,
+    ranks: Option<&RankCache>,
+    may_scan: bool,
+) -> Result<Option<SeatView>> {
+    let mut v = TxSeats { c, tenant };
+    let Some(seat) = v.seat(l, user_id)? else {
+        return Ok(Some(SeatView {
+            user_id: user_id.to_owned(),
+            user_name,
+            state: "none",
+            entitled_at: None,
+            since: None,
+            position: None,
+            release_at: None,
+            pinned: false,
+        }));
+    };
+    let waiting = seat.state == SeatState::Blocked;
+    let lookup = match ranks {
+        Some(r) if waiting => {
+            r.position(c, l, seat.pinned, seat.entitled_at, &seat.user, may_scan)?
+        }
+        _ => Lookup::Count,
+    };
+    let position = match lookup {
+        Lookup::At(p) => Some(p),
+        Lookup::Defer => return Ok(None),
+        Lookup::Count if !waiting => None,
+        Lookup::Count => {
+            let ahead: i64 = c
+            .prepare_cached(
+                // Three index ranges of seats_order (those ahead only), not one OR over the
+                // whole waitlist: the position costs what is ahead of the user.
+                "SELECT (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned > ?2)
+                      + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at < ?3)
+                      + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at = ?3 AND user_id < ?4)",
+            )?
+            .query_row(params![l, seat.pinned, seat.entitled_at, seat.user], |r| r.get(0))?;
+            Some(ahead + 1)
+        }
+    };
+    Ok(Some(SeatView {
+        user_id: seat.user,
+        user_name,
+        state: seat.state.as_str(),
+        entitled_at: Some(rfc3339(seat.entitled_at / 1000)),
+        since: Some(rfc3339(seat.since)),
+        position,
+        release_at: seat.release_at.map(rfc3339),
+        pinned: seat.pinned,
+    }))
+}
+
+impl Store {
+    /// The seats of a license, in order: granted, releasing, then the waitlist by position.
+    pub async fn seats(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        state: Option<SeatState>,
+    ) -> Result<SeatsView> {
+        self.read(move |c| {
+            let l = license_key(c, tenant, &key)?;
+            let v = view(c, l)?;
+            let mut st = c.prepare_cached(
+                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at FROM seats s
+                 LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
+                 WHERE s.license_rk = ?1 AND (?2 IS NULL OR s.state = ?2)
+                 ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
+                          s.pinned DESC, s.entitled_at, s.user_id",
+            )?;
+            let mut position = 0;
+            let seats = st
+                .query_map(params![l, state.map(SeatState::as_str)], |r| {
+                    let state: String = r.get(2)?;
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?))
+                })?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let mut out = Vec::with_capacity(seats.len());
+            for (user_id, user_name, st, since, release_at, pinned, entitled_at) in seats {
+                let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
+                let pos = if state == SeatState::Blocked {
+                    position += 1;
+                    Some(position)
+                } else {
+                    None
+                };
+                out.push(SeatView {
+                    user_id,
+                    user_name,
+                    state: state.as_str(),
+                    entitled_at: Some(rfc3339(entitled_at / 1000)),
+                    since: Some(rfc3339(since)),
+                    position: pos,
+                    release_at: release_at.map(rfc3339),
+                    pinned,
+                });
+            }
+            Ok(SeatsView { capacity: v.seats, granted: v.granted, blocked: v.blocked, releasing: v.releasing, seats: out })
+        })
+        .await
+    }
+
+    /// One user's seat (`none` when the user has no seat row): the seat check.
+    pub async fn seat_of(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        user_name: String,
+    ) -> Result<SeatView> {
+        let ranks = self.inner.ranks.clone();
+        let check = move |c: &Connection, may_scan: bool| {
+            let l = license_key(c, tenant, &key)?;
+            let (id, name) = user_by_name(c, tenant, &user_name)?;
+            try_seat_view(c, tenant, l, &id, Some(name), Some(&ranks), may_scan)
+        };
+        // Inline on this HTTP worker's read connection when nothing needs a scan of a long
+        // waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
+        if let Some(v) = self.read_now(|c| check(c, false))? {
+            return Ok(v);
+        }
+        self.read(move |c| in_snapshot(c, |c| check(c, true)))
+            .await?
+            .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
+    }
+
+    /// Every seat a user holds or waits for, across the tenant's licenses.
+    pub async fn seats_of_user(
+        &self,
+        tenant: TenantKey,
+        user_name: String,
+    ) -> Result<Vec<UserSeat>> {
+        let ranks = self.inner.ranks.clone();
+        self.read(move |c| {
+            in_snapshot(c, |c| {
+                let (id, name) = user_by_name(c, tenant, &user_name)?;
+                let mut st = c.prepare_cached(
+                    "SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ?",
+                )?;
+                let ls = st
+                    .query_map(params![tenant, id], |r| r.get(0))?
+                    .collect::<rusqlite::Result<Vec<LicenseKey>>>()?;
+                let mut out = Vec::new();
+                for l in ls {
+                    let lv = view(c, l)?;
+                    let seat = seat_view(c, tenant, l, &id, Some(name.clone()), Some(&ranks))?;
+                    out.push(UserSeat {
+                        seat,
+                        license: LicenseRef {
+                            id: lv.id,
+                            name: lv.name,
+                        },
+                    });
+                }
+                Ok(out)
+            })
+        })
+        .await
+    }
+
+    pub async fn set_override(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        user_name: String,
+        kind: Option<OverrideKind>,
+        actor: &'static str,
+    ) -> Result<SeatView> {
+        let ticker = self.ticker();
+        self.write(move |c| {
+            let at = ticker.now();
+            let l = license_key(c, tenant, &key)?;
+            let (id, name) = user_by_name(c, tenant, &user_name)?;
+            match kind {
+                Some(k) => {
+                    c.prepare_cached(
+                        "INSERT INTO overrides (license_rk, tenant, user_id, kind, created) VALUES (?, ?, ?, ?, ?)
+                         ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = excluded.kind, created = excluded.created",
+                    )?
+                    .execute(params![l, tenant, id, if k == OverrideKind::Pin { "pin" } else { "exclude" }, rfc3339(at)])?;
+                }
+                None => {
+                    let n = c.prepare_cached("DELETE FROM overrides WHERE license_rk = ? AND user_id = ?")?.execute(params![l, id])?;
+                    if n == 0 {
+                        return Err(Error::NotFound(format!("override for {name:?}")));
+                    }
+                }
+            }
+            let cause = if kind == Some(OverrideKind::Exclude) { Cause::Admin } else { Cause::Directory };
+            allocate(c, tenant, at, |a| a.reevaluate(l, std::slice::from_ref(&id), cause, false))?;
+            let action = match kind {
+                Some(OverrideKind::Pin) => "override.pin",
+                Some(OverrideKind::Exclude) => "override.exclude",
+                None => "override.remove",
+            };
+            audit(c, tenant, at, actor, action, json!({"license": view(c, l)?.id, "userName": name}))?;
+            seat_view(c, tenant, l, &id, Some(name), None)
+        })
+        .await
+    }
+
+    /// Grants a waiting user a free seat by hand, out of order.
+    pub async fn grant(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        user_name: String,
+        actor: &'static str,
+    ) -> Result<SeatView> {
+        let ticker = self.ticker();
+        self.write(move |c| {
+            let at = ticker.now();
+            let l = license_key(c, tenant, &key)?;
+            let (id, name) = user_by_name(c, tenant, &user_name)?;
+            let mut refusal: Option<Refusal> = None;
+            allocate(c, tenant, at, |a| {
+                a.fill(l, &[], false)?;
+                refusal = a.manual_grant(l, &id)?.err();
+                Ok(())
+            })?;
+            if let Some(r) = refusal {
+                return Err(Error::Conflict(r.to_string()));
+            }
+            audit(
+                c,
+                tenant,
+                at,
+                actor,
+                "seat.grant",
+                json!({"license": view(c, l)?.id, "userName": name}),
+            )?;
+            seat_view(c, tenant, l, &id, Some(name), None)
+        })
+        .await
+    }
+
+    /// A license's overrides: (userName or id, "pin" | "exclude", since), by user.
+    pub async fn overrides(
+        &self,
+        tenant: TenantKey,
+        key: String,
+    ) -> Result<Vec<(String, String, String)>> {
+        self.read(move |c| {
+            let l = license_key(c, tenant, &key)?;
+            let mut st = c.prepare_cached(
+                "SELECT coalesce(u.user_name, o.user_id), o.kind, o.created FROM overrides o
+                 LEFT JOIN users u ON u.tenant = o.tenant AND u.id = o.user_id
+                 WHERE o.license_rk = ? ORDER BY 1",
+            )?;
+            let v = st
+                .query_map([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
+                .collect::<rusqlite::Result<Vec<_>>>()?;
+            Ok(v)
+        })
+        .await
+    }
+}
