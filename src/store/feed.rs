@@ -2,7 +2,7 @@
 //! by the job that made the change, [`audit`]), the seat-event feed a product can follow with a
 //! cursor, and a license's usage history for the console's chart.
 
-use rusqlite::{params, Connection};
+use super::sql::{params, Db};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -64,7 +64,7 @@ pub struct UsagePoint {
 
 /// Records an admin action (or a reconciler report) in the transaction of the change.
 pub(super) fn audit(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     at: Millis,
     actor: &str,
@@ -101,7 +101,7 @@ impl Store {
                         at: rfc3339(r.get(5)?),
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             let next = events.last().map_or(after, |e| e.cursor);
             Ok(SeatEvents { events, next })
         })
@@ -129,7 +129,7 @@ impl Store {
                         detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(AuditLog { entries })
         })
         .await
@@ -159,7 +159,7 @@ impl Store {
                         waiting: r.get(2)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(v)
         })
         .await

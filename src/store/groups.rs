@@ -4,7 +4,7 @@
 //! row whatever the group's size. A member row keeps the id the provider sent even when no such
 //! user or group exists yet.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{params, Db, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::users::{check_version, parse_doc, row, COLS};
@@ -33,14 +33,14 @@ pub struct GroupRecord {
     pub members: Option<Vec<MemberRow>>,
 }
 
-struct Row {
+struct Loaded {
     rk: i64,
     id: String,
     doc: Doc,
     meta: Meta,
 }
 
-fn load(c: &Connection, tenant: TenantKey, id: &str) -> Result<Row> {
+fn load(c: &Db, tenant: TenantKey, id: &str) -> Result<Loaded> {
     let (rk, id, doc, meta) = c
         .prepare_cached(&format!(
             "SELECT {COLS} FROM groups WHERE tenant = ? AND id = ?"
@@ -48,7 +48,7 @@ fn load(c: &Connection, tenant: TenantKey, id: &str) -> Result<Row> {
         .query_row(params![tenant, id], row)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("Group {id:?}")))?;
-    Ok(Row {
+    Ok(Loaded {
         rk,
         id,
         doc: parse_doc(&doc)?,
@@ -56,7 +56,7 @@ fn load(c: &Connection, tenant: TenantKey, id: &str) -> Result<Row> {
     })
 }
 
-pub(super) fn members_of(c: &Connection, group_rk: i64) -> Result<Vec<MemberRow>> {
+pub(super) fn members_of(c: &Db, group_rk: i64) -> Result<Vec<MemberRow>> {
     let mut st = c.prepare_cached(
         "SELECT member_id, display, member_type FROM group_members WHERE group_rk = ? ORDER BY added, member_id",
     )?;
@@ -68,12 +68,12 @@ pub(super) fn members_of(c: &Connection, group_rk: i64) -> Result<Vec<MemberRow>
                 kind: r.get(2)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(rows)
 }
 
 fn save(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     rk: Option<i64>,
     id: &str,
@@ -89,7 +89,7 @@ fn save(
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![tenant, id, display, fold(&display), external_id, text, meta.created, meta.last_modified, meta.version])?;
-            c.last_insert_rowid()
+            c.last_insert_rowid()?
         }
         Some(rk) => {
             c.prepare_cached(
@@ -102,7 +102,7 @@ fn save(
 }
 
 /// The type of a member the client did not type: a Group when a group has that id, else a User.
-fn member_type(c: &Connection, tenant: TenantKey, m: &MemberRef) -> Result<&'static str> {
+fn member_type(c: &Db, tenant: TenantKey, m: &MemberRef) -> Result<&'static str> {
     if let Some(k) = &m.kind {
         return Ok(if k == "Group" { "Group" } else { "User" });
     }
@@ -114,7 +114,7 @@ fn member_type(c: &Connection, tenant: TenantKey, m: &MemberRef) -> Result<&'sta
 
 /// Adds members; returns the values that were new.
 fn add_members(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     at: Millis,
     group_rk: i64,
@@ -137,7 +137,7 @@ fn add_members(
 }
 
 /// Removes members; returns the values that were there.
-fn remove_members(c: &Connection, group_rk: i64, ids: &[String]) -> Result<Vec<String>> {
+fn remove_members(c: &Db, group_rk: i64, ids: &[String]) -> Result<Vec<String>> {
     let mut gone = Vec::new();
     for id in ids {
         if c.prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
@@ -152,7 +152,7 @@ fn remove_members(c: &Connection, group_rk: i64, ids: &[String]) -> Result<Vec<S
 
 /// Applies member changes in order; returns the member values added or removed.
 fn apply_changes(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     at: Millis,
     group_rk: i64,
@@ -204,7 +204,7 @@ fn apply_changes(
 /// After a group's document or members changed: binds pending selectors its new name or
 /// externalId now matches, and re-allocates every user the change reached.
 fn allocate_after(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     at: Millis,
     group: &str,
@@ -228,11 +228,7 @@ fn member_json(m: &MemberRow) -> Value {
 
 /// Removes `member_id` from every group of the tenant (the user or group was deleted), bumping
 /// those groups' versions.
-pub(super) fn drop_memberships_of(
-    c: &Connection,
-    tenant: TenantKey,
-    member_id: &str,
-) -> Result<()> {
+pub(super) fn drop_memberships_of(c: &Db, tenant: TenantKey, member_id: &str) -> Result<()> {
     c.prepare_cached(
         "UPDATE groups SET version = version + 1, last_modified = ?
          WHERE rk IN (SELECT group_rk FROM group_members WHERE tenant = ? AND member_id = ?)",
@@ -243,7 +239,7 @@ pub(super) fn drop_memberships_of(
     Ok(())
 }
 
-fn record(c: &Connection, row: Row, with_members: bool) -> Result<GroupRecord> {
+fn record(c: &Db, row: Loaded, with_members: bool) -> Result<GroupRecord> {
     let members = if with_members {
         Some(members_of(c, row.rk)?)
     } else {
@@ -260,10 +256,10 @@ fn record(c: &Connection, row: Row, with_members: bool) -> Result<GroupRecord> {
 /// Writes the group's new document and member changes, bumping the version when anything
 /// changed, and re-allocates what the change reached.
 fn update(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     at: Millis,
-    mut row: Row,
+    mut row: Loaded,
     doc: Doc,
     changes: &[MemberChange],
     with_members: bool,
@@ -306,7 +302,7 @@ impl Store {
             let rk = save(c, tenant, None, &id, &doc, &meta)?;
             let added = add_members(c, tenant, at, rk, &members)?;
             allocate_after(c, tenant, at, &id, &added, true)?;
-            record(c, Row { rk, id, doc, meta }, true)
+            record(c, Loaded { rk, id, doc, meta }, true)
         })
         .await
     }
@@ -339,7 +335,7 @@ impl Store {
                     .prepare_cached(
                         "SELECT count(*) > ?2 FROM (SELECT 1 FROM group_members WHERE group_rk = ?1 LIMIT ?2 + 1)",
                     )?
-                    .query_row(rusqlite::params![row.rk, cap as i64], |r| r.get(0))?;
+                    .query_row(params![row.rk, cap as i64], |r| r.get(0))?;
                 if over {
                     return Ok(None);
                 }
@@ -442,7 +438,7 @@ impl Store {
             for (rk, id, doc, meta) in page.items {
                 items.push(record(
                     c,
-                    Row {
+                    Loaded {
                         rk,
                         id,
                         doc: parse_doc(&doc)?,
@@ -493,7 +489,7 @@ impl Store {
                  ORDER BY g.display_name_key, g.id LIMIT ?",
             )?;
             let v = st
-                .query_map(rusqlite::params![tenant, pattern, limit], |r| {
+                .query_map(params![tenant, pattern, limit], |r| {
                     Ok(GroupChoice {
                         id: r.get(0)?,
                         display_name: r.get(1)?,
@@ -501,7 +497,7 @@ impl Store {
                         members: r.get(3)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(v)
         })
         .await

@@ -5,7 +5,7 @@
 
 use std::collections::HashSet;
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{params, Db, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -176,18 +176,14 @@ fn validate_selectors(groups: &[Selector]) -> Result<()> {
     Ok(())
 }
 
-pub(super) fn license_key(c: &Connection, tenant: TenantKey, key: &str) -> Result<LicenseKey> {
+pub(super) fn license_key(c: &Db, tenant: TenantKey, key: &str) -> Result<LicenseKey> {
     c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ?1 AND (id = ?2 OR name = ?2 COLLATE NOCASE) ORDER BY id = ?2 DESC LIMIT 1")?
         .query_row(params![tenant, key], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("license {key:?}")))
 }
 
-pub(super) fn user_by_name(
-    c: &Connection,
-    tenant: TenantKey,
-    user_name: &str,
-) -> Result<(String, String)> {
+pub(super) fn user_by_name(c: &Db, tenant: TenantKey, user_name: &str) -> Result<(String, String)> {
     c.prepare_cached("SELECT id, user_name FROM users WHERE tenant = ? AND user_name_key = ?")?
         .query_row(params![tenant, fold(user_name)], |r| {
             Ok((r.get(0)?, r.get(1)?))
@@ -196,7 +192,7 @@ pub(super) fn user_by_name(
         .ok_or_else(|| Error::NotFound(format!("user {user_name:?}")))
 }
 
-pub(super) fn view(c: &Connection, l: LicenseKey) -> Result<LicenseView> {
+pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
     let mut st = c.prepare_cached(
         "SELECT selector, value, group_id, pending_since FROM license_groups WHERE license_rk = ? ORDER BY selector, value",
     )?;
@@ -212,8 +208,8 @@ pub(super) fn view(c: &Connection, l: LicenseKey) -> Result<LicenseView> {
                 pending_since: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
-    Ok(c.prepare_cached(
+        .collect::<Result<Vec<_>>>()?;
+    c.prepare_cached(
         "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated
          FROM licenses WHERE rk = ?",
     )?
@@ -234,11 +230,11 @@ pub(super) fn view(c: &Connection, l: LicenseKey) -> Result<LicenseView> {
             created: r.get(10)?,
             updated: r.get(11)?,
         })
-    })?)
+    })
 }
 
 /// Resolves a selector to a group id (the oldest match).
-fn resolve(c: &Connection, tenant: TenantKey, s: &Selector) -> Result<Option<String>> {
+fn resolve(c: &Db, tenant: TenantKey, s: &Selector) -> Result<Option<String>> {
     let sql = match s {
         Selector::Id(_) => "SELECT id FROM groups WHERE tenant = ? AND id = ?",
         Selector::ExternalId(_) => {
@@ -252,12 +248,12 @@ fn resolve(c: &Connection, tenant: TenantKey, s: &Selector) -> Result<Option<Str
         Selector::DisplayName(v) => fold(v),
         other => other.parts().1.to_owned(),
     };
-    Ok(c.prepare_cached(sql)?
+    c.prepare_cached(sql)?
         .query_row(params![tenant, value], |r| r.get(0))
-        .optional()?)
+        .optional()
 }
 
-fn selectors(c: &Connection, l: LicenseKey) -> Result<Vec<(Selector, Option<String>)>> {
+fn selectors(c: &Db, l: LicenseKey) -> Result<Vec<(Selector, Option<String>)>> {
     let mut st = c.prepare_cached(
         "SELECT selector, value, group_id FROM license_groups WHERE license_rk = ?",
     )?;
@@ -268,13 +264,13 @@ fn selectors(c: &Connection, l: LicenseKey) -> Result<Vec<(Selector, Option<Stri
                 r.get(2)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(v)
 }
 
 /// Sets a license's selectors; returns (groups no longer selected, groups newly selected).
 fn set_selectors(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
     at: Millis,
@@ -339,7 +335,7 @@ fn selection_changed(
 }
 
 fn apply_change(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
     at: Millis,
@@ -349,17 +345,17 @@ fn apply_change(
     let old = view_now
         .policy(l)?
         .ok_or_else(|| Error::NotFound("license".into()))?;
-    let set = |col: &str, v: &dyn rusqlite::ToSql| -> Result<()> {
+    let set = |col: &str, v: &dyn super::sql::Param| -> Result<()> {
         c.execute(
             &format!("UPDATE licenses SET {col} = ? WHERE rk = ?"),
-            params![v, l],
+            &[v, &l] as &[&dyn super::sql::Param],
         )?;
         Ok(())
     };
     if let Some(n) = &change.name {
         let n = validate_name(n)?;
         set("name", &n).map_err(|e| match e {
-            Error::Sqlite(ref s) if super::is_unique_violation(s) => {
+            ref e if super::is_unique_violation(e) => {
                 Error::Conflict(format!("a license named {n:?} exists"))
             }
             e => e,
@@ -465,8 +461,8 @@ impl Store {
                 ts,
                 ts
             ])
-            .map_err(|e| if super::is_unique_violation(&e) { Error::Conflict(format!("a license named {name:?} exists")) } else { e.into() })?;
-            let l = c.last_insert_rowid();
+            .map_err(|e| if super::is_unique_violation(&e) { Error::Conflict(format!("a license named {name:?} exists")) } else { e })?;
+            let l = c.last_insert_rowid()?;
             let (_, added) = set_selectors(c, tenant, l, at, &spec.groups)?;
             allocate(c, tenant, at, |a| {
                 let notify = |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
@@ -490,7 +486,7 @@ impl Store {
                 c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ? ORDER BY created, id")?;
             let keys = st
                 .query_map([tenant], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<LicenseKey>>>()?;
+                .collect::<Result<Vec<LicenseKey>>>()?;
             keys.into_iter().map(|l| view(c, l)).collect()
         })
         .await

@@ -4,6 +4,8 @@
 use std::path::Path;
 
 use rusqlite::{Connection, OpenFlags};
+
+use super::sql::Db;
 use serde::Serialize;
 
 use super::{Error, Result, Store};
@@ -41,12 +43,21 @@ impl Problem {
 }
 
 /// Problems found in a database: integrity, foreign keys, seat counters, the seat invariant.
-fn audit(c: &Connection) -> Result<Vec<Problem>> {
+fn audit(c: &Db) -> Result<Vec<Problem>> {
     let mut problems = Vec::new();
+    if c.sqlite().is_some() {
+        sqlite_integrity(c, &mut problems)?;
+    }
+    license_audit(c, &mut problems)?;
+    Ok(problems)
+}
+
+/// SQLite's own checks: the file's integrity and its foreign keys (PostgreSQL enforces both).
+fn sqlite_integrity(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
     let integrity: Vec<String> = c
         .prepare("PRAGMA integrity_check")?
         .query_map([], |r| r.get(0))?
-        .collect::<rusqlite::Result<_>>()?;
+        .collect::<Result<_>>()?;
     if integrity != ["ok"] {
         problems.extend(
             integrity
@@ -64,6 +75,11 @@ fn audit(c: &Connection) -> Result<Vec<Problem>> {
             format!("{fk} rows violate a foreign key"),
         ));
     }
+    Ok(())
+}
+
+/// Every license's stored counters against its seat rows, the seat invariant and the waitlist.
+fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
     let mut st = c.prepare(
         "SELECT l.id, l.name, l.seats, l.on_capacity_lowered, l.granted, l.releasing, l.blocked, l.auto_promote,
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'granted'),
@@ -114,7 +130,7 @@ fn audit(c: &Connection) -> Result<Vec<Problem>> {
             ));
         }
     }
-    Ok(problems)
+    Ok(())
 }
 
 impl Store {
@@ -127,7 +143,13 @@ impl Store {
                 to.display()
             )));
         }
-        self.read(move |c| copy(c, &to)).await
+        self.read(move |c| match c.sqlite() {
+            Some(c) => copy(c, &to),
+            None => Err(Error::Invalid(
+                "backup copies a SQLite database; back PostgreSQL up with pg_dump or PITR".into(),
+            )),
+        })
+        .await
     }
 
     /// (tenant, license, [capacity, granted, releasing, blocked]) of every license, for metrics.
@@ -138,7 +160,7 @@ impl Store {
             )?;
             let rows = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?])))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(rows)
         })
         .await
@@ -154,7 +176,7 @@ impl Store {
 /// checked first, and the current file is kept beside it as `<database>.before-restore`.
 pub fn restore(from: &Path, database: &Path) -> Result<()> {
     let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
-    let problems = audit(&src)?;
+    let problems = audit(&Db::Sqlite(&src))?;
     if !problems.is_empty() {
         return Err(Error::Invalid(format!(
             "the backup fails its check: {}",

@@ -42,6 +42,7 @@ mod ranks;
 mod reconciler;
 mod seat_ops;
 pub mod seats;
+pub mod sql;
 mod tenants;
 mod users;
 
@@ -50,6 +51,7 @@ use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use rusqlite::{Connection, OpenFlags};
+use sql::Db;
 use tokio::sync::{mpsc, oneshot};
 
 pub use feed::{AuditEntry, AuditLog, SeatEvent, SeatEvents, UsagePoint};
@@ -97,6 +99,11 @@ pub enum Error {
     Invalid(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
+    #[error("database error: {0}")]
+    Postgres(#[from] postgres::Error),
+    /// A query that must find a row found none (see `sql::OptionalExtension`).
+    #[error("the query found no row")]
+    NoRow,
     #[error("the database is closed")]
     Closed,
     #[error("internal error: {0}")]
@@ -108,7 +115,7 @@ pub type Result<T, E = Error> = std::result::Result<T, E>;
 trait Job: Send {
     /// Runs inside the batch transaction; returns false when the job failed and its savepoint
     /// must be rolled back.
-    fn run(&mut self, conn: &Connection) -> bool;
+    fn run(&mut self, conn: &Db) -> bool;
     fn mode(&self) -> Mode;
     /// Called after the batch committed (`Ok`) or failed to commit (`Err`).
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
@@ -132,8 +139,8 @@ struct TypedJob<T, F> {
     reply: oneshot::Sender<Result<T>>,
 }
 
-impl<T: Send, F: FnOnce(&Connection) -> Result<T> + Send> Job for TypedJob<T, F> {
-    fn run(&mut self, conn: &Connection) -> bool {
+impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
+    fn run(&mut self, conn: &Db) -> bool {
         let f = self.f.take().expect("a job runs once");
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
             .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
@@ -211,12 +218,18 @@ fn configure(conn: &Connection) -> Result<()> {
 
 /// Runs `f` in one read transaction on the read-only connection `c`: every statement sees the
 /// same commit. The statements are cached: `Transaction` would parse BEGIN and COMMIT each time.
-fn in_snapshot<T>(c: &Connection, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
-    if !c.is_autocommit() {
-        // A transaction left open by a failed end (never expected): start clean.
-        c.execute_batch("ROLLBACK")?;
-    }
-    c.prepare_cached("BEGIN")?.execute([])?;
+fn in_snapshot<T>(c: &Db, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+    let begin = match c {
+        Db::Sqlite(conn) => {
+            if !conn.is_autocommit() {
+                // A transaction left open by a failed end (never expected): start clean.
+                conn.execute_batch("ROLLBACK")?;
+            }
+            "BEGIN"
+        }
+        Db::Postgres(_) => "BEGIN ISOLATION LEVEL REPEATABLE READ READ ONLY",
+    };
+    c.prepare_cached(begin)?.execute([])?;
     let r = f(c);
     let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
     c.prepare_cached(end)?.execute([])?;
@@ -343,7 +356,7 @@ impl Store {
     pub async fn write<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         self.submit(f, Mode::Batched).await
     }
@@ -354,7 +367,7 @@ impl Store {
     pub async fn write_alone<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         self.submit(f, Mode::Alone).await
     }
@@ -364,7 +377,7 @@ impl Store {
     pub async fn dry_run<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         self.submit(f, Mode::DryRun).await
     }
@@ -373,7 +386,7 @@ impl Store {
     pub async fn write_sized<T, F>(&self, alone: bool, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let mode = if alone { Mode::Alone } else { Mode::Batched };
         self.submit(f, mode).await
@@ -382,7 +395,7 @@ impl Store {
     async fn submit<T, F>(&self, f: F, mode: Mode) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let (reply, rx) = oneshot::channel();
         let sender = self
@@ -408,7 +421,7 @@ impl Store {
     pub async fn read<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Connection) -> Result<T> + Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
         let _slot = self
@@ -422,7 +435,7 @@ impl Store {
                 Some(c) => c,
                 None => open_reader(&inner.path)?,
             };
-            let r = f(&conn);
+            let r = f(&Db::Sqlite(&conn));
             let mut pool = inner.readers.lock().map_err(|_| Error::Closed)?;
             if pool.len() < READERS {
                 pool.push(conn);
@@ -438,7 +451,7 @@ impl Store {
     /// read to a blocking thread would cost more than the read. In WAL mode a reader never
     /// waits for the writer. Anything that can scan goes through [`Store::read`]. `f` runs in
     /// one read transaction.
-    pub fn read_now<T>(&self, f: impl FnOnce(&Connection) -> Result<T>) -> Result<T> {
+    pub fn read_now<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
         thread_local! {
             static CONN: std::cell::RefCell<Option<(PathBuf, Connection)>> = const { std::cell::RefCell::new(None) };
         }
@@ -457,7 +470,7 @@ impl Store {
             let (_, conn) = slot.as_ref().expect("opened above");
             // One snapshot (a user and its groups as of the same commit) and one lock round
             // instead of one per statement.
-            in_snapshot(conn, f)
+            in_snapshot(&Db::Sqlite(conn), f)
         })
     }
 
@@ -543,7 +556,7 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     }
     if let [job] = &mut batch[..] {
         // One job: its failure rolls back the transaction, no savepoint needed.
-        let ok = job.run(conn);
+        let ok = job.run(&Db::Sqlite(conn));
         if job.mode() == Mode::DryRun {
             let _ = conn.execute_batch("ROLLBACK");
             batch.into_iter().for_each(|j| j.finish(Ok(())));
@@ -558,7 +571,7 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
         }
     } else {
         for job in batch.iter_mut() {
-            let ok = conn.execute_batch("SAVEPOINT job").is_ok() && job.run(conn);
+            let ok = conn.execute_batch("SAVEPOINT job").is_ok() && job.run(&Db::Sqlite(conn));
             if ok {
                 let _ = conn.execute_batch("RELEASE job");
             } else {
@@ -587,6 +600,13 @@ pub fn version_matches(if_match: &str, version: i64) -> bool {
     })
 }
 
-fn is_unique_violation(e: &rusqlite::Error) -> bool {
-    matches!(e, rusqlite::Error::SqliteFailure(f, _) if f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE)
+/// True for a write refused by a unique index (a name or userName taken), on either engine.
+fn is_unique_violation(e: &Error) -> bool {
+    match e {
+        Error::Sqlite(rusqlite::Error::SqliteFailure(f, _)) => {
+            f.extended_code == rusqlite::ffi::SQLITE_CONSTRAINT_UNIQUE
+        }
+        Error::Postgres(e) => e.code() == Some(&postgres::error::SqlState::UNIQUE_VIOLATION),
+        _ => false,
+    }
 }

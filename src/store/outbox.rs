@@ -6,7 +6,7 @@
 //! `failed` (a permanent SMTP rejection) | `skipped` (no recipients). A transient failure keeps
 //! the row `pending` with a later `due`.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{params, Db, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -21,7 +21,7 @@ const KEEP_MS: Millis = 30 * 86_400_000;
 /// Records events of `kind` (about `license`, 0 for the tenant as a whole) into the open digest,
 /// opening one when there is none. Each item gets `at` when it has none.
 pub(crate) fn record(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     kind: Kind,
     license: LicenseKey,
@@ -35,7 +35,7 @@ pub(crate) fn record(
 /// As [`record`], for `n` items made one at a time (a selection can block half a million
 /// users: their items are written as they are made, never held together).
 fn record_each(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     kind: Kind,
     license: LicenseKey,
@@ -90,12 +90,7 @@ fn level(in_use: i64, capacity: i64) -> i64 {
 /// Notifies a license crossing 90 % or 100 % of its seats, once per crossing: the level is
 /// re-armed only after use falls at least 5 points below it, so one seat coming and going at the
 /// boundary does not mail anyone again.
-pub(crate) fn check_threshold(
-    c: &Connection,
-    tenant: TenantKey,
-    l: LicenseKey,
-    at: Millis,
-) -> Result<()> {
+pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis) -> Result<()> {
     let row: Option<(i64, i64, i64)> = c
         .prepare_cached(
             "SELECT seats, granted + releasing, alert_level FROM licenses WHERE rk = ? AND tenant = ?",
@@ -131,7 +126,7 @@ pub(crate) fn check_threshold(
 /// What an allocation run notifies: the users it blocked (one digest per license) and the
 /// thresholds the licenses it touched crossed.
 pub(crate) fn after_allocation(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     at: Millis,
     report: &Report,
@@ -146,7 +141,7 @@ pub(crate) fn after_allocation(
 /// Records the users `report` holds as newly blocked, and forgets them there: a long run (a
 /// selection) calls this as it goes; [`after_allocation`] records the rest.
 pub(crate) fn record_blocked(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     at: Millis,
     report: &mut crate::alloc::Report,
@@ -156,7 +151,7 @@ pub(crate) fn record_blocked(
 }
 
 fn record_blocked_users(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     at: Millis,
     blocked: &[(LicenseKey, crate::alloc::UserId)],
@@ -244,7 +239,7 @@ pub struct NotificationDetail {
     pub events: Vec<Value>,
 }
 
-fn outbox_row(r: &rusqlite::Row) -> rusqlite::Result<Notification> {
+fn outbox_row(r: &Row) -> Result<Notification> {
     let recipients: Option<String> = r.get(9)?;
     let state: String = r.get(3)?;
     let due: i64 = r.get(5)?;
@@ -293,7 +288,7 @@ impl Store {
                 c.prepare_cached("SELECT id FROM outbox WHERE state = 'closing' ORDER BY id")?;
             let ids = st
                 .query_map([], |r| r.get(0))?
-                .collect::<rusqlite::Result<Vec<i64>>>()?;
+                .collect::<Result<Vec<i64>>>()?;
             Ok(ids)
         })
         .await
@@ -340,7 +335,7 @@ impl Store {
             let mut items = st
                 .query_map([id], |r| r.get::<_, String>(0))?
                 .map(|d| d.map(|d| serde_json::from_str::<Value>(&d).unwrap_or(Value::Null)))
-                .collect::<rusqlite::Result<Vec<Value>>>()?;
+                .collect::<Result<Vec<Value>>>()?;
             if kind == Kind::Blocked {
                 items = blocked_items(c, tenant, l, items)?;
             }
@@ -408,7 +403,7 @@ impl Store {
                         subject: r.get(6)?,
                     })
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(v)
         })
         .await
@@ -453,11 +448,11 @@ impl Store {
             ))?;
             let rows = st
                 .query_map(params![tenant, state, limit], outbox_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox WHERE tenant = ? GROUP BY state")?;
             let counts = st
                 .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<_>>()?;
+                .collect::<Result<_>>()?;
             Ok(Notifications { notifications: rows, counts })
         })
         .await
@@ -484,7 +479,7 @@ impl Store {
             let events = st
                 .query_map(params![id, limit], |r| r.get::<_, String>(0))?
                 .map(|d| d.map(|d| serde_json::from_str::<Value>(&d).unwrap_or(Value::Null)))
-                .collect::<rusqlite::Result<Vec<Value>>>()?;
+                .collect::<Result<Vec<Value>>>()?;
             Ok(NotificationDetail {
                 notification,
                 events,
@@ -546,8 +541,8 @@ impl Store {
                     "notification {id} is not failed or skipped (only those can be retried)"
                 )));
             }
-            Ok(c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
-                .query_row([id], outbox_row)?)
+            c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
+                .query_row([id], outbox_row)
         })
         .await
     }
@@ -558,7 +553,7 @@ impl Store {
             let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
             let v = st
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(v)
         })
         .await
@@ -568,10 +563,10 @@ impl Store {
     pub async fn prune_outbox(&self) -> Result<usize> {
         let ticker = self.ticker();
         self.write(move |c| {
-            Ok(c.prepare_cached(
+            c.prepare_cached(
                 "DELETE FROM outbox WHERE state IN ('sent', 'failed', 'skipped') AND created < ?",
             )?
-            .execute([ticker.now() - KEEP_MS])?)
+            .execute([ticker.now() - KEEP_MS])
         })
         .await
     }
@@ -580,7 +575,7 @@ impl Store {
 /// Blocked items with the user's name and current state added; a user blocked twice in one
 /// window is listed once.
 fn blocked_items(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
     items: Vec<Value>,

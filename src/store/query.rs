@@ -6,8 +6,10 @@
 //! for Users; `id`, `externalId`, `displayName` and `members.value` (eq) for Groups; and `and`,
 //! `or`, `not` over those. Results come in creation order (stable across pages).
 
-use rusqlite::types::Value as Sql;
-use rusqlite::{params_from_iter, Connection};
+use super::sql::{Db, Param};
+
+/// A statement argument built with the statement.
+type Sql = Box<dyn Param>;
 use serde_json::Value;
 
 use super::users::{groups_of, parse_doc, row, COLS};
@@ -102,21 +104,21 @@ fn compare_eq(
         _ => None,
     };
     let (cond, arg) = match (kind, name.as_str(), sub.as_deref(), text) {
-        (_, "id", None, Some(s)) => ("id = ?", Sql::Text(s)),
-        (_, "externalid", None, Some(s)) => ("external_id = ?", Sql::Text(s)),
-        (ResourceKind::User, "username", None, Some(s)) => ("user_name_key = ?", Sql::Text(fold(&s))),
-        (ResourceKind::User, "displayname", None, Some(s)) => ("display_name_key = ?", Sql::Text(fold(&s))),
-        (ResourceKind::Group, "displayname", None, Some(s)) => ("display_name_key = ?", Sql::Text(fold(&s))),
+        (_, "id", None, Some(s)) => ("id = ?", Box::new(s) as Sql),
+        (_, "externalid", None, Some(s)) => ("external_id = ?", Box::new(s) as Sql),
+        (ResourceKind::User, "username", None, Some(s)) => ("user_name_key = ?", Box::new(fold(&s)) as Sql),
+        (ResourceKind::User, "displayname", None, Some(s)) => ("display_name_key = ?", Box::new(fold(&s)) as Sql),
+        (ResourceKind::Group, "displayname", None, Some(s)) => ("display_name_key = ?", Box::new(fold(&s)) as Sql),
         (ResourceKind::User, "emails", None | Some("value"), Some(s)) => (
             "EXISTS (SELECT 1 FROM user_emails e WHERE e.user_rk = r.rk AND e.tenant = r.tenant AND e.value_key = ?)",
-            Sql::Text(fold(&s)),
+            Box::new(fold(&s)) as Sql,
         ),
         (ResourceKind::Group, "members", None | Some("value"), Some(s)) => (
             "EXISTS (SELECT 1 FROM group_members m WHERE m.group_rk = r.rk AND m.member_id = ?)",
-            Sql::Text(s),
+            Box::new(s) as Sql,
         ),
         (ResourceKind::User, "active", None, None) => match value {
-            CompValue::Bool(b) => ("active = ?", Sql::Integer(i64::from(*b))),
+            CompValue::Bool(b) => ("active = ?", Box::new(*b) as Sql),
             _ => return None,
         },
         _ => return None,
@@ -201,8 +203,8 @@ fn compare_range(
     };
     Some(match op {
         CompareOp::Sw => {
-            args.push(Sql::Text(v.clone()));
-            args.push(Sql::Text(format!("{v}\u{10FFFF}")));
+            args.push(Box::new(v.clone()) as Sql);
+            args.push(Box::new(format!("{v}\u{10FFFF}")) as Sql);
             format!("({col} >= ? AND {col} < ?)")
         }
         _ => {
@@ -212,7 +214,7 @@ fn compare_range(
                 CompareOp::Lt => "<",
                 _ => "<=",
             };
-            args.push(Sql::Text(v));
+            args.push(Box::new(v) as Sql);
             format!("{col} {sym} ?")
         }
     })
@@ -255,15 +257,15 @@ pub(super) fn is_point(kind: ResourceKind, f: &Filter) -> bool {
 }
 
 pub(super) fn list(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     kind: ResourceKind,
     q: &ListQuery,
 ) -> Result<Page<RawRow>> {
     let t = table(kind);
-    let mut args = vec![Sql::Integer(tenant)];
+    let mut args: Vec<Sql> = vec![Box::new(tenant)];
     let cond = match &q.filter {
-        None => Some("1".to_owned()),
+        None => Some("TRUE".to_owned()),
         Some(f) => to_sql(kind, f, &mut args),
     };
     let order = match &q.sort {
@@ -285,8 +287,14 @@ pub(super) fn list(
                 "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond}"
             ))?;
             let found = st
-                .query_map(params_from_iter(args.iter()), row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .query_map(
+                    args.iter()
+                        .map(AsRef::as_ref)
+                        .collect::<Vec<&dyn Param>>()
+                        .as_slice(),
+                    row,
+                )?
+                .collect::<Result<Vec<_>>>()?;
             let total = found.len() as i64;
             let items = found
                 .into_iter()
@@ -301,21 +309,33 @@ pub(super) fn list(
             .prepare_cached(&format!(
                 "SELECT count(*) FROM {t} r WHERE r.tenant = ? AND {cond}"
             ))?
-            .query_row(params_from_iter(args.iter()), |r| r.get(0))?;
+            .query_row(
+                args.iter()
+                    .map(AsRef::as_ref)
+                    .collect::<Vec<&dyn Param>>()
+                    .as_slice(),
+                |r| r.get(0),
+            )?;
         if q.count == 0 {
             return Ok(Page {
                 total,
                 items: Vec::new(),
             });
         }
-        args.push(Sql::Integer(q.count));
-        args.push(Sql::Integer(offset));
+        args.push(Box::new(q.count));
+        args.push(Box::new(offset));
         let mut st = c.prepare_cached(&format!(
             "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY {order} LIMIT ? OFFSET ?"
         ))?;
         let items = st
-            .query_map(params_from_iter(args.iter()), row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .query_map(
+                args.iter()
+                    .map(AsRef::as_ref)
+                    .collect::<Vec<&dyn Param>>()
+                    .as_slice(),
+                row,
+            )?
+            .collect::<Result<Vec<_>>>()?;
         return Ok(Page { total, items });
     }
     // Not indexed: evaluate (and sort) in memory over the rows the indexed part selects.
@@ -338,17 +358,18 @@ pub(super) fn list(
         (Some(c), _) => c,
         (None, Some(f)) => {
             args.truncate(1);
-            prefilter(kind, f, &mut args).unwrap_or_else(|| "1".to_owned())
+            prefilter(kind, f, &mut args).unwrap_or_else(|| "TRUE".to_owned())
         }
-        (None, None) => "1".to_owned(),
+        (None, None) => "TRUE".to_owned(),
     };
     let mut st = c.prepare_cached(&format!(
         "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY r.rk"
     ))?;
-    let mut rows = st.query(params_from_iter(args.iter()))?;
+    let args: Vec<&dyn Param> = args.iter().map(AsRef::as_ref).collect();
+    let rows = st.query_map(args.as_slice(), row)?;
     let mut matched: Vec<(Option<SortValue>, RawRow)> = Vec::new();
-    while let Some(r) = rows.next()? {
-        let raw = row(r)?;
+    for raw in rows {
+        let raw = raw?;
         if residual.is_none() && q.sort.is_none() {
             matched.push((None, raw));
             continue;

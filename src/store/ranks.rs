@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{params, Db, OptionalExtension};
 
 use super::Result;
 use crate::alloc::LicenseKey;
@@ -130,7 +130,7 @@ impl RankCache {
     /// (building a copy) and [`Lookup::Defer`] stands for every answer that would need it.
     pub fn position(
         &self,
-        c: &Connection,
+        c: &Db,
         l: LicenseKey,
         pinned: bool,
         entitled_at: i64,
@@ -194,7 +194,7 @@ impl RankCache {
     /// Reads license `l`'s waitlist order in `c`'s snapshot.
     fn build(
         &self,
-        c: &Connection,
+        c: &Db,
         l: LicenseKey,
         license_id: String,
         gen: i64,
@@ -205,19 +205,26 @@ impl RankCache {
             "SELECT pinned, entitled_at, user_id FROM seats WHERE license_rk = ? AND state = 'blocked'
              ORDER BY pinned DESC, entitled_at, user_id",
         )?;
-        let mut rows = st.query(params![l])?;
+        let rows = st.query_map(params![l], |r| {
+            Ok((
+                r.get::<_, bool>(0)?,
+                r.get::<_, i64>(1)?,
+                r.with_str(2, canonical_uuid)?,
+            ))
+        })?;
         let mut keys = Vec::with_capacity(waiting);
         let mut pinned = 0;
         let mut canonical = true;
-        while let Some(r) = rows.next()? {
-            let Some(id) = canonical_uuid(r.get_ref(2)?.as_str().unwrap_or("")) else {
+        for row in rows {
+            let (is_pinned, entitled_at, id) = row?;
+            let Some(id) = id else {
                 canonical = false;
                 break;
             };
-            if r.get::<_, bool>(0)? {
+            if is_pinned {
                 pinned += 1;
             }
-            keys.push(key(r.get(1)?, id));
+            keys.push(key(entitled_at, id));
         }
         debug_assert!(keys[..pinned].is_sorted() && keys[pinned..].is_sorted());
         let keys = canonical.then(|| {

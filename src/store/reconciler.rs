@@ -4,7 +4,7 @@
 //! also keeps the time of each tenant's last provider call, noted in memory by every SCIM
 //! request and written here.
 
-use rusqlite::{params, Connection};
+use super::sql::{params, Db};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -84,7 +84,7 @@ pub struct ExpiredMember {
 
 /// Expires pending references older than the tenant's window: unresolved selectors and member
 /// values that name no user or group. Returns what was dropped.
-fn expire_pending(c: &Connection, tenant: TenantKey, at: Millis) -> Result<Expired> {
+fn expire_pending(c: &Db, tenant: TenantKey, at: Millis) -> Result<Expired> {
     let window: i64 = c.query_row(
         "SELECT pending_window_seconds FROM tenants WHERE rk = ?",
         [tenant],
@@ -102,7 +102,7 @@ fn expire_pending(c: &Connection, tenant: TenantKey, at: Millis) -> Result<Expir
                 selector: Selector::from_parts(&r.get::<_, String>(1)?, r.get(2)?),
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let mut st = c.prepare_cached(
         "SELECT m.group_rk, m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
          WHERE m.tenant = ?1 AND m.added < ?2
@@ -118,7 +118,7 @@ fn expire_pending(c: &Connection, tenant: TenantKey, at: Millis) -> Result<Expir
                 r.get::<_, String>(2)?,
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let mut members = Vec::new();
     for (group_rk, member, group) in stale {
         c.prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
@@ -135,18 +135,13 @@ fn expire_pending(c: &Connection, tenant: TenantKey, at: Millis) -> Result<Expir
 /// One reconciler pass over a tenant: every license recomputed, drift repaired, due releases
 /// freed, waitlists promoted, pending references expired. The report is kept as the tenant's
 /// last and in the audit log.
-fn reconcile_tenant(
-    c: &Connection,
-    tenant: TenantKey,
-    at: Millis,
-    actor: &str,
-) -> Result<ReconcileReport> {
+fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Result<ReconcileReport> {
     let expired = expire_pending(c, tenant, at)?;
     let licenses: Vec<LicenseKey> = {
         let mut st = c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ? ORDER BY rk")?;
         let v = st
             .query_map([tenant], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         v
     };
     let report = allocate(c, tenant, at, |a| {
@@ -191,7 +186,7 @@ fn reconcile_tenant(
 
 /// Notifies a tenant's silence once: when no provider call came for longer than its
 /// `expected_sync_seconds`; the next call re-arms it.
-fn check_silence(c: &Connection, tenant: TenantKey, at: Millis) -> Result<()> {
+fn check_silence(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> {
     let (created, expected, last_call, notified): (String, i64, Option<String>, bool) = c.query_row(
         "SELECT created, expected_sync_seconds, last_provider_call, silence_notified FROM tenants WHERE rk = ?",
         [tenant],

@@ -3,7 +3,7 @@
 //! exclude) and manual grants. Writes run the allocator in their own transaction; reads of a
 //! long waitlist's positions use its in-memory copy (`ranks`).
 
-use rusqlite::{params, Connection};
+use super::sql::{params, Db};
 use serde::Serialize;
 use serde_json::json;
 
@@ -58,7 +58,7 @@ pub struct UserSeat {
 /// One user's seat in license `l`. On a read snapshot pass `ranks`: a long waitlist's position
 /// then comes from its in-memory copy; a write job passes `None` (its changes are uncommitted).
 pub(super) fn seat_view(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
     user_id: &str,
@@ -72,7 +72,7 @@ pub(super) fn seat_view(
 /// [`seat_view`]; unless `may_scan`, `None` when only a scan of a long waitlist (a count, or
 /// copying its order) could give the user's position.
 fn try_seat_view(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
     user_id: &str,
@@ -153,7 +153,7 @@ impl Store {
                     let state: String = r.get(2)?;
                     Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?))
                 })?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             let mut out = Vec::with_capacity(seats.len());
             for (user_id, user_name, st, since, release_at, pinned, entitled_at) in seats {
                 let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
@@ -187,7 +187,7 @@ impl Store {
         user_name: String,
     ) -> Result<SeatView> {
         let ranks = self.inner.ranks.clone();
-        let check = move |c: &Connection, may_scan: bool| {
+        let check = move |c: &Db, may_scan: bool| {
             let l = license_key(c, tenant, &key)?;
             let (id, name) = user_by_name(c, tenant, &user_name)?;
             try_seat_view(c, tenant, l, &id, Some(name), Some(&ranks), may_scan)
@@ -217,7 +217,7 @@ impl Store {
                 )?;
                 let ls = st
                     .query_map(params![tenant, id], |r| r.get(0))?
-                    .collect::<rusqlite::Result<Vec<LicenseKey>>>()?;
+                    .collect::<Result<Vec<LicenseKey>>>()?;
                 let mut out = Vec::new();
                 for l in ls {
                     let lv = view(c, l)?;
@@ -327,7 +327,7 @@ impl Store {
             )?;
             let v = st
                 .query_map([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+                .collect::<Result<Vec<_>>>()?;
             Ok(v)
         })
         .await

@@ -1,7 +1,7 @@
 //! The allocator's [`SeatStore`] over a write transaction, and the hooks that run the allocator
 //! after every directory write, in the same transaction.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{params, Db, OptionalExtension, Row};
 
 use super::{Error, Result, TenantKey};
 use crate::alloc::{
@@ -11,11 +11,11 @@ use crate::alloc::{
 
 /// A tenant's seats and directory, seen from inside one transaction.
 pub struct TxSeats<'c> {
-    pub c: &'c Connection,
+    pub c: &'c Db<'c>,
     pub tenant: TenantKey,
 }
 
-fn seat_row(r: &rusqlite::Row) -> rusqlite::Result<Seat> {
+fn seat_row(r: &Row) -> Result<Seat> {
     let state: String = r.get(1)?;
     Ok(Seat {
         user: r.get(0)?,
@@ -29,11 +29,11 @@ fn seat_row(r: &rusqlite::Row) -> rusqlite::Result<Seat> {
 
 const SEAT_COLS: &str = "user_id, state, pinned, entitled_at, since, release_at";
 
-fn strings(c: &Connection, sql: &str, p: impl rusqlite::Params) -> Result<Vec<String>> {
+fn strings(c: &Db, sql: &str, p: impl super::sql::Params) -> Result<Vec<String>> {
     let mut st = c.prepare_cached(sql)?;
     let v = st
         .query_map(p, |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<String>>>()?;
+        .collect::<Result<Vec<String>>>()?;
     Ok(v)
 }
 
@@ -68,11 +68,10 @@ impl SeatStore for TxSeats<'_> {
     type Error = Error;
 
     fn user_active(&mut self, user: &str) -> Result<Option<bool>> {
-        Ok(self
-            .c
+        self.c
             .prepare_cached("SELECT active FROM users WHERE tenant = ? AND id = ?")?
             .query_row(params![self.tenant, user], |r| r.get(0))
-            .optional()?)
+            .optional()
     }
 
     fn parent_groups(&mut self, member: &str) -> Result<Vec<GroupId>> {
@@ -132,12 +131,12 @@ impl SeatStore for TxSeats<'_> {
             .prepare_cached("SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ?")?;
         let v = st
             .query_map(params![self.tenant, user], |r| r.get(0))?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
     fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>> {
-        Ok(self
+        self
             .c
             .prepare_cached(
                 "SELECT seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete FROM licenses WHERE rk = ? AND tenant = ?",
@@ -152,7 +151,7 @@ impl SeatStore for TxSeats<'_> {
                     free_on_delete: r.get(4)?,
                 })
             })
-            .optional()?)
+            .optional()
     }
 
     fn selected_groups(&mut self, l: LicenseKey) -> Result<Vec<GroupId>> {
@@ -194,27 +193,24 @@ impl SeatStore for TxSeats<'_> {
                     },
                 ))
             })?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
     fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>> {
-        Ok(self
-            .c
+        self.c
             .prepare_cached(&format!(
                 "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND user_id = ?"
             ))?
             .query_row(params![l, user], seat_row)
-            .optional()?)
+            .optional()
     }
 
     fn all_seats(&mut self, l: LicenseKey) -> Result<Vec<Seat>> {
         let mut st = self.c.prepare_cached(&format!(
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ?"
         ))?;
-        let v = st
-            .query_map([l], seat_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+        let v = st.query_map([l], seat_row)?.collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -240,7 +236,7 @@ impl SeatStore for TxSeats<'_> {
         ))?;
         let v = st
             .query_map(params![l, n as i64], seat_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -251,7 +247,7 @@ impl SeatStore for TxSeats<'_> {
         ))?;
         let v = st
             .query_map(params![l, n as i64], seat_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -261,7 +257,7 @@ impl SeatStore for TxSeats<'_> {
         ))?;
         let v = st
             .query_map(params![l, now], seat_row)?
-            .collect::<rusqlite::Result<Vec<_>>>()?;
+            .collect::<Result<Vec<_>>>()?;
         Ok(v)
     }
 
@@ -329,7 +325,7 @@ fn next_order(at: Millis) -> i64 {
 /// Runs `f` with an allocator over this transaction and records what it notifies (blocked
 /// users, capacity thresholds) in the outbox, in the same transaction; returns what it changed.
 pub(super) fn allocate(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     now: Millis,
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
@@ -345,7 +341,7 @@ pub(super) fn allocate(
 /// After a user was created, changed or is about to be deleted. `extra` are licenses to
 /// re-evaluate besides those the user's groups reach (its seats before a delete).
 pub(super) fn user_changed(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     now: Millis,
     user: &str,
@@ -364,12 +360,7 @@ pub(super) struct Reach {
 /// What changing `members` of `group` can affect: the licenses selecting the group or a group
 /// containing it, and every user under those members (a member may be a nested group, or an
 /// externalId standing for a user).
-pub(super) fn reach(
-    c: &Connection,
-    tenant: TenantKey,
-    group: &str,
-    members: &[String],
-) -> Result<Reach> {
+pub(super) fn reach(c: &Db, tenant: TenantKey, group: &str, members: &[String]) -> Result<Reach> {
     let mut view = TxSeats { c, tenant };
     let mut a = Allocator::new(&mut view, 0);
     let mut groups: Vec<GroupId> = a.ancestors(group)?.into_iter().collect();
@@ -397,7 +388,7 @@ pub(super) fn reach(
 
 /// Re-evaluates what a group change reached (taken with [`reach`] before and/or after it).
 pub(super) fn reevaluate_reach(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     now: Millis,
     reach: Reach,
@@ -425,11 +416,7 @@ impl Reach {
 
 /// Binds pending selectors that name this group (by id, externalId or displayName) and returns
 /// the licenses that gained it.
-pub(super) fn bind_selectors(
-    c: &Connection,
-    tenant: TenantKey,
-    group: &str,
-) -> Result<Vec<LicenseKey>> {
+pub(super) fn bind_selectors(c: &Db, tenant: TenantKey, group: &str) -> Result<Vec<LicenseKey>> {
     let (id, ext, name): (String, Option<String>, String) = c
         .prepare_cached(
             "SELECT id, external_id, display_name_key FROM groups WHERE tenant = ? AND id = ?",
@@ -446,17 +433,12 @@ pub(super) fn bind_selectors(
     )?;
     let v = st
         .query_map(params![tenant, id, ext, name], |r| r.get(0))?
-        .collect::<rusqlite::Result<Vec<LicenseKey>>>()?;
+        .collect::<Result<Vec<LicenseKey>>>()?;
     Ok(v)
 }
 
 /// A deleted group's selectors go back to pending (a later group may match them).
-pub(super) fn unbind_selectors(
-    c: &Connection,
-    tenant: TenantKey,
-    group: &str,
-    now: &str,
-) -> Result<()> {
+pub(super) fn unbind_selectors(c: &Db, tenant: TenantKey, group: &str, now: &str) -> Result<()> {
     c.prepare_cached("UPDATE license_groups SET group_id = NULL, pending_since = ? WHERE tenant = ? AND group_id = ?")?
         .execute(params![now, tenant, group])?;
     Ok(())

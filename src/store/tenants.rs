@@ -9,8 +9,8 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
+use super::sql::{params, Db, OptionalExtension, Row};
 use rand::RngCore;
-use rusqlite::{params, Connection, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::json;
 use sha2::{Digest, Sha256};
@@ -117,7 +117,7 @@ pub struct TokenInfo {
 const TENANT_COLS: &str =
     "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds";
 
-fn tenant_row(r: &Row) -> rusqlite::Result<Tenant> {
+fn tenant_row(r: &Row) -> Result<Tenant> {
     let notify: String = r.get(3)?;
     Ok(Tenant {
         key: r.get(0)?,
@@ -130,7 +130,7 @@ fn tenant_row(r: &Row) -> rusqlite::Result<Tenant> {
     })
 }
 
-fn token_row(r: &Row) -> rusqlite::Result<TokenInfo> {
+fn token_row(r: &Row) -> Result<TokenInfo> {
     Ok(TokenInfo {
         id: r.get(0)?,
         created: r.get(1)?,
@@ -173,7 +173,7 @@ fn new_token() -> (String, String, [u8; 32]) {
 }
 
 fn insert_token(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     id: &str,
     digest: &[u8; 32],
@@ -193,15 +193,13 @@ fn insert_token(
     Ok(())
 }
 
-fn token_info(c: &Connection, id: &str) -> Result<TokenInfo> {
-    Ok(
-        c.prepare_cached("SELECT id, created, expires, revoked FROM scim_tokens WHERE id = ?")?
-            .query_row([id], token_row)?,
-    )
+fn token_info(c: &Db, id: &str) -> Result<TokenInfo> {
+    c.prepare_cached("SELECT id, created, expires, revoked FROM scim_tokens WHERE id = ?")?
+        .query_row([id], token_row)
 }
 
 /// Finds a tenant by its id or, failing that, its name (case-insensitive).
-pub(crate) fn find_tenant(conn: &Connection, key: &str) -> Result<Tenant> {
+pub(crate) fn find_tenant(conn: &Db, key: &str) -> Result<Tenant> {
     conn.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"))?
         .query_row([key], tenant_row)
         .optional()?
@@ -252,7 +250,7 @@ pub struct PendingMember {
 }
 
 /// Pending references of a tenant, for its status.
-fn pending(c: &Connection, tenant: TenantKey) -> Result<Pending> {
+fn pending(c: &Db, tenant: TenantKey) -> Result<Pending> {
     let mut st = c.prepare_cached(
         "SELECT l.name, s.selector, s.value, s.pending_since FROM license_groups s JOIN licenses l ON l.rk = s.license_rk
          WHERE s.tenant = ? AND s.group_id IS NULL ORDER BY s.pending_since",
@@ -265,7 +263,7 @@ fn pending(c: &Connection, tenant: TenantKey) -> Result<Pending> {
                 since: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     let mut st = c.prepare_cached(
         "SELECT g.id, g.display_name, m.member_id, m.added FROM group_members m JOIN groups g ON g.rk = m.group_rk
          WHERE m.tenant = ?1
@@ -283,7 +281,7 @@ fn pending(c: &Connection, tenant: TenantKey) -> Result<Pending> {
                 since: r.get(3)?,
             })
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     Ok(Pending { selectors, members })
 }
 
@@ -324,7 +322,7 @@ impl Store {
                 if super::is_unique_violation(&e) {
                     Error::Conflict(format!("a tenant named {name:?} exists"))
                 } else {
-                    e.into()
+                    e
                 }
             })?;
             find_tenant(c, &id)
@@ -337,9 +335,7 @@ impl Store {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {TENANT_COLS} FROM tenants ORDER BY created, id"
             ))?;
-            let rows = st
-                .query_map([], tenant_row)?
-                .collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = st.query_map([], tenant_row)?.collect::<Result<Vec<_>>>()?;
             Ok(rows)
         })
         .await
@@ -412,7 +408,7 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT id, created, expires, revoked FROM scim_tokens WHERE tenant = ? ORDER BY created, id",
             )?;
-            let rows = st.query_map([tenant], token_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = st.query_map([tenant], token_row)?.collect::<Result<Vec<_>>>()?;
             Ok(rows)
         })
         .await
@@ -506,7 +502,7 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT id, created, NULL, revoked FROM admin_tokens WHERE tenant = ? ORDER BY created, id",
             )?;
-            let rows = st.query_map([tenant], token_row)?.collect::<rusqlite::Result<Vec<_>>>()?;
+            let rows = st.query_map([tenant], token_row)?.collect::<Result<Vec<_>>>()?;
             Ok(rows)
         })
         .await

@@ -1,6 +1,6 @@
 //! SCIM Users: rows, their indexed columns and email index, and the groups they are in.
 
-use rusqlite::{params, Connection, OptionalExtension};
+use super::sql::{params, Db, OptionalExtension, Row};
 use serde_json::Value;
 
 use super::{
@@ -27,7 +27,7 @@ pub struct UserRecord {
     pub groups: Vec<GroupRef>,
 }
 
-pub(super) struct Row {
+pub(super) struct Loaded {
     pub rk: i64,
     pub id: String,
     pub doc: Doc,
@@ -39,7 +39,7 @@ pub(super) fn parse_doc(text: &str) -> Result<Doc> {
         .map_err(|e| Error::Internal(format!("stored document is not JSON: {e}")))
 }
 
-pub(super) fn row(r: &rusqlite::Row) -> rusqlite::Result<(i64, String, String, Meta)> {
+pub(super) fn row(r: &Row) -> Result<(i64, String, String, Meta)> {
     Ok((
         r.get(0)?,
         r.get(1)?,
@@ -54,7 +54,7 @@ pub(super) fn row(r: &rusqlite::Row) -> rusqlite::Result<(i64, String, String, M
 
 pub(super) const COLS: &str = "rk, id, doc, created, last_modified, version";
 
-fn load(c: &Connection, tenant: TenantKey, id: &str) -> Result<Row> {
+fn load(c: &Db, tenant: TenantKey, id: &str) -> Result<Loaded> {
     let (rk, id, doc, meta) = c
         .prepare_cached(&format!(
             "SELECT {COLS} FROM users WHERE tenant = ? AND id = ?"
@@ -62,7 +62,7 @@ fn load(c: &Connection, tenant: TenantKey, id: &str) -> Result<Row> {
         .query_row(params![tenant, id], row)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("User {id:?}")))?;
-    Ok(Row {
+    Ok(Loaded {
         rk,
         id,
         doc: parse_doc(&doc)?,
@@ -71,7 +71,7 @@ fn load(c: &Connection, tenant: TenantKey, id: &str) -> Result<Row> {
 }
 
 /// The groups `id` is a direct member of, by display name (case-folded), then id.
-pub(super) fn groups_of(c: &Connection, tenant: TenantKey, id: &str) -> Result<Vec<GroupRef>> {
+pub(super) fn groups_of(c: &Db, tenant: TenantKey, id: &str) -> Result<Vec<GroupRef>> {
     // Sorted here rather than by SQL: a user is in a handful of groups, and an ORDER BY would
     // set up a sorter on every user read, most of which find no group at all.
     let mut st = c.prepare_cached(
@@ -88,12 +88,12 @@ pub(super) fn groups_of(c: &Connection, tenant: TenantKey, id: &str) -> Result<V
                 },
             ))
         })?
-        .collect::<rusqlite::Result<Vec<_>>>()?;
+        .collect::<Result<Vec<_>>>()?;
     rows.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
     Ok(rows.into_iter().map(|(_, g)| g).collect())
 }
 
-pub(super) fn record(c: &Connection, tenant: TenantKey, row: Row) -> Result<UserRecord> {
+pub(super) fn record(c: &Db, tenant: TenantKey, row: Loaded) -> Result<UserRecord> {
     let groups = groups_of(c, tenant, &row.id)?;
     Ok(UserRecord {
         id: row.id,
@@ -116,7 +116,7 @@ fn taken(user_name: &str) -> Error {
 
 /// Writes a user's columns and email index; `rk` is None for a new user.
 fn save(
-    c: &Connection,
+    c: &Db,
     tenant: TenantKey,
     rk: Option<i64>,
     id: &str,
@@ -141,8 +141,8 @@ fn save(
                  VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![tenant, id, f.user_name, key, f.external_id, display_key, f.active, text, meta.created, meta.last_modified, meta.version])
-            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e.into() })?;
-            c.last_insert_rowid()
+            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e })?;
+            c.last_insert_rowid()?
         }
         Some(rk) => {
             c.prepare_cached(
@@ -150,7 +150,7 @@ fn save(
                  last_modified = ?, version = ? WHERE rk = ?",
             )?
             .execute(params![f.user_name, key, f.external_id, display_key, f.active, text, meta.last_modified, meta.version, rk])
-            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e.into() })?;
+            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e })?;
             c.prepare_cached("DELETE FROM user_emails WHERE user_rk = ?")?
                 .execute([rk])?;
             rk
@@ -167,13 +167,7 @@ fn save(
 
 /// Replaces a stored user's document, bumping its version, and re-allocates the user's seats;
 /// a no-op when nothing changed.
-fn update(
-    c: &Connection,
-    tenant: TenantKey,
-    at: Millis,
-    mut row: Row,
-    doc: Doc,
-) -> Result<UserRecord> {
+fn update(c: &Db, tenant: TenantKey, at: Millis, mut row: Loaded, doc: Doc) -> Result<UserRecord> {
     if doc != row.doc {
         row.meta.version += 1;
         row.meta.last_modified = now();
@@ -200,7 +194,7 @@ impl Store {
             };
             let rk = save(c, tenant, None, &id, &doc, &meta)?;
             seats::user_changed(c, tenant, at, &id, &[], Cause::Directory)?;
-            record(c, tenant, Row { rk, id, doc, meta })
+            record(c, tenant, Loaded { rk, id, doc, meta })
         })
         .await
     }
@@ -282,14 +276,14 @@ impl Store {
             .filter
             .as_ref()
             .is_some_and(|f| super::query::is_point(ResourceKind::User, f));
-        let list = move |c: &Connection| {
+        let list = move |c: &Db| {
             let page = super::query::list(c, tenant, ResourceKind::User, &q)?;
             let mut items = Vec::with_capacity(page.items.len());
             for (rk, id, doc, meta) in page.items {
                 items.push(record(
                     c,
                     tenant,
-                    Row {
+                    Loaded {
                         rk,
                         id,
                         doc: parse_doc(&doc)?,
