@@ -91,7 +91,10 @@ impl Application {
                 crate::notify::sender::Transport::smtp(&url.0, config.smtp_ca_file.as_deref())
                     .map_err(|e| anyhow::anyhow!("invalid mail settings: {e}"))?
             }
-            None => crate::notify::sender::Transport::folder_beside(&config.database),
+            None => match &config.mail_dir {
+                Some(dir) => crate::notify::sender::Transport::Folder(dir.clone()),
+                None => crate::notify::sender::Transport::folder_beside(&config.database),
+            },
         };
         let from: lettre::message::Mailbox = config
             .mail_from

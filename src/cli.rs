@@ -49,6 +49,13 @@ pub enum Command {
     Restore { file: PathBuf },
     /// Integrity check and seat-invariant audit of every license; exit status 1 on problems.
     Check,
+    /// Copy the configured SQLite database into an empty PostgreSQL database (every seat state
+    /// and waitlist order, tokens, outbox, audit), verify the copy and say what was copied.
+    Transfer {
+        /// The PostgreSQL database: postgres://USER[:PASSWORD]@HOST[:PORT]/DB (or ?host=/socket/dir).
+        #[arg(long)]
+        to: String,
+    },
     /// A tenant's status: last provider call, silence, pending references, last reconcile.
     Status { tenant: String },
     /// A tenant's notification outbox; test messages; retries.
@@ -276,6 +283,34 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         app.run_until_stopped().await?;
         return Ok(());
     }
+    if let Command::Transfer { to } = &cli.command {
+        if !crate::store::pg::is_url(to) {
+            anyhow::bail!("--to takes a postgres:// or postgresql:// URL");
+        }
+        if config
+            .database
+            .to_str()
+            .is_some_and(crate::store::pg::is_url)
+        {
+            anyhow::bail!(
+                "the configured database is PostgreSQL already; transfer copies a SQLite file"
+            );
+        }
+        let (from, to) = (config.database.clone(), to.clone());
+        // The PostgreSQL client blocks: off the async runtime.
+        let copied =
+            tokio::task::spawn_blocking(move || crate::store::transfer::transfer(&from, &to))
+                .await??;
+        let total: i64 = copied.tables.iter().map(|(_, n)| n).sum();
+        for (table, n) in &copied.tables {
+            println!("{table:>14} {n:>10}");
+        }
+        eprintln!(
+            "copied {total} rows from {} and verified them (row counts and the seat audit)",
+            config.database.display()
+        );
+        return Ok(());
+    }
     if let Command::Restore { file } = &cli.command {
         crate::store::maintenance::restore(file, &config.database)?;
         eprintln!(
@@ -294,7 +329,9 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 
 async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
     match command {
-        Command::Serve | Command::Restore { .. } => unreachable!("handled by run"),
+        Command::Serve | Command::Restore { .. } | Command::Transfer { .. } => {
+            unreachable!("handled by run")
+        }
         Command::Backup { file } => {
             store.backup(file.clone()).await?;
             eprintln!("backup written to {}", file.display());

@@ -90,6 +90,9 @@ pub struct Config {
     pub smtp_url: Option<Secret>,
     /// Extra root certificate (PEM) trusted for the SMTP server's TLS, e.g. a private CA.
     pub smtp_ca_file: Option<PathBuf>,
+    /// Where mail goes without `smtp_url`; unset: `mail/` beside the SQLite database, or in the
+    /// working directory with PostgreSQL.
+    pub mail_dir: Option<PathBuf>,
     /// The From of notification emails.
     pub mail_from: String,
     /// Events of one kind for one tenant are collected this long into one email.
@@ -145,6 +148,7 @@ impl Default for Config {
             tls_key_file: None,
             smtp_url: None,
             smtp_ca_file: None,
+            mail_dir: None,
             mail_from: "seatkeeper <seatkeeper@localhost>".into(),
             digest_window_seconds: 300,
             scim_failure_threshold: 20,
@@ -179,6 +183,7 @@ pub const KEYS: &[&str] = &[
     "tls_key_file",
     "smtp_url",
     "smtp_ca_file",
+    "mail_dir",
     "mail_from",
     "digest_window_seconds",
     "scim_failure_threshold",
@@ -380,6 +385,7 @@ impl Config {
                 "tls_cert_file" => c.tls_cert_file = Some(PathBuf::from(text(key, r)?.trim())),
                 "tls_key_file" => c.tls_key_file = Some(PathBuf::from(text(key, r)?.trim())),
                 "smtp_ca_file" => c.smtp_ca_file = Some(PathBuf::from(text(key, r)?.trim())),
+                "mail_dir" => c.mail_dir = Some(PathBuf::from(text(key, r)?.trim())),
                 "mail_from" => {
                     let t = text(key, r)?.trim().to_owned();
                     if t.parse::<lettre::message::Mailbox>().is_err() {

@@ -17,6 +17,12 @@ use seatkeeper::scim::schema::ResourceKind;
 use seatkeeper::store::{LicenseChange, LicenseSpec, Selector, Store};
 use serde_json::json;
 
+/// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
+#[allow(dead_code)]
+pub const ON_POSTGRES: bool = false;
+#[path = "support/postgres.rs"]
+pub mod postgres_support;
+
 const USERS: usize = 5;
 const GROUPS: usize = 2;
 
@@ -314,11 +320,14 @@ async fn run(
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(1_767_225_600_000));
     let c2 = clock.clone();
-    let store = Store::open_with_clock(
-        &dir.path().join("m.db"),
-        Arc::new(move || c2.load(Ordering::SeqCst)),
-    )
-    .unwrap();
+    // The real store on the engine the suites run on: a SQLite file, or with
+    // SEATKEEPER_TEST_ENGINE=postgres a new database in the test cluster.
+    let db = if postgres_support::selected() {
+        postgres_support::cluster().database().into()
+    } else {
+        dir.path().join("m.db")
+    };
+    let store = Store::open_with_clock(&db, Arc::new(move || c2.load(Ordering::SeqCst))).unwrap();
     store.set_waitlist_copy_threshold(1);
     let tenant = store
         .create_tenant("model".into(), vec![])
@@ -567,7 +576,12 @@ async fn run(
 }
 
 proptest! {
-    #![proptest_config(ProptestConfig { cases: 100, ..ProptestConfig::default() })]
+    #![proptest_config(ProptestConfig {
+        // Every case is a fresh database: on PostgreSQL (a database per case over the network)
+        // fewer cases keep the suite short (each still runs up to 30 steps against the model).
+        cases: if postgres_support::selected() { 40 } else { 100 },
+        ..ProptestConfig::default()
+    })]
 
     #[test]
     fn allocator_matches_the_reference_model(

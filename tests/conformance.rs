@@ -4,9 +4,14 @@
 //! the first time). Checks that do not apply are listed, with reasons, in
 //! tests/conformance/expected-failures.txt.
 
+/// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
+#[allow(dead_code)]
+pub const ON_POSTGRES: bool = false;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+pub mod helpers;
+#[path = "support/postgres.rs"]
+pub mod postgres_support;
 
 #[path = "support/python.rs"]
 mod python;

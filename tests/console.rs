@@ -6,9 +6,14 @@
 //!
 //! Set `SEATKEEPER_CHROMIUM` / `SEATKEEPER_CHROMEDRIVER` when the binaries live elsewhere.
 
+/// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
+#[allow(dead_code)]
+pub const ON_POSTGRES: bool = false;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+pub mod helpers;
+#[path = "support/postgres.rs"]
+pub mod postgres_support;
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};

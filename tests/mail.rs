@@ -3,9 +3,14 @@
 //! pointing at it and a manual clock (digest windows and back-offs pass without sleeping), and
 //! asserts on what the server received, parsed by Python's own MIME parser.
 
+/// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
+#[allow(dead_code)]
+pub const ON_POSTGRES: bool = false;
 #[path = "api/helpers.rs"]
 #[allow(dead_code)]
-mod helpers;
+pub mod helpers;
+#[path = "support/postgres.rs"]
+pub mod postgres_support;
 #[path = "support/python.rs"]
 mod python;
 
@@ -540,15 +545,24 @@ async fn every_other_event_kind_is_mailed() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     // Drift: a seat row lost behind the daemon's back, repaired by the reconciler.
     {
-        let db = rusqlite::Connection::open(f.dir.path().join("seatkeeper.db")).unwrap();
-        db.busy_timeout(Duration::from_secs(10)).unwrap();
-        db.execute_batch(
-            "BEGIN IMMEDIATE;
-             DELETE FROM seats WHERE user_id = (SELECT user_id FROM seats WHERE state = 'granted' ORDER BY user_id LIMIT 1);
-             UPDATE licenses SET granted = granted - 1 WHERE name = 'Visio';
-             COMMIT;",
-        )
-        .unwrap();
+        let drift = "DELETE FROM seats WHERE user_id = (SELECT user_id FROM seats WHERE state = 'granted' ORDER BY user_id LIMIT 1);
+             UPDATE licenses SET granted = granted - 1 WHERE name = 'Visio';";
+        let database = database(&f.dir.path().join("seatkeeper.db"));
+        if postgres_support::selected() {
+            let url = database.to_str().unwrap().to_owned();
+            std::thread::spawn(move || {
+                let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                db.batch_execute(&format!("BEGIN; {drift} COMMIT;"))
+                    .unwrap();
+            })
+            .join()
+            .unwrap();
+        } else {
+            let db = rusqlite::Connection::open(database).unwrap();
+            db.busy_timeout(Duration::from_secs(10)).unwrap();
+            db.execute_batch(&format!("BEGIN IMMEDIATE; {drift} COMMIT;"))
+                .unwrap();
+        }
     }
     // Silence: nothing from the provider for longer than expected (2 h by default); the
     // pending window (72 h) passes too.

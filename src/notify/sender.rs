@@ -92,8 +92,12 @@ impl Transport {
         Ok(Transport::Smtp(b.timeout(Some(SMTP_TIMEOUT)).build()))
     }
 
-    /// The `mail/` folder beside the database.
+    /// The `mail/` folder beside the SQLite database (in the working directory when the
+    /// database is a PostgreSQL URL).
     pub fn folder_beside(database: &Path) -> Transport {
+        if database.to_str().is_some_and(crate::store::pg::is_url) {
+            return Transport::Folder(PathBuf::from("mail"));
+        }
         let dir = database
             .parent()
             .filter(|d| !d.as_os_str().is_empty())
@@ -194,12 +198,17 @@ impl Sender {
             self.store.digest_rendered(id, to, closed).await?;
         }
         loop {
+            if *stop.borrow() {
+                return Ok(());
+            }
+            // On PostgreSQL the first message is claimed by this node: once taken, it is the
+            // message in hand and is delivered even if a stop comes meanwhile.
             let due = self.store.due_messages(self.store.now_ms(), 16).await?;
             if due.is_empty() {
                 return Ok(());
             }
-            for m in due {
-                if *stop.borrow() {
+            for (i, m) in due.into_iter().enumerate() {
+                if i > 0 && *stop.borrow() {
                     return Ok(());
                 }
                 let outcome = self.deliver(&m).await;

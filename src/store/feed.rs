@@ -2,7 +2,7 @@
 //! by the job that made the change, [`audit`]), the seat-event feed a product can follow with a
 //! cursor, and a license's usage history for the console's chart.
 
-use super::sql::{params, Db};
+use super::sql::{params, Db, Engine};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -111,14 +111,21 @@ impl Store {
     /// The audit log: admin changes, reconciler reports and every seat change, newest first.
     pub async fn audit_log(&self, tenant: TenantKey, limit: i64) -> Result<AuditLog> {
         self.read(move |c| {
-            let mut st = c.prepare_cached(
+            // A seat event's detail as the JSON text audit rows hold: the one function the
+            // dialects spell differently.
+            let object = match c.engine() {
+                Engine::Sqlite => "json_object",
+                Engine::Postgres => "json_build_object",
+            };
+            let mut st = c.prepare_cached(&format!(
                 "SELECT at, actor, action, detail FROM (
                      SELECT seq, at, actor, action, detail, 1 AS src FROM audit WHERE tenant = ?1
                      UNION ALL
                      SELECT seq, at, 'allocator', 'seat.' || event,
-                            json_object('license', license_id, 'userId', user_id, 'userName', user_name), 0 FROM seat_events WHERE tenant = ?1)
-                 ORDER BY at DESC, src DESC, seq DESC LIMIT ?2",
-            )?;
+                            CAST({object}('license', license_id, 'userId', user_id, 'userName', user_name) AS TEXT), 0
+                     FROM seat_events WHERE tenant = ?1) AS entries
+                 ORDER BY at DESC, src DESC, seq DESC LIMIT ?2"
+            ))?;
             let entries = st
                 .query_map(params![tenant, limit], |r| {
                     let detail: String = r.get(3)?;
@@ -148,7 +155,7 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT at, in_use, waiting FROM (
                      SELECT seq, at, in_use, waiting FROM seat_events
-                     WHERE license_rk = ? AND in_use IS NOT NULL ORDER BY seq DESC LIMIT ?)
+                     WHERE license_rk = ? AND in_use IS NOT NULL ORDER BY seq DESC LIMIT ?) AS recent
                  ORDER BY seq",
             )?;
             let v = st

@@ -8,7 +8,7 @@ use super::sql::{params, Db, OptionalExtension};
 use serde_json::{json, Value};
 
 use super::users::{check_version, parse_doc, row, COLS};
-use super::{now, seats, Error, ListQuery, Page, Result, Store, TenantKey};
+use super::{now, seats, Error, ListQuery, Lock, Page, Result, Store, TenantKey};
 use crate::alloc::{Cause, Millis};
 use crate::scim::eval::{self, Scope};
 use crate::scim::patch::{self, MemberChange, PatchOp};
@@ -126,7 +126,7 @@ fn add_members(
         let kind = member_type(c, tenant, m)?;
         let n = c
             .prepare_cached(
-                "INSERT OR IGNORE INTO group_members (group_rk, tenant, member_id, member_type, display, added) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO group_members (group_rk, tenant, member_id, member_type, display, added) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             )?
             .execute(params![group_rk, tenant, m.value, kind, m.display, added])?;
         if n > 0 {
@@ -288,22 +288,26 @@ impl Store {
         members: Vec<MemberRef>,
     ) -> Result<GroupRecord> {
         let ticker = self.ticker();
-        self.write_sized(members.len() > ALONE_MEMBERS, move |c| {
-            let at = ticker.now();
-            // Time-ordered (UUIDv7): new rows append to the id index instead of landing on a
-            // random page of it, so a sync dirties a few pages per batch, not one per user.
-            let id = uuid::Uuid::now_v7().to_string();
-            let t = now();
-            let meta = Meta {
-                created: t.clone(),
-                last_modified: t,
-                version: 1,
-            };
-            let rk = save(c, tenant, None, &id, &doc, &meta)?;
-            let added = add_members(c, tenant, at, rk, &members)?;
-            allocate_after(c, tenant, at, &id, &added, true)?;
-            record(c, Loaded { rk, id, doc, meta }, true)
-        })
+        self.write_sized(
+            Lock::Tenant(tenant),
+            members.len() > ALONE_MEMBERS,
+            move |c| {
+                let at = ticker.now();
+                // Time-ordered (UUIDv7): new rows append to the id index instead of landing on a
+                // random page of it, so a sync dirties a few pages per batch, not one per user.
+                let id = uuid::Uuid::now_v7().to_string();
+                let t = now();
+                let meta = Meta {
+                    created: t.clone(),
+                    last_modified: t,
+                    version: 1,
+                };
+                let rk = save(c, tenant, None, &id, &doc, &meta)?;
+                let added = add_members(c, tenant, at, rk, &members)?;
+                allocate_after(c, tenant, at, &id, &added, true)?;
+                record(c, Loaded { rk, id, doc, meta }, true)
+            },
+        )
         .await
     }
 
@@ -333,7 +337,7 @@ impl Store {
             if cap < usize::MAX {
                 let over: bool = c
                     .prepare_cached(
-                        "SELECT count(*) > ?2 FROM (SELECT 1 FROM group_members WHERE group_rk = ?1 LIMIT ?2 + 1)",
+                        "SELECT count(*) > ?2 FROM (SELECT 1 FROM group_members WHERE group_rk = ?1 LIMIT CAST(?2 AS BIGINT) + 1) AS m",
                     )?
                     .query_row(params![row.rk, cap as i64], |r| r.get(0))?;
                 if over {
@@ -355,7 +359,7 @@ impl Store {
     ) -> Result<GroupRecord> {
         let ticker = self.ticker();
         // Replaces the whole member list: as large as the group.
-        self.write_alone(move |c| {
+        self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
@@ -383,7 +387,7 @@ impl Store {
         let ticker = self.ticker();
         let alone = patch::may_change_many_members(&ops, ALONE_MEMBERS);
         let written = self
-            .write_sized(alone, move |c| {
+            .write_sized(Lock::Tenant(tenant), alone, move |c| {
                 let at = ticker.now();
                 let row = load(c, tenant, &id)?;
                 check_version(if_match.as_deref(), &row.meta)?;
@@ -411,7 +415,7 @@ impl Store {
         if_match: Option<String>,
     ) -> Result<()> {
         let ticker = self.ticker();
-        self.write_alone(move |c| {
+        self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;

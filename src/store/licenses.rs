@@ -12,7 +12,7 @@ use serde_json::json;
 use super::feed::audit;
 use super::outbox;
 use super::seats::{allocate, rfc3339, TxSeats};
-use super::{Error, Result, Store, TenantKey};
+use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{Allocator, Cause, LicenseKey, Millis, OnLowered, Report, SeatStore};
 use crate::notify::Kind;
 use crate::scim::resource::fold;
@@ -177,7 +177,7 @@ fn validate_selectors(groups: &[Selector]) -> Result<()> {
 }
 
 pub(super) fn license_key(c: &Db, tenant: TenantKey, key: &str) -> Result<LicenseKey> {
-    c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ?1 AND (id = ?2 OR name = ?2 COLLATE NOCASE) ORDER BY id = ?2 DESC LIMIT 1")?
+    c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ?1 AND (id = ?2 OR lower(name) = lower(?2)) ORDER BY id = ?2 DESC LIMIT 1")?
         .query_row(params![tenant, key], |r| r.get(0))
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("license {key:?}")))
@@ -297,7 +297,7 @@ fn set_selectors(
         let group = resolve(c, tenant, s)?;
         let pending = group.is_none().then(|| rfc3339(at));
         c.prepare_cached(
-            "INSERT OR IGNORE INTO license_groups (license_rk, tenant, selector, value, group_id, pending_since) VALUES (?, ?, ?, ?, ?, ?)",
+            "INSERT INTO license_groups (license_rk, tenant, selector, value, group_id, pending_since) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
         )?
         .execute(params![l, tenant, kind, value, group, pending])?;
     }
@@ -441,7 +441,7 @@ impl Store {
         validate_grace(spec.grace_seconds)?;
         validate_selectors(&spec.groups)?;
         let ticker = self.ticker();
-        self.write_alone(move |c| {
+        self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let ts = rfc3339(at);
@@ -500,7 +500,7 @@ impl Store {
         actor: &'static str,
     ) -> Result<LicenseView> {
         let ticker = self.ticker();
-        self.write_alone(move |c| {
+        self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let before = view(c, l)?;
@@ -527,7 +527,7 @@ impl Store {
         actor: &'static str,
     ) -> Result<()> {
         let ticker = self.ticker();
-        self.write_alone(move |c| {
+        self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
@@ -565,7 +565,7 @@ impl Store {
         groups: Option<Vec<Selector>>,
     ) -> Result<PreviewView> {
         let ticker = self.ticker();
-        self.dry_run(move |c| {
+        self.dry_run(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             {

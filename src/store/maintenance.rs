@@ -43,7 +43,7 @@ impl Problem {
 }
 
 /// Problems found in a database: integrity, foreign keys, seat counters, the seat invariant.
-fn audit(c: &Db) -> Result<Vec<Problem>> {
+pub(super) fn audit(c: &Db) -> Result<Vec<Problem>> {
     let mut problems = Vec::new();
     if c.sqlite().is_some() {
         sqlite_integrity(c, &mut problems)?;
@@ -79,7 +79,7 @@ fn sqlite_integrity(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
 }
 
 /// Every license's stored counters against its seat rows, the seat invariant and the waitlist.
-fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
+pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
     let mut st = c.prepare(
         "SELECT l.id, l.name, l.seats, l.on_capacity_lowered, l.granted, l.releasing, l.blocked, l.auto_promote,
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'granted'),

@@ -37,6 +37,7 @@ mod licenses;
 pub mod maintenance;
 mod migrate;
 pub mod outbox;
+pub mod pg;
 mod query;
 mod ranks;
 mod reconciler;
@@ -44,12 +45,14 @@ mod seat_ops;
 pub mod seats;
 pub mod sql;
 mod tenants;
+pub mod transfer;
 mod users;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+pub use pg::Lock;
 use rusqlite::{Connection, OpenFlags};
 use sql::Db;
 use tokio::sync::{mpsc, oneshot};
@@ -100,7 +103,7 @@ pub enum Error {
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
     #[error("database error: {0}")]
-    Postgres(#[from] postgres::Error),
+    Postgres(postgres::Error),
     /// A query that must find a row found none (see `sql::OptionalExtension`).
     #[error("the query found no row")]
     NoRow,
@@ -111,6 +114,17 @@ pub enum Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+impl From<postgres::Error> for Error {
+    fn from(e: postgres::Error) -> Self {
+        // PostgreSQL text cannot hold NUL, which SQLite stores: refused as bad input, as
+        // anything else a client cannot send.
+        if e.code() == Some(&postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE) {
+            return Error::Invalid("text cannot contain a NUL character".into());
+        }
+        Error::Postgres(e)
+    }
+}
 
 trait Job: Send {
     /// Runs inside the batch transaction; returns false when the job failed and its savepoint
@@ -198,6 +212,8 @@ struct Inner {
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
+    /// The PostgreSQL engine, when the store is one; the SQLite fields above are then unused.
+    pg: Option<pg::Pg>,
     auth_cache: tenants::AuthCache,
     /// Copies of long waitlists' order, for the seat check's positions.
     ranks: Arc<ranks::RankCache>,
@@ -256,8 +272,12 @@ impl Store {
         Self::open_with_clock(path, system_clock())
     }
 
-    /// As [`Store::open`], with the clock the allocator reads.
+    /// As [`Store::open`], with the clock the allocator reads. A `postgres://` or
+    /// `postgresql://` URL opens PostgreSQL instead of a SQLite file.
     pub fn open_with_clock(path: &Path, clock: Clock) -> Result<Store> {
+        if let Some(url) = path.to_str().filter(|p| pg::is_url(p)) {
+            return Self::open_postgres(url, clock);
+        }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
             std::fs::create_dir_all(dir)
                 .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", dir.display())))?;
@@ -332,10 +352,43 @@ impl Store {
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
+                pg: None,
                 auth_cache: Default::default(),
                 ranks: Default::default(),
             }),
         })
+    }
+
+    /// Connects to PostgreSQL at `url` (on a thread of its own: the client blocks, and this
+    /// may be called from async code).
+    fn open_postgres(url: &str, clock: Clock) -> Result<Store> {
+        let owned = url.to_owned();
+        let pg = std::thread::spawn(move || pg::Pg::open(&owned))
+            .join()
+            .map_err(|_| Error::Internal("connecting to PostgreSQL panicked".into()))??;
+        Ok(Store {
+            inner: Arc::new(Inner {
+                clock,
+                last_tick: Default::default(),
+                provider_calls: Mutex::new(Default::default()),
+                path: PathBuf::from(url),
+                writer: Mutex::new(None),
+                writer_thread: Mutex::new(None),
+                readers: Mutex::new(Vec::new()),
+                reader_slots: tokio::sync::Semaphore::new(READERS),
+                pg: Some(pg),
+                auth_cache: Default::default(),
+                ranks: Default::default(),
+            }),
+        })
+    }
+
+    /// Which engine the store runs on.
+    pub fn engine(&self) -> sql::Engine {
+        match self.inner.pg {
+            Some(_) => sql::Engine::Postgres,
+            None => sql::Engine::Sqlite,
+        }
     }
 
     /// Now, by the store's clock.
@@ -353,50 +406,66 @@ impl Store {
     }
 
     /// Runs `f` in the writer's transaction; resolves once the change is committed.
-    pub async fn write<T, F>(&self, f: F) -> Result<T>
+    pub async fn write<T, F>(&self, lock: Lock, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
-        self.submit(f, Mode::Batched).await
+        self.submit(lock, f, Mode::Batched).await
     }
 
     /// As [`Store::write`], in a transaction of its own: for a job whose size follows the
     /// tenant rather than the request (selecting a group, a reconcile, deleting a large group).
     /// It needs no savepoint, so no statement journal holds a copy of every page it changes.
-    pub async fn write_alone<T, F>(&self, f: F) -> Result<T>
+    pub async fn write_alone<T, F>(&self, lock: Lock, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
-        self.submit(f, Mode::Alone).await
+        self.submit(lock, f, Mode::Alone).await
     }
 
     /// Runs `f` alone in the writer and rolls its transaction back: what a change would do,
     /// computed by the code that does it, without doing it (a preview).
-    pub async fn dry_run<T, F>(&self, f: F) -> Result<T>
+    pub async fn dry_run<T, F>(&self, lock: Lock, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
-        self.submit(f, Mode::DryRun).await
+        self.submit(lock, f, Mode::DryRun).await
     }
 
     /// Either as [`Store::write`] or, when `alone`, as [`Store::write_alone`].
-    pub async fn write_sized<T, F>(&self, alone: bool, f: F) -> Result<T>
+    pub async fn write_sized<T, F>(&self, lock: Lock, alone: bool, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let mode = if alone { Mode::Alone } else { Mode::Batched };
-        self.submit(f, mode).await
+        self.submit(lock, f, mode).await
     }
 
-    async fn submit<T, F>(&self, f: F, mode: Mode) -> Result<T>
+    /// Runs a write job: on SQLite through the writer thread (`lock` is implied: one writer), on
+    /// PostgreSQL in a transaction of its own on a blocking thread, after taking `lock`.
+    async fn submit<T, F>(&self, lock: Lock, f: F, mode: Mode) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
+        if self.inner.pg.is_some() {
+            let inner = self.inner.clone();
+            let _slot = self.inner.pg.as_ref().map(|p| p.slots.acquire());
+            let _slot = match _slot {
+                Some(s) => Some(s.await.map_err(|_| Error::Closed)?),
+                None => None,
+            };
+            return tokio::task::spawn_blocking(move || {
+                let pg = inner.pg.as_ref().ok_or(Error::Closed)?;
+                pg.write(lock, mode == Mode::DryRun, f)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("write task failed: {e}")))?;
+        }
         let (reply, rx) = oneshot::channel();
         let sender = self
             .inner
@@ -424,6 +493,14 @@ impl Store {
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         let inner = self.inner.clone();
+        if let Some(pg) = &self.inner.pg {
+            let _slot = pg.slots.acquire().await.map_err(|_| Error::Closed)?;
+            return tokio::task::spawn_blocking(move || {
+                inner.pg.as_ref().ok_or(Error::Closed)?.read(f)
+            })
+            .await
+            .map_err(|e| Error::Internal(format!("read task failed: {e}")))?;
+        }
         let _slot = self
             .inner
             .reader_slots
@@ -451,7 +528,17 @@ impl Store {
     /// read to a blocking thread would cost more than the read. In WAL mode a reader never
     /// waits for the writer. Anything that can scan goes through [`Store::read`]. `f` runs in
     /// one read transaction.
-    pub fn read_now<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+    ///
+    /// On PostgreSQL the read is a network round trip and its client blocks: it runs on a
+    /// short-lived thread of its own, in one read-only snapshot.
+    pub fn read_now<T: Send>(&self, f: impl FnOnce(&Db) -> Result<T> + Send) -> Result<T> {
+        if let Some(pg) = &self.inner.pg {
+            return std::thread::scope(|s| {
+                s.spawn(|| pg.read(|c| in_snapshot(c, f)))
+                    .join()
+                    .unwrap_or_else(|_| Err(Error::Internal("a read panicked".into())))
+            });
+        }
         thread_local! {
             static CONN: std::cell::RefCell<Option<(PathBuf, Connection)>> = const { std::cell::RefCell::new(None) };
         }
@@ -499,11 +586,14 @@ impl Store {
         if let Ok(mut r) = self.inner.readers.lock() {
             r.clear();
         }
+        if let Some(pg) = &self.inner.pg {
+            pg.close();
+        }
     }
 
     /// True when a write transaction can be committed (readiness).
     pub async fn ping(&self) -> Result<()> {
-        self.write(|c| {
+        self.write(Lock::None, |c| {
             c.execute_batch("SELECT 1")?;
             Ok(())
         })

@@ -6,14 +6,17 @@
 //! `failed` (a permanent SMTP rejection) | `skipped` (no recipients). A transient failure keeps
 //! the row `pending` with a later `due`.
 
-use super::sql::{params, Db, OptionalExtension, Row};
+use super::sql::{params, Db, Engine, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::{json, Value};
 
 use super::seats::rfc3339;
-use super::{Error, Result, Store, TenantKey};
+use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{LicenseKey, Millis, Report};
 use crate::notify::{Digest, Kind, Seats};
+
+/// How long a node's claim on a message it is sending lasts (PostgreSQL, several nodes).
+const SEND_LEASE_MS: Millis = 120_000;
 
 /// Finished rows older than this are deleted by the reconciler.
 const KEEP_MS: Millis = 30 * 86_400_000;
@@ -52,7 +55,7 @@ fn record_each(
             "INSERT INTO outbox (tenant, kind, license_rk, license_name, state, created, due, items, message_id)
              VALUES (?1, ?2, ?3, (SELECT name FROM licenses WHERE rk = ?3 AND tenant = ?1), 'collecting', ?4, ?4, ?5, ?6)
              ON CONFLICT (tenant, kind, license_rk) WHERE state = 'collecting'
-             DO UPDATE SET items = items + excluded.items, license_name = coalesce(excluded.license_name, license_name)
+             DO UPDATE SET items = outbox.items + excluded.items, license_name = coalesce(excluded.license_name, outbox.license_name)
              RETURNING id, items",
         )?
         .query_row(
@@ -272,14 +275,16 @@ impl Store {
         items: Vec<Value>,
     ) -> Result<()> {
         let ticker = self.ticker();
-        self.write(move |c| record(c, tenant, kind, 0, ticker.now(), items))
-            .await
+        self.write(Lock::Tenant(tenant), move |c| {
+            record(c, tenant, kind, 0, ticker.now(), items)
+        })
+        .await
     }
 
     /// Closes the digests whose window began at or before `cutoff`; returns every digest waiting
     /// to be rendered (including any a crash left behind).
     pub async fn close_digests(&self, cutoff: Millis) -> Result<Vec<i64>> {
-        self.write(move |c| {
+        self.write(Lock::None, move |c| {
             c.prepare_cached(
                 "UPDATE outbox SET state = 'closing' WHERE state = 'collecting' AND due <= ?",
             )?
@@ -357,7 +362,7 @@ impl Store {
         closed: Closed,
     ) -> Result<()> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::None, move |c| {
             let at = ticker.now();
             let to = json!(recipients).to_string();
             let (state, subject, why) = match closed {
@@ -385,24 +390,46 @@ impl Store {
 
     /// Messages due for an attempt at `now`, oldest first.
     pub async fn due_messages(&self, now: Millis, limit: usize) -> Result<Vec<Outgoing>> {
+        let read = |r: &Row| {
+            let to: String = r.get(3)?;
+            Ok(Outgoing {
+                id: r.get(0)?,
+                kind: r.get(1)?,
+                tenant: r.get(2)?,
+                recipients: serde_json::from_str(&to).unwrap_or_default(),
+                message: r.get(4)?,
+                attempts: r.get(5)?,
+                subject: r.get(6)?,
+            })
+        };
+        if self.engine() == Engine::Postgres {
+            // Several nodes send: each claims the one message it sends next by moving its next
+            // attempt a lease ahead, skipping rows another node is claiming. Delivery sets the
+            // real outcome; a node that dies mid-send leaves that one message to be claimed
+            // again after the lease (at least once, never twice while nodes live), and a node
+            // stopped gracefully has finished the message in hand and holds no claim.
+            return self
+                .write(Lock::None, move |c| {
+                    let mut st = c.prepare_cached(
+                        "UPDATE outbox SET due = CAST(?1 AS BIGINT) + CAST(?3 AS BIGINT) WHERE id IN (
+                             SELECT id FROM outbox WHERE state = 'pending' AND due <= ?1
+                             ORDER BY due, id LIMIT ?2 FOR UPDATE SKIP LOCKED)
+                         RETURNING id, kind, tenant, recipients, message, attempts, coalesce(subject, '')",
+                    )?;
+                    let v = st
+                        .query_map(params![now, limit.min(1) as i64, SEND_LEASE_MS], read)?
+                        .collect::<Result<Vec<_>>>()?;
+                    Ok(v)
+                })
+                .await;
+        }
         self.read(move |c| {
             let mut st = c.prepare_cached(
                 "SELECT id, kind, tenant, recipients, message, attempts, coalesce(subject, '') FROM outbox
                  WHERE state = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
             )?;
             let v = st
-                .query_map(params![now, limit as i64], |r| {
-                    let to: String = r.get(3)?;
-                    Ok(Outgoing {
-                        id: r.get(0)?,
-                        kind: r.get(1)?,
-                        tenant: r.get(2)?,
-                        recipients: serde_json::from_str(&to).unwrap_or_default(),
-                        message: r.get(4)?,
-                        attempts: r.get(5)?,
-                        subject: r.get(6)?,
-                    })
-                })?
+                .query_map(params![now, limit as i64], read)?
                 .collect::<Result<Vec<_>>>()?;
             Ok(v)
         })
@@ -417,7 +444,7 @@ impl Store {
         outcome: std::result::Result<(), (String, Option<Millis>)>,
     ) -> Result<()> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::None, move |c| {
             let at = ticker.now();
             match outcome {
                 Ok(()) => c
@@ -444,7 +471,7 @@ impl Store {
     ) -> Result<Notifications> {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ?1 AND (?2 IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3"
+                "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ?1 AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3"
             ))?;
             let rows = st
                 .query_map(params![tenant, state, limit], outbox_row)?
@@ -498,7 +525,7 @@ impl Store {
             return Err(Error::Invalid(format!("{bad:?} is not an email address")));
         }
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let recipients = if to.is_empty() {
                 c.query_row("SELECT notify FROM tenants WHERE rk = ?", [tenant], |r| r.get::<_, String>(0))?
@@ -526,7 +553,7 @@ impl Store {
     /// was never rendered for anyone, so it is rendered again for the current recipients.
     pub async fn retry_notification(&self, tenant: TenantKey, id: i64) -> Result<Notification> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let n = c
                 .prepare_cached(
@@ -562,7 +589,7 @@ impl Store {
     /// Deletes finished outbox rows older than 30 days.
     pub async fn prune_outbox(&self) -> Result<usize> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::None, move |c| {
             c.prepare_cached(
                 "DELETE FROM outbox WHERE state IN ('sent', 'failed', 'skipped') AND created < ?",
             )?

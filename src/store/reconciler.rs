@@ -12,7 +12,7 @@ use super::feed::audit;
 use super::licenses::Selector;
 use super::outbox;
 use super::seats::{allocate, rfc3339};
-use super::{Error, Result, Store, TenantKey};
+use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{LicenseKey, Millis, Report};
 use crate::notify::Kind;
 
@@ -222,8 +222,10 @@ impl Store {
     ) -> Result<ReconcileReport> {
         self.flush_provider_calls().await?;
         let at = self.now_ms();
-        self.write_alone(move |c| reconcile_tenant(c, tenant, at, actor))
-            .await
+        self.write_alone(Lock::Tenant(tenant), move |c| {
+            reconcile_tenant(c, tenant, at, actor)
+        })
+        .await
     }
 
     /// Runs the reconciler over every tenant (the background pass), one transaction per tenant.
@@ -267,9 +269,9 @@ impl Store {
         if calls.is_empty() {
             return Ok(());
         }
-        self.write(move |c| {
+        self.write(Lock::None, move |c| {
             for (t, at) in calls {
-                c.prepare_cached("UPDATE tenants SET last_provider_call = max(coalesce(last_provider_call, ''), ?) WHERE rk = ?")?
+                c.prepare_cached("UPDATE tenants SET last_provider_call = CASE WHEN last_provider_call > ?1 THEN last_provider_call ELSE ?1 END WHERE rk = ?2")?
                     .execute(params![rfc3339(at), t])?;
             }
             Ok(())

@@ -11,7 +11,7 @@ use super::feed::audit;
 use super::licenses::{license_key, user_by_name, view};
 use super::ranks::{Lookup, RankCache};
 use super::seats::{allocate, rfc3339, TxSeats};
-use super::{in_snapshot, Error, Result, Store, TenantKey};
+use super::{in_snapshot, Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{Cause, LicenseKey, OverrideKind, Refusal, SeatState, SeatStore};
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -143,7 +143,7 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at FROM seats s
                  LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
-                 WHERE s.license_rk = ?1 AND (?2 IS NULL OR s.state = ?2)
+                 WHERE s.license_rk = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.state = ?2)
                  ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
                           s.pinned DESC, s.entitled_at, s.user_id",
             )?;
@@ -245,7 +245,7 @@ impl Store {
         actor: &'static str,
     ) -> Result<SeatView> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let (id, name) = user_by_name(c, tenant, &user_name)?;
@@ -286,7 +286,7 @@ impl Store {
         actor: &'static str,
     ) -> Result<SeatView> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let (id, name) = user_by_name(c, tenant, &user_name)?;

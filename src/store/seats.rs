@@ -1,7 +1,7 @@
 //! The allocator's [`SeatStore`] over a write transaction, and the hooks that run the allocator
 //! after every directory write, in the same transaction.
 
-use super::sql::{params, Db, OptionalExtension, Row};
+use super::sql::{params, Db, Engine, OptionalExtension, Row};
 
 use super::{Error, Result, TenantKey};
 use crate::alloc::{
@@ -312,14 +312,23 @@ thread_local! {
     static LAST_ORDER: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
-/// A strictly increasing microsecond stamp, never behind `at`. Write jobs run one after another
-/// on the store's writer thread, so stamps follow the order changes are applied in.
-fn next_order(at: Millis) -> i64 {
-    LAST_ORDER.with(|last| {
-        let v = (at * 1000).max(last.get() + 1);
-        last.set(v);
-        v
-    })
+/// A strictly increasing microsecond stamp, never behind `at`, so that stamps follow the order
+/// changes are applied in. On SQLite write jobs run one after another on the store's writer
+/// thread, which keeps the last stamp. On PostgreSQL the tenant's jobs run one after another
+/// under its lock (`pg::Lock`), whichever node runs them, and the last stamp is the tenant's.
+fn next_order(c: &Db, tenant: TenantKey, at: Millis) -> Result<i64> {
+    match c.engine() {
+        Engine::Sqlite => Ok(LAST_ORDER.with(|last| {
+            let v = (at * 1000).max(last.get() + 1);
+            last.set(v);
+            v
+        })),
+        Engine::Postgres => c.query_row(
+            "UPDATE tenants SET last_order = GREATEST(last_order + 1, ?) WHERE rk = ? RETURNING last_order",
+            params![at * 1000, tenant],
+            |r| r.get(0),
+        ),
+    }
 }
 
 /// Runs `f` with an allocator over this transaction and records what it notifies (blocked
@@ -330,8 +339,9 @@ pub(super) fn allocate(
     now: Millis,
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
+    let order = next_order(c, tenant, now)?;
     let mut view = TxSeats { c, tenant };
-    let mut a = Allocator::with_order(&mut view, now, next_order(now));
+    let mut a = Allocator::with_order(&mut view, now, order);
     f(&mut a)?;
     let report = std::mem::take(&mut a.report);
     super::outbox::after_allocation(c, tenant, now, &report)?;

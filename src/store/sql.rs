@@ -348,13 +348,26 @@ impl<T, F: FnMut(&Row) -> Result<T>> Iterator for MappedRows<'_, F> {
 }
 
 /// `sql` with SQLite's `?` and `?N` placeholders written as PostgreSQL's `$N` (outside quoted
-/// strings and identifiers).
+/// strings, identifiers and `--` comments).
 pub fn placeholders(sql: &str) -> String {
     let mut out = String::with_capacity(sql.len() + 8);
     let mut next = 1;
     let mut chars = sql.chars().peekable();
     let mut quote: Option<char> = None;
     while let Some(c) = chars.next() {
+        if quote == Some('-') {
+            // A `--` comment, to the end of its line.
+            out.push(c);
+            if c == '\n' {
+                quote = None;
+            }
+            continue;
+        }
+        if c == '-' && quote.is_none() && chars.peek() == Some(&'-') {
+            quote = Some('-');
+            out.push(c);
+            continue;
+        }
         if let Some(q) = quote {
             out.push(c);
             if c == q {
@@ -406,6 +419,10 @@ mod tests {
         assert_eq!(
             placeholders("SELECT '?' || \"a?b\" FROM t WHERE x = ?"),
             "SELECT '?' || \"a?b\" FROM t WHERE x = $1"
+        );
+        assert_eq!(
+            placeholders("SELECT a -- the user's ?\n FROM t WHERE x = ?1 - ?2"),
+            "SELECT a -- the user's ?\n FROM t WHERE x = $1 - $2"
         );
     }
 

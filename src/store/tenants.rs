@@ -20,7 +20,7 @@ use super::feed::audit;
 use super::licenses::Selector;
 use super::reconciler::ReconcileReport;
 use super::seats::{millis_of, rfc3339};
-use super::{now, Error, Result, Store, TenantKey};
+use super::{now, Error, Lock, Result, Store, TenantKey};
 
 /// How long an accepted SCIM token is taken on trust without reading the database again.
 /// Revoking or rotating a token through this process (the admin API, the console) takes effect
@@ -200,7 +200,7 @@ fn token_info(c: &Db, id: &str) -> Result<TokenInfo> {
 
 /// Finds a tenant by its id or, failing that, its name (case-insensitive).
 pub(crate) fn find_tenant(conn: &Db, key: &str) -> Result<Tenant> {
-    conn.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1 OR name = ?1 ORDER BY id = ?1 DESC LIMIT 1"))?
+    conn.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1 OR lower(name) = lower(?1) ORDER BY id = ?1 DESC LIMIT 1"))?
         .query_row([key], tenant_row)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("tenant {key:?}")))
@@ -309,7 +309,7 @@ impl Store {
         if let Some(bad) = notify.iter().find(|e| !valid_email(e)) {
             return Err(Error::Invalid(format!("{bad:?} is not an email address")));
         }
-        self.write(move |c| {
+        self.write(Lock::None, move |c| {
             let id = uuid::Uuid::new_v4().to_string();
             let created = now();
             let notify_json =
@@ -358,7 +358,7 @@ impl Store {
     ) -> Result<(TokenInfo, String)> {
         let (id, token, digest) = new_token();
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             insert_token(
                 c,
@@ -383,7 +383,7 @@ impl Store {
     ) -> Result<(TokenInfo, String, TokenInfo)> {
         let (id, token, digest) = new_token();
         let ticker = self.ticker();
-        let rotated = self.write(move |c| {
+        let rotated = self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let until = super::seats::rfc3339(at + overlap * 1000);
             let n = c
@@ -416,7 +416,7 @@ impl Store {
 
     /// Revokes a token at once. Revoking a revoked token is not an error.
     pub async fn revoke_token(&self, tenant: TenantKey, id: String) -> Result<()> {
-        let revoked = self.write(move |c| {
+        let revoked = self.write(Lock::Tenant(tenant), move |c| {
             let n = c
                 .prepare_cached("UPDATE scim_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
                 .execute(params![now(), tenant, id])?;
@@ -483,7 +483,7 @@ impl Store {
         let token = format!("ska_{}", secret.trim_start_matches("skt_"));
         let digest = hash(&token);
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = super::seats::rfc3339(ticker.now());
             c.prepare_cached(
                 "INSERT INTO admin_tokens (id, tenant, hash, created) VALUES (?, ?, ?, ?)",
@@ -510,7 +510,7 @@ impl Store {
 
     /// Revokes a tenant admin token at once.
     pub async fn revoke_admin_token(&self, tenant: TenantKey, id: String) -> Result<()> {
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let n = c
                 .prepare_cached("UPDATE admin_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
                 .execute(params![now(), tenant, id])?;
@@ -600,7 +600,7 @@ impl Store {
             ));
         }
         let ticker = self.ticker();
-        let updated = self.write(move |c| {
+        let updated = self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             if let Some(n) = &notify {
                 c.execute("UPDATE tenants SET notify = ? WHERE rk = ?", params![json!(n).to_string(), tenant])?;

@@ -4,7 +4,7 @@ use super::sql::{params, Db, OptionalExtension, Row};
 use serde_json::Value;
 
 use super::{
-    is_unique_violation, now, seats, version_matches, Error, ListQuery, Page, Result, Store,
+    is_unique_violation, now, seats, version_matches, Error, ListQuery, Lock, Page, Result, Store,
     TenantKey,
 };
 use crate::alloc::{Cause, Millis};
@@ -157,7 +157,7 @@ fn save(
         }
     };
     let mut ins = c.prepare_cached(
-        "INSERT OR IGNORE INTO user_emails (user_rk, tenant, value_key) VALUES (?, ?, ?)",
+        "INSERT INTO user_emails (user_rk, tenant, value_key) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
     )?;
     for e in &f.emails {
         ins.execute(params![rk, tenant, e])?;
@@ -181,7 +181,7 @@ fn update(c: &Db, tenant: TenantKey, at: Millis, mut row: Loaded, doc: Doc) -> R
 impl Store {
     pub async fn create_user(&self, tenant: TenantKey, doc: Doc) -> Result<UserRecord> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             // Time-ordered (UUIDv7): new rows append to the id index instead of landing on a
             // random page of it, so a sync dirties a few pages per batch, not one per user.
@@ -215,7 +215,7 @@ impl Store {
         if_match: Option<String>,
     ) -> Result<UserRecord> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
@@ -232,7 +232,7 @@ impl Store {
         if_match: Option<String>,
     ) -> Result<UserRecord> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
@@ -251,7 +251,7 @@ impl Store {
         if_match: Option<String>,
     ) -> Result<()> {
         let ticker = self.ticker();
-        self.write(move |c| {
+        self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;

@@ -25,10 +25,22 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
 }
 
+/// The database a test daemon uses for the SQLite file `db`: that file, or with
+/// `SEATKEEPER_TEST_ENGINE=postgres` a database of its own in the test cluster.
+pub fn database(db: &Path) -> std::path::PathBuf {
+    if super::postgres_support::selected() {
+        super::postgres_support::cluster().database_for(db).into()
+    } else {
+        db.to_owned()
+    }
+}
+
 pub fn config(db: &Path) -> Config {
     Config {
         listen: "127.0.0.1:0".parse().unwrap(),
-        database: db.to_owned(),
+        database: database(db),
+        // Beside "the file" on either engine (a PostgreSQL URL has no folder).
+        mail_dir: Some(db.parent().unwrap_or(Path::new(".")).join("mail")),
         admin_token: Some(Secret(ADMIN_TOKEN.into())),
         workers: 2,
         max_body_bytes: 256 * 1024,
@@ -205,6 +217,12 @@ impl TestApp {
 /// A clock tests move by hand.
 #[derive(Clone)]
 pub struct ManualClock(pub std::sync::Arc<std::sync::atomic::AtomicI64>);
+
+impl Default for ManualClock {
+    fn default() -> Self {
+        Self::new()
+    }
+}
 
 impl ManualClock {
     pub fn new() -> Self {

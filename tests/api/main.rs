@@ -1,17 +1,24 @@
-//! Integration tests over HTTP against the real daemon (one binary, many modules).
+//! Integration tests over HTTP against the real daemon (one binary, many modules), on SQLite;
+//! `tests/pg_api.rs` runs the same modules on PostgreSQL.
 
-mod admin;
-mod bulk;
-mod console;
-mod entra;
-mod groups;
-mod helpers;
-mod hostile;
-mod isolation;
-mod limits;
-mod okta;
-mod others;
-mod paths;
-mod seats;
-mod tls;
-mod users;
+/// Whether this binary runs the suites on PostgreSQL (see `support/postgres.rs`).
+#[allow(dead_code)]
+pub const ON_POSTGRES: bool = false;
+
+pub mod admin;
+pub mod bulk;
+pub mod console;
+pub mod entra;
+pub mod groups;
+pub mod helpers;
+pub mod hostile;
+pub mod isolation;
+pub mod limits;
+pub mod okta;
+pub mod others;
+pub mod paths;
+#[path = "../support/postgres.rs"]
+pub mod postgres_support;
+pub mod seats;
+pub mod tls;
+pub mod users;

@@ -1,0 +1,263 @@
+//! The PostgreSQL engine: several seatkeeper nodes on one database behave as one service.
+//!
+//! Connections come from a small pool per node and run on blocking threads, as SQLite's do.
+//! A write job runs in a transaction of its own (READ COMMITTED), committed before its caller
+//! is answered. What SQLite's single writer thread gives for free, one process, is given here
+//! by the database across processes:
+//!
+//! - **One writer per tenant.** A job that changes a tenant's data first takes the tenant's
+//!   transaction-level advisory lock (`pg_advisory_xact_lock`), held until it commits. Jobs of
+//!   one tenant therefore run one after another whichever node took the request, and a job that
+//!   reads, decides and writes (a PATCH, a seat grant) never interleaves with another of its
+//!   tenant: the seat invariant (granted + releasing <= seats) is checked inside that
+//!   transaction exactly as on SQLite. Tenants do not wait for each other.
+//! - **Fair order across nodes.** The waitlist stamp of a job (`seats::next_order`) is taken
+//!   under the lock from the tenant's row (`tenants.last_order`), so stamps follow the order in
+//!   which the database applied the changes, not the nodes' clocks.
+//! - **Jobs without a tenant** (outbox delivery state, provider-call times, tenant creation)
+//!   take no lock: each is one statement or guarded by a unique index and a state condition.
+//!
+//! A failure before the job ran (a connection lost, a lock wait cancelled) is retried on
+//! another connection; a job that ran is never run twice (it may have sent nothing, but its
+//! closure is spent), so a failure after it is answered as an error and rolled back. Deadlocks
+//! cannot form between tenant jobs: each holds one tenant lock and touches only that tenant's
+//! rows.
+
+use std::cell::RefCell;
+use std::sync::{Condvar, Mutex};
+
+use super::sql::{Db, PgSession};
+use super::{Error, Result, TenantKey};
+
+/// Connections one node keeps open: reads and writes share them; more requests wait.
+pub const POOL: usize = 16;
+/// Attempts at a job whose failure came before it ran.
+const ATTEMPTS: usize = 3;
+
+/// The PostgreSQL schema.
+pub const SCHEMA: &str = include_str!("../../schema.postgres.sql");
+/// The schema version this binary writes.
+pub const CURRENT: i64 = 1;
+
+/// True when `database` names a PostgreSQL database rather than a SQLite file.
+pub fn is_url(database: &str) -> bool {
+    database.starts_with("postgres://") || database.starts_with("postgresql://")
+}
+
+/// A node's connections to one PostgreSQL database: at most [`POOL`], opened when first
+/// needed and kept; a caller that finds all of them busy waits for one.
+pub struct Pg {
+    config: postgres::Config,
+    pool: Mutex<Connections>,
+    returned: Condvar,
+    /// Async callers queue here rather than each holding a blocking thread while it waits.
+    pub(super) slots: tokio::sync::Semaphore,
+}
+
+#[derive(Default)]
+struct Connections {
+    idle: Vec<PgSession>,
+    /// Open connections, idle or in use.
+    open: usize,
+}
+
+/// What a write job locks before it runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Lock {
+    /// The tenant's writer lock.
+    Tenant(TenantKey),
+    /// Nothing: the job is one guarded statement or touches no tenant's seats.
+    None,
+}
+
+impl Pg {
+    /// Connects to `url`, creates the schema in an empty database or checks its version.
+    pub fn open(url: &str) -> Result<Pg> {
+        let mut config: postgres::Config = url
+            .parse()
+            .map_err(|e| Error::Invalid(format!("database URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            // An unreachable database fails readiness in seconds, not at the TCP timeout.
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        let pg = Pg {
+            config,
+            pool: Mutex::new(Connections::default()),
+            returned: Condvar::new(),
+            slots: tokio::sync::Semaphore::new(POOL),
+        };
+        let mut s = pg.take()?;
+        let migrated = migrate(&mut s);
+        pg.put(s);
+        migrated?;
+        Ok(pg)
+    }
+
+    fn connect(&self) -> Result<PgSession> {
+        let client = self.config.connect(postgres::NoTls)?;
+        Ok(PgSession::new(client))
+    }
+
+    /// An idle connection, a new one while fewer than [`POOL`] are open, or else the next one
+    /// returned. Blocks: call from a blocking thread.
+    pub(super) fn take(&self) -> Result<PgSession> {
+        let mut pool = self.pool.lock().map_err(|_| Error::Closed)?;
+        loop {
+            if let Some(s) = pool.idle.pop() {
+                if s.client.is_closed() {
+                    pool.open -= 1;
+                    continue;
+                }
+                return Ok(s);
+            }
+            if pool.open < POOL {
+                pool.open += 1;
+                drop(pool);
+                return self.connect().inspect_err(|_| {
+                    if let Ok(mut p) = self.pool.lock() {
+                        p.open -= 1;
+                    }
+                    self.returned.notify_one();
+                });
+            }
+            pool = self.returned.wait(pool).map_err(|_| Error::Closed)?;
+        }
+    }
+
+    /// Gives a connection back (a broken one is closed, making room for a new one).
+    pub(super) fn put(&self, s: PgSession) {
+        if let Ok(mut pool) = self.pool.lock() {
+            if s.client.is_closed() {
+                pool.open -= 1;
+            } else {
+                pool.idle.push(s);
+            }
+        }
+        self.returned.notify_one();
+    }
+
+    /// Runs `f` on a pooled connection outside a transaction (each statement sees the last
+    /// commit; wrap it in `in_snapshot` for one view).
+    pub fn read<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        let s = RefCell::new(self.take()?);
+        let r = f(&Db::Postgres(&s));
+        self.put(s.into_inner());
+        r
+    }
+
+    /// Runs `f` in a transaction after taking `lock`; commits it, or rolls it back when `f`
+    /// fails or `dry_run`.
+    pub fn write<T>(
+        &self,
+        lock: Lock,
+        dry_run: bool,
+        f: impl FnOnce(&Db) -> Result<T>,
+    ) -> Result<T> {
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let s = match self.take() {
+                Ok(s) => RefCell::new(s),
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            let begun = begin(&s, lock);
+            if let Err(e) = begun {
+                let _ = s.borrow_mut().client.batch_execute("ROLLBACK");
+                self.put(s.into_inner());
+                last = Some(e);
+                continue;
+            }
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Db::Postgres(&s))))
+                .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
+            let end = if r.is_ok() && !dry_run {
+                "COMMIT"
+            } else {
+                "ROLLBACK"
+            };
+            let ended = s.borrow_mut().client.batch_execute(end);
+            self.put(s.into_inner());
+            return match (r, ended) {
+                (Ok(v), Ok(())) => Ok(v),
+                (Ok(_), Err(e)) => Err(Error::Internal(format!("commit failed: {e}"))),
+                (Err(e), _) => Err(e),
+            };
+        }
+        Err(last.unwrap_or(Error::Closed))
+    }
+
+    /// Closes every idle connection.
+    pub fn close(&self) {
+        let idle = self.pool.lock().map(|mut p| {
+            p.open -= p.idle.len();
+            std::mem::take(&mut p.idle)
+        });
+        if let Ok(idle) = idle {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
+impl Drop for Pg {
+    /// A client's drop blocks on its own runtime, which panics on an async thread (the store
+    /// may be dropped by an HTTP worker): the idle connections are closed on a thread of their
+    /// own.
+    fn drop(&mut self) {
+        let pool = self.pool.get_mut().unwrap_or_else(|e| e.into_inner());
+        let idle = std::mem::take(&mut pool.idle);
+        if !idle.is_empty() {
+            let _ = std::thread::spawn(move || drop(idle)).join();
+        }
+    }
+}
+
+fn begin(s: &RefCell<PgSession>, lock: Lock) -> Result<()> {
+    let db = Db::Postgres(s);
+    db.execute_batch("BEGIN")?;
+    if let Lock::Tenant(t) = lock {
+        db.query_row("SELECT pg_advisory_xact_lock(?)", [t], |_| Ok(()))?;
+    }
+    Ok(())
+}
+
+/// Creates the schema in an empty database; refuses one that is not seatkeeper's or is newer.
+fn migrate(s: &mut PgSession) -> Result<()> {
+    let c = &mut s.client;
+    // One node migrates at a time; the others wait and then find the schema current.
+    c.batch_execute("BEGIN; SELECT pg_advisory_xact_lock(-1)")?;
+    let has_version: bool = c
+        .query_one(
+            "SELECT EXISTS (SELECT 1 FROM information_schema.tables
+                            WHERE table_schema = current_schema() AND table_name = 'schema_version')",
+            &[],
+        )?
+        .get(0);
+    if !has_version {
+        let tables: i64 = c
+            .query_one(
+                "SELECT count(*) FROM information_schema.tables WHERE table_schema = current_schema()",
+                &[],
+            )?
+            .get(0);
+        if tables > 0 {
+            c.batch_execute("ROLLBACK")?;
+            return Err(Error::Invalid(
+                "the PostgreSQL database holds other tables and no seatkeeper schema: give seatkeeper a database of its own".into(),
+            ));
+        }
+        c.batch_execute(SCHEMA)?;
+    } else {
+        let version: i64 = c
+            .query_one("SELECT version FROM schema_version", &[])?
+            .get(0);
+        if version > CURRENT {
+            c.batch_execute("ROLLBACK")?;
+            return Err(Error::Invalid(format!(
+                "the database has schema version {version}; this seatkeeper knows up to {CURRENT}: upgrade seatkeeper"
+            )));
+        }
+    }
+    c.batch_execute("COMMIT")?;
+    Ok(())
+}

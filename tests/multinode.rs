@@ -1,0 +1,541 @@
+//! Several real seatkeeper processes on one PostgreSQL database behave as one service: one
+//! allocation (the seat count never exceeded, one waitlist order whichever node took a
+//! request), no acknowledged write lost when a node is killed while the others keep serving, a
+//! token revoked through one node refused by another within a second, a notification mailed
+//! once however many nodes send. The cluster is the tests' own (`support/postgres.rs`).
+
+use std::collections::BTreeSet;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use serde_json::{json, Value};
+
+/// This binary's daemons run on PostgreSQL.
+pub const ON_POSTGRES: bool = true;
+#[path = "support/postgres.rs"]
+mod postgres_support;
+
+const ADMIN: &str = "multinode-admin-token-0123456789";
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+
+struct Node {
+    child: Child,
+    base: String,
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A `seatkeeper serve` process on `database`, ready.
+async fn node(database: &str, dir: &std::path::Path) -> Node {
+    let port = free_port();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join(format!("node-{port}.log")))
+        .unwrap();
+    let child = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .arg("serve")
+        .env("SEATKEEPER_DATABASE", database)
+        .env("SEATKEEPER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SEATKEEPER_ADMIN_TOKEN", ADMIN)
+        .env("SEATKEEPER_WORKERS", "2")
+        .env("SEATKEEPER_MAIL_DIR", dir.join("mail"))
+        .env("SEATKEEPER_SCIM_REQUESTS_PER_SECOND", "10000")
+        .env("SEATKEEPER_SCIM_BURST", "10000")
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("the daemon starts");
+    let base = format!("http://127.0.0.1:{port}");
+    let client = reqwest::Client::new();
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        if let Ok(r) = client.get(format!("{base}/readyz")).send().await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(Instant::now() < deadline, "a node did not become ready");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Node { child, base }
+}
+
+async fn nodes(n: usize) -> (Vec<Node>, tempfile::TempDir) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = postgres_support::cluster().database();
+    let mut out = Vec::new();
+    for _ in 0..n {
+        out.push(node(&database, dir.path()).await);
+    }
+    (out, dir)
+}
+
+async fn json_of(r: reqwest::RequestBuilder) -> (reqwest::StatusCode, Value) {
+    let r = r.send().await.unwrap();
+    let s = r.status();
+    let t = r.text().await.unwrap();
+    (s, serde_json::from_str(&t).unwrap_or(Value::String(t)))
+}
+
+/// A tenant with a SCIM token, made through `base`.
+async fn tenant(c: &reqwest::Client, base: &str, name: &str) -> (String, String) {
+    let (s, t) = json_of(
+        c.post(format!("{base}/admin/v1/tenants"))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": name, "notify": ["licensing@example.com"]})),
+    )
+    .await;
+    assert!(s.is_success(), "{t}");
+    let id = t["id"].as_str().unwrap().to_owned();
+    let (s, tok) = json_of(
+        c.post(format!("{base}/admin/v1/tenants/{id}/tokens"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(s.is_success(), "{tok}");
+    (id, tok["token"].as_str().unwrap().to_owned())
+}
+
+async fn create_user(c: &reqwest::Client, base: &str, tok: &str, name: &str) -> String {
+    let (s, u) = json_of(
+        c.post(format!("{base}/scim/v2/Users"))
+            .bearer_auth(tok)
+            .header("Content-Type", "application/scim+json")
+            .body(json!({"schemas": [USER], "userName": name, "active": true}).to_string()),
+    )
+    .await;
+    assert_eq!(s, reqwest::StatusCode::CREATED, "{u}");
+    u["id"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn forty_concurrent_adds_over_three_nodes_grant_exactly_five_in_one_order() {
+    let (nodes, _dir) = nodes(3).await;
+    let c = reqwest::Client::new();
+    let (tid, tok) = tenant(&c, &nodes[0].base, "contoso").await;
+    let mut users = Vec::new();
+    for i in 0..40 {
+        let base = &nodes[i % 3].base;
+        users.push(create_user(&c, base, &tok, &format!("u{i:02}@contoso.example")).await);
+    }
+    // Eight selected groups, so that concurrent adds share no group row: nothing but the
+    // store's own serialization stands between them and a ninth grant.
+    let mut groups = Vec::new();
+    for g in 0..8 {
+        let (s, v) = json_of(
+            c.post(format!("{}/scim/v2/Groups", nodes[g % 3].base))
+                .bearer_auth(&tok)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"displayName": format!("Licensed {g}")}).to_string()),
+        )
+        .await;
+        assert!(s.is_success(), "{v}");
+        groups.push(v["id"].as_str().unwrap().to_owned());
+    }
+    let selectors: Vec<Value> = groups.iter().map(|g| json!({"id": g})).collect();
+    let (s, l) = json_of(
+        c.post(format!("{}/admin/v1/tenants/{tid}/licenses", nodes[2].base))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "pro", "seats": 5, "groups": selectors})),
+    )
+    .await;
+    assert!(s.is_success(), "{l}");
+
+    // Forty member adds at once, spread over the three nodes and the eight groups.
+    let mut tasks = Vec::new();
+    for (i, u) in users.iter().enumerate() {
+        let (c, base, tok, group, u) = (
+            c.clone(),
+            nodes[i % 3].base.clone(),
+            tok.clone(),
+            groups[i % 8].clone(),
+            u.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                             "Operations": [{"op": "add", "path": "members", "value": [{"value": u}]}]});
+            let r = c
+                .patch(format!("{base}/scim/v2/Groups/{group}"))
+                .bearer_auth(&tok)
+                .header("Content-Type", "application/scim+json")
+                .body(add.to_string())
+                .send()
+                .await
+                .unwrap();
+            assert!(r.status().is_success(), "{}", r.status());
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+
+    // Every node answers the same seats: 5 granted, 35 waiting in one order.
+    let mut seen: Option<Vec<(String, String, Value)>> = None;
+    for n in &nodes {
+        let (s, v) = json_of(
+            c.get(format!(
+                "{}/admin/v1/tenants/{tid}/licenses/pro/seats",
+                n.base
+            ))
+            .bearer_auth(ADMIN),
+        )
+        .await;
+        assert!(s.is_success(), "{v}");
+        assert_eq!(
+            (v["granted"].as_i64(), v["blocked"].as_i64()),
+            (Some(5), Some(35)),
+            "{v}"
+        );
+        let seats: Vec<(String, String, Value)> = v["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| {
+                (
+                    s["userId"].as_str().unwrap().to_owned(),
+                    s["state"].as_str().unwrap().to_owned(),
+                    s["position"].clone(),
+                )
+            })
+            .collect();
+        let positions: Vec<i64> = seats.iter().filter_map(|s| s.2.as_i64()).collect();
+        assert_eq!(positions, (1..=35).collect::<Vec<_>>());
+        // The waitlist follows the order the database applied the adds: by entitlement stamp,
+        // strictly increasing (no two adds share one).
+        let stamps: Vec<String> = v["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|s| s["entitledAt"].as_str().unwrap().to_owned())
+            .collect();
+        let distinct: BTreeSet<&String> = stamps.iter().collect();
+        assert!(distinct.len() >= 2, "{stamps:?}");
+        match &seen {
+            None => seen = Some(seats),
+            Some(first) => assert_eq!(first, &seats, "every node answers one order"),
+        }
+    }
+    let (s, check) = json_of(
+        c.get(format!(
+            "{}/admin/v1/tenants/{tid}/seat-events?limit=1000",
+            nodes[0].base
+        ))
+        .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(s.is_success(), "{check}");
+    let granted = check["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["event"] == "granted")
+        .count();
+    assert_eq!(granted, 5, "never more than five seats granted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_killed_node_loses_no_acknowledged_write_and_the_others_keep_serving() {
+    let (mut nodes, _dir) = nodes(3).await;
+    let c = reqwest::Client::new();
+    let (_tid, tok) = tenant(&c, &nodes[0].base, "fabrikam").await;
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let mut tasks = Vec::new();
+    for w in 0..6 {
+        let (c, base, tok, acked) = (
+            c.clone(),
+            nodes[w % 3].base.clone(),
+            tok.clone(),
+            acked.clone(),
+        );
+        tasks.push(tokio::spawn(async move {
+            let deadline = Instant::now() + Duration::from_millis(1500);
+            let mut i = 0;
+            while Instant::now() < deadline {
+                i += 1;
+                let body =
+                    json!({"schemas": [USER], "userName": format!("w{w}u{i}@fabrikam.example")});
+                let Ok(r) = c
+                    .post(format!("{base}/scim/v2/Users"))
+                    .bearer_auth(&tok)
+                    .header("Content-Type", "application/scim+json")
+                    .body(body.to_string())
+                    .send()
+                    .await
+                else {
+                    continue; // the killed node: its clients move on
+                };
+                if r.status() == reqwest::StatusCode::CREATED {
+                    let u: Value = r.json().await.unwrap();
+                    acked
+                        .lock()
+                        .unwrap()
+                        .push(u["id"].as_str().unwrap().to_owned());
+                }
+            }
+        }));
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    // SAFETY: SIGKILL to the node this test started.
+    unsafe {
+        libc::kill(nodes[0].child.id() as i32, libc::SIGKILL);
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let _ = nodes[0].child.wait();
+    let acked = acked.lock().unwrap().clone();
+    assert!(
+        acked.len() > 20,
+        "the load ran: {} writes acknowledged",
+        acked.len()
+    );
+    for survivor in &nodes[1..] {
+        for id in &acked {
+            let (s, u) = json_of(
+                c.get(format!("{}/scim/v2/Users/{id}", survivor.base))
+                    .bearer_auth(&tok),
+            )
+            .await;
+            assert_eq!(
+                s,
+                reqwest::StatusCode::OK,
+                "acknowledged user {id} is there: {u}"
+            );
+        }
+        // And the survivors still take writes.
+        create_user(
+            &c,
+            &survivor.base,
+            &tok,
+            &format!("after@{}.example", survivor.child.id()),
+        )
+        .await;
+    }
+    nodes.remove(0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_token_revoked_through_one_node_is_refused_by_another_within_a_second() {
+    let (nodes, _dir) = nodes(2).await;
+    let c = reqwest::Client::new();
+    let (tid, tok) = tenant(&c, &nodes[0].base, "tailspin").await;
+    // Node 1 accepts the token (and remembers it).
+    let (s, _) = json_of(
+        c.get(format!("{}/scim/v2/Users", nodes[1].base))
+            .bearer_auth(&tok),
+    )
+    .await;
+    assert_eq!(s, reqwest::StatusCode::OK);
+    let id = tok.split('_').nth(1).unwrap();
+    let (s, _) = json_of(
+        c.delete(format!(
+            "{}/admin/v1/tenants/{tid}/tokens/{id}",
+            nodes[0].base
+        ))
+        .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(s.is_success());
+    let revoked = Instant::now();
+    loop {
+        let (s, _) = json_of(
+            c.get(format!("{}/scim/v2/Users", nodes[1].base))
+                .bearer_auth(&tok),
+        )
+        .await;
+        if s == reqwest::StatusCode::UNAUTHORIZED {
+            break;
+        }
+        assert!(
+            revoked.elapsed() < Duration::from_millis(1500),
+            "node 1 still accepts a token node 0 revoked"
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_notification_is_mailed_once_however_many_nodes_send() {
+    let (nodes, dir) = nodes(3).await;
+    let c = reqwest::Client::new();
+    let (tid, _tok) = tenant(&c, &nodes[0].base, "northwind").await;
+    let (s, _) = json_of(
+        c.post(format!(
+            "{}/admin/v1/tenants/{tid}/notifications/test",
+            nodes[1].base
+        ))
+        .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(s.is_success());
+    let folder = dir.path().join("mail");
+    let count = || {
+        std::fs::read_dir(&folder)
+            .map(|d| {
+                d.flatten()
+                    .filter(|e| e.path().extension().is_some_and(|x| x == "eml"))
+                    .count()
+            })
+            .unwrap_or(0)
+    };
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while count() == 0 {
+        assert!(Instant::now() < deadline, "no node sent the message");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every node's sender has had several turns since.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    assert_eq!(count(), 1, "sent once");
+    let (s, n) = json_of(
+        c.get(format!(
+            "{}/admin/v1/tenants/{tid}/notifications",
+            nodes[2].base
+        ))
+        .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(s.is_success(), "{n}");
+    assert_eq!(n["counts"]["sent"], 1, "{n}");
+}
+
+/// Moving from SQLite to PostgreSQL without re-provisioning: `seatkeeper transfer` copies a
+/// SQLite daemon's database into an empty PostgreSQL database; a node on PostgreSQL then answers
+/// the same seats in the same waitlist order, and the tenant's SCIM token still works.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn transfer_keeps_every_waitlist_in_order() {
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("seatkeeper.db");
+    let c = reqwest::Client::new();
+    let mut sqlite = node(file.to_str().unwrap(), dir.path()).await;
+    let (tid, tok) = tenant(&c, &sqlite.base, "woodgrove").await;
+    let (s, g) = json_of(
+        c.post(format!("{}/scim/v2/Groups", sqlite.base))
+            .bearer_auth(&tok)
+            .header("Content-Type", "application/scim+json")
+            .body(json!({"displayName": "Licensed"}).to_string()),
+    )
+    .await;
+    assert!(s.is_success(), "{g}");
+    let group = g["id"].as_str().unwrap().to_owned();
+    let (s, l) = json_of(
+        c.post(format!("{}/admin/v1/tenants/{tid}/licenses", sqlite.base))
+            .bearer_auth(ADMIN)
+            .json(&json!({"name": "pro", "seats": 3, "groups": [{"id": group}]})),
+    )
+    .await;
+    assert!(s.is_success(), "{l}");
+    // Twelve users join one by one, in an order unlike their ids: three seats, nine waiting.
+    for i in [7, 3, 11, 0, 5, 9, 1, 10, 2, 8, 4, 6] {
+        let u = create_user(
+            &c,
+            &sqlite.base,
+            &tok,
+            &format!("u{i:02}@woodgrove.example"),
+        )
+        .await;
+        let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                         "Operations": [{"op": "add", "path": "members", "value": [{"value": u}]}]});
+        let (s, _) = json_of(
+            c.patch(format!("{}/scim/v2/Groups/{group}", sqlite.base))
+                .bearer_auth(&tok)
+                .header("Content-Type", "application/scim+json")
+                .body(add.to_string()),
+        )
+        .await;
+        assert!(s.is_success());
+    }
+    let seats_path = format!("/admin/v1/tenants/{tid}/licenses/pro/seats");
+    let (_, before) = json_of(
+        c.get(format!("{}{seats_path}", sqlite.base))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert_eq!(before["blocked"], 9, "{before}");
+    // SIGTERM: a graceful stop (checkpointed WAL, closed file).
+    // SAFETY: a signal to the daemon this test started.
+    unsafe {
+        libc::kill(sqlite.child.id() as i32, libc::SIGTERM);
+    }
+    let _ = sqlite.child.wait();
+
+    let database = postgres_support::cluster().database();
+    let transfer = |to: &str| {
+        Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .args(["transfer", "--to", to])
+            .env("SEATKEEPER_DATABASE", &file)
+            .output()
+            .unwrap()
+    };
+    let out = transfer(&database);
+    assert!(
+        out.status.success(),
+        "transfer failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("seats") && listing.contains("12"),
+        "{listing}"
+    );
+
+    let pg = node(&database, dir.path()).await;
+    let (s, after) = json_of(c.get(format!("{}{seats_path}", pg.base)).bearer_auth(ADMIN)).await;
+    assert!(s.is_success(), "{after}");
+    assert_eq!(
+        after, before,
+        "the same seats, states, stamps and waitlist positions"
+    );
+    let (s, _) = json_of(
+        c.get(format!("{}/scim/v2/Users", pg.base))
+            .bearer_auth(&tok),
+    )
+    .await;
+    assert_eq!(
+        s,
+        reqwest::StatusCode::OK,
+        "the SCIM token (its hash) came along"
+    );
+    // New users join behind everyone who waited before the move.
+    let late = create_user(&c, &pg.base, &tok, "late@woodgrove.example").await;
+    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                     "Operations": [{"op": "add", "path": "members", "value": [{"value": late}]}]});
+    let (s, _) = json_of(
+        c.patch(format!("{}/scim/v2/Groups/{group}", pg.base))
+            .bearer_auth(&tok)
+            .header("Content-Type", "application/scim+json")
+            .body(add.to_string()),
+    )
+    .await;
+    assert!(s.is_success());
+    let (_, now) = json_of(c.get(format!("{}{seats_path}", pg.base)).bearer_auth(ADMIN)).await;
+    let last = now["seats"].as_array().unwrap().last().unwrap().clone();
+    assert_eq!(
+        (last["userId"].as_str(), last["position"].as_i64()),
+        (Some(late.as_str()), Some(10)),
+        "{now}"
+    );
+
+    // A second transfer into a database that holds tenants is refused.
+    let again = transfer(&database);
+    assert!(!again.status.success());
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already holds tenants"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
