@@ -38,6 +38,17 @@ CREATE TABLE scim_tokens (
 );
 CREATE INDEX scim_tokens_tenant ON scim_tokens(tenant);
 
+-- Console sessions, shared by every node: the SHA-256 of the cookie's random id, the scope
+-- (NULL: the operator; else one tenant), the form token, made and last used (ms).
+CREATE TABLE console_sessions (
+    id_hash     BYTEA PRIMARY KEY,
+    tenant      BIGINT REFERENCES tenants(rk) ON DELETE CASCADE,
+    csrf        TEXT NOT NULL,
+    created     BIGINT NOT NULL,
+    seen        BIGINT NOT NULL
+);
+CREATE INDEX console_sessions_tenant ON console_sessions(tenant);
+
 CREATE TABLE admin_tokens (
     id          TEXT COLLATE "C" PRIMARY KEY,
     tenant      BIGINT NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,

@@ -1,8 +1,10 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 4), applied at start-up to a new database.
+-- This is the whole current schema (version 6), applied at start-up to a new database.
 -- `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases in place
--- with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the notification outbox; v4.sql: seat figures on events, tenant admin tokens). Every row belongs to a tenant: each
+-- with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the notification outbox;
+-- v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist generations; v6.sql:
+-- console sessions in the database). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -30,6 +32,18 @@ CREATE TABLE scim_tokens (
     revoked     TEXT
 );
 CREATE INDEX scim_tokens_tenant ON scim_tokens(tenant);
+
+-- Console sessions, shared by every process on the database: the SHA-256 of the cookie's random
+-- id (the id itself is never stored), the scope (NULL: the operator; else one tenant), the
+-- form token, and when it was made and last used (ms).
+CREATE TABLE console_sessions (
+    id_hash     BLOB PRIMARY KEY,
+    tenant      INTEGER REFERENCES tenants(rk) ON DELETE CASCADE,
+    csrf        TEXT NOT NULL,
+    created     INTEGER NOT NULL,
+    seen        INTEGER NOT NULL
+) WITHOUT ROWID;
+CREATE INDEX console_sessions_tenant ON console_sessions(tenant);
 
 -- Tenant admin tokens (`ska_<id>_<secret>`): the admin API and console, for one tenant only.
 CREATE TABLE admin_tokens (

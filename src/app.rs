@@ -134,7 +134,6 @@ impl Application {
             )),
             mail_wake: mail_wake.clone(),
             mail_stats: mail_stats.clone(),
-            sessions: Arc::new(crate::console::session::Sessions::default()),
         });
         let surface = if config.metrics_listen.is_some() {
             http::Surface::Service

@@ -539,3 +539,83 @@ async fn transfer_keeps_every_waitlist_in_order() {
         String::from_utf8_lossy(&again.stderr)
     );
 }
+
+/// The cookie `name`'s value among a response's Set-Cookie headers.
+fn set_cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next()?.split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
+}
+
+/// The CSRF token of the first form on a console page.
+fn csrf_of(page: &str) -> String {
+    let at = page
+        .find("name=\"csrf\" value=\"")
+        .expect("a form with a CSRF token")
+        + 19;
+    page[at..at + 64].to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_console_session_from_one_node_works_on_another() {
+    let (nodes, _dir) = nodes(2).await;
+    let c = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    let r = c
+        .get(format!("{}/console/login", nodes[0].base))
+        .send()
+        .await
+        .unwrap();
+    let login = set_cookie(&r, "sk_login").expect("the sign-in form's cookie");
+    let csrf = csrf_of(&r.text().await.unwrap());
+    let r = c
+        .post(format!("{}/console/login", nodes[0].base))
+        .header(reqwest::header::COOKIE, format!("sk_login={login}"))
+        .form(&[("csrf", csrf.as_str()), ("token", ADMIN)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let session = set_cookie(&r, "sk_session").expect("signed in on node 0");
+    let cookie = format!("sk_session={session}");
+
+    // Node 1 knows the session.
+    let r = c
+        .get(format!("{}/console/tenants", nodes[1].base))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::OK,
+        "node 1 serves node 0's session"
+    );
+    let csrf = csrf_of(&r.text().await.unwrap());
+    // Signing out on node 1 ends it on node 0.
+    let r = c
+        .post(format!("{}/console/logout", nodes[1].base))
+        .header(reqwest::header::COOKIE, &cookie)
+        .form(&[("csrf", csrf.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
+    let r = c
+        .get(format!("{}/console/tenants", nodes[0].base))
+        .header(reqwest::header::COOKIE, &cookie)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        reqwest::StatusCode::SEE_OTHER,
+        "signed out everywhere"
+    );
+}

@@ -191,18 +191,17 @@ fn gate(req: &HttpRequest, state: &AppState) -> Result<()> {
 }
 
 /// The signed-in session of a request.
-fn session(req: &HttpRequest, state: &AppState) -> Result<Session> {
+async fn session(req: &HttpRequest, state: &AppState) -> Result<Session> {
     gate(req, state)?;
     let id = req.cookie(session::COOKIE).ok_or(Error::SignIn)?;
-    state
-        .sessions
-        .get(id.value(), state.store.now_ms())
+    session::get(&state.store, id.value(), state.store.now_ms())
+        .await?
         .ok_or(Error::SignIn)
 }
 
 /// A POST's session: signed in, same origin, and the form's CSRF token matches.
-fn posted(req: &HttpRequest, state: &AppState, csrf: &str) -> Result<Session> {
-    let s = session(req, state)?;
+async fn posted(req: &HttpRequest, state: &AppState, csrf: &str) -> Result<Session> {
+    let s = session(req, state).await?;
     same_origin(req)?;
     if !s.csrf_ok(csrf) {
         return Err(Error::Csrf);
@@ -238,7 +237,7 @@ fn scim_url(req: &HttpRequest, state: &AppState) -> String {
 }
 
 async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
-    let s = session(&req, &state)?;
+    let s = session(&req, &state).await?;
     match s.scope {
         Scope::Operator => see_other("/console/tenants"),
         Scope::Tenant(t) => {
@@ -327,7 +326,7 @@ async fn login(
         let _ = r.add_cookie(&cookie(session::LOGIN_COOKIE, token, "/console/login"));
         return Ok(r);
     };
-    let s = state.sessions.create(scope, state.store.now_ms());
+    let s = session::create(&state.store, scope, state.store.now_ms()).await?;
     let mut r = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/"))
         .finish();
@@ -348,8 +347,8 @@ async fn logout(
     state: web::Data<AppState>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
-    state.sessions.remove(&s.id);
+    let s = posted(&req, &state, &form.csrf).await?;
+    session::remove(&state.store, &s.id).await?;
     let mut r = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/login"))
         .finish();
@@ -369,7 +368,7 @@ async fn tenants(
     state: web::Data<AppState>,
     q: web::Query<Notice>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state)?;
+    let s = session(&req, &state).await?;
     if s.scope != Scope::Operator {
         return home(req, state).await;
     }
@@ -407,7 +406,7 @@ async fn create_tenant(
     state: web::Data<AppState>,
     form: web::Form<NewTenant>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     if s.scope != Scope::Operator {
         return Err(Error::Forbidden("only the operator creates tenants".into()));
     }
@@ -448,7 +447,7 @@ async fn tenant(
     path: web::Path<String>,
     q: web::Query<Notice>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state)?;
+    let s = session(&req, &state).await?;
     tenant_page(&req, &state, &s, &path, None, q.notice.as_deref()).await
 }
 
@@ -477,7 +476,7 @@ async fn tenant_settings(
     path: web::Path<String>,
     form: web::Form<TenantSettings>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let t = tenant_of(&state, &s, &path).await?;
     state
         .store
@@ -498,7 +497,7 @@ async fn issue_token(
     path: web::Path<String>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let t = tenant_of(&state, &s, &path).await?;
     let (info, token) = state.store.issue_token(t.key, None).await?;
     // Rendered, not redirected: the token is shown this once.
@@ -511,7 +510,7 @@ async fn revoke_token(
     path: web::Path<(String, String)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let (key, id) = path.into_inner();
     let t = tenant_of(&state, &s, &key).await?;
     state.store.revoke_token(t.key, id).await?;
@@ -531,7 +530,7 @@ async fn create_license(
     path: web::Path<String>,
     form: web::Form<NewLicense>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let t = tenant_of(&state, &s, &path).await?;
     let seats = opt_number("seats", &Some(form.seats.clone()))?
         .ok_or_else(|| Error::Invalid("give the number of seats".into()))?;
@@ -603,7 +602,7 @@ async fn license(
     path: web::Path<(String, String)>,
     q: web::Query<LicenseQuery>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state)?;
+    let s = session(&req, &state).await?;
     let (t, l) = path.into_inner();
     license_page(&state, &s, &t, &l, &q, None).await
 }
@@ -635,7 +634,7 @@ async fn license_groups(
     path: web::Path<(String, String)>,
     form: web::Form<GroupForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let (tk, lk) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
     let l = state.store.license(t.key, lk).await?;
@@ -677,7 +676,7 @@ async fn license_preview(
     path: web::Path<(String, String)>,
     form: web::Form<SeatsForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let (tk, lk) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
     let seats = opt_number("seats", &Some(form.seats.clone()))?
@@ -715,7 +714,7 @@ async fn license_settings(
     path: web::Path<(String, String)>,
     form: web::Form<LicenseSettings>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let (tk, lk) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
     let mut change = LicenseChange::default();
@@ -792,7 +791,7 @@ async fn seats(
     path: web::Path<(String, String)>,
     q: web::Query<SeatsQuery>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state)?;
+    let s = session(&req, &state).await?;
     let (tk, lk) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
     let (l, all) = filtered_seats(&state, &t, &lk, &q).await?;
@@ -821,7 +820,7 @@ async fn seats_csv(
     path: web::Path<(String, String)>,
     q: web::Query<SeatsQuery>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state)?;
+    let s = session(&req, &state).await?;
     let (tk, lk) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
     let (l, all) = filtered_seats(&state, &t, &lk, &q).await?;
@@ -864,7 +863,7 @@ async fn seat_action(
     path: web::Path<(String, String, String)>,
     form: web::Form<SeatAction>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let (tk, lk, user) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
     let l = state.store.license(t.key, lk).await?;
@@ -909,7 +908,7 @@ async fn activity(
     path: web::Path<String>,
     q: web::Query<ActivityQuery>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state)?;
+    let s = session(&req, &state).await?;
     let t = tenant_of(&state, &s, &path).await?;
     let audit = state.store.audit_log(t.key, 500).await?;
     let notifications = state.store.notifications(t.key, None, 100).await?;
@@ -941,7 +940,7 @@ async fn retry(
     path: web::Path<(String, i64)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf)?;
+    let s = posted(&req, &state, &form.csrf).await?;
     let (tk, id) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
     state.store.retry_notification(t.key, id).await?;

@@ -1,22 +1,20 @@
 //! Console sessions: a random id in a `Secure; HttpOnly; SameSite=Strict` cookie scoped to
-//! `/console`, kept in memory (a restart signs everyone out), with its CSRF token. A session
-//! ends after 30 minutes idle or 12 hours in all, by the store's clock.
-
-use std::collections::HashMap;
-use std::sync::Mutex;
+//! `/console`, with its CSRF token, kept in the database under the id's hash, so that a session
+//! works on whichever node a request lands and survives a restart, and revoking a tenant admin
+//! token ends its sessions everywhere. A session ends after 30 minutes idle or 12 hours in all,
+//! by the store's clock.
 
 use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::alloc::Millis;
-use crate::store::TenantKey;
+use crate::store::{self, Store, TenantKey};
 
 pub const COOKIE: &str = "sk_session";
 /// The double-submit cookie that protects the sign-in form itself.
 pub const LOGIN_COOKIE: &str = "sk_login";
 pub const IDLE_MS: Millis = 30 * 60_000;
 pub const MAX_MS: Millis = 12 * 3_600_000;
-const MAX_SESSIONS: usize = 10_000;
 
 /// What a session may see.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -32,8 +30,6 @@ pub struct Session {
     pub id: String,
     pub scope: Scope,
     pub csrf: String,
-    created: Millis,
-    seen: Millis,
 }
 
 impl Session {
@@ -57,57 +53,42 @@ pub fn random_token() -> String {
     b.iter().map(|x| format!("{x:02x}")).collect()
 }
 
-#[derive(Default)]
-pub struct Sessions {
-    map: Mutex<HashMap<String, Session>>,
+fn live(created: Millis, seen: Millis, now: Millis) -> bool {
+    now - seen < IDLE_MS && now - created < MAX_MS
 }
 
-fn live(s: &Session, now: Millis) -> bool {
-    now - s.seen < IDLE_MS && now - s.created < MAX_MS
+/// Signs a scope in: a new session, stored in the database (so every node knows it).
+pub async fn create(store: &Store, scope: Scope, now: Millis) -> Result<Session, store::Error> {
+    let s = Session {
+        id: random_token(),
+        scope,
+        csrf: random_token(),
+    };
+    let tenant = match scope {
+        Scope::Operator => None,
+        Scope::Tenant(t) => Some(t),
+    };
+    store
+        .create_console_session(tenant, &s.id, s.csrf.clone(), now)
+        .await?;
+    Ok(s)
 }
 
-impl Sessions {
-    pub fn create(&self, scope: Scope, now: Millis) -> Session {
-        let s = Session {
-            id: random_token(),
-            scope,
-            csrf: random_token(),
-            created: now,
-            seen: now,
-        };
-        if let Ok(mut m) = self.map.lock() {
-            if m.len() >= MAX_SESSIONS {
-                m.retain(|_, v| live(v, now));
-            }
-            m.insert(s.id.clone(), s.clone());
-        }
-        s
-    }
+/// The live session with this id (use restarts its idle timer); an expired one is deleted.
+pub async fn get(store: &Store, id: &str, now: Millis) -> Result<Option<Session>, store::Error> {
+    Ok(store
+        .console_session(id, now, live)
+        .await?
+        .map(|s| Session {
+            id: id.to_owned(),
+            scope: s.tenant.map_or(Scope::Operator, Scope::Tenant),
+            csrf: s.csrf,
+        }))
+}
 
-    /// The live session with this id (its idle timer restarts); an expired one is dropped.
-    pub fn get(&self, id: &str, now: Millis) -> Option<Session> {
-        let mut m = self.map.lock().ok()?;
-        let s = m.get_mut(id)?;
-        if !live(s, now) {
-            m.remove(id);
-            return None;
-        }
-        s.seen = now;
-        Some(s.clone())
-    }
-
-    pub fn remove(&self, id: &str) {
-        if let Ok(mut m) = self.map.lock() {
-            m.remove(id);
-        }
-    }
-
-    /// Ends every session of a tenant scope (its credential was revoked).
-    pub fn remove_scope(&self, scope: Scope) {
-        if let Ok(mut m) = self.map.lock() {
-            m.retain(|_, s| s.scope != scope);
-        }
-    }
+/// Signs out.
+pub async fn remove(store: &Store, id: &str) -> Result<(), store::Error> {
+    store.end_console_session(id).await
 }
 
 #[cfg(test)]
@@ -116,22 +97,19 @@ mod tests {
 
     #[test]
     fn sessions_expire_when_idle_and_in_all() {
-        let s = Sessions::default();
-        let a = s.create(Scope::Operator, 0);
-        assert!(s.get(&a.id, IDLE_MS - 1).is_some());
+        assert!(live(0, 0, IDLE_MS - 1));
+        assert!(!live(0, 0, IDLE_MS));
         assert!(
-            s.get(&a.id, 2 * IDLE_MS - 2).is_some(),
+            live(0, IDLE_MS, 2 * IDLE_MS - 1),
             "use restarts the idle timer"
         );
-        assert!(s.get(&a.id, 4 * IDLE_MS).is_none());
-        assert!(s.get(&a.id, 0).is_none(), "an expired session is gone");
-        let b = s.create(Scope::Tenant(3), 0);
-        let mut t = 0;
-        while t < MAX_MS - IDLE_MS {
-            t += IDLE_MS / 2;
-            assert!(s.get(&b.id, t).is_some());
-        }
-        assert!(s.get(&b.id, MAX_MS).is_none(), "12 hours at most");
+        assert!(live(0, MAX_MS - 2, MAX_MS - 1));
+        assert!(!live(0, MAX_MS - 1, MAX_MS), "12 hours at most");
+        let b = Session {
+            id: random_token(),
+            scope: Scope::Tenant(3),
+            csrf: random_token(),
+        };
         assert!(b.may(3) && !b.may(4));
         assert!(b.csrf_ok(&b.csrf.clone()) && !b.csrf_ok("nope"));
     }

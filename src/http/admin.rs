@@ -260,10 +260,7 @@ async fn revoke_admin_token(
     admin.operator()?;
     let (tenant, id) = path.into_inner();
     let tenant = state.store.tenant(&tenant).await?;
+    // Console sessions signed in with a token of this tenant end too (in the same write).
     state.store.revoke_admin_token(tenant.key, id).await?;
-    // Console sessions signed in with a token of this tenant end too.
-    state
-        .sessions
-        .remove_scope(crate::console::session::Scope::Tenant(tenant.key));
     Ok(HttpResponse::NoContent().finish())
 }

@@ -38,8 +38,6 @@ pub struct AppState {
     /// Wakes the notification sender (a test message is due at once).
     pub mail_wake: Arc<tokio::sync::Notify>,
     pub mail_stats: Arc<crate::notify::sender::Stats>,
-    /// Signed-in console sessions.
-    pub sessions: Arc<crate::console::session::Sessions>,
 }
 
 /// Registers every route.

@@ -68,7 +68,8 @@ pub use query::{ListQuery, Page};
 pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
 pub use seat_ops::{LicenseRef, SeatView, SeatsView, UserSeat};
 pub use tenants::{
-    Authn, Pending, PendingMember, PendingSelector, Tenant, TenantStatus, TokenInfo, AUTH_CACHE_TTL,
+    Authn, ConsoleSession, Pending, PendingMember, PendingSelector, Tenant, TenantStatus,
+    TokenInfo, AUTH_CACHE_TTL,
 };
 pub use users::{GroupRef, UserRecord};
 

@@ -21,6 +21,7 @@ use super::licenses::Selector;
 use super::reconciler::ReconcileReport;
 use super::seats::{millis_of, rfc3339};
 use super::{now, Error, Lock, Result, Store, TenantKey};
+use crate::alloc::Millis;
 
 /// How long an accepted SCIM token is taken on trust without reading the database again.
 /// Revoking or rotating a token through this process (the admin API, the console) takes effect
@@ -204,6 +205,19 @@ pub(crate) fn find_tenant(conn: &Db, key: &str) -> Result<Tenant> {
         .query_row([key], tenant_row)
         .optional()?
         .ok_or_else(|| Error::NotFound(format!("tenant {key:?}")))
+}
+
+/// How often a console session's last use is written: its idle timer is this coarse.
+const SESSION_TOUCH_MS: Millis = 60_000;
+
+/// A console session as stored (the cookie's id is never stored, only its hash).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConsoleSession {
+    /// `None`: the operator's session; else one tenant's.
+    pub tenant: Option<TenantKey>,
+    pub csrf: String,
+    pub created: Millis,
+    pub seen: Millis,
 }
 
 /// A tenant's provisioning health: its provider's last call, whether it has gone silent, the
@@ -517,6 +531,89 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("admin token {id:?}")));
             }
+            // Console sessions signed in with a token of this tenant end with it, on every
+            // node and whichever process revoked it (the API, the console, the CLI).
+            c.prepare_cached("DELETE FROM console_sessions WHERE tenant = ?")?
+                .execute([tenant])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// Stores a new console session under the SHA-256 of its `id` (`tenant`: `None` for the
+    /// operator).
+    pub async fn create_console_session(
+        &self,
+        tenant: Option<TenantKey>,
+        id: &str,
+        csrf: String,
+        now: Millis,
+    ) -> Result<()> {
+        let key = hash(id).to_vec();
+        self.write(Lock::None, move |c| {
+            c.prepare_cached(
+                "INSERT INTO console_sessions (id_hash, tenant, csrf, created, seen) VALUES (?, ?, ?, ?, ?)",
+            )?
+            .execute(params![key, tenant, csrf, now, now])?;
+            Ok(())
+        })
+        .await
+    }
+
+    /// The console session with this `id`, if there is one that `live(created, seen)` keeps;
+    /// a dead one is deleted. Its last use is written at most once a minute.
+    pub async fn console_session(
+        &self,
+        id: &str,
+        now: Millis,
+        live: fn(Millis, Millis, Millis) -> bool,
+    ) -> Result<Option<ConsoleSession>> {
+        let key = hash(id).to_vec();
+        let found = {
+            let key = key.clone();
+            self.read(move |c| {
+                c.prepare_cached(
+                    "SELECT tenant, csrf, created, seen FROM console_sessions WHERE id_hash = ?",
+                )?
+                .query_row([key], |r| {
+                    Ok(ConsoleSession {
+                        tenant: r.get(0)?,
+                        csrf: r.get(1)?,
+                        created: r.get(2)?,
+                        seen: r.get(3)?,
+                    })
+                })
+                .optional()
+            })
+            .await?
+        };
+        let Some(s) = found else { return Ok(None) };
+        if !live(s.created, s.seen, now) {
+            self.write(Lock::None, move |c| {
+                c.prepare_cached("DELETE FROM console_sessions WHERE id_hash = ?")?
+                    .execute([key])?;
+                Ok(())
+            })
+            .await?;
+            return Ok(None);
+        }
+        if now - s.seen > SESSION_TOUCH_MS {
+            self.write(Lock::None, move |c| {
+                c.prepare_cached("UPDATE console_sessions SET seen = ? WHERE id_hash = ?")?
+                    .execute(params![now, key])?;
+                Ok(())
+            })
+            .await?;
+        }
+        Ok(Some(s))
+    }
+
+    /// Ends one console session (sign-out).
+    pub async fn end_console_session(&self, id: &str) -> Result<()> {
+        let key = hash(id).to_vec();
+        self.write(Lock::None, move |c| {
+            c.prepare_cached("DELETE FROM console_sessions WHERE id_hash = ?")?
+                .execute([key])?;
             Ok(())
         })
         .await

@@ -22,8 +22,9 @@ use super::sql::{Db, PgSession};
 use super::{Error, Result};
 
 /// The tables, parents before children.
-const TABLES: [&str; 15] = [
+const TABLES: [&str; 16] = [
     "tenants",
+    "console_sessions",
     "scim_tokens",
     "admin_tokens",
     "users",
