@@ -24,7 +24,8 @@ CREATE TABLE tenants (
     last_provider_call TEXT COLLATE "C",
     last_reconcile TEXT,
     silence_notified BOOLEAN NOT NULL DEFAULT FALSE,
-    last_order  BIGINT NOT NULL DEFAULT 0             -- the last waitlist stamp (µs) of the tenant's jobs
+    last_order  BIGINT NOT NULL DEFAULT 0,            -- the last waitlist stamp (µs) of the tenant's jobs
+    reconcile_lease BIGINT NOT NULL DEFAULT 0         -- until when (ms) a node runs its background pass
 );
 CREATE UNIQUE INDEX tenants_name ON tenants (lower(name));
 

@@ -40,7 +40,10 @@ fn spawn_reconciler(
         tick.tick().await; // the first tick is immediate; the first pass waits one interval
         loop {
             tick.tick().await;
-            match store.reconcile_all().await {
+            match store
+                .reconcile_all_leased(interval.as_millis() as i64)
+                .await
+            {
                 Ok(n) => {
                     metrics
                         .reconcile_runs

@@ -312,6 +312,13 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Command::Restore { file } = &cli.command {
+        if config
+            .database
+            .to_str()
+            .is_some_and(crate::store::pg::is_url)
+        {
+            anyhow::bail!("restore replaces a SQLite file; restore PostgreSQL with its own tools (pg_restore, PITR)");
+        }
         crate::store::maintenance::restore(file, &config.database)?;
         eprintln!(
             "restored {} from {}",

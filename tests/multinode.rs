@@ -619,3 +619,43 @@ async fn a_console_session_from_one_node_works_on_another() {
         "signed out everywhere"
     );
 }
+
+/// The background reconciler of several nodes: a tenant's pass runs on the node that takes its
+/// lease, once per interval, however many nodes run the pass.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_tenant_is_reconciled_by_one_node_per_interval() {
+    use seatkeeper::store::Store;
+    let database = postgres_support::cluster().database();
+    let a = Store::open(std::path::Path::new(&database)).unwrap();
+    let b = Store::open(std::path::Path::new(&database)).unwrap();
+    a.create_tenant("one".into(), vec![]).await.unwrap();
+    a.create_tenant("two".into(), vec![]).await.unwrap();
+    let (x, y) = tokio::join!(
+        a.reconcile_all_leased(60_000),
+        b.reconcile_all_leased(60_000)
+    );
+    assert_eq!(
+        x.unwrap() + y.unwrap(),
+        2,
+        "each tenant once between the two nodes"
+    );
+    assert_eq!(
+        b.reconcile_all_leased(60_000).await.unwrap(),
+        0,
+        "leases held"
+    );
+    assert_eq!(
+        a.reconcile_all_leased(60_000).await.unwrap(),
+        0,
+        "leases held"
+    );
+    // An explicit pass (the admin API, the CLI) is not leased.
+    assert_eq!(b.reconcile_all().await.unwrap(), 2);
+    let (a2, b2) = (a.clone(), b.clone());
+    tokio::task::spawn_blocking(move || {
+        a2.close();
+        b2.close();
+    })
+    .await
+    .unwrap();
+}

@@ -4,7 +4,7 @@
 //! also keeps the time of each tenant's last provider call, noted in memory by every SCIM
 //! request and written here.
 
-use super::sql::{params, Db};
+use super::sql::{params, Db, Engine};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -230,6 +230,14 @@ impl Store {
 
     /// Runs the reconciler over every tenant (the background pass), one transaction per tenant.
     pub async fn reconcile_all(&self) -> Result<usize> {
+        self.reconcile_all_leased(0).await
+    }
+
+    /// As [`Store::reconcile_all`], the background pass of one of several nodes: on PostgreSQL
+    /// a tenant is reconciled only by the node that takes its lease (`tenants.reconcile_lease`,
+    /// `lease_ms` long, the pass interval), so each tenant has one pass per interval however
+    /// many nodes run. Returns the tenants this node reconciled.
+    pub async fn reconcile_all_leased(&self, lease_ms: Millis) -> Result<usize> {
         self.prune_outbox().await?;
         let tenants: Vec<TenantKey> = self
             .list_tenants()
@@ -237,10 +245,33 @@ impl Store {
             .into_iter()
             .map(|t| t.key)
             .collect();
+        let mut done = 0;
         for t in &tenants {
+            if self.engine() == Engine::Postgres
+                && lease_ms > 0
+                && !self.take_lease(*t, lease_ms).await?
+            {
+                continue;
+            }
             self.reconcile(*t, "reconciler").await?;
+            done += 1;
         }
-        Ok(tenants.len())
+        Ok(done)
+    }
+
+    /// Takes the tenant's reconcile lease until `lease_ms` from now, unless another node holds
+    /// it (one conditional update: of two nodes asking at once, one gets it).
+    async fn take_lease(&self, tenant: TenantKey, lease_ms: Millis) -> Result<bool> {
+        let now = self.now_ms();
+        self.write(Lock::None, move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE tenants SET reconcile_lease = ?1 WHERE rk = ?2 AND reconcile_lease <= ?3",
+                )?
+                .execute(params![now + lease_ms, tenant, now])?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     /// Notes that the tenant's provider called now (kept in memory, written by the reconciler).
