@@ -16,7 +16,11 @@
 //!
 //! Settings (environment): `SEATKEEPER_LOAD_USERS` (100000), `SEATKEEPER_LOAD_CONCURRENCY` (64),
 //! `SEATKEEPER_LOAD_REQUESTS` (reads and checks per workload, 50000), `SEATKEEPER_LOAD_DIR`
-//! (where the database goes; default the system temp dir).
+//! (where the database goes; default the system temp dir), `SEATKEEPER_LOAD_DATABASE` (a
+//! `postgres://` URL of an empty database: the daemon runs on PostgreSQL instead, and the run
+//! first measures what PostgreSQL itself gives on this machine with the same client crate and
+//! concurrency, a durable one-row INSERT and a prepared point SELECT by primary key, printed
+//! beside the daemon's figures).
 
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -303,6 +307,81 @@ where
     }
 }
 
+/// What PostgreSQL itself gives on this machine, with the same client crate and concurrency
+/// as the daemon's: `concurrency` connections, each on a thread, running a durable one-row
+/// INSERT (autocommit) and then a prepared point SELECT by primary key, `requests` of each.
+async fn raw_postgres(url: &str, concurrency: usize, requests: usize) -> Vec<Figures> {
+    let url = url.to_owned();
+    tokio::task::spawn_blocking(move || {
+        let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        admin
+            .batch_execute(
+                "DROP SCHEMA IF EXISTS load_raw CASCADE; CREATE SCHEMA load_raw;
+                 CREATE TABLE load_raw.t (k BIGINT PRIMARY KEY, v TEXT NOT NULL)",
+            )
+            .unwrap();
+        let run = |name: &str, sql: &'static str, insert: bool| {
+            let next = Arc::new(AtomicUsize::new(0));
+            let t = Instant::now();
+            let threads: Vec<_> = (0..concurrency)
+                .map(|_| {
+                    let (url, next) = (url.clone(), next.clone());
+                    std::thread::spawn(move || {
+                        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                        let st = c.prepare(sql).unwrap();
+                        let mut lat = Vec::new();
+                        loop {
+                            let k = next.fetch_add(1, Ordering::Relaxed);
+                            if k >= requests {
+                                return lat;
+                            }
+                            let key = if insert {
+                                k as i64
+                            } else {
+                                ((k * 7_727 + 3) % requests) as i64
+                            };
+                            let s = Instant::now();
+                            if insert {
+                                c.execute(&st, &[&key, &format!("user{key:07}@load.test")])
+                                    .unwrap();
+                            } else {
+                                c.query_opt(&st, &[&key]).unwrap();
+                            }
+                            lat.push(s.elapsed().as_secs_f64());
+                        }
+                    })
+                })
+                .collect();
+            let mut latencies = Vec::new();
+            for th in threads {
+                latencies.extend(th.join().unwrap());
+            }
+            Figures {
+                name: name.to_owned(),
+                requests,
+                seconds: t.elapsed().as_secs_f64(),
+                latencies,
+            }
+        };
+        let figures = vec![
+            run(
+                "PostgreSQL raw: one-row durable INSERT (autocommit)",
+                "INSERT INTO load_raw.t (k, v) VALUES ($1, $2)",
+                true,
+            ),
+            run(
+                "PostgreSQL raw: prepared point SELECT by primary key",
+                "SELECT v FROM load_raw.t WHERE k = $1",
+                false,
+            ),
+        ];
+        admin.batch_execute("DROP SCHEMA load_raw CASCADE").unwrap();
+        figures
+    })
+    .await
+    .unwrap()
+}
+
 fn user_name(i: usize) -> String {
     format!("user{i:07}@load.test")
 }
@@ -328,7 +407,11 @@ async fn main() {
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir());
     let tmp = tempfile::tempdir_in(&dir).unwrap();
-    let db = tmp.path().join("load.db");
+    let pg_url = std::env::var("SEATKEEPER_LOAD_DATABASE").ok();
+    let db = match &pg_url {
+        Some(url) => std::path::PathBuf::from(url),
+        None => tmp.path().join("load.db"),
+    };
     let port = std::net::TcpListener::bind("127.0.0.1:0")
         .unwrap()
         .local_addr()
@@ -358,6 +441,11 @@ async fn main() {
     println!();
     println!("| workload | requests or items | throughput | p50 | p99 |");
     println!("| --- | --- | --- | --- | --- |");
+    if let Some(url) = &pg_url {
+        for f in raw_postgres(url, c, reads).await {
+            f.print("stmt", 1);
+        }
+    }
 
     let admin = |m: Method, path: &str| {
         client
@@ -619,7 +707,22 @@ async fn main() {
 
     let rss = daemon.peak_rss_mib();
     daemon.stop();
-    let size = dir_size_mib(tmp.path());
+    let size = match &pg_url {
+        Some(url) => {
+            let url = url.clone();
+            tokio::task::spawn_blocking(move || {
+                let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+                let bytes: i64 = c
+                    .query_one("SELECT pg_database_size(current_database())", &[])
+                    .unwrap()
+                    .get(0);
+                bytes as f64 / (1024.0 * 1024.0)
+            })
+            .await
+            .unwrap()
+        }
+        None => dir_size_mib(tmp.path()),
+    };
     let (daemon, startup) = Daemon::start(&db, port).await;
     println!();
     println!(

@@ -659,3 +659,76 @@ async fn each_tenant_is_reconciled_by_one_node_per_interval() {
     .await
     .unwrap();
 }
+
+/// `/readyz` answers 503 while a node cannot reach its database (so a load balancer drains it)
+/// and 200 again once it can. The node reaches PostgreSQL through a forwarder the test cuts.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn readiness_follows_the_database() {
+    use std::sync::atomic::{AtomicBool, Ordering};
+    let cluster = postgres_support::cluster();
+    let database = cluster.database();
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let cut = Arc::new(AtomicBool::new(false));
+    let links: Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>> = Arc::default();
+    {
+        let (cut, links, to) = (cut.clone(), links.clone(), cluster.port);
+        tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else {
+                    return;
+                };
+                if cut.load(Ordering::SeqCst) {
+                    continue; // dropped: the database is unreachable
+                }
+                let link = tokio::spawn(async move {
+                    if let Ok(mut out) = tokio::net::TcpStream::connect(("127.0.0.1", to)).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut out).await;
+                    }
+                });
+                links.lock().unwrap().push(link);
+            }
+        });
+    }
+    let url = database.replace(&format!(":{}/", cluster.port), &format!(":{port}/"));
+    let dir = tempfile::tempdir().unwrap();
+    let n = node(&url, dir.path()).await;
+    let c = reqwest::Client::new();
+    let ready = |c: reqwest::Client, base: String| async move {
+        c.get(format!("{base}/readyz"))
+            .send()
+            .await
+            .unwrap()
+            .status()
+    };
+    assert_eq!(
+        ready(c.clone(), n.base.clone()).await,
+        reqwest::StatusCode::OK
+    );
+
+    cut.store(true, Ordering::SeqCst);
+    for l in links.lock().unwrap().drain(..) {
+        l.abort();
+    }
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ready(c.clone(), n.base.clone()).await != reqwest::StatusCode::SERVICE_UNAVAILABLE {
+        assert!(
+            Instant::now() < deadline,
+            "/readyz still 200 without a database"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Liveness is the process's own: it stays 200.
+    let (s, _) = json_of(c.get(format!("{}/healthz", n.base))).await;
+    assert_eq!(s, reqwest::StatusCode::OK);
+
+    cut.store(false, Ordering::SeqCst);
+    let deadline = Instant::now() + Duration::from_secs(15);
+    while ready(c.clone(), n.base.clone()).await != reqwest::StatusCode::OK {
+        assert!(
+            Instant::now() < deadline,
+            "/readyz did not recover with the database"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}

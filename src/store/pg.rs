@@ -34,10 +34,15 @@ pub const POOL: usize = 16;
 /// Attempts at a job whose failure came before it ran.
 const ATTEMPTS: usize = 3;
 
-/// The PostgreSQL schema.
+/// The PostgreSQL schema, whole: a new database gets it at [`CURRENT`].
 pub const SCHEMA: &str = include_str!("../../schema.postgres.sql");
+/// `STEPS[i]` upgrades version `i + 1` to `i + 2` in place (files `src/store/pg/vN.sql`, added
+/// with each schema change together with the change to `schema.postgres.sql`; a test then
+/// checks that a database migrated from version 1 equals a new one). Steps only add, so that
+/// nodes of the previous release keep running during a rolling upgrade (deploy/README.md).
+const STEPS: &[&str] = &[];
 /// The schema version this binary writes.
-pub const CURRENT: i64 = 1;
+pub const CURRENT: i64 = 1 + STEPS.len() as i64;
 
 /// True when `database` names a PostgreSQL database rather than a SQLite file.
 pub fn is_url(database: &str) -> bool {
@@ -256,6 +261,12 @@ fn migrate(s: &mut PgSession) -> Result<()> {
             return Err(Error::Invalid(format!(
                 "the database has schema version {version}; this seatkeeper knows up to {CURRENT}: upgrade seatkeeper"
             )));
+        }
+        for step in &STEPS[(version.max(1) - 1) as usize..] {
+            c.batch_execute(step)?;
+        }
+        if version < CURRENT {
+            c.execute("UPDATE schema_version SET version = $1", &[&CURRENT])?;
         }
     }
     c.batch_execute("COMMIT")?;
