@@ -562,6 +562,21 @@ impl Store {
         })
     }
 
+    /// A point read on the hot path (a token, a tenant, a user by id or `userName`): on SQLite
+    /// inline on this worker's connection ([`Store::read_now`]); on PostgreSQL, where it is a
+    /// network round trip, on a pooled connection from a blocking thread, so that the HTTP
+    /// worker serves other requests meanwhile. Either way in one read snapshot.
+    pub async fn read_point<T, F>(&self, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
+        if self.inner.pg.is_some() {
+            return self.read(move |c| in_snapshot(c, f)).await;
+        }
+        self.read_now(f)
+    }
+
     /// Waitlists of at least `n` users get their positions from in-memory copies of the order
     /// (`ranks`); the default is `ranks::MIN_CACHED_WAITLIST` (2,048). For tests, which need the copies
     /// used on waitlists of a handful of users.

@@ -194,8 +194,11 @@ impl Store {
         };
         // Inline on this HTTP worker's read connection when nothing needs a scan of a long
         // waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
-        if let Some(v) = self.read_now(|c| check(c, false))? {
-            return Ok(v);
+        // (On PostgreSQL every read is a round trip: straight to the pooled path.)
+        if self.engine() == super::sql::Engine::Sqlite {
+            if let Some(v) = self.read_now(|c| check(c, false))? {
+                return Ok(v);
+            }
         }
         self.read(move |c| in_snapshot(c, |c| check(c, true)))
             .await?

@@ -359,7 +359,7 @@ impl Store {
     pub async fn tenant(&self, key: &str) -> Result<Tenant> {
         let key = key.to_owned();
         // A point read by a unique key: inline on this worker's connection.
-        self.read_now(|c| find_tenant(c, &key))
+        self.read_point(move |c| find_tenant(c, &key)).await
     }
 
     /// Issues a new SCIM token; the returned string is the only copy of the secret.
@@ -455,7 +455,7 @@ impl Store {
         }
         let generation = cache.generation();
         // Two primary-key lookups: cheaper inline than handed to a blocking thread.
-        let outcome = self.read_now(move |c| {
+        let outcome = self.read_point(move |c| {
             let id = token.strip_prefix("skt_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
             let row: Option<TokenRow> = match &id {
                 Some(id) => c
@@ -483,7 +483,8 @@ impl Store {
                 return Ok((Authn::Tenant(tenant), expires));
             };
             Ok((Authn::Refused { tenant: Some((key, id.unwrap_or_default())), reason }, None))
-        })?;
+        })
+        .await?;
         if let (Authn::Tenant(t), expires) = &outcome {
             cache.put(generation, presented, t.clone(), expires.as_deref());
         }

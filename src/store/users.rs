@@ -201,10 +201,11 @@ impl Store {
 
     pub async fn get_user(&self, tenant: TenantKey, id: String) -> Result<UserRecord> {
         // A point read (the user's row and its group references): inline, see `read_now`.
-        self.read_now(move |c| {
+        self.read_point(move |c| {
             let row = load(c, tenant, &id)?;
             record(c, tenant, row)
         })
+        .await
     }
 
     pub async fn replace_user(
@@ -299,7 +300,7 @@ impl Store {
         if q_is_point {
             // `userName eq` is how every provider looks a user up before it writes: one index
             // lookup, answered on this thread rather than handed to a blocking one.
-            self.read_now(list)
+            self.read_point(list).await
         } else {
             self.read(list).await
         }
