@@ -123,6 +123,20 @@ async fn create_user(c: &reqwest::Client, base: &str, tok: &str, name: &str) -> 
     u["id"].as_str().unwrap().to_owned()
 }
 
+/// Adds `user` to `group` through the node at `base` (a SCIM PATCH, as a provider sends it).
+async fn add_member(c: &reqwest::Client, base: &str, tok: &str, group: &str, user: &str) {
+    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+                     "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]});
+    let (s, body) = json_of(
+        c.patch(format!("{base}/scim/v2/Groups/{group}"))
+            .bearer_auth(tok)
+            .header("Content-Type", "application/scim+json")
+            .body(add.to_string()),
+    )
+    .await;
+    assert!(s.is_success(), "{s} {body}");
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn forty_concurrent_adds_over_three_nodes_grant_exactly_five_in_one_order() {
     let (nodes, _dir) = nodes(3).await;
@@ -167,17 +181,7 @@ async fn forty_concurrent_adds_over_three_nodes_grant_exactly_five_in_one_order(
             u.clone(),
         );
         tasks.push(tokio::spawn(async move {
-            let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                             "Operations": [{"op": "add", "path": "members", "value": [{"value": u}]}]});
-            let r = c
-                .patch(format!("{base}/scim/v2/Groups/{group}"))
-                .bearer_auth(&tok)
-                .header("Content-Type", "application/scim+json")
-                .body(add.to_string())
-                .send()
-                .await
-                .unwrap();
-            assert!(r.status().is_success(), "{}", r.status());
+            add_member(&c, &base, &tok, &group, &u).await;
         }));
     }
     for t in tasks {
@@ -448,16 +452,7 @@ async fn transfer_keeps_every_waitlist_in_order() {
             &format!("u{i:02}@woodgrove.example"),
         )
         .await;
-        let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                         "Operations": [{"op": "add", "path": "members", "value": [{"value": u}]}]});
-        let (s, _) = json_of(
-            c.patch(format!("{}/scim/v2/Groups/{group}", sqlite.base))
-                .bearer_auth(&tok)
-                .header("Content-Type", "application/scim+json")
-                .body(add.to_string()),
-        )
-        .await;
-        assert!(s.is_success());
+        add_member(&c, &sqlite.base, &tok, &group, &u).await;
     }
     let seats_path = format!("/admin/v1/tenants/{tid}/licenses/pro/seats");
     let (_, before) = json_of(
@@ -512,16 +507,7 @@ async fn transfer_keeps_every_waitlist_in_order() {
     );
     // New users join behind everyone who waited before the move.
     let late = create_user(&c, &pg.base, &tok, "late@woodgrove.example").await;
-    let add = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
-                     "Operations": [{"op": "add", "path": "members", "value": [{"value": late}]}]});
-    let (s, _) = json_of(
-        c.patch(format!("{}/scim/v2/Groups/{group}", pg.base))
-            .bearer_auth(&tok)
-            .header("Content-Type", "application/scim+json")
-            .body(add.to_string()),
-    )
-    .await;
-    assert!(s.is_success());
+    add_member(&c, &pg.base, &tok, &group, &late).await;
     let (_, now) = json_of(c.get(format!("{}{seats_path}", pg.base)).bearer_auth(ADMIN)).await;
     let last = now["seats"].as_array().unwrap().last().unwrap().clone();
     assert_eq!(
