@@ -293,20 +293,35 @@ impl Store {
 
     /// Writes the remembered provider calls to the database.
     pub async fn flush_provider_calls(&self) -> Result<()> {
-        let calls: Vec<(TenantKey, Millis)> = match self.inner.provider_calls.lock() {
+        let mut calls: Vec<(TenantKey, Millis)> = match self.inner.provider_calls.lock() {
             Ok(mut m) => m.drain().collect(),
             Err(_) => return Ok(()),
         };
+        // In tenant order: two nodes flushing at once lock the tenants' rows in the same order,
+        // so they wait for each other instead of deadlocking.
+        calls.sort_unstable();
         if calls.is_empty() {
             return Ok(());
         }
-        self.write(Lock::None, move |c| {
-            for (t, at) in calls {
-                c.prepare_cached("UPDATE tenants SET last_provider_call = CASE WHEN last_provider_call > ?1 THEN last_provider_call ELSE ?1 END WHERE rk = ?2")?
-                    .execute(params![rfc3339(at), t])?;
+        let kept = calls.clone();
+        let written = self
+            .write(Lock::None, move |c| {
+                for (t, at) in calls {
+                    c.prepare_cached("UPDATE tenants SET last_provider_call = CASE WHEN last_provider_call > ?1 THEN last_provider_call ELSE ?1 END WHERE rk = ?2")?
+                        .execute(params![rfc3339(at), t])?;
+                }
+                Ok(())
+            })
+            .await;
+        if written.is_err() {
+            // Not lost: remembered again (the later of the two times) for the next flush.
+            if let Ok(mut m) = self.inner.provider_calls.lock() {
+                for (t, at) in kept {
+                    let e = m.entry(t).or_insert(at);
+                    *e = (*e).max(at);
+                }
             }
-            Ok(())
-        })
-        .await
+        }
+        written
     }
 }
