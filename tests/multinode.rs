@@ -546,6 +546,15 @@ fn csrf_of(page: &str) -> String {
     page[at..at + 64].to_owned()
 }
 
+/// The console's tenants page from the node at `base`, with a session cookie.
+async fn console_page(c: &reqwest::Client, base: &str, cookie: &str) -> reqwest::Response {
+    c.get(format!("{base}/console/tenants"))
+        .header(reqwest::header::COOKIE, cookie)
+        .send()
+        .await
+        .unwrap()
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn a_console_session_from_one_node_works_on_another() {
     let (nodes, _dir) = nodes(2).await;
@@ -572,12 +581,7 @@ async fn a_console_session_from_one_node_works_on_another() {
     let cookie = format!("sk_session={session}");
 
     // Node 1 knows the session.
-    let r = c
-        .get(format!("{}/console/tenants", nodes[1].base))
-        .header(reqwest::header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = console_page(&c, &nodes[1].base, &cookie).await;
     assert_eq!(
         r.status(),
         reqwest::StatusCode::OK,
@@ -593,12 +597,7 @@ async fn a_console_session_from_one_node_works_on_another() {
         .await
         .unwrap();
     assert_eq!(r.status(), reqwest::StatusCode::SEE_OTHER);
-    let r = c
-        .get(format!("{}/console/tenants", nodes[0].base))
-        .header(reqwest::header::COOKIE, &cookie)
-        .send()
-        .await
-        .unwrap();
+    let r = console_page(&c, &nodes[0].base, &cookie).await;
     assert_eq!(
         r.status(),
         reqwest::StatusCode::SEE_OTHER,
