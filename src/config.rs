@@ -68,8 +68,17 @@ pub struct Config {
     /// Failed authentications per minute per client address before that address is refused
     /// (429) for a while (0: unlimited).
     pub auth_failures_per_minute: u32,
-    /// Admin API requests per second (0: unlimited).
+    /// Admin API requests per second per admin token (the operator's, each tenant admin
+    /// token's own bucket; 0: unlimited).
     pub admin_requests_per_second: u32,
+    /// Requests per second per client address, on every route but health (0: unlimited);
+    /// bursts up to twice that. An identity provider's shared egress address carries many
+    /// tenants: keep this above the sum of their SCIM rates.
+    pub client_requests_per_second: u32,
+    /// Bearer token `/metrics` asks for. Unset: `metrics_listen` serves metrics openly (bind it
+    /// to loopback or the monitoring network) and the main listener asks for the operator's
+    /// admin token.
+    pub metrics_token: Option<Secret>,
     /// A second listener for `/metrics`, `/healthz` and `/readyz` (metrics then leave the main one).
     pub metrics_listen: Option<SocketAddr>,
     /// Certificate chain (PEM) for HTTPS on `listen`; with `tls_key_file`. Unset: plain HTTP
@@ -82,8 +91,12 @@ pub struct Config {
     /// Most open connections per worker.
     pub max_connections: usize,
     /// Header holding the client address when behind a reverse proxy (e.g. X-Forwarded-For);
-    /// unset: the TCP peer address.
+    /// unset: the TCP peer address. Read only from a peer in `trusted_proxies`.
     pub client_ip_header: Option<String>,
+    /// Proxies whose `client_ip_header` is believed (addresses or CIDR ranges; default
+    /// loopback, the documented same-host proxy). The client is the right-most address in
+    /// the header that is not a trusted proxy.
+    pub trusted_proxies: Vec<ipnet::IpNet>,
     /// SMTP server in lettre's URL form (`smtp://user:pass@host:587?tls=required`,
     /// `smtps://host:465`, `smtp://host:25`); unset: mail goes to the log and the `mail/` folder
     /// beside the database.
@@ -140,7 +153,13 @@ impl Default for Config {
             scim_burst: 2000,
             auth_failures_per_minute: 60,
             admin_requests_per_second: 100,
+            client_requests_per_second: 1000,
+            metrics_token: None,
             client_ip_header: None,
+            trusted_proxies: vec![
+                "127.0.0.0/8".parse().expect("a CIDR range"),
+                "::1/128".parse().expect("a CIDR range"),
+            ],
             max_connections: 10_000,
             admin_remote: false,
             metrics_listen: None,
@@ -175,7 +194,10 @@ pub const KEYS: &[&str] = &[
     "scim_burst",
     "auth_failures_per_minute",
     "admin_requests_per_second",
+    "client_requests_per_second",
+    "metrics_token",
     "client_ip_header",
+    "trusted_proxies",
     "max_connections",
     "admin_remote",
     "metrics_listen",
@@ -351,6 +373,41 @@ impl Config {
                 "admin_requests_per_second" => {
                     c.admin_requests_per_second = number(key, r, 0, 1_000_000)? as u32
                 }
+                "client_requests_per_second" => {
+                    c.client_requests_per_second = number(key, r, 0, 1_000_000)? as u32
+                }
+                "metrics_token" => {
+                    let t = text(key, r)?;
+                    c.metrics_token = Some(Secret(
+                        check_admin_token(t.trim()).map_err(|m| invalid(key, r, m))?,
+                    ));
+                }
+                "trusted_proxies" => {
+                    let items: Vec<String> = match &r.value {
+                        toml::Value::Array(a) => a
+                            .iter()
+                            .map(|v| v.as_str().map(str::to_owned))
+                            .collect::<Option<_>>()
+                            .ok_or_else(|| invalid(key, r, "expected a list of strings"))?,
+                        _ => text(key, r)?.split(',').map(str::to_owned).collect(),
+                    };
+                    c.trusted_proxies = items
+                        .iter()
+                        .map(|i| i.trim())
+                        .filter(|i| !i.is_empty())
+                        .map(|i| {
+                            i.parse::<ipnet::IpNet>()
+                                .or_else(|_| i.parse::<std::net::IpAddr>().map(ipnet::IpNet::from))
+                                .map_err(|_| {
+                                    invalid(
+                                        key,
+                                        r,
+                                        &format!("{i:?} is not an address or a CIDR range such as 10.0.0.0/8"),
+                                    )
+                                })
+                        })
+                        .collect::<Result<_, _>>()?;
+                }
                 "max_connections" => c.max_connections = number(key, r, 1, 1_000_000)?,
                 "metrics_listen" => {
                     let t = text(key, r)?;
@@ -481,6 +538,32 @@ mod tests {
         assert_eq!(c.listen.to_string(), "127.0.0.1:8080");
         assert_eq!(c.database, PathBuf::from("seatkeeper.db"));
         assert!(c.admin_token.is_none());
+        assert!(c
+            .trusted_proxies
+            .iter()
+            .any(|n| n.contains(&std::net::IpAddr::from([127, 0, 0, 1]))));
+    }
+
+    #[test]
+    fn trusted_proxies_take_a_list_or_commas() {
+        let c = Config::load_from(
+            None,
+            env(&[("SEATKEEPER_TRUSTED_PROXIES", "10.0.0.0/8, 192.0.2.7")]),
+        )
+        .unwrap();
+        assert_eq!(c.trusted_proxies.len(), 2);
+        assert!(c.trusted_proxies[1].contains(&std::net::IpAddr::from([192, 0, 2, 7])));
+        let dir = tempfile::tempdir().unwrap();
+        let f = dir.path().join("c.toml");
+        std::fs::write(&f, "trusted_proxies = []\n").unwrap();
+        assert!(Config::load_from(Some(&f), env(&[]))
+            .unwrap()
+            .trusted_proxies
+            .is_empty());
+        let e = Config::load_from(None, env(&[("SEATKEEPER_TRUSTED_PROXIES", "10.0.0.0/33")]))
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`trusted_proxies`"), "{e}");
     }
 
     #[test]

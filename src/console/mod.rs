@@ -292,11 +292,6 @@ async fn login(
         return Err(Error::Csrf);
     }
     let client = state.limits.client(&req);
-    if state.limits.refused(client).is_some() {
-        return Err(Error::Forbidden(
-            "too many failed sign-ins from this address; wait a minute".into(),
-        ));
-    }
     let given = form.token.trim();
     let admin = state
         .config
@@ -316,8 +311,13 @@ async fn login(
         } else {
             None
         };
+    // A valid token signs in whatever else came from its address; failures are braked.
     let Some(scope) = scope else {
-        let _ = state.limits.failed(client);
+        if state.limits.failure(client).is_some() {
+            return Err(Error::Forbidden(
+                "too many failed sign-ins from this address; wait a minute".into(),
+            ));
+        }
         let token = session::random_token();
         let mut r = html(
             actix_web::http::StatusCode::UNAUTHORIZED,

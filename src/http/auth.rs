@@ -9,13 +9,13 @@ use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use super::error::{AdminError, ScimError, Throttled};
-use super::limits::retry_after;
+use super::limits::{retry_after, AdminKey};
 use super::AppState;
 use crate::notify::Kind;
 use crate::scim;
 use crate::store::{Authn, Tenant};
 
-fn bearer(req: &HttpRequest) -> Option<String> {
+pub(crate) fn bearer(req: &HttpRequest) -> Option<String> {
     let h = req
         .headers()
         .get(actix_web::http::header::AUTHORIZATION)?
@@ -53,9 +53,8 @@ impl FromRequest for ScimTenant {
                 admin: false,
                 detail: "too many failed authentications from this address",
             };
-            if let Some(d) = state.limits.refused(client) {
-                return Err(brake(d).into());
-            }
+            // The token is checked before the brake: a valid one is served whatever else
+            // came from its address (a shared proxy or egress); only failures are braked.
             let outcome = match &token {
                 Some(t) => state
                     .store
@@ -89,7 +88,7 @@ impl FromRequest for ScimTenant {
                             });
                         }
                     }
-                    if let Some(d) = state.limits.failed(client) {
+                    if let Some(d) = state.limits.failure(client) {
                         return Err(brake(d).into());
                     }
                     let why = if token.is_some() {
@@ -150,6 +149,12 @@ impl FromRequest for Admin {
     }
 }
 
+/// The `{tenant}` segment of an admin path, decoded as the handlers' `web::Path` decodes it.
+#[derive(serde::Deserialize)]
+struct TenantSegment {
+    tenant: String,
+}
+
 async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
     let state =
         state(req).ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
@@ -175,11 +180,9 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
         detail: "too many failed authentications from this address",
     };
     let client = state.limits.client(req);
-    if let Some(d) = state.limits.refused(client) {
-        return Err(brake(d).into());
-    }
+    // As for SCIM: a valid token is served whatever its address did; failures are braked.
     let fail = |message: &'static str| -> actix_web::Error {
-        match state.limits.failed(client) {
+        match state.limits.failure(client) {
             Some(d) => brake(d).into(),
             None => AdminError::new(401, "unauthorized", message).into(),
         }
@@ -189,9 +192,10 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
     };
     let a = Sha256::digest(given.as_bytes());
     let b = Sha256::digest(expected.0.as_bytes());
-    let tenant = if bool::from(a.ct_eq(&b)) {
-        None
+    let (tenant, bucket) = if bool::from(a.ct_eq(&b)) {
+        (None, AdminKey::Operator)
     } else if given.starts_with("ska_") {
+        let token_id = given.split('_').nth(1).unwrap_or_default().to_owned();
         let Some(t) = state
             .store
             .authenticate_admin(given)
@@ -200,20 +204,28 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
         else {
             return Err(fail("the admin token is not valid"));
         };
-        let named = req.match_info().get("tenant").unwrap_or_default();
-        if !(named == t.id || named.eq_ignore_ascii_case(&t.name)) {
-            return Err(AdminError::new(
+        // Authorized on the tenant the handler will act on: the path segment decoded and
+        // resolved by id or name exactly as the handlers resolve it, compared by key.
+        let forbidden = || -> actix_web::Error {
+            AdminError::new(
                 403,
                 "forbidden",
                 "a tenant admin token reaches /admin/v1/tenants/{its tenant}/... only",
             )
-            .into());
+            .into()
+        };
+        let named = actix_web::web::Path::<TenantSegment>::extract(req)
+            .await
+            .map_err(|_| forbidden())?;
+        match state.store.tenant(&named.tenant).await {
+            Ok(resolved) if resolved.key == t.key => {}
+            _ => return Err(forbidden()),
         }
-        Some(t.key)
+        (Some(t.key), AdminKey::Token(token_id))
     } else {
         return Err(fail("the admin token is not valid"));
     };
-    if let Some(d) = state.limits.admin() {
+    if let Some(d) = state.limits.admin(bucket) {
         return Err(Throttled {
             retry_after: retry_after(d),
             admin: true,

@@ -122,7 +122,41 @@ fn esc(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
-pub async fn metrics(state: web::Data<AppState>) -> HttpResponse {
+/// Marks the operations listener's app (`metrics_listen`).
+pub struct OpsListener(pub bool);
+
+/// `/metrics`. With `metrics_token` set, it asks for that bearer token on every listener;
+/// without it, the operations listener (`metrics_listen`) serves it openly and the main
+/// listener asks for the operator's admin token, so that tenant and license names never reach
+/// a stranger (see [`crate::http::Surface`]).
+pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) -> HttpResponse {
+    let ops_listener = req
+        .app_data::<web::Data<OpsListener>>()
+        .is_some_and(|l| l.0);
+    let expected = match (&state.config.metrics_token, &state.config.admin_token) {
+        (Some(t), _) => Some(t.0.as_str()),
+        (None, _) if ops_listener => None,
+        (None, Some(admin)) => Some(admin.0.as_str()),
+        (None, None) => return HttpResponse::NotFound().json(serde_json::json!({
+            "error": "not_found",
+            "message": "metrics need metrics_token, admin_token or a metrics_listen of their own",
+        })),
+    };
+    if let Some(expected) = expected {
+        use sha2::Digest as _;
+        use subtle::ConstantTimeEq as _;
+        let given = super::auth::bearer(&req).unwrap_or_default();
+        let a = sha2::Sha256::digest(given.as_bytes());
+        let b = sha2::Sha256::digest(expected.as_bytes());
+        if !bool::from(a.ct_eq(&b)) {
+            return HttpResponse::Unauthorized()
+                .insert_header(("WWW-Authenticate", "Bearer realm=\"metrics\""))
+                .json(serde_json::json!({
+                    "error": "unauthorized",
+                    "message": "metrics ask for a bearer token (metrics_token, else the admin token)",
+                }));
+        }
+    }
     let mut out = String::new();
     state.metrics.render(&mut out);
     match state.store.license_gauges().await {

@@ -98,6 +98,7 @@ pub fn app(
 > {
     actix_web::App::new()
         .app_data(state)
+        .app_data(web::Data::new(metrics::OpsListener(surface == Surface::Ops)))
         .configure(move |cfg| match surface {
             Surface::All => routes(cfg, true),
             Surface::Service => routes(cfg, false),
@@ -106,6 +107,10 @@ pub fn app(
         .default_service(web::to(|| async {
             HttpResponse::NotFound().json(serde_json::json!({"error": "not_found", "message": "no such endpoint"}))
         }))
+        .wrap(actix_web::middleware::Condition::new(
+            surface != Surface::Ops,
+            actix_web::middleware::from_fn(per_address),
+        ))
         .wrap_fn(|req, srv| {
             let start = Instant::now();
             let method = req.method().clone();
@@ -152,6 +157,29 @@ pub fn app(
             }
             srv.call(req)
         })
+}
+
+/// The per-address request rate ([`limits::Limits::address`]), before anything else runs;
+/// health and readiness are exempt (a load balancer probes them from one address).
+async fn per_address(
+    req: actix_web::dev::ServiceRequest,
+    next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
+) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::ResponseError as _;
+    let exempt = matches!(req.path(), "/healthz" | "/readyz");
+    if let Some(state) = req.app_data::<web::Data<AppState>>().filter(|_| !exempt) {
+        let client = state.limits.client(req.request());
+        if let Some(d) = state.limits.address(client) {
+            let answer = error::Throttled {
+                retry_after: limits::retry_after(d),
+                admin: !req.path().starts_with("/scim/"),
+                detail: "too many requests from this address",
+            }
+            .error_response();
+            return Ok(req.into_response(answer));
+        }
+    }
+    Ok(next.call(req).await?.map_into_boxed_body())
 }
 
 /// `uri` with its path replaced by `path` (a canonical form of it), the query kept.

@@ -23,6 +23,13 @@ use super::seats::{millis_of, rfc3339};
 use super::{now, Error, Lock, Result, Store, TenantKey};
 use crate::alloc::Millis;
 
+/// A SCIM token's lifetime when it has one: at least a minute (the CLI and the API cannot mint
+/// a token that is expired or about to be), at most ten years.
+pub const TOKEN_SECONDS_MIN: i64 = 60;
+pub const TOKEN_SECONDS_MAX: i64 = 10 * 366 * 86_400;
+/// How long a rotated token may keep working beside its replacement, at most.
+pub const OVERLAP_SECONDS_MAX: i64 = 30 * 86_400;
+
 /// How long an accepted SCIM token is taken on trust without reading the database again.
 /// Revoking or rotating a token through this process (the admin API, the console) takes effect
 /// at once; a change written by another process (the CLI against a running daemon's database)
@@ -370,6 +377,11 @@ impl Store {
         tenant: TenantKey,
         expires_in: Option<i64>,
     ) -> Result<(TokenInfo, String)> {
+        if expires_in.is_some_and(|s| !(TOKEN_SECONDS_MIN..=TOKEN_SECONDS_MAX).contains(&s)) {
+            return Err(Error::Invalid(format!(
+                "expires_in_seconds must be between {TOKEN_SECONDS_MIN} and {TOKEN_SECONDS_MAX} (ten years)"
+            )));
+        }
         let (id, token, digest) = new_token();
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
@@ -395,6 +407,11 @@ impl Store {
         old: String,
         overlap: i64,
     ) -> Result<(TokenInfo, String, TokenInfo)> {
+        if !(0..=OVERLAP_SECONDS_MAX).contains(&overlap) {
+            return Err(Error::Invalid(format!(
+                "overlap_seconds must be between 0 and {OVERLAP_SECONDS_MAX} (30 days)"
+            )));
+        }
         let (id, token, digest) = new_token();
         let ticker = self.ticker();
         let rotated = self.write(Lock::Tenant(tenant), move |c| {
@@ -452,6 +469,14 @@ impl Store {
         let cache = &self.inner.auth_cache;
         if let Some(t) = cache.get(&presented) {
             return Ok(Authn::Tenant(t));
+        }
+        if !token.strip_prefix("skt_").is_some_and(|r| r.contains('_')) {
+            // Not shaped like a token of ours: refused without a read (junk from strangers
+            // costs no database time).
+            return Ok(Authn::Refused {
+                tenant: None,
+                reason: "unknown token",
+            });
         }
         let generation = cache.generation();
         // Two primary-key lookups: cheaper inline than handed to a blocking thread.

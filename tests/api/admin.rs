@@ -339,9 +339,20 @@ async fn prometheus_metrics() {
     let u = app.create_user(&tok, "m@example.com").await;
     app.scim(&tok, Method::GET, &format!("/Users/{}", id(&u)), None)
         .await;
+    // On the main listener metrics name tenants: a stranger (or a tenant's token) gets none.
+    for token in [None, Some(tok.as_str())] {
+        let mut r = app.client.get(format!("{}/metrics", app.address));
+        if let Some(t) = token {
+            r = r.bearer_auth(t);
+        }
+        let r = r.send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+        assert!(!r.text().await.unwrap().contains("metered"));
+    }
     let text = app
         .client
         .get(format!("{}/metrics", app.address))
+        .bearer_auth(ADMIN_TOKEN)
         .send()
         .await
         .unwrap()
@@ -470,6 +481,47 @@ async fn metrics_and_health_on_a_separate_listener() {
         get(main, "/healthz").await.unwrap().status(),
         StatusCode::OK
     );
+    handle.stop(true).await;
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn a_metrics_token_guards_every_listener() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("db"));
+    c.metrics_listen = Some("127.0.0.1:0".parse().unwrap());
+    c.metrics_token = Some(seatkeeper::config::Secret("scrape-token-0123456789".into()));
+    let app = seatkeeper::app::Application::build(c).await.unwrap();
+    let ops = app.ops_port().expect("an operations listener");
+    let handle = app.handle();
+    let task = tokio::spawn(app.run_until_stopped());
+    let client = reqwest::Client::new();
+    let url = format!("http://127.0.0.1:{ops}/metrics");
+    let r = client.get(&url).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let r = client
+        .get(&url)
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(
+        r.status(),
+        StatusCode::UNAUTHORIZED,
+        "only the metrics token"
+    );
+    let r = client
+        .get(&url)
+        .bearer_auth("scrape-token-0123456789")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("seatkeeper_http_requests_total"));
     handle.stop(true).await;
     task.await.unwrap().unwrap();
 }

@@ -310,3 +310,97 @@ async fn a_tenant_admin_token_sees_only_its_tenant() {
     assert_eq!(s, StatusCode::UNAUTHORIZED);
     assert_eq!(b.get(&loc).await.0, StatusCode::SEE_OTHER);
 }
+
+/// Runs the `seatkeeper` CLI on `database` (another process on the daemon's database).
+fn cli(database: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .args(args)
+        .env("SEATKEEPER_DATABASE", database)
+        .env_remove("SEATKEEPER_ADMIN_TOKEN")
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+#[tokio::test]
+async fn a_tenant_admin_token_revoked_with_the_cli_ends_its_console_sessions_at_once() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&dir.path().join("seatkeeper.db"));
+    let database = c.database.clone();
+    let app = TestApp::spawn_with(c).await;
+    let (contoso, _) = app.tenant("contoso").await;
+    let (_, t) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{contoso}/admin-tokens"),
+            None,
+        )
+        .await;
+    let (token, id) = (t["token"].as_str().unwrap(), t["id"].as_str().unwrap());
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in(token).await.0, StatusCode::SEE_OTHER);
+    let page = format!("/console/tenants/{contoso}");
+    assert_eq!(b.get(&page).await.0, StatusCode::OK);
+    let (ok, _, err) = cli(&database, &["admin-token", "revoke", "contoso", id]);
+    assert!(ok, "{err}");
+    let (s, loc, _) = b.get(&page).await;
+    assert_eq!(
+        (s, loc.as_str()),
+        (StatusCode::SEE_OTHER, "/console/login"),
+        "the session ended with the token, revoked by another process"
+    );
+    let (s, _) = app
+        .request(
+            Method::GET,
+            &format!("/admin/v1/tenants/{contoso}/licenses"),
+            Some(token),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_cli_cannot_mint_an_expired_token() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&dir.path().join("seatkeeper.db"));
+    let database = c.database.clone();
+    let app = TestApp::spawn_with(c).await;
+    app.tenant("acme").await;
+    for bad in ["-5", "0", "59", "999999999999"] {
+        let flag = format!("--expires-in={bad}");
+        let (ok, _, err) = cli(&database, &["token", "issue", "acme", &flag]);
+        assert!(!ok && err.contains("between 60"), "{bad}: {err}");
+    }
+    let (ok, out, err) = cli(&database, &["token", "issue", "acme", "--expires-in", "60"]);
+    assert!(ok && out.trim().starts_with("skt_"), "{out} {err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn failed_sign_ins_are_braked_but_a_valid_token_still_signs_in() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("seatkeeper.db"));
+    c.auth_failures_per_minute = 2;
+    let app = TestApp::spawn_with(c).await;
+    let mut stranger = Browser::new(&app);
+    let mut seen = Vec::new();
+    for _ in 0..4 {
+        seen.push(stranger.sign_in("ska_wrong_wrong").await.0);
+    }
+    assert_eq!(
+        seen[..2],
+        [StatusCode::UNAUTHORIZED, StatusCode::UNAUTHORIZED]
+    );
+    assert_eq!(seen[3], StatusCode::FORBIDDEN, "{seen:?}");
+    // Same address (loopback), valid operator token: signed in.
+    let mut admin = Browser::new(&app);
+    let (s, loc) = admin.sign_in(ADMIN_TOKEN).await;
+    assert_eq!((s, loc.as_str()), (StatusCode::SEE_OTHER, "/console/"));
+    app.stop().await;
+}
