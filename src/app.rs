@@ -44,11 +44,19 @@ fn spawn_reconciler(
                 .reconcile_all_leased(interval.as_millis() as i64)
                 .await
             {
-                Ok(n) => {
+                Ok(outcome) => {
                     metrics
                         .reconcile_runs
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    tracing::debug!(tenants = n, "reconcile pass done")
+                    metrics.reconcile_failures.fetch_add(
+                        outcome.failed.len() as u64,
+                        std::sync::atomic::Ordering::Relaxed,
+                    );
+                    tracing::debug!(
+                        tenants = outcome.reconciled,
+                        failed = outcome.failed.len(),
+                        "reconcile pass done"
+                    )
                 }
                 Err(crate::store::Error::Closed) => break,
                 Err(e) => {

@@ -86,7 +86,7 @@ pub struct LicenseFlags {
     /// Serve freed seats to the waitlist automatically.
     #[arg(long)]
     pub auto_promote: Option<bool>,
-    /// Release grace in seconds (0 to 259200).
+    /// Release grace in seconds (0 to 259200; default 7200 for a new license).
     #[arg(long)]
     pub grace_seconds: Option<i64>,
     /// On lowering the seat count below use: keep or block_newest.
@@ -207,7 +207,7 @@ pub enum TenantCommand {
         /// Longer than this without a provider call, the tenant is silent (60 to 2592000).
         #[arg(long)]
         expected_sync_seconds: Option<i64>,
-        /// How long pending references wait (0 to 2592000).
+        /// How long pending references wait (0 to 259200: at most 72 hours).
         #[arg(long)]
         pending_window_seconds: Option<i64>,
     },
@@ -248,6 +248,8 @@ pub enum NotificationsCommand {
     },
     /// Queue a failed or skipped notification again.
     Retry { tenant: String, id: i64 },
+    /// Close a failed or skipped notification unsent (failed ones are kept until then).
+    Dismiss { tenant: String, id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -397,6 +399,10 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                 let t = store.tenant(&tenant).await?;
                 print(&store.retry_notification(t.key, id).await?)
             }
+            NotificationsCommand::Dismiss { tenant, id } => {
+                let t = store.tenant(&tenant).await?;
+                print(&store.dismiss_notification(t.key, id).await?)
+            }
         },
         Command::Tenant(TenantCommand::List) => print(&json!(store.list_tenants().await?)),
         Command::Tenant(TenantCommand::Show { tenant }) => {
@@ -488,7 +494,9 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                 seats,
                 groups: flags.selectors().unwrap_or_default(),
                 auto_promote: flags.auto_promote.unwrap_or(true),
-                grace_seconds: flags.grace_seconds.unwrap_or(0),
+                grace_seconds: flags
+                    .grace_seconds
+                    .unwrap_or(crate::store::DEFAULT_GRACE_SECONDS),
                 on_capacity_lowered: flags.lowered().unwrap_or(OnLowered::Keep),
                 free_on_delete: flags.free_on_delete.unwrap_or(true),
             };

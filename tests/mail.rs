@@ -868,3 +868,100 @@ async fn ten_thousand_blocked_in_one_sync_are_one_email() {
     );
     assert_eq!(csv_rows(&got[0]).len(), 10_001);
 }
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_message_refused_for_good_is_kept_and_shown_until_someone_acts() {
+    let smtp = Smtp::start("none", 0.0).await;
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let url = smtp.url();
+    // The daemon's own periodic pass, every second, prunes the outbox by the manual clock.
+    let app = TestApp::spawn_in(dir.path(), &clock, move |c| {
+        c.smtp_url = Some(seatkeeper::config::Secret(url));
+        c.mail_from = FROM.into();
+        c.reconcile_interval_seconds = 1;
+    })
+    .await;
+    let (_, t) = app
+        .admin(
+            Method::POST,
+            "/tenants",
+            Some(json!({"name": "Contoso", "notify": ["rejected@contoso.example", "ok@contoso.example"]})),
+        )
+        .await;
+    let tenant = id(&t);
+    let admin = |m: Method, path: String, body: Option<Value>| {
+        let app = &app;
+        let tenant = tenant.clone();
+        async move {
+            app.admin(m, &format!("/tenants/{tenant}{path}"), body)
+                .await
+        }
+    };
+    // A test email goes only to the tenant's own recipients: no relay for a token holder.
+    let (s, e) = admin(
+        Method::POST,
+        "/notifications/test".into(),
+        Some(json!({"to": ["someone@elsewhere.example"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    let (s, q) = admin(
+        Method::POST,
+        "/notifications/test".into(),
+        Some(json!({"to": ["Rejected@contoso.example"]})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{q}");
+    let id = q["id"].as_i64().unwrap();
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        state = admin(Method::GET, format!("/notifications/{id}"), None)
+            .await
+            .1["state"]
+            .clone();
+        if state == "failed" {
+            break;
+        }
+    }
+    assert_eq!(state, "failed");
+    // Shown to the operator and the tenant's admins.
+    let (_, status) = admin(Method::GET, "/status".into(), None).await;
+    assert_eq!(status["undelivered"], 1, "{status}");
+    let metrics = app
+        .client
+        .get(format!("{}/metrics", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"state="failed"} 1"#), "{metrics}");
+    // 31 days and several passes later it is still there (finished messages are pruned).
+    clock.advance_secs(31 * 86_400);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (s, n) = admin(Method::GET, format!("/notifications/{id}"), None).await;
+    assert_eq!(
+        (s, n["state"].as_str()),
+        (StatusCode::OK, Some("failed")),
+        "{n}"
+    );
+    // Dismissed: no longer undelivered, and pruned after its 30 days.
+    let (s, n) = admin(Method::POST, format!("/notifications/{id}/dismiss"), None).await;
+    assert_eq!(
+        (s, n["state"].as_str()),
+        (StatusCode::OK, Some("dismissed")),
+        "{n}"
+    );
+    let (s, _) = admin(Method::POST, format!("/notifications/{id}/dismiss"), None).await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    let (_, status) = admin(Method::GET, "/status".into(), None).await;
+    assert_eq!(status["undelivered"], 0, "{status}");
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let (s, _) = admin(Method::GET, format!("/notifications/{id}"), None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    app.stop().await;
+}

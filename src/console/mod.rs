@@ -158,6 +158,10 @@ pub fn scope() -> actix_web::Scope {
             "/tenants/{t}/notifications/{id}/retry",
             web::post().to(retry),
         )
+        .route(
+            "/tenants/{t}/notifications/{id}/dismiss",
+            web::post().to(dismiss),
+        )
 }
 
 async fn css() -> HttpResponse {
@@ -947,6 +951,22 @@ async fn retry(
     state.mail_wake.notify_one();
     see_other(&format!(
         "/console/tenants/{}/activity?notice=retry-queued",
+        t.id
+    ))
+}
+
+async fn dismiss(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, i64)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let (tk, id) = path.into_inner();
+    let t = tenant_of(&state, &s, &tk).await?;
+    state.store.dismiss_notification(t.key, id).await?;
+    see_other(&format!(
+        "/console/tenants/{}/activity?notice=dismissed",
         t.id
     ))
 }

@@ -26,6 +26,7 @@ fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
         "seat-granted" => ("ok", "Seat granted."),
         "override-saved" => ("ok", "Override saved."),
         "retry-queued" => ("ok", "Queued for sending again."),
+        "dismissed" => ("ok", "Dismissed: it will not be sent."),
         _ => return None,
     })
 }
@@ -201,6 +202,14 @@ pub fn tenant(
             p.crumbs { @if s.scope == Scope::Operator { a href="/console/tenants" { "Tenants" } " / " } (t.name) }
             h1 { (t.name) }
             (notice(code))
+            @if status.undelivered > 0 {
+                div.notice.warn role="status" {
+                    strong { (status.undelivered) " notification email" @if status.undelivered != 1 { "s" } " could not be delivered." }
+                    " The mail server refused them for good. "
+                    a href={ "/console/tenants/" (t.id) "/activity" } { "See them in Activity" }
+                    " to send them again or dismiss them."
+                }
+            }
             div.grid {
                 section.card aria-labelledby="prov" {
                     h2 #prov { "Provisioning" }
@@ -264,7 +273,7 @@ pub fn tenant(
                         label for="expected" { "Expected sync interval (seconds)" }
                         input #expected type="number" name="expected_sync_seconds" min="60" value=(t.expected_sync_seconds);
                         label for="window" { "Pending window (seconds)" }
-                        input #window type="number" name="pending_window_seconds" min="0" value=(t.pending_window_seconds);
+                        input #window type="number" name="pending_window_seconds" min="0" max="259200" value=(t.pending_window_seconds);
                         p { button type="submit" { "Save" } }
                     }
                 }
@@ -615,6 +624,10 @@ pub fn activity(
                                         form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (n.id) "/retry" } {
                                             (csrf(s))
                                             button.secondary type="submit" { "Retry" }
+                                        }
+                                        form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (n.id) "/dismiss" } {
+                                            (csrf(s))
+                                            button.secondary type="submit" { "Dismiss" }
                                         }
                                     }
                                 }

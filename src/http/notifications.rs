@@ -6,8 +6,10 @@
 //!   `subject`, `messageId`, `sent`
 //! - `GET /tenants/{tenant}/notifications/{id}` → one, with its `events`
 //! - `POST /tenants/{tenant}/notifications/test` `{"to": [emails]}` (optional; default: the tenant's
-//!   `notify`) → 202, the queued message, sent at once
+//!   `notify`; addresses outside it are refused with 400) → 202, the queued message, sent at once
 //! - `POST /tenants/{tenant}/notifications/{id}/retry` → 200, a failed or skipped one queued again
+//! - `POST /tenants/{tenant}/notifications/{id}/dismiss` → 200, a failed or skipped one closed
+//!   unsent (failed ones are kept until retried or dismissed)
 
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
@@ -27,15 +29,20 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             "/tenants/{tenant}/notifications/{id}/retry",
             web::post().to(retry),
         )
+        .route(
+            "/tenants/{tenant}/notifications/{id}/dismiss",
+            web::post().to(dismiss),
+        )
 }
 
-const STATES: [&str; 6] = [
+const STATES: [&str; 7] = [
     "collecting",
     "closing",
     "pending",
     "sent",
     "failed",
     "skipped",
+    "dismissed",
 ];
 
 async fn list(
@@ -107,5 +114,16 @@ async fn retry(
     let t = tenant_of(&state, &tenant).await?;
     let row = state.store.retry_notification(t, id_of(&id)?).await?;
     state.mail_wake.notify_one();
+    Ok(HttpResponse::Ok().json(row))
+}
+
+async fn dismiss(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, id) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    let row = state.store.dismiss_notification(t, id_of(&id)?).await?;
     Ok(HttpResponse::Ok().json(row))
 }

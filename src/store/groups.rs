@@ -436,6 +436,10 @@ impl Store {
         q: ListQuery,
         with_members: bool,
     ) -> Result<Page<GroupRecord>> {
+        let _slot = match super::query::is_scan(ResourceKind::Group, &q) {
+            true => Some(self.scan_slot(tenant).await?),
+            false => None,
+        };
         self.read(move |c| {
             let page = super::query::list(c, tenant, ResourceKind::Group, &q)?;
             let mut items = Vec::with_capacity(page.items.len());

@@ -59,12 +59,23 @@ pub struct LicenseSpec {
     pub groups: Vec<Selector>,
     #[serde(default = "yes")]
     pub auto_promote: bool,
-    #[serde(default)]
+    #[serde(default = "default_grace")]
     pub grace_seconds: i64,
     #[serde(default = "keep")]
     pub on_capacity_lowered: OnLowered,
     #[serde(default = "yes")]
     pub free_on_delete: bool,
+}
+
+/// The release grace of a new license when none is given: two hours. Entra provisions in
+/// cycles of about 40 minutes, so a group move (removed in one cycle, added in the next) or an
+/// account disabled and re-enabled by mistake arrives within one cycle; two hours cover a late
+/// cycle too. The user keeps the seat meanwhile instead of losing it to the next waiter and
+/// waiting behind everyone. Admins who want seats back at once set 0.
+pub const DEFAULT_GRACE_SECONDS: i64 = 7200;
+
+fn default_grace() -> i64 {
+    DEFAULT_GRACE_SECONDS
 }
 
 fn yes() -> bool {

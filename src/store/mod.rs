@@ -61,6 +61,7 @@ pub use feed::{AuditEntry, AuditLog, SeatEvent, SeatEvents, UsagePoint};
 pub use groups::{GroupChoice, GroupRecord, MemberRow};
 pub use licenses::{
     LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatCounts, Selector, SelectorView,
+    DEFAULT_GRACE_SECONDS,
 };
 pub use maintenance::Problem;
 pub use outbox::{Notification, NotificationDetail, Notifications};
@@ -86,6 +87,11 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 /// Read-only connections: at most this many reads run at once (others wait for a free one), and
 /// every connection is kept, so a read never pays for opening one (schema parse, pragmas).
 const READERS: usize = 16;
+/// Listings that examine rows in memory (see `query::is_scan`) one tenant may run at once:
+/// a quarter of the read connections, so that one tenant's expensive listings queue behind
+/// each other and never take the connections other tenants' reads (and, on PostgreSQL, token
+/// checks) need.
+const SCANS_PER_TENANT: usize = READERS / 4;
 /// Page cache of each HTTP worker's own read connection (see [`Store::read_now`]), in KiB.
 const HOT_READER_CACHE_KIB: i64 = 4096;
 
@@ -218,6 +224,8 @@ struct Inner {
     auth_cache: tenants::AuthCache,
     /// Copies of long waitlists' order, for the seat check's positions.
     ranks: Arc<ranks::RankCache>,
+    /// Per tenant, the listings that examine rows in memory it may run at once.
+    scans: Mutex<std::collections::HashMap<TenantKey, Arc<tokio::sync::Semaphore>>>,
 }
 
 /// Handle to the database; cheap to clone.
@@ -356,6 +364,7 @@ impl Store {
                 pg: None,
                 auth_cache: Default::default(),
                 ranks: Default::default(),
+                scans: Default::default(),
             }),
         })
     }
@@ -380,6 +389,7 @@ impl Store {
                 pg: Some(pg),
                 auth_cache: Default::default(),
                 ranks: Default::default(),
+                scans: Default::default(),
             }),
         })
     }
@@ -575,6 +585,25 @@ impl Store {
             return self.read(move |c| in_snapshot(c, f)).await;
         }
         self.read_now(f)
+    }
+
+    /// Waits for one of the tenant's [`SCANS_PER_TENANT`] scan slots.
+    pub(crate) async fn scan_slot(
+        &self,
+        tenant: TenantKey,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let slots = {
+            let mut scans = self.inner.scans.lock().map_err(|_| Error::Closed)?;
+            if scans.len() > 10_000 {
+                // Forget idle tenants (a slot in use keeps its semaphore alive elsewhere).
+                scans.retain(|_, s| s.available_permits() < SCANS_PER_TENANT);
+            }
+            scans
+                .entry(tenant)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(SCANS_PER_TENANT)))
+                .clone()
+        };
+        slots.acquire_owned().await.map_err(|_| Error::Closed)
     }
 
     /// Waitlists of at least `n` users get their positions from in-memory copies of the order

@@ -4,7 +4,8 @@
 //!
 //! Digest life: `collecting` → (window over) `closing` → (rendered) `pending` → `sent` |
 //! `failed` (a permanent SMTP rejection) | `skipped` (no recipients). A transient failure keeps
-//! the row `pending` with a later `due`.
+//! the row `pending` with a later `due`. A failed row stays until someone retries it (back to
+//! `pending`) or dismisses it (`dismissed`); finished rows go after 30 days.
 
 use super::sql::{params, Db, Engine, OptionalExtension, Row};
 use serde::Serialize;
@@ -527,9 +528,21 @@ impl Store {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
+            let configured: String =
+                c.query_row("SELECT notify FROM tenants WHERE rk = ?", [tenant], |r| r.get(0))?;
             let recipients = if to.is_empty() {
-                c.query_row("SELECT notify FROM tenants WHERE rk = ?", [tenant], |r| r.get::<_, String>(0))?
+                configured
             } else {
+                // A test goes only to addresses the tenant already mails: the endpoint must not
+                // turn the service into a relay for whoever holds a tenant admin token.
+                let known: Vec<String> = serde_json::from_str(&configured).unwrap_or_default();
+                if let Some(stranger) =
+                    to.iter().find(|e| !known.iter().any(|k| k.eq_ignore_ascii_case(e)))
+                {
+                    return Err(Error::Invalid(format!(
+                        "{stranger:?} is not one of the tenant's notify recipients: a test goes only to them"
+                    )));
+                }
                 json!(to).to_string()
             };
             let token = uuid::Uuid::new_v4().simple().to_string();
@@ -574,6 +587,27 @@ impl Store {
         .await
     }
 
+    /// Closes a failed (or skipped) message without sending it: someone has seen it and acted.
+    /// Failed messages are otherwise kept, and shown, until retried or dismissed.
+    pub async fn dismiss_notification(&self, tenant: TenantKey, id: i64) -> Result<Notification> {
+        self.write(Lock::Tenant(tenant), move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE outbox SET state = 'dismissed'
+                     WHERE tenant = ? AND id = ? AND state IN ('failed', 'skipped')",
+                )?
+                .execute(params![tenant, id])?;
+            if n == 0 {
+                return Err(Error::Conflict(format!(
+                    "notification {id} is not failed or skipped (only those can be dismissed)"
+                )));
+            }
+            c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
+                .query_row([id], outbox_row)
+        })
+        .await
+    }
+
     /// Outbox rows by state, over every tenant (metrics).
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(|c| {
@@ -586,12 +620,13 @@ impl Store {
         .await
     }
 
-    /// Deletes finished outbox rows older than 30 days.
+    /// Deletes finished outbox rows older than 30 days. A failed message is not finished: it
+    /// stays (counted in `/metrics`, shown in the console) until retried or dismissed.
     pub async fn prune_outbox(&self) -> Result<usize> {
         let ticker = self.ticker();
         self.write(Lock::None, move |c| {
             c.prepare_cached(
-                "DELETE FROM outbox WHERE state IN ('sent', 'failed', 'skipped') AND created < ?",
+                "DELETE FROM outbox WHERE state IN ('sent', 'skipped', 'dismissed') AND created < ?",
             )?
             .execute([ticker.now() - KEEP_MS])
         })

@@ -5,6 +5,13 @@
 //! Indexed: `id`, `externalId`, `userName`, `displayName` and `active` (eq), `emails.value` (eq)
 //! for Users; `id`, `externalId`, `displayName` and `members.value` (eq) for Groups; and `and`,
 //! `or`, `not` over those. Results come in creation order (stable across pages).
+//!
+//! What is not indexed is bounded, so that one tenant's expensive listing cannot hurt the
+//! others: rows stream past the filter and only the requested page is kept (a bounded top-k
+//! heap when sorting, at most [`MAX_SORT_WINDOW`] deep), at most [`MAX_SCAN`] rows are
+//! examined (past either: 400 `tooMany`), and a tenant runs at most a quarter of the read
+//! connections' worth of such listings at once (`Store::scan_slot`); the rest of its listings
+//! wait for those, not for other tenants.
 
 use super::sql::{Db, Param};
 
@@ -367,11 +374,28 @@ pub(super) fn list(
     ))?;
     let args: Vec<&dyn Param> = args.iter().map(AsRef::as_ref).collect();
     let rows = st.query_map(args.as_slice(), row)?;
-    let mut matched: Vec<(Option<SortValue>, RawRow)> = Vec::new();
-    for raw in rows {
+    // Streamed: only the requested page is kept (a bounded top-k when sorting), never the
+    // tenant; and at most MAX_SCAN rows are examined.
+    let window = offset as usize + q.count.max(0) as usize;
+    if q.sort.is_some() && window > MAX_SORT_WINDOW {
+        return Err(crate::scim::Error::too_many(format!(
+            "sorting on this attribute serves the first {MAX_SORT_WINDOW} results only: narrow the filter or sort by id, userName or displayName"
+        ))
+        .into());
+    }
+    let mut top = TopK::new(window, q.sort.as_ref().is_some_and(|(_, d)| *d));
+    let mut total = 0i64;
+    for (scanned, raw) in rows.enumerate() {
+        if scanned >= MAX_SCAN {
+            return Err(crate::scim::Error::too_many(format!(
+                "this filter is not on an indexed attribute and the tenant has more than {MAX_SCAN} resources to examine: filter on id, externalId, userName, displayName, emails.value or members.value"
+            ))
+            .into());
+        }
         let raw = raw?;
         if residual.is_none() && q.sort.is_none() {
-            matched.push((None, raw));
+            total += 1;
+            top.offer(None, raw);
             continue;
         }
         let doc = parse_doc(&raw.2)?;
@@ -396,34 +420,159 @@ pub(super) fn list(
         if residual.is_some_and(|f| !eval::matches(f, &view, Scope::Resource(kind))) {
             continue;
         }
+        total += 1;
         let key = q
             .sort
             .as_ref()
             .and_then(|(p, _)| eval::sort_value(kind, p, &view));
-        matched.push((key, raw));
+        top.offer(key, raw);
     }
-    if let Some((_, desc)) = &q.sort {
-        // Stable: equal keys keep creation order. Missing values last ascending, first descending.
-        matched.sort_by(|(a, _), (b, _)| {
-            let o = match (a, b) {
-                (None, None) => std::cmp::Ordering::Equal,
-                (None, Some(_)) => std::cmp::Ordering::Greater,
-                (Some(_), None) => std::cmp::Ordering::Less,
-                (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(std::cmp::Ordering::Equal),
-            };
-            if *desc {
-                o.reverse()
-            } else {
-                o
-            }
-        });
-    }
-    let total = matched.len() as i64;
-    let items = matched
+    let items = top
+        .into_sorted()
         .into_iter()
         .skip(offset as usize)
-        .take(q.count.max(0) as usize)
-        .map(|(_, r)| r)
         .collect();
     Ok(Page { total, items })
+}
+
+/// Most rows one listing examines in memory (a filter or sort on unindexed attributes); past
+/// it the answer is 400 `tooMany`. A tenant of this many users still gets any filter answered.
+pub const MAX_SCAN: usize = 250_000;
+/// Deepest sorted window (`startIndex - 1 + count`) served when sorting in memory.
+pub const MAX_SORT_WINDOW: usize = 10_000;
+
+/// True when listing `q` examines rows in memory rather than reading an index.
+pub fn is_scan(kind: ResourceKind, q: &ListQuery) -> bool {
+    let mut args = Vec::new();
+    let indexed_filter = q
+        .filter
+        .as_ref()
+        .is_none_or(|f| to_sql(kind, f, &mut args).is_some());
+    let indexed_sort = q
+        .sort
+        .as_ref()
+        .is_none_or(|(p, _)| sort_column(kind, p).is_some());
+    !(indexed_filter && indexed_sort)
+}
+
+/// The first `k` rows in sort order, kept in a bounded heap while rows stream past: memory is
+/// `k` rows whatever the tenant's size. Without a sort key, the first `k` offered (creation
+/// order). Equal keys keep creation order; missing values sort last ascending, first
+/// descending (RFC 7644 §3.4.2.3).
+struct TopK {
+    k: usize,
+    desc: bool,
+    seq: usize,
+    heap: std::collections::BinaryHeap<Ranked>,
+}
+
+struct Ranked {
+    key: Option<SortValue>,
+    desc: bool,
+    seq: usize,
+    row: RawRow,
+}
+
+impl Ranked {
+    fn order(&self, other: &Self) -> std::cmp::Ordering {
+        use std::cmp::Ordering;
+        let by_key = match (&self.key, &other.key) {
+            (None, None) => Ordering::Equal,
+            (None, Some(_)) => Ordering::Greater,
+            (Some(_), None) => Ordering::Less,
+            (Some(x), Some(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
+        };
+        let by_key = if self.desc { by_key.reverse() } else { by_key };
+        by_key.then(self.seq.cmp(&other.seq))
+    }
+}
+
+impl PartialEq for Ranked {
+    fn eq(&self, other: &Self) -> bool {
+        self.order(other).is_eq()
+    }
+}
+impl Eq for Ranked {}
+impl PartialOrd for Ranked {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+impl Ord for Ranked {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        self.order(other)
+    }
+}
+
+impl TopK {
+    fn new(k: usize, desc: bool) -> TopK {
+        TopK {
+            k,
+            desc,
+            seq: 0,
+            heap: std::collections::BinaryHeap::with_capacity(k.min(4096) + 1),
+        }
+    }
+
+    fn offer(&mut self, key: Option<SortValue>, row: RawRow) {
+        self.seq += 1;
+        if self.k == 0 {
+            return;
+        }
+        let ranked = Ranked {
+            key,
+            desc: self.desc,
+            seq: self.seq,
+            row,
+        };
+        if self.heap.len() < self.k {
+            self.heap.push(ranked);
+        } else if self.heap.peek().is_some_and(|worst| ranked < *worst) {
+            self.heap.pop();
+            self.heap.push(ranked);
+        }
+    }
+
+    fn into_sorted(self) -> Vec<RawRow> {
+        self.heap
+            .into_sorted_vec()
+            .into_iter()
+            .map(|r| r.row)
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod top_k_tests {
+    use super::*;
+
+    fn raw(n: i64) -> RawRow {
+        let meta = Meta {
+            created: String::new(),
+            last_modified: String::new(),
+            version: 1,
+        };
+        (n, n.to_string(), String::new(), meta)
+    }
+
+    fn first(k: usize, desc: bool, keys: &[Option<i64>]) -> Vec<i64> {
+        let mut t = TopK::new(k, desc);
+        for (i, key) in keys.iter().enumerate() {
+            t.offer(key.map(|v| SortValue::Number(v as f64)), raw(i as i64));
+        }
+        t.into_sorted().into_iter().map(|r| r.0).collect()
+    }
+
+    #[test]
+    fn keeps_the_first_k_in_a_stable_order() {
+        let keys = [Some(3), None, Some(1), Some(3), Some(2), None, Some(1)];
+        // Ascending: 1 (#2), 1 (#6), 2 (#4), 3 (#0), 3 (#3), missing (#1), missing (#5).
+        assert_eq!(first(10, false, &keys), vec![2, 6, 4, 0, 3, 1, 5]);
+        assert_eq!(first(3, false, &keys), vec![2, 6, 4]);
+        // Descending: missing first, then 3, 3, 2, 1, 1; ties in creation order.
+        assert_eq!(first(4, true, &keys), vec![1, 5, 0, 3]);
+        assert_eq!(first(0, false, &keys), Vec::<i64>::new());
+        // Without keys: creation order.
+        assert_eq!(first(2, false, &[None, None, None]), vec![0, 1]);
+    }
 }

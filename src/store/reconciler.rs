@@ -49,7 +49,66 @@ pub struct ReconcileReport {
     pub at: String,
     /// Licenses recomputed.
     pub licenses: usize,
+    /// Licenses whose stored counters (granted, releasing, blocked: what the seat check and
+    /// the invariant check read) disagreed with their seat rows and were rewritten.
+    #[serde(default)]
+    pub counters_repaired: Vec<CountersRepaired>,
     pub expired: Expired,
+}
+
+/// A license whose stored counters a pass rewrote from its seat rows.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct CountersRepaired {
+    pub license: String,
+    /// [granted, releasing, blocked] as stored, then as the rows say.
+    pub stored: [i64; 3],
+    pub actual: [i64; 3],
+}
+
+/// Rewrites the stored counters of every license of `tenant` that disagree with its seat
+/// rows; returns the ones it rewrote. Runs after the allocator, which keeps them right
+/// itself: a disagreement here is damage from outside (a restore, a hand edit, a bug).
+fn repair_counters(c: &Db, tenant: TenantKey) -> Result<Vec<CountersRepaired>> {
+    let mut st = c.prepare_cached(
+        "SELECT l.rk, l.name, l.granted, l.releasing, l.blocked,
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'granted'),
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'releasing'),
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'blocked')
+         FROM licenses l WHERE l.tenant = ? ORDER BY l.rk",
+    )?;
+    let wrong = st
+        .query_map([tenant], |r| {
+            Ok((
+                r.get::<_, i64>(0)?,
+                CountersRepaired {
+                    license: r.get(1)?,
+                    stored: [r.get(2)?, r.get(3)?, r.get(4)?],
+                    actual: [r.get(5)?, r.get(6)?, r.get(7)?],
+                },
+            ))
+        })?
+        .collect::<Result<Vec<_>>>()?
+        .into_iter()
+        .filter(|(_, c)| c.stored != c.actual)
+        .collect::<Vec<_>>();
+    for (rk, r) in &wrong {
+        c.prepare_cached(
+            "UPDATE licenses SET granted = ?, releasing = ?, blocked = ? WHERE rk = ?",
+        )?
+        .execute(params![r.actual[0], r.actual[1], r.actual[2], rk])?;
+        tracing::warn!(tenant, license = %r.license, stored = ?r.stored, actual = ?r.actual,
+            "the reconciler rewrote a license's seat counters from its seat rows");
+    }
+    Ok(wrong.into_iter().map(|(_, r)| r).collect())
+}
+
+/// What a background pass did.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct PassOutcome {
+    /// Tenants this node reconciled.
+    pub reconciled: usize,
+    /// Names of the tenants whose pass failed (each logged).
+    pub failed: Vec<String>,
 }
 
 /// Pending references a pass dropped because they outlived the tenant's window.
@@ -90,6 +149,7 @@ fn expire_pending(c: &Db, tenant: TenantKey, at: Millis) -> Result<Expired> {
         [tenant],
         |r| r.get(0),
     )?;
+    let window = window.min(super::tenants::PENDING_WINDOW_MAX);
     let cutoff = rfc3339(at - window * 1000);
     let mut st = c.prepare_cached(
         "DELETE FROM license_groups WHERE tenant = ? AND group_id IS NULL AND pending_since < ?
@@ -144,6 +204,8 @@ fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Resul
             .collect::<Result<Vec<_>>>()?;
         v
     };
+    // Counters first: the allocator's capacity checks read them.
+    let counters_repaired = repair_counters(c, tenant)?;
     let report = allocate(c, tenant, at, |a| {
         for l in &licenses {
             a.reconcile(*l)?;
@@ -154,18 +216,22 @@ fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Resul
         counts: RunCounts::from(&report),
         at: rfc3339(at),
         licenses: licenses.len(),
+        counters_repaired,
         expired,
     };
     let kept = serde_json::to_value(&out).map_err(|e| Error::Internal(e.to_string()))?;
     c.prepare_cached("UPDATE tenants SET last_reconcile = ? WHERE rk = ?")?
         .execute(params![kept.to_string(), tenant])?;
-    if !report.is_empty() || !out.expired.is_empty() {
+    if !report.is_empty() || !out.expired.is_empty() || !out.counters_repaired.is_empty() {
         audit(c, tenant, at, actor, "reconcile", kept)?;
     }
-    if report.repaired > 0 {
+    if report.repaired > 0 || !out.counters_repaired.is_empty() {
         let mut item =
             serde_json::to_value(&out.counts).map_err(|e| Error::Internal(e.to_string()))?;
         item["by"] = json!(actor);
+        if !out.counters_repaired.is_empty() {
+            item["countersRepaired"] = json!(out.counters_repaired);
+        }
         outbox::record(c, tenant, Kind::DriftRepaired, 0, at, vec![item])?;
     }
     let mut expired_items = Vec::new();
@@ -229,7 +295,7 @@ impl Store {
     }
 
     /// Runs the reconciler over every tenant (the background pass), one transaction per tenant.
-    pub async fn reconcile_all(&self) -> Result<usize> {
+    pub async fn reconcile_all(&self) -> Result<PassOutcome> {
         self.reconcile_all_leased(0).await
     }
 
@@ -237,26 +303,41 @@ impl Store {
     /// a tenant is reconciled only by the node that takes its lease (`tenants.reconcile_lease`,
     /// `lease_ms` long, the pass interval), so each tenant has one pass per interval however
     /// many nodes run. Returns the tenants this node reconciled.
-    pub async fn reconcile_all_leased(&self, lease_ms: Millis) -> Result<usize> {
-        self.prune_outbox().await?;
-        let tenants: Vec<TenantKey> = self
+    ///
+    /// Tenants are isolated: one whose pass fails is logged and counted in the answer's
+    /// `failed`, and the pass goes on with the next. Only a closed store stops it.
+    pub async fn reconcile_all_leased(&self, lease_ms: Millis) -> Result<PassOutcome> {
+        if let Err(e) = self.prune_outbox().await {
+            tracing::error!(error = %e, "pruning the outbox failed");
+        }
+        let tenants: Vec<(TenantKey, String)> = self
             .list_tenants()
             .await?
             .into_iter()
-            .map(|t| t.key)
+            .map(|t| (t.key, t.name))
             .collect();
-        let mut done = 0;
-        for t in &tenants {
-            if self.engine() == Engine::Postgres
-                && lease_ms > 0
-                && !self.take_lease(*t, lease_ms).await?
-            {
-                continue;
+        let mut outcome = PassOutcome::default();
+        for (t, name) in &tenants {
+            let step = async {
+                if self.engine() == Engine::Postgres
+                    && lease_ms > 0
+                    && !self.take_lease(*t, lease_ms).await?
+                {
+                    return Ok(false);
+                }
+                self.reconcile(*t, "reconciler").await.map(|_| true)
+            };
+            match step.await {
+                Ok(true) => outcome.reconciled += 1,
+                Ok(false) => {}
+                Err(Error::Closed) => return Err(Error::Closed),
+                Err(e) => {
+                    tracing::error!(tenant = %name, error = %e, "the reconciler pass of a tenant failed; the others go on");
+                    outcome.failed.push(name.clone());
+                }
             }
-            self.reconcile(*t, "reconciler").await?;
-            done += 1;
         }
-        Ok(done)
+        Ok(outcome)
     }
 
     /// Takes the tenant's reconcile lease until `lease_ms` from now, unless another node holds

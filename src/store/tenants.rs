@@ -23,6 +23,10 @@ use super::seats::{millis_of, rfc3339};
 use super::{now, Error, Lock, Result, Store, TenantKey};
 use crate::alloc::Millis;
 
+/// The longest a pending reference is kept: the product promises to wait for late changes up
+/// to 72 hours, and no longer (an older database's longer setting is read as this).
+pub const PENDING_WINDOW_MAX: i64 = 72 * 3600;
+
 /// A SCIM token's lifetime when it has one: at least a minute (the CLI and the API cannot mint
 /// a token that is expired or about to be), at most ten years.
 pub const TOKEN_SECONDS_MIN: i64 = 60;
@@ -239,6 +243,9 @@ pub struct TenantStatus {
     pub silent_for_seconds: i64,
     pub pending: Pending,
     pub last_reconcile: Option<ReconcileReport>,
+    /// Notification emails the mail server refused for good, kept until someone retries or
+    /// dismisses them.
+    pub undelivered: i64,
 }
 
 /// References that name nothing yet: selectors waiting for their group, member values waiting
@@ -695,6 +702,9 @@ impl Store {
                 silent_for_seconds: if silent { (now - since) / 1000 } else { 0 },
                 pending: pending(c, tenant)?,
                 last_reconcile: last_reconcile.and_then(|s| serde_json::from_str(&s).ok()),
+                undelivered: c
+                    .prepare_cached("SELECT count(*) FROM outbox WHERE tenant = ? AND state = 'failed'")?
+                    .query_row([tenant], |r| r.get(0))?,
             })
         })
         .await
@@ -717,9 +727,9 @@ impl Store {
                 "expected_sync_seconds must be between 60 and 2592000".into(),
             ));
         }
-        if pending_window_seconds.is_some_and(|s| !(0..=30 * 86_400).contains(&s)) {
+        if pending_window_seconds.is_some_and(|s| !(0..=PENDING_WINDOW_MAX).contains(&s)) {
             return Err(Error::Invalid(
-                "pending_window_seconds must be between 0 and 2592000".into(),
+                format!("pending_window_seconds must be between 0 and {PENDING_WINDOW_MAX} (72 hours: the longest a late change may take)"),
             ));
         }
         let ticker = self.ticker();

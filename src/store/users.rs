@@ -273,6 +273,10 @@ impl Store {
     }
 
     pub async fn list_users(&self, tenant: TenantKey, q: ListQuery) -> Result<Page<UserRecord>> {
+        let _slot = match super::query::is_scan(ResourceKind::User, &q) {
+            true => Some(self.scan_slot(tenant).await?),
+            false => None,
+        };
         let q_is_point = q
             .filter
             .as_ref()

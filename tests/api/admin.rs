@@ -276,6 +276,18 @@ async fn tenant_settings_can_be_changed() {
         )
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
+    // Pending references wait at most the 72 hours the product promises.
+    for window in [259_201, 30 * 86_400] {
+        let (s, b) = app
+            .admin(
+                Method::PATCH,
+                &format!("/tenants/{tid}"),
+                Some(json!({"pending_window_seconds": window})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+        assert!(b.to_string().contains("72 hours"), "{b}");
+    }
     let (s, _) = app
         .admin(
             Method::PATCH,

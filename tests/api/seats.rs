@@ -134,7 +134,7 @@ fn holders(v: &Value, state: &str) -> Vec<String> {
 async fn fair_order_waitlist_and_promotion() {
     let f = Fixture::new().await;
     let g = f.group("Sales", &[]).await;
-    f.license(json!({"name": "pro", "seats": 2, "groups": [{"displayName": "Sales"}]}))
+    f.license(json!({"name": "pro", "seats": 2, "grace_seconds": 0, "groups": [{"displayName": "Sales"}]}))
         .await;
     let mut ids = Vec::new();
     for n in ["u1", "u2", "u3", "u4"] {
@@ -221,7 +221,7 @@ async fn pin_exclude_and_manual_grant() {
         ids.push(f.user(n).await);
     }
     let g = f.group("All", &[]).await;
-    f.license(json!({"name": "pro", "seats": 2, "groups": [{"id": g}]}))
+    f.license(json!({"name": "pro", "seats": 2, "grace_seconds": 0, "groups": [{"id": g}]}))
         .await;
     for u in &ids {
         f.members(&g, "add", &[u]).await;
@@ -308,8 +308,10 @@ async fn capacity_up_promotes_and_down_keeps_by_default() {
         ids.push(f.user(n).await);
     }
     let g = f.group("G", &[]).await;
-    f.license(json!({"name": "pro", "seats": 2, "groups": [{"displayName": "g"}]}))
-        .await;
+    f.license(
+        json!({"name": "pro", "seats": 2, "grace_seconds": 0, "groups": [{"displayName": "g"}]}),
+    )
+    .await;
     for u in &ids {
         f.members(&g, "add", &[u]).await;
     }
@@ -780,4 +782,35 @@ async fn selecting_a_group_grants_in_waitlist_order_however_the_work_is_sliced()
         .collect();
     assert_eq!(blocked.len(), 1, "{outbox}");
     assert_eq!(blocked[0]["items"], 6, "{outbox}");
+}
+
+#[tokio::test]
+async fn by_default_a_group_move_keeps_the_seat_through_a_provisioning_cycle() {
+    let f = Fixture::new().await;
+    let a = f.user("mover").await;
+    let b = f.user("waiter").await;
+    let team_a = f.group("Team A", &[&a]).await;
+    let team_b = f.group("Team B", &[&b]).await;
+    let l = f
+        .license(json!({"name": "pro", "seats": 1, "groups": [{"displayName": "Team A"}, {"displayName": "Team B"}]}))
+        .await;
+    assert_eq!(l["grace_seconds"], 7200, "{l}");
+    assert_eq!(f.state("pro", "mover").await.0, "granted");
+    // Entra moves the user: removed from Team A now, added to Team B a cycle (~40 min) later.
+    f.members(&team_a, "remove", &[&a]).await;
+    assert_eq!(f.state("pro", "mover").await.0, "releasing");
+    assert_eq!(
+        f.state("pro", "waiter").await.0,
+        "blocked",
+        "the seat is not handed on"
+    );
+    f.clock.advance_secs(40 * 60);
+    f.reconcile().await;
+    f.members(&team_b, "add", &[&a]).await;
+    assert_eq!(
+        f.state("pro", "mover").await.0,
+        "granted",
+        "the mover kept the seat"
+    );
+    assert_eq!(f.state("pro", "waiter").await.0, "blocked");
 }

@@ -590,6 +590,35 @@ async fn sorting_indexed_and_not() {
         )
         .await;
     assert_eq!(names(&r), ["Carol", "alice", "Bob"]);
+    // Sorting in memory keeps a bounded window, never the tenant: a page past the first
+    // 10,000 sorted results is refused with tooMany (an indexed sort is not limited).
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::GET,
+            "/Users?sortBy=title&startIndex=9950&count=100",
+            None,
+        )
+        .await;
+    assert_scim_error(s, &b, 400, Some("tooMany"));
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::GET,
+            "/Users?sortBy=title&startIndex=9900&count=100",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::GET,
+            "/Users?sortBy=userName&startIndex=99000&count=100",
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
     let (s, b) = app
         .scim(
             &tok,
