@@ -466,6 +466,10 @@ async fn run(
                     .filter(|g| mask & (1 << g) != 0)
                     .map(|g| Selector::Id(real.groups[g].clone()))
                     .collect();
+                let preview = s
+                    .preview(t, "L".into(), None, Some(groups.clone()))
+                    .await
+                    .unwrap();
                 s.update_license(
                     t,
                     "L".into(),
@@ -477,12 +481,14 @@ async fn run(
                 )
                 .await
                 .unwrap();
+                assert_previewed(s, t, &preview, i).await;
                 for g in 0..GROUPS {
                     m.selected[g] = mask & (1 << g) != 0;
                 }
                 m.step(dir_cause, false);
             }
             Op::Capacity(n) => {
+                let preview = s.preview(t, "L".into(), Some(n), None).await.unwrap();
                 s.update_license(
                     t,
                     "L".into(),
@@ -494,6 +500,7 @@ async fn run(
                 )
                 .await
                 .unwrap();
+                assert_previewed(s, t, &preview, i).await;
                 let old = m.capacity;
                 m.capacity = n;
                 m.order += 1;
@@ -595,4 +602,24 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run(ops, capacity, auto_promote, grace, block_newest, free_on_delete));
     }
+}
+
+/// The preview (computed off the writer, over a copy of the seats) said what the change did.
+async fn assert_previewed(
+    s: &seatkeeper::store::Store,
+    t: seatkeeper::store::TenantKey,
+    preview: &seatkeeper::store::PreviewView,
+    step: usize,
+) {
+    let l = s.license(t, "L".into()).await.unwrap();
+    assert_eq!(
+        (
+            preview.capacity,
+            preview.after.granted,
+            preview.after.releasing,
+            preview.after.blocked
+        ),
+        (l.seats, l.granted, l.releasing, l.blocked),
+        "step {step}: the preview {preview:?} foretold the change"
+    );
 }

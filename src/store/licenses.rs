@@ -13,7 +13,7 @@ use super::feed::audit;
 use super::outbox;
 use super::seats::{allocate, rfc3339, TxSeats};
 use super::{Error, Lock, Result, Store, TenantKey};
-use crate::alloc::{Allocator, Cause, LicenseKey, Millis, OnLowered, Report, SeatStore};
+use crate::alloc::{Allocator, Cause, EventKind, LicenseKey, Millis, OnLowered, Report, SeatStore};
 use crate::notify::Kind;
 use crate::scim::resource::fold;
 
@@ -322,12 +322,12 @@ fn set_selectors(
 }
 
 /// Re-allocates after a license's selection changed.
-fn selection_changed(
-    a: &mut Allocator<TxSeats>,
+fn selection_changed<S: crate::alloc::SeatStore<Error = Error>>(
+    a: &mut Allocator<S>,
     l: LicenseKey,
     removed: &[String],
     added: &[String],
-    notify: impl FnMut(&mut Allocator<TxSeats>) -> Result<()>,
+    notify: impl FnMut(&mut Allocator<S>) -> Result<()>,
 ) -> Result<()> {
     let mut gone = Vec::new();
     for g in removed {
@@ -575,34 +575,89 @@ impl Store {
         seats: Option<i64>,
         groups: Option<Vec<Selector>>,
     ) -> Result<PreviewView> {
-        let ticker = self.ticker();
-        self.dry_run(Lock::Tenant(tenant), move |c| {
-            let at = ticker.now();
-            let l = license_key(c, tenant, &key)?;
-            {
-                let first: i64 = c.query_row("SELECT coalesce(max(seq), 0) FROM seat_events", [], |r| r.get(0))?;
-                let change = LicenseChange { seats, groups, ..LicenseChange::default() };
-                apply_change(c, tenant, l, at, &change)?;
-                let mut out = PreviewView::default();
-                let mut st = c.prepare_cached(
-                    "SELECT coalesce(user_name, user_id), event FROM seat_events WHERE seq > ? AND license_rk = ? ORDER BY seq",
-                )?;
-                for row in st.query_map(params![first, l], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)))? {
-                    let (who, event) = row?;
-                    match event.as_str() {
-                        "granted" => out.granted.push(who),
-                        "promoted" => out.promoted.push(who),
-                        "blocked" => out.blocked.push(who),
-                        "releasing" => out.releasing.push(who),
-                        _ => out.released.push(who),
-                    }
-                }
-                let v = view(c, l)?;
-                out.capacity = v.seats;
-                out.after = SeatCounts { granted: v.granted, blocked: v.blocked, releasing: v.releasing };
-                Ok(out)
-            }
+        let at = self.now_ms();
+        // Off the writer, in one read snapshot (see `store::preview`).
+        self.read(move |c| {
+            super::in_snapshot(c, |c| preview_in(c, tenant, &key, at, seats, groups))
         })
         .await
     }
+}
+
+/// What changing license `key`'s seat count and/or selected groups would do, computed by the
+/// allocator over an in-memory copy of its seats (`store::preview`): nothing is written.
+fn preview_in(
+    c: &Db,
+    tenant: TenantKey,
+    key: &str,
+    at: Millis,
+    seats: Option<i64>,
+    groups: Option<Vec<Selector>>,
+) -> Result<PreviewView> {
+    let l = license_key(c, tenant, key)?;
+    let mut base = TxSeats { c, tenant };
+    let old = base
+        .policy(l)?
+        .ok_or_else(|| Error::NotFound("license".into()))?;
+    let mut policy = old.clone();
+    if let Some(s) = seats {
+        policy.capacity = validate_seats(s)?;
+    }
+    // The selection as `set_selectors` would leave it: kept selectors keep their group,
+    // new ones resolve now.
+    let before = selectors(c, l)?;
+    let old_groups: HashSet<String> = before.iter().filter_map(|(_, g)| g.clone()).collect();
+    let new_groups: HashSet<String> = match &groups {
+        None => old_groups.clone(),
+        Some(wanted) => {
+            validate_selectors(wanted)?;
+            let mut out = HashSet::new();
+            for s in wanted {
+                let group = match before.iter().find(|(b, _)| b == s) {
+                    Some((_, g)) => g.clone(),
+                    None => resolve(c, tenant, s)?,
+                };
+                out.extend(group);
+            }
+            out
+        }
+    };
+    let mut removed: Vec<String> = old_groups.difference(&new_groups).cloned().collect();
+    let mut added: Vec<String> = new_groups.difference(&old_groups).cloned().collect();
+    removed.sort();
+    added.sort();
+    let mut selected: Vec<String> = new_groups.into_iter().collect();
+    selected.sort();
+    let capacity = policy.capacity;
+    let mut p = super::preview::PreviewSeats::new(base, l, policy, selected)?;
+    super::preview::with_allocator(&mut p, at, |a| {
+        selection_changed(a, l, &removed, &added, |_| Ok(()))?;
+        if seats.is_some_and(|s| s != old.capacity) {
+            a.capacity_changed(l, old.capacity)?;
+        }
+        Ok(())
+    })?;
+    let mut out = PreviewView::default();
+    let mut name = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
+    for (user, kind) in &p.events {
+        let who: String = name
+            .query_row(params![tenant, user], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| user.clone());
+        match kind {
+            EventKind::Granted => out.granted.push(who),
+            EventKind::Promoted => out.promoted.push(who),
+            EventKind::Blocked => out.blocked.push(who),
+            EventKind::Releasing => out.releasing.push(who),
+            EventKind::Released => out.released.push(who),
+        }
+    }
+    let after = p.counts_now();
+    out.capacity = capacity;
+    out.after = SeatCounts {
+        granted: after.granted,
+        blocked: after.blocked,
+        releasing: after.releasing,
+    };
+    Ok(out)
 }

@@ -38,6 +38,7 @@ pub mod maintenance;
 mod migrate;
 pub mod outbox;
 pub mod pg;
+mod preview;
 mod query;
 mod ranks;
 mod reconciler;

@@ -9,23 +9,24 @@ use crate::helpers::*;
 /// Makes every reconciler pass of the tenant `name` fail inside the database (a trigger on the
 /// write that ends a pass), on either engine: a stand-in for whatever breaks one tenant.
 fn break_passes_of(database: &std::path::Path, name: &str) {
-    let db = database.to_str().unwrap();
-    if db.starts_with("postgres") {
-        let mut c = postgres::Client::connect(db, postgres::NoTls).unwrap();
-        c.batch_execute(&format!(
-            "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS
-               $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
-             CREATE TRIGGER broken BEFORE UPDATE OF last_reconcile ON tenants
-               FOR EACH ROW WHEN (NEW.name = '{name}') EXECUTE FUNCTION injected_failure();"
-        ))
-        .unwrap();
+    if database.to_str().unwrap().starts_with("postgres") {
+        run_sql(
+            database,
+            &format!(
+                "CREATE FUNCTION injected_failure() RETURNS trigger LANGUAGE plpgsql AS
+                   $$ BEGIN RAISE EXCEPTION 'injected failure'; END $$;
+                 CREATE TRIGGER broken BEFORE UPDATE OF last_reconcile ON tenants
+                   FOR EACH ROW WHEN (NEW.name = '{name}') EXECUTE FUNCTION injected_failure();"
+            ),
+        );
     } else {
-        let c = rusqlite::Connection::open(db).unwrap();
-        c.execute_batch(&format!(
-            "CREATE TRIGGER broken BEFORE UPDATE OF last_reconcile ON tenants
-               WHEN NEW.name = '{name}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
-        ))
-        .unwrap();
+        run_sql(
+            database,
+            &format!(
+                "CREATE TRIGGER broken BEFORE UPDATE OF last_reconcile ON tenants
+                   WHEN NEW.name = '{name}' BEGIN SELECT RAISE(ABORT, 'injected failure'); END;"
+            ),
+        );
     }
 }
 
@@ -33,8 +34,14 @@ fn break_passes_of(database: &std::path::Path, name: &str) {
 fn run_sql(database: &std::path::Path, sql: &str) {
     let db = database.to_str().unwrap();
     if db.starts_with("postgres") {
-        let mut c = postgres::Client::connect(db, postgres::NoTls).unwrap();
-        c.batch_execute(sql).unwrap();
+        // The synchronous client runs a runtime of its own: not on the test's.
+        let (db, sql) = (db.to_owned(), sql.to_owned());
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&db, postgres::NoTls).unwrap();
+            c.batch_execute(&sql).unwrap();
+        })
+        .join()
+        .unwrap();
     } else {
         rusqlite::Connection::open(db)
             .unwrap()

@@ -1,0 +1,237 @@
+//! License previews computed off the writer. A preview answers "what would this change of
+//! seats or selected groups do?" by running the very allocator code the change runs, over a
+//! [`PreviewSeats`]: the directory (users, groups, memberships, overrides) is read from one
+//! read snapshot, and the license's seats are an in-memory copy that takes the allocator's
+//! writes. Nothing is written and no lock is taken, so a preview of a huge license never holds
+//! the SQLite writer or a tenant's PostgreSQL lock: other writes go on meanwhile. Its memory is
+//! the license's seats.
+
+use std::collections::{BTreeSet, HashMap};
+
+use crate::alloc::{
+    Allocator, Counts, EventKind, GroupId, LicenseKey, Millis, OverrideKind, Policy, Seat,
+    SeatState, SeatStore, UserId,
+};
+
+use super::seats::TxSeats;
+use super::{Error, Result};
+
+/// The allocator's view for a preview of license `license`: reads from the snapshot, seats of
+/// that one license in memory. Other licenses are invisible (a license change only moves its
+/// own seats).
+pub(super) struct PreviewSeats<'c> {
+    pub base: TxSeats<'c>,
+    pub license: LicenseKey,
+    pub policy: Policy,
+    /// The groups the license would select.
+    pub selected: Vec<GroupId>,
+    seats: HashMap<UserId, Seat>,
+    /// Waiting seats in waitlist order: pinned first, then `entitled_at`, then user id.
+    waiting: BTreeSet<(bool, i64, UserId)>,
+    counts: Counts,
+    /// What the allocator recorded, in order.
+    pub events: Vec<(UserId, EventKind)>,
+}
+
+fn waiting_key(s: &Seat) -> (bool, i64, UserId) {
+    (!s.pinned, s.entitled_at, s.user.clone())
+}
+
+impl<'c> PreviewSeats<'c> {
+    pub fn new(
+        mut base: TxSeats<'c>,
+        license: LicenseKey,
+        policy: Policy,
+        selected: Vec<GroupId>,
+    ) -> Result<Self> {
+        let all = base.all_seats(license)?;
+        let mut p = PreviewSeats {
+            base,
+            license,
+            policy,
+            selected,
+            seats: HashMap::with_capacity(all.len()),
+            waiting: BTreeSet::new(),
+            counts: Counts::default(),
+            events: Vec::new(),
+        };
+        for s in all {
+            p.add(s);
+        }
+        Ok(p)
+    }
+
+    /// A stamp for newcomers after every stamp the license holds (and not before now).
+    pub fn next_order(&self, at: Millis) -> i64 {
+        let last = self
+            .seats
+            .values()
+            .map(|s| s.entitled_at)
+            .max()
+            .unwrap_or(0);
+        (at * 1000).max(last + 1)
+    }
+
+    pub fn counts_now(&self) -> Counts {
+        self.counts
+    }
+
+    fn tally(&mut self, state: SeatState, by: i64) {
+        match state {
+            SeatState::Granted => self.counts.granted += by,
+            SeatState::Releasing => self.counts.releasing += by,
+            SeatState::Blocked => self.counts.blocked += by,
+        }
+    }
+
+    fn add(&mut self, s: Seat) {
+        self.tally(s.state, 1);
+        if s.state == SeatState::Blocked {
+            self.waiting.insert(waiting_key(&s));
+        }
+        self.seats.insert(s.user.clone(), s);
+    }
+
+    fn take(&mut self, user: &str) -> Option<Seat> {
+        let s = self.seats.remove(user)?;
+        self.tally(s.state, -1);
+        if s.state == SeatState::Blocked {
+            self.waiting.remove(&waiting_key(&s));
+        }
+        Some(s)
+    }
+
+    fn sorted(&self, state: SeatState) -> Vec<&Seat> {
+        self.seats.values().filter(|s| s.state == state).collect()
+    }
+}
+
+impl SeatStore for PreviewSeats<'_> {
+    type Error = Error;
+
+    fn user_active(&mut self, user: &str) -> Result<Option<bool>> {
+        self.base.user_active(user)
+    }
+    fn parent_groups(&mut self, member: &str) -> Result<Vec<GroupId>> {
+        self.base.parent_groups(member)
+    }
+    fn direct_members(&mut self, group: &str) -> Result<(Vec<UserId>, Vec<GroupId>)> {
+        self.base.direct_members(group)
+    }
+    fn licenses_selecting(&mut self, groups: &[GroupId]) -> Result<Vec<LicenseKey>> {
+        let hit = groups.iter().any(|g| self.selected.contains(g));
+        Ok(if hit { vec![self.license] } else { Vec::new() })
+    }
+    fn seat_licenses(&mut self, user: &str) -> Result<Vec<LicenseKey>> {
+        Ok(if self.seats.contains_key(user) {
+            vec![self.license]
+        } else {
+            Vec::new()
+        })
+    }
+    fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>> {
+        Ok((l == self.license).then(|| self.policy.clone()))
+    }
+    fn selected_groups(&mut self, l: LicenseKey) -> Result<Vec<GroupId>> {
+        Ok(if l == self.license {
+            self.selected.clone()
+        } else {
+            Vec::new()
+        })
+    }
+    fn override_of(&mut self, l: LicenseKey, user: &str) -> Result<Option<OverrideKind>> {
+        self.base.override_of(l, user)
+    }
+    fn overrides(&mut self, l: LicenseKey) -> Result<Vec<(UserId, OverrideKind)>> {
+        self.base.overrides(l)
+    }
+    fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>> {
+        Ok(if l == self.license {
+            self.seats.get(user).cloned()
+        } else {
+            None
+        })
+    }
+    fn all_seats(&mut self, l: LicenseKey) -> Result<Vec<Seat>> {
+        Ok(if l == self.license {
+            self.seats.values().cloned().collect()
+        } else {
+            Vec::new()
+        })
+    }
+    fn counts(&mut self, l: LicenseKey) -> Result<Counts> {
+        Ok(if l == self.license {
+            self.counts
+        } else {
+            Counts::default()
+        })
+    }
+    fn blocked_head(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>> {
+        if l != self.license {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .waiting
+            .iter()
+            .take(n)
+            .filter_map(|(_, _, u)| self.seats.get(u).cloned())
+            .collect())
+    }
+    fn newest_granted(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>> {
+        if l != self.license {
+            return Ok(Vec::new());
+        }
+        // As the store orders them: unpinned first, then the latest granted.
+        let mut v = self.sorted(SeatState::Granted);
+        v.sort_by(|a, b| {
+            a.pinned
+                .cmp(&b.pinned)
+                .then(b.since.cmp(&a.since))
+                .then(b.entitled_at.cmp(&a.entitled_at))
+                .then(b.user.cmp(&a.user))
+        });
+        Ok(v.into_iter().take(n).cloned().collect())
+    }
+    fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>> {
+        if l != self.license {
+            return Ok(Vec::new());
+        }
+        let mut v: Vec<&Seat> = self
+            .seats
+            .values()
+            .filter(|s| s.release_at.is_some_and(|r| r <= now))
+            .collect();
+        v.sort_by(|a, b| a.release_at.cmp(&b.release_at).then(a.user.cmp(&b.user)));
+        Ok(v.into_iter().cloned().collect())
+    }
+    fn save_seat(&mut self, l: LicenseKey, seat: &Seat, _: Option<SeatState>) -> Result<()> {
+        if l == self.license {
+            self.take(&seat.user);
+            self.add(seat.clone());
+        }
+        Ok(())
+    }
+    fn remove_seat(&mut self, l: LicenseKey, user: &str, _: SeatState) -> Result<()> {
+        if l == self.license {
+            self.take(user);
+        }
+        Ok(())
+    }
+    fn record(&mut self, l: LicenseKey, user: &str, kind: EventKind, _: Millis) -> Result<()> {
+        if l == self.license {
+            self.events.push((user.to_owned(), kind));
+        }
+        Ok(())
+    }
+}
+
+/// Runs `f` with an allocator over a [`PreviewSeats`].
+pub(super) fn with_allocator(
+    p: &mut PreviewSeats,
+    at: Millis,
+    f: impl FnOnce(&mut Allocator<PreviewSeats>) -> Result<()>,
+) -> Result<()> {
+    let order = p.next_order(at);
+    let mut a = Allocator::with_order(p, at, order);
+    f(&mut a)
+}
