@@ -71,9 +71,9 @@ pub struct Config {
     /// Admin API requests per second per admin token (the operator's, each tenant admin
     /// token's own bucket; 0: unlimited).
     pub admin_requests_per_second: u32,
-    /// Requests per second per client address, on every route but health (0: unlimited);
-    /// bursts up to twice that. An identity provider's shared egress address carries many
-    /// tenants: keep this above the sum of their SCIM rates.
+    /// Requests per second per client address for requests without a credential, on every
+    /// route but health (0: unlimited); bursts up to twice that. Credentialed requests are
+    /// limited by their tenant or admin token (see `http::limits`).
     pub client_requests_per_second: u32,
     /// Bearer token `/metrics` asks for. Unset: `metrics_listen` serves metrics openly (bind it
     /// to loopback or the monitoring network) and the main listener asks for the operator's

@@ -57,6 +57,9 @@ impl From<store::Error> for Error {
             store::Error::Scim(e) => Error::Invalid(e.detail),
             store::Error::VersionMismatch => Error::Invalid("changed meanwhile; try again".into()),
             store::Error::Closed => Error::Unavailable("the service is shutting down".into()),
+            store::Error::Busy => {
+                Error::Unavailable("too many changes are waiting; try again in a moment".into())
+            }
             other => {
                 tracing::error!(error = %other, "console: store failure");
                 Error::Internal

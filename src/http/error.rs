@@ -31,6 +31,11 @@ impl From<store::Error> for ScimError {
             store::Error::Scim(e) => e,
             store::Error::Invalid(m) => scim::Error::invalid_value(m),
             store::Error::Closed => scim::Error::new(503, None, "the service is shutting down"),
+            store::Error::Busy => scim::Error::new(
+                503,
+                None,
+                "too many writes are waiting for this tenant; retry after the time in Retry-After",
+            ),
             other => {
                 tracing::error!(error = %other, "store failure");
                 scim::Error::new(500, None, "internal error")
@@ -48,6 +53,10 @@ impl ResponseError for ScimError {
         r.content_type(scim::SCIM_MEDIA_TYPE);
         if self.0.status == 401 {
             r.insert_header(("WWW-Authenticate", "Bearer realm=\"seatkeeper\""));
+        }
+        if self.0.status == 503 {
+            // Entra and Okta back off and retry on 503 with Retry-After.
+            r.insert_header(("Retry-After", "1"));
         }
         let mut resp = r.body(self.0.to_body().to_string());
         resp.extensions_mut().insert(ErrorKind(
@@ -98,6 +107,11 @@ impl From<store::Error> for AdminError {
             store::Error::Closed => {
                 AdminError::new(503, "unavailable", "the service is shutting down")
             }
+            store::Error::Busy => AdminError::new(
+                503,
+                "busy",
+                "too many writes are waiting for this tenant; retry after the time in Retry-After",
+            ),
             other => {
                 tracing::error!(error = %other, "store failure");
                 AdminError::new(500, "internal", "internal error")
@@ -114,6 +128,9 @@ impl ResponseError for AdminError {
         let mut r = HttpResponse::build(self.status_code());
         if self.status == 401 {
             r.insert_header(("WWW-Authenticate", "Bearer realm=\"seatkeeper-admin\""));
+        }
+        if self.status == 503 {
+            r.insert_header(("Retry-After", "1"));
         }
         r.json(json!({"error": self.code, "message": self.message}))
     }

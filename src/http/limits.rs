@@ -1,6 +1,7 @@
 //! Rate limits (governor), each answered with 429 and `Retry-After` (which Entra honours):
 //!
-//! - per client address, every request but health and readiness (`client_requests_per_second`);
+//! - per client address, for requests without a credential (`client_requests_per_second`;
+//!   health and readiness exempt); a credentialed request is limited by whose it is, below;
 //! - per tenant for SCIM (`scim_requests_per_second`, `scim_burst`);
 //! - per admin token for the admin API: the operator's token and each tenant admin token have
 //!   buckets of their own, so one tenant's admin cannot drain the API for the others;

@@ -159,14 +159,21 @@ pub fn app(
         })
 }
 
-/// The per-address request rate ([`limits::Limits::address`]), before anything else runs;
-/// health and readiness are exempt (a load balancer probes them from one address).
+/// The per-address request rate ([`limits::Limits::address`]) for requests that carry no
+/// credential (no bearer token, no console session), before anything else runs. A request with
+/// a credential is limited by whose it is (its tenant's SCIM rate, its admin token's bucket)
+/// and, when the credential is not valid, by the per-address brake on failures; so strangers
+/// at an address shared with a tenant (a proxy, an identity provider's egress) can exhaust
+/// neither that tenant's rate nor its address. Health and readiness are exempt (a load
+/// balancer probes them from one address).
 async fn per_address(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
     use actix_web::ResponseError as _;
-    let exempt = matches!(req.path(), "/healthz" | "/readyz");
+    let credentialed = req.headers().contains_key(header::AUTHORIZATION)
+        || req.cookie(crate::console::session::COOKIE).is_some();
+    let exempt = credentialed || matches!(req.path(), "/healthz" | "/readyz");
     if let Some(state) = req.app_data::<web::Data<AppState>>().filter(|_| !exempt) {
         let client = state.limits.client(req.request());
         if let Some(d) = state.limits.address(client) {

@@ -567,7 +567,7 @@ impl Store {
     }
 
     /// What a proposed seat count and/or selection would do, without changing anything: the
-    /// change runs in a transaction that is rolled back ([`Store::dry_run`]).
+    /// allocator runs over a copy of the license's seats, off the writer (`store::preview`).
     pub async fn preview(
         &self,
         tenant: TenantKey,

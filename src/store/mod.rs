@@ -56,7 +56,7 @@ use std::thread::JoinHandle;
 pub use pg::Lock;
 use rusqlite::{Connection, OpenFlags};
 use sql::Db;
-use tokio::sync::{mpsc, oneshot};
+use tokio::sync::oneshot;
 
 pub use feed::{AuditEntry, AuditLog, SeatEvent, SeatEvents, UsagePoint};
 pub use groups::{GroupChoice, GroupRecord, MemberRow};
@@ -117,6 +117,10 @@ pub enum Error {
     NoRow,
     #[error("the database is closed")]
     Closed,
+    /// The tenant's write queue stayed full (see [`WRITE_QUEUE_PER_TENANT`]): answered 503 with
+    /// `Retry-After`, so the client backs off instead of timing out.
+    #[error("too many writes are waiting; retry shortly")]
+    Busy,
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -139,6 +143,8 @@ trait Job: Send {
     /// must be rolled back.
     fn run(&mut self, conn: &Db) -> bool;
     fn mode(&self) -> Mode;
+    /// Whose queue the job waits in (`None`: jobs of no tenant).
+    fn tenant(&self) -> Option<TenantKey>;
     /// Called after the batch committed (`Ok`) or failed to commit (`Err`).
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
 }
@@ -150,13 +156,12 @@ enum Mode {
     Batched,
     /// In a transaction of its own (see [`Store::write_alone`]).
     Alone,
-    /// In a transaction of its own that is rolled back (see [`Store::dry_run`]).
-    DryRun,
 }
 
 struct TypedJob<T, F> {
     f: Option<F>,
     mode: Mode,
+    tenant: Option<TenantKey>,
     result: Option<Result<T>>,
     reply: oneshot::Sender<Result<T>>,
 }
@@ -172,6 +177,9 @@ impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
     }
     fn mode(&self) -> Mode {
         self.mode
+    }
+    fn tenant(&self) -> Option<TenantKey> {
+        self.tenant
     }
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
         let r = match (commit, self.result) {
@@ -215,7 +223,10 @@ struct Inner {
     /// Last SCIM call per tenant, written to the database by the reconciler.
     provider_calls: Mutex<std::collections::HashMap<TenantKey, crate::alloc::Millis>>,
     path: PathBuf,
-    writer: Mutex<Option<mpsc::Sender<Box<dyn Job>>>>,
+    /// Write jobs waiting for the SQLite writer, per tenant (see [`WriteQueue`]).
+    writes: Arc<WriteQueue>,
+    /// PostgreSQL: write jobs of one tenant running or waiting for its lock on this node.
+    tenant_writes: Mutex<std::collections::HashMap<TenantKey, Arc<tokio::sync::Semaphore>>>,
     /// The writer thread; it joins the checkpointer thread before it ends.
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -227,6 +238,13 @@ struct Inner {
     ranks: Arc<ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
     scans: Mutex<std::collections::HashMap<TenantKey, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl Drop for Inner {
+    /// A store dropped without [`Store::close`] still lets its writer finish and end.
+    fn drop(&mut self) {
+        self.writes.close();
+    }
 }
 
 /// Handle to the database; cheap to clone.
@@ -312,26 +330,12 @@ impl Store {
         migrate::migrate(&mut conn)?;
         let (committed, checkpointer) = spawn_checkpointer(path)?;
 
-        let (tx, mut rx) = mpsc::channel::<Box<dyn Job>>(4 * MAX_BATCH);
+        let writes = Arc::new(WriteQueue::default());
+        let queue = writes.clone();
         let thread = std::thread::Builder::new()
             .name("seatkeeper-writer".into())
             .spawn(move || {
-                let mut held: Option<Box<dyn Job>> = None;
-                while let Some(first) = held.take().or_else(|| rx.blocking_recv()) {
-                    let alone = first.mode() != Mode::Batched;
-                    let mut batch = vec![first];
-                    while !alone && batch.len() < MAX_BATCH {
-                        match rx.try_recv() {
-                            // Jobs stay in arrival order: a job that runs alone waits for the
-                            // batch ahead of it to commit.
-                            Ok(job) if job.mode() != Mode::Batched => {
-                                held = Some(job);
-                                break;
-                            }
-                            Ok(job) => batch.push(job),
-                            Err(_) => break,
-                        }
-                    }
+                while let Some(batch) = queue.next_batch() {
                     run_batch(&conn, batch);
                     // Full means a checkpoint is already due; either way it will run.
                     let _ = committed.try_send(());
@@ -358,7 +362,8 @@ impl Store {
                 last_tick: Default::default(),
                 provider_calls: Mutex::new(Default::default()),
                 path: path.to_owned(),
-                writer: Mutex::new(Some(tx)),
+                writes,
+                tenant_writes: Default::default(),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
@@ -383,7 +388,8 @@ impl Store {
                 last_tick: Default::default(),
                 provider_calls: Mutex::new(Default::default()),
                 path: PathBuf::from(url),
-                writer: Mutex::new(None),
+                writes: Default::default(),
+                tenant_writes: Default::default(),
                 writer_thread: Mutex::new(None),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
@@ -437,16 +443,6 @@ impl Store {
         self.submit(lock, f, Mode::Alone).await
     }
 
-    /// Runs `f` alone in the writer and rolls its transaction back: what a change would do,
-    /// computed by the code that does it, without doing it (a preview).
-    pub async fn dry_run<T, F>(&self, lock: Lock, f: F) -> Result<T>
-    where
-        T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T> + Send + 'static,
-    {
-        self.submit(lock, f, Mode::DryRun).await
-    }
-
     /// Either as [`Store::write`] or, when `alone`, as [`Store::write_alone`].
     pub async fn write_sized<T, F>(&self, lock: Lock, alone: bool, f: F) -> Result<T>
     where
@@ -464,38 +460,73 @@ impl Store {
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
+        let tenant = match lock {
+            Lock::Tenant(t) => Some(t),
+            Lock::None => None,
+        };
         if self.inner.pg.is_some() {
-            let inner = self.inner.clone();
-            let _slot = self.inner.pg.as_ref().map(|p| p.slots.acquire());
-            let _slot = match _slot {
-                Some(s) => Some(s.await.map_err(|_| Error::Closed)?),
+            // A tenant's jobs queue here, without a connection, beyond the few that run or
+            // wait for its lock: one tenant's flood cannot hold every pooled connection.
+            let _turn = match tenant {
+                Some(t) => Some(self.tenant_write_slot(t).await?),
                 None => None,
             };
+            let pg = self.inner.pg.as_ref().ok_or(Error::Closed)?;
+            let _slot = tokio::time::timeout(WRITE_QUEUE_WAIT, pg.slots.acquire())
+                .await
+                .map_err(|_| Error::Busy)?
+                .map_err(|_| Error::Closed)?;
+            let inner = self.inner.clone();
             return tokio::task::spawn_blocking(move || {
                 let pg = inner.pg.as_ref().ok_or(Error::Closed)?;
-                pg.write(lock, mode == Mode::DryRun, f)
+                pg.write(lock, f)
             })
             .await
             .map_err(|e| Error::Internal(format!("write task failed: {e}")))?;
         }
         let (reply, rx) = oneshot::channel();
-        let sender = self
-            .inner
-            .writer
-            .lock()
-            .map_err(|_| Error::Closed)?
-            .clone()
-            .ok_or(Error::Closed)?;
-        sender
-            .send(Box::new(TypedJob {
-                f: Some(f),
-                mode,
-                result: None,
-                reply,
-            }))
-            .await
-            .map_err(|_| Error::Closed)?;
+        let mut job: Box<dyn Job> = Box::new(TypedJob {
+            f: Some(f),
+            mode,
+            tenant,
+            result: None,
+            reply,
+        });
+        let deadline = tokio::time::Instant::now() + WRITE_QUEUE_WAIT;
+        loop {
+            match self.inner.writes.push(job) {
+                Ok(()) => break,
+                Err(Refused::Closed) => return Err(Error::Closed),
+                Err(Refused::Full(back)) => {
+                    if tokio::time::Instant::now() >= deadline {
+                        return Err(Error::Busy);
+                    }
+                    job = back;
+                    tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                }
+            }
+        }
         rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Waits for one of the tenant's [`PG_WRITES_PER_TENANT`] write turns on this node.
+    async fn tenant_write_slot(
+        &self,
+        tenant: TenantKey,
+    ) -> Result<tokio::sync::OwnedSemaphorePermit> {
+        let slots = {
+            let mut m = self.inner.tenant_writes.lock().map_err(|_| Error::Closed)?;
+            if m.len() > 10_000 {
+                m.retain(|_, s| s.available_permits() < PG_WRITES_PER_TENANT);
+            }
+            m.entry(tenant)
+                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PG_WRITES_PER_TENANT)))
+                .clone()
+        };
+        tokio::time::timeout(WRITE_QUEUE_WAIT, slots.acquire_owned())
+            .await
+            .map_err(|_| Error::Busy)?
+            .map_err(|_| Error::Closed)
     }
 
     /// Runs `f` on a read-only connection on a blocking thread.
@@ -617,9 +648,7 @@ impl Store {
     /// Stops accepting writes, lets the writer finish what it has, checkpoints the WAL and
     /// closes the database.
     pub fn close(&self) {
-        if let Ok(mut w) = self.inner.writer.lock() {
-            w.take();
-        }
+        self.inner.writes.close();
         if let Some(t) = self
             .inner
             .writer_thread
@@ -683,6 +712,127 @@ fn spawn_checkpointer(path: &Path) -> Result<(std::sync::mpsc::SyncSender<()>, J
     Ok((tx, thread))
 }
 
+/// Most write jobs of one tenant waiting for the SQLite writer; past it a job waits up to
+/// [`WRITE_QUEUE_WAIT`] for room and is then refused with [`Error::Busy`] (503).
+pub const WRITE_QUEUE_PER_TENANT: usize = 2048;
+/// How long a write waits for room in a full queue (or, on PostgreSQL, for a connection or a
+/// write turn) before it is answered 503.
+pub const WRITE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+/// Small jobs of one tenant taken into a batch per turn.
+const JOBS_PER_TURN: usize = 64;
+/// PostgreSQL: write jobs of one tenant running or waiting for its lock at once, per node.
+const PG_WRITES_PER_TENANT: usize = 2;
+
+/// The SQLite writer's queue: one FIFO per tenant (jobs of no tenant share one), served in
+/// turns. A batch takes up to [`JOBS_PER_TURN`] small jobs from each tenant with work waiting,
+/// round-robin, until [`MAX_BATCH`]; a large job (`Alone`) runs when its tenant's turn comes,
+/// by itself. So a tenant that floods the writer fills only its own queue (bounded by
+/// [`WRITE_QUEUE_PER_TENANT`]), and another tenant's write waits for at most one turn of each
+/// tenant with work queued, never for the flood. Within a tenant, jobs keep their order (the
+/// waitlist order relies on it).
+#[derive(Default)]
+struct WriteQueue {
+    state: Mutex<QueueState>,
+    ready: std::sync::Condvar,
+}
+
+#[derive(Default)]
+struct QueueState {
+    queues: std::collections::HashMap<Option<TenantKey>, std::collections::VecDeque<Box<dyn Job>>>,
+    /// Tenants with jobs waiting, in the order their turns come.
+    turns: std::collections::VecDeque<Option<TenantKey>>,
+    closed: bool,
+}
+
+enum Refused {
+    Closed,
+    /// The tenant's queue is full: the job comes back.
+    Full(Box<dyn Job>),
+}
+
+impl WriteQueue {
+    fn push(&self, job: Box<dyn Job>) -> std::result::Result<(), Refused> {
+        let Ok(mut s) = self.state.lock() else {
+            return Err(Refused::Closed);
+        };
+        if s.closed {
+            return Err(Refused::Closed);
+        }
+        let key = job.tenant();
+        let q = s.queues.entry(key).or_default();
+        if q.len() >= WRITE_QUEUE_PER_TENANT {
+            return Err(Refused::Full(job));
+        }
+        q.push_back(job);
+        if q.len() == 1 {
+            s.turns.push_back(key);
+        }
+        drop(s);
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    /// No more jobs are taken; the writer finishes those waiting, then ends.
+    fn close(&self) {
+        if let Ok(mut s) = self.state.lock() {
+            s.closed = true;
+        }
+        self.ready.notify_all();
+    }
+
+    /// The next batch, waiting for one; `None` once closed and empty.
+    fn next_batch(&self) -> Option<Vec<Box<dyn Job>>> {
+        let mut s = self.state.lock().ok()?;
+        while s.turns.is_empty() {
+            if s.closed {
+                return None;
+            }
+            s = self.ready.wait(s).ok()?;
+        }
+        let mut batch: Vec<Box<dyn Job>> = Vec::new();
+        let mut visited = 0;
+        while batch.len() < MAX_BATCH && visited < s.turns.len() {
+            let Some(key) = s.turns.front().copied() else {
+                break;
+            };
+            let QueueState { queues, turns, .. } = &mut *s;
+            let q = queues.entry(key).or_default();
+            if q.front().is_some_and(|j| j.mode() != Mode::Batched) {
+                if batch.is_empty() {
+                    // Its turn: the large job runs by itself.
+                    batch.extend(q.pop_front());
+                    turns.pop_front();
+                    if q.is_empty() {
+                        queues.remove(&key);
+                    } else {
+                        turns.push_back(key);
+                    }
+                    return Some(batch);
+                }
+                // Runs by itself in the next batch; others may still join this one.
+                turns.rotate_left(1);
+                visited += 1;
+                continue;
+            }
+            let mut taken = 0;
+            while taken < JOBS_PER_TURN
+                && batch.len() < MAX_BATCH
+                && q.front().is_some_and(|j| j.mode() == Mode::Batched)
+            {
+                batch.extend(q.pop_front());
+                taken += 1;
+            }
+            turns.pop_front();
+            if q.is_empty() {
+                queues.remove(&key);
+            } else {
+                turns.push_back(key);
+            }
+        }
+        Some(batch)
+    }
+}
+
 fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     let mut batch = batch;
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
@@ -693,11 +843,6 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     if let [job] = &mut batch[..] {
         // One job: its failure rolls back the transaction, no savepoint needed.
         let ok = job.run(&Db::Sqlite(conn));
-        if job.mode() == Mode::DryRun {
-            let _ = conn.execute_batch("ROLLBACK");
-            batch.into_iter().for_each(|j| j.finish(Ok(())));
-            return;
-        }
         if !ok {
             let _ = conn.execute_batch("ROLLBACK");
             batch

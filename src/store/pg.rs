@@ -151,13 +151,8 @@ impl Pg {
     }
 
     /// Runs `f` in a transaction after taking `lock`; commits it, or rolls it back when `f`
-    /// fails or `dry_run`.
-    pub fn write<T>(
-        &self,
-        lock: Lock,
-        dry_run: bool,
-        f: impl FnOnce(&Db) -> Result<T>,
-    ) -> Result<T> {
+    /// fails.
+    pub fn write<T>(&self, lock: Lock, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
         let mut last = None;
         for _ in 0..ATTEMPTS {
             let s = match self.take() {
@@ -176,11 +171,7 @@ impl Pg {
             }
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Db::Postgres(&s))))
                 .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
-            let end = if r.is_ok() && !dry_run {
-                "COMMIT"
-            } else {
-                "ROLLBACK"
-            };
+            let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
             let ended = s.borrow_mut().client.batch_execute(end);
             self.put(s.into_inner());
             return match (r, ended) {

@@ -1,0 +1,504 @@
+//! Noisy-neighbour benchmark (prints figures; not a timed test). Run with:
+//!
+//!     cargo bench --bench noisy
+//!     SEATKEEPER_LOAD_DATABASE=postgres://... cargo bench --bench noisy   # on PostgreSQL
+//!
+//! Two tenants on one daemon (the release binary, production defaults for every limit):
+//! tenant B runs an Entra-like sync (create a user, add it to a selected group, check its
+//! seat), first alone, then while tenant A floods the service with everything one tenant (or a
+//! stranger at B's address) can send: listings filtered and sorted on unindexed attributes
+//! over A's users, PUTs of a huge group, previews of a license over it, and junk tokens from
+//! the same address as B. It prints B's p50/p99 per operation alone and under the flood side by
+//! side, how many of B's requests were refused or failed (target: none) and the p99 ratio
+//! (target: within 3x).
+//!
+//! Settings (environment): `SEATKEEPER_NOISY_USERS` (A's users, 100000),
+//! `SEATKEEPER_NOISY_SYNC` (B's users per phase, 400), `SEATKEEPER_LOAD_DATABASE` (a
+//! `postgres://` URL of an empty database).
+
+use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use reqwest::{Client, Method, StatusCode};
+use serde_json::{json, Value};
+
+const ADMIN: &str = "noisy-benchmark-admin-token";
+const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
+const GROUP: &str = "urn:ietf:params:scim:schemas:core:2.0:Group";
+const PATCH_OP: &str = "urn:ietf:params:scim:api:messages:2.0:PatchOp";
+const BULK: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
+/// B's concurrent provisioning connections (Entra uses a handful).
+const B_CONCURRENCY: usize = 4;
+/// Members in the group A PUTs over and over.
+const HUGE_GROUP: usize = 20_000;
+
+fn env_usize(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.replace('_', "").parse().ok())
+        .unwrap_or(default)
+}
+
+struct Daemon(Child);
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = Command::new("kill").arg(self.0.id().to_string()).status();
+        let _ = self.0.wait();
+    }
+}
+
+#[derive(Clone)]
+struct Api {
+    client: Client,
+    base: String,
+}
+
+impl Api {
+    fn req(&self, m: Method, path: &str, token: &str) -> reqwest::RequestBuilder {
+        self.client
+            .request(m, format!("{}{path}", self.base))
+            .bearer_auth(token)
+    }
+
+    async fn json(&self, m: Method, path: &str, token: &str, body: Option<Value>) -> Value {
+        let mut r = self.req(m, path, token);
+        if let Some(b) = body {
+            r = r
+                .header("Content-Type", "application/scim+json")
+                .body(b.to_string());
+        }
+        let r = r.send().await.expect("answered");
+        let status = r.status();
+        let v: Value = r.json().await.unwrap_or(Value::Null);
+        assert!(status.is_success(), "{path}: {status} {v}");
+        v
+    }
+}
+
+/// B's latencies per operation, and its requests that were refused or failed.
+#[derive(Default)]
+struct Phase {
+    create: Vec<f64>,
+    member_add: Vec<f64>,
+    seat_check: Vec<f64>,
+    failed: Vec<String>,
+}
+
+fn pct(v: &[f64], q: f64) -> f64 {
+    let mut l = v.to_vec();
+    l.sort_by(|a, b| a.total_cmp(b));
+    if l.is_empty() {
+        return f64::NAN;
+    }
+    l[((l.len() as f64 - 1.0) * q).round() as usize] * 1000.0
+}
+
+/// B's sync: `n` users, each created, added to the selected group, and its seat checked.
+async fn sync_b(api: &Api, b: &B, prefix: &str, n: usize) -> Phase {
+    let next = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..B_CONCURRENCY {
+        let (api, b, next, prefix) = (api.clone(), b.clone(), next.clone(), prefix.to_owned());
+        tasks.push(tokio::spawn(async move {
+            let mut p = Phase::default();
+            loop {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                if i >= n {
+                    break;
+                }
+                let name = format!("{prefix}{i}@b.example");
+                let t = Instant::now();
+                let r = api
+                    .req(Method::POST, "/scim/v2/Users", &b.scim)
+                    .header("Content-Type", "application/scim+json")
+                    .body(json!({"schemas": [USER], "userName": name, "active": true}).to_string())
+                    .send()
+                    .await;
+                p.create.push(t.elapsed().as_secs_f64());
+                let id = match r {
+                    Ok(r) if r.status() == StatusCode::CREATED => {
+                        r.json::<Value>().await.unwrap()["id"].as_str().unwrap().to_owned()
+                    }
+                    Ok(r) => {
+                        p.failed.push(format!("create: {}", r.status()));
+                        continue;
+                    }
+                    Err(e) => {
+                        p.failed.push(format!("create: {e}"));
+                        continue;
+                    }
+                };
+                let t = Instant::now();
+                let r = api
+                    .req(Method::PATCH, &format!("/scim/v2/Groups/{}", b.group), &b.scim)
+                    .header("Content-Type", "application/scim+json")
+                    .body(
+                        json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": id}]}]})
+                            .to_string(),
+                    )
+                    .send()
+                    .await;
+                p.member_add.push(t.elapsed().as_secs_f64());
+                match r {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => p.failed.push(format!("member add: {}", r.status())),
+                    Err(e) => p.failed.push(format!("member add: {e}")),
+                }
+                let t = Instant::now();
+                let r = api
+                    .req(
+                        Method::GET,
+                        &format!("/admin/v1/tenants/{}/licenses/pro/seats/{name}", b.tenant),
+                        &b.admin,
+                    )
+                    .send()
+                    .await;
+                p.seat_check.push(t.elapsed().as_secs_f64());
+                match r {
+                    Ok(r) if r.status().is_success() => {}
+                    Ok(r) => p.failed.push(format!("seat check: {}", r.status())),
+                    Err(e) => p.failed.push(format!("seat check: {e}")),
+                }
+            }
+            p
+        }));
+    }
+    let mut all = Phase::default();
+    for t in tasks {
+        let p = t.await.unwrap();
+        all.create.extend(p.create);
+        all.member_add.extend(p.member_add);
+        all.seat_check.extend(p.seat_check);
+        all.failed.extend(p.failed);
+    }
+    all
+}
+
+#[derive(Clone)]
+struct B {
+    tenant: String,
+    scim: String,
+    admin: String,
+    group: String,
+}
+
+/// A tenant with a SCIM token and a tenant admin token.
+async fn tenant(api: &Api, name: &str) -> (String, String, String) {
+    let t = api
+        .json(
+            Method::POST,
+            "/admin/v1/tenants",
+            ADMIN,
+            Some(json!({"name": name})),
+        )
+        .await;
+    let id = t["id"].as_str().unwrap().to_owned();
+    let s = api
+        .json(
+            Method::POST,
+            &format!("/admin/v1/tenants/{id}/tokens"),
+            ADMIN,
+            None,
+        )
+        .await;
+    let a = api
+        .json(
+            Method::POST,
+            &format!("/admin/v1/tenants/{id}/admin-tokens"),
+            ADMIN,
+            None,
+        )
+        .await;
+    (
+        id,
+        s["token"].as_str().unwrap().to_owned(),
+        a["token"].as_str().unwrap().to_owned(),
+    )
+}
+
+/// Tenant A's flood, until `stop`: each loop counts what it sent.
+fn flood(
+    api: &Api,
+    a: (String, String, String),
+    huge: String,
+    ids: Arc<Vec<String>>,
+    stop: Arc<AtomicBool>,
+) -> Vec<tokio::task::JoinHandle<(String, usize)>> {
+    let (tenant, scim, admin) = a;
+    let mut tasks = Vec::new();
+    let job = |name: &'static str,
+               f: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>| {
+        let stop = stop.clone();
+        tokio::spawn(async move {
+            let mut sent = 0;
+            while !stop.load(Ordering::Relaxed) {
+                let _ = f(sent).send().await.map(|r| r.status());
+                sent += 1;
+            }
+            (name.to_owned(), sent)
+        })
+    };
+    for _ in 0..2 {
+        let (api1, scim1) = (api.clone(), scim.clone());
+        tasks.push(job(
+            "unindexed filter over A's users",
+            Arc::new(move |i| {
+                api1.req(
+                    Method::GET,
+                    &format!(
+                        "/scim/v2/Users?filter=title%20co%20%22{}%22&count=100",
+                        i % 10
+                    ),
+                    &scim1,
+                )
+            }),
+        ));
+        let (api2, scim2) = (api.clone(), scim.clone());
+        tasks.push(job(
+            "unindexed sort over A's users",
+            Arc::new(move |i| {
+                api2.req(
+                    Method::GET,
+                    &format!(
+                        "/scim/v2/Users?sortBy=title&startIndex={}&count=100",
+                        1 + (i % 50) * 100
+                    ),
+                    &scim2,
+                )
+            }),
+        ));
+    }
+    {
+        let (api, scim, ids) = (api.clone(), scim.clone(), ids.clone());
+        tasks.push(job(
+            "PUT of a 20,000-member group",
+            Arc::new(move |i| {
+                let start = (i * 997) % (ids.len() - HUGE_GROUP).max(1);
+                let members: Vec<Value> = ids[start..start + HUGE_GROUP]
+                    .iter()
+                    .map(|id| json!({"value": id}))
+                    .collect();
+                api.req(Method::PUT, &format!("/scim/v2/Groups/{huge}"), &scim)
+                    .header("Content-Type", "application/scim+json")
+                    .body(
+                        json!({"schemas": [GROUP], "displayName": "Huge", "members": members})
+                            .to_string(),
+                    )
+            }),
+        ));
+    }
+    {
+        let (api, admin, tenant) = (api.clone(), admin.clone(), tenant.clone());
+        tasks.push(job(
+            "previews of a license over all of A's users",
+            Arc::new(move |i| {
+                api.req(
+                    Method::POST,
+                    &format!("/admin/v1/tenants/{tenant}/licenses/all/preview"),
+                    &admin,
+                )
+                .json(&json!({"seats": 1000 + (i % 7) * 1000}))
+            }),
+        ));
+    }
+    for _ in 0..2 {
+        let api = api.clone();
+        tasks.push(job(
+            "junk tokens from B's address",
+            Arc::new(move |i| {
+                api.req(Method::GET, "/scim/v2/Users", &format!("skt_junk{i}_guess"))
+            }),
+        ));
+    }
+    tasks
+}
+
+#[tokio::main]
+async fn main() {
+    let n = env_usize("SEATKEEPER_NOISY_USERS", 100_000);
+    let sync = env_usize("SEATKEEPER_NOISY_SYNC", 400);
+    let tmp = tempfile::tempdir().unwrap();
+    let db = std::env::var("SEATKEEPER_LOAD_DATABASE")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|_| tmp.path().join("noisy.db"));
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let _daemon = Daemon(
+        Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .arg("serve")
+            .env("SEATKEEPER_DATABASE", &db)
+            .env("SEATKEEPER_LISTEN", format!("127.0.0.1:{port}"))
+            .env("SEATKEEPER_ADMIN_TOKEN", ADMIN)
+            .env("SEATKEEPER_LOG_LEVEL", "error")
+            .env("SEATKEEPER_MAX_BODY_BYTES", "67108864")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("the daemon starts"),
+    );
+    let api = Api {
+        client: Client::builder()
+            .pool_idle_timeout(Duration::from_secs(2))
+            .build()
+            .unwrap(),
+        base: format!("http://127.0.0.1:{port}"),
+    };
+    while !api
+        .client
+        .get(format!("{}/readyz", api.base))
+        .send()
+        .await
+        .is_ok_and(|r| r.status().is_success())
+    {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    println!("seatkeeper noisy-neighbour benchmark: tenant A {n} users; tenant B syncs {sync} users per phase; database {}", db.display());
+
+    // Tenant A: n users (with titles, for the unindexed filters and sorts), a license over
+    // all of them, and a huge group to PUT. Loaded through Bulk, with the operator's rates.
+    let a = tenant(&api, "noisy-a").await;
+    let mut ids = Vec::with_capacity(n);
+    let t = Instant::now();
+    for chunk in (0..n).collect::<Vec<_>>().chunks(1000) {
+        let ops: Vec<Value> = chunk
+            .iter()
+            .map(|i| json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                "data": {"schemas": [USER], "userName": format!("a{i}@a.example"), "title": format!("title {}", i % 1000), "active": true}}))
+            .collect();
+        let r = loop {
+            let r = api
+                .req(Method::POST, "/scim/v2/Bulk", &a.1)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"schemas": [BULK], "Operations": ops}).to_string())
+                .send()
+                .await
+                .unwrap();
+            if r.status() != StatusCode::TOO_MANY_REQUESTS {
+                break r;
+            }
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        };
+        let v: Value = r.json().await.unwrap();
+        for op in v["Operations"].as_array().unwrap() {
+            let loc = op["location"].as_str().unwrap_or_default();
+            ids.push(loc.rsplit('/').next().unwrap().to_owned());
+        }
+    }
+    let everyone = api
+        .json(
+            Method::POST,
+            "/scim/v2/Groups",
+            &a.1,
+            Some(json!({"schemas": [GROUP], "displayName": "Everyone"})),
+        )
+        .await;
+    for chunk in ids.chunks(10_000) {
+        let members: Vec<Value> = chunk.iter().map(|id| json!({"value": id})).collect();
+        api.json(
+            Method::PATCH,
+            &format!("/scim/v2/Groups/{}", everyone["id"].as_str().unwrap()),
+            &a.1,
+            Some(json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": members}]})),
+        )
+        .await;
+    }
+    api.json(
+        Method::POST,
+        &format!("/admin/v1/tenants/{}/licenses", a.0),
+        ADMIN,
+        Some(json!({"name": "all", "seats": n / 2, "groups": [{"displayName": "Everyone"}]})),
+    )
+    .await;
+    let huge = api
+        .json(
+            Method::POST,
+            "/scim/v2/Groups",
+            &a.1,
+            Some(json!({"schemas": [GROUP], "displayName": "Huge"})),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    println!("tenant A loaded in {:.1} s", t.elapsed().as_secs_f64());
+
+    // Tenant B: a license of 100 seats over one group.
+    let (bt, bs, ba) = tenant(&api, "quiet-b").await;
+    let group = api
+        .json(
+            Method::POST,
+            "/scim/v2/Groups",
+            &bs,
+            Some(json!({"schemas": [GROUP], "displayName": "Staff"})),
+        )
+        .await["id"]
+        .as_str()
+        .unwrap()
+        .to_owned();
+    api.json(
+        Method::POST,
+        &format!("/admin/v1/tenants/{bt}/licenses"),
+        ADMIN,
+        Some(json!({"name": "pro", "seats": 100, "groups": [{"displayName": "Staff"}]})),
+    )
+    .await;
+    let b = B {
+        tenant: bt,
+        scim: bs,
+        admin: ba,
+        group,
+    };
+
+    let alone = sync_b(&api, &b, "alone", sync).await;
+    let stop = Arc::new(AtomicBool::new(false));
+    let flooders = flood(&api, a, huge, Arc::new(ids), stop.clone());
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let flooded = sync_b(&api, &b, "flooded", sync).await;
+    stop.store(true, Ordering::Relaxed);
+    let mut sent = Vec::new();
+    for f in flooders {
+        sent.push(f.await.unwrap());
+    }
+
+    println!();
+    println!("| B's operation | alone p50 | alone p99 | under A's flood p50 | under A's flood p99 | p99 ratio |");
+    println!("| --- | --- | --- | --- | --- | --- |");
+    for (name, x, y) in [
+        ("create user (POST /Users)", &alone.create, &flooded.create),
+        (
+            "add member (PATCH /Groups)",
+            &alone.member_add,
+            &flooded.member_add,
+        ),
+        (
+            "seat check (GET .../seats/{user})",
+            &alone.seat_check,
+            &flooded.seat_check,
+        ),
+    ] {
+        println!(
+            "| {name} | {:.2} ms | {:.2} ms | {:.2} ms | {:.2} ms | {:.2}x |",
+            pct(x, 0.5),
+            pct(x, 0.99),
+            pct(y, 0.5),
+            pct(y, 0.99),
+            pct(y, 0.99) / pct(x, 0.99)
+        );
+    }
+    println!();
+    println!(
+        "B's requests refused or failed: alone {}, under the flood {} {:?}",
+        alone.failed.len(),
+        flooded.failed.len(),
+        flooded.failed.iter().take(5).collect::<Vec<_>>()
+    );
+    println!("A's flood, requests sent during B's flooded phase:");
+    for (name, n) in sent {
+        println!("- {name}: {n}");
+    }
+}
