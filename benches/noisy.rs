@@ -13,6 +13,7 @@
 //! (target: within 3x).
 //!
 //! Settings (environment): `SEATKEEPER_NOISY_USERS` (A's users, 100000),
+//! `SEATKEEPER_NOISY_FLOOD` (which parts of the flood run: `filter,sort,put,preview,junk`),
 //! `SEATKEEPER_NOISY_SYNC` (B's users per phase, 400), `SEATKEEPER_LOAD_DATABASE` (a
 //! `postgres://` URL of an empty database).
 
@@ -219,59 +220,70 @@ async fn tenant(api: &Api, name: &str) -> (String, String, String) {
     )
 }
 
-/// Tenant A's flood, until `stop`: each loop counts what it sent.
+/// One loop of A's flood: its name and the latency of each request it sent.
+type Flooder = tokio::task::JoinHandle<(String, Vec<f64>)>;
+
+/// Tenant A's flood, until `stop`: loops of one kind of request each, one at a time.
 fn flood(
     api: &Api,
     a: (String, String, String),
     huge: String,
     ids: Arc<Vec<String>>,
     stop: Arc<AtomicBool>,
-) -> Vec<tokio::task::JoinHandle<(String, usize)>> {
+) -> Vec<Flooder> {
     let (tenant, scim, admin) = a;
     let mut tasks = Vec::new();
+    let kinds = std::env::var("SEATKEEPER_NOISY_FLOOD")
+        .unwrap_or_else(|_| "filter,sort,put,preview,junk".into());
+    let on = |k: &str| kinds.split(',').any(|x| x.trim() == k);
     let job = |name: &'static str,
                f: Arc<dyn Fn(usize) -> reqwest::RequestBuilder + Send + Sync>| {
         let stop = stop.clone();
         tokio::spawn(async move {
-            let mut sent = 0;
+            let mut lat = Vec::new();
             while !stop.load(Ordering::Relaxed) {
-                let _ = f(sent).send().await.map(|r| r.status());
-                sent += 1;
+                let t = Instant::now();
+                let _ = f(lat.len()).send().await.map(|r| r.status());
+                lat.push(t.elapsed().as_secs_f64());
             }
-            (name.to_owned(), sent)
+            (name.to_owned(), lat)
         })
     };
     for _ in 0..2 {
         let (api1, scim1) = (api.clone(), scim.clone());
-        tasks.push(job(
-            "unindexed filter over A's users",
-            Arc::new(move |i| {
-                api1.req(
-                    Method::GET,
-                    &format!(
-                        "/scim/v2/Users?filter=title%20co%20%22{}%22&count=100",
-                        i % 10
-                    ),
-                    &scim1,
-                )
-            }),
-        ));
+        if on("filter") {
+            tasks.push(job(
+                "unindexed filter over A's users",
+                Arc::new(move |i| {
+                    api1.req(
+                        Method::GET,
+                        &format!(
+                            "/scim/v2/Users?filter=title%20co%20%22{}%22&count=100",
+                            i % 10
+                        ),
+                        &scim1,
+                    )
+                }),
+            ));
+        }
         let (api2, scim2) = (api.clone(), scim.clone());
-        tasks.push(job(
-            "unindexed sort over A's users",
-            Arc::new(move |i| {
-                api2.req(
-                    Method::GET,
-                    &format!(
-                        "/scim/v2/Users?sortBy=title&startIndex={}&count=100",
-                        1 + (i % 50) * 100
-                    ),
-                    &scim2,
-                )
-            }),
-        ));
+        if on("sort") {
+            tasks.push(job(
+                "unindexed sort over A's users",
+                Arc::new(move |i| {
+                    api2.req(
+                        Method::GET,
+                        &format!(
+                            "/scim/v2/Users?sortBy=title&startIndex={}&count=100",
+                            1 + (i % 50) * 100
+                        ),
+                        &scim2,
+                    )
+                }),
+            ));
+        }
     }
-    {
+    if on("put") {
         let (api, scim, ids) = (api.clone(), scim.clone(), ids.clone());
         tasks.push(job(
             "PUT of a 20,000-member group",
@@ -290,7 +302,7 @@ fn flood(
             }),
         ));
     }
-    {
+    if on("preview") {
         let (api, admin, tenant) = (api.clone(), admin.clone(), tenant.clone());
         tasks.push(job(
             "previews of a license over all of A's users",
@@ -305,6 +317,9 @@ fn flood(
         ));
     }
     for _ in 0..2 {
+        if !on("junk") {
+            break;
+        }
         let api = api.clone();
         tasks.push(job(
             "junk tokens from B's address",
@@ -337,6 +352,9 @@ async fn main() {
             .env("SEATKEEPER_ADMIN_TOKEN", ADMIN)
             .env("SEATKEEPER_LOG_LEVEL", "error")
             .env("SEATKEEPER_MAX_BODY_BYTES", "67108864")
+            // B's seat checks go through the admin API (100/s per token by default) until the
+            // product API exists; every other limit stays at its default.
+            .env("SEATKEEPER_ADMIN_REQUESTS_PER_SECOND", "100000")
             .stdout(Stdio::null())
             .spawn()
             .expect("the daemon starts"),
@@ -497,8 +515,13 @@ async fn main() {
         flooded.failed.len(),
         flooded.failed.iter().take(5).collect::<Vec<_>>()
     );
-    println!("A's flood, requests sent during B's flooded phase:");
-    for (name, n) in sent {
-        println!("- {name}: {n}");
+    println!("A's flood during B's flooded phase (each loop one request at a time):");
+    for (name, lat) in sent {
+        println!(
+            "- {name}: {} requests, p50 {:.1} ms, p99 {:.1} ms",
+            lat.len(),
+            pct(&lat, 0.5),
+            pct(&lat, 0.99)
+        );
     }
 }

@@ -171,15 +171,24 @@ fn apply_changes(
                 remove_members(c, group_rk, &all)?
             }
             MemberChange::Replace(list) => {
+                // Only the difference is written: a PUT of a large group that changes a few
+                // members costs those few, not the group.
                 let keep: std::collections::HashSet<&str> =
                     list.iter().map(|m| m.value.as_str()).collect();
-                let gone: Vec<String> = members_of(c, group_rk)?
-                    .into_iter()
-                    .map(|m| m.value)
+                let had: std::collections::HashSet<String> =
+                    members_of(c, group_rk)?.into_iter().map(|m| m.value).collect();
+                let gone: Vec<String> = had
+                    .iter()
                     .filter(|v| !keep.contains(v.as_str()))
+                    .cloned()
+                    .collect();
+                let new: Vec<MemberRef> = list
+                    .iter()
+                    .filter(|m| !had.contains(&m.value))
+                    .cloned()
                     .collect();
                 let mut v = remove_members(c, group_rk, &gone)?;
-                v.extend(add_members(c, tenant, at, group_rk, list)?);
+                v.extend(add_members(c, tenant, at, group_rk, &new)?);
                 v
             }
             MemberChange::RemoveWhere(filter) => {
@@ -359,21 +368,27 @@ impl Store {
     ) -> Result<GroupRecord> {
         let ticker = self.ticker();
         // Replaces the whole member list: as large as the group.
-        self.write_alone(Lock::Tenant(tenant), move |c| {
-            let at = ticker.now();
-            let row = load(c, tenant, &id)?;
-            check_version(if_match.as_deref(), &row.meta)?;
-            update(
-                c,
-                tenant,
-                at,
-                row,
-                doc,
-                &[MemberChange::Replace(members)],
-                true,
-            )
-        })
-        .await
+        let written = self
+            .write_alone(Lock::Tenant(tenant), move |c| {
+                let at = ticker.now();
+                let row = load(c, tenant, &id)?;
+                check_version(if_match.as_deref(), &row.meta)?;
+                update(
+                    c,
+                    tenant,
+                    at,
+                    row,
+                    doc,
+                    &[MemberChange::Replace(members)],
+                    false,
+                )
+            })
+            .await?;
+        // As for a PATCH: the member list is read after the commit, off the writer.
+        match self.get_group(tenant, written.id.clone(), true).await {
+            Err(Error::NotFound(_)) => Ok(written),
+            other => other,
+        }
     }
 
     pub async fn patch_group(
@@ -436,11 +451,8 @@ impl Store {
         q: ListQuery,
         with_members: bool,
     ) -> Result<Page<GroupRecord>> {
-        let _slot = match super::query::is_scan(ResourceKind::Group, &q) {
-            true => Some(self.scan_slot(tenant).await?),
-            false => None,
-        };
-        self.read(move |c| {
+        let expensive = super::query::is_scan(ResourceKind::Group, &q);
+        let list = move |c: &Db| {
             let page = super::query::list(c, tenant, ResourceKind::Group, &q)?;
             let mut items = Vec::with_capacity(page.items.len());
             for (rk, id, doc, meta) in page.items {
@@ -459,8 +471,12 @@ impl Store {
                 total: page.total,
                 items,
             })
-        })
-        .await
+        };
+        if expensive {
+            self.read_expensive(tenant, list).await
+        } else {
+            self.read(list).await
+        }
     }
 }
 

@@ -576,9 +576,10 @@ impl Store {
         groups: Option<Vec<Selector>>,
     ) -> Result<PreviewView> {
         let at = self.now_ms();
-        // Off the writer, in one read snapshot (see `store::preview`).
-        self.read(move |c| {
-            super::in_snapshot(c, |c| preview_in(c, tenant, &key, at, seats, groups))
+        // Off the writer, in one read snapshot, on a low-priority thread (see `store::preview`
+        // and `store::background`).
+        self.read_expensive(tenant, move |c| {
+            preview_in(c, tenant, &key, at, seats, groups)
         })
         .await
     }

@@ -3,8 +3,10 @@
 //!
 //! ## Threads and durability
 //! rusqlite blocks, so no query runs on the async reactor:
-//! - **One writer thread** owns the only write connection. Write jobs arrive over a channel; the
-//!   writer takes every job waiting (up to [`MAX_BATCH`]), runs them in one `BEGIN IMMEDIATE`
+//! - **One writer thread** owns the only write connection. Write jobs wait in one queue per
+//!   tenant ([`WriteQueue`]: served in turns, so one tenant's flood never queues another's
+//!   write; a full queue answers [`Error::Busy`]); the writer takes the jobs waiting (up to
+//!   [`MAX_BATCH`], a turn of each tenant at a time), runs them in one `BEGIN IMMEDIATE`
 //!   transaction, each inside its own savepoint (a failing job rolls back alone), commits once,
 //!   and only then answers each caller. That is group commit: many requests share one fsync, and
 //!   no caller hears "done" before its change is durable. With `synchronous = FULL` in WAL mode a
@@ -31,6 +33,7 @@
 //! Every table has a `tenant` column and every statement here filters on it; a [`TenantKey`] is
 //! only obtained from an authenticated token or an admin lookup.
 
+mod background;
 mod feed;
 mod groups;
 mod licenses;
@@ -88,11 +91,12 @@ const CHECKPOINT_EVERY: std::time::Duration = std::time::Duration::from_millis(2
 /// Read-only connections: at most this many reads run at once (others wait for a free one), and
 /// every connection is kept, so a read never pays for opening one (schema parse, pragmas).
 const READERS: usize = 16;
-/// Listings that examine rows in memory (see `query::is_scan`) one tenant may run at once:
-/// a quarter of the read connections, so that one tenant's expensive listings queue behind
-/// each other and never take the connections other tenants' reads (and, on PostgreSQL, token
-/// checks) need.
-const SCANS_PER_TENANT: usize = READERS / 4;
+/// Expensive reads (listings that examine rows in memory, see `query::is_scan`, and previews)
+/// one tenant may run at once: one. Its further ones queue behind it, never taking the threads
+/// and connections other tenants' reads (and, on PostgreSQL, token checks) need.
+const SCANS_PER_TENANT: usize = 1;
+/// Threads for expensive reads, at a lower CPU priority (see `background`).
+const BACKGROUND_THREADS: usize = 2;
 /// Page cache of each HTTP worker's own read connection (see [`Store::read_now`]), in KiB.
 const HOT_READER_CACHE_KIB: i64 = 4096;
 
@@ -238,6 +242,8 @@ struct Inner {
     ranks: Arc<ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
     scans: Mutex<std::collections::HashMap<TenantKey, Arc<tokio::sync::Semaphore>>>,
+    /// Low-priority threads for expensive reads (see `background`).
+    background: background::Background,
 }
 
 impl Drop for Inner {
@@ -283,6 +289,20 @@ fn in_snapshot<T>(c: &Db, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
 /// A read-only connection. Its page cache is 1 MiB (SQLite's default is 2): reads are index
 /// lookups whose upper B-tree levels fit, the operating system caches the rest, and there are
 /// up to [`READERS`] of them plus one per HTTP worker.
+/// Runs `f` on a pooled SQLite read connection (opening one when none is idle); blocks.
+fn with_reader<T>(inner: &Inner, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+    let conn = match inner.readers.lock().map_err(|_| Error::Closed)?.pop() {
+        Some(c) => c,
+        None => open_reader(&inner.path)?,
+    };
+    let r = f(&Db::Sqlite(&conn));
+    let mut pool = inner.readers.lock().map_err(|_| Error::Closed)?;
+    if pool.len() < READERS {
+        pool.push(conn);
+    }
+    r
+}
+
 fn open_reader(path: &Path) -> Result<Connection> {
     let c = Connection::open_with_flags(
         path,
@@ -371,6 +391,7 @@ impl Store {
                 auth_cache: Default::default(),
                 ranks: Default::default(),
                 scans: Default::default(),
+                background: background::Background::start(BACKGROUND_THREADS),
             }),
         })
     }
@@ -397,6 +418,7 @@ impl Store {
                 auth_cache: Default::default(),
                 ranks: Default::default(),
                 scans: Default::default(),
+                background: background::Background::start(BACKGROUND_THREADS),
             }),
         })
     }
@@ -550,18 +572,7 @@ impl Store {
             .acquire()
             .await
             .map_err(|_| Error::Closed)?;
-        tokio::task::spawn_blocking(move || {
-            let conn = match inner.readers.lock().map_err(|_| Error::Closed)?.pop() {
-                Some(c) => c,
-                None => open_reader(&inner.path)?,
-            };
-            let r = f(&Db::Sqlite(&conn));
-            let mut pool = inner.readers.lock().map_err(|_| Error::Closed)?;
-            if pool.len() < READERS {
-                pool.push(conn);
-            }
-            r
-        })
+        tokio::task::spawn_blocking(move || with_reader(&inner, f))
         .await
         .map_err(|e| Error::Internal(format!("read task failed: {e}")))?
     }
@@ -619,6 +630,25 @@ impl Store {
         self.read_now(f)
     }
 
+    /// Runs an expensive read of `tenant` (a listing not on an index, a preview): after taking
+    /// one of its [`SCANS_PER_TENANT`] slots, on a low-priority background thread, in one read
+    /// snapshot.
+    pub(crate) async fn read_expensive<T, F>(&self, tenant: TenantKey, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
+        let _slot = self.scan_slot(tenant).await?;
+        let inner = self.inner.clone();
+        self.inner
+            .background
+            .run(move || match &inner.pg {
+                Some(pg) => pg.read(|c| in_snapshot(c, f)),
+                None => with_reader(&inner, |c| in_snapshot(c, f)),
+            })
+            .await
+    }
+
     /// Waits for one of the tenant's [`SCANS_PER_TENANT`] scan slots.
     pub(crate) async fn scan_slot(
         &self,
@@ -658,6 +688,7 @@ impl Store {
         {
             let _ = t.join();
         }
+        self.inner.background.close();
         if let Ok(mut r) = self.inner.readers.lock() {
             r.clear();
         }

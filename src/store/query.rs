@@ -9,9 +9,9 @@
 //! What is not indexed is bounded, so that one tenant's expensive listing cannot hurt the
 //! others: rows stream past the filter and only the requested page is kept (a bounded top-k
 //! heap when sorting, at most [`MAX_SORT_WINDOW`] deep), at most [`MAX_SCAN`] rows are
-//! examined (past either: 400 `tooMany`), and a tenant runs at most a quarter of the read
-//! connections' worth of such listings at once (`Store::scan_slot`); the rest of its listings
-//! wait for those, not for other tenants.
+//! examined (past either: 400 `tooMany`), and a tenant runs one such listing at a time, on a
+//! low-priority background thread (`Store::read_expensive`); the rest of its listings wait for
+//! it, not for other tenants, and other tenants' requests get the CPU first.
 
 use super::sql::{Db, Param};
 

@@ -273,10 +273,7 @@ impl Store {
     }
 
     pub async fn list_users(&self, tenant: TenantKey, q: ListQuery) -> Result<Page<UserRecord>> {
-        let _slot = match super::query::is_scan(ResourceKind::User, &q) {
-            true => Some(self.scan_slot(tenant).await?),
-            false => None,
-        };
+        let expensive = super::query::is_scan(ResourceKind::User, &q);
         let q_is_point = q
             .filter
             .as_ref()
@@ -305,6 +302,8 @@ impl Store {
             // `userName eq` is how every provider looks a user up before it writes: one index
             // lookup, answered on this thread rather than handed to a blocking one.
             self.read_point(list).await
+        } else if expensive {
+            self.read_expensive(tenant, list).await
         } else {
             self.read(list).await
         }
