@@ -175,8 +175,10 @@ fn apply_changes(
                 // members costs those few, not the group.
                 let keep: std::collections::HashSet<&str> =
                     list.iter().map(|m| m.value.as_str()).collect();
-                let had: std::collections::HashSet<String> =
-                    members_of(c, group_rk)?.into_iter().map(|m| m.value).collect();
+                let had: std::collections::HashSet<String> = members_of(c, group_rk)?
+                    .into_iter()
+                    .map(|m| m.value)
+                    .collect();
                 let gone: Vec<String> = had
                     .iter()
                     .filter(|v| !keep.contains(v.as_str()))

@@ -573,8 +573,8 @@ impl Store {
             .await
             .map_err(|_| Error::Closed)?;
         tokio::task::spawn_blocking(move || with_reader(&inner, f))
-        .await
-        .map_err(|e| Error::Internal(format!("read task failed: {e}")))?
+            .await
+            .map_err(|e| Error::Internal(format!("read task failed: {e}")))?
     }
 
     /// Runs `f` at once on this thread's own read-only connection: for point reads of a few
