@@ -856,18 +856,25 @@ async fn without_smtp_mail_goes_to_the_mail_folder() {
 
 #[tokio::test(flavor = "multi_thread")]
 async fn ten_thousand_blocked_in_one_sync_are_one_email() {
+    // On PostgreSQL (the same digest code, a second engine under it) 2,000 show it in a
+    // fraction of the CI time; SQLite runs the full 10,000.
+    let n = if postgres_support::selected() {
+        2_000
+    } else {
+        10_000
+    };
     let smtp = Smtp::start("none", 0.0).await;
     let f = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
-    let users = f.users("big", 10_000).await;
+    let users = f.users("big", n).await;
     f.group("Everyone", &users).await;
     f.license("Big", 0, "Everyone").await;
     f.close_window();
     let got = smtp.expect(1).await;
     assert_eq!(
         subject(&got[0]),
-        "[seatkeeper] Contoso / Big: 10000 users blocked for lack of seats"
+        format!("[seatkeeper] Contoso / Big: {n} users blocked for lack of seats")
     );
-    assert_eq!(csv_rows(&got[0]).len(), 10_001);
+    assert_eq!(csv_rows(&got[0]).len(), n + 1);
 }
 
 #[tokio::test(flavor = "multi_thread")]

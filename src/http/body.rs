@@ -34,7 +34,21 @@ pub async fn json(payload: web::Payload, limit: usize) -> Result<Value, scim::Er
             "the request body is empty; a JSON object is expected",
         ));
     }
-    serde_json::from_slice(&bytes).map_err(|e| {
-        scim::Error::invalid_syntax(format!("the request body is not valid JSON: {e}"))
-    })
+    let large = bytes.len() > PARSE_OFF_WORKER;
+    let parse = move || {
+        serde_json::from_slice(&bytes).map_err(|e| {
+            scim::Error::invalid_syntax(format!("the request body is not valid JSON: {e}"))
+        })
+    };
+    if !large {
+        return parse();
+    }
+    // A large body (a group of thousands, a Bulk request) is parsed on a blocking thread: an
+    // HTTP worker serves many connections and must not stop for it.
+    web::block(parse)
+        .await
+        .map_err(|e| scim::Error::new(500, None, format!("parsing failed: {e}")))?
 }
+
+/// Bodies larger than this are parsed off the HTTP worker.
+const PARSE_OFF_WORKER: usize = 256 * 1024;

@@ -43,6 +43,40 @@ fn shown(g: &GroupRecord, base: &str, projection: &Projection) -> Value {
     v
 }
 
+/// Members above which a group's answer is rendered on a blocking thread.
+const RENDER_OFF_WORKER: usize = 1000;
+
+/// The group as answered. A large group is rendered and serialized on a blocking thread: an
+/// HTTP worker serves many connections, and must not stop for a member list of thousands.
+async fn respond_group(
+    status: StatusCode,
+    g: GroupRecord,
+    base: String,
+    projection: Projection,
+) -> Result<HttpResponse, ScimError> {
+    let etag = g.meta.etag();
+    if g.members
+        .as_ref()
+        .is_none_or(|m| m.len() <= RENDER_OFF_WORKER)
+    {
+        return Ok(respond_resource(
+            status,
+            &shown(&g, &base, &projection),
+            &etag,
+        ));
+    }
+    let body = web::block(move || super::serialized(&shown(&g, &base, &projection)))
+        .await
+        .map_err(|e| {
+            ScimError(crate::scim::Error::new(
+                500,
+                None,
+                format!("rendering failed: {e}"),
+            ))
+        })?;
+    Ok(super::respond_serialized(status, body, &etag))
+}
+
 pub async fn create(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -53,11 +87,7 @@ pub async fn create(
     let input = body::json(payload, state.config.max_body_bytes).await?;
     let (doc, members) = normalize(KIND, &input)?;
     let g = state.store.create_group(t.0.key, doc, members).await?;
-    Ok(respond_resource(
-        StatusCode::CREATED,
-        &shown(&g, &base_url(&req, &state), &projection),
-        &g.meta.etag(),
-    ))
+    respond_group(StatusCode::CREATED, g, base_url(&req, &state), projection).await
 }
 
 pub async fn get(
@@ -77,11 +107,7 @@ pub async fn get(
             .insert_header(("ETag", g.meta.etag()))
             .finish());
     }
-    Ok(respond_resource(
-        StatusCode::OK,
-        &shown(&g, &base_url(&req, &state), &projection),
-        &g.meta.etag(),
-    ))
+    respond_group(StatusCode::OK, g, base_url(&req, &state), projection).await
 }
 
 async fn list_with(
@@ -139,11 +165,7 @@ pub async fn replace(
         .store
         .replace_group(t.0.key, id.into_inner(), doc, members, if_match(&req))
         .await?;
-    Ok(respond_resource(
-        StatusCode::OK,
-        &shown(&g, &base_url(&req, &state), &projection),
-        &g.meta.etag(),
-    ))
+    respond_group(StatusCode::OK, g, base_url(&req, &state), projection).await
 }
 
 /// PATCH answers 200 with the group, or 204 as `group_patch_response` says (by default: 204
@@ -197,11 +219,7 @@ pub async fn patch(
             Err(e) => return Err(e.into()),
         },
     };
-    Ok(respond_resource(
-        StatusCode::OK,
-        &shown(&g, &base_url(&req, &state), &projection),
-        &g.meta.etag(),
-    ))
+    respond_group(StatusCode::OK, g, base_url(&req, &state), projection).await
 }
 
 pub async fn delete(

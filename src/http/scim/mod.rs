@@ -148,15 +148,41 @@ pub fn respond_resource(
     body: &Value,
     etag: &str,
 ) -> HttpResponse {
+    respond_serialized(status, serialized(body), etag)
+}
+
+/// A resource serialized, with its `meta.location`: what [`respond_serialized`] answers.
+pub struct Serialized {
+    bytes: Vec<u8>,
+    location: Option<String>,
+}
+
+/// Serializes a resource (call it on a blocking thread for a large one).
+pub fn serialized(body: &Value) -> Serialized {
+    Serialized {
+        bytes: to_bytes(body),
+        location: body
+            .pointer("/meta/location")
+            .and_then(Value::as_str)
+            .map(str::to_owned),
+    }
+}
+
+/// As [`respond_resource`], for a resource serialized already.
+pub fn respond_serialized(
+    status: actix_web::http::StatusCode,
+    body: Serialized,
+    etag: &str,
+) -> HttpResponse {
     let mut r = HttpResponse::build(status);
     r.content_type(SCIM_MEDIA_TYPE)
         .insert_header((header::ETAG, etag.to_owned()));
     if status == actix_web::http::StatusCode::CREATED {
-        if let Some(loc) = body.pointer("/meta/location").and_then(Value::as_str) {
-            r.insert_header((header::LOCATION, loc.to_owned()));
+        if let Some(loc) = body.location {
+            r.insert_header((header::LOCATION, loc));
         }
     }
-    r.body(to_bytes(body))
+    r.body(body.bytes)
 }
 
 /// The `If-Match` header, when present.
