@@ -377,6 +377,11 @@ pub(super) fn reach(c: &Db, tenant: TenantKey, group: &str, members: &[String]) 
     groups.push(group.to_owned());
     let licenses = a.licenses_touching(&groups)?;
     let mut users = Vec::new();
+    if licenses.is_empty() {
+        // No license selects the group or a group above it: its members' seats cannot change
+        // (a large group no license uses costs its own rows only).
+        return Ok(Reach { licenses, users });
+    }
     for m in members {
         users.extend(strings(
             c,
