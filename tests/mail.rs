@@ -937,16 +937,7 @@ async fn a_message_refused_for_good_is_kept_and_shown_until_someone_acts() {
     // Shown to the operator and the tenant's admins.
     let (_, status) = admin(Method::GET, "/status".into(), None).await;
     assert_eq!(status["undelivered"], 1, "{status}");
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     assert!(metrics.contains(r#"state="failed"} 1"#), "{metrics}");
     // 31 days and several passes later it is still there (finished messages are pruned).
     clock.advance_secs(31 * 86_400);

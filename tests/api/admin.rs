@@ -361,16 +361,7 @@ async fn prometheus_metrics() {
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
         assert!(!r.text().await.unwrap().contains("metered"));
     }
-    let text = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let text = app.metrics().await;
     assert!(text.contains(r#"seatkeeper_http_requests_total{route="/scim/v2/Users/{id}",method="GET",status="200"} 1"#), "{text}");
     assert!(
         text.contains(r#"seatkeeper_http_request_duration_seconds_count{route="/scim/v2/Users"}"#)

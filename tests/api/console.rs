@@ -311,21 +311,6 @@ async fn a_tenant_admin_token_sees_only_its_tenant() {
     assert_eq!(b.get(&loc).await.0, StatusCode::SEE_OTHER);
 }
 
-/// Runs the `seatkeeper` CLI on `database` (another process on the daemon's database).
-fn cli(database: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
-        .args(args)
-        .env("SEATKEEPER_DATABASE", database)
-        .env_remove("SEATKEEPER_ADMIN_TOKEN")
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
-
 #[tokio::test]
 async fn a_tenant_admin_token_revoked_with_the_cli_ends_its_console_sessions_at_once() {
     let dir = tempfile::tempdir().unwrap();

@@ -168,6 +168,19 @@ impl TestApp {
         .await
     }
 
+    /// `/metrics` as the operator scrapes it (with the admin token).
+    pub async fn metrics(&self) -> String {
+        let r = self
+            .client
+            .get(format!("{}/metrics", self.address))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .expect("request sent");
+        assert_eq!(r.status(), StatusCode::OK);
+        r.text().await.unwrap()
+    }
+
     /// Creates a tenant and issues it a token.
     pub async fn tenant(&self, name: &str) -> (String, String) {
         let (s, t) = self
@@ -262,4 +275,20 @@ pub fn assert_scim_error(status: StatusCode, body: &Value, want: u16, scim_type:
 
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_owned()
+}
+
+/// Runs the `seatkeeper` CLI on `database` (another process on the daemon's database, as an
+/// operator would): (success, stdout, stderr).
+pub fn cli(database: &Path, args: &[&str]) -> (bool, String, String) {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .args(args)
+        .env("SEATKEEPER_DATABASE", database)
+        .env_remove("SEATKEEPER_ADMIN_TOKEN")
+        .output()
+        .expect("the binary runs");
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stdout).into_owned(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }

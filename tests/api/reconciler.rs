@@ -115,16 +115,7 @@ async fn the_periodic_pass_goes_on_past_a_failing_tenant_and_repairs_counters() 
         .admin(Method::GET, &format!("/tenants/{broken}/status"), None)
         .await;
     assert!(status["last_reconcile"].is_null(), "{status}");
-    let metrics = app
-        .client
-        .get(format!("{}/metrics", app.address))
-        .bearer_auth(ADMIN_TOKEN)
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = app.metrics().await;
     let failures: u64 = metrics
         .lines()
         .find_map(|l| l.strip_prefix("seatkeeper_reconcile_failures_total "))
