@@ -158,12 +158,8 @@ pub fn scope() -> actix_web::Scope {
         )
         .route("/tenants/{t}/activity", web::get().to(activity))
         .route(
-            "/tenants/{t}/notifications/{id}/retry",
-            web::post().to(retry),
-        )
-        .route(
-            "/tenants/{t}/notifications/{id}/dismiss",
-            web::post().to(dismiss),
+            "/tenants/{t}/notifications/{id}/{action}",
+            web::post().to(notification_action),
         )
 }
 
@@ -941,35 +937,30 @@ async fn activity(
     ))
 }
 
-async fn retry(
+/// A failed or skipped notification: `retry` (queued again) or `dismiss` (closed unsent).
+async fn notification_action(
     req: HttpRequest,
     state: web::Data<AppState>,
-    path: web::Path<(String, i64)>,
+    path: web::Path<(String, i64, String)>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
     let s = posted(&req, &state, &form.csrf).await?;
-    let (tk, id) = path.into_inner();
+    let (tk, id, action) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
-    state.store.retry_notification(t.key, id).await?;
-    state.mail_wake.notify_one();
+    let notice = match action.as_str() {
+        "retry" => {
+            state.store.retry_notification(t.key, id).await?;
+            state.mail_wake.notify_one();
+            "retry-queued"
+        }
+        "dismiss" => {
+            state.store.dismiss_notification(t.key, id).await?;
+            "dismissed"
+        }
+        _ => return Err(Error::NotFound("no such action".into())),
+    };
     see_other(&format!(
-        "/console/tenants/{}/activity?notice=retry-queued",
-        t.id
-    ))
-}
-
-async fn dismiss(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, i64)>,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (tk, id) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
-    state.store.dismiss_notification(t.key, id).await?;
-    see_other(&format!(
-        "/console/tenants/{}/activity?notice=dismissed",
+        "/console/tenants/{}/activity?notice={notice}",
         t.id
     ))
 }

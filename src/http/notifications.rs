@@ -26,12 +26,8 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
         .route("/tenants/{tenant}/notifications/test", web::post().to(test))
         .route("/tenants/{tenant}/notifications/{id}", web::get().to(get))
         .route(
-            "/tenants/{tenant}/notifications/{id}/retry",
-            web::post().to(retry),
-        )
-        .route(
-            "/tenants/{tenant}/notifications/{id}/dismiss",
-            web::post().to(dismiss),
+            "/tenants/{tenant}/notifications/{id}/{action}",
+            web::post().to(act),
         )
 }
 
@@ -105,25 +101,24 @@ async fn test(
     Ok(HttpResponse::Accepted().json(queued))
 }
 
-async fn retry(
+/// `retry` (a failed or skipped message queued again, sent at once) or `dismiss` (closed
+/// unsent).
+async fn act(
     _: Admin,
     state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
+    let (tenant, id, action) = path.into_inner();
     let t = tenant_of(&state, &tenant).await?;
-    let row = state.store.retry_notification(t, id_of(&id)?).await?;
-    state.mail_wake.notify_one();
-    Ok(HttpResponse::Ok().json(row))
-}
-
-async fn dismiss(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    let row = state.store.dismiss_notification(t, id_of(&id)?).await?;
+    let id = id_of(&id)?;
+    let row = match action.as_str() {
+        "retry" => {
+            let row = state.store.retry_notification(t, id).await?;
+            state.mail_wake.notify_one();
+            row
+        }
+        "dismiss" => state.store.dismiss_notification(t, id).await?,
+        _ => return Err(AdminError::new(404, "not_found", "no such endpoint")),
+    };
     Ok(HttpResponse::Ok().json(row))
 }
