@@ -4,19 +4,9 @@ use std::process::Command;
 
 use serde_json::Value;
 
-fn seatkeeper(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
-        .args(args)
-        .env("SEATKEEPER_DATABASE", db)
-        .env_remove("SEATKEEPER_ADMIN_TOKEN")
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}
+#[path = "support/cli.rs"]
+mod cli_support;
+use cli_support::cli as seatkeeper;
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))

@@ -230,7 +230,7 @@ struct Inner {
     /// Write jobs waiting for the SQLite writer, per tenant (see [`WriteQueue`]).
     writes: Arc<WriteQueue>,
     /// PostgreSQL: write jobs of one tenant running or waiting for its lock on this node.
-    tenant_writes: Mutex<std::collections::HashMap<TenantKey, Arc<tokio::sync::Semaphore>>>,
+    tenant_writes: TenantSlots,
     /// The writer thread; it joins the checkpointer thread before it ends.
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -241,7 +241,7 @@ struct Inner {
     /// Copies of long waitlists' order, for the seat check's positions.
     ranks: Arc<ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
-    scans: Mutex<std::collections::HashMap<TenantKey, Arc<tokio::sync::Semaphore>>>,
+    scans: TenantSlots,
     /// Low-priority threads for expensive reads (see `background`).
     background: background::Background,
 }
@@ -250,6 +250,33 @@ impl Drop for Inner {
     /// A store dropped without [`Store::close`] still lets its writer finish and end.
     fn drop(&mut self) {
         self.writes.close();
+    }
+}
+
+/// A semaphore of `permits` per tenant, made when the tenant first needs one.
+struct TenantSlots {
+    permits: usize,
+    by_tenant: Mutex<std::collections::HashMap<TenantKey, Arc<tokio::sync::Semaphore>>>,
+}
+
+impl TenantSlots {
+    fn new(permits: usize) -> TenantSlots {
+        TenantSlots {
+            permits,
+            by_tenant: Default::default(),
+        }
+    }
+
+    /// The tenant's semaphore.
+    fn of(&self, tenant: TenantKey) -> Result<Arc<tokio::sync::Semaphore>> {
+        let mut m = self.by_tenant.lock().map_err(|_| Error::Closed)?;
+        if m.len() > 10_000 {
+            // Forget idle tenants (a slot in use keeps its semaphore alive elsewhere).
+            m.retain(|_, s| s.available_permits() < self.permits);
+        }
+        Ok(m.entry(tenant)
+            .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(self.permits)))
+            .clone())
     }
 }
 
@@ -383,14 +410,14 @@ impl Store {
                 provider_calls: Mutex::new(Default::default()),
                 path: path.to_owned(),
                 writes,
-                tenant_writes: Default::default(),
+                tenant_writes: TenantSlots::new(PG_WRITES_PER_TENANT),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
                 pg: None,
                 auth_cache: Default::default(),
                 ranks: Default::default(),
-                scans: Default::default(),
+                scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: background::Background::start(BACKGROUND_THREADS),
             }),
         })
@@ -410,14 +437,14 @@ impl Store {
                 provider_calls: Mutex::new(Default::default()),
                 path: PathBuf::from(url),
                 writes: Default::default(),
-                tenant_writes: Default::default(),
+                tenant_writes: TenantSlots::new(PG_WRITES_PER_TENANT),
                 writer_thread: Mutex::new(None),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
                 pg: Some(pg),
                 auth_cache: Default::default(),
                 ranks: Default::default(),
-                scans: Default::default(),
+                scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: background::Background::start(BACKGROUND_THREADS),
             }),
         })
@@ -536,15 +563,7 @@ impl Store {
         &self,
         tenant: TenantKey,
     ) -> Result<tokio::sync::OwnedSemaphorePermit> {
-        let slots = {
-            let mut m = self.inner.tenant_writes.lock().map_err(|_| Error::Closed)?;
-            if m.len() > 10_000 {
-                m.retain(|_, s| s.available_permits() < PG_WRITES_PER_TENANT);
-            }
-            m.entry(tenant)
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(PG_WRITES_PER_TENANT)))
-                .clone()
-        };
+        let slots = self.inner.tenant_writes.of(tenant)?;
         tokio::time::timeout(WRITE_QUEUE_WAIT, slots.acquire_owned())
             .await
             .map_err(|_| Error::Busy)?
@@ -654,17 +673,7 @@ impl Store {
         &self,
         tenant: TenantKey,
     ) -> Result<tokio::sync::OwnedSemaphorePermit> {
-        let slots = {
-            let mut scans = self.inner.scans.lock().map_err(|_| Error::Closed)?;
-            if scans.len() > 10_000 {
-                // Forget idle tenants (a slot in use keeps its semaphore alive elsewhere).
-                scans.retain(|_, s| s.available_permits() < SCANS_PER_TENANT);
-            }
-            scans
-                .entry(tenant)
-                .or_insert_with(|| Arc::new(tokio::sync::Semaphore::new(SCANS_PER_TENANT)))
-                .clone()
-        };
+        let slots = self.inner.scans.of(tenant)?;
         slots.acquire_owned().await.map_err(|_| Error::Closed)
     }
 

@@ -4,6 +4,7 @@
 use reqwest::{header, Method, StatusCode};
 use serde_json::json;
 
+use super::cli_support::cli;
 use crate::helpers::*;
 
 /// A cookie-aware client that does not follow redirects.

@@ -276,19 +276,3 @@ pub fn assert_scim_error(status: StatusCode, body: &Value, want: u16, scim_type:
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_owned()
 }
-
-/// Runs the `seatkeeper` CLI on `database` (another process on the daemon's database, as an
-/// operator would): (success, stdout, stderr).
-pub fn cli(database: &Path, args: &[&str]) -> (bool, String, String) {
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
-        .args(args)
-        .env("SEATKEEPER_DATABASE", database)
-        .env_remove("SEATKEEPER_ADMIN_TOKEN")
-        .output()
-        .expect("the binary runs");
-    (
-        out.status.success(),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
-}

@@ -7,6 +7,8 @@ pub const ON_POSTGRES: bool = false;
 
 pub mod admin;
 pub mod bulk;
+#[path = "../support/cli.rs"]
+pub mod cli_support;
 pub mod console;
 pub mod entra;
 pub mod groups;
