@@ -2,6 +2,7 @@
 
 pub mod alloc;
 pub mod app;
+pub mod background;
 pub mod cli;
 pub mod config;
 pub mod console;

@@ -1,5 +1,6 @@
 //! Reading request bodies: a size limit enforced while reading (413, never buffering more), then
-//! JSON parsing with serde_json's nesting limit (a bad body is 400 `invalidSyntax`).
+//! JSON parsing with serde_json's nesting limit (a bad body is 400 `invalidSyntax`); large bodies
+//! are parsed off the HTTP worker, at a low priority (`crate::background`).
 
 use actix_web::web;
 use futures_util::StreamExt;
@@ -43,9 +44,11 @@ pub async fn json(payload: web::Payload, limit: usize) -> Result<Value, scim::Er
     if !large {
         return parse();
     }
-    // A large body (a group of thousands, a Bulk request) is parsed on a blocking thread: an
-    // HTTP worker serves many connections and must not stop for it.
-    web::block(parse)
+    // A large body (a group of thousands, a Bulk request) is parsed on a low-priority thread
+    // (`background::cpu`): an HTTP worker serves many connections and must not stop for it,
+    // and other tenants' small requests come first.
+    crate::background::cpu()
+        .run(parse)
         .await
         .map_err(|e| scim::Error::new(500, None, format!("parsing failed: {e}")))?
 }

@@ -249,12 +249,20 @@ async fn preview(
             "give a proposed \"seats\" and/or \"groups\"",
         ));
     }
-    Ok(HttpResponse::Ok().json(
-        state
-            .store
-            .preview(t, license, body.seats, body.groups)
-            .await?,
-    ))
+    let view = state
+        .store
+        .preview(t, license, body.seats, body.groups)
+        .await?;
+    // Its lists name every user the change reaches (tens of thousands on a large license): it
+    // is serialized off the HTTP worker, at a low priority (`background::cpu`).
+    let body = crate::background::cpu()
+        .run(move || serde_json::to_vec(&view))
+        .await
+        .map_err(|e| AdminError::new(500, "internal", format!("rendering failed: {e}")))?
+        .map_err(|e| AdminError::new(500, "internal", format!("rendering failed: {e}")))?;
+    Ok(HttpResponse::Ok()
+        .content_type("application/json")
+        .body(body))
 }
 
 async fn user_seats(

@@ -5,6 +5,8 @@
 //! user or group exists yet.
 
 use super::sql::{params, Db, OptionalExtension};
+use std::collections::HashSet;
+
 use serde_json::{json, Value};
 
 use super::users::{check_version, parse_doc, row, COLS};
@@ -150,6 +152,42 @@ fn remove_members(c: &Db, group_rk: i64, ids: &[String]) -> Result<Vec<String>> 
     Ok(gone)
 }
 
+/// The values of a group's members, in no particular order.
+fn member_ids(c: &Db, group_rk: i64) -> Result<HashSet<String>> {
+    let mut st = c.prepare_cached("SELECT member_id FROM group_members WHERE group_rk = ?")?;
+    let ids = st
+        .query_map([group_rk], |r| r.get(0))?
+        .collect::<Result<HashSet<String>>>()?;
+    Ok(ids)
+}
+
+/// What replacing members `had` with `list` changes: the values to remove and the members to
+/// add. Members in both stay as they are.
+fn replace_diff(had: &HashSet<String>, list: &[MemberRef]) -> (Vec<String>, Vec<MemberRef>) {
+    let keep: HashSet<&str> = list.iter().map(|m| m.value.as_str()).collect();
+    let gone = had
+        .iter()
+        .filter(|v| !keep.contains(v.as_str()))
+        .cloned()
+        .collect();
+    let new = list
+        .iter()
+        .filter(|m| !had.contains(&m.value))
+        .cloned()
+        .collect();
+    (gone, new)
+}
+
+/// A replacement of a large group's members, worked out on a read snapshot before the write
+/// (off the writer, at a low priority): valid while the group is still at `version`.
+struct PlannedReplace {
+    rk: i64,
+    version: i64,
+    /// Members removed and added.
+    size: usize,
+    changes: [MemberChange; 2],
+}
+
 /// Applies member changes in order; returns the member values added or removed.
 fn apply_changes(
     c: &Db,
@@ -173,22 +211,7 @@ fn apply_changes(
             MemberChange::Replace(list) => {
                 // Only the difference is written: a PUT of a large group that changes a few
                 // members costs those few, not the group.
-                let keep: std::collections::HashSet<&str> =
-                    list.iter().map(|m| m.value.as_str()).collect();
-                let had: std::collections::HashSet<String> = members_of(c, group_rk)?
-                    .into_iter()
-                    .map(|m| m.value)
-                    .collect();
-                let gone: Vec<String> = had
-                    .iter()
-                    .filter(|v| !keep.contains(v.as_str()))
-                    .cloned()
-                    .collect();
-                let new: Vec<MemberRef> = list
-                    .iter()
-                    .filter(|m| !had.contains(&m.value))
-                    .cloned()
-                    .collect();
+                let (gone, new) = replace_diff(&member_ids(c, group_rk)?, list);
                 let mut v = remove_members(c, group_rk, &gone)?;
                 v.extend(add_members(c, tenant, at, group_rk, &new)?);
                 v
@@ -369,25 +392,54 @@ impl Store {
         if_match: Option<String>,
     ) -> Result<GroupRecord> {
         let ticker = self.ticker();
-        // Replaces the whole member list: as large as the group.
+        let large = members.len() > ALONE_MEMBERS;
+        // A large member list is compared with the stored one on a read snapshot first, as an
+        // expensive read of the tenant: the writer then applies only the difference, unless the
+        // group changed in between (then it compares again itself).
+        let (planned, members) = if large {
+            let id = id.clone();
+            self.read_expensive(tenant, move |c| {
+                let row = load(c, tenant, &id)?;
+                let (gone, new) = replace_diff(&member_ids(c, row.rk)?, &members);
+                let plan = PlannedReplace {
+                    rk: row.rk,
+                    version: row.meta.version,
+                    size: gone.len() + new.len(),
+                    changes: [MemberChange::Remove(gone), MemberChange::Add(new)],
+                };
+                Ok((Some(plan), members))
+            })
+            .await?
+        } else {
+            (None, members)
+        };
+        let alone = match &planned {
+            Some(p) => p.size > ALONE_MEMBERS,
+            None => large,
+        };
         let written = self
-            .write_alone(Lock::Tenant(tenant), move |c| {
+            .write_sized(Lock::Tenant(tenant), alone, move |c| {
                 let at = ticker.now();
                 let row = load(c, tenant, &id)?;
                 check_version(if_match.as_deref(), &row.meta)?;
-                update(
-                    c,
-                    tenant,
-                    at,
-                    row,
-                    doc,
-                    &[MemberChange::Replace(members)],
-                    false,
-                )
+                let replace = [MemberChange::Replace(members)];
+                let changes = match &planned {
+                    Some(p) if p.rk == row.rk && p.version == row.meta.version => &p.changes[..],
+                    _ => &replace[..],
+                };
+                update(c, tenant, at, row, doc, changes, false)
             })
             .await?;
-        // As for a PATCH: the member list is read after the commit, off the writer.
-        match self.get_group(tenant, written.id.clone(), true).await {
+        // As for a PATCH: the member list is read after the commit, off the writer (a large one
+        // as an expensive read).
+        let read = if large {
+            let id = written.id.clone();
+            self.read_expensive(tenant, move |c| record(c, load(c, tenant, &id)?, true))
+                .await
+        } else {
+            self.get_group(tenant, written.id.clone(), true).await
+        };
+        match read {
             Err(Error::NotFound(_)) => Ok(written),
             other => other,
         }

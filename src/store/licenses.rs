@@ -577,7 +577,7 @@ impl Store {
     ) -> Result<PreviewView> {
         let at = self.now_ms();
         // Off the writer, in one read snapshot, on a low-priority thread (see `store::preview`
-        // and `store::background`).
+        // and `crate::background`).
         self.read_expensive(tenant, move |c| {
             preview_in(c, tenant, &key, at, seats, groups)
         })

@@ -33,7 +33,6 @@
 //! Every table has a `tenant` column and every statement here filters on it; a [`TenantKey`] is
 //! only obtained from an authenticated token or an admin lookup.
 
-mod background;
 mod feed;
 mod groups;
 mod licenses;
@@ -56,6 +55,7 @@ use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
+use crate::background::{self, Background};
 pub use pg::Lock;
 use rusqlite::{Connection, OpenFlags};
 use sql::Db;
@@ -95,7 +95,7 @@ const READERS: usize = 16;
 /// one tenant may run at once: one. Its further ones queue behind it, never taking the threads
 /// and connections other tenants' reads (and, on PostgreSQL, token checks) need.
 const SCANS_PER_TENANT: usize = 1;
-/// Threads for expensive reads, at a lower CPU priority (see `background`).
+/// Threads for expensive reads, at a lower CPU priority (see `crate::background`).
 const BACKGROUND_THREADS: usize = 2;
 /// Page cache of each HTTP worker's own read connection (see [`Store::read_now`]), in KiB.
 const HOT_READER_CACHE_KIB: i64 = 4096;
@@ -242,8 +242,8 @@ struct Inner {
     ranks: Arc<ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
     scans: TenantSlots,
-    /// Low-priority threads for expensive reads (see `background`).
-    background: background::Background,
+    /// Low-priority threads for expensive reads (see `crate::background`).
+    background: Background,
 }
 
 impl Drop for Inner {
@@ -418,7 +418,7 @@ impl Store {
                 auth_cache: Default::default(),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
-                background: background::Background::start(BACKGROUND_THREADS),
+                background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),
             }),
         })
     }
@@ -445,7 +445,7 @@ impl Store {
                 auth_cache: Default::default(),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
-                background: background::Background::start(BACKGROUND_THREADS),
+                background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),
             }),
         })
     }
@@ -666,6 +666,10 @@ impl Store {
                 None => with_reader(&inner, |c| in_snapshot(c, f)),
             })
             .await
+            .map_err(|e| match e {
+                background::Error::Closed => Error::Closed,
+                background::Error::Panicked => Error::Internal("an expensive read panicked".into()),
+            })?
     }
 
     /// Waits for one of the tenant's [`SCANS_PER_TENANT`] scan slots.

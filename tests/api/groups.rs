@@ -270,3 +270,92 @@ async fn group_patch_answers_the_resource_for_small_groups_and_204_for_large_one
     );
     assert!(v.get("members").is_none());
 }
+
+#[tokio::test]
+async fn a_large_put_writes_its_difference_and_allocates_the_members_it_changes() {
+    // A PUT of more than 1,000 members is compared with the stored list on a read snapshot and
+    // the writer applies only the difference: the result must be exactly the new list, with
+    // one version step, and the seats must follow the members it added and removed.
+    let app = TestApp::spawn().await;
+    let (tenant, tok) = app.tenant("large-put").await;
+    let u: Vec<String> = futures_ids(&app, &tok, 3).await;
+    let pending = |from: usize, to: usize| -> Vec<String> {
+        (from..to).map(|i| format!("not-yet-{i}")).collect()
+    };
+    let mut first = pending(0, 1500);
+    first.extend([u[0].clone(), u[1].clone()]);
+    let refs: Vec<&str> = first.iter().map(String::as_str).collect();
+    let g = id(&app.create_group(&tok, "Everyone", &refs).await);
+    let (s, l) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/licenses"),
+            Some(json!({"name": "pro", "seats": 10, "groups": [{"displayName": "Everyone"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    let seat = |user: String| {
+        let app = &app;
+        let tenant = tenant.clone();
+        async move {
+            app.admin(
+                Method::GET,
+                &format!("/tenants/{tenant}/licenses/pro/seats/member{user}@example.com"),
+                None,
+            )
+            .await
+            .1["state"]
+                .as_str()
+                .unwrap_or("none")
+                .to_owned()
+        }
+    };
+    assert_eq!(seat("0".into()).await, "granted");
+    assert_eq!(seat("2".into()).await, "none");
+
+    // Keep 1,200 of the pending references, add 300 new ones and user 2, drop user 1 (and
+    // user 0 stays).
+    let mut second = pending(300, 1800);
+    second.extend([u[0].clone(), u[2].clone()]);
+    let members: Vec<Value> = second.iter().map(|v| json!({"value": v})).collect();
+    let (s, v) = app
+        .scim(
+            &tok,
+            Method::PUT,
+            &format!("/Groups/{g}"),
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Everyone", "members": members}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut want = second.clone();
+    want.sort();
+    assert_eq!(member_ids(&v), want);
+    assert_eq!(v["meta"]["version"], "W/\"2\"");
+    let (_, read) = app
+        .scim(&tok, Method::GET, &format!("/Groups/{g}"), None)
+        .await;
+    assert_eq!(member_ids(&read), want);
+    assert_eq!(seat("0".into()).await, "granted");
+    assert_eq!(seat("2".into()).await, "granted");
+    // User 1 left the group: its seat goes into its grace period (7,200 s by default).
+    assert_eq!(seat("1".into()).await, "releasing");
+
+    // The same list again changes nothing, not even the version.
+    let (s, v) = app
+        .scim(
+            &tok,
+            Method::PUT,
+            &format!("/Groups/{g}"),
+            Some(
+                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
+                "displayName": "Everyone", "members": members}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["meta"]["version"], "W/\"2\"");
+    assert_eq!(member_ids(&v), want);
+}

@@ -133,3 +133,185 @@ async fn a_tenant_admin_token_is_authorized_on_the_tenant_the_path_resolves_to()
     );
     app.stop().await;
 }
+
+/// Tenant A floods the service over HTTP (unindexed sorts and filters, PUTs of a group of
+/// thousands, previews over all its users, junk tokens from B's own address) while tenant B
+/// syncs: every request of B is answered, none refused or failed, and B's seats come out
+/// right. (Latency under the flood is measured by `cargo bench --bench noisy`, not here.)
+#[tokio::test]
+async fn a_flooding_tenant_neither_refuses_nor_fails_another_tenants_sync() {
+    const A_USERS: usize = 1500;
+    let app = TestApp::spawn().await;
+    let (a, a_tok) = app.tenant("flooding-a").await;
+    let mut ids = Vec::new();
+    for chunk in (0..A_USERS).collect::<Vec<_>>().chunks(500) {
+        let ops: Vec<serde_json::Value> = chunk
+            .iter()
+            .map(|i| {
+                json!({"method": "POST", "path": "/Users", "bulkId": format!("u{i}"),
+                "data": {"schemas": [USER_SCHEMA], "userName": format!("a{i}@a.example"),
+                    "title": format!("title {}", i % 100), "active": true}})
+            })
+            .collect();
+        let (s, v) = app
+            .scim(
+                &a_tok,
+                Method::POST,
+                "/Bulk",
+                Some(
+                    json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:BulkRequest"],
+                    "Operations": ops}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        for op in v["Operations"].as_array().unwrap() {
+            ids.push(
+                op["location"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
+        }
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    app.create_group(&a_tok, "Everyone", &refs).await;
+    let (s, l) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{a}/licenses"),
+            Some(json!({"name": "all", "seats": 700, "groups": [{"displayName": "Everyone"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    let huge = id(&app.create_group(&a_tok, "Huge", &[]).await);
+    // Each tenant's admin token: A's previews and B's seat checks share no rate bucket.
+    let admin_token = |t: String| {
+        let app = &app;
+        async move {
+            let (s, v) = app
+                .admin(Method::POST, &format!("/tenants/{t}/admin-tokens"), None)
+                .await;
+            assert_eq!(s, StatusCode::CREATED, "{v}");
+            v["token"].as_str().unwrap().to_owned()
+        }
+    };
+    let a_admin = admin_token(a.clone()).await;
+
+    let (b, b_tok) = app.tenant("quiet-b").await;
+    let staff = id(&app.create_group(&b_tok, "Staff", &[]).await);
+    let (s, l) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{b}/licenses"),
+            Some(json!({"name": "pro", "seats": 5, "groups": [{"displayName": "Staff"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    let b_admin = admin_token(b.clone()).await;
+
+    // A's flood: loops of one kind each, until B is done. Their answers do not matter (A may
+    // well be refused); only that they run.
+    let stop = std::sync::Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let sent = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let base = app.address.clone();
+    let mut flood = Vec::new();
+    for kind in 0..5usize {
+        let (stop, sent, base, a, a_tok, a_admin, huge, ids) = (
+            stop.clone(),
+            sent.clone(),
+            base.clone(),
+            a.clone(),
+            a_tok.clone(),
+            a_admin.clone(),
+            huge.clone(),
+            ids.clone(),
+        );
+        flood.push(tokio::spawn(async move {
+            let client = reqwest::Client::new();
+            let mut i = 0usize;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                i += 1;
+                let r = match kind {
+                    0 => client
+                        .get(format!(
+                            "{base}/scim/v2/Users?filter=title%20co%20%22{}%22",
+                            i % 10
+                        ))
+                        .bearer_auth(&a_tok),
+                    1 => client
+                        .get(format!(
+                            "{base}/scim/v2/Users?sortBy=title&startIndex={}&count=50",
+                            1 + i % 20
+                        ))
+                        .bearer_auth(&a_tok),
+                    2 => {
+                        let start = (i * 97) % (ids.len() - 1100);
+                        let members: Vec<serde_json::Value> = ids[start..start + 1100]
+                            .iter()
+                            .map(|v| json!({"value": v}))
+                            .collect();
+                        client
+                            .put(format!("{base}/scim/v2/Groups/{huge}"))
+                            .bearer_auth(&a_tok)
+                            .header("Content-Type", "application/scim+json")
+                            .body(
+                                json!({"schemas": [GROUP_SCHEMA], "displayName": "Huge",
+                                "members": members})
+                                .to_string(),
+                            )
+                    }
+                    3 => client
+                        .post(format!("{base}/admin/v1/tenants/{a}/licenses/all/preview"))
+                        .bearer_auth(&a_admin)
+                        .json(&json!({"seats": 100 + (i % 5) * 100})),
+                    _ => client
+                        .get(format!("{base}/scim/v2/Users"))
+                        .bearer_auth(format!("skt_junk{i}_guess")),
+                };
+                if r.send().await.is_ok() {
+                    sent.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                }
+            }
+        }));
+    }
+
+    // B's Entra-like sync: create, add to the selected group, check the seat.
+    for i in 0..12 {
+        let name = format!("b{i}@b.example");
+        let u = id(&app.create_user(&b_tok, &name).await);
+        let (s, v) = app
+            .scim(
+                &b_tok,
+                Method::PATCH,
+                &format!("/Groups/{staff}"),
+                Some(patch(
+                    json!([{"op": "add", "path": "members", "value": [{"value": u}]}]),
+                )),
+            )
+            .await;
+        assert!(s.is_success(), "B's member add under the flood: {s} {v}");
+        let (s, v) = app
+            .request(
+                Method::GET,
+                &format!("/admin/v1/tenants/{b}/licenses/pro/seats/{name}"),
+                Some(&b_admin),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "B's seat check under the flood: {v}");
+        let want = if i < 5 { "granted" } else { "blocked" };
+        assert_eq!(v["state"], want, "{name}: {v}");
+    }
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    for f in flood {
+        f.await.unwrap();
+    }
+    assert!(
+        sent.load(std::sync::atomic::Ordering::Relaxed) >= 5,
+        "the flood ran"
+    );
+}

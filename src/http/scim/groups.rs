@@ -43,11 +43,12 @@ fn shown(g: &GroupRecord, base: &str, projection: &Projection) -> Value {
     v
 }
 
-/// Members above which a group's answer is rendered on a blocking thread.
+/// Members above which a group's answer is rendered off the HTTP worker.
 const RENDER_OFF_WORKER: usize = 1000;
 
-/// The group as answered. A large group is rendered and serialized on a blocking thread: an
-/// HTTP worker serves many connections, and must not stop for a member list of thousands.
+/// The group as answered. A large group is rendered and serialized on a low-priority thread
+/// (`background::cpu`): an HTTP worker serves many connections, and must not stop for a member
+/// list of thousands.
 async fn respond_group(
     status: StatusCode,
     g: GroupRecord,
@@ -65,7 +66,8 @@ async fn respond_group(
             &etag,
         ));
     }
-    let body = web::block(move || super::serialized(&shown(&g, &base, &projection)))
+    let body = crate::background::cpu()
+        .run(move || super::serialized(&shown(&g, &base, &projection)))
         .await
         .map_err(|e| {
             ScimError(crate::scim::Error::new(

@@ -1,34 +1,52 @@
-//! Expensive reads run on a few threads of their own, at a lower CPU priority (nice 10): the
-//! listings that examine rows in memory (`query::is_scan`) and license previews. On a machine
-//! whose cores they would fill, the HTTP workers, the writer and the cheap reads of every other
-//! tenant still get the CPU first (the kernel gives a nice-10 thread about a tenth of a
-//! nice-0 one's share when both want it), so one tenant's expensive requests slow down
-//! themselves rather than everyone. Together with a tenant's scan slot (`Store::scan_slot`)
-//! this bounds what one tenant's expensive reads take: one thread at a time, low priority.
+//! Low-priority worker threads (nice 10) for CPU-heavy work that one request can ask for: the
+//! store's expensive reads (listings that examine rows in memory, license previews: see
+//! `store::Store::read_expensive`) and the HTTP layer's parsing and rendering of large bodies
+//! (a Bulk request, a group of thousands of members, a preview's user lists: [`cpu`]). On a
+//! machine whose cores they would fill, the HTTP workers, the writer and the cheap requests of
+//! every other tenant still get the CPU first (the kernel gives a nice-10 thread about a tenth
+//! of a nice-0 one's share when both want it), so one tenant's expensive requests slow down
+//! themselves rather than everyone.
 
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex};
-
-use super::{Error, Result};
+use std::sync::{Arc, Mutex, OnceLock};
 
 type Task = Box<dyn FnOnce() + Send>;
 
-/// The pool: tasks wait in one queue, taken by whichever thread is free.
-pub(super) struct Background {
+/// Why a task gave no result.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+pub enum Error {
+    #[error("the background threads have stopped")]
+    Closed,
+    #[error("a background task panicked")]
+    Panicked,
+}
+
+/// A pool: tasks wait in one queue, taken by whichever thread is free.
+pub struct Background {
     tx: Mutex<Option<mpsc::Sender<Task>>>,
 }
 
 /// The niceness background threads run at.
 const NICE: i32 = 10;
 
+/// Threads of the HTTP layer's pool ([`cpu`]).
+const CPU_THREADS: usize = 2;
+
+/// The HTTP layer's pool for parsing and rendering large bodies, started on first use.
+pub fn cpu() -> &'static Background {
+    static CPU: OnceLock<Background> = OnceLock::new();
+    CPU.get_or_init(|| Background::start("seatkeeper-cpu", CPU_THREADS))
+}
+
 impl Background {
-    pub fn start(threads: usize) -> Background {
+    /// Starts `threads` threads named `name-N`.
+    pub fn start(name: &str, threads: usize) -> Background {
         let (tx, rx) = mpsc::channel::<Task>();
         let rx = Arc::new(Mutex::new(rx));
         for i in 0..threads {
             let rx = rx.clone();
             let spawned = std::thread::Builder::new()
-                .name(format!("seatkeeper-bg-{i}"))
+                .name(format!("{name}-{i}"))
                 .spawn(move || {
                     lower_priority();
                     loop {
@@ -43,7 +61,7 @@ impl Background {
                     }
                 });
             if let Err(e) = spawned {
-                tracing::warn!(error = %e, "cannot start a background read thread");
+                tracing::warn!(error = %e, "cannot start a background thread");
             }
         }
         Background {
@@ -54,12 +72,12 @@ impl Background {
     /// Runs `f` on a background thread; resolves with its result.
     pub async fn run<T: Send + 'static>(
         &self,
-        f: impl FnOnce() -> Result<T> + Send + 'static,
-    ) -> Result<T> {
+        f: impl FnOnce() -> T + Send + 'static,
+    ) -> Result<T, Error> {
         let (reply, rx) = tokio::sync::oneshot::channel();
         let task: Task = Box::new(move || {
             let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f))
-                .unwrap_or_else(|_| Err(Error::Internal("a background read panicked".into())));
+                .map_err(|_| Error::Panicked);
             let _ = reply.send(r);
         });
         self.tx
@@ -100,18 +118,18 @@ mod tests {
 
     #[tokio::test]
     async fn runs_tasks_at_a_lower_priority() {
-        let pool = Background::start(2);
+        let pool = Background::start("test", 2);
         let nice = pool
             .run(|| {
                 // SAFETY: getpriority has no memory-safety preconditions.
-                Ok(unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) })
+                unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
             })
             .await
             .unwrap();
         assert!(nice >= NICE, "nice {nice}");
-        let r: Result<()> = pool.run(|| panic!("boom")).await;
-        assert!(matches!(r, Err(Error::Internal(_))));
+        let r: Result<(), Error> = pool.run(|| panic!("boom")).await;
+        assert_eq!(r, Err(Error::Panicked));
         pool.close();
-        assert!(matches!(pool.run(|| Ok(1)).await, Err(Error::Closed)));
+        assert_eq!(pool.run(|| 1).await, Err(Error::Closed));
     }
 }
