@@ -369,13 +369,11 @@ pub(super) fn list(
         }
         (None, None) => "TRUE".to_owned(),
     };
-    let mut st = c.prepare_cached(&format!(
-        "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY r.rk"
-    ))?;
+    let sql = format!("SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY r.rk");
     let args: Vec<&dyn Param> = args.iter().map(AsRef::as_ref).collect();
-    let rows = st.query_map(args.as_slice(), row)?;
-    // Streamed: only the requested page is kept (a bounded top-k when sorting), never the
-    // tenant; and at most MAX_SCAN rows are examined.
+    // Streamed (on PostgreSQL through a cursor, `Db::for_each_row`): only the requested page is
+    // kept (a bounded top-k when sorting), never the tenant; and at most MAX_SCAN rows are
+    // examined.
     let window = offset as usize + q.count.max(0) as usize;
     if q.sort.is_some() && window > MAX_SORT_WINDOW {
         return Err(crate::scim::Error::too_many(format!(
@@ -385,18 +383,20 @@ pub(super) fn list(
     }
     let mut top = TopK::new(window, q.sort.as_ref().is_some_and(|(_, d)| *d));
     let mut total = 0i64;
-    for (scanned, raw) in rows.enumerate() {
+    let mut scanned = 0usize;
+    c.for_each_row(&sql, args.as_slice(), is_scan(kind, q), |r| {
         if scanned >= MAX_SCAN {
             return Err(crate::scim::Error::too_many(format!(
                 "this filter is not on an indexed attribute and the tenant has more than {MAX_SCAN} resources to examine: filter on id, externalId, userName, displayName, emails.value or members.value"
             ))
             .into());
         }
-        let raw = raw?;
+        scanned += 1;
+        let raw = row(r)?;
         if residual.is_none() && q.sort.is_none() {
             total += 1;
             top.offer(None, raw);
-            continue;
+            return Ok(true);
         }
         let doc = parse_doc(&raw.2)?;
         let extra_values = if !extra {
@@ -418,7 +418,7 @@ pub(super) fn list(
         };
         let view = render(kind, &raw.1, doc, &raw.3, "", extra_values);
         if residual.is_some_and(|f| !eval::matches(f, &view, Scope::Resource(kind))) {
-            continue;
+            return Ok(true);
         }
         total += 1;
         let key = q
@@ -426,7 +426,8 @@ pub(super) fn list(
             .as_ref()
             .and_then(|(p, _)| eval::sort_value(kind, p, &view));
         top.offer(key, raw);
-    }
+        Ok(true)
+    })?;
     let items = top
         .into_sorted()
         .into_iter()

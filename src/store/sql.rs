@@ -144,6 +144,9 @@ pub struct PgSession {
     statements: HashMap<String, postgres::Statement>,
 }
 
+/// Rows one [`Db::for_each_row`] reads from PostgreSQL at a time.
+pub const SCAN_BATCH: usize = 256;
+
 /// Statements a PostgreSQL connection keeps prepared; past it the cache starts over (the store
 /// has a few hundred distinct statements; filters built per request come and go).
 const PG_STATEMENTS: usize = 1024;
@@ -224,6 +227,89 @@ impl<'a> Db<'a> {
     /// Runs a statement; returns the rows it changed.
     pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
         self.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Hands the rows of `sql` to `f` one at a time until it answers `false`. SQLite steps the
+    /// statement; PostgreSQL reads the result first, unless `streamed`: then, inside a
+    /// transaction, it reads through a cursor (`DECLARE` / `FETCH`, [`SCAN_BATCH`] rows at a
+    /// time), so the server produces the next batch only when the caller has taken the last:
+    /// a long scan costs the database what the caller consumes, at the caller's pace (and CPU
+    /// priority), and `f` may run other statements on this connection between rows. A cursor
+    /// costs two more round trips, so only scans ask for one. Outside a transaction (where a
+    /// cursor cannot live) the result is read first.
+    pub fn for_each_row(
+        &self,
+        sql: &str,
+        params: impl Params,
+        streamed: bool,
+        mut f: impl FnMut(&Row) -> Result<bool>,
+    ) -> Result<()> {
+        let s = match self {
+            Db::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let params = params.list();
+                let mut rows = st.query(sqlite_params(&params).as_slice())?;
+                while let Some(r) = rows.next()? {
+                    if !f(&Row::Sqlite(r))? {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+            Db::Postgres(s) => s,
+        };
+        let params = params.list();
+        if !streamed {
+            for r in s.borrow_mut().query(sql, &params)? {
+                if !f(&Row::Postgres(&r))? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        static CURSORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "seatkeeper_scan_{}",
+            CURSORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let declared = {
+            // Not kept prepared: each scan's cursor has a name of its own.
+            let declare = placeholders(&format!("DECLARE {name} NO SCROLL CURSOR FOR {sql}"));
+            s.borrow_mut()
+                .client
+                .execute(declare.as_str(), &pg_params(&params))
+        };
+        match declared {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&postgres::error::SqlState::NO_ACTIVE_SQL_TRANSACTION) => {
+                for r in s.borrow_mut().query(sql, &params)? {
+                    if !f(&Row::Postgres(&r))? {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let fetch = format!("FETCH {SCAN_BATCH} FROM {name}");
+        loop {
+            let rows = s.borrow_mut().client.query(fetch.as_str(), &[])?;
+            for r in &rows {
+                if !f(&Row::Postgres(r))? {
+                    s.borrow_mut()
+                        .client
+                        .batch_execute(&format!("CLOSE {name}"))?;
+                    return Ok(());
+                }
+            }
+            if rows.len() < SCAN_BATCH {
+                break;
+            }
+        }
+        s.borrow_mut()
+            .client
+            .batch_execute(&format!("CLOSE {name}"))?;
+        Ok(())
     }
 
     /// The first row read by `f`; [`Error::NoRow`] when there is none.
