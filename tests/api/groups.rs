@@ -286,14 +286,7 @@ async fn a_large_put_writes_its_difference_and_allocates_the_members_it_changes(
     first.extend([u[0].clone(), u[1].clone()]);
     let refs: Vec<&str> = first.iter().map(String::as_str).collect();
     let g = id(&app.create_group(&tok, "Everyone", &refs).await);
-    let (s, l) = app
-        .admin(
-            Method::POST,
-            &format!("/tenants/{tenant}/licenses"),
-            Some(json!({"name": "pro", "seats": 10, "groups": [{"displayName": "Everyone"}]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{l}");
+    app.license(&tenant, "pro", 10, "Everyone").await;
     let seat = |user: String| {
         let app = &app;
         let tenant = tenant.clone();
@@ -318,17 +311,16 @@ async fn a_large_put_writes_its_difference_and_allocates_the_members_it_changes(
     let mut second = pending(300, 1800);
     second.extend([u[0].clone(), u[2].clone()]);
     let members: Vec<Value> = second.iter().map(|v| json!({"value": v})).collect();
-    let (s, v) = app
-        .scim(
+    let path = format!("/Groups/{g}");
+    let put = || {
+        app.scim(
             &tok,
             Method::PUT,
-            &format!("/Groups/{g}"),
-            Some(
-                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": "Everyone", "members": members}),
-            ),
+            &path,
+            Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "Everyone", "members": members})),
         )
-        .await;
+    };
+    let (s, v) = put().await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let mut want = second.clone();
     want.sort();
@@ -344,17 +336,7 @@ async fn a_large_put_writes_its_difference_and_allocates_the_members_it_changes(
     assert_eq!(seat("1".into()).await, "releasing");
 
     // The same list again changes nothing, not even the version.
-    let (s, v) = app
-        .scim(
-            &tok,
-            Method::PUT,
-            &format!("/Groups/{g}"),
-            Some(
-                json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"],
-                "displayName": "Everyone", "members": members}),
-            ),
-        )
-        .await;
+    let (s, v) = put().await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert_eq!(v["meta"]["version"], "W/\"2\"");
     assert_eq!(member_ids(&v), want);

@@ -212,6 +212,32 @@ impl TestApp {
         u
     }
 
+    /// Creates license `name` of `seats` seats in `tenant`, selecting the group named `group`.
+    pub async fn license(&self, tenant: &str, name: &str, seats: i64, group: &str) -> Value {
+        let (s, l) = self
+            .admin(
+                Method::POST,
+                &format!("/tenants/{tenant}/licenses"),
+                Some(json!({"name": name, "seats": seats, "groups": [{"displayName": group}]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{l}");
+        l
+    }
+
+    /// Issues `tenant` an admin token; returns the secret.
+    pub async fn admin_token(&self, tenant: &str) -> String {
+        let (s, v) = self
+            .admin(
+                Method::POST,
+                &format!("/tenants/{tenant}/admin-tokens"),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        v["token"].as_str().unwrap().to_owned()
+    }
+
     pub async fn create_group(&self, token: &str, name: &str, members: &[&str]) -> Value {
         let members: Vec<Value> = members.iter().map(|m| json!({"value": m})).collect();
         let (s, g) = self

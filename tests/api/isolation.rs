@@ -179,39 +179,15 @@ async fn a_flooding_tenant_neither_refuses_nor_fails_another_tenants_sync() {
     }
     let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
     app.create_group(&a_tok, "Everyone", &refs).await;
-    let (s, l) = app
-        .admin(
-            Method::POST,
-            &format!("/tenants/{a}/licenses"),
-            Some(json!({"name": "all", "seats": 700, "groups": [{"displayName": "Everyone"}]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{l}");
+    app.license(&a, "all", 700, "Everyone").await;
     let huge = id(&app.create_group(&a_tok, "Huge", &[]).await);
     // Each tenant's admin token: A's previews and B's seat checks share no rate bucket.
-    let admin_token = |t: String| {
-        let app = &app;
-        async move {
-            let (s, v) = app
-                .admin(Method::POST, &format!("/tenants/{t}/admin-tokens"), None)
-                .await;
-            assert_eq!(s, StatusCode::CREATED, "{v}");
-            v["token"].as_str().unwrap().to_owned()
-        }
-    };
-    let a_admin = admin_token(a.clone()).await;
+    let a_admin = app.admin_token(&a).await;
 
     let (b, b_tok) = app.tenant("quiet-b").await;
     let staff = id(&app.create_group(&b_tok, "Staff", &[]).await);
-    let (s, l) = app
-        .admin(
-            Method::POST,
-            &format!("/tenants/{b}/licenses"),
-            Some(json!({"name": "pro", "seats": 5, "groups": [{"displayName": "Staff"}]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{l}");
-    let b_admin = admin_token(b.clone()).await;
+    app.license(&b, "pro", 5, "Staff").await;
+    let b_admin = app.admin_token(&b).await;
 
     // A's flood: loops of one kind each, until B is done. Their answers do not matter (A may
     // well be refused); only that they run.

@@ -1,7 +1,7 @@
 //! The reconciler as the daemon runs it: its own periodic timer, tenants isolated from each
 //! other's failures, stored counters repaired.
 
-use reqwest::{Method, StatusCode};
+use reqwest::Method;
 use serde_json::{json, Value};
 
 use crate::helpers::*;
@@ -60,14 +60,7 @@ async fn the_periodic_pass_goes_on_past_a_failing_tenant_and_repairs_counters() 
     // Tenants are passed in name order: the broken one comes first.
     let (broken, _) = app.tenant("a-broken").await;
     let (healthy, tok) = app.tenant("b-healthy").await;
-    let (s, b) = app
-        .admin(
-            Method::POST,
-            &format!("/tenants/{healthy}/licenses"),
-            Some(json!({"name": "pro", "seats": 5, "groups": [{"displayName": "Staff"}]})),
-        )
-        .await;
-    assert_eq!(s, StatusCode::CREATED, "{b}");
+    app.license(&healthy, "pro", 5, "Staff").await;
     let u = app.create_user(&tok, "ann@example.com").await;
     app.create_group(&tok, "Staff", &[&id(&u)]).await;
     break_passes_of(&database, "a-broken");
