@@ -352,7 +352,7 @@ fn apply_change(
     at: Millis,
     change: &LicenseChange,
 ) -> Result<Report> {
-    let mut view_now = TxSeats { c, tenant };
+    let mut view_now = TxSeats::new(c, tenant);
     let old = view_now
         .policy(l)?
         .ok_or_else(|| Error::NotFound("license".into()))?;
@@ -542,7 +542,7 @@ impl Store {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
-            let mut seats = TxSeats { c, tenant };
+            let mut seats = TxSeats::new(c, tenant);
             for s in seats.all_seats(l)? {
                 seats.record(l, &s.user, crate::alloc::EventKind::Released, at)?;
             }
@@ -596,7 +596,7 @@ fn preview_in(
     groups: Option<Vec<Selector>>,
 ) -> Result<PreviewView> {
     let l = license_key(c, tenant, key)?;
-    let mut base = TxSeats { c, tenant };
+    let mut base = TxSeats::new(c, tenant);
     let old = base
         .policy(l)?
         .ok_or_else(|| Error::NotFound("license".into()))?;

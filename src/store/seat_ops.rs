@@ -80,7 +80,7 @@ fn try_seat_view(
     ranks: Option<&RankCache>,
     may_scan: bool,
 ) -> Result<Option<SeatView>> {
-    let mut v = TxSeats { c, tenant };
+    let mut v = TxSeats::new(c, tenant);
     let Some(seat) = v.seat(l, user_id)? else {
         return Ok(Some(SeatView {
             user_id: user_id.to_owned(),

@@ -10,9 +10,27 @@ use crate::alloc::{
 };
 
 /// A tenant's seats and directory, seen from inside one transaction.
+///
+/// A license's seat counters (`licenses.granted`, `releasing`, `blocked`) are read once and
+/// then kept here while the allocator moves them; [`TxSeats::flush`] writes each changed
+/// license's counters once, before anything else reads them in SQL ([`allocate`] does, before
+/// the outbox looks at thresholds). Updating the one counter row per seat instead made every
+/// further read of it walk one more row version on PostgreSQL, whose MVCC keeps each version
+/// until the transaction ends: selecting a group of n users cost O(n²).
 pub struct TxSeats<'c> {
     pub c: &'c Db<'c>,
     pub tenant: TenantKey,
+    counters: std::collections::HashMap<LicenseKey, Counters>,
+}
+
+/// A license's counters as this transaction has them.
+#[derive(Clone, Copy)]
+struct Counters {
+    now: Counts,
+    /// Moved since read (to be written).
+    changed: bool,
+    /// A waiting seat was touched: the waitlist gets a new generation (see `ranks`).
+    new_generation: bool,
 }
 
 fn seat_row(r: &Row) -> Result<Seat> {
@@ -37,29 +55,72 @@ fn strings(c: &Db, sql: &str, p: impl super::sql::Params) -> Result<Vec<String>>
     Ok(v)
 }
 
-fn counter(state: SeatState) -> &'static str {
-    match state {
-        SeatState::Granted => "granted",
-        SeatState::Releasing => "releasing",
-        SeatState::Blocked => "blocked",
+impl<'c> TxSeats<'c> {
+    pub fn new(c: &'c Db<'c>, tenant: TenantKey) -> TxSeats<'c> {
+        TxSeats {
+            c,
+            tenant,
+            counters: Default::default(),
+        }
     }
-}
 
-impl TxSeats<'_> {
+    /// License `l`'s counters, read from the database the first time.
+    fn counters(&mut self, l: LicenseKey) -> Result<&mut Counters> {
+        use std::collections::hash_map::Entry;
+        Ok(match self.counters.entry(l) {
+            Entry::Occupied(e) => e.into_mut(),
+            Entry::Vacant(e) => {
+                let now = self
+                    .c
+                    .prepare_cached(
+                        "SELECT granted, releasing, blocked FROM licenses WHERE rk = ?",
+                    )?
+                    .query_row([l], |r| {
+                        Ok(Counts {
+                            granted: r.get(0)?,
+                            releasing: r.get(1)?,
+                            blocked: r.get(2)?,
+                        })
+                    })
+                    .optional()?
+                    .unwrap_or_default();
+                e.insert(Counters {
+                    now,
+                    changed: false,
+                    new_generation: false,
+                })
+            }
+        })
+    }
+
     /// Moves a license's count of seats in `state` by `delta`, and makes a new waitlist
-    /// generation when `waitlist` (see [`super::ranks`]).
-    fn count(&self, l: LicenseKey, state: SeatState, delta: i64, waitlist: bool) -> Result<()> {
-        let gen = if waitlist {
-            ", waitlist_gen = waitlist_gen + 1"
-        } else {
-            ""
-        };
-        self.c
-            .prepare_cached(&format!(
-                "UPDATE licenses SET {0} = {0} + ?{gen} WHERE rk = ?",
-                counter(state)
-            ))?
-            .execute(params![delta, l])?;
+    /// generation when `waitlist` (see [`super::ranks`]); written by [`TxSeats::flush`].
+    fn count(&mut self, l: LicenseKey, state: SeatState, delta: i64, waitlist: bool) -> Result<()> {
+        let k = self.counters(l)?;
+        match state {
+            SeatState::Granted => k.now.granted += delta,
+            SeatState::Releasing => k.now.releasing += delta,
+            SeatState::Blocked => k.now.blocked += delta,
+        }
+        k.changed |= delta != 0;
+        k.new_generation |= waitlist;
+        Ok(())
+    }
+
+    /// Writes the counters of every license whose seats moved, once each.
+    pub fn flush(&mut self) -> Result<()> {
+        for (l, k) in self.counters.iter_mut() {
+            if !k.changed && !k.new_generation {
+                continue;
+            }
+            self.c
+                .prepare_cached(
+                    "UPDATE licenses SET granted = ?, releasing = ?, blocked = ?, waitlist_gen = waitlist_gen + ? WHERE rk = ?",
+                )?
+                .execute(params![k.now.granted, k.now.releasing, k.now.blocked, i64::from(k.new_generation), *l])?;
+            k.changed = false;
+            k.new_generation = false;
+        }
         Ok(())
     }
 }
@@ -215,18 +276,7 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn counts(&mut self, l: LicenseKey) -> Result<Counts> {
-        Ok(self
-            .c
-            .prepare_cached("SELECT granted, releasing, blocked FROM licenses WHERE rk = ?")?
-            .query_row([l], |r| {
-                Ok(Counts {
-                    granted: r.get(0)?,
-                    releasing: r.get(1)?,
-                    blocked: r.get(2)?,
-                })
-            })
-            .optional()?
-            .unwrap_or_default())
+        Ok(self.counters(l)?.now)
     }
 
     fn blocked_head(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>> {
@@ -295,14 +345,15 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn record(&mut self, l: LicenseKey, user: &str, kind: EventKind, at: Millis) -> Result<()> {
+        // The counts as they stand in this transaction (`counters`), not as last written.
+        let now = self.counts(l)?;
         self.c
             .prepare_cached(
                 "INSERT INTO seat_events (tenant, license_rk, license_id, user_id, user_name, event, at, in_use, waiting)
-                 SELECT ?1, ?2, l.id, ?3, (SELECT user_name FROM users WHERE tenant = ?1 AND id = ?3), ?4, ?5,
-                        l.granted + l.releasing, l.blocked
+                 SELECT ?1, ?2, l.id, ?3, (SELECT user_name FROM users WHERE tenant = ?1 AND id = ?3), ?4, ?5, ?6, ?7
                  FROM licenses l WHERE l.rk = ?2",
             )?
-            .execute(params![self.tenant, l, user, kind.as_str(), at])?;
+            .execute(params![self.tenant, l, user, kind.as_str(), at, now.in_use(), now.blocked])?;
         Ok(())
     }
 }
@@ -340,10 +391,12 @@ pub(super) fn allocate(
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
     let order = next_order(c, tenant, now)?;
-    let mut view = TxSeats { c, tenant };
+    let mut view = TxSeats::new(c, tenant);
     let mut a = Allocator::with_order(&mut view, now, order);
     f(&mut a)?;
     let report = std::mem::take(&mut a.report);
+    drop(a);
+    view.flush()?;
     super::outbox::after_allocation(c, tenant, now, &report)?;
     Ok(report)
 }
@@ -371,7 +424,7 @@ pub(super) struct Reach {
 /// containing it, and every user under those members (a member may be a nested group, or an
 /// externalId standing for a user).
 pub(super) fn reach(c: &Db, tenant: TenantKey, group: &str, members: &[String]) -> Result<Reach> {
-    let mut view = TxSeats { c, tenant };
+    let mut view = TxSeats::new(c, tenant);
     let mut a = Allocator::new(&mut view, 0);
     let mut groups: Vec<GroupId> = a.ancestors(group)?.into_iter().collect();
     groups.push(group.to_owned());

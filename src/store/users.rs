@@ -256,7 +256,7 @@ impl Store {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
-            let mut view = seats::TxSeats { c, tenant };
+            let mut view = seats::TxSeats::new(c, tenant);
             let licenses = crate::alloc::SeatStore::seat_licenses(&mut view, &id)?;
             super::groups::drop_memberships_of(c, tenant, &id)?;
             c.prepare_cached("DELETE FROM users WHERE rk = ?")?
