@@ -260,8 +260,11 @@ impl<'a> Db<'a> {
         };
         let params = params.list();
         if !streamed {
-            for r in s.borrow_mut().query(sql, &params)? {
-                if !f(&Row::Postgres(&r))? {
+            // The rows first, then `f`: the connection must not stay borrowed while `f` runs
+            // (it may run statements of its own).
+            let rows = s.borrow_mut().query(sql, &params)?;
+            for r in &rows {
+                if !f(&Row::Postgres(r))? {
                     break;
                 }
             }
@@ -282,8 +285,9 @@ impl<'a> Db<'a> {
         match declared {
             Ok(_) => {}
             Err(e) if e.code() == Some(&postgres::error::SqlState::NO_ACTIVE_SQL_TRANSACTION) => {
-                for r in s.borrow_mut().query(sql, &params)? {
-                    if !f(&Row::Postgres(&r))? {
+                let rows = s.borrow_mut().query(sql, &params)?;
+                for r in &rows {
+                    if !f(&Row::Postgres(r))? {
                         break;
                     }
                 }

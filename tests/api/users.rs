@@ -669,3 +669,23 @@ async fn locations_follow_the_host_or_the_forwarding_proxy() {
         format!("https://scim.example.org/scim/v2/Users/{uid}")
     );
 }
+
+#[tokio::test]
+async fn an_indexed_filter_with_a_groups_condition_reads_each_users_groups() {
+    // An indexed part (`userName eq`) and a condition on the user's groups, on both engines.
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("indexed-groups").await;
+    let ann = id(&app.create_user(&tok, "ann@example.com").await);
+    app.create_user(&tok, "bob@example.com").await;
+    let g = id(&app.create_group(&tok, "Staff", &[&ann]).await);
+    for (name, want) in [("ann@example.com", 1), ("bob@example.com", 0)] {
+        let filter = urlencode(&format!(
+            "userName eq \"{name}\" and groups.value eq \"{g}\""
+        ));
+        let (s, v) = app
+            .scim(&tok, Method::GET, &format!("/Users?filter={filter}"), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+        assert_eq!(v["totalResults"], want, "{name}: {v}");
+    }
+}
