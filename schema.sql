@@ -19,7 +19,10 @@ CREATE TABLE tenants (
     pending_window_seconds INTEGER NOT NULL DEFAULT 259200, -- how long pending references wait
     last_provider_call TEXT,
     last_reconcile TEXT,                              -- JSON report of the last pass
-    silence_notified INTEGER NOT NULL DEFAULT 0       -- 1 once a silence was notified, until the next call
+    silence_notified INTEGER NOT NULL DEFAULT 0,      -- 1 once a silence was notified, until the next call
+    time_zone   TEXT NOT NULL DEFAULT 'UTC',          -- IANA name: the times in its emails
+    weekly_summary TEXT,                              -- JSON {day, hour}; NULL: no weekly summary
+    weekly_sent INTEGER NOT NULL DEFAULT 0            -- the last weekly slot (ms) summarized or skipped
 );
 
 -- SCIM bearer tokens: only a SHA-256 hash of the token is kept.
@@ -129,7 +132,8 @@ CREATE TABLE licenses (
     created         TEXT NOT NULL,
     updated         TEXT NOT NULL,
     alert_level     INTEGER NOT NULL DEFAULT 0,          -- last capacity threshold notified: 0, 90 or 100
-    waitlist_gen    INTEGER NOT NULL DEFAULT 0           -- bumped by every seat write that changes the waitlist
+    waitlist_gen    INTEGER NOT NULL DEFAULT 0,          -- bumped by every seat write that changes the waitlist
+    notify          TEXT NOT NULL DEFAULT '[]'           -- JSON recipients of this license's events, besides the tenant's
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, name COLLATE NOCASE);
@@ -220,7 +224,8 @@ CREATE TABLE outbox (
     subject         TEXT,
     message_id      TEXT NOT NULL,
     message         BLOB,
-    sent            INTEGER
+    sent            INTEGER,
+    copy_of         INTEGER                              -- the operator's copy of this row (NULL: the tenant's message)
 );
 CREATE UNIQUE INDEX outbox_open ON outbox(tenant, kind, license_rk) WHERE state = 'collecting';
 CREATE INDEX outbox_due ON outbox(state, due);

@@ -87,6 +87,7 @@ async fn main() {
         grace_seconds: 0,
         on_capacity_lowered: seatkeeper::alloc::OnLowered::Keep,
         free_on_delete: true,
+        notify: vec![],
     };
     store.create_license(tenant, spec, "bench").await.unwrap();
     let t = Instant::now();

@@ -130,6 +130,7 @@ impl Application {
             from,
             window_ms: config.digest_window_seconds as i64 * 1000,
             public_url: config.public_url.clone(),
+            operator: config.operator_notify.clone(),
             wake: mail_wake.clone(),
             stats: mail_stats.clone(),
         };

@@ -95,6 +95,13 @@ pub struct LicenseFlags {
     /// Free a deleted user's seat at once (true) or after the grace (false).
     #[arg(long)]
     pub free_on_delete: Option<bool>,
+    /// A recipient of this license's emails besides the tenant's (repeatable; `EMAIL` or
+    /// `EMAIL:KIND,KIND`); replaces the license's list.
+    #[arg(long = "notify", value_name = "EMAIL[:KINDS]")]
+    pub notify: Vec<String>,
+    /// Remove the license's own recipients.
+    #[arg(long, conflicts_with = "notify")]
+    pub no_notify: bool,
 }
 
 impl LicenseFlags {
@@ -191,15 +198,17 @@ pub enum TenantCommand {
     /// Create a tenant.
     Create {
         name: String,
-        /// A notification recipient (repeatable).
-        #[arg(long = "notify", value_name = "EMAIL")]
+        /// A notification recipient (repeatable): `EMAIL`, or `EMAIL:KIND,KIND` for only
+        /// those kinds (blocked, threshold, capacity_lowered, pending_expired, silence,
+        /// scim_failures, auth_failures, drift_repaired, weekly_summary).
+        #[arg(long = "notify", value_name = "EMAIL[:KINDS]")]
         notify: Vec<String>,
     },
     /// Change a tenant's settings (only the options given change).
     Set {
         tenant: String,
-        /// Notification recipient (repeatable); replaces the list.
-        #[arg(long = "notify", value_name = "EMAIL")]
+        /// Notification recipient (repeatable; `EMAIL` or `EMAIL:KIND,KIND`); replaces the list.
+        #[arg(long = "notify", value_name = "EMAIL[:KINDS]")]
         notify: Vec<String>,
         /// Remove every notification recipient.
         #[arg(long, conflicts_with = "notify")]
@@ -210,6 +219,12 @@ pub enum TenantCommand {
         /// How long pending references wait (0 to 259200: at most 72 hours).
         #[arg(long)]
         pending_window_seconds: Option<i64>,
+        /// The IANA time zone of the tenant's emails (e.g. Europe/Berlin).
+        #[arg(long)]
+        time_zone: Option<String>,
+        /// The weekly summary: `DAY:HOUR` in the tenant's time zone (e.g. monday:8), or `off`.
+        #[arg(long, value_name = "DAY:HOUR|off")]
+        weekly_summary: Option<String>,
     },
     /// List tenants.
     List,
@@ -272,6 +287,32 @@ pub enum TokenCommand {
     List { tenant: String },
     /// Revoke a token (a running daemon refuses it within a second).
     Revoke { tenant: String, id: String },
+}
+
+/// `--notify` values: `EMAIL` or `EMAIL:KIND,KIND`.
+fn recipients(values: &[String]) -> anyhow::Result<Vec<crate::notify::Recipient>> {
+    values
+        .iter()
+        .map(|v| crate::notify::Recipient::parse_line(v).map_err(|e| anyhow::anyhow!(e)))
+        .collect()
+}
+
+/// `--weekly-summary`: `DAY:HOUR` or `off`.
+fn weekly(v: &str) -> anyhow::Result<Option<crate::notify::when::Weekly>> {
+    if v.eq_ignore_ascii_case("off") {
+        return Ok(None);
+    }
+    let (day, hour) = v.split_once(':').unwrap_or((v, "8"));
+    let day: crate::notify::when::Day =
+        serde_json::from_value(json!(day.trim().to_ascii_lowercase()))
+            .map_err(|_| anyhow::anyhow!("{day:?} is not a day of the week"))?;
+    let hour: i8 = hour
+        .trim()
+        .parse()
+        .map_err(|_| anyhow::anyhow!("{hour:?} is not an hour (0 to 23)"))?;
+    let w = crate::notify::when::Weekly { day, hour };
+    w.validate().map_err(|e| anyhow::anyhow!(e))?;
+    Ok(Some(w))
 }
 
 fn print(v: &impl serde::Serialize) {
@@ -353,7 +394,9 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             }
         }
         Command::Tenant(TenantCommand::Create { name, notify }) => {
-            print(&json!(store.create_tenant(name, notify).await?));
+            print(&json!(
+                store.create_tenant(name, recipients(&notify)?).await?
+            ));
         }
         Command::Tenant(TenantCommand::Set {
             tenant,
@@ -361,15 +404,22 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             no_notify,
             expected_sync_seconds,
             pending_window_seconds,
+            time_zone,
+            weekly_summary,
         }) => {
             let t = store.tenant(&tenant).await?;
-            let notify = (no_notify || !notify.is_empty()).then_some(notify);
+            let notify = (no_notify || !notify.is_empty()).then_some(recipients(&notify)?);
+            let weekly_summary = weekly_summary.as_deref().map(weekly).transpose()?;
             store
                 .update_tenant(
                     t.key,
-                    notify,
-                    expected_sync_seconds,
-                    pending_window_seconds,
+                    crate::store::TenantChange {
+                        notify,
+                        expected_sync_seconds,
+                        pending_window_seconds,
+                        time_zone,
+                        weekly_summary,
+                    },
                     "cli",
                 )
                 .await?;
@@ -499,6 +549,7 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                     .unwrap_or(crate::store::DEFAULT_GRACE_SECONDS),
                 on_capacity_lowered: flags.lowered().unwrap_or(OnLowered::Keep),
                 free_on_delete: flags.free_on_delete.unwrap_or(true),
+                notify: recipients(&flags.notify)?,
             };
             print(&json!(store.create_license(t, spec, "cli").await?));
         }
@@ -518,6 +569,9 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                 grace_seconds: flags.grace_seconds,
                 on_capacity_lowered: flags.lowered(),
                 free_on_delete: flags.free_on_delete,
+                notify: (flags.no_notify || !flags.notify.is_empty())
+                    .then(|| recipients(&flags.notify))
+                    .transpose()?,
             };
             print(&json!(
                 store.update_license(t, license, change, "cli").await?

@@ -116,6 +116,9 @@ pub struct Config {
     pub scim_failure_window_seconds: u64,
     /// What a PATCH of a Group answers without `attributes`/`excludedAttributes`.
     pub group_patch_response: GroupPatchResponse,
+    /// The operator's copies of chosen kinds of email, across tenants (with ids and admin API
+    /// and CLI hints). Empty: none.
+    pub operator_notify: Vec<crate::notify::Recipient>,
 }
 
 /// RFC 7644 §3.5.2 lets a PATCH answer 200 with the whole resource or 204 No Content.
@@ -173,6 +176,7 @@ impl Default for Config {
             scim_failure_threshold: 20,
             scim_failure_window_seconds: 600,
             group_patch_response: GroupPatchResponse::Auto,
+            operator_notify: Vec::new(),
         }
     }
 }
@@ -211,6 +215,7 @@ pub const KEYS: &[&str] = &[
     "scim_failure_threshold",
     "scim_failure_window_seconds",
     "group_patch_response",
+    "operator_notify",
 ];
 
 /// A raw value and where it came from.
@@ -381,6 +386,33 @@ impl Config {
                     c.metrics_token = Some(Secret(
                         check_admin_token(t.trim()).map_err(|m| invalid(key, r, m))?,
                     ));
+                }
+                "operator_notify" => {
+                    let entries: Vec<crate::notify::Recipient> = match &r.value {
+                        toml::Value::Array(a) => a
+                            .iter()
+                            .map(|v| match v {
+                                toml::Value::String(s) => crate::notify::Recipient::parse_line(s)
+                                    .map_err(|e| invalid(key, r, &e)),
+                                other => other
+                                    .clone()
+                                    .try_into()
+                                    .map_err(|e| invalid(key, r, &e.to_string())),
+                            })
+                            .collect::<Result<_, _>>()?,
+                        _ => text(key, r)?
+                            .split(';')
+                            .map(str::trim)
+                            .filter(|e| !e.is_empty())
+                            .map(|e| {
+                                crate::notify::Recipient::parse_line(e)
+                                    .map_err(|m| invalid(key, r, &m))
+                            })
+                            .collect::<Result<_, _>>()?,
+                    };
+                    crate::store::check_recipients(&entries)
+                        .map_err(|e| invalid(key, r, &e.to_string()))?;
+                    c.operator_notify = entries;
                 }
                 "trusted_proxies" => {
                     let items: Vec<String> = match &r.value {

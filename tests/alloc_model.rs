@@ -361,6 +361,7 @@ async fn run(
             seatkeeper::alloc::OnLowered::Keep
         },
         free_on_delete,
+        notify: vec![],
     };
     store.create_license(tenant, spec, "test").await.unwrap();
     let real = Real {

@@ -717,3 +717,65 @@ async fn readiness_follows_the_database() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
+
+/// Tables, columns (type, default, nullability) and indexes of a PostgreSQL database.
+fn pg_shape(url: String) -> Vec<String> {
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        let mut out: Vec<String> = c
+            .query(
+                "SELECT table_name, column_name, data_type, coalesce(column_default, ''), is_nullable, coalesce(collation_name, '')
+                 FROM information_schema.columns WHERE table_schema = current_schema()",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| {
+                (0..6)
+                    .map(|i| r.get::<_, String>(i))
+                    .collect::<Vec<_>>()
+                    .join(" ")
+            })
+            .collect();
+        out.extend(
+            c.query(
+                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+        );
+        out.push(format!(
+            "version {}",
+            c.query_one("SELECT version FROM schema_version", &[])
+                .unwrap()
+                .get::<_, i64>(0)
+        ));
+        out.sort();
+        out
+    })
+    .join()
+    .unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_version_1_database_migrates_to_the_current_schema() {
+    let dir = tempfile::tempdir().unwrap();
+    let cluster = postgres_support::cluster();
+    let (fresh, old) = (cluster.database(), cluster.database());
+    let v1 = old.clone();
+    std::thread::spawn(move || {
+        let mut c = postgres::Client::connect(&v1, postgres::NoTls).unwrap();
+        c.batch_execute(seatkeeper::store::pg::V1_SCHEMA).unwrap();
+    })
+    .join()
+    .unwrap();
+    // A node of this release starts on each: one creates the schema, the other upgrades it.
+    for db in [&fresh, &old] {
+        drop(node(db, dir.path()).await);
+    }
+    let (new_shape, migrated_shape) = (pg_shape(fresh), pg_shape(old));
+    assert!(new_shape.iter().any(|l| l.starts_with("tenants time_zone")));
+    assert_eq!(migrated_shape, new_shape);
+}

@@ -396,12 +396,27 @@ struct NewTenant {
     notify: String,
 }
 
-fn emails(text: &str) -> Vec<String> {
-    text.split([',', '\n', ';', ' '])
+/// Recipients as typed in the console: addresses separated by commas, spaces or lines; a line
+/// `it@contoso.com: blocked threshold` limits that address to those kinds.
+fn recipients(text: &str) -> Result<Vec<crate::notify::Recipient>> {
+    let mut out = Vec::new();
+    for line in text
+        .split(['\n', ';'])
         .map(str::trim)
-        .filter(|e| !e.is_empty())
-        .map(str::to_owned)
-        .collect()
+        .filter(|l| !l.is_empty())
+    {
+        if line.contains(':') {
+            out.push(crate::notify::Recipient::parse_line(line).map_err(Error::Invalid)?);
+        } else {
+            out.extend(
+                line.split([',', ' '])
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(|e| crate::notify::Recipient::All(e.to_owned())),
+            );
+        }
+    }
+    Ok(out)
 }
 
 async fn create_tenant(
@@ -415,7 +430,7 @@ async fn create_tenant(
     }
     let t = state
         .store
-        .create_tenant(form.name.clone(), emails(&form.notify))
+        .create_tenant(form.name.clone(), recipients(&form.notify)?)
         .await?;
     see_other(&format!("/console/tenants/{}?notice=tenant-created", t.id))
 }
@@ -461,6 +476,10 @@ struct TenantSettings {
     notify: String,
     expected_sync_seconds: Option<String>,
     pending_window_seconds: Option<String>,
+    time_zone: Option<String>,
+    /// `off`, or a day of the week.
+    weekly_day: Option<String>,
+    weekly_hour: Option<String>,
 }
 
 fn opt_number(name: &str, v: &Option<String>) -> Result<Option<i64>> {
@@ -471,6 +490,27 @@ fn opt_number(name: &str, v: &Option<String>) -> Result<Option<i64>> {
             .map(Some)
             .map_err(|_| Error::Invalid(format!("{name} must be a whole number"))),
     }
+}
+
+/// The weekly summary the settings form asks for; `None` when it leaves it as it is.
+fn weekly_of(
+    form: &TenantSettings,
+    t: &store::Tenant,
+) -> Result<Option<Option<crate::notify::when::Weekly>>> {
+    let Some(day) = form.weekly_day.as_deref().map(str::trim) else {
+        return Ok(None);
+    };
+    if day == "off" {
+        return Ok((t.weekly_summary.is_some()).then_some(None));
+    }
+    let day: crate::notify::when::Day = serde_json::from_value(serde_json::json!(day))
+        .map_err(|_| Error::Invalid(format!("{day:?} is not a day of the week")))?;
+    let hour = opt_number("weekly_hour", &form.weekly_hour)?.unwrap_or(8);
+    let w = crate::notify::when::Weekly {
+        day,
+        hour: i8::try_from(hour).unwrap_or(-1),
+    };
+    Ok((t.weekly_summary != Some(w)).then_some(Some(w)))
 }
 
 async fn tenant_settings(
@@ -485,9 +525,24 @@ async fn tenant_settings(
         .store
         .update_tenant(
             t.key,
-            Some(emails(&form.notify)),
-            opt_number("expected_sync_seconds", &form.expected_sync_seconds)?,
-            opt_number("pending_window_seconds", &form.pending_window_seconds)?,
+            store::TenantChange {
+                notify: Some(recipients(&form.notify)?),
+                expected_sync_seconds: opt_number(
+                    "expected_sync_seconds",
+                    &form.expected_sync_seconds,
+                )?,
+                pending_window_seconds: opt_number(
+                    "pending_window_seconds",
+                    &form.pending_window_seconds,
+                )?,
+                time_zone: form
+                    .time_zone
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|z| !z.is_empty())
+                    .map(str::to_owned),
+                weekly_summary: weekly_of(&form, &t)?,
+            },
             "console",
         )
         .await?;

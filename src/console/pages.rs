@@ -144,7 +144,7 @@ pub fn tenants(
                             tr {
                                 td { a href={ "/console/tenants/" (t.id) } { (t.name) } }
                                 td { (last_call(st)) }
-                                td.hide-narrow { (t.notify.join(", ")) }
+                                td.hide-narrow { (t.notify.iter().map(|r| r.email()).collect::<Vec<_>>().join(", ")) }
                             }
                         }
                     }
@@ -269,7 +269,21 @@ pub fn tenant(
                     form method="post" action={ "/console/tenants/" (t.id) "/settings" } {
                         (csrf(s))
                         label for="notify" { "Recipients" }
-                        input #notify type="text" name="notify" value=(t.notify.join(", "));
+                        input #notify type="text" name="notify" value=(t.notify.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; "));
+                        p.small.muted { "Separate addresses with commas; " code { "it@contoso.com: blocked threshold" } " limits one address to those kinds." }
+                        label for="time-zone" { "Time zone of the emails (IANA name)" }
+                        input #time-zone type="text" name="time_zone" value=(t.time_zone) placeholder="Europe/Berlin";
+                        label for="weekly-day" { "Weekly summary" }
+                        div.row {
+                            select #weekly-day name="weekly_day" {
+                                option value="off" selected[t.weekly_summary.is_none()] { "off" }
+                                @for day in ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"] {
+                                    option value=(day) selected[t.weekly_summary.is_some_and(|w| serde_json::json!(w.day) == day)] { (day) }
+                                }
+                            }
+                            label.skip for="weekly-hour" { "Hour" }
+                            input #weekly-hour type="number" name="weekly_hour" min="0" max="23" value=(t.weekly_summary.map_or(8, |w| w.hour)) aria-label="Hour of the weekly summary";
+                        }
                         label for="expected" { "Expected sync interval (seconds)" }
                         input #expected type="number" name="expected_sync_seconds" min="60" value=(t.expected_sync_seconds);
                         label for="window" { "Pending window (seconds)" }

@@ -16,6 +16,8 @@ use serde_json::json;
 use super::auth::Admin;
 use super::error::AdminError;
 use super::{body, AppState};
+use crate::notify::Recipient;
+use crate::store::{self, TenantChange};
 
 pub fn scope() -> actix_web::Scope {
     super::notifications::routes(super::licenses::routes(web::scope("/admin/v1")))
@@ -75,7 +77,9 @@ pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
 struct NewTenant {
     name: String,
     #[serde(default)]
-    notify: Vec<String>,
+    notify: Vec<Recipient>,
+    time_zone: Option<String>,
+    weekly_summary: Option<WeeklySetting>,
 }
 
 async fn create_tenant(
@@ -85,7 +89,26 @@ async fn create_tenant(
 ) -> Result<HttpResponse, AdminError> {
     admin.operator()?;
     let t: NewTenant = json_body(payload, &state).await?;
-    let tenant = state.store.create_tenant(t.name, t.notify).await?;
+    let change = TenantChange {
+        time_zone: t.time_zone,
+        weekly_summary: t.weekly_summary.map(WeeklySetting::into_weekly),
+        ..TenantChange::default()
+    };
+    // Check the settings before the tenant exists: a refused setting creates nothing.
+    if let Some(z) = &change.time_zone {
+        crate::notify::when::valid_zone(z).map_err(store::Error::Invalid)?;
+    }
+    if let Some(Some(w)) = &change.weekly_summary {
+        w.validate().map_err(store::Error::Invalid)?;
+    }
+    let mut tenant = state.store.create_tenant(t.name, t.notify).await?;
+    if change != TenantChange::default() {
+        state
+            .store
+            .update_tenant(tenant.key, change, "admin")
+            .await?;
+        tenant = state.store.tenant(&tenant.id).await?;
+    }
     Ok(HttpResponse::Created().json(tenant))
 }
 
@@ -108,9 +131,40 @@ async fn get_tenant(
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct TenantSettings {
-    notify: Option<Vec<String>>,
+    notify: Option<Vec<Recipient>>,
     expected_sync_seconds: Option<i64>,
     pending_window_seconds: Option<i64>,
+    time_zone: Option<String>,
+    /// Absent: unchanged; `null` or `false`: off; `true`: Monday 08:00; `{day, hour}`.
+    #[serde(default, deserialize_with = "present")]
+    weekly_summary: Option<Option<WeeklySetting>>,
+}
+
+/// `weekly_summary` as written: `false`/`true`, or `{"day": "monday", "hour": 8}`.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum WeeklySetting {
+    On(bool),
+    At(crate::notify::when::Weekly),
+}
+
+impl WeeklySetting {
+    fn into_weekly(self) -> Option<crate::notify::when::Weekly> {
+        match self {
+            WeeklySetting::On(false) => None,
+            WeeklySetting::On(true) => Some(crate::notify::when::Weekly::default()),
+            WeeklySetting::At(w) => Some(w),
+        }
+    }
+}
+
+/// Tells a field given as `null` (`Some(None)`) from one left out (`None`).
+fn present<'de, D, T>(d: D) -> std::result::Result<Option<Option<T>>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+    T: Deserialize<'de>,
+{
+    Option::<T>::deserialize(d).map(Some)
 }
 
 async fn update_tenant(
@@ -125,9 +179,15 @@ async fn update_tenant(
         .store
         .update_tenant(
             tenant.key,
-            s.notify,
-            s.expected_sync_seconds,
-            s.pending_window_seconds,
+            TenantChange {
+                notify: s.notify,
+                expected_sync_seconds: s.expected_sync_seconds,
+                pending_window_seconds: s.pending_window_seconds,
+                time_zone: s.time_zone,
+                weekly_summary: s
+                    .weekly_summary
+                    .map(|w| w.and_then(WeeklySetting::into_weekly)),
+            },
             "admin",
         )
         .await?;

@@ -1,6 +1,7 @@
-//! A digest as an email: subject naming the tenant, the license and the event; a plain-text and
-//! an HTML part saying what happened, who is affected (the first [`BODY_ITEMS`]), the current
-//! seat numbers and what the admin can do; every item in a CSV attachment; `Date`, `Message-ID`,
+//! A digest as an email: the subject naming the tenant, the license and what happened; a
+//! plain-text and an HTML part (maud, inline styles, one column, no images) saying what
+//! [`wording`] wrote: what happened, who is concerned (the first [`BODY_ITEMS`]), the seats now
+//! and where to act; the whole list as a CSV attachment; `Date`, `Message-ID`,
 //! `Auto-Submitted: auto-generated`. Pure: no I/O.
 
 use std::fmt::Write as _;
@@ -9,9 +10,11 @@ use std::time::SystemTime;
 use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
+use maud::{html, DOCTYPE};
 use serde_json::Value;
 
-use super::{Digest, Kind, BODY_ITEMS};
+use super::wording::{self, Content};
+use super::{Audience, Digest, BODY_ITEMS};
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): no vacation replies, no loops.
 #[derive(Debug, Clone)]
@@ -78,182 +81,12 @@ pub struct Rendered {
     pub bytes: Vec<u8>,
 }
 
-/// What the email says, before it is laid out as text and HTML.
-struct Content {
-    headline: String,
-    summary: Vec<String>,
-    actions: Vec<String>,
-}
-
 fn s(v: &Value, key: &str) -> String {
     match v.get(key) {
         None | Some(Value::Null) => String::new(),
         Some(Value::String(s)) => s.clone(),
         Some(other) => other.to_string(),
     }
-}
-
-fn plural(n: usize, one: &str, many: &str) -> String {
-    if n == 1 {
-        format!("1 {one}")
-    } else {
-        format!("{n} {many}")
-    }
-}
-
-fn content(d: &Digest) -> Content {
-    let n = d.items.len();
-    let license = d
-        .license
-        .as_ref()
-        .map(|l| l.name.clone())
-        .or_else(|| d.license_name.clone())
-        .unwrap_or_else(|| "(deleted license)".into());
-    let api = |suffix: &str| {
-        format!(
-            "{}/admin/v1/tenants/{}{suffix}",
-            d.public_url.as_deref().unwrap_or(""),
-            d.tenant_id
-        )
-    };
-    let license_api = d
-        .license
-        .as_ref()
-        .map(|l| api(&format!("/licenses/{}", l.id)))
-        .unwrap_or_else(|| api("/licenses"));
-    match d.kind {
-        Kind::Blocked => Content {
-            headline: format!("{} blocked for lack of seats", plural(n, "user", "users")),
-            summary: vec![format!(
-                "{} became entitled to {license} (through a selected group) while no seat was free. \
-                 They are on the waitlist, in the order they became entitled, and get a seat when one frees up{}.",
-                plural(n, "user", "users"),
-                if d.license.is_some() { "" } else { " (the license has since been deleted)" }
-            )],
-            actions: vec![
-                format!("Raise the seat count: PATCH {license_api} with {{\"seats\": N}}, or `seatkeeper license set {} {} --seats N` (`license preview` first shows who would get a seat).", d.tenant_name, license),
-                "Change which groups the license selects, so that only the people who need it are entitled.".into(),
-                "Pin the users who must keep a seat, or exclude users who should not hold one (PUT .../overrides/{user}).".into(),
-                "Grant a seat by hand to a waiting user once one is free (POST .../seats/{user}/grant).".into(),
-            ],
-        },
-        Kind::Threshold => {
-            let top = d.items.iter().filter_map(|i| i["level"].as_i64()).max().unwrap_or(90);
-            Content {
-                headline: if top >= 100 {
-                    "all seats in use".into()
-                } else {
-                    format!("{top}% of seats in use")
-                },
-                summary: vec![format!(
-                    "{license} crossed {}. Once every seat is taken, newly entitled users are blocked and wait.",
-                    d.items
-                        .iter()
-                        .map(|i| format!("{}% at {}", s(i, "level"), s(i, "at")))
-                        .collect::<Vec<_>>()
-                        .join(", then ")
-                )],
-                actions: vec![
-                    format!("Plan for it: raise the seat count (PATCH {license_api} with {{\"seats\": N}}), or narrow the groups the license selects."),
-                    "You are told again only after use has fallen at least 5 points below a threshold and crossed it once more.".into(),
-                ],
-            }
-        }
-        Kind::CapacityLowered => Content {
-            headline: "capacity lowered below the seats in use".into(),
-            summary: vec![format!(
-                "The seat count of {license} was lowered below the number of seats in use. Under the policy \
-                 `keep` nobody loses a seat: holders keep theirs and newly entitled users wait until use falls \
-                 below the new count. Under `block_newest` the most recently granted holders were moved back \
-                 to the waitlist."
-            )],
-            actions: vec![
-                format!("If this was a mistake, raise the seat count again: PATCH {license_api} with {{\"seats\": N}}."),
-                "To free seats on purpose, exclude users or narrow the selected groups.".into(),
-            ],
-        },
-        Kind::PendingExpired => Content {
-            headline: format!("{} expired", plural(n, "pending reference", "pending references")),
-            summary: vec![
-                "These references named a group or a member the identity provider never sent within the tenant's \
-                 pending window, so they were dropped: a license selector no group matched, or a group member \
-                 that no user or group matched."
-                    .into(),
-            ],
-            actions: vec![
-                "Check the selector's group id, externalId or displayName in the license (a typo, or a group renamed in the directory).".into(),
-                "Check that the group and its members are in the provisioning scope of the identity provider (Entra ID: Users and groups of the enterprise app).".into(),
-                format!("Change the window: PATCH {} with {{\"pending_window_seconds\": N}}.", api("")),
-            ],
-        },
-        Kind::Silence => Content {
-            headline: "no provisioning calls".into(),
-            summary: vec![format!(
-                "The identity provider has not called seatkeeper's SCIM endpoint for longer than the tenant expects ({}). \
-                 Seats follow the directory only while it syncs: people who joined or left since are not reflected.",
-                d.items.last().map(|i| format!("last call: {}", match s(i, "lastProviderCall").as_str() { "" => "never".to_owned(), t => t.to_owned() })).unwrap_or_default()
-            )],
-            actions: vec![
-                "Open the provisioning settings of the enterprise app (Entra ID) or the app (Okta): is provisioning on, is the job in quarantine, does Test Connection succeed?".into(),
-                "If the secret token expired or was revoked, issue a new one and paste it as the Secret Token.".into(),
-                format!("If the provider syncs less often on purpose, raise expected_sync_seconds: PATCH {} .", api("")),
-            ],
-        },
-        Kind::ScimFailures => Content {
-            headline: "repeated failing SCIM requests".into(),
-            summary: vec![
-                "Many provisioning requests from the identity provider failed within a short time. The most common errors are listed below; \
-                 failed requests change nothing, so the users and groups they carried are not up to date here."
-                    .into(),
-            ],
-            actions: vec![
-                "Look at the provisioning logs of the identity provider for the same errors (Entra ID: Provisioning logs; Okta: System Log).".into(),
-                "Attribute-mapping errors (invalidValue, invalidSyntax) are fixed in the provider's attribute mappings; uniqueness errors mean two users share a userName.".into(),
-            ],
-        },
-        Kind::AuthFailures => Content {
-            headline: "requests with a revoked or wrong token".into(),
-            summary: vec![
-                "Requests reached seatkeeper with a token of this tenant that is revoked, expired or wrong. They were refused (401), so nothing they carried was applied."
-                    .into(),
-            ],
-            actions: vec![
-                format!("If your provider still uses an old token: issue a new one (POST {}) and paste it as the Secret Token.", api("/tokens")),
-                "If you do not recognize the caller, keep the token revoked; the client address is listed.".into(),
-            ],
-        },
-        Kind::DriftRepaired => Content {
-            headline: "seats repaired by the reconciler".into(),
-            summary: vec![
-                "The periodic reconciler recomputed every license from the directory and found seats that disagreed with the rules. It repaired them; the figures are below."
-                    .into(),
-            ],
-            actions: vec![
-                "Nothing is needed from you. If this repeats, tell the operator of seatkeeper: it points to a defect.".into(),
-            ],
-        },
-        Kind::Test => Content {
-            headline: "test message".into(),
-            summary: vec![format!(
-                "This is a test message from seatkeeper for the tenant {}. Notifications for this tenant reach this address.",
-                d.tenant_name
-            )],
-            actions: vec!["Nothing: this message only checks delivery.".into()],
-        },
-    }
-}
-
-fn seats_line(d: &Digest) -> Option<String> {
-    let l = d.license.as_ref()?;
-    Some(format!(
-        "Seats of {} now: {} of {} in use ({} granted, {} releasing in their grace period), {} waiting.",
-        l.name,
-        l.in_use(),
-        l.capacity,
-        l.granted,
-        l.releasing,
-        l.blocked
-    ))
 }
 
 /// The item's columns: the union of keys, in first-seen order.
@@ -271,31 +104,6 @@ fn columns(items: &[Value]) -> Vec<String> {
     cols
 }
 
-fn item_line(kind: Kind, i: &Value, cols: &[String]) -> String {
-    match kind {
-        Kind::Blocked => {
-            let now = s(i, "stateNow");
-            format!(
-                "{} (id {}), blocked at {}{}",
-                s(i, "userName"),
-                s(i, "userId"),
-                s(i, "at"),
-                if now.is_empty() {
-                    String::new()
-                } else {
-                    format!(", now: {now}")
-                }
-            )
-        }
-        _ => cols
-            .iter()
-            .filter(|c| !s(i, c).is_empty())
-            .map(|c| format!("{c}: {}", s(i, c)))
-            .collect::<Vec<_>>()
-            .join(", "),
-    }
-}
-
 /// One CSV field: quoted when needed; a leading `= + - @` is defused so a spreadsheet never
 /// runs a provider-supplied value as a formula.
 fn csv_field(v: &str) -> String {
@@ -311,165 +119,187 @@ fn csv_field(v: &str) -> String {
     }
 }
 
-/// Every item as CSV (RFC 4180, CRLF line ends), with a header row.
+/// Every item as CSV (RFC 4180, CRLF line ends), with a header row of its keys.
 pub fn csv(items: &[Value]) -> String {
     let cols = columns(items);
-    let mut out = cols
+    let rows: Vec<Vec<String>> = items
         .iter()
-        .map(|c| csv_field(c))
-        .collect::<Vec<_>>()
-        .join(",");
-    out.push_str("\r\n");
-    for i in items {
-        out.push_str(
-            &cols
-                .iter()
-                .map(|c| csv_field(&s(i, c)))
-                .collect::<Vec<_>>()
-                .join(","),
-        );
-        out.push_str("\r\n");
+        .map(|i| cols.iter().map(|c| s(i, c)).collect())
+        .collect();
+    csv_table(&cols, &rows)
+}
+
+/// A table as CSV (RFC 4180, CRLF line ends), with its header row.
+pub fn csv_table(headers: &[String], rows: &[Vec<String>]) -> String {
+    let line = |fields: &[String]| {
+        let mut l = fields
+            .iter()
+            .map(|f| csv_field(f))
+            .collect::<Vec<_>>()
+            .join(",");
+        l.push_str("\r\n");
+        l
+    };
+    let mut out = line(headers);
+    for r in rows {
+        out.push_str(&line(r));
     }
     out
 }
 
-fn html_escape(s: &str) -> String {
-    let mut out = String::with_capacity(s.len());
-    for c in s.chars() {
-        match c {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// The subject: `[seatkeeper] <tenant> / <license>: <what happened>`.
+/// The subject: `[seatkeeper] <tenant> / <license>: <what happened>`; the operator's copy
+/// says it is one.
 pub fn subject(d: &Digest) -> String {
-    let c = content(d);
-    let license = d
-        .license
-        .as_ref()
-        .map(|l| l.name.clone())
-        .or_else(|| d.license_name.clone());
-    let subject = match license {
+    subject_of(d, &wording::content(d))
+}
+
+fn subject_of(d: &Digest, c: &Content) -> String {
+    let mut subject = match wording::license_name(d) {
         Some(l) => format!("[seatkeeper] {} / {l}: {}", d.tenant_name, c.headline),
         None => format!("[seatkeeper] {}: {}", d.tenant_name, c.headline),
     };
+    if d.audience == Audience::Operator {
+        subject.push_str(" (operator copy)");
+    }
     subject.chars().filter(|c| !c.is_control()).collect()
 }
 
-fn text_body(d: &Digest, c: &Content) -> String {
+const SIGNATURE: &str =
+    "This message was generated automatically by seatkeeper; replies are not read.";
+
+/// The plain-text part: says what the HTML part says.
+pub fn text_body(d: &Digest, c: &Content) -> String {
     let mut t = String::new();
-    let _ = writeln!(t, "{}\n", subject(d));
-    for p in &c.summary {
+    let _ = writeln!(t, "{}\n", subject_of(d, c));
+    for p in &c.paragraphs {
         let _ = writeln!(t, "{p}\n");
     }
-    if let Some(line) = seats_line(d) {
+    if let Some(line) = &c.seats {
         let _ = writeln!(t, "{line}\n");
     }
-    if !d.items.is_empty() {
-        let cols = columns(&d.items);
-        let _ = writeln!(t, "Affected ({}):", d.items.len());
-        for i in d.items.iter().take(BODY_ITEMS) {
-            let _ = writeln!(t, "  - {}", item_line(d.kind, i, &cols));
+    if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
+        let _ = writeln!(t, "{} ({}):", table.title, table.rows.len());
+        for row in table.rows.iter().take(BODY_ITEMS) {
+            let cells: Vec<String> = table
+                .headers
+                .iter()
+                .zip(row)
+                .filter(|(_, v)| !v.is_empty() && *v != "—")
+                .map(|(h, v)| format!("{h}: {v}"))
+                .collect();
+            let _ = writeln!(t, "  - {}", cells.join(" · "));
         }
-        if d.items.len() > BODY_ITEMS {
+        if table.rows.len() > BODY_ITEMS {
             let _ = writeln!(
                 t,
-                "  ... and {} more: every one is in the attached CSV.",
-                d.items.len() - BODY_ITEMS
+                "  ... and {} more: every one is in the attached spreadsheet (CSV).",
+                table.rows.len() - BODY_ITEMS
             );
         }
         t.push('\n');
     }
-    let _ = writeln!(t, "What you can do:");
-    for a in &c.actions {
-        let _ = writeln!(t, "  * {a}");
+    let _ = writeln!(t, "What you can do");
+    match &c.act.url {
+        Some(url) => {
+            let _ = writeln!(
+                t,
+                "Open {} in the seatkeeper console:\n  {url}",
+                c.act.place
+            );
+        }
+        None => {
+            let _ = writeln!(
+                t,
+                "In the seatkeeper console, open {} (ask whoever runs seatkeeper for the console's address).",
+                c.act.place
+            );
+        }
     }
-    let _ = writeln!(
-        t,
-        "\n--\nseatkeeper, for the tenant {} ({}). This message was generated automatically; replies are not read.",
-        d.tenant_name, d.tenant_id
-    );
+    for step in &c.act.steps {
+        let _ = writeln!(t, "  * {step}");
+    }
+    if !c.operator.is_empty() {
+        let _ = writeln!(t, "\nFor the operator");
+        for hint in &c.operator {
+            let _ = writeln!(t, "  * {hint}");
+        }
+    }
+    let _ = writeln!(t, "\n--\n{SIGNATURE}");
     t
 }
 
-fn html_body(d: &Digest, c: &Content) -> String {
-    let mut h = String::from(
-        "<!DOCTYPE html><html lang=\"en\"><head><meta charset=\"utf-8\"><title></title></head>\
-         <body style=\"font-family:system-ui,-apple-system,'Segoe UI',sans-serif;color:#1a1a1a;line-height:1.45;max-width:48rem\">",
-    );
-    let _ = write!(
-        h,
-        "<h1 style=\"font-size:1.25rem\">{}</h1>",
-        html_escape(&subject(d))
-    );
-    for p in &c.summary {
-        let _ = write!(h, "<p>{}</p>", html_escape(p));
-    }
-    if let Some(line) = seats_line(d) {
-        let _ = write!(
-            h,
-            "<p style=\"background:#f3f4f6;padding:.5rem .75rem;border-radius:4px\"><strong>{}</strong></p>",
-            html_escape(&line)
-        );
-    }
-    if !d.items.is_empty() {
-        let cols = columns(&d.items);
-        let _ = write!(
-            h,
-            "<h2 style=\"font-size:1.05rem\">Affected ({})</h2><table style=\"border-collapse:collapse\" cellpadding=\"4\"><thead><tr>",
-            d.items.len()
-        );
-        for col in &cols {
-            let _ = write!(
-                h,
-                "<th scope=\"col\" style=\"text-align:left;border-bottom:1px solid #999\">{}</th>",
-                html_escape(col)
-            );
-        }
-        h.push_str("</tr></thead><tbody>");
-        for i in d.items.iter().take(BODY_ITEMS) {
-            h.push_str("<tr>");
-            for col in &cols {
-                let _ = write!(
-                    h,
-                    "<td style=\"border-bottom:1px solid #ddd\">{}</td>",
-                    html_escape(&s(i, col))
-                );
+/// The HTML part: one column, inline styles, no images; maud escapes every value.
+pub fn html_body(d: &Digest, c: &Content) -> String {
+    const TH: &str = "text-align:left;border-bottom:1px solid #999;padding:4px 8px 4px 0";
+    const TD: &str = "border-bottom:1px solid #ddd;padding:4px 8px 4px 0;vertical-align:top";
+    const H2: &str = "font-size:1.05rem;margin:1.25rem 0 .5rem";
+    let markup = html! {
+        (DOCTYPE)
+        html lang="en" {
+            head {
+                meta charset="utf-8";
+                meta name="viewport" content="width=device-width, initial-scale=1";
+                title { (subject_of(d, c)) }
             }
-            h.push_str("</tr>");
+            body style="margin:0;padding:16px;font-family:system-ui,-apple-system,'Segoe UI',Roboto,Helvetica,Arial,sans-serif;color:#1a1a1a;line-height:1.45;background:#ffffff" {
+                div style="max-width:640px;margin:0 auto" {
+                    h1 style="font-size:1.25rem;margin:0 0 1rem" { (subject_of(d, c)) }
+                    @for p in &c.paragraphs { p style="margin:0 0 .75rem" { (p) } }
+                    @if let Some(line) = &c.seats {
+                        p style="background:#f3f4f6;padding:8px 12px;border-radius:4px;margin:0 0 .75rem" { strong { (line) } }
+                    }
+                    @if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
+                        h2 style=(H2) { (table.title) " (" (table.rows.len()) ")" }
+                        table style="border-collapse:collapse;width:100%;font-size:.9rem" {
+                            thead { tr { @for h in &table.headers { th scope="col" style=(TH) { (h) } } } }
+                            tbody {
+                                @for row in table.rows.iter().take(BODY_ITEMS) {
+                                    tr { @for cell in row { td style=(TD) { (cell) } } }
+                                }
+                            }
+                        }
+                        @if table.rows.len() > BODY_ITEMS {
+                            p { "... and " (table.rows.len() - BODY_ITEMS) " more: every one is in the attached spreadsheet (CSV)." }
+                        }
+                    }
+                    h2 style=(H2) { "What you can do" }
+                    @match &c.act.url {
+                        Some(url) => {
+                            p style="margin:0 0 .75rem" {
+                                a href=(url) style="display:inline-block;background:#1d4ed8;color:#ffffff;text-decoration:none;padding:8px 14px;border-radius:4px;font-weight:600" {
+                                    "Open " (c.act.place)
+                                }
+                            }
+                        }
+                        None => {
+                            p style="margin:0 0 .75rem" {
+                                "In the seatkeeper console, open " strong { (c.act.place) } " (ask whoever runs seatkeeper for the console's address)."
+                            }
+                        }
+                    }
+                    ul style="margin:0 0 .75rem;padding-left:1.25rem" { @for step in &c.act.steps { li { (step) } } }
+                    @if !c.operator.is_empty() {
+                        h2 style=(H2) { "For the operator" }
+                        ul style="margin:0 0 .75rem;padding-left:1.25rem;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem" {
+                            @for hint in &c.operator { li { (hint) } }
+                        }
+                    }
+                    p style="color:#555;font-size:.85rem;margin-top:1.5rem" { (SIGNATURE) }
+                }
+            }
         }
-        h.push_str("</tbody></table>");
-        if d.items.len() > BODY_ITEMS {
-            let _ = write!(
-                h,
-                "<p>... and {} more: every one is in the attached CSV.</p>",
-                d.items.len() - BODY_ITEMS
-            );
-        }
-    }
-    h.push_str("<h2 style=\"font-size:1.05rem\">What you can do</h2><ul>");
-    for a in &c.actions {
-        let _ = write!(h, "<li>{}</li>", html_escape(a));
-    }
-    let _ = write!(
-        h,
-        "</ul><p style=\"color:#555;font-size:.85rem\">seatkeeper, for the tenant {} ({}). This message was generated automatically; replies are not read.</p></body></html>",
-        html_escape(&d.tenant_name),
-        html_escape(&d.tenant_id)
-    );
-    h
+    };
+    markup.into_string()
 }
 
 /// The Message-ID of a digest: unique, stable across retries, in the sender's domain.
 pub fn message_id(d: &Digest, from: &Mailbox) -> String {
-    format!("<{}.{}@{}>", d.token, d.id, from.email.domain())
+    let copy = if d.audience == Audience::Operator {
+        ".operator"
+    } else {
+        ""
+    };
+    format!("<{}.{}{copy}@{}>", d.token, d.id, from.email.domain())
 }
 
 /// Renders a digest for `to`, dated `date`.
@@ -479,8 +309,8 @@ pub fn render(
     to: &[String],
     date: SystemTime,
 ) -> Result<Rendered, Error> {
-    let c = content(d);
-    let subject = subject(d);
+    let c = wording::content(d);
+    let subject = subject_of(d, &c);
     let message_id = message_id(d, from);
     let mut b = Message::builder()
         .from(from.clone())
@@ -496,24 +326,18 @@ pub fn render(
             .map_err(|_| Error::Recipient(r.clone()))?);
     }
     let alternative = MultiPart::alternative_plain_html(text_body(d, &c), html_body(d, &c));
-    let body = if d.items.is_empty() {
-        alternative
-    } else {
-        let name = format!(
-            "{}-{}-{}.csv",
-            d.kind.as_str(),
-            d.license
-                .as_ref()
-                .map(|l| l.id.as_str())
-                .unwrap_or("tenant"),
-            d.id
-        );
+    let table = c.table.as_ref().filter(|t| !t.rows.is_empty());
+    let body = if let Some(table) = table {
+        let name = format!("{}-{}.csv", d.kind.as_str().replace('_', "-"), d.id);
         let csv_type = ContentType::parse("text/csv; charset=utf-8")
             .map_err(|e| Error::Build(e.to_string()))?;
-        let attachment: SinglePart = Attachment::new(name).body(csv(&d.items), csv_type);
+        let attachment: SinglePart =
+            Attachment::new(name).body(csv_table(&table.headers, &table.rows), csv_type);
         MultiPart::mixed()
             .multipart(alternative)
             .singlepart(attachment)
+    } else {
+        alternative
     };
     let message = b.multipart(body).map_err(|e| Error::Build(e.to_string()))?;
     Ok(Rendered {
@@ -526,28 +350,33 @@ pub fn render(
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::notify::Seats;
+    use crate::notify::{Kind, Seats};
     use serde_json::json;
+
+    const AT: &str = "2026-10-24T12:00:00.000Z";
 
     fn digest(kind: Kind, items: Vec<Value>) -> Digest {
         Digest {
             id: 7,
             kind,
+            audience: Audience::Tenant,
             tenant_name: "Contoso".into(),
-            tenant_id: "t-1".into(),
+            tenant_id: "0b6e1c52-tenant".into(),
             license: Some(Seats {
-                id: "l-1".into(),
+                id: "5d1f-license".into(),
                 name: "MindManager".into(),
                 capacity: 10,
                 granted: 9,
                 releasing: 1,
                 blocked: 3,
+                auto_promote: true,
             }),
             license_name: Some("MindManager".into()),
             items,
             first_at: 0,
             token: "abc".into(),
-            public_url: None,
+            public_url: Some("https://seats.vendor.example".into()),
+            time_zone: "Europe/Berlin".into(),
         }
     }
 
@@ -555,10 +384,171 @@ mod tests {
         "seatkeeper <noreply@example.com>".parse().unwrap()
     }
 
+    fn person(i: usize, state: &str, position: Option<usize>) -> Value {
+        json!({"userId": format!("id-{i}"), "userName": format!("u{i}@contoso.com"),
+               "displayName": if i % 2 == 0 { json!(format!("Person {i}")) } else { Value::Null },
+               "email": if i % 3 == 0 { json!(format!("person{i}@mail.contoso.com")) } else { Value::Null },
+               "position": position, "state": state, "at": AT})
+    }
+
+    /// One realistic digest of each kind.
+    fn sample(kind: Kind) -> Digest {
+        let mut d = match kind {
+            Kind::Blocked => digest(
+                kind,
+                vec![
+                    person(0, "blocked", Some(1)),
+                    person(1, "blocked", Some(2)),
+                    person(2, "granted", None),
+                    person(3, "none", None),
+                ],
+            ),
+            Kind::Threshold => digest(
+                kind,
+                vec![
+                    json!({"level": 90, "inUse": 9, "capacity": 10, "at": AT}),
+                    json!({"level": 100, "inUse": 10, "capacity": 10, "at": "2026-10-26T09:30:00.000Z"}),
+                ],
+            ),
+            Kind::CapacityLowered => digest(
+                kind,
+                vec![json!({"from": 12, "to": 8, "inUse": 10, "policy": "keep", "at": AT})],
+            ),
+            Kind::PendingExpired => digest(
+                kind,
+                vec![
+                    json!({"reference": "license selector", "license": "MindManager", "displayName": "Desginers", "at": AT}),
+                    json!({"reference": "group member", "group": "g-1", "groupName": "Designers", "member": "8f2c-unknown", "at": AT}),
+                ],
+            ),
+            Kind::Silence => digest(
+                kind,
+                vec![
+                    json!({"lastProviderCall": "2026-10-24T08:00:00.000Z", "expectedSyncSeconds": 7200, "silentForSeconds": 14_700, "at": AT}),
+                ],
+            ),
+            Kind::ScimFailures => digest(
+                kind,
+                vec![json!({"failedRequests": 25, "withinSeconds": 600,
+                    "mostCommonErrors": "20 × 409 uniqueness on POST /scim/v2/Users; 5 × 400 invalidValue on PATCH /scim/v2/Users/{id}", "at": AT})],
+            ),
+            Kind::AuthFailures => digest(
+                kind,
+                vec![
+                    json!({"tokenId": "tok-1", "reason": "revoked", "client": "203.0.113.9", "requests": 42,
+                    "tokenIssued": "2026-09-01T10:00:00Z", "at": AT}),
+                ],
+            ),
+            Kind::DriftRepaired => digest(
+                kind,
+                vec![
+                    json!({"granted": 1, "blocked": 0, "releasing": 0, "released": 2, "promoted": 0, "repaired": 3, "by": "reconciler", "at": AT}),
+                ],
+            ),
+            Kind::Test => digest(kind, vec![json!({"to": ["it@contoso.com"], "at": AT})]),
+            Kind::WeeklySummary => digest(
+                kind,
+                vec![
+                    json!({"from": 1_792_476_000_000_i64, "to": 1_793_084_400_000_i64, "pending": 1,
+                    "licenses": [
+                        {"id": "5d1f-license", "name": "MindManager", "seats": 10, "inUse": 10, "waiting": 3, "granted": 4, "released": 1},
+                        {"id": "77aa-license", "name": "MindManager Viewer", "seats": 100, "inUse": 12, "waiting": 0, "granted": 0, "released": 0}
+                    ], "at": AT}),
+                ],
+            ),
+        };
+        if matches!(
+            kind,
+            Kind::PendingExpired
+                | Kind::Silence
+                | Kind::ScimFailures
+                | Kind::AuthFailures
+                | Kind::DriftRepaired
+                | Kind::Test
+                | Kind::WeeklySummary
+        ) {
+            d.license = None;
+            d.license_name = None;
+        }
+        d
+    }
+
+    /// The HTML with one element per line, for a reviewable snapshot.
+    fn lines(html: &str) -> String {
+        html.replace("><", ">\n<")
+    }
+
     #[test]
-    fn a_blocked_digest_names_tenant_license_event_and_lists_users() {
+    fn every_kind_reads_as_its_recipient_sees_it() {
+        for kind in Kind::ALL {
+            let d = sample(kind);
+            let c = wording::content(&d);
+            insta::assert_snapshot!(format!("{}_text", kind.as_str()), text_body(&d, &c));
+            insta::assert_snapshot!(format!("{}_html", kind.as_str()), lines(&html_body(&d, &c)));
+            let r = render(&d, &from(), &["a@example.com".into()], SystemTime::now()).unwrap();
+            assert!(r.subject.starts_with("[seatkeeper] Contoso"), "{kind:?}");
+            assert_eq!(Kind::parse(kind.as_str()), Some(kind));
+            // Nothing internal reaches the tenant's recipients: no ids, no API paths, no CLI.
+            // (Links carry ids in their paths; the words around them do not.)
+            let text: String = text_body(&d, &c)
+                .lines()
+                .filter(|l| !l.trim_start().starts_with("https://"))
+                .collect::<Vec<_>>()
+                .join("\n");
+            for internal in [
+                "id-0",
+                "5d1f-license",
+                "tok-1",
+                "g-1\n",
+                "/admin/v1",
+                "seatkeeper license",
+                "T12:00:00",
+            ] {
+                assert!(
+                    !text.contains(internal),
+                    "{kind:?} shows {internal:?}:\n{text}"
+                );
+            }
+        }
+    }
+
+    #[test]
+    fn the_operator_copy_adds_ids_and_api_and_cli_hints() {
+        for kind in [Kind::Blocked, Kind::AuthFailures, Kind::WeeklySummary] {
+            let mut d = sample(kind);
+            d.audience = Audience::Operator;
+            let c = wording::content(&d);
+            insta::assert_snapshot!(
+                format!("{}_operator_text", kind.as_str()),
+                text_body(&d, &c)
+            );
+        }
+        let mut d = sample(Kind::Blocked);
+        d.audience = Audience::Operator;
+        let r = render(
+            &d,
+            &from(),
+            &["ops@vendor.example".into()],
+            SystemTime::now(),
+        )
+        .unwrap();
+        assert!(r.subject.ends_with("(operator copy)"));
+        assert_eq!(r.message_id, "<abc.7.operator@example.com>");
+    }
+
+    #[test]
+    fn without_a_public_url_the_email_says_where_the_page_is() {
+        let mut d = sample(Kind::Blocked);
+        d.public_url = None;
+        let text = text_body(&d, &wording::content(&d));
+        assert!(!text.contains("http"), "{text}");
+        insta::assert_snapshot!("blocked_without_public_url_text", text);
+    }
+
+    #[test]
+    fn a_long_list_shows_its_first_items_and_attaches_every_one() {
         let items: Vec<Value> = (0..250)
-            .map(|i| json!({"userName": format!("u{i}@contoso.com"), "userId": format!("id{i}"), "at": "2026-11-22T10:00:00.000Z", "stateNow": "blocked"}))
+            .map(|i| person(i, "blocked", Some(i + 1)))
             .collect();
         let d = digest(Kind::Blocked, items);
         let r = render(
@@ -570,7 +560,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             r.subject,
-            "[seatkeeper] Contoso / MindManager: 250 users blocked for lack of seats"
+            "[seatkeeper] Contoso / MindManager: 250 people could not get a seat"
         );
         let text = String::from_utf8_lossy(&r.bytes);
         assert!(text.contains("Auto-Submitted: auto-generated"));
@@ -578,13 +568,13 @@ mod tests {
         assert!(text.contains("Date: "));
         assert!(text.contains("text/html"));
         assert!(text.contains("text/csv"));
-        let body = text_body(&d, &content(&d));
+        let c = wording::content(&d);
+        let body = text_body(&d, &c);
         assert!(body.contains("u199@contoso.com"));
-        assert!(!body.contains("u200@contoso.com"));
+        assert!(!body.contains("u201@contoso.com"));
         assert!(body.contains("50 more"));
-        assert!(body.contains("10 of 10 in use (9 granted, 1 releasing"));
-        assert!(body.contains("Raise the seat count"));
-        assert_eq!(csv(&d.items).lines().count(), 251);
+        let table = c.table.unwrap();
+        assert_eq!(csv_table(&table.headers, &table.rows).lines().count(), 251);
     }
 
     #[test]
@@ -598,26 +588,12 @@ mod tests {
 
     #[test]
     fn html_is_escaped_and_bad_recipients_are_refused() {
-        let d = digest(
-            Kind::Blocked,
-            vec![json!({"userName": "<script>x</script>", "userId": "1"})],
-        );
-        let h = html_body(&d, &content(&d));
+        let mut p = person(0, "blocked", Some(1));
+        p["displayName"] = json!("<script>x</script>");
+        let d = digest(Kind::Blocked, vec![p]);
+        let h = html_body(&d, &wording::content(&d));
         assert!(!h.contains("<script>"));
         assert!(h.contains("&lt;script&gt;"));
         assert!(render(&d, &from(), &["not an address".into()], SystemTime::now()).is_err());
-    }
-
-    #[test]
-    fn every_kind_renders() {
-        for k in Kind::ALL {
-            let d = digest(
-                k,
-                vec![json!({"at": "2026-11-22T10:00:00.000Z", "level": 90})],
-            );
-            let r = render(&d, &from(), &["a@example.com".into()], SystemTime::now()).unwrap();
-            assert!(r.subject.starts_with("[seatkeeper] Contoso"), "{k:?}");
-            assert_eq!(Kind::parse(k.as_str()), Some(k));
-        }
     }
 }

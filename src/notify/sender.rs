@@ -23,7 +23,7 @@ use tokio::sync::{watch, Notify};
 
 use super::render;
 use crate::alloc::Millis;
-use crate::store::outbox::{Closed, Outgoing};
+use crate::store::outbox::{Closed, OperatorCopy, Outgoing};
 use crate::store::{self, Store};
 
 /// How often the sender looks for due work when nothing wakes it.
@@ -121,6 +121,8 @@ pub struct Sender {
     /// How long a digest collects events before it is sent.
     pub window_ms: Millis,
     pub public_url: Option<String>,
+    /// `operator_notify`: who gets the operator's copy of which kinds.
+    pub operator: Vec<super::Recipient>,
     pub wake: Arc<Notify>,
     pub stats: Arc<Stats>,
 }
@@ -165,6 +167,7 @@ impl Sender {
             let Some((digest, to)) = self.store.digest(id, self.public_url.clone()).await? else {
                 continue;
             };
+            let copy = self.operator_copy(&digest).await;
             let closed = if to.is_empty() {
                 tracing::warn!(
                     notification = id,
@@ -195,7 +198,7 @@ impl Sender {
                     }
                 }
             };
-            self.store.digest_rendered(id, to, closed).await?;
+            self.store.digest_rendered(id, to, closed, copy).await?;
         }
         loop {
             if *stop.borrow() {
@@ -213,6 +216,39 @@ impl Sender {
                 }
                 let outcome = self.deliver(&m).await;
                 self.store.delivery(m.id, outcome).await?;
+            }
+        }
+    }
+
+    /// The operator's copy of `digest`, rendered, when `operator_notify` asks for its kind (a
+    /// test message is the tenant's own and never copied).
+    async fn operator_copy(&self, digest: &super::Digest) -> Option<OperatorCopy> {
+        if digest.kind == super::Kind::Test {
+            return None;
+        }
+        let to = super::addresses_for(digest.kind, &[&self.operator]);
+        if to.is_empty() {
+            return None;
+        }
+        let mut copy = digest.clone();
+        copy.audience = super::Audience::Operator;
+        let from = self.from.clone();
+        let recipients = to.clone();
+        let rendered = tokio::task::spawn_blocking(move || {
+            render::render(&copy, &from, &recipients, SystemTime::now())
+        })
+        .await
+        .ok()?;
+        match rendered {
+            Ok(r) => Some(OperatorCopy {
+                recipients: to,
+                subject: r.subject,
+                message_id: r.message_id,
+                bytes: r.bytes,
+            }),
+            Err(e) => {
+                tracing::error!(notification = digest.id, error = %e, "cannot render the operator's copy of a notification");
+                None
             }
         }
     }

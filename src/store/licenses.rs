@@ -14,7 +14,7 @@ use super::outbox;
 use super::seats::{allocate, rfc3339, TxSeats};
 use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{Allocator, Cause, EventKind, LicenseKey, Millis, OnLowered, Report, SeatStore};
-use crate::notify::Kind;
+use crate::notify::{Kind, Recipient};
 use crate::scim::resource::fold;
 
 /// Longest release grace: the 72-hour reconciliation window.
@@ -65,6 +65,9 @@ pub struct LicenseSpec {
     pub on_capacity_lowered: OnLowered,
     #[serde(default = "yes")]
     pub free_on_delete: bool,
+    /// Recipients of this license's emails, besides the tenant's.
+    #[serde(default)]
+    pub notify: Vec<Recipient>,
 }
 
 /// The release grace of a new license when none is given: two hours. Entra provisions in
@@ -96,6 +99,7 @@ pub struct LicenseChange {
     pub grace_seconds: Option<i64>,
     pub on_capacity_lowered: Option<OnLowered>,
     pub free_on_delete: Option<bool>,
+    pub notify: Option<Vec<Recipient>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -119,6 +123,8 @@ pub struct LicenseView {
     pub grace_seconds: i64,
     pub on_capacity_lowered: OnLowered,
     pub free_on_delete: bool,
+    /// Recipients of this license's emails, besides the tenant's.
+    pub notify: Vec<Recipient>,
     pub granted: i64,
     pub blocked: i64,
     pub releasing: i64,
@@ -221,7 +227,7 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
         })?
         .collect::<Result<Vec<_>>>()?;
     c.prepare_cached(
-        "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated
+        "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated, notify
          FROM licenses WHERE rk = ?",
     )?
     .query_row([l], |r| {
@@ -235,6 +241,7 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
             grace_seconds: r.get(4)?,
             on_capacity_lowered: if lowered == "block_newest" { OnLowered::BlockNewest } else { OnLowered::Keep },
             free_on_delete: r.get(6)?,
+            notify: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
             granted: r.get(7)?,
             blocked: r.get(8)?,
             releasing: r.get(9)?,
@@ -394,6 +401,10 @@ fn apply_change(
     if let Some(b) = change.free_on_delete {
         set("free_on_delete", &b)?;
     }
+    if let Some(n) = &change.notify {
+        super::check_recipients(n)?;
+        set("notify", &json!(n).to_string())?;
+    }
     set("updated", &rfc3339(at))?;
     let (removed, added) = match &change.groups {
         Some(g) => {
@@ -451,14 +462,15 @@ impl Store {
         validate_seats(spec.seats)?;
         validate_grace(spec.grace_seconds)?;
         validate_selectors(&spec.groups)?;
+        super::check_recipients(&spec.notify)?;
         let ticker = self.ticker();
         self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let ts = rfc3339(at);
             c.prepare_cached(
-                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated, notify)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 tenant,
@@ -470,7 +482,8 @@ impl Store {
                 if spec.on_capacity_lowered == OnLowered::BlockNewest { "block_newest" } else { "keep" },
                 spec.free_on_delete,
                 ts,
-                ts
+                ts,
+                json!(spec.notify).to_string()
             ])
             .map_err(|e| if super::is_unique_violation(&e) { Error::Conflict(format!("a license named {name:?} exists")) } else { e })?;
             let l = c.last_insert_rowid()?;

@@ -73,8 +73,8 @@ pub use query::{ListQuery, Page};
 pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
 pub use seat_ops::{LicenseRef, SeatView, SeatsView, UserSeat};
 pub use tenants::{
-    Authn, ConsoleSession, Pending, PendingMember, PendingSelector, Tenant, TenantStatus,
-    TokenInfo, AUTH_CACHE_TTL,
+    check_recipients, Authn, ConsoleSession, Pending, PendingMember, PendingSelector, Tenant,
+    TenantChange, TenantStatus, TokenInfo, AUTH_CACHE_TTL,
 };
 pub use users::{GroupRef, UserRecord};
 

@@ -14,7 +14,8 @@ use serde_json::{json, Value};
 use super::seats::rfc3339;
 use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{LicenseKey, Millis, Report};
-use crate::notify::{Digest, Kind, Seats};
+use crate::notify::when::Weekly;
+use crate::notify::{addresses_for, Audience, Digest, Kind, Recipient, Seats};
 
 /// How long a node's claim on a message it is sending lasts (PostgreSQL, several nodes).
 const SEND_LEASE_MS: Millis = 120_000;
@@ -187,6 +188,14 @@ pub enum Closed {
     Unrenderable(String),
 }
 
+/// The operator's copy of a digest (`operator_notify`), rendered.
+pub struct OperatorCopy {
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub message_id: String,
+    pub bytes: Vec<u8>,
+}
+
 /// A message due for delivery.
 #[derive(Debug, Clone)]
 pub struct Outgoing {
@@ -300,7 +309,9 @@ impl Store {
         .await
     }
 
-    /// A closed digest with everything its email says, and its recipients.
+    /// A closed digest with everything its email says (for the tenant's recipients), and the
+    /// addresses it goes to: fixed ones (a test message, a retried message), or the tenant's and
+    /// the license's recipients of its kind.
     pub async fn digest(
         &self,
         id: i64,
@@ -309,45 +320,69 @@ impl Store {
         self.read(move |c| {
             let row = c
                 .prepare_cached(
-                    "SELECT o.kind, o.license_rk, o.license_name, o.created, o.message_id, o.recipients, t.name, t.id, t.notify, o.tenant
+                    "SELECT o.kind, o.license_rk, o.license_name, o.created, o.message_id, o.recipients, t.name, t.id, t.notify, o.tenant, t.time_zone
                      FROM outbox o JOIN tenants t ON t.rk = o.tenant WHERE o.id = ?",
                 )?
                 .query_row([id], |r| {
                     Ok((
-                        r.get::<_, String>(0)?,
-                        r.get::<_, LicenseKey>(1)?,
-                        r.get::<_, Option<String>>(2)?,
-                        r.get::<_, i64>(3)?,
-                        r.get::<_, String>(4)?,
-                        r.get::<_, Option<String>>(5)?,
-                        r.get::<_, String>(6)?,
-                        r.get::<_, String>(7)?,
-                        r.get::<_, String>(8)?,
-                        r.get::<_, TenantKey>(9)?,
+                        (r.get::<_, String>(0)?, r.get::<_, LicenseKey>(1)?, r.get::<_, Option<String>>(2)?),
+                        (r.get::<_, i64>(3)?, r.get::<_, String>(4)?, r.get::<_, Option<String>>(5)?),
+                        (r.get::<_, String>(6)?, r.get::<_, String>(7)?, r.get::<_, String>(8)?),
+                        (r.get::<_, TenantKey>(9)?, r.get::<_, String>(10)?),
                     ))
                 })
                 .optional()?;
-            let Some((kind, l, license_name, created, token, fixed, tenant_name, tenant_id, notify, tenant)) = row else {
+            let Some(((kind, l, license_name), (created, token, fixed), (tenant_name, tenant_id, notify), (tenant, time_zone))) = row else {
                 return Ok(None);
             };
             let kind = Kind::parse(&kind).ok_or_else(|| Error::Internal(format!("outbox row {id} has kind {kind:?}")))?;
             let license = c
-                .prepare_cached("SELECT id, name, seats, granted, releasing, blocked FROM licenses WHERE rk = ? AND tenant = ?")?
+                .prepare_cached("SELECT id, name, seats, granted, releasing, blocked, auto_promote, notify FROM licenses WHERE rk = ? AND tenant = ?")?
                 .query_row(params![l, tenant], |r| {
-                    Ok(Seats { id: r.get(0)?, name: r.get(1)?, capacity: r.get(2)?, granted: r.get(3)?, releasing: r.get(4)?, blocked: r.get(5)? })
+                    Ok((
+                        Seats { id: r.get(0)?, name: r.get(1)?, capacity: r.get(2)?, granted: r.get(3)?, releasing: r.get(4)?, blocked: r.get(5)?, auto_promote: r.get(6)? },
+                        r.get::<_, String>(7)?,
+                    ))
                 })
                 .optional()?;
+            let (license, license_notify) = match license {
+                Some((seats, notify)) => (Some(seats), notify),
+                None => (None, "[]".to_owned()),
+            };
             let mut st = c.prepare_cached("SELECT detail FROM outbox_items WHERE outbox_id = ? ORDER BY seq")?;
-            let mut items = st
+            let items = st
                 .query_map([id], |r| r.get::<_, String>(0))?
                 .map(|d| d.map(|d| serde_json::from_str::<Value>(&d).unwrap_or(Value::Null)))
                 .collect::<Result<Vec<Value>>>()?;
-            if kind == Kind::Blocked {
-                items = blocked_items(c, tenant, l, items)?;
-            }
-            let recipients: Vec<String> = serde_json::from_str(fixed.as_deref().unwrap_or(&notify)).unwrap_or_default();
+            let items = match kind {
+                Kind::Blocked => blocked_items(c, tenant, l, items)?,
+                Kind::AuthFailures => token_items(c, tenant, items)?,
+                Kind::PendingExpired => group_items(c, tenant, items)?,
+                _ => items,
+            };
+            let recipients = match fixed {
+                Some(fixed) => serde_json::from_str(&fixed).unwrap_or_default(),
+                None => {
+                    let tenant_list: Vec<Recipient> = serde_json::from_str(&notify).unwrap_or_default();
+                    let license_list: Vec<Recipient> = serde_json::from_str(&license_notify).unwrap_or_default();
+                    addresses_for(kind, &[&tenant_list, &license_list])
+                }
+            };
             Ok(Some((
-                Digest { id, kind, tenant_name, tenant_id, license, license_name, items, first_at: created, token, public_url },
+                Digest {
+                    id,
+                    kind,
+                    audience: Audience::Tenant,
+                    tenant_name,
+                    tenant_id,
+                    license,
+                    license_name,
+                    items,
+                    first_at: created,
+                    token,
+                    public_url,
+                    time_zone,
+                },
                 recipients,
             )))
         })
@@ -355,35 +390,45 @@ impl Store {
     }
 
     /// Stores what became of a closed digest: `pending` with its exact message, `skipped`
-    /// without recipients, `failed` when it cannot be rendered.
+    /// without recipients, `failed` when it cannot be rendered; and queues the operator's copy,
+    /// once per digest (a retried digest is not copied again).
     pub async fn digest_rendered(
         &self,
         id: i64,
         recipients: Vec<String>,
         closed: Closed,
+        copy: Option<OperatorCopy>,
     ) -> Result<()> {
         let ticker = self.ticker();
         self.write(Lock::None, move |c| {
             let at = ticker.now();
             let to = json!(recipients).to_string();
-            let (state, subject, why) = match closed {
-                Closed::Ready { subject, message_id, bytes } => {
-                    c.prepare_cached(
+            let n = match closed {
+                Closed::Ready { subject, message_id, bytes } => c
+                    .prepare_cached(
                         "UPDATE outbox SET state = 'pending', due = ?, recipients = ?, subject = ?, message_id = ?, message = ?
                          WHERE id = ? AND state = 'closing'",
                     )?
-                    .execute(params![at, to, subject, message_id, bytes, id])?;
-                    return Ok(());
-                }
-                Closed::NoRecipients { subject } => {
-                    ("skipped", Some(subject), "the tenant has no notify recipients".to_owned())
-                }
-                Closed::Unrenderable(why) => ("failed", None, why),
+                    .execute(params![at, to, subject, message_id, bytes, id])?,
+                Closed::NoRecipients { subject } => c
+                    .prepare_cached(
+                        "UPDATE outbox SET state = 'skipped', due = ?, recipients = ?, subject = ?, last_error = ? WHERE id = ? AND state = 'closing'",
+                    )?
+                    .execute(params![at, to, subject, "no recipient of the tenant or the license receives this kind", id])?,
+                Closed::Unrenderable(why) => c
+                    .prepare_cached(
+                        "UPDATE outbox SET state = 'failed', due = ?, recipients = ?, last_error = ? WHERE id = ? AND state = 'closing'",
+                    )?
+                    .execute(params![at, to, why, id])?,
             };
-            c.prepare_cached(
-                "UPDATE outbox SET state = ?, due = ?, recipients = ?, subject = ?, last_error = ? WHERE id = ? AND state = 'closing'",
-            )?
-            .execute(params![state, at, to, subject, why, id])?;
+            if let (1, Some(copy)) = (n, copy) {
+                c.prepare_cached(
+                    "INSERT INTO outbox (tenant, kind, license_rk, license_name, state, created, due, items, recipients, subject, message_id, message, copy_of)
+                     SELECT tenant, kind, license_rk, license_name, 'pending', created, ?1, items, ?2, ?3, ?4, ?5, id FROM outbox
+                     WHERE id = ?6 AND NOT EXISTS (SELECT 1 FROM outbox WHERE copy_of = ?6)",
+                )?
+                .execute(params![at, json!(copy.recipients).to_string(), copy.subject, copy.message_id, copy.bytes, id])?;
+            }
             Ok(())
         })
         .await
@@ -472,12 +517,12 @@ impl Store {
     ) -> Result<Notifications> {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
-                "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ?1 AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3"
+                "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ?1 AND copy_of IS NULL AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3"
             ))?;
             let rows = st
                 .query_map(params![tenant, state, limit], outbox_row)?
                 .collect::<Result<Vec<_>>>()?;
-            let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox WHERE tenant = ? GROUP BY state")?;
+            let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox WHERE tenant = ? AND copy_of IS NULL GROUP BY state")?;
             let counts = st
                 .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
                 .collect::<Result<_>>()?;
@@ -496,7 +541,7 @@ impl Store {
         self.read(move |c| {
             let notification = c
                 .prepare_cached(&format!(
-                    "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ? AND id = ?"
+                    "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ? AND id = ? AND copy_of IS NULL"
                 ))?
                 .query_row(params![tenant, id], outbox_row)
                 .optional()?
@@ -530,12 +575,19 @@ impl Store {
             let at = ticker.now();
             let configured: String =
                 c.query_row("SELECT notify FROM tenants WHERE rk = ?", [tenant], |r| r.get(0))?;
+            let configured: Vec<Recipient> = serde_json::from_str(&configured).unwrap_or_default();
             let recipients = if to.is_empty() {
-                configured
+                json!(addresses_for(Kind::Test, &[&configured])).to_string()
             } else {
-                // A test goes only to addresses the tenant already mails: the endpoint must not
-                // turn the service into a relay for whoever holds a tenant admin token.
-                let known: Vec<String> = serde_json::from_str(&configured).unwrap_or_default();
+                // A test goes only to addresses the tenant already mails (its own recipients and
+                // its licenses'): the endpoint must not turn the service into a relay for
+                // whoever holds a tenant admin token.
+                let mut known: Vec<String> = configured.iter().map(|r| r.email().to_owned()).collect();
+                let mut st = c.prepare_cached("SELECT notify FROM licenses WHERE tenant = ?")?;
+                for list in st.query_map([tenant], |r| r.get::<_, String>(0))? {
+                    let list: Vec<Recipient> = serde_json::from_str(&list?).unwrap_or_default();
+                    known.extend(list.iter().map(|r| r.email().to_owned()));
+                }
                 if let Some(stranger) =
                     to.iter().find(|e| !known.iter().any(|k| k.eq_ignore_ascii_case(e)))
                 {
@@ -573,7 +625,7 @@ impl Store {
                     "UPDATE outbox SET state = CASE WHEN message IS NULL OR recipients = '[]' THEN 'closing' ELSE 'pending' END,
                             recipients = CASE WHEN recipients = '[]' THEN NULL ELSE recipients END,
                             due = ?, last_error = NULL
-                     WHERE tenant = ? AND id = ? AND state IN ('failed', 'skipped')",
+                     WHERE tenant = ? AND id = ? AND copy_of IS NULL AND state IN ('failed', 'skipped')",
                 )?
                 .execute(params![at, tenant, id])?;
             if n == 0 {
@@ -594,7 +646,7 @@ impl Store {
             let n = c
                 .prepare_cached(
                     "UPDATE outbox SET state = 'dismissed'
-                     WHERE tenant = ? AND id = ? AND state IN ('failed', 'skipped')",
+                     WHERE tenant = ? AND id = ? AND copy_of IS NULL AND state IN ('failed', 'skipped')",
                 )?
                 .execute(params![tenant, id])?;
             if n == 0 {
@@ -621,12 +673,14 @@ impl Store {
     }
 
     /// Deletes finished outbox rows older than 30 days. A failed message is not finished: it
-    /// stays (counted in `/metrics`, shown in the console) until retried or dismissed.
+    /// stays (counted in `/metrics`, shown in the console) until retried or dismissed; a failed
+    /// operator's copy, which no tenant admin sees, goes after 30 days too (it is logged).
     pub async fn prune_outbox(&self) -> Result<usize> {
         let ticker = self.ticker();
         self.write(Lock::None, move |c| {
             c.prepare_cached(
-                "DELETE FROM outbox WHERE state IN ('sent', 'skipped', 'dismissed') AND created < ?",
+                "DELETE FROM outbox WHERE (state IN ('sent', 'skipped', 'dismissed') OR (copy_of IS NOT NULL AND state = 'failed'))
+                 AND created < ?",
             )?
             .execute([ticker.now() - KEEP_MS])
         })
@@ -634,17 +688,30 @@ impl Store {
     }
 }
 
-/// Blocked items with the user's name and current state added; a user blocked twice in one
-/// window is listed once.
+/// Blocked items as their recipient reads them: each person's user name, display name and
+/// email (as the directory has them now), their seat's state now and, while they wait, their
+/// place on the waitlist; in waitlist order. A user blocked twice in one window is listed once.
 fn blocked_items(
     c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
     items: Vec<Value>,
 ) -> Result<Vec<Value>> {
+    // Positions: the waitlist in its order (pinned first, then by entitlement), read once.
+    let mut positions: std::collections::HashMap<String, i64> = Default::default();
+    if !items.is_empty() {
+        let mut st = c.prepare_cached(
+            "SELECT user_id FROM seats WHERE license_rk = ? AND state = 'blocked'
+             ORDER BY pinned DESC, entitled_at, user_id",
+        )?;
+        let ids = st
+            .query_map([l], |r| r.get::<_, String>(0))?
+            .collect::<Result<Vec<_>>>()?;
+        positions.extend(ids.into_iter().zip(1..));
+    }
     let mut seen = std::collections::HashSet::new();
-    let mut name_of =
-        c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
+    let mut user_of =
+        c.prepare_cached("SELECT user_name, doc FROM users WHERE tenant = ? AND id = ?")?;
     let mut state_of = c.prepare_cached(
         "SELECT state, entitled_at FROM seats WHERE license_rk = ? AND user_id = ?",
     )?;
@@ -654,27 +721,207 @@ fn blocked_items(
         if !seen.insert(user.clone()) {
             continue;
         }
-        let name: Option<String> = name_of
-            .query_row(params![tenant, user], |r| r.get(0))
+        let found: Option<(String, String)> = user_of
+            .query_row(params![tenant, user], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
+        let (name, doc) = match found {
+            Some((name, doc)) => (
+                name,
+                serde_json::from_str::<Value>(&doc).unwrap_or(Value::Null),
+            ),
+            None => ("(deleted user)".to_owned(), Value::Null),
+        };
         let seat: Option<(String, i64)> = state_of
             .query_row(params![l, user], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
-        let order = seat.as_ref().map_or(i64::MAX, |s| s.1);
+        let position = positions.get(&user).copied();
+        let order = (
+            position.unwrap_or(i64::MAX),
+            seat.as_ref().map_or(i64::MAX, |s| s.1),
+        );
         out.push((
             order,
             out.len(),
             json!({
-                "userName": name.unwrap_or_else(|| "(deleted user)".into()),
+                "userName": name,
+                "displayName": doc.get("displayName").and_then(Value::as_str),
+                "email": primary_email(&doc),
                 "userId": user,
+                "position": position,
                 "at": i["at"],
-                "stateNow": seat.map_or_else(|| "none".into(), |s| s.0),
+                "state": seat.map_or_else(|| "none".into(), |s| s.0),
             }),
         ));
     }
-    // In waitlist order (the order they became entitled in), as the seats page lists them.
     out.sort_by(|a, b| {
         (a.0, &a.2["userId"].as_str(), a.1).cmp(&(b.0, &b.2["userId"].as_str(), b.1))
     });
     Ok(out.into_iter().map(|(_, _, v)| v).collect())
+}
+
+/// A SCIM user's email to show: the primary one, else the work one, else the first.
+fn primary_email(doc: &Value) -> Option<String> {
+    let emails = doc.get("emails")?.as_array()?;
+    let value = |e: &Value| e.get("value").and_then(Value::as_str).map(str::to_owned);
+    emails
+        .iter()
+        .find(|e| e.get("primary").and_then(Value::as_bool) == Some(true))
+        .or_else(|| {
+            emails
+                .iter()
+                .find(|e| e.get("type").and_then(Value::as_str) == Some("work"))
+        })
+        .or_else(|| emails.first())
+        .and_then(value)
+}
+
+/// Refused-token items with when the token was issued (how the console lists tokens).
+fn token_items(c: &Db, tenant: TenantKey, items: Vec<Value>) -> Result<Vec<Value>> {
+    let mut st = c.prepare_cached("SELECT created FROM scim_tokens WHERE tenant = ? AND id = ?")?;
+    items
+        .into_iter()
+        .map(|mut i| {
+            let token = i["tokenId"].as_str().unwrap_or_default().to_owned();
+            let issued: Option<String> = st
+                .query_row(params![tenant, token], |r| r.get(0))
+                .optional()?;
+            if let (Some(o), Some(t)) = (i.as_object_mut(), issued) {
+                o.insert("tokenIssued".into(), json!(t));
+            }
+            Ok(i)
+        })
+        .collect()
+}
+
+/// Expired member references with their group's display name.
+fn group_items(c: &Db, tenant: TenantKey, items: Vec<Value>) -> Result<Vec<Value>> {
+    let mut st = c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?;
+    items
+        .into_iter()
+        .map(|mut i| {
+            let Some(group) = i.get("group").and_then(Value::as_str).map(str::to_owned) else {
+                return Ok(i);
+            };
+            let name: Option<String> = st
+                .query_row(params![tenant, group], |r| r.get(0))
+                .optional()?;
+            if let (Some(o), Some(n)) = (i.as_object_mut(), name) {
+                o.insert("groupName".into(), json!(n));
+            }
+            Ok(i)
+        })
+        .collect()
+}
+
+/// Records the tenant's weekly summary once its slot (a day and hour in its time zone) has come:
+/// per license, the seats in use, waiting, and the seats given and ended in the week before the
+/// slot; the references still pending. A week in which no seat changed is skipped. Runs in the
+/// reconciler's pass (one node per tenant on PostgreSQL), so a slot is summarized once.
+pub(crate) fn check_weekly(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> {
+    let (weekly, zone, sent): (Option<String>, String, i64) = c
+        .prepare_cached("SELECT weekly_summary, time_zone, weekly_sent FROM tenants WHERE rk = ?")?
+        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let Some(weekly) = weekly.and_then(|w| serde_json::from_str::<Weekly>(&w).ok()) else {
+        return Ok(());
+    };
+    let Some(slot) = weekly.last_slot(at, &zone) else {
+        return Ok(());
+    };
+    if slot <= sent {
+        return Ok(());
+    }
+    c.prepare_cached("UPDATE tenants SET weekly_sent = ? WHERE rk = ?")?
+        .execute(params![slot, tenant])?;
+    let from = slot - 7 * 86_400_000;
+    let (first, last) = (
+        events_after(c, tenant, from)?,
+        events_after(c, tenant, slot)?,
+    );
+    let mut changes: std::collections::HashMap<(LicenseKey, String), i64> = Default::default();
+    let mut st = c.prepare_cached(
+        "SELECT license_rk, event, count(*) FROM seat_events WHERE tenant = ? AND seq >= ? AND seq < ?
+         GROUP BY license_rk, event",
+    )?;
+    for row in st.query_map(params![tenant, first, last], |r| {
+        Ok((
+            (r.get::<_, LicenseKey>(0)?, r.get::<_, String>(1)?),
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (k, n) = row?;
+        changes.insert(k, n);
+    }
+    if changes.is_empty() {
+        tracing::debug!(tenant, "no seat changed this week: weekly summary skipped");
+        return Ok(());
+    }
+    let of = |l: LicenseKey, events: &[&str]| -> i64 {
+        events
+            .iter()
+            .map(|e| changes.get(&(l, (*e).to_owned())).copied().unwrap_or(0))
+            .sum()
+    };
+    let mut st = c.prepare_cached(
+        "SELECT rk, id, name, seats, granted + releasing, blocked FROM licenses WHERE tenant = ? ORDER BY name, id",
+    )?;
+    let licenses = st
+        .query_map([tenant], |r| {
+            Ok((
+                r.get::<_, LicenseKey>(0)?,
+                r.get::<_, String>(1)?,
+                r.get::<_, String>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, i64>(4)?,
+                r.get::<_, i64>(5)?,
+            ))
+        })?
+        .collect::<Result<Vec<_>>>()?;
+    let licenses: Vec<Value> = licenses
+        .into_iter()
+        .map(|(rk, id, name, seats, in_use, waiting)| {
+            json!({"id": id, "name": name, "seats": seats, "inUse": in_use, "waiting": waiting,
+                   "granted": of(rk, &["granted", "promoted"]), "released": of(rk, &["released"])})
+        })
+        .collect();
+    let pending: i64 = c
+        .prepare_cached(
+            "SELECT count(*) FROM license_groups WHERE tenant = ? AND group_id IS NULL",
+        )?
+        .query_row([tenant], |r| r.get(0))?;
+    record(
+        c,
+        tenant,
+        Kind::WeeklySummary,
+        0,
+        at,
+        vec![json!({"from": from, "to": slot, "licenses": licenses, "pending": pending})],
+    )
+}
+
+/// The first seat-event sequence number of the tenant at or after which every event happened
+/// after `t`: a binary search over the `(tenant, seq)` index (events are appended in time
+/// order), so a summary reads one week of events, never the tenant's whole history.
+fn events_after(c: &Db, tenant: TenantKey, t: Millis) -> Result<i64> {
+    let bounds: (Option<i64>, Option<i64>) = c
+        .prepare_cached("SELECT min(seq), max(seq) FROM seat_events WHERE tenant = ?")?
+        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let (Some(mut lo), Some(max)) = bounds else {
+        return Ok(0);
+    };
+    let mut hi = max + 1;
+    let mut next = c.prepare_cached(
+        "SELECT seq, at FROM seat_events WHERE tenant = ? AND seq >= ? ORDER BY seq LIMIT 1",
+    )?;
+    while lo < hi {
+        let mid = lo + (hi - lo) / 2;
+        let found: Option<(i64, i64)> = next
+            .query_row(params![tenant, mid], |r| Ok((r.get(0)?, r.get(1)?)))
+            .optional()?;
+        match found {
+            Some((_, at)) if at > t => hi = mid,
+            Some((seq, _)) => lo = seq + 1,
+            None => hi = mid,
+        }
+    }
+    Ok(lo)
 }

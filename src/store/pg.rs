@@ -40,7 +40,11 @@ pub const SCHEMA: &str = include_str!("../../schema.postgres.sql");
 /// with each schema change together with the change to `schema.postgres.sql`; a test then
 /// checks that a database migrated from version 1 equals a new one). Steps only add, so that
 /// nodes of the previous release keep running during a rolling upgrade (deploy/README.md).
-const STEPS: &[&str] = &[];
+const STEPS: &[&str] = &[include_str!("pg/v2.sql")];
+/// The version-1 schema as first released, for the test that a migrated database equals a new
+/// one (`tests/multinode.rs`).
+#[doc(hidden)]
+pub const V1_SCHEMA: &str = include_str!("pg/v1.sql");
 /// The schema version this binary writes.
 pub const CURRENT: i64 = 1 + STEPS.len() as i64;
 

@@ -22,6 +22,7 @@ use super::reconciler::ReconcileReport;
 use super::seats::{millis_of, rfc3339};
 use super::{now, Error, Lock, Result, Store, TenantKey};
 use crate::alloc::Millis;
+use crate::notify::{when::Weekly, Recipient};
 
 /// The longest a pending reference is kept: the product promises to wait for late changes up
 /// to 72 hours, and no longer (an older database's longer setting is read as this).
@@ -109,12 +110,49 @@ pub struct Tenant {
     pub key: TenantKey,
     pub id: String,
     pub name: String,
-    pub notify: Vec<String>,
+    /// Who receives the tenant's emails (each address limited to some kinds, or all).
+    pub notify: Vec<Recipient>,
     pub created: String,
     /// Longer than this without a SCIM call, the tenant is flagged silent.
     pub expected_sync_seconds: i64,
     /// How long pending references wait for what they name.
     pub pending_window_seconds: i64,
+    /// The IANA time zone its emails show times in.
+    pub time_zone: String,
+    /// When its weekly summary is sent (in `time_zone`); `null`: none.
+    pub weekly_summary: Option<Weekly>,
+}
+
+/// A change of a tenant's settings; `None` leaves a setting as it is.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct TenantChange {
+    pub notify: Option<Vec<Recipient>>,
+    pub expected_sync_seconds: Option<i64>,
+    pub pending_window_seconds: Option<i64>,
+    pub time_zone: Option<String>,
+    /// `Some(None)` turns the weekly summary off.
+    pub weekly_summary: Option<Option<Weekly>>,
+}
+
+/// Checks a list of recipients: real addresses, and at least one kind where kinds are named.
+pub fn check_recipients(list: &[Recipient]) -> Result<()> {
+    for r in list {
+        if !valid_email(r.email()) {
+            return Err(Error::Invalid(format!(
+                "{:?} is not an email address",
+                r.email()
+            )));
+        }
+        if let Recipient::Kinds { kinds, .. } = r {
+            if kinds.is_empty() {
+                return Err(Error::Invalid(format!(
+                    "{:?} names no kinds: list the kinds it receives, or give the address alone for all of them",
+                    r.email()
+                )));
+            }
+        }
+    }
+    Ok(())
 }
 
 /// A token as listed: never the secret.
@@ -127,7 +165,7 @@ pub struct TokenInfo {
 }
 
 const TENANT_COLS: &str =
-    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds";
+    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary";
 
 fn tenant_row(r: &Row) -> Result<Tenant> {
     let notify: String = r.get(3)?;
@@ -139,6 +177,10 @@ fn tenant_row(r: &Row) -> Result<Tenant> {
         created: r.get(4)?,
         expected_sync_seconds: r.get(5)?,
         pending_window_seconds: r.get(6)?,
+        time_zone: r.get(7)?,
+        weekly_summary: r
+            .get::<_, Option<String>>(8)?
+            .and_then(|w| serde_json::from_str(&w).ok()),
     })
 }
 
@@ -327,16 +369,14 @@ pub fn valid_email(s: &str) -> bool {
 }
 
 impl Store {
-    pub async fn create_tenant(&self, name: String, notify: Vec<String>) -> Result<Tenant> {
+    pub async fn create_tenant(&self, name: String, notify: Vec<Recipient>) -> Result<Tenant> {
         let name = name.trim().to_owned();
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
             return Err(Error::Invalid(
                 "a tenant name is 1 to 200 printable characters".into(),
             ));
         }
-        if let Some(bad) = notify.iter().find(|e| !valid_email(e)) {
-            return Err(Error::Invalid(format!("{bad:?} is not an email address")));
-        }
+        check_recipients(&notify)?;
         self.write(Lock::None, move |c| {
             let id = uuid::Uuid::new_v4().to_string();
             let created = now();
@@ -705,24 +745,36 @@ impl Store {
                 pending: pending(c, tenant)?,
                 last_reconcile: last_reconcile.and_then(|s| serde_json::from_str(&s).ok()),
                 undelivered: c
-                    .prepare_cached("SELECT count(*) FROM outbox WHERE tenant = ? AND state = 'failed'")?
+                    .prepare_cached("SELECT count(*) FROM outbox WHERE tenant = ? AND state = 'failed' AND copy_of IS NULL")?
                     .query_row([tenant], |r| r.get(0))?,
             })
         })
         .await
     }
 
-    /// Changes a tenant's settings: notification recipients, silence threshold, pending window.
+    /// Changes a tenant's settings: notification recipients, silence threshold, pending
+    /// window, time zone, weekly summary.
     pub async fn update_tenant(
         &self,
         tenant: TenantKey,
-        notify: Option<Vec<String>>,
-        expected_sync_seconds: Option<i64>,
-        pending_window_seconds: Option<i64>,
+        change: TenantChange,
         actor: &'static str,
     ) -> Result<()> {
-        if let Some(bad) = notify.iter().flatten().find(|e| !valid_email(e)) {
-            return Err(Error::Invalid(format!("{bad:?} is not an email address")));
+        let TenantChange {
+            notify,
+            expected_sync_seconds,
+            pending_window_seconds,
+            time_zone,
+            weekly_summary,
+        } = change;
+        if let Some(n) = &notify {
+            check_recipients(n)?;
+        }
+        if let Some(z) = &time_zone {
+            crate::notify::when::valid_zone(z).map_err(Error::Invalid)?;
+        }
+        if let Some(Some(w)) = &weekly_summary {
+            w.validate().map_err(Error::Invalid)?;
         }
         if expected_sync_seconds.is_some_and(|s| !(60..=30 * 86_400).contains(&s)) {
             return Err(Error::Invalid(
@@ -746,14 +798,24 @@ impl Store {
             if let Some(s) = pending_window_seconds {
                 c.execute("UPDATE tenants SET pending_window_seconds = ? WHERE rk = ?", params![s, tenant])?;
             }
-            audit(
-                c,
-                tenant,
-                at,
-                actor,
-                "tenant.update",
-                json!({"notify": notify, "expected_sync_seconds": expected_sync_seconds, "pending_window_seconds": pending_window_seconds}),
-            )
+            if let Some(z) = &time_zone {
+                c.execute("UPDATE tenants SET time_zone = ? WHERE rk = ?", params![z, tenant])?;
+            }
+            if let Some(w) = &weekly_summary {
+                // The first summary is the next slot's: the week before was not watched.
+                c.execute(
+                    "UPDATE tenants SET weekly_summary = ?, weekly_sent = ? WHERE rk = ?",
+                    params![w.map(|w| json!(w).to_string()), at, tenant],
+                )?;
+            }
+            let mut changed = json!({"notify": notify, "expected_sync_seconds": expected_sync_seconds, "pending_window_seconds": pending_window_seconds});
+            if let Some(z) = &time_zone {
+                changed["time_zone"] = json!(z);
+            }
+            if let Some(w) = &weekly_summary {
+                changed["weekly_summary"] = json!(w);
+            }
+            audit(c, tenant, at, actor, "tenant.update", changed)
         })
         .await;
         // Authenticated requests carry the tenant as it was read with their token.
