@@ -297,3 +297,184 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(seats["granted"], 4);
 }
+
+/// The plain-text part of an `.eml` file, decoded (Python's email parser: CI has Python 3).
+fn text_part(eml: &std::path::Path) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import email, sys\n\
+             m = email.message_from_binary_file(open(sys.argv[1], 'rb'))\n\
+             print(next(p for p in m.walk() if p.get_content_type() == 'text/plain').get_payload(decode=True).decode())",
+        )
+        .arg(eml)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn every_link_in_an_email_opens_its_page_for_a_signed_in_tenant_admin() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let port = free_port();
+    let base = format!("http://127.0.0.1:{port}");
+    let public = base.clone();
+    let app = TestApp::spawn_in(dir.path(), &clock, move |c| {
+        c.listen = format!("127.0.0.1:{port}").parse().unwrap();
+        c.public_url = Some(public);
+    })
+    .await;
+    let (s, t) = app
+        .admin(
+            Method::POST,
+            "/tenants",
+            Some(
+                json!({"name": "Contoso", "notify": ["licensing@contoso.example"],
+                        "weekly_summary": {"day": "thursday", "hour": 9}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let tenant = id(&t);
+    let (_, tok) = app
+        .admin(Method::POST, &format!("/tenants/{tenant}/tokens"), None)
+        .await;
+    let tok = tok["token"].as_str().unwrap().to_owned();
+    // Every kind of email: three users for two seats (blocked, threshold), the count lowered
+    // below use, a selector that never arrives, a test message, and later silence, expiry, the
+    // weekly summary and a repaired seat.
+    let mut ids = Vec::new();
+    for u in ["alice", "bob", "carol"] {
+        clock.tick();
+        ids.push(id(&app
+            .create_user(&tok, &format!("{u}@contoso.example"))
+            .await));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    app.create_group(&tok, "Sales", &refs).await;
+    let license = id(&app.license(&tenant, "MindManager", 2, "Sales").await);
+    clock.tick();
+    let lic = format!("/tenants/{tenant}/licenses/{license}");
+    let (s, _) = app
+        .admin(Method::PATCH, &lic, Some(json!({"seats": 1})))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.license(&tenant, "Typo", 1, "Slaes").await;
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/notifications/test"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED);
+    {
+        let db = rusqlite::Connection::open(dir.path().join("seatkeeper.db")).unwrap();
+        db.busy_timeout(Duration::from_secs(10)).unwrap();
+        db.execute_batch(
+            "BEGIN IMMEDIATE;
+             DELETE FROM seats WHERE user_id = (SELECT user_id FROM seats WHERE state = 'granted' LIMIT 1);
+             UPDATE licenses SET granted = granted - 1 WHERE name = 'MindManager';
+             COMMIT;",
+        )
+        .unwrap();
+    }
+    clock.advance_secs(73 * 3600);
+    let (s, r) = app
+        .admin(Method::POST, &format!("/tenants/{tenant}/reconcile"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    clock.advance_secs(301);
+
+    // Every email, as its recipient reads it; the links in them.
+    let folder = dir.path().join("mail");
+    let want = [
+        "blocked",
+        "threshold",
+        "capacity_lowered",
+        "pending_expired",
+        "silence",
+        "drift_repaired",
+        "test",
+        "weekly_summary",
+    ];
+    let mut files: Vec<PathBuf> = Vec::new();
+    for _ in 0..200 {
+        files = std::fs::read_dir(&folder)
+            .map(|d| d.filter_map(|e| e.ok()).map(|e| e.path()).collect())
+            .unwrap_or_default();
+        if want.iter().all(|k| {
+            files
+                .iter()
+                .any(|f| f.to_string_lossy().ends_with(&format!("-{k}.eml")))
+        }) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let mut links: Vec<String> = Vec::new();
+    for k in want {
+        let f = files
+            .iter()
+            .find(|f| f.to_string_lossy().ends_with(&format!("-{k}.eml")))
+            .unwrap_or_else(|| panic!("no {k} email among {files:?}"));
+        let text = text_part(f);
+        let found: Vec<String> = text
+            .lines()
+            .map(str::trim)
+            .filter(|l| l.starts_with(&base))
+            .map(str::to_owned)
+            .collect();
+        assert_eq!(found.len(), 1, "{k}: one link\n{text}");
+        links.extend(found);
+    }
+    links.sort();
+    links.dedup();
+    assert!(links.len() >= 5, "{links:?}");
+
+    // Signed in with a tenant admin token, each opens a page of the console that shows it.
+    let admin_token = app.admin_token(&tenant).await;
+    let (_driver, c) = browser().await;
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(&c, "#token", &admin_token).await;
+    click(&c, "main form button[type=submit]").await;
+    let cookies = c.get_all_cookies().await.unwrap();
+    let cookie = cookies
+        .iter()
+        .map(|k| format!("{}={}", k.name(), k.value()))
+        .collect::<Vec<_>>()
+        .join("; ");
+    let http = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
+    for (i, link) in links.iter().enumerate() {
+        let r = http
+            .get(link)
+            .header("cookie", &cookie)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK, "{link}");
+        c.goto(link).await.unwrap();
+        let h1 = text(&c, "h1").await;
+        assert!(
+            h1 == "Contoso"
+                || h1 == "MindManager"
+                || h1.starts_with("Activity")
+                || h1.contains("Seats"),
+            "{link}: {h1}"
+        );
+        if let Some((_, anchor)) = link.split_once('#') {
+            el(&c, &format!("#{anchor}")).await;
+        }
+        shot(&c, &format!("20-email-link-{i}")).await;
+    }
+    c.close().await.unwrap();
+}

@@ -178,7 +178,12 @@ struct Fixture {
 
 const FROM: &str = "seatkeeper <licensing@vendor.example>";
 
-async fn daemon(dir: &Path, clock: &ManualClock, smtp: &Smtp) -> TestApp {
+async fn daemon(
+    dir: &Path,
+    clock: &ManualClock,
+    smtp: &Smtp,
+    adjust: impl FnOnce(&mut seatkeeper::config::Config),
+) -> TestApp {
     let url = smtp.url();
     let ca = (smtp.tls != "none").then(|| smtp.ca());
     TestApp::spawn_in(dir, clock, move |c| {
@@ -187,15 +192,25 @@ async fn daemon(dir: &Path, clock: &ManualClock, smtp: &Smtp) -> TestApp {
         c.mail_from = FROM.into();
         c.max_body_bytes = 16 * 1024 * 1024;
         c.scim_failure_threshold = 5;
+        adjust(c);
     })
     .await
 }
 
 impl Fixture {
     async fn new(smtp: &Smtp, notify: &[&str]) -> Fixture {
+        Fixture::with(smtp, json!(notify), |_| {}).await
+    }
+
+    /// A daemon configured by `adjust` too, with a tenant whose recipients are `notify`.
+    async fn with(
+        smtp: &Smtp,
+        notify: Value,
+        adjust: impl FnOnce(&mut seatkeeper::config::Config) + Send + 'static,
+    ) -> Fixture {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new();
-        let app = daemon(dir.path(), &clock, smtp).await;
+        let app = daemon(dir.path(), &clock, smtp, adjust).await;
         let (s, t) = app
             .admin(
                 Method::POST,
@@ -348,7 +363,7 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     let m = blocked[0];
     assert_eq!(
         subject(m),
-        "[seatkeeper] Contoso / MindManager: 250 users blocked for lack of seats"
+        "[seatkeeper] Contoso / MindManager: 250 people could not get a seat"
     );
     assert_eq!(
         m["to"],
@@ -364,33 +379,46 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     assert!(h["Date"].as_str().is_some_and(|d| !d.is_empty()));
     let text = m["text"].as_str().unwrap();
     assert!(
-        text.contains("10 of 10 in use (10 granted, 0 releasing"),
+        text.contains("MindManager now: 10 of 10 seats in use, 250 people waiting."),
         "{text}"
     );
-    assert!(text.contains("250 waiting"), "{text}");
-    assert!(text.contains("Raise the seat count"), "{text}");
-    assert!(text.contains("Pin the users"), "{text}");
-    // The first 200 in the body, the rest in the CSV.
+    assert!(text.contains("raise the seat count"), "{text}");
+    assert!(text.contains("or pin them"), "{text}");
+    // Written for the recipient: no user ids, no API paths.
+    assert!(!text.contains(&users[0]), "{text}");
+    assert!(!text.contains("/admin/v1"), "{text}");
+    // The first 200 in the body, in waitlist order with their places, the rest in the CSV.
     let listed: Vec<&str> = text
         .lines()
-        .filter(|l| l.contains("@contoso.example (id "))
+        .filter(|l| l.starts_with("  - Position: "))
         .collect();
     assert_eq!(listed.len(), 200, "{text}");
+    assert!(
+        listed[0].starts_with("  - Position: 1 · Name: dev"),
+        "{text}"
+    );
+    assert!(listed[0].contains("Now: waiting"), "{text}");
     assert!(text.contains("50 more"));
     assert_eq!(
-        m["html"]
-            .as_str()
-            .unwrap()
-            .matches("@contoso.example</td>")
-            .count(),
-        200
+        m["html"].as_str().unwrap().matches("</tr>").count(),
+        201,
+        "a header and 200 rows"
     );
     let rows = csv_rows(m);
     assert_eq!(rows.len(), 251, "a header and every blocked user");
-    assert!(rows[0].starts_with("userName,userId,at,stateNow"));
+    assert_eq!(rows[0], "Position,Name,Email,Waiting since,Now");
+    let positions: Vec<usize> = rows[1..]
+        .iter()
+        .map(|r| r.split(',').next().unwrap().parse().unwrap())
+        .collect();
+    assert_eq!(
+        positions,
+        (1..=250).collect::<Vec<_>>(),
+        "the waitlist, in order"
+    );
     let names: std::collections::BTreeSet<&str> = rows[1..]
         .iter()
-        .map(|r| r.split(',').next().unwrap())
+        .map(|r| r.split(',').nth(1).unwrap())
         .collect();
     assert_eq!(names.len(), 250, "every blocked user once");
     assert!(names.iter().all(|n| n.starts_with("dev")));
@@ -399,7 +427,7 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     let full = find(&got, "threshold");
     assert_eq!(
         subject(full[0]),
-        "[seatkeeper] Contoso / MindManager: all seats in use"
+        "[seatkeeper] Contoso / MindManager: all 10 seats are in use"
     );
 
     // The outbox shows both sent, with their attempts and Message-IDs.
@@ -428,7 +456,7 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     let m = &got[2];
     assert_eq!(
         subject(m),
-        "[seatkeeper] Contoso / MindManager: 3 users blocked for lack of seats"
+        "[seatkeeper] Contoso / MindManager: 3 people could not get a seat"
     );
     assert_eq!(csv_rows(m).len(), 4);
     let (_, seats) = f
@@ -453,13 +481,13 @@ async fn thresholds_are_mailed_once_per_crossing() {
     assert_eq!(t.len(), 1, "both crossings of one window in one email");
     assert_eq!(
         subject(t[0]),
-        "[seatkeeper] Contoso / Pro: all seats in use"
+        "[seatkeeper] Contoso / Pro: all 10 seats are in use"
     );
-    let levels: Vec<String> = csv_rows(t[0])[1..]
-        .iter()
-        .map(|r| r.split(',').next().unwrap().to_owned())
-        .collect();
-    assert_eq!(levels, ["90", "100"]);
+    let text = t[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Pro reached 90% of its seats (9 of 10) on Thu 1 Jan 2026, 00:00 UTC, then all 10 of its seats on Thu 1 Jan 2026, 00:00 UTC."),
+        "{text}"
+    );
 
     // A holder leaves, the waiting user is promoted: still full, nothing new. Leaving and
     // coming back near the boundary (10 → 9 → 10) does not mail again either.
@@ -480,14 +508,10 @@ async fn thresholds_are_mailed_once_per_crossing() {
     assert_eq!(find(&got, "blocked").len(), 2);
     let t = find(&got, "threshold");
     assert_eq!(t.len(), 2);
-    let levels: Vec<String> = csv_rows(t[1])[1..]
-        .iter()
-        .map(|r| r.split(',').next().unwrap().to_owned())
-        .collect();
-    assert_eq!(
-        levels,
-        ["100"],
-        "one change crossing both thresholds is one event"
+    let text = t[1]["text"].as_str().unwrap();
+    assert!(
+        text.contains("Pro reached all 10 of its seats on") && !text.contains("90%"),
+        "one change crossing both thresholds is one event: {text}"
     );
 }
 
@@ -578,46 +602,58 @@ async fn every_other_event_kind_is_mailed() {
     for (kind, subject_is) in [
         (
             "capacity_lowered",
-            "[seatkeeper] Contoso / Visio: capacity lowered below the seats in use",
+            "[seatkeeper] Contoso / Visio: seat count lowered from 6 to 4, below the 6 seats in use",
         ),
         (
             "pending_expired",
-            "[seatkeeper] Contoso: 1 pending reference expired",
+            "[seatkeeper] Contoso: 1 group or member never arrived from your identity provider",
         ),
         (
             "scim_failures",
-            "[seatkeeper] Contoso: repeated failing SCIM requests",
+            "[seatkeeper] Contoso: 5 provisioning requests failed within 10 minutes",
         ),
         (
             "auth_failures",
-            "[seatkeeper] Contoso: requests with a revoked or wrong token",
+            "[seatkeeper] Contoso: requests with a revoked or wrong token were refused",
         ),
         (
             "drift_repaired",
-            "[seatkeeper] Contoso: seats repaired by the reconciler",
+            "[seatkeeper] Contoso: seatkeeper corrected 1 seat",
         ),
-        ("silence", "[seatkeeper] Contoso: no provisioning calls"),
+        (
+            "silence",
+            // (73 hours, give or take the milliseconds the test's clock ticked)
+            "[seatkeeper] Contoso: no provisioning calls for 3 days",
+        ),
     ] {
         let m = find(&got, kind);
         assert_eq!(m.len(), 1, "{kind}: {got:#?}");
-        assert_eq!(subject(m[0]), subject_is);
-        assert!(m[0]["text"].as_str().unwrap().contains("What you can do"));
+        assert!(subject(m[0]).starts_with(subject_is), "{}", subject(m[0]));
+        let text = m[0]["text"].as_str().unwrap();
+        assert!(text.contains("What you can do"), "{text}");
+        // No public_url here: the email says where the page is instead of a dead link.
+        assert!(text.contains("In the seatkeeper console, open "), "{text}");
+        assert!(!text.contains("http"), "{text}");
     }
-    let lowered = csv_rows(find(&got, "capacity_lowered")[0]);
-    assert_eq!(
-        lowered[1],
-        "6,4,6,keep,".to_owned() + lowered[1].rsplit(',').next().unwrap()
+    let lowered = find(&got, "capacity_lowered")[0]["text"].as_str().unwrap();
+    assert!(
+        lowered
+            .contains("the seat count of Visio was lowered from 6 to 4 while 6 seats were in use")
+            && lowered.contains("Nobody lost a seat"),
+        "{lowered}"
     );
     let failing = find(&got, "scim_failures")[0]["text"].as_str().unwrap();
     assert!(
-        failing.contains("5 × 409 uniqueness on POST /scim/v2/Users"),
+        failing.contains("Requests: 5 · Error: 409 uniqueness on POST /scim/v2/Users"),
         "{failing}"
     );
     let refused = csv_rows(find(&got, "auth_failures")[0]);
+    assert_eq!(refused[0], "Token,Why refused,From address,Requests");
     assert!(
-        refused[1].starts_with(&format!("{old_id},revoked,")),
+        refused[1].starts_with("\"issued ") && refused[1].contains(",it was revoked,"),
         "{refused:?}"
     );
+    assert!(!refused.concat().contains(&old_id), "{refused:?}");
     let expired = csv_rows(find(&got, "pending_expired")[0]);
     assert!(expired[1].contains("Enginering"), "{expired:?}");
 
@@ -784,7 +820,7 @@ async fn a_restart_in_the_middle_of_sending_loses_nothing() {
     let before = smtp.messages().len();
     assert!((1..8).contains(&before), "{before} sent before the stop");
 
-    let app = daemon(dir.path(), &clock, &smtp).await;
+    let app = daemon(dir.path(), &clock, &smtp, |_| {}).await;
     let got = smtp.expect(8).await;
     let ids: std::collections::BTreeSet<&str> = got
         .iter()
@@ -872,7 +908,7 @@ async fn ten_thousand_blocked_in_one_sync_are_one_email() {
     let got = smtp.expect(1).await;
     assert_eq!(
         subject(&got[0]),
-        format!("[seatkeeper] Contoso / Big: {n} users blocked for lack of seats")
+        format!("[seatkeeper] Contoso / Big: {n} people could not get a seat")
     );
     assert_eq!(csv_rows(&got[0]).len(), n + 1);
 }
@@ -963,4 +999,178 @@ async fn a_message_refused_for_good_is_kept_and_shown_until_someone_acts() {
     let (s, _) = admin(Method::GET, format!("/notifications/{id}"), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     app.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn each_recipient_gets_the_kinds_it_asked_for_and_the_operator_a_copy_with_ids() {
+    let smtp = Smtp::start("none", 0.0).await;
+    let f = Fixture::with(
+        &smtp,
+        json!(["all@contoso.example", {"email": "thresholds@contoso.example", "kinds": ["threshold"]}]),
+        |c| {
+            c.operator_notify = vec![
+                seatkeeper::notify::Recipient::parse_line("ops@vendor.example: blocked")
+                    .unwrap(),
+            ];
+            c.public_url = Some("https://seats.vendor.example".into());
+        },
+    )
+    .await;
+    let (s, t) = f
+        .admin(
+            Method::PATCH,
+            "",
+            Some(json!({"time_zone": "Europe/Berlin"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(t["time_zone"], "Europe/Berlin");
+    assert_eq!(t["notify"][1]["kinds"], json!(["threshold"]), "{t}");
+    for bad in [
+        json!({"time_zone": "Europe/Atlantis"}),
+        json!({"notify": [{"email": "x@contoso.example", "kinds": ["nope"]}]}),
+        json!({"notify": [{"email": "x@contoso.example", "kinds": []}]}),
+        json!({"weekly_summary": {"day": "someday", "hour": 8}}),
+        json!({"weekly_summary": {"day": "monday", "hour": 24}}),
+    ] {
+        let (s, e) = f.admin(Method::PATCH, "", Some(bad.clone())).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad} -> {e}");
+    }
+    let users = f.users("p", 3).await;
+    f.group("Product", &users).await;
+    f.clock.tick();
+    let (s, l) = f
+        .admin(
+            Method::POST,
+            "/licenses",
+            Some(
+                json!({"name": "MindManager", "seats": 2, "groups": [{"displayName": "Product"}],
+                        "notify": ["pm@contoso.example"]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    assert_eq!(l["notify"], json!(["pm@contoso.example"]));
+    let license = id(&l);
+    f.close_window();
+    let got = smtp.expect(3).await;
+    let to = |m: &Value| m["to"].clone();
+
+    // The tenant's recipients of each kind and the license's own.
+    let blocked: Vec<&Value> = find(&got, "blocked")
+        .into_iter()
+        .filter(|m| !subject(m).ends_with("(operator copy)"))
+        .collect();
+    assert_eq!(blocked.len(), 1, "{got:#?}");
+    assert_eq!(
+        to(blocked[0]),
+        json!(["all@contoso.example", "pm@contoso.example"])
+    );
+    let threshold = find(&got, "threshold");
+    assert_eq!(
+        to(threshold[0]),
+        json!([
+            "all@contoso.example",
+            "thresholds@contoso.example",
+            "pm@contoso.example"
+        ])
+    );
+    let text = blocked[0]["text"].as_str().unwrap();
+    // Times in the tenant's zone; one link to the waitlist; no ids in the words.
+    assert!(text.contains("Thu 1 Jan 2026, 01:00 CET"), "{text}");
+    assert!(
+        text.contains(&format!(
+            "https://seats.vendor.example/console/tenants/{}/licenses/{license}/seats?state=blocked",
+            f.tenant
+        )),
+        "{text}"
+    );
+    assert!(!text.contains("For the operator"), "{text}");
+    assert!(!users.iter().any(|u| text.contains(u.as_str())), "{text}");
+
+    // The operator's copy: its own message, with the ids and the API and CLI hints.
+    let copy: Vec<&Value> = find(&got, "blocked")
+        .into_iter()
+        .filter(|m| subject(m).ends_with("(operator copy)"))
+        .collect();
+    assert_eq!(copy.len(), 1, "{got:#?}");
+    assert_eq!(to(copy[0]), json!(["ops@vendor.example"]));
+    let op = copy[0]["text"].as_str().unwrap();
+    assert!(op.contains("For the operator"), "{op}");
+    assert!(op.contains(&format!("(id {license})")), "{op}");
+    assert!(users.iter().any(|u| op.contains(u.as_str())), "{op}");
+    assert!(
+        op.contains("seatkeeper license set Contoso MindManager"),
+        "{op}"
+    );
+    assert_ne!(
+        copy[0]["headers"]["Message-ID"],
+        blocked[0]["headers"]["Message-ID"]
+    );
+
+    // The tenant's outbox shows its own messages, not the operator's copy.
+    let outbox = f.outbox().await;
+    assert_eq!(
+        outbox["notifications"].as_array().unwrap().len(),
+        2,
+        "{outbox}"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn the_weekly_summary_comes_at_its_local_hour_once_and_not_after_a_quiet_week() {
+    let smtp = Smtp::start("none", 0.0).await;
+    let f = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
+    // The test clock starts on Thursday 1 January 2026, 00:00 UTC (01:00 in Berlin).
+    let (s, t) = f
+        .admin(
+            Method::PATCH,
+            "",
+            Some(
+                json!({"time_zone": "Europe/Berlin", "expected_sync_seconds": 2_592_000,
+                        "weekly_summary": {"day": "thursday", "hour": 9}}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    assert_eq!(t["weekly_summary"], json!({"day": "thursday", "hour": 9}));
+    let users = f.users("w", 2).await;
+    f.group("Sales", &users).await;
+    f.license("Sales Pro", 5, "Sales").await;
+
+    // 07:59 UTC is 08:59 in Berlin: not yet.
+    f.clock.advance_secs(7 * 3600 + 59 * 60);
+    f.admin(Method::POST, "/reconcile", None).await;
+    // 08:00 UTC is 09:00 in Berlin: the summary of the week before.
+    f.clock.advance_secs(60);
+    f.admin(Method::POST, "/reconcile", None).await;
+    f.admin(Method::POST, "/reconcile", None).await; // once per slot
+    f.close_window();
+    let got = smtp.expect(1).await;
+    assert_eq!(
+        subject(&got[0]),
+        "[seatkeeper] Contoso: weekly seat summary to Thu 1 Jan 2026"
+    );
+    let text = got[0]["text"].as_str().unwrap();
+    assert!(
+        text.contains("License: Sales Pro · Seats in use: 2 · Seats: 5 · Waiting: 0 · Seats given this week: 2 · Seats ended this week: 0"),
+        "{text}"
+    );
+    assert!(
+        text.contains("from Thu 25 Dec 2025 to Thu 1 Jan 2026"),
+        "{text}"
+    );
+
+    // A week in which no seat changed sends nothing.
+    f.clock.advance_secs(7 * 86_400);
+    f.admin(Method::POST, "/reconcile", None).await;
+    f.close_window();
+    tokio::time::sleep(Duration::from_millis(1500)).await;
+    assert_eq!(smtp.messages().len(), 1);
+
+    // Turned off, it stays off.
+    let (s, t) = f
+        .admin(Method::PATCH, "", Some(json!({"weekly_summary": null})))
+        .await;
+    assert_eq!((s, &t["weekly_summary"]), (StatusCode::OK, &Value::Null));
 }

@@ -386,8 +386,8 @@ mod tests {
 
     fn person(i: usize, state: &str, position: Option<usize>) -> Value {
         json!({"userId": format!("id-{i}"), "userName": format!("u{i}@contoso.com"),
-               "displayName": if i % 2 == 0 { json!(format!("Person {i}")) } else { Value::Null },
-               "email": if i % 3 == 0 { json!(format!("person{i}@mail.contoso.com")) } else { Value::Null },
+               "displayName": if i.is_multiple_of(2) { json!(format!("Person {i}")) } else { Value::Null },
+               "email": if i.is_multiple_of(3) { json!(format!("person{i}@mail.contoso.com")) } else { Value::Null },
                "position": position, "state": state, "at": AT})
     }
 
