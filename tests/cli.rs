@@ -212,4 +212,44 @@ fn notification_verbs_work_from_the_shell() {
     let (ok, out, _) = seatkeeper(&db, &["tenant", "set", "acme", "--no-notify"]);
     assert!(ok);
     assert_eq!(json(&out)["notify"], serde_json::json!([]));
+
+    // Recipients limited to kinds, the time zone and the weekly summary.
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &[
+            "tenant",
+            "set",
+            "acme",
+            "--notify",
+            "cfo@acme.test:threshold,weekly_summary",
+            "--time-zone",
+            "America/New_York",
+            "--weekly-summary",
+            "friday:16",
+        ],
+    );
+    assert!(ok, "{err}");
+    let t = json(&out);
+    assert_eq!(
+        t["notify"],
+        serde_json::json!([{"email": "cfo@acme.test", "kinds": ["threshold", "weekly_summary"]}])
+    );
+    assert_eq!(t["time_zone"], "America/New_York");
+    assert_eq!(
+        t["weekly_summary"],
+        serde_json::json!({"day": "friday", "hour": 16})
+    );
+    for bad in [
+        &["--time-zone", "Moon/Base"][..],
+        &["--weekly-summary", "friday:25"],
+        &["--notify", "cfo@acme.test:nonsense"],
+    ] {
+        let mut args = vec!["tenant", "set", "acme"];
+        args.extend_from_slice(bad);
+        let (ok, _, err) = seatkeeper(&db, &args);
+        assert!(!ok && !err.is_empty(), "{bad:?}");
+    }
+    let (ok, out, _) = seatkeeper(&db, &["tenant", "set", "acme", "--weekly-summary", "off"]);
+    assert!(ok);
+    assert_eq!(json(&out)["weekly_summary"], serde_json::Value::Null);
 }
