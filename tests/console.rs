@@ -476,5 +476,18 @@ async fn every_link_in_an_email_opens_its_page_for_a_signed_in_tenant_admin() {
         }
         shot(&c, &format!("20-email-link-{i}")).await;
     }
+    // The license's own recipients, set on its page.
+    c.goto(&format!(
+        "{base}/console/tenants/{tenant}/licenses/{license}"
+    ))
+    .await
+    .unwrap();
+    fill(&c, "#lnotify", "pm@contoso.example: blocked threshold").await;
+    click(&c, "section[aria-labelledby=policy] button[type=submit]").await;
+    let (_, l) = app.admin(Method::GET, &lic, None).await;
+    assert_eq!(
+        l["notify"],
+        json!([{"email": "pm@contoso.example", "kinds": ["blocked", "threshold"]}])
+    );
     c.close().await.unwrap();
 }

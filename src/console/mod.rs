@@ -762,6 +762,8 @@ struct LicenseSettings {
     grace_seconds: Option<String>,
     on_capacity_lowered: Option<String>,
     free_on_delete: Option<String>,
+    /// The license's own recipients (the policy form).
+    notify: Option<String>,
     /// Which form was sent: "seats" or "policy" (checkboxes are absent when unchecked).
     form: String,
 }
@@ -784,6 +786,9 @@ async fn license_settings(
             change.auto_promote = Some(form.auto_promote.is_some());
             change.free_on_delete = Some(form.free_on_delete.is_some());
             change.grace_seconds = opt_number("grace_seconds", &form.grace_seconds)?;
+            if let Some(n) = &form.notify {
+                change.notify = Some(recipients(n)?);
+            }
             change.on_capacity_lowered = match form.on_capacity_lowered.as_deref() {
                 Some("block_newest") => Some(crate::alloc::OnLowered::BlockNewest),
                 Some("keep") | None => Some(crate::alloc::OnLowered::Keep),

@@ -415,6 +415,9 @@ pub fn license(
                             option value="keep" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::Keep)] { "keep: nobody loses a seat" }
                             option value="block_newest" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::BlockNewest)] { "block_newest: the newest holders wait" }
                         }
+                        label for="lnotify" { "Also email about this license" }
+                        input #lnotify type="text" name="notify" value=(l.notify.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")) placeholder="pm@contoso.com; cfo@contoso.com: threshold";
+                        p.small.muted { "Besides the tenant's recipients. " code { "address: blocked threshold" } " limits an address to those kinds." }
                         p { button type="submit" { "Save policy" } }
                     }
                 }
