@@ -58,6 +58,17 @@ CREATE TABLE admin_tokens (
 );
 CREATE INDEX admin_tokens_tenant ON admin_tokens(tenant);
 
+-- Product tokens (`skp_...`): read and report only. `tenant` NULL: the operator's, for every
+-- tenant. Only a SHA-256 hash of the token is kept.
+CREATE TABLE product_tokens (
+    id          TEXT PRIMARY KEY,
+    tenant      INTEGER REFERENCES tenants(rk) ON DELETE CASCADE,
+    hash        BLOB NOT NULL,
+    created     TEXT NOT NULL,
+    revoked     TEXT
+);
+CREATE INDEX product_tokens_tenant ON product_tokens(tenant);
+
 CREATE TABLE users (
     rk              INTEGER PRIMARY KEY,
     tenant          INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,

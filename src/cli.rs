@@ -38,6 +38,9 @@ pub enum Command {
     /// Manage tenant admin tokens (the admin API and console for one tenant only).
     #[command(subcommand, name = "admin-token")]
     AdminToken(AdminTokenCommand),
+    /// Product tokens (`skp_...`): the product's read-only credential for /product/v1.
+    #[command(subcommand)]
+    ProductToken(ProductTokenCommand),
     /// Manage licenses, their seats and overrides.
     #[command(subcommand)]
     License(LicenseCommand),
@@ -243,6 +246,32 @@ pub enum AdminTokenCommand {
 }
 
 #[derive(Subcommand, Debug)]
+pub enum ProductTokenCommand {
+    /// Issue a product token (`skp_...`) for TENANT, or with --operator for every tenant;
+    /// printed once, only its hash is kept.
+    Issue {
+        #[arg(required_unless_present = "operator")]
+        tenant: Option<String>,
+        #[arg(long, conflicts_with = "tenant")]
+        operator: bool,
+    },
+    /// List the product tokens of TENANT, or with --operator the operator's (no secrets).
+    List {
+        #[arg(required_unless_present = "operator")]
+        tenant: Option<String>,
+        #[arg(long, conflicts_with = "tenant")]
+        operator: bool,
+    },
+    /// Revoke a product token at once: `revoke TENANT ID`, or `revoke --operator ID`.
+    Revoke {
+        #[arg(num_args = 1..=2, required = true, value_name = "TENANT ID")]
+        args: Vec<String>,
+        #[arg(long)]
+        operator: bool,
+    },
+}
+
+#[derive(Subcommand, Debug)]
 pub enum NotificationsCommand {
     /// The outbox, newest first: state, attempts, last error.
     List {
@@ -287,6 +316,49 @@ pub enum TokenCommand {
     List { tenant: String },
     /// Revoke a token (a running daemon refuses it within a second).
     Revoke { tenant: String, id: String },
+}
+
+async fn product_token(cmd: ProductTokenCommand, store: &Store) -> anyhow::Result<()> {
+    let owner = |tenant: Option<String>| async move {
+        match tenant {
+            Some(t) => anyhow::Ok(Some(store.tenant(&t).await?)),
+            None => anyhow::Ok(None),
+        }
+    };
+    match cmd {
+        ProductTokenCommand::Issue { tenant, .. } => {
+            let t = owner(tenant).await?;
+            let (info, token) = store.issue_product_token(t.as_ref().map(|t| t.key)).await?;
+            match &t {
+                Some(t) => eprintln!(
+                    "product token {} for tenant {} — shown once, store it now:",
+                    info.id, t.name
+                ),
+                None => eprintln!(
+                    "operator product token {} (every tenant) — shown once, store it now:",
+                    info.id
+                ),
+            }
+            println!("{token}");
+        }
+        ProductTokenCommand::List { tenant, .. } => {
+            let t = owner(tenant).await?;
+            print(&json!(store.list_product_tokens(t.map(|t| t.key)).await?));
+        }
+        ProductTokenCommand::Revoke { args, operator } => {
+            let (tenant, id) = match (operator, args.as_slice()) {
+                (true, [id]) => (None, id.clone()),
+                (false, [tenant, id]) => (Some(tenant.clone()), id.clone()),
+                _ => anyhow::bail!("give TENANT ID, or --operator ID"),
+            };
+            let t = owner(tenant).await?;
+            store
+                .revoke_product_token(t.map(|t| t.key), id.clone())
+                .await?;
+            eprintln!("product token {id} revoked");
+        }
+    }
+    Ok(())
 }
 
 /// `--notify` values: `EMAIL` or `EMAIL:KIND,KIND`.
@@ -511,6 +583,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                 eprintln!("admin token {id} revoked");
             }
         },
+        Command::ProductToken(cmd) => product_token(cmd, store).await?,
         Command::License(cmd) => license(cmd, store).await?,
         Command::Reconcile { tenant } => {
             let t = store.tenant(&tenant).await?;

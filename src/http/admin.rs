@@ -6,6 +6,9 @@
 //! - `GET /tenants/{tenant}/tokens` (no secrets); `DELETE /tenants/{tenant}/tokens/{id}` → 204
 //! - `POST /tenants/{tenant}/admin-tokens` → 201 a tenant admin token (`ska_...`, shown once):
 //!   the admin API and the console for that tenant only; `GET`, `DELETE .../{id}` (operator only)
+//! - `POST /tenants/{tenant}/product-tokens` → 201 `{"id", "token", "created", "tenant"}`: a
+//!   product token (`skp_...`, shown once) for `/product/v1` of that tenant; `GET`, `DELETE
+//!   .../{id}`; `POST /product-tokens` (operator only): one for every tenant
 //!
 //! `{tenant}` is a tenant's id or its name.
 
@@ -46,6 +49,24 @@ pub fn scope() -> actix_web::Scope {
         .route(
             "/tenants/{tenant}/admin-tokens/{id}",
             web::delete().to(revoke_admin_token),
+        )
+        .route(
+            "/tenants/{tenant}/product-tokens",
+            web::post().to(issue_product_token),
+        )
+        .route(
+            "/tenants/{tenant}/product-tokens",
+            web::get().to(list_product_tokens),
+        )
+        .route(
+            "/tenants/{tenant}/product-tokens/{id}",
+            web::delete().to(revoke_product_token),
+        )
+        .route("/product-tokens", web::post().to(issue_product_token))
+        .route("/product-tokens", web::get().to(list_product_tokens))
+        .route(
+            "/product-tokens/{id}",
+            web::delete().to(revoke_product_token),
         )
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AdminError::new(404, "not_found", "no such admin endpoint"))
@@ -307,5 +328,70 @@ async fn revoke_admin_token(
     let tenant = state.store.tenant(&tenant).await?;
     // Console sessions signed in with a token of this tenant end too (in the same write).
     state.store.revoke_admin_token(tenant.key, id).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+/// `{tenant}` resolved, or `None` on the operator-wide paths (operator only).
+async fn product_owner(
+    admin: &Admin,
+    state: &AppState,
+    tenant: Option<&str>,
+) -> Result<Option<store::Tenant>, AdminError> {
+    match tenant {
+        Some(t) => Ok(Some(state.store.tenant(t).await?)),
+        None => {
+            admin.operator()?;
+            Ok(None)
+        }
+    }
+}
+
+/// `POST .../product-tokens`: a product token (`skp_...`, shown once) reading one tenant, or
+/// (on `/admin/v1/product-tokens`, the operator only) every tenant.
+async fn issue_product_token(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: Option<web::Path<String>>,
+) -> Result<HttpResponse, AdminError> {
+    let owner = product_owner(&admin, &state, path.as_deref().map(String::as_str)).await?;
+    let (info, token) = state
+        .store
+        .issue_product_token(owner.as_ref().map(|t| t.key))
+        .await?;
+    Ok(HttpResponse::Created().json(
+        json!({"id": info.id, "token": token, "created": info.created,
+        "tenant": owner.map(|t| t.id)}),
+    ))
+}
+
+async fn list_product_tokens(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: Option<web::Path<String>>,
+) -> Result<HttpResponse, AdminError> {
+    let owner = product_owner(&admin, &state, path.as_deref().map(String::as_str)).await?;
+    let tokens = state
+        .store
+        .list_product_tokens(owner.map(|t| t.key))
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
+}
+
+#[derive(Deserialize)]
+struct ProductTokenPath {
+    tenant: Option<String>,
+    id: String,
+}
+
+async fn revoke_product_token(
+    admin: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<ProductTokenPath>,
+) -> Result<HttpResponse, AdminError> {
+    let owner = product_owner(&admin, &state, path.tenant.as_deref()).await?;
+    state
+        .store
+        .revoke_product_token(owner.map(|t| t.key), path.id.clone())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -12,6 +12,7 @@ pub mod limits;
 pub mod metrics;
 pub mod notifications;
 pub mod paths;
+pub mod product;
 pub mod scim;
 pub mod tls;
 
@@ -45,6 +46,7 @@ pub fn routes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     ops_routes(cfg, with_metrics);
     cfg.service(scim::scope())
         .service(admin::scope())
+        .service(product::scope())
         .service(crate::console::scope());
 }
 

@@ -19,6 +19,7 @@ const STEPS: &[&str] = &[
     include_str!("v5.sql"),
     include_str!("v6.sql"),
     include_str!("v7.sql"),
+    include_str!("v8.sql"),
 ];
 /// The version this binary writes.
 pub const CURRENT: i64 = 1 + STEPS.len() as i64;

@@ -41,6 +41,7 @@ mod migrate;
 pub mod outbox;
 pub mod pg;
 mod preview;
+mod product;
 mod query;
 mod ranks;
 mod reconciler;
@@ -69,6 +70,10 @@ pub use licenses::{
 };
 pub use maintenance::Problem;
 pub use outbox::{Notification, NotificationDetail, Notifications};
+pub use product::{
+    ProductCheck, ProductEvent, ProductEvents, ProductScope, ProductSeat, ProductUser,
+    ProductUserSeats, MAX_CHECKS,
+};
 pub use query::{ListQuery, Page};
 pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
 pub use seat_ops::{LicenseRef, SeatView, SeatsView, UserSeat};

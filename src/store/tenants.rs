@@ -184,7 +184,7 @@ fn tenant_row(r: &Row) -> Result<Tenant> {
     })
 }
 
-fn token_row(r: &Row) -> Result<TokenInfo> {
+pub(super) fn token_row(r: &Row) -> Result<TokenInfo> {
     Ok(TokenInfo {
         id: r.get(0)?,
         created: r.get(1)?,
@@ -207,7 +207,7 @@ pub enum Authn {
     },
 }
 
-fn hash(token: &str) -> [u8; 32] {
+pub(super) fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
 
@@ -215,7 +215,7 @@ fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-fn new_token() -> (String, String, [u8; 32]) {
+pub(super) fn new_token() -> (String, String, [u8; 32]) {
     let mut id = [0u8; 8];
     let mut secret = [0u8; 32];
     rand::rngs::OsRng.fill_bytes(&mut id);

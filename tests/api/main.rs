@@ -21,6 +21,7 @@ pub mod others;
 pub mod paths;
 #[path = "../support/postgres.rs"]
 pub mod postgres_support;
+pub mod product;
 pub mod reconciler;
 pub mod seats;
 pub mod tls;

@@ -1,0 +1,437 @@
+//! The product's side: product tokens (`skp_...`, read and report only; one tenant's, or the
+//! operator's for every tenant) and the entitlement reads the vendor's product makes when a user
+//! signs in: a user found by SCIM id, userName, externalId or email; the user's seats; one seat
+//! check or a batch of them; the seat-event feed of one tenant or of all.
+
+use std::sync::Arc;
+
+use serde::Serialize;
+use subtle::ConstantTimeEq;
+
+use super::feed::SeatEvent;
+use super::licenses::{license_key, view};
+use super::ranks::RankCache;
+use super::seat_ops::{seat_view, LicenseRef, SeatView};
+use super::seats::rfc3339;
+use super::sql::{params, Db, OptionalExtension};
+use super::tenants::{hash, new_token, token_row, TokenInfo};
+use super::{in_snapshot, Error, Lock, Result, Store, TenantKey};
+use crate::alloc::LicenseKey;
+use crate::scim::resource::fold;
+
+/// Most users one batch check may name.
+pub const MAX_CHECKS: usize = 1000;
+
+/// Whose product token a request carries.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ProductScope {
+    /// An operator product token: every tenant.
+    Operator,
+    /// One tenant's product token.
+    Tenant(TenantKey),
+}
+
+impl ProductScope {
+    pub fn may(&self, tenant: TenantKey) -> bool {
+        match self {
+            ProductScope::Operator => true,
+            ProductScope::Tenant(t) => *t == tenant,
+        }
+    }
+}
+
+/// A user as the product sees it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProductUser {
+    pub id: String,
+    #[serde(rename = "userName")]
+    pub user_name: String,
+    #[serde(rename = "externalId")]
+    pub external_id: Option<String>,
+    pub active: bool,
+}
+
+/// One seat as the product sees it.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProductSeat {
+    /// `granted`, `releasing`, `blocked`, or `none` (no seat row).
+    pub state: &'static str,
+    /// The place on the waitlist while `blocked`.
+    pub position: Option<i64>,
+    pub since: Option<String>,
+    #[serde(rename = "releaseAt")]
+    pub release_at: Option<String>,
+}
+
+impl From<SeatView> for ProductSeat {
+    fn from(v: SeatView) -> Self {
+        ProductSeat {
+            state: v.state,
+            position: v.position,
+            since: v.since,
+            release_at: v.release_at,
+        }
+    }
+}
+
+/// A user's seats across the tenant's licenses.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProductUserSeats {
+    pub user: ProductUser,
+    pub seats: Vec<ProductLicenseSeat>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProductLicenseSeat {
+    pub license: LicenseRef,
+    #[serde(flatten)]
+    pub seat: ProductSeat,
+}
+
+/// One answer of a batch check, in the order asked.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProductCheck {
+    /// The user as named in the request.
+    pub user: String,
+    #[serde(flatten)]
+    pub seat: ProductSeat,
+    /// Why there is no answer for this user (`not_found`, `ambiguous`); absent when there is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub error: Option<&'static str>,
+}
+
+/// One event of the feed, naming its tenant (the operator's feed spans tenants).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProductEvent {
+    #[serde(flatten)]
+    pub event: SeatEvent,
+    pub tenant: TenantRef,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct TenantRef {
+    pub id: String,
+    pub name: String,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ProductEvents {
+    pub events: Vec<ProductEvent>,
+    /// The cursor after the last event (the one given when there is none).
+    pub next: i64,
+}
+
+/// The user `reference` names: a SCIM id, a userName (case-insensitively), an externalId, or
+/// an email address of the user, tried in that order. An email shared by several users is a
+/// conflict: the product must name the user more precisely.
+pub(super) fn find_user(c: &Db, tenant: TenantKey, reference: &str) -> Result<ProductUser> {
+    let row = |sql: &str, value: &str| -> Result<Option<ProductUser>> {
+        c.prepare_cached(sql)?
+            .query_row(params![tenant, value], |r| {
+                Ok(ProductUser {
+                    id: r.get(0)?,
+                    user_name: r.get(1)?,
+                    external_id: r.get(2)?,
+                    active: r.get(3)?,
+                })
+            })
+            .optional()
+    };
+    const COLS: &str = "SELECT id, user_name, external_id, active FROM users";
+    let folded = fold(reference);
+    if let Some(u) = row(&format!("{COLS} WHERE tenant = ? AND id = ?"), reference)? {
+        return Ok(u);
+    }
+    if let Some(u) = row(
+        &format!("{COLS} WHERE tenant = ? AND user_name_key = ?"),
+        &folded,
+    )? {
+        return Ok(u);
+    }
+    if let Some(u) = row(
+        &format!("{COLS} WHERE tenant = ? AND external_id = ?"),
+        reference,
+    )? {
+        return Ok(u);
+    }
+    if reference.contains('@') {
+        let mut st = c.prepare_cached(&format!(
+            "{COLS} WHERE rk IN (SELECT user_rk FROM user_emails WHERE tenant = ? AND value_key = ?) ORDER BY id LIMIT 2"
+        ))?;
+        let found = st
+            .query_map(params![tenant, folded], |r| {
+                Ok(ProductUser {
+                    id: r.get(0)?,
+                    user_name: r.get(1)?,
+                    external_id: r.get(2)?,
+                    active: r.get(3)?,
+                })
+            })?
+            .collect::<Result<Vec<_>>>()?;
+        match found.len() {
+            0 => {}
+            1 => return Ok(found.into_iter().next().expect("one user")),
+            _ => {
+                return Err(Error::Conflict(format!(
+                    "the email {reference:?} belongs to several users: name the user by id, userName or externalId"
+                )))
+            }
+        }
+    }
+    Err(Error::NotFound(format!("user {reference:?}")))
+}
+
+fn check_one(
+    c: &Db,
+    tenant: TenantKey,
+    l: LicenseKey,
+    reference: &str,
+    ranks: &RankCache,
+) -> Result<ProductSeat> {
+    let u = find_user(c, tenant, reference)?;
+    Ok(seat_view(c, tenant, l, &u.id, Some(u.user_name), Some(ranks))?.into())
+}
+
+impl Store {
+    /// Issues a product token (`skp_<id>_<secret>`) for `tenant`, or for every tenant (`None`,
+    /// the operator's). The returned string is the only copy of the secret.
+    pub async fn issue_product_token(
+        &self,
+        tenant: Option<TenantKey>,
+    ) -> Result<(TokenInfo, String)> {
+        let (id, secret, _) = new_token();
+        let token = format!("skp_{}", secret.trim_start_matches("skt_"));
+        let digest = hash(&token);
+        let ticker = self.ticker();
+        let lock = tenant.map_or(Lock::None, Lock::Tenant);
+        self.write(lock, move |c| {
+            let at = rfc3339(ticker.now());
+            c.prepare_cached(
+                "INSERT INTO product_tokens (id, tenant, hash, created) VALUES (?, ?, ?, ?)",
+            )?
+            .execute(params![id, tenant, &digest[..], at])?;
+            let info = c
+                .prepare_cached(
+                    "SELECT id, created, NULL, revoked FROM product_tokens WHERE id = ?",
+                )?
+                .query_row([&id], token_row)?;
+            Ok((info, token))
+        })
+        .await
+    }
+
+    /// The product tokens of `tenant`, or the operator's (`None`).
+    pub async fn list_product_tokens(&self, tenant: Option<TenantKey>) -> Result<Vec<TokenInfo>> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT id, created, NULL, revoked FROM product_tokens
+                 WHERE (tenant = ?1 OR (tenant IS NULL AND CAST(?1 AS BIGINT) IS NULL)) ORDER BY created, id",
+            )?;
+            let rows = st
+                .query_map(params![tenant], token_row)?
+                .collect::<Result<Vec<_>>>()?;
+            Ok(rows)
+        })
+        .await
+    }
+
+    /// Revokes a product token of `tenant` (or an operator's, `None`) at once.
+    pub async fn revoke_product_token(&self, tenant: Option<TenantKey>, id: String) -> Result<()> {
+        let lock = tenant.map_or(Lock::None, Lock::Tenant);
+        self.write(lock, move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE product_tokens SET revoked = coalesce(revoked, ?)
+                     WHERE id = ? AND (tenant = ? OR (tenant IS NULL AND CAST(? AS BIGINT) IS NULL))",
+                )?
+                .execute(params![super::now(), id, tenant, tenant])?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("product token {id:?}")));
+            }
+            Ok(())
+        })
+        .await
+    }
+
+    /// Whose product token `token` is, if it is a valid one.
+    pub async fn authenticate_product(&self, token: String) -> Result<Option<ProductScope>> {
+        // One primary-key lookup, inline on this worker's connection, as for admin tokens.
+        self.read_point(move |c| {
+            let presented = hash(&token);
+            let id = token
+                .strip_prefix("skp_")
+                .and_then(|r| r.split_once('_'))
+                .map(|(id, _)| id.to_owned());
+            let row: Option<(Vec<u8>, Option<String>, Option<TenantKey>)> = match &id {
+                Some(id) => c
+                    .prepare_cached(
+                        "SELECT hash, revoked, tenant FROM product_tokens WHERE id = ?",
+                    )?
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?,
+                None => None,
+            };
+            let stored = row
+                .as_ref()
+                .map(|r| r.0.clone())
+                .unwrap_or_else(|| vec![0u8; 32]);
+            let equal: bool = stored.ct_eq(&presented[..]).into();
+            Ok(match row {
+                Some((_, None, tenant)) if equal => Some(match tenant {
+                    Some(t) => ProductScope::Tenant(t),
+                    None => ProductScope::Operator,
+                }),
+                _ => None,
+            })
+        })
+        .await
+    }
+
+    /// The user `reference` names and every seat the user holds or waits for.
+    pub async fn product_user_seats(
+        &self,
+        tenant: TenantKey,
+        reference: String,
+    ) -> Result<ProductUserSeats> {
+        let ranks = self.inner.ranks.clone();
+        self.read(move |c| {
+            in_snapshot(c, |c| {
+                let user = find_user(c, tenant, &reference)?;
+                let mut st = c.prepare_cached(
+                    "SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ? ORDER BY license_rk",
+                )?;
+                let ls = st
+                    .query_map(params![tenant, user.id], |r| r.get(0))?
+                    .collect::<Result<Vec<LicenseKey>>>()?;
+                let mut seats = Vec::with_capacity(ls.len());
+                for l in ls {
+                    let lv = view(c, l)?;
+                    let seat = seat_view(c, tenant, l, &user.id, None, Some(&ranks))?;
+                    seats.push(ProductLicenseSeat {
+                        license: LicenseRef {
+                            id: lv.id,
+                            name: lv.name,
+                        },
+                        seat: seat.into(),
+                    });
+                }
+                Ok(ProductUserSeats { user, seats })
+            })
+        })
+        .await
+    }
+
+    /// The seat check: the state of the user `reference` names in license `license`.
+    pub async fn product_check(
+        &self,
+        tenant: TenantKey,
+        license: String,
+        reference: String,
+    ) -> Result<ProductSeat> {
+        let ranks = self.inner.ranks.clone();
+        self.read(move |c| {
+            in_snapshot(c, |c| {
+                let l = license_key(c, tenant, &license)?;
+                check_one(c, tenant, l, &reference, &ranks)
+            })
+        })
+        .await
+    }
+
+    /// Seat checks of many users of one license, in the order given, in one snapshot. A user
+    /// that cannot be found answers `none` with an `error`; the batch still succeeds.
+    pub async fn product_checks(
+        &self,
+        tenant: TenantKey,
+        license: String,
+        references: Vec<String>,
+    ) -> Result<Vec<ProductCheck>> {
+        if references.len() > MAX_CHECKS {
+            return Err(Error::Invalid(format!(
+                "at most {MAX_CHECKS} users per request, not {}",
+                references.len()
+            )));
+        }
+        let ranks: Arc<RankCache> = self.inner.ranks.clone();
+        self.read(move |c| {
+            in_snapshot(c, |c| {
+                let l = license_key(c, tenant, &license)?;
+                references
+                    .into_iter()
+                    .map(|r| {
+                        let none = ProductSeat {
+                            state: "none",
+                            position: None,
+                            since: None,
+                            release_at: None,
+                        };
+                        match check_one(c, tenant, l, &r, &ranks) {
+                            Ok(seat) => Ok(ProductCheck {
+                                user: r,
+                                seat,
+                                error: None,
+                            }),
+                            Err(Error::NotFound(_)) => Ok(ProductCheck {
+                                user: r,
+                                seat: none,
+                                error: Some("not_found"),
+                            }),
+                            Err(Error::Conflict(_)) => Ok(ProductCheck {
+                                user: r,
+                                seat: none,
+                                error: Some("ambiguous"),
+                            }),
+                            Err(e) => Err(e),
+                        }
+                    })
+                    .collect()
+            })
+        })
+        .await
+    }
+
+    /// The seat-event feed after `after`: of one tenant, or of every tenant (`None`).
+    pub async fn product_events(
+        &self,
+        tenant: Option<TenantKey>,
+        after: i64,
+        limit: i64,
+    ) -> Result<ProductEvents> {
+        self.read(move |c| {
+            let sql = match tenant {
+                Some(_) => {
+                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, t.id, t.name
+                     FROM seat_events e JOIN tenants t ON t.rk = e.tenant
+                     WHERE e.tenant = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
+                }
+                None => {
+                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, t.id, t.name
+                     FROM seat_events e JOIN tenants t ON t.rk = e.tenant
+                     WHERE CAST(?1 AS BIGINT) IS NULL AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
+                }
+            };
+            let mut st = c.prepare_cached(sql)?;
+            let events = st
+                .query_map(params![tenant, after, limit], |r| {
+                    Ok(ProductEvent {
+                        event: SeatEvent {
+                            cursor: r.get(0)?,
+                            license: r.get(1)?,
+                            user_id: r.get(2)?,
+                            user_name: r.get(3)?,
+                            event: r.get(4)?,
+                            at: rfc3339(r.get(5)?),
+                        },
+                        tenant: TenantRef {
+                            id: r.get(6)?,
+                            name: r.get(7)?,
+                        },
+                    })
+                })?
+                .collect::<Result<Vec<_>>>()?;
+            let next = events.last().map_or(after, |e| e.event.cursor);
+            Ok(ProductEvents { events, next })
+        })
+        .await
+    }
+}

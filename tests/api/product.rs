@@ -1,0 +1,344 @@
+//! The product API (`/product/v1`) over HTTP: product tokens issued, scoped and revoked; a user
+//! found by SCIM id, userName, externalId or email; the seat check alone and in a batch; the
+//! seat-event feeds of one tenant and of all; and every credential refused where it does not
+//! belong.
+
+use reqwest::{Method, StatusCode};
+use serde_json::{json, Value};
+
+use crate::helpers::*;
+
+async fn product(app: &TestApp, token: &str, m: Method, path: &str) -> (StatusCode, Value) {
+    app.request(m, &format!("/product/v1{path}"), Some(token), None)
+        .await
+}
+
+async fn product_post(app: &TestApp, token: &str, path: &str, body: Value) -> (StatusCode, Value) {
+    let r = app
+        .client
+        .post(format!("{}/product/v1{path}", app.address))
+        .bearer_auth(token)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
+async fn user(app: &TestApp, tok: &str, body: Value) -> String {
+    let mut body = body;
+    body["schemas"] = json!([USER_SCHEMA]);
+    body["active"] = json!(true);
+    let (s, u) = app.scim(tok, Method::POST, "/Users", Some(body)).await;
+    assert_eq!(s, StatusCode::CREATED, "{u}");
+    id(&u)
+}
+
+async fn issue(app: &TestApp, path: &str) -> (String, String) {
+    let (s, t) = app.admin(Method::POST, path, None).await;
+    assert_eq!(s, StatusCode::CREATED, "{t}");
+    let token = t["token"].as_str().unwrap().to_owned();
+    assert!(token.starts_with("skp_"), "{token}");
+    (t["id"].as_str().unwrap().to_owned(), token)
+}
+
+#[tokio::test]
+async fn a_product_token_finds_users_every_way_and_reads_only_its_tenant() {
+    let app = TestApp::spawn().await;
+    let (ta, tok) = app.tenant("Contoso").await;
+    let (tb, tok_b) = app.tenant("Fabrikam").await;
+    let alice = user(
+        &app,
+        &tok,
+        json!({"userName": "alice@contoso.example", "externalId": "ext-alice",
+               "emails": [{"value": "Alice.Smith@contoso.example", "type": "work", "primary": true}]}),
+    )
+    .await;
+    let bob = user(&app, &tok, json!({"userName": "bob@contoso.example"})).await;
+    let carol = user(&app, &tok, json!({"userName": "carol@contoso.example"})).await;
+    for name in ["dave", "erin"] {
+        user(
+            &app,
+            &tok,
+            json!({"userName": format!("{name}@contoso.example"),
+                   "emails": [{"value": "shared@contoso.example"}]}),
+        )
+        .await;
+    }
+    app.create_group(&tok, "Sales", &[&alice, &bob, &carol])
+        .await;
+    app.license(&ta, "MindManager", 2, "Sales").await;
+    let other = user(&app, &tok_b, json!({"userName": "alice@contoso.example"})).await;
+    app.create_group(&tok_b, "All", &[&other]).await;
+    app.license(&tb, "Viewer", 5, "All").await;
+    let (_, p) = issue(&app, &format!("/tenants/{ta}/product-tokens")).await;
+
+    // A user named every way the product may know them.
+    for reference in [
+        alice.as_str(),
+        "ALICE@contoso.example",
+        "ext-alice",
+        "alice.smith@CONTOSO.example",
+    ] {
+        let (s, v) = product(
+            &app,
+            &p,
+            Method::GET,
+            &format!("/tenants/{ta}/users/{reference}/seats"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::OK, "{reference}: {v}");
+        assert_eq!(
+            v["user"],
+            json!({"id": alice, "userName": "alice@contoso.example", "externalId": "ext-alice", "active": true})
+        );
+        assert_eq!(v["seats"][0]["license"]["name"], "MindManager", "{v}");
+        assert_eq!(v["seats"][0]["state"], "granted", "{v}");
+    }
+    let (s, v) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/Contoso/users/{carol}/seats"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(
+        (&v["seats"][0]["state"], &v["seats"][0]["position"]),
+        (&json!("blocked"), &json!(1))
+    );
+    let (s, e) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/users/nobody@contoso.example/seats"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{e}");
+    assert_eq!(e["error"], "not_found");
+    let (s, e) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/users/shared@contoso.example/seats"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::CONFLICT, "an email of two users: {e}");
+
+    // The seat check, alone and in a batch.
+    let (s, v) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/licenses/MindManager/users/carol@contoso.example"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "blocked");
+    assert_eq!(v["position"], 1);
+    let (s, v) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/licenses/MindManager/users/dave@contoso.example"),
+    )
+    .await;
+    assert_eq!((s, &v["state"]), (StatusCode::OK, &json!("none")), "{v}");
+    let (s, v) = product_post(
+        &app,
+        &p,
+        &format!("/tenants/{ta}/licenses/MindManager/checks"),
+        json!({"users": ["alice.smith@contoso.example", carol, "nobody", "shared@contoso.example"]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let states: Vec<(&str, &str)> = v["results"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["state"].as_str().unwrap(),
+                r["error"].as_str().unwrap_or(""),
+            )
+        })
+        .collect();
+    assert_eq!(
+        states,
+        [
+            ("granted", ""),
+            ("blocked", ""),
+            ("none", "not_found"),
+            ("none", "ambiguous")
+        ]
+    );
+    assert_eq!(v["results"][1]["user"], json!(carol));
+    let too_many: Vec<String> = (0..1001).map(|i| format!("u{i}")).collect();
+    let (s, _) = product_post(
+        &app,
+        &p,
+        &format!("/tenants/{ta}/licenses/MindManager/checks"),
+        json!({ "users": too_many }),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // Its tenant only: another tenant reads as absent; the all-tenant feed is the operator's.
+    let (s, _) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{tb}/users/{other}/seats"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _) = product(&app, &p, Method::GET, "/events").await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    // The tenant's feed, paged with its cursor.
+    let (s, page) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/events?after=0&limit=2"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert_eq!(page["events"].as_array().unwrap().len(), 2);
+    assert_eq!(page["events"][0]["tenant"]["name"], "Contoso");
+    let next = page["next"].as_i64().unwrap();
+    let (_, rest) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/events?after={next}"),
+    )
+    .await;
+    assert_eq!(rest["events"].as_array().unwrap().len(), 1, "{rest}");
+    assert_eq!(rest["events"][0]["event"], "blocked");
+    let (s, _) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/events?limit=0"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+
+    // The operator's product token reads every tenant, and the feed across them.
+    let (_, op) = issue(&app, "/product-tokens").await;
+    let (s, v) = product(
+        &app,
+        &op,
+        Method::GET,
+        &format!("/tenants/Fabrikam/licenses/Viewer/users/{other}"),
+    )
+    .await;
+    assert_eq!((s, &v["state"]), (StatusCode::OK, &json!("granted")));
+    let (s, all) = product(&app, &op, Method::GET, "/events").await;
+    assert_eq!(s, StatusCode::OK, "{all}");
+    let tenants: std::collections::BTreeSet<&str> = all["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["tenant"]["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(tenants, ["Contoso", "Fabrikam"].into());
+
+    // Listed without secrets; revoked, it stops at once.
+    let (s, list) = app
+        .admin(Method::GET, &format!("/tenants/{ta}/product-tokens"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(list["tokens"].as_array().unwrap().len(), 1);
+    assert!(!list.to_string().contains(&p));
+    let pid = list["tokens"][0]["id"].as_str().unwrap().to_owned();
+    let (s, _) = app
+        .admin(
+            Method::DELETE,
+            &format!("/tenants/{ta}/product-tokens/{pid}"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/users/{alice}/seats"),
+    )
+    .await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn every_credential_is_refused_where_it_does_not_belong() {
+    let app = TestApp::spawn().await;
+    let (ta, scim) = app.tenant("Contoso").await;
+    let (_, p) = issue(&app, &format!("/tenants/{ta}/product-tokens")).await;
+    let (_, op) = issue(&app, "/product-tokens").await;
+    let ska = app.admin_token(&ta).await;
+    let seats = format!("/product/v1/tenants/{ta}/events");
+
+    // No admin, tenant admin or SCIM token (nor none) reaches /product/v1.
+    for token in [
+        Some(ADMIN_TOKEN),
+        Some(ska.as_str()),
+        Some(scim.as_str()),
+        None,
+    ] {
+        let (s, e) = app.request(Method::GET, &seats, token, None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED, "{token:?}: {e}");
+        assert_eq!(e["error"], "unauthorized");
+    }
+    // No product token reaches the admin API, SCIM or the console.
+    for token in [p.as_str(), op.as_str()] {
+        let (s, _) = app
+            .request(Method::GET, "/admin/v1/tenants", Some(token), None)
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = app
+            .request(
+                Method::GET,
+                &format!("/admin/v1/tenants/{ta}/licenses"),
+                Some(token),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let (s, _) = app.scim(token, Method::GET, "/Users", None).await;
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        let r = app
+            .client
+            .post(format!("{}/console/login", app.address))
+            .form(&[("token", token)])
+            .send()
+            .await
+            .unwrap();
+        assert!(
+            r.headers().get("set-cookie").is_none(),
+            "a product token signs in to no console"
+        );
+    }
+    // A tenant admin token manages its tenant's product tokens, not the operator's.
+    let r = app
+        .request(
+            Method::POST,
+            &format!("/admin/v1/tenants/{ta}/product-tokens"),
+            Some(&ska),
+            None,
+        )
+        .await;
+    assert_eq!(r.0, StatusCode::CREATED, "{}", r.1);
+    let r = app
+        .request(Method::POST, "/admin/v1/product-tokens", Some(&ska), None)
+        .await;
+    assert_eq!(r.0, StatusCode::FORBIDDEN, "{}", r.1);
+    // Unknown paths answer JSON.
+    let (s, e) = product(&app, &p, Method::GET, "/nothing").await;
+    assert_eq!(
+        (s, &e["error"]),
+        (StatusCode::NOT_FOUND, &json!("not_found"))
+    );
+}
