@@ -660,6 +660,35 @@ async fn main() {
         f.print("req", 1);
     }
 
+    // The same seat check through the product API, with a product token (a token lookup more).
+    {
+        let issued: Value = admin(Method::POST, &format!("/tenants/{tenant}/product-tokens"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let product = issued["token"].as_str().unwrap().to_owned();
+        let (t, l) = (tenant.clone(), license.clone());
+        let f = drive(
+            "seat check GET /product/v1/.../licenses/{l}/users/{user}",
+            addr,
+            reads,
+            c,
+            move |k| {
+                let i = (k * 7_727 + 3) % n;
+                let path = format!(
+                    "/product/v1/tenants/{t}/licenses/{l}/users/{}",
+                    user_name(i)
+                );
+                http("GET", &path, &product, None)
+            },
+        )
+        .await;
+        f.print("req", 1);
+    }
+
     // Selecting a group of every user for a second license: one request.
     {
         // The group arrives as a provider builds it: created, then members in batches (a

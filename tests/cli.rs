@@ -252,4 +252,22 @@ fn notification_verbs_work_from_the_shell() {
     let (ok, out, _) = seatkeeper(&db, &["tenant", "set", "acme", "--weekly-summary", "off"]);
     assert!(ok);
     assert_eq!(json(&out)["weekly_summary"], serde_json::Value::Null);
+
+    // Product tokens: a tenant's and the operator's, listed without secrets, revoked.
+    let (ok, token, err) = seatkeeper(&db, &["product-token", "issue", "acme"]);
+    assert!(ok && token.trim().starts_with("skp_"), "{err}");
+    let (ok, op, err) = seatkeeper(&db, &["product-token", "issue", "--operator"]);
+    assert!(ok && op.trim().starts_with("skp_"), "{err}");
+    let (ok, out, _) = seatkeeper(&db, &["product-token", "list", "acme"]);
+    assert!(ok && !out.contains(token.trim()));
+    let listed = json(&out);
+    assert_eq!(listed.as_array().unwrap().len(), 1);
+    let pid = listed[0]["id"].as_str().unwrap().to_owned();
+    let (ok, out, _) = seatkeeper(&db, &["product-token", "list", "--operator"]);
+    assert!(ok && json(&out).as_array().unwrap().len() == 1);
+    assert!(seatkeeper(&db, &["product-token", "revoke", "acme", &pid]).0);
+    let (ok, out, _) = seatkeeper(&db, &["product-token", "list", "acme"]);
+    assert!(ok && json(&out)[0]["revoked"].is_string(), "{out}");
+    let (ok, _, err) = seatkeeper(&db, &["product-token", "revoke", "--operator", "nope"]);
+    assert!(!ok && err.contains("not found"), "{err}");
 }

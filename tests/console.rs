@@ -489,5 +489,28 @@ async fn every_link_in_an_email_opens_its_page_for_a_signed_in_tenant_admin() {
         l["notify"],
         json!([{"email": "pm@contoso.example", "kinds": ["blocked", "threshold"]}])
     );
+    // A product token issued on the tenant's page reads the tenant's seats.
+    c.goto(&format!("{base}/console/tenants/{tenant}"))
+        .await
+        .unwrap();
+    click(&c, "form[action$='/product-tokens'] button").await;
+    let product = el(&c, "#product-token")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(product.starts_with("skp_"), "{product}");
+    shot(&c, "21-product-token").await;
+    let (s, v) = app
+        .request(
+            Method::GET,
+            &format!("/product/v1/tenants/{tenant}/licenses/{license}/users/alice@contoso.example"),
+            Some(&product),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert!(v["state"].is_string(), "{v}");
     c.close().await.unwrap();
 }

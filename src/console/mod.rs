@@ -133,6 +133,14 @@ pub fn scope() -> actix_web::Scope {
             "/tenants/{t}/tokens/{id}/revoke",
             web::post().to(revoke_token),
         )
+        .route(
+            "/tenants/{t}/product-tokens",
+            web::post().to(issue_product_token),
+        )
+        .route(
+            "/tenants/{t}/product-tokens/{id}/revoke",
+            web::post().to(revoke_product_token),
+        )
         .route("/tenants/{t}/licenses", web::post().to(create_license))
         .route("/tenants/{t}/licenses/{l}", web::get().to(license))
         .route(
@@ -440,17 +448,19 @@ async fn tenant_page(
     state: &AppState,
     s: &Session,
     key: &str,
-    new_token: Option<(String, String)>,
+    new_token: Option<pages::NewToken>,
     notice: Option<&str>,
 ) -> Result<HttpResponse> {
     let t = tenant_of(state, s, key).await?;
     let tokens = state.store.list_tokens(t.key).await?;
+    let product_tokens = state.store.list_product_tokens(Some(t.key)).await?;
     let status = state.store.status(t.key).await?;
     let licenses = state.store.list_licenses(t.key).await?;
     ok(pages::tenant(
         s,
         &t,
         &tokens,
+        &product_tokens,
         &status,
         &licenses,
         &scim_url(req, state),
@@ -559,7 +569,49 @@ async fn issue_token(
     let t = tenant_of(&state, &s, &path).await?;
     let (info, token) = state.store.issue_token(t.key, None).await?;
     // Rendered, not redirected: the token is shown this once.
-    tenant_page(&req, &state, &s, &t.id, Some((info.id, token)), None).await
+    tenant_page(
+        &req,
+        &state,
+        &s,
+        &t.id,
+        Some(pages::NewToken::Scim(info.id, token)),
+        None,
+    )
+    .await
+}
+
+async fn issue_product_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let t = tenant_of(&state, &s, &path).await?;
+    let (info, token) = state.store.issue_product_token(Some(t.key)).await?;
+    // Rendered, not redirected: the token is shown this once.
+    tenant_page(
+        &req,
+        &state,
+        &s,
+        &t.id,
+        Some(pages::NewToken::Product(info.id, token)),
+        None,
+    )
+    .await
+}
+
+async fn revoke_product_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let (key, id) = path.into_inner();
+    let t = tenant_of(&state, &s, &key).await?;
+    state.store.revoke_product_token(Some(t.key), id).await?;
+    see_other(&format!("/console/tenants/{}?notice=token-revoked", t.id))
 }
 
 async fn revoke_token(

@@ -31,6 +31,14 @@ fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
     })
 }
 
+/// A token just issued, shown once on the tenant page.
+pub enum NewToken {
+    /// A SCIM token: id and secret.
+    Scim(String, String),
+    /// A product token: id and secret.
+    Product(String, String),
+}
+
 fn notice(code: Option<&str>) -> Markup {
     match code.and_then(notice_text) {
         Some((class, text)) => html! { div.notice.(class) role="status" { (text) } },
@@ -188,12 +196,21 @@ pub fn tenant(
     s: &Session,
     t: &Tenant,
     tokens: &[TokenInfo],
+    product_tokens: &[TokenInfo],
     status: &TenantStatus,
     licenses: &[LicenseView],
     scim_url: &str,
-    new_token: Option<(String, String)>,
+    new_token: Option<NewToken>,
     code: Option<&str>,
 ) -> Markup {
+    let new_product = match &new_token {
+        Some(NewToken::Product(id, token)) => Some((id.clone(), token.clone())),
+        _ => None,
+    };
+    let new_token = match new_token {
+        Some(NewToken::Scim(id, token)) => Some((id, token)),
+        _ => None,
+    };
     layout(
         &t.name,
         Some(s),
@@ -254,6 +271,51 @@ pub fn tenant(
                                                     form.inline method="post" action={ "/console/tenants/" (t.id) "/tokens/" (k.id) "/revoke" } data-confirm="Revoke this token? The provider using it stops at once." {
                                                         (csrf(s))
                                                         button.danger type="submit" aria-label={ "Revoke token " (k.id) } { "Revoke" }
+                                                    }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                section.card aria-labelledby="product" {
+                    h2 #product { "Product tokens" }
+                    p.small.muted { "Your product reads seats with these (" code { "/product/v1" } "): read only, this tenant only." }
+                    @if let Some((id, token)) = &new_product {
+                        div.notice.warn role="status" {
+                            strong { "New product token " code { (id) } " — shown once, copy it now." }
+                            label for="product-token" { "Product token" }
+                            div.row {
+                                input #product-token type="text" readonly value=(token);
+                                button.secondary type="button" data-copy="#product-token" { "Copy" }
+                            }
+                        }
+                    }
+                    form method="post" action={ "/console/tenants/" (t.id) "/product-tokens" } {
+                        (csrf(s))
+                        button type="submit" { "Issue a product token" }
+                    }
+                    @if !product_tokens.is_empty() {
+                        div.table-wrap {
+                            table {
+                                thead { tr { th scope="col" { "Token" } th scope="col" { "Created" } th scope="col" { "State" } th scope="col" { span.skip { "Actions" } } } }
+                                tbody {
+                                    @for k in product_tokens {
+                                        tr {
+                                            td.mono { (k.id) }
+                                            td.small { (k.created) }
+                                            td {
+                                                @if let Some(r) = &k.revoked { span.badge.blocked { "revoked" } " " span.small { (r) } }
+                                                @else { span.badge.granted { "active" } }
+                                            }
+                                            td {
+                                                @if k.revoked.is_none() {
+                                                    form.inline method="post" action={ "/console/tenants/" (t.id) "/product-tokens/" (k.id) "/revoke" } data-confirm="Revoke this product token? The product using it stops reading seats at once." {
+                                                        (csrf(s))
+                                                        button.danger type="submit" aria-label={ "Revoke product token " (k.id) } { "Revoke" }
                                                     }
                                                 }
                                             }

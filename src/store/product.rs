@@ -11,7 +11,7 @@ use subtle::ConstantTimeEq;
 use super::feed::SeatEvent;
 use super::licenses::{license_key, view};
 use super::ranks::RankCache;
-use super::seat_ops::{seat_view, LicenseRef, SeatView};
+use super::seat_ops::{seat_view, try_seat_view, LicenseRef, SeatView};
 use super::seats::rfc3339;
 use super::sql::{params, Db, OptionalExtension};
 use super::tenants::{hash, new_token, token_row, TokenInfo};
@@ -329,13 +329,21 @@ impl Store {
         reference: String,
     ) -> Result<ProductSeat> {
         let ranks = self.inner.ranks.clone();
-        self.read(move |c| {
-            in_snapshot(c, |c| {
-                let l = license_key(c, tenant, &license)?;
-                check_one(c, tenant, l, &reference, &ranks)
-            })
-        })
-        .await
+        let check = move |c: &Db, may_scan: bool| -> Result<Option<ProductSeat>> {
+            let l = license_key(c, tenant, &license)?;
+            let u = find_user(c, tenant, &reference)?;
+            Ok(try_seat_view(c, tenant, l, &u.id, None, Some(&ranks), may_scan)?.map(Into::into))
+        };
+        // As the admin seat check: inline on this worker's read connection when nothing needs
+        // a scan of a long waitlist; on a pooled reader else (always, on PostgreSQL).
+        if self.engine() == super::sql::Engine::Sqlite {
+            if let Some(v) = self.read_now(|c| check(c, false))? {
+                return Ok(v);
+            }
+        }
+        self.read(move |c| in_snapshot(c, |c| check(c, true)))
+            .await?
+            .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
     }
 
     /// Seat checks of many users of one license, in the order given, in one snapshot. A user

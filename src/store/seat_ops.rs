@@ -71,7 +71,7 @@ pub(super) fn seat_view(
 
 /// [`seat_view`]; unless `may_scan`, `None` when only a scan of a long waitlist (a count, or
 /// copying its order) could give the user's position.
-fn try_seat_view(
+pub(super) fn try_seat_view(
     c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
