@@ -181,6 +181,7 @@ CREATE TABLE seats (
     entitled_at     INTEGER NOT NULL,                    -- microseconds since epoch, distinct per change: the waitlist order
     since           INTEGER NOT NULL,
     release_at      INTEGER,
+    last_used       INTEGER,                             -- ms: the product's last reported use (POST /product/v1/.../usage)
     PRIMARY KEY (license_rk, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX seats_order ON seats(license_rk, state, pinned DESC, entitled_at, user_id);

@@ -944,11 +944,11 @@ async fn seats_csv(
         .map(|s| {
             serde_json::json!({"userName": s.user_name, "userId": s.user_id, "state": s.state,
                 "position": s.position, "since": s.since, "entitledAt": s.entitled_at,
-                "releaseAt": s.release_at, "pinned": s.pinned})
+                "releaseAt": s.release_at, "pinned": s.pinned, "lastUsed": s.last_used})
         })
         .collect();
     let body = if items.is_empty() {
-        "userName,userId,state,position,since,entitledAt,releaseAt,pinned\r\n".to_owned()
+        "userName,userId,state,position,since,entitledAt,releaseAt,pinned,lastUsed\r\n".to_owned()
     } else {
         crate::notify::render::csv(&items)
     };

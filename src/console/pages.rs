@@ -603,7 +603,7 @@ fn html_seats(
                     caption.small.muted { (total) " seats" @if pages > 1 { ", page " (page) " of " (pages) } }
                     thead { tr {
                         th scope="col" { "User" } th scope="col" { "State" } th scope="col" { "Position" }
-                        th scope="col" .hide-narrow { "Since" } th scope="col" .hide-narrow { "Release" } th scope="col" { "Actions" }
+                        th scope="col" .hide-narrow { "Since" } th scope="col" .hide-narrow { "Release" } th scope="col" .hide-narrow { "Last used" } th scope="col" { "Actions" }
                     } }
                     tbody {
                         @for seat in shown {
@@ -614,6 +614,7 @@ fn html_seats(
                                 td { @if let Some(p) = seat.position { (p) } }
                                 td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }
                                 td.small.hide-narrow { (seat.release_at.clone().unwrap_or_default()) }
+                                td.small.hide-narrow { (seat.last_used.clone().unwrap_or_default()) }
                                 td {
                                     @for (action, label) in [("pin", "Pin"), ("exclude", "Exclude"), ("clear", "Clear override")] {
                                         @if offered(action, seat.pinned) {

@@ -9,6 +9,8 @@
 //! - `GET /tenants/{t}/licenses/{l}/users/{user}` → `{state, position, since, releaseAt}`
 //! - `POST /tenants/{t}/licenses/{l}/checks` `{users: [...]}` (at most 1000) → `{results: [...]}`
 //! - `GET /events?after=&limit=` (operator token) and `GET /tenants/{t}/events?after=&limit=`
+//! - `POST /tenants/{t}/usage` `{events: [{user, license, at?}]}` (at most 1000) → 202: the
+//!   product reports who used what; each seat's `lastUsed` moves forward
 //!
 //! `{t}` is a tenant's id or name, `{l}` a license's; `{user}` a SCIM id, a userName, an
 //! externalId or an email address of the user.
@@ -43,6 +45,7 @@ pub fn scope() -> actix_web::Scope {
             "/tenants/{tenant}/licenses/{license}/checks",
             web::post().to(checks),
         )
+        .route("/tenants/{tenant}/usage", web::post().to(usage))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AdminError::new(
                 404,
@@ -155,6 +158,25 @@ async fn checks(
     let body: Checks = json_body(payload, &state).await?;
     let results = state.store.product_checks(t, license, body.users).await?;
     Ok(HttpResponse::Ok().json(json!({ "results": results })))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct Usage {
+    events: Vec<crate::store::UsageEvent>,
+}
+
+/// `POST /tenants/{t}/usage` `{events: [{user, license, at?}]}` → 202 `{recorded, ignored}`.
+async fn usage(
+    p: Product,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let t = p.tenant(&state, &path).await?;
+    let body: Usage = json_body(payload, &state).await?;
+    let report = state.store.record_usage(t, body.events).await?;
+    Ok(HttpResponse::Accepted().json(report))
 }
 
 #[derive(Deserialize)]

@@ -72,7 +72,7 @@ pub use maintenance::Problem;
 pub use outbox::{Notification, NotificationDetail, Notifications};
 pub use product::{
     ProductCheck, ProductEvent, ProductEvents, ProductScope, ProductSeat, ProductUser,
-    ProductUserSeats, MAX_CHECKS,
+    ProductUserSeats, UsageEvent, UsageReport, MAX_CHECKS, MAX_USAGE,
 };
 pub use query::{ListQuery, Page};
 pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};

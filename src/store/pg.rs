@@ -40,7 +40,11 @@ pub const SCHEMA: &str = include_str!("../../schema.postgres.sql");
 /// with each schema change together with the change to `schema.postgres.sql`; a test then
 /// checks that a database migrated from version 1 equals a new one). Steps only add, so that
 /// nodes of the previous release keep running during a rolling upgrade (deploy/README.md).
-const STEPS: &[&str] = &[include_str!("pg/v2.sql"), include_str!("pg/v3.sql")];
+const STEPS: &[&str] = &[
+    include_str!("pg/v2.sql"),
+    include_str!("pg/v3.sql"),
+    include_str!("pg/v4.sql"),
+];
 /// The version-1 schema as first released, for the test that a migrated database equals a new
 /// one (`tests/multinode.rs`).
 #[doc(hidden)]

@@ -61,6 +61,9 @@ pub struct ProductSeat {
     pub since: Option<String>,
     #[serde(rename = "releaseAt")]
     pub release_at: Option<String>,
+    /// When the product last reported the user using the license.
+    #[serde(rename = "lastUsed")]
+    pub last_used: Option<String>,
 }
 
 impl From<SeatView> for ProductSeat {
@@ -70,9 +73,32 @@ impl From<SeatView> for ProductSeat {
             position: v.position,
             since: v.since,
             release_at: v.release_at,
+            last_used: v.last_used,
         }
     }
 }
+
+/// One use the product reports: `user` (any form [`find_user`] takes) used `license` at `at`
+/// (RFC 3339; now when absent).
+#[derive(Debug, Clone, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct UsageEvent {
+    pub user: String,
+    pub license: String,
+    pub at: Option<String>,
+}
+
+/// What a usage report recorded.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct UsageReport {
+    /// Seats whose last use moved (or stayed, when a later use was already known).
+    pub recorded: usize,
+    /// Events that named no seat: `{user, license, reason}`.
+    pub ignored: Vec<serde_json::Value>,
+}
+
+/// Most events one usage report may carry.
+pub const MAX_USAGE: usize = 1000;
 
 /// A user's seats across the tenant's licenses.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -372,6 +398,7 @@ impl Store {
                             position: None,
                             since: None,
                             release_at: None,
+                            last_used: None,
                         };
                         match check_one(c, tenant, l, &r, &ranks) {
                             Ok(seat) => Ok(ProductCheck {
@@ -394,6 +421,81 @@ impl Store {
                     })
                     .collect()
             })
+        })
+        .await
+    }
+
+    /// Records the product's report of who used what, in one write: each seat's `last_used`
+    /// moves forward (never back). A time in the future counts as now. Events naming no user,
+    /// no license or no seat of that user are listed in the answer and change nothing.
+    pub async fn record_usage(
+        &self,
+        tenant: TenantKey,
+        events: Vec<UsageEvent>,
+    ) -> Result<UsageReport> {
+        if events.len() > MAX_USAGE {
+            return Err(Error::Invalid(format!(
+                "at most {MAX_USAGE} events per request, not {}",
+                events.len()
+            )));
+        }
+        let mut parsed = Vec::with_capacity(events.len());
+        for e in events {
+            let at = match &e.at {
+                None => None,
+                Some(t) => Some(
+                    t.parse::<jiff::Timestamp>()
+                        .map_err(|_| Error::Invalid(format!("at: {t:?} is not an RFC 3339 time")))?
+                        .as_millisecond(),
+                ),
+            };
+            parsed.push((e, at));
+        }
+        let ticker = self.ticker();
+        self.write(Lock::Tenant(tenant), move |c| {
+            let now = ticker.now();
+            let mut report = UsageReport {
+                recorded: 0,
+                ignored: Vec::new(),
+            };
+            for (e, at) in parsed {
+                let at = at.unwrap_or(now).min(now);
+                let ignore = |reason: &str| {
+                    serde_json::json!({"user": e.user, "license": e.license, "reason": reason})
+                };
+                let l = match license_key(c, tenant, &e.license) {
+                    Ok(l) => l,
+                    Err(Error::NotFound(_)) => {
+                        report.ignored.push(ignore("no such license"));
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                };
+                let user = match find_user(c, tenant, &e.user) {
+                    Ok(u) => u,
+                    Err(Error::NotFound(_)) => {
+                        report.ignored.push(ignore("no such user"));
+                        continue;
+                    }
+                    Err(Error::Conflict(_)) => {
+                        report.ignored.push(ignore("the email belongs to several users"));
+                        continue;
+                    }
+                    Err(err) => return Err(err),
+                };
+                let n = c
+                    .prepare_cached(
+                        "UPDATE seats SET last_used = CASE WHEN last_used IS NULL OR last_used < ?1 THEN ?1 ELSE last_used END
+                         WHERE license_rk = ?2 AND user_id = ?3",
+                    )?
+                    .execute(params![at, l, user.id])?;
+                if n == 0 {
+                    report.ignored.push(ignore("the user has no seat of this license"));
+                } else {
+                    report.recorded += 1;
+                }
+            }
+            Ok(report)
         })
         .await
     }

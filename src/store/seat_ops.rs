@@ -29,6 +29,9 @@ pub struct SeatView {
     #[serde(rename = "releaseAt")]
     pub release_at: Option<String>,
     pub pinned: bool,
+    /// When the product last reported the user using the license.
+    #[serde(rename = "lastUsed")]
+    pub last_used: Option<String>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -91,8 +94,12 @@ pub(super) fn try_seat_view(
             position: None,
             release_at: None,
             pinned: false,
+            last_used: None,
         }));
     };
+    let last_used: Option<i64> = c
+        .prepare_cached("SELECT last_used FROM seats WHERE license_rk = ? AND user_id = ?")?
+        .query_row(params![l, seat.user], |r| r.get(0))?;
     let waiting = seat.state == SeatState::Blocked;
     let lookup = match ranks {
         Some(r) if waiting => {
@@ -126,6 +133,7 @@ pub(super) fn try_seat_view(
         position,
         release_at: seat.release_at.map(rfc3339),
         pinned: seat.pinned,
+        last_used: last_used.map(rfc3339),
     }))
 }
 
@@ -141,7 +149,7 @@ impl Store {
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
             let mut st = c.prepare_cached(
-                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at FROM seats s
+                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at, s.last_used FROM seats s
                  LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
                  WHERE s.license_rk = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.state = ?2)
                  ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
@@ -151,11 +159,11 @@ impl Store {
             let seats = st
                 .query_map(params![l, state.map(SeatState::as_str)], |r| {
                     let state: String = r.get(2)?;
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?, r.get::<_, Option<i64>>(7)?))
                 })?
                 .collect::<Result<Vec<_>>>()?;
             let mut out = Vec::with_capacity(seats.len());
-            for (user_id, user_name, st, since, release_at, pinned, entitled_at) in seats {
+            for (user_id, user_name, st, since, release_at, pinned, entitled_at, last_used) in seats {
                 let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
                 let pos = if state == SeatState::Blocked {
                     position += 1;
@@ -172,6 +180,7 @@ impl Store {
                     position: pos,
                     release_at: release_at.map(rfc3339),
                     pinned,
+                    last_used: last_used.map(rfc3339),
                 });
             }
             Ok(SeatsView { capacity: v.seats, granted: v.granted, blocked: v.blocked, releasing: v.releasing, seats: out })

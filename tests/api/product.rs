@@ -342,3 +342,86 @@ async fn every_credential_is_refused_where_it_does_not_belong() {
         (StatusCode::NOT_FOUND, &json!("not_found"))
     );
 }
+
+#[tokio::test]
+async fn reported_use_moves_last_used_forward_and_shows_in_every_seat_view() {
+    let app = TestApp::spawn().await;
+    let (ta, tok) = app.tenant("Contoso").await;
+    let alice = user(&app, &tok, json!({"userName": "alice@contoso.example"})).await;
+    let bob = user(&app, &tok, json!({"userName": "bob@contoso.example"})).await;
+    app.create_group(&tok, "Sales", &[&alice]).await;
+    app.license(&ta, "MindManager", 5, "Sales").await;
+    let (_, p) = issue(&app, &format!("/tenants/{ta}/product-tokens")).await;
+    let usage = format!("/tenants/{ta}/usage");
+    let (s, r) = product_post(
+        &app,
+        &p,
+        &usage,
+        json!({"events": [
+            {"user": "alice@contoso.example", "license": "MindManager", "at": "2026-01-02T10:00:00Z"},
+            {"user": "alice@contoso.example", "license": "MindManager", "at": "2026-01-01T10:00:00Z"},
+            {"user": bob, "license": "MindManager"},
+            {"user": "nobody", "license": "MindManager"},
+            {"user": "alice@contoso.example", "license": "Nothing"}
+        ]}),
+    )
+    .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    assert_eq!(r["recorded"], 2, "{r}");
+    let reasons: Vec<&str> = r["ignored"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reason"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        reasons,
+        [
+            "the user has no seat of this license",
+            "no such user",
+            "no such license"
+        ]
+    );
+    // The later use stands: an older report does not move it back.
+    let (_, v) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/licenses/MindManager/users/{alice}"),
+    )
+    .await;
+    assert_eq!(v["lastUsed"], "2026-01-02T10:00:00.000Z", "{v}");
+    let (_, v) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/users/{alice}/seats"),
+    )
+    .await;
+    assert_eq!(v["seats"][0]["lastUsed"], "2026-01-02T10:00:00.000Z", "{v}");
+    let (_, v) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{ta}/licenses/MindManager/seats"),
+            None,
+        )
+        .await;
+    assert_eq!(v["seats"][0]["lastUsed"], "2026-01-02T10:00:00.000Z", "{v}");
+    let (_, v) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{ta}/licenses/MindManager/seats/alice@contoso.example"),
+            None,
+        )
+        .await;
+    assert_eq!(v["lastUsed"], "2026-01-02T10:00:00.000Z", "{v}");
+    // Bad reports are refused whole.
+    for bad in [
+        json!({"events": [{"user": alice, "license": "MindManager", "at": "yesterday"}]}),
+        json!({"events": [{"user": alice}]}),
+        json!({"events": (0..1001).map(|_| json!({"user": "a", "license": "b"})).collect::<Vec<_>>()}),
+    ] {
+        let (s, e) = product_post(&app, &p, &usage, bad).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    }
+}
