@@ -31,6 +31,10 @@ use crate::store::{ProductScope, TenantKey};
 
 pub fn scope() -> actix_web::Scope {
     web::scope("/product/v1")
+        // A query string that does not parse is a JSON 400 like every other refusal here.
+        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+            AdminError::bad_request(format!("invalid query string: {e}")).into()
+        }))
         .route("/events", web::get().to(all_events))
         .route("/tenants/{tenant}/events", web::get().to(tenant_events))
         .route(

@@ -217,14 +217,17 @@ async fn a_product_token_finds_users_every_way_and_reads_only_its_tenant() {
     .await;
     assert_eq!(rest["events"].as_array().unwrap().len(), 1, "{rest}");
     assert_eq!(rest["events"][0]["event"], "blocked");
-    let (s, _) = product(
-        &app,
-        &p,
-        Method::GET,
-        &format!("/tenants/{ta}/events?limit=0"),
-    )
-    .await;
-    assert_eq!(s, StatusCode::BAD_REQUEST);
+    for bad in ["limit=0", "after=abc"] {
+        let (s, e) = product(
+            &app,
+            &p,
+            Method::GET,
+            &format!("/tenants/{ta}/events?{bad}"),
+        )
+        .await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{bad}: {e}");
+        assert_eq!(e["error"], "invalid_request", "{bad}: {e}");
+    }
 
     // The operator's product token reads every tenant, and the feed across them.
     let (_, op) = issue(&app, "/product-tokens").await;
