@@ -142,7 +142,9 @@ CREATE TABLE licenses (
     updated         TEXT COLLATE "C" NOT NULL,
     alert_level     BIGINT NOT NULL DEFAULT 0,
     waitlist_gen    BIGINT NOT NULL DEFAULT 0,
-    notify          TEXT NOT NULL DEFAULT '[]'
+    notify          TEXT NOT NULL DEFAULT '[]',
+    reclaim_idle_days BIGINT NOT NULL DEFAULT 0,
+    reclaim_notice_days BIGINT NOT NULL DEFAULT 3
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, lower(name));
@@ -177,6 +179,7 @@ CREATE TABLE seats (
     since           BIGINT NOT NULL,
     release_at      BIGINT,
     last_used       BIGINT,
+    reclaim_noticed BIGINT,
     PRIMARY KEY (license_rk, user_id)
 );
 CREATE INDEX seats_order ON seats(license_rk, state, pinned DESC, entitled_at, user_id);
@@ -193,7 +196,8 @@ CREATE TABLE seat_events (
     event           TEXT NOT NULL,
     at              BIGINT NOT NULL,
     in_use          BIGINT,
-    waiting         BIGINT
+    waiting         BIGINT,
+    cause           TEXT
 );
 CREATE INDEX seat_events_tenant ON seat_events(tenant, seq);
 CREATE INDEX seat_events_license ON seat_events(license_rk, seq);

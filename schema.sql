@@ -144,7 +144,9 @@ CREATE TABLE licenses (
     updated         TEXT NOT NULL,
     alert_level     INTEGER NOT NULL DEFAULT 0,          -- last capacity threshold notified: 0, 90 or 100
     waitlist_gen    INTEGER NOT NULL DEFAULT 0,          -- bumped by every seat write that changes the waitlist
-    notify          TEXT NOT NULL DEFAULT '[]'           -- JSON recipients of this license's events, besides the tenant's
+    notify          TEXT NOT NULL DEFAULT '[]',          -- JSON recipients of this license's events, besides the tenant's
+    reclaim_idle_days INTEGER NOT NULL DEFAULT 0,        -- a granted seat unused this long is reclaimed (0: never)
+    reclaim_notice_days INTEGER NOT NULL DEFAULT 3       -- the recipients are told this long before
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, name COLLATE NOCASE);
@@ -182,6 +184,7 @@ CREATE TABLE seats (
     since           INTEGER NOT NULL,
     release_at      INTEGER,
     last_used       INTEGER,                             -- ms: the product's last reported use (POST /product/v1/.../usage)
+    reclaim_noticed INTEGER,                             -- ms: when the coming idle reclaim was notified (cleared by a use)
     PRIMARY KEY (license_rk, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX seats_order ON seats(license_rk, state, pinned DESC, entitled_at, user_id);
@@ -199,7 +202,8 @@ CREATE TABLE seat_events (
     event           TEXT NOT NULL,
     at              INTEGER NOT NULL,
     in_use          INTEGER,                             -- the license's granted + releasing right after
-    waiting         INTEGER                              -- and its blocked count (the usage chart)
+    waiting         INTEGER,                             -- and its blocked count (the usage chart)
+    cause           TEXT                                 -- why, when not the directory or an admin: 'idle' (reclaimed)
 );
 CREATE INDEX seat_events_tenant ON seat_events(tenant, seq);
 CREATE INDEX seat_events_license ON seat_events(license_rk, seq);

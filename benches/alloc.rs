@@ -88,6 +88,8 @@ async fn main() {
         on_capacity_lowered: seatkeeper::alloc::OnLowered::Keep,
         free_on_delete: true,
         notify: vec![],
+        reclaim_idle_days: 0,
+        reclaim_notice_days: 3,
     };
     store.create_license(tenant, spec, "bench").await.unwrap();
     let t = Instant::now();

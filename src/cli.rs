@@ -105,6 +105,12 @@ pub struct LicenseFlags {
     /// Remove the license's own recipients.
     #[arg(long, conflicts_with = "notify")]
     pub no_notify: bool,
+    /// Reclaim a granted, unpinned seat unused this many days (0: never).
+    #[arg(long)]
+    pub reclaim_idle_days: Option<i64>,
+    /// Tell the recipients this many days before a reclaim.
+    #[arg(long)]
+    pub reclaim_notice_days: Option<i64>,
 }
 
 impl LicenseFlags {
@@ -623,6 +629,8 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                 on_capacity_lowered: flags.lowered().unwrap_or(OnLowered::Keep),
                 free_on_delete: flags.free_on_delete.unwrap_or(true),
                 notify: recipients(&flags.notify)?,
+                reclaim_idle_days: flags.reclaim_idle_days.unwrap_or(0),
+                reclaim_notice_days: flags.reclaim_notice_days.unwrap_or(3),
             };
             print(&json!(store.create_license(t, spec, "cli").await?));
         }
@@ -645,6 +653,8 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                 notify: (flags.no_notify || !flags.notify.is_empty())
                     .then(|| recipients(&flags.notify))
                     .transpose()?,
+                reclaim_idle_days: flags.reclaim_idle_days,
+                reclaim_notice_days: flags.reclaim_notice_days,
             };
             print(&json!(
                 store.update_license(t, license, change, "cli").await?

@@ -41,6 +41,10 @@ enum Op {
     Override(usize, Option<bool>),
     /// Time passes, then the reconciler runs.
     Advance(i64),
+    /// Days pass, then the reconciler runs (idle seats are reclaimed where that is on).
+    Days(i64),
+    /// The product reports the user using the license.
+    Use(usize),
     Reconcile,
 }
 
@@ -57,6 +61,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0i64..5).prop_map(Op::Capacity),
         2 => (u, prop_oneof![Just(Some(true)), Just(Some(false)), Just(None)]).prop_map(|(u, k)| Op::Override(u, k)),
         1 => (0i64..15).prop_map(Op::Advance),
+        1 => (1i64..3).prop_map(Op::Days),
+        2 => (0..USERS).prop_map(Op::Use),
         1 => Just(Op::Reconcile),
     ]
 }
@@ -75,7 +81,21 @@ struct MSeat {
     order: i64,
     since: i64,
     release_at: Option<i64>,
+    /// The last reported use.
+    last_used: Option<i64>,
 }
+
+#[derive(Debug, Clone, Copy, PartialEq)]
+enum Ov {
+    Pin,
+    Exclude,
+    /// Reclaimed for idleness, until a use is reported.
+    Idle,
+}
+
+/// The license's `reclaim_idle_days` in runs that reclaim.
+const IDLE_DAYS: i64 = 2;
+const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Cause {
@@ -97,7 +117,8 @@ struct Model {
     grace_ms: i64,
     block_newest: bool,
     free_on_delete: bool,
-    overrides: HashMap<usize, bool>,
+    reclaim: bool,
+    overrides: HashMap<usize, Ov>,
     seats: BTreeMap<usize, MSeat>,
     now: i64,
     order: i64,
@@ -111,7 +132,7 @@ impl Model {
     fn entitled(&self, u: usize) -> bool {
         self.exists[u]
             && self.active[u]
-            && self.overrides.get(&u) != Some(&false)
+            && !matches!(self.overrides.get(&u), Some(Ov::Exclude | Ov::Idle))
             && (0..GROUPS).any(|g| self.selected[g] && self.in_group(u, g))
     }
 
@@ -126,7 +147,7 @@ impl Model {
         let mut newcomers = HashSet::new();
         for u in 0..USERS {
             let e = self.entitled(u);
-            let pinned = e && self.overrides.get(&u) == Some(&true);
+            let pinned = e && self.overrides.get(&u) == Some(&Ov::Pin);
             let cause = cause_of(u);
             match (e, self.seats.get(&u).cloned()) {
                 (true, None) => {
@@ -138,6 +159,7 @@ impl Model {
                             order: self.order,
                             since: self.now,
                             release_at: None,
+                            last_used: None,
                         },
                     );
                     newcomers.insert(u);
@@ -173,6 +195,20 @@ impl Model {
             }
         }
         self.fill(&newcomers, force);
+    }
+
+    /// The reclaim pass: granted, unpinned seats idle (since the later of their last use and
+    /// their grant) for the license's days get an idle override.
+    fn reclaim(&mut self) {
+        if !self.reclaim {
+            return;
+        }
+        for (u, s) in &self.seats {
+            let idle_since = s.last_used.map_or(s.since, |l| l.max(s.since));
+            if s.state == St::Granted && !s.pinned && idle_since <= self.now - IDLE_DAYS * DAY_MS {
+                self.overrides.insert(*u, Ov::Idle);
+            }
+        }
     }
 
     fn in_use(&self) -> i64 {
@@ -316,6 +352,7 @@ async fn run(
     grace: i64,
     block_newest: bool,
     free_on_delete: bool,
+    reclaim: bool,
 ) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(1_767_225_600_000));
@@ -362,6 +399,8 @@ async fn run(
         },
         free_on_delete,
         notify: vec![],
+        reclaim_idle_days: if reclaim { IDLE_DAYS } else { 0 },
+        reclaim_notice_days: 1,
     };
     store.create_license(tenant, spec, "test").await.unwrap();
     let real = Real {
@@ -382,6 +421,7 @@ async fn run(
         grace_ms: grace * 1000,
         block_newest,
         free_on_delete,
+        reclaim,
         overrides: HashMap::new(),
         seats: BTreeMap::new(),
         now: 1_767_225_600_000,
@@ -521,6 +561,7 @@ async fn run(
                         OverrideKind::Exclude
                     }
                 });
+                let ov = kind.map(|p| if p { Ov::Pin } else { Ov::Exclude });
                 let had = m.overrides.contains_key(&u);
                 let r = s
                     .set_override(t, "L".into(), format!("user{u}"), k, "test")
@@ -530,8 +571,8 @@ async fn run(
                     continue;
                 }
                 r.unwrap();
-                match kind {
-                    Some(p) => m.overrides.insert(u, p),
+                match ov {
+                    Some(o) => m.overrides.insert(u, o),
                     None => m.overrides.remove(&u),
                 };
                 let admin = kind == Some(false);
@@ -554,9 +595,50 @@ async fn run(
                     r.counts.repaired, 0,
                     "step {i} {op:?}: reconcile repaired drift: {r:?}"
                 );
+                m.reclaim();
                 m.step(dir_cause, false);
                 if m.block_newest {
                     m.evict();
+                }
+            }
+            Op::Days(days) => {
+                real.clock.fetch_add(days * DAY_MS, Ordering::SeqCst);
+                m.now += days * DAY_MS;
+                let r = s.reconcile(t, "test").await.unwrap();
+                assert_eq!(
+                    r.counts.repaired, 0,
+                    "step {i} {op:?}: reconcile repaired drift: {r:?}"
+                );
+                m.reclaim();
+                m.step(dir_cause, false);
+                if m.block_newest {
+                    m.evict();
+                }
+            }
+            Op::Use(u) => {
+                if !m.exists[u] {
+                    continue;
+                }
+                let r = s
+                    .record_usage(
+                        t,
+                        vec![seatkeeper::store::UsageEvent {
+                            user: format!("user{u}"),
+                            license: "L".into(),
+                            at: None,
+                        }],
+                    )
+                    .await
+                    .unwrap();
+                if m.overrides.get(&u) == Some(&Ov::Idle) {
+                    m.overrides.remove(&u);
+                    m.step(dir_cause, false);
+                }
+                let now = m.now;
+                let seat = m.seats.get_mut(&u);
+                assert_eq!(r.recorded, usize::from(seat.is_some()), "step {i}: {r:?}");
+                if let Some(seat) = seat {
+                    seat.last_used = Some(now);
                 }
             }
             Op::Reconcile => {
@@ -565,6 +647,7 @@ async fn run(
                     r.counts.repaired, 0,
                     "step {i} {op:?}: reconcile repaired drift: {r:?}"
                 );
+                m.reclaim();
                 m.step(dir_cause, false);
             }
         }
@@ -599,9 +682,10 @@ proptest! {
         grace in prop_oneof![Just(0i64), Just(10i64)],
         block_newest in any::<bool>(),
         free_on_delete in any::<bool>(),
+        reclaim in any::<bool>(),
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(ops, capacity, auto_promote, grace, block_newest, free_on_delete));
+        rt.block_on(run(ops, capacity, auto_promote, grace, block_newest, free_on_delete, reclaim));
     }
 }
 

@@ -483,11 +483,17 @@ async fn every_link_in_an_email_opens_its_page_for_a_signed_in_tenant_admin() {
     .await
     .unwrap();
     fill(&c, "#lnotify", "pm@contoso.example: blocked threshold").await;
+    fill(&c, "#idle-days", "30").await;
+    fill(&c, "#notice-days", "5").await;
     click(&c, "section[aria-labelledby=policy] button[type=submit]").await;
     let (_, l) = app.admin(Method::GET, &lic, None).await;
     assert_eq!(
         l["notify"],
         json!([{"email": "pm@contoso.example", "kinds": ["blocked", "threshold"]}])
+    );
+    assert_eq!(
+        (&l["reclaim_idle_days"], &l["reclaim_notice_days"]),
+        (&json!(30), &json!(5))
     );
     // A product token issued on the tenant's page reads the tenant's seats.
     c.goto(&format!("{base}/console/tenants/{tenant}"))

@@ -71,6 +71,29 @@ pub enum OnLowered {
 pub enum OverrideKind {
     Pin,
     Exclude,
+    /// Reclaimed for idleness (the license's `reclaim_idle_days`): not entitled, like an
+    /// exclusion, until the product reports the user using the license again. Set by the
+    /// reclaim pass, never by an admin; its seat goes through the grace like a directory change.
+    Idle,
+}
+
+impl OverrideKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OverrideKind::Pin => "pin",
+            OverrideKind::Exclude => "exclude",
+            OverrideKind::Idle => "idle",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OverrideKind> {
+        match s {
+            "pin" => Some(OverrideKind::Pin),
+            "exclude" => Some(OverrideKind::Exclude),
+            "idle" => Some(OverrideKind::Idle),
+            _ => None,
+        }
+    }
 }
 
 /// What the allocator needs of a license.
@@ -391,7 +414,10 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         if self.store.user_active(user)? != Some(true) {
             return Ok(false);
         }
-        if self.override_of(l, user)? == Some(OverrideKind::Exclude) {
+        if matches!(
+            self.override_of(l, user)?,
+            Some(OverrideKind::Exclude | OverrideKind::Idle)
+        ) {
             return Ok(false);
         }
         let ancestors = self.ancestors(user)?;
@@ -487,7 +513,10 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         for (i, u) in users.iter().enumerate() {
             let e = if known_entitled {
                 self.store.user_active(u)? == Some(true)
-                    && self.override_of(l, u)? != Some(OverrideKind::Exclude)
+                    && !matches!(
+                        self.override_of(l, u)?,
+                        Some(OverrideKind::Exclude | OverrideKind::Idle)
+                    )
             } else {
                 self.entitled(l, u)?
             };

@@ -816,6 +816,8 @@ struct LicenseSettings {
     free_on_delete: Option<String>,
     /// The license's own recipients (the policy form).
     notify: Option<String>,
+    reclaim_idle_days: Option<String>,
+    reclaim_notice_days: Option<String>,
     /// Which form was sent: "seats" or "policy" (checkboxes are absent when unchecked).
     form: String,
 }
@@ -841,6 +843,9 @@ async fn license_settings(
             if let Some(n) = &form.notify {
                 change.notify = Some(recipients(n)?);
             }
+            change.reclaim_idle_days = opt_number("reclaim_idle_days", &form.reclaim_idle_days)?;
+            change.reclaim_notice_days =
+                opt_number("reclaim_notice_days", &form.reclaim_notice_days)?;
             change.on_capacity_lowered = match form.on_capacity_lowered.as_deref() {
                 Some("block_newest") => Some(crate::alloc::OnLowered::BlockNewest),
                 Some("keep") | None => Some(crate::alloc::OnLowered::Keep),

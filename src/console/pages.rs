@@ -477,6 +477,10 @@ pub fn license(
                             option value="keep" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::Keep)] { "keep: nobody loses a seat" }
                             option value="block_newest" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::BlockNewest)] { "block_newest: the newest holders wait" }
                         }
+                        label for="idle-days" { "Reclaim a seat unused for (days; 0: never)" }
+                        input #idle-days type="number" name="reclaim_idle_days" min="0" max="3650" value=(l.reclaim_idle_days);
+                        label for="notice-days" { "Tell the recipients this many days before" }
+                        input #notice-days type="number" name="reclaim_notice_days" min="0" value=(l.reclaim_notice_days);
                         label for="lnotify" { "Also email about this license" }
                         input #lnotify type="text" name="notify" value=(l.notify.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")) placeholder="pm@contoso.com; cfo@contoso.com: threshold";
                         p.small.muted { "Besides the tenant's recipients. " code { "address: blocked threshold" } " limits an address to those kinds." }
@@ -650,7 +654,7 @@ fn html_seats(
                 ul {
                     @for (who, kind, since) in overrides {
                         li {
-                            (who) " " span.badge.(if kind == "pin" { "granted" } else { "blocked" }) { (if kind == "pin" { "pinned" } else { "excluded" }) }
+                            (who) " " span.badge.(if kind == "pin" { "granted" } else { "blocked" }) { (match kind.as_str() { "pin" => "pinned", "idle" => "idle: reclaimed until used again", _ => "excluded" }) }
                             " " span.small.muted { "since " (since) }
                             form.inline method="post" action={ (base) "/seats/" (urlencode(who)) } {
                                 (csrf(s))

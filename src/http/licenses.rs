@@ -60,6 +60,10 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
             web::post().to(preview),
         )
         .route(
+            "/tenants/{tenant}/licenses/{license}/reclaim",
+            web::get().to(reclaim),
+        )
+        .route(
             "/tenants/{tenant}/users/{user}/seats",
             web::get().to(user_seats),
         )
@@ -233,6 +237,18 @@ async fn delete_override(
 struct PreviewBody {
     seats: Option<i64>,
     groups: Option<Vec<Selector>>,
+}
+
+/// `GET .../licenses/{license}/reclaim`: the seats the idle-seat reclaim would take at its next
+/// pass (`due`) and within the notice period (`soon`).
+async fn reclaim(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path2,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    Ok(HttpResponse::Ok().json(state.store.reclaim_preview(t, license).await?))
 }
 
 async fn preview(

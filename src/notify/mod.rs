@@ -42,10 +42,12 @@ pub enum Kind {
     Test,
     /// The tenant's opt-in weekly summary of its licenses.
     WeeklySummary,
+    /// Seats about to be reclaimed for not being used (the license's `reclaim_notice_days`).
+    ReclaimNotice,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 10] = [
+    pub const ALL: [Kind; 11] = [
         Kind::Blocked,
         Kind::Threshold,
         Kind::CapacityLowered,
@@ -56,6 +58,7 @@ impl Kind {
         Kind::DriftRepaired,
         Kind::Test,
         Kind::WeeklySummary,
+        Kind::ReclaimNotice,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -70,6 +73,7 @@ impl Kind {
             Kind::DriftRepaired => "drift_repaired",
             Kind::Test => "test",
             Kind::WeeklySummary => "weekly_summary",
+            Kind::ReclaimNotice => "reclaim_notice",
         }
     }
 

@@ -446,6 +446,13 @@ mod tests {
                 ],
             ),
             Kind::Test => digest(kind, vec![json!({"to": ["it@contoso.com"], "at": AT})]),
+            Kind::ReclaimNotice => digest(
+                kind,
+                vec![
+                    json!({"userId": "id-7", "userName": "u7@contoso.com", "lastUsed": "2026-09-01T08:00:00.000Z", "reclaimAt": "2026-10-31T08:00:00.000Z", "at": AT}),
+                    json!({"userId": "id-8", "userName": "u8@contoso.com", "lastUsed": null, "reclaimAt": "2026-10-27T09:00:00.000Z", "at": AT}),
+                ],
+            ),
             Kind::WeeklySummary => digest(
                 kind,
                 vec![

@@ -128,6 +128,7 @@ pub fn content(d: &Digest) -> Content {
         Kind::DriftRepaired => drift_repaired(d),
         Kind::Test => test(d),
         Kind::WeeklySummary => weekly_summary(d),
+        Kind::ReclaimNotice => reclaim_notice(d),
     };
     c.seats = d.license.as_ref().map(|l| {
         format!(
@@ -633,6 +634,68 @@ fn test(d: &Digest) -> Content {
             vec!["The recipients of these emails are set there.".into()],
         ),
         operator: vec![],
+    }
+}
+
+fn reclaim_notice(d: &Digest) -> Content {
+    let total = d.items.len();
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let operator = d.audience == Audience::Operator;
+    let mut headers: Vec<String> = ["Name", "Last used", "Reclaimed on"]
+        .map(String::from)
+        .to_vec();
+    if operator {
+        headers.push("User id".into());
+    }
+    let rows = d
+        .items
+        .iter()
+        .map(|i| {
+            let mut row = vec![
+                match s(i, "userName") {
+                    n if n.is_empty() => "(deleted user)".to_owned(),
+                    n => n,
+                },
+                match s(i, "lastUsed") {
+                    t if t.is_empty() => "never reported".to_owned(),
+                    t => time(d, &t),
+                },
+                time(d, &s(i, "reclaimAt")),
+            ];
+            if operator {
+                row.push(s(i, "userId"));
+            }
+            row
+        })
+        .collect();
+    Content {
+        headline: format!(
+            "{} will be reclaimed for not being used",
+            count(total, "seat", "seats")
+        ),
+        paragraphs: vec![
+            format!(
+                "These people hold a seat of {license} but have not used it for a long time. Unless they use {license} before the date shown, their seats go to the people waiting (after the usual grace period); they can queue again when they need it."
+            ),
+        ],
+        table: Some(Table {
+            title: "Seats to be reclaimed".into(),
+            headers,
+            rows,
+        }),
+        seats: None,
+        act: license_page(
+            d,
+            "#policy",
+            " › Policy",
+            vec![
+                "To keep someone's seat, pin them on the license's seat list; to stop reclaiming, set idle reclaim to 0 days in the license's policy.".into(),
+            ],
+        ),
+        operator: vec![format!(
+            "Preview: GET {}/reclaim; settings: PATCH with {{\"reclaim_idle_days\": N, \"reclaim_notice_days\": N}}.",
+            d.license.as_ref().map(|l| api(d, &format!("/licenses/{}", l.id))).unwrap_or_else(|| api(d, "/licenses"))
+        )],
     }
 }
 

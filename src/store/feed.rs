@@ -25,6 +25,9 @@ pub struct SeatEvent {
     /// `granted`, `blocked`, `releasing`, `released` or `promoted`.
     pub event: String,
     pub at: String,
+    /// Why, when it was neither the directory nor an admin: `idle` (an idle seat reclaimed).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
 }
 
 /// A page of the seat-event feed.
@@ -88,7 +91,7 @@ impl Store {
     ) -> Result<SeatEvents> {
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT seq, license_id, user_id, user_name, event, at FROM seat_events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?",
+                "SELECT seq, license_id, user_id, user_name, event, at, cause FROM seat_events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?",
             )?;
             let events = st
                 .query_map(params![tenant, after, limit], |r| {
@@ -99,6 +102,7 @@ impl Store {
                         user_name: r.get(3)?,
                         event: r.get(4)?,
                         at: rfc3339(r.get(5)?),
+                        cause: r.get(6)?,
                     })
                 })?
                 .collect::<Result<Vec<_>>>()?;

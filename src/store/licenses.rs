@@ -68,6 +68,31 @@ pub struct LicenseSpec {
     /// Recipients of this license's emails, besides the tenant's.
     #[serde(default)]
     pub notify: Vec<Recipient>,
+    /// A granted, unpinned seat unused this many days is reclaimed (0: never).
+    #[serde(default)]
+    pub reclaim_idle_days: i64,
+    /// The recipients are told this many days before a reclaim (0: not told).
+    #[serde(default = "default_notice")]
+    pub reclaim_notice_days: i64,
+}
+
+fn default_notice() -> i64 {
+    3
+}
+
+/// Checks a license's reclaim settings together.
+fn validate_reclaim(idle: i64, notice: i64) -> Result<()> {
+    if !(0..=3650).contains(&idle) {
+        return Err(Error::Invalid(
+            "reclaim_idle_days must be between 0 (never) and 3650".into(),
+        ));
+    }
+    if notice < 0 || (idle > 0 && notice >= idle) {
+        return Err(Error::Invalid(format!(
+            "reclaim_notice_days must be at least 0 and less than reclaim_idle_days ({idle})"
+        )));
+    }
+    Ok(())
 }
 
 /// The release grace of a new license when none is given: two hours. Entra provisions in
@@ -100,6 +125,8 @@ pub struct LicenseChange {
     pub on_capacity_lowered: Option<OnLowered>,
     pub free_on_delete: Option<bool>,
     pub notify: Option<Vec<Recipient>>,
+    pub reclaim_idle_days: Option<i64>,
+    pub reclaim_notice_days: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -125,6 +152,10 @@ pub struct LicenseView {
     pub free_on_delete: bool,
     /// Recipients of this license's emails, besides the tenant's.
     pub notify: Vec<Recipient>,
+    /// Idle-seat reclaim: after this many days without a reported use (0: never) ...
+    pub reclaim_idle_days: i64,
+    /// ... told this many days before.
+    pub reclaim_notice_days: i64,
     pub granted: i64,
     pub blocked: i64,
     pub releasing: i64,
@@ -227,7 +258,8 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
         })?
         .collect::<Result<Vec<_>>>()?;
     c.prepare_cached(
-        "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated, notify
+        "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated, notify,
+                reclaim_idle_days, reclaim_notice_days
          FROM licenses WHERE rk = ?",
     )?
     .query_row([l], |r| {
@@ -242,6 +274,8 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
             on_capacity_lowered: if lowered == "block_newest" { OnLowered::BlockNewest } else { OnLowered::Keep },
             free_on_delete: r.get(6)?,
             notify: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+            reclaim_idle_days: r.get(13)?,
+            reclaim_notice_days: r.get(14)?,
             granted: r.get(7)?,
             blocked: r.get(8)?,
             releasing: r.get(9)?,
@@ -405,6 +439,20 @@ fn apply_change(
         super::check_recipients(n)?;
         set("notify", &json!(n).to_string())?;
     }
+    if change.reclaim_idle_days.is_some() || change.reclaim_notice_days.is_some() {
+        let (old_idle, old_notice): (i64, i64) = c
+            .prepare_cached(
+                "SELECT reclaim_idle_days, reclaim_notice_days FROM licenses WHERE rk = ?",
+            )?
+            .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (idle, notice) = (
+            change.reclaim_idle_days.unwrap_or(old_idle),
+            change.reclaim_notice_days.unwrap_or(old_notice),
+        );
+        validate_reclaim(idle, notice)?;
+        set("reclaim_idle_days", &idle)?;
+        set("reclaim_notice_days", &notice)?;
+    }
     set("updated", &rfc3339(at))?;
     let (removed, added) = match &change.groups {
         Some(g) => {
@@ -463,14 +511,15 @@ impl Store {
         validate_grace(spec.grace_seconds)?;
         validate_selectors(&spec.groups)?;
         super::check_recipients(&spec.notify)?;
+        validate_reclaim(spec.reclaim_idle_days, spec.reclaim_notice_days)?;
         let ticker = self.ticker();
         self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let ts = rfc3339(at);
             c.prepare_cached(
-                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated, notify)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated, notify, reclaim_idle_days, reclaim_notice_days)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 tenant,
@@ -483,7 +532,9 @@ impl Store {
                 spec.free_on_delete,
                 ts,
                 ts,
-                json!(spec.notify).to_string()
+                json!(spec.notify).to_string(),
+                spec.reclaim_idle_days,
+                spec.reclaim_notice_days
             ])
             .map_err(|e| if super::is_unique_violation(&e) { Error::Conflict(format!("a license named {name:?} exists")) } else { e })?;
             let l = c.last_insert_rowid()?;

@@ -44,6 +44,7 @@ mod preview;
 mod product;
 mod query;
 mod ranks;
+mod reclaim;
 mod reconciler;
 mod seat_ops;
 pub mod seats;
@@ -75,6 +76,7 @@ pub use product::{
     ProductUserSeats, UsageEvent, UsageReport, MAX_CHECKS, MAX_USAGE,
 };
 pub use query::{ListQuery, Page};
+pub use reclaim::{IdleSeat, ReclaimPreview};
 pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
 pub use seat_ops::{LicenseRef, SeatView, SeatsView, UserSeat};
 pub use tenants::{

@@ -426,8 +426,9 @@ impl Store {
     }
 
     /// Records the product's report of who used what, in one write: each seat's `last_used`
-    /// moves forward (never back). A time in the future counts as now. Events naming no user,
-    /// no license or no seat of that user are listed in the answer and change nothing.
+    /// moves forward (never back), and a seat reclaimed for idleness comes back (within its
+    /// grace) or its user queues again. A time in the future counts as now. Events naming no
+    /// user, no license or no seat of that user are listed in the answer and change nothing.
     pub async fn record_usage(
         &self,
         tenant: TenantKey,
@@ -483,13 +484,16 @@ impl Store {
                     }
                     Err(err) => return Err(err),
                 };
+                // A reclaimed user who uses the product again is entitled again.
+                let revived = super::reclaim::used(c, tenant, now, l, &user.id)?;
                 let n = c
                     .prepare_cached(
-                        "UPDATE seats SET last_used = CASE WHEN last_used IS NULL OR last_used < ?1 THEN ?1 ELSE last_used END
+                        "UPDATE seats SET last_used = CASE WHEN last_used IS NULL OR last_used < ?1 THEN ?1 ELSE last_used END,
+                                reclaim_noticed = NULL
                          WHERE license_rk = ?2 AND user_id = ?3",
                     )?
                     .execute(params![at, l, user.id])?;
-                if n == 0 {
+                if n == 0 && !revived {
                     report.ignored.push(ignore("the user has no seat of this license"));
                 } else {
                     report.recorded += 1;
@@ -510,12 +514,12 @@ impl Store {
         self.read(move |c| {
             let sql = match tenant {
                 Some(_) => {
-                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, t.id, t.name
+                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, t.id, t.name, e.cause
                      FROM seat_events e JOIN tenants t ON t.rk = e.tenant
                      WHERE e.tenant = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
                 }
                 None => {
-                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, t.id, t.name
+                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, t.id, t.name, e.cause
                      FROM seat_events e JOIN tenants t ON t.rk = e.tenant
                      WHERE CAST(?1 AS BIGINT) IS NULL AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
                 }
@@ -531,6 +535,7 @@ impl Store {
                             user_name: r.get(3)?,
                             event: r.get(4)?,
                             at: rfc3339(r.get(5)?),
+                            cause: r.get(8)?,
                         },
                         tenant: TenantRef {
                             id: r.get(6)?,

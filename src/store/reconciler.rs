@@ -197,6 +197,7 @@ fn expire_pending(c: &Db, tenant: TenantKey, at: Millis) -> Result<Expired> {
 /// last and in the audit log.
 fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Result<ReconcileReport> {
     let expired = expire_pending(c, tenant, at)?;
+    super::reclaim::reclaim_pass(c, tenant, at)?;
     let licenses: Vec<LicenseKey> = {
         let mut st = c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ? ORDER BY rk")?;
         let v = st

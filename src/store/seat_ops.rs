@@ -257,6 +257,12 @@ impl Store {
         actor: &'static str,
     ) -> Result<SeatView> {
         let ticker = self.ticker();
+        if kind == Some(OverrideKind::Idle) {
+            return Err(Error::Invalid(
+                "an idle override is set by the reclaim of idle seats, not by hand: pin or exclude"
+                    .into(),
+            ));
+        }
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let l = license_key(c, tenant, &key)?;
@@ -267,7 +273,7 @@ impl Store {
                         "INSERT INTO overrides (license_rk, tenant, user_id, kind, created) VALUES (?, ?, ?, ?, ?)
                          ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = excluded.kind, created = excluded.created",
                     )?
-                    .execute(params![l, tenant, id, if k == OverrideKind::Pin { "pin" } else { "exclude" }, rfc3339(at)])?;
+                    .execute(params![l, tenant, id, k.as_str(), rfc3339(at)])?;
                 }
                 None => {
                     let n = c.prepare_cached("DELETE FROM overrides WHERE license_rk = ? AND user_id = ?")?.execute(params![l, id])?;
@@ -281,6 +287,7 @@ impl Store {
             let action = match kind {
                 Some(OverrideKind::Pin) => "override.pin",
                 Some(OverrideKind::Exclude) => "override.exclude",
+                Some(OverrideKind::Idle) => "override.idle",
                 None => "override.remove",
             };
             audit(c, tenant, at, actor, action, json!({"license": view(c, l)?.id, "userName": name}))?;

@@ -21,6 +21,9 @@ pub struct TxSeats<'c> {
     pub c: &'c Db<'c>,
     pub tenant: TenantKey,
     counters: std::collections::HashMap<LicenseKey, Counters>,
+    /// Users whose seats this run reclaims for idleness: their releasing and released events
+    /// carry the cause `idle`.
+    idle: std::collections::HashSet<String>,
 }
 
 /// A license's counters as this transaction has them.
@@ -61,6 +64,7 @@ impl<'c> TxSeats<'c> {
             c,
             tenant,
             counters: Default::default(),
+            idle: Default::default(),
         }
     }
 
@@ -229,13 +233,7 @@ impl SeatStore for TxSeats<'_> {
             .prepare_cached("SELECT kind FROM overrides WHERE license_rk = ? AND user_id = ?")?
             .query_row(params![l, user], |r| r.get(0))
             .optional()?;
-        Ok(kind.map(|k| {
-            if k == "pin" {
-                OverrideKind::Pin
-            } else {
-                OverrideKind::Exclude
-            }
-        }))
+        Ok(kind.map(|k| OverrideKind::parse(&k).unwrap_or(OverrideKind::Exclude)))
     }
 
     fn overrides(&mut self, l: LicenseKey) -> Result<Vec<(UserId, OverrideKind)>> {
@@ -247,11 +245,7 @@ impl SeatStore for TxSeats<'_> {
                 let kind: String = r.get(1)?;
                 Ok((
                     r.get(0)?,
-                    if kind == "pin" {
-                        OverrideKind::Pin
-                    } else {
-                        OverrideKind::Exclude
-                    },
+                    OverrideKind::parse(&kind).unwrap_or(OverrideKind::Exclude),
                 ))
             })?
             .collect::<Result<Vec<_>>>()?;
@@ -347,13 +341,31 @@ impl SeatStore for TxSeats<'_> {
     fn record(&mut self, l: LicenseKey, user: &str, kind: EventKind, at: Millis) -> Result<()> {
         // The counts as they stand in this transaction (`counters`), not as last written.
         let now = self.counts(l)?;
+        // Reclaimed for idleness: the reclaim run's own events, and the release after the grace
+        // (a later run) of a seat whose user still holds the idle override.
+        let idle = match kind {
+            EventKind::Releasing => self.idle.contains(user),
+            EventKind::Released => {
+                self.idle.contains(user)
+                    || self
+                        .c
+                        .prepare_cached(
+                            "SELECT 1 FROM overrides WHERE license_rk = ? AND user_id = ? AND kind = 'idle'",
+                        )?
+                        .query_row(params![l, user], |_| Ok(()))
+                        .optional()?
+                        .is_some()
+            }
+            _ => false,
+        };
+        let cause = idle.then_some("idle");
         self.c
             .prepare_cached(
-                "INSERT INTO seat_events (tenant, license_rk, license_id, user_id, user_name, event, at, in_use, waiting)
-                 SELECT ?1, ?2, l.id, ?3, (SELECT user_name FROM users WHERE tenant = ?1 AND id = ?3), ?4, ?5, ?6, ?7
+                "INSERT INTO seat_events (tenant, license_rk, license_id, user_id, user_name, event, at, in_use, waiting, cause)
+                 SELECT ?1, ?2, l.id, ?3, (SELECT user_name FROM users WHERE tenant = ?1 AND id = ?3), ?4, ?5, ?6, ?7, ?8
                  FROM licenses l WHERE l.rk = ?2",
             )?
-            .execute(params![self.tenant, l, user, kind.as_str(), at, now.in_use(), now.blocked])?;
+            .execute(params![self.tenant, l, user, kind.as_str(), at, now.in_use(), now.blocked, cause])?;
         Ok(())
     }
 }
@@ -390,8 +402,21 @@ pub(super) fn allocate(
     now: Millis,
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
+    allocate_reclaiming(c, tenant, now, Default::default(), f)
+}
+
+/// As [`allocate`], for a run that reclaims the seats of `idle` users (their events carry the
+/// cause `idle`).
+pub(super) fn allocate_reclaiming(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    idle: std::collections::HashSet<String>,
+    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
+) -> Result<Report> {
     let order = next_order(c, tenant, now)?;
     let mut view = TxSeats::new(c, tenant);
+    view.idle = idle;
     let mut a = Allocator::with_order(&mut view, now, order);
     f(&mut a)?;
     let report = std::mem::take(&mut a.report);

@@ -428,3 +428,175 @@ async fn reported_use_moves_last_used_forward_and_shows_in_every_seat_view() {
         assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
     }
 }
+
+#[tokio::test]
+async fn an_idle_seat_is_noticed_then_reclaimed_and_goes_to_the_next_waiting_user() {
+    let (app, clock) = TestApp::spawn_clocked().await;
+    let (ta, tok) = app.tenant("Contoso").await;
+    let mut ids = Vec::new();
+    for name in ["alice", "bob", "carol"] {
+        clock.tick();
+        ids.push(
+            user(
+                &app,
+                &tok,
+                json!({"userName": format!("{name}@contoso.example")}),
+            )
+            .await,
+        );
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    app.create_group(&tok, "Sales", &refs).await;
+    let (s, l) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{ta}/licenses"),
+            Some(
+                json!({"name": "MindManager", "seats": 2, "grace_seconds": 3600,
+                        "groups": [{"displayName": "Sales"}],
+                        "reclaim_idle_days": 10, "reclaim_notice_days": 3}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    assert_eq!(
+        (&l["reclaim_idle_days"], &l["reclaim_notice_days"]),
+        (&json!(10), &json!(3))
+    );
+    let lic = format!("/tenants/{ta}/licenses/MindManager");
+    // Bob is pinned: never reclaimed. Carol waits.
+    let (s, _) = app
+        .admin(
+            Method::PUT,
+            &format!("{lic}/overrides/bob@contoso.example"),
+            Some(json!({"kind": "pin"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, e) = app
+        .admin(
+            Method::PUT,
+            &format!("{lic}/overrides/carol@contoso.example"),
+            Some(json!({"kind": "idle"})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::BAD_REQUEST,
+        "idle is the reclaim's, not an admin's: {e}"
+    );
+    for bad in [
+        json!({"reclaim_idle_days": 5, "reclaim_notice_days": 5}),
+        json!({"reclaim_idle_days": -1}),
+    ] {
+        let (s, e) = app.admin(Method::PATCH, &lic, Some(bad)).await;
+        assert_eq!(s, StatusCode::BAD_REQUEST, "{e}");
+    }
+    let state = |v: &Value, who: &str| -> String {
+        v["seats"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|s| s["userName"] == who)
+            .map_or("none".into(), |s| s["state"].as_str().unwrap().to_owned())
+    };
+    let reconcile = || async {
+        let (s, r) = app
+            .admin(Method::POST, &format!("/tenants/{ta}/reconcile"), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{r}");
+    };
+
+    // Seven days unused: alice is told about (bob is pinned), once.
+    clock.advance_secs(7 * 86_400 + 60);
+    reconcile().await;
+    reconcile().await;
+    let (_, outbox) = app
+        .admin(Method::GET, &format!("/tenants/{ta}/notifications"), None)
+        .await;
+    let notices: Vec<&Value> = outbox["notifications"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|n| n["kind"] == "reclaim_notice")
+        .collect();
+    assert_eq!(notices.len(), 1, "{outbox}");
+    assert_eq!(notices[0]["items"], 1, "{outbox}");
+    let (_, preview) = app
+        .admin(Method::GET, &format!("{lic}/reclaim"), None)
+        .await;
+    assert_eq!(preview["due"], json!([]), "{preview}");
+    assert_eq!(
+        preview["soon"][0]["userName"], "alice@contoso.example",
+        "{preview}"
+    );
+
+    // Ten days: alice's seat is reclaimed through the grace; the preview showed it.
+    clock.advance_secs(3 * 86_400);
+    let (_, preview) = app
+        .admin(Method::GET, &format!("{lic}/reclaim"), None)
+        .await;
+    assert_eq!(
+        preview["due"][0]["userName"], "alice@contoso.example",
+        "{preview}"
+    );
+    reconcile().await;
+    let (_, seats) = app.admin(Method::GET, &format!("{lic}/seats"), None).await;
+    assert_eq!(
+        state(&seats, "alice@contoso.example"),
+        "releasing",
+        "{seats}"
+    );
+    assert_eq!(state(&seats, "bob@contoso.example"), "granted", "{seats}");
+    assert_eq!(state(&seats, "carol@contoso.example"), "blocked", "{seats}");
+    // After the grace the seat goes to carol, the first waiting.
+    clock.advance_secs(3601);
+    reconcile().await;
+    let (_, seats) = app.admin(Method::GET, &format!("{lic}/seats"), None).await;
+    assert_eq!(state(&seats, "alice@contoso.example"), "none", "{seats}");
+    assert_eq!(state(&seats, "carol@contoso.example"), "granted", "{seats}");
+    assert_eq!(state(&seats, "bob@contoso.example"), "granted", "{seats}");
+    let (_, events) = app
+        .admin(Method::GET, &format!("/tenants/{ta}/seat-events"), None)
+        .await;
+    let idle: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|e| e["cause"] == "idle")
+        .map(|e| e["event"].as_str().unwrap())
+        .collect();
+    assert_eq!(idle, ["releasing", "released"], "{events}");
+    let (_, audit) = app
+        .admin(Method::GET, &format!("/tenants/{ta}/audit"), None)
+        .await;
+    assert!(audit.to_string().contains("seat.reclaim"), "{audit}");
+
+    // Alice uses the product again: she queues at the end of the waitlist.
+    let (_, p) = issue(&app, &format!("/tenants/{ta}/product-tokens")).await;
+    let (s, r) = product_post(
+        &app,
+        &p,
+        &format!("/tenants/{ta}/usage"),
+        json!({"events": [{"user": "alice@contoso.example", "license": "MindManager"}]}),
+    )
+    .await;
+    assert_eq!(
+        (s, &r["recorded"]),
+        (StatusCode::ACCEPTED, &json!(1)),
+        "{r}"
+    );
+    let (_, v) = product(
+        &app,
+        &p,
+        Method::GET,
+        &format!("/tenants/{ta}/licenses/MindManager/users/alice@contoso.example"),
+    )
+    .await;
+    assert_eq!(
+        (&v["state"], &v["position"]),
+        (&json!("blocked"), &json!(1)),
+        "{v}"
+    );
+    assert!(v["lastUsed"].is_string(), "{v}");
+}
