@@ -209,7 +209,7 @@ pub enum TenantCommand {
         name: String,
         /// A notification recipient (repeatable): `EMAIL`, or `EMAIL:KIND,KIND` for only
         /// those kinds (blocked, threshold, capacity_lowered, pending_expired, silence,
-        /// scim_failures, auth_failures, drift_repaired, weekly_summary).
+        /// scim_failures, auth_failures, drift_repaired, weekly_summary, reclaim_notice).
         #[arg(long = "notify", value_name = "EMAIL[:KINDS]")]
         notify: Vec<String>,
     },

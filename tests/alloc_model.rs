@@ -61,8 +61,8 @@ fn op() -> impl Strategy<Value = Op> {
         2 => (0i64..5).prop_map(Op::Capacity),
         2 => (u, prop_oneof![Just(Some(true)), Just(Some(false)), Just(None)]).prop_map(|(u, k)| Op::Override(u, k)),
         1 => (0i64..15).prop_map(Op::Advance),
-        1 => (1i64..3).prop_map(Op::Days),
-        2 => (0..USERS).prop_map(Op::Use),
+        4 => (1i64..3).prop_map(Op::Days),
+        1 => (0..USERS).prop_map(Op::Use),
         1 => Just(Op::Reconcile),
     ]
 }
@@ -83,6 +83,8 @@ struct MSeat {
     release_at: Option<i64>,
     /// The last reported use.
     last_used: Option<i64>,
+    /// When the coming reclaim was told.
+    told: Option<i64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -93,8 +95,9 @@ enum Ov {
     Idle,
 }
 
-/// The license's `reclaim_idle_days` in runs that reclaim.
+/// The license's `reclaim_idle_days` in runs that reclaim, and its `reclaim_notice_days`.
 const IDLE_DAYS: i64 = 2;
+const NOTICE_DAYS: i64 = 1;
 const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -160,6 +163,7 @@ impl Model {
                             since: self.now,
                             release_at: None,
                             last_used: None,
+                            told: None,
                         },
                     );
                     newcomers.insert(u);
@@ -199,14 +203,40 @@ impl Model {
 
     /// The reclaim pass: granted, unpinned seats idle (since the later of their last use and
     /// their grant) for the license's days get an idle override.
+    /// A seat reclaimed now must also have been told at least the notice period before, during
+    /// this idle period.
     fn reclaim(&mut self) {
         if !self.reclaim {
             return;
         }
+        let now = self.now;
         for (u, s) in &self.seats {
             let idle_since = s.last_used.map_or(s.since, |l| l.max(s.since));
-            if s.state == St::Granted && !s.pinned && idle_since <= self.now - IDLE_DAYS * DAY_MS {
+            let told = s
+                .told
+                .is_some_and(|t| t > idle_since && t <= now - NOTICE_DAYS * DAY_MS);
+            if s.state == St::Granted && !s.pinned && idle_since <= now - IDLE_DAYS * DAY_MS && told
+            {
                 self.overrides.insert(*u, Ov::Idle);
+            }
+        }
+    }
+
+    /// The reclaim notice: granted, unpinned seats idle long enough and not told during this
+    /// idle period are told now.
+    fn tell(&mut self) {
+        if !self.reclaim {
+            return;
+        }
+        let now = self.now;
+        for s in self.seats.values_mut() {
+            let idle_since = s.last_used.map_or(s.since, |l| l.max(s.since));
+            if s.state == St::Granted
+                && !s.pinned
+                && idle_since <= now - (IDLE_DAYS - NOTICE_DAYS) * DAY_MS
+                && s.told.is_none_or(|t| t <= idle_since)
+            {
+                s.told = Some(now);
             }
         }
     }
@@ -400,7 +430,7 @@ async fn run(
         free_on_delete,
         notify: vec![],
         reclaim_idle_days: if reclaim { IDLE_DAYS } else { 0 },
-        reclaim_notice_days: 1,
+        reclaim_notice_days: NOTICE_DAYS,
     };
     store.create_license(tenant, spec, "test").await.unwrap();
     let real = Real {
@@ -597,6 +627,7 @@ async fn run(
                 );
                 m.reclaim();
                 m.step(dir_cause, false);
+                m.tell();
                 if m.block_newest {
                     m.evict();
                 }
@@ -611,6 +642,7 @@ async fn run(
                 );
                 m.reclaim();
                 m.step(dir_cause, false);
+                m.tell();
                 if m.block_newest {
                     m.evict();
                 }
@@ -649,6 +681,7 @@ async fn run(
                 );
                 m.reclaim();
                 m.step(dir_cause, false);
+                m.tell();
             }
         }
         let (states, waiting, in_use) = real_view(&real).await;

@@ -48,38 +48,78 @@ pub struct ReclaimPreview {
     pub soon: Vec<IdleSeat>,
 }
 
-/// Granted, unpinned seats of `l` idle since at or before `idle_before`, in user order.
+/// Which idle seats [`idle_seats`] lists.
+#[derive(Clone, Copy)]
+enum Which {
+    /// Due: idle long enough and, when notices are on (`notice_ms` > 0), told during this idle
+    /// period at least `notice_ms` ago: nobody loses a seat without the notice period, even when
+    /// reclaim is turned on for seats idle for years.
+    Due { notice_ms: Millis },
+    /// To tell: idle long enough for the notice, and not told during this idle period.
+    Untold,
+}
+
+/// A seat is idle since the later of its last reported use and its grant.
+const IDLE_SINCE: &str = "(CASE WHEN s.last_used > s.since THEN s.last_used ELSE s.since END)";
+
+/// Granted, unpinned seats of `l` idle since at or before `idle_before`, in user order, each
+/// with when it is reclaimed: once idle `idle_ms` and told `notice_ms` before (from `at` for
+/// one not told yet).
 fn idle_seats(
     c: &Db,
     l: LicenseKey,
+    at: Millis,
     idle_before: Millis,
     idle_ms: Millis,
+    notice_ms: Millis,
+    which: Which,
 ) -> Result<Vec<IdleSeat>> {
-    let mut st = c.prepare_cached(
-        // Idle since the later of the last reported use and the grant.
-        "SELECT s.user_id, u.user_name, s.last_used, CASE WHEN s.last_used > s.since THEN s.last_used ELSE s.since END FROM seats s
+    let (extra, bound) = match which {
+        Which::Due { notice_ms: 0 } => ("AND CAST(? AS BIGINT) = 0".to_owned(), 0),
+        Which::Due { notice_ms } => (
+            format!("AND s.reclaim_noticed > {IDLE_SINCE} AND s.reclaim_noticed <= ?"),
+            at - notice_ms,
+        ),
+        Which::Untold => (
+            format!(
+                "AND (s.reclaim_noticed IS NULL OR s.reclaim_noticed <= {IDLE_SINCE}) AND CAST(? AS BIGINT) = 0"
+            ),
+            0,
+        ),
+    };
+    let mut st = c.prepare_cached(&format!(
+        "SELECT s.user_id, u.user_name, s.last_used, {IDLE_SINCE}, s.reclaim_noticed FROM seats s
          LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
-         WHERE s.license_rk = ? AND s.state = 'granted' AND s.pinned = ?
-           AND (CASE WHEN s.last_used > s.since THEN s.last_used ELSE s.since END) <= ?
-         ORDER BY s.user_id",
-    )?;
-    let v = st
-        .query_map(params![l, false, idle_before], |r| {
-            let last_used: Option<i64> = r.get(2)?;
-            let idle_since: i64 = r.get(3)?;
-            Ok(IdleSeat {
-                user_id: r.get(0)?,
-                user_name: r.get(1)?,
-                last_used: last_used.map(rfc3339),
-                reclaim_at: rfc3339(idle_since + idle_ms),
-            })
+         WHERE s.license_rk = ? AND s.state = 'granted' AND s.pinned = ? AND {IDLE_SINCE} <= ? {extra}
+         ORDER BY s.user_id"
+    ))?;
+    let rows = st
+        .query_map(params![l, false, idle_before, bound], |r| {
+            Ok((
+                r.get::<_, String>(0)?,
+                r.get::<_, Option<String>>(1)?,
+                r.get::<_, Option<i64>>(2)?,
+                r.get::<_, i64>(3)?,
+                r.get::<_, Option<i64>>(4)?,
+            ))
         })?
         .collect::<Result<Vec<_>>>()?;
-    Ok(v)
+    Ok(rows
+        .into_iter()
+        .map(|(user_id, user_name, last_used, idle_since, told)| {
+            let told = told.filter(|t| *t > idle_since).unwrap_or(at);
+            IdleSeat {
+                user_id,
+                user_name,
+                last_used: last_used.map(rfc3339),
+                reclaim_at: rfc3339((idle_since + idle_ms).max(told + notice_ms)),
+            }
+        })
+        .collect())
 }
 
-/// The reclaim pass over a tenant's licenses (run by the reconciler): notices first, then the
-/// seats whose time has come.
+/// The reclaim pass over a tenant's licenses (run by the reconciler): the seats whose time has
+/// come, then the notices.
 pub(super) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> {
     let licenses: Vec<(LicenseKey, i64, i64)> = {
         let mut st = c.prepare_cached(
@@ -91,8 +131,16 @@ pub(super) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
         v
     };
     for (l, idle_days, notice_days) in licenses {
-        let idle_ms = idle_days * DAY_MS;
-        let due = idle_seats(c, l, at - idle_ms, idle_ms)?;
+        let (idle_ms, notice_ms) = (idle_days * DAY_MS, notice_days * DAY_MS);
+        let due = idle_seats(
+            c,
+            l,
+            at,
+            at - idle_ms,
+            idle_ms,
+            notice_ms,
+            Which::Due { notice_ms },
+        )?;
         if !due.is_empty() {
             let users: Vec<String> = due.iter().map(|s| s.user_id.clone()).collect();
             let mut set = c.prepare_cached(
@@ -120,17 +168,23 @@ pub(super) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
             )?;
         }
         if notice_days > 0 {
-            let soon: Vec<IdleSeat> =
-                idle_seats(c, l, at - idle_ms + notice_days * DAY_MS, idle_ms)?;
-            let mut unnoticed = c.prepare_cached(
-                "UPDATE seats SET reclaim_noticed = ? WHERE license_rk = ? AND user_id = ? AND reclaim_noticed IS NULL",
+            let untold = idle_seats(
+                c,
+                l,
+                at,
+                at - idle_ms + notice_ms,
+                idle_ms,
+                notice_ms,
+                Which::Untold,
+            )?;
+            let mut told = c.prepare_cached(
+                "UPDATE seats SET reclaim_noticed = ? WHERE license_rk = ? AND user_id = ?",
             )?;
             let mut items = Vec::new();
-            for s in soon {
-                if unnoticed.execute(params![at, l, s.user_id])? == 1 {
-                    items.push(json!({"userId": s.user_id, "userName": s.user_name,
-                        "lastUsed": s.last_used, "reclaimAt": s.reclaim_at}));
-                }
+            for s in untold {
+                told.execute(params![at, l, s.user_id])?;
+                items.push(json!({"userId": s.user_id, "userName": s.user_name,
+                    "lastUsed": s.last_used, "reclaimAt": s.reclaim_at}));
             }
             outbox::record(c, tenant, Kind::ReclaimNotice, l, at, items)?;
         }
@@ -181,13 +235,32 @@ impl Store {
                     soon: Vec::new(),
                 });
             }
-            let idle_ms = idle_days * DAY_MS;
-            let due = idle_seats(c, l, now - idle_ms, idle_ms)?;
+            let (idle_ms, notice_ms) = (idle_days * DAY_MS, notice_days * DAY_MS);
+            let due = idle_seats(
+                c,
+                l,
+                now,
+                now - idle_ms,
+                idle_ms,
+                notice_ms,
+                Which::Due { notice_ms },
+            )?;
             let due_users: HashSet<String> = due.iter().map(|s| s.user_id.clone()).collect();
-            let soon = idle_seats(c, l, now - idle_ms + notice_days.max(1) * DAY_MS, idle_ms)?
-                .into_iter()
-                .filter(|s| !due_users.contains(&s.user_id))
-                .collect();
+            // Idle within the notice period (at least a day), or idle enough but not told
+            // long enough ago: reclaimed at their `reclaimAt` unless used.
+            let horizon = now - idle_ms + notice_ms.max(DAY_MS);
+            let soon = idle_seats(
+                c,
+                l,
+                now,
+                horizon,
+                idle_ms,
+                notice_ms,
+                Which::Due { notice_ms: 0 },
+            )?
+            .into_iter()
+            .filter(|s| !due_users.contains(&s.user_id))
+            .collect();
             Ok(ReclaimPreview {
                 reclaim_idle_days: idle_days,
                 reclaim_notice_days: notice_days,
