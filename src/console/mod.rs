@@ -39,6 +39,9 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Invalid(String),
+    /// It clashes with what exists (409, as the admin API answers).
+    #[error("{0}")]
+    Conflict(String),
     #[error(
         "the form has expired or did not come from this console; reload the page and try again"
     )]
@@ -51,19 +54,18 @@ pub enum Error {
 
 impl From<store::Error> for Error {
     fn from(e: store::Error) -> Self {
-        match e {
-            store::Error::NotFound(w) => Error::NotFound(format!("{w} not found")),
-            store::Error::Invalid(m) | store::Error::Conflict(m) => Error::Invalid(m),
-            store::Error::Scim(e) => Error::Invalid(e.detail),
-            store::Error::VersionMismatch => Error::Invalid("changed meanwhile; try again".into()),
-            store::Error::Closed => Error::Unavailable("the service is shutting down".into()),
-            store::Error::Busy => {
+        use store::Failure as F;
+        match e.classify() {
+            F::NotFound(m) => Error::NotFound(m),
+            F::Conflict(m) => Error::Conflict(m),
+            F::Precondition => Error::Conflict("changed meanwhile; reload and try again".into()),
+            F::Scim(e) => Error::Invalid(e.detail),
+            F::Invalid(m) => Error::Invalid(m),
+            F::ShuttingDown => Error::Unavailable(F::SHUTTING_DOWN.into()),
+            F::Busy => {
                 Error::Unavailable("too many changes are waiting; try again in a moment".into())
             }
-            other => {
-                tracing::error!(error = %other, "console: store failure");
-                Error::Internal
-            }
+            F::Internal => Error::Internal,
         }
     }
 }
@@ -76,6 +78,7 @@ impl ResponseError for Error {
             Error::Forbidden(_) | Error::Csrf => S::FORBIDDEN,
             Error::NotFound(_) => S::NOT_FOUND,
             Error::Invalid(_) => S::BAD_REQUEST,
+            Error::Conflict(_) => S::CONFLICT,
             Error::Unavailable(_) => S::SERVICE_UNAVAILABLE,
             Error::Internal => S::INTERNAL_SERVER_ERROR,
         }

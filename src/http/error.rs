@@ -22,24 +22,18 @@ impl From<scim::Error> for ScimError {
 
 impl From<store::Error> for ScimError {
     fn from(e: store::Error) -> Self {
-        ScimError(match e {
-            store::Error::NotFound(what) => scim::Error::not_found(format!("{what} not found")),
-            store::Error::Conflict(m) => scim::Error::uniqueness(m),
-            store::Error::VersionMismatch => scim::Error::precondition_failed(
+        use store::Failure as F;
+        ScimError(match e.classify() {
+            F::NotFound(m) => scim::Error::not_found(m),
+            F::Conflict(m) => scim::Error::uniqueness(m),
+            F::Precondition => scim::Error::precondition_failed(
                 "the resource has changed since the version in If-Match",
             ),
-            store::Error::Scim(e) => e,
-            store::Error::Invalid(m) => scim::Error::invalid_value(m),
-            store::Error::Closed => scim::Error::new(503, None, "the service is shutting down"),
-            store::Error::Busy => scim::Error::new(
-                503,
-                None,
-                "too many writes are waiting for this tenant; retry after the time in Retry-After",
-            ),
-            other => {
-                tracing::error!(error = %other, "store failure");
-                scim::Error::new(500, None, "internal error")
-            }
+            F::Scim(e) => e,
+            F::Invalid(m) => scim::Error::invalid_value(m),
+            F::ShuttingDown => scim::Error::new(503, None, F::SHUTTING_DOWN),
+            F::Busy => scim::Error::new(503, None, F::BUSY),
+            F::Internal => scim::Error::new(500, None, "internal error"),
         })
     }
 }
@@ -94,28 +88,16 @@ impl AdminError {
 
 impl From<store::Error> for AdminError {
     fn from(e: store::Error) -> Self {
-        match e {
-            store::Error::NotFound(what) => {
-                AdminError::new(404, "not_found", format!("{what} not found"))
-            }
-            store::Error::Conflict(m) => AdminError::new(409, "conflict", m),
-            store::Error::VersionMismatch => {
-                AdminError::new(412, "precondition_failed", "version mismatch")
-            }
-            store::Error::Scim(e) => AdminError::new(e.status, "invalid_request", e.detail),
-            store::Error::Invalid(m) => AdminError::bad_request(m),
-            store::Error::Closed => {
-                AdminError::new(503, "unavailable", "the service is shutting down")
-            }
-            store::Error::Busy => AdminError::new(
-                503,
-                "busy",
-                "too many writes are waiting for this tenant; retry after the time in Retry-After",
-            ),
-            other => {
-                tracing::error!(error = %other, "store failure");
-                AdminError::new(500, "internal", "internal error")
-            }
+        use store::Failure as F;
+        match e.classify() {
+            F::NotFound(m) => AdminError::new(404, "not_found", m),
+            F::Conflict(m) => AdminError::new(409, "conflict", m),
+            F::Precondition => AdminError::new(412, "precondition_failed", "version mismatch"),
+            F::Scim(e) => AdminError::new(e.status, "invalid_request", e.detail),
+            F::Invalid(m) => AdminError::bad_request(m),
+            F::ShuttingDown => AdminError::new(503, "unavailable", F::SHUTTING_DOWN),
+            F::Busy => AdminError::new(503, "busy", F::BUSY),
+            F::Internal => AdminError::new(500, "internal", "internal error"),
         }
     }
 }

@@ -138,6 +138,53 @@ pub enum Error {
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
 
+/// What a store error means to a client, whatever the surface: one classification shared by
+/// the SCIM edge, the admin and product APIs and the console, each of which only words it.
+#[derive(Debug)]
+pub enum Failure {
+    /// 404: what was named does not exist.
+    NotFound(String),
+    /// 409: it clashes with what exists (a name taken, a state that does not allow it).
+    Conflict(String),
+    /// 412: changed since the version the client had.
+    Precondition,
+    /// 400 (or the SCIM error's own status): the request itself is wrong.
+    Invalid(String),
+    /// A protocol error the SCIM layer already worded.
+    Scim(crate::scim::Error),
+    /// 503: the service is shutting down.
+    ShuttingDown,
+    /// 503 with `Retry-After`: the tenant's write queue is full.
+    Busy,
+    /// 500: a fault of the service (logged here, never shown).
+    Internal,
+}
+
+impl Failure {
+    pub const SHUTTING_DOWN: &'static str = "the service is shutting down";
+    pub const BUSY: &'static str =
+        "too many writes are waiting for this tenant; retry after the time in Retry-After";
+}
+
+impl Error {
+    /// How an edge answers this error; a fault of the service is logged once, here.
+    pub fn classify(self) -> Failure {
+        match self {
+            Error::NotFound(what) => Failure::NotFound(format!("{what} not found")),
+            Error::Conflict(m) => Failure::Conflict(m),
+            Error::VersionMismatch => Failure::Precondition,
+            Error::Scim(e) => Failure::Scim(e),
+            Error::Invalid(m) => Failure::Invalid(m),
+            Error::Closed => Failure::ShuttingDown,
+            Error::Busy => Failure::Busy,
+            other => {
+                tracing::error!(error = %other, "store failure");
+                Failure::Internal
+            }
+        }
+    }
+}
+
 impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
         // PostgreSQL text cannot hold NUL, which SQLite stores: refused as bad input, as

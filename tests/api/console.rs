@@ -390,3 +390,40 @@ async fn failed_sign_ins_are_braked_but_a_valid_token_still_signs_in() {
     assert_eq!((s, loc.as_str()), (StatusCode::SEE_OTHER, "/console/"));
     app.stop().await;
 }
+
+#[tokio::test]
+async fn the_console_answers_a_clash_as_the_admin_api_does() {
+    let app = TestApp::spawn().await;
+    let (contoso, _) = app.tenant("contoso").await;
+    app.admin(
+        Method::POST,
+        &format!("/tenants/{contoso}/licenses"),
+        Some(json!({"name": "Pro", "seats": 1})),
+    )
+    .await;
+    // The admin API: a second license of that name is a conflict.
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{contoso}/licenses"),
+            Some(json!({"name": "pro", "seats": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT);
+    // The console says the same (one classification of store errors for every edge), on its
+    // error page.
+    let mut b = Browser::new(&app);
+    let (s, _) = b.sign_in(ADMIN_TOKEN).await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, _, page) = b.get(&format!("/console/tenants/{contoso}")).await;
+    let csrf = csrf_of(&page);
+    let (s, _, page) = b
+        .post(
+            &format!("/console/tenants/{contoso}/licenses"),
+            &[("csrf", &csrf), ("name", "PRO"), ("seats", "2")],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{page}");
+    assert!(page.contains("exists"), "{page}");
+}
