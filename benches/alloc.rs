@@ -135,7 +135,7 @@ async fn main() {
     for id in &new_ids[..extra / 2] {
         let s = Instant::now();
         store
-            .patch_group(tenant, group.clone(), add(id), None, false)
+            .patch_group(tenant, group.clone(), add(id), None)
             .await
             .unwrap();
         lat.push(s.elapsed().as_secs_f64() * 1e3);
@@ -151,7 +151,7 @@ async fn main() {
     let t = Instant::now();
     let futs = new_ids[extra / 2..]
         .iter()
-        .map(|id| store.patch_group(tenant, group.clone(), add(id), None, false));
+        .map(|id| store.patch_group(tenant, group.clone(), add(id), None));
     for r in join_all(futs).await {
         r.unwrap();
     }

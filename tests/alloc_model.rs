@@ -468,7 +468,6 @@ async fn run(
                     real.groups[g].clone(),
                     group_patch("add", &m.ids[u]),
                     None,
-                    false,
                 )
                 .await
                 .unwrap();
@@ -481,7 +480,6 @@ async fn run(
                     real.groups[g].clone(),
                     group_patch("remove", &m.ids[u]),
                     None,
-                    false,
                 )
                 .await
                 .unwrap();
@@ -525,7 +523,6 @@ async fn run(
                     g0,
                     group_patch(if on { "add" } else { "remove" }, &g1),
                     None,
-                    false,
                 )
                 .await
                 .unwrap();

@@ -21,7 +21,6 @@ use actix_web::http::header;
 use actix_web::{web, HttpRequest, HttpResponse, ResponseError};
 use maud::Markup;
 use serde::Deserialize;
-use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
 use crate::http::AppState;
@@ -306,25 +305,14 @@ async fn login(
         return Err(Error::Csrf);
     }
     let client = state.limits.client(&req);
-    let given = form.token.trim();
-    let admin = state
-        .config
-        .admin_token
-        .as_ref()
-        .map(|t| t.0.as_str())
-        .unwrap_or("");
-    let scope =
-        if bool::from(Sha256::digest(given.as_bytes()).ct_eq(&Sha256::digest(admin.as_bytes()))) {
-            Some(Scope::Operator)
-        } else if given.starts_with("ska_") {
-            state
-                .store
-                .authenticate_admin(given.to_owned())
-                .await?
-                .map(|t| Scope::Tenant(t.key))
-        } else {
-            None
-        };
+    // The admin API's own check: the operator's token or a tenant admin token.
+    let scope = match crate::http::auth::admin_identity(&state, form.token.trim()).await? {
+        Some(crate::http::auth::AdminIdentity::Operator) => Some(Scope::Operator),
+        Some(crate::http::auth::AdminIdentity::Tenant { tenant, .. }) => {
+            Some(Scope::Tenant(tenant.key))
+        }
+        None => None,
+    };
     // A valid token signs in whatever else came from its address; failures are braked.
     let Some(scope) = scope else {
         if state.limits.failure(client).is_some() {

@@ -149,6 +149,44 @@ impl FromRequest for Admin {
     }
 }
 
+/// Whose admin credential a token is.
+pub(crate) enum AdminIdentity {
+    /// The operator's admin token.
+    Operator,
+    /// A tenant admin token (`ska_<id>_...`) of this tenant.
+    Tenant { tenant: Tenant, token_id: String },
+}
+
+/// Whose admin credential `given` is, if any: the operator's admin token (compared in constant
+/// time, as hashes) or a valid tenant admin token. The one check behind the admin API and the
+/// console's sign-in.
+pub(crate) async fn admin_identity(
+    state: &AppState,
+    given: &str,
+) -> Result<Option<AdminIdentity>, crate::store::Error> {
+    if let Some(expected) = state
+        .config
+        .admin_token
+        .as_ref()
+        .filter(|_| !given.is_empty())
+    {
+        let a = Sha256::digest(given.as_bytes());
+        let b = Sha256::digest(expected.0.as_bytes());
+        if bool::from(a.ct_eq(&b)) {
+            return Ok(Some(AdminIdentity::Operator));
+        }
+    }
+    if !given.starts_with("ska_") {
+        return Ok(None);
+    }
+    let token_id = given.split('_').nth(1).unwrap_or_default().to_owned();
+    Ok(state
+        .store
+        .authenticate_admin(given.to_owned())
+        .await?
+        .map(|tenant| AdminIdentity::Tenant { tenant, token_id }))
+}
+
 /// The `{tenant}` segment of an admin path, decoded as the handlers' `web::Path` decodes it.
 #[derive(serde::Deserialize)]
 struct TenantSegment {
@@ -158,14 +196,14 @@ struct TenantSegment {
 async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
     let state =
         state(req).ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
-    let Some(expected) = &state.config.admin_token else {
+    if state.config.admin_token.is_none() {
         return Err(AdminError::new(
             404,
             "admin_disabled",
             "the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file",
         )
         .into());
-    };
+    }
     if !state.config.admin_remote && !req.peer_addr().is_some_and(|a| a.ip().is_loopback()) {
         return Err(AdminError::new(
             403,
@@ -190,40 +228,35 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
     let Some(given) = bearer(req) else {
         return Err(fail("a bearer token is required"));
     };
-    let a = Sha256::digest(given.as_bytes());
-    let b = Sha256::digest(expected.0.as_bytes());
-    let (tenant, bucket) = if bool::from(a.ct_eq(&b)) {
-        (None, AdminKey::Operator)
-    } else if given.starts_with("ska_") {
-        let token_id = given.split('_').nth(1).unwrap_or_default().to_owned();
-        let Some(t) = state
-            .store
-            .authenticate_admin(given)
-            .await
-            .map_err(AdminError::from)?
-        else {
-            return Err(fail("the admin token is not valid"));
-        };
-        // Authorized on the tenant the handler will act on: the path segment decoded and
-        // resolved by id or name exactly as the handlers resolve it, compared by key.
-        let forbidden = || -> actix_web::Error {
-            AdminError::new(
-                403,
-                "forbidden",
-                "a tenant admin token reaches /admin/v1/tenants/{its tenant}/... only",
-            )
-            .into()
-        };
-        let named = actix_web::web::Path::<TenantSegment>::extract(req)
-            .await
-            .map_err(|_| forbidden())?;
-        match state.store.tenant(&named.tenant).await {
-            Ok(resolved) if resolved.key == t.key => {}
-            _ => return Err(forbidden()),
+    let identity = admin_identity(&state, &given)
+        .await
+        .map_err(AdminError::from)?;
+    let (tenant, bucket) = match identity {
+        Some(AdminIdentity::Operator) => (None, AdminKey::Operator),
+        Some(AdminIdentity::Tenant {
+            tenant: t,
+            token_id,
+        }) => {
+            // Authorized on the tenant the handler will act on: the path segment decoded and
+            // resolved by id or name exactly as the handlers resolve it, compared by key.
+            let forbidden = || -> actix_web::Error {
+                AdminError::new(
+                    403,
+                    "forbidden",
+                    "a tenant admin token reaches /admin/v1/tenants/{its tenant}/... only",
+                )
+                .into()
+            };
+            let named = actix_web::web::Path::<TenantSegment>::extract(req)
+                .await
+                .map_err(|_| forbidden())?;
+            match state.store.tenant(&named.tenant).await {
+                Ok(resolved) if resolved.key == t.key => {}
+                _ => return Err(forbidden()),
+            }
+            (Some(t.key), AdminKey::Token(token_id))
         }
-        (Some(t.key), AdminKey::Token(token_id))
-    } else {
-        return Err(fail("the admin token is not valid"));
+        None => return Err(fail("the admin token is not valid")),
     };
     if let Some(d) = state.limits.admin(bucket) {
         return Err(Throttled {

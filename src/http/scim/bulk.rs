@@ -172,7 +172,7 @@ async fn execute(
         }
         (ResourceKind::Group, "PATCH", Some(id)) => {
             let g = store
-                .patch_group(tenant, id, patch::parse(data()?)?, version, false)
+                .patch_group(tenant, id, patch::parse(data()?)?, version)
                 .await
                 .map_err(map)?;
             done(200, g.id, g.meta.etag())

@@ -192,7 +192,7 @@ pub async fn patch(
     let id = id.into_inner();
     let written = state
         .store
-        .patch_group(t.0.key, id, ops, if_match(&req), false)
+        .patch_group(t.0.key, id, ops, if_match(&req))
         .await?;
     let no_content = || {
         HttpResponse::NoContent()
