@@ -1,3 +1,8 @@
+//! The admin API and the daemon's operations over HTTP: health and readiness, tenants and
+//! SCIM tokens (issue, expire, rotate with an overlap, revoke across processes), tenant
+//! settings, JSON errors, the admin API off without a token, WAL checkpoints, data across a
+//! restart, request ids and security headers, and Prometheus metrics on either listener.
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -1,3 +1,6 @@
+//! SCIM Bulk (RFC 7644 §3.7) over HTTP: `bulkId` references forward and back across
+//! operations, `failOnErrors`, unresolved references and the request limits.
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

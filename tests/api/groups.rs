@@ -1,3 +1,7 @@
+//! SCIM Groups over HTTP: the lifecycle with members, nested groups typed as groups, input
+//! errors, PATCH answered 200 or 204 (`group_patch_response`), and a large PUT written as its
+//! difference.
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 

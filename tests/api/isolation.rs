@@ -1,3 +1,7 @@
+//! Tenant isolation over HTTP: a tenant never sees or touches another's resources, a tenant
+//! admin token is authorized on the tenant its path resolves to, and a flooding tenant neither
+//! refuses nor fails another tenant's sync.
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -1,3 +1,7 @@
+//! Rate limits and brakes over HTTP: a tenant over its rate gets 429 with `Retry-After`,
+//! failed authentication is braked per client address (the right-most untrusted hop behind a
+//! trusted proxy), and each client address and admin token has its own bucket.
+
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 

@@ -76,7 +76,11 @@ impl Fixture {
             .admin(Method::GET, &format!("/licenses/{license}/seats"), None)
             .await;
         assert_eq!(s, StatusCode::OK, "{v}");
-        assert_invariant(&v);
+        let (s, l) = self
+            .admin(Method::GET, &format!("/licenses/{license}"), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{l}");
+        assert_invariant(&v, &l);
         v
     }
 
@@ -112,12 +116,32 @@ impl Fixture {
 }
 
 /// granted + releasing never exceeds capacity unless a `keep` lowering left use above it.
-fn assert_invariant(v: &Value) {
+/// The seat list agrees with the counters; seats in use never exceed the seat count, except
+/// under `keep` after the count was lowered below use (nobody loses a seat then); the waitlist
+/// is numbered 1, 2, ... in its order.
+fn assert_invariant(v: &Value, license: &Value) {
     let list = v["seats"].as_array().unwrap();
     let count = |st: &str| list.iter().filter(|s| s["state"] == st).count() as i64;
     assert_eq!(count("granted"), v["granted"].as_i64().unwrap(), "{v}");
     assert_eq!(count("blocked"), v["blocked"].as_i64().unwrap(), "{v}");
     assert_eq!(count("releasing"), v["releasing"].as_i64().unwrap(), "{v}");
+    let in_use = count("granted") + count("releasing");
+    let capacity = v["capacity"].as_i64().unwrap();
+    assert!(
+        in_use <= capacity || license["on_capacity_lowered"] == "keep",
+        "{in_use} seats in use of {capacity} under {}: {v}",
+        license["on_capacity_lowered"]
+    );
+    let positions: Vec<i64> = list
+        .iter()
+        .filter(|s| s["state"] == "blocked")
+        .map(|s| s["position"].as_i64().unwrap())
+        .collect();
+    assert_eq!(
+        positions,
+        (1..=positions.len() as i64).collect::<Vec<_>>(),
+        "{v}"
+    );
 }
 
 fn holders(v: &Value, state: &str) -> Vec<String> {

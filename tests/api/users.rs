@@ -1,3 +1,7 @@
+//! SCIM Users over HTTP: the CRUD round trip, case-insensitive userName uniqueness, filters and
+//! pagination, projections, ETags with If-Match and If-None-Match, SCIM errors for bad input,
+//! sorting, `meta.location` behind a proxy, and filters with a groups condition.
+
 use reqwest::{Method, StatusCode};
 use serde_json::{json, Value};
 
