@@ -115,6 +115,14 @@ fn api(d: &Digest, suffix: &str) -> String {
     )
 }
 
+/// The API path of the digest's license (the tenant's licenses when it is gone).
+fn license_api(d: &Digest) -> String {
+    match &d.license {
+        Some(l) => api(d, &format!("/licenses/{}", l.id)),
+        None => api(d, "/licenses"),
+    }
+}
+
 /// Everything the email of `d` says.
 pub fn content(d: &Digest) -> Content {
     let mut c = match d.kind {
@@ -227,11 +235,7 @@ fn blocked(d: &Digest) -> Content {
             row
         })
         .collect();
-    let l_api = d
-        .license
-        .as_ref()
-        .map(|l| api(d, &format!("/licenses/{}", l.id)))
-        .unwrap_or_else(|| api(d, "/licenses"));
+    let l_api = license_api(d);
     Content {
         headline: format!(
             "{} could not get a seat",
@@ -304,7 +308,7 @@ fn threshold(d: &Digest) -> Content {
         ),
         operator: vec![format!(
             "PATCH {} with {{\"seats\": N}}.",
-            d.license.as_ref().map(|l| api(d, &format!("/licenses/{}", l.id))).unwrap_or_else(|| api(d, "/licenses"))
+            license_api(d)
         )],
     }
 }
@@ -345,7 +349,7 @@ fn capacity_lowered(d: &Digest) -> Content {
         ),
         operator: vec![format!(
             "PATCH {} with {{\"seats\": N}}.",
-            d.license.as_ref().map(|l| api(d, &format!("/licenses/{}", l.id))).unwrap_or_else(|| api(d, "/licenses"))
+            license_api(d)
         )],
     }
 }
@@ -694,7 +698,7 @@ fn reclaim_notice(d: &Digest) -> Content {
         ),
         operator: vec![format!(
             "Preview: GET {}/reclaim; settings: PATCH with {{\"reclaim_idle_days\": N, \"reclaim_notice_days\": N}}.",
-            d.license.as_ref().map(|l| api(d, &format!("/licenses/{}", l.id))).unwrap_or_else(|| api(d, "/licenses"))
+            license_api(d)
         )],
     }
 }

@@ -30,6 +30,20 @@ pub struct SeatEvent {
     pub cause: Option<String>,
 }
 
+/// A seat event read from its columns `seq, license_id, user_id, user_name, event, at, cause`
+/// (the first seven of the row).
+pub(super) fn seat_event(r: &super::sql::Row) -> Result<SeatEvent> {
+    Ok(SeatEvent {
+        cursor: r.get(0)?,
+        license: r.get(1)?,
+        user_id: r.get(2)?,
+        user_name: r.get(3)?,
+        event: r.get(4)?,
+        at: rfc3339(r.get(5)?),
+        cause: r.get(6)?,
+    })
+}
+
 /// A page of the seat-event feed.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct SeatEvents {
@@ -94,17 +108,7 @@ impl Store {
                 "SELECT seq, license_id, user_id, user_name, event, at, cause FROM seat_events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?",
             )?;
             let events = st
-                .query_map(params![tenant, after, limit], |r| {
-                    Ok(SeatEvent {
-                        cursor: r.get(0)?,
-                        license: r.get(1)?,
-                        user_id: r.get(2)?,
-                        user_name: r.get(3)?,
-                        event: r.get(4)?,
-                        at: rfc3339(r.get(5)?),
-                        cause: r.get(6)?,
-                    })
-                })?
+                .query_map(params![tenant, after, limit], seat_event)?
                 .collect::<Result<Vec<_>>>()?;
             let next = events.last().map_or(after, |e| e.cursor);
             Ok(SeatEvents { events, next })

@@ -8,10 +8,10 @@ use std::sync::Arc;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
-use super::feed::SeatEvent;
+use super::feed::{seat_event, SeatEvent};
 use super::licenses::{license_key, view};
 use super::ranks::RankCache;
-use super::seat_ops::{seat_view, try_seat_view, LicenseRef, SeatView};
+use super::seat_ops::{seat_view, LicenseRef, SeatView};
 use super::seats::rfc3339;
 use super::sql::{params, Db, OptionalExtension};
 use super::tenants::{hash, new_token, token_row, TokenInfo};
@@ -354,22 +354,13 @@ impl Store {
         license: String,
         reference: String,
     ) -> Result<ProductSeat> {
-        let ranks = self.inner.ranks.clone();
-        let check = move |c: &Db, may_scan: bool| -> Result<Option<ProductSeat>> {
-            let l = license_key(c, tenant, &license)?;
-            let u = find_user(c, tenant, &reference)?;
-            Ok(try_seat_view(c, tenant, l, &u.id, None, Some(&ranks), may_scan)?.map(Into::into))
-        };
-        // As the admin seat check: inline on this worker's read connection when nothing needs
-        // a scan of a long waitlist; on a pooled reader else (always, on PostgreSQL).
-        if self.engine() == super::sql::Engine::Sqlite {
-            if let Some(v) = self.read_now(|c| check(c, false))? {
-                return Ok(v);
-            }
-        }
-        self.read(move |c| in_snapshot(c, |c| check(c, true)))
-            .await?
-            .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
+        // As the admin seat check, inline on the HTTP worker when it can be.
+        let seat = self
+            .seat_check(tenant, license, move |c| {
+                Ok((find_user(c, tenant, &reference)?.id, None))
+            })
+            .await?;
+        Ok(seat.into())
     }
 
     /// Seat checks of many users of one license, in the order given, in one snapshot. A user
@@ -514,12 +505,12 @@ impl Store {
         self.read(move |c| {
             let sql = match tenant {
                 Some(_) => {
-                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, t.id, t.name, e.cause
+                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, e.cause, t.id, t.name
                      FROM seat_events e JOIN tenants t ON t.rk = e.tenant
                      WHERE e.tenant = ?1 AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
                 }
                 None => {
-                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, t.id, t.name, e.cause
+                    "SELECT e.seq, e.license_id, e.user_id, e.user_name, e.event, e.at, e.cause, t.id, t.name
                      FROM seat_events e JOIN tenants t ON t.rk = e.tenant
                      WHERE CAST(?1 AS BIGINT) IS NULL AND e.seq > ?2 ORDER BY e.seq LIMIT ?3"
                 }
@@ -528,18 +519,10 @@ impl Store {
             let events = st
                 .query_map(params![tenant, after, limit], |r| {
                     Ok(ProductEvent {
-                        event: SeatEvent {
-                            cursor: r.get(0)?,
-                            license: r.get(1)?,
-                            user_id: r.get(2)?,
-                            user_name: r.get(3)?,
-                            event: r.get(4)?,
-                            at: rfc3339(r.get(5)?),
-                            cause: r.get(8)?,
-                        },
+                        event: seat_event(r)?,
                         tenant: TenantRef {
-                            id: r.get(6)?,
-                            name: r.get(7)?,
+                            id: r.get(7)?,
+                            name: r.get(8)?,
                         },
                     })
                 })?

@@ -74,7 +74,7 @@ pub(super) fn seat_view(
 
 /// [`seat_view`]; unless `may_scan`, `None` when only a scan of a long waitlist (a count, or
 /// copying its order) could give the user's position.
-pub(super) fn try_seat_view(
+fn try_seat_view(
     c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
@@ -195,15 +195,29 @@ impl Store {
         key: String,
         user_name: String,
     ) -> Result<SeatView> {
+        self.seat_check(tenant, key, move |c| {
+            let (id, name) = user_by_name(c, tenant, &user_name)?;
+            Ok((id, Some(name)))
+        })
+        .await
+    }
+
+    /// A seat check of the user `find` names (their id and the name to show) in license `key`:
+    /// inline on this HTTP worker's read connection when nothing needs a scan of a long
+    /// waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
+    /// (On PostgreSQL every read is a round trip: straight to the pooled path.)
+    pub(super) async fn seat_check(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        find: impl Fn(&Db) -> Result<(String, Option<String>)> + Send + Sync + 'static,
+    ) -> Result<SeatView> {
         let ranks = self.inner.ranks.clone();
         let check = move |c: &Db, may_scan: bool| {
             let l = license_key(c, tenant, &key)?;
-            let (id, name) = user_by_name(c, tenant, &user_name)?;
-            try_seat_view(c, tenant, l, &id, Some(name), Some(&ranks), may_scan)
+            let (id, name) = find(c)?;
+            try_seat_view(c, tenant, l, &id, name, Some(&ranks), may_scan)
         };
-        // Inline on this HTTP worker's read connection when nothing needs a scan of a long
-        // waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
-        // (On PostgreSQL every read is a round trip: straight to the pooled path.)
         if self.engine() == super::sql::Engine::Sqlite {
             if let Some(v) = self.read_now(|c| check(c, false))? {
                 return Ok(v);
