@@ -115,6 +115,15 @@ fn api(d: &Digest, suffix: &str) -> String {
     )
 }
 
+/// A table's headers; the operator's copy adds the column of ids `id_column`.
+fn columns(d: &Digest, names: &[&str], id_column: &str) -> Vec<String> {
+    let mut headers: Vec<String> = names.iter().map(|n| (*n).to_owned()).collect();
+    if d.audience == Audience::Operator {
+        headers.push(id_column.to_owned());
+    }
+    headers
+}
+
 /// The API path of the digest's license (the tenant's licenses when it is gone).
 fn license_api(d: &Digest) -> String {
     match &d.license {
@@ -192,12 +201,11 @@ fn blocked(d: &Digest) -> Content {
         ));
     }
     let operator = d.audience == Audience::Operator;
-    let mut headers: Vec<String> = ["Position", "Name", "Email", "Waiting since", "Now"]
-        .map(String::from)
-        .to_vec();
-    if operator {
-        headers.push("User id".into());
-    }
+    let headers = columns(
+        d,
+        &["Position", "Name", "Email", "Waiting since", "Now"],
+        "User id",
+    );
     let rows = d
         .items
         .iter()
@@ -523,12 +531,11 @@ fn scim_failures(d: &Digest) -> Content {
 
 fn auth_failures(d: &Digest) -> Content {
     let operator = d.audience == Audience::Operator;
-    let mut headers: Vec<String> = ["Token", "Why refused", "From address", "Requests"]
-        .map(String::from)
-        .to_vec();
-    if operator {
-        headers.push("Token id".into());
-    }
+    let headers = columns(
+        d,
+        &["Token", "Why refused", "From address", "Requests"],
+        "Token id",
+    );
     let rows = d
         .items
         .iter()
@@ -645,12 +652,7 @@ fn reclaim_notice(d: &Digest) -> Content {
     let total = d.items.len();
     let license = license_name(d).unwrap_or_else(|| "the license".into());
     let operator = d.audience == Audience::Operator;
-    let mut headers: Vec<String> = ["Name", "Last used", "Reclaimed on"]
-        .map(String::from)
-        .to_vec();
-    if operator {
-        headers.push("User id".into());
-    }
+    let headers = columns(d, &["Name", "Last used", "Reclaimed on"], "User id");
     let rows = d
         .items
         .iter()
@@ -707,19 +709,18 @@ fn weekly_summary(d: &Digest) -> Content {
     let i = d.items.last().cloned().unwrap_or(Value::Null);
     let (from, to) = (n(&i, "from"), n(&i, "to"));
     let operator = d.audience == Audience::Operator;
-    let mut headers: Vec<String> = [
-        "License",
-        "Seats in use",
-        "Seats",
-        "Waiting",
-        "Seats given this week",
-        "Seats ended this week",
-    ]
-    .map(String::from)
-    .to_vec();
-    if operator {
-        headers.push("License id".into());
-    }
+    let headers = columns(
+        d,
+        &[
+            "License",
+            "Seats in use",
+            "Seats",
+            "Waiting",
+            "Seats given this week",
+            "Seats ended this week",
+        ],
+        "License id",
+    );
     let rows = i
         .get("licenses")
         .and_then(Value::as_array)
