@@ -33,6 +33,7 @@
 //! Every table has a `tenant` column and every statement here filters on it; a [`TenantKey`] is
 //! only obtained from an authenticated token or an admin lookup.
 
+mod digest;
 mod feed;
 mod groups;
 mod licenses;
@@ -52,6 +53,7 @@ pub mod sql;
 mod tenants;
 pub mod transfer;
 mod users;
+mod weekly;
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};

@@ -248,7 +248,7 @@ fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Resul
     }
     outbox::record(c, tenant, Kind::PendingExpired, 0, at, expired_items)?;
     check_silence(c, tenant, at)?;
-    outbox::check_weekly(c, tenant, at)?;
+    super::weekly::check_weekly(c, tenant, at)?;
     Ok(out)
 }
 
