@@ -1,0 +1,394 @@
+//! A license's pages: its seats and selected groups, the group picker, the seat count with its
+//! preview, the policy form, the seat list with search and paging, its CSV, and seat actions
+//! (pin, exclude, grant).
+
+use super::*;
+
+#[derive(Deserialize)]
+pub(super) struct NewLicense {
+    csrf: String,
+    name: String,
+    seats: String,
+}
+
+pub(super) async fn create_license(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<NewLicense>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let t = tenant_of(&state, &s, &path).await?;
+    let seats = opt_number("seats", &Some(form.seats.clone()))?
+        .ok_or_else(|| Error::Invalid("give the number of seats".into()))?;
+    let spec: store::LicenseSpec =
+        serde_json::from_value(serde_json::json!({"name": form.name, "seats": seats}))
+            .map_err(|e| Error::Invalid(e.to_string()))?;
+    let l = state.store.create_license(t.key, spec, "console").await?;
+    see_other(&format!(
+        "/console/tenants/{}/licenses/{}?notice=license-created",
+        t.id, l.id
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct LicenseQuery {
+    notice: Option<String>,
+    /// The group picker is open (with this search).
+    pick: Option<String>,
+    q: Option<String>,
+}
+
+pub(super) async fn license_page(
+    state: &AppState,
+    s: &Session,
+    tkey: &str,
+    lkey: &str,
+    query: &LicenseQuery,
+    preview: Option<(i64, store::PreviewView)>,
+) -> Result<HttpResponse> {
+    let t = tenant_of(state, s, tkey).await?;
+    let l = state.store.license(t.key, lkey.to_owned()).await?;
+    let history = state
+        .store
+        .seat_history(t.key, l.id.clone(), 20_000)
+        .await?;
+    let history: Vec<chart::Point> = history
+        .into_iter()
+        .map(|p| chart::Point {
+            at: p.at,
+            in_use: p.in_use,
+            waiting: p.waiting,
+        })
+        .collect();
+    let chart = chart::svg(&history, l.seats, state.store.now_ms());
+    let picker = match &query.pick {
+        Some(_) => Some(
+            state
+                .store
+                .search_groups(t.key, query.q.clone().unwrap_or_default(), 50)
+                .await?,
+        ),
+        None => None,
+    };
+    ok(pages::license(
+        s,
+        &t,
+        &l,
+        &chart,
+        picker.as_deref(),
+        query.q.as_deref().unwrap_or(""),
+        preview,
+        query.notice.as_deref(),
+    ))
+}
+
+pub(super) async fn license(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<LicenseQuery>,
+) -> Result<HttpResponse> {
+    let s = session(&req, &state).await?;
+    let (t, l) = path.into_inner();
+    license_page(&state, &s, &t, &l, &q, None).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct GroupForm {
+    csrf: String,
+    action: String,
+    kind: String,
+    value: String,
+}
+
+pub(super) fn selector(kind: &str, value: String) -> Result<Selector> {
+    Ok(match kind {
+        "id" => Selector::Id(value),
+        "externalId" => Selector::ExternalId(value),
+        "displayName" => Selector::DisplayName(value),
+        _ => return Err(Error::Invalid(format!("unknown selector kind {kind:?}"))),
+    })
+}
+
+pub(super) fn selectors_of(l: &store::LicenseView) -> Vec<Selector> {
+    l.groups.iter().map(|g| g.selector.clone()).collect()
+}
+
+pub(super) async fn license_groups(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<GroupForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let (tk, lk) = path.into_inner();
+    let t = tenant_of(&state, &s, &tk).await?;
+    let l = state.store.license(t.key, lk).await?;
+    let value = form.value.trim().to_owned();
+    if value.is_empty() {
+        return Err(Error::Invalid("name a group".into()));
+    }
+    let target = selector(&form.kind, value)?;
+    let mut groups = selectors_of(&l);
+    match form.action.as_str() {
+        "add" if !groups.contains(&target) => groups.push(target),
+        "add" => {}
+        "remove" => groups.retain(|g| *g != target),
+        other => return Err(Error::Invalid(format!("unknown action {other:?}"))),
+    }
+    let change = LicenseChange {
+        groups: Some(groups),
+        ..Default::default()
+    };
+    state
+        .store
+        .update_license(t.key, l.id.clone(), change, "console")
+        .await?;
+    see_other(&format!(
+        "/console/tenants/{}/licenses/{}?notice=selection-saved",
+        t.id, l.id
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct SeatsForm {
+    csrf: String,
+    seats: String,
+}
+
+pub(super) async fn license_preview(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<SeatsForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let (tk, lk) = path.into_inner();
+    let t = tenant_of(&state, &s, &tk).await?;
+    let seats = opt_number("seats", &Some(form.seats.clone()))?
+        .ok_or_else(|| Error::Invalid("give the number of seats".into()))?;
+    let p = state
+        .store
+        .preview(t.key, lk.clone(), Some(seats), None)
+        .await?;
+    license_page(
+        &state,
+        &s,
+        &t.id,
+        &lk,
+        &LicenseQuery::default(),
+        Some((seats, p)),
+    )
+    .await
+}
+
+#[derive(Deserialize)]
+pub(super) struct LicenseSettings {
+    csrf: String,
+    seats: Option<String>,
+    auto_promote: Option<String>,
+    grace_seconds: Option<String>,
+    on_capacity_lowered: Option<String>,
+    free_on_delete: Option<String>,
+    /// The license's own recipients (the policy form).
+    notify: Option<String>,
+    reclaim_idle_days: Option<String>,
+    reclaim_notice_days: Option<String>,
+    /// Which form was sent: "seats" or "policy" (checkboxes are absent when unchecked).
+    form: String,
+}
+
+pub(super) async fn license_settings(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<LicenseSettings>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let (tk, lk) = path.into_inner();
+    let t = tenant_of(&state, &s, &tk).await?;
+    let mut change = LicenseChange::default();
+    match form.form.as_str() {
+        "seats" => {
+            change.seats = opt_number("seats", &form.seats)?;
+        }
+        "policy" => {
+            change.auto_promote = Some(form.auto_promote.is_some());
+            change.free_on_delete = Some(form.free_on_delete.is_some());
+            change.grace_seconds = opt_number("grace_seconds", &form.grace_seconds)?;
+            if let Some(n) = &form.notify {
+                change.notify = Some(recipients(n)?);
+            }
+            change.reclaim_idle_days = opt_number("reclaim_idle_days", &form.reclaim_idle_days)?;
+            change.reclaim_notice_days =
+                opt_number("reclaim_notice_days", &form.reclaim_notice_days)?;
+            change.on_capacity_lowered = match form.on_capacity_lowered.as_deref() {
+                Some("block_newest") => Some(crate::alloc::OnLowered::BlockNewest),
+                Some("keep") | None => Some(crate::alloc::OnLowered::Keep),
+                Some(other) => return Err(Error::Invalid(format!("unknown policy {other:?}"))),
+            };
+        }
+        other => return Err(Error::Invalid(format!("unknown form {other:?}"))),
+    }
+    let l = state
+        .store
+        .update_license(t.key, lk, change, "console")
+        .await?;
+    see_other(&format!(
+        "/console/tenants/{}/licenses/{}?notice=license-saved",
+        t.id, l.id
+    ))
+}
+
+#[derive(Deserialize, Default)]
+pub(super) struct SeatsQuery {
+    q: Option<String>,
+    state: Option<String>,
+    page: Option<usize>,
+    notice: Option<String>,
+}
+
+/// Seats per page of the seats table.
+pub(super) const PAGE: usize = 50;
+
+pub(super) async fn filtered_seats(
+    state: &AppState,
+    t: &store::Tenant,
+    lk: &str,
+    query: &SeatsQuery,
+) -> Result<(store::LicenseView, Vec<store::SeatView>)> {
+    let l = state.store.license(t.key, lk.to_owned()).await?;
+    let filter = match query.state.as_deref().unwrap_or("") {
+        "" => None,
+        s => Some(
+            crate::alloc::SeatState::parse(s)
+                .ok_or_else(|| Error::Invalid(format!("unknown state {s:?}")))?,
+        ),
+    };
+    let all = state.store.seats(t.key, l.id.clone(), filter).await?;
+    let needle = query.q.as_deref().unwrap_or("").trim().to_lowercase();
+    let seats = all
+        .seats
+        .into_iter()
+        .filter(|s| {
+            needle.is_empty()
+                || s.user_name
+                    .as_deref()
+                    .is_some_and(|n| n.to_lowercase().contains(&needle))
+                || s.user_id.to_lowercase().contains(&needle)
+        })
+        .collect();
+    Ok((l, seats))
+}
+
+pub(super) async fn seats(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<SeatsQuery>,
+) -> Result<HttpResponse> {
+    let s = session(&req, &state).await?;
+    let (tk, lk) = path.into_inner();
+    let t = tenant_of(&state, &s, &tk).await?;
+    let (l, all) = filtered_seats(&state, &t, &lk, &q).await?;
+    let overrides = state.store.overrides(t.key, l.id.clone()).await?;
+    let pages = all.len().div_ceil(PAGE).max(1);
+    let page = q.page.unwrap_or(1).clamp(1, pages);
+    let shown = &all[(page - 1) * PAGE..(page * PAGE).min(all.len())];
+    ok(pages::seats(
+        &s,
+        &t,
+        &l,
+        &overrides,
+        shown,
+        all.len(),
+        page,
+        pages,
+        q.q.as_deref().unwrap_or(""),
+        q.state.as_deref().unwrap_or(""),
+        q.notice.as_deref(),
+    ))
+}
+
+pub(super) async fn seats_csv(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    q: web::Query<SeatsQuery>,
+) -> Result<HttpResponse> {
+    let s = session(&req, &state).await?;
+    let (tk, lk) = path.into_inner();
+    let t = tenant_of(&state, &s, &tk).await?;
+    let (l, all) = filtered_seats(&state, &t, &lk, &q).await?;
+    let items: Vec<serde_json::Value> = all
+        .iter()
+        .map(|s| {
+            serde_json::json!({"userName": s.user_name, "userId": s.user_id, "state": s.state,
+                "position": s.position, "since": s.since, "entitledAt": s.entitled_at,
+                "releaseAt": s.release_at, "pinned": s.pinned, "lastUsed": s.last_used})
+        })
+        .collect();
+    let body = if items.is_empty() {
+        "userName,userId,state,position,since,entitledAt,releaseAt,pinned,lastUsed\r\n".to_owned()
+    } else {
+        crate::notify::render::csv(&items)
+    };
+    let name: String = l
+        .name
+        .chars()
+        .map(|c| if c.is_ascii_alphanumeric() { c } else { '-' })
+        .collect();
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            header::CONTENT_DISPOSITION,
+            format!("attachment; filename=\"seats-{name}.csv\""),
+        ))
+        .body(body))
+}
+
+#[derive(Deserialize)]
+pub(super) struct SeatAction {
+    csrf: String,
+    action: String,
+}
+
+pub(super) async fn seat_action(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String, String)>,
+    form: web::Form<SeatAction>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let (tk, lk, user) = path.into_inner();
+    let t = tenant_of(&state, &s, &tk).await?;
+    let l = state.store.license(t.key, lk).await?;
+    use crate::alloc::OverrideKind;
+    let notice = match form.action.as_str() {
+        "grant" => {
+            state
+                .store
+                .grant(t.key, l.id.clone(), user, "console")
+                .await?;
+            "seat-granted"
+        }
+        "pin" | "exclude" | "clear" => {
+            let kind = match form.action.as_str() {
+                "pin" => Some(OverrideKind::Pin),
+                "exclude" => Some(OverrideKind::Exclude),
+                _ => None,
+            };
+            state
+                .store
+                .set_override(t.key, l.id.clone(), user, kind, "console")
+                .await?;
+            "override-saved"
+        }
+        other => return Err(Error::Invalid(format!("unknown action {other:?}"))),
+    };
+    see_other(&format!(
+        "/console/tenants/{}/licenses/{}/seats?notice={notice}",
+        t.id, l.id
+    ))
+}

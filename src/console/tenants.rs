@@ -1,0 +1,248 @@
+//! The tenants pages: the operator's list and the tenant form; a tenant's page with its
+//! provisioning status, SCIM and product tokens (each shown once), licenses, and its notification
+//! and timing settings.
+
+use super::*;
+
+pub(super) async fn tenants(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    q: web::Query<Notice>,
+) -> Result<HttpResponse> {
+    let s = session(&req, &state).await?;
+    if s.scope != Scope::Operator {
+        return home(req, state).await;
+    }
+    let mut rows = Vec::new();
+    for t in state.store.list_tenants().await? {
+        let status = state.store.status(t.key).await?;
+        rows.push((t, status));
+    }
+    ok(pages::tenants(
+        &s,
+        &rows,
+        &scim_url(&req, &state),
+        q.notice.as_deref(),
+    ))
+}
+
+#[derive(Deserialize)]
+pub(super) struct NewTenant {
+    csrf: String,
+    name: String,
+    #[serde(default)]
+    notify: String,
+}
+
+/// Recipients as typed in the console: addresses separated by commas, spaces or lines; a line
+/// `it@contoso.com: blocked threshold` limits that address to those kinds.
+pub(super) fn recipients(text: &str) -> Result<Vec<crate::notify::Recipient>> {
+    let mut out = Vec::new();
+    for line in text
+        .split(['\n', ';'])
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+    {
+        if line.contains(':') {
+            out.push(crate::notify::Recipient::parse_line(line).map_err(Error::Invalid)?);
+        } else {
+            out.extend(
+                line.split([',', ' '])
+                    .map(str::trim)
+                    .filter(|e| !e.is_empty())
+                    .map(|e| crate::notify::Recipient::All(e.to_owned())),
+            );
+        }
+    }
+    Ok(out)
+}
+
+pub(super) async fn create_tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    form: web::Form<NewTenant>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    if s.scope != Scope::Operator {
+        return Err(Error::Forbidden("only the operator creates tenants".into()));
+    }
+    let t = state
+        .store
+        .create_tenant(form.name.clone(), recipients(&form.notify)?)
+        .await?;
+    see_other(&format!("/console/tenants/{}?notice=tenant-created", t.id))
+}
+
+pub(super) async fn tenant_page(
+    req: &HttpRequest,
+    state: &AppState,
+    s: &Session,
+    key: &str,
+    new_token: Option<pages::NewToken>,
+    notice: Option<&str>,
+) -> Result<HttpResponse> {
+    let t = tenant_of(state, s, key).await?;
+    let tokens = state.store.list_tokens(t.key).await?;
+    let product_tokens = state.store.list_product_tokens(Some(t.key)).await?;
+    let status = state.store.status(t.key).await?;
+    let licenses = state.store.list_licenses(t.key).await?;
+    ok(pages::tenant(
+        s,
+        &t,
+        &tokens,
+        &product_tokens,
+        &status,
+        &licenses,
+        &scim_url(req, state),
+        new_token,
+        notice,
+    ))
+}
+
+pub(super) async fn tenant(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    q: web::Query<Notice>,
+) -> Result<HttpResponse> {
+    let s = session(&req, &state).await?;
+    tenant_page(&req, &state, &s, &path, None, q.notice.as_deref()).await
+}
+
+#[derive(Deserialize)]
+pub(super) struct TenantSettings {
+    csrf: String,
+    #[serde(default)]
+    notify: String,
+    expected_sync_seconds: Option<String>,
+    pending_window_seconds: Option<String>,
+    time_zone: Option<String>,
+    /// `off`, or a day of the week.
+    weekly_day: Option<String>,
+    weekly_hour: Option<String>,
+}
+
+/// The weekly summary the settings form asks for; `None` when it leaves it as it is.
+pub(super) fn weekly_of(
+    form: &TenantSettings,
+    t: &store::Tenant,
+) -> Result<Option<Option<crate::notify::when::Weekly>>> {
+    let Some(day) = form.weekly_day.as_deref().map(str::trim) else {
+        return Ok(None);
+    };
+    if day == "off" {
+        return Ok((t.weekly_summary.is_some()).then_some(None));
+    }
+    let day: crate::notify::when::Day = serde_json::from_value(serde_json::json!(day))
+        .map_err(|_| Error::Invalid(format!("{day:?} is not a day of the week")))?;
+    let hour = opt_number("weekly_hour", &form.weekly_hour)?.unwrap_or(8);
+    let w = crate::notify::when::Weekly {
+        day,
+        hour: i8::try_from(hour).unwrap_or(-1),
+    };
+    Ok((t.weekly_summary != Some(w)).then_some(Some(w)))
+}
+
+pub(super) async fn tenant_settings(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<TenantSettings>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let t = tenant_of(&state, &s, &path).await?;
+    state
+        .store
+        .update_tenant(
+            t.key,
+            store::TenantChange {
+                notify: Some(recipients(&form.notify)?),
+                expected_sync_seconds: opt_number(
+                    "expected_sync_seconds",
+                    &form.expected_sync_seconds,
+                )?,
+                pending_window_seconds: opt_number(
+                    "pending_window_seconds",
+                    &form.pending_window_seconds,
+                )?,
+                time_zone: form
+                    .time_zone
+                    .as_deref()
+                    .map(str::trim)
+                    .filter(|z| !z.is_empty())
+                    .map(str::to_owned),
+                weekly_summary: weekly_of(&form, &t)?,
+            },
+            "console",
+        )
+        .await?;
+    see_other(&format!("/console/tenants/{}?notice=settings-saved", t.id))
+}
+
+pub(super) async fn issue_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let t = tenant_of(&state, &s, &path).await?;
+    let (info, token) = state.store.issue_token(t.key, None).await?;
+    // Rendered, not redirected: the token is shown this once.
+    tenant_page(
+        &req,
+        &state,
+        &s,
+        &t.id,
+        Some(pages::NewToken::Scim(info.id, token)),
+        None,
+    )
+    .await
+}
+
+pub(super) async fn issue_product_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<String>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let t = tenant_of(&state, &s, &path).await?;
+    let (info, token) = state.store.issue_product_token(Some(t.key)).await?;
+    // Rendered, not redirected: the token is shown this once.
+    tenant_page(
+        &req,
+        &state,
+        &s,
+        &t.id,
+        Some(pages::NewToken::Product(info.id, token)),
+        None,
+    )
+    .await
+}
+
+pub(super) async fn revoke_product_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let (key, id) = path.into_inner();
+    let t = tenant_of(&state, &s, &key).await?;
+    state.store.revoke_product_token(Some(t.key), id).await?;
+    see_other(&format!("/console/tenants/{}?notice=token-revoked", t.id))
+}
+
+pub(super) async fn revoke_token(
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+    form: web::Form<CsrfForm>,
+) -> Result<HttpResponse> {
+    let s = posted(&req, &state, &form.csrf).await?;
+    let (key, id) = path.into_inner();
+    let t = tenant_of(&state, &s, &key).await?;
+    state.store.revoke_token(t.key, id).await?;
+    see_other(&format!("/console/tenants/{}?notice=token-revoked", t.id))
+}
