@@ -10,8 +10,8 @@
 //!   exclude / grant, CSV), activity (audit, seat events, notifications with retry).
 //!
 //! Handlers call the same store operations as the admin API; they hold no business rules. They
-//! are split like the HTTP layer: [`auth`] (sign-in and out), [`tenants`], [`licenses`] (a
-//! license, its seats and their actions), [`activity`]; this module keeps the routes, the error
+//! are split like the HTTP layer: `auth` (sign-in and out), `tenants`, `licenses` (a
+//! license, its seats and their actions), `activity`; this module keeps the routes, the error
 //! page ([`Error`], worded from `store::Failure` with the API's statuses) and the request
 //! helpers (session, CSRF and origin checks).
 
