@@ -93,7 +93,7 @@ pub struct LicenseFlags {
     #[arg(long)]
     pub grace_seconds: Option<i64>,
     /// On lowering the seat count below use: keep or block_newest.
-    #[arg(long, value_parser = ["keep", "block_newest"])]
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(OnLowered::ALL.map(OnLowered::as_str)))]
     pub on_capacity_lowered: Option<String>,
     /// Free a deleted user's seat at once (true) or after the grace (false).
     #[arg(long)]
@@ -129,13 +129,9 @@ impl LicenseFlags {
         (!s.is_empty()).then_some(s)
     }
     fn lowered(&self) -> Option<OnLowered> {
-        self.on_capacity_lowered.as_deref().map(|s| {
-            if s == "block_newest" {
-                OnLowered::BlockNewest
-            } else {
-                OnLowered::Keep
-            }
-        })
+        self.on_capacity_lowered
+            .as_deref()
+            .and_then(OnLowered::parse)
     }
 }
 
@@ -282,7 +278,7 @@ pub enum NotificationsCommand {
     /// The outbox, newest first: state, attempts, last error.
     List {
         tenant: String,
-        #[arg(long, value_parser = ["collecting", "closing", "pending", "sent", "failed", "skipped"])]
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(crate::store::DigestState::ALL.map(crate::store::DigestState::as_str)))]
         state: Option<String>,
         #[arg(long, default_value_t = 100)]
         limit: i64,

@@ -66,6 +66,22 @@ pub enum OnLowered {
     BlockNewest,
 }
 
+impl OnLowered {
+    pub const ALL: [OnLowered; 2] = [OnLowered::Keep, OnLowered::BlockNewest];
+
+    /// The stable string form (API field, stored column, CLI and console values).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            OnLowered::Keep => "keep",
+            OnLowered::BlockNewest => "block_newest",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<OnLowered> {
+        OnLowered::ALL.into_iter().find(|p| p.as_str() == s)
+    }
+}
+
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum OverrideKind {

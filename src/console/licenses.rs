@@ -224,9 +224,11 @@ pub(super) async fn license_settings(
             change.reclaim_notice_days =
                 opt_number("reclaim_notice_days", &form.reclaim_notice_days)?;
             change.on_capacity_lowered = match form.on_capacity_lowered.as_deref() {
-                Some("block_newest") => Some(crate::alloc::OnLowered::BlockNewest),
-                Some("keep") | None => Some(crate::alloc::OnLowered::Keep),
-                Some(other) => return Err(Error::Invalid(format!("unknown policy {other:?}"))),
+                None => Some(crate::alloc::OnLowered::Keep),
+                Some(p) => Some(
+                    crate::alloc::OnLowered::parse(p)
+                        .ok_or_else(|| Error::Invalid(format!("unknown policy {p:?}")))?,
+                ),
             };
         }
         other => return Err(Error::Invalid(format!("unknown form {other:?}"))),

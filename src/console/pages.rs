@@ -704,7 +704,7 @@ pub fn activity(
                                 td { (n.subject.as_deref().unwrap_or("")) }
                                 td { (n.attempts) }
                                 td {
-                                    @if matches!(n.state.as_str(), "failed" | "skipped") {
+                                    @if crate::store::DigestState::parse(&n.state).is_some_and(|d| d.needs_action()) {
                                         form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (n.id) "/retry" } {
                                             (csrf(s))
                                             button.secondary type="submit" { "Retry" }

@@ -195,14 +195,7 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
     match state.store.outbox_counts().await {
         Ok(rows) => {
             let _ = writeln!(out, "# HELP seatkeeper_outbox_notifications Notifications in the outbox, by state (collecting, closing and pending are the backlog).\n# TYPE seatkeeper_outbox_notifications gauge");
-            for s in [
-                "collecting",
-                "closing",
-                "pending",
-                "sent",
-                "failed",
-                "skipped",
-            ] {
+            for s in crate::store::DigestState::ALL.map(crate::store::DigestState::as_str) {
                 let n = rows.iter().find(|(k, _)| k == s).map(|r| r.1).unwrap_or(0);
                 let _ = writeln!(out, "seatkeeper_outbox_notifications{{state=\"{s}\"}} {n}");
             }

@@ -19,6 +19,7 @@ use super::auth::Admin;
 use super::error::AdminError;
 use super::licenses::{int_param, query_param};
 use super::AppState;
+use crate::store::DigestState;
 
 pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
     scope
@@ -31,16 +32,6 @@ pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
         )
 }
 
-const STATES: [&str; 7] = [
-    "collecting",
-    "closing",
-    "pending",
-    "sent",
-    "failed",
-    "skipped",
-    "dismissed",
-];
-
 async fn list(
     _: Admin,
     req: HttpRequest,
@@ -49,10 +40,14 @@ async fn list(
 ) -> Result<HttpResponse, AdminError> {
     let t = tenant_of(&state, &path).await?;
     let filter = query_param(&req, "state")?;
-    if let Some(s) = filter.as_deref().filter(|s| !STATES.contains(s)) {
+    if let Some(s) = filter
+        .as_deref()
+        .filter(|s| DigestState::parse(s).is_none())
+    {
+        let known: Vec<&str> = DigestState::ALL.iter().map(|d| d.as_str()).collect();
         return Err(AdminError::bad_request(format!(
             "state {s:?} is not one of {}",
-            STATES.join(", ")
+            known.join(", ")
         )));
     }
     let limit = int_param(&req, "limit", 100, 10_000)?;

@@ -271,7 +271,7 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
             groups,
             auto_promote: r.get(3)?,
             grace_seconds: r.get(4)?,
-            on_capacity_lowered: if lowered == "block_newest" { OnLowered::BlockNewest } else { OnLowered::Keep },
+            on_capacity_lowered: OnLowered::parse(&lowered).unwrap_or(OnLowered::Keep),
             free_on_delete: r.get(6)?,
             notify: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
             reclaim_idle_days: r.get(13)?,
@@ -423,14 +423,7 @@ fn apply_change(
         set("grace_seconds", &validate_grace(g)?)?;
     }
     if let Some(p) = change.on_capacity_lowered {
-        set(
-            "on_capacity_lowered",
-            &if p == OnLowered::BlockNewest {
-                "block_newest"
-            } else {
-                "keep"
-            },
-        )?;
+        set("on_capacity_lowered", &p.as_str())?;
     }
     if let Some(b) = change.free_on_delete {
         set("free_on_delete", &b)?;
@@ -490,7 +483,7 @@ fn apply_change(
             at,
             vec![
                 json!({"from": old.capacity, "to": s, "inUse": in_use_before,
-                        "policy": if policy == OnLowered::BlockNewest { "block_newest" } else { "keep" }}),
+                        "policy": policy.as_str()}),
             ],
         )?;
     }
@@ -528,7 +521,7 @@ impl Store {
                 spec.seats,
                 spec.auto_promote,
                 spec.grace_seconds,
-                if spec.on_capacity_lowered == OnLowered::BlockNewest { "block_newest" } else { "keep" },
+                spec.on_capacity_lowered.as_str(),
                 spec.free_on_delete,
                 ts,
                 ts,

@@ -113,7 +113,9 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
             ));
         }
         let in_use = actual[0] + actual[1];
-        if in_use > seats && policy == "block_newest" {
+        if in_use > seats
+            && crate::alloc::OnLowered::parse(&policy) == Some(crate::alloc::OnLowered::BlockNewest)
+        {
             // Under `keep`, use above the count is legitimate after a lowering; never otherwise.
             problems.push(problem(
                 "invariant",

@@ -72,7 +72,7 @@ pub use licenses::{
     DEFAULT_GRACE_SECONDS,
 };
 pub use maintenance::Problem;
-pub use outbox::{Notification, NotificationDetail, Notifications};
+pub use outbox::{DigestState, Notification, NotificationDetail, Notifications};
 pub use product::{
     ProductCheck, ProductEvent, ProductEvents, ProductScope, ProductSeat, ProductUser,
     ProductUserSeats, UsageEvent, UsageReport, MAX_CHECKS, MAX_USAGE,

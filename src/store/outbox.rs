@@ -16,6 +16,53 @@ use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{LicenseKey, Millis, Report};
 use crate::notify::{addresses_for, Kind, Recipient};
 
+/// The state of an outbox row (see the module doc). The string forms are stable: stored, the
+/// admin API's `state` filter, the CLI, `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DigestState {
+    Collecting,
+    Closing,
+    Pending,
+    Sent,
+    Failed,
+    Skipped,
+    Dismissed,
+}
+
+impl DigestState {
+    pub const ALL: [DigestState; 7] = [
+        DigestState::Collecting,
+        DigestState::Closing,
+        DigestState::Pending,
+        DigestState::Sent,
+        DigestState::Failed,
+        DigestState::Skipped,
+        DigestState::Dismissed,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            DigestState::Collecting => "collecting",
+            DigestState::Closing => "closing",
+            DigestState::Pending => "pending",
+            DigestState::Sent => "sent",
+            DigestState::Failed => "failed",
+            DigestState::Skipped => "skipped",
+            DigestState::Dismissed => "dismissed",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<DigestState> {
+        DigestState::ALL.into_iter().find(|d| d.as_str() == s)
+    }
+
+    /// Failed or skipped: someone may retry or dismiss it.
+    pub fn needs_action(self) -> bool {
+        matches!(self, DigestState::Failed | DigestState::Skipped)
+    }
+}
+
 /// How long a node's claim on a message it is sending lasts (PostgreSQL, several nodes).
 const SEND_LEASE_MS: Millis = 120_000;
 

@@ -261,7 +261,7 @@ fn check_silence(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> {
         |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)),
     )?;
     let since = super::seats::millis_of(last_call.as_deref().unwrap_or(&created));
-    let silent = at - since > expected * 1000;
+    let silent = super::tenants::silent_at(at, since, expected);
     if silent && !notified {
         outbox::record(
             c,

@@ -212,7 +212,7 @@ impl SeatStore for TxSeats<'_> {
                     capacity: r.get(0)?,
                     auto_promote: r.get(1)?,
                     grace_ms: r.get::<_, i64>(2)? * 1000,
-                    on_lowered: if lowered == "block_newest" { OnLowered::BlockNewest } else { OnLowered::Keep },
+                    on_lowered: OnLowered::parse(&lowered).unwrap_or(OnLowered::Keep),
                     free_on_delete: r.get(4)?,
                 })
             })

@@ -368,6 +368,12 @@ pub fn valid_email(s: &str) -> bool {
         && !domain.contains('@')
 }
 
+/// The silence rule, once: a tenant is silent at `now` when its provider's last call (or its
+/// creation, `since`) is more than `expected_sync_seconds` ago.
+pub(super) fn silent_at(now: Millis, since: Millis, expected_sync_seconds: i64) -> bool {
+    now - since > expected_sync_seconds * 1000
+}
+
 impl Store {
     pub async fn create_tenant(&self, name: String, notify: Vec<Recipient>) -> Result<Tenant> {
         let name = name.trim().to_owned();
@@ -735,7 +741,7 @@ impl Store {
                 (a, b) => a.or(b),
             };
             let since = last.unwrap_or_else(|| millis_of(&created));
-            let silent = now - since > expected * 1000;
+            let silent = silent_at(now, since, expected);
             Ok(TenantStatus {
                 last_provider_call: last.map(rfc3339),
                 expected_sync_seconds: expected,
