@@ -21,6 +21,8 @@ pub struct Application {
     )>,
     server: Server,
     store: Store,
+    /// What wakes the notification sender, and its counters.
+    mail: (Arc<tokio::sync::Notify>, Arc<crate::notify::sender::Stats>),
     reconciler: tokio::task::JoinHandle<()>,
     sender: (
         tokio::sync::watch::Sender<bool>,
@@ -198,7 +200,15 @@ impl Application {
             store,
             reconciler,
             sender,
+            mail: (mail_wake, mail_stats),
         })
+    }
+
+    /// What wakes the notification sender, and its counters (`passes`): a test wakes it and
+    /// waits for a pass that began after a change, so that its "nothing was sent" is not true
+    /// merely because the sender had not looked yet.
+    pub fn mail_probe(&self) -> (Arc<tokio::sync::Notify>, Arc<crate::notify::sender::Stats>) {
+        self.mail.clone()
     }
 
     pub fn port(&self) -> u16 {

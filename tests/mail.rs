@@ -350,8 +350,8 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     f.group("Developers", &users).await;
     let license = f.license("MindManager", 10, "Developers").await;
 
-    // Nothing is sent before the digest window closes.
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    // Nothing is sent before the digest window closes (the sender has run a pass since).
+    f.app.sender_pass().await;
     assert!(smtp.messages().is_empty());
     let outbox = f.outbox().await;
     assert_eq!(outbox["counts"]["collecting"], 2, "{outbox}");
@@ -775,7 +775,7 @@ async fn a_permanent_rejection_is_marked_failed_and_can_be_retried() {
         .await;
     assert_eq!(s, StatusCode::OK, "{r}");
     // A message is retried as it was rendered: to the same (rejected) recipient.
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    f.app.sender_pass().await;
     let n = f.outbox().await["notifications"][0].clone();
     assert_eq!(n["state"], "failed", "{n}");
     assert_eq!(n["attempts"], 2);

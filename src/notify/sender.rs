@@ -112,6 +112,8 @@ pub struct Stats {
     pub sent: AtomicU64,
     pub failed: AtomicU64,
     pub retried: AtomicU64,
+    /// Passes the sender finished (tests wait for one to begin and end after a change).
+    pub passes: AtomicU64,
 }
 
 pub struct Sender {
@@ -149,6 +151,7 @@ impl Sender {
                 Err(store::Error::Closed) => break,
                 Err(e) => tracing::error!(error = %e, "notification sender pass failed"),
             }
+            self.stats.passes.fetch_add(1, Ordering::Relaxed);
             if *stop.borrow() {
                 break;
             }

@@ -23,6 +23,10 @@ pub struct TestApp {
     handle: actix_web::dev::ServerHandle,
     task: tokio::task::JoinHandle<std::io::Result<()>>,
     _dir: Option<tempfile::TempDir>,
+    mail: (
+        std::sync::Arc<tokio::sync::Notify>,
+        std::sync::Arc<seatkeeper::notify::sender::Stats>,
+    ),
 }
 
 /// The database a test daemon uses for the SQLite file `db`: that file, or with
@@ -95,6 +99,7 @@ impl TestApp {
     fn from_app(app: Application) -> TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
+        let mail = app.mail_probe();
         let task = tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
@@ -103,7 +108,26 @@ impl TestApp {
             handle,
             task,
             _dir: None,
+            mail,
         }
+    }
+
+    /// Wakes the notification sender and waits until it has finished a whole pass begun after
+    /// this call: what it would send by now, it has sent.
+    #[allow(dead_code)] // used by tests/mail.rs
+    pub async fn sender_pass(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (wake, stats) = &self.mail;
+        // The pass running now may have begun before the change; the one after it has not.
+        let target = stats.passes.load(SeqCst) + 2;
+        for _ in 0..2000 {
+            wake.notify_one();
+            if stats.passes.load(SeqCst) >= target {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the notification sender ran no pass in 10 s");
     }
 
     /// Stops the daemon gracefully; returns the temporary directory so the database outlives it.
