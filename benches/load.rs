@@ -22,6 +22,8 @@
 //! concurrency, a durable one-row INSERT and a prepared point SELECT by primary key, printed
 //! beside the daemon's figures).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -20,6 +20,8 @@
 //! `SEATKEEPER_NOISY_SYNC` (B's users per phase, 400), `SEATKEEPER_LOAD_DATABASE` (a
 //! `postgres://` URL of an empty database).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::Arc;

@@ -100,6 +100,7 @@ impl Background {
 
 /// Lowers this thread's CPU priority (Linux: a thread's own niceness; raising it needs no
 /// privilege). Elsewhere a no-op.
+#[allow(unsafe_code, reason = "one documented libc call, see SAFETY")]
 fn lower_priority() {
     #[cfg(target_os = "linux")]
     // SAFETY: setpriority and gettid have no memory-safety preconditions; on Linux,
@@ -117,6 +118,7 @@ mod tests {
     use super::*;
 
     #[tokio::test]
+    #[allow(unsafe_code, reason = "reads the thread's niceness, see SAFETY")]
     async fn runs_tasks_at_a_lower_priority() {
         let pool = Background::start("test", 2);
         let nice = pool

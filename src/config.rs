@@ -160,8 +160,14 @@ impl Default for Config {
             metrics_token: None,
             client_ip_header: None,
             trusted_proxies: vec![
-                "127.0.0.0/8".parse().expect("a CIDR range"),
-                "::1/128".parse().expect("a CIDR range"),
+                ipnet::IpNet::V4(ipnet::Ipv4Net::new_assert(
+                    std::net::Ipv4Addr::new(127, 0, 0, 0),
+                    8,
+                )),
+                ipnet::IpNet::V6(ipnet::Ipv6Net::new_assert(
+                    std::net::Ipv6Addr::LOCALHOST,
+                    128,
+                )),
             ],
             max_connections: 10_000,
             admin_remote: false,

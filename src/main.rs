@@ -12,6 +12,7 @@ use seatkeeper::config::{Config, LogFormat};
 /// keeps both: the workers allocate without contention and the peak RSS stays small.
 /// `MALLOC_ARENA_MAX` in the environment still wins.
 #[cfg(all(target_os = "linux", target_env = "gnu"))]
+#[allow(unsafe_code, reason = "one documented libc call, see SAFETY")]
 fn limit_malloc_arenas() {
     if std::env::var_os("MALLOC_ARENA_MAX").is_none() {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());

@@ -5,6 +5,8 @@
 //! agree, state for state and waitlist position for position; every reconcile must find nothing
 //! to repair (the incremental path equals a recomputation from scratch).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;

@@ -1,5 +1,7 @@
 //! The command line, run as the real binary against a real database file.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 use std::process::Command;
 
 use serde_json::Value;

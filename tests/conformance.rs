@@ -4,6 +4,8 @@
 //! the first time). Checks that do not apply are listed, with reasons, in
 //! tests/conformance/expected-failures.txt.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 /// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
 #[allow(dead_code)]
 pub const ON_POSTGRES: bool = false;

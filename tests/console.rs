@@ -6,6 +6,8 @@
 //!
 //! Set `SEATKEEPER_CHROMIUM` / `SEATKEEPER_CHROMEDRIVER` when the binaries live elsewhere.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 /// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
 #[allow(dead_code)]
 pub const ON_POSTGRES: bool = false;

@@ -3,6 +3,8 @@
 //! restart every write that was answered 2xx is there, the seat invariant holds and
 //! `seatkeeper check` is clean. Bounded: three rounds of about a second of load each.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};

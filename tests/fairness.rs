@@ -4,6 +4,8 @@
 //! tenant's queue is answered `Busy` (503 with `Retry-After` at the edge) after
 //! `WRITE_QUEUE_WAIT` instead of waiting without end.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 

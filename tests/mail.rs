@@ -3,6 +3,8 @@
 //! pointing at it and a manual clock (digest windows and back-offs pass without sleeping), and
 //! asserts on what the server received, parsed by Python's own MIME parser.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 /// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
 #[allow(dead_code)]
 pub const ON_POSTGRES: bool = false;

@@ -4,6 +4,8 @@
 //! token revoked through one node refused by another within a second, a notification mailed
 //! once however many nodes send. The cluster is the tests' own (`support/postgres.rs`).
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 use std::collections::BTreeSet;
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, Mutex};

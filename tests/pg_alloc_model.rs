@@ -1,5 +1,7 @@
 //! The model-based allocator test (`alloc_model.rs`) again, on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 /// This binary runs the suites on PostgreSQL.
 pub const ON_POSTGRES: bool = true;
 

@@ -72,10 +72,8 @@ pub fn svg(points: &[Point], capacity: i64, now: Millis) -> String {
     let mut kept: Vec<Point> = Vec::with_capacity(points.len().min(MAX_POINTS + 1));
     for p in points {
         let col = (x(p.at) * MAX_POINTS as f64 / W) as i64;
-        match kept.last() {
-            Some(k) if (x(k.at) * MAX_POINTS as f64 / W) as i64 == col => {
-                *kept.last_mut().unwrap() = *p;
-            }
+        match kept.last_mut() {
+            Some(k) if (x(k.at) * MAX_POINTS as f64 / W) as i64 == col => *k = *p,
             _ => kept.push(*p),
         }
     }

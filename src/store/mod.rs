@@ -228,7 +228,10 @@ struct TypedJob<T, F> {
 
 impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
     fn run(&mut self, conn: &Db) -> bool {
-        let f = self.f.take().expect("a job runs once");
+        let Some(f) = self.f.take() else {
+            self.result = Some(Err(Error::Internal("a write job ran twice".into())));
+            return false;
+        };
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
             .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
         let ok = r.is_ok();
@@ -683,7 +686,11 @@ impl Store {
                 conn.pragma_update(None, "cache_size", -HOT_READER_CACHE_KIB)?;
                 *slot = Some((self.inner.path.clone(), conn));
             }
-            let (_, conn) = slot.as_ref().expect("opened above");
+            let Some((_, conn)) = slot.as_ref() else {
+                return Err(Error::Internal(
+                    "the hot read connection is not open".into(),
+                ));
+            };
             // One snapshot (a user and its groups as of the same commit) and one lock round
             // instead of one per statement.
             in_snapshot(&Db::Sqlite(conn), f)

@@ -194,10 +194,11 @@ pub(super) fn find_user(c: &Db, tenant: TenantKey, reference: &str) -> Result<Pr
                 })
             })?
             .collect::<Result<Vec<_>>>()?;
-        match found.len() {
-            0 => {}
-            1 => return Ok(found.into_iter().next().expect("one user")),
-            _ => {
+        let mut found = found.into_iter();
+        match (found.next(), found.next()) {
+            (None, _) => {}
+            (Some(u), None) => return Ok(u),
+            (Some(_), Some(_)) => {
                 return Err(Error::Conflict(format!(
                     "the email {reference:?} belongs to several users: name the user by id, userName or externalId"
                 )))

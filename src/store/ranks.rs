@@ -158,7 +158,7 @@ impl RankCache {
             return Ok(scan);
         };
         let ranks = {
-            let mut st = self.state.lock().expect("rank cache lock");
+            let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
             let next = match st.lists.get(&l) {
                 Some(r) if r.gen == gen && r.license_id == license_id => Next::Use(r.clone()),
                 // Stale: rebuilt at most once per REBUILD_FACTOR times its last build took.
@@ -174,7 +174,7 @@ impl RankCache {
                     st.building.insert(l);
                     drop(st);
                     let built = self.build(c, l, license_id, gen, waiting as usize);
-                    let mut st = self.state.lock().expect("rank cache lock");
+                    let mut st = self.state.lock().unwrap_or_else(|p| p.into_inner());
                     st.building.remove(&l);
                     let r = Arc::new(built?);
                     self.insert(&mut st, l, r.clone());
@@ -257,7 +257,9 @@ impl RankCache {
             else {
                 break;
             };
-            let old = st.lists.remove(&victim).expect("present");
+            let Some(old) = st.lists.remove(&victim) else {
+                break;
+            };
             st.keys -= len(&old);
         }
     }

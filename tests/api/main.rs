@@ -1,6 +1,8 @@
 //! Integration tests over HTTP against the real daemon (one binary, many modules), on SQLite;
 //! `tests/pg_api.rs` runs the same modules on PostgreSQL.
 
+#![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
+
 /// Whether this binary runs the suites on PostgreSQL (see `support/postgres.rs`).
 #[allow(dead_code)]
 pub const ON_POSTGRES: bool = false;

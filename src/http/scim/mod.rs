@@ -136,6 +136,10 @@ pub fn respond(status: actix_web::http::StatusCode, body: &Value) -> HttpRespons
 
 /// `body` serialized into one buffer sized for a typical resource up front, rather than grown
 /// from empty a few bytes at a time.
+#[allow(
+    clippy::expect_used,
+    reason = "a JSON value written to a Vec cannot fail"
+)]
 fn to_bytes(body: &Value) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
     serde_json::to_writer(&mut out, body).expect("a JSON value always serializes");
@@ -349,6 +353,10 @@ impl ListParams {
 }
 
 /// A ListResponse (RFC 7644 §3.4.2), serialized straight from its parts.
+#[allow(
+    clippy::expect_used,
+    reason = "JSON values written to a Vec cannot fail"
+)]
 pub fn respond_list(total: i64, start_index: i64, resources: Vec<Value>) -> HttpResponse {
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
