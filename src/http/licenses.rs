@@ -134,10 +134,10 @@ async fn delete(
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The admin API's query parameter `name`, if given.
 pub(super) fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, AdminError> {
-    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map_err(|e| AdminError::bad_request(format!("bad query string: {e}")))?;
-    Ok(q.iter().find(|(k, _)| k == name).map(|(_, v)| v.clone()))
+    let q = super::query::pairs(req).map_err(AdminError::bad_request)?;
+    Ok(super::query::value(&q, name, false))
 }
 
 pub(super) fn int_param(

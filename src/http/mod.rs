@@ -13,6 +13,7 @@ pub mod metrics;
 pub mod notifications;
 pub mod paths;
 pub mod product;
+pub mod query;
 pub mod scim;
 pub mod tls;
 

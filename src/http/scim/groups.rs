@@ -5,7 +5,7 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
-use super::users::projection_of;
+use super::projection_of;
 use super::{
     base_url, if_match, not_modified, respond_list, respond_resource, ListParams, ScimError,
 };

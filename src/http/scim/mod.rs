@@ -205,6 +205,15 @@ pub fn not_modified(req: &HttpRequest, version: i64) -> bool {
         .is_some_and(|v| crate::store::version_matches(v, version))
 }
 
+/// The `attributes`/`excludedAttributes` of a request's query string.
+pub(super) fn projection_of(req: &HttpRequest) -> Result<Projection, Error> {
+    let q = crate::http::query::pairs(req).map_err(Error::invalid_syntax)?;
+    Projection::parse(
+        crate::http::query::value(&q, "attributes", true).as_deref(),
+        crate::http::query::value(&q, "excludedAttributes", true).as_deref(),
+    )
+}
+
 /// List parameters from a query string or a SearchRequest body.
 pub struct ListParams {
     pub query: ListQuery,

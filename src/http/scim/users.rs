@@ -5,14 +5,15 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::{json, Value};
 
 use super::{
-    base_url, if_match, not_modified, respond_list, respond_resource, ListParams, ScimError,
+    base_url, if_match, not_modified, projection_of, respond_list, respond_resource, ListParams,
+    ScimError,
 };
 use crate::http::auth::ScimTenant;
 use crate::http::{body, AppState};
 use crate::scim::projection::Projection;
 use crate::scim::resource::{normalize, render};
 use crate::scim::schema::ResourceKind;
-use crate::scim::{patch, Error};
+use crate::scim::patch;
 use crate::store::UserRecord;
 
 const KIND: ResourceKind = ResourceKind::User;
@@ -39,17 +40,6 @@ fn shown(u: UserRecord, base: &str, projection: &Projection) -> Value {
 fn answer(status: StatusCode, u: UserRecord, base: &str, projection: &Projection) -> HttpResponse {
     let etag = u.meta.etag();
     respond_resource(status, &shown(u, base, projection), &etag)
-}
-
-pub(super) fn projection_of(req: &HttpRequest) -> Result<Projection, Error> {
-    let q = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map_err(|e| Error::invalid_syntax(format!("bad query string: {e}")))?;
-    let get = |k: &str| {
-        q.iter()
-            .find(|(n, _)| n.eq_ignore_ascii_case(k))
-            .map(|(_, v)| v.as_str())
-    };
-    Projection::parse(get("attributes"), get("excludedAttributes"))
 }
 
 pub async fn create(
