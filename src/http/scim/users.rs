@@ -10,10 +10,10 @@ use super::{
 };
 use crate::http::auth::ScimTenant;
 use crate::http::{body, AppState};
+use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{normalize, render};
 use crate::scim::schema::ResourceKind;
-use crate::scim::patch;
 use crate::store::UserRecord;
 
 const KIND: ResourceKind = ResourceKind::User;
