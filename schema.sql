@@ -1,10 +1,12 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 6), applied at start-up to a new database.
--- `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases in place
--- with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the notification outbox;
--- v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist generations; v6.sql:
--- console sessions in the database). Every row belongs to a tenant: each
+-- This is the whole current schema (version 10, `migrate::CURRENT`), applied at start-up to a new
+-- database. `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases
+-- in place with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the
+-- notification outbox; v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist
+-- generations; v6.sql: console sessions in the database; v7.sql: time zones, weekly summaries,
+-- per-license recipients, operator copies; v8.sql: product tokens; v9.sql: usage reports and
+-- idle-seat reclaim; v10.sql: webhooks). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -255,3 +257,53 @@ CREATE TABLE outbox_items (
     detail          TEXT NOT NULL,                       -- JSON
     PRIMARY KEY (outbox_id, seq)
 ) WITHOUT ROWID;
+
+-- Webhook endpoints (Standard Webhooks). `tenant` NULL: the operator's, for every tenant. The
+-- secret is kept as given out (signing needs the key); after a rotation the old one keeps
+-- signing beside the new one until `old_until` (ms). `events`: JSON list of subscribed types.
+-- `failing_since`: the first failure since the last success; `retry_at`: no attempt before.
+CREATE TABLE webhooks (
+    rk              INTEGER PRIMARY KEY,
+    id              TEXT NOT NULL UNIQUE,
+    tenant          INTEGER REFERENCES tenants(rk) ON DELETE CASCADE,
+    url             TEXT NOT NULL,
+    events          TEXT NOT NULL,
+    secret          TEXT NOT NULL,
+    old_secret      TEXT,
+    old_until       INTEGER,
+    enabled         INTEGER NOT NULL DEFAULT 1,
+    disabled_reason TEXT,
+    failing_since   INTEGER,
+    retry_at        INTEGER,
+    created         INTEGER NOT NULL
+);
+CREATE INDEX webhooks_tenant ON webhooks(tenant);
+
+-- The webhook outbox: one row per event, its body fixed in the transaction of the change.
+CREATE TABLE webhook_events (
+    seq             INTEGER PRIMARY KEY AUTOINCREMENT,
+    tenant          INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,
+    msg_id          TEXT NOT NULL,                       -- webhook-id: the same on every attempt
+    type            TEXT NOT NULL,
+    at              INTEGER NOT NULL,
+    body            TEXT NOT NULL
+);
+-- One delivery per endpoint and event: 'pending' (next attempt at `due`), 'delivered' or
+-- 'failed' (refused for good; can be redelivered). Deliveries of one `subject` (a user's id,
+-- or a license's) to one endpoint go in event order.
+CREATE TABLE webhook_deliveries (
+    webhook         INTEGER NOT NULL REFERENCES webhooks(rk) ON DELETE CASCADE,
+    event           INTEGER NOT NULL REFERENCES webhook_events(seq) ON DELETE CASCADE,
+    tenant          INTEGER NOT NULL,
+    subject         TEXT NOT NULL,
+    state           TEXT NOT NULL,
+    due             INTEGER NOT NULL,
+    attempts        INTEGER NOT NULL DEFAULT 0,
+    last_status     INTEGER,
+    last_error      TEXT,
+    done            INTEGER,
+    PRIMARY KEY (webhook, event)
+);
+CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, due);
+CREATE INDEX webhook_deliveries_order ON webhook_deliveries(webhook, subject, event) WHERE state = 'pending';
+CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event);

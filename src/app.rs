@@ -28,6 +28,11 @@ pub struct Application {
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
     ),
+    /// The webhook dispatcher: its stop signal and task.
+    webhooks: (
+        tokio::sync::watch::Sender<bool>,
+        tokio::task::JoinHandle<()>,
+    ),
 }
 
 /// The periodic reconciler: every `interval`, one pass over every tenant.
@@ -137,6 +142,22 @@ impl Application {
             stats: mail_stats.clone(),
         };
         let sender = (stop_sender, tokio::spawn(sender.run(stopped)));
+        let dispatcher = crate::webhook::dispatcher::Dispatcher::new(
+            store.clone(),
+            crate::webhook::dispatcher::Policy {
+                allow_http: config.webhook_allow_http,
+                allow_private: config.webhook_allow_private_addresses,
+            },
+            std::time::Duration::from_secs(config.webhook_timeout_seconds),
+            std::time::Duration::from_secs(config.webhook_disable_after_seconds),
+        )
+        .map_err(|e| anyhow::anyhow!(e))?;
+        let webhook_stats = dispatcher.stats.clone();
+        let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(false);
+        let webhooks = (
+            stop_webhooks,
+            tokio::spawn(dispatcher.run(webhooks_stopped)),
+        );
         let state = web::Data::new(AppState {
             store: store.clone(),
             config: Arc::new(config.clone()),
@@ -148,6 +169,7 @@ impl Application {
             )),
             mail_wake: mail_wake.clone(),
             mail_stats: mail_stats.clone(),
+            webhook_stats,
         });
         let surface = if config.metrics_listen.is_some() {
             http::Surface::Service
@@ -200,6 +222,7 @@ impl Application {
             store,
             reconciler,
             sender,
+            webhooks,
             mail: (mail_wake, mail_stats),
         })
     }
@@ -234,14 +257,22 @@ impl Application {
             let _ = task.await;
         }
         self.reconciler.abort();
-        // The sender finishes the message in hand and records its outcome before the store closes.
+        // The sender and the webhook dispatcher finish what they hold and record its outcome
+        // before the store closes.
         let (stop, task) = self.sender;
+        let (stop_hooks, hooks) = self.webhooks;
         let _ = stop.send(true);
-        if tokio::time::timeout(std::time::Duration::from_secs(40), task)
-            .await
-            .is_err()
-        {
+        let _ = stop_hooks.send(true);
+        let wait = std::time::Duration::from_secs(40);
+        let (mail, hooks) = tokio::join!(
+            tokio::time::timeout(wait, task),
+            tokio::time::timeout(wait, hooks)
+        );
+        if mail.is_err() {
             tracing::warn!("the notification sender did not stop in time");
+        }
+        if hooks.is_err() {
+            tracing::warn!("the webhook dispatcher did not stop in time");
         }
         if let Err(e) = self.store.flush_provider_calls().await {
             tracing::warn!(error = %e, "could not record the last provider calls");

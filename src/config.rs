@@ -119,6 +119,16 @@ pub struct Config {
     /// The operator's copies of chosen kinds of email, across tenants (with ids and admin API
     /// and CLI hints). Empty: none.
     pub operator_notify: Vec<crate::notify::Recipient>,
+    /// Webhook endpoints may be plain `http://` URLs (tests, a trusted network). Default false.
+    pub webhook_allow_http: bool,
+    /// Webhook endpoints may resolve to loopback, private, link-local or metadata addresses.
+    /// Default false: such URLs are refused at registration and again at delivery, after DNS.
+    pub webhook_allow_private_addresses: bool,
+    /// One webhook attempt (connect, send, answer) may take this long.
+    pub webhook_timeout_seconds: u64,
+    /// An endpoint failing for this long (since its last success) is disabled and the tenant's
+    /// recipients are told.
+    pub webhook_disable_after_seconds: u64,
 }
 
 /// RFC 7644 §3.5.2 lets a PATCH answer 200 with the whole resource or 204 No Content.
@@ -183,6 +193,10 @@ impl Default for Config {
             scim_failure_window_seconds: 600,
             group_patch_response: GroupPatchResponse::Auto,
             operator_notify: Vec::new(),
+            webhook_allow_http: false,
+            webhook_allow_private_addresses: false,
+            webhook_timeout_seconds: 15,
+            webhook_disable_after_seconds: 5 * 86_400,
         }
     }
 }
@@ -222,6 +236,10 @@ pub const KEYS: &[&str] = &[
     "scim_failure_window_seconds",
     "group_patch_response",
     "operator_notify",
+    "webhook_allow_http",
+    "webhook_allow_private_addresses",
+    "webhook_timeout_seconds",
+    "webhook_disable_after_seconds",
 ];
 
 /// A raw value and where it came from.
@@ -311,6 +329,13 @@ impl Config {
                 return Err(invalid(key, r, &format!("{n} is outside {min}..={max}")));
             }
             Ok(n)
+        };
+        let flag = |key: &'static str, r: &Raw| -> Result<bool, Error> {
+            match text(key, r)?.trim().to_ascii_lowercase().as_str() {
+                "true" | "1" | "yes" => Ok(true),
+                "false" | "0" | "no" => Ok(false),
+                other => Err(invalid(key, r, &format!("{other:?} is not true or false"))),
+            }
         };
         for (key, r) in &raw {
             match *key {
@@ -457,14 +482,16 @@ impl Config {
                         )
                     })?);
                 }
-                "admin_remote" => {
-                    c.admin_remote = match text(key, r)?.trim().to_ascii_lowercase().as_str() {
-                        "true" | "1" | "yes" => true,
-                        "false" | "0" | "no" => false,
-                        other => {
-                            return Err(invalid(key, r, &format!("{other:?} is not true or false")))
-                        }
-                    }
+                "admin_remote" => c.admin_remote = flag(key, r)?,
+                "webhook_allow_http" => c.webhook_allow_http = flag(key, r)?,
+                "webhook_allow_private_addresses" => {
+                    c.webhook_allow_private_addresses = flag(key, r)?
+                }
+                "webhook_timeout_seconds" => {
+                    c.webhook_timeout_seconds = number(key, r, 1, 300)? as u64
+                }
+                "webhook_disable_after_seconds" => {
+                    c.webhook_disable_after_seconds = number(key, r, 60, 365 * 86_400)? as u64
                 }
                 "smtp_url" => {
                     let t = text(key, r)?.trim().to_owned();

@@ -10,3 +10,4 @@ pub mod http;
 pub mod notify;
 pub mod scim;
 pub mod store;
+pub mod webhook;

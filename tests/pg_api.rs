@@ -8,4 +8,4 @@ pub const ON_POSTGRES: bool = true;
 
 #[path = "api/main.rs"]
 mod suites;
-pub use suites::{helpers, users};
+pub use suites::{helpers, receiver, users};

@@ -291,11 +291,13 @@ pub trait SeatStore {
         user: &str,
         previous: SeatState,
     ) -> Result<(), Self::Error>;
+    /// Records a seat event; `previous` is the seat's state before the change.
     fn record(
         &mut self,
         l: LicenseKey,
         user: &str,
         kind: EventKind,
+        previous: Option<SeatState>,
         at: Millis,
     ) -> Result<(), Self::Error>;
 }
@@ -360,13 +362,21 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         }
     }
 
-    fn emit(&mut self, l: LicenseKey, user: &str, kind: EventKind) -> Result<(), S::Error> {
+    /// Records a seat change of `user`, whose seat was `previous` before this change (`None`:
+    /// no seat row, or one written earlier in this same change).
+    fn emit(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+        kind: EventKind,
+        previous: Option<SeatState>,
+    ) -> Result<(), S::Error> {
         self.report.count(kind);
         self.report.touched.insert(l);
         if kind == EventKind::Blocked {
             self.report.newly_blocked.push((l, user.to_owned()));
         }
-        self.store.record(l, user, kind, self.now)
+        self.store.record(l, user, kind, previous, self.now)
     }
 
     /// Every group containing `member`, directly or through nested groups (cycles tolerated).
@@ -474,7 +484,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     seat.release_at = None;
                     seat.since = self.now;
                     self.store.save_seat(l, &seat, Some(SeatState::Releasing))?;
-                    self.emit(l, user, EventKind::Granted)?;
+                    self.emit(l, user, EventKind::Granted, Some(SeatState::Releasing))?;
                     return Ok(true);
                 }
                 if changed {
@@ -493,13 +503,13 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                         seat.release_at = Some(self.now + policy.grace_ms);
                         seat.pinned = false;
                         self.store.save_seat(l, &seat, Some(SeatState::Granted))?;
-                        self.emit(l, user, EventKind::Releasing)?;
+                        self.emit(l, user, EventKind::Releasing, Some(SeatState::Granted))?;
                         Ok(true)
                     }
                     SeatState::Releasing if !at_once => Ok(false),
                     _ => {
                         self.store.remove_seat(l, user, seat.state)?;
-                        self.emit(l, user, EventKind::Released)?;
+                        self.emit(l, user, EventKind::Released, Some(seat.state))?;
                         Ok(true)
                     }
                 }
@@ -627,14 +637,14 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             let (i, pinned) = newcomers[k];
             let seat = self.newcomer(&users[i], pinned, SeatState::Granted);
             self.store.save_seat(l, &seat, None)?;
-            self.emit(l, &users[i], EventKind::Granted)?;
+            self.emit(l, &users[i], EventKind::Granted, None)?;
         }
         for (&(i, pinned), _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
             let seat = self.newcomer(&users[i], pinned, SeatState::Blocked);
             self.store.save_seat(l, &seat, None)?;
         }
         for (&(i, _), _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
-            self.emit(l, &users[i], EventKind::Blocked)?;
+            self.emit(l, &users[i], EventKind::Blocked, None)?;
         }
         Ok(())
     }
@@ -643,7 +653,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
     fn release_due(&mut self, l: LicenseKey) -> Result<(), S::Error> {
         for seat in self.store.releasing_due(l, self.now)? {
             self.store.remove_seat(l, &seat.user, seat.state)?;
-            self.emit(l, &seat.user, EventKind::Released)?;
+            self.emit(l, &seat.user, EventKind::Released, Some(seat.state))?;
         }
         Ok(())
     }
@@ -699,13 +709,14 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     } else {
                         EventKind::Promoted
                     },
+                    (!is_new).then_some(SeatState::Blocked),
                 )?;
                 granted.insert(seat.user);
             }
         }
         for u in newcomers {
             if !granted.contains(*u) {
-                self.emit(l, u, EventKind::Blocked)?;
+                self.emit(l, u, EventKind::Blocked, None)?;
             }
         }
         Ok(())
@@ -736,7 +747,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             seat.state = SeatState::Blocked;
             seat.since = self.now;
             self.store.save_seat(l, &seat, Some(SeatState::Granted))?;
-            self.emit(l, &seat.user, EventKind::Blocked)?;
+            self.emit(l, &seat.user, EventKind::Blocked, Some(SeatState::Granted))?;
         }
         Ok(())
     }
@@ -766,7 +777,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         seat.state = SeatState::Granted;
         seat.since = self.now;
         self.store.save_seat(l, &seat, Some(SeatState::Blocked))?;
-        self.emit(l, user, EventKind::Promoted)?;
+        self.emit(l, user, EventKind::Promoted, Some(SeatState::Blocked))?;
         Ok(Ok(()))
     }
 

@@ -9,6 +9,7 @@
 //! - `POST /tenants/{tenant}/product-tokens` → 201 `{"id", "token", "created", "tenant"}`: a
 //!   product token (`skp_...`, shown once) for `/product/v1` of that tenant; `GET`, `DELETE
 //!   .../{id}`; `POST /product-tokens` (operator only): one for every tenant
+//! - webhooks: see [`super::webhooks`]
 //!
 //! `{tenant}` is a tenant's id or its name.
 
@@ -23,54 +24,56 @@ use crate::notify::Recipient;
 use crate::store::{self, TenantChange};
 
 pub fn scope() -> actix_web::Scope {
-    super::notifications::routes(super::licenses::routes(web::scope("/admin/v1")))
-        .route("/tenants", web::post().to(create_tenant))
-        .route("/tenants", web::get().to(list_tenants))
-        .route("/tenants/{tenant}", web::get().to(get_tenant))
-        .route("/tenants/{tenant}", web::patch().to(update_tenant))
-        .route("/tenants/{tenant}/tokens", web::post().to(issue_token))
-        .route("/tenants/{tenant}/tokens", web::get().to(list_tokens))
-        .route(
-            "/tenants/{tenant}/tokens/{id}",
-            web::delete().to(revoke_token),
-        )
-        .route(
-            "/tenants/{tenant}/tokens/{id}/rotate",
-            web::post().to(rotate_token),
-        )
-        .route(
-            "/tenants/{tenant}/admin-tokens",
-            web::post().to(issue_admin_token),
-        )
-        .route(
-            "/tenants/{tenant}/admin-tokens",
-            web::get().to(list_admin_tokens),
-        )
-        .route(
-            "/tenants/{tenant}/admin-tokens/{id}",
-            web::delete().to(revoke_admin_token),
-        )
-        .route(
-            "/tenants/{tenant}/product-tokens",
-            web::post().to(issue_product_token),
-        )
-        .route(
-            "/tenants/{tenant}/product-tokens",
-            web::get().to(list_product_tokens),
-        )
-        .route(
-            "/tenants/{tenant}/product-tokens/{id}",
-            web::delete().to(revoke_product_token),
-        )
-        .route("/product-tokens", web::post().to(issue_product_token))
-        .route("/product-tokens", web::get().to(list_product_tokens))
-        .route(
-            "/product-tokens/{id}",
-            web::delete().to(revoke_product_token),
-        )
-        .default_service(web::to(|| async {
-            Err::<HttpResponse, _>(AdminError::new(404, "not_found", "no such admin endpoint"))
-        }))
+    super::webhooks::routes(super::notifications::routes(super::licenses::routes(
+        web::scope("/admin/v1"),
+    )))
+    .route("/tenants", web::post().to(create_tenant))
+    .route("/tenants", web::get().to(list_tenants))
+    .route("/tenants/{tenant}", web::get().to(get_tenant))
+    .route("/tenants/{tenant}", web::patch().to(update_tenant))
+    .route("/tenants/{tenant}/tokens", web::post().to(issue_token))
+    .route("/tenants/{tenant}/tokens", web::get().to(list_tokens))
+    .route(
+        "/tenants/{tenant}/tokens/{id}",
+        web::delete().to(revoke_token),
+    )
+    .route(
+        "/tenants/{tenant}/tokens/{id}/rotate",
+        web::post().to(rotate_token),
+    )
+    .route(
+        "/tenants/{tenant}/admin-tokens",
+        web::post().to(issue_admin_token),
+    )
+    .route(
+        "/tenants/{tenant}/admin-tokens",
+        web::get().to(list_admin_tokens),
+    )
+    .route(
+        "/tenants/{tenant}/admin-tokens/{id}",
+        web::delete().to(revoke_admin_token),
+    )
+    .route(
+        "/tenants/{tenant}/product-tokens",
+        web::post().to(issue_product_token),
+    )
+    .route(
+        "/tenants/{tenant}/product-tokens",
+        web::get().to(list_product_tokens),
+    )
+    .route(
+        "/tenants/{tenant}/product-tokens/{id}",
+        web::delete().to(revoke_product_token),
+    )
+    .route("/product-tokens", web::post().to(issue_product_token))
+    .route("/product-tokens", web::get().to(list_product_tokens))
+    .route(
+        "/product-tokens/{id}",
+        web::delete().to(revoke_product_token),
+    )
+    .default_service(web::to(|| async {
+        Err::<HttpResponse, _>(AdminError::new(404, "not_found", "no such admin endpoint"))
+    }))
 }
 
 /// The internal key of the tenant named by id or name.

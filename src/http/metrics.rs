@@ -218,6 +218,21 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
             "Delivery attempts that failed transiently and will be retried.",
             &state.mail_stats.retried,
         ),
+        (
+            "seatkeeper_webhooks_delivered_total",
+            "Webhook deliveries answered 2xx.",
+            &state.webhook_stats.delivered,
+        ),
+        (
+            "seatkeeper_webhooks_retries_total",
+            "Webhook attempts that failed transiently and will be retried.",
+            &state.webhook_stats.retried,
+        ),
+        (
+            "seatkeeper_webhooks_refused_total",
+            "Webhook deliveries refused for good (a 4xx answer, or a forbidden address).",
+            &state.webhook_stats.failed,
+        ),
     ] {
         let _ = writeln!(
             out,

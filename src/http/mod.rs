@@ -16,6 +16,7 @@ pub mod product;
 pub mod query;
 pub mod scim;
 pub mod tls;
+pub mod webhooks;
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -40,6 +41,7 @@ pub struct AppState {
     /// Wakes the notification sender (a test message is due at once).
     pub mail_wake: Arc<tokio::sync::Notify>,
     pub mail_stats: Arc<crate::notify::sender::Stats>,
+    pub webhook_stats: Arc<crate::webhook::dispatcher::Stats>,
 }
 
 /// Registers every route.

@@ -44,10 +44,12 @@ pub enum Kind {
     WeeklySummary,
     /// Seats about to be reclaimed for not being used (the license's `reclaim_notice_days`).
     ReclaimNotice,
+    /// A webhook endpoint kept failing (or answered 410 Gone) and was disabled.
+    WebhookDisabled,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 11] = [
+    pub const ALL: [Kind; 12] = [
         Kind::Blocked,
         Kind::Threshold,
         Kind::CapacityLowered,
@@ -59,6 +61,7 @@ impl Kind {
         Kind::Test,
         Kind::WeeklySummary,
         Kind::ReclaimNotice,
+        Kind::WebhookDisabled,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -74,6 +77,7 @@ impl Kind {
             Kind::Test => "test",
             Kind::WeeklySummary => "weekly_summary",
             Kind::ReclaimNotice => "reclaim_notice",
+            Kind::WebhookDisabled => "webhook_disabled",
         }
     }
 

@@ -453,6 +453,13 @@ mod tests {
                     json!({"userId": "id-8", "userName": "u8@contoso.com", "lastUsed": null, "reclaimAt": "2026-10-27T09:00:00.000Z", "at": AT}),
                 ],
             ),
+            Kind::WebhookDisabled => digest(
+                kind,
+                vec![
+                    json!({"webhookId": "8c1e-webhook", "url": "https://product.example.com/hooks/seats",
+                    "reason": "failing for 5 days (last error: HTTP 503)", "at": AT}),
+                ],
+            ),
             Kind::WeeklySummary => digest(
                 kind,
                 vec![
@@ -473,6 +480,7 @@ mod tests {
                 | Kind::DriftRepaired
                 | Kind::Test
                 | Kind::WeeklySummary
+                | Kind::WebhookDisabled
         ) {
             d.license = None;
             d.license_name = None;

@@ -146,6 +146,7 @@ pub fn content(d: &Digest) -> Content {
         Kind::Test => test(d),
         Kind::WeeklySummary => weekly_summary(d),
         Kind::ReclaimNotice => reclaim_notice(d),
+        Kind::WebhookDisabled => webhook_disabled(d),
     };
     c.seats = d.license.as_ref().map(|l| {
         format!(
@@ -701,6 +702,51 @@ fn reclaim_notice(d: &Digest) -> Content {
         operator: vec![format!(
             "Preview: GET {}/reclaim; settings: PATCH with {{\"reclaim_idle_days\": N, \"reclaim_notice_days\": N}}.",
             license_api(d)
+        )],
+    }
+}
+
+fn webhook_disabled(d: &Digest) -> Content {
+    let operator = d.audience == Audience::Operator;
+    let headers = columns(d, &["Endpoint", "Why"], "Webhook id");
+    let rows = d
+        .items
+        .iter()
+        .map(|i| {
+            let mut row = vec![s(i, "url"), s(i, "reason")];
+            if operator {
+                row.push(s(i, "webhookId"));
+            }
+            row
+        })
+        .collect();
+    Content {
+        headline: format!(
+            "{} disabled",
+            count(d.items.len(), "webhook endpoint", "webhook endpoints")
+        ),
+        paragraphs: vec![
+            "seatkeeper could not deliver seat changes to this endpoint for a long time (or it answered that it is gone), so it stopped sending to it. Your product no longer hears about seat changes through it.".into(),
+            "Nothing is lost: the deliveries that were waiting stay queued and are sent when the endpoint is enabled again; changes made while it is disabled can be read from the product API's event feed.".into(),
+        ],
+        table: Some(Table {
+            title: "Disabled endpoints".into(),
+            headers,
+            rows,
+        }),
+        seats: None,
+        act: page(
+            d,
+            "#webhooks",
+            "your tenant's page › Webhooks".into(),
+            vec![
+                "Check that the endpoint is up and answers 2xx to seatkeeper's POSTs (its last error is shown with its deliveries), then enable it again.".into(),
+            ],
+        ),
+        operator: vec![format!(
+            "Deliveries: GET {}/webhooks/{{id}}/deliveries; enable: PATCH {}/webhooks/{{id}} with {{\"enabled\": true}}.",
+            api(d, ""),
+            api(d, "")
         )],
     }
 }

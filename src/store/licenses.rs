@@ -574,6 +574,7 @@ impl Store {
             let before = view(c, l)?;
             apply_change(c, tenant, l, at, &change)?;
             let after = view(c, l)?;
+            super::webhooks::license_updated(c, tenant, at, &before, &after)?;
             audit(
                 c,
                 tenant,
@@ -601,8 +602,16 @@ impl Store {
             let v = view(c, l)?;
             let mut seats = TxSeats::new(c, tenant);
             for s in seats.all_seats(l)? {
-                seats.record(l, &s.user, crate::alloc::EventKind::Released, at)?;
+                seats.record(
+                    l,
+                    &s.user,
+                    crate::alloc::EventKind::Released,
+                    Some(s.state),
+                    at,
+                )?;
             }
+            // Its seats' webhooks name the license: written before it goes.
+            seats.flush()?;
             c.prepare_cached("DELETE FROM licenses WHERE rk = ?")?
                 .execute([l])?;
             // Its notifications keep the name; the key may be reused by a later license.

@@ -53,6 +53,7 @@ pub mod sql;
 mod tenants;
 pub mod transfer;
 mod users;
+pub mod webhooks;
 mod weekly;
 
 use std::path::{Path, PathBuf};

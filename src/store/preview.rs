@@ -217,7 +217,14 @@ impl SeatStore for PreviewSeats<'_> {
         }
         Ok(())
     }
-    fn record(&mut self, l: LicenseKey, user: &str, kind: EventKind, _: Millis) -> Result<()> {
+    fn record(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+        kind: EventKind,
+        _: Option<SeatState>,
+        _: Millis,
+    ) -> Result<()> {
         if l == self.license {
             self.events.push((user.to_owned(), kind));
         }

@@ -3,11 +3,15 @@
 
 use super::sql::{params, Db, Engine, OptionalExtension, Row};
 
+use std::collections::{HashMap, HashSet};
+
+use super::webhooks;
 use super::{Error, Result, TenantKey};
 use crate::alloc::{
     Allocator, Cause, Counts, EventKind, GroupId, LicenseKey, Millis, OnLowered, OverrideKind,
     Policy, Report, Seat, SeatState, SeatStore, UserId,
 };
+use crate::webhook::{EventType, Events};
 
 /// A tenant's seats and directory, seen from inside one transaction.
 ///
@@ -24,7 +28,26 @@ pub struct TxSeats<'c> {
     /// Users whose seats this run reclaims for idleness: their releasing and released events
     /// carry the cause `idle`.
     idle: std::collections::HashSet<String>,
+    /// The webhook endpoints that receive this tenant's events (read at the first event).
+    hooks: Option<Vec<(i64, Events)>>,
+    /// Seat events for webhooks, written by [`TxSeats::flush`] (positions are then read once
+    /// per license, not once per event).
+    hook_queue: Vec<HookEvent>,
 }
+
+/// A seat event some webhook endpoint subscribes to, until it is written.
+struct HookEvent {
+    l: LicenseKey,
+    user: String,
+    kind: EventKind,
+    previous: Option<SeatState>,
+    cause: Option<&'static str>,
+    at: Millis,
+}
+
+/// From this many waiting users of one license in one run, their webhook positions come from
+/// one read of the waitlist instead of one count each.
+const POSITIONS_BY_SCAN: usize = 16;
 
 /// A license's counters as this transaction has them.
 #[derive(Clone, Copy)]
@@ -65,6 +88,8 @@ impl<'c> TxSeats<'c> {
             tenant,
             counters: Default::default(),
             idle: Default::default(),
+            hooks: None,
+            hook_queue: Vec::new(),
         }
     }
 
@@ -113,6 +138,7 @@ impl<'c> TxSeats<'c> {
 
     /// Writes the counters of every license whose seats moved, once each.
     pub fn flush(&mut self) -> Result<()> {
+        self.flush_hooks()?;
         for (l, k) in self.counters.iter_mut() {
             if !k.changed && !k.new_generation {
                 continue;
@@ -124,6 +150,106 @@ impl<'c> TxSeats<'c> {
                 .execute(params![k.now.granted, k.now.releasing, k.now.blocked, i64::from(k.new_generation), *l])?;
             k.changed = false;
             k.new_generation = false;
+        }
+        Ok(())
+    }
+}
+
+impl TxSeats<'_> {
+    /// Whether an endpoint receives seat events of type `t` (the endpoints are read once).
+    fn hooked(&mut self, t: EventType) -> Result<bool> {
+        if self.hooks.is_none() {
+            self.hooks = Some(webhooks::endpoints(self.c, self.tenant)?);
+        }
+        Ok(self
+            .hooks
+            .as_ref()
+            .is_some_and(|h| h.iter().any(|(_, e)| e.contains(t))))
+    }
+
+    /// Writes the queued webhook events into the webhook outbox.
+    fn flush_hooks(&mut self) -> Result<()> {
+        if self.hook_queue.is_empty() {
+            return Ok(());
+        }
+        let queue = std::mem::take(&mut self.hook_queue);
+        let to = self.hooks.clone().unwrap_or_default();
+        let c = self.c;
+        let tenant = webhooks::tenant_ref(c, self.tenant)?;
+        // Waitlist positions of the users who became blocked, as they stand after the run.
+        let mut waiting: HashMap<LicenseKey, Vec<&str>> = HashMap::new();
+        for q in queue.iter().filter(|q| q.kind == EventKind::Blocked) {
+            waiting.entry(q.l).or_default().push(&q.user);
+        }
+        let mut positions: HashMap<(LicenseKey, &str), i64> = HashMap::new();
+        for (l, users) in waiting {
+            if users.len() < POSITIONS_BY_SCAN {
+                let mut st = c.prepare_cached(
+                    "SELECT count(*) FROM seats s JOIN seats me ON me.license_rk = s.license_rk
+                     WHERE me.license_rk = ?1 AND me.user_id = ?2 AND me.state = 'blocked' AND s.state = 'blocked'
+                       AND (s.pinned > me.pinned OR (s.pinned = me.pinned AND (s.entitled_at < me.entitled_at
+                            OR (s.entitled_at = me.entitled_at AND s.user_id <= me.user_id))))",
+                )?;
+                for u in users {
+                    let n: i64 = st.query_row(params![l, u], |r| r.get(0))?;
+                    if n > 0 {
+                        positions.insert((l, u), n);
+                    }
+                }
+            } else {
+                let wanted: HashSet<&str> = users.into_iter().collect();
+                let mut st = c.prepare_cached(
+                    "SELECT user_id FROM seats WHERE license_rk = ? AND state = 'blocked' ORDER BY pinned DESC, entitled_at, user_id",
+                )?;
+                let order = st
+                    .query_map([l], |r| r.get::<_, String>(0))?
+                    .collect::<Result<Vec<_>>>()?;
+                for (i, u) in order.iter().enumerate() {
+                    if let Some(u) = wanted.get(u.as_str()) {
+                        positions.insert((l, u), i as i64 + 1);
+                    }
+                }
+            }
+        }
+        let mut licenses: HashMap<LicenseKey, serde_json::Value> = HashMap::new();
+        let mut users = c.prepare_cached(
+            "SELECT user_name, external_id FROM users WHERE tenant = ? AND id = ?",
+        )?;
+        for q in &queue {
+            let license = match licenses.get(&q.l) {
+                Some(v) => v.clone(),
+                None => {
+                    let v = c
+                        .prepare_cached("SELECT id, name FROM licenses WHERE rk = ?")?
+                        .query_row([q.l], |r| {
+                            Ok(serde_json::json!({"id": r.get::<_, String>(0)?, "name": r.get::<_, String>(1)?}))
+                        })?;
+                    licenses.insert(q.l, v.clone());
+                    v
+                }
+            };
+            let (user_name, external_id): (Option<String>, Option<String>) = users
+                .query_row(params![self.tenant, q.user], |r| Ok((r.get(0)?, r.get(1)?)))
+                .optional()?
+                .unwrap_or_default();
+            let data = serde_json::json!({
+                "tenant": tenant,
+                "license": license,
+                "user": {"id": q.user, "userName": user_name, "externalId": external_id},
+                "state": EventType::state_after(q.kind),
+                "previous": q.previous.map(SeatState::as_str),
+                "position": positions.get(&(q.l, q.user.as_str())),
+                "cause": q.cause,
+            });
+            webhooks::record(
+                c,
+                self.tenant,
+                &to,
+                EventType::of_seat(q.kind),
+                &q.user,
+                q.at,
+                data,
+            )?;
         }
         Ok(())
     }
@@ -338,7 +464,14 @@ impl SeatStore for TxSeats<'_> {
         Ok(())
     }
 
-    fn record(&mut self, l: LicenseKey, user: &str, kind: EventKind, at: Millis) -> Result<()> {
+    fn record(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+        kind: EventKind,
+        previous: Option<SeatState>,
+        at: Millis,
+    ) -> Result<()> {
         // The counts as they stand in this transaction (`counters`), not as last written.
         let now = self.counts(l)?;
         // Reclaimed for idleness: the reclaim run's own events, and the release after the grace
@@ -366,6 +499,16 @@ impl SeatStore for TxSeats<'_> {
                  FROM licenses l WHERE l.rk = ?2",
             )?
             .execute(params![self.tenant, l, user, kind.as_str(), at, now.in_use(), now.blocked, cause])?;
+        if self.hooked(EventType::of_seat(kind))? {
+            self.hook_queue.push(HookEvent {
+                l,
+                user: user.to_owned(),
+                kind,
+                previous,
+                cause,
+                at,
+            });
+        }
         Ok(())
     }
 }

@@ -24,7 +24,12 @@ pub mod paths;
 #[path = "../support/postgres.rs"]
 pub mod postgres_support;
 pub mod product;
+#[path = "../support/python.rs"]
+pub mod python;
+#[path = "../support/receiver.rs"]
+pub mod receiver;
 pub mod reconciler;
 pub mod seats;
 pub mod tls;
 pub mod users;
+pub mod webhooks;

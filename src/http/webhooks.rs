@@ -1,0 +1,205 @@
+//! Webhook endpoints in the admin API: a tenant's under `/admin/v1/tenants/{tenant}/webhooks`,
+//! the operator's (every tenant's events; operator token only) under `/admin/v1/webhooks`.
+//!
+//! - `POST .../webhooks` `{"url", "events": [types]}` → 201 `{"id", "secret", ...}` (the secret
+//!   `whsec_...`, shown once); `GET .../webhooks`; `GET`, `PATCH` (`url`, `events`, `enabled`),
+//!   `DELETE .../webhooks/{id}`
+//! - `POST .../webhooks/{id}/rotate` → `{"id", "secret", ...}`: a new secret; the old one keeps
+//!   signing beside it for a day
+//! - `GET .../webhooks/{id}/deliveries?state=&limit=`; `POST
+//!   .../webhooks/{id}/deliveries/{delivery}/redeliver`
+//!
+//! A URL is vetted before it is stored (`webhook::dispatcher::vet`): https unless
+//! `webhook_allow_http`, and no internal address unless `webhook_allow_private_addresses`.
+
+use actix_web::{web, HttpRequest, HttpResponse};
+use serde::Deserialize;
+use serde_json::json;
+
+use super::admin::json_body;
+use super::auth::Admin;
+use super::error::AdminError;
+use super::AppState;
+use crate::store::webhooks::WebhookChange;
+use crate::store::TenantKey;
+use crate::webhook::dispatcher::{vet, Policy};
+
+/// Registers the routes on the admin scope.
+pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
+    let mut scope = scope;
+    for base in ["/tenants/{tenant}/webhooks", "/webhooks"] {
+        scope = scope
+            .route(base, web::post().to(create))
+            .route(base, web::get().to(list))
+            .route(&format!("{base}/{{id}}"), web::get().to(get))
+            .route(&format!("{base}/{{id}}"), web::patch().to(update))
+            .route(&format!("{base}/{{id}}"), web::delete().to(delete))
+            .route(&format!("{base}/{{id}}/rotate"), web::post().to(rotate))
+            .route(
+                &format!("{base}/{{id}}/deliveries"),
+                web::get().to(deliveries),
+            )
+            .route(
+                &format!("{base}/{{id}}/deliveries/{{delivery}}/redeliver"),
+                web::post().to(redeliver),
+            );
+    }
+    scope
+}
+
+/// The owner the path names: `{tenant}`, or the operator (operator token only).
+async fn owner(
+    admin: &Admin,
+    state: &AppState,
+    req: &HttpRequest,
+) -> Result<Option<TenantKey>, AdminError> {
+    match req.match_info().get("tenant") {
+        Some(t) => Ok(Some(state.store.tenant(t).await?.key)),
+        None => {
+            admin.operator()?;
+            Ok(None)
+        }
+    }
+}
+
+fn policy(state: &AppState) -> Policy {
+    Policy {
+        allow_http: state.config.webhook_allow_http,
+        allow_private: state.config.webhook_allow_private_addresses,
+    }
+}
+
+fn id(req: &HttpRequest) -> String {
+    req.match_info().get("id").unwrap_or_default().to_owned()
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct NewWebhook {
+    url: String,
+    #[serde(default)]
+    events: Vec<String>,
+}
+
+async fn create(
+    admin: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let owner = owner(&admin, &state, &req).await?;
+    let w: NewWebhook = json_body(payload, &state).await?;
+    vet(&w.url, policy(&state))
+        .await
+        .map_err(|e| AdminError::bad_request(e.0))?;
+    let created = state.store.create_webhook(owner, w.url, w.events).await?;
+    Ok(HttpResponse::Created().json(created))
+}
+
+async fn list(
+    admin: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let owner = owner(&admin, &state, &req).await?;
+    let hooks = state.store.list_webhooks(owner).await?;
+    Ok(HttpResponse::Ok().json(json!({ "webhooks": hooks })))
+}
+
+async fn get(
+    admin: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let owner = owner(&admin, &state, &req).await?;
+    Ok(HttpResponse::Ok().json(state.store.get_webhook(owner, id(&req)).await?))
+}
+
+async fn update(
+    admin: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+    payload: web::Payload,
+) -> Result<HttpResponse, AdminError> {
+    let owner = owner(&admin, &state, &req).await?;
+    let change: WebhookChange = json_body(payload, &state).await?;
+    if let Some(url) = &change.url {
+        vet(url, policy(&state))
+            .await
+            .map_err(|e| AdminError::bad_request(e.0))?;
+    }
+    let w = state.store.update_webhook(owner, id(&req), change).await?;
+    Ok(HttpResponse::Ok().json(w))
+}
+
+async fn delete(
+    admin: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let owner = owner(&admin, &state, &req).await?;
+    state.store.delete_webhook(owner, id(&req)).await?;
+    Ok(HttpResponse::NoContent().finish())
+}
+
+async fn rotate(
+    admin: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let owner = owner(&admin, &state, &req).await?;
+    let rotated = state.store.rotate_webhook_secret(owner, id(&req)).await?;
+    Ok(HttpResponse::Ok().json(rotated))
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct DeliveryQuery {
+    state: Option<String>,
+    limit: Option<i64>,
+}
+
+async fn deliveries(
+    admin: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let owner = owner(&admin, &state, &req).await?;
+    let q = web::Query::<DeliveryQuery>::from_query(req.query_string())
+        .map_err(|e| AdminError::bad_request(format!("query: {e}")))?
+        .into_inner();
+    if let Some(s) = &q.state {
+        if !["pending", "delivered", "failed"].contains(&s.as_str()) {
+            return Err(AdminError::bad_request(
+                "state: one of pending, delivered, failed",
+            ));
+        }
+    }
+    let limit = q.limit.unwrap_or(100);
+    if !(1..=1000).contains(&limit) {
+        return Err(AdminError::bad_request("limit: from 1 to 1000"));
+    }
+    let list = state
+        .store
+        .webhook_deliveries(owner, id(&req), q.state, limit)
+        .await?;
+    Ok(HttpResponse::Ok().json(json!({ "deliveries": list })))
+}
+
+async fn redeliver(
+    admin: Admin,
+    state: web::Data<AppState>,
+    req: HttpRequest,
+) -> Result<HttpResponse, AdminError> {
+    let owner = owner(&admin, &state, &req).await?;
+    let delivery = req
+        .match_info()
+        .get("delivery")
+        .unwrap_or_default()
+        .to_owned();
+    let d = state
+        .store
+        .redeliver_webhook(owner, id(&req), delivery)
+        .await?;
+    Ok(HttpResponse::Accepted().json(d))
+}
