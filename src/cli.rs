@@ -41,6 +41,9 @@ pub enum Command {
     /// Product tokens (`skp_...`): the product's read-only credential for /product/v1.
     #[command(subcommand)]
     ProductToken(ProductTokenCommand),
+    /// Signed webhooks to the product: endpoints of a tenant, or with --operator of every tenant.
+    #[command(subcommand)]
+    Webhook(WebhookCommand),
     /// Manage licenses, their seats and overrides.
     #[command(subcommand)]
     License(LicenseCommand),
@@ -273,6 +276,73 @@ pub enum ProductTokenCommand {
     },
 }
 
+/// `TENANT [ID...]`, or `--operator [ID...]`: whose endpoint.
+#[derive(clap::Args, Debug)]
+pub struct WebhookOwner {
+    /// The tenant (id or name), then the webhook id where the verb takes one; with
+    /// --operator, only the webhook id.
+    #[arg(value_name = "TENANT [ID]", num_args = 0..=3)]
+    args: Vec<String>,
+    /// The operator's endpoints (every tenant's events).
+    #[arg(long)]
+    operator: bool,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum WebhookCommand {
+    /// Register an endpoint: `add TENANT --url URL [--event TYPE]...` (every type when none);
+    /// prints its id and signing secret (`whsec_...`, shown once).
+    Add {
+        #[command(flatten)]
+        owner: WebhookOwner,
+        #[arg(long)]
+        url: String,
+        /// seat.granted, seat.blocked, seat.releasing, seat.released or license.updated
+        /// (repeatable).
+        #[arg(long = "event", value_name = "TYPE")]
+        events: Vec<String>,
+    },
+    /// The endpoints (no secrets).
+    List {
+        #[command(flatten)]
+        owner: WebhookOwner,
+    },
+    /// Delete an endpoint and its deliveries: `remove TENANT ID`.
+    Remove {
+        #[command(flatten)]
+        owner: WebhookOwner,
+    },
+    /// A new signing secret (the old one keeps signing beside it for a day): `rotate TENANT ID`.
+    Rotate {
+        #[command(flatten)]
+        owner: WebhookOwner,
+    },
+    /// Enable an endpoint again (its waiting deliveries go out): `enable TENANT ID`.
+    Enable {
+        #[command(flatten)]
+        owner: WebhookOwner,
+    },
+    /// Stop sending to an endpoint: `disable TENANT ID`.
+    Disable {
+        #[command(flatten)]
+        owner: WebhookOwner,
+    },
+    /// An endpoint's deliveries, newest first: `deliveries TENANT ID [--state S]`.
+    Deliveries {
+        #[command(flatten)]
+        owner: WebhookOwner,
+        #[arg(long, value_parser = ["pending", "delivered", "failed"])]
+        state: Option<String>,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+    },
+    /// Send one delivery again: `redeliver TENANT ID MSG_ID`.
+    Redeliver {
+        #[command(flatten)]
+        owner: WebhookOwner,
+    },
+}
+
 #[derive(Subcommand, Debug)]
 pub enum NotificationsCommand {
     /// The outbox, newest first: state, attempts, last error.
@@ -364,6 +434,113 @@ async fn product_token(cmd: ProductTokenCommand, store: &Store) -> anyhow::Resul
 }
 
 /// `--notify` values: `EMAIL` or `EMAIL:KIND,KIND`.
+/// The owner and the ids a webhook verb names: `want` ids after TENANT (or after --operator).
+async fn webhook_target(
+    owner: WebhookOwner,
+    want: usize,
+    store: &Store,
+) -> anyhow::Result<(Option<crate::store::TenantKey>, Vec<String>)> {
+    let mut args = owner.args;
+    let tenant = if owner.operator {
+        None
+    } else if args.is_empty() {
+        anyhow::bail!("name the tenant (or give --operator)")
+    } else {
+        Some(store.tenant(&args.remove(0)).await?.key)
+    };
+    if args.len() != want {
+        anyhow::bail!(
+            "expected {want} id(s) after the {}, got {}",
+            if owner.operator {
+                "--operator flag"
+            } else {
+                "tenant"
+            },
+            args.len()
+        );
+    }
+    Ok((tenant, args))
+}
+
+async fn webhook(cmd: WebhookCommand, store: &Store, config: &Config) -> anyhow::Result<()> {
+    use crate::store::webhooks::WebhookChange;
+    let enabled = |on: bool| WebhookChange {
+        enabled: Some(on),
+        ..WebhookChange::default()
+    };
+    match cmd {
+        WebhookCommand::Add { owner, url, events } => {
+            let (t, _) = webhook_target(owner, 0, store).await?;
+            let policy = crate::webhook::dispatcher::Policy {
+                allow_http: config.webhook_allow_http,
+                allow_private: config.webhook_allow_private_addresses,
+            };
+            crate::webhook::dispatcher::vet(&url, policy).await?;
+            let w = store.create_webhook(t, url, events).await?;
+            eprintln!(
+                "webhook {} registered; its signing secret is shown once, store it now:",
+                w.id
+            );
+            println!("{}", w.secret);
+        }
+        WebhookCommand::List { owner } => {
+            let (t, _) = webhook_target(owner, 0, store).await?;
+            print(&store.list_webhooks(t).await?);
+        }
+        WebhookCommand::Remove { owner } => {
+            let (t, ids) = webhook_target(owner, 1, store).await?;
+            store.delete_webhook(t, ids[0].clone()).await?;
+            eprintln!("webhook {} removed", ids[0]);
+        }
+        WebhookCommand::Rotate { owner } => {
+            let (t, ids) = webhook_target(owner, 1, store).await?;
+            let w = store.rotate_webhook_secret(t, ids[0].clone()).await?;
+            eprintln!(
+                "webhook {}: new signing secret (the old one signs beside it for a day), shown once:",
+                w.id
+            );
+            println!("{}", w.secret);
+        }
+        WebhookCommand::Enable { owner } => {
+            let (t, ids) = webhook_target(owner, 1, store).await?;
+            print(
+                &store
+                    .update_webhook(t, ids[0].clone(), enabled(true))
+                    .await?,
+            );
+        }
+        WebhookCommand::Disable { owner } => {
+            let (t, ids) = webhook_target(owner, 1, store).await?;
+            print(
+                &store
+                    .update_webhook(t, ids[0].clone(), enabled(false))
+                    .await?,
+            );
+        }
+        WebhookCommand::Deliveries {
+            owner,
+            state,
+            limit,
+        } => {
+            let (t, ids) = webhook_target(owner, 1, store).await?;
+            print(
+                &store
+                    .webhook_deliveries(t, ids[0].clone(), state, limit.clamp(1, 1000))
+                    .await?,
+            );
+        }
+        WebhookCommand::Redeliver { owner } => {
+            let (t, ids) = webhook_target(owner, 2, store).await?;
+            print(
+                &store
+                    .redeliver_webhook(t, ids[0].clone(), ids[1].clone())
+                    .await?,
+            );
+        }
+    }
+    Ok(())
+}
+
 fn recipients(values: &[String]) -> anyhow::Result<Vec<crate::notify::Recipient>> {
     values
         .iter()
@@ -445,7 +622,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     let store = Store::open(&config.database)?;
-    let result = admin(cli.command, &store).await;
+    let result = match cli.command {
+        Command::Webhook(cmd) => webhook(cmd, &store, &config).await,
+        other => admin(other, &store).await,
+    };
     let s = store.clone();
     tokio::task::spawn_blocking(move || s.close()).await.ok();
     result
@@ -453,7 +633,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 
 async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
     match command {
-        Command::Serve | Command::Restore { .. } | Command::Transfer { .. } => {
+        Command::Serve
+        | Command::Restore { .. }
+        | Command::Transfer { .. }
+        | Command::Webhook(_) => {
             unreachable!("handled by run")
         }
         Command::Backup { file } => {

@@ -272,4 +272,64 @@ fn notification_verbs_work_from_the_shell() {
     assert!(ok && json(&out)[0]["revoked"].is_string(), "{out}");
     let (ok, _, err) = seatkeeper(&db, &["product-token", "revoke", "--operator", "nope"]);
     assert!(!ok && err.contains("not found"), "{err}");
+
+    // Webhooks: registered (the URL vetted as by the API), listed without the secret, rotated,
+    // disabled and enabled, their deliveries listed, removed; the operator's beside.
+    let add = |args: &[&str]| {
+        let mut a = vec!["webhook", "add"];
+        a.extend_from_slice(args);
+        seatkeeper(&db, &a)
+    };
+    let (ok, _, err) = add(&["acme", "--url", "https://127.0.0.1/hook"]);
+    assert!(!ok && err.contains("loopback"), "{err}");
+    let (ok, _, err) = add(&["acme", "--url", "http://93.184.216.34/hook"]);
+    assert!(!ok && err.contains("https only"), "{err}");
+    let (ok, _, err) = add(&[
+        "acme",
+        "--url",
+        "https://93.184.216.34/hook",
+        "--event",
+        "seat.eaten",
+    ]);
+    assert!(!ok && err.contains("unknown event type"), "{err}");
+    let (ok, secret, err) = add(&[
+        "acme",
+        "--url",
+        "https://93.184.216.34/hook",
+        "--event",
+        "seat.granted",
+        "--event",
+        "seat.blocked",
+    ]);
+    assert!(ok && secret.trim().starts_with("whsec_"), "{err}");
+    let (ok, op_secret, err) = add(&["--operator", "--url", "https://93.184.216.34/all"]);
+    assert!(ok && op_secret.trim().starts_with("whsec_"), "{err}");
+    let (ok, out, _) = seatkeeper(&db, &["webhook", "list", "acme"]);
+    assert!(ok && !out.contains(secret.trim()), "{out}");
+    let hooks = json(&out);
+    assert_eq!(
+        hooks[0]["events"],
+        serde_json::json!(["seat.granted", "seat.blocked"])
+    );
+    let hook = hooks[0]["id"].as_str().unwrap().to_owned();
+    let (ok, out, _) = seatkeeper(&db, &["webhook", "list", "--operator"]);
+    assert!(ok && json(&out).as_array().unwrap().len() == 1, "{out}");
+    let (ok, rotated, err) = seatkeeper(&db, &["webhook", "rotate", "acme", &hook]);
+    assert!(
+        ok && rotated.trim().starts_with("whsec_") && rotated != secret,
+        "{err}"
+    );
+    let (ok, out, _) = seatkeeper(&db, &["webhook", "disable", "acme", &hook]);
+    assert!(ok && json(&out)["enabled"] == false, "{out}");
+    let (ok, out, _) = seatkeeper(&db, &["webhook", "enable", "acme", &hook]);
+    assert!(ok && json(&out)["enabled"] == true, "{out}");
+    let (ok, out, _) = seatkeeper(&db, &["webhook", "deliveries", "acme", &hook]);
+    assert!(ok && json(&out).as_array().is_some(), "{out}");
+    let (ok, _, err) = seatkeeper(&db, &["webhook", "redeliver", "acme", &hook, "msg_x"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    assert!(seatkeeper(&db, &["webhook", "remove", "acme", &hook]).0);
+    let (ok, out, _) = seatkeeper(&db, &["webhook", "list", "acme"]);
+    assert!(ok && json(&out).as_array().unwrap().is_empty(), "{out}");
+    let (ok, _, err) = seatkeeper(&db, &["webhook", "remove", "acme"]);
+    assert!(!ok && err.contains("expected 1 id"), "{err}");
 }

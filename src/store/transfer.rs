@@ -22,8 +22,9 @@ use super::sql::{Db, PgSession};
 use super::{Error, Result};
 
 /// The tables, parents before children.
-const TABLES: [&str; 16] = [
+const TABLES: [&str; 20] = [
     "tenants",
+    "product_tokens",
     "console_sessions",
     "scim_tokens",
     "admin_tokens",
@@ -39,10 +40,13 @@ const TABLES: [&str; 16] = [
     "audit",
     "outbox",
     "outbox_items",
+    "webhooks",
+    "webhook_events",
+    "webhook_deliveries",
 ];
 
 /// Tables with an identity key, and its column.
-const IDENTITIES: [(&str, &str); 7] = [
+const IDENTITIES: [(&str, &str); 9] = [
     ("tenants", "rk"),
     ("users", "rk"),
     ("groups", "rk"),
@@ -50,6 +54,8 @@ const IDENTITIES: [(&str, &str); 7] = [
     ("seat_events", "seq"),
     ("audit", "seq"),
     ("outbox", "id"),
+    ("webhooks", "rk"),
+    ("webhook_events", "seq"),
 ];
 
 /// What a transfer copied: rows per table, equal on both sides.
@@ -209,4 +215,23 @@ fn convert(
         (&Type::TEXT, Lite::Integer(i)) => Box::new(i.to_string()),
         (_, other) => return Err(bad(&other)),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::TABLES;
+
+    /// Every table of the schema is copied (a table added later must be added here).
+    #[test]
+    fn every_table_is_transferred() {
+        let mut schema: Vec<&str> = super::super::migrate::SCHEMA
+            .lines()
+            .filter_map(|l| l.strip_prefix("CREATE TABLE "))
+            .filter_map(|l| l.split_whitespace().next())
+            .collect();
+        schema.sort_unstable();
+        let mut copied = TABLES.to_vec();
+        copied.sort_unstable();
+        assert_eq!(copied, schema);
+    }
 }
