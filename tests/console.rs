@@ -520,5 +520,35 @@ async fn every_link_in_an_email_opens_its_page_for_a_signed_in_tenant_admin() {
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     assert!(v["state"].is_string(), "{v}");
+    // A webhook added on the tenant's page: its secret shown once, then disabled.
+    c.goto(&format!("{base}/console/tenants/{tenant}"))
+        .await
+        .unwrap();
+    el(&c, "#webhook-url")
+        .await
+        .send_keys("http://127.0.0.1:9/hooks/seats")
+        .await
+        .unwrap();
+    el(&c, "input[name=events][value='seat.granted']")
+        .await
+        .click()
+        .await
+        .unwrap();
+    click(&c, "form[action$='/webhooks'] button[type=submit]").await;
+    let secret = el(&c, "#webhook-secret")
+        .await
+        .prop("value")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(secret.starts_with("whsec_"), "{secret}");
+    shot(&c, "22-webhook").await;
+    let hooks = format!("/tenants/{tenant}/webhooks");
+    let (_, w) = app.admin(Method::GET, &hooks, None).await;
+    assert_eq!(w["webhooks"][0]["url"], "http://127.0.0.1:9/hooks/seats");
+    assert_eq!(w["webhooks"][0]["events"], json!(["seat.granted"]));
+    click(&c, "form[action$='/disable'] button").await;
+    let (_, w) = app.admin(Method::GET, &hooks, None).await;
+    assert_eq!(w["webhooks"][0]["enabled"], false, "{w}");
     c.close().await.unwrap();
 }

@@ -21,11 +21,12 @@ th, td { text-align:left; padding:.4rem .5rem; border-bottom:1px solid var(--lin
 th { background: var(--soft); }
 .table-wrap { overflow-x:auto; }
 label { display:block; font-weight:600; margin:.5rem 0 .2rem; }
-input[type=text], input[type=number], input[type=password], input[type=search], input[type=email], select, textarea { font:inherit; padding:.4rem .5rem; border:1px solid #8c959f; border-radius:6px; width:100%; max-width:28rem; }
+input[type=text], input[type=number], input[type=password], input[type=search], input[type=email], input[type=url], select, textarea { font:inherit; padding:.4rem .5rem; border:1px solid #8c959f; border-radius:6px; width:100%; max-width:28rem; }
 button, .button { font:inherit; padding:.4rem .8rem; border-radius:6px; border:1px solid var(--accent); background:var(--accent); color:#fff; cursor:pointer; text-decoration:none; display:inline-block; }
 button.secondary, .button.secondary { background:#fff; color:var(--accent); }
 button.danger { background:var(--bad); border-color:var(--bad); }
 form.inline { display:inline; margin:0; }
+label.inline { display:inline-block; font-weight:normal; margin:.2rem 1rem .2rem 0; } fieldset { border:0; padding:0; margin:.5rem 0; }
 .row { display:flex; flex-wrap:wrap; gap:.5rem; align-items:flex-end; }
 .muted { color:var(--muted); } .small { font-size:.875rem; }
 .badge { display:inline-block; padding:0 .45rem; border-radius:999px; font-size:.8rem; font-weight:600; border:1px solid currentColor; }

@@ -23,11 +23,13 @@ mod licenses;
 mod pages;
 pub mod session;
 mod tenants;
+mod webhooks;
 
 use activity::*;
 use auth::*;
 use licenses::*;
 use tenants::*;
+use webhooks::*;
 
 use actix_web::cookie::{Cookie, SameSite};
 use actix_web::http::header;
@@ -155,6 +157,15 @@ pub fn scope() -> actix_web::Scope {
         .route(
             "/tenants/{t}/product-tokens/{id}/revoke",
             web::post().to(revoke_product_token),
+        )
+        .route("/tenants/{t}/webhooks", web::post().to(create_webhook))
+        .route(
+            "/tenants/{t}/webhooks/{id}/rotate",
+            web::post().to(rotate_webhook),
+        )
+        .route(
+            "/tenants/{t}/webhooks/{id}/{action}",
+            web::post().to(change_webhook),
         )
         .route("/tenants/{t}/licenses", web::post().to(create_license))
         .route("/tenants/{t}/licenses/{l}", web::get().to(license))

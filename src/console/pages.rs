@@ -4,6 +4,7 @@ use maud::{html, Markup, PreEscaped, DOCTYPE};
 use serde_json::Value;
 
 use super::session::{Scope, Session};
+use crate::store::webhooks::WebhookView;
 use crate::store::{
     AuditEntry, GroupChoice, LicenseView, Notification, PreviewView, SeatView, Selector, Tenant,
     TenantStatus, TokenInfo,
@@ -17,6 +18,12 @@ fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
         ),
         "settings-saved" => ("ok", "Settings saved."),
         "token-revoked" => ("ok", "Token revoked: it stops working at once."),
+        "webhook-enabled" => ("ok", "Webhook enabled: waiting deliveries go out now."),
+        "webhook-disabled" => (
+            "ok",
+            "Webhook disabled: nothing is sent to it until it is enabled.",
+        ),
+        "webhook-deleted" => ("ok", "Webhook deleted."),
         "license-created" => (
             "ok",
             "License created. Select the groups whose members get seats.",
@@ -37,6 +44,8 @@ pub enum NewToken {
     Scim(String, String),
     /// A product token: id and secret.
     Product(String, String),
+    /// A webhook's signing secret (new or rotated): the webhook's id and the secret.
+    Webhook(String, String),
 }
 
 fn notice(code: Option<&str>) -> Markup {
@@ -197,6 +206,7 @@ pub fn tenant(
     t: &Tenant,
     tokens: &[TokenInfo],
     product_tokens: &[TokenInfo],
+    webhooks: &[WebhookView],
     status: &TenantStatus,
     licenses: &[LicenseView],
     scim_url: &str,
@@ -205,6 +215,10 @@ pub fn tenant(
 ) -> Markup {
     let new_product = match &new_token {
         Some(NewToken::Product(id, token)) => Some((id.clone(), token.clone())),
+        _ => None,
+    };
+    let new_secret = match &new_token {
+        Some(NewToken::Webhook(id, secret)) => Some((id.clone(), secret.clone())),
         _ => None,
     };
     let new_token = match new_token {
@@ -317,6 +331,75 @@ pub fn tenant(
                                                         (csrf(s))
                                                         button.danger type="submit" aria-label={ "Revoke product token " (k.id) } { "Revoke" }
                                                     }
+                                                }
+                                            }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                section.card aria-labelledby="webhooks" {
+                    h2 #webhooks { "Webhooks" }
+                    p.small.muted { "seatkeeper POSTs each seat change to these URLs, signed as the Standard Webhooks specification says (" code { "webhook-signature" } "), in order per user, retrying through outages." }
+                    @if let Some((id, secret)) = &new_secret {
+                        div.notice.warn role="status" {
+                            strong { "Signing secret of webhook " code { (id) } " — shown once, copy it now." }
+                            label for="webhook-secret" { "Signing secret" }
+                            div.row {
+                                input #webhook-secret type="text" readonly value=(secret);
+                                button.secondary type="button" data-copy="#webhook-secret" { "Copy" }
+                            }
+                        }
+                    }
+                    form method="post" action={ "/console/tenants/" (t.id) "/webhooks" } {
+                        (csrf(s))
+                        label for="webhook-url" { "Endpoint URL" }
+                        input #webhook-url type="url" name="url" required placeholder="https://product.example.com/hooks/seats";
+                        fieldset {
+                            legend.small { "Events (none ticked: all)" }
+                            @for ty in crate::webhook::EventType::ALL {
+                                label.inline {
+                                    input type="checkbox" name="events" value=(ty.as_str());
+                                    " " code { (ty.as_str()) }
+                                }
+                            }
+                        }
+                        button type="submit" { "Add webhook" }
+                    }
+                    @if !webhooks.is_empty() {
+                        div.table-wrap {
+                            table {
+                                thead { tr { th scope="col" { "URL" } th scope="col" { "Events" } th scope="col" { "State" } th scope="col" { "Waiting" } th scope="col" { span.skip { "Actions" } } } }
+                                tbody {
+                                    @for w in webhooks {
+                                        tr {
+                                            td.mono { (w.url) br; span.small.muted { (w.id) } }
+                                            td.small { (w.events.join(", ")) }
+                                            td {
+                                                @if w.enabled {
+                                                    @if let Some(f) = &w.failing_since { span.badge.releasing { "failing" } " " span.small { "since " (f) } }
+                                                    @else { span.badge.granted { "active" } }
+                                                } @else {
+                                                    span.badge.blocked { "disabled" }
+                                                    @if let Some(r) = &w.disabled_reason { " " span.small { (r) } }
+                                                }
+                                            }
+                                            td { (w.pending) }
+                                            td {
+                                                @let base = format!("/console/tenants/{}/webhooks/{}", t.id, w.id);
+                                                form.inline method="post" action={ (base) (if w.enabled { "/disable" } else { "/enable" }) } {
+                                                    (csrf(s))
+                                                    button.secondary type="submit" aria-label={ (if w.enabled { "Disable" } else { "Enable" }) " webhook " (w.id) } { (if w.enabled { "Disable" } else { "Enable" }) }
+                                                }
+                                                form.inline method="post" action={ (base) "/rotate" } data-confirm="Make a new signing secret? The old one keeps signing beside it for a day." {
+                                                    (csrf(s))
+                                                    button.secondary type="submit" aria-label={ "Rotate the secret of webhook " (w.id) } { "Rotate secret" }
+                                                }
+                                                form.inline method="post" action={ (base) "/delete" } data-confirm="Delete this webhook? Its waiting deliveries are dropped." {
+                                                    (csrf(s))
+                                                    button.danger type="submit" aria-label={ "Delete webhook " (w.id) } { "Delete" }
                                                 }
                                             }
                                         }

@@ -1,6 +1,6 @@
 //! The tenants pages: the operator's list and the tenant form; a tenant's page with its
-//! provisioning status, SCIM and product tokens (each shown once), licenses, and its notification
-//! and timing settings.
+//! provisioning status, SCIM and product tokens (each shown once), webhooks (`webhooks`), licenses,
+//! and its notification and timing settings.
 
 use super::*;
 
@@ -84,6 +84,7 @@ pub(super) async fn tenant_page(
     let t = tenant_of(state, s, key).await?;
     let tokens = state.store.list_tokens(t.key).await?;
     let product_tokens = state.store.list_product_tokens(Some(t.key)).await?;
+    let webhooks = state.store.list_webhooks(Some(t.key)).await?;
     let status = state.store.status(t.key).await?;
     let licenses = state.store.list_licenses(t.key).await?;
     ok(pages::tenant(
@@ -91,6 +92,7 @@ pub(super) async fn tenant_page(
         &t,
         &tokens,
         &product_tokens,
+        &webhooks,
         &status,
         &licenses,
         &scim_url(req, state),
