@@ -2,6 +2,9 @@
 //! a license with few seats and is killed with SIGKILL mid-stream, several times. After each
 //! restart every write that was answered 2xx is there, the seat invariant holds and
 //! `seatkeeper check` is clean. Bounded: three rounds of about a second of load each.
+//! A webhook endpoint (a real receiver, answering 503 while the rounds run) has deliveries
+//! pending at every kill: each seat event has its webhook in the outbox after every restart,
+//! and once the receiver answers 200 every one of them arrives, verified.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
 
@@ -10,6 +13,11 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
+
+#[path = "support/python.rs"]
+mod python;
+#[path = "support/receiver.rs"]
+mod receiver;
 
 const ADMIN: &str = "crash-test-admin-token-0123456789";
 
@@ -38,6 +46,8 @@ async fn start(db: &std::path::Path, port: u16, log: &std::path::Path) -> Daemon
         .env("SEATKEEPER_LISTEN", format!("127.0.0.1:{port}"))
         .env("SEATKEEPER_ADMIN_TOKEN", ADMIN)
         .env("SEATKEEPER_WORKERS", "2")
+        .env("SEATKEEPER_WEBHOOK_ALLOW_HTTP", "true")
+        .env("SEATKEEPER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
         .stdout(Stdio::null())
         .stderr(out)
         .spawn()
@@ -110,6 +120,24 @@ async fn acknowledged_writes_survive_kill_9() {
     .unwrap()
     .status();
     assert!(s.is_success());
+
+    // The product's webhook endpoint is down (503, retry in a second) while the rounds run.
+    let rx = receiver::Receiver::start().await;
+    let hook: Value = admin(
+        reqwest::Method::POST,
+        &format!("/tenants/{tenant}/webhooks"),
+    )
+    .json(&json!({"url": rx.url("/hooks"), "events": []}))
+    .send()
+    .await
+    .unwrap()
+    .json()
+    .await
+    .unwrap();
+    rx.trust("/hooks", &[hook["secret"].as_str().unwrap()])
+        .await;
+    rx.control(json!({"status": {"/hooks": 503}, "retry_after": {"/hooks": 1}}))
+        .await;
 
     // (user id, member added) for every acknowledged write.
     let acked: Arc<Mutex<Vec<(String, bool)>>> = Arc::default();
@@ -254,6 +282,57 @@ async fn acknowledged_writes_survive_kill_9() {
             1,
             "round {round}: the license filled up once"
         );
+        // Each seat event has its webhook, written in its transaction; some are pending.
+        assert_eq!(
+            count("SELECT count(*) FROM webhook_events"),
+            count("SELECT count(*) FROM seat_events"),
+            "round {round}: every seat event has its webhook"
+        );
+        assert_eq!(
+            count("SELECT count(*) FROM webhook_deliveries"),
+            count("SELECT count(*) FROM webhook_events"),
+            "round {round}: one delivery per event"
+        );
+        let pending = count("SELECT count(*) FROM webhook_deliveries WHERE state = 'pending'");
+        eprintln!("round {round}: {pending} webhook deliveries pending after the restart");
+        assert!(pending > 0, "round {round}: deliveries were pending");
+    }
+    // The endpoint is back: every event arrives, signed (a crash between an answer and its
+    // record may repeat a delivery, with the same webhook-id).
+    rx.control(json!({"status": {"/hooks": 200}})).await;
+    let conn =
+        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+            .unwrap();
+    let ids: std::collections::BTreeSet<String> = conn
+        .prepare("SELECT msg_id FROM webhook_events")
+        .unwrap()
+        .query_map([], |r| r.get(0))
+        .unwrap()
+        .map(Result::unwrap)
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(60);
+    loop {
+        let got = rx.received().await;
+        let accepted: std::collections::BTreeSet<String> = got
+            .iter()
+            .filter(|d| d["answered"] == 200)
+            .inspect(|d| assert_eq!(d["verified"], true, "{d}"))
+            .map(|d| d["id"].as_str().unwrap().to_owned())
+            .collect();
+        if accepted == ids {
+            eprintln!(
+                "{} webhooks delivered after the outage and three kills",
+                ids.len()
+            );
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {} webhooks delivered",
+            accepted.len(),
+            ids.len()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
     }
     d.child.kill().ok();
     d.child.wait().ok();
