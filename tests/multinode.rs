@@ -2,7 +2,8 @@
 //! allocation (the seat count never exceeded, one waitlist order whichever node took a
 //! request), no acknowledged write lost when a node is killed while the others keep serving, a
 //! token revoked through one node refused by another within a second, a notification mailed
-//! once however many nodes send. The cluster is the tests' own (`support/postgres.rs`).
+//! once however many nodes send, a webhook delivered once in order per user however many
+//! nodes dispatch. The cluster is the tests' own (`support/postgres.rs`).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
 
@@ -17,6 +18,10 @@ use serde_json::{json, Value};
 pub const ON_POSTGRES: bool = true;
 #[path = "support/postgres.rs"]
 mod postgres_support;
+#[path = "support/python.rs"]
+mod python;
+#[path = "support/receiver.rs"]
+mod receiver;
 
 const ADMIN: &str = "multinode-admin-token-0123456789";
 const USER: &str = "urn:ietf:params:scim:schemas:core:2.0:User";
@@ -58,6 +63,8 @@ async fn node(database: &str, dir: &std::path::Path) -> Node {
         .env("SEATKEEPER_MAIL_DIR", dir.join("mail"))
         .env("SEATKEEPER_SCIM_REQUESTS_PER_SECOND", "10000")
         .env("SEATKEEPER_SCIM_BURST", "10000")
+        .env("SEATKEEPER_WEBHOOK_ALLOW_HTTP", "true")
+        .env("SEATKEEPER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -417,6 +424,115 @@ async fn a_notification_is_mailed_once_however_many_nodes_send() {
     .await;
     assert!(s.is_success(), "{n}");
     assert_eq!(n["counts"]["sent"], 1, "{n}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn each_webhook_is_delivered_once_in_order_however_many_nodes_dispatch() {
+    let (nodes, _dir) = nodes(3).await;
+    let rx = receiver::Receiver::start().await;
+    let c = reqwest::Client::new();
+    let (tid, tok) = tenant(&c, &nodes[0].base, "litware").await;
+    let (s, w) = json_of(
+        c.post(format!("{}/admin/v1/tenants/{tid}/webhooks", nodes[1].base))
+            .bearer_auth(ADMIN)
+            .json(&json!({"url": rx.url("/hooks"), "events": []})),
+    )
+    .await;
+    assert!(s.is_success(), "{w}");
+    rx.trust("/hooks", &[w["secret"].as_str().unwrap()]).await;
+    let (s, g) = json_of(
+        c.post(format!("{}/scim/v2/Groups", nodes[0].base))
+            .bearer_auth(&tok)
+            .header("Content-Type", "application/scim+json")
+            .body(json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:Group"], "displayName": "Staff"}).to_string()),
+    )
+    .await;
+    assert!(s.is_success(), "{g}");
+    let group = g["id"].as_str().unwrap().to_owned();
+    let (s, l) = json_of(
+        c.post(format!("{}/admin/v1/tenants/{tid}/licenses", nodes[2].base))
+            .bearer_auth(ADMIN)
+            .json(
+                &json!({"name": "pro", "seats": 3, "grace_seconds": 0, "groups": [{"id": group}]}),
+            ),
+    )
+    .await;
+    assert!(s.is_success(), "{l}");
+    // Users join through every node; the first leaves again (released, and the next promoted).
+    let mut users = Vec::new();
+    for i in 0..9 {
+        let base = &nodes[i % 3].base;
+        let u = create_user(&c, base, &tok, &format!("u{i}@litware.test")).await;
+        add_member(&c, base, &tok, &group, &u).await;
+        users.push(u);
+    }
+    let remove = json!({"schemas": ["urn:ietf:params:scim:api:messages:2.0:PatchOp"],
+        "Operations": [{"op": "remove", "path": format!("members[value eq \"{}\"]", users[0])}]});
+    let (s, b) = json_of(
+        c.patch(format!("{}/scim/v2/Groups/{group}", nodes[1].base))
+            .bearer_auth(&tok)
+            .header("Content-Type", "application/scim+json")
+            .body(remove.to_string()),
+    )
+    .await;
+    assert!(s.is_success(), "{b}");
+    let (_, feed) = json_of(
+        c.get(format!(
+            "{}/admin/v1/tenants/{tid}/seat-events?limit=1000",
+            nodes[0].base
+        ))
+        .bearer_auth(ADMIN),
+    )
+    .await;
+    let mut want: std::collections::HashMap<String, Vec<String>> = Default::default();
+    for e in feed["events"].as_array().unwrap() {
+        let ty = match e["event"].as_str().unwrap() {
+            "granted" | "promoted" => "seat.granted",
+            other => match other {
+                "blocked" => "seat.blocked",
+                "releasing" => "seat.releasing",
+                _ => "seat.released",
+            },
+        };
+        want.entry(e["userId"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(ty.to_owned());
+    }
+    let total: usize = want.values().map(Vec::len).sum();
+    assert!(
+        want[&users[0]].ends_with(&["seat.released".to_owned()]),
+        "{want:?}"
+    );
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let got = loop {
+        let got = rx.received().await;
+        if got.len() >= total {
+            break got;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "{} of {total} delivered",
+            got.len()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    // Every node's dispatcher has had several turns since.
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    let got_now = rx.received().await;
+    assert_eq!(got_now.len(), got.len(), "a delivery was sent twice");
+    let mut by: std::collections::HashMap<String, Vec<String>> = Default::default();
+    let mut ids = BTreeSet::new();
+    for d in &got_now {
+        assert_eq!(d["verified"], true, "{d}");
+        assert!(
+            ids.insert(d["id"].as_str().unwrap().to_owned()),
+            "twice: {d}"
+        );
+        by.entry(d["body"]["data"]["user"]["id"].as_str().unwrap().to_owned())
+            .or_default()
+            .push(d["body"]["type"].as_str().unwrap().to_owned());
+    }
+    assert_eq!(by, want);
 }
 
 /// Moving from SQLite to PostgreSQL without re-provisioning: `seatkeeper transfer` copies a
