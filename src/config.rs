@@ -674,6 +674,25 @@ mod tests {
             .contains("`workers`"));
     }
 
+    /// The example file documents every key, and the keys it sets are known ones.
+    #[test]
+    fn the_example_file_documents_every_key() {
+        let text = include_str!("../deploy/seatkeeper.example.toml");
+        for key in KEYS {
+            assert!(
+                text.contains(key),
+                "deploy/seatkeeper.example.toml lacks {key}"
+            );
+        }
+        let parsed: toml::Table = text.parse().unwrap();
+        for key in parsed.keys() {
+            assert!(
+                KEYS.contains(&key.as_str()),
+                "unknown key {key} in the example"
+            );
+        }
+    }
+
     #[test]
     fn secrets_do_not_print() {
         let c = Config::load_from(
