@@ -19,61 +19,184 @@ use serde_json::json;
 
 use super::auth::Admin;
 use super::error::AdminError;
+use super::openapi::{Doc, Routes};
 use super::{body, AppState};
 use crate::notify::Recipient;
 use crate::store::{self, TenantChange};
 
+/// The admin API's routes, each with its documentation (`super::openapi`).
+pub fn routes() -> Routes {
+    use actix_web::http::Method as M;
+    let r = Routes::new("/admin/v1")
+        .add(
+            M::GET,
+            "/openapi.json",
+            openapi_json,
+            Doc::new("This document: the admin API's OpenAPI 3.1 description").any_object("The document."),
+        )
+        .add(
+            M::POST,
+            "/tenants",
+            create_tenant,
+            Doc::new("Create a tenant (operator only)").body::<NewTenant>().created::<store::Tenant>("The tenant."),
+        )
+        .add(
+            M::GET,
+            "/tenants",
+            list_tenants,
+            Doc::new("Every tenant (operator only)").list::<store::Tenant>("tenants", "The tenants."),
+        )
+        .add(M::GET, "/tenants/{tenant}", get_tenant, Doc::new("One tenant").ok::<store::Tenant>("The tenant."))
+        .add(
+            M::PATCH,
+            "/tenants/{tenant}",
+            update_tenant,
+            Doc::new("Change a tenant's recipients, timing, time zone or weekly summary")
+                .body::<TenantSettings>()
+                .ok::<store::Tenant>("The tenant as changed."),
+        )
+        .add(
+            M::POST,
+            "/tenants/{tenant}/tokens",
+            issue_token,
+            Doc::new("Issue a SCIM token (shown once)")
+                .optional_body::<NewToken>()
+                .created::<IssuedScimToken>("The token; only its hash is kept."),
+        )
+        .add(
+            M::GET,
+            "/tenants/{tenant}/tokens",
+            list_tokens,
+            Doc::new("The tenant's SCIM tokens (no secrets)").list::<store::TokenInfo>("tokens", "The tokens."),
+        )
+        .add(
+            M::DELETE,
+            "/tenants/{tenant}/tokens/{id}",
+            revoke_token,
+            Doc::new("Revoke a SCIM token at once").no_content("Revoked."),
+        )
+        .add(
+            M::POST,
+            "/tenants/{tenant}/tokens/{id}/rotate",
+            rotate_token,
+            Doc::new("Issue a replacement SCIM token; the old one stays valid for the overlap")
+                .optional_body::<Rotation>()
+                .created::<IssuedScimToken>("The new token, and the one it replaces."),
+        )
+        .add(
+            M::POST,
+            "/tenants/{tenant}/admin-tokens",
+            issue_admin_token,
+            Doc::new("Issue a tenant admin token: the admin API and console of this tenant only (operator only)")
+                .created::<IssuedToken>("The token (ska_...), shown once."),
+        )
+        .add(
+            M::GET,
+            "/tenants/{tenant}/admin-tokens",
+            list_admin_tokens,
+            Doc::new("The tenant's admin tokens (operator only)").list::<store::TokenInfo>("tokens", "The tokens."),
+        )
+        .add(
+            M::DELETE,
+            "/tenants/{tenant}/admin-tokens/{id}",
+            revoke_admin_token,
+            Doc::new("Revoke a tenant admin token and end its console sessions (operator only)").no_content("Revoked."),
+        )
+        .add(
+            M::POST,
+            "/tenants/{tenant}/product-tokens",
+            issue_product_token,
+            Doc::new("Issue a product token (skp_...) reading this tenant through /product/v1")
+                .created::<IssuedToken>("The token, shown once."),
+        )
+        .add(
+            M::GET,
+            "/tenants/{tenant}/product-tokens",
+            list_product_tokens,
+            Doc::new("The tenant's product tokens (no secrets)").list::<store::TokenInfo>("tokens", "The tokens."),
+        )
+        .add(
+            M::DELETE,
+            "/tenants/{tenant}/product-tokens/{id}",
+            revoke_product_token,
+            Doc::new("Revoke a product token at once").no_content("Revoked."),
+        )
+        .add(
+            M::POST,
+            "/product-tokens",
+            issue_product_token,
+            Doc::new("Issue an operator product token reading every tenant (operator only)")
+                .created::<IssuedToken>("The token, shown once."),
+        )
+        .add(
+            M::GET,
+            "/product-tokens",
+            list_product_tokens,
+            Doc::new("The operator's product tokens (operator only)").list::<store::TokenInfo>("tokens", "The tokens."),
+        )
+        .add(
+            M::DELETE,
+            "/product-tokens/{id}",
+            revoke_product_token,
+            Doc::new("Revoke an operator product token (operator only)").no_content("Revoked."),
+        );
+    super::webhooks::routes(super::notifications::routes(super::licenses::routes(r)))
+}
+
 pub fn scope() -> actix_web::Scope {
-    super::webhooks::routes(super::notifications::routes(super::licenses::routes(
-        web::scope("/admin/v1"),
-    )))
-    .route("/tenants", web::post().to(create_tenant))
-    .route("/tenants", web::get().to(list_tenants))
-    .route("/tenants/{tenant}", web::get().to(get_tenant))
-    .route("/tenants/{tenant}", web::patch().to(update_tenant))
-    .route("/tenants/{tenant}/tokens", web::post().to(issue_token))
-    .route("/tenants/{tenant}/tokens", web::get().to(list_tokens))
-    .route(
-        "/tenants/{tenant}/tokens/{id}",
-        web::delete().to(revoke_token),
-    )
-    .route(
-        "/tenants/{tenant}/tokens/{id}/rotate",
-        web::post().to(rotate_token),
-    )
-    .route(
-        "/tenants/{tenant}/admin-tokens",
-        web::post().to(issue_admin_token),
-    )
-    .route(
-        "/tenants/{tenant}/admin-tokens",
-        web::get().to(list_admin_tokens),
-    )
-    .route(
-        "/tenants/{tenant}/admin-tokens/{id}",
-        web::delete().to(revoke_admin_token),
-    )
-    .route(
-        "/tenants/{tenant}/product-tokens",
-        web::post().to(issue_product_token),
-    )
-    .route(
-        "/tenants/{tenant}/product-tokens",
-        web::get().to(list_product_tokens),
-    )
-    .route(
-        "/tenants/{tenant}/product-tokens/{id}",
-        web::delete().to(revoke_product_token),
-    )
-    .route("/product-tokens", web::post().to(issue_product_token))
-    .route("/product-tokens", web::get().to(list_product_tokens))
-    .route(
-        "/product-tokens/{id}",
-        web::delete().to(revoke_product_token),
-    )
-    .default_service(web::to(|| async {
-        Err::<HttpResponse, _>(AdminError::new(404, "not_found", "no such admin endpoint"))
-    }))
+    routes().into_scope(|s| {
+        s.default_service(web::to(|| async {
+            Err::<HttpResponse, _>(AdminError::new(404, "not_found", "no such admin endpoint"))
+        }))
+    })
+}
+
+/// `GET /admin/v1/openapi.json`: made once from the route table.
+async fn openapi_json() -> HttpResponse {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        let d = routes().document(
+            "seatkeeper admin API",
+            "Tenants and their tokens, licenses and seats, notifications and webhooks. Every request carries `Authorization: Bearer` with the operator's admin token or a tenant admin token (`ska_...`, its tenant only). `{tenant}` is a tenant's id or name, `{license}` a license's id or name.",
+            "The operator's admin token, or a tenant admin token (ska_...).",
+        );
+        d.to_json().unwrap_or_default()
+    });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.clone())
+}
+
+/// A SCIM token just issued: the secret, shown once.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct IssuedScimToken {
+    id: String,
+    /// The bearer token (shown once; only its hash is kept).
+    token: String,
+    created: String,
+    expires: Option<String>,
+    /// The tenant's id.
+    tenant: String,
+    /// The token a rotation replaces, valid until `expires`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    replaces: Option<Replaced>,
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct Replaced {
+    id: String,
+    expires: Option<String>,
+}
+
+/// An admin or product token just issued: the secret, shown once.
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct IssuedToken {
+    id: String,
+    /// The bearer token (shown once; only its hash is kept).
+    token: String,
+    created: String,
+    /// The tenant's id (`null`: an operator product token, every tenant).
+    tenant: Option<String>,
 }
 
 /// The internal key of the tenant named by id or name.
@@ -96,7 +219,7 @@ pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
         .map_err(|e| AdminError::bad_request(format!("invalid request body: {e}")))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewTenant {
     name: String,
@@ -152,7 +275,7 @@ async fn get_tenant(
     Ok(HttpResponse::Ok().json(state.store.tenant(&path).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TenantSettings {
     notify: Option<Vec<Recipient>>,
@@ -165,7 +288,7 @@ struct TenantSettings {
 }
 
 /// `weekly_summary` as written: `false`/`true`, or `{"day": "monday", "hour": 8}`.
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 enum WeeklySetting {
     On(bool),
@@ -218,13 +341,13 @@ async fn update_tenant(
     Ok(HttpResponse::Ok().json(state.store.tenant(&tenant.id).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewToken {
     expires_in_seconds: Option<i64>,
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Rotation {
     overlap_seconds: Option<i64>,
@@ -257,8 +380,14 @@ async fn issue_token(
         .store
         .issue_token(tenant.key, body.expires_in_seconds)
         .await?;
-    Ok(HttpResponse::Created()
-        .json(json!({"id": info.id, "token": token, "created": info.created, "expires": info.expires, "tenant": tenant.id})))
+    Ok(HttpResponse::Created().json(IssuedScimToken {
+        id: info.id,
+        token,
+        created: info.created,
+        expires: info.expires,
+        tenant: tenant.id,
+        replaces: None,
+    }))
 }
 
 async fn rotate_token(
@@ -272,8 +401,17 @@ async fn rotate_token(
     let body: Rotation = optional_body(payload, &state).await?;
     let overlap = body.overlap_seconds.unwrap_or(86_400);
     let (info, token, old) = state.store.rotate_token(tenant.key, id, overlap).await?;
-    Ok(HttpResponse::Created().json(json!({"id": info.id, "token": token, "created": info.created, "expires": info.expires,
-                                           "tenant": tenant.id, "replaces": {"id": old.id, "expires": old.expires}})))
+    Ok(HttpResponse::Created().json(IssuedScimToken {
+        id: info.id,
+        token,
+        created: info.created,
+        expires: info.expires,
+        tenant: tenant.id,
+        replaces: Some(Replaced {
+            id: old.id,
+            expires: old.expires,
+        }),
+    }))
 }
 
 async fn list_tokens(
@@ -304,8 +442,12 @@ async fn issue_admin_token(
     admin.operator()?;
     let tenant = state.store.tenant(&path).await?;
     let (info, token) = state.store.issue_admin_token(tenant.key).await?;
-    Ok(HttpResponse::Created()
-        .json(json!({"id": info.id, "token": token, "created": info.created, "tenant": tenant.id})))
+    Ok(HttpResponse::Created().json(IssuedToken {
+        id: info.id,
+        token,
+        created: info.created,
+        tenant: Some(tenant.id),
+    }))
 }
 
 async fn list_admin_tokens(
@@ -361,10 +503,12 @@ async fn issue_product_token(
         .store
         .issue_product_token(owner.as_ref().map(|t| t.key))
         .await?;
-    Ok(HttpResponse::Created().json(
-        json!({"id": info.id, "token": token, "created": info.created,
-        "tenant": owner.map(|t| t.id)}),
-    ))
+    Ok(HttpResponse::Created().json(IssuedToken {
+        id: info.id,
+        token,
+        created: info.created,
+        tenant: owner.map(|t| t.id),
+    }))
 }
 
 async fn list_product_tokens(

@@ -18,59 +18,157 @@ use serde_json::json;
 use super::admin::{json_body, tenant_of};
 use super::auth::Admin;
 use super::error::AdminError;
+use super::openapi::{Doc, Routes};
 use super::AppState;
 use crate::alloc::{OverrideKind, SeatState};
 use crate::store::{LicenseChange, LicenseSpec, Selector};
 
-pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
-    scope
-        .route("/tenants/{tenant}/licenses", web::post().to(create))
-        .route("/tenants/{tenant}/licenses", web::get().to(list))
-        .route("/tenants/{tenant}/licenses/{license}", web::get().to(get))
-        .route(
-            "/tenants/{tenant}/licenses/{license}",
-            web::patch().to(update),
+/// Licenses, seats and the rest of the allocation admin API, added to the admin routes.
+pub fn routes(r: Routes) -> Routes {
+    use crate::store::{
+        AuditLog, LicenseView, PreviewView, ReclaimPreview, ReconcileReport, SeatEvents, SeatView,
+        SeatsView, TenantStatus, UserSeat,
+    };
+    use actix_web::http::Method as M;
+    let lic = "/tenants/{tenant}/licenses/{license}";
+    r.add(
+        M::POST,
+        "/tenants/{tenant}/licenses",
+        create,
+        Doc::new("Create a license: its seat count, the groups it selects and its policy")
+            .body::<LicenseSpec>()
+            .created::<LicenseView>("The license; seats are allocated at once."),
+    )
+    .add(
+        M::GET,
+        "/tenants/{tenant}/licenses",
+        list,
+        Doc::new("The tenant's licenses").list::<LicenseView>("licenses", "The licenses."),
+    )
+    .add(
+        M::GET,
+        lic,
+        get,
+        Doc::new("One license").ok::<LicenseView>("The license."),
+    )
+    .add(
+        M::PATCH,
+        lic,
+        update,
+        Doc::new("Change a license: seats, groups, policy, recipients, idle reclaim")
+            .body::<LicenseChange>()
+            .ok::<LicenseView>("The license as changed; seats are reallocated in the same write."),
+    )
+    .add(
+        M::DELETE,
+        lic,
+        delete,
+        Doc::new("Delete a license and its seats").no_content("Deleted."),
+    )
+    .add(
+        M::GET,
+        &format!("{lic}/seats"),
+        seats,
+        Doc::new("The license's seats: granted, releasing and the waitlist in order")
+            .query(
+                "state",
+                "Only seats in this state: granted, blocked or releasing.",
+            )
+            .ok::<SeatsView>("The seats."),
+    )
+    .add(
+        M::GET,
+        &format!("{lic}/seats/{{user}}"),
+        seat,
+        Doc::new("One user's seat (state none when there is no seat row)")
+            .ok::<SeatView>("The seat."),
+    )
+    .add(
+        M::POST,
+        &format!("{lic}/seats/{{user}}/grant"),
+        grant,
+        Doc::new("Grant a waiting user a free seat out of order")
+            .ok::<SeatView>("The seat, granted."),
+    )
+    .add(
+        M::PUT,
+        &format!("{lic}/overrides/{{user}}"),
+        put_override,
+        Doc::new("Pin (always served first) or exclude (never served) a user")
+            .body::<OverrideBody>()
+            .ok::<SeatView>("The user's seat after the override."),
+    )
+    .add(
+        M::DELETE,
+        &format!("{lic}/overrides/{{user}}"),
+        delete_override,
+        Doc::new("Remove a user's override")
+            .no_content("Removed; the user's seat follows the rules again."),
+    )
+    .add(
+        M::POST,
+        &format!("{lic}/preview"),
+        preview,
+        Doc::new("What a proposed seat count or group selection would do, without doing it")
+            .body::<PreviewBody>()
+            .ok::<PreviewView>("Who would be granted, promoted, blocked, releasing or released."),
+    )
+    .add(
+        M::GET,
+        &format!("{lic}/reclaim"),
+        reclaim,
+        Doc::new(
+            "The seats idle-seat reclaim would take at its next pass and within the notice period",
         )
-        .route(
-            "/tenants/{tenant}/licenses/{license}",
-            web::delete().to(delete),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/seats",
-            web::get().to(seats),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/seats/{user}",
-            web::get().to(seat),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/seats/{user}/grant",
-            web::post().to(grant),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/overrides/{user}",
-            web::put().to(put_override),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/overrides/{user}",
-            web::delete().to(delete_override),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/preview",
-            web::post().to(preview),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/reclaim",
-            web::get().to(reclaim),
-        )
-        .route(
-            "/tenants/{tenant}/users/{user}/seats",
-            web::get().to(user_seats),
-        )
-        .route("/tenants/{tenant}/reconcile", web::post().to(reconcile))
-        .route("/tenants/{tenant}/status", web::get().to(status))
-        .route("/tenants/{tenant}/seat-events", web::get().to(seat_events))
-        .route("/tenants/{tenant}/audit", web::get().to(audit))
+        .ok::<ReclaimPreview>("Due and soon."),
+    )
+    .add(
+        M::GET,
+        "/tenants/{tenant}/users/{user}/seats",
+        user_seats,
+        Doc::new("A user's seats across the tenant's licenses")
+            .list::<UserSeat>("seats", "The seats."),
+    )
+    .add(
+        M::POST,
+        "/tenants/{tenant}/reconcile",
+        reconcile,
+        Doc::new("Run the reconciler over the tenant now")
+            .ok::<ReconcileReport>("What it found and repaired."),
+    )
+    .add(
+        M::GET,
+        "/tenants/{tenant}/status",
+        status,
+        Doc::new("Provisioning status, seat figures and pending references")
+            .ok::<TenantStatus>("The status."),
+    )
+    .add(
+        M::GET,
+        "/tenants/{tenant}/seat-events",
+        seat_events,
+        Doc::new("The seat-event feed, oldest first, from a cursor")
+            .query_int(
+                "after",
+                "Read events after this cursor (the `next` of the previous page).",
+            )
+            .query_int(
+                "limit",
+                "At most this many events (default 1000, at most 10000).",
+            )
+            .ok::<SeatEvents>("A page of events."),
+    )
+    .add(
+        M::GET,
+        "/tenants/{tenant}/audit",
+        audit,
+        Doc::new("The newest entries of the audit log")
+            .query_int(
+                "limit",
+                "At most this many entries (default 200, at most 10000).",
+            )
+            .ok::<AuditLog>("The entries."),
+    )
 }
 
 type Path2 = web::Path<(String, String)>;
@@ -195,7 +293,7 @@ async fn grant(
     Ok(HttpResponse::Ok().json(state.store.grant(t, license, user, "admin").await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct OverrideBody {
     kind: OverrideKind,
@@ -232,7 +330,8 @@ async fn delete_override(
     Ok(HttpResponse::NoContent().finish())
 }
 
-#[derive(Deserialize)]
+/// A proposed change: a seat count and/or a group selection.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PreviewBody {
     seats: Option<i64>,

@@ -11,6 +11,7 @@ pub mod licenses;
 pub mod limits;
 pub mod metrics;
 pub mod notifications;
+pub mod openapi;
 pub mod paths;
 pub mod product;
 pub mod query;

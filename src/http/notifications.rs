@@ -18,18 +18,51 @@ use super::admin::{optional_body, tenant_of};
 use super::auth::Admin;
 use super::error::AdminError;
 use super::licenses::{int_param, query_param};
+use super::openapi::{Doc, Routes};
 use super::AppState;
 use crate::store::DigestState;
 
-pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
-    scope
-        .route("/tenants/{tenant}/notifications", web::get().to(list))
-        .route("/tenants/{tenant}/notifications/test", web::post().to(test))
-        .route("/tenants/{tenant}/notifications/{id}", web::get().to(get))
-        .route(
-            "/tenants/{tenant}/notifications/{id}/{action}",
-            web::post().to(act),
-        )
+/// The outbox routes, added to the admin routes.
+pub fn routes(r: Routes) -> Routes {
+    use crate::store::{Notification, NotificationDetail, Notifications};
+    use actix_web::http::Method as M;
+    r.add(
+        M::GET,
+        "/tenants/{tenant}/notifications",
+        list,
+        Doc::new("The tenant's notification outbox, newest first")
+            .query("state", "Only notifications in this state: collecting, closing, pending, sent, failed or skipped.")
+            .query_int("limit", "At most this many (default 100).")
+            .ok::<Notifications>("The notifications and the counts per state."),
+    )
+    .add(
+        M::POST,
+        "/tenants/{tenant}/notifications/test",
+        test,
+        Doc::new("Queue a test message, sent at once")
+            .optional_body::<TestMessage>()
+            .accepted::<Notification>("The queued message."),
+    )
+    .add(
+        M::GET,
+        "/tenants/{tenant}/notifications/{id}",
+        get,
+        Doc::new("One notification with the events it lists")
+            .query_int("limit", "At most this many events (default 1000).")
+            .ok::<NotificationDetail>("The notification."),
+    )
+    .add(
+        M::POST,
+        "/tenants/{tenant}/notifications/{id}/retry",
+        retry,
+        Doc::new("Queue a failed or skipped notification again").ok::<Notification>("The notification, queued."),
+    )
+    .add(
+        M::POST,
+        "/tenants/{tenant}/notifications/{id}/dismiss",
+        dismiss,
+        Doc::new("Close a failed or skipped notification unsent").ok::<Notification>("The notification, closed."),
+    )
 }
 
 async fn list(
@@ -71,9 +104,10 @@ async fn get(
     Ok(HttpResponse::Ok().json(state.store.notification(t, id_of(&id)?, limit).await?))
 }
 
-#[derive(Deserialize, Default)]
+#[derive(Deserialize, Default, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct TestMessage {
+    /// Recipients (default: the tenant's `notify`; others are refused).
     #[serde(default)]
     to: Vec<String>,
 }
@@ -96,24 +130,26 @@ async fn test(
     Ok(HttpResponse::Accepted().json(queued))
 }
 
-/// `retry` (a failed or skipped message queued again, sent at once) or `dismiss` (closed
-/// unsent).
-async fn act(
+/// `retry`: a failed or skipped message queued again, sent at once.
+async fn retry(
     _: Admin,
     state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
+    path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
-    let (tenant, id, action) = path.into_inner();
+    let (tenant, id) = path.into_inner();
     let t = tenant_of(&state, &tenant).await?;
-    let id = id_of(&id)?;
-    let row = match action.as_str() {
-        "retry" => {
-            let row = state.store.retry_notification(t, id).await?;
-            state.mail_wake.notify_one();
-            row
-        }
-        "dismiss" => state.store.dismiss_notification(t, id).await?,
-        _ => return Err(AdminError::new(404, "not_found", "no such endpoint")),
-    };
+    let row = state.store.retry_notification(t, id_of(&id)?).await?;
+    state.mail_wake.notify_one();
     Ok(HttpResponse::Ok().json(row))
+}
+
+/// `dismiss`: a failed or skipped message closed unsent.
+async fn dismiss(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: web::Path<(String, String)>,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, id) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    Ok(HttpResponse::Ok().json(state.store.dismiss_notification(t, id_of(&id)?).await?))
 }

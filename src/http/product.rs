@@ -26,30 +26,94 @@ use super::admin::json_body;
 use super::auth::bearer;
 use super::error::{AdminError, Throttled};
 use super::limits::retry_after;
+use super::openapi::{Doc, Routes};
 use super::AppState;
 use crate::store::{ProductScope, TenantKey};
 
+/// The product API's routes, each with its documentation (`super::openapi`).
+pub fn routes() -> Routes {
+    use crate::store::{ProductEvents, ProductSeat, ProductUserSeats, UsageReport};
+    use actix_web::http::Method as M;
+    Routes::new("/product/v1")
+        .add(
+            M::GET,
+            "/openapi.json",
+            openapi_json,
+            Doc::new("This document: the product API's OpenAPI 3.1 description")
+                .any_object("The document."),
+        )
+        .add(
+            M::GET,
+            "/events",
+            all_events,
+            Doc::new("The seat-event feed of every tenant (operator product token only)")
+                .query_int(
+                    "after",
+                    "Read events after this cursor (the `next` of the previous page).",
+                )
+                .query_int(
+                    "limit",
+                    "At most this many events (1 to 1000, default 1000).",
+                )
+                .ok::<ProductEvents>("A page of events, each naming its tenant."),
+        )
+        .add(
+            M::GET,
+            "/tenants/{tenant}/events",
+            tenant_events,
+            Doc::new("The tenant's seat-event feed")
+                .query_int(
+                    "after",
+                    "Read events after this cursor (the `next` of the previous page).",
+                )
+                .query_int(
+                    "limit",
+                    "At most this many events (1 to 1000, default 1000).",
+                )
+                .ok::<ProductEvents>("A page of events."),
+        )
+        .add(
+            M::GET,
+            "/tenants/{tenant}/users/{user}/seats",
+            user_seats,
+            Doc::new("A user's seats across the tenant's licenses")
+                .describe("409 when an email address belongs to several users.")
+                .ok::<ProductUserSeats>("The user and their seats."),
+        )
+        .add(
+            M::GET,
+            "/tenants/{tenant}/licenses/{license}/users/{user}",
+            check,
+            Doc::new("May this user use this license? The seat check")
+                .ok::<ProductSeat>("The seat (state none when the user has no seat)."),
+        )
+        .add(
+            M::POST,
+            "/tenants/{tenant}/licenses/{license}/checks",
+            checks,
+            Doc::new("The seat check for up to 1000 users at once, in order")
+                .body::<Checks>()
+                .list::<crate::store::ProductCheck>(
+                    "results",
+                    "One answer per user asked, in order.",
+                ),
+        )
+        .add(
+            M::POST,
+            "/tenants/{tenant}/usage",
+            usage,
+            Doc::new("Report that users used licenses (up to 1000 events): their seats' last use")
+                .body::<Usage>()
+                .accepted::<UsageReport>("What was recorded and what named no seat."),
+        )
+}
+
 pub fn scope() -> actix_web::Scope {
-    web::scope("/product/v1")
+    routes().into_scope(|s| {
         // A query string that does not parse is a JSON 400 like every other refusal here.
-        .app_data(web::QueryConfig::default().error_handler(|e, _| {
+        s.app_data(web::QueryConfig::default().error_handler(|e, _| {
             AdminError::bad_request(format!("invalid query string: {e}")).into()
         }))
-        .route("/events", web::get().to(all_events))
-        .route("/tenants/{tenant}/events", web::get().to(tenant_events))
-        .route(
-            "/tenants/{tenant}/users/{user}/seats",
-            web::get().to(user_seats),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/users/{user}",
-            web::get().to(check),
-        )
-        .route(
-            "/tenants/{tenant}/licenses/{license}/checks",
-            web::post().to(checks),
-        )
-        .route("/tenants/{tenant}/usage", web::post().to(usage))
         .default_service(web::to(|| async {
             Err::<HttpResponse, _>(AdminError::new(
                 404,
@@ -57,6 +121,25 @@ pub fn scope() -> actix_web::Scope {
                 "no such product endpoint",
             ))
         }))
+    })
+}
+
+/// `GET /product/v1/openapi.json`: made once from the route table.
+async fn openapi_json() -> HttpResponse {
+    static DOC: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let doc = DOC.get_or_init(|| {
+        routes()
+            .document(
+                "seatkeeper product API",
+                "What the vendor's product asks when a user signs in: the user's seats, the seat check alone or in a batch, the seat-event feed, and usage reports. Every request carries `Authorization: Bearer` with a product token (`skp_...`): a tenant's reads that tenant, an operator's every tenant. `{tenant}` is a tenant's id or name, `{license}` a license's id or name.",
+                "A product token (skp_...).",
+            )
+            .to_json()
+            .unwrap_or_default()
+    });
+    HttpResponse::Ok()
+        .content_type("application/json")
+        .body(doc.clone())
 }
 
 /// Proof that the request carries a valid product token, and whose.
@@ -145,7 +228,8 @@ async fn check(
     Ok(HttpResponse::Ok().json(state.store.product_check(t, license, user).await?))
 }
 
-#[derive(Deserialize)]
+/// Users to check, as the product knows them (any form `{user}` takes).
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Checks {
     users: Vec<String>,
@@ -164,7 +248,8 @@ async fn checks(
     Ok(HttpResponse::Ok().json(json!({ "results": results })))
 }
 
-#[derive(Deserialize)]
+/// Uses of licenses by users.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct Usage {
     events: Vec<crate::store::UsageEvent>,

@@ -19,32 +19,81 @@ use serde_json::json;
 use super::admin::json_body;
 use super::auth::Admin;
 use super::error::AdminError;
+use super::openapi::{Doc, Routes};
 use super::AppState;
 use crate::store::webhooks::WebhookChange;
 use crate::store::TenantKey;
 use crate::webhook::dispatcher::{vet, Policy};
 
-/// Registers the routes on the admin scope.
-pub fn routes(scope: actix_web::Scope) -> actix_web::Scope {
-    let mut scope = scope;
-    for base in ["/tenants/{tenant}/webhooks", "/webhooks"] {
-        scope = scope
-            .route(base, web::post().to(create))
-            .route(base, web::get().to(list))
-            .route(&format!("{base}/{{id}}"), web::get().to(get))
-            .route(&format!("{base}/{{id}}"), web::patch().to(update))
-            .route(&format!("{base}/{{id}}"), web::delete().to(delete))
-            .route(&format!("{base}/{{id}}/rotate"), web::post().to(rotate))
-            .route(
-                &format!("{base}/{{id}}/deliveries"),
-                web::get().to(deliveries),
+/// The webhook routes (a tenant's, and the operator's), added to the admin routes.
+pub fn routes(r: Routes) -> Routes {
+    use crate::store::webhooks::{DeliveryView, WebhookSecret, WebhookView};
+    use actix_web::http::Method as M;
+    let mut r = r;
+    for (base, whose) in [
+        ("/tenants/{tenant}/webhooks", "the tenant's"),
+        (
+            "/webhooks",
+            "the operator's (every tenant's events; operator only)",
+        ),
+    ] {
+        let one = format!("{base}/{{id}}");
+        let _ = whose;
+        r = r
+            .add(
+                M::POST,
+                base,
+                create,
+                Doc::new("Register a webhook endpoint; its signing secret is shown once")
+                    .describe("The URL must be https (unless the operator allows http) and may not resolve to an internal address. `events` empty or absent: every type.")
+                    .body::<NewWebhook>()
+                    .created::<WebhookSecret>("The endpoint and its secret (whsec_...)."),
             )
-            .route(
-                &format!("{base}/{{id}}/deliveries/{{delivery}}/redeliver"),
-                web::post().to(redeliver),
+            .add(
+                M::GET,
+                base,
+                list,
+                Doc::new("The webhook endpoints (no secrets)").list::<WebhookView>("webhooks", "The endpoints."),
+            )
+            .add(M::GET, &one, get, Doc::new("One webhook endpoint").ok::<WebhookView>("The endpoint."))
+            .add(
+                M::PATCH,
+                &one,
+                update,
+                Doc::new("Change an endpoint's URL or events, or enable or disable it")
+                    .body::<WebhookChange>()
+                    .ok::<WebhookView>("The endpoint as changed."),
+            )
+            .add(
+                M::DELETE,
+                &one,
+                delete,
+                Doc::new("Delete an endpoint and its deliveries").no_content("Deleted."),
+            )
+            .add(
+                M::POST,
+                &format!("{one}/rotate"),
+                rotate,
+                Doc::new("A new signing secret; the old one keeps signing beside it for a day")
+                    .ok::<WebhookSecret>("The endpoint and its new secret."),
+            )
+            .add(
+                M::GET,
+                &format!("{one}/deliveries"),
+                deliveries,
+                Doc::new("The endpoint's deliveries, newest first")
+                    .query("state", "Only deliveries in this state: pending, delivered or failed.")
+                    .query_int("limit", "At most this many (default 100, at most 1000).")
+                    .list::<DeliveryView>("deliveries", "The deliveries."),
+            )
+            .add(
+                M::POST,
+                &format!("{one}/deliveries/{{delivery}}/redeliver"),
+                redeliver,
+                Doc::new("Send a delivery again").accepted::<DeliveryView>("The delivery, pending."),
             );
     }
-    scope
+    r
 }
 
 /// The owner the path names: `{tenant}`, or the operator (operator token only).
@@ -73,10 +122,13 @@ fn id(req: &HttpRequest) -> String {
     req.match_info().get("id").unwrap_or_default().to_owned()
 }
 
-#[derive(Deserialize)]
+/// A webhook endpoint to register.
+#[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct NewWebhook {
+    /// Where to POST (https).
     url: String,
+    /// seat.granted, seat.blocked, seat.releasing, seat.released, license.updated; empty: all.
     #[serde(default)]
     events: Vec<String>,
 }

@@ -19,7 +19,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
 /// What a notification is about. The string forms are stable (admin API, stored rows).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Kind {
     /// Users became entitled but no seat was free: they wait.
@@ -91,7 +91,7 @@ impl Kind {
 /// Written as a plain string (`"it@contoso.com"`: every kind) or as an object
 /// (`{"email": "it@contoso.com", "kinds": ["blocked", "threshold"]}`), and given back in the
 /// same shape, so lists written before kinds existed read as they always did.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(untagged)]
 pub enum Recipient {
     All(String),

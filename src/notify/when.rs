@@ -80,7 +80,7 @@ pub fn duration(seconds: i64) -> String {
 }
 
 /// When a tenant's weekly summary is sent: a day of the week and an hour, in its time zone.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Weekly {
     /// `monday` ... `sunday`.
@@ -99,7 +99,7 @@ impl Default for Weekly {
     }
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Day {
     Monday,

@@ -12,7 +12,7 @@ use super::{Result, Store, TenantKey};
 use crate::alloc::Millis;
 
 /// One seat event of the feed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SeatEvent {
     /// Pass as `after` to read on from here.
     pub cursor: i64,
@@ -45,7 +45,7 @@ pub(super) fn seat_event(r: &super::sql::Row) -> Result<SeatEvent> {
 }
 
 /// A page of the seat-event feed.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SeatEvents {
     pub events: Vec<SeatEvent>,
     /// The cursor after the last event (the one given when there is none).
@@ -53,7 +53,7 @@ pub struct SeatEvents {
 }
 
 /// One entry of the audit log.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditEntry {
     pub at: String,
     /// `admin`, `cli`, `console`, `reconciler`, `allocator`, ...
@@ -65,7 +65,7 @@ pub struct AuditEntry {
 }
 
 /// The newest entries of a tenant's audit log.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct AuditLog {
     pub entries: Vec<AuditEntry>,
 }

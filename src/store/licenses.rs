@@ -21,7 +21,7 @@ use crate::scim::resource::fold;
 pub const MAX_GRACE_SECONDS: i64 = 259_200;
 
 /// How a license names a group it selects.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
 pub enum Selector {
     #[serde(rename = "id")]
     Id(String),
@@ -50,7 +50,7 @@ impl Selector {
 }
 
 /// A license as created (every policy field has its default).
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenseSpec {
     pub name: String,
@@ -114,7 +114,7 @@ fn keep() -> OnLowered {
 }
 
 /// A change to a license: only the fields given change.
-#[derive(Debug, Clone, Default, Deserialize)]
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct LicenseChange {
     pub name: Option<String>,
@@ -129,7 +129,7 @@ pub struct LicenseChange {
     pub reclaim_notice_days: Option<i64>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SelectorView {
     #[serde(flatten)]
     pub selector: Selector,
@@ -140,7 +140,7 @@ pub struct SelectorView {
     pub pending_since: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LicenseView {
     pub id: String,
     pub name: String,
@@ -164,7 +164,7 @@ pub struct LicenseView {
 }
 
 /// Who would be granted, blocked, released, ... by a proposed change.
-#[derive(Debug, Clone, Serialize, PartialEq, Default)]
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
 pub struct PreviewView {
     pub granted: Vec<String>,
     pub promoted: Vec<String>,
@@ -177,7 +177,7 @@ pub struct PreviewView {
 }
 
 /// A license's seats by state.
-#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default)]
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 pub struct SeatCounts {
     pub granted: i64,
     pub blocked: i64,

@@ -255,7 +255,7 @@ pub struct Outgoing {
 }
 
 /// One row of a tenant's outbox: a digest (or test message) and its delivery.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Notification {
     pub id: i64,
     /// The event kind (`blocked`, `threshold`, ..., `test`).
@@ -283,14 +283,14 @@ pub struct Notification {
 }
 
 /// The newest rows of a tenant's outbox and its counts by state.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Notifications {
     pub notifications: Vec<Notification>,
     pub counts: std::collections::BTreeMap<String, i64>,
 }
 
 /// One outbox row with its events.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct NotificationDetail {
     #[serde(flatten)]
     pub notification: Notification,

@@ -41,7 +41,7 @@ impl ProductScope {
 }
 
 /// A user as the product sees it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductUser {
     pub id: String,
     #[serde(rename = "userName")]
@@ -52,7 +52,7 @@ pub struct ProductUser {
 }
 
 /// One seat as the product sees it.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductSeat {
     /// `granted`, `releasing`, `blocked`, or `none` (no seat row).
     pub state: &'static str,
@@ -80,7 +80,7 @@ impl From<SeatView> for ProductSeat {
 
 /// One use the product reports: `user` (any form [`find_user`] takes) used `license` at `at`
 /// (RFC 3339; now when absent).
-#[derive(Debug, Clone, serde::Deserialize)]
+#[derive(Debug, Clone, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct UsageEvent {
     pub user: String,
@@ -89,7 +89,7 @@ pub struct UsageEvent {
 }
 
 /// What a usage report recorded.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UsageReport {
     /// Seats whose last use moved (or stayed, when a later use was already known).
     pub recorded: usize,
@@ -101,13 +101,13 @@ pub struct UsageReport {
 pub const MAX_USAGE: usize = 1000;
 
 /// A user's seats across the tenant's licenses.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductUserSeats {
     pub user: ProductUser,
     pub seats: Vec<ProductLicenseSeat>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductLicenseSeat {
     pub license: LicenseRef,
     #[serde(flatten)]
@@ -115,7 +115,7 @@ pub struct ProductLicenseSeat {
 }
 
 /// One answer of a batch check, in the order asked.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductCheck {
     /// The user as named in the request.
     pub user: String,
@@ -127,20 +127,20 @@ pub struct ProductCheck {
 }
 
 /// One event of the feed, naming its tenant (the operator's feed spans tenants).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductEvent {
     #[serde(flatten)]
     pub event: SeatEvent,
     pub tenant: TenantRef,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TenantRef {
     pub id: String,
     pub name: String,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductEvents {
     pub events: Vec<ProductEvent>,
     /// The cursor after the last event (the one given when there is none).

@@ -24,7 +24,7 @@ use crate::notify::Kind;
 const DAY_MS: Millis = 86_400_000;
 
 /// A seat the reclaim will take, or would take.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct IdleSeat {
     #[serde(rename = "userId")]
     pub user_id: String,
@@ -38,7 +38,7 @@ pub struct IdleSeat {
 }
 
 /// What the reclaim of one license would do now.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ReclaimPreview {
     pub reclaim_idle_days: i64,
     pub reclaim_notice_days: i64,

@@ -17,7 +17,7 @@ use crate::alloc::{LicenseKey, Millis, Report};
 use crate::notify::Kind;
 
 /// What one allocator run changed, by kind.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunCounts {
     pub granted: u64,
     pub blocked: u64,
@@ -42,7 +42,7 @@ impl From<&Report> for RunCounts {
 }
 
 /// One reconciler pass over a tenant, as answered and kept as the tenant's last.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ReconcileReport {
     #[serde(flatten)]
     pub counts: RunCounts,
@@ -57,7 +57,7 @@ pub struct ReconcileReport {
 }
 
 /// A license whose stored counters a pass rewrote from its seat rows.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct CountersRepaired {
     pub license: String,
     /// [granted, releasing, blocked] as stored, then as the rows say.
@@ -112,7 +112,7 @@ pub struct PassOutcome {
 }
 
 /// Pending references a pass dropped because they outlived the tenant's window.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct Expired {
     pub selectors: Vec<ExpiredSelector>,
     pub members: Vec<ExpiredMember>,
@@ -125,7 +125,7 @@ impl Expired {
 }
 
 /// A license's selector that never matched a group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExpiredSelector {
     /// The license's name.
     pub license: Option<String>,
@@ -134,7 +134,7 @@ pub struct ExpiredSelector {
 }
 
 /// A group member value that never named a user or group.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, utoipa::ToSchema)]
 pub struct ExpiredMember {
     /// The group's id.
     pub group: String,

@@ -14,7 +14,7 @@ use super::seats::{allocate, rfc3339, TxSeats};
 use super::{in_snapshot, Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{Cause, LicenseKey, OverrideKind, Refusal, SeatState, SeatStore};
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SeatView {
     #[serde(rename = "userId")]
     pub user_id: String,
@@ -34,7 +34,7 @@ pub struct SeatView {
     pub last_used: Option<String>,
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SeatsView {
     pub capacity: i64,
     pub granted: i64,
@@ -44,14 +44,14 @@ pub struct SeatsView {
 }
 
 /// A license named by id and name.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LicenseRef {
     pub id: String,
     pub name: String,
 }
 
 /// One of a user's seats, with its license.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct UserSeat {
     #[serde(flatten)]
     pub seat: SeatView,

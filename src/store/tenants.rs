@@ -104,7 +104,7 @@ impl AuthCache {
     }
 }
 
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct Tenant {
     #[serde(skip)]
     pub key: TenantKey,
@@ -156,7 +156,7 @@ pub fn check_recipients(list: &[Recipient]) -> Result<()> {
 }
 
 /// A token as listed: never the secret.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct TokenInfo {
     pub id: String,
     pub created: String,
@@ -275,7 +275,7 @@ pub struct ConsoleSession {
 
 /// A tenant's provisioning health: its provider's last call, whether it has gone silent, the
 /// references still pending and the last reconciler pass.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct TenantStatus {
     pub last_provider_call: Option<String>,
     pub expected_sync_seconds: i64,
@@ -292,14 +292,14 @@ pub struct TenantStatus {
 
 /// References that name nothing yet: selectors waiting for their group, member values waiting
 /// for their user or group (the first 1,000, oldest first).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+#[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct Pending {
     pub selectors: Vec<PendingSelector>,
     pub members: Vec<PendingMember>,
 }
 
 /// A license's selector that matches no group yet.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PendingSelector {
     /// The license's name.
     pub license: String,
@@ -309,7 +309,7 @@ pub struct PendingSelector {
 }
 
 /// A group member value that names no user or group yet.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct PendingMember {
     #[serde(rename = "groupId")]
     pub group_id: String,

@@ -29,7 +29,7 @@ const KEEP_MS: Millis = 7 * 86_400_000;
 const SEND_LEASE_MS: Millis = 120_000;
 
 /// A webhook endpoint, as listed (never with its secret).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct WebhookView {
     pub id: String,
     pub url: String,
@@ -47,7 +47,7 @@ pub struct WebhookView {
 }
 
 /// A new endpoint or a rotated secret: the secret is shown this once.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct WebhookSecret {
     pub id: String,
     pub secret: String,
@@ -56,7 +56,7 @@ pub struct WebhookSecret {
 }
 
 /// What an update may change.
-#[derive(Debug, Clone, Default, serde::Deserialize)]
+#[derive(Debug, Clone, Default, serde::Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookChange {
     pub url: Option<String>,
@@ -66,7 +66,7 @@ pub struct WebhookChange {
 }
 
 /// One delivery of one event to one endpoint.
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct DeliveryView {
     /// The event's `webhook-id` (the same on every attempt and every endpoint).
     pub id: String,

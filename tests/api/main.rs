@@ -19,6 +19,7 @@ pub mod hostile;
 pub mod isolation;
 pub mod limits;
 pub mod okta;
+pub mod openapi;
 pub mod others;
 pub mod paths;
 #[path = "../support/postgres.rs"]
