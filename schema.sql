@@ -1,12 +1,12 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 10, `migrate::CURRENT`), applied at start-up to a new
+-- This is the whole current schema (version 11, `migrate::CURRENT`), applied at start-up to a new
 -- database. `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases
 -- in place with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the
 -- notification outbox; v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist
 -- generations; v6.sql: console sessions in the database; v7.sql: time zones, weekly summaries,
 -- per-license recipients, operator copies; v8.sql: product tokens; v9.sql: usage reports and
--- idle-seat reclaim; v10.sql: webhooks). Every row belongs to a tenant: each
+-- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -46,7 +46,8 @@ CREATE TABLE console_sessions (
     tenant      INTEGER REFERENCES tenants(rk) ON DELETE CASCADE,
     csrf        TEXT NOT NULL,
     created     INTEGER NOT NULL,
-    seen        INTEGER NOT NULL
+    seen        INTEGER NOT NULL,
+    actor       TEXT                                  -- who signed in: 'operator' | 'tenant-admin:<id>'
 ) WITHOUT ROWID;
 CREATE INDEX console_sessions_tenant ON console_sessions(tenant);
 
@@ -214,9 +215,11 @@ CREATE TABLE audit (
     seq             INTEGER PRIMARY KEY AUTOINCREMENT,
     tenant          INTEGER NOT NULL,
     at              INTEGER NOT NULL,                    -- ms since epoch
-    actor           TEXT NOT NULL,                       -- 'admin' | 'cli' | 'reconciler'
+    actor           TEXT NOT NULL,                       -- 'operator' | 'tenant-admin:<id>' | 'console:...' | 'cli:<user>' | 'reconciler'
     action          TEXT NOT NULL,
-    detail          TEXT NOT NULL                        -- JSON
+    detail          TEXT NOT NULL,                       -- JSON
+    prev_hash       TEXT,                                -- the tenant's previous entry's hash (store/audit.rs)
+    hash            TEXT                                 -- SHA-256 of this entry and prev_hash
 );
 CREATE INDEX audit_tenant ON audit(tenant, seq);
 

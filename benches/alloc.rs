@@ -37,7 +37,11 @@ async fn main() {
     let db = tmp.path().join("bench.db");
     let store = Store::open(&db).unwrap();
     let tenant = store
-        .create_tenant("bench".into(), vec![])
+        .create_tenant(
+            "bench".into(),
+            vec![],
+            seatkeeper::store::audit::Actor::cli(),
+        )
         .await
         .unwrap()
         .key;
@@ -93,7 +97,10 @@ async fn main() {
         reclaim_idle_days: 0,
         reclaim_notice_days: 3,
     };
-    store.create_license(tenant, spec, "bench").await.unwrap();
+    store
+        .create_license(tenant, spec, seatkeeper::store::audit::Actor::cli())
+        .await
+        .unwrap();
     let t = Instant::now();
     let l = store
         .update_license(
@@ -103,7 +110,7 @@ async fn main() {
                 groups: Some(vec![Selector::Id(group.clone())]),
                 ..Default::default()
             },
-            "bench",
+            seatkeeper::store::audit::Actor::cli(),
         )
         .await
         .unwrap();

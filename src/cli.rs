@@ -9,6 +9,7 @@ use serde_json::json;
 use crate::alloc::{OnLowered, OverrideKind, SeatState};
 use crate::app::Application;
 use crate::config::Config;
+use crate::store::audit::Actor;
 use crate::store::{LicenseChange, LicenseSpec, Selector, Store};
 
 #[derive(Parser, Debug)]
@@ -41,6 +42,9 @@ pub enum Command {
     /// Product tokens (`skp_...`): the product's read-only credential for /product/v1.
     #[command(subcommand)]
     ProductToken(ProductTokenCommand),
+    /// The tamper-evident audit log: list, export (JSON lines) and verify its hash chains.
+    #[command(subcommand)]
+    Audit(AuditCommand),
     /// Signed webhooks to the product: endpoints of a tenant, or with --operator of every tenant.
     #[command(subcommand)]
     Webhook(WebhookCommand),
@@ -276,6 +280,49 @@ pub enum ProductTokenCommand {
     },
 }
 
+/// Which entries of an audit log.
+#[derive(clap::Args, Debug)]
+pub struct AuditFilter {
+    /// The tenant (id or name); omit with --operator for the operator's own acts.
+    #[arg(required_unless_present = "operator")]
+    tenant: Option<String>,
+    #[arg(long, conflicts_with = "tenant")]
+    operator: bool,
+    /// Actors starting with this (operator, tenant-admin:, console:, cli:, reconciler).
+    #[arg(long)]
+    actor: Option<String>,
+    /// This action, or actions starting with it when it ends with a dot (license.).
+    #[arg(long)]
+    action: Option<String>,
+    /// From this time (RFC 3339 or YYYY-MM-DD).
+    #[arg(long)]
+    from: Option<String>,
+    /// Up to this time (RFC 3339 or YYYY-MM-DD, the whole day).
+    #[arg(long)]
+    to: Option<String>,
+}
+
+#[derive(Subcommand, Debug)]
+pub enum AuditCommand {
+    /// The newest entries (`--before CURSOR` for older ones).
+    List {
+        #[command(flatten)]
+        filter: AuditFilter,
+        #[arg(long, default_value_t = 100)]
+        limit: i64,
+        #[arg(long)]
+        before: Option<i64>,
+    },
+    /// Every matching entry, oldest first, as JSON lines on stdout.
+    Export {
+        #[command(flatten)]
+        filter: AuditFilter,
+    },
+    /// Checks the hash chain of TENANT (every tenant's and the operator's without one); exits
+    /// non-zero naming the first broken entry.
+    Verify { tenant: Option<String> },
+}
+
 /// `TENANT [ID...]`, or `--operator [ID...]`: whose endpoint.
 #[derive(clap::Args, Debug)]
 pub struct WebhookOwner {
@@ -400,7 +447,9 @@ async fn product_token(cmd: ProductTokenCommand, store: &Store) -> anyhow::Resul
     match cmd {
         ProductTokenCommand::Issue { tenant, .. } => {
             let t = owner(tenant).await?;
-            let (info, token) = store.issue_product_token(t.as_ref().map(|t| t.key)).await?;
+            let (info, token) = store
+                .issue_product_token(t.as_ref().map(|t| t.key), Actor::cli())
+                .await?;
             match &t {
                 Some(t) => eprintln!(
                     "product token {} for tenant {} — shown once, store it now:",
@@ -425,7 +474,7 @@ async fn product_token(cmd: ProductTokenCommand, store: &Store) -> anyhow::Resul
             };
             let t = owner(tenant).await?;
             store
-                .revoke_product_token(t.map(|t| t.key), id.clone())
+                .revoke_product_token(t.map(|t| t.key), id.clone(), Actor::cli())
                 .await?;
             eprintln!("product token {id} revoked");
         }
@@ -476,7 +525,7 @@ async fn webhook(cmd: WebhookCommand, store: &Store, config: &Config) -> anyhow:
                 allow_private: config.webhook_allow_private_addresses,
             };
             crate::webhook::dispatcher::vet(&url, policy).await?;
-            let w = store.create_webhook(t, url, events).await?;
+            let w = store.create_webhook(t, url, events, Actor::cli()).await?;
             eprintln!(
                 "webhook {} registered; its signing secret is shown once, store it now:",
                 w.id
@@ -489,12 +538,16 @@ async fn webhook(cmd: WebhookCommand, store: &Store, config: &Config) -> anyhow:
         }
         WebhookCommand::Remove { owner } => {
             let (t, ids) = webhook_target(owner, 1, store).await?;
-            store.delete_webhook(t, ids[0].clone()).await?;
+            store
+                .delete_webhook(t, ids[0].clone(), Actor::cli())
+                .await?;
             eprintln!("webhook {} removed", ids[0]);
         }
         WebhookCommand::Rotate { owner } => {
             let (t, ids) = webhook_target(owner, 1, store).await?;
-            let w = store.rotate_webhook_secret(t, ids[0].clone()).await?;
+            let w = store
+                .rotate_webhook_secret(t, ids[0].clone(), Actor::cli())
+                .await?;
             eprintln!(
                 "webhook {}: new signing secret (the old one signs beside it for a day), shown once:",
                 w.id
@@ -505,7 +558,7 @@ async fn webhook(cmd: WebhookCommand, store: &Store, config: &Config) -> anyhow:
             let (t, ids) = webhook_target(owner, 1, store).await?;
             print(
                 &store
-                    .update_webhook(t, ids[0].clone(), enabled(true))
+                    .update_webhook(t, ids[0].clone(), enabled(true), Actor::cli())
                     .await?,
             );
         }
@@ -513,7 +566,7 @@ async fn webhook(cmd: WebhookCommand, store: &Store, config: &Config) -> anyhow:
             let (t, ids) = webhook_target(owner, 1, store).await?;
             print(
                 &store
-                    .update_webhook(t, ids[0].clone(), enabled(false))
+                    .update_webhook(t, ids[0].clone(), enabled(false), Actor::cli())
                     .await?,
             );
         }
@@ -533,8 +586,96 @@ async fn webhook(cmd: WebhookCommand, store: &Store, config: &Config) -> anyhow:
             let (t, ids) = webhook_target(owner, 2, store).await?;
             print(
                 &store
-                    .redeliver_webhook(t, ids[0].clone(), ids[1].clone())
+                    .redeliver_webhook(t, ids[0].clone(), ids[1].clone(), Actor::cli())
                     .await?,
+            );
+        }
+    }
+    Ok(())
+}
+
+async fn audit_query(
+    f: AuditFilter,
+    store: &Store,
+) -> anyhow::Result<(crate::store::TenantKey, crate::store::audit::AuditQuery)> {
+    let tenant = match (&f.tenant, f.operator) {
+        (Some(t), false) => store.tenant(t).await?.key,
+        _ => crate::store::audit::OPERATOR_CHAIN,
+    };
+    let time = |v: &Option<String>, end: bool| -> anyhow::Result<Option<i64>> {
+        v.as_deref()
+            .map(|s| {
+                crate::http::audit::parse_time(s, end)
+                    .ok_or_else(|| anyhow::anyhow!("{s:?} is not an RFC 3339 time or YYYY-MM-DD"))
+            })
+            .transpose()
+    };
+    Ok((
+        tenant,
+        crate::store::audit::AuditQuery {
+            actor: f.actor.clone(),
+            action: f.action.clone(),
+            from: time(&f.from, false)?,
+            to: time(&f.to, true)?,
+            limit: 100,
+            ..Default::default()
+        },
+    ))
+}
+
+async fn audit(cmd: AuditCommand, store: &Store) -> anyhow::Result<()> {
+    use std::io::Write as _;
+    match cmd {
+        AuditCommand::List {
+            filter,
+            limit,
+            before,
+        } => {
+            let (t, mut q) = audit_query(filter, store).await?;
+            q.limit = limit.clamp(1, 10_000);
+            q.before = before;
+            print(&store.audit_page(t, q).await?);
+        }
+        AuditCommand::Export { filter } => {
+            let (t, mut q) = audit_query(filter, store).await?;
+            q.limit = 1000;
+            q.after = Some(0);
+            let mut out = std::io::stdout().lock();
+            loop {
+                let page = store.audit_page(t, q.clone()).await?;
+                for e in &page.entries {
+                    serde_json::to_writer(&mut out, e)?;
+                    out.write_all(b"\n")?;
+                }
+                match page.next {
+                    Some(n) => q.after = Some(n),
+                    None => break,
+                }
+            }
+        }
+        AuditCommand::Verify { tenant } => {
+            let t = match tenant {
+                Some(t) => Some(store.tenant(&t).await?.key),
+                None => None,
+            };
+            let verdicts = store.verify_audit(t).await?;
+            print(&verdicts);
+            if let Some(v) = verdicts.iter().find(|v| v.broken.is_some()) {
+                let b = v
+                    .broken
+                    .as_ref()
+                    .map(|b| (b.cursor, b.at.clone(), b.action.clone(), b.reason.clone()));
+                if let Some((cursor, at, action, reason)) = b {
+                    anyhow::bail!(
+                        "the audit chain of {} is broken at entry {cursor} ({action} at {at}): {reason}",
+                        v.tenant
+                    );
+                }
+            }
+            let checked: i64 = verdicts.iter().map(|v| v.checked).sum();
+            eprintln!(
+                "audit chains whole: {checked} entries checked in {} chains",
+                verdicts.len()
             );
         }
     }
@@ -624,6 +765,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.database)?;
     let result = match cli.command {
         Command::Webhook(cmd) => webhook(cmd, &store, &config).await,
+        Command::Audit(cmd) => audit(cmd, &store).await,
         other => admin(other, &store).await,
     };
     let s = store.clone();
@@ -636,7 +778,8 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         Command::Serve
         | Command::Restore { .. }
         | Command::Transfer { .. }
-        | Command::Webhook(_) => {
+        | Command::Webhook(_)
+        | Command::Audit(_) => {
             unreachable!("handled by run")
         }
         Command::Backup { file } => {
@@ -652,7 +795,9 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         }
         Command::Tenant(TenantCommand::Create { name, notify }) => {
             print(&json!(
-                store.create_tenant(name, recipients(&notify)?).await?
+                store
+                    .create_tenant(name, recipients(&notify)?, Actor::cli())
+                    .await?
             ));
         }
         Command::Tenant(TenantCommand::Set {
@@ -677,7 +822,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                         time_zone,
                         weekly_summary,
                     },
-                    "cli",
+                    Actor::cli(),
                 )
                 .await?;
             print(&json!(store.tenant(&t.id).await?));
@@ -700,15 +845,15 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                 if to.is_empty() && t.notify.is_empty() {
                     anyhow::bail!("the tenant has no notify recipients: set them (tenant set --notify) or give --to");
                 }
-                print(&store.notification_test(t.key, to).await?)
+                print(&store.notification_test(t.key, to, Actor::cli()).await?)
             }
             NotificationsCommand::Retry { tenant, id } => {
                 let t = store.tenant(&tenant).await?;
-                print(&store.retry_notification(t.key, id).await?)
+                print(&store.retry_notification(t.key, id, Actor::cli()).await?)
             }
             NotificationsCommand::Dismiss { tenant, id } => {
                 let t = store.tenant(&tenant).await?;
-                print(&store.dismiss_notification(t.key, id).await?)
+                print(&store.dismiss_notification(t.key, id, Actor::cli()).await?)
             }
         },
         Command::Tenant(TenantCommand::List) => print(&json!(store.list_tenants().await?)),
@@ -721,7 +866,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             overlap,
         }) => {
             let t = store.tenant(&tenant).await?;
-            let (info, token, old) = store.rotate_token(t.key, id, overlap).await?;
+            let (info, token, old) = store.rotate_token(t.key, id, overlap, Actor::cli()).await?;
             eprintln!(
                 "token {} replaces {} (valid until {}) — shown once, store it now:",
                 info.id,
@@ -732,7 +877,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         }
         Command::Token(TokenCommand::Issue { tenant, expires_in }) => {
             let t = store.tenant(&tenant).await?;
-            let (info, token) = store.issue_token(t.key, expires_in).await?;
+            let (info, token) = store.issue_token(t.key, expires_in, Actor::cli()).await?;
             eprintln!(
                 "token {} for tenant {} — shown once, store it now:",
                 info.id, t.name
@@ -745,13 +890,13 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         }
         Command::Token(TokenCommand::Revoke { tenant, id }) => {
             let t = store.tenant(&tenant).await?;
-            store.revoke_token(t.key, id.clone()).await?;
+            store.revoke_token(t.key, id.clone(), Actor::cli()).await?;
             eprintln!("token {id} revoked");
         }
         Command::AdminToken(cmd) => match cmd {
             AdminTokenCommand::Issue { tenant } => {
                 let t = store.tenant(&tenant).await?;
-                let (info, token) = store.issue_admin_token(t.key).await?;
+                let (info, token) = store.issue_admin_token(t.key, Actor::cli()).await?;
                 eprintln!(
                     "tenant admin token {} for tenant {} — shown once, store it now:",
                     info.id, t.name
@@ -764,7 +909,9 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             }
             AdminTokenCommand::Revoke { tenant, id } => {
                 let t = store.tenant(&tenant).await?;
-                store.revoke_admin_token(t.key, id.clone()).await?;
+                store
+                    .revoke_admin_token(t.key, id.clone(), Actor::cli())
+                    .await?;
                 eprintln!("admin token {id} revoked");
             }
         },
@@ -772,7 +919,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         Command::License(cmd) => license(cmd, store).await?,
         Command::Reconcile { tenant } => {
             let t = store.tenant(&tenant).await?;
-            print(&store.reconcile(t.key, "cli").await?);
+            print(&store.reconcile(t.key, Actor::cli()).await?);
         }
         Command::Status { tenant } => print(&store.status(store.tenant(&tenant).await?.key).await?),
         Command::Events {
@@ -811,7 +958,7 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                 reclaim_idle_days: flags.reclaim_idle_days.unwrap_or(0),
                 reclaim_notice_days: flags.reclaim_notice_days.unwrap_or(3),
             };
-            print(&json!(store.create_license(t, spec, "cli").await?));
+            print(&json!(store.create_license(t, spec, Actor::cli()).await?));
         }
         LicenseCommand::Set {
             tenant,
@@ -836,7 +983,9 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                 reclaim_notice_days: flags.reclaim_notice_days,
             };
             print(&json!(
-                store.update_license(t, license, change, "cli").await?
+                store
+                    .update_license(t, license, change, Actor::cli())
+                    .await?
             ));
         }
         LicenseCommand::Show { tenant, license } => {
@@ -848,7 +997,9 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
         }
         LicenseCommand::Delete { tenant, license } => {
             let t = store.tenant(&tenant).await?.key;
-            store.delete_license(t, license.clone(), "cli").await?;
+            store
+                .delete_license(t, license.clone(), Actor::cli())
+                .await?;
             eprintln!("license {license} deleted");
         }
         LicenseCommand::Seats {
@@ -893,7 +1044,9 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                 _ => None,
             };
             print(&json!(
-                store.set_override(t, license, user, kind, "cli").await?
+                store
+                    .set_override(t, license, user, kind, Actor::cli())
+                    .await?
             ));
         }
         LicenseCommand::Grant {
@@ -902,7 +1055,7 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
             user,
         } => {
             let t = store.tenant(&tenant).await?.key;
-            print(&json!(store.grant(t, license, user, "cli").await?));
+            print(&json!(store.grant(t, license, user, Actor::cli()).await?));
         }
     }
     Ok(())

@@ -399,7 +399,11 @@ async fn run(
     let store = Store::open_with_clock(&db, Arc::new(move || c2.load(Ordering::SeqCst))).unwrap();
     store.set_waitlist_copy_threshold(1);
     let tenant = store
-        .create_tenant("model".into(), vec![])
+        .create_tenant(
+            "model".into(),
+            vec![],
+            seatkeeper::store::audit::Actor::cli(),
+        )
         .await
         .unwrap()
         .key;
@@ -434,7 +438,10 @@ async fn run(
         reclaim_idle_days: if reclaim { IDLE_DAYS } else { 0 },
         reclaim_notice_days: NOTICE_DAYS,
     };
-    store.create_license(tenant, spec, "test").await.unwrap();
+    store
+        .create_license(tenant, spec, seatkeeper::store::audit::Actor::cli())
+        .await
+        .unwrap();
     let real = Real {
         store,
         tenant,
@@ -547,7 +554,7 @@ async fn run(
                         groups: Some(groups),
                         ..Default::default()
                     },
-                    "test",
+                    seatkeeper::store::audit::Actor::cli(),
                 )
                 .await
                 .unwrap();
@@ -566,7 +573,7 @@ async fn run(
                         seats: Some(n),
                         ..Default::default()
                     },
-                    "test",
+                    seatkeeper::store::audit::Actor::cli(),
                 )
                 .await
                 .unwrap();
@@ -593,7 +600,13 @@ async fn run(
                 let ov = kind.map(|p| if p { Ov::Pin } else { Ov::Exclude });
                 let had = m.overrides.contains_key(&u);
                 let r = s
-                    .set_override(t, "L".into(), format!("user{u}"), k, "test")
+                    .set_override(
+                        t,
+                        "L".into(),
+                        format!("user{u}"),
+                        k,
+                        seatkeeper::store::audit::Actor::cli(),
+                    )
                     .await;
                 if k.is_none() && !had {
                     assert!(r.is_err(), "clearing a missing override is an error");
@@ -619,7 +632,10 @@ async fn run(
             Op::Advance(secs) => {
                 real.clock.fetch_add(secs * 1000, Ordering::SeqCst);
                 m.now += secs * 1000;
-                let r = s.reconcile(t, "test").await.unwrap();
+                let r = s
+                    .reconcile(t, seatkeeper::store::audit::Actor::cli())
+                    .await
+                    .unwrap();
                 assert_eq!(
                     r.counts.repaired, 0,
                     "step {i} {op:?}: reconcile repaired drift: {r:?}"
@@ -634,7 +650,10 @@ async fn run(
             Op::Days(days) => {
                 real.clock.fetch_add(days * DAY_MS, Ordering::SeqCst);
                 m.now += days * DAY_MS;
-                let r = s.reconcile(t, "test").await.unwrap();
+                let r = s
+                    .reconcile(t, seatkeeper::store::audit::Actor::cli())
+                    .await
+                    .unwrap();
                 assert_eq!(
                     r.counts.repaired, 0,
                     "step {i} {op:?}: reconcile repaired drift: {r:?}"
@@ -673,7 +692,10 @@ async fn run(
                 }
             }
             Op::Reconcile => {
-                let r = s.reconcile(t, "test").await.unwrap();
+                let r = s
+                    .reconcile(t, seatkeeper::store::audit::Actor::cli())
+                    .await
+                    .unwrap();
                 assert_eq!(
                     r.counts.repaired, 0,
                     "step {i} {op:?}: reconcile repaired drift: {r:?}"

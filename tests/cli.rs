@@ -333,3 +333,67 @@ fn notification_verbs_work_from_the_shell() {
     let (ok, _, err) = seatkeeper(&db, &["webhook", "remove", "acme"]);
     assert!(!ok && err.contains("expected 1 id"), "{err}");
 }
+
+/// The audit log's hash chain: whole after CLI writes (each naming the OS user), broken and
+/// named when an entry is changed or removed in the database behind seatkeeper's back.
+#[test]
+fn audit_verify_names_the_first_tampered_entry() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("audit.db");
+    assert!(seatkeeper(&db, &["tenant", "create", "acme"]).0);
+    assert!(seatkeeper(&db, &["token", "issue", "acme"]).0);
+    assert!(seatkeeper(&db, &["product-token", "issue", "acme"]).0);
+    assert!(
+        seatkeeper(
+            &db,
+            &["tenant", "set", "acme", "--expected-sync-seconds", "3600"]
+        )
+        .0
+    );
+    assert!(seatkeeper(&db, &["product-token", "issue", "--operator"]).0);
+    let (ok, out, err) = seatkeeper(&db, &["audit", "verify"]);
+    assert!(ok, "{out}{err}");
+    assert!(err.contains("5 entries checked in 2 chains"), "{err}");
+    let (ok, out, _) = seatkeeper(&db, &["audit", "list", "acme"]);
+    assert!(ok);
+    let page = json(&out);
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 4, "{page}");
+    assert!(
+        entries[0]["actor"].as_str().unwrap().starts_with("cli:"),
+        "{page}"
+    );
+    let (ok, out, _) = seatkeeper(&db, &["audit", "export", "acme", "--action", "tenant."]);
+    assert!(ok);
+    assert_eq!(out.lines().count(), 2, "{out}");
+    let (ok, out, _) = seatkeeper(&db, &["audit", "list", "--operator"]);
+    assert!(
+        ok && json(&out)["entries"][0]["action"] == "product_token.issue",
+        "{out}"
+    );
+
+    // Changed behind seatkeeper's back: the entry is named.
+    let seq: i64 = entries[2]["cursor"].as_i64().unwrap();
+    let conn = rusqlite::Connection::open(&db).unwrap();
+    conn.execute(
+        "UPDATE audit SET detail = '{\"token\":\"forged\"}' WHERE seq = ?",
+        [seq],
+    )
+    .unwrap();
+    let (ok, _, err) = seatkeeper(&db, &["audit", "verify", "acme"]);
+    assert!(!ok, "{err}");
+    assert!(
+        err.contains(&format!("broken at entry {seq}")) && err.contains("was changed"),
+        "{err}"
+    );
+    // Removed: the entry after the gap no longer links.
+    let copy = dir.path().join("audit2.db");
+    drop(conn);
+    std::fs::copy(&db, &copy).unwrap();
+    let conn = rusqlite::Connection::open(&copy).unwrap();
+    conn.execute("DELETE FROM audit WHERE seq = ?", [seq - 1])
+        .unwrap();
+    let (ok, _, err) = seatkeeper(&copy, &["audit", "verify", "acme"]);
+    assert!(!ok, "{err}");
+    assert!(err.contains("does not link"), "{err}");
+}

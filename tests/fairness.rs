@@ -18,12 +18,20 @@ mod postgres_support;
 
 async fn flood_while_a_large_job_runs(store: Store) {
     let a = store
-        .create_tenant("flooding".into(), vec![])
+        .create_tenant(
+            "flooding".into(),
+            vec![],
+            seatkeeper::store::audit::Actor::cli(),
+        )
         .await
         .unwrap()
         .key;
     let b = store
-        .create_tenant("quiet".into(), vec![])
+        .create_tenant(
+            "quiet".into(),
+            vec![],
+            seatkeeper::store::audit::Actor::cli(),
+        )
         .await
         .unwrap()
         .key;

@@ -731,8 +731,12 @@ async fn each_tenant_is_reconciled_by_one_node_per_interval() {
     let database = postgres_support::cluster().database();
     let a = Store::open(std::path::Path::new(&database)).unwrap();
     let b = Store::open(std::path::Path::new(&database)).unwrap();
-    a.create_tenant("one".into(), vec![]).await.unwrap();
-    a.create_tenant("two".into(), vec![]).await.unwrap();
+    a.create_tenant("one".into(), vec![], seatkeeper::store::audit::Actor::cli())
+        .await
+        .unwrap();
+    a.create_tenant("two".into(), vec![], seatkeeper::store::audit::Actor::cli())
+        .await
+        .unwrap();
     let (x, y) = tokio::join!(
         a.reconcile_all_leased(60_000),
         b.reconcile_all_leased(60_000)

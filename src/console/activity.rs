@@ -53,12 +53,15 @@ pub(super) async fn notification_action(
     let t = tenant_of(&state, &s, &tk).await?;
     let notice = match action.as_str() {
         "retry" => {
-            state.store.retry_notification(t.key, id).await?;
+            state.store.retry_notification(t.key, id, s.actor()).await?;
             state.mail_wake.notify_one();
             "retry-queued"
         }
         "dismiss" => {
-            state.store.dismiss_notification(t.key, id).await?;
+            state
+                .store
+                .dismiss_notification(t.key, id, s.actor())
+                .await?;
             "dismissed"
         }
         _ => return Err(Error::NotFound("no such action".into())),

@@ -2,6 +2,7 @@
 //! session cookie, and the home page that sends each scope where it belongs.
 
 use super::*;
+use crate::store::audit::Actor;
 
 pub(super) async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     let s = session(&req, &state).await?;
@@ -55,14 +56,16 @@ pub(super) async fn login(
     let client = state.limits.client(&req);
     // The admin API's own check: the operator's token or a tenant admin token.
     let scope = match crate::http::auth::admin_identity(&state, form.token.trim()).await? {
-        Some(crate::http::auth::AdminIdentity::Operator) => Some(Scope::Operator),
-        Some(crate::http::auth::AdminIdentity::Tenant { tenant, .. }) => {
-            Some(Scope::Tenant(tenant.key))
+        Some(crate::http::auth::AdminIdentity::Operator) => {
+            Some((Scope::Operator, Actor::operator()))
+        }
+        Some(crate::http::auth::AdminIdentity::Tenant { tenant, token_id }) => {
+            Some((Scope::Tenant(tenant.key), Actor::tenant_admin(&token_id)))
         }
         None => None,
     };
     // A valid token signs in whatever else came from its address; failures are braked.
-    let Some(scope) = scope else {
+    let Some((scope, signed_in_as)) = scope else {
         if state.limits.failure(client).is_some() {
             return Err(Error::Forbidden(
                 "too many failed sign-ins from this address; wait a minute".into(),
@@ -76,7 +79,7 @@ pub(super) async fn login(
         let _ = r.add_cookie(&cookie(session::LOGIN_COOKIE, token, "/console/login"));
         return Ok(r);
     };
-    let s = session::create(&state.store, scope, state.store.now_ms()).await?;
+    let s = session::create(&state.store, scope, signed_in_as, state.store.now_ms()).await?;
     let mut r = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/"))
         .finish();

@@ -24,7 +24,7 @@ pub(super) async fn create_license(
     let spec: store::LicenseSpec =
         serde_json::from_value(serde_json::json!({"name": form.name, "seats": seats}))
             .map_err(|e| Error::Invalid(e.to_string()))?;
-    let l = state.store.create_license(t.key, spec, "console").await?;
+    let l = state.store.create_license(t.key, spec, s.actor()).await?;
     see_other(&format!(
         "/console/tenants/{}/licenses/{}?notice=license-created",
         t.id, l.id
@@ -143,7 +143,7 @@ pub(super) async fn license_groups(
     };
     state
         .store
-        .update_license(t.key, l.id.clone(), change, "console")
+        .update_license(t.key, l.id.clone(), change, s.actor())
         .await?;
     see_other(&format!(
         "/console/tenants/{}/licenses/{}?notice=selection-saved",
@@ -235,7 +235,7 @@ pub(super) async fn license_settings(
     }
     let l = state
         .store
-        .update_license(t.key, lk, change, "console")
+        .update_license(t.key, lk, change, s.actor())
         .await?;
     see_other(&format!(
         "/console/tenants/{}/licenses/{}?notice=license-saved",
@@ -371,7 +371,7 @@ pub(super) async fn seat_action(
         "grant" => {
             state
                 .store
-                .grant(t.key, l.id.clone(), user, "console")
+                .grant(t.key, l.id.clone(), user, s.actor())
                 .await?;
             "seat-granted"
         }
@@ -383,7 +383,7 @@ pub(super) async fn seat_action(
             };
             state
                 .store
-                .set_override(t.key, l.id.clone(), user, kind, "console")
+                .set_override(t.key, l.id.clone(), user, kind, s.actor())
                 .await?;
             "override-saved"
         }

@@ -8,6 +8,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::alloc::Millis;
+use crate::store::audit::Actor;
 use crate::store::{self, Store, TenantKey};
 
 pub const COOKIE: &str = "sk_session";
@@ -30,9 +31,16 @@ pub struct Session {
     pub id: String,
     pub scope: Scope,
     pub csrf: String,
+    /// Who signed in (`operator`, `tenant-admin:<id>`).
+    pub signed_in_as: Actor,
 }
 
 impl Session {
+    /// The audit log's actor for what this session does.
+    pub fn actor(&self) -> Actor {
+        Actor::console(&self.signed_in_as)
+    }
+
     /// True when the session may act on `tenant`.
     pub fn may(&self, tenant: TenantKey) -> bool {
         match self.scope {
@@ -58,18 +66,24 @@ fn live(created: Millis, seen: Millis, now: Millis) -> bool {
 }
 
 /// Signs a scope in: a new session, stored in the database (so every node knows it).
-pub async fn create(store: &Store, scope: Scope, now: Millis) -> Result<Session, store::Error> {
+pub async fn create(
+    store: &Store,
+    scope: Scope,
+    signed_in_as: Actor,
+    now: Millis,
+) -> Result<Session, store::Error> {
     let s = Session {
         id: random_token(),
         scope,
         csrf: random_token(),
+        signed_in_as,
     };
     let tenant = match scope {
         Scope::Operator => None,
         Scope::Tenant(t) => Some(t),
     };
     store
-        .create_console_session(tenant, &s.id, s.csrf.clone(), now)
+        .create_console_session(tenant, &s.id, s.csrf.clone(), now, s.signed_in_as.clone())
         .await?;
     Ok(s)
 }
@@ -83,6 +97,7 @@ pub async fn get(store: &Store, id: &str, now: Millis) -> Result<Option<Session>
             id: id.to_owned(),
             scope: s.tenant.map_or(Scope::Operator, Scope::Tenant),
             csrf: s.csrf,
+            signed_in_as: s.actor,
         }))
 }
 
@@ -109,6 +124,7 @@ mod tests {
             id: random_token(),
             scope: Scope::Tenant(3),
             csrf: random_token(),
+            signed_in_as: Actor::operator(),
         };
         assert!(b.may(3) && !b.may(4));
         assert!(b.csrf_ok(&b.csrf.clone()) && !b.csrf_ok("nope"));

@@ -68,7 +68,7 @@ pub(super) async fn create_tenant(
     }
     let t = state
         .store
-        .create_tenant(form.name.clone(), recipients(&form.notify)?)
+        .create_tenant(form.name.clone(), recipients(&form.notify)?, s.actor())
         .await?;
     see_other(&format!("/console/tenants/{}?notice=tenant-created", t.id))
 }
@@ -175,7 +175,7 @@ pub(super) async fn tenant_settings(
                     .map(str::to_owned),
                 weekly_summary: weekly_of(&form, &t)?,
             },
-            "console",
+            s.actor(),
         )
         .await?;
     see_other(&format!("/console/tenants/{}?notice=settings-saved", t.id))
@@ -189,7 +189,7 @@ pub(super) async fn issue_token(
 ) -> Result<HttpResponse> {
     let s = posted(&req, &state, &form.csrf).await?;
     let t = tenant_of(&state, &s, &path).await?;
-    let (info, token) = state.store.issue_token(t.key, None).await?;
+    let (info, token) = state.store.issue_token(t.key, None, s.actor()).await?;
     // Rendered, not redirected: the token is shown this once.
     tenant_page(
         &req,
@@ -210,7 +210,10 @@ pub(super) async fn issue_product_token(
 ) -> Result<HttpResponse> {
     let s = posted(&req, &state, &form.csrf).await?;
     let t = tenant_of(&state, &s, &path).await?;
-    let (info, token) = state.store.issue_product_token(Some(t.key)).await?;
+    let (info, token) = state
+        .store
+        .issue_product_token(Some(t.key), s.actor())
+        .await?;
     // Rendered, not redirected: the token is shown this once.
     tenant_page(
         &req,
@@ -232,7 +235,10 @@ pub(super) async fn revoke_product_token(
     let s = posted(&req, &state, &form.csrf).await?;
     let (key, id) = path.into_inner();
     let t = tenant_of(&state, &s, &key).await?;
-    state.store.revoke_product_token(Some(t.key), id).await?;
+    state
+        .store
+        .revoke_product_token(Some(t.key), id, s.actor())
+        .await?;
     see_other(&format!("/console/tenants/{}?notice=token-revoked", t.id))
 }
 
@@ -245,6 +251,6 @@ pub(super) async fn revoke_token(
     let s = posted(&req, &state, &form.csrf).await?;
     let (key, id) = path.into_inner();
     let t = tenant_of(&state, &s, &key).await?;
-    state.store.revoke_token(t.key, id).await?;
+    state.store.revoke_token(t.key, id, s.actor()).await?;
     see_other(&format!("/console/tenants/{}?notice=token-revoked", t.id))
 }

@@ -32,7 +32,10 @@ pub(super) async fn create_webhook(
         allow_private: state.config.webhook_allow_private_addresses,
     };
     vet(&url, policy).await.map_err(|e| Error::Invalid(e.0))?;
-    let w = state.store.create_webhook(Some(t.key), url, events).await?;
+    let w = state
+        .store
+        .create_webhook(Some(t.key), url, events, s.actor())
+        .await?;
     // Rendered, not redirected: the secret is shown this once.
     tenant_page(
         &req,
@@ -54,7 +57,10 @@ pub(super) async fn rotate_webhook(
     let s = posted(&req, &state, &form.csrf).await?;
     let (key, id) = path.into_inner();
     let t = tenant_of(&state, &s, &key).await?;
-    let w = state.store.rotate_webhook_secret(Some(t.key), id).await?;
+    let w = state
+        .store
+        .rotate_webhook_secret(Some(t.key), id, s.actor())
+        .await?;
     tenant_page(
         &req,
         &state,
@@ -84,19 +90,22 @@ pub(super) async fn change_webhook(
         "enable" => {
             state
                 .store
-                .update_webhook(Some(t.key), id, on(true))
+                .update_webhook(Some(t.key), id, on(true), s.actor())
                 .await?;
             "webhook-enabled"
         }
         "disable" => {
             state
                 .store
-                .update_webhook(Some(t.key), id, on(false))
+                .update_webhook(Some(t.key), id, on(false), s.actor())
                 .await?;
             "webhook-disabled"
         }
         "delete" => {
-            state.store.delete_webhook(Some(t.key), id).await?;
+            state
+                .store
+                .delete_webhook(Some(t.key), id, s.actor())
+                .await?;
             "webhook-deleted"
         }
         _ => return Err(Error::NotFound(format!("no action {action:?}"))),

@@ -140,7 +140,9 @@ pub fn routes() -> Routes {
             revoke_product_token,
             Doc::new("Revoke an operator product token (operator only)").no_content("Revoked."),
         );
-    super::webhooks::routes(super::notifications::routes(super::licenses::routes(r)))
+    super::audit::routes(super::webhooks::routes(super::notifications::routes(
+        super::licenses::routes(r),
+    )))
 }
 
 pub fn scope() -> actix_web::Scope {
@@ -248,11 +250,14 @@ async fn create_tenant(
     if let Some(Some(w)) = &change.weekly_summary {
         w.validate().map_err(store::Error::Invalid)?;
     }
-    let mut tenant = state.store.create_tenant(t.name, t.notify).await?;
+    let mut tenant = state
+        .store
+        .create_tenant(t.name, t.notify, admin.actor.clone())
+        .await?;
     if change != TenantChange::default() {
         state
             .store
-            .update_tenant(tenant.key, change, "admin")
+            .update_tenant(tenant.key, change, admin.actor.clone())
             .await?;
         tenant = state.store.tenant(&tenant.id).await?;
     }
@@ -315,7 +320,7 @@ where
 }
 
 async fn update_tenant(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<String>,
     payload: web::Payload,
@@ -335,7 +340,7 @@ async fn update_tenant(
                     .weekly_summary
                     .map(|w| w.and_then(WeeklySetting::into_weekly)),
             },
-            "admin",
+            admin.actor.clone(),
         )
         .await?;
     Ok(HttpResponse::Ok().json(state.store.tenant(&tenant.id).await?))
@@ -369,7 +374,7 @@ pub(super) async fn optional_body<T: serde::de::DeserializeOwned + Default>(
 }
 
 async fn issue_token(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<String>,
     payload: web::Payload,
@@ -378,7 +383,7 @@ async fn issue_token(
     let body: NewToken = optional_body(payload, &state).await?;
     let (info, token) = state
         .store
-        .issue_token(tenant.key, body.expires_in_seconds)
+        .issue_token(tenant.key, body.expires_in_seconds, admin.actor.clone())
         .await?;
     Ok(HttpResponse::Created().json(IssuedScimToken {
         id: info.id,
@@ -391,7 +396,7 @@ async fn issue_token(
 }
 
 async fn rotate_token(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     payload: web::Payload,
@@ -400,7 +405,10 @@ async fn rotate_token(
     let tenant = state.store.tenant(&tenant).await?;
     let body: Rotation = optional_body(payload, &state).await?;
     let overlap = body.overlap_seconds.unwrap_or(86_400);
-    let (info, token, old) = state.store.rotate_token(tenant.key, id, overlap).await?;
+    let (info, token, old) = state
+        .store
+        .rotate_token(tenant.key, id, overlap, admin.actor.clone())
+        .await?;
     Ok(HttpResponse::Created().json(IssuedScimToken {
         id: info.id,
         token,
@@ -424,13 +432,16 @@ async fn list_tokens(
 }
 
 async fn revoke_token(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, id) = path.into_inner();
     let tenant = state.store.tenant(&tenant).await?;
-    state.store.revoke_token(tenant.key, id).await?;
+    state
+        .store
+        .revoke_token(tenant.key, id, admin.actor.clone())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -441,7 +452,10 @@ async fn issue_admin_token(
 ) -> Result<HttpResponse, AdminError> {
     admin.operator()?;
     let tenant = state.store.tenant(&path).await?;
-    let (info, token) = state.store.issue_admin_token(tenant.key).await?;
+    let (info, token) = state
+        .store
+        .issue_admin_token(tenant.key, admin.actor.clone())
+        .await?;
     Ok(HttpResponse::Created().json(IssuedToken {
         id: info.id,
         token,
@@ -472,7 +486,10 @@ async fn revoke_admin_token(
     let (tenant, id) = path.into_inner();
     let tenant = state.store.tenant(&tenant).await?;
     // Console sessions signed in with a token of this tenant end too (in the same write).
-    state.store.revoke_admin_token(tenant.key, id).await?;
+    state
+        .store
+        .revoke_admin_token(tenant.key, id, admin.actor.clone())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -501,7 +518,7 @@ async fn issue_product_token(
     let owner = product_owner(&admin, &state, path.as_deref().map(String::as_str)).await?;
     let (info, token) = state
         .store
-        .issue_product_token(owner.as_ref().map(|t| t.key))
+        .issue_product_token(owner.as_ref().map(|t| t.key), admin.actor.clone())
         .await?;
     Ok(HttpResponse::Created().json(IssuedToken {
         id: info.id,
@@ -538,7 +555,7 @@ async fn revoke_product_token(
     let owner = product_owner(&admin, &state, path.tenant.as_deref()).await?;
     state
         .store
-        .revoke_product_token(owner.map(|t| t.key), path.id.clone())
+        .revoke_product_token(owner.map(|t| t.key), path.id.clone(), admin.actor.clone())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

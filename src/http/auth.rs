@@ -123,6 +123,8 @@ pub struct TenantTag(pub crate::store::TenantKey);
 pub struct Admin {
     /// `None` for the operator; the tenant of a tenant admin token.
     pub tenant: Option<crate::store::TenantKey>,
+    /// Who this is, as the audit log names it.
+    pub actor: crate::store::audit::Actor,
 }
 
 impl Admin {
@@ -258,6 +260,10 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
         }
         None => return Err(fail("the admin token is not valid")),
     };
+    let actor = match &bucket {
+        AdminKey::Operator => crate::store::audit::Actor::operator(),
+        AdminKey::Token(id) => crate::store::audit::Actor::tenant_admin(id),
+    };
     if let Some(d) = state.limits.admin(bucket) {
         return Err(Throttled {
             retry_after: retry_after(d),
@@ -266,5 +272,5 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
         }
         .into());
     }
-    Ok(Admin { tenant })
+    Ok(Admin { tenant, actor })
 }

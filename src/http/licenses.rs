@@ -26,8 +26,8 @@ use crate::store::{LicenseChange, LicenseSpec, Selector};
 /// Licenses, seats and the rest of the allocation admin API, added to the admin routes.
 pub fn routes(r: Routes) -> Routes {
     use crate::store::{
-        AuditLog, LicenseView, PreviewView, ReclaimPreview, ReconcileReport, SeatEvents, SeatView,
-        SeatsView, TenantStatus, UserSeat,
+        LicenseView, PreviewView, ReclaimPreview, ReconcileReport, SeatEvents, SeatView, SeatsView,
+        TenantStatus, UserSeat,
     };
     use actix_web::http::Method as M;
     let lic = "/tenants/{tenant}/licenses/{license}";
@@ -158,31 +158,25 @@ pub fn routes(r: Routes) -> Routes {
             )
             .ok::<SeatEvents>("A page of events."),
     )
-    .add(
-        M::GET,
-        "/tenants/{tenant}/audit",
-        audit,
-        Doc::new("The newest entries of the audit log")
-            .query_int(
-                "limit",
-                "At most this many entries (default 200, at most 10000).",
-            )
-            .ok::<AuditLog>("The entries."),
-    )
 }
 
 type Path2 = web::Path<(String, String)>;
 type Path3 = web::Path<(String, String, String)>;
 
 async fn create(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<String>,
     payload: web::Payload,
 ) -> Result<HttpResponse, AdminError> {
     let t = tenant_of(&state, &path).await?;
     let spec: LicenseSpec = json_body(payload, &state).await?;
-    Ok(HttpResponse::Created().json(state.store.create_license(t, spec, "admin").await?))
+    Ok(HttpResponse::Created().json(
+        state
+            .store
+            .create_license(t, spec, admin.actor.clone())
+            .await?,
+    ))
 }
 
 async fn list(
@@ -205,7 +199,7 @@ async fn get(
 }
 
 async fn update(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: Path2,
     payload: web::Payload,
@@ -216,19 +210,22 @@ async fn update(
     Ok(HttpResponse::Ok().json(
         state
             .store
-            .update_license(t, license, change, "admin")
+            .update_license(t, license, change, admin.actor.clone())
             .await?,
     ))
 }
 
 async fn delete(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: Path2,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, license) = path.into_inner();
     let t = tenant_of(&state, &tenant).await?;
-    state.store.delete_license(t, license, "admin").await?;
+    state
+        .store
+        .delete_license(t, license, admin.actor.clone())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -284,13 +281,18 @@ async fn seat(
 }
 
 async fn grant(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: Path3,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, license, user) = path.into_inner();
     let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(state.store.grant(t, license, user, "admin").await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .store
+            .grant(t, license, user, admin.actor.clone())
+            .await?,
+    ))
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -300,7 +302,7 @@ struct OverrideBody {
 }
 
 async fn put_override(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: Path3,
     payload: web::Payload,
@@ -311,13 +313,13 @@ async fn put_override(
     Ok(HttpResponse::Ok().json(
         state
             .store
-            .set_override(t, license, user, Some(body.kind), "admin")
+            .set_override(t, license, user, Some(body.kind), admin.actor.clone())
             .await?,
     ))
 }
 
 async fn delete_override(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: Path3,
 ) -> Result<HttpResponse, AdminError> {
@@ -325,7 +327,7 @@ async fn delete_override(
     let t = tenant_of(&state, &tenant).await?;
     state
         .store
-        .set_override(t, license, user, None, "admin")
+        .set_override(t, license, user, None, admin.actor.clone())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -391,13 +393,13 @@ async fn user_seats(
 }
 
 async fn reconcile(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<String>,
 ) -> Result<HttpResponse, AdminError> {
     let t = tenant_of(&state, &path).await?;
     state.store.flush_provider_calls().await?;
-    Ok(HttpResponse::Ok().json(state.store.reconcile(t, "admin").await?))
+    Ok(HttpResponse::Ok().json(state.store.reconcile(t, admin.actor.clone()).await?))
 }
 
 async fn status(
@@ -419,15 +421,4 @@ async fn seat_events(
     let after = int_param(&req, "after", 0, i64::MAX)?;
     let limit = int_param(&req, "limit", 1000, 10_000)?;
     Ok(HttpResponse::Ok().json(state.store.seat_events(t, after, limit).await?))
-}
-
-async fn audit(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
-    let limit = int_param(&req, "limit", 200, 10_000)?;
-    Ok(HttpResponse::Ok().json(state.store.audit_log(t, limit).await?))
 }

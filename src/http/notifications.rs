@@ -113,7 +113,7 @@ struct TestMessage {
 }
 
 async fn test(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<String>,
     payload: web::Payload,
@@ -125,31 +125,42 @@ async fn test(
             "the tenant has no notify recipients: set them (PATCH the tenant) or give \"to\"",
         ));
     }
-    let queued = state.store.notification_test(tenant.key, body.to).await?;
+    let queued = state
+        .store
+        .notification_test(tenant.key, body.to, admin.actor.clone())
+        .await?;
     state.mail_wake.notify_one();
     Ok(HttpResponse::Accepted().json(queued))
 }
 
 /// `retry`: a failed or skipped message queued again, sent at once.
 async fn retry(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, id) = path.into_inner();
     let t = tenant_of(&state, &tenant).await?;
-    let row = state.store.retry_notification(t, id_of(&id)?).await?;
+    let row = state
+        .store
+        .retry_notification(t, id_of(&id)?, admin.actor.clone())
+        .await?;
     state.mail_wake.notify_one();
     Ok(HttpResponse::Ok().json(row))
 }
 
 /// `dismiss`: a failed or skipped message closed unsent.
 async fn dismiss(
-    _: Admin,
+    admin: Admin,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (tenant, id) = path.into_inner();
     let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(state.store.dismiss_notification(t, id_of(&id)?).await?))
+    Ok(HttpResponse::Ok().json(
+        state
+            .store
+            .dismiss_notification(t, id_of(&id)?, admin.actor.clone())
+            .await?,
+    ))
 }

@@ -144,7 +144,10 @@ async fn create(
     vet(&w.url, policy(&state))
         .await
         .map_err(|e| AdminError::bad_request(e.0))?;
-    let created = state.store.create_webhook(owner, w.url, w.events).await?;
+    let created = state
+        .store
+        .create_webhook(owner, w.url, w.events, admin.actor.clone())
+        .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
@@ -180,7 +183,10 @@ async fn update(
             .await
             .map_err(|e| AdminError::bad_request(e.0))?;
     }
-    let w = state.store.update_webhook(owner, id(&req), change).await?;
+    let w = state
+        .store
+        .update_webhook(owner, id(&req), change, admin.actor.clone())
+        .await?;
     Ok(HttpResponse::Ok().json(w))
 }
 
@@ -190,7 +196,10 @@ async fn delete(
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
     let owner = owner(&admin, &state, &req).await?;
-    state.store.delete_webhook(owner, id(&req)).await?;
+    state
+        .store
+        .delete_webhook(owner, id(&req), admin.actor.clone())
+        .await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
@@ -200,7 +209,10 @@ async fn rotate(
     req: HttpRequest,
 ) -> Result<HttpResponse, AdminError> {
     let owner = owner(&admin, &state, &req).await?;
-    let rotated = state.store.rotate_webhook_secret(owner, id(&req)).await?;
+    let rotated = state
+        .store
+        .rotate_webhook_secret(owner, id(&req), admin.actor.clone())
+        .await?;
     Ok(HttpResponse::Ok().json(rotated))
 }
 
@@ -251,7 +263,7 @@ async fn redeliver(
         .to_owned();
     let d = state
         .store
-        .redeliver_webhook(owner, id(&req), delivery)
+        .redeliver_webhook(owner, id(&req), delivery, admin.actor.clone())
         .await?;
     Ok(HttpResponse::Accepted().json(d))
 }

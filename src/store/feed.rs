@@ -2,7 +2,7 @@
 //! by the job that made the change, [`audit`]), the seat-event feed a product can follow with a
 //! cursor, and a license's usage history for the console's chart.
 
-use super::sql::{params, Db, Engine};
+use super::sql::{params, Engine};
 use serde::Serialize;
 use serde_json::Value;
 
@@ -77,22 +77,6 @@ pub struct UsagePoint {
     pub at: Millis,
     pub in_use: i64,
     pub waiting: i64,
-}
-
-/// Records an admin action (or a reconciler report) in the transaction of the change.
-pub(super) fn audit(
-    c: &Db,
-    tenant: TenantKey,
-    at: Millis,
-    actor: &str,
-    action: &str,
-    detail: Value,
-) -> Result<()> {
-    c.prepare_cached(
-        "INSERT INTO audit (tenant, at, actor, action, detail) VALUES (?, ?, ?, ?, ?)",
-    )?
-    .execute(params![tenant, at, actor, action, detail.to_string()])?;
-    Ok(())
 }
 
 impl Store {

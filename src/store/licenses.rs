@@ -9,7 +9,7 @@ use super::sql::{params, Db, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::feed::audit;
+use super::audit::{record as audit, Actor};
 use super::outbox;
 use super::seats::{allocate, rfc3339, TxSeats};
 use super::{Error, Lock, Result, Store, TenantKey};
@@ -497,7 +497,7 @@ impl Store {
         &self,
         tenant: TenantKey,
         spec: LicenseSpec,
-        actor: &'static str,
+        actor: Actor,
     ) -> Result<LicenseView> {
         let name = validate_name(&spec.name)?;
         validate_seats(spec.seats)?;
@@ -537,7 +537,7 @@ impl Store {
                 selection_changed(a, l, &[], &added, notify)
             })?;
             let v = view(c, l)?;
-            audit(c, tenant, at, actor, "license.create", json!({"license": v.id, "name": v.name, "seats": v.seats}))?;
+            audit(c, tenant, at, actor.as_str(), "license.create", json!({"license": v.id, "name": v.name, "settings": settings_of(&v)}))?;
             Ok(v)
         })
         .await
@@ -565,7 +565,7 @@ impl Store {
         tenant: TenantKey,
         key: String,
         change: LicenseChange,
-        actor: &'static str,
+        actor: Actor,
     ) -> Result<LicenseView> {
         let ticker = self.ticker();
         self.write_alone(Lock::Tenant(tenant), move |c| {
@@ -579,22 +579,16 @@ impl Store {
                 c,
                 tenant,
                 at,
-                actor,
+                actor.as_str(),
                 "license.update",
-                json!({"license": after.id, "before": {"seats": before.seats, "groups": before.groups.len()},
-                       "after": {"seats": after.seats, "groups": after.groups.len()}}),
+                license_changes(&before, &after),
             )?;
             Ok(after)
         })
         .await
     }
 
-    pub async fn delete_license(
-        &self,
-        tenant: TenantKey,
-        key: String,
-        actor: &'static str,
-    ) -> Result<()> {
+    pub async fn delete_license(&self, tenant: TenantKey, key: String, actor: Actor) -> Result<()> {
         let ticker = self.ticker();
         self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
@@ -623,7 +617,7 @@ impl Store {
                 c,
                 tenant,
                 at,
-                actor,
+                actor.as_str(),
                 "license.delete",
                 json!({"license": v.id, "name": v.name}),
             )?;
@@ -727,4 +721,49 @@ fn preview_in(
         releasing: after.releasing,
     };
     Ok(out)
+}
+
+/// A license's settings as an admin sets them (no counters or timestamps), for the audit log.
+fn settings_of(v: &LicenseView) -> serde_json::Value {
+    let mut j = json!(v);
+    if let Some(o) = j.as_object_mut() {
+        for k in [
+            "granted",
+            "blocked",
+            "releasing",
+            "created",
+            "updated",
+            "id",
+        ] {
+            o.remove(k);
+        }
+    }
+    j
+}
+
+/// What an update changed: each setting with its value before and after, and the groups
+/// selected and unselected (by how they were named), for the audit log.
+fn license_changes(before: &LicenseView, after: &LicenseView) -> serde_json::Value {
+    let name = |s: &SelectorView| {
+        serde_json::to_value(s)
+            .ok()
+            .and_then(|v| {
+                v.get("displayName")
+                    .or_else(|| v.get("id"))
+                    .or_else(|| v.get("externalId"))
+                    .and_then(|x| x.as_str().map(str::to_owned))
+            })
+            .unwrap_or_default()
+    };
+    let (b, a): (Vec<String>, Vec<String>) = (
+        before.groups.iter().map(name).collect(),
+        after.groups.iter().map(name).collect(),
+    );
+    let mut changed = super::audit::changes(&settings_of(before), &settings_of(after), &["groups"]);
+    let added: Vec<&String> = a.iter().filter(|g| !b.contains(g)).collect();
+    let removed: Vec<&String> = b.iter().filter(|g| !a.contains(g)).collect();
+    if !added.is_empty() || !removed.is_empty() {
+        changed["groups"] = json!({"selected": added, "unselected": removed});
+    }
+    json!({"license": after.id, "name": after.name, "changed": changed})
 }

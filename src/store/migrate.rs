@@ -22,6 +22,7 @@ const STEPS: &[&str] = &[
     include_str!("v8.sql"),
     include_str!("v9.sql"),
     include_str!("v10.sql"),
+    include_str!("v11.sql"),
 ];
 /// The version this binary writes.
 pub const CURRENT: i64 = 1 + STEPS.len() as i64;

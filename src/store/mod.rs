@@ -33,6 +33,7 @@
 //! Every table has a `tenant` column and every statement here filters on it; a [`TenantKey`] is
 //! only obtained from an authenticated token or an admin lookup.
 
+pub mod audit;
 mod digest;
 mod feed;
 mod groups;

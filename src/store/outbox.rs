@@ -532,6 +532,7 @@ impl Store {
         &self,
         tenant: TenantKey,
         to: Vec<String>,
+        actor: super::audit::Actor,
     ) -> Result<Notification> {
         if let Some(bad) = to.iter().find(|e| !super::tenants::valid_email(e)) {
             return Err(Error::Invalid(format!("{bad:?} is not an email address")));
@@ -575,6 +576,7 @@ impl Store {
             let row = c
                 .prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)?;
+            super::audit::record(c, tenant, at, actor.as_str(), "notification.test", json!({"notification": id, "to": row.recipients}))?;
             Ok(row)
         })
         .await
@@ -582,7 +584,12 @@ impl Store {
 
     /// Sends a failed (or skipped) message again: back to `pending`, due now. A skipped digest
     /// was never rendered for anyone, so it is rendered again for the current recipients.
-    pub async fn retry_notification(&self, tenant: TenantKey, id: i64) -> Result<Notification> {
+    pub async fn retry_notification(
+        &self,
+        tenant: TenantKey,
+        id: i64,
+        actor: super::audit::Actor,
+    ) -> Result<Notification> {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
@@ -599,6 +606,7 @@ impl Store {
                     "notification {id} is not failed or skipped (only those can be retried)"
                 )));
             }
+            super::audit::record(c, tenant, at, actor.as_str(), "notification.retry", json!({"notification": id}))?;
             c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)
         })
@@ -607,7 +615,13 @@ impl Store {
 
     /// Closes a failed (or skipped) message without sending it: someone has seen it and acted.
     /// Failed messages are otherwise kept, and shown, until retried or dismissed.
-    pub async fn dismiss_notification(&self, tenant: TenantKey, id: i64) -> Result<Notification> {
+    pub async fn dismiss_notification(
+        &self,
+        tenant: TenantKey,
+        id: i64,
+        actor: super::audit::Actor,
+    ) -> Result<Notification> {
+        let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let n = c
                 .prepare_cached(
@@ -620,6 +634,7 @@ impl Store {
                     "notification {id} is not failed or skipped (only those can be dismissed)"
                 )));
             }
+            super::audit::record(c, tenant, ticker.now(), actor.as_str(), "notification.dismiss", json!({"notification": id}))?;
             c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)
         })

@@ -8,6 +8,7 @@ use std::sync::Arc;
 use serde::Serialize;
 use subtle::ConstantTimeEq;
 
+use super::audit::{record as audit, Actor, OPERATOR_CHAIN};
 use super::feed::{seat_event, SeatEvent};
 use super::licenses::{license_key, view};
 use super::ranks::RankCache;
@@ -225,6 +226,7 @@ impl Store {
     pub async fn issue_product_token(
         &self,
         tenant: Option<TenantKey>,
+        actor: Actor,
     ) -> Result<(TokenInfo, String)> {
         let (id, secret, _) = new_token();
         let token = format!("skp_{}", secret.trim_start_matches("skt_"));
@@ -242,6 +244,14 @@ impl Store {
                     "SELECT id, created, NULL, revoked FROM product_tokens WHERE id = ?",
                 )?
                 .query_row([&id], token_row)?;
+            audit(
+                c,
+                tenant.unwrap_or(OPERATOR_CHAIN),
+                ticker.now(),
+                actor.as_str(),
+                "product_token.issue",
+                serde_json::json!({"token": info}),
+            )?;
             Ok((info, token))
         })
         .await
@@ -263,8 +273,14 @@ impl Store {
     }
 
     /// Revokes a product token of `tenant` (or an operator's, `None`) at once.
-    pub async fn revoke_product_token(&self, tenant: Option<TenantKey>, id: String) -> Result<()> {
+    pub async fn revoke_product_token(
+        &self,
+        tenant: Option<TenantKey>,
+        id: String,
+        actor: Actor,
+    ) -> Result<()> {
         let lock = tenant.map_or(Lock::None, Lock::Tenant);
+        let ticker = self.ticker();
         self.write(lock, move |c| {
             let n = c
                 .prepare_cached(
@@ -275,7 +291,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("product token {id:?}")));
             }
-            Ok(())
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), "product_token.revoke", serde_json::json!({"token": id}))
         })
         .await
     }

@@ -12,7 +12,7 @@ use std::collections::HashSet;
 use serde::Serialize;
 use serde_json::json;
 
-use super::feed::audit;
+use super::audit::record as audit;
 use super::licenses::{license_key, view};
 use super::outbox;
 use super::seats::{allocate, allocate_reclaiming, rfc3339};

@@ -8,7 +8,7 @@ use super::sql::{params, Db, Engine};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
-use super::feed::audit;
+use super::audit::{record as audit, Actor};
 use super::licenses::Selector;
 use super::outbox;
 use super::seats::{allocate, rfc3339};
@@ -283,15 +283,11 @@ fn check_silence(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> {
 
 impl Store {
     /// Runs the reconciler over one tenant now.
-    pub async fn reconcile(
-        &self,
-        tenant: TenantKey,
-        actor: &'static str,
-    ) -> Result<ReconcileReport> {
+    pub async fn reconcile(&self, tenant: TenantKey, actor: Actor) -> Result<ReconcileReport> {
         self.flush_provider_calls().await?;
         let at = self.now_ms();
         self.write_alone(Lock::Tenant(tenant), move |c| {
-            reconcile_tenant(c, tenant, at, actor)
+            reconcile_tenant(c, tenant, at, actor.as_str())
         })
         .await
     }
@@ -327,7 +323,7 @@ impl Store {
                 {
                     return Ok(false);
                 }
-                self.reconcile(*t, "reconciler").await.map(|_| true)
+                self.reconcile(*t, Actor::reconciler()).await.map(|_| true)
             };
             match step.await {
                 Ok(true) => outcome.reconciled += 1,

@@ -7,7 +7,7 @@ use super::sql::{params, Db};
 use serde::Serialize;
 use serde_json::json;
 
-use super::feed::audit;
+use super::audit::{record as audit, Actor};
 use super::licenses::{license_key, user_by_name, view};
 use super::ranks::{Lookup, RankCache};
 use super::seats::{allocate, rfc3339, TxSeats};
@@ -268,7 +268,7 @@ impl Store {
         key: String,
         user_name: String,
         kind: Option<OverrideKind>,
-        actor: &'static str,
+        actor: Actor,
     ) -> Result<SeatView> {
         let ticker = self.ticker();
         if kind == Some(OverrideKind::Idle) {
@@ -304,7 +304,7 @@ impl Store {
                 Some(OverrideKind::Idle) => "override.idle",
                 None => "override.remove",
             };
-            audit(c, tenant, at, actor, action, json!({"license": view(c, l)?.id, "userName": name}))?;
+            audit(c, tenant, at, actor.as_str(), action, json!({"license": view(c, l)?.id, "userName": name}))?;
             seat_view(c, tenant, l, &id, Some(name), None)
         })
         .await
@@ -316,7 +316,7 @@ impl Store {
         tenant: TenantKey,
         key: String,
         user_name: String,
-        actor: &'static str,
+        actor: Actor,
     ) -> Result<SeatView> {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
@@ -336,7 +336,7 @@ impl Store {
                 c,
                 tenant,
                 at,
-                actor,
+                actor.as_str(),
                 "seat.grant",
                 json!({"license": view(c, l)?.id, "userName": name}),
             )?;

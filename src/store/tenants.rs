@@ -16,7 +16,7 @@ use serde_json::json;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-use super::feed::audit;
+use super::audit::{record as audit, Actor};
 use super::licenses::Selector;
 use super::reconciler::ReconcileReport;
 use super::seats::{millis_of, rfc3339};
@@ -253,6 +253,12 @@ fn token_info(c: &Db, id: &str) -> Result<TokenInfo> {
 }
 
 /// Finds a tenant by its id or, failing that, its name (case-insensitive).
+/// The tenant with internal key `tenant`.
+fn tenant_by_key(conn: &Db, tenant: TenantKey) -> Result<Tenant> {
+    conn.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE rk = ?"))?
+        .query_row([tenant], tenant_row)
+}
+
 pub(crate) fn find_tenant(conn: &Db, key: &str) -> Result<Tenant> {
     conn.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE id = ?1 OR lower(name) = lower(?1) ORDER BY id = ?1 DESC LIMIT 1"))?
         .query_row([key], tenant_row)
@@ -268,6 +274,8 @@ const SESSION_TOUCH_MS: Millis = 60_000;
 pub struct ConsoleSession {
     /// `None`: the operator's session; else one tenant's.
     pub tenant: Option<TenantKey>,
+    /// Who signed in (the audit log's actor behind the session's acts).
+    pub actor: Actor,
     pub csrf: String,
     pub created: Millis,
     pub seen: Millis,
@@ -375,7 +383,12 @@ pub(super) fn silent_at(now: Millis, since: Millis, expected_sync_seconds: i64) 
 }
 
 impl Store {
-    pub async fn create_tenant(&self, name: String, notify: Vec<Recipient>) -> Result<Tenant> {
+    pub async fn create_tenant(
+        &self,
+        name: String,
+        notify: Vec<Recipient>,
+        actor: Actor,
+    ) -> Result<Tenant> {
         let name = name.trim().to_owned();
         if name.is_empty() || name.len() > 200 || name.chars().any(char::is_control) {
             return Err(Error::Invalid(
@@ -383,6 +396,7 @@ impl Store {
             ));
         }
         check_recipients(&notify)?;
+        let ticker = self.ticker();
         self.write(Lock::None, move |c| {
             let id = uuid::Uuid::new_v4().to_string();
             let created = now();
@@ -399,7 +413,16 @@ impl Store {
                     e
                 }
             })?;
-            find_tenant(c, &id)
+            let t = find_tenant(c, &id)?;
+            audit(
+                c,
+                t.key,
+                ticker.now(),
+                actor.as_str(),
+                "tenant.create",
+                json!(t),
+            )?;
+            Ok(t)
         })
         .await
     }
@@ -429,6 +452,7 @@ impl Store {
         &self,
         tenant: TenantKey,
         expires_in: Option<i64>,
+        actor: Actor,
     ) -> Result<(TokenInfo, String)> {
         if expires_in.is_some_and(|s| !(TOKEN_SECONDS_MIN..=TOKEN_SECONDS_MAX).contains(&s)) {
             return Err(Error::Invalid(format!(
@@ -447,7 +471,16 @@ impl Store {
                 at,
                 expires_in.map(|s| super::seats::rfc3339(at + s * 1000)),
             )?;
-            Ok((token_info(c, &id)?, token))
+            let info = token_info(c, &id)?;
+            audit(
+                c,
+                tenant,
+                at,
+                actor.as_str(),
+                "scim_token.issue",
+                json!({"token": info}),
+            )?;
+            Ok((info, token))
         })
         .await
     }
@@ -459,6 +492,7 @@ impl Store {
         tenant: TenantKey,
         old: String,
         overlap: i64,
+        actor: Actor,
     ) -> Result<(TokenInfo, String, TokenInfo)> {
         if !(0..=OVERLAP_SECONDS_MAX).contains(&overlap) {
             return Err(Error::Invalid(format!(
@@ -480,7 +514,9 @@ impl Store {
                 return Err(Error::NotFound(format!("active token {old:?}")));
             }
             insert_token(c, tenant, &id, &digest, at, None)?;
-            Ok((token_info(c, &id)?, token, token_info(c, &old)?))
+            let (new, old) = (token_info(c, &id)?, token_info(c, &old)?);
+            audit(c, tenant, at, actor.as_str(), "scim_token.rotate", json!({"token": new, "replaces": old}))?;
+            Ok((new, token, old))
         })
         .await;
         self.inner.auth_cache.invalidate();
@@ -499,7 +535,8 @@ impl Store {
     }
 
     /// Revokes a token at once. Revoking a revoked token is not an error.
-    pub async fn revoke_token(&self, tenant: TenantKey, id: String) -> Result<()> {
+    pub async fn revoke_token(&self, tenant: TenantKey, id: String, actor: Actor) -> Result<()> {
+        let ticker = self.ticker();
         let revoked = self.write(Lock::Tenant(tenant), move |c| {
             let n = c
                 .prepare_cached("UPDATE scim_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
@@ -507,7 +544,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("token {id:?}")));
             }
-            Ok(())
+            audit(c, tenant, ticker.now(), actor.as_str(), "scim_token.revoke", json!({"token": id}))
         })
         .await;
         self.inner.auth_cache.invalidate();
@@ -571,7 +608,11 @@ impl Store {
 
     /// Issues a tenant admin token (`ska_<id>_<secret>`): the admin API and the console for
     /// this tenant only. The returned string is the only copy of the secret.
-    pub async fn issue_admin_token(&self, tenant: TenantKey) -> Result<(TokenInfo, String)> {
+    pub async fn issue_admin_token(
+        &self,
+        tenant: TenantKey,
+        actor: Actor,
+    ) -> Result<(TokenInfo, String)> {
         let (id, secret, _) = new_token();
         let token = format!("ska_{}", secret.trim_start_matches("skt_"));
         let digest = hash(&token);
@@ -585,6 +626,14 @@ impl Store {
             let info = c
                 .prepare_cached("SELECT id, created, NULL, revoked FROM admin_tokens WHERE id = ?")?
                 .query_row([&id], token_row)?;
+            audit(
+                c,
+                tenant,
+                ticker.now(),
+                actor.as_str(),
+                "admin_token.issue",
+                json!({"token": info}),
+            )?;
             Ok((info, token))
         })
         .await
@@ -602,7 +651,13 @@ impl Store {
     }
 
     /// Revokes a tenant admin token at once.
-    pub async fn revoke_admin_token(&self, tenant: TenantKey, id: String) -> Result<()> {
+    pub async fn revoke_admin_token(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        actor: Actor,
+    ) -> Result<()> {
+        let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let n = c
                 .prepare_cached("UPDATE admin_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
@@ -614,7 +669,7 @@ impl Store {
             // node and whichever process revoked it (the API, the console, the CLI).
             c.prepare_cached("DELETE FROM console_sessions WHERE tenant = ?")?
                 .execute([tenant])?;
-            Ok(())
+            audit(c, tenant, ticker.now(), actor.as_str(), "admin_token.revoke", json!({"token": id}))
         })
         .await
     }
@@ -627,13 +682,14 @@ impl Store {
         id: &str,
         csrf: String,
         now: Millis,
+        actor: Actor,
     ) -> Result<()> {
         let key = hash(id).to_vec();
         self.write(Lock::None, move |c| {
             c.prepare_cached(
-                "INSERT INTO console_sessions (id_hash, tenant, csrf, created, seen) VALUES (?, ?, ?, ?, ?)",
+                "INSERT INTO console_sessions (id_hash, tenant, csrf, created, seen, actor) VALUES (?, ?, ?, ?, ?, ?)",
             )?
-            .execute(params![key, tenant, csrf, now, now])?;
+            .execute(params![key, tenant, csrf, now, now, actor.as_str()])?;
             Ok(())
         })
         .await
@@ -652,14 +708,20 @@ impl Store {
             let key = key.clone();
             self.read(move |c| {
                 c.prepare_cached(
-                    "SELECT tenant, csrf, created, seen FROM console_sessions WHERE id_hash = ?",
+                    "SELECT tenant, csrf, created, seen, actor FROM console_sessions WHERE id_hash = ?",
                 )?
                 .query_row([key], |r| {
+                    let tenant: Option<TenantKey> = r.get(0)?;
+                    // Sessions from before actors were kept: the kind of token behind them.
+                    let actor: Option<String> = r.get(4)?;
                     Ok(ConsoleSession {
-                        tenant: r.get(0)?,
+                        tenant,
                         csrf: r.get(1)?,
                         created: r.get(2)?,
                         seen: r.get(3)?,
+                        actor: Actor::from_stored(actor.unwrap_or_else(|| {
+                            if tenant.is_some() { "tenant-admin" } else { "operator" }.into()
+                        })),
                     })
                 })
                 .optional()
@@ -764,7 +826,7 @@ impl Store {
         &self,
         tenant: TenantKey,
         change: TenantChange,
-        actor: &'static str,
+        actor: Actor,
     ) -> Result<()> {
         let TenantChange {
             notify,
@@ -793,37 +855,53 @@ impl Store {
             ));
         }
         let ticker = self.ticker();
-        let updated = self.write(Lock::Tenant(tenant), move |c| {
-            let at = ticker.now();
-            if let Some(n) = &notify {
-                c.execute("UPDATE tenants SET notify = ? WHERE rk = ?", params![json!(n).to_string(), tenant])?;
-            }
-            if let Some(s) = expected_sync_seconds {
-                c.execute("UPDATE tenants SET expected_sync_seconds = ? WHERE rk = ?", params![s, tenant])?;
-            }
-            if let Some(s) = pending_window_seconds {
-                c.execute("UPDATE tenants SET pending_window_seconds = ? WHERE rk = ?", params![s, tenant])?;
-            }
-            if let Some(z) = &time_zone {
-                c.execute("UPDATE tenants SET time_zone = ? WHERE rk = ?", params![z, tenant])?;
-            }
-            if let Some(w) = &weekly_summary {
-                // The first summary is the next slot's: the week before was not watched.
-                c.execute(
-                    "UPDATE tenants SET weekly_summary = ?, weekly_sent = ? WHERE rk = ?",
-                    params![w.map(|w| json!(w).to_string()), at, tenant],
-                )?;
-            }
-            let mut changed = json!({"notify": notify, "expected_sync_seconds": expected_sync_seconds, "pending_window_seconds": pending_window_seconds});
-            if let Some(z) = &time_zone {
-                changed["time_zone"] = json!(z);
-            }
-            if let Some(w) = &weekly_summary {
-                changed["weekly_summary"] = json!(w);
-            }
-            audit(c, tenant, at, actor, "tenant.update", changed)
-        })
-        .await;
+        let updated = self
+            .write(Lock::Tenant(tenant), move |c| {
+                let at = ticker.now();
+                let before = tenant_by_key(c, tenant)?;
+                if let Some(n) = &notify {
+                    c.execute(
+                        "UPDATE tenants SET notify = ? WHERE rk = ?",
+                        params![json!(n).to_string(), tenant],
+                    )?;
+                }
+                if let Some(s) = expected_sync_seconds {
+                    c.execute(
+                        "UPDATE tenants SET expected_sync_seconds = ? WHERE rk = ?",
+                        params![s, tenant],
+                    )?;
+                }
+                if let Some(s) = pending_window_seconds {
+                    c.execute(
+                        "UPDATE tenants SET pending_window_seconds = ? WHERE rk = ?",
+                        params![s, tenant],
+                    )?;
+                }
+                if let Some(z) = &time_zone {
+                    c.execute(
+                        "UPDATE tenants SET time_zone = ? WHERE rk = ?",
+                        params![z, tenant],
+                    )?;
+                }
+                if let Some(w) = &weekly_summary {
+                    // The first summary is the next slot's: the week before was not watched.
+                    c.execute(
+                        "UPDATE tenants SET weekly_summary = ?, weekly_sent = ? WHERE rk = ?",
+                        params![w.map(|w| json!(w).to_string()), at, tenant],
+                    )?;
+                }
+                let after = tenant_by_key(c, tenant)?;
+                let changed = super::audit::changes(&json!(before), &json!(after), &[]);
+                audit(
+                    c,
+                    tenant,
+                    at,
+                    actor.as_str(),
+                    "tenant.update",
+                    json!({"tenant": after.id, "changed": changed}),
+                )
+            })
+            .await;
         // Authenticated requests carry the tenant as it was read with their token.
         self.inner.auth_cache.invalidate();
         updated

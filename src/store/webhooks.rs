@@ -15,6 +15,7 @@
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::audit::{record as audit, Actor, OPERATOR_CHAIN};
 use super::seats::rfc3339;
 use super::sql::{params, Db, Engine, OptionalExtension, Row};
 use super::{Error, Lock, Result, Store, TenantKey};
@@ -260,6 +261,7 @@ impl Store {
         tenant: Option<TenantKey>,
         url: String,
         events: Vec<String>,
+        actor: Actor,
     ) -> Result<WebhookSecret> {
         let names = event_names(&events)?;
         let ticker = self.ticker();
@@ -273,10 +275,12 @@ impl Store {
                     "INSERT INTO webhooks (id, tenant, url, events, secret, created) VALUES (?, ?, ?, ?, ?, ?) RETURNING rk",
                 )?
                 .query_row(params![id, tenant, url, names, secret, at], |r| r.get(0))?;
+            let webhook = view(c, rk)?;
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), at, actor.as_str(), "webhook.create", json!({"webhook": webhook}))?;
             Ok(WebhookSecret {
                 id,
                 secret,
-                webhook: view(c, rk)?,
+                webhook,
             })
         })
         .await
@@ -307,12 +311,14 @@ impl Store {
         tenant: Option<TenantKey>,
         id: String,
         change: WebhookChange,
+        actor: Actor,
     ) -> Result<WebhookView> {
         let names = change.events.as_deref().map(event_names).transpose()?;
         let lock = tenant.map_or(Lock::None, Lock::Tenant);
         let ticker = self.ticker();
         self.write(lock, move |c| {
             let rk = webhook_key(c, tenant, &id)?;
+            let before = view(c, rk)?;
             if let Some(url) = &change.url {
                 c.prepare_cached("UPDATE webhooks SET url = ? WHERE rk = ?")?
                     .execute(params![url, rk])?;
@@ -340,16 +346,34 @@ impl Store {
                     .execute(params![false, rk])?,
                 None => 0,
             };
-            view(c, rk)
+            let after = view(c, rk)?;
+            let changed = super::audit::changes(&json!(before), &json!(after), &["pending", "failingSince"]);
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), "webhook.update", json!({"webhook": id, "changed": changed}))?;
+            Ok(after)
         })
         .await
     }
 
     /// Deletes an endpoint and its deliveries.
-    pub async fn delete_webhook(&self, tenant: Option<TenantKey>, id: String) -> Result<()> {
+    pub async fn delete_webhook(
+        &self,
+        tenant: Option<TenantKey>,
+        id: String,
+        actor: Actor,
+    ) -> Result<()> {
         let lock = tenant.map_or(Lock::None, Lock::Tenant);
+        let ticker = self.ticker();
         self.write(lock, move |c| {
             let rk = webhook_key(c, tenant, &id)?;
+            let before = view(c, rk)?;
+            audit(
+                c,
+                tenant.unwrap_or(OPERATOR_CHAIN),
+                ticker.now(),
+                actor.as_str(),
+                "webhook.delete",
+                json!({"webhook": before}),
+            )?;
             c.prepare_cached("DELETE FROM webhook_deliveries WHERE webhook = ?")?
                 .execute([rk])?;
             c.prepare_cached("DELETE FROM webhooks WHERE rk = ?")?
@@ -365,6 +389,7 @@ impl Store {
         &self,
         tenant: Option<TenantKey>,
         id: String,
+        actor: Actor,
     ) -> Result<WebhookSecret> {
         let ticker = self.ticker();
         let lock = tenant.map_or(Lock::None, Lock::Tenant);
@@ -376,6 +401,14 @@ impl Store {
                 "UPDATE webhooks SET old_secret = secret, old_until = ?, secret = ? WHERE rk = ?",
             )?
             .execute(params![at + OLD_SECRET_MS, secret, rk])?;
+            audit(
+                c,
+                tenant.unwrap_or(OPERATOR_CHAIN),
+                at,
+                actor.as_str(),
+                "webhook.rotate",
+                json!({"webhook": id}),
+            )?;
             Ok(WebhookSecret {
                 id,
                 secret,
@@ -430,6 +463,7 @@ impl Store {
         tenant: Option<TenantKey>,
         id: String,
         msg_id: String,
+        actor: Actor,
     ) -> Result<DeliveryView> {
         let ticker = self.ticker();
         let lock = tenant.map_or(Lock::None, Lock::Tenant);
@@ -446,7 +480,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("delivery {msg_id:?}")));
             }
-            Ok(())
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), "webhook.redeliver", json!({"webhook": id, "delivery": msg_id}))
         })
         .await?;
         let all = self

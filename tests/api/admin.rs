@@ -553,7 +553,10 @@ async fn a_token_revoked_by_another_process_stops_working_within_the_cache_perio
     let other = seatkeeper::store::Store::open(&database(&db)).unwrap();
     let tenant = other.tenant(&tid).await.unwrap();
     let token_id = token.split('_').nth(1).unwrap().to_owned();
-    other.revoke_token(tenant.key, token_id).await.unwrap();
+    other
+        .revoke_token(tenant.key, token_id, seatkeeper::store::audit::Actor::cli())
+        .await
+        .unwrap();
     other.close();
 
     let revoked = std::time::Instant::now();

@@ -1,0 +1,387 @@
+//! The audit log an auditor would accept: every admin act, written by the write job of the
+//! change (so an act is audited exactly when it happened), naming its real actor, chained.
+//!
+//! Tamper evidence: each entry stores the SHA-256 of its canonical content (tenant, time, actor,
+//! action, detail) together with the hash of the tenant's previous entry (`prev_hash`): a hash
+//! chain per tenant (tenant 0 holds the operator's own acts, such as operator product tokens).
+//! Changing an entry breaks its hash; deleting or inserting one breaks the next entry's link.
+//! [`Store::verify_audit`] walks a chain and names the first broken entry. On PostgreSQL an
+//! entry takes its tenant's advisory lock first, so two nodes never chain onto the same entry.
+//! Entries written before the chain existed (schema version 10 and older) carry no hash and
+//! are reported as unchained, not broken.
+
+use serde::Serialize;
+use serde_json::Value;
+use sha2::{Digest, Sha256};
+
+use super::seats::rfc3339;
+use super::sql::{params, Db, Engine, OptionalExtension, Row};
+use super::{Result, Store, TenantKey};
+use crate::alloc::Millis;
+
+/// The chain of the operator's own acts (not of one tenant).
+pub const OPERATOR_CHAIN: TenantKey = 0;
+
+/// Who did something, as the audit log names it: `operator` (the operator's admin token),
+/// `tenant-admin:<token id>`, `console:<either of those>`, `cli:<OS user>`, `reconciler`.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor(String);
+
+impl Actor {
+    pub fn operator() -> Actor {
+        Actor("operator".into())
+    }
+
+    pub fn tenant_admin(token_id: &str) -> Actor {
+        Actor(format!("tenant-admin:{token_id}"))
+    }
+
+    /// A console session signed in as `signed_in_as`.
+    pub fn console(signed_in_as: &Actor) -> Actor {
+        Actor(format!("console:{}", signed_in_as.0))
+    }
+
+    /// The CLI, as the OS user running it.
+    pub fn cli() -> Actor {
+        let user = std::env::var("USER")
+            .or_else(|_| std::env::var("LOGNAME"))
+            .unwrap_or_else(|_| "unknown".into());
+        Actor(format!("cli:{user}"))
+    }
+
+    pub fn reconciler() -> Actor {
+        Actor("reconciler".into())
+    }
+
+    /// An actor as stored.
+    pub fn from_stored(s: String) -> Actor {
+        Actor(s)
+    }
+
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Display for Actor {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// The hash of an entry: SHA-256 (hex) over its fields and the previous entry's hash, each
+/// preceded by its length (so no field can slide into the next).
+fn entry_hash(
+    tenant: TenantKey,
+    at: Millis,
+    actor: &str,
+    action: &str,
+    detail: &str,
+    prev: Option<&str>,
+) -> String {
+    let mut h = Sha256::new();
+    for part in [
+        tenant.to_string().as_str(),
+        at.to_string().as_str(),
+        actor,
+        action,
+        detail,
+        prev.unwrap_or(""),
+    ] {
+        h.update((part.len() as u64).to_be_bytes());
+        h.update(part.as_bytes());
+    }
+    h.finalize()
+        .iter()
+        .map(|b| format!("{b:02x}"))
+        .collect::<String>()
+}
+
+/// Records an act in the transaction of the change, chained to the tenant's previous entry.
+pub(super) fn record(
+    c: &Db,
+    tenant: TenantKey,
+    at: Millis,
+    actor: &str,
+    action: &str,
+    detail: Value,
+) -> Result<()> {
+    if c.engine() == Engine::Postgres {
+        // The job may hold this lock already (advisory locks nest); an act without the
+        // tenant's writer lock (tenant creation, the operator's chain) takes it here.
+        c.query_row("SELECT pg_advisory_xact_lock(?)", [tenant], |_| Ok(()))?;
+    }
+    let prev: Option<String> = c
+        .prepare_cached(
+            "SELECT hash FROM audit WHERE tenant = ? AND hash IS NOT NULL ORDER BY seq DESC LIMIT 1",
+        )?
+        .query_row([tenant], |r| r.get(0))
+        .optional()?;
+    let detail = detail.to_string();
+    let hash = entry_hash(tenant, at, actor, action, &detail, prev.as_deref());
+    c.prepare_cached(
+        "INSERT INTO audit (tenant, at, actor, action, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+    )?
+    .execute(params![tenant, at, actor, action, detail, prev, hash])?;
+    Ok(())
+}
+
+/// What changed between two JSON objects: `{field: {"from": a, "to": b}}` for every top-level
+/// field that differs, except `ignore`d ones (counters, timestamps).
+pub(super) fn changes(before: &Value, after: &Value, ignore: &[&str]) -> Value {
+    let mut out = serde_json::Map::new();
+    let empty = serde_json::Map::new();
+    let (b, a) = (
+        before.as_object().unwrap_or(&empty),
+        after.as_object().unwrap_or(&empty),
+    );
+    for (k, to) in a {
+        if ignore.contains(&k.as_str()) {
+            continue;
+        }
+        let from = b.get(k).unwrap_or(&Value::Null);
+        if from != to {
+            out.insert(k.clone(), serde_json::json!({"from": from, "to": to}));
+        }
+    }
+    Value::Object(out)
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct AuditRecord {
+    /// Pass as `before` for the entries older than this one (or `after` for newer).
+    pub cursor: i64,
+    pub at: String,
+    /// `operator`, `tenant-admin:<id>`, `console:...`, `cli:<user>`, `reconciler`.
+    pub actor: String,
+    /// `license.update`, `token.issue`, `webhook.create`, `reconcile`, ...
+    pub action: String,
+    /// What the act changed: before and after values, ids.
+    #[schema(value_type = Object)]
+    pub detail: Value,
+    /// The SHA-256 (hex) of this entry with the previous one's: the chain `audit verify` checks.
+    pub hash: Option<String>,
+}
+
+/// A page of the audit log.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct AuditPage {
+    pub entries: Vec<AuditRecord>,
+    /// The cursor to pass as `before` (newest first) or `after` (oldest first) for the next
+    /// page; `null` when this page is the last.
+    pub next: Option<i64>,
+}
+
+/// Which entries to read.
+#[derive(Debug, Clone, Default)]
+pub struct AuditQuery {
+    /// Newest first, older than this cursor.
+    pub before: Option<i64>,
+    /// Oldest first, newer than this cursor (takes precedence over `before`).
+    pub after: Option<i64>,
+    /// Actors starting with this (`tenant-admin:` matches every tenant admin token).
+    pub actor: Option<String>,
+    /// Actions equal to this, or starting with it when it ends with `.` (`license.`).
+    pub action: Option<String>,
+    /// From and to (ms, inclusive).
+    pub from: Option<Millis>,
+    pub to: Option<Millis>,
+    pub limit: i64,
+}
+
+/// Whether a chain is whole.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct AuditVerdict {
+    /// The chain's tenant (its id; `operator` for the operator's own acts).
+    pub tenant: String,
+    /// Entries checked.
+    pub checked: i64,
+    /// Entries from before the chain existed (no hash), not checked.
+    pub unchained: i64,
+    /// The first entry that does not match, and why; `None`: whole.
+    pub broken: Option<BrokenEntry>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct BrokenEntry {
+    pub cursor: i64,
+    pub at: String,
+    pub action: String,
+    pub reason: String,
+}
+
+fn record_row(r: &Row) -> Result<AuditRecord> {
+    let detail: String = r.get(4)?;
+    Ok(AuditRecord {
+        cursor: r.get(0)?,
+        at: rfc3339(r.get(1)?),
+        actor: r.get(2)?,
+        action: r.get(3)?,
+        detail: serde_json::from_str(&detail).unwrap_or(Value::String(detail)),
+        hash: r.get(5)?,
+    })
+}
+
+impl Store {
+    /// A page of `tenant`'s audit log (the operator's own acts: [`OPERATOR_CHAIN`]).
+    pub async fn audit_page(&self, tenant: TenantKey, q: AuditQuery) -> Result<AuditPage> {
+        self.read(move |c| {
+            let ascending = q.after.is_some();
+            let action_prefix = q.action.as_deref().filter(|a| a.ends_with('.'));
+            let sql = format!(
+                "SELECT seq, at, actor, action, detail, hash FROM audit
+                 WHERE tenant = ?1 AND seq {} ?2
+                   AND (CAST(?3 AS TEXT) IS NULL OR substr(actor, 1, length(CAST(?3 AS TEXT))) = ?3)
+                   AND (CAST(?4 AS TEXT) IS NULL OR action = ?4 OR (CAST(?5 AS TEXT) IS NOT NULL AND substr(action, 1, length(CAST(?5 AS TEXT))) = ?5))
+                   AND (CAST(?6 AS BIGINT) IS NULL OR at >= ?6) AND (CAST(?7 AS BIGINT) IS NULL OR at <= ?7)
+                 ORDER BY seq {} LIMIT ?8",
+                if ascending { ">" } else { "<" },
+                if ascending { "ASC" } else { "DESC" }
+            );
+            let cursor = q.after.or(q.before).unwrap_or(if ascending { 0 } else { i64::MAX });
+            let limit = q.limit.clamp(1, 10_000);
+            let mut st = c.prepare_cached(&sql)?;
+            let entries = st
+                .query_map(
+                    params![tenant, cursor, q.actor, q.action, action_prefix, q.from, q.to, limit + 1],
+                    record_row,
+                )?
+                .collect::<Result<Vec<_>>>()?;
+            let mut entries = entries;
+            let more = entries.len() as i64 > limit;
+            entries.truncate(limit as usize);
+            let next = if more { entries.last().map(|e| e.cursor) } else { None };
+            Ok(AuditPage { entries, next })
+        })
+        .await
+    }
+
+    /// Checks the hash chain of `tenant` (or of every tenant and the operator's, `None`).
+    pub async fn verify_audit(&self, tenant: Option<TenantKey>) -> Result<Vec<AuditVerdict>> {
+        self.read(move |c| {
+            let chains: Vec<(TenantKey, String)> = match tenant {
+                Some(t) => vec![(t, tenant_name(c, t)?)],
+                None => {
+                    let mut v = vec![(OPERATOR_CHAIN, "operator".to_owned())];
+                    let mut st = c.prepare_cached("SELECT rk, id FROM tenants ORDER BY rk")?;
+                    v.extend(
+                        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
+                            .collect::<Result<Vec<_>>>()?,
+                    );
+                    v
+                }
+            };
+            let mut out = Vec::new();
+            for (t, name) in chains {
+                let mut verdict = AuditVerdict {
+                    tenant: name,
+                    checked: 0,
+                    unchained: 0,
+                    broken: None,
+                };
+                let mut st = c.prepare_cached(
+                    "SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit WHERE tenant = ? ORDER BY seq",
+                )?;
+                let mut prev: Option<String> = None;
+                let rows = st
+                    .query_map([t], |r| {
+                        Ok((
+                            r.get::<_, i64>(0)?,
+                            r.get::<_, Millis>(1)?,
+                            r.get::<_, String>(2)?,
+                            r.get::<_, String>(3)?,
+                            r.get::<_, String>(4)?,
+                            r.get::<_, Option<String>>(5)?,
+                            r.get::<_, Option<String>>(6)?,
+                        ))
+                    })?
+                    .collect::<Result<Vec<_>>>()?;
+                for (seq, at, actor, action, detail, prev_hash, hash) in rows {
+                    let Some(hash) = hash else {
+                        if prev.is_some() {
+                            verdict.broken = Some(BrokenEntry {
+                                cursor: seq,
+                                at: rfc3339(at),
+                                action,
+                                reason: "the entry has no hash inside the chain".into(),
+                            });
+                            break;
+                        }
+                        verdict.unchained += 1;
+                        continue;
+                    };
+                    let reason = if prev_hash != prev {
+                        Some("it does not link to the entry before it (an entry was removed, inserted or reordered)")
+                    } else if entry_hash(t, at, &actor, &action, &detail, prev_hash.as_deref()) != hash {
+                        Some("its content does not match its hash (the entry was changed)")
+                    } else {
+                        None
+                    };
+                    if let Some(reason) = reason {
+                        verdict.broken = Some(BrokenEntry {
+                            cursor: seq,
+                            at: rfc3339(at),
+                            action,
+                            reason: reason.into(),
+                        });
+                        break;
+                    }
+                    verdict.checked += 1;
+                    prev = Some(hash);
+                }
+                out.push(verdict);
+            }
+            Ok(out)
+        })
+        .await
+    }
+}
+
+fn tenant_name(c: &Db, t: TenantKey) -> Result<String> {
+    if t == OPERATOR_CHAIN {
+        return Ok("operator".into());
+    }
+    c.prepare_cached("SELECT id FROM tenants WHERE rk = ?")?
+        .query_row([t], |r| r.get(0))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_hash_covers_every_field_and_the_link() {
+        let base = entry_hash(1, 2, "operator", "license.update", "{}", Some("ab"));
+        assert_eq!(base.len(), 64);
+        assert_ne!(
+            base,
+            entry_hash(2, 2, "operator", "license.update", "{}", Some("ab"))
+        );
+        assert_ne!(
+            base,
+            entry_hash(1, 3, "operator", "license.update", "{}", Some("ab"))
+        );
+        assert_ne!(
+            base,
+            entry_hash(1, 2, "cli:root", "license.update", "{}", Some("ab"))
+        );
+        assert_ne!(
+            base,
+            entry_hash(1, 2, "operator", "license.delete", "{}", Some("ab"))
+        );
+        assert_ne!(
+            base,
+            entry_hash(1, 2, "operator", "license.update", "{\"a\":1}", Some("ab"))
+        );
+        assert_ne!(
+            base,
+            entry_hash(1, 2, "operator", "license.update", "{}", None)
+        );
+        // Fields cannot slide into each other.
+        assert_ne!(
+            entry_hash(1, 2, "a\nb", "c", "{}", None),
+            entry_hash(1, 2, "a", "b\nc", "{}", None)
+        );
+    }
+}
