@@ -535,6 +535,47 @@ async fn each_webhook_is_delivered_once_in_order_however_many_nodes_dispatch() {
     assert_eq!(by, want);
 }
 
+/// Admin acts on one tenant through two nodes at once still form one audit chain: each entry
+/// takes the tenant's lock before it links to the previous one.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn concurrent_admin_acts_through_two_nodes_form_one_audit_chain() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = postgres_support::cluster().database();
+    let a = node(&database, dir.path()).await;
+    let b = node(&database, dir.path()).await;
+    let c = reqwest::Client::new();
+    let (tid, _) = tenant(&c, &a.base, "fabrikam").await;
+    let mut tasks = Vec::new();
+    for i in 0..24 {
+        let base = if i % 2 == 0 {
+            a.base.clone()
+        } else {
+            b.base.clone()
+        };
+        let (c, tid) = (c.clone(), tid.clone());
+        tasks.push(tokio::spawn(async move {
+            let (s, v) = json_of(
+                c.post(format!("{base}/admin/v1/tenants/{tid}/tokens"))
+                    .bearer_auth(ADMIN),
+            )
+            .await;
+            assert!(s.is_success(), "{v}");
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let out = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .args(["audit", "verify", "fabrikam"])
+        .env("SEATKEEPER_DATABASE", &database)
+        .output()
+        .unwrap();
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{err}");
+    // tenant.create, the first token, and 24 more.
+    assert!(err.contains("26 entries checked"), "{err}");
+}
+
 /// Moving from SQLite to PostgreSQL without re-provisioning: `seatkeeper transfer` copies a
 /// SQLite daemon's database into an empty PostgreSQL database; a node on PostgreSQL then answers
 /// the same seats in the same waitlist order, and the tenant's SCIM token still works.
