@@ -254,6 +254,17 @@ pub(super) struct SeatsQuery {
 /// Seats per page of the seats table.
 pub(super) const PAGE: usize = 50;
 
+fn state_filter(query: &SeatsQuery) -> Result<Option<crate::alloc::SeatState>> {
+    match query.state.as_deref().unwrap_or("") {
+        "" => Ok(None),
+        s => crate::alloc::SeatState::parse(s)
+            .map(Some)
+            .ok_or_else(|| Error::Invalid(format!("unknown state {s:?}"))),
+    }
+}
+
+/// Every seat matching the query (the CSV export; the page reads
+/// [`crate::store::Store::seats_page`]).
 pub(super) async fn filtered_seats(
     state: &AppState,
     t: &store::Tenant,
@@ -261,13 +272,7 @@ pub(super) async fn filtered_seats(
     query: &SeatsQuery,
 ) -> Result<(store::LicenseView, Vec<store::SeatView>)> {
     let l = state.store.license(t.key, lk.to_owned()).await?;
-    let filter = match query.state.as_deref().unwrap_or("") {
-        "" => None,
-        s => Some(
-            crate::alloc::SeatState::parse(s)
-                .ok_or_else(|| Error::Invalid(format!("unknown state {s:?}")))?,
-        ),
-    };
+    let filter = state_filter(query)?;
     let all = state.store.seats(t.key, l.id.clone(), filter).await?;
     let needle = query.q.as_deref().unwrap_or("").trim().to_lowercase();
     let seats = all
@@ -293,18 +298,36 @@ pub(super) async fn seats(
     let s = session(&req, &state).await?;
     let (tk, lk) = path.into_inner();
     let t = tenant_of(&state, &s, &tk).await?;
-    let (l, all) = filtered_seats(&state, &t, &lk, &q).await?;
+    let l = state.store.license(t.key, lk.to_owned()).await?;
+    let filter = state_filter(&q)?;
+    let needle = q.q.clone().unwrap_or_default();
+    // Read a page at a time in the store: a license of 100,000 seats is never loaded whole.
+    let read = |page: usize| {
+        state.store.seats_page(
+            t.key,
+            l.id.clone(),
+            filter,
+            needle.clone(),
+            ((page - 1) * PAGE) as i64,
+            PAGE as i64,
+        )
+    };
+    let mut page = q.page.unwrap_or(1).max(1);
+    let (mut shown, mut total) = read(page).await?;
+    let pages = (total as usize).div_ceil(PAGE).max(1);
+    if page > pages {
+        // Past the end (the list shrank): the last page.
+        page = pages;
+        (shown, total) = read(page).await?;
+    }
     let overrides = state.store.overrides(t.key, l.id.clone()).await?;
-    let pages = all.len().div_ceil(PAGE).max(1);
-    let page = q.page.unwrap_or(1).clamp(1, pages);
-    let shown = &all[(page - 1) * PAGE..(page * PAGE).min(all.len())];
     ok(pages::seats(
         &s,
         &t,
         &l,
         &overrides,
-        shown,
-        all.len(),
+        &shown,
+        total as usize,
         page,
         pages,
         q.q.as_deref().unwrap_or(""),

@@ -6,8 +6,8 @@ use serde_json::Value;
 use super::session::{Scope, Session};
 use crate::store::webhooks::WebhookView;
 use crate::store::{
-    AuditEntry, GroupChoice, LicenseView, Notification, PreviewView, SeatView, Selector, Tenant,
-    TenantStatus, TokenInfo,
+    AuditEntry, GroupChoice, Health, LicenseView, Notification, PreviewView, SeatView, Selector,
+    Tenant, TenantStatus, TokenInfo,
 };
 
 fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
@@ -126,7 +126,7 @@ pub fn login(token: &str, error: Option<&str>) -> Markup {
     )
 }
 
-fn last_call(status: &TenantStatus) -> Markup {
+fn last_call(status: &Health) -> Markup {
     html! {
         @match &status.last_provider_call {
             Some(t) => span { (t) },
@@ -140,7 +140,7 @@ fn last_call(status: &TenantStatus) -> Markup {
 
 pub fn tenants(
     s: &Session,
-    rows: &[(Tenant, TenantStatus)],
+    rows: &[(Tenant, Health)],
     scim_url: &str,
     code: Option<&str>,
 ) -> Markup {
@@ -244,7 +244,7 @@ pub fn tenant(
             div.grid {
                 section.card aria-labelledby="prov" {
                     h2 #prov { "Provisioning" }
-                    p { "Last provider call: " (last_call(status)) }
+                    p { "Last provider call: " (last_call(&status.health())) }
                     p.small.muted { "Expected at least every " (t.expected_sync_seconds / 60) " minutes." }
                     label for="scim-url" { "Tenant URL (SCIM base URL)" }
                     div.row {
@@ -460,6 +460,15 @@ pub fn tenant(
     )
 }
 
+/// How a selector names its group, in words.
+fn selector_kind(kind: &str) -> &'static str {
+    match kind {
+        "id" => "id",
+        "externalId" => "external id",
+        _ => "name",
+    }
+}
+
 fn selector_text(sel: &Selector) -> (String, String) {
     let (kind, value) = sel.parts();
     (kind.to_owned(), value.to_owned())
@@ -504,8 +513,17 @@ pub fn license(
                     ul {
                         @for (g, (kind, value)) in l.groups.iter().zip(&selected) {
                             li {
-                                (value) " "
-                                @if kind != "displayName" { span.small.muted { "(" (kind) ")" } " " }
+                                @match (&g.group_name, kind.as_str()) {
+                                    (Some(name), "displayName") => { strong { (name) } " " }
+                                    (Some(name), _) => {
+                                        strong { (name) } " "
+                                        span.small.muted { "(selected by " (selector_kind(kind)) " " code { (value) } ")" } " "
+                                    }
+                                    (None, _) => {
+                                        (value) " "
+                                        @if kind != "displayName" { span.small.muted { "(" (selector_kind(kind)) ")" } " " }
+                                    }
+                                }
                                 @if g.pending { span.badge.pending title="No group with this name has arrived from the provider yet" { "pending" } }
                                 form.inline method="post" action={ (base) "/groups" } {
                                     (csrf(s))

@@ -13,11 +13,18 @@ pub(super) async fn tenants(
     if s.scope != Scope::Operator {
         return home(req, state).await;
     }
-    let mut rows = Vec::new();
-    for t in state.store.list_tenants().await? {
-        let status = state.store.status(t.key).await?;
-        rows.push((t, status));
-    }
+    // One read for every tenant's provider health, not a status query per tenant.
+    let mut health = state.store.provider_health().await?;
+    let rows: Vec<_> = state
+        .store
+        .list_tenants()
+        .await?
+        .into_iter()
+        .map(|t| {
+            let h = health.remove(&t.key).unwrap_or_default();
+            (t, h)
+        })
+        .collect();
     ok(pages::tenants(
         &s,
         &rows,

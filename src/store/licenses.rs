@@ -135,6 +135,9 @@ pub struct SelectorView {
     pub selector: Selector,
     #[serde(rename = "groupId")]
     pub group_id: Option<String>,
+    /// The selected group's display name now (`null` while pending).
+    #[serde(rename = "groupName")]
+    pub group_name: Option<String>,
     pub pending: bool,
     #[serde(rename = "pendingSince", skip_serializing_if = "Option::is_none")]
     pub pending_since: Option<String>,
@@ -242,7 +245,9 @@ pub(super) fn user_by_name(c: &Db, tenant: TenantKey, user_name: &str) -> Result
 
 pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
     let mut st = c.prepare_cached(
-        "SELECT selector, value, group_id, pending_since FROM license_groups WHERE license_rk = ? ORDER BY selector, value",
+        "SELECT lg.selector, lg.value, lg.group_id, lg.pending_since, g.display_name
+         FROM license_groups lg LEFT JOIN groups g ON g.tenant = lg.tenant AND g.id = lg.group_id
+         WHERE lg.license_rk = ? ORDER BY lg.selector, lg.value",
     )?;
     let groups = st
         .query_map([l], |r| {
@@ -254,6 +259,7 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
                 pending: group_id.is_none(),
                 group_id,
                 pending_since: r.get(3)?,
+                group_name: r.get(4)?,
             })
         })?
         .collect::<Result<Vec<_>>>()?;

@@ -84,8 +84,8 @@ pub use reclaim::{IdleSeat, ReclaimPreview};
 pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
 pub use seat_ops::{LicenseRef, SeatView, SeatsView, UserSeat};
 pub use tenants::{
-    check_recipients, Authn, ConsoleSession, Pending, PendingMember, PendingSelector, Tenant,
-    TenantChange, TenantStatus, TokenInfo, AUTH_CACHE_TTL,
+    check_recipients, Authn, ConsoleSession, Health, Pending, PendingMember, PendingSelector,
+    Tenant, TenantChange, TenantStatus, TokenInfo, AUTH_CACHE_TTL,
 };
 pub use users::{GroupRef, UserRecord};
 

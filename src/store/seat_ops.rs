@@ -188,6 +188,55 @@ impl Store {
         .await
     }
 
+    /// One page of a license's seats in the order of [`Store::seats`], filtered by `state` and
+    /// by `needle` (a case-insensitive part of the userName or user id), with the number that
+    /// match: the console's seat list, read in the store a page at a time.
+    pub async fn seats_page(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        state: Option<SeatState>,
+        needle: String,
+        offset: i64,
+        limit: i64,
+    ) -> Result<(Vec<SeatView>, i64)> {
+        let ranks = self.inner.ranks.clone();
+        self.read(move |c| {
+            let l = license_key(c, tenant, &key)?;
+            let needle = needle.trim().to_lowercase();
+            let pattern = (!needle.is_empty()).then(|| {
+                let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
+                format!("%{escaped}%")
+            });
+            let filter = "FROM seats s LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
+                 WHERE s.license_rk = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.state = ?2)
+                   AND (CAST(?3 AS TEXT) IS NULL OR lower(coalesce(u.user_name, '')) LIKE ?3 ESCAPE '\\' OR lower(s.user_id) LIKE ?3 ESCAPE '\\')";
+            let st_name = state.map(SeatState::as_str);
+            let total: i64 = c
+                .prepare_cached(&format!("SELECT count(*) {filter}"))?
+                .query_row(params![l, st_name, pattern], |r| r.get(0))?;
+            let mut st = c.prepare_cached(&format!(
+                "SELECT s.user_id, u.user_name, s.pinned, s.entitled_at {filter}
+                 ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
+                          s.pinned DESC, s.entitled_at, s.user_id
+                 LIMIT ?4 OFFSET ?5"
+            ))?;
+            let rows = st
+                .query_map(params![l, st_name, pattern, limit, offset], |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                })?
+                .collect::<Result<Vec<_>>>()?;
+            let mut out = Vec::with_capacity(rows.len());
+            for (user, name) in rows {
+                // Positions of waiting seats from the waitlist's in-memory order (a long one's),
+                // else a count over the index ranges ahead of each.
+                out.push(seat_view(c, tenant, l, &user, name, Some(&ranks))?);
+            }
+            Ok((out, total))
+        })
+        .await
+    }
+
     /// One user's seat (`none` when the user has no seat row): the seat check.
     pub async fn seat_of(
         &self,

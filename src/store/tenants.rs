@@ -298,6 +298,24 @@ pub struct TenantStatus {
     pub undelivered: i64,
 }
 
+/// Whether a tenant's provider calls as expected.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Health {
+    pub last_provider_call: Option<String>,
+    pub silent: bool,
+    pub silent_for_seconds: i64,
+}
+
+impl TenantStatus {
+    pub fn health(&self) -> Health {
+        Health {
+            last_provider_call: self.last_provider_call.clone(),
+            silent: self.silent,
+            silent_for_seconds: self.silent_for_seconds,
+        }
+    }
+}
+
 /// References that name nothing yet: selectors waiting for their group, member values waiting
 /// for their user or group (the first 1,000, oldest first).
 #[derive(Debug, Clone, Default, Serialize, PartialEq, utoipa::ToSchema)]
@@ -789,6 +807,44 @@ impl Store {
 
 impl Store {
     /// Last provider call, silence flag, pending references, last reconcile report.
+    /// Every tenant's provider health in one read (the console's tenant list), by tenant key.
+    pub async fn provider_health(&self) -> Result<std::collections::HashMap<TenantKey, Health>> {
+        let now = self.now_ms();
+        let rows: Vec<(TenantKey, String, i64, Option<String>)> = self
+            .read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT rk, created, expected_sync_seconds, last_provider_call FROM tenants",
+                )?;
+                let v = st
+                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
+                    .collect::<Result<Vec<_>>>()?;
+                Ok(v)
+            })
+            .await?;
+        Ok(rows
+            .into_iter()
+            .map(|(t, created, expected, last_call)| {
+                let last = match (
+                    self.unflushed_provider_call(t),
+                    last_call.as_deref().map(millis_of),
+                ) {
+                    (Some(a), Some(b)) => Some(a.max(b)),
+                    (a, b) => a.or(b),
+                };
+                let since = last.unwrap_or_else(|| millis_of(&created));
+                let silent = silent_at(now, since, expected);
+                (
+                    t,
+                    Health {
+                        last_provider_call: last.map(rfc3339),
+                        silent,
+                        silent_for_seconds: if silent { (now - since) / 1000 } else { 0 },
+                    },
+                )
+            })
+            .collect())
+    }
+
     pub async fn status(&self, tenant: TenantKey) -> Result<TenantStatus> {
         let now = self.now_ms();
         let in_memory = self.unflushed_provider_call(tenant);

@@ -427,3 +427,82 @@ async fn the_console_answers_a_clash_as_the_admin_api_does() {
     assert_eq!(s, StatusCode::CONFLICT, "{page}");
     assert!(page.contains("exists"), "{page}");
 }
+
+/// The seat list reads a page at a time in the store: pages of 50 in waitlist order with the
+/// positions of the whole waitlist, a search over userName that keeps them, and a page past the
+/// end answered with the last one. What the console does is audited as the console session
+/// of the token that signed in.
+#[tokio::test]
+async fn the_seat_list_pages_and_searches_in_the_store_and_console_acts_are_audited() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("contoso").await;
+    let mut users = Vec::new();
+    for i in 0..120 {
+        users.push(id(&app
+            .create_user(&tok, &format!("user{i:03}@contoso.example"))
+            .await));
+    }
+    let refs: Vec<&str> = users.iter().map(String::as_str).collect();
+    app.create_group(&tok, "Everyone", &refs).await;
+    app.license(&t, "Pro", 10, "Everyone").await;
+    let mut b = Browser::new(&app);
+    let ska = app.admin_token(&t).await;
+    let ska_id = ska.split('_').nth(1).unwrap().to_owned();
+    assert_eq!(b.sign_in(&ska).await.0, StatusCode::SEE_OTHER);
+    let seats = format!("/console/tenants/{t}/licenses/Pro/seats");
+    let rows = |page: &str| page.matches("<tr").count() - 1;
+    let (s, _, first) = b.get(&seats).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(rows(&first), 50, "{first}");
+    assert!(first.contains("120"), "the total is shown");
+    let (_, _, third) = b.get(&format!("{seats}?page=3")).await;
+    assert_eq!(rows(&third), 20);
+    let (_, _, past) = b.get(&format!("{seats}?page=9")).await;
+    assert_eq!(rows(&past), 20, "past the end: the last page");
+    // The waitlist's positions are the whole waitlist's, in a search too.
+    let (_, v) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{t}/licenses/Pro/seats?state=blocked"),
+            None,
+        )
+        .await;
+    let last = v["seats"].as_array().unwrap().last().unwrap().clone();
+    let name = last["userName"].as_str().unwrap();
+    let (_, _, found) = b
+        .get(&format!(
+            "{seats}?q={}",
+            name.to_uppercase().replace('@', "%40")
+        ))
+        .await;
+    assert_eq!(rows(&found), 1, "{found}");
+    assert!(
+        found.contains(&format!(">{}<", last["position"])),
+        "{found}"
+    );
+    let (_, _, none) = b.get(&format!("{seats}?q=50%25")).await;
+    assert_eq!(rows(&none), 0, "a % is searched for, not a wildcard");
+    // An act through the console names the session's token.
+    let (_, _, page) = b.get(&format!("/console/tenants/{t}")).await;
+    let csrf = csrf_of(&page);
+    let (s, _, _) = b
+        .post(
+            &format!("/console/tenants/{t}/product-tokens"),
+            &[("csrf", &csrf)],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let (_, log) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{t}/audit?action=product_token.issue"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        log["entries"][0]["actor"],
+        format!("console:tenant-admin:{ska_id}"),
+        "{log}"
+    );
+}
