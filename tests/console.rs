@@ -265,11 +265,41 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     text(&c, "header nav a[href$='/activity']").await;
     click(&c, "header nav a[href$='/activity']").await;
     let log = text(&c, "main").await;
+    // Sentences, not codes: who changed what, and who got a seat from the waitlist.
     assert!(
-        log.contains("license.update") && log.contains("seat.promoted"),
+        log.contains("The operator in the console changed")
+            && log.contains("(promoted from the waitlist)"),
         "{log}"
     );
+    // Times in the browser's own zone (the script rewrote them; the tenant's stays as a title).
+    let t = el(&c, "ul.activity time").await;
+    assert!(t.attr("title").await.unwrap().is_some());
     shot(&c, "08-activity").await;
+    // Filtered to seat changes: only those remain; the raw entry is one click away.
+    let url = c.current_url().await.unwrap();
+    c.goto(&format!("{url}?kind=seat.&actor=allocator"))
+        .await
+        .unwrap();
+    let items = c
+        .find_all(fantoccini::Locator::Css("ul.activity li > span"))
+        .await
+        .unwrap();
+    assert!(!items.is_empty());
+    for i in items {
+        let s = i.text().await.unwrap();
+        assert!(
+            s.contains("seat of") || s.contains("waiting"),
+            "not a seat change: {s}"
+        );
+    }
+    el(&c, "ul.activity details summary")
+        .await
+        .click()
+        .await
+        .unwrap();
+    assert!(text(&c, "ul.activity details pre")
+        .await
+        .contains("allocator"));
 
     // Sign out: back to the sign-in page, and the old session is gone.
     click(&c, "header form button").await;

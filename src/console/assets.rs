@@ -26,6 +26,7 @@ button, .button { font:inherit; padding:.4rem .8rem; border-radius:6px; border:1
 button.secondary, .button.secondary { background:#fff; color:var(--accent); }
 button.danger { background:var(--bad); border-color:var(--bad); }
 form.inline { display:inline; margin:0; }
+ul.activity { list-style:none; padding:0; } ul.activity li { padding:.35rem 0; border-bottom:1px solid #e5e7eb; } ul.activity time { color:#57606a; font-size:.85rem; margin-right:.4rem; } ul.activity details { display:inline-block; margin-left:.5rem; } ul.activity pre { white-space:pre-wrap; }
 label.inline { display:inline-block; font-weight:normal; margin:.2rem 1rem .2rem 0; } fieldset { border:0; padding:0; margin:.5rem 0; }
 .row { display:flex; flex-wrap:wrap; gap:.5rem; align-items:flex-end; }
 .muted { color:var(--muted); } .small { font-size:.875rem; }
@@ -70,6 +71,11 @@ document.addEventListener('click', function (e) {
 document.addEventListener('submit', function (e) {
   var m = e.target.getAttribute('data-confirm');
   if (m && !window.confirm(m)) { e.preventDefault(); }
+});
+// Times in the viewer's own time zone (the page shows the tenant's without a script).
+document.querySelectorAll('time.local[datetime]').forEach(function (t) {
+  var d = new Date(t.getAttribute('datetime'));
+  if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString(undefined, {weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short'}); }
 });
 document.querySelectorAll('dialog[data-open-now]').forEach(function (d) { if (d.showModal) { d.showModal(); } });
 "#;

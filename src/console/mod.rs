@@ -21,6 +21,7 @@ mod auth;
 pub mod chart;
 mod licenses;
 mod pages;
+mod sentences;
 pub mod session;
 mod tenants;
 mod webhooks;

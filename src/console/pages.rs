@@ -770,19 +770,25 @@ fn html_seats(
     )
 }
 
+/// What the activity list is filtered by, as given.
+pub struct ActivityFilter<'a> {
+    pub q: &'a str,
+    pub license: &'a str,
+    pub user: &'a str,
+    pub actor: &'a str,
+    pub kind: &'a str,
+}
+
 pub fn activity(
     s: &Session,
     t: &Tenant,
-    entries: &[AuditEntry],
+    entries: &[(AuditEntry, String)],
     notifications: &[Notification],
-    q: &str,
+    licenses: &[LicenseView],
+    f: ActivityFilter,
     code: Option<&str>,
 ) -> Markup {
-    let detail = |v: &Value| match v {
-        Value::String(s) => s.clone(),
-        Value::Null => String::new(),
-        other => other.to_string(),
-    };
+    let raw = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
     layout(
         &format!("Activity of {}", t.name),
         Some(s),
@@ -821,24 +827,45 @@ pub fn activity(
                     }
                 } }
             }
-            h2 { "Audit log and seat events" }
+            h2 { "What happened" }
             form.row method="get" action={ "/console/tenants/" (t.id) "/activity" } role="search" {
-                div { label for="aq" { "Filter" } input #aq type="search" name="q" value=(q) placeholder="e.g. blocked, license.update, alice"; }
-                div { button type="submit" { "Filter" } }
-            }
-            div.table-wrap { table {
-                thead { tr { th scope="col" { "When" } th scope="col" { "Who" } th scope="col" { "What" } th scope="col" { "Detail" } } }
-                tbody {
-                    @for e in entries {
-                        tr {
-                            td.small { (e.at) }
-                            td { (e.actor) }
-                            td { (e.action) }
-                            td.small.mono { (detail(&e.detail)) }
+                div { label for="aq" { "Search" } input #aq type="search" name="q" value=(f.q) placeholder="e.g. alice, Design"; }
+                div { label for="al" { "License" }
+                    select #al name="license" {
+                        option value="" { "Any" }
+                        @for l in licenses { option value=(l.name) selected[f.license.eq_ignore_ascii_case(&l.name)] { (l.name) } }
+                    }
+                }
+                div { label for="au" { "User" } input #au type="search" name="user" value=(f.user) placeholder="userName"; }
+                div { label for="aa" { "Who" }
+                    select #aa name="actor" {
+                        @for (v, label) in [("", "Anyone"), ("operator", "The operator"), ("tenant-admin", "Tenant admins"), ("console", "In the console"), ("cli", "The command line"), ("reconciler", "The reconciler"), ("allocator", "seatkeeper (seat changes)")] {
+                            option value=(v) selected[f.actor == v] { (label) }
                         }
                     }
                 }
-            } }
+                div { label for="ak" { "Kind" }
+                    select #ak name="kind" {
+                        option value="" { "Everything" }
+                        @for (label, v) in super::activity::KINDS { option value=(v) selected[f.kind == v] { (label) } }
+                    }
+                }
+                div { button type="submit" { "Filter" } }
+            }
+            @if entries.is_empty() { p.muted { "Nothing matches." } }
+            ul.activity {
+                @for (e, text) in entries {
+                    li {
+                        time.local datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) }
+                        " "
+                        span { (text) }
+                        details.small {
+                            summary { "raw" }
+                            pre.mono { (format!("{} {} {}\n{}", e.at, e.actor, e.action, raw(&e.detail))) }
+                        }
+                    }
+                }
+            }
         },
     )
 }

@@ -750,7 +750,11 @@ fn settings_of(v: &LicenseView) -> serde_json::Value {
 /// What an update changed: each setting with its value before and after, and the groups
 /// selected and unselected (by how they were named), for the audit log.
 fn license_changes(before: &LicenseView, after: &LicenseView) -> serde_json::Value {
+    // The group's display name when it has arrived; else how the selector names it.
     let name = |s: &SelectorView| {
+        if let Some(n) = &s.group_name {
+            return n.clone();
+        }
         serde_json::to_value(s)
             .ok()
             .and_then(|v| {
