@@ -9,8 +9,9 @@ use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
+use super::seats::rfc3339;
 use super::users::{check_version, parse_doc, row, COLS};
-use super::{now, seats, Error, ListQuery, Lock, Page, Result, Store, TenantKey};
+use super::{seats, Error, ListQuery, Lock, Page, Result, Store, TenantKey};
 use crate::alloc::{Cause, Millis};
 use crate::scim::eval::{self, Scope};
 use crate::scim::patch::{self, MemberChange, PatchOp};
@@ -262,12 +263,17 @@ fn member_json(m: &MemberRow) -> Value {
 
 /// Removes `member_id` from every group of the tenant (the user or group was deleted), bumping
 /// those groups' versions.
-pub(super) fn drop_memberships_of(c: &Db, tenant: TenantKey, member_id: &str) -> Result<()> {
+pub(super) fn drop_memberships_of(
+    c: &Db,
+    tenant: TenantKey,
+    at: Millis,
+    member_id: &str,
+) -> Result<()> {
     c.prepare_cached(
         "UPDATE groups SET version = version + 1, last_modified = ?
          WHERE rk IN (SELECT group_rk FROM group_members WHERE tenant = ? AND member_id = ?)",
     )?
-    .execute(params![now(), tenant, member_id])?;
+    .execute(params![rfc3339(at), tenant, member_id])?;
     c.prepare_cached("DELETE FROM group_members WHERE tenant = ? AND member_id = ?")?
         .execute(params![tenant, member_id])?;
     Ok(())
@@ -302,7 +308,7 @@ fn update(
     let renamed = group_fields(&doc) != group_fields(&row.doc);
     if doc != row.doc || !changed_members.is_empty() {
         row.meta.version += 1;
-        row.meta.last_modified = now();
+        row.meta.last_modified = rfc3339(at);
         row.doc = doc;
         save(c, tenant, Some(row.rk), &row.id, &row.doc, &row.meta)?;
         allocate_after(c, tenant, at, &row.id, &changed_members, renamed)?;
@@ -330,7 +336,7 @@ impl Store {
                 // Time-ordered (UUIDv7): new rows append to the id index instead of landing on a
                 // random page of it, so a sync dirties a few pages per batch, not one per user.
                 let id = uuid::Uuid::now_v7().to_string();
-                let t = now();
+                let t = rfc3339(at);
                 let meta = Meta {
                     created: t.clone(),
                     last_modified: t,
@@ -480,10 +486,10 @@ impl Store {
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             let reach = seats::reach(c, tenant, &id, std::slice::from_ref(&id))?;
-            drop_memberships_of(c, tenant, &id)?;
+            drop_memberships_of(c, tenant, at, &id)?;
             c.prepare_cached("DELETE FROM groups WHERE rk = ?")?
                 .execute([row.rk])?;
-            seats::unbind_selectors(c, tenant, &id, &now())?;
+            seats::unbind_selectors(c, tenant, &id, &rfc3339(at))?;
             seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory)?;
             Ok(())
         })

@@ -976,12 +976,6 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     batch.into_iter().for_each(|j| j.finish(commit.clone()));
 }
 
-/// Now, as the RFC 3339 UTC timestamp stored everywhere (fixed millisecond precision, so that
-/// stored timestamps also sort as text).
-pub fn now() -> String {
-    seats::rfc3339((time::OffsetDateTime::now_utc().unix_timestamp_nanos() / 1_000_000) as i64)
-}
-
 /// True when an `If-Match` header value accepts `version`: `*`, or a list of (weak or strong)
 /// entity tags one of which names it.
 pub fn version_matches(if_match: &str, version: i64) -> bool {

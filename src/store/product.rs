@@ -287,7 +287,7 @@ impl Store {
                     "UPDATE product_tokens SET revoked = coalesce(revoked, ?)
                      WHERE id = ? AND (tenant = ? OR (tenant IS NULL AND CAST(? AS BIGINT) IS NULL))",
                 )?
-                .execute(params![super::now(), id, tenant, tenant])?;
+                .execute(params![rfc3339(ticker.now()), id, tenant, tenant])?;
             if n == 0 {
                 return Err(Error::NotFound(format!("product token {id:?}")));
             }

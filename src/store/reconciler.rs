@@ -186,7 +186,7 @@ fn expire_pending(c: &Db, tenant: TenantKey, at: Millis) -> Result<Expired> {
         c.prepare_cached(
             "UPDATE groups SET version = version + 1, last_modified = ? WHERE rk = ?",
         )?
-        .execute(params![super::now(), group_rk])?;
+        .execute(params![rfc3339(at), group_rk])?;
         members.push(ExpiredMember { group, member });
     }
     Ok(Expired { selectors, members })

@@ -20,7 +20,7 @@ use super::audit::{record as audit, Actor};
 use super::licenses::Selector;
 use super::reconciler::ReconcileReport;
 use super::seats::{millis_of, rfc3339};
-use super::{now, Error, Lock, Result, Store, TenantKey};
+use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::Millis;
 use crate::notify::{when::Weekly, Recipient};
 
@@ -68,17 +68,21 @@ impl AuthCache {
         self.entries.lock().map(|e| e.0).unwrap_or(u64::MAX)
     }
 
-    fn put(&self, generation: u64, digest: [u8; 32], tenant: Arc<Tenant>, expires: Option<&str>) {
+    /// Remembers an accepted token until the cache's TTL, or its expiry (`expires`, by the
+    /// store's clock, which reads `now_ms` now) when that comes first.
+    fn put(
+        &self,
+        generation: u64,
+        digest: [u8; 32],
+        tenant: Arc<Tenant>,
+        expires: Option<&str>,
+        now_ms: crate::alloc::Millis,
+    ) {
         let now = Instant::now();
         let mut until = now + AUTH_CACHE_TTL;
         if let Some(e) = expires {
-            let Ok(at) =
-                time::OffsetDateTime::parse(e, &time::format_description::well_known::Rfc3339)
-            else {
-                return;
-            };
-            let left = at - time::OffsetDateTime::now_utc();
-            until = until.min(now + Duration::try_from(left).unwrap_or(Duration::ZERO));
+            let left = (millis_of(e) - now_ms).max(0);
+            until = until.min(now + Duration::from_millis(left as u64));
         }
         let Ok(mut entries) = self.entries.lock() else {
             return;
@@ -417,7 +421,7 @@ impl Store {
         let ticker = self.ticker();
         self.write(Lock::None, move |c| {
             let id = uuid::Uuid::new_v4().to_string();
-            let created = now();
+            let created = rfc3339(ticker.now());
             let notify_json =
                 serde_json::to_string(&notify).map_err(|e| Error::Internal(e.to_string()))?;
             c.prepare_cached(
@@ -558,7 +562,7 @@ impl Store {
         let revoked = self.write(Lock::Tenant(tenant), move |c| {
             let n = c
                 .prepare_cached("UPDATE scim_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
-                .execute(params![now(), tenant, id])?;
+                .execute(params![rfc3339(ticker.now()), tenant, id])?;
             if n == 0 {
                 return Err(Error::NotFound(format!("token {id:?}")));
             }
@@ -587,6 +591,9 @@ impl Store {
             });
         }
         let generation = cache.generation();
+        // Expiry by the store's clock, the one that stamped the token's `expires`.
+        let now_ms = self.now_ms();
+        let now_text = rfc3339(now_ms);
         // Two primary-key lookups: cheaper inline than handed to a blocking thread.
         let outcome = self.read_point(move |c| {
             let id = token.strip_prefix("skt_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
@@ -609,7 +616,7 @@ impl Store {
                 "wrong secret"
             } else if revoked.is_some() {
                 "revoked"
-            } else if expires.as_ref().is_some_and(|e| *e <= now()) {
+            } else if expires.as_ref().is_some_and(|e| *e <= now_text) {
                 "expired"
             } else {
                 let tenant = Arc::new(find_tenant(c, &tenant_id)?);
@@ -619,7 +626,7 @@ impl Store {
         })
         .await?;
         if let (Authn::Tenant(t), expires) = &outcome {
-            cache.put(generation, presented, t.clone(), expires.as_deref());
+            cache.put(generation, presented, t.clone(), expires.as_deref(), now_ms);
         }
         Ok(outcome.0)
     }
@@ -679,7 +686,7 @@ impl Store {
         self.write(Lock::Tenant(tenant), move |c| {
             let n = c
                 .prepare_cached("UPDATE admin_tokens SET revoked = coalesce(revoked, ?) WHERE tenant = ? AND id = ?")?
-                .execute(params![now(), tenant, id])?;
+                .execute(params![rfc3339(ticker.now()), tenant, id])?;
             if n == 0 {
                 return Err(Error::NotFound(format!("admin token {id:?}")));
             }

@@ -1,10 +1,11 @@
 //! SCIM Users: rows, their indexed columns and email index, and the groups they are in.
 
+use super::seats::rfc3339;
 use super::sql::{params, Db, OptionalExtension, Row};
 use serde_json::Value;
 
 use super::{
-    is_unique_violation, now, seats, version_matches, Error, ListQuery, Lock, Page, Result, Store,
+    is_unique_violation, seats, version_matches, Error, ListQuery, Lock, Page, Result, Store,
     TenantKey,
 };
 use crate::alloc::{Cause, Millis};
@@ -170,7 +171,7 @@ fn save(
 fn update(c: &Db, tenant: TenantKey, at: Millis, mut row: Loaded, doc: Doc) -> Result<UserRecord> {
     if doc != row.doc {
         row.meta.version += 1;
-        row.meta.last_modified = now();
+        row.meta.last_modified = rfc3339(at);
         save(c, tenant, Some(row.rk), &row.id, &doc, &row.meta)?;
         row.doc = doc;
         seats::user_changed(c, tenant, at, &row.id, &[], Cause::Directory)?;
@@ -186,7 +187,7 @@ impl Store {
             // Time-ordered (UUIDv7): new rows append to the id index instead of landing on a
             // random page of it, so a sync dirties a few pages per batch, not one per user.
             let id = uuid::Uuid::now_v7().to_string();
-            let t = now();
+            let t = rfc3339(at);
             let meta = Meta {
                 created: t.clone(),
                 last_modified: t,
@@ -258,7 +259,7 @@ impl Store {
             check_version(if_match.as_deref(), &row.meta)?;
             let mut view = seats::TxSeats::new(c, tenant);
             let licenses = crate::alloc::SeatStore::seat_licenses(&mut view, &id)?;
-            super::groups::drop_memberships_of(c, tenant, &id)?;
+            super::groups::drop_memberships_of(c, tenant, at, &id)?;
             c.prepare_cached("DELETE FROM users WHERE rk = ?")?
                 .execute([row.rk])?;
             seats::allocate(c, tenant, at, |a| {

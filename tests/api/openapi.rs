@@ -16,6 +16,25 @@ fn validator() -> std::path::PathBuf {
     super::python::venv("openapi-venv", &here.join("requirements.txt"))
 }
 
+/// A client that opens a connection per request: the test's long probes outlast the
+/// server's keep-alive, and a pooled connection closed meanwhile would fail the next request.
+fn fresh() -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(0)
+        .build()
+        .unwrap()
+}
+
+async fn fetch(app: &TestApp, path: &str) -> (StatusCode, Value) {
+    let r = fresh()
+        .get(format!("{}{path}", app.address))
+        .send()
+        .await
+        .unwrap();
+    let s = r.status();
+    (s, r.json().await.unwrap_or(Value::Null))
+}
+
 /// `path` with its parameters filled: the tenant by name, anything else a placeholder.
 fn concrete(path: &str, tenant: &str) -> String {
     path.split('/')
@@ -35,7 +54,7 @@ async fn check(
     token: &str,
     tenant: &str,
 ) {
-    let (s, doc) = app.request(Method::GET, doc_path, None, None).await;
+    let (s, doc) = fetch(app, doc_path).await;
     assert_eq!(s, StatusCode::OK, "{doc}");
     assert_eq!(doc["openapi"], "3.1.0");
     let paths = doc["paths"].as_object().unwrap();
@@ -68,11 +87,7 @@ async fn check(
         let url = concrete(path, tenant);
         let method = Method::from_bytes(m.as_str().as_bytes()).unwrap();
         // A connection of its own each: some refusals close theirs before reading the body.
-        let probe = reqwest::Client::builder()
-            .pool_max_idle_per_host(0)
-            .build()
-            .unwrap();
-        let r = probe
+        let r = fresh()
             .request(method, format!("{}{url}", app.address))
             .bearer_auth(token)
             .send()
@@ -126,9 +141,7 @@ async fn the_admin_and_product_documents_cover_every_route_and_validate() {
     )
     .await;
     // Types the product relies on are described, not left open.
-    let (_, doc) = app
-        .request(Method::GET, "/product/v1/openapi.json", None, None)
-        .await;
+    let (_, doc) = fetch(&app, "/product/v1/openapi.json").await;
     let seat = &doc["components"]["schemas"]["ProductSeat"];
     for field in ["state", "position", "since", "releaseAt", "lastUsed"] {
         assert!(seat["properties"][field].is_object(), "{seat}");
