@@ -144,10 +144,7 @@ impl Application {
         let sender = (stop_sender, tokio::spawn(sender.run(stopped)));
         let dispatcher = crate::webhook::dispatcher::Dispatcher::new(
             store.clone(),
-            crate::webhook::dispatcher::Policy {
-                allow_http: config.webhook_allow_http,
-                allow_private: config.webhook_allow_private_addresses,
-            },
+            crate::webhook::dispatcher::Policy::of(&config),
             std::time::Duration::from_secs(config.webhook_timeout_seconds),
             std::time::Duration::from_secs(config.webhook_disable_after_seconds),
         )

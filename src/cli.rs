@@ -520,10 +520,7 @@ async fn webhook(cmd: WebhookCommand, store: &Store, config: &Config) -> anyhow:
     match cmd {
         WebhookCommand::Add { owner, url, events } => {
             let (t, _) = webhook_target(owner, 0, store).await?;
-            let policy = crate::webhook::dispatcher::Policy {
-                allow_http: config.webhook_allow_http,
-                allow_private: config.webhook_allow_private_addresses,
-            };
+            let policy = crate::webhook::dispatcher::Policy::of(config);
             crate::webhook::dispatcher::vet(&url, policy).await?;
             let w = store.create_webhook(t, url, events, Actor::cli()).await?;
             eprintln!(

@@ -27,11 +27,9 @@ pub(super) async fn create_webhook(
     }
     let s = posted(&req, &state, &csrf).await?;
     let t = tenant_of(&state, &s, &path).await?;
-    let policy = Policy {
-        allow_http: state.config.webhook_allow_http,
-        allow_private: state.config.webhook_allow_private_addresses,
-    };
-    vet(&url, policy).await.map_err(|e| Error::Invalid(e.0))?;
+    vet(&url, Policy::of(&state.config))
+        .await
+        .map_err(|e| Error::Invalid(e.0))?;
     let w = state
         .store
         .create_webhook(Some(t.key), url, events, s.actor())

@@ -112,10 +112,7 @@ async fn owner(
 }
 
 fn policy(state: &AppState) -> Policy {
-    Policy {
-        allow_http: state.config.webhook_allow_http,
-        allow_private: state.config.webhook_allow_private_addresses,
-    }
+    Policy::of(&state.config)
 }
 
 fn id(req: &HttpRequest) -> String {

@@ -42,6 +42,16 @@ pub struct Policy {
     pub allow_private: bool,
 }
 
+impl Policy {
+    /// The operator's settings (`webhook_allow_http`, `webhook_allow_private_addresses`).
+    pub fn of(config: &crate::config::Config) -> Policy {
+        Policy {
+            allow_http: config.webhook_allow_http,
+            allow_private: config.webhook_allow_private_addresses,
+        }
+    }
+}
+
 /// Why an endpoint URL is refused at registration.
 #[derive(Debug, thiserror::Error)]
 #[error("{0}")]
