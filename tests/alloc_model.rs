@@ -762,3 +762,21 @@ async fn assert_previewed(
         "step {step}: the preview {preview:?} foretold the change"
     );
 }
+
+/// Cases proptest once found, kept as plain tests on both engines.
+#[test]
+fn an_idle_seat_reclaimed_over_two_days_is_gone_when_its_user_comes_back() {
+    let ops = vec![
+        Op::AddMember(3, 1),
+        Op::Select(2),
+        Op::Days(1),
+        Op::Days(1),
+        Op::Select(0),
+        Op::Use(3),
+    ];
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(run(ops, 1, false, 0, false, false, true));
+}

@@ -169,13 +169,18 @@ impl Drop for Smtp {
     }
 }
 
-/// A daemon sending to `smtp`, with one tenant whose admins are notified.
+/// A daemon sending to `smtp`, with one tenant whose admins are notified: the shared
+/// [`Scenario`] and the folder its database lives in.
 struct Fixture {
-    app: TestApp,
-    clock: ManualClock,
+    s: Scenario,
     dir: tempfile::TempDir,
-    tenant: String,
-    tok: String,
+}
+
+impl std::ops::Deref for Fixture {
+    type Target = Scenario;
+    fn deref(&self) -> &Scenario {
+        &self.s
+    }
 }
 
 const FROM: &str = "seatkeeper <licensing@vendor.example>";
@@ -213,31 +218,10 @@ impl Fixture {
         let dir = tempfile::tempdir().unwrap();
         let clock = ManualClock::new();
         let app = daemon(dir.path(), &clock, smtp, adjust).await;
-        let (s, t) = app
-            .admin(
-                Method::POST,
-                "/tenants",
-                Some(json!({"name": "Contoso", "notify": notify})),
-            )
-            .await;
-        assert_eq!(s, StatusCode::CREATED, "{t}");
-        let tenant = id(&t);
-        let (_, tok) = app
-            .admin(Method::POST, &format!("/tenants/{tenant}/tokens"), None)
-            .await;
         Fixture {
-            app,
-            clock,
+            s: Scenario::on(app, clock, "Contoso", notify).await,
             dir,
-            tenant,
-            tok: tok["token"].as_str().unwrap().to_owned(),
         }
-    }
-
-    async fn admin(&self, m: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.app
-            .admin(m, &format!("/tenants/{}{path}", self.tenant), body)
-            .await
     }
 
     async fn users(&self, prefix: &str, n: usize) -> Vec<String> {
@@ -266,35 +250,6 @@ impl Fixture {
             }
         }
         ids
-    }
-
-    async fn group(&self, name: &str, members: &[String]) -> String {
-        let refs: Vec<&str> = members.iter().map(String::as_str).collect();
-        self.clock.tick();
-        id(&self.app.create_group(&self.tok, name, &refs).await)
-    }
-
-    async fn members(&self, group: &str, op: &str, ids: &[String]) {
-        self.clock.tick();
-        let body = if op == "add" {
-            patch(json!([{"op": "add", "path": "members",
-                "value": ids.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()}]))
-        } else {
-            patch(json!(ids
-                .iter()
-                .map(|i| json!({"op": "remove", "path": format!("members[value eq \"{i}\"]")}))
-                .collect::<Vec<_>>()))
-        };
-        let (s, b) = self
-            .app
-            .scim(
-                &self.tok,
-                Method::PATCH,
-                &format!("/Groups/{group}"),
-                Some(body),
-            )
-            .await;
-        assert_eq!(s, StatusCode::OK, "{b}");
     }
 
     async fn license(&self, name: &str, seats: i64, group: &str) -> String {
@@ -795,11 +750,10 @@ async fn a_permanent_rejection_is_marked_failed_and_can_be_retried() {
 async fn a_restart_in_the_middle_of_sending_loses_nothing() {
     let smtp = Smtp::start("none", 0.4).await;
     let Fixture {
-        app,
-        clock,
+        s: Scenario {
+            app, clock, tenant, ..
+        },
         dir,
-        tenant,
-        ..
     } = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
     for _ in 0..8 {
         let (s, _) = app

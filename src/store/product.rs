@@ -492,8 +492,9 @@ impl Store {
                     }
                     Err(err) => return Err(err),
                 };
-                // A reclaimed user who uses the product again is entitled again.
-                let revived = super::reclaim::used(c, tenant, now, l, &user.id)?;
+                // A reclaimed user who uses the product again is entitled again (and has a
+                // seat row again when the directory still entitles them).
+                super::reclaim::used(c, tenant, now, l, &user.id)?;
                 let n = c
                     .prepare_cached(
                         "UPDATE seats SET last_used = CASE WHEN last_used IS NULL OR last_used < ?1 THEN ?1 ELSE last_used END,
@@ -501,7 +502,7 @@ impl Store {
                          WHERE license_rk = ?2 AND user_id = ?3",
                     )?
                     .execute(params![at, l, user.id])?;
-                if n == 0 && !revived {
+                if n == 0 {
                     report.ignored.push(ignore("the user has no seat of this license"));
                 } else {
                     report.recorded += 1;

@@ -329,3 +329,94 @@ pub fn assert_scim_error(status: StatusCode, body: &Value, want: u16, scim_type:
 pub fn id(v: &Value) -> String {
     v["id"].as_str().expect("an id").to_owned()
 }
+
+/// One tenant on a daemon with a manual clock, and its SCIM token: the fixture the allocation
+/// scenarios (`api/seats.rs`) and the email tests (`mail.rs`) share. Directory writes tick the
+/// clock first, so each lands at its own instant as a provider's requests do.
+pub struct Scenario {
+    pub app: TestApp,
+    pub clock: ManualClock,
+    pub tenant: String,
+    pub tok: String,
+}
+
+#[allow(dead_code)] // each test binary uses its own part
+impl Scenario {
+    /// A new daemon on a manual clock, with tenant `name`.
+    pub async fn new(name: &str) -> Scenario {
+        let (app, clock) = TestApp::spawn_clocked().await;
+        let (tenant, tok) = app.tenant(name).await;
+        Scenario {
+            app,
+            clock,
+            tenant,
+            tok,
+        }
+    }
+
+    /// Tenant `name` notifying `notify`, on a daemon already running on `clock`.
+    pub async fn on(app: TestApp, clock: ManualClock, name: &str, notify: Value) -> Scenario {
+        let (s, t) = app
+            .admin(
+                Method::POST,
+                "/tenants",
+                Some(json!({"name": name, "notify": notify})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{t}");
+        let tenant = id(&t);
+        let (s, tok) = app
+            .admin(Method::POST, &format!("/tenants/{tenant}/tokens"), None)
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{tok}");
+        Scenario {
+            app,
+            clock,
+            tenant,
+            tok: tok["token"].as_str().unwrap().to_owned(),
+        }
+    }
+
+    /// An admin request on a path under the tenant.
+    pub async fn admin(&self, m: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
+        self.app
+            .admin(m, &format!("/tenants/{}{path}", self.tenant), body)
+            .await
+    }
+
+    pub async fn user(&self, name: &str) -> String {
+        self.clock.tick();
+        id(&self.app.create_user(&self.tok, name).await)
+    }
+
+    pub async fn group<S: AsRef<str>>(&self, name: &str, members: &[S]) -> String {
+        let refs: Vec<&str> = members.iter().map(AsRef::as_ref).collect();
+        self.clock.tick();
+        id(&self.app.create_group(&self.tok, name, &refs).await)
+    }
+
+    /// Adds (`op` "add") or removes members of `group` with one PATCH.
+    pub async fn members<S: AsRef<str>>(&self, group: &str, op: &str, ids: &[S]) {
+        self.clock.tick();
+        let ids: Vec<&str> = ids.iter().map(AsRef::as_ref).collect();
+        let body = if op == "add" {
+            patch(json!([{"op": "add", "path": "members",
+                "value": ids.iter().map(|i| json!({"value": i})).collect::<Vec<_>>()}]))
+        } else {
+            patch(json!(ids
+                .iter()
+                .map(|i| json!({"op": "remove", "path": format!("members[value eq \"{i}\"]")}))
+                .collect::<Vec<_>>()))
+        };
+        let (s, b) = self
+            .app
+            .scim(
+                &self.tok,
+                Method::PATCH,
+                &format!("/Groups/{group}"),
+                Some(body),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{b}");
+    }
+}

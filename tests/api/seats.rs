@@ -6,29 +6,19 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-struct Fixture {
-    app: TestApp,
-    clock: ManualClock,
-    tenant: String,
-    tok: String,
+/// The shared [`Scenario`] and the checks these scenarios add to it.
+struct Fixture(Scenario);
+
+impl std::ops::Deref for Fixture {
+    type Target = Scenario;
+    fn deref(&self) -> &Scenario {
+        &self.0
+    }
 }
 
 impl Fixture {
     async fn new() -> Fixture {
-        let (app, clock) = TestApp::spawn_clocked().await;
-        let (tenant, tok) = app.tenant("seats").await;
-        Fixture {
-            app,
-            clock,
-            tenant,
-            tok,
-        }
-    }
-
-    async fn admin(&self, m: Method, path: &str, body: Option<Value>) -> (StatusCode, Value) {
-        self.app
-            .admin(m, &format!("/tenants/{}{path}", self.tenant), body)
-            .await
+        Fixture(Scenario::new("seats").await)
     }
 
     async fn license(&self, body: Value) -> Value {
