@@ -399,8 +399,15 @@ async fn an_endpoint_failing_too_long_is_disabled_told_and_resumes_when_enabled(
     rx.control(json!({"status": {"/hooks/c": 502}})).await;
     license(&app, &t).await;
     until(&rx, "a first attempt", |g| !g.is_empty()).await;
-    clock.advance_secs(61);
     let path = format!("/tenants/{t}/webhooks/{hook}");
+    // The failure is recorded (failing since now) before the clock moves on.
+    for _ in 0..200 {
+        if app.admin(Method::GET, &path, None).await.1["failingSince"].is_string() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    clock.advance_secs(61);
     let mut w = Value::Null;
     for _ in 0..200 {
         w = app.admin(Method::GET, &path, None).await.1;
