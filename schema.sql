@@ -1,12 +1,12 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 11, `migrate::CURRENT`), applied at start-up to a new
+-- This is the whole current schema (version 12, `migrate::CURRENT`), applied at start-up to a new
 -- database. `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases
 -- in place with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the
 -- notification outbox; v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist
 -- generations; v6.sql: console sessions in the database; v7.sql: time zones, weekly summaries,
 -- per-license recipients, operator copies; v8.sql: product tokens; v9.sql: usage reports and
--- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors). Every row belongs to a tenant: each
+-- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors; v12.sql: the circuit breaker's holds). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -24,7 +24,10 @@ CREATE TABLE tenants (
     silence_notified INTEGER NOT NULL DEFAULT 0,      -- 1 once a silence was notified, until the next call
     time_zone   TEXT NOT NULL DEFAULT 'UTC',          -- IANA name: the times in its emails
     weekly_summary TEXT,                              -- JSON {day, hour}; NULL: no weekly summary
-    weekly_sent INTEGER NOT NULL DEFAULT 0            -- the last weekly slot (ms) summarized or skipped
+    weekly_sent INTEGER NOT NULL DEFAULT 0,           -- the last weekly slot (ms) summarized or skipped
+    hold_threshold_percent INTEGER NOT NULL DEFAULT 20, -- circuit breaker: losses above this share are held (100: off)
+    hold_min_seats INTEGER NOT NULL DEFAULT 10,       -- ... and only from this many losses on
+    hold_window_seconds INTEGER NOT NULL DEFAULT 3600 -- ... counted in a window this long from its first loss
 );
 
 -- SCIM bearer tokens: only a SHA-256 hash of the token is kept.
@@ -149,7 +152,10 @@ CREATE TABLE licenses (
     waitlist_gen    INTEGER NOT NULL DEFAULT 0,          -- bumped by every seat write that changes the waitlist
     notify          TEXT NOT NULL DEFAULT '[]',          -- JSON recipients of this license's events, besides the tenant's
     reclaim_idle_days INTEGER NOT NULL DEFAULT 0,        -- a granted seat unused this long is reclaimed (0: never)
-    reclaim_notice_days INTEGER NOT NULL DEFAULT 3       -- the recipients are told this long before
+    reclaim_notice_days INTEGER NOT NULL DEFAULT 3,      -- the recipients are told this long before
+    loss_since      INTEGER,                             -- ms: the current window of directory-made seat losses opened
+    loss_base       INTEGER NOT NULL DEFAULT 0,          -- granted seats as it opened
+    losses          INTEGER NOT NULL DEFAULT 0           -- losses it let through (the circuit breaker holds the rest)
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, name COLLATE NOCASE);
@@ -188,11 +194,31 @@ CREATE TABLE seats (
     release_at      INTEGER,
     last_used       INTEGER,                             -- ms: the product's last reported use (POST /product/v1/.../usage)
     reclaim_noticed INTEGER,                             -- ms: when the coming idle reclaim was notified (cleared by a use)
+    hold            INTEGER,                             -- holds.rk: the user lost the entitlement, the breaker holds the loss
+    hold_loss       TEXT,                                -- what took it: 'deactivated', 'deleted', 'removed:<group>', ...
     PRIMARY KEY (license_rk, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX seats_order ON seats(license_rk, state, pinned DESC, entitled_at, user_id);
 CREATE INDEX seats_user ON seats(tenant, user_id);
 CREATE INDEX seats_release ON seats(license_rk, release_at) WHERE release_at IS NOT NULL;
+CREATE INDEX seats_held ON seats(license_rk, hold) WHERE hold IS NOT NULL;
+
+-- Circuit-breaker holds: directory-made seat losses of a license held back until an admin
+-- approves or rejects them (or the directory undoes them). One open hold per license.
+CREATE TABLE holds (
+    rk          INTEGER PRIMARY KEY,                     -- also the public id
+    tenant      INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,
+    license_rk  INTEGER NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,
+    state       TEXT NOT NULL,                           -- 'open' | 'approved' | 'rejected' | 'dissolved'
+    created     INTEGER NOT NULL,                        -- ms
+    held        INTEGER NOT NULL DEFAULT 0,              -- seats it holds now
+    total       INTEGER NOT NULL DEFAULT 0,              -- losses it ever held
+    changes     TEXT NOT NULL DEFAULT '{}',              -- JSON {loss: count}: the changes that caused it
+    decided     INTEGER,                                 -- ms
+    decided_by  TEXT                                     -- the audit actor who decided
+);
+CREATE INDEX holds_tenant ON holds(tenant, rk);
+CREATE UNIQUE INDEX holds_open ON holds(license_rk) WHERE state = 'open';
 
 -- The ordered feed of seat changes; `seq` is the cursor.
 CREATE TABLE seat_events (

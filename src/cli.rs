@@ -71,6 +71,9 @@ pub enum Command {
     /// A tenant's notification outbox; test messages; retries.
     #[command(subcommand)]
     Notifications(NotificationsCommand),
+    /// The circuit breaker's holds of mass seat loss: list, show, approve, reject.
+    #[command(subcommand)]
+    Hold(HoldCommand),
     /// The seat-event feed of a tenant after a cursor.
     Events {
         tenant: String,
@@ -237,6 +240,16 @@ pub enum TenantCommand {
         /// The weekly summary: `DAY:HOUR` in the tenant's time zone (e.g. monday:8), or `off`.
         #[arg(long, value_name = "DAY:HOUR|off")]
         weekly_summary: Option<String>,
+        /// Circuit breaker: hold directory-made seat losses above this share of a license's
+        /// granted seats (0 to 100; 100 switches it off).
+        #[arg(long)]
+        hold_threshold_percent: Option<i64>,
+        /// ... once at least this many people would lose a seat.
+        #[arg(long)]
+        hold_min_seats: Option<i64>,
+        /// ... within this many seconds of the first loss (60 to 259200).
+        #[arg(long)]
+        hold_window_seconds: Option<i64>,
     },
     /// List tenants.
     List,
@@ -388,6 +401,22 @@ pub enum WebhookCommand {
         #[command(flatten)]
         owner: WebhookOwner,
     },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum HoldCommand {
+    /// The tenant's holds, newest first.
+    List {
+        tenant: String,
+        #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["open", "approved", "rejected", "dissolved"]))]
+        state: Option<String>,
+    },
+    /// One hold with the users it holds.
+    Show { tenant: String, id: i64 },
+    /// Approve a hold: the held seat losses go through (grace, release, promotion).
+    Approve { tenant: String, id: i64 },
+    /// Reject a hold: the held users keep their seats.
+    Reject { tenant: String, id: i64 },
 }
 
 #[derive(Subcommand, Debug)]
@@ -805,6 +834,9 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             pending_window_seconds,
             time_zone,
             weekly_summary,
+            hold_threshold_percent,
+            hold_min_seats,
+            hold_window_seconds,
         }) => {
             let t = store.tenant(&tenant).await?;
             let notify = (no_notify || !notify.is_empty()).then_some(recipients(&notify)?);
@@ -818,12 +850,40 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                         pending_window_seconds,
                         time_zone,
                         weekly_summary,
+                        hold_threshold_percent,
+                        hold_min_seats,
+                        hold_window_seconds,
                     },
                     Actor::cli(),
                 )
                 .await?;
             print(&json!(store.tenant(&t.id).await?));
         }
+        Command::Hold(cmd) => match cmd {
+            HoldCommand::List { tenant, state } => {
+                let t = store.tenant(&tenant).await?;
+                print(&json!({"holds": store.holds(t.key, state).await?}));
+            }
+            HoldCommand::Show { tenant, id } => {
+                let t = store.tenant(&tenant).await?;
+                print(&json!(store.hold(t.key, id).await?));
+            }
+            HoldCommand::Approve { tenant, id } => {
+                let t = store.tenant(&tenant).await?;
+                print(&json!(
+                    store
+                        .decide_hold(t.key, id, crate::store::Decision::Approve, Actor::cli())
+                        .await?
+                ));
+            }
+            HoldCommand::Reject { tenant, id } => {
+                let decision = crate::store::Decision::Reject;
+                let t = store.tenant(&tenant).await?;
+                print(&json!(
+                    store.decide_hold(t.key, id, decision, Actor::cli()).await?
+                ));
+            }
+        },
         Command::Notifications(cmd) => match cmd {
             NotificationsCommand::List {
                 tenant,

@@ -2,8 +2,9 @@
 //! changes, overrides and time steps run against the real store (real SQLite file, the real
 //! allocator inside each write's transaction) and against a tiny reference model written here
 //! from SPEC's rules, which recomputes everything at every step. After every step the seats must
-//! agree, state for state and waitlist position for position; every reconcile must find nothing
-//! to repair (the incremental path equals a recomputation from scratch).
+//! agree, state for state and waitlist position for position, and so must the circuit breaker's
+//! holds (which seats are held, by which hold, and each hold's state); every reconcile must find
+//! nothing to repair (the incremental path equals a recomputation from scratch).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
 
@@ -48,6 +49,8 @@ enum Op {
     /// The product reports the user using the license.
     Use(usize),
     Reconcile,
+    /// An admin approves (true) or rejects the newest hold that can be.
+    Decide(bool),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -66,6 +69,7 @@ fn op() -> impl Strategy<Value = Op> {
         4 => (1i64..3).prop_map(Op::Days),
         1 => (0..USERS).prop_map(Op::Use),
         1 => Just(Op::Reconcile),
+        2 => any::<bool>().prop_map(Op::Decide),
     ]
 }
 
@@ -87,6 +91,44 @@ struct MSeat {
     last_used: Option<i64>,
     /// When the coming reclaim was told.
     told: Option<i64>,
+    /// Held by this hold (index in `Model::holds`); true when the held user was deleted.
+    held: Option<(usize, bool)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum HoldSt {
+    Open,
+    Approved,
+    Rejected,
+    Dissolved,
+}
+
+impl HoldSt {
+    fn as_str(self) -> &'static str {
+        match self {
+            HoldSt::Open => "open",
+            HoldSt::Approved => "approved",
+            HoldSt::Rejected => "rejected",
+            HoldSt::Dissolved => "dissolved",
+        }
+    }
+}
+
+/// The tenant's circuit breaker: percent, min seats, window (ms).
+#[derive(Debug, Clone, Copy)]
+struct Breaker {
+    percent: i64,
+    min_seats: i64,
+    window_ms: i64,
+}
+
+/// A license's window of directory-made losses: opened at, granted seats then, losses let
+/// through.
+#[derive(Debug, Clone, Copy)]
+struct Window {
+    since: i64,
+    base: i64,
+    losses: i64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -104,9 +146,13 @@ const DAY_MS: i64 = 86_400_000;
 
 #[derive(Debug, Clone, Copy, PartialEq)]
 enum Cause {
+    /// A directory change: the grace applies, the circuit breaker guards.
     Directory,
     Deleted,
+    /// An exclusion: at once.
     Admin,
+    /// An admin's license change or the reclaim: the grace applies, never held.
+    License,
 }
 
 /// The reference model: SPEC's rules applied to the whole state at every step.
@@ -127,6 +173,9 @@ struct Model {
     seats: BTreeMap<usize, MSeat>,
     now: i64,
     order: i64,
+    breaker: Breaker,
+    window: Option<Window>,
+    holds: Vec<HoldSt>,
 }
 
 impl Model {
@@ -154,24 +203,38 @@ impl Model {
             let e = self.entitled(u);
             let pinned = e && self.overrides.get(&u) == Some(&Ov::Pin);
             let cause = cause_of(u);
+            if e && !self.seats.contains_key(&u) {
+                self.seats.insert(
+                    u,
+                    MSeat {
+                        state: St::Blocked,
+                        pinned,
+                        order: self.order,
+                        since: self.now,
+                        release_at: None,
+                        last_used: None,
+                        told: None,
+                        held: None,
+                    },
+                );
+                newcomers.insert(u);
+                continue;
+            }
+            self.settle(u, e, cause, true);
+        }
+        self.fill(&newcomers, force);
+        self.dissolve();
+    }
+
+    /// Brings an existing seat of `u` in line with its entitlement `e` (`guard`: the circuit
+    /// breaker may hold a directory-made loss).
+    fn settle(&mut self, u: usize, e: bool, cause: Cause, guard: bool) {
+        let pinned = e && self.overrides.get(&u) == Some(&Ov::Pin);
+        {
             match (e, self.seats.get(&u).cloned()) {
-                (true, None) => {
-                    self.seats.insert(
-                        u,
-                        MSeat {
-                            state: St::Blocked,
-                            pinned,
-                            order: self.order,
-                            since: self.now,
-                            release_at: None,
-                            last_used: None,
-                            told: None,
-                        },
-                    );
-                    newcomers.insert(u);
-                }
                 (true, Some(mut s)) => {
                     s.pinned = pinned;
+                    s.held = None;
                     if s.state == St::Releasing {
                         s.state = St::Granted;
                         s.since = self.now;
@@ -180,6 +243,22 @@ impl Model {
                     self.seats.insert(u, s);
                 }
                 (false, Some(mut s)) => {
+                    let guarded = guard && matches!(cause, Cause::Directory | Cause::Deleted);
+                    if let Some((h, deleted)) = s.held {
+                        if guarded {
+                            s.held = Some((h, deleted || cause == Cause::Deleted));
+                            self.seats.insert(u, s);
+                            return;
+                        }
+                        s.held = None;
+                    }
+                    if guarded && s.state == St::Granted && self.trips() {
+                        let h = self.open_hold();
+                        s.held = Some((h, cause == Cause::Deleted || !self.exists[u]));
+                        s.pinned = false;
+                        self.seats.insert(u, s);
+                        return;
+                    }
                     let at_once = self.grace_ms == 0
                         || cause == Cause::Admin
                         || (cause == Cause::Deleted && self.free_on_delete);
@@ -197,19 +276,105 @@ impl Model {
                         }
                     }
                 }
-                (false, None) => {}
+                _ => {}
             }
         }
-        self.fill(&newcomers, force);
+    }
+
+    /// Whether one more directory loss is past the breaker's threshold; one that is not is
+    /// counted in the window (a new one when the last has run out).
+    fn trips(&mut self) -> bool {
+        let b = self.breaker;
+        if b.percent >= 100 {
+            return false;
+        }
+        let granted = self
+            .seats
+            .values()
+            .filter(|s| s.state == St::Granted)
+            .count() as i64;
+        let mut w = match self.window {
+            Some(w) if self.now < w.since + b.window_ms => w,
+            _ => Window {
+                since: self.now,
+                base: granted,
+                losses: 0,
+            },
+        };
+        let allowed = (w.base * b.percent / 100).max(b.min_seats - 1);
+        let trip = w.losses >= allowed;
+        if !trip {
+            w.losses += 1;
+        }
+        self.window = Some(w);
+        trip
+    }
+
+    /// The open hold, opened now when there is none.
+    fn open_hold(&mut self) -> usize {
+        match self.holds.iter().position(|h| *h == HoldSt::Open) {
+            Some(h) => h,
+            None => {
+                self.holds.push(HoldSt::Open);
+                self.holds.len() - 1
+            }
+        }
+    }
+
+    /// An open hold that holds no seat any more dissolves (the end of each allocator run).
+    fn dissolve(&mut self) {
+        for h in 0..self.holds.len() {
+            if self.holds[h] == HoldSt::Open
+                && !self
+                    .seats
+                    .values()
+                    .any(|s| s.held.is_some_and(|(x, _)| x == h))
+            {
+                self.holds[h] = HoldSt::Dissolved;
+            }
+        }
+    }
+
+    /// The newest hold an admin can approve (open or rejected) or reject (open).
+    fn decidable(&self, approve: bool) -> Option<usize> {
+        (0..self.holds.len()).rev().find(|&h| {
+            self.holds[h] == HoldSt::Open || (approve && self.holds[h] == HoldSt::Rejected)
+        })
+    }
+
+    /// An admin approves hold `h`: its users lose their seats the normal way (unless the
+    /// directory entitles them again), then the waitlist is served.
+    fn approve(&mut self, h: usize) {
+        self.holds[h] = HoldSt::Approved;
+        self.order += 1;
+        let users: Vec<(usize, bool)> = self
+            .seats
+            .iter()
+            .filter_map(|(u, s)| match s.held {
+                Some((x, deleted)) if x == h => Some((*u, deleted)),
+                _ => None,
+            })
+            .collect();
+        for (u, deleted) in users {
+            let cause = if deleted {
+                Cause::Deleted
+            } else {
+                Cause::Directory
+            };
+            let e = self.entitled(u);
+            self.settle(u, e, cause, false);
+        }
+        self.fill(&HashSet::new(), false);
     }
 
     /// The reclaim pass: granted, unpinned seats idle (since the later of their last use and
     /// their grant) for the license's days get an idle override.
     /// A seat reclaimed now must also have been told at least the notice period before, during
     /// this idle period.
-    fn reclaim(&mut self) {
+    fn reclaim(&mut self) -> HashSet<usize> {
+        let mut idle = HashSet::new();
         if !self.reclaim {
-            return;
+            return idle;
         }
         let now = self.now;
         for (u, s) in &self.seats {
@@ -217,11 +382,19 @@ impl Model {
             let told = s
                 .told
                 .is_some_and(|t| t > idle_since && t <= now - NOTICE_DAYS * DAY_MS);
-            if s.state == St::Granted && !s.pinned && idle_since <= now - IDLE_DAYS * DAY_MS && told
+            if s.state == St::Granted
+                && s.held.is_none()
+                && !s.pinned
+                && idle_since <= now - IDLE_DAYS * DAY_MS
+                && told
             {
-                self.overrides.insert(*u, Ov::Idle);
+                idle.insert(*u);
             }
         }
+        for u in &idle {
+            self.overrides.insert(*u, Ov::Idle);
+        }
+        idle
     }
 
     /// The reclaim notice: granted, unpinned seats idle long enough and not told during this
@@ -234,6 +407,7 @@ impl Model {
         for s in self.seats.values_mut() {
             let idle_since = s.last_used.map_or(s.since, |l| l.max(s.since));
             if s.state == St::Granted
+                && s.held.is_none()
                 && !s.pinned
                 && idle_since <= now - (IDLE_DAYS - NOTICE_DAYS) * DAY_MS
                 && s.told.is_none_or(|t| t <= idle_since)
@@ -283,7 +457,7 @@ impl Model {
         let mut granted: Vec<usize> = self
             .seats
             .iter()
-            .filter(|(_, s)| s.state == St::Granted)
+            .filter(|(_, s)| s.state == St::Granted && s.held.is_none())
             .map(|(u, _)| *u)
             .collect();
         granted.sort_by_key(|u| {
@@ -349,6 +523,20 @@ fn group_patch(op: &str, member: &str) -> Vec<patch::PatchOp> {
     patch::parse(body).unwrap()
 }
 
+/// Which hold (by creation order) holds each held seat, and every hold's state, oldest first.
+async fn real_holds(r: &Real) -> (BTreeMap<String, usize>, Vec<String>) {
+    let mut holds = r.store.holds(r.tenant, None).await.unwrap();
+    holds.sort_by_key(|h| h.id);
+    let index: HashMap<i64, usize> = holds.iter().enumerate().map(|(i, h)| (h.id, i)).collect();
+    let v = r.store.seats(r.tenant, "L".into(), None).await.unwrap();
+    let held = v
+        .seats
+        .iter()
+        .filter_map(|s| s.hold.map(|h| (s.user_id.clone(), index[&h])))
+        .collect();
+    (held, holds.into_iter().map(|h| h.state).collect())
+}
+
 async fn real_view(r: &Real) -> (BTreeMap<String, &'static str>, Vec<String>, i64) {
     let v = r.store.seats(r.tenant, "L".into(), None).await.unwrap();
     let states = v
@@ -376,6 +564,23 @@ async fn real_view(r: &Real) -> (BTreeMap<String, &'static str>, Vec<String>, i6
     (states, waiting, v.granted + v.releasing)
 }
 
+/// The circuit breaker of the runs (window 60 s): the tenant's defaults (20 %, from 10 losses:
+/// never reached by 5 users), or tighter ones that trip.
+fn breaker_of(tight: Option<(i64, i64)>) -> Breaker {
+    match tight {
+        None => Breaker {
+            percent: 20,
+            min_seats: 10,
+            window_ms: 3_600_000,
+        },
+        Some((percent, min_seats)) => Breaker {
+            percent,
+            min_seats,
+            window_ms: 60_000,
+        },
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 async fn run(
     ops: Vec<Op>,
@@ -385,6 +590,7 @@ async fn run(
     block_newest: bool,
     free_on_delete: bool,
     reclaim: bool,
+    tight: Option<(i64, i64)>,
 ) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(1_767_225_600_000));
@@ -407,6 +613,22 @@ async fn run(
         .await
         .unwrap()
         .key;
+    let breaker = breaker_of(tight);
+    if tight.is_some() {
+        store
+            .update_tenant(
+                tenant,
+                seatkeeper::store::TenantChange {
+                    hold_threshold_percent: Some(breaker.percent),
+                    hold_min_seats: Some(breaker.min_seats),
+                    hold_window_seconds: Some(breaker.window_ms / 1000),
+                    ..Default::default()
+                },
+                seatkeeper::store::audit::Actor::cli(),
+            )
+            .await
+            .unwrap();
+    }
     let mut ids = Vec::new();
     for i in 0..USERS {
         let (doc, _) =
@@ -465,6 +687,9 @@ async fn run(
         seats: BTreeMap::new(),
         now: 1_767_225_600_000,
         order: 0,
+        breaker,
+        window: None,
+        holds: Vec::new(),
     };
     let s = &real.store;
     let t = real.tenant;
@@ -559,10 +784,28 @@ async fn run(
                 .await
                 .unwrap();
                 assert_previewed(s, t, &preview, i).await;
+                // Members of unselected groups are re-evaluated as an admin's change (a deleted
+                // user is a member of nothing: a seat held for them stays held).
+                let gone: HashSet<usize> = (0..USERS)
+                    .filter(|&u| {
+                        m.exists[u]
+                            && (0..GROUPS)
+                                .any(|g| m.selected[g] && mask & (1 << g) == 0 && m.in_group(u, g))
+                    })
+                    .collect();
                 for g in 0..GROUPS {
                     m.selected[g] = mask & (1 << g) != 0;
                 }
-                m.step(dir_cause, false);
+                m.step(
+                    |x| {
+                        if gone.contains(&x) {
+                            Cause::License
+                        } else {
+                            Cause::Directory
+                        }
+                    },
+                    false,
+                );
             }
             Op::Capacity(n) => {
                 let preview = s.preview(t, "L".into(), Some(n), None).await.unwrap();
@@ -620,10 +863,12 @@ async fn run(
                 let admin = kind == Some(false);
                 m.step(
                     |x| {
-                        if x == u && admin {
+                        if x != u {
+                            Cause::Directory
+                        } else if admin {
                             Cause::Admin
                         } else {
-                            Cause::Directory
+                            Cause::License
                         }
                     },
                     false,
@@ -640,8 +885,17 @@ async fn run(
                     r.counts.repaired, 0,
                     "step {i} {op:?}: reconcile repaired drift: {r:?}"
                 );
-                m.reclaim();
-                m.step(dir_cause, false);
+                let idle = m.reclaim();
+                m.step(
+                    |x| {
+                        if idle.contains(&x) {
+                            Cause::License
+                        } else {
+                            Cause::Directory
+                        }
+                    },
+                    false,
+                );
                 m.tell();
                 if m.block_newest {
                     m.evict();
@@ -658,8 +912,17 @@ async fn run(
                     r.counts.repaired, 0,
                     "step {i} {op:?}: reconcile repaired drift: {r:?}"
                 );
-                m.reclaim();
-                m.step(dir_cause, false);
+                let idle = m.reclaim();
+                m.step(
+                    |x| {
+                        if idle.contains(&x) {
+                            Cause::License
+                        } else {
+                            Cause::Directory
+                        }
+                    },
+                    false,
+                );
                 m.tell();
                 if m.block_newest {
                     m.evict();
@@ -691,6 +954,31 @@ async fn run(
                     seat.last_used = Some(now);
                 }
             }
+            Op::Decide(approve) => {
+                let Some(h) = m.decidable(approve) else {
+                    continue;
+                };
+                let mut holds = s.holds(t, None).await.unwrap();
+                holds.sort_by_key(|h| h.id);
+                let decision = if approve {
+                    seatkeeper::store::Decision::Approve
+                } else {
+                    seatkeeper::store::Decision::Reject
+                };
+                s.decide_hold(
+                    t,
+                    holds[h].id,
+                    decision,
+                    seatkeeper::store::audit::Actor::cli(),
+                )
+                .await
+                .unwrap();
+                if approve {
+                    m.approve(h);
+                } else {
+                    m.holds[h] = HoldSt::Rejected;
+                }
+            }
             Op::Reconcile => {
                 let r = s
                     .reconcile(t, seatkeeper::store::audit::Actor::cli())
@@ -700,8 +988,17 @@ async fn run(
                     r.counts.repaired, 0,
                     "step {i} {op:?}: reconcile repaired drift: {r:?}"
                 );
-                m.reclaim();
-                m.step(dir_cause, false);
+                let idle = m.reclaim();
+                m.step(
+                    |x| {
+                        if idle.contains(&x) {
+                            Cause::License
+                        } else {
+                            Cause::Directory
+                        }
+                    },
+                    false,
+                );
                 m.tell();
             }
         }
@@ -716,7 +1013,24 @@ async fn run(
             "step {i} {op:?}: waitlist order differs\nops: {ops:?}"
         );
         assert_eq!(in_use, m.in_use());
+        let (held, hold_states) = real_holds(&real).await;
+        let want_held: BTreeMap<String, usize> = m
+            .seats
+            .iter()
+            .filter_map(|(u, s)| s.held.map(|(h, _)| (m.ids[*u].clone(), h)))
+            .collect();
+        assert_eq!(
+            held, want_held,
+            "step {i} {op:?}: held seats differ\nops: {ops:?}"
+        );
+        let want_states: Vec<String> = m.holds.iter().map(|h| h.as_str().to_owned()).collect();
+        assert_eq!(
+            hold_states, want_states,
+            "step {i} {op:?}: holds differ\nops: {ops:?}"
+        );
     }
+    let problems = real.store.check().await.unwrap();
+    assert!(problems.is_empty(), "check: {problems:?}\nops: {ops:?}");
     real.store.close();
 }
 
@@ -737,9 +1051,36 @@ proptest! {
         block_newest in any::<bool>(),
         free_on_delete in any::<bool>(),
         reclaim in any::<bool>(),
+        tight in prop_oneof![Just(None), Just(Some((0i64, 1i64))), Just(Some((34, 2))), Just(Some((50, 1)))],
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(ops, capacity, auto_promote, grace, block_newest, free_on_delete, reclaim));
+        rt.block_on(run(ops, capacity, auto_promote, grace, block_newest, free_on_delete, reclaim, tight));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if postgres_support::selected() { 25 } else { 60 },
+        ..ProptestConfig::default()
+    })]
+
+    /// The circuit breaker, from a start where every user holds or waits for a seat: mass
+    /// losses (removals, deactivations, deletions) against tight thresholds, decisions, undoing.
+    #[test]
+    fn circuit_breaker_matches_the_reference_model(
+        ops in proptest::collection::vec(op(), 1..30),
+        capacity in 2i64..5,
+        auto_promote in any::<bool>(),
+        grace in prop_oneof![Just(0i64), Just(10i64)],
+        block_newest in any::<bool>(),
+        free_on_delete in any::<bool>(),
+        tight in prop_oneof![Just((0i64, 1i64)), Just((34, 2)), Just((50, 1)), Just((20, 2))],
+    ) {
+        let mut all = (0..USERS).map(|u| Op::AddMember(u, u % GROUPS)).collect::<Vec<_>>();
+        all.push(Op::Select(3));
+        all.extend(ops);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run(all, capacity, auto_promote, grace, block_newest, free_on_delete, false, Some(tight)));
     }
 }
 
@@ -778,5 +1119,5 @@ fn an_idle_seat_reclaimed_over_two_days_is_gone_when_its_user_comes_back() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(ops, 1, false, 0, false, false, true));
+    rt.block_on(run(ops, 1, false, 0, false, false, true, None));
 }

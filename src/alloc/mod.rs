@@ -20,7 +20,18 @@
 //!   `grace`; re-entitled inside it, they keep the seat without queuing again. A deleted user
 //!   (when `free_on_delete`), an excluded user, or a zero grace frees the seat at once.
 //! - **Lowered capacity**: `keep` evicts no one; `block_newest` moves the most recently granted
-//!   (unpinned first) back to the waitlist until use fits.
+//!   (unpinned, not held first) back to the waitlist until use fits.
+//! - **Circuit breaker** (the tenant's [`Breaker`]): directory changes that take granted seats
+//!   ([`Cause::Directory`], [`Cause::UserDeleted`]) are counted per license in a window that
+//!   opens at the first such loss, against the granted seats at that moment. Past
+//!   `max(base × percent / 100, min_seats − 1)` losses in one window, a further loss is
+//!   **held**: the user keeps the granted seat, marked with the license's open hold, so nothing
+//!   frees and nobody is promoted. A held user entitled again is simply no longer held (when
+//!   an open hold loses its last user it dissolves); an admin approves a hold (its losses go
+//!   the normal way: grace, release, promotion: [`Allocator::release_held`]) or rejects it (the
+//!   seats stay held until the directory entitles their users again or an admin releases them).
+//!   Admin acts ([`Cause::Admin`], [`Cause::License`]) and the reconciler are never held; an
+//!   admin act on a held user ends the hold of that seat; the reconciler leaves held seats alone.
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
@@ -32,6 +43,8 @@ pub type GroupId = String;
 pub type LicenseKey = i64;
 /// Milliseconds since the Unix epoch.
 pub type Millis = i64;
+/// A hold's key (see the circuit breaker in the module doc).
+pub type HoldId = i64;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
 #[serde(rename_all = "lowercase")]
@@ -120,6 +133,118 @@ pub struct Policy {
     pub grace_ms: Millis,
     pub on_lowered: OnLowered,
     pub free_on_delete: bool,
+    /// The tenant's circuit breaker on mass seat loss.
+    pub breaker: Breaker,
+}
+
+/// When directory changes hold seat losses instead of letting them through (tenant settings
+/// `hold_threshold_percent`, `hold_min_seats`, `hold_window_seconds`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Breaker {
+    /// Losses above this share of the granted seats are held; 100 switches the breaker off.
+    pub percent: i64,
+    /// Losses are held only from this many on.
+    pub min_seats: i64,
+    pub window_ms: Millis,
+}
+
+impl Default for Breaker {
+    fn default() -> Self {
+        Breaker {
+            percent: 20,
+            min_seats: 10,
+            window_ms: 3_600_000,
+        }
+    }
+}
+
+impl Breaker {
+    /// How many losses one window lets through when `base` seats were granted as it opened:
+    /// the n-th loss is held when n > base × percent / 100 and n >= min_seats.
+    pub fn allowed(&self, base: i64) -> i64 {
+        if self.percent >= 100 {
+            return i64::MAX;
+        }
+        (base * self.percent / 100).max(self.min_seats - 1)
+    }
+}
+
+/// A license's current window of directory-made seat losses.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub struct LossWindow {
+    /// When the window opened (its first loss); `None`: no window yet.
+    pub since: Option<Millis>,
+    /// Granted seats as it opened.
+    pub base: i64,
+    /// Losses it let through.
+    pub losses: i64,
+}
+
+/// Why a held user stopped being entitled, as their seat remembers it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Loss {
+    Deactivated,
+    Deleted,
+    /// Removed from the named group (directly, or a group containing them was).
+    RemovedFrom(String),
+    /// The named selected group was deleted.
+    GroupDeleted(String),
+    /// No longer in a selected group otherwise.
+    Other,
+}
+
+impl Loss {
+    /// The stored form: `deactivated`, `deleted`, `removed:<group>`, `group_deleted:<group>`,
+    /// `other`.
+    pub fn key(&self) -> String {
+        match self {
+            Loss::Deactivated => "deactivated".into(),
+            Loss::Deleted => "deleted".into(),
+            Loss::RemovedFrom(g) => format!("removed:{g}"),
+            Loss::GroupDeleted(g) => format!("group_deleted:{g}"),
+            Loss::Other => "other".into(),
+        }
+    }
+
+    pub fn parse(s: &str) -> Loss {
+        match s.split_once(':') {
+            Some(("removed", g)) => Loss::RemovedFrom(g.to_owned()),
+            Some(("group_deleted", g)) => Loss::GroupDeleted(g.to_owned()),
+            _ => match s {
+                "deactivated" => Loss::Deactivated,
+                "deleted" => Loss::Deleted,
+                _ => Loss::Other,
+            },
+        }
+    }
+
+    /// What the directory did to the people, in words: "deactivated in the directory",
+    /// "removed from the group Designers", "in the deleted group Designers".
+    pub fn describe(&self) -> String {
+        match self {
+            Loss::Deactivated => "deactivated in the directory".into(),
+            Loss::Deleted => "deleted in the directory".into(),
+            Loss::RemovedFrom(g) => format!("removed from the group {g}"),
+            Loss::GroupDeleted(g) => format!("in the deleted group {g}"),
+            Loss::Other => "no longer in a selected group".into(),
+        }
+    }
+}
+
+/// A held seat's hold and the loss it holds back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Held {
+    pub hold: HoldId,
+    pub loss: Loss,
+}
+
+/// The directory change an allocator run follows, so that a held loss can say what caused it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Change {
+    /// Members of the named group changed.
+    Members(String),
+    /// The named group was deleted.
+    GroupDeleted(String),
 }
 
 /// One (license, user) seat.
@@ -136,6 +261,8 @@ pub struct Seat {
     pub since: Millis,
     /// For `releasing`: when the seat is freed.
     pub release_at: Option<Millis>,
+    /// A granted seat whose user lost the entitlement while the circuit breaker held it.
+    pub held: Option<Held>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -165,6 +292,8 @@ pub enum EventKind {
     Released,
     /// A waiting user got a freed seat.
     Promoted,
+    /// The user lost the entitlement but keeps the seat: the circuit breaker holds the loss.
+    Held,
 }
 
 impl EventKind {
@@ -175,6 +304,7 @@ impl EventKind {
             EventKind::Releasing => "releasing",
             EventKind::Released => "released",
             EventKind::Promoted => "promoted",
+            EventKind::Held => "held",
         }
     }
 }
@@ -186,8 +316,11 @@ pub enum Cause {
     Directory,
     /// The user was deleted at the provider.
     UserDeleted,
-    /// An admin action (exclusion, unselection): frees at once.
+    /// An admin action that frees at once (an exclusion).
     Admin,
+    /// An admin's license change (a group unselected, an override removed), the idle reclaim or
+    /// an approved hold: the grace applies, the circuit breaker does not.
+    License,
     /// The reconciler repairing drift.
     Reconcile,
 }
@@ -209,6 +342,8 @@ pub struct Report {
     pub releasing: u64,
     pub released: u64,
     pub promoted: u64,
+    /// Losses the circuit breaker held.
+    pub held: u64,
     /// Pairs whose stored seat disagreed with the rules (reconcile only).
     pub repaired: u64,
     /// Users blocked for lack of seats in this run, per license (for notifications).
@@ -227,6 +362,7 @@ impl Report {
             EventKind::Releasing => self.releasing += 1,
             EventKind::Released => self.released += 1,
             EventKind::Promoted => self.promoted += 1,
+            EventKind::Held => self.held += 1,
         }
     }
     pub fn merge(&mut self, o: Report) {
@@ -235,12 +371,19 @@ impl Report {
         self.releasing += o.releasing;
         self.released += o.released;
         self.promoted += o.promoted;
+        self.held += o.held;
         self.repaired += o.repaired;
         self.newly_blocked.extend(o.newly_blocked);
         self.touched.extend(o.touched);
     }
     pub fn is_empty(&self) -> bool {
-        self.granted + self.blocked + self.releasing + self.released + self.promoted + self.repaired
+        self.granted
+            + self.blocked
+            + self.releasing
+            + self.released
+            + self.promoted
+            + self.held
+            + self.repaired
             == 0
     }
 }
@@ -273,7 +416,7 @@ pub trait SeatStore {
     fn counts(&mut self, l: LicenseKey) -> Result<Counts, Self::Error>;
     /// The first `n` blocked seats in waitlist order.
     fn blocked_head(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>, Self::Error>;
-    /// The `n` most recently granted seats, unpinned first.
+    /// The `n` most recently granted seats that are not held, unpinned first.
     fn newest_granted(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>, Self::Error>;
     /// Releasing seats whose release time has come.
     fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>, Self::Error>;
@@ -291,6 +434,13 @@ pub trait SeatStore {
         user: &str,
         previous: SeatState,
     ) -> Result<(), Self::Error>;
+    /// The license's window of seat losses.
+    fn loss_window(&mut self, l: LicenseKey) -> Result<LossWindow, Self::Error>;
+    fn set_loss_window(&mut self, l: LicenseKey, w: LossWindow) -> Result<(), Self::Error>;
+    /// The license's open hold, opened now when it has none, counting one more held `loss`.
+    fn hold(&mut self, l: LicenseKey, loss: &Loss) -> Result<HoldId, Self::Error>;
+    /// A seat of `hold` is no longer held (an open hold without held seats dissolves).
+    fn unhold(&mut self, l: LicenseKey, hold: HoldId) -> Result<(), Self::Error>;
     /// Records a seat event; `previous` is the seat's state before the change.
     fn record(
         &mut self,
@@ -311,6 +461,10 @@ pub struct Allocator<'a, S: SeatStore> {
     policies: HashMap<LicenseKey, Option<Policy>>,
     /// Overrides of licenses re-evaluated for many users at once, read once per run.
     overrides: HashMap<LicenseKey, HashMap<UserId, OverrideKind>>,
+    /// The directory change this run follows (for held losses).
+    change: Option<Change>,
+    /// Whether directory losses go through the circuit breaker (not while approving a hold).
+    guard: bool,
     pub report: Report,
 }
 
@@ -342,8 +496,15 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             selected: HashMap::new(),
             policies: HashMap::new(),
             overrides: HashMap::new(),
+            change: None,
+            guard: true,
             report: Report::default(),
         }
+    }
+
+    /// Names the directory change this run follows: a held loss then says what caused it.
+    pub fn because(&mut self, change: Change) {
+        self.change = Some(change);
     }
 
     fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>, S::Error> {
@@ -478,6 +639,12 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     seat.pinned = pinned;
                     changed = true;
                 }
+                if let Some(h) = seat.held.take() {
+                    // Entitled again (the mistake was undone upstream): no longer held.
+                    self.store.unhold(l, h.hold)?;
+                    self.store.save_seat(l, &seat, Some(seat.state))?;
+                    return Ok(true);
+                }
                 if seat.state == SeatState::Releasing {
                     // Back inside the grace: the seat is kept, no queuing again.
                     seat.state = SeatState::Granted;
@@ -493,6 +660,32 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                 Ok(false)
             }
             (false, Some(mut seat)) => {
+                let guarded = self.guard && matches!(cause, Cause::Directory | Cause::UserDeleted);
+                if let Some(h) = seat.held.take() {
+                    if guarded || cause == Cause::Reconcile {
+                        // Still held; a held user deleted since is released at once when
+                        // the hold is approved (where the license frees on delete).
+                        if cause == Cause::UserDeleted && h.loss != Loss::Deleted {
+                            seat.held = Some(Held {
+                                hold: h.hold,
+                                loss: Loss::Deleted,
+                            });
+                            self.store.save_seat(l, &seat, Some(seat.state))?;
+                        }
+                        return Ok(false);
+                    }
+                    // An admin act (or an approval): the loss goes the normal way.
+                    self.store.unhold(l, h.hold)?;
+                }
+                if guarded && seat.state == SeatState::Granted && self.trips(l, &policy)? {
+                    let loss = self.loss_of(user, cause)?;
+                    let hold = self.store.hold(l, &loss)?;
+                    seat.held = Some(Held { hold, loss });
+                    seat.pinned = false;
+                    self.store.save_seat(l, &seat, Some(SeatState::Granted))?;
+                    self.emit(l, user, EventKind::Held, Some(SeatState::Granted))?;
+                    return Ok(true);
+                }
                 let at_once = policy.grace_ms == 0
                     || cause == Cause::Admin
                     || (cause == Cause::UserDeleted && policy.free_on_delete);
@@ -516,6 +709,69 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             }
             (false, None) => Ok(false),
         }
+    }
+
+    /// Whether one more directory loss of `l` is past the breaker's threshold (then it is
+    /// held); one that is not is counted in the license's window.
+    fn trips(&mut self, l: LicenseKey, policy: &Policy) -> Result<bool, S::Error> {
+        let b = policy.breaker;
+        if b.percent >= 100 {
+            return Ok(false);
+        }
+        let mut w = self.store.loss_window(l)?;
+        if w.since.is_none_or(|since| self.now >= since + b.window_ms) {
+            w = LossWindow {
+                since: Some(self.now),
+                base: self.store.counts(l)?.granted,
+                losses: 0,
+            };
+        }
+        let trip = w.losses >= b.allowed(w.base);
+        if !trip {
+            w.losses += 1;
+        }
+        self.store.set_loss_window(l, w)?;
+        Ok(trip)
+    }
+
+    /// What took `user`'s entitlement, as far as this run knows.
+    fn loss_of(&mut self, user: &str, cause: Cause) -> Result<Loss, S::Error> {
+        if cause == Cause::UserDeleted {
+            return Ok(Loss::Deleted);
+        }
+        Ok(match self.store.user_active(user)? {
+            None => Loss::Deleted,
+            Some(false) => Loss::Deactivated,
+            Some(true) => match &self.change {
+                Some(Change::Members(g)) => Loss::RemovedFrom(g.clone()),
+                Some(Change::GroupDeleted(g)) => Loss::GroupDeleted(g.clone()),
+                None => Loss::Other,
+            },
+        })
+    }
+
+    /// An admin approved a hold: each of `users` (with the loss held for them) is no longer
+    /// held; one the directory entitles again keeps the seat, the others lose it the normal way
+    /// (the grace, or at once where a deleted user's seat is freed on delete); then free seats
+    /// go to the waitlist.
+    pub fn release_held(
+        &mut self,
+        l: LicenseKey,
+        users: &[(UserId, Loss)],
+    ) -> Result<(), S::Error> {
+        self.guard = false;
+        for (u, loss) in users {
+            let cause = if *loss == Loss::Deleted {
+                Cause::UserDeleted
+            } else {
+                Cause::Directory
+            };
+            let e = self.entitled(l, u)?;
+            let mut newcomer = None;
+            self.settle(l, u, e, cause, &mut newcomer)?;
+        }
+        self.guard = true;
+        self.fill(l, &[], false)
     }
 
     /// Re-evaluates `users` for license `l`, then fills its free seats. `known_entitled` skips the
@@ -598,6 +854,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             entitled_at: self.order,
             since: self.now,
             release_at: None,
+            held: None,
         }
     }
 
@@ -809,5 +1066,48 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             self.enforce_capacity(l, &policy)?;
         }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_breaker_lets_through_its_share_and_no_fewer_than_min_seats_minus_one() {
+        let b = Breaker::default();
+        // 100 granted: the 21st loss is past 20 %.
+        assert_eq!(b.allowed(100), 20);
+        // 12 granted: 20 % is 2.4, but fewer than 10 losses are never held.
+        assert_eq!(b.allowed(12), 9);
+        assert_eq!(b.allowed(0), 9);
+        let tight = Breaker {
+            percent: 0,
+            min_seats: 1,
+            window_ms: 60_000,
+        };
+        assert_eq!(tight.allowed(50), 0);
+        let off = Breaker {
+            percent: 100,
+            ..Breaker::default()
+        };
+        assert_eq!(off.allowed(5), i64::MAX);
+    }
+
+    #[test]
+    fn a_loss_reads_back_as_it_was_stored() {
+        for l in [
+            Loss::Deactivated,
+            Loss::Deleted,
+            Loss::RemovedFrom("Design: UX".into()),
+            Loss::GroupDeleted("Sales".into()),
+            Loss::Other,
+        ] {
+            assert_eq!(Loss::parse(&l.key()), l);
+        }
+        assert_eq!(
+            Loss::RemovedFrom("Designers".into()).describe(),
+            "removed from the group Designers"
+        );
     }
 }

@@ -7,11 +7,12 @@
 //! - Pages: tenants (create, SCIM URL and tokens for the provider, status), a tenant (tokens,
 //!   recipients, licenses), a license (gauge, usage chart, groups with the "Group Select"
 //!   picker, seat count with a preview before saving, policy), seats (search, pages, pin /
-//!   exclude / grant, CSV), activity (audit, seat events, notifications with retry).
+//!   exclude / grant, CSV), activity (audit, seat events, notifications with retry), holds
+//!   (the circuit breaker's held seat losses, approved or rejected).
 //!
 //! Handlers call the same store operations as the admin API; they hold no business rules. They
 //! are split like the HTTP layer: `auth` (sign-in and out), `tenants`, `licenses` (a
-//! license, its seats and their actions), `activity`; this module keeps the routes, the error
+//! license, its seats and their actions), `activity`, `holds`; this module keeps the routes, the error
 //! page ([`Error`], worded from `store::Failure` with the API's statuses) and the request
 //! helpers (session, CSRF and origin checks).
 
@@ -19,6 +20,7 @@ mod activity;
 pub mod assets;
 mod auth;
 pub mod chart;
+mod holds;
 mod licenses;
 mod pages;
 mod sentences;
@@ -28,6 +30,7 @@ mod webhooks;
 
 use activity::*;
 use auth::*;
+use holds::*;
 use licenses::*;
 use tenants::*;
 use webhooks::*;
@@ -192,6 +195,11 @@ pub fn scope() -> actix_web::Scope {
             web::post().to(seat_action),
         )
         .route("/tenants/{t}/activity", web::get().to(activity))
+        .route("/tenants/{t}/holds", web::get().to(holds))
+        .route(
+            "/tenants/{t}/holds/{id}/{action}",
+            web::post().to(hold_action),
+        )
         .route(
             "/tenants/{t}/notifications/{id}/{action}",
             web::post().to(notification_action),

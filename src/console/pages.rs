@@ -34,6 +34,14 @@ fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
         "override-saved" => ("ok", "Override saved."),
         "retry-queued" => ("ok", "Queued for sending again."),
         "dismissed" => ("ok", "Dismissed: it will not be sent."),
+        "hold-approved" => (
+            "ok",
+            "Hold approved: the held seats are released after the license's grace period and go to the waitlist.",
+        ),
+        "hold-rejected" => (
+            "ok",
+            "Hold rejected: the held people keep their seats until the directory entitles them again or you approve the hold after all.",
+        ),
         _ => return None,
     })
 }
@@ -48,14 +56,19 @@ pub enum NewToken {
     Webhook(String, String),
 }
 
-fn notice(code: Option<&str>) -> Markup {
+pub(super) fn notice(code: Option<&str>) -> Markup {
     match code.and_then(notice_text) {
         Some((class, text)) => html! { div.notice.(class) role="status" { (text) } },
         None => html! {},
     }
 }
 
-fn layout(title: &str, s: Option<&Session>, tenant: Option<&Tenant>, body: Markup) -> Markup {
+pub(super) fn layout(
+    title: &str,
+    s: Option<&Session>,
+    tenant: Option<&Tenant>,
+    body: Markup,
+) -> Markup {
     html! {
         (DOCTYPE)
         html lang="en" {
@@ -76,6 +89,7 @@ fn layout(title: &str, s: Option<&Session>, tenant: Option<&Tenant>, body: Marku
                             @if let Some(t) = tenant {
                                 a href={ "/console/tenants/" (t.id) } { (t.name) }
                                 a href={ "/console/tenants/" (t.id) "/activity" } { "Activity" }
+                                a href={ "/console/tenants/" (t.id) "/holds" } { "Holds" }
                             }
                         }
                         form method="post" action="/console/logout" {
@@ -90,7 +104,7 @@ fn layout(title: &str, s: Option<&Session>, tenant: Option<&Tenant>, body: Marku
     }
 }
 
-fn csrf(s: &Session) -> Markup {
+pub(super) fn csrf(s: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf); }
 }
 
@@ -195,6 +209,7 @@ fn gauge(l: &LicenseView) -> Markup {
             span { i.lg-g {} (l.granted) " granted" }
             span { i.lg-r {} (l.releasing) " releasing" }
             span { (l.blocked) " waiting" }
+            @if l.held > 0 { span.held { (l.held) " held" } }
             span { strong { (l.granted + l.releasing) " / " (l.seats) } " in use" }
         }
     }
@@ -233,6 +248,13 @@ pub fn tenant(
             p.crumbs { @if s.scope == Scope::Operator { a href="/console/tenants" { "Tenants" } " / " } (t.name) }
             h1 { (t.name) }
             (notice(code))
+            @if status.open_holds > 0 {
+                div.notice.bad #holds-waiting role="alert" {
+                    (status.held_seats) " seat losses are held by the circuit breaker: "
+                    a href={ "/console/tenants/" (t.id) "/holds" } { "decide on " (status.open_holds) @if status.open_holds == 1 { " hold" } @else { " holds" } }
+                    "."
+                }
+            }
             @if status.undelivered > 0 {
                 div.notice.warn role="status" {
                     strong { (status.undelivered) " notification email" @if status.undelivered != 1 { "s" } " could not be delivered." }
@@ -433,6 +455,15 @@ pub fn tenant(
                         input #expected type="number" name="expected_sync_seconds" min="60" value=(t.expected_sync_seconds);
                         label for="window" { "Pending window (seconds)" }
                         input #window type="number" name="pending_window_seconds" min="0" max="259200" value=(t.pending_window_seconds);
+                        fieldset {
+                            legend { "Circuit breaker on mass seat loss" }
+                            p.small.muted { "Directory changes that would take seats from more than this share of a license's granted users (and at least this many people) within the window are held for your decision. 100 % switches it off." }
+                            div.row {
+                                div { label for="hold-percent" { "Share (%)" } input #hold-percent type="number" name="hold_threshold_percent" min="0" max="100" value=(t.hold_threshold_percent); }
+                                div { label for="hold-min" { "At least (people)" } input #hold-min type="number" name="hold_min_seats" min="1" value=(t.hold_min_seats); }
+                                div { label for="hold-window" { "Window (seconds)" } input #hold-window type="number" name="hold_window_seconds" min="60" max="259200" value=(t.hold_window_seconds); }
+                            }
+                        }
                         p { button type="submit" { "Save" } }
                     }
                 }
@@ -714,7 +745,7 @@ fn html_seats(
                         @for seat in shown {
                             @let who = seat.user_name.clone().unwrap_or_else(|| seat.user_id.clone());
                             tr {
-                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } }
+                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } }
                                 td { span.badge.(seat.state) { (seat.state) } }
                                 td { @if let Some(p) = seat.position { (p) } }
                                 td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }

@@ -32,6 +32,7 @@ pub fn actor(a: &str) -> String {
         "console" => "Someone in the console".into(),
         "reconciler" => "The reconciler".into(),
         "allocator" => "seatkeeper".into(),
+        "directory" => "The identity provider".into(),
         other => other.to_owned(),
     }
 }
@@ -125,6 +126,34 @@ pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String
             license()
         ),
         "seat.released" => format!("{} no longer holds a seat of {}", who(d), license()),
+        "seat.held" => format!(
+            "{} is no longer entitled to {}, but keeps the seat: the circuit breaker holds the loss",
+            who(d),
+            license()
+        ),
+        "hold.open" => format!(
+            "The identity provider's changes would take too many seats of {}: the circuit breaker holds {} losses ({})",
+            license(),
+            s(d, "held"),
+            held_changes(&d["changes"])
+        ),
+        "hold.dissolve" => format!(
+            "The identity provider restored everyone held for {}: hold {} dissolved",
+            license(),
+            s(d, "hold")
+        ),
+        "hold.approve" => format!(
+            "{by} approved hold {} of {}: {} held losses go through",
+            s(d, "hold"),
+            license(),
+            s(d, "held")
+        ),
+        "hold.reject" => format!(
+            "{by} rejected hold {} of {}: {} people keep their seats",
+            s(d, "hold"),
+            license(),
+            s(d, "held")
+        ),
         "license.create" => format!(
             "{by} created the license {} with {} seats",
             license(),
@@ -174,6 +203,17 @@ pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String
         "reconcile" => format!("{by} checked every seat against the rules"),
         other => format!("{by}: {other}"),
     }
+}
+
+/// A hold's causes as stored (`{loss key: count}`), in words.
+fn held_changes(changes: &Value) -> String {
+    let Some(o) = changes.as_object() else {
+        return String::new();
+    };
+    o.iter()
+        .map(|(k, n)| format!("{n} × {}", crate::alloc::Loss::parse(k).describe()))
+        .collect::<Vec<_>>()
+        .join("; ")
 }
 
 #[cfg(test)]

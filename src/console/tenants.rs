@@ -125,6 +125,9 @@ pub(super) struct TenantSettings {
     notify: String,
     expected_sync_seconds: Option<String>,
     pending_window_seconds: Option<String>,
+    hold_threshold_percent: Option<String>,
+    hold_min_seats: Option<String>,
+    hold_window_seconds: Option<String>,
     time_zone: Option<String>,
     /// `off`, or a day of the week.
     weekly_day: Option<String>,
@@ -181,6 +184,12 @@ pub(super) async fn tenant_settings(
                     .filter(|z| !z.is_empty())
                     .map(str::to_owned),
                 weekly_summary: weekly_of(&form, &t)?,
+                hold_threshold_percent: opt_number(
+                    "hold_threshold_percent",
+                    &form.hold_threshold_percent,
+                )?,
+                hold_min_seats: opt_number("hold_min_seats", &form.hold_min_seats)?,
+                hold_window_seconds: opt_number("hold_window_seconds", &form.hold_window_seconds)?,
             },
             s.actor(),
         )

@@ -140,8 +140,8 @@ pub fn routes() -> Routes {
             revoke_product_token,
             Doc::new("Revoke an operator product token (operator only)").no_content("Revoked."),
         );
-    super::audit::routes(super::webhooks::routes(super::notifications::routes(
-        super::licenses::routes(r),
+    super::holds::routes(super::audit::routes(super::webhooks::routes(
+        super::notifications::routes(super::licenses::routes(r)),
     )))
 }
 
@@ -290,6 +290,9 @@ struct TenantSettings {
     /// Absent: unchanged; `null` or `false`: off; `true`: Monday 08:00; `{day, hour}`.
     #[serde(default, deserialize_with = "present")]
     weekly_summary: Option<Option<WeeklySetting>>,
+    hold_threshold_percent: Option<i64>,
+    hold_min_seats: Option<i64>,
+    hold_window_seconds: Option<i64>,
 }
 
 /// `weekly_summary` as written: `false`/`true`, or `{"day": "monday", "hour": 8}`.
@@ -339,6 +342,9 @@ async fn update_tenant(
                 weekly_summary: s
                     .weekly_summary
                     .map(|w| w.and_then(WeeklySetting::into_weekly)),
+                hold_threshold_percent: s.hold_threshold_percent,
+                hold_min_seats: s.hold_min_seats,
+                hold_window_seconds: s.hold_window_seconds,
             },
             admin.actor.clone(),
         )

@@ -1,6 +1,6 @@
 //! Prometheus metrics at `GET /metrics` (text exposition format, written by hand): requests by
 //! route and status, latency histograms by route, rate-limited requests, reconciler passes, and
-//! seats (capacity, granted, releasing, blocked) per license, the notification outbox by state
+//! seats (capacity, granted, releasing, blocked, held) per license, the notification outbox by state
 //! and mail delivery counters.
 
 use std::collections::BTreeMap;
@@ -172,6 +172,10 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
                     "seatkeeper_license_blocked",
                     "Entitled users waiting for a seat.",
                 ),
+                (
+                    "seatkeeper_license_held",
+                    "Granted seats whose loss the circuit breaker holds for an admin's decision.",
+                ),
             ] {
                 let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
                 for (tenant, license, values) in &rows {
@@ -179,7 +183,8 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
                         "seatkeeper_license_capacity" => values[0],
                         "seatkeeper_license_granted" => values[1],
                         "seatkeeper_license_releasing" => values[2],
-                        _ => values[3],
+                        "seatkeeper_license_blocked" => values[3],
+                        _ => values[4],
                     };
                     let _ = writeln!(
                         out,

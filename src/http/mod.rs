@@ -8,6 +8,7 @@ pub mod audit;
 pub mod auth;
 pub mod body;
 pub mod error;
+pub mod holds;
 pub mod licenses;
 pub mod limits;
 pub mod metrics;

@@ -46,10 +46,12 @@ pub enum Kind {
     ReclaimNotice,
     /// A webhook endpoint kept failing (or answered 410 Gone) and was disabled.
     WebhookDisabled,
+    /// The circuit breaker held directory-made seat losses of a license: an admin decides.
+    SeatsHeld,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 12] = [
+    pub const ALL: [Kind; 13] = [
         Kind::Blocked,
         Kind::Threshold,
         Kind::CapacityLowered,
@@ -62,6 +64,7 @@ impl Kind {
         Kind::WeeklySummary,
         Kind::ReclaimNotice,
         Kind::WebhookDisabled,
+        Kind::SeatsHeld,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -78,6 +81,7 @@ impl Kind {
             Kind::WeeklySummary => "weekly_summary",
             Kind::ReclaimNotice => "reclaim_notice",
             Kind::WebhookDisabled => "webhook_disabled",
+            Kind::SeatsHeld => "seats_held",
         }
     }
 

@@ -460,6 +460,17 @@ mod tests {
                     "reason": "failing for 5 days (last error: HTTP 503)", "at": AT}),
                 ],
             ),
+            Kind::SeatsHeld => digest(
+                kind,
+                vec![
+                    json!({"hold": 17, "state": "open", "held": 80, "total": 80, "percent": 20, "minSeats": 10, "windowMinutes": 60,
+                    "changes": [{"change": "removed from the group Designers", "count": 79}, {"change": "deactivated in the directory", "count": 1}],
+                    "people": [
+                        {"name": "Dana Designer", "userName": "dana@contoso.com", "change": "removed from the group Designers"},
+                        {"name": "Eli Engineer", "userName": "eli@contoso.com", "change": "deactivated in the directory"}
+                    ], "decidedBy": null, "at": AT}),
+                ],
+            ),
             Kind::WeeklySummary => digest(
                 kind,
                 vec![

@@ -147,6 +147,7 @@ pub fn content(d: &Digest) -> Content {
         Kind::WeeklySummary => weekly_summary(d),
         Kind::ReclaimNotice => reclaim_notice(d),
         Kind::WebhookDisabled => webhook_disabled(d),
+        Kind::SeatsHeld => seats_held(d),
     };
     c.seats = d.license.as_ref().map(|l| {
         format!(
@@ -823,5 +824,113 @@ fn weekly_summary(d: &Digest) -> Content {
             vec!["Each license's page shows its seats, waitlist and selected groups. To stop this summary, turn the weekly summary off in Notifications and timing.".into()],
         ),
         operator: vec![],
+    }
+}
+
+/// Items (one per hold, made readable by the store when the digest closes): `hold`, `state`
+/// now, `held` now, `total` ever held, `percent`, `windowMinutes`, `changes`
+/// (`[{change, count}]`), `people` (`[{userName, name, change}]`), `decidedBy`.
+fn seats_held(d: &Digest) -> Content {
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let held: i64 = d.items.iter().map(|i| n(i, "held")).sum();
+    let total: i64 = d.items.iter().map(|i| n(i, "total")).sum();
+    let open = d.items.iter().any(|i| s(i, "state") == "open");
+    let first = d.items.first().cloned().unwrap_or(Value::Null);
+    let mut paragraphs = vec![format!(
+        "Changes from your identity provider would have taken seats of {license} from more people within {} minutes than your tenant allows (more than {} % of its granted seats, and at least {} people). To protect against a provisioning mistake, seatkeeper held {}: they keep their seats, and no freed seat goes to anyone else, until you decide.",
+        n(&first, "windowMinutes"),
+        n(&first, "percent"),
+        n(&first, "minSeats"),
+        count(total as usize, "loss", "losses"),
+    )];
+    let mut changes: Vec<String> = Vec::new();
+    for i in &d.items {
+        for c in i
+            .get("changes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            changes.push(format!(
+                "{} {}",
+                count(n(c, "count") as usize, "person", "people"),
+                s(c, "change")
+            ));
+        }
+    }
+    if !changes.is_empty() {
+        paragraphs.push(format!("What the directory did: {}.", changes.join("; ")));
+    }
+    for i in &d.items {
+        match s(i, "state").as_str() {
+            "open" if n(i, "held") < n(i, "total") => paragraphs.push(format!(
+                "Since then the directory restored {} of them; {} still held.",
+                n(i, "total") - n(i, "held"),
+                count(n(i, "held") as usize, "loss is", "losses are")
+            )),
+            "approved" => paragraphs.push(format!(
+                "An admin has since approved the hold ({}): the losses went through.",
+                s(i, "decidedBy")
+            )),
+            "rejected" => paragraphs.push(format!(
+                "An admin has since rejected the hold ({}): the people keep their seats.",
+                s(i, "decidedBy")
+            )),
+            "dissolved" => paragraphs.push(
+                "The directory has since restored everyone: the hold dissolved by itself and there is nothing to decide.".into(),
+            ),
+            _ => {}
+        }
+    }
+    if open {
+        paragraphs.push("If this was a mistake upstream (an app's scoping or assignments changed), undo it in the identity provider: as the people are restored, the hold dissolves by itself.".into());
+    }
+    let rows: Vec<Vec<String>> = d
+        .items
+        .iter()
+        .flat_map(|i| {
+            i.get("people")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|p| vec![s(&p, "name"), s(&p, "userName"), s(&p, "change")])
+        .collect();
+    let holds: Vec<String> = d.items.iter().map(|i| s(i, "hold")).collect();
+    Content {
+        headline: if open {
+            format!(
+                "{} held for your decision",
+                count(held as usize, "seat loss", "seat losses")
+            )
+        } else {
+            "held seat losses settled".to_owned()
+        },
+        paragraphs,
+        table: (!rows.is_empty()).then(|| Table {
+            title: "Held people".into(),
+            headers: vec!["Name".into(), "User name".into(), "What changed".into()],
+            rows,
+        }),
+        seats: None,
+        act: page(
+            d,
+            "/holds",
+            "your tenant's page › Holds".into(),
+            if open {
+                vec![
+                    "Approve: the losses go through (each seat is released after the license's grace period, and freed seats go to the waitlist).".into(),
+                    "Reject: the people keep their seats until the directory entitles them again or an admin releases them.".into(),
+                ]
+            } else {
+                vec!["Nothing to do: the page shows how the hold ended.".into()]
+            },
+        ),
+        operator: vec![format!(
+            "Hold {}: GET {}/holds/{{id}}; decide with POST {}/holds/{{id}}/approve or /reject; CLI: seatkeeper hold approve|reject TENANT ID.",
+            holds.join(", "),
+            api(d, ""),
+            api(d, "")
+        )],
     }
 }

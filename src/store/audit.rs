@@ -53,6 +53,11 @@ impl Actor {
         Actor("reconciler".into())
     }
 
+    /// The identity provider's SCIM changes (a hold opened or dissolved by them).
+    pub fn directory() -> Actor {
+        Actor("directory".into())
+    }
+
     /// An actor as stored.
     pub fn from_stored(s: String) -> Actor {
         Actor(s)

@@ -61,6 +61,7 @@ impl Store {
                 Kind::Blocked => blocked_items(c, tenant, l, items)?,
                 Kind::AuthFailures => token_items(c, tenant, items)?,
                 Kind::PendingExpired => group_items(c, tenant, items)?,
+                Kind::SeatsHeld => super::holds::digest_items(c, tenant, items)?,
                 _ => items,
             };
             let recipients = match fixed {

@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::seats::rfc3339;
 use super::users::{check_version, parse_doc, row, COLS};
 use super::{seats, Error, ListQuery, Lock, Page, Result, Store, TenantKey};
-use crate::alloc::{Cause, Millis};
+use crate::alloc::{Cause, Change, Millis};
 use crate::scim::eval::{self, Scope};
 use crate::scim::patch::{self, MemberChange, PatchOp};
 use crate::scim::path::AttrPath;
@@ -253,7 +253,8 @@ fn allocate_after(
             reach = reach.merge(seats::reach(c, tenant, group, &[group.to_owned()])?);
         }
     }
-    seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory)?;
+    let change = Change::Members(seats::group_name(c, tenant, group)?);
+    seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory, Some(change))?;
     Ok(())
 }
 
@@ -486,11 +487,12 @@ impl Store {
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
             let reach = seats::reach(c, tenant, &id, std::slice::from_ref(&id))?;
+            let change = Change::GroupDeleted(seats::group_name(c, tenant, &id)?);
             drop_memberships_of(c, tenant, at, &id)?;
             c.prepare_cached("DELETE FROM groups WHERE rk = ?")?
                 .execute([row.rk])?;
             seats::unbind_selectors(c, tenant, &id, &rfc3339(at))?;
-            seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory)?;
+            seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory, Some(change))?;
             Ok(())
         })
         .await

@@ -162,6 +162,8 @@ pub struct LicenseView {
     pub granted: i64,
     pub blocked: i64,
     pub releasing: i64,
+    /// Granted seats whose loss the circuit breaker holds (counted in `granted`).
+    pub held: i64,
     pub created: String,
     pub updated: String,
 }
@@ -265,7 +267,8 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
         .collect::<Result<Vec<_>>>()?;
     c.prepare_cached(
         "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated, notify,
-                reclaim_idle_days, reclaim_notice_days
+                reclaim_idle_days, reclaim_notice_days,
+                (SELECT count(*) FROM seats s WHERE s.license_rk = licenses.rk AND s.hold IS NOT NULL)
          FROM licenses WHERE rk = ?",
     )?
     .query_row([l], |r| {
@@ -285,6 +288,7 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
             granted: r.get(7)?,
             blocked: r.get(8)?,
             releasing: r.get(9)?,
+            held: r.get(15)?,
             created: r.get(10)?,
             updated: r.get(11)?,
         })
@@ -382,7 +386,8 @@ fn selection_changed<S: crate::alloc::SeatStore<Error = Error>>(
     }
     gone.sort();
     gone.dedup();
-    a.reevaluate(l, &gone, Cause::Directory, false)?;
+    // An admin's unselection: the grace applies, the circuit breaker does not.
+    a.reevaluate(l, &gone, Cause::License, false)?;
     let mut fresh = Vec::new();
     for g in added {
         fresh.extend(a.member_closure(g)?);
@@ -717,6 +722,8 @@ fn preview_in(
             EventKind::Blocked => out.blocked.push(who),
             EventKind::Releasing => out.releasing.push(who),
             EventKind::Released => out.released.push(who),
+            // An admin's change is never held.
+            EventKind::Held => {}
         }
     }
     let after = p.counts_now();
@@ -737,6 +744,7 @@ fn settings_of(v: &LicenseView) -> serde_json::Value {
             "granted",
             "blocked",
             "releasing",
+            "held",
             "created",
             "updated",
             "id",

@@ -84,7 +84,8 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
         "SELECT l.id, l.name, l.seats, l.on_capacity_lowered, l.granted, l.releasing, l.blocked, l.auto_promote,
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'granted'),
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'releasing'),
-                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'blocked')
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'blocked'),
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.hold IS NOT NULL)
          FROM licenses l ORDER BY l.rk",
     )?;
     let rows = st.query_map([], |r| {
@@ -96,10 +97,11 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
             [r.get::<_, i64>(4)?, r.get(5)?, r.get(6)?],
             [r.get::<_, i64>(8)?, r.get(9)?, r.get(10)?],
             r.get::<_, bool>(7)?,
+            r.get::<_, i64>(11)?,
         ))
     })?;
     for row in rows {
-        let (id, name, seats, policy, kept, actual, auto_promote) = row?;
+        let (id, name, seats, policy, kept, actual, auto_promote, held) = row?;
         let problem = |kind, detail| Problem {
             kind,
             license: Some(id.clone()),
@@ -113,13 +115,16 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
             ));
         }
         let in_use = actual[0] + actual[1];
-        if in_use > seats
+        // Under `keep`, use above the count is legitimate after a lowering. Under
+        // `block_newest` the granted seats are brought under it, but not the seats inside
+        // their grace or held by the circuit breaker, which end by themselves or by a decision.
+        let evictable = actual[0] - held;
+        if evictable > seats
             && crate::alloc::OnLowered::parse(&policy) == Some(crate::alloc::OnLowered::BlockNewest)
         {
-            // Under `keep`, use above the count is legitimate after a lowering; never otherwise.
             problems.push(problem(
                 "invariant",
-                format!("{in_use} seats in use of {seats} under block_newest"),
+                format!("{evictable} seats granted (and not held) of {seats} under block_newest"),
             ));
         }
         if in_use < seats && actual[2] > 0 && auto_promote {
@@ -130,6 +135,34 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
                     actual[2]
                 ),
             ));
+        }
+    }
+    // Holds: each one's count of held seats agrees with the seats it holds, which are granted.
+    let mut st = c.prepare(
+        "SELECT l.id, l.name, h.rk, h.held,
+                (SELECT count(*) FROM seats s WHERE s.license_rk = h.license_rk AND s.hold = h.rk),
+                (SELECT count(*) FROM seats s WHERE s.license_rk = h.license_rk AND s.hold = h.rk AND s.state <> 'granted')
+         FROM holds h JOIN licenses l ON l.rk = h.license_rk ORDER BY h.rk",
+    )?;
+    let rows = st.query_map([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+            [r.get::<_, i64>(3)?, r.get(4)?, r.get(5)?],
+        ))
+    })?;
+    for row in rows {
+        let (id, name, hold, [kept, actual, not_granted]) = row?;
+        if kept != actual || not_granted > 0 {
+            problems.push(Problem {
+                kind: "holds",
+                license: Some(id),
+                name: Some(name),
+                detail: format!(
+                    "hold {hold} counts {kept} held seats, rows say {actual} ({not_granted} not granted)"
+                ),
+            });
         }
     }
     Ok(())
@@ -154,14 +187,17 @@ impl Store {
         .await
     }
 
-    /// (tenant, license, [capacity, granted, releasing, blocked]) of every license, for metrics.
-    pub async fn license_gauges(&self) -> Result<Vec<(String, String, [i64; 4])>> {
+    /// (tenant, license, [capacity, granted, releasing, blocked, held]) of every license, for
+    /// metrics.
+    pub async fn license_gauges(&self) -> Result<Vec<(String, String, [i64; 5])>> {
         self.read(|c| {
             let mut st = c.prepare_cached(
-                "SELECT t.name, l.name, l.seats, l.granted, l.releasing, l.blocked FROM licenses l JOIN tenants t ON t.rk = l.tenant ORDER BY t.name, l.name",
+                "SELECT t.name, l.name, l.seats, l.granted, l.releasing, l.blocked,
+                        (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.hold IS NOT NULL)
+                 FROM licenses l JOIN tenants t ON t.rk = l.tenant ORDER BY t.name, l.name",
             )?;
             let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?])))?
+                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?])))?
                 .collect::<Result<Vec<_>>>()?;
             Ok(rows)
         })

@@ -37,6 +37,7 @@ pub mod audit;
 mod digest;
 mod feed;
 mod groups;
+mod holds;
 mod licenses;
 pub mod maintenance;
 mod migrate;
@@ -69,6 +70,7 @@ use tokio::sync::oneshot;
 
 pub use feed::{AuditEntry, AuditLog, SeatEvent, SeatEvents, UsagePoint};
 pub use groups::{GroupChoice, GroupRecord, MemberRow};
+pub use holds::{Decision, HeldUser, HoldChange, HoldView};
 pub use licenses::{
     LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatCounts, Selector, SelectorView,
     DEFAULT_GRACE_SECONDS,

@@ -46,6 +46,7 @@ const STEPS: &[&str] = &[
     include_str!("pg/v4.sql"),
     include_str!("pg/v5.sql"),
     include_str!("pg/v6.sql"),
+    include_str!("pg/v7.sql"),
 ];
 /// The version-1 schema as first released, for the test that a migrated database equals a new
 /// one (`tests/multinode.rs`).

@@ -9,8 +9,8 @@
 use std::collections::{BTreeSet, HashMap};
 
 use crate::alloc::{
-    Allocator, Counts, EventKind, GroupId, LicenseKey, Millis, OverrideKind, Policy, Seat,
-    SeatState, SeatStore, UserId,
+    Allocator, Counts, EventKind, GroupId, HoldId, LicenseKey, Loss, LossWindow, Millis,
+    OverrideKind, Policy, Seat, SeatState, SeatStore, UserId,
 };
 
 use super::seats::TxSeats;
@@ -181,8 +181,10 @@ impl SeatStore for PreviewSeats<'_> {
         if l != self.license {
             return Ok(Vec::new());
         }
-        // As the store orders them: unpinned first, then the latest granted.
+        // As the store orders them: unpinned first, then the latest granted; held seats are
+        // never taken back.
         let mut v = self.sorted(SeatState::Granted);
+        v.retain(|s| s.held.is_none());
         v.sort_by(|a, b| {
             a.pinned
                 .cmp(&b.pinned)
@@ -215,6 +217,20 @@ impl SeatStore for PreviewSeats<'_> {
         if l == self.license {
             self.take(user);
         }
+        Ok(())
+    }
+    // A preview runs admin changes only, which the circuit breaker never holds: no window moves
+    // and no hold opens.
+    fn loss_window(&mut self, _: LicenseKey) -> Result<LossWindow> {
+        Ok(LossWindow::default())
+    }
+    fn set_loss_window(&mut self, _: LicenseKey, _: LossWindow) -> Result<()> {
+        Ok(())
+    }
+    fn hold(&mut self, _: LicenseKey, _: &Loss) -> Result<HoldId> {
+        Err(Error::Internal("a preview never holds a seat loss".into()))
+    }
+    fn unhold(&mut self, _: LicenseKey, _: HoldId) -> Result<()> {
         Ok(())
     }
     fn record(

@@ -90,7 +90,7 @@ fn idle_seats(
     let mut st = c.prepare_cached(&format!(
         "SELECT s.user_id, u.user_name, s.last_used, {IDLE_SINCE}, s.reclaim_noticed FROM seats s
          LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
-         WHERE s.license_rk = ? AND s.state = 'granted' AND s.pinned = ? AND {IDLE_SINCE} <= ? {extra}
+         WHERE s.license_rk = ? AND s.state = 'granted' AND s.hold IS NULL AND s.pinned = ? AND {IDLE_SINCE} <= ? {extra}
          ORDER BY s.user_id"
     ))?;
     let rows = st
@@ -152,7 +152,7 @@ pub(super) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
             }
             let idle: HashSet<String> = users.iter().cloned().collect();
             allocate_reclaiming(c, tenant, at, idle, |a| {
-                a.reevaluate(l, &users, Cause::Directory, false)
+                a.reevaluate(l, &users, Cause::License, false)
             })?;
             let names: Vec<String> = due
                 .iter()

@@ -32,6 +32,10 @@ pub struct SeatView {
     /// When the product last reported the user using the license.
     #[serde(rename = "lastUsed")]
     pub last_used: Option<String>,
+    /// The circuit breaker's hold that keeps this granted seat although its user lost the
+    /// entitlement (see `/holds`); absent otherwise.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hold: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -95,6 +99,7 @@ fn try_seat_view(
             release_at: None,
             pinned: false,
             last_used: None,
+            hold: None,
         }));
     };
     let last_used: Option<i64> = c
@@ -134,6 +139,7 @@ fn try_seat_view(
         release_at: seat.release_at.map(rfc3339),
         pinned: seat.pinned,
         last_used: last_used.map(rfc3339),
+        hold: seat.held.map(|h| h.hold),
     }))
 }
 
@@ -149,7 +155,7 @@ impl Store {
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
             let mut st = c.prepare_cached(
-                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at, s.last_used FROM seats s
+                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at, s.last_used, s.hold FROM seats s
                  LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
                  WHERE s.license_rk = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.state = ?2)
                  ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
@@ -159,11 +165,11 @@ impl Store {
             let seats = st
                 .query_map(params![l, state.map(SeatState::as_str)], |r| {
                     let state: String = r.get(2)?;
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?, r.get::<_, Option<i64>>(7)?))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?))
                 })?
                 .collect::<Result<Vec<_>>>()?;
             let mut out = Vec::with_capacity(seats.len());
-            for (user_id, user_name, st, since, release_at, pinned, entitled_at, last_used) in seats {
+            for (user_id, user_name, st, since, release_at, pinned, entitled_at, last_used, hold) in seats {
                 let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
                 let pos = if state == SeatState::Blocked {
                     position += 1;
@@ -181,6 +187,7 @@ impl Store {
                     release_at: release_at.map(rfc3339),
                     pinned,
                     last_used: last_used.map(rfc3339),
+                    hold,
                 });
             }
             Ok(SeatsView { capacity: v.seats, granted: v.granted, blocked: v.blocked, releasing: v.releasing, seats: out })
@@ -345,7 +352,7 @@ impl Store {
                     }
                 }
             }
-            let cause = if kind == Some(OverrideKind::Exclude) { Cause::Admin } else { Cause::Directory };
+            let cause = if kind == Some(OverrideKind::Exclude) { Cause::Admin } else { Cause::License };
             allocate(c, tenant, at, |a| a.reevaluate(l, std::slice::from_ref(&id), cause, false))?;
             let action = match kind {
                 Some(OverrideKind::Pin) => "override.pin",

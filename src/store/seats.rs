@@ -8,8 +8,9 @@ use std::collections::{HashMap, HashSet};
 use super::webhooks;
 use super::{Error, Result, TenantKey};
 use crate::alloc::{
-    Allocator, Cause, Counts, EventKind, GroupId, LicenseKey, Millis, OnLowered, OverrideKind,
-    Policy, Report, Seat, SeatState, SeatStore, UserId,
+    Allocator, Breaker, Cause, Change, Counts, EventKind, GroupId, Held, HoldId, LicenseKey, Loss,
+    LossWindow, Millis, OnLowered, OverrideKind, Policy, Report, Seat, SeatState, SeatStore,
+    UserId,
 };
 use crate::webhook::{EventType, Events};
 
@@ -33,6 +34,24 @@ pub struct TxSeats<'c> {
     /// Seat events for webhooks, written by [`TxSeats::flush`] (positions are then read once
     /// per license, not once per event).
     hook_queue: Vec<HookEvent>,
+    /// The run's instant (holds opened or dissolved are stamped with it).
+    now: Millis,
+    /// Each license's open hold, once read or opened.
+    open_holds: HashMap<LicenseKey, HoldId>,
+    /// How holds moved in this run, written once each by [`TxSeats::flush`] (as the counters).
+    hold_moves: HashMap<HoldId, HoldMove>,
+}
+
+/// A hold's change in one run.
+#[derive(Default)]
+struct HoldMove {
+    license: LicenseKey,
+    held: i64,
+    total: i64,
+    /// Held losses by [`Loss::key`].
+    changes: HashMap<String, i64>,
+    /// Opened in this run.
+    opened: bool,
 }
 
 /// A seat event some webhook endpoint subscribes to, until it is written.
@@ -61,6 +80,8 @@ struct Counters {
 
 fn seat_row(r: &Row) -> Result<Seat> {
     let state: String = r.get(1)?;
+    let hold: Option<HoldId> = r.get(6)?;
+    let loss: Option<String> = r.get(7)?;
     Ok(Seat {
         user: r.get(0)?,
         state: SeatState::parse(&state).unwrap_or(SeatState::Blocked),
@@ -68,10 +89,14 @@ fn seat_row(r: &Row) -> Result<Seat> {
         entitled_at: r.get(3)?,
         since: r.get(4)?,
         release_at: r.get(5)?,
+        held: hold.map(|hold| Held {
+            hold,
+            loss: Loss::parse(loss.as_deref().unwrap_or("other")),
+        }),
     })
 }
 
-const SEAT_COLS: &str = "user_id, state, pinned, entitled_at, since, release_at";
+const SEAT_COLS: &str = "user_id, state, pinned, entitled_at, since, release_at, hold, hold_loss";
 
 fn strings(c: &Db, sql: &str, p: impl super::sql::Params) -> Result<Vec<String>> {
     let mut st = c.prepare_cached(sql)?;
@@ -90,6 +115,9 @@ impl<'c> TxSeats<'c> {
             idle: Default::default(),
             hooks: None,
             hook_queue: Vec::new(),
+            now: 0,
+            open_holds: HashMap::new(),
+            hold_moves: HashMap::new(),
         }
     }
 
@@ -139,6 +167,7 @@ impl<'c> TxSeats<'c> {
     /// Writes the counters of every license whose seats moved, once each.
     pub fn flush(&mut self) -> Result<()> {
         self.flush_hooks()?;
+        self.flush_holds()?;
         for (l, k) in self.counters.iter_mut() {
             if !k.changed && !k.new_generation {
                 continue;
@@ -156,6 +185,74 @@ impl<'c> TxSeats<'c> {
 }
 
 impl TxSeats<'_> {
+    /// Writes how holds moved: counts and causes; an open hold left without held seats
+    /// dissolves; each opened or dissolved hold is audited and an opened one told by email.
+    fn flush_holds(&mut self) -> Result<()> {
+        let moves = std::mem::take(&mut self.hold_moves);
+        let mut keys: Vec<&HoldId> = moves.keys().collect();
+        keys.sort_unstable();
+        for hold in keys {
+            let m = &moves[hold];
+            let stored: String = self
+                .c
+                .prepare_cached("SELECT changes FROM holds WHERE rk = ?")?
+                .query_row([*hold], |r| r.get(0))?;
+            let mut changes: std::collections::BTreeMap<String, i64> =
+                serde_json::from_str(&stored).unwrap_or_default();
+            for (k, n) in &m.changes {
+                *changes.entry(k.clone()).or_default() += n;
+            }
+            let (held, state): (i64, String) = self
+                .c
+                .prepare_cached(
+                    "UPDATE holds SET held = held + ?, total = total + ?, changes = ? WHERE rk = ? RETURNING held, state",
+                )?
+                .query_row(
+                    params![m.held, m.total, serde_json::json!(changes).to_string(), *hold],
+                    |r| Ok((r.get(0)?, r.get(1)?)),
+                )?;
+            let (license, name): (String, String) = self
+                .c
+                .prepare_cached("SELECT id, name FROM licenses WHERE rk = ?")?
+                .query_row([m.license], |r| Ok((r.get(0)?, r.get(1)?)))?;
+            if m.opened {
+                super::audit::record(
+                    self.c,
+                    self.tenant,
+                    self.now,
+                    super::audit::Actor::directory().as_str(),
+                    "hold.open",
+                    serde_json::json!({"hold": hold, "license": license, "name": name, "held": held, "changes": changes}),
+                )?;
+                super::outbox::record(
+                    self.c,
+                    self.tenant,
+                    crate::notify::Kind::SeatsHeld,
+                    m.license,
+                    self.now,
+                    vec![serde_json::json!({"hold": hold})],
+                )?;
+            }
+            if held == 0 && state == "open" {
+                self.c
+                    .prepare_cached(
+                        "UPDATE holds SET state = 'dissolved', decided = ?, decided_by = ? WHERE rk = ?",
+                    )?
+                    .execute(params![self.now, super::audit::Actor::directory().as_str(), *hold])?;
+                self.open_holds.remove(&m.license);
+                super::audit::record(
+                    self.c,
+                    self.tenant,
+                    self.now,
+                    super::audit::Actor::directory().as_str(),
+                    "hold.dissolve",
+                    serde_json::json!({"hold": hold, "license": license, "name": name}),
+                )?;
+            }
+        }
+        Ok(())
+    }
+
     /// Whether an endpoint receives seat events of type `t` (the endpoints are read once).
     fn hooked(&mut self, t: EventType) -> Result<bool> {
         if self.hooks.is_none() {
@@ -245,7 +342,7 @@ impl TxSeats<'_> {
                 c,
                 self.tenant,
                 &to,
-                EventType::of_seat(q.kind),
+                EventType::of_seat(q.kind).unwrap_or(EventType::SeatGranted),
                 &q.user,
                 q.at,
                 data,
@@ -330,7 +427,9 @@ impl SeatStore for TxSeats<'_> {
         self
             .c
             .prepare_cached(
-                "SELECT seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete FROM licenses WHERE rk = ? AND tenant = ?",
+                "SELECT l.seats, l.auto_promote, l.grace_seconds, l.on_capacity_lowered, l.free_on_delete,
+                        t.hold_threshold_percent, t.hold_min_seats, t.hold_window_seconds
+                 FROM licenses l JOIN tenants t ON t.rk = l.tenant WHERE l.rk = ? AND l.tenant = ?",
             )?
             .query_row(params![l, self.tenant], |r| {
                 let lowered: String = r.get(3)?;
@@ -340,6 +439,11 @@ impl SeatStore for TxSeats<'_> {
                     grace_ms: r.get::<_, i64>(2)? * 1000,
                     on_lowered: OnLowered::parse(&lowered).unwrap_or(OnLowered::Keep),
                     free_on_delete: r.get(4)?,
+                    breaker: Breaker {
+                        percent: r.get(5)?,
+                        min_seats: r.get(6)?,
+                        window_ms: r.get::<_, i64>(7)? * 1000,
+                    },
                 })
             })
             .optional()
@@ -412,7 +516,7 @@ impl SeatStore for TxSeats<'_> {
 
     fn newest_granted(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>> {
         let mut st = self.c.prepare_cached(&format!(
-            "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND state = 'granted'
+            "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND state = 'granted' AND hold IS NULL
              ORDER BY pinned, since DESC, entitled_at DESC, user_id DESC LIMIT ?"
         ))?;
         let v = st
@@ -434,11 +538,13 @@ impl SeatStore for TxSeats<'_> {
     fn save_seat(&mut self, l: LicenseKey, seat: &Seat, previous: Option<SeatState>) -> Result<()> {
         self.c
             .prepare_cached(
-                "INSERT INTO seats (license_rk, tenant, user_id, state, pinned, entitled_at, since, release_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO seats (license_rk, tenant, user_id, state, pinned, entitled_at, since, release_at, hold, hold_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (license_rk, user_id) DO UPDATE SET state = excluded.state, pinned = excluded.pinned,
-                   entitled_at = excluded.entitled_at, since = excluded.since, release_at = excluded.release_at",
+                   entitled_at = excluded.entitled_at, since = excluded.since, release_at = excluded.release_at,
+                   hold = excluded.hold, hold_loss = excluded.hold_loss",
             )?
-            .execute(params![l, self.tenant, seat.user, seat.state.as_str(), seat.pinned, seat.entitled_at, seat.since, seat.release_at])?;
+            .execute(params![l, self.tenant, seat.user, seat.state.as_str(), seat.pinned, seat.entitled_at, seat.since, seat.release_at,
+                seat.held.as_ref().map(|h| h.hold), seat.held.as_ref().map(|h| h.loss.key())])?;
         // A write that touches a waiting seat (it joins, leaves or moves in the waitlist) makes
         // a new waitlist generation: cached waitlist orders of older generations go unused.
         let waitlist = previous == Some(SeatState::Blocked) || seat.state == SeatState::Blocked;
@@ -461,6 +567,70 @@ impl SeatStore for TxSeats<'_> {
         if n > 0 {
             self.count(l, previous, -1, previous == SeatState::Blocked)?;
         }
+        Ok(())
+    }
+
+    fn loss_window(&mut self, l: LicenseKey) -> Result<LossWindow> {
+        Ok(self
+            .c
+            .prepare_cached("SELECT loss_since, loss_base, losses FROM licenses WHERE rk = ?")?
+            .query_row([l], |r| {
+                Ok(LossWindow {
+                    since: r.get(0)?,
+                    base: r.get(1)?,
+                    losses: r.get(2)?,
+                })
+            })
+            .optional()?
+            .unwrap_or_default())
+    }
+
+    fn set_loss_window(&mut self, l: LicenseKey, w: LossWindow) -> Result<()> {
+        self.c
+            .prepare_cached(
+                "UPDATE licenses SET loss_since = ?, loss_base = ?, losses = ? WHERE rk = ?",
+            )?
+            .execute(params![w.since, w.base, w.losses, l])?;
+        Ok(())
+    }
+
+    fn hold(&mut self, l: LicenseKey, loss: &Loss) -> Result<HoldId> {
+        let (hold, opened) = match self.open_holds.get(&l) {
+            Some(h) => (*h, false),
+            None => {
+                let open: Option<HoldId> = self
+                    .c
+                    .prepare_cached("SELECT rk FROM holds WHERE license_rk = ? AND state = 'open'")?
+                    .query_row([l], |r| r.get(0))
+                    .optional()?;
+                let (h, opened) = match open {
+                    Some(h) => (h, false),
+                    None => (
+                        self.c
+                            .prepare_cached(
+                                "INSERT INTO holds (tenant, license_rk, state, created) VALUES (?, ?, 'open', ?) RETURNING rk",
+                            )?
+                            .query_row(params![self.tenant, l, self.now], |r| r.get(0))?,
+                        true,
+                    ),
+                };
+                self.open_holds.insert(l, h);
+                (h, opened)
+            }
+        };
+        let m = self.hold_moves.entry(hold).or_default();
+        m.license = l;
+        m.opened |= opened;
+        m.held += 1;
+        m.total += 1;
+        *m.changes.entry(loss.key()).or_default() += 1;
+        Ok(hold)
+    }
+
+    fn unhold(&mut self, l: LicenseKey, hold: HoldId) -> Result<()> {
+        let m = self.hold_moves.entry(hold).or_default();
+        m.license = l;
+        m.held -= 1;
         Ok(())
     }
 
@@ -499,7 +669,10 @@ impl SeatStore for TxSeats<'_> {
                  FROM licenses l WHERE l.rk = ?2",
             )?
             .execute(params![self.tenant, l, user, kind.as_str(), at, now.in_use(), now.blocked, cause])?;
-        if self.hooked(EventType::of_seat(kind))? {
+        let Some(hook_type) = EventType::of_seat(kind) else {
+            return Ok(());
+        };
+        if self.hooked(hook_type)? {
             self.hook_queue.push(HookEvent {
                 l,
                 user: user.to_owned(),
@@ -560,6 +733,7 @@ pub(super) fn allocate_reclaiming(
     let order = next_order(c, tenant, now)?;
     let mut view = TxSeats::new(c, tenant);
     view.idle = idle;
+    view.now = now;
     let mut a = Allocator::with_order(&mut view, now, order);
     f(&mut a)?;
     let report = std::mem::take(&mut a.report);
@@ -622,15 +796,20 @@ pub(super) fn reach(c: &Db, tenant: TenantKey, group: &str, members: &[String]) 
     Ok(Reach { licenses, users })
 }
 
-/// Re-evaluates what a group change reached (taken with [`reach`] before and/or after it).
+/// Re-evaluates what a group change reached (taken with [`reach`] before and/or after it);
+/// `change` names it for the losses the circuit breaker holds.
 pub(super) fn reevaluate_reach(
     c: &Db,
     tenant: TenantKey,
     now: Millis,
     reach: Reach,
     cause: Cause,
+    change: Option<Change>,
 ) -> Result<Report> {
     allocate(c, tenant, now, |a| {
+        if let Some(change) = change {
+            a.because(change);
+        }
         for l in &reach.licenses {
             a.reevaluate(*l, &reach.users, cause, false)?;
         }
@@ -696,4 +875,14 @@ pub fn rfc3339(ms: Millis) -> String {
         .ok()
         .and_then(|t| t.format(FORMAT).ok())
         .unwrap_or_default()
+}
+
+/// A group's display name (for what a held loss says), or its id when it has none.
+pub(super) fn group_name(c: &Db, tenant: TenantKey, group: &str) -> Result<String> {
+    Ok(
+        c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?
+            .query_row(params![tenant, group], |r| r.get::<_, String>(0))
+            .optional()?
+            .unwrap_or_else(|| group.to_owned()),
+    )
 }

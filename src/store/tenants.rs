@@ -125,6 +125,13 @@ pub struct Tenant {
     pub time_zone: String,
     /// When its weekly summary is sent (in `time_zone`); `null`: none.
     pub weekly_summary: Option<Weekly>,
+    /// Circuit breaker: directory-made seat losses above this share of a license's granted
+    /// seats within `hold_window_seconds` are held for an admin's decision (100: off) ...
+    pub hold_threshold_percent: i64,
+    /// ... once at least this many would be lost ...
+    pub hold_min_seats: i64,
+    /// ... counted in a window this long from its first loss.
+    pub hold_window_seconds: i64,
 }
 
 /// A change of a tenant's settings; `None` leaves a setting as it is.
@@ -136,6 +143,9 @@ pub struct TenantChange {
     pub time_zone: Option<String>,
     /// `Some(None)` turns the weekly summary off.
     pub weekly_summary: Option<Option<Weekly>>,
+    pub hold_threshold_percent: Option<i64>,
+    pub hold_min_seats: Option<i64>,
+    pub hold_window_seconds: Option<i64>,
 }
 
 /// Checks a list of recipients: real addresses, and at least one kind where kinds are named.
@@ -169,7 +179,7 @@ pub struct TokenInfo {
 }
 
 const TENANT_COLS: &str =
-    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary";
+    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds";
 
 fn tenant_row(r: &Row) -> Result<Tenant> {
     let notify: String = r.get(3)?;
@@ -185,6 +195,9 @@ fn tenant_row(r: &Row) -> Result<Tenant> {
         weekly_summary: r
             .get::<_, Option<String>>(8)?
             .and_then(|w| serde_json::from_str(&w).ok()),
+        hold_threshold_percent: r.get(9)?,
+        hold_min_seats: r.get(10)?,
+        hold_window_seconds: r.get(11)?,
     })
 }
 
@@ -297,6 +310,9 @@ pub struct TenantStatus {
     pub silent_for_seconds: i64,
     pub pending: Pending,
     pub last_reconcile: Option<ReconcileReport>,
+    /// Circuit-breaker holds waiting for an admin's decision, and the seats they hold.
+    pub open_holds: i64,
+    pub held_seats: i64,
     /// Notification emails the mail server refused for good, kept until someone retries or
     /// dismisses them.
     pub undelivered: i64,
@@ -875,6 +891,12 @@ impl Store {
                 silent_for_seconds: if silent { (now - since) / 1000 } else { 0 },
                 pending: pending(c, tenant)?,
                 last_reconcile: last_reconcile.and_then(|s| serde_json::from_str(&s).ok()),
+                open_holds: c
+                    .prepare_cached("SELECT count(*) FROM holds WHERE tenant = ? AND state = 'open'")?
+                    .query_row([tenant], |r| r.get(0))?,
+                held_seats: c
+                    .prepare_cached("SELECT CAST(coalesce(sum(held), 0) AS BIGINT) FROM holds WHERE tenant = ? AND held > 0")?
+                    .query_row([tenant], |r| r.get(0))?,
                 undelivered: c
                     .prepare_cached("SELECT count(*) FROM outbox WHERE tenant = ? AND state = 'failed' AND copy_of IS NULL")?
                     .query_row([tenant], |r| r.get(0))?,
@@ -884,7 +906,7 @@ impl Store {
     }
 
     /// Changes a tenant's settings: notification recipients, silence threshold, pending
-    /// window, time zone, weekly summary.
+    /// window, time zone, weekly summary, circuit breaker.
     pub async fn update_tenant(
         &self,
         tenant: TenantKey,
@@ -897,7 +919,25 @@ impl Store {
             pending_window_seconds,
             time_zone,
             weekly_summary,
+            hold_threshold_percent,
+            hold_min_seats,
+            hold_window_seconds,
         } = change;
+        if hold_threshold_percent.is_some_and(|p| !(0..=100).contains(&p)) {
+            return Err(Error::Invalid(
+                "hold_threshold_percent must be between 0 and 100 (100 switches the circuit breaker off)".into(),
+            ));
+        }
+        if hold_min_seats.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
+            return Err(Error::Invalid(
+                "hold_min_seats must be between 1 and 1000000".into(),
+            ));
+        }
+        if hold_window_seconds.is_some_and(|s| !(60..=PENDING_WINDOW_MAX).contains(&s)) {
+            return Err(Error::Invalid(format!(
+                "hold_window_seconds must be between 60 and {PENDING_WINDOW_MAX} (72 hours)"
+            )));
+        }
         if let Some(n) = &notify {
             check_recipients(n)?;
         }
@@ -952,6 +992,18 @@ impl Store {
                         "UPDATE tenants SET weekly_summary = ?, weekly_sent = ? WHERE rk = ?",
                         params![w.map(|w| json!(w).to_string()), at, tenant],
                     )?;
+                }
+                for (column, value) in [
+                    ("hold_threshold_percent", hold_threshold_percent),
+                    ("hold_min_seats", hold_min_seats),
+                    ("hold_window_seconds", hold_window_seconds),
+                ] {
+                    if let Some(v) = value {
+                        c.execute(
+                            &format!("UPDATE tenants SET {column} = ? WHERE rk = ?"),
+                            params![v, tenant],
+                        )?;
+                    }
                 }
                 let after = tenant_by_key(c, tenant)?;
                 let changed = super::audit::changes(&json!(before), &json!(after), &[]);

@@ -22,7 +22,7 @@ use super::sql::{Db, PgSession};
 use super::{Error, Result};
 
 /// The tables, parents before children.
-const TABLES: [&str; 20] = [
+const TABLES: [&str; 21] = [
     "tenants",
     "product_tokens",
     "console_sessions",
@@ -35,6 +35,7 @@ const TABLES: [&str; 20] = [
     "licenses",
     "license_groups",
     "overrides",
+    "holds",
     "seats",
     "seat_events",
     "audit",
@@ -46,11 +47,12 @@ const TABLES: [&str; 20] = [
 ];
 
 /// Tables with an identity key, and its column.
-const IDENTITIES: [(&str, &str); 9] = [
+const IDENTITIES: [(&str, &str); 10] = [
     ("tenants", "rk"),
     ("users", "rk"),
     ("groups", "rk"),
     ("licenses", "rk"),
+    ("holds", "rk"),
     ("seat_events", "seq"),
     ("audit", "seq"),
     ("outbox", "id"),

@@ -51,19 +51,23 @@ impl EventType {
     }
 
     /// The type announcing a seat event (a promotion is a grant whose `previous` is `blocked`).
-    pub fn of_seat(kind: EventKind) -> EventType {
+    pub fn of_seat(kind: EventKind) -> Option<EventType> {
         match kind {
-            EventKind::Granted | EventKind::Promoted => EventType::SeatGranted,
-            EventKind::Blocked => EventType::SeatBlocked,
-            EventKind::Releasing => EventType::SeatReleasing,
-            EventKind::Released => EventType::SeatReleased,
+            EventKind::Granted | EventKind::Promoted => Some(EventType::SeatGranted),
+            EventKind::Blocked => Some(EventType::SeatBlocked),
+            EventKind::Releasing => Some(EventType::SeatReleasing),
+            EventKind::Released => Some(EventType::SeatReleased),
+            // The seat stays granted: nothing changes for the product.
+            EventKind::Held => None,
         }
     }
 
     /// The seat's state after an event of `kind`.
     pub fn state_after(kind: EventKind) -> &'static str {
         match kind {
-            EventKind::Granted | EventKind::Promoted => SeatState::Granted.as_str(),
+            EventKind::Granted | EventKind::Promoted | EventKind::Held => {
+                SeatState::Granted.as_str()
+            }
             EventKind::Blocked => SeatState::Blocked.as_str(),
             EventKind::Releasing => SeatState::Releasing.as_str(),
             EventKind::Released => "none",
