@@ -397,3 +397,115 @@ fn audit_verify_names_the_first_tampered_entry() {
     assert!(!ok, "{err}");
     assert!(err.contains("does not link"), "{err}");
 }
+
+#[test]
+fn hold_verbs_list_show_and_decide_the_circuit_breakers_holds() {
+    use seatkeeper::scim::patch;
+    use seatkeeper::scim::resource::normalize;
+    use seatkeeper::scim::schema::ResourceKind;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    assert!(seatkeeper(&db, &["tenant", "create", "acme"]).0);
+    // Every directory-made loss is held.
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &[
+            "tenant",
+            "set",
+            "acme",
+            "--hold-threshold-percent",
+            "0",
+            "--hold-min-seats",
+            "1",
+        ],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["hold_min_seats"], 1);
+    let (ok, _, err) = seatkeeper(
+        &db,
+        &["tenant", "set", "acme", "--hold-threshold-percent", "101"],
+    );
+    assert!(!ok && err.contains("hold_threshold_percent"), "{err}");
+    let (ok, _, err) = seatkeeper(
+        &db,
+        &[
+            "license",
+            "create",
+            "acme",
+            "pro",
+            "--seats",
+            "2",
+            "--group",
+            "Team",
+            "--grace-seconds",
+            "600",
+        ],
+    );
+    assert!(ok, "{err}");
+    // The directory, as a provider would send it: two users in Team, then one removed.
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let store = seatkeeper::store::Store::open(&db).unwrap();
+        let t = store.tenant("acme").await.unwrap().key;
+        let mut ids = Vec::new();
+        for name in ["ann", "bob"] {
+            let (doc, _) = normalize(ResourceKind::User, &json!({"userName": name})).unwrap();
+            ids.push(store.create_user(t, doc).await.unwrap().id);
+        }
+        let members: Vec<_> = ids.iter().map(|i| json!({"value": i})).collect();
+        let (doc, members) = normalize(
+            ResourceKind::Group,
+            &json!({"displayName": "Team", "members": members}),
+        )
+        .unwrap();
+        let g = store.create_group(t, doc, members).await.unwrap();
+        let ops = patch::parse(json!({"Operations": [
+            {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])}]}))
+        .unwrap();
+        store.patch_group(t, g.id, ops, None).await.unwrap();
+        store.close();
+    });
+    let (ok, out, err) = seatkeeper(&db, &["hold", "list", "acme", "--state", "open"]);
+    assert!(ok, "{err}");
+    let holds = json(&out)["holds"].as_array().unwrap().clone();
+    assert_eq!(holds.len(), 1, "{out}");
+    assert_eq!(holds[0]["held"], 1);
+    let id = holds[0]["id"].to_string();
+    let (ok, out, _) = seatkeeper(&db, &["hold", "show", "acme", &id]);
+    assert!(ok);
+    assert_eq!(json(&out)["users"][0]["userName"], "ann");
+    assert_eq!(
+        json(&out)["users"][0]["change"],
+        "removed from the group Team"
+    );
+    let (ok, out, err) = seatkeeper(&db, &["hold", "reject", "acme", &id]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["state"], "rejected");
+    assert!(json(&out)["decidedBy"]
+        .as_str()
+        .unwrap()
+        .starts_with("cli:"));
+    let (ok, _, err) = seatkeeper(&db, &["hold", "reject", "acme", &id]);
+    assert!(!ok && err.contains("rejected"), "{err}");
+    let (ok, out, err) = seatkeeper(&db, &["hold", "approve", "acme", &id]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["state"], "approved");
+    let (ok, out, _) = seatkeeper(&db, &["license", "seats", "acme", "pro"]);
+    assert!(ok);
+    assert_eq!(
+        (
+            json(&out)["granted"].as_i64(),
+            json(&out)["releasing"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    let (ok, _, err) = seatkeeper(&db, &["hold", "show", "acme", "424242"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    let (ok, _, err) = seatkeeper(&db, &["check"]);
+    assert!(ok, "{err}");
+}

@@ -330,6 +330,156 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     assert_eq!(seats["granted"], 4);
 }
 
+/// Clicks a form's button whose `data-confirm` asks first: the question is answered `yes`
+/// (then the new page is awaited) or no (nothing is sent); returns the question.
+async fn confirm(c: &Client, css: &str, yes: bool) -> String {
+    c.execute(
+        "window.__skAsked = null; window.confirm = function (m) { window.__skAsked = m; return window.__skYes; };",
+        vec![],
+    )
+    .await
+    .unwrap();
+    c.execute(&format!("window.__skYes = {yes};"), vec![])
+        .await
+        .unwrap();
+    if yes {
+        click(c, css).await;
+    } else {
+        press(c, css).await;
+    }
+    // After a navigation the question is gone with the page; it was asked if we got here.
+    if yes {
+        return String::new();
+    }
+    c.execute("return window.__skAsked;", vec![])
+        .await
+        .unwrap()
+        .as_str()
+        .unwrap_or_default()
+        .to_owned()
+}
+
+#[tokio::test(flavor = "multi_thread")]
+async fn a_licensing_admin_decides_a_hold_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_in(dir.path(), &clock, |_| {}).await;
+    let (tenant, tok) = app.tenant("Fabrikam").await;
+    // A tight breaker: every directory-made loss is held.
+    let (s, t) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{tenant}"),
+            Some(json!({"hold_threshold_percent": 0, "hold_min_seats": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{t}");
+    let (s, l) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/licenses"),
+            Some(json!({"name": "MindManager", "seats": 3, "grace_seconds": 600, "groups": [{"displayName": "Design"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    let mut ids = Vec::new();
+    for u in ["erin", "frank", "grace"] {
+        clock.tick();
+        ids.push(id(&app
+            .create_user(&tok, &format!("{u}@fabrikam.example"))
+            .await));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    clock.tick();
+    let group = id(&app.create_group(&tok, "Design", &refs).await);
+    // An upstream mistake drops two of them from the group.
+    clock.tick();
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{group}"),
+            Some(patch(json!([
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[0])},
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", ids[1])}
+            ]))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+
+    let (_driver, c) = browser().await;
+    let base = app.address.clone();
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(&c, "#token", ADMIN_TOKEN).await;
+    click(&c, "main form button[type=submit]").await;
+    c.goto(&format!("{base}/console/tenants/{tenant}"))
+        .await
+        .unwrap();
+    let waiting = text(&c, "#holds-waiting").await;
+    assert!(waiting.contains("2 seat losses are held"), "{waiting}");
+    // The seat list marks the held seats.
+    c.goto(&format!(
+        "{base}/console/tenants/{tenant}/licenses/MindManager/seats"
+    ))
+    .await
+    .unwrap();
+    let table = text(&c, "table tbody").await;
+    assert_eq!(table.matches("held").count(), 2, "{table}");
+    c.goto(&format!("{base}/console/tenants/{tenant}"))
+        .await
+        .unwrap();
+    click(&c, "#holds-waiting a").await;
+    assert_eq!(text(&c, "h1").await, "Holds");
+    let card = text(&c, "section.hold").await;
+    assert!(
+        card.contains("MindManager: 2 seat losses held")
+            && card.contains("2 × removed from the group Design")
+            && card.contains("erin@fabrikam.example")
+            && card.contains("frank@fabrikam.example"),
+        "{card}"
+    );
+    shot(&c, "09-holds").await;
+    // Reject asks first; answered no, nothing happens.
+    let asked = confirm(&c, "form[action$='/reject'] button", false).await;
+    assert!(asked.contains("keep their seats"), "{asked}");
+    assert_eq!(text(&c, "h1").await, "Holds");
+    assert!(text(&c, "section.hold").await.contains("Held since"));
+    // Answered yes: rejected, the seats kept; approving it after all releases them.
+    confirm(&c, "form[action$='/reject'] button", true).await;
+    assert!(text(&c, "[role=status]").await.contains("Hold rejected"));
+    assert!(text(&c, "section.hold").await.contains("Rejected"));
+    confirm(&c, "form[action$='/approve'] button", true).await;
+    assert!(text(&c, "[role=status]").await.contains("Hold approved"));
+    assert!(text(&c, "#no-holds").await.contains("No hold waits"));
+    let settled = text(&c, "#settled").await;
+    assert!(
+        settled.contains("approved: the losses went through"),
+        "{settled}"
+    );
+    shot(&c, "10-holds-decided").await;
+    // The activity reads as sentences.
+    click(&c, "header nav a[href$='/activity']").await;
+    let log = text(&c, "main").await;
+    assert!(
+        log.contains("the circuit breaker holds 2 losses")
+            && log.contains("rejected hold")
+            && log.contains("approved hold"),
+        "{log}"
+    );
+    c.close().await.unwrap();
+    let (_, seats) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{tenant}/licenses/MindManager/seats"),
+            None,
+        )
+        .await;
+    assert_eq!(
+        (seats["granted"].as_i64(), seats["releasing"].as_i64()),
+        (Some(1), Some(2))
+    );
+}
+
 /// The plain-text part of an `.eml` file, decoded (Python's email parser: CI has Python 3).
 fn text_part(eml: &std::path::Path) -> String {
     let out = Command::new("python3")

@@ -22,7 +22,8 @@ pub struct SeatEvent {
     pub user_id: String,
     #[serde(rename = "userName")]
     pub user_name: Option<String>,
-    /// `granted`, `blocked`, `releasing`, `released` or `promoted`.
+    /// `granted`, `blocked`, `releasing`, `released`, `promoted`, or `held` (the user lost the
+    /// entitlement; the circuit breaker keeps the seat until an admin decides).
     pub event: String,
     pub at: String,
     /// Why, when it was neither the directory nor an admin: `idle` (an idle seat reclaimed).

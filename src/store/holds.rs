@@ -167,7 +167,7 @@ impl Store {
         self.read(move |c| {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {COLS} FROM holds h JOIN licenses l ON l.rk = h.license_rk
-                 WHERE h.tenant = ? AND (? IS NULL OR h.state = ?) ORDER BY h.rk DESC LIMIT 500"
+                 WHERE h.tenant = ? AND (CAST(? AS TEXT) IS NULL OR h.state = ?) ORDER BY h.rk DESC LIMIT 500"
             ))?;
             let v = st
                 .query_map(params![tenant, state, state], |r| {

@@ -133,6 +133,15 @@ impl TestApp {
         panic!("the notification sender ran no pass in 10 s");
     }
 
+    /// Where the daemon writes its emails (no SMTP server is configured in these tests).
+    #[allow(dead_code)] // each test binary uses its own part
+    pub fn mail_dir(&self) -> std::path::PathBuf {
+        self._dir
+            .as_ref()
+            .map(|d| d.path().join("mail"))
+            .expect("a daemon in a temporary directory")
+    }
+
     /// Stops the daemon gracefully; returns the temporary directory so the database outlives it.
     pub async fn stop(mut self) -> Option<tempfile::TempDir> {
         self.handle.stop(true).await;

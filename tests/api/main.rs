@@ -16,6 +16,7 @@ pub mod console;
 pub mod entra;
 pub mod groups;
 pub mod helpers;
+pub mod holds;
 pub mod hostile;
 pub mod isolation;
 pub mod limits;
