@@ -114,8 +114,14 @@ pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String
     };
     match e.action.as_str() {
         "seat.granted" => format!("{} got a seat of {}", who(d), license()),
+        "seat.promoted" if s(d, "cause") == "manual" => format!(
+            "{} got a seat of {} (granted by an admin ahead of the waitlist)",
+            who(d),
+            license()
+        ),
+        // Freed seats go to the head of the waitlist: whoever is promoted was first in it.
         "seat.promoted" => format!(
-            "{} got a seat of {} (promoted from the waitlist)",
+            "{} got a seat of {} (promoted from the waitlist, position 1)",
             who(d),
             license()
         ),
@@ -242,7 +248,19 @@ mod tests {
         let cases = [
             (
                 entry("allocator", "seat.promoted", json!({"license": "l-1", "userId": "u", "userName": "designer11@contoso.com"})),
-                "designer11@contoso.com got a seat of MindManager Enterprise (promoted from the waitlist)",
+                "designer11@contoso.com got a seat of MindManager Enterprise (promoted from the waitlist, position 1)",
+            ),
+            (
+                entry("allocator", "seat.promoted", json!({"license": "l-1", "userId": "u", "userName": "erin@contoso.com", "cause": "manual"})),
+                "erin@contoso.com got a seat of MindManager Enterprise (granted by an admin ahead of the waitlist)",
+            ),
+            (
+                entry("directory", "hold.open", json!({"hold": 3, "license": "l-1", "name": "MindManager Enterprise", "held": 80, "changes": {"removed:Designers": 80}})),
+                "The identity provider's changes would take too many seats of MindManager Enterprise: the circuit breaker holds 80 losses (80 × removed from the group Designers)",
+            ),
+            (
+                entry("tenant-admin:ska_0123456789abcdef3f", "hold.approve", json!({"hold": 3, "license": "l-1", "name": "MindManager Enterprise", "held": 80})),
+                "A tenant admin (token ska_…ef3f) approved hold 3 of MindManager Enterprise: 80 held losses go through",
             ),
             (
                 entry("tenant-admin:9f1c2a3f", "license.update", json!({"license": "l-1", "name": "MindManager Enterprise",

@@ -26,7 +26,8 @@ pub struct SeatEvent {
     /// entitlement; the circuit breaker keeps the seat until an admin decides).
     pub event: String,
     pub at: String,
-    /// Why, when it was neither the directory nor an admin: `idle` (an idle seat reclaimed).
+    /// Why, when the event alone does not say: `idle` (an idle seat reclaimed), `manual` (an
+    /// admin granted the seat ahead of the waitlist).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub cause: Option<String>,
 }
@@ -115,7 +116,7 @@ impl Store {
                      SELECT seq, at, actor, action, detail, 1 AS src FROM audit WHERE tenant = ?1
                      UNION ALL
                      SELECT seq, at, 'allocator', 'seat.' || event,
-                            CAST({object}('license', license_id, 'userId', user_id, 'userName', user_name) AS TEXT), 0
+                            CAST({object}('license', license_id, 'userId', user_id, 'userName', user_name, 'cause', cause) AS TEXT), 0
                      FROM seat_events WHERE tenant = ?1) AS entries
                  ORDER BY at DESC, src DESC, seq DESC LIMIT ?2"
             ))?;

@@ -380,7 +380,7 @@ impl Store {
             let l = license_key(c, tenant, &key)?;
             let (id, name) = user_by_name(c, tenant, &user_name)?;
             let mut refusal: Option<Refusal> = None;
-            allocate(c, tenant, at, |a| {
+            super::seats::allocate_granting(c, tenant, at, &id, |a| {
                 a.fill(l, &[], false)?;
                 refusal = a.manual_grant(l, &id)?.err();
                 Ok(())

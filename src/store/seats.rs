@@ -36,6 +36,8 @@ pub struct TxSeats<'c> {
     hook_queue: Vec<HookEvent>,
     /// The run's instant (holds opened or dissolved are stamped with it).
     now: Millis,
+    /// A user an admin grants a seat by hand in this run: the promotion's cause is `manual`.
+    manual: Option<String>,
     /// Each license's open hold, once read or opened.
     open_holds: HashMap<LicenseKey, HoldId>,
     /// How holds moved in this run, written once each by [`TxSeats::flush`] (as the counters).
@@ -116,6 +118,7 @@ impl<'c> TxSeats<'c> {
             hooks: None,
             hook_queue: Vec::new(),
             now: 0,
+            manual: None,
             open_holds: HashMap::new(),
             hold_moves: HashMap::new(),
         }
@@ -661,7 +664,13 @@ impl SeatStore for TxSeats<'_> {
             }
             _ => false,
         };
-        let cause = idle.then_some("idle");
+        let cause = if idle {
+            Some("idle")
+        } else if kind == EventKind::Promoted && self.manual.as_deref() == Some(user) {
+            Some("manual")
+        } else {
+            None
+        };
         self.c
             .prepare_cached(
                 "INSERT INTO seat_events (tenant, license_rk, license_id, user_id, user_name, event, at, in_use, waiting, cause)
@@ -710,6 +719,18 @@ fn next_order(c: &Db, tenant: TenantKey, at: Millis) -> Result<i64> {
     }
 }
 
+/// As [`allocate`], for a run in which an admin grants `user` a seat by hand (the promotion's
+/// cause is `manual`).
+pub(super) fn allocate_granting(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    user: &str,
+    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
+) -> Result<Report> {
+    allocate_in(c, tenant, now, Default::default(), Some(user.to_owned()), f)
+}
+
 /// Runs `f` with an allocator over this transaction and records what it notifies (blocked
 /// users, capacity thresholds) in the outbox, in the same transaction; returns what it changed.
 pub(super) fn allocate(
@@ -730,9 +751,21 @@ pub(super) fn allocate_reclaiming(
     idle: std::collections::HashSet<String>,
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
+    allocate_in(c, tenant, now, idle, None, f)
+}
+
+fn allocate_in(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    idle: std::collections::HashSet<String>,
+    manual: Option<String>,
+    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
+) -> Result<Report> {
     let order = next_order(c, tenant, now)?;
     let mut view = TxSeats::new(c, tenant);
     view.idle = idle;
+    view.manual = manual;
     view.now = now;
     let mut a = Allocator::with_order(&mut view, now, order);
     f(&mut a)?;
