@@ -6,7 +6,7 @@
 -- notification outbox; v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist
 -- generations; v6.sql: console sessions in the database; v7.sql: time zones, weekly summaries,
 -- per-license recipients, operator copies; v8.sql: product tokens; v9.sql: usage reports and
--- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors; v12.sql: the circuit breaker's holds). Every row belongs to a tenant: each
+-- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors; v12.sql: the circuit breaker's holds, capacity planning). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -27,7 +27,8 @@ CREATE TABLE tenants (
     weekly_sent INTEGER NOT NULL DEFAULT 0,           -- the last weekly slot (ms) summarized or skipped
     hold_threshold_percent INTEGER NOT NULL DEFAULT 20, -- circuit breaker: losses above this share are held (100: off)
     hold_min_seats INTEGER NOT NULL DEFAULT 10,       -- ... and only from this many losses on
-    hold_window_seconds INTEGER NOT NULL DEFAULT 3600 -- ... counted in a window this long from its first loss
+    hold_window_seconds INTEGER NOT NULL DEFAULT 3600, -- ... counted in a window this long from its first loss
+    forecast_horizon_days INTEGER NOT NULL DEFAULT 14 -- a forecast run-out within this many days is emailed
 );
 
 -- SCIM bearer tokens: only a SHA-256 hash of the token is kept.
@@ -155,7 +156,11 @@ CREATE TABLE licenses (
     reclaim_notice_days INTEGER NOT NULL DEFAULT 3,      -- the recipients are told this long before
     loss_since      INTEGER,                             -- ms: the current window of directory-made seat losses opened
     loss_base       INTEGER NOT NULL DEFAULT 0,          -- granted seats as it opened
-    losses          INTEGER NOT NULL DEFAULT 0           -- losses it let through (the circuit breaker holds the rest)
+    losses          INTEGER NOT NULL DEFAULT 0,          -- losses it let through (the circuit breaker holds the rest)
+    overage         INTEGER NOT NULL DEFAULT 0,          -- agreed extra seats (or:)
+    overage_percent INTEGER NOT NULL DEFAULT 0,          -- ... extra seats as a share of `seats`
+    overage_notified INTEGER NOT NULL DEFAULT 0,         -- 1 once use above `seats` was notified, until it falls back
+    runout_notified INTEGER NOT NULL DEFAULT 0           -- 1 once a run-out inside the horizon was notified, until it is not
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, name COLLATE NOCASE);
@@ -219,6 +224,24 @@ CREATE TABLE holds (
 );
 CREATE INDEX holds_tenant ON holds(tenant, rk);
 CREATE UNIQUE INDEX holds_open ON holds(license_rk) WHERE state = 'open';
+
+-- A license's daily history (UTC days since the epoch): the true-up and the forecast read it.
+-- One row per license and day with a seat change or a setting change; a day without one
+-- repeats the end of the day before. Written by the allocator's flush, so it costs one upsert
+-- per license per write job.
+CREATE TABLE license_days (
+    license_rk  INTEGER NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,
+    tenant      INTEGER NOT NULL,
+    day         INTEGER NOT NULL,                        -- days since 1970-01-01 (UTC)
+    seats       INTEGER NOT NULL,                        -- at the day's end
+    overage     INTEGER NOT NULL,                        -- extra seats allowed at the day's end
+    peak_in_use INTEGER NOT NULL,
+    peak_demand INTEGER NOT NULL,                        -- in use + waiting
+    peak_over   INTEGER NOT NULL,                        -- most seats in use above `seats` at any moment
+    last_in_use INTEGER NOT NULL,
+    last_demand INTEGER NOT NULL,
+    PRIMARY KEY (license_rk, day)
+) WITHOUT ROWID;
 
 -- The ordered feed of seat changes; `seq` is the cursor.
 CREATE TABLE seat_events (

@@ -96,6 +96,8 @@ async fn main() {
         notify: vec![],
         reclaim_idle_days: 0,
         reclaim_notice_days: 3,
+        overage: 0,
+        overage_percent: 0,
     };
     store
         .create_license(tenant, spec, seatkeeper::store::audit::Actor::cli())

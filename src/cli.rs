@@ -121,6 +121,12 @@ pub struct LicenseFlags {
     /// Tell the recipients this many days before a reclaim.
     #[arg(long)]
     pub reclaim_notice_days: Option<i64>,
+    /// Agreed overage: seats granted beyond the count, billed at true-up.
+    #[arg(long)]
+    pub overage: Option<i64>,
+    /// Agreed overage as a share of the seat count (instead of --overage).
+    #[arg(long)]
+    pub overage_percent: Option<i64>,
 }
 
 impl LicenseFlags {
@@ -250,6 +256,9 @@ pub enum TenantCommand {
         /// ... within this many seconds of the first loss (60 to 259200).
         #[arg(long)]
         hold_window_seconds: Option<i64>,
+        /// Email when a license's forecast runs out of seats within this many days (1 to 365).
+        #[arg(long)]
+        forecast_horizon_days: Option<i64>,
     },
     /// List tenants.
     List,
@@ -837,6 +846,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             hold_threshold_percent,
             hold_min_seats,
             hold_window_seconds,
+            forecast_horizon_days,
         }) => {
             let t = store.tenant(&tenant).await?;
             let notify = (no_notify || !notify.is_empty()).then_some(recipients(&notify)?);
@@ -853,6 +863,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                         hold_threshold_percent,
                         hold_min_seats,
                         hold_window_seconds,
+                        forecast_horizon_days,
                     },
                     Actor::cli(),
                 )
@@ -1014,6 +1025,8 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                 notify: recipients(&flags.notify)?,
                 reclaim_idle_days: flags.reclaim_idle_days.unwrap_or(0),
                 reclaim_notice_days: flags.reclaim_notice_days.unwrap_or(3),
+                overage: flags.overage.unwrap_or(0),
+                overage_percent: flags.overage_percent.unwrap_or(0),
             };
             print(&json!(store.create_license(t, spec, Actor::cli()).await?));
         }
@@ -1038,6 +1051,8 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                     .transpose()?,
                 reclaim_idle_days: flags.reclaim_idle_days,
                 reclaim_notice_days: flags.reclaim_notice_days,
+                overage: flags.overage,
+                overage_percent: flags.overage_percent,
             };
             print(&json!(
                 store

@@ -3,6 +3,7 @@
 pub mod alloc;
 pub mod app;
 pub mod background;
+pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod console;

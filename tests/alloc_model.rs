@@ -169,6 +169,8 @@ struct Model {
     block_newest: bool,
     free_on_delete: bool,
     reclaim: bool,
+    /// The agreed overage: the allocator grants up to capacity + overage.
+    overage: i64,
     overrides: HashMap<usize, Ov>,
     seats: BTreeMap<usize, MSeat>,
     now: i64,
@@ -591,6 +593,7 @@ async fn run(
     free_on_delete: bool,
     reclaim: bool,
     tight: Option<(i64, i64)>,
+    overage: i64,
 ) {
     let dir = tempfile::tempdir().unwrap();
     let clock = Arc::new(AtomicI64::new(1_767_225_600_000));
@@ -659,6 +662,8 @@ async fn run(
         notify: vec![],
         reclaim_idle_days: if reclaim { IDLE_DAYS } else { 0 },
         reclaim_notice_days: NOTICE_DAYS,
+        overage,
+        overage_percent: 0,
     };
     store
         .create_license(tenant, spec, seatkeeper::store::audit::Actor::cli())
@@ -677,12 +682,13 @@ async fn run(
         members: HashSet::new(),
         nested: false,
         selected: [false; GROUPS],
-        capacity,
+        capacity: capacity + overage,
         auto_promote,
         grace_ms: grace * 1000,
         block_newest,
         free_on_delete,
         reclaim,
+        overage,
         overrides: HashMap::new(),
         seats: BTreeMap::new(),
         now: 1_767_225_600_000,
@@ -822,10 +828,10 @@ async fn run(
                 .unwrap();
                 assert_previewed(s, t, &preview, i).await;
                 let old = m.capacity;
-                m.capacity = n;
+                m.capacity = n + m.overage;
                 m.order += 1;
-                m.fill(&HashSet::new(), n > old);
-                if n < old && m.block_newest {
+                m.fill(&HashSet::new(), n + m.overage > old);
+                if n + m.overage < old && m.block_newest {
                     m.evict();
                 }
             }
@@ -1052,9 +1058,10 @@ proptest! {
         free_on_delete in any::<bool>(),
         reclaim in any::<bool>(),
         tight in prop_oneof![Just(None), Just(Some((0i64, 1i64))), Just(Some((34, 2))), Just(Some((50, 1)))],
+        overage in prop_oneof![3 => Just(0i64), 1 => Just(1i64), 1 => Just(2i64)],
     ) {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(ops, capacity, auto_promote, grace, block_newest, free_on_delete, reclaim, tight));
+        rt.block_on(run(ops, capacity, auto_promote, grace, block_newest, free_on_delete, reclaim, tight, overage));
     }
 }
 
@@ -1080,7 +1087,7 @@ proptest! {
         all.push(Op::Select(3));
         all.extend(ops);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
-        rt.block_on(run(all, capacity, auto_promote, grace, block_newest, free_on_delete, false, Some(tight)));
+        rt.block_on(run(all, capacity, auto_promote, grace, block_newest, free_on_delete, false, Some(tight), 0));
     }
 }
 
@@ -1119,5 +1126,5 @@ fn an_idle_seat_reclaimed_over_two_days_is_gone_when_its_user_comes_back() {
         .enable_all()
         .build()
         .unwrap();
-    rt.block_on(run(ops, 1, false, 0, false, false, true, None));
+    rt.block_on(run(ops, 1, false, 0, false, false, true, None, 0));
 }

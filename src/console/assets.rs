@@ -45,6 +45,7 @@ svg.chart { width:100%; height:auto; max-height:16rem; }
 svg.chart .axis { stroke:#8c959f; } svg.chart .tick { font-size:11px; fill:var(--muted); }
 svg.chart .capacity { stroke:var(--bad); stroke-dasharray:6 4; } svg.chart .capacity-label { font-size:11px; fill:var(--bad); }
 svg.chart .in-use { fill:none; stroke:#0b5cad; stroke-width:2; } svg.chart .waiting { fill:none; stroke:#d4a72c; stroke-width:2; stroke-dasharray:4 3; }
+svg.chart .projection { stroke:#0b5cad; stroke-width:2; stroke-dasharray:2 4; } svg.chart .run-out { stroke:var(--bad); stroke-width:1; } svg.chart .run-out-label { font-size:11px; fill:var(--bad); }
 dialog { border:1px solid var(--line); border-radius:8px; max-width:40rem; width:95%; }
 dialog::backdrop { background: rgba(0,0,0,.35); }
 .pager { display:flex; gap:1rem; align-items:center; margin-top:.5rem; }

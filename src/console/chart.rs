@@ -1,5 +1,6 @@
 //! The seat-usage-over-time chart of a license page: a server-rendered SVG from the seat-event
-//! history (each event carries the license's seats in use and waiting right after it). Pure.
+//! history (each event carries the license's seats in use and waiting right after it), with the
+//! forecast's projection of demand and its run-out date when there is one. Pure.
 
 use std::fmt::Write as _;
 
@@ -29,17 +30,40 @@ fn date(ms: Millis) -> String {
         .replace('T', " ")
 }
 
+/// The forecast drawn on the chart: demand (in use + waiting) from now at `per_day`, up to
+/// `until`, and the run-out date when it has one.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Projection {
+    pub per_day: f64,
+    pub until: Millis,
+    pub run_out: Option<Millis>,
+}
+
 /// The chart as an inline `<svg>` (accessible: a title and a text summary).
 pub fn svg(points: &[Point], capacity: i64, now: Millis) -> String {
+    svg_projected(points, capacity, now, None)
+}
+
+/// [`svg`] with the forecast's projection.
+pub fn svg_projected(
+    points: &[Point],
+    capacity: i64,
+    now: Millis,
+    projection: Option<Projection>,
+) -> String {
     let mut out = String::new();
     let last = points.last().copied();
     let summary = match last {
         None => "No seat activity yet.".to_owned(),
         Some(p) => format!(
-            "{} of {capacity} seats in use and {} waiting now; history since {}.",
+            "{} of {capacity} seats in use and {} waiting now; history since {}.{}",
             p.in_use,
             p.waiting,
-            date(points[0].at)
+            date(points[0].at),
+            match projection.and_then(|p| p.run_out) {
+                Some(r) => format!(" At the present trend seats run out around {}.", day(r)),
+                None => String::new(),
+            }
         ),
     };
     let _ = write!(
@@ -57,13 +81,21 @@ pub fn svg(points: &[Point], capacity: i64, now: Millis) -> String {
         return out;
     };
     let start = points[0].at;
-    let end = now.max(last.at).max(start + 60_000);
+    let now = now.max(last.at);
+    let demand_now = (last.in_use + last.waiting) as f64;
+    let projection = projection.filter(|p| p.until > now && p.per_day.abs() > 1e-9);
+    let projected_end = projection
+        .map(|p| (demand_now + p.per_day * (p.until - now) as f64 / 86_400_000.0).max(0.0));
+    let end = now
+        .max(projection.map_or(0, |p| p.until))
+        .max(start + 60_000);
     let top = points
         .iter()
         .map(|p| p.in_use.max(p.waiting))
         .max()
         .unwrap_or(0)
         .max(capacity)
+        .max(projected_end.map_or(0, |v| v.ceil() as i64))
         .max(1);
     let y_max = (top as f64 * 1.1).ceil();
     let x = |t: Millis| LEFT + (t - start) as f64 / (end - start) as f64 * (W - LEFT - RIGHT);
@@ -123,11 +155,39 @@ pub fn svg(points: &[Point], capacity: i64, now: Millis) -> String {
             }
             prev = Some(py);
         }
-        let _ = write!(d, " H{:.1}", x(end));
+        let _ = write!(d, " H{:.1}", x(now));
         let _ = write!(out, "<path class=\"{class}\" d=\"{d}\"/>");
+    }
+    if let (Some(p), Some(v)) = (projection, projected_end) {
+        let yf = |v: f64| TOP + (1.0 - v / y_max) * (H - TOP - BOTTOM);
+        let _ = write!(
+            out,
+            "<line class=\"projection\" x1=\"{:.1}\" y1=\"{:.1}\" x2=\"{:.1}\" y2=\"{:.1}\"/>",
+            x(now),
+            yf(demand_now),
+            x(p.until),
+            yf(v)
+        );
+        if let Some(r) = p.run_out {
+            let _ = write!(
+                out,
+                "<line class=\"run-out\" x1=\"{rx:.1}\" y1=\"{TOP}\" x2=\"{rx:.1}\" y2=\"{b}\"/>\
+                 <text x=\"{tx:.1}\" y=\"{ty}\" text-anchor=\"end\" class=\"run-out-label\">runs out ~{d}</text>",
+                rx = x(r),
+                tx = x(r) - 4.0,
+                ty = TOP + 24.0,
+                b = H - BOTTOM,
+                d = day(r),
+            );
+        }
     }
     out.push_str("</svg>");
     out
+}
+
+/// `YYYY-MM-DD` of an instant.
+fn day(ms: Millis) -> String {
+    date(ms).get(..10).unwrap_or_default().to_owned()
 }
 
 #[cfg(test)]
@@ -165,6 +225,29 @@ mod tests {
         assert!(s.contains("class=\"waiting\""));
         assert!(s.contains("capacity 2"));
         assert!(s.contains("2 of 2 seats in use and 3 waiting now"));
+    }
+
+    #[test]
+    fn the_projection_runs_to_the_run_out_date() {
+        let pts = [Point {
+            at: 0,
+            in_use: 8,
+            waiting: 0,
+        }];
+        let day = 86_400_000;
+        let s = svg_projected(
+            &pts,
+            10,
+            day,
+            Some(Projection {
+                per_day: 1.0,
+                until: 3 * day,
+                run_out: Some(3 * day),
+            }),
+        );
+        assert!(s.contains("class=\"projection\""), "{s}");
+        assert!(s.contains("runs out ~1970-01-04"), "{s}");
+        assert!(s.contains("seats run out around 1970-01-04"), "{s}");
     }
 
     #[test]

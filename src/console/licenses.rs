@@ -37,6 +37,9 @@ pub(super) struct LicenseQuery {
     /// The group picker is open (with this search).
     pick: Option<String>,
     q: Option<String>,
+    /// The true-up period.
+    from: Option<String>,
+    to: Option<String>,
 }
 
 pub(super) async fn license_page(
@@ -61,7 +64,22 @@ pub(super) async fn license_page(
             waiting: p.waiting,
         })
         .collect();
-    let chart = chart::svg(&history, l.seats, state.store.now_ms());
+    let now = state.store.now_ms();
+    let forecast = state.store.forecast(t.key, l.id.clone()).await?;
+    let (from, to) = super::planning::period(query.from.as_deref(), query.to.as_deref(), now);
+    let true_up = state.store.true_up(t.key, l.id.clone(), from, to).await?;
+    let chart = chart::svg_projected(
+        &history,
+        l.seats,
+        now,
+        super::planning::projection(&forecast, now),
+    );
+    let planning = super::planning::section(
+        &format!("/console/tenants/{}/licenses/{}", t.id, l.id),
+        &l,
+        &forecast,
+        &true_up,
+    );
     let picker = match &query.pick {
         Some(_) => Some(
             state
@@ -76,6 +94,7 @@ pub(super) async fn license_page(
         &t,
         &l,
         &chart,
+        planning,
         picker.as_deref(),
         query.q.as_deref().unwrap_or(""),
         preview,
@@ -195,6 +214,8 @@ pub(super) struct LicenseSettings {
     notify: Option<String>,
     reclaim_idle_days: Option<String>,
     reclaim_notice_days: Option<String>,
+    overage: Option<String>,
+    overage_percent: Option<String>,
     /// Which form was sent: "seats" or "policy" (checkboxes are absent when unchecked).
     form: String,
 }
@@ -223,6 +244,8 @@ pub(super) async fn license_settings(
             change.reclaim_idle_days = opt_number("reclaim_idle_days", &form.reclaim_idle_days)?;
             change.reclaim_notice_days =
                 opt_number("reclaim_notice_days", &form.reclaim_notice_days)?;
+            change.overage = opt_number("overage", &form.overage)?;
+            change.overage_percent = opt_number("overage_percent", &form.overage_percent)?;
             change.on_capacity_lowered = match form.on_capacity_lowered.as_deref() {
                 None => Some(crate::alloc::OnLowered::Keep),
                 Some(p) => Some(

@@ -23,6 +23,7 @@ pub mod chart;
 mod holds;
 mod licenses;
 mod pages;
+mod planning;
 mod sentences;
 pub mod session;
 mod tenants;
@@ -32,6 +33,7 @@ use activity::*;
 use auth::*;
 use holds::*;
 use licenses::*;
+use planning::true_up_csv;
 use tenants::*;
 use webhooks::*;
 
@@ -186,6 +188,10 @@ pub fn scope() -> actix_web::Scope {
             web::post().to(license_settings),
         )
         .route("/tenants/{t}/licenses/{l}/seats", web::get().to(seats))
+        .route(
+            "/tenants/{t}/licenses/{l}/true-up.csv",
+            web::get().to(true_up_csv),
+        )
         .route(
             "/tenants/{t}/licenses/{l}/seats.csv",
             web::get().to(seats_csv),

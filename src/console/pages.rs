@@ -455,6 +455,8 @@ pub fn tenant(
                         input #expected type="number" name="expected_sync_seconds" min="60" value=(t.expected_sync_seconds);
                         label for="window" { "Pending window (seconds)" }
                         input #window type="number" name="pending_window_seconds" min="0" max="259200" value=(t.pending_window_seconds);
+                        label for="horizon" { "Warn when seats run out within (days, by the forecast)" }
+                        input #horizon type="number" name="forecast_horizon_days" min="1" max="365" value=(t.forecast_horizon_days);
                         fieldset {
                             legend { "Circuit breaker on mass seat loss" }
                             p.small.muted { "Directory changes that would take seats from more than this share of a license's granted users (and at least this many people) within the window are held for your decision. 100 % switches it off." }
@@ -511,6 +513,7 @@ pub fn license(
     t: &Tenant,
     l: &LicenseView,
     chart: &str,
+    planning: Markup,
     picker: Option<&[GroupChoice]>,
     q: &str,
     preview: Option<(i64, PreviewView)>,
@@ -535,8 +538,9 @@ pub fn license(
                 (gauge(l))
                 p { a.button.secondary href={ (base) "/seats" } { "Holders and waitlist" } }
                 (PreEscaped(chart))
-                p.small.muted { "Blue: seats in use. Amber, dashed: users waiting. Red, dashed: capacity." }
+                p.small.muted { "Blue: seats in use. Amber, dashed: users waiting. Red, dashed: capacity. Blue, dotted: the forecast of demand." }
             }
+            (planning)
             div.grid {
                 section.card aria-labelledby="groups" {
                     h2 #groups { "Selected groups" }
@@ -613,6 +617,12 @@ pub fn license(
                         input #idle-days type="number" name="reclaim_idle_days" min="0" max="3650" value=(l.reclaim_idle_days);
                         label for="notice-days" { "Tell the recipients this many days before" }
                         input #notice-days type="number" name="reclaim_notice_days" min="0" value=(l.reclaim_notice_days);
+                        label for="overage" { "Agreed overage (extra seats, billed at true-up)" }
+                        div.row {
+                            input #overage type="number" name="overage" min="0" value=(l.overage) aria-label="Extra seats";
+                            label.skip for="overage-percent" { "or % of the seats" }
+                            input #overage-percent type="number" name="overage_percent" min="0" max="1000" value=(l.overage_percent) aria-label="Extra seats as a share of the seat count";
+                        }
                         label for="lnotify" { "Also email about this license" }
                         input #lnotify type="text" name="notify" value=(l.notify.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")) placeholder="pm@contoso.com; cfo@contoso.com: threshold";
                         p.small.muted { "Besides the tenant's recipients. " code { "address: blocked threshold" } " limits an address to those kinds." }
@@ -745,7 +755,7 @@ fn html_seats(
                         @for seat in shown {
                             @let who = seat.user_name.clone().unwrap_or_else(|| seat.user_id.clone());
                             tr {
-                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } }
+                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } }
                                 td { span.badge.(seat.state) { (seat.state) } }
                                 td { @if let Some(p) = seat.position { (p) } }
                                 td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }

@@ -128,6 +128,7 @@ pub(super) struct TenantSettings {
     hold_threshold_percent: Option<String>,
     hold_min_seats: Option<String>,
     hold_window_seconds: Option<String>,
+    forecast_horizon_days: Option<String>,
     time_zone: Option<String>,
     /// `off`, or a day of the week.
     weekly_day: Option<String>,
@@ -190,6 +191,10 @@ pub(super) async fn tenant_settings(
                 )?,
                 hold_min_seats: opt_number("hold_min_seats", &form.hold_min_seats)?,
                 hold_window_seconds: opt_number("hold_window_seconds", &form.hold_window_seconds)?,
+                forecast_horizon_days: opt_number(
+                    "forecast_horizon_days",
+                    &form.forecast_horizon_days,
+                )?,
             },
             s.actor(),
         )

@@ -293,6 +293,7 @@ struct TenantSettings {
     hold_threshold_percent: Option<i64>,
     hold_min_seats: Option<i64>,
     hold_window_seconds: Option<i64>,
+    forecast_horizon_days: Option<i64>,
 }
 
 /// `weekly_summary` as written: `false`/`true`, or `{"day": "monday", "hour": 8}`.
@@ -345,6 +346,7 @@ async fn update_tenant(
                 hold_threshold_percent: s.hold_threshold_percent,
                 hold_min_seats: s.hold_min_seats,
                 hold_window_seconds: s.hold_window_seconds,
+                forecast_horizon_days: s.forecast_horizon_days,
             },
             admin.actor.clone(),
         )

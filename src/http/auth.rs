@@ -156,7 +156,10 @@ pub(crate) enum AdminIdentity {
     /// The operator's admin token.
     Operator,
     /// A tenant admin token (`ska_<id>_...`) of this tenant.
-    Tenant { tenant: Tenant, token_id: String },
+    Tenant {
+        tenant: Box<Tenant>,
+        token_id: String,
+    },
 }
 
 /// Whose admin credential `given` is, if any: the operator's admin token (compared in constant
@@ -186,7 +189,10 @@ pub(crate) async fn admin_identity(
         .store
         .authenticate_admin(given.to_owned())
         .await?
-        .map(|tenant| AdminIdentity::Tenant { tenant, token_id }))
+        .map(|tenant| AdminIdentity::Tenant {
+            tenant: Box::new(tenant),
+            token_id,
+        }))
 }
 
 /// The `{tenant}` segment of an admin path, decoded as the handlers' `web::Path` decodes it.

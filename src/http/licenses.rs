@@ -67,6 +67,24 @@ pub fn routes(r: Routes) -> Routes {
     )
     .add(
         M::GET,
+        &format!("{lic}/true-up"),
+        true_up,
+        Doc::new("What a vendor bills on over a period: peak use, days and seat-days above the seat count, per day (UTC days)")
+            .query("from", "First day, YYYY-MM-DD (default: the first of this month).")
+            .query("to", "Last day, YYYY-MM-DD (default: today).")
+            .query("format", "`csv` for CSV.")
+            .ok::<crate::store::LicenseTrueUp>("The true-up.")
+            .ok_text("text/csv", "The true-up as CSV (format=csv)."),
+    )
+    .add(
+        M::GET,
+        &format!("{lic}/forecast"),
+        forecast,
+        Doc::new("When the license runs out of seats at the present trend of demand")
+            .ok::<crate::capacity::Forecast>("The forecast."),
+    )
+    .add(
+        M::GET,
         &format!("{lic}/seats"),
         seats,
         Doc::new("The license's seats: granted, releasing and the waitlist in order")
@@ -421,4 +439,47 @@ async fn seat_events(
     let after = int_param(&req, "after", 0, i64::MAX)?;
     let limit = int_param(&req, "limit", 1000, 10_000)?;
     Ok(HttpResponse::Ok().json(state.store.seat_events(t, after, limit).await?))
+}
+
+/// `GET .../true-up?from=&to=&format=csv`.
+async fn true_up(
+    _: Admin,
+    req: HttpRequest,
+    state: web::Data<AppState>,
+    path: Path2,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    let today = crate::capacity::day_of(state.store.now_ms());
+    let today_name = crate::capacity::day_name(today);
+    let from = query_param(&req, "from")?.unwrap_or_else(|| format!("{}01", &today_name[..8]));
+    let to = query_param(&req, "to")?.unwrap_or(today_name);
+    let report = state.store.true_up(t, license, from, to).await?;
+    match query_param(&req, "format")?.as_deref() {
+        None | Some("json") => Ok(HttpResponse::Ok().json(report)),
+        Some("csv") => Ok(HttpResponse::Ok()
+            .content_type("text/csv; charset=utf-8")
+            .insert_header((
+                "content-disposition",
+                format!(
+                    "attachment; filename=\"true-up-{}-{}-{}.csv\"",
+                    report.license.id, report.true_up.from, report.true_up.to
+                ),
+            ))
+            .body(crate::capacity::true_up_csv(&report.true_up))),
+        Some(other) => Err(AdminError::bad_request(format!(
+            "format {other:?} is not json or csv"
+        ))),
+    }
+}
+
+/// `GET .../forecast`.
+async fn forecast(
+    _: Admin,
+    state: web::Data<AppState>,
+    path: Path2,
+) -> Result<HttpResponse, AdminError> {
+    let (tenant, license) = path.into_inner();
+    let t = tenant_of(&state, &tenant).await?;
+    Ok(HttpResponse::Ok().json(state.store.forecast(t, license).await?))
 }

@@ -288,15 +288,22 @@ impl Routes {
                         .build(),
                 ));
             }
-            for a in answers {
-                let mut r = ResponseBuilder::new().description(a.description);
-                if let Some(b) = a.body {
-                    r = r.content(
-                        a.content_type,
-                        ContentBuilder::new().schema(Some(b)).build(),
-                    );
+            // Answers of one status are one response with a content type each (JSON, CSV).
+            let mut statuses: Vec<u16> = answers.iter().map(|a| a.status).collect();
+            statuses.dedup();
+            for status in statuses {
+                let mut same = answers.iter().filter(|a| a.status == status).peekable();
+                let mut r =
+                    ResponseBuilder::new().description(same.peek().map_or("", |a| a.description));
+                for a in same {
+                    if let Some(b) = &a.body {
+                        r = r.content(
+                            a.content_type,
+                            ContentBuilder::new().schema(Some(b.clone())).build(),
+                        );
+                    }
                 }
-                op = op.response(a.status.to_string(), r.build());
+                op = op.response(status.to_string(), r.build());
             }
             let err = |d: &str| {
                 ResponseBuilder::new()

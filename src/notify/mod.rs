@@ -48,10 +48,14 @@ pub enum Kind {
     WebhookDisabled,
     /// The circuit breaker held directory-made seat losses of a license: an admin decides.
     SeatsHeld,
+    /// A license started using its agreed overage (use above the seat count).
+    Overage,
+    /// The forecast says a license runs out of seats within the tenant's horizon.
+    RunOut,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 13] = [
+    pub const ALL: [Kind; 15] = [
         Kind::Blocked,
         Kind::Threshold,
         Kind::CapacityLowered,
@@ -65,6 +69,8 @@ impl Kind {
         Kind::ReclaimNotice,
         Kind::WebhookDisabled,
         Kind::SeatsHeld,
+        Kind::Overage,
+        Kind::RunOut,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -82,6 +88,8 @@ impl Kind {
             Kind::ReclaimNotice => "reclaim_notice",
             Kind::WebhookDisabled => "webhook_disabled",
             Kind::SeatsHeld => "seats_held",
+            Kind::Overage => "overage",
+            Kind::RunOut => "run_out",
         }
     }
 

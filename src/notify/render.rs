@@ -460,6 +460,17 @@ mod tests {
                     "reason": "failing for 5 days (last error: HTTP 503)", "at": AT}),
                 ],
             ),
+            Kind::Overage => digest(
+                kind,
+                vec![json!({"seats": 10, "overageSeats": 2, "inUse": 11, "at": AT})],
+            ),
+            Kind::RunOut => digest(
+                kind,
+                vec![
+                    json!({"runOutAt": "2026-12-12", "demandPerDay": 1.5, "inUse": 10, "capacity": 10, "waiting": 3,
+                    "confidence": "high", "horizonDays": 14, "at": AT}),
+                ],
+            ),
             Kind::SeatsHeld => digest(
                 kind,
                 vec![

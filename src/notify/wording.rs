@@ -148,6 +148,8 @@ pub fn content(d: &Digest) -> Content {
         Kind::ReclaimNotice => reclaim_notice(d),
         Kind::WebhookDisabled => webhook_disabled(d),
         Kind::SeatsHeld => seats_held(d),
+        Kind::Overage => overage(d),
+        Kind::RunOut => run_out(d),
     };
     c.seats = d.license.as_ref().map(|l| {
         format!(
@@ -932,5 +934,84 @@ fn seats_held(d: &Digest) -> Content {
             api(d, ""),
             api(d, "")
         )],
+    }
+}
+
+/// Items: `seats`, `overageSeats` (the extra seats agreed), `inUse`, when use first went above
+/// the seat count.
+fn overage(d: &Digest) -> Content {
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let first = d.items.first().cloned().unwrap_or(Value::Null);
+    let (seats, extra) = (n(&first, "seats"), n(&first, "overageSeats"));
+    Content {
+        headline: "the agreed overage is in use".into(),
+        paragraphs: vec![
+            format!(
+                "{license} now has more people with a seat than its {seats} seats ({} in use on {}). Your agreement allows up to {extra} more, so nobody was turned away; the seats in use above {seats} are billed at the true-up.",
+                n(&first, "inUse"),
+                time(d, &s(&first, "at"))
+            ),
+            "You are told again only after use is back within the seat count and then goes above it once more.".into(),
+        ],
+        table: None,
+        seats: None,
+        act: license_page(
+            d,
+            "#planning",
+            " › Capacity planning",
+            vec![
+                "The true-up there shows the days and seat-days above the seat count; raise the seat count if this use is here to stay.".into(),
+            ],
+        ),
+        operator: vec![format!(
+            "True-up: GET {}/true-up?from=YYYY-MM-DD&to=YYYY-MM-DD (format=csv for CSV).",
+            license_api(d)
+        )],
+    }
+}
+
+/// Items: `runOutAt` (YYYY-MM-DD), `demandPerDay`, `inUse`, `capacity`, `waiting`,
+/// `confidence`, `horizonDays`.
+fn run_out(d: &Digest) -> Content {
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let i = d.items.last().cloned().unwrap_or(Value::Null);
+    let date = crate::capacity::parse_day(&s(&i, "runOutAt"))
+        .and_then(|n| time::Date::from_julian_day((n + 2_440_588) as i32).ok())
+        .map(|day| format!("{} {}", day.day(), day.month()))
+        .unwrap_or_else(|| s(&i, "runOutAt"));
+    let waiting = n(&i, "waiting");
+    let mut first = format!("At the present rate {license} runs out of seats around {date}",);
+    if waiting > 0 {
+        first.push_str(&format!(
+            "; {} already waiting",
+            count(waiting as usize, "person is", "people are")
+        ));
+    }
+    first.push('.');
+    Content {
+        headline: format!("seats run out around {date}"),
+        paragraphs: vec![
+            first,
+            format!(
+                "Demand (people with a seat or waiting for one) grows by about {} a day; {} of {} seats are in use. The forecast follows the trend since the last large change from your identity provider (confidence: {}).",
+                s(&i, "demandPerDay"),
+                n(&i, "inUse"),
+                n(&i, "capacity"),
+                s(&i, "confidence")
+            ),
+            format!(
+                "You are told once each time the run-out date comes within {} days.",
+                n(&i, "horizonDays")
+            ),
+        ],
+        table: None,
+        seats: None,
+        act: license_page(
+            d,
+            "#count",
+            " › Seat count",
+            vec!["Raise the seat count before then, or narrow the groups the license selects.".into()],
+        ),
+        operator: vec![format!("Forecast: GET {}/forecast.", license_api(d))],
     }
 }

@@ -74,10 +74,32 @@ pub struct LicenseSpec {
     /// The recipients are told this many days before a reclaim (0: not told).
     #[serde(default = "default_notice")]
     pub reclaim_notice_days: i64,
+    /// Agreed overage: this many seats may be granted beyond `seats` (settled at true-up) ...
+    #[serde(default)]
+    pub overage: i64,
+    /// ... or this share of `seats` (only one of the two).
+    #[serde(default)]
+    pub overage_percent: i64,
 }
 
 fn default_notice() -> i64 {
     3
+}
+
+/// Checks a license's overage settings together.
+fn validate_overage(overage: i64, percent: i64) -> Result<()> {
+    if !(0..=1_000_000).contains(&overage) || !(0..=1000).contains(&percent) {
+        return Err(Error::Invalid(
+            "overage must be between 0 and 1000000 seats, overage_percent between 0 and 1000"
+                .into(),
+        ));
+    }
+    if overage > 0 && percent > 0 {
+        return Err(Error::Invalid(
+            "give overage (seats) or overage_percent, not both".into(),
+        ));
+    }
+    Ok(())
 }
 
 /// Checks a license's reclaim settings together.
@@ -127,6 +149,8 @@ pub struct LicenseChange {
     pub notify: Option<Vec<Recipient>>,
     pub reclaim_idle_days: Option<i64>,
     pub reclaim_notice_days: Option<i64>,
+    pub overage: Option<i64>,
+    pub overage_percent: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -159,6 +183,11 @@ pub struct LicenseView {
     pub reclaim_idle_days: i64,
     /// ... told this many days before.
     pub reclaim_notice_days: i64,
+    /// Agreed overage (seats, or a share of `seats`), and the extra seats it allows now: up to
+    /// `seats + overage_seats` are granted; use above `seats` is billed at true-up.
+    pub overage: i64,
+    pub overage_percent: i64,
+    pub overage_seats: i64,
     pub granted: i64,
     pub blocked: i64,
     pub releasing: i64,
@@ -268,7 +297,8 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
     c.prepare_cached(
         "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated, notify,
                 reclaim_idle_days, reclaim_notice_days,
-                (SELECT count(*) FROM seats s WHERE s.license_rk = licenses.rk AND s.hold IS NOT NULL)
+                (SELECT count(*) FROM seats s WHERE s.license_rk = licenses.rk AND s.hold IS NOT NULL),
+                overage, overage_percent
          FROM licenses WHERE rk = ?",
     )?
     .query_row([l], |r| {
@@ -285,6 +315,9 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
             notify: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
             reclaim_idle_days: r.get(13)?,
             reclaim_notice_days: r.get(14)?,
+            overage: r.get(16)?,
+            overage_percent: r.get(17)?,
+            overage_seats: crate::capacity::overage_seats(r.get(2)?, r.get(16)?, r.get(17)?),
             granted: r.get(7)?,
             blocked: r.get(8)?,
             releasing: r.get(9)?,
@@ -443,6 +476,21 @@ fn apply_change(
         super::check_recipients(n)?;
         set("notify", &json!(n).to_string())?;
     }
+    if change.overage.is_some() || change.overage_percent.is_some() {
+        let (old_overage, old_percent): (i64, i64) = c
+            .prepare_cached("SELECT overage, overage_percent FROM licenses WHERE rk = ?")?
+            .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // Giving one of them replaces the other.
+        let (overage, percent) = match (change.overage, change.overage_percent) {
+            (Some(o), Some(p)) => (o, p),
+            (Some(o), None) => (o, if o > 0 { 0 } else { old_percent }),
+            (None, Some(p)) => (if p > 0 { 0 } else { old_overage }, p),
+            (None, None) => (old_overage, old_percent),
+        };
+        validate_overage(overage, percent)?;
+        set("overage", &overage)?;
+        set("overage_percent", &percent)?;
+    }
     if change.reclaim_idle_days.is_some() || change.reclaim_notice_days.is_some() {
         let (old_idle, old_notice): (i64, i64) = c
             .prepare_cached(
@@ -471,10 +519,9 @@ fn apply_change(
         let notify =
             |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
         selection_changed(a, l, &removed, &added, notify)?;
-        if let Some(s) = change.seats {
-            if s != old.capacity {
-                a.capacity_changed(l, old.capacity)?;
-            }
+        // The seats the allocator grants up to: the count plus the agreed overage.
+        if change.seats.is_some() || change.overage.is_some() || change.overage_percent.is_some() {
+            a.capacity_changed(l, old.capacity)?;
         }
         if change.auto_promote == Some(true) && !old.auto_promote {
             a.fill(l, &[], false)?;
@@ -498,8 +545,9 @@ fn apply_change(
             ],
         )?;
     }
-    // A capacity change moves the thresholds even when no seat changed.
+    // A capacity change moves the thresholds and the history even when no seat changed.
     outbox::check_threshold(c, tenant, l, at)?;
+    super::history::record(c, l, at)?;
     Ok(report)
 }
 
@@ -516,14 +564,15 @@ impl Store {
         validate_selectors(&spec.groups)?;
         super::check_recipients(&spec.notify)?;
         validate_reclaim(spec.reclaim_idle_days, spec.reclaim_notice_days)?;
+        validate_overage(spec.overage, spec.overage_percent)?;
         let ticker = self.ticker();
         self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let id = uuid::Uuid::new_v4().to_string();
             let ts = rfc3339(at);
             c.prepare_cached(
-                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated, notify, reclaim_idle_days, reclaim_notice_days)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated, notify, reclaim_idle_days, reclaim_notice_days, overage, overage_percent)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 tenant,
@@ -538,7 +587,9 @@ impl Store {
                 ts,
                 json!(spec.notify).to_string(),
                 spec.reclaim_idle_days,
-                spec.reclaim_notice_days
+                spec.reclaim_notice_days,
+                spec.overage,
+                spec.overage_percent
             ])
             .map_err(|e| if super::is_unique_violation(&e) { Error::Conflict(format!("a license named {name:?} exists")) } else { e })?;
             let l = c.last_insert_rowid()?;
@@ -547,6 +598,7 @@ impl Store {
                 let notify = |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
                 selection_changed(a, l, &[], &added, notify)
             })?;
+            super::history::record(c, l, at)?;
             let v = view(c, l)?;
             audit(c, tenant, at, actor.as_str(), "license.create", json!({"license": v.id, "name": v.name, "settings": settings_of(&v)}))?;
             Ok(v)
@@ -673,7 +725,11 @@ fn preview_in(
         .ok_or_else(|| Error::NotFound("license".into()))?;
     let mut policy = old.clone();
     if let Some(s) = seats {
-        policy.capacity = validate_seats(s)?;
+        let (overage, percent): (i64, i64) = c
+            .prepare_cached("SELECT overage, overage_percent FROM licenses WHERE rk = ?")?
+            .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let s = validate_seats(s)?;
+        policy.capacity = s + crate::capacity::overage_seats(s, overage, percent);
     }
     // The selection as `set_selectors` would leave it: kept selectors keep their group,
     // new ones resolve now.
@@ -700,11 +756,15 @@ fn preview_in(
     added.sort();
     let mut selected: Vec<String> = new_groups.into_iter().collect();
     selected.sort();
-    let capacity = policy.capacity;
+    let new_capacity = policy.capacity;
+    let capacity = match seats {
+        Some(s) => s,
+        None => view(c, l)?.seats,
+    };
     let mut p = super::preview::PreviewSeats::new(base, l, policy, selected)?;
     super::preview::with_allocator(&mut p, at, |a| {
         selection_changed(a, l, &removed, &added, |_| Ok(()))?;
-        if seats.is_some_and(|s| s != old.capacity) {
+        if new_capacity != old.capacity {
             a.capacity_changed(l, old.capacity)?;
         }
         Ok(())

@@ -85,7 +85,8 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'granted'),
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'releasing'),
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'blocked'),
-                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.hold IS NOT NULL)
+                (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.hold IS NOT NULL),
+                l.overage, l.overage_percent
          FROM licenses l ORDER BY l.rk",
     )?;
     let rows = st.query_map([], |r| {
@@ -98,10 +99,13 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
             [r.get::<_, i64>(8)?, r.get(9)?, r.get(10)?],
             r.get::<_, bool>(7)?,
             r.get::<_, i64>(11)?,
+            (r.get::<_, i64>(12)?, r.get::<_, i64>(13)?),
         ))
     })?;
     for row in rows {
-        let (id, name, seats, policy, kept, actual, auto_promote, held) = row?;
+        let (id, name, seats, policy, kept, actual, auto_promote, held, (overage, percent)) = row?;
+        // The allocator grants up to the seat count plus the agreed overage.
+        let seats = seats + crate::capacity::overage_seats(seats, overage, percent);
         let problem = |kind, detail| Problem {
             kind,
             license: Some(id.clone()),

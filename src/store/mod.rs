@@ -37,6 +37,7 @@ pub mod audit;
 mod digest;
 mod feed;
 mod groups;
+mod history;
 mod holds;
 mod licenses;
 pub mod maintenance;
@@ -70,6 +71,7 @@ use tokio::sync::oneshot;
 
 pub use feed::{AuditEntry, AuditLog, SeatEvent, SeatEvents, UsagePoint};
 pub use groups::{GroupChoice, GroupRecord, MemberRow};
+pub use history::LicenseTrueUp;
 pub use holds::{Decision, HeldUser, HoldChange, HoldView};
 pub use licenses::{
     LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatCounts, Selector, SelectorView,

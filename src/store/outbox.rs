@@ -171,6 +171,33 @@ pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Mill
         c.prepare_cached("UPDATE licenses SET alert_level = ? WHERE rk = ?")?
             .execute(params![next, l])?;
     }
+    check_overage(c, tenant, l, at)
+}
+
+/// Notifies a license starting to use its agreed overage (use above the seat count), once
+/// until use is back within the seats.
+fn check_overage(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis) -> Result<()> {
+    let (seats, overage, percent, in_use, notified): (i64, i64, i64, i64, i64) = c
+        .prepare_cached(
+            "SELECT seats, overage, overage_percent, granted + releasing, overage_notified FROM licenses WHERE rk = ?",
+        )?
+        .query_row([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
+    let over = in_use > seats;
+    if over && notified == 0 {
+        let extra = crate::capacity::overage_seats(seats, overage, percent);
+        record(
+            c,
+            tenant,
+            Kind::Overage,
+            l,
+            at,
+            vec![json!({"seats": seats, "overageSeats": extra, "inUse": in_use})],
+        )?;
+    }
+    if over != (notified != 0) {
+        c.prepare_cached("UPDATE licenses SET overage_notified = ? WHERE rk = ?")?
+            .execute(params![i64::from(over), l])?;
+    }
     Ok(())
 }
 

@@ -249,6 +249,7 @@ fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Resul
     outbox::record(c, tenant, Kind::PendingExpired, 0, at, expired_items)?;
     check_silence(c, tenant, at)?;
     super::weekly::check_weekly(c, tenant, at)?;
+    super::history::check_run_out(c, tenant, at)?;
     Ok(out)
 }
 

@@ -36,6 +36,29 @@ pub struct SeatView {
     /// entitlement (see `/holds`); absent otherwise.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub hold: Option<i64>,
+    /// A granted seat above the seat count, in the agreed overage (the most recently granted
+    /// are the ones in overage); absent otherwise.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub overage: bool,
+}
+
+/// The users whose granted seats are in the license's overage: as many of the most recently
+/// granted as use is above the seat count.
+fn overage_users(c: &Db, l: LicenseKey) -> Result<std::collections::HashSet<String>> {
+    let over: i64 = c
+        .prepare_cached("SELECT granted + releasing - seats FROM licenses WHERE rk = ?")?
+        .query_row([l], |r| r.get(0))?;
+    if over <= 0 {
+        return Ok(Default::default());
+    }
+    let mut st = c.prepare_cached(
+        "SELECT user_id FROM seats WHERE license_rk = ? AND state = 'granted'
+         ORDER BY since DESC, entitled_at DESC, user_id DESC LIMIT ?",
+    )?;
+    let v = st
+        .query_map(params![l, over], |r| r.get::<_, String>(0))?
+        .collect::<Result<_>>()?;
+    Ok(v)
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -100,6 +123,7 @@ fn try_seat_view(
             pinned: false,
             last_used: None,
             hold: None,
+            overage: false,
         }));
     };
     let last_used: Option<i64> = c
@@ -140,6 +164,7 @@ fn try_seat_view(
         pinned: seat.pinned,
         last_used: last_used.map(rfc3339),
         hold: seat.held.map(|h| h.hold),
+        overage: false,
     }))
 }
 
@@ -162,6 +187,7 @@ impl Store {
                           s.pinned DESC, s.entitled_at, s.user_id",
             )?;
             let mut position = 0;
+            let overage = overage_users(c, l)?;
             let seats = st
                 .query_map(params![l, state.map(SeatState::as_str)], |r| {
                     let state: String = r.get(2)?;
@@ -177,6 +203,7 @@ impl Store {
                 } else {
                     None
                 };
+                let in_overage = state == SeatState::Granted && overage.contains(&user_id);
                 out.push(SeatView {
                     user_id,
                     user_name,
@@ -186,6 +213,7 @@ impl Store {
                     position: pos,
                     release_at: release_at.map(rfc3339),
                     pinned,
+                    overage: in_overage,
                     last_used: last_used.map(rfc3339),
                     hold,
                 });
@@ -234,10 +262,13 @@ impl Store {
                 })?
                 .collect::<Result<Vec<_>>>()?;
             let mut out = Vec::with_capacity(rows.len());
+            let overage = overage_users(c, l)?;
             for (user, name) in rows {
                 // Positions of waiting seats from the waitlist's in-memory order (a long one's),
                 // else a count over the index ranges ahead of each.
-                out.push(seat_view(c, tenant, l, &user, name, Some(&ranks))?);
+                let mut v = seat_view(c, tenant, l, &user, name, Some(&ranks))?;
+                v.overage = v.state == "granted" && overage.contains(&v.user_id);
+                out.push(v);
             }
             Ok((out, total))
         })

@@ -180,6 +180,10 @@ impl<'c> TxSeats<'c> {
                     "UPDATE licenses SET granted = ?, releasing = ?, blocked = ?, waitlist_gen = waitlist_gen + ? WHERE rk = ?",
                 )?
                 .execute(params![k.now.granted, k.now.releasing, k.now.blocked, i64::from(k.new_generation), *l])?;
+            // The day's history follows the counts (a run without an instant writes none).
+            if k.changed && self.now > 0 {
+                super::history::record(self.c, *l, self.now)?;
+            }
             k.changed = false;
             k.new_generation = false;
         }
@@ -431,13 +435,15 @@ impl SeatStore for TxSeats<'_> {
             .c
             .prepare_cached(
                 "SELECT l.seats, l.auto_promote, l.grace_seconds, l.on_capacity_lowered, l.free_on_delete,
-                        t.hold_threshold_percent, t.hold_min_seats, t.hold_window_seconds
+                        t.hold_threshold_percent, t.hold_min_seats, t.hold_window_seconds, l.overage, l.overage_percent
                  FROM licenses l JOIN tenants t ON t.rk = l.tenant WHERE l.rk = ? AND l.tenant = ?",
             )?
             .query_row(params![l, self.tenant], |r| {
                 let lowered: String = r.get(3)?;
+                let seats: i64 = r.get(0)?;
                 Ok(Policy {
-                    capacity: r.get(0)?,
+                    // The agreed overage is granted like seats (use above `seats` is billed).
+                    capacity: seats + crate::capacity::overage_seats(seats, r.get(8)?, r.get(9)?),
                     auto_promote: r.get(1)?,
                     grace_ms: r.get::<_, i64>(2)? * 1000,
                     on_lowered: OnLowered::parse(&lowered).unwrap_or(OnLowered::Keep),

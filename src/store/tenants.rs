@@ -132,6 +132,8 @@ pub struct Tenant {
     pub hold_min_seats: i64,
     /// ... counted in a window this long from its first loss.
     pub hold_window_seconds: i64,
+    /// A license whose forecast runs out of seats within this many days is emailed about.
+    pub forecast_horizon_days: i64,
 }
 
 /// A change of a tenant's settings; `None` leaves a setting as it is.
@@ -146,6 +148,7 @@ pub struct TenantChange {
     pub hold_threshold_percent: Option<i64>,
     pub hold_min_seats: Option<i64>,
     pub hold_window_seconds: Option<i64>,
+    pub forecast_horizon_days: Option<i64>,
 }
 
 /// Checks a list of recipients: real addresses, and at least one kind where kinds are named.
@@ -179,7 +182,7 @@ pub struct TokenInfo {
 }
 
 const TENANT_COLS: &str =
-    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds";
+    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds, forecast_horizon_days";
 
 fn tenant_row(r: &Row) -> Result<Tenant> {
     let notify: String = r.get(3)?;
@@ -198,6 +201,7 @@ fn tenant_row(r: &Row) -> Result<Tenant> {
         hold_threshold_percent: r.get(9)?,
         hold_min_seats: r.get(10)?,
         hold_window_seconds: r.get(11)?,
+        forecast_horizon_days: r.get(12)?,
     })
 }
 
@@ -922,7 +926,13 @@ impl Store {
             hold_threshold_percent,
             hold_min_seats,
             hold_window_seconds,
+            forecast_horizon_days,
         } = change;
+        if forecast_horizon_days.is_some_and(|d| !(1..=365).contains(&d)) {
+            return Err(Error::Invalid(
+                "forecast_horizon_days must be between 1 and 365".into(),
+            ));
+        }
         if hold_threshold_percent.is_some_and(|p| !(0..=100).contains(&p)) {
             return Err(Error::Invalid(
                 "hold_threshold_percent must be between 0 and 100 (100 switches the circuit breaker off)".into(),
@@ -997,6 +1007,7 @@ impl Store {
                     ("hold_threshold_percent", hold_threshold_percent),
                     ("hold_min_seats", hold_min_seats),
                     ("hold_window_seconds", hold_window_seconds),
+                    ("forecast_horizon_days", forecast_horizon_days),
                 ] {
                     if let Some(v) = value {
                         c.execute(

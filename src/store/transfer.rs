@@ -22,7 +22,7 @@ use super::sql::{Db, PgSession};
 use super::{Error, Result};
 
 /// The tables, parents before children.
-const TABLES: [&str; 21] = [
+const TABLES: [&str; 22] = [
     "tenants",
     "product_tokens",
     "console_sessions",
@@ -38,6 +38,7 @@ const TABLES: [&str; 21] = [
     "holds",
     "seats",
     "seat_events",
+    "license_days",
     "audit",
     "outbox",
     "outbox_items",

@@ -1,5 +1,6 @@
--- Version 7: the circuit breaker on mass seat loss. A tenant's breaker settings, each
--- license's window of directory-made losses, holds, and the hold a held seat belongs to.
+-- Version 7: the circuit breaker on mass seat loss (a tenant's breaker settings, each
+-- license's window of directory-made losses, holds, and the hold a held seat belongs to) and
+-- capacity planning (overage, the daily history, the forecast's horizon and alerts).
 ALTER TABLE tenants ADD COLUMN hold_threshold_percent BIGINT NOT NULL DEFAULT 20;
 ALTER TABLE tenants ADD COLUMN hold_min_seats BIGINT NOT NULL DEFAULT 10;
 ALTER TABLE tenants ADD COLUMN hold_window_seconds BIGINT NOT NULL DEFAULT 3600;
@@ -23,3 +24,21 @@ CREATE TABLE holds (
 );
 CREATE INDEX holds_tenant ON holds(tenant, rk);
 CREATE UNIQUE INDEX holds_open ON holds(license_rk) WHERE state = 'open';
+ALTER TABLE tenants ADD COLUMN forecast_horizon_days BIGINT NOT NULL DEFAULT 14;
+ALTER TABLE licenses ADD COLUMN overage BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE licenses ADD COLUMN overage_percent BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE licenses ADD COLUMN overage_notified BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE licenses ADD COLUMN runout_notified BIGINT NOT NULL DEFAULT 0;
+CREATE TABLE license_days (
+    license_rk  BIGINT NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,
+    tenant      BIGINT NOT NULL,
+    day         BIGINT NOT NULL,
+    seats       BIGINT NOT NULL,
+    overage     BIGINT NOT NULL,
+    peak_in_use BIGINT NOT NULL,
+    peak_demand BIGINT NOT NULL,
+    peak_over   BIGINT NOT NULL,
+    last_in_use BIGINT NOT NULL,
+    last_demand BIGINT NOT NULL,
+    PRIMARY KEY (license_rk, day)
+);
