@@ -466,7 +466,43 @@ async fn a_licensing_admin_decides_a_hold_in_the_browser() {
             && log.contains("approved hold"),
         "{log}"
     );
+    // Capacity planning on the license page: the forecast, the overage set in the policy
+    // form, the true-up of this month with its CSV.
+    c.goto(&format!(
+        "{base}/console/tenants/{tenant}/licenses/MindManager"
+    ))
+    .await
+    .unwrap();
+    assert!(text(&c, "#forecast").await.contains("Not enough history"));
+    fill(&c, "#overage", "2").await;
+    click(&c, "form input[name=form][value=policy] ~ p button").await;
+    assert!(text(&c, "#planning")
+        .await
+        .contains("up to 2 seats beyond the 3"));
+    let summary = text(&c, "#true-up-summary").await;
+    assert!(
+        summary.contains("Peak use 3") && summary.contains("0 days over"),
+        "{summary}"
+    );
+    let csv = el(&c, "#true-up-summary a")
+        .await
+        .attr("href")
+        .await
+        .unwrap()
+        .unwrap();
+    assert!(csv.contains("/true-up.csv?from="), "{csv}");
+    shot(&c, "11-capacity-planning").await;
     c.close().await.unwrap();
+    let r = app
+        .client
+        .get(format!(
+            "{base}/console/tenants/{tenant}/licenses/MindManager/true-up.csv"
+        ))
+        .send()
+        .await
+        .unwrap();
+    // Without the session cookie: to the sign-in page.
+    assert!(r.url().path().ends_with("/console/login") || r.status() == StatusCode::SEE_OTHER);
     let (_, seats) = app
         .admin(
             Method::GET,

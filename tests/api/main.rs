@@ -24,6 +24,7 @@ pub mod okta;
 pub mod openapi;
 pub mod others;
 pub mod paths;
+pub mod planning;
 #[path = "../support/postgres.rs"]
 pub mod postgres_support;
 pub mod product;
