@@ -189,6 +189,22 @@ pub enum LicenseCommand {
         #[arg(long)]
         user: Option<String>,
     },
+    /// What a vendor bills on over a period: peak use, days and seat-days over the seat count.
+    TrueUp {
+        tenant: String,
+        license: String,
+        /// First day (YYYY-MM-DD, UTC; default: the first of this month).
+        #[arg(long)]
+        from: Option<String>,
+        /// Last day (default: today).
+        #[arg(long)]
+        to: Option<String>,
+        /// Print CSV instead of JSON.
+        #[arg(long)]
+        csv: bool,
+    },
+    /// When the license runs out of seats at the present trend of demand.
+    Forecast { tenant: String, license: String },
     /// Show what a seat count and/or selection would change, without changing it.
     Preview {
         tenant: String,
@@ -1089,6 +1105,27 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
                         .await?
                 )),
             }
+        }
+        LicenseCommand::TrueUp {
+            tenant,
+            license,
+            from,
+            to,
+            csv,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            let today = crate::capacity::day_name(crate::capacity::day_of(store.now_ms()));
+            let from = from.unwrap_or_else(|| format!("{}01", &today[..8]));
+            let report = store.true_up(t, license, from, to.unwrap_or(today)).await?;
+            if csv {
+                print!("{}", crate::capacity::true_up_csv(&report.true_up));
+            } else {
+                print(&json!(report));
+            }
+        }
+        LicenseCommand::Forecast { tenant, license } => {
+            let t = store.tenant(&tenant).await?.key;
+            print(&json!(store.forecast(t, license).await?));
         }
         LicenseCommand::Preview {
             tenant,

@@ -504,6 +504,18 @@ fn hold_verbs_list_show_and_decide_the_circuit_breakers_holds() {
         ),
         (Some(1), Some(1))
     );
+    // Capacity planning from the shell.
+    let (ok, out, err) = seatkeeper(&db, &["license", "true-up", "acme", "pro"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["peakInUse"], 2, "{out}");
+    let (ok, out, _) = seatkeeper(&db, &["license", "true-up", "acme", "pro", "--csv"]);
+    assert!(
+        ok && out.starts_with("day,seats,overage,peak_in_use,over\n"),
+        "{out}"
+    );
+    let (ok, out, err) = seatkeeper(&db, &["license", "forecast", "acme", "pro"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["capacity"], 2, "{out}");
     let (ok, _, err) = seatkeeper(&db, &["hold", "show", "acme", "424242"]);
     assert!(!ok && err.contains("not found"), "{err}");
     let (ok, _, err) = seatkeeper(&db, &["check"]);
