@@ -268,7 +268,7 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     // Sentences, not codes: who changed what, and who got a seat from the waitlist.
     assert!(
         log.contains("The operator in the console changed")
-            && log.contains("(promoted from the waitlist)"),
+            && log.contains("(promoted from the waitlist, position 1)"),
         "{log}"
     );
     // Times in the browser's own zone (the script rewrote them; the tenant's stays as a title).

@@ -38,6 +38,7 @@ use std::collections::{HashMap, HashSet, VecDeque};
 use serde::Serialize;
 
 mod breaker;
+pub mod memory;
 pub use breaker::{Breaker, Change, Held, Loss, LossWindow};
 
 pub type UserId = String;

@@ -128,11 +128,12 @@ pub(super) fn check_run_out(c: &Db, tenant: TenantKey, now: Millis) -> Result<()
     let today = day_of(now);
     for (l, notified) in licenses {
         let f = forecast_of(c, l, now)?;
+        // A run-out still ahead: one that has happened is the `threshold` and `blocked` emails'.
         let soon = f
             .run_out_at
             .as_deref()
             .and_then(capacity::parse_day)
-            .is_some_and(|d| d - today <= horizon);
+            .is_some_and(|d| d > today && d - today <= horizon);
         if soon && notified == 0 {
             super::outbox::record(
                 c,

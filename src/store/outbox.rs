@@ -175,16 +175,17 @@ pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Mill
 }
 
 /// Notifies a license starting to use its agreed overage (use above the seat count), once
-/// until use is back within the seats.
+/// until use is back within the seats. Without an agreed overage, use above the seat count
+/// comes from a lowered count (`capacity_lowered` says so), not from grants.
 fn check_overage(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis) -> Result<()> {
     let (seats, overage, percent, in_use, notified): (i64, i64, i64, i64, i64) = c
         .prepare_cached(
             "SELECT seats, overage, overage_percent, granted + releasing, overage_notified FROM licenses WHERE rk = ?",
         )?
         .query_row([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-    let over = in_use > seats;
+    let extra = crate::capacity::overage_seats(seats, overage, percent);
+    let over = in_use > seats && extra > 0;
     if over && notified == 0 {
-        let extra = crate::capacity::overage_seats(seats, overage, percent);
         record(
             c,
             tenant,
