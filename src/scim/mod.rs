@@ -7,8 +7,10 @@
 //! - [`resource`]: normalizing client input into documents and rendering them back.
 //! - [`patch`]: PATCH operations → a changed document plus member changes.
 //! - [`projection`]: `attributes` / `excludedAttributes`.
+//! - [`bulk`]: Bulk requests parsed and checked, operation targets, `bulkId` references.
 //! - [`error`]: the SCIM error type every layer's errors end up as.
 
+pub mod bulk;
 pub mod error;
 pub mod eval;
 pub mod filter;

@@ -1,7 +1,8 @@
 //! `POST /scim/v2/Bulk` (RFC 7644 §3.7): many operations in one request, `bulkId` references
 //! between them (also forward references: an operation waits until what it names exists),
 //! `failOnErrors`, and the limits advertised in ServiceProviderConfig. Each operation is its own
-//! transaction, as the RFC allows; the answer lists each one's status.
+//! transaction, as the RFC allows; the answer lists each one's status. Parsing, targets and
+//! references are protocol code (`scim::bulk`); this handler runs the operations in passes.
 
 use std::collections::HashMap;
 
@@ -17,111 +18,18 @@ use crate::scim::schema::ResourceKind;
 use crate::scim::{patch, Error};
 use crate::store::TenantKey;
 
-pub const BULK_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:BulkRequest";
-pub const BULK_RESPONSE: &str = "urn:ietf:params:scim:api:messages:2.0:BulkResponse";
-/// Most operations in one bulk request.
-pub const MAX_OPERATIONS: usize = 1000;
-
-struct Op {
-    method: String,
-    bulk_id: Option<String>,
-    path: String,
-    data: Option<Value>,
-    version: Option<String>,
-}
-
-fn parse_op(i: usize, v: &Value) -> Result<Op, Error> {
-    let text = |k: &str| {
-        crate::scim::eval::get_ci(v, k)
-            .and_then(Value::as_str)
-            .map(str::to_owned)
-    };
-    let method = text("method")
-        .ok_or_else(|| Error::invalid_syntax(format!("Operations[{i}]: \"method\" is required")))?;
-    let path = text("path")
-        .ok_or_else(|| Error::invalid_syntax(format!("Operations[{i}]: \"path\" is required")))?;
-    let method = method.to_ascii_uppercase();
-    if !["POST", "PUT", "PATCH", "DELETE"].contains(&method.as_str()) {
-        return Err(Error::invalid_syntax(format!(
-            "Operations[{i}]: method {method:?} is not POST, PUT, PATCH or DELETE"
-        )));
-    }
-    let bulk_id = text("bulkId");
-    if method == "POST" && bulk_id.is_none() {
-        return Err(Error::invalid_syntax(format!(
-            "Operations[{i}]: POST needs a \"bulkId\""
-        )));
-    }
-    Ok(Op {
-        method,
-        bulk_id,
-        path,
-        data: crate::scim::eval::get_ci(v, "data").cloned(),
-        version: text("version"),
-    })
-}
-
-/// Replaces `bulkId:X` references; `Err(X)` names the first one not resolved yet.
-fn resolve(v: &Value, ids: &HashMap<String, String>) -> Result<Value, String> {
-    Ok(match v {
-        Value::String(s) => match s.strip_prefix("bulkId:") {
-            Some(b) => Value::String(ids.get(b).cloned().ok_or_else(|| b.to_owned())?),
-            None => v.clone(),
-        },
-        Value::Array(a) => Value::Array(
-            a.iter()
-                .map(|x| resolve(x, ids))
-                .collect::<Result<_, _>>()?,
-        ),
-        Value::Object(o) => Value::Object(
-            o.iter()
-                .map(|(k, x)| Ok((k.clone(), resolve(x, ids)?)))
-                .collect::<Result<_, String>>()?,
-        ),
-        other => other.clone(),
-    })
-}
-
-/// Replaces `bulkId:X` segments of a path (`/Users/bulkId:qwerty`).
-fn resolve_path(path: &str, ids: &HashMap<String, String>) -> Result<String, String> {
-    path.split('/')
-        .map(|seg| match seg.strip_prefix("bulkId:") {
-            Some(b) => ids.get(b).cloned().ok_or_else(|| b.to_owned()),
-            None => Ok(seg.to_owned()),
-        })
-        .collect::<Result<Vec<_>, _>>()
-        .map(|v| v.join("/"))
-}
+use crate::scim::bulk::{self as protocol, BulkOp, BULK_RESPONSE};
 
 /// Runs one operation: (status, created id, location, version).
 async fn execute(
     state: &AppState,
     tenant: TenantKey,
     base: &str,
-    op: &Op,
+    op: &BulkOp,
     path: &str,
     data: Option<Value>,
 ) -> Result<(u16, Option<String>, Option<String>, Option<String>), Error> {
-    let segments: Vec<&str> = path.trim_matches('/').split('/').collect();
-    let kind = match segments.first().copied() {
-        Some("Users") => ResourceKind::User,
-        Some("Groups") => ResourceKind::Group,
-        _ => {
-            return Err(Error::invalid_path(format!(
-                "bulk path {path:?} is not /Users or /Groups"
-            )))
-        }
-    };
-    let id = match (segments.len(), op.method.as_str()) {
-        (1, "POST") => None,
-        (2, m) if m != "POST" && !segments[1].is_empty() => Some(segments[1].to_owned()),
-        _ => {
-            return Err(Error::invalid_path(format!(
-                "{} is not allowed on {path:?}",
-                op.method
-            )))
-        }
-    };
+    let (kind, id) = protocol::target(&op.method, path)?;
     let data = || {
         data.clone()
             .ok_or_else(|| Error::invalid_syntax(format!("{} {path} needs \"data\"", op.method)))
@@ -205,43 +113,8 @@ pub async fn bulk(
     payload: web::Payload,
 ) -> Result<HttpResponse, ScimError> {
     let input = body::json(payload, state.config.max_body_bytes).await?;
-    if let Some(schemas) = input.get("schemas") {
-        let ok = schemas.as_array().is_some_and(|a| {
-            a.iter().any(|s| {
-                s.as_str()
-                    .is_some_and(|s| s.eq_ignore_ascii_case(BULK_REQUEST))
-            })
-        });
-        if !ok {
-            return Err(
-                Error::invalid_syntax(format!("\"schemas\" must be [\"{BULK_REQUEST}\"]")).into(),
-            );
-        }
-    }
-    let list = crate::scim::eval::get_ci(&input, "Operations")
-        .and_then(Value::as_array)
-        .ok_or_else(|| Error::invalid_syntax("\"Operations\" must be a list"))?;
-    if list.len() > MAX_OPERATIONS {
-        return Err(Error::new(
-            413,
-            None,
-            format!("at most {MAX_OPERATIONS} operations per bulk request"),
-        )
-        .into());
-    }
-    let fail_on_errors = match crate::scim::eval::get_ci(&input, "failOnErrors") {
-        None | Some(Value::Null) => None,
-        Some(v) => Some(
-            v.as_u64()
-                .filter(|n| *n > 0)
-                .ok_or_else(|| Error::invalid_value("failOnErrors must be a positive integer"))?,
-        ),
-    };
-    let ops = list
-        .iter()
-        .enumerate()
-        .map(|(i, v)| parse_op(i, v))
-        .collect::<Result<Vec<_>, _>>()?;
+    let request = protocol::parse(&input)?;
+    let (ops, fail_on_errors) = (request.operations, request.fail_on_errors);
     let base = base_url(&req, &state);
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut results: Vec<Option<Value>> = vec![None; ops.len()];
@@ -252,8 +125,15 @@ pub async fn bulk(
         let mut progressed = false;
         for &i in &pending {
             let op = &ops[i];
-            let resolved = resolve_path(&op.path, &ids)
-                .and_then(|p| Ok((p, op.data.as_ref().map(|d| resolve(d, &ids)).transpose()?)));
+            let resolved = protocol::resolve_path(&op.path, &ids).and_then(|p| {
+                Ok((
+                    p,
+                    op.data
+                        .as_ref()
+                        .map(|d| protocol::resolve(d, &ids))
+                        .transpose()?,
+                ))
+            });
             let (path, data) = match resolved {
                 Ok(r) => r,
                 Err(_) => {

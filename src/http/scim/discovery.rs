@@ -25,7 +25,7 @@ pub async fn service_provider_config(
             "schemas": ["urn:ietf:params:scim:schemas:core:2.0:ServiceProviderConfig"],
             "documentationUri": "https://github.com/seatkeeper/seatkeeper#readme",
             "patch": {"supported": true},
-            "bulk": {"supported": true, "maxOperations": super::bulk::MAX_OPERATIONS, "maxPayloadSize": state.config.max_body_bytes},
+            "bulk": {"supported": true, "maxOperations": crate::scim::bulk::MAX_OPERATIONS, "maxPayloadSize": state.config.max_body_bytes},
             "filter": {"supported": true, "maxResults": state.config.max_results},
             "changePassword": {"supported": false},
             "sort": {"supported": true},
