@@ -104,6 +104,19 @@ pub(super) fn layout(
     }
 }
 
+/// A secret shown this once (a token, a signing secret): what it is, the field holding it
+/// (`field`: its element id) and a copy button.
+fn shown_once(what: Markup, label: &str, field: &str, secret: &str) -> Markup {
+    html! {
+        strong { (what) " — shown once, copy it now." }
+        label for=(field) { (label) }
+        div.row {
+            input id=(field) type="text" readonly value=(secret);
+            button.secondary type="button" data-copy={ "#" (field) } { "Copy" }
+        }
+    }
+}
+
 pub(super) fn csrf(s: &Session) -> Markup {
     html! { input type="hidden" name="csrf" value=(s.csrf); }
 }
@@ -275,12 +288,7 @@ pub fn tenant(
                     }
                     @if let Some((id, token)) = &new_token {
                         div.notice.warn role="status" {
-                            strong { "New token " code { (id) } " — shown once, copy it now." }
-                            label for="secret-token" { "Secret Token" }
-                            div.row {
-                                input #secret-token type="text" readonly value=(token);
-                                button.secondary type="button" data-copy="#secret-token" { "Copy" }
-                            }
+                            (shown_once(html! { "New token " code { (id) } }, "Secret Token", "secret-token", token))
                             p.small { "In Microsoft Entra ID: Enterprise application → Provisioning → Admin Credentials: paste the Tenant URL and the Secret Token, then Test Connection. In Okta: SCIM connector base URL, authentication mode HTTP Header, the token as Bearer." }
                         }
                     }
@@ -322,12 +330,7 @@ pub fn tenant(
                     p.small.muted { "Your product reads seats with these (" code { "/product/v1" } "): read only, this tenant only." }
                     @if let Some((id, token)) = &new_product {
                         div.notice.warn role="status" {
-                            strong { "New product token " code { (id) } " — shown once, copy it now." }
-                            label for="product-token" { "Product token" }
-                            div.row {
-                                input #product-token type="text" readonly value=(token);
-                                button.secondary type="button" data-copy="#product-token" { "Copy" }
-                            }
+                            (shown_once(html! { "New product token " code { (id) } }, "Product token", "product-token", token))
                         }
                     }
                     form method="post" action={ "/console/tenants/" (t.id) "/product-tokens" } {
@@ -367,12 +370,7 @@ pub fn tenant(
                     p.small.muted { "seatkeeper POSTs each seat change to these URLs, signed as the Standard Webhooks specification says (" code { "webhook-signature" } "), in order per user, retrying through outages." }
                     @if let Some((id, secret)) = &new_secret {
                         div.notice.warn role="status" {
-                            strong { "Signing secret of webhook " code { (id) } " — shown once, copy it now." }
-                            label for="webhook-secret" { "Signing secret" }
-                            div.row {
-                                input #webhook-secret type="text" readonly value=(secret);
-                                button.secondary type="button" data-copy="#webhook-secret" { "Copy" }
-                            }
+                            (shown_once(html! { "Signing secret of webhook " code { (id) } }, "Signing secret", "webhook-secret", secret))
                         }
                     }
                     form method="post" action={ "/console/tenants/" (t.id) "/webhooks" } {

@@ -514,13 +514,14 @@ fn apply_change(
         None => (Vec::new(), Vec::new()),
     };
     let in_use_before = view_now.counts(l)?.in_use();
+    // The seats the allocator grants up to: the count plus the agreed overage.
+    let new_capacity = view_now.policy(l)?.map_or(old.capacity, |p| p.capacity);
     let report = allocate(c, tenant, at, |a| {
         // Blocked users are written to the outbox slice by slice (see `reevaluate_selected`).
         let notify =
             |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
         selection_changed(a, l, &removed, &added, notify)?;
-        // The seats the allocator grants up to: the count plus the agreed overage.
-        if change.seats.is_some() || change.overage.is_some() || change.overage_percent.is_some() {
+        if new_capacity != old.capacity {
             a.capacity_changed(l, old.capacity)?;
         }
         if change.auto_promote == Some(true) && !old.auto_promote {
