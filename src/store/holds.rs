@@ -6,6 +6,8 @@
 //! open, and ends approved or rejected by an admin, or dissolved when the directory has
 //! entitled every held user again. Its public id is its key.
 
+use std::collections::HashMap;
+
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -13,7 +15,7 @@ use super::audit::{record as audit, Actor};
 use super::seats::{allocate, rfc3339};
 use super::sql::{params, Db, OptionalExtension, Row};
 use super::{Error, Lock, Result, Store, TenantKey};
-use crate::alloc::{LicenseKey, Loss};
+use crate::alloc::{HoldId, LicenseKey, Loss, Millis};
 
 /// How many held users one hold's view lists (the count says how many there are).
 pub const USERS_SHOWN: i64 = 1000;
@@ -142,6 +144,92 @@ fn held_users(
         })?
         .collect::<Result<Vec<_>>>()?;
     Ok(v)
+}
+
+/// A hold's change in one run.
+#[derive(Default)]
+pub(super) struct HoldMove {
+    pub license: LicenseKey,
+    pub held: i64,
+    pub total: i64,
+    /// Held losses by [`Loss::key`].
+    pub changes: HashMap<String, i64>,
+    /// Opened in this run.
+    pub opened: bool,
+}
+
+/// Writes how a run moved holds: counts and causes; an open hold left without held seats
+/// dissolves; each opened or dissolved hold is audited and an opened one told by email.
+/// Returns the licenses whose open hold dissolved.
+pub(super) fn record_moves(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    moves: HashMap<HoldId, HoldMove>,
+) -> Result<Vec<LicenseKey>> {
+    let mut dissolved = Vec::new();
+    let mut keys: Vec<&HoldId> = moves.keys().collect();
+    keys.sort_unstable();
+    for hold in keys {
+        let m = &moves[hold];
+        let stored: String = c
+            .prepare_cached("SELECT changes FROM holds WHERE rk = ?")?
+            .query_row([*hold], |r| r.get(0))?;
+        let mut changes: std::collections::BTreeMap<String, i64> =
+            serde_json::from_str(&stored).unwrap_or_default();
+        for (k, n) in &m.changes {
+            *changes.entry(k.clone()).or_default() += n;
+        }
+        let (held, state): (i64, String) = c
+            .prepare_cached(
+                "UPDATE holds SET held = held + ?, total = total + ?, changes = ? WHERE rk = ? RETURNING held, state",
+            )?
+            .query_row(
+                params![m.held, m.total, serde_json::json!(changes).to_string(), *hold],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+        let (license, name): (String, String) = c
+            .prepare_cached("SELECT id, name FROM licenses WHERE rk = ?")?
+            .query_row([m.license], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if m.opened {
+            super::audit::record(
+                c,
+                tenant,
+                now,
+                super::audit::Actor::directory().as_str(),
+                "hold.open",
+                serde_json::json!({"hold": hold, "license": license, "name": name, "held": held, "changes": changes}),
+            )?;
+            super::outbox::record(
+                c,
+                tenant,
+                crate::notify::Kind::SeatsHeld,
+                m.license,
+                now,
+                vec![serde_json::json!({"hold": hold})],
+            )?;
+        }
+        if held == 0 && state == "open" {
+            c.prepare_cached(
+                "UPDATE holds SET state = 'dissolved', decided = ?, decided_by = ? WHERE rk = ?",
+            )?
+            .execute(params![
+                now,
+                super::audit::Actor::directory().as_str(),
+                *hold
+            ])?;
+            dissolved.push(m.license);
+            super::audit::record(
+                c,
+                tenant,
+                now,
+                super::audit::Actor::directory().as_str(),
+                "hold.dissolve",
+                serde_json::json!({"hold": hold, "license": license, "name": name}),
+            )?;
+        }
+    }
+    Ok(dissolved)
 }
 
 /// An admin's decision on a hold.

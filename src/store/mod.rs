@@ -50,6 +50,7 @@ mod query;
 mod ranks;
 mod reclaim;
 mod reconciler;
+mod seat_hooks;
 mod seat_ops;
 pub mod seats;
 pub mod sql;

@@ -3,7 +3,7 @@
 
 use super::sql::{params, Db, Engine, OptionalExtension, Row};
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 
 use super::webhooks;
 use super::{Error, Result, TenantKey};
@@ -33,7 +33,7 @@ pub struct TxSeats<'c> {
     hooks: Option<Vec<(i64, Events)>>,
     /// Seat events for webhooks, written by [`TxSeats::flush`] (positions are then read once
     /// per license, not once per event).
-    hook_queue: Vec<HookEvent>,
+    hook_queue: Vec<super::seat_hooks::HookEvent>,
     /// The run's instant (holds opened or dissolved are stamped with it).
     now: Millis,
     /// A user an admin grants a seat by hand in this run: the promotion's cause is `manual`.
@@ -41,34 +41,8 @@ pub struct TxSeats<'c> {
     /// Each license's open hold, once read or opened.
     open_holds: HashMap<LicenseKey, HoldId>,
     /// How holds moved in this run, written once each by [`TxSeats::flush`] (as the counters).
-    hold_moves: HashMap<HoldId, HoldMove>,
+    hold_moves: HashMap<HoldId, super::holds::HoldMove>,
 }
-
-/// A hold's change in one run.
-#[derive(Default)]
-struct HoldMove {
-    license: LicenseKey,
-    held: i64,
-    total: i64,
-    /// Held losses by [`Loss::key`].
-    changes: HashMap<String, i64>,
-    /// Opened in this run.
-    opened: bool,
-}
-
-/// A seat event some webhook endpoint subscribes to, until it is written.
-struct HookEvent {
-    l: LicenseKey,
-    user: String,
-    kind: EventKind,
-    previous: Option<SeatState>,
-    cause: Option<&'static str>,
-    at: Millis,
-}
-
-/// From this many waiting users of one license in one run, their webhook positions come from
-/// one read of the waitlist instead of one count each.
-const POSITIONS_BY_SCAN: usize = 16;
 
 /// A license's counters as this transaction has them.
 #[derive(Clone, Copy)]
@@ -169,8 +143,15 @@ impl<'c> TxSeats<'c> {
 
     /// Writes the counters of every license whose seats moved, once each.
     pub fn flush(&mut self) -> Result<()> {
-        self.flush_hooks()?;
-        self.flush_holds()?;
+        if !self.hook_queue.is_empty() {
+            let queue = std::mem::take(&mut self.hook_queue);
+            let to = self.hooks.clone().unwrap_or_default();
+            super::seat_hooks::write(self.c, self.tenant, &to, queue)?;
+        }
+        let moves = std::mem::take(&mut self.hold_moves);
+        for l in super::holds::record_moves(self.c, self.tenant, self.now, moves)? {
+            self.open_holds.remove(&l);
+        }
         for (l, k) in self.counters.iter_mut() {
             if !k.changed && !k.new_generation {
                 continue;
@@ -192,74 +173,6 @@ impl<'c> TxSeats<'c> {
 }
 
 impl TxSeats<'_> {
-    /// Writes how holds moved: counts and causes; an open hold left without held seats
-    /// dissolves; each opened or dissolved hold is audited and an opened one told by email.
-    fn flush_holds(&mut self) -> Result<()> {
-        let moves = std::mem::take(&mut self.hold_moves);
-        let mut keys: Vec<&HoldId> = moves.keys().collect();
-        keys.sort_unstable();
-        for hold in keys {
-            let m = &moves[hold];
-            let stored: String = self
-                .c
-                .prepare_cached("SELECT changes FROM holds WHERE rk = ?")?
-                .query_row([*hold], |r| r.get(0))?;
-            let mut changes: std::collections::BTreeMap<String, i64> =
-                serde_json::from_str(&stored).unwrap_or_default();
-            for (k, n) in &m.changes {
-                *changes.entry(k.clone()).or_default() += n;
-            }
-            let (held, state): (i64, String) = self
-                .c
-                .prepare_cached(
-                    "UPDATE holds SET held = held + ?, total = total + ?, changes = ? WHERE rk = ? RETURNING held, state",
-                )?
-                .query_row(
-                    params![m.held, m.total, serde_json::json!(changes).to_string(), *hold],
-                    |r| Ok((r.get(0)?, r.get(1)?)),
-                )?;
-            let (license, name): (String, String) = self
-                .c
-                .prepare_cached("SELECT id, name FROM licenses WHERE rk = ?")?
-                .query_row([m.license], |r| Ok((r.get(0)?, r.get(1)?)))?;
-            if m.opened {
-                super::audit::record(
-                    self.c,
-                    self.tenant,
-                    self.now,
-                    super::audit::Actor::directory().as_str(),
-                    "hold.open",
-                    serde_json::json!({"hold": hold, "license": license, "name": name, "held": held, "changes": changes}),
-                )?;
-                super::outbox::record(
-                    self.c,
-                    self.tenant,
-                    crate::notify::Kind::SeatsHeld,
-                    m.license,
-                    self.now,
-                    vec![serde_json::json!({"hold": hold})],
-                )?;
-            }
-            if held == 0 && state == "open" {
-                self.c
-                    .prepare_cached(
-                        "UPDATE holds SET state = 'dissolved', decided = ?, decided_by = ? WHERE rk = ?",
-                    )?
-                    .execute(params![self.now, super::audit::Actor::directory().as_str(), *hold])?;
-                self.open_holds.remove(&m.license);
-                super::audit::record(
-                    self.c,
-                    self.tenant,
-                    self.now,
-                    super::audit::Actor::directory().as_str(),
-                    "hold.dissolve",
-                    serde_json::json!({"hold": hold, "license": license, "name": name}),
-                )?;
-            }
-        }
-        Ok(())
-    }
-
     /// Whether an endpoint receives seat events of type `t` (the endpoints are read once).
     fn hooked(&mut self, t: EventType) -> Result<bool> {
         if self.hooks.is_none() {
@@ -269,93 +182,6 @@ impl TxSeats<'_> {
             .hooks
             .as_ref()
             .is_some_and(|h| h.iter().any(|(_, e)| e.contains(t))))
-    }
-
-    /// Writes the queued webhook events into the webhook outbox.
-    fn flush_hooks(&mut self) -> Result<()> {
-        if self.hook_queue.is_empty() {
-            return Ok(());
-        }
-        let queue = std::mem::take(&mut self.hook_queue);
-        let to = self.hooks.clone().unwrap_or_default();
-        let c = self.c;
-        let tenant = webhooks::tenant_ref(c, self.tenant)?;
-        // Waitlist positions of the users who became blocked, as they stand after the run.
-        let mut waiting: HashMap<LicenseKey, Vec<&str>> = HashMap::new();
-        for q in queue.iter().filter(|q| q.kind == EventKind::Blocked) {
-            waiting.entry(q.l).or_default().push(&q.user);
-        }
-        let mut positions: HashMap<(LicenseKey, &str), i64> = HashMap::new();
-        for (l, users) in waiting {
-            if users.len() < POSITIONS_BY_SCAN {
-                let mut st = c.prepare_cached(
-                    "SELECT count(*) FROM seats s JOIN seats me ON me.license_rk = s.license_rk
-                     WHERE me.license_rk = ?1 AND me.user_id = ?2 AND me.state = 'blocked' AND s.state = 'blocked'
-                       AND (s.pinned > me.pinned OR (s.pinned = me.pinned AND (s.entitled_at < me.entitled_at
-                            OR (s.entitled_at = me.entitled_at AND s.user_id <= me.user_id))))",
-                )?;
-                for u in users {
-                    let n: i64 = st.query_row(params![l, u], |r| r.get(0))?;
-                    if n > 0 {
-                        positions.insert((l, u), n);
-                    }
-                }
-            } else {
-                let wanted: HashSet<&str> = users.into_iter().collect();
-                let mut st = c.prepare_cached(
-                    "SELECT user_id FROM seats WHERE license_rk = ? AND state = 'blocked' ORDER BY pinned DESC, entitled_at, user_id",
-                )?;
-                let order = st
-                    .query_map([l], |r| r.get::<_, String>(0))?
-                    .collect::<Result<Vec<_>>>()?;
-                for (i, u) in order.iter().enumerate() {
-                    if let Some(u) = wanted.get(u.as_str()) {
-                        positions.insert((l, u), i as i64 + 1);
-                    }
-                }
-            }
-        }
-        let mut licenses: HashMap<LicenseKey, serde_json::Value> = HashMap::new();
-        let mut users = c.prepare_cached(
-            "SELECT user_name, external_id FROM users WHERE tenant = ? AND id = ?",
-        )?;
-        for q in &queue {
-            let license = match licenses.get(&q.l) {
-                Some(v) => v.clone(),
-                None => {
-                    let v = c
-                        .prepare_cached("SELECT id, name FROM licenses WHERE rk = ?")?
-                        .query_row([q.l], |r| {
-                            Ok(serde_json::json!({"id": r.get::<_, String>(0)?, "name": r.get::<_, String>(1)?}))
-                        })?;
-                    licenses.insert(q.l, v.clone());
-                    v
-                }
-            };
-            let (user_name, external_id): (Option<String>, Option<String>) = users
-                .query_row(params![self.tenant, q.user], |r| Ok((r.get(0)?, r.get(1)?)))
-                .optional()?
-                .unwrap_or_default();
-            let data = serde_json::json!({
-                "tenant": tenant,
-                "license": license,
-                "user": {"id": q.user, "userName": user_name, "externalId": external_id},
-                "state": EventType::state_after(q.kind),
-                "previous": q.previous.map(SeatState::as_str),
-                "position": positions.get(&(q.l, q.user.as_str())),
-                "cause": q.cause,
-            });
-            webhooks::record(
-                c,
-                self.tenant,
-                &to,
-                EventType::of_seat(q.kind).unwrap_or(EventType::SeatGranted),
-                &q.user,
-                q.at,
-                data,
-            )?;
-        }
-        Ok(())
     }
 }
 
@@ -688,7 +514,7 @@ impl SeatStore for TxSeats<'_> {
             return Ok(());
         };
         if self.hooked(hook_type)? {
-            self.hook_queue.push(HookEvent {
+            self.hook_queue.push(super::seat_hooks::HookEvent {
                 l,
                 user: user.to_owned(),
                 kind,
