@@ -1,12 +1,12 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 12, `migrate::CURRENT`), applied at start-up to a new
+-- This is the whole current schema (version 13, `migrate::CURRENT`), applied at start-up to a new
 -- database. `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases
 -- in place with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the
 -- notification outbox; v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist
 -- generations; v6.sql: console sessions in the database; v7.sql: time zones, weekly summaries,
 -- per-license recipients, operator copies; v8.sql: product tokens; v9.sql: usage reports and
--- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors; v12.sql: the circuit breaker's holds, capacity planning). Every row belongs to a tenant: each
+-- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors; v12.sql: the circuit breaker's holds, capacity planning; v13.sql: reservations and ceilings per group). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -174,6 +174,9 @@ CREATE TABLE license_groups (
     value           TEXT NOT NULL,
     group_id        TEXT,
     pending_since   TEXT,
+    position        INTEGER NOT NULL DEFAULT 0,          -- the selector's place in the license's `groups`
+    reserve         INTEGER NOT NULL DEFAULT 0,          -- seats kept for this group's members
+    max_seats       INTEGER,                             -- at most this many seats for them (NULL: no ceiling)
     PRIMARY KEY (license_rk, selector, value)
 ) WITHOUT ROWID;
 CREATE INDEX license_groups_group ON license_groups(tenant, group_id);
@@ -201,12 +204,14 @@ CREATE TABLE seats (
     reclaim_noticed INTEGER,                             -- ms: when the coming idle reclaim was notified (cleared by a use)
     hold            INTEGER,                             -- holds.rk: the user lost the entitlement, the breaker holds the loss
     hold_loss       TEXT,                                -- what took it: 'deactivated', 'deleted', 'removed:<group>', ...
+    pool            TEXT,                                -- the selected group the seat counts against (licenses with limits)
     PRIMARY KEY (license_rk, user_id)
 ) WITHOUT ROWID;
 CREATE INDEX seats_order ON seats(license_rk, state, pinned DESC, entitled_at, user_id);
 CREATE INDEX seats_user ON seats(tenant, user_id);
 CREATE INDEX seats_release ON seats(license_rk, release_at) WHERE release_at IS NOT NULL;
 CREATE INDEX seats_held ON seats(license_rk, hold) WHERE hold IS NOT NULL;
+CREATE INDEX seats_pool ON seats(license_rk, pool, state, pinned DESC, entitled_at, user_id) WHERE pool IS NOT NULL;
 
 -- Circuit-breaker holds: directory-made seat losses of a license held back until an admin
 -- approves or rejects them (or the directory undoes them). One open hold per license.

@@ -109,7 +109,7 @@ async fn main() {
             tenant,
             "pro".into(),
             LicenseChange {
-                groups: Some(vec![Selector::Id(group.clone())]),
+                groups: Some(vec![Selector::Id(group.clone()).into()]),
                 ..Default::default()
             },
             seatkeeper::store::audit::Actor::cli(),

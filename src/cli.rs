@@ -10,7 +10,7 @@ use crate::alloc::{OnLowered, OverrideKind, SeatState};
 use crate::app::Application;
 use crate::config::Config;
 use crate::store::audit::Actor;
-use crate::store::{LicenseChange, LicenseSpec, Selector, Store};
+use crate::store::{GroupSelection, LicenseChange, LicenseSpec, Selector, Store};
 
 #[derive(Parser, Debug)]
 #[command(
@@ -127,11 +127,25 @@ pub struct LicenseFlags {
     /// Agreed overage as a share of the seat count (instead of --overage).
     #[arg(long)]
     pub overage_percent: Option<i64>,
+    /// Seats kept for a selected group's members: `GROUP=N`, GROUP as the selector names it
+    /// (repeatable). Without --group flags, applies to the license's current groups.
+    #[arg(long = "reserve", value_name = "GROUP=N")]
+    pub reserve: Vec<String>,
+    /// At most N seats for a selected group's members: `GROUP=N`, or `GROUP=none` to lift it
+    /// (repeatable). A member counts against the first selected group containing them, in the
+    /// order --group, --group-id, --group-external-id are given.
+    #[arg(long = "max", value_name = "GROUP=N")]
+    pub max: Vec<String>,
 }
 
 impl LicenseFlags {
-    fn selectors(&self) -> Option<Vec<Selector>> {
-        let s: Vec<Selector> = self
+    /// The groups the flags select, with their limits; with limits but no groups, the limits
+    /// apply to `current` (the license's groups now).
+    fn selectors(
+        &self,
+        current: Option<&crate::store::LicenseView>,
+    ) -> anyhow::Result<Option<Vec<GroupSelection>>> {
+        let mut s: Vec<GroupSelection> = self
             .groups
             .iter()
             .map(|g| Selector::DisplayName(g.clone()))
@@ -141,8 +155,41 @@ impl LicenseFlags {
                     .iter()
                     .map(|g| Selector::ExternalId(g.clone())),
             )
+            .map(GroupSelection::from)
             .collect();
-        (!s.is_empty()).then_some(s)
+        if self.reserve.is_empty() && self.max.is_empty() {
+            return Ok((!s.is_empty()).then_some(s));
+        }
+        if s.is_empty() {
+            let Some(l) = current else {
+                anyhow::bail!("--reserve and --max name groups given with --group, --group-id or --group-external-id");
+            };
+            s = l.groups.iter().map(GroupSelection::from).collect();
+        }
+        for (flag, list) in [("--reserve", &self.reserve), ("--max", &self.max)] {
+            for item in list {
+                let Some((name, n)) = item.rsplit_once('=') else {
+                    anyhow::bail!("{flag} takes GROUP=N, not {item:?}");
+                };
+                let Some(g) = s.iter_mut().find(|g| g.selector.parts().1 == name) else {
+                    anyhow::bail!("{flag} {item:?}: the license selects no group named {name:?}");
+                };
+                let n = n.trim();
+                if flag == "--max" && n.eq_ignore_ascii_case("none") {
+                    g.max = None;
+                    continue;
+                }
+                let n: i64 = n
+                    .parse()
+                    .map_err(|_| anyhow::anyhow!("{flag} {item:?}: {n:?} is not a number"))?;
+                if flag == "--reserve" {
+                    g.reserve = n;
+                } else {
+                    g.max = Some(n);
+                }
+            }
+        }
+        Ok(Some(s))
     }
     fn lowered(&self) -> Option<OnLowered> {
         self.on_capacity_lowered
@@ -1031,7 +1078,7 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
             let spec = LicenseSpec {
                 name,
                 seats,
-                groups: flags.selectors().unwrap_or_default(),
+                groups: flags.selectors(None)?.unwrap_or_default(),
                 auto_promote: flags.auto_promote.unwrap_or(true),
                 grace_seconds: flags
                     .grace_seconds
@@ -1054,10 +1101,11 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
             flags,
         } => {
             let t = store.tenant(&tenant).await?.key;
+            let current = store.license(t, license.clone()).await?;
             let change = LicenseChange {
                 name,
                 seats,
-                groups: flags.selectors(),
+                groups: flags.selectors(Some(&current))?,
                 auto_promote: flags.auto_promote,
                 grace_seconds: flags.grace_seconds,
                 on_capacity_lowered: flags.lowered(),
@@ -1134,7 +1182,8 @@ async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
             flags,
         } => {
             let t = store.tenant(&tenant).await?.key;
-            let groups = flags.selectors();
+            let current = store.license(t, license.clone()).await?;
+            let groups = flags.selectors(Some(&current))?;
             if seats.is_none() && groups.is_none() {
                 anyhow::bail!("give --seats and/or --group/--group-id/--group-external-id");
             }

@@ -17,7 +17,7 @@ use seatkeeper::alloc::OverrideKind;
 use seatkeeper::scim::patch;
 use seatkeeper::scim::resource::normalize;
 use seatkeeper::scim::schema::ResourceKind;
-use seatkeeper::store::{LicenseChange, LicenseSpec, Selector, Store};
+use seatkeeper::store::{GroupSelection, LicenseChange, LicenseSpec, Selector, Store};
 use serde_json::json;
 
 /// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
@@ -51,6 +51,8 @@ enum Op {
     Reconcile,
     /// An admin approves (true) or rejects the newest hold that can be.
     Decide(bool),
+    /// The reserve and ceiling of a group's selector (applied when the group is selected).
+    Limits(usize, i64, Option<i64>),
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -70,6 +72,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => (0..USERS).prop_map(Op::Use),
         1 => Just(Op::Reconcile),
         2 => any::<bool>().prop_map(Op::Decide),
+        3 => (0..GROUPS, 0i64..3, prop_oneof![Just(None), (0i64..4).prop_map(Some)]).prop_map(|(g, r, m)| Op::Limits(g, r, m)),
     ]
 }
 
@@ -93,6 +96,8 @@ struct MSeat {
     told: Option<i64>,
     /// Held by this hold (index in `Model::holds`); true when the held user was deleted.
     held: Option<(usize, bool)>,
+    /// The group the seat counts against, while the license has limits.
+    pool: Option<usize>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -178,9 +183,85 @@ struct Model {
     breaker: Breaker,
     window: Option<Window>,
     holds: Vec<HoldSt>,
+    /// Each group's reserve and ceiling (they apply while it is selected).
+    limits: [(i64, Option<i64>); GROUPS],
 }
 
 impl Model {
+    /// The selected groups' limits in selector order (group order); none unless one is set.
+    fn rules(&self) -> Vec<(usize, i64, Option<i64>)> {
+        let r: Vec<(usize, i64, Option<i64>)> = (0..GROUPS)
+            .filter(|&g| self.selected[g])
+            .map(|g| (g, self.limits[g].0, self.limits[g].1))
+            .collect();
+        if r.iter().all(|(_, res, max)| *res == 0 && max.is_none()) {
+            return Vec::new();
+        }
+        r
+    }
+
+    /// The sum of the selected groups' reserves (at most the seat count).
+    fn reserved(&self) -> i64 {
+        (0..GROUPS)
+            .filter(|&g| self.selected[g])
+            .map(|g| self.limits[g].0)
+            .sum()
+    }
+
+    /// The group `u` counts against: the first selected group containing it.
+    fn pool_of(&self, u: usize) -> Option<usize> {
+        if self.rules().is_empty() {
+            return None;
+        }
+        (0..GROUPS).find(|&g| self.selected[g] && self.in_group(u, g))
+    }
+
+    fn used(&self, g: usize) -> i64 {
+        self.seats
+            .values()
+            .filter(|s| s.state != St::Blocked && s.pool == Some(g))
+            .count() as i64
+    }
+
+    /// How many more members of pool `q` may be granted now.
+    fn room(&self, q: Option<usize>) -> i64 {
+        let mut unmet = 0;
+        let mut ceiling = i64::MAX;
+        for (g, reserve, max) in self.rules() {
+            if Some(g) == q {
+                if let Some(m) = max {
+                    ceiling = m - self.used(g);
+                }
+            } else {
+                unmet += (reserve - self.used(g)).max(0);
+            }
+        }
+        (self.capacity - self.in_use() - unmet).min(ceiling)
+    }
+
+    /// After a change of limits alone: seats move to their groups, the waitlist is served,
+    /// and under `block_newest` groups above their ceiling give seats back.
+    fn limits_changed(&mut self) {
+        self.repool();
+        self.fill(&HashSet::new(), false);
+        if self.block_newest {
+            self.evict();
+        }
+    }
+
+    /// Every entitled user's seat counts against its group now; without limits no seat has one.
+    fn repool(&mut self) {
+        let pooled = !self.rules().is_empty();
+        let users: Vec<usize> = self.seats.keys().copied().collect();
+        for u in users {
+            if !pooled {
+                self.seats.get_mut(&u).unwrap().pool = None;
+            } else if self.entitled(u) {
+                let p = self.pool_of(u);
+                self.seats.get_mut(&u).unwrap().pool = p;
+            }
+        }
+    }
     fn in_group(&self, u: usize, g: usize) -> bool {
         self.members.contains(&(u, g)) || (g == 0 && self.nested && self.members.contains(&(u, 1)))
     }
@@ -217,6 +298,7 @@ impl Model {
                         last_used: None,
                         told: None,
                         held: None,
+                        pool: self.pool_of(u),
                     },
                 );
                 newcomers.insert(u);
@@ -237,6 +319,9 @@ impl Model {
                 (true, Some(mut s)) => {
                     s.pinned = pinned;
                     s.held = None;
+                    if !self.rules().is_empty() {
+                        s.pool = self.pool_of(u);
+                    }
                     if s.state == St::Releasing {
                         s.state = St::Granted;
                         s.since = self.now;
@@ -441,6 +526,21 @@ impl Model {
             .map(|(u, _)| *u)
             .collect();
         waiting.sort_by_key(|u| self.sort_key(*u));
+        if !self.rules().is_empty() {
+            // With limits: the waitlist in order, each served when its group has room.
+            for u in waiting {
+                if self.room(self.seats[&u].pool) < 1 {
+                    continue;
+                }
+                if !self.auto_promote && !force && !newcomers.contains(&u) {
+                    break;
+                }
+                let s = self.seats.get_mut(&u).unwrap();
+                s.state = St::Granted;
+                s.since = now;
+            }
+            return;
+        }
         for u in waiting.into_iter().take(free as usize) {
             if !self.auto_promote && !force && !newcomers.contains(&u) {
                 break;
@@ -451,15 +551,35 @@ impl Model {
         }
     }
 
+    /// `block_newest`: groups above their ceiling give back their newest seats, then the
+    /// license does until use fits; seats the ceilings freed go to the waitlist.
     fn evict(&mut self) {
-        let over = self.in_use() - self.capacity;
-        if over <= 0 {
-            return;
+        let mut moved = false;
+        for (g, _, max) in self.rules() {
+            let Some(max) = max else { continue };
+            let over = self.used(g) - max;
+            if over > 0 {
+                self.evict_from(Some(g), over);
+                moved = true;
+            }
         }
+        let over = self.in_use() - self.capacity;
+        if over > 0 {
+            self.evict_from(None, over);
+        }
+        if moved {
+            self.fill(&HashSet::new(), false);
+        }
+    }
+
+    /// Moves the `over` most recently granted (of pool `g`, or of all) back to the waitlist.
+    fn evict_from(&mut self, g: Option<usize>, over: i64) {
         let mut granted: Vec<usize> = self
             .seats
             .iter()
-            .filter(|(_, s)| s.state == St::Granted && s.held.is_none())
+            .filter(|(_, s)| {
+                s.state == St::Granted && s.held.is_none() && (g.is_none() || s.pool == g)
+            })
             .map(|(u, _)| *u)
             .collect();
         granted.sort_by_key(|u| {
@@ -476,6 +596,38 @@ impl Model {
             s.state = St::Blocked;
             s.since = self.now;
         }
+    }
+
+    /// Each seat's group (by `groups`' ids) while the license has limits.
+    fn pools(&self, groups: &[String]) -> BTreeMap<String, Option<String>> {
+        self.seats
+            .iter()
+            .map(|(u, s)| (self.ids[*u].clone(), s.pool.map(|g| groups[g].clone())))
+            .collect()
+    }
+
+    /// The license's `groups` with their limits, for a selection `mask`.
+    fn selections(
+        &self,
+        mask: u8,
+        limits: &[(i64, Option<i64>); GROUPS],
+        groups: &[String],
+    ) -> Vec<GroupSelection> {
+        (0..GROUPS)
+            .filter(|g| mask & (1 << g) != 0)
+            .map(|g| GroupSelection {
+                selector: Selector::Id(groups[g].clone()),
+                reserve: limits[g].0,
+                max: limits[g].1,
+            })
+            .collect()
+    }
+
+    fn mask(&self) -> u8 {
+        (0..GROUPS)
+            .filter(|&g| self.selected[g])
+            .map(|g| 1u8 << g)
+            .sum()
     }
 
     /// (user id, state) in the order the admin API lists them: granted and releasing by user,
@@ -537,6 +689,14 @@ async fn real_holds(r: &Real) -> (BTreeMap<String, usize>, Vec<String>) {
         .filter_map(|s| s.hold.map(|h| (s.user_id.clone(), index[&h])))
         .collect();
     (held, holds.into_iter().map(|h| h.state).collect())
+}
+
+async fn real_pools(r: &Real) -> BTreeMap<String, Option<String>> {
+    let v = r.store.seats(r.tenant, "L".into(), None).await.unwrap();
+    v.seats
+        .iter()
+        .map(|s| (s.user_id.clone(), s.group_id.clone()))
+        .collect()
 }
 
 async fn real_view(r: &Real) -> (BTreeMap<String, &'static str>, Vec<String>, i64) {
@@ -696,6 +856,7 @@ async fn run(
         breaker,
         window: None,
         holds: Vec::new(),
+        limits: [(0, None); GROUPS],
     };
     let s = &real.store;
     let t = real.tenant;
@@ -770,10 +931,33 @@ async fn run(
                 m.step(dir_cause, false);
             }
             Op::Select(mask) => {
-                let groups: Vec<Selector> = (0..GROUPS)
-                    .filter(|g| mask & (1 << g) != 0)
-                    .map(|g| Selector::Id(real.groups[g].clone()))
-                    .collect();
+                let groups = m.selections(mask, &m.limits, &real.groups);
+                let reserved: i64 = groups.iter().map(|g| g.reserve).sum();
+                if reserved > m.capacity - m.overage {
+                    // The reserves cannot exceed the seat count: refused, nothing changes.
+                    assert!(s
+                        .preview(t, "L".into(), None, Some(groups.clone()))
+                        .await
+                        .is_err());
+                    let change = LicenseChange {
+                        groups: Some(groups),
+                        ..Default::default()
+                    };
+                    let r = s
+                        .update_license(
+                            t,
+                            "L".into(),
+                            change,
+                            seatkeeper::store::audit::Actor::cli(),
+                        )
+                        .await;
+                    assert!(
+                        matches!(r, Err(seatkeeper::store::Error::Invalid(_))),
+                        "{r:?}"
+                    );
+                    continue;
+                }
+                let rules_before = m.rules();
                 let preview = s
                     .preview(t, "L".into(), None, Some(groups.clone()))
                     .await
@@ -812,8 +996,81 @@ async fn run(
                     },
                     false,
                 );
+                if m.rules() != rules_before {
+                    m.repool();
+                    if m.block_newest {
+                        m.evict();
+                    }
+                }
+            }
+            Op::Limits(g, reserve, max) => {
+                let mut limits = m.limits;
+                limits[g] = (reserve, max);
+                let groups = m.selections(m.mask(), &limits, &real.groups);
+                let reserved: i64 = groups.iter().map(|g| g.reserve).sum();
+                let change = LicenseChange {
+                    groups: Some(groups.clone()),
+                    ..Default::default()
+                };
+                // A ceiling below the reserve (never kept, for a later selection either), or
+                // reserves above the seat count: refused.
+                let invalid = max.is_some_and(|x| x < reserve);
+                if invalid && !m.selected[g] {
+                    continue;
+                }
+                if invalid || reserved > m.capacity - m.overage {
+                    assert!(s.preview(t, "L".into(), None, Some(groups)).await.is_err());
+                    let r = s
+                        .update_license(
+                            t,
+                            "L".into(),
+                            change,
+                            seatkeeper::store::audit::Actor::cli(),
+                        )
+                        .await;
+                    assert!(
+                        matches!(r, Err(seatkeeper::store::Error::Invalid(_))),
+                        "{r:?}"
+                    );
+                    continue;
+                }
+                let preview = s.preview(t, "L".into(), None, Some(groups)).await.unwrap();
+                s.update_license(
+                    t,
+                    "L".into(),
+                    change,
+                    seatkeeper::store::audit::Actor::cli(),
+                )
+                .await
+                .unwrap();
+                assert_previewed(s, t, &preview, i).await;
+                let rules_before = m.rules();
+                m.limits = limits;
+                if m.rules() != rules_before {
+                    m.limits_changed();
+                }
             }
             Op::Capacity(n) => {
+                if n < m.reserved() {
+                    assert!(s.preview(t, "L".into(), Some(n), None).await.is_err());
+                    let change = LicenseChange {
+                        seats: Some(n),
+                        ..Default::default()
+                    };
+                    let r = s
+                        .update_license(
+                            t,
+                            "L".into(),
+                            change,
+                            seatkeeper::store::audit::Actor::cli(),
+                        )
+                        .await;
+                    assert!(
+                        matches!(r, Err(seatkeeper::store::Error::Invalid(_))),
+                        "{r:?}"
+                    );
+                    continue;
+                }
                 let preview = s.preview(t, "L".into(), Some(n), None).await.unwrap();
                 s.update_license(
                     t,
@@ -1014,6 +1271,11 @@ async fn run(
         let (states, waiting, in_use) = real_view(&real).await;
         let (want_states, want_waiting) = m.view();
         assert_eq!(
+            real_pools(&real).await,
+            m.pools(&real.groups),
+            "step {i} {op:?}: the groups seats count against differ\nops: {ops:?}"
+        );
+        assert_eq!(
             states, want_states,
             "step {i} {op:?}: seat states differ\nops: {ops:?}"
         );
@@ -1091,6 +1353,34 @@ proptest! {
         all.extend(ops);
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run(all, capacity, auto_promote, grace, block_newest, free_on_delete, false, Some(tight), 0));
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig {
+        cases: if postgres_support::selected() { 25 } else { 60 },
+        ..ProptestConfig::default()
+    })]
+
+    /// Reservations and ceilings per group, from a start where both groups are selected with
+    /// limits and every user is in one of them.
+    #[test]
+    fn reservations_and_ceilings_match_the_reference_model(
+        ops in proptest::collection::vec(op(), 1..30),
+        capacity in 2i64..5,
+        auto_promote in any::<bool>(),
+        grace in prop_oneof![Just(0i64), Just(10i64)],
+        block_newest in any::<bool>(),
+        limits in ((0i64..2, prop_oneof![Just(None), (1i64..3).prop_map(Some)]), (0i64..2, prop_oneof![Just(None), (1i64..3).prop_map(Some)])),
+        overage in prop_oneof![3 => Just(0i64), 1 => Just(1i64)],
+    ) {
+        let ((r0, m0), (r1, m1)) = limits;
+        let mut all = vec![Op::Limits(0, r0, m0), Op::Limits(1, r1, m1)];
+        all.extend((0..USERS).map(|u| Op::AddMember(u, u % GROUPS)));
+        all.push(Op::Select(3));
+        all.extend(ops);
+        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        rt.block_on(run(all, capacity, auto_promote, grace, block_newest, true, false, None, overage));
     }
 }
 
@@ -1185,6 +1475,26 @@ mod in_memory {
             });
         }
 
+        /// Sets the license's limits as the store would read them back.
+        fn set_rules(&mut self, rules: &[(usize, i64, Option<i64>)]) {
+            self.m.licenses.get_mut(&L).unwrap().policy.pools = rules
+                .iter()
+                .map(|&(g, reserve, max)| alloc::PoolRule {
+                    group: Some(self.groups[g].clone()),
+                    reserve,
+                    max,
+                })
+                .collect();
+        }
+
+        fn pools(&self) -> BTreeMap<String, Option<String>> {
+            self.m.licenses[&L]
+                .seats
+                .values()
+                .map(|s| (s.user.clone(), s.pool.clone()))
+                .collect()
+        }
+
         fn view(&self) -> (BTreeMap<String, &'static str>, Vec<String>) {
             let seats = &self.m.licenses[&L].seats;
             let states = seats
@@ -1247,6 +1557,7 @@ mod in_memory {
                     min_seats: breaker.min_seats,
                     window_ms: breaker.window_ms,
                 },
+                pools: Vec::new(),
             }),
         );
         let mut mem = Mem {
@@ -1277,6 +1588,7 @@ mod in_memory {
             breaker,
             window: None,
             holds: Vec::new(),
+            limits: [(0, None); GROUPS],
         };
         let dir = |_: usize| Cause::Directory;
         for (i, op) in ops.iter().enumerate() {
@@ -1355,6 +1667,22 @@ mod in_memory {
                     model.step(dir, false);
                 }
                 Op::Select(mask) => {
+                    let reserved: i64 = (0..GROUPS)
+                        .filter(|g| mask & (1 << g) != 0)
+                        .map(|g| model.limits[g].0)
+                        .sum();
+                    if reserved > model.capacity - model.overage {
+                        continue;
+                    }
+                    let rules_before = model.rules();
+                    let selected_before = model.selected;
+                    for g in 0..GROUPS {
+                        model.selected[g] = mask & (1 << g) != 0;
+                    }
+                    let rules = model.rules();
+                    model.selected = selected_before;
+                    let changed = rules != rules_before;
+                    mem.set_rules(&rules);
                     let want: std::collections::BTreeSet<String> = (0..GROUPS)
                         .filter(|g| mask & (1 << g) != 0)
                         .map(|g| mem.groups[g].clone())
@@ -1366,6 +1694,9 @@ mod in_memory {
                     let removed: Vec<String> = old.difference(&want).cloned().collect();
                     let added: Vec<String> = want.difference(&old).cloned().collect();
                     mem.run(|a| {
+                        if changed {
+                            a.repool_all(L).unwrap();
+                        }
                         let mut gone = Vec::new();
                         for g in &removed {
                             gone.extend(a.member_closure(g).unwrap());
@@ -1381,6 +1712,9 @@ mod in_memory {
                         fresh.sort();
                         fresh.dedup();
                         a.reevaluate_selected(L, fresh, |_| Ok(())).unwrap();
+                        if changed {
+                            a.limits_changed(L).unwrap();
+                        }
                     });
                     let gone: HashSet<usize> = (0..USERS)
                         .filter(|&u| {
@@ -1405,11 +1739,46 @@ mod in_memory {
                         },
                         false,
                     );
+                    if changed {
+                        model.repool();
+                        if model.block_newest {
+                            model.evict();
+                        }
+                    }
+                }
+                Op::Limits(g, reserve, max) => {
+                    let mut limits = model.limits;
+                    limits[g] = (reserve, max);
+                    let reserved: i64 = (0..GROUPS)
+                        .filter(|&x| model.selected[x])
+                        .map(|x| limits[x].0)
+                        .sum();
+                    if reserved > model.capacity - model.overage || max.is_some_and(|x| x < reserve)
+                    {
+                        continue;
+                    }
+                    let rules_before = model.rules();
+                    model.limits = limits;
+                    let rules = model.rules();
+                    if rules != rules_before {
+                        mem.set_rules(&rules);
+                        mem.run(|a| {
+                            a.repool_all(L).unwrap();
+                            a.limits_changed(L).unwrap();
+                        });
+                        model.limits_changed();
+                    }
                 }
                 Op::Capacity(n) => {
+                    if n < model.reserved() {
+                        continue;
+                    }
                     let old = mem.m.licenses[&L].policy.capacity;
                     mem.m.licenses.get_mut(&L).unwrap().policy.capacity = n + overage;
-                    mem.run(|a| a.capacity_changed(L, old).unwrap());
+                    // As the store: the allocator runs only when the capacity changed.
+                    if n + overage != old {
+                        mem.run(|a| a.capacity_changed(L, old).unwrap());
+                    }
                     let old = model.capacity;
                     model.capacity = n + overage;
                     model.order += 1;
@@ -1516,6 +1885,11 @@ mod in_memory {
             }
             let (states, waiting) = mem.view();
             let (want_states, want_waiting) = model.view();
+            assert_eq!(
+                mem.pools(),
+                model.pools(&mem.groups),
+                "step {i} {op:?}: the groups seats count against differ\nops: {ops:?}"
+            );
             assert_eq!(
                 states, want_states,
                 "step {i} {op:?}: seat states differ\nops: {ops:?}"

@@ -81,6 +81,38 @@ fn admin_verbs_work_from_the_shell() {
     let (ok, out, err) = seatkeeper(&db, &["license", "preview", "acme", "pro", "--seats", "1"]);
     assert!(ok, "{err}");
     assert_eq!(json(&out)["capacity"], 1);
+    // Reservations and ceilings: --reserve/--max name the license's groups (its current ones
+    // when no --group is given); a bad one is refused with the store's words.
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &[
+            "license",
+            "set",
+            "acme",
+            "pro",
+            "--reserve",
+            "Sales=2",
+            "--max",
+            "Sales=4",
+        ],
+    );
+    assert!(ok, "{err}");
+    let g = &json(&out)["groups"][0];
+    assert_eq!(
+        (g["reserve"].as_i64(), g["max"].as_i64()),
+        (Some(2), Some(4)),
+        "{out}"
+    );
+    let (ok, _, err) = seatkeeper(&db, &["license", "set", "acme", "pro", "--seats", "1"]);
+    assert!(!ok && err.contains("more than the license's 1"), "{err}");
+    let (ok, _, err) = seatkeeper(&db, &["license", "set", "acme", "pro", "--max", "Ops=1"]);
+    assert!(!ok && err.contains("no group named"), "{err}");
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &["license", "set", "acme", "pro", "--max", "Sales=none"],
+    );
+    assert!(ok, "{err}");
+    assert!(json(&out)["groups"][0]["max"].is_null(), "{out}");
     let (ok, out, _) = seatkeeper(&db, &["reconcile", "acme"]);
     assert!(ok);
     assert_eq!(json(&out)["repaired"], 0);

@@ -768,3 +768,95 @@ async fn every_link_in_an_email_opens_its_page_for_a_signed_in_tenant_admin() {
     assert_eq!(w["webhooks"][0]["enabled"], false, "{w}");
     c.close().await.unwrap();
 }
+
+/// Reservations and ceilings per group on the license page: the groups' use against them,
+/// a ceiling set through the group's form, and the seat list naming each seat's group.
+#[tokio::test(flavor = "multi_thread")]
+async fn a_licensing_admin_sets_a_reserve_and_a_ceiling_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_in(dir.path(), &clock, |_| {}).await;
+    let (tenant, tok) = app.tenant("Northwind").await;
+    let (s, l) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/licenses"),
+            Some(json!({"name": "Visio", "seats": 4, "grace_seconds": 0,
+                "groups": [{"displayName": "Engineering", "reserve": 2}, {"displayName": "Sales"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    let mut sales = Vec::new();
+    for u in ["ann", "bob", "cyd"] {
+        clock.tick();
+        sales.push(id(&app
+            .create_user(&tok, &format!("{u}@northwind.example"))
+            .await));
+    }
+    let refs: Vec<&str> = sales.iter().map(String::as_str).collect();
+    clock.tick();
+    app.create_group(&tok, "Sales", &refs).await;
+
+    let (_driver, c) = browser().await;
+    let base = app.address.clone();
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(&c, "#token", ADMIN_TOKEN).await;
+    click(&c, "main form button[type=submit]").await;
+    c.goto(&format!("{base}/console/tenants/{tenant}/licenses/Visio"))
+        .await
+        .unwrap();
+    // Two seats are kept for Engineering (not arrived yet): Sales holds 2, one waits.
+    let card = text(&c, "section[aria-labelledby=groups]").await;
+    assert!(
+        card.contains("0 in use against a reserve of 2")
+            && card.contains("2 in use; 1 waiting")
+            && card.contains("counts against the first"),
+        "{card}"
+    );
+    // A ceiling of 1 for Sales, through its form.
+    press(&c, "ul.groups li:nth-child(2) details.limits summary").await;
+    fill(
+        &c,
+        "ul.groups li:nth-child(2) details.limits input[name=max]",
+        "1",
+    )
+    .await;
+    click(
+        &c,
+        "ul.groups li:nth-child(2) details.limits button[type=submit]",
+    )
+    .await;
+    assert!(text(&c, "[role=status]").await.contains("Selection saved"));
+    let card = text(&c, "section[aria-labelledby=groups]").await;
+    assert!(
+        card.contains("2 in use against a ceiling of 1; 1 waiting"),
+        "{card}"
+    );
+    shot(&c, "13-group-limits").await;
+    // The seat list names the group each seat counts against.
+    c.goto(&format!(
+        "{base}/console/tenants/{tenant}/licenses/Visio/seats"
+    ))
+    .await
+    .unwrap();
+    let table = text(&c, "table tbody").await;
+    assert_eq!(table.matches("Sales").count(), 3, "{table}");
+    // A ceiling below the reserve is refused with the store's words.
+    c.goto(&format!("{base}/console/tenants/{tenant}/licenses/Visio"))
+        .await
+        .unwrap();
+    press(&c, "ul.groups li:nth-child(1) details.limits summary").await;
+    fill(
+        &c,
+        "ul.groups li:nth-child(1) details.limits input[name=max]",
+        "1",
+    )
+    .await;
+    click(
+        &c,
+        "ul.groups li:nth-child(1) details.limits button[type=submit]",
+    )
+    .await;
+    let page = text(&c, "main").await;
+    assert!(page.contains("below its reserve"), "{page}");
+}

@@ -170,7 +170,7 @@ impl<S: SeatStore> Allocator<'_, S> {
             } else {
                 Cause::Directory
             };
-            let e = self.entitled(l, u)?;
+            let e = self.entitlement(l, u)?;
             let mut newcomer = None;
             self.settle(l, u, e, cause, &mut newcomer)?;
         }

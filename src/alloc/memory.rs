@@ -234,6 +234,40 @@ impl SeatStore for MemoryStore {
         Ok(v)
     }
 
+    fn blocked_head_in(
+        &mut self,
+        l: LicenseKey,
+        pool: &str,
+        n: usize,
+    ) -> Result<Vec<Seat>, Self::Error> {
+        let mut v = self.blocked_head(l, usize::MAX)?;
+        v.retain(|s| s.pool.as_deref() == Some(pool));
+        v.truncate(n);
+        Ok(v)
+    }
+
+    fn newest_granted_in(
+        &mut self,
+        l: LicenseKey,
+        pool: &str,
+        n: usize,
+    ) -> Result<Vec<Seat>, Self::Error> {
+        let mut v = self.newest_granted(l, usize::MAX)?;
+        v.retain(|s| s.pool.as_deref() == Some(pool));
+        v.truncate(n);
+        Ok(v)
+    }
+
+    fn pool_use(&mut self, l: LicenseKey) -> Result<Vec<(GroupId, i64)>, Self::Error> {
+        let mut used: BTreeMap<GroupId, i64> = BTreeMap::new();
+        for s in self.seats_of(l).filter(|s| s.state != SeatState::Blocked) {
+            if let Some(g) = &s.pool {
+                *used.entry(g.clone()).or_insert(0) += 1;
+            }
+        }
+        Ok(used.into_iter().collect())
+    }
+
     fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>, Self::Error> {
         let mut v: Vec<Seat> = self
             .seats_of(l)
@@ -325,6 +359,7 @@ mod tests {
             on_lowered: OnLowered::Keep,
             free_on_delete: true,
             breaker: Breaker::default(),
+            pools: Vec::new(),
         }
     }
 

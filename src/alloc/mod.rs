@@ -39,7 +39,9 @@ use serde::Serialize;
 
 mod breaker;
 pub mod memory;
+mod pools;
 pub use breaker::{Breaker, Change, Held, Loss, LossWindow};
+pub use pools::{pool_of, room, PoolRule, PoolUse};
 
 pub type UserId = String;
 pub type GroupId = String;
@@ -139,6 +141,16 @@ pub struct Policy {
     pub free_on_delete: bool,
     /// The tenant's circuit breaker on mass seat loss.
     pub breaker: Breaker,
+    /// Reservations and ceilings per selected group, in selector order; empty unless some
+    /// selector carries one (see `pools`).
+    pub pools: Vec<PoolRule>,
+}
+
+impl Policy {
+    /// Whether the license shares its seats out among its groups (see `pools`).
+    pub fn pooled(&self) -> bool {
+        !self.pools.is_empty()
+    }
 }
 
 /// One (license, user) seat.
@@ -157,6 +169,9 @@ pub struct Seat {
     pub release_at: Option<Millis>,
     /// A granted seat whose user lost the entitlement while the circuit breaker held it.
     pub held: Option<Held>,
+    /// The selected group the seat counts against, in a license with reservations or
+    /// ceilings (see `pools`); `None` elsewhere.
+    pub pool: Option<GroupId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
@@ -226,6 +241,8 @@ pub enum Refusal {
     NotBlocked(&'static str),
     #[error("no seat is free: {in_use} of {capacity} in use")]
     NoFreeSeat { in_use: i64, capacity: i64 },
+    #[error("no seat is free for the user's group {0}: its ceiling is reached or the free seats are reserved for other groups")]
+    NoRoomInGroup(GroupId),
 }
 
 /// Counts of what one run changed.
@@ -312,6 +329,23 @@ pub trait SeatStore {
     fn blocked_head(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>, Self::Error>;
     /// The `n` most recently granted seats that are not held, unpinned first.
     fn newest_granted(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>, Self::Error>;
+    /// The first `n` blocked seats counting against `pool`, in waitlist order.
+    fn blocked_head_in(
+        &mut self,
+        l: LicenseKey,
+        pool: &str,
+        n: usize,
+    ) -> Result<Vec<Seat>, Self::Error>;
+    /// The `n` most recently granted seats counting against `pool` that are not held, in the
+    /// order of [`Self::newest_granted`].
+    fn newest_granted_in(
+        &mut self,
+        l: LicenseKey,
+        pool: &str,
+        n: usize,
+    ) -> Result<Vec<Seat>, Self::Error>;
+    /// Seats in use (granted and releasing) per pool.
+    fn pool_use(&mut self, l: LicenseKey) -> Result<Vec<(GroupId, i64)>, Self::Error>;
     /// Releasing seats whose release time has come.
     fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>, Self::Error>;
     /// Writes a seat whose stored state was `previous` (`None`: a new row).
@@ -359,6 +393,8 @@ pub struct Allocator<'a, S: SeatStore> {
     change: Option<Change>,
     /// Whether directory losses go through the circuit breaker (not while approving a hold).
     guard: bool,
+    /// Seats in use per pool of pooled licenses, read once per run (see `pools`).
+    pool_use: HashMap<LicenseKey, PoolUse>,
     pub report: Report,
 }
 
@@ -392,6 +428,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             overrides: HashMap::new(),
             change: None,
             guard: true,
+            pool_use: HashMap::new(),
             report: Report::default(),
         }
     }
@@ -492,18 +529,35 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
 
     /// Is `user` entitled to `l` now?
     pub fn entitled(&mut self, l: LicenseKey, user: &str) -> Result<bool, S::Error> {
+        Ok(self.entitlement(l, user)?.is_some())
+    }
+
+    /// `None` when `user` is not entitled to `l` now, else `Some` of the pool the user counts
+    /// against (`Some(None)` in a license without pools).
+    pub fn entitlement(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+    ) -> Result<Option<Option<GroupId>>, S::Error> {
         if self.store.user_active(user)? != Some(true) {
-            return Ok(false);
+            return Ok(None);
         }
         if matches!(
             self.override_of(l, user)?,
             Some(OverrideKind::Exclude | OverrideKind::Idle)
         ) {
-            return Ok(false);
+            return Ok(None);
         }
         let ancestors = self.ancestors(user)?;
         let selected = self.selected(l)?;
-        Ok(ancestors.iter().any(|g| selected.contains(g)))
+        if !ancestors.iter().any(|g| selected.contains(g)) {
+            return Ok(None);
+        }
+        let pool = match self.policy(l)? {
+            Some(p) if p.pooled() => pools::pool_of(&p, &ancestors),
+            _ => None,
+        };
+        Ok(Some(pool))
     }
 
     /// Brings (l, user)'s seat in line with the user's entitlement. Newcomers are collected,
@@ -513,22 +567,22 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         &mut self,
         l: LicenseKey,
         user: &str,
-        entitled: bool,
+        entitled: Option<Option<GroupId>>,
         cause: Cause,
-        newcomer: &mut Option<bool>,
+        newcomer: &mut Option<(bool, Option<GroupId>)>,
     ) -> Result<bool, S::Error> {
         let Some(policy) = self.policy(l)? else {
             return Ok(false);
         };
         let seat = self.store.seat(l, user)?;
-        let pinned = entitled && self.override_of(l, user)? == Some(OverrideKind::Pin);
+        let pinned = entitled.is_some() && self.override_of(l, user)? == Some(OverrideKind::Pin);
         match (entitled, seat) {
-            (true, None) => {
-                *newcomer = Some(pinned);
+            (Some(pool), None) => {
+                *newcomer = Some((pinned, pool));
                 Ok(true)
             }
-            (true, Some(mut seat)) => {
-                let mut changed = false;
+            (Some(pool), Some(mut seat)) => {
+                let mut changed = policy.pooled() && self.repool(l, &mut seat, pool);
                 if seat.pinned != pinned {
                     seat.pinned = pinned;
                     changed = true;
@@ -544,7 +598,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     seat.state = SeatState::Granted;
                     seat.release_at = None;
                     seat.since = self.now;
-                    self.store.save_seat(l, &seat, Some(SeatState::Releasing))?;
+                    self.put(l, &seat, Some(SeatState::Releasing))?;
                     self.emit(l, user, EventKind::Granted, Some(SeatState::Releasing))?;
                     return Ok(true);
                 }
@@ -553,7 +607,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                 }
                 Ok(false)
             }
-            (false, Some(mut seat)) => {
+            (None, Some(mut seat)) => {
                 let guarded = self.guard && matches!(cause, Cause::Directory | Cause::UserDeleted);
                 if let Some(h) = seat.held.take() {
                     if guarded || cause == Cause::Reconcile {
@@ -589,19 +643,19 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                         seat.since = self.now;
                         seat.release_at = Some(self.now + policy.grace_ms);
                         seat.pinned = false;
-                        self.store.save_seat(l, &seat, Some(SeatState::Granted))?;
+                        self.put(l, &seat, Some(SeatState::Granted))?;
                         self.emit(l, user, EventKind::Releasing, Some(SeatState::Granted))?;
                         Ok(true)
                     }
                     SeatState::Releasing if !at_once => Ok(false),
                     _ => {
-                        self.store.remove_seat(l, user, seat.state)?;
+                        self.drop_seat(l, &seat)?;
                         self.emit(l, user, EventKind::Released, Some(seat.state))?;
                         Ok(true)
                     }
                 }
             }
-            (false, None) => Ok(false),
+            (None, None) => Ok(false),
         }
     }
 
@@ -615,9 +669,11 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         cause: Cause,
         known_entitled: bool,
     ) -> Result<(), S::Error> {
-        if self.policy(l)?.is_none() {
+        let Some(policy) = self.policy(l)? else {
             return Ok(());
-        }
+        };
+        // A pooled license needs each user's groups to know the pool.
+        let known_entitled = known_entitled && !policy.pooled();
         if users.len() >= BULK_OVERRIDES && !self.overrides.contains_key(&l) {
             let all = self.store.overrides(l)?.into_iter().collect();
             self.overrides.insert(l, all);
@@ -625,18 +681,19 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         let mut newcomers = Vec::new();
         for (i, u) in users.iter().enumerate() {
             let e = if known_entitled {
-                self.store.user_active(u)? == Some(true)
+                let e = self.store.user_active(u)? == Some(true)
                     && !matches!(
                         self.override_of(l, u)?,
                         Some(OverrideKind::Exclude | OverrideKind::Idle)
-                    )
+                    );
+                e.then_some(None)
             } else {
-                self.entitled(l, u)?
+                self.entitlement(l, u)?
             };
             let mut newcomer = None;
             let changed = self.settle(l, u, e, cause, &mut newcomer)?;
-            if let Some(pinned) = newcomer {
-                newcomers.push((i, pinned));
+            if let Some((pinned, pool)) = newcomer {
+                newcomers.push((i, pinned, pool));
             }
             if changed && cause == Cause::Reconcile {
                 self.report.repaired += 1;
@@ -677,7 +734,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
     }
 
     /// The seat of a user who became entitled in this run.
-    fn newcomer(&self, user: &str, pinned: bool, state: SeatState) -> Seat {
+    fn newcomer(&self, user: &str, pinned: bool, pool: &Option<GroupId>, state: SeatState) -> Seat {
         Seat {
             user: user.to_owned(),
             state,
@@ -686,6 +743,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             since: self.now,
             release_at: None,
             held: None,
+            pool: pool.clone(),
         }
     }
 
@@ -693,46 +751,50 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
     /// free seats out. When nobody else waits, the newcomers are the whole waitlist: the first
     /// of them in waitlist order (pinned first, then by user id) are stored granted at once,
     /// the rest blocked. Otherwise they join the waitlist and [`Self::fill`] serves it in order.
-    /// `newcomers` are indexes into `users` with the pinned flag of each.
+    /// `newcomers` are indexes into `users` with the pinned flag and the pool of each. In a
+    /// pooled license newcomers always join the waitlist first: the pools decide.
     fn admit(
         &mut self,
         l: LicenseKey,
         users: &[UserId],
-        newcomers: Vec<(usize, bool)>,
+        newcomers: Vec<(usize, bool, Option<GroupId>)>,
     ) -> Result<(), S::Error> {
         let Some(policy) = self.policy(l)? else {
             return Ok(());
         };
         self.release_due(l)?;
         let counts = self.store.counts(l)?;
-        if counts.blocked > 0 {
-            for &(i, pinned) in &newcomers {
-                let seat = self.newcomer(&users[i], pinned, SeatState::Blocked);
-                self.store.save_seat(l, &seat, None)?;
+        if counts.blocked > 0 || policy.pooled() {
+            for (i, pinned, pool) in &newcomers {
+                let seat = self.newcomer(&users[*i], *pinned, pool, SeatState::Blocked);
+                self.put(l, &seat, None)?;
             }
-            let names: Vec<&str> = newcomers.iter().map(|&(i, _)| users[i].as_str()).collect();
+            let names: Vec<&str> = newcomers
+                .iter()
+                .map(|(i, _, _)| users[*i].as_str())
+                .collect();
             return self.fill(l, &names, false);
         }
         let free = (policy.capacity - counts.in_use()).max(0) as usize;
         let mut order: Vec<usize> = (0..newcomers.len()).collect();
         order.sort_by(|&a, &b| {
-            let ((ia, pa), (ib, pb)) = (newcomers[a], newcomers[b]);
-            pb.cmp(&pa).then_with(|| users[ia].cmp(&users[ib]))
+            let ((ia, pa, _), (ib, pb, _)) = (&newcomers[a], &newcomers[b]);
+            pb.cmp(pa).then_with(|| users[*ia].cmp(&users[*ib]))
         });
         let mut granted = vec![false; newcomers.len()];
         for &k in order.iter().take(free) {
             granted[k] = true;
-            let (i, pinned) = newcomers[k];
-            let seat = self.newcomer(&users[i], pinned, SeatState::Granted);
-            self.store.save_seat(l, &seat, None)?;
-            self.emit(l, &users[i], EventKind::Granted, None)?;
+            let (i, pinned, pool) = &newcomers[k];
+            let seat = self.newcomer(&users[*i], *pinned, pool, SeatState::Granted);
+            self.put(l, &seat, None)?;
+            self.emit(l, &users[*i], EventKind::Granted, None)?;
         }
-        for (&(i, pinned), _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
-            let seat = self.newcomer(&users[i], pinned, SeatState::Blocked);
-            self.store.save_seat(l, &seat, None)?;
+        for ((i, pinned, pool), _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
+            let seat = self.newcomer(&users[*i], *pinned, pool, SeatState::Blocked);
+            self.put(l, &seat, None)?;
         }
-        for (&(i, _), _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
-            self.emit(l, &users[i], EventKind::Blocked, None)?;
+        for ((i, _, _), _) in newcomers.iter().zip(&granted).filter(|(_, g)| !**g) {
+            self.emit(l, &users[*i], EventKind::Blocked, None)?;
         }
         Ok(())
     }
@@ -740,7 +802,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
     /// Frees the releasing seats of `l` whose grace ran out.
     fn release_due(&mut self, l: LicenseKey) -> Result<(), S::Error> {
         for seat in self.store.releasing_due(l, self.now)? {
-            self.store.remove_seat(l, &seat.user, seat.state)?;
+            self.drop_seat(l, &seat)?;
             self.emit(l, &seat.user, EventKind::Released, Some(seat.state))?;
         }
         Ok(())
@@ -780,7 +842,9 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         let free = policy.capacity - counts.in_use();
         let fresh: HashSet<&str> = newcomers.iter().copied().collect();
         let mut granted: HashSet<String> = HashSet::new();
-        if free > 0 {
+        if free > 0 && policy.pooled() {
+            self.fill_pooled(l, &policy, &fresh, force, &mut granted)?;
+        } else if free > 0 {
             for mut seat in self.store.blocked_head(l, free as usize)? {
                 let is_new = fresh.contains(seat.user.as_str());
                 if !policy.auto_promote && !force && !is_new {
@@ -788,7 +852,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                 }
                 seat.state = SeatState::Granted;
                 seat.since = self.now;
-                self.store.save_seat(l, &seat, Some(SeatState::Blocked))?;
+                self.put(l, &seat, Some(SeatState::Blocked))?;
                 self.emit(
                     l,
                     &seat.user,
@@ -824,18 +888,26 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         Ok(())
     }
 
-    /// `block_newest`: moves the most recently granted back to the waitlist until use fits.
+    /// `block_newest`: pools above their ceiling give back their most recently granted seats,
+    /// then the most recently granted go back to the waitlist until use fits; seats the
+    /// ceilings freed go to the waitlist.
     fn enforce_capacity(&mut self, l: LicenseKey, policy: &Policy) -> Result<(), S::Error> {
+        let ceilings = policy.pooled() && self.enforce_ceilings(l, policy)?;
         let counts = self.store.counts(l)?;
         let over = counts.in_use() - policy.capacity;
-        if over <= 0 {
-            return Ok(());
-        }
-        for mut seat in self.store.newest_granted(l, over as usize)? {
+        let newest = if over > 0 {
+            self.store.newest_granted(l, over as usize)?
+        } else {
+            Vec::new()
+        };
+        for mut seat in newest {
             seat.state = SeatState::Blocked;
             seat.since = self.now;
-            self.store.save_seat(l, &seat, Some(SeatState::Granted))?;
+            self.put(l, &seat, Some(SeatState::Granted))?;
             self.emit(l, &seat.user, EventKind::Blocked, Some(SeatState::Granted))?;
+        }
+        if ceilings {
+            self.fill(l, &[], false)?;
         }
         Ok(())
     }
@@ -862,9 +934,14 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                 capacity: policy.capacity,
             }));
         }
+        if policy.pooled() && self.room_of(l, &policy, seat.pool.as_deref())? < 1 {
+            return Ok(Err(Refusal::NoRoomInGroup(
+                seat.pool.clone().unwrap_or_default(),
+            )));
+        }
         seat.state = SeatState::Granted;
         seat.since = self.now;
-        self.store.save_seat(l, &seat, Some(SeatState::Blocked))?;
+        self.put(l, &seat, Some(SeatState::Blocked))?;
         self.emit(l, user, EventKind::Promoted, Some(SeatState::Blocked))?;
         Ok(Ok(()))
     }

@@ -32,6 +32,7 @@ label.inline { display:inline-block; font-weight:normal; margin:.2rem 1rem .2rem
 .muted { color:var(--muted); } .small { font-size:.875rem; }
 .badge { display:inline-block; padding:0 .45rem; border-radius:999px; font-size:.8rem; font-weight:600; border:1px solid currentColor; }
 .badge.granted { color:var(--ok); } .badge.blocked { color:var(--bad); } .badge.releasing { color:var(--warn); } .badge.pending { color:var(--warn); } .badge.sent { color:var(--ok); } .badge.failed { color:var(--bad); }
+.badge.group { color:var(--muted, #555); } details.limits { margin:.3rem 0 .6rem; } details.limits summary { cursor:pointer; font-size:.9rem; }
 .notice { padding:.6rem .8rem; border-radius:6px; margin:0 0 1rem; border:1px solid; }
 .notice.ok { background:#dafbe1; border-color:#4ac26b; } .notice.bad { background:#ffebe9; border-color:#ff8182; } .notice.warn { background:#fff8c5; border-color:#d4a72c; }
 code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-size:.9em; word-break: break-all; }

@@ -119,6 +119,22 @@ pub(super) struct GroupForm {
     action: String,
     kind: String,
     value: String,
+    /// For `limits`: the group's reserve and ceiling (empty: none).
+    #[serde(default)]
+    reserve: String,
+    #[serde(default)]
+    max: String,
+}
+
+/// A limit field of the console's form: empty is `None`.
+fn limit(field: &str, what: &str) -> Result<Option<i64>> {
+    let v = field.trim();
+    if v.is_empty() {
+        return Ok(None);
+    }
+    v.parse()
+        .map(Some)
+        .map_err(|_| Error::Invalid(format!("the {what} is a whole number of seats, not {v:?}")))
 }
 
 pub(super) fn selector(kind: &str, value: String) -> Result<Selector> {
@@ -130,8 +146,8 @@ pub(super) fn selector(kind: &str, value: String) -> Result<Selector> {
     })
 }
 
-pub(super) fn selectors_of(l: &store::LicenseView) -> Vec<Selector> {
-    l.groups.iter().map(|g| g.selector.clone()).collect()
+pub(super) fn selectors_of(l: &store::LicenseView) -> Vec<store::GroupSelection> {
+    l.groups.iter().map(store::GroupSelection::from).collect()
 }
 
 pub(super) async fn license_groups(
@@ -150,10 +166,20 @@ pub(super) async fn license_groups(
     }
     let target = selector(&form.kind, value)?;
     let mut groups = selectors_of(&l);
+    let selected = groups.iter().any(|g| g.selector == target);
     match form.action.as_str() {
-        "add" if !groups.contains(&target) => groups.push(target),
+        "add" if !selected => groups.push(target.into()),
         "add" => {}
-        "remove" => groups.retain(|g| *g != target),
+        "remove" => groups.retain(|g| g.selector != target),
+        "limits" => {
+            let Some(g) = groups.iter_mut().find(|g| g.selector == target) else {
+                return Err(Error::Invalid(
+                    "the license does not select that group".into(),
+                ));
+            };
+            g.reserve = limit(&form.reserve, "reserve")?.unwrap_or(0);
+            g.max = limit(&form.max, "max")?;
+        }
         other => return Err(Error::Invalid(format!("unknown action {other:?}"))),
     }
     let change = LicenseChange {

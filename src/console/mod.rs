@@ -20,6 +20,7 @@ mod activity;
 pub mod assets;
 mod auth;
 pub mod chart;
+mod groups;
 mod holds;
 mod licenses;
 mod pages;

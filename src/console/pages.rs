@@ -492,7 +492,7 @@ pub fn tenant(
 }
 
 /// How a selector names its group, in words.
-fn selector_kind(kind: &str) -> &'static str {
+pub(super) fn selector_kind(kind: &str) -> &'static str {
     match kind {
         "id" => "id",
         "externalId" => "external id",
@@ -500,7 +500,7 @@ fn selector_kind(kind: &str) -> &'static str {
     }
 }
 
-fn selector_text(sel: &Selector) -> (String, String) {
+pub(super) fn selector_text(sel: &Selector) -> (String, String) {
     let (kind, value) = sel.parts();
     (kind.to_owned(), value.to_owned())
 }
@@ -540,36 +540,7 @@ pub fn license(
             }
             (planning)
             div.grid {
-                section.card aria-labelledby="groups" {
-                    h2 #groups { "Selected groups" }
-                    @if l.groups.is_empty() { p.muted { "No group selected: nobody is entitled." } }
-                    ul {
-                        @for (g, (kind, value)) in l.groups.iter().zip(&selected) {
-                            li {
-                                @match (&g.group_name, kind.as_str()) {
-                                    (Some(name), "displayName") => { strong { (name) } " " }
-                                    (Some(name), _) => {
-                                        strong { (name) } " "
-                                        span.small.muted { "(selected by " (selector_kind(kind)) " " code { (value) } ")" } " "
-                                    }
-                                    (None, _) => {
-                                        (value) " "
-                                        @if kind != "displayName" { span.small.muted { "(" (selector_kind(kind)) ")" } " " }
-                                    }
-                                }
-                                @if g.pending { span.badge.pending title="No group with this name has arrived from the provider yet" { "pending" } }
-                                form.inline method="post" action={ (base) "/groups" } {
-                                    (csrf(s))
-                                    input type="hidden" name="action" value="remove";
-                                    input type="hidden" name="kind" value=(kind);
-                                    input type="hidden" name="value" value=(value);
-                                    " " button.secondary type="submit" aria-label={ "Unselect " (value) } { "Remove" }
-                                }
-                            }
-                        }
-                    }
-                    a.button href={ (base) "?pick=1" } data-open="#picker" { "Select groups…" }
-                }
+                (super::groups::card(s, &base, l))
                 section.card aria-labelledby="count" {
                     h2 #count { "Seat count" }
                     form method="post" action={ (base) "/preview" } {
@@ -753,7 +724,7 @@ fn html_seats(
                         @for seat in shown {
                             @let who = seat.user_name.clone().unwrap_or_else(|| seat.user_id.clone());
                             tr {
-                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } }
+                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } @if let Some(g) = &seat.group_name { " " span.badge.group title="The selected group this seat counts against (its reserve and ceiling)" { (g) } } }
                                 td { span.badge.(seat.state) { (seat.state) } }
                                 td { @if let Some(p) = seat.position { (p) } }
                                 td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }

@@ -21,7 +21,7 @@ use super::error::AdminError;
 use super::openapi::{Doc, Routes};
 use super::AppState;
 use crate::alloc::{OverrideKind, SeatState};
-use crate::store::{LicenseChange, LicenseSpec, Selector};
+use crate::store::{GroupSelection, LicenseChange, LicenseSpec};
 
 /// Licenses, seats and the rest of the allocation admin API, added to the admin routes.
 pub fn routes(r: Routes) -> Routes {
@@ -355,7 +355,8 @@ async fn delete_override(
 #[serde(deny_unknown_fields)]
 struct PreviewBody {
     seats: Option<i64>,
-    groups: Option<Vec<Selector>>,
+    #[schema(value_type = Option<Vec<crate::store::GroupEntry>>)]
+    groups: Option<Vec<GroupSelection>>,
 }
 
 /// `GET .../licenses/{license}/reclaim`: the seats the idle-seat reclaim would take at its next

@@ -122,6 +122,46 @@ fn esc(s: &str) -> String {
         .replace('\n', "\\n")
 }
 
+/// Per selected group of licenses with reservations or ceilings: use against reserve and max.
+fn group_gauges(out: &mut String, rows: &[(String, String, String, [i64; 4])]) {
+    for (i, (metric, help)) in [
+        (
+            "seatkeeper_license_group_in_use",
+            "Seats (granted and releasing) counting against a selected group of a license with reservations or ceilings.",
+        ),
+        (
+            "seatkeeper_license_group_waiting",
+            "A selected group's members waiting for a seat of the license.",
+        ),
+        (
+            "seatkeeper_license_group_reserve",
+            "Seats of the license kept for a selected group's members.",
+        ),
+        (
+            "seatkeeper_license_group_max",
+            "The most seats of the license a selected group's members may hold (absent: no ceiling).",
+        ),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        let _ = writeln!(out, "# HELP {metric} {help}\n# TYPE {metric} gauge");
+        for (tenant, license, group, values) in rows {
+            if i == 3 && values[3] < 0 {
+                continue;
+            }
+            let _ = writeln!(
+                out,
+                "{metric}{{tenant=\"{}\",license=\"{}\",group=\"{}\"}} {}",
+                esc(tenant),
+                esc(license),
+                esc(group),
+                values[i]
+            );
+        }
+    }
+}
+
 /// Marks the operations listener's app (`metrics_listen`).
 pub struct OpsListener(pub bool);
 
@@ -196,6 +236,10 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
             }
         }
         Err(e) => tracing::warn!(error = %e, "cannot read license gauges"),
+    }
+    match state.store.group_gauges().await {
+        Ok(rows) => group_gauges(&mut out, &rows),
+        Err(e) => tracing::warn!(error = %e, "cannot read group gauges"),
     }
     match state.store.outbox_counts().await {
         Ok(rows) => {

@@ -49,6 +49,74 @@ impl Selector {
     }
 }
 
+/// A group a license selects, with the seats kept for its members (`reserve`) and the most
+/// they may hold (`max`): see `alloc::pools`. On the wire: `{"displayName": "Sales",
+/// "reserve": 5, "max": 20}` (or `id` / `externalId`); both limits are optional.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(try_from = "GroupEntry")]
+pub struct GroupSelection {
+    pub selector: Selector,
+    pub reserve: i64,
+    pub max: Option<i64>,
+}
+
+impl From<Selector> for GroupSelection {
+    fn from(selector: Selector) -> Self {
+        GroupSelection {
+            selector,
+            reserve: 0,
+            max: None,
+        }
+    }
+}
+
+impl From<&SelectorView> for GroupSelection {
+    fn from(v: &SelectorView) -> Self {
+        GroupSelection {
+            selector: v.selector.clone(),
+            reserve: v.reserve,
+            max: v.max,
+        }
+    }
+}
+
+/// A group selection as sent: exactly one of `id`, `externalId`, `displayName`.
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct GroupEntry {
+    pub id: Option<String>,
+    #[serde(rename = "externalId")]
+    pub external_id: Option<String>,
+    #[serde(rename = "displayName")]
+    pub display_name: Option<String>,
+    /// Seats kept for this group's members (default 0).
+    #[serde(default)]
+    pub reserve: i64,
+    /// At most this many seats for this group's members (default: no ceiling).
+    pub max: Option<i64>,
+}
+
+impl TryFrom<GroupEntry> for GroupSelection {
+    type Error = String;
+    fn try_from(e: GroupEntry) -> std::result::Result<Self, String> {
+        let selector =
+            match (e.id, e.external_id, e.display_name) {
+                (Some(v), None, None) => Selector::Id(v),
+                (None, Some(v), None) => Selector::ExternalId(v),
+                (None, None, Some(v)) => Selector::DisplayName(v),
+                _ => return Err(
+                    "a group is named by exactly one of \"id\", \"externalId\" or \"displayName\""
+                        .into(),
+                ),
+            };
+        Ok(GroupSelection {
+            selector,
+            reserve: e.reserve,
+            max: e.max,
+        })
+    }
+}
+
 /// A license as created (every policy field has its default).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -56,7 +124,8 @@ pub struct LicenseSpec {
     pub name: String,
     pub seats: i64,
     #[serde(default)]
-    pub groups: Vec<Selector>,
+    #[schema(value_type = Vec<GroupEntry>)]
+    pub groups: Vec<GroupSelection>,
     #[serde(default = "yes")]
     pub auto_promote: bool,
     #[serde(default = "default_grace")]
@@ -141,7 +210,8 @@ fn keep() -> OnLowered {
 pub struct LicenseChange {
     pub name: Option<String>,
     pub seats: Option<i64>,
-    pub groups: Option<Vec<Selector>>,
+    #[schema(value_type = Option<Vec<GroupEntry>>)]
+    pub groups: Option<Vec<GroupSelection>>,
     pub auto_promote: Option<bool>,
     pub grace_seconds: Option<i64>,
     pub on_capacity_lowered: Option<OnLowered>,
@@ -165,6 +235,15 @@ pub struct SelectorView {
     pub pending: bool,
     #[serde(rename = "pendingSince", skip_serializing_if = "Option::is_none")]
     pub pending_since: Option<String>,
+    /// Seats kept for this group's members, and the most they may hold (`null`: no ceiling).
+    pub reserve: i64,
+    pub max: Option<i64>,
+    /// In a license with reservations or ceilings: the seats counting against this group
+    /// (granted and releasing) and its members waiting. Absent in other licenses.
+    #[serde(rename = "inUse", skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
@@ -208,6 +287,23 @@ pub struct PreviewView {
     pub capacity: i64,
     /// The license's counts after the change.
     pub after: SeatCounts,
+    /// With reservations or ceilings after the change: each group's use after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<PoolView>,
+}
+
+/// A selected group's use of a license against its reserve and ceiling.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PoolView {
+    #[serde(rename = "groupId")]
+    pub group_id: String,
+    #[serde(rename = "groupName")]
+    pub group_name: Option<String>,
+    pub reserve: i64,
+    pub max: Option<i64>,
+    #[serde(rename = "inUse")]
+    pub in_use: i64,
+    pub waiting: i64,
 }
 
 /// A license's seats by state.
@@ -246,16 +342,57 @@ fn validate_grace(g: i64) -> Result<i64> {
     Ok(g)
 }
 
-fn validate_selectors(groups: &[Selector]) -> Result<()> {
+fn validate_selectors(groups: &[GroupSelection]) -> Result<()> {
     if groups.len() > 1000 {
         return Err(Error::Invalid("at most 1000 groups per license".into()));
     }
-    if groups.iter().any(|s| s.parts().1.trim().is_empty()) {
+    if groups
+        .iter()
+        .any(|s| s.selector.parts().1.trim().is_empty())
+    {
         return Err(Error::Invalid(
             "a group selector needs a non-empty value".into(),
         ));
     }
+    for g in groups {
+        let name = g.selector.parts().1;
+        if !(0..=10_000_000).contains(&g.reserve) {
+            return Err(Error::Invalid(format!(
+                "the reserve of group {name:?} must be between 0 and 10000000"
+            )));
+        }
+        match g.max {
+            Some(m) if !(0..=10_000_000).contains(&m) => {
+                return Err(Error::Invalid(format!(
+                    "the max of group {name:?} must be between 0 and 10000000"
+                )))
+            }
+            Some(m) if m < g.reserve => {
+                return Err(Error::Invalid(format!(
+                    "the max of group {name:?} ({m}) is below its reserve ({})",
+                    g.reserve
+                )))
+            }
+            _ => {}
+        }
+    }
     Ok(())
+}
+
+/// The sum of a license's reserves cannot exceed its seat count.
+fn validate_reserves(seats: i64, reserved: i64) -> Result<()> {
+    if reserved > seats {
+        return Err(Error::Invalid(format!(
+            "the groups' reserves add up to {reserved} seats, more than the license's {seats}"
+        )));
+    }
+    Ok(())
+}
+
+/// `groups` without repeated selectors (the first of each is kept).
+fn distinct(groups: &[GroupSelection]) -> Vec<&GroupSelection> {
+    let mut seen = HashSet::new();
+    groups.iter().filter(|g| seen.insert(&g.selector)).collect()
 }
 
 pub(super) fn license_key(c: &Db, tenant: TenantKey, key: &str) -> Result<LicenseKey> {
@@ -276,11 +413,11 @@ pub(super) fn user_by_name(c: &Db, tenant: TenantKey, user_name: &str) -> Result
 
 pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
     let mut st = c.prepare_cached(
-        "SELECT lg.selector, lg.value, lg.group_id, lg.pending_since, g.display_name
+        "SELECT lg.selector, lg.value, lg.group_id, lg.pending_since, g.display_name, lg.reserve, lg.max_seats
          FROM license_groups lg LEFT JOIN groups g ON g.tenant = lg.tenant AND g.id = lg.group_id
-         WHERE lg.license_rk = ? ORDER BY lg.selector, lg.value",
+         WHERE lg.license_rk = ? ORDER BY lg.position, lg.selector, lg.value",
     )?;
-    let groups = st
+    let mut groups = st
         .query_map([l], |r| {
             let kind: String = r.get(0)?;
             let value: String = r.get(1)?;
@@ -291,9 +428,27 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
                 group_id,
                 pending_since: r.get(3)?,
                 group_name: r.get(4)?,
+                reserve: r.get(5)?,
+                max: r.get(6)?,
+                in_use: None,
+                waiting: None,
             })
         })?
         .collect::<Result<Vec<_>>>()?;
+    if groups.iter().any(|g| g.reserve > 0 || g.max.is_some()) {
+        let use_of = pool_counts(c, l)?;
+        let mut seen = HashSet::new();
+        for g in &mut groups {
+            // A group named by two selectors counts at the first.
+            let first = g.group_id.as_ref().is_none_or(|id| seen.insert(id.clone()));
+            let (in_use, waiting) = match (&g.group_id, first) {
+                (Some(id), true) => use_of.get(id).copied().unwrap_or((0, 0)),
+                _ => (0, 0),
+            };
+            g.in_use = Some(in_use);
+            g.waiting = Some(waiting);
+        }
+    }
     c.prepare_cached(
         "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated, notify,
                 reclaim_idle_days, reclaim_notice_days,
@@ -326,6 +481,33 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
             updated: r.get(11)?,
         })
     })
+}
+
+/// Seats per pool of a license: (in use, waiting) by group id.
+pub(super) fn pool_counts(
+    c: &Db,
+    l: LicenseKey,
+) -> Result<std::collections::HashMap<String, (i64, i64)>> {
+    let mut st = c.prepare_cached(
+        "SELECT pool, state, count(*) FROM seats WHERE license_rk = ? AND pool IS NOT NULL GROUP BY pool, state",
+    )?;
+    let mut out: std::collections::HashMap<String, (i64, i64)> = Default::default();
+    for row in st.query_map([l], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (pool, state, n) = row?;
+        let e = out.entry(pool).or_insert((0, 0));
+        if state == "blocked" {
+            e.1 += n;
+        } else {
+            e.0 += n;
+        }
+    }
+    Ok(out)
 }
 
 /// Resolves a selector to a group id (the oldest match).
@@ -363,17 +545,19 @@ fn selectors(c: &Db, l: LicenseKey) -> Result<Vec<(Selector, Option<String>)>> {
     Ok(v)
 }
 
-/// Sets a license's selectors; returns (groups no longer selected, groups newly selected).
+/// Sets a license's selectors, in order, with their limits; returns (groups no longer
+/// selected, groups newly selected).
 fn set_selectors(
     c: &Db,
     tenant: TenantKey,
     l: LicenseKey,
     at: Millis,
-    wanted: &[Selector],
+    wanted: &[GroupSelection],
 ) -> Result<(Vec<String>, Vec<String>)> {
+    let wanted = distinct(wanted);
     let before = selectors(c, l)?;
     let old_groups: HashSet<String> = before.iter().filter_map(|(_, g)| g.clone()).collect();
-    let wanted_set: HashSet<&Selector> = wanted.iter().collect();
+    let wanted_set: HashSet<&Selector> = wanted.iter().map(|g| &g.selector).collect();
     for (s, _) in &before {
         if !wanted_set.contains(s) {
             let (kind, value) = s.parts();
@@ -384,17 +568,23 @@ fn set_selectors(
         }
     }
     let had: HashSet<&Selector> = before.iter().map(|(s, _)| s).collect();
-    for s in wanted {
+    for (position, g) in wanted.iter().enumerate() {
+        let s = &g.selector;
+        let (kind, value) = s.parts();
+        let position = position as i64;
         if had.contains(s) {
+            c.prepare_cached(
+                "UPDATE license_groups SET position = ?, reserve = ?, max_seats = ? WHERE license_rk = ? AND selector = ? AND value = ?",
+            )?
+            .execute(params![position, g.reserve, g.max, l, kind, value])?;
             continue;
         }
-        let (kind, value) = s.parts();
         let group = resolve(c, tenant, s)?;
         let pending = group.is_none().then(|| rfc3339(at));
         c.prepare_cached(
-            "INSERT INTO license_groups (license_rk, tenant, selector, value, group_id, pending_since) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            "INSERT INTO license_groups (license_rk, tenant, selector, value, group_id, pending_since, position, reserve, max_seats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
         )?
-        .execute(params![l, tenant, kind, value, group, pending])?;
+        .execute(params![l, tenant, kind, value, group, pending, position, g.reserve, g.max])?;
     }
     let new_groups: HashSet<String> = selectors(c, l)?
         .into_iter()
@@ -441,6 +631,7 @@ fn apply_change(
     let old = view_now
         .policy(l)?
         .ok_or_else(|| Error::NotFound("license".into()))?;
+    let rules_before = super::seats::pool_rules(c, l)?;
     let set = |col: &str, v: &dyn super::sql::Param| -> Result<()> {
         c.execute(
             &format!("UPDATE licenses SET {col} = ? WHERE rk = ?"),
@@ -513,6 +704,15 @@ fn apply_change(
         }
         None => (Vec::new(), Vec::new()),
     };
+    let (seats, reserved): (i64, i64) = c
+        .prepare_cached(
+            "SELECT seats, (SELECT CAST(coalesce(sum(reserve), 0) AS BIGINT) FROM license_groups WHERE license_rk = licenses.rk) FROM licenses WHERE rk = ?",
+        )?
+        .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    validate_reserves(seats, reserved)?;
+    // New reservations, ceilings or order of groups: seats move to their new pools first, so
+    // that the selection below is served by the new rules.
+    let rules_changed = super::seats::pool_rules(c, l)? != rules_before;
     let in_use_before = view_now.counts(l)?.in_use();
     // The seats the allocator grants up to: the count plus the agreed overage.
     let new_capacity = view_now.policy(l)?.map_or(old.capacity, |p| p.capacity);
@@ -520,9 +720,15 @@ fn apply_change(
         // Blocked users are written to the outbox slice by slice (see `reevaluate_selected`).
         let notify =
             |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
+        if rules_changed {
+            a.repool_all(l)?;
+        }
         selection_changed(a, l, &removed, &added, notify)?;
         if new_capacity != old.capacity {
             a.capacity_changed(l, old.capacity)?;
+        }
+        if rules_changed {
+            a.limits_changed(l)?;
         }
         if change.auto_promote == Some(true) && !old.auto_promote {
             a.fill(l, &[], false)?;
@@ -563,6 +769,10 @@ impl Store {
         validate_seats(spec.seats)?;
         validate_grace(spec.grace_seconds)?;
         validate_selectors(&spec.groups)?;
+        validate_reserves(
+            spec.seats,
+            distinct(&spec.groups).iter().map(|g| g.reserve).sum(),
+        )?;
         super::check_recipients(&spec.notify)?;
         validate_reclaim(spec.reclaim_idle_days, spec.reclaim_notice_days)?;
         validate_overage(spec.overage, spec.overage_percent)?;
@@ -697,7 +907,7 @@ impl Store {
         tenant: TenantKey,
         key: String,
         seats: Option<i64>,
-        groups: Option<Vec<Selector>>,
+        groups: Option<Vec<GroupSelection>>,
     ) -> Result<PreviewView> {
         let at = self.now_ms();
         // Off the writer, in one read snapshot, on a low-priority thread (see `store::preview`
@@ -717,7 +927,7 @@ fn preview_in(
     key: &str,
     at: Millis,
     seats: Option<i64>,
-    groups: Option<Vec<Selector>>,
+    groups: Option<Vec<GroupSelection>>,
 ) -> Result<PreviewView> {
     let l = license_key(c, tenant, key)?;
     let mut base = TxSeats::new(c, tenant);
@@ -736,21 +946,39 @@ fn preview_in(
     // new ones resolve now.
     let before = selectors(c, l)?;
     let old_groups: HashSet<String> = before.iter().filter_map(|(_, g)| g.clone()).collect();
+    let rules_before = policy.pools.clone();
     let new_groups: HashSet<String> = match &groups {
         None => old_groups.clone(),
         Some(wanted) => {
             validate_selectors(wanted)?;
             let mut out = HashSet::new();
-            for s in wanted {
+            let mut rules = Vec::new();
+            for g in distinct(wanted) {
+                let s = &g.selector;
                 let group = match before.iter().find(|(b, _)| b == s) {
                     Some((_, g)) => g.clone(),
                     None => resolve(c, tenant, s)?,
                 };
+                rules.push(crate::alloc::PoolRule {
+                    group: group.clone(),
+                    reserve: g.reserve,
+                    max: g.max,
+                });
                 out.extend(group);
             }
+            policy.pools = super::seats::normal_rules(rules);
             out
         }
     };
+    let reserved: i64 = match &groups {
+        Some(wanted) => distinct(wanted).iter().map(|g| g.reserve).sum(),
+        None => c
+            .prepare_cached(
+                "SELECT CAST(coalesce(sum(reserve), 0) AS BIGINT) FROM license_groups WHERE license_rk = ?",
+            )?
+            .query_row([l], |r| r.get(0))?,
+    };
+    let rules_changed = policy.pools != rules_before;
     let mut removed: Vec<String> = old_groups.difference(&new_groups).cloned().collect();
     let mut added: Vec<String> = new_groups.difference(&old_groups).cloned().collect();
     removed.sort();
@@ -762,11 +990,19 @@ fn preview_in(
         Some(s) => s,
         None => view(c, l)?.seats,
     };
+    validate_reserves(capacity, reserved)?;
+    let rules = policy.pools.clone();
     let mut p = super::preview::PreviewSeats::new(base, l, policy, selected)?;
     super::preview::with_allocator(&mut p, at, |a| {
+        if rules_changed {
+            a.repool_all(l)?;
+        }
         selection_changed(a, l, &removed, &added, |_| Ok(()))?;
         if new_capacity != old.capacity {
             a.capacity_changed(l, old.capacity)?;
+        }
+        if rules_changed {
+            a.limits_changed(l)?;
         }
         Ok(())
     })?;
@@ -788,6 +1024,23 @@ fn preview_in(
         }
     }
     let after = p.counts_now();
+    let use_of = p.pool_counts();
+    let mut gname =
+        c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?;
+    for r in &rules {
+        let Some(g) = &r.group else { continue };
+        let (in_use, waiting) = use_of.get(g).copied().unwrap_or((0, 0));
+        out.groups.push(PoolView {
+            group_id: g.clone(),
+            group_name: gname
+                .query_row(params![tenant, g], |r| r.get(0))
+                .optional()?,
+            reserve: r.reserve,
+            max: r.max,
+            in_use,
+            waiting,
+        });
+    }
     out.capacity = capacity;
     out.after = SeatCounts {
         granted: after.granted,

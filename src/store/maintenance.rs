@@ -86,7 +86,7 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'releasing'),
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.state = 'blocked'),
                 (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.hold IS NOT NULL),
-                l.overage, l.overage_percent
+                l.overage, l.overage_percent, l.rk
          FROM licenses l ORDER BY l.rk",
     )?;
     let rows = st.query_map([], |r| {
@@ -100,10 +100,12 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
             r.get::<_, bool>(7)?,
             r.get::<_, i64>(11)?,
             (r.get::<_, i64>(12)?, r.get::<_, i64>(13)?),
+            r.get::<_, i64>(14)?,
         ))
     })?;
     for row in rows {
-        let (id, name, seats, policy, kept, actual, auto_promote, held, (overage, percent)) = row?;
+        let (id, name, seats, policy, kept, actual, auto_promote, held, (overage, percent), l) =
+            row?;
         // The allocator grants up to the seat count plus the agreed overage.
         let seats = seats + crate::capacity::overage_seats(seats, overage, percent);
         let problem = |kind, detail| Problem {
@@ -131,7 +133,21 @@ pub(super) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
                 format!("{evictable} seats granted (and not held) of {seats} under block_newest"),
             ));
         }
-        if in_use < seats && actual[2] > 0 && auto_promote {
+        let rules = super::seats::pool_rules(c, l)?;
+        if !rules.is_empty() {
+            // With reservations or ceilings: no one waits whose group has room.
+            let counts = super::licenses::pool_counts(c, l)?;
+            let used = counts.iter().map(|(g, (u, _))| (g.clone(), *u)).collect();
+            for (g, (_, waiting)) in &counts {
+                let room = crate::alloc::room(seats, &rules, in_use, &used, Some(g));
+                if *waiting > 0 && room > 0 && auto_promote {
+                    problems.push(problem(
+                        "waitlist",
+                        format!("{waiting} of group {g} waiting while it has room for {room}"),
+                    ));
+                }
+            }
+        } else if in_use < seats && actual[2] > 0 && auto_promote {
             problems.push(problem(
                 "waitlist",
                 format!(
@@ -204,6 +220,35 @@ impl Store {
                 .query_map([], |r| Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?])))?
                 .collect::<Result<Vec<_>>>()?;
             Ok(rows)
+        })
+        .await
+    }
+
+    /// Per selected group of every license with reservations or ceilings: (tenant, license,
+    /// group, [in use, waiting, reserve, max or -1]), for `/metrics`.
+    pub async fn group_gauges(&self) -> Result<Vec<(String, String, String, [i64; 4])>> {
+        self.read(|c| {
+            let mut st = c.prepare_cached(
+                "SELECT t.name, l.name, l.rk FROM licenses l JOIN tenants t ON t.rk = l.tenant
+                 WHERE EXISTS (SELECT 1 FROM license_groups lg WHERE lg.license_rk = l.rk AND (lg.reserve > 0 OR lg.max_seats IS NOT NULL))
+                 ORDER BY t.name, l.name",
+            )?;
+            let licenses = st
+                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
+                .collect::<Result<Vec<_>>>()?;
+            let mut out = Vec::new();
+            for (tenant, license, l) in licenses {
+                for g in super::licenses::view(c, l)?.groups {
+                    let name = g.group_name.clone().unwrap_or_else(|| g.selector.parts().1.to_owned());
+                    out.push((
+                        tenant.clone(),
+                        license.clone(),
+                        name,
+                        [g.in_use.unwrap_or(0), g.waiting.unwrap_or(0), g.reserve, g.max.unwrap_or(-1)],
+                    ));
+                }
+            }
+            Ok(out)
         })
         .await
     }

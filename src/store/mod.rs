@@ -75,8 +75,8 @@ pub use groups::{GroupChoice, GroupRecord, MemberRow};
 pub use history::LicenseTrueUp;
 pub use holds::{Decision, HeldUser, HoldChange, HoldView};
 pub use licenses::{
-    LicenseChange, LicenseSpec, LicenseView, PreviewView, SeatCounts, Selector, SelectorView,
-    DEFAULT_GRACE_SECONDS,
+    GroupEntry, GroupSelection, LicenseChange, LicenseSpec, LicenseView, PoolView, PreviewView,
+    SeatCounts, Selector, SelectorView, DEFAULT_GRACE_SECONDS,
 };
 pub use maintenance::Problem;
 pub use outbox::{DigestState, Notification, NotificationDetail, Notifications};

@@ -47,6 +47,7 @@ const STEPS: &[&str] = &[
     include_str!("pg/v5.sql"),
     include_str!("pg/v6.sql"),
     include_str!("pg/v7.sql"),
+    include_str!("pg/v8.sql"),
 ];
 /// The version-1 schema as first released, for the test that a migrated database equals a new
 /// one (`tests/multinode.rs`).

@@ -101,6 +101,22 @@ impl<'c> PreviewSeats<'c> {
         Some(s)
     }
 
+    /// Seats per pool: (in use, waiting) by group id.
+    pub fn pool_counts(&self) -> HashMap<GroupId, (i64, i64)> {
+        let mut out: HashMap<GroupId, (i64, i64)> = HashMap::new();
+        for s in self.seats.values() {
+            if let Some(g) = &s.pool {
+                let e = out.entry(g.clone()).or_insert((0, 0));
+                if s.state == SeatState::Blocked {
+                    e.1 += 1;
+                } else {
+                    e.0 += 1;
+                }
+            }
+        }
+        out
+    }
+
     fn sorted(&self, state: SeatState) -> Vec<&Seat> {
         self.seats.values().filter(|s| s.state == state).collect()
     }
@@ -193,6 +209,40 @@ impl SeatStore for PreviewSeats<'_> {
                 .then(b.user.cmp(&a.user))
         });
         Ok(v.into_iter().take(n).cloned().collect())
+    }
+    fn blocked_head_in(&mut self, l: LicenseKey, pool: &str, n: usize) -> Result<Vec<Seat>> {
+        if l != self.license {
+            return Ok(Vec::new());
+        }
+        Ok(self
+            .waiting
+            .iter()
+            .filter_map(|(_, _, u)| self.seats.get(u))
+            .filter(|s| s.pool.as_deref() == Some(pool))
+            .take(n)
+            .cloned()
+            .collect())
+    }
+    fn newest_granted_in(&mut self, l: LicenseKey, pool: &str, n: usize) -> Result<Vec<Seat>> {
+        let mut v = self.newest_granted(l, usize::MAX)?;
+        v.retain(|s| s.pool.as_deref() == Some(pool));
+        v.truncate(n);
+        Ok(v)
+    }
+    fn pool_use(&mut self, l: LicenseKey) -> Result<Vec<(GroupId, i64)>> {
+        let mut used: HashMap<GroupId, i64> = HashMap::new();
+        if l == self.license {
+            for s in self
+                .seats
+                .values()
+                .filter(|s| s.state != SeatState::Blocked)
+            {
+                if let Some(g) = &s.pool {
+                    *used.entry(g.clone()).or_insert(0) += 1;
+                }
+            }
+        }
+        Ok(used.into_iter().collect())
     }
     fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>> {
         if l != self.license {

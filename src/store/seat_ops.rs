@@ -3,7 +3,7 @@
 //! exclude) and manual grants. Writes run the allocator in their own transaction; reads of a
 //! long waitlist's positions use its in-memory copy (`ranks`).
 
-use super::sql::{params, Db};
+use super::sql::{params, Db, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
 
@@ -40,6 +40,20 @@ pub struct SeatView {
     /// are the ones in overage); absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub overage: bool,
+    /// In a license with reservations or ceilings: the selected group the seat counts
+    /// against, and its display name; absent otherwise.
+    #[serde(rename = "groupId", skip_serializing_if = "Option::is_none")]
+    pub group_id: Option<String>,
+    #[serde(rename = "groupName", skip_serializing_if = "Option::is_none")]
+    pub group_name: Option<String>,
+}
+
+/// A group's display name by id.
+fn group_name(c: &Db, tenant: TenantKey, group: Option<&str>) -> Result<Option<String>> {
+    let Some(g) = group else { return Ok(None) };
+    c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?
+        .query_row(params![tenant, g], |r| r.get(0))
+        .optional()
 }
 
 /// The users whose granted seats are in the license's overage: as many of the most recently
@@ -124,6 +138,8 @@ fn try_seat_view(
             last_used: None,
             hold: None,
             overage: false,
+            group_id: None,
+            group_name: None,
         }));
     };
     let last_used: Option<i64> = c
@@ -165,6 +181,8 @@ fn try_seat_view(
         last_used: last_used.map(rfc3339),
         hold: seat.held.map(|h| h.hold),
         overage: false,
+        group_name: group_name(c, tenant, seat.pool.as_deref())?,
+        group_id: seat.pool,
     }))
 }
 
@@ -180,8 +198,9 @@ impl Store {
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
             let mut st = c.prepare_cached(
-                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at, s.last_used, s.hold FROM seats s
+                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at, s.last_used, s.hold, s.pool, g.display_name FROM seats s
                  LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
+                 LEFT JOIN groups g ON g.tenant = s.tenant AND g.id = s.pool
                  WHERE s.license_rk = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.state = ?2)
                  ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
                           s.pinned DESC, s.entitled_at, s.user_id",
@@ -191,11 +210,11 @@ impl Store {
             let seats = st
                 .query_map(params![l, state.map(SeatState::as_str)], |r| {
                     let state: String = r.get(2)?;
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?, r.get::<_, Option<String>>(9)?, r.get::<_, Option<String>>(10)?))
                 })?
                 .collect::<Result<Vec<_>>>()?;
             let mut out = Vec::with_capacity(seats.len());
-            for (user_id, user_name, st, since, release_at, pinned, entitled_at, last_used, hold) in seats {
+            for (user_id, user_name, st, since, release_at, pinned, entitled_at, last_used, hold, group_id, group_name) in seats {
                 let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
                 let pos = if state == SeatState::Blocked {
                     position += 1;
@@ -216,6 +235,8 @@ impl Store {
                     overage: in_overage,
                     last_used: last_used.map(rfc3339),
                     hold,
+                    group_id,
+                    group_name,
                 });
             }
             Ok(SeatsView { capacity: v.seats, granted: v.granted, blocked: v.blocked, releasing: v.releasing, seats: out })

@@ -9,8 +9,8 @@ use super::webhooks;
 use super::{Error, Result, TenantKey};
 use crate::alloc::{
     Allocator, Breaker, Cause, Change, Counts, EventKind, GroupId, Held, HoldId, LicenseKey, Loss,
-    LossWindow, Millis, OnLowered, OverrideKind, Policy, Report, Seat, SeatState, SeatStore,
-    UserId,
+    LossWindow, Millis, OnLowered, OverrideKind, Policy, PoolRule, Report, Seat, SeatState,
+    SeatStore, UserId,
 };
 use crate::webhook::{EventType, Events};
 
@@ -69,10 +69,12 @@ fn seat_row(r: &Row) -> Result<Seat> {
             hold,
             loss: Loss::parse(loss.as_deref().unwrap_or("other")),
         }),
+        pool: r.get(8)?,
     })
 }
 
-const SEAT_COLS: &str = "user_id, state, pinned, entitled_at, since, release_at, hold, hold_loss";
+const SEAT_COLS: &str =
+    "user_id, state, pinned, entitled_at, since, release_at, hold, hold_loss, pool";
 
 fn strings(c: &Db, sql: &str, p: impl super::sql::Params) -> Result<Vec<String>> {
     let mut st = c.prepare_cached(sql)?;
@@ -80,6 +82,38 @@ fn strings(c: &Db, sql: &str, p: impl super::sql::Params) -> Result<Vec<String>>
         .query_map(p, |r| r.get(0))?
         .collect::<Result<Vec<String>>>()?;
     Ok(v)
+}
+
+/// A license's reservations and ceilings in selector order, none unless some selector carries
+/// one (see `alloc::pools`); two selectors of one group count once, at the first.
+pub(super) fn pool_rules(c: &Db, l: LicenseKey) -> Result<Vec<PoolRule>> {
+    let mut st = c.prepare_cached(
+        "SELECT group_id, reserve, max_seats FROM license_groups WHERE license_rk = ?
+         ORDER BY position, selector, value",
+    )?;
+    let rules = st
+        .query_map([l], |r| {
+            Ok(PoolRule {
+                group: r.get(0)?,
+                reserve: r.get(1)?,
+                max: r.get(2)?,
+            })
+        })?
+        .collect::<Result<Vec<_>>>()?;
+    Ok(normal_rules(rules))
+}
+
+/// Selectors' limits as the allocator takes them: none unless one carries a limit, a group
+/// named twice counted at its first selector.
+pub(super) fn normal_rules(rules: Vec<PoolRule>) -> Vec<PoolRule> {
+    if rules.iter().all(|r| r.reserve == 0 && r.max.is_none()) {
+        return Vec::new();
+    }
+    let mut seen = std::collections::HashSet::new();
+    rules
+        .into_iter()
+        .filter(|r| r.group.as_ref().is_none_or(|g| seen.insert(g.clone())))
+        .collect()
 }
 
 impl<'c> TxSeats<'c> {
@@ -279,9 +313,15 @@ impl SeatStore for TxSeats<'_> {
                         min_seats: r.get(6)?,
                         window_ms: r.get::<_, i64>(7)? * 1000,
                     },
+                    pools: Vec::new(),
                 })
             })
-            .optional()
+            .optional()?
+            .map(|mut p| {
+                p.pools = pool_rules(self.c, l)?;
+                Ok(p)
+            })
+            .transpose()
     }
 
     fn selected_groups(&mut self, l: LicenseKey) -> Result<Vec<GroupId>> {
@@ -360,6 +400,39 @@ impl SeatStore for TxSeats<'_> {
         Ok(v)
     }
 
+    fn blocked_head_in(&mut self, l: LicenseKey, pool: &str, n: usize) -> Result<Vec<Seat>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND pool = ? AND state = 'blocked'
+             ORDER BY pinned DESC, entitled_at, user_id LIMIT ?"
+        ))?;
+        let v = st
+            .query_map(params![l, pool, n as i64], seat_row)?
+            .collect::<Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn newest_granted_in(&mut self, l: LicenseKey, pool: &str, n: usize) -> Result<Vec<Seat>> {
+        let mut st = self.c.prepare_cached(&format!(
+            "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND pool = ? AND state = 'granted' AND hold IS NULL
+             ORDER BY pinned, since DESC, entitled_at DESC, user_id DESC LIMIT ?"
+        ))?;
+        let v = st
+            .query_map(params![l, pool, n as i64], seat_row)?
+            .collect::<Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
+    fn pool_use(&mut self, l: LicenseKey) -> Result<Vec<(GroupId, i64)>> {
+        let mut st = self.c.prepare_cached(
+            "SELECT pool, count(*) FROM seats WHERE license_rk = ? AND pool IS NOT NULL
+               AND state IN ('granted', 'releasing') GROUP BY pool",
+        )?;
+        let v = st
+            .query_map([l], |r| Ok((r.get(0)?, r.get(1)?)))?
+            .collect::<Result<Vec<_>>>()?;
+        Ok(v)
+    }
+
     fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>> {
         let mut st = self.c.prepare_cached(&format!(
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND release_at IS NOT NULL AND release_at <= ? ORDER BY release_at, user_id"
@@ -373,13 +446,13 @@ impl SeatStore for TxSeats<'_> {
     fn save_seat(&mut self, l: LicenseKey, seat: &Seat, previous: Option<SeatState>) -> Result<()> {
         self.c
             .prepare_cached(
-                "INSERT INTO seats (license_rk, tenant, user_id, state, pinned, entitled_at, since, release_at, hold, hold_loss) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
+                "INSERT INTO seats (license_rk, tenant, user_id, state, pinned, entitled_at, since, release_at, hold, hold_loss, pool) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (license_rk, user_id) DO UPDATE SET state = excluded.state, pinned = excluded.pinned,
                    entitled_at = excluded.entitled_at, since = excluded.since, release_at = excluded.release_at,
-                   hold = excluded.hold, hold_loss = excluded.hold_loss",
+                   hold = excluded.hold, hold_loss = excluded.hold_loss, pool = excluded.pool",
             )?
             .execute(params![l, self.tenant, seat.user, seat.state.as_str(), seat.pinned, seat.entitled_at, seat.since, seat.release_at,
-                seat.held.as_ref().map(|h| h.hold), seat.held.as_ref().map(|h| h.loss.key())])?;
+                seat.held.as_ref().map(|h| h.hold), seat.held.as_ref().map(|h| h.loss.key()), seat.pool])?;
         // A write that touches a waiting seat (it joins, leaves or moves in the waitlist) makes
         // a new waitlist generation: cached waitlist orders of older generations go unused.
         let waitlist = previous == Some(SeatState::Blocked) || seat.state == SeatState::Blocked;

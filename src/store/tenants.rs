@@ -320,6 +320,37 @@ pub struct TenantStatus {
     /// Notification emails the mail server refused for good, kept until someone retries or
     /// dismisses them.
     pub undelivered: i64,
+    /// Licenses with reservations or ceilings: each selected group's use against them.
+    pub group_limits: Vec<LicenseGroups>,
+}
+
+/// A license's selected groups with their reservations, ceilings and use.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct LicenseGroups {
+    pub license: String,
+    pub name: String,
+    pub groups: Vec<super::licenses::SelectorView>,
+}
+
+/// The tenant's licenses with reservations or ceilings, each group's use against them.
+fn group_limits(c: &Db, tenant: TenantKey) -> Result<Vec<LicenseGroups>> {
+    let mut st = c.prepare_cached(
+        "SELECT rk FROM licenses l WHERE tenant = ? AND EXISTS (SELECT 1 FROM license_groups lg WHERE lg.license_rk = l.rk AND (lg.reserve > 0 OR lg.max_seats IS NOT NULL))
+         ORDER BY created, id",
+    )?;
+    let keys = st
+        .query_map([tenant], |r| r.get(0))?
+        .collect::<Result<Vec<i64>>>()?;
+    keys.into_iter()
+        .map(|l| {
+            let v = super::licenses::view(c, l)?;
+            Ok(LicenseGroups {
+                license: v.id,
+                name: v.name,
+                groups: v.groups,
+            })
+        })
+        .collect()
 }
 
 /// Whether a tenant's provider calls as expected.
@@ -904,6 +935,7 @@ impl Store {
                 undelivered: c
                     .prepare_cached("SELECT count(*) FROM outbox WHERE tenant = ? AND state = 'failed' AND copy_of IS NULL")?
                     .query_row([tenant], |r| r.get(0))?,
+                group_limits: group_limits(c, tenant)?,
             })
         })
         .await

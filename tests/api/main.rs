@@ -25,6 +25,7 @@ pub mod openapi;
 pub mod others;
 pub mod paths;
 pub mod planning;
+pub mod pools;
 #[path = "../support/postgres.rs"]
 pub mod postgres_support;
 pub mod product;
