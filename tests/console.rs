@@ -813,7 +813,8 @@ async fn a_licensing_admin_sets_a_reserve_and_a_ceiling_in_the_browser() {
             && card.contains("counts against the first"),
         "{card}"
     );
-    // A ceiling of 1 for Sales, through its form.
+    // A ceiling of 1 for Sales, through its form: previewed first (nobody loses a seat under
+    // `keep`), then saved from the preview.
     press(&c, "ul.groups li:nth-child(2) details.limits summary").await;
     fill(
         &c,
@@ -823,9 +824,22 @@ async fn a_licensing_admin_sets_a_reserve_and_a_ceiling_in_the_browser() {
     .await;
     click(
         &c,
-        "ul.groups li:nth-child(2) details.limits button[type=submit]",
+        "ul.groups li:nth-child(2) details.limits button[value=preview]",
     )
     .await;
+    let preview = text(&c, "#limits-preview").await;
+    assert!(
+        preview.contains("With a reserve of 0 and a ceiling of 1 for Sales")
+            && preview.contains("0 would get a seat")
+            && preview.contains("Sales: 2 in use against a ceiling of 1; 1 waiting"),
+        "{preview}"
+    );
+    let card = text(&c, "section[aria-labelledby=groups] ul.groups").await;
+    assert!(
+        card.contains("2 in use; 1 waiting"),
+        "nothing saved yet: {card}"
+    );
+    click(&c, "#limits-preview button[type=submit]").await;
     assert!(text(&c, "[role=status]").await.contains("Selection saved"));
     let card = text(&c, "section[aria-labelledby=groups]").await;
     assert!(
@@ -854,7 +868,7 @@ async fn a_licensing_admin_sets_a_reserve_and_a_ceiling_in_the_browser() {
     .await;
     click(
         &c,
-        "ul.groups li:nth-child(1) details.limits button[type=submit]",
+        "ul.groups li:nth-child(1) details.limits button[value=save]",
     )
     .await;
     let page = text(&c, "main").await;

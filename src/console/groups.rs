@@ -6,7 +6,56 @@ use maud::{html, Markup};
 
 use super::pages::{selector_kind, selector_text};
 use super::session::Session;
-use crate::store::LicenseView;
+use crate::store::{LicenseView, PreviewView};
+
+/// New limits of one selected group, as the form sent them, with what they would do.
+pub(crate) struct LimitsPreview {
+    pub kind: String,
+    pub value: String,
+    pub reserve: String,
+    pub max: String,
+    pub view: PreviewView,
+}
+
+/// The effect of proposed limits, with the form that saves them.
+fn proposal(s: &Session, base: &str, p: &LimitsPreview) -> Markup {
+    let v = &p.view;
+    let names = |list: &[String]| {
+        let mut shown = list.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+        if list.len() > 10 {
+            shown.push_str(", …");
+        }
+        shown
+    };
+    html! {
+        div.notice.warn role="status" #limits-preview {
+            strong { "With a reserve of " (if p.reserve.is_empty() { "0" } else { &p.reserve })
+                " and " (if p.max.is_empty() { "no ceiling".to_owned() } else { format!("a ceiling of {}", p.max) })
+                " for " (p.value) ":" }
+            ul {
+                li { (v.granted.len() + v.promoted.len()) " would get a seat"
+                    @if !v.promoted.is_empty() { " (" (names(&v.promoted)) ")" } }
+                li { (v.blocked.len()) " would be moved to the waitlist"
+                    @if !v.blocked.is_empty() { " (" (names(&v.blocked)) ")" } }
+                li { (v.released.len() + v.releasing.len()) " would lose a seat" }
+                @for g in &v.groups {
+                    li { (g.group_name.as_deref().unwrap_or(&g.group_id)) ": "
+                        (use_line(g.in_use, g.waiting, g.reserve, g.max)) }
+                }
+            }
+            form method="post" action={ (base) "/groups" } {
+                (super::pages::csrf(s))
+                input type="hidden" name="action" value="limits";
+                input type="hidden" name="kind" value=(p.kind);
+                input type="hidden" name="value" value=(p.value);
+                input type="hidden" name="reserve" value=(p.reserve);
+                input type="hidden" name="max" value=(p.max);
+                button type="submit" { "Save limits" }
+                " " a href=(base) { "Cancel" }
+            }
+        }
+    }
+}
 
 /// "6 in use of a reserve of 4 and a ceiling of 8; 3 waiting".
 fn use_line(in_use: i64, waiting: i64, reserve: i64, max: Option<i64>) -> String {
@@ -27,11 +76,17 @@ fn use_line(in_use: i64, waiting: i64, reserve: i64, max: Option<i64>) -> String
     line
 }
 
-pub(super) fn card(s: &Session, base: &str, l: &LicenseView) -> Markup {
+pub(super) fn card(
+    s: &Session,
+    base: &str,
+    l: &LicenseView,
+    preview: Option<&LimitsPreview>,
+) -> Markup {
     let limited = l.groups.iter().any(|g| g.in_use.is_some());
     html! {
         section.card aria-labelledby="groups" {
             h2 #groups { "Selected groups" }
+            @if let Some(p) = preview { (proposal(s, base, p)) }
             @if l.groups.is_empty() { p.muted { "No group selected: nobody is entitled." } }
             @if l.groups.len() > 1 {
                 p.small.muted { "A member of several selected groups counts against the first of them in this list." }
@@ -75,7 +130,8 @@ pub(super) fn card(s: &Session, base: &str, l: &LicenseView) -> Markup {
                                     label { "Ceiling " input type="number" name="max" min="0" value=[g.max] placeholder="none" aria-label={ "Most seats for " (value) }; }
                                 }
                                 p.small.muted { "The reserve keeps seats free for this group's members; the ceiling caps how many they hold. Reserves add up to at most the seat count." }
-                                button type="submit" { "Save limits" }
+                                button type="submit" name="step" value="preview" { "Preview" }
+                                " " button.secondary type="submit" name="step" value="save" { "Save limits" }
                             }
                         }
                     }

@@ -42,13 +42,22 @@ pub(super) struct LicenseQuery {
     to: Option<String>,
 }
 
+/// A proposed change the license page shows the effect of before it is saved.
+pub(super) enum Proposal {
+    None,
+    /// A new seat count.
+    Seats(i64, store::PreviewView),
+    /// New limits of one selected group.
+    Limits(super::groups::LimitsPreview),
+}
+
 pub(super) async fn license_page(
     state: &AppState,
     s: &Session,
     tkey: &str,
     lkey: &str,
     query: &LicenseQuery,
-    preview: Option<(i64, store::PreviewView)>,
+    preview: Proposal,
 ) -> Result<HttpResponse> {
     let t = tenant_of(state, s, tkey).await?;
     let l = state.store.license(t.key, lkey.to_owned()).await?;
@@ -89,6 +98,11 @@ pub(super) async fn license_page(
         ),
         None => None,
     };
+    let (seats_preview, limits_preview) = match preview {
+        Proposal::None => (None, None),
+        Proposal::Seats(n, p) => (Some((n, p)), None),
+        Proposal::Limits(p) => (None, Some(p)),
+    };
     ok(pages::license(
         s,
         &t,
@@ -97,7 +111,8 @@ pub(super) async fn license_page(
         planning,
         picker.as_deref(),
         query.q.as_deref().unwrap_or(""),
-        preview,
+        seats_preview,
+        limits_preview.as_ref(),
         query.notice.as_deref(),
     ))
 }
@@ -110,7 +125,7 @@ pub(super) async fn license(
 ) -> Result<HttpResponse> {
     let s = session(&req, &state).await?;
     let (t, l) = path.into_inner();
-    license_page(&state, &s, &t, &l, &q, None).await
+    license_page(&state, &s, &t, &l, &q, Proposal::None).await
 }
 
 #[derive(Deserialize)]
@@ -119,11 +134,14 @@ pub(super) struct GroupForm {
     action: String,
     kind: String,
     value: String,
-    /// For `limits`: the group's reserve and ceiling (empty: none).
+    /// For `limits`: the group's reserve and ceiling (empty: none) ...
     #[serde(default)]
     reserve: String,
     #[serde(default)]
     max: String,
+    /// ... previewed (`preview`) or saved (anything else).
+    #[serde(default)]
+    step: String,
 }
 
 /// A limit field of the console's form: empty is `None`.
@@ -179,6 +197,21 @@ pub(super) async fn license_groups(
             };
             g.reserve = limit(&form.reserve, "reserve")?.unwrap_or(0);
             g.max = limit(&form.max, "max")?;
+            if form.step == "preview" {
+                let view = state
+                    .store
+                    .preview(t.key, l.id.clone(), None, Some(groups))
+                    .await?;
+                let proposal = Proposal::Limits(super::groups::LimitsPreview {
+                    kind: form.kind.clone(),
+                    value: form.value.trim().to_owned(),
+                    reserve: form.reserve.trim().to_owned(),
+                    max: form.max.trim().to_owned(),
+                    view,
+                });
+                return license_page(&state, &s, &t.id, &l.id, &LicenseQuery::default(), proposal)
+                    .await;
+            }
         }
         other => return Err(Error::Invalid(format!("unknown action {other:?}"))),
     }
@@ -223,7 +256,7 @@ pub(super) async fn license_preview(
         &t.id,
         &lk,
         &LicenseQuery::default(),
-        Some((seats, p)),
+        Proposal::Seats(seats, p),
     )
     .await
 }

@@ -515,6 +515,7 @@ pub fn license(
     picker: Option<&[GroupChoice]>,
     q: &str,
     preview: Option<(i64, PreviewView)>,
+    limits_preview: Option<&super::groups::LimitsPreview>,
     code: Option<&str>,
 ) -> Markup {
     let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
@@ -540,7 +541,7 @@ pub fn license(
             }
             (planning)
             div.grid {
-                (super::groups::card(s, &base, l))
+                (super::groups::card(s, &base, l, limits_preview))
                 section.card aria-labelledby="count" {
                     h2 #count { "Seat count" }
                     form method="post" action={ (base) "/preview" } {

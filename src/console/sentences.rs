@@ -83,6 +83,27 @@ fn changes(changed: &Value) -> String {
             }
             continue;
         }
+        if field == "limits" {
+            // [{"group": "Sales", "reserve": [0, 4], "max": [null, 8]}]
+            for l in ch.as_array().into_iter().flatten() {
+                let mut what = Vec::new();
+                for (key, word) in [("reserve", "reserve"), ("max", "ceiling")] {
+                    let (from, to) = (&l[key][0], &l[key][1]);
+                    if from != to {
+                        let show = |v: &Value| {
+                            if v.is_null() {
+                                "none".to_owned()
+                            } else {
+                                shown(v)
+                            }
+                        };
+                        what.push(format!("{word} from {} to {}", show(from), show(to)));
+                    }
+                }
+                parts.push(format!("{}'s {}", shown(&l["group"]), what.join(" and ")));
+            }
+            continue;
+        }
         let name = field.replace('_', " ");
         parts.push(format!(
             "{name} from {} to {}",
@@ -266,6 +287,11 @@ mod tests {
                 entry("tenant-admin:9f1c2a3f", "license.update", json!({"license": "l-1", "name": "MindManager Enterprise",
                     "changed": {"seats": {"from": 10, "to": 12}, "groups": {"selected": ["Design"], "unselected": []}}})),
                 "A tenant admin (token ska_…2a3f) changed MindManager Enterprise: seats from 10 to 12; selected Design",
+            ),
+            (
+                entry("cli:root", "license.update", json!({"license": "l-1", "name": "MindManager Enterprise",
+                    "changed": {"limits": [{"group": "Sales", "reserve": [0, 4], "max": [null, 8]}]}})),
+                "root on the command line changed MindManager Enterprise: Sales's reserve from 0 to 4 and ceiling from none to 8",
             ),
             (
                 entry("console:operator", "tenant.update", json!({"changed": {"expected_sync_seconds": {"from": 7200, "to": 3600}}})),

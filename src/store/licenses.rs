@@ -1097,5 +1097,20 @@ fn license_changes(before: &LicenseView, after: &LicenseView) -> serde_json::Val
     if !added.is_empty() || !removed.is_empty() {
         changed["groups"] = json!({"selected": added, "unselected": removed});
     }
+    // Reservations and ceilings of groups selected before and after.
+    let mut limits = Vec::new();
+    for (bv, bn) in before.groups.iter().zip(&b) {
+        let Some((av, _)) = after.groups.iter().zip(&a).find(|(_, an)| *an == bn) else {
+            continue;
+        };
+        if (bv.reserve, bv.max) != (av.reserve, av.max) {
+            limits.push(
+                json!({"group": bn, "reserve": [bv.reserve, av.reserve], "max": [bv.max, av.max]}),
+            );
+        }
+    }
+    if !limits.is_empty() {
+        changed["limits"] = json!(limits);
+    }
     json!({"license": after.id, "name": after.name, "changed": changed})
 }

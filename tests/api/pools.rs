@@ -155,6 +155,16 @@ async fn a_reserve_keeps_seats_for_its_group_and_a_ceiling_caps_another() {
         .await;
     assert_eq!(st, StatusCode::OK, "{l}");
     assert_eq!(group_use(&l, "Sales"), (8, 1), "{l}");
+    // The audit log says whose limits changed, from what to what.
+    let (_, log) = s
+        .admin(Method::GET, "/audit?action=license.update", None)
+        .await;
+    let changed = &log["entries"][0]["detail"]["changed"]["limits"];
+    assert_eq!(
+        changed,
+        &json!([{"group": "Engineering", "reserve": [4, 0], "max": [null, null]}]),
+        "{log}"
+    );
     // Sales is at its ceiling: a free seat goes to nobody of Sales, even by hand.
     s.members(&eng, "remove", &[eng_people[0].clone()]).await;
     let (_, l) = s.admin(Method::GET, "/licenses/cad", None).await;
