@@ -44,6 +44,7 @@ pub mod maintenance;
 mod migrate;
 pub mod outbox;
 pub mod pg;
+mod pg_batch;
 mod preview;
 mod product;
 mod query;
@@ -214,6 +215,8 @@ trait Job: Send {
     fn tenant(&self) -> Option<TenantKey>;
     /// Called after the batch committed (`Ok`) or failed to commit (`Err`).
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+    /// Answers a job that did not run.
+    fn fail(self: Box<Self>, e: Error);
 }
 
 /// How a write job is committed.
@@ -260,6 +263,9 @@ impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
         };
         let _ = self.reply.send(r);
     }
+    fn fail(self: Box<Self>, e: Error) {
+        let _ = self.reply.send(Err(e));
+    }
 }
 
 /// The store's clock, in milliseconds since the epoch (tests substitute their own).
@@ -295,8 +301,8 @@ struct Inner {
     path: PathBuf,
     /// Write jobs waiting for the SQLite writer, per tenant (see [`WriteQueue`]).
     writes: Arc<WriteQueue>,
-    /// PostgreSQL: write jobs of one tenant running or waiting for its lock on this node.
-    tenant_writes: TenantSlots,
+    /// PostgreSQL: write jobs of each tenant waiting for their batch on this node.
+    pg_queues: pg_batch::PgQueues,
     /// The writer thread; it joins the checkpointer thread before it ends.
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
@@ -476,7 +482,7 @@ impl Store {
                 provider_calls: Mutex::new(Default::default()),
                 path: path.to_owned(),
                 writes,
-                tenant_writes: TenantSlots::new(PG_WRITES_PER_TENANT),
+                pg_queues: Default::default(),
                 writer_thread: Mutex::new(Some(thread)),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
@@ -503,7 +509,7 @@ impl Store {
                 provider_calls: Mutex::new(Default::default()),
                 path: PathBuf::from(url),
                 writes: Default::default(),
-                tenant_writes: TenantSlots::new(PG_WRITES_PER_TENANT),
+                pg_queues: Default::default(),
                 writer_thread: Mutex::new(None),
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
@@ -579,13 +585,21 @@ impl Store {
             Lock::Tenant(t) => Some(t),
             Lock::None => None,
         };
+        if let (Some(_), Some(t)) = (&self.inner.pg, tenant) {
+            // A tenant's jobs run in batches under its lock, one transaction each (group
+            // commit, see `pg_batch`).
+            let (reply, rx) = oneshot::channel();
+            let job: Box<dyn Job> = Box::new(TypedJob {
+                f: Some(f),
+                mode,
+                tenant,
+                result: None,
+                reply,
+            });
+            pg_batch::submit(&self.inner, t, job).await?;
+            return rx.await.map_err(|_| Error::Closed)?;
+        }
         if self.inner.pg.is_some() {
-            // A tenant's jobs queue here, without a connection, beyond the few that run or
-            // wait for its lock: one tenant's flood cannot hold every pooled connection.
-            let _turn = match tenant {
-                Some(t) => Some(self.tenant_write_slot(t).await?),
-                None => None,
-            };
             let pg = self.inner.pg.as_ref().ok_or(Error::Closed)?;
             let _slot = tokio::time::timeout(WRITE_QUEUE_WAIT, pg.slots.acquire())
                 .await
@@ -622,18 +636,6 @@ impl Store {
             }
         }
         rx.await.map_err(|_| Error::Closed)?
-    }
-
-    /// Waits for one of the tenant's [`PG_WRITES_PER_TENANT`] write turns on this node.
-    async fn tenant_write_slot(
-        &self,
-        tenant: TenantKey,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit> {
-        let slots = self.inner.tenant_writes.of(tenant)?;
-        tokio::time::timeout(WRITE_QUEUE_WAIT, slots.acquire_owned())
-            .await
-            .map_err(|_| Error::Busy)?
-            .map_err(|_| Error::Closed)
     }
 
     /// Runs `f` on a read-only connection on a blocking thread.
@@ -834,8 +836,6 @@ pub const WRITE_QUEUE_PER_TENANT: usize = 2048;
 pub const WRITE_QUEUE_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 /// Small jobs of one tenant taken into a batch per turn.
 const JOBS_PER_TURN: usize = 64;
-/// PostgreSQL: write jobs of one tenant running or waiting for its lock at once, per node.
-const PG_WRITES_PER_TENANT: usize = 2;
 
 /// The SQLite writer's queue: one FIFO per tenant (jobs of no tenant share one), served in
 /// turns. A batch takes up to [`JOBS_PER_TURN`] small jobs from each tenant with work waiting,

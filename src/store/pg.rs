@@ -195,6 +195,30 @@ impl Pg {
         Err(last.unwrap_or(Error::Closed))
     }
 
+    /// A pooled connection in a transaction that holds `tenant`'s lock (a failure to connect
+    /// or to begin is retried a few times).
+    pub(super) fn begin_locked(&self, tenant: TenantKey) -> Result<RefCell<PgSession>> {
+        let mut last = None;
+        for _ in 0..ATTEMPTS {
+            let s = match self.take() {
+                Ok(s) => RefCell::new(s),
+                Err(e) => {
+                    last = Some(e);
+                    continue;
+                }
+            };
+            match begin(&s, Lock::Tenant(tenant)) {
+                Ok(()) => return Ok(s),
+                Err(e) => {
+                    let _ = s.borrow_mut().client.batch_execute("ROLLBACK");
+                    self.put(s.into_inner());
+                    last = Some(e);
+                }
+            }
+        }
+        Err(last.unwrap_or(Error::Closed))
+    }
+
     /// Closes every idle connection.
     pub fn close(&self) {
         let idle = self.pool.lock().map(|mut p| {

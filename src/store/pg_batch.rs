@@ -1,0 +1,196 @@
+//! Group commit on PostgreSQL. A tenant's writes are serialized by its advisory lock (that is
+//! what keeps one allocation across nodes), so committing each alone costs every write one
+//! commit latency (a WAL flush) while holding the lock. Instead, a node's waiting write jobs of
+//! one tenant run together: one transaction, the tenant's lock taken once, each job in a
+//! savepoint of its own (a failing job rolls back to it; the others stand), one commit for all.
+//! Each caller is answered only after that commit, so an acknowledged write is durable; a
+//! commit that fails fails every job of its batch. A batch starts with the oldest waiting job
+//! and takes the jobs that queue behind it while it runs, for at most [`BATCH_TIME`]: a batch of
+//! heavy jobs (allocations) stays short, one of light jobs (user creates) grows long. A large
+//! job (`Mode::Alone`) runs in a transaction of its own. This is the SQLite writer's batching,
+//! per tenant and per node.
+//!
+//! Per node and tenant there is one queue (at most [`super::WRITE_QUEUE_PER_TENANT`] jobs; a
+//! write that finds it full waits up to [`super::WRITE_QUEUE_WAIT`], then is answered 503) and
+//! at most one runner, on a blocking thread, holding one pooled connection while it works: a
+//! tenant's flood uses one connection of this node and cannot hold the others. Jobs of no
+//! tenant (`Lock::None`) are single guarded statements and run at once, alone.
+//!
+//! `SEATKEEPER_PG_BATCH` (1 to 512, default [`JOBS_PER_TURN`]) sets the most jobs per batch:
+//! a knob for measuring (1 is one commit per write, as before group commit), not a setting.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex};
+
+use super::pg::Pg;
+use super::sql::Db;
+use super::{Error, Inner, Job, Mode, Result, TenantKey, JOBS_PER_TURN};
+
+/// The most jobs one batch takes (see the module doc).
+fn batch_size() -> usize {
+    static SIZE: std::sync::OnceLock<usize> = std::sync::OnceLock::new();
+    *SIZE.get_or_init(|| {
+        std::env::var("SEATKEEPER_PG_BATCH")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|n| (1..=512).contains(n))
+            .unwrap_or(JOBS_PER_TURN)
+    })
+}
+
+/// The per-tenant queues of this node's PostgreSQL writes.
+#[derive(Default)]
+pub(super) struct PgQueues {
+    queues: Mutex<HashMap<TenantKey, TenantQueue>>,
+}
+
+#[derive(Default)]
+struct TenantQueue {
+    jobs: VecDeque<Box<dyn Job>>,
+    /// A runner serves this queue now.
+    running: bool,
+}
+
+impl PgQueues {
+    /// Queues `job` for `tenant`. Returns the job back when the queue is full, and whether a
+    /// runner must be started.
+    fn push(
+        &self,
+        tenant: TenantKey,
+        job: Box<dyn Job>,
+    ) -> std::result::Result<bool, Box<dyn Job>> {
+        let Ok(mut all) = self.queues.lock() else {
+            return Err(job);
+        };
+        let q = all.entry(tenant).or_default();
+        if q.jobs.len() >= super::WRITE_QUEUE_PER_TENANT {
+            return Err(job);
+        }
+        q.jobs.push_back(job);
+        Ok(!std::mem::replace(&mut q.running, true))
+    }
+
+    /// The next job of `tenant`'s queue; `None` (and the runner stops) when it is empty.
+    fn pop(&self, tenant: TenantKey) -> Option<Box<dyn Job>> {
+        let mut all = self.queues.lock().ok()?;
+        let q = all.get_mut(&tenant)?;
+        let job = q.jobs.pop_front();
+        if job.is_none() {
+            all.remove(&tenant);
+        }
+        job
+    }
+
+    /// The next job of `tenant`'s queue when it can join a batch (not `Alone`).
+    fn pop_batched(&self, tenant: TenantKey) -> Option<Box<dyn Job>> {
+        let mut all = self.queues.lock().ok()?;
+        let q = all.get_mut(&tenant)?;
+        if q.jobs.front()?.mode() == Mode::Alone {
+            return None;
+        }
+        q.jobs.pop_front()
+    }
+}
+
+/// Queues a write job of `tenant` and makes sure a runner serves it.
+pub(super) async fn submit(
+    inner: &Arc<Inner>,
+    tenant: TenantKey,
+    mut job: Box<dyn Job>,
+) -> Result<()> {
+    let deadline = tokio::time::Instant::now() + super::WRITE_QUEUE_WAIT;
+    let start = loop {
+        match inner.pg_queues.push(tenant, job) {
+            Ok(start) => break start,
+            Err(back) => {
+                if tokio::time::Instant::now() >= deadline {
+                    back.fail(Error::Busy);
+                    return Err(Error::Busy);
+                }
+                job = back;
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+            }
+        }
+    };
+    if start {
+        let inner = inner.clone();
+        tokio::task::spawn_blocking(move || serve(&inner, tenant));
+    }
+    Ok(())
+}
+
+/// A batch stops taking jobs after this long, so that a batch of heavy jobs does not hold the
+/// tenant's lock (and its callers' answers) for long.
+const BATCH_TIME: std::time::Duration = std::time::Duration::from_millis(25);
+
+/// The runner of `tenant`'s queue: batch after batch until it is empty.
+fn serve(inner: &Inner, tenant: TenantKey) {
+    while let Some(first) = inner.pg_queues.pop(tenant) {
+        match inner.pg.as_ref() {
+            Some(pg) => run_batch(pg, &inner.pg_queues, tenant, first),
+            None => first.fail(Error::Closed),
+        }
+    }
+}
+
+/// Runs `first` and the jobs that queue behind it meanwhile (up to [`batch_size`] jobs or
+/// [`BATCH_TIME`]) in one transaction under the tenant's lock, each after the first in a
+/// savepoint, and answers every job after the commit.
+fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>) {
+    let session = match pg.begin_locked(tenant) {
+        Ok(s) => s,
+        Err(e) => return first.fail(e),
+    };
+    let started = std::time::Instant::now();
+    let mut jobs = vec![first];
+    let mut broken: Option<String> = None;
+    {
+        let db = Db::Postgres(&session);
+        // The first job alone in the transaction: when it fails, the rollback is its own.
+        if !jobs[0].run(&db) {
+            broken = Some(String::new());
+        }
+        let alone = jobs[0].mode() == Mode::Alone;
+        while broken.is_none()
+            && !alone
+            && jobs.len() < batch_size()
+            && started.elapsed() < BATCH_TIME
+        {
+            let Some(mut job) = queues.pop_batched(tenant) else {
+                break;
+            };
+            if let Err(e) = db.execute_batch("SAVEPOINT job") {
+                broken = Some(e.to_string());
+                jobs.push(job);
+                break;
+            }
+            let ok = job.run(&db);
+            jobs.push(job);
+            let end = if ok {
+                "RELEASE SAVEPOINT job"
+            } else {
+                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
+            };
+            if let Err(e) = db.execute_batch(end) {
+                broken = Some(e.to_string());
+            }
+        }
+    }
+    let end = if broken.is_some() {
+        "ROLLBACK"
+    } else {
+        "COMMIT"
+    };
+    let ended = session.borrow_mut().client.batch_execute(end);
+    pg.put(session.into_inner());
+    // (The first job's own failure is its answer: its result already says why.)
+    let outcome = match (broken, ended) {
+        (Some(e), _) if !e.is_empty() => Err(e),
+        (Some(_), _) => Ok(()),
+        (None, Err(e)) => Err(e.to_string()),
+        (None, Ok(())) => Ok(()),
+    };
+    for job in jobs {
+        job.finish(outcome.clone());
+    }
+}
