@@ -694,6 +694,16 @@ pub(super) fn user_changed(
     allocate(c, tenant, now, |a| a.member_changed(user, extra, cause))
 }
 
+/// After a user was created. A new user has no seat, and it can be entitled only when a group
+/// already lists it (by its externalId: its id is new); when none does, which is the usual
+/// order of a sync (users first, then groups), nothing runs at all.
+pub(super) fn user_created(c: &Db, tenant: TenantKey, now: Millis, user: &str) -> Result<Report> {
+    if TxSeats::new(c, tenant).parent_groups(user)?.is_empty() {
+        return Ok(Report::default());
+    }
+    user_changed(c, tenant, now, user, &[], Cause::Directory)
+}
+
 /// The licenses and users a group reaches, taken before the group (or a member) goes away.
 pub(super) struct Reach {
     licenses: Vec<LicenseKey>,

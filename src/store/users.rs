@@ -137,13 +137,13 @@ fn save(
     let display_key = f.display_name.as_deref().map(fold);
     let rk = match rk {
         None => {
+            // The new key comes back with the insert (one round trip on PostgreSQL).
             c.prepare_cached(
                 "INSERT INTO users (tenant, id, user_name, user_name_key, external_id, display_name_key, active, doc, created, last_modified, version)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rk",
             )?
-            .execute(params![tenant, id, f.user_name, key, f.external_id, display_key, f.active, text, meta.created, meta.last_modified, meta.version])
-            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e })?;
-            c.last_insert_rowid()?
+            .query_row(params![tenant, id, f.user_name, key, f.external_id, display_key, f.active, text, meta.created, meta.last_modified, meta.version], |r| r.get(0))
+            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e })?
         }
         Some(rk) => {
             c.prepare_cached(
@@ -194,7 +194,7 @@ impl Store {
                 version: 1,
             };
             let rk = save(c, tenant, None, &id, &doc, &meta)?;
-            seats::user_changed(c, tenant, at, &id, &[], Cause::Directory)?;
+            seats::user_created(c, tenant, at, &id)?;
             record(c, tenant, Loaded { rk, id, doc, meta })
         })
         .await
