@@ -935,26 +935,11 @@ async fn run(
                 let reserved: i64 = groups.iter().map(|g| g.reserve).sum();
                 if reserved > m.capacity - m.overage {
                     // The reserves cannot exceed the seat count: refused, nothing changes.
-                    assert!(s
-                        .preview(t, "L".into(), None, Some(groups.clone()))
-                        .await
-                        .is_err());
                     let change = LicenseChange {
-                        groups: Some(groups),
+                        groups: Some(groups.clone()),
                         ..Default::default()
                     };
-                    let r = s
-                        .update_license(
-                            t,
-                            "L".into(),
-                            change,
-                            seatkeeper::store::audit::Actor::cli(),
-                        )
-                        .await;
-                    assert!(
-                        matches!(r, Err(seatkeeper::store::Error::Invalid(_))),
-                        "{r:?}"
-                    );
+                    refused(s, t, None, Some(groups), change).await;
                     continue;
                 }
                 let rules_before = m.rules();
@@ -1019,19 +1004,7 @@ async fn run(
                     continue;
                 }
                 if invalid || reserved > m.capacity - m.overage {
-                    assert!(s.preview(t, "L".into(), None, Some(groups)).await.is_err());
-                    let r = s
-                        .update_license(
-                            t,
-                            "L".into(),
-                            change,
-                            seatkeeper::store::audit::Actor::cli(),
-                        )
-                        .await;
-                    assert!(
-                        matches!(r, Err(seatkeeper::store::Error::Invalid(_))),
-                        "{r:?}"
-                    );
+                    refused(s, t, None, Some(groups), change).await;
                     continue;
                 }
                 let preview = s.preview(t, "L".into(), None, Some(groups)).await.unwrap();
@@ -1052,23 +1025,17 @@ async fn run(
             }
             Op::Capacity(n) => {
                 if n < m.reserved() {
-                    assert!(s.preview(t, "L".into(), Some(n), None).await.is_err());
-                    let change = LicenseChange {
-                        seats: Some(n),
-                        ..Default::default()
-                    };
-                    let r = s
-                        .update_license(
-                            t,
-                            "L".into(),
-                            change,
-                            seatkeeper::store::audit::Actor::cli(),
-                        )
-                        .await;
-                    assert!(
-                        matches!(r, Err(seatkeeper::store::Error::Invalid(_))),
-                        "{r:?}"
-                    );
+                    refused(
+                        s,
+                        t,
+                        Some(n),
+                        None,
+                        LicenseChange {
+                            seats: Some(n),
+                            ..Default::default()
+                        },
+                    )
+                    .await;
                     continue;
                 }
                 let preview = s.preview(t, "L".into(), Some(n), None).await.unwrap();
@@ -1382,6 +1349,29 @@ proptest! {
         let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
         rt.block_on(run(all, capacity, auto_promote, grace, block_newest, true, false, None, overage));
     }
+}
+
+/// A change the store must refuse as invalid (its preview too): nothing changes.
+async fn refused(
+    s: &Store,
+    t: seatkeeper::store::TenantKey,
+    seats: Option<i64>,
+    groups: Option<Vec<GroupSelection>>,
+    change: LicenseChange,
+) {
+    assert!(s.preview(t, "L".into(), seats, groups).await.is_err());
+    let r = s
+        .update_license(
+            t,
+            "L".into(),
+            change,
+            seatkeeper::store::audit::Actor::cli(),
+        )
+        .await;
+    assert!(
+        matches!(r, Err(seatkeeper::store::Error::Invalid(_))),
+        "{r:?}"
+    );
 }
 
 /// The preview (computed off the writer, over a copy of the seats) said what the change did.

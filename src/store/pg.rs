@@ -165,39 +165,22 @@ impl Pg {
     /// Runs `f` in a transaction after taking `lock`; commits it, or rolls it back when `f`
     /// fails.
     pub fn write<T>(&self, lock: Lock, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
-        let mut last = None;
-        for _ in 0..ATTEMPTS {
-            let s = match self.take() {
-                Ok(s) => RefCell::new(s),
-                Err(e) => {
-                    last = Some(e);
-                    continue;
-                }
-            };
-            let begun = begin(&s, lock);
-            if let Err(e) = begun {
-                let _ = s.borrow_mut().client.batch_execute("ROLLBACK");
-                self.put(s.into_inner());
-                last = Some(e);
-                continue;
-            }
-            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Db::Postgres(&s))))
-                .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
-            let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
-            let ended = s.borrow_mut().client.batch_execute(end);
-            self.put(s.into_inner());
-            return match (r, ended) {
-                (Ok(v), Ok(())) => Ok(v),
-                (Ok(_), Err(e)) => Err(Error::Internal(format!("commit failed: {e}"))),
-                (Err(e), _) => Err(e),
-            };
+        let s = self.begin_locked(lock)?;
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Db::Postgres(&s))))
+            .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
+        let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
+        let ended = s.borrow_mut().client.batch_execute(end);
+        self.put(s.into_inner());
+        match (r, ended) {
+            (Ok(v), Ok(())) => Ok(v),
+            (Ok(_), Err(e)) => Err(Error::Internal(format!("commit failed: {e}"))),
+            (Err(e), _) => Err(e),
         }
-        Err(last.unwrap_or(Error::Closed))
     }
 
-    /// A pooled connection in a transaction that holds `tenant`'s lock (a failure to connect
-    /// or to begin is retried a few times).
-    pub(super) fn begin_locked(&self, tenant: TenantKey) -> Result<RefCell<PgSession>> {
+    /// A pooled connection in a transaction that holds `lock` (a failure to connect or to
+    /// begin is retried a few times).
+    pub(super) fn begin_locked(&self, lock: Lock) -> Result<RefCell<PgSession>> {
         let mut last = None;
         for _ in 0..ATTEMPTS {
             let s = match self.take() {
@@ -207,7 +190,7 @@ impl Pg {
                     continue;
                 }
             };
-            match begin(&s, Lock::Tenant(tenant)) {
+            match begin(&s, lock) {
                 Ok(()) => return Ok(s),
                 Err(e) => {
                     let _ = s.borrow_mut().client.batch_execute("ROLLBACK");

@@ -137,7 +137,7 @@ fn serve(inner: &Inner, tenant: TenantKey) {
 /// [`BATCH_TIME`]) in one transaction under the tenant's lock, each after the first in a
 /// savepoint, and answers every job after the commit.
 fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>) {
-    let session = match pg.begin_locked(tenant) {
+    let session = match pg.begin_locked(super::Lock::Tenant(tenant)) {
         Ok(s) => s,
         Err(e) => return first.fail(e),
     };
