@@ -84,13 +84,13 @@ pub(super) async fn activity(
         })
         .take(200)
         .collect();
-    ok(pages::activity(
+    ok(activity_page::activity(
         &s,
         &t,
         &entries,
         &notifications.notifications,
         &licenses,
-        pages::ActivityFilter {
+        activity_page::ActivityFilter {
             q: q.q.as_deref().unwrap_or(""),
             license: q.license.as_deref().unwrap_or(""),
             user: q.user.as_deref().unwrap_or(""),

@@ -4,7 +4,7 @@
 
 use maud::{html, Markup};
 
-use super::pages::{selector_kind, selector_text};
+use super::license_pages::{selector_kind, selector_text};
 use super::session::Session;
 use crate::store::{LicenseView, PreviewView};
 

@@ -103,7 +103,7 @@ pub(super) async fn license_page(
         Proposal::Seats(n, p) => (Some((n, p)), None),
         Proposal::Limits(p) => (None, Some(p)),
     };
-    ok(pages::license(
+    ok(license_pages::license(
         s,
         &t,
         &l,
@@ -403,7 +403,7 @@ pub(super) async fn seats(
         (shown, total) = read(page).await?;
     }
     let overrides = state.store.overrides(t.key, l.id.clone()).await?;
-    ok(pages::seats(
+    ok(license_pages::seats(
         &s,
         &t,
         &l,

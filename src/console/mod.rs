@@ -17,11 +17,13 @@
 //! helpers (session, CSRF and origin checks).
 
 mod activity;
+mod activity_page;
 pub mod assets;
 mod auth;
 pub mod chart;
 mod groups;
 mod holds;
+mod license_pages;
 mod licenses;
 mod pages;
 mod planning;

@@ -17,7 +17,7 @@ use actix_web::{web, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::auth::Admin;
+use super::auth::{Admin, OnOwner, OnTenant};
 use super::error::AdminError;
 use super::openapi::{Doc, Routes};
 use super::{body, AppState};
@@ -202,11 +202,12 @@ struct IssuedToken {
 }
 
 /// The internal key of the tenant named by id or name.
-pub(super) async fn tenant_of(
-    state: &AppState,
-    key: &str,
-) -> Result<crate::store::TenantKey, AdminError> {
-    Ok(state.store.tenant(key).await?.key)
+/// What an admin handler answers.
+pub(super) type Reply = Result<HttpResponse, AdminError>;
+
+/// `200 OK` with `v` as JSON.
+pub(super) fn ok(v: impl serde::Serialize) -> Reply {
+    Ok(HttpResponse::Ok().json(v))
 }
 
 /// Reads a JSON body into `T`, answering 400 with what was wrong.
@@ -272,12 +273,8 @@ async fn list_tenants(
     Ok(HttpResponse::Ok().json(json!({"tenants": state.store.list_tenants().await?})))
 }
 
-async fn get_tenant(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    Ok(HttpResponse::Ok().json(state.store.tenant(&path).await?))
+async fn get_tenant(at: OnTenant) -> Reply {
+    ok(at.tenant)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -323,18 +320,11 @@ where
     Option::<T>::deserialize(d).map(Some)
 }
 
-async fn update_tenant(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let tenant = state.store.tenant(&path).await?;
-    let s: TenantSettings = json_body(payload, &state).await?;
-    state
-        .store
+async fn update_tenant(at: OnTenant, payload: web::Payload) -> Reply {
+    let s: TenantSettings = json_body(payload, &at.state).await?;
+    at.store()
         .update_tenant(
-            tenant.key,
+            at.key(),
             TenantChange {
                 notify: s.notify,
                 expected_sync_seconds: s.expected_sync_seconds,
@@ -348,10 +338,10 @@ async fn update_tenant(
                 hold_window_seconds: s.hold_window_seconds,
                 forecast_horizon_days: s.forecast_horizon_days,
             },
-            admin.actor.clone(),
+            at.actor(),
         )
         .await?;
-    Ok(HttpResponse::Ok().json(state.store.tenant(&tenant.id).await?))
+    ok(at.store().tenant(&at.tenant.id).await?)
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -381,189 +371,107 @@ pub(super) async fn optional_body<T: serde::de::DeserializeOwned + Default>(
         .map_err(|e| AdminError::bad_request(format!("invalid request body: {e}")))
 }
 
-async fn issue_token(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let tenant = state.store.tenant(&path).await?;
-    let body: NewToken = optional_body(payload, &state).await?;
-    let (info, token) = state
-        .store
-        .issue_token(tenant.key, body.expires_in_seconds, admin.actor.clone())
-        .await?;
-    Ok(HttpResponse::Created().json(IssuedScimToken {
+/// `{id}` of a path: a token.
+#[derive(Deserialize)]
+struct OfToken {
+    id: String,
+}
+
+/// A token just issued, shown once, with the one it replaces.
+fn issued(tenant: &store::Tenant, info: store::TokenInfo, token: String) -> IssuedScimToken {
+    IssuedScimToken {
         id: info.id,
         token,
         created: info.created,
         expires: info.expires,
-        tenant: tenant.id,
+        tenant: tenant.id.clone(),
         replaces: None,
-    }))
+    }
 }
 
-async fn rotate_token(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
-    let tenant = state.store.tenant(&tenant).await?;
-    let body: Rotation = optional_body(payload, &state).await?;
+async fn issue_token(at: OnTenant, payload: web::Payload) -> Reply {
+    let body: NewToken = optional_body(payload, &at.state).await?;
+    let expires = body.expires_in_seconds;
+    let (info, token) = at
+        .store()
+        .issue_token(at.key(), expires, at.actor())
+        .await?;
+    Ok(HttpResponse::Created().json(issued(&at.tenant, info, token)))
+}
+
+async fn rotate_token(at: OnTenant, p: web::Path<OfToken>, payload: web::Payload) -> Reply {
+    let body: Rotation = optional_body(payload, &at.state).await?;
     let overlap = body.overlap_seconds.unwrap_or(86_400);
-    let (info, token, old) = state
-        .store
-        .rotate_token(tenant.key, id, overlap, admin.actor.clone())
+    let (info, token, old) = at
+        .store()
+        .rotate_token(at.key(), p.into_inner().id, overlap, at.actor())
         .await?;
+    let replaces = Some(Replaced {
+        id: old.id,
+        expires: old.expires,
+    });
     Ok(HttpResponse::Created().json(IssuedScimToken {
-        id: info.id,
-        token,
-        created: info.created,
-        expires: info.expires,
-        tenant: tenant.id,
-        replaces: Some(Replaced {
-            id: old.id,
-            expires: old.expires,
-        }),
+        replaces,
+        ..issued(&at.tenant, info, token)
     }))
 }
 
-async fn list_tokens(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let tenant = state.store.tenant(&path).await?;
-    Ok(HttpResponse::Ok().json(json!({"tokens": state.store.list_tokens(tenant.key).await?})))
+async fn list_tokens(at: OnTenant) -> Reply {
+    ok(json!({"tokens": at.store().list_tokens(at.key()).await?}))
 }
 
-async fn revoke_token(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
-    let tenant = state.store.tenant(&tenant).await?;
-    state
-        .store
-        .revoke_token(tenant.key, id, admin.actor.clone())
-        .await?;
+async fn revoke_token(at: OnTenant, p: web::Path<OfToken>) -> Reply {
+    let id = p.into_inner().id;
+    at.store().revoke_token(at.key(), id, at.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn issue_admin_token(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    admin.operator()?;
-    let tenant = state.store.tenant(&path).await?;
-    let (info, token) = state
-        .store
-        .issue_admin_token(tenant.key, admin.actor.clone())
-        .await?;
+async fn issue_admin_token(at: OnTenant) -> Reply {
+    at.admin.operator()?;
+    let (info, token) = at.store().issue_admin_token(at.key(), at.actor()).await?;
     Ok(HttpResponse::Created().json(IssuedToken {
         id: info.id,
         token,
         created: info.created,
-        tenant: Some(tenant.id),
+        tenant: Some(at.tenant.id.clone()),
     }))
 }
 
-async fn list_admin_tokens(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    admin.operator()?;
-    let tenant = state.store.tenant(&path).await?;
-    Ok(
-        HttpResponse::Ok()
-            .json(json!({"tokens": state.store.list_admin_tokens(tenant.key).await?})),
-    )
+async fn list_admin_tokens(at: OnTenant) -> Reply {
+    at.admin.operator()?;
+    ok(json!({"tokens": at.store().list_admin_tokens(at.key()).await?}))
 }
 
-async fn revoke_admin_token(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    admin.operator()?;
-    let (tenant, id) = path.into_inner();
-    let tenant = state.store.tenant(&tenant).await?;
+async fn revoke_admin_token(at: OnTenant, p: web::Path<OfToken>) -> Reply {
+    at.admin.operator()?;
     // Console sessions signed in with a token of this tenant end too (in the same write).
-    state
-        .store
-        .revoke_admin_token(tenant.key, id, admin.actor.clone())
+    let id = p.into_inner().id;
+    at.store()
+        .revoke_admin_token(at.key(), id, at.actor())
         .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// `{tenant}` resolved, or `None` on the operator-wide paths (operator only).
-async fn product_owner(
-    admin: &Admin,
-    state: &AppState,
-    tenant: Option<&str>,
-) -> Result<Option<store::Tenant>, AdminError> {
-    match tenant {
-        Some(t) => Ok(Some(state.store.tenant(t).await?)),
-        None => {
-            admin.operator()?;
-            Ok(None)
-        }
-    }
 }
 
 /// `POST .../product-tokens`: a product token (`skp_...`, shown once) reading one tenant, or
 /// (on `/admin/v1/product-tokens`, the operator only) every tenant.
-async fn issue_product_token(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: Option<web::Path<String>>,
-) -> Result<HttpResponse, AdminError> {
-    let owner = product_owner(&admin, &state, path.as_deref().map(String::as_str)).await?;
-    let (info, token) = state
-        .store
-        .issue_product_token(owner.as_ref().map(|t| t.key), admin.actor.clone())
-        .await?;
+async fn issue_product_token(at: OnOwner) -> Reply {
+    let (info, token) = at.store().issue_product_token(at.key(), at.actor()).await?;
     Ok(HttpResponse::Created().json(IssuedToken {
         id: info.id,
         token,
         created: info.created,
-        tenant: owner.map(|t| t.id),
+        tenant: at.tenant.map(|t| t.id),
     }))
 }
 
-async fn list_product_tokens(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: Option<web::Path<String>>,
-) -> Result<HttpResponse, AdminError> {
-    let owner = product_owner(&admin, &state, path.as_deref().map(String::as_str)).await?;
-    let tokens = state
-        .store
-        .list_product_tokens(owner.map(|t| t.key))
-        .await?;
-    Ok(HttpResponse::Ok().json(json!({ "tokens": tokens })))
+async fn list_product_tokens(at: OnOwner) -> Reply {
+    ok(json!({ "tokens": at.store().list_product_tokens(at.key()).await? }))
 }
 
-#[derive(Deserialize)]
-struct ProductTokenPath {
-    tenant: Option<String>,
-    id: String,
-}
-
-async fn revoke_product_token(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<ProductTokenPath>,
-) -> Result<HttpResponse, AdminError> {
-    let owner = product_owner(&admin, &state, path.tenant.as_deref()).await?;
-    state
-        .store
-        .revoke_product_token(owner.map(|t| t.key), path.id.clone(), admin.actor.clone())
+async fn revoke_product_token(at: OnOwner, p: web::Path<OfToken>) -> Reply {
+    let id = p.into_inner().id;
+    at.store()
+        .revoke_product_token(at.key(), id, at.actor())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -9,8 +9,7 @@
 
 use actix_web::{web, HttpRequest, HttpResponse};
 
-use super::admin::tenant_of;
-use super::auth::Admin;
+use super::auth::OnOwner;
 use super::error::AdminError;
 use super::licenses::{int_param, query_param};
 use super::openapi::{Doc, Routes};
@@ -36,13 +35,13 @@ pub fn routes(r: Routes) -> Routes {
     r.add(
         M::GET,
         "/tenants/{tenant}/audit",
-        tenant_audit,
+        audit,
         doc("The tenant's audit log: every admin act, its actor and what it changed"),
     )
     .add(
         M::GET,
         "/audit",
-        operator_audit,
+        audit,
         doc("The operator's own acts: operator product tokens and webhooks (operator only)"),
     )
 }
@@ -142,21 +141,7 @@ async fn answer(
         .streaming(pages))
 }
 
-async fn tenant_audit(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
-    answer(&state, t, &req).await
-}
-
-async fn operator_audit(
-    admin: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-) -> Result<HttpResponse, AdminError> {
-    admin.operator()?;
-    answer(&state, OPERATOR_CHAIN, &req).await
+/// A tenant's audit log, or (on `/audit`, the operator only) the operator's own chain.
+async fn audit(at: OnOwner, req: HttpRequest) -> Result<HttpResponse, AdminError> {
+    answer(&at.state, at.key().unwrap_or(OPERATOR_CHAIN), &req).await
 }

@@ -147,8 +147,132 @@ impl FromRequest for Admin {
 
     fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
         let req = req.clone();
-        Box::pin(async move { admin(&req).await })
+        Box::pin(async move { admin(&req).await.map(|(a, _)| a) })
     }
+}
+
+/// An admin request on one tenant's resources (`/admin/v1/tenants/{tenant}/...`): the
+/// credential checked as [`Admin`] checks it and the `{tenant}` segment resolved by id or
+/// name, once, before the handler runs. The one preamble of every handler under that path.
+pub struct OnTenant {
+    /// Who asks.
+    pub admin: Admin,
+    /// The tenant the path names.
+    pub tenant: Tenant,
+    /// The application.
+    pub state: actix_web::web::Data<AppState>,
+}
+
+impl OnTenant {
+    /// The tenant's key.
+    pub fn key(&self) -> crate::store::TenantKey {
+        self.tenant.key
+    }
+
+    /// The audit log's name for who asks.
+    pub fn actor(&self) -> crate::store::audit::Actor {
+        self.admin.actor.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &crate::store::Store {
+        &self.state.store
+    }
+}
+
+impl FromRequest for OnTenant {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (admin, tenant, state) = admin_on(&req).await?;
+            let tenant = tenant
+                .ok_or_else(|| AdminError::new(500, "internal", "the route names no tenant"))?;
+            Ok(OnTenant {
+                admin,
+                tenant,
+                state,
+            })
+        })
+    }
+}
+
+/// An admin request on resources a tenant or the operator owns: under
+/// `/admin/v1/tenants/{tenant}/...` as [`OnTenant`]; on the operator-wide paths (no `{tenant}`)
+/// the operator's admin token only.
+pub struct OnOwner {
+    /// Who asks.
+    pub admin: Admin,
+    /// The tenant the path names; `None` on an operator-wide path.
+    pub tenant: Option<Tenant>,
+    /// The application.
+    pub state: actix_web::web::Data<AppState>,
+}
+
+impl OnOwner {
+    /// The owning tenant's key, `None` for the operator's own.
+    pub fn key(&self) -> Option<crate::store::TenantKey> {
+        self.tenant.as_ref().map(|t| t.key)
+    }
+
+    /// The audit log's name for who asks.
+    pub fn actor(&self) -> crate::store::audit::Actor {
+        self.admin.actor.clone()
+    }
+
+    /// The store.
+    pub fn store(&self) -> &crate::store::Store {
+        &self.state.store
+    }
+}
+
+impl FromRequest for OnOwner {
+    type Error = actix_web::Error;
+    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let (admin, tenant, state) = admin_on(&req).await?;
+            if tenant.is_none() {
+                admin.operator()?;
+            }
+            Ok(OnOwner {
+                admin,
+                tenant,
+                state,
+            })
+        })
+    }
+}
+
+/// The admin credential checked and the `{tenant}` segment, where the route has one, resolved
+/// by id or name (once: a tenant admin token's authorization has already resolved it).
+async fn admin_on(
+    req: &HttpRequest,
+) -> Result<(Admin, Option<Tenant>, actix_web::web::Data<AppState>), actix_web::Error> {
+    let (admin, resolved) = admin(req).await?;
+    let state =
+        state(req).ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
+    let tenant = match resolved {
+        Some(t) => Some(t),
+        None if req.match_info().get("tenant").is_some() => {
+            let named = actix_web::web::Path::<TenantSegment>::extract(req)
+                .await
+                .map_err(|e| AdminError::bad_request(e.to_string()))?;
+            Some(
+                state
+                    .store
+                    .tenant(&named.tenant)
+                    .await
+                    .map_err(AdminError::from)?,
+            )
+        }
+        None => None,
+    };
+    Ok((admin, tenant, state))
 }
 
 /// Whose admin credential a token is.
@@ -201,7 +325,9 @@ struct TenantSegment {
     tenant: String,
 }
 
-async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
+/// The admin credential of `req` checked, with the tenant its path names when a tenant admin
+/// token's authorization already resolved it.
+async fn admin(req: &HttpRequest) -> Result<(Admin, Option<Tenant>), actix_web::Error> {
     let state =
         state(req).ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
     if state.config.admin_token.is_none() {
@@ -239,7 +365,7 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
     let identity = admin_identity(&state, &given)
         .await
         .map_err(AdminError::from)?;
-    let (tenant, bucket) = match identity {
+    let (resolved, bucket) = match identity {
         Some(AdminIdentity::Operator) => (None, AdminKey::Operator),
         Some(AdminIdentity::Tenant {
             tenant: t,
@@ -259,10 +385,11 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
                 .await
                 .map_err(|_| forbidden())?;
             match state.store.tenant(&named.tenant).await {
-                Ok(resolved) if resolved.key == t.key => {}
+                Ok(resolved) if resolved.key == t.key => {
+                    (Some(resolved), AdminKey::Token(token_id))
+                }
                 _ => return Err(forbidden()),
             }
-            (Some(t.key), AdminKey::Token(token_id))
         }
         None => return Err(fail("the admin token is not valid")),
     };
@@ -278,5 +405,6 @@ async fn admin(req: &HttpRequest) -> Result<Admin, actix_web::Error> {
         }
         .into());
     }
-    Ok(Admin { tenant, actor })
+    let tenant = resolved.as_ref().map(|t| t.key);
+    Ok((Admin { tenant, actor }, resolved))
 }

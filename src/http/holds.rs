@@ -13,14 +13,13 @@
 //!
 //! Deciding a hold that is no longer open (or, for approve, rejected) answers 409.
 
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpRequest};
 
-use super::admin::tenant_of;
-use super::auth::Admin;
+use super::admin::{ok, Reply};
+use super::auth::OnTenant;
 use super::error::AdminError;
 use super::licenses::query_param;
 use super::openapi::{Doc, Routes};
-use super::AppState;
 use crate::store::{Decision, HoldView};
 
 /// The hold routes, added to the admin routes.
@@ -64,56 +63,36 @@ fn id_of(raw: &str) -> Result<i64, AdminError> {
         .map_err(|_| AdminError::new(404, "not_found", format!("hold {raw:?} not found")))
 }
 
-async fn list(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
+/// `{id}` of a path.
+#[derive(serde::Deserialize)]
+struct OfHold {
+    id: String,
+}
+
+async fn list(at: OnTenant, req: HttpRequest) -> Reply {
     let filter = query_param(&req, "state")?;
-    Ok(HttpResponse::Ok().json(serde_json::json!({"holds": state.store.holds(t, filter).await?})))
+    ok(serde_json::json!({"holds": at.store().holds(at.key(), filter).await?}))
 }
 
-async fn get(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(state.store.hold(t, id_of(&id)?).await?))
+async fn get(at: OnTenant, p: web::Path<OfHold>) -> Reply {
+    ok(at.store().hold(at.key(), id_of(&p.id)?).await?)
 }
 
-async fn decide(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-    decision: Decision,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    let hold = state
-        .store
-        .decide_hold(t, id_of(&id)?, decision, admin.actor.clone())
+async fn decide(at: OnTenant, p: web::Path<OfHold>, decision: Decision) -> Reply {
+    let id = id_of(&p.id)?;
+    let hold = at
+        .store()
+        .decide_hold(at.key(), id, decision, at.actor())
         .await?;
     // An approval may have freed seats and notified: the mail sender looks now.
-    state.mail_wake.notify_one();
-    Ok(HttpResponse::Ok().json(hold))
+    at.state.mail_wake.notify_one();
+    ok(hold)
 }
 
-async fn approve(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    decide(admin, state, path, Decision::Approve).await
+async fn approve(at: OnTenant, p: web::Path<OfHold>) -> Reply {
+    decide(at, p, Decision::Approve).await
 }
 
-async fn reject(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    decide(admin, state, path, Decision::Reject).await
+async fn reject(at: OnTenant, p: web::Path<OfHold>) -> Reply {
+    decide(at, p, Decision::Reject).await
 }

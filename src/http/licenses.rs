@@ -15,11 +15,10 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::admin::{json_body, tenant_of};
-use super::auth::Admin;
+use super::admin::{json_body, ok, Reply};
+use super::auth::OnTenant;
 use super::error::AdminError;
 use super::openapi::{Doc, Routes};
-use super::AppState;
 use crate::alloc::{OverrideKind, SeatState};
 use crate::store::{GroupSelection, LicenseChange, LicenseSpec};
 
@@ -178,71 +177,55 @@ pub fn routes(r: Routes) -> Routes {
     )
 }
 
-type Path2 = web::Path<(String, String)>;
-type Path3 = web::Path<(String, String, String)>;
-
-async fn create(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
-    let spec: LicenseSpec = json_body(payload, &state).await?;
-    Ok(HttpResponse::Created().json(
-        state
-            .store
-            .create_license(t, spec, admin.actor.clone())
-            .await?,
-    ))
+/// `{license}` of a path (id or name).
+#[derive(Deserialize)]
+struct OfLicense {
+    license: String,
 }
 
-async fn list(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
-    Ok(HttpResponse::Ok().json(json!({"licenses": state.store.list_licenses(t).await?})))
+/// `{license}` and `{user}` (id or userName) of a path.
+#[derive(Deserialize)]
+struct OfSeat {
+    license: String,
+    user: String,
 }
 
-async fn get(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: Path2,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(state.store.license(t, license).await?))
+/// `{user}` of a path.
+#[derive(Deserialize)]
+struct OfUser {
+    user: String,
 }
 
-async fn update(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: Path2,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    let change: LicenseChange = json_body(payload, &state).await?;
-    Ok(HttpResponse::Ok().json(
-        state
-            .store
-            .update_license(t, license, change, admin.actor.clone())
-            .await?,
-    ))
+async fn create(at: OnTenant, payload: web::Payload) -> Reply {
+    let spec: LicenseSpec = json_body(payload, &at.state).await?;
+    let license = at
+        .store()
+        .create_license(at.key(), spec, at.actor())
+        .await?;
+    Ok(HttpResponse::Created().json(license))
 }
 
-async fn delete(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: Path2,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    state
-        .store
-        .delete_license(t, license, admin.actor.clone())
+async fn list(at: OnTenant) -> Reply {
+    ok(json!({"licenses": at.store().list_licenses(at.key()).await?}))
+}
+
+async fn get(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
+    ok(at.store().license(at.key(), p.into_inner().license).await?)
+}
+
+async fn update(at: OnTenant, p: web::Path<OfLicense>, payload: web::Payload) -> Reply {
+    let change: LicenseChange = json_body(payload, &at.state).await?;
+    let license = p.into_inner().license;
+    ok(at
+        .store()
+        .update_license(at.key(), license, change, at.actor())
+        .await?)
+}
+
+async fn delete(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
+    let license = p.into_inner().license;
+    at.store()
+        .delete_license(at.key(), license, at.actor())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -271,46 +254,30 @@ pub(super) fn int_param(
     }
 }
 
-async fn seats(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: Path2,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
+async fn seats(at: OnTenant, req: HttpRequest, p: web::Path<OfLicense>) -> Reply {
     let filter = match query_param(&req, "state")? {
         None => None,
         Some(s) => Some(SeatState::parse(&s).ok_or_else(|| {
             AdminError::bad_request("state must be granted, blocked or releasing")
         })?),
     };
-    Ok(HttpResponse::Ok().json(state.store.seats(t, license, filter).await?))
+    ok(at
+        .store()
+        .seats(at.key(), p.into_inner().license, filter)
+        .await?)
 }
 
-async fn seat(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: Path3,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license, user) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(state.store.seat_of(t, license, user).await?))
+async fn seat(at: OnTenant, p: web::Path<OfSeat>) -> Reply {
+    let OfSeat { license, user } = p.into_inner();
+    ok(at.store().seat_of(at.key(), license, user).await?)
 }
 
-async fn grant(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: Path3,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license, user) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(
-        state
-            .store
-            .grant(t, license, user, admin.actor.clone())
-            .await?,
-    ))
+async fn grant(at: OnTenant, p: web::Path<OfSeat>) -> Reply {
+    let OfSeat { license, user } = p.into_inner();
+    ok(at
+        .store()
+        .grant(at.key(), license, user, at.actor())
+        .await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]
@@ -319,33 +286,20 @@ struct OverrideBody {
     kind: OverrideKind,
 }
 
-async fn put_override(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: Path3,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license, user) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    let body: OverrideBody = json_body(payload, &state).await?;
-    Ok(HttpResponse::Ok().json(
-        state
-            .store
-            .set_override(t, license, user, Some(body.kind), admin.actor.clone())
-            .await?,
-    ))
+async fn put_override(at: OnTenant, p: web::Path<OfSeat>, payload: web::Payload) -> Reply {
+    let OfSeat { license, user } = p.into_inner();
+    let body: OverrideBody = json_body(payload, &at.state).await?;
+    let (t, kind) = (at.key(), Some(body.kind));
+    ok(at
+        .store()
+        .set_override(t, license, user, kind, at.actor())
+        .await?)
 }
 
-async fn delete_override(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: Path3,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license, user) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    state
-        .store
-        .set_override(t, license, user, None, admin.actor.clone())
+async fn delete_override(at: OnTenant, p: web::Path<OfSeat>) -> Reply {
+    let OfSeat { license, user } = p.into_inner();
+    at.store()
+        .set_override(at.key(), license, user, None, at.actor())
         .await?;
     Ok(HttpResponse::NoContent().finish())
 }
@@ -361,103 +315,67 @@ struct PreviewBody {
 
 /// `GET .../licenses/{license}/reclaim`: the seats the idle-seat reclaim would take at its next
 /// pass (`due`) and within the notice period (`soon`).
-async fn reclaim(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: Path2,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(state.store.reclaim_preview(t, license).await?))
+async fn reclaim(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
+    ok(at
+        .store()
+        .reclaim_preview(at.key(), p.into_inner().license)
+        .await?)
 }
 
-async fn preview(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: Path2,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    let body: PreviewBody = json_body(payload, &state).await?;
+async fn preview(at: OnTenant, p: web::Path<OfLicense>, payload: web::Payload) -> Reply {
+    let body: PreviewBody = json_body(payload, &at.state).await?;
     if body.seats.is_none() && body.groups.is_none() {
         return Err(AdminError::bad_request(
             "give a proposed \"seats\" and/or \"groups\"",
         ));
     }
-    let view = state
-        .store
-        .preview(t, license, body.seats, body.groups)
+    let license = p.into_inner().license;
+    let view = at
+        .store()
+        .preview(at.key(), license, body.seats, body.groups)
         .await?;
     // Its lists name every user the change reaches (tens of thousands on a large license): it
     // is serialized off the HTTP worker, at a low priority (`background::cpu`).
+    let failed = |e: String| AdminError::new(500, "internal", format!("rendering failed: {e}"));
     let body = crate::background::cpu()
         .run(move || serde_json::to_vec(&view))
         .await
-        .map_err(|e| AdminError::new(500, "internal", format!("rendering failed: {e}")))?
-        .map_err(|e| AdminError::new(500, "internal", format!("rendering failed: {e}")))?;
+        .map_err(|e| failed(e.to_string()))?
+        .map_err(|e| failed(e.to_string()))?;
     Ok(HttpResponse::Ok()
         .content_type("application/json")
         .body(body))
 }
 
-async fn user_seats(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: Path2,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, user) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(json!({"seats": state.store.seats_of_user(t, user).await?})))
+async fn user_seats(at: OnTenant, p: web::Path<OfUser>) -> Reply {
+    ok(json!({"seats": at.store().seats_of_user(at.key(), p.into_inner().user).await?}))
 }
 
-async fn reconcile(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
-    state.store.flush_provider_calls().await?;
-    Ok(HttpResponse::Ok().json(state.store.reconcile(t, admin.actor.clone()).await?))
+async fn reconcile(at: OnTenant) -> Reply {
+    at.store().flush_provider_calls().await?;
+    ok(at.store().reconcile(at.key(), at.actor()).await?)
 }
 
-async fn status(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
-    Ok(HttpResponse::Ok().json(state.store.status(t).await?))
+async fn status(at: OnTenant) -> Reply {
+    ok(at.store().status(at.key()).await?)
 }
 
-async fn seat_events(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
+async fn seat_events(at: OnTenant, req: HttpRequest) -> Reply {
     let after = int_param(&req, "after", 0, i64::MAX)?;
     let limit = int_param(&req, "limit", 1000, 10_000)?;
-    Ok(HttpResponse::Ok().json(state.store.seat_events(t, after, limit).await?))
+    ok(at.store().seat_events(at.key(), after, limit).await?)
 }
 
 /// `GET .../true-up?from=&to=&format=csv`.
-async fn true_up(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: Path2,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    let today = crate::capacity::day_of(state.store.now_ms());
+async fn true_up(at: OnTenant, req: HttpRequest, p: web::Path<OfLicense>) -> Reply {
+    let today = crate::capacity::day_of(at.store().now_ms());
     let today_name = crate::capacity::day_name(today);
     let from = query_param(&req, "from")?.unwrap_or_else(|| format!("{}01", &today_name[..8]));
     let to = query_param(&req, "to")?.unwrap_or(today_name);
-    let report = state.store.true_up(t, license, from, to).await?;
+    let license = p.into_inner().license;
+    let report = at.store().true_up(at.key(), license, from, to).await?;
     match query_param(&req, "format")?.as_deref() {
-        None | Some("json") => Ok(HttpResponse::Ok().json(report)),
+        None | Some("json") => ok(report),
         Some("csv") => Ok(HttpResponse::Ok()
             .content_type("text/csv; charset=utf-8")
             .insert_header((
@@ -475,12 +393,9 @@ async fn true_up(
 }
 
 /// `GET .../forecast`.
-async fn forecast(
-    _: Admin,
-    state: web::Data<AppState>,
-    path: Path2,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, license) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(state.store.forecast(t, license).await?))
+async fn forecast(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
+    ok(at
+        .store()
+        .forecast(at.key(), p.into_inner().license)
+        .await?)
 }

@@ -14,12 +14,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::admin::{optional_body, tenant_of};
-use super::auth::Admin;
+use super::admin::{ok, optional_body, Reply};
+use super::auth::OnTenant;
 use super::error::AdminError;
 use super::licenses::{int_param, query_param};
 use super::openapi::{Doc, Routes};
-use super::AppState;
 use crate::store::DigestState;
 
 /// The outbox routes, added to the admin routes.
@@ -65,13 +64,13 @@ pub fn routes(r: Routes) -> Routes {
     )
 }
 
-async fn list(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-) -> Result<HttpResponse, AdminError> {
-    let t = tenant_of(&state, &path).await?;
+/// `{id}` of a path.
+#[derive(Deserialize)]
+struct OfNotification {
+    id: String,
+}
+
+async fn list(at: OnTenant, req: HttpRequest) -> Reply {
     let filter = query_param(&req, "state")?;
     if let Some(s) = filter
         .as_deref()
@@ -84,7 +83,7 @@ async fn list(
         )));
     }
     let limit = int_param(&req, "limit", 100, 10_000)?;
-    Ok(HttpResponse::Ok().json(state.store.notifications(t, filter, limit).await?))
+    ok(at.store().notifications(at.key(), filter, limit).await?)
 }
 
 fn id_of(raw: &str) -> Result<i64, AdminError> {
@@ -92,16 +91,12 @@ fn id_of(raw: &str) -> Result<i64, AdminError> {
         .map_err(|_| AdminError::new(404, "not_found", format!("notification {raw:?} not found")))
 }
 
-async fn get(
-    _: Admin,
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
+async fn get(at: OnTenant, req: HttpRequest, p: web::Path<OfNotification>) -> Reply {
     let limit = int_param(&req, "limit", 1000, 100_000)?;
-    Ok(HttpResponse::Ok().json(state.store.notification(t, id_of(&id)?, limit).await?))
+    ok(at
+        .store()
+        .notification(at.key(), id_of(&p.id)?, limit)
+        .await?)
 }
 
 #[derive(Deserialize, Default, utoipa::ToSchema)]
@@ -112,55 +107,37 @@ struct TestMessage {
     to: Vec<String>,
 }
 
-async fn test(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let tenant = state.store.tenant(&path).await?;
-    let body: TestMessage = optional_body(payload, &state).await?;
-    if body.to.is_empty() && tenant.notify.is_empty() {
+async fn test(at: OnTenant, payload: web::Payload) -> Reply {
+    let body: TestMessage = optional_body(payload, &at.state).await?;
+    if body.to.is_empty() && at.tenant.notify.is_empty() {
         return Err(AdminError::bad_request(
             "the tenant has no notify recipients: set them (PATCH the tenant) or give \"to\"",
         ));
     }
-    let queued = state
-        .store
-        .notification_test(tenant.key, body.to, admin.actor.clone())
+    let queued = at
+        .store()
+        .notification_test(at.key(), body.to, at.actor())
         .await?;
-    state.mail_wake.notify_one();
+    at.state.mail_wake.notify_one();
     Ok(HttpResponse::Accepted().json(queued))
 }
 
 /// `retry`: a failed or skipped message queued again, sent at once.
-async fn retry(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    let row = state
-        .store
-        .retry_notification(t, id_of(&id)?, admin.actor.clone())
+async fn retry(at: OnTenant, p: web::Path<OfNotification>) -> Reply {
+    let id = id_of(&p.id)?;
+    let row = at
+        .store()
+        .retry_notification(at.key(), id, at.actor())
         .await?;
-    state.mail_wake.notify_one();
-    Ok(HttpResponse::Ok().json(row))
+    at.state.mail_wake.notify_one();
+    ok(row)
 }
 
 /// `dismiss`: a failed or skipped message closed unsent.
-async fn dismiss(
-    admin: Admin,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
-) -> Result<HttpResponse, AdminError> {
-    let (tenant, id) = path.into_inner();
-    let t = tenant_of(&state, &tenant).await?;
-    Ok(HttpResponse::Ok().json(
-        state
-            .store
-            .dismiss_notification(t, id_of(&id)?, admin.actor.clone())
-            .await?,
-    ))
+async fn dismiss(at: OnTenant, p: web::Path<OfNotification>) -> Reply {
+    let id = id_of(&p.id)?;
+    ok(at
+        .store()
+        .dismiss_notification(at.key(), id, at.actor())
+        .await?)
 }

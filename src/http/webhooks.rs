@@ -16,13 +16,12 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::admin::json_body;
-use super::auth::Admin;
+use super::admin::{json_body, ok, Reply};
+use super::auth::OnOwner;
 use super::error::AdminError;
 use super::openapi::{Doc, Routes};
 use super::AppState;
 use crate::store::webhooks::WebhookChange;
-use crate::store::TenantKey;
 use crate::webhook::dispatcher::{vet, Policy};
 
 /// The webhook routes (a tenant's, and the operator's), added to the admin routes.
@@ -97,26 +96,21 @@ pub fn routes(r: Routes) -> Routes {
 }
 
 /// The owner the path names: `{tenant}`, or the operator (operator token only).
-async fn owner(
-    admin: &Admin,
-    state: &AppState,
-    req: &HttpRequest,
-) -> Result<Option<TenantKey>, AdminError> {
-    match req.match_info().get("tenant") {
-        Some(t) => Ok(Some(state.store.tenant(t).await?.key)),
-        None => {
-            admin.operator()?;
-            Ok(None)
-        }
-    }
-}
-
 fn policy(state: &AppState) -> Policy {
     Policy::of(&state.config)
 }
 
-fn id(req: &HttpRequest) -> String {
-    req.match_info().get("id").unwrap_or_default().to_owned()
+/// `{id}` of a path: the webhook.
+#[derive(Deserialize)]
+struct OfWebhook {
+    id: String,
+}
+
+/// `{id}` and `{delivery}` of a path.
+#[derive(Deserialize)]
+struct OfDelivery {
+    id: String,
+    delivery: String,
 }
 
 /// A webhook endpoint to register.
@@ -130,87 +124,52 @@ struct NewWebhook {
     events: Vec<String>,
 }
 
-async fn create(
-    admin: Admin,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let owner = owner(&admin, &state, &req).await?;
-    let w: NewWebhook = json_body(payload, &state).await?;
-    vet(&w.url, policy(&state))
+async fn create(at: OnOwner, payload: web::Payload) -> Reply {
+    let w: NewWebhook = json_body(payload, &at.state).await?;
+    vet(&w.url, policy(&at.state))
         .await
         .map_err(|e| AdminError::bad_request(e.0))?;
-    let created = state
-        .store
-        .create_webhook(owner, w.url, w.events, admin.actor.clone())
+    let created = at
+        .store()
+        .create_webhook(at.key(), w.url, w.events, at.actor())
         .await?;
     Ok(HttpResponse::Created().json(created))
 }
 
-async fn list(
-    admin: Admin,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, AdminError> {
-    let owner = owner(&admin, &state, &req).await?;
-    let hooks = state.store.list_webhooks(owner).await?;
-    Ok(HttpResponse::Ok().json(json!({ "webhooks": hooks })))
+async fn list(at: OnOwner) -> Reply {
+    ok(json!({ "webhooks": at.store().list_webhooks(at.key()).await? }))
 }
 
-async fn get(
-    admin: Admin,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, AdminError> {
-    let owner = owner(&admin, &state, &req).await?;
-    Ok(HttpResponse::Ok().json(state.store.get_webhook(owner, id(&req)).await?))
+async fn get(at: OnOwner, p: web::Path<OfWebhook>) -> Reply {
+    ok(at.store().get_webhook(at.key(), p.into_inner().id).await?)
 }
 
-async fn update(
-    admin: Admin,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-    payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
-    let owner = owner(&admin, &state, &req).await?;
-    let change: WebhookChange = json_body(payload, &state).await?;
+async fn update(at: OnOwner, p: web::Path<OfWebhook>, payload: web::Payload) -> Reply {
+    let change: WebhookChange = json_body(payload, &at.state).await?;
     if let Some(url) = &change.url {
-        vet(url, policy(&state))
+        vet(url, policy(&at.state))
             .await
             .map_err(|e| AdminError::bad_request(e.0))?;
     }
-    let w = state
-        .store
-        .update_webhook(owner, id(&req), change, admin.actor.clone())
-        .await?;
-    Ok(HttpResponse::Ok().json(w))
+    let id = p.into_inner().id;
+    ok(at
+        .store()
+        .update_webhook(at.key(), id, change, at.actor())
+        .await?)
 }
 
-async fn delete(
-    admin: Admin,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, AdminError> {
-    let owner = owner(&admin, &state, &req).await?;
-    state
-        .store
-        .delete_webhook(owner, id(&req), admin.actor.clone())
-        .await?;
+async fn delete(at: OnOwner, p: web::Path<OfWebhook>) -> Reply {
+    let id = p.into_inner().id;
+    at.store().delete_webhook(at.key(), id, at.actor()).await?;
     Ok(HttpResponse::NoContent().finish())
 }
 
-async fn rotate(
-    admin: Admin,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, AdminError> {
-    let owner = owner(&admin, &state, &req).await?;
-    let rotated = state
-        .store
-        .rotate_webhook_secret(owner, id(&req), admin.actor.clone())
-        .await?;
-    Ok(HttpResponse::Ok().json(rotated))
+async fn rotate(at: OnOwner, p: web::Path<OfWebhook>) -> Reply {
+    let id = p.into_inner().id;
+    ok(at
+        .store()
+        .rotate_webhook_secret(at.key(), id, at.actor())
+        .await?)
 }
 
 #[derive(Deserialize)]
@@ -220,12 +179,7 @@ struct DeliveryQuery {
     limit: Option<i64>,
 }
 
-async fn deliveries(
-    admin: Admin,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, AdminError> {
-    let owner = owner(&admin, &state, &req).await?;
+async fn deliveries(at: OnOwner, req: HttpRequest, p: web::Path<OfWebhook>) -> Reply {
     let q = web::Query::<DeliveryQuery>::from_query(req.query_string())
         .map_err(|e| AdminError::bad_request(format!("query: {e}")))?
         .into_inner();
@@ -240,27 +194,19 @@ async fn deliveries(
     if !(1..=1000).contains(&limit) {
         return Err(AdminError::bad_request("limit: from 1 to 1000"));
     }
-    let list = state
-        .store
-        .webhook_deliveries(owner, id(&req), q.state, limit)
+    let (owner, id) = (at.key(), p.into_inner().id);
+    let list = at
+        .store()
+        .webhook_deliveries(owner, id, q.state, limit)
         .await?;
-    Ok(HttpResponse::Ok().json(json!({ "deliveries": list })))
+    ok(json!({ "deliveries": list }))
 }
 
-async fn redeliver(
-    admin: Admin,
-    state: web::Data<AppState>,
-    req: HttpRequest,
-) -> Result<HttpResponse, AdminError> {
-    let owner = owner(&admin, &state, &req).await?;
-    let delivery = req
-        .match_info()
-        .get("delivery")
-        .unwrap_or_default()
-        .to_owned();
-    let d = state
-        .store
-        .redeliver_webhook(owner, id(&req), delivery, admin.actor.clone())
+async fn redeliver(at: OnOwner, p: web::Path<OfDelivery>) -> Reply {
+    let OfDelivery { id, delivery } = p.into_inner();
+    let d = at
+        .store()
+        .redeliver_webhook(at.key(), id, delivery, at.actor())
         .await?;
     Ok(HttpResponse::Accepted().json(d))
 }

@@ -8,10 +8,13 @@
 //! - [`patch`]: PATCH operations → a changed document plus member changes.
 //! - [`projection`]: `attributes` / `excludedAttributes`.
 //! - [`bulk`]: Bulk requests parsed and checked, operation targets, `bulkId` references.
+//! - [`search`]: list parameters of a query string or a SearchRequest.
+//! - [`etag`]: resource versions as entity tags, `If-Match`/`If-None-Match`.
 //! - [`error`]: the SCIM error type every layer's errors end up as.
 
 pub mod bulk;
 pub mod error;
+pub mod etag;
 pub mod eval;
 pub mod filter;
 pub mod patch;
@@ -19,6 +22,7 @@ pub mod path;
 pub mod projection;
 pub mod resource;
 pub mod schema;
+pub mod search;
 
 pub use error::{Error, ScimType};
 

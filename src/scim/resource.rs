@@ -343,7 +343,7 @@ pub struct Meta {
 impl Meta {
     /// The weak entity tag of this version.
     pub fn etag(&self) -> String {
-        format!("W/\"{}\"", self.version)
+        super::etag::of(self.version)
     }
 }
 

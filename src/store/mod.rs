@@ -981,14 +981,6 @@ fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     batch.into_iter().for_each(|j| j.finish(commit.clone()));
 }
 
-/// True when an `If-Match` header value accepts `version`: `*`, or a list of (weak or strong)
-/// entity tags one of which names it.
-pub fn version_matches(if_match: &str, version: i64) -> bool {
-    if_match.split(',').map(str::trim).any(|tag| {
-        tag == "*" || tag.trim_start_matches("W/").trim_matches('"') == version.to_string()
-    })
-}
-
 /// True for a write refused by a unique index (a name or userName taken), on either engine.
 fn is_unique_violation(e: &Error) -> bool {
     match e {

@@ -27,16 +27,7 @@ use crate::scim::path::AttrPath;
 use crate::scim::resource::{fold, render, Meta};
 use crate::scim::schema::ResourceKind;
 
-#[derive(Debug, Clone, PartialEq)]
-pub struct ListQuery {
-    pub filter: Option<Filter>,
-    /// 1-based index of the first result.
-    pub start_index: i64,
-    /// Most results to return; 0 returns only the total.
-    pub count: i64,
-    /// `sortBy` and whether `sortOrder` is descending.
-    pub sort: Option<(AttrPath, bool)>,
-}
+pub use crate::scim::search::ListQuery;
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct Page<T> {

@@ -4,10 +4,7 @@ use super::seats::rfc3339;
 use super::sql::{params, Db, OptionalExtension, Row};
 use serde_json::Value;
 
-use super::{
-    is_unique_violation, seats, version_matches, Error, ListQuery, Lock, Page, Result, Store,
-    TenantKey,
-};
+use super::{is_unique_violation, seats, Error, ListQuery, Lock, Page, Result, Store, TenantKey};
 use crate::alloc::{Cause, Millis};
 use crate::scim::patch::{self, PatchOp};
 use crate::scim::resource::{fold, user_fields, Doc, Meta};
@@ -106,7 +103,7 @@ pub(super) fn record(c: &Db, tenant: TenantKey, row: Loaded) -> Result<UserRecor
 
 pub(super) fn check_version(if_match: Option<&str>, meta: &Meta) -> Result<()> {
     match if_match {
-        Some(m) if !version_matches(m, meta.version) => Err(Error::VersionMismatch),
+        Some(m) if !crate::scim::etag::matches(m, meta.version) => Err(Error::VersionMismatch),
         _ => Ok(()),
     }
 }

@@ -7,12 +7,11 @@
 use std::collections::HashMap;
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::web;
 use serde_json::{json, Value};
 
-use super::{base_url, respond, ScimError};
-use crate::http::auth::ScimTenant;
-use crate::http::{body, AppState};
+use super::{respond, On, Reply, ScimError};
+use crate::http::AppState;
 use crate::scim::resource::normalize;
 use crate::scim::schema::ResourceKind;
 use crate::scim::{patch, Error};
@@ -106,16 +105,10 @@ async fn execute(
     }
 }
 
-pub async fn bulk(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let request = protocol::parse(&input)?;
+pub async fn bulk(on: On, payload: web::Payload) -> Reply {
+    let request = protocol::parse(&on.body(payload).await?)?;
     let (ops, fail_on_errors) = (request.operations, request.fail_on_errors);
-    let base = base_url(&req, &state);
+    let base = on.base();
     let mut ids: HashMap<String, String> = HashMap::new();
     let mut results: Vec<Option<Value>> = vec![None; ops.len()];
     let mut errors = 0u64;
@@ -146,7 +139,7 @@ pub async fn bulk(
             if let Some(b) = &op.bulk_id {
                 entry["bulkId"] = json!(b);
             }
-            match execute(&state, t.0.key, &base, op, &path, data).await {
+            match execute(&on.state, on.key(), &base, op, &path, data).await {
                 Ok((status, id, location, version)) => {
                     if let (Some(b), Some(id)) = (&op.bulk_id, id) {
                         ids.insert(b.clone(), id);

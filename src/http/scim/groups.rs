@@ -1,17 +1,13 @@
-//! `/scim/v2/Groups`: create, read, list, search, replace, patch, delete. Members are loaded only
-//! when the response shows them (`excludedAttributes=members` skips them, as Entra asks).
+//! `/scim/v2/Groups`: create, read, replace, patch, delete; list and search are shared with
+//! Users (`super::Endpoint`). Members are loaded only when the response shows them
+//! (`excludedAttributes=members` skips them, as Entra asks).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::projection_of;
-use super::{
-    base_url, if_match, not_modified, respond_list, respond_resource, ListParams, ScimError,
-};
+use super::{respond_list, respond_resource, Endpoint, ListParams, On, Reply, ScimError};
 use crate::config::{GroupPatchResponse, GROUP_PATCH_RESOURCE_MAX};
-use crate::http::auth::ScimTenant;
-use crate::http::{body, AppState};
 use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{normalize, render};
@@ -19,6 +15,9 @@ use crate::scim::schema::ResourceKind;
 use crate::store::GroupRecord;
 
 const KIND: ResourceKind = ResourceKind::Group;
+
+/// The Groups endpoint.
+pub struct Groups;
 
 pub fn render_group(g: &GroupRecord, base: &str) -> Value {
     let members = g.members.as_ref().map(|list| {
@@ -37,7 +36,8 @@ pub fn render_group(g: &GroupRecord, base: &str) -> Value {
     render(KIND, &g.id, g.doc.clone(), &g.meta, base, members)
 }
 
-fn shown(g: &GroupRecord, base: &str, projection: &Projection) -> Value {
+/// A group as shown: rendered, then projected.
+pub(super) fn shown(g: &GroupRecord, base: &str, projection: &Projection) -> Value {
     let mut v = render_group(g, base);
     projection.apply(KIND, &mut v);
     v
@@ -79,121 +79,67 @@ async fn respond_group(
     Ok(super::respond_serialized(status, body, &etag))
 }
 
-pub async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let (doc, members) = normalize(KIND, &input)?;
-    let g = state.store.create_group(t.0.key, doc, members).await?;
-    respond_group(StatusCode::CREATED, g, base_url(&req, &state), projection).await
+pub async fn create(on: On, payload: web::Payload) -> Reply {
+    let projection = on.projection()?;
+    let (doc, members) = normalize(KIND, &on.body(payload).await?)?;
+    let g = on.store().create_group(on.key(), doc, members).await?;
+    respond_group(StatusCode::CREATED, g, on.base(), projection).await
 }
 
-pub async fn get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
+pub async fn get(on: On, id: web::Path<String>) -> Reply {
+    let projection = on.projection()?;
     let with_members = !projection.drops(KIND, "members");
-    let g = state
-        .store
-        .get_group(t.0.key, id.into_inner(), with_members)
-        .await?;
-    if not_modified(&req, g.meta.version) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header(("ETag", g.meta.etag()))
-            .finish());
+    let id = id.into_inner();
+    let g = on.store().get_group(on.key(), id, with_members).await?;
+    match on.not_modified(&g.meta) {
+        Some(unchanged) => Ok(unchanged),
+        None => respond_group(StatusCode::OK, g, on.base(), projection).await,
     }
-    respond_group(StatusCode::OK, g, base_url(&req, &state), projection).await
 }
 
-async fn list_with(
-    req: &HttpRequest,
-    state: &AppState,
-    t: ScimTenant,
-    params: ListParams,
-) -> Result<HttpResponse, ScimError> {
-    let start = params.query.start_index;
-    let with_members = !params.projection.drops(KIND, "members");
-    let page = state
-        .store
-        .list_groups(t.0.key, params.query, with_members)
+impl Endpoint for Groups {
+    async fn page(on: &On, params: ListParams) -> Reply {
+        let start = params.query.start_index;
+        let with_members = !params.projection.drops(KIND, "members");
+        let page = on
+            .store()
+            .list_groups(on.key(), params.query, with_members)
+            .await?;
+        let base = on.base();
+        let resources = page
+            .items
+            .iter()
+            .map(|g| shown(g, &base, &params.projection))
+            .collect();
+        Ok(respond_list(page.total, start, resources))
+    }
+}
+
+pub async fn replace(on: On, id: web::Path<String>, payload: web::Payload) -> Reply {
+    let projection = on.projection()?;
+    let (doc, members) = normalize(KIND, &on.body(payload).await?)?;
+    let (id, if_match) = (id.into_inner(), on.if_match());
+    let g = on
+        .store()
+        .replace_group(on.key(), id, doc, members, if_match)
         .await?;
-    let base = base_url(req, state);
-    let resources = page
-        .items
-        .iter()
-        .map(|g| shown(g, &base, &params.projection))
-        .collect();
-    Ok(respond_list(page.total, start, resources))
-}
-
-pub async fn list(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-) -> Result<HttpResponse, ScimError> {
-    let params = ListParams::from_query(&req, state.config.max_results)?;
-    list_with(&req, &state, t, params).await
-}
-
-pub async fn search(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let params = ListParams::from_search(&input, state.config.max_results)?;
-    list_with(&req, &state, t, params).await
-}
-
-pub async fn replace(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let (doc, members) = normalize(KIND, &input)?;
-    let g = state
-        .store
-        .replace_group(t.0.key, id.into_inner(), doc, members, if_match(&req))
-        .await?;
-    respond_group(StatusCode::OK, g, base_url(&req, &state), projection).await
+    respond_group(StatusCode::OK, g, on.base(), projection).await
 }
 
 /// PATCH answers 200 with the group, or 204 as `group_patch_response` says (by default: 204
 /// once the group has more than 1,000 members). `attributes`/`excludedAttributes` always get
 /// the resource; `excludedAttributes=members` keeps the member list out of the answer and the read.
-pub async fn patch(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
+pub async fn patch(on: On, id: web::Path<String>, payload: web::Payload) -> Reply {
+    let projection = on.projection()?;
     let mode = if projection.is_empty() {
-        state.config.group_patch_response
+        on.state.config.group_patch_response
     } else {
         GroupPatchResponse::Resource
     };
     let with_members = !projection.drops(KIND, "members");
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let ops = patch::parse(input)?;
-    let id = id.into_inner();
-    let written = state
-        .store
-        .patch_group(t.0.key, id, ops, if_match(&req))
-        .await?;
+    let ops = patch::parse(on.body(payload).await?)?;
+    let (id, if_match) = (id.into_inner(), on.if_match());
+    let written = on.store().patch_group(on.key(), id, ops, if_match).await?;
     let no_content = || {
         HttpResponse::NoContent()
             .insert_header((actix_web::http::header::ETAG, written.meta.etag()))
@@ -210,9 +156,9 @@ pub async fn patch(
     };
     let g = match cap {
         None => written.clone(),
-        Some(cap) => match state
-            .store
-            .get_group_within(t.0.key, written.id.clone(), cap)
+        Some(cap) => match on
+            .store()
+            .get_group_within(on.key(), written.id.clone(), cap)
             .await
         {
             Ok(Some(g)) => g,
@@ -221,18 +167,11 @@ pub async fn patch(
             Err(e) => return Err(e.into()),
         },
     };
-    respond_group(StatusCode::OK, g, base_url(&req, &state), projection).await
+    respond_group(StatusCode::OK, g, on.base(), projection).await
 }
 
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
-    state
-        .store
-        .delete_group(t.0.key, id.into_inner(), if_match(&req))
-        .await?;
+pub async fn delete(on: On, id: web::Path<String>) -> Reply {
+    let (id, if_match) = (id.into_inner(), on.if_match());
+    on.store().delete_group(on.key(), id, if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }

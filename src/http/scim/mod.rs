@@ -12,12 +12,11 @@ use serde_json::Value;
 
 use super::error::ScimError;
 use super::AppState;
-use crate::scim::filter::Filter;
 use crate::scim::projection::Projection;
-use crate::scim::{self as proto, Error, LIST_RESPONSE, SCIM_MEDIA_TYPE};
-use crate::store::ListQuery;
+use crate::scim::search::ListQuery;
+use crate::scim::{Error, LIST_RESPONSE, SCIM_MEDIA_TYPE};
 
-pub const SEARCH_REQUEST: &str = "urn:ietf:params:scim:api:messages:2.0:SearchRequest";
+pub use crate::scim::search::{ListParams, SEARCH_REQUEST};
 
 pub fn scope() -> actix_web::Scope {
     let r =
@@ -25,10 +24,10 @@ pub fn scope() -> actix_web::Scope {
     web::scope("/scim/v2")
         .service(
             r("/Users")
-                .route(web::get().to(users::list))
+                .route(web::get().to(list::<users::Users>))
                 .route(web::post().to(users::create)),
         )
-        .service(r("/Users/.search").route(web::post().to(users::search)))
+        .service(r("/Users/.search").route(web::post().to(search::<users::Users>)))
         .service(
             r("/Users/{id}")
                 .route(web::get().to(users::get))
@@ -38,10 +37,10 @@ pub fn scope() -> actix_web::Scope {
         )
         .service(
             r("/Groups")
-                .route(web::get().to(groups::list))
+                .route(web::get().to(list::<groups::Groups>))
                 .route(web::post().to(groups::create)),
         )
-        .service(r("/Groups/.search").route(web::post().to(groups::search)))
+        .service(r("/Groups/.search").route(web::post().to(search::<groups::Groups>)))
         .service(
             r("/Groups/{id}")
                 .route(web::get().to(groups::get))
@@ -63,27 +62,121 @@ pub fn scope() -> actix_web::Scope {
         }))
 }
 
+/// What a SCIM handler answers.
+pub type Reply = Result<HttpResponse, ScimError>;
+
+/// A request on a tenant's SCIM resources: the tenant its token selects, the application,
+/// and what the Users and Groups handlers read of the request (projection, preconditions,
+/// list parameters, body) in one place.
+pub struct On {
+    pub req: HttpRequest,
+    pub state: web::Data<AppState>,
+    pub tenant: std::sync::Arc<crate::store::Tenant>,
+}
+
+impl actix_web::FromRequest for On {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<Box<dyn std::future::Future<Output = Result<On, Self::Error>>>>;
+
+    fn from_request(req: &HttpRequest, payload: &mut actix_web::dev::Payload) -> Self::Future {
+        let tenant = super::auth::ScimTenant::from_request(req, payload);
+        let req = req.clone();
+        Box::pin(async move {
+            let tenant = tenant.await?.0;
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or_else(|| ScimError(Error::new(500, None, "no application state")))?;
+            Ok(On { req, state, tenant })
+        })
+    }
+}
+
+impl On {
+    /// The tenant's key.
+    pub fn key(&self) -> crate::store::TenantKey {
+        self.tenant.key
+    }
+
+    /// The store.
+    pub fn store(&self) -> &crate::store::Store {
+        &self.state.store
+    }
+
+    /// The SCIM base URL as the client sees it.
+    pub fn base(&self) -> String {
+        base_url(&self.req, &self.state)
+    }
+
+    /// `attributes`/`excludedAttributes` of the query string.
+    pub fn projection(&self) -> Result<Projection, Error> {
+        projection_of(&self.req)
+    }
+
+    /// The request's JSON body (within `max_body_bytes`).
+    pub async fn body(&self, payload: web::Payload) -> Result<Value, ScimError> {
+        Ok(super::body::json(payload, self.state.config.max_body_bytes).await?)
+    }
+
+    /// The `If-Match` header, when present.
+    pub fn if_match(&self) -> Option<String> {
+        if_match(&self.req)
+    }
+
+    /// `304 Not Modified` when `If-None-Match` names the resource's version.
+    pub fn not_modified(&self, meta: &crate::scim::resource::Meta) -> Option<HttpResponse> {
+        not_modified(&self.req, meta.version).then(|| {
+            HttpResponse::NotModified()
+                .insert_header((header::ETAG, meta.etag()))
+                .finish()
+        })
+    }
+
+    /// The list parameters of the query string.
+    pub fn list_params(&self) -> Result<ListParams, Error> {
+        list_params(&self.req, self.state.config.max_results)
+    }
+
+    /// The list parameters of a SearchRequest body.
+    pub async fn search_params(&self, payload: web::Payload) -> Result<ListParams, ScimError> {
+        let input = self.body(payload).await?;
+        Ok(ListParams::from_search(
+            &input,
+            self.state.config.max_results,
+        )?)
+    }
+}
+
+/// A resource type's endpoint (`/Users`, `/Groups`): its page of a list; the list and search
+/// handlers are shared.
+pub trait Endpoint {
+    /// The page `params` asks for, rendered as a ListResponse.
+    fn page(on: &On, params: ListParams) -> impl std::future::Future<Output = Reply>;
+}
+
+/// `GET /Users`, `GET /Groups`.
+async fn list<E: Endpoint>(on: On) -> Reply {
+    let params = on.list_params()?;
+    E::page(&on, params).await
+}
+
+/// `POST /Users/.search`, `POST /Groups/.search`.
+async fn search<E: Endpoint>(on: On, payload: web::Payload) -> Reply {
+    let params = on.search_params(payload).await?;
+    E::page(&on, params).await
+}
+
 /// `POST /.search` at the root: Users then Groups, paged as one list (RFC 7644 §3.4.3).
-async fn search_all(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: super::auth::ScimTenant,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
+async fn search_all(on: On, payload: web::Payload) -> Reply {
     use crate::scim::schema::ResourceKind;
-    let input = super::body::json(payload, state.config.max_body_bytes).await?;
-    let params = ListParams::from_search(&input, state.config.max_results)?;
+    let params = on.search_params(payload).await?;
     let q = params.query;
-    let base = base_url(&req, &state);
-    let users = state.store.list_users(t.0.key, q.clone()).await?;
+    let base = on.base();
+    let users = on.store().list_users(on.key(), q.clone()).await?;
     let mut resources: Vec<Value> = users
         .items
         .into_iter()
-        .map(|u| {
-            let mut v = users::render_user(u, &base);
-            params.projection.apply(ResourceKind::User, &mut v);
-            v
-        })
+        .map(|u| users::shown(u, &base, &params.projection))
         .collect();
     let group_query = ListQuery {
         filter: q.filter.clone(),
@@ -92,15 +185,16 @@ async fn search_all(
         count: q.count - resources.len() as i64,
     };
     let with_members = !params.projection.drops(ResourceKind::Group, "members");
-    let groups = state
-        .store
-        .list_groups(t.0.key, group_query, with_members)
+    let groups = on
+        .store()
+        .list_groups(on.key(), group_query, with_members)
         .await?;
-    resources.extend(groups.items.iter().map(|g| {
-        let mut v = groups::render_group(g, &base);
-        params.projection.apply(ResourceKind::Group, &mut v);
-        v
-    }));
+    resources.extend(
+        groups
+            .items
+            .iter()
+            .map(|g| groups::shown(g, &base, &params.projection)),
+    );
     Ok(respond_list(
         users.total + groups.total,
         q.start_index,
@@ -202,7 +296,15 @@ pub fn not_modified(req: &HttpRequest, version: i64) -> bool {
     req.headers()
         .get(header::IF_NONE_MATCH)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| crate::store::version_matches(v, version))
+        .is_some_and(|v| crate::scim::etag::matches(v, version))
+}
+
+/// The list parameters of a request's query string.
+pub fn list_params(req: &HttpRequest, max: usize) -> Result<ListParams, Error> {
+    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
+        .map_err(|e| Error::invalid_syntax(format!("bad query string: {e}")))?
+        .into_inner();
+    ListParams::from_pairs(&pairs, max)
 }
 
 /// The `attributes`/`excludedAttributes` of a request's query string.
@@ -212,153 +314,6 @@ pub(super) fn projection_of(req: &HttpRequest) -> Result<Projection, Error> {
         crate::http::query::value(&q, "attributes", true).as_deref(),
         crate::http::query::value(&q, "excludedAttributes", true).as_deref(),
     )
-}
-
-/// List parameters from a query string or a SearchRequest body.
-pub struct ListParams {
-    pub query: ListQuery,
-    pub projection: Projection,
-}
-
-fn int_param(name: &str, v: &str) -> Result<i64, Error> {
-    v.trim()
-        .parse::<i64>()
-        .map_err(|_| Error::invalid_value(format!("{name} must be an integer, got {v:?}")))
-}
-
-/// List parameters as the client wrote them.
-#[derive(Default)]
-struct RawParams {
-    filter: Option<String>,
-    start: Option<i64>,
-    count: Option<i64>,
-    attributes: Option<String>,
-    excluded: Option<String>,
-    sort_by: Option<String>,
-    sort_order: Option<String>,
-}
-
-impl ListParams {
-    fn build(raw: RawParams, max: usize) -> Result<ListParams, Error> {
-        let filter = match raw
-            .filter
-            .as_deref()
-            .map(str::trim)
-            .filter(|f| !f.is_empty())
-        {
-            Some(f) => Some(Filter::parse(f)?),
-            None => None,
-        };
-        let descending = match raw.sort_order.as_deref().map(str::trim) {
-            None | Some("") => false,
-            Some(o) if o.eq_ignore_ascii_case("ascending") => false,
-            Some(o) if o.eq_ignore_ascii_case("descending") => true,
-            Some(o) => {
-                return Err(Error::invalid_value(format!(
-                    "sortOrder must be ascending or descending, got {o:?}"
-                )))
-            }
-        };
-        let sort = match raw
-            .sort_by
-            .as_deref()
-            .map(str::trim)
-            .filter(|s| !s.is_empty())
-        {
-            None => None,
-            Some(p) => Some((
-                crate::scim::path::AttrPath::parse(p)
-                    .filter(|p| !p.is_whole_extension())
-                    .ok_or_else(|| {
-                        Error::invalid_value(format!("sortBy: {p:?} is not an attribute path"))
-                    })?,
-                descending,
-            )),
-        };
-        let max = max as i64;
-        Ok(ListParams {
-            query: ListQuery {
-                filter,
-                start_index: raw.start.unwrap_or(1).max(1),
-                count: raw.count.unwrap_or(max).clamp(0, max),
-                sort,
-            },
-            projection: Projection::parse(raw.attributes.as_deref(), raw.excluded.as_deref())?,
-        })
-    }
-
-    /// From `?filter=...&startIndex=...&count=...&sortBy=...&sortOrder=...&attributes=...&excludedAttributes=...`.
-    pub fn from_query(req: &HttpRequest, max: usize) -> Result<ListParams, Error> {
-        let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-            .map_err(|e| Error::invalid_syntax(format!("bad query string: {e}")))?
-            .into_inner();
-        let get = |k: &str| {
-            pairs
-                .iter()
-                .find(|(n, _)| n.eq_ignore_ascii_case(k))
-                .map(|(_, v)| v.clone())
-        };
-        let raw = RawParams {
-            filter: get("filter"),
-            start: get("startIndex")
-                .map(|v| int_param("startIndex", &v))
-                .transpose()?,
-            count: get("count").map(|v| int_param("count", &v)).transpose()?,
-            attributes: get("attributes"),
-            excluded: get("excludedAttributes"),
-            sort_by: get("sortBy"),
-            sort_order: get("sortOrder"),
-        };
-        Self::build(raw, max)
-    }
-
-    /// From a SearchRequest body (RFC 7644 §3.4.3).
-    pub fn from_search(body: &Value, max: usize) -> Result<ListParams, Error> {
-        if !body.is_object() {
-            return Err(Error::invalid_syntax(
-                "a SearchRequest must be a JSON object",
-            ));
-        }
-        let get = |k: &str| proto::eval::get_ci(body, k);
-        let text = |k: &str| -> Result<Option<String>, Error> {
-            match get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::String(s)) => Ok(Some(s.clone())),
-                Some(Value::Array(a)) => Ok(Some(
-                    a.iter()
-                        .map(|v| {
-                            v.as_str().map(str::to_owned).ok_or_else(|| {
-                                Error::invalid_value(format!("{k} must list strings"))
-                            })
-                        })
-                        .collect::<Result<Vec<_>, _>>()?
-                        .join(","),
-                )),
-                Some(_) => Err(Error::invalid_value(format!("{k} has the wrong type"))),
-            }
-        };
-        let int = |k: &str| -> Result<Option<i64>, Error> {
-            match get(k) {
-                None | Some(Value::Null) => Ok(None),
-                Some(Value::Number(n)) => n
-                    .as_i64()
-                    .map(Some)
-                    .ok_or_else(|| Error::invalid_value(format!("{k} must be an integer"))),
-                Some(Value::String(s)) => int_param(k, s).map(Some),
-                Some(_) => Err(Error::invalid_value(format!("{k} must be an integer"))),
-            }
-        };
-        let raw = RawParams {
-            filter: text("filter")?,
-            start: int("startIndex")?,
-            count: int("count")?,
-            attributes: text("attributes")?,
-            excluded: text("excludedAttributes")?,
-            sort_by: text("sortBy")?,
-            sort_order: text("sortOrder")?,
-        };
-        Self::build(raw, max)
-    }
 }
 
 /// A ListResponse (RFC 7644 §3.4.2), serialized straight from its parts.

@@ -1,15 +1,11 @@
-//! `/scim/v2/Users`: create, read, list, search, replace, patch, delete.
+//! `/scim/v2/Users`: create, read, replace, patch, delete; list and search are shared with
+//! Groups (`super::Endpoint`).
 
 use actix_web::http::StatusCode;
-use actix_web::{web, HttpRequest, HttpResponse};
+use actix_web::{web, HttpResponse};
 use serde_json::{json, Value};
 
-use super::{
-    base_url, if_match, not_modified, projection_of, respond_list, respond_resource, ListParams,
-    ScimError,
-};
-use crate::http::auth::ScimTenant;
-use crate::http::{body, AppState};
+use super::{respond_list, respond_resource, Endpoint, ListParams, On, Reply};
 use crate::scim::patch;
 use crate::scim::projection::Projection;
 use crate::scim::resource::{normalize, render};
@@ -17,6 +13,9 @@ use crate::scim::schema::ResourceKind;
 use crate::store::UserRecord;
 
 const KIND: ResourceKind = ResourceKind::User;
+
+/// The Users endpoint.
+pub struct Users;
 
 pub fn render_user(u: UserRecord, base: &str) -> Value {
     let groups = u
@@ -30,147 +29,71 @@ pub fn render_user(u: UserRecord, base: &str) -> Value {
     render(KIND, &u.id, u.doc, &u.meta, base, Some(groups))
 }
 
-fn shown(u: UserRecord, base: &str, projection: &Projection) -> Value {
+/// A user as shown: rendered, then projected.
+pub(super) fn shown(u: UserRecord, base: &str, projection: &Projection) -> Value {
     let mut v = render_user(u, base);
     projection.apply(KIND, &mut v);
     v
 }
 
 /// A user as a resource response: its representation and ETag.
-fn answer(status: StatusCode, u: UserRecord, base: &str, projection: &Projection) -> HttpResponse {
+fn answer(on: &On, status: StatusCode, u: UserRecord, projection: &Projection) -> Reply {
     let etag = u.meta.etag();
-    respond_resource(status, &shown(u, base, projection), &etag)
-}
-
-pub async fn create(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let (doc, _) = normalize(KIND, &input)?;
-    let u = state.store.create_user(t.0.key, doc).await?;
-    Ok(answer(
-        StatusCode::CREATED,
-        u,
-        &base_url(&req, &state),
-        &projection,
+    Ok(respond_resource(
+        status,
+        &shown(u, &on.base(), projection),
+        &etag,
     ))
 }
 
-pub async fn get(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
-    let u = state.store.get_user(t.0.key, id.into_inner()).await?;
-    if not_modified(&req, u.meta.version) {
-        return Ok(HttpResponse::NotModified()
-            .insert_header(("ETag", u.meta.etag()))
-            .finish());
+pub async fn create(on: On, payload: web::Payload) -> Reply {
+    let projection = on.projection()?;
+    let (doc, _) = normalize(KIND, &on.body(payload).await?)?;
+    let u = on.store().create_user(on.key(), doc).await?;
+    answer(&on, StatusCode::CREATED, u, &projection)
+}
+
+pub async fn get(on: On, id: web::Path<String>) -> Reply {
+    let projection = on.projection()?;
+    let u = on.store().get_user(on.key(), id.into_inner()).await?;
+    match on.not_modified(&u.meta) {
+        Some(unchanged) => Ok(unchanged),
+        None => answer(&on, StatusCode::OK, u, &projection),
     }
-    Ok(answer(
-        StatusCode::OK,
-        u,
-        &base_url(&req, &state),
-        &projection,
-    ))
 }
 
-async fn list_with(
-    req: &HttpRequest,
-    state: &AppState,
-    t: ScimTenant,
-    params: ListParams,
-) -> Result<HttpResponse, ScimError> {
-    let start = params.query.start_index;
-    let page = state.store.list_users(t.0.key, params.query).await?;
-    let base = base_url(req, state);
-    let resources = page
-        .items
-        .into_iter()
-        .map(|u| shown(u, &base, &params.projection))
-        .collect();
-    Ok(respond_list(page.total, start, resources))
+impl Endpoint for Users {
+    async fn page(on: &On, params: ListParams) -> Reply {
+        let start = params.query.start_index;
+        let page = on.store().list_users(on.key(), params.query).await?;
+        let base = on.base();
+        let resources = page
+            .items
+            .into_iter()
+            .map(|u| shown(u, &base, &params.projection))
+            .collect();
+        Ok(respond_list(page.total, start, resources))
+    }
 }
 
-pub async fn list(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-) -> Result<HttpResponse, ScimError> {
-    let params = ListParams::from_query(&req, state.config.max_results)?;
-    list_with(&req, &state, t, params).await
+pub async fn replace(on: On, id: web::Path<String>, payload: web::Payload) -> Reply {
+    let projection = on.projection()?;
+    let (doc, _) = normalize(KIND, &on.body(payload).await?)?;
+    let (id, if_match) = (id.into_inner(), on.if_match());
+    let u = on.store().replace_user(on.key(), id, doc, if_match).await?;
+    answer(&on, StatusCode::OK, u, &projection)
 }
 
-pub async fn search(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let params = ListParams::from_search(&input, state.config.max_results)?;
-    list_with(&req, &state, t, params).await
+pub async fn patch(on: On, id: web::Path<String>, payload: web::Payload) -> Reply {
+    let projection = on.projection()?;
+    let ops = patch::parse(on.body(payload).await?)?;
+    let (id, if_match) = (id.into_inner(), on.if_match());
+    let u = on.store().patch_user(on.key(), id, ops, if_match).await?;
+    answer(&on, StatusCode::OK, u, &projection)
 }
 
-pub async fn replace(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let (doc, _) = normalize(KIND, &input)?;
-    let u = state
-        .store
-        .replace_user(t.0.key, id.into_inner(), doc, if_match(&req))
-        .await?;
-    Ok(answer(
-        StatusCode::OK,
-        u,
-        &base_url(&req, &state),
-        &projection,
-    ))
-}
-
-pub async fn patch(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    id: web::Path<String>,
-    payload: web::Payload,
-) -> Result<HttpResponse, ScimError> {
-    let projection = projection_of(&req)?;
-    let input = body::json(payload, state.config.max_body_bytes).await?;
-    let ops = patch::parse(input)?;
-    let u = state
-        .store
-        .patch_user(t.0.key, id.into_inner(), ops, if_match(&req))
-        .await?;
-    Ok(answer(
-        StatusCode::OK,
-        u,
-        &base_url(&req, &state),
-        &projection,
-    ))
-}
-
-pub async fn delete(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    t: ScimTenant,
-    id: web::Path<String>,
-) -> Result<HttpResponse, ScimError> {
-    state
-        .store
-        .delete_user(t.0.key, id.into_inner(), if_match(&req))
-        .await?;
+pub async fn delete(on: On, id: web::Path<String>) -> Reply {
+    let (id, if_match) = (id.into_inner(), on.if_match());
+    on.store().delete_user(on.key(), id, if_match).await?;
     Ok(HttpResponse::NoContent().finish())
 }

@@ -1,0 +1,109 @@
+//! The console's activity page as a maud template: the audit log and seat events, filtered,
+//! and the notification outbox. Pure: data in, HTML out.
+
+use maud::{html, Markup};
+
+use super::pages::{csrf, layout, notice};
+use super::session::Session;
+use crate::store::{AuditEntry, LicenseView, Notification, Tenant};
+use serde_json::Value;
+
+/// What the activity list is filtered by, as given.
+pub struct ActivityFilter<'a> {
+    pub q: &'a str,
+    pub license: &'a str,
+    pub user: &'a str,
+    pub actor: &'a str,
+    pub kind: &'a str,
+}
+
+pub fn activity(
+    s: &Session,
+    t: &Tenant,
+    entries: &[(AuditEntry, String)],
+    notifications: &[Notification],
+    licenses: &[LicenseView],
+    f: ActivityFilter,
+    code: Option<&str>,
+) -> Markup {
+    let raw = |v: &Value| serde_json::to_string_pretty(v).unwrap_or_default();
+    layout(
+        &format!("Activity of {}", t.name),
+        Some(s),
+        Some(t),
+        html! {
+            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / activity" }
+            h1 { "Activity" }
+            (notice(code))
+            h2 { "Notifications" }
+            @if notifications.is_empty() { p.muted { "No notification yet." } }
+            @else {
+                div.table-wrap { table {
+                    thead { tr { th scope="col" { "Event" } th scope="col" { "State" } th scope="col" .hide-narrow { "Created" } th scope="col" { "Subject" } th scope="col" { "Attempts" } th scope="col" { span.skip { "Actions" } } } }
+                    tbody {
+                        @for n in notifications {
+                            tr {
+                                td { (n.kind) }
+                                td { span.badge.(n.state) { (n.state) } @if let Some(e) = &n.last_error { br; span.small.muted { (e) } } }
+                                td.small.hide-narrow { (n.created) }
+                                td { (n.subject.as_deref().unwrap_or("")) }
+                                td { (n.attempts) }
+                                td {
+                                    @if crate::store::DigestState::parse(&n.state).is_some_and(|d| d.needs_action()) {
+                                        form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (n.id) "/retry" } {
+                                            (csrf(s))
+                                            button.secondary type="submit" { "Retry" }
+                                        }
+                                        form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (n.id) "/dismiss" } {
+                                            (csrf(s))
+                                            button.secondary type="submit" { "Dismiss" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                } }
+            }
+            h2 { "What happened" }
+            form.row method="get" action={ "/console/tenants/" (t.id) "/activity" } role="search" {
+                div { label for="aq" { "Search" } input #aq type="search" name="q" value=(f.q) placeholder="e.g. alice, Design"; }
+                div { label for="al" { "License" }
+                    select #al name="license" {
+                        option value="" { "Any" }
+                        @for l in licenses { option value=(l.name) selected[f.license.eq_ignore_ascii_case(&l.name)] { (l.name) } }
+                    }
+                }
+                div { label for="au" { "User" } input #au type="search" name="user" value=(f.user) placeholder="userName"; }
+                div { label for="aa" { "Who" }
+                    select #aa name="actor" {
+                        @for (v, label) in [("", "Anyone"), ("operator", "The operator"), ("tenant-admin", "Tenant admins"), ("console", "In the console"), ("cli", "The command line"), ("reconciler", "The reconciler"), ("allocator", "seatkeeper (seat changes)")] {
+                            option value=(v) selected[f.actor == v] { (label) }
+                        }
+                    }
+                }
+                div { label for="ak" { "Kind" }
+                    select #ak name="kind" {
+                        option value="" { "Everything" }
+                        @for (label, v) in super::activity::KINDS { option value=(v) selected[f.kind == v] { (label) } }
+                    }
+                }
+                div { button type="submit" { "Filter" } }
+            }
+            @if entries.is_empty() { p.muted { "Nothing matches." } }
+            ul.activity {
+                @for (e, text) in entries {
+                    li {
+                        time.local datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) }
+                        " "
+                        span { (text) }
+                        details.small {
+                            summary { "raw" }
+                            pre.mono { (format!("{} {} {}\n{}", e.at, e.actor, e.action, raw(&e.detail))) }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}

@@ -1,0 +1,320 @@
+//! The console's license pages as maud templates: the license (its figures, groups, policy
+//! and history) and its seat list. Pure: data in, HTML out.
+
+use maud::{html, Markup, PreEscaped};
+
+use super::pages::{csrf, gauge, layout, notice};
+use super::session::Session;
+use crate::store::{GroupChoice, LicenseView, PreviewView, SeatView, Selector, Tenant};
+
+/// How a selector names its group, in words.
+pub(super) fn selector_kind(kind: &str) -> &'static str {
+    match kind {
+        "id" => "id",
+        "externalId" => "external id",
+        _ => "name",
+    }
+}
+
+pub(super) fn selector_text(sel: &Selector) -> (String, String) {
+    let (kind, value) = sel.parts();
+    (kind.to_owned(), value.to_owned())
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn license(
+    s: &Session,
+    t: &Tenant,
+    l: &LicenseView,
+    chart: &str,
+    planning: Markup,
+    picker: Option<&[GroupChoice]>,
+    q: &str,
+    preview: Option<(i64, PreviewView)>,
+    limits_preview: Option<&super::groups::LimitsPreview>,
+    code: Option<&str>,
+) -> Markup {
+    let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
+    let selected: Vec<(String, String)> = l
+        .groups
+        .iter()
+        .map(|g| selector_text(&g.selector))
+        .collect();
+    layout(
+        &l.name,
+        Some(s),
+        Some(t),
+        html! {
+            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " (l.name) }
+            h1 { (l.name) }
+            (notice(code))
+            section.card aria-labelledby="use" {
+                h2 #use { "Seats" }
+                (gauge(l))
+                p { a.button.secondary href={ (base) "/seats" } { "Holders and waitlist" } }
+                (PreEscaped(chart))
+                p.small.muted { "Blue: seats in use. Amber, dashed: users waiting. Red, dashed: capacity. Blue, dotted: the forecast of demand." }
+            }
+            (planning)
+            div.grid {
+                (super::groups::card(s, &base, l, limits_preview))
+                section.card aria-labelledby="count" {
+                    h2 #count { "Seat count" }
+                    form method="post" action={ (base) "/preview" } {
+                        (csrf(s))
+                        label for="seats" { "Seats" }
+                        input #seats type="number" name="seats" min="0" value=(preview.as_ref().map(|p| p.0).unwrap_or(l.seats)) required;
+                        p { button type="submit" { "Preview" } }
+                    }
+                    @if let Some((n, p)) = &preview {
+                        div.notice.warn role="status" #preview {
+                            strong { "With " (n) " seats:" }
+                            ul {
+                                li { (p.granted.len() + p.promoted.len()) " would get a seat" @if !p.promoted.is_empty() { " (" (p.promoted.iter().take(10).cloned().collect::<Vec<_>>().join(", ")) @if p.promoted.len() > 10 { ", …" } ")" } }
+                                li { (p.blocked.len()) " would be moved to the waitlist" }
+                                li { (p.released.len() + p.releasing.len()) " would lose a seat" }
+                                li { "after: " (p.after.granted) " granted, " (p.after.blocked) " waiting" }
+                            }
+                            form method="post" action={ (base) "/settings" } {
+                                (csrf(s))
+                                input type="hidden" name="form" value="seats";
+                                input type="hidden" name="seats" value=(n);
+                                button type="submit" { "Save " (n) " seats" }
+                                " " a href=(base) { "Cancel" }
+                            }
+                        }
+                    }
+                }
+                section.card aria-labelledby="policy" {
+                    h2 #policy { "Policy" }
+                    form method="post" action={ (base) "/settings" } {
+                        (csrf(s))
+                        input type="hidden" name="form" value="policy";
+                        label { input type="checkbox" name="auto_promote" value="1" checked[l.auto_promote]; " Promote the waitlist when a seat frees" }
+                        label { input type="checkbox" name="free_on_delete" value="1" checked[l.free_on_delete]; " Free a deleted user's seat at once" }
+                        label for="grace" { "Release grace (seconds, up to 259200)" }
+                        input #grace type="number" name="grace_seconds" min="0" max="259200" value=(l.grace_seconds);
+                        label for="lowered" { "When the seat count is lowered below use" }
+                        select #lowered name="on_capacity_lowered" {
+                            option value="keep" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::Keep)] { "keep: nobody loses a seat" }
+                            option value="block_newest" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::BlockNewest)] { "block_newest: the newest holders wait" }
+                        }
+                        label for="idle-days" { "Reclaim a seat unused for (days; 0: never)" }
+                        input #idle-days type="number" name="reclaim_idle_days" min="0" max="3650" value=(l.reclaim_idle_days);
+                        label for="notice-days" { "Tell the recipients this many days before" }
+                        input #notice-days type="number" name="reclaim_notice_days" min="0" value=(l.reclaim_notice_days);
+                        label for="overage" { "Agreed overage (extra seats, billed at true-up)" }
+                        div.row {
+                            input #overage type="number" name="overage" min="0" value=(l.overage) aria-label="Extra seats";
+                            label.skip for="overage-percent" { "or % of the seats" }
+                            input #overage-percent type="number" name="overage_percent" min="0" max="1000" value=(l.overage_percent) aria-label="Extra seats as a share of the seat count";
+                        }
+                        label for="lnotify" { "Also email about this license" }
+                        input #lnotify type="text" name="notify" value=(l.notify.iter().map(|r| r.to_string()).collect::<Vec<_>>().join("; ")) placeholder="pm@contoso.com; cfo@contoso.com: threshold";
+                        p.small.muted { "Besides the tenant's recipients. " code { "address: blocked threshold" } " limits an address to those kinds." }
+                        p { button type="submit" { "Save policy" } }
+                    }
+                }
+            }
+            dialog #picker aria-labelledby="picker-title" open[picker.is_some()] data-open-now[picker.is_some()] {
+                h2 #picker-title { "Group Select" }
+                form method="get" action=(base) role="search" {
+                    input type="hidden" name="pick" value="1";
+                    label for="q" { "Search groups by name" }
+                    div.row {
+                        input #q type="search" name="q" value=(q) autofocus;
+                        button type="submit" { "Search" }
+                    }
+                }
+                @match picker {
+                    None => p.muted { "Search to list the groups the provider has sent." },
+                    Some([]) => p.muted { "No group matches." },
+                    Some(groups) => {
+                        ul {
+                            @for g in groups {
+                                li {
+                                    (g.display_name) " " span.small.muted { (g.members) " members" }
+                                    @if selected.iter().any(|(k, v)| (k == "id" && *v == g.id) || (k == "displayName" && v.eq_ignore_ascii_case(&g.display_name)) || (k == "externalId" && Some(v) == g.external_id.as_ref())) {
+                                        " " span.badge.granted { "selected" }
+                                    } @else {
+                                        form.inline method="post" action={ (base) "/groups" } {
+                                            (csrf(s))
+                                            input type="hidden" name="action" value="add";
+                                            input type="hidden" name="kind" value="id";
+                                            input type="hidden" name="value" value=(g.id);
+                                            " " button type="submit" aria-label={ "Select " (g.display_name) } { "Select" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+                form method="post" action={ (base) "/groups" } {
+                    (csrf(s))
+                    input type="hidden" name="action" value="add";
+                    input type="hidden" name="kind" value="displayName";
+                    label for="pending-name" { "Or select by name before the group arrives (pending)" }
+                    div.row {
+                        input #pending-name type="text" name="value";
+                        button.secondary type="submit" { "Select by name" }
+                    }
+                }
+                p { a href=(base) data-close="" { "Close" } }
+            }
+        },
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+pub fn seats(
+    s: &Session,
+    t: &Tenant,
+    l: &LicenseView,
+    overrides: &[(String, String, String)],
+    shown: &[SeatView],
+    total: usize,
+    page: usize,
+    pages: usize,
+    q: &str,
+    state: &str,
+    code: Option<&str>,
+) -> Markup {
+    let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
+    let query = |p: usize| {
+        format!(
+            "{base}/seats?q={}&state={}&page={p}",
+            urlencode(q),
+            urlencode(state)
+        )
+    };
+    html_seats(
+        s, t, l, overrides, shown, total, page, pages, q, state, code, &base, &query,
+    )
+}
+
+#[allow(clippy::too_many_arguments)]
+fn html_seats(
+    s: &Session,
+    t: &Tenant,
+    l: &LicenseView,
+    overrides: &[(String, String, String)],
+    shown: &[SeatView],
+    total: usize,
+    page: usize,
+    pages: usize,
+    q: &str,
+    state: &str,
+    code: Option<&str>,
+    base: &str,
+    query: &dyn Fn(usize) -> String,
+) -> Markup {
+    layout(
+        &format!("Seats of {}", l.name),
+        Some(s),
+        Some(t),
+        html! {
+            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " a href=(base) { (l.name) } " / seats" }
+            h1 { "Seats of " (l.name) }
+            (notice(code))
+            (gauge(l))
+            form.row method="get" action={ (base) "/seats" } role="search" {
+                div { label for="q" { "Search users" } input #q type="search" name="q" value=(q); }
+                div {
+                    label for="state" { "State" }
+                    select #state name="state" {
+                        option value="" selected[state.is_empty()] { "all" }
+                        @for st in ["granted", "releasing", "blocked"] { option value=(st) selected[state == st] { (st) } }
+                    }
+                }
+                div { button type="submit" { "Filter" } }
+                div { a.button.secondary href={ (base) "/seats.csv?q=" (urlencode(q)) "&state=" (urlencode(state)) } download { "Export CSV" } }
+            }
+            div.table-wrap {
+                table {
+                    caption.small.muted { (total) " seats" @if pages > 1 { ", page " (page) " of " (pages) } }
+                    thead { tr {
+                        th scope="col" { "User" } th scope="col" { "State" } th scope="col" { "Position" }
+                        th scope="col" .hide-narrow { "Since" } th scope="col" .hide-narrow { "Release" } th scope="col" .hide-narrow { "Last used" } th scope="col" { "Actions" }
+                    } }
+                    tbody {
+                        @for seat in shown {
+                            @let who = seat.user_name.clone().unwrap_or_else(|| seat.user_id.clone());
+                            tr {
+                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } @if let Some(g) = &seat.group_name { " " span.badge.group title="The selected group this seat counts against (its reserve and ceiling)" { (g) } } }
+                                td { span.badge.(seat.state) { (seat.state) } }
+                                td { @if let Some(p) = seat.position { (p) } }
+                                td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }
+                                td.small.hide-narrow { (seat.release_at.clone().unwrap_or_default()) }
+                                td.small.hide-narrow { (seat.last_used.clone().unwrap_or_default()) }
+                                td {
+                                    @for (action, label) in [("pin", "Pin"), ("exclude", "Exclude"), ("clear", "Clear override")] {
+                                        @if offered(action, seat.pinned) {
+                                            form.inline method="post" action={ (base) "/seats/" (urlencode(&who)) } {
+                                                (csrf(s))
+                                                input type="hidden" name="action" value=(action);
+                                                button.secondary type="submit" aria-label={ (label) " " (who) } { (label) }
+                                            }
+                                            " "
+                                        }
+                                    }
+                                    @if seat.state == "blocked" {
+                                        form.inline method="post" action={ (base) "/seats/" (urlencode(&who)) } {
+                                            (csrf(s))
+                                            input type="hidden" name="action" value="grant";
+                                            button type="submit" aria-label={ "Grant a seat to " (who) } { "Grant" }
+                                        }
+                                    }
+                                }
+                            }
+                        }
+                    }
+                }
+            }
+            nav.pager aria-label="Pages" {
+                @if page > 1 { a href=(query(page - 1)) rel="prev" { "← Previous" } }
+                span.muted { "Page " (page) " of " (pages) }
+                @if page < pages { a href=(query(page + 1)) rel="next" { "Next →" } }
+            }
+            h2 { "Overrides" }
+            @if overrides.is_empty() { p.muted { "No user is pinned or excluded." } }
+            @else {
+                ul {
+                    @for (who, kind, since) in overrides {
+                        li {
+                            (who) " " span.badge.(if kind == "pin" { "granted" } else { "blocked" }) { (match kind.as_str() { "pin" => "pinned", "idle" => "idle: reclaimed until used again", _ => "excluded" }) }
+                            " " span.small.muted { "since " (since) }
+                            form.inline method="post" action={ (base) "/seats/" (urlencode(who)) } {
+                                (csrf(s))
+                                input type="hidden" name="action" value="clear";
+                                " " button.secondary type="submit" aria-label={ "Clear the override of " (who) } { "Clear" }
+                            }
+                        }
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// Which override buttons a seat row offers: pin unless pinned, clear only when pinned.
+fn offered(action: &str, pinned: bool) -> bool {
+    match action {
+        "pin" => !pinned,
+        "clear" => pinned,
+        _ => true,
+    }
+}
+
+fn urlencode(s: &str) -> String {
+    let mut out = String::new();
+    for b in s.bytes() {
+        match b {
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                out.push(b as char)
+            }
+            _ => out.push_str(&format!("%{b:02X}")),
+        }
+    }
+    out
+}
