@@ -1,7 +1,8 @@
-//! Licenses and their group selection: create, read, update (seat count, policy, selectors,
-//! pending selectors that wait for their group), delete, and the dry-run preview of a change.
-//! Every change runs the allocator in the transaction that makes it. Seat operations on one
-//! user live in `seat_ops`, the reconciler in `reconciler`, the feed and audit in `feed`.
+//! Licenses: create, read, update (seat count, policy, selected groups and their limits),
+//! delete. Every change runs the allocator in the transaction that makes it. The group
+//! selection lives in `selection`, the dry-run preview of a change in `preview`, seat
+//! operations on one user in `seat_ops`, the reconciler in `reconciler`, the feed and audit in
+//! `feed`.
 
 use std::collections::HashSet;
 
@@ -12,110 +13,17 @@ use serde_json::json;
 use super::audit::{record as audit, Actor};
 use super::outbox;
 use super::seats::{allocate, rfc3339, TxSeats};
+use super::selection::{
+    distinct, selection_changed, set_selectors, validate_reserves, validate_selectors, GroupEntry,
+    GroupSelection, Selector,
+};
 use super::{Error, Lock, Result, Store, TenantKey};
-use crate::alloc::{Allocator, Cause, EventKind, LicenseKey, Millis, OnLowered, Report, SeatStore};
+use crate::alloc::{Allocator, LicenseKey, Millis, OnLowered, Report, SeatStore};
 use crate::notify::{Kind, Recipient};
 use crate::scim::resource::fold;
 
 /// Longest release grace: the 72-hour reconciliation window.
 pub const MAX_GRACE_SECONDS: i64 = 259_200;
-
-/// How a license names a group it selects.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, utoipa::ToSchema)]
-pub enum Selector {
-    #[serde(rename = "id")]
-    Id(String),
-    #[serde(rename = "externalId")]
-    ExternalId(String),
-    #[serde(rename = "displayName")]
-    DisplayName(String),
-}
-
-impl Selector {
-    /// The selector's kind (`id`, `externalId`, `displayName`) and value.
-    pub fn parts(&self) -> (&'static str, &str) {
-        match self {
-            Selector::Id(v) => ("id", v),
-            Selector::ExternalId(v) => ("externalId", v),
-            Selector::DisplayName(v) => ("displayName", v),
-        }
-    }
-    pub(super) fn from_parts(kind: &str, value: String) -> Selector {
-        match kind {
-            "id" => Selector::Id(value),
-            "externalId" => Selector::ExternalId(value),
-            _ => Selector::DisplayName(value),
-        }
-    }
-}
-
-/// A group a license selects, with the seats kept for its members (`reserve`) and the most
-/// they may hold (`max`): see `alloc::pools`. On the wire: `{"displayName": "Sales",
-/// "reserve": 5, "max": 20}` (or `id` / `externalId`); both limits are optional.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(try_from = "GroupEntry")]
-pub struct GroupSelection {
-    pub selector: Selector,
-    pub reserve: i64,
-    pub max: Option<i64>,
-}
-
-impl From<Selector> for GroupSelection {
-    fn from(selector: Selector) -> Self {
-        GroupSelection {
-            selector,
-            reserve: 0,
-            max: None,
-        }
-    }
-}
-
-impl From<&SelectorView> for GroupSelection {
-    fn from(v: &SelectorView) -> Self {
-        GroupSelection {
-            selector: v.selector.clone(),
-            reserve: v.reserve,
-            max: v.max,
-        }
-    }
-}
-
-/// A group selection as sent: exactly one of `id`, `externalId`, `displayName`.
-#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
-#[serde(deny_unknown_fields)]
-pub struct GroupEntry {
-    pub id: Option<String>,
-    #[serde(rename = "externalId")]
-    pub external_id: Option<String>,
-    #[serde(rename = "displayName")]
-    pub display_name: Option<String>,
-    /// Seats kept for this group's members (default 0).
-    #[serde(default)]
-    pub reserve: i64,
-    /// At most this many seats for this group's members (default: no ceiling).
-    pub max: Option<i64>,
-}
-
-impl TryFrom<GroupEntry> for GroupSelection {
-    type Error = String;
-    fn try_from(e: GroupEntry) -> std::result::Result<Self, String> {
-        let selector =
-            match (e.id, e.external_id, e.display_name) {
-                (Some(v), None, None) => Selector::Id(v),
-                (None, Some(v), None) => Selector::ExternalId(v),
-                (None, None, Some(v)) => Selector::DisplayName(v),
-                _ => return Err(
-                    "a group is named by exactly one of \"id\", \"externalId\" or \"displayName\""
-                        .into(),
-                ),
-            };
-        Ok(GroupSelection {
-            selector,
-            reserve: e.reserve,
-            max: e.max,
-        })
-    }
-}
 
 /// A license as created (every policy field has its default).
 #[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
@@ -276,36 +184,6 @@ pub struct LicenseView {
     pub updated: String,
 }
 
-/// Who would be granted, blocked, released, ... by a proposed change.
-#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
-pub struct PreviewView {
-    pub granted: Vec<String>,
-    pub promoted: Vec<String>,
-    pub blocked: Vec<String>,
-    pub releasing: Vec<String>,
-    pub released: Vec<String>,
-    pub capacity: i64,
-    /// The license's counts after the change.
-    pub after: SeatCounts,
-    /// With reservations or ceilings after the change: each group's use after it.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
-    pub groups: Vec<PoolView>,
-}
-
-/// A selected group's use of a license against its reserve and ceiling.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct PoolView {
-    #[serde(rename = "groupId")]
-    pub group_id: String,
-    #[serde(rename = "groupName")]
-    pub group_name: Option<String>,
-    pub reserve: i64,
-    pub max: Option<i64>,
-    #[serde(rename = "inUse")]
-    pub in_use: i64,
-    pub waiting: i64,
-}
-
 /// A license's seats by state.
 #[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default, utoipa::ToSchema)]
 pub struct SeatCounts {
@@ -324,7 +202,7 @@ fn validate_name(name: &str) -> Result<String> {
     Ok(n.to_owned())
 }
 
-fn validate_seats(seats: i64) -> Result<i64> {
+pub(super) fn validate_seats(seats: i64) -> Result<i64> {
     if !(0..=10_000_000).contains(&seats) {
         return Err(Error::Invalid(
             "seats must be between 0 and 10000000".into(),
@@ -340,59 +218,6 @@ fn validate_grace(g: i64) -> Result<i64> {
         )));
     }
     Ok(g)
-}
-
-fn validate_selectors(groups: &[GroupSelection]) -> Result<()> {
-    if groups.len() > 1000 {
-        return Err(Error::Invalid("at most 1000 groups per license".into()));
-    }
-    if groups
-        .iter()
-        .any(|s| s.selector.parts().1.trim().is_empty())
-    {
-        return Err(Error::Invalid(
-            "a group selector needs a non-empty value".into(),
-        ));
-    }
-    for g in groups {
-        let name = g.selector.parts().1;
-        if !(0..=10_000_000).contains(&g.reserve) {
-            return Err(Error::Invalid(format!(
-                "the reserve of group {name:?} must be between 0 and 10000000"
-            )));
-        }
-        match g.max {
-            Some(m) if !(0..=10_000_000).contains(&m) => {
-                return Err(Error::Invalid(format!(
-                    "the max of group {name:?} must be between 0 and 10000000"
-                )))
-            }
-            Some(m) if m < g.reserve => {
-                return Err(Error::Invalid(format!(
-                    "the max of group {name:?} ({m}) is below its reserve ({})",
-                    g.reserve
-                )))
-            }
-            _ => {}
-        }
-    }
-    Ok(())
-}
-
-/// The sum of a license's reserves cannot exceed its seat count.
-fn validate_reserves(seats: i64, reserved: i64) -> Result<()> {
-    if reserved > seats {
-        return Err(Error::Invalid(format!(
-            "the groups' reserves add up to {reserved} seats, more than the license's {seats}"
-        )));
-    }
-    Ok(())
-}
-
-/// `groups` without repeated selectors (the first of each is kept).
-fn distinct(groups: &[GroupSelection]) -> Vec<&GroupSelection> {
-    let mut seen = HashSet::new();
-    groups.iter().filter(|g| seen.insert(&g.selector)).collect()
 }
 
 pub(super) fn license_key(c: &Db, tenant: TenantKey, key: &str) -> Result<LicenseKey> {
@@ -508,116 +333,6 @@ pub(super) fn pool_counts(
         }
     }
     Ok(out)
-}
-
-/// Resolves a selector to a group id (the oldest match).
-fn resolve(c: &Db, tenant: TenantKey, s: &Selector) -> Result<Option<String>> {
-    let sql = match s {
-        Selector::Id(_) => "SELECT id FROM groups WHERE tenant = ? AND id = ?",
-        Selector::ExternalId(_) => {
-            "SELECT id FROM groups WHERE tenant = ? AND external_id = ? ORDER BY rk LIMIT 1"
-        }
-        Selector::DisplayName(_) => {
-            "SELECT id FROM groups WHERE tenant = ? AND display_name_key = ? ORDER BY rk LIMIT 1"
-        }
-    };
-    let value = match s {
-        Selector::DisplayName(v) => fold(v),
-        other => other.parts().1.to_owned(),
-    };
-    c.prepare_cached(sql)?
-        .query_row(params![tenant, value], |r| r.get(0))
-        .optional()
-}
-
-fn selectors(c: &Db, l: LicenseKey) -> Result<Vec<(Selector, Option<String>)>> {
-    let mut st = c.prepare_cached(
-        "SELECT selector, value, group_id FROM license_groups WHERE license_rk = ?",
-    )?;
-    let v = st
-        .query_map([l], |r| {
-            Ok((
-                Selector::from_parts(&r.get::<_, String>(0)?, r.get(1)?),
-                r.get(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>>>()?;
-    Ok(v)
-}
-
-/// Sets a license's selectors, in order, with their limits; returns (groups no longer
-/// selected, groups newly selected).
-fn set_selectors(
-    c: &Db,
-    tenant: TenantKey,
-    l: LicenseKey,
-    at: Millis,
-    wanted: &[GroupSelection],
-) -> Result<(Vec<String>, Vec<String>)> {
-    let wanted = distinct(wanted);
-    let before = selectors(c, l)?;
-    let old_groups: HashSet<String> = before.iter().filter_map(|(_, g)| g.clone()).collect();
-    let wanted_set: HashSet<&Selector> = wanted.iter().map(|g| &g.selector).collect();
-    for (s, _) in &before {
-        if !wanted_set.contains(s) {
-            let (kind, value) = s.parts();
-            c.prepare_cached(
-                "DELETE FROM license_groups WHERE license_rk = ? AND selector = ? AND value = ?",
-            )?
-            .execute(params![l, kind, value])?;
-        }
-    }
-    let had: HashSet<&Selector> = before.iter().map(|(s, _)| s).collect();
-    for (position, g) in wanted.iter().enumerate() {
-        let s = &g.selector;
-        let (kind, value) = s.parts();
-        let position = position as i64;
-        if had.contains(s) {
-            c.prepare_cached(
-                "UPDATE license_groups SET position = ?, reserve = ?, max_seats = ? WHERE license_rk = ? AND selector = ? AND value = ?",
-            )?
-            .execute(params![position, g.reserve, g.max, l, kind, value])?;
-            continue;
-        }
-        let group = resolve(c, tenant, s)?;
-        let pending = group.is_none().then(|| rfc3339(at));
-        c.prepare_cached(
-            "INSERT INTO license_groups (license_rk, tenant, selector, value, group_id, pending_since, position, reserve, max_seats) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
-        )?
-        .execute(params![l, tenant, kind, value, group, pending, position, g.reserve, g.max])?;
-    }
-    let new_groups: HashSet<String> = selectors(c, l)?
-        .into_iter()
-        .filter_map(|(_, g)| g)
-        .collect();
-    let removed = old_groups.difference(&new_groups).cloned().collect();
-    let added = new_groups.difference(&old_groups).cloned().collect();
-    Ok((removed, added))
-}
-
-/// Re-allocates after a license's selection changed.
-fn selection_changed<S: crate::alloc::SeatStore<Error = Error>>(
-    a: &mut Allocator<S>,
-    l: LicenseKey,
-    removed: &[String],
-    added: &[String],
-    notify: impl FnMut(&mut Allocator<S>) -> Result<()>,
-) -> Result<()> {
-    let mut gone = Vec::new();
-    for g in removed {
-        gone.extend(a.member_closure(g)?);
-    }
-    gone.sort();
-    gone.dedup();
-    // An admin's unselection: the grace applies, the circuit breaker does not.
-    a.reevaluate(l, &gone, Cause::License, false)?;
-    let mut fresh = Vec::new();
-    for g in added {
-        fresh.extend(a.member_closure(g)?);
-    }
-    fresh.sort();
-    fresh.dedup();
-    a.reevaluate_selected(l, fresh, notify)
 }
 
 fn apply_change(
@@ -899,155 +614,6 @@ impl Store {
         })
         .await
     }
-
-    /// What a proposed seat count and/or selection would do, without changing anything: the
-    /// allocator runs over a copy of the license's seats, off the writer (`store::preview`).
-    pub async fn preview(
-        &self,
-        tenant: TenantKey,
-        key: String,
-        seats: Option<i64>,
-        groups: Option<Vec<GroupSelection>>,
-    ) -> Result<PreviewView> {
-        let at = self.now_ms();
-        // Off the writer, in one read snapshot, on a low-priority thread (see `store::preview`
-        // and `crate::background`).
-        self.read_expensive(tenant, move |c| {
-            preview_in(c, tenant, &key, at, seats, groups)
-        })
-        .await
-    }
-}
-
-/// What changing license `key`'s seat count and/or selected groups would do, computed by the
-/// allocator over an in-memory copy of its seats (`store::preview`): nothing is written.
-fn preview_in(
-    c: &Db,
-    tenant: TenantKey,
-    key: &str,
-    at: Millis,
-    seats: Option<i64>,
-    groups: Option<Vec<GroupSelection>>,
-) -> Result<PreviewView> {
-    let l = license_key(c, tenant, key)?;
-    let mut base = TxSeats::new(c, tenant);
-    let old = base
-        .policy(l)?
-        .ok_or_else(|| Error::NotFound("license".into()))?;
-    let mut policy = old.clone();
-    if let Some(s) = seats {
-        let (overage, percent): (i64, i64) = c
-            .prepare_cached("SELECT overage, overage_percent FROM licenses WHERE rk = ?")?
-            .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        let s = validate_seats(s)?;
-        policy.capacity = s + crate::capacity::overage_seats(s, overage, percent);
-    }
-    // The selection as `set_selectors` would leave it: kept selectors keep their group,
-    // new ones resolve now.
-    let before = selectors(c, l)?;
-    let old_groups: HashSet<String> = before.iter().filter_map(|(_, g)| g.clone()).collect();
-    let rules_before = policy.pools.clone();
-    let new_groups: HashSet<String> = match &groups {
-        None => old_groups.clone(),
-        Some(wanted) => {
-            validate_selectors(wanted)?;
-            let mut out = HashSet::new();
-            let mut rules = Vec::new();
-            for g in distinct(wanted) {
-                let s = &g.selector;
-                let group = match before.iter().find(|(b, _)| b == s) {
-                    Some((_, g)) => g.clone(),
-                    None => resolve(c, tenant, s)?,
-                };
-                rules.push(crate::alloc::PoolRule {
-                    group: group.clone(),
-                    reserve: g.reserve,
-                    max: g.max,
-                });
-                out.extend(group);
-            }
-            policy.pools = super::seats::normal_rules(rules);
-            out
-        }
-    };
-    let reserved: i64 = match &groups {
-        Some(wanted) => distinct(wanted).iter().map(|g| g.reserve).sum(),
-        None => c
-            .prepare_cached(
-                "SELECT CAST(coalesce(sum(reserve), 0) AS BIGINT) FROM license_groups WHERE license_rk = ?",
-            )?
-            .query_row([l], |r| r.get(0))?,
-    };
-    let rules_changed = policy.pools != rules_before;
-    let mut removed: Vec<String> = old_groups.difference(&new_groups).cloned().collect();
-    let mut added: Vec<String> = new_groups.difference(&old_groups).cloned().collect();
-    removed.sort();
-    added.sort();
-    let mut selected: Vec<String> = new_groups.into_iter().collect();
-    selected.sort();
-    let new_capacity = policy.capacity;
-    let capacity = match seats {
-        Some(s) => s,
-        None => view(c, l)?.seats,
-    };
-    validate_reserves(capacity, reserved)?;
-    let rules = policy.pools.clone();
-    let mut p = super::preview::PreviewSeats::new(base, l, policy, selected)?;
-    super::preview::with_allocator(&mut p, at, |a| {
-        if rules_changed {
-            a.repool_all(l)?;
-        }
-        selection_changed(a, l, &removed, &added, |_| Ok(()))?;
-        if new_capacity != old.capacity {
-            a.capacity_changed(l, old.capacity)?;
-        }
-        if rules_changed {
-            a.limits_changed(l)?;
-        }
-        Ok(())
-    })?;
-    let mut out = PreviewView::default();
-    let mut name = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
-    for (user, kind) in &p.events {
-        let who: String = name
-            .query_row(params![tenant, user], |r| r.get(0))
-            .optional()?
-            .unwrap_or_else(|| user.clone());
-        match kind {
-            EventKind::Granted => out.granted.push(who),
-            EventKind::Promoted => out.promoted.push(who),
-            EventKind::Blocked => out.blocked.push(who),
-            EventKind::Releasing => out.releasing.push(who),
-            EventKind::Released => out.released.push(who),
-            // An admin's change is never held.
-            EventKind::Held => {}
-        }
-    }
-    let after = p.counts_now();
-    let use_of = p.pool_counts();
-    let mut gname =
-        c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?;
-    for r in &rules {
-        let Some(g) = &r.group else { continue };
-        let (in_use, waiting) = use_of.get(g).copied().unwrap_or((0, 0));
-        out.groups.push(PoolView {
-            group_id: g.clone(),
-            group_name: gname
-                .query_row(params![tenant, g], |r| r.get(0))
-                .optional()?,
-            reserve: r.reserve,
-            max: r.max,
-            in_use,
-            waiting,
-        });
-    }
-    out.capacity = capacity;
-    out.after = SeatCounts {
-        granted: after.granted,
-        blocked: after.blocked,
-        releasing: after.releasing,
-    };
-    Ok(out)
 }
 
 /// A license's settings as an admin sets them (no counters or timestamps), for the audit log.

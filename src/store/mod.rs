@@ -22,7 +22,7 @@
 //!   mode they never block the writer and see the last committed state. Point reads on the hot
 //!   path (a user by id or `userName`) run inline on the HTTP worker's own connection, in one
 //!   read transaction ([`Store::read_now`]); an accepted SCIM token is remembered for a second
-//!   (`tenants::AuthCache`), so most requests authenticate without a read at all. A waiting
+//!   (`tokens::AuthCache`), so most requests authenticate without a read at all. A waiting
 //!   user's position in a long waitlist comes from an in-memory copy of the waitlist order taken
 //!   at the license's current `waitlist_gen` (`ranks`), not from counting everyone ahead.
 //!
@@ -54,8 +54,11 @@ mod reconciler;
 mod seat_hooks;
 mod seat_ops;
 pub mod seats;
+mod selection;
 pub mod sql;
+mod status;
 mod tenants;
+mod tokens;
 pub mod transfer;
 mod users;
 pub mod webhooks;
@@ -76,11 +79,11 @@ pub use groups::{GroupChoice, GroupRecord, MemberRow};
 pub use history::LicenseTrueUp;
 pub use holds::{Decision, HeldUser, HoldChange, HoldView};
 pub use licenses::{
-    GroupEntry, GroupSelection, LicenseChange, LicenseSpec, LicenseView, PoolView, PreviewView,
-    SeatCounts, Selector, SelectorView, DEFAULT_GRACE_SECONDS,
+    LicenseChange, LicenseSpec, LicenseView, SeatCounts, SelectorView, DEFAULT_GRACE_SECONDS,
 };
 pub use maintenance::Problem;
 pub use outbox::{DigestState, Notification, NotificationDetail, Notifications};
+pub use preview::{PoolView, PreviewView};
 pub use product::{
     ProductCheck, ProductEvent, ProductEvents, ProductScope, ProductSeat, ProductUser,
     ProductUserSeats, UsageEvent, UsageReport, MAX_CHECKS, MAX_USAGE,
@@ -89,10 +92,10 @@ pub use query::{ListQuery, Page};
 pub use reclaim::{IdleSeat, ReclaimPreview};
 pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
 pub use seat_ops::{LicenseRef, SeatView, SeatsView, UserSeat};
-pub use tenants::{
-    check_recipients, Authn, ConsoleSession, Health, Pending, PendingMember, PendingSelector,
-    Tenant, TenantChange, TenantStatus, TokenInfo, AUTH_CACHE_TTL,
-};
+pub use selection::{GroupEntry, GroupSelection, Selector};
+pub use status::{Health, Pending, PendingMember, PendingSelector, TenantStatus};
+pub use tenants::{check_recipients, Tenant, TenantChange};
+pub use tokens::{Authn, ConsoleSession, TokenInfo, AUTH_CACHE_TTL};
 pub use users::{GroupRef, UserRecord};
 
 /// A tenant's internal key.
@@ -309,7 +312,7 @@ struct Inner {
     reader_slots: tokio::sync::Semaphore,
     /// The PostgreSQL engine, when the store is one; the SQLite fields above are then unused.
     pg: Option<pg::Pg>,
-    auth_cache: tenants::AuthCache,
+    auth_cache: tokens::AuthCache,
     /// Copies of long waitlists' order, for the seat check's positions.
     ranks: Arc<ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.

@@ -16,6 +16,199 @@ use crate::alloc::{
 use super::seats::TxSeats;
 use super::{Error, Result};
 
+use std::collections::HashSet;
+
+use serde::Serialize;
+
+use super::licenses::{license_key, validate_seats, view, SeatCounts};
+use super::selection::{
+    distinct, resolve, selection_changed, selectors, validate_reserves, validate_selectors,
+    GroupSelection,
+};
+use super::sql::{params, Db, OptionalExtension};
+use super::{Store, TenantKey};
+
+/// Who would be granted, blocked, released, ... by a proposed change.
+#[derive(Debug, Clone, Serialize, PartialEq, Default, utoipa::ToSchema)]
+pub struct PreviewView {
+    pub granted: Vec<String>,
+    pub promoted: Vec<String>,
+    pub blocked: Vec<String>,
+    pub releasing: Vec<String>,
+    pub released: Vec<String>,
+    pub capacity: i64,
+    /// The license's counts after the change.
+    pub after: SeatCounts,
+    /// With reservations or ceilings after the change: each group's use after it.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub groups: Vec<PoolView>,
+}
+
+/// A selected group's use of a license against its reserve and ceiling.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct PoolView {
+    #[serde(rename = "groupId")]
+    pub group_id: String,
+    #[serde(rename = "groupName")]
+    pub group_name: Option<String>,
+    pub reserve: i64,
+    pub max: Option<i64>,
+    #[serde(rename = "inUse")]
+    pub in_use: i64,
+    pub waiting: i64,
+}
+
+impl Store {
+    /// What a proposed seat count and/or selection would do, without changing anything: the
+    /// allocator runs over a copy of the license's seats, off the writer (`store::preview`).
+    pub async fn preview(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        seats: Option<i64>,
+        groups: Option<Vec<GroupSelection>>,
+    ) -> Result<PreviewView> {
+        let at = self.now_ms();
+        // Off the writer, in one read snapshot, on a low-priority thread (see `store::preview`
+        // and `crate::background`).
+        self.read_expensive(tenant, move |c| {
+            preview_in(c, tenant, &key, at, seats, groups)
+        })
+        .await
+    }
+}
+
+/// What changing license `key`'s seat count and/or selected groups would do, computed by the
+/// allocator over an in-memory copy of its seats (`store::preview`): nothing is written.
+fn preview_in(
+    c: &Db,
+    tenant: TenantKey,
+    key: &str,
+    at: Millis,
+    seats: Option<i64>,
+    groups: Option<Vec<GroupSelection>>,
+) -> Result<PreviewView> {
+    let l = license_key(c, tenant, key)?;
+    let mut base = TxSeats::new(c, tenant);
+    let old = base
+        .policy(l)?
+        .ok_or_else(|| Error::NotFound("license".into()))?;
+    let mut policy = old.clone();
+    if let Some(s) = seats {
+        let (overage, percent): (i64, i64) = c
+            .prepare_cached("SELECT overage, overage_percent FROM licenses WHERE rk = ?")?
+            .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let s = validate_seats(s)?;
+        policy.capacity = s + crate::capacity::overage_seats(s, overage, percent);
+    }
+    // The selection as `set_selectors` would leave it: kept selectors keep their group,
+    // new ones resolve now.
+    let before = selectors(c, l)?;
+    let old_groups: HashSet<String> = before.iter().filter_map(|(_, g)| g.clone()).collect();
+    let rules_before = policy.pools.clone();
+    let new_groups: HashSet<String> = match &groups {
+        None => old_groups.clone(),
+        Some(wanted) => {
+            validate_selectors(wanted)?;
+            let mut out = HashSet::new();
+            let mut rules = Vec::new();
+            for g in distinct(wanted) {
+                let s = &g.selector;
+                let group = match before.iter().find(|(b, _)| b == s) {
+                    Some((_, g)) => g.clone(),
+                    None => resolve(c, tenant, s)?,
+                };
+                rules.push(crate::alloc::PoolRule {
+                    group: group.clone(),
+                    reserve: g.reserve,
+                    max: g.max,
+                });
+                out.extend(group);
+            }
+            policy.pools = super::seats::normal_rules(rules);
+            out
+        }
+    };
+    let reserved: i64 = match &groups {
+        Some(wanted) => distinct(wanted).iter().map(|g| g.reserve).sum(),
+        None => c
+            .prepare_cached(
+                "SELECT CAST(coalesce(sum(reserve), 0) AS BIGINT) FROM license_groups WHERE license_rk = ?",
+            )?
+            .query_row([l], |r| r.get(0))?,
+    };
+    let rules_changed = policy.pools != rules_before;
+    let mut removed: Vec<String> = old_groups.difference(&new_groups).cloned().collect();
+    let mut added: Vec<String> = new_groups.difference(&old_groups).cloned().collect();
+    removed.sort();
+    added.sort();
+    let mut selected: Vec<String> = new_groups.into_iter().collect();
+    selected.sort();
+    let new_capacity = policy.capacity;
+    let capacity = match seats {
+        Some(s) => s,
+        None => view(c, l)?.seats,
+    };
+    validate_reserves(capacity, reserved)?;
+    let rules = policy.pools.clone();
+    let mut p = super::preview::PreviewSeats::new(base, l, policy, selected)?;
+    super::preview::with_allocator(&mut p, at, |a| {
+        if rules_changed {
+            a.repool_all(l)?;
+        }
+        selection_changed(a, l, &removed, &added, |_| Ok(()))?;
+        if new_capacity != old.capacity {
+            a.capacity_changed(l, old.capacity)?;
+        }
+        if rules_changed {
+            a.limits_changed(l)?;
+        }
+        Ok(())
+    })?;
+    let mut out = PreviewView::default();
+    let mut name = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
+    for (user, kind) in &p.events {
+        let who: String = name
+            .query_row(params![tenant, user], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| user.clone());
+        match kind {
+            EventKind::Granted => out.granted.push(who),
+            EventKind::Promoted => out.promoted.push(who),
+            EventKind::Blocked => out.blocked.push(who),
+            EventKind::Releasing => out.releasing.push(who),
+            EventKind::Released => out.released.push(who),
+            // An admin's change is never held.
+            EventKind::Held => {}
+        }
+    }
+    let after = p.counts_now();
+    let use_of = p.pool_counts();
+    let mut gname =
+        c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?;
+    for r in &rules {
+        let Some(g) = &r.group else { continue };
+        let (in_use, waiting) = use_of.get(g).copied().unwrap_or((0, 0));
+        out.groups.push(PoolView {
+            group_id: g.clone(),
+            group_name: gname
+                .query_row(params![tenant, g], |r| r.get(0))
+                .optional()?,
+            reserve: r.reserve,
+            max: r.max,
+            in_use,
+            waiting,
+        });
+    }
+    out.capacity = capacity;
+    out.after = SeatCounts {
+        granted: after.granted,
+        blocked: after.blocked,
+        releasing: after.releasing,
+    };
+    Ok(out)
+}
+
 /// The allocator's view for a preview of license `license`: reads from the snapshot, seats of
 /// that one license in memory. Other licenses are invisible (a license change only moves its
 /// own seats).

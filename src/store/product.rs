@@ -15,7 +15,7 @@ use super::ranks::RankCache;
 use super::seat_ops::{seat_view, LicenseRef, SeatView};
 use super::seats::rfc3339;
 use super::sql::{params, Db, OptionalExtension};
-use super::tenants::{hash, new_token, token_row, TokenInfo};
+use super::tokens::{hash, new_token, token_row, TokenInfo};
 use super::{in_snapshot, Error, Lock, Result, Store, TenantKey};
 use crate::alloc::LicenseKey;
 use crate::scim::resource::fold;

@@ -9,9 +9,9 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use super::audit::{record as audit, Actor};
-use super::licenses::Selector;
 use super::outbox;
 use super::seats::{allocate, rfc3339};
+use super::selection::Selector;
 use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{LicenseKey, Millis, Report};
 use crate::notify::Kind;
