@@ -4,6 +4,7 @@
 //! row whatever the group's size. A member row keeps the id the provider sent even when no such
 //! user or group exists yet.
 
+use super::allocate;
 use super::sql::{params, Db, OptionalExtension};
 use std::collections::HashSet;
 
@@ -246,15 +247,15 @@ fn allocate_after(
     changed_members: &[String],
     renamed: bool,
 ) -> Result<()> {
-    let mut reach = seats::reach(c, tenant, group, changed_members)?;
+    let mut reach = allocate::reach(c, tenant, group, changed_members)?;
     if renamed {
-        let gained = seats::bind_selectors(c, tenant, group)?;
+        let gained = allocate::bind_selectors(c, tenant, group)?;
         if !gained.is_empty() {
-            reach = reach.merge(seats::reach(c, tenant, group, &[group.to_owned()])?);
+            reach = reach.merge(allocate::reach(c, tenant, group, &[group.to_owned()])?);
         }
     }
-    let change = Change::Members(seats::group_name(c, tenant, group)?);
-    seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory, Some(change))?;
+    let change = Change::Members(allocate::group_name(c, tenant, group)?);
+    allocate::reevaluate_reach(c, tenant, at, reach, Cause::Directory, Some(change))?;
     Ok(())
 }
 
@@ -486,13 +487,13 @@ impl Store {
             let at = ticker.now();
             let row = load(c, tenant, &id)?;
             check_version(if_match.as_deref(), &row.meta)?;
-            let reach = seats::reach(c, tenant, &id, std::slice::from_ref(&id))?;
-            let change = Change::GroupDeleted(seats::group_name(c, tenant, &id)?);
+            let reach = allocate::reach(c, tenant, &id, std::slice::from_ref(&id))?;
+            let change = Change::GroupDeleted(allocate::group_name(c, tenant, &id)?);
             drop_memberships_of(c, tenant, at, &id)?;
             c.prepare_cached("DELETE FROM groups WHERE rk = ?")?
                 .execute([row.rk])?;
-            seats::unbind_selectors(c, tenant, &id, &rfc3339(at))?;
-            seats::reevaluate_reach(c, tenant, at, reach, Cause::Directory, Some(change))?;
+            allocate::unbind_selectors(c, tenant, &id, &rfc3339(at))?;
+            allocate::reevaluate_reach(c, tenant, at, reach, Cause::Directory, Some(change))?;
             Ok(())
         })
         .await

@@ -11,8 +11,9 @@ use std::collections::HashMap;
 use serde::Serialize;
 use serde_json::{json, Value};
 
+use super::allocate::allocate;
 use super::audit::{record as audit, Actor};
-use super::seats::{allocate, rfc3339};
+use super::seats::rfc3339;
 use super::sql::{params, Db, OptionalExtension, Row};
 use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{HoldId, LicenseKey, Loss, Millis};

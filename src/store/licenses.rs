@@ -10,9 +10,10 @@ use super::sql::{params, Db, OptionalExtension};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::allocate::allocate;
 use super::audit::{record as audit, Actor};
 use super::outbox;
-use super::seats::{allocate, rfc3339, TxSeats};
+use super::seats::{rfc3339, TxSeats};
 use super::selection::{
     distinct, selection_changed, set_selectors, validate_reserves, validate_selectors, GroupEntry,
     GroupSelection, Selector,

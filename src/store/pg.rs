@@ -11,7 +11,7 @@
 //!   reads, decides and writes (a PATCH, a seat grant) never interleaves with another of its
 //!   tenant: the seat invariant (granted + releasing <= seats) is checked inside that
 //!   transaction exactly as on SQLite. Tenants do not wait for each other.
-//! - **Fair order across nodes.** The waitlist stamp of a job (`seats::next_order`) is taken
+//! - **Fair order across nodes.** The waitlist stamp of a job (`allocate::next_order`) is taken
 //!   under the lock from the tenant's row (`tenants.last_order`), so stamps follow the order in
 //!   which the database applied the changes, not the nodes' clocks.
 //! - **Jobs without a tenant** (outbox delivery state, provider-call times, tenant creation)

@@ -12,10 +12,11 @@ use std::collections::HashSet;
 use serde::Serialize;
 use serde_json::json;
 
+use super::allocate::{allocate, allocate_reclaiming};
 use super::audit::record as audit;
 use super::licenses::{license_key, view};
 use super::outbox;
-use super::seats::{allocate, allocate_reclaiming, rfc3339};
+use super::seats::rfc3339;
 use super::sql::{params, Db};
 use super::{Result, Store, TenantKey};
 use crate::alloc::{Cause, LicenseKey, Millis};

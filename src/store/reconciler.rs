@@ -8,9 +8,10 @@ use super::sql::{params, Db, Engine};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
+use super::allocate::allocate;
 use super::audit::{record as audit, Actor};
 use super::outbox;
-use super::seats::{allocate, rfc3339};
+use super::seats::rfc3339;
 use super::selection::Selector;
 use super::{Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{LicenseKey, Millis, Report};

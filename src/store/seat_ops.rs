@@ -7,10 +7,11 @@ use super::sql::{params, Db, OptionalExtension};
 use serde::Serialize;
 use serde_json::json;
 
+use super::allocate::allocate;
 use super::audit::{record as audit, Actor};
 use super::licenses::{license_key, user_by_name, view};
 use super::ranks::{Lookup, RankCache};
-use super::seats::{allocate, rfc3339, TxSeats};
+use super::seats::{rfc3339, TxSeats};
 use super::{in_snapshot, Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{Cause, LicenseKey, OverrideKind, Refusal, SeatState, SeatStore};
 
@@ -432,7 +433,7 @@ impl Store {
             let l = license_key(c, tenant, &key)?;
             let (id, name) = user_by_name(c, tenant, &user_name)?;
             let mut refusal: Option<Refusal> = None;
-            super::seats::allocate_granting(c, tenant, at, &id, |a| {
+            super::allocate::allocate_granting(c, tenant, at, &id, |a| {
                 a.fill(l, &[], false)?;
                 refusal = a.manual_grant(l, &id)?.err();
                 Ok(())

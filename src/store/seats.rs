@@ -1,16 +1,15 @@
-//! The allocator's [`SeatStore`] over a write transaction, and the hooks that run the allocator
-//! after every directory write, in the same transaction.
+//! The allocator's [`SeatStore`] over a write transaction. The entry points that run the
+//! allocator after every write, in the same transaction, live in `allocate`.
 
-use super::sql::{params, Db, Engine, OptionalExtension, Row};
+use super::sql::{params, Db, OptionalExtension, Row};
 
 use std::collections::HashMap;
 
 use super::webhooks;
 use super::{Error, Result, TenantKey};
 use crate::alloc::{
-    Allocator, Breaker, Cause, Change, Counts, EventKind, GroupId, Held, HoldId, LicenseKey, Loss,
-    LossWindow, Millis, OnLowered, OverrideKind, Policy, PoolRule, Report, Seat, SeatState,
-    SeatStore, UserId,
+    Breaker, Counts, EventKind, GroupId, Held, HoldId, LicenseKey, Loss, LossWindow, Millis,
+    OnLowered, OverrideKind, Policy, PoolRule, Seat, SeatState, SeatStore, UserId,
 };
 use crate::webhook::{EventType, Events};
 
@@ -28,16 +27,16 @@ pub struct TxSeats<'c> {
     counters: std::collections::HashMap<LicenseKey, Counters>,
     /// Users whose seats this run reclaims for idleness: their releasing and released events
     /// carry the cause `idle`.
-    idle: std::collections::HashSet<String>,
+    pub(super) idle: std::collections::HashSet<String>,
     /// The webhook endpoints that receive this tenant's events (read at the first event).
     hooks: Option<Vec<(i64, Events)>>,
     /// Seat events for webhooks, written by [`TxSeats::flush`] (positions are then read once
     /// per license, not once per event).
     hook_queue: Vec<super::seat_hooks::HookEvent>,
     /// The run's instant (holds opened or dissolved are stamped with it).
-    now: Millis,
+    pub(super) now: Millis,
     /// A user an admin grants a seat by hand in this run: the promotion's cause is `manual`.
-    manual: Option<String>,
+    pub(super) manual: Option<String>,
     /// Each license's open hold, once read or opened.
     open_holds: HashMap<LicenseKey, HoldId>,
     /// How holds moved in this run, written once each by [`TxSeats::flush`] (as the counters).
@@ -76,7 +75,7 @@ fn seat_row(r: &Row) -> Result<Seat> {
 const SEAT_COLS: &str =
     "user_id, state, pinned, entitled_at, since, release_at, hold, hold_loss, pool";
 
-fn strings(c: &Db, sql: &str, p: impl super::sql::Params) -> Result<Vec<String>> {
+pub(super) fn strings(c: &Db, sql: &str, p: impl super::sql::Params) -> Result<Vec<String>> {
     let mut st = c.prepare_cached(sql)?;
     let v = st
         .query_map(p, |r| r.get(0))?
@@ -600,213 +599,6 @@ impl SeatStore for TxSeats<'_> {
     }
 }
 
-thread_local! {
-    /// The last order stamp given out on this (writer) thread.
-    static LAST_ORDER: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
-}
-
-/// A strictly increasing microsecond stamp, never behind `at`, so that stamps follow the order
-/// changes are applied in. On SQLite write jobs run one after another on the store's writer
-/// thread, which keeps the last stamp. On PostgreSQL the tenant's jobs run one after another
-/// under its lock (`pg::Lock`), whichever node runs them, and the last stamp is the tenant's.
-fn next_order(c: &Db, tenant: TenantKey, at: Millis) -> Result<i64> {
-    match c.engine() {
-        Engine::Sqlite => Ok(LAST_ORDER.with(|last| {
-            let v = (at * 1000).max(last.get() + 1);
-            last.set(v);
-            v
-        })),
-        Engine::Postgres => c.query_row(
-            "UPDATE tenants SET last_order = GREATEST(last_order + 1, ?) WHERE rk = ? RETURNING last_order",
-            params![at * 1000, tenant],
-            |r| r.get(0),
-        ),
-    }
-}
-
-/// As [`allocate`], for a run in which an admin grants `user` a seat by hand (the promotion's
-/// cause is `manual`).
-pub(super) fn allocate_granting(
-    c: &Db,
-    tenant: TenantKey,
-    now: Millis,
-    user: &str,
-    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
-) -> Result<Report> {
-    allocate_in(c, tenant, now, Default::default(), Some(user.to_owned()), f)
-}
-
-/// Runs `f` with an allocator over this transaction and records what it notifies (blocked
-/// users, capacity thresholds) in the outbox, in the same transaction; returns what it changed.
-pub(super) fn allocate(
-    c: &Db,
-    tenant: TenantKey,
-    now: Millis,
-    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
-) -> Result<Report> {
-    allocate_reclaiming(c, tenant, now, Default::default(), f)
-}
-
-/// As [`allocate`], for a run that reclaims the seats of `idle` users (their events carry the
-/// cause `idle`).
-pub(super) fn allocate_reclaiming(
-    c: &Db,
-    tenant: TenantKey,
-    now: Millis,
-    idle: std::collections::HashSet<String>,
-    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
-) -> Result<Report> {
-    allocate_in(c, tenant, now, idle, None, f)
-}
-
-fn allocate_in(
-    c: &Db,
-    tenant: TenantKey,
-    now: Millis,
-    idle: std::collections::HashSet<String>,
-    manual: Option<String>,
-    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
-) -> Result<Report> {
-    let order = next_order(c, tenant, now)?;
-    let mut view = TxSeats::new(c, tenant);
-    view.idle = idle;
-    view.manual = manual;
-    view.now = now;
-    let mut a = Allocator::with_order(&mut view, now, order);
-    f(&mut a)?;
-    let report = std::mem::take(&mut a.report);
-    drop(a);
-    view.flush()?;
-    super::outbox::after_allocation(c, tenant, now, &report)?;
-    Ok(report)
-}
-
-/// After a user was created, changed or is about to be deleted. `extra` are licenses to
-/// re-evaluate besides those the user's groups reach (its seats before a delete).
-pub(super) fn user_changed(
-    c: &Db,
-    tenant: TenantKey,
-    now: Millis,
-    user: &str,
-    extra: &[LicenseKey],
-    cause: Cause,
-) -> Result<Report> {
-    allocate(c, tenant, now, |a| a.member_changed(user, extra, cause))
-}
-
-/// After a user was created. A new user has no seat, and it can be entitled only when a group
-/// already lists it (by its externalId: its id is new); when none does, which is the usual
-/// order of a sync (users first, then groups), nothing runs at all.
-pub(super) fn user_created(c: &Db, tenant: TenantKey, now: Millis, user: &str) -> Result<Report> {
-    if TxSeats::new(c, tenant).parent_groups(user)?.is_empty() {
-        return Ok(Report::default());
-    }
-    user_changed(c, tenant, now, user, &[], Cause::Directory)
-}
-
-/// The licenses and users a group reaches, taken before the group (or a member) goes away.
-pub(super) struct Reach {
-    licenses: Vec<LicenseKey>,
-    users: Vec<UserId>,
-}
-
-/// What changing `members` of `group` can affect: the licenses selecting the group or a group
-/// containing it, and every user under those members (a member may be a nested group, or an
-/// externalId standing for a user).
-pub(super) fn reach(c: &Db, tenant: TenantKey, group: &str, members: &[String]) -> Result<Reach> {
-    let mut view = TxSeats::new(c, tenant);
-    let mut a = Allocator::new(&mut view, 0);
-    let mut groups: Vec<GroupId> = a.ancestors(group)?.into_iter().collect();
-    groups.push(group.to_owned());
-    let licenses = a.licenses_touching(&groups)?;
-    let mut users = Vec::new();
-    if licenses.is_empty() {
-        // No license selects the group or a group above it: its members' seats cannot change
-        // (a large group no license uses costs its own rows only).
-        return Ok(Reach { licenses, users });
-    }
-    for m in members {
-        users.extend(strings(
-            c,
-            "SELECT id FROM users WHERE tenant = ?1 AND id = ?2
-             UNION SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2",
-            params![tenant, m],
-        )?);
-        let is_group: bool = c
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant = ? AND id = ?)")?
-            .query_row(params![tenant, m], |r| r.get(0))?;
-        if is_group {
-            users.extend(a.member_closure(m)?);
-        }
-    }
-    users.sort();
-    users.dedup();
-    Ok(Reach { licenses, users })
-}
-
-/// Re-evaluates what a group change reached (taken with [`reach`] before and/or after it);
-/// `change` names it for the losses the circuit breaker holds.
-pub(super) fn reevaluate_reach(
-    c: &Db,
-    tenant: TenantKey,
-    now: Millis,
-    reach: Reach,
-    cause: Cause,
-    change: Option<Change>,
-) -> Result<Report> {
-    allocate(c, tenant, now, |a| {
-        if let Some(change) = change {
-            a.because(change);
-        }
-        for l in &reach.licenses {
-            a.reevaluate(*l, &reach.users, cause, false)?;
-        }
-        Ok(())
-    })
-}
-
-impl Reach {
-    pub fn merge(mut self, other: Reach) -> Reach {
-        self.licenses.extend(other.licenses);
-        self.licenses.sort_unstable();
-        self.licenses.dedup();
-        self.users.extend(other.users);
-        self.users.sort();
-        self.users.dedup();
-        self
-    }
-}
-
-/// Binds pending selectors that name this group (by id, externalId or displayName) and returns
-/// the licenses that gained it.
-pub(super) fn bind_selectors(c: &Db, tenant: TenantKey, group: &str) -> Result<Vec<LicenseKey>> {
-    let (id, ext, name): (String, Option<String>, String) = c
-        .prepare_cached(
-            "SELECT id, external_id, display_name_key FROM groups WHERE tenant = ? AND id = ?",
-        )?
-        .query_row(params![tenant, group], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
-        })?;
-    let mut st = c.prepare_cached(
-        "UPDATE license_groups SET group_id = ?2, pending_since = NULL
-         WHERE tenant = ?1 AND group_id IS NULL AND (
-             (selector = 'id' AND value = ?2) OR (selector = 'externalId' AND value = ?3)
-             OR (selector = 'displayName' AND lower(value) = ?4))
-         RETURNING license_rk",
-    )?;
-    let v = st
-        .query_map(params![tenant, id, ext, name], |r| r.get(0))?
-        .collect::<Result<Vec<LicenseKey>>>()?;
-    Ok(v)
-}
-
-/// A deleted group's selectors go back to pending (a later group may match them).
-pub(super) fn unbind_selectors(c: &Db, tenant: TenantKey, group: &str, now: &str) -> Result<()> {
-    c.prepare_cached("UPDATE license_groups SET group_id = NULL, pending_since = ? WHERE tenant = ? AND group_id = ?")?
-        .execute(params![now, tenant, group])?;
-    Ok(())
-}
-
 /// Milliseconds since the epoch of an RFC 3339 timestamp (0 when unparsable).
 pub fn millis_of(ts: &str) -> Millis {
     time::OffsetDateTime::parse(ts, &time::format_description::well_known::Rfc3339)
@@ -823,14 +615,4 @@ pub fn rfc3339(ms: Millis) -> String {
         .ok()
         .and_then(|t| t.format(FORMAT).ok())
         .unwrap_or_default()
-}
-
-/// A group's display name (for what a held loss says), or its id when it has none.
-pub(super) fn group_name(c: &Db, tenant: TenantKey, group: &str) -> Result<String> {
-    Ok(
-        c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?
-            .query_row(params![tenant, group], |r| r.get::<_, String>(0))
-            .optional()?
-            .unwrap_or_else(|| group.to_owned()),
-    )
 }

@@ -1,5 +1,6 @@
 //! SCIM Users: rows, their indexed columns and email index, and the groups they are in.
 
+use super::allocate;
 use super::seats::rfc3339;
 use super::sql::{params, Db, OptionalExtension, Row};
 use serde_json::Value;
@@ -171,7 +172,7 @@ fn update(c: &Db, tenant: TenantKey, at: Millis, mut row: Loaded, doc: Doc) -> R
         row.meta.last_modified = rfc3339(at);
         save(c, tenant, Some(row.rk), &row.id, &doc, &row.meta)?;
         row.doc = doc;
-        seats::user_changed(c, tenant, at, &row.id, &[], Cause::Directory)?;
+        allocate::user_changed(c, tenant, at, &row.id, &[], Cause::Directory)?;
     }
     record(c, tenant, row)
 }
@@ -191,7 +192,7 @@ impl Store {
                 version: 1,
             };
             let rk = save(c, tenant, None, &id, &doc, &meta)?;
-            seats::user_created(c, tenant, at, &id)?;
+            allocate::user_created(c, tenant, at, &id)?;
             record(c, tenant, Loaded { rk, id, doc, meta })
         })
         .await
@@ -259,7 +260,7 @@ impl Store {
             super::groups::drop_memberships_of(c, tenant, at, &id)?;
             c.prepare_cached("DELETE FROM users WHERE rk = ?")?
                 .execute([row.rk])?;
-            seats::allocate(c, tenant, at, |a| {
+            allocate::allocate(c, tenant, at, |a| {
                 for l in licenses {
                     a.reevaluate(l, std::slice::from_ref(&id), Cause::UserDeleted, false)?;
                 }
