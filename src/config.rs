@@ -2,6 +2,9 @@
 //! `SEATKEEPER_*` environment variables (each key `some_key` as `SEATKEEPER_SOME_KEY`), and
 //! validated before anything starts. A bad value stops start-up with a message naming the key.
 //! `deploy/seatkeeper.example.toml` documents every key.
+//!
+//! (Over 700 lines with its unit tests; the code is under 600: one struct of every key, its
+//! defaults and its checks, kept together so that a key is added in one place.)
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -188,27 +188,6 @@ pub fn seats(
             urlencode(state)
         )
     };
-    html_seats(
-        s, t, l, overrides, shown, total, page, pages, q, state, code, &base, &query,
-    )
-}
-
-#[allow(clippy::too_many_arguments)]
-fn html_seats(
-    s: &Session,
-    t: &Tenant,
-    l: &LicenseView,
-    overrides: &[(String, String, String)],
-    shown: &[SeatView],
-    total: usize,
-    page: usize,
-    pages: usize,
-    q: &str,
-    state: &str,
-    code: Option<&str>,
-    base: &str,
-    query: &dyn Fn(usize) -> String,
-) -> Markup {
     layout(
         &format!("Seats of {}", l.name),
         Some(s),

@@ -202,6 +202,18 @@ pub(super) async fn tenant_settings(
     see_other(&format!("/console/tenants/{}?notice=settings-saved", t.id))
 }
 
+/// The tenant's page with a new secret (a token, a webhook's signing secret) shown this once:
+/// rendered, not redirected, so the secret is never in a URL or a later page.
+pub(super) async fn shown_once(
+    req: &HttpRequest,
+    state: &AppState,
+    s: &Session,
+    t: &store::Tenant,
+    new: pages::NewToken,
+) -> Result<HttpResponse> {
+    tenant_page(req, state, s, &t.id, Some(new), None).await
+}
+
 pub(super) async fn issue_token(
     req: HttpRequest,
     state: web::Data<AppState>,
@@ -212,15 +224,7 @@ pub(super) async fn issue_token(
     let t = tenant_of(&state, &s, &path).await?;
     let (info, token) = state.store.issue_token(t.key, None, s.actor()).await?;
     // Rendered, not redirected: the token is shown this once.
-    tenant_page(
-        &req,
-        &state,
-        &s,
-        &t.id,
-        Some(pages::NewToken::Scim(info.id, token)),
-        None,
-    )
-    .await
+    shown_once(&req, &state, &s, &t, pages::NewToken::Scim(info.id, token)).await
 }
 
 pub(super) async fn issue_product_token(
@@ -236,13 +240,12 @@ pub(super) async fn issue_product_token(
         .issue_product_token(Some(t.key), s.actor())
         .await?;
     // Rendered, not redirected: the token is shown this once.
-    tenant_page(
+    shown_once(
         &req,
         &state,
         &s,
-        &t.id,
-        Some(pages::NewToken::Product(info.id, token)),
-        None,
+        &t,
+        pages::NewToken::Product(info.id, token),
     )
     .await
 }

@@ -35,13 +35,12 @@ pub(super) async fn create_webhook(
         .create_webhook(Some(t.key), url, events, s.actor())
         .await?;
     // Rendered, not redirected: the secret is shown this once.
-    tenant_page(
+    shown_once(
         &req,
         &state,
         &s,
-        &t.id,
-        Some(pages::NewToken::Webhook(w.id, w.secret)),
-        None,
+        &t,
+        pages::NewToken::Webhook(w.id, w.secret),
     )
     .await
 }
@@ -59,13 +58,12 @@ pub(super) async fn rotate_webhook(
         .store
         .rotate_webhook_secret(Some(t.key), id, s.actor())
         .await?;
-    tenant_page(
+    shown_once(
         &req,
         &state,
         &s,
-        &t.id,
-        Some(pages::NewToken::Webhook(w.id, w.secret)),
-        None,
+        &t,
+        pages::NewToken::Webhook(w.id, w.secret),
     )
     .await
 }

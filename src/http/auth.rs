@@ -151,24 +151,27 @@ impl FromRequest for Admin {
     }
 }
 
-/// An admin request on one tenant's resources (`/admin/v1/tenants/{tenant}/...`): the
-/// credential checked as [`Admin`] checks it and the `{tenant}` segment resolved by id or
-/// name, once, before the handler runs. The one preamble of every handler under that path.
-pub struct OnTenant {
+/// An admin request with what its path names resolved before the handler runs: the credential
+/// checked as [`Admin`] checks it and the `{tenant}` segment resolved by id or name, once. The
+/// one preamble of every admin handler that acts on a tenant's (or the operator's) resources.
+pub struct AdminOn<T> {
     /// Who asks.
     pub admin: Admin,
-    /// The tenant the path names.
-    pub tenant: Tenant,
+    /// The tenant the path names: [`OnTenant`] always has one; [`OnOwner`] has none on the
+    /// operator-wide paths.
+    pub tenant: T,
     /// The application.
     pub state: actix_web::web::Data<AppState>,
 }
 
-impl OnTenant {
-    /// The tenant's key.
-    pub fn key(&self) -> crate::store::TenantKey {
-        self.tenant.key
-    }
+/// A request under `/admin/v1/tenants/{tenant}/...`.
+pub type OnTenant = AdminOn<Tenant>;
+/// A request on resources a tenant or the operator owns (product tokens, webhooks, the audit
+/// log): under `/admin/v1/tenants/{tenant}/...` as [`OnTenant`]; on the operator-wide paths (no
+/// `{tenant}`) the operator's admin token only.
+pub type OnOwner = AdminOn<Option<Tenant>>;
 
+impl<T> AdminOn<T> {
     /// The audit log's name for who asks.
     pub fn actor(&self) -> crate::store::audit::Actor {
         self.admin.actor.clone()
@@ -177,6 +180,20 @@ impl OnTenant {
     /// The store.
     pub fn store(&self) -> &crate::store::Store {
         &self.state.store
+    }
+}
+
+impl OnTenant {
+    /// The tenant's key.
+    pub fn key(&self) -> crate::store::TenantKey {
+        self.tenant.key
+    }
+}
+
+impl OnOwner {
+    /// The owning tenant's key, `None` for the operator's own.
+    pub fn key(&self) -> Option<crate::store::TenantKey> {
+        self.tenant.as_ref().map(|t| t.key)
     }
 }
 
@@ -190,41 +207,12 @@ impl FromRequest for OnTenant {
             let (admin, tenant, state) = admin_on(&req).await?;
             let tenant = tenant
                 .ok_or_else(|| AdminError::new(500, "internal", "the route names no tenant"))?;
-            Ok(OnTenant {
+            Ok(AdminOn {
                 admin,
                 tenant,
                 state,
             })
         })
-    }
-}
-
-/// An admin request on resources a tenant or the operator owns: under
-/// `/admin/v1/tenants/{tenant}/...` as [`OnTenant`]; on the operator-wide paths (no `{tenant}`)
-/// the operator's admin token only.
-pub struct OnOwner {
-    /// Who asks.
-    pub admin: Admin,
-    /// The tenant the path names; `None` on an operator-wide path.
-    pub tenant: Option<Tenant>,
-    /// The application.
-    pub state: actix_web::web::Data<AppState>,
-}
-
-impl OnOwner {
-    /// The owning tenant's key, `None` for the operator's own.
-    pub fn key(&self) -> Option<crate::store::TenantKey> {
-        self.tenant.as_ref().map(|t| t.key)
-    }
-
-    /// The audit log's name for who asks.
-    pub fn actor(&self) -> crate::store::audit::Actor {
-        self.admin.actor.clone()
-    }
-
-    /// The store.
-    pub fn store(&self) -> &crate::store::Store {
-        &self.state.store
     }
 }
 
@@ -239,7 +227,7 @@ impl FromRequest for OnOwner {
             if tenant.is_none() {
                 admin.operator()?;
             }
-            Ok(OnOwner {
+            Ok(AdminOn {
                 admin,
                 tenant,
                 state,

@@ -5,13 +5,13 @@
 //! user or group exists yet.
 
 use super::allocate;
-use super::sql::{params, Db, OptionalExtension};
+use super::sql::{params, Db};
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
 
 use super::seats::rfc3339;
-use super::users::{check_version, parse_doc, row, COLS};
+use super::users::{check_version, load_resource, parse_doc, Loaded};
 use super::{seats, Error, ListQuery, Lock, Page, Result, Store, TenantKey};
 use crate::alloc::{Cause, Change, Millis};
 use crate::scim::eval::{self, Scope};
@@ -37,27 +37,8 @@ pub struct GroupRecord {
     pub members: Option<Vec<MemberRow>>,
 }
 
-struct Loaded {
-    rk: i64,
-    id: String,
-    doc: Doc,
-    meta: Meta,
-}
-
 fn load(c: &Db, tenant: TenantKey, id: &str) -> Result<Loaded> {
-    let (rk, id, doc, meta) = c
-        .prepare_cached(&format!(
-            "SELECT {COLS} FROM groups WHERE tenant = ? AND id = ?"
-        ))?
-        .query_row(params![tenant, id], row)
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("Group {id:?}")))?;
-    Ok(Loaded {
-        rk,
-        id,
-        doc: parse_doc(&doc)?,
-        meta,
-    })
+    load_resource(c, ResourceKind::Group, tenant, id)
 }
 
 pub(super) fn members_of(c: &Db, group_rk: i64) -> Result<Vec<MemberRow>> {

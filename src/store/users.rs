@@ -53,20 +53,34 @@ pub(super) fn row(r: &Row) -> Result<(i64, String, String, Meta)> {
 
 pub(super) const COLS: &str = "rk, id, doc, created, last_modified, version";
 
-fn load(c: &Db, tenant: TenantKey, id: &str) -> Result<Loaded> {
+/// A stored user or group (`kind`) by id, as read for a change.
+pub(super) fn load_resource(
+    c: &Db,
+    kind: ResourceKind,
+    tenant: TenantKey,
+    id: &str,
+) -> Result<Loaded> {
+    let (table, noun) = match kind {
+        ResourceKind::User => ("users", "User"),
+        ResourceKind::Group => ("groups", "Group"),
+    };
     let (rk, id, doc, meta) = c
         .prepare_cached(&format!(
-            "SELECT {COLS} FROM users WHERE tenant = ? AND id = ?"
+            "SELECT {COLS} FROM {table} WHERE tenant = ? AND id = ?"
         ))?
         .query_row(params![tenant, id], row)
         .optional()?
-        .ok_or_else(|| Error::NotFound(format!("User {id:?}")))?;
+        .ok_or_else(|| Error::NotFound(format!("{noun} {id:?}")))?;
     Ok(Loaded {
         rk,
         id,
         doc: parse_doc(&doc)?,
         meta,
     })
+}
+
+fn load(c: &Db, tenant: TenantKey, id: &str) -> Result<Loaded> {
+    load_resource(c, ResourceKind::User, tenant, id)
 }
 
 /// The groups `id` is a direct member of, by display name (case-folded), then id.

@@ -1,0 +1,438 @@
+//! What the emails about a license's seats say: people waiting, use thresholds, a lowered
+//! seat count, seats about to be reclaimed, held seat losses, the agreed overage in use, and
+//! the forecast run-out.
+
+use super::*;
+
+pub(super) fn blocked(d: &Digest) -> Content {
+    let total = d.items.len();
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let auto = d.license.as_ref().is_none_or(|l| l.auto_promote);
+    let mut paragraphs = vec![format!(
+        "{} became entitled to {license} through a group the license selects, but every seat was taken. {} {}",
+        count(total, "person", "people"),
+        if total == 1 { "They are on the waitlist" } else { "They are on the waitlist, in the order shown," },
+        if d.license.is_none() {
+            "and the license has since been deleted.".to_owned()
+        } else if auto {
+            "and get a seat by themselves as soon as one frees up.".to_owned()
+        } else {
+            "and get a seat when an admin grants one: automatic promotion is off for this license.".to_owned()
+        }
+    )];
+    let seated = d
+        .items
+        .iter()
+        .filter(|i| matches!(s(i, "state").as_str(), "granted" | "releasing"))
+        .count();
+    if seated > 0 {
+        paragraphs.push(format!(
+            "Since then, {} of them got a seat (shown as \"has a seat\").",
+            seated
+        ));
+    }
+    let operator = d.audience == Audience::Operator;
+    let headers = columns(
+        d,
+        &["Position", "Name", "Email", "Waiting since", "Now"],
+        "User id",
+    );
+    let rows = d
+        .items
+        .iter()
+        .map(|i| {
+            let user_name = s(i, "userName");
+            let display = s(i, "displayName");
+            let email = match s(i, "email") {
+                e if !e.is_empty() => e,
+                _ if user_name.contains('@') => user_name.clone(),
+                _ => "—".into(),
+            };
+            let name = if display.is_empty() {
+                user_name
+            } else {
+                display
+            };
+            let mut row = vec![
+                i.get("position")
+                    .and_then(Value::as_i64)
+                    .map_or_else(|| "—".into(), |p| p.to_string()),
+                name,
+                email,
+                time(d, &s(i, "at")),
+                match s(i, "state").as_str() {
+                    "blocked" => "waiting",
+                    "granted" => "has a seat",
+                    "releasing" => "has a seat (ending after its grace period)",
+                    _ => "no longer entitled",
+                }
+                .to_owned(),
+            ];
+            if operator {
+                row.push(s(i, "userId"));
+            }
+            row
+        })
+        .collect();
+    let l_api = license_api(d);
+    Content {
+        headline: format!(
+            "{} could not get a seat",
+            count(total, "person", "people")
+        ),
+        paragraphs,
+        table: Some(Table {
+            title: "Who is waiting".into(),
+            headers,
+            rows,
+        }),
+        seats: None,
+        act: license_page(
+            d,
+            "/seats?state=blocked",
+            " › Seats, showing who waits",
+            vec![
+                "To give them seats, raise the seat count on the license's page (Seat count), or narrow the groups it selects so that only the people who need it are entitled.".into(),
+                "To let one person go first, grant them a seat from this list once one is free, or pin them so they keep it.".into(),
+            ],
+        ),
+        operator: vec![
+            format!("Raise the seat count: PATCH {l_api} with {{\"seats\": N}}, or `seatkeeper license set {} {license} --seats N` (`license preview` first shows who would get a seat).", d.tenant_name),
+            format!("Pin or exclude a user: PUT {l_api}/overrides/{{user}}; grant a seat by hand: POST {l_api}/seats/{{user}}/grant."),
+        ],
+    }
+}
+
+pub(super) fn threshold(d: &Digest) -> Content {
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let top = d.items.iter().map(|i| n(i, "level")).max().unwrap_or(90);
+    let capacity = d.items.last().map(|i| n(i, "capacity")).unwrap_or_default();
+    let steps: Vec<String> = d
+        .items
+        .iter()
+        .map(|i| {
+            let what = if n(i, "level") >= 100 {
+                format!("all {} of its seats", n(i, "capacity"))
+            } else {
+                format!(
+                    "{}% of its seats ({} of {})",
+                    n(i, "level"),
+                    n(i, "inUse"),
+                    n(i, "capacity")
+                )
+            };
+            format!("{what} on {}", time(d, &s(i, "at")))
+        })
+        .collect();
+    Content {
+        headline: if top >= 100 {
+            format!("all {capacity} seats are in use")
+        } else {
+            format!("{top}% of seats are in use")
+        },
+        paragraphs: vec![
+            format!(
+                "{license} reached {}. Once every seat is taken, people who become entitled wait for a seat.",
+                steps.join(", then ")
+            ),
+            "You are told again only after use falls at least 5 points below this level and then reaches it once more.".into(),
+        ],
+        table: None,
+        seats: None,
+        act: license_page(
+            d,
+            "#count",
+            " › Seat count",
+            vec!["Raise the seat count there before the seats run out, or narrow the groups the license selects (Selected groups).".into()],
+        ),
+        operator: vec![format!(
+            "PATCH {} with {{\"seats\": N}}.",
+            license_api(d)
+        )],
+    }
+}
+
+pub(super) fn capacity_lowered(d: &Digest) -> Content {
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let i = d.items.last().cloned().unwrap_or(Value::Null);
+    let (from, to, in_use) = (n(&i, "from"), n(&i, "to"), n(&i, "inUse"));
+    let effect = if s(&i, "policy") == "block_newest" {
+        format!(
+            "The {} who got their seats most recently were moved back to the waitlist, first in line for the next free seat.",
+            count((in_use - to).max(0) as usize, "person", "people")
+        )
+    } else {
+        format!(
+            "Nobody lost a seat: the {in_use} people holding one keep it, and people who become entitled wait until fewer than {to} seats are in use."
+        )
+    };
+    Content {
+        headline: format!("seat count lowered from {from} to {to}, below the {in_use} seats in use"),
+        paragraphs: vec![
+            format!(
+                "On {}, the seat count of {license} was lowered from {from} to {to} while {in_use} seats were in use.",
+                time(d, &s(&i, "at"))
+            ),
+            effect,
+        ],
+        table: None,
+        seats: None,
+        act: license_page(
+            d,
+            "#count",
+            " › Seat count",
+            vec![
+                "If this was a mistake, raise the seat count again there.".into(),
+                "To free seats on purpose, narrow the groups the license selects, or exclude people in Overrides.".into(),
+            ],
+        ),
+        operator: vec![format!(
+            "PATCH {} with {{\"seats\": N}}.",
+            license_api(d)
+        )],
+    }
+}
+
+pub(super) fn reclaim_notice(d: &Digest) -> Content {
+    let total = d.items.len();
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let operator = d.audience == Audience::Operator;
+    let headers = columns(d, &["Name", "Last used", "Reclaimed on"], "User id");
+    let rows = d
+        .items
+        .iter()
+        .map(|i| {
+            let mut row = vec![
+                match s(i, "userName") {
+                    n if n.is_empty() => "(deleted user)".to_owned(),
+                    n => n,
+                },
+                match s(i, "lastUsed") {
+                    t if t.is_empty() => "never reported".to_owned(),
+                    t => time(d, &t),
+                },
+                time(d, &s(i, "reclaimAt")),
+            ];
+            if operator {
+                row.push(s(i, "userId"));
+            }
+            row
+        })
+        .collect();
+    Content {
+        headline: format!(
+            "{} will be reclaimed for not being used",
+            count(total, "seat", "seats")
+        ),
+        paragraphs: vec![
+            format!(
+                "These people hold a seat of {license} but have not used it for a long time. Unless they use {license} before the date shown, their seats go to the people waiting (after the usual grace period); they can queue again when they need it."
+            ),
+        ],
+        table: Some(Table {
+            title: "Seats to be reclaimed".into(),
+            headers,
+            rows,
+        }),
+        seats: None,
+        act: license_page(
+            d,
+            "#policy",
+            " › Policy",
+            vec![
+                "To keep someone's seat, pin them on the license's seat list; to stop reclaiming, set idle reclaim to 0 days in the license's policy.".into(),
+            ],
+        ),
+        operator: vec![format!(
+            "Preview: GET {}/reclaim; settings: PATCH with {{\"reclaim_idle_days\": N, \"reclaim_notice_days\": N}}.",
+            license_api(d)
+        )],
+    }
+}
+
+/// Items (one per hold, made readable by the store when the digest closes): `hold`, `state`
+/// now, `held` now, `total` ever held, `percent`, `windowMinutes`, `changes`
+/// (`[{change, count}]`), `people` (`[{userName, name, change}]`), `decidedBy`.
+pub(super) fn seats_held(d: &Digest) -> Content {
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let held: i64 = d.items.iter().map(|i| n(i, "held")).sum();
+    let total: i64 = d.items.iter().map(|i| n(i, "total")).sum();
+    let open = d.items.iter().any(|i| s(i, "state") == "open");
+    let first = d.items.first().cloned().unwrap_or(Value::Null);
+    let mut paragraphs = vec![format!(
+        "Changes from your identity provider would have taken seats of {license} from more people within {} minutes than your tenant allows (more than {} % of its granted seats, and at least {} people). To protect against a provisioning mistake, seatkeeper held {}: they keep their seats, and no freed seat goes to anyone else, until you decide.",
+        n(&first, "windowMinutes"),
+        n(&first, "percent"),
+        n(&first, "minSeats"),
+        count(total as usize, "loss", "losses"),
+    )];
+    let mut changes: Vec<String> = Vec::new();
+    for i in &d.items {
+        for c in i
+            .get("changes")
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            changes.push(format!(
+                "{} {}",
+                count(n(c, "count") as usize, "person", "people"),
+                s(c, "change")
+            ));
+        }
+    }
+    if !changes.is_empty() {
+        paragraphs.push(format!("What the directory did: {}.", changes.join("; ")));
+    }
+    for i in &d.items {
+        match s(i, "state").as_str() {
+            "open" if n(i, "held") < n(i, "total") => paragraphs.push(format!(
+                "Since then the directory restored {} of them; {} still held.",
+                n(i, "total") - n(i, "held"),
+                count(n(i, "held") as usize, "loss is", "losses are")
+            )),
+            "approved" => paragraphs.push(format!(
+                "An admin has since approved the hold ({}): the losses went through.",
+                s(i, "decidedBy")
+            )),
+            "rejected" => paragraphs.push(format!(
+                "An admin has since rejected the hold ({}): the people keep their seats.",
+                s(i, "decidedBy")
+            )),
+            "dissolved" => paragraphs.push(
+                "The directory has since restored everyone: the hold dissolved by itself and there is nothing to decide.".into(),
+            ),
+            _ => {}
+        }
+    }
+    if open {
+        paragraphs.push("If this was a mistake upstream (an app's scoping or assignments changed), undo it in the identity provider: as the people are restored, the hold dissolves by itself.".into());
+    }
+    let rows: Vec<Vec<String>> = d
+        .items
+        .iter()
+        .flat_map(|i| {
+            i.get("people")
+                .and_then(Value::as_array)
+                .cloned()
+                .unwrap_or_default()
+        })
+        .map(|p| vec![s(&p, "name"), s(&p, "userName"), s(&p, "change")])
+        .collect();
+    let holds: Vec<String> = d.items.iter().map(|i| s(i, "hold")).collect();
+    Content {
+        headline: if open {
+            format!(
+                "{} held for your decision",
+                count(held as usize, "seat loss", "seat losses")
+            )
+        } else {
+            "held seat losses settled".to_owned()
+        },
+        paragraphs,
+        table: (!rows.is_empty()).then(|| Table {
+            title: "Held people".into(),
+            headers: vec!["Name".into(), "User name".into(), "What changed".into()],
+            rows,
+        }),
+        seats: None,
+        act: page(
+            d,
+            "/holds",
+            "your tenant's page › Holds".into(),
+            if open {
+                vec![
+                    "Approve: the losses go through (each seat is released after the license's grace period, and freed seats go to the waitlist).".into(),
+                    "Reject: the people keep their seats until the directory entitles them again or an admin releases them.".into(),
+                ]
+            } else {
+                vec!["Nothing to do: the page shows how the hold ended.".into()]
+            },
+        ),
+        operator: vec![format!(
+            "Hold {}: GET {}/holds/{{id}}; decide with POST {}/holds/{{id}}/approve or /reject; CLI: seatkeeper hold approve|reject TENANT ID.",
+            holds.join(", "),
+            api(d, ""),
+            api(d, "")
+        )],
+    }
+}
+
+/// Items: `seats`, `overageSeats` (the extra seats agreed), `inUse`, when use first went above
+/// the seat count.
+pub(super) fn overage(d: &Digest) -> Content {
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let first = d.items.first().cloned().unwrap_or(Value::Null);
+    let (seats, extra) = (n(&first, "seats"), n(&first, "overageSeats"));
+    Content {
+        headline: "the agreed overage is in use".into(),
+        paragraphs: vec![
+            format!(
+                "{license} now has more people with a seat than its {seats} seats ({} in use on {}). Your agreement allows up to {extra} more, so nobody was turned away; the seats in use above {seats} are billed at the true-up.",
+                n(&first, "inUse"),
+                time(d, &s(&first, "at"))
+            ),
+            "You are told again only after use is back within the seat count and then goes above it once more.".into(),
+        ],
+        table: None,
+        seats: None,
+        act: license_page(
+            d,
+            "#planning",
+            " › Capacity planning",
+            vec![
+                "The true-up there shows the days and seat-days above the seat count; raise the seat count if this use is here to stay.".into(),
+            ],
+        ),
+        operator: vec![format!(
+            "True-up: GET {}/true-up?from=YYYY-MM-DD&to=YYYY-MM-DD (format=csv for CSV).",
+            license_api(d)
+        )],
+    }
+}
+
+/// Items: `runOutAt` (YYYY-MM-DD), `demandPerDay`, `inUse`, `capacity`, `waiting`,
+/// `confidence`, `horizonDays`.
+pub(super) fn run_out(d: &Digest) -> Content {
+    let license = license_name(d).unwrap_or_else(|| "the license".into());
+    let i = d.items.last().cloned().unwrap_or(Value::Null);
+    let date = crate::capacity::parse_day(&s(&i, "runOutAt"))
+        .and_then(|n| time::Date::from_julian_day((n + 2_440_588) as i32).ok())
+        .map(|day| format!("{} {}", day.day(), day.month()))
+        .unwrap_or_else(|| s(&i, "runOutAt"));
+    let waiting = n(&i, "waiting");
+    let mut first = format!("At the present rate {license} runs out of seats around {date}",);
+    if waiting > 0 {
+        first.push_str(&format!(
+            "; {} already waiting",
+            count(waiting as usize, "person is", "people are")
+        ));
+    }
+    first.push('.');
+    Content {
+        headline: format!("seats run out around {date}"),
+        paragraphs: vec![
+            first,
+            format!(
+                "Demand (people with a seat or waiting for one) grows by about {} a day; {} of {} seats are in use. The forecast follows the trend since the last large change from your identity provider (confidence: {}).",
+                s(&i, "demandPerDay"),
+                n(&i, "inUse"),
+                n(&i, "capacity"),
+                s(&i, "confidence")
+            ),
+            format!(
+                "You are told once each time the run-out date comes within {} days.",
+                n(&i, "horizonDays")
+            ),
+        ],
+        table: None,
+        seats: None,
+        act: license_page(
+            d,
+            "#count",
+            " › Seat count",
+            vec!["Raise the seat count before then, or narrow the groups the license selects.".into()],
+        ),
+        operator: vec![format!("Forecast: GET {}/forecast.", license_api(d))],
+    }
+}
