@@ -28,14 +28,8 @@ pub(super) const KINDS: [(&str, &str); 7] = [
     ("Tenant settings", "tenant."),
 ];
 
-pub(super) async fn activity(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    q: web::Query<ActivityQuery>,
-) -> Result<HttpResponse> {
-    let s = session(&req, &state).await?;
-    let t = tenant_of(&state, &s, &path).await?;
+pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<HttpResponse> {
+    let Visit { state, s, t, .. } = v;
     let audit = state.store.audit_log(t.key, 2000).await?;
     let notifications = state.store.notifications(t.key, None, 100).await?;
     let licenses = state.store.list_licenses(t.key).await?;
@@ -103,14 +97,13 @@ pub(super) async fn activity(
 
 /// A failed or skipped notification: `retry` (queued again) or `dismiss` (closed unsent).
 pub(super) async fn notification_action(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, i64, String)>,
+    v: Visit,
+    p: web::Path<OfAction<i64>>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (tk, id, action) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    v.posted(&form.csrf)?;
+    let OfAction { id, action } = p.into_inner();
+    let Visit { state, s, t, .. } = v;
     let notice = match action.as_str() {
         "retry" => {
             state.store.retry_notification(t.key, id, s.actor()).await?;

@@ -8,14 +8,8 @@ use super::pages::{csrf, layout, notice};
 use super::*;
 use crate::store::HoldView;
 
-pub(super) async fn holds(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    q: web::Query<Notice>,
-) -> Result<HttpResponse> {
-    let s = session(&req, &state).await?;
-    let t = tenant_of(&state, &s, &path).await?;
+pub(super) async fn holds(v: Visit, q: web::Query<Notice>) -> Result<HttpResponse> {
+    let Visit { state, s, t, .. } = v;
     let all = state.store.holds(t.key, None).await?;
     let mut open = Vec::new();
     let mut settled = Vec::new();
@@ -32,14 +26,13 @@ pub(super) async fn holds(
 
 /// `approve` or `reject` a hold.
 pub(super) async fn hold_action(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, i64, String)>,
+    v: Visit,
+    p: web::Path<OfAction<i64>>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (tk, id, action) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    v.posted(&form.csrf)?;
+    let OfAction { id, action } = p.into_inner();
+    let Visit { state, s, t, .. } = v;
     let (decision, notice) = match action.as_str() {
         "approve" => (store::Decision::Approve, "hold-approved"),
         "reject" => (store::Decision::Reject, "hold-rejected"),

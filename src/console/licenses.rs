@@ -4,6 +4,19 @@
 
 use super::*;
 
+/// `{l}` of a path: a license's id or name.
+#[derive(Deserialize)]
+pub(super) struct OfLicense {
+    pub(super) l: String,
+}
+
+/// `{l}` and `{user}` of a path.
+#[derive(Deserialize)]
+pub(super) struct OfSeat {
+    l: String,
+    user: String,
+}
+
 #[derive(Deserialize)]
 pub(super) struct NewLicense {
     csrf: String,
@@ -11,14 +24,9 @@ pub(super) struct NewLicense {
     seats: String,
 }
 
-pub(super) async fn create_license(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<NewLicense>,
-) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let t = tenant_of(&state, &s, &path).await?;
+pub(super) async fn create_license(v: Visit, form: web::Form<NewLicense>) -> Result<HttpResponse> {
+    v.posted(&form.csrf)?;
+    let Visit { state, s, t, .. } = v;
     let seats = opt_number("seats", &Some(form.seats.clone()))?
         .ok_or_else(|| Error::Invalid("give the number of seats".into()))?;
     let spec: store::LicenseSpec =
@@ -118,14 +126,11 @@ pub(super) async fn license_page(
 }
 
 pub(super) async fn license(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<OfLicense>,
     q: web::Query<LicenseQuery>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state).await?;
-    let (t, l) = path.into_inner();
-    license_page(&state, &s, &t, &l, &q, Proposal::None).await
+    license_page(&v.state, &v.s, &v.t.id, &p.l, &q, Proposal::None).await
 }
 
 #[derive(Deserialize)]
@@ -169,14 +174,13 @@ pub(super) fn selectors_of(l: &store::LicenseView) -> Vec<store::GroupSelection>
 }
 
 pub(super) async fn license_groups(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<OfLicense>,
     form: web::Form<GroupForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (tk, lk) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    v.posted(&form.csrf)?;
+    let lk = p.into_inner().l;
+    let Visit { state, s, t, .. } = v;
     let l = state.store.license(t.key, lk).await?;
     let value = form.value.trim().to_owned();
     if value.is_empty() {
@@ -236,14 +240,13 @@ pub(super) struct SeatsForm {
 }
 
 pub(super) async fn license_preview(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<OfLicense>,
     form: web::Form<SeatsForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (tk, lk) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    v.posted(&form.csrf)?;
+    let lk = p.into_inner().l;
+    let Visit { state, s, t, .. } = v;
     let seats = opt_number("seats", &Some(form.seats.clone()))?
         .ok_or_else(|| Error::Invalid("give the number of seats".into()))?;
     let p = state
@@ -280,14 +283,13 @@ pub(super) struct LicenseSettings {
 }
 
 pub(super) async fn license_settings(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<OfLicense>,
     form: web::Form<LicenseSettings>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (tk, lk) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    v.posted(&form.csrf)?;
+    let lk = p.into_inner().l;
+    let Visit { state, s, t, .. } = v;
     let mut change = LicenseChange::default();
     match form.form.as_str() {
         "seats" => {
@@ -372,14 +374,12 @@ pub(super) async fn filtered_seats(
 }
 
 pub(super) async fn seats(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<OfLicense>,
     q: web::Query<SeatsQuery>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state).await?;
-    let (tk, lk) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    let lk = p.into_inner().l;
+    let Visit { state, s, t, .. } = v;
     let l = state.store.license(t.key, lk.to_owned()).await?;
     let filter = state_filter(&q)?;
     let needle = q.q.clone().unwrap_or_default();
@@ -419,14 +419,12 @@ pub(super) async fn seats(
 }
 
 pub(super) async fn seats_csv(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<OfLicense>,
     q: web::Query<SeatsQuery>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state).await?;
-    let (tk, lk) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    let lk = p.into_inner().l;
+    let Visit { state, t, .. } = v;
     let (l, all) = filtered_seats(&state, &t, &lk, &q).await?;
     let items: Vec<serde_json::Value> = all
         .iter()
@@ -462,14 +460,13 @@ pub(super) struct SeatAction {
 }
 
 pub(super) async fn seat_action(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String, String)>,
+    v: Visit,
+    p: web::Path<OfSeat>,
     form: web::Form<SeatAction>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (tk, lk, user) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    v.posted(&form.csrf)?;
+    let OfSeat { l: lk, user } = p.into_inner();
+    let Visit { state, s, t, .. } = v;
     let l = state.store.license(t.key, lk).await?;
     use crate::alloc::OverrideKind;
     let notice = match form.action.as_str() {

@@ -254,14 +254,62 @@ async fn session(req: &HttpRequest, state: &AppState) -> Result<Session> {
         .ok_or(Error::SignIn)
 }
 
+/// A signed-in console request on one tenant (`/console/tenants/{t}/...`): the session and the
+/// tenant the path names (one the session may see), resolved once before the handler runs.
+pub(super) struct Visit {
+    pub req: HttpRequest,
+    pub state: web::Data<AppState>,
+    pub s: Session,
+    pub t: store::Tenant,
+}
+
+impl actix_web::FromRequest for Visit {
+    type Error = actix_web::Error;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = std::result::Result<Visit, Self::Error>>>,
+    >;
+
+    fn from_request(req: &HttpRequest, _: &mut actix_web::dev::Payload) -> Self::Future {
+        let req = req.clone();
+        Box::pin(async move {
+            let state = req
+                .app_data::<web::Data<AppState>>()
+                .cloned()
+                .ok_or(Error::Internal)?;
+            let s = session(&req, &state).await?;
+            let key = req.match_info().get("t").unwrap_or_default().to_owned();
+            let t = tenant_of(&state, &s, &key).await?;
+            Ok(Visit { req, state, s, t })
+        })
+    }
+}
+
+impl Visit {
+    /// For a POST: the request is same-origin and the form's CSRF token matches the session's.
+    pub fn posted(&self, csrf: &str) -> Result<()> {
+        checked(&self.req, &self.s, csrf)
+    }
+
+    /// The store.
+    pub fn store(&self) -> &store::Store {
+        &self.state.store
+    }
+}
+
 /// A POST's session: signed in, same origin, and the form's CSRF token matches.
 async fn posted(req: &HttpRequest, state: &AppState, csrf: &str) -> Result<Session> {
     let s = session(req, state).await?;
+    checked(req, &s, csrf)?;
+    Ok(s)
+}
+
+/// A POST of session `s` is same-origin and its form's CSRF token matches the session's.
+fn checked(req: &HttpRequest, s: &Session, csrf: &str) -> Result<()> {
     same_origin(req)?;
     if !s.csrf_ok(csrf) {
         return Err(Error::Csrf);
     }
-    Ok(s)
+    Ok(())
 }
 
 fn same_origin(req: &HttpRequest) -> Result<()> {
@@ -298,6 +346,19 @@ fn cookie(name: &'static str, value: String, path: &'static str) -> Cookie<'stat
         .secure(true)
         .same_site(SameSite::Strict)
         .finish()
+}
+
+/// `{id}` of a path.
+#[derive(Deserialize)]
+struct OfId {
+    id: String,
+}
+
+/// `{id}` and `{action}` of a path.
+#[derive(Deserialize)]
+struct OfAction<Id = String> {
+    id: Id,
+    action: String,
 }
 
 #[derive(Deserialize)]

@@ -111,14 +111,12 @@ pub(super) struct Period {
 
 /// The true-up as CSV.
 pub(super) async fn true_up_csv(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<super::licenses::OfLicense>,
     q: web::Query<Period>,
 ) -> Result<HttpResponse> {
-    let s = session(&req, &state).await?;
-    let (tk, lk) = path.into_inner();
-    let t = tenant_of(&state, &s, &tk).await?;
+    let lk = p.into_inner().l;
+    let Visit { state, t, .. } = v;
     let (from, to) = period(q.from.as_deref(), q.to.as_deref(), state.store.now_ms());
     let r = state.store.true_up(t.key, lk, from, to).await?;
     Ok(HttpResponse::Ok()

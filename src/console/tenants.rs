@@ -81,41 +81,32 @@ pub(super) async fn create_tenant(
 }
 
 pub(super) async fn tenant_page(
-    req: &HttpRequest,
-    state: &AppState,
-    s: &Session,
-    key: &str,
+    v: &Visit,
     new_token: Option<pages::NewToken>,
     notice: Option<&str>,
 ) -> Result<HttpResponse> {
-    let t = tenant_of(state, s, key).await?;
+    let (state, t) = (&v.state, &v.t);
     let tokens = state.store.list_tokens(t.key).await?;
     let product_tokens = state.store.list_product_tokens(Some(t.key)).await?;
     let webhooks = state.store.list_webhooks(Some(t.key)).await?;
     let status = state.store.status(t.key).await?;
     let licenses = state.store.list_licenses(t.key).await?;
     ok(pages::tenant(
-        s,
-        &t,
+        &v.s,
+        t,
         &tokens,
         &product_tokens,
         &webhooks,
         &status,
         &licenses,
-        &scim_url(req, state),
+        &scim_url(&v.req, state),
         new_token,
         notice,
     ))
 }
 
-pub(super) async fn tenant(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    q: web::Query<Notice>,
-) -> Result<HttpResponse> {
-    let s = session(&req, &state).await?;
-    tenant_page(&req, &state, &s, &path, None, q.notice.as_deref()).await
+pub(super) async fn tenant(v: Visit, q: web::Query<Notice>) -> Result<HttpResponse> {
+    tenant_page(&v, None, q.notice.as_deref()).await
 }
 
 #[derive(Deserialize)]
@@ -157,15 +148,12 @@ pub(super) fn weekly_of(
 }
 
 pub(super) async fn tenant_settings(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+    v: Visit,
     form: web::Form<TenantSettings>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let t = tenant_of(&state, &s, &path).await?;
-    state
-        .store
+    v.posted(&form.csrf)?;
+    let t = &v.t;
+    v.store()
         .update_tenant(
             t.key,
             store::TenantChange {
@@ -184,7 +172,7 @@ pub(super) async fn tenant_settings(
                     .map(str::trim)
                     .filter(|z| !z.is_empty())
                     .map(str::to_owned),
-                weekly_summary: weekly_of(&form, &t)?,
+                weekly_summary: weekly_of(&form, t)?,
                 hold_threshold_percent: opt_number(
                     "hold_threshold_percent",
                     &form.hold_threshold_percent,
@@ -196,7 +184,7 @@ pub(super) async fn tenant_settings(
                     &form.forecast_horizon_days,
                 )?,
             },
-            s.actor(),
+            v.s.actor(),
         )
         .await?;
     see_other(&format!("/console/tenants/{}?notice=settings-saved", t.id))
@@ -204,77 +192,44 @@ pub(super) async fn tenant_settings(
 
 /// The tenant's page with a new secret (a token, a webhook's signing secret) shown this once:
 /// rendered, not redirected, so the secret is never in a URL or a later page.
-pub(super) async fn shown_once(
-    req: &HttpRequest,
-    state: &AppState,
-    s: &Session,
-    t: &store::Tenant,
-    new: pages::NewToken,
-) -> Result<HttpResponse> {
-    tenant_page(req, state, s, &t.id, Some(new), None).await
+pub(super) async fn shown_once(v: &Visit, new: pages::NewToken) -> Result<HttpResponse> {
+    tenant_page(v, Some(new), None).await
 }
 
-pub(super) async fn issue_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
-    form: web::Form<CsrfForm>,
-) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let t = tenant_of(&state, &s, &path).await?;
-    let (info, token) = state.store.issue_token(t.key, None, s.actor()).await?;
-    // Rendered, not redirected: the token is shown this once.
-    shown_once(&req, &state, &s, &t, pages::NewToken::Scim(info.id, token)).await
+pub(super) async fn issue_token(v: Visit, form: web::Form<CsrfForm>) -> Result<HttpResponse> {
+    v.posted(&form.csrf)?;
+    let (info, token) = v.store().issue_token(v.t.key, None, v.s.actor()).await?;
+    shown_once(&v, pages::NewToken::Scim(info.id, token)).await
 }
 
 pub(super) async fn issue_product_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<String>,
+    v: Visit,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let t = tenant_of(&state, &s, &path).await?;
-    let (info, token) = state
-        .store
-        .issue_product_token(Some(t.key), s.actor())
-        .await?;
-    // Rendered, not redirected: the token is shown this once.
-    shown_once(
-        &req,
-        &state,
-        &s,
-        &t,
-        pages::NewToken::Product(info.id, token),
-    )
-    .await
+    v.posted(&form.csrf)?;
+    let (t, actor) = (Some(v.t.key), v.s.actor());
+    let (info, token) = v.store().issue_product_token(t, actor).await?;
+    shown_once(&v, pages::NewToken::Product(info.id, token)).await
 }
 
 pub(super) async fn revoke_product_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<OfId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (key, id) = path.into_inner();
-    let t = tenant_of(&state, &s, &key).await?;
-    state
-        .store
-        .revoke_product_token(Some(t.key), id, s.actor())
-        .await?;
-    see_other(&format!("/console/tenants/{}?notice=token-revoked", t.id))
+    v.posted(&form.csrf)?;
+    let (t, id) = (Some(v.t.key), p.into_inner().id);
+    v.store().revoke_product_token(t, id, v.s.actor()).await?;
+    see_other(&format!("/console/tenants/{}?notice=token-revoked", v.t.id))
 }
 
 pub(super) async fn revoke_token(
-    req: HttpRequest,
-    state: web::Data<AppState>,
-    path: web::Path<(String, String)>,
+    v: Visit,
+    p: web::Path<OfId>,
     form: web::Form<CsrfForm>,
 ) -> Result<HttpResponse> {
-    let s = posted(&req, &state, &form.csrf).await?;
-    let (key, id) = path.into_inner();
-    let t = tenant_of(&state, &s, &key).await?;
-    state.store.revoke_token(t.key, id, s.actor()).await?;
-    see_other(&format!("/console/tenants/{}?notice=token-revoked", t.id))
+    v.posted(&form.csrf)?;
+    let id = p.into_inner().id;
+    v.store().revoke_token(v.t.key, id, v.s.actor()).await?;
+    see_other(&format!("/console/tenants/{}?notice=token-revoked", v.t.id))
 }
