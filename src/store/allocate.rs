@@ -8,7 +8,7 @@ use super::seats::{strings, TxSeats};
 use super::sql::{params, Db, Engine, OptionalExtension};
 use super::{Result, TenantKey};
 use crate::alloc::{
-    Allocator, Cause, Change, GroupId, LicenseKey, Millis, Report, SeatStore, UserId,
+    Allocator, Cause, Change, GroupId, LicenseKey, Millis, Report, UserId,
 };
 
 thread_local! {
@@ -108,8 +108,25 @@ pub(super) fn user_changed(
 /// After a user was created. A new user has no seat, and it can be entitled only when a group
 /// already lists it (by its externalId: its id is new); when none does, which is the usual
 /// order of a sync (users first, then groups), nothing runs at all.
-pub(super) fn user_created(c: &Db, tenant: TenantKey, now: Millis, user: &str) -> Result<Report> {
-    if TxSeats::new(c, tenant).parent_groups(user)?.is_empty() {
+/// Allocates for a user just created with `external_id`. Its id is new, so a group can list
+/// it only by its externalId (a member that waited for its user): without one, or with one no
+/// group lists, there is nothing to allocate and the allocator does not run.
+pub(super) fn user_created(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    user: &str,
+    external_id: Option<&str>,
+) -> Result<Report> {
+    let Some(x) = external_id else {
+        return Ok(Report::default());
+    };
+    let listed = c
+        .prepare_cached("SELECT 1 FROM group_members WHERE tenant = ? AND member_id = ? LIMIT 1")?
+        .query_row(params![tenant, x], |_| Ok(()))
+        .optional()?
+        .is_some();
+    if !listed {
         return Ok(Report::default());
     }
     user_changed(c, tenant, now, user, &[], Cause::Directory)

@@ -649,16 +649,19 @@ impl Store {
     }
 
     /// A point read on the hot path (a token, a tenant, a user by id or `userName`): on SQLite
-    /// inline on this worker's connection ([`Store::read_now`]); on PostgreSQL, where it is a
-    /// network round trip, on a pooled connection from a blocking thread, so that the HTTP
-    /// worker serves other requests meanwhile. Either way in one read snapshot.
+    /// inline on this worker's connection ([`Store::read_now`]), in one read snapshot; on
+    /// PostgreSQL, where it is a network round trip, on a pooled connection from a blocking
+    /// thread, so that the HTTP worker serves other requests meanwhile. There each statement
+    /// sees the last commit (no snapshot transaction: its BEGIN and COMMIT would double the
+    /// round trips), which these reads allow: a user read with its groups may show a group
+    /// change committed between its two statements, as if read a moment later.
     pub async fn read_point<T, F>(&self, f: F) -> Result<T>
     where
         T: Send + 'static,
         F: FnOnce(&Db) -> Result<T> + Send + 'static,
     {
         if self.inner.pg.is_some() {
-            return self.read(move |c| in_snapshot(c, f)).await;
+            return self.read(f).await;
         }
         self.read_now(f)
     }

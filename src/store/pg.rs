@@ -227,13 +227,13 @@ impl Drop for Pg {
     }
 }
 
+/// Begins a transaction and takes `lock`, in one round trip (the key is a number).
 fn begin(s: &RefCell<PgSession>, lock: Lock) -> Result<()> {
     let db = Db::Postgres(s);
-    db.execute_batch("BEGIN")?;
-    if let Lock::Tenant(t) = lock {
-        db.query_row("SELECT pg_advisory_xact_lock(?)", [t], |_| Ok(()))?;
+    match lock {
+        Lock::Tenant(t) => db.execute_batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({t})")),
+        Lock::None => db.execute_batch("BEGIN"),
     }
-    Ok(())
 }
 
 /// Creates the schema in an empty database; refuses one that is not seatkeeper's or is newer.

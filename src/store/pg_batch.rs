@@ -151,6 +151,9 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
             broken = Some(String::new());
         }
         let alone = jobs[0].mode() == Mode::Alone;
+        // How the previous job's savepoint ends, sent with the next job's start (one round
+        // trip between two jobs) or alone after the last.
+        let mut pending_end: Option<&str> = None;
         while broken.is_none()
             && !alone
             && jobs.len() < batch_size()
@@ -159,18 +162,24 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
             let Some(mut job) = queues.pop_batched(tenant) else {
                 break;
             };
-            if let Err(e) = db.execute_batch("SAVEPOINT job") {
+            let start = match pending_end.take() {
+                Some(end) => format!("{end}; SAVEPOINT job"),
+                None => "SAVEPOINT job".to_owned(),
+            };
+            if let Err(e) = db.execute_batch(&start) {
                 broken = Some(e.to_string());
                 jobs.push(job);
                 break;
             }
             let ok = job.run(&db);
             jobs.push(job);
-            let end = if ok {
+            pending_end = Some(if ok {
                 "RELEASE SAVEPOINT job"
             } else {
                 "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
-            };
+            });
+        }
+        if let Some(end) = pending_end.filter(|_| broken.is_none()) {
             if let Err(e) = db.execute_batch(end) {
                 broken = Some(e.to_string());
             }

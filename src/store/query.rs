@@ -37,6 +37,14 @@ pub struct Page<T> {
 
 type RawRow = (i64, String, String, Meta);
 
+/// The resource rows `sql` selects with `args`.
+fn rows(c: &Db, sql: &str, args: &[Box<dyn Param>]) -> Result<Vec<RawRow>> {
+    let args: Vec<&dyn Param> = args.iter().map(AsRef::as_ref).collect();
+    c.prepare_cached(sql)?
+        .query_map(args.as_slice(), row)?
+        .collect::<Result<Vec<_>>>()
+}
+
 fn table(kind: ResourceKind) -> &'static str {
     match kind {
         ResourceKind::User => "users",
@@ -281,18 +289,11 @@ pub(super) fn list(
     if let (Some(cond), Some(_), Some(f)) = (&cond, &order, &q.filter) {
         if is_point(kind, f) {
             // At most one row: no count statement, the page is cut from what was found.
-            let mut st = c.prepare_cached(&format!(
-                "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond}"
-            ))?;
-            let found = st
-                .query_map(
-                    args.iter()
-                        .map(AsRef::as_ref)
-                        .collect::<Vec<&dyn Param>>()
-                        .as_slice(),
-                    row,
-                )?
-                .collect::<Result<Vec<_>>>()?;
+            let found = rows(
+                c,
+                &format!("SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond}"),
+                &args,
+            )?;
             let total = found.len() as i64;
             let items = found
                 .into_iter()
@@ -322,18 +323,13 @@ pub(super) fn list(
         }
         args.push(Box::new(q.count));
         args.push(Box::new(offset));
-        let mut st = c.prepare_cached(&format!(
-            "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY {order} LIMIT ? OFFSET ?"
-        ))?;
-        let items = st
-            .query_map(
-                args.iter()
-                    .map(AsRef::as_ref)
-                    .collect::<Vec<&dyn Param>>()
-                    .as_slice(),
-                row,
-            )?
-            .collect::<Result<Vec<_>>>()?;
+        let items = rows(
+            c,
+            &format!(
+                "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY {order} LIMIT ? OFFSET ?"
+            ),
+            &args,
+        )?;
         return Ok(Page { total, items });
     }
     // Not indexed: evaluate (and sort) in memory over the rows the indexed part selects.
