@@ -10,6 +10,7 @@
 //! Events are written to the outbox by the store, in the transaction of the change that caused
 //! them; nothing is sent from a request handler.
 
+pub mod items;
 pub mod render;
 pub mod sender;
 pub mod when;

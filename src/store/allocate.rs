@@ -7,9 +7,7 @@
 use super::seats::{strings, TxSeats};
 use super::sql::{params, Db, Engine, OptionalExtension};
 use super::{Result, TenantKey};
-use crate::alloc::{
-    Allocator, Cause, Change, GroupId, LicenseKey, Millis, Report, UserId,
-};
+use crate::alloc::{Allocator, Cause, Change, GroupId, LicenseKey, Millis, Report, UserId};
 
 thread_local! {
     /// The last order stamp given out on this (writer) thread.

@@ -6,8 +6,6 @@
 //! operator's copy ([`Audience::Operator`]) says the same and adds the ids and the admin API and
 //! CLI hints. Pure: [`content`] turns a [`Digest`] into [`Content`]; `render` lays it out.
 
-use serde_json::Value;
-
 use super::when;
 use super::{Audience, Digest, Kind};
 
@@ -49,18 +47,6 @@ pub struct Act {
     pub url: Option<String>,
     /// What to do there.
     pub steps: Vec<String>,
-}
-
-pub(super) fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-pub(super) fn n(v: &Value, key: &str) -> i64 {
-    v.get(key).and_then(Value::as_i64).unwrap_or(0)
 }
 
 pub(super) fn count(n: usize, one: &str, many: &str) -> String {

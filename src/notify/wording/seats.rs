@@ -3,9 +3,11 @@
 //! the forecast run-out.
 
 use super::*;
+use crate::notify::items;
 
 pub(super) fn blocked(d: &Digest) -> Content {
-    let total = d.items.len();
+    let items: Vec<items::Blocked> = items::of(d);
+    let total = items.len();
     let license = license_name(d).unwrap_or_else(|| "the license".into());
     let auto = d.license.as_ref().is_none_or(|l| l.auto_promote);
     let mut paragraphs = vec![format!(
@@ -20,10 +22,9 @@ pub(super) fn blocked(d: &Digest) -> Content {
             "and get a seat when an admin grants one: automatic promotion is off for this license.".to_owned()
         }
     )];
-    let seated = d
-        .items
+    let seated = items
         .iter()
-        .filter(|i| matches!(s(i, "state").as_str(), "granted" | "releasing"))
+        .filter(|i| matches!(i.state.as_str(), "granted" | "releasing"))
         .count();
     if seated > 0 {
         paragraphs.push(format!(
@@ -37,13 +38,12 @@ pub(super) fn blocked(d: &Digest) -> Content {
         &["Position", "Name", "Email", "Waiting since", "Now"],
         "User id",
     );
-    let rows = d
-        .items
+    let rows = items
         .iter()
         .map(|i| {
-            let user_name = s(i, "userName");
-            let display = s(i, "displayName");
-            let email = match s(i, "email") {
+            let user_name = i.user_name.to_string();
+            let display = i.display_name.to_string();
+            let email = match i.email.to_string() {
                 e if !e.is_empty() => e,
                 _ if user_name.contains('@') => user_name.clone(),
                 _ => "—".into(),
@@ -54,13 +54,11 @@ pub(super) fn blocked(d: &Digest) -> Content {
                 display
             };
             let mut row = vec![
-                i.get("position")
-                    .and_then(Value::as_i64)
-                    .map_or_else(|| "—".into(), |p| p.to_string()),
+                i.position.map_or_else(|| "—".into(), |p| p.to_string()),
                 name,
                 email,
-                time(d, &s(i, "at")),
-                match s(i, "state").as_str() {
+                time(d, i.at.as_str()),
+                match i.state.as_str() {
                     "blocked" => "waiting",
                     "granted" => "has a seat",
                     "releasing" => "has a seat (ending after its grace period)",
@@ -69,7 +67,7 @@ pub(super) fn blocked(d: &Digest) -> Content {
                 .to_owned(),
             ];
             if operator {
-                row.push(s(i, "userId"));
+                row.push(i.user_id.to_string());
             }
             row
         })
@@ -104,24 +102,22 @@ pub(super) fn blocked(d: &Digest) -> Content {
 }
 
 pub(super) fn threshold(d: &Digest) -> Content {
+    let items: Vec<items::Threshold> = items::of(d);
     let license = license_name(d).unwrap_or_else(|| "the license".into());
-    let top = d.items.iter().map(|i| n(i, "level")).max().unwrap_or(90);
-    let capacity = d.items.last().map(|i| n(i, "capacity")).unwrap_or_default();
-    let steps: Vec<String> = d
-        .items
+    let top = items.iter().map(|i| i.level.0).max().unwrap_or(90);
+    let capacity = items.last().map(|i| i.capacity.0).unwrap_or_default();
+    let steps: Vec<String> = items
         .iter()
         .map(|i| {
-            let what = if n(i, "level") >= 100 {
-                format!("all {} of its seats", n(i, "capacity"))
+            let what = if i.level.0 >= 100 {
+                format!("all {} of its seats", i.capacity.0)
             } else {
                 format!(
                     "{}% of its seats ({} of {})",
-                    n(i, "level"),
-                    n(i, "inUse"),
-                    n(i, "capacity")
+                    i.level.0, i.in_use.0, i.capacity.0
                 )
             };
-            format!("{what} on {}", time(d, &s(i, "at")))
+            format!("{what} on {}", time(d, i.at.as_str()))
         })
         .collect();
     Content {
@@ -154,9 +150,9 @@ pub(super) fn threshold(d: &Digest) -> Content {
 
 pub(super) fn capacity_lowered(d: &Digest) -> Content {
     let license = license_name(d).unwrap_or_else(|| "the license".into());
-    let i = d.items.last().cloned().unwrap_or(Value::Null);
-    let (from, to, in_use) = (n(&i, "from"), n(&i, "to"), n(&i, "inUse"));
-    let effect = if s(&i, "policy") == "block_newest" {
+    let i = items::last::<items::CapacityLowered>(d);
+    let (from, to, in_use) = (i.from.0, i.to.0, i.in_use.0);
+    let effect = if i.policy.to_string() == "block_newest" {
         format!(
             "The {} who got their seats most recently were moved back to the waitlist, first in line for the next free seat.",
             count((in_use - to).max(0) as usize, "person", "people")
@@ -171,7 +167,7 @@ pub(super) fn capacity_lowered(d: &Digest) -> Content {
         paragraphs: vec![
             format!(
                 "On {}, the seat count of {license} was lowered from {from} to {to} while {in_use} seats were in use.",
-                time(d, &s(&i, "at"))
+                time(d, i.at.as_str())
             ),
             effect,
         ],
@@ -194,27 +190,27 @@ pub(super) fn capacity_lowered(d: &Digest) -> Content {
 }
 
 pub(super) fn reclaim_notice(d: &Digest) -> Content {
-    let total = d.items.len();
+    let items: Vec<items::ReclaimNotice> = items::of(d);
+    let total = items.len();
     let license = license_name(d).unwrap_or_else(|| "the license".into());
     let operator = d.audience == Audience::Operator;
     let headers = columns(d, &["Name", "Last used", "Reclaimed on"], "User id");
-    let rows = d
-        .items
+    let rows = items
         .iter()
         .map(|i| {
             let mut row = vec![
-                match s(i, "userName") {
+                match i.user_name.to_string() {
                     n if n.is_empty() => "(deleted user)".to_owned(),
                     n => n,
                 },
-                match s(i, "lastUsed") {
+                match i.last_used.to_string() {
                     t if t.is_empty() => "never reported".to_owned(),
                     t => time(d, &t),
                 },
-                time(d, &s(i, "reclaimAt")),
+                time(d, i.reclaim_at.as_str()),
             ];
             if operator {
-                row.push(s(i, "userId"));
+                row.push(i.user_id.to_string());
             }
             row
         })
@@ -254,50 +250,46 @@ pub(super) fn reclaim_notice(d: &Digest) -> Content {
 /// now, `held` now, `total` ever held, `percent`, `windowMinutes`, `changes`
 /// (`[{change, count}]`), `people` (`[{userName, name, change}]`), `decidedBy`.
 pub(super) fn seats_held(d: &Digest) -> Content {
+    let items: Vec<items::SeatsHeld> = items::of(d);
     let license = license_name(d).unwrap_or_else(|| "the license".into());
-    let held: i64 = d.items.iter().map(|i| n(i, "held")).sum();
-    let total: i64 = d.items.iter().map(|i| n(i, "total")).sum();
-    let open = d.items.iter().any(|i| s(i, "state") == "open");
-    let first = d.items.first().cloned().unwrap_or(Value::Null);
+    let held: i64 = items.iter().map(|i| i.held.0).sum();
+    let total: i64 = items.iter().map(|i| i.total.0).sum();
+    let open = items.iter().any(|i| i.state.to_string() == "open");
+    let first = items.first().cloned().unwrap_or_default();
     let mut paragraphs = vec![format!(
         "Changes from your identity provider would have taken seats of {license} from more people within {} minutes than your tenant allows (more than {} % of its granted seats, and at least {} people). To protect against a provisioning mistake, seatkeeper held {}: they keep their seats, and no freed seat goes to anyone else, until you decide.",
-        n(&first, "windowMinutes"),
-        n(&first, "percent"),
-        n(&first, "minSeats"),
+        first.window_minutes.0,
+        first.percent.0,
+        first.min_seats.0,
         count(total as usize, "loss", "losses"),
     )];
     let mut changes: Vec<String> = Vec::new();
-    for i in &d.items {
-        for c in i
-            .get("changes")
-            .and_then(Value::as_array)
-            .into_iter()
-            .flatten()
-        {
+    for i in &items {
+        for c in &i.changes {
             changes.push(format!(
                 "{} {}",
-                count(n(c, "count") as usize, "person", "people"),
-                s(c, "change")
+                count(c.count.0 as usize, "person", "people"),
+                c.change
             ));
         }
     }
     if !changes.is_empty() {
         paragraphs.push(format!("What the directory did: {}.", changes.join("; ")));
     }
-    for i in &d.items {
-        match s(i, "state").as_str() {
-            "open" if n(i, "held") < n(i, "total") => paragraphs.push(format!(
+    for i in &items {
+        match i.state.as_str() {
+            "open" if i.held.0 < i.total.0 => paragraphs.push(format!(
                 "Since then the directory restored {} of them; {} still held.",
-                n(i, "total") - n(i, "held"),
-                count(n(i, "held") as usize, "loss is", "losses are")
+                i.total.0 - i.held.0,
+                count(i.held.0 as usize, "loss is", "losses are")
             )),
             "approved" => paragraphs.push(format!(
                 "An admin has since approved the hold ({}): the losses went through.",
-                s(i, "decidedBy")
+                i.decided_by
             )),
             "rejected" => paragraphs.push(format!(
                 "An admin has since rejected the hold ({}): the people keep their seats.",
-                s(i, "decidedBy")
+                i.decided_by
             )),
             "dissolved" => paragraphs.push(
                 "The directory has since restored everyone: the hold dissolved by itself and there is nothing to decide.".into(),
@@ -308,18 +300,18 @@ pub(super) fn seats_held(d: &Digest) -> Content {
     if open {
         paragraphs.push("If this was a mistake upstream (an app's scoping or assignments changed), undo it in the identity provider: as the people are restored, the hold dissolves by itself.".into());
     }
-    let rows: Vec<Vec<String>> = d
-        .items
+    let rows: Vec<Vec<String>> = items
         .iter()
-        .flat_map(|i| {
-            i.get("people")
-                .and_then(Value::as_array)
-                .cloned()
-                .unwrap_or_default()
+        .flat_map(|i| i.people.clone())
+        .map(|p| {
+            vec![
+                p.name.to_string(),
+                p.user_name.to_string(),
+                p.change.to_string(),
+            ]
         })
-        .map(|p| vec![s(&p, "name"), s(&p, "userName"), s(&p, "change")])
         .collect();
-    let holds: Vec<String> = d.items.iter().map(|i| s(i, "hold")).collect();
+    let holds: Vec<String> = items.iter().map(|i| i.hold.to_string()).collect();
     Content {
         headline: if open {
             format!(
@@ -361,16 +353,17 @@ pub(super) fn seats_held(d: &Digest) -> Content {
 /// Items: `seats`, `overageSeats` (the extra seats agreed), `inUse`, when use first went above
 /// the seat count.
 pub(super) fn overage(d: &Digest) -> Content {
+    let items: Vec<items::Overage> = items::of(d);
     let license = license_name(d).unwrap_or_else(|| "the license".into());
-    let first = d.items.first().cloned().unwrap_or(Value::Null);
-    let (seats, extra) = (n(&first, "seats"), n(&first, "overageSeats"));
+    let first = items.first().cloned().unwrap_or_default();
+    let (seats, extra) = (first.seats.0, first.overage_seats.0);
     Content {
         headline: "the agreed overage is in use".into(),
         paragraphs: vec![
             format!(
                 "{license} now has more people with a seat than its {seats} seats ({} in use on {}). Your agreement allows up to {extra} more, so nobody was turned away; the seats in use above {seats} are billed at the true-up.",
-                n(&first, "inUse"),
-                time(d, &s(&first, "at"))
+                first.in_use.0,
+                time(d, first.at.as_str())
             ),
             "You are told again only after use is back within the seat count and then goes above it once more.".into(),
         ],
@@ -395,12 +388,12 @@ pub(super) fn overage(d: &Digest) -> Content {
 /// `confidence`, `horizonDays`.
 pub(super) fn run_out(d: &Digest) -> Content {
     let license = license_name(d).unwrap_or_else(|| "the license".into());
-    let i = d.items.last().cloned().unwrap_or(Value::Null);
-    let date = crate::capacity::parse_day(&s(&i, "runOutAt"))
+    let i = items::last::<items::RunOut>(d);
+    let date = crate::capacity::parse_day(i.run_out_at.as_str())
         .and_then(|n| time::Date::from_julian_day((n + 2_440_588) as i32).ok())
         .map(|day| format!("{} {}", day.day(), day.month()))
-        .unwrap_or_else(|| s(&i, "runOutAt"));
-    let waiting = n(&i, "waiting");
+        .unwrap_or_else(|| i.run_out_at.to_string());
+    let waiting = i.waiting.0;
     let mut first = format!("At the present rate {license} runs out of seats around {date}",);
     if waiting > 0 {
         first.push_str(&format!(
@@ -415,14 +408,14 @@ pub(super) fn run_out(d: &Digest) -> Content {
             first,
             format!(
                 "Demand (people with a seat or waiting for one) grows by about {} a day; {} of {} seats are in use. The forecast follows the trend since the last large change from your identity provider (confidence: {}).",
-                s(&i, "demandPerDay"),
-                n(&i, "inUse"),
-                n(&i, "capacity"),
-                s(&i, "confidence")
+                i.demand_per_day.to_string(),
+                i.in_use.0,
+                i.capacity.0,
+                i.confidence.to_string()
             ),
             format!(
                 "You are told once each time the run-out date comes within {} days.",
-                n(&i, "horizonDays")
+                i.horizon_days.0
             ),
         ],
         table: None,

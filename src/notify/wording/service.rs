@@ -3,22 +3,23 @@
 //! disabled webhook, the weekly summary and the test message.
 
 use super::*;
+use crate::notify::items;
 
 pub(super) fn pending_expired(d: &Digest) -> Content {
-    let total = d.items.len();
-    let rows = d
-        .items
+    let items: Vec<items::PendingExpired> = items::of(d);
+    let total = items.len();
+    let rows = items
         .iter()
         .map(|i| {
-            if s(i, "reference") == "group member" {
-                let group = match s(i, "groupName") {
+            if i.reference.to_string() == "group member" {
+                let group = match i.group_name.to_string() {
                     g if !g.is_empty() => g,
                     _ => "a group that has since been deleted".into(),
                 };
                 vec![
                     "A member of a group".to_owned(),
                     format!("Group {group}"),
-                    format!("member {}", s(i, "member")),
+                    format!("member {}", i.member.to_string()),
                 ]
             } else {
                 let reference = [
@@ -27,12 +28,18 @@ pub(super) fn pending_expired(d: &Digest) -> Content {
                     ("id", "the group with id"),
                 ]
                 .iter()
-                .find(|(k, _)| i.get(*k).is_some())
-                .map(|(k, what)| format!("{what} \"{}\"", s(i, k)))
+                .find_map(|(k, what)| {
+                    let named = match *k {
+                        "displayName" => &i.display_name,
+                        "externalId" => &i.external_id,
+                        _ => &i.id,
+                    };
+                    named.as_ref().map(|v| format!("{what} \"{v}\""))
+                })
                 .unwrap_or_default();
                 vec![
                     "A selected group".to_owned(),
-                    format!("License {}", s(i, "license")),
+                    format!("License {}", i.license.to_string()),
                     reference,
                 ]
             }
@@ -69,20 +76,20 @@ pub(super) fn pending_expired(d: &Digest) -> Content {
 }
 
 pub(super) fn silence(d: &Digest) -> Content {
-    let i = d.items.last().cloned().unwrap_or(Value::Null);
-    let since = match s(&i, "lastProviderCall") {
+    let i = items::last::<items::Silence>(d);
+    let since = match i.last_provider_call.to_string() {
         t if t.is_empty() => "it was set up in seatkeeper".to_owned(),
         t => time(d, &t),
     };
     Content {
         headline: format!(
             "no provisioning calls for {}",
-            when::duration(n(&i, "silentForSeconds"))
+            when::duration(i.silent_for_seconds.0)
         ),
         paragraphs: vec![
             format!(
                 "Your identity provider has not called seatkeeper since {since}: longer than the {} expected between syncs.",
-                when::duration(n(&i, "expectedSyncSeconds"))
+                when::duration(i.expected_sync_seconds.0)
             ),
             "Seats follow your directory only while it syncs: people who joined or left since then have not got or lost seats.".into(),
         ],
@@ -129,8 +136,10 @@ pub(super) fn explain(error: &str) -> &'static str {
 }
 
 pub(super) fn scim_failures(d: &Digest) -> Content {
-    let i = d.items.last().cloned().unwrap_or(Value::Null);
-    let rows = s(&i, "mostCommonErrors")
+    let i = items::last::<items::ScimFailures>(d);
+    let rows = i
+        .most_common_errors
+        .to_string()
         .split("; ")
         .filter(|e| !e.is_empty())
         .map(|e| {
@@ -141,8 +150,8 @@ pub(super) fn scim_failures(d: &Digest) -> Content {
     Content {
         headline: format!(
             "{} provisioning requests failed within {}",
-            n(&i, "failedRequests"),
-            when::duration(n(&i, "withinSeconds"))
+            i.failed_requests.0,
+            when::duration(i.within_seconds.0)
         ),
         paragraphs: vec![
             "Many requests from your identity provider failed in a short time. A failed request changes nothing, so the users and groups it carried are not up to date in seatkeeper, and their seats may be wrong until it succeeds.".into(),
@@ -178,30 +187,29 @@ pub(super) fn auth_failures(d: &Digest) -> Content {
         &["Token", "Why refused", "From address", "Requests"],
         "Token id",
     );
-    let rows = d
-        .items
+    let rows = items::of::<items::AuthFailures>(d)
         .iter()
         .map(|i| {
-            let token = match s(i, "tokenIssued") {
+            let token = match i.token_issued.to_string() {
                 t if t.is_empty() => "a token of this tenant".to_owned(),
                 t => format!("issued {}", when::format_rfc3339(&t, &d.time_zone)),
             };
             let mut row = vec![
                 token,
-                match s(i, "reason").as_str() {
+                match i.reason.as_str() {
                     "revoked" => "it was revoked".to_owned(),
                     "expired" => "it expired".to_owned(),
                     "wrong secret" => "the secret is wrong".to_owned(),
                     other => other.to_owned(),
                 },
-                match s(i, "client") {
+                match i.client.to_string() {
                     c if c.is_empty() => "unknown".into(),
                     c => c,
                 },
-                s(i, "requests"),
+                i.requests.to_string(),
             ];
             if operator {
-                row.push(s(i, "tokenId"));
+                row.push(i.token_id.to_string());
             }
             row
         })
@@ -231,7 +239,7 @@ pub(super) fn auth_failures(d: &Digest) -> Content {
 }
 
 pub(super) fn drift_repaired(d: &Digest) -> Content {
-    let i = d.items.last().cloned().unwrap_or(Value::Null);
+    let i = items::last::<items::DriftRepaired>(d);
     let changes: Vec<String> = [
         ("granted", "granted"),
         ("promoted", "given to people waiting"),
@@ -240,17 +248,26 @@ pub(super) fn drift_repaired(d: &Digest) -> Content {
         ("released", "ended"),
     ]
     .iter()
-    .filter(|(k, _)| n(&i, k) > 0)
-    .map(|(k, what)| format!("{} {what}", count(n(&i, k) as usize, "seat", "seats")))
+    .filter_map(|(k, what)| {
+        let n = match *k {
+            "granted" => i.granted,
+            "promoted" => i.promoted,
+            "blocked" => i.blocked,
+            "releasing" => i.releasing,
+            _ => i.released,
+        }
+        .0;
+        (n > 0).then(|| format!("{} {what}", count(n as usize, "seat", "seats")))
+    })
     .collect();
-    let mut operator = vec![format!("Run by: {}.", s(&i, "by"))];
-    if let Some(c) = i.get("countersRepaired") {
+    let mut operator = vec![format!("Run by: {}.", i.by.to_string())];
+    if let Some(c) = &i.counters_repaired {
         operator.push(format!("Seat counters repaired: {c}."));
     }
     Content {
         headline: format!(
             "seatkeeper corrected {}",
-            count(n(&i, "repaired").max(1) as usize, "seat", "seats")
+            count(i.repaired.0.max(1) as usize, "seat", "seats")
         ),
         paragraphs: vec![
             format!(
@@ -291,15 +308,15 @@ pub(super) fn test(d: &Digest) -> Content {
 }
 
 pub(super) fn webhook_disabled(d: &Digest) -> Content {
+    let items: Vec<items::WebhookDisabled> = items::of(d);
     let operator = d.audience == Audience::Operator;
     let headers = columns(d, &["Endpoint", "Why"], "Webhook id");
-    let rows = d
-        .items
+    let rows = items
         .iter()
         .map(|i| {
-            let mut row = vec![s(i, "url"), s(i, "reason")];
+            let mut row = vec![i.url.to_string(), i.reason.to_string()];
             if operator {
-                row.push(s(i, "webhookId"));
+                row.push(i.webhook_id.to_string());
             }
             row
         })
@@ -307,7 +324,7 @@ pub(super) fn webhook_disabled(d: &Digest) -> Content {
     Content {
         headline: format!(
             "{} disabled",
-            count(d.items.len(), "webhook endpoint", "webhook endpoints")
+            count(items.len(), "webhook endpoint", "webhook endpoints")
         ),
         paragraphs: vec![
             "seatkeeper could not deliver seat changes to this endpoint for a long time (or it answered that it is gone), so it stopped sending to it. Your product no longer hears about seat changes through it.".into(),
@@ -336,8 +353,8 @@ pub(super) fn webhook_disabled(d: &Digest) -> Content {
 }
 
 pub(super) fn weekly_summary(d: &Digest) -> Content {
-    let i = d.items.last().cloned().unwrap_or(Value::Null);
-    let (from, to) = (n(&i, "from"), n(&i, "to"));
+    let i = items::last::<items::WeeklySummary>(d);
+    let (from, to) = (i.from.0, i.to.0);
     let operator = d.audience == Audience::Operator;
     let headers = columns(
         d,
@@ -352,28 +369,24 @@ pub(super) fn weekly_summary(d: &Digest) -> Content {
         "License id",
     );
     let rows = i
-        .get("licenses")
-        .and_then(Value::as_array)
-        .map(|ls| {
-            ls.iter()
-                .map(|l| {
-                    let mut row = vec![
-                        s(l, "name"),
-                        s(l, "inUse"),
-                        s(l, "seats"),
-                        s(l, "waiting"),
-                        s(l, "granted"),
-                        s(l, "released"),
-                    ];
-                    if operator {
-                        row.push(s(l, "id"));
-                    }
-                    row
-                })
-                .collect()
+        .licenses
+        .iter()
+        .map(|l| {
+            let mut row = vec![
+                l.name.to_string(),
+                l.in_use.to_string(),
+                l.seats.to_string(),
+                l.waiting.to_string(),
+                l.granted.to_string(),
+                l.released.to_string(),
+            ];
+            if operator {
+                row.push(l.id.to_string());
+            }
+            row
         })
-        .unwrap_or_default();
-    let pending = n(&i, "pending");
+        .collect();
+    let pending = i.pending.0;
     let mut paragraphs = vec![format!(
         "Your licenses in the week from {} to {}.",
         when::format_day(from, &d.time_zone),
