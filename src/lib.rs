@@ -7,6 +7,7 @@ pub mod capacity;
 pub mod cli;
 pub mod config;
 pub mod console;
+pub mod csv;
 pub mod http;
 pub mod notify;
 pub mod scim;

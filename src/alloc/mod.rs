@@ -32,6 +32,10 @@
 //!   seats stay held until the directory entitles their users again or an admin releases them).
 //!   Admin acts ([`Cause::Admin`], [`Cause::License`]) and the reconciler are never held; an
 //!   admin act on a held user ends the hold of that seat; the reconciler leaves held seats alone.
+//!
+//! (About 720 lines: the [`SeatStore`] trait and the [`Allocator`] with every rule above, one
+//! `impl` that reads top to bottom. Its vocabulary is in `model`, group limits in `pools`, the
+//! breaker in `breaker`.)
 
 use std::collections::{HashMap, HashSet, VecDeque};
 

@@ -437,7 +437,7 @@ pub(super) async fn seats_csv(
     let body = if items.is_empty() {
         "userName,userId,state,position,since,entitledAt,releaseAt,pinned,lastUsed\r\n".to_owned()
     } else {
-        crate::notify::render::csv(&items)
+        crate::csv::items(&items)
     };
     let name: String = l
         .name

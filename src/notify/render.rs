@@ -11,7 +11,6 @@ use lettre::message::header::{ContentType, Header, HeaderName, HeaderValue};
 use lettre::message::{Attachment, Mailbox, MultiPart, SinglePart};
 use lettre::Message;
 use maud::{html, DOCTYPE};
-use serde_json::Value;
 
 use super::wording::{self, Content};
 use super::{Audience, Digest, BODY_ITEMS};
@@ -79,72 +78,6 @@ pub struct Rendered {
     pub message_id: String,
     /// The whole RFC 5322 message, as it is sent.
     pub bytes: Vec<u8>,
-}
-
-fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
-/// The item's columns: the union of keys, in first-seen order.
-fn columns(items: &[Value]) -> Vec<String> {
-    let mut cols: Vec<String> = Vec::new();
-    for i in items {
-        if let Some(o) = i.as_object() {
-            for k in o.keys() {
-                if !cols.contains(k) {
-                    cols.push(k.clone());
-                }
-            }
-        }
-    }
-    cols
-}
-
-/// One CSV field: quoted when needed; a leading `= + - @` is defused so a spreadsheet never
-/// runs a provider-supplied value as a formula.
-fn csv_field(v: &str) -> String {
-    let v = if v.starts_with(['=', '+', '-', '@', '\t', '\r']) {
-        format!("'{v}")
-    } else {
-        v.to_owned()
-    };
-    if v.contains([',', '"', '\n', '\r']) {
-        format!("\"{}\"", v.replace('"', "\"\""))
-    } else {
-        v
-    }
-}
-
-/// Every item as CSV (RFC 4180, CRLF line ends), with a header row of its keys.
-pub fn csv(items: &[Value]) -> String {
-    let cols = columns(items);
-    let rows: Vec<Vec<String>> = items
-        .iter()
-        .map(|i| cols.iter().map(|c| s(i, c)).collect())
-        .collect();
-    csv_table(&cols, &rows)
-}
-
-/// A table as CSV (RFC 4180, CRLF line ends), with its header row.
-pub fn csv_table(headers: &[String], rows: &[Vec<String>]) -> String {
-    let line = |fields: &[String]| {
-        let mut l = fields
-            .iter()
-            .map(|f| csv_field(f))
-            .collect::<Vec<_>>()
-            .join(",");
-        l.push_str("\r\n");
-        l
-    };
-    let mut out = line(headers);
-    for r in rows {
-        out.push_str(&line(r));
-    }
-    out
 }
 
 /// The subject: `[seatkeeper] <tenant> / <license>: <what happened>`; the operator's copy
@@ -332,7 +265,7 @@ pub fn render(
         let csv_type = ContentType::parse("text/csv; charset=utf-8")
             .map_err(|e| Error::Build(e.to_string()))?;
         let attachment: SinglePart =
-            Attachment::new(name).body(csv_table(&table.headers, &table.rows), csv_type);
+            Attachment::new(name).body(crate::csv::table(&table.headers, &table.rows), csv_type);
         MultiPart::mixed()
             .multipart(alternative)
             .singlepart(attachment)
@@ -351,7 +284,7 @@ pub fn render(
 mod tests {
     use super::*;
     use crate::notify::{Kind, Seats};
-    use serde_json::json;
+    use serde_json::{json, Value};
 
     const AT: &str = "2026-10-24T12:00:00.000Z";
 
@@ -611,15 +544,11 @@ mod tests {
         assert!(!body.contains("u201@contoso.com"));
         assert!(body.contains("50 more"));
         let table = c.table.unwrap();
-        assert_eq!(csv_table(&table.headers, &table.rows).lines().count(), 251);
-    }
-
-    #[test]
-    fn csv_quotes_and_defuses_formulas() {
-        let items = vec![json!({"userName": "=HYPERLINK(\"x\")", "note": "a,b"})];
         assert_eq!(
-            csv(&items),
-            "userName,note\r\n\"'=HYPERLINK(\"\"x\"\")\",\"a,b\"\r\n"
+            crate::csv::table(&table.headers, &table.rows)
+                .lines()
+                .count(),
+            251
         );
     }
 

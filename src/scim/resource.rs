@@ -10,7 +10,7 @@
 //! A `Doc` never holds `id`, `meta`, `schemas`, a User's `groups` or a Group's `members`: those
 //! are the service's (members live in their own table, see [`MemberRef`]).
 
-use serde_json::{Map, Value};
+use serde_json::{json, Map, Value};
 use time::format_description::well_known::Rfc3339;
 use time::OffsetDateTime;
 
@@ -347,6 +347,24 @@ impl Meta {
     }
 }
 
+/// A user's `groups` entry (RFC 7643 §4.1.2): the group's id, its `$ref` under `base`, its
+/// display name, and `direct` (memberships through nested groups are not listed).
+pub fn group_ref(base: &str, id: &str, display: &str) -> Value {
+    json!({"value": id, "$ref": format!("{base}/Groups/{id}"), "display": display, "type": "direct"})
+}
+
+/// A group's `members` entry: the member's id, its `$ref` (a `Group` or, by default, a
+/// `User`), its type, and its display name when known.
+pub fn member_ref(base: &str, value: &str, kind: Option<&str>, display: Option<&str>) -> Value {
+    let kind = kind.unwrap_or("User");
+    let endpoint = if kind == "Group" { "Groups" } else { "Users" };
+    let mut v = json!({"value": value, "$ref": format!("{base}/{endpoint}/{value}"), "type": kind});
+    if let Some(d) = display {
+        v["display"] = Value::String(d.to_owned());
+    }
+    v
+}
+
 /// Renders a stored resource as its SCIM representation. `extra` holds the service-computed
 /// multi-valued attribute (`groups` of a User, `members` of a Group), when there is one.
 pub fn render(
@@ -392,6 +410,22 @@ pub fn render(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn references_name_their_endpoint_and_type() {
+        let b = "https://h/scim/v2";
+        assert_eq!(
+            group_ref(b, "g1", "Designers"),
+            serde_json::json!({"value": "g1", "$ref": "https://h/scim/v2/Groups/g1", "display": "Designers", "type": "direct"})
+        );
+        assert_eq!(
+            member_ref(b, "u1", None, None),
+            serde_json::json!({"value": "u1", "$ref": "https://h/scim/v2/Users/u1", "type": "User"})
+        );
+        let nested = member_ref(b, "g2", Some("Group"), Some("Team"));
+        assert_eq!(nested["$ref"], "https://h/scim/v2/Groups/g2");
+        assert_eq!(nested["display"], "Team");
+    }
 
     #[test]
     fn normalizes_case_types_and_entra_forms() {

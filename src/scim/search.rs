@@ -119,6 +119,18 @@ impl ListParams {
         Self::build(raw, max)
     }
 
+    /// Only the projection of a query string's pairs (`attributes`, `excludedAttributes`):
+    /// what a request on one resource may ask.
+    pub fn projection_of(pairs: &[(String, String)]) -> Result<Projection, Error> {
+        let get = |k: &str| {
+            pairs
+                .iter()
+                .find(|(n, _)| n.eq_ignore_ascii_case(k))
+                .map(|(_, v)| v.as_str())
+        };
+        Projection::parse(get("attributes"), get("excludedAttributes"))
+    }
+
     /// From a SearchRequest body (RFC 7644 §3.4.3).
     pub fn from_search(body: &Value, max: usize) -> Result<ListParams, Error> {
         if !body.is_object() {

@@ -32,6 +32,10 @@
 //! ## Tenancy
 //! Every table has a `tenant` column and every statement here filters on it; a [`TenantKey`] is
 //! only obtained from an authenticated token or an admin lookup.
+//!
+//! (About 750 lines, a third of them this documentation: the [`Store`] handle with its read and
+//! write paths for both engines, kept together because each path decides per engine. The
+//! SQLite writer is in `writer`, PostgreSQL's in `pg` and `pg_batch`.)
 
 mod allocate;
 pub mod audit;

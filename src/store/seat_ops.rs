@@ -110,12 +110,24 @@ pub(super) fn seat_view(
     user_name: Option<String>,
     ranks: Option<&RankCache>,
 ) -> Result<SeatView> {
-    try_seat_view(c, tenant, l, user_id, user_name, ranks, true)?
+    try_seat_view(c, tenant, l, user_id, user_name, ranks, Defer::Never)?
         .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
 }
 
-/// [`seat_view`]; unless `may_scan`, `None` when only a scan of a long waitlist (a count, or
-/// copying its order) could give the user's position.
+/// [`seat_view`], or `None` where `defer` says: when only a scan of a long waitlist (a count,
+/// or copying its order) could give the user's position, or for any waiting user.
+/// When a seat view gives up (answers `None`) for the caller to ask again on a path that may
+/// scan, in one snapshot.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Defer {
+    /// Never: it counts the waitlist ahead when it must.
+    Never,
+    /// When the position needs a count of the waitlist (no current in-memory copy).
+    Scan,
+    /// For any waiting seat (its position needs one view of the waitlist).
+    Waiting,
+}
+
 fn try_seat_view(
     c: &Db,
     tenant: TenantKey,
@@ -123,7 +135,7 @@ fn try_seat_view(
     user_id: &str,
     user_name: Option<String>,
     ranks: Option<&RankCache>,
-    may_scan: bool,
+    defer: Defer,
 ) -> Result<Option<SeatView>> {
     let mut v = TxSeats::new(c, tenant);
     let Some(seat) = v.seat(l, user_id)? else {
@@ -147,6 +159,10 @@ fn try_seat_view(
         .prepare_cached("SELECT last_used FROM seats WHERE license_rk = ? AND user_id = ?")?
         .query_row(params![l, seat.user], |r| r.get(0))?;
     let waiting = seat.state == SeatState::Blocked;
+    if waiting && defer == Defer::Waiting {
+        return Ok(None);
+    }
+    let may_scan = defer == Defer::Never;
     let lookup = match ranks {
         Some(r) if waiting => {
             r.position(c, l, seat.pinned, seat.entitled_at, &seat.user, may_scan)?
@@ -322,17 +338,25 @@ impl Store {
         find: impl Fn(&Db) -> Result<(String, Option<String>)> + Send + Sync + 'static,
     ) -> Result<SeatView> {
         let ranks = self.inner.ranks.clone();
-        let check = move |c: &Db, may_scan: bool| {
+        let check = move |c: &Db, defer: Defer| {
             let l = license_key(c, tenant, &key)?;
             let (id, name) = find(c)?;
-            try_seat_view(c, tenant, l, &id, name, Some(&ranks), may_scan)
+            try_seat_view(c, tenant, l, &id, name, Some(&ranks), defer)
         };
+        let check = std::sync::Arc::new(check);
         if self.engine() == super::sql::Engine::Sqlite {
-            if let Some(v) = self.read_now(|c| check(c, false))? {
+            if let Some(v) = self.read_now(|c| check(c, Defer::Scan))? {
+                return Ok(v);
+            }
+        } else {
+            // A seat that is not waiting is one row: read without a snapshot transaction (each
+            // statement sees the last commit); a waiting one's position is read in a snapshot.
+            let quick = check.clone();
+            if let Some(v) = self.read(move |c| quick(c, Defer::Waiting)).await? {
                 return Ok(v);
             }
         }
-        self.read(move |c| in_snapshot(c, |c| check(c, true)))
+        self.read(move |c| in_snapshot(c, |c| check(c, Defer::Never)))
             .await?
             .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
     }

@@ -4,13 +4,13 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{respond_list, respond_resource, Endpoint, ListParams, On, Reply, ScimError};
 use crate::config::{GroupPatchResponse, GROUP_PATCH_RESOURCE_MAX};
 use crate::scim::patch;
 use crate::scim::projection::Projection;
-use crate::scim::resource::{normalize, render};
+use crate::scim::resource::{member_ref, normalize, render};
 use crate::scim::schema::ResourceKind;
 use crate::store::GroupRecord;
 
@@ -22,15 +22,7 @@ pub struct Groups;
 pub fn render_group(g: &GroupRecord, base: &str) -> Value {
     let members = g.members.as_ref().map(|list| {
         list.iter()
-            .map(|m| {
-                let kind = m.kind.as_deref().unwrap_or("User");
-                let endpoint = if kind == "Group" { "Groups" } else { "Users" };
-                let mut v = json!({"value": m.value, "$ref": format!("{base}/{endpoint}/{}", m.value), "type": kind});
-                if let Some(d) = &m.display {
-                    v["display"] = Value::String(d.clone());
-                }
-                v
-            })
+            .map(|m| member_ref(base, &m.value, m.kind.as_deref(), m.display.as_deref()))
             .collect()
     });
     render(KIND, &g.id, g.doc.clone(), &g.meta, base, members)

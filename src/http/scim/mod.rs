@@ -301,19 +301,14 @@ pub fn not_modified(req: &HttpRequest, version: i64) -> bool {
 
 /// The list parameters of a request's query string.
 pub fn list_params(req: &HttpRequest, max: usize) -> Result<ListParams, Error> {
-    let pairs = web::Query::<Vec<(String, String)>>::from_query(req.query_string())
-        .map_err(|e| Error::invalid_syntax(format!("bad query string: {e}")))?
-        .into_inner();
+    let pairs = crate::http::query::pairs(req).map_err(Error::invalid_syntax)?;
     ListParams::from_pairs(&pairs, max)
 }
 
 /// The `attributes`/`excludedAttributes` of a request's query string.
 pub(super) fn projection_of(req: &HttpRequest) -> Result<Projection, Error> {
-    let q = crate::http::query::pairs(req).map_err(Error::invalid_syntax)?;
-    Projection::parse(
-        crate::http::query::value(&q, "attributes", true).as_deref(),
-        crate::http::query::value(&q, "excludedAttributes", true).as_deref(),
-    )
+    let pairs = crate::http::query::pairs(req).map_err(Error::invalid_syntax)?;
+    ListParams::projection_of(&pairs)
 }
 
 /// A ListResponse (RFC 7644 §3.4.2), serialized straight from its parts.

@@ -3,12 +3,12 @@
 
 use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use super::{respond_list, respond_resource, Endpoint, ListParams, On, Reply};
 use crate::scim::patch;
 use crate::scim::projection::Projection;
-use crate::scim::resource::{normalize, render};
+use crate::scim::resource::{group_ref, normalize, render};
 use crate::scim::schema::ResourceKind;
 use crate::store::UserRecord;
 
@@ -20,11 +20,8 @@ pub struct Users;
 pub fn render_user(u: UserRecord, base: &str) -> Value {
     let groups = u
         .groups
-        .into_iter()
-        .map(|g| {
-            let r = format!("{base}/Groups/{}", g.id);
-            json!({"value": g.id, "$ref": r, "display": g.display, "type": "direct"})
-        })
+        .iter()
+        .map(|g| group_ref(base, &g.id, &g.display))
         .collect();
     render(KIND, &u.id, u.doc, &u.meta, base, Some(groups))
 }
