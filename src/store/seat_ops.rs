@@ -115,7 +115,7 @@ pub(super) fn seat_view(
 }
 
 /// [`seat_view`], or `None` where `defer` says: when only a scan of a long waitlist (a count,
-/// or copying its order) could give the user's position, or for any waiting user.
+/// or copying its order) could give the user's position.
 /// When a seat view gives up (answers `None`) for the caller to ask again on a path that may
 /// scan, in one snapshot.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -124,8 +124,6 @@ enum Defer {
     Never,
     /// When the position needs a count of the waitlist (no current in-memory copy).
     Scan,
-    /// For any waiting seat (its position needs one view of the waitlist).
-    Waiting,
 }
 
 fn try_seat_view(
@@ -155,13 +153,10 @@ fn try_seat_view(
             group_name: None,
         }));
     };
+    let waiting = seat.state == SeatState::Blocked;
     let last_used: Option<i64> = c
         .prepare_cached("SELECT last_used FROM seats WHERE license_rk = ? AND user_id = ?")?
         .query_row(params![l, seat.user], |r| r.get(0))?;
-    let waiting = seat.state == SeatState::Blocked;
-    if waiting && defer == Defer::Waiting {
-        return Ok(None);
-    }
     let may_scan = defer == Defer::Never;
     let lookup = match ranks {
         Some(r) if waiting => {
@@ -343,20 +338,21 @@ impl Store {
             let (id, name) = find(c)?;
             try_seat_view(c, tenant, l, &id, name, Some(&ranks), defer)
         };
-        let check = std::sync::Arc::new(check);
         if self.engine() == super::sql::Engine::Sqlite {
             if let Some(v) = self.read_now(|c| check(c, Defer::Scan))? {
                 return Ok(v);
             }
-        } else {
-            // A seat that is not waiting is one row: read without a snapshot transaction (each
-            // statement sees the last commit); a waiting one's position is read in a snapshot.
-            let quick = check.clone();
-            if let Some(v) = self.read(move |c| quick(c, Defer::Waiting)).await? {
-                return Ok(v);
-            }
+            return self
+                .read(move |c| in_snapshot(c, |c| check(c, Defer::Never)))
+                .await?
+                .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()));
         }
-        self.read(move |c| in_snapshot(c, |c| check(c, Defer::Never)))
+        // On PostgreSQL each statement is a round trip: no snapshot transaction around them
+        // (each sees the last commit, as a point read does). A waiting user's position is then
+        // counted a moment after their seat row was read; an in-memory copy of the order is
+        // used only at the generation it was taken at, so a copy never answers for a later
+        // waitlist.
+        self.read(move |c| check(c, Defer::Never))
             .await?
             .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
     }
