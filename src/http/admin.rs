@@ -274,7 +274,8 @@ async fn list_tenants(
 }
 
 async fn get_tenant(at: OnTenant) -> Reply {
-    ok(at.tenant)
+    // The settings as stored now (the path's tenant may have been resolved a moment ago).
+    ok(at.store().tenant(&at.tenant.id).await?)
 }
 
 #[derive(Deserialize, utoipa::ToSchema)]

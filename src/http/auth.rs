@@ -253,7 +253,7 @@ async fn admin_on(
             Some(
                 state
                     .store
-                    .tenant(&named.tenant)
+                    .tenant_named(&named.tenant)
                     .await
                     .map_err(AdminError::from)?,
             )
@@ -372,7 +372,7 @@ async fn admin(req: &HttpRequest) -> Result<(Admin, Option<Tenant>), actix_web::
             let named = actix_web::web::Path::<TenantSegment>::extract(req)
                 .await
                 .map_err(|_| forbidden())?;
-            match state.store.tenant(&named.tenant).await {
+            match state.store.tenant_named(&named.tenant).await {
                 Ok(resolved) if resolved.key == t.key => {
                     (Some(resolved), AdminKey::Token(token_id))
                 }

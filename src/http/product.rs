@@ -195,7 +195,7 @@ impl Product {
     /// The tenant named `key`, if this token may read it. A tenant it may not read answers as
     /// one that does not exist: a token learns nothing about other tenants.
     async fn tenant(&self, state: &AppState, key: &str) -> Result<TenantKey, AdminError> {
-        let t = state.store.tenant(key).await;
+        let t = state.store.tenant_named(key).await;
         match t {
             Ok(t) if self.0.may(t.key) => Ok(t.key),
             Ok(_) | Err(crate::store::Error::NotFound(_)) => Err(AdminError::new(

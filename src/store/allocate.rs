@@ -103,31 +103,19 @@ pub(super) fn user_changed(
     allocate(c, tenant, now, |a| a.member_changed(user, extra, cause))
 }
 
-/// After a user was created. A new user has no seat, and it can be entitled only when a group
-/// already lists it (by its externalId: its id is new); when none does, which is the usual
-/// order of a sync (users first, then groups), nothing runs at all.
-/// Allocates for a user just created with `external_id`. Its id is new, so a group can list
-/// it only by its externalId (a member that waited for its user): without one, or with one no
-/// group lists, there is nothing to allocate and the allocator does not run.
-pub(super) fn user_created(
-    c: &Db,
-    tenant: TenantKey,
-    now: Millis,
-    user: &str,
-    external_id: Option<&str>,
-) -> Result<Report> {
+/// Whether a group lists a new user by its externalId (`external_id`): members name users by
+/// id, and a new id is in no group yet, so only then can the user's seats change. The usual
+/// order of a sync (users first, then groups) makes this false, and a create runs no allocator.
+pub(super) fn listed(c: &Db, tenant: TenantKey, external_id: Option<&str>) -> Result<bool> {
     let Some(x) = external_id else {
-        return Ok(Report::default());
+        return Ok(false);
     };
-    let listed = c
-        .prepare_cached("SELECT 1 FROM group_members WHERE tenant = ? AND member_id = ? LIMIT 1")?
-        .query_row(params![tenant, x], |_| Ok(()))
-        .optional()?
-        .is_some();
-    if !listed {
-        return Ok(Report::default());
-    }
-    user_changed(c, tenant, now, user, &[], Cause::Directory)
+    Ok(
+        c.prepare_cached("SELECT 1 FROM group_members WHERE tenant = ? AND member_id = ? LIMIT 1")?
+            .query_row(params![tenant, x], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
 }
 
 /// The licenses and users a group reaches, taken before the group (or a member) goes away.

@@ -490,7 +490,7 @@ impl Store {
         let list = move |c: &Db| {
             let page = super::query::list(c, tenant, ResourceKind::Group, &q)?;
             let mut items = Vec::with_capacity(page.items.len());
-            for (rk, id, doc, meta) in page.items {
+            for ((rk, id, doc, meta), _) in page.items {
                 items.push(record(
                     c,
                     Loaded {

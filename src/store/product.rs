@@ -372,8 +372,13 @@ impl Store {
         reference: String,
     ) -> Result<ProductSeat> {
         // As the admin seat check, inline on the HTTP worker when it can be.
+        let who = super::seat_ops::Who {
+            id: Some(reference.clone()),
+            name_key: fold(&reference),
+            show_name: false,
+        };
         let seat = self
-            .seat_check(tenant, license, move |c| {
+            .seat_check(tenant, license, who, move |c| {
                 Ok((find_user(c, tenant, &reference)?.id, None))
             })
             .await?;

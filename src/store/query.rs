@@ -13,7 +13,7 @@
 //! low-priority background thread (`Store::read_expensive`); the rest of its listings wait for
 //! it, not for other tenants, and other tenants' requests get the CPU first.
 
-use super::sql::{Db, Param};
+use super::sql::{Db, Engine, Param};
 
 /// A statement argument built with the statement.
 type Sql = Box<dyn Param>;
@@ -37,11 +37,28 @@ pub struct Page<T> {
 
 type RawRow = (i64, String, String, Meta);
 
-/// The resource rows `sql` selects with `args`.
-fn rows(c: &Db, sql: &str, args: &[Box<dyn Param>]) -> Result<Vec<RawRow>> {
+/// A listed row, and what [`companion`] read with it (a user's group references on
+/// PostgreSQL, as JSON), `None` when nothing was.
+pub(super) type Listed = (RawRow, Option<String>);
+
+/// What an indexed listing of `kind` reads beside each row, as extra SELECT columns: on
+/// PostgreSQL, where each statement is a round trip, a user's group references come in the
+/// same statement ([`users::GROUPS_JSON`](super::users::GROUPS_JSON)); SQLite reads them
+/// after, in the same snapshot, for less than building JSON would cost.
+fn companion(c: &Db, kind: ResourceKind) -> &'static str {
+    match (c.engine(), kind) {
+        (Engine::Postgres, ResourceKind::User) => super::users::GROUPS_JSON,
+        _ => "",
+    }
+}
+
+/// The resource rows `sql` selects with `args`, with the companion column when `sql` has one.
+fn rows(c: &Db, sql: &str, args: &[Box<dyn Param>], with: bool) -> Result<Vec<Listed>> {
     let args: Vec<&dyn Param> = args.iter().map(AsRef::as_ref).collect();
     c.prepare_cached(sql)?
-        .query_map(args.as_slice(), row)?
+        .query_map(args.as_slice(), |r| {
+            Ok((row(r)?, if with { Some(r.get(6)?) } else { None }))
+        })?
         .collect::<Result<Vec<_>>>()
 }
 
@@ -267,8 +284,9 @@ pub(super) fn list(
     tenant: TenantKey,
     kind: ResourceKind,
     q: &ListQuery,
-) -> Result<Page<RawRow>> {
+) -> Result<Page<Listed>> {
     let t = table(kind);
+    let with = companion(c, kind);
     let mut args: Vec<Sql> = vec![Box::new(tenant)];
     let cond = match &q.filter {
         None => Some("TRUE".to_owned()),
@@ -291,8 +309,9 @@ pub(super) fn list(
             // At most one row: no count statement, the page is cut from what was found.
             let found = rows(
                 c,
-                &format!("SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond}"),
+                &format!("SELECT {COLS}{with} FROM {t} r WHERE r.tenant = ? AND {cond}"),
                 &args,
+                !with.is_empty(),
             )?;
             let total = found.len() as i64;
             let items = found
@@ -326,9 +345,10 @@ pub(super) fn list(
         let items = rows(
             c,
             &format!(
-                "SELECT {COLS} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY {order} LIMIT ? OFFSET ?"
+                "SELECT {COLS}{with} FROM {t} r WHERE r.tenant = ? AND {cond} ORDER BY {order} LIMIT ? OFFSET ?"
             ),
             &args,
+            !with.is_empty(),
         )?;
         return Ok(Page { total, items });
     }
@@ -419,6 +439,7 @@ pub(super) fn list(
         .into_sorted()
         .into_iter()
         .skip(offset as usize)
+        .map(|r| (r, None))
         .collect();
     Ok(Page { total, items })
 }

@@ -70,6 +70,14 @@ impl Keys {
     }
 }
 
+/// What a position lookup needs of the license: its id, its waitlist's generation
+/// (`licenses.waitlist_gen`) and how many wait (`licenses.blocked`).
+pub struct Stamp {
+    pub license_id: String,
+    pub gen: i64,
+    pub waiting: i64,
+}
+
 /// How a waiting user's position is found ([`RankCache::position`]).
 #[derive(Debug, PartialEq)]
 pub enum Lookup {
@@ -137,20 +145,45 @@ impl RankCache {
         user: &str,
         may_scan: bool,
     ) -> Result<Lookup> {
-        let scan = if may_scan {
-            Lookup::Count
-        } else {
-            Lookup::Defer
-        };
-        let Some((license_id, gen, waiting)) = c
+        let Some(stamp) = c
             .prepare_cached("SELECT id, waitlist_gen, blocked FROM licenses WHERE rk = ?")?
             .query_row([l], |r| {
-                Ok((r.get::<_, String>(0)?, r.get(1)?, r.get::<_, i64>(2)?))
+                Ok(Stamp {
+                    license_id: r.get(0)?,
+                    gen: r.get(1)?,
+                    waiting: r.get(2)?,
+                })
             })
             .optional()?
         else {
             return Ok(Lookup::Count);
         };
+        self.position_at(c, l, stamp, pinned, entitled_at, user, may_scan)
+    }
+
+    /// [`RankCache::position`] with the license's [`Stamp`] already read, in the statement
+    /// (or the read transaction) that read the seat.
+    #[allow(clippy::too_many_arguments)]
+    pub fn position_at(
+        &self,
+        c: &Db,
+        l: LicenseKey,
+        stamp: Stamp,
+        pinned: bool,
+        entitled_at: i64,
+        user: &str,
+        may_scan: bool,
+    ) -> Result<Lookup> {
+        let scan = if may_scan {
+            Lookup::Count
+        } else {
+            Lookup::Defer
+        };
+        let Stamp {
+            license_id,
+            gen,
+            waiting,
+        } = stamp;
         if (waiting as usize) < self.min_waiting.load(Ordering::Relaxed) {
             return Ok(Lookup::Count);
         }

@@ -10,7 +10,7 @@ use serde_json::json;
 use super::allocate::allocate;
 use super::audit::{record as audit, Actor};
 use super::licenses::{license_key, user_by_name, view};
-use super::ranks::{Lookup, RankCache};
+use super::ranks::{Lookup, RankCache, Stamp};
 use super::seats::{rfc3339, TxSeats};
 use super::{in_snapshot, Error, Lock, Result, Store, TenantKey};
 use crate::alloc::{Cause, LicenseKey, OverrideKind, Refusal, SeatState, SeatStore};
@@ -137,65 +137,174 @@ fn try_seat_view(
 ) -> Result<Option<SeatView>> {
     let mut v = TxSeats::new(c, tenant);
     let Some(seat) = v.seat(l, user_id)? else {
-        return Ok(Some(SeatView {
-            user_id: user_id.to_owned(),
-            user_name,
-            state: "none",
-            entitled_at: None,
-            since: None,
-            position: None,
-            release_at: None,
-            pinned: false,
-            last_used: None,
-            hold: None,
-            overage: false,
-            group_id: None,
-            group_name: None,
-        }));
+        return Ok(Some(no_seat(user_id, user_name)));
     };
-    let waiting = seat.state == SeatState::Blocked;
     let last_used: Option<i64> = c
         .prepare_cached("SELECT last_used FROM seats WHERE license_rk = ? AND user_id = ?")?
         .query_row(params![l, seat.user], |r| r.get(0))?;
-    let may_scan = defer == Defer::Never;
-    let lookup = match ranks {
-        Some(r) if waiting => {
-            r.position(c, l, seat.pinned, seat.entitled_at, &seat.user, may_scan)?
-        }
-        _ => Lookup::Count,
+    let group_name = group_name(c, tenant, seat.pool.as_deref())?;
+    let read = SeatRead {
+        seat,
+        last_used,
+        group_name,
+        stamp: None,
     };
-    let position = match lookup {
-        Lookup::At(p) => Some(p),
-        Lookup::Defer => return Ok(None),
-        Lookup::Count if !waiting => None,
-        Lookup::Count => {
-            let ahead: i64 = c
-            .prepare_cached(
-                // Three index ranges of seats_order (those ahead only), not one OR over the
-                // whole waitlist: the position costs what is ahead of the user.
-                "SELECT (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned > ?2)
-                      + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at < ?3)
-                      + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at = ?3 AND user_id < ?4)",
-            )?
-            .query_row(params![l, seat.pinned, seat.entitled_at, seat.user], |r| r.get(0))?;
-            Some(ahead + 1)
-        }
-    };
-    Ok(Some(SeatView {
-        user_id: seat.user,
+    read.view(c, l, user_name, ranks, defer)
+}
+
+/// The answer for a user without a seat row in the license.
+fn no_seat(user_id: &str, user_name: Option<String>) -> SeatView {
+    SeatView {
+        user_id: user_id.to_owned(),
         user_name,
-        state: seat.state.as_str(),
-        entitled_at: Some(rfc3339(seat.entitled_at / 1000)),
-        since: Some(rfc3339(seat.since)),
-        position,
-        release_at: seat.release_at.map(rfc3339),
-        pinned: seat.pinned,
-        last_used: last_used.map(rfc3339),
-        hold: seat.held.map(|h| h.hold),
+        state: "none",
+        entitled_at: None,
+        since: None,
+        position: None,
+        release_at: None,
+        pinned: false,
+        last_used: None,
+        hold: None,
         overage: false,
-        group_name: group_name(c, tenant, seat.pool.as_deref())?,
-        group_id: seat.pool,
-    }))
+        group_id: None,
+        group_name: None,
+    }
+}
+
+/// A seat row as a seat check reads it: with its last use and its group's display name.
+struct SeatRead {
+    seat: crate::alloc::Seat,
+    last_used: Option<i64>,
+    group_name: Option<String>,
+    /// The license's waitlist stamp when read with the seat.
+    stamp: Option<Stamp>,
+}
+
+impl SeatRead {
+    /// The seat's view; a waiting seat's position is read now (or `None` where `defer` says).
+    fn view(
+        self,
+        c: &Db,
+        l: LicenseKey,
+        user_name: Option<String>,
+        ranks: Option<&RankCache>,
+        defer: Defer,
+    ) -> Result<Option<SeatView>> {
+        let SeatRead {
+            seat,
+            last_used,
+            group_name,
+            stamp,
+        } = self;
+        let waiting = seat.state == SeatState::Blocked;
+        let may_scan = defer == Defer::Never;
+        let (pinned, at, user) = (seat.pinned, seat.entitled_at, &seat.user);
+        let lookup = match (ranks, stamp) {
+            (Some(r), Some(stamp)) if waiting => {
+                r.position_at(c, l, stamp, pinned, at, user, may_scan)?
+            }
+            (Some(r), None) if waiting => r.position(c, l, pinned, at, user, may_scan)?,
+            _ => Lookup::Count,
+        };
+        let position = match lookup {
+            Lookup::At(p) => Some(p),
+            Lookup::Defer => return Ok(None),
+            Lookup::Count if !waiting => None,
+            Lookup::Count => {
+                let ahead: i64 = c
+                .prepare_cached(
+                    // Three index ranges of seats_order (those ahead only), not one OR over the
+                    // whole waitlist: the position costs what is ahead of the user.
+                    "SELECT (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned > ?2)
+                          + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at < ?3)
+                          + (SELECT count(*) FROM seats WHERE license_rk = ?1 AND state = 'blocked' AND pinned = ?2 AND entitled_at = ?3 AND user_id < ?4)",
+                )?
+                .query_row(params![l, seat.pinned, seat.entitled_at, seat.user], |r| r.get(0))?;
+                Some(ahead + 1)
+            }
+        };
+        Ok(Some(SeatView {
+            user_id: seat.user,
+            user_name,
+            state: seat.state.as_str(),
+            entitled_at: Some(rfc3339(seat.entitled_at / 1000)),
+            since: Some(rfc3339(seat.since)),
+            position,
+            release_at: seat.release_at.map(rfc3339),
+            pinned: seat.pinned,
+            last_used: last_used.map(rfc3339),
+            hold: seat.held.map(|h| h.hold),
+            overage: false,
+            group_name,
+            group_id: seat.pool,
+        }))
+    }
+}
+
+/// How a seat check names its user, for [`joined_seat_check`]: by id (`id`, when the reference
+/// may be one) or by `userName` (folded into `name_key`); `show_name` puts the stored userName
+/// in the answer.
+pub(super) struct Who {
+    pub id: Option<String>,
+    pub name_key: String,
+    pub show_name: bool,
+}
+
+/// A seat check on PostgreSQL in one statement, where each statement is a round trip: the
+/// license (by id, else name), the user (by id, else userName), the seat, its last use and its
+/// group's name. `None` when the license or the user is not found that way; the caller then
+/// takes the statement-by-statement path, which finds users by other references too and
+/// answers the right error.
+fn joined_seat_check(
+    c: &Db,
+    tenant: TenantKey,
+    key: &str,
+    who: &Who,
+    ranks: &RankCache,
+) -> Result<Option<SeatView>> {
+    let found = c
+        .prepare_cached(
+            "SELECT s.user_id, s.state, s.pinned, s.entitled_at, s.since, s.release_at, s.hold, s.hold_loss, s.pool,
+                    s.last_used, g.display_name, l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked
+             FROM licenses l
+             JOIN users u ON u.tenant = l.tenant AND (u.id = ?3 OR u.user_name_key = ?4)
+             LEFT JOIN seats s ON s.license_rk = l.rk AND s.user_id = u.id
+             LEFT JOIN groups g ON g.tenant = l.tenant AND g.id = s.pool
+             WHERE l.tenant = ?1 AND (l.id = ?2 OR lower(l.name) = lower(?2))
+             ORDER BY l.id = ?2 DESC, u.id = ?3 DESC LIMIT 1",
+        )?
+        .query_row(
+            params![tenant, key, who.id.as_deref().unwrap_or(""), who.name_key],
+            |r| {
+                let seat = match r.get::<_, Option<String>>(0)? {
+                    Some(_) => Some(super::seats::seat_row(r)?),
+                    None => None,
+                };
+                let user: String = r.get(12)?;
+                let name: String = r.get(13)?;
+                let stamp = Stamp {
+                    license_id: r.get(14)?,
+                    gen: r.get(15)?,
+                    waiting: r.get(16)?,
+                };
+                Ok((r.get(11)?, user, name, seat, r.get(9)?, r.get(10)?, stamp))
+            },
+        )
+        .optional()?;
+    let Some((l, user, name, seat, last_used, group_name, stamp)) = found else {
+        return Ok(None);
+    };
+    let name = who.show_name.then_some(name);
+    let Some(seat) = seat else {
+        return Ok(Some(no_seat(&user, name)));
+    };
+    let read = SeatRead {
+        seat,
+        last_used,
+        group_name,
+        stamp: Some(stamp),
+    };
+    read.view(c, l, name, Some(ranks), Defer::Never)
 }
 
 impl Store {
@@ -315,7 +424,12 @@ impl Store {
         key: String,
         user_name: String,
     ) -> Result<SeatView> {
-        self.seat_check(tenant, key, move |c| {
+        let who = Who {
+            id: None,
+            name_key: crate::scim::resource::fold(&user_name),
+            show_name: true,
+        };
+        self.seat_check(tenant, key, who, move |c| {
             let (id, name) = user_by_name(c, tenant, &user_name)?;
             Ok((id, Some(name)))
         })
@@ -330,8 +444,10 @@ impl Store {
         &self,
         tenant: TenantKey,
         key: String,
+        who: Who,
         find: impl Fn(&Db) -> Result<(String, Option<String>)> + Send + Sync + 'static,
     ) -> Result<SeatView> {
+        let key2 = key.clone();
         let ranks = self.inner.ranks.clone();
         let check = move |c: &Db, defer: Defer| {
             let l = license_key(c, tenant, &key)?;
@@ -347,14 +463,20 @@ impl Store {
                 .await?
                 .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()));
         }
-        // On PostgreSQL each statement is a round trip: no snapshot transaction around them
-        // (each sees the last commit, as a point read does). A waiting user's position is then
-        // counted a moment after their seat row was read; an in-memory copy of the order is
-        // used only at the generation it was taken at, so a copy never answers for a later
-        // waitlist.
-        self.read(move |c| check(c, Defer::Never))
-            .await?
-            .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
+        // On PostgreSQL each statement is a round trip: one joined statement reads the
+        // license, the user and the seat, with no snapshot transaction around it (it sees the
+        // last commit, as a point read does). A waiting user's position is then counted a
+        // moment after their seat row was read; an in-memory copy of the order is used only
+        // at the generation it was taken at, so a copy never answers for a later waitlist.
+        let ranks = self.inner.ranks.clone();
+        self.read(
+            move |c| match joined_seat_check(c, tenant, &key2, &who, &ranks)? {
+                Some(v) => Ok(Some(v)),
+                None => check(c, Defer::Never),
+            },
+        )
+        .await?
+        .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
     }
 
     /// Every seat a user holds or waits for, across the tenant's licenses.

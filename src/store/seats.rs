@@ -53,7 +53,7 @@ struct Counters {
     new_generation: bool,
 }
 
-fn seat_row(r: &Row) -> Result<Seat> {
+pub(super) fn seat_row(r: &Row) -> Result<Seat> {
     let state: String = r.get(1)?;
     let hold: Option<HoldId> = r.get(6)?;
     let loss: Option<String> = r.get(7)?;

@@ -3,6 +3,8 @@
 //! console sessions live in `tokens`, their provisioning status in `status`.
 
 use super::sql::{params, Db, OptionalExtension, Row};
+use std::sync::Arc;
+
 use serde::Serialize;
 use serde_json::json;
 
@@ -194,10 +196,28 @@ impl Store {
     }
 
     /// A tenant by id or name.
+    /// The tenant `key` (its id or name) names, as read now.
     pub async fn tenant(&self, key: &str) -> Result<Tenant> {
         let key = key.to_owned();
         // A point read by a unique key: inline on this worker's connection.
         self.read_point(move |c| find_tenant(c, &key)).await
+    }
+
+    /// The tenant an admin path names (its id or name), to act on: every admin request names
+    /// one, so a found tenant is trusted as long as an accepted token is (`AUTH_CACHE_TTL`,
+    /// emptied at once by a tenant change of this process): on PostgreSQL the read is a round
+    /// trip. Its settings may be that much old; [`Store::tenant`] reads them now.
+    pub async fn tenant_named(&self, key: &str) -> Result<Tenant> {
+        let cache = &self.inner.auth_cache;
+        let digest = super::tokens::tenant_digest(key);
+        if let Some(t) = cache.get(&digest) {
+            return Ok((*t).clone());
+        }
+        let generation = cache.generation();
+        let now_ms = self.now_ms();
+        let found = self.tenant(key).await?;
+        cache.put(generation, digest, Arc::new(found.clone()), None, now_ms);
+        Ok(found)
     }
 }
 

@@ -46,6 +46,7 @@ pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(1);
 const AUTH_CACHE_ENTRIES: usize = 10_000;
 
 /// Accepted SCIM tokens by the SHA-256 of the presented token, each with the tenant it selects
+/// (and tenants found by the id or name an admin path gives, by [`tenant_digest`])
 /// and until when it may be trusted: the shorter of [`AUTH_CACHE_TTL`] and the token's expiry.
 /// Every provider request carries a token, and answering it from here spares the request two
 /// lookups and a read transaction. Refusals are never remembered. A change to tokens or tenants
@@ -59,20 +60,26 @@ pub(super) struct AuthCache {
 /// The generation, and each remembered token's tenant and trust deadline.
 type AuthEntries = (u64, HashMap<[u8; 32], (Arc<Tenant>, Instant)>);
 
+/// The cache key of a tenant looked up by `key` (its id or name): the SHA-256 of `tenant:key`,
+/// which no presented token hashes to (tokens start with `sk`).
+pub(super) fn tenant_digest(key: &str) -> [u8; 32] {
+    hash(&format!("tenant:{key}"))
+}
+
 impl AuthCache {
-    fn get(&self, digest: &[u8; 32]) -> Option<Arc<Tenant>> {
+    pub(super) fn get(&self, digest: &[u8; 32]) -> Option<Arc<Tenant>> {
         let entries = self.entries.lock().ok()?;
         let (tenant, until) = entries.1.get(digest)?;
         (Instant::now() < *until).then(|| tenant.clone())
     }
 
-    fn generation(&self) -> u64 {
+    pub(super) fn generation(&self) -> u64 {
         self.entries.lock().map(|e| e.0).unwrap_or(u64::MAX)
     }
 
     /// Remembers an accepted token until the cache's TTL, or its expiry (`expires`, by the
     /// store's clock, which reads `now_ms` now) when that comes first.
-    fn put(
+    pub(super) fn put(
         &self,
         generation: u64,
         digest: [u8; 32],

@@ -106,8 +106,31 @@ pub(super) fn groups_of(c: &Db, tenant: TenantKey, id: &str) -> Result<Vec<Group
     Ok(rows.into_iter().map(|(_, g)| g).collect())
 }
 
-pub(super) fn record(c: &Db, tenant: TenantKey, row: Loaded) -> Result<UserRecord> {
-    let groups = groups_of(c, tenant, &row.id)?;
+/// A user's group references as one JSON column of a statement over `users r`:
+/// `[[display name key, id, display name], ...]`. On PostgreSQL a user is read with its groups
+/// in one statement (one round trip instead of two); see [`record`].
+pub(super) const GROUPS_JSON: &str = ", coalesce((SELECT json_agg(json_build_array(g.display_name_key, g.id, g.display_name))::text
+     FROM group_members m JOIN groups g ON g.rk = m.group_rk WHERE m.tenant = r.tenant AND m.member_id = r.id), '[]')";
+
+/// A user as answered: its group references from `groups` (the [`GROUPS_JSON`] column read
+/// with the row) when there, else read now.
+pub(super) fn record(
+    c: &Db,
+    tenant: TenantKey,
+    row: Loaded,
+    groups: Option<String>,
+) -> Result<UserRecord> {
+    let groups = match groups {
+        Some(json) => {
+            let mut rows: Vec<(String, String, String)> = serde_json::from_str(&json)
+                .map_err(|e| Error::Internal(format!("group references are not JSON: {e}")))?;
+            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
+            rows.into_iter()
+                .map(|(_, id, display)| GroupRef { id, display })
+                .collect()
+        }
+        None => groups_of(c, tenant, &row.id)?,
+    };
     Ok(UserRecord {
         id: row.id,
         doc: row.doc,
@@ -127,10 +150,41 @@ fn taken(user_name: &str) -> Error {
     Error::Conflict(format!("userName {user_name:?} is already in use"))
 }
 
-/// Writes a user's columns and email index; `rk` is None for a new user.
 /// Email addresses written by one statement.
 const EMAILS_PER_INSERT: usize = 16;
 
+/// A new user's row; eleven parameters.
+const INSERT_USER: &str = "INSERT INTO users (tenant, id, user_name, user_name_key, external_id, display_name_key, active, doc, created, last_modified, version)
+     VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+
+/// Inserts a new user (its row and its email index) and says whether a group already lists it
+/// by its externalId, so that the allocator must run for it. On PostgreSQL, where each
+/// statement is a round trip, all of it is one statement.
+fn insert(c: &Db, tenant: TenantKey, id: &str, doc: &Doc, meta: &Meta) -> Result<bool> {
+    let f = user_fields(doc);
+    if c.engine() == super::sql::Engine::Sqlite {
+        save(c, tenant, None, id, doc, meta)?;
+        return allocate::listed(c, tenant, f.external_id.as_deref());
+    }
+    let key = fold(&f.user_name);
+    let text = Value::Object(doc.clone()).to_string();
+    let display_key = f.display_name.as_deref().map(fold);
+    let emails = Value::from(f.emails.clone()).to_string();
+    c.prepare_cached(&format!(
+        "WITH u AS ({INSERT_USER} RETURNING rk),
+              e AS (INSERT INTO user_emails (user_rk, tenant, value_key)
+                    SELECT u.rk, ?, x FROM u, json_array_elements_text(CAST(CAST(? AS text) AS json)) AS x ON CONFLICT DO NOTHING)
+         SELECT EXISTS (SELECT 1 FROM group_members WHERE tenant = ? AND member_id = ?) FROM u"
+    ))?
+    .query_row(
+        params![tenant, id, f.user_name, key, f.external_id, display_key, f.active, text, meta.created, meta.last_modified, meta.version,
+                tenant, emails, tenant, f.external_id],
+        |r| r.get(0),
+    )
+    .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e })
+}
+
+/// Writes a user's columns and email index; `rk` is None for a new user.
 fn save(
     c: &Db,
     tenant: TenantKey,
@@ -156,13 +210,31 @@ fn save(
     let display_key = f.display_name.as_deref().map(fold);
     let rk = match rk {
         None => {
-            // The new key comes back with the insert (one round trip on PostgreSQL).
-            c.prepare_cached(
-                "INSERT INTO users (tenant, id, user_name, user_name_key, external_id, display_name_key, active, doc, created, last_modified, version)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING rk",
-            )?
-            .query_row(params![tenant, id, f.user_name, key, f.external_id, display_key, f.active, text, meta.created, meta.last_modified, meta.version], |r| r.get(0))
-            .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e })?
+            // The new key comes back with the insert.
+            c.prepare_cached(&format!("{INSERT_USER} RETURNING rk"))?
+                .query_row(
+                    params![
+                        tenant,
+                        id,
+                        f.user_name,
+                        key,
+                        f.external_id,
+                        display_key,
+                        f.active,
+                        text,
+                        meta.created,
+                        meta.last_modified,
+                        meta.version
+                    ],
+                    |r| r.get(0),
+                )
+                .map_err(|e| {
+                    if is_unique_violation(&e) {
+                        taken(&f.user_name)
+                    } else {
+                        e
+                    }
+                })?
         }
         Some(rk) => {
             c.prepare_cached(
@@ -201,7 +273,24 @@ fn update(c: &Db, tenant: TenantKey, at: Millis, mut row: Loaded, doc: Doc) -> R
         row.doc = doc;
         allocate::user_changed(c, tenant, at, &row.id, &[], Cause::Directory)?;
     }
-    record(c, tenant, row)
+    record(c, tenant, row, None)
+}
+
+/// A user by id with its group references, as answered: on PostgreSQL in one statement.
+fn find(c: &Db, tenant: TenantKey, id: &str) -> Result<UserRecord> {
+    if c.engine() == super::sql::Engine::Sqlite {
+        let row = load(c, tenant, id)?;
+        return record(c, tenant, row, None);
+    }
+    let ((rk, id, doc, meta), groups) = c
+        .prepare_cached(&format!(
+            "SELECT {COLS}{GROUPS_JSON} FROM users r WHERE r.tenant = ? AND r.id = ?"
+        ))?
+        .query_row(params![tenant, id], |r| Ok((row(r)?, r.get(6)?)))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("User {id:?}")))?;
+    let doc = parse_doc(&doc)?;
+    record(c, tenant, Loaded { rk, id, doc, meta }, Some(groups))
 }
 
 impl Store {
@@ -218,9 +307,9 @@ impl Store {
                 last_modified: t,
                 version: 1,
             };
-            save(c, tenant, None, &id, &doc, &meta)?;
-            let external_id = user_fields(&doc).external_id;
-            allocate::user_created(c, tenant, at, &id, external_id.as_deref())?;
+            if insert(c, tenant, &id, &doc, &meta)? {
+                allocate::user_changed(c, tenant, at, &id, &[], Cause::Directory)?;
+            }
             // A new id is in no group yet (members name users by id, and this one was just
             // made), so there are no group references to read.
             Ok(UserRecord {
@@ -235,11 +324,7 @@ impl Store {
 
     pub async fn get_user(&self, tenant: TenantKey, id: String) -> Result<UserRecord> {
         // A point read (the user's row and its group references): inline, see `read_now`.
-        self.read_point(move |c| {
-            let row = load(c, tenant, &id)?;
-            record(c, tenant, row)
-        })
-        .await
+        self.read_point(move |c| find(c, tenant, &id)).await
     }
 
     pub async fn replace_user(
@@ -315,17 +400,9 @@ impl Store {
         let list = move |c: &Db| {
             let page = super::query::list(c, tenant, ResourceKind::User, &q)?;
             let mut items = Vec::with_capacity(page.items.len());
-            for (rk, id, doc, meta) in page.items {
-                items.push(record(
-                    c,
-                    tenant,
-                    Loaded {
-                        rk,
-                        id,
-                        doc: parse_doc(&doc)?,
-                        meta,
-                    },
-                )?);
+            for ((rk, id, doc, meta), groups) in page.items {
+                let doc = parse_doc(&doc)?;
+                items.push(record(c, tenant, Loaded { rk, id, doc, meta }, groups)?);
             }
             Ok(Page {
                 total: page.total,
