@@ -256,6 +256,8 @@ struct Inner {
     /// The PostgreSQL engine, when the store is one; the SQLite fields above are then unused.
     pg: Option<pg::Pg>,
     auth_cache: tokens::AuthCache,
+    /// Accepted product tokens (see `Store::authenticate_product`).
+    product_cache: tokens::TrustCache<product::ProductScope>,
     /// Copies of long waitlists' order, for the seat check's positions.
     ranks: Arc<ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
@@ -434,6 +436,7 @@ impl Store {
                 reader_slots: tokio::sync::Semaphore::new(READERS),
                 pg: None,
                 auth_cache: Default::default(),
+                product_cache: Default::default(),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),
@@ -461,6 +464,7 @@ impl Store {
                 reader_slots: tokio::sync::Semaphore::new(READERS),
                 pg: Some(pg),
                 auth_cache: Default::default(),
+                product_cache: Default::default(),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),

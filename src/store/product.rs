@@ -281,7 +281,7 @@ impl Store {
     ) -> Result<()> {
         let lock = tenant.map_or(Lock::None, Lock::Tenant);
         let ticker = self.ticker();
-        self.write(lock, move |c| {
+        let revoked = self.write(lock, move |c| {
             let n = c
                 .prepare_cached(
                     "UPDATE product_tokens SET revoked = coalesce(revoked, ?)
@@ -293,41 +293,56 @@ impl Store {
             }
             audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), "product_token.revoke", serde_json::json!({"token": id}))
         })
-        .await
+        .await;
+        self.inner.product_cache.invalidate();
+        revoked
     }
 
     /// Whose product token `token` is, if it is a valid one.
+    /// An accepted token is trusted for `AUTH_CACHE_TTL` without reading it again, as a SCIM
+    /// token is: revoked through this process it ends at once, through another within that.
     pub async fn authenticate_product(&self, token: String) -> Result<Option<ProductScope>> {
+        let presented = hash(&token);
+        let cache = &self.inner.product_cache;
+        if let Some(scope) = cache.get(&presented) {
+            return Ok(Some(scope));
+        }
+        let generation = cache.generation();
+        let now_ms = self.now_ms();
         // One primary-key lookup, inline on this worker's connection, as for admin tokens.
-        self.read_point(move |c| {
-            let presented = hash(&token);
-            let id = token
-                .strip_prefix("skp_")
-                .and_then(|r| r.split_once('_'))
-                .map(|(id, _)| id.to_owned());
-            let row: Option<(Vec<u8>, Option<String>, Option<TenantKey>)> = match &id {
-                Some(id) => c
-                    .prepare_cached(
-                        "SELECT hash, revoked, tenant FROM product_tokens WHERE id = ?",
-                    )?
-                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                    .optional()?,
-                None => None,
-            };
-            let stored = row
-                .as_ref()
-                .map(|r| r.0.clone())
-                .unwrap_or_else(|| vec![0u8; 32]);
-            let equal: bool = stored.ct_eq(&presented[..]).into();
-            Ok(match row {
-                Some((_, None, tenant)) if equal => Some(match tenant {
-                    Some(t) => ProductScope::Tenant(t),
-                    None => ProductScope::Operator,
-                }),
-                _ => None,
+        let scope = self
+            .read_point(move |c| {
+                let id = token
+                    .strip_prefix("skp_")
+                    .and_then(|r| r.split_once('_'))
+                    .map(|(id, _)| id.to_owned());
+                let row: Option<(Vec<u8>, Option<String>, Option<TenantKey>)> = match &id {
+                    Some(id) => c
+                        .prepare_cached(
+                            "SELECT hash, revoked, tenant FROM product_tokens WHERE id = ?",
+                        )?
+                        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                        .optional()?,
+                    None => None,
+                };
+                let stored = row
+                    .as_ref()
+                    .map(|r| r.0.clone())
+                    .unwrap_or_else(|| vec![0u8; 32]);
+                let equal: bool = stored.ct_eq(&presented[..]).into();
+                Ok(match row {
+                    Some((_, None, tenant)) if equal => Some(match tenant {
+                        Some(t) => ProductScope::Tenant(t),
+                        None => ProductScope::Operator,
+                    }),
+                    _ => None,
+                })
             })
-        })
-        .await
+            .await?;
+        if let Some(s) = scope {
+            cache.put(generation, presented, s, None, now_ms);
+        }
+        Ok(scope)
     }
 
     /// The user `reference` names and every seat the user holds or waits for.

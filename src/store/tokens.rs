@@ -52,13 +52,24 @@ const AUTH_CACHE_ENTRIES: usize = 10_000;
 /// lookups and a read transaction. Refusals are never remembered. A change to tokens or tenants
 /// made by this process bumps the generation and empties the cache after it commits; a lookup
 /// that started before the bump cannot put its (possibly stale) answer back.
-#[derive(Default)]
-pub(super) struct AuthCache {
-    entries: Mutex<AuthEntries>,
+pub(super) type AuthCache = TrustCache<Arc<Tenant>>;
+
+/// Credentials accepted a moment ago, by the SHA-256 of what was presented, with what they
+/// grant (`V`): the shape of [`AuthCache`], also used for product tokens.
+pub(super) struct TrustCache<V> {
+    entries: Mutex<Entries<V>>,
 }
 
-/// The generation, and each remembered token's tenant and trust deadline.
-type AuthEntries = (u64, HashMap<[u8; 32], (Arc<Tenant>, Instant)>);
+impl<V> Default for TrustCache<V> {
+    fn default() -> Self {
+        TrustCache {
+            entries: Mutex::new((0, HashMap::new())),
+        }
+    }
+}
+
+/// The generation, and each remembered credential's grant and trust deadline.
+type Entries<V> = (u64, HashMap<[u8; 32], (V, Instant)>);
 
 /// The cache key of a tenant looked up by `key` (its id or name): the SHA-256 of `tenant:key`,
 /// which no presented token hashes to (tokens start with `sk`).
@@ -66,8 +77,8 @@ pub(super) fn tenant_digest(key: &str) -> [u8; 32] {
     hash(&format!("tenant:{key}"))
 }
 
-impl AuthCache {
-    pub(super) fn get(&self, digest: &[u8; 32]) -> Option<Arc<Tenant>> {
+impl<V: Clone> TrustCache<V> {
+    pub(super) fn get(&self, digest: &[u8; 32]) -> Option<V> {
         let entries = self.entries.lock().ok()?;
         let (tenant, until) = entries.1.get(digest)?;
         (Instant::now() < *until).then(|| tenant.clone())
@@ -83,7 +94,7 @@ impl AuthCache {
         &self,
         generation: u64,
         digest: [u8; 32],
-        tenant: Arc<Tenant>,
+        tenant: V,
         expires: Option<&str>,
         now_ms: crate::alloc::Millis,
     ) {
@@ -108,7 +119,8 @@ impl AuthCache {
         entries.1.insert(digest, (tenant, until));
     }
 
-    /// Forgets every token: called after a write that revokes, rotates or changes a tenant.
+    /// Forgets every credential: called after a write that revokes, rotates or changes a
+    /// tenant.
     pub(super) fn invalidate(&self) {
         if let Ok(mut entries) = self.entries.lock() {
             entries.0 += 1;
