@@ -115,6 +115,17 @@ fn shown_once(what: Markup, label: &str, field: &str, secret: &str) -> Markup {
 
 /// A tenant's tokens of one kind (`path`: `tokens` or `product-tokens`), each with its state
 /// and a revoke button that asks `confirm` first.
+/// A form of one button that issues a new credential of the tenant (`kind`: `tokens`,
+/// `product-tokens`).
+fn issue_button(s: &Session, t: &Tenant, kind: &str, label: &str) -> Markup {
+    html! {
+        form method="post" action={ "/console/tenants/" (t.id) "/" (kind) } {
+            (csrf(s))
+            button type="submit" { (label) }
+        }
+    }
+}
+
 fn token_table(
     s: &Session,
     t: &Tenant,
@@ -331,10 +342,7 @@ pub fn tenant(
                             p.small { "In Microsoft Entra ID: Enterprise application → Provisioning → Admin Credentials: paste the Tenant URL and the Secret Token, then Test Connection. In Okta: SCIM connector base URL, authentication mode HTTP Header, the token as Bearer." }
                         }
                     }
-                    form method="post" action={ "/console/tenants/" (t.id) "/tokens" } {
-                        (csrf(s))
-                        button type="submit" { "Issue a SCIM token" }
-                    }
+                    (issue_button(s, t, "tokens", "Issue a SCIM token"))
                     (token_table(s, t, tokens, "tokens", "token", "Revoke this token? The provider using it stops at once."))
                 }
                 section.card aria-labelledby="product" {
@@ -345,10 +353,7 @@ pub fn tenant(
                             (shown_once(html! { "New product token " code { (id) } }, "Product token", "product-token", token))
                         }
                     }
-                    form method="post" action={ "/console/tenants/" (t.id) "/product-tokens" } {
-                        (csrf(s))
-                        button type="submit" { "Issue a product token" }
-                    }
+                    (issue_button(s, t, "product-tokens", "Issue a product token"))
                     (token_table(s, t, product_tokens, "product-tokens", "product token", "Revoke this product token? The product using it stops reading seats at once."))
                 }
                 section.card aria-labelledby="webhooks" {

@@ -197,26 +197,29 @@ impl OnOwner {
     }
 }
 
-impl FromRequest for OnTenant {
-    type Error = actix_web::Error;
-    type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
+/// What an [`AdminOn`] keeps of the tenant its path names, with the rule that goes with it.
+pub trait PathTenant: Sized + 'static {
+    /// From the tenant the path names (`None` on an operator-wide path), for `admin`.
+    fn from_path(admin: &Admin, tenant: Option<Tenant>) -> Result<Self, actix_web::Error>;
+}
 
-    fn from_request(req: &HttpRequest, _: &mut Payload) -> Self::Future {
-        let req = req.clone();
-        Box::pin(async move {
-            let (admin, tenant, state) = admin_on(&req).await?;
-            let tenant = tenant
-                .ok_or_else(|| AdminError::new(500, "internal", "the route names no tenant"))?;
-            Ok(AdminOn {
-                admin,
-                tenant,
-                state,
-            })
-        })
+impl PathTenant for Tenant {
+    fn from_path(_: &Admin, tenant: Option<Tenant>) -> Result<Self, actix_web::Error> {
+        tenant.ok_or_else(|| AdminError::new(500, "internal", "the route names no tenant").into())
     }
 }
 
-impl FromRequest for OnOwner {
+impl PathTenant for Option<Tenant> {
+    /// Operator-wide paths are the operator's only.
+    fn from_path(admin: &Admin, tenant: Option<Tenant>) -> Result<Self, actix_web::Error> {
+        if tenant.is_none() {
+            admin.operator()?;
+        }
+        Ok(tenant)
+    }
+}
+
+impl<T: PathTenant> FromRequest for AdminOn<T> {
     type Error = actix_web::Error;
     type Future = Pin<Box<dyn Future<Output = Result<Self, Self::Error>>>>;
 
@@ -224,9 +227,7 @@ impl FromRequest for OnOwner {
         let req = req.clone();
         Box::pin(async move {
             let (admin, tenant, state) = admin_on(&req).await?;
-            if tenant.is_none() {
-                admin.operator()?;
-            }
+            let tenant = T::from_path(&admin, tenant)?;
             Ok(AdminOn {
                 admin,
                 tenant,

@@ -46,30 +46,16 @@ pub fn routes() -> Routes {
             M::GET,
             "/events",
             all_events,
-            Doc::new("The seat-event feed of every tenant (operator product token only)")
-                .query_int(
-                    "after",
-                    "Read events after this cursor (the `next` of the previous page).",
-                )
-                .query_int(
-                    "limit",
-                    "At most this many events (1 to 1000, default 1000).",
-                )
-                .ok::<ProductEvents>("A page of events, each naming its tenant."),
+            feed_page(Doc::new(
+                "The seat-event feed of every tenant (operator product token only)",
+            ))
+            .ok::<ProductEvents>("A page of events, each naming its tenant."),
         )
         .add(
             M::GET,
             "/tenants/{tenant}/events",
             tenant_events,
-            Doc::new("The tenant's seat-event feed")
-                .query_int(
-                    "after",
-                    "Read events after this cursor (the `next` of the previous page).",
-                )
-                .query_int(
-                    "limit",
-                    "At most this many events (1 to 1000, default 1000).",
-                )
+            feed_page(Doc::new("The tenant's seat-event feed"))
                 .ok::<ProductEvents>("A page of events."),
         )
         .add(
@@ -312,4 +298,16 @@ async fn tenant_events(
     let t = p.tenant(&state, &path).await?;
     let (after, limit) = page(&q)?;
     Ok(HttpResponse::Ok().json(state.store.product_events(Some(t), after, limit).await?))
+}
+
+/// The query parameters of a page of the event feed.
+fn feed_page(doc: Doc) -> Doc {
+    doc.query_int(
+        "after",
+        "Read events after this cursor (the `next` of the previous page).",
+    )
+    .query_int(
+        "limit",
+        "At most this many events (1 to 1000, default 1000).",
+    )
 }

@@ -11,7 +11,7 @@ use std::collections::HashSet;
 use serde_json::{json, Value};
 
 use super::seats::rfc3339;
-use super::users::{check_version, load_resource, parse_doc, Loaded};
+use super::users::{load_matching, load_resource, parse_doc, Loaded};
 use super::{seats, Error, ListQuery, Lock, Page, Result, Store, TenantKey};
 use crate::alloc::{Cause, Change, Millis};
 use crate::scim::eval::{self, Scope};
@@ -316,15 +316,7 @@ impl Store {
             members.len() > ALONE_MEMBERS,
             move |c| {
                 let at = ticker.now();
-                // Time-ordered (UUIDv7): new rows append to the id index instead of landing on a
-                // random page of it, so a sync dirties a few pages per batch, not one per user.
-                let id = uuid::Uuid::now_v7().to_string();
-                let t = rfc3339(at);
-                let meta = Meta {
-                    created: t.clone(),
-                    last_modified: t,
-                    version: 1,
-                };
+                let (id, meta) = super::users::new_resource(at);
                 let rk = save(c, tenant, None, &id, &doc, &meta)?;
                 let added = add_members(c, tenant, at, rk, &members)?;
                 allocate_after(c, tenant, at, &id, &added, true)?;
@@ -409,8 +401,7 @@ impl Store {
         let written = self
             .write_sized(Lock::Tenant(tenant), alone, move |c| {
                 let at = ticker.now();
-                let row = load(c, tenant, &id)?;
-                check_version(if_match.as_deref(), &row.meta)?;
+                let row = load_matching(c, ResourceKind::Group, tenant, &id, if_match.as_deref())?;
                 let replace = [MemberChange::Replace(members)];
                 let changes = match &planned {
                     Some(p) if p.rk == row.rk && p.version == row.meta.version => &p.changes[..],
@@ -448,8 +439,7 @@ impl Store {
         let alone = patch::may_change_many_members(&ops, ALONE_MEMBERS);
         self.write_sized(Lock::Tenant(tenant), alone, move |c| {
             let at = ticker.now();
-            let row = load(c, tenant, &id)?;
-            check_version(if_match.as_deref(), &row.meta)?;
+            let row = load_matching(c, ResourceKind::Group, tenant, &id, if_match.as_deref())?;
             let mut doc = row.doc.clone();
             let changes = patch::apply(ResourceKind::Group, &mut doc, &ops)?;
             update(c, tenant, at, row, doc, &changes, false)
@@ -466,8 +456,7 @@ impl Store {
         let ticker = self.ticker();
         self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
-            let row = load(c, tenant, &id)?;
-            check_version(if_match.as_deref(), &row.meta)?;
+            let row = load_matching(c, ResourceKind::Group, tenant, &id, if_match.as_deref())?;
             let reach = allocate::reach(c, tenant, &id, std::slice::from_ref(&id))?;
             let change = Change::GroupDeleted(allocate::group_name(c, tenant, &id)?);
             drop_memberships_of(c, tenant, at, &id)?;

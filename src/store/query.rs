@@ -107,12 +107,9 @@ fn to_sql(kind: ResourceKind, f: &Filter, args: &mut Vec<Sql>) -> Option<String>
     }
 }
 
-fn compare_eq(
-    kind: ResourceKind,
-    path: &AttrPath,
-    value: &CompValue,
-    args: &mut Vec<Sql>,
-) -> Option<String> {
+/// A path of `kind`'s core schema as (attribute, sub-attribute), lower-cased; `None` for a
+/// path of another schema (an extension's attributes are never indexed).
+fn core_path(kind: ResourceKind, path: &AttrPath) -> Option<(String, Option<String>)> {
     if path
         .urn
         .as_deref()
@@ -120,8 +117,19 @@ fn compare_eq(
     {
         return None;
     }
-    let name = path.name.to_ascii_lowercase();
-    let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+    Some((
+        path.name.to_ascii_lowercase(),
+        path.sub.as_deref().map(str::to_ascii_lowercase),
+    ))
+}
+
+fn compare_eq(
+    kind: ResourceKind,
+    path: &AttrPath,
+    value: &CompValue,
+    args: &mut Vec<Sql>,
+) -> Option<String> {
+    let (name, sub) = core_path(kind, path)?;
     let text = match value {
         CompValue::String(s) => Some(s.clone()),
         _ => None,
@@ -152,15 +160,7 @@ fn compare_eq(
 
 /// The indexed column a sort path maps to, when there is one.
 fn sort_column(kind: ResourceKind, path: &AttrPath) -> Option<&'static str> {
-    if path
-        .urn
-        .as_deref()
-        .is_some_and(|u| !u.eq_ignore_ascii_case(kind.core_schema()))
-    {
-        return None;
-    }
-    let name = path.name.to_ascii_lowercase();
-    let sub = path.sub.as_deref().map(str::to_ascii_lowercase);
+    let (name, sub) = core_path(kind, path)?;
     Some(match (kind, name.as_str(), sub.as_deref()) {
         (_, "id", None) => "r.id",
         (_, "externalid", None) => "r.external_id",

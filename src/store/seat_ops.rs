@@ -241,6 +241,37 @@ impl SeatRead {
     }
 }
 
+/// The license `key` names and the user `user_name` names: (license, user id, userName).
+fn named(c: &Db, tenant: TenantKey, key: &str, user: &str) -> Result<(LicenseKey, String, String)> {
+    let l = license_key(c, tenant, key)?;
+    let (id, name) = user_by_name(c, tenant, user)?;
+    Ok((l, id, name))
+}
+
+/// After a seat was changed by hand (`action`): the audit entry, and the seat as it is now.
+#[allow(clippy::too_many_arguments)]
+fn changed_by_hand(
+    c: &Db,
+    tenant: TenantKey,
+    at: crate::alloc::Millis,
+    actor: &Actor,
+    action: &str,
+    l: LicenseKey,
+    id: &str,
+    name: String,
+) -> Result<SeatView> {
+    let license = view(c, l)?.id;
+    audit(
+        c,
+        tenant,
+        at,
+        actor.as_str(),
+        action,
+        json!({"license": license, "userName": name}),
+    )?;
+    seat_view(c, tenant, l, id, Some(name), None)
+}
+
 /// How a seat check names its user, for [`joined_seat_check`]: by id (`id`, when the reference
 /// may be one) or by `userName` (folded into `name_key`); `show_name` puts the stored userName
 /// in the answer.
@@ -530,8 +561,7 @@ impl Store {
         }
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
-            let l = license_key(c, tenant, &key)?;
-            let (id, name) = user_by_name(c, tenant, &user_name)?;
+            let (l, id, name) = named(c, tenant, &key, &user_name)?;
             match kind {
                 Some(k) => {
                     c.prepare_cached(
@@ -555,8 +585,7 @@ impl Store {
                 Some(OverrideKind::Idle) => "override.idle",
                 None => "override.remove",
             };
-            audit(c, tenant, at, actor.as_str(), action, json!({"license": view(c, l)?.id, "userName": name}))?;
-            seat_view(c, tenant, l, &id, Some(name), None)
+            changed_by_hand(c, tenant, at, &actor, action, l, &id, name)
         })
         .await
     }
@@ -572,8 +601,7 @@ impl Store {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
-            let l = license_key(c, tenant, &key)?;
-            let (id, name) = user_by_name(c, tenant, &user_name)?;
+            let (l, id, name) = named(c, tenant, &key, &user_name)?;
             let mut refusal: Option<Refusal> = None;
             super::allocate::allocate_granting(c, tenant, at, &id, |a| {
                 a.fill(l, &[], false)?;
@@ -583,15 +611,7 @@ impl Store {
             if let Some(r) = refusal {
                 return Err(Error::Conflict(r.to_string()));
             }
-            audit(
-                c,
-                tenant,
-                at,
-                actor.as_str(),
-                "seat.grant",
-                json!({"license": view(c, l)?.id, "userName": name}),
-            )?;
-            seat_view(c, tenant, l, &id, Some(name), None)
+            changed_by_hand(c, tenant, at, &actor, "seat.grant", l, &id, name)
         })
         .await
     }

@@ -139,7 +139,20 @@ pub(super) fn record(
     })
 }
 
-pub(super) fn check_version(if_match: Option<&str>, meta: &Meta) -> Result<()> {
+/// A stored user or group (`kind`) by id, for a change that `if_match` (when given) must match.
+pub(super) fn load_matching(
+    c: &Db,
+    kind: ResourceKind,
+    tenant: TenantKey,
+    id: &str,
+    if_match: Option<&str>,
+) -> Result<Loaded> {
+    let row = load_resource(c, kind, tenant, id)?;
+    check_version(if_match, &row.meta)?;
+    Ok(row)
+}
+
+fn check_version(if_match: Option<&str>, meta: &Meta) -> Result<()> {
     match if_match {
         Some(m) if !crate::scim::etag::matches(m, meta.version) => Err(Error::VersionMismatch),
         _ => Ok(()),
@@ -148,6 +161,19 @@ pub(super) fn check_version(if_match: Option<&str>, meta: &Meta) -> Result<()> {
 
 fn taken(user_name: &str) -> Error {
     Error::Conflict(format!("userName {user_name:?} is already in use"))
+}
+
+/// A new user's or group's id and metadata, created at `at`. Ids are time-ordered (UUIDv7):
+/// new rows append to the id index instead of landing on a random page of it, so a sync dirties
+/// a few pages per batch, not one per user.
+pub(super) fn new_resource(at: Millis) -> (String, Meta) {
+    let t = rfc3339(at);
+    let meta = Meta {
+        created: t.clone(),
+        last_modified: t,
+        version: 1,
+    };
+    (uuid::Uuid::now_v7().to_string(), meta)
 }
 
 /// Email addresses written by one statement.
@@ -298,15 +324,7 @@ impl Store {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
-            // Time-ordered (UUIDv7): new rows append to the id index instead of landing on a
-            // random page of it, so a sync dirties a few pages per batch, not one per user.
-            let id = uuid::Uuid::now_v7().to_string();
-            let t = rfc3339(at);
-            let meta = Meta {
-                created: t.clone(),
-                last_modified: t,
-                version: 1,
-            };
+            let (id, meta) = new_resource(at);
             if insert(c, tenant, &id, &doc, &meta)? {
                 allocate::user_changed(c, tenant, at, &id, &[], Cause::Directory)?;
             }
@@ -334,14 +352,8 @@ impl Store {
         doc: Doc,
         if_match: Option<String>,
     ) -> Result<UserRecord> {
-        let ticker = self.ticker();
-        self.write(Lock::Tenant(tenant), move |c| {
-            let at = ticker.now();
-            let row = load(c, tenant, &id)?;
-            check_version(if_match.as_deref(), &row.meta)?;
-            update(c, tenant, at, row, doc)
-        })
-        .await
+        self.change_user(tenant, id, if_match, move |_| Ok(doc))
+            .await
     }
 
     pub async fn patch_user(
@@ -351,13 +363,27 @@ impl Store {
         ops: Vec<PatchOp>,
         if_match: Option<String>,
     ) -> Result<UserRecord> {
+        self.change_user(tenant, id, if_match, move |mut doc| {
+            patch::apply(ResourceKind::User, &mut doc, &ops)?;
+            Ok(doc)
+        })
+        .await
+    }
+
+    /// Replaces user `id`'s document with what `change` makes of it, when `if_match` (if
+    /// given) matches its version.
+    async fn change_user(
+        &self,
+        tenant: TenantKey,
+        id: String,
+        if_match: Option<String>,
+        change: impl FnOnce(Doc) -> Result<Doc> + Send + 'static,
+    ) -> Result<UserRecord> {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
-            let row = load(c, tenant, &id)?;
-            check_version(if_match.as_deref(), &row.meta)?;
-            let mut doc = row.doc.clone();
-            patch::apply(ResourceKind::User, &mut doc, &ops)?;
+            let row = load_matching(c, ResourceKind::User, tenant, &id, if_match.as_deref())?;
+            let doc = change(row.doc.clone())?;
             update(c, tenant, at, row, doc)
         })
         .await
@@ -373,8 +399,7 @@ impl Store {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
-            let row = load(c, tenant, &id)?;
-            check_version(if_match.as_deref(), &row.meta)?;
+            let row = load_matching(c, ResourceKind::User, tenant, &id, if_match.as_deref())?;
             let mut view = seats::TxSeats::new(c, tenant);
             let licenses = crate::alloc::SeatStore::seat_licenses(&mut view, &id)?;
             super::groups::drop_memberships_of(c, tenant, at, &id)?;

@@ -59,10 +59,8 @@ pub(super) fn pending_expired(d: &Digest) -> Content {
             rows,
         }),
         seats: None,
-        act: page(
+        act: provisioning(
             d,
-            "#prov",
-            "your tenant's page › Provisioning".into(),
             vec![
                 "For a selected group: check its name on the license's page (Selected groups): a typo, or a group renamed in the directory.".into(),
                 "Check that the group and its members are in the provisioning scope of your identity provider (Entra ID: the enterprise app's Users and groups).".into(),
@@ -95,10 +93,8 @@ pub(super) fn silence(d: &Digest) -> Content {
         ],
         table: None,
         seats: None,
-        act: page(
+        act: provisioning(
             d,
-            "#prov",
-            "your tenant's page › Provisioning".into(),
             vec![
                 "In your identity provider, open the app's provisioning (Entra ID: the enterprise app › Provisioning): is provisioning on, is the job in quarantine, does Test Connection succeed?".into(),
                 "If the secret token expired or was revoked, issue a new SCIM token on this page and paste it as the Secret Token.".into(),
@@ -164,10 +160,8 @@ pub(super) fn scim_failures(d: &Digest) -> Content {
             rows,
         }),
         seats: None,
-        act: page(
+        act: provisioning(
             d,
-            "#prov",
-            "your tenant's page › Provisioning".into(),
             vec![
                 "Compare with your identity provider's provisioning logs (Entra ID: Provisioning logs; Okta: System Log), and fix the attribute mappings or the directory entries they point to.".into(),
             ],
@@ -225,10 +219,8 @@ pub(super) fn auth_failures(d: &Digest) -> Content {
             rows,
         }),
         seats: None,
-        act: page(
+        act: provisioning(
             d,
-            "#prov",
-            "your tenant's page › Provisioning".into(),
             vec![
                 "If your provider still uses an old token: issue a new SCIM token there and paste it as the Secret Token in the provider.".into(),
                 "If you do not recognize the address the requests came from, leave the token revoked.".into(),
@@ -421,4 +413,14 @@ pub(super) fn weekly_summary(d: &Digest) -> Content {
         ),
         operator: vec![],
     }
+}
+
+/// What to do on the tenant's console page, in its Provisioning section.
+fn provisioning(d: &Digest, steps: Vec<String>) -> Act {
+    page(
+        d,
+        "#prov",
+        "your tenant's page › Provisioning".into(),
+        steps,
+    )
 }
