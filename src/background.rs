@@ -6,11 +6,31 @@
 //! every other tenant still get the CPU first (the kernel gives a nice-10 thread about a tenth
 //! of a nice-0 one's share when both want it), so one tenant's expensive requests slow down
 //! themselves rather than everyone.
+//!
+//! Also the wait between passes of the daemon's polling loops (the mail sender, the webhook
+//! dispatcher): [`idle`].
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
 
 type Task = Box<dyn FnOnce() + Send>;
+
+/// Waits between two passes of a polling loop: until `wake` is notified or `poll` has passed.
+/// False when the loop is to end (`stop` turned true, or its sender is gone).
+pub async fn idle(
+    wake: &tokio::sync::Notify,
+    poll: std::time::Duration,
+    stop: &mut tokio::sync::watch::Receiver<bool>,
+) -> bool {
+    if *stop.borrow() {
+        return false;
+    }
+    tokio::select! {
+        _ = wake.notified() => true,
+        _ = tokio::time::sleep(poll) => true,
+        _ = stop.changed() => false,
+    }
+}
 
 /// Why a task gave no result.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]

@@ -152,13 +152,8 @@ impl Sender {
                 Err(e) => tracing::error!(error = %e, "notification sender pass failed"),
             }
             self.stats.passes.fetch_add(1, Ordering::Relaxed);
-            if *stop.borrow() {
+            if !crate::background::idle(&self.wake, POLL, &mut stop).await {
                 break;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = stop.changed() => break,
             }
         }
     }

@@ -208,10 +208,7 @@ pub(super) fn bind_selectors(c: &Db, tenant: TenantKey, group: &str) -> Result<V
              OR (selector = 'displayName' AND lower(value) = ?4))
          RETURNING license_rk",
     )?;
-    let v = st
-        .query_map(params![tenant, id, ext, name], |r| r.get(0))?
-        .collect::<Result<Vec<LicenseKey>>>()?;
-    Ok(v)
+    st.query_all::<LicenseKey, _>(params![tenant, id, ext, name], |r| r.get(0))
 }
 
 /// A deleted group's selectors go back to pending (a later group may match them).

@@ -248,11 +248,10 @@ impl Store {
             let limit = q.limit.clamp(1, 10_000);
             let mut st = c.prepare_cached(&sql)?;
             let entries = st
-                .query_map(
+                .query_all(
                     params![tenant, cursor, q.actor, q.action, action_prefix, q.from, q.to, limit + 1],
                     record_row,
-                )?
-                .collect::<Result<Vec<_>>>()?;
+                )?;
             let mut entries = entries;
             let more = entries.len() as i64 > limit;
             entries.truncate(limit as usize);
@@ -271,8 +270,7 @@ impl Store {
                     let mut v = vec![(OPERATOR_CHAIN, "operator".to_owned())];
                     let mut st = c.prepare_cached("SELECT rk, id FROM tenants ORDER BY rk")?;
                     v.extend(
-                        st.query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                            .collect::<Result<Vec<_>>>()?,
+                        st.query_all([], |r| Ok((r.get(0)?, r.get(1)?)))?,
                     );
                     v
                 }
@@ -290,7 +288,7 @@ impl Store {
                 )?;
                 let mut prev: Option<String> = None;
                 let rows = st
-                    .query_map([t], |r| {
+                    .query_all([t], |r| {
                         Ok((
                             r.get::<_, i64>(0)?,
                             r.get::<_, Millis>(1)?,
@@ -300,8 +298,7 @@ impl Store {
                             r.get::<_, Option<String>>(5)?,
                             r.get::<_, Option<String>>(6)?,
                         ))
-                    })?
-                    .collect::<Result<Vec<_>>>()?;
+                    })?;
                 for (seq, at, actor, action, detail, prev_hash, hash) in rows {
                     let Some(hash) = hash else {
                         if prev.is_some() {

@@ -110,9 +110,7 @@ fn blocked_items(
             "SELECT user_id FROM seats WHERE license_rk = ? AND state = 'blocked'
              ORDER BY pinned DESC, entitled_at, user_id",
         )?;
-        let ids = st
-            .query_map([l], |r| r.get::<_, String>(0))?
-            .collect::<Result<Vec<_>>>()?;
+        let ids = st.query_all([l], |r| r.get::<_, String>(0))?;
         positions.extend(ids.into_iter().zip(1..));
     }
     let mut seen = std::collections::HashSet::new();

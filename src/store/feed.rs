@@ -94,8 +94,7 @@ impl Store {
                 "SELECT seq, license_id, user_id, user_name, event, at, cause FROM seat_events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?",
             )?;
             let events = st
-                .query_map(params![tenant, after, limit], seat_event)?
-                .collect::<Result<Vec<_>>>()?;
+                .query_all(params![tenant, after, limit], seat_event)?;
             let next = events.last().map_or(after, |e| e.cursor);
             Ok(SeatEvents { events, next })
         })
@@ -121,7 +120,7 @@ impl Store {
                  ORDER BY at DESC, src DESC, seq DESC LIMIT ?2"
             ))?;
             let entries = st
-                .query_map(params![tenant, limit], |r| {
+                .query_all(params![tenant, limit], |r| {
                     let detail: String = r.get(3)?;
                     Ok(AuditEntry {
                         at: rfc3339(r.get(0)?),
@@ -129,8 +128,7 @@ impl Store {
                         action: r.get(2)?,
                         detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
                     })
-                })?
-                .collect::<Result<Vec<_>>>()?;
+                })?;
             Ok(AuditLog { entries })
         })
         .await
@@ -152,16 +150,14 @@ impl Store {
                      WHERE license_rk = ? AND in_use IS NOT NULL ORDER BY seq DESC LIMIT ?) AS recent
                  ORDER BY seq",
             )?;
-            let v = st
-                .query_map(params![l, limit], |r| {
+            st
+                .query_all(params![l, limit], |r| {
                     Ok(UsagePoint {
                         at: r.get(0)?,
                         in_use: r.get(1)?,
                         waiting: r.get(2)?,
                     })
-                })?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+                })
         })
         .await
     }

@@ -45,16 +45,13 @@ pub(super) fn members_of(c: &Db, group_rk: i64) -> Result<Vec<MemberRow>> {
     let mut st = c.prepare_cached(
         "SELECT member_id, display, member_type FROM group_members WHERE group_rk = ? ORDER BY added, member_id",
     )?;
-    let rows = st
-        .query_map([group_rk], |r| {
-            Ok(MemberRow {
-                value: r.get(0)?,
-                display: r.get(1)?,
-                kind: r.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>>>()?;
-    Ok(rows)
+    st.query_all([group_rk], |r| {
+        Ok(MemberRow {
+            value: r.get(0)?,
+            display: r.get(1)?,
+            kind: r.get(2)?,
+        })
+    })
 }
 
 fn save(
@@ -536,17 +533,14 @@ impl Store {
                  FROM groups g WHERE g.tenant = ? AND g.display_name_key LIKE ? ESCAPE '\\'
                  ORDER BY g.display_name_key, g.id LIMIT ?",
             )?;
-            let v = st
-                .query_map(params![tenant, pattern, limit], |r| {
-                    Ok(GroupChoice {
-                        id: r.get(0)?,
-                        display_name: r.get(1)?,
-                        external_id: r.get(2)?,
-                        members: r.get(3)?,
-                    })
-                })?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+            st.query_all(params![tenant, pattern, limit], |r| {
+                Ok(GroupChoice {
+                    id: r.get(0)?,
+                    display_name: r.get(1)?,
+                    external_id: r.get(2)?,
+                    members: r.get(3)?,
+                })
+            })
         })
         .await
     }

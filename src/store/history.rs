@@ -92,10 +92,7 @@ fn rows(c: &Db, l: LicenseKey, from: i64, to: i64) -> Result<Vec<Day>> {
     let mut st = c.prepare_cached(&format!(
         "SELECT {DAY_COLS} FROM license_days WHERE license_rk = ? AND day >= ? AND day <= ? ORDER BY day"
     ))?;
-    let v = st
-        .query_map(params![l, start, to], day_row)?
-        .collect::<Result<Vec<_>>>()?;
-    Ok(v)
+    st.query_all(params![l, start, to], day_row)
 }
 
 /// License `l`'s forecast now.
@@ -120,11 +117,9 @@ pub(super) fn check_run_out(c: &Db, tenant: TenantKey, now: Millis) -> Result<()
         .query_row([tenant], |r| r.get(0))?;
     let mut st =
         c.prepare_cached("SELECT rk, runout_notified FROM licenses WHERE tenant = ? ORDER BY rk")?;
-    let licenses = st
-        .query_map([tenant], |r| {
-            Ok((r.get::<_, LicenseKey>(0)?, r.get::<_, i64>(1)?))
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let licenses = st.query_all([tenant], |r| {
+        Ok((r.get::<_, LicenseKey>(0)?, r.get::<_, i64>(1)?))
+    })?;
     let today = day_of(now);
     for (l, notified) in licenses {
         let f = forecast_of(c, l, now)?;

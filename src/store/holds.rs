@@ -126,25 +126,22 @@ fn held_users(
          WHERE s.license_rk = ? AND s.hold = ? AND s.tenant = ?
          ORDER BY u.user_name, s.user_id LIMIT ?",
     )?;
-    let v = st
-        .query_map(params![l, hold, tenant, limit], |r| {
-            let doc: Option<String> = r.get(2)?;
-            let loss: Option<String> = r.get(3)?;
-            Ok(HeldUser {
-                user_id: r.get(0)?,
-                user_name: r.get(1)?,
-                display_name: doc
-                    .and_then(|d| serde_json::from_str::<Value>(&d).ok())
-                    .and_then(|d| {
-                        d.get("displayName")
-                            .and_then(Value::as_str)
-                            .map(str::to_owned)
-                    }),
-                change: Loss::parse(loss.as_deref().unwrap_or("other")).describe(),
-            })
-        })?
-        .collect::<Result<Vec<_>>>()?;
-    Ok(v)
+    st.query_all(params![l, hold, tenant, limit], |r| {
+        let doc: Option<String> = r.get(2)?;
+        let loss: Option<String> = r.get(3)?;
+        Ok(HeldUser {
+            user_id: r.get(0)?,
+            user_name: r.get(1)?,
+            display_name: doc
+                .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+                .and_then(|d| {
+                    d.get("displayName")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                }),
+            change: Loss::parse(loss.as_deref().unwrap_or("other")).describe(),
+        })
+    })
 }
 
 /// A hold's change in one run.
@@ -258,12 +255,10 @@ impl Store {
                 "SELECT {COLS} FROM holds h JOIN licenses l ON l.rk = h.license_rk
                  WHERE h.tenant = ? AND (CAST(? AS TEXT) IS NULL OR h.state = ?) ORDER BY h.rk DESC LIMIT 500"
             ))?;
-            let v = st
-                .query_map(params![tenant, state, state], |r| {
+            st
+                .query_all(params![tenant, state, state], |r| {
                     hold_row(r).map(|(h, _)| h)
-                })?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+                })
         })
         .await
     }
@@ -317,11 +312,10 @@ impl Store {
                     "SELECT user_id, hold_loss FROM seats WHERE license_rk = ? AND hold = ? ORDER BY user_id",
                 )?;
                 let users = st
-                    .query_map(params![l, id], |r| {
+                    .query_all(params![l, id], |r| {
                         let loss: Option<String> = r.get(1)?;
                         Ok((r.get::<_, String>(0)?, Loss::parse(loss.as_deref().unwrap_or("other"))))
-                    })?
-                    .collect::<Result<Vec<_>>>()?;
+                    })?;
                 report = Some(allocate(c, tenant, at, |a| a.release_held(l, &users))?);
             }
             audit(

@@ -243,24 +243,22 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
          FROM license_groups lg LEFT JOIN groups g ON g.tenant = lg.tenant AND g.id = lg.group_id
          WHERE lg.license_rk = ? ORDER BY lg.position, lg.selector, lg.value",
     )?;
-    let mut groups = st
-        .query_map([l], |r| {
-            let kind: String = r.get(0)?;
-            let value: String = r.get(1)?;
-            let group_id: Option<String> = r.get(2)?;
-            Ok(SelectorView {
-                selector: Selector::from_parts(&kind, value),
-                pending: group_id.is_none(),
-                group_id,
-                pending_since: r.get(3)?,
-                group_name: r.get(4)?,
-                reserve: r.get(5)?,
-                max: r.get(6)?,
-                in_use: None,
-                waiting: None,
-            })
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let mut groups = st.query_all([l], |r| {
+        let kind: String = r.get(0)?;
+        let value: String = r.get(1)?;
+        let group_id: Option<String> = r.get(2)?;
+        Ok(SelectorView {
+            selector: Selector::from_parts(&kind, value),
+            pending: group_id.is_none(),
+            group_id,
+            pending_since: r.get(3)?,
+            group_name: r.get(4)?,
+            reserve: r.get(5)?,
+            max: r.get(6)?,
+            in_use: None,
+            waiting: None,
+        })
+    })?;
     if groups.iter().any(|g| g.reserve > 0 || g.max.is_some()) {
         let use_of = pool_counts(c, l)?;
         let mut seen = HashSet::new();
@@ -542,9 +540,7 @@ impl Store {
         self.read(move |c| {
             let mut st =
                 c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ? ORDER BY created, id")?;
-            let keys = st
-                .query_map([tenant], |r| r.get(0))?
-                .collect::<Result<Vec<LicenseKey>>>()?;
+            let keys = st.query_all::<LicenseKey, _>([tenant], |r| r.get(0))?;
             keys.into_iter().map(|l| view(c, l)).collect()
         })
         .await

@@ -216,10 +216,8 @@ impl Store {
                         (SELECT count(*) FROM seats s WHERE s.license_rk = l.rk AND s.hold IS NOT NULL)
                  FROM licenses l JOIN tenants t ON t.rk = l.tenant ORDER BY t.name, l.name",
             )?;
-            let rows = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?])))?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(rows)
+            st
+                .query_all([], |r| Ok((r.get(0)?, r.get(1)?, [r.get(2)?, r.get(3)?, r.get(4)?, r.get(5)?, r.get(6)?])))
         })
         .await
     }
@@ -234,8 +232,7 @@ impl Store {
                  ORDER BY t.name, l.name",
             )?;
             let licenses = st
-                .query_map([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?
-                .collect::<Result<Vec<_>>>()?;
+                .query_all([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
             let mut out = Vec::new();
             for (tenant, license, l) in licenses {
                 for g in super::licenses::view(c, l)?.groups {

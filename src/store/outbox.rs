@@ -375,10 +375,7 @@ impl Store {
             .execute([cutoff])?;
             let mut st =
                 c.prepare_cached("SELECT id FROM outbox WHERE state = 'closing' ORDER BY id")?;
-            let ids = st
-                .query_map([], |r| r.get(0))?
-                .collect::<Result<Vec<i64>>>()?;
-            Ok(ids)
+            st.query_all::<i64, _>([], |r| r.get(0))
         })
         .await
     }
@@ -456,10 +453,8 @@ impl Store {
                              ORDER BY due, id LIMIT ?2 FOR UPDATE SKIP LOCKED)
                          RETURNING id, kind, tenant, recipients, message, attempts, coalesce(subject, '')",
                     )?;
-                    let v = st
-                        .query_map(params![now, limit.min(1) as i64, SEND_LEASE_MS], read)?
-                        .collect::<Result<Vec<_>>>()?;
-                    Ok(v)
+                    st
+                        .query_all(params![now, limit.min(1) as i64, SEND_LEASE_MS], read)
                 })
                 .await;
         }
@@ -468,10 +463,8 @@ impl Store {
                 "SELECT id, kind, tenant, recipients, message, attempts, coalesce(subject, '') FROM outbox
                  WHERE state = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
             )?;
-            let v = st
-                .query_map(params![now, limit as i64], read)?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+            st
+                .query_all(params![now, limit as i64], read)
         })
         .await
     }
@@ -514,8 +507,7 @@ impl Store {
                 "SELECT {OUTBOX_COLS} FROM outbox WHERE tenant = ?1 AND copy_of IS NULL AND (CAST(?2 AS TEXT) IS NULL OR state = ?2) ORDER BY id DESC LIMIT ?3"
             ))?;
             let rows = st
-                .query_map(params![tenant, state, limit], outbox_row)?
-                .collect::<Result<Vec<_>>>()?;
+                .query_all(params![tenant, state, limit], outbox_row)?;
             let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox WHERE tenant = ? AND copy_of IS NULL GROUP BY state")?;
             let counts = st
                 .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?)))?
@@ -673,10 +665,7 @@ impl Store {
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(|c| {
             let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
-            let v = st
-                .query_map([], |r| Ok((r.get(0)?, r.get(1)?)))?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+            st.query_all([], |r| Ok((r.get(0)?, r.get(1)?)))
         })
         .await
     }

@@ -185,16 +185,14 @@ pub(super) fn find_user(c: &Db, tenant: TenantKey, reference: &str) -> Result<Pr
         let mut st = c.prepare_cached(&format!(
             "{COLS} WHERE rk IN (SELECT user_rk FROM user_emails WHERE tenant = ? AND value_key = ?) ORDER BY id LIMIT 2"
         ))?;
-        let found = st
-            .query_map(params![tenant, folded], |r| {
-                Ok(ProductUser {
-                    id: r.get(0)?,
-                    user_name: r.get(1)?,
-                    external_id: r.get(2)?,
-                    active: r.get(3)?,
-                })
-            })?
-            .collect::<Result<Vec<_>>>()?;
+        let found = st.query_all(params![tenant, folded], |r| {
+            Ok(ProductUser {
+                id: r.get(0)?,
+                user_name: r.get(1)?,
+                external_id: r.get(2)?,
+                active: r.get(3)?,
+            })
+        })?;
         let mut found = found.into_iter();
         match (found.next(), found.next()) {
             (None, _) => {}
@@ -264,10 +262,8 @@ impl Store {
                 "SELECT id, created, NULL, revoked FROM product_tokens
                  WHERE (tenant = ?1 OR (tenant IS NULL AND CAST(?1 AS BIGINT) IS NULL)) ORDER BY created, id",
             )?;
-            let rows = st
-                .query_map(params![tenant], token_row)?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(rows)
+            st
+                .query_all(params![tenant], token_row)
         })
         .await
     }
@@ -359,8 +355,7 @@ impl Store {
                     "SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ? ORDER BY license_rk",
                 )?;
                 let ls = st
-                    .query_map(params![tenant, user.id], |r| r.get(0))?
-                    .collect::<Result<Vec<LicenseKey>>>()?;
+                    .query_all::<LicenseKey, _>(params![tenant, user.id], |r| r.get(0))?;
                 let mut seats = Vec::with_capacity(ls.len());
                 for l in ls {
                     let lv = view(c, l)?;
@@ -555,7 +550,7 @@ impl Store {
             };
             let mut st = c.prepare_cached(sql)?;
             let events = st
-                .query_map(params![tenant, after, limit], |r| {
+                .query_all(params![tenant, after, limit], |r| {
                     Ok(ProductEvent {
                         event: seat_event(r)?,
                         tenant: TenantRef {
@@ -563,8 +558,7 @@ impl Store {
                             name: r.get(8)?,
                         },
                     })
-                })?
-                .collect::<Result<Vec<_>>>()?;
+                })?;
             let next = events.last().map_or(after, |e| e.event.cursor);
             Ok(ProductEvents { events, next })
         })

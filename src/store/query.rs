@@ -55,11 +55,9 @@ fn companion(c: &Db, kind: ResourceKind) -> &'static str {
 /// The resource rows `sql` selects with `args`, with the companion column when `sql` has one.
 fn rows(c: &Db, sql: &str, args: &[Box<dyn Param>], with: bool) -> Result<Vec<Listed>> {
     let args: Vec<&dyn Param> = args.iter().map(AsRef::as_ref).collect();
-    c.prepare_cached(sql)?
-        .query_map(args.as_slice(), |r| {
-            Ok((row(r)?, if with { Some(r.get(6)?) } else { None }))
-        })?
-        .collect::<Result<Vec<_>>>()
+    c.prepare_cached(sql)?.query_all(args.as_slice(), |r| {
+        Ok((row(r)?, if with { Some(r.get(6)?) } else { None }))
+    })
 }
 
 fn table(kind: ResourceKind) -> &'static str {

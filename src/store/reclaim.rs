@@ -63,6 +63,25 @@ enum Which {
 /// A seat is idle since the later of its last reported use and its grant.
 const IDLE_SINCE: &str = "(CASE WHEN s.last_used > s.since THEN s.last_used ELSE s.since END)";
 
+/// The seats of `l` due for reclaiming at `at`: idle `idle_ms` and told `notice_ms` before.
+fn due_seats(
+    c: &Db,
+    l: LicenseKey,
+    at: Millis,
+    idle_ms: Millis,
+    notice_ms: Millis,
+) -> Result<Vec<IdleSeat>> {
+    idle_seats(
+        c,
+        l,
+        at,
+        at - idle_ms,
+        idle_ms,
+        notice_ms,
+        Which::Due { notice_ms },
+    )
+}
+
 /// Granted, unpinned seats of `l` idle since at or before `idle_before`, in user order, each
 /// with when it is reclaimed: once idle `idle_ms` and told `notice_ms` before (from `at` for
 /// one not told yet).
@@ -94,17 +113,15 @@ fn idle_seats(
          WHERE s.license_rk = ? AND s.state = 'granted' AND s.hold IS NULL AND s.pinned = ? AND {IDLE_SINCE} <= ? {extra}
          ORDER BY s.user_id"
     ))?;
-    let rows = st
-        .query_map(params![l, false, idle_before, bound], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                r.get::<_, Option<String>>(1)?,
-                r.get::<_, Option<i64>>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, Option<i64>>(4)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let rows = st.query_all(params![l, false, idle_before, bound], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, Option<String>>(1)?,
+            r.get::<_, Option<i64>>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, Option<i64>>(4)?,
+        ))
+    })?;
     Ok(rows
         .into_iter()
         .map(|(user_id, user_name, last_used, idle_since, told)| {
@@ -126,22 +143,11 @@ pub(super) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
         let mut st = c.prepare_cached(
             "SELECT rk, reclaim_idle_days, reclaim_notice_days FROM licenses WHERE tenant = ? AND reclaim_idle_days > 0 ORDER BY rk",
         )?;
-        let v = st
-            .query_map([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-            .collect::<Result<Vec<_>>>()?;
-        v
+        st.query_all([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
     };
     for (l, idle_days, notice_days) in licenses {
         let (idle_ms, notice_ms) = (idle_days * DAY_MS, notice_days * DAY_MS);
-        let due = idle_seats(
-            c,
-            l,
-            at,
-            at - idle_ms,
-            idle_ms,
-            notice_ms,
-            Which::Due { notice_ms },
-        )?;
+        let due = due_seats(c, l, at, idle_ms, notice_ms)?;
         if !due.is_empty() {
             let users: Vec<String> = due.iter().map(|s| s.user_id.clone()).collect();
             let mut set = c.prepare_cached(
@@ -237,15 +243,7 @@ impl Store {
                 });
             }
             let (idle_ms, notice_ms) = (idle_days * DAY_MS, notice_days * DAY_MS);
-            let due = idle_seats(
-                c,
-                l,
-                now,
-                now - idle_ms,
-                idle_ms,
-                notice_ms,
-                Which::Due { notice_ms },
-            )?;
+            let due = due_seats(c, l, now, idle_ms, notice_ms)?;
             let due_users: HashSet<String> = due.iter().map(|s| s.user_id.clone()).collect();
             // Idle within the notice period (at least a day), or idle enough but not told
             // long enough ago: reclaimed at their `reclaimAt` unless used.

@@ -78,7 +78,7 @@ fn repair_counters(c: &Db, tenant: TenantKey) -> Result<Vec<CountersRepaired>> {
          FROM licenses l WHERE l.tenant = ? ORDER BY l.rk",
     )?;
     let wrong = st
-        .query_map([tenant], |r| {
+        .query_all([tenant], |r| {
             Ok((
                 r.get::<_, i64>(0)?,
                 CountersRepaired {
@@ -88,7 +88,6 @@ fn repair_counters(c: &Db, tenant: TenantKey) -> Result<Vec<CountersRepaired>> {
                 },
             ))
         })?
-        .collect::<Result<Vec<_>>>()?
         .into_iter()
         .filter(|(_, c)| c.stored != c.actual)
         .collect::<Vec<_>>();
@@ -156,14 +155,12 @@ fn expire_pending(c: &Db, tenant: TenantKey, at: Millis) -> Result<Expired> {
         "DELETE FROM license_groups WHERE tenant = ? AND group_id IS NULL AND pending_since < ?
          RETURNING (SELECT name FROM licenses WHERE rk = license_rk), selector, value",
     )?;
-    let selectors = st
-        .query_map(params![tenant, cutoff], |r| {
-            Ok(ExpiredSelector {
-                license: r.get(0)?,
-                selector: Selector::from_parts(&r.get::<_, String>(1)?, r.get(2)?),
-            })
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let selectors = st.query_all(params![tenant, cutoff], |r| {
+        Ok(ExpiredSelector {
+            license: r.get(0)?,
+            selector: Selector::from_parts(&r.get::<_, String>(1)?, r.get(2)?),
+        })
+    })?;
     let mut st = c.prepare_cached(
         "SELECT m.group_rk, m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
          WHERE m.tenant = ?1 AND m.added < ?2
@@ -171,15 +168,13 @@ fn expire_pending(c: &Db, tenant: TenantKey, at: Millis) -> Result<Expired> {
            AND NOT EXISTS (SELECT 1 FROM users u WHERE u.tenant = ?1 AND u.external_id = m.member_id)
            AND NOT EXISTS (SELECT 1 FROM groups s WHERE s.tenant = ?1 AND s.id = m.member_id)",
     )?;
-    let stale = st
-        .query_map(params![tenant, cutoff], |r| {
-            Ok((
-                r.get::<_, i64>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let stale = st.query_all(params![tenant, cutoff], |r| {
+        Ok((
+            r.get::<_, i64>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+        ))
+    })?;
     let mut members = Vec::new();
     for (group_rk, member, group) in stale {
         c.prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
@@ -201,10 +196,7 @@ fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Resul
     super::reclaim::reclaim_pass(c, tenant, at)?;
     let licenses: Vec<LicenseKey> = {
         let mut st = c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ? ORDER BY rk")?;
-        let v = st
-            .query_map([tenant], |r| r.get(0))?
-            .collect::<Result<Vec<_>>>()?;
-        v
+        st.query_all([tenant], |r| r.get(0))?
     };
     // Counters first: the allocator's capacity checks read them.
     let counters_repaired = repair_counters(c, tenant)?;

@@ -57,9 +57,7 @@ pub(super) fn write(
             let mut st = c.prepare_cached(
                 "SELECT user_id FROM seats WHERE license_rk = ? AND state = 'blocked' ORDER BY pinned DESC, entitled_at, user_id",
             )?;
-            let order = st
-                .query_map([l], |r| r.get::<_, String>(0))?
-                .collect::<Result<Vec<_>>>()?;
+            let order = st.query_all([l], |r| r.get::<_, String>(0))?;
             for (i, u) in order.iter().enumerate() {
                 if let Some(u) = wanted.get(u.as_str()) {
                     positions.insert((l, u), i as i64 + 1);

@@ -360,11 +360,10 @@ impl Store {
             let mut position = 0;
             let overage = overage_users(c, l)?;
             let seats = st
-                .query_map(params![l, state.map(SeatState::as_str)], |r| {
+                .query_all(params![l, state.map(SeatState::as_str)], |r| {
                     let state: String = r.get(2)?;
                     Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?, r.get::<_, Option<String>>(9)?, r.get::<_, Option<String>>(10)?))
-                })?
-                .collect::<Result<Vec<_>>>()?;
+                })?;
             let mut out = Vec::with_capacity(seats.len());
             for (user_id, user_name, st, since, release_at, pinned, entitled_at, last_used, hold, group_id, group_name) in seats {
                 let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
@@ -430,10 +429,9 @@ impl Store {
                  LIMIT ?4 OFFSET ?5"
             ))?;
             let rows = st
-                .query_map(params![l, st_name, pattern, limit, offset], |r| {
+                .query_all(params![l, st_name, pattern, limit, offset], |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
-                })?
-                .collect::<Result<Vec<_>>>()?;
+                })?;
             let mut out = Vec::with_capacity(rows.len());
             let overage = overage_users(c, l)?;
             for (user, name) in rows {
@@ -523,9 +521,7 @@ impl Store {
                 let mut st = c.prepare_cached(
                     "SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ?",
                 )?;
-                let ls = st
-                    .query_map(params![tenant, id], |r| r.get(0))?
-                    .collect::<Result<Vec<LicenseKey>>>()?;
+                let ls = st.query_all::<LicenseKey, _>(params![tenant, id], |r| r.get(0))?;
                 let mut out = Vec::new();
                 for l in ls {
                     let lv = view(c, l)?;
@@ -629,10 +625,7 @@ impl Store {
                  LEFT JOIN users u ON u.tenant = o.tenant AND u.id = o.user_id
                  WHERE o.license_rk = ? ORDER BY 1",
             )?;
-            let v = st
-                .query_map([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+            st.query_all([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
         })
         .await
     }

@@ -77,10 +77,7 @@ const SEAT_COLS: &str =
 
 pub(super) fn strings(c: &Db, sql: &str, p: impl super::sql::Params) -> Result<Vec<String>> {
     let mut st = c.prepare_cached(sql)?;
-    let v = st
-        .query_map(p, |r| r.get(0))?
-        .collect::<Result<Vec<String>>>()?;
-    Ok(v)
+    st.query_all::<String, _>(p, |r| r.get(0))
 }
 
 /// A license's reservations and ceilings in selector order, none unless some selector carries
@@ -90,15 +87,13 @@ pub(super) fn pool_rules(c: &Db, l: LicenseKey) -> Result<Vec<PoolRule>> {
         "SELECT group_id, reserve, max_seats FROM license_groups WHERE license_rk = ?
          ORDER BY position, selector, value",
     )?;
-    let rules = st
-        .query_map([l], |r| {
-            Ok(PoolRule {
-                group: r.get(0)?,
-                reserve: r.get(1)?,
-                max: r.get(2)?,
-            })
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let rules = st.query_all([l], |r| {
+        Ok(PoolRule {
+            group: r.get(0)?,
+            reserve: r.get(1)?,
+            max: r.get(2)?,
+        })
+    })?;
     Ok(normal_rules(rules))
 }
 
@@ -283,10 +278,7 @@ impl SeatStore for TxSeats<'_> {
         let mut st = self
             .c
             .prepare_cached("SELECT license_rk FROM seats WHERE tenant = ? AND user_id = ?")?;
-        let v = st
-            .query_map(params![self.tenant, user], |r| r.get(0))?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all(params![self.tenant, user], |r| r.get(0))
     }
 
     fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>> {
@@ -344,16 +336,13 @@ impl SeatStore for TxSeats<'_> {
         let mut st = self
             .c
             .prepare_cached("SELECT user_id, kind FROM overrides WHERE license_rk = ?")?;
-        let v = st
-            .query_map([l], |r| {
-                let kind: String = r.get(1)?;
-                Ok((
-                    r.get(0)?,
-                    OverrideKind::parse(&kind).unwrap_or(OverrideKind::Exclude),
-                ))
-            })?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all([l], |r| {
+            let kind: String = r.get(1)?;
+            Ok((
+                r.get(0)?,
+                OverrideKind::parse(&kind).unwrap_or(OverrideKind::Exclude),
+            ))
+        })
     }
 
     fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>> {
@@ -369,8 +358,7 @@ impl SeatStore for TxSeats<'_> {
         let mut st = self.c.prepare_cached(&format!(
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ?"
         ))?;
-        let v = st.query_map([l], seat_row)?.collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all([l], seat_row)
     }
 
     fn counts(&mut self, l: LicenseKey) -> Result<Counts> {
@@ -382,10 +370,7 @@ impl SeatStore for TxSeats<'_> {
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND state = 'blocked'
              ORDER BY pinned DESC, entitled_at, user_id LIMIT ?"
         ))?;
-        let v = st
-            .query_map(params![l, n as i64], seat_row)?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all(params![l, n as i64], seat_row)
     }
 
     fn newest_granted(&mut self, l: LicenseKey, n: usize) -> Result<Vec<Seat>> {
@@ -393,10 +378,7 @@ impl SeatStore for TxSeats<'_> {
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND state = 'granted' AND hold IS NULL
              ORDER BY pinned, since DESC, entitled_at DESC, user_id DESC LIMIT ?"
         ))?;
-        let v = st
-            .query_map(params![l, n as i64], seat_row)?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all(params![l, n as i64], seat_row)
     }
 
     fn blocked_head_in(&mut self, l: LicenseKey, pool: &str, n: usize) -> Result<Vec<Seat>> {
@@ -404,10 +386,7 @@ impl SeatStore for TxSeats<'_> {
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND pool = ? AND state = 'blocked'
              ORDER BY pinned DESC, entitled_at, user_id LIMIT ?"
         ))?;
-        let v = st
-            .query_map(params![l, pool, n as i64], seat_row)?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all(params![l, pool, n as i64], seat_row)
     }
 
     fn newest_granted_in(&mut self, l: LicenseKey, pool: &str, n: usize) -> Result<Vec<Seat>> {
@@ -415,10 +394,7 @@ impl SeatStore for TxSeats<'_> {
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND pool = ? AND state = 'granted' AND hold IS NULL
              ORDER BY pinned, since DESC, entitled_at DESC, user_id DESC LIMIT ?"
         ))?;
-        let v = st
-            .query_map(params![l, pool, n as i64], seat_row)?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all(params![l, pool, n as i64], seat_row)
     }
 
     fn pool_use(&mut self, l: LicenseKey) -> Result<Vec<(GroupId, i64)>> {
@@ -426,20 +402,14 @@ impl SeatStore for TxSeats<'_> {
             "SELECT pool, count(*) FROM seats WHERE license_rk = ? AND pool IS NOT NULL
                AND state IN ('granted', 'releasing') GROUP BY pool",
         )?;
-        let v = st
-            .query_map([l], |r| Ok((r.get(0)?, r.get(1)?)))?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all([l], |r| Ok((r.get(0)?, r.get(1)?)))
     }
 
     fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>> {
         let mut st = self.c.prepare_cached(&format!(
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND release_at IS NOT NULL AND release_at <= ? ORDER BY release_at, user_id"
         ))?;
-        let v = st
-            .query_map(params![l, now], seat_row)?
-            .collect::<Result<Vec<_>>>()?;
-        Ok(v)
+        st.query_all(params![l, now], seat_row)
     }
 
     fn save_seat(&mut self, l: LicenseKey, seat: &Seat, previous: Option<SeatState>) -> Result<()> {

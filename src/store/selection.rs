@@ -188,15 +188,12 @@ pub(super) fn selectors(c: &Db, l: LicenseKey) -> Result<Vec<(Selector, Option<S
     let mut st = c.prepare_cached(
         "SELECT selector, value, group_id FROM license_groups WHERE license_rk = ?",
     )?;
-    let v = st
-        .query_map([l], |r| {
-            Ok((
-                Selector::from_parts(&r.get::<_, String>(0)?, r.get(1)?),
-                r.get(2)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>>>()?;
-    Ok(v)
+    st.query_all([l], |r| {
+        Ok((
+            Selector::from_parts(&r.get::<_, String>(0)?, r.get(1)?),
+            r.get(2)?,
+        ))
+    })
 }
 
 /// Sets a license's selectors, in order, with their limits; returns (groups no longer

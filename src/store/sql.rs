@@ -409,6 +409,14 @@ impl Statement<'_> {
         })
     }
 
+    /// Every row read by `f`, collected.
+    pub fn query_all<T, F>(&mut self, params: impl Params, f: F) -> Result<Vec<T>>
+    where
+        F: FnMut(&Row) -> Result<T>,
+    {
+        self.query_map(params, f)?.collect()
+    }
+
     /// True when the query finds a row.
     pub fn exists(&mut self, params: impl Params) -> Result<bool> {
         self.query_row(params, |_| Ok(()))

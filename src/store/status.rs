@@ -47,9 +47,7 @@ fn group_limits(c: &Db, tenant: TenantKey) -> Result<Vec<LicenseGroups>> {
         "SELECT rk FROM licenses l WHERE tenant = ? AND EXISTS (SELECT 1 FROM license_groups lg WHERE lg.license_rk = l.rk AND (lg.reserve > 0 OR lg.max_seats IS NOT NULL))
          ORDER BY created, id",
     )?;
-    let keys = st
-        .query_map([tenant], |r| r.get(0))?
-        .collect::<Result<Vec<i64>>>()?;
+    let keys = st.query_all::<i64, _>([tenant], |r| r.get(0))?;
     keys.into_iter()
         .map(|l| {
             let v = super::licenses::view(c, l)?;
@@ -115,15 +113,13 @@ fn pending(c: &Db, tenant: TenantKey) -> Result<Pending> {
         "SELECT l.name, s.selector, s.value, s.pending_since FROM license_groups s JOIN licenses l ON l.rk = s.license_rk
          WHERE s.tenant = ? AND s.group_id IS NULL ORDER BY s.pending_since",
     )?;
-    let selectors = st
-        .query_map([tenant], |r| {
-            Ok(PendingSelector {
-                license: r.get(0)?,
-                selector: Selector::from_parts(&r.get::<_, String>(1)?, r.get(2)?),
-                since: r.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let selectors = st.query_all([tenant], |r| {
+        Ok(PendingSelector {
+            license: r.get(0)?,
+            selector: Selector::from_parts(&r.get::<_, String>(1)?, r.get(2)?),
+            since: r.get(3)?,
+        })
+    })?;
     let mut st = c.prepare_cached(
         "SELECT g.id, g.display_name, m.member_id, m.added FROM group_members m JOIN groups g ON g.rk = m.group_rk
          WHERE m.tenant = ?1
@@ -132,16 +128,14 @@ fn pending(c: &Db, tenant: TenantKey) -> Result<Pending> {
            AND NOT EXISTS (SELECT 1 FROM groups s WHERE s.tenant = ?1 AND s.id = m.member_id)
          ORDER BY m.added LIMIT 1000",
     )?;
-    let members = st
-        .query_map([tenant], |r| {
-            Ok(PendingMember {
-                group_id: r.get(0)?,
-                group: r.get(1)?,
-                member: r.get(2)?,
-                since: r.get(3)?,
-            })
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let members = st.query_all([tenant], |r| {
+        Ok(PendingMember {
+            group_id: r.get(0)?,
+            group: r.get(1)?,
+            member: r.get(2)?,
+            since: r.get(3)?,
+        })
+    })?;
     Ok(Pending { selectors, members })
 }
 
@@ -155,10 +149,7 @@ impl Store {
                 let mut st = c.prepare_cached(
                     "SELECT rk, created, expected_sync_seconds, last_provider_call FROM tenants",
                 )?;
-                let v = st
-                    .query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))?
-                    .collect::<Result<Vec<_>>>()?;
-                Ok(v)
+                st.query_all([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?)))
             })
             .await?;
         Ok(rows

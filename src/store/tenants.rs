@@ -61,6 +61,65 @@ pub struct TenantChange {
     pub forecast_horizon_days: Option<i64>,
 }
 
+impl TenantChange {
+    /// The numeric settings: column, new value, and the range it must lie in.
+    fn numbers(&self) -> [(&'static str, Option<i64>, std::ops::RangeInclusive<i64>); 6] {
+        [
+            (
+                "expected_sync_seconds",
+                self.expected_sync_seconds,
+                60..=30 * 86_400,
+            ),
+            (
+                "pending_window_seconds",
+                self.pending_window_seconds,
+                0..=PENDING_WINDOW_MAX,
+            ),
+            (
+                "hold_threshold_percent",
+                self.hold_threshold_percent,
+                0..=100,
+            ),
+            ("hold_min_seats", self.hold_min_seats, 1..=1_000_000),
+            (
+                "hold_window_seconds",
+                self.hold_window_seconds,
+                60..=PENDING_WINDOW_MAX,
+            ),
+            ("forecast_horizon_days", self.forecast_horizon_days, 1..=365),
+        ]
+    }
+
+    /// Refuses a value out of its range, a bad address, time zone or weekly slot.
+    fn validate(&self) -> Result<()> {
+        for (column, value, range) in self.numbers() {
+            if value.is_some_and(|v| !range.contains(&v)) {
+                let why = match column {
+                    "pending_window_seconds" => " (72 hours: the longest a late change may take)",
+                    "hold_window_seconds" => " (72 hours)",
+                    "hold_threshold_percent" => " (100 switches the circuit breaker off)",
+                    _ => "",
+                };
+                return Err(Error::Invalid(format!(
+                    "{column} must be between {} and {}{why}",
+                    range.start(),
+                    range.end()
+                )));
+            }
+        }
+        if let Some(n) = &self.notify {
+            check_recipients(n)?;
+        }
+        if let Some(z) = &self.time_zone {
+            crate::notify::when::valid_zone(z).map_err(Error::Invalid)?;
+        }
+        if let Some(Some(w)) = &self.weekly_summary {
+            w.validate().map_err(Error::Invalid)?;
+        }
+        Ok(())
+    }
+}
+
 /// Checks a list of recipients: real addresses, and at least one kind where kinds are named.
 pub fn check_recipients(list: &[Recipient]) -> Result<()> {
     for r in list {
@@ -189,8 +248,7 @@ impl Store {
             let mut st = c.prepare_cached(&format!(
                 "SELECT {TENANT_COLS} FROM tenants ORDER BY created, id"
             ))?;
-            let rows = st.query_map([], tenant_row)?.collect::<Result<Vec<_>>>()?;
-            Ok(rows)
+            st.query_all([], tenant_row)
         })
         .await
     }
@@ -230,98 +288,32 @@ impl Store {
         change: TenantChange,
         actor: Actor,
     ) -> Result<()> {
-        let TenantChange {
-            notify,
-            expected_sync_seconds,
-            pending_window_seconds,
-            time_zone,
-            weekly_summary,
-            hold_threshold_percent,
-            hold_min_seats,
-            hold_window_seconds,
-            forecast_horizon_days,
-        } = change;
-        if forecast_horizon_days.is_some_and(|d| !(1..=365).contains(&d)) {
-            return Err(Error::Invalid(
-                "forecast_horizon_days must be between 1 and 365".into(),
-            ));
-        }
-        if hold_threshold_percent.is_some_and(|p| !(0..=100).contains(&p)) {
-            return Err(Error::Invalid(
-                "hold_threshold_percent must be between 0 and 100 (100 switches the circuit breaker off)".into(),
-            ));
-        }
-        if hold_min_seats.is_some_and(|n| !(1..=1_000_000).contains(&n)) {
-            return Err(Error::Invalid(
-                "hold_min_seats must be between 1 and 1000000".into(),
-            ));
-        }
-        if hold_window_seconds.is_some_and(|s| !(60..=PENDING_WINDOW_MAX).contains(&s)) {
-            return Err(Error::Invalid(format!(
-                "hold_window_seconds must be between 60 and {PENDING_WINDOW_MAX} (72 hours)"
-            )));
-        }
-        if let Some(n) = &notify {
-            check_recipients(n)?;
-        }
-        if let Some(z) = &time_zone {
-            crate::notify::when::valid_zone(z).map_err(Error::Invalid)?;
-        }
-        if let Some(Some(w)) = &weekly_summary {
-            w.validate().map_err(Error::Invalid)?;
-        }
-        if expected_sync_seconds.is_some_and(|s| !(60..=30 * 86_400).contains(&s)) {
-            return Err(Error::Invalid(
-                "expected_sync_seconds must be between 60 and 2592000".into(),
-            ));
-        }
-        if pending_window_seconds.is_some_and(|s| !(0..=PENDING_WINDOW_MAX).contains(&s)) {
-            return Err(Error::Invalid(
-                format!("pending_window_seconds must be between 0 and {PENDING_WINDOW_MAX} (72 hours: the longest a late change may take)"),
-            ));
-        }
+        change.validate()?;
         let ticker = self.ticker();
         let updated = self
             .write(Lock::Tenant(tenant), move |c| {
                 let at = ticker.now();
                 let before = tenant_by_key(c, tenant)?;
-                if let Some(n) = &notify {
+                if let Some(n) = &change.notify {
                     c.execute(
                         "UPDATE tenants SET notify = ? WHERE rk = ?",
                         params![json!(n).to_string(), tenant],
                     )?;
                 }
-                if let Some(s) = expected_sync_seconds {
-                    c.execute(
-                        "UPDATE tenants SET expected_sync_seconds = ? WHERE rk = ?",
-                        params![s, tenant],
-                    )?;
-                }
-                if let Some(s) = pending_window_seconds {
-                    c.execute(
-                        "UPDATE tenants SET pending_window_seconds = ? WHERE rk = ?",
-                        params![s, tenant],
-                    )?;
-                }
-                if let Some(z) = &time_zone {
+                if let Some(z) = &change.time_zone {
                     c.execute(
                         "UPDATE tenants SET time_zone = ? WHERE rk = ?",
                         params![z, tenant],
                     )?;
                 }
-                if let Some(w) = &weekly_summary {
+                if let Some(w) = &change.weekly_summary {
                     // The first summary is the next slot's: the week before was not watched.
                     c.execute(
                         "UPDATE tenants SET weekly_summary = ?, weekly_sent = ? WHERE rk = ?",
                         params![w.map(|w| json!(w).to_string()), at, tenant],
                     )?;
                 }
-                for (column, value) in [
-                    ("hold_threshold_percent", hold_threshold_percent),
-                    ("hold_min_seats", hold_min_seats),
-                    ("hold_window_seconds", hold_window_seconds),
-                    ("forecast_horizon_days", forecast_horizon_days),
-                ] {
+                for (column, value, _) in change.numbers() {
                     if let Some(v) = value {
                         c.execute(
                             &format!("UPDATE tenants SET {column} = ? WHERE rk = ?"),

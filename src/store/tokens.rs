@@ -302,8 +302,7 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT id, created, expires, revoked FROM scim_tokens WHERE tenant = ? ORDER BY created, id",
             )?;
-            let rows = st.query_map([tenant], token_row)?.collect::<Result<Vec<_>>>()?;
-            Ok(rows)
+            st.query_all([tenant], token_row)
         })
         .await
     }
@@ -421,8 +420,7 @@ impl Store {
             let mut st = c.prepare_cached(
                 "SELECT id, created, NULL, revoked FROM admin_tokens WHERE tenant = ? ORDER BY created, id",
             )?;
-            let rows = st.query_map([tenant], token_row)?.collect::<Result<Vec<_>>>()?;
-            Ok(rows)
+            st.query_all([tenant], token_row)
         })
         .await
     }

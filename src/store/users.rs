@@ -91,17 +91,15 @@ pub(super) fn groups_of(c: &Db, tenant: TenantKey, id: &str) -> Result<Vec<Group
         "SELECT g.display_name_key, g.id, g.display_name FROM group_members m JOIN groups g ON g.rk = m.group_rk
          WHERE m.tenant = ? AND m.member_id = ?",
     )?;
-    let mut rows = st
-        .query_map(params![tenant, id], |r| {
-            Ok((
-                r.get::<_, String>(0)?,
-                GroupRef {
-                    id: r.get(1)?,
-                    display: r.get(2)?,
-                },
-            ))
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let mut rows = st.query_all(params![tenant, id], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            GroupRef {
+                id: r.get(1)?,
+                display: r.get(2)?,
+            },
+        ))
+    })?;
     rows.sort_unstable_by(|(a, x), (b, y)| a.cmp(b).then_with(|| x.id.cmp(&y.id)));
     Ok(rows.into_iter().map(|(_, g)| g).collect())
 }

@@ -129,14 +129,11 @@ pub(super) fn endpoints(c: &Db, tenant: TenantKey) -> Result<Vec<(i64, Events)>>
     let mut st = c.prepare_cached(
         "SELECT rk, events FROM webhooks WHERE (tenant = ? OR tenant IS NULL) AND enabled ORDER BY rk",
     )?;
-    let v = st
-        .query_map([tenant], |r| {
-            let events: String = r.get(1)?;
-            let names: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
-            Ok((r.get(0)?, Events::parse(&names).unwrap_or_default()))
-        })?
-        .collect::<Result<Vec<_>>>()?;
-    Ok(v)
+    st.query_all([tenant], |r| {
+        let events: String = r.get(1)?;
+        let names: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
+        Ok((r.get(0)?, Events::parse(&names).unwrap_or_default()))
+    })
 }
 
 /// `{id, name}` of the tenant.
@@ -292,10 +289,8 @@ impl Store {
             let mut st = c.prepare_cached(&format!(
                 "{VIEW} WHERE (w.tenant = ?1 OR (w.tenant IS NULL AND CAST(?1 AS BIGINT) IS NULL)) ORDER BY w.created, w.id"
             ))?;
-            let v = st
-                .query_map(params![tenant], view_row)?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+            st
+                .query_all(params![tenant], view_row)
         })
         .await
     }
@@ -434,8 +429,8 @@ impl Store {
                  WHERE d.webhook = ?1 AND (CAST(?2 AS TEXT) IS NULL OR d.state = ?2)
                  ORDER BY d.event DESC LIMIT ?3",
             )?;
-            let v = st
-                .query_map(params![rk, state, limit], |r| {
+            st
+                .query_all(params![rk, state, limit], |r| {
                     let state: String = r.get(2)?;
                     let pending = state == "pending";
                     Ok(DeliveryView {
@@ -449,9 +444,7 @@ impl Store {
                         next_attempt: pending.then(|| r.get::<_, Millis>(8)).transpose()?.map(rfc3339),
                         state,
                     })
-                })?
-                .collect::<Result<Vec<_>>>()?;
-            Ok(v)
+                })
         })
         .await
     }
@@ -529,18 +522,16 @@ impl Store {
             let picked: Vec<(i64, i64)> = match engine {
                 Engine::Sqlite => c
                     .prepare_cached(pick)?
-                    .query_map(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?
-                    .collect::<Result<Vec<_>>>()?,
+                    .query_all(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?,
                 Engine::Postgres => c
                     .prepare_cached(&format!(
                         "UPDATE webhook_deliveries SET due = CAST(?1 AS BIGINT) + CAST(?3 AS BIGINT)
                          WHERE (webhook, event) IN ({pick} FOR UPDATE OF d SKIP LOCKED)
                          RETURNING webhook, event"
                     ))?
-                    .query_map(params![now, limit as i64, SEND_LEASE_MS], |r| {
+                    .query_all(params![now, limit as i64, SEND_LEASE_MS], |r| {
                         Ok((r.get(0)?, r.get(1)?))
-                    })?
-                    .collect::<Result<Vec<_>>>()?,
+                    })?,
             };
             let mut st = c.prepare_cached(details)?;
             let mut out = Vec::with_capacity(picked.len());

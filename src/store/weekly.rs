@@ -62,18 +62,16 @@ pub(crate) fn check_weekly(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
     let mut st = c.prepare_cached(
         "SELECT rk, id, name, seats, granted + releasing, blocked FROM licenses WHERE tenant = ? ORDER BY name, id",
     )?;
-    let licenses = st
-        .query_map([tenant], |r| {
-            Ok((
-                r.get::<_, LicenseKey>(0)?,
-                r.get::<_, String>(1)?,
-                r.get::<_, String>(2)?,
-                r.get::<_, i64>(3)?,
-                r.get::<_, i64>(4)?,
-                r.get::<_, i64>(5)?,
-            ))
-        })?
-        .collect::<Result<Vec<_>>>()?;
+    let licenses = st.query_all([tenant], |r| {
+        Ok((
+            r.get::<_, LicenseKey>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+            r.get::<_, i64>(4)?,
+            r.get::<_, i64>(5)?,
+        ))
+    })?;
     let licenses: Vec<Value> = licenses
         .into_iter()
         .map(|(rk, id, name, seats, in_use, waiting)| {

@@ -196,13 +196,8 @@ impl Dispatcher {
                     tracing::warn!(error = %e, "cannot prune delivered webhooks");
                 }
             }
-            if *stop.borrow() {
+            if !crate::background::idle(&self.wake, POLL, &mut stop).await {
                 break;
-            }
-            tokio::select! {
-                _ = self.wake.notified() => {}
-                _ = tokio::time::sleep(POLL) => {}
-                _ = stop.changed() => break,
             }
         }
     }
