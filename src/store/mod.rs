@@ -50,6 +50,7 @@ mod migrate;
 pub mod outbox;
 pub mod pg;
 mod pg_batch;
+mod pg_point;
 mod preview;
 mod product;
 mod query;
@@ -672,6 +673,12 @@ impl Store {
             return self.read(f).await;
         }
         self.read_now(f)
+    }
+
+    /// PostgreSQL's reader for the hot path's single statements (`pg_point`: on this thread's
+    /// own connection, no blocking thread); `None` on SQLite, where [`Store::read_now`] serves.
+    pub(super) fn point(&self) -> Option<&pg_point::PointReader> {
+        self.inner.pg.as_ref().map(|p| &p.point)
     }
 
     /// Runs an expensive read of `tenant` (a listing not on an index, a preview): after taking

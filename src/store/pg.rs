@@ -69,6 +69,8 @@ pub struct Pg {
     returned: Condvar,
     /// Async callers queue here rather than each holding a blocking thread while it waits.
     pub(super) slots: tokio::sync::Semaphore,
+    /// The hot path's single-statement reads, on the serving thread's own connection.
+    pub(super) point: super::pg_point::PointReader,
 }
 
 #[derive(Default)]
@@ -102,6 +104,7 @@ impl Pg {
             pool: Mutex::new(Connections::default()),
             returned: Condvar::new(),
             slots: tokio::sync::Semaphore::new(POOL),
+            point: super::pg_point::PointReader::new(url)?,
         };
         let mut s = pg.take()?;
         let migrated = migrate(&mut s);

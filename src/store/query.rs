@@ -45,19 +45,60 @@ pub(super) type Listed = (RawRow, Option<String>);
 /// PostgreSQL, where each statement is a round trip, a user's group references come in the
 /// same statement ([`users::GROUPS_JSON`](super::users::GROUPS_JSON)); SQLite reads them
 /// after, in the same snapshot, for less than building JSON would cost.
-fn companion(c: &Db, kind: ResourceKind) -> &'static str {
-    match (c.engine(), kind) {
+fn companion(engine: Engine, kind: ResourceKind) -> &'static str {
+    match (engine, kind) {
         (Engine::Postgres, ResourceKind::User) => super::users::GROUPS_JSON,
         _ => "",
     }
 }
 
 /// The resource rows `sql` selects with `args`, with the companion column when `sql` has one.
-fn rows(c: &Db, sql: &str, args: &[Box<dyn Param>], with: bool) -> Result<Vec<Listed>> {
-    let args: Vec<&dyn Param> = args.iter().map(AsRef::as_ref).collect();
-    c.prepare_cached(sql)?.query_all(args.as_slice(), |r| {
-        Ok((row(r)?, if with { Some(r.get(6)?) } else { None }))
-    })
+fn rows(c: &Db, sql: &str, args: &[Sql], with: bool) -> Result<Vec<Listed>> {
+    c.prepare_cached(sql)?
+        .query_all(arg_refs(args).as_slice(), |r| listed(r, with))
+}
+
+/// One listed row, with the companion column when `with`.
+pub(super) fn listed(r: &super::sql::Row, with: bool) -> Result<Listed> {
+    Ok((row(r)?, if with { Some(r.get(6)?) } else { None }))
+}
+
+/// Statement arguments as parameters.
+pub(super) fn arg_refs(args: &[Sql]) -> Vec<&dyn Param> {
+    args.iter().map(AsRef::as_ref).collect()
+}
+
+/// A point listing (a filter with an `id` or `userName` eq part: at most one row) as one
+/// statement on `engine`: its SQL, its arguments, and whether it reads the companion column.
+/// `None` when `q` is not one.
+pub(super) fn point_statement(
+    engine: Engine,
+    tenant: TenantKey,
+    kind: ResourceKind,
+    q: &ListQuery,
+) -> Option<(String, Vec<Sql>, bool)> {
+    let f = q.filter.as_ref().filter(|f| is_point(kind, f))?;
+    if let Some((path, _)) = &q.sort {
+        sort_column(kind, path)?;
+    }
+    let mut args: Vec<Sql> = vec![Box::new(tenant)];
+    let cond = to_sql(kind, f, &mut args)?;
+    let (t, with) = (table(kind), companion(engine, kind));
+    let sql = format!("SELECT {COLS}{with} FROM {t} r WHERE r.tenant = ? AND {cond}");
+    Some((sql, args, !with.is_empty()))
+}
+
+/// The page of a point listing, cut from the rows it found (no count statement).
+pub(super) fn point_page(found: Vec<Listed>, q: &ListQuery) -> Page<Listed> {
+    let offset = (q.start_index.max(1) - 1).max(0);
+    Page {
+        total: found.len() as i64,
+        items: found
+            .into_iter()
+            .skip(offset as usize)
+            .take(q.count.max(0) as usize)
+            .collect(),
+    }
 }
 
 fn table(kind: ResourceKind) -> &'static str {
@@ -283,8 +324,11 @@ pub(super) fn list(
     kind: ResourceKind,
     q: &ListQuery,
 ) -> Result<Page<Listed>> {
+    if let Some((sql, args, with)) = point_statement(c.engine(), tenant, kind, q) {
+        return Ok(point_page(rows(c, &sql, &args, with)?, q));
+    }
     let t = table(kind);
-    let with = companion(c, kind);
+    let with = companion(c.engine(), kind);
     let mut args: Vec<Sql> = vec![Box::new(tenant)];
     let cond = match &q.filter {
         None => Some("TRUE".to_owned()),
@@ -302,24 +346,6 @@ pub(super) fn list(
         }),
     };
     let offset = (q.start_index.max(1) - 1).max(0);
-    if let (Some(cond), Some(_), Some(f)) = (&cond, &order, &q.filter) {
-        if is_point(kind, f) {
-            // At most one row: no count statement, the page is cut from what was found.
-            let found = rows(
-                c,
-                &format!("SELECT {COLS}{with} FROM {t} r WHERE r.tenant = ? AND {cond}"),
-                &args,
-                !with.is_empty(),
-            )?;
-            let total = found.len() as i64;
-            let items = found
-                .into_iter()
-                .skip(offset as usize)
-                .take(q.count.max(0) as usize)
-                .collect();
-            return Ok(Page { total, items });
-        }
-    }
     if let (Some(cond), Some(order)) = (&cond, &order) {
         let total: i64 = c
             .prepare_cached(&format!(

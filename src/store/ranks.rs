@@ -158,7 +158,7 @@ impl RankCache {
         else {
             return Ok(Lookup::Count);
         };
-        self.position_at(c, l, stamp, pinned, entitled_at, user, may_scan)
+        self.position_at(Some(c), l, stamp, pinned, entitled_at, user, may_scan)
     }
 
     /// [`RankCache::position`] with the license's [`Stamp`] already read, in the statement
@@ -166,7 +166,7 @@ impl RankCache {
     #[allow(clippy::too_many_arguments)]
     pub fn position_at(
         &self,
-        c: &Db,
+        c: Option<&Db>,
         l: LicenseKey,
         stamp: Stamp,
         pinned: bool,
@@ -204,6 +204,9 @@ impl RankCache {
                 Next::Count => return Ok(scan),
                 Next::Build if !may_scan => return Ok(Lookup::Defer),
                 Next::Build => {
+                    let Some(c) = c else {
+                        return Ok(Lookup::Defer);
+                    };
                     st.building.insert(l);
                     drop(st);
                     let built = self.build(c, l, license_id, gen, waiting as usize);

@@ -149,7 +149,7 @@ fn try_seat_view(
         group_name,
         stamp: None,
     };
-    read.view(c, l, user_name, ranks, defer)
+    read.view(Some(c), l, user_name, ranks, defer)
 }
 
 /// The answer for a user without a seat row in the license.
@@ -182,9 +182,10 @@ struct SeatRead {
 
 impl SeatRead {
     /// The seat's view; a waiting seat's position is read now (or `None` where `defer` says).
+    /// Without a connection (`c` `None`) it reads nothing: a position it would count is deferred.
     fn view(
         self,
-        c: &Db,
+        c: Option<&Db>,
         l: LicenseKey,
         user_name: Option<String>,
         ranks: Option<&RankCache>,
@@ -197,13 +198,16 @@ impl SeatRead {
             stamp,
         } = self;
         let waiting = seat.state == SeatState::Blocked;
-        let may_scan = defer == Defer::Never;
+        let may_scan = defer == Defer::Never && c.is_some();
         let (pinned, at, user) = (seat.pinned, seat.entitled_at, &seat.user);
         let lookup = match (ranks, stamp) {
             (Some(r), Some(stamp)) if waiting => {
                 r.position_at(c, l, stamp, pinned, at, user, may_scan)?
             }
-            (Some(r), None) if waiting => r.position(c, l, pinned, at, user, may_scan)?,
+            (Some(r), None) if waiting => match c {
+                Some(c) => r.position(c, l, pinned, at, user, may_scan)?,
+                None => Lookup::Defer,
+            },
             _ => Lookup::Count,
         };
         let position = match lookup {
@@ -211,6 +215,7 @@ impl SeatRead {
             Lookup::Defer => return Ok(None),
             Lookup::Count if !waiting => None,
             Lookup::Count => {
+                let Some(c) = c else { return Ok(None) };
                 let ahead: i64 = c
                 .prepare_cached(
                     // Three index ranges of seats_order (those ahead only), not one OR over the
@@ -283,59 +288,60 @@ pub(super) struct Who {
 
 /// A seat check on PostgreSQL in one statement, where each statement is a round trip: the
 /// license (by id, else name), the user (by id, else userName), the seat, its last use and its
-/// group's name. `None` when the license or the user is not found that way; the caller then
-/// takes the statement-by-statement path, which finds users by other references too and
-/// answers the right error.
-fn joined_seat_check(
-    c: &Db,
-    tenant: TenantKey,
-    key: &str,
-    who: &Who,
-    ranks: &RankCache,
-) -> Result<Option<SeatView>> {
-    let found = c
-        .prepare_cached(
-            "SELECT s.user_id, s.state, s.pinned, s.entitled_at, s.since, s.release_at, s.hold, s.hold_loss, s.pool,
-                    s.last_used, g.display_name, l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked
-             FROM licenses l
-             JOIN users u ON u.tenant = l.tenant AND (u.id = ?3 OR u.user_name_key = ?4)
-             LEFT JOIN seats s ON s.license_rk = l.rk AND s.user_id = u.id
-             LEFT JOIN groups g ON g.tenant = l.tenant AND g.id = s.pool
-             WHERE l.tenant = ?1 AND (l.id = ?2 OR lower(l.name) = lower(?2))
-             ORDER BY l.id = ?2 DESC, u.id = ?3 DESC LIMIT 1",
-        )?
-        .query_row(
-            params![tenant, key, who.id.as_deref().unwrap_or(""), who.name_key],
-            |r| {
-                let seat = match r.get::<_, Option<String>>(0)? {
-                    Some(_) => Some(super::seats::seat_row(r)?),
-                    None => None,
-                };
-                let user: String = r.get(12)?;
-                let name: String = r.get(13)?;
-                let stamp = Stamp {
+/// group's name, and the license's waitlist stamp. No row when the license or the user is not
+/// found that way; the caller then takes the statement-by-statement path, which finds users by
+/// other references too and answers the right error.
+const JOINED_SEAT_CHECK: &str = "SELECT s.user_id, s.state, s.pinned, s.entitled_at, s.since, s.release_at, s.hold, s.hold_loss, s.pool,
+        s.last_used, g.display_name, l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked
+ FROM licenses l
+ JOIN users u ON u.tenant = l.tenant AND (u.id = ?3 OR u.user_name_key = ?4)
+ LEFT JOIN seats s ON s.license_rk = l.rk AND s.user_id = u.id
+ LEFT JOIN groups g ON g.tenant = l.tenant AND g.id = s.pool
+ WHERE l.tenant = ?1 AND (l.id = ?2 OR lower(l.name) = lower(?2))
+ ORDER BY l.id = ?2 DESC, u.id = ?3 DESC LIMIT 1";
+
+/// A row of [`JOINED_SEAT_CHECK`].
+struct Joined {
+    license: LicenseKey,
+    user: String,
+    name: String,
+    /// The seat with its last use, its group's name and the license's stamp; `None` when the
+    /// user has no seat in the license.
+    seat: Option<SeatRead>,
+}
+
+impl Joined {
+    fn read(r: &super::sql::Row) -> Result<Joined> {
+        let seat = match r.get::<_, Option<String>>(0)? {
+            Some(_) => Some(SeatRead {
+                seat: super::seats::seat_row(r)?,
+                last_used: r.get(9)?,
+                group_name: r.get(10)?,
+                stamp: Some(Stamp {
                     license_id: r.get(14)?,
                     gen: r.get(15)?,
                     waiting: r.get(16)?,
-                };
-                Ok((r.get(11)?, user, name, seat, r.get(9)?, r.get(10)?, stamp))
-            },
-        )
-        .optional()?;
-    let Some((l, user, name, seat, last_used, group_name, stamp)) = found else {
-        return Ok(None);
-    };
-    let name = who.show_name.then_some(name);
-    let Some(seat) = seat else {
-        return Ok(Some(no_seat(&user, name)));
-    };
-    let read = SeatRead {
-        seat,
-        last_used,
-        group_name,
-        stamp: Some(stamp),
-    };
-    read.view(c, l, name, Some(ranks), Defer::Never)
+                }),
+            }),
+            None => None,
+        };
+        Ok(Joined {
+            license: r.get(11)?,
+            user: r.get(12)?,
+            name: r.get(13)?,
+            seat,
+        })
+    }
+
+    /// The seat's view; `None` when a waiting user's position is not in the in-memory copy of
+    /// the waitlist (the caller counts it on the statement-by-statement path).
+    fn view(self, who: &Who, ranks: &RankCache) -> Result<Option<SeatView>> {
+        let name = who.show_name.then_some(self.name);
+        match self.seat {
+            None => Ok(Some(no_seat(&self.user, name))),
+            Some(read) => read.view(None, self.license, name, Some(ranks), Defer::Scan),
+        }
+    }
 }
 
 impl Store {
@@ -493,19 +499,24 @@ impl Store {
                 .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()));
         }
         // On PostgreSQL each statement is a round trip: one joined statement reads the
-        // license, the user and the seat, with no snapshot transaction around it (it sees the
-        // last commit, as a point read does). A waiting user's position is then counted a
-        // moment after their seat row was read; an in-memory copy of the order is used only
-        // at the generation it was taken at, so a copy never answers for a later waitlist.
-        let ranks = self.inner.ranks.clone();
-        self.read(
-            move |c| match joined_seat_check(c, tenant, &key2, &who, &ranks)? {
-                Some(v) => Ok(Some(v)),
-                None => check(c, Defer::Never),
-            },
-        )
-        .await?
-        .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
+        // license, the user and the seat, on this thread's own connection (`pg_point`), with no
+        // snapshot transaction around it (it sees the last commit, as a point read does). A
+        // waiting user's position comes from the in-memory copy of the order only at the
+        // generation it was taken at, so a copy never answers for a later waitlist; where it
+        // cannot (or the user is named otherwise), the statement-by-statement path answers.
+        if let Some(p) = self.point() {
+            let user = who.id.as_deref().unwrap_or("");
+            let args = params![tenant, key2, user, who.name_key];
+            let found = p.query(JOINED_SEAT_CHECK, args, Joined::read).await?;
+            if let Some(joined) = found.into_iter().next() {
+                if let Some(v) = joined.view(&who, &self.inner.ranks)? {
+                    return Ok(v);
+                }
+            }
+        }
+        self.read(move |c| check(c, Defer::Never))
+            .await?
+            .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
     }
 
     /// Every seat a user holds or waits for, across the tenant's licenses.

@@ -29,8 +29,8 @@ pub enum Engine {
 }
 
 /// A value both engines can bind as a parameter.
-pub trait Param: rusqlite::ToSql + postgres::types::ToSql + Sync {}
-impl<T: rusqlite::ToSql + postgres::types::ToSql + Sync + ?Sized> Param for T {}
+pub trait Param: rusqlite::ToSql + postgres::types::ToSql + Send + Sync {}
+impl<T: rusqlite::ToSql + postgres::types::ToSql + Send + Sync + ?Sized> Param for T {}
 
 /// Parameters of one statement: `params![a, b]`, `[a, b]` of one type, or `[]`.
 pub trait Params {
@@ -188,7 +188,9 @@ fn sqlite_params<'p>(params: &[&'p dyn Param]) -> Vec<&'p dyn rusqlite::ToSql> {
     params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect()
 }
 
-fn pg_params<'p>(params: &[&'p dyn Param]) -> Vec<&'p (dyn postgres::types::ToSql + Sync)> {
+pub(super) fn pg_params<'p>(
+    params: &[&'p dyn Param],
+) -> Vec<&'p (dyn postgres::types::ToSql + Sync)> {
     params
         .iter()
         .map(|p| *p as &(dyn postgres::types::ToSql + Sync))

@@ -1,8 +1,9 @@
 //! SCIM Users: rows, their indexed columns and email index, and the groups they are in.
 
 use super::allocate;
+use super::query::Listed;
 use super::seats::rfc3339;
-use super::sql::{params, Db, OptionalExtension, Row};
+use super::sql::{params, Db, Engine, OptionalExtension, Row};
 use serde_json::Value;
 
 use super::{is_unique_violation, seats, Error, ListQuery, Lock, Page, Result, Store, TenantKey};
@@ -118,23 +119,50 @@ pub(super) fn record(
     row: Loaded,
     groups: Option<String>,
 ) -> Result<UserRecord> {
-    let groups = match groups {
-        Some(json) => {
-            let mut rows: Vec<(String, String, String)> = serde_json::from_str(&json)
-                .map_err(|e| Error::Internal(format!("group references are not JSON: {e}")))?;
-            rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
-            rows.into_iter()
-                .map(|(_, id, display)| GroupRef { id, display })
-                .collect()
+    match groups {
+        Some(json) => with_groups(row, &json),
+        None => {
+            let groups = groups_of(c, tenant, &row.id)?;
+            Ok(UserRecord {
+                id: row.id,
+                doc: row.doc,
+                meta: row.meta,
+                groups,
+            })
         }
-        None => groups_of(c, tenant, &row.id)?,
-    };
+    }
+}
+
+/// A user as answered, with the group references read with its row ([`GROUPS_JSON`]).
+fn with_groups(row: Loaded, json: &str) -> Result<UserRecord> {
+    let mut rows: Vec<(String, String, String)> = serde_json::from_str(json)
+        .map_err(|e| Error::Internal(format!("group references are not JSON: {e}")))?;
+    rows.sort_unstable_by(|a, b| a.0.cmp(&b.0).then_with(|| a.1.cmp(&b.1)));
     Ok(UserRecord {
         id: row.id,
         doc: row.doc,
         meta: row.meta,
-        groups,
+        groups: rows
+            .into_iter()
+            .map(|(_, id, display)| GroupRef { id, display })
+            .collect(),
     })
+}
+
+/// A listed user row with its group references (read with it on PostgreSQL), as answered.
+fn from_listed(c: Option<&Db>, tenant: TenantKey, listed: Listed) -> Result<UserRecord> {
+    let ((rk, id, doc, meta), groups) = listed;
+    let row = Loaded {
+        rk,
+        id,
+        doc: parse_doc(&doc)?,
+        meta,
+    };
+    match (groups, c) {
+        (Some(json), _) => with_groups(row, &json),
+        (None, Some(c)) => record(c, tenant, row, None),
+        (None, None) => Err(Error::Internal("a user listed without its groups".into())),
+    }
 }
 
 /// A stored user or group (`kind`) by id, for a change that `if_match` (when given) must match.
@@ -302,19 +330,8 @@ fn update(c: &Db, tenant: TenantKey, at: Millis, mut row: Loaded, doc: Doc) -> R
 
 /// A user by id with its group references, as answered: on PostgreSQL in one statement.
 fn find(c: &Db, tenant: TenantKey, id: &str) -> Result<UserRecord> {
-    if c.engine() == super::sql::Engine::Sqlite {
-        let row = load(c, tenant, id)?;
-        return record(c, tenant, row, None);
-    }
-    let ((rk, id, doc, meta), groups) = c
-        .prepare_cached(&format!(
-            "SELECT {COLS}{GROUPS_JSON} FROM users r WHERE r.tenant = ? AND r.id = ?"
-        ))?
-        .query_row(params![tenant, id], |r| Ok((row(r)?, r.get(6)?)))
-        .optional()?
-        .ok_or_else(|| Error::NotFound(format!("User {id:?}")))?;
-    let doc = parse_doc(&doc)?;
-    record(c, tenant, Loaded { rk, id, doc, meta }, Some(groups))
+    let row = load(c, tenant, id)?;
+    record(c, tenant, row, None)
 }
 
 impl Store {
@@ -339,7 +356,20 @@ impl Store {
     }
 
     pub async fn get_user(&self, tenant: TenantKey, id: String) -> Result<UserRecord> {
-        // A point read (the user's row and its group references): inline, see `read_now`.
+        // A point read (the user's row and its group references): inline, see `read_now`; on
+        // PostgreSQL one statement on this thread's connection (`pg_point`).
+        if let Some(p) = self.point() {
+            let sql =
+                format!("SELECT {COLS}{GROUPS_JSON} FROM users r WHERE r.tenant = ? AND r.id = ?");
+            let found = p
+                .query(&sql, params![tenant, id], |r| super::query::listed(r, true))
+                .await?;
+            let listed = found
+                .into_iter()
+                .next()
+                .ok_or_else(|| Error::NotFound(format!("User {id:?}")))?;
+            return from_listed(None, tenant, listed);
+        }
         self.read_point(move |c| find(c, tenant, &id)).await
     }
 
@@ -420,16 +450,31 @@ impl Store {
             .filter
             .as_ref()
             .is_some_and(|f| super::query::is_point(ResourceKind::User, f));
+        if let Some(p) = self.point().filter(|_| q_is_point) {
+            let point =
+                super::query::point_statement(Engine::Postgres, tenant, ResourceKind::User, &q);
+            if let Some((sql, args, with)) = point {
+                let args = super::query::arg_refs(&args);
+                let found = p
+                    .query(&sql, &args, |r| super::query::listed(r, with))
+                    .await?;
+                let page = super::query::point_page(found, &q);
+                let items = page.items.into_iter().map(|l| from_listed(None, tenant, l));
+                return Ok(Page {
+                    total: page.total,
+                    items: items.collect::<Result<_>>()?,
+                });
+            }
+        }
         let list = move |c: &Db| {
             let page = super::query::list(c, tenant, ResourceKind::User, &q)?;
-            let mut items = Vec::with_capacity(page.items.len());
-            for ((rk, id, doc, meta), groups) in page.items {
-                let doc = parse_doc(&doc)?;
-                items.push(record(c, tenant, Loaded { rk, id, doc, meta }, groups)?);
-            }
+            let items = page
+                .items
+                .into_iter()
+                .map(|l| from_listed(Some(c), tenant, l));
             Ok(Page {
                 total: page.total,
-                items,
+                items: items.collect::<Result<_>>()?,
             })
         };
         if q_is_point {

@@ -1,0 +1,123 @@
+//! Point reads on PostgreSQL without a blocking thread: the hot path's single statements (a
+//! user by id, a `userName eq` lookup, the joined seat check) run on the async reactor of the
+//! thread that serves the request.
+//!
+//! The pooled connections ([`super::pg::Pg`]) use the blocking `postgres` client, so a read
+//! on them is handed to a blocking thread and back: two thread switches and the client's own
+//! runtime around every round trip, which on a small machine cost the daemon more CPU than
+//! the statement costs PostgreSQL. Here each thread that serves requests (an HTTP worker, a
+//! test's runtime) keeps one `tokio-postgres` connection of its own, driven by a task on that
+//! thread's runtime: a point read is written to the socket and its answer read by the same
+//! thread, with no hand-off, and the statements of concurrent requests on one worker are
+//! pipelined on its connection. `tokio-postgres` is the crate the `postgres` client wraps, so
+//! parameters, rows and errors are the same types (a [`Row`] reads both).
+//!
+//! Each statement runs alone, outside a transaction, and sees the last commit: the reads that
+//! come here are one statement each. A connection found closed (the database restarted, the
+//! runtime that drove it ended) is replaced at the next read; a read that fails is answered as
+//! an error, as on the pooled path.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+
+use super::sql::{pg_params, placeholders, Param, Row};
+use super::{Error, Result};
+
+/// Statements one connection keeps prepared; past it the cache starts over.
+const STATEMENTS: usize = 256;
+
+/// One node's point reader for one database.
+pub struct PointReader {
+    config: tokio_postgres::Config,
+    /// Tells this database's connections from another's in a thread's map (tests run several
+    /// daemons, on several databases, in one process).
+    id: u64,
+}
+
+/// A thread's connection, with the statements it has prepared, by the SQL they were written as.
+struct Conn {
+    client: tokio_postgres::Client,
+    statements: Mutex<HashMap<String, tokio_postgres::Statement>>,
+}
+
+thread_local! {
+    static CONNS: RefCell<HashMap<u64, Arc<Conn>>> = RefCell::new(HashMap::new());
+}
+
+impl PointReader {
+    pub fn new(url: &str) -> Result<PointReader> {
+        static IDS: AtomicU64 = AtomicU64::new(0);
+        let mut config: tokio_postgres::Config = url
+            .parse()
+            .map_err(|e| Error::Invalid(format!("database URL: {e}")))?;
+        if config.get_connect_timeout().is_none() {
+            config.connect_timeout(std::time::Duration::from_secs(5));
+        }
+        config.application_name("seatkeeper point reads");
+        Ok(PointReader {
+            config,
+            id: IDS.fetch_add(1, Ordering::Relaxed),
+        })
+    }
+
+    /// This thread's open connection, connecting first if it has none.
+    async fn conn(&self) -> Result<Arc<Conn>> {
+        let open = CONNS.with(|m| {
+            m.borrow()
+                .get(&self.id)
+                .filter(|c| !c.client.is_closed())
+                .cloned()
+        });
+        if let Some(c) = open {
+            return Ok(c);
+        }
+        let (client, connection) = self.config.connect(tokio_postgres::NoTls).await?;
+        tokio::spawn(async move {
+            if let Err(e) = connection.await {
+                tracing::debug!(error = %e, "a point-read connection closed");
+            }
+        });
+        let conn = Arc::new(Conn {
+            client,
+            statements: Mutex::new(HashMap::new()),
+        });
+        CONNS.with(|m| m.borrow_mut().insert(self.id, conn.clone()));
+        Ok(conn)
+    }
+
+    /// The rows of `sql` (written with SQLite's placeholders, as everywhere in the store), each
+    /// read by `f`.
+    pub async fn query<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        mut f: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        let conn = self.conn().await?;
+        let cached = conn
+            .statements
+            .lock()
+            .map_err(|_| Error::Internal("statement cache poisoned".into()))?
+            .get(sql)
+            .cloned();
+        let st = match cached {
+            Some(st) => st,
+            None => {
+                let st = conn.client.prepare(&placeholders(sql)).await?;
+                let mut cache = conn
+                    .statements
+                    .lock()
+                    .map_err(|_| Error::Internal("statement cache poisoned".into()))?;
+                if cache.len() >= STATEMENTS {
+                    cache.clear();
+                }
+                cache.insert(sql.to_owned(), st.clone());
+                st
+            }
+        };
+        let rows = conn.client.query(&st, &pg_params(params)).await?;
+        rows.iter().map(|r| f(&Row::Postgres(r))).collect()
+    }
+}
