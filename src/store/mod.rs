@@ -50,6 +50,7 @@ mod migrate;
 pub mod outbox;
 pub mod pg;
 mod pg_batch;
+mod pg_client;
 mod pg_point;
 mod preview;
 mod product;

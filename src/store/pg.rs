@@ -64,7 +64,7 @@ pub fn is_url(database: &str) -> bool {
 /// A node's connections to one PostgreSQL database: at most [`POOL`], opened when first
 /// needed and kept; a caller that finds all of them busy waits for one.
 pub struct Pg {
-    config: postgres::Config,
+    config: tokio_postgres::Config,
     pool: Mutex<Connections>,
     returned: Condvar,
     /// Async callers queue here rather than each holding a blocking thread while it waits.
@@ -92,7 +92,7 @@ pub enum Lock {
 impl Pg {
     /// Connects to `url`, creates the schema in an empty database or checks its version.
     pub fn open(url: &str) -> Result<Pg> {
-        let mut config: postgres::Config = url
+        let mut config: tokio_postgres::Config = url
             .parse()
             .map_err(|e| Error::Invalid(format!("database URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
@@ -114,8 +114,9 @@ impl Pg {
     }
 
     fn connect(&self) -> Result<PgSession> {
-        let client = self.config.connect(postgres::NoTls)?;
-        Ok(PgSession::new(client))
+        Ok(PgSession::new(super::pg_client::PgClient::connect(
+            &self.config,
+        )?))
     }
 
     /// An idle connection, a new one while fewer than [`POOL`] are open, or else the next one
@@ -172,7 +173,7 @@ impl Pg {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Db::Postgres(&s))))
             .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
         let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = s.borrow_mut().client.batch_execute(end);
+        let ended = s.borrow_mut().batch_execute(end);
         self.put(s.into_inner());
         match (r, ended) {
             (Ok(v), Ok(())) => Ok(v),

@@ -166,11 +166,8 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
                 Some(end) => format!("{end}; SAVEPOINT job"),
                 None => "SAVEPOINT job".to_owned(),
             };
-            if let Err(e) = db.execute_batch(&start) {
-                broken = Some(e.to_string());
-                jobs.push(job);
-                break;
-            }
+            // Sent with the job's first statement: one round trip for both.
+            session.borrow_mut().defer(&start);
             let ok = job.run(&db);
             jobs.push(job);
             pending_end = Some(if ok {
@@ -190,7 +187,7 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
     } else {
         "COMMIT"
     };
-    let ended = session.borrow_mut().client.batch_execute(end);
+    let ended = session.borrow_mut().batch_execute(end);
     pg.put(session.into_inner());
     // (The first job's own failure is its answer: its result already says why.)
     let outcome = match (broken, ended) {

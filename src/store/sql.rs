@@ -10,15 +10,18 @@
 //! of those) and a column anything both decode ([`Col`]). Where the dialects differ,
 //! [`Db::engine`] picks the statement.
 //!
-//! The PostgreSQL client is the `postgres` crate (rust-postgres, synchronous): the store runs
-//! every statement on a thread of its own (the writer, the readers) already, so a blocking
-//! client fits it without a second execution model. It is the most used PostgreSQL client for
-//! Rust, kept by the maintainers of `tokio-postgres`, which it wraps; it speaks the extended
-//! protocol with binary parameters, so a cached statement costs one round trip.
+//! The PostgreSQL client is `tokio-postgres` (rust-postgres), the most used PostgreSQL client
+//! for Rust; it speaks the extended protocol with binary parameters, so a cached statement
+//! costs one round trip. The store runs its statements on threads of their own (the writers,
+//! the readers), so those connections block ([`PgClient`](super::pg_client::PgClient): as the
+//! `postgres` crate, plus sending a deferred `SAVEPOINT` with the next statement); the hot
+//! path's point reads run async on the serving thread (`pg_point`). The `postgres` crate's
+//! re-exported types (rows, parameters, errors) are the same types.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
 
+use super::pg_client::PgClient;
 use super::{Error, Result};
 
 /// Which database a [`Db`] talks to.
@@ -140,8 +143,10 @@ impl<T> OptionalExtension<T> for Result<T> {
 
 /// A PostgreSQL connection with its prepared statements, by the SQL they were written as.
 pub struct PgSession {
-    pub client: postgres::Client,
+    pub client: PgClient,
     statements: HashMap<String, postgres::Statement>,
+    /// Simple statements to send with the next statement, in its round trip ([`PgSession::defer`]).
+    pending: Option<String>,
 }
 
 /// Rows one [`Db::for_each_row`] reads from PostgreSQL at a time.
@@ -152,11 +157,22 @@ pub const SCAN_BATCH: usize = 256;
 const PG_STATEMENTS: usize = 1024;
 
 impl PgSession {
-    pub fn new(client: postgres::Client) -> PgSession {
+    pub fn new(client: PgClient) -> PgSession {
         PgSession {
             client,
             statements: HashMap::new(),
+            pending: None,
         }
+    }
+
+    /// Sends `sql` (simple statements without parameters, such as a `SAVEPOINT`) with the next
+    /// statement on this connection, in the same round trip. Should `sql` fail, that next
+    /// statement fails with its error.
+    pub fn defer(&mut self, sql: &str) {
+        self.pending = Some(match self.pending.take() {
+            Some(p) => format!("{p}; {sql}"),
+            None => sql.to_owned(),
+        });
     }
 
     fn prepare(&mut self, sql: &str) -> Result<postgres::Statement> {
@@ -173,7 +189,37 @@ impl PgSession {
 
     fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
         let st = self.prepare(sql)?;
-        Ok(self.client.query(&st, &pg_params(params))?)
+        let params = pg_params(params);
+        Ok(match self.pending.take() {
+            Some(before) => self.client.query_after(&before, &st, &params)?,
+            None => self.client.query(&st, &params)?,
+        })
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<u64> {
+        let st = self.prepare(sql)?;
+        let params = pg_params(params);
+        Ok(match self.pending.take() {
+            Some(before) => self.client.execute_after(&before, &st, &params)?,
+            None => self.client.execute(&st, &params)?,
+        })
+    }
+
+    /// Runs simple statements (after what was deferred).
+    pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        match self.pending.take() {
+            Some(before) => self.client.batch_execute(&format!("{before}; {sql}"))?,
+            None => self.client.batch_execute(sql)?,
+        }
+        Ok(())
+    }
+
+    /// Sends what was deferred, before a statement that does not go through this session.
+    fn flush(&mut self) -> Result<()> {
+        match self.pending.take() {
+            Some(before) => Ok(self.client.batch_execute(&before)?),
+            None => Ok(()),
+        }
     }
 }
 
@@ -280,9 +326,9 @@ impl<'a> Db<'a> {
         let declared = {
             // Not kept prepared: each scan's cursor has a name of its own.
             let declare = placeholders(&format!("DECLARE {name} NO SCROLL CURSOR FOR {sql}"));
-            s.borrow_mut()
-                .client
-                .execute(declare.as_str(), &pg_params(&params))
+            let mut s = s.borrow_mut();
+            s.flush()?;
+            s.client.execute(declare.as_str(), &pg_params(&params))
         };
         match declared {
             Ok(_) => {}
@@ -302,9 +348,7 @@ impl<'a> Db<'a> {
             let rows = s.borrow_mut().client.query(fetch.as_str(), &[])?;
             for r in &rows {
                 if !f(&Row::Postgres(r))? {
-                    s.borrow_mut()
-                        .client
-                        .batch_execute(&format!("CLOSE {name}"))?;
+                    s.borrow_mut().batch_execute(&format!("CLOSE {name}"))?;
                     return Ok(());
                 }
             }
@@ -312,9 +356,7 @@ impl<'a> Db<'a> {
                 break;
             }
         }
-        s.borrow_mut()
-            .client
-            .batch_execute(&format!("CLOSE {name}"))?;
+        s.borrow_mut().batch_execute(&format!("CLOSE {name}"))?;
         Ok(())
     }
 
@@ -332,7 +374,7 @@ impl<'a> Db<'a> {
     pub fn execute_batch(&self, sql: &str) -> Result<()> {
         match self {
             Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
-            Db::Postgres(s) => Ok(s.borrow_mut().client.batch_execute(sql)?),
+            Db::Postgres(s) => s.borrow_mut().batch_execute(sql),
         }
     }
 
@@ -356,11 +398,7 @@ impl Statement<'_> {
         let params = params.list();
         match self {
             Statement::Sqlite(st) => Ok(st.execute(sqlite_params(&params).as_slice())?),
-            Statement::Postgres(s, sql) => {
-                let mut s = s.borrow_mut();
-                let st = s.prepare(sql)?;
-                Ok(s.client.execute(&st, &pg_params(&params))? as usize)
-            }
+            Statement::Postgres(s, sql) => Ok(s.borrow_mut().execute(sql, &params)? as usize),
         }
     }
 
@@ -380,13 +418,9 @@ impl Statement<'_> {
                 }
             }
             Statement::Postgres(s, sql) => {
-                let row = {
-                    let mut s = s.borrow_mut();
-                    let st = s.prepare(sql)?;
-                    s.client.query_opt(&st, &pg_params(&params))?
-                };
-                match row {
-                    Some(r) => f(&Row::Postgres(&r)),
+                let rows = s.borrow_mut().query(sql, &params)?;
+                match rows.first() {
+                    Some(r) => f(&Row::Postgres(r)),
                     None => Err(Error::NoRow),
                 }
             }
