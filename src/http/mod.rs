@@ -80,6 +80,21 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     }
 }
 
+/// The route pattern a resource was registered with (`/admin/v1/tenants/{tenant}`), kept with
+/// the resource so that the metrics label costs no second match of the path against every
+/// route.
+pub struct RoutePattern(pub String);
+
+/// The metrics label of a handled request: its route's pattern, or `unmatched`.
+fn route_of(req: &actix_web::HttpRequest) -> String {
+    match req.app_data::<RoutePattern>() {
+        Some(p) => p.0.clone(),
+        None => req
+            .match_pattern()
+            .unwrap_or_else(|| "unmatched".to_owned()),
+    }
+}
+
 /// Which routes a listener serves.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Surface {
@@ -124,13 +139,13 @@ pub fn app(
             let method = req.method().clone();
             let path = req.path().to_owned();
             let id = request_id(req.headers().get("x-request-id").and_then(|v| v.to_str().ok()));
-            let route = req.match_pattern().unwrap_or_else(|| "unmatched".to_owned());
             let plain_json = prefers_plain_json(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
             let state = req.app_data::<web::Data<AppState>>().cloned();
             let span = tracing::info_span!("request", request_id = %id);
             srv.call(req).instrument(span.clone()).map(move |res| {
                 let _enter = span.enter();
                 res.map(|mut r| {
+                    let route = route_of(r.request());
                     tracing::info!(%method, %path, status = r.status().as_u16(), ms = start.elapsed().as_millis() as u64, "request");
                     if let Some(s) = &state {
                         s.metrics.observe(&route, method.as_str(), r.status().as_u16(), start.elapsed().as_secs_f64());

@@ -198,12 +198,18 @@ impl Routes {
         Args: FromRequest + 'static,
         F::Output: Responder + 'static,
     {
-        self.scope = self
-            .scope
-            .route(path, web::method(method.clone()).to(handler));
+        let full = format!("{}{path}", self.prefix);
+        self.scope = self.scope.service(
+            // The method guards the resource (as `Scope::route` does), so that a path
+            // registered for several methods finds the resource of each.
+            web::resource(path)
+                .guard(actix_web::guard::Method(method.clone()))
+                .app_data(super::RoutePattern(full.clone()))
+                .route(web::route().to(handler)),
+        );
         self.entries.push(Entry {
             method,
-            path: format!("{}{path}", self.prefix),
+            path: full,
             doc,
         });
         self

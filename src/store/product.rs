@@ -382,8 +382,11 @@ impl Store {
         reference: String,
     ) -> Result<ProductSeat> {
         // As the admin seat check, inline on the HTTP worker when it can be.
+        // Ids are UUIDs (`users::new_resource`): anything else can only be another reference.
         let who = super::seat_ops::Who {
-            id: Some(reference.clone()),
+            id: uuid::Uuid::parse_str(&reference)
+                .is_ok()
+                .then(|| reference.clone()),
             name_key: fold(&reference),
             show_name: false,
         };

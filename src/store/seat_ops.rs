@@ -277,7 +277,7 @@ fn changed_by_hand(
     seat_view(c, tenant, l, id, Some(name), None)
 }
 
-/// How a seat check names its user, for [`joined_seat_check`]: by id (`id`, when the reference
+/// How a seat check names its user, for [`JOINED_SEAT_CHECK`]: by id (`id`, when the reference
 /// may be one) or by `userName` (folded into `name_key`); `show_name` puts the stored userName
 /// in the answer.
 pub(super) struct Who {
@@ -286,19 +286,31 @@ pub(super) struct Who {
     pub show_name: bool,
 }
 
+/// The joined seat check's statement, with the user found by `$user` (see below).
+macro_rules! joined_seat_check {
+    ($user:literal, $order:literal) => {
+        concat!(
+            "SELECT s.user_id, s.state, s.pinned, s.entitled_at, s.since, s.release_at, s.hold, s.hold_loss, s.pool,
+                    s.last_used, g.display_name, l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked
+             FROM licenses l
+             JOIN users u ON u.tenant = l.tenant AND ", $user, "
+             LEFT JOIN seats s ON s.license_rk = l.rk AND s.user_id = u.id
+             LEFT JOIN groups g ON g.tenant = l.tenant AND g.id = s.pool
+             WHERE l.tenant = ?1 AND (l.id = ?2 OR lower(l.name) = lower(?2))
+             ORDER BY l.id = ?2 DESC", $order, " LIMIT 1"
+        )
+    };
+}
 /// A seat check on PostgreSQL in one statement, where each statement is a round trip: the
 /// license (by id, else name), the user (by id, else userName), the seat, its last use and its
 /// group's name, and the license's waitlist stamp. No row when the license or the user is not
 /// found that way; the caller then takes the statement-by-statement path, which finds users by
 /// other references too and answers the right error.
-const JOINED_SEAT_CHECK: &str = "SELECT s.user_id, s.state, s.pinned, s.entitled_at, s.since, s.release_at, s.hold, s.hold_loss, s.pool,
-        s.last_used, g.display_name, l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked
- FROM licenses l
- JOIN users u ON u.tenant = l.tenant AND (u.id = ?3 OR u.user_name_key = ?4)
- LEFT JOIN seats s ON s.license_rk = l.rk AND s.user_id = u.id
- LEFT JOIN groups g ON g.tenant = l.tenant AND g.id = s.pool
- WHERE l.tenant = ?1 AND (l.id = ?2 OR lower(l.name) = lower(?2))
- ORDER BY l.id = ?2 DESC, u.id = ?3 DESC LIMIT 1";
+const JOINED_SEAT_CHECK: &str =
+    joined_seat_check!("(u.id = ?3 OR u.user_name_key = ?4)", ", u.id = ?3 DESC");
+/// [`JOINED_SEAT_CHECK`] for a reference that cannot be an id: one index lookup by userName
+/// instead of two combined (a third less of PostgreSQL's time).
+const JOINED_SEAT_CHECK_BY_NAME: &str = joined_seat_check!("u.user_name_key = ?3", "");
 
 /// A row of [`JOINED_SEAT_CHECK`].
 struct Joined {
@@ -505,9 +517,17 @@ impl Store {
         // generation it was taken at, so a copy never answers for a later waitlist; where it
         // cannot (or the user is named otherwise), the statement-by-statement path answers.
         if let Some(p) = self.point() {
-            let user = who.id.as_deref().unwrap_or("");
-            let args = params![tenant, key2, user, who.name_key];
-            let found = p.query(JOINED_SEAT_CHECK, args, Joined::read).await?;
+            let found = match &who.id {
+                Some(id) => {
+                    let args = params![tenant, key2, id, who.name_key];
+                    p.query(JOINED_SEAT_CHECK, args, Joined::read).await?
+                }
+                None => {
+                    let args = params![tenant, key2, who.name_key];
+                    p.query(JOINED_SEAT_CHECK_BY_NAME, args, Joined::read)
+                        .await?
+                }
+            };
             if let Some(joined) = found.into_iter().next() {
                 if let Some(v) = joined.view(&who, &self.inner.ranks)? {
                     return Ok(v);

@@ -371,6 +371,11 @@ async fn prometheus_metrics() {
     assert!(
         text.contains(r#"seatkeeper_http_request_duration_seconds_count{route="/scim/v2/Users"}"#)
     );
+    // Admin routes are labelled by the pattern kept with their resource, as SCIM's are.
+    assert!(
+        text.contains(r#"seatkeeper_http_requests_total{route="/admin/v1/tenants/{tenant}/licenses",method="POST",status="201"} 1"#),
+        "{text}"
+    );
     assert!(text.contains(r#"seatkeeper_license_capacity{tenant="metered",license="pro"} 3"#));
     assert!(text.contains("seatkeeper_rate_limited_total 0"));
 }
