@@ -8,7 +8,8 @@
 //! themselves rather than everyone.
 //!
 //! Also the wait between passes of the daemon's polling loops (the mail sender, the webhook
-//! dispatcher): [`idle`].
+//! dispatcher): [`idle`]; and the count of requests in flight ([`InFlight`]), by which a paced
+//! large job knows whether anyone else wants the machine.
 
 use std::sync::mpsc;
 use std::sync::{Arc, Mutex, OnceLock};
@@ -29,6 +30,30 @@ pub async fn idle(
         _ = wake.notified() => true,
         _ = tokio::time::sleep(poll) => true,
         _ = stop.changed() => false,
+    }
+}
+
+/// Requests this process is serving now (counted by the HTTP layer).
+static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+
+/// One request in flight, for as long as this lives.
+pub struct InFlight(());
+
+impl InFlight {
+    pub fn enter() -> InFlight {
+        IN_FLIGHT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        InFlight(())
+    }
+
+    /// True when requests other than the caller's own are in flight.
+    pub fn others() -> bool {
+        IN_FLIGHT.load(std::sync::atomic::Ordering::Relaxed) > 1
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        IN_FLIGHT.fetch_sub(1, std::sync::atomic::Ordering::Relaxed);
     }
 }
 
@@ -136,6 +161,17 @@ fn lower_priority() {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn requests_in_flight_are_counted_while_they_live() {
+        let mine = InFlight::enter();
+        assert!(!InFlight::others());
+        let other = InFlight::enter();
+        assert!(InFlight::others());
+        drop(other);
+        assert!(!InFlight::others());
+        drop(mine);
+    }
 
     #[tokio::test]
     #[allow(unsafe_code, reason = "reads the thread's niceness, see SAFETY")]

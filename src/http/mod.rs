@@ -142,7 +142,9 @@ pub fn app(
             let plain_json = prefers_plain_json(req.headers().get(header::ACCEPT).and_then(|v| v.to_str().ok()));
             let state = req.app_data::<web::Data<AppState>>().cloned();
             let span = tracing::info_span!("request", request_id = %id);
+            let in_flight = crate::background::InFlight::enter();
             srv.call(req).instrument(span.clone()).map(move |res| {
+                drop(in_flight);
                 let _enter = span.enter();
                 res.map(|mut r| {
                     let route = route_of(r.request());

@@ -695,7 +695,7 @@ impl Store {
         self.inner
             .background
             .run(move || match &inner.pg {
-                Some(pg) => pg.read(|c| in_snapshot(c, f)),
+                Some(pg) => pg.read_paced(|c| in_snapshot(c, f)),
                 None => with_reader(&inner, |c| in_snapshot(c, f)),
             })
             .await

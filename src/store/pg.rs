@@ -160,9 +160,22 @@ impl Pg {
     /// Runs `f` on a pooled connection outside a transaction (each statement sees the last
     /// commit; wrap it in `in_snapshot` for one view).
     pub fn read<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
-        let s = RefCell::new(self.take()?);
+        self.read_with(false, f)
+    }
+
+    /// [`Pg::read`] for an expensive read, paced (`PgSession::set_paced`).
+    pub fn read_paced<T>(&self, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        self.read_with(true, f)
+    }
+
+    fn read_with<T>(&self, paced: bool, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
+        let mut session = self.take()?;
+        session.set_paced(paced);
+        let s = RefCell::new(session);
         let r = f(&Db::Postgres(&s));
-        self.put(s.into_inner());
+        let mut session = s.into_inner();
+        session.set_paced(false);
+        self.put(session);
         r
     }
 

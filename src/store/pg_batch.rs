@@ -146,11 +146,15 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
     let mut broken: Option<String> = None;
     {
         let db = Db::Postgres(&session);
-        // The first job alone in the transaction: when it fails, the rollback is its own.
+        // The first job alone in the transaction: when it fails, the rollback is its own. A
+        // large job (`Mode::Alone`) is paced, so that it cannot take the machine from the other
+        // tenants however long it runs.
+        let alone = jobs[0].mode() == Mode::Alone;
+        session.borrow_mut().set_paced(alone);
         if !jobs[0].run(&db) {
             broken = Some(String::new());
         }
-        let alone = jobs[0].mode() == Mode::Alone;
+        session.borrow_mut().set_paced(false);
         // How the previous job's savepoint ends, sent with the next job's start (one round
         // trip between two jobs) or alone after the last.
         let mut pending_end: Option<&str> = None;

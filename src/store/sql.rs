@@ -147,7 +147,13 @@ pub struct PgSession {
     statements: HashMap<String, postgres::Statement>,
     /// Simple statements to send with the next statement, in its round trip ([`PgSession::defer`]).
     pending: Option<String>,
+    /// Set while a large job runs here ([`PgSession::set_paced`]): when it started working
+    /// since its last rest.
+    paced: Option<std::time::Instant>,
 }
+
+/// A paced job works this long between rests ([`PgSession::set_paced`]).
+pub const PACE_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 
 /// Rows one [`Db::for_each_row`] reads from PostgreSQL at a time.
 pub const SCAN_BATCH: usize = 256;
@@ -162,6 +168,32 @@ impl PgSession {
             client,
             statements: HashMap::new(),
             pending: None,
+            paced: None,
+        }
+    }
+
+    /// Paces the job that runs here from now on (`on`) or no longer: after each
+    /// [`PACE_SLICE`] of work it rests as long as it worked, before its next statement. A large
+    /// job of one tenant (selecting a huge group, a 100,000-member PUT, a reconcile, a preview)
+    /// then takes at most about half of a core with its database backend, however long it
+    /// runs, and other tenants' requests find the CPU (on PostgreSQL a tenant's jobs never wait
+    /// for another tenant's lock, only for the machine). It rests only while other requests are
+    /// in flight in this process (`background::InFlight`).
+    pub fn set_paced(&mut self, on: bool) {
+        self.paced = on.then(std::time::Instant::now);
+    }
+
+    /// Rests when a paced job has worked a slice.
+    fn rest(&mut self) {
+        if let Some(since) = self.paced {
+            let worked = since.elapsed();
+            if worked >= PACE_SLICE {
+                // Only while other requests want the machine: alone, a job runs at full speed.
+                if crate::background::InFlight::others() {
+                    std::thread::sleep(worked.min(PACE_SLICE * 4));
+                }
+                self.paced = Some(std::time::Instant::now());
+            }
         }
     }
 
@@ -188,6 +220,7 @@ impl PgSession {
     }
 
     fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
+        self.rest();
         let st = self.prepare(sql)?;
         let params = pg_params(params);
         Ok(match self.pending.take() {
@@ -197,6 +230,7 @@ impl PgSession {
     }
 
     fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<u64> {
+        self.rest();
         let st = self.prepare(sql)?;
         let params = pg_params(params);
         Ok(match self.pending.take() {
@@ -216,6 +250,7 @@ impl PgSession {
 
     /// Sends what was deferred, before a statement that does not go through this session.
     fn flush(&mut self) -> Result<()> {
+        self.rest();
         match self.pending.take() {
             Some(before) => Ok(self.client.batch_execute(&before)?),
             None => Ok(()),
@@ -345,7 +380,11 @@ impl<'a> Db<'a> {
         }
         let fetch = format!("FETCH {SCAN_BATCH} FROM {name}");
         loop {
-            let rows = s.borrow_mut().client.query(fetch.as_str(), &[])?;
+            let rows = {
+                let mut s = s.borrow_mut();
+                s.rest();
+                s.client.query(fetch.as_str(), &[])?
+            };
             for r in &rows {
                 if !f(&Row::Postgres(r))? {
                     s.borrow_mut().batch_execute(&format!("CLOSE {name}"))?;

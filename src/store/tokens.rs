@@ -158,6 +158,49 @@ pub enum Authn {
     },
 }
 
+/// A SCIM token's row by its id: hash, revocation, expiry, and its tenant's id and key.
+const SCIM_TOKEN_ROW: &str = "SELECT t.hash, t.revoked, t.expires, n.id, n.rk FROM scim_tokens t JOIN tenants n ON n.rk = t.tenant WHERE t.id = ?";
+
+fn scim_token_row(r: &Row) -> Result<TokenRow> {
+    Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?))
+}
+
+/// What a presented SCIM token's row says.
+enum Verdict {
+    /// Valid: the tenant (by id) to read, and the token's expiry.
+    Accept {
+        tenant: String,
+        expires: Option<String>,
+    },
+    Refuse(Authn),
+}
+
+/// Judges the token presented as `presented` (its hash) with id `id` by its row, at `now`.
+fn judge(row: Option<TokenRow>, presented: &[u8; 32], id: String, now: &str) -> Verdict {
+    // Compare even when there is no row, so a miss costs what a hit costs.
+    let stored = row.as_ref().map_or(&[0u8; 32][..], |r| &r.0[..]);
+    let equal: bool = stored.ct_eq(&presented[..]).into();
+    let Some((_, revoked, expires, tenant, key)) = row else {
+        return Verdict::Refuse(Authn::Refused {
+            tenant: None,
+            reason: "unknown token",
+        });
+    };
+    let reason = if !equal {
+        "wrong secret"
+    } else if revoked.is_some() {
+        "revoked"
+    } else if expires.as_ref().is_some_and(|e| e.as_str() <= now) {
+        "expired"
+    } else {
+        return Verdict::Accept { tenant, expires };
+    };
+    Verdict::Refuse(Authn::Refused {
+        tenant: Some((key, id)),
+        reason,
+    })
+}
+
 pub(super) fn hash(token: &str) -> [u8; 32] {
     Sha256::digest(token.as_bytes()).into()
 }
@@ -345,37 +388,39 @@ impl Store {
         // Expiry by the store's clock, the one that stamped the token's `expires`.
         let now_ms = self.now_ms();
         let now_text = rfc3339(now_ms);
-        // Two primary-key lookups: cheaper inline than handed to a blocking thread.
-        let outcome = self.read_point(move |c| {
-            let id = token.strip_prefix("skt_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
-            let row: Option<TokenRow> = match &id {
-                Some(id) => c
-                    .prepare_cached(
-                        "SELECT t.hash, t.revoked, t.expires, n.id, n.rk FROM scim_tokens t JOIN tenants n ON n.rk = t.tenant WHERE t.id = ?",
-                    )?
-                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))
-                    .optional()?,
-                None => None,
-            };
-            // Compare even when there is no row, so a miss costs what a hit costs.
-            let stored = row.as_ref().map(|r| r.0.clone()).unwrap_or_else(|| vec![0u8; 32]);
-            let equal: bool = stored.ct_eq(&presented[..]).into();
-            let Some((_, revoked, expires, tenant_id, key)) = row else {
-                return Ok((Authn::Refused { tenant: None, reason: "unknown token" }, None));
-            };
-            let reason = if !equal {
-                "wrong secret"
-            } else if revoked.is_some() {
-                "revoked"
-            } else if expires.as_ref().is_some_and(|e| *e <= now_text) {
-                "expired"
-            } else {
-                let tenant = Arc::new(find_tenant(c, &tenant_id)?);
-                return Ok((Authn::Tenant(tenant), expires));
-            };
-            Ok((Authn::Refused { tenant: Some((key, id.unwrap_or_default())), reason }, None))
-        })
-        .await?;
+        let id = token
+            .strip_prefix("skt_")
+            .and_then(|r| r.split_once('_'))
+            .map(|(id, _)| id.to_owned())
+            .unwrap_or_default();
+        let outcome = if let Some(p) = self.point() {
+            // On PostgreSQL the token's row is read on this thread's own connection, so a
+            // refusal (most of what a stranger sends) costs no blocking thread; an accepted
+            // token's tenant is read after (once a second per token, see the cache).
+            let row = p.query(SCIM_TOKEN_ROW, params![id], scim_token_row).await?;
+            match judge(row.into_iter().next(), &presented, id, &now_text) {
+                Verdict::Refuse(refused) => (refused, None),
+                Verdict::Accept { tenant, expires } => {
+                    let tenant = self.read_point(move |c| find_tenant(c, &tenant)).await?;
+                    (Authn::Tenant(Arc::new(tenant)), expires)
+                }
+            }
+        } else {
+            // Two primary-key lookups: cheaper inline than handed to a blocking thread.
+            self.read_point(move |c| {
+                let row = c
+                    .prepare_cached(SCIM_TOKEN_ROW)?
+                    .query_row([&id], scim_token_row)
+                    .optional()?;
+                Ok(match judge(row, &presented, id, &now_text) {
+                    Verdict::Refuse(refused) => (refused, None),
+                    Verdict::Accept { tenant, expires } => {
+                        (Authn::Tenant(Arc::new(find_tenant(c, &tenant)?)), expires)
+                    }
+                })
+            })
+            .await?
+        };
         if let (Authn::Tenant(t), expires) = &outcome {
             cache.put(generation, presented, t.clone(), expires.as_deref(), now_ms);
         }
