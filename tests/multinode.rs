@@ -809,7 +809,9 @@ async fn each_tenant_is_reconciled_by_one_node_per_interval() {
 }
 
 /// `/readyz` answers 503 while a node cannot reach its database (so a load balancer drains it)
-/// and 200 again once it can. The node reaches PostgreSQL through a forwarder the test cuts.
+/// and 200 again once it can; SCIM reads meanwhile answer 503 with `Retry-After` (never 500),
+/// and the point reads' per-worker connections are replaced once the database is back. The node
+/// reaches PostgreSQL through a forwarder the test cuts.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn readiness_follows_the_database() {
     use std::sync::atomic::{AtomicBool, Ordering};
@@ -853,6 +855,17 @@ async fn readiness_follows_the_database() {
         ready(c.clone(), n.base.clone()).await,
         reqwest::StatusCode::OK
     );
+    let (_, tok) = tenant(&c, &n.base, "cut").await;
+    let user = create_user(&c, &n.base, &tok, "cut@example.com").await;
+    let get_user = |c: reqwest::Client| {
+        let url = format!("{}/scim/v2/Users/{user}", n.base);
+        let tok = tok.clone();
+        async move { c.get(url).bearer_auth(tok).send().await.unwrap() }
+    };
+    // Point reads on every worker's own connection (two workers).
+    for _ in 0..8 {
+        assert_eq!(get_user(c.clone()).await.status(), reqwest::StatusCode::OK);
+    }
 
     cut.store(true, Ordering::SeqCst);
     for l in links.lock().unwrap().drain(..) {
@@ -869,6 +882,16 @@ async fn readiness_follows_the_database() {
     // Liveness is the process's own: it stays 200.
     let (s, _) = json_of(c.get(format!("{}/healthz", n.base))).await;
     assert_eq!(s, reqwest::StatusCode::OK);
+    // A provider's read is asked to retry, not failed (the token's one-second trust has passed).
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    let r = get_user(c.clone()).await;
+    assert_eq!(r.status(), reqwest::StatusCode::SERVICE_UNAVAILABLE);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert!(r
+        .text()
+        .await
+        .unwrap()
+        .contains("database cannot be reached"));
 
     cut.store(false, Ordering::SeqCst);
     let deadline = Instant::now() + Duration::from_secs(15);
@@ -878,6 +901,11 @@ async fn readiness_follows_the_database() {
             "/readyz did not recover with the database"
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    // Every worker's point-read connection was lost with the cut: each is replaced at its next
+    // read, which succeeds.
+    for _ in 0..8 {
+        assert_eq!(get_user(c.clone()).await.status(), reqwest::StatusCode::OK);
     }
 }
 

@@ -88,6 +88,7 @@ impl From<store::Error> for Error {
             F::Busy => {
                 Error::Unavailable("too many changes are waiting; try again in a moment".into())
             }
+            F::Unavailable => Error::Unavailable(F::UNAVAILABLE.into()),
             F::Internal => Error::Internal,
         }
     }

@@ -176,6 +176,9 @@ pub enum Failure {
     ShuttingDown,
     /// 503 with `Retry-After`: the tenant's write queue is full.
     Busy,
+    /// 503 with `Retry-After`: the database cannot be reached (PostgreSQL restarting, failing
+    /// over, the network between): a provider retries, and `/readyz` drains the node meanwhile.
+    Unavailable,
     /// 500: a fault of the service (logged here, never shown).
     Internal,
 }
@@ -184,6 +187,8 @@ impl Failure {
     pub const SHUTTING_DOWN: &'static str = "the service is shutting down";
     pub const BUSY: &'static str =
         "too many writes are waiting for this tenant; retry after the time in Retry-After";
+    pub const UNAVAILABLE: &'static str =
+        "the database cannot be reached; retry after the time in Retry-After";
 }
 
 impl Error {
@@ -197,11 +202,33 @@ impl Error {
             Error::Invalid(m) => Failure::Invalid(m),
             Error::Closed => Failure::ShuttingDown,
             Error::Busy => Failure::Busy,
+            Error::Postgres(e) if connection_lost(&e) => {
+                tracing::warn!(error = %e, "the database cannot be reached");
+                Failure::Unavailable
+            }
             other => {
                 tracing::error!(error = %other, "store failure");
                 Failure::Internal
             }
         }
+    }
+}
+
+/// True when a PostgreSQL error says the connection, not the statement, failed: closed,
+/// refused, timed out, or the server shutting down.
+pub(crate) fn connection_lost(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    if e.is_closed() {
+        return true;
+    }
+    match e.code() {
+        Some(c) => [
+            SqlState::ADMIN_SHUTDOWN,
+            SqlState::CRASH_SHUTDOWN,
+            SqlState::CANNOT_CONNECT_NOW,
+        ]
+        .contains(c),
+        None => std::error::Error::source(e).is_some_and(|s| s.is::<std::io::Error>()),
     }
 }
 

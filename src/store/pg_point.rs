@@ -14,8 +14,9 @@
 //!
 //! Each statement runs alone, outside a transaction, and sees the last commit: the reads that
 //! come here are one statement each. A connection found closed (the database restarted, the
-//! runtime that drove it ended) is replaced at the next read; a read that fails is answered as
-//! an error, as on the pooled path.
+//! runtime that drove it ended) is replaced at the next read, and a read that finds it lost is
+//! tried once more on a new one; while the database cannot be reached at all, the read fails
+//! as a lost connection, which the edges answer 503 with `Retry-After` (`Failure::Unavailable`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -92,12 +93,28 @@ impl PointReader {
     }
 
     /// The rows of `sql` (written with SQLite's placeholders, as everywhere in the store), each
-    /// read by `f`.
+    /// read by `f`. A read that finds this thread's connection lost (the database restarted
+    /// since its last use) is tried once more on a new one.
     pub async fn query<T>(
         &self,
         sql: &str,
         params: &[&dyn Param],
         mut f: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        match self.query_once(sql, params, &mut f).await {
+            Err(Error::Postgres(e)) if super::connection_lost(&e) => {
+                CONNS.with(|m| m.borrow_mut().remove(&self.id));
+                self.query_once(sql, params, &mut f).await
+            }
+            r => r,
+        }
+    }
+
+    async fn query_once<T>(
+        &self,
+        sql: &str,
+        params: &[&dyn Param],
+        f: &mut impl FnMut(&Row) -> Result<T>,
     ) -> Result<Vec<T>> {
         let conn = self.conn().await?;
         let cached = conn
