@@ -37,9 +37,16 @@ pub async fn json(payload: web::Payload, limit: usize) -> Result<Value, scim::Er
     }
     let large = bytes.len() > PARSE_OFF_WORKER;
     let parse = move || {
-        serde_json::from_slice(&bytes).map_err(|e| {
+        let v: Value = serde_json::from_slice(&bytes).map_err(|e| {
             scim::Error::invalid_syntax(format!("the request body is not valid JSON: {e}"))
-        })
+        })?;
+        // A NUL can only come escaped (`\u0000`): look for one only then.
+        if bytes.windows(6).any(|w| w == b"\\u0000") && holds_nul(&v) {
+            return Err(scim::Error::invalid_value(
+                "text cannot contain a NUL character (\\u0000)",
+            ));
+        }
+        Ok(v)
     };
     if !large {
         return parse();
@@ -51,6 +58,18 @@ pub async fn json(payload: web::Payload, limit: usize) -> Result<Value, scim::Er
         .run(parse)
         .await
         .map_err(|e| scim::Error::new(500, None, format!("parsing failed: {e}")))?
+}
+
+/// Whether a string (or a member name) anywhere in `v` holds a NUL character. It is valid JSON,
+/// but no identity attribute holds one and PostgreSQL cannot store it: it is refused on every
+/// engine, before anything is stored.
+fn holds_nul(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains('\0'),
+        Value::Array(a) => a.iter().any(holds_nul),
+        Value::Object(o) => o.iter().any(|(k, v)| k.contains('\0') || holds_nul(v)),
+        _ => false,
+    }
 }
 
 /// Bodies larger than this are parsed off the HTTP worker.

@@ -39,6 +39,7 @@
 
 mod allocate;
 pub mod audit;
+mod creates;
 mod digest;
 mod feed;
 mod groups;
@@ -236,7 +237,10 @@ impl From<postgres::Error> for Error {
     fn from(e: postgres::Error) -> Self {
         // PostgreSQL text cannot hold NUL, which SQLite stores: refused as bad input, as
         // anything else a client cannot send.
-        if e.code() == Some(&postgres::error::SqlState::CHARACTER_NOT_IN_REPERTOIRE) {
+        use postgres::error::SqlState;
+        if e.code() == Some(&SqlState::CHARACTER_NOT_IN_REPERTOIRE)
+            || e.code() == Some(&SqlState::UNTRANSLATABLE_CHARACTER)
+        {
             return Error::Invalid("text cannot contain a NUL character".into());
         }
         Error::Postgres(e)

@@ -23,8 +23,9 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
 use super::pg::Pg;
-use super::sql::Db;
+use super::sql::{Db, PgSession};
 use super::{Error, Inner, Job, Mode, Result, TenantKey, JOBS_PER_TURN};
+use std::cell::RefCell;
 
 /// The most jobs one batch takes (see the module doc).
 fn batch_size() -> usize {
@@ -81,6 +82,16 @@ impl PgQueues {
         job
     }
 
+    /// The next job of `tenant`'s queue when it is a user create (see `creates`).
+    fn pop_create(&self, tenant: TenantKey) -> Option<Box<dyn Job>> {
+        let mut all = self.queues.lock().ok()?;
+        let q = all.get_mut(&tenant)?;
+        if !q.jobs.front()?.is_create() {
+            return None;
+        }
+        q.jobs.pop_front()
+    }
+
     /// The next job of `tenant`'s queue when it can join a batch (not `Alone`).
     fn pop_batched(&self, tenant: TenantKey) -> Option<Box<dyn Job>> {
         let mut all = self.queues.lock().ok()?;
@@ -135,50 +146,65 @@ fn serve(inner: &Inner, tenant: TenantKey) {
 
 /// Runs `first` and the jobs that queue behind it meanwhile (up to [`batch_size`] jobs or
 /// [`BATCH_TIME`]) in one transaction under the tenant's lock, each after the first in a
-/// savepoint, and answers every job after the commit.
+/// savepoint, and answers every job after the commit. User creates queued side by side run as
+/// one unit: one statement in one savepoint (`creates`).
 fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>) {
     let session = match pg.begin_locked(super::Lock::Tenant(tenant)) {
         Ok(s) => s,
         Err(e) => return first.fail(e),
     };
     let started = std::time::Instant::now();
-    let mut jobs = vec![first];
+    let mut jobs: Vec<Box<dyn Job>> = Vec::new();
     let mut broken: Option<String> = None;
     {
         let db = Db::Postgres(&session);
-        // The first job alone in the transaction: when it fails, the rollback is its own. A
-        // large job (`Mode::Alone`) is paced, so that it cannot take the machine from the other
-        // tenants however long it runs.
-        let alone = jobs[0].mode() == Mode::Alone;
-        session.borrow_mut().set_paced(alone);
-        if !jobs[0].run(&db) {
-            broken = Some(String::new());
-        }
-        session.borrow_mut().set_paced(false);
-        // How the previous job's savepoint ends, sent with the next job's start (one round
+        // How the previous unit's savepoint ends, sent with the next unit's start (one round
         // trip between two jobs) or alone after the last.
         let mut pending_end: Option<&str> = None;
-        while broken.is_none()
-            && !alone
-            && jobs.len() < batch_size()
-            && started.elapsed() < BATCH_TIME
-        {
-            let Some(mut job) = queues.pop_batched(tenant) else {
-                break;
-            };
-            let start = match pending_end.take() {
-                Some(end) => format!("{end}; SAVEPOINT job"),
-                None => "SAVEPOINT job".to_owned(),
-            };
-            // Sent with the job's first statement: one round trip for both.
-            session.borrow_mut().defer(&start);
-            let ok = job.run(&db);
-            jobs.push(job);
-            pending_end = Some(if ok {
-                "RELEASE SAVEPOINT job"
+        let mut next = Some(first);
+        while let Some(job) = next.take() {
+            let alone = job.mode() == Mode::Alone;
+            let mut unit = vec![job];
+            if unit[0].is_create() {
+                let room = super::creates::MERGED_MAX.min(batch_size().saturating_sub(jobs.len()));
+                while unit.len() < room {
+                    match queues.pop_create(tenant) {
+                        Some(j) => unit.push(j),
+                        None => break,
+                    }
+                }
+            }
+            if jobs.is_empty() && unit.len() == 1 {
+                // The first job alone in the transaction: when it fails, the rollback is its
+                // own. A large job (`Mode::Alone`) is paced, so that it cannot take the machine
+                // from the other tenants however long it runs.
+                session.borrow_mut().set_paced(alone);
+                if !unit[0].run(&db) {
+                    broken = Some(String::new());
+                }
+                session.borrow_mut().set_paced(false);
+            } else if unit.len() == 1 {
+                in_savepoint(&session, &db, &mut unit[0], &mut pending_end);
             } else {
-                "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job"
-            });
+                savepoint(&session, &mut pending_end);
+                let merged = super::creates::insert_merged(&db, tenant, &mut unit).is_ok();
+                pending_end = Some(if merged { RELEASED } else { ROLLED_BACK });
+                if !merged {
+                    // Again one by one, so that a bad create fails alone.
+                    for job in unit.iter_mut() {
+                        in_savepoint(&session, &db, job, &mut pending_end);
+                    }
+                }
+            }
+            jobs.extend(unit);
+            if broken.is_some()
+                || alone
+                || jobs.len() >= batch_size()
+                || started.elapsed() >= BATCH_TIME
+            {
+                break;
+            }
+            next = queues.pop_batched(tenant);
         }
         if let Some(end) = pending_end.filter(|_| broken.is_none()) {
             if let Err(e) = db.execute_batch(end) {
@@ -203,4 +229,30 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
     for job in jobs {
         job.finish(outcome.clone());
     }
+}
+
+/// Ends a unit's savepoint that succeeded.
+const RELEASED: &str = "RELEASE SAVEPOINT job";
+/// Ends a unit's savepoint that failed: undoes what it wrote.
+const ROLLED_BACK: &str = "ROLLBACK TO SAVEPOINT job; RELEASE SAVEPOINT job";
+
+/// Starts a unit's savepoint, sent with the unit's first statement (one round trip for both)
+/// after the end of the previous unit's.
+fn savepoint(session: &RefCell<PgSession>, pending_end: &mut Option<&str>) {
+    let start = match pending_end.take() {
+        Some(end) => format!("{end}; SAVEPOINT job"),
+        None => "SAVEPOINT job".to_owned(),
+    };
+    session.borrow_mut().defer(&start);
+}
+
+/// Runs `job` in a savepoint of its own; leaves how the savepoint ends in `pending_end`.
+fn in_savepoint(
+    session: &RefCell<PgSession>,
+    db: &Db,
+    job: &mut Box<dyn Job>,
+    pending_end: &mut Option<&'static str>,
+) {
+    savepoint(session, pending_end);
+    *pending_end = Some(if job.run(db) { RELEASED } else { ROLLED_BACK });
 }

@@ -185,7 +185,7 @@ fn check_version(if_match: Option<&str>, meta: &Meta) -> Result<()> {
     }
 }
 
-fn taken(user_name: &str) -> Error {
+pub(super) fn taken(user_name: &str) -> Error {
     Error::Conflict(format!("userName {user_name:?} is already in use"))
 }
 
@@ -334,23 +334,34 @@ fn find(c: &Db, tenant: TenantKey, id: &str) -> Result<UserRecord> {
     record(c, tenant, row, None)
 }
 
+/// Creates user `doc` at `at`: its row, its email index, and its seats when a group already
+/// lists it by externalId.
+pub(super) fn create_one(c: &Db, tenant: TenantKey, at: Millis, doc: Doc) -> Result<UserRecord> {
+    let (id, meta) = new_resource(at);
+    if insert(c, tenant, &id, &doc, &meta)? {
+        allocate::user_changed(c, tenant, at, &id, &[], Cause::Directory)?;
+    }
+    // A new id is in no group yet (members name users by id, and this one was just made), so
+    // there are no group references to read.
+    Ok(UserRecord {
+        id,
+        doc,
+        meta,
+        groups: Vec::new(),
+    })
+}
+
 impl Store {
     pub async fn create_user(&self, tenant: TenantKey, doc: Doc) -> Result<UserRecord> {
         let ticker = self.ticker();
+        if self.inner.pg.is_some() {
+            // Merged with the creates waiting beside it into one statement (`creates`).
+            let (job, rx) = super::creates::Create::new(tenant, doc, ticker);
+            super::pg_batch::submit(&self.inner, tenant, Box::new(job)).await?;
+            return rx.await.map_err(|_| Error::Closed)?;
+        }
         self.write(Lock::Tenant(tenant), move |c| {
-            let at = ticker.now();
-            let (id, meta) = new_resource(at);
-            if insert(c, tenant, &id, &doc, &meta)? {
-                allocate::user_changed(c, tenant, at, &id, &[], Cause::Directory)?;
-            }
-            // A new id is in no group yet (members name users by id, and this one was just
-            // made), so there are no group references to read.
-            Ok(UserRecord {
-                id,
-                doc,
-                meta,
-                groups: Vec::new(),
-            })
+            create_one(c, tenant, ticker.now(), doc)
         })
         .await
     }

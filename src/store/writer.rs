@@ -26,6 +26,28 @@ pub(super) trait Job: Send {
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
     /// Answers a job that did not run.
     fn fail(self: Box<Self>, e: Error);
+    /// The user create this job is, when it may share one statement with the creates queued
+    /// beside it (PostgreSQL, see `creates`).
+    fn as_create(&mut self) -> Option<&mut super::creates::Create> {
+        None
+    }
+    /// Whether this job is a user create (see [`Job::as_create`]).
+    fn is_create(&self) -> bool {
+        false
+    }
+}
+
+/// A job's answer: its result once its batch committed (`commit`), else why the commit failed.
+pub(super) fn settle<T>(
+    commit: std::result::Result<(), String>,
+    result: Option<Result<T>>,
+) -> Result<T> {
+    match (commit, result) {
+        (Ok(()), Some(r)) => r,
+        (Err(e), Some(Ok(_))) => Err(Error::Internal(format!("commit failed: {e}"))),
+        (_, Some(Err(e))) => Err(e),
+        (_, None) => Err(Error::Internal("job did not run".into())),
+    }
 }
 
 /// How a write job is committed.
@@ -64,13 +86,7 @@ impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
         self.tenant
     }
     fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
-        let r = match (commit, self.result) {
-            (Ok(()), Some(r)) => r,
-            (Err(e), Some(Ok(_))) => Err(Error::Internal(format!("commit failed: {e}"))),
-            (_, Some(Err(e))) => Err(e),
-            (_, None) => Err(Error::Internal("job did not run".into())),
-        };
-        let _ = self.reply.send(r);
+        let _ = self.reply.send(settle(commit, self.result));
     }
     fn fail(self: Box<Self>, e: Error) {
         let _ = self.reply.send(Err(e));

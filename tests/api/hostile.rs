@@ -127,3 +127,91 @@ async fn oversized_member_lists_and_value_lists_are_refused() {
         .await;
     assert_scim_error(s, &b, 400, Some("tooMany"));
 }
+
+/// A NUL character (`\u0000`) is valid JSON but no identity attribute holds one, and
+/// PostgreSQL cannot store it in text: it is refused as an invalid value, on every engine,
+/// wherever it comes (a user, a group, a filter, an admin body), and nothing is stored.
+#[tokio::test]
+async fn nul_characters_are_refused_everywhere() {
+    let app = TestApp::spawn().await;
+    let (tid, tok) = app.tenant("nul").await;
+    let scim_bodies = [
+        (
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "a\u{0}b@x.test"}),
+        ),
+        (
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "c@x.test", "displayName": "C\u{0}"}),
+        ),
+        (
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "d@x.test", "emails": [{"value": "d\u{0}@x.test"}]}),
+        ),
+        (
+            "/Users",
+            json!({"schemas": [USER_SCHEMA], "userName": "e@x.test", "name": {"givenName": "E\u{0}"}}),
+        ),
+        (
+            "/Groups",
+            json!({"schemas": [GROUP_SCHEMA], "displayName": "G\u{0}"}),
+        ),
+    ];
+    for (path, body) in scim_bodies {
+        let (s, b) = app.scim(&tok, Method::POST, path, Some(body.clone())).await;
+        assert_scim_error(s, &b, 400, Some("invalidValue"));
+    }
+    let user = app.create_user(&tok, "kept@x.test").await;
+    let at = format!("/Users/{}", id(&user));
+    let change = patch(json!([{"op": "replace", "path": "displayName", "value": "K\u{0}"}]));
+    let (s, b) = app.scim(&tok, Method::PATCH, &at, Some(change)).await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PUT,
+            &at,
+            Some(json!({"schemas": [USER_SCHEMA], "userName": "kept@x.test", "title": "\u{0}"})),
+        )
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    // An escaped backslash before "u0000" is no NUL.
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": [USER_SCHEMA], "userName": "back\\u0000slash@x.test"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{b}");
+    let (s, b) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{tid}"),
+            Some(json!({"notify": ["ops\u{0}@x.test"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    let (s, b) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tid}/licenses"),
+            Some(json!({"name": "p\u{0}", "seats": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{b}");
+    // Nothing was stored or changed.
+    let (_, list) = app.scim(&tok, Method::GET, "/Users", None).await;
+    let names: Vec<&str> = list["Resources"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(|u| u["userName"].as_str())
+        .collect();
+    assert_eq!(names, ["kept@x.test", "back\\u0000slash@x.test"], "{list}");
+    let (_, kept) = app.scim(&tok, Method::GET, &at, None).await;
+    assert_eq!(kept["meta"]["version"], user["meta"]["version"], "{kept}");
+    let (_, groups) = app.scim(&tok, Method::GET, "/Groups", None).await;
+    assert_eq!(groups["totalResults"], 0, "{groups}");
+}

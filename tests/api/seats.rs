@@ -561,6 +561,97 @@ async fn memberships_and_selections_that_arrive_before_their_resources() {
     assert_eq!(status["pending"]["members"], json!([]));
 }
 
+/// Creates sent together (on PostgreSQL merged into one statement by the tenant's batch) are
+/// answered as if sent one by one: one create per userName wins whatever its case, the others
+/// are told it is taken; users a group already lists get their seats; every address is indexed.
+#[tokio::test]
+async fn creates_sent_together_are_answered_one_by_one() {
+    let f = Fixture::new().await;
+    f.license(json!({"name": "pro", "seats": 3, "groups": [{"externalId": "aad-group-1"}]}))
+        .await;
+    f.clock.tick();
+    let members: Vec<Value> = (0..5)
+        .map(|i| json!({"value": format!("aad-user-{i}")}))
+        .collect();
+    let (s, g) = f
+        .app
+        .scim(
+            &f.tok,
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "Early",
+              "externalId": "aad-group-1", "members": members})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{g}");
+    f.clock.tick();
+    // 40 names, 20 of them sent twice (the second time in capitals), 5 listed by the group.
+    let bodies: Vec<Value> = (0..60)
+        .map(|i| {
+            let n = i % 40;
+            let name = format!("together{n}@x.test");
+            let name = if i >= 40 { name.to_uppercase() } else { name };
+            let mut b = json!({"schemas": [USER_SCHEMA], "userName": name,
+                "emails": [{"value": format!("mail{n}@x.test"), "primary": true}]});
+            if n < 5 {
+                b["externalId"] = json!(format!("aad-user-{n}"));
+            }
+            b
+        })
+        .collect();
+    let answers = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|b| f.app.scim(&f.tok, Method::POST, "/Users", Some(b.clone()))),
+    )
+    .await;
+    let mut won = std::collections::BTreeMap::new();
+    for (i, (s, b)) in answers.iter().enumerate() {
+        let n = i % 40;
+        if *s == StatusCode::CREATED {
+            assert!(won.insert(n, b.clone()).is_none(), "name {n} created twice");
+        } else {
+            assert!(i % 40 < 20, "a name sent once was refused: {b}");
+            assert_scim_error(*s, b, 409, Some("uniqueness"));
+        }
+    }
+    assert_eq!(won.len(), 40, "every name is created once");
+    for (n, b) in &won {
+        let (s, got) = f
+            .app
+            .scim(&f.tok, Method::GET, &format!("/Users/{}", id(b)), None)
+            .await;
+        assert_eq!(s, StatusCode::OK, "{got}");
+        assert_eq!(
+            got["userName"].as_str().map(str::to_lowercase),
+            Some(format!("together{n}@x.test"))
+        );
+        let filter = format!("/Users?filter=emails.value%20eq%20%22MAIL{n}@x.test%22");
+        let (s, found) = f.app.scim(&f.tok, Method::GET, &filter, None).await;
+        assert_eq!(
+            (s, found["totalResults"].as_i64()),
+            (StatusCode::OK, Some(1)),
+            "{found}"
+        );
+    }
+    let (s, list) = f
+        .app
+        .scim(&f.tok, Method::GET, "/Users?count=0", None)
+        .await;
+    assert_eq!(
+        (s, list["totalResults"].as_i64()),
+        (StatusCode::OK, Some(40)),
+        "{list}"
+    );
+    // The five users the group listed: three seats granted, two waiting.
+    let seats = f.seats("pro").await;
+    assert_eq!(
+        (seats["granted"].as_i64(), seats["blocked"].as_i64()),
+        (Some(3), Some(2)),
+        "{seats}"
+    );
+}
+
 #[tokio::test]
 async fn pending_references_expire_at_the_end_of_the_window() {
     let f = Fixture::new().await;
