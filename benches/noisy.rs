@@ -5,8 +5,8 @@
 //!
 //! Two tenants on one daemon (the release binary, production defaults for every limit):
 //! tenant B runs an Entra-like sync (create a user, add it to a selected group, check its
-//! seat) three times: alone; with both cores kept busy by two spinning threads at nice 10 (the
-//! priority seatkeeper gives expensive work) and no request from A, which measures the floor
+//! seat) three times: alone; with both cores kept busy by two spinning threads at the priority
+//! seatkeeper gives expensive work (`SCHED_IDLE`) and no request from A, which measures the floor
 //! this machine's scheduler sets; and while tenant A floods the service with everything one
 //! tenant (or a stranger at B's address) can send: listings filtered and sorted on unindexed
 //! attributes over A's users, PUTs of a huge group, previews of a license over it, and junk
@@ -493,7 +493,7 @@ async fn main() {
 
     let alone = sync_b(&api, &b, "alone", sync).await;
     // The machine's floor: both cores kept busy at the priority seatkeeper gives expensive
-    // work (nice 10), with no request from A. What B loses here is the kernel's scheduling,
+    // work (`background::lower_priority`), with no request from A. What B loses here is the kernel's scheduling,
     // which no server on these cores can avoid; the flood's figures are read against it too.
     let busy = {
         let stop = Arc::new(AtomicBool::new(false));
@@ -501,10 +501,7 @@ async fn main() {
             .map(|_| {
                 let stop = stop.clone();
                 std::thread::spawn(move || {
-                    // SAFETY: setpriority and gettid have no memory-safety preconditions.
-                    unsafe {
-                        libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 10);
-                    }
+                    seatkeeper::background::lower_priority();
                     while !stop.load(Ordering::Relaxed) {
                         std::hint::spin_loop();
                     }
@@ -556,7 +553,7 @@ async fn main() {
     let sent = flooding.join().unwrap();
 
     println!();
-    println!("| B's operation | alone p50 / p99 | cores busy at nice 10 p50 / p99 | under A's flood p50 / p99 | flood p99 / alone p99 | flood p99 / busy p99 |");
+    println!("| B's operation | alone p50 / p99 | cores busy at low priority p50 / p99 | under A's flood p50 / p99 | flood p99 / alone p99 | flood p99 / busy p99 |");
     println!("| --- | --- | --- | --- | --- | --- |");
     for (name, x, z, y) in [
         (

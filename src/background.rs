@@ -1,11 +1,19 @@
-//! Low-priority worker threads (nice 10) for CPU-heavy work that one request can ask for: the
-//! store's expensive reads (listings that examine rows in memory, license previews: see
+//! Low-priority worker threads for CPU-heavy work that one request can ask for: the store's
+//! expensive reads (listings that examine rows in memory, license previews: see
 //! `store::Store::read_expensive`) and the HTTP layer's parsing and rendering of large bodies
 //! (a Bulk request, a group of thousands of members, a preview's user lists: [`cpu`]). On a
 //! machine whose cores they would fill, the HTTP workers, the writer and the cheap requests of
-//! every other tenant still get the CPU first (the kernel gives a nice-10 thread about a tenth
-//! of a nice-0 one's share when both want it), so one tenant's expensive requests slow down
+//! every other tenant still get the CPU first, so one tenant's expensive requests slow down
 //! themselves rather than everyone.
+//!
+//! On Linux the threads run under `SCHED_IDLE` ([`lower_priority`]): a thread of normal priority
+//! that wakes (an HTTP worker with a request) takes the core from them at once, and when both
+//! want the CPU they get about 1/340 of a normal thread's share. A thread's niceness alone (10
+//! gives about a tenth) is not enough for the tail of the others' latency: the kernel lets a
+//! running nice-10 thread finish its slice (milliseconds) before a woken request runs. Where
+//! `SCHED_IDLE` is refused, the threads fall back to nice [`NICE`]; they still get the CPU the
+//! others leave, so an expensive request is slow on a busy machine, never starved on an idle
+//! one.
 //!
 //! Also the wait between passes of the daemon's polling loops (the mail sender, the webhook
 //! dispatcher): [`idle`]; and the count of requests in flight ([`InFlight`]), by which a paced
@@ -71,7 +79,7 @@ pub struct Background {
     tx: Mutex<Option<mpsc::Sender<Task>>>,
 }
 
-/// The niceness background threads run at.
+/// The niceness background threads run at where `SCHED_IDLE` is refused.
 const NICE: i32 = 10;
 
 /// Threads of the HTTP layer's pool ([`cpu`]).
@@ -143,17 +151,21 @@ impl Background {
     }
 }
 
-/// Lowers this thread's CPU priority (Linux: a thread's own niceness; raising it needs no
-/// privilege). Elsewhere a no-op.
-#[allow(unsafe_code, reason = "one documented libc call, see SAFETY")]
-fn lower_priority() {
+/// Lowers this thread's CPU priority (Linux: `SCHED_IDLE`, else nice [`NICE`]; lowering
+/// needs no privilege). Elsewhere a no-op.
+#[allow(unsafe_code, reason = "two documented libc calls, see SAFETY")]
+pub fn lower_priority() {
     #[cfg(target_os = "linux")]
-    // SAFETY: setpriority and gettid have no memory-safety preconditions; on Linux,
-    // PRIO_PROCESS with a thread id sets that thread's niceness.
+    // SAFETY: sched_setscheduler reads the parameter struct we pass by reference for the
+    // duration of the call; setpriority and gettid have no memory-safety preconditions. On
+    // Linux both act on the calling thread (pid 0; PRIO_PROCESS with a thread id).
     unsafe {
-        let tid = libc::gettid() as libc::id_t;
-        if libc::setpriority(libc::PRIO_PROCESS, tid, NICE) != 0 {
-            tracing::debug!("cannot lower a background thread's priority");
+        let param = libc::sched_param { sched_priority: 0 };
+        if libc::sched_setscheduler(0, libc::SCHED_IDLE, &param) != 0 {
+            let tid = libc::gettid() as libc::id_t;
+            if libc::setpriority(libc::PRIO_PROCESS, tid, NICE) != 0 {
+                tracing::debug!("cannot lower a background thread's priority");
+            }
         }
     }
 }
@@ -177,14 +189,23 @@ mod tests {
     #[allow(unsafe_code, reason = "reads the thread's niceness, see SAFETY")]
     async fn runs_tasks_at_a_lower_priority() {
         let pool = Background::start("test", 2);
-        let nice = pool
+        let (policy, nice) = pool
             .run(|| {
-                // SAFETY: getpriority has no memory-safety preconditions.
-                unsafe { libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t) }
+                // SAFETY: sched_getscheduler, getpriority and gettid have no memory-safety
+                // preconditions.
+                unsafe {
+                    (
+                        libc::sched_getscheduler(0),
+                        libc::getpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t),
+                    )
+                }
             })
             .await
             .unwrap();
-        assert!(nice >= NICE, "nice {nice}");
+        assert!(
+            policy == libc::SCHED_IDLE || nice >= NICE,
+            "policy {policy}, nice {nice}"
+        );
         let r: Result<(), Error> = pool.run(|| panic!("boom")).await;
         assert_eq!(r, Err(Error::Panicked));
         pool.close();
