@@ -286,31 +286,46 @@ pub(super) struct Who {
     pub show_name: bool,
 }
 
-/// The joined seat check's statement, with the user found by `$user` (see below).
+/// The joined seat check's statement, with the license found by `$license` and the user by
+/// `$user` (see below). The seat's group name is read only for a seat that has one (a join
+/// would probe the groups index for every seat).
 macro_rules! joined_seat_check {
-    ($user:literal, $order:literal) => {
+    ($license:literal, $user:literal, $order:literal) => {
         concat!(
             "SELECT s.user_id, s.state, s.pinned, s.entitled_at, s.since, s.release_at, s.hold, s.hold_loss, s.pool,
-                    s.last_used, g.display_name, l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked
+                    s.last_used,
+                    CASE WHEN s.pool IS NOT NULL THEN (SELECT g.display_name FROM groups g WHERE g.tenant = l.tenant AND g.id = s.pool) END,
+                    l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked
              FROM licenses l
              JOIN users u ON u.tenant = l.tenant AND ", $user, "
              LEFT JOIN seats s ON s.license_rk = l.rk AND s.user_id = u.id
-             LEFT JOIN groups g ON g.tenant = l.tenant AND g.id = s.pool
-             WHERE l.tenant = ?1 AND (l.id = ?2 OR lower(l.name) = lower(?2))
-             ORDER BY l.id = ?2 DESC", $order, " LIMIT 1"
+             WHERE l.tenant = ?1 AND ", $license, $order, " LIMIT 1"
         )
     };
 }
 /// A seat check on PostgreSQL in one statement, where each statement is a round trip: the
-/// license (by id, else name), the user (by id, else userName), the seat, its last use and its
-/// group's name, and the license's waitlist stamp. No row when the license or the user is not
-/// found that way; the caller then takes the statement-by-statement path, which finds users by
-/// other references too and answers the right error.
-const JOINED_SEAT_CHECK: &str =
-    joined_seat_check!("(u.id = ?3 OR u.user_name_key = ?4)", ", u.id = ?3 DESC");
-/// [`JOINED_SEAT_CHECK`] for a reference that cannot be an id: one index lookup by userName
-/// instead of two combined (a third less of PostgreSQL's time).
-const JOINED_SEAT_CHECK_BY_NAME: &str = joined_seat_check!("u.user_name_key = ?3", "");
+/// license, the user, the seat, its last use and its group's name, and the license's waitlist
+/// stamp. Four variants: the license by id when its reference is a UUID (license ids are),
+/// else by name; the user by id or userName when its reference may be an id, else by userName
+/// alone. Each is one index lookup per table (an `OR` of two would combine two index scans,
+/// and PostgreSQL's time for the statement grows by a third). No row when the license or the
+/// user is not found that way (a license whose *name* looks like a UUID, an externalId or email
+/// reference): the caller then takes the statement-by-statement path, which finds them by every
+/// reference and answers the right error.
+const JOINED_SEAT_CHECK: [&str; 4] = [
+    joined_seat_check!(
+        "l.id = ?2",
+        "(u.id = ?3 OR u.user_name_key = ?4)",
+        " ORDER BY u.id = ?3 DESC"
+    ),
+    joined_seat_check!("l.id = ?2", "u.user_name_key = ?3", ""),
+    joined_seat_check!(
+        "lower(l.name) = lower(?2)",
+        "(u.id = ?3 OR u.user_name_key = ?4)",
+        " ORDER BY u.id = ?3 DESC"
+    ),
+    joined_seat_check!("lower(l.name) = lower(?2)", "u.user_name_key = ?3", ""),
+];
 
 /// A row of [`JOINED_SEAT_CHECK`].
 struct Joined {
@@ -517,14 +532,20 @@ impl Store {
         // generation it was taken at, so a copy never answers for a later waitlist; where it
         // cannot (or the user is named otherwise), the statement-by-statement path answers.
         if let Some(p) = self.point() {
+            let by_name = if uuid::Uuid::parse_str(&key2).is_ok() {
+                0
+            } else {
+                2
+            };
             let found = match &who.id {
                 Some(id) => {
                     let args = params![tenant, key2, id, who.name_key];
-                    p.query(JOINED_SEAT_CHECK, args, Joined::read).await?
+                    p.query(JOINED_SEAT_CHECK[by_name], args, Joined::read)
+                        .await?
                 }
                 None => {
                     let args = params![tenant, key2, who.name_key];
-                    p.query(JOINED_SEAT_CHECK_BY_NAME, args, Joined::read)
+                    p.query(JOINED_SEAT_CHECK[by_name + 1], args, Joined::read)
                         .await?
                 }
             };

@@ -286,3 +286,51 @@ async fn admin_paths_forgive_a_trailing_slash() {
     let (s, _) = app.admin(Method::GET, "/tenants//tokens", None).await;
     assert_ne!(s, StatusCode::OK);
 }
+
+/// Unknown admin and product endpoints, and known ones asked with a method they do not serve,
+/// answer the API's JSON 404 at every depth (routes are matched in nested scopes).
+#[tokio::test]
+async fn unknown_admin_and_product_endpoints_answer_json_404s() {
+    let app = TestApp::spawn().await;
+    let (tid, _) = app.tenant("nowhere").await;
+    let (s, l) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tid}/licenses"),
+            Some(json!({"name": "pro", "seats": 1})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+    for (m, path) in [
+        (Method::GET, "/nothing".to_owned()),
+        (Method::GET, format!("/tenants/{tid}/nothing")),
+        (Method::GET, format!("/tenants/{tid}/licenses/pro/nothing")),
+        (
+            Method::GET,
+            format!("/tenants/{tid}/licenses/pro/seats/a/b/c"),
+        ),
+        (Method::DELETE, format!("/tenants/{tid}/status")),
+        (Method::PUT, format!("/tenants/{tid}/licenses")),
+    ] {
+        let (s, b) = app.admin(m.clone(), &path, None).await;
+        assert_eq!(s, StatusCode::NOT_FOUND, "{m} {path}: {b}");
+        assert_eq!(b["error"], "not_found", "{m} {path}: {b}");
+    }
+    let (s, b) = app
+        .admin(Method::GET, &format!("/tenants/{tid}/licenses/pro"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    let r = app
+        .client
+        .get(format!(
+            "{}/product/v1/tenants/{tid}/licenses/pro/nothing",
+            app.address
+        ))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::NOT_FOUND);
+    let b: Value = r.json().await.unwrap();
+    assert_eq!(b["error"], "not_found", "{b}");
+}

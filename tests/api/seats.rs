@@ -652,6 +652,60 @@ async fn creates_sent_together_are_answered_one_by_one() {
     );
 }
 
+/// A seat check names its license by id or by name (any case), even a name shaped like
+/// another license's id, and its user by userName in any case: every way answers the same seat.
+#[tokio::test]
+async fn seat_checks_find_licenses_and_users_every_way() {
+    let f = Fixture::new().await;
+    let alice = f.user("alice@x.test").await;
+    let g = f.group("Eng", &[alice.as_str()]).await;
+    let pro = f
+        .license(json!({"name": "Pro", "seats": 1, "groups": [{"id": g}]}))
+        .await;
+    let pro_id = id(&pro);
+    // A second license named with the first one's id: the id still names the first.
+    let twin = f.license(json!({"name": pro_id, "seats": 1})).await;
+    // A license named like a UUID that is no license's id is found by that name.
+    let uuid_name = "0193a6c1-0000-4000-8000-000000000001";
+    let odd = f
+        .license(json!({"name": uuid_name, "seats": 1, "groups": [{"id": g}]}))
+        .await;
+    for (license, holds) in [
+        ("Pro".to_owned(), true),
+        ("pRO".to_owned(), true),
+        (pro_id.clone(), true),
+        (id(&twin), false),
+        (uuid_name.to_owned(), true),
+        (uuid_name.to_uppercase(), true),
+        (id(&odd), true),
+    ] {
+        for user in ["alice@x.test", "ALICE@x.test"] {
+            let (s, v) = f
+                .admin(
+                    Method::GET,
+                    &format!("/licenses/{license}/seats/{user}"),
+                    None,
+                )
+                .await;
+            assert_eq!(s, StatusCode::OK, "{license} {user}: {v}");
+            let want = if holds { "granted" } else { "none" };
+            assert_eq!(v["state"], want, "{license} {user}: {v}");
+        }
+    }
+    let (s, v) = f
+        .admin(Method::GET, "/licenses/nope/seats/alice@x.test", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+    let (s, v) = f
+        .admin(
+            Method::GET,
+            &format!("/licenses/{pro_id}/seats/nobody@x.test"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND, "{v}");
+}
+
 #[tokio::test]
 async fn pending_references_expire_at_the_end_of_the_window() {
     let f = Fixture::new().await;
