@@ -727,7 +727,10 @@ impl Store {
             .background
             .run(move || match &inner.pg {
                 Some(pg) => pg.read_paced(|c| in_snapshot(c, f)),
-                None => with_reader(&inner, |c| in_snapshot(c, f)),
+                None => with_reader(&inner, |c| {
+                    let _paced = sql::paced_here();
+                    in_snapshot(c, f)
+                }),
             })
             .await
             .map_err(|e| match e {
