@@ -727,10 +727,7 @@ impl Store {
             .background
             .run(move || match &inner.pg {
                 Some(pg) => pg.read_paced(|c| in_snapshot(c, f)),
-                None => with_reader(&inner, |c| {
-                    let _paced = sql::paced_here();
-                    in_snapshot(c, f)
-                }),
+                None => with_reader(&inner, |c| in_snapshot(c, f)),
             })
             .await
             .map_err(|e| match e {

@@ -155,53 +155,6 @@ pub struct PgSession {
 /// A paced job works this long between rests ([`PgSession::set_paced`]).
 pub const PACE_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
 
-/// The pacing of a job that has worked since `since`: after a [`PACE_SLICE`] of work it rests
-/// as long as it worked (at most four slices), but only while other requests want the machine
-/// (`background::InFlight`): alone, a job runs at full speed. Returns when its next slice
-/// started.
-fn rest_after(since: std::time::Instant) -> std::time::Instant {
-    let worked = since.elapsed();
-    if worked < PACE_SLICE {
-        return since;
-    }
-    if crate::background::InFlight::others() {
-        std::thread::sleep(worked.min(PACE_SLICE * 4));
-    }
-    std::time::Instant::now()
-}
-
-thread_local! {
-    /// On a thread reading SQLite for an expensive read: when it started working since its
-    /// last rest ([`pace_here`]).
-    static PACED: std::cell::Cell<Option<std::time::Instant>> = const { std::cell::Cell::new(None) };
-}
-
-/// Paces the SQLite reads of this thread for as long as the guard lives, as
-/// [`PgSession::set_paced`] paces a PostgreSQL job: an expensive read (an unindexed listing, a
-/// preview) rests between rows after each slice of work while other requests are in flight.
-pub fn paced_here() -> PacedHere {
-    PACED.with(|p| p.set(Some(std::time::Instant::now())));
-    PacedHere(())
-}
-
-/// See [`paced_here`].
-pub struct PacedHere(());
-
-impl Drop for PacedHere {
-    fn drop(&mut self) {
-        PACED.with(|p| p.set(None));
-    }
-}
-
-/// Rests between two SQLite rows when this thread's paced read has worked a slice.
-fn rest_here() {
-    PACED.with(|p| {
-        if let Some(since) = p.get() {
-            p.set(Some(rest_after(since)));
-        }
-    });
-}
-
 /// Rows one [`Db::for_each_row`] reads from PostgreSQL at a time.
 pub const SCAN_BATCH: usize = 256;
 
@@ -233,7 +186,14 @@ impl PgSession {
     /// Rests when a paced job has worked a slice.
     fn rest(&mut self) {
         if let Some(since) = self.paced {
-            self.paced = Some(rest_after(since));
+            let worked = since.elapsed();
+            if worked >= PACE_SLICE {
+                // Only while other requests want the machine: alone, a job runs at full speed.
+                if crate::background::InFlight::others() {
+                    std::thread::sleep(worked.min(PACE_SLICE * 4));
+                }
+                self.paced = Some(std::time::Instant::now());
+            }
         }
     }
 
@@ -376,7 +336,6 @@ impl<'a> Db<'a> {
                     if !f(&Row::Sqlite(r))? {
                         break;
                     }
-                    rest_here();
                 }
                 return Ok(());
             }
@@ -552,10 +511,7 @@ impl<T, F: FnMut(&Row) -> Result<T>> Iterator for MappedRows<'_, F> {
     fn next(&mut self) -> Option<Result<T>> {
         match self {
             MappedRows::Sqlite(rows, f) => match rows.next() {
-                Ok(Some(r)) => {
-                    rest_here();
-                    Some(f(&Row::Sqlite(r)))
-                }
+                Ok(Some(r)) => Some(f(&Row::Sqlite(r))),
                 Ok(None) => None,
                 Err(e) => Some(Err(e.into())),
             },
