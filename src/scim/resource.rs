@@ -270,6 +270,7 @@ fn member_from(item: &Value) -> Result<MemberRef> {
     let value = text("value")?
         .filter(|v| !v.trim().is_empty())
         .ok_or_else(|| Error::invalid_value("each member needs a non-empty \"value\""))?;
+    check_indexed("members.value", &value)?;
     let kind = match text("type")? {
         None => None,
         Some(t) if t.eq_ignore_ascii_case("user") => Some("User".to_owned()),
@@ -287,6 +288,30 @@ fn member_from(item: &Value) -> Result<MemberRef> {
     })
 }
 
+/// The most characters the value of an indexed attribute may have (`userName`, `externalId`,
+/// `displayName`, `emails.value`, a member's `value`): far above what identity providers send
+/// (Entra's userPrincipalName is at most 113), and within what one database index entry holds
+/// on every engine (PostgreSQL's B-tree takes about 2,700 bytes; 512 characters are at most
+/// 2,048 bytes of UTF-8). A longer value is refused as invalid, never half-stored.
+pub const MAX_INDEXED_CHARS: usize = 512;
+
+/// Refuses a value of indexed attribute `attr` longer than [`MAX_INDEXED_CHARS`].
+pub fn check_indexed(attr: &str, value: &str) -> Result<()> {
+    // (A cheap bound first: a string of at most that many bytes has at most that many chars.)
+    if value.len() > MAX_INDEXED_CHARS && value.chars().count() > MAX_INDEXED_CHARS {
+        return Err(Error::invalid_value(format!(
+            "\"{attr}\" is longer than {MAX_INDEXED_CHARS} characters"
+        )));
+    }
+    Ok(())
+}
+
+/// Refuses a Group whose indexed values are too long (see [`check_indexed`]).
+pub fn check_group_fields(display: &str, external_id: Option<&str>) -> Result<()> {
+    check_indexed("displayName", display)?;
+    external_id.map_or(Ok(()), |e| check_indexed("externalId", e))
+}
+
 /// The indexed columns of a User, read off its document.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct UserFields {
@@ -296,6 +321,22 @@ pub struct UserFields {
     pub active: bool,
     /// Email values, lowercased (emails are case-insensitive).
     pub emails: Vec<String>,
+}
+
+impl UserFields {
+    /// Refuses a User whose indexed values are too long (see [`check_indexed`]).
+    pub fn check(&self) -> Result<()> {
+        check_indexed("userName", &self.user_name)?;
+        if let Some(e) = &self.external_id {
+            check_indexed("externalId", e)?;
+        }
+        if let Some(d) = &self.display_name {
+            check_indexed("displayName", d)?;
+        }
+        self.emails
+            .iter()
+            .try_for_each(|e| check_indexed("emails.value", e))
+    }
 }
 
 pub fn user_fields(doc: &Doc) -> UserFields {
@@ -410,6 +451,18 @@ pub fn render(
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn indexed_values_are_counted_in_characters() {
+        let wide = "\u{1F600}".repeat(MAX_INDEXED_CHARS);
+        assert!(check_indexed("userName", &wide).is_ok());
+        let err = check_indexed("userName", &format!("{wide}x")).unwrap_err();
+        assert_eq!(
+            (err.status, err.scim_type),
+            (400, Some(super::super::error::ScimType::InvalidValue))
+        );
+        assert!(member_from(&json!({"value": "v".repeat(MAX_INDEXED_CHARS + 1)})).is_err());
+    }
 
     #[test]
     fn references_name_their_endpoint_and_type() {

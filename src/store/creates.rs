@@ -130,6 +130,8 @@ pub(super) fn insert_merged(c: &Db, tenant: TenantKey, jobs: &mut [Box<dyn Job>]
         let at = create.ticker.now();
         let (id, meta) = users::new_resource(at);
         let f = user_fields(&create.doc);
+        // A create that must fail fails the unit: they run again one by one, and it alone fails.
+        f.check()?;
         rows.push(NewRow {
             at,
             key: fold(&f.user_name),

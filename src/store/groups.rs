@@ -63,6 +63,7 @@ fn save(
     meta: &Meta,
 ) -> Result<i64> {
     let (display, external_id) = group_fields(doc);
+    crate::scim::resource::check_group_fields(&display, external_id.as_deref())?;
     let text = Value::Object(doc.clone()).to_string();
     Ok(match rk {
         None => {

@@ -214,6 +214,7 @@ const INSERT_USER: &str = "INSERT INTO users (tenant, id, user_name, user_name_k
 /// statement is a round trip, all of it is one statement.
 fn insert(c: &Db, tenant: TenantKey, id: &str, doc: &Doc, meta: &Meta) -> Result<bool> {
     let f = user_fields(doc);
+    f.check()?;
     if c.engine() == super::sql::Engine::Sqlite {
         save(c, tenant, None, id, doc, meta)?;
         return allocate::listed(c, tenant, f.external_id.as_deref());
@@ -246,6 +247,7 @@ fn save(
     meta: &Meta,
 ) -> Result<i64> {
     let f = user_fields(doc);
+    f.check()?;
     let key = fold(&f.user_name);
     // A new user's name is checked by the unique index alone (the insert fails, answered as
     // taken); a renamed user's first, as an update that collides would be.

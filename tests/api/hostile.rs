@@ -215,3 +215,91 @@ async fn nul_characters_are_refused_everywhere() {
     let (_, groups) = app.scim(&tok, Method::GET, "/Groups", None).await;
     assert_eq!(groups["totalResults"], 0, "{groups}");
 }
+
+/// Indexed values (userName, externalId, displayName, emails, member values) longer than 512
+/// characters are refused as invalid on every engine, however they come; before, PostgreSQL
+/// answered 500 for one its index cannot hold. A bad create sent among good ones (on PostgreSQL
+/// merged into one statement with them) fails alone.
+#[tokio::test]
+async fn overlong_indexed_values_are_refused_and_fail_alone() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("long").await;
+    // Hard to compress, several bytes per character: what a database index cannot hold.
+    let mut x: u64 = 0x9E37_79B9_7F4A_7C15;
+    let mut random = |n: usize| -> String {
+        (0..n)
+            .map(|_| {
+                x ^= x << 13;
+                x ^= x >> 7;
+                x ^= x << 17;
+                char::from_u32(0x4E00 + (x % 0x5000) as u32).unwrap()
+            })
+            .collect()
+    };
+    let (ok, long) = (random(512), random(513));
+    for attr in ["userName", "externalId", "displayName"] {
+        let mut body = json!({"schemas": [USER_SCHEMA], "userName": format!("{attr}@x.test")});
+        body[attr] = json!(long);
+        let (s, b) = app
+            .scim(&tok, Method::POST, "/Users", Some(body.clone()))
+            .await;
+        assert_scim_error(s, &b, 400, Some("invalidValue"));
+        body[attr] = json!(ok);
+        let (s, b) = app.scim(&tok, Method::POST, "/Users", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{attr}: {b}");
+    }
+    let body =
+        json!({"schemas": [USER_SCHEMA], "userName": "mail@x.test", "emails": [{"value": long}]});
+    let (s, b) = app.scim(&tok, Method::POST, "/Users", Some(body)).await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    let user = app.create_user(&tok, "patched@x.test").await;
+    let change = patch(json!([{"op": "replace", "path": "displayName", "value": long}]));
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Users/{}", id(&user)),
+            Some(change),
+        )
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP_SCHEMA], "displayName": long})),
+        )
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    let (s, b) = app
+        .scim(&tok, Method::POST, "/Groups", Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": long}]})))
+        .await;
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    // Twenty creates at once, the seventh too long: it alone is refused.
+    let bodies: Vec<Value> = (0..20)
+        .map(|i| {
+            let name = if i == 6 {
+                long.clone()
+            } else {
+                format!("batch{i}@x.test")
+            };
+            json!({"schemas": [USER_SCHEMA], "userName": name})
+        })
+        .collect();
+    let answers = futures_util::future::join_all(
+        bodies
+            .iter()
+            .map(|b| app.scim(&tok, Method::POST, "/Users", Some(b.clone()))),
+    )
+    .await;
+    for (i, (s, b)) in answers.iter().enumerate() {
+        if i == 6 {
+            assert_scim_error(*s, b, 400, Some("invalidValue"));
+        } else {
+            assert_eq!(*s, StatusCode::CREATED, "create {i}: {b}");
+        }
+    }
+    let (_, list) = app.scim(&tok, Method::GET, "/Users?count=0", None).await;
+    assert_eq!(list["totalResults"], 3 + 1 + 19, "{list}");
+}
