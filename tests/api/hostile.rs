@@ -128,6 +128,11 @@ async fn oversized_member_lists_and_value_lists_are_refused() {
     assert_scim_error(s, &b, 400, Some("tooMany"));
 }
 
+/// Asserts a SCIM answer is 400 `invalidValue`.
+fn invalid((s, b): (StatusCode, Value)) {
+    assert_scim_error(s, &b, 400, Some("invalidValue"));
+}
+
 /// A NUL character (`\u0000`) is valid JSON but no identity attribute holds one, and
 /// PostgreSQL cannot store it in text: it is refused as an invalid value, on every engine,
 /// wherever it comes (a user, a group, a filter, an admin body), and nothing is stored.
@@ -158,23 +163,21 @@ async fn nul_characters_are_refused_everywhere() {
         ),
     ];
     for (path, body) in scim_bodies {
-        let (s, b) = app.scim(&tok, Method::POST, path, Some(body.clone())).await;
-        assert_scim_error(s, &b, 400, Some("invalidValue"));
+        invalid(app.scim(&tok, Method::POST, path, Some(body.clone())).await);
     }
     let user = app.create_user(&tok, "kept@x.test").await;
     let at = format!("/Users/{}", id(&user));
     let change = patch(json!([{"op": "replace", "path": "displayName", "value": "K\u{0}"}]));
-    let (s, b) = app.scim(&tok, Method::PATCH, &at, Some(change)).await;
-    assert_scim_error(s, &b, 400, Some("invalidValue"));
-    let (s, b) = app
-        .scim(
+    invalid(app.scim(&tok, Method::PATCH, &at, Some(change)).await);
+    invalid(
+        app.scim(
             &tok,
             Method::PUT,
             &at,
             Some(json!({"schemas": [USER_SCHEMA], "userName": "kept@x.test", "title": "\u{0}"})),
         )
-        .await;
-    assert_scim_error(s, &b, 400, Some("invalidValue"));
+        .await,
+    );
     // An escaped backslash before "u0000" is no NUL.
     let (s, b) = app
         .scim(
@@ -240,42 +243,40 @@ async fn overlong_indexed_values_are_refused_and_fail_alone() {
     for attr in ["userName", "externalId", "displayName"] {
         let mut body = json!({"schemas": [USER_SCHEMA], "userName": format!("{attr}@x.test")});
         body[attr] = json!(long);
-        let (s, b) = app
-            .scim(&tok, Method::POST, "/Users", Some(body.clone()))
-            .await;
-        assert_scim_error(s, &b, 400, Some("invalidValue"));
+        invalid(
+            app.scim(&tok, Method::POST, "/Users", Some(body.clone()))
+                .await,
+        );
         body[attr] = json!(ok);
         let (s, b) = app.scim(&tok, Method::POST, "/Users", Some(body)).await;
         assert_eq!(s, StatusCode::CREATED, "{attr}: {b}");
     }
     let body =
         json!({"schemas": [USER_SCHEMA], "userName": "mail@x.test", "emails": [{"value": long}]});
-    let (s, b) = app.scim(&tok, Method::POST, "/Users", Some(body)).await;
-    assert_scim_error(s, &b, 400, Some("invalidValue"));
+    invalid(app.scim(&tok, Method::POST, "/Users", Some(body)).await);
     let user = app.create_user(&tok, "patched@x.test").await;
     let change = patch(json!([{"op": "replace", "path": "displayName", "value": long}]));
-    let (s, b) = app
-        .scim(
+    invalid(
+        app.scim(
             &tok,
             Method::PATCH,
             &format!("/Users/{}", id(&user)),
             Some(change),
         )
-        .await;
-    assert_scim_error(s, &b, 400, Some("invalidValue"));
-    let (s, b) = app
-        .scim(
+        .await,
+    );
+    invalid(
+        app.scim(
             &tok,
             Method::POST,
             "/Groups",
             Some(json!({"schemas": [GROUP_SCHEMA], "displayName": long})),
         )
-        .await;
-    assert_scim_error(s, &b, 400, Some("invalidValue"));
-    let (s, b) = app
+        .await,
+    );
+    invalid(app
         .scim(&tok, Method::POST, "/Groups", Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "G", "members": [{"value": long}]})))
-        .await;
-    assert_scim_error(s, &b, 400, Some("invalidValue"));
+        .await);
     // Twenty creates at once, the seventh too long: it alone is refused.
     let bodies: Vec<Value> = (0..20)
         .map(|i| {
