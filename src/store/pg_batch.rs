@@ -82,21 +82,11 @@ impl PgQueues {
         job
     }
 
-    /// The next job of `tenant`'s queue when it is a user create (see `creates`).
-    fn pop_create(&self, tenant: TenantKey) -> Option<Box<dyn Job>> {
+    /// The next job of `tenant`'s queue when `fits` takes it.
+    fn pop_if(&self, tenant: TenantKey, fits: impl Fn(&dyn Job) -> bool) -> Option<Box<dyn Job>> {
         let mut all = self.queues.lock().ok()?;
         let q = all.get_mut(&tenant)?;
-        if !q.jobs.front()?.is_create() {
-            return None;
-        }
-        q.jobs.pop_front()
-    }
-
-    /// The next job of `tenant`'s queue when it can join a batch (not `Alone`).
-    fn pop_batched(&self, tenant: TenantKey) -> Option<Box<dyn Job>> {
-        let mut all = self.queues.lock().ok()?;
-        let q = all.get_mut(&tenant)?;
-        if q.jobs.front()?.mode() == Mode::Alone {
+        if !fits(q.jobs.front()?.as_ref()) {
             return None;
         }
         q.jobs.pop_front()
@@ -168,7 +158,7 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
             if unit[0].is_create() {
                 let room = super::creates::MERGED_MAX.min(batch_size().saturating_sub(jobs.len()));
                 while unit.len() < room {
-                    match queues.pop_create(tenant) {
+                    match queues.pop_if(tenant, |j| j.is_create()) {
                         Some(j) => unit.push(j),
                         None => break,
                     }
@@ -204,7 +194,8 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
             {
                 break;
             }
-            next = queues.pop_batched(tenant);
+            // The next job that can join a batch (not `Alone`).
+            next = queues.pop_if(tenant, |j| j.mode() != Mode::Alone);
         }
         if let Some(end) = pending_end.filter(|_| broken.is_none()) {
             if let Err(e) = db.execute_batch(end) {
