@@ -38,16 +38,17 @@ pub struct Page<T> {
 type RawRow = (i64, String, String, Meta);
 
 /// A listed row, and what [`companion`] read with it (a user's group references on
-/// PostgreSQL, as JSON), `None` when nothing was.
-pub(super) type Listed = (RawRow, Option<String>);
+/// PostgreSQL, see [`users::GROUPS_COLUMN`](super::users::GROUPS_COLUMN)), `None` when
+/// nothing was.
+pub(super) type Listed = (RawRow, Option<Vec<String>>);
 
 /// What an indexed listing of `kind` reads beside each row, as extra SELECT columns: on
 /// PostgreSQL, where each statement is a round trip, a user's group references come in the
-/// same statement ([`users::GROUPS_JSON`](super::users::GROUPS_JSON)); SQLite reads them
-/// after, in the same snapshot, for less than building JSON would cost.
+/// same statement ([`users::GROUPS_COLUMN`](super::users::GROUPS_COLUMN)); SQLite reads them
+/// after, in the same snapshot, for less than a subquery would cost.
 fn companion(engine: Engine, kind: ResourceKind) -> &'static str {
     match (engine, kind) {
-        (Engine::Postgres, ResourceKind::User) => super::users::GROUPS_JSON,
+        (Engine::Postgres, ResourceKind::User) => super::users::GROUPS_COLUMN,
         _ => "",
     }
 }
@@ -60,7 +61,7 @@ fn rows(c: &Db, sql: &str, args: &[Sql], with: bool) -> Result<Vec<Listed>> {
 
 /// One listed row, with the companion column when `with`.
 pub(super) fn listed(r: &super::sql::Row, with: bool) -> Result<Listed> {
-    Ok((row(r)?, if with { Some(r.get(6)?) } else { None }))
+    Ok((row(r)?, if with { Some(r.text_array(6)?) } else { None }))
 }
 
 /// Statement arguments as parameters.

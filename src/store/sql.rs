@@ -124,6 +124,14 @@ impl Row<'_> {
             Row::Postgres(r) => f(r.try_get::<_, Option<&str>>(i)?.unwrap_or("")),
         })
     }
+
+    /// Text-array column `i`, a PostgreSQL type SQLite does not have (an error there).
+    pub fn text_array(&self, i: usize) -> Result<Vec<String>> {
+        match self {
+            Row::Sqlite(_) => Err(Error::Internal("a text array read from SQLite".into())),
+            Row::Postgres(r) => Ok(r.try_get(i)?),
+        }
+    }
 }
 
 /// `Ok(None)` for a query that found no row, as rusqlite's trait of the same name.
