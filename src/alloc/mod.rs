@@ -55,7 +55,8 @@ pub trait SeatStore {
     fn user_active(&mut self, user: &str) -> Result<Option<bool>, Self::Error>;
     /// Groups that list this user or group as a direct member.
     fn parent_groups(&mut self, member: &str) -> Result<Vec<GroupId>, Self::Error>;
-    /// Direct members of a group that exist: (users, groups).
+    /// Direct members of a group that exist: (users, groups). A user may appear twice (listed
+    /// by id and by externalId); [`Allocator::member_closure`] removes duplicates.
     fn direct_members(&mut self, group: &str) -> Result<(Vec<UserId>, Vec<GroupId>), Self::Error>;
     /// Licenses selecting any of these groups.
     fn licenses_selecting(&mut self, groups: &[GroupId]) -> Result<Vec<LicenseKey>, Self::Error>;
@@ -240,7 +241,12 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         let mut queue = VecDeque::from([group.to_owned()]);
         while let Some(g) = queue.pop_front() {
             let (us, gs) = self.store.direct_members(&g)?;
-            users.extend(us);
+            if users.is_empty() {
+                // Taken as it is: a million-member group's ids are not copied to a second list.
+                users = us;
+            } else {
+                users.extend(us);
+            }
             for sub in gs {
                 if seen.insert(sub.clone()) {
                     queue.push_back(sub);
@@ -471,7 +477,8 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             self.overrides.insert(l, all);
         }
         let pins = &self.overrides[&l];
-        users.sort_by(|a, b| {
+        // Unstable (in place, no buffer of half the list): two equal ids are the same user.
+        users.sort_unstable_by(|a, b| {
             let pinned = |u: &UserId| pins.get(u) == Some(&OverrideKind::Pin);
             pinned(b).cmp(&pinned(a)).then_with(|| a.cmp(b))
         });

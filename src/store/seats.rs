@@ -241,7 +241,9 @@ impl SeatStore for TxSeats<'_> {
             "SELECT u.id FROM groups g JOIN group_members m ON m.group_rk = g.rk
                   JOIN users u ON u.tenant = g.tenant AND u.id = m.member_id
              WHERE g.tenant = ?1 AND g.id = ?2
-             UNION
+             -- ALL: the allocator removes duplicates (`member_closure`); a UNION would first
+             -- build every member's id into a temporary table, in memory on the writer.
+             UNION ALL
              -- CROSS JOIN keeps this order (group, its members, then each member's user by
              -- externalId); left to itself the planner walks every user with an externalId.
              SELECT u.id FROM groups g CROSS JOIN group_members m CROSS JOIN users u

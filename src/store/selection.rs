@@ -11,7 +11,7 @@ use super::licenses::SelectorView;
 use super::seats::rfc3339;
 use super::sql::{params, Db, OptionalExtension};
 use super::{Error, Result, TenantKey};
-use crate::alloc::{Allocator, Cause, LicenseKey, Millis};
+use crate::alloc::{Allocator, Cause, LicenseKey, Millis, UserId};
 use crate::scim::resource::fold;
 
 /// How a license names a group it selects.
@@ -254,19 +254,28 @@ pub(super) fn selection_changed<S: crate::alloc::SeatStore<Error = Error>>(
     added: &[String],
     notify: impl FnMut(&mut Allocator<S>) -> Result<()>,
 ) -> Result<()> {
-    let mut gone = Vec::new();
-    for g in removed {
-        gone.extend(a.member_closure(g)?);
-    }
-    gone.sort();
-    gone.dedup();
+    let gone = closure(a, removed)?;
     // An admin's unselection: the grace applies, the circuit breaker does not.
     a.reevaluate(l, &gone, Cause::License, false)?;
-    let mut fresh = Vec::new();
-    for g in added {
-        fresh.extend(a.member_closure(g)?);
-    }
-    fresh.sort();
-    fresh.dedup();
+    drop(gone);
+    let fresh = closure(a, added)?;
     a.reevaluate_selected(l, fresh, notify)
+}
+
+/// The users of `groups` and of their nested groups, sorted, each once. One group's closure is
+/// taken as it is (already sorted and distinct), without a copy.
+fn closure<S: crate::alloc::SeatStore<Error = Error>>(
+    a: &mut Allocator<S>,
+    groups: &[String],
+) -> Result<Vec<UserId>> {
+    if let [one] = groups {
+        return a.member_closure(one);
+    }
+    let mut users = Vec::new();
+    for g in groups {
+        users.extend(a.member_closure(g)?);
+    }
+    users.sort_unstable();
+    users.dedup();
+    Ok(users)
 }
