@@ -944,6 +944,50 @@ async fn selecting_a_group_grants_in_waitlist_order_however_the_work_is_sliced()
 }
 
 #[tokio::test]
+async fn a_user_listed_twice_and_through_a_nested_group_gets_one_place() {
+    // Selecting a group reads its members without removing duplicates in SQL; a user listed by
+    // id and by externalId in one group, and again through a nested group, is still one user:
+    // one seat or one place in the waitlist. Debug builds slice the selection by three.
+    let f = Fixture::new().await;
+    let mut users = Vec::new();
+    for i in 0..6 {
+        let name = format!("d{i}@x.test");
+        let body =
+            json!({"schemas": [USER_SCHEMA], "userName": name, "externalId": format!("ext-{i}")});
+        f.clock.tick();
+        let (s, v) = f.app.scim(&f.tok, Method::POST, "/Users", Some(body)).await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        users.push((id(&v), name));
+    }
+    let ids: Vec<&str> = users.iter().map(|(u, _)| u.as_str()).collect();
+    let inner = f.group("Inner", &[ids[0], ids[4], ids[5]]).await;
+    let mut listed: Vec<String> = ids[..4].iter().map(|u| (*u).to_owned()).collect();
+    listed.extend(["ext-0", "ext-1", "ext-2"].map(String::from));
+    listed.push(inner.clone());
+    let listed: Vec<&str> = listed.iter().map(String::as_str).collect();
+    let outer = f.group("Outer", &listed).await;
+    f.license(json!({"name": "pro", "seats": 4, "groups": []}))
+        .await;
+    f.set("pro", json!({"groups": [{"id": outer}]})).await;
+
+    let seats = f.seats("pro").await;
+    let mut granted = holders(&seats, "granted");
+    let blocked = holders(&seats, "blocked");
+    assert_eq!((granted.len(), blocked.len()), (4, 2), "{seats}");
+    granted.extend(blocked.iter().cloned());
+    granted.sort();
+    let mut names: Vec<String> = users.iter().map(|(_, n)| n.clone()).collect();
+    names.sort();
+    assert_eq!(granted, names, "{seats}");
+    for (k, name) in blocked.iter().enumerate() {
+        assert_eq!(
+            f.state("pro", name).await,
+            ("blocked".to_owned(), Some(k as i64 + 1))
+        );
+    }
+}
+
+#[tokio::test]
 async fn by_default_a_group_move_keeps_the_seat_through_a_provisioning_cycle() {
     let f = Fixture::new().await;
     let a = f.user("mover").await;
