@@ -108,7 +108,7 @@ pub(super) fn groups_of(c: &Db, tenant: TenantKey, id: &str) -> Result<Vec<Group
 /// A user's group references as one column of a statement over `users r`, on PostgreSQL,
 /// where a user is read with its groups in one statement (one round trip instead of two): an
 /// array of `"{id} {display name}"`, split at the first space (a group's id is a UUID the
-/// service assigned, without spaces); see [`record`]. An `ARRAY(subquery)` rather than
+/// service assigned, without spaces) by [`from_column`]. An `ARRAY(subquery)` rather than
 /// `json_agg` of rows: PostgreSQL runs it without an aggregate or any JSON, which made the
 /// statement alone about a fifth faster (pgbench, 100k users in 2–3 groups each).
 pub(super) const GROUPS_COLUMN: &str = ", ARRAY(SELECT g.id || ' ' || g.display_name
