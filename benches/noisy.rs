@@ -5,19 +5,22 @@
 //!
 //! Two tenants on one daemon (the release binary, production defaults for every limit):
 //! tenant B runs an Entra-like sync (create a user, add it to a selected group, check its
-//! seat) three times: alone; with both cores kept busy by two spinning threads at the priority
+//! seat) in three phases: alone; with both cores kept busy by two spinning threads at the priority
 //! seatkeeper gives expensive work (`SCHED_IDLE`) and no request from A, which measures the floor
 //! this machine's scheduler sets; and while tenant A floods the service with everything one
 //! tenant (or a stranger at B's address) can send: listings filtered and sorted on unindexed
 //! attributes over A's users, PUTs of a huge group, previews of a license over it, and junk
 //! tokens from the same address as B. A's client runs on a thread of its own at nice 19 (in
-//! life it runs elsewhere). It prints B's p50/p99 per operation in the three phases side by
+//! life it runs elsewhere). The three phases run in rounds (alone, busy, flooded, then again),
+//! so that a drift of the machine during the run weighs on each phase alike, and each phase's
+//! p99 is read from all its rounds' requests. It prints B's p50/p99 per operation in the three phases side by
 //! side, how many of B's requests were refused or failed (target: none) and the p99 ratios
 //! (target: within 3x of alone).
 //!
 //! Settings (environment): `SEATKEEPER_NOISY_USERS` (A's users, 100000),
 //! `SEATKEEPER_NOISY_FLOOD` (which parts of the flood run: `filter,sort,put,preview,junk`),
-//! `SEATKEEPER_NOISY_SYNC` (B's users per phase, 400), `SEATKEEPER_LOAD_DATABASE` (a
+//! `SEATKEEPER_NOISY_SYNC` (B's users per phase and round, 400), `SEATKEEPER_NOISY_ROUNDS`
+//! (3), `SEATKEEPER_LOAD_DATABASE` (a
 //! `postgres://` URL of an empty database).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
@@ -93,6 +96,15 @@ struct Phase {
     member_add: Vec<f64>,
     seat_check: Vec<f64>,
     failed: Vec<String>,
+}
+
+impl Phase {
+    fn extend(&mut self, other: Phase) {
+        self.create.extend(other.create);
+        self.member_add.extend(other.member_add);
+        self.seat_check.extend(other.seat_check);
+        self.failed.extend(other.failed);
+    }
 }
 
 fn pct(v: &[f64], q: f64) -> f64 {
@@ -176,13 +188,88 @@ async fn sync_b(api: &Api, b: &B, prefix: &str, n: usize) -> Phase {
     }
     let mut all = Phase::default();
     for t in tasks {
-        let p = t.await.unwrap();
-        all.create.extend(p.create);
-        all.member_add.extend(p.member_add);
-        all.seat_check.extend(p.seat_check);
-        all.failed.extend(p.failed);
+        all.extend(t.await.unwrap());
     }
     all
+}
+
+/// B's sync while both cores are kept busy at the priority seatkeeper gives expensive work
+/// (`background::lower_priority`), with no request from A: the machine's floor. What B loses
+/// here is the kernel's scheduling, which no server on these cores can avoid; the flood's
+/// figures are read against it too.
+async fn floor(api: &Api, b: &B, prefix: &str, n: usize) -> Phase {
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinners: Vec<_> = (0..2)
+        .map(|_| {
+            let stop = stop.clone();
+            std::thread::spawn(move || {
+                seatkeeper::background::lower_priority();
+                while !stop.load(Ordering::Relaxed) {
+                    std::hint::spin_loop();
+                }
+            })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_secs(1)).await;
+    let busy = sync_b(api, b, prefix, n).await;
+    stop.store(true, Ordering::Relaxed);
+    for s in spinners {
+        let _ = s.join();
+    }
+    busy
+}
+
+/// What tenant A floods with.
+struct Flood {
+    a: (String, String, String),
+    huge: String,
+    bodies: Arc<Vec<String>>,
+}
+
+impl Flood {
+    /// Runs `phase` (B's sync) while A floods, from a runtime and a connection pool of its
+    /// own on another thread, as it would from another client: B's requests never wait in the
+    /// benchmark's own scheduler. The flood starts 2 s before the phase and ends with it.
+    async fn during(
+        &self,
+        api: &Api,
+        phase: impl std::future::Future<Output = Phase>,
+    ) -> (Phase, Vec<(String, Vec<f64>)>) {
+        let stop = Arc::new(AtomicBool::new(false));
+        let flooding = {
+            let (base, stop) = (api.base.clone(), stop.clone());
+            let (a, huge, bodies) = (self.a.clone(), self.huge.clone(), self.bodies.clone());
+            std::thread::spawn(move || {
+                // A's client runs on other machines in life: here its own CPU (building
+                // requests, reading answers) yields to the daemon's and B's, so that the
+                // figures measure what the daemon does under A's requests rather than two
+                // programs sharing two cores.
+                // SAFETY: setpriority and gettid have no memory-safety preconditions.
+                unsafe {
+                    libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
+                }
+                let rt = tokio::runtime::Builder::new_current_thread()
+                    .enable_all()
+                    .build()
+                    .unwrap();
+                rt.block_on(async move {
+                    let api = Api {
+                        client: Client::new(),
+                        base,
+                    };
+                    let mut sent = Vec::new();
+                    for f in flood(&api, a, huge, bodies, stop) {
+                        sent.push(f.await.unwrap());
+                    }
+                    sent
+                })
+            })
+        };
+        tokio::time::sleep(Duration::from_secs(2)).await;
+        let flooded = phase.await;
+        stop.store(true, Ordering::Relaxed);
+        (flooded, flooding.join().unwrap())
+    }
 }
 
 #[derive(Clone)]
@@ -235,7 +322,7 @@ fn flood(
     api: &Api,
     a: (String, String, String),
     huge: String,
-    ids: Arc<Vec<String>>,
+    bodies: Arc<Vec<String>>,
     stop: Arc<AtomicBool>,
 ) -> Vec<Flooder> {
     let (tenant, scim, admin) = a;
@@ -291,21 +378,6 @@ fn flood(
         }
     }
     if on("put") {
-        // The bodies are built before the flood starts: A's client runs on another machine in
-        // life, and building 20,000-member bodies here would take this machine's CPU from B's.
-        let bodies: Arc<Vec<String>> = Arc::new(
-            (0..PUT_BODIES)
-                .map(|i| {
-                    let start = (i * 997) % (ids.len() - HUGE_GROUP).max(1);
-                    let members: Vec<Value> = ids[start..start + HUGE_GROUP]
-                        .iter()
-                        .map(|id| json!({"value": id}))
-                        .collect();
-                    json!({"schemas": [GROUP], "displayName": "Huge", "members": members})
-                        .to_string()
-                })
-                .collect(),
-        );
         let (api, scim) = (api.clone(), scim.clone());
         tasks.push(job(
             "PUT of a 20,000-member group",
@@ -349,6 +421,7 @@ fn flood(
 async fn main() {
     let n = env_usize("SEATKEEPER_NOISY_USERS", 100_000);
     let sync = env_usize("SEATKEEPER_NOISY_SYNC", 400);
+    let rounds = env_usize("SEATKEEPER_NOISY_ROUNDS", 3).max(1);
     let tmp = tempfile::tempdir().unwrap();
     let db = std::env::var("SEATKEEPER_LOAD_DATABASE")
         .map(std::path::PathBuf::from)
@@ -491,67 +564,63 @@ async fn main() {
         group,
     };
 
-    let alone = sync_b(&api, &b, "alone", sync).await;
-    // The machine's floor: both cores kept busy at the priority seatkeeper gives expensive
-    // work (`background::lower_priority`), with no request from A. What B loses here is the kernel's scheduling,
-    // which no server on these cores can avoid; the flood's figures are read against it too.
-    let busy = {
-        let stop = Arc::new(AtomicBool::new(false));
-        let spinners: Vec<_> = (0..2)
-            .map(|_| {
-                let stop = stop.clone();
-                std::thread::spawn(move || {
-                    seatkeeper::background::lower_priority();
-                    while !stop.load(Ordering::Relaxed) {
-                        std::hint::spin_loop();
-                    }
-                })
+    // The PUT bodies are built once, before any flood: A's client runs on another machine in
+    // life, and building 20,000-member bodies during a phase would take this machine's CPU
+    // from B's.
+    let bodies: Arc<Vec<String>> = Arc::new(
+        (0..PUT_BODIES)
+            .map(|i| {
+                // A smaller tenant A (`SEATKEEPER_NOISY_USERS`) puts all its users.
+                let size = HUGE_GROUP.min(ids.len());
+                let start = (i * 997) % (ids.len() - size).max(1);
+                let members: Vec<Value> = ids[start..start + size]
+                    .iter()
+                    .map(|id| json!({"value": id}))
+                    .collect();
+                json!({"schemas": [GROUP], "displayName": "Huge", "members": members}).to_string()
             })
-            .collect();
-        tokio::time::sleep(Duration::from_secs(1)).await;
-        let busy = sync_b(&api, &b, "busy", sync).await;
-        stop.store(true, Ordering::Relaxed);
-        for s in spinners {
-            let _ = s.join();
-        }
-        busy
-    };
-    // A's flood runs on a runtime and a connection pool of its own (another thread), as it
-    // would from another client: B's requests never wait in the benchmark's own scheduler.
-    let stop = Arc::new(AtomicBool::new(false));
-    let flooding = {
-        let (base, stop) = (api.base.clone(), stop.clone());
-        let ids = Arc::new(ids);
-        std::thread::spawn(move || {
-            // A's client runs on other machines in life: here its own CPU (building requests,
-            // reading answers) yields to the daemon's and B's, so that the figures measure what
-            // the daemon does under A's requests rather than two programs sharing two cores.
-            // SAFETY: setpriority and gettid have no memory-safety preconditions.
-            unsafe {
-                libc::setpriority(libc::PRIO_PROCESS, libc::gettid() as libc::id_t, 19);
-            }
-            let rt = tokio::runtime::Builder::new_current_thread()
-                .enable_all()
-                .build()
-                .unwrap();
-            rt.block_on(async move {
-                let api = Api {
-                    client: Client::new(),
-                    base,
-                };
-                let mut sent = Vec::new();
-                for f in flood(&api, a, huge, ids, stop) {
-                    sent.push(f.await.unwrap());
-                }
-                sent
-            })
-        })
-    };
-    tokio::time::sleep(Duration::from_secs(2)).await;
-    let flooded = sync_b(&api, &b, "flooded", sync).await;
-    stop.store(true, Ordering::Relaxed);
-    let sent = flooding.join().unwrap();
+            .collect(),
+    );
+    let flood_of_a = Flood { a, huge, bodies };
 
+    // The phases run in rounds (alone, cores busy, flooded; again), so that a drift of the
+    // machine over the run falls on every phase alike, and each phase's p99 is read from
+    // `rounds` x `sync` requests. Between two phases B rests until its tenant's SCIM bucket
+    // (200/s) has refilled what the phase took, so that no phase starts on an emptied bucket.
+    let (mut alone, mut busy, mut flooded) = (Phase::default(), Phase::default(), Phase::default());
+    let mut sent: Vec<(String, Vec<f64>)> = Vec::new();
+    let mut per_round = Vec::new();
+    let rest = Duration::from_millis((sync as u64 * 2 * 1000) / 200 + 500);
+    for round in 0..rounds {
+        let a1 = sync_b(&api, &b, &format!("alone{round}-"), sync).await;
+        tokio::time::sleep(rest).await;
+        let b1 = floor(&api, &b, &format!("busy{round}-"), sync).await;
+        tokio::time::sleep(rest).await;
+        let (f1, s1) = flood_of_a
+            .during(&api, sync_b(&api, &b, &format!("flooded{round}-"), sync))
+            .await;
+        tokio::time::sleep(rest).await;
+        per_round.push([
+            (pct(&f1.create, 0.99), pct(&a1.create, 0.99)),
+            (pct(&f1.member_add, 0.99), pct(&a1.member_add, 0.99)),
+            (pct(&f1.seat_check, 0.99), pct(&a1.seat_check, 0.99)),
+        ]);
+        alone.extend(a1);
+        busy.extend(b1);
+        flooded.extend(f1);
+        for (name, lat) in s1 {
+            match sent.iter_mut().find(|(n, _)| *n == name) {
+                Some((_, l)) => l.extend(lat),
+                None => sent.push((name, lat)),
+            }
+        }
+    }
+
+    println!();
+    println!(
+        "B's latencies over {rounds} rounds of {sync} users per phase ({} requests per operation and phase):",
+        rounds * sync
+    );
     println!();
     println!("| B's operation | alone p50 / p99 | cores busy at low priority p50 / p99 | under A's flood p50 / p99 | flood p99 / alone p99 | flood p99 / busy p99 |");
     println!("| --- | --- | --- | --- | --- | --- |");
@@ -588,6 +657,15 @@ async fn main() {
         );
     }
     println!();
+    println!("Each round alone, flood p99 / alone p99 (of {sync} requests each):");
+    for (i, r) in per_round.iter().enumerate() {
+        let [c, m, s] = r.map(|(f, a)| format!("{:.2}x ({f:.2} / {a:.2} ms)", f / a));
+        println!(
+            "- round {}: create {c}, add member {m}, seat check {s}",
+            i + 1
+        );
+    }
+    println!();
     println!(
         "B's requests refused or failed: alone {}, cores busy {}, under the flood {} {:?}",
         alone.failed.len(),
@@ -595,7 +673,7 @@ async fn main() {
         flooded.failed.len(),
         flooded.failed.iter().take(5).collect::<Vec<_>>()
     );
-    println!("A's flood during B's flooded phase (each loop one request at a time):");
+    println!("A's flood during B's flooded phases (each loop one request at a time; loops of one kind together):");
     for (name, lat) in sent {
         println!(
             "- {name}: {} requests, p50 {:.1} ms, p99 {:.1} ms",
