@@ -232,11 +232,11 @@ pub fn respond(status: actix_web::http::StatusCode, body: &Value) -> HttpRespons
 /// from empty a few bytes at a time.
 #[allow(
     clippy::expect_used,
-    reason = "a JSON value written to a Vec cannot fail"
+    reason = "a JSON value or a resource written (string keys only) to a Vec cannot fail"
 )]
-fn to_bytes(body: &Value) -> Vec<u8> {
+fn to_bytes(body: &impl serde::Serialize) -> Vec<u8> {
     let mut out = Vec::with_capacity(1024);
-    serde_json::to_writer(&mut out, body).expect("a JSON value always serializes");
+    serde_json::to_writer(&mut out, body).expect("a resource always serializes");
     out
 }
 
@@ -263,6 +263,16 @@ pub fn serialized(body: &Value) -> Serialized {
             .pointer("/meta/location")
             .and_then(Value::as_str)
             .map(str::to_owned),
+    }
+}
+
+impl Serialized {
+    /// A resource written straight from its parts (`resource::WrittenUser`), at `location`.
+    pub fn written(body: &impl serde::Serialize, location: String) -> Serialized {
+        Serialized {
+            bytes: to_bytes(body),
+            location: Some(location),
+        }
     }
 }
 
@@ -316,16 +326,20 @@ pub(super) fn projection_of(req: &HttpRequest) -> Result<Projection, Error> {
     clippy::expect_used,
     reason = "JSON values written to a Vec cannot fail"
 )]
-pub fn respond_list(total: i64, start_index: i64, resources: Vec<Value>) -> HttpResponse {
+pub fn respond_list<T: serde::Serialize>(
+    total: i64,
+    start_index: i64,
+    resources: Vec<T>,
+) -> HttpResponse {
     #[derive(serde::Serialize)]
     #[serde(rename_all = "camelCase")]
-    struct ListResponse<'a> {
+    struct ListResponse<'a, T> {
         schemas: [&'static str; 1],
         total_results: i64,
         start_index: i64,
         items_per_page: usize,
         #[serde(rename = "Resources")]
-        resources: &'a [Value],
+        resources: &'a [T],
     }
     let body = ListResponse {
         schemas: [LIST_RESPONSE],

@@ -5,10 +5,12 @@ use actix_web::http::StatusCode;
 use actix_web::{web, HttpResponse};
 use serde_json::Value;
 
-use super::{respond_list, respond_resource, Endpoint, ListParams, On, Reply};
+use super::{
+    respond_list, respond_resource, respond_serialized, Endpoint, ListParams, On, Reply, Serialized,
+};
 use crate::scim::patch;
 use crate::scim::projection::Projection;
-use crate::scim::resource::{group_ref, normalize, render};
+use crate::scim::resource::{group_ref, normalize, render, WrittenUser};
 use crate::scim::schema::ResourceKind;
 use crate::store::UserRecord;
 
@@ -33,12 +35,33 @@ pub(super) fn shown(u: UserRecord, base: &str, projection: &Projection) -> Value
     v
 }
 
+/// A user shown whole (no projection), written straight from the record.
+fn written<'a>(u: &'a UserRecord, base: &'a str) -> WrittenUser<'a> {
+    WrittenUser {
+        id: &u.id,
+        doc: &u.doc,
+        meta: &u.meta,
+        base,
+        groups: u
+            .groups
+            .iter()
+            .map(|g| (g.id.as_str(), g.display.as_str()))
+            .collect(),
+    }
+}
+
 /// A user as a resource response: its representation and ETag.
 fn answer(on: &On, status: StatusCode, u: UserRecord, projection: &Projection) -> Reply {
     let etag = u.meta.etag();
+    let base = on.base();
+    if projection.is_empty() {
+        let location = format!("{base}/{}/{}", KIND.endpoint(), u.id);
+        let body = Serialized::written(&written(&u, &base), location);
+        return Ok(respond_serialized(status, body, &etag));
+    }
     Ok(respond_resource(
         status,
-        &shown(u, &on.base(), projection),
+        &shown(u, &base, projection),
         &etag,
     ))
 }
@@ -64,7 +87,11 @@ impl Endpoint for Users {
         let start = params.query.start_index;
         let page = on.store().list_users(on.key(), params.query).await?;
         let base = on.base();
-        let resources = page
+        if params.projection.is_empty() {
+            let resources: Vec<_> = page.items.iter().map(|u| written(u, &base)).collect();
+            return Ok(respond_list(page.total, start, resources));
+        }
+        let resources: Vec<Value> = page
             .items
             .into_iter()
             .map(|u| shown(u, &base, &params.projection))
