@@ -364,3 +364,23 @@ CREATE TABLE webhook_deliveries (
 CREATE INDEX webhook_deliveries_due ON webhook_deliveries(state, due);
 CREATE INDEX webhook_deliveries_order ON webhook_deliveries(webhook, subject, event) WHERE state = 'pending';
 CREATE INDEX webhook_deliveries_event ON webhook_deliveries(event);
+
+-- Failed SCIM requests of each tenant within the alert window (`scim_failure_window_seconds`),
+-- counted here rather than in a node's memory so that every node's share adds up
+-- (`store::alerts`).
+CREATE TABLE scim_failures (
+    id          INTEGER PRIMARY KEY,
+    tenant_rk   INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,
+    at          INTEGER NOT NULL,                     -- ms
+    label       TEXT NOT NULL                         -- status, error type and route
+);
+CREATE INDEX scim_failures_tenant ON scim_failures(tenant_rk, at);
+-- When a tenant's alert of one kind was last recorded, and how many events since are in no
+-- notification yet: `failures` (failing requests) or `refused <token id>` (a token's refusals).
+CREATE TABLE alert_marks (
+    tenant_rk   INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,
+    name        TEXT NOT NULL,
+    at          INTEGER NOT NULL,                     -- ms, when last recorded
+    unrecorded  INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_rk, name)
+);

@@ -160,10 +160,6 @@ impl Application {
             config: Arc::new(config.clone()),
             limits: limits.clone(),
             metrics: metrics.clone(),
-            alerts: Arc::new(crate::http::alerts::Alerts::new(
-                config.scim_failure_threshold,
-                config.scim_failure_window_seconds,
-            )),
             mail_wake: mail_wake.clone(),
             mail_stats: mail_stats.clone(),
             webhook_stats,

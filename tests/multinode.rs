@@ -48,6 +48,11 @@ fn free_port() -> u16 {
 
 /// A `seatkeeper serve` process on `database`, ready.
 async fn node(database: &str, dir: &std::path::Path) -> Node {
+    node_with(database, dir, &[]).await
+}
+
+/// As [`node`], with settings of its own (`env`).
+async fn node_with(database: &str, dir: &std::path::Path, env: &[(&str, &str)]) -> Node {
     let port = free_port();
     let log = std::fs::OpenOptions::new()
         .create(true)
@@ -65,6 +70,7 @@ async fn node(database: &str, dir: &std::path::Path) -> Node {
         .env("SEATKEEPER_SCIM_BURST", "10000")
         .env("SEATKEEPER_WEBHOOK_ALLOW_HTTP", "true")
         .env("SEATKEEPER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true")
+        .envs(env.iter().copied())
         .stdout(Stdio::null())
         .stderr(log)
         .spawn()
@@ -424,6 +430,116 @@ async fn a_notification_is_mailed_once_however_many_nodes_send() {
     .await;
     assert!(s.is_success(), "{n}");
     assert_eq!(n["counts"]["sent"], 1, "{n}");
+}
+
+/// The events of the tenant's notifications of `kind`, read through `base`.
+async fn events_of(c: &reqwest::Client, base: &str, tid: &str, kind: &str) -> Vec<Value> {
+    let (s, n) = json_of(
+        c.get(format!("{base}/admin/v1/tenants/{tid}/notifications"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(s.is_success(), "{n}");
+    let mut events = Vec::new();
+    for row in n["notifications"].as_array().unwrap() {
+        if row["kind"] != kind {
+            continue;
+        }
+        let (s, d) = json_of(
+            c.get(format!(
+                "{base}/admin/v1/tenants/{tid}/notifications/{}",
+                row["id"]
+            ))
+            .bearer_auth(ADMIN),
+        )
+        .await;
+        assert!(s.is_success(), "{d}");
+        events.extend(d["events"].as_array().unwrap().iter().cloned());
+    }
+    events
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn failing_requests_and_refused_tokens_add_up_over_nodes() {
+    // Six failures within the window make a notification; three reach each node.
+    let dir = tempfile::tempdir().unwrap();
+    let database = postgres_support::cluster().database();
+    let env = [("SEATKEEPER_SCIM_FAILURE_THRESHOLD", "6")];
+    let a = node_with(&database, dir.path(), &env).await;
+    let b = node_with(&database, dir.path(), &env).await;
+    let c = reqwest::Client::new();
+    let (tid, tok) = tenant(&c, &a.base, "tailspin").await;
+    create_user(&c, &a.base, &tok, "taken@tailspin.example").await;
+    for i in 0..6 {
+        let base = if i % 2 == 0 { &a.base } else { &b.base };
+        let (s, _) = json_of(
+            c.post(format!("{base}/scim/v2/Users"))
+                .bearer_auth(&tok)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"schemas": [USER], "userName": "taken@tailspin.example"}).to_string()),
+        )
+        .await;
+        assert_eq!(s, reqwest::StatusCode::CONFLICT);
+    }
+    // A revoked token, used through both nodes: one record, its refusals counted.
+    let (s, old) = json_of(
+        c.post(format!("{}/admin/v1/tenants/{tid}/tokens", a.base))
+            .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(s.is_success(), "{old}");
+    let (s, _) = json_of(
+        c.delete(format!(
+            "{}/admin/v1/tenants/{tid}/tokens/{}",
+            a.base,
+            old["id"].as_str().unwrap()
+        ))
+        .bearer_auth(ADMIN),
+    )
+    .await;
+    assert!(s.is_success());
+    let old = old["token"].as_str().unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await; // revocation reaches every node
+    for base in [&a.base, &b.base, &a.base, &b.base] {
+        let r = c
+            .get(format!("{base}/scim/v2/Users"))
+            .bearer_auth(old)
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), reqwest::StatusCode::UNAUTHORIZED);
+    }
+    // The counts are written after the answers: wait for them.
+    let deadline = Instant::now() + Duration::from_secs(10);
+    let (failing, refused) = loop {
+        let failing = events_of(&c, &b.base, &tid, "scim_failures").await;
+        let refused = events_of(&c, &a.base, &tid, "auth_failures").await;
+        if (!failing.is_empty() && !refused.is_empty()) || Instant::now() > deadline {
+            break (failing, refused);
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    assert_eq!(failing.len(), 1, "one notification: {failing:?}");
+    assert_eq!(failing[0]["failedRequests"], 6, "{failing:?}");
+    assert_eq!(
+        failing[0]["mostCommonErrors"], "6 × 409 uniqueness on POST /scim/v2/Users",
+        "{failing:?}"
+    );
+    assert_eq!(refused.len(), 1, "recorded once a minute: {refused:?}");
+    assert_eq!(refused[0]["requests"], 1, "{refused:?}");
+    // The three refusals after the record are counted in the database, for the next record.
+    let unrecorded = std::thread::spawn(move || {
+        let mut db = postgres::Client::connect(&database, postgres::NoTls).unwrap();
+        db.query_one(
+            "SELECT unrecorded FROM alert_marks WHERE name LIKE 'refused %'",
+            &[],
+        )
+        .unwrap()
+        .get::<_, i64>(0)
+    })
+    .join()
+    .unwrap();
+    assert_eq!(unrecorded, 3);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]

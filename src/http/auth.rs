@@ -11,7 +11,6 @@ use subtle::ConstantTimeEq;
 use super::error::{AdminError, ScimError, Throttled};
 use super::limits::{retry_after, AdminKey};
 use super::AppState;
-use crate::notify::Kind;
 use crate::scim;
 use crate::store::{Authn, Tenant};
 
@@ -70,23 +69,24 @@ impl FromRequest for ScimTenant {
                 Authn::Tenant(t) => t,
                 Authn::Refused { tenant, reason } => {
                     if let Some((key, token_id)) = tenant {
-                        let event = state.alerts.token_refused(
-                            key,
-                            &token_id,
-                            reason,
-                            client.map(|c| c.to_string()),
-                        );
-                        if let Some(e) = event {
-                            tracing::warn!(token = %token_id, reason, "SCIM request with a refused token");
-                            let store = state.store.clone();
-                            tokio::spawn(async move {
-                                if let Err(err) =
-                                    store.notify_event(key, Kind::AuthFailures, vec![e]).await
-                                {
-                                    tracing::warn!(error = %err, "cannot record a refused-token notification");
+                        // Counted in the store, where every node's refusals add up
+                        // (`store::alerts`); recorded at most once a minute per token.
+                        let store = state.store.clone();
+                        let client = client.map(|c| c.to_string());
+                        tokio::spawn(async move {
+                            match store
+                                .count_refused_token(key, token_id.clone(), reason, client)
+                                .await
+                            {
+                                Ok(true) => {
+                                    tracing::warn!(token = %token_id, reason, "SCIM request with a refused token")
                                 }
-                            });
-                        }
+                                Ok(false) => {}
+                                Err(err) => {
+                                    tracing::warn!(error = %err, "cannot count a refused token")
+                                }
+                            }
+                        });
                     }
                     if let Some(d) = state.limits.failure(client) {
                         return Err(brake(d).into());

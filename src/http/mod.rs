@@ -3,7 +3,6 @@
 //! code, call one store operation and render the answer; they hold no business rules.
 
 pub mod admin;
-pub mod alerts;
 pub mod audit;
 pub mod auth;
 pub mod body;
@@ -39,8 +38,6 @@ pub struct AppState {
     pub config: Arc<Config>,
     pub limits: Arc<limits::Limits>,
     pub metrics: Arc<metrics::Metrics>,
-    /// Failing requests and refused tokens, counted for notifications.
-    pub alerts: Arc<alerts::Alerts>,
     /// Wakes the notification sender (a test message is due at once).
     pub mail_wake: Arc<tokio::sync::Notify>,
     pub mail_stats: Arc<crate::notify::sender::Stats>,
@@ -225,8 +222,9 @@ fn with_path(uri: &actix_web::http::Uri, path: &str) -> actix_web::http::Uri {
     actix_web::http::Uri::from_parts(parts).unwrap_or_else(|_| uri.clone())
 }
 
-/// Counts a failed request of an authenticated tenant; records the notification when the
-/// tenant's failures reach the threshold.
+/// Counts a failed request of an authenticated tenant, in the store (`store::alerts`: every
+/// node's failures add up there), which records the notification when the tenant's failures
+/// reach the threshold.
 fn failed_request<B>(
     state: &web::Data<AppState>,
     r: &actix_web::dev::ServiceResponse<B>,
@@ -238,6 +236,10 @@ fn failed_request<B>(
     else {
         return;
     };
+    let threshold = state.config.scim_failure_threshold;
+    if threshold == 0 {
+        return;
+    }
     let kind = r
         .response()
         .extensions()
@@ -245,17 +247,16 @@ fn failed_request<B>(
         .map(|k| k.0)
         .unwrap_or("");
     let label = format!("{} {kind} on {method} {route}", r.status().as_u16()).replace("  ", " ");
-    if let Some(event) = state.alerts.request_failed(tenant, label) {
-        let store = state.store.clone();
-        tokio::spawn(async move {
-            if let Err(e) = store
-                .notify_event(tenant, crate::notify::Kind::ScimFailures, vec![event])
-                .await
-            {
-                tracing::warn!(error = %e, "cannot record a failing-requests notification");
-            }
-        });
-    }
+    let window = (state.config.scim_failure_window_seconds as i64).saturating_mul(1000);
+    let store = state.store.clone();
+    tokio::spawn(async move {
+        if let Err(e) = store
+            .count_failed_request(tenant, label, threshold, window)
+            .await
+        {
+            tracing::warn!(error = %e, "cannot count a failing request");
+        }
+    });
 }
 
 /// Headers every answer carries: nothing here is to be sniffed, framed, cached or referred.

@@ -254,9 +254,9 @@ impl Node {
     /// Levels (by their path) that hold both a word and a parameter among their next segments.
     #[cfg(test)]
     fn mixed(&self, path: &str) -> Vec<String> {
-        let params = self.children.iter().filter(|(s, _)| s.starts_with('{'));
+        let is_param = |(s, _): &(String, Node)| s.starts_with('{');
         let mut found = Vec::new();
-        if params.count() > 0 && self.children.iter().any(|(s, _)| !s.starts_with('{')) {
+        if self.children.iter().any(is_param) && !self.children.iter().all(is_param) {
             found.push(path.to_owned());
         }
         for (s, c) in &self.children {

@@ -37,6 +37,7 @@
 //! write paths for both engines, kept together because each path decides per engine. The
 //! SQLite writer is in `writer`, PostgreSQL's in `pg` and `pg_batch`.)
 
+mod alerts;
 mod allocate;
 pub mod audit;
 mod creates;

@@ -48,6 +48,7 @@ const STEPS: &[&str] = &[
     include_str!("pg/v6.sql"),
     include_str!("pg/v7.sql"),
     include_str!("pg/v8.sql"),
+    include_str!("pg/v9.sql"),
 ];
 /// The version-1 schema as first released, for the test that a migrated database equals a new
 /// one (`tests/multinode.rs`).
@@ -298,4 +299,17 @@ fn migrate(s: &mut PgSession) -> Result<()> {
     }
     c.batch_execute("COMMIT")?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    /// A new database gets the version the steps lead to.
+    #[test]
+    fn the_schema_names_the_current_version() {
+        let line = format!(
+            "INSERT INTO schema_version (version) VALUES ({});",
+            super::CURRENT
+        );
+        assert!(super::SCHEMA.lines().any(|l| l == line), "{line}");
+    }
 }

@@ -22,7 +22,7 @@ use super::sql::{Db, PgSession};
 use super::{Error, Result};
 
 /// The tables, parents before children.
-const TABLES: [&str; 22] = [
+const TABLES: [&str; 24] = [
     "tenants",
     "product_tokens",
     "console_sessions",
@@ -45,10 +45,12 @@ const TABLES: [&str; 22] = [
     "webhooks",
     "webhook_events",
     "webhook_deliveries",
+    "scim_failures",
+    "alert_marks",
 ];
 
 /// Tables with an identity key, and its column.
-const IDENTITIES: [(&str, &str); 10] = [
+const IDENTITIES: [(&str, &str); 11] = [
     ("tenants", "rk"),
     ("users", "rk"),
     ("groups", "rk"),
@@ -59,6 +61,7 @@ const IDENTITIES: [(&str, &str); 10] = [
     ("outbox", "id"),
     ("webhooks", "rk"),
     ("webhook_events", "seq"),
+    ("scim_failures", "id"),
 ];
 
 /// What a transfer copied: rows per table, equal on both sides.
