@@ -15,12 +15,15 @@
 //! them as it can; setup calls use reqwest.
 //!
 //! Settings (environment): `SEATKEEPER_LOAD_USERS` (100000), `SEATKEEPER_LOAD_CONCURRENCY` (64),
-//! `SEATKEEPER_LOAD_REQUESTS` (reads and checks per workload, 50000), `SEATKEEPER_LOAD_DIR`
+//! `SEATKEEPER_LOAD_REQUESTS` (single adds and cycle operations, 50000),
+//! `SEATKEEPER_LOAD_POINT_READS` (filters, each seat check, `/healthz` and the raw SELECT; three
+//! times the former, 150000), `SEATKEEPER_LOAD_DIR`
 //! (where the database goes; default the system temp dir), `SEATKEEPER_LOAD_DATABASE` (a
 //! `postgres://` URL of an empty database: the daemon runs on PostgreSQL instead, and the run
 //! first measures what PostgreSQL itself gives on this machine with the same client crate and
 //! concurrency, a durable one-row INSERT and a prepared point SELECT by primary key, printed
-//! beside the daemon's figures).
+//! beside the daemon's figures; before the reads it runs `VACUUM (ANALYZE)`, timed, so that
+//! autovacuum's cleanup of the write phases does not overlap the measured reads).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
 
@@ -253,7 +256,10 @@ where
     drive_with(name, addr, n, concurrency, make, Arc::new(|_, _| {})).await
 }
 
-/// As [`drive`], handing each answer's body to `on_body`.
+/// As [`drive`], handing each answer's body to `on_body`. The connections are driven by one
+/// thread with an event loop of its own (a current-thread runtime), as `wrk -t1` drives them:
+/// on a machine where client and daemon share the cores, a client spread over the benchmark's
+/// multi-threaded runtime took more of them per request (its tasks woken across threads).
 async fn drive_with<F>(
     name: &str,
     addr: std::net::SocketAddr,
@@ -268,39 +274,51 @@ where
     let make = Arc::new(make);
     let next = Arc::new(AtomicUsize::new(0));
     let t = Instant::now();
-    let tasks: Vec<_> = (0..concurrency.min(n.max(1)))
-        .map(|_| {
-            let make = make.clone();
-            let next = next.clone();
-            let on_body = on_body.clone();
-            tokio::spawn(async move {
-                let mut conn = Conn::new(addr);
-                let mut lat = Vec::new();
-                loop {
-                    let i = next.fetch_add(1, Ordering::Relaxed);
-                    if i >= n {
-                        break;
-                    }
-                    let request = make(i);
-                    let s = Instant::now();
-                    let answer = conn.send(&request).await.expect("request answered");
-                    assert!(
-                        (200..300).contains(&answer.status),
-                        "request {i} answered {}: {}",
-                        answer.status,
-                        String::from_utf8_lossy(&answer.body)
-                    );
-                    lat.push(s.elapsed().as_secs_f64());
-                    on_body(i, &answer.body);
-                }
-                lat
-            })
-        })
-        .collect();
-    let mut latencies = Vec::with_capacity(n);
-    for t in tasks {
-        latencies.extend(t.await.unwrap());
-    }
+    let (done, latencies) = tokio::sync::oneshot::channel();
+    std::thread::spawn(move || {
+        let client = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        let latencies = client.block_on(async move {
+            let tasks: Vec<_> = (0..concurrency.min(n.max(1)))
+                .map(|_| {
+                    let make = make.clone();
+                    let next = next.clone();
+                    let on_body = on_body.clone();
+                    tokio::spawn(async move {
+                        let mut conn = Conn::new(addr);
+                        let mut lat = Vec::new();
+                        loop {
+                            let i = next.fetch_add(1, Ordering::Relaxed);
+                            if i >= n {
+                                break;
+                            }
+                            let request = make(i);
+                            let s = Instant::now();
+                            let answer = conn.send(&request).await.expect("request answered");
+                            assert!(
+                                (200..300).contains(&answer.status),
+                                "request {i} answered {}: {}",
+                                answer.status,
+                                String::from_utf8_lossy(&answer.body)
+                            );
+                            lat.push(s.elapsed().as_secs_f64());
+                            on_body(i, &answer.body);
+                        }
+                        lat
+                    })
+                })
+                .collect();
+            let mut latencies = Vec::with_capacity(n);
+            for t in tasks {
+                latencies.extend(t.await.unwrap());
+            }
+            latencies
+        });
+        let _ = done.send(latencies);
+    });
+    let latencies = latencies.await.expect("the client thread finished");
     Figures {
         name: name.into(),
         requests: n,
@@ -311,8 +329,14 @@ where
 
 /// What PostgreSQL itself gives on this machine, with the same client crate and concurrency
 /// as the daemon's: `concurrency` connections, each on a thread, running a durable one-row
-/// INSERT (autocommit) and then a prepared point SELECT by primary key, `requests` of each.
-async fn raw_postgres(url: &str, concurrency: usize, requests: usize) -> Vec<Figures> {
+/// INSERT (autocommit), `inserts` of them, and then `selects` prepared point SELECTs by primary key
+/// of the inserted rows.
+async fn raw_postgres(
+    url: &str,
+    concurrency: usize,
+    inserts: usize,
+    selects: usize,
+) -> Vec<Figures> {
     let url = url.to_owned();
     tokio::task::spawn_blocking(move || {
         let mut admin = postgres::Client::connect(&url, postgres::NoTls).unwrap();
@@ -323,6 +347,7 @@ async fn raw_postgres(url: &str, concurrency: usize, requests: usize) -> Vec<Fig
             )
             .unwrap();
         let run = |name: &str, sql: &'static str, insert: bool| {
+            let requests = if insert { inserts } else { selects };
             let next = Arc::new(AtomicUsize::new(0));
             let t = Instant::now();
             let threads: Vec<_> = (0..concurrency)
@@ -340,7 +365,7 @@ async fn raw_postgres(url: &str, concurrency: usize, requests: usize) -> Vec<Fig
                             let key = if insert {
                                 k as i64
                             } else {
-                                ((k * 7_727 + 3) % requests) as i64
+                                ((k * 7_727 + 3) % inserts) as i64
                             };
                             let s = Instant::now();
                             if insert {
@@ -405,6 +430,9 @@ async fn main() {
     let n = env_usize("SEATKEEPER_LOAD_USERS", 100_000);
     let c = env_usize("SEATKEEPER_LOAD_CONCURRENCY", 64);
     let reads = env_usize("SEATKEEPER_LOAD_REQUESTS", 50_000);
+    // Point reads run at tens of thousands a second: 50,000 of them is a phase of one or two
+    // seconds, too short to outlast a warm-up or a passing disturbance on two cores.
+    let point_reads = env_usize("SEATKEEPER_LOAD_POINT_READS", 3 * reads);
     let dir = std::env::var("SEATKEEPER_LOAD_DIR")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|_| std::env::temp_dir());
@@ -444,7 +472,7 @@ async fn main() {
     println!("| workload | requests or items | throughput | p50 | p99 |");
     println!("| --- | --- | --- | --- | --- |");
     if let Some(url) = &pg_url {
-        for f in raw_postgres(url, c, reads).await {
+        for f in raw_postgres(url, c, reads, point_reads).await {
             f.print("stmt", 1);
         }
     }
@@ -473,9 +501,13 @@ async fn main() {
     let token = tok["token"].as_str().unwrap().to_owned();
 
     // The ceiling: a trivial endpoint of the same server.
-    drive("GET /healthz (the HTTP ceiling)", addr, reads, c, |_| {
-        b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec()
-    })
+    drive(
+        "GET /healthz (the HTTP ceiling)",
+        addr,
+        point_reads,
+        c,
+        |_| b"GET /healthz HTTP/1.1\r\nHost: 127.0.0.1\r\n\r\n".to_vec(),
+    )
     .await
     .print("req", 1);
 
@@ -625,13 +657,34 @@ async fn main() {
         f.print("ops", 1);
     }
 
+    // On PostgreSQL the write phases leave dead row versions that autovacuum cleans up over the
+    // next minute, on the same two cores: the reads would be measured against whichever part of
+    // that cleanup overlaps them (the seat checks lost up to a fifth in some runs). Vacuum now,
+    // timed, so that the reads are measured on the settled database they meet between bursts
+    // of provisioning, as the raw SELECT is (on its fresh table).
+    if let Some(url) = &pg_url {
+        let url = url.clone();
+        let took = tokio::task::spawn_blocking(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            let t = Instant::now();
+            c.batch_execute("VACUUM (ANALYZE)").unwrap();
+            t.elapsed()
+        })
+        .await
+        .unwrap();
+        println!(
+            "| (PostgreSQL: VACUUM (ANALYZE) after the writes, before the reads: {:.1} s) | | | | |",
+            took.as_secs_f64()
+        );
+    }
+
     // Reads: filter by userName, random existing users.
     {
         let tk = token.clone();
         let f = drive(
             "GET /Users?filter=userName eq \"...\"",
             addr,
-            reads,
+            point_reads,
             c,
             move |k| {
                 let i = (k * 104_729 + 17) % n;
@@ -650,7 +703,7 @@ async fn main() {
         let f = drive(
             "seat check GET .../licenses/{l}/seats/{userName}",
             addr,
-            reads,
+            point_reads,
             c,
             move |k| {
                 let i = (k * 7_727 + 3) % n;
@@ -676,7 +729,7 @@ async fn main() {
         let f = drive(
             "seat check GET /product/v1/.../licenses/{l}/users/{user}",
             addr,
-            reads,
+            point_reads,
             c,
             move |k| {
                 let i = (k * 7_727 + 3) % n;

@@ -770,7 +770,7 @@ async fn transfer_keeps_every_waitlist_in_order() {
         after, before,
         "the same seats, states, stamps and waitlist positions"
     );
-    let (s, _) = json_of(
+    let (s, users) = json_of(
         c.get(format!("{}/scim/v2/Users", pg.base))
             .bearer_auth(&tok),
     )
@@ -780,6 +780,13 @@ async fn transfer_keeps_every_waitlist_in_order() {
         reqwest::StatusCode::OK,
         "the SCIM token (its hash) came along"
     );
+    // Every user reads its group reference, which PostgreSQL keeps on the user's row.
+    let listed = users["Resources"].as_array().unwrap();
+    assert_eq!(listed.len(), 12, "{users}");
+    for u in listed {
+        assert_eq!(u["groups"][0]["value"], group.as_str(), "{u}");
+        assert_eq!(u["groups"][0]["display"], "Licensed", "{u}");
+    }
     // New users join behind everyone who waited before the move.
     let late = create_user(&c, &pg.base, &tok, "late@woodgrove.example").await;
     add_member(&c, &pg.base, &tok, &group, &late).await;
@@ -1025,7 +1032,8 @@ async fn readiness_follows_the_database() {
     }
 }
 
-/// Tables, columns (type, default, nullability) and indexes of a PostgreSQL database.
+/// Tables, columns (type, default, nullability), storage options, indexes, triggers and
+/// functions of a PostgreSQL database.
 fn pg_shape(url: String) -> Vec<String> {
     std::thread::spawn(move || {
         let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
@@ -1047,6 +1055,37 @@ fn pg_shape(url: String) -> Vec<String> {
         out.extend(
             c.query(
                 "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+        );
+        out.extend(
+            c.query(
+                "SELECT relname || ' ' || array_to_string(reloptions, ',') FROM pg_class
+                 WHERE reloptions IS NOT NULL AND relnamespace = current_schema()::regnamespace",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+        );
+        // Triggers (with the functions they run, whole) and any other function of the schema.
+        out.extend(
+            c.query(
+                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid
+                 WHERE NOT t.tgisinternal AND r.relnamespace = current_schema()::regnamespace",
+                &[],
+            )
+            .unwrap()
+            .iter()
+            .map(|r| r.get::<_, String>(0)),
+        );
+        out.extend(
+            c.query(
+                "SELECT pg_get_functiondef(p.oid) FROM pg_proc p
+                 WHERE p.pronamespace = current_schema()::regnamespace",
                 &[],
             )
             .unwrap()
@@ -1084,5 +1123,9 @@ async fn a_version_1_database_migrates_to_the_current_schema() {
     }
     let (new_shape, migrated_shape) = (pg_shape(fresh), pg_shape(old));
     assert!(new_shape.iter().any(|l| l.starts_with("tenants time_zone")));
+    assert!(new_shape
+        .iter()
+        .any(|l| l.contains("TRIGGER groups_renamed")));
+    assert!(new_shape.iter().any(|l| l == "users fillfactor=80"));
     assert_eq!(migrated_shape, new_shape);
 }

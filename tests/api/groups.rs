@@ -1,4 +1,5 @@
-//! SCIM Groups over HTTP: the lifecycle with members, nested groups typed as groups, input
+//! SCIM Groups over HTTP: the lifecycle with members, users' group references as memberships
+//! and names change, nested groups typed as groups, input
 //! errors, PATCH answered 200 or 204 (`group_patch_response`), and a large PUT written as its
 //! difference.
 
@@ -112,6 +113,108 @@ async fn group_lifecycle_with_members() {
         .scim(&tok, Method::GET, &format!("/Users/{}", u[1]), None)
         .await;
     assert!(user.get("groups").is_none());
+}
+
+/// The `display` of each of a user's group references, read by id and by a `userName eq`
+/// filter (two read paths; on PostgreSQL both read the references kept on the user's row).
+async fn group_names_of(app: &TestApp, tok: &str, user: &Value) -> Vec<String> {
+    let names = |u: &Value| -> Vec<String> {
+        u["groups"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .map(|g| g["display"].as_str().unwrap().to_owned())
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let (_, by_id) = app
+        .scim(tok, Method::GET, &format!("/Users/{}", id(user)), None)
+        .await;
+    let filter = format!("userName eq \"{}\"", user["userName"].as_str().unwrap());
+    let (_, listed) = app
+        .scim(
+            tok,
+            Method::GET,
+            &format!("/Users?filter={}", urlencode(&filter)),
+            None,
+        )
+        .await;
+    assert_eq!(names(&by_id), names(&listed["Resources"][0]), "{listed}");
+    names(&by_id)
+}
+
+#[tokio::test]
+async fn users_read_their_groups_as_memberships_and_names_change() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("refs").await;
+    let a = app.create_user(&tok, "ann@refs.test").await;
+    let b = app.create_user(&tok, "bob@refs.test").await;
+    let alpha = app.create_group(&tok, "Alpha", &[&id(&a)]).await;
+    let beta = app.create_group(&tok, "Beta", &[&id(&a), &id(&b)]).await;
+    assert_eq!(group_names_of(&app, &tok, &a).await, ["Alpha", "Beta"]);
+    assert_eq!(group_names_of(&app, &tok, &b).await, ["Beta"]);
+
+    // A rename by PATCH reaches every member's references, in display-name order.
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{}", id(&alpha)),
+            Some(patch(json!([
+                {"op": "replace", "path": "displayName", "value": "Zeta"}
+            ]))),
+        )
+        .await;
+    assert!(s.is_success(), "{s}");
+    assert_eq!(group_names_of(&app, &tok, &a).await, ["Beta", "Zeta"]);
+
+    // A member removed; another added by PATCH.
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{}", id(&beta)),
+            Some(patch(json!([
+                {"op": "remove", "path": format!("members[value eq \"{}\"]", id(&a))},
+            ]))),
+        )
+        .await;
+    assert!(s.is_success(), "{s}");
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{}", id(&alpha)),
+            Some(patch(json!([
+                {"op": "add", "path": "members", "value": [{"value": id(&b)}]},
+            ]))),
+        )
+        .await;
+    assert!(s.is_success(), "{s}");
+    assert_eq!(group_names_of(&app, &tok, &a).await, ["Zeta"]);
+    assert_eq!(group_names_of(&app, &tok, &b).await, ["Beta", "Zeta"]);
+
+    // A PUT renames and replaces the members at once.
+    let (s, _) = app
+        .scim(&tok, Method::PUT, &format!("/Groups/{}", id(&beta)), Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "Gamma", "members": [{"value": id(&a)}]})))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(group_names_of(&app, &tok, &a).await, ["Gamma", "Zeta"]);
+    assert_eq!(group_names_of(&app, &tok, &b).await, ["Zeta"]);
+
+    // A deleted group leaves no reference behind.
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::DELETE,
+            &format!("/Groups/{}", id(&alpha)),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    assert_eq!(group_names_of(&app, &tok, &a).await, ["Gamma"]);
+    assert!(group_names_of(&app, &tok, &b).await.is_empty());
 }
 
 #[tokio::test]
