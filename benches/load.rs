@@ -10,9 +10,9 @@
 //! start-up time at that size. `/healthz` on the same server is measured first: it is the HTTP
 //! ceiling of this machine (client and server share its cores), so every figure can be read as a
 //! ratio to it. The measured requests go out through a minimal HTTP/1.1 keep-alive client
-//! ([`Conn`]: requests written as prepared bytes, answers parsed by their Content-Length), so
-//! that on a machine where client and daemon share the cores, the client takes as little of
-//! them as it can; setup calls use reqwest.
+//! ([`Conn`]: requests written as prepared bytes, answers parsed by their Content-Length) on
+//! one thread's event loop ([`drive_with`]), so that on a machine where client and daemon share
+//! the cores, the client takes as little of them as it can; setup calls use reqwest.
 //!
 //! Settings (environment): `SEATKEEPER_LOAD_USERS` (100000), `SEATKEEPER_LOAD_CONCURRENCY` (64),
 //! `SEATKEEPER_LOAD_REQUESTS` (single adds and cycle operations, 50000),
