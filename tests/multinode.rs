@@ -1052,46 +1052,24 @@ fn pg_shape(url: String) -> Vec<String> {
                     .join(" ")
             })
             .collect();
-        out.extend(
-            c.query(
-                "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0)),
-        );
-        out.extend(
-            c.query(
-                "SELECT relname || ' ' || array_to_string(reloptions, ',') FROM pg_class
-                 WHERE reloptions IS NOT NULL AND relnamespace = current_schema()::regnamespace",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0)),
-        );
-        // Triggers (with the functions they run, whole) and any other function of the schema.
-        out.extend(
-            c.query(
-                "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid
-                 WHERE NOT t.tgisinternal AND r.relnamespace = current_schema()::regnamespace",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0)),
-        );
-        out.extend(
-            c.query(
-                "SELECT pg_get_functiondef(p.oid) FROM pg_proc p
-                 WHERE p.pronamespace = current_schema()::regnamespace",
-                &[],
-            )
-            .unwrap()
-            .iter()
-            .map(|r| r.get::<_, String>(0)),
-        );
+        // Indexes, storage options, triggers (with the functions they run, whole) and any
+        // other function of the schema: one text column each.
+        for sql in [
+            "SELECT indexdef FROM pg_indexes WHERE schemaname = current_schema()",
+            "SELECT relname || ' ' || array_to_string(reloptions, ',') FROM pg_class
+             WHERE reloptions IS NOT NULL AND relnamespace = current_schema()::regnamespace",
+            "SELECT pg_get_triggerdef(t.oid) FROM pg_trigger t JOIN pg_class r ON r.oid = t.tgrelid
+             WHERE NOT t.tgisinternal AND r.relnamespace = current_schema()::regnamespace",
+            "SELECT pg_get_functiondef(p.oid) FROM pg_proc p
+             WHERE p.pronamespace = current_schema()::regnamespace",
+        ] {
+            out.extend(
+                c.query(sql, &[])
+                    .unwrap()
+                    .iter()
+                    .map(|r| r.get::<_, String>(0)),
+            );
+        }
         out.push(format!(
             "version {}",
             c.query_one("SELECT version FROM schema_version", &[])

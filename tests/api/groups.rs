@@ -144,6 +144,19 @@ async fn group_names_of(app: &TestApp, tok: &str, user: &Value) -> Vec<String> {
     names(&by_id)
 }
 
+/// PATCHes group `g` with `ops`; asserts it succeeded.
+async fn patch_group(app: &TestApp, tok: &str, g: &Value, ops: Value) {
+    let (s, body) = app
+        .scim(
+            tok,
+            Method::PATCH,
+            &format!("/Groups/{}", id(g)),
+            Some(patch(ops)),
+        )
+        .await;
+    assert!(s.is_success(), "{s} {body}");
+}
+
 #[tokio::test]
 async fn users_read_their_groups_as_memberships_and_names_change() {
     let app = TestApp::spawn().await;
@@ -156,42 +169,36 @@ async fn users_read_their_groups_as_memberships_and_names_change() {
     assert_eq!(group_names_of(&app, &tok, &b).await, ["Beta"]);
 
     // A rename by PATCH reaches every member's references, in display-name order.
-    let (s, _) = app
-        .scim(
-            &tok,
-            Method::PATCH,
-            &format!("/Groups/{}", id(&alpha)),
-            Some(patch(json!([
-                {"op": "replace", "path": "displayName", "value": "Zeta"}
-            ]))),
-        )
-        .await;
-    assert!(s.is_success(), "{s}");
+    patch_group(
+        &app,
+        &tok,
+        &alpha,
+        json!([
+            {"op": "replace", "path": "displayName", "value": "Zeta"}
+        ]),
+    )
+    .await;
     assert_eq!(group_names_of(&app, &tok, &a).await, ["Beta", "Zeta"]);
 
     // A member removed; another added by PATCH.
-    let (s, _) = app
-        .scim(
-            &tok,
-            Method::PATCH,
-            &format!("/Groups/{}", id(&beta)),
-            Some(patch(json!([
-                {"op": "remove", "path": format!("members[value eq \"{}\"]", id(&a))},
-            ]))),
-        )
-        .await;
-    assert!(s.is_success(), "{s}");
-    let (s, _) = app
-        .scim(
-            &tok,
-            Method::PATCH,
-            &format!("/Groups/{}", id(&alpha)),
-            Some(patch(json!([
-                {"op": "add", "path": "members", "value": [{"value": id(&b)}]},
-            ]))),
-        )
-        .await;
-    assert!(s.is_success(), "{s}");
+    patch_group(
+        &app,
+        &tok,
+        &beta,
+        json!([
+            {"op": "remove", "path": format!("members[value eq \"{}\"]", id(&a))},
+        ]),
+    )
+    .await;
+    patch_group(
+        &app,
+        &tok,
+        &alpha,
+        json!([
+            {"op": "add", "path": "members", "value": [{"value": id(&b)}]},
+        ]),
+    )
+    .await;
     assert_eq!(group_names_of(&app, &tok, &a).await, ["Zeta"]);
     assert_eq!(group_names_of(&app, &tok, &b).await, ["Beta", "Zeta"]);
 
