@@ -55,7 +55,8 @@ CREATE TABLE console_sessions (
     csrf        TEXT NOT NULL,
     created     BIGINT NOT NULL,
     seen        BIGINT NOT NULL,
-    actor       TEXT
+    actor       TEXT,
+    bound       BYTEA
 );
 CREATE INDEX console_sessions_tenant ON console_sessions(tenant);
 
@@ -291,7 +292,8 @@ CREATE TABLE audit (
     action          TEXT NOT NULL,
     detail          TEXT NOT NULL,
     prev_hash       TEXT,
-    hash            TEXT
+    hash            TEXT,
+    key_id          TEXT
 );
 CREATE INDEX audit_tenant ON audit(tenant, seq);
 

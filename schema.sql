@@ -1,12 +1,12 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 13, `migrate::CURRENT`), applied at start-up to a new
+-- This is the whole current schema (version 15, `migrate::CURRENT`), applied at start-up to a new
 -- database. `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases
 -- in place with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the
 -- notification outbox; v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist
 -- generations; v6.sql: console sessions in the database; v7.sql: time zones, weekly summaries,
 -- per-license recipients, operator copies; v8.sql: product tokens; v9.sql: usage reports and
--- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors; v12.sql: the circuit breaker's holds, capacity planning; v13.sql: reservations and ceilings per group). Every row belongs to a tenant: each
+-- idle-seat reclaim; v10.sql: webhooks; v11.sql: the audit hash chain, console session actors; v12.sql: the circuit breaker's holds, capacity planning; v13.sql: reservations and ceilings per group; v14.sql: failing requests and refused tokens counted in the database; v15.sql: console sessions bound to their credential, keyed audit entries). Every row belongs to a tenant: each
 -- table carries `tenant` (the tenant's internal key) and every query is scoped by it.
 -- Resources keep their SCIM body as JSON in `doc`; the columns beside it are the indexed copies
 -- that filters and the seat allocator read.
@@ -51,7 +51,8 @@ CREATE TABLE console_sessions (
     csrf        TEXT NOT NULL,
     created     INTEGER NOT NULL,
     seen        INTEGER NOT NULL,
-    actor       TEXT                                  -- who signed in: 'operator' | 'tenant-admin:<id>'
+    actor       TEXT,                                 -- who signed in: 'operator' | 'tenant-admin:<id>'
+    bound       BLOB                                  -- HMAC-SHA-256 of the credential that signed in, keyed by the session id
 ) WITHOUT ROWID;
 CREATE INDEX console_sessions_tenant ON console_sessions(tenant);
 
@@ -273,7 +274,8 @@ CREATE TABLE audit (
     action          TEXT NOT NULL,
     detail          TEXT NOT NULL,                       -- JSON
     prev_hash       TEXT,                                -- the tenant's previous entry's hash (store/audit.rs)
-    hash            TEXT                                 -- SHA-256 of this entry and prev_hash
+    hash            TEXT,                                -- SHA-256 (or HMAC-SHA-256, see key_id) of this entry and prev_hash
+    key_id          TEXT                                 -- NULL: SHA-256; else the fingerprint of the audit key
 );
 CREATE INDEX audit_tenant ON audit(tenant, seq);
 

@@ -147,6 +147,7 @@ impl Application {
             crate::webhook::dispatcher::Policy::of(&config),
             std::time::Duration::from_secs(config.webhook_timeout_seconds),
             std::time::Duration::from_secs(config.webhook_disable_after_seconds),
+            config.webhook_proxy.as_ref().map(|p| p.0.as_str()),
         )
         .map_err(|e| anyhow::anyhow!(e))?;
         let webhook_stats = dispatcher.stats.clone();
@@ -163,6 +164,7 @@ impl Application {
             mail_wake: mail_wake.clone(),
             mail_stats: mail_stats.clone(),
             webhook_stats,
+            ready: Default::default(),
         });
         let surface = if config.metrics_listen.is_some() {
             http::Surface::Service

@@ -132,6 +132,24 @@ pub struct Config {
     /// An endpoint failing for this long (since its last success) is disabled and the tenant's
     /// recipients are told.
     pub webhook_disable_after_seconds: u64,
+    /// Most webhook endpoints one tenant may register (400 past it).
+    pub webhook_max_endpoints_per_tenant: u32,
+    /// A proxy every webhook goes through (`http://host:port`). Unset: none; the environment's
+    /// proxy variables are never used. The proxy resolves endpoint names, so the internal
+    /// address guard does not see what they resolve to: the proxy must refuse internal
+    /// addresses itself.
+    pub webhook_proxy: Option<Secret>,
+    /// Product API requests per second per product token (0: unlimited); bursts up to twice
+    /// that. A batch of N checks or usage events counts N.
+    pub product_requests_per_second: u32,
+    /// A file holding the PostgreSQL password, so that it stays out of the `database` URL (and
+    /// so out of process listings and logs). libpq's `PGPASSWORD` and `PGPASSFILE` (or
+    /// `~/.pgpass`) are read too when neither the URL nor this gives one.
+    pub database_password_file: Option<PathBuf>,
+    /// A file holding a secret key (at least 32 bytes) for the audit log: entries are then
+    /// chained with HMAC-SHA-256 under it, so that someone who can write the database but not
+    /// read this file cannot recompute the chain.
+    pub audit_key_file: Option<PathBuf>,
 }
 
 /// RFC 7644 §3.5.2 lets a PATCH answer 200 with the whole resource or 204 No Content.
@@ -200,6 +218,11 @@ impl Default for Config {
             webhook_allow_private_addresses: false,
             webhook_timeout_seconds: 15,
             webhook_disable_after_seconds: 5 * 86_400,
+            webhook_max_endpoints_per_tenant: 10,
+            webhook_proxy: None,
+            product_requests_per_second: 1000,
+            database_password_file: None,
+            audit_key_file: None,
         }
     }
 }
@@ -243,6 +266,11 @@ pub const KEYS: &[&str] = &[
     "webhook_allow_private_addresses",
     "webhook_timeout_seconds",
     "webhook_disable_after_seconds",
+    "webhook_max_endpoints_per_tenant",
+    "webhook_proxy",
+    "product_requests_per_second",
+    "database_password_file",
+    "audit_key_file",
 ];
 
 /// A raw value and where it came from.
@@ -491,7 +519,43 @@ impl Config {
                     c.webhook_allow_private_addresses = flag(key, r)?
                 }
                 "webhook_timeout_seconds" => {
-                    c.webhook_timeout_seconds = number(key, r, 1, 300)? as u64
+                    // Below half the delivery lease (two minutes), so that a slow send is never
+                    // taken again by another node while it is in flight.
+                    c.webhook_timeout_seconds = number(key, r, 1, 55)? as u64
+                }
+                "webhook_max_endpoints_per_tenant" => {
+                    c.webhook_max_endpoints_per_tenant = number(key, r, 1, 10_000)? as u32
+                }
+                "webhook_proxy" => {
+                    let t = text(key, r)?.trim().to_owned();
+                    if reqwest::Proxy::all(&t).is_err() || !t.contains("://") {
+                        return Err(invalid(
+                            key,
+                            r,
+                            "must be a proxy URL such as http://proxy:3128",
+                        ));
+                    }
+                    c.webhook_proxy = Some(Secret(t));
+                }
+                "product_requests_per_second" => {
+                    c.product_requests_per_second = number(key, r, 0, 1_000_000)? as u32
+                }
+                "database_password_file" => {
+                    c.database_password_file = Some(PathBuf::from(text(key, r)?.trim()))
+                }
+                "audit_key_file" => {
+                    let t = PathBuf::from(text(key, r)?.trim());
+                    let key_bytes = std::fs::read(&t).map_err(|e| {
+                        invalid(
+                            key,
+                            r,
+                            &format!("cannot read {}: {}", t.display(), e.kind()),
+                        )
+                    })?;
+                    if key_bytes.trim_ascii().len() < 32 {
+                        return Err(invalid(key, r, "the key must be at least 32 bytes"));
+                    }
+                    c.audit_key_file = Some(t);
                 }
                 "webhook_disable_after_seconds" => {
                     c.webhook_disable_after_seconds = number(key, r, 60, 365 * 86_400)? as u64

@@ -185,7 +185,15 @@ pub(super) async fn webhook(
             let (t, _) = webhook_target(owner, 0, store).await?;
             let policy = crate::webhook::dispatcher::Policy::of(config);
             crate::webhook::dispatcher::vet(&url, policy).await?;
-            let w = store.create_webhook(t, url, events, Actor::cli()).await?;
+            let w = store
+                .create_webhook(
+                    t,
+                    url,
+                    events,
+                    Actor::cli(),
+                    config.webhook_max_endpoints_per_tenant,
+                )
+                .await?;
             eprintln!(
                 "webhook {} registered; its signing secret is shown once, store it now:",
                 w.id

@@ -79,7 +79,14 @@ pub(super) async fn login(
         let _ = r.add_cookie(&cookie(session::LOGIN_COOKIE, token, "/console/login"));
         return Ok(r);
     };
-    let s = session::create(&state.store, scope, signed_in_as, state.store.now_ms()).await?;
+    let s = session::create(
+        &state.store,
+        scope,
+        signed_in_as,
+        state.store.now_ms(),
+        state.config.admin_token.as_ref().map(|t| t.0.as_str()),
+    )
+    .await?;
     let mut r = HttpResponse::SeeOther()
         .insert_header((header::LOCATION, "/console/"))
         .finish();

@@ -47,6 +47,7 @@ use maud::Markup;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::http::table::Listed;
 use crate::http::AppState;
 use crate::store::{self, LicenseChange, Selector};
 use session::{Scope, Session};
@@ -71,6 +72,9 @@ pub enum Error {
     Csrf,
     #[error("{0}")]
     Unavailable(String),
+    /// Too many failed authentications from this address: retry after this many seconds.
+    #[error("too many failed sign-ins from this address; try again in {0} s")]
+    Throttled(u64),
     #[error("internal error")]
     Internal,
 }
@@ -104,6 +108,7 @@ impl ResponseError for Error {
             Error::Invalid(_) => S::BAD_REQUEST,
             Error::Conflict(_) => S::CONFLICT,
             Error::Unavailable(_) => S::SERVICE_UNAVAILABLE,
+            Error::Throttled(_) => S::TOO_MANY_REQUESTS,
             Error::Internal => S::INTERNAL_SERVER_ERROR,
         }
     }
@@ -113,7 +118,13 @@ impl ResponseError for Error {
                 .insert_header((header::LOCATION, "/console/login"))
                 .finish();
         }
-        html(self.status_code(), pages::error_page(&self.to_string()))
+        let mut r = html(self.status_code(), pages::error_page(&self.to_string()));
+        if let Error::Throttled(secs) = self {
+            if let Ok(v) = header::HeaderValue::from_str(&secs.to_string()) {
+                r.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+        }
+        r
     }
 }
 
@@ -142,78 +153,73 @@ fn see_other(to: &str) -> Result<HttpResponse> {
         .finish())
 }
 
-pub fn scope() -> actix_web::Scope {
-    web::scope("/console")
-        .route("", web::get().to(|| async { see_other("/console/") }))
-        .route("/", web::get().to(home))
-        .route("/static/app.css", web::get().to(css))
-        .route("/static/app.js", web::get().to(js))
-        .route("/login", web::get().to(login_page))
-        .route("/login", web::post().to(login))
-        .route("/logout", web::post().to(logout))
-        .route("/tenants", web::get().to(tenants))
-        .route("/tenants", web::post().to(create_tenant))
-        .route("/tenants/{t}", web::get().to(tenant))
-        .route("/tenants/{t}/settings", web::post().to(tenant_settings))
-        .route("/tenants/{t}/tokens", web::post().to(issue_token))
+/// The console's routes.
+pub fn routes() -> Listed {
+    use actix_web::http::Method as M;
+    Listed::new("/console")
+        .route(M::GET, "", root)
+        .route(M::GET, "/", home)
+        .route(M::GET, "/static/app.css", css)
+        .route(M::GET, "/static/app.js", js)
+        .route(M::GET, "/login", login_page)
+        .route(M::POST, "/login", login)
+        .route(M::POST, "/logout", logout)
+        .route(M::GET, "/tenants", tenants)
+        .route(M::POST, "/tenants", create_tenant)
+        .route(M::GET, "/tenants/{t}", tenant)
+        .route(M::POST, "/tenants/{t}/settings", tenant_settings)
+        .route(M::POST, "/tenants/{t}/tokens", issue_token)
+        .route(M::POST, "/tenants/{t}/tokens/{id}/revoke", revoke_token)
+        .route(M::POST, "/tenants/{t}/product-tokens", issue_product_token)
         .route(
-            "/tenants/{t}/tokens/{id}/revoke",
-            web::post().to(revoke_token),
-        )
-        .route(
-            "/tenants/{t}/product-tokens",
-            web::post().to(issue_product_token),
-        )
-        .route(
+            M::POST,
             "/tenants/{t}/product-tokens/{id}/revoke",
-            web::post().to(revoke_product_token),
+            revoke_product_token,
         )
-        .route("/tenants/{t}/webhooks", web::post().to(create_webhook))
+        .route(M::POST, "/tenants/{t}/webhooks", create_webhook)
+        .route(M::POST, "/tenants/{t}/webhooks/{id}/rotate", rotate_webhook)
         .route(
-            "/tenants/{t}/webhooks/{id}/rotate",
-            web::post().to(rotate_webhook),
-        )
-        .route(
+            M::POST,
             "/tenants/{t}/webhooks/{id}/{action}",
-            web::post().to(change_webhook),
+            change_webhook,
         )
-        .route("/tenants/{t}/licenses", web::post().to(create_license))
-        .route("/tenants/{t}/licenses/{l}", web::get().to(license))
+        .route(M::POST, "/tenants/{t}/licenses", create_license)
+        .route(M::GET, "/tenants/{t}/licenses/{l}", license)
+        .route(M::POST, "/tenants/{t}/licenses/{l}/groups", license_groups)
         .route(
-            "/tenants/{t}/licenses/{l}/groups",
-            web::post().to(license_groups),
-        )
-        .route(
+            M::POST,
             "/tenants/{t}/licenses/{l}/preview",
-            web::post().to(license_preview),
+            license_preview,
         )
         .route(
+            M::POST,
             "/tenants/{t}/licenses/{l}/settings",
-            web::post().to(license_settings),
+            license_settings,
         )
-        .route("/tenants/{t}/licenses/{l}/seats", web::get().to(seats))
+        .route(M::GET, "/tenants/{t}/licenses/{l}/seats", seats)
+        .route(M::GET, "/tenants/{t}/licenses/{l}/true-up.csv", true_up_csv)
+        .route(M::GET, "/tenants/{t}/licenses/{l}/seats.csv", seats_csv)
         .route(
-            "/tenants/{t}/licenses/{l}/true-up.csv",
-            web::get().to(true_up_csv),
-        )
-        .route(
-            "/tenants/{t}/licenses/{l}/seats.csv",
-            web::get().to(seats_csv),
-        )
-        .route(
+            M::POST,
             "/tenants/{t}/licenses/{l}/seats/{user}",
-            web::post().to(seat_action),
+            seat_action,
         )
-        .route("/tenants/{t}/activity", web::get().to(activity))
-        .route("/tenants/{t}/holds", web::get().to(holds))
+        .route(M::GET, "/tenants/{t}/activity", activity)
+        .route(M::GET, "/tenants/{t}/holds", holds)
+        .route(M::POST, "/tenants/{t}/holds/{id}/{action}", hold_action)
         .route(
-            "/tenants/{t}/holds/{id}/{action}",
-            web::post().to(hold_action),
-        )
-        .route(
+            M::POST,
             "/tenants/{t}/notifications/{id}/{action}",
-            web::post().to(notification_action),
+            notification_action,
         )
+}
+
+pub fn scope() -> actix_web::Scope {
+    routes().into_scope(|s| s)
+}
+
+async fn root() -> Result<HttpResponse> {
+    see_other("/console/")
 }
 
 async fn css() -> HttpResponse {
@@ -246,13 +252,29 @@ fn gate(req: &HttpRequest, state: &AppState) -> Result<()> {
     Ok(())
 }
 
-/// The signed-in session of a request.
+/// The signed-in session of a request. A session cookie that names no live session counts as
+/// a failed authentication of its address, as a wrong token does.
 async fn session(req: &HttpRequest, state: &AppState) -> Result<Session> {
+    use actix_web::HttpMessage as _;
     gate(req, state)?;
     let id = req.cookie(session::COOKIE).ok_or(Error::SignIn)?;
-    session::get(&state.store, id.value(), state.store.now_ms())
-        .await?
-        .ok_or(Error::SignIn)
+    let found = session::get(
+        &state.store,
+        id.value(),
+        state.store.now_ms(),
+        state.config.admin_token.as_ref().map(|t| t.0.as_str()),
+    )
+    .await?;
+    match found {
+        Some(s) => {
+            req.extensions_mut().insert(crate::http::auth::Proven);
+            Ok(s)
+        }
+        None => match state.limits.failure(state.limits.client(req)) {
+            Some(d) => Err(Error::Throttled(crate::http::limits::retry_after(d))),
+            None => Err(Error::SignIn),
+        },
+    }
 }
 
 /// A signed-in console request on one tenant (`/console/tenants/{t}/...`): the session and the
@@ -327,13 +349,23 @@ fn same_origin(req: &HttpRequest) -> Result<()> {
     }
 }
 
-/// The tenant named in the path, if the session may see it.
+/// The tenant named in the path, if the session may see it: a tenant's session is authorized
+/// against its own tenant (the path is never resolved for it); the operator's resolves it.
 async fn tenant_of(state: &AppState, s: &Session, key: &str) -> Result<store::Tenant> {
-    let t = state.store.tenant(key).await?;
-    if !s.may(t.key) {
-        return Err(Error::NotFound(format!("tenant {key:?} not found")));
+    let missing = || Error::NotFound(format!("tenant {key:?} not found"));
+    match s.scope {
+        session::Scope::Tenant(own) => {
+            let t = state.store.tenant_by_key(own).await?;
+            if !state.store.path_names(&t, key).await? {
+                return Err(missing());
+            }
+            Ok(t)
+        }
+        session::Scope::Operator => state.store.tenant(key).await.map_err(|e| match e {
+            store::Error::NotFound(_) => missing(),
+            e => e.into(),
+        }),
     }
-    Ok(t)
 }
 
 fn scim_url(req: &HttpRequest, state: &AppState) -> String {

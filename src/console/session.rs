@@ -65,12 +65,34 @@ fn live(created: Millis, seen: Millis, now: Millis) -> bool {
     now - seen < IDLE_MS && now - created < MAX_MS
 }
 
+/// What binds session `id` to the credential that opened it: HMAC-SHA-256 keyed by the session
+/// id (which only the cookie holds; the database keeps its hash) over the operator's admin
+/// token, or over a tenant admin token's id. A changed operator token ends every operator
+/// session; revoking a tenant admin token deletes its tenant's sessions.
+fn binding(id: &str, credential: &str) -> Vec<u8> {
+    use hmac::{KeyInit as _, Mac as _};
+    let Ok(mut mac) = hmac::Hmac::<sha2::Sha256>::new_from_slice(id.as_bytes()) else {
+        return Vec::new();
+    };
+    mac.update(credential.as_bytes());
+    mac.finalize().into_bytes().to_vec()
+}
+
+/// The credential a session of `scope` signed in as `actor` is bound to now.
+fn credential(scope: Scope, actor: &Actor, admin_token: Option<&str>) -> Option<String> {
+    match scope {
+        Scope::Operator => admin_token.map(|t| format!("operator:{t}")),
+        Scope::Tenant(_) => Some(format!("tenant:{}", actor.as_str())),
+    }
+}
+
 /// Signs a scope in: a new session, stored in the database (so every node knows it).
 pub async fn create(
     store: &Store,
     scope: Scope,
     signed_in_as: Actor,
     now: Millis,
+    admin_token: Option<&str>,
 ) -> Result<Session, store::Error> {
     let s = Session {
         id: random_token(),
@@ -82,16 +104,45 @@ pub async fn create(
         Scope::Operator => None,
         Scope::Tenant(t) => Some(t),
     };
+    let bound = credential(scope, &s.signed_in_as, admin_token)
+        .map(|c| binding(&s.id, &c))
+        .unwrap_or_default();
     store
-        .create_console_session(tenant, &s.id, s.csrf.clone(), now, s.signed_in_as.clone())
+        .create_console_session(
+            tenant,
+            &s.id,
+            s.csrf.clone(),
+            now,
+            s.signed_in_as.clone(),
+            bound,
+        )
         .await?;
     Ok(s)
 }
 
-/// The live session with this id (use restarts its idle timer); an expired one is deleted.
-pub async fn get(store: &Store, id: &str, now: Millis) -> Result<Option<Session>, store::Error> {
+/// The live session with this id (use restarts its idle timer); an expired one, or one whose
+/// credential has changed since it signed in (`admin_token`: the operator's token now), is
+/// deleted.
+pub async fn get(
+    store: &Store,
+    id: &str,
+    now: Millis,
+    admin_token: Option<&str>,
+) -> Result<Option<Session>, store::Error> {
+    let owned = id.to_owned();
+    let admin_token = admin_token.map(str::to_owned);
+    let still = move |s: &store::ConsoleSession, now: Millis| {
+        let scope = s.tenant.map_or(Scope::Operator, Scope::Tenant);
+        let expected =
+            credential(scope, &s.actor, admin_token.as_deref()).map(|c| binding(&owned, &c));
+        let bound = match (&s.bound, expected) {
+            (Some(b), Some(e)) => !b.is_empty() && bool::from(b.ct_eq(&e)),
+            _ => false,
+        };
+        bound && live(s.created, s.seen, now)
+    };
     Ok(store
-        .console_session(id, now, live)
+        .console_session(id, now, &still)
         .await?
         .map(|s| Session {
             id: id.to_owned(),

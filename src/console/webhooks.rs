@@ -25,7 +25,16 @@ pub(super) async fn create_webhook(v: Visit, body: web::Bytes) -> Result<HttpRes
         .await
         .map_err(|e| Error::Invalid(e.0))?;
     let (t, actor) = (Some(v.t.key), v.s.actor());
-    let w = v.store().create_webhook(t, url, events, actor).await?;
+    let w = v
+        .store()
+        .create_webhook(
+            t,
+            url,
+            events,
+            actor,
+            v.state.config.webhook_max_endpoints_per_tenant,
+        )
+        .await?;
     shown_once(&v, pages::NewToken::Webhook(w.id, w.secret)).await
 }
 

@@ -100,6 +100,7 @@ impl FromRequest for ScimTenant {
                 }
             };
             req.extensions_mut().insert(TenantTag(t.key));
+            req.extensions_mut().insert(Proven);
             if let Some(d) = state.limits.scim(t.key) {
                 return Err(Throttled {
                     retry_after: retry_after(d),
@@ -113,6 +114,11 @@ impl FromRequest for ScimTenant {
         })
     }
 }
+
+/// Marks a request whose credential proved valid: only such a request is exempt from its
+/// address's request rate (`super::per_address`).
+#[derive(Debug, Clone, Copy)]
+pub struct Proven;
 
 /// Marks a request as the tenant's (for the failing-request count), once its token is accepted.
 #[derive(Debug, Clone, Copy)]
@@ -238,29 +244,13 @@ impl<T: PathTenant> FromRequest for AdminOn<T> {
 }
 
 /// The admin credential checked and the `{tenant}` segment, where the route has one, resolved
-/// by id or name (once: a tenant admin token's authorization has already resolved it).
+/// by id or name once the credential is known to be allowed on it (see [`admin`]).
 async fn admin_on(
     req: &HttpRequest,
 ) -> Result<(Admin, Option<Tenant>, actix_web::web::Data<AppState>), actix_web::Error> {
-    let (admin, resolved) = admin(req).await?;
+    let (admin, tenant) = admin(req).await?;
     let state =
         state(req).ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
-    let tenant = match resolved {
-        Some(t) => Some(t),
-        None if req.match_info().get("tenant").is_some() => {
-            let named = actix_web::web::Path::<TenantSegment>::extract(req)
-                .await
-                .map_err(|e| AdminError::bad_request(e.to_string()))?;
-            Some(
-                state
-                    .store
-                    .tenant_named(&named.tenant)
-                    .await
-                    .map_err(AdminError::from)?,
-            )
-        }
-        None => None,
-    };
     Ok((admin, tenant, state))
 }
 
@@ -354,14 +344,42 @@ async fn admin(req: &HttpRequest) -> Result<(Admin, Option<Tenant>), actix_web::
     let identity = admin_identity(&state, &given)
         .await
         .map_err(AdminError::from)?;
+    // The path's `{tenant}` segment, decoded as the handlers' `web::Path` decodes it.
+    let segment = match req.match_info().get("tenant") {
+        Some(_) => Some(
+            actix_web::web::Path::<TenantSegment>::extract(req)
+                .await
+                .map_err(|e| AdminError::bad_request(e.to_string()))?
+                .into_inner()
+                .tenant,
+        ),
+        None => None,
+    };
     let (resolved, bucket) = match identity {
-        Some(AdminIdentity::Operator) => (None, AdminKey::Operator),
+        Some(AdminIdentity::Operator) => {
+            req.extensions_mut().insert(Proven);
+            // The operator may act on every tenant: the path is resolved now, and remembered
+            // under the hash of this very credential and the name.
+            let resolved = match &segment {
+                Some(name) => Some(
+                    state
+                        .store
+                        .tenant_for_operator(&Sha256::digest(given.as_bytes()).into(), name)
+                        .await
+                        .map_err(AdminError::from)?,
+                ),
+                None => None,
+            };
+            (resolved, AdminKey::Operator)
+        }
         Some(AdminIdentity::Tenant {
             tenant: t,
             token_id,
         }) => {
-            // Authorized on the tenant the handler will act on: the path segment decoded and
-            // resolved by id or name exactly as the handlers resolve it, compared by key.
+            req.extensions_mut().insert(Proven);
+            // Authorized against the token's own tenant before anything else: the segment is
+            // compared with that tenant's id and name, the path never resolved for a token
+            // that may not act on it.
             let forbidden = || -> actix_web::Error {
                 AdminError::new(
                     403,
@@ -370,15 +388,18 @@ async fn admin(req: &HttpRequest) -> Result<(Admin, Option<Tenant>), actix_web::
                 )
                 .into()
             };
-            let named = actix_web::web::Path::<TenantSegment>::extract(req)
+            let Some(segment) = segment else {
+                return Err(forbidden());
+            };
+            if !state
+                .store
+                .path_names(&t, &segment)
                 .await
-                .map_err(|_| forbidden())?;
-            match state.store.tenant_named(&named.tenant).await {
-                Ok(resolved) if resolved.key == t.key => {
-                    (Some(resolved), AdminKey::Token(token_id))
-                }
-                _ => return Err(forbidden()),
+                .map_err(AdminError::from)?
+            {
+                return Err(forbidden());
             }
+            (Some(*t), AdminKey::Token(token_id))
         }
         None => return Err(fail("the admin token is not valid")),
     };
@@ -386,7 +407,7 @@ async fn admin(req: &HttpRequest) -> Result<(Admin, Option<Tenant>), actix_web::
         AdminKey::Operator => crate::store::audit::Actor::operator(),
         AdminKey::Token(id) => crate::store::audit::Actor::tenant_admin(id),
     };
-    if let Some(d) = state.limits.admin(bucket) {
+    if let Some(d) = state.limits.admin(bucket.clone()) {
         return Err(Throttled {
             retry_after: retry_after(d),
             admin: true,
@@ -394,6 +415,9 @@ async fn admin(req: &HttpRequest) -> Result<(Admin, Option<Tenant>), actix_web::
         }
         .into());
     }
-    let tenant = resolved.as_ref().map(|t| t.key);
+    let tenant = match bucket {
+        AdminKey::Operator => None,
+        AdminKey::Token(_) => resolved.as_ref().map(|t| t.key),
+    };
     Ok((Admin { tenant, actor }, resolved))
 }

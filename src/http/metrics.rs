@@ -189,6 +189,16 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
         let a = sha2::Sha256::digest(given.as_bytes());
         let b = sha2::Sha256::digest(expected.as_bytes());
         if !bool::from(a.ct_eq(&b)) {
+            // Braked like every failed authentication: a wrong token costs its address.
+            if let Some(d) = state.limits.failure(state.limits.client(&req)) {
+                use actix_web::ResponseError as _;
+                return super::error::Throttled {
+                    retry_after: super::limits::retry_after(d),
+                    admin: true,
+                    detail: "too many failed authentications from this address",
+                }
+                .error_response();
+            }
             return HttpResponse::Unauthorized()
                 .insert_header(("WWW-Authenticate", "Bearer realm=\"metrics\""))
                 .json(serde_json::json!({
@@ -196,6 +206,10 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
                     "message": "metrics ask for a bearer token (metrics_token, else the admin token)",
                 }));
         }
+    }
+    {
+        use actix_web::HttpMessage as _;
+        req.extensions_mut().insert(super::auth::Proven);
     }
     let mut out = String::new();
     state.metrics.render(&mut out);

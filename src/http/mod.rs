@@ -17,6 +17,7 @@ pub mod paths;
 pub mod product;
 pub mod query;
 pub mod scim;
+pub mod table;
 pub mod tls;
 pub mod webhooks;
 
@@ -42,6 +43,8 @@ pub struct AppState {
     pub mail_wake: Arc<tokio::sync::Notify>,
     pub mail_stats: Arc<crate::notify::sender::Stats>,
     pub webhook_stats: Arc<crate::webhook::dispatcher::Stats>,
+    /// The last readiness check: when it ran and what it found (`None`: ready).
+    pub ready: std::sync::Mutex<Option<(Instant, Option<String>)>>,
 }
 
 /// Registers every route.
@@ -51,6 +54,18 @@ pub fn routes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
         .service(admin::scope())
         .service(product::scope())
         .service(crate::console::scope());
+}
+
+/// Every route the service listener registers, as (method, full path with `{name}`
+/// parameters), from each surface's route table: SCIM, the admin API, the product API and the
+/// console (health, readiness and metrics are not a tenant's). The cross-tenant matrix test
+/// enumerates this.
+pub fn route_table() -> Vec<(actix_web::http::Method, String)> {
+    let mut all = scim::routes().table();
+    all.extend(admin::routes().table());
+    all.extend(product::routes().table());
+    all.extend(crate::console::routes().table());
+    all
 }
 
 /// Health, readiness and (when `with_metrics`) metrics: what the operations listener serves.
@@ -66,12 +81,30 @@ async fn healthz() -> HttpResponse {
     HttpResponse::Ok().content_type("text/plain").body("ok\n")
 }
 
+/// `/readyz`: the database answers. Checked at most once a second (every probe in between is
+/// answered from the last check), so a flood of probes costs the database nothing.
 async fn readyz(state: web::Data<AppState>) -> HttpResponse {
-    match state.store.ping().await {
-        Ok(()) => HttpResponse::Ok()
+    let cached = state
+        .ready
+        .lock()
+        .ok()
+        .and_then(|r| r.clone())
+        .filter(|(at, _)| at.elapsed() < std::time::Duration::from_secs(1));
+    let verdict = match cached {
+        Some((_, v)) => v,
+        None => {
+            let v = state.store.ping().await.err().map(|e| e.to_string());
+            if let Ok(mut r) = state.ready.lock() {
+                *r = Some((Instant::now(), v.clone()));
+            }
+            v
+        }
+    };
+    match verdict {
+        None => HttpResponse::Ok()
             .content_type("text/plain")
             .body("ready\n"),
-        Err(e) => HttpResponse::ServiceUnavailable()
+        Some(e) => HttpResponse::ServiceUnavailable()
             .content_type("text/plain")
             .body(format!("not ready: {e}\n")),
     }
@@ -181,34 +214,54 @@ pub fn app(
         })
 }
 
-/// The per-address request rate ([`limits::Limits::address`]) for requests that carry no
-/// credential (no bearer token, no console session), before anything else runs. A request with
-/// a credential is limited by whose it is (its tenant's SCIM rate, its admin token's bucket)
-/// and, when the credential is not valid, by the per-address brake on failures; so strangers
-/// at an address shared with a tenant (a proxy, an identity provider's egress) can exhaust
-/// neither that tenant's rate nor its address. Health and readiness are exempt (a load
-/// balancer probes them from one address).
+/// The per-address request rate ([`limits::Limits::address`]) for every request whose
+/// credential did not prove valid. A request without a credential is counted before anything
+/// else runs; one that carries a bearer token or a session cookie runs first, and unless its
+/// credential proved valid (an extractor marked it [`auth::Proven`]) it is counted then and
+/// answered 429 when its address is over the rate, like a request with no credential: a junk
+/// token or cookie buys nothing. A valid credential is limited by whose it is (its tenant's SCIM
+/// rate, its admin or product token's bucket), so strangers at an address shared with a tenant
+/// (a proxy, an identity provider's egress) can exhaust neither that tenant's rate nor its
+/// address. Health and readiness are exempt (a load balancer probes them from one address).
 async fn per_address(
     req: actix_web::dev::ServiceRequest,
     next: actix_web::middleware::Next<impl actix_web::body::MessageBody + 'static>,
 ) -> Result<actix_web::dev::ServiceResponse<actix_web::body::BoxBody>, actix_web::Error> {
+    use actix_web::HttpMessage as _;
     use actix_web::ResponseError as _;
-    let credentialed = req.headers().contains_key(header::AUTHORIZATION)
-        || req.cookie(crate::console::session::COOKIE).is_some();
-    let exempt = credentialed || matches!(req.path(), "/healthz" | "/readyz");
-    if let Some(state) = req.app_data::<web::Data<AppState>>().filter(|_| !exempt) {
-        let client = state.limits.client(req.request());
-        if let Some(d) = state.limits.address(client) {
-            let answer = error::Throttled {
+    if matches!(req.path(), "/healthz" | "/readyz") {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    }
+    let Some(state) = req.app_data::<web::Data<AppState>>().cloned() else {
+        return Ok(next.call(req).await?.map_into_boxed_body());
+    };
+    let over = |r: &actix_web::HttpRequest| {
+        let d = state.limits.address(state.limits.client(r))?;
+        Some(
+            error::Throttled {
                 retry_after: limits::retry_after(d),
-                admin: !req.path().starts_with("/scim/"),
+                admin: !r.path().starts_with("/scim/"),
                 detail: "too many requests from this address",
             }
-            .error_response();
+            .error_response(),
+        )
+    };
+    let credentialed = req.headers().contains_key(header::AUTHORIZATION)
+        || req.cookie(crate::console::session::COOKIE).is_some();
+    if !credentialed {
+        if let Some(answer) = over(req.request()) {
             return Ok(req.into_response(answer));
         }
+        return Ok(next.call(req).await?.map_into_boxed_body());
     }
-    Ok(next.call(req).await?.map_into_boxed_body())
+    let res = next.call(req).await?;
+    if res.request().extensions().contains::<auth::Proven>() {
+        return Ok(res.map_into_boxed_body());
+    }
+    match over(res.request()) {
+        Some(answer) => Ok(res.into_response(answer)),
+        None => Ok(res.map_into_boxed_body()),
+    }
 }
 
 /// `uri` with its path replaced by `path` (a canonical form of it), the query kept.

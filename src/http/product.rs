@@ -18,7 +18,7 @@
 use std::future::Future;
 use std::pin::Pin;
 
-use actix_web::{dev::Payload, web, FromRequest, HttpRequest, HttpResponse};
+use actix_web::{dev::Payload, web, FromRequest, HttpMessage as _, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
@@ -28,7 +28,7 @@ use super::error::{AdminError, Throttled};
 use super::limits::retry_after;
 use super::openapi::{Doc, Routes};
 use super::AppState;
-use crate::store::{ProductScope, TenantKey};
+use crate::store::{ProductGrant, ProductScope, TenantKey};
 
 /// The product API's routes, each with its documentation (`super::openapi`).
 pub fn routes() -> Routes {
@@ -129,7 +129,7 @@ async fn openapi_json() -> HttpResponse {
 }
 
 /// Proof that the request carries a valid product token, and whose.
-pub struct Product(pub ProductScope);
+pub struct Product(pub ProductGrant);
 
 impl FromRequest for Product {
     type Error = actix_web::Error;
@@ -172,23 +172,35 @@ async fn product(req: &HttpRequest) -> Result<Product, actix_web::Error> {
         .await
         .map_err(AdminError::from)?
     {
-        Some(scope) => Ok(Product(scope)),
+        Some(grant) => {
+            req.extensions_mut().insert(super::auth::Proven);
+            Ok(Product(grant))
+        }
         None => Err(fail("the product token is not valid")),
     }
 }
 
 impl Product {
     /// The tenant named `key`, if this token may read it. A tenant it may not read answers as
-    /// one that does not exist: a token learns nothing about other tenants.
+    /// one that does not exist: a token learns nothing about other tenants. A tenant's token is
+    /// authorized against its own tenant (the path is never resolved for it); only an operator
+    /// token resolves the name, under a cache entry that only it can find.
     async fn tenant(&self, state: &AppState, key: &str) -> Result<TenantKey, AdminError> {
-        let t = state.store.tenant_named(key).await;
-        match t {
-            Ok(t) if self.0.may(t.key) => Ok(t.key),
-            Ok(_) | Err(crate::store::Error::NotFound(_)) => Err(AdminError::new(
-                404,
-                "not_found",
-                format!("tenant {key:?} not found"),
-            )),
+        let missing = || AdminError::new(404, "not_found", format!("tenant {key:?} not found"));
+        let found = match &self.0.tenant {
+            Some(own) => match state.store.path_names(own, key).await? {
+                true => Ok(own.key),
+                false => return Err(missing()),
+            },
+            None => state
+                .store
+                .tenant_for_operator(&self.0.credential, key)
+                .await
+                .map(|t| t.key),
+        };
+        match found {
+            Ok(t) if self.0.scope.may(t) => Ok(t),
+            Ok(_) | Err(crate::store::Error::NotFound(_)) => Err(missing()),
             Err(e) => Err(e.into()),
         }
     }
@@ -278,7 +290,7 @@ async fn all_events(
     state: web::Data<AppState>,
     q: web::Query<Feed>,
 ) -> Result<HttpResponse, AdminError> {
-    if p.0 != ProductScope::Operator {
+    if p.0.scope != ProductScope::Operator {
         return Err(AdminError::new(
             403,
             "forbidden",

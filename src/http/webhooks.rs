@@ -131,7 +131,13 @@ async fn create(at: OnOwner, payload: web::Payload) -> Reply {
         .map_err(|e| AdminError::bad_request(e.0))?;
     let created = at
         .store()
-        .create_webhook(at.key(), w.url, w.events, at.actor())
+        .create_webhook(
+            at.key(),
+            w.url,
+            w.events,
+            at.actor(),
+            at.state.config.webhook_max_endpoints_per_tenant,
+        )
         .await?;
     Ok(HttpResponse::Created().json(created))
 }

@@ -26,6 +26,7 @@ const STEPS: &[&str] = &[
     include_str!("v12.sql"),
     include_str!("v13.sql"),
     include_str!("v14.sql"),
+    include_str!("v15.sql"),
 ];
 /// The version this binary writes.
 pub const CURRENT: i64 = 1 + STEPS.len() as i64;

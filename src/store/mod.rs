@@ -101,8 +101,8 @@ pub use maintenance::Problem;
 pub use outbox::{DigestState, Notification, NotificationDetail, Notifications};
 pub use preview::{PoolView, PreviewView};
 pub use product::{
-    ProductCheck, ProductEvent, ProductEvents, ProductScope, ProductSeat, ProductUser,
-    ProductUserSeats, UsageEvent, UsageReport, MAX_CHECKS, MAX_USAGE,
+    ProductCheck, ProductEvent, ProductEvents, ProductGrant, ProductScope, ProductSeat,
+    ProductUser, ProductUserSeats, UsageEvent, UsageReport, MAX_CHECKS, MAX_USAGE,
 };
 pub use query::{ListQuery, Page};
 pub use reclaim::{IdleSeat, ReclaimPreview};
@@ -194,6 +194,12 @@ impl Failure {
 }
 
 impl Error {
+    /// True when the database cannot be reached (the error says nothing of the work): a
+    /// background pass backs off rather than logging it on every poll.
+    pub fn unavailable(&self) -> bool {
+        matches!(self, Error::Postgres(e) if connection_lost(e))
+    }
+
     /// How an edge answers this error; a fault of the service is logged once, here.
     pub fn classify(self) -> Failure {
         match self {
@@ -289,9 +295,13 @@ struct Inner {
     reader_slots: tokio::sync::Semaphore,
     /// The PostgreSQL engine, when the store is one; the SQLite fields above are then unused.
     pg: Option<pg::Pg>,
-    auth_cache: tokens::AuthCache,
+    /// Accepted SCIM tokens (see [`tokens::ScimCache`]).
+    scim_cache: tokens::ScimCache,
     /// Accepted product tokens (see `Store::authenticate_product`).
-    product_cache: tokens::TrustCache<product::ProductScope>,
+    product_cache: tokens::TrustCache<product::ProductGrant>,
+    /// Tenants an operator credential named in a path, by the credential and the name (see
+    /// `Store::tenant_for_operator`).
+    operator_tenants: tokens::TrustCache<Arc<tenants::Tenant>>,
     /// Copies of long waitlists' order, for the seat check's positions.
     ranks: Arc<ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
@@ -469,8 +479,9 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
                 pg: None,
-                auth_cache: Default::default(),
+                scim_cache: Default::default(),
                 product_cache: Default::default(),
+                operator_tenants: Default::default(),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),
@@ -497,8 +508,9 @@ impl Store {
                 readers: Mutex::new(Vec::new()),
                 reader_slots: tokio::sync::Semaphore::new(READERS),
                 pg: Some(pg),
-                auth_cache: Default::default(),
+                scim_cache: Default::default(),
                 product_cache: Default::default(),
+                operator_tenants: Default::default(),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),

@@ -50,6 +50,7 @@ const STEPS: &[&str] = &[
     include_str!("pg/v8.sql"),
     include_str!("pg/v9.sql"),
     include_str!("pg/v10.sql"),
+    include_str!("pg/v11.sql"),
 ];
 /// The version-1 schema as first released, for the test that a migrated database equals a new
 /// one (`tests/multinode.rs`).

@@ -41,6 +41,16 @@ impl ProductScope {
     }
 }
 
+/// An accepted product token: whose it is, the tenant of a tenant's token (to authorize a
+/// path against without resolving the path), and the SHA-256 of the whole token (the key of
+/// what an operator token resolves, `Store::tenant_for_operator`).
+#[derive(Debug, Clone)]
+pub struct ProductGrant {
+    pub scope: ProductScope,
+    pub tenant: Option<Arc<super::tenants::Tenant>>,
+    pub credential: [u8; 32],
+}
+
 /// A user as the product sees it.
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductUser {
@@ -297,30 +307,28 @@ impl Store {
     /// Whose product token `token` is, if it is a valid one.
     /// An accepted token is trusted for `AUTH_CACHE_TTL` without reading it again, as a SCIM
     /// token is: revoked through this process it ends at once, through another within that.
-    pub async fn authenticate_product(&self, token: String) -> Result<Option<ProductScope>> {
+    pub async fn authenticate_product(&self, token: String) -> Result<Option<ProductGrant>> {
+        // The shape first: nothing that is not a whole product token reaches a cache or a read.
+        let Some(id) = super::tokens::token_id(&token, "skp_") else {
+            return Ok(None);
+        };
         let presented = hash(&token);
         let cache = &self.inner.product_cache;
-        if let Some(scope) = cache.get(&presented) {
-            return Ok(Some(scope));
+        if let Some(grant) = cache.get(&presented) {
+            return Ok(Some(grant));
         }
         let generation = cache.generation();
         let now_ms = self.now_ms();
-        // One primary-key lookup, inline on this worker's connection, as for admin tokens.
-        let scope = self
+        // One primary-key lookup (and the tenant's, for a tenant's token), inline on this
+        // worker's connection, as for admin tokens.
+        let grant = self
             .read_point(move |c| {
-                let id = token
-                    .strip_prefix("skp_")
-                    .and_then(|r| r.split_once('_'))
-                    .map(|(id, _)| id.to_owned());
-                let row: Option<(Vec<u8>, Option<String>, Option<TenantKey>)> = match &id {
-                    Some(id) => c
-                        .prepare_cached(
-                            "SELECT hash, revoked, tenant FROM product_tokens WHERE id = ?",
-                        )?
-                        .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-                        .optional()?,
-                    None => None,
-                };
+                let row: Option<(Vec<u8>, Option<String>, Option<TenantKey>)> = c
+                    .prepare_cached(
+                        "SELECT hash, revoked, tenant FROM product_tokens WHERE id = ?",
+                    )?
+                    .query_row([id], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+                    .optional()?;
                 let stored = row
                     .as_ref()
                     .map(|r| r.0.clone())
@@ -328,17 +336,25 @@ impl Store {
                 let equal: bool = stored.ct_eq(&presented[..]).into();
                 Ok(match row {
                     Some((_, None, tenant)) if equal => Some(match tenant {
-                        Some(t) => ProductScope::Tenant(t),
-                        None => ProductScope::Operator,
+                        Some(t) => ProductGrant {
+                            scope: ProductScope::Tenant(t),
+                            tenant: Some(Arc::new(super::tenants::tenant_by_key(c, t)?)),
+                            credential: presented,
+                        },
+                        None => ProductGrant {
+                            scope: ProductScope::Operator,
+                            tenant: None,
+                            credential: presented,
+                        },
                     }),
                     _ => None,
                 })
             })
             .await?;
-        if let Some(s) = scope {
-            cache.put(generation, presented, s, None, now_ms);
+        if let Some(g) = &grant {
+            cache.put(generation, presented, g.clone(), None, now_ms);
         }
-        Ok(scope)
+        Ok(grant)
     }
 
     /// The user `reference` names and every seat the user holds or waits for.

@@ -5,6 +5,8 @@
 use super::sql::{params, Db, OptionalExtension, Row};
 use std::sync::Arc;
 
+use sha2::Digest as _;
+
 use serde::Serialize;
 use serde_json::json;
 
@@ -166,7 +168,7 @@ fn tenant_row(r: &Row) -> Result<Tenant> {
 }
 
 /// The tenant with internal key `tenant`.
-fn tenant_by_key(conn: &Db, tenant: TenantKey) -> Result<Tenant> {
+pub(super) fn tenant_by_key(conn: &Db, tenant: TenantKey) -> Result<Tenant> {
     conn.prepare_cached(&format!("SELECT {TENANT_COLS} FROM tenants WHERE rk = ?"))?
         .query_row([tenant], tenant_row)
 }
@@ -261,13 +263,20 @@ impl Store {
         self.read_point(move |c| find_tenant(c, &key)).await
     }
 
-    /// The tenant an admin path names (its id or name), to act on: every admin request names
-    /// one, so a found tenant is trusted as long as an accepted token is (`AUTH_CACHE_TTL`,
-    /// emptied at once by a tenant change of this process): on PostgreSQL the read is a round
-    /// trip. Its settings may be that much old; [`Store::tenant`] reads them now.
-    pub async fn tenant_named(&self, key: &str) -> Result<Tenant> {
-        let cache = &self.inner.auth_cache;
-        let digest = super::tokens::tenant_digest(key);
+    /// The tenant `key` (its id or name) names, for a credential that may act on every tenant
+    /// (the operator's admin token, an operator product token), after that credential was
+    /// checked: `credential` is the SHA-256 of the whole credential presented. The answer is
+    /// remembered for `AUTH_CACHE_TTL` under the hash of the credential and the name together,
+    /// so only that credential finds it again (emptied at once by a tenant change of this
+    /// process; on PostgreSQL the read is a round trip). Its settings may be that much old;
+    /// [`Store::tenant`] reads them now.
+    pub async fn tenant_for_operator(&self, credential: &[u8; 32], key: &str) -> Result<Tenant> {
+        let cache = &self.inner.operator_tenants;
+        let mut h = sha2::Sha256::new();
+        h.update(credential);
+        h.update([0u8]);
+        h.update(key.as_bytes());
+        let digest: [u8; 32] = h.finalize().into();
         if let Some(t) = cache.get(&digest) {
             return Ok((*t).clone());
         }
@@ -276,6 +285,34 @@ impl Store {
         let found = self.tenant(key).await?;
         cache.put(generation, digest, Arc::new(found.clone()), None, now_ms);
         Ok(found)
+    }
+
+    /// The tenant with this key, as read now.
+    pub async fn tenant_by_key(&self, tenant: TenantKey) -> Result<Tenant> {
+        self.read_point(move |c| tenant_by_key(c, tenant)).await
+    }
+
+    /// True when the path segment `segment` (decoded) names `own`, the one tenant a credential
+    /// may act on: its id, or its name (case-insensitively, as [`find_tenant`] compares) unless
+    /// another tenant's id is that text, which the path then names first. Answered from the
+    /// credential's own tenant: the tenant the path names is never resolved for a credential
+    /// that may not act on it.
+    pub async fn path_names(&self, own: &Tenant, segment: &str) -> Result<bool> {
+        if segment == own.id {
+            return Ok(true);
+        }
+        if !segment.eq_ignore_ascii_case(&own.name) {
+            return Ok(false);
+        }
+        // Ids are UUIDs: only a name shaped like one can be another tenant's id too.
+        if uuid::Uuid::parse_str(segment).is_err() {
+            return Ok(true);
+        }
+        match self.tenant(segment).await {
+            Ok(t) => Ok(t.key == own.key),
+            Err(Error::NotFound(_)) => Ok(false),
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -334,7 +371,9 @@ impl Store {
             })
             .await;
         // Authenticated requests carry the tenant as it was read with their token.
-        self.inner.auth_cache.invalidate();
+        self.inner.scim_cache.invalidate();
+        self.inner.operator_tenants.invalidate();
+        self.inner.product_cache.invalidate();
         updated
     }
 }

@@ -46,13 +46,15 @@ pub const AUTH_CACHE_TTL: Duration = Duration::from_secs(1);
 const AUTH_CACHE_ENTRIES: usize = 10_000;
 
 /// Accepted SCIM tokens by the SHA-256 of the presented token, each with the tenant it selects
-/// (and tenants found by the id or name an admin path gives, by [`tenant_digest`])
 /// and until when it may be trusted: the shorter of [`AUTH_CACHE_TTL`] and the token's expiry.
 /// Every provider request carries a token, and answering it from here spares the request two
-/// lookups and a read transaction. Refusals are never remembered. A change to tokens or tenants
+/// lookups and a read transaction. Only a well-formed SCIM token ([`well_formed`]) is looked up
+/// here, and nothing but accepted SCIM tokens is ever put here: each kind of remembered thing has
+/// a cache of its own, so no other credential, and nothing a client can type that is not a whole
+/// SCIM token, can hit an entry. Refusals are never remembered. A change to tokens or tenants
 /// made by this process bumps the generation and empties the cache after it commits; a lookup
 /// that started before the bump cannot put its (possibly stale) answer back.
-pub(super) type AuthCache = TrustCache<Arc<Tenant>>;
+pub(super) type ScimCache = TrustCache<Arc<Tenant>>;
 
 /// Credentials accepted a moment ago, by the SHA-256 of what was presented, with what they
 /// grant (`V`): the shape of [`AuthCache`], also used for product tokens.
@@ -71,10 +73,20 @@ impl<V> Default for TrustCache<V> {
 /// The generation, and each remembered credential's grant and trust deadline.
 type Entries<V> = (u64, HashMap<[u8; 32], (V, Instant)>);
 
-/// The cache key of a tenant looked up by `key` (its id or name): the SHA-256 of `tenant:key`,
-/// which no presented token hashes to (tokens start with `sk`).
-pub(super) fn tenant_digest(key: &str) -> [u8; 32] {
-    hash(&format!("tenant:{key}"))
+/// True when `token` has the shape of a credential of ours of kind `prefix` (`skt_`, `ska_`,
+/// `skp_`): the prefix, an id of 16 hexadecimal digits, `_`, a secret of 64. Checked before any
+/// cache or database lookup: what is not shaped like a token costs nothing and finds nothing.
+pub fn well_formed(token: &str, prefix: &str) -> bool {
+    let Some((id, secret)) = token.strip_prefix(prefix).and_then(|r| r.split_once('_')) else {
+        return false;
+    };
+    let hex = |s: &str, n: usize| s.len() == n && s.bytes().all(|b| b.is_ascii_hexdigit());
+    hex(id, 16) && hex(secret, 64)
+}
+
+/// The id part of a well-formed token of kind `prefix`.
+pub(super) fn token_id(token: &str, prefix: &str) -> Option<String> {
+    well_formed(token, prefix).then(|| token[prefix.len()..prefix.len() + 16].to_owned())
 }
 
 impl<V: Clone> TrustCache<V> {
@@ -259,6 +271,9 @@ pub struct ConsoleSession {
     pub csrf: String,
     pub created: Millis,
     pub seen: Millis,
+    /// What binds it to the credential that opened it (`console::session`); `None` for a
+    /// session from before sessions were bound, which no longer counts.
+    pub bound: Option<Vec<u8>>,
 }
 
 impl Store {
@@ -336,7 +351,7 @@ impl Store {
             Ok((new, token, old))
         })
         .await;
-        self.inner.auth_cache.invalidate();
+        self.inner.scim_cache.invalidate();
         rotated
     }
 
@@ -363,7 +378,7 @@ impl Store {
             audit(c, tenant, ticker.now(), actor.as_str(), "scim_token.revoke", json!({"token": id}))
         })
         .await;
-        self.inner.auth_cache.invalidate();
+        self.inner.scim_cache.invalidate();
         revoked
     }
 
@@ -371,28 +386,23 @@ impl Store {
     /// else why not, and whose token it was when its id is known. An accepted token is
     /// remembered for [`AUTH_CACHE_TTL`] (see [`AuthCache`]).
     pub async fn authenticate(&self, token: String) -> Result<Authn> {
-        let presented = hash(&token);
-        let cache = &self.inner.auth_cache;
-        if let Some(t) = cache.get(&presented) {
-            return Ok(Authn::Tenant(t));
-        }
-        if !token.strip_prefix("skt_").is_some_and(|r| r.contains('_')) {
-            // Not shaped like a token of ours: refused without a read (junk from strangers
-            // costs no database time).
+        // The shape first: what is not a whole SCIM token of ours is refused before any cache
+        // or database lookup (junk from strangers costs nothing, and finds nothing).
+        let Some(id) = token_id(&token, "skt_") else {
             return Ok(Authn::Refused {
                 tenant: None,
                 reason: "unknown token",
             });
+        };
+        let presented = hash(&token);
+        let cache = &self.inner.scim_cache;
+        if let Some(t) = cache.get(&presented) {
+            return Ok(Authn::Tenant(t));
         }
         let generation = cache.generation();
         // Expiry by the store's clock, the one that stamped the token's `expires`.
         let now_ms = self.now_ms();
         let now_text = rfc3339(now_ms);
-        let id = token
-            .strip_prefix("skt_")
-            .and_then(|r| r.split_once('_'))
-            .map(|(id, _)| id.to_owned())
-            .unwrap_or_default();
         let outcome = if let Some(p) = self.point() {
             // On PostgreSQL the token's row is read on this thread's own connection, so a
             // refusal (most of what a stranger sends) costs no blocking thread; an accepted
@@ -503,13 +513,14 @@ impl Store {
         csrf: String,
         now: Millis,
         actor: Actor,
+        bound: Vec<u8>,
     ) -> Result<()> {
         let key = hash(id).to_vec();
         self.write(Lock::None, move |c| {
             c.prepare_cached(
-                "INSERT INTO console_sessions (id_hash, tenant, csrf, created, seen, actor) VALUES (?, ?, ?, ?, ?, ?)",
+                "INSERT INTO console_sessions (id_hash, tenant, csrf, created, seen, actor, bound) VALUES (?, ?, ?, ?, ?, ?, ?)",
             )?
-            .execute(params![key, tenant, csrf, now, now, actor.as_str()])?;
+            .execute(params![key, tenant, csrf, now, now, actor.as_str(), bound])?;
             Ok(())
         })
         .await
@@ -521,14 +532,14 @@ impl Store {
         &self,
         id: &str,
         now: Millis,
-        live: fn(Millis, Millis, Millis) -> bool,
+        live: &(dyn Fn(&ConsoleSession, Millis) -> bool + Send + Sync),
     ) -> Result<Option<ConsoleSession>> {
         let key = hash(id).to_vec();
         let found = {
             let key = key.clone();
             self.read(move |c| {
                 c.prepare_cached(
-                    "SELECT tenant, csrf, created, seen, actor FROM console_sessions WHERE id_hash = ?",
+                    "SELECT tenant, csrf, created, seen, actor, bound FROM console_sessions WHERE id_hash = ?",
                 )?
                 .query_row([key], |r| {
                     let tenant: Option<TenantKey> = r.get(0)?;
@@ -539,6 +550,7 @@ impl Store {
                         csrf: r.get(1)?,
                         created: r.get(2)?,
                         seen: r.get(3)?,
+                        bound: r.get(5)?,
                         actor: Actor::from_stored(actor.unwrap_or_else(|| {
                             if tenant.is_some() { "tenant-admin" } else { "operator" }.into()
                         })),
@@ -549,7 +561,7 @@ impl Store {
             .await?
         };
         let Some(s) = found else { return Ok(None) };
-        if !live(s.created, s.seen, now) {
+        if !live(&s, now) {
             self.write(Lock::None, move |c| {
                 c.prepare_cached("DELETE FROM console_sessions WHERE id_hash = ?")?
                     .execute([key])?;
@@ -569,6 +581,36 @@ impl Store {
         Ok(Some(s))
     }
 
+    /// Ends every console session (of `tenant`, or of everyone): `seatkeeper console
+    /// sign-out-all`. Answers how many ended; the operator's audit chain records it.
+    pub async fn end_all_console_sessions(
+        &self,
+        tenant: Option<TenantKey>,
+        actor: Actor,
+    ) -> Result<usize> {
+        let ticker = self.ticker();
+        self.write(Lock::None, move |c| {
+            let n = match tenant {
+                Some(t) => c
+                    .prepare_cached("DELETE FROM console_sessions WHERE tenant = ?")?
+                    .execute([t])?,
+                None => c
+                    .prepare_cached("DELETE FROM console_sessions")?
+                    .execute([])?,
+            };
+            audit(
+                c,
+                tenant.unwrap_or(super::audit::OPERATOR_CHAIN),
+                ticker.now(),
+                actor.as_str(),
+                "console.sign_out_all",
+                json!({"sessions": n}),
+            )?;
+            Ok(n)
+        })
+        .await
+    }
+
     /// Ends one console session (sign-out).
     pub async fn end_console_session(&self, id: &str) -> Result<()> {
         let key = hash(id).to_vec();
@@ -584,9 +626,12 @@ impl Store {
     pub async fn authenticate_admin(&self, token: String) -> Result<Option<Tenant>> {
         // Two primary-key lookups: inline on this worker's connection (`read_point`), as for
         // SCIM tokens; a hand-off to a blocking thread would cost more than the read.
+        let Some(id) = token_id(&token, "ska_") else {
+            return Ok(None);
+        };
+        let id = Some(id);
         self.read_point(move |c| {
             let presented = hash(&token);
-            let id = token.strip_prefix("ska_").and_then(|r| r.split_once('_')).map(|(id, _)| id.to_owned());
             let row: Option<(Vec<u8>, Option<String>, String)> = match &id {
                 Some(id) => c
                     .prepare_cached(

@@ -259,12 +259,24 @@ impl Store {
         url: String,
         events: Vec<String>,
         actor: Actor,
+        max_per_tenant: u32,
     ) -> Result<WebhookSecret> {
         let names = event_names(&events)?;
         let ticker = self.ticker();
         let lock = tenant.map_or(Lock::None, Lock::Tenant);
         self.write(lock, move |c| {
             let at = ticker.now();
+            if let Some(t) = tenant {
+                // Under the tenant's lock: two creates cannot both pass the count.
+                let n: i64 = c
+                    .prepare_cached("SELECT count(*) FROM webhooks WHERE tenant = ?")?
+                    .query_row([t], |r| r.get(0))?;
+                if n >= i64::from(max_per_tenant) {
+                    return Err(Error::Invalid(format!(
+                        "a tenant has at most {max_per_tenant} webhook endpoints (webhook_max_endpoints_per_tenant); delete one first"
+                    )));
+                }
+            }
             let id = uuid::Uuid::new_v4().to_string();
             let secret = new_secret();
             let rk: i64 = c
@@ -488,12 +500,38 @@ impl Store {
     /// endpoint (so a subject's events go in order), of enabled endpoints not backing off. On
     /// PostgreSQL each is claimed by this node for [`SEND_LEASE_MS`] (its `due` moves a lease
     /// ahead), so that one node sends it.
-    pub async fn due_webhooks(&self, now: Millis, limit: usize) -> Result<Vec<DueDelivery>> {
-        let pick = "SELECT d.webhook, d.event FROM webhook_deliveries d JOIN webhooks w ON w.rk = d.webhook
-             WHERE d.state = 'pending' AND d.due <= ?1 AND w.enabled AND (w.retry_at IS NULL OR w.retry_at <= ?1)
-               AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.webhook = d.webhook AND p.subject = d.subject
-                               AND p.state = 'pending' AND p.event < d.event)
-             ORDER BY d.due, d.event LIMIT ?2";
+    ///
+    /// Endpoints in `busy` (deliveries in flight on this node) are skipped; at most
+    /// `webhook::dispatcher::PER_ENDPOINT` deliveries of one endpoint are taken, and tenants take
+    /// turns: the first due delivery of every tenant comes before the second of any (the
+    /// operator's endpoints are one more "tenant"), so a tenant with a backlog or slow endpoints
+    /// delays no one else.
+    pub async fn due_webhooks(
+        &self,
+        now: Millis,
+        limit: usize,
+        busy: &[i64],
+    ) -> Result<Vec<DueDelivery>> {
+        // The ids are this process's own integers, written into the statement.
+        let skip = if busy.is_empty() {
+            String::new()
+        } else {
+            let list: Vec<String> = busy.iter().map(i64::to_string).collect();
+            format!("AND d.webhook NOT IN ({})", list.join(","))
+        };
+        let per_endpoint = crate::webhook::dispatcher::PER_ENDPOINT as i64;
+        let candidates = format!(
+            "SELECT webhook, event FROM (
+               SELECT d.webhook, d.event, d.due,
+                      ROW_NUMBER() OVER (PARTITION BY d.webhook ORDER BY d.due, d.event) AS nth_of_endpoint,
+                      ROW_NUMBER() OVER (PARTITION BY coalesce(w.tenant, 0) ORDER BY d.due, d.event) AS turn
+               FROM webhook_deliveries d JOIN webhooks w ON w.rk = d.webhook
+               WHERE d.state = 'pending' AND d.due <= ?1 AND w.enabled AND (w.retry_at IS NULL OR w.retry_at <= ?1) {skip}
+                 AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.webhook = d.webhook AND p.subject = d.subject
+                                 AND p.state = 'pending' AND p.event < d.event)
+             ) c WHERE nth_of_endpoint <= {per_endpoint}
+             ORDER BY turn, due, event LIMIT ?2"
+        );
         let read = |r: &Row| -> Result<DueDelivery> {
             let old: Option<String> = r.get(5)?;
             let old_until: Option<Millis> = r.get(6)?;
@@ -519,14 +557,24 @@ impl Store {
              WHERE d.webhook = ?2 AND d.event = ?3";
         let engine = self.engine();
         self.write(Lock::None, move |c| {
+            // Each taken delivery is leased (its `due` moves ahead) so that neither another
+            // node nor this one's next claim takes it while it is in flight.
             let picked: Vec<(i64, i64)> = match engine {
                 Engine::Sqlite => c
-                    .prepare_cached(pick)?
-                    .query_all(params![now, limit as i64], |r| Ok((r.get(0)?, r.get(1)?)))?,
-                Engine::Postgres => c
-                    .prepare_cached(&format!(
+                    .prepare(&format!(
                         "UPDATE webhook_deliveries SET due = CAST(?1 AS BIGINT) + CAST(?3 AS BIGINT)
-                         WHERE (webhook, event) IN ({pick} FOR UPDATE OF d SKIP LOCKED)
+                         WHERE (webhook, event) IN ({candidates})
+                         RETURNING webhook, event"
+                    ))?
+                    .query_all(params![now, limit as i64, SEND_LEASE_MS], |r| {
+                        Ok((r.get(0)?, r.get(1)?))
+                    })?,
+                Engine::Postgres => c
+                    .prepare(&format!(
+                        "UPDATE webhook_deliveries SET due = CAST(?1 AS BIGINT) + CAST(?3 AS BIGINT)
+                         WHERE (webhook, event) IN (
+                           SELECT webhook, event FROM webhook_deliveries
+                           WHERE (webhook, event) IN ({candidates}) FOR UPDATE SKIP LOCKED)
                          RETURNING webhook, event"
                     ))?
                     .query_all(params![now, limit as i64, SEND_LEASE_MS], |r| {
@@ -541,6 +589,18 @@ impl Store {
                 }
             }
             Ok(out)
+        })
+        .await
+    }
+
+    /// Holds an endpoint's deliveries until `until` (ms): it answered, but slowly.
+    pub async fn webhook_rest(&self, webhook: i64, until: Millis) -> Result<()> {
+        self.write(Lock::None, move |c| {
+            c.prepare_cached(
+                "UPDATE webhooks SET retry_at = ?1 WHERE rk = ?2 AND enabled AND (retry_at IS NULL OR retry_at < ?1)",
+            )?
+            .execute(params![until, webhook])?;
+            Ok(())
         })
         .await
     }

@@ -25,8 +25,15 @@ use crate::store::{self, Store};
 
 /// How often the dispatcher looks for due deliveries.
 const POLL: Duration = Duration::from_millis(250);
-/// Deliveries sent at once (each the next of its subject at its endpoint).
-const BATCH: usize = 32;
+/// Most deliveries in flight at once, across every endpoint and tenant. A delivery is a task of
+/// its own: a slow endpoint holds its own slots, never a batch that others wait for.
+const CONCURRENCY: usize = 64;
+/// Most deliveries of one endpoint taken at once (each the next of its subject there); an
+/// endpoint with any in flight is not offered more until they end.
+pub const PER_ENDPOINT: usize = 4;
+/// An answer slower than this backs its endpoint off like a failure, so that an endpoint that
+/// is slow to answer does not keep slots from everyone else.
+pub const SLOW: Duration = Duration::from_secs(2);
 /// At most this much of a response body is read (it is kept as the error text of a failure).
 pub const BODY_LIMIT: usize = 4096;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
@@ -70,26 +77,28 @@ pub async fn vet(url: &str, policy: Policy) -> Result<(), Refused> {
         Some(url::Host::Ipv6(a)) => vec![IpAddr::V6(a)],
         Some(url::Host::Domain(d)) => {
             let lookup = tokio::net::lookup_host((d, port));
+            // Neither the resolver's text nor an address is told: what an internal name
+            // resolves to is not for a tenant to learn.
             match tokio::time::timeout(CONNECT_TIMEOUT, lookup).await {
                 Ok(Ok(it)) => it.map(|s| s.ip()).collect(),
-                Ok(Err(e)) => return Err(Refused(format!("url: cannot resolve {d}: {e}"))),
-                Err(_) => return Err(Refused(format!("url: resolving {d} timed out"))),
+                Ok(Err(_)) | Err(_) => {
+                    return Err(Refused("url: the host cannot be resolved".into()))
+                }
             }
         }
         None => return Err(Refused("url: no host".into())),
     };
     if addrs.is_empty() {
-        return Err(Refused("url: the host has no address".into()));
+        return Err(Refused("url: the host cannot be resolved".into()));
     }
-    for a in addrs {
-        if let Some(why) = forbidden(a) {
-            return Err(Refused(format!(
-                "url: {a} is {why}; webhooks are not sent to internal addresses (the operator can allow them with webhook_allow_private_addresses)"
-            )));
-        }
+    if addrs.into_iter().any(|a| forbidden(a).is_some()) {
+        return Err(Refused(INTERNAL.into()));
     }
     Ok(())
 }
+
+/// What a tenant is told of an endpoint whose host is internal (never the address).
+const INTERNAL: &str = "url: the host resolves to an internal address; webhooks are not sent to internal addresses (the operator can allow them with webhook_allow_private_addresses)";
 
 /// The error of a name that resolved only to forbidden addresses.
 #[derive(Debug, thiserror::Error)]
@@ -110,13 +119,12 @@ impl reqwest::dns::Resolve for GuardedResolver {
                 .filter(|a| forbidden(a.ip()).is_none())
                 .collect();
             if allowed.is_empty() {
-                let why = all
-                    .first()
-                    .and_then(|a| forbidden(a.ip()).map(|w| format!("{} is {w}", a.ip())))
-                    .unwrap_or_else(|| "no address".into());
-                return Err(Box::new(ForbiddenAddress(format!(
-                    "refused: {host} resolves to internal addresses only ({why})"
-                )))
+                let why = if all.is_empty() {
+                    "refused: the host cannot be resolved"
+                } else {
+                    "refused: the host resolves to an internal address"
+                };
+                return Err(Box::new(ForbiddenAddress(why.to_owned()))
                     as Box<dyn std::error::Error + Send + Sync>);
             }
             Ok(Box::new(allowed.into_iter()) as reqwest::dns::Addrs)
@@ -155,17 +163,27 @@ pub struct Dispatcher {
 }
 
 impl Dispatcher {
+    /// The dispatcher; `proxy` is the operator's `webhook_proxy` (proxies of the environment,
+    /// `HTTP(S)_PROXY` and `ALL_PROXY`, are never used: a proxy resolves the names itself and the
+    /// internal-address guard would not see them).
     pub fn new(
         store: Store,
         policy: Policy,
         timeout: Duration,
         disable_after: Duration,
+        proxy: Option<&str>,
     ) -> Result<Dispatcher, String> {
         let mut b = reqwest::Client::builder()
             .redirect(reqwest::redirect::Policy::none())
             .connect_timeout(CONNECT_TIMEOUT)
             .timeout(timeout)
+            .no_proxy()
             .user_agent(concat!("seatkeeper-webhooks/", env!("CARGO_PKG_VERSION")));
+        if let Some(p) = proxy {
+            b = b.proxy(
+                reqwest::Proxy::all(p).map_err(|_| "webhook_proxy: not a proxy URL".to_owned())?,
+            );
+        }
         if !policy.allow_private {
             b = b.dns_resolver(Arc::new(GuardedResolver));
         }
@@ -180,44 +198,123 @@ impl Dispatcher {
         })
     }
 
-    /// Runs until `stop` turns true; the deliveries in hand when it does are finished and
-    /// their outcomes recorded first.
+    /// Runs until `stop` turns true; the deliveries in flight when it does are finished and
+    /// their outcomes recorded first. Each delivery runs as a task of its own, at most
+    /// [`CONCURRENCY`] at once and [`PER_ENDPOINT`] per endpoint, taken in turns by tenant: a
+    /// tenant whose endpoints are slow holds its own slots and delays no one else.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
+        let me = Arc::new(self);
         let mut pruned = Instant::now();
+        let mut tasks: tokio::task::JoinSet<i64> = tokio::task::JoinSet::new();
+        let mut busy: std::collections::HashMap<i64, usize> = Default::default();
+        let mut down = false;
         loop {
-            match self.pass(&stop).await {
-                Ok(()) => {}
-                Err(store::Error::Closed) => break,
-                Err(e) => tracing::error!(error = %e, "webhook dispatcher pass failed"),
+            if *stop.borrow() {
+                break;
+            }
+            let room = CONCURRENCY.saturating_sub(tasks.len());
+            if room > 0 {
+                let exclude: Vec<i64> = busy.keys().copied().collect();
+                match me
+                    .store
+                    .due_webhooks(me.store.now_ms(), room, &exclude)
+                    .await
+                {
+                    Ok(due) => {
+                        if down {
+                            tracing::info!("webhook dispatcher: the database answers again");
+                            down = false;
+                        }
+                        for d in due {
+                            *busy.entry(d.webhook).or_default() += 1;
+                            let me = me.clone();
+                            tasks.spawn(async move {
+                                me.attempt(&d).await;
+                                d.webhook
+                            });
+                        }
+                    }
+                    Err(store::Error::Closed) => break,
+                    Err(e) if e.unavailable() => {
+                        if !down {
+                            tracing::warn!(error = %e, "webhook dispatcher: the database is unreachable; backing off");
+                            down = true;
+                        }
+                    }
+                    Err(e) => tracing::error!(error = %e, "webhook dispatcher pass failed"),
+                }
             }
             if pruned.elapsed() > PRUNE_EVERY {
                 pruned = Instant::now();
-                if let Err(e) = self.store.prune_webhooks(self.store.now_ms()).await {
+                if let Err(e) = me.store.prune_webhooks(me.store.now_ms()).await {
                     tracing::warn!(error = %e, "cannot prune delivered webhooks");
                 }
             }
-            if !crate::background::idle(&self.wake, POLL, &mut stop).await {
-                break;
+            let pause = if down { POLL * 8 } else { POLL };
+            tokio::select! {
+                Some(done) = tasks.join_next(), if !tasks.is_empty() => {
+                    if let Ok(webhook) = done {
+                        release(&mut busy, webhook);
+                    }
+                    // More may finish at once: take them all before claiming again.
+                    while let Some(Ok(webhook)) = tasks.try_join_next() {
+                        release(&mut busy, webhook);
+                    }
+                }
+                alive = crate::background::idle(&me.wake, pause, &mut stop) => {
+                    if !alive {
+                        break;
+                    }
+                }
             }
         }
+        while tasks.join_next().await.is_some() {}
     }
 
-    /// Delivers every due delivery, a batch at a time.
+    /// Delivers every due delivery (as [`Dispatcher::run`] would, waiting for each round to
+    /// end) and returns when none is due: for tests, which drain the queue with it instead of
+    /// sleeping.
     pub async fn pass(&self, stop: &watch::Receiver<bool>) -> store::Result<()> {
         loop {
             if *stop.borrow() {
                 return Ok(());
             }
-            let due = self.store.due_webhooks(self.store.now_ms(), BATCH).await?;
+            let due = self
+                .store
+                .due_webhooks(self.store.now_ms(), CONCURRENCY, &[])
+                .await?;
             if due.is_empty() {
                 return Ok(());
             }
-            let outcomes =
-                futures_util::future::join_all(due.iter().map(|d| self.deliver(d))).await;
-            for (d, outcome) in due.iter().zip(outcomes) {
-                self.store
-                    .webhook_outcome(d.webhook, d.event, outcome, self.disable_after)
-                    .await?;
+            futures_util::future::join_all(due.iter().map(|d| self.attempt(d))).await;
+        }
+    }
+
+    /// One delivery sent and its outcome recorded (a slow answer backs the endpoint off).
+    async fn attempt(&self, d: &DueDelivery) {
+        let started = Instant::now();
+        let outcome = self.deliver(d).await;
+        let slow = started.elapsed() > SLOW;
+        let recorded = self
+            .store
+            .webhook_outcome(d.webhook, d.event, outcome.clone(), self.disable_after)
+            .await;
+        if let Err(e) = recorded {
+            tracing::warn!(error = %e, webhook = %d.webhook_id, "cannot record a webhook outcome; the delivery's lease lets it be sent again");
+            return;
+        }
+        if slow && matches!(outcome, Outcome::Delivered { .. }) {
+            // Answered, but slowly: the endpoint rests for a while (longer the slower it was)
+            // before its next delivery, as a failing one does.
+            let pause = (started.elapsed().as_millis() as Millis * 6).clamp(10_000, 300_000);
+            tracing::warn!(webhook = %d.webhook_id, ms = started.elapsed().as_millis() as u64,
+                "webhook endpoint answers slowly; its next deliveries wait");
+            if let Err(e) = self
+                .store
+                .webhook_rest(d.webhook, self.store.now_ms() + pause)
+                .await
+            {
+                tracing::warn!(error = %e, "cannot back off a slow webhook endpoint");
             }
         }
     }
@@ -253,8 +350,8 @@ impl Dispatcher {
                     Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
                     _ => None,
                 };
-                if let Some(why) = ip.and_then(|ip| forbidden(ip).map(|w| (ip, w))) {
-                    return refused(None, format!("refused: {} is {}", why.0, why.1));
+                if ip.is_some_and(|ip| forbidden(ip).is_some()) {
+                    return refused(None, "refused: the host is an internal address".into());
                 }
             }
         }
@@ -326,6 +423,16 @@ impl Dispatcher {
             retry(Some(code), error, wait)
         } else {
             refused(Some(code), error)
+        }
+    }
+}
+
+/// One delivery of `webhook` ended.
+fn release(busy: &mut std::collections::HashMap<i64, usize>, webhook: i64) {
+    if let Some(n) = busy.get_mut(&webhook) {
+        *n -= 1;
+        if *n == 0 {
+            busy.remove(&webhook);
         }
     }
 }

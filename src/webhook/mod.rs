@@ -184,6 +184,8 @@ pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
                 Some("a documentation or benchmarking address")
             } else if o[0] == 192 && o[1] == 0 && o[2] == 0 {
                 Some("an IETF protocol address")
+            } else if o == [168, 63, 129, 16] {
+                Some("a cloud platform's host address (Azure's wire server)")
             } else {
                 None
             }
@@ -199,6 +201,20 @@ pub fn forbidden(ip: IpAddr) -> Option<&'static str> {
                 Some("an unspecified address")
             } else if (s[0] & 0xfe00) == 0xfc00 {
                 Some("a private (unique local) address")
+            } else if (s[0] & 0xffc0) == 0xfec0 {
+                Some("a site-local address")
+            } else if s[..6] == [0, 0, 0, 0, 0, 0] {
+                // ::/96, IPv4-compatible: the last 32 bits are an IPv4 address.
+                Some("an IPv4-compatible address")
+            } else if s[0] == 0x2002 {
+                // 6to4 embeds an IPv4 address in bits 16 to 48.
+                let v4 = std::net::Ipv4Addr::new(
+                    (s[1] >> 8) as u8,
+                    s[1] as u8,
+                    (s[2] >> 8) as u8,
+                    s[2] as u8,
+                );
+                forbidden(IpAddr::V4(v4)).or(Some("a 6to4 address"))
             } else if (s[0] & 0xffc0) == 0xfe80 {
                 Some("a link-local address")
             } else if v6.is_multicast() {
@@ -241,6 +257,11 @@ pub fn check_url(url: &str, allow_http: bool) -> Result<url::Url, String> {
     }
     if u.fragment().is_some() {
         return Err("url: a fragment is never sent; remove it".into());
+    }
+    if !u.username().is_empty() || u.password().is_some() {
+        return Err(
+            "url: credentials in the URL (user:password@) are refused; the signature authenticates each delivery".into(),
+        );
     }
     if url.len() > 2048 {
         return Err("url: at most 2048 characters".into());

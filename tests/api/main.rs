@@ -20,6 +20,7 @@ pub mod holds;
 pub mod hostile;
 pub mod isolation;
 pub mod limits;
+pub mod matrix;
 pub mod okta;
 pub mod openapi;
 pub mod others;

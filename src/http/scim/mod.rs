@@ -11,6 +11,7 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde_json::Value;
 
 use super::error::ScimError;
+use super::table::{Listed, ListedResource};
 use super::AppState;
 use crate::scim::projection::Projection;
 use crate::scim::search::ListQuery;
@@ -18,48 +19,52 @@ use crate::scim::{Error, LIST_RESPONSE, SCIM_MEDIA_TYPE};
 
 pub use crate::scim::search::{ListParams, SEARCH_REQUEST};
 
-pub fn scope() -> actix_web::Scope {
-    let r =
-        |path: &str| web::resource(path.to_owned()).default_service(web::to(method_not_allowed));
-    web::scope("/scim/v2")
-        .service(
+/// The SCIM routes, each path answering its other methods 405.
+pub fn routes() -> Listed {
+    use actix_web::http::Method as M;
+    let r = |path: &str| ListedResource::new(path).otherwise(method_not_allowed);
+    Listed::new("/scim/v2")
+        .resource(
             r("/Users")
-                .route(web::get().to(list::<users::Users>))
-                .route(web::post().to(users::create)),
+                .to(M::GET, list::<users::Users>)
+                .to(M::POST, users::create),
         )
-        .service(r("/Users/.search").route(web::post().to(search::<users::Users>)))
-        .service(
+        .resource(r("/Users/.search").to(M::POST, search::<users::Users>))
+        .resource(
             r("/Users/{id}")
-                .route(web::get().to(users::get))
-                .route(web::put().to(users::replace))
-                .route(web::patch().to(users::patch))
-                .route(web::delete().to(users::delete)),
+                .to(M::GET, users::get)
+                .to(M::PUT, users::replace)
+                .to(M::PATCH, users::patch)
+                .to(M::DELETE, users::delete),
         )
-        .service(
+        .resource(
             r("/Groups")
-                .route(web::get().to(list::<groups::Groups>))
-                .route(web::post().to(groups::create)),
+                .to(M::GET, list::<groups::Groups>)
+                .to(M::POST, groups::create),
         )
-        .service(r("/Groups/.search").route(web::post().to(search::<groups::Groups>)))
-        .service(
+        .resource(r("/Groups/.search").to(M::POST, search::<groups::Groups>))
+        .resource(
             r("/Groups/{id}")
-                .route(web::get().to(groups::get))
-                .route(web::put().to(groups::replace))
-                .route(web::patch().to(groups::patch))
-                .route(web::delete().to(groups::delete)),
+                .to(M::GET, groups::get)
+                .to(M::PUT, groups::replace)
+                .to(M::PATCH, groups::patch)
+                .to(M::DELETE, groups::delete),
         )
-        .service(r("/.search").route(web::post().to(search_all)))
-        .service(r("/Bulk").route(web::post().to(bulk::bulk)))
-        .service(
-            r("/ServiceProviderConfig").route(web::get().to(discovery::service_provider_config)),
-        )
-        .service(r("/ResourceTypes").route(web::get().to(discovery::resource_types)))
-        .service(r("/ResourceTypes/{name}").route(web::get().to(discovery::resource_type)))
-        .service(r("/Schemas").route(web::get().to(discovery::schemas)))
-        .service(r("/Schemas/{id}").route(web::get().to(discovery::schema)))
-        .default_service(web::to(|| async {
+        .resource(r("/.search").to(M::POST, search_all))
+        .resource(r("/Bulk").to(M::POST, bulk::bulk))
+        .resource(r("/ServiceProviderConfig").to(M::GET, discovery::service_provider_config))
+        .resource(r("/ResourceTypes").to(M::GET, discovery::resource_types))
+        .resource(r("/ResourceTypes/{name}").to(M::GET, discovery::resource_type))
+        .resource(r("/Schemas").to(M::GET, discovery::schemas))
+        .resource(r("/Schemas/{id}").to(M::GET, discovery::schema))
+}
+
+pub fn scope() -> actix_web::Scope {
+    routes().into_scope(|s| {
+        s.default_service(web::to(|| async {
             Err::<HttpResponse, _>(ScimError(Error::not_found("no such SCIM endpoint")))
         }))
+    })
 }
 
 /// What a SCIM handler answers.

@@ -1,0 +1,4 @@
+-- Version 15: console sessions bound to the credential that opened them; audit entries keyed
+-- (HMAC) when the operator sets `audit_key_file`.
+ALTER TABLE console_sessions ADD COLUMN bound BLOB;           -- HMAC of the credential, keyed by the session id
+ALTER TABLE audit ADD COLUMN key_id TEXT;                     -- NULL: SHA-256; else the audit key's fingerprint (HMAC-SHA-256)
