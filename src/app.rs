@@ -88,12 +88,15 @@ impl Application {
         config: Config,
         clock: crate::store::Clock,
     ) -> anyhow::Result<Application> {
-        let store = Store::open_with_clock(&config.database, clock).map_err(|e| {
-            anyhow::anyhow!(
-                "cannot open the database {}: {e}",
-                config.database.display()
-            )
+        let store = Store::open_with_clock(&config.database_to_open()?, clock).map_err(|e| {
+            anyhow::anyhow!("cannot open the database {}: {e}", config.database_shown())
         })?;
+        // With an audit key: every chain ends keyed from now on (see `store::audit`).
+        match store.key_audit_chains().await {
+            Ok(0) => {}
+            Ok(n) => tracing::info!(chains = n, "audit chains keyed with the audit key"),
+            Err(e) => anyhow::bail!("cannot key the audit chains: {e}"),
+        }
         let tls = match (&config.tls_cert_file, &config.tls_key_file) {
             (Some(cert), Some(key)) => Some(http::tls::server_config(cert, key)?),
             _ => None,
@@ -204,7 +207,7 @@ impl Application {
             None => server.listen(listener)?,
         }
         .run();
-        tracing::info!(address = %config.listen.ip(), port, scheme, database = %config.database.display(), "seatkeeper listening");
+        tracing::info!(address = %config.listen.ip(), port, scheme, database = %config.database_shown(), "seatkeeper listening");
         let reconciler = spawn_reconciler(
             store.clone(),
             std::time::Duration::from_secs(config.reconcile_interval_seconds),

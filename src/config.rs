@@ -152,6 +152,42 @@ pub struct Config {
     pub audit_key_file: Option<PathBuf>,
 }
 
+impl Config {
+    /// The database to open: `database`, with the password of `database_password_file` put in
+    /// a PostgreSQL URL that has none (in memory only; [`Config::database_shown`] is what logs
+    /// and messages print).
+    pub fn database_to_open(&self) -> Result<PathBuf, Error> {
+        let (Some(file), Some(url)) = (
+            &self.database_password_file,
+            self.database
+                .to_str()
+                .filter(|u| crate::store::pg::is_url(u)),
+        ) else {
+            return Ok(self.database.clone());
+        };
+        let password = std::fs::read_to_string(file).map_err(|e| Error::Invalid {
+            key: "database_password_file",
+            source_name: file.display().to_string(),
+            message: format!("cannot read it: {}", e.kind()),
+        })?;
+        let password = password.trim_end_matches(['\r', '\n']);
+        let mut u = url::Url::parse(url).map_err(|_| Error::Invalid {
+            key: "database",
+            source_name: "the configuration".into(),
+            message: "not a PostgreSQL URL".into(),
+        })?;
+        if u.password().is_none() {
+            let _ = u.set_password(Some(password));
+        }
+        Ok(PathBuf::from(u.to_string()))
+    }
+
+    /// `database` as logs, errors and the CLI show it: never a password.
+    pub fn database_shown(&self) -> String {
+        crate::store::pg::shown(&self.database)
+    }
+}
+
 /// RFC 7644 §3.5.2 lets a PATCH answer 200 with the whole resource or 204 No Content.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum GroupPatchResponse {

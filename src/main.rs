@@ -38,6 +38,19 @@ fn main() -> std::process::ExitCode {
             return std::process::ExitCode::from(2);
         }
     };
+    if let Some(file) = &config.audit_key_file {
+        // Read (and checked) when the configuration was loaded.
+        match std::fs::read(file) {
+            Ok(content) => seatkeeper::store::audit::set_keys(&content),
+            Err(e) => {
+                eprintln!(
+                    "seatkeeper: configuration error: audit_key_file: {}",
+                    e.kind()
+                );
+                std::process::exit(2);
+            }
+        }
+    }
     let filter = tracing_subscriber::EnvFilter::new(&config.log_level);
     let builder = tracing_subscriber::fmt()
         .with_env_filter(filter)

@@ -41,8 +41,19 @@ pub enum AuditCommand {
         filter: AuditFilter,
     },
     /// Checks the hash chain of TENANT (every tenant's and the operator's without one); exits
-    /// non-zero naming the first broken entry.
-    Verify { tenant: Option<String> },
+    /// non-zero naming the first broken entry. Prints each chain's head (`cursor:hash`): keep it,
+    /// and pass it back with --expect-head to find a chain cut short or rewritten since.
+    Verify {
+        tenant: Option<String>,
+        /// A head recorded earlier, `CURSOR:HASH` (of TENANT, or of the operator's chain with
+        /// --operator), or `CHAIN=CURSOR:HASH` where CHAIN is a tenant id or `operator`;
+        /// repeatable. The chain must still hold that entry with that hash.
+        #[arg(long = "expect-head")]
+        expect_head: Vec<String>,
+        /// The operator's own chain.
+        #[arg(long, conflicts_with = "tenant")]
+        operator: bool,
+    },
 }
 
 async fn audit_query(
@@ -104,22 +115,62 @@ pub(super) async fn audit(cmd: AuditCommand, store: &Store) -> anyhow::Result<()
                 }
             }
         }
-        AuditCommand::Verify { tenant } => {
-            let t = match tenant {
-                Some(t) => Some(store.tenant(&t).await?.key),
-                None => None,
+        AuditCommand::Verify {
+            tenant,
+            expect_head,
+            operator,
+        } => {
+            let t = match (&tenant, operator) {
+                (Some(t), _) => Some(store.tenant(t).await?.key),
+                (None, true) => Some(crate::store::audit::OPERATOR_CHAIN),
+                (None, false) => None,
             };
             let verdicts = store.verify_audit(t).await?;
             print(&verdicts);
+            for v in &verdicts {
+                eprintln!(
+                    "{}: head {}",
+                    v.tenant,
+                    v.head.as_deref().unwrap_or("(empty)")
+                );
+            }
             if let Some(v) = verdicts.iter().find(|v| v.broken.is_some()) {
                 let b = v
                     .broken
                     .as_ref()
                     .map(|b| (b.cursor, b.at.clone(), b.action.clone(), b.reason.clone()));
                 if let Some((cursor, at, action, reason)) = b {
+                    if cursor == 0 {
+                        anyhow::bail!("the audit chain of {} is broken: {reason}", v.tenant);
+                    }
                     anyhow::bail!(
                         "the audit chain of {} is broken at entry {cursor} ({action} at {at}): {reason}",
                         v.tenant
+                    );
+                }
+            }
+            for expected in &expect_head {
+                let (chain, head) = match expected.split_once('=') {
+                    Some((c, h)) => (Some(c.to_owned()), h),
+                    None => (None, expected.as_str()),
+                };
+                let key = match (chain.as_deref(), t) {
+                    (Some("operator"), _) => crate::store::audit::OPERATOR_CHAIN,
+                    (Some(c), _) => store.tenant(c).await?.key,
+                    (None, Some(k)) => k,
+                    (None, None) => anyhow::bail!(
+                        "--expect-head {expected}: name the chain (CHAIN=CURSOR:HASH) or verify one tenant"
+                    ),
+                };
+                let Some((cursor, hash)) = head
+                    .split_once(':')
+                    .and_then(|(c, h)| Some((c.parse::<i64>().ok()?, h)))
+                else {
+                    anyhow::bail!("--expect-head {expected}: expected CURSOR:HASH");
+                };
+                if store.audit_entry_hash(key, cursor).await?.as_deref() != Some(hash) {
+                    anyhow::bail!(
+                        "the audit chain no longer holds the head {head} recorded earlier: it was cut short or rewritten"
                     );
                 }
             }

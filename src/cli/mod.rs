@@ -87,6 +87,9 @@ pub enum Command {
     /// The circuit breaker's holds of mass seat loss: list, show, approve, reject.
     #[command(subcommand)]
     Hold(HoldCommand),
+    /// Console sessions.
+    #[command(subcommand)]
+    Console(ConsoleCommand),
     /// The seat-event feed of a tenant after a cursor.
     Events {
         tenant: String,
@@ -94,6 +97,15 @@ pub enum Command {
         after: i64,
         #[arg(long, default_value_t = 1000)]
         limit: i64,
+    },
+}
+
+#[derive(Subcommand, Debug)]
+pub enum ConsoleCommand {
+    /// End every console session (of one tenant with --tenant), on every node, at once.
+    SignOutAll {
+        #[arg(long)]
+        tenant: Option<String>,
     },
 }
 
@@ -282,7 +294,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
         eprintln!(
             "copied {total} rows from {} and verified them (row counts and the seat audit)",
-            config.database.display()
+            config.database_shown()
         );
         return Ok(());
     }
@@ -297,12 +309,12 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         crate::store::maintenance::restore(file, &config.database)?;
         eprintln!(
             "restored {} from {}",
-            config.database.display(),
+            config.database_shown(),
             file.display()
         );
         return Ok(());
     }
-    let store = Store::open(&config.database)?;
+    let store = Store::open(&config.database_to_open()?)?;
     let result = match cli.command {
         Command::Webhook(cmd) => webhook(cmd, &store, &config).await,
         Command::Audit(cmd) => audit(cmd, &store).await,
@@ -325,6 +337,14 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         Command::Backup { file } => {
             store.backup(file.clone()).await?;
             eprintln!("backup written to {}", file.display());
+        }
+        Command::Console(ConsoleCommand::SignOutAll { tenant }) => {
+            let t = match tenant {
+                Some(t) => Some(store.tenant(&t).await?.key),
+                None => None,
+            };
+            let n = store.end_all_console_sessions(t, Actor::cli()).await?;
+            print(&json!({"ended": n}));
         }
         Command::Check => {
             let problems = store.check().await?;

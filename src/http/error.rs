@@ -33,6 +33,7 @@ impl From<store::Error> for ScimError {
             F::Invalid(m) => scim::Error::invalid_value(m),
             F::ShuttingDown => scim::Error::new(503, None, F::SHUTTING_DOWN),
             F::Busy => scim::Error::new(503, None, F::BUSY),
+            F::TooMany(m, _) => scim::Error::new(429, None, m),
             F::Unavailable => scim::Error::new(503, None, F::UNAVAILABLE),
             F::Internal => scim::Error::new(500, None, "internal error"),
         })
@@ -72,6 +73,8 @@ pub struct AdminError {
     pub status: u16,
     pub code: &'static str,
     pub message: String,
+    /// Seconds for `Retry-After` on a 429.
+    pub retry_after: Option<u64>,
 }
 
 impl AdminError {
@@ -80,6 +83,7 @@ impl AdminError {
             status,
             code,
             message: message.into(),
+            retry_after: None,
         }
     }
     pub fn bad_request(message: impl Into<String>) -> Self {
@@ -98,6 +102,10 @@ impl From<store::Error> for AdminError {
             F::Invalid(m) => AdminError::bad_request(m),
             F::ShuttingDown => AdminError::new(503, "unavailable", F::SHUTTING_DOWN),
             F::Busy => AdminError::new(503, "busy", F::BUSY),
+            F::TooMany(m, after) => AdminError {
+                retry_after: Some(after),
+                ..AdminError::new(429, "rate_limited", m)
+            },
             F::Unavailable => AdminError::new(503, "unavailable", F::UNAVAILABLE),
             F::Internal => AdminError::new(500, "internal", "internal error"),
         }
@@ -115,6 +123,9 @@ impl ResponseError for AdminError {
         }
         if self.status == 503 {
             r.insert_header(("Retry-After", "1"));
+        }
+        if let Some(after) = self.retry_after {
+            r.insert_header(("Retry-After", after.max(1).to_string()));
         }
         r.json(json!({"error": self.code, "message": self.message}))
     }

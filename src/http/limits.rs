@@ -3,6 +3,8 @@
 //! - per client address, for requests without a credential (`client_requests_per_second`;
 //!   health and readiness exempt); a credentialed request is limited by whose it is, below;
 //! - per tenant for SCIM (`scim_requests_per_second`, `scim_burst`);
+//! - per product token for the product API (`product_requests_per_second`, bursts to twice
+//!   that; a batch of N checks or usage events counts N);
 //! - per admin token for the admin API: the operator's token and each tenant admin token have
 //!   buckets of their own, so one tenant's admin cannot drain the API for the others;
 //! - a brute-force brake per client address on failed authentication. It answers only the
@@ -42,6 +44,8 @@ pub enum AdminKey {
 pub struct Limits {
     scim: Option<DefaultKeyedRateLimiter<TenantKey>>,
     admin: Option<DefaultKeyedRateLimiter<AdminKey>>,
+    /// Per product token, by the SHA-256 of the (proven) token.
+    product: Option<DefaultKeyedRateLimiter<[u8; 32]>>,
     clients: Option<DefaultKeyedRateLimiter<IpAddr>>,
     failures: Option<DefaultKeyedRateLimiter<IpAddr>>,
     blocked: Mutex<HashMap<IpAddr, Instant>>,
@@ -65,6 +69,8 @@ impl Limits {
                 RateLimiter::keyed(Quota::per_second(r).allow_burst(nz(c.scim_burst).unwrap_or(r)))
             }),
             admin: nz(c.admin_requests_per_second)
+                .map(|r| RateLimiter::keyed(Quota::per_second(r).allow_burst(twice(r)))),
+            product: nz(c.product_requests_per_second)
                 .map(|r| RateLimiter::keyed(Quota::per_second(r).allow_burst(twice(r)))),
             clients: nz(c.client_requests_per_second)
                 .map(|r| RateLimiter::keyed(Quota::per_second(r).allow_burst(twice(r)))),
@@ -152,6 +158,19 @@ impl Limits {
         limiter.check_key(&key).err().map(wait)
     }
 
+    /// `Some(retry after)` when this product token is over its rate with `n` more requests (a
+    /// batch of N checks or usage events counts N).
+    pub fn product(&self, token: &[u8; 32], n: u32) -> Option<Duration> {
+        let limiter = self.product.as_ref()?;
+        let n = NonZeroU32::new(n)?;
+        match limiter.check_key_n(token, n) {
+            Ok(Ok(())) => None,
+            Ok(Err(wait_for)) => Some(wait(wait_for)),
+            // More than the burst in one request: no wait makes room for it.
+            Err(_) => Some(Duration::from_secs(1)),
+        }
+    }
+
     /// Forgets idle keys (called periodically).
     pub fn shrink(&self) {
         if let Some(l) = &self.scim {
@@ -161,6 +180,9 @@ impl Limits {
             l.retain_recent();
         }
         if let Some(l) = &self.admin {
+            l.retain_recent();
+        }
+        if let Some(l) = &self.product {
             l.retain_recent();
         }
         if let Ok(mut b) = self.blocked.lock() {

@@ -174,13 +174,35 @@ async fn product(req: &HttpRequest) -> Result<Product, actix_web::Error> {
     {
         Some(grant) => {
             req.extensions_mut().insert(super::auth::Proven);
+            if let Some(d) = state.limits.product(&grant.credential, 1) {
+                return Err(over_rate(d));
+            }
             Ok(Product(grant))
         }
         None => Err(fail("the product token is not valid")),
     }
 }
 
+/// 429 for a product token over `product_requests_per_second`.
+fn over_rate(d: std::time::Duration) -> actix_web::Error {
+    Throttled {
+        retry_after: retry_after(d),
+        admin: true,
+        detail: "too many product API requests for this token",
+    }
+    .into()
+}
+
 impl Product {
+    /// Counts the rest of a batch of `n` (the request itself counted one).
+    fn batch(&self, state: &AppState, n: usize) -> Result<(), actix_web::Error> {
+        let more = u32::try_from(n.saturating_sub(1)).unwrap_or(u32::MAX);
+        match state.limits.product(&self.0.credential, more) {
+            Some(d) => Err(over_rate(d)),
+            None => Ok(()),
+        }
+    }
+
     /// The tenant named `key`, if this token may read it. A tenant it may not read answers as
     /// one that does not exist: a token learns nothing about other tenants. A tenant's token is
     /// authorized against its own tenant (the path is never resolved for it); only an operator
@@ -238,11 +260,16 @@ async fn checks(
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
+) -> Result<HttpResponse, actix_web::Error> {
     let (t, license) = path.into_inner();
     let t = p.tenant(&state, &t).await?;
     let body: Checks = json_body(payload, &state).await?;
-    let results = state.store.product_checks(t, license, body.users).await?;
+    p.batch(&state, body.users.len())?;
+    let results = state
+        .store
+        .product_checks(t, license, body.users)
+        .await
+        .map_err(AdminError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "results": results })))
 }
 
@@ -259,10 +286,15 @@ async fn usage(
     state: web::Data<AppState>,
     path: web::Path<String>,
     payload: web::Payload,
-) -> Result<HttpResponse, AdminError> {
+) -> Result<HttpResponse, actix_web::Error> {
     let t = p.tenant(&state, &path).await?;
     let body: Usage = json_body(payload, &state).await?;
-    let report = state.store.record_usage(t, body.events).await?;
+    p.batch(&state, body.events.len())?;
+    let report = state
+        .store
+        .record_usage(t, body.events)
+        .await
+        .map_err(AdminError::from)?;
     Ok(HttpResponse::Accepted().json(report))
 }
 

@@ -74,8 +74,55 @@ impl std::fmt::Display for Actor {
     }
 }
 
+/// The audit keys of this process (`audit_key_file`, one key per line, the first current; the
+/// others only verify entries written under them), set once at start-up from the
+/// configuration. Without one, entries are chained with plain SHA-256.
+static KEYS: std::sync::RwLock<Vec<AuditKey>> = std::sync::RwLock::new(Vec::new());
+
+/// One audit key and its fingerprint (what an entry's `key_id` names; it reveals nothing of
+/// the key).
+#[derive(Clone)]
+struct AuditKey {
+    id: String,
+    secret: Vec<u8>,
+}
+
+/// Sets the audit keys from the content of `audit_key_file` (blank lines ignored).
+pub fn set_keys(file_content: &[u8]) {
+    let keys: Vec<AuditKey> = file_content
+        .split(|b| *b == b'\n')
+        .map(|l| l.trim_ascii())
+        .filter(|l| !l.is_empty())
+        .map(|secret| {
+            let mut h = Sha256::new();
+            h.update(b"seatkeeper audit key\0");
+            h.update(secret);
+            let id: String = h.finalize()[..8]
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            AuditKey {
+                id,
+                secret: secret.to_vec(),
+            }
+        })
+        .collect();
+    if let Ok(mut k) = KEYS.write() {
+        *k = keys;
+    }
+}
+
+fn current_key() -> Option<AuditKey> {
+    KEYS.read().ok()?.first().cloned()
+}
+
+fn key_named(id: &str) -> Option<AuditKey> {
+    KEYS.read().ok()?.iter().find(|k| k.id == id).cloned()
+}
+
 /// The hash of an entry: SHA-256 (hex) over its fields and the previous entry's hash, each
-/// preceded by its length (so no field can slide into the next).
+/// preceded by its length (so no field can slide into the next); HMAC-SHA-256 under `key`
+/// when the entry is keyed.
 fn entry_hash(
     tenant: TenantKey,
     at: Millis,
@@ -83,23 +130,36 @@ fn entry_hash(
     action: &str,
     detail: &str,
     prev: Option<&str>,
+    key: Option<&[u8]>,
 ) -> String {
-    let mut h = Sha256::new();
-    for part in [
-        tenant.to_string().as_str(),
-        at.to_string().as_str(),
+    use hmac::{KeyInit as _, Mac as _};
+    let (tenant, at) = (tenant.to_string(), at.to_string());
+    let parts = [
+        tenant.as_str(),
+        at.as_str(),
         actor,
         action,
         detail,
         prev.unwrap_or(""),
-    ] {
-        h.update((part.len() as u64).to_be_bytes());
-        h.update(part.as_bytes());
+    ];
+    let hex = |bytes: &[u8]| bytes.iter().map(|b| format!("{b:02x}")).collect::<String>();
+    match key.and_then(|k| hmac::Hmac::<Sha256>::new_from_slice(k).ok()) {
+        Some(mut mac) => {
+            for part in parts {
+                mac.update(&(part.len() as u64).to_be_bytes());
+                mac.update(part.as_bytes());
+            }
+            hex(&mac.finalize().into_bytes())
+        }
+        None => {
+            let mut h = Sha256::new();
+            for part in parts {
+                h.update((part.len() as u64).to_be_bytes());
+                h.update(part.as_bytes());
+            }
+            hex(&h.finalize())
+        }
     }
-    h.finalize()
-        .iter()
-        .map(|b| format!("{b:02x}"))
-        .collect::<String>()
 }
 
 /// Records an act in the transaction of the change, chained to the tenant's previous entry.
@@ -123,12 +183,68 @@ pub(super) fn record(
         .query_row([tenant], |r| r.get(0))
         .optional()?;
     let detail = detail.to_string();
-    let hash = entry_hash(tenant, at, actor, action, &detail, prev.as_deref());
+    let key = current_key();
+    let hash = entry_hash(
+        tenant,
+        at,
+        actor,
+        action,
+        &detail,
+        prev.as_deref(),
+        key.as_ref().map(|k| k.secret.as_slice()),
+    );
     c.prepare_cached(
-        "INSERT INTO audit (tenant, at, actor, action, detail, prev_hash, hash) VALUES (?, ?, ?, ?, ?, ?, ?)",
+        "INSERT INTO audit (tenant, at, actor, action, detail, prev_hash, hash, key_id) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
     )?
-    .execute(params![tenant, at, actor, action, detail, prev, hash])?;
+    .execute(params![tenant, at, actor, action, detail, prev, hash, key.map(|k| k.id)])?;
     Ok(())
+}
+
+impl Store {
+    /// With an audit key set: every chain whose newest entry is not keyed under the current key
+    /// gets an `audit.key` entry that is, so that from now on every chain ends keyed and
+    /// `audit verify` can insist on it. Run once at start-up; answers how many chains.
+    pub async fn key_audit_chains(&self) -> Result<usize> {
+        let Some(key) = current_key() else {
+            return Ok(0);
+        };
+        let ticker = self.ticker();
+        let chains: Vec<(TenantKey, Option<String>)> = self
+            .read(|c| {
+                let mut st = c.prepare_cached(
+                    "SELECT a.tenant, a.key_id FROM audit a
+                     WHERE a.seq = (SELECT max(b.seq) FROM audit b WHERE b.tenant = a.tenant)",
+                )?;
+                st.query_all([], |r| Ok((r.get(0)?, r.get(1)?)))
+            })
+            .await?;
+        let mut n = 0;
+        for (tenant, key_id) in chains {
+            if key_id.as_deref() == Some(key.id.as_str()) {
+                continue;
+            }
+            let lock = if tenant == OPERATOR_CHAIN {
+                super::Lock::None
+            } else {
+                super::Lock::Tenant(tenant)
+            };
+            let (id, previous) = (key.id.clone(), key_id.clone());
+            let ticker = ticker.clone();
+            self.write(lock, move |c| {
+                record(
+                    c,
+                    tenant,
+                    ticker.now(),
+                    "seatkeeper",
+                    "audit.key",
+                    serde_json::json!({"key": id, "previous": previous}),
+                )
+            })
+            .await?;
+            n += 1;
+        }
+        Ok(n)
+    }
 }
 
 /// What changed between two JSON objects: `{field: {"from": a, "to": b}}` for every top-level
@@ -204,6 +320,11 @@ pub struct AuditVerdict {
     pub checked: i64,
     /// Entries from before the chain existed (no hash), not checked.
     pub unchained: i64,
+    /// Entries chained under an audit key (HMAC), among `checked`.
+    pub keyed: i64,
+    /// The newest entry: record it (`cursor:hash`) and pass it to `audit verify --expect-head`
+    /// later, so that a chain cut short or rewritten from the start is found too.
+    pub head: Option<String>,
     /// The first entry that does not match, and why; `None`: whole.
     pub broken: Option<BrokenEntry>,
 }
@@ -281,10 +402,12 @@ impl Store {
                     tenant: name,
                     checked: 0,
                     unchained: 0,
+                    keyed: 0,
+                    head: None,
                     broken: None,
                 };
                 let mut st = c.prepare_cached(
-                    "SELECT seq, at, actor, action, detail, prev_hash, hash FROM audit WHERE tenant = ? ORDER BY seq",
+                    "SELECT seq, at, actor, action, detail, prev_hash, hash, key_id FROM audit WHERE tenant = ? ORDER BY seq",
                 )?;
                 let mut prev: Option<String> = None;
                 let rows = st
@@ -297,44 +420,91 @@ impl Store {
                             r.get::<_, String>(4)?,
                             r.get::<_, Option<String>>(5)?,
                             r.get::<_, Option<String>>(6)?,
+                            r.get::<_, Option<String>>(7)?,
                         ))
                     })?;
-                for (seq, at, actor, action, detail, prev_hash, hash) in rows {
+                let total = rows.len();
+                let mut last_keyed = false;
+                for (seq, at, actor, action, detail, prev_hash, hash, key_id) in rows {
+                    let broken = |reason: &str| BrokenEntry {
+                        cursor: seq,
+                        at: rfc3339(at),
+                        action: action.clone(),
+                        reason: reason.into(),
+                    };
                     let Some(hash) = hash else {
                         if prev.is_some() {
-                            verdict.broken = Some(BrokenEntry {
-                                cursor: seq,
-                                at: rfc3339(at),
-                                action,
-                                reason: "the entry has no hash inside the chain".into(),
-                            });
+                            verdict.broken = Some(broken("the entry has no hash inside the chain"));
                             break;
                         }
                         verdict.unchained += 1;
                         continue;
                     };
+                    let key = match &key_id {
+                        None if last_keyed => {
+                            verdict.broken = Some(broken("an entry without the audit key follows keyed ones (the chain was rewritten)"));
+                            break;
+                        }
+                        None => None,
+                        Some(id) => match key_named(id) {
+                            Some(k) => Some(k.secret),
+                            None => {
+                                verdict.broken = Some(broken("the entry is keyed with an audit key this process does not have (set audit_key_file)"));
+                                break;
+                            }
+                        },
+                    };
                     let reason = if prev_hash != prev {
                         Some("it does not link to the entry before it (an entry was removed, inserted or reordered)")
-                    } else if entry_hash(t, at, &actor, &action, &detail, prev_hash.as_deref()) != hash {
+                    } else if entry_hash(t, at, &actor, &action, &detail, prev_hash.as_deref(), key.as_deref()) != hash {
                         Some("its content does not match its hash (the entry was changed)")
                     } else {
                         None
                     };
                     if let Some(reason) = reason {
-                        verdict.broken = Some(BrokenEntry {
-                            cursor: seq,
-                            at: rfc3339(at),
-                            action,
-                            reason: reason.into(),
-                        });
+                        verdict.broken = Some(broken(reason));
                         break;
                     }
                     verdict.checked += 1;
+                    last_keyed = key.is_some();
+                    verdict.keyed += i64::from(last_keyed);
+                    verdict.head = Some(format!("{seq}:{hash}"));
                     prev = Some(hash);
+                }
+                if verdict.broken.is_none() && total > 0 && verdict.checked == 0 {
+                    verdict.broken = Some(BrokenEntry {
+                        cursor: 0,
+                        at: String::new(),
+                        action: String::new(),
+                        reason: format!("none of its {total} entries carries a hash (the hashes were removed)"),
+                    });
+                }
+                if verdict.broken.is_none() && verdict.checked > 0 && !last_keyed && current_key().is_some() {
+                    verdict.broken = Some(BrokenEntry {
+                        cursor: 0,
+                        at: String::new(),
+                        action: String::new(),
+                        reason: "its newest entry is not keyed although an audit key is set (the daemon keys every chain when it starts with one): the chain was rewritten or cut short".into(),
+                    });
                 }
                 out.push(verdict);
             }
             Ok(out)
+        })
+        .await
+    }
+}
+
+impl Store {
+    /// The hash of entry `cursor` of `tenant`'s chain, if the chain holds it.
+    pub async fn audit_entry_hash(&self, tenant: TenantKey, cursor: i64) -> Result<Option<String>> {
+        self.read(move |c| {
+            Ok(
+                c.prepare_cached("SELECT hash FROM audit WHERE tenant = ? AND seq = ?")?
+                    .query_row(params![tenant, cursor], |r| r.get::<_, Option<String>>(0))
+                    .optional()?
+                    .flatten(),
+            )
         })
         .await
     }

@@ -11,6 +11,14 @@ use serde::Serialize;
 use super::{Error, Result, Store};
 
 fn copy(from: &Connection, to: &Path) -> Result<()> {
+    // The copy holds every tenant's directory and token hashes: readable by its owner only
+    // (made so before SQLite writes to it; its journal takes the same mode).
+    let mut new = std::fs::OpenOptions::new();
+    new.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut new, 0o600);
+    new.open(to)
+        .map_err(|e| Error::Invalid(format!("cannot create {}: {e}", to.display())))?;
     let mut dst = Connection::open(to)?;
     let backup = rusqlite::backup::Backup::new(from, &mut dst)?;
     backup.run_to_completion(256, std::time::Duration::from_millis(5), None)?;

@@ -143,7 +143,7 @@ pub enum Error {
     Invalid(String),
     #[error("database error: {0}")]
     Sqlite(#[from] rusqlite::Error),
-    #[error("database error: {0}")]
+    #[error("database error: {}", pg_text(.0))]
     Postgres(postgres::Error),
     /// A query that must find a row found none (see `sql::OptionalExtension`).
     #[error("the query found no row")]
@@ -154,6 +154,9 @@ pub enum Error {
     /// `Retry-After`, so the client backs off instead of timing out.
     #[error("too many writes are waiting; retry shortly")]
     Busy,
+    /// A limit on how often something may be done was reached (429 with `Retry-After`).
+    #[error("{message}")]
+    TooMany { message: String, retry_after: u64 },
     #[error("internal error: {0}")]
     Internal(String),
 }
@@ -178,6 +181,8 @@ pub enum Failure {
     ShuttingDown,
     /// 503 with `Retry-After`: the tenant's write queue is full.
     Busy,
+    /// 429 with `Retry-After` (seconds): done too often.
+    TooMany(String, u64),
     /// 503 with `Retry-After`: the database cannot be reached (PostgreSQL restarting, failing
     /// over, the network between): a provider retries, and `/readyz` drains the node meanwhile.
     Unavailable,
@@ -210,6 +215,10 @@ impl Error {
             Error::Invalid(m) => Failure::Invalid(m),
             Error::Closed => Failure::ShuttingDown,
             Error::Busy => Failure::Busy,
+            Error::TooMany {
+                message,
+                retry_after,
+            } => Failure::TooMany(message, retry_after),
             Error::Postgres(e) if connection_lost(&e) => {
                 tracing::warn!(error = %e, "the database cannot be reached");
                 Failure::Unavailable
@@ -219,6 +228,15 @@ impl Error {
                 Failure::Internal
             }
         }
+    }
+}
+
+/// A PostgreSQL error as text: the server's message and code when it sent one (the client's
+/// own Display says only "db error").
+fn pg_text(e: &postgres::Error) -> String {
+    match e.as_db_error() {
+        Some(d) => format!("{} ({})", d.message(), d.code().code()),
+        None => e.to_string(),
     }
 }
 

@@ -350,6 +350,11 @@ fn outbox_row(r: &Row) -> Result<Notification> {
 const OUTBOX_COLS: &str = "id, kind, license_name, state, created, due, items, attempts, last_error, recipients, subject, \
      CASE WHEN message IS NULL THEN NULL ELSE message_id END, sent";
 
+/// Test messages one tenant may queue in an hour: a test is for checking the mail path, not
+/// for mailing.
+pub const TESTS_PER_HOUR: usize = 5;
+const HOUR_MS: Millis = 3_600_000;
+
 impl Store {
     /// Records events that have no write of their own (failing requests, refused tokens).
     pub async fn notify_event(
@@ -425,7 +430,8 @@ impl Store {
         .await
     }
 
-    /// Messages due for an attempt at `now`, oldest first.
+    /// Messages due for an attempt at `now`, in turns by tenant (each tenant's oldest before any
+    /// tenant's second), so that one tenant's burst of mail delays no one else's.
     pub async fn due_messages(&self, now: Millis, limit: usize) -> Result<Vec<Outgoing>> {
         let read = |r: &Row| {
             let to: String = r.get(3)?;
@@ -449,8 +455,11 @@ impl Store {
                 .write(Lock::None, move |c| {
                     let mut st = c.prepare_cached(
                         "UPDATE outbox SET due = CAST(?1 AS BIGINT) + CAST(?3 AS BIGINT) WHERE id IN (
-                             SELECT id FROM outbox WHERE state = 'pending' AND due <= ?1
-                             ORDER BY due, id LIMIT ?2 FOR UPDATE SKIP LOCKED)
+                             SELECT id FROM outbox WHERE id IN (SELECT id FROM (
+                                 SELECT id, due, ROW_NUMBER() OVER (PARTITION BY tenant ORDER BY due, id) AS turn
+                                 FROM outbox WHERE state = 'pending' AND due <= ?1) t
+                               ORDER BY turn, due, id LIMIT ?2)
+                             FOR UPDATE SKIP LOCKED)
                          RETURNING id, kind, tenant, recipients, message, attempts, coalesce(subject, '')",
                     )?;
                     st
@@ -460,8 +469,10 @@ impl Store {
         }
         self.read(move |c| {
             let mut st = c.prepare_cached(
-                "SELECT id, kind, tenant, recipients, message, attempts, coalesce(subject, '') FROM outbox
-                 WHERE state = 'pending' AND due <= ? ORDER BY due, id LIMIT ?",
+                "SELECT id, kind, tenant, recipients, message, attempts, coalesce(subject, '') FROM (
+                   SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant ORDER BY due, id) AS turn
+                   FROM outbox WHERE state = 'pending' AND due <= ?1) t
+                 ORDER BY turn, due, id LIMIT ?2",
             )?;
             st
                 .query_all(params![now, limit as i64], read)
@@ -547,7 +558,8 @@ impl Store {
         .await
     }
 
-    /// Queues a test message to `to` (the tenant's recipients when empty), sent at once.
+    /// Queues a test message to `to` (the tenant's recipients when empty), sent at once; at
+    /// most [`TESTS_PER_HOUR`] an hour per tenant (`Error::TooMany` past it).
     pub async fn notification_test(
         &self,
         tenant: TenantKey,
@@ -560,6 +572,21 @@ impl Store {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
+            // At most TESTS_PER_HOUR test messages a tenant, counted under its lock.
+            let recent: Vec<Millis> = c
+                .prepare_cached(
+                    "SELECT created FROM outbox WHERE tenant = ? AND kind = 'test' AND created > ? ORDER BY created",
+                )?
+                .query_all(params![tenant, at - HOUR_MS], |r| r.get(0))?;
+            if recent.len() >= TESTS_PER_HOUR {
+                let frees = recent[recent.len() - TESTS_PER_HOUR] + HOUR_MS;
+                return Err(Error::TooMany {
+                    message: format!(
+                        "at most {TESTS_PER_HOUR} test messages an hour per tenant; try again later"
+                    ),
+                    retry_after: ((frees - at) / 1000).max(1) as u64,
+                });
+            }
             let configured: String =
                 c.query_row("SELECT notify FROM tenants WHERE rk = ?", [tenant], |r| r.get(0))?;
             let configured: Vec<Recipient> = serde_json::from_str(&configured).unwrap_or_default();

@@ -59,6 +59,93 @@ pub const V1_SCHEMA: &str = include_str!("pg/v1.sql");
 /// The schema version this binary writes.
 pub const CURRENT: i64 = 1 + STEPS.len() as i64;
 
+/// `database` as it may be shown in a log, an error or the CLI's output: a PostgreSQL URL with
+/// its password (in the userinfo or a `password=` parameter) replaced by `***`; a SQLite path
+/// as it is.
+pub fn shown(database: &std::path::Path) -> String {
+    let text = database.to_string_lossy();
+    if !is_url(&text) {
+        return text.into_owned();
+    }
+    let Ok(mut u) = url::Url::parse(&text) else {
+        return "postgres://(a URL that does not parse; not shown)".into();
+    };
+    if u.password().is_some() {
+        let _ = u.set_password(Some("***"));
+    }
+    if u.query_pairs().any(|(k, _)| k == "password") {
+        let pairs: Vec<(String, String)> = u
+            .query_pairs()
+            .map(|(k, v)| {
+                let v = if k == "password" {
+                    "***".into()
+                } else {
+                    v.into_owned()
+                };
+                (k.into_owned(), v)
+            })
+            .collect();
+        u.query_pairs_mut().clear().extend_pairs(pairs);
+    }
+    u.to_string()
+}
+
+/// The password libpq would use when the URL gives none: `PGPASSWORD`, else the first entry
+/// of the password file (`PGPASSFILE`, else `~/.pgpass`) that matches the connection (fields
+/// `host:port:database:user:password`, `*` matching anything, `\` escaping `:` and `\`).
+fn libpq_password(config: &tokio_postgres::Config) -> Option<String> {
+    if let Ok(p) = std::env::var("PGPASSWORD") {
+        return Some(p);
+    }
+    let file = std::env::var_os("PGPASSFILE")
+        .map(std::path::PathBuf::from)
+        .or_else(|| std::env::var_os("HOME").map(|h| std::path::Path::new(&h).join(".pgpass")))?;
+    let text = std::fs::read_to_string(file).ok()?;
+    let host = match config.get_hosts().first() {
+        Some(tokio_postgres::config::Host::Tcp(h)) => h.clone(),
+        #[cfg(unix)]
+        Some(tokio_postgres::config::Host::Unix(_)) | None => "localhost".into(),
+        #[cfg(not(unix))]
+        None => "localhost".into(),
+    };
+    let port = config
+        .get_ports()
+        .first()
+        .copied()
+        .unwrap_or(5432)
+        .to_string();
+    let db = config.get_dbname().unwrap_or_default().to_owned();
+    let user = config.get_user().unwrap_or_default().to_owned();
+    pgpass_lookup(&text, [&host, &port, &db, &user])
+}
+
+/// The password of the first line of a `.pgpass` text matching host, port, database and user.
+pub(crate) fn pgpass_lookup(text: &str, want: [&str; 4]) -> Option<String> {
+    for line in text.lines() {
+        if line.trim_start().starts_with('#') || line.trim().is_empty() {
+            continue;
+        }
+        let mut fields = Vec::new();
+        let mut cur = String::new();
+        let mut chars = line.chars();
+        while let Some(c) = chars.next() {
+            match c {
+                '\\' => cur.extend(chars.next()),
+                ':' if fields.len() < 4 => fields.push(std::mem::take(&mut cur)),
+                c => cur.push(c),
+            }
+        }
+        fields.push(cur);
+        if fields.len() != 5 {
+            continue;
+        }
+        if want.iter().zip(&fields).all(|(w, f)| f == "*" || f == w) {
+            return fields.pop();
+        }
+    }
+    None
+}
+
 /// True when `database` names a PostgreSQL database rather than a SQLite file.
 pub fn is_url(database: &str) -> bool {
     database.starts_with("postgres://") || database.starts_with("postgresql://")
@@ -95,19 +182,26 @@ pub enum Lock {
 impl Pg {
     /// Connects to `url`, creates the schema in an empty database or checks its version.
     pub fn open(url: &str) -> Result<Pg> {
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| Error::Invalid(format!("database URL: {e}")))?;
+        // The parser's message is not repeated: it may quote the URL, password and all.
+        let mut config: tokio_postgres::Config = url.parse().map_err(|_| {
+            Error::Invalid("database: not a PostgreSQL URL (postgres://USER@HOST[:PORT]/DB)".into())
+        })?;
+        if config.get_password().is_none() {
+            if let Some(p) = libpq_password(&config) {
+                config.password(p);
+            }
+        }
         if config.get_connect_timeout().is_none() {
             // An unreachable database fails readiness in seconds, not at the TCP timeout.
             config.connect_timeout(std::time::Duration::from_secs(5));
         }
+        let point = super::pg_point::PointReader::new(config.clone())?;
         let pg = Pg {
             config,
             pool: Mutex::new(Connections::default()),
             returned: Condvar::new(),
             slots: tokio::sync::Semaphore::new(POOL),
-            point: super::pg_point::PointReader::new(url)?,
+            point,
         };
         let mut s = pg.take()?;
         let migrated = migrate(&mut s);

@@ -48,11 +48,8 @@ thread_local! {
 }
 
 impl PointReader {
-    pub fn new(url: &str) -> Result<PointReader> {
+    pub fn new(mut config: tokio_postgres::Config) -> Result<PointReader> {
         static IDS: AtomicU64 = AtomicU64::new(0);
-        let mut config: tokio_postgres::Config = url
-            .parse()
-            .map_err(|e| Error::Invalid(format!("database URL: {e}")))?;
         if config.get_connect_timeout().is_none() {
             config.connect_timeout(std::time::Duration::from_secs(5));
         }

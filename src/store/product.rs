@@ -161,7 +161,29 @@ pub struct ProductEvents {
 /// The user `reference` names: a SCIM id, a userName (case-insensitively), an externalId, or
 /// an email address of the user, tried in that order. An email shared by several users is a
 /// conflict: the product must name the user more precisely.
+/// How many different users `?2` (a reference as given) and `?3` (it folded) name in tenant
+/// `?1` through any of id, userName, externalId and email.
+pub(super) const USERS_NAMED: &str = "SELECT count(*) FROM (
+      SELECT id FROM users WHERE tenant = ?1 AND id = ?2
+      UNION SELECT id FROM users WHERE tenant = ?1 AND user_name_key = ?3
+      UNION SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2
+      UNION SELECT u.id FROM user_emails e JOIN users u ON u.rk = e.user_rk WHERE e.tenant = ?1 AND e.value_key = ?3
+    ) named";
+
+/// The refusal of a reference that names several users.
+pub(super) fn ambiguous(reference: &str) -> Error {
+    Error::Conflict(format!(
+        "{reference:?} names several users (one's id, userName, externalId or email is another's): name the user by id"
+    ))
+}
+
 pub(super) fn find_user(c: &Db, tenant: TenantKey, reference: &str) -> Result<ProductUser> {
+    let named: i64 = c
+        .prepare_cached(USERS_NAMED)?
+        .query_row(params![tenant, reference, fold(reference)], |r| r.get(0))?;
+    if named > 1 {
+        return Err(ambiguous(reference));
+    }
     let row = |sql: &str, value: &str| -> Result<Option<ProductUser>> {
         c.prepare_cached(sql)?
             .query_row(params![tenant, value], |r| {
@@ -405,6 +427,7 @@ impl Store {
                 .then(|| reference.clone()),
             name_key: fold(&reference),
             show_name: false,
+            reference: Some(reference.clone()),
         };
         let seat = self
             .seat_check(tenant, license, who, move |c| {

@@ -284,6 +284,9 @@ pub(super) struct Who {
     pub id: Option<String>,
     pub name_key: String,
     pub show_name: bool,
+    /// The reference as the product gave it, when it may name a user by any of id, userName,
+    /// externalId and email (and is refused when it names two).
+    pub reference: Option<String>,
 }
 
 /// The joined seat check's statement, with the license found by `$license` and the user by
@@ -494,6 +497,8 @@ impl Store {
             id: None,
             name_key: crate::scim::resource::fold(&user_name),
             show_name: true,
+            // The admin seat check names the user by userName only.
+            reference: None,
         };
         self.seat_check(tenant, key, who, move |c| {
             let (id, name) = user_by_name(c, tenant, &user_name)?;
@@ -541,18 +546,41 @@ impl Store {
             } else {
                 2
             };
-            let found = match &who.id {
-                Some(id) => {
-                    let args = params![tenant, key2, id, who.name_key];
-                    p.query(JOINED_SEAT_CHECK[by_name], args, Joined::read)
-                        .await?
-                }
-                None => {
-                    let args = params![tenant, key2, who.name_key];
-                    p.query(JOINED_SEAT_CHECK[by_name + 1], args, Joined::read)
-                        .await?
+            let joined = async {
+                match &who.id {
+                    Some(id) => {
+                        let args = params![tenant, key2, id, who.name_key];
+                        p.query(JOINED_SEAT_CHECK[by_name], args, Joined::read)
+                            .await
+                    }
+                    None => {
+                        let args = params![tenant, key2, who.name_key];
+                        p.query(JOINED_SEAT_CHECK[by_name + 1], args, Joined::read)
+                            .await
+                    }
                 }
             };
+            // Pipelined with it: whether the reference names anyone else too (409 then).
+            let named = async {
+                match &who.reference {
+                    Some(r) => {
+                        p.query(
+                            super::product::USERS_NAMED,
+                            params![tenant, r, who.name_key],
+                            |row| row.get::<_, i64>(0),
+                        )
+                        .await
+                    }
+                    None => Ok(Vec::new()),
+                }
+            };
+            let (found, named) = futures_util::future::join(joined, named).await;
+            let found = found?;
+            if named?.into_iter().next().unwrap_or(0) > 1 {
+                if let Some(r) = &who.reference {
+                    return Err(super::product::ambiguous(r));
+                }
+            }
             if let Some(mut joined) = found.into_iter().next() {
                 if let Some(read) = joined.seat.as_mut() {
                     if let Some(pool) = read.seat.pool.clone() {

@@ -36,6 +36,7 @@ pub mod python;
 pub mod receiver;
 pub mod reconciler;
 pub mod seats;
+pub mod security;
 pub mod tls;
 pub mod users;
 pub mod webhooks;

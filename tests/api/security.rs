@@ -1,0 +1,629 @@
+//! The security review's limits over real HTTP: per-address limits that a junk credential does
+//! not skip, the brake on `/metrics`, the product API's rate per token, test emails per tenant,
+//! webhook endpoints per tenant and delivery fairness between tenants, ambiguous product
+//! references, console sessions bound to the credential that opened them, and the audit chain
+//! that wiping hashes or cutting its tail no longer fools.
+
+use std::time::{Duration, Instant};
+
+use reqwest::{header, Method, StatusCode};
+use serde_json::{json, Value};
+
+use super::cli_support::cli;
+use crate::helpers::*;
+
+fn no_redirects() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+}
+
+#[tokio::test]
+async fn a_junk_credential_counts_against_its_address_and_a_valid_one_does_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("seatkeeper.db"));
+    c.client_requests_per_second = 2; // bursts to 4
+    c.auth_failures_per_minute = 0; // the address rate alone
+    let app = TestApp::spawn_with(c).await;
+    let (_, token) = app.tenant("acme").await;
+    let http = no_redirects();
+    let url = |p: &str| format!("{}{p}", app.address);
+    let mut statuses = Vec::new();
+    for i in 0..12 {
+        let rb = http.get(url("/scim/v2/Users"));
+        let rb = if i % 2 == 0 {
+            rb.bearer_auth("skt_0123456789abcdef_not-a-token")
+        } else {
+            rb.header(header::COOKIE, "sk_session=forged")
+        };
+        statuses.push(rb.send().await.unwrap().status());
+    }
+    let limited = statuses
+        .iter()
+        .filter(|s| **s == StatusCode::TOO_MANY_REQUESTS)
+        .count();
+    assert!(
+        limited >= 6,
+        "junk tokens and cookies are limited like no credential: {statuses:?}"
+    );
+    // The same address's valid credential is served meanwhile.
+    for _ in 0..10 {
+        let (s, _) = app.scim(&token, Method::GET, "/Users", None).await;
+        assert_eq!(s, StatusCode::OK);
+    }
+    eprintln!(
+        "per-address limit at 2/s: {limited} of 12 junk-credential requests answered 429; 10 valid ones 200"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn wrong_metrics_tokens_and_forged_console_cookies_are_braked() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("seatkeeper.db"));
+    c.auth_failures_per_minute = 3;
+    c.client_requests_per_second = 0;
+    let app = TestApp::spawn_with(c).await;
+    let http = no_redirects();
+    let mut metrics = Vec::new();
+    for _ in 0..6 {
+        let r = http
+            .get(format!("{}/metrics", app.address))
+            .bearer_auth("wrong-metrics-token-xxxxxxxxxx")
+            .send()
+            .await
+            .unwrap();
+        metrics.push(r.status());
+    }
+    assert_eq!(metrics[0], StatusCode::UNAUTHORIZED);
+    assert_eq!(
+        metrics.last(),
+        Some(&StatusCode::TOO_MANY_REQUESTS),
+        "{metrics:?}"
+    );
+    let r = http
+        .get(format!("{}/console/tenants", app.address))
+        .header(header::COOKIE, "sk_session=forged")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key(header::RETRY_AFTER));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn the_product_api_is_rate_limited_per_token_and_a_batch_counts_each_check() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("seatkeeper.db"));
+    c.product_requests_per_second = 5; // bursts to 10
+    let app = TestApp::spawn_with(c).await;
+    let (t, tok) = app.tenant("acme").await;
+    let u = app.create_user(&tok, "ann@acme.example").await;
+    app.create_group(&tok, "Sales", &[&id(&u)]).await;
+    app.license(&t, "Suite", 5, "Sales").await;
+    let (a, b) = (product_token(&app, &t).await, product_token(&app, &t).await);
+    let checks = format!("/product/v1/tenants/{t}/licenses/Suite/checks");
+    let body = json!({"users": vec!["ann@acme.example"; 8]});
+    let (s, v) = app
+        .request(Method::POST, &checks, Some(&a), Some(body.clone()))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    // 8 of the 10 used: a second batch of 8 is over.
+    let r = reqwest::Client::new()
+        .post(format!("{}{checks}", app.address))
+        .bearer_auth(&a)
+        .json(&body)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    assert!(r.headers().contains_key(header::RETRY_AFTER));
+    let v: Value = r.json().await.unwrap();
+    assert_eq!(v["error"], "rate_limited", "{v}");
+    // Another token of the same tenant has its own rate.
+    let single = format!("/product/v1/tenants/{t}/licenses/Suite/users/ann@acme.example");
+    let mut served = 0;
+    let started = Instant::now();
+    for _ in 0..20 {
+        let (s, _) = app.request(Method::GET, &single, Some(&b), None).await;
+        if s == StatusCode::OK {
+            served += 1;
+        } else {
+            assert_eq!(s, StatusCode::TOO_MANY_REQUESTS);
+        }
+    }
+    let secs = started.elapsed().as_secs_f64();
+    assert!(
+        (10..=12).contains(&served),
+        "a burst of twice the rate: {served}"
+    );
+    eprintln!(
+        "product rate 5/s: a batch of 8 served, the next batch of 8 answered 429; another token served {served} of 20 single checks in {secs:.2} s"
+    );
+    app.stop().await;
+}
+
+async fn product_token(app: &TestApp, t: &str) -> String {
+    let (s, v) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{t}/product-tokens"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{v}");
+    v["token"].as_str().unwrap().to_owned()
+}
+
+#[tokio::test]
+async fn test_emails_are_limited_per_tenant_and_hour() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant("acme").await;
+    let test = format!("/tenants/{t}/notifications/test");
+    for _ in 0..5 {
+        let (s, v) = app.admin(Method::POST, &test, Some(json!({}))).await;
+        assert!(s.is_success(), "{v}");
+    }
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/v1{test}", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .json(&json!({}))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS);
+    let after: u64 = r.headers()[header::RETRY_AFTER]
+        .to_str()
+        .unwrap()
+        .parse()
+        .unwrap();
+    assert!((3000..=3600).contains(&after), "{after}");
+    let v: Value = r.json().await.unwrap();
+    assert!(v["message"].as_str().unwrap().contains("5 test messages"));
+    // Another tenant is not affected.
+    let (other, _) = app.tenant("other").await;
+    let (s, v) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{other}/notifications/test"),
+            Some(json!({})),
+        )
+        .await;
+    assert!(s.is_success(), "{v}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_tenant_has_at_most_its_share_of_webhook_endpoints() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("seatkeeper.db"));
+    c.webhook_max_endpoints_per_tenant = 3;
+    let app = TestApp::spawn_with(c).await;
+    let (t, _) = app.tenant("acme").await;
+    let path = format!("/tenants/{t}/webhooks");
+    let body = json!({"url": "http://127.0.0.1:9/hook"});
+    for _ in 0..3 {
+        let (s, _) = app.admin(Method::POST, &path, Some(body.clone())).await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let (s, v) = app.admin(Method::POST, &path, Some(body)).await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{v}");
+    assert!(v["message"]
+        .as_str()
+        .unwrap()
+        .contains("webhook_max_endpoints_per_tenant"));
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_reference_that_names_two_users_is_refused_not_guessed() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("acme").await;
+    let (s, ann) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": [USER_SCHEMA], "userName": "ann@acme.example"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Bob's work email is Ann's userName; Cleo's externalId is Dan's userName.
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users",
+            Some(
+                json!({"schemas": [USER_SCHEMA], "userName": "bob@acme.example",
+                "emails": [{"value": "ann@acme.example", "type": "work"}]}),
+            ),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    app.create_user(&tok, "dan").await;
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users",
+            Some(json!({"schemas": [USER_SCHEMA], "userName": "cleo@acme.example", "externalId": "dan"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let refs: Vec<String> = vec![id(&ann)];
+    let refs: Vec<&str> = refs.iter().map(String::as_str).collect();
+    app.create_group(&tok, "Sales", &refs).await;
+    app.license(&t, "Suite", 5, "Sales").await;
+    let (s, v) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{t}/product-tokens"),
+            Some(json!({})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let p = v["token"].as_str().unwrap().to_owned();
+    for reference in ["ann@acme.example", "dan"] {
+        for path in [
+            format!("/product/v1/tenants/{t}/licenses/Suite/users/{reference}"),
+            format!("/product/v1/tenants/{t}/users/{reference}/seats"),
+        ] {
+            let (s, v) = app.request(Method::GET, &path, Some(&p), None).await;
+            assert_eq!(s, StatusCode::CONFLICT, "{path}: {v}");
+            assert!(v["message"].as_str().unwrap().contains("several users"));
+        }
+    }
+    // By id, Ann is answered.
+    let (s, v) = app
+        .request(
+            Method::GET,
+            &format!("/product/v1/tenants/{t}/licenses/Suite/users/{}", id(&ann)),
+            Some(&p),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["state"], "granted");
+    // In a batch, the ambiguous one answers its error and the rest still succeeds.
+    let (s, v) = app
+        .request(
+            Method::POST,
+            &format!("/product/v1/tenants/{t}/licenses/Suite/checks"),
+            Some(&p),
+            Some(json!({"users": ["ann@acme.example", id(&ann)]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_ne!(v["results"][0]["error"], Value::Null, "{v}");
+    assert_eq!(v["results"][1]["state"], "granted", "{v}");
+    app.stop().await;
+}
+
+/// Signs in to the console with `token`; the session cookie.
+async fn console_session(address: &str, token: &str) -> String {
+    let http = no_redirects();
+    let r = http
+        .get(format!("{address}/console/login"))
+        .send()
+        .await
+        .unwrap();
+    let login = cookie(&r, "sk_login").unwrap();
+    let page = r.text().await.unwrap();
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + 19;
+    let csrf = page[at..at + 64].to_owned();
+    let r = http
+        .post(format!("{address}/console/login"))
+        .header(header::COOKIE, format!("sk_login={login}"))
+        .form(&[("csrf", csrf.as_str()), ("token", token)])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    cookie(&r, "sk_session").unwrap()
+}
+
+fn cookie(r: &reqwest::Response, name: &str) -> Option<String> {
+    r.headers()
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .filter_map(|v| v.split(';').next())
+        .filter_map(|p| p.split_once('='))
+        .find(|(k, v)| *k == name && !v.is_empty())
+        .map(|(_, v)| v.to_owned())
+}
+
+async fn console_get(address: &str, session: &str, path: &str) -> (StatusCode, String) {
+    let r = no_redirects()
+        .get(format!("{address}{path}"))
+        .header(header::COOKIE, format!("sk_session={session}"))
+        .send()
+        .await
+        .unwrap();
+    let location = r
+        .headers()
+        .get(header::LOCATION)
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    (r.status(), location)
+}
+
+#[tokio::test]
+async fn console_sessions_end_with_the_operator_token_that_opened_them_and_on_sign_out_all() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&dir.path().join("seatkeeper.db"));
+    let database = c.database.clone();
+    let app = TestApp::spawn_with(c.clone()).await;
+    let (t, _) = app.tenant("acme").await;
+    let tenant_admin = app.admin_token(&t).await;
+    let operator = console_session(&app.address, ADMIN_TOKEN).await;
+    let tenant = console_session(&app.address, &tenant_admin).await;
+    let page = format!("/console/tenants/{t}");
+    assert_eq!(
+        console_get(&app.address, &operator, &page).await.0,
+        StatusCode::OK
+    );
+    app.stop().await;
+
+    // The operator's token changes (a restart with a new one): the old session ends.
+    let mut c2 = c.clone();
+    c2.admin_token = Some(seatkeeper::config::Secret(
+        "a-brand-new-admin-token-0123456789".into(),
+    ));
+    let app = TestApp::spawn_with(c2).await;
+    assert_eq!(
+        console_get(&app.address, &operator, &page).await,
+        (StatusCode::SEE_OTHER, "/console/login".to_owned()),
+        "an operator session outlives no change of the operator's token"
+    );
+    assert_eq!(
+        console_get(&app.address, &tenant, &page).await.0,
+        StatusCode::OK,
+        "a tenant admin's session is bound to its own token"
+    );
+    // `seatkeeper console sign-out-all` ends every session, on every node, at once.
+    let fresh = console_session(&app.address, "a-brand-new-admin-token-0123456789").await;
+    let (ok, out, err) = cli(&database, &["console", "sign-out-all"]);
+    assert!(ok, "{err}");
+    assert!(
+        out.contains("\"ended\": 2") || out.contains("\"ended\":2"),
+        "{out}"
+    );
+    for s in [&fresh, &tenant] {
+        assert_eq!(
+            console_get(&app.address, s, &page).await.0,
+            StatusCode::SEE_OTHER
+        );
+    }
+    app.stop().await;
+}
+
+/// A webhook endpoint on a local port answering 200 after `delay`; sends each request's arrival.
+async fn endpoint(delay: Duration) -> (u16, tokio::sync::mpsc::UnboundedReceiver<Instant>) {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
+            let tx = tx.clone();
+            tokio::spawn(async move {
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                loop {
+                    let Ok(n) = sock.read(&mut chunk).await else {
+                        return;
+                    };
+                    if n == 0 {
+                        return;
+                    }
+                    buf.extend_from_slice(&chunk[..n]);
+                    let text = String::from_utf8_lossy(&buf).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let length = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                let (k, v) = l.split_once(':')?;
+                                k.eq_ignore_ascii_case("content-length")
+                                    .then(|| v.trim().parse::<usize>().ok())?
+                            })
+                            .unwrap_or(0);
+                        if buf.len() >= end + 4 + length {
+                            let _ = tx.send(Instant::now());
+                            tokio::time::sleep(delay).await;
+                            let _ = sock
+                                .write_all(b"HTTP/1.1 200 OK\r\ncontent-length: 0\r\n\r\n")
+                                .await;
+                            buf.clear();
+                        }
+                    }
+                }
+            });
+        }
+    });
+    (port, rx)
+}
+
+#[tokio::test]
+async fn one_tenants_slow_endpoints_do_not_delay_another_tenants_delivery() {
+    let app = TestApp::spawn().await;
+    // Tenant A: ten endpoints (its most) that answer after 5 s, and a backlog for each.
+    let (a, a_tok) = app.tenant("slow-a").await;
+    let mut slow = Vec::new();
+    for _ in 0..10 {
+        let (port, rx) = endpoint(Duration::from_secs(5)).await;
+        let (s, v) = app
+            .admin(
+                Method::POST,
+                &format!("/tenants/{a}/webhooks"),
+                Some(json!({"url": format!("http://127.0.0.1:{port}/hook")})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        slow.push(rx);
+    }
+    let mut ids = Vec::new();
+    for i in 0..20 {
+        ids.push(id(&app
+            .create_user(&a_tok, &format!("u{i}@slow.example"))
+            .await));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    app.create_group(&a_tok, "Everyone", &refs).await;
+    app.license(&a, "Suite", 50, "Everyone").await;
+    // The slow deliveries are under way.
+    let first = tokio::time::timeout(Duration::from_secs(10), slow[0].recv())
+        .await
+        .expect("tenant A's deliveries start");
+    assert!(first.is_some());
+
+    // Tenant B: one endpoint that answers at once; one seat change.
+    let (b, b_tok) = app.tenant("fast-b").await;
+    let (port, mut fast) = endpoint(Duration::ZERO).await;
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{b}/webhooks"),
+            Some(json!({"url": format!("http://127.0.0.1:{port}/hook")})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let u = app.create_user(&b_tok, "ann@fast.example").await;
+    app.create_group(&b_tok, "Sales", &[&id(&u)]).await;
+    let changed = Instant::now();
+    app.license(&b, "Suite", 5, "Sales").await;
+    let arrived = tokio::time::timeout(Duration::from_secs(30), fast.recv())
+        .await
+        .expect("B's delivery arrives")
+        .unwrap();
+    let took = arrived.saturating_duration_since(changed);
+    eprintln!(
+        "webhook fairness: tenant B's delivery arrived {:.2} s after its change while tenant A's 10 endpoints answered after 5 s each (200 deliveries queued)",
+        took.as_secs_f64()
+    );
+    assert!(
+        took < Duration::from_secs(3),
+        "another tenant's delivery within 3 s: {took:?}"
+    );
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn audit_verify_is_not_fooled_by_wiped_hashes_or_a_cut_tail() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&dir.path().join("seatkeeper.db"));
+    let database = c.database.clone();
+    let app = TestApp::spawn_with(c).await;
+    let (t, _) = app.tenant("acme").await;
+    app.license(&t, "Suite", 5, "Sales").await;
+    app.admin_token(&t).await;
+    let (ok, _, err) = cli(&database, &["audit", "verify", "acme"]);
+    assert!(ok, "{err}");
+    let head = err
+        .lines()
+        .find_map(|l| l.split_once(": head ").map(|(_, h)| h.trim().to_owned()))
+        .expect("the head is printed");
+    // Another act, then the newest entry removed: the chain itself is whole, the head is gone.
+    app.admin_token(&t).await;
+    sql(
+        &database,
+        "DELETE FROM audit WHERE seq = (SELECT max(seq) FROM audit)",
+    )
+    .await;
+    let (ok, _, _) = cli(&database, &["audit", "verify", "acme"]);
+    assert!(ok);
+    let (ok, _, err) = cli(
+        &database,
+        &["audit", "verify", "acme", "--expect-head", &head],
+    );
+    assert!(ok, "the recorded head is still there: {err}");
+    sql(
+        &database,
+        &format!(
+            "DELETE FROM audit WHERE seq = {}",
+            head.split(':').next().unwrap()
+        ),
+    )
+    .await;
+    let (ok, _, err) = cli(
+        &database,
+        &["audit", "verify", "acme", "--expect-head", &head],
+    );
+    assert!(!ok && err.contains("cut short or rewritten"), "{err}");
+    // Every hash wiped: not "whole, 0 checked".
+    sql(&database, "UPDATE audit SET hash = NULL, prev_hash = NULL").await;
+    let (ok, _, err) = cli(&database, &["audit", "verify", "acme"]);
+    assert!(!ok, "wiped hashes are a break");
+    assert!(err.contains("carries a hash"), "{err}");
+    app.stop().await;
+}
+
+#[tokio::test]
+async fn a_keyed_audit_chain_cannot_be_recomputed_without_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&dir.path().join("seatkeeper.db"));
+    let database = c.database.clone();
+    let key = dir.path().join("audit.key");
+    std::fs::write(&key, "k".repeat(48)).unwrap();
+    let app = TestApp::spawn_with(c).await;
+    app.tenant("unkeyed").await;
+    let keyed = |args: &[&str]| {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .args(args)
+            .env("SEATKEEPER_DATABASE", &database)
+            .env("SEATKEEPER_AUDIT_KEY_FILE", &key)
+            .env_remove("SEATKEEPER_ADMIN_TOKEN")
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    // A tenant whose chain is written under the key (by the CLI, which reads it).
+    let (ok, err) = keyed(&["tenant", "create", "keyed-co"]);
+    assert!(ok, "{err}");
+    let (ok, err) = keyed(&["admin-token", "issue", "keyed-co"]);
+    assert!(ok, "{err}");
+    let (ok, err) = keyed(&["audit", "verify", "keyed-co"]);
+    assert!(ok, "{err}");
+    // Without the key, its entries cannot be checked (nor recomputed).
+    let (ok, _, err) = cli(&database, &["audit", "verify", "keyed-co"]);
+    assert!(!ok && err.contains("audit key"), "{err}");
+    // With the key set, a chain whose newest entry is not keyed is refused.
+    let (ok, err) = keyed(&["audit", "verify", "unkeyed"]);
+    assert!(!ok && err.contains("not keyed"), "{err}");
+    // An entry stripped of its key no longer matches its hash.
+    sql(
+        &database,
+        "UPDATE audit SET key_id = NULL WHERE seq = (SELECT max(seq) FROM audit)",
+    )
+    .await;
+    let (ok, err) = keyed(&["audit", "verify", "keyed-co"]);
+    assert!(!ok, "{err}");
+    app.stop().await;
+}
+
+/// Runs one statement on the test daemon's database, behind its back, as an attacker with
+/// write access to the database would.
+async fn sql(database: &std::path::Path, statement: &str) {
+    let (database, statement) = (database.to_owned(), statement.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let text = database.to_string_lossy().into_owned();
+        if text.starts_with("postgres") {
+            let mut c = postgres::Client::connect(&text, postgres::NoTls).unwrap();
+            c.batch_execute(&statement).unwrap();
+        } else {
+            let c = rusqlite::Connection::open(&database).unwrap();
+            c.execute_batch(&statement).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}
