@@ -14,6 +14,8 @@ pub(super) struct ActivityQuery {
     actor: Option<String>,
     /// What kind of act: an action prefix (`seat.`, `license.`, `token`, ...).
     kind: Option<String>,
+    /// The cursor of the page to show (older than it).
+    before: Option<String>,
     notice: Option<String>,
 }
 
@@ -28,9 +30,11 @@ pub(super) const KINDS: [(&str, &str); 7] = [
     ("Tenant settings", "tenant."),
 ];
 
+/// Entries one activity page shows.
+const PAGE: i64 = 200;
+
 pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<HttpResponse> {
     let Visit { state, s, t, .. } = v;
-    let audit = state.store.audit_log(t.key, 2000).await?;
     let notifications = state.store.notifications(t.key, None, 100).await?;
     let licenses = state.store.list_licenses(t.key).await?;
     let names: std::collections::HashMap<String, String> = licenses
@@ -38,45 +42,47 @@ pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<H
         .map(|l| (l.id.clone(), l.name.clone()))
         .collect();
     let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
-    let lower = |o: &Option<String>| o.as_deref().unwrap_or("").trim().to_lowercase();
-    let (needle, license, user, actor, kind) = (
-        lower(&q.q),
-        lower(&q.license),
-        lower(&q.user),
-        lower(&q.actor),
-        q.kind.clone().unwrap_or_default(),
-    );
-    let entries: Vec<(store::AuditEntry, String)> = audit
+    let given = |o: &Option<String>| {
+        o.as_deref()
+            .map(str::trim)
+            .filter(|v| !v.is_empty())
+            .map(str::to_owned)
+    };
+    let kind = q.kind.clone().unwrap_or_default();
+    let text = given(&q.q);
+    let license = given(&q.license);
+    // Filtered and paged in the store: a page reads at most PAGE entries.
+    let query = store::ActivityQuery {
+        before: given(&q.before),
+        text_licenses: text.as_deref().map_or_else(Vec::new, |n| {
+            let n = n.to_lowercase();
+            licenses
+                .iter()
+                .filter(|l| l.name.to_lowercase().contains(&n))
+                .map(|l| l.id.clone())
+                .collect()
+        }),
+        text,
+        license_id: license.as_deref().map(|l| {
+            licenses
+                .iter()
+                .find(|x| x.name.eq_ignore_ascii_case(l) || x.id == l)
+                .map_or_else(|| l.to_owned(), |x| x.id.clone())
+        }),
+        license_name: license,
+        user: given(&q.user),
+        actor: given(&q.actor),
+        kind: given(&q.kind),
+        limit: PAGE,
+    };
+    let page = state.store.activity_page(t.key, query).await?;
+    let entries: Vec<(store::AuditEntry, String)> = page
         .entries
         .into_iter()
         .map(|e| {
             let text = super::sentences::sentence(&e, &name_of);
             (e, text)
         })
-        .filter(|(e, text)| {
-            let field = |k: &str| {
-                e.detail
-                    .get(k)
-                    .and_then(|v| v.as_str())
-                    .unwrap_or("")
-                    .to_lowercase()
-            };
-            (needle.is_empty()
-                || text.to_lowercase().contains(&needle)
-                || e.detail.to_string().to_lowercase().contains(&needle))
-                && (license.is_empty()
-                    || field("license") == license
-                    || name_of(&field("license")).to_lowercase() == license
-                    || field("name") == license)
-                && (user.is_empty()
-                    || field("userName").contains(&user)
-                    || field("userId").contains(&user))
-                && (actor.is_empty()
-                    || e.actor.to_lowercase().starts_with(&actor)
-                    || (actor == "console" && e.actor.starts_with("console:")))
-                && (kind.is_empty() || e.action.starts_with(&kind) || e.action.contains(&kind))
-        })
-        .take(200)
         .collect();
     ok(activity_page::activity(
         &s,
@@ -90,6 +96,7 @@ pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<H
             user: q.user.as_deref().unwrap_or(""),
             actor: q.actor.as_deref().unwrap_or(""),
             kind: &kind,
+            older: page.older.as_deref(),
         },
         q.notice.as_deref(),
     ))

@@ -15,6 +15,20 @@ pub struct ActivityFilter<'a> {
     pub user: &'a str,
     pub actor: &'a str,
     pub kind: &'a str,
+    /// The cursor of the next (older) page, if there is one.
+    pub older: Option<&'a str>,
+}
+
+/// The query string of the page older than `cursor`, with the same filters.
+fn older_query(f: &ActivityFilter, cursor: &str) -> String {
+    url::form_urlencoded::Serializer::new(String::new())
+        .append_pair("q", f.q)
+        .append_pair("license", f.license)
+        .append_pair("user", f.user)
+        .append_pair("actor", f.actor)
+        .append_pair("kind", f.kind)
+        .append_pair("before", cursor)
+        .finish()
 }
 
 pub fn activity(
@@ -103,6 +117,9 @@ pub fn activity(
                         }
                     }
                 }
+            }
+            @if let Some(older) = f.older {
+                p { a rel="next" href={ "/console/tenants/" (t.id) "/activity?" (older_query(&f, older)) } { "Older entries" } }
             }
         },
     )

@@ -66,10 +66,46 @@ pub struct AuditEntry {
     pub detail: Value,
 }
 
-/// The newest entries of a tenant's audit log.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct AuditLog {
+/// Which of a tenant's activity entries to read, newest first (the console's activity page).
+/// Text filters are matched case-insensitively as parts; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityQuery {
+    /// Older than this cursor (a page's `older`).
+    pub before: Option<String>,
+    /// In the action, the actor or the detail; or naming one of these license ids.
+    pub text: Option<String>,
+    pub text_licenses: Vec<String>,
+    /// The license's id, or the name a `license.create` entry gave.
+    pub license_id: Option<String>,
+    pub license_name: Option<String>,
+    /// A part of the userName or user id.
+    pub user: Option<String>,
+    /// How the actor starts (`console` also matches `console:...`).
+    pub actor: Option<String>,
+    /// A part of the action (`seat.`, `_token.`).
+    pub kind: Option<String>,
+    pub limit: i64,
+}
+
+/// A page of activity, newest first.
+#[derive(Debug, Clone)]
+pub struct ActivityPage {
     pub entries: Vec<AuditEntry>,
+    /// The cursor of the next (older) page; `None` on the last.
+    pub older: Option<String>,
+}
+
+/// `text` as a LIKE pattern matching it as a part, its wildcards escaped (with `\`).
+fn part(text: &str) -> String {
+    let escaped: String = text
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
 }
 
 /// A license's seats in use and waiting right after one seat event.
@@ -100,36 +136,92 @@ impl Store {
         })
         .await
     }
-
-    /// The audit log: admin changes, reconciler reports and every seat change, newest first.
-    pub async fn audit_log(&self, tenant: TenantKey, limit: i64) -> Result<AuditLog> {
+    /// One page of a tenant's activity (its audit log and seat events), filtered and paged in
+    /// the database: a page reads at most `limit` entries, whatever the history's length.
+    pub async fn activity_page(&self, tenant: TenantKey, q: ActivityQuery) -> Result<ActivityPage> {
         self.read(move |c| {
-            // A seat event's detail as the JSON text audit rows hold: the one function the
-            // dialects spell differently.
-            let object = match c.engine() {
-                Engine::Sqlite => "json_object",
-                Engine::Postgres => "json_build_object",
+            let (object, field) = match c.engine() {
+                Engine::Sqlite => ("json_object", "json_extract(detail, '$.{}')"),
+                Engine::Postgres => ("json_build_object", "(CAST(detail AS jsonb) ->> '{}')"),
             };
-            let mut st = c.prepare_cached(&format!(
-                "SELECT at, actor, action, detail FROM (
-                     SELECT seq, at, actor, action, detail, 1 AS src FROM audit WHERE tenant = ?1
+            let f = |name: &str| field.replace("{}", name);
+            let cursor: Option<(Millis, i64, i64)> = q.before.as_deref().and_then(|b| {
+                let mut it = b.split('.').map(|p| p.parse::<i64>().ok());
+                Some((it.next()??, it.next()??, it.next()??))
+            });
+            let (ca, cs, cq) = cursor.map_or((None, None, None), |(a, s, q)| (Some(a), Some(s), Some(q)));
+            let text_lic = if q.text_licenses.is_empty() {
+                String::new()
+            } else {
+                // License ids are this tenant's own UUIDs, checked as such before they are
+                // written into the statement.
+                let ids: Vec<String> = q
+                    .text_licenses
+                    .iter()
+                    .filter(|i| uuid::Uuid::parse_str(i).is_ok())
+                    .map(|i| format!("'{i}'"))
+                    .collect();
+                if ids.is_empty() { String::new() } else { format!(" OR lic IN ({})", ids.join(",")) }
+            };
+            let sql = format!(
+                "SELECT at, src, seq, actor, action, detail FROM (
+                     SELECT seq, at, actor, action, detail, CAST(1 AS BIGINT) AS src, {lic} AS lic, {name} AS lname,
+                            {uname} AS uname, {uid} AS uid
+                     FROM audit WHERE tenant = ?1
                      UNION ALL
                      SELECT seq, at, 'allocator', 'seat.' || event,
-                            CAST({object}('license', license_id, 'userId', user_id, 'userName', user_name, 'cause', cause) AS TEXT), 0
+                            CAST({object}('license', license_id, 'userId', user_id, 'userName', user_name, 'cause', cause) AS TEXT), CAST(0 AS BIGINT),
+                            license_id, NULL, user_name, user_id
                      FROM seat_events WHERE tenant = ?1) AS entries
-                 ORDER BY at DESC, src DESC, seq DESC LIMIT ?2"
-            ))?;
-            let entries = st
-                .query_all(params![tenant, limit], |r| {
-                    let detail: String = r.get(3)?;
-                    Ok(AuditEntry {
-                        at: rfc3339(r.get(0)?),
-                        actor: r.get(1)?,
-                        action: r.get(2)?,
-                        detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
-                    })
-                })?;
-            Ok(AuditLog { entries })
+                 WHERE (CAST(?2 AS BIGINT) IS NULL OR at < ?2 OR (at = ?2 AND (src < ?3 OR (src = ?3 AND seq < ?4))))
+                   AND (CAST(?5 AS TEXT) IS NULL OR lower(action || ' ' || actor || ' ' || detail) LIKE ?5 ESCAPE '\\'{text_lic})
+                   AND (CAST(?6 AS TEXT) IS NULL OR lic = ?6 OR lower(lname) = lower(CAST(?7 AS TEXT)))
+                   AND (CAST(?8 AS TEXT) IS NULL OR lower(uname) LIKE ?8 ESCAPE '\\' OR lower(uid) LIKE ?8 ESCAPE '\\')
+                   AND (CAST(?9 AS TEXT) IS NULL OR lower(actor) LIKE ?9 ESCAPE '\\')
+                   AND (CAST(?10 AS TEXT) IS NULL OR action LIKE ?10 ESCAPE '\\')
+                 ORDER BY at DESC, src DESC, seq DESC LIMIT ?11",
+                lic = f("license"),
+                name = f("name"),
+                uname = f("userName"),
+                uid = f("userId"),
+            );
+            let text = q.text.as_deref().map(part);
+            let user = q.user.as_deref().map(part);
+            let actor = q.actor.as_deref().map(|a| {
+                let p = part(a);
+                p[1..].to_owned() // a prefix: no leading wildcard
+            });
+            let kind = q.kind.as_deref().map(part);
+            let limit = q.limit.clamp(1, 1000);
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_all(
+                params![tenant, ca, cs, cq, text, q.license_id, q.license_name, user, actor, kind, limit + 1],
+                |r| {
+                    let detail: String = r.get(5)?;
+                    let at: Millis = r.get(0)?;
+                    let (src, seq): (i64, i64) = (r.get(1)?, r.get(2)?);
+                    Ok((
+                        format!("{at}.{src}.{seq}"),
+                        AuditEntry {
+                            at: rfc3339(at),
+                            actor: r.get(3)?,
+                            action: r.get(4)?,
+                            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+                        },
+                    ))
+                },
+            )?;
+            let more = rows.len() as i64 > limit;
+            let mut entries = Vec::with_capacity(rows.len());
+            let mut last = None;
+            for (cursor, e) in rows.into_iter().take(limit as usize) {
+                last = Some(cursor);
+                entries.push(e);
+            }
+            Ok(ActivityPage {
+                entries,
+                older: if more { last } else { None },
+            })
         })
         .await
     }

@@ -90,7 +90,7 @@ use rusqlite::{Connection, OpenFlags};
 use sql::Db;
 use tokio::sync::oneshot;
 
-pub use feed::{AuditEntry, AuditLog, SeatEvent, SeatEvents, UsagePoint};
+pub use feed::{ActivityPage, ActivityQuery, AuditEntry, SeatEvent, SeatEvents, UsagePoint};
 pub use groups::{GroupChoice, GroupRecord, MemberRow};
 pub use history::LicenseTrueUp;
 pub use holds::{Decision, HeldUser, HoldChange, HoldView};

@@ -627,3 +627,276 @@ async fn sql(database: &std::path::Path, statement: &str) {
     .await
     .unwrap();
 }
+
+/// The daemon binary, serving on a free port with `env` added; its log goes to `log`.
+struct Process {
+    child: std::process::Child,
+    base: String,
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+async fn serve(env: &[(&str, String)], log: &std::path::Path) -> Process {
+    let port = free_port();
+    let out = std::fs::File::create(log).unwrap();
+    let mut cmd = std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"));
+    cmd.arg("serve")
+        .env("SEATKEEPER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SEATKEEPER_ADMIN_TOKEN", ADMIN_TOKEN)
+        .env("SEATKEEPER_WORKERS", "2")
+        .stdout(out.try_clone().unwrap())
+        .stderr(out);
+    for (k, v) in env {
+        cmd.env(k, v);
+    }
+    let child = cmd.spawn().unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let deadline = Instant::now() + Duration::from_secs(20);
+    loop {
+        if let Ok(r) = reqwest::get(format!("{base}/readyz")).await {
+            if r.status().is_success() {
+                break;
+            }
+        }
+        assert!(
+            Instant::now() < deadline,
+            "the daemon did not start: {}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    Process { child, base }
+}
+
+#[tokio::test]
+async fn a_database_password_reaches_no_log_error_or_output() {
+    const PASSWORD: &str = "Sup3r-Secret-Pw-42";
+    let dir = tempfile::tempdir().unwrap();
+    // An unreachable PostgreSQL: the error says which database, never with its password.
+    let url = format!(
+        "postgres://seatkeeper:{PASSWORD}@127.0.0.1:{}/x",
+        free_port()
+    );
+    for args in [&["check"][..], &["serve"][..], &["tenant", "list"][..]] {
+        let out = std::process::Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .args(args)
+            .env("SEATKEEPER_DATABASE", &url)
+            .env("SEATKEEPER_LISTEN", "127.0.0.1:0")
+            .output()
+            .unwrap();
+        let all = format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        assert!(!out.status.success(), "{args:?}: {all}");
+        assert!(
+            !all.contains(PASSWORD),
+            "{args:?} printed the password: {all}"
+        );
+        assert!(all.contains("***") || all.contains("database"), "{all}");
+    }
+    if !super::postgres_support::selected() {
+        return;
+    }
+    // A live one, the password in the URL and, for the second start, in a file of its own (the
+    // test cluster trusts local connections, so any password is accepted).
+    let live = super::postgres_support::cluster().database();
+    let with_password = live.replacen("postgres@", &format!("postgres:{PASSWORD}@"), 1);
+    let file = dir.path().join("db.password");
+    std::fs::write(&file, format!("{PASSWORD}\n")).unwrap();
+    let log = dir.path().join("daemon.log");
+    for (env, shown) in [
+        (
+            vec![("SEATKEEPER_DATABASE", with_password.clone())],
+            "postgres://postgres:***@",
+        ),
+        (
+            vec![
+                ("SEATKEEPER_DATABASE", live.clone()),
+                (
+                    "SEATKEEPER_DATABASE_PASSWORD_FILE",
+                    file.display().to_string(),
+                ),
+            ],
+            "postgres://postgres@",
+        ),
+    ] {
+        let p = serve(&env, &log).await;
+        let metrics = reqwest::Client::new()
+            .get(format!("{}/metrics", p.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        drop(p);
+        let text = std::fs::read_to_string(&log).unwrap();
+        assert!(text.contains("listening"), "{text}");
+        assert!(text.contains(shown), "the database is named: {text}");
+        assert!(
+            !text.contains(PASSWORD),
+            "the log holds the password: {text}"
+        );
+        assert!(!metrics.contains(PASSWORD));
+    }
+}
+
+#[tokio::test]
+async fn webhooks_never_go_through_a_proxy_of_the_environment() {
+    use tokio::io::AsyncReadExt as _;
+    // A "proxy" that records whether anyone connected to it.
+    let proxy = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let proxy_url = format!("http://{}", proxy.local_addr().unwrap());
+    let (hit_tx, mut hit) = tokio::sync::mpsc::unbounded_channel::<String>();
+    tokio::spawn(async move {
+        while let Ok((mut s, _)) = proxy.accept().await {
+            let mut b = [0u8; 256];
+            let n = s.read(&mut b).await.unwrap_or(0);
+            let _ = hit_tx.send(String::from_utf8_lossy(&b[..n]).into_owned());
+        }
+    });
+    let (port, mut delivered) = endpoint(Duration::ZERO).await;
+    let dir = tempfile::tempdir().unwrap();
+    let db = crate::helpers::database(&dir.path().join("seatkeeper.db"));
+    let log = dir.path().join("daemon.log");
+    let p = serve(
+        &[
+            ("SEATKEEPER_DATABASE", db.display().to_string()),
+            ("SEATKEEPER_WEBHOOK_ALLOW_HTTP", "true".into()),
+            ("SEATKEEPER_WEBHOOK_ALLOW_PRIVATE_ADDRESSES", "true".into()),
+            ("HTTP_PROXY", proxy_url.clone()),
+            ("HTTPS_PROXY", proxy_url.clone()),
+            ("ALL_PROXY", proxy_url.clone()),
+            ("http_proxy", proxy_url.clone()),
+            ("all_proxy", proxy_url.clone()),
+        ],
+        &log,
+    )
+    .await;
+    let http = reqwest::Client::builder().no_proxy().build().unwrap();
+    let admin = |m: Method, path: String, body: Value| {
+        http.request(m, format!("{}/admin/v1{path}", p.base))
+            .bearer_auth(ADMIN_TOKEN)
+            .json(&body)
+            .send()
+    };
+    let t: Value = admin(Method::POST, "/tenants".into(), json!({"name": "acme"}))
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let t = t["id"].as_str().unwrap().to_owned();
+    let r = admin(
+        Method::POST,
+        format!("/tenants/{t}/webhooks"),
+        json!({"url": format!("http://127.0.0.1:{port}/hook")}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let r = admin(
+        Method::POST,
+        format!("/tenants/{t}/licenses"),
+        json!({"name": "Suite", "seats": 3}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    // license.updated goes to every endpoint subscribed to everything.
+    let r = admin(
+        Method::PATCH,
+        format!("/tenants/{t}/licenses/Suite"),
+        json!({"seats": 4}),
+    )
+    .await
+    .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let got = tokio::time::timeout(Duration::from_secs(15), delivered.recv()).await;
+    assert!(
+        got.is_ok(),
+        "the delivery went straight to the endpoint: {}",
+        std::fs::read_to_string(&log).unwrap_or_default()
+    );
+    assert!(
+        hit.try_recv().is_err(),
+        "nothing went through the environment's proxy"
+    );
+    drop(p);
+}
+
+#[tokio::test]
+async fn the_activity_page_reads_one_page_at_a_time_with_its_filters() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut c = config(&dir.path().join("seatkeeper.db"));
+    c.admin_requests_per_second = 0;
+    let app = TestApp::spawn_with(c).await;
+    let (t, tok) = app.tenant("acme").await;
+    let u = app.create_user(&tok, "ann@acme.example").await;
+    app.create_group(&tok, "Sales", &[&id(&u)]).await;
+    app.license(&t, "Suite", 5, "Sales").await;
+    for _ in 0..230 {
+        let (s, _) = app
+            .admin(Method::POST, &format!("/tenants/{t}/tokens"), None)
+            .await;
+        assert_eq!(s, StatusCode::CREATED);
+    }
+    let session = console_session(&app.address, ADMIN_TOKEN).await;
+    let http = no_redirects();
+    let get = |path: String| {
+        let http = http.clone();
+        let url = format!("{}{path}", app.address);
+        let session = session.clone();
+        async move {
+            let r = http
+                .get(url)
+                .header(header::COOKIE, format!("sk_session={session}"))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), StatusCode::OK);
+            r.text().await.unwrap()
+        }
+    };
+    let entries = |page: &str| page.matches("<details class=\"small\">").count();
+    let older = |page: &str| {
+        let marker = "rel=\"next\" href=\"";
+        page.find(marker).map(|at| {
+            let rest = &page[at + marker.len()..];
+            rest[..rest.find('"').unwrap()].replace("&amp;", "&")
+        })
+    };
+    let first = get(format!("/console/tenants/{t}/activity")).await;
+    assert_eq!(entries(&first), 200);
+    let next = older(&first).expect("a link to older entries");
+    let second = get(next).await;
+    // 231 token issues and tenant creation, the license, the seat grant, ...
+    assert!(
+        (30..200).contains(&entries(&second)),
+        "{}",
+        entries(&second)
+    );
+    assert!(older(&second).is_none());
+    // A filter runs in the store too: only seat changes, and the user's.
+    let seats = get(format!("/console/tenants/{t}/activity?kind=seat.&user=ann")).await;
+    assert_eq!(entries(&seats), 1, "the one seat granted to ann");
+    let by_license = get(format!("/console/tenants/{t}/activity?q=suite")).await;
+    assert!(entries(&by_license) >= 2, "the license's creation and seat");
+    app.stop().await;
+}
