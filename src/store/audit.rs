@@ -524,23 +524,55 @@ mod tests {
 
     #[test]
     fn the_hash_covers_every_field_and_the_link() {
-        let base = entry_hash(1, 2, "operator", "license.update", "{}", Some("ab"));
+        let base = entry_hash(1, 2, "operator", "license.update", "{}", Some("ab"), None);
         assert_eq!(base.len(), 64);
         let changed = [
-            entry_hash(2, 2, "operator", "license.update", "{}", Some("ab")),
-            entry_hash(1, 3, "operator", "license.update", "{}", Some("ab")),
-            entry_hash(1, 2, "cli:root", "license.update", "{}", Some("ab")),
-            entry_hash(1, 2, "operator", "license.delete", "{}", Some("ab")),
-            entry_hash(1, 2, "operator", "license.update", "{\"a\":1}", Some("ab")),
-            entry_hash(1, 2, "operator", "license.update", "{}", None),
+            entry_hash(2, 2, "operator", "license.update", "{}", Some("ab"), None),
+            entry_hash(1, 3, "operator", "license.update", "{}", Some("ab"), None),
+            entry_hash(1, 2, "cli:root", "license.update", "{}", Some("ab"), None),
+            entry_hash(1, 2, "operator", "license.delete", "{}", Some("ab"), None),
+            entry_hash(
+                1,
+                2,
+                "operator",
+                "license.update",
+                "{\"a\":1}",
+                Some("ab"),
+                None,
+            ),
+            entry_hash(1, 2, "operator", "license.update", "{}", None, None),
         ];
         for (i, other) in changed.iter().enumerate() {
             assert_ne!(&base, other, "field {i} is not covered");
         }
         // Fields cannot slide into each other.
         assert_ne!(
-            entry_hash(1, 2, "a\nb", "c", "{}", None),
-            entry_hash(1, 2, "a", "b\nc", "{}", None)
+            entry_hash(1, 2, "a\nb", "c", "{}", None, None),
+            entry_hash(1, 2, "a", "b\nc", "{}", None, None)
+        );
+        // Keyed: another hash, and another under another key.
+        let keyed = entry_hash(
+            1,
+            2,
+            "operator",
+            "license.update",
+            "{}",
+            Some("ab"),
+            Some(b"k1"),
+        );
+        assert_eq!(keyed.len(), 64);
+        assert_ne!(keyed, base);
+        assert_ne!(
+            keyed,
+            entry_hash(
+                1,
+                2,
+                "operator",
+                "license.update",
+                "{}",
+                Some("ab"),
+                Some(b"k2")
+            )
         );
     }
 }

@@ -409,3 +409,41 @@ mod tests {
         assert!(super::SCHEMA.lines().any(|l| l == line), "{line}");
     }
 }
+
+#[cfg(test)]
+mod secrets {
+    use super::*;
+
+    #[test]
+    fn a_url_is_shown_without_its_password() {
+        let shown = |u: &str| shown(std::path::Path::new(u));
+        assert_eq!(
+            shown("postgres://app:s3cret@db.internal:5432/seats"),
+            "postgres://app:***@db.internal:5432/seats"
+        );
+        assert_eq!(
+            shown("postgresql://app@db/seats?password=s3cret&sslmode=require"),
+            "postgresql://app@db/seats?password=***&sslmode=require"
+        );
+        assert_eq!(shown("postgres://app@db/seats"), "postgres://app@db/seats");
+        assert_eq!(shown("/var/lib/seatkeeper.db"), "/var/lib/seatkeeper.db");
+        assert!(!shown("postgres://a:b@[bad").contains(":b@"));
+    }
+
+    #[test]
+    fn a_pgpass_line_is_found_as_libpq_finds_it() {
+        let file = "# comment\n\
+                    other:5432:*:app:wrong\n\
+                    db.internal:5432:seats:app:right\\:one\n\
+                    *:*:*:*:fallback\n";
+        assert_eq!(
+            pgpass_lookup(file, ["db.internal", "5432", "seats", "app"]).as_deref(),
+            Some("right:one")
+        );
+        assert_eq!(
+            pgpass_lookup(file, ["elsewhere", "5433", "x", "y"]).as_deref(),
+            Some("fallback")
+        );
+        assert_eq!(pgpass_lookup("", ["a", "1", "b", "c"]), None);
+    }
+}

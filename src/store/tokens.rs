@@ -651,3 +651,30 @@ impl Store {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_whole_token_of_its_kind_is_well_formed() {
+        let (_, token, _) = new_token();
+        assert!(well_formed(&token, "skt_"));
+        assert!(!well_formed(&token, "skp_"));
+        for junk in [
+            "tenant:acme",
+            "skt_",
+            "skt_0123456789abcdef_short",
+            "skt_0123456789abcdef",
+            &format!("{token}x"),
+            &token.replace("skt_", "skt_x"),
+            &token
+                .to_uppercase()
+                .replace("SKT_", "skt_")
+                .replacen('_', "-", 2),
+        ] {
+            assert!(!well_formed(junk, "skt_"), "{junk}");
+        }
+        assert_eq!(token_id(&token, "skt_").map(|i| i.len()), Some(16));
+    }
+}
