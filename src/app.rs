@@ -45,6 +45,7 @@ fn spawn_reconciler(
         let mut tick = tokio::time::interval(interval);
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         tick.tick().await; // the first tick is immediate; the first pass waits one interval
+        let mut down = crate::background::Outage::default();
         loop {
             tick.tick().await;
             match store
@@ -52,6 +53,7 @@ fn spawn_reconciler(
                 .await
             {
                 Ok(outcome) => {
+                    down.ok("reconciler");
                     metrics
                         .reconcile_runs
                         .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
@@ -66,6 +68,12 @@ fn spawn_reconciler(
                     )
                 }
                 Err(crate::store::Error::Closed) => break,
+                Err(e) if e.unavailable() => {
+                    metrics
+                        .reconcile_failures
+                        .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                    down.failed("reconciler", &e);
+                }
                 Err(e) => {
                     metrics
                         .reconcile_failures

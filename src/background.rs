@@ -41,6 +41,47 @@ pub async fn idle(
     }
 }
 
+/// A background pass's view of a database outage: it logs one line when the database becomes
+/// unreachable and one when it is back, and backs off meanwhile (instead of an error on every
+/// poll of every node).
+#[derive(Debug, Default)]
+pub struct Outage {
+    since: Option<std::time::Instant>,
+    failures: u32,
+}
+
+impl Outage {
+    /// A pass failed because the database cannot be reached.
+    pub fn failed(&mut self, what: &str, e: &dyn std::fmt::Display) {
+        if self.since.is_none() {
+            tracing::warn!(error = %e, "{what}: the database is unreachable; backing off until it answers");
+            self.since = Some(std::time::Instant::now());
+        }
+        self.failures = self.failures.saturating_add(1);
+    }
+
+    /// A pass went through.
+    pub fn ok(&mut self, what: &str) {
+        if let Some(since) = self.since.take() {
+            tracing::info!(
+                seconds = since.elapsed().as_secs_f64(),
+                "{what}: the database answers again"
+            );
+        }
+        self.failures = 0;
+    }
+
+    /// How long to wait before the next pass: `normal`, or doubling from it while the database
+    /// is unreachable, up to 5 s.
+    pub fn pause(&self, normal: std::time::Duration) -> std::time::Duration {
+        if self.since.is_none() {
+            return normal;
+        }
+        let doubled = normal.saturating_mul(1u32 << self.failures.min(5));
+        doubled.min(std::time::Duration::from_secs(5))
+    }
+}
+
 /// Requests this process is serving now (counted by the HTTP layer).
 static IN_FLIGHT: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
 

@@ -1693,7 +1693,7 @@ mod in_memory {
                         }
                         gone.sort();
                         gone.dedup();
-                        a.reevaluate(L, &gone, alloc::Cause::License, false)
+                        a.reevaluate_leaving(L, &gone, alloc::Cause::License)
                             .unwrap();
                         let mut fresh = Vec::new();
                         for g in &added {

@@ -145,6 +145,9 @@ pub struct Allocator<'a, S: SeatStore> {
     guard: bool,
     /// Seats in use per pool of pooled licenses, read once per run (see `pools`).
     pool_use: HashMap<LicenseKey, PoolUse>,
+    /// Seats freed now are left for the rest of the same change to give out
+    /// ([`Allocator::reevaluate_leaving`]).
+    defer_fill: bool,
     pub report: Report,
 }
 
@@ -179,6 +182,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             change: None,
             guard: true,
             pool_use: HashMap::new(),
+            defer_fill: false,
             report: Report::default(),
         }
     }
@@ -457,6 +461,23 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         self.admit(l, users, newcomers)
     }
 
+    /// As [`Self::reevaluate`], for users who can only lose their entitlement (the members of
+    /// unselected groups), without giving the seats freed out: the rest of the same change
+    /// (the newly selected groups, [`Self::reevaluate_selected`]) fills them, so that they go to
+    /// whoever is first once the whole change is applied — a pinned newcomer before someone
+    /// already waiting, as one pass over the change would give them.
+    pub fn reevaluate_leaving(
+        &mut self,
+        l: LicenseKey,
+        users: &[UserId],
+        cause: Cause,
+    ) -> Result<(), S::Error> {
+        self.defer_fill = true;
+        let r = self.reevaluate(l, users, cause, false);
+        self.defer_fill = false;
+        r
+    }
+
     /// Re-evaluates the users of newly selected groups (each known to be in a selected group)
     /// in slices of [`SELECT_SLICE`], taken in waitlist order (pinned first, then by user id):
     /// every newcomer carries this run's order stamp, so slice after slice gives what one pass
@@ -519,6 +540,9 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             return Ok(());
         };
         self.release_due(l)?;
+        if self.defer_fill && newcomers.is_empty() {
+            return Ok(());
+        }
         let counts = self.store.counts(l)?;
         if counts.blocked > 0 || policy.pooled() {
             for (i, pinned, pool) in &newcomers {

@@ -145,14 +145,16 @@ impl Sender {
         if let Transport::Folder(dir) = &self.transport {
             tracing::info!(folder = %dir.display(), "no smtp_url: notification emails are written to this folder and logged, not sent");
         }
+        let mut down = crate::background::Outage::default();
         loop {
             match self.pass(&stop).await {
-                Ok(()) => {}
+                Ok(()) => down.ok("notification sender"),
                 Err(store::Error::Closed) => break,
+                Err(e) if e.unavailable() => down.failed("notification sender", &e),
                 Err(e) => tracing::error!(error = %e, "notification sender pass failed"),
             }
             self.stats.passes.fetch_add(1, Ordering::Relaxed);
-            if !crate::background::idle(&self.wake, POLL, &mut stop).await {
+            if !crate::background::idle(&self.wake, down.pause(POLL), &mut stop).await {
                 break;
             }
         }

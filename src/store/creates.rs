@@ -70,7 +70,7 @@ impl Job for Create {
     fn tenant(&self) -> Option<TenantKey> {
         Some(self.tenant)
     }
-    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+    fn finish(self: Box<Self>, commit: std::result::Result<(), super::writer::NotCommitted>) {
         let _ = self.reply.send(settle(commit, self.result));
     }
     fn fail(self: Box<Self>, e: Error) {

@@ -154,6 +154,10 @@ pub enum Error {
     /// `Retry-After`, so the client backs off instead of timing out.
     #[error("too many writes are waiting; retry shortly")]
     Busy,
+    /// The database cannot be reached, found without a driver error to show (a commit whose
+    /// connection was lost and whose outcome is "not committed" or unknown): 503.
+    #[error("the database is unavailable: {0}")]
+    Unavailable(String),
     /// A limit on how often something may be done was reached (429 with `Retry-After`).
     #[error("{message}")]
     TooMany { message: String, retry_after: u64 },
@@ -202,7 +206,11 @@ impl Error {
     /// True when the database cannot be reached (the error says nothing of the work): a
     /// background pass backs off rather than logging it on every poll.
     pub fn unavailable(&self) -> bool {
-        matches!(self, Error::Postgres(e) if connection_lost(e))
+        match self {
+            Error::Postgres(e) => connection_lost(e),
+            Error::Unavailable(_) => true,
+            _ => false,
+        }
     }
 
     /// How an edge answers this error; a fault of the service is logged once, here.
@@ -221,6 +229,10 @@ impl Error {
             } => Failure::TooMany(message, retry_after),
             Error::Postgres(e) if connection_lost(&e) => {
                 tracing::warn!(error = %e, "the database cannot be reached");
+                Failure::Unavailable
+            }
+            Error::Unavailable(why) => {
+                tracing::warn!(reason = %why, "the database cannot be reached");
                 Failure::Unavailable
             }
             other => {
@@ -806,6 +818,24 @@ impl Store {
     }
 
     /// True when a write transaction can be committed (readiness).
+    /// Forgets commit marks older than ten minutes (PostgreSQL; see `pg::Pg::commit`): a mark
+    /// is read only in the seconds after a commit lost its connection.
+    pub async fn prune_commit_marks(&self) -> Result<()> {
+        if self.inner.pg.is_none() {
+            return Ok(());
+        }
+        let before = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0)
+            - 600_000;
+        self.write(Lock::None, move |c| {
+            c.execute("DELETE FROM commit_marks WHERE at < ?", [before])?;
+            Ok(())
+        })
+        .await
+    }
+
     pub async fn ping(&self) -> Result<()> {
         self.write(Lock::None, |c| {
             c.execute_batch("SELECT 1")?;

@@ -277,24 +277,120 @@ impl Pg {
     }
 
     /// Runs `f` in a transaction after taking `lock`; commits it, or rolls it back when `f`
-    /// fails.
+    /// fails. A commit whose connection is lost is resolved ([`Pg::commit`]).
     pub fn write<T>(&self, lock: Lock, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
-        let s = self.begin_locked(lock)?;
+        let (s, xid) = self.begin_locked(lock)?;
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Db::Postgres(&s))))
             .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
-        let end = if r.is_ok() { "COMMIT" } else { "ROLLBACK" };
-        let ended = s.borrow_mut().batch_execute(end);
-        self.put(s.into_inner());
-        match (r, ended) {
-            (Ok(v), Ok(())) => Ok(v),
-            (Ok(_), Err(e)) => Err(Error::Internal(format!("commit failed: {e}"))),
-            (Err(e), _) => Err(e),
+        match r {
+            Ok(v) => self.commit(s, xid).map(|()| v).map_err(|e| match e {
+                super::writer::NotCommitted::Unavailable => Error::Unavailable(
+                    "the connection was lost while committing; the change did not happen".into(),
+                ),
+                super::writer::NotCommitted::Failed(e) => {
+                    Error::Internal(format!("commit failed: {e}"))
+                }
+            }),
+            Err(e) => {
+                let _ = s.borrow_mut().batch_execute("ROLLBACK");
+                self.put(s.into_inner());
+                Err(e)
+            }
         }
     }
 
-    /// A pooled connection in a transaction that holds `lock` (a failure to connect or to
-    /// begin is retried a few times).
-    pub(super) fn begin_locked(&self, lock: Lock) -> Result<RefCell<PgSession>> {
+    /// Commits the transaction on `s` and gives the connection back. When the connection is
+    /// lost during the commit, its outcome is unknown to this node: the transaction may have
+    /// committed. So the commit carries a mark, a row of `commit_marks` written in the same
+    /// round trip as `COMMIT` (by a transaction that wrote anything), and a fresh connection
+    /// asks whether the mark is there: there, the transaction committed and every caller is
+    /// answered as committed; not there (and `txid_status` of the transaction, `xid`, not "in
+    /// progress": an old backend still finishing), it did not, and the callers get
+    /// [`NotCommitted::Unavailable`](super::writer::NotCommitted) (503: retry); no answer within
+    /// [`OUTCOME_WAIT`], the same. The work is never run again.
+    ///
+    /// Why a mark and not `txid_status` alone: a transaction id is made durable only by the
+    /// transaction's WAL, so the id of a transaction lost in a crash can be given to another
+    /// after recovery, and `txid_status` then answers for that one (seen in
+    /// `tests/pg_failover.rs`: an acknowledged create lost).
+    pub(super) fn commit(
+        &self,
+        s: RefCell<PgSession>,
+        xid: Option<i64>,
+    ) -> std::result::Result<(), super::writer::NotCommitted> {
+        use super::writer::NotCommitted;
+        let mark = uuid::Uuid::new_v4().simple().to_string();
+        let at = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map(|d| d.as_millis() as i64)
+            .unwrap_or(0);
+        // The mark only for a transaction that wrote (an id assigned): an idle poll writes none.
+        let ended = s.borrow_mut().batch_execute(&format!(
+            "INSERT INTO commit_marks (mark, at) SELECT '{mark}', {at} WHERE txid_current_if_assigned() IS NOT NULL; COMMIT"
+        ));
+        self.put(s.into_inner());
+        match ended {
+            Ok(()) => Ok(()),
+            Err(e) if e.unavailable() => match self.outcome(&mark, xid) {
+                Outcome::Committed => {
+                    tracing::warn!(
+                        ?xid,
+                        "the connection was lost during a commit, which committed"
+                    );
+                    Ok(())
+                }
+                Outcome::Aborted => {
+                    tracing::warn!(
+                        ?xid,
+                        "the connection was lost during a commit, which did not commit"
+                    );
+                    Err(NotCommitted::Unavailable)
+                }
+                Outcome::Unknown => {
+                    tracing::warn!(?xid, error = %e, "the connection was lost during a commit and its outcome cannot be learned now");
+                    Err(NotCommitted::Unavailable)
+                }
+            },
+            Err(e) => Err(NotCommitted::Failed(e.to_string())),
+        }
+    }
+
+    /// What became of the transaction that wrote `mark` (id `xid`), asked on fresh
+    /// connections for up to [`OUTCOME_WAIT`] (the database may be restarting, or the old
+    /// backend still finishing its commit).
+    fn outcome(&self, mark: &str, xid: Option<i64>) -> Outcome {
+        let deadline = std::time::Instant::now() + OUTCOME_WAIT;
+        let mut config = self.config.clone();
+        config.connect_timeout(std::time::Duration::from_millis(500));
+        loop {
+            let asked = super::pg_client::PgClient::connect(&config).and_then(|mut c| {
+                let row = c
+                    .query_one(
+                        "SELECT EXISTS (SELECT 1 FROM commit_marks WHERE mark = $1),
+                                CASE WHEN $2::BIGINT IS NULL THEN NULL ELSE txid_status($2::BIGINT) END",
+                        &[&mark, &xid],
+                    )
+                    .map_err(Error::from)?;
+                Ok((row.get::<_, bool>(0), row.get::<_, Option<String>>(1)))
+            });
+            match asked {
+                Ok((true, _)) => return Outcome::Committed,
+                Ok((false, status)) if status.as_deref() != Some("in progress") => {
+                    return Outcome::Aborted
+                }
+                // Not ended yet, or no answer: ask again.
+                Ok(_) | Err(_) => {}
+            }
+            if std::time::Instant::now() >= deadline {
+                return Outcome::Unknown;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(100));
+        }
+    }
+
+    /// A pooled connection in a transaction that holds `lock`, and the transaction's id when
+    /// it has one (a failure to connect or to begin is retried a few times).
+    pub(super) fn begin_locked(&self, lock: Lock) -> Result<(RefCell<PgSession>, Option<i64>)> {
         let mut last = None;
         for _ in 0..ATTEMPTS {
             let s = match self.take() {
@@ -305,7 +401,7 @@ impl Pg {
                 }
             };
             match begin(&s, lock) {
-                Ok(()) => return Ok(s),
+                Ok(xid) => return Ok((s, xid)),
                 Err(e) => {
                     let _ = s.borrow_mut().client.batch_execute("ROLLBACK");
                     self.put(s.into_inner());
@@ -342,12 +438,33 @@ impl Drop for Pg {
 }
 
 /// Begins a transaction and takes `lock`, in one round trip (the key is a number).
-fn begin(s: &RefCell<PgSession>, lock: Lock) -> Result<()> {
+/// Begins a transaction on `s` holding `lock`. A tenant's job also learns its transaction id in
+/// the same round trip (see [`Pg::commit`]); a job of no tenant is one guarded statement and
+/// is not given one (`txid_current` would assign an id to every idle poll).
+fn begin(s: &RefCell<PgSession>, lock: Lock) -> Result<Option<i64>> {
     let db = Db::Postgres(s);
     match lock {
-        Lock::Tenant(t) => db.execute_batch(&format!("BEGIN; SELECT pg_advisory_xact_lock({t})")),
-        Lock::None => db.execute_batch("BEGIN"),
+        Lock::Tenant(t) => {
+            s.borrow_mut().defer("BEGIN");
+            db.query_row(
+                "SELECT CAST(txid_current() AS BIGINT) FROM (SELECT pg_advisory_xact_lock(?)) AS locked",
+                [t],
+                |r| r.get(0),
+            )
+            .map(Some)
+        }
+        Lock::None => db.execute_batch("BEGIN").map(|()| None),
     }
+}
+
+/// How long a commit whose connection was lost waits to learn its outcome.
+const OUTCOME_WAIT: std::time::Duration = std::time::Duration::from_secs(5);
+
+/// What became of a transaction whose commit lost its connection.
+enum Outcome {
+    Committed,
+    Aborted,
+    Unknown,
 }
 
 /// Creates the schema in an empty database; refuses one that is not seatkeeper's or is newer.

@@ -24,6 +24,7 @@ use std::sync::{Arc, Mutex};
 
 use super::pg::Pg;
 use super::sql::{Db, PgSession};
+use super::writer::NotCommitted;
 use super::{Error, Inner, Job, Mode, Result, TenantKey, JOBS_PER_TURN};
 use std::cell::RefCell;
 
@@ -139,13 +140,15 @@ fn serve(inner: &Inner, tenant: TenantKey) {
 /// savepoint, and answers every job after the commit. User creates queued side by side run as
 /// one unit: one statement in one savepoint (`creates`).
 fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>) {
-    let session = match pg.begin_locked(super::Lock::Tenant(tenant)) {
+    let (session, xid) = match pg.begin_locked(super::Lock::Tenant(tenant)) {
         Ok(s) => s,
         Err(e) => return first.fail(e),
     };
     let started = std::time::Instant::now();
     let mut jobs: Vec<Box<dyn Job>> = Vec::new();
     let mut broken: Option<String> = None;
+    // The connection went away before the commit was sent: nothing committed.
+    let mut lost = false;
     {
         let db = Db::Postgres(&session);
         // How the previous unit's savepoint ends, sent with the next unit's start (one round
@@ -199,23 +202,27 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
         }
         if let Some(end) = pending_end.filter(|_| broken.is_none()) {
             if let Err(e) = db.execute_batch(end) {
+                lost = e.unavailable();
                 broken = Some(e.to_string());
             }
         }
     }
-    let end = if broken.is_some() {
-        "ROLLBACK"
-    } else {
-        "COMMIT"
-    };
-    let ended = session.borrow_mut().batch_execute(end);
-    pg.put(session.into_inner());
     // (The first job's own failure is its answer: its result already says why.)
-    let outcome = match (broken, ended) {
-        (Some(e), _) if !e.is_empty() => Err(e),
-        (Some(_), _) => Ok(()),
-        (None, Err(e)) => Err(e.to_string()),
-        (None, Ok(())) => Ok(()),
+    let outcome = match broken {
+        Some(e) => {
+            let _ = session.borrow_mut().batch_execute("ROLLBACK");
+            pg.put(session.into_inner());
+            if e.is_empty() {
+                Ok(())
+            } else if lost {
+                Err(NotCommitted::Unavailable)
+            } else {
+                Err(NotCommitted::Failed(e))
+            }
+        }
+        // A commit that loses its connection is resolved by its transaction id: every job of
+        // the batch is answered as it really ended.
+        None => pg.commit(session, xid),
     };
     for job in jobs {
         job.finish(outcome.clone());

@@ -299,8 +299,15 @@ impl Store {
     /// Tenants are isolated: one whose pass fails is logged and counted in the answer's
     /// `failed`, and the pass goes on with the next. Only a closed store stops it.
     pub async fn reconcile_all_leased(&self, lease_ms: Millis) -> Result<PassOutcome> {
-        if let Err(e) = self.prune_outbox().await {
-            tracing::error!(error = %e, "pruning the outbox failed");
+        match self
+            .prune_outbox()
+            .await
+            .and(self.prune_commit_marks().await)
+        {
+            Ok(_) => {}
+            // The database is down: every tenant would fail alike; the caller backs off.
+            Err(e) if e.unavailable() => return Err(e),
+            Err(e) => tracing::error!(error = %e, "pruning the outbox failed"),
         }
         let tenants: Vec<(TenantKey, String)> = self
             .list_tenants()
@@ -323,6 +330,7 @@ impl Store {
                 Ok(true) => outcome.reconciled += 1,
                 Ok(false) => {}
                 Err(Error::Closed) => return Err(Error::Closed),
+                Err(e) if e.unavailable() => return Err(e),
                 Err(e) => {
                     tracing::error!(tenant = %name, error = %e, "the reconciler pass of a tenant failed; the others go on");
                     outcome.failed.push(name.clone());

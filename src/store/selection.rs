@@ -255,8 +255,9 @@ pub(super) fn selection_changed<S: crate::alloc::SeatStore<Error = Error>>(
     notify: impl FnMut(&mut Allocator<S>) -> Result<()>,
 ) -> Result<()> {
     let gone = closure(a, removed)?;
-    // An admin's unselection: the grace applies, the circuit breaker does not.
-    a.reevaluate(l, &gone, Cause::License, false)?;
+    // An admin's unselection: the grace applies, the circuit breaker does not. The seats it
+    // frees are given out with the newly selected groups' users, in one order.
+    a.reevaluate_leaving(l, &gone, Cause::License)?;
     drop(gone);
     let fresh = closure(a, added)?;
     a.reevaluate_selected(l, fresh, notify)

@@ -22,8 +22,8 @@ pub(super) trait Job: Send {
     fn mode(&self) -> Mode;
     /// Whose queue the job waits in (`None`: jobs of no tenant).
     fn tenant(&self) -> Option<TenantKey>;
-    /// Called after the batch committed (`Ok`) or failed to commit (`Err`).
-    fn finish(self: Box<Self>, commit: std::result::Result<(), String>);
+    /// Called after the batch committed (`Ok`) or did not (`Err`).
+    fn finish(self: Box<Self>, commit: std::result::Result<(), NotCommitted>);
     /// Answers a job that did not run.
     fn fail(self: Box<Self>, e: Error);
     /// The user create this job is, when it may share one statement with the creates queued
@@ -37,14 +37,37 @@ pub(super) trait Job: Send {
     }
 }
 
-/// A job's answer: its result once its batch committed (`commit`), else why the commit failed.
+/// Why a batch did not commit, as each of its jobs is answered.
+#[derive(Debug, Clone)]
+pub(super) enum NotCommitted {
+    /// The database refused the commit, or the batch was rolled back: the text says why.
+    Failed(String),
+    /// The connection was lost during the commit and the transaction is known not to have
+    /// committed, or its outcome could not be learned (the database still down): the caller
+    /// is told to retry (503), and the job is not run again.
+    Unavailable,
+}
+
+impl From<String> for NotCommitted {
+    fn from(s: String) -> Self {
+        NotCommitted::Failed(s)
+    }
+}
+
+/// A job's answer: its result once its batch committed (`commit`), else why it did not.
 pub(super) fn settle<T>(
-    commit: std::result::Result<(), String>,
+    commit: std::result::Result<(), NotCommitted>,
     result: Option<Result<T>>,
 ) -> Result<T> {
     match (commit, result) {
         (Ok(()), Some(r)) => r,
-        (Err(e), Some(Ok(_))) => Err(Error::Internal(format!("commit failed: {e}"))),
+        (Err(NotCommitted::Unavailable), Some(Ok(_))) => Err(Error::Unavailable(
+            "the connection to the database was lost while committing; the change did not happen"
+                .into(),
+        )),
+        (Err(NotCommitted::Failed(e)), Some(Ok(_))) => {
+            Err(Error::Internal(format!("commit failed: {e}")))
+        }
         (_, Some(Err(e))) => Err(e),
         (_, None) => Err(Error::Internal("job did not run".into())),
     }
@@ -85,7 +108,7 @@ impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
     fn tenant(&self) -> Option<TenantKey> {
         self.tenant
     }
-    fn finish(self: Box<Self>, commit: std::result::Result<(), String>) {
+    fn finish(self: Box<Self>, commit: std::result::Result<(), NotCommitted>) {
         let _ = self.reply.send(settle(commit, self.result));
     }
     fn fail(self: Box<Self>, e: Error) {
@@ -256,7 +279,9 @@ pub(super) fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
     let mut batch = batch;
     if let Err(e) = conn.execute_batch("BEGIN IMMEDIATE") {
         let msg = e.to_string();
-        batch.into_iter().for_each(|j| j.finish(Err(msg.clone())));
+        batch
+            .into_iter()
+            .for_each(|j| j.finish(Err(NotCommitted::Failed(msg.clone()))));
         return;
     }
     if let [job] = &mut batch[..] {
@@ -266,7 +291,7 @@ pub(super) fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
             let _ = conn.execute_batch("ROLLBACK");
             batch
                 .into_iter()
-                .for_each(|j| j.finish(Err("rolled back".into())));
+                .for_each(|j| j.finish(Err(NotCommitted::Failed("rolled back".into()))));
             return;
         }
     } else {
@@ -279,7 +304,9 @@ pub(super) fn run_batch(conn: &Connection, batch: Vec<Box<dyn Job>>) {
             }
         }
     }
-    let commit = conn.execute_batch("COMMIT").map_err(|e| e.to_string());
+    let commit = conn
+        .execute_batch("COMMIT")
+        .map_err(|e| NotCommitted::Failed(e.to_string()));
     if commit.is_err() {
         let _ = conn.execute_batch("ROLLBACK");
     }

@@ -207,7 +207,7 @@ impl Dispatcher {
         let mut pruned = Instant::now();
         let mut tasks: tokio::task::JoinSet<i64> = tokio::task::JoinSet::new();
         let mut busy: std::collections::HashMap<i64, usize> = Default::default();
-        let mut down = false;
+        let mut down = crate::background::Outage::default();
         loop {
             if *stop.borrow() {
                 break;
@@ -221,10 +221,7 @@ impl Dispatcher {
                     .await
                 {
                     Ok(due) => {
-                        if down {
-                            tracing::info!("webhook dispatcher: the database answers again");
-                            down = false;
-                        }
+                        down.ok("webhook dispatcher");
                         for d in due {
                             *busy.entry(d.webhook).or_default() += 1;
                             let me = me.clone();
@@ -235,12 +232,7 @@ impl Dispatcher {
                         }
                     }
                     Err(store::Error::Closed) => break,
-                    Err(e) if e.unavailable() => {
-                        if !down {
-                            tracing::warn!(error = %e, "webhook dispatcher: the database is unreachable; backing off");
-                            down = true;
-                        }
-                    }
+                    Err(e) if e.unavailable() => down.failed("webhook dispatcher", &e),
                     Err(e) => tracing::error!(error = %e, "webhook dispatcher pass failed"),
                 }
             }
@@ -250,7 +242,7 @@ impl Dispatcher {
                     tracing::warn!(error = %e, "cannot prune delivered webhooks");
                 }
             }
-            let pause = if down { POLL * 8 } else { POLL };
+            let pause = down.pause(POLL);
             tokio::select! {
                 Some(done) = tasks.join_next(), if !tasks.is_empty() => {
                     if let Ok(webhook) = done {

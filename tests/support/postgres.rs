@@ -71,10 +71,7 @@ extern "C" fn stop_server() {
     let Some(cluster) = CLUSTER.get() else {
         return;
     };
-    let pid = std::fs::read_to_string(cluster.dir.join("data/postmaster.pid"))
-        .ok()
-        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()));
-    if let Some(pid) = pid {
+    if let Some(pid) = postmaster_pid(&cluster.dir) {
         // SAFETY: kill with the pid of the server this process started.
         unsafe {
             libc::kill(pid, libc::SIGINT);
@@ -89,6 +86,59 @@ extern "C" fn stop_server() {
     let _ = child.kill();
     let _ = child.wait();
     let _ = std::fs::remove_dir_all(&cluster.dir);
+}
+
+/// Test binaries that crash the database call [`durable`] before anything else: their
+/// cluster waits for every commit on disk, so that an acknowledged commit survives a crash.
+static DURABLE: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Makes this binary's cluster durable (`synchronous_commit=on`); call before [`cluster`].
+pub fn durable() {
+    DURABLE.store(true, Ordering::SeqCst);
+}
+
+/// Starts the server of the cluster in `dir` on `port` (its log appended to `server.log`).
+fn start_server(dir: &Path, port: u16) -> std::process::Child {
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("server.log"))
+        .unwrap();
+    let synchronous = if DURABLE.load(Ordering::SeqCst) {
+        "synchronous_commit=on"
+    } else {
+        // Commits are not waited for on disk: the tests kill seatkeeper nodes, never the
+        // database, so nothing they check depends on it, and a suite's thousands of
+        // one-tenant commits take seconds instead of minutes. The load benchmark and the
+        // failover test run PostgreSQL durably.
+        "synchronous_commit=off"
+    };
+    as_owner(&bin_dir().join("postgres"))
+        .arg("-D")
+        .arg(dir.join("data"))
+        .args(["-p", &port.to_string(), "-k"])
+        .arg(dir)
+        .args([
+            "-c",
+            "listen_addresses=127.0.0.1",
+            "-c",
+            "max_connections=400",
+            "-c",
+            "shared_buffers=64MB",
+            "-c",
+            synchronous,
+        ])
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .expect("postgres starts")
+}
+
+/// The postmaster's pid, from the file it writes.
+fn postmaster_pid(dir: &Path) -> Option<i32> {
+    std::fs::read_to_string(dir.join("data/postmaster.pid"))
+        .ok()
+        .and_then(|t| t.lines().next().and_then(|l| l.trim().parse::<i32>().ok()))
 }
 
 /// The test binary's cluster, started on first use.
@@ -126,30 +176,7 @@ pub fn cluster() -> &'static Cluster {
             String::from_utf8_lossy(&out.stderr)
         );
         let port = free_port();
-        let log = std::fs::File::create(dir.join("server.log")).unwrap();
-        let child = as_owner(&bin.join("postgres"))
-            .arg("-D")
-            .arg(&data)
-            .args(["-p", &port.to_string(), "-k"])
-            .arg(&dir)
-            .args([
-                "-c",
-                "listen_addresses=127.0.0.1",
-                "-c",
-                "max_connections=400",
-                "-c",
-                "shared_buffers=64MB",
-                // Commits are not waited for on disk: the tests kill seatkeeper nodes, never
-                // the database, so nothing they check depends on it, and a suite's thousands
-                // of one-tenant commits take seconds instead of minutes. The load benchmark
-                // runs PostgreSQL durably.
-                "-c",
-                "synchronous_commit=off",
-            ])
-            .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
-            .expect("postgres starts");
+        let child = start_server(&dir, port);
         *SERVER.lock().unwrap() = Some(child);
         // SAFETY: registering a plain function to run at exit.
         unsafe {
@@ -180,6 +207,40 @@ pub fn cluster() -> &'static Cluster {
 }
 
 impl Cluster {
+    /// Crashes the server as `pg_ctl stop -m immediate` does (SIGQUIT to the postmaster: every
+    /// backend ends at once, nothing is checkpointed, recovery replays the WAL at the next
+    /// start), keeps it down for `down`, starts it again and waits until it answers.
+    pub fn crash_and_restart(&self, down: std::time::Duration) {
+        let pid = postmaster_pid(&self.dir).expect("the server runs");
+        // SAFETY: a signal to the server this process started.
+        unsafe {
+            libc::kill(pid, libc::SIGQUIT);
+        }
+        let mut server = SERVER.lock().unwrap();
+        if let Some(mut child) = server.take() {
+            for _ in 0..400 {
+                if child.try_wait().ok().flatten().is_some() {
+                    break;
+                }
+                std::thread::sleep(std::time::Duration::from_millis(10));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        std::thread::sleep(down);
+        *server = Some(start_server(&self.dir, self.port));
+        drop(server);
+        let url = self.url("postgres");
+        let up = (0..600).any(|_| {
+            let ok = postgres::Client::connect(&url, postgres::NoTls).is_ok();
+            if !ok {
+                std::thread::sleep(std::time::Duration::from_millis(50));
+            }
+            ok
+        });
+        assert!(up, "PostgreSQL did not come back");
+    }
+
     /// The URL of database `db` over TCP.
     pub fn url(&self, db: &str) -> String {
         format!("postgres://postgres@127.0.0.1:{}/{db}", self.port)

@@ -1,4 +1,10 @@
 -- Version 11: console sessions bound to the credential that opened them; audit entries keyed
--- (HMAC) when the operator sets `audit_key_file`.
+-- (HMAC) when the operator sets `audit_key_file`; commit marks (the outcome of a commit whose
+-- connection was lost).
 ALTER TABLE console_sessions ADD COLUMN bound BYTEA;
 ALTER TABLE audit ADD COLUMN key_id TEXT;
+CREATE TABLE commit_marks (
+    mark        TEXT COLLATE "C" PRIMARY KEY,
+    at          BIGINT NOT NULL
+);
+CREATE INDEX commit_marks_at ON commit_marks(at);
