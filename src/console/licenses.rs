@@ -357,20 +357,17 @@ pub(super) async fn filtered_seats(
 ) -> Result<(store::LicenseView, Vec<store::SeatView>)> {
     let l = state.store.license(t.key, lk.to_owned()).await?;
     let filter = state_filter(query)?;
-    let all = state.store.seats(t.key, l.id.clone(), filter).await?;
-    let needle = query.q.as_deref().unwrap_or("").trim().to_lowercase();
-    let seats = all
-        .seats
-        .into_iter()
-        .filter(|s| {
-            needle.is_empty()
-                || s.user_name
-                    .as_deref()
-                    .is_some_and(|n| n.to_lowercase().contains(&needle))
-                || s.user_id.to_lowercase().contains(&needle)
-        })
-        .collect();
-    Ok((l, seats))
+    // The page's search rule, applied in the store (`seat_ops::SEAT_SEARCH`).
+    let all = state
+        .store
+        .seats_matching(
+            t.key,
+            l.id.clone(),
+            filter,
+            query.q.clone().unwrap_or_default(),
+        )
+        .await?;
+    Ok((l, all.seats))
 }
 
 pub(super) async fn seats(

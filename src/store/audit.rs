@@ -19,6 +19,194 @@ use super::sql::{params, Db, Engine, OptionalExtension, Row};
 use super::{Result, Store, TenantKey};
 use crate::alloc::Millis;
 
+/// What an audit entry records: every admin act, as the store writes it and the console words
+/// it (`console::sentences`), so that an act without a sentence does not compile. The seat
+/// events of the activity feed (`seat.granted`, ...) are here too: the feed shows them beside
+/// the acts. Stored as its text ([`AuditAction::as_str`]); an action read back that this release
+/// does not know stays text ([`AuditAction::parse`] answers `None`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum AuditAction {
+    /// `tenant.create`: a tenant created.
+    TenantCreate,
+    /// `tenant.update`: a tenant's settings changed.
+    TenantUpdate,
+    /// `scim_token.issue`: a SCIM token issued.
+    ScimTokenIssue,
+    /// `scim_token.rotate`: a SCIM token rotated.
+    ScimTokenRotate,
+    /// `scim_token.revoke`: a SCIM token revoked.
+    ScimTokenRevoke,
+    /// `admin_token.issue`: a tenant admin token issued.
+    AdminTokenIssue,
+    /// `admin_token.revoke`: a tenant admin token revoked.
+    AdminTokenRevoke,
+    /// `product_token.issue`: a product token issued.
+    ProductTokenIssue,
+    /// `product_token.revoke`: a product token revoked.
+    ProductTokenRevoke,
+    /// `license.create`: a license created.
+    LicenseCreate,
+    /// `license.update`: a license changed.
+    LicenseUpdate,
+    /// `license.delete`: a license deleted.
+    LicenseDelete,
+    /// `override.pin`: a user pinned.
+    OverridePin,
+    /// `override.exclude`: a user excluded.
+    OverrideExclude,
+    /// `override.idle`: an idle override set by hand.
+    OverrideIdle,
+    /// `override.remove`: an override cleared.
+    OverrideRemove,
+    /// `seat.grant`: a seat granted by hand.
+    SeatGrant,
+    /// `seat.reclaim`: idle seats reclaimed.
+    SeatReclaim,
+    /// `notification.test`: a test message queued.
+    NotificationTest,
+    /// `notification.retry`: a notification retried.
+    NotificationRetry,
+    /// `notification.dismiss`: a notification dismissed.
+    NotificationDismiss,
+    /// `webhook.create`: a webhook endpoint registered.
+    WebhookCreate,
+    /// `webhook.update`: a webhook endpoint changed.
+    WebhookUpdate,
+    /// `webhook.rotate`: a webhook secret rotated.
+    WebhookRotate,
+    /// `webhook.delete`: a webhook endpoint deleted.
+    WebhookDelete,
+    /// `webhook.redeliver`: a delivery sent again.
+    WebhookRedeliver,
+    /// `hold.open`: the circuit breaker held seat losses.
+    HoldOpen,
+    /// `hold.dissolve`: a hold dissolved by the directory.
+    HoldDissolve,
+    /// `hold.approve`: a hold approved.
+    HoldApprove,
+    /// `hold.reject`: a hold rejected.
+    HoldReject,
+    /// `reconcile`: a reconciler run.
+    Reconcile,
+    /// `console.sign_out_all`: every console session ended.
+    ConsoleSignOutAll,
+    /// `audit.key`: the chain keyed with the audit key.
+    AuditKey,
+    /// `seat.granted` (a seat event of the feed).
+    SeatGranted,
+    /// `seat.promoted` (a seat event of the feed).
+    SeatPromoted,
+    /// `seat.blocked` (a seat event of the feed).
+    SeatBlocked,
+    /// `seat.releasing` (a seat event of the feed).
+    SeatReleasing,
+    /// `seat.released` (a seat event of the feed).
+    SeatReleased,
+    /// `seat.held` (a seat event of the feed).
+    SeatHeld,
+}
+
+impl AuditAction {
+    /// Every action.
+    pub const ALL: &'static [AuditAction] = &[
+        AuditAction::TenantCreate,
+        AuditAction::TenantUpdate,
+        AuditAction::ScimTokenIssue,
+        AuditAction::ScimTokenRotate,
+        AuditAction::ScimTokenRevoke,
+        AuditAction::AdminTokenIssue,
+        AuditAction::AdminTokenRevoke,
+        AuditAction::ProductTokenIssue,
+        AuditAction::ProductTokenRevoke,
+        AuditAction::LicenseCreate,
+        AuditAction::LicenseUpdate,
+        AuditAction::LicenseDelete,
+        AuditAction::OverridePin,
+        AuditAction::OverrideExclude,
+        AuditAction::OverrideIdle,
+        AuditAction::OverrideRemove,
+        AuditAction::SeatGrant,
+        AuditAction::SeatReclaim,
+        AuditAction::NotificationTest,
+        AuditAction::NotificationRetry,
+        AuditAction::NotificationDismiss,
+        AuditAction::WebhookCreate,
+        AuditAction::WebhookUpdate,
+        AuditAction::WebhookRotate,
+        AuditAction::WebhookDelete,
+        AuditAction::WebhookRedeliver,
+        AuditAction::HoldOpen,
+        AuditAction::HoldDissolve,
+        AuditAction::HoldApprove,
+        AuditAction::HoldReject,
+        AuditAction::Reconcile,
+        AuditAction::ConsoleSignOutAll,
+        AuditAction::AuditKey,
+        AuditAction::SeatGranted,
+        AuditAction::SeatPromoted,
+        AuditAction::SeatBlocked,
+        AuditAction::SeatReleasing,
+        AuditAction::SeatReleased,
+        AuditAction::SeatHeld,
+    ];
+
+    /// As stored.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AuditAction::TenantCreate => "tenant.create",
+            AuditAction::TenantUpdate => "tenant.update",
+            AuditAction::ScimTokenIssue => "scim_token.issue",
+            AuditAction::ScimTokenRotate => "scim_token.rotate",
+            AuditAction::ScimTokenRevoke => "scim_token.revoke",
+            AuditAction::AdminTokenIssue => "admin_token.issue",
+            AuditAction::AdminTokenRevoke => "admin_token.revoke",
+            AuditAction::ProductTokenIssue => "product_token.issue",
+            AuditAction::ProductTokenRevoke => "product_token.revoke",
+            AuditAction::LicenseCreate => "license.create",
+            AuditAction::LicenseUpdate => "license.update",
+            AuditAction::LicenseDelete => "license.delete",
+            AuditAction::OverridePin => "override.pin",
+            AuditAction::OverrideExclude => "override.exclude",
+            AuditAction::OverrideIdle => "override.idle",
+            AuditAction::OverrideRemove => "override.remove",
+            AuditAction::SeatGrant => "seat.grant",
+            AuditAction::SeatReclaim => "seat.reclaim",
+            AuditAction::NotificationTest => "notification.test",
+            AuditAction::NotificationRetry => "notification.retry",
+            AuditAction::NotificationDismiss => "notification.dismiss",
+            AuditAction::WebhookCreate => "webhook.create",
+            AuditAction::WebhookUpdate => "webhook.update",
+            AuditAction::WebhookRotate => "webhook.rotate",
+            AuditAction::WebhookDelete => "webhook.delete",
+            AuditAction::WebhookRedeliver => "webhook.redeliver",
+            AuditAction::HoldOpen => "hold.open",
+            AuditAction::HoldDissolve => "hold.dissolve",
+            AuditAction::HoldApprove => "hold.approve",
+            AuditAction::HoldReject => "hold.reject",
+            AuditAction::Reconcile => "reconcile",
+            AuditAction::ConsoleSignOutAll => "console.sign_out_all",
+            AuditAction::AuditKey => "audit.key",
+            AuditAction::SeatGranted => "seat.granted",
+            AuditAction::SeatPromoted => "seat.promoted",
+            AuditAction::SeatBlocked => "seat.blocked",
+            AuditAction::SeatReleasing => "seat.releasing",
+            AuditAction::SeatReleased => "seat.released",
+            AuditAction::SeatHeld => "seat.held",
+        }
+    }
+
+    /// The action stored as `s`, if this release knows it.
+    pub fn parse(s: &str) -> Option<AuditAction> {
+        AuditAction::ALL.iter().copied().find(|a| a.as_str() == s)
+    }
+}
+
+impl std::fmt::Display for AuditAction {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
 /// The chain of the operator's own acts (not of one tenant).
 pub const OPERATOR_CHAIN: TenantKey = 0;
 
@@ -168,9 +356,10 @@ pub(super) fn record(
     tenant: TenantKey,
     at: Millis,
     actor: &str,
-    action: &str,
+    action: AuditAction,
     detail: Value,
 ) -> Result<()> {
+    let action = action.as_str();
     if c.engine() == Engine::Postgres {
         // The job may hold this lock already (advisory locks nest); an act without the
         // tenant's writer lock (tenant creation, the operator's chain) takes it here.
@@ -236,7 +425,7 @@ impl Store {
                     tenant,
                     ticker.now(),
                     "seatkeeper",
-                    "audit.key",
+                    AuditAction::AuditKey,
                     serde_json::json!({"key": id, "previous": previous}),
                 )
             })

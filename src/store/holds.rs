@@ -195,7 +195,7 @@ pub(super) fn record_moves(
                 tenant,
                 now,
                 super::audit::Actor::directory().as_str(),
-                "hold.open",
+                super::audit::AuditAction::HoldOpen,
                 serde_json::json!({"hold": hold, "license": license, "name": name, "held": held, "changes": changes}),
             )?;
             super::outbox::record(
@@ -222,7 +222,7 @@ pub(super) fn record_moves(
                 tenant,
                 now,
                 super::audit::Actor::directory().as_str(),
-                "hold.dissolve",
+                super::audit::AuditAction::HoldDissolve,
                 serde_json::json!({"hold": hold, "license": license, "name": name}),
             )?;
         }
@@ -323,7 +323,7 @@ impl Store {
                 tenant,
                 at,
                 actor.as_str(),
-                &format!("hold.{}", match decision { Decision::Approve => "approve", Decision::Reject => "reject" }),
+                match decision { Decision::Approve => super::audit::AuditAction::HoldApprove, Decision::Reject => super::audit::AuditAction::HoldReject },
                 json!({
                     "hold": id,
                     "license": h.license.id,

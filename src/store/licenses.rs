@@ -525,7 +525,7 @@ impl Store {
             })?;
             super::history::record(c, l, at)?;
             let v = view(c, l)?;
-            audit(c, tenant, at, actor.as_str(), "license.create", json!({"license": v.id, "name": v.name, "settings": settings_of(&v)}))?;
+            audit(c, tenant, at, actor.as_str(), super::audit::AuditAction::LicenseCreate, json!({"license": v.id, "name": v.name, "settings": settings_of(&v)}))?;
             Ok(v)
         })
         .await
@@ -566,7 +566,7 @@ impl Store {
                 tenant,
                 at,
                 actor.as_str(),
-                "license.update",
+                super::audit::AuditAction::LicenseUpdate,
                 license_changes(&before, &after),
             )?;
             Ok(after)
@@ -604,7 +604,7 @@ impl Store {
                 tenant,
                 at,
                 actor.as_str(),
-                "license.delete",
+                super::audit::AuditAction::LicenseDelete,
                 json!({"license": v.id, "name": v.name}),
             )?;
             Ok(())

@@ -623,7 +623,7 @@ impl Store {
             let row = c
                 .prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)?;
-            super::audit::record(c, tenant, at, actor.as_str(), "notification.test", json!({"notification": id, "to": row.recipients}))?;
+            super::audit::record(c, tenant, at, actor.as_str(), super::audit::AuditAction::NotificationTest, json!({"notification": id, "to": row.recipients}))?;
             Ok(row)
         })
         .await
@@ -653,7 +653,7 @@ impl Store {
                     "notification {id} is not failed or skipped (only those can be retried)"
                 )));
             }
-            super::audit::record(c, tenant, at, actor.as_str(), "notification.retry", json!({"notification": id}))?;
+            super::audit::record(c, tenant, at, actor.as_str(), super::audit::AuditAction::NotificationRetry, json!({"notification": id}))?;
             c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)
         })
@@ -681,7 +681,7 @@ impl Store {
                     "notification {id} is not failed or skipped (only those can be dismissed)"
                 )));
             }
-            super::audit::record(c, tenant, ticker.now(), actor.as_str(), "notification.dismiss", json!({"notification": id}))?;
+            super::audit::record(c, tenant, ticker.now(), actor.as_str(), super::audit::AuditAction::NotificationDismiss, json!({"notification": id}))?;
             c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)
         })

@@ -279,7 +279,7 @@ impl Store {
                 tenant.unwrap_or(OPERATOR_CHAIN),
                 ticker.now(),
                 actor.as_str(),
-                "product_token.issue",
+                super::audit::AuditAction::ProductTokenIssue,
                 serde_json::json!({"token": info}),
             )?;
             Ok((info, token))
@@ -319,7 +319,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("product token {id:?}")));
             }
-            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), "product_token.revoke", serde_json::json!({"token": id}))
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), super::audit::AuditAction::ProductTokenRevoke, serde_json::json!({"token": id}))
         })
         .await;
         self.inner.product_cache.invalidate();

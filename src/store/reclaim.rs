@@ -170,7 +170,7 @@ pub(super) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
                 tenant,
                 at,
                 "reclaimer",
-                "seat.reclaim",
+                super::audit::AuditAction::SeatReclaim,
                 json!({"license": view(c, l)?.id, "users": names, "idleDays": idle_days}),
             )?;
         }

@@ -217,7 +217,14 @@ fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Resul
     c.prepare_cached("UPDATE tenants SET last_reconcile = ? WHERE rk = ?")?
         .execute(params![kept.to_string(), tenant])?;
     if !report.is_empty() || !out.expired.is_empty() || !out.counters_repaired.is_empty() {
-        audit(c, tenant, at, actor, "reconcile", kept)?;
+        audit(
+            c,
+            tenant,
+            at,
+            actor,
+            super::audit::AuditAction::Reconcile,
+            kept,
+        )?;
     }
     if report.repaired > 0 || !out.counters_repaired.is_empty() {
         let mut item =

@@ -260,7 +260,7 @@ fn changed_by_hand(
     tenant: TenantKey,
     at: crate::alloc::Millis,
     actor: &Actor,
-    action: &str,
+    action: super::audit::AuditAction,
     l: LicenseKey,
     id: &str,
     name: String,
@@ -378,6 +378,23 @@ impl Joined {
     }
 }
 
+/// The seat search, one rule for the console's page, its CSV and every other list: `?3` is
+/// [`search_pattern`] of what was typed (or NULL), matched against the userName's folded key
+/// (so any script folds alike, on either engine) and the user's id.
+const SEAT_SEARCH: &str = "(CAST(?3 AS TEXT) IS NULL OR coalesce(u.user_name_key, '') LIKE ?3 ESCAPE '\\' OR lower(s.user_id) LIKE ?3 ESCAPE '\\')";
+
+/// The LIKE pattern of a seat search (`None`: no search).
+fn search_pattern(needle: &str) -> Option<String> {
+    let needle = crate::scim::resource::fold(needle.trim());
+    (!needle.is_empty()).then(|| {
+        let escaped = needle
+            .replace('\\', "\\\\")
+            .replace('%', "\\%")
+            .replace('_', "\\_");
+        format!("%{escaped}%")
+    })
+}
+
 impl Store {
     /// The seats of a license, in order: granted, releasing, then the waitlist by position.
     pub async fn seats(
@@ -386,33 +403,44 @@ impl Store {
         key: String,
         state: Option<SeatState>,
     ) -> Result<SeatsView> {
+        self.seats_matching(tenant, key, state, String::new()).await
+    }
+
+    /// [`Store::seats`], only those matching `needle` (the seat search); waiting seats keep
+    /// their place in the whole waitlist.
+    pub async fn seats_matching(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        state: Option<SeatState>,
+        needle: String,
+    ) -> Result<SeatsView> {
         self.read(move |c| {
             let l = license_key(c, tenant, &key)?;
             let v = view(c, l)?;
-            let mut st = c.prepare_cached(
-                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at, s.last_used, s.hold, s.pool, g.display_name FROM seats s
+            let mut st = c.prepare_cached(&format!(
+                // Each waiting seat's place is counted over the whole waitlist, before the
+                // search narrows the list.
+                "SELECT s.user_id, u.user_name, s.state, s.since, s.release_at, s.pinned, s.entitled_at, s.last_used, s.hold, s.pool, g.display_name, s.place
+                 FROM (SELECT seats.*,
+                              CASE WHEN state = 'blocked' THEN ROW_NUMBER() OVER (PARTITION BY state = 'blocked' ORDER BY pinned DESC, entitled_at, user_id) END AS place
+                       FROM seats WHERE license_rk = ?1) AS s
                  LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
                  LEFT JOIN groups g ON g.tenant = s.tenant AND g.id = s.pool
-                 WHERE s.license_rk = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.state = ?2)
+                 WHERE (CAST(?2 AS TEXT) IS NULL OR s.state = ?2) AND {SEAT_SEARCH}
                  ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
-                          s.pinned DESC, s.entitled_at, s.user_id",
-            )?;
-            let mut position = 0;
+                          s.pinned DESC, s.entitled_at, s.user_id"
+            ))?;
             let overage = overage_users(c, l)?;
             let seats = st
-                .query_all(params![l, state.map(SeatState::as_str)], |r| {
+                .query_all(params![l, state.map(SeatState::as_str), search_pattern(&needle)], |r| {
                     let state: String = r.get(2)?;
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?, r.get::<_, Option<String>>(9)?, r.get::<_, Option<String>>(10)?))
+                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?, state, r.get::<_, i64>(3)?, r.get::<_, Option<i64>>(4)?, r.get::<_, bool>(5)?, r.get::<_, i64>(6)?, r.get::<_, Option<i64>>(7)?, r.get::<_, Option<i64>>(8)?, r.get::<_, Option<String>>(9)?, r.get::<_, Option<String>>(10)?, r.get::<_, Option<i64>>(11)?))
                 })?;
             let mut out = Vec::with_capacity(seats.len());
-            for (user_id, user_name, st, since, release_at, pinned, entitled_at, last_used, hold, group_id, group_name) in seats {
+            for (user_id, user_name, st, since, release_at, pinned, entitled_at, last_used, hold, group_id, group_name, place) in seats {
                 let state = SeatState::parse(&st).unwrap_or(SeatState::Blocked);
-                let pos = if state == SeatState::Blocked {
-                    position += 1;
-                    Some(position)
-                } else {
-                    None
-                };
+                let pos = place.filter(|_| state == SeatState::Blocked);
                 let in_overage = state == SeatState::Granted && overage.contains(&user_id);
                 out.push(SeatView {
                     user_id,
@@ -450,14 +478,13 @@ impl Store {
         let ranks = self.inner.ranks.clone();
         self.read(move |c| {
             let l = license_key(c, tenant, &key)?;
-            let needle = needle.trim().to_lowercase();
-            let pattern = (!needle.is_empty()).then(|| {
-                let escaped = needle.replace('\\', "\\\\").replace('%', "\\%").replace('_', "\\_");
-                format!("%{escaped}%")
-            });
-            let filter = "FROM seats s LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
-                 WHERE s.license_rk = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.state = ?2)
-                   AND (CAST(?3 AS TEXT) IS NULL OR lower(coalesce(u.user_name, '')) LIKE ?3 ESCAPE '\\' OR lower(s.user_id) LIKE ?3 ESCAPE '\\')";
+            // The one seat search (the page and the CSV alike): a part of the userName, folded
+            // as the userName's key is (any script, either engine), or of the user's id.
+            let pattern = search_pattern(&needle);
+            let filter = format!(
+                "FROM seats s LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
+                 WHERE s.license_rk = ?1 AND (CAST(?2 AS TEXT) IS NULL OR s.state = ?2) AND {SEAT_SEARCH}"
+            );
             let st_name = state.map(SeatState::as_str);
             let total: i64 = c
                 .prepare_cached(&format!("SELECT count(*) {filter}"))?
@@ -668,10 +695,10 @@ impl Store {
             let cause = if kind == Some(OverrideKind::Exclude) { Cause::Admin } else { Cause::License };
             allocate(c, tenant, at, |a| a.reevaluate(l, std::slice::from_ref(&id), cause, false))?;
             let action = match kind {
-                Some(OverrideKind::Pin) => "override.pin",
-                Some(OverrideKind::Exclude) => "override.exclude",
-                Some(OverrideKind::Idle) => "override.idle",
-                None => "override.remove",
+                Some(OverrideKind::Pin) => super::audit::AuditAction::OverridePin,
+                Some(OverrideKind::Exclude) => super::audit::AuditAction::OverrideExclude,
+                Some(OverrideKind::Idle) => super::audit::AuditAction::OverrideIdle,
+                None => super::audit::AuditAction::OverrideRemove,
             };
             changed_by_hand(c, tenant, at, &actor, action, l, &id, name)
         })
@@ -699,7 +726,16 @@ impl Store {
             if let Some(r) = refusal {
                 return Err(Error::Conflict(r.to_string()));
             }
-            changed_by_hand(c, tenant, at, &actor, "seat.grant", l, &id, name)
+            changed_by_hand(
+                c,
+                tenant,
+                at,
+                &actor,
+                super::audit::AuditAction::SeatGrant,
+                l,
+                &id,
+                name,
+            )
         })
         .await
     }

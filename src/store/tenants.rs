@@ -237,7 +237,7 @@ impl Store {
                 t.key,
                 ticker.now(),
                 actor.as_str(),
-                "tenant.create",
+                super::audit::AuditAction::TenantCreate,
                 json!(t),
             )?;
             Ok(t)
@@ -365,7 +365,7 @@ impl Store {
                     tenant,
                     at,
                     actor.as_str(),
-                    "tenant.update",
+                    super::audit::AuditAction::TenantUpdate,
                     json!({"tenant": after.id, "changed": changed}),
                 )
             })

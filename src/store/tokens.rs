@@ -309,7 +309,7 @@ impl Store {
                 tenant,
                 at,
                 actor.as_str(),
-                "scim_token.issue",
+                super::audit::AuditAction::ScimTokenIssue,
                 json!({"token": info}),
             )?;
             Ok((info, token))
@@ -347,7 +347,7 @@ impl Store {
             }
             insert_token(c, tenant, &id, &digest, at, None)?;
             let (new, old) = (token_info(c, &id)?, token_info(c, &old)?);
-            audit(c, tenant, at, actor.as_str(), "scim_token.rotate", json!({"token": new, "replaces": old}))?;
+            audit(c, tenant, at, actor.as_str(), super::audit::AuditAction::ScimTokenRotate, json!({"token": new, "replaces": old}))?;
             Ok((new, token, old))
         })
         .await;
@@ -375,7 +375,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("token {id:?}")));
             }
-            audit(c, tenant, ticker.now(), actor.as_str(), "scim_token.revoke", json!({"token": id}))
+            audit(c, tenant, ticker.now(), actor.as_str(), super::audit::AuditAction::ScimTokenRevoke, json!({"token": id}))
         })
         .await;
         self.inner.scim_cache.invalidate();
@@ -462,7 +462,7 @@ impl Store {
                 tenant,
                 ticker.now(),
                 actor.as_str(),
-                "admin_token.issue",
+                super::audit::AuditAction::AdminTokenIssue,
                 json!({"token": info}),
             )?;
             Ok((info, token))
@@ -499,7 +499,7 @@ impl Store {
             // node and whichever process revoked it (the API, the console, the CLI).
             c.prepare_cached("DELETE FROM console_sessions WHERE tenant = ?")?
                 .execute([tenant])?;
-            audit(c, tenant, ticker.now(), actor.as_str(), "admin_token.revoke", json!({"token": id}))
+            audit(c, tenant, ticker.now(), actor.as_str(), super::audit::AuditAction::AdminTokenRevoke, json!({"token": id}))
         })
         .await
     }
@@ -603,7 +603,7 @@ impl Store {
                 tenant.unwrap_or(super::audit::OPERATOR_CHAIN),
                 ticker.now(),
                 actor.as_str(),
-                "console.sign_out_all",
+                super::audit::AuditAction::ConsoleSignOutAll,
                 json!({"sessions": n}),
             )?;
             Ok(n)

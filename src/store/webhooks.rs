@@ -285,7 +285,7 @@ impl Store {
                 )?
                 .query_row(params![id, tenant, url, names, secret, at], |r| r.get(0))?;
             let webhook = view(c, rk)?;
-            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), at, actor.as_str(), "webhook.create", json!({"webhook": webhook}))?;
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), at, actor.as_str(), super::audit::AuditAction::WebhookCreate, json!({"webhook": webhook}))?;
             Ok(WebhookSecret {
                 id,
                 secret,
@@ -355,7 +355,7 @@ impl Store {
             };
             let after = view(c, rk)?;
             let changed = super::audit::changes(&json!(before), &json!(after), &["pending", "failingSince"]);
-            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), "webhook.update", json!({"webhook": id, "changed": changed}))?;
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), super::audit::AuditAction::WebhookUpdate, json!({"webhook": id, "changed": changed}))?;
             Ok(after)
         })
         .await
@@ -378,7 +378,7 @@ impl Store {
                 tenant.unwrap_or(OPERATOR_CHAIN),
                 ticker.now(),
                 actor.as_str(),
-                "webhook.delete",
+                super::audit::AuditAction::WebhookDelete,
                 json!({"webhook": before}),
             )?;
             c.prepare_cached("DELETE FROM webhook_deliveries WHERE webhook = ?")?
@@ -413,7 +413,7 @@ impl Store {
                 tenant.unwrap_or(OPERATOR_CHAIN),
                 at,
                 actor.as_str(),
-                "webhook.rotate",
+                super::audit::AuditAction::WebhookRotate,
                 json!({"webhook": id}),
             )?;
             Ok(WebhookSecret {
@@ -485,7 +485,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("delivery {msg_id:?}")));
             }
-            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), "webhook.redeliver", json!({"webhook": id, "delivery": msg_id}))
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), super::audit::AuditAction::WebhookRedeliver, json!({"webhook": id, "delivery": msg_id}))
         })
         .await?;
         let all = self
