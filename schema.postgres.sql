@@ -33,7 +33,8 @@ CREATE TABLE tenants (
     hold_threshold_percent BIGINT NOT NULL DEFAULT 20,
     hold_min_seats BIGINT NOT NULL DEFAULT 10,
     hold_window_seconds BIGINT NOT NULL DEFAULT 3600,
-    forecast_horizon_days BIGINT NOT NULL DEFAULT 14
+    forecast_horizon_days BIGINT NOT NULL DEFAULT 14,
+    group_names_unique BOOLEAN NOT NULL DEFAULT true
 );
 CREATE UNIQUE INDEX tenants_name ON tenants (lower(name));
 

@@ -154,6 +154,10 @@ pub enum TenantCommand {
         /// Email when a license's forecast runs out of seats within this many days (1 to 365).
         #[arg(long)]
         forecast_horizon_days: Option<i64>,
+        /// Group names unique in the tenant (true, the default) or not (false: same-named
+        /// groups allowed; a by-name selection of such a name selects neither).
+        #[arg(long)]
+        group_names_unique: Option<bool>,
     },
     /// List tenants.
     List,
@@ -372,6 +376,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             hold_min_seats,
             hold_window_seconds,
             forecast_horizon_days,
+            group_names_unique,
         }) => {
             let t = store.tenant(&tenant).await?;
             let notify = (no_notify || !notify.is_empty()).then_some(recipients(&notify)?);
@@ -389,6 +394,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                         hold_min_seats,
                         hold_window_seconds,
                         forecast_horizon_days,
+                        group_names_unique,
                     },
                     Actor::cli(),
                 )

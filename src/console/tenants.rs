@@ -183,6 +183,7 @@ pub(super) async fn tenant_settings(
                     "forecast_horizon_days",
                     &form.forecast_horizon_days,
                 )?,
+                group_names_unique: None,
             },
             v.s.actor(),
         )

@@ -292,6 +292,7 @@ struct TenantSettings {
     hold_min_seats: Option<i64>,
     hold_window_seconds: Option<i64>,
     forecast_horizon_days: Option<i64>,
+    group_names_unique: Option<bool>,
 }
 
 /// `weekly_summary` as written: `false`/`true`, or `{"day": "monday", "hour": 8}`.
@@ -338,6 +339,7 @@ async fn update_tenant(at: OnTenant, payload: web::Payload) -> Reply {
                 hold_min_seats: s.hold_min_seats,
                 hold_window_seconds: s.hold_window_seconds,
                 forecast_horizon_days: s.forecast_horizon_days,
+                group_names_unique: s.group_names_unique,
             },
             at.actor(),
         )

@@ -192,7 +192,8 @@ impl Reach {
 }
 
 /// Binds pending selectors that name this group (by id, externalId or displayName) and returns
-/// the licenses that gained it.
+/// the licenses that gained it. A name that also names another group (same-named groups, where
+/// the tenant allows them) binds nothing: the admin picks one by id.
 pub(super) fn bind_selectors(c: &Db, tenant: TenantKey, group: &str) -> Result<Vec<LicenseKey>> {
     let (id, ext, name): (String, Option<String>, String) = c
         .prepare_cached(
@@ -204,8 +205,11 @@ pub(super) fn bind_selectors(c: &Db, tenant: TenantKey, group: &str) -> Result<V
     let mut st = c.prepare_cached(
         "UPDATE license_groups SET group_id = ?2, pending_since = NULL
          WHERE tenant = ?1 AND group_id IS NULL AND (
-             (selector = 'id' AND value = ?2) OR (selector = 'externalId' AND value = ?3)
-             OR (selector = 'displayName' AND lower(value) = ?4))
+             (selector = 'id' AND value = ?2)
+             OR (selector = 'externalId' AND value = ?3
+                 AND (SELECT count(*) FROM groups g WHERE g.tenant = ?1 AND g.external_id = ?3) = 1)
+             OR (selector = 'displayName' AND lower(value) = ?4
+                 AND (SELECT count(*) FROM groups g WHERE g.tenant = ?1 AND g.display_name_key = ?4) = 1))
          RETURNING license_rk",
     )?;
     st.query_all::<LicenseKey, _>(params![tenant, id, ext, name], |r| r.get(0))

@@ -64,6 +64,7 @@ fn save(
 ) -> Result<i64> {
     let (display, external_id) = group_fields(doc);
     crate::scim::resource::check_group_fields(&display, external_id.as_deref())?;
+    check_unique(c, tenant, rk, &display, external_id.as_deref())?;
     let text = Value::Object(doc.clone()).to_string();
     Ok(match rk {
         None => {
@@ -82,6 +83,47 @@ fn save(
             rk
         }
     })
+}
+
+/// A group's names are its own (under the tenant's write lock, so two writes cannot both pass):
+/// its `externalId` always, its `displayName` (case-insensitively) unless the tenant allows
+/// same-named groups (`group_names_unique`). 409 `uniqueness`, as for a taken `userName`.
+fn check_unique(
+    c: &Db,
+    tenant: TenantKey,
+    rk: Option<i64>,
+    display: &str,
+    external_id: Option<&str>,
+) -> Result<()> {
+    let me = rk.unwrap_or(-1);
+    if let Some(e) = external_id {
+        let taken: bool = c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM groups WHERE tenant = ? AND external_id = ? AND rk <> ?)",
+            )?
+            .query_row(params![tenant, e, me], |r| r.get(0))?;
+        if taken {
+            return Err(Error::Conflict(format!(
+                "a group with externalId {e:?} exists"
+            )));
+        }
+    }
+    let unique: bool = c
+        .prepare_cached("SELECT group_names_unique FROM tenants WHERE rk = ?")?
+        .query_row([tenant], |r| r.get(0))?;
+    if unique {
+        let taken: bool = c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM groups WHERE tenant = ? AND display_name_key = ? AND rk <> ?)",
+            )?
+            .query_row(params![tenant, fold(display), me], |r| r.get(0))?;
+        if taken {
+            return Err(Error::Conflict(format!(
+                "a group named {display:?} exists (group names are unique in this tenant, case-insensitively)"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// The type of a member the client did not type: a Group when a group has that id, else a User.

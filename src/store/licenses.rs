@@ -144,6 +144,10 @@ pub struct SelectorView {
     pub pending: bool,
     #[serde(rename = "pendingSince", skip_serializing_if = "Option::is_none")]
     pub pending_since: Option<String>,
+    /// The name (or externalId) names several groups: the selector selects none of them
+    /// until the admin picks one by id (present only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ambiguous: bool,
     /// Seats kept for this group's members, and the most they may hold (`null`: no ceiling).
     pub reserve: i64,
     pub max: Option<i64>,
@@ -239,19 +243,22 @@ pub(super) fn user_by_name(c: &Db, tenant: TenantKey, user_name: &str) -> Result
 
 pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
     let mut st = c.prepare_cached(
-        "SELECT lg.selector, lg.value, lg.group_id, lg.pending_since, g.display_name, lg.reserve, lg.max_seats
+        "SELECT lg.selector, lg.value, lg.group_id, lg.pending_since, g.display_name, lg.reserve, lg.max_seats, lg.tenant
          FROM license_groups lg LEFT JOIN groups g ON g.tenant = lg.tenant AND g.id = lg.group_id
          WHERE lg.license_rk = ? ORDER BY lg.position, lg.selector, lg.value",
     )?;
+    let mut tenant = None;
     let mut groups = st.query_all([l], |r| {
         let kind: String = r.get(0)?;
         let value: String = r.get(1)?;
         let group_id: Option<String> = r.get(2)?;
+        tenant = Some(r.get::<_, TenantKey>(7)?);
         Ok(SelectorView {
             selector: Selector::from_parts(&kind, value),
             pending: group_id.is_none(),
             group_id,
             pending_since: r.get(3)?,
+            ambiguous: false,
             group_name: r.get(4)?,
             reserve: r.get(5)?,
             max: r.get(6)?,
@@ -259,6 +266,13 @@ pub(super) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
             waiting: None,
         })
     })?;
+    if let Some(t) = tenant {
+        for g in &mut groups {
+            if !matches!(g.selector, Selector::Id(_)) {
+                g.ambiguous = super::selection::matches(c, t, &g.selector)?.len() > 1;
+            }
+        }
+    }
     if groups.iter().any(|g| g.reserve > 0 || g.max.is_some()) {
         let use_of = pool_counts(c, l)?;
         let mut seen = HashSet::new();

@@ -28,7 +28,7 @@ fn copy(from: &Connection, to: &Path) -> Result<()> {
 /// One thing `check` found wrong.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
-    /// `integrity`, `foreign_keys`, `counters`, `invariant` or `waitlist`.
+    /// `integrity`, `foreign_keys`, `counters`, `invariant`, `waitlist` or `group_twins`.
     pub kind: &'static str,
     /// The license's id, for a license's problem.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -57,7 +57,37 @@ pub(super) fn audit(c: &Db) -> Result<Vec<Problem>> {
         sqlite_integrity(c, &mut problems)?;
     }
     license_audit(c, &mut problems)?;
+    group_twins(c, &mut problems)?;
     Ok(problems)
+}
+
+/// Groups that share an externalId, or a displayName in a tenant whose group names are unique
+/// (a database from before names were kept unique may hold them): a selector by that name
+/// could mean either. Rename or delete one of each pair at the identity provider.
+fn group_twins(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
+    let mut st = c.prepare(
+        "SELECT t.name, 'displayName', min(g.display_name), count(*) FROM groups g JOIN tenants t ON t.rk = g.tenant
+         WHERE t.group_names_unique GROUP BY t.name, g.display_name_key HAVING count(*) > 1
+         UNION ALL
+         SELECT t.name, 'externalId', min(g.external_id), count(*) FROM groups g JOIN tenants t ON t.rk = g.tenant
+         WHERE g.external_id IS NOT NULL GROUP BY t.name, g.external_id HAVING count(*) > 1
+         ORDER BY 1, 2, 3",
+    )?;
+    let twins = st.query_all([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, String>(2)?,
+            r.get::<_, i64>(3)?,
+        ))
+    })?;
+    for (tenant, what, value, n) in twins {
+        problems.push(Problem::of_database(
+            "group_twins",
+            format!("tenant {tenant:?}: {n} groups share the {what} {value:?}"),
+        ));
+    }
+    Ok(())
 }
 
 /// SQLite's own checks: the file's integrity and its foreign keys (PostgreSQL enforces both).

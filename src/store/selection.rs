@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 
 use super::licenses::SelectorView;
 use super::seats::rfc3339;
-use super::sql::{params, Db, OptionalExtension};
+use super::sql::{params, Db};
 use super::{Error, Result, TenantKey};
 use crate::alloc::{Allocator, Cause, LicenseKey, Millis, UserId};
 use crate::scim::resource::fold;
@@ -166,13 +166,23 @@ pub(super) fn distinct(groups: &[GroupSelection]) -> Vec<&GroupSelection> {
 
 /// Resolves a selector to a group id (the oldest match).
 pub(super) fn resolve(c: &Db, tenant: TenantKey, s: &Selector) -> Result<Option<String>> {
+    Ok(match matches(c, tenant, s)?.as_slice() {
+        [one] => Some(one.clone()),
+        // None, or several (same-named groups where the tenant allows them): a name that
+        // names two groups selects neither until the admin picks one by id.
+        _ => None,
+    })
+}
+
+/// The groups a selector names (at most two: more is as ambiguous as two).
+pub(super) fn matches(c: &Db, tenant: TenantKey, s: &Selector) -> Result<Vec<String>> {
     let sql = match s {
         Selector::Id(_) => "SELECT id FROM groups WHERE tenant = ? AND id = ?",
         Selector::ExternalId(_) => {
-            "SELECT id FROM groups WHERE tenant = ? AND external_id = ? ORDER BY rk LIMIT 1"
+            "SELECT id FROM groups WHERE tenant = ? AND external_id = ? ORDER BY rk LIMIT 2"
         }
         Selector::DisplayName(_) => {
-            "SELECT id FROM groups WHERE tenant = ? AND display_name_key = ? ORDER BY rk LIMIT 1"
+            "SELECT id FROM groups WHERE tenant = ? AND display_name_key = ? ORDER BY rk LIMIT 2"
         }
     };
     let value = match s {
@@ -180,8 +190,7 @@ pub(super) fn resolve(c: &Db, tenant: TenantKey, s: &Selector) -> Result<Option<
         other => other.parts().1.to_owned(),
     };
     c.prepare_cached(sql)?
-        .query_row(params![tenant, value], |r| r.get(0))
-        .optional()
+        .query_all(params![tenant, value], |r| r.get(0))
 }
 
 pub(super) fn selectors(c: &Db, l: LicenseKey) -> Result<Vec<(Selector, Option<String>)>> {

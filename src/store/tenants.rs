@@ -46,6 +46,10 @@ pub struct Tenant {
     pub hold_window_seconds: i64,
     /// A license whose forecast runs out of seats within this many days is emailed about.
     pub forecast_horizon_days: i64,
+    /// A group's displayName is unique in the tenant, case-insensitively (409 for a second);
+    /// off for directories that really hold same-named groups (a by-name selection of such a
+    /// name is then ambiguous and selects neither).
+    pub group_names_unique: bool,
 }
 
 /// A change of a tenant's settings; `None` leaves a setting as it is.
@@ -61,6 +65,7 @@ pub struct TenantChange {
     pub hold_min_seats: Option<i64>,
     pub hold_window_seconds: Option<i64>,
     pub forecast_horizon_days: Option<i64>,
+    pub group_names_unique: Option<bool>,
 }
 
 impl TenantChange {
@@ -144,7 +149,7 @@ pub fn check_recipients(list: &[Recipient]) -> Result<()> {
 }
 
 const TENANT_COLS: &str =
-    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds, forecast_horizon_days";
+    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds, forecast_horizon_days, group_names_unique";
 
 fn tenant_row(r: &Row) -> Result<Tenant> {
     let notify: String = r.get(3)?;
@@ -164,6 +169,7 @@ fn tenant_row(r: &Row) -> Result<Tenant> {
         hold_min_seats: r.get(10)?,
         hold_window_seconds: r.get(11)?,
         forecast_horizon_days: r.get(12)?,
+        group_names_unique: r.get(13)?,
     })
 }
 
@@ -348,6 +354,25 @@ impl Store {
                     c.execute(
                         "UPDATE tenants SET weekly_summary = ?, weekly_sent = ? WHERE rk = ?",
                         params![w.map(|w| json!(w).to_string()), at, tenant],
+                    )?;
+                }
+                if let Some(unique) = change.group_names_unique {
+                    if unique {
+                        // Refused while twins exist: which one would a name select?
+                        let twins: i64 = c.query_row(
+                            "SELECT count(*) FROM (SELECT display_name_key FROM groups WHERE tenant = ? GROUP BY display_name_key HAVING count(*) > 1) AS t",
+                            [tenant],
+                            |r| r.get(0),
+                        )?;
+                        if twins > 0 {
+                            return Err(Error::Conflict(format!(
+                                "{twins} group names are held by several groups; rename or delete the twins first (seatkeeper check lists them)"
+                            )));
+                        }
+                    }
+                    c.execute(
+                        "UPDATE tenants SET group_names_unique = ? WHERE rk = ?",
+                        params![unique, tenant],
                     )?;
                 }
                 for (column, value, _) in change.numbers() {

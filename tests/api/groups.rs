@@ -455,3 +455,123 @@ async fn a_large_put_writes_its_difference_and_allocates_the_members_it_changes(
     assert_eq!(v["meta"]["version"], "W/\"2\"");
     assert_eq!(member_ids(&v), want);
 }
+
+#[tokio::test]
+async fn a_group_name_or_external_id_is_its_own_in_the_tenant() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("acme").await;
+    let (other_t, other_tok) = app.tenant("other").await;
+    let create = |tok: String, name: &'static str, ext: Option<&'static str>| {
+        let app = &app;
+        async move {
+            let mut body = json!({"schemas": [GROUP_SCHEMA], "displayName": name});
+            if let Some(e) = ext {
+                body["externalId"] = json!(e);
+            }
+            app.scim(&tok, Method::POST, "/Groups", Some(body)).await
+        }
+    };
+    let (s, designers) = create(tok.clone(), "Designers", Some("ext-1")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // Microsoft's validator sends this twin and expects 409.
+    let (s, e) = create(tok.clone(), "Designers", Some("ext-1")).await;
+    assert_scim_error(s, &e, 409, Some("uniqueness"));
+    let (s, e) = create(tok.clone(), "DESIGNERS", None).await;
+    assert_scim_error(s, &e, 409, Some("uniqueness"));
+    let (s, e) = create(tok.clone(), "Someone else", Some("ext-1")).await;
+    assert_scim_error(s, &e, 409, Some("uniqueness"));
+    // Another tenant has names of its own.
+    let (s, _) = create(other_tok.clone(), "Designers", Some("ext-1")).await;
+    assert_eq!(s, StatusCode::CREATED);
+    // A rename or a replace into a taken name is refused too; into its own name, not.
+    let (s, sales) = create(tok.clone(), "Sales", None).await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, e) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{}", id(&sales)),
+            Some(patch(
+                json!([{"op": "replace", "path": "displayName", "value": "designers"}]),
+            )),
+        )
+        .await;
+    assert_scim_error(s, &e, 409, Some("uniqueness"));
+    let (s, e) = app
+        .scim(
+            &tok,
+            Method::PUT,
+            &format!("/Groups/{}", id(&sales)),
+            Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "Designers"})),
+        )
+        .await;
+    assert_scim_error(s, &e, 409, Some("uniqueness"));
+    let (s, _) = app
+        .scim(
+            &tok,
+            Method::PUT,
+            &format!("/Groups/{}", id(&designers)),
+            Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "designers", "externalId": "ext-1"})),
+        )
+        .await;
+    assert_eq!(
+        s,
+        StatusCode::OK,
+        "a group keeps its own name in another case"
+    );
+    let (_, found) = app
+        .scim(
+            &tok,
+            Method::GET,
+            "/Groups?filter=displayName eq \"Designers\"",
+            None,
+        )
+        .await;
+    assert_eq!(found["totalResults"], 1, "{found}");
+
+    // A tenant whose directory really holds same-named groups allows them; a selector by such
+    // a name is ambiguous and selects neither until the admin picks one by id.
+    let (s, v) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{other_t}"),
+            Some(json!({"group_names_unique": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    assert_eq!(v["group_names_unique"], false);
+    let u = app.create_user(&other_tok, "ann@other.example").await;
+    let (s, twin) = app
+        .scim(
+            &other_tok,
+            Method::POST,
+            "/Groups",
+            Some(json!({"schemas": [GROUP_SCHEMA], "displayName": "Designers", "members": [{"value": id(&u)}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{twin}");
+    let l = app.license(&other_t, "Suite", 5, "Designers").await;
+    assert_eq!(l["groups"][0]["ambiguous"], true, "{l}");
+    assert_eq!(l["groups"][0]["pending"], true, "{l}");
+    assert_eq!(l["granted"], 0, "an ambiguous name selects no one: {l}");
+    // Turning uniqueness back on is refused while twins exist.
+    let (s, e) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{other_t}"),
+            Some(json!({"group_names_unique": true})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    // By id, the admin picks one.
+    let (s, l) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{other_t}/licenses/Suite"),
+            Some(json!({"groups": [{"id": id(&twin)}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{l}");
+    assert_eq!(l["granted"], 1, "{l}");
+    app.stop().await;
+}

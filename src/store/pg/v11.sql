@@ -8,3 +8,4 @@ CREATE TABLE commit_marks (
     at          BIGINT NOT NULL
 );
 CREATE INDEX commit_marks_at ON commit_marks(at);
+ALTER TABLE tenants ADD COLUMN group_names_unique BOOLEAN NOT NULL DEFAULT true;
