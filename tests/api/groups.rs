@@ -459,7 +459,7 @@ async fn a_large_put_writes_its_difference_and_allocates_the_members_it_changes(
 #[tokio::test]
 async fn a_group_name_or_external_id_is_its_own_in_the_tenant() {
     let app = TestApp::spawn().await;
-    let (t, tok) = app.tenant("acme").await;
+    let (_, tok) = app.tenant("acme").await;
     let (other_t, other_tok) = app.tenant("other").await;
     let create = |tok: String, name: &'static str, ext: Option<&'static str>| {
         let app = &app;
