@@ -215,6 +215,7 @@ CREATE TABLE overrides (
     user_id         TEXT COLLATE "C" NOT NULL,
     kind            TEXT NOT NULL,
     created         TEXT COLLATE "C" NOT NULL,
+    set_by          TEXT,
     PRIMARY KEY (license_rk, user_id)
 );
 

@@ -187,8 +187,9 @@ CREATE TABLE overrides (
     license_rk      INTEGER NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,
     tenant          INTEGER NOT NULL,
     user_id         TEXT NOT NULL,
-    kind            TEXT NOT NULL,                       -- 'pin' | 'exclude'
+    kind            TEXT NOT NULL,                       -- 'pin' | 'exclude' | 'idle'
     created         TEXT NOT NULL,
+    set_by          TEXT,                                -- the actor who set it (NULL: before v15)
     PRIMARY KEY (license_rk, user_id)
 ) WITHOUT ROWID;
 

@@ -194,6 +194,12 @@ pub enum LicenseCommand {
         license: String,
         user: String,
     },
+    /// List a license's overrides: pins, exclusions and idle reclaims, with who set each.
+    Overrides { tenant: String, license: String },
+    /// Every seat one user (by userName) holds or waits for, across the tenant's licenses.
+    UserSeats { tenant: String, user: String },
+    /// What idle-seat reclaim would take at its next pass, and within the notice period.
+    Reclaim { tenant: String, license: String },
 }
 
 pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
@@ -344,6 +350,18 @@ pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Resul
         } => {
             let t = store.tenant(&tenant).await?.key;
             print(&json!(store.grant(t, license, user, Actor::cli()).await?));
+        }
+        LicenseCommand::Overrides { tenant, license } => {
+            let t = store.tenant(&tenant).await?.key;
+            print(&json!(store.override_list(t, license).await?));
+        }
+        LicenseCommand::UserSeats { tenant, user } => {
+            let t = store.tenant(&tenant).await?.key;
+            print(&json!(store.seats_of_user(t, user).await?));
+        }
+        LicenseCommand::Reclaim { tenant, license } => {
+            let t = store.tenant(&tenant).await?.key;
+            print(&json!(store.reclaim_preview(t, license).await?));
         }
     }
     Ok(())

@@ -3,7 +3,8 @@
 //! - `POST /licenses`, `GET /licenses`, `GET|PATCH|DELETE /licenses/{license}`
 //! - `GET /licenses/{license}/seats[?state=granted|blocked|releasing]`
 //! - `GET /licenses/{license}/seats/{userName}` — the seat check; `POST .../seats/{userName}/grant`
-//! - `PUT|DELETE /licenses/{license}/overrides/{userName}` with `{"kind": "pin"|"exclude"}`
+//! - `GET /licenses/{license}/overrides`; `PUT|DELETE /licenses/{license}/overrides/{userName}` with `{"kind": "pin"|"exclude"}`
+//! - `GET /licenses/{license}/reclaim` — what idle-seat reclaim would take
 //! - `POST /licenses/{license}/preview` with `seats` and/or `groups`
 //! - `GET /users/{userName}/seats` — every seat of one user
 //! - `POST /reconcile`, `GET /status`, `PATCH` the tenant's settings
@@ -106,6 +107,13 @@ pub fn routes(r: Routes) -> Routes {
         grant,
         Doc::new("Grant a waiting user a free seat out of order")
             .ok::<SeatView>("The seat, granted."),
+    )
+    .add(
+        M::GET,
+        &format!("{lic}/overrides"),
+        overrides,
+        Doc::new("The license's overrides: pins, exclusions and idle reclaims, with who set each")
+            .list::<crate::store::OverrideView>("overrides", "By userName."),
     )
     .add(
         M::PUT,
@@ -315,6 +323,14 @@ struct PreviewBody {
 
 /// `GET .../licenses/{license}/reclaim`: the seats the idle-seat reclaim would take at its next
 /// pass (`due`) and within the notice period (`soon`).
+async fn overrides(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
+    let list = at
+        .store()
+        .override_list(at.key(), p.into_inner().license)
+        .await?;
+    ok(serde_json::json!({ "overrides": list }))
+}
+
 async fn reclaim(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
     ok(at
         .store()

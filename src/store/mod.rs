@@ -107,7 +107,7 @@ pub use product::{
 pub use query::{ListQuery, Page};
 pub use reclaim::{IdleSeat, ReclaimPreview};
 pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
-pub use seat_ops::{LicenseRef, SeatView, SeatsView, UserSeat};
+pub use seat_ops::{LicenseRef, OverrideView, SeatView, SeatsView, UserSeat};
 pub use selection::{GroupEntry, GroupSelection, Selector};
 pub use status::{Health, Pending, PendingMember, PendingSelector, TenantStatus};
 pub use tenants::{check_recipients, Tenant, TenantChange};

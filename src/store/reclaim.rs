@@ -151,8 +151,8 @@ pub(super) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
         if !due.is_empty() {
             let users: Vec<String> = due.iter().map(|s| s.user_id.clone()).collect();
             let mut set = c.prepare_cached(
-                "INSERT INTO overrides (license_rk, tenant, user_id, kind, created) VALUES (?, ?, ?, 'idle', ?)
-                 ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = 'idle', created = excluded.created",
+                "INSERT INTO overrides (license_rk, tenant, user_id, kind, created, set_by) VALUES (?, ?, ?, 'idle', ?, 'reclaimer')
+                 ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = 'idle', created = excluded.created, set_by = 'reclaimer'",
             )?;
             for u in &users {
                 set.execute(params![l, tenant, u, rfc3339(at)])?;

@@ -378,6 +378,23 @@ impl Joined {
     }
 }
 
+/// An override of a license, as listed.
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct OverrideView {
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    #[serde(rename = "userName")]
+    pub user_name: Option<String>,
+    /// `pin` (served first), `exclude` (never granted) or `idle` (reclaimed for not being used;
+    /// lifted by the next reported use or by removing it).
+    pub kind: String,
+    pub since: String,
+    /// Who set it, as the audit log names them (`reclaimer` for an idle reclaim; `null` for
+    /// one set before this was kept).
+    #[serde(rename = "setBy")]
+    pub set_by: Option<String>,
+}
+
 /// The seat search, one rule for the console's page, its CSV and every other list: `?3` is
 /// [`search_pattern`] of what was typed (or NULL), matched against the userName's folded key
 /// (so any script folds alike, on either engine) and the user's id.
@@ -680,10 +697,10 @@ impl Store {
             match kind {
                 Some(k) => {
                     c.prepare_cached(
-                        "INSERT INTO overrides (license_rk, tenant, user_id, kind, created) VALUES (?, ?, ?, ?, ?)
-                         ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = excluded.kind, created = excluded.created",
+                        "INSERT INTO overrides (license_rk, tenant, user_id, kind, created, set_by) VALUES (?, ?, ?, ?, ?, ?)
+                         ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = excluded.kind, created = excluded.created, set_by = excluded.set_by",
                     )?
-                    .execute(params![l, tenant, id, k.as_str(), rfc3339(at)])?;
+                    .execute(params![l, tenant, id, k.as_str(), rfc3339(at), actor.as_str()])?;
                 }
                 None => {
                     let n = c.prepare_cached("DELETE FROM overrides WHERE license_rk = ? AND user_id = ?")?.execute(params![l, id])?;
@@ -746,14 +763,33 @@ impl Store {
         tenant: TenantKey,
         key: String,
     ) -> Result<Vec<(String, String, String)>> {
+        Ok(self
+            .override_list(tenant, key)
+            .await?
+            .into_iter()
+            .map(|o| (o.user_name.unwrap_or(o.user_id), o.kind, o.since))
+            .collect())
+    }
+
+    /// A license's overrides as the admin API and the CLI list them: who, which kind, since
+    /// when and who set it, by userName.
+    pub async fn override_list(&self, tenant: TenantKey, key: String) -> Result<Vec<OverrideView>> {
         self.read(move |c| {
             let l = license_key(c, tenant, &key)?;
             let mut st = c.prepare_cached(
-                "SELECT coalesce(u.user_name, o.user_id), o.kind, o.created FROM overrides o
+                "SELECT o.user_id, u.user_name, o.kind, o.created, o.set_by FROM overrides o
                  LEFT JOIN users u ON u.tenant = o.tenant AND u.id = o.user_id
-                 WHERE o.license_rk = ? ORDER BY 1",
+                 WHERE o.license_rk = ? ORDER BY coalesce(u.user_name, o.user_id)",
             )?;
-            st.query_all([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+            st.query_all([l], |r| {
+                Ok(OverrideView {
+                    user_id: r.get(0)?,
+                    user_name: r.get(1)?,
+                    kind: r.get(2)?,
+                    since: r.get(3)?,
+                    set_by: r.get(4)?,
+                })
+            })
         })
         .await
     }

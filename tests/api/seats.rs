@@ -6,8 +6,14 @@ use serde_json::{json, Value};
 
 use crate::helpers::*;
 
-/// The shared [`Scenario`] and the checks these scenarios add to it.
-struct Fixture(Scenario);
+/// The shared [`Scenario`] and the checks these scenarios add to it: after each read of a
+/// license's seats, the invariant (granted + releasing <= seats), exempting only a license
+/// whose count was lowered below its use, and then only up to the use it had at that moment,
+/// until its use is down to its count again.
+struct Fixture(
+    Scenario,
+    std::sync::Mutex<std::collections::HashMap<String, i64>>,
+);
 
 impl std::ops::Deref for Fixture {
     type Target = Scenario;
@@ -18,7 +24,7 @@ impl std::ops::Deref for Fixture {
 
 impl Fixture {
     async fn new() -> Fixture {
-        Fixture(Scenario::new("seats").await)
+        Fixture(Scenario::new("seats").await, Default::default())
     }
 
     async fn license(&self, body: Value) -> Value {
@@ -36,7 +42,11 @@ impl Fixture {
             .admin(Method::GET, &format!("/licenses/{license}"), None)
             .await;
         assert_eq!(s, StatusCode::OK, "{l}");
-        assert_invariant(&v, &l);
+        let lowered = self.1.lock().unwrap().get(license).copied();
+        let in_use = assert_invariant(&v, &l, lowered);
+        if in_use <= v["capacity"].as_i64().unwrap() {
+            self.1.lock().unwrap().remove(license);
+        }
         v
     }
 
@@ -56,6 +66,15 @@ impl Fixture {
     }
 
     async fn set(&self, license: &str, change: Value) -> Value {
+        if let Some(seats) = change["seats"].as_i64() {
+            let (_, l) = self
+                .admin(Method::GET, &format!("/licenses/{license}"), None)
+                .await;
+            let in_use = l["granted"].as_i64().unwrap() + l["releasing"].as_i64().unwrap();
+            if seats < in_use {
+                self.1.lock().unwrap().insert(license.to_owned(), in_use);
+            }
+        }
         self.clock.tick();
         let (s, v) = self
             .admin(Method::PATCH, &format!("/licenses/{license}"), Some(change))
@@ -75,7 +94,9 @@ impl Fixture {
 /// The seat list agrees with the counters; seats in use never exceed the seat count, except
 /// under `keep` after the count was lowered below use (nobody loses a seat then); the waitlist
 /// is numbered 1, 2, ... in its order.
-fn assert_invariant(v: &Value, license: &Value) {
+/// Checks the seat list against its counts and the invariant; `lowered`: the use the license
+/// had when its count was lowered below it (the only exemption). Answers the seats in use.
+fn assert_invariant(v: &Value, license: &Value, lowered: Option<i64>) -> i64 {
     let list = v["seats"].as_array().unwrap();
     let count = |st: &str| list.iter().filter(|s| s["state"] == st).count() as i64;
     assert_eq!(count("granted"), v["granted"].as_i64().unwrap(), "{v}");
@@ -83,9 +104,10 @@ fn assert_invariant(v: &Value, license: &Value) {
     assert_eq!(count("releasing"), v["releasing"].as_i64().unwrap(), "{v}");
     let in_use = count("granted") + count("releasing");
     let capacity = v["capacity"].as_i64().unwrap();
+    let exempt = license["on_capacity_lowered"] == "keep" && lowered.is_some_and(|u| in_use <= u);
     assert!(
-        in_use <= capacity || license["on_capacity_lowered"] == "keep",
-        "{in_use} seats in use of {capacity} under {}: {v}",
+        in_use <= capacity || exempt,
+        "{in_use} seats in use of {capacity} under {} (lowered with {lowered:?} in use): {v}",
         license["on_capacity_lowered"]
     );
     let positions: Vec<i64> = list
@@ -98,6 +120,7 @@ fn assert_invariant(v: &Value, license: &Value) {
         (1..=positions.len() as i64).collect::<Vec<_>>(),
         "{v}"
     );
+    in_use
 }
 
 fn holders(v: &Value, state: &str) -> Vec<String> {
