@@ -255,6 +255,38 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
         Ok(rows) => group_gauges(&mut out, &rows),
         Err(e) => tracing::warn!(error = %e, "cannot read group gauges"),
     }
+    let up = state.store.ping().await.is_ok();
+    let _ = writeln!(out, "# HELP seatkeeper_database_up 1 when the database answers this node, 0 when it cannot be reached.\n# TYPE seatkeeper_database_up gauge\nseatkeeper_database_up {}", u8::from(up));
+    let _ = writeln!(out, "# HELP seatkeeper_write_queue_jobs The longest tenant queue of write jobs waiting on this node (at {} writes are answered 503).\n# TYPE seatkeeper_write_queue_jobs gauge\nseatkeeper_write_queue_jobs {}", crate::store::WRITE_QUEUE_PER_TENANT, state.store.write_queue_depth());
+    match state.store.provisioning_gauges().await {
+        Ok(rows) => {
+            let _ = writeln!(out, "# HELP seatkeeper_tenant_last_provider_call_timestamp_seconds When the tenant's identity provider last called (0: never).\n# TYPE seatkeeper_tenant_last_provider_call_timestamp_seconds gauge");
+            for (tenant, last, _) in &rows {
+                let _ = writeln!(
+                    out,
+                    "seatkeeper_tenant_last_provider_call_timestamp_seconds{{tenant=\"{}\"}} {}",
+                    esc(tenant),
+                    last / 1000
+                );
+            }
+            let _ = writeln!(out, "# HELP seatkeeper_tenant_silent 1 while the tenant's provider has not called for longer than its expected_sync_seconds.\n# TYPE seatkeeper_tenant_silent gauge");
+            for (tenant, _, silent) in &rows {
+                let _ = writeln!(
+                    out,
+                    "seatkeeper_tenant_silent{{tenant=\"{}\"}} {}",
+                    esc(tenant),
+                    u8::from(*silent)
+                );
+            }
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot read provisioning gauges"),
+    }
+    match state.store.webhook_endpoint_counts().await {
+        Ok((enabled, disabled)) => {
+            let _ = writeln!(out, "# HELP seatkeeper_webhook_endpoints Webhook endpoints by state (disabled: failing too long, or by an admin).\n# TYPE seatkeeper_webhook_endpoints gauge\nseatkeeper_webhook_endpoints{{state=\"enabled\"}} {enabled}\nseatkeeper_webhook_endpoints{{state=\"disabled\"}} {disabled}");
+        }
+        Err(e) => tracing::warn!(error = %e, "cannot count webhook endpoints"),
+    }
     match state.store.outbox_counts().await {
         Ok(rows) => {
             let _ = writeln!(out, "# HELP seatkeeper_outbox_notifications Notifications in the outbox, by state (collecting, closing and pending are the backlog).\n# TYPE seatkeeper_outbox_notifications gauge");

@@ -688,6 +688,44 @@ impl Store {
         .await
     }
 
+    /// Each tenant's provisioning health (metrics): (name, last provider call in ms or 0,
+    /// silent by the tenant's own threshold).
+    pub async fn provisioning_gauges(&self) -> Result<Vec<(String, i64, bool)>> {
+        let now = self.now_ms();
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT name, last_provider_call, created, expected_sync_seconds FROM tenants ORDER BY name",
+            )?;
+            st.query_all([], |r| {
+                let (name, last, created, expected): (String, Option<String>, String, i64) =
+                    (r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?);
+                let last_ms = last.as_deref().map(super::seats::millis_of);
+                let since = last_ms.unwrap_or_else(|| super::seats::millis_of(&created));
+                Ok((name, last_ms.unwrap_or(0), super::tenants::silent_at(now, since, expected)))
+            })
+        })
+        .await
+    }
+
+    /// Webhook endpoints by state, over every tenant and the operator (metrics).
+    pub async fn webhook_endpoint_counts(&self) -> Result<(i64, i64)> {
+        self.read(|c| {
+            c.prepare_cached(
+                "SELECT count(*) FILTER (WHERE enabled), count(*) FILTER (WHERE NOT enabled) FROM webhooks",
+            )?
+            .query_row([], |r| Ok((r.get(0)?, r.get(1)?)))
+        })
+        .await
+    }
+
+    /// The longest tenant queue of write jobs waiting on this node (metrics).
+    pub fn write_queue_depth(&self) -> usize {
+        self.inner
+            .writes
+            .deepest()
+            .max(self.inner.pg_queues.deepest())
+    }
+
     /// Outbox rows by state, over every tenant (metrics).
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(|c| {

@@ -72,6 +72,14 @@ impl PgQueues {
         Ok(!std::mem::replace(&mut q.running, true))
     }
 
+    /// The longest tenant queue of this node now (metrics).
+    pub(super) fn deepest(&self) -> usize {
+        self.queues
+            .lock()
+            .map(|all| all.values().map(|q| q.jobs.len()).max().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
     /// The next job of `tenant`'s queue; `None` (and the runner stops) when it is empty.
     fn pop(&self, tenant: TenantKey) -> Option<Box<dyn Job>> {
         let mut all = self.queues.lock().ok()?;

@@ -214,6 +214,15 @@ impl WriteQueue {
         Ok(())
     }
 
+    /// The longest tenant queue waiting now (metrics: near [`WRITE_QUEUE_PER_TENANT`], writes
+    /// are about to be answered 503).
+    pub(super) fn deepest(&self) -> usize {
+        self.state
+            .lock()
+            .map(|s| s.queues.values().map(|q| q.len()).max().unwrap_or(0))
+            .unwrap_or(0)
+    }
+
     /// No more jobs are taken; the writer finishes those waiting, then ends.
     pub(super) fn close(&self) {
         if let Ok(mut s) = self.state.lock() {

@@ -8,6 +8,7 @@
 pub const ON_POSTGRES: bool = false;
 
 pub mod admin;
+pub mod alerts;
 pub mod audit;
 pub mod bulk;
 #[path = "../support/cli.rs"]
