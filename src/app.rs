@@ -21,9 +21,13 @@ pub struct Application {
     )>,
     server: Server,
     store: Store,
+    /// A SQLite database is marked as served while this runs (`maintenance::serving`).
+    _serving: Option<crate::store::maintenance::Serving>,
     /// What wakes the notification sender, and its counters.
     mail: (Arc<tokio::sync::Notify>, Arc<crate::notify::sender::Stats>),
     reconciler: tokio::task::JoinHandle<()>,
+    /// Writes this node's provider-call times to the database every second.
+    calls: tokio::task::JoinHandle<()>,
     sender: (
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
@@ -33,6 +37,26 @@ pub struct Application {
         tokio::sync::watch::Sender<bool>,
         tokio::task::JoinHandle<()>,
     ),
+}
+
+/// Every second, the provider calls this node served since the last second are written to the
+/// database (the latest per tenant, never an earlier one), so that whichever node judges a
+/// tenant's silence sees every node's calls, at most a second late.
+fn spawn_call_recorder(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut down = crate::background::Outage::default();
+        loop {
+            tick.tick().await;
+            match store.flush_provider_calls().await {
+                Ok(()) => down.ok("provider-call recorder"),
+                Err(crate::store::Error::Closed) => break,
+                Err(e) if e.unavailable() => down.failed("provider-call recorder", &e),
+                Err(e) => tracing::warn!(error = %e, "cannot record provider calls"),
+            }
+        }
+    })
 }
 
 /// The periodic reconciler: every `interval`, one pass over every tenant.
@@ -96,6 +120,11 @@ impl Application {
         config: Config,
         clock: crate::store::Clock,
     ) -> anyhow::Result<Application> {
+        let serving = if crate::store::pg::is_url(&config.database.to_string_lossy()) {
+            None
+        } else {
+            Some(crate::store::maintenance::serving(&config.database)?)
+        };
         let store = Store::open_with_clock(&config.database_to_open()?, clock).map_err(|e| {
             anyhow::anyhow!("cannot open the database {}: {e}", config.database_shown())
         })?;
@@ -221,12 +250,15 @@ impl Application {
             std::time::Duration::from_secs(config.reconcile_interval_seconds),
             metrics.clone(),
         );
+        let calls = spawn_call_recorder(store.clone());
         Ok(Application {
             port,
             ops,
             server,
             store,
+            _serving: serving,
             reconciler,
+            calls,
             sender,
             webhooks,
             mail: (mail_wake, mail_stats),
@@ -263,6 +295,7 @@ impl Application {
             let _ = task.await;
         }
         self.reconciler.abort();
+        self.calls.abort();
         // The sender and the webhook dispatcher finish what they hold and record its outcome
         // before the store closes.
         let (stop, task) = self.sender;

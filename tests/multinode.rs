@@ -736,6 +736,16 @@ async fn transfer_keeps_every_waitlist_in_order() {
     )
     .await;
     assert_eq!(before["blocked"], 9, "{before}");
+    // While the daemon runs, the copy is refused: the source would change under it.
+    let database = postgres_support::cluster().database();
+    let running = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .args(["transfer", "--to", &database])
+        .env("SEATKEEPER_DATABASE", &file)
+        .output()
+        .unwrap();
+    assert!(!running.status.success());
+    let said = String::from_utf8_lossy(&running.stderr);
+    assert!(said.contains("stop it first"), "{said}");
     // SIGTERM: a graceful stop (checkpointed WAL, closed file).
     // SAFETY: a signal to the daemon this test started.
     unsafe {
@@ -743,7 +753,6 @@ async fn transfer_keeps_every_waitlist_in_order() {
     }
     let _ = sqlite.child.wait();
 
-    let database = postgres_support::cluster().database();
     let transfer = |to: &str| {
         Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
             .args(["transfer", "--to", to])
@@ -1106,4 +1115,151 @@ async fn a_version_1_database_migrates_to_the_current_schema() {
         .any(|l| l.contains("TRIGGER groups_renamed")));
     assert!(new_shape.iter().any(|l| l == "users fillfactor=80"));
     assert_eq!(migrated_shape, new_shape);
+}
+
+/// Provider-call times are written to the database as calls happen (at most a second late), so
+/// a node that served no call of a tenant still sees the calls another node served: silence is
+/// judged from every node's calls, not from the judging node's own.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn provider_calls_through_one_node_are_seen_by_another_within_seconds() {
+    let (nodes, _dir) = nodes(2).await;
+    let c = reqwest::Client::new();
+    let (tid, tok) = tenant(&c, &nodes[0].base, "quiet-on-a").await;
+    let status = |base: String| {
+        let c = c.clone();
+        let tid = tid.clone();
+        async move {
+            json_of(
+                c.get(format!("{base}/admin/v1/tenants/{tid}/status"))
+                    .bearer_auth(ADMIN),
+            )
+            .await
+            .1
+        }
+    };
+    let before = status(nodes[0].base.clone()).await;
+    assert_eq!(before["last_provider_call"], Value::Null, "{before}");
+    // The provider calls node B only; node B is never asked or stopped.
+    create_user(&c, &nodes[1].base, &tok, "ann@quiet.example").await;
+    let deadline = Instant::now() + Duration::from_secs(5);
+    loop {
+        let seen = status(nodes[0].base.clone()).await;
+        if seen["last_provider_call"].is_string() {
+            assert_eq!(seen["silent"], false, "{seen}");
+            break;
+        }
+        assert!(
+            Instant::now() < deadline,
+            "node A never saw node B's provider call: {seen}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// A change the database gives up (a serialization failure, a deadlock) is answered 503 with
+/// `Retry-After`, never 500: nothing was written, and the same request retried succeeds.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_change_the_database_gives_up_is_answered_retry_not_500() {
+    let dir = tempfile::tempdir().unwrap();
+    let database = postgres_support::cluster().database();
+    let n = node(&database, dir.path()).await;
+    let c = reqwest::Client::new();
+    let (_, tok) = tenant(&c, &n.base, "contended").await;
+    // The database refuses this one create as a serialization failure, as it would one that
+    // lost to a concurrent transaction.
+    let url = database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        db.batch_execute(
+            "CREATE FUNCTION give_up() RETURNS trigger LANGUAGE plpgsql AS $$
+             BEGIN RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END $$;
+             CREATE TRIGGER give_up BEFORE INSERT ON users FOR EACH ROW
+             WHEN (NEW.user_name = 'contended@example.com') EXECUTE FUNCTION give_up();",
+        )
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    let create = |name: &'static str| {
+        c.post(format!("{}/scim/v2/Users", n.base))
+            .bearer_auth(&tok)
+            .json(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}))
+            .send()
+    };
+    let r = create("contended@example.com").await.unwrap();
+    assert_eq!(r.status(), 503);
+    assert!(r.headers().contains_key("retry-after"));
+    let body: Value = r.json().await.unwrap();
+    assert!(body["detail"].as_str().unwrap().contains("retry"), "{body}");
+    assert_eq!(create("other@example.com").await.unwrap().status(), 201);
+    let url = database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        db.batch_execute("DROP TRIGGER give_up ON users").unwrap();
+    })
+    .await
+    .unwrap();
+    assert_eq!(create("contended@example.com").await.unwrap().status(), 201);
+}
+
+/// A rolling upgrade: the next release migrates the database under a node of this one. The
+/// running node keeps serving (steps only add), `seatkeeper migrate` says the version, and a
+/// node of this release started on the newer schema refuses it with a clear message.
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn a_node_keeps_serving_when_a_newer_release_migrates_underneath_and_an_old_one_refuses_to_start(
+) {
+    let dir = tempfile::tempdir().unwrap();
+    let database = postgres_support::cluster().database();
+    let running = node(&database, dir.path()).await;
+    let c = reqwest::Client::new();
+    let (_, tok) = tenant(&c, &running.base, "upgrading").await;
+    let migrate = || {
+        Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+            .arg("migrate")
+            .env("SEATKEEPER_DATABASE", &database)
+            .output()
+            .unwrap()
+    };
+    let out = migrate();
+    assert!(out.status.success());
+    let said: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let version = said["schema_version"].as_i64().unwrap();
+    assert_eq!(said["engine"], "postgres");
+    // The next release's step: something added, the version moved on.
+    let url = database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        db.batch_execute(&format!(
+            "ALTER TABLE users ADD COLUMN next_release_note TEXT; UPDATE schema_version SET version = {}",
+            version + 1
+        ))
+        .unwrap();
+    })
+    .await
+    .unwrap();
+    create_user(&c, &running.base, &tok, "still@serving.example").await;
+    // An old node does not start on a schema newer than it knows; nor does migrate.
+    let out = migrate();
+    assert!(!out.status.success());
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("upgrade seatkeeper"),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let port = free_port();
+    let refused = Command::new(env!("CARGO_BIN_EXE_seatkeeper"))
+        .arg("serve")
+        .env("SEATKEEPER_DATABASE", &database)
+        .env("SEATKEEPER_LISTEN", format!("127.0.0.1:{port}"))
+        .env("SEATKEEPER_ADMIN_TOKEN", ADMIN)
+        .output()
+        .unwrap();
+    assert!(!refused.status.success());
+    let why = String::from_utf8_lossy(&refused.stderr);
+    assert!(
+        why.contains(&format!("schema version {}", version + 1))
+            && why.contains("upgrade seatkeeper"),
+        "{why}"
+    );
+    create_user(&c, &running.base, &tok, "after@refusal.example").await;
 }

@@ -72,6 +72,10 @@ pub enum Command {
     Restore { file: PathBuf },
     /// Integrity check and seat-invariant audit of every license; exit status 1 on problems.
     Check,
+    /// Bring the database's schema up to this release (what `serve` does at start) and print the
+    /// version; refuses a database newer than this release. Run it before starting the new
+    /// release's nodes in a rolling upgrade (deploy/README.md, "Upgrade").
+    Migrate,
     /// Copy the configured SQLite database into an empty PostgreSQL database (every seat state
     /// and waitlist order, tokens, outbox, audit), verify the copy and say what was copied.
     Transfer {
@@ -287,6 +291,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
                 "the configured database is PostgreSQL already; transfer copies a SQLite file"
             );
         }
+        // The source must not change while it is copied.
+        let _quiet = crate::store::maintenance::not_served(&config.database)?;
         let (from, to) = (config.database.clone(), to.clone());
         // The PostgreSQL client blocks: off the async runtime.
         let copied =
@@ -310,6 +316,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         {
             anyhow::bail!("restore replaces a SQLite file; restore PostgreSQL with its own tools (pg_restore, PITR)");
         }
+        let _quiet = crate::store::maintenance::not_served(&config.database)?;
         crate::store::maintenance::restore(file, &config.database)?;
         eprintln!(
             "restored {} from {}",
@@ -349,6 +356,15 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             };
             let n = store.end_all_console_sessions(t, Actor::cli()).await?;
             print(&json!({"ended": n}));
+        }
+        Command::Migrate => {
+            print(&json!({
+                "engine": match store.engine() {
+                    crate::store::sql::Engine::Sqlite => "sqlite",
+                    crate::store::sql::Engine::Postgres => "postgres",
+                },
+                "schema_version": store.schema_version().await?,
+            }));
         }
         Command::Check => {
             let problems = store.check().await?;

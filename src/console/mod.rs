@@ -93,6 +93,7 @@ impl From<store::Error> for Error {
                 Error::Unavailable("too many changes are waiting; try again in a moment".into())
             }
             F::Unavailable => Error::Unavailable(F::UNAVAILABLE.into()),
+            F::Contention => Error::Unavailable(F::CONTENTION.into()),
             F::TooMany(_, after) => Error::Throttled(after),
             F::Internal => Error::Internal,
         }

@@ -33,6 +33,7 @@ impl From<store::Error> for ScimError {
             F::Invalid(m) => scim::Error::invalid_value(m),
             F::ShuttingDown => scim::Error::new(503, None, F::SHUTTING_DOWN),
             F::Busy => scim::Error::new(503, None, F::BUSY),
+            F::Contention => scim::Error::new(503, None, F::CONTENTION),
             F::TooMany(m, _) => scim::Error::new(429, None, m),
             F::Unavailable => scim::Error::new(503, None, F::UNAVAILABLE),
             F::Internal => scim::Error::new(500, None, "internal error"),
@@ -102,6 +103,7 @@ impl From<store::Error> for AdminError {
             F::Invalid(m) => AdminError::bad_request(m),
             F::ShuttingDown => AdminError::new(503, "unavailable", F::SHUTTING_DOWN),
             F::Busy => AdminError::new(503, "busy", F::BUSY),
+            F::Contention => AdminError::new(503, "busy", F::CONTENTION),
             F::TooMany(m, after) => AdminError {
                 retry_after: Some(after),
                 ..AdminError::new(429, "rate_limited", m)

@@ -296,6 +296,52 @@ impl Store {
 
 /// Restores `database` from the backup `from` (the daemon must be stopped): the backup is
 /// checked first, and the current file is kept beside it as `<database>.before-restore`.
+/// The mark a serving daemon holds on its SQLite database: a shared lock on `<file>-serving.lock`
+/// for as long as it runs (the operating system drops it when the process ends, however it
+/// ends). Commands that must not run under a daemon (`transfer`, `restore`) take it exclusively.
+pub struct Serving(#[allow(dead_code)] std::fs::File);
+
+fn serving_lock_file(database: &Path) -> Result<std::fs::File> {
+    let mut name = database.as_os_str().to_owned();
+    name.push("-serving.lock");
+    std::fs::OpenOptions::new()
+        .create(true)
+        .truncate(false)
+        .write(true)
+        .open(std::path::PathBuf::from(name))
+        .map_err(|e| {
+            Error::Invalid(format!(
+                "cannot open the serving lock of {}: {e}",
+                database.display()
+            ))
+        })
+}
+
+/// Marks `database` (a SQLite file) as served by this process until the answer is dropped.
+pub fn serving(database: &Path) -> Result<Serving> {
+    let f = serving_lock_file(database)?;
+    f.lock_shared()
+        .map_err(|e| Error::Invalid(format!("cannot lock {}: {e}", database.display())))?;
+    Ok(Serving(f))
+}
+
+/// Refuses `database` while a daemon serves it; answers a guard that keeps daemons from
+/// starting on it meanwhile.
+pub fn not_served(database: &Path) -> Result<Serving> {
+    let f = serving_lock_file(database)?;
+    match f.try_lock() {
+        Ok(()) => Ok(Serving(f)),
+        Err(std::fs::TryLockError::WouldBlock) => Err(Error::Conflict(format!(
+            "a running seatkeeper serves {}: stop it first (it may still be writing)",
+            database.display()
+        ))),
+        Err(std::fs::TryLockError::Error(e)) => Err(Error::Invalid(format!(
+            "cannot lock {}: {e}",
+            database.display()
+        ))),
+    }
+}
+
 pub fn restore(from: &Path, database: &Path) -> Result<()> {
     let src = Connection::open_with_flags(from, OpenFlags::SQLITE_OPEN_READ_ONLY)?;
     let problems = audit(&Db::Sqlite(&src))?;

@@ -187,6 +187,10 @@ pub enum Failure {
     Busy,
     /// 429 with `Retry-After` (seconds): done too often.
     TooMany(String, u64),
+    /// 503 with `Retry-After`: the database gave the work up (a serialization failure, a
+    /// deadlock, a lock it could not take): nothing was written, and the same request retried
+    /// succeeds.
+    Contention,
     /// 503 with `Retry-After`: the database cannot be reached (PostgreSQL restarting, failing
     /// over, the network between): a provider retries, and `/readyz` drains the node meanwhile.
     Unavailable,
@@ -198,6 +202,8 @@ impl Failure {
     pub const SHUTTING_DOWN: &'static str = "the service is shutting down";
     pub const BUSY: &'static str =
         "too many writes are waiting for this tenant; retry after the time in Retry-After";
+    pub const CONTENTION: &'static str =
+        "the database gave this change up to let another through (nothing was written); retry after the time in Retry-After";
     pub const UNAVAILABLE: &'static str =
         "the database cannot be reached; retry after the time in Retry-After";
 }
@@ -231,6 +237,10 @@ impl Error {
                 tracing::warn!(error = %e, "the database cannot be reached");
                 Failure::Unavailable
             }
+            Error::Postgres(e) if contention(&e) => {
+                tracing::warn!(error = %pg_text(&e), "the database gave a change up; the client is told to retry");
+                Failure::Contention
+            }
             Error::Unavailable(why) => {
                 tracing::warn!(reason = %why, "the database cannot be reached");
                 Failure::Unavailable
@@ -250,6 +260,20 @@ fn pg_text(e: &postgres::Error) -> String {
         Some(d) => format!("{} ({})", d.message(), d.code().code()),
         None => e.to_string(),
     }
+}
+
+/// True when PostgreSQL gave a transaction up so that others could go on: a serialization
+/// failure, a deadlock, a lock not available. Nothing of it was written.
+pub(crate) fn contention(e: &postgres::Error) -> bool {
+    use postgres::error::SqlState;
+    e.code().is_some_and(|c| {
+        [
+            SqlState::T_R_SERIALIZATION_FAILURE,
+            SqlState::T_R_DEADLOCK_DETECTED,
+            SqlState::LOCK_NOT_AVAILABLE,
+        ]
+        .contains(c)
+    })
 }
 
 /// True when a PostgreSQL error says the connection, not the statement, failed: closed,
@@ -832,6 +856,17 @@ impl Store {
         self.write(Lock::None, move |c| {
             c.execute("DELETE FROM commit_marks WHERE at < ?", [before])?;
             Ok(())
+        })
+        .await
+    }
+
+    /// The schema version of the database (after the migration `open` ran).
+    pub async fn schema_version(&self) -> Result<i64> {
+        self.read(|c| match c.engine() {
+            sql::Engine::Sqlite => c.query_row("PRAGMA user_version", [], |r| r.get(0)),
+            sql::Engine::Postgres => {
+                c.query_row("SELECT version FROM schema_version", [], |r| r.get(0))
+            }
         })
         .await
     }
