@@ -34,7 +34,9 @@ CREATE TABLE tenants (
     hold_min_seats BIGINT NOT NULL DEFAULT 10,
     hold_window_seconds BIGINT NOT NULL DEFAULT 3600,
     forecast_horizon_days BIGINT NOT NULL DEFAULT 14,
-    group_names_unique BOOLEAN NOT NULL DEFAULT true
+    group_names_unique BOOLEAN NOT NULL DEFAULT true,
+    closed_at   BIGINT,
+    purge_at    BIGINT
 );
 CREATE UNIQUE INDEX tenants_name ON tenants (lower(name));
 

@@ -29,7 +29,9 @@ CREATE TABLE tenants (
     hold_min_seats INTEGER NOT NULL DEFAULT 10,       -- ... and only from this many losses on
     hold_window_seconds INTEGER NOT NULL DEFAULT 3600, -- ... counted in a window this long from its first loss
     forecast_horizon_days INTEGER NOT NULL DEFAULT 14, -- a forecast run-out within this many days is emailed
-    group_names_unique INTEGER NOT NULL DEFAULT 1     -- 1: a group's displayName is unique in the tenant (case-insensitively)
+    group_names_unique INTEGER NOT NULL DEFAULT 1,    -- 1: a group's displayName is unique in the tenant (case-insensitively)
+    closed_at   INTEGER,                              -- ms: offboarded (every credential refused), kept until purge_at
+    purge_at    INTEGER                               -- ms: when its rows are purged
 );
 
 -- SCIM bearer tokens: only a SHA-256 hash of the token is kept.

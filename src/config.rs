@@ -150,6 +150,9 @@ pub struct Config {
     /// chained with HMAC-SHA-256 under it, so that someone who can write the database but not
     /// read this file cannot recompute the chain.
     pub audit_key_file: Option<PathBuf>,
+    /// A closed (offboarded) tenant's data is kept this many days, during which it can be
+    /// exported and reopened, then purged.
+    pub tenant_retention_days: u32,
 }
 
 impl Config {
@@ -259,6 +262,7 @@ impl Default for Config {
             product_requests_per_second: 1000,
             database_password_file: None,
             audit_key_file: None,
+            tenant_retention_days: 30,
         }
     }
 }
@@ -307,6 +311,7 @@ pub const KEYS: &[&str] = &[
     "product_requests_per_second",
     "database_password_file",
     "audit_key_file",
+    "tenant_retention_days",
 ];
 
 /// A raw value and where it came from.
@@ -575,6 +580,9 @@ impl Config {
                 }
                 "product_requests_per_second" => {
                     c.product_requests_per_second = number(key, r, 0, 1_000_000)? as u32
+                }
+                "tenant_retention_days" => {
+                    c.tenant_retention_days = number(key, r, 0, 3650)? as u32
                 }
                 "database_password_file" => {
                     c.database_password_file = Some(PathBuf::from(text(key, r)?.trim()))

@@ -165,6 +165,17 @@ pub enum TenantCommand {
     },
     /// List tenants.
     List,
+    /// Offboard a tenant: closed at once (every credential refused, no mail, webhooks or
+    /// reconciler work), every row purged after tenant_retention_days (--purge-now: at once).
+    Delete {
+        tenant: String,
+        #[arg(long)]
+        purge_now: bool,
+    },
+    /// Every record of a tenant as JSON lines on stdout (before offboarding it).
+    Export { tenant: String },
+    /// Reopen a closed tenant that is not purged yet.
+    Restore { tenant: String },
     /// Show one tenant (by id or name).
     Show { tenant: String },
 }
@@ -328,6 +339,29 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
     let store = Store::open(&config.database_to_open()?)?;
     let result = match cli.command {
         Command::Webhook(cmd) => webhook(cmd, &store, &config).await,
+        Command::Tenant(TenantCommand::Delete { tenant, purge_now }) => {
+            match store.tenant(&tenant).await {
+                Ok(t) => {
+                    let days = if purge_now {
+                        0
+                    } else {
+                        i64::from(config.tenant_retention_days)
+                    };
+                    match store.close_tenant(t.key, days, Actor::cli()).await {
+                        Ok(()) if purge_now => {
+                            print(&json!({"purged": t.id}));
+                            Ok(())
+                        }
+                        Ok(()) => {
+                            print(&json!(store.tenant(&t.id).await?));
+                            Ok(())
+                        }
+                        Err(e) => Err(e.into()),
+                    }
+                }
+                Err(e) => Err(e.into()),
+            }
+        }
         Command::Audit(cmd) => audit(cmd, &store).await,
         other => admin(other, &store).await,
     };
@@ -472,6 +506,21 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             }
         },
         Command::Tenant(TenantCommand::List) => print(&json!(store.list_tenants().await?)),
+        Command::Tenant(TenantCommand::Delete { .. }) => unreachable!("handled by run"),
+        Command::Tenant(TenantCommand::Export { tenant }) => {
+            use std::io::Write as _;
+            let t = store.tenant(&tenant).await?;
+            let mut out = std::io::stdout().lock();
+            for line in store.export_tenant(t.key, Actor::cli()).await? {
+                out.write_all(line.as_bytes())?;
+                out.write_all(b"\n")?;
+            }
+        }
+        Command::Tenant(TenantCommand::Restore { tenant }) => {
+            let t = store.tenant(&tenant).await?;
+            store.reopen_tenant(t.key, Actor::cli()).await?;
+            print(&json!(store.tenant(&t.id).await?));
+        }
         Command::Tenant(TenantCommand::Show { tenant }) => {
             print(&json!(store.tenant(&tenant).await?))
         }

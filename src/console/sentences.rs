@@ -239,6 +239,14 @@ pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String
             s(d, "userName"),
             license()
         ),
+        A::TenantClose => format!(
+            "{by} closed the tenant {} (its data is purged on {})",
+            s(d, "name"),
+            s(d, "purgeAt")
+        ),
+        A::TenantReopen => format!("{by} reopened the tenant {}", s(d, "tenant")),
+        A::TenantExport => format!("{by} exported every record of the tenant {}", s(d, "tenant")),
+        A::TenantPurge => format!("{by} purged every record of the tenant {}", s(d, "tenant")),
         A::ConsoleSignOutAll => format!("{by} signed everyone out of the console"),
         A::AuditKey => "The audit log is chained with the operator's audit key from here".to_owned(),
     }

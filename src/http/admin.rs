@@ -56,6 +56,28 @@ pub fn routes() -> Routes {
                 .ok::<store::Tenant>("The tenant as changed."),
         )
         .add(
+            M::DELETE,
+            "/tenants/{tenant}",
+            close_tenant,
+            Doc::new("Offboard a tenant (operator only): closed at once, every row purged after tenant_retention_days")
+                .query("purge", "`now`: purge every row at once instead of keeping them for the retention.")
+                .ok::<store::Tenant>("The closed tenant, with when it is purged (204 when purged now)."),
+        )
+        .add(
+            M::GET,
+            "/tenants/{tenant}/export",
+            export_tenant,
+            Doc::new("Every record of a tenant as JSON lines (operator only): the tenant, users, groups, licenses, seats with waitlist places, overrides, holds, audit")
+                .ok_text("application/x-ndjson", "One JSON object per line: {type, data}."),
+        )
+        .add(
+            M::POST,
+            "/tenants/{tenant}/restore",
+            reopen_tenant,
+            Doc::new("Reopen a closed tenant before it is purged (operator only)")
+                .ok::<store::Tenant>("The tenant, open again."),
+        )
+        .add(
             M::POST,
             "/tenants/{tenant}/tokens",
             issue_token,
@@ -271,6 +293,50 @@ async fn list_tenants(
 ) -> Result<HttpResponse, AdminError> {
     admin.operator()?;
     Ok(HttpResponse::Ok().json(json!({"tenants": state.store.list_tenants().await?})))
+}
+
+#[derive(Deserialize)]
+struct CloseQuery {
+    purge: Option<String>,
+}
+
+async fn close_tenant(at: OnTenant, q: web::Query<CloseQuery>) -> Reply {
+    at.admin.operator()?;
+    let now = match q.purge.as_deref() {
+        None => false,
+        Some("now") => true,
+        Some(other) => {
+            return Err(AdminError::bad_request(format!(
+                "purge={other:?}: the only value is \"now\""
+            )))
+        }
+    };
+    let days = if now {
+        0
+    } else {
+        i64::from(at.state.config.tenant_retention_days)
+    };
+    at.store().close_tenant(at.key(), days, at.actor()).await?;
+    if now {
+        return Ok(HttpResponse::NoContent().finish());
+    }
+    ok(at.store().tenant(&at.tenant.id).await?)
+}
+
+async fn export_tenant(at: OnTenant) -> Reply {
+    at.admin.operator()?;
+    let lines = at.store().export_tenant(at.key(), at.actor()).await?;
+    let mut body = lines.join("\n");
+    body.push('\n');
+    Ok(HttpResponse::Ok()
+        .content_type("application/x-ndjson")
+        .body(body))
+}
+
+async fn reopen_tenant(at: OnTenant) -> Reply {
+    at.admin.operator()?;
+    at.store().reopen_tenant(at.key(), at.actor()).await?;
+    ok(at.store().tenant(&at.tenant.id).await?)
 }
 
 async fn get_tenant(at: OnTenant) -> Reply {

@@ -220,6 +220,14 @@ impl Product {
                 .await
                 .map(|t| t.key),
         };
+        let found = match found {
+            // A closed tenant answers as one that does not exist, to every product token.
+            Ok(t) if self.0.tenant.is_none() => match state.store.tenant_by_key(t).await {
+                Ok(tenant) if tenant.closed.is_some() => return Err(missing()),
+                _ => Ok(t),
+            },
+            other => other,
+        };
         match found {
             Ok(t) if self.0.scope.may(t) => Ok(t),
             Ok(_) | Err(crate::store::Error::NotFound(_)) => Err(missing()),

@@ -30,6 +30,14 @@ pub enum AuditAction {
     TenantCreate,
     /// `tenant.update`: a tenant's settings changed.
     TenantUpdate,
+    /// `tenant.close`: a tenant offboarded (the operator's chain).
+    TenantClose,
+    /// `tenant.reopen`: a closed tenant opened again (the operator's chain).
+    TenantReopen,
+    /// `tenant.export`: a tenant's data exported (the operator's chain).
+    TenantExport,
+    /// `tenant.purge`: every row of a closed tenant deleted (the operator's chain).
+    TenantPurge,
     /// `scim_token.issue`: a SCIM token issued.
     ScimTokenIssue,
     /// `scim_token.rotate`: a SCIM token rotated.
@@ -111,6 +119,10 @@ impl AuditAction {
     pub const ALL: &'static [AuditAction] = &[
         AuditAction::TenantCreate,
         AuditAction::TenantUpdate,
+        AuditAction::TenantClose,
+        AuditAction::TenantReopen,
+        AuditAction::TenantExport,
+        AuditAction::TenantPurge,
         AuditAction::ScimTokenIssue,
         AuditAction::ScimTokenRotate,
         AuditAction::ScimTokenRevoke,
@@ -155,6 +167,10 @@ impl AuditAction {
         match self {
             AuditAction::TenantCreate => "tenant.create",
             AuditAction::TenantUpdate => "tenant.update",
+            AuditAction::TenantClose => "tenant.close",
+            AuditAction::TenantReopen => "tenant.reopen",
+            AuditAction::TenantExport => "tenant.export",
+            AuditAction::TenantPurge => "tenant.purge",
             AuditAction::ScimTokenIssue => "scim_token.issue",
             AuditAction::ScimTokenRotate => "scim_token.rotate",
             AuditAction::ScimTokenRevoke => "scim_token.revoke",

@@ -49,6 +49,7 @@ mod holds;
 mod licenses;
 pub mod maintenance;
 mod migrate;
+pub mod offboarding;
 pub mod outbox;
 pub mod pg;
 mod pg_batch;

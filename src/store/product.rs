@@ -358,11 +358,17 @@ impl Store {
                 let equal: bool = stored.ct_eq(&presented[..]).into();
                 Ok(match row {
                     Some((_, None, tenant)) if equal => Some(match tenant {
-                        Some(t) => ProductGrant {
-                            scope: ProductScope::Tenant(t),
-                            tenant: Some(Arc::new(super::tenants::tenant_by_key(c, t)?)),
-                            credential: presented,
-                        },
+                        Some(t) => {
+                            let tenant = super::tenants::tenant_by_key(c, t)?;
+                            if tenant.closed.is_some() {
+                                return Ok(None);
+                            }
+                            ProductGrant {
+                                scope: ProductScope::Tenant(t),
+                                tenant: Some(Arc::new(tenant)),
+                                credential: presented,
+                            }
+                        }
                         None => ProductGrant {
                             scope: ProductScope::Operator,
                             tenant: None,

@@ -316,10 +316,17 @@ impl Store {
             Err(e) if e.unavailable() => return Err(e),
             Err(e) => tracing::error!(error = %e, "pruning the outbox failed"),
         }
+        match self.purge_due_tenants().await {
+            Ok(_) => {}
+            Err(e) if e.unavailable() => return Err(e),
+            Err(e) => tracing::error!(error = %e, "purging closed tenants failed"),
+        }
+        // A closed tenant gets no reconciler work (no mail, no seat changes).
         let tenants: Vec<(TenantKey, String)> = self
             .list_tenants()
             .await?
             .into_iter()
+            .filter(|t| t.closed.is_none())
             .map(|t| (t.key, t.name))
             .collect();
         let mut outcome = PassOutcome::default();

@@ -50,6 +50,11 @@ pub struct Tenant {
     /// off for directories that really hold same-named groups (a by-name selection of such a
     /// name is then ambiguous and selects neither).
     pub group_names_unique: bool,
+    /// Offboarded at this time (every credential of the tenant refused; no mail, webhooks or
+    /// reconciler work); `null` while open.
+    pub closed: Option<String>,
+    /// When a closed tenant's rows are purged.
+    pub purge_at: Option<String>,
 }
 
 /// A change of a tenant's settings; `None` leaves a setting as it is.
@@ -149,7 +154,7 @@ pub fn check_recipients(list: &[Recipient]) -> Result<()> {
 }
 
 const TENANT_COLS: &str =
-    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds, forecast_horizon_days, group_names_unique";
+    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds, forecast_horizon_days, group_names_unique, closed_at, purge_at";
 
 fn tenant_row(r: &Row) -> Result<Tenant> {
     let notify: String = r.get(3)?;
@@ -170,6 +175,8 @@ fn tenant_row(r: &Row) -> Result<Tenant> {
         hold_window_seconds: r.get(11)?,
         forecast_horizon_days: r.get(12)?,
         group_names_unique: r.get(13)?,
+        closed: r.get::<_, Option<Millis>>(14)?.map(rfc3339),
+        purge_at: r.get::<_, Option<Millis>>(15)?.map(rfc3339),
     })
 }
 

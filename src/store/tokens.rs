@@ -431,6 +431,15 @@ impl Store {
             })
             .await?
         };
+        if let (Authn::Tenant(t), _) = &outcome {
+            if t.closed.is_some() {
+                // Offboarded: every credential of the tenant is refused.
+                return Ok(Authn::Refused {
+                    tenant: None,
+                    reason: "tenant closed",
+                });
+            }
+        }
         if let (Authn::Tenant(t), expires) = &outcome {
             cache.put(generation, presented, t.clone(), expires.as_deref(), now_ms);
         }
@@ -644,7 +653,9 @@ impl Store {
             let stored = row.as_ref().map(|r| r.0.clone()).unwrap_or_else(|| vec![0u8; 32]);
             let equal: bool = stored.ct_eq(&presented[..]).into();
             match row {
-                Some((_, None, tenant)) if equal => find_tenant(c, &tenant).map(Some),
+                Some((_, None, tenant)) if equal => {
+                    find_tenant(c, &tenant).map(|t| t.closed.is_none().then_some(t))
+                }
                 _ => Ok(None),
             }
         })

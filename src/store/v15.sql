@@ -4,3 +4,5 @@ ALTER TABLE console_sessions ADD COLUMN bound BLOB;           -- HMAC of the cre
 ALTER TABLE audit ADD COLUMN key_id TEXT;                     -- NULL: SHA-256; else the audit key's fingerprint (HMAC-SHA-256)
 ALTER TABLE tenants ADD COLUMN group_names_unique INTEGER NOT NULL DEFAULT 1;  -- a group's displayName unique in the tenant
 ALTER TABLE overrides ADD COLUMN set_by TEXT;                -- who set an override
+ALTER TABLE tenants ADD COLUMN closed_at INTEGER;             -- offboarding: closed, then purged at purge_at
+ALTER TABLE tenants ADD COLUMN purge_at INTEGER;

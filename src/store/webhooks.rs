@@ -527,6 +527,7 @@ impl Store {
                       ROW_NUMBER() OVER (PARTITION BY coalesce(w.tenant, 0) ORDER BY d.due, d.event) AS turn
                FROM webhook_deliveries d JOIN webhooks w ON w.rk = d.webhook
                WHERE d.state = 'pending' AND d.due <= ?1 AND w.enabled AND (w.retry_at IS NULL OR w.retry_at <= ?1) {skip}
+                 AND (w.tenant IS NULL OR NOT EXISTS (SELECT 1 FROM tenants t WHERE t.rk = w.tenant AND t.closed_at IS NOT NULL))
                  AND NOT EXISTS (SELECT 1 FROM webhook_deliveries p WHERE p.webhook = d.webhook AND p.subject = d.subject
                                  AND p.state = 'pending' AND p.event < d.event)
              ) c WHERE nth_of_endpoint <= {per_endpoint}

@@ -22,6 +22,7 @@ pub mod hostile;
 pub mod isolation;
 pub mod limits;
 pub mod matrix;
+pub mod offboarding;
 pub mod okta;
 pub mod openapi;
 pub mod others;

@@ -10,3 +10,5 @@ CREATE TABLE commit_marks (
 CREATE INDEX commit_marks_at ON commit_marks(at);
 ALTER TABLE tenants ADD COLUMN group_names_unique BOOLEAN NOT NULL DEFAULT true;
 ALTER TABLE overrides ADD COLUMN set_by TEXT;
+ALTER TABLE tenants ADD COLUMN closed_at BIGINT;
+ALTER TABLE tenants ADD COLUMN purge_at BIGINT;
