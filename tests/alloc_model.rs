@@ -53,6 +53,9 @@ enum Op {
     Decide(bool),
     /// The reserve and ceiling of a group's selector (applied when the group is selected).
     Limits(usize, i64, Option<i64>),
+    /// The policy for a count lowered below use switches from `keep` to `block_newest`: a
+    /// license over its count gives back its newest seats at once, as the preview foretold.
+    BlockNewest,
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -73,6 +76,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reconcile),
         2 => any::<bool>().prop_map(Op::Decide),
         3 => (0..GROUPS, 0i64..3, prop_oneof![Just(None), (0i64..4).prop_map(Some)]).prop_map(|(g, r, m)| Op::Limits(g, r, m)),
+        1 => Just(Op::BlockNewest),
     ]
 }
 
@@ -944,7 +948,7 @@ async fn run(
                 }
                 let rules_before = m.rules();
                 let preview = s
-                    .preview(t, "L".into(), None, Some(groups.clone()))
+                    .preview(t, "L".into(), None, Some(groups.clone()), None)
                     .await
                     .unwrap();
                 s.update_license(
@@ -1007,7 +1011,10 @@ async fn run(
                     refused(s, t, None, Some(groups), change).await;
                     continue;
                 }
-                let preview = s.preview(t, "L".into(), None, Some(groups)).await.unwrap();
+                let preview = s
+                    .preview(t, "L".into(), None, Some(groups), None)
+                    .await
+                    .unwrap();
                 s.update_license(
                     t,
                     "L".into(),
@@ -1038,7 +1045,7 @@ async fn run(
                     .await;
                     continue;
                 }
-                let preview = s.preview(t, "L".into(), Some(n), None).await.unwrap();
+                let preview = s.preview(t, "L".into(), Some(n), None, None).await.unwrap();
                 s.update_license(
                     t,
                     "L".into(),
@@ -1058,6 +1065,35 @@ async fn run(
                 if n + m.overage < old && m.block_newest {
                     m.evict();
                 }
+            }
+            Op::BlockNewest => {
+                if m.block_newest {
+                    continue;
+                }
+                let preview = s
+                    .preview(
+                        t,
+                        "L".into(),
+                        None,
+                        None,
+                        Some(seatkeeper::alloc::OnLowered::BlockNewest),
+                    )
+                    .await
+                    .unwrap();
+                s.update_license(
+                    t,
+                    "L".into(),
+                    LicenseChange {
+                        on_capacity_lowered: Some(seatkeeper::alloc::OnLowered::BlockNewest),
+                        ..Default::default()
+                    },
+                    seatkeeper::store::audit::Actor::cli(),
+                )
+                .await
+                .unwrap();
+                assert_previewed(s, t, &preview, i).await;
+                m.block_newest = true;
+                m.evict();
             }
             Op::Override(u, kind) => {
                 if !m.exists[u] {
@@ -1359,7 +1395,7 @@ async fn refused(
     groups: Option<Vec<GroupSelection>>,
     change: LicenseChange,
 ) {
-    assert!(s.preview(t, "L".into(), seats, groups).await.is_err());
+    assert!(s.preview(t, "L".into(), seats, groups, None).await.is_err());
     let r = s
         .update_license(
             t,
@@ -1776,6 +1812,16 @@ mod in_memory {
                     if n + overage < old && model.block_newest {
                         model.evict();
                     }
+                }
+                Op::BlockNewest => {
+                    if model.block_newest {
+                        continue;
+                    }
+                    mem.m.licenses.get_mut(&L).unwrap().policy.on_lowered =
+                        alloc::OnLowered::BlockNewest;
+                    mem.run(|a| a.on_lowered_changed(L).unwrap());
+                    model.block_newest = true;
+                    model.evict();
                 }
                 Op::Override(u, kind) => {
                     if !model.exists[u] {

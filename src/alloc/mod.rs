@@ -668,6 +668,19 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         Ok(())
     }
 
+    /// After the license's policy for a lowered count became `block_newest`: a license over its
+    /// count (lowered earlier under `keep`) gives back its newest seats now, in the change that
+    /// switched the policy, not at the next reconcile.
+    pub fn on_lowered_changed(&mut self, l: LicenseKey) -> Result<(), S::Error> {
+        let Some(policy) = self.policy(l)? else {
+            return Ok(());
+        };
+        if policy.on_lowered == OnLowered::BlockNewest {
+            self.enforce_capacity(l, &policy)?;
+        }
+        Ok(())
+    }
+
     /// `block_newest`: pools above their ceiling give back their most recently granted seats,
     /// then the most recently granted go back to the waitlist until use fits; seats the
     /// ceilings freed go to the waitlist.

@@ -323,7 +323,9 @@ pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Resul
             if seats.is_none() && groups.is_none() {
                 anyhow::bail!("give --seats and/or --group/--group-id/--group-external-id");
             }
-            print(&json!(store.preview(t, license, seats, groups).await?));
+            print(&json!(
+                store.preview(t, license, seats, groups, None).await?
+            ));
         }
         LicenseCommand::Override {
             tenant,

@@ -204,7 +204,7 @@ pub(super) async fn license_groups(
             if form.step == "preview" {
                 let view = state
                     .store
-                    .preview(t.key, l.id.clone(), None, Some(groups))
+                    .preview(t.key, l.id.clone(), None, Some(groups), None)
                     .await?;
                 let proposal = Proposal::Limits(super::groups::LimitsPreview {
                     kind: form.kind.clone(),
@@ -251,7 +251,7 @@ pub(super) async fn license_preview(
         .ok_or_else(|| Error::Invalid("give the number of seats".into()))?;
     let p = state
         .store
-        .preview(t.key, lk.clone(), Some(seats), None)
+        .preview(t.key, lk.clone(), Some(seats), None, None)
         .await?;
     license_page(
         &state,

@@ -319,10 +319,11 @@ struct PreviewBody {
     seats: Option<i64>,
     #[schema(value_type = Option<Vec<crate::store::GroupEntry>>)]
     groups: Option<Vec<GroupSelection>>,
+    /// A policy for a count lowered below use: switching to `block_newest` takes effect at once.
+    on_capacity_lowered: Option<crate::alloc::OnLowered>,
 }
 
-/// `GET .../licenses/{license}/reclaim`: the seats the idle-seat reclaim would take at its next
-/// pass (`due`) and within the notice period (`soon`).
+/// `GET .../licenses/{license}/overrides`: pins, exclusions and idle reclaims, with who set each.
 async fn overrides(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
     let list = at
         .store()
@@ -331,6 +332,8 @@ async fn overrides(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
     ok(serde_json::json!({ "overrides": list }))
 }
 
+/// `GET .../licenses/{license}/reclaim`: the seats the idle-seat reclaim would take at its next
+/// pass (`due`) and within the notice period (`soon`).
 async fn reclaim(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
     ok(at
         .store()
@@ -340,15 +343,21 @@ async fn reclaim(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
 
 async fn preview(at: OnTenant, p: web::Path<OfLicense>, payload: web::Payload) -> Reply {
     let body: PreviewBody = json_body(payload, &at.state).await?;
-    if body.seats.is_none() && body.groups.is_none() {
+    if body.seats.is_none() && body.groups.is_none() && body.on_capacity_lowered.is_none() {
         return Err(AdminError::bad_request(
-            "give a proposed \"seats\" and/or \"groups\"",
+            "give a proposed \"seats\", \"groups\" and/or \"on_capacity_lowered\"",
         ));
     }
     let license = p.into_inner().license;
     let view = at
         .store()
-        .preview(at.key(), license, body.seats, body.groups)
+        .preview(
+            at.key(),
+            license,
+            body.seats,
+            body.groups,
+            body.on_capacity_lowered,
+        )
         .await?;
     // Its lists name every user the change reaches (tens of thousands on a large license): it
     // is serialized off the HTTP worker, at a low priority (`background::cpu`).

@@ -461,6 +461,12 @@ fn apply_change(
         if change.auto_promote == Some(true) && !old.auto_promote {
             a.fill(l, &[], false)?;
         }
+        if change.on_capacity_lowered == Some(OnLowered::BlockNewest)
+            && old.on_lowered != OnLowered::BlockNewest
+        {
+            // The policy takes effect in this change, as a seat count does.
+            a.on_lowered_changed(l)?;
+        }
         Ok(())
     })?;
     if let Some(s) = change

@@ -67,12 +67,13 @@ impl Store {
         key: String,
         seats: Option<i64>,
         groups: Option<Vec<GroupSelection>>,
+        on_lowered: Option<crate::alloc::OnLowered>,
     ) -> Result<PreviewView> {
         let at = self.now_ms();
         // Off the writer, in one read snapshot, on a low-priority thread (see `store::preview`
         // and `crate::background`).
         self.read_expensive(tenant, move |c| {
-            preview_in(c, tenant, &key, at, seats, groups)
+            preview_in(c, tenant, &key, at, seats, groups, on_lowered)
         })
         .await
     }
@@ -87,6 +88,7 @@ fn preview_in(
     at: Millis,
     seats: Option<i64>,
     groups: Option<Vec<GroupSelection>>,
+    on_lowered: Option<crate::alloc::OnLowered>,
 ) -> Result<PreviewView> {
     let l = license_key(c, tenant, key)?;
     let mut base = TxSeats::new(c, tenant);
@@ -94,6 +96,9 @@ fn preview_in(
         .policy(l)?
         .ok_or_else(|| Error::NotFound("license".into()))?;
     let mut policy = old.clone();
+    if let Some(o) = on_lowered {
+        policy.on_lowered = o;
+    }
     if let Some(s) = seats {
         let (overage, percent): (i64, i64) = c
             .prepare_cached("SELECT overage, overage_percent FROM licenses WHERE rk = ?")?
@@ -162,6 +167,11 @@ fn preview_in(
         }
         if rules_changed {
             a.limits_changed(l)?;
+        }
+        if on_lowered == Some(crate::alloc::OnLowered::BlockNewest)
+            && old.on_lowered != crate::alloc::OnLowered::BlockNewest
+        {
+            a.on_lowered_changed(l)?;
         }
         Ok(())
     })?;

@@ -351,6 +351,54 @@ async fn capacity_up_promotes_and_down_keeps_by_default() {
     assert_eq!(f.state("pro", "c5").await.0, "granted");
 }
 
+/// Switching an over-capacity license from `keep` to `block_newest` is previewed and takes
+/// effect in the change itself, not at the next reconciler pass.
+#[tokio::test]
+async fn a_switch_to_block_newest_takes_effect_at_once_as_previewed() {
+    let f = Fixture::new().await;
+    let mut ids = Vec::new();
+    for n in ["k1", "k2", "k3"] {
+        ids.push(f.user(n).await);
+    }
+    let g = f.group("G", &[] as &[&str]).await;
+    f.license(json!({"name": "pro", "seats": 3, "groups": [{"id": g}]}))
+        .await;
+    for u in &ids {
+        f.members(&g, "add", &[u]).await;
+    }
+    f.set("pro", json!({"seats": 1})).await;
+    assert_eq!(
+        f.seats("pro").await["granted"],
+        3,
+        "keep: no one loses a seat"
+    );
+    let (s, p) = f
+        .admin(
+            Method::POST,
+            "/licenses/pro/preview",
+            Some(json!({"on_capacity_lowered": "block_newest"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{p}");
+    let mut would: Vec<String> = p["blocked"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|v| v.as_str().unwrap().to_owned())
+        .collect();
+    would.sort();
+    assert_eq!(would, ["k2", "k3"], "{p}");
+    f.set("pro", json!({"on_capacity_lowered": "block_newest"}))
+        .await;
+    let s = f.seats("pro").await;
+    assert_eq!(
+        holders(&s, "granted"),
+        ["k1"],
+        "at once, not at the next reconcile"
+    );
+    assert_eq!(holders(&s, "blocked"), ["k2", "k3"]);
+}
+
 #[tokio::test]
 async fn capacity_down_with_block_newest() {
     let f = Fixture::new().await;
