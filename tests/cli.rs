@@ -1,4 +1,7 @@
-//! The command line, run as the real binary against a real database file.
+//! The command line, run as the real binary against a real database: a SQLite file here, a
+//! database of its own in a real PostgreSQL cluster in `tests/pg_cli.rs` (the verbs that copy a
+//! SQLite file, `backup` and `restore`, and the test that tampers with the file directly run on
+//! SQLite only).
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
 
@@ -6,9 +9,26 @@ use std::process::Command;
 
 use serde_json::Value;
 
+/// Whether this binary runs on PostgreSQL (see `support/postgres.rs`).
+#[allow(dead_code)]
+pub const ON_POSTGRES: bool = false;
+
 #[path = "support/cli.rs"]
 mod cli_support;
-use cli_support::cli as seatkeeper;
+#[path = "support/postgres.rs"]
+#[allow(dead_code)]
+pub mod postgres_support;
+
+/// Runs `seatkeeper ARGS` on the database `db` names: the file, or on PostgreSQL a database of
+/// the test cluster that stands for it (the same one for the same path).
+fn seatkeeper(db: &std::path::Path, args: &[&str]) -> (bool, String, String) {
+    if postgres_support::selected() {
+        let url = postgres_support::cluster().database_for(db);
+        cli_support::cli(std::path::Path::new(&url), args)
+    } else {
+        cli_support::cli(db, args)
+    }
+}
 
 fn json(s: &str) -> Value {
     serde_json::from_str(s).unwrap_or_else(|e| panic!("not JSON ({e}): {s}"))
@@ -148,6 +168,9 @@ fn a_bad_configuration_value_stops_start_up_naming_the_key() {
 
 #[test]
 fn backup_restore_and_check() {
+    if postgres_support::selected() {
+        return; // a SQLite file's own verbs, or tampering with the file
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("live.db");
     assert!(seatkeeper(&db, &["tenant", "create", "acme"]).0);
@@ -378,6 +401,9 @@ fn notification_verbs_work_from_the_shell() {
 /// named when an entry is changed or removed in the database behind seatkeeper's back.
 #[test]
 fn audit_verify_names_the_first_tampered_entry() {
+    if postgres_support::selected() {
+        return; // a SQLite file's own verbs, or tampering with the file
+    }
     let dir = tempfile::tempdir().unwrap();
     let db = dir.path().join("audit.db");
     assert!(seatkeeper(&db, &["tenant", "create", "acme"]).0);
@@ -490,7 +516,12 @@ fn hold_verbs_list_show_and_decide_the_circuit_breakers_holds() {
         .build()
         .unwrap();
     rt.block_on(async {
-        let store = seatkeeper::store::Store::open(&db).unwrap();
+        let database = if postgres_support::selected() {
+            std::path::PathBuf::from(postgres_support::cluster().database_for(&db))
+        } else {
+            db.clone()
+        };
+        let store = seatkeeper::store::Store::open(&database).unwrap();
         let t = store.tenant("acme").await.unwrap().key;
         let mut ids = Vec::new();
         for name in ["ann", "bob"] {

@@ -14,6 +14,12 @@ use std::time::{Duration, Instant};
 
 use serde_json::{json, Value};
 
+/// Whether this binary runs on PostgreSQL (`tests/pg_crash.rs` runs it there).
+#[allow(dead_code)]
+pub const ON_POSTGRES: bool = false;
+#[path = "support/postgres.rs"]
+#[allow(dead_code)]
+mod postgres_support;
 #[path = "support/python.rs"]
 mod python;
 #[path = "support/receiver.rs"]
@@ -70,7 +76,13 @@ async fn start(db: &std::path::Path, port: u16, log: &std::path::Path) -> Daemon
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn acknowledged_writes_survive_kill_9() {
     let dir = tempfile::tempdir().unwrap();
-    let db = dir.path().join("crash.db");
+    let file = dir.path().join("crash.db");
+    // The daemon's database: the file, or a database of the test cluster standing for it.
+    let db = if postgres_support::selected() {
+        std::path::PathBuf::from(postgres_support::cluster().database_for(&file))
+    } else {
+        file.clone()
+    };
     let log = dir.path().join("daemon.log");
     let port = free_port();
     let client = reqwest::Client::new();
@@ -264,10 +276,7 @@ async fn acknowledged_writes_survive_kill_9() {
         );
         // The outbox holds every notification that was due: each blocked seat event has its
         // outbox item (written in the same transaction), and the full license its crossing.
-        let conn =
-            rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-                .unwrap();
-        let count = |sql: &str| -> i64 { conn.query_row(sql, [], |r| r.get(0)).unwrap() };
+        let count = |sql: &str| -> i64 { read(&db, sql)[0].parse().unwrap() };
         let blocked_events = count("SELECT count(*) FROM seat_events WHERE event = 'blocked'");
         let blocked_items = count(
             "SELECT count(*) FROM outbox_items i JOIN outbox o ON o.id = i.outbox_id WHERE o.kind = 'blocked'",
@@ -300,15 +309,8 @@ async fn acknowledged_writes_survive_kill_9() {
     // The endpoint is back: every event arrives, signed (a crash between an answer and its
     // record may repeat a delivery, with the same webhook-id).
     rx.control(json!({"status": {"/hooks": 200}})).await;
-    let conn =
-        rusqlite::Connection::open_with_flags(&db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
-            .unwrap();
-    let ids: std::collections::BTreeSet<String> = conn
-        .prepare("SELECT msg_id FROM webhook_events")
-        .unwrap()
-        .query_map([], |r| r.get(0))
-        .unwrap()
-        .map(Result::unwrap)
+    let ids: std::collections::BTreeSet<String> = read(&db, "SELECT msg_id FROM webhook_events")
+        .into_iter()
         .collect();
     let deadline = Instant::now() + Duration::from_secs(60);
     loop {
@@ -336,4 +338,41 @@ async fn acknowledged_writes_survive_kill_9() {
     }
     d.child.kill().ok();
     d.child.wait().ok();
+}
+
+/// The first column of `sql`'s rows as text, read from the database `db` names (a SQLite file
+/// or a PostgreSQL URL), read-only, beside the daemon.
+fn read(db: &std::path::Path, sql: &str) -> Vec<String> {
+    let text = db.to_string_lossy().into_owned();
+    if text.starts_with("postgres") {
+        let (text, sql) = (
+            text.clone(),
+            format!("SELECT CAST(x AS TEXT) FROM ({sql}) AS q(x)"),
+        );
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&text, postgres::NoTls).unwrap();
+            c.query(sql.as_str(), &[])
+                .unwrap()
+                .into_iter()
+                .map(|r| r.get::<_, String>(0))
+                .collect()
+        })
+        .join()
+        .unwrap()
+    } else {
+        let conn =
+            rusqlite::Connection::open_with_flags(db, rusqlite::OpenFlags::SQLITE_OPEN_READ_ONLY)
+                .unwrap();
+        let mut st = conn.prepare(sql).unwrap();
+        st.query_map([], |r| {
+            Ok(match r.get_ref(0)? {
+                rusqlite::types::ValueRef::Integer(i) => i.to_string(),
+                rusqlite::types::ValueRef::Text(t) => String::from_utf8_lossy(t).into_owned(),
+                other => format!("{other:?}"),
+            })
+        })
+        .unwrap()
+        .map(Result::unwrap)
+        .collect()
+    }
 }
