@@ -16,7 +16,6 @@ pub const ON_POSTGRES: bool = false;
 #[path = "support/cli.rs"]
 mod cli_support;
 #[path = "support/postgres.rs"]
-#[allow(dead_code)]
 pub mod postgres_support;
 
 /// Runs `seatkeeper ARGS` on the database `db` names: the file, or on PostgreSQL a database of

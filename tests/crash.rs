@@ -18,7 +18,6 @@ use serde_json::{json, Value};
 #[allow(dead_code)]
 pub const ON_POSTGRES: bool = false;
 #[path = "support/postgres.rs"]
-#[allow(dead_code)]
 mod postgres_support;
 #[path = "support/python.rs"]
 mod python;
