@@ -48,7 +48,8 @@ impl std::fmt::Debug for Secret {
 pub struct Config {
     /// Address of the HTTP listener.
     pub listen: SocketAddr,
-    /// SQLite database file.
+    /// The database: a SQLite file's path, or a `postgres://` / `postgresql://` URL (its
+    /// password better in `database_password_file`).
     pub database: PathBuf,
     /// Bearer token of the admin API; `None` turns the admin API off.
     pub admin_token: Option<Secret>,

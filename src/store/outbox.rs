@@ -356,20 +356,6 @@ pub const TESTS_PER_HOUR: usize = 5;
 const HOUR_MS: Millis = 3_600_000;
 
 impl Store {
-    /// Records events that have no write of their own (failing requests, refused tokens).
-    pub async fn notify_event(
-        &self,
-        tenant: TenantKey,
-        kind: Kind,
-        items: Vec<Value>,
-    ) -> Result<()> {
-        let ticker = self.ticker();
-        self.write(Lock::Tenant(tenant), move |c| {
-            record(c, tenant, kind, 0, ticker.now(), items)
-        })
-        .await
-    }
-
     /// Closes the digests whose window began at or before `cutoff`; returns every digest waiting
     /// to be rendered (including any a crash left behind).
     pub async fn close_digests(&self, cutoff: Millis) -> Result<Vec<i64>> {
