@@ -30,6 +30,8 @@ pub struct Metrics {
     pub rate_limited: AtomicU64,
     pub reconcile_runs: AtomicU64,
     pub reconcile_failures: AtomicU64,
+    /// Readiness checks that asked the database (`/readyz` answers from the last one in between).
+    pub readiness_checks: AtomicU64,
 }
 
 impl Metrics {
@@ -105,6 +107,11 @@ impl Metrics {
                 "seatkeeper_reconcile_failures_total",
                 "Background reconciler passes that failed.",
                 &self.reconcile_failures,
+            ),
+            (
+                "seatkeeper_readiness_checks_total",
+                "Readiness checks that asked the database (at most one a second; /readyz answers from the last in between).",
+                &self.readiness_checks,
             ),
         ] {
             let _ = writeln!(

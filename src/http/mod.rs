@@ -93,6 +93,10 @@ async fn readyz(state: web::Data<AppState>) -> HttpResponse {
     let verdict = match cached {
         Some((_, v)) => v,
         None => {
+            state
+                .metrics
+                .readiness_checks
+                .fetch_add(1, std::sync::atomic::Ordering::Relaxed);
             let v = state.store.ping().await.err().map(|e| e.to_string());
             if let Ok(mut r) = state.ready.lock() {
                 *r = Some((Instant::now(), v.clone()));

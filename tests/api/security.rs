@@ -965,3 +965,32 @@ async fn the_seat_search_is_one_rule_for_the_page_and_the_csv_in_any_script() {
     }
     app.stop().await;
 }
+
+#[tokio::test]
+async fn readiness_asks_the_database_at_most_once_a_second() {
+    let app = TestApp::spawn().await;
+    let checks = |m: &str| -> u64 {
+        m.lines()
+            .find_map(|l| l.strip_prefix("seatkeeper_readiness_checks_total "))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap()
+    };
+    let before = checks(&app.metrics().await);
+    let started = Instant::now();
+    let http = reqwest::Client::new();
+    for _ in 0..100 {
+        let r = http
+            .get(format!("{}/readyz", app.address))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), StatusCode::OK);
+    }
+    let secs = started.elapsed().as_secs_f64();
+    let asked = checks(&app.metrics().await) - before;
+    assert!(
+        asked as f64 <= secs.ceil() + 1.0,
+        "100 probes in {secs:.2} s asked the database {asked} times"
+    );
+    app.stop().await;
+}
