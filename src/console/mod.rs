@@ -170,6 +170,7 @@ pub fn routes() -> Listed {
         .route(M::POST, "/tenants", create_tenant)
         .route(M::GET, "/tenants/{t}", tenant)
         .route(M::POST, "/tenants/{t}/settings", tenant_settings)
+        .route(M::POST, "/tenants/{t}/delete", delete_tenant)
         .route(M::POST, "/tenants/{t}/tokens", issue_token)
         .route(M::POST, "/tenants/{t}/tokens/{id}/revoke", revoke_token)
         .route(M::POST, "/tenants/{t}/product-tokens", issue_product_token)

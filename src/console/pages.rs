@@ -13,6 +13,10 @@ fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
             "Tenant created. Issue a SCIM token for its identity provider below.",
         ),
         "settings-saved" => ("ok", "Settings saved."),
+        "tenant-closed" => (
+            "ok",
+            "Tenant closed: every credential of it is refused. Its data is purged after the retention period unless it is restored (seatkeeper tenant restore).",
+        ),
         "token-revoked" => ("ok", "Token revoked: it stops working at once."),
         "webhook-enabled" => ("ok", "Webhook enabled: waiting deliveries go out now."),
         "webhook-disabled" => (
@@ -476,6 +480,25 @@ pub fn tenant(
                     div { label for="lname" { "Name" } input #lname type="text" name="name" required maxlength="200"; }
                     div { label for="lseats" { "Seats" } input #lseats type="number" name="seats" min="0" required; }
                     div { button type="submit" { "Create license" } }
+                }
+            }
+            @if s.scope == Scope::Operator {
+                form.card #offboard method="post" action={ "/console/tenants/" (t.id) "/delete" } {
+                    h2 { "Offboard this customer" }
+                    p {
+                        "Closes the tenant at once: its SCIM, admin and product tokens stop working, and it gets no emails, webhooks or reconciler work. "
+                        "Its data is kept for the retention period (export it first: "
+                        code { "seatkeeper tenant export " (t.name) }
+                        "), can be restored until then, and is then purged for good."
+                    }
+                    (csrf(s))
+                    div.row {
+                        div {
+                            label for="confirm-name" { "Type the tenant's name, " strong { (t.name) } ", to confirm" }
+                            input #confirm-name type="text" name="confirm" required autocomplete="off";
+                        }
+                        div { button.danger type="submit" { "Offboard " (t.name) } }
+                    }
                 }
             }
         },

@@ -234,3 +234,34 @@ pub(super) async fn revoke_token(
     v.store().revoke_token(v.t.key, id, v.s.actor()).await?;
     see_other(&format!("/console/tenants/{}?notice=token-revoked", v.t.id))
 }
+
+#[derive(Deserialize)]
+pub(super) struct OffboardForm {
+    csrf: String,
+    confirm: String,
+}
+
+/// Offboards the tenant (operator only), once its name was typed to confirm: closed at once,
+/// purged after `tenant_retention_days`.
+pub(super) async fn delete_tenant(v: Visit, form: web::Form<OffboardForm>) -> Result<HttpResponse> {
+    v.posted(&form.csrf)?;
+    if v.s.scope != session::Scope::Operator {
+        return Err(Error::Forbidden(
+            "only the operator offboards a tenant".into(),
+        ));
+    }
+    if form.confirm.trim() != v.t.name {
+        return Err(Error::Invalid(format!(
+            "type the tenant's name, {:?}, exactly to confirm; nothing was changed",
+            v.t.name
+        )));
+    }
+    v.store()
+        .close_tenant(
+            v.t.key,
+            i64::from(v.state.config.tenant_retention_days),
+            v.s.actor(),
+        )
+        .await?;
+    see_other("/console/tenants?notice=tenant-closed")
+}

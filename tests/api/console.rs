@@ -506,3 +506,69 @@ async fn the_seat_list_pages_and_searches_in_the_store_and_console_acts_are_audi
         "{log}"
     );
 }
+
+#[tokio::test]
+async fn the_operator_offboards_a_tenant_in_the_console_after_typing_its_name() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("departing").await;
+    let tenant_admin = app.admin_token(&t).await;
+    let page = format!("/console/tenants/{t}");
+
+    // A tenant admin is not offered the action and cannot take it.
+    let mut admin = Browser::new(&app);
+    assert_eq!(admin.sign_in(&tenant_admin).await.0, StatusCode::SEE_OTHER);
+    let (_, _, html) = admin.get(&page).await;
+    assert!(!html.contains("Offboard"), "offered to a tenant admin");
+    let csrf = csrf_of(&html);
+    let (s, _, _) = admin
+        .post(
+            &format!("{page}/delete"),
+            &[("csrf", &csrf), ("confirm", "departing")],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::FORBIDDEN);
+
+    let mut op = Browser::new(&app);
+    assert_eq!(op.sign_in(ADMIN_TOKEN).await.0, StatusCode::SEE_OTHER);
+    let (_, _, html) = op.get(&page).await;
+    assert!(
+        html.contains("Offboard departing"),
+        "the action is on the page"
+    );
+    let csrf = csrf_of(&html);
+    // A name typed wrong changes nothing.
+    let (s, _, body) = op
+        .post(
+            &format!("{page}/delete"),
+            &[("csrf", &csrf), ("confirm", "Departing ")],
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    let (s, _) = app.scim(&tok, Method::GET, "/Users", None).await;
+    assert_eq!(s, StatusCode::OK, "still open");
+    // Typed right: closed at once.
+    let (s, loc, _) = op
+        .post(
+            &format!("{page}/delete"),
+            &[("csrf", &csrf), ("confirm", "departing")],
+            None,
+        )
+        .await;
+    assert_eq!(
+        (s, loc.as_str()),
+        (
+            StatusCode::SEE_OTHER,
+            "/console/tenants?notice=tenant-closed"
+        )
+    );
+    let (s, _) = app.scim(&tok, Method::GET, "/Users", None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (_, v) = app.admin(Method::GET, &format!("/tenants/{t}"), None).await;
+    assert!(v["closed"].is_string(), "{v}");
+    // The tenant admin's session ended with the tenant.
+    let (s, loc, _) = admin.get(&page).await;
+    assert_eq!((s, loc.as_str()), (StatusCode::SEE_OTHER, "/console/login"));
+    app.stop().await;
+}
