@@ -16,6 +16,7 @@ use crate::store::{GroupSelection, LicenseChange, LicenseSpec, Selector, Store};
 
 mod audit;
 mod license;
+mod pg_dump;
 mod product;
 
 use audit::audit;
@@ -66,9 +67,11 @@ pub enum Command {
     License(LicenseCommand),
     /// Run the reconciler over a tenant now and print its report.
     Reconcile { tenant: String },
-    /// Write a consistent copy of the database to FILE while the daemon runs (SQLite online backup).
+    /// Write a consistent copy of the database to FILE while the daemon runs (SQLite: online
+    /// backup; PostgreSQL: pg_dump's custom format, one snapshot).
     Backup { file: PathBuf },
-    /// Replace the database with a backup (stop the daemon first); the old file is kept aside.
+    /// Replace the database with a backup (stop the daemon first; SQLite: the old file is kept
+    /// aside; PostgreSQL: pg_restore into an empty database, in one transaction).
     Restore { file: PathBuf },
     /// Integrity check and seat-invariant audit of every license; exit status 1 on problems.
     Check,
@@ -319,13 +322,33 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         );
         return Ok(());
     }
+    if let Command::Backup { file } = &cli.command {
+        if crate::store::pg::is_url(&config.database.to_string_lossy()) {
+            let (url, target) = (
+                config.database_to_open()?.to_string_lossy().into_owned(),
+                file.clone(),
+            );
+            tokio::task::spawn_blocking(move || pg_dump::backup(&url, &target)).await??;
+            eprintln!(
+                "backup written to {} (pg_dump, custom format)",
+                file.display()
+            );
+            return Ok(());
+        }
+    }
     if let Command::Restore { file } = &cli.command {
-        if config
-            .database
-            .to_str()
-            .is_some_and(crate::store::pg::is_url)
-        {
-            anyhow::bail!("restore replaces a SQLite file; restore PostgreSQL with its own tools (pg_restore, PITR)");
+        if crate::store::pg::is_url(&config.database.to_string_lossy()) {
+            let (url, source) = (
+                config.database_to_open()?.to_string_lossy().into_owned(),
+                file.clone(),
+            );
+            tokio::task::spawn_blocking(move || pg_dump::restore(&url, &source)).await??;
+            eprintln!(
+                "restored {} from {} (pg_restore); run seatkeeper check",
+                config.database_shown(),
+                file.display()
+            );
+            return Ok(());
         }
         let _quiet = crate::store::maintenance::not_served(&config.database)?;
         crate::store::maintenance::restore(file, &config.database)?;
