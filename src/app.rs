@@ -128,6 +128,11 @@ impl Application {
         let store = Store::open_with_clock(&config.database_to_open()?, clock).map_err(|e| {
             anyhow::anyhow!("cannot open the database {}: {e}", config.database_shown())
         })?;
+        store.set_retention(crate::store::retention::Retention {
+            seat_events_days: config.seat_events_retention_days,
+            webhook_days: config.webhook_retention_days,
+            mail_days: config.mail_retention_days,
+        });
         // With an audit key: every chain ends keyed from now on (see `store::audit`).
         match store.key_audit_chains().await {
             Ok(0) => {}

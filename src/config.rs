@@ -154,6 +154,13 @@ pub struct Config {
     /// A closed (offboarded) tenant's data is kept this many days, during which it can be
     /// exported and reopened, then purged.
     pub tenant_retention_days: u32,
+    /// Seat events are kept this many days (0: forever).
+    pub seat_events_retention_days: u32,
+    /// Finished webhook deliveries (and events no delivery needs) are kept this many days.
+    pub webhook_retention_days: u32,
+    /// Finished notification emails are kept this many days (failed ones stay until retried or
+    /// dismissed).
+    pub mail_retention_days: u32,
 }
 
 impl Config {
@@ -264,6 +271,9 @@ impl Default for Config {
             database_password_file: None,
             audit_key_file: None,
             tenant_retention_days: 30,
+            seat_events_retention_days: 180,
+            webhook_retention_days: 180,
+            mail_retention_days: 90,
         }
     }
 }
@@ -313,6 +323,9 @@ pub const KEYS: &[&str] = &[
     "database_password_file",
     "audit_key_file",
     "tenant_retention_days",
+    "seat_events_retention_days",
+    "webhook_retention_days",
+    "mail_retention_days",
 ];
 
 /// A raw value and where it came from.
@@ -582,6 +595,13 @@ impl Config {
                 "product_requests_per_second" => {
                     c.product_requests_per_second = number(key, r, 0, 1_000_000)? as u32
                 }
+                "seat_events_retention_days" => {
+                    c.seat_events_retention_days = number(key, r, 0, 36_500)? as u32
+                }
+                "webhook_retention_days" => {
+                    c.webhook_retention_days = number(key, r, 0, 36_500)? as u32
+                }
+                "mail_retention_days" => c.mail_retention_days = number(key, r, 0, 36_500)? as u32,
                 "tenant_retention_days" => {
                     c.tenant_retention_days = number(key, r, 0, 3650)? as u32
                 }

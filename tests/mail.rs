@@ -935,8 +935,9 @@ async fn a_message_refused_for_good_is_kept_and_shown_until_someone_acts() {
     assert_eq!(status["undelivered"], 1, "{status}");
     let metrics = app.metrics().await;
     assert!(metrics.contains(r#"state="failed"} 1"#), "{metrics}");
-    // 31 days and several passes later it is still there (finished messages are pruned).
-    clock.advance_secs(31 * 86_400);
+    // 91 days and several passes later it is still there (finished messages are pruned after
+    // mail_retention_days, 90; a failed one is not finished).
+    clock.advance_secs(91 * 86_400);
     tokio::time::sleep(Duration::from_millis(2500)).await;
     let (s, n) = admin(Method::GET, format!("/notifications/{id}"), None).await;
     assert_eq!(
@@ -944,7 +945,7 @@ async fn a_message_refused_for_good_is_kept_and_shown_until_someone_acts() {
         (StatusCode::OK, Some("failed")),
         "{n}"
     );
-    // Dismissed: no longer undelivered, and pruned after its 30 days.
+    // Dismissed: no longer undelivered, and pruned (it is older than the 90 days).
     let (s, n) = admin(Method::POST, format!("/notifications/{id}/dismiss"), None).await;
     assert_eq!(
         (s, n["state"].as_str()),

@@ -61,6 +61,7 @@ mod query;
 mod ranks;
 mod reclaim;
 mod reconciler;
+pub mod retention;
 mod seat_hooks;
 mod seat_ops;
 pub mod seats;
@@ -357,6 +358,10 @@ struct Inner {
     /// Tenants an operator credential named in a path, by the credential and the name (see
     /// `Store::tenant_for_operator`).
     operator_tenants: tokens::TrustCache<Arc<tenants::Tenant>>,
+    /// How long history is kept (`retention`), set from the configuration at start.
+    retention: Mutex<retention::Retention>,
+    /// Rows pruned by this process's passes so far (metrics).
+    pruned: Mutex<retention::Pruned>,
     /// Copies of long waitlists' order, for the seat check's positions.
     ranks: Arc<ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
@@ -537,6 +542,8 @@ impl Store {
                 scim_cache: Default::default(),
                 product_cache: Default::default(),
                 operator_tenants: Default::default(),
+                retention: Default::default(),
+                pruned: Default::default(),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),
@@ -566,6 +573,8 @@ impl Store {
                 scim_cache: Default::default(),
                 product_cache: Default::default(),
                 operator_tenants: Default::default(),
+                retention: Default::default(),
+                pruned: Default::default(),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),
@@ -843,6 +852,27 @@ impl Store {
     }
 
     /// True when a write transaction can be committed (readiness).
+    /// Sets how long history is kept (the configuration's retention settings).
+    pub fn set_retention(&self, r: retention::Retention) {
+        if let Ok(mut cur) = self.inner.retention.lock() {
+            *cur = r;
+        }
+    }
+
+    /// How long history is kept now.
+    pub fn retention(&self) -> retention::Retention {
+        self.inner.retention.lock().map(|r| *r).unwrap_or_default()
+    }
+
+    /// Rows this process's pruning passes deleted so far, per table (metrics).
+    pub fn pruned_rows(&self) -> retention::Pruned {
+        self.inner
+            .pruned
+            .lock()
+            .map(|p| p.clone())
+            .unwrap_or_default()
+    }
+
     /// Forgets commit marks older than ten minutes (PostgreSQL; see `pg::Pg::commit`): a mark
     /// is read only in the seconds after a commit lost its connection.
     pub async fn prune_commit_marks(&self) -> Result<()> {

@@ -66,9 +66,6 @@ impl DigestState {
 /// How long a node's claim on a message it is sending lasts (PostgreSQL, several nodes).
 const SEND_LEASE_MS: Millis = 120_000;
 
-/// Finished rows older than this are deleted by the reconciler.
-const KEEP_MS: Millis = 30 * 86_400_000;
-
 /// Records events of `kind` (about `license`, 0 for the tenant as a whole) into the open digest,
 /// opening one when there is none. Each item gets `at` when it has none.
 pub(crate) fn record(
@@ -717,21 +714,6 @@ impl Store {
         self.read(|c| {
             let mut st = c.prepare_cached("SELECT state, count(*) FROM outbox GROUP BY state")?;
             st.query_all([], |r| Ok((r.get(0)?, r.get(1)?)))
-        })
-        .await
-    }
-
-    /// Deletes finished outbox rows older than 30 days. A failed message is not finished: it
-    /// stays (counted in `/metrics`, shown in the console) until retried or dismissed; a failed
-    /// operator's copy, which no tenant admin sees, goes after 30 days too (it is logged).
-    pub async fn prune_outbox(&self) -> Result<usize> {
-        let ticker = self.ticker();
-        self.write(Lock::None, move |c| {
-            c.prepare_cached(
-                "DELETE FROM outbox WHERE (state IN ('sent', 'skipped', 'dismissed') OR (copy_of IS NOT NULL AND state = 'failed'))
-                 AND created < ?",
-            )?
-            .execute([ticker.now() - KEEP_MS])
         })
         .await
     }

@@ -306,15 +306,24 @@ impl Store {
     /// Tenants are isolated: one whose pass fails is logged and counted in the answer's
     /// `failed`, and the pass goes on with the next. Only a closed store stops it.
     pub async fn reconcile_all_leased(&self, lease_ms: Millis) -> Result<PassOutcome> {
-        match self
-            .prune_outbox()
-            .await
-            .and(self.prune_commit_marks().await)
-        {
-            Ok(_) => {}
+        let retention = self.retention();
+        match self.prune_commit_marks().await {
+            Ok(()) => {}
             // The database is down: every tenant would fail alike; the caller backs off.
             Err(e) if e.unavailable() => return Err(e),
-            Err(e) => tracing::error!(error = %e, "pruning the outbox failed"),
+            Err(e) => tracing::error!(error = %e, "pruning commit marks failed"),
+        }
+        match self.prune_history(self.now_ms(), retention).await {
+            Ok(p) => {
+                if let Ok(mut total) = self.inner.pruned.lock() {
+                    total.seat_events += p.seat_events;
+                    total.webhook_deliveries += p.webhook_deliveries;
+                    total.webhook_events += p.webhook_events;
+                    total.outbox += p.outbox;
+                }
+            }
+            Err(e) if e.unavailable() => return Err(e),
+            Err(e) => tracing::error!(error = %e, "pruning the history failed"),
         }
         match self.purge_due_tenants().await {
             Ok(_) => {}

@@ -24,8 +24,6 @@ use crate::webhook::{new_secret, EventType, Events};
 
 /// How long a rotated-out secret keeps signing beside the new one.
 pub const OLD_SECRET_MS: Millis = 24 * 3_600_000;
-/// Finished deliveries older than this are deleted.
-const KEEP_MS: Millis = 7 * 86_400_000;
 /// A PostgreSQL node's claim on a delivery it is sending lasts this long.
 const SEND_LEASE_MS: Millis = 120_000;
 
@@ -703,22 +701,6 @@ impl Store {
                     Ok(false)
                 }
             }
-        })
-        .await
-    }
-
-    /// Deletes finished deliveries older than a week and events no delivery needs any more.
-    pub async fn prune_webhooks(&self, now: Millis) -> Result<()> {
-        self.write(Lock::None, move |c| {
-            c.prepare_cached(
-                "DELETE FROM webhook_deliveries WHERE state <> 'pending' AND done < ?",
-            )?
-            .execute([now - KEEP_MS])?;
-            c.prepare_cached(
-                "DELETE FROM webhook_events WHERE at < ? AND NOT EXISTS (SELECT 1 FROM webhook_deliveries d WHERE d.event = webhook_events.seq)",
-            )?
-            .execute([now - KEEP_MS])?;
-            Ok(())
         })
         .await
     }

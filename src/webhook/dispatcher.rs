@@ -37,8 +37,6 @@ pub const SLOW: Duration = Duration::from_secs(2);
 /// At most this much of a response body is read (it is kept as the error text of a failure).
 pub const BODY_LIMIT: usize = 4096;
 const CONNECT_TIMEOUT: Duration = Duration::from_secs(5);
-/// Finished deliveries are pruned this often.
-const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 
 /// What the operator allows endpoints to be.
 #[derive(Debug, Clone, Copy, Default)]
@@ -204,7 +202,6 @@ impl Dispatcher {
     /// tenant whose endpoints are slow holds its own slots and delays no one else.
     pub async fn run(self, mut stop: watch::Receiver<bool>) {
         let me = Arc::new(self);
-        let mut pruned = Instant::now();
         let mut tasks: tokio::task::JoinSet<i64> = tokio::task::JoinSet::new();
         let mut busy: std::collections::HashMap<i64, usize> = Default::default();
         let mut down = crate::background::Outage::default();
@@ -234,12 +231,6 @@ impl Dispatcher {
                     Err(store::Error::Closed) => break,
                     Err(e) if e.unavailable() => down.failed("webhook dispatcher", &e),
                     Err(e) => tracing::error!(error = %e, "webhook dispatcher pass failed"),
-                }
-            }
-            if pruned.elapsed() > PRUNE_EVERY {
-                pruned = Instant::now();
-                if let Err(e) = me.store.prune_webhooks(me.store.now_ms()).await {
-                    tracing::warn!(error = %e, "cannot prune delivered webhooks");
                 }
             }
             let pause = down.pause(POLL);

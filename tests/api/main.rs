@@ -37,6 +37,7 @@ pub mod python;
 #[path = "../support/receiver.rs"]
 pub mod receiver;
 pub mod reconciler;
+pub mod retention;
 pub mod seats;
 pub mod security;
 pub mod tls;

@@ -1,0 +1,93 @@
+//! Retention: seat events, finished webhook deliveries and sent emails older than their
+//! retention are pruned by the background pass (in slices, counted in `/metrics`); what is
+//! younger, and the seats themselves, stay.
+
+use std::time::Duration;
+
+use reqwest::{Method, StatusCode};
+use serde_json::json;
+
+use crate::helpers::*;
+
+#[tokio::test]
+async fn history_older_than_its_retention_is_pruned_and_the_rest_stays() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_in(dir.path(), &clock, |c| {
+        c.reconcile_interval_seconds = 1;
+        c.seat_events_retention_days = 180;
+        c.mail_retention_days = 90;
+    })
+    .await;
+    let (t, tok) = app.tenant("history").await;
+    let u = app.create_user(&tok, "ann@history.example").await;
+    app.create_group(&tok, "Sales", &[&id(&u)]).await;
+    app.license(&t, "Suite", 5, "Sales").await;
+    let (s, _) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{t}/notifications/test"),
+            Some(json!({})),
+        )
+        .await;
+    assert!(s.is_success());
+    app.sender_pass().await;
+    let path = format!("/tenants/{t}/seat-events");
+    let events = || {
+        let (app, path) = (&app, path.clone());
+        async move { app.admin(Method::GET, &path, None).await.1 }
+    };
+    assert_eq!(events().await["events"].as_array().unwrap().len(), 1);
+
+    // 100 days on: the sent email is past its 90 days, the seat event not past its 180.
+    clock.advance_secs(100 * 86_400);
+    let pruned = |table: &'static str| {
+        let app = &app;
+        async move {
+            let m = app.metrics().await;
+            let line = format!("seatkeeper_pruned_rows_total{{table=\"{table}\"}} ");
+            m.lines()
+                .find_map(|l| l.strip_prefix(line.as_str()))
+                .map(|v| v.trim().parse::<u64>().unwrap())
+                .unwrap()
+        }
+    };
+    let mut waited = 0;
+    while pruned("outbox").await == 0 {
+        assert!(waited < 100, "the background pass pruned the sent email");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    let (_, notes) = app
+        .admin(Method::GET, &format!("/tenants/{t}/notifications"), None)
+        .await;
+    assert!(
+        !notes["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|n| n["kind"] == "test"),
+        "the sent test email is gone: {notes}"
+    );
+    assert_eq!(events().await["events"].as_array().unwrap().len(), 1);
+
+    // 200 days on: the seat event goes too; the seat itself stays.
+    clock.advance_secs(100 * 86_400);
+    let mut waited = 0;
+    while pruned("seat_events").await == 0 {
+        assert!(waited < 100, "the background pass pruned the seat event");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        waited += 1;
+    }
+    assert_eq!(events().await["events"].as_array().unwrap().len(), 0);
+    let (s, seat) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{t}/licenses/Suite/seats/ann@history.example"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(seat["state"], "granted");
+    app.stop().await;
+}
