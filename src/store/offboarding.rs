@@ -212,9 +212,7 @@ impl Store {
                 )
             })
             .await;
-        self.inner.scim_cache.invalidate();
-        self.inner.product_cache.invalidate();
-        self.inner.operator_tenants.invalidate();
+        self.forget_tenants();
         closed?;
         if retention_days <= 0 {
             self.purge_tenant(t, actor).await?;
@@ -248,7 +246,7 @@ impl Store {
                 )
             })
             .await;
-        self.inner.operator_tenants.invalidate();
+        self.forget_tenants();
         reopened
     }
 
@@ -302,9 +300,7 @@ impl Store {
                 )
             })
             .await;
-        self.inner.scim_cache.invalidate();
-        self.inner.product_cache.invalidate();
-        self.inner.operator_tenants.invalidate();
+        self.forget_tenants();
         purged
     }
 

@@ -300,6 +300,14 @@ impl Store {
         Ok(found)
     }
 
+    /// Empties every cache that carries a tenant as it was read (accepted SCIM and product
+    /// tokens, operators' resolved names): after a change to a tenant by this process.
+    pub(super) fn forget_tenants(&self) {
+        self.inner.scim_cache.invalidate();
+        self.inner.product_cache.invalidate();
+        self.inner.operator_tenants.invalidate();
+    }
+
     /// The tenant with this key, as read now.
     pub async fn tenant_by_key(&self, tenant: TenantKey) -> Result<Tenant> {
         self.read_point(move |c| tenant_by_key(c, tenant)).await
@@ -403,9 +411,7 @@ impl Store {
             })
             .await;
         // Authenticated requests carry the tenant as it was read with their token.
-        self.inner.scim_cache.invalidate();
-        self.inner.operator_tenants.invalidate();
-        self.inner.product_cache.invalidate();
+        self.forget_tenants();
         updated
     }
 }
