@@ -40,7 +40,7 @@ async fn main() {
         .create_tenant(
             "bench".into(),
             vec![],
-            seatkeeper::store::audit::Actor::cli(),
+            seatkeeper::store::events::audit::Actor::cli(),
         )
         .await
         .unwrap()
@@ -100,7 +100,7 @@ async fn main() {
         overage_percent: 0,
     };
     store
-        .create_license(tenant, spec, seatkeeper::store::audit::Actor::cli())
+        .create_license(tenant, spec, seatkeeper::store::events::audit::Actor::cli())
         .await
         .unwrap();
     let t = Instant::now();
@@ -112,7 +112,7 @@ async fn main() {
                 groups: Some(vec![Selector::Id(group.clone()).into()]),
                 ..Default::default()
             },
-            seatkeeper::store::audit::Actor::cli(),
+            seatkeeper::store::events::audit::Actor::cli(),
         )
         .await
         .unwrap();

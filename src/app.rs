@@ -22,7 +22,7 @@ pub struct Application {
     server: Server,
     store: Store,
     /// A SQLite database is marked as served while this runs (`maintenance::serving`).
-    _serving: Option<crate::store::maintenance::Serving>,
+    _serving: Option<crate::store::operations::maintenance::Serving>,
     /// What wakes the notification sender, and its counters.
     mail: (Arc<tokio::sync::Notify>, Arc<crate::notify::sender::Stats>),
     reconciler: tokio::task::JoinHandle<()>,
@@ -120,15 +120,18 @@ impl Application {
         config: Config,
         clock: crate::store::Clock,
     ) -> anyhow::Result<Application> {
-        let serving = if crate::store::pg::is_url(&config.database.to_string_lossy()) {
+        let serving = if crate::store::engine::postgres::is_url(&config.database.to_string_lossy())
+        {
             None
         } else {
-            Some(crate::store::maintenance::serving(&config.database)?)
+            Some(crate::store::operations::maintenance::serving(
+                &config.database,
+            )?)
         };
         let store = Store::open_with_clock(&config.database_to_open()?, clock).map_err(|e| {
             anyhow::anyhow!("cannot open the database {}: {e}", config.database_shown())
         })?;
-        store.set_retention(crate::store::retention::Retention {
+        store.set_retention(crate::store::operations::retention::Retention {
             seat_events_days: config.seat_events_retention_days,
             webhook_days: config.webhook_retention_days,
             mail_days: config.mail_retention_days,

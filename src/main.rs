@@ -41,7 +41,7 @@ fn main() -> std::process::ExitCode {
     if let Some(file) = &config.audit_key_file {
         // Read (and checked) when the configuration was loaded.
         match std::fs::read(file) {
-            Ok(content) => seatkeeper::store::audit::set_keys(&content),
+            Ok(content) => seatkeeper::store::events::audit::set_keys(&content),
             Err(e) => {
                 eprintln!(
                     "seatkeeper: configuration error: audit_key_file: {}",

@@ -775,7 +775,7 @@ async fn run(
         .create_tenant(
             "model".into(),
             vec![],
-            seatkeeper::store::audit::Actor::cli(),
+            seatkeeper::store::events::audit::Actor::cli(),
         )
         .await
         .unwrap()
@@ -791,7 +791,7 @@ async fn run(
                     hold_window_seconds: Some(breaker.window_ms / 1000),
                     ..Default::default()
                 },
-                seatkeeper::store::audit::Actor::cli(),
+                seatkeeper::store::events::audit::Actor::cli(),
             )
             .await
             .unwrap();
@@ -830,7 +830,7 @@ async fn run(
         overage_percent: 0,
     };
     store
-        .create_license(tenant, spec, seatkeeper::store::audit::Actor::cli())
+        .create_license(tenant, spec, seatkeeper::store::events::audit::Actor::cli())
         .await
         .unwrap();
     let real = Real {
@@ -958,7 +958,7 @@ async fn run(
                         groups: Some(groups),
                         ..Default::default()
                     },
-                    seatkeeper::store::audit::Actor::cli(),
+                    seatkeeper::store::events::audit::Actor::cli(),
                 )
                 .await
                 .unwrap();
@@ -1019,7 +1019,7 @@ async fn run(
                     t,
                     "L".into(),
                     change,
-                    seatkeeper::store::audit::Actor::cli(),
+                    seatkeeper::store::events::audit::Actor::cli(),
                 )
                 .await
                 .unwrap();
@@ -1053,7 +1053,7 @@ async fn run(
                         seats: Some(n),
                         ..Default::default()
                     },
-                    seatkeeper::store::audit::Actor::cli(),
+                    seatkeeper::store::events::audit::Actor::cli(),
                 )
                 .await
                 .unwrap();
@@ -1087,7 +1087,7 @@ async fn run(
                         on_capacity_lowered: Some(seatkeeper::alloc::OnLowered::BlockNewest),
                         ..Default::default()
                     },
-                    seatkeeper::store::audit::Actor::cli(),
+                    seatkeeper::store::events::audit::Actor::cli(),
                 )
                 .await
                 .unwrap();
@@ -1114,7 +1114,7 @@ async fn run(
                         "L".into(),
                         format!("user{u}"),
                         k,
-                        seatkeeper::store::audit::Actor::cli(),
+                        seatkeeper::store::events::audit::Actor::cli(),
                     )
                     .await;
                 if k.is_none() && !had {
@@ -1144,7 +1144,7 @@ async fn run(
                 real.clock.fetch_add(secs * 1000, Ordering::SeqCst);
                 m.now += secs * 1000;
                 let r = s
-                    .reconcile(t, seatkeeper::store::audit::Actor::cli())
+                    .reconcile(t, seatkeeper::store::events::audit::Actor::cli())
                     .await
                     .unwrap();
                 assert_eq!(
@@ -1171,7 +1171,7 @@ async fn run(
                 real.clock.fetch_add(days * DAY_MS, Ordering::SeqCst);
                 m.now += days * DAY_MS;
                 let r = s
-                    .reconcile(t, seatkeeper::store::audit::Actor::cli())
+                    .reconcile(t, seatkeeper::store::events::audit::Actor::cli())
                     .await
                     .unwrap();
                 assert_eq!(
@@ -1235,7 +1235,7 @@ async fn run(
                     t,
                     holds[h].id,
                     decision,
-                    seatkeeper::store::audit::Actor::cli(),
+                    seatkeeper::store::events::audit::Actor::cli(),
                 )
                 .await
                 .unwrap();
@@ -1247,7 +1247,7 @@ async fn run(
             }
             Op::Reconcile => {
                 let r = s
-                    .reconcile(t, seatkeeper::store::audit::Actor::cli())
+                    .reconcile(t, seatkeeper::store::events::audit::Actor::cli())
                     .await
                     .unwrap();
                 assert_eq!(
@@ -1401,7 +1401,7 @@ async fn refused(
             t,
             "L".into(),
             change,
-            seatkeeper::store::audit::Actor::cli(),
+            seatkeeper::store::events::audit::Actor::cli(),
         )
         .await;
     assert!(

@@ -9,7 +9,7 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use seatkeeper::store::{pg::Lock, Error, Store, WRITE_QUEUE_PER_TENANT, WRITE_QUEUE_WAIT};
+use seatkeeper::store::{Error, Lock, Store, WRITE_QUEUE_PER_TENANT, WRITE_QUEUE_WAIT};
 
 #[allow(dead_code)]
 const ON_POSTGRES: bool = false;
@@ -21,7 +21,7 @@ async fn flood_while_a_large_job_runs(store: Store) {
         .create_tenant(
             "flooding".into(),
             vec![],
-            seatkeeper::store::audit::Actor::cli(),
+            seatkeeper::store::events::audit::Actor::cli(),
         )
         .await
         .unwrap()
@@ -30,7 +30,7 @@ async fn flood_while_a_large_job_runs(store: Store) {
         .create_tenant(
             "quiet".into(),
             vec![],
-            seatkeeper::store::audit::Actor::cli(),
+            seatkeeper::store::events::audit::Actor::cli(),
         )
         .await
         .unwrap()
@@ -79,7 +79,7 @@ async fn flood_while_a_large_job_runs(store: Store) {
         "the flood past A's queue is refused, not kept waiting"
     );
     let a_last = done_a.lock().unwrap().iter().max().copied().unwrap();
-    if store.engine() == seatkeeper::store::sql::Engine::Postgres {
+    if store.engine() == seatkeeper::store::engine::sql::Engine::Postgres {
         // Tenants do not wait for each other at all.
         assert!(b_done < hold, "B waited {b_done:?} behind A's lock");
     } else {

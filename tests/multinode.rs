@@ -904,12 +904,20 @@ async fn each_tenant_is_reconciled_by_one_node_per_interval() {
     let database = postgres_support::cluster().database();
     let a = Store::open(std::path::Path::new(&database)).unwrap();
     let b = Store::open(std::path::Path::new(&database)).unwrap();
-    a.create_tenant("one".into(), vec![], seatkeeper::store::audit::Actor::cli())
-        .await
-        .unwrap();
-    a.create_tenant("two".into(), vec![], seatkeeper::store::audit::Actor::cli())
-        .await
-        .unwrap();
+    a.create_tenant(
+        "one".into(),
+        vec![],
+        seatkeeper::store::events::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
+    a.create_tenant(
+        "two".into(),
+        vec![],
+        seatkeeper::store::events::audit::Actor::cli(),
+    )
+    .await
+    .unwrap();
     let (x, y) = tokio::join!(
         a.reconcile_all_leased(60_000),
         b.reconcile_all_leased(60_000)
@@ -1100,7 +1108,8 @@ async fn a_version_1_database_migrates_to_the_current_schema() {
     let v1 = old.clone();
     std::thread::spawn(move || {
         let mut c = postgres::Client::connect(&v1, postgres::NoTls).unwrap();
-        c.batch_execute(seatkeeper::store::pg::V1_SCHEMA).unwrap();
+        c.batch_execute(seatkeeper::store::engine::postgres::V1_SCHEMA)
+            .unwrap();
     })
     .join()
     .unwrap();

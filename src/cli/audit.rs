@@ -59,10 +59,13 @@ pub enum AuditCommand {
 async fn audit_query(
     f: AuditFilter,
     store: &Store,
-) -> anyhow::Result<(crate::store::TenantKey, crate::store::audit::AuditQuery)> {
+) -> anyhow::Result<(
+    crate::store::TenantKey,
+    crate::store::events::audit::AuditQuery,
+)> {
     let tenant = match (&f.tenant, f.operator) {
         (Some(t), false) => store.tenant(t).await?.key,
-        _ => crate::store::audit::OPERATOR_CHAIN,
+        _ => crate::store::events::audit::OPERATOR_CHAIN,
     };
     let time = |v: &Option<String>, end: bool| -> anyhow::Result<Option<i64>> {
         v.as_deref()
@@ -74,7 +77,7 @@ async fn audit_query(
     };
     Ok((
         tenant,
-        crate::store::audit::AuditQuery {
+        crate::store::events::audit::AuditQuery {
             actor: f.actor.clone(),
             action: f.action.clone(),
             from: time(&f.from, false)?,
@@ -122,7 +125,7 @@ pub(super) async fn audit(cmd: AuditCommand, store: &Store) -> anyhow::Result<()
         } => {
             let t = match (&tenant, operator) {
                 (Some(t), _) => Some(store.tenant(t).await?.key),
-                (None, true) => Some(crate::store::audit::OPERATOR_CHAIN),
+                (None, true) => Some(crate::store::events::audit::OPERATOR_CHAIN),
                 (None, false) => None,
             };
             let verdicts = store.verify_audit(t).await?;
@@ -155,7 +158,7 @@ pub(super) async fn audit(cmd: AuditCommand, store: &Store) -> anyhow::Result<()
                     None => (None, expected.as_str()),
                 };
                 let key = match (chain.as_deref(), t) {
-                    (Some("operator"), _) => crate::store::audit::OPERATOR_CHAIN,
+                    (Some("operator"), _) => crate::store::events::audit::OPERATOR_CHAIN,
                     (Some(c), _) => store.tenant(c).await?.key,
                     (None, Some(k)) => k,
                     (None, None) => anyhow::bail!(

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::alloc::{OnLowered, OverrideKind, SeatState};
 use crate::app::Application;
 use crate::config::Config;
-use crate::store::audit::Actor;
+use crate::store::events::audit::Actor;
 use crate::store::{GroupSelection, LicenseChange, LicenseSpec, Selector, Store};
 
 mod audit;
@@ -293,25 +293,26 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Command::Transfer { to } = &cli.command {
-        if !crate::store::pg::is_url(to) {
+        if !crate::store::engine::postgres::is_url(to) {
             anyhow::bail!("--to takes a postgres:// or postgresql:// URL");
         }
         if config
             .database
             .to_str()
-            .is_some_and(crate::store::pg::is_url)
+            .is_some_and(crate::store::engine::postgres::is_url)
         {
             anyhow::bail!(
                 "the configured database is PostgreSQL already; transfer copies a SQLite file"
             );
         }
         // The source must not change while it is copied.
-        let _quiet = crate::store::maintenance::not_served(&config.database)?;
+        let _quiet = crate::store::operations::maintenance::not_served(&config.database)?;
         let (from, to) = (config.database.clone(), to.clone());
         // The PostgreSQL client blocks: off the async runtime.
-        let copied =
-            tokio::task::spawn_blocking(move || crate::store::transfer::transfer(&from, &to))
-                .await??;
+        let copied = tokio::task::spawn_blocking(move || {
+            crate::store::operations::transfer::transfer(&from, &to)
+        })
+        .await??;
         let total: i64 = copied.tables.iter().map(|(_, n)| n).sum();
         for (table, n) in &copied.tables {
             println!("{table:>14} {n:>10}");
@@ -323,7 +324,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Command::Backup { file } = &cli.command {
-        if crate::store::pg::is_url(&config.database.to_string_lossy()) {
+        if crate::store::engine::postgres::is_url(&config.database.to_string_lossy()) {
             let (url, target) = (
                 config.database_to_open()?.to_string_lossy().into_owned(),
                 file.clone(),
@@ -337,7 +338,7 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         }
     }
     if let Command::Restore { file } = &cli.command {
-        if crate::store::pg::is_url(&config.database.to_string_lossy()) {
+        if crate::store::engine::postgres::is_url(&config.database.to_string_lossy()) {
             let (url, source) = (
                 config.database_to_open()?.to_string_lossy().into_owned(),
                 file.clone(),
@@ -350,8 +351,8 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
             );
             return Ok(());
         }
-        let _quiet = crate::store::maintenance::not_served(&config.database)?;
-        crate::store::maintenance::restore(file, &config.database)?;
+        let _quiet = crate::store::operations::maintenance::not_served(&config.database)?;
+        crate::store::operations::maintenance::restore(file, &config.database)?;
         eprintln!(
             "restored {} from {}",
             config.database_shown(),
@@ -417,8 +418,8 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         Command::Migrate => {
             print(&json!({
                 "engine": match store.engine() {
-                    crate::store::sql::Engine::Sqlite => "sqlite",
-                    crate::store::sql::Engine::Postgres => "postgres",
+                    crate::store::engine::sql::Engine::Sqlite => "sqlite",
+                    crate::store::engine::sql::Engine::Postgres => "postgres",
                 },
                 "schema_version": store.schema_version().await?,
             }));

@@ -175,7 +175,7 @@ pub(super) async fn webhook(
     store: &Store,
     config: &Config,
 ) -> anyhow::Result<()> {
-    use crate::store::webhooks::WebhookChange;
+    use crate::store::events::webhooks::WebhookChange;
     let enabled = |on: bool| WebhookChange {
         enabled: Some(on),
         ..WebhookChange::default()

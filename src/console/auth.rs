@@ -2,7 +2,7 @@
 //! session cookie, and the home page that sends each scope where it belongs.
 
 use super::*;
-use crate::store::audit::Actor;
+use crate::store::events::audit::Actor;
 
 pub(super) async fn home(req: HttpRequest, state: web::Data<AppState>) -> Result<HttpResponse> {
     let s = session(&req, &state).await?;

@@ -24,7 +24,7 @@ const BOTTOM: f64 = 28.0;
 const MAX_POINTS: usize = 600;
 
 fn date(ms: Millis) -> String {
-    crate::store::seats::rfc3339(ms)
+    crate::store::engine::time::rfc3339(ms)
         .get(..16)
         .unwrap_or_default()
         .replace('T', " ")

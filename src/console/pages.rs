@@ -3,7 +3,7 @@
 use maud::{html, Markup, DOCTYPE};
 
 use super::session::{Scope, Session};
-use crate::store::webhooks::WebhookView;
+use crate::store::events::webhooks::WebhookView;
 use crate::store::{Health, LicenseView, Tenant, TenantStatus, TokenInfo};
 
 fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {

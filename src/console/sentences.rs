@@ -133,7 +133,7 @@ pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String
             _ => license_name(&id),
         }
     };
-    use crate::store::audit::AuditAction as A;
+    use crate::store::events::audit::AuditAction as A;
     // Every action has its sentence (the match is exhaustive); an action this release does not
     // know (written by a newer one) shows as it is.
     let Some(action) = A::parse(&e.action) else {
@@ -333,7 +333,7 @@ mod tests {
 
     #[test]
     fn every_action_has_a_sentence_of_its_own() {
-        use crate::store::audit::AuditAction;
+        use crate::store::events::audit::AuditAction;
         for a in AuditAction::ALL {
             assert_eq!(AuditAction::parse(a.as_str()), Some(*a));
             let text = sentence(&entry("operator", a.as_str(), json!({})), &|id| {

@@ -8,7 +8,7 @@ use rand::RngCore;
 use subtle::ConstantTimeEq;
 
 use crate::alloc::Millis;
-use crate::store::audit::Actor;
+use crate::store::events::audit::Actor;
 use crate::store::{self, Store, TenantKey};
 
 pub const COOKIE: &str = "sk_session";

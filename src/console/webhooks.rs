@@ -3,7 +3,7 @@
 //! admin API; deliveries are listed by the API and the CLI.
 
 use super::*;
-use crate::store::webhooks::WebhookChange;
+use crate::store::events::webhooks::WebhookChange;
 use crate::webhook::dispatcher::{vet, Policy};
 use crate::webhook::EventType;
 

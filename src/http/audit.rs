@@ -14,7 +14,7 @@ use super::error::AdminError;
 use super::licenses::{int_param, query_param};
 use super::openapi::{Doc, Routes};
 use super::AppState;
-use crate::store::audit::{AuditPage, AuditQuery, OPERATOR_CHAIN};
+use crate::store::events::audit::{AuditPage, AuditQuery, OPERATOR_CHAIN};
 use crate::store::TenantKey;
 
 pub fn routes(r: Routes) -> Routes {

@@ -130,7 +130,7 @@ pub struct Admin {
     /// `None` for the operator; the tenant of a tenant admin token.
     pub tenant: Option<crate::store::TenantKey>,
     /// Who this is, as the audit log names it.
-    pub actor: crate::store::audit::Actor,
+    pub actor: crate::store::events::audit::Actor,
 }
 
 impl Admin {
@@ -179,7 +179,7 @@ pub type OnOwner = AdminOn<Option<Tenant>>;
 
 impl<T> AdminOn<T> {
     /// The audit log's name for who asks.
-    pub fn actor(&self) -> crate::store::audit::Actor {
+    pub fn actor(&self) -> crate::store::events::audit::Actor {
         self.admin.actor.clone()
     }
 
@@ -404,8 +404,8 @@ async fn admin(req: &HttpRequest) -> Result<(Admin, Option<Tenant>), actix_web::
         None => return Err(fail("the admin token is not valid")),
     };
     let actor = match &bucket {
-        AdminKey::Operator => crate::store::audit::Actor::operator(),
-        AdminKey::Token(id) => crate::store::audit::Actor::tenant_admin(id),
+        AdminKey::Operator => crate::store::events::audit::Actor::operator(),
+        AdminKey::Token(id) => crate::store::events::audit::Actor::tenant_admin(id),
     };
     if let Some(d) = state.limits.admin(bucket.clone()) {
         return Err(Throttled {

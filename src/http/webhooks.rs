@@ -21,12 +21,12 @@ use super::auth::OnOwner;
 use super::error::AdminError;
 use super::openapi::{Doc, Routes};
 use super::AppState;
-use crate::store::webhooks::WebhookChange;
+use crate::store::events::webhooks::WebhookChange;
 use crate::webhook::dispatcher::{vet, Policy};
 
 /// The webhook routes (a tenant's, and the operator's), added to the admin routes.
 pub fn routes(r: Routes) -> Routes {
-    use crate::store::webhooks::{DeliveryView, WebhookSecret, WebhookView};
+    use crate::store::events::webhooks::{DeliveryView, WebhookSecret, WebhookView};
     use actix_web::http::Method as M;
     let mut r = r;
     for (base, whose) in [

@@ -23,7 +23,7 @@ use tokio::sync::{watch, Notify};
 
 use super::render;
 use crate::alloc::Millis;
-use crate::store::outbox::{Closed, OperatorCopy, Outgoing};
+use crate::store::events::outbox::{Closed, OperatorCopy, Outgoing};
 use crate::store::{self, Store};
 
 /// How often the sender looks for due work when nothing wakes it.
@@ -95,7 +95,10 @@ impl Transport {
     /// The `mail/` folder beside the SQLite database (in the working directory when the
     /// database is a PostgreSQL URL).
     pub fn folder_beside(database: &Path) -> Transport {
-        if database.to_str().is_some_and(crate::store::pg::is_url) {
+        if database
+            .to_str()
+            .is_some_and(crate::store::engine::postgres::is_url)
+        {
             return Transport::Folder(PathBuf::from("mail"));
         }
         let dir = database
@@ -258,7 +261,7 @@ impl Sender {
             stats.retried.fetch_add(1, Ordering::Relaxed);
             let next = self.store.now_ms() + backoff(m.attempts);
             tracing::warn!(notification = m.id, kind = %m.kind, attempts = m.attempts + 1, error = %why,
-                retry_at = %store::seats::rfc3339(next), "notification not delivered; will retry");
+                retry_at = %store::engine::time::rfc3339(next), "notification not delivered; will retry");
             Err((why, Some(next)))
         };
         match &self.transport {

@@ -22,7 +22,7 @@
 //!   mode they never block the writer and see the last committed state. Point reads on the hot
 //!   path (a user by id or `userName`) run inline on the HTTP worker's own connection, in one
 //!   read transaction ([`Store::read_now`]); an accepted SCIM token is remembered for a second
-//!   (`tokens::AuthCache`), so most requests authenticate without a read at all. A waiting
+//!   (`access::tokens::AuthCache`), so most requests authenticate without a read at all. A waiting
 //!   user's position in a long waitlist comes from an in-memory copy of the waitlist order taken
 //!   at the license's current `waitlist_gen` (`ranks`), not from counting everyone ahead.
 //!
@@ -37,84 +37,56 @@
 //! write paths for both engines, kept together because each path decides per engine. The
 //! SQLite writer is in `writer`, PostgreSQL's in `pg` and `pg_batch`.)
 
-mod alerts;
-mod allocate;
-pub mod audit;
-mod creates;
-mod digest;
-mod feed;
-mod groups;
-mod history;
-mod holds;
-mod licenses;
-pub mod maintenance;
-mod migrate;
-pub mod offboarding;
-pub mod outbox;
-pub mod pg;
-mod pg_batch;
-mod pg_client;
-mod pg_point;
-mod preview;
-mod product;
-mod query;
-mod ranks;
-mod reclaim;
-mod reconciler;
-pub mod retention;
-mod seat_hooks;
-mod seat_ops;
-pub mod seats;
-mod selection;
-pub mod sql;
-mod status;
-mod tenants;
-mod tokens;
-pub mod transfer;
-mod users;
-pub mod webhooks;
-mod weekly;
-mod writer;
+pub mod access;
+pub mod allocation;
+pub mod directory;
+pub mod engine;
+pub mod events;
+pub mod operations;
 
-use writer::{
+use engine::sqlite_writer::{
     run_batch, spawn_checkpointer, Job, Mode, Refused, TypedJob, WriteQueue, JOBS_PER_TURN,
     WRITER_CHECKPOINT_PAGES,
 };
-pub use writer::{MAX_BATCH, WRITE_QUEUE_PER_TENANT, WRITE_QUEUE_WAIT};
+pub use engine::sqlite_writer::{MAX_BATCH, WRITE_QUEUE_PER_TENANT, WRITE_QUEUE_WAIT};
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
 use crate::background::{self, Background};
-pub use pg::Lock;
+pub use engine::postgres::Lock;
+use engine::sql::Db;
 use rusqlite::{Connection, OpenFlags};
-use sql::Db;
 use tokio::sync::oneshot;
 
-pub use feed::{ActivityPage, ActivityQuery, AuditEntry, SeatEvent, SeatEvents, UsagePoint};
-pub use groups::{GroupChoice, GroupRecord, MemberRow};
-pub use history::LicenseTrueUp;
-pub use holds::{Decision, HeldUser, HoldChange, HoldView};
-pub use licenses::{
-    LicenseChange, LicenseSpec, LicenseView, SeatCounts, SelectorView, DEFAULT_GRACE_SECONDS,
-};
-pub use maintenance::Problem;
-pub use outbox::{DigestState, Notification, NotificationDetail, Notifications};
-pub use preview::{PoolView, PreviewView};
-pub use product::{
+pub use access::product::{
     ProductCheck, ProductEvent, ProductEvents, ProductGrant, ProductScope, ProductSeat,
     ProductUser, ProductUserSeats, UsageEvent, UsageReport, MAX_CHECKS, MAX_USAGE,
 };
-pub use query::{ListQuery, Page};
-pub use reclaim::{IdleSeat, ReclaimPreview};
-pub use reconciler::{Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts};
-pub use seat_ops::{LicenseRef, OverrideView, SeatView, SeatsView, UserSeat};
-pub use selection::{GroupEntry, GroupSelection, Selector};
-pub use status::{Health, Pending, PendingMember, PendingSelector, TenantStatus};
-pub use tenants::{check_recipients, Tenant, TenantChange};
-pub use tokens::{Authn, ConsoleSession, TokenInfo, AUTH_CACHE_TTL};
-pub use users::{GroupRef, UserRecord};
+pub use access::tenants::{check_recipients, Tenant, TenantChange};
+pub use access::tokens::{Authn, ConsoleSession, TokenInfo, AUTH_CACHE_TTL};
+pub use allocation::history::LicenseTrueUp;
+pub use allocation::holds::{Decision, HeldUser, HoldChange, HoldView};
+pub use allocation::licenses::{
+    LicenseChange, LicenseSpec, LicenseView, SeatCounts, SelectorView, DEFAULT_GRACE_SECONDS,
+};
+pub use allocation::preview::{PoolView, PreviewView};
+pub use allocation::reclaim::{IdleSeat, ReclaimPreview};
+pub use allocation::reconciler::{
+    Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts,
+};
+pub use allocation::seat_admin::{LicenseRef, OverrideView, SeatView, SeatsView, UserSeat};
+pub use allocation::selection::{GroupEntry, GroupSelection, Selector};
+pub use directory::filters::{ListQuery, Page};
+pub use directory::groups::{GroupChoice, GroupRecord, MemberRow};
+pub use directory::provisioning::{Health, Pending, PendingMember, PendingSelector, TenantStatus};
+pub use directory::users::{GroupRef, UserRecord};
+pub use events::feed::{
+    ActivityPage, ActivityQuery, AuditEntry, SeatEvent, SeatEvents, UsagePoint,
+};
+pub use events::outbox::{DigestState, Notification, NotificationDetail, Notifications};
+pub use operations::maintenance::Problem;
 
 /// A tenant's internal key.
 pub type TenantKey = i64;
@@ -122,7 +94,7 @@ pub type TenantKey = i64;
 /// Read-only connections: at most this many reads run at once (others wait for a free one), and
 /// every connection is kept, so a read never pays for opening one (schema parse, pragmas).
 const READERS: usize = 16;
-/// Expensive reads (listings that examine rows in memory, see `query::is_scan`, and previews)
+/// Expensive reads (listings that examine rows in memory, see `directory::filters::is_scan`, and previews)
 /// one tenant may run at once: one. Its further ones queue behind it, never taking the threads
 /// and connections other tenants' reads (and, on PostgreSQL, token checks) need.
 const SCANS_PER_TENANT: usize = 1;
@@ -147,7 +119,7 @@ pub enum Error {
     Sqlite(#[from] rusqlite::Error),
     #[error("database error: {}", pg_text(.0))]
     Postgres(postgres::Error),
-    /// A query that must find a row found none (see `sql::OptionalExtension`).
+    /// A query that must find a row found none (see `engine::sql::OptionalExtension`).
     #[error("the query found no row")]
     NoRow,
     #[error("the database is closed")]
@@ -344,26 +316,26 @@ struct Inner {
     /// Write jobs waiting for the SQLite writer, per tenant (see [`WriteQueue`]).
     writes: Arc<WriteQueue>,
     /// PostgreSQL: write jobs of each tenant waiting for their batch on this node.
-    pg_queues: pg_batch::PgQueues,
+    pg_queues: engine::postgres_batch::PgQueues,
     /// The writer thread; it joins the checkpointer thread before it ends.
     writer_thread: Mutex<Option<JoinHandle<()>>>,
     readers: Mutex<Vec<Connection>>,
     reader_slots: tokio::sync::Semaphore,
     /// The PostgreSQL engine, when the store is one; the SQLite fields above are then unused.
-    pg: Option<pg::Pg>,
-    /// Accepted SCIM tokens (see [`tokens::ScimCache`]).
-    scim_cache: tokens::ScimCache,
+    pg: Option<engine::postgres::Pg>,
+    /// Accepted SCIM tokens (see [`access::tokens::ScimCache`]).
+    scim_cache: access::tokens::ScimCache,
     /// Accepted product tokens (see `Store::authenticate_product`).
-    product_cache: tokens::TrustCache<product::ProductGrant>,
+    product_cache: access::tokens::TrustCache<access::product::ProductGrant>,
     /// Tenants an operator credential named in a path, by the credential and the name (see
     /// `Store::tenant_for_operator`).
-    operator_tenants: tokens::TrustCache<Arc<tenants::Tenant>>,
+    operator_tenants: access::tokens::TrustCache<Arc<access::tenants::Tenant>>,
     /// How long history is kept (`retention`), set from the configuration at start.
-    retention: Mutex<retention::Retention>,
+    retention: Mutex<operations::retention::Retention>,
     /// Rows pruned by this process's passes so far (metrics).
-    pruned: Mutex<retention::Pruned>,
+    pruned: Mutex<operations::retention::Pruned>,
     /// Copies of long waitlists' order, for the seat check's positions.
-    ranks: Arc<ranks::RankCache>,
+    ranks: Arc<allocation::waitlist_ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
     scans: TenantSlots,
     /// Low-priority threads for expensive reads (see `crate::background`).
@@ -474,7 +446,7 @@ impl Store {
     /// As [`Store::open`], with the clock the allocator reads. A `postgres://` or
     /// `postgresql://` URL opens PostgreSQL instead of a SQLite file.
     pub fn open_with_clock(path: &Path, clock: Clock) -> Result<Store> {
-        if let Some(url) = path.to_str().filter(|p| pg::is_url(p)) {
+        if let Some(url) = path.to_str().filter(|p| engine::postgres::is_url(p)) {
             return Self::open_postgres(url, clock);
         }
         if let Some(dir) = path.parent().filter(|d| !d.as_os_str().is_empty()) {
@@ -498,7 +470,7 @@ impl Store {
         // A WAL that grew while readers kept it from restarting is cut back after checkpoints.
         conn.pragma_update(None, "journal_size_limit", 64 * 1024 * 1024)?;
         configure(&conn)?;
-        migrate::migrate(&mut conn)?;
+        engine::migrate::migrate(&mut conn)?;
         let (committed, checkpointer) = spawn_checkpointer(path)?;
 
         let writes = Arc::new(WriteQueue::default());
@@ -555,7 +527,7 @@ impl Store {
     /// may be called from async code).
     fn open_postgres(url: &str, clock: Clock) -> Result<Store> {
         let owned = url.to_owned();
-        let pg = std::thread::spawn(move || pg::Pg::open(&owned))
+        let pg = std::thread::spawn(move || engine::postgres::Pg::open(&owned))
             .join()
             .map_err(|_| Error::Internal("connecting to PostgreSQL panicked".into()))??;
         Ok(Store {
@@ -583,10 +555,10 @@ impl Store {
     }
 
     /// Which engine the store runs on.
-    pub fn engine(&self) -> sql::Engine {
+    pub fn engine(&self) -> engine::sql::Engine {
         match self.inner.pg {
-            Some(_) => sql::Engine::Postgres,
-            None => sql::Engine::Sqlite,
+            Some(_) => engine::sql::Engine::Postgres,
+            None => engine::sql::Engine::Sqlite,
         }
     }
 
@@ -656,7 +628,7 @@ impl Store {
                 result: None,
                 reply,
             });
-            pg_batch::submit(&self.inner, t, job).await?;
+            engine::postgres_batch::submit(&self.inner, t, job).await?;
             return rx.await.map_err(|_| Error::Closed)?;
         }
         if self.inner.pg.is_some() {
@@ -786,7 +758,7 @@ impl Store {
 
     /// PostgreSQL's reader for the hot path's single statements (`pg_point`: on this thread's
     /// own connection, no blocking thread); `None` on SQLite, where [`Store::read_now`] serves.
-    pub(super) fn point(&self) -> Option<&pg_point::PointReader> {
+    pub(super) fn point(&self) -> Option<&engine::postgres_point::PointReader> {
         self.inner.pg.as_ref().map(|p| &p.point)
     }
 
@@ -823,7 +795,7 @@ impl Store {
     }
 
     /// Waitlists of at least `n` users get their positions from in-memory copies of the order
-    /// (`ranks`); the default is `ranks::MIN_CACHED_WAITLIST` (2,048). For tests, which need the copies
+    /// (`ranks`); the default is `allocation::waitlist_ranks::MIN_CACHED_WAITLIST` (2,048). For tests, which need the copies
     /// used on waitlists of a handful of users.
     pub fn set_waitlist_copy_threshold(&self, n: usize) {
         self.inner.ranks.set_min_waiting(n);
@@ -853,19 +825,19 @@ impl Store {
 
     /// True when a write transaction can be committed (readiness).
     /// Sets how long history is kept (the configuration's retention settings).
-    pub fn set_retention(&self, r: retention::Retention) {
+    pub fn set_retention(&self, r: operations::retention::Retention) {
         if let Ok(mut cur) = self.inner.retention.lock() {
             *cur = r;
         }
     }
 
     /// How long history is kept now.
-    pub fn retention(&self) -> retention::Retention {
+    pub fn retention(&self) -> operations::retention::Retention {
         self.inner.retention.lock().map(|r| *r).unwrap_or_default()
     }
 
     /// Rows this process's pruning passes deleted so far, per table (metrics).
-    pub fn pruned_rows(&self) -> retention::Pruned {
+    pub fn pruned_rows(&self) -> operations::retention::Pruned {
         self.inner
             .pruned
             .lock()
@@ -873,7 +845,7 @@ impl Store {
             .unwrap_or_default()
     }
 
-    /// Forgets commit marks older than ten minutes (PostgreSQL; see `pg::Pg::commit`): a mark
+    /// Forgets commit marks older than ten minutes (PostgreSQL; see `engine::postgres::Pg::commit`): a mark
     /// is read only in the seconds after a commit lost its connection.
     pub async fn prune_commit_marks(&self) -> Result<()> {
         if self.inner.pg.is_none() {
@@ -894,8 +866,8 @@ impl Store {
     /// The schema version of the database (after the migration `open` ran).
     pub async fn schema_version(&self) -> Result<i64> {
         self.read(|c| match c.engine() {
-            sql::Engine::Sqlite => c.query_row("PRAGMA user_version", [], |r| r.get(0)),
-            sql::Engine::Postgres => {
+            engine::sql::Engine::Sqlite => c.query_row("PRAGMA user_version", [], |r| r.get(0)),
+            engine::sql::Engine::Postgres => {
                 c.query_row("SELECT version FROM schema_version", [], |r| r.get(0))
             }
         })

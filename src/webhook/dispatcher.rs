@@ -20,7 +20,7 @@ use tokio::sync::{watch, Notify};
 
 use super::{backoff, check_url, forbidden, retry_after, signature};
 use crate::alloc::Millis;
-use crate::store::webhooks::{DueDelivery, Outcome};
+use crate::store::events::webhooks::{DueDelivery, Outcome};
 use crate::store::{self, Store};
 
 /// How often the dispatcher looks for due deliveries.
@@ -309,7 +309,7 @@ impl Dispatcher {
             self.stats.retried.fetch_add(1, Ordering::Relaxed);
             let next = self.store.now_ms() + after.unwrap_or_else(|| backoff(attempt));
             tracing::warn!(webhook = %d.webhook_id, id = %d.msg_id, attempt, error = %error,
-                retry_at = %store::seats::rfc3339(next), "webhook not delivered; will retry");
+                retry_at = %store::engine::time::rfc3339(next), "webhook not delivered; will retry");
             Outcome::Retry {
                 status,
                 error,

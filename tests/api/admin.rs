@@ -559,7 +559,11 @@ async fn a_token_revoked_by_another_process_stops_working_within_the_cache_perio
     let tenant = other.tenant(&tid).await.unwrap();
     let token_id = token.split('_').nth(1).unwrap().to_owned();
     other
-        .revoke_token(tenant.key, token_id, seatkeeper::store::audit::Actor::cli())
+        .revoke_token(
+            tenant.key,
+            token_id,
+            seatkeeper::store::events::audit::Actor::cli(),
+        )
         .await
         .unwrap();
     other.close();

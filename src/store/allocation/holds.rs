@@ -1,0 +1,395 @@
+//! Circuit-breaker holds (see `alloc`'s module doc): listing them, one with its held users,
+//! approving and rejecting them, and what a hold's email says when its digest closes.
+//!
+//! A hold is opened by the allocator's run that first holds a loss of its license (through
+//! `SeatStore::hold`, in `seats`), gathers the further held losses of that license while it is
+//! open, and ends approved or rejected by an admin, or dissolved when the directory has
+//! entitled every held user again. Its public id is its key.
+
+use std::collections::HashMap;
+
+use serde::Serialize;
+use serde_json::{json, Value};
+
+use crate::alloc::{HoldId, LicenseKey, Loss, Millis};
+use crate::store::allocation::runs::allocate;
+use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
+use crate::store::engine::time::rfc3339;
+use crate::store::events::audit::{record as audit, Actor};
+use crate::store::{Error, Lock, Result, Store, TenantKey};
+
+/// How many held users one hold's view lists (the count says how many there are).
+pub const USERS_SHOWN: i64 = 1000;
+
+/// A hold as the admin API, the CLI and the console show it.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct HoldView {
+    pub id: i64,
+    pub license: crate::store::allocation::seat_admin::LicenseRef,
+    /// `open` (waiting for a decision), `approved`, `rejected` or `dissolved` (the directory
+    /// entitled every held user again).
+    pub state: String,
+    pub created: String,
+    /// Seats it holds now.
+    pub held: i64,
+    /// Losses it ever held.
+    pub total: i64,
+    /// The directory changes that caused it, with how many losses each.
+    pub changes: Vec<HoldChange>,
+    #[serde(rename = "decidedAt")]
+    pub decided_at: Option<String>,
+    /// The audit actor who decided (`directory` for a dissolved hold).
+    #[serde(rename = "decidedBy")]
+    pub decided_by: Option<String>,
+    /// The held users (the first [`USERS_SHOWN`] by user name); only when one hold is read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub users: Option<Vec<HeldUser>>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct HoldChange {
+    /// What the directory did, in words ("removed from the group Designers").
+    pub change: String,
+    /// The stored form (`deactivated`, `deleted`, `removed:<group>`, `group_deleted:<group>`).
+    pub kind: String,
+    pub count: i64,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
+pub struct HeldUser {
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    #[serde(rename = "userName")]
+    pub user_name: Option<String>,
+    #[serde(rename = "displayName")]
+    pub display_name: Option<String>,
+    pub change: String,
+}
+
+const COLS: &str = "h.rk, l.id, l.name, h.state, h.created, h.held, h.total, h.changes, h.decided, h.decided_by, h.license_rk";
+
+fn hold_row(r: &Row) -> Result<(HoldView, LicenseKey)> {
+    let changes: String = r.get(7)?;
+    let changes: std::collections::BTreeMap<String, i64> =
+        serde_json::from_str(&changes).unwrap_or_default();
+    let mut changes: Vec<HoldChange> = changes
+        .into_iter()
+        .filter(|(_, n)| *n > 0)
+        .map(|(k, count)| HoldChange {
+            change: Loss::parse(&k).describe(),
+            kind: k,
+            count,
+        })
+        .collect();
+    changes.sort_by(|a, b| b.count.cmp(&a.count).then(a.kind.cmp(&b.kind)));
+    Ok((
+        HoldView {
+            id: r.get(0)?,
+            license: crate::store::allocation::seat_admin::LicenseRef {
+                id: r.get(1)?,
+                name: r.get(2)?,
+            },
+            state: r.get(3)?,
+            created: rfc3339(r.get(4)?),
+            held: r.get(5)?,
+            total: r.get(6)?,
+            changes,
+            decided_at: r.get::<_, Option<i64>>(8)?.map(rfc3339),
+            decided_by: r.get(9)?,
+            users: None,
+        },
+        r.get(10)?,
+    ))
+}
+
+/// One hold of the tenant, with its license's key.
+fn load(c: &Db, tenant: TenantKey, id: i64) -> Result<(HoldView, LicenseKey)> {
+    c.prepare_cached(&format!(
+        "SELECT {COLS} FROM holds h JOIN licenses l ON l.rk = h.license_rk WHERE h.tenant = ? AND h.rk = ?"
+    ))?
+    .query_row(params![tenant, id], hold_row)
+    .optional()?
+    .ok_or_else(|| Error::NotFound(format!("hold {id}")))
+}
+
+/// The users a hold holds now, by user name (at most `limit`).
+fn held_users(
+    c: &Db,
+    tenant: TenantKey,
+    l: LicenseKey,
+    hold: i64,
+    limit: i64,
+) -> Result<Vec<HeldUser>> {
+    let mut st = c.prepare_cached(
+        "SELECT s.user_id, u.user_name, u.doc, s.hold_loss FROM seats s
+         LEFT JOIN users u ON u.tenant = s.tenant AND u.id = s.user_id
+         WHERE s.license_rk = ? AND s.hold = ? AND s.tenant = ?
+         ORDER BY u.user_name, s.user_id LIMIT ?",
+    )?;
+    st.query_all(params![l, hold, tenant, limit], |r| {
+        let doc: Option<String> = r.get(2)?;
+        let loss: Option<String> = r.get(3)?;
+        Ok(HeldUser {
+            user_id: r.get(0)?,
+            user_name: r.get(1)?,
+            display_name: doc
+                .and_then(|d| serde_json::from_str::<Value>(&d).ok())
+                .and_then(|d| {
+                    d.get("displayName")
+                        .and_then(Value::as_str)
+                        .map(str::to_owned)
+                }),
+            change: Loss::parse(loss.as_deref().unwrap_or("other")).describe(),
+        })
+    })
+}
+
+/// A hold's change in one run.
+#[derive(Default)]
+pub(in crate::store) struct HoldMove {
+    pub license: LicenseKey,
+    pub held: i64,
+    pub total: i64,
+    /// Held losses by [`Loss::key`].
+    pub changes: HashMap<String, i64>,
+    /// Opened in this run.
+    pub opened: bool,
+}
+
+/// Writes how a run moved holds: counts and causes; an open hold left without held seats
+/// dissolves; each opened or dissolved hold is audited and an opened one told by email.
+/// Returns the licenses whose open hold dissolved.
+pub(in crate::store) fn record_moves(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    moves: HashMap<HoldId, HoldMove>,
+) -> Result<Vec<LicenseKey>> {
+    let mut dissolved = Vec::new();
+    let mut keys: Vec<&HoldId> = moves.keys().collect();
+    keys.sort_unstable();
+    for hold in keys {
+        let m = &moves[hold];
+        let stored: String = c
+            .prepare_cached("SELECT changes FROM holds WHERE rk = ?")?
+            .query_row([*hold], |r| r.get(0))?;
+        let mut changes: std::collections::BTreeMap<String, i64> =
+            serde_json::from_str(&stored).unwrap_or_default();
+        for (k, n) in &m.changes {
+            *changes.entry(k.clone()).or_default() += n;
+        }
+        let (held, state): (i64, String) = c
+            .prepare_cached(
+                "UPDATE holds SET held = held + ?, total = total + ?, changes = ? WHERE rk = ? RETURNING held, state",
+            )?
+            .query_row(
+                params![m.held, m.total, serde_json::json!(changes).to_string(), *hold],
+                |r| Ok((r.get(0)?, r.get(1)?)),
+            )?;
+        let (license, name): (String, String) = c
+            .prepare_cached("SELECT id, name FROM licenses WHERE rk = ?")?
+            .query_row([m.license], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        if m.opened {
+            crate::store::events::audit::record(
+                c,
+                tenant,
+                now,
+                crate::store::events::audit::Actor::directory().as_str(),
+                crate::store::events::audit::AuditAction::HoldOpen,
+                serde_json::json!({"hold": hold, "license": license, "name": name, "held": held, "changes": changes}),
+            )?;
+            crate::store::events::outbox::record(
+                c,
+                tenant,
+                crate::notify::Kind::SeatsHeld,
+                m.license,
+                now,
+                vec![serde_json::json!({"hold": hold})],
+            )?;
+        }
+        if held == 0 && state == "open" {
+            c.prepare_cached(
+                "UPDATE holds SET state = 'dissolved', decided = ?, decided_by = ? WHERE rk = ?",
+            )?
+            .execute(params![
+                now,
+                crate::store::events::audit::Actor::directory().as_str(),
+                *hold
+            ])?;
+            dissolved.push(m.license);
+            crate::store::events::audit::record(
+                c,
+                tenant,
+                now,
+                crate::store::events::audit::Actor::directory().as_str(),
+                crate::store::events::audit::AuditAction::HoldDissolve,
+                serde_json::json!({"hold": hold, "license": license, "name": name}),
+            )?;
+        }
+    }
+    Ok(dissolved)
+}
+
+/// An admin's decision on a hold.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Decision {
+    /// The held losses go through: grace, release, promotion.
+    Approve,
+    /// The held users keep their seats until the directory entitles them again or an admin
+    /// releases them (by approving the rejected hold).
+    Reject,
+}
+
+impl Store {
+    /// The tenant's holds, newest first; `state` keeps those in one state.
+    pub async fn holds(&self, tenant: TenantKey, state: Option<String>) -> Result<Vec<HoldView>> {
+        if let Some(s) = &state {
+            if !["open", "approved", "rejected", "dissolved"].contains(&s.as_str()) {
+                return Err(Error::Invalid(format!(
+                    "state {s:?} is not one of open, approved, rejected, dissolved"
+                )));
+            }
+        }
+        self.read(move |c| {
+            let mut st = c.prepare_cached(&format!(
+                "SELECT {COLS} FROM holds h JOIN licenses l ON l.rk = h.license_rk
+                 WHERE h.tenant = ? AND (CAST(? AS TEXT) IS NULL OR h.state = ?) ORDER BY h.rk DESC LIMIT 500"
+            ))?;
+            st
+                .query_all(params![tenant, state, state], |r| {
+                    hold_row(r).map(|(h, _)| h)
+                })
+        })
+        .await
+    }
+
+    /// One hold with the users it holds.
+    pub async fn hold(&self, tenant: TenantKey, id: i64) -> Result<HoldView> {
+        self.read(move |c| {
+            let (mut h, l) = load(c, tenant, id)?;
+            h.users = Some(held_users(c, tenant, l, id, USERS_SHOWN)?);
+            Ok(h)
+        })
+        .await
+    }
+
+    /// Approves or rejects a hold. An open hold can be approved or rejected; a rejected one
+    /// approved (the admin releases the seats it kept); anything else is a conflict.
+    pub async fn decide_hold(
+        &self,
+        tenant: TenantKey,
+        id: i64,
+        decision: Decision,
+        actor: Actor,
+    ) -> Result<HoldView> {
+        let ticker = self.ticker();
+        self.write_alone(Lock::Tenant(tenant), move |c| {
+            let at = ticker.now();
+            let (h, l) = load(c, tenant, id)?;
+            let allowed = match decision {
+                Decision::Approve => h.state == "open" || h.state == "rejected",
+                Decision::Reject => h.state == "open",
+            };
+            if !allowed {
+                return Err(Error::Conflict(format!(
+                    "hold {id} is {}: it cannot be {} now",
+                    h.state,
+                    match decision {
+                        Decision::Approve => "approved",
+                        Decision::Reject => "rejected",
+                    }
+                )));
+            }
+            let state = match decision {
+                Decision::Approve => "approved",
+                Decision::Reject => "rejected",
+            };
+            c.prepare_cached("UPDATE holds SET state = ?, decided = ?, decided_by = ? WHERE rk = ?")?
+                .execute(params![state, at, actor.as_str(), id])?;
+            let mut report = None;
+            if decision == Decision::Approve {
+                let mut st = c.prepare_cached(
+                    "SELECT user_id, hold_loss FROM seats WHERE license_rk = ? AND hold = ? ORDER BY user_id",
+                )?;
+                let users = st
+                    .query_all(params![l, id], |r| {
+                        let loss: Option<String> = r.get(1)?;
+                        Ok((r.get::<_, String>(0)?, Loss::parse(loss.as_deref().unwrap_or("other"))))
+                    })?;
+                report = Some(allocate(c, tenant, at, |a| a.release_held(l, &users))?);
+            }
+            audit(
+                c,
+                tenant,
+                at,
+                actor.as_str(),
+                match decision { Decision::Approve => crate::store::events::audit::AuditAction::HoldApprove, Decision::Reject => crate::store::events::audit::AuditAction::HoldReject },
+                json!({
+                    "hold": id,
+                    "license": h.license.id,
+                    "name": h.license.name,
+                    "held": h.held,
+                    "report": report,
+                }),
+            )?;
+            let (h, _) = load(c, tenant, id)?;
+            Ok(h)
+        })
+        .await
+    }
+}
+
+/// A hold's digest items made readable when the digest closes: each hold as it stands now
+/// (state, counts, causes, its people) with the tenant's breaker settings.
+pub(in crate::store) fn digest_items(
+    c: &Db,
+    tenant: TenantKey,
+    items: Vec<Value>,
+) -> Result<Vec<Value>> {
+    let (percent, min_seats, window): (i64, i64, i64) = c
+        .prepare_cached(
+            "SELECT hold_threshold_percent, hold_min_seats, hold_window_seconds FROM tenants WHERE rk = ?",
+        )?
+        .query_row([tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))?;
+    let mut seen = std::collections::HashSet::new();
+    let mut out = Vec::new();
+    for i in items {
+        let Some(id) = i.get("hold").and_then(Value::as_i64) else {
+            continue;
+        };
+        if !seen.insert(id) {
+            continue;
+        }
+        let Some((h, l)) = load(c, tenant, id).map(Some).or_else(|e| match e {
+            Error::NotFound(_) => Ok(None),
+            e => Err(e),
+        })?
+        else {
+            continue;
+        };
+        let people: Vec<Value> = held_users(c, tenant, l, id, 10_000)?
+            .into_iter()
+            .map(|u| {
+                json!({
+                    "name": u.display_name.clone().or(u.user_name.clone()).unwrap_or(u.user_id.clone()),
+                    "userName": u.user_name,
+                    "change": u.change,
+                })
+            })
+            .collect();
+        out.push(json!({
+            "hold": id,
+            "state": h.state,
+            "held": h.held,
+            "total": h.total,
+            "percent": percent,
+            "minSeats": min_seats,
+            "windowMinutes": window / 60,
+            "changes": h.changes.iter().map(|c| json!({"change": c.change, "count": c.count})).collect::<Vec<_>>(),
+            "people": people,
+            "decidedBy": h.decided_by,
+            "at": i.get("at"),
+        }));
+    }
+    Ok(out)
+}

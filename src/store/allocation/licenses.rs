@@ -1,0 +1,709 @@
+//! Licenses: create, read, update (seat count, policy, selected groups and their limits),
+//! delete. Every change runs the allocator in the transaction that makes it. The group
+//! selection lives in `selection`, the dry-run preview of a change in `preview`, seat
+//! operations on one user in `seat_ops`, the reconciler in `reconciler`, the feed and audit in
+//! `feed`.
+
+use std::collections::HashSet;
+
+use crate::store::engine::sql::{params, Db, OptionalExtension};
+use serde::{Deserialize, Serialize};
+use serde_json::json;
+
+use crate::alloc::{Allocator, LicenseKey, Millis, OnLowered, Report, SeatStore};
+use crate::notify::{Kind, Recipient};
+use crate::scim::resource::fold;
+use crate::store::allocation::runs::allocate;
+use crate::store::allocation::selection::{
+    distinct, selection_changed, set_selectors, validate_reserves, validate_selectors, GroupEntry,
+    GroupSelection, Selector,
+};
+use crate::store::allocation::tx_seats::TxSeats;
+use crate::store::engine::time::rfc3339;
+use crate::store::events::audit::{record as audit, Actor};
+use crate::store::events::outbox;
+use crate::store::{Error, Lock, Result, Store, TenantKey};
+
+/// Longest release grace: the 72-hour reconciliation window.
+pub const MAX_GRACE_SECONDS: i64 = 259_200;
+
+/// A license as created (every policy field has its default).
+#[derive(Debug, Clone, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseSpec {
+    pub name: String,
+    pub seats: i64,
+    #[serde(default)]
+    #[schema(value_type = Vec<GroupEntry>)]
+    pub groups: Vec<GroupSelection>,
+    #[serde(default = "yes")]
+    pub auto_promote: bool,
+    #[serde(default = "default_grace")]
+    pub grace_seconds: i64,
+    #[serde(default = "keep")]
+    pub on_capacity_lowered: OnLowered,
+    #[serde(default = "yes")]
+    pub free_on_delete: bool,
+    /// Recipients of this license's emails, besides the tenant's.
+    #[serde(default)]
+    pub notify: Vec<Recipient>,
+    /// A granted, unpinned seat unused this many days is reclaimed (0: never).
+    #[serde(default)]
+    pub reclaim_idle_days: i64,
+    /// The recipients are told this many days before a reclaim (0: not told).
+    #[serde(default = "default_notice")]
+    pub reclaim_notice_days: i64,
+    /// Agreed overage: this many seats may be granted beyond `seats` (settled at true-up) ...
+    #[serde(default)]
+    pub overage: i64,
+    /// ... or this share of `seats` (only one of the two).
+    #[serde(default)]
+    pub overage_percent: i64,
+}
+
+fn default_notice() -> i64 {
+    3
+}
+
+/// Checks a license's overage settings together.
+fn validate_overage(overage: i64, percent: i64) -> Result<()> {
+    if !(0..=1_000_000).contains(&overage) || !(0..=1000).contains(&percent) {
+        return Err(Error::Invalid(
+            "overage must be between 0 and 1000000 seats, overage_percent between 0 and 1000"
+                .into(),
+        ));
+    }
+    if overage > 0 && percent > 0 {
+        return Err(Error::Invalid(
+            "give overage (seats) or overage_percent, not both".into(),
+        ));
+    }
+    Ok(())
+}
+
+/// Checks a license's reclaim settings together.
+fn validate_reclaim(idle: i64, notice: i64) -> Result<()> {
+    if !(0..=3650).contains(&idle) {
+        return Err(Error::Invalid(
+            "reclaim_idle_days must be between 0 (never) and 3650".into(),
+        ));
+    }
+    if notice < 0 || (idle > 0 && notice >= idle) {
+        return Err(Error::Invalid(format!(
+            "reclaim_notice_days must be at least 0 and less than reclaim_idle_days ({idle})"
+        )));
+    }
+    Ok(())
+}
+
+/// The release grace of a new license when none is given: two hours. Entra provisions in
+/// cycles of about 40 minutes, so a group move (removed in one cycle, added in the next) or an
+/// account disabled and re-enabled by mistake arrives within one cycle; two hours cover a late
+/// cycle too. The user keeps the seat meanwhile instead of losing it to the next waiter and
+/// waiting behind everyone. Admins who want seats back at once set 0.
+pub const DEFAULT_GRACE_SECONDS: i64 = 7200;
+
+fn default_grace() -> i64 {
+    DEFAULT_GRACE_SECONDS
+}
+
+fn yes() -> bool {
+    true
+}
+fn keep() -> OnLowered {
+    OnLowered::Keep
+}
+
+/// A change to a license: only the fields given change.
+#[derive(Debug, Clone, Default, Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+pub struct LicenseChange {
+    pub name: Option<String>,
+    pub seats: Option<i64>,
+    #[schema(value_type = Option<Vec<GroupEntry>>)]
+    pub groups: Option<Vec<GroupSelection>>,
+    pub auto_promote: Option<bool>,
+    pub grace_seconds: Option<i64>,
+    pub on_capacity_lowered: Option<OnLowered>,
+    pub free_on_delete: Option<bool>,
+    pub notify: Option<Vec<Recipient>>,
+    pub reclaim_idle_days: Option<i64>,
+    pub reclaim_notice_days: Option<i64>,
+    pub overage: Option<i64>,
+    pub overage_percent: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct SelectorView {
+    #[serde(flatten)]
+    pub selector: Selector,
+    #[serde(rename = "groupId")]
+    pub group_id: Option<String>,
+    /// The selected group's display name now (`null` while pending).
+    #[serde(rename = "groupName")]
+    pub group_name: Option<String>,
+    pub pending: bool,
+    #[serde(rename = "pendingSince", skip_serializing_if = "Option::is_none")]
+    pub pending_since: Option<String>,
+    /// The name (or externalId) names several groups: the selector selects none of them
+    /// until the admin picks one by id (present only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ambiguous: bool,
+    /// Seats kept for this group's members, and the most they may hold (`null`: no ceiling).
+    pub reserve: i64,
+    pub max: Option<i64>,
+    /// In a license with reservations or ceilings: the seats counting against this group
+    /// (granted and releasing) and its members waiting. Absent in other licenses.
+    #[serde(rename = "inUse", skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<i64>,
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct LicenseView {
+    pub id: String,
+    pub name: String,
+    pub seats: i64,
+    pub groups: Vec<SelectorView>,
+    pub auto_promote: bool,
+    pub grace_seconds: i64,
+    pub on_capacity_lowered: OnLowered,
+    pub free_on_delete: bool,
+    /// Recipients of this license's emails, besides the tenant's.
+    pub notify: Vec<Recipient>,
+    /// Idle-seat reclaim: after this many days without a reported use (0: never) ...
+    pub reclaim_idle_days: i64,
+    /// ... told this many days before.
+    pub reclaim_notice_days: i64,
+    /// Agreed overage (seats, or a share of `seats`), and the extra seats it allows now: up to
+    /// `seats + overage_seats` are granted; use above `seats` is billed at true-up.
+    pub overage: i64,
+    pub overage_percent: i64,
+    pub overage_seats: i64,
+    pub granted: i64,
+    pub blocked: i64,
+    pub releasing: i64,
+    /// Granted seats whose loss the circuit breaker holds (counted in `granted`).
+    pub held: i64,
+    pub created: String,
+    pub updated: String,
+}
+
+/// A license's seats by state.
+#[derive(Debug, Clone, Copy, Serialize, PartialEq, Eq, Default, utoipa::ToSchema)]
+pub struct SeatCounts {
+    pub granted: i64,
+    pub blocked: i64,
+    pub releasing: i64,
+}
+
+fn validate_name(name: &str) -> Result<String> {
+    let n = name.trim();
+    if n.is_empty() || n.len() > 200 || n.chars().any(char::is_control) {
+        return Err(Error::Invalid(
+            "a license name is 1 to 200 printable characters".into(),
+        ));
+    }
+    Ok(n.to_owned())
+}
+
+pub(in crate::store) fn validate_seats(seats: i64) -> Result<i64> {
+    if !(0..=10_000_000).contains(&seats) {
+        return Err(Error::Invalid(
+            "seats must be between 0 and 10000000".into(),
+        ));
+    }
+    Ok(seats)
+}
+
+fn validate_grace(g: i64) -> Result<i64> {
+    if !(0..=MAX_GRACE_SECONDS).contains(&g) {
+        return Err(Error::Invalid(format!(
+            "grace_seconds must be between 0 and {MAX_GRACE_SECONDS}"
+        )));
+    }
+    Ok(g)
+}
+
+pub(in crate::store) fn license_key(c: &Db, tenant: TenantKey, key: &str) -> Result<LicenseKey> {
+    c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ?1 AND (id = ?2 OR lower(name) = lower(?2)) ORDER BY id = ?2 DESC LIMIT 1")?
+        .query_row(params![tenant, key], |r| r.get(0))
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("license {key:?}")))
+}
+
+pub(in crate::store) fn user_by_name(
+    c: &Db,
+    tenant: TenantKey,
+    user_name: &str,
+) -> Result<(String, String)> {
+    c.prepare_cached("SELECT id, user_name FROM users WHERE tenant = ? AND user_name_key = ?")?
+        .query_row(params![tenant, fold(user_name)], |r| {
+            Ok((r.get(0)?, r.get(1)?))
+        })
+        .optional()?
+        .ok_or_else(|| Error::NotFound(format!("user {user_name:?}")))
+}
+
+pub(in crate::store) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
+    let mut st = c.prepare_cached(
+        "SELECT lg.selector, lg.value, lg.group_id, lg.pending_since, g.display_name, lg.reserve, lg.max_seats, lg.tenant
+         FROM license_groups lg LEFT JOIN groups g ON g.tenant = lg.tenant AND g.id = lg.group_id
+         WHERE lg.license_rk = ? ORDER BY lg.position, lg.selector, lg.value",
+    )?;
+    let mut tenant = None;
+    let mut groups = st.query_all([l], |r| {
+        let kind: String = r.get(0)?;
+        let value: String = r.get(1)?;
+        let group_id: Option<String> = r.get(2)?;
+        tenant = Some(r.get::<_, TenantKey>(7)?);
+        Ok(SelectorView {
+            selector: Selector::from_parts(&kind, value),
+            pending: group_id.is_none(),
+            group_id,
+            pending_since: r.get(3)?,
+            ambiguous: false,
+            group_name: r.get(4)?,
+            reserve: r.get(5)?,
+            max: r.get(6)?,
+            in_use: None,
+            waiting: None,
+        })
+    })?;
+    if let Some(t) = tenant {
+        for g in &mut groups {
+            if !matches!(g.selector, Selector::Id(_)) {
+                g.ambiguous =
+                    crate::store::allocation::selection::matches(c, t, &g.selector)?.len() > 1;
+            }
+        }
+    }
+    if groups.iter().any(|g| g.reserve > 0 || g.max.is_some()) {
+        let use_of = pool_counts(c, l)?;
+        let mut seen = HashSet::new();
+        for g in &mut groups {
+            // A group named by two selectors counts at the first.
+            let first = g.group_id.as_ref().is_none_or(|id| seen.insert(id.clone()));
+            let (in_use, waiting) = match (&g.group_id, first) {
+                (Some(id), true) => use_of.get(id).copied().unwrap_or((0, 0)),
+                _ => (0, 0),
+            };
+            g.in_use = Some(in_use);
+            g.waiting = Some(waiting);
+        }
+    }
+    c.prepare_cached(
+        "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated, notify,
+                reclaim_idle_days, reclaim_notice_days,
+                (SELECT count(*) FROM seats s WHERE s.license_rk = licenses.rk AND s.hold IS NOT NULL),
+                overage, overage_percent
+         FROM licenses WHERE rk = ?",
+    )?
+    .query_row([l], |r| {
+        let lowered: String = r.get(5)?;
+        Ok(LicenseView {
+            id: r.get(0)?,
+            name: r.get(1)?,
+            seats: r.get(2)?,
+            groups,
+            auto_promote: r.get(3)?,
+            grace_seconds: r.get(4)?,
+            on_capacity_lowered: OnLowered::parse(&lowered).unwrap_or(OnLowered::Keep),
+            free_on_delete: r.get(6)?,
+            notify: serde_json::from_str(&r.get::<_, String>(12)?).unwrap_or_default(),
+            reclaim_idle_days: r.get(13)?,
+            reclaim_notice_days: r.get(14)?,
+            overage: r.get(16)?,
+            overage_percent: r.get(17)?,
+            overage_seats: crate::capacity::overage_seats(r.get(2)?, r.get(16)?, r.get(17)?),
+            granted: r.get(7)?,
+            blocked: r.get(8)?,
+            releasing: r.get(9)?,
+            held: r.get(15)?,
+            created: r.get(10)?,
+            updated: r.get(11)?,
+        })
+    })
+}
+
+/// Seats per pool of a license: (in use, waiting) by group id.
+pub(in crate::store) fn pool_counts(
+    c: &Db,
+    l: LicenseKey,
+) -> Result<std::collections::HashMap<String, (i64, i64)>> {
+    let mut st = c.prepare_cached(
+        "SELECT pool, state, count(*) FROM seats WHERE license_rk = ? AND pool IS NOT NULL GROUP BY pool, state",
+    )?;
+    let mut out: std::collections::HashMap<String, (i64, i64)> = Default::default();
+    for row in st.query_map([l], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })? {
+        let (pool, state, n) = row?;
+        let e = out.entry(pool).or_insert((0, 0));
+        if state == "blocked" {
+            e.1 += n;
+        } else {
+            e.0 += n;
+        }
+    }
+    Ok(out)
+}
+
+fn apply_change(
+    c: &Db,
+    tenant: TenantKey,
+    l: LicenseKey,
+    at: Millis,
+    change: &LicenseChange,
+) -> Result<Report> {
+    let mut view_now = TxSeats::new(c, tenant);
+    let old = view_now
+        .policy(l)?
+        .ok_or_else(|| Error::NotFound("license".into()))?;
+    let rules_before = crate::store::allocation::tx_seats::pool_rules(c, l)?;
+    let set = |col: &str, v: &dyn crate::store::engine::sql::Param| -> Result<()> {
+        c.execute(
+            &format!("UPDATE licenses SET {col} = ? WHERE rk = ?"),
+            &[v, &l] as &[&dyn crate::store::engine::sql::Param],
+        )?;
+        Ok(())
+    };
+    if let Some(n) = &change.name {
+        let n = validate_name(n)?;
+        set("name", &n).map_err(|e| match e {
+            ref e if crate::store::is_unique_violation(e) => {
+                Error::Conflict(format!("a license named {n:?} exists"))
+            }
+            e => e,
+        })?;
+    }
+    if let Some(s) = change.seats {
+        set("seats", &validate_seats(s)?)?;
+    }
+    if let Some(b) = change.auto_promote {
+        set("auto_promote", &b)?;
+    }
+    if let Some(g) = change.grace_seconds {
+        set("grace_seconds", &validate_grace(g)?)?;
+    }
+    if let Some(p) = change.on_capacity_lowered {
+        set("on_capacity_lowered", &p.as_str())?;
+    }
+    if let Some(b) = change.free_on_delete {
+        set("free_on_delete", &b)?;
+    }
+    if let Some(n) = &change.notify {
+        crate::store::check_recipients(n)?;
+        set("notify", &json!(n).to_string())?;
+    }
+    if change.overage.is_some() || change.overage_percent.is_some() {
+        let (old_overage, old_percent): (i64, i64) = c
+            .prepare_cached("SELECT overage, overage_percent FROM licenses WHERE rk = ?")?
+            .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        // Giving one of them replaces the other.
+        let (overage, percent) = match (change.overage, change.overage_percent) {
+            (Some(o), Some(p)) => (o, p),
+            (Some(o), None) => (o, if o > 0 { 0 } else { old_percent }),
+            (None, Some(p)) => (if p > 0 { 0 } else { old_overage }, p),
+            (None, None) => (old_overage, old_percent),
+        };
+        validate_overage(overage, percent)?;
+        set("overage", &overage)?;
+        set("overage_percent", &percent)?;
+    }
+    if change.reclaim_idle_days.is_some() || change.reclaim_notice_days.is_some() {
+        let (old_idle, old_notice): (i64, i64) = c
+            .prepare_cached(
+                "SELECT reclaim_idle_days, reclaim_notice_days FROM licenses WHERE rk = ?",
+            )?
+            .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+        let (idle, notice) = (
+            change.reclaim_idle_days.unwrap_or(old_idle),
+            change.reclaim_notice_days.unwrap_or(old_notice),
+        );
+        validate_reclaim(idle, notice)?;
+        set("reclaim_idle_days", &idle)?;
+        set("reclaim_notice_days", &notice)?;
+    }
+    set("updated", &rfc3339(at))?;
+    let (removed, added) = match &change.groups {
+        Some(g) => {
+            validate_selectors(g)?;
+            set_selectors(c, tenant, l, at, g)?
+        }
+        None => (Vec::new(), Vec::new()),
+    };
+    let (seats, reserved): (i64, i64) = c
+        .prepare_cached(
+            "SELECT seats, (SELECT CAST(coalesce(sum(reserve), 0) AS BIGINT) FROM license_groups WHERE license_rk = licenses.rk) FROM licenses WHERE rk = ?",
+        )?
+        .query_row([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    validate_reserves(seats, reserved)?;
+    // New reservations, ceilings or order of groups: seats move to their new pools first, so
+    // that the selection below is served by the new rules.
+    let rules_changed = crate::store::allocation::tx_seats::pool_rules(c, l)? != rules_before;
+    let in_use_before = view_now.counts(l)?.in_use();
+    // The seats the allocator grants up to: the count plus the agreed overage.
+    let new_capacity = view_now.policy(l)?.map_or(old.capacity, |p| p.capacity);
+    let report = allocate(c, tenant, at, |a| {
+        // Blocked users are written to the outbox slice by slice (see `reevaluate_selected`).
+        let notify =
+            |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
+        if rules_changed {
+            a.repool_all(l)?;
+        }
+        selection_changed(a, l, &removed, &added, notify)?;
+        if new_capacity != old.capacity {
+            a.capacity_changed(l, old.capacity)?;
+        }
+        if rules_changed {
+            a.limits_changed(l)?;
+        }
+        if change.auto_promote == Some(true) && !old.auto_promote {
+            a.fill(l, &[], false)?;
+        }
+        if change.on_capacity_lowered == Some(OnLowered::BlockNewest)
+            && old.on_lowered != OnLowered::BlockNewest
+        {
+            // The policy takes effect in this change, as a seat count does.
+            a.on_lowered_changed(l)?;
+        }
+        Ok(())
+    })?;
+    if let Some(s) = change
+        .seats
+        .filter(|s| *s < old.capacity && *s < in_use_before)
+    {
+        let policy = change.on_capacity_lowered.unwrap_or(old.on_lowered);
+        outbox::record(
+            c,
+            tenant,
+            Kind::CapacityLowered,
+            l,
+            at,
+            vec![
+                json!({"from": old.capacity, "to": s, "inUse": in_use_before,
+                        "policy": policy.as_str()}),
+            ],
+        )?;
+    }
+    // A capacity change moves the thresholds and the history even when no seat changed.
+    outbox::check_threshold(c, tenant, l, at)?;
+    crate::store::allocation::history::record(c, l, at)?;
+    Ok(report)
+}
+
+impl Store {
+    pub async fn create_license(
+        &self,
+        tenant: TenantKey,
+        spec: LicenseSpec,
+        actor: Actor,
+    ) -> Result<LicenseView> {
+        let name = validate_name(&spec.name)?;
+        validate_seats(spec.seats)?;
+        validate_grace(spec.grace_seconds)?;
+        validate_selectors(&spec.groups)?;
+        validate_reserves(
+            spec.seats,
+            distinct(&spec.groups).iter().map(|g| g.reserve).sum(),
+        )?;
+        crate::store::check_recipients(&spec.notify)?;
+        validate_reclaim(spec.reclaim_idle_days, spec.reclaim_notice_days)?;
+        validate_overage(spec.overage, spec.overage_percent)?;
+        let ticker = self.ticker();
+        self.write_alone(Lock::Tenant(tenant), move |c| {
+            let at = ticker.now();
+            let id = uuid::Uuid::new_v4().to_string();
+            let ts = rfc3339(at);
+            c.prepare_cached(
+                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated, notify, reclaim_idle_days, reclaim_notice_days, overage, overage_percent)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            )?
+            .execute(params![
+                tenant,
+                id,
+                name,
+                spec.seats,
+                spec.auto_promote,
+                spec.grace_seconds,
+                spec.on_capacity_lowered.as_str(),
+                spec.free_on_delete,
+                ts,
+                ts,
+                json!(spec.notify).to_string(),
+                spec.reclaim_idle_days,
+                spec.reclaim_notice_days,
+                spec.overage,
+                spec.overage_percent
+            ])
+            .map_err(|e| if crate::store::is_unique_violation(&e) { Error::Conflict(format!("a license named {name:?} exists")) } else { e })?;
+            let l = c.last_insert_rowid()?;
+            let (_, added) = set_selectors(c, tenant, l, at, &spec.groups)?;
+            allocate(c, tenant, at, |a| {
+                let notify = |a: &mut Allocator<TxSeats>| outbox::record_blocked(c, tenant, at, &mut a.report);
+                selection_changed(a, l, &[], &added, notify)
+            })?;
+            crate::store::allocation::history::record(c, l, at)?;
+            let v = view(c, l)?;
+            audit(c, tenant, at, actor.as_str(), crate::store::events::audit::AuditAction::LicenseCreate, json!({"license": v.id, "name": v.name, "settings": settings_of(&v)}))?;
+            Ok(v)
+        })
+        .await
+    }
+
+    pub async fn license(&self, tenant: TenantKey, key: String) -> Result<LicenseView> {
+        self.read(move |c| view(c, license_key(c, tenant, &key)?))
+            .await
+    }
+
+    pub async fn list_licenses(&self, tenant: TenantKey) -> Result<Vec<LicenseView>> {
+        self.read(move |c| {
+            let mut st =
+                c.prepare_cached("SELECT rk FROM licenses WHERE tenant = ? ORDER BY created, id")?;
+            let keys = st.query_all::<LicenseKey, _>([tenant], |r| r.get(0))?;
+            keys.into_iter().map(|l| view(c, l)).collect()
+        })
+        .await
+    }
+
+    pub async fn update_license(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        change: LicenseChange,
+        actor: Actor,
+    ) -> Result<LicenseView> {
+        let ticker = self.ticker();
+        self.write_alone(Lock::Tenant(tenant), move |c| {
+            let at = ticker.now();
+            let l = license_key(c, tenant, &key)?;
+            let before = view(c, l)?;
+            apply_change(c, tenant, l, at, &change)?;
+            let after = view(c, l)?;
+            crate::store::events::webhooks::license_updated(c, tenant, at, &before, &after)?;
+            audit(
+                c,
+                tenant,
+                at,
+                actor.as_str(),
+                crate::store::events::audit::AuditAction::LicenseUpdate,
+                license_changes(&before, &after),
+            )?;
+            Ok(after)
+        })
+        .await
+    }
+
+    pub async fn delete_license(&self, tenant: TenantKey, key: String, actor: Actor) -> Result<()> {
+        let ticker = self.ticker();
+        self.write_alone(Lock::Tenant(tenant), move |c| {
+            let at = ticker.now();
+            let l = license_key(c, tenant, &key)?;
+            let v = view(c, l)?;
+            let mut seats = TxSeats::new(c, tenant);
+            for s in seats.all_seats(l)? {
+                seats.record(
+                    l,
+                    &s.user,
+                    crate::alloc::EventKind::Released,
+                    Some(s.state),
+                    at,
+                )?;
+            }
+            // Its seats' webhooks name the license: written before it goes.
+            seats.flush()?;
+            c.prepare_cached("DELETE FROM licenses WHERE rk = ?")?
+                .execute([l])?;
+            // Its notifications keep the name; the key may be reused by a later license.
+            c.prepare_cached(
+                "UPDATE outbox SET license_rk = -id WHERE tenant = ? AND license_rk = ?",
+            )?
+            .execute(params![tenant, l])?;
+            audit(
+                c,
+                tenant,
+                at,
+                actor.as_str(),
+                crate::store::events::audit::AuditAction::LicenseDelete,
+                json!({"license": v.id, "name": v.name}),
+            )?;
+            Ok(())
+        })
+        .await
+    }
+}
+
+/// A license's settings as an admin sets them (no counters or timestamps), for the audit log.
+fn settings_of(v: &LicenseView) -> serde_json::Value {
+    let mut j = json!(v);
+    if let Some(o) = j.as_object_mut() {
+        for k in [
+            "granted",
+            "blocked",
+            "releasing",
+            "held",
+            "created",
+            "updated",
+            "id",
+        ] {
+            o.remove(k);
+        }
+    }
+    j
+}
+
+/// What an update changed: each setting with its value before and after, and the groups
+/// selected and unselected (by how they were named), for the audit log.
+fn license_changes(before: &LicenseView, after: &LicenseView) -> serde_json::Value {
+    // The group's display name when it has arrived; else how the selector names it.
+    let name = |s: &SelectorView| {
+        if let Some(n) = &s.group_name {
+            return n.clone();
+        }
+        serde_json::to_value(s)
+            .ok()
+            .and_then(|v| {
+                v.get("displayName")
+                    .or_else(|| v.get("id"))
+                    .or_else(|| v.get("externalId"))
+                    .and_then(|x| x.as_str().map(str::to_owned))
+            })
+            .unwrap_or_default()
+    };
+    let (b, a): (Vec<String>, Vec<String>) = (
+        before.groups.iter().map(name).collect(),
+        after.groups.iter().map(name).collect(),
+    );
+    let mut changed = crate::store::events::audit::changes(
+        &settings_of(before),
+        &settings_of(after),
+        &["groups"],
+    );
+    let added: Vec<&String> = a.iter().filter(|g| !b.contains(g)).collect();
+    let removed: Vec<&String> = b.iter().filter(|g| !a.contains(g)).collect();
+    if !added.is_empty() || !removed.is_empty() {
+        changed["groups"] = json!({"selected": added, "unselected": removed});
+    }
+    // Reservations and ceilings of groups selected before and after.
+    let mut limits = Vec::new();
+    for (bv, bn) in before.groups.iter().zip(&b) {
+        let Some((av, _)) = after.groups.iter().zip(&a).find(|(_, an)| *an == bn) else {
+            continue;
+        };
+        if (bv.reserve, bv.max) != (av.reserve, av.max) {
+            limits.push(
+                json!({"group": bn, "reserve": [bv.reserve, av.reserve], "max": [bv.max, av.max]}),
+            );
+        }
+    }
+    if !limits.is_empty() {
+        changed["limits"] = json!(limits);
+    }
+    json!({"license": after.id, "name": after.name, "changed": changed})
+}

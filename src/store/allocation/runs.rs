@@ -1,0 +1,252 @@
+//! The allocator's entry points on the store: each runs `crate::alloc` over a [`TxSeats`] in
+//! the transaction of the write that caused it (a user created or changed, members added or
+//! removed, a license's selection or capacity changed, a grant), stamping the waitlist order
+//! under the tenant's writer; and a group's reach (which users and licenses a change of it
+//! touches), with pending selectors bound as their group arrives.
+
+use crate::alloc::{Allocator, Cause, Change, GroupId, LicenseKey, Millis, Report, UserId};
+use crate::store::allocation::tx_seats::TxSeats;
+use crate::store::engine::sql::strings;
+use crate::store::engine::sql::{params, Db, Engine, OptionalExtension};
+use crate::store::{Result, TenantKey};
+
+thread_local! {
+    /// The last order stamp given out on this (writer) thread.
+    static LAST_ORDER: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
+}
+
+/// A strictly increasing microsecond stamp, never behind `at`, so that stamps follow the order
+/// changes are applied in. On SQLite write jobs run one after another on the store's writer
+/// thread, which keeps the last stamp. On PostgreSQL the tenant's jobs run one after another
+/// under its lock (`pg::Lock`), whichever node runs them, and the last stamp is the tenant's.
+fn next_order(c: &Db, tenant: TenantKey, at: Millis) -> Result<i64> {
+    match c.engine() {
+        Engine::Sqlite => Ok(LAST_ORDER.with(|last| {
+            let v = (at * 1000).max(last.get() + 1);
+            last.set(v);
+            v
+        })),
+        Engine::Postgres => c.query_row(
+            "UPDATE tenants SET last_order = GREATEST(last_order + 1, ?) WHERE rk = ? RETURNING last_order",
+            params![at * 1000, tenant],
+            |r| r.get(0),
+        ),
+    }
+}
+
+/// As [`allocate`], for a run in which an admin grants `user` a seat by hand (the promotion's
+/// cause is `manual`).
+pub(in crate::store) fn allocate_granting(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    user: &str,
+    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
+) -> Result<Report> {
+    allocate_in(c, tenant, now, Default::default(), Some(user.to_owned()), f)
+}
+
+/// Runs `f` with an allocator over this transaction and records what it notifies (blocked
+/// users, capacity thresholds) in the outbox, in the same transaction; returns what it changed.
+pub(in crate::store) fn allocate(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
+) -> Result<Report> {
+    allocate_reclaiming(c, tenant, now, Default::default(), f)
+}
+
+/// As [`allocate`], for a run that reclaims the seats of `idle` users (their events carry the
+/// cause `idle`).
+pub(in crate::store) fn allocate_reclaiming(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    idle: std::collections::HashSet<String>,
+    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
+) -> Result<Report> {
+    allocate_in(c, tenant, now, idle, None, f)
+}
+
+fn allocate_in(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    idle: std::collections::HashSet<String>,
+    manual: Option<String>,
+    f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
+) -> Result<Report> {
+    let order = next_order(c, tenant, now)?;
+    let mut view = TxSeats::new(c, tenant);
+    view.idle = idle;
+    view.manual = manual;
+    view.now = now;
+    let mut a = Allocator::with_order(&mut view, now, order);
+    f(&mut a)?;
+    let report = std::mem::take(&mut a.report);
+    drop(a);
+    view.flush()?;
+    crate::store::events::outbox::after_allocation(c, tenant, now, &report)?;
+    Ok(report)
+}
+
+/// After a user was created, changed or is about to be deleted. `extra` are licenses to
+/// re-evaluate besides those the user's groups reach (its seats before a delete).
+pub(in crate::store) fn user_changed(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    user: &str,
+    extra: &[LicenseKey],
+    cause: Cause,
+) -> Result<Report> {
+    allocate(c, tenant, now, |a| a.member_changed(user, extra, cause))
+}
+
+/// Whether a group lists a new user by its externalId (`external_id`): members name users by
+/// id, and a new id is in no group yet, so only then can the user's seats change. The usual
+/// order of a sync (users first, then groups) makes this false, and a create runs no allocator.
+pub(in crate::store) fn listed(
+    c: &Db,
+    tenant: TenantKey,
+    external_id: Option<&str>,
+) -> Result<bool> {
+    let Some(x) = external_id else {
+        return Ok(false);
+    };
+    Ok(
+        c.prepare_cached("SELECT 1 FROM group_members WHERE tenant = ? AND member_id = ? LIMIT 1")?
+            .query_row(params![tenant, x], |_| Ok(()))
+            .optional()?
+            .is_some(),
+    )
+}
+
+/// The licenses and users a group reaches, taken before the group (or a member) goes away.
+pub(in crate::store) struct Reach {
+    licenses: Vec<LicenseKey>,
+    users: Vec<UserId>,
+}
+
+/// What changing `members` of `group` can affect: the licenses selecting the group or a group
+/// containing it, and every user under those members (a member may be a nested group, or an
+/// externalId standing for a user).
+pub(in crate::store) fn reach(
+    c: &Db,
+    tenant: TenantKey,
+    group: &str,
+    members: &[String],
+) -> Result<Reach> {
+    let mut view = TxSeats::new(c, tenant);
+    let mut a = Allocator::new(&mut view, 0);
+    let mut groups: Vec<GroupId> = a.ancestors(group)?.into_iter().collect();
+    groups.push(group.to_owned());
+    let licenses = a.licenses_touching(&groups)?;
+    let mut users = Vec::new();
+    if licenses.is_empty() {
+        // No license selects the group or a group above it: its members' seats cannot change
+        // (a large group no license uses costs its own rows only).
+        return Ok(Reach { licenses, users });
+    }
+    for m in members {
+        users.extend(strings(
+            c,
+            "SELECT id FROM users WHERE tenant = ?1 AND id = ?2
+             UNION SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2",
+            params![tenant, m],
+        )?);
+        let is_group: bool = c
+            .prepare_cached("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant = ? AND id = ?)")?
+            .query_row(params![tenant, m], |r| r.get(0))?;
+        if is_group {
+            users.extend(a.member_closure(m)?);
+        }
+    }
+    users.sort();
+    users.dedup();
+    Ok(Reach { licenses, users })
+}
+
+/// Re-evaluates what a group change reached (taken with [`reach`] before and/or after it);
+/// `change` names it for the losses the circuit breaker holds.
+pub(in crate::store) fn reevaluate_reach(
+    c: &Db,
+    tenant: TenantKey,
+    now: Millis,
+    reach: Reach,
+    cause: Cause,
+    change: Option<Change>,
+) -> Result<Report> {
+    allocate(c, tenant, now, |a| {
+        if let Some(change) = change {
+            a.because(change);
+        }
+        for l in &reach.licenses {
+            a.reevaluate(*l, &reach.users, cause, false)?;
+        }
+        Ok(())
+    })
+}
+
+impl Reach {
+    pub fn merge(mut self, other: Reach) -> Reach {
+        self.licenses.extend(other.licenses);
+        self.licenses.sort_unstable();
+        self.licenses.dedup();
+        self.users.extend(other.users);
+        self.users.sort();
+        self.users.dedup();
+        self
+    }
+}
+
+/// Binds pending selectors that name this group (by id, externalId or displayName) and returns
+/// the licenses that gained it. A name that also names another group (same-named groups, where
+/// the tenant allows them) binds nothing: the admin picks one by id.
+pub(in crate::store) fn bind_selectors(
+    c: &Db,
+    tenant: TenantKey,
+    group: &str,
+) -> Result<Vec<LicenseKey>> {
+    let (id, ext, name): (String, Option<String>, String) = c
+        .prepare_cached(
+            "SELECT id, external_id, display_name_key FROM groups WHERE tenant = ? AND id = ?",
+        )?
+        .query_row(params![tenant, group], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+        })?;
+    let mut st = c.prepare_cached(
+        "UPDATE license_groups SET group_id = ?2, pending_since = NULL
+         WHERE tenant = ?1 AND group_id IS NULL AND (
+             (selector = 'id' AND value = ?2)
+             OR (selector = 'externalId' AND value = ?3
+                 AND (SELECT count(*) FROM groups g WHERE g.tenant = ?1 AND g.external_id = ?3) = 1)
+             OR (selector = 'displayName' AND lower(value) = ?4
+                 AND (SELECT count(*) FROM groups g WHERE g.tenant = ?1 AND g.display_name_key = ?4) = 1))
+         RETURNING license_rk",
+    )?;
+    st.query_all::<LicenseKey, _>(params![tenant, id, ext, name], |r| r.get(0))
+}
+
+/// A deleted group's selectors go back to pending (a later group may match them).
+pub(in crate::store) fn unbind_selectors(
+    c: &Db,
+    tenant: TenantKey,
+    group: &str,
+    now: &str,
+) -> Result<()> {
+    c.prepare_cached("UPDATE license_groups SET group_id = NULL, pending_since = ? WHERE tenant = ? AND group_id = ?")?
+        .execute(params![now, tenant, group])?;
+    Ok(())
+}
+
+/// A group's display name (for what a held loss says), or its id when it has none.
+pub(in crate::store) fn group_name(c: &Db, tenant: TenantKey, group: &str) -> Result<String> {
+    Ok(
+        c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?
+            .query_row(params![tenant, group], |r| r.get::<_, String>(0))
+            .optional()?
+            .unwrap_or_else(|| group.to_owned()),
+    )
+}

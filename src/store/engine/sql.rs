@@ -1,0 +1,668 @@
+//! One SQL interface over both store engines, so that each statement is written once.
+//!
+//! Store code runs inside a transaction (or a read snapshot) and talks to a [`Db`], whose
+//! surface follows rusqlite's (`prepare_cached`, `execute`, `query_row`, `query_map`,
+//! [`OptionalExtension::optional`], [`params!`](crate::params)), so the SQL and the code around
+//! it read the same whichever engine runs it. Statements are written with SQLite's `?` / `?N`
+//! placeholders; for PostgreSQL they are rewritten to `$N` once ([`placeholders`]) and the
+//! prepared statement is cached per connection (rusqlite caches its own). A parameter is
+//! anything both engines bind ([`Param`]: `i64`, `bool`, `&str`, `String`, `Vec<u8>`, `Option`
+//! of those) and a column anything both decode ([`Col`]). Where the dialects differ,
+//! [`Db::engine`] picks the statement.
+//!
+//! The PostgreSQL client is `tokio-postgres` (rust-postgres), the most used PostgreSQL client
+//! for Rust; it speaks the extended protocol with binary parameters, so a cached statement
+//! costs one round trip. The store runs its statements on threads of their own (the writers,
+//! the readers), so those connections block ([`PgClient`](crate::store::engine::postgres_client::PgClient): as the
+//! `postgres` crate, plus sending a deferred `SAVEPOINT` with the next statement); the hot
+//! path's point reads run async on the serving thread (`pg_point`). The `postgres` crate's
+//! re-exported types (rows, parameters, errors) are the same types.
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+
+use crate::store::engine::postgres_client::PgClient;
+use crate::store::{Error, Result};
+
+/// Which database a [`Db`] talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Engine {
+    Sqlite,
+    Postgres,
+}
+
+/// A value both engines can bind as a parameter.
+pub trait Param: rusqlite::ToSql + postgres::types::ToSql + Send + Sync {}
+impl<T: rusqlite::ToSql + postgres::types::ToSql + Send + Sync + ?Sized> Param for T {}
+
+/// Parameters of one statement: `params![a, b]`, `[a, b]` of one type, or `[]`.
+pub trait Params {
+    fn list(&self) -> Vec<&dyn Param>;
+}
+
+impl Params for &[&dyn Param] {
+    fn list(&self) -> Vec<&dyn Param> {
+        self.to_vec()
+    }
+}
+
+impl Params for [&dyn Param; 0] {
+    fn list(&self) -> Vec<&dyn Param> {
+        Vec::new()
+    }
+}
+
+macro_rules! array_params {
+    ($($n:literal)+) => {$(
+        impl<T: Param> Params for [T; $n] {
+            fn list(&self) -> Vec<&dyn Param> {
+                self.iter().map(|p| p as &dyn Param).collect()
+            }
+        }
+    )+};
+}
+array_params!(1 2 3 4 5 6 7 8);
+
+/// Statement parameters of mixed types, as rusqlite's macro of the same name.
+#[macro_export]
+macro_rules! params {
+    () => { &[] as &[&dyn $crate::store::engine::sql::Param] };
+    ($($p:expr),+ $(,)?) => { &[$(&$p as &dyn $crate::store::engine::sql::Param),+] as &[&dyn $crate::store::engine::sql::Param] };
+}
+pub use crate::params;
+
+/// A column type both engines can decode.
+pub trait Col: Sized {
+    fn from_sqlite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self>;
+    fn from_postgres(r: &postgres::Row, i: usize) -> std::result::Result<Self, postgres::Error>;
+}
+
+impl<T> Col for T
+where
+    T: rusqlite::types::FromSql + for<'a> postgres::types::FromSql<'a>,
+{
+    fn from_sqlite(r: &rusqlite::Row, i: usize) -> rusqlite::Result<Self> {
+        r.get(i)
+    }
+    fn from_postgres(r: &postgres::Row, i: usize) -> std::result::Result<Self, postgres::Error> {
+        r.try_get(i)
+    }
+}
+
+/// One result row, of either engine.
+pub enum Row<'r> {
+    Sqlite(&'r rusqlite::Row<'r>),
+    Postgres(&'r postgres::Row),
+}
+
+/// A column's index (from 0).
+pub trait RowIndex {
+    fn index(self) -> usize;
+}
+
+impl RowIndex for usize {
+    fn index(self) -> usize {
+        self
+    }
+}
+
+impl Row<'_> {
+    /// Column `i` (from 0). The first type parameter is there so that rusqlite's
+    /// `r.get::<_, T>(i)` reads the same.
+    pub fn get<I: RowIndex, T: Col>(&self, i: I) -> Result<T> {
+        let i = i.index();
+        Ok(match self {
+            Row::Sqlite(r) => T::from_sqlite(r, i)?,
+            Row::Postgres(r) => T::from_postgres(r, i)?,
+        })
+    }
+
+    /// `f` of text column `i` without copying it (`""` for NULL).
+    pub fn with_str<T>(&self, i: usize, f: impl FnOnce(&str) -> T) -> Result<T> {
+        Ok(match self {
+            Row::Sqlite(r) => f(r.get_ref(i)?.as_str().unwrap_or("")),
+            Row::Postgres(r) => f(r.try_get::<_, Option<&str>>(i)?.unwrap_or("")),
+        })
+    }
+
+    /// Text-array column `i`, a PostgreSQL type SQLite does not have (an error there).
+    pub fn text_array(&self, i: usize) -> Result<Vec<String>> {
+        match self {
+            Row::Sqlite(_) => Err(Error::Internal("a text array read from SQLite".into())),
+            Row::Postgres(r) => Ok(r.try_get(i)?),
+        }
+    }
+}
+
+/// `Ok(None)` for a query that found no row, as rusqlite's trait of the same name.
+pub trait OptionalExtension<T> {
+    fn optional(self) -> Result<Option<T>>;
+}
+
+impl<T> OptionalExtension<T> for Result<T> {
+    fn optional(self) -> Result<Option<T>> {
+        match self {
+            Ok(v) => Ok(Some(v)),
+            Err(Error::NoRow) => Ok(None),
+            Err(e) => Err(e),
+        }
+    }
+}
+
+/// A PostgreSQL connection with its prepared statements, by the SQL they were written as.
+pub struct PgSession {
+    pub client: PgClient,
+    statements: HashMap<String, postgres::Statement>,
+    /// Simple statements to send with the next statement, in its round trip ([`PgSession::defer`]).
+    pending: Option<String>,
+    /// Set while a large job runs here ([`PgSession::set_paced`]): when it started working
+    /// since its last rest.
+    paced: Option<std::time::Instant>,
+}
+
+/// A paced job works this long between rests ([`PgSession::set_paced`]).
+pub const PACE_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Rows one [`Db::for_each_row`] reads from PostgreSQL at a time.
+pub const SCAN_BATCH: usize = 256;
+
+/// Statements a PostgreSQL connection keeps prepared; past it the cache starts over (the store
+/// has a few hundred distinct statements; filters built per request come and go).
+const PG_STATEMENTS: usize = 1024;
+
+impl PgSession {
+    pub fn new(client: PgClient) -> PgSession {
+        PgSession {
+            client,
+            statements: HashMap::new(),
+            pending: None,
+            paced: None,
+        }
+    }
+
+    /// Paces the job that runs here from now on (`on`) or no longer: after each
+    /// [`PACE_SLICE`] of work it rests as long as it worked, before its next statement. A large
+    /// job of one tenant (selecting a huge group, a 100,000-member PUT, a reconcile, a preview)
+    /// then takes at most about half of a core with its database backend, however long it
+    /// runs, and other tenants' requests find the CPU (on PostgreSQL a tenant's jobs never wait
+    /// for another tenant's lock, only for the machine). It rests only while other requests are
+    /// in flight in this process (`background::InFlight`).
+    pub fn set_paced(&mut self, on: bool) {
+        self.paced = on.then(std::time::Instant::now);
+    }
+
+    /// Rests when a paced job has worked a slice.
+    fn rest(&mut self) {
+        if let Some(since) = self.paced {
+            let worked = since.elapsed();
+            if worked >= PACE_SLICE {
+                // Only while other requests want the machine: alone, a job runs at full speed.
+                if crate::background::InFlight::others() {
+                    std::thread::sleep(worked.min(PACE_SLICE * 4));
+                }
+                self.paced = Some(std::time::Instant::now());
+            }
+        }
+    }
+
+    /// Sends `sql` (simple statements without parameters, such as a `SAVEPOINT`) with the next
+    /// statement on this connection, in the same round trip. Should `sql` fail, that next
+    /// statement fails with its error.
+    pub fn defer(&mut self, sql: &str) {
+        self.pending = Some(match self.pending.take() {
+            Some(p) => format!("{p}; {sql}"),
+            None => sql.to_owned(),
+        });
+    }
+
+    fn prepare(&mut self, sql: &str) -> Result<postgres::Statement> {
+        if let Some(s) = self.statements.get(sql) {
+            return Ok(s.clone());
+        }
+        let s = self.client.prepare(&placeholders(sql))?;
+        if self.statements.len() >= PG_STATEMENTS {
+            self.statements.clear();
+        }
+        self.statements.insert(sql.to_owned(), s.clone());
+        Ok(s)
+    }
+
+    fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
+        self.rest();
+        let st = self.prepare(sql)?;
+        let params = pg_params(params);
+        Ok(match self.pending.take() {
+            Some(before) => self.client.query_after(&before, &st, &params)?,
+            None => self.client.query(&st, &params)?,
+        })
+    }
+
+    fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<u64> {
+        self.rest();
+        let st = self.prepare(sql)?;
+        let params = pg_params(params);
+        Ok(match self.pending.take() {
+            Some(before) => self.client.execute_after(&before, &st, &params)?,
+            None => self.client.execute(&st, &params)?,
+        })
+    }
+
+    /// Runs simple statements (after what was deferred).
+    pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        match self.pending.take() {
+            Some(before) => self.client.batch_execute(&format!("{before}; {sql}"))?,
+            None => self.client.batch_execute(sql)?,
+        }
+        Ok(())
+    }
+
+    /// Sends what was deferred, before a statement that does not go through this session.
+    fn flush(&mut self) -> Result<()> {
+        self.rest();
+        match self.pending.take() {
+            Some(before) => Ok(self.client.batch_execute(&before)?),
+            None => Ok(()),
+        }
+    }
+}
+
+/// A connection inside a transaction (or a read snapshot), of either engine.
+#[derive(Clone, Copy)]
+pub enum Db<'a> {
+    Sqlite(&'a rusqlite::Connection),
+    Postgres(&'a RefCell<PgSession>),
+}
+
+fn sqlite_params<'p>(params: &[&'p dyn Param]) -> Vec<&'p dyn rusqlite::ToSql> {
+    params.iter().map(|p| *p as &dyn rusqlite::ToSql).collect()
+}
+
+pub(in crate::store) fn pg_params<'p>(
+    params: &[&'p dyn Param],
+) -> Vec<&'p (dyn postgres::types::ToSql + Sync)> {
+    params
+        .iter()
+        .map(|p| *p as &(dyn postgres::types::ToSql + Sync))
+        .collect()
+}
+
+impl<'a> Db<'a> {
+    pub fn engine(&self) -> Engine {
+        match self {
+            Db::Sqlite(_) => Engine::Sqlite,
+            Db::Postgres(_) => Engine::Postgres,
+        }
+    }
+
+    /// The SQLite connection, for what only SQLite has (pragmas, online backup).
+    pub fn sqlite(&self) -> Option<&'a rusqlite::Connection> {
+        match self {
+            Db::Sqlite(c) => Some(c),
+            Db::Postgres(_) => None,
+        }
+    }
+
+    /// A statement to run (prepared once per connection and kept).
+    pub fn prepare_cached(&self, sql: &str) -> Result<Statement<'a>> {
+        Ok(match self {
+            Db::Sqlite(c) => Statement::Sqlite(c.prepare_cached(sql)?),
+            Db::Postgres(s) => Statement::Postgres(s, sql.to_owned()),
+        })
+    }
+
+    /// As [`Db::prepare_cached`].
+    pub fn prepare(&self, sql: &str) -> Result<Statement<'a>> {
+        self.prepare_cached(sql)
+    }
+
+    /// Runs a statement; returns the rows it changed.
+    pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
+        self.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Hands the rows of `sql` to `f` one at a time until it answers `false`. SQLite steps the
+    /// statement; PostgreSQL reads the result first, unless `streamed`: then, inside a
+    /// transaction, it reads through a cursor (`DECLARE` / `FETCH`, [`SCAN_BATCH`] rows at a
+    /// time), so the server produces the next batch only when the caller has taken the last:
+    /// a long scan costs the database what the caller consumes, at the caller's pace (and CPU
+    /// priority), and `f` may run other statements on this connection between rows. A cursor
+    /// costs two more round trips, so only scans ask for one. Outside a transaction (where a
+    /// cursor cannot live) the result is read first.
+    pub fn for_each_row(
+        &self,
+        sql: &str,
+        params: impl Params,
+        streamed: bool,
+        mut f: impl FnMut(&Row) -> Result<bool>,
+    ) -> Result<()> {
+        let s = match self {
+            Db::Sqlite(c) => {
+                let mut st = c.prepare_cached(sql)?;
+                let params = params.list();
+                let mut rows = st.query(sqlite_params(&params).as_slice())?;
+                while let Some(r) = rows.next()? {
+                    if !f(&Row::Sqlite(r))? {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+            Db::Postgres(s) => s,
+        };
+        let params = params.list();
+        if !streamed {
+            // The rows first, then `f`: the connection must not stay borrowed while `f` runs
+            // (it may run statements of its own).
+            let rows = s.borrow_mut().query(sql, &params)?;
+            for r in &rows {
+                if !f(&Row::Postgres(r))? {
+                    break;
+                }
+            }
+            return Ok(());
+        }
+        static CURSORS: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let name = format!(
+            "seatkeeper_scan_{}",
+            CURSORS.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+        );
+        let declared = {
+            // Not kept prepared: each scan's cursor has a name of its own.
+            let declare = placeholders(&format!("DECLARE {name} NO SCROLL CURSOR FOR {sql}"));
+            let mut s = s.borrow_mut();
+            s.flush()?;
+            s.client.execute(declare.as_str(), &pg_params(&params))
+        };
+        match declared {
+            Ok(_) => {}
+            Err(e) if e.code() == Some(&postgres::error::SqlState::NO_ACTIVE_SQL_TRANSACTION) => {
+                let rows = s.borrow_mut().query(sql, &params)?;
+                for r in &rows {
+                    if !f(&Row::Postgres(r))? {
+                        break;
+                    }
+                }
+                return Ok(());
+            }
+            Err(e) => return Err(e.into()),
+        }
+        let fetch = format!("FETCH {SCAN_BATCH} FROM {name}");
+        loop {
+            let rows = {
+                let mut s = s.borrow_mut();
+                s.rest();
+                s.client.query(fetch.as_str(), &[])?
+            };
+            for r in &rows {
+                if !f(&Row::Postgres(r))? {
+                    s.borrow_mut().batch_execute(&format!("CLOSE {name}"))?;
+                    return Ok(());
+                }
+            }
+            if rows.len() < SCAN_BATCH {
+                break;
+            }
+        }
+        s.borrow_mut().batch_execute(&format!("CLOSE {name}"))?;
+        Ok(())
+    }
+
+    /// The first row read by `f`; [`Error::NoRow`] when there is none.
+    pub fn query_row<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        f: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<T> {
+        self.prepare_cached(sql)?.query_row(params, f)
+    }
+
+    /// Runs statements separated by `;`, without parameters.
+    pub fn execute_batch(&self, sql: &str) -> Result<()> {
+        match self {
+            Db::Sqlite(c) => Ok(c.execute_batch(sql)?),
+            Db::Postgres(s) => s.borrow_mut().batch_execute(sql),
+        }
+    }
+
+    /// The key of the row the last INSERT on this connection made (its `rk`).
+    pub fn last_insert_rowid(&self) -> Result<i64> {
+        match self {
+            Db::Sqlite(c) => Ok(c.last_insert_rowid()),
+            Db::Postgres(_) => self.query_row("SELECT lastval()", [], |r| r.get(0)),
+        }
+    }
+}
+
+/// A prepared statement of either engine.
+pub enum Statement<'a> {
+    Sqlite(rusqlite::CachedStatement<'a>),
+    Postgres(&'a RefCell<PgSession>, String),
+}
+
+impl Statement<'_> {
+    pub fn execute(&mut self, params: impl Params) -> Result<usize> {
+        let params = params.list();
+        match self {
+            Statement::Sqlite(st) => Ok(st.execute(sqlite_params(&params).as_slice())?),
+            Statement::Postgres(s, sql) => Ok(s.borrow_mut().execute(sql, &params)? as usize),
+        }
+    }
+
+    /// The first row read by `f`; [`Error::NoRow`] when there is none.
+    pub fn query_row<T>(
+        &mut self,
+        params: impl Params,
+        f: impl FnOnce(&Row) -> Result<T>,
+    ) -> Result<T> {
+        let params = params.list();
+        match self {
+            Statement::Sqlite(st) => {
+                let mut rows = st.query(sqlite_params(&params).as_slice())?;
+                match rows.next()? {
+                    Some(r) => f(&Row::Sqlite(r)),
+                    None => Err(Error::NoRow),
+                }
+            }
+            Statement::Postgres(s, sql) => {
+                let rows = s.borrow_mut().query(sql, &params)?;
+                match rows.first() {
+                    Some(r) => f(&Row::Postgres(r)),
+                    None => Err(Error::NoRow),
+                }
+            }
+        }
+    }
+
+    /// Every row read by `f`, as an iterator (SQLite streams; PostgreSQL reads the result
+    /// first).
+    pub fn query_map<'s, T, F>(&'s mut self, params: impl Params, f: F) -> Result<MappedRows<'s, F>>
+    where
+        F: FnMut(&Row) -> Result<T>,
+    {
+        let params = params.list();
+        Ok(match self {
+            Statement::Sqlite(st) => {
+                MappedRows::Sqlite(st.query(sqlite_params(&params).as_slice())?, f)
+            }
+            Statement::Postgres(s, sql) => {
+                let rows = s.borrow_mut().query(sql, &params)?;
+                MappedRows::Postgres(rows.into_iter(), f)
+            }
+        })
+    }
+
+    /// Every row read by `f`, collected.
+    pub fn query_all<T, F>(&mut self, params: impl Params, f: F) -> Result<Vec<T>>
+    where
+        F: FnMut(&Row) -> Result<T>,
+    {
+        self.query_map(params, f)?.collect()
+    }
+
+    /// True when the query finds a row.
+    pub fn exists(&mut self, params: impl Params) -> Result<bool> {
+        self.query_row(params, |_| Ok(()))
+            .optional()
+            .map(|r| r.is_some())
+    }
+}
+
+/// The rows of [`Statement::query_map`], each read by the caller's function.
+pub enum MappedRows<'s, F> {
+    Sqlite(rusqlite::Rows<'s>, F),
+    Postgres(std::vec::IntoIter<postgres::Row>, F),
+}
+
+impl<T, F: FnMut(&Row) -> Result<T>> Iterator for MappedRows<'_, F> {
+    type Item = Result<T>;
+    fn next(&mut self) -> Option<Result<T>> {
+        match self {
+            MappedRows::Sqlite(rows, f) => match rows.next() {
+                Ok(Some(r)) => Some(f(&Row::Sqlite(r))),
+                Ok(None) => None,
+                Err(e) => Some(Err(e.into())),
+            },
+            MappedRows::Postgres(rows, f) => rows.next().map(|r| f(&Row::Postgres(&r))),
+        }
+    }
+}
+
+/// `sql` with SQLite's `?` and `?N` placeholders written as PostgreSQL's `$N` (outside quoted
+/// strings, identifiers and `--` comments).
+pub fn placeholders(sql: &str) -> String {
+    let mut out = String::with_capacity(sql.len() + 8);
+    let mut next = 1;
+    let mut chars = sql.chars().peekable();
+    let mut quote: Option<char> = None;
+    while let Some(c) = chars.next() {
+        if quote == Some('-') {
+            // A `--` comment, to the end of its line.
+            out.push(c);
+            if c == '\n' {
+                quote = None;
+            }
+            continue;
+        }
+        if c == '-' && quote.is_none() && chars.peek() == Some(&'-') {
+            quote = Some('-');
+            out.push(c);
+            continue;
+        }
+        if let Some(q) = quote {
+            out.push(c);
+            if c == q {
+                quote = None;
+            }
+            continue;
+        }
+        match c {
+            '\'' | '"' => {
+                quote = Some(c);
+                out.push(c);
+            }
+            '?' => {
+                let mut digits = String::new();
+                while let Some(d) = chars.peek().filter(|d| d.is_ascii_digit()) {
+                    digits.push(*d);
+                    chars.next();
+                }
+                let n = if digits.is_empty() {
+                    let n = next;
+                    next += 1;
+                    n
+                } else {
+                    digits.parse().unwrap_or(0)
+                };
+                out.push('$');
+                out.push_str(&n.to_string());
+            }
+            _ => out.push(c),
+        }
+    }
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn placeholders_become_numbered() {
+        assert_eq!(
+            placeholders("SELECT a FROM t WHERE b = ? AND c = ?"),
+            "SELECT a FROM t WHERE b = $1 AND c = $2"
+        );
+        assert_eq!(
+            placeholders("WHERE a = ?1 AND (b = ?2 OR c = ?2) LIMIT ?3"),
+            "WHERE a = $1 AND (b = $2 OR c = $2) LIMIT $3"
+        );
+        assert_eq!(
+            placeholders("SELECT '?' || \"a?b\" FROM t WHERE x = ?"),
+            "SELECT '?' || \"a?b\" FROM t WHERE x = $1"
+        );
+        assert_eq!(
+            placeholders("SELECT a -- the user's ?\n FROM t WHERE x = ?1 - ?2"),
+            "SELECT a -- the user's ?\n FROM t WHERE x = $1 - $2"
+        );
+    }
+
+    #[test]
+    fn sqlite_rows_read_through_the_common_interface() {
+        let c = rusqlite::Connection::open_in_memory().unwrap();
+        let db = Db::Sqlite(&c);
+        db.execute_batch(
+            "CREATE TABLE t (k INTEGER PRIMARY KEY, name TEXT, flag INTEGER NOT NULL, b BLOB)",
+        )
+        .unwrap();
+        for (k, name, flag) in [(1i64, Some("a"), true), (2, None, false)] {
+            let n = db
+                .execute(
+                    "INSERT INTO t (k, name, flag, b) VALUES (?, ?, ?, ?)",
+                    params![k, name, flag, vec![1u8, 2]],
+                )
+                .unwrap();
+            assert_eq!(n, 1);
+        }
+        assert_eq!(db.last_insert_rowid().unwrap(), 2);
+        let rows = db
+            .prepare_cached("SELECT k, name, flag, b FROM t ORDER BY k")
+            .unwrap()
+            .query_map([], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, Option<String>>(1)?,
+                    r.get::<_, bool>(2)?,
+                    r.get::<_, Vec<u8>>(3)?,
+                ))
+            })
+            .unwrap()
+            .collect::<Result<Vec<_>>>()
+            .unwrap();
+        assert_eq!(
+            rows,
+            vec![
+                (1, Some("a".into()), true, vec![1, 2]),
+                (2, None, false, vec![1, 2])
+            ]
+        );
+        let n: i64 = db
+            .query_row("SELECT count(*) FROM t WHERE flag = ?1", [true], |r| {
+                r.get(0)
+            })
+            .unwrap();
+        assert_eq!(n, 1);
+        let none = db
+            .query_row("SELECT k FROM t WHERE k = ?", [9i64], |r| {
+                r.get::<_, i64>(0)
+            })
+            .optional()
+            .unwrap();
+        assert_eq!(none, None);
+    }
+}
+
+pub(in crate::store) fn strings(c: &Db, sql: &str, p: impl Params) -> Result<Vec<String>> {
+    let mut st = c.prepare_cached(sql)?;
+    st.query_all::<String, _>(p, |r| r.get(0))
+}

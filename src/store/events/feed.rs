@@ -1,0 +1,256 @@
+//! The record of what happened: the audit log of admin changes and reconciler reports (written
+//! by the job that made the change, [`audit`]), the seat-event feed a product can follow with a
+//! cursor, and a license's usage history for the console's chart.
+
+use crate::store::engine::sql::{params, Engine};
+use serde::Serialize;
+use serde_json::Value;
+
+use crate::alloc::Millis;
+use crate::store::allocation::licenses::license_key;
+use crate::store::engine::time::rfc3339;
+use crate::store::{Result, Store, TenantKey};
+
+/// One seat event of the feed.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct SeatEvent {
+    /// Pass as `after` to read on from here.
+    pub cursor: i64,
+    /// The license's id.
+    pub license: String,
+    #[serde(rename = "userId")]
+    pub user_id: String,
+    #[serde(rename = "userName")]
+    pub user_name: Option<String>,
+    /// `granted`, `blocked`, `releasing`, `released`, `promoted`, or `held` (the user lost the
+    /// entitlement; the circuit breaker keeps the seat until an admin decides).
+    pub event: String,
+    pub at: String,
+    /// Why, when the event alone does not say: `idle` (an idle seat reclaimed), `manual` (an
+    /// admin granted the seat ahead of the waitlist).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub cause: Option<String>,
+}
+
+/// A seat event read from its columns `seq, license_id, user_id, user_name, event, at, cause`
+/// (the first seven of the row).
+pub(in crate::store) fn seat_event(r: &crate::store::engine::sql::Row) -> Result<SeatEvent> {
+    Ok(SeatEvent {
+        cursor: r.get(0)?,
+        license: r.get(1)?,
+        user_id: r.get(2)?,
+        user_name: r.get(3)?,
+        event: r.get(4)?,
+        at: rfc3339(r.get(5)?),
+        cause: r.get(6)?,
+    })
+}
+
+/// A page of the seat-event feed.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct SeatEvents {
+    pub events: Vec<SeatEvent>,
+    /// The cursor after the last event (the one given when there is none).
+    pub next: i64,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct AuditEntry {
+    pub at: String,
+    /// `admin`, `cli`, `console`, `reconciler`, `allocator`, ...
+    pub actor: String,
+    /// `license.update`, `seat.granted`, `reconcile`, ...
+    pub action: String,
+    /// What the action recorded; its shape depends on the action.
+    pub detail: Value,
+}
+
+/// Which of a tenant's activity entries to read, newest first (the console's activity page).
+/// Text filters are matched case-insensitively as parts; `None` matches everything.
+#[derive(Debug, Clone, Default)]
+pub struct ActivityQuery {
+    /// Older than this cursor (a page's `older`).
+    pub before: Option<String>,
+    /// In the action, the actor or the detail; or naming one of these license ids.
+    pub text: Option<String>,
+    pub text_licenses: Vec<String>,
+    /// The license's id, or the name a `license.create` entry gave.
+    pub license_id: Option<String>,
+    pub license_name: Option<String>,
+    /// A part of the userName or user id.
+    pub user: Option<String>,
+    /// How the actor starts (`console` also matches `console:...`).
+    pub actor: Option<String>,
+    /// A part of the action (`seat.`, `_token.`).
+    pub kind: Option<String>,
+    pub limit: i64,
+}
+
+/// A page of activity, newest first.
+#[derive(Debug, Clone)]
+pub struct ActivityPage {
+    pub entries: Vec<AuditEntry>,
+    /// The cursor of the next (older) page; `None` on the last.
+    pub older: Option<String>,
+}
+
+/// `text` as a LIKE pattern matching it as a part, its wildcards escaped (with `\`).
+fn part(text: &str) -> String {
+    let escaped: String = text
+        .to_lowercase()
+        .chars()
+        .flat_map(|c| match c {
+            '%' | '_' | '\\' => vec!['\\', c],
+            c => vec![c],
+        })
+        .collect();
+    format!("%{escaped}%")
+}
+
+/// A license's seats in use and waiting right after one seat event.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UsagePoint {
+    /// Milliseconds since the epoch.
+    pub at: Millis,
+    pub in_use: i64,
+    pub waiting: i64,
+}
+
+impl Store {
+    /// The seat-event feed after a cursor, oldest first.
+    pub async fn seat_events(
+        &self,
+        tenant: TenantKey,
+        after: i64,
+        limit: i64,
+    ) -> Result<SeatEvents> {
+        self.read(move |c| {
+            let mut st = c.prepare_cached(
+                "SELECT seq, license_id, user_id, user_name, event, at, cause FROM seat_events WHERE tenant = ? AND seq > ? ORDER BY seq LIMIT ?",
+            )?;
+            let events = st
+                .query_all(params![tenant, after, limit], seat_event)?;
+            let next = events.last().map_or(after, |e| e.cursor);
+            Ok(SeatEvents { events, next })
+        })
+        .await
+    }
+    /// One page of a tenant's activity (its audit log and seat events), filtered and paged in
+    /// the database: a page reads at most `limit` entries, whatever the history's length.
+    pub async fn activity_page(&self, tenant: TenantKey, q: ActivityQuery) -> Result<ActivityPage> {
+        self.read(move |c| {
+            let (object, field) = match c.engine() {
+                Engine::Sqlite => ("json_object", "json_extract(detail, '$.{}')"),
+                Engine::Postgres => ("json_build_object", "(CAST(detail AS jsonb) ->> '{}')"),
+            };
+            let f = |name: &str| field.replace("{}", name);
+            let cursor: Option<(Millis, i64, i64)> = q.before.as_deref().and_then(|b| {
+                let mut it = b.split('.').map(|p| p.parse::<i64>().ok());
+                Some((it.next()??, it.next()??, it.next()??))
+            });
+            let (ca, cs, cq) = cursor.map_or((None, None, None), |(a, s, q)| (Some(a), Some(s), Some(q)));
+            let text_lic = if q.text_licenses.is_empty() {
+                String::new()
+            } else {
+                // License ids are this tenant's own UUIDs, checked as such before they are
+                // written into the statement.
+                let ids: Vec<String> = q
+                    .text_licenses
+                    .iter()
+                    .filter(|i| uuid::Uuid::parse_str(i).is_ok())
+                    .map(|i| format!("'{i}'"))
+                    .collect();
+                if ids.is_empty() { String::new() } else { format!(" OR lic IN ({})", ids.join(",")) }
+            };
+            let sql = format!(
+                "SELECT at, src, seq, actor, action, detail FROM (
+                     SELECT seq, at, actor, action, detail, CAST(1 AS BIGINT) AS src, {lic} AS lic, {name} AS lname,
+                            {uname} AS uname, {uid} AS uid
+                     FROM audit WHERE tenant = ?1
+                     UNION ALL
+                     SELECT seq, at, 'allocator', 'seat.' || event,
+                            CAST({object}('license', license_id, 'userId', user_id, 'userName', user_name, 'cause', cause) AS TEXT), CAST(0 AS BIGINT),
+                            license_id, NULL, user_name, user_id
+                     FROM seat_events WHERE tenant = ?1) AS entries
+                 WHERE (CAST(?2 AS BIGINT) IS NULL OR at < ?2 OR (at = ?2 AND (src < ?3 OR (src = ?3 AND seq < ?4))))
+                   AND (CAST(?5 AS TEXT) IS NULL OR lower(action || ' ' || actor || ' ' || detail) LIKE ?5 ESCAPE '\\'{text_lic})
+                   AND (CAST(?6 AS TEXT) IS NULL OR lic = ?6 OR lower(lname) = lower(CAST(?7 AS TEXT)))
+                   AND (CAST(?8 AS TEXT) IS NULL OR lower(uname) LIKE ?8 ESCAPE '\\' OR lower(uid) LIKE ?8 ESCAPE '\\')
+                   AND (CAST(?9 AS TEXT) IS NULL OR lower(actor) LIKE ?9 ESCAPE '\\')
+                   AND (CAST(?10 AS TEXT) IS NULL OR action LIKE ?10 ESCAPE '\\')
+                 ORDER BY at DESC, src DESC, seq DESC LIMIT ?11",
+                lic = f("license"),
+                name = f("name"),
+                uname = f("userName"),
+                uid = f("userId"),
+            );
+            let text = q.text.as_deref().map(part);
+            let user = q.user.as_deref().map(part);
+            let actor = q.actor.as_deref().map(|a| {
+                let p = part(a);
+                p[1..].to_owned() // a prefix: no leading wildcard
+            });
+            let kind = q.kind.as_deref().map(part);
+            let limit = q.limit.clamp(1, 1000);
+            let mut st = c.prepare(&sql)?;
+            let rows = st.query_all(
+                params![tenant, ca, cs, cq, text, q.license_id, q.license_name, user, actor, kind, limit + 1],
+                |r| {
+                    let detail: String = r.get(5)?;
+                    let at: Millis = r.get(0)?;
+                    let (src, seq): (i64, i64) = (r.get(1)?, r.get(2)?);
+                    Ok((
+                        format!("{at}.{src}.{seq}"),
+                        AuditEntry {
+                            at: rfc3339(at),
+                            actor: r.get(3)?,
+                            action: r.get(4)?,
+                            detail: serde_json::from_str(&detail).unwrap_or(Value::Null),
+                        },
+                    ))
+                },
+            )?;
+            let more = rows.len() as i64 > limit;
+            let mut entries = Vec::with_capacity(rows.len());
+            let mut last = None;
+            for (cursor, e) in rows.into_iter().take(limit as usize) {
+                last = Some(cursor);
+                entries.push(e);
+            }
+            Ok(ActivityPage {
+                entries,
+                older: if more { last } else { None },
+            })
+        })
+        .await
+    }
+
+    /// The license's seats in use and waiting after each seat event, oldest first (at most the
+    /// last `limit` events): the usage chart.
+    pub async fn seat_history(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        limit: i64,
+    ) -> Result<Vec<UsagePoint>> {
+        self.read(move |c| {
+            let l = license_key(c, tenant, &key)?;
+            let mut st = c.prepare_cached(
+                "SELECT at, in_use, waiting FROM (
+                     SELECT seq, at, in_use, waiting FROM seat_events
+                     WHERE license_rk = ? AND in_use IS NOT NULL ORDER BY seq DESC LIMIT ?) AS recent
+                 ORDER BY seq",
+            )?;
+            st
+                .query_all(params![l, limit], |r| {
+                    Ok(UsagePoint {
+                        at: r.get(0)?,
+                        in_use: r.get(1)?,
+                        waiting: r.get(2)?,
+                    })
+                })
+        })
+        .await
+    }
+}

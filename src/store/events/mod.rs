@@ -1,0 +1,12 @@
+//! What happened, for people and machines: the notification outbox (`outbox`), closed digests
+//! made readable (`digest`), failing-request and refused-token alerts (`alerts`), the weekly
+//! summary (`weekly`), webhook endpoints and their outbox (`webhooks`), the seat-event feed
+//! (`feed`) and the audit log (`audit`).
+
+pub(crate) mod alerts;
+pub mod audit;
+pub(crate) mod digest;
+pub(crate) mod feed;
+pub mod outbox;
+pub mod webhooks;
+pub(crate) mod weekly;
