@@ -172,7 +172,7 @@ impl Config {
             &self.database_password_file,
             self.database
                 .to_str()
-                .filter(|u| crate::store::engine::postgres::is_url(u)),
+                .filter(|u| crate::store::engine::address::is_url(u)),
         ) else {
             return Ok(self.database.clone());
         };
@@ -195,7 +195,7 @@ impl Config {
 
     /// `database` as logs, errors and the CLI show it: never a password.
     pub fn database_shown(&self) -> String {
-        crate::store::engine::postgres::shown(&self.database)
+        crate::store::engine::address::shown(&self.database)
     }
 }
 

@@ -47,8 +47,8 @@ use maud::Markup;
 use serde::Deserialize;
 use subtle::ConstantTimeEq;
 
+use crate::http::state::AppState;
 use crate::http::table::Listed;
-use crate::http::AppState;
 use crate::store::{self, LicenseChange, Selector};
 use session::{Scope, Session};
 

@@ -20,7 +20,8 @@ use serde_json::json;
 use super::auth::{Admin, OnOwner, OnTenant};
 use super::error::AdminError;
 use super::openapi::{Doc, Routes};
-use super::{body, AppState};
+use super::reply::{json_body, ok, optional_body, Reply};
+use super::state::AppState;
 use crate::notify::Recipient;
 use crate::store::{self, TenantChange};
 
@@ -224,25 +225,6 @@ struct IssuedToken {
 }
 
 /// The internal key of the tenant named by id or name.
-/// What an admin handler answers.
-pub(super) type Reply = Result<HttpResponse, AdminError>;
-
-/// `200 OK` with `v` as JSON.
-pub(super) fn ok(v: impl serde::Serialize) -> Reply {
-    Ok(HttpResponse::Ok().json(v))
-}
-
-/// Reads a JSON body into `T`, answering 400 with what was wrong.
-pub(super) async fn json_body<T: serde::de::DeserializeOwned>(
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<T, AdminError> {
-    let v = body::json(payload, state.config.max_body_bytes)
-        .await
-        .map_err(|e| AdminError::new(e.status, "invalid_request", e.detail))?;
-    serde_json::from_value(v)
-        .map_err(|e| AdminError::bad_request(format!("invalid request body: {e}")))
-}
 
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
@@ -423,21 +405,6 @@ struct NewToken {
 #[serde(deny_unknown_fields)]
 struct Rotation {
     overlap_seconds: Option<i64>,
-}
-
-/// A JSON body that may be absent (then `T::default()`).
-pub(super) async fn optional_body<T: serde::de::DeserializeOwned + Default>(
-    payload: web::Payload,
-    state: &AppState,
-) -> Result<T, AdminError> {
-    let bytes = body::read(payload, state.config.max_body_bytes)
-        .await
-        .map_err(|e| AdminError::new(e.status, "invalid_request", e.detail))?;
-    if bytes.iter().all(u8::is_ascii_whitespace) {
-        return Ok(T::default());
-    }
-    serde_json::from_slice(&bytes)
-        .map_err(|e| AdminError::bad_request(format!("invalid request body: {e}")))
 }
 
 /// `{id}` of a path: a token.

@@ -11,9 +11,9 @@ use actix_web::{web, HttpRequest, HttpResponse};
 
 use super::auth::OnOwner;
 use super::error::AdminError;
-use super::licenses::{int_param, query_param};
 use super::openapi::{Doc, Routes};
-use super::AppState;
+use super::reply::{int_param, query_param};
+use super::state::AppState;
 use crate::store::events::audit::{AuditPage, AuditQuery, OPERATOR_CHAIN};
 use crate::store::TenantKey;
 

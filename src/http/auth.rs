@@ -10,7 +10,7 @@ use subtle::ConstantTimeEq;
 
 use super::error::{AdminError, ScimError, Throttled};
 use super::limits::{retry_after, AdminKey};
-use super::AppState;
+use super::state::AppState;
 use crate::scim;
 use crate::store::{Authn, Tenant};
 

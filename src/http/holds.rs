@@ -15,11 +15,11 @@
 
 use actix_web::{web, HttpRequest};
 
-use super::admin::{ok, Reply};
 use super::auth::OnTenant;
 use super::error::AdminError;
-use super::licenses::query_param;
 use super::openapi::{Doc, Routes};
+use super::reply::query_param;
+use super::reply::{ok, Reply};
 use crate::store::{Decision, HoldView};
 
 /// The hold routes, added to the admin routes.

@@ -16,10 +16,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::admin::{json_body, ok, Reply};
 use super::auth::OnTenant;
 use super::error::AdminError;
 use super::openapi::{Doc, Routes};
+use super::reply::{int_param, query_param};
+use super::reply::{json_body, ok, Reply};
 use crate::alloc::{OverrideKind, SeatState};
 use crate::store::{GroupSelection, LicenseChange, LicenseSpec};
 
@@ -236,30 +237,6 @@ async fn delete(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
         .delete_license(at.key(), license, at.actor())
         .await?;
     Ok(HttpResponse::NoContent().finish())
-}
-
-/// The admin API's query parameter `name`, if given.
-pub(super) fn query_param(req: &HttpRequest, name: &str) -> Result<Option<String>, AdminError> {
-    let q = super::query::pairs(req).map_err(AdminError::bad_request)?;
-    Ok(super::query::value(&q, name, false))
-}
-
-pub(super) fn int_param(
-    req: &HttpRequest,
-    name: &str,
-    default: i64,
-    max: i64,
-) -> Result<i64, AdminError> {
-    match query_param(req, name)? {
-        None => Ok(default),
-        Some(v) => v
-            .parse::<i64>()
-            .ok()
-            .filter(|n| (0..=max).contains(n) || name == "after")
-            .ok_or_else(|| {
-                AdminError::bad_request(format!("{name} must be a whole number up to {max}"))
-            }),
-    }
 }
 
 async fn seats(at: OnTenant, req: HttpRequest, p: web::Path<OfLicense>) -> Reply {

@@ -16,12 +16,14 @@ pub mod openapi;
 pub mod paths;
 pub mod product;
 pub mod query;
+pub mod reply;
 pub mod scim;
+pub mod scrape;
+pub mod state;
 pub mod table;
 pub mod tls;
 pub mod webhooks;
 
-use std::sync::Arc;
 use std::time::Instant;
 
 use actix_web::dev::Service as _;
@@ -30,22 +32,7 @@ use actix_web::{web, HttpResponse};
 use futures_util::FutureExt as _;
 use tracing::Instrument as _;
 
-use crate::config::Config;
-use crate::store::Store;
-
-/// What every handler can reach.
-pub struct AppState {
-    pub store: Store,
-    pub config: Arc<Config>,
-    pub limits: Arc<limits::Limits>,
-    pub metrics: Arc<metrics::Metrics>,
-    /// Wakes the notification sender (a test message is due at once).
-    pub mail_wake: Arc<tokio::sync::Notify>,
-    pub mail_stats: Arc<crate::notify::sender::Stats>,
-    pub webhook_stats: Arc<crate::webhook::dispatcher::Stats>,
-    /// The last readiness check: when it ran and what it found (`None`: ready).
-    pub ready: std::sync::Mutex<Option<(Instant, Option<String>)>>,
-}
+pub use state::AppState;
 
 /// Registers every route.
 pub fn routes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
@@ -73,7 +60,7 @@ pub fn ops_routes(cfg: &mut web::ServiceConfig, with_metrics: bool) {
     cfg.route("/healthz", web::get().to(healthz))
         .route("/readyz", web::get().to(readyz));
     if with_metrics {
-        cfg.route("/metrics", web::get().to(metrics::metrics));
+        cfg.route("/metrics", web::get().to(scrape::metrics));
     }
 }
 
@@ -155,7 +142,7 @@ pub fn app(
 > {
     actix_web::App::new()
         .app_data(state)
-        .app_data(web::Data::new(metrics::OpsListener(surface == Surface::Ops)))
+        .app_data(web::Data::new(scrape::OpsListener(surface == Surface::Ops)))
         .configure(move |cfg| match surface {
             Surface::All => routes(cfg, true),
             Surface::Service => routes(cfg, false),

@@ -14,11 +14,11 @@
 use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 
-use super::admin::{ok, optional_body, Reply};
 use super::auth::OnTenant;
 use super::error::AdminError;
-use super::licenses::{int_param, query_param};
 use super::openapi::{Doc, Routes};
+use super::reply::{int_param, query_param};
+use super::reply::{ok, optional_body, Reply};
 use crate::store::DigestState;
 
 /// The outbox routes, added to the admin routes.

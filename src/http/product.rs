@@ -22,12 +22,12 @@ use actix_web::{dev::Payload, web, FromRequest, HttpMessage as _, HttpRequest, H
 use serde::Deserialize;
 use serde_json::json;
 
-use super::admin::json_body;
 use super::auth::bearer;
 use super::error::{AdminError, Throttled};
 use super::limits::retry_after;
 use super::openapi::{Doc, Routes};
-use super::AppState;
+use super::reply::json_body;
+use super::state::AppState;
 use crate::store::{ProductGrant, ProductScope, TenantKey};
 
 /// The product API's routes, each with its documentation (`super::openapi`).

@@ -16,11 +16,11 @@ use actix_web::{web, HttpRequest, HttpResponse};
 use serde::Deserialize;
 use serde_json::json;
 
-use super::admin::{json_body, ok, Reply};
 use super::auth::OnOwner;
 use super::error::AdminError;
 use super::openapi::{Doc, Routes};
-use super::AppState;
+use super::reply::{json_body, ok, Reply};
+use super::state::AppState;
 use crate::store::events::webhooks::WebhookChange;
 use crate::webhook::dispatcher::{vet, Policy};
 

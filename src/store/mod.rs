@@ -44,9 +44,9 @@ pub mod engine;
 pub mod events;
 pub mod operations;
 
+use engine::jobs::{Job, Mode, TypedJob};
 use engine::sqlite_writer::{
-    run_batch, spawn_checkpointer, Job, Mode, Refused, TypedJob, WriteQueue, JOBS_PER_TURN,
-    WRITER_CHECKPOINT_PAGES,
+    run_batch, spawn_checkpointer, Refused, WriteQueue, JOBS_PER_TURN, WRITER_CHECKPOINT_PAGES,
 };
 pub use engine::sqlite_writer::{MAX_BATCH, WRITE_QUEUE_PER_TENANT, WRITE_QUEUE_WAIT};
 
@@ -68,20 +68,20 @@ pub use access::tenants::{check_recipients, Tenant, TenantChange};
 pub use access::tokens::{Authn, ConsoleSession, TokenInfo, AUTH_CACHE_TTL};
 pub use allocation::history::LicenseTrueUp;
 pub use allocation::holds::{Decision, HeldUser, HoldChange, HoldView};
-pub use allocation::licenses::{
-    LicenseChange, LicenseSpec, LicenseView, SeatCounts, SelectorView, DEFAULT_GRACE_SECONDS,
-};
+pub use allocation::license_view::{LicenseRef, LicenseView, SeatCounts};
+pub use allocation::licenses::{LicenseChange, LicenseSpec, DEFAULT_GRACE_SECONDS};
 pub use allocation::preview::{PoolView, PreviewView};
 pub use allocation::reclaim::{IdleSeat, ReclaimPreview};
 pub use allocation::reconciler::{
     Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts,
 };
-pub use allocation::seat_admin::{LicenseRef, OverrideView, SeatView, SeatsView, UserSeat};
-pub use allocation::selection::{GroupEntry, GroupSelection, Selector};
+pub use allocation::seat_admin::{OverrideView, SeatView, SeatsView, UserSeat};
+pub use allocation::selection::{GroupEntry, GroupSelection, Selector, SelectorView};
 pub use directory::filters::{ListQuery, Page};
-pub use directory::groups::{GroupChoice, GroupRecord, MemberRow};
+pub use directory::groups::{GroupChoice, GroupRecord};
 pub use directory::provisioning::{Health, Pending, PendingMember, PendingSelector, TenantStatus};
-pub use directory::users::{GroupRef, UserRecord};
+pub use directory::rows::{GroupRef, MemberRow};
+pub use directory::users::UserRecord;
 pub use events::feed::{
     ActivityPage, ActivityQuery, AuditEntry, SeatEvent, SeatEvents, UsagePoint,
 };

@@ -22,15 +22,13 @@ use super::{backoff, check_url, forbidden, retry_after, signature};
 use crate::alloc::Millis;
 use crate::store::events::webhooks::{DueDelivery, Outcome};
 use crate::store::{self, Store};
+pub use crate::webhook::PER_ENDPOINT;
 
 /// How often the dispatcher looks for due deliveries.
 const POLL: Duration = Duration::from_millis(250);
 /// Most deliveries in flight at once, across every endpoint and tenant. A delivery is a task of
 /// its own: a slow endpoint holds its own slots, never a batch that others wait for.
 const CONCURRENCY: usize = 64;
-/// Most deliveries of one endpoint taken at once (each the next of its subject there); an
-/// endpoint with any in flight is not offered more until they end.
-pub const PER_ENDPOINT: usize = 4;
 /// An answer slower than this backs its endpoint off like a failure, so that an endpoint that
 /// is slow to answer does not keep slots from everyone else.
 pub const SLOW: Duration = Duration::from_secs(2);

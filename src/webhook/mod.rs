@@ -6,6 +6,10 @@
 //! [`dispatcher`] is the background task that delivers what the store's webhook outbox holds
 //! (`store::webhooks`, rows written in the transaction of the change they announce).
 
+/// Most deliveries of one endpoint taken at once (each the next of its subject there); an
+/// endpoint with any in flight is not offered more until they end.
+pub const PER_ENDPOINT: usize = 4;
+
 pub mod dispatcher;
 
 use std::net::IpAddr;

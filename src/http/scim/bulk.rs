@@ -11,7 +11,7 @@ use actix_web::web;
 use serde_json::{json, Value};
 
 use super::{respond, On, Reply, ScimError};
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::scim::resource::normalize;
 use crate::scim::schema::ResourceKind;
 use crate::scim::{patch, Error};

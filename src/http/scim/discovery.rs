@@ -7,7 +7,7 @@ use serde_json::json;
 
 use super::{base_url, respond, respond_list, ScimError};
 use crate::http::auth::ScimTenant;
-use crate::http::AppState;
+use crate::http::state::AppState;
 use crate::scim::schema::{resource_type_json, schema_json, ResourceKind, SCHEMAS};
 use crate::scim::Error;
 

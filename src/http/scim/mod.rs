@@ -12,7 +12,7 @@ use serde_json::Value;
 
 use super::error::ScimError;
 use super::table::{Listed, ListedResource};
-use super::AppState;
+use crate::http::state::AppState;
 use crate::scim::projection::Projection;
 use crate::scim::search::ListQuery;
 use crate::scim::{Error, LIST_RESPONSE, SCIM_MEDIA_TYPE};

@@ -6,7 +6,7 @@ use serde::Serialize;
 
 use crate::alloc::{LicenseKey, Millis};
 use crate::capacity::{self, day_of, Day, Forecast, TrueUp};
-use crate::store::allocation::licenses::license_key;
+use crate::store::allocation::license_view::license_key;
 use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
 use crate::store::{Result, Store, TenantKey};
 
@@ -158,7 +158,7 @@ pub(in crate::store) fn check_run_out(c: &Db, tenant: TenantKey, now: Millis) ->
 /// A license's true-up with its name (the CSV's file name says it).
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LicenseTrueUp {
-    pub license: crate::store::allocation::seat_admin::LicenseRef,
+    pub license: crate::store::allocation::license_view::LicenseRef,
     #[serde(flatten)]
     pub true_up: TrueUp,
 }
@@ -195,10 +195,10 @@ impl Store {
         let to_n = to_n.min(today);
         self.read(move |c| {
             let l = license_key(c, tenant, &key)?;
-            let v = crate::store::allocation::licenses::view(c, l)?;
+            let v = crate::store::allocation::license_view::view(c, l)?;
             let days = capacity::fill_days(&rows(c, l, from_n, to_n)?, from_n, to_n);
             Ok(LicenseTrueUp {
-                license: crate::store::allocation::seat_admin::LicenseRef {
+                license: crate::store::allocation::license_view::LicenseRef {
                     id: v.id,
                     name: v.name,
                 },

@@ -6,12 +6,10 @@
 //! open, and ends approved or rejected by an admin, or dissolved when the directory has
 //! entitled every held user again. Its public id is its key.
 
-use std::collections::HashMap;
-
 use serde::Serialize;
 use serde_json::{json, Value};
 
-use crate::alloc::{HoldId, LicenseKey, Loss, Millis};
+use crate::alloc::{LicenseKey, Loss};
 use crate::store::allocation::runs::allocate;
 use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
 use crate::store::engine::time::rfc3339;
@@ -25,7 +23,7 @@ pub const USERS_SHOWN: i64 = 1000;
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct HoldView {
     pub id: i64,
-    pub license: crate::store::allocation::seat_admin::LicenseRef,
+    pub license: crate::store::allocation::license_view::LicenseRef,
     /// `open` (waiting for a decision), `approved`, `rejected` or `dissolved` (the directory
     /// entitled every held user again).
     pub state: String,
@@ -85,7 +83,7 @@ fn hold_row(r: &Row) -> Result<(HoldView, LicenseKey)> {
     Ok((
         HoldView {
             id: r.get(0)?,
-            license: crate::store::allocation::seat_admin::LicenseRef {
+            license: crate::store::allocation::license_view::LicenseRef {
                 id: r.get(1)?,
                 name: r.get(2)?,
             },
@@ -142,92 +140,6 @@ fn held_users(
             change: Loss::parse(loss.as_deref().unwrap_or("other")).describe(),
         })
     })
-}
-
-/// A hold's change in one run.
-#[derive(Default)]
-pub(in crate::store) struct HoldMove {
-    pub license: LicenseKey,
-    pub held: i64,
-    pub total: i64,
-    /// Held losses by [`Loss::key`].
-    pub changes: HashMap<String, i64>,
-    /// Opened in this run.
-    pub opened: bool,
-}
-
-/// Writes how a run moved holds: counts and causes; an open hold left without held seats
-/// dissolves; each opened or dissolved hold is audited and an opened one told by email.
-/// Returns the licenses whose open hold dissolved.
-pub(in crate::store) fn record_moves(
-    c: &Db,
-    tenant: TenantKey,
-    now: Millis,
-    moves: HashMap<HoldId, HoldMove>,
-) -> Result<Vec<LicenseKey>> {
-    let mut dissolved = Vec::new();
-    let mut keys: Vec<&HoldId> = moves.keys().collect();
-    keys.sort_unstable();
-    for hold in keys {
-        let m = &moves[hold];
-        let stored: String = c
-            .prepare_cached("SELECT changes FROM holds WHERE rk = ?")?
-            .query_row([*hold], |r| r.get(0))?;
-        let mut changes: std::collections::BTreeMap<String, i64> =
-            serde_json::from_str(&stored).unwrap_or_default();
-        for (k, n) in &m.changes {
-            *changes.entry(k.clone()).or_default() += n;
-        }
-        let (held, state): (i64, String) = c
-            .prepare_cached(
-                "UPDATE holds SET held = held + ?, total = total + ?, changes = ? WHERE rk = ? RETURNING held, state",
-            )?
-            .query_row(
-                params![m.held, m.total, serde_json::json!(changes).to_string(), *hold],
-                |r| Ok((r.get(0)?, r.get(1)?)),
-            )?;
-        let (license, name): (String, String) = c
-            .prepare_cached("SELECT id, name FROM licenses WHERE rk = ?")?
-            .query_row([m.license], |r| Ok((r.get(0)?, r.get(1)?)))?;
-        if m.opened {
-            crate::store::events::audit::record(
-                c,
-                tenant,
-                now,
-                crate::store::events::audit::Actor::directory().as_str(),
-                crate::store::events::audit::AuditAction::HoldOpen,
-                serde_json::json!({"hold": hold, "license": license, "name": name, "held": held, "changes": changes}),
-            )?;
-            crate::store::events::outbox::record(
-                c,
-                tenant,
-                crate::notify::Kind::SeatsHeld,
-                m.license,
-                now,
-                vec![serde_json::json!({"hold": hold})],
-            )?;
-        }
-        if held == 0 && state == "open" {
-            c.prepare_cached(
-                "UPDATE holds SET state = 'dissolved', decided = ?, decided_by = ? WHERE rk = ?",
-            )?
-            .execute(params![
-                now,
-                crate::store::events::audit::Actor::directory().as_str(),
-                *hold
-            ])?;
-            dissolved.push(m.license);
-            crate::store::events::audit::record(
-                c,
-                tenant,
-                now,
-                crate::store::events::audit::Actor::directory().as_str(),
-                crate::store::events::audit::AuditAction::HoldDissolve,
-                serde_json::json!({"hold": hold, "license": license, "name": name}),
-            )?;
-        }
-    }
-    Ok(dissolved)
 }
 
 /// An admin's decision on a hold.

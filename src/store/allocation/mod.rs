@@ -6,7 +6,9 @@
 //! webhook events a run queues (`seat_webhooks`).
 
 pub(crate) mod history;
+pub(crate) mod hold_moves;
 pub(crate) mod holds;
+pub(crate) mod license_view;
 pub(crate) mod licenses;
 pub(crate) mod preview;
 pub(crate) mod reclaim;

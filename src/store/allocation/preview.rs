@@ -20,7 +20,8 @@ use std::collections::HashSet;
 
 use serde::Serialize;
 
-use crate::store::allocation::licenses::{license_key, validate_seats, view, SeatCounts};
+use crate::store::allocation::license_view::{license_key, view, SeatCounts};
+use crate::store::allocation::licenses::validate_seats;
 use crate::store::allocation::selection::{
     distinct, resolve, selection_changed, selectors, validate_reserves, validate_selectors,
     GroupSelection,

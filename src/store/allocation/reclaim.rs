@@ -14,7 +14,7 @@ use serde_json::json;
 
 use crate::alloc::{Cause, LicenseKey, Millis};
 use crate::notify::Kind;
-use crate::store::allocation::licenses::{license_key, view};
+use crate::store::allocation::license_view::{license_key, view};
 use crate::store::allocation::runs::{allocate, allocate_reclaiming};
 use crate::store::engine::sql::{params, Db};
 use crate::store::engine::time::rfc3339;

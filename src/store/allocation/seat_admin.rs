@@ -8,7 +8,7 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::alloc::{Cause, LicenseKey, OverrideKind, Refusal, SeatState, SeatStore};
-use crate::store::allocation::licenses::{license_key, user_by_name, view};
+use crate::store::allocation::license_view::{license_key, user_by_name, view, LicenseRef};
 use crate::store::allocation::runs::allocate;
 use crate::store::allocation::tx_seats::TxSeats;
 use crate::store::allocation::waitlist_ranks::{Lookup, RankCache, Stamp};
@@ -84,13 +84,6 @@ pub struct SeatsView {
     pub blocked: i64,
     pub releasing: i64,
     pub seats: Vec<SeatView>,
-}
-
-/// A license named by id and name.
-#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
-pub struct LicenseRef {
-    pub id: String,
-    pub name: String,
 }
 
 /// One of a user's seats, with its license.

@@ -9,7 +9,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::alloc::{Allocator, Cause, LicenseKey, Millis, UserId};
 use crate::scim::resource::fold;
-use crate::store::allocation::licenses::SelectorView;
 use crate::store::engine::sql::{params, Db};
 use crate::store::engine::time::rfc3339;
 use crate::store::{Error, Result, TenantKey};
@@ -291,4 +290,31 @@ fn closure<S: crate::alloc::SeatStore<Error = Error>>(
     users.sort_unstable();
     users.dedup();
     Ok(users)
+}
+
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct SelectorView {
+    #[serde(flatten)]
+    pub selector: Selector,
+    #[serde(rename = "groupId")]
+    pub group_id: Option<String>,
+    /// The selected group's display name now (`null` while pending).
+    #[serde(rename = "groupName")]
+    pub group_name: Option<String>,
+    pub pending: bool,
+    #[serde(rename = "pendingSince", skip_serializing_if = "Option::is_none")]
+    pub pending_since: Option<String>,
+    /// The name (or externalId) names several groups: the selector selects none of them
+    /// until the admin picks one by id (present only when true).
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub ambiguous: bool,
+    /// Seats kept for this group's members, and the most they may hold (`null`: no ceiling).
+    pub reserve: i64,
+    pub max: Option<i64>,
+    /// In a license with reservations or ceilings: the seats counting against this group
+    /// (granted and releasing) and its members waiting. Absent in other licenses.
+    #[serde(rename = "inUse", skip_serializing_if = "Option::is_none")]
+    pub in_use: Option<i64>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub waiting: Option<i64>,
 }

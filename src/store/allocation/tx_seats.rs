@@ -41,7 +41,7 @@ pub struct TxSeats<'c> {
     /// Each license's open hold, once read or opened.
     open_holds: HashMap<LicenseKey, HoldId>,
     /// How holds moved in this run, written once each by [`TxSeats::flush`] (as the counters).
-    hold_moves: HashMap<HoldId, crate::store::allocation::holds::HoldMove>,
+    hold_moves: HashMap<HoldId, crate::store::allocation::hold_moves::HoldMove>,
 }
 
 /// A license's counters as this transaction has them.
@@ -173,9 +173,12 @@ impl<'c> TxSeats<'c> {
             crate::store::allocation::seat_webhooks::write(self.c, self.tenant, &to, queue)?;
         }
         let moves = std::mem::take(&mut self.hold_moves);
-        for l in
-            crate::store::allocation::holds::record_moves(self.c, self.tenant, self.now, moves)?
-        {
+        for l in crate::store::allocation::hold_moves::record_moves(
+            self.c,
+            self.tenant,
+            self.now,
+            moves,
+        )? {
             self.open_holds.remove(&l);
         }
         for (l, k) in self.counters.iter_mut() {

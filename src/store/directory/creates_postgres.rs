@@ -22,8 +22,8 @@ use crate::alloc::Cause;
 use crate::scim::resource::{fold, user_fields, Doc};
 use crate::store::allocation::runs;
 use crate::store::directory::users::{self, UserRecord};
+use crate::store::engine::jobs::{settle, Job, Merge, Mode, NotCommitted};
 use crate::store::engine::sql::{Db, Param};
-use crate::store::engine::sqlite_writer::{settle, Job, Mode};
 use crate::store::{Error, Result, TenantKey, Ticker};
 
 /// Most creates one statement writes (twelve parameters each).
@@ -70,20 +70,21 @@ impl Job for Create {
     fn tenant(&self) -> Option<TenantKey> {
         Some(self.tenant)
     }
-    fn finish(
-        self: Box<Self>,
-        commit: std::result::Result<(), crate::store::engine::sqlite_writer::NotCommitted>,
-    ) {
+    fn finish(self: Box<Self>, commit: std::result::Result<(), NotCommitted>) {
         let _ = self.reply.send(settle(commit, self.result));
     }
     fn fail(self: Box<Self>, e: Error) {
         let _ = self.reply.send(Err(e));
     }
-    fn as_create(&mut self) -> Option<&mut Create> {
-        Some(self)
+    fn merge(&self) -> Option<Merge> {
+        Some(Merge {
+            kind: "user create",
+            max: MERGED_MAX,
+            write: insert_merged,
+        })
     }
-    fn is_create(&self) -> bool {
-        true
+    fn merge_part(&mut self) -> Option<&mut dyn std::any::Any> {
+        Some(self)
     }
 }
 
@@ -132,10 +133,11 @@ pub(in crate::store) fn insert_merged(
     let mut rows = Vec::with_capacity(jobs.len());
     for job in jobs.iter_mut() {
         let create = job
-            .as_create()
+            .merge_part()
+            .and_then(|p| p.downcast_mut::<Create>())
             .ok_or_else(|| Error::Internal("a merged create is not a create".into()))?;
         let at = create.ticker.now();
-        let (id, meta) = users::new_resource(at);
+        let (id, meta) = crate::store::directory::rows::new_resource(at);
         let f = user_fields(&create.doc);
         // A create that must fail fails the unit: they run again one by one, and it alone fails.
         f.check()?;
@@ -182,7 +184,7 @@ pub(in crate::store) fn insert_merged(
         }
     }
     for (job, r) in jobs.iter_mut().zip(rows) {
-        let Some(create) = job.as_create() else {
+        let Some(create) = job.merge_part().and_then(|p| p.downcast_mut::<Create>()) else {
             continue;
         };
         create.result = Some(if inserted.contains_key(&r.id) {

@@ -24,7 +24,7 @@ use crate::scim::filter::{CompValue, CompareOp, Filter};
 use crate::scim::path::AttrPath;
 use crate::scim::resource::{fold, render, Meta};
 use crate::scim::schema::ResourceKind;
-use crate::store::directory::users::{groups_of, parse_doc, row, COLS};
+use crate::store::directory::rows::{groups_of, members_of, parse_doc, row, COLS};
 use crate::store::{Result, TenantKey};
 
 pub use crate::scim::search::ListQuery;
@@ -38,17 +38,19 @@ pub struct Page<T> {
 type RawRow = (i64, String, String, Meta);
 
 /// A listed row, and what [`companion`] read with it (a user's group references on
-/// PostgreSQL, see [`users::GROUPS_COLUMN`](crate::store::directory::users::GROUPS_COLUMN)), `None` when
+/// PostgreSQL, see [`rows::POSTGRES_GROUPS_COLUMN`](crate::store::directory::rows::POSTGRES_GROUPS_COLUMN)), `None` when
 /// nothing was.
 pub(in crate::store) type Listed = (RawRow, Option<Vec<String>>);
 
 /// What an indexed listing of `kind` reads beside each row, as extra SELECT columns: on
 /// PostgreSQL, where each statement is a round trip, a user's group references come in the
-/// same statement ([`users::GROUPS_COLUMN`](crate::store::directory::users::GROUPS_COLUMN)); SQLite reads them
+/// same statement ([`rows::POSTGRES_GROUPS_COLUMN`](crate::store::directory::rows::POSTGRES_GROUPS_COLUMN)); SQLite reads them
 /// after, in the same snapshot, for less than a subquery would cost.
 fn companion(engine: Engine, kind: ResourceKind) -> &'static str {
     match (engine, kind) {
-        (Engine::Postgres, ResourceKind::User) => crate::store::directory::users::GROUPS_COLUMN,
+        (Engine::Postgres, ResourceKind::User) => {
+            crate::store::directory::rows::POSTGRES_GROUPS_COLUMN
+        }
         _ => "",
     }
 }
@@ -442,7 +444,7 @@ pub(in crate::store) fn list(
             )
         } else {
             Some(
-                crate::store::directory::groups::members_of(c, raw.0)?
+                members_of(c, raw.0)?
                     .into_iter()
                     .map(|m| serde_json::json!({"value": m.value, "display": m.display, "type": m.kind}))
                     .collect::<Vec<Value>>(),

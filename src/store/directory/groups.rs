@@ -16,17 +16,11 @@ use crate::scim::patch::{self, MemberChange, PatchOp};
 use crate::scim::path::AttrPath;
 use crate::scim::resource::{fold, group_fields, Doc, MemberRef, Meta};
 use crate::scim::schema::ResourceKind;
-use crate::store::directory::users::{load_matching, load_resource, parse_doc, Loaded};
+use crate::store::directory::rows::{
+    load_matching, load_resource, members_of, new_resource, parse_doc, Loaded, MemberRow,
+};
 use crate::store::engine::time::rfc3339;
 use crate::store::{Error, ListQuery, Lock, Page, Result, Store, TenantKey};
-
-/// One member as stored.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct MemberRow {
-    pub value: String,
-    pub display: Option<String>,
-    pub kind: Option<String>,
-}
 
 #[derive(Debug, Clone, PartialEq)]
 pub struct GroupRecord {
@@ -39,19 +33,6 @@ pub struct GroupRecord {
 
 fn load(c: &Db, tenant: TenantKey, id: &str) -> Result<Loaded> {
     load_resource(c, ResourceKind::Group, tenant, id)
-}
-
-pub(in crate::store) fn members_of(c: &Db, group_rk: i64) -> Result<Vec<MemberRow>> {
-    let mut st = c.prepare_cached(
-        "SELECT member_id, display, member_type FROM group_members WHERE group_rk = ? ORDER BY added, member_id",
-    )?;
-    st.query_all([group_rk], |r| {
-        Ok(MemberRow {
-            value: r.get(0)?,
-            display: r.get(1)?,
-            kind: r.get(2)?,
-        })
-    })
 }
 
 fn save(
@@ -356,7 +337,7 @@ impl Store {
             members.len() > ALONE_MEMBERS,
             move |c| {
                 let at = ticker.now();
-                let (id, meta) = crate::store::directory::users::new_resource(at);
+                let (id, meta) = new_resource(at);
                 let rk = save(c, tenant, None, &id, &doc, &meta)?;
                 let added = add_members(c, tenant, at, rk, &members)?;
                 allocate_after(c, tenant, at, &id, &added, true)?;

@@ -7,4 +7,5 @@ pub(crate) mod creates_postgres;
 pub(crate) mod filters;
 pub(crate) mod groups;
 pub(crate) mod provisioning;
+pub(crate) mod rows;
 pub(crate) mod users;

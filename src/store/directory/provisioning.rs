@@ -38,7 +38,7 @@ pub struct TenantStatus {
 pub struct LicenseGroups {
     pub license: String,
     pub name: String,
-    pub groups: Vec<crate::store::allocation::licenses::SelectorView>,
+    pub groups: Vec<crate::store::allocation::selection::SelectorView>,
 }
 
 /// The tenant's licenses with reservations or ceilings, each group's use against them.
@@ -50,7 +50,7 @@ fn group_limits(c: &Db, tenant: TenantKey) -> Result<Vec<LicenseGroups>> {
     let keys = st.query_all::<i64, _>([tenant], |r| r.get(0))?;
     keys.into_iter()
         .map(|l| {
-            let v = crate::store::allocation::licenses::view(c, l)?;
+            let v = crate::store::allocation::license_view::view(c, l)?;
             Ok(LicenseGroups {
                 license: v.id,
                 name: v.name,

@@ -5,6 +5,8 @@
 //! (`migrate`, `migrations/`), and how times are stored (`time`). Nothing here imports a business
 //! folder of the store.
 
+pub mod address;
+pub(crate) mod jobs;
 pub(crate) mod migrate;
 pub mod postgres;
 pub(crate) mod postgres_batch;

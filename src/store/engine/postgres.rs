@@ -26,6 +26,7 @@
 use std::cell::RefCell;
 use std::sync::{Condvar, Mutex};
 
+pub use crate::store::engine::address::{is_url, shown};
 use crate::store::engine::sql::{Db, PgSession};
 use crate::store::{Error, Result, TenantKey};
 
@@ -58,37 +59,6 @@ const STEPS: &[&str] = &[
 pub const V1_SCHEMA: &str = include_str!("migrations/postgres/v1.sql");
 /// The schema version this binary writes.
 pub const CURRENT: i64 = 1 + STEPS.len() as i64;
-
-/// `database` as it may be shown in a log, an error or the CLI's output: a PostgreSQL URL with
-/// its password (in the userinfo or a `password=` parameter) replaced by `***`; a SQLite path
-/// as it is.
-pub fn shown(database: &std::path::Path) -> String {
-    let text = database.to_string_lossy();
-    if !is_url(&text) {
-        return text.into_owned();
-    }
-    let Ok(mut u) = url::Url::parse(&text) else {
-        return "postgres://(a URL that does not parse; not shown)".into();
-    };
-    if u.password().is_some() {
-        let _ = u.set_password(Some("***"));
-    }
-    if u.query_pairs().any(|(k, _)| k == "password") {
-        let pairs: Vec<(String, String)> = u
-            .query_pairs()
-            .map(|(k, v)| {
-                let v = if k == "password" {
-                    "***".into()
-                } else {
-                    v.into_owned()
-                };
-                (k.into_owned(), v)
-            })
-            .collect();
-        u.query_pairs_mut().clear().extend_pairs(pairs);
-    }
-    u.to_string()
-}
 
 /// The password libpq would use when the URL gives none: `PGPASSWORD`, else the first entry
 /// of the password file (`PGPASSFILE`, else `~/.pgpass`) that matches the connection (fields
@@ -144,11 +114,6 @@ pub(crate) fn pgpass_lookup(text: &str, want: [&str; 4]) -> Option<String> {
         }
     }
     None
-}
-
-/// True when `database` names a PostgreSQL database rather than a SQLite file.
-pub fn is_url(database: &str) -> bool {
-    database.starts_with("postgres://") || database.starts_with("postgresql://")
 }
 
 /// A node's connections to one PostgreSQL database: at most [`POOL`], opened when first
@@ -284,13 +249,10 @@ impl Pg {
             .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
         match r {
             Ok(v) => self.commit(s, xid).map(|()| v).map_err(|e| match e {
-                crate::store::engine::sqlite_writer::NotCommitted::Unavailable => {
-                    Error::Unavailable(
-                        "the connection was lost while committing; the change did not happen"
-                            .into(),
-                    )
-                }
-                crate::store::engine::sqlite_writer::NotCommitted::Failed(e) => {
+                crate::store::engine::jobs::NotCommitted::Unavailable => Error::Unavailable(
+                    "the connection was lost while committing; the change did not happen".into(),
+                ),
+                crate::store::engine::jobs::NotCommitted::Failed(e) => {
                     Error::Internal(format!("commit failed: {e}"))
                 }
             }),
@@ -309,7 +271,7 @@ impl Pg {
     /// asks whether the mark is there: there, the transaction committed and every caller is
     /// answered as committed; not there (and `txid_status` of the transaction, `xid`, not "in
     /// progress": an old backend still finishing), it did not, and the callers get
-    /// [`NotCommitted::Unavailable`](crate::store::engine::sqlite_writer::NotCommitted) (503: retry); no answer within
+    /// [`NotCommitted::Unavailable`](crate::store::engine::jobs::NotCommitted) (503: retry); no answer within
     /// [`OUTCOME_WAIT`], the same. The work is never run again.
     ///
     /// Why a mark and not `txid_status` alone: a transaction id is made durable only by the
@@ -320,8 +282,8 @@ impl Pg {
         &self,
         s: RefCell<PgSession>,
         xid: Option<i64>,
-    ) -> std::result::Result<(), crate::store::engine::sqlite_writer::NotCommitted> {
-        use crate::store::engine::sqlite_writer::NotCommitted;
+    ) -> std::result::Result<(), crate::store::engine::jobs::NotCommitted> {
+        use crate::store::engine::jobs::NotCommitted;
         let mark = uuid::Uuid::new_v4().simple().to_string();
         let at = std::time::SystemTime::now()
             .duration_since(std::time::UNIX_EPOCH)

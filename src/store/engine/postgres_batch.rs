@@ -22,9 +22,9 @@
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex};
 
+use crate::store::engine::jobs::NotCommitted;
 use crate::store::engine::postgres::Pg;
 use crate::store::engine::sql::{Db, PgSession};
-use crate::store::engine::sqlite_writer::NotCommitted;
 use crate::store::{Error, Inner, Job, Mode, Result, TenantKey, JOBS_PER_TURN};
 use std::cell::RefCell;
 
@@ -166,11 +166,11 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
         while let Some(job) = next.take() {
             let alone = job.mode() == Mode::Alone;
             let mut unit = vec![job];
-            if unit[0].is_create() {
-                let room = crate::store::directory::creates_postgres::MERGED_MAX
-                    .min(batch_size().saturating_sub(jobs.len()));
+            let merge = unit[0].merge();
+            if let Some(m) = merge {
+                let room = m.max.min(batch_size().saturating_sub(jobs.len()));
                 while unit.len() < room {
-                    match queues.pop_if(tenant, |j| j.is_create()) {
+                    match queues.pop_if(tenant, |j| j.merge().is_some_and(|o| o.kind == m.kind)) {
                         Some(j) => unit.push(j),
                         None => break,
                     }
@@ -189,10 +189,7 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
                 in_savepoint(&session, &db, &mut unit[0], &mut pending_end);
             } else {
                 savepoint(&session, &mut pending_end);
-                let merged = crate::store::directory::creates_postgres::insert_merged(
-                    &db, tenant, &mut unit,
-                )
-                .is_ok();
+                let merged = merge.is_some_and(|m| (m.write)(&db, tenant, &mut unit).is_ok());
                 pending_end = Some(if merged { RELEASED } else { ROLLED_BACK });
                 if !merged {
                     // Again one by one, so that a bad create fails alone.

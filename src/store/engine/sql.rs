@@ -583,6 +583,12 @@ pub fn placeholders(sql: &str) -> String {
     out
 }
 
+/// The first column of every row, as strings.
+pub(in crate::store) fn strings(c: &Db, sql: &str, p: impl Params) -> Result<Vec<String>> {
+    let mut st = c.prepare_cached(sql)?;
+    st.query_all::<String, _>(p, |r| r.get(0))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -660,9 +666,4 @@ mod tests {
             .unwrap();
         assert_eq!(none, None);
     }
-}
-
-pub(in crate::store) fn strings(c: &Db, sql: &str, p: impl Params) -> Result<Vec<String>> {
-    let mut st = c.prepare_cached(sql)?;
-    st.query_all::<String, _>(p, |r| r.get(0))
 }

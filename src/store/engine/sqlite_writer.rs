@@ -3,6 +3,7 @@
 //! tenant's flood never stands before another tenant's write; and the checkpointer thread that
 //! keeps the WAL short. PostgreSQL has no such thread: the database serializes (`pg`).
 
+use crate::store::engine::jobs::*;
 use crate::store::*;
 
 /// Most write jobs committed in one transaction.
@@ -15,107 +16,6 @@ pub(in crate::store) const WRITER_CHECKPOINT_PAGES: i64 = 16_384;
 /// How long after a commit the checkpointer thread runs: commits in between share it.
 pub(in crate::store) const CHECKPOINT_EVERY: std::time::Duration =
     std::time::Duration::from_millis(200);
-
-pub(in crate::store) trait Job: Send {
-    /// Runs inside the batch transaction; returns false when the job failed and its savepoint
-    /// must be rolled back.
-    fn run(&mut self, conn: &Db) -> bool;
-    fn mode(&self) -> Mode;
-    /// Whose queue the job waits in (`None`: jobs of no tenant).
-    fn tenant(&self) -> Option<TenantKey>;
-    /// Called after the batch committed (`Ok`) or did not (`Err`).
-    fn finish(self: Box<Self>, commit: std::result::Result<(), NotCommitted>);
-    /// Answers a job that did not run.
-    fn fail(self: Box<Self>, e: Error);
-    /// The user create this job is, when it may share one statement with the creates queued
-    /// beside it (PostgreSQL, see `creates`).
-    fn as_create(&mut self) -> Option<&mut crate::store::directory::creates_postgres::Create> {
-        None
-    }
-    /// Whether this job is a user create (see [`Job::as_create`]).
-    fn is_create(&self) -> bool {
-        false
-    }
-}
-
-/// Why a batch did not commit, as each of its jobs is answered.
-#[derive(Debug, Clone)]
-pub(in crate::store) enum NotCommitted {
-    /// The database refused the commit, or the batch was rolled back: the text says why.
-    Failed(String),
-    /// The connection was lost during the commit and the transaction is known not to have
-    /// committed, or its outcome could not be learned (the database still down): the caller
-    /// is told to retry (503), and the job is not run again.
-    Unavailable,
-}
-
-impl From<String> for NotCommitted {
-    fn from(s: String) -> Self {
-        NotCommitted::Failed(s)
-    }
-}
-
-/// A job's answer: its result once its batch committed (`commit`), else why it did not.
-pub(in crate::store) fn settle<T>(
-    commit: std::result::Result<(), NotCommitted>,
-    result: Option<Result<T>>,
-) -> Result<T> {
-    match (commit, result) {
-        (Ok(()), Some(r)) => r,
-        (Err(NotCommitted::Unavailable), Some(Ok(_))) => Err(Error::Unavailable(
-            "the connection to the database was lost while committing; the change did not happen"
-                .into(),
-        )),
-        (Err(NotCommitted::Failed(e)), Some(Ok(_))) => {
-            Err(Error::Internal(format!("commit failed: {e}")))
-        }
-        (_, Some(Err(e))) => Err(e),
-        (_, None) => Err(Error::Internal("job did not run".into())),
-    }
-}
-
-/// How a write job is committed.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(in crate::store) enum Mode {
-    /// With the jobs waiting beside it, each in a savepoint (group commit).
-    Batched,
-    /// In a transaction of its own (see [`Store::write_alone`]).
-    Alone,
-}
-
-pub(in crate::store) struct TypedJob<T, F> {
-    pub(in crate::store) f: Option<F>,
-    pub(in crate::store) mode: Mode,
-    pub(in crate::store) tenant: Option<TenantKey>,
-    pub(in crate::store) result: Option<Result<T>>,
-    pub(in crate::store) reply: oneshot::Sender<Result<T>>,
-}
-
-impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
-    fn run(&mut self, conn: &Db) -> bool {
-        let Some(f) = self.f.take() else {
-            self.result = Some(Err(Error::Internal("a write job ran twice".into())));
-            return false;
-        };
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-            .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
-        let ok = r.is_ok();
-        self.result = Some(r);
-        ok
-    }
-    fn mode(&self) -> Mode {
-        self.mode
-    }
-    fn tenant(&self) -> Option<TenantKey> {
-        self.tenant
-    }
-    fn finish(self: Box<Self>, commit: std::result::Result<(), NotCommitted>) {
-        let _ = self.reply.send(settle(commit, self.result));
-    }
-    fn fail(self: Box<Self>, e: Error) {
-        let _ = self.reply.send(Err(e));
-    }
-}
 
 /// Starts the checkpointer thread: after the writer signals a commit it waits
 /// [`CHECKPOINT_EVERY`] (commits in between share the run), then copies what the WAL holds into

@@ -7,7 +7,7 @@ use serde::Serialize;
 use serde_json::Value;
 
 use crate::alloc::Millis;
-use crate::store::allocation::licenses::license_key;
+use crate::store::allocation::license_view::license_key;
 use crate::store::engine::time::rfc3339;
 use crate::store::{Result, Store, TenantKey};
 

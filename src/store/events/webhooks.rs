@@ -184,8 +184,8 @@ pub(in crate::store) fn license_updated(
     c: &Db,
     tenant: TenantKey,
     at: Millis,
-    before: &crate::store::allocation::licenses::LicenseView,
-    after: &crate::store::allocation::licenses::LicenseView,
+    before: &crate::store::allocation::license_view::LicenseView,
+    after: &crate::store::allocation::license_view::LicenseView,
 ) -> Result<()> {
     let to = endpoints(c, tenant)?;
     if !to
@@ -517,7 +517,7 @@ impl Store {
             let list: Vec<String> = busy.iter().map(i64::to_string).collect();
             format!("AND d.webhook NOT IN ({})", list.join(","))
         };
-        let per_endpoint = crate::webhook::dispatcher::PER_ENDPOINT as i64;
+        let per_endpoint = crate::webhook::PER_ENDPOINT as i64;
         let candidates = format!(
             "SELECT webhook, event FROM (
                SELECT d.webhook, d.event, d.due,

@@ -174,7 +174,7 @@ pub(in crate::store) fn license_audit(c: &Db, problems: &mut Vec<Problem>) -> Re
         let rules = crate::store::allocation::tx_seats::pool_rules(c, l)?;
         if !rules.is_empty() {
             // With reservations or ceilings: no one waits whose group has room.
-            let counts = crate::store::allocation::licenses::pool_counts(c, l)?;
+            let counts = crate::store::allocation::license_view::pool_counts(c, l)?;
             let used = counts.iter().map(|(g, (u, _))| (g.clone(), *u)).collect();
             for (g, (_, waiting)) in &counts {
                 let room = crate::alloc::room(seats, &rules, in_use, &used, Some(g));
@@ -273,7 +273,7 @@ impl Store {
                 .query_all([], |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?, r.get::<_, i64>(2)?)))?;
             let mut out = Vec::new();
             for (tenant, license, l) in licenses {
-                for g in crate::store::allocation::licenses::view(c, l)?.groups {
+                for g in crate::store::allocation::license_view::view(c, l)?.groups {
                     let name = g.group_name.clone().unwrap_or_else(|| g.selector.parts().1.to_owned());
                     out.push((
                         tenant.clone(),

@@ -89,7 +89,7 @@ fn export_lines(c: &Db, t: TenantKey) -> Result<Vec<String>> {
     for (rk, _) in &licenses {
         line(
             "license",
-            json!(crate::store::allocation::licenses::view(c, *rk)?),
+            json!(crate::store::allocation::license_view::view(c, *rk)?),
         );
         // Seats in the allocator's order: granted, releasing, then the waitlist by place.
         let seats: Vec<Value> = c
