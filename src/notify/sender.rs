@@ -207,9 +207,9 @@ impl Sender {
             if *stop.borrow() {
                 return Ok(());
             }
-            // On PostgreSQL the first message is claimed by this node: once taken, it is the
-            // message in hand and is delivered even if a stop comes meanwhile.
-            let due = self.store.due_messages(self.store.now_ms(), 16).await?;
+            // One message at a time is claimed by this node (so several nodes share a burst):
+            // once taken, it is the message in hand and is delivered even if a stop comes.
+            let due = self.store.due_messages(self.store.now_ms(), 1).await?;
             if due.is_empty() {
                 return Ok(());
             }

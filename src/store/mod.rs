@@ -617,22 +617,8 @@ impl Store {
             Lock::Tenant(t) => Some(t),
             Lock::None => None,
         };
-        if let (Some(_), Some(t)) = (&self.inner.pg, tenant) {
-            // A tenant's jobs run in batches under its lock, one transaction each (group
-            // commit, see `pg_batch`).
-            let (reply, rx) = oneshot::channel();
-            let job: Box<dyn Job> = Box::new(TypedJob {
-                f: Some(f),
-                mode,
-                tenant,
-                result: None,
-                reply,
-            });
-            engine::postgres_batch::submit(&self.inner, t, job).await?;
-            return rx.await.map_err(|_| Error::Closed)?;
-        }
-        if self.inner.pg.is_some() {
-            let pg = self.inner.pg.as_ref().ok_or(Error::Closed)?;
+        if let (Some(pg), None) = (&self.inner.pg, tenant) {
+            // A job of no tenant: a transaction of its own on a blocking thread.
             let _slot = tokio::time::timeout(WRITE_QUEUE_WAIT, pg.slots.acquire())
                 .await
                 .map_err(|_| Error::Busy)?
@@ -646,17 +632,34 @@ impl Store {
             .map_err(|e| Error::Internal(format!("write task failed: {e}")))?;
         }
         let (reply, rx) = oneshot::channel();
-        let mut job: Box<dyn Job> = Box::new(TypedJob {
+        let job: Box<dyn Job> = Box::new(TypedJob {
             f: Some(f),
             mode,
             tenant,
             result: None,
             reply,
         });
+        self.queue_job(tenant, job).await?;
+        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Queues a write job: on PostgreSQL into its tenant's batches, run under the tenant's
+    /// lock (group commit, see `engine::postgres_batch`); on SQLite into the writer thread's
+    /// queue of its tenant (waiting up to [`WRITE_QUEUE_WAIT`] for room). The job answers its
+    /// caller itself once its transaction's outcome is known.
+    pub(in crate::store) async fn queue_job(
+        &self,
+        tenant: Option<TenantKey>,
+        mut job: Box<dyn Job>,
+    ) -> Result<()> {
+        if self.inner.pg.is_some() {
+            let t = tenant.ok_or_else(|| Error::Internal("a batched job of no tenant".into()))?;
+            return engine::postgres_batch::submit(&self.inner, t, job).await;
+        }
         let deadline = tokio::time::Instant::now() + WRITE_QUEUE_WAIT;
         loop {
             match self.inner.writes.push(job) {
-                Ok(()) => break,
+                Ok(()) => return Ok(()),
                 Err(Refused::Closed) => return Err(Error::Closed),
                 Err(Refused::Full(back)) => {
                     if tokio::time::Instant::now() >= deadline {
@@ -667,7 +670,29 @@ impl Store {
                 }
             }
         }
-        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// Whether this node runs `tenant`'s background pass now. Several nodes on PostgreSQL
+    /// share the work by a lease on the tenant (`tenants.reconcile_lease`, `lease_ms` long);
+    /// a SQLite store is one node, which always does.
+    pub(in crate::store) async fn lease_tenant(
+        &self,
+        tenant: TenantKey,
+        lease_ms: crate::alloc::Millis,
+    ) -> Result<bool> {
+        if self.inner.pg.is_none() || lease_ms <= 0 {
+            return Ok(true);
+        }
+        let now = self.now_ms();
+        self.write(Lock::None, move |c| {
+            let n = c
+                .prepare_cached(
+                    "UPDATE tenants SET reconcile_lease = ?1 WHERE rk = ?2 AND reconcile_lease <= ?3",
+                )?
+                .execute(engine::sql::params![now + lease_ms, tenant, now])?;
+            Ok(n == 1)
+        })
+        .await
     }
 
     /// Runs `f` on a read-only connection on a blocking thread.

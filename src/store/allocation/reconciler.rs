@@ -4,7 +4,7 @@
 //! also keeps the time of each tenant's last provider call, noted in memory by every SCIM
 //! request and written here.
 
-use crate::store::engine::sql::{params, Db, Engine};
+use crate::store::engine::sql::{params, Db};
 use serde::{Deserialize, Serialize};
 use serde_json::json;
 
@@ -341,10 +341,7 @@ impl Store {
         let mut outcome = PassOutcome::default();
         for (t, name) in &tenants {
             let step = async {
-                if self.engine() == Engine::Postgres
-                    && lease_ms > 0
-                    && !self.take_lease(*t, lease_ms).await?
-                {
+                if !self.lease_tenant(*t, lease_ms).await? {
                     return Ok(false);
                 }
                 self.reconcile(*t, Actor::reconciler()).await.map(|_| true)
@@ -361,21 +358,6 @@ impl Store {
             }
         }
         Ok(outcome)
-    }
-
-    /// Takes the tenant's reconcile lease until `lease_ms` from now, unless another node holds
-    /// it (one conditional update: of two nodes asking at once, one gets it).
-    async fn take_lease(&self, tenant: TenantKey, lease_ms: Millis) -> Result<bool> {
-        let now = self.now_ms();
-        self.write(Lock::None, move |c| {
-            let n = c
-                .prepare_cached(
-                    "UPDATE tenants SET reconcile_lease = ?1 WHERE rk = ?2 AND reconcile_lease <= ?3",
-                )?
-                .execute(params![now + lease_ms, tenant, now])?;
-            Ok(n == 1)
-        })
-        .await
     }
 
     /// Notes that the tenant's provider called now (kept in memory, written by the reconciler).

@@ -7,32 +7,8 @@
 use crate::alloc::{Allocator, Cause, Change, GroupId, LicenseKey, Millis, Report, UserId};
 use crate::store::allocation::tx_seats::TxSeats;
 use crate::store::engine::sql::strings;
-use crate::store::engine::sql::{params, Db, Engine, OptionalExtension};
+use crate::store::engine::sql::{params, Db, OptionalExtension};
 use crate::store::{Result, TenantKey};
-
-thread_local! {
-    /// The last order stamp given out on this (writer) thread.
-    static LAST_ORDER: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
-}
-
-/// A strictly increasing microsecond stamp, never behind `at`, so that stamps follow the order
-/// changes are applied in. On SQLite write jobs run one after another on the store's writer
-/// thread, which keeps the last stamp. On PostgreSQL the tenant's jobs run one after another
-/// under its lock (`pg::Lock`), whichever node runs them, and the last stamp is the tenant's.
-fn next_order(c: &Db, tenant: TenantKey, at: Millis) -> Result<i64> {
-    match c.engine() {
-        Engine::Sqlite => Ok(LAST_ORDER.with(|last| {
-            let v = (at * 1000).max(last.get() + 1);
-            last.set(v);
-            v
-        })),
-        Engine::Postgres => c.query_row(
-            "UPDATE tenants SET last_order = GREATEST(last_order + 1, ?) WHERE rk = ? RETURNING last_order",
-            params![at * 1000, tenant],
-            |r| r.get(0),
-        ),
-    }
-}
 
 /// As [`allocate`], for a run in which an admin grants `user` a seat by hand (the promotion's
 /// cause is `manual`).
@@ -77,7 +53,7 @@ fn allocate_in(
     manual: Option<String>,
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
-    let order = next_order(c, tenant, now)?;
+    let order = crate::store::engine::dialect::next_order(c, tenant, now)?;
     let mut view = TxSeats::new(c, tenant);
     view.idle = idle;
     view.manual = manual;

@@ -245,18 +245,11 @@ pub(in crate::store) fn create_one(
 impl Store {
     pub async fn create_user(&self, tenant: TenantKey, doc: Doc) -> Result<UserRecord> {
         let ticker = self.ticker();
-        if self.inner.pg.is_some() {
-            // Merged with the creates waiting beside it into one statement (`creates`).
-            let (job, rx) =
-                crate::store::directory::creates_postgres::Create::new(tenant, doc, ticker);
-            crate::store::engine::postgres_batch::submit(&self.inner, tenant, Box::new(job))
-                .await?;
-            return rx.await.map_err(|_| Error::Closed)?;
-        }
-        self.write(Lock::Tenant(tenant), move |c| {
-            create_one(c, tenant, ticker.now(), doc)
-        })
-        .await
+        // A job of its own kind, which an engine that batches may merge with the creates
+        // waiting beside it into one statement (`creates`).
+        let (job, rx) = crate::store::directory::creates::Create::new(tenant, doc, ticker);
+        self.queue_job(Some(tenant), Box::new(job)).await?;
+        rx.await.map_err(|_| Error::Closed)?
     }
 
     pub async fn get_user(&self, tenant: TenantKey, id: String) -> Result<UserRecord> {

@@ -6,6 +6,8 @@
 //! folder of the store.
 
 pub mod address;
+pub(crate) mod claim;
+pub(crate) mod dialect;
 pub(crate) mod jobs;
 pub(crate) mod migrate;
 pub mod postgres;

@@ -15,7 +15,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::alloc::Millis;
-use crate::store::engine::sql::{params, Db, Engine, OptionalExtension, Row};
+use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
 use crate::store::engine::time::rfc3339;
 use crate::store::{Result, Store, TenantKey};
 
@@ -376,11 +376,9 @@ pub(in crate::store) fn record(
     detail: Value,
 ) -> Result<()> {
     let action = action.as_str();
-    if c.engine() == Engine::Postgres {
-        // The job may hold this lock already (advisory locks nest); an act without the
-        // tenant's writer lock (tenant creation, the operator's chain) takes it here.
-        c.query_row("SELECT pg_advisory_xact_lock(?)", [tenant], |_| Ok(()))?;
-    }
+    // One chain per tenant, whichever node writes: an act without the tenant's writer lock
+    // (tenant creation, the operator's chain) is serialized here.
+    crate::store::engine::dialect::serialize_tenant(c, tenant)?;
     let prev: Option<String> = c
         .prepare_cached(
             "SELECT hash FROM audit WHERE tenant = ? AND hash IS NOT NULL ORDER BY seq DESC LIMIT 1",

@@ -2,7 +2,8 @@
 //! by the job that made the change, [`audit`]), the seat-event feed a product can follow with a
 //! cursor, and a license's usage history for the console's chart.
 
-use crate::store::engine::sql::{params, Engine};
+use crate::store::engine::dialect;
+use crate::store::engine::sql::params;
 use serde::Serialize;
 use serde_json::Value;
 
@@ -140,11 +141,8 @@ impl Store {
     /// the database: a page reads at most `limit` entries, whatever the history's length.
     pub async fn activity_page(&self, tenant: TenantKey, q: ActivityQuery) -> Result<ActivityPage> {
         self.read(move |c| {
-            let (object, field) = match c.engine() {
-                Engine::Sqlite => ("json_object", "json_extract(detail, '$.{}')"),
-                Engine::Postgres => ("json_build_object", "(CAST(detail AS jsonb) ->> '{}')"),
-            };
-            let f = |name: &str| field.replace("{}", name);
+            let object = dialect::json_object(c);
+            let f = |name: &str| dialect::json_text(c, "detail", name);
             let cursor: Option<(Millis, i64, i64)> = q.before.as_deref().and_then(|b| {
                 let mut it = b.split('.').map(|p| p.parse::<i64>().ok());
                 Some((it.next()??, it.next()??, it.next()??))

@@ -7,7 +7,7 @@
 //! the row `pending` with a later `due`. A failed row stays until someone retries it (back to
 //! `pending`) or dismisses it (`dismissed`); finished rows go after 30 days.
 
-use crate::store::engine::sql::{params, Db, Engine, OptionalExtension, Row};
+use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -428,37 +428,21 @@ impl Store {
                 subject: r.get(6)?,
             })
         };
-        if self.engine() == Engine::Postgres {
-            // Several nodes send: each claims the one message it sends next by moving its next
-            // attempt a lease ahead, skipping rows another node is claiming. Delivery sets the
-            // real outcome; a node that dies mid-send leaves that one message to be claimed
-            // again after the lease (at least once, never twice while nodes live), and a node
-            // stopped gracefully has finished the message in hand and holds no claim.
-            return self
-                .write(Lock::None, move |c| {
-                    let mut st = c.prepare_cached(
-                        "UPDATE outbox SET due = CAST(?1 AS BIGINT) + CAST(?3 AS BIGINT) WHERE id IN (
-                             SELECT id FROM outbox WHERE id IN (SELECT id FROM (
-                                 SELECT id, due, ROW_NUMBER() OVER (PARTITION BY tenant ORDER BY due, id) AS turn
-                                 FROM outbox WHERE state = 'pending' AND due <= ?1) t
-                               ORDER BY turn, due, id LIMIT ?2)
-                             FOR UPDATE SKIP LOCKED)
-                         RETURNING id, kind, tenant, recipients, message, attempts, coalesce(subject, '')",
-                    )?;
-                    st
-                        .query_all(params![now, limit.min(1) as i64, SEND_LEASE_MS], read)
-                })
-                .await;
-        }
-        self.read(move |c| {
-            let mut st = c.prepare_cached(
-                "SELECT id, kind, tenant, recipients, message, attempts, coalesce(subject, '') FROM (
-                   SELECT *, ROW_NUMBER() OVER (PARTITION BY tenant ORDER BY due, id) AS turn
+        // Each message taken is claimed (leased), so that one node sends it; a node that dies
+        // mid-send leaves it to be claimed again after the lease (see `engine::claim`).
+        self.write(Lock::None, move |c| {
+            let claim = crate::store::engine::claim::lease_sql(
+                c,
+                "outbox",
+                "id",
+                "SELECT id FROM (
+                   SELECT id, due, ROW_NUMBER() OVER (PARTITION BY tenant ORDER BY due, id) AS turn
                    FROM outbox WHERE state = 'pending' AND due <= ?1) t
                  ORDER BY turn, due, id LIMIT ?2",
-            )?;
-            st
-                .query_all(params![now, limit as i64], read)
+                "id, kind, tenant, recipients, message, attempts, coalesce(subject, '')",
+            );
+            c.prepare(&claim)?
+                .query_all(params![now, limit as i64, SEND_LEASE_MS], read)
         })
         .await
     }

@@ -16,7 +16,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::alloc::Millis;
-use crate::store::engine::sql::{params, Db, Engine, OptionalExtension, Row};
+use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
 use crate::store::engine::time::rfc3339;
 use crate::store::events::audit::{record as audit, Actor, OPERATOR_CHAIN};
 use crate::store::{Error, Lock, Result, Store, TenantKey};
@@ -554,32 +554,19 @@ impl Store {
         let details = "SELECT d.webhook, d.event, w.id, w.url, w.secret, w.old_secret, w.old_until, e.msg_id, e.body, d.attempts, CAST(?1 AS BIGINT)
              FROM webhook_deliveries d JOIN webhooks w ON w.rk = d.webhook JOIN webhook_events e ON e.seq = d.event
              WHERE d.webhook = ?2 AND d.event = ?3";
-        let engine = self.engine();
         self.write(Lock::None, move |c| {
-            // Each taken delivery is leased (its `due` moves ahead) so that neither another
-            // node nor this one's next claim takes it while it is in flight.
-            let picked: Vec<(i64, i64)> = match engine {
-                Engine::Sqlite => c
-                    .prepare(&format!(
-                        "UPDATE webhook_deliveries SET due = CAST(?1 AS BIGINT) + CAST(?3 AS BIGINT)
-                         WHERE (webhook, event) IN ({candidates})
-                         RETURNING webhook, event"
-                    ))?
-                    .query_all(params![now, limit as i64, SEND_LEASE_MS], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?,
-                Engine::Postgres => c
-                    .prepare(&format!(
-                        "UPDATE webhook_deliveries SET due = CAST(?1 AS BIGINT) + CAST(?3 AS BIGINT)
-                         WHERE (webhook, event) IN (
-                           SELECT webhook, event FROM webhook_deliveries
-                           WHERE (webhook, event) IN ({candidates}) FOR UPDATE SKIP LOCKED)
-                         RETURNING webhook, event"
-                    ))?
-                    .query_all(params![now, limit as i64, SEND_LEASE_MS], |r| {
-                        Ok((r.get(0)?, r.get(1)?))
-                    })?,
-            };
+            let claim = crate::store::engine::claim::lease_sql(
+                c,
+                "webhook_deliveries",
+                "webhook, event",
+                &candidates,
+                "webhook, event",
+            );
+            let picked: Vec<(i64, i64)> = c
+                .prepare(&claim)?
+                .query_all(params![now, limit as i64, SEND_LEASE_MS], |r| {
+                    Ok((r.get(0)?, r.get(1)?))
+                })?;
             let mut st = c.prepare_cached(details)?;
             let mut out = Vec::with_capacity(picked.len());
             for (w, e) in picked {

@@ -11,7 +11,7 @@
 use serde_json::{json, Value};
 
 use crate::alloc::Millis;
-use crate::store::engine::sql::{params, Db, Engine};
+use crate::store::engine::sql::{params, Db};
 use crate::store::engine::time::rfc3339;
 use crate::store::events::audit::{record as audit, Actor, AuditAction, OPERATOR_CHAIN};
 use crate::store::{Error, Lock, Result, Store, TenantKey};
@@ -20,27 +20,7 @@ const DAY_MS: Millis = 86_400_000;
 
 /// The tables of the database that hold a tenant's rows, and the column that names the tenant.
 pub fn tenant_tables(c: &Db) -> Result<Vec<(String, String)>> {
-    let columns: Vec<(String, String)> = match c.engine() {
-        Engine::Sqlite => {
-            let tables: Vec<String> = c
-                .prepare("SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%' ORDER BY name")?
-                .query_all([], |r| r.get(0))?;
-            let mut out = Vec::new();
-            for t in tables {
-                let cols: Vec<String> = c
-                    .prepare(&format!("PRAGMA table_info({t})"))?
-                    .query_all([], |r| r.get(1))?;
-                out.extend(cols.into_iter().map(|col| (t.clone(), col)));
-            }
-            out
-        }
-        Engine::Postgres => c
-            .prepare(
-                "SELECT table_name, column_name FROM information_schema.columns
-                 WHERE table_schema = current_schema() ORDER BY table_name",
-            )?
-            .query_all([], |r| Ok((r.get(0)?, r.get(1)?)))?,
-    };
+    let columns = crate::store::engine::dialect::columns(c)?;
     Ok(columns
         .into_iter()
         .filter(|(t, col)| t != "tenants" && (col == "tenant" || col == "tenant_rk"))

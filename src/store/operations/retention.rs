@@ -7,7 +7,7 @@
 //! that has it). The audit log is not pruned.
 
 use crate::alloc::Millis;
-use crate::store::engine::sql::{params, Engine};
+use crate::store::engine::sql::params;
 use crate::store::{Lock, Result, Store};
 
 /// Rows one slice deletes at most.
@@ -76,7 +76,6 @@ impl Store {
     /// One pruning pass at `now` under `retention`: slice after slice until nothing is left.
     pub async fn prune_history(&self, now: Millis, retention: Retention) -> Result<Pruned> {
         let mut pruned = Pruned::default();
-        let engine = self.engine();
         for (table, sql) in STATEMENTS {
             let days = match table {
                 "seat_events" => retention.seat_events_days,
@@ -90,15 +89,8 @@ impl Store {
             loop {
                 let n = self
                     .write(Lock::None, move |c| {
-                        if engine == Engine::Postgres {
-                            let mine: bool = c.query_row(
-                                "SELECT pg_try_advisory_xact_lock(?)",
-                                [PRUNE_LOCK],
-                                |r| r.get(0),
-                            )?;
-                            if !mine {
-                                return Ok(None);
-                            }
+                        if !crate::store::engine::dialect::only_one_node(c, PRUNE_LOCK)? {
+                            return Ok(None);
                         }
                         Ok(Some(c.execute(sql, params![cutoff, SLICE])?))
                     })

@@ -1,4 +1,4 @@
-//! User creates, merged on PostgreSQL. An identity provider's first sync is a stream of
+//! User creates as write jobs of their own kind, on both engines; merged on PostgreSQL. An identity provider's first sync is a stream of
 //! `POST /Users`, many at a time; a tenant's writes run one after another under its lock
 //! (`pg_batch`), so written one statement each they cost a round trip and a statement's
 //! overhead apiece, and the tenant's lock holder, not the machine, sets the rate. Instead the
@@ -59,7 +59,11 @@ impl Create {
 impl Job for Create {
     fn run(&mut self, conn: &Db) -> bool {
         let doc = std::mem::take(&mut self.doc);
-        let r = users::create_one(conn, self.tenant, self.ticker.now(), doc);
+        let (tenant, now) = (self.tenant, self.ticker.now());
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            users::create_one(conn, tenant, now, doc)
+        }))
+        .unwrap_or_else(|_| Err(Error::Internal("a user create panicked".into())));
         let ok = r.is_ok();
         self.result = Some(r);
         ok
