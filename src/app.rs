@@ -120,14 +120,7 @@ impl Application {
         config: Config,
         clock: crate::store::Clock,
     ) -> anyhow::Result<Application> {
-        let serving = if crate::store::engine::postgres::is_url(&config.database.to_string_lossy())
-        {
-            None
-        } else {
-            Some(crate::store::operations::maintenance::serving(
-                &config.database,
-            )?)
-        };
+        let serving = crate::store::operations::backups::serving(&config.database)?;
         let store = Store::open_with_clock(&config.database_to_open()?, clock).map_err(|e| {
             anyhow::anyhow!("cannot open the database {}: {e}", config.database_shown())
         })?;

@@ -16,7 +16,6 @@ use crate::store::{GroupSelection, LicenseChange, LicenseSpec, Selector, Store};
 
 mod audit;
 mod license;
-mod pg_dump;
 mod product;
 
 use audit::audit;
@@ -293,24 +292,10 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Command::Transfer { to } = &cli.command {
-        if !crate::store::engine::postgres::is_url(to) {
-            anyhow::bail!("--to takes a postgres:// or postgresql:// URL");
-        }
-        if config
-            .database
-            .to_str()
-            .is_some_and(crate::store::engine::postgres::is_url)
-        {
-            anyhow::bail!(
-                "the configured database is PostgreSQL already; transfer copies a SQLite file"
-            );
-        }
-        // The source must not change while it is copied.
-        let _quiet = crate::store::operations::maintenance::not_served(&config.database)?;
         let (from, to) = (config.database.clone(), to.clone());
         // The PostgreSQL client blocks: off the async runtime.
         let copied = tokio::task::spawn_blocking(move || {
-            crate::store::operations::transfer::transfer(&from, &to)
+            crate::store::engine::transfer::transfer(&from, &to)
         })
         .await??;
         let total: i64 = copied.tables.iter().map(|(_, n)| n).sum();
@@ -324,37 +309,16 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
         return Ok(());
     }
     if let Command::Backup { file } = &cli.command {
-        if crate::store::engine::postgres::is_url(&config.database.to_string_lossy()) {
-            let (url, target) = (
-                config.database_to_open()?.to_string_lossy().into_owned(),
-                file.clone(),
-            );
-            tokio::task::spawn_blocking(move || pg_dump::backup(&url, &target)).await??;
-            eprintln!(
-                "backup written to {} (pg_dump, custom format)",
-                file.display()
-            );
-            return Ok(());
-        }
+        let how =
+            crate::store::operations::backups::backup(&config.database_to_open()?, file).await?;
+        eprintln!("backup written to {} ({how})", file.display());
+        return Ok(());
     }
     if let Command::Restore { file } = &cli.command {
-        if crate::store::engine::postgres::is_url(&config.database.to_string_lossy()) {
-            let (url, source) = (
-                config.database_to_open()?.to_string_lossy().into_owned(),
-                file.clone(),
-            );
-            tokio::task::spawn_blocking(move || pg_dump::restore(&url, &source)).await??;
-            eprintln!(
-                "restored {} from {} (pg_restore); run seatkeeper check",
-                config.database_shown(),
-                file.display()
-            );
-            return Ok(());
-        }
-        let _quiet = crate::store::operations::maintenance::not_served(&config.database)?;
-        crate::store::operations::maintenance::restore(file, &config.database)?;
+        let how =
+            crate::store::operations::backups::restore(&config.database_to_open()?, file).await?;
         eprintln!(
-            "restored {} from {}",
+            "restored {} from {} ({how})",
             config.database_shown(),
             file.display()
         );
@@ -397,15 +361,12 @@ pub async fn run(cli: Cli, config: Config) -> anyhow::Result<()> {
 async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
     match command {
         Command::Serve
+        | Command::Backup { .. }
         | Command::Restore { .. }
         | Command::Transfer { .. }
         | Command::Webhook(_)
         | Command::Audit(_) => {
             unreachable!("handled by run")
-        }
-        Command::Backup { file } => {
-            store.backup(file.clone()).await?;
-            eprintln!("backup written to {}", file.display());
         }
         Command::Console(ConsoleCommand::SignOutAll { tenant }) => {
             let t = match tenant {
@@ -417,10 +378,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         }
         Command::Migrate => {
             print(&json!({
-                "engine": match store.engine() {
-                    crate::store::engine::sql::Engine::Sqlite => "sqlite",
-                    crate::store::engine::sql::Engine::Postgres => "postgres",
-                },
+                "engine": store.engine_name(),
                 "schema_version": store.schema_version().await?,
             }));
         }

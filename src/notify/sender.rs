@@ -95,12 +95,9 @@ impl Transport {
     /// The `mail/` folder beside the SQLite database (in the working directory when the
     /// database is a PostgreSQL URL).
     pub fn folder_beside(database: &Path) -> Transport {
-        if database
-            .to_str()
-            .is_some_and(crate::store::engine::postgres::is_url)
-        {
+        let Some(database) = crate::store::engine::address::file(database) else {
             return Transport::Folder(PathBuf::from("mail"));
-        }
+        };
         let dir = database
             .parent()
             .filter(|d| !d.as_os_str().is_empty())

@@ -554,6 +554,14 @@ impl Store {
         })
     }
 
+    /// The engine's name, as `seatkeeper migrate` reports it.
+    pub fn engine_name(&self) -> &'static str {
+        match self.inner.pg {
+            Some(_) => "postgres",
+            None => "sqlite",
+        }
+    }
+
     /// Which engine the store runs on.
     pub fn engine(&self) -> engine::sql::Engine {
         match self.inner.pg {
@@ -641,6 +649,14 @@ impl Store {
         });
         self.queue_job(tenant, job).await?;
         rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// The longest tenant queue of write jobs waiting on this node (metrics).
+    pub fn write_queue_depth(&self) -> usize {
+        self.inner
+            .writes
+            .deepest()
+            .max(self.inner.pg_queues.deepest())
     }
 
     /// Queues a write job: on PostgreSQL into its tenant's batches, run under the tenant's

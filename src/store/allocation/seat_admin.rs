@@ -548,7 +548,6 @@ impl Store {
     /// A seat check of the user `find` names (their id and the name to show) in license `key`:
     /// inline on this HTTP worker's read connection when nothing needs a scan of a long
     /// waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
-    /// (On PostgreSQL every read is a round trip: straight to the pooled path.)
     pub(in crate::store) async fn seat_check(
         &self,
         tenant: TenantKey,
@@ -563,7 +562,9 @@ impl Store {
             let (id, name) = find(c)?;
             try_seat_view(c, tenant, l, &id, name, Some(&ranks), defer)
         };
-        if self.engine() == crate::store::engine::sql::Engine::Sqlite {
+        let Some(p) = self.point() else {
+            // Reads are cheap here: inline on this worker's own connection, a pooled reader
+            // only when the waitlist must be scanned.
             if let Some(v) = self.read_now(|c| check(c, Defer::Scan))? {
                 return Ok(v);
             }
@@ -571,14 +572,15 @@ impl Store {
                 .read(move |c| in_snapshot(c, |c| check(c, Defer::Never)))
                 .await?
                 .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()));
-        }
-        // On PostgreSQL each statement is a round trip: one joined statement reads the
-        // license, the user and the seat, on this thread's own connection (`pg_point`), with no
-        // snapshot transaction around it (it sees the last commit, as a point read does). A
-        // waiting user's position comes from the in-memory copy of the order only at the
-        // generation it was taken at, so a copy never answers for a later waitlist; where it
-        // cannot (or the user is named otherwise), the statement-by-statement path answers.
-        if let Some(p) = self.point() {
+        };
+        // Where each statement is a round trip (an engine with a point reader, PostgreSQL):
+        // one joined statement reads the license, the user and the seat, on this thread's own
+        // connection, with no snapshot transaction around it (it sees the last commit, as a
+        // point read does). A waiting user's position comes from the in-memory copy of the
+        // order only at the generation it was taken at, so a copy never answers for a later
+        // waitlist; where it cannot (or the user is named otherwise), the statement-by-
+        // statement path answers.
+        {
             let by_name = if uuid::Uuid::parse_str(&key2).is_ok() {
                 0
             } else {

@@ -13,7 +13,7 @@
 //! low-priority background thread (`Store::read_expensive`); the rest of its listings wait for
 //! it, not for other tenants, and other tenants' requests get the CPU first.
 
-use crate::store::engine::sql::{Db, Engine, Param};
+use crate::store::engine::sql::{Db, Param};
 
 /// A statement argument built with the statement.
 type Sql = Box<dyn Param>;
@@ -46,13 +46,19 @@ pub(in crate::store) type Listed = (RawRow, Option<Vec<String>>);
 /// PostgreSQL, where each statement is a round trip, a user's group references come in the
 /// same statement ([`rows::POSTGRES_GROUPS_COLUMN`](crate::store::directory::rows::POSTGRES_GROUPS_COLUMN)); SQLite reads them
 /// after, in the same snapshot, for less than a subquery would cost.
-fn companion(engine: Engine, kind: ResourceKind) -> &'static str {
-    match (engine, kind) {
-        (Engine::Postgres, ResourceKind::User) => {
+/// `groups_on_row`: the engine keeps a user's group references on its row (PostgreSQL).
+fn companion(groups_on_row: bool, kind: ResourceKind) -> &'static str {
+    match kind {
+        ResourceKind::User if groups_on_row => {
             crate::store::directory::rows::POSTGRES_GROUPS_COLUMN
         }
         _ => "",
     }
+}
+
+/// Whether `c`'s engine keeps a user's group references on its row.
+fn groups_on_row(c: &Db) -> bool {
+    c.twin(false, true)
 }
 
 /// The resource rows `sql` selects with `args`, with the companion column when `sql` has one.
@@ -72,10 +78,10 @@ pub(in crate::store) fn arg_refs(args: &[Sql]) -> Vec<&dyn Param> {
 }
 
 /// A point listing (a filter with an `id` or `userName` eq part: at most one row) as one
-/// statement on `engine`: its SQL, its arguments, and whether it reads the companion column.
+/// statement (`groups_on_row`: see [`companion`]): its SQL, its arguments, and whether it reads the companion column.
 /// `None` when `q` is not one.
 pub(in crate::store) fn point_statement(
-    engine: Engine,
+    groups_on_row: bool,
     tenant: TenantKey,
     kind: ResourceKind,
     q: &ListQuery,
@@ -86,7 +92,7 @@ pub(in crate::store) fn point_statement(
     }
     let mut args: Vec<Sql> = vec![Box::new(tenant)];
     let cond = to_sql(kind, f, &mut args)?;
-    let (t, with) = (table(kind), companion(engine, kind));
+    let (t, with) = (table(kind), companion(groups_on_row, kind));
     let sql = format!("SELECT {COLS}{with} FROM {t} r WHERE r.tenant = ? AND {cond}");
     Some((sql, args, !with.is_empty()))
 }
@@ -327,11 +333,11 @@ pub(in crate::store) fn list(
     kind: ResourceKind,
     q: &ListQuery,
 ) -> Result<Page<Listed>> {
-    if let Some((sql, args, with)) = point_statement(c.engine(), tenant, kind, q) {
+    if let Some((sql, args, with)) = point_statement(groups_on_row(c), tenant, kind, q) {
         return Ok(point_page(rows(c, &sql, &args, with)?, q));
     }
     let t = table(kind);
-    let with = companion(c.engine(), kind);
+    let with = companion(groups_on_row(c), kind);
     let mut args: Vec<Sql> = vec![Box::new(tenant)];
     let cond = match &q.filter {
         None => Some("TRUE".to_owned()),

@@ -3,7 +3,7 @@
 use crate::store::allocation::runs;
 use crate::store::directory::filters::Listed;
 use crate::store::directory::rows::*;
-use crate::store::engine::sql::{params, Db, Engine, OptionalExtension};
+use crate::store::engine::sql::{params, Db, OptionalExtension};
 use crate::store::engine::time::rfc3339;
 use serde_json::Value;
 
@@ -93,15 +93,24 @@ const INSERT_USER: &str = "INSERT INTO users (tenant, id, user_name, user_name_k
      VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
 
 /// Inserts a new user (its row and its email index) and says whether a group already lists it
-/// by its externalId, so that the allocator must run for it. On PostgreSQL, where each
-/// statement is a round trip, all of it is one statement.
+/// by its externalId, so that the allocator must run for it.
 fn insert(c: &Db, tenant: TenantKey, id: &str, doc: &Doc, meta: &Meta) -> Result<bool> {
+    type Insert = fn(&Db, TenantKey, &str, &Doc, &Meta) -> Result<bool>;
+    c.twin(insert_sqlite as Insert, insert_postgres)(c, tenant, id, doc, meta)
+}
+
+/// [`insert`] on SQLite: the row, then its emails, then whether a group lists it.
+fn insert_sqlite(c: &Db, tenant: TenantKey, id: &str, doc: &Doc, meta: &Meta) -> Result<bool> {
     let f = user_fields(doc);
     f.check()?;
-    if c.engine() == crate::store::engine::sql::Engine::Sqlite {
-        save(c, tenant, None, id, doc, meta)?;
-        return runs::listed(c, tenant, f.external_id.as_deref());
-    }
+    save(c, tenant, None, id, doc, meta)?;
+    runs::listed(c, tenant, f.external_id.as_deref())
+}
+
+/// [`insert`] on PostgreSQL, where each statement is a round trip: all of it one statement.
+fn insert_postgres(c: &Db, tenant: TenantKey, id: &str, doc: &Doc, meta: &Meta) -> Result<bool> {
+    let f = user_fields(doc);
+    f.check()?;
     let key = fold(&f.user_name);
     let text = Value::Object(doc.clone()).to_string();
     let display_key = f.display_name.as_deref().map(fold);
@@ -352,7 +361,7 @@ impl Store {
             .is_some_and(|f| crate::store::directory::filters::is_point(ResourceKind::User, f));
         if let Some(p) = self.point().filter(|_| q_is_point) {
             let point = crate::store::directory::filters::point_statement(
-                Engine::Postgres,
+                true,
                 tenant,
                 ResourceKind::User,
                 &q,

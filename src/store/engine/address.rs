@@ -37,3 +37,11 @@ pub fn shown(database: &std::path::Path) -> String {
     }
     u.to_string()
 }
+
+/// The database's file, when it is one (a SQLite file; a PostgreSQL URL names none).
+pub fn file(database: &std::path::Path) -> Option<&std::path::Path> {
+    match database.to_str() {
+        Some(text) if is_url(text) => None,
+        _ => Some(database),
+    }
+}

@@ -287,6 +287,15 @@ pub(in crate::store) fn pg_params<'p>(
 }
 
 impl<'a> Db<'a> {
+    /// Of two twins written side by side where the engines must differ (a statement, a
+    /// function), the one for this engine: `sqlite` on SQLite, `postgres` on PostgreSQL.
+    pub fn twin<T>(&self, sqlite: T, postgres: T) -> T {
+        match self.engine() {
+            Engine::Sqlite => sqlite,
+            Engine::Postgres => postgres,
+        }
+    }
+
     pub fn engine(&self) -> Engine {
         match self {
             Db::Sqlite(_) => Engine::Sqlite,

@@ -688,14 +688,6 @@ impl Store {
         .await
     }
 
-    /// The longest tenant queue of write jobs waiting on this node (metrics).
-    pub fn write_queue_depth(&self) -> usize {
-        self.inner
-            .writes
-            .deepest()
-            .max(self.inner.pg_queues.deepest())
-    }
-
     /// Outbox rows by state, over every tenant (metrics).
     pub async fn outbox_counts(&self) -> Result<Vec<(String, i64)>> {
         self.read(|c| {

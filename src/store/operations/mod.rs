@@ -1,8 +1,8 @@
-//! The operator's tools: backup, restore and `check` (`maintenance`), copying SQLite into
-//! PostgreSQL (`transfer`), offboarding a tenant (`offboarding`), retention of history tables
-//! (`retention`).
+//! The operator's tools: backup and restore of either engine (`backups`), the SQLite
+//! online backup, restore and `check` (`maintenance`), offboarding a tenant
+//! (`offboarding`), retention of history tables (`retention`).
 
+pub mod backups;
 pub mod maintenance;
 pub mod offboarding;
 pub mod retention;
-pub mod transfer;

@@ -5,9 +5,11 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
+use crate::store::{Error, Result};
+
 /// `pg_dump` or `pg_restore`: on `PATH`, else the newest under `/usr/lib/postgresql/*/bin`
 /// (Debian's server packages).
-fn tool(name: &str) -> anyhow::Result<PathBuf> {
+fn tool(name: &str) -> Result<PathBuf> {
     if let Ok(paths) = std::env::var("PATH") {
         for dir in std::env::split_paths(&paths) {
             let p = dir.join(name);
@@ -26,16 +28,16 @@ fn tool(name: &str) -> anyhow::Result<PathBuf> {
     found.retain(|p| p.is_file());
     found.sort();
     found.pop().ok_or_else(|| {
-        anyhow::anyhow!(
+        Error::Invalid(format!(
             "{name} not found: install PostgreSQL's client tools (Debian: postgresql-client)"
-        )
+        ))
     })
 }
 
 /// The URL without its password, and the password.
-fn split(url: &str) -> anyhow::Result<(String, Option<String>)> {
-    let mut u =
-        url::Url::parse(url).map_err(|_| anyhow::anyhow!("database: not a PostgreSQL URL"))?;
+fn split(url: &str) -> Result<(String, Option<String>)> {
+    let mut u = url::Url::parse(url)
+        .map_err(|_| Error::Invalid("database: not a PostgreSQL URL".into()))?;
     let password = u.password().map(|p| {
         url::form_urlencoded::parse(format!("p={p}").as_bytes())
             .next()
@@ -46,21 +48,26 @@ fn split(url: &str) -> anyhow::Result<(String, Option<String>)> {
     Ok((u.to_string(), password))
 }
 
-fn run(mut cmd: Command, what: &str) -> anyhow::Result<()> {
-    let out = cmd.output()?;
+fn run(mut cmd: Command, what: &str) -> Result<()> {
+    let out = cmd
+        .output()
+        .map_err(|e| Error::Internal(format!("{what} did not start: {e}")))?;
     if !out.status.success() {
-        anyhow::bail!(
+        return Err(Error::Invalid(format!(
             "{what} failed: {}",
             String::from_utf8_lossy(&out.stderr).trim()
-        );
+        )));
     }
     Ok(())
 }
 
 /// A consistent copy of the database (one snapshot, while nodes keep serving) in `file`.
-pub fn backup(url: &str, file: &Path) -> anyhow::Result<()> {
+pub(in crate::store) fn backup(url: &str, file: &Path) -> Result<()> {
     if file.exists() {
-        anyhow::bail!("{} exists; choose a new file", file.display());
+        return Err(Error::Invalid(format!(
+            "{} exists; choose a new file",
+            file.display()
+        )));
     }
     let (url, password) = split(url)?;
     let mut cmd = Command::new(tool("pg_dump")?);
@@ -75,14 +82,15 @@ pub fn backup(url: &str, file: &Path) -> anyhow::Result<()> {
     #[cfg(unix)]
     {
         use std::os::unix::fs::PermissionsExt as _;
-        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))?;
+        std::fs::set_permissions(file, std::fs::Permissions::from_mode(0o600))
+            .map_err(|e| Error::Internal(format!("{}: {e}", file.display())))?;
     }
     Ok(())
 }
 
 /// Loads a backup into an empty database (stop every node first, or restore into a new
 /// database and point the nodes at it), in one transaction.
-pub fn restore(url: &str, file: &Path) -> anyhow::Result<()> {
+pub(in crate::store) fn restore(url: &str, file: &Path) -> Result<()> {
     let (url, password) = split(url)?;
     let mut cmd = Command::new(tool("pg_restore")?);
     cmd.args([

@@ -73,6 +73,18 @@ pub struct Copied {
 /// Copies the SQLite database at `from` into the empty PostgreSQL database at `to`, verifies
 /// the copy and says what it copied.
 pub fn transfer(from: &Path, to: &str) -> Result<Copied> {
+    if !crate::store::engine::address::is_url(to) {
+        return Err(Error::Invalid(
+            "--to takes a postgres:// or postgresql:// URL".into(),
+        ));
+    }
+    if crate::store::engine::address::file(from).is_none() {
+        return Err(Error::Invalid(
+            "the configured database is PostgreSQL already; transfer copies a SQLite file".into(),
+        ));
+    }
+    // The source must not change while it is copied.
+    let _quiet = crate::store::operations::maintenance::not_served(from)?;
     if !from.exists() {
         return Err(Error::Invalid(format!("{} does not exist", from.display())));
     }
