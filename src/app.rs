@@ -24,7 +24,7 @@ pub struct Application {
     /// A SQLite database is marked as served while this runs (`maintenance::serving`).
     _serving: Option<crate::store::operations::maintenance::Serving>,
     /// What wakes the notification sender, and its counters.
-    mail: (Arc<tokio::sync::Notify>, Arc<crate::notify::sender::Stats>),
+    mail: (Arc<tokio::sync::Notify>, Arc<crate::workers::mail::Stats>),
     reconciler: tokio::task::JoinHandle<()>,
     /// Writes this node's provider-call times to the database every second.
     calls: tokio::task::JoinHandle<()>,
@@ -147,12 +147,12 @@ impl Application {
         }
         let transport = match &config.smtp_url {
             Some(url) => {
-                crate::notify::sender::Transport::smtp(&url.0, config.smtp_ca_file.as_deref())
+                crate::workers::mail::Transport::smtp(&url.0, config.smtp_ca_file.as_deref())
                     .map_err(|e| anyhow::anyhow!("invalid mail settings: {e}"))?
             }
             None => match &config.mail_dir {
-                Some(dir) => crate::notify::sender::Transport::Folder(dir.clone()),
-                None => crate::notify::sender::Transport::folder_beside(&config.database),
+                Some(dir) => crate::workers::mail::Transport::Folder(dir.clone()),
+                None => crate::workers::mail::Transport::folder_beside(&config.database),
             },
         };
         let from: lettre::message::Mailbox = config
@@ -170,9 +170,9 @@ impl Application {
             }
         });
         let mail_wake = Arc::new(tokio::sync::Notify::new());
-        let mail_stats = Arc::new(crate::notify::sender::Stats::default());
+        let mail_stats = Arc::new(crate::workers::mail::Stats::default());
         let (stop_sender, stopped) = tokio::sync::watch::channel(false);
-        let sender = crate::notify::sender::Sender {
+        let sender = crate::workers::mail::Sender {
             store: store.clone(),
             transport,
             from,
@@ -183,9 +183,9 @@ impl Application {
             stats: mail_stats.clone(),
         };
         let sender = (stop_sender, tokio::spawn(sender.run(stopped)));
-        let dispatcher = crate::webhook::dispatcher::Dispatcher::new(
+        let dispatcher = crate::workers::webhooks::Dispatcher::new(
             store.clone(),
-            crate::webhook::dispatcher::Policy::of(&config),
+            crate::webhook::vet::Policy::of(&config),
             std::time::Duration::from_secs(config.webhook_timeout_seconds),
             std::time::Duration::from_secs(config.webhook_disable_after_seconds),
             config.webhook_proxy.as_ref().map(|p| p.0.as_str()),
@@ -269,7 +269,7 @@ impl Application {
     /// What wakes the notification sender, and its counters (`passes`): a test wakes it and
     /// waits for a pass that began after a change, so that its "nothing was sent" is not true
     /// merely because the sender had not looked yet.
-    pub fn mail_probe(&self) -> (Arc<tokio::sync::Notify>, Arc<crate::notify::sender::Stats>) {
+    pub fn mail_probe(&self) -> (Arc<tokio::sync::Notify>, Arc<crate::workers::mail::Stats>) {
         self.mail.clone()
     }
 

@@ -13,3 +13,4 @@ pub mod notify;
 pub mod scim;
 pub mod store;
 pub mod webhook;
+pub mod workers;

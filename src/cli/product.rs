@@ -183,8 +183,8 @@ pub(super) async fn webhook(
     match cmd {
         WebhookCommand::Add { owner, url, events } => {
             let (t, _) = webhook_target(owner, 0, store).await?;
-            let policy = crate::webhook::dispatcher::Policy::of(config);
-            crate::webhook::dispatcher::vet(&url, policy).await?;
+            let policy = crate::webhook::vet::Policy::of(config);
+            crate::webhook::vet::vet(&url, policy).await?;
             let w = store
                 .create_webhook(
                     t,

@@ -4,7 +4,7 @@
 
 use super::*;
 use crate::store::events::webhooks::WebhookChange;
-use crate::webhook::dispatcher::{vet, Policy};
+use crate::webhook::vet::{vet, Policy};
 use crate::webhook::EventType;
 
 /// Registers an endpoint from the form `csrf`, `url` and one `events` field per ticked type.

@@ -16,8 +16,8 @@ pub struct AppState {
     pub metrics: Arc<metrics::Metrics>,
     /// Wakes the notification sender (a test message is due at once).
     pub mail_wake: Arc<tokio::sync::Notify>,
-    pub mail_stats: Arc<crate::notify::sender::Stats>,
-    pub webhook_stats: Arc<crate::webhook::dispatcher::Stats>,
+    pub mail_stats: Arc<crate::workers::mail::Stats>,
+    pub webhook_stats: Arc<crate::workers::webhooks::Stats>,
     /// The last readiness check: when it ran and what it found (`None`: ready).
     pub ready: std::sync::Mutex<Option<(Instant, Option<String>)>>,
 }

@@ -9,7 +9,7 @@
 //! - `GET .../webhooks/{id}/deliveries?state=&limit=`; `POST
 //!   .../webhooks/{id}/deliveries/{delivery}/redeliver`
 //!
-//! A URL is vetted before it is stored (`webhook::dispatcher::vet`): https unless
+//! A URL is vetted before it is stored (`webhook::vet::vet`): https unless
 //! `webhook_allow_http`, and no internal address unless `webhook_allow_private_addresses`.
 
 use actix_web::{web, HttpRequest, HttpResponse};
@@ -22,7 +22,7 @@ use super::openapi::{Doc, Routes};
 use super::reply::{json_body, ok, Reply};
 use super::state::AppState;
 use crate::store::events::webhooks::WebhookChange;
-use crate::webhook::dispatcher::{vet, Policy};
+use crate::webhook::vet::{vet, Policy};
 
 /// The webhook routes (a tenant's, and the operator's), added to the admin routes.
 pub fn routes(r: Routes) -> Routes {

@@ -12,7 +12,6 @@
 
 pub mod items;
 pub mod render;
-pub mod sender;
 pub mod when;
 pub mod wording;
 

@@ -10,7 +10,7 @@
 /// endpoint with any in flight is not offered more until they end.
 pub const PER_ENDPOINT: usize = 4;
 
-pub mod dispatcher;
+pub mod vet;
 
 use std::net::IpAddr;
 

@@ -25,7 +25,7 @@ pub struct TestApp {
     _dir: Option<tempfile::TempDir>,
     mail: (
         std::sync::Arc<tokio::sync::Notify>,
-        std::sync::Arc<seatkeeper::notify::sender::Stats>,
+        std::sync::Arc<seatkeeper::workers::mail::Stats>,
     ),
 }
 

@@ -1,6 +1,6 @@
 //! The notification outbox (see `schema.sql`): events recorded in the transaction of the change
 //! that caused them, coalesced into one open digest per (tenant, kind, license), then closed,
-//! rendered once and delivered by the sender in `notify::sender`.
+//! rendered once and delivered by the sender in `workers::mail`.
 //!
 //! Digest life: `collecting` → (window over) `closing` → (rendered) `pending` → `sent` |
 //! `failed` (a permanent SMTP rejection) | `skipped` (no recipients). A transient failure keeps

@@ -6,7 +6,7 @@
 //! and writes them when it flushes): one `webhook_events` row with the body fixed then, and one
 //! `webhook_deliveries` row per enabled endpoint subscribed to its type. A committed change
 //! therefore cannot lose its webhooks and a rolled-back one (a preview) sends none; the
-//! dispatcher (`webhook::dispatcher`) only reads them and records outcomes.
+//! dispatcher (`workers::webhooks`) only reads them and records outcomes.
 //!
 //! Order: deliveries of one subject (a user, or a license for `license.updated`) to one
 //! endpoint go one at a time in event order: [`Store::due_webhooks`] offers a delivery only when
@@ -249,7 +249,7 @@ fn event_names(events: &[String]) -> Result<String> {
 }
 
 impl Store {
-    /// Registers an endpoint (its URL already vetted by `webhook::dispatcher::vet`); answers
+    /// Registers an endpoint (its URL already vetted by `webhook::vet::vet`); answers
     /// its new secret.
     pub async fn create_webhook(
         &self,
@@ -500,7 +500,7 @@ impl Store {
     /// ahead), so that one node sends it.
     ///
     /// Endpoints in `busy` (deliveries in flight on this node) are skipped; at most
-    /// `webhook::dispatcher::PER_ENDPOINT` deliveries of one endpoint are taken, and tenants take
+    /// `webhook::PER_ENDPOINT` deliveries of one endpoint are taken, and tenants take
     /// turns: the first due delivery of every tenant comes before the second of any (the
     /// operator's endpoints are one more "tenant"), so a tenant with a backlog or slow endpoints
     /// delays no one else.

@@ -21,8 +21,8 @@ use lettre::{AsyncSmtpTransport, AsyncTransport, Tokio1Executor};
 use rand::Rng;
 use tokio::sync::{watch, Notify};
 
-use super::render;
 use crate::alloc::Millis;
+use crate::notify::render;
 use crate::store::events::outbox::{Closed, OperatorCopy, Outgoing};
 use crate::store::{self, Store};
 
@@ -124,7 +124,7 @@ pub struct Sender {
     pub window_ms: Millis,
     pub public_url: Option<String>,
     /// `operator_notify`: who gets the operator's copy of which kinds.
-    pub operator: Vec<super::Recipient>,
+    pub operator: Vec<crate::notify::Recipient>,
     pub wake: Arc<Notify>,
     pub stats: Arc<Stats>,
 }
@@ -222,16 +222,16 @@ impl Sender {
 
     /// The operator's copy of `digest`, rendered, when `operator_notify` asks for its kind (a
     /// test message is the tenant's own and never copied).
-    async fn operator_copy(&self, digest: &super::Digest) -> Option<OperatorCopy> {
-        if digest.kind == super::Kind::Test {
+    async fn operator_copy(&self, digest: &crate::notify::Digest) -> Option<OperatorCopy> {
+        if digest.kind == crate::notify::Kind::Test {
             return None;
         }
-        let to = super::addresses_for(digest.kind, &[&self.operator]);
+        let to = crate::notify::addresses_for(digest.kind, &[&self.operator]);
         if to.is_empty() {
             return None;
         }
         let mut copy = digest.clone();
-        copy.audience = super::Audience::Operator;
+        copy.audience = crate::notify::Audience::Operator;
         let from = self.from.clone();
         let recipients = to.clone();
         let rendered = tokio::task::spawn_blocking(move || {
