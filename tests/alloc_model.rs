@@ -692,7 +692,13 @@ async fn real_holds(r: &Real) -> (BTreeMap<String, usize>, Vec<String>) {
         .iter()
         .filter_map(|s| s.hold.map(|h| (s.user_id.clone(), index[&h])))
         .collect();
-    (held, holds.into_iter().map(|h| h.state).collect())
+    (
+        held,
+        holds
+            .into_iter()
+            .map(|h| h.state.as_str().to_owned())
+            .collect(),
+    )
 }
 
 async fn real_pools(r: &Real) -> BTreeMap<String, Option<String>> {
@@ -708,12 +714,12 @@ async fn real_view(r: &Real) -> (BTreeMap<String, &'static str>, Vec<String>, i6
     let states = v
         .seats
         .iter()
-        .map(|s| (s.user_id.clone(), s.state))
+        .map(|s| (s.user_id.clone(), s.state.as_str()))
         .collect();
     let waiting: Vec<String> = v
         .seats
         .iter()
-        .filter(|s| s.state == "blocked")
+        .filter(|s| s.state == seatkeeper::store::UserState::Blocked)
         .map(|s| s.user_id.clone())
         .collect();
     // The seat check agrees with the list: its positions come from the in-memory copy of the

@@ -14,7 +14,7 @@ pub type Millis = i64;
 /// A hold's key (see the circuit breaker in the module doc).
 pub type HoldId = i64;
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SeatState {
     Granted,

@@ -58,12 +58,12 @@ pub fn activity(
                         @for n in notifications {
                             tr {
                                 td { (n.kind) }
-                                td { span.badge.(n.state) { (n.state) } @if let Some(e) = &n.last_error { br; span.small.muted { (e) } } }
+                                td { span.badge.(n.state.as_str()) { (n.state.as_str()) } @if let Some(e) = &n.last_error { br; span.small.muted { (e) } } }
                                 td.small.hide-narrow { (n.created) }
                                 td { (n.subject.as_deref().unwrap_or("")) }
                                 td { (n.attempts) }
                                 td {
-                                    @if crate::store::DigestState::parse(&n.state).is_some_and(|d| d.needs_action()) {
+                                    @if n.state.needs_action() {
                                         form.inline method="post" action={ "/console/tenants/" (t.id) "/notifications/" (n.id) "/retry" } {
                                             (csrf(s))
                                             button.secondary type="submit" { "Retry" }

@@ -14,7 +14,7 @@ pub(super) async fn holds(v: Visit, q: web::Query<Notice>) -> Result<HttpRespons
     let mut open = Vec::new();
     let mut settled = Vec::new();
     for h in all {
-        if h.state == "open" || (h.state == "rejected" && h.held > 0) {
+        if h.state.awaits_decision(h.held) {
             // With its people (the first of them): the admin decides on them.
             open.push(state.store.hold(t.key, h.id).await?);
         } else {
@@ -80,7 +80,7 @@ fn page(
                         ": " (h.held) @if h.held == 1 { " seat loss held" } @else { " seat losses held" }
                     }
                     p {
-                        @if h.state == "rejected" {
+                        @if h.state == store::HoldState::Rejected {
                             "Rejected " @if let Some(at) = &h.decided_at { (when(at, t)) } ": these people keep their seats until the directory entitles them again. Approve to release them after all."
                         } @else {
                             "Held since " (when(&h.created, t)) "."
@@ -111,7 +111,7 @@ fn page(
                             (csrf(s))
                             button type="submit" { "Approve: release the seats" }
                         }
-                        @if h.state == "open" {
+                        @if h.state.allows(store::Decision::Reject) {
                             form.inline method="post" action={ (base) "/" (h.id) "/reject" }
                                 data-confirm={ "Reject? " (h.held) " people keep their seats of " (h.license.name) "." } {
                                 (csrf(s))
@@ -130,11 +130,11 @@ fn page(
                             tr {
                                 td { (h.license.name) }
                                 td { (h.total) }
-                                td { (match h.state.as_str() {
-                                    "approved" => "approved: the losses went through",
-                                    "rejected" => "rejected: seats kept",
-                                    "dissolved" => "dissolved: the directory undid the change",
-                                    other => other,
+                                td { (match h.state {
+                                    store::HoldState::Approved => "approved: the losses went through",
+                                    store::HoldState::Rejected => "rejected: seats kept",
+                                    store::HoldState::Dissolved => "dissolved: the directory undid the change",
+                                    store::HoldState::Open => "open",
                                 }) }
                                 td { (h.decided_by.clone().unwrap_or_default()) }
                                 td { @if let Some(at) = &h.decided_at { (when(at, t)) } }

@@ -221,7 +221,7 @@ pub fn seats(
                             @let who = seat.user_name.clone().unwrap_or_else(|| seat.user_id.clone());
                             tr {
                                 td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } @if let Some(g) = &seat.group_name { " " span.badge.group title="The selected group this seat counts against (its reserve and ceiling)" { (g) } } }
-                                td { span.badge.(seat.state) { (seat.state) } }
+                                td { span.badge.(seat.state.as_str()) { (seat.state.as_str()) } }
                                 td { @if let Some(p) = seat.position { (p) } }
                                 td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }
                                 td.small.hide-narrow { (seat.release_at.clone().unwrap_or_default()) }
@@ -237,7 +237,7 @@ pub fn seats(
                                             " "
                                         }
                                     }
-                                    @if seat.state == "blocked" {
+                                    @if seat.state == crate::store::UserState::Blocked {
                                         form.inline method="post" action={ (base) "/seats/" (urlencode(&who)) } {
                                             (csrf(s))
                                             input type="hidden" name="action" value="grant";

@@ -67,7 +67,7 @@ pub use access::product::{
 pub use access::tenants::{check_recipients, Tenant, TenantChange};
 pub use access::tokens::{Authn, ConsoleSession, TokenInfo, AUTH_CACHE_TTL};
 pub use allocation::history::LicenseTrueUp;
-pub use allocation::holds::{Decision, HeldUser, HoldChange, HoldView};
+pub use allocation::holds::{Decision, HeldUser, HoldChange, HoldState, HoldView};
 pub use allocation::license_view::{LicenseRef, LicenseView, SeatCounts};
 pub use allocation::licenses::{LicenseChange, LicenseSpec, DEFAULT_GRACE_SECONDS};
 pub use allocation::preview::{PoolView, PreviewView};
@@ -75,7 +75,7 @@ pub use allocation::reclaim::{IdleSeat, ReclaimPreview};
 pub use allocation::reconciler::{
     Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts,
 };
-pub use allocation::seat_admin::{OverrideView, SeatView, SeatsView, UserSeat};
+pub use allocation::seat_admin::{OverrideView, SeatView, SeatsView, UserSeat, UserState};
 pub use allocation::selection::{GroupEntry, GroupSelection, Selector, SelectorView};
 pub use directory::filters::{ListQuery, Page};
 pub use directory::groups::{GroupChoice, GroupRecord};

@@ -67,7 +67,7 @@ pub struct ProductUser {
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProductSeat {
     /// `granted`, `releasing`, `blocked`, or `none` (no seat row).
-    pub state: &'static str,
+    pub state: crate::store::UserState,
     /// The place on the waitlist while `blocked`.
     pub position: Option<i64>,
     pub since: Option<String>,
@@ -470,7 +470,7 @@ impl Store {
                     .into_iter()
                     .map(|r| {
                         let none = ProductSeat {
-                            state: "none",
+                            state: crate::store::UserState::None,
                             position: None,
                             since: None,
                             release_at: None,

@@ -24,9 +24,7 @@ pub const USERS_SHOWN: i64 = 1000;
 pub struct HoldView {
     pub id: i64,
     pub license: crate::store::allocation::license_view::LicenseRef,
-    /// `open` (waiting for a decision), `approved`, `rejected` or `dissolved` (the directory
-    /// entitled every held user again).
-    pub state: String,
+    pub state: HoldState,
     pub created: String,
     /// Seats it holds now.
     pub held: i64,
@@ -87,7 +85,7 @@ fn hold_row(r: &Row) -> Result<(HoldView, LicenseKey)> {
                 id: r.get(1)?,
                 name: r.get(2)?,
             },
-            state: r.get(3)?,
+            state: HoldState::parse(&r.get::<_, String>(3)?).unwrap_or(HoldState::Open),
             created: rfc3339(r.get(4)?),
             held: r.get(5)?,
             total: r.get(6)?,
@@ -142,6 +140,56 @@ fn held_users(
     })
 }
 
+/// Where a hold stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum HoldState {
+    /// Waiting for an admin's decision.
+    Open,
+    /// The held losses went through.
+    Approved,
+    /// The held users kept their seats.
+    Rejected,
+    /// The directory entitled every held user again.
+    Dissolved,
+}
+
+impl HoldState {
+    pub const ALL: [HoldState; 4] = [
+        HoldState::Open,
+        HoldState::Approved,
+        HoldState::Rejected,
+        HoldState::Dissolved,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            HoldState::Open => "open",
+            HoldState::Approved => "approved",
+            HoldState::Rejected => "rejected",
+            HoldState::Dissolved => "dissolved",
+        }
+    }
+
+    pub fn parse(s: &str) -> Option<HoldState> {
+        Self::ALL.into_iter().find(|h| h.as_str() == s)
+    }
+
+    /// Whether `decision` may be taken on a hold in this state: an open hold may be approved
+    /// or rejected, a rejected one approved (the admin releases the seats it kept).
+    pub fn allows(self, decision: Decision) -> bool {
+        match decision {
+            Decision::Approve => matches!(self, HoldState::Open | HoldState::Rejected),
+            Decision::Reject => self == HoldState::Open,
+        }
+    }
+
+    /// Whether a hold in this state still keeps `held` seats an admin may release.
+    pub fn awaits_decision(self, held: i64) -> bool {
+        self == HoldState::Open || (self == HoldState::Rejected && held > 0)
+    }
+}
+
 /// An admin's decision on a hold.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Decision {
@@ -156,7 +204,7 @@ impl Store {
     /// The tenant's holds, newest first; `state` keeps those in one state.
     pub async fn holds(&self, tenant: TenantKey, state: Option<String>) -> Result<Vec<HoldView>> {
         if let Some(s) = &state {
-            if !["open", "approved", "rejected", "dissolved"].contains(&s.as_str()) {
+            if HoldState::parse(s).is_none() {
                 return Err(Error::Invalid(format!(
                     "state {s:?} is not one of open, approved, rejected, dissolved"
                 )));
@@ -198,14 +246,10 @@ impl Store {
         self.write_alone(Lock::Tenant(tenant), move |c| {
             let at = ticker.now();
             let (h, l) = load(c, tenant, id)?;
-            let allowed = match decision {
-                Decision::Approve => h.state == "open" || h.state == "rejected",
-                Decision::Reject => h.state == "open",
-            };
-            if !allowed {
+            if !h.state.allows(decision) {
                 return Err(Error::Conflict(format!(
                     "hold {id} is {}: it cannot be {} now",
-                    h.state,
+                    h.state.as_str(),
                     match decision {
                         Decision::Approve => "approved",
                         Decision::Reject => "rejected",

@@ -16,13 +16,44 @@ use crate::store::engine::time::rfc3339;
 use crate::store::events::audit::{record as audit, Actor};
 use crate::store::{in_snapshot, Error, Lock, Result, Store, TenantKey};
 
+/// A user's state in a license as answered: their seat's state, or `none` (no seat).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum UserState {
+    Granted,
+    Blocked,
+    Releasing,
+    None,
+}
+
+impl UserState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            UserState::Granted => "granted",
+            UserState::Blocked => "blocked",
+            UserState::Releasing => "releasing",
+            UserState::None => "none",
+        }
+    }
+}
+
+impl From<SeatState> for UserState {
+    fn from(s: SeatState) -> Self {
+        match s {
+            SeatState::Granted => UserState::Granted,
+            SeatState::Blocked => UserState::Blocked,
+            SeatState::Releasing => UserState::Releasing,
+        }
+    }
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct SeatView {
     #[serde(rename = "userId")]
     pub user_id: String,
     #[serde(rename = "userName")]
     pub user_name: Option<String>,
-    pub state: &'static str,
+    pub state: UserState,
     /// When the user became entitled (the waitlist order).
     #[serde(rename = "entitledAt")]
     pub entitled_at: Option<String>,
@@ -151,7 +182,7 @@ fn no_seat(user_id: &str, user_name: Option<String>) -> SeatView {
     SeatView {
         user_id: user_id.to_owned(),
         user_name,
-        state: "none",
+        state: UserState::None,
         entitled_at: None,
         since: None,
         position: None,
@@ -225,7 +256,7 @@ impl SeatRead {
         Ok(Some(SeatView {
             user_id: seat.user,
             user_name,
-            state: seat.state.as_str(),
+            state: seat.state.into(),
             entitled_at: Some(rfc3339(seat.entitled_at / 1000)),
             since: Some(rfc3339(seat.since)),
             position,
@@ -456,7 +487,7 @@ impl Store {
                 out.push(SeatView {
                     user_id,
                     user_name,
-                    state: state.as_str(),
+                    state: state.into(),
                     entitled_at: Some(rfc3339(entitled_at / 1000)),
                     since: Some(rfc3339(since)),
                     position: pos,
@@ -516,7 +547,7 @@ impl Store {
                 // Positions of waiting seats from the waitlist's in-memory order (a long one's),
                 // else a count over the index ranges ahead of each.
                 let mut v = seat_view(c, tenant, l, &user, name, Some(&ranks))?;
-                v.overage = v.state == "granted" && overage.contains(&v.user_id);
+                v.overage = v.state == UserState::Granted && overage.contains(&v.user_id);
                 out.push(v);
             }
             Ok((out, total))

@@ -18,7 +18,7 @@ use crate::store::{Error, Lock, Result, Store, TenantKey};
 
 /// The state of an outbox row (see the module doc). The string forms are stable: stored, the
 /// admin API's `state` filter, the CLI, `/metrics`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DigestState {
     Collecting,
@@ -287,8 +287,7 @@ pub struct Notification {
     pub kind: String,
     /// The license's name, for a license's digest.
     pub license: Option<String>,
-    /// `collecting`, `closing`, `pending`, `sent`, `failed` or `skipped`.
-    pub state: String,
+    pub state: DigestState,
     pub created: String,
     /// When a pending message is tried next.
     #[serde(rename = "nextAttempt")]
@@ -325,13 +324,14 @@ pub struct NotificationDetail {
 
 fn outbox_row(r: &Row) -> Result<Notification> {
     let recipients: Option<String> = r.get(9)?;
-    let state: String = r.get(3)?;
+    let state = DigestState::parse(&r.get::<_, String>(3)?)
+        .ok_or_else(|| Error::Internal("an outbox row in an unknown state".into()))?;
     let due: i64 = r.get(5)?;
     Ok(Notification {
         id: r.get(0)?,
         kind: r.get(1)?,
         license: r.get(2)?,
-        next_attempt: (state == "pending").then(|| rfc3339(due)),
+        next_attempt: (state == DigestState::Pending).then(|| rfc3339(due)),
         state,
         created: rfc3339(r.get(4)?),
         items: r.get(6)?,
