@@ -25,6 +25,10 @@ pub struct Application {
     _serving: Option<crate::store::operations::maintenance::Serving>,
     /// What wakes the notification sender, and its counters.
     mail: (Arc<tokio::sync::Notify>, Arc<crate::workers::mail::Stats>),
+    webhooks_probe: (
+        Arc<tokio::sync::Notify>,
+        Arc<crate::workers::webhooks::Stats>,
+    ),
     reconciler: tokio::task::JoinHandle<()>,
     /// Writes this node's provider-call times to the database every second.
     calls: tokio::task::JoinHandle<()>,
@@ -192,6 +196,7 @@ impl Application {
         )
         .map_err(|e| anyhow::anyhow!(e))?;
         let webhook_stats = dispatcher.stats.clone();
+        let webhooks_probe = (dispatcher.wake.clone(), webhook_stats.clone());
         let (stop_webhooks, webhooks_stopped) = tokio::sync::watch::channel(false);
         let webhooks = (
             stop_webhooks,
@@ -263,6 +268,7 @@ impl Application {
             sender,
             webhooks,
             mail: (mail_wake, mail_stats),
+            webhooks_probe,
         })
     }
 
@@ -271,6 +277,16 @@ impl Application {
     /// merely because the sender had not looked yet.
     pub fn mail_probe(&self) -> (Arc<tokio::sync::Notify>, Arc<crate::workers::mail::Stats>) {
         self.mail.clone()
+    }
+
+    /// The webhook dispatcher's wake-up and counters (tests drain the queue with them).
+    pub fn webhooks_probe(
+        &self,
+    ) -> (
+        Arc<tokio::sync::Notify>,
+        Arc<crate::workers::webhooks::Stats>,
+    ) {
+        self.webhooks_probe.clone()
     }
 
     pub fn port(&self) -> u16 {

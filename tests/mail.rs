@@ -141,15 +141,16 @@ impl Smtp {
             .collect()
     }
 
-    /// Waits until `n` messages arrived, then a little longer, and returns exactly those.
-    async fn expect(&self, n: usize) -> Vec<Value> {
+    /// Waits until `n` messages arrived, lets `app`'s sender finish a whole pass (whatever it
+    /// would send by now, it has sent), and returns exactly those.
+    async fn expect(&self, app: &TestApp, n: usize) -> Vec<Value> {
         for _ in 0..300 {
             if self.messages().len() >= n {
                 break;
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
-        tokio::time::sleep(Duration::from_millis(700)).await;
+        app.sender_pass().await;
         let got = self.messages();
         assert_eq!(
             got.len(),
@@ -314,7 +315,7 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     assert_eq!(outbox["counts"]["collecting"], 2, "{outbox}");
 
     f.close_window();
-    let got = smtp.expect(2).await;
+    let got = smtp.expect(&f.app, 2).await;
     let blocked = find(&got, "blocked");
     assert_eq!(blocked.len(), 1, "one email for 250 blocked users");
     let m = blocked[0];
@@ -409,7 +410,7 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     let group = id(&groups["Resources"][0]);
     f.members(&group, "add", &more).await;
     f.close_window();
-    let got = smtp.expect(3).await;
+    let got = smtp.expect(&f.app, 3).await;
     let m = &got[2];
     assert_eq!(
         subject(m),
@@ -433,7 +434,7 @@ async fn thresholds_are_mailed_once_per_crossing() {
     f.members(&group, "add", &users[9..10]).await; // 10: crosses 100 %
     f.members(&group, "add", &users[10..11]).await; // blocked; still 100 %
     f.close_window();
-    let got = smtp.expect(2).await;
+    let got = smtp.expect(&f.app, 2).await;
     let t = find(&got, "threshold");
     assert_eq!(t.len(), 1, "both crossings of one window in one email");
     assert_eq!(
@@ -453,7 +454,7 @@ async fn thresholds_are_mailed_once_per_crossing() {
     let (s, _) = f.admin(Method::POST, "/reconcile", None).await;
     assert_eq!(s, StatusCode::OK);
     f.close_window();
-    smtp.expect(2).await;
+    smtp.expect(&f.app, 2).await;
 
     // Falling well below (70 %) re-arms both; crossing again is mailed again.
     f.members(&group, "remove", &users[1..4]).await;
@@ -461,7 +462,7 @@ async fn thresholds_are_mailed_once_per_crossing() {
     f.admin(Method::POST, "/reconcile", None).await;
     f.members(&group, "add", &users[0..4]).await; // 7 + 4: full again, one waits
     f.close_window();
-    let got = smtp.expect(4).await;
+    let got = smtp.expect(&f.app, 4).await;
     assert_eq!(find(&got, "blocked").len(), 2);
     let t = find(&got, "threshold");
     assert_eq!(t.len(), 2);
@@ -480,7 +481,7 @@ async fn every_other_event_kind_is_mailed() {
     f.group("Engineering", &users).await;
     let license = f.license("Visio", 6, "Engineering").await;
     f.close_window();
-    smtp.expect(1).await; // 6 of 6: all seats in use
+    smtp.expect(&f.app, 1).await; // 6 of 6: all seats in use
 
     // Capacity lowered below use (policy keep: nobody loses a seat).
     f.clock.tick();
@@ -554,7 +555,7 @@ async fn every_other_event_kind_is_mailed() {
     f.close_window();
 
     // (The user whose seat row was lost is queued again; with 5 of 4 seats in use, they wait.)
-    let got = smtp.expect(8).await;
+    let got = smtp.expect(&f.app, 8).await;
     assert_eq!(find(&got, "blocked").len(), 1);
     for (kind, subject_is) in [
         (
@@ -617,7 +618,7 @@ async fn every_other_event_kind_is_mailed() {
     // Silence is mailed once per silence: another pass stays quiet until the provider calls.
     f.admin(Method::POST, "/reconcile", None).await;
     f.close_window();
-    smtp.expect(8).await;
+    smtp.expect(&f.app, 8).await;
 
     // A test message goes out at once, to the tenant's recipients or to some of them (never to
     // anyone else: see a_message_refused_for_good_is_kept_and_shown_until_someone_acts).
@@ -629,7 +630,7 @@ async fn every_other_event_kind_is_mailed() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{q}");
-    let got = smtp.expect(9).await;
+    let got = smtp.expect(&f.app, 9).await;
     assert_eq!(got[8]["to"], json!(["licensing@contoso.example"]));
     assert_eq!(subject(&got[8]), "[seatkeeper] Contoso: test message");
     let (s, e) = f
@@ -675,10 +676,10 @@ async fn an_smtp_outage_delays_mail_and_loses_none() {
     }
     // Still down a while later: more attempts, nothing lost.
     f.clock.advance_secs(60);
-    tokio::time::sleep(Duration::from_millis(1500)).await;
+    f.app.sender_pass().await;
     let smtp = smtp.restart().await;
     f.clock.advance_secs(3600);
-    let got = smtp.expect(5).await;
+    let got = smtp.expect(&f.app, 5).await;
     let ids: std::collections::BTreeSet<&str> = got
         .iter()
         .map(|m| m["headers"]["Message-ID"].as_str().unwrap())
@@ -781,7 +782,7 @@ async fn a_restart_in_the_middle_of_sending_loses_nothing() {
     assert!((1..8).contains(&before), "{before} sent before the stop");
 
     let app = daemon(dir.path(), &clock, &smtp, |_| {}).await;
-    let got = smtp.expect(8).await;
+    let got = smtp.expect(&app, 8).await;
     let ids: std::collections::BTreeSet<&str> = got
         .iter()
         .map(|m| m["headers"]["Message-ID"].as_str().unwrap())
@@ -804,7 +805,7 @@ async fn starttls_and_implicit_tls_deliver() {
         let f = Fixture::new(&smtp, &["licensing@contoso.example"]).await;
         let (s, _) = f.admin(Method::POST, "/notifications/test", None).await;
         assert_eq!(s, StatusCode::ACCEPTED);
-        let got = smtp.expect(1).await;
+        let got = smtp.expect(&f.app, 1).await;
         assert_eq!(got[0]["tls"], true, "{mode}");
         assert_eq!(subject(&got[0]), "[seatkeeper] Contoso: test message");
     }
@@ -865,7 +866,7 @@ async fn ten_thousand_blocked_in_one_sync_are_one_email() {
     f.group("Everyone", &users).await;
     f.license("Big", 0, "Everyone").await;
     f.close_window();
-    let got = smtp.expect(1).await;
+    let got = smtp.expect(&f.app, 1).await;
     assert_eq!(
         subject(&got[0]),
         format!("[seatkeeper] Contoso / Big: {n} people could not get a seat")
@@ -938,7 +939,7 @@ async fn a_message_refused_for_good_is_kept_and_shown_until_someone_acts() {
     // 91 days and several passes later it is still there (finished messages are pruned after
     // mail_retention_days, 90; a failed one is not finished).
     clock.advance_secs(91 * 86_400);
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.reconciler_passes(2).await;
     let (s, n) = admin(Method::GET, format!("/notifications/{id}"), None).await;
     assert_eq!(
         (s, n["state"].as_str()),
@@ -956,7 +957,7 @@ async fn a_message_refused_for_good_is_kept_and_shown_until_someone_acts() {
     assert_eq!(s, StatusCode::CONFLICT);
     let (_, status) = admin(Method::GET, "/status".into(), None).await;
     assert_eq!(status["undelivered"], 0, "{status}");
-    tokio::time::sleep(Duration::from_millis(2500)).await;
+    app.reconciler_passes(2).await;
     let (s, _) = admin(Method::GET, format!("/notifications/{id}"), None).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
     app.stop().await;
@@ -1014,7 +1015,7 @@ async fn each_recipient_gets_the_kinds_it_asked_for_and_the_operator_a_copy_with
     assert_eq!(l["notify"], json!(["pm@contoso.example"]));
     let license = id(&l);
     f.close_window();
-    let got = smtp.expect(3).await;
+    let got = smtp.expect(&f.app, 3).await;
     let to = |m: &Value| m["to"].clone();
 
     // The tenant's recipients of each kind and the license's own.
@@ -1107,7 +1108,7 @@ async fn the_weekly_summary_comes_at_its_local_hour_once_and_not_after_a_quiet_w
     f.admin(Method::POST, "/reconcile", None).await;
     f.admin(Method::POST, "/reconcile", None).await; // once per slot
     f.close_window();
-    let got = smtp.expect(1).await;
+    let got = smtp.expect(&f.app, 1).await;
     assert_eq!(
         subject(&got[0]),
         "[seatkeeper] Contoso: weekly seat summary to Thu 1 Jan 2026"

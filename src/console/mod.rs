@@ -239,20 +239,17 @@ async fn js() -> HttpResponse {
         .body(assets::JS)
 }
 
-/// The admin API's gate applies here too: off without an admin token, loopback only unless
-/// `admin_remote`.
+/// The admin API's gate applies here too (`http::auth::admin_gate`).
 fn gate(req: &HttpRequest, state: &AppState) -> Result<()> {
-    if state.config.admin_token.is_none() {
-        return Err(Error::Unavailable(
+    use crate::http::auth::Shut;
+    crate::http::auth::admin_gate(req, &state.config).map_err(|shut| match shut {
+        Shut::Off => Error::Unavailable(
             "the console is off, like the admin API: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file".into(),
-        ));
-    }
-    if !state.config.admin_remote && !req.peer_addr().is_some_and(|a| a.ip().is_loopback()) {
-        return Err(Error::Forbidden(
+        ),
+        Shut::LoopbackOnly => Error::Forbidden(
             "the console answers loopback clients only; set admin_remote = true to open it".into(),
-        ));
-    }
-    Ok(())
+        ),
+    })
 }
 
 /// The signed-in session of a request. A session cookie that names no live session counts as

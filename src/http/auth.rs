@@ -298,6 +298,26 @@ pub(crate) async fn admin_identity(
         }))
 }
 
+/// Why the admin surfaces (the admin API and the console) are shut to a request.
+pub(crate) enum Shut {
+    /// No admin token is configured: both are off.
+    Off,
+    /// The client is not on loopback and `admin_remote` is not set.
+    LoopbackOnly,
+}
+
+/// The admin surfaces' gate, one rule for the admin API and the console: off without an admin
+/// token, loopback clients only unless `admin_remote`.
+pub(crate) fn admin_gate(req: &HttpRequest, config: &crate::config::Config) -> Result<(), Shut> {
+    if config.admin_token.is_none() {
+        return Err(Shut::Off);
+    }
+    if !config.admin_remote && !req.peer_addr().is_some_and(|a| a.ip().is_loopback()) {
+        return Err(Shut::LoopbackOnly);
+    }
+    Ok(())
+}
+
 /// The `{tenant}` segment of an admin path, decoded as the handlers' `web::Path` decodes it.
 #[derive(serde::Deserialize)]
 struct TenantSegment {
@@ -309,21 +329,22 @@ struct TenantSegment {
 async fn admin(req: &HttpRequest) -> Result<(Admin, Option<Tenant>), actix_web::Error> {
     let state =
         state(req).ok_or_else(|| AdminError::new(500, "internal", "no application state"))?;
-    if state.config.admin_token.is_none() {
-        return Err(AdminError::new(
+    match admin_gate(req, &state.config) {
+        Ok(()) => {}
+        Err(Shut::Off) => return Err(AdminError::new(
             404,
             "admin_disabled",
             "the admin API is off: set admin_token (SEATKEEPER_ADMIN_TOKEN) or admin_token_file",
         )
-        .into());
-    }
-    if !state.config.admin_remote && !req.peer_addr().is_some_and(|a| a.ip().is_loopback()) {
-        return Err(AdminError::new(
-            403,
-            "forbidden",
-            "the admin API answers loopback clients only; set admin_remote = true to open it",
-        )
-        .into());
+        .into()),
+        Err(Shut::LoopbackOnly) => {
+            return Err(AdminError::new(
+                403,
+                "forbidden",
+                "the admin API answers loopback clients only; set admin_remote = true to open it",
+            )
+            .into())
+        }
     }
     let brake = |d| Throttled {
         retry_after: retry_after(d),

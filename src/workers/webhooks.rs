@@ -39,6 +39,9 @@ pub const BODY_LIMIT: usize = 4096;
 /// Counters for `/metrics`.
 #[derive(Debug, Default)]
 pub struct Stats {
+    /// Rounds that found nothing due and nothing in flight: what was due is delivered (tests
+    /// wait for the next such round instead of sleeping).
+    pub idle_rounds: AtomicU64,
     pub delivered: AtomicU64,
     pub retried: AtomicU64,
     pub failed: AtomicU64,
@@ -113,6 +116,9 @@ impl Dispatcher {
                 {
                     Ok(due) => {
                         down.ok("webhook dispatcher");
+                        if due.is_empty() && tasks.is_empty() {
+                            me.stats.idle_rounds.fetch_add(1, Ordering::SeqCst);
+                        }
                         for d in due {
                             *busy.entry(d.webhook).or_default() += 1;
                             let me = me.clone();

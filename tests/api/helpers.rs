@@ -27,6 +27,10 @@ pub struct TestApp {
         std::sync::Arc<tokio::sync::Notify>,
         std::sync::Arc<seatkeeper::workers::mail::Stats>,
     ),
+    webhooks: (
+        std::sync::Arc<tokio::sync::Notify>,
+        std::sync::Arc<seatkeeper::workers::webhooks::Stats>,
+    ),
 }
 
 /// The database a test daemon uses for the SQLite file `db`: that file, or with
@@ -103,6 +107,7 @@ impl TestApp {
         let address = format!("http://127.0.0.1:{}", app.port());
         let handle = app.handle();
         let mail = app.mail_probe();
+        let webhooks = app.webhooks_probe();
         let task = tokio::spawn(app.run_until_stopped());
         TestApp {
             address,
@@ -112,6 +117,7 @@ impl TestApp {
             task,
             _dir: None,
             mail,
+            webhooks,
         }
     }
 
@@ -131,6 +137,44 @@ impl TestApp {
             tokio::time::sleep(std::time::Duration::from_millis(5)).await;
         }
         panic!("the notification sender ran no pass in 10 s");
+    }
+
+    /// Waits until the daemon's background reconciler has finished `n` more passes (by
+    /// `seatkeeper_reconcile_runs_total`): what its passes do by now (pruning, expiry), done.
+    #[allow(dead_code)] // each test binary uses its own part
+    pub async fn reconciler_passes(&self, n: u64) {
+        let runs = || async {
+            let m = self.metrics().await;
+            m.lines()
+                .find_map(|l| l.strip_prefix("seatkeeper_reconcile_runs_total "))
+                .and_then(|v| v.trim().parse::<u64>().ok())
+                .unwrap_or(0)
+        };
+        let target = runs().await + n;
+        for _ in 0..400 {
+            if runs().await >= target {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        panic!("the reconciler ran fewer than {n} passes in 20 s");
+    }
+
+    /// Wakes the webhook dispatcher and waits until it has found nothing due and nothing in
+    /// flight in a round begun after this call: what it would deliver by now, it has.
+    #[allow(dead_code)] // each test binary uses its own part
+    pub async fn dispatcher_pass(&self) {
+        use std::sync::atomic::Ordering::SeqCst;
+        let (wake, stats) = &self.webhooks;
+        let target = stats.idle_rounds.load(SeqCst) + 2;
+        for _ in 0..2000 {
+            wake.notify_one();
+            if stats.idle_rounds.load(SeqCst) >= target {
+                return;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(5)).await;
+        }
+        panic!("the webhook dispatcher ran no idle round in 10 s");
     }
 
     /// Where the daemon writes its emails (no SMTP server is configured in these tests).

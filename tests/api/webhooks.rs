@@ -317,7 +317,7 @@ async fn an_outage_of_the_receiver_loses_nothing_and_retry_after_is_honoured() {
     );
     let attempts_before = rx.received().await.len();
     clock.advance_secs(1800);
-    tokio::time::sleep(Duration::from_millis(800)).await;
+    app.dispatcher_pass().await;
     assert_eq!(
         rx.received().await.len(),
         attempts_before,
