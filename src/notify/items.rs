@@ -1,14 +1,30 @@
-//! The items of each kind of digest, typed as the store writes them into the outbox (JSON with
-//! camelCase keys; the admin API shows them as stored). The wording reads these fields, not
-//! string keys. Reading is lenient, as an email must still go out: a missing field is empty
+//! The items of each kind of digest: the same structs written by the store into the outbox
+//! (JSON with camelCase keys, empty fields left out; the admin API shows them as stored) and
+//! read by the wording, so a renamed field fails to compile rather than rendering empty; each
+//! struct names its kind ([`Item::KIND`]). Reading is lenient, as an email must still go out: a missing field is empty
 //! (or 0), a number where text is expected is its decimal form, and an item of an older
 //! release without a newer field reads like one where it is empty.
 
 use serde::de::DeserializeOwned;
-use serde::{Deserialize, Deserializer};
+use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use serde_json::Value;
 
-use super::Digest;
+use super::{Digest, Kind};
+
+/// A digest item of one kind, as written and read.
+pub trait Item: Serialize {
+    const KIND: Kind;
+}
+
+/// `item` as stored: its fields without the empty ones (text `""`, `null`), which read back as
+/// empty.
+pub fn stored<T: Item>(item: &T) -> Value {
+    let mut v = serde_json::to_value(item).unwrap_or(Value::Null);
+    if let Value::Object(m) = &mut v {
+        m.retain(|_, x| !(x.is_null() || x.as_str() == Some("")));
+    }
+    v
+}
 
 /// A text field: a string, or any other JSON value as written (`null` or missing: empty).
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -30,6 +46,30 @@ impl std::fmt::Display for Text {
     }
 }
 
+impl Serialize for Text {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_str(&self.0)
+    }
+}
+
+impl From<&str> for Text {
+    fn from(s: &str) -> Self {
+        Text(s.to_owned())
+    }
+}
+
+impl From<String> for Text {
+    fn from(s: String) -> Self {
+        Text(s)
+    }
+}
+
+impl From<Option<String>> for Text {
+    fn from(s: Option<String>) -> Self {
+        Text(s.unwrap_or_default())
+    }
+}
+
 impl<'de> Deserialize<'de> for Text {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
         Ok(Text(match Value::deserialize(d)? {
@@ -43,6 +83,43 @@ impl<'de> Deserialize<'de> for Text {
 /// A count: a whole number (anything else: 0).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, PartialOrd, Ord)]
 pub struct Num(pub i64);
+
+impl Serialize for Num {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_i64(self.0)
+    }
+}
+
+impl std::fmt::Display for Num {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+/// A real number, shown as JSON writes it (a rate: `1.5`, `2.0`).
+#[derive(Debug, Clone, Copy, Default, PartialEq)]
+pub struct Real(pub f64);
+
+impl Serialize for Real {
+    fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.serialize_f64(self.0)
+    }
+}
+
+impl<'de> Deserialize<'de> for Real {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        Ok(Real(Value::deserialize(d)?.as_f64().unwrap_or(0.0)))
+    }
+}
+
+impl std::fmt::Display for Real {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match serde_json::Number::from_f64(self.0) {
+            Some(n) => write!(f, "{n}"),
+            None => f.write_str("0"),
+        }
+    }
+}
 
 impl<'de> Deserialize<'de> for Num {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
@@ -67,7 +144,7 @@ pub fn last<T: DeserializeOwned + Default>(d: &Digest) -> T {
 }
 
 /// `blocked`: a person who became entitled while no seat was free, and where they are now.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Blocked {
     pub user_id: Text,
@@ -82,7 +159,7 @@ pub struct Blocked {
 }
 
 /// `threshold`: use crossed a level (90 or 100 %).
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Threshold {
     pub level: Num,
@@ -92,7 +169,7 @@ pub struct Threshold {
 }
 
 /// `capacity_lowered`: an admin lowered the seat count below the seats in use.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct CapacityLowered {
     pub from: Num,
@@ -103,7 +180,7 @@ pub struct CapacityLowered {
 }
 
 /// `pending_expired`: a selector or a member that waited longer than the pending window.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct PendingExpired {
     /// `license selector` or `group member`.
@@ -114,11 +191,13 @@ pub struct PendingExpired {
     pub external_id: Option<Text>,
     pub id: Option<Text>,
     pub group_name: Text,
+    /// The group a pending member waits in (its id).
+    pub group: Text,
     pub member: Text,
 }
 
 /// `silence`: no provider call for longer than expected.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Silence {
     pub last_provider_call: Text,
@@ -127,7 +206,7 @@ pub struct Silence {
 }
 
 /// `scim_failures`: many failed SCIM requests in a short time.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ScimFailures {
     pub failed_requests: Num,
@@ -137,18 +216,18 @@ pub struct ScimFailures {
 }
 
 /// `auth_failures`: requests with a refused token.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct AuthFailures {
     pub token_id: Text,
     pub token_issued: Text,
     pub reason: Text,
     pub client: Text,
-    pub requests: Text,
+    pub requests: Num,
 }
 
 /// `drift_repaired`: what the reconciler corrected.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct DriftRepaired {
     pub granted: Num,
@@ -163,7 +242,7 @@ pub struct DriftRepaired {
 }
 
 /// `reclaim_notice`: a seat about to be reclaimed for not being used.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct ReclaimNotice {
     pub user_id: Text,
@@ -173,7 +252,7 @@ pub struct ReclaimNotice {
 }
 
 /// `webhook_disabled`: an endpoint disabled after failing.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct WebhookDisabled {
     pub webhook_id: Text,
@@ -182,7 +261,7 @@ pub struct WebhookDisabled {
 }
 
 /// `weekly_summary`: the week of every license.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct WeeklySummary {
     pub from: Num,
@@ -192,23 +271,23 @@ pub struct WeeklySummary {
 }
 
 /// One license's week.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct WeeklyLicense {
     pub id: Text,
     pub name: Text,
-    pub seats: Text,
-    pub in_use: Text,
-    pub waiting: Text,
-    pub granted: Text,
-    pub released: Text,
+    pub seats: Num,
+    pub in_use: Num,
+    pub waiting: Num,
+    pub granted: Num,
+    pub released: Num,
 }
 
 /// `seats_held`: a hold of the circuit breaker and how it stands.
-#[derive(Debug, Default, Deserialize, Clone)]
+#[derive(Debug, Default, Deserialize, Serialize, Clone)]
 #[serde(default, rename_all = "camelCase")]
 pub struct SeatsHeld {
-    pub hold: Text,
+    pub hold: Num,
     /// open, approved, rejected or dissolved.
     pub state: Text,
     pub held: Num,
@@ -219,10 +298,11 @@ pub struct SeatsHeld {
     pub changes: Vec<HeldChange>,
     pub people: Vec<HeldPerson>,
     pub decided_by: Text,
+    pub at: Text,
 }
 
 /// What the directory did, and to how many.
-#[derive(Debug, Default, Deserialize, Clone)]
+#[derive(Debug, Default, Deserialize, Serialize, Clone)]
 #[serde(default)]
 pub struct HeldChange {
     pub change: Text,
@@ -230,7 +310,7 @@ pub struct HeldChange {
 }
 
 /// One person a hold keeps on their seat.
-#[derive(Debug, Default, Deserialize, Clone)]
+#[derive(Debug, Default, Deserialize, Serialize, Clone)]
 #[serde(default, rename_all = "camelCase")]
 pub struct HeldPerson {
     pub name: Text,
@@ -239,7 +319,7 @@ pub struct HeldPerson {
 }
 
 /// `overage`: use went above the seat count into the agreed overage.
-#[derive(Debug, Default, Deserialize, Clone)]
+#[derive(Debug, Default, Deserialize, Serialize, Clone)]
 #[serde(default, rename_all = "camelCase")]
 pub struct Overage {
     pub seats: Num,
@@ -249,16 +329,72 @@ pub struct Overage {
 }
 
 /// `run_out`: the forecast says the seats run out within the horizon.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, Serialize)]
 #[serde(default, rename_all = "camelCase")]
 pub struct RunOut {
     pub run_out_at: Text,
-    pub demand_per_day: Text,
+    pub demand_per_day: Real,
     pub in_use: Num,
     pub capacity: Num,
     pub waiting: Num,
     pub confidence: Text,
     pub horizon_days: Num,
+}
+
+impl Item for Blocked {
+    const KIND: Kind = Kind::Blocked;
+}
+
+impl Item for Threshold {
+    const KIND: Kind = Kind::Threshold;
+}
+
+impl Item for CapacityLowered {
+    const KIND: Kind = Kind::CapacityLowered;
+}
+
+impl Item for PendingExpired {
+    const KIND: Kind = Kind::PendingExpired;
+}
+
+impl Item for Silence {
+    const KIND: Kind = Kind::Silence;
+}
+
+impl Item for ScimFailures {
+    const KIND: Kind = Kind::ScimFailures;
+}
+
+impl Item for AuthFailures {
+    const KIND: Kind = Kind::AuthFailures;
+}
+
+impl Item for DriftRepaired {
+    const KIND: Kind = Kind::DriftRepaired;
+}
+
+impl Item for ReclaimNotice {
+    const KIND: Kind = Kind::ReclaimNotice;
+}
+
+impl Item for WebhookDisabled {
+    const KIND: Kind = Kind::WebhookDisabled;
+}
+
+impl Item for WeeklySummary {
+    const KIND: Kind = Kind::WeeklySummary;
+}
+
+impl Item for SeatsHeld {
+    const KIND: Kind = Kind::SeatsHeld;
+}
+
+impl Item for Overage {
+    const KIND: Kind = Kind::Overage;
+}
+
+impl Item for RunOut {
+    const KIND: Kind = Kind::RunOut;
 }
 
 #[cfg(test)]

@@ -130,21 +130,21 @@ pub(in crate::store) fn check_run_out(c: &Db, tenant: TenantKey, now: Millis) ->
             .and_then(capacity::parse_day)
             .is_some_and(|d| d > today && d - today <= horizon);
         if soon && notified == 0 {
+            use crate::notify::items::{Num, Real, RunOut};
             crate::store::events::outbox::record(
                 c,
                 tenant,
-                crate::notify::Kind::RunOut,
                 l,
                 now,
-                vec![serde_json::json!({
-                    "runOutAt": f.run_out_at,
-                    "demandPerDay": f.demand_per_day,
-                    "inUse": f.in_use,
-                    "capacity": f.capacity,
-                    "waiting": f.waiting,
-                    "confidence": f.confidence,
-                    "horizonDays": horizon,
-                })],
+                vec![RunOut {
+                    run_out_at: f.run_out_at.clone().into(),
+                    demand_per_day: Real(f.demand_per_day),
+                    in_use: Num(f.in_use),
+                    capacity: Num(f.capacity),
+                    waiting: Num(f.waiting),
+                    confidence: f.confidence.into(),
+                    horizon_days: Num(horizon),
+                }],
             )?;
         }
         if soon != (notified != 0) {

@@ -65,10 +65,12 @@ pub(in crate::store) fn record_moves(
             crate::store::events::outbox::record(
                 c,
                 tenant,
-                crate::notify::Kind::SeatsHeld,
                 m.license,
                 now,
-                vec![serde_json::json!({"hold": hold})],
+                vec![crate::notify::items::SeatsHeld {
+                    hold: crate::notify::items::Num(*hold),
+                    ..Default::default()
+                }],
             )?;
         }
         if held == 0 && state == "open" {

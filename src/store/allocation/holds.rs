@@ -10,6 +10,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::alloc::{LicenseKey, Loss};
+use crate::notify::items::{stored, HeldChange, HeldPerson, Num, SeatsHeld, Text};
 use crate::store::allocation::runs::allocate;
 use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
 use crate::store::engine::time::rfc3339;
@@ -323,28 +324,40 @@ pub(in crate::store) fn digest_items(
         else {
             continue;
         };
-        let people: Vec<Value> = held_users(c, tenant, l, id, 10_000)?
+        let people: Vec<HeldPerson> = held_users(c, tenant, l, id, 10_000)?
             .into_iter()
-            .map(|u| {
-                json!({
-                    "name": u.display_name.clone().or(u.user_name.clone()).unwrap_or(u.user_id.clone()),
-                    "userName": u.user_name,
-                    "change": u.change,
-                })
+            .map(|u| HeldPerson {
+                name: u
+                    .display_name
+                    .clone()
+                    .or(u.user_name.clone())
+                    .unwrap_or(u.user_id.clone())
+                    .into(),
+                user_name: u.user_name.into(),
+                change: u.change.into(),
             })
             .collect();
-        out.push(json!({
-            "hold": id,
-            "state": h.state,
-            "held": h.held,
-            "total": h.total,
-            "percent": percent,
-            "minSeats": min_seats,
-            "windowMinutes": window / 60,
-            "changes": h.changes.iter().map(|c| json!({"change": c.change, "count": c.count})).collect::<Vec<_>>(),
-            "people": people,
-            "decidedBy": h.decided_by,
-            "at": i.get("at"),
+        let at: Text =
+            serde_json::from_value(i.get("at").cloned().unwrap_or_default()).unwrap_or_default();
+        out.push(stored(&SeatsHeld {
+            hold: Num(id),
+            state: h.state.as_str().into(),
+            held: Num(h.held),
+            total: Num(h.total),
+            percent: Num(percent),
+            min_seats: Num(min_seats),
+            window_minutes: Num(window / 60),
+            changes: h
+                .changes
+                .iter()
+                .map(|c| HeldChange {
+                    change: c.change.clone().into(),
+                    count: Num(c.count),
+                })
+                .collect(),
+            people,
+            decided_by: h.decided_by.into(),
+            at,
         }));
     }
     Ok(out)

@@ -9,7 +9,8 @@ use serde::Deserialize;
 use serde_json::json;
 
 use crate::alloc::{Allocator, LicenseKey, Millis, OnLowered, Report, SeatStore};
-use crate::notify::{Kind, Recipient};
+use crate::notify::items::Num;
+use crate::notify::Recipient;
 use crate::store::allocation::license_view::{license_key, view, LicenseView};
 use crate::store::allocation::runs::allocate;
 use crate::store::allocation::selection::SelectorView;
@@ -289,13 +290,15 @@ fn apply_change(
         outbox::record(
             c,
             tenant,
-            Kind::CapacityLowered,
             l,
             at,
-            vec![
-                json!({"from": old.capacity, "to": s, "inUse": in_use_before,
-                        "policy": policy.as_str()}),
-            ],
+            vec![crate::notify::items::CapacityLowered {
+                from: Num(old.capacity),
+                to: Num(s),
+                in_use: Num(in_use_before),
+                policy: policy.as_str().into(),
+                ..Default::default()
+            }],
         )?;
     }
     // A capacity change moves the thresholds and the history even when no seat changed.

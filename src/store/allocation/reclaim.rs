@@ -13,7 +13,6 @@ use serde::Serialize;
 use serde_json::json;
 
 use crate::alloc::{Cause, LicenseKey, Millis};
-use crate::notify::Kind;
 use crate::store::allocation::license_view::{license_key, view};
 use crate::store::allocation::runs::{allocate, allocate_reclaiming};
 use crate::store::engine::sql::{params, Db};
@@ -190,10 +189,14 @@ pub(in crate::store) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> R
             let mut items = Vec::new();
             for s in untold {
                 told.execute(params![at, l, s.user_id])?;
-                items.push(json!({"userId": s.user_id, "userName": s.user_name,
-                    "lastUsed": s.last_used, "reclaimAt": s.reclaim_at}));
+                items.push(crate::notify::items::ReclaimNotice {
+                    user_id: s.user_id.into(),
+                    user_name: s.user_name.into(),
+                    last_used: s.last_used.into(),
+                    reclaim_at: s.reclaim_at.into(),
+                });
             }
-            outbox::record(c, tenant, Kind::ReclaimNotice, l, at, items)?;
+            outbox::record(c, tenant, l, at, items)?;
         }
     }
     Ok(())

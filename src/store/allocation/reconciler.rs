@@ -9,7 +9,7 @@ use serde::{Deserialize, Serialize};
 use serde_json::json;
 
 use crate::alloc::{LicenseKey, Millis, Report};
-use crate::notify::Kind;
+use crate::notify::items::{self, Num, Text};
 use crate::store::allocation::runs::allocate;
 use crate::store::allocation::selection::Selector;
 use crate::store::engine::time::rfc3339;
@@ -227,26 +227,42 @@ fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Resul
         )?;
     }
     if report.repaired > 0 || !out.counters_repaired.is_empty() {
-        let mut item =
-            serde_json::to_value(&out.counts).map_err(|e| Error::Internal(e.to_string()))?;
-        item["by"] = json!(actor);
-        if !out.counters_repaired.is_empty() {
-            item["countersRepaired"] = json!(out.counters_repaired);
-        }
-        outbox::record(c, tenant, Kind::DriftRepaired, 0, at, vec![item])?;
+        let n = |v: u64| Num(v as i64);
+        let item = items::DriftRepaired {
+            granted: n(out.counts.granted),
+            promoted: n(out.counts.promoted),
+            blocked: n(out.counts.blocked),
+            releasing: n(out.counts.releasing),
+            released: n(out.counts.released),
+            repaired: n(out.counts.repaired),
+            by: actor.into(),
+            counters_repaired: (!out.counters_repaired.is_empty())
+                .then(|| json!(out.counters_repaired)),
+        };
+        outbox::record(c, tenant, 0, at, vec![item])?;
     }
     let mut expired_items = Vec::new();
     for s in &out.expired.selectors {
-        let mut item = json!({"reference": "license selector", "license": s.license});
         let (kind, value) = s.selector.parts();
-        item[kind] = json!(value);
-        expired_items.push(item);
+        let named = |k: &str| (kind == k).then(|| Text(value.to_owned()));
+        expired_items.push(items::PendingExpired {
+            reference: "license selector".into(),
+            license: s.license.clone().into(),
+            display_name: named("displayName"),
+            external_id: named("externalId"),
+            id: named("id"),
+            ..Default::default()
+        });
     }
     for m in &out.expired.members {
-        expired_items
-            .push(json!({"reference": "group member", "group": m.group, "member": m.member}));
+        expired_items.push(items::PendingExpired {
+            reference: "group member".into(),
+            group: m.group.clone().into(),
+            member: m.member.clone().into(),
+            ..Default::default()
+        });
     }
-    outbox::record(c, tenant, Kind::PendingExpired, 0, at, expired_items)?;
+    outbox::record(c, tenant, 0, at, expired_items)?;
     check_silence(c, tenant, at)?;
     crate::store::events::weekly::check_weekly(c, tenant, at)?;
     crate::store::allocation::history::check_run_out(c, tenant, at)?;
@@ -267,12 +283,13 @@ fn check_silence(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> {
         outbox::record(
             c,
             tenant,
-            Kind::Silence,
             0,
             at,
-            vec![
-                json!({"lastProviderCall": last_call, "expectedSyncSeconds": expected, "silentForSeconds": (at - since) / 1000}),
-            ],
+            vec![items::Silence {
+                last_provider_call: last_call.into(),
+                expected_sync_seconds: Num(expected),
+                silent_for_seconds: Num((at - since) / 1000),
+            }],
         )?;
     }
     if silent != notified {

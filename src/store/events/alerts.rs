@@ -14,10 +14,8 @@
 //! - Refused tokens: recorded at most once a minute per token, with how many refusals the
 //!   record stands for (the refusals in between are counted, never lost).
 
-use serde_json::{json, Value};
-
 use crate::alloc::Millis;
-use crate::notify::Kind;
+use crate::notify::items::{self, Num, Text};
 use crate::store::engine::sql::{params, Db, OptionalExtension};
 use crate::store::events::outbox::record;
 use crate::store::{Lock, Result, Store, TenantKey};
@@ -46,7 +44,7 @@ impl Store {
         let now = self.ticker().now();
         self.write(Lock::Tenant(tenant), move |c| {
             if let Some(event) = failed(c, tenant, &label, threshold, window, now)? {
-                record(c, tenant, Kind::ScimFailures, 0, now, vec![event])?;
+                record(c, tenant, 0, now, vec![event])?;
             }
             Ok(())
         })
@@ -68,13 +66,14 @@ impl Store {
             let Some(requests) = refused(c, tenant, &token_id, now)? else {
                 return Ok(false);
             };
-            let event = json!({
-                "tokenId": token_id,
-                "reason": reason,
-                "client": client,
-                "requests": requests,
-            });
-            record(c, tenant, Kind::AuthFailures, 0, now, vec![event])?;
+            let event = items::AuthFailures {
+                token_id: Text(token_id),
+                reason: Text::from(reason),
+                client: Text::from(client),
+                requests: Num(requests),
+                ..Default::default()
+            };
+            record(c, tenant, 0, now, vec![event])?;
             Ok(true)
         })
         .await
@@ -89,7 +88,7 @@ fn failed(
     threshold: u32,
     window: Millis,
     now: Millis,
-) -> Result<Option<Value>> {
+) -> Result<Option<items::ScimFailures>> {
     c.prepare_cached("INSERT INTO scim_failures (tenant_rk, at, label) VALUES (?, ?, ?)")?
         .execute(params![tenant, now, label])?;
     c.prepare_cached("DELETE FROM scim_failures WHERE tenant_rk = ? AND at < ?")?
@@ -123,11 +122,11 @@ fn failed(
             let (label, n): (String, i64) = (r.get(0)?, r.get(1)?);
             Ok(format!("{n} × {label}"))
         })?;
-    Ok(Some(json!({
-        "failedRequests": count,
-        "withinSeconds": window / 1000,
-        "mostCommonErrors": top.join("; "),
-    })))
+    Ok(Some(items::ScimFailures {
+        failed_requests: Num(count),
+        within_seconds: Num(window / 1000),
+        most_common_errors: Text(top.join("; ")),
+    }))
 }
 
 /// Adds one refusal of a token; how many refusals to record when a record is due.

@@ -4,9 +4,10 @@
 //! the tenant's time zone, and the addresses of the tenant's and the license's recipients of
 //! its kind. `notify::wording` then says it.
 
-use serde_json::{json, Value};
+use serde_json::Value;
 
 use crate::alloc::LicenseKey;
+use crate::notify::items::{stored, AuthFailures, Blocked, PendingExpired};
 use crate::notify::{addresses_for, Audience, Digest, Kind, Recipient, Seats};
 use crate::store::engine::sql::{params, Db, OptionalExtension};
 use crate::store::{Error, Result, Store, TenantKey};
@@ -121,7 +122,8 @@ fn blocked_items(
     )?;
     let mut out = Vec::with_capacity(items.len());
     for i in items {
-        let user = i["userId"].as_str().unwrap_or_default().to_owned();
+        let i: Blocked = serde_json::from_value(i).unwrap_or_default();
+        let user = i.user_id.0.clone();
         if !seen.insert(user.clone()) {
             continue;
         }
@@ -146,21 +148,23 @@ fn blocked_items(
         out.push((
             order,
             out.len(),
-            json!({
-                "userName": name,
-                "displayName": doc.get("displayName").and_then(Value::as_str),
-                "email": primary_email(&doc),
-                "userId": user,
-                "position": position,
-                "at": i["at"],
-                "state": seat.map_or_else(|| "none".into(), |s| s.0),
-            }),
+            Blocked {
+                user_name: name.into(),
+                display_name: doc
+                    .get("displayName")
+                    .and_then(Value::as_str)
+                    .unwrap_or_default()
+                    .into(),
+                email: primary_email(&doc).into(),
+                user_id: user.into(),
+                position,
+                at: i.at,
+                state: seat.map_or_else(|| "none".into(), |s| s.0).into(),
+            },
         ));
     }
-    out.sort_by(|a, b| {
-        (a.0, &a.2["userId"].as_str(), a.1).cmp(&(b.0, &b.2["userId"].as_str(), b.1))
-    });
-    Ok(out.into_iter().map(|(_, _, v)| v).collect())
+    out.sort_by(|a, b| (a.0, a.2.user_id.as_str(), a.1).cmp(&(b.0, b.2.user_id.as_str(), b.1)));
+    Ok(out.into_iter().map(|(_, _, v)| stored(&v)).collect())
 }
 
 /// A SCIM user's email to show: the primary one, else the work one, else the first.
@@ -184,15 +188,15 @@ fn token_items(c: &Db, tenant: TenantKey, items: Vec<Value>) -> Result<Vec<Value
     let mut st = c.prepare_cached("SELECT created FROM scim_tokens WHERE tenant = ? AND id = ?")?;
     items
         .into_iter()
-        .map(|mut i| {
-            let token = i["tokenId"].as_str().unwrap_or_default().to_owned();
+        .map(|i| {
+            let mut i: AuthFailures = serde_json::from_value(i).unwrap_or_default();
             let issued: Option<String> = st
-                .query_row(params![tenant, token], |r| r.get(0))
+                .query_row(params![tenant, i.token_id.as_str()], |r| r.get(0))
                 .optional()?;
-            if let (Some(o), Some(t)) = (i.as_object_mut(), issued) {
-                o.insert("tokenIssued".into(), json!(t));
+            if let Some(t) = issued {
+                i.token_issued = t.into();
             }
-            Ok(i)
+            Ok(stored(&i))
         })
         .collect()
 }
@@ -202,17 +206,17 @@ fn group_items(c: &Db, tenant: TenantKey, items: Vec<Value>) -> Result<Vec<Value
     let mut st = c.prepare_cached("SELECT display_name FROM groups WHERE tenant = ? AND id = ?")?;
     items
         .into_iter()
-        .map(|mut i| {
-            let Some(group) = i.get("group").and_then(Value::as_str).map(str::to_owned) else {
-                return Ok(i);
-            };
-            let name: Option<String> = st
-                .query_row(params![tenant, group], |r| r.get(0))
-                .optional()?;
-            if let (Some(o), Some(n)) = (i.as_object_mut(), name) {
-                o.insert("groupName".into(), json!(n));
+        .map(|i| {
+            let mut i: PendingExpired = serde_json::from_value(i).unwrap_or_default();
+            if !i.group.is_empty() {
+                let name: Option<String> = st
+                    .query_row(params![tenant, i.group.as_str()], |r| r.get(0))
+                    .optional()?;
+                if let Some(n) = name {
+                    i.group_name = n.into();
+                }
             }
-            Ok(i)
+            Ok(stored(&i))
         })
         .collect()
 }

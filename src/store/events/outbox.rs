@@ -12,6 +12,7 @@ use serde::Serialize;
 use serde_json::{json, Value};
 
 use crate::alloc::{LicenseKey, Millis, Report};
+use crate::notify::items::{self, stored, Item, Num, Text};
 use crate::notify::{addresses_for, Kind, Recipient};
 use crate::store::engine::time::rfc3339;
 use crate::store::{Error, Lock, Result, Store, TenantKey};
@@ -66,18 +67,17 @@ impl DigestState {
 /// How long a node's claim on a message it is sending lasts (PostgreSQL, several nodes).
 const SEND_LEASE_MS: Millis = 120_000;
 
-/// Records events of `kind` (about `license`, 0 for the tenant as a whole) into the open digest,
-/// opening one when there is none. Each item gets `at` when it has none.
-pub(crate) fn record(
+/// Records events (about `license`, 0 for the tenant as a whole) into the open digest of their
+/// kind, opening one when there is none. Each item gets `at` when it has none.
+pub(crate) fn record<T: Item>(
     c: &Db,
     tenant: TenantKey,
-    kind: Kind,
     license: LicenseKey,
     at: Millis,
-    items: Vec<Value>,
+    items: Vec<T>,
 ) -> Result<()> {
     let n = items.len();
-    record_each(c, tenant, kind, license, at, n, items)
+    record_each(c, tenant, T::KIND, license, at, n, items.iter().map(stored))
 }
 
 /// As [`record`], for `n` items made one at a time (a selection can block half a million
@@ -153,10 +153,14 @@ pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Mill
         record(
             c,
             tenant,
-            Kind::Threshold,
             l,
             at,
-            vec![json!({"level": now, "inUse": in_use, "capacity": capacity})],
+            vec![items::Threshold {
+                level: Num(now),
+                in_use: Num(in_use),
+                capacity: Num(capacity),
+                ..Default::default()
+            }],
         )?;
         now
     } else if now < stored && in_use * 100 < (stored - 5) * capacity {
@@ -186,10 +190,14 @@ fn check_overage(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis) -> Result
         record(
             c,
             tenant,
-            Kind::Overage,
             l,
             at,
-            vec![json!({"seats": seats, "overageSeats": extra, "inUse": in_use})],
+            vec![items::Overage {
+                seats: Num(seats),
+                overage_seats: Num(extra),
+                in_use: Num(in_use),
+                ..Default::default()
+            }],
         )?;
     }
     if over != (notified != 0) {
@@ -238,7 +246,12 @@ fn record_blocked_users(
     }
     for (l, n) in per_license {
         let users = blocked.iter().filter(|(k, _)| *k == l);
-        let items = users.map(|(_, user)| json!({"userId": user}));
+        let items = users.map(|(_, user)| {
+            stored(&items::Blocked {
+                user_id: Text(user.clone()),
+                ..Default::default()
+            })
+        });
         record_each(c, tenant, Kind::Blocked, l, at, n, items)?;
     }
     Ok(())

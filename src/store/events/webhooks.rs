@@ -622,10 +622,13 @@ impl Store {
                     crate::store::events::outbox::record(
                         c,
                         t,
-                        crate::notify::Kind::WebhookDisabled,
                         0,
                         now,
-                        vec![json!({"webhookId": id, "url": url, "reason": reason})],
+                        vec![crate::notify::items::WebhookDisabled {
+                            webhook_id: id.into(),
+                            url: url.into(),
+                            reason: reason.to_string().into(),
+                        }],
                     )?;
                 }
                 Ok(true)

@@ -2,11 +2,9 @@
 //! `notify::when::Weekly`) has come, the reconciler's pass records one `weekly_summary` event
 //! in the outbox with each license's figures for the week before, read from the seat events.
 
-use serde_json::{json, Value};
-
 use crate::alloc::{LicenseKey, Millis};
+use crate::notify::items::{Num, WeeklyLicense, WeeklySummary};
 use crate::notify::when::Weekly;
-use crate::notify::Kind;
 use crate::store::engine::sql::{params, Db, OptionalExtension};
 use crate::store::events::outbox::record;
 use crate::store::{Result, TenantKey};
@@ -72,11 +70,16 @@ pub(crate) fn check_weekly(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
             r.get::<_, i64>(5)?,
         ))
     })?;
-    let licenses: Vec<Value> = licenses
+    let licenses: Vec<WeeklyLicense> = licenses
         .into_iter()
-        .map(|(rk, id, name, seats, in_use, waiting)| {
-            json!({"id": id, "name": name, "seats": seats, "inUse": in_use, "waiting": waiting,
-                   "granted": of(rk, &["granted", "promoted"]), "released": of(rk, &["released"])})
+        .map(|(rk, id, name, seats, in_use, waiting)| WeeklyLicense {
+            id: id.into(),
+            name: name.into(),
+            seats: Num(seats),
+            in_use: Num(in_use),
+            waiting: Num(waiting),
+            granted: Num(of(rk, &["granted", "promoted"])),
+            released: Num(of(rk, &["released"])),
         })
         .collect();
     let pending: i64 = c
@@ -87,10 +90,14 @@ pub(crate) fn check_weekly(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
     record(
         c,
         tenant,
-        Kind::WeeklySummary,
         0,
         at,
-        vec![json!({"from": from, "to": slot, "licenses": licenses, "pending": pending})],
+        vec![WeeklySummary {
+            from: Num(from),
+            to: Num(slot),
+            licenses,
+            pending: Num(pending),
+        }],
     )
 }
 
