@@ -1,8 +1,11 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 15, `migrate::CURRENT`), applied at start-up to a new
--- database. `PRAGMA user_version` holds the version; src/store/migrate.rs upgrades older databases
--- in place with the step files in src/store/ (v2.sql: licenses and seats; v3.sql: the
+-- This is the whole current schema (version 16, `migrate::CURRENT`), applied at start-up to a new
+-- database. `PRAGMA user_version` holds the version; src/store/engine/migrate.rs upgrades older
+-- databases in place. From version 16 on, one number names one change on both engines: its step
+-- is src/store/engine/migrations/shared/vN.sqlite.sql beside vN.postgres.sql (v16: audit
+-- retention marks). Before that each engine counted its own steps (here
+-- src/store/engine/migrations/sqlite/: v2.sql: licenses and seats; v3.sql: the
 -- notification outbox; v4.sql: seat figures on events, tenant admin tokens; v5.sql: waitlist
 -- generations; v6.sql: console sessions in the database; v7.sql: time zones, weekly summaries,
 -- per-license recipients, operator copies; v8.sql: product tokens; v9.sql: usage reports and
@@ -282,6 +285,16 @@ CREATE TABLE audit (
     key_id          TEXT                                 -- NULL: SHA-256; else the fingerprint of the audit key
 );
 CREATE INDEX audit_tenant ON audit(tenant, seq);
+
+-- What of each audit chain was exported and pruned (audit_retention_days); pruned_hash is the
+-- hash the next kept entry links to.
+CREATE TABLE audit_retention (
+    tenant           INTEGER PRIMARY KEY,                -- a tenant's rk, or the operator's chain
+    exported_through INTEGER NOT NULL DEFAULT 0,         -- the newest entry a whole export held
+    exported_at      INTEGER,                            -- ms since epoch
+    pruned_through   INTEGER NOT NULL DEFAULT 0,         -- the newest entry pruned
+    pruned_hash      TEXT                                -- its hash: the next entry's prev_hash
+);
 
 -- The notification outbox. Events are written here in the transaction of the change that caused
 -- them. Events of one kind for one tenant (and license) collect into one open digest

@@ -132,6 +132,7 @@ impl Application {
             seat_events_days: config.seat_events_retention_days,
             webhook_days: config.webhook_retention_days,
             mail_days: config.mail_retention_days,
+            audit_days: config.audit_retention_days,
         });
         // With an audit key: every chain ends keyed from now on (see `store::audit`).
         match store.key_audit_chains().await {

@@ -161,6 +161,10 @@ pub struct Config {
     /// Finished notification emails are kept this many days (failed ones stay until retried or
     /// dismissed).
     pub mail_retention_days: u32,
+    /// Audit entries are kept this many days (0, the default: forever); an entry is pruned only
+    /// once a whole export of its chain (`audit export`, or the audit API's `format=jsonl`
+    /// without filters) has held it.
+    pub audit_retention_days: u32,
 }
 
 impl Config {
@@ -274,6 +278,7 @@ impl Default for Config {
             seat_events_retention_days: 180,
             webhook_retention_days: 180,
             mail_retention_days: 90,
+            audit_retention_days: 0,
         }
     }
 }
@@ -326,6 +331,7 @@ pub const KEYS: &[&str] = &[
     "seat_events_retention_days",
     "webhook_retention_days",
     "mail_retention_days",
+    "audit_retention_days",
 ];
 
 /// A raw value and where it came from.
@@ -602,6 +608,9 @@ impl Config {
                     c.webhook_retention_days = number(key, r, 0, 36_500)? as u32
                 }
                 "mail_retention_days" => c.mail_retention_days = number(key, r, 0, 36_500)? as u32,
+                "audit_retention_days" => {
+                    c.audit_retention_days = number(key, r, 0, 36_500)? as u32
+                }
                 "tenant_retention_days" => {
                     c.tenant_retention_days = number(key, r, 0, 3650)? as u32
                 }

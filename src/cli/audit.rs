@@ -105,17 +105,25 @@ pub(super) async fn audit(cmd: AuditCommand, store: &Store) -> anyhow::Result<()
             let (t, mut q) = audit_query(filter, store).await?;
             q.limit = 1000;
             q.after = Some(0);
+            let whole = q.whole();
+            let mut last = None;
             let mut out = std::io::stdout().lock();
             loop {
                 let page = store.audit_page(t, q.clone()).await?;
                 for e in &page.entries {
                     serde_json::to_writer(&mut out, e)?;
                     out.write_all(b"\n")?;
+                    last = Some(e.cursor);
                 }
                 match page.next {
                     Some(n) => q.after = Some(n),
                     None => break,
                 }
+            }
+            out.flush()?;
+            // Written out whole: with audit_retention_days, what it held may be pruned later.
+            if let (true, Some(through)) = (whole, last) {
+                store.audit_exported(t, through).await?;
             }
         }
         AuditCommand::Verify {

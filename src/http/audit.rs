@@ -106,7 +106,9 @@ async fn answer(
     if !jsonl {
         return Ok(HttpResponse::Ok().json(state.store.audit_page(tenant, q).await?));
     }
-    // Oldest first, a page at a time, streamed.
+    // Oldest first, a page at a time, streamed. A whole export (no filter) is noted when its
+    // last page is read: with `audit_retention_days`, what it held may be pruned later.
+    let whole = q.whole();
     let store = state.store.clone();
     let first = AuditQuery {
         after: Some(q.after.unwrap_or(0)),
@@ -128,8 +130,16 @@ async fn answer(
                     }
                     let more = page.next.map(|n| AuditQuery {
                         after: Some(n),
-                        ..q
+                        ..q.clone()
                     });
+                    if more.is_none() && whole {
+                        let through = page.entries.last().map(|e| e.cursor).or(q.after);
+                        if let Some(through) = through.filter(|t| *t > 0) {
+                            if let Err(e) = store.audit_exported(tenant, through).await {
+                                return Some((Err(AdminError::from(e).into()), None));
+                            }
+                        }
+                    }
                     Some((Ok::<_, actix_web::Error>(web::Bytes::from(body)), more))
                 }
                 Err(e) => Some((Err(AdminError::from(e).into()), None)),

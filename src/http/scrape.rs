@@ -113,6 +113,7 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
             ("seat_events", p.seat_events),
             ("webhook_deliveries", p.webhook_deliveries),
             ("webhook_events", p.webhook_events),
+            ("audit", p.audit),
             ("outbox", p.outbox),
         ] {
             let _ = writeln!(out, "seatkeeper_pruned_rows_total{{table=\"{table}\"}} {n}");

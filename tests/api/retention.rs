@@ -7,6 +7,7 @@ use std::time::Duration;
 use reqwest::{Method, StatusCode};
 use serde_json::json;
 
+use super::cli_support::cli;
 use crate::helpers::*;
 
 #[tokio::test]
@@ -89,5 +90,101 @@ async fn history_older_than_its_retention_is_pruned_and_the_rest_stays() {
         .await;
     assert_eq!(s, StatusCode::OK);
     assert_eq!(seat["state"], "granted");
+    app.stop().await;
+}
+
+/// With `audit_retention_days`, the audit log is pruned only after a whole export held it, and
+/// the kept chain still verifies (its first entry links to the kept hash of the last pruned
+/// one). Without an export nothing goes, however old.
+#[tokio::test]
+async fn audit_entries_are_pruned_only_after_an_export_and_the_chain_still_verifies() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let database = database(&dir.path().join("seatkeeper.db"));
+    let app = TestApp::spawn_in(dir.path(), &clock, |c| {
+        c.reconcile_interval_seconds = 1;
+        c.audit_retention_days = 30;
+    })
+    .await;
+    let (t, _) = app.tenant("audited").await;
+    app.license(&t, "Suite", 5, "Sales").await;
+    app.admin_token(&t).await;
+    let path = format!("/tenants/{t}/audit");
+    let cursors = || {
+        let (app, path) = (&app, path.clone());
+        async move {
+            let (s, page) = app
+                .admin(Method::GET, &format!("{path}?limit=10000"), None)
+                .await;
+            assert_eq!(s, StatusCode::OK, "{page}");
+            page["entries"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|e| e["cursor"].as_i64().unwrap())
+                .collect::<std::collections::BTreeSet<i64>>()
+        }
+    };
+    let old = cursors().await;
+    assert!(
+        old.len() >= 3,
+        "tenant creation, the license and the token are audited"
+    );
+
+    // 40 days on, several passes: nothing pruned without an export.
+    clock.advance_secs(40 * 86_400);
+    app.reconciler_passes(2).await;
+    assert!(
+        old.is_subset(&cursors().await),
+        "no export yet: the audit log is kept"
+    );
+
+    // A filtered export does not count; a whole one does.
+    let (s, _) = app
+        .admin(
+            Method::GET,
+            &format!("{path}?format=jsonl&action=license."),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    app.reconciler_passes(2).await;
+    assert!(
+        old.is_subset(&cursors().await),
+        "a filtered export holds only part of the chain"
+    );
+    let export = app
+        .client
+        .get(format!("{}/admin/v1{path}?format=jsonl", app.address))
+        .bearer_auth(ADMIN_TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let exported = export.lines().count();
+    assert!(exported >= old.len(), "{export}");
+
+    // A new act after the export, then the passes: the exported entries older than 30 days
+    // go; the younger ones and the act after the export stay.
+    app.admin_token(&t).await;
+    app.reconciler_passes(2).await;
+    let kept = cursors().await;
+    assert!(
+        old.is_disjoint(&kept),
+        "the old, exported entries are pruned: {kept:?}"
+    );
+    assert!(!kept.is_empty(), "the act after the export is kept");
+    let metrics = app.metrics().await;
+    let pruned: usize = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("seatkeeper_pruned_rows_total{table=\"audit\"} "))
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0);
+    assert!(pruned >= old.len(), "{metrics}");
+    let (ok, out, err) = cli(&database, &["audit", "verify", "audited"]);
+    assert!(ok, "the kept chain verifies from the pruned hash: {err}");
+    assert!(out.contains("prunedThrough"), "{out}");
     app.stop().await;
 }

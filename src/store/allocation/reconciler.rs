@@ -337,6 +337,7 @@ impl Store {
                     total.webhook_deliveries += p.webhook_deliveries;
                     total.webhook_events += p.webhook_events;
                     total.outbox += p.outbox;
+                    total.audit += p.audit;
                 }
             }
             Err(e) if e.unavailable() => return Err(e),

@@ -1,4 +1,12 @@
-//! Schema creation and in-place upgrades, keyed on `PRAGMA user_version`.
+//! Schema creation and in-place upgrades, keyed on `PRAGMA user_version` (SQLite) and the
+//! `schema_version` row (PostgreSQL, `postgres::migrate`).
+//!
+//! From version 16 on, a schema change has one number on both engines: a [`Shared`] step holds
+//! its SQLite and PostgreSQL forms side by side (`migrations/shared/vN.sqlite.sql`,
+//! `vN.postgres.sql`), and both engines' [`CURRENT`] is the last one. Before it, each engine
+//! numbered its own steps (SQLite v2 to v15 in `migrations/sqlite/`, PostgreSQL v2 to v11 in
+//! `migrations/postgres/`); a database of either engine at any older version runs its own
+//! remaining steps, then the shared ones above its version.
 //!
 //! `schema.sql` at the top level is the whole current schema: a new database gets it and
 //! [`CURRENT`]. An older database runs each step file here (`v2.sql`, ...) from its version up, in
@@ -28,8 +36,28 @@ const STEPS: &[&str] = &[
     include_str!("migrations/sqlite/v14.sql"),
     include_str!("migrations/sqlite/v15.sql"),
 ];
-/// The version this binary writes.
-pub const CURRENT: i64 = 1 + STEPS.len() as i64;
+/// The last version SQLite numbered on its own.
+const SQLITE_OWN: i64 = 1 + STEPS.len() as i64;
+
+/// One schema change, numbered once for both engines.
+pub struct Shared {
+    pub version: i64,
+    pub sqlite: &'static str,
+    pub postgres: &'static str,
+}
+
+/// The shared steps, in order.
+pub const SHARED: &[Shared] = &[Shared {
+    version: 16,
+    sqlite: include_str!("migrations/shared/v16.sqlite.sql"),
+    postgres: include_str!("migrations/shared/v16.postgres.sql"),
+}];
+
+/// The version this binary writes, on both engines.
+pub const CURRENT: i64 = match SHARED.last() {
+    Some(s) => s.version,
+    None => SQLITE_OWN,
+};
 
 pub fn migrate(conn: &mut Connection) -> Result<()> {
     let version: i64 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
@@ -55,8 +83,11 @@ pub fn migrate(conn: &mut Connection) -> Result<()> {
         }
         tx.execute_batch(SCHEMA)?;
     } else {
-        for step in &STEPS[(version - 1) as usize..] {
+        for step in STEPS.iter().skip((version - 1) as usize) {
             tx.execute_batch(step)?;
+        }
+        for step in SHARED.iter().filter(|s| s.version > version) {
+            tx.execute_batch(step.sqlite)?;
         }
     }
     tx.pragma_update(None, "user_version", CURRENT)?;

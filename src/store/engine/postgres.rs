@@ -57,8 +57,9 @@ const STEPS: &[&str] = &[
 /// one (`tests/multinode.rs`).
 #[doc(hidden)]
 pub const V1_SCHEMA: &str = include_str!("migrations/postgres/v1.sql");
-/// The schema version this binary writes.
-pub const CURRENT: i64 = 1 + STEPS.len() as i64;
+/// The version this binary writes: the same as SQLite's (`migrate::CURRENT`; from 16 on, one
+/// number per change on both engines).
+pub const CURRENT: i64 = crate::store::engine::migrate::CURRENT;
 
 /// The password libpq would use when the URL gives none: `PGPASSWORD`, else the first entry
 /// of the password file (`PGPASSFILE`, else `~/.pgpass`) that matches the connection (fields
@@ -471,8 +472,14 @@ fn migrate(s: &mut PgSession) -> Result<()> {
                 "the database has schema version {version}; this seatkeeper knows up to {CURRENT}: upgrade seatkeeper"
             )));
         }
-        for step in &STEPS[(version.max(1) - 1) as usize..] {
+        for step in STEPS.iter().skip((version.max(1) - 1) as usize) {
             c.batch_execute(step)?;
+        }
+        for step in crate::store::engine::migrate::SHARED
+            .iter()
+            .filter(|s| s.version > version)
+        {
+            c.batch_execute(step.postgres)?;
         }
         if version < CURRENT {
             c.execute("UPDATE schema_version SET version = $1", &[&CURRENT])?;

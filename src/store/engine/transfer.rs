@@ -22,7 +22,7 @@ use crate::store::operations::maintenance::license_audit;
 use crate::store::{Error, Result};
 
 /// The tables, parents before children.
-const TABLES: [&str; 24] = [
+const TABLES: [&str; 25] = [
     "tenants",
     "product_tokens",
     "console_sessions",
@@ -40,6 +40,7 @@ const TABLES: [&str; 24] = [
     "seat_events",
     "license_days",
     "audit",
+    "audit_retention",
     "outbox",
     "outbox_items",
     "webhooks",

@@ -17,7 +17,7 @@ use sha2::{Digest, Sha256};
 use crate::alloc::Millis;
 use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
 use crate::store::engine::time::rfc3339;
-use crate::store::{Result, Store, TenantKey};
+use crate::store::{Lock, Result, Store, TenantKey};
 
 /// What an audit entry records: every admin act, as the store writes it and the console words
 /// it (`console::sentences`), so that an act without a sentence does not compile. The seat
@@ -514,6 +514,18 @@ pub struct AuditQuery {
     pub limit: i64,
 }
 
+impl AuditQuery {
+    /// Whether this query, read oldest first to its end, is a whole export of the chain (no
+    /// filter, from its first kept entry).
+    pub fn whole(&self) -> bool {
+        self.after.unwrap_or(0) == 0
+            && self.actor.is_none()
+            && self.action.is_none()
+            && self.from.is_none()
+            && self.to.is_none()
+    }
+}
+
 /// Whether a chain is whole.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct AuditVerdict {
@@ -530,6 +542,10 @@ pub struct AuditVerdict {
     pub head: Option<String>,
     /// The first entry that does not match, and why; `None`: whole.
     pub broken: Option<BrokenEntry>,
+    /// Entries up to this cursor were pruned after an export (`audit_retention_days`); the
+    /// chain is checked from the kept hash of the last of them.
+    #[serde(rename = "prunedThrough", skip_serializing_if = "Option::is_none")]
+    pub pruned_through: Option<i64>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -608,11 +624,22 @@ impl Store {
                     keyed: 0,
                     head: None,
                     broken: None,
+                    pruned_through: None,
                 };
+                let pruned: Option<(i64, Option<String>)> = c
+                    .prepare_cached(
+                        "SELECT pruned_through, pruned_hash FROM audit_retention WHERE tenant = ? AND pruned_through > 0",
+                    )?
+                    .query_row([t], |r| Ok((r.get(0)?, r.get(1)?)))
+                    .optional()?;
                 let mut st = c.prepare_cached(
                     "SELECT seq, at, actor, action, detail, prev_hash, hash, key_id FROM audit WHERE tenant = ? ORDER BY seq",
                 )?;
                 let mut prev: Option<String> = None;
+                if let Some((through, hash)) = pruned {
+                    verdict.pruned_through = Some(through);
+                    prev = hash;
+                }
                 let rows = st
                     .query_all([t], |r| {
                         Ok((
@@ -699,6 +726,25 @@ impl Store {
 }
 
 impl Store {
+    /// Notes that a whole export of `tenant`'s chain (no filter, from its first kept entry)
+    /// held every entry up to `through`: with `audit_retention_days` set, those entries may be
+    /// pruned once they are old enough.
+    pub async fn audit_exported(&self, tenant: TenantKey, through: i64) -> Result<()> {
+        let at = self.now_ms();
+        self.write(Lock::None, move |c| {
+            c.prepare_cached(
+                "INSERT INTO audit_retention (tenant, exported_through, exported_at) VALUES (?1, ?2, ?3)
+                 ON CONFLICT (tenant) DO UPDATE SET
+                   exported_through = CASE WHEN excluded.exported_through > audit_retention.exported_through
+                                           THEN excluded.exported_through ELSE audit_retention.exported_through END,
+                   exported_at = excluded.exported_at",
+            )?
+            .execute(params![tenant, through, at])?;
+            Ok(())
+        })
+        .await
+    }
+
     /// The hash of entry `cursor` of `tenant`'s chain, if the chain holds it.
     pub async fn audit_entry_hash(&self, tenant: TenantKey, cursor: i64) -> Result<Option<String>> {
         self.read(move |c| {

@@ -4,10 +4,13 @@
 //! slice a short transaction of its own so that no write waits long behind it. With several
 //! nodes on PostgreSQL one node prunes at a time (each slice takes a transaction-level advisory
 //! lock with `pg_try_advisory_xact_lock`; a node that does not get it leaves the work to the one
-//! that has it). The audit log is not pruned.
+//! that has it). The audit log is kept unless `audit_retention_days` is set; then an entry older
+//! than that is pruned only once a whole export of its chain held it, and the chain stays
+//! verifiable: the hash of the newest pruned entry is kept (`audit_retention.pruned_hash`), and
+//! the first kept entry must link to it.
 
 use crate::alloc::Millis;
-use crate::store::engine::sql::params;
+use crate::store::engine::sql::{params, Db, OptionalExtension};
 use crate::store::{Lock, Result, Store};
 
 /// Rows one slice deletes at most.
@@ -24,6 +27,8 @@ pub struct Retention {
     pub seat_events_days: u32,
     pub webhook_days: u32,
     pub mail_days: u32,
+    /// 0: the audit log is kept forever.
+    pub audit_days: u32,
 }
 
 impl Default for Retention {
@@ -32,6 +37,7 @@ impl Default for Retention {
             seat_events_days: 180,
             webhook_days: 180,
             mail_days: 90,
+            audit_days: 0,
         }
     }
 }
@@ -43,6 +49,7 @@ pub struct Pruned {
     pub webhook_deliveries: u64,
     pub webhook_events: u64,
     pub outbox: u64,
+    pub audit: u64,
 }
 
 /// The statements of one slice, each deleting at most [`SLICE`] rows older than `?1`.
@@ -111,6 +118,56 @@ impl Store {
                 }
             }
         }
+        if retention.audit_days > 0 {
+            let cutoff = now - i64::from(retention.audit_days) * DAY_MS;
+            loop {
+                let n = self
+                    .write(Lock::None, move |c| {
+                        if !crate::store::engine::dialect::only_one_node(c, PRUNE_LOCK)? {
+                            return Ok(None);
+                        }
+                        prune_audit_slice(c, cutoff).map(Some)
+                    })
+                    .await?;
+                let Some(n) = n else {
+                    return Ok(pruned);
+                };
+                pruned.audit += n;
+                if n < SLICE as u64 {
+                    break;
+                }
+            }
+        }
         Ok(pruned)
     }
+}
+
+/// One slice of audit pruning: the oldest entries (at most [`SLICE`]) older than `cutoff` that
+/// a whole export held, a prefix of each chain; the newest pruned entry's hash is kept first so
+/// that the chain still verifies from there. Answers the entries deleted.
+fn prune_audit_slice(c: &Db, cutoff: Millis) -> Result<u64> {
+    let heads: Vec<(i64, i64)> = c
+        .prepare_cached(
+            "SELECT tenant, max(seq) FROM (
+               SELECT a.tenant, a.seq FROM audit a JOIN audit_retention r ON r.tenant = a.tenant
+               WHERE a.at < ?1 AND a.seq <= r.exported_through ORDER BY a.seq LIMIT ?2) t
+             GROUP BY tenant",
+        )?
+        .query_all(params![cutoff, SLICE], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let mut deleted = 0;
+    for (tenant, through) in heads {
+        let hash: Option<String> = c
+            .prepare_cached("SELECT hash FROM audit WHERE tenant = ? AND seq = ?")?
+            .query_row(params![tenant, through], |r| r.get(0))
+            .optional()?
+            .flatten();
+        c.prepare_cached(
+            "UPDATE audit_retention SET pruned_through = ?, pruned_hash = coalesce(?, pruned_hash) WHERE tenant = ?",
+        )?
+        .execute(params![through, hash, tenant])?;
+        deleted += c
+            .prepare_cached("DELETE FROM audit WHERE tenant = ? AND seq <= ?")?
+            .execute(params![tenant, through])? as u64;
+    }
+    Ok(deleted)
 }
