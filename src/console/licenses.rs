@@ -357,7 +357,7 @@ pub(super) async fn filtered_seats(
 ) -> Result<(store::LicenseView, Vec<store::SeatView>)> {
     let l = state.store.license(t.key, lk.to_owned()).await?;
     let filter = state_filter(query)?;
-    // The page's search rule, applied in the store (`seat_ops::SEAT_SEARCH`).
+    // The page's search rule, applied in the store (`seat_admin::SEAT_SEARCH`).
     let all = state
         .store
         .seats_matching(

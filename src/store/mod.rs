@@ -1,5 +1,5 @@
-//! All SQL lives here. The store owns the SQLite database and offers typed async operations to
-//! the HTTP layer and the CLI; nothing outside this module sees a connection.
+//! All SQL lives here. The store owns the database (a SQLite file or PostgreSQL) and offers typed
+//! async operations to the HTTP layer and the CLI; nothing outside this module sees a connection.
 //!
 //! ## Threads and durability
 //! rusqlite blocks, so no query runs on the async reactor:
@@ -33,9 +33,11 @@
 //! Every table has a `tenant` column and every statement here filters on it; a [`TenantKey`] is
 //! only obtained from an authenticated token or an admin lookup.
 //!
-//! (About 750 lines, a third of them this documentation: the [`Store`] handle with its read and
-//! write paths for both engines, kept together because each path decides per engine. The
-//! SQLite writer is in `writer`, PostgreSQL's in `pg` and `pg_batch`.)
+//! This file is the one engine boundary: the [`Store`] handle with its read and write paths,
+//! each deciding per engine here so that no business method does. The code is in folders by
+//! concern (see ARCHITECTURE.md): `engine` (the SQLite writer in `engine::sqlite_writer`,
+//! PostgreSQL's in `engine::postgres` and `engine::postgres_batch`), `directory`, `allocation`,
+//! `events`, `access`, `operations`.
 
 pub mod access;
 pub mod allocation;
@@ -797,7 +799,7 @@ impl Store {
         self.read_now(f)
     }
 
-    /// PostgreSQL's reader for the hot path's single statements (`pg_point`: on this thread's
+    /// PostgreSQL's reader for the hot path's single statements (`engine::postgres_point`: on this thread's
     /// own connection, no blocking thread); `None` on SQLite, where [`Store::read_now`] serves.
     pub(super) fn point(&self) -> Option<&engine::postgres_point::PointReader> {
         self.inner.pg.as_ref().map(|p| &p.point)

@@ -1,7 +1,7 @@
 //! Licenses: create, read, update (seat count, policy, selected groups and their limits),
 //! delete. Every change runs the allocator in the transaction that makes it. The group
 //! selection lives in `selection`, the dry-run preview of a change in `preview`, seat
-//! operations on one user in `seat_ops`, the reconciler in `reconciler`, the feed and audit in
+//! operations on one user in `seat_admin`, the reconciler in `reconciler`, the feed and audit in
 //! `feed`.
 
 use crate::store::engine::sql::{params, Db};

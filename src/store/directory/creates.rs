@@ -1,6 +1,6 @@
 //! User creates as write jobs of their own kind, on both engines; merged on PostgreSQL. An identity provider's first sync is a stream of
 //! `POST /Users`, many at a time; a tenant's writes run one after another under its lock
-//! (`pg_batch`), so written one statement each they cost a round trip and a statement's
+//! (`engine::postgres_batch`), so written one statement each they cost a round trip and a statement's
 //! overhead apiece, and the tenant's lock holder, not the machine, sets the rate. Instead the
 //! creates of one tenant waiting side by side in a batch are written by **one** statement
 //! ([`insert_merged`]): their rows, their email index and the check whether a group already

@@ -263,7 +263,7 @@ impl Store {
 
     pub async fn get_user(&self, tenant: TenantKey, id: String) -> Result<UserRecord> {
         // A point read (the user's row and its group references): inline, see `read_now`; on
-        // PostgreSQL one statement on this thread's connection (`pg_point`).
+        // PostgreSQL one statement on this thread's connection (`engine::postgres_point`).
         if let Some(p) = self.point() {
             let sql = format!(
                 "SELECT {COLS}{POSTGRES_GROUPS_COLUMN} FROM users r WHERE r.tenant = ? AND r.id = ?"

@@ -11,7 +11,7 @@
 //!   reads, decides and writes (a PATCH, a seat grant) never interleaves with another of its
 //!   tenant: the seat invariant (granted + releasing <= seats) is checked inside that
 //!   transaction exactly as on SQLite. Tenants do not wait for each other.
-//! - **Fair order across nodes.** The waitlist stamp of a job (`allocate::next_order`) is taken
+//! - **Fair order across nodes.** The waitlist stamp of a job (`engine::dialect::next_order`) is taken
 //!   under the lock from the tenant's row (`tenants.last_order`), so stamps follow the order in
 //!   which the database applied the changes, not the nodes' clocks.
 //! - **Jobs without a tenant** (outbox delivery state, provider-call times, tenant creation)
@@ -37,7 +37,7 @@ const ATTEMPTS: usize = 3;
 
 /// The PostgreSQL schema, whole: a new database gets it at [`CURRENT`].
 pub const SCHEMA: &str = include_str!("../../../schema.postgres.sql");
-/// `STEPS[i]` upgrades version `i + 1` to `i + 2` in place (files `src/store/pg/vN.sql`, added
+/// `STEPS[i]` upgrades version `i + 1` to `i + 2` in place (files `src/store/engine/migrations/postgres/vN.sql` up to v11; from 16 on a change is one shared step for both engines, `migrate::SHARED`; added
 /// with each schema change together with the change to `schema.postgres.sql`; a test then
 /// checks that a database migrated from version 1 equals a new one). Steps only add, so that
 /// nodes of the previous release keep running during a rolling upgrade (deploy/README.md).

@@ -3,7 +3,7 @@
 //! calling thread, as the `postgres` crate does, with one thing that crate cannot do: send a
 //! simple statement together with the next statement (`*_after`), so that both cost one round
 //! trip. The batch writer sends each job's `SAVEPOINT` this way with the job's first statement
-//! (`pg_batch`): a user create is then one round trip, not two.
+//! (`engine::postgres_batch`): a user create is then one round trip, not two.
 //!
 //! The statements of one call are written to the socket together and answered in order; when
 //! the first fails, the second fails too (the transaction is aborted) and the first error is

@@ -15,7 +15,7 @@
 //! costs one round trip. The store runs its statements on threads of their own (the writers,
 //! the readers), so those connections block ([`PgClient`](crate::store::engine::postgres_client::PgClient): as the
 //! `postgres` crate, plus sending a deferred `SAVEPOINT` with the next statement); the hot
-//! path's point reads run async on the serving thread (`pg_point`). The `postgres` crate's
+//! path's point reads run async on the serving thread (`engine::postgres_point`). The `postgres` crate's
 //! re-exported types (rows, parameters, errors) are the same types.
 
 use std::cell::RefCell;
