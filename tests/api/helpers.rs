@@ -473,3 +473,22 @@ impl Scenario {
         assert_eq!(s, StatusCode::OK, "{b}");
     }
 }
+
+/// Runs one statement on the test daemon's database, behind its back, as an attacker with
+/// write access to the database would.
+#[allow(dead_code)] // each test binary uses its own part
+pub async fn sql(database: &std::path::Path, statement: &str) {
+    let (database, statement) = (database.to_owned(), statement.to_owned());
+    tokio::task::spawn_blocking(move || {
+        let text = database.to_string_lossy().into_owned();
+        if text.starts_with("postgres") {
+            let mut c = postgres::Client::connect(&text, postgres::NoTls).unwrap();
+            c.batch_execute(&statement).unwrap();
+        } else {
+            let c = rusqlite::Connection::open(&database).unwrap();
+            c.execute_batch(&statement).unwrap();
+        }
+    })
+    .await
+    .unwrap();
+}

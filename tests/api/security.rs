@@ -610,24 +610,6 @@ async fn a_keyed_audit_chain_cannot_be_recomputed_without_the_key() {
     app.stop().await;
 }
 
-/// Runs one statement on the test daemon's database, behind its back, as an attacker with
-/// write access to the database would.
-async fn sql(database: &std::path::Path, statement: &str) {
-    let (database, statement) = (database.to_owned(), statement.to_owned());
-    tokio::task::spawn_blocking(move || {
-        let text = database.to_string_lossy().into_owned();
-        if text.starts_with("postgres") {
-            let mut c = postgres::Client::connect(&text, postgres::NoTls).unwrap();
-            c.batch_execute(&statement).unwrap();
-        } else {
-            let c = rusqlite::Connection::open(&database).unwrap();
-            c.execute_batch(&statement).unwrap();
-        }
-    })
-    .await
-    .unwrap();
-}
-
 /// The daemon binary, serving on a free port with `env` added; its log goes to `log`.
 struct Process {
     child: std::process::Child,

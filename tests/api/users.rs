@@ -693,3 +693,153 @@ async fn an_indexed_filter_with_a_groups_condition_reads_each_users_groups() {
         assert_eq!(v["totalResults"], want, "{name}: {v}");
     }
 }
+
+/// externalId is unique per tenant where given: a create (alone, or among concurrent creates
+/// that an engine merges), a replace or a PATCH into a taken one answers 409 `uniqueness`; users
+/// without one, and another tenant's user with the same one, are fine.
+#[tokio::test]
+async fn external_id_is_unique_per_tenant() {
+    let app = TestApp::spawn().await;
+    let (_, tok) = app.tenant("ext-unique").await;
+    let (_, other_tok) = app.tenant("ext-other").await;
+    let user = |name: &str, ext: Option<&str>| {
+        let mut u = json!({"schemas": [USER_SCHEMA], "userName": name});
+        if let Some(e) = ext {
+            u["externalId"] = json!(e);
+        }
+        u
+    };
+    let (s, a) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users",
+            Some(user("a@x.example", Some("E-1"))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{a}");
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users",
+            Some(user("b@x.example", Some("E-1"))),
+        )
+        .await;
+    assert_scim_error(s, &b, 409, Some("uniqueness"));
+    for n in ["c@x.example", "d@x.example"] {
+        let (s, b) = app
+            .scim(&tok, Method::POST, "/Users", Some(user(n, None)))
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (s, b) = app
+        .scim(
+            &other_tok,
+            Method::POST,
+            "/Users",
+            Some(user("a@x.example", Some("E-1"))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "another tenant's externalId: {b}");
+    // Twenty creates at once, two pairs sharing an externalId: one of each pair is refused.
+    let sends = (0..20).map(|i| {
+        let (app, tok) = (&app, &tok);
+        async move {
+            let ext = format!("C-{}", i % 18);
+            app.scim(
+                tok,
+                Method::POST,
+                "/Users",
+                Some(user(&format!("c{i}@y.example"), Some(&ext))),
+            )
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(sends).await;
+    let created = answers
+        .iter()
+        .filter(|(s, _)| *s == StatusCode::CREATED)
+        .count();
+    let refused: Vec<_> = answers
+        .iter()
+        .filter(|(s, _)| *s != StatusCode::CREATED)
+        .collect();
+    assert_eq!(created, 18, "{answers:?}");
+    for (s, b) in refused {
+        assert_scim_error(*s, b, 409, Some("uniqueness"));
+    }
+    // Into a taken one by PATCH and by PUT.
+    let (s, c) = app
+        .scim(
+            &tok,
+            Method::POST,
+            "/Users",
+            Some(user("e@x.example", Some("E-2"))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED);
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Users/{}", id(&c)),
+            Some(patch(
+                json!([{"op": "replace", "path": "externalId", "value": "E-1"}]),
+            )),
+        )
+        .await;
+    assert_scim_error(s, &b, 409, Some("uniqueness"));
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PUT,
+            &format!("/Users/{}", id(&c)),
+            Some(user("e@x.example", Some("E-1"))),
+        )
+        .await;
+    assert_scim_error(s, &b, 409, Some("uniqueness"));
+    // Keeping one's own is fine.
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PUT,
+            &format!("/Users/{}", id(&c)),
+            Some(user("e2@x.example", Some("E-2"))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+}
+
+/// `seatkeeper check` lists users that share an externalId (a database from before it was kept
+/// unique may hold them).
+#[tokio::test]
+async fn check_lists_users_that_share_an_external_id() {
+    let dir = tempfile::tempdir().unwrap();
+    let c = config(&dir.path().join("seatkeeper.db"));
+    let database = c.database.clone();
+    let app = TestApp::spawn_with(c).await;
+    let (_, tok) = app.tenant("old-twins").await;
+    for (name, ext) in [("a@t.example", "T-1"), ("b@t.example", "T-2")] {
+        let (s, b) = app
+            .scim(
+                &tok,
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": [USER_SCHEMA], "userName": name, "externalId": ext})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{b}");
+    }
+    let (ok, out, _) = super::cli_support::cli(&database, &["check"]);
+    assert!(ok && !out.contains("user_twins"), "{out}");
+    sql(
+        &database,
+        "UPDATE users SET external_id = 'T-1' WHERE external_id = 'T-2'",
+    )
+    .await;
+    let (ok, out, _) = super::cli_support::cli(&database, &["check"]);
+    assert!(!ok, "{out}");
+    assert!(out.contains("user_twins") && out.contains("T-1"), "{out}");
+    app.stop().await;
+}

@@ -117,7 +117,9 @@ fn merged_sql(n: usize) -> String {
               AS (VALUES {}),
               u AS (INSERT INTO users (tenant, id, user_name, user_name_key, external_id, display_name_key, active, doc, created, last_modified, version)
                     SELECT ?, id, user_name, user_name_key, external_id, display_name_key, active, doc, created, last_modified, version
-                    FROM d ORDER BY ord ON CONFLICT DO NOTHING RETURNING rk, id, external_id),
+                    FROM d WHERE d.external_id IS NULL
+                      OR NOT EXISTS (SELECT 1 FROM users x WHERE x.tenant = ? AND x.external_id = d.external_id)
+                    ORDER BY ord ON CONFLICT DO NOTHING RETURNING rk, id, external_id),
               e AS (INSERT INTO user_emails (user_rk, tenant, value_key)
                     SELECT u.rk, ?, x FROM u JOIN d ON d.id = u.id, json_array_elements_text(CAST(d.emails AS json)) AS x
                     ON CONFLICT DO NOTHING)
@@ -175,12 +177,25 @@ pub(in crate::store) fn insert_merged(
             &r.emails,
         ]);
     }
-    args.extend([&tenant as &dyn Param, &tenant, &tenant]);
+    // Two creates with one externalId: one by one, so that the second alone is refused.
+    let mut external = std::collections::HashSet::new();
+    if rows
+        .iter()
+        .filter_map(|r| r.external_id.as_deref())
+        .any(|e| !external.insert(e))
+    {
+        return Err(Error::Conflict("two creates with one externalId".into()));
+    }
+    args.extend([&tenant as &dyn Param, &tenant, &tenant, &tenant]);
     let inserted: std::collections::HashMap<String, bool> = c
         .prepare_cached(&merged_sql(rows.len()))?
         .query_all(args.as_slice(), |r| Ok((r.get(0)?, r.get(1)?)))?
         .into_iter()
         .collect();
+    if inserted.len() < rows.len() {
+        // A userName or externalId taken: one by one, so that each refusal says which.
+        return Err(Error::Conflict("a merged create was refused".into()));
+    }
     // The allocator for users a group already lists, in request order.
     for r in &rows {
         if inserted.get(&r.id) == Some(&true) {
@@ -191,16 +206,12 @@ pub(in crate::store) fn insert_merged(
         let Some(create) = job.merge_part().and_then(|p| p.downcast_mut::<Create>()) else {
             continue;
         };
-        create.result = Some(if inserted.contains_key(&r.id) {
-            Ok(UserRecord {
-                id: r.id,
-                doc: std::mem::take(&mut create.doc),
-                meta: r.meta,
-                groups: Vec::new(),
-            })
-        } else {
-            Err(users::taken(&r.user_name))
-        });
+        create.result = Some(Ok(UserRecord {
+            id: r.id,
+            doc: std::mem::take(&mut create.doc),
+            meta: r.meta,
+            groups: Vec::new(),
+        }));
     }
     Ok(())
 }

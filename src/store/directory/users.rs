@@ -115,18 +115,34 @@ fn insert_postgres(c: &Db, tenant: TenantKey, id: &str, doc: &Doc, meta: &Meta) 
     let text = Value::Object(doc.clone()).to_string();
     let display_key = f.display_name.as_deref().map(fold);
     let emails = Value::from(f.emails.clone()).to_string();
-    c.prepare_cached(&format!(
-        "WITH u AS ({INSERT_USER} RETURNING rk),
-              e AS (INSERT INTO user_emails (user_rk, tenant, value_key)
-                    SELECT u.rk, ?, x FROM u, json_array_elements_text(CAST(CAST(? AS text) AS json)) AS x ON CONFLICT DO NOTHING)
-         SELECT EXISTS (SELECT 1 FROM group_members WHERE tenant = ? AND member_id = ?) FROM u"
-    ))?
-    .query_row(
-        params![tenant, id, f.user_name, key, f.external_id, display_key, f.active, text, meta.created, meta.last_modified, meta.version,
-                tenant, emails, tenant, f.external_id],
-        |r| r.get(0),
-    )
-    .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e })
+    // The externalId is checked in the same statement: a taken one inserts nothing.
+    let (external_taken, listed): (bool, bool) = c
+        .prepare_cached(
+            "WITH x AS (SELECT CAST(?1 AS text) IS NOT NULL
+                          AND EXISTS (SELECT 1 FROM users WHERE tenant = ?2 AND external_id = CAST(?1 AS text)) AS taken),
+                  u AS (INSERT INTO users (tenant, id, user_name, user_name_key, external_id, display_name_key, active, doc, created, last_modified, version)
+                        SELECT ?2, ?3, ?4, ?5, ?1, ?6, CAST(?7 AS boolean), ?8, ?9, ?10, CAST(?11 AS bigint) FROM x WHERE NOT x.taken
+                        RETURNING rk),
+                  e AS (INSERT INTO user_emails (user_rk, tenant, value_key)
+                        SELECT u.rk, ?2, v FROM u, json_array_elements_text(CAST(CAST(?12 AS text) AS json)) AS v ON CONFLICT DO NOTHING)
+             SELECT x.taken, EXISTS (SELECT 1 FROM group_members WHERE tenant = ?2 AND member_id = CAST(?1 AS text)) FROM x",
+        )?
+        .query_row(
+            params![f.external_id, tenant, id, f.user_name, key, display_key, f.active, text, meta.created, meta.last_modified, meta.version, emails],
+            |r| Ok((r.get(0)?, r.get(1)?)),
+        )
+        .map_err(|e| if is_unique_violation(&e) { taken(&f.user_name) } else { e })?;
+    if external_taken {
+        return Err(external_id_taken(
+            f.external_id.as_deref().unwrap_or_default(),
+        ));
+    }
+    Ok(listed)
+}
+
+/// The conflict of an externalId another user of the tenant has.
+fn external_id_taken(external_id: &str) -> Error {
+    Error::Conflict(format!("a user with externalId {external_id:?} exists"))
 }
 
 /// Writes a user's columns and email index; `rk` is None for a new user.
@@ -150,6 +166,17 @@ fn save(
             .optional()?;
         if clash.is_some() && clash != rk {
             return Err(taken(&f.user_name));
+        }
+    }
+    // externalId is unique per tenant where given (as a group's is).
+    if let Some(e) = f.external_id.as_deref() {
+        let taken_by_other: bool = c
+            .prepare_cached(
+                "SELECT EXISTS (SELECT 1 FROM users WHERE tenant = ? AND external_id = ? AND rk <> ?)",
+            )?
+            .query_row(params![tenant, e, rk.unwrap_or(-1)], |r| r.get(0))?;
+        if taken_by_other {
+            return Err(external_id_taken(e));
         }
     }
     let text = Value::Object(doc.clone()).to_string();

@@ -28,7 +28,8 @@ fn copy(from: &Connection, to: &Path) -> Result<()> {
 /// One thing `check` found wrong.
 #[derive(Debug, Clone, Serialize, PartialEq, Eq)]
 pub struct Problem {
-    /// `integrity`, `foreign_keys`, `counters`, `invariant`, `waitlist` or `group_twins`.
+    /// `integrity`, `foreign_keys`, `counters`, `invariant`, `waitlist`, `group_twins` or
+    /// `user_twins`.
     pub kind: &'static str,
     /// The license's id, for a license's problem.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -85,6 +86,24 @@ fn group_twins(c: &Db, problems: &mut Vec<Problem>) -> Result<()> {
         problems.push(Problem::of_database(
             "group_twins",
             format!("tenant {tenant:?}: {n} groups share the {what} {value:?}"),
+        ));
+    }
+    // Users that share an externalId (a database from before it was kept unique).
+    let mut st = c.prepare(
+        "SELECT t.name, min(u.external_id), count(*) FROM users u JOIN tenants t ON t.rk = u.tenant
+         WHERE u.external_id IS NOT NULL GROUP BY t.name, u.external_id HAVING count(*) > 1 ORDER BY 1, 2",
+    )?;
+    let twins = st.query_all([], |r| {
+        Ok((
+            r.get::<_, String>(0)?,
+            r.get::<_, String>(1)?,
+            r.get::<_, i64>(2)?,
+        ))
+    })?;
+    for (tenant, value, n) in twins {
+        problems.push(Problem::of_database(
+            "user_twins",
+            format!("tenant {tenant:?}: {n} users share the externalId {value:?}"),
         ));
     }
     Ok(())
