@@ -96,7 +96,12 @@ pub(super) fn card(
                     @let (kind, value) = selector_text(&g.selector);
                     li {
                         @match (&g.group_name, kind.as_str()) {
-                            (Some(name), "displayName") => { strong { (name) } " " }
+                            (Some(name), "displayName") => {
+                                strong { (name) } " "
+                                @if let Some(id) = &g.group_id {
+                                    span.small.muted.resolved { "(by name: the group " code { (id) } ")" } " "
+                                }
+                            }
                             (Some(name), _) => {
                                 strong { (name) } " "
                                 span.small.muted { "(selected by " (selector_kind(&kind)) " " code { (value) } ")" } " "
@@ -106,7 +111,10 @@ pub(super) fn card(
                                 @if kind != "displayName" { span.small.muted { "(" (selector_kind(&kind)) ")" } " " }
                             }
                         }
-                        @if g.pending { span.badge.pending title="No group with this name has arrived from the provider yet" { "pending" } }
+                        @if g.ambiguous {
+                            span.badge.blocked title="Several groups have this name (or externalId): the selector selects none of them until one is picked by id" { "ambiguous" }
+                            " " span.small { "Several groups match; select one of them by id to entitle its members." }
+                        } @else if g.pending { span.badge.pending title="No group with this name has arrived from the provider yet" { "pending" } }
                         @if limited {
                             br;
                             span.small.pool { (use_line(g.in_use.unwrap_or(0), g.waiting.unwrap_or(0), g.reserve, g.max)) }

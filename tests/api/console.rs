@@ -572,3 +572,36 @@ async fn the_operator_offboards_a_tenant_in_the_console_after_typing_its_name() 
     assert_eq!((s, loc.as_str()), (StatusCode::SEE_OTHER, "/console/login"));
     app.stop().await;
 }
+
+/// The license page says which group a by-name selector resolved to, and that an ambiguous
+/// name (two groups of that name, where names need not be unique) selects neither.
+#[tokio::test]
+async fn the_license_page_says_which_group_a_name_resolved_to() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("resolved").await;
+    let u = app.create_user(&tok, "ann@resolved.example").await;
+    let g = app.create_group(&tok, "Designers", &[&id(&u)]).await;
+    app.license(&t, "Suite", 5, "Designers").await;
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in(ADMIN_TOKEN).await.0, StatusCode::SEE_OTHER);
+    let page = format!("/console/tenants/{t}/licenses/Suite");
+    let (s, _, html) = b.get(&page).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(html.contains("by name: the group"), "{html}");
+    assert!(html.contains(&id(&g)), "the group's id is shown: {html}");
+    assert!(!html.contains(">ambiguous<"), "{html}");
+    // Names need not be unique here: a second Designers makes the name ambiguous.
+    let (s, v) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{t}"),
+            Some(json!({"group_names_unique": false})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    app.create_group(&tok, "Designers", &[]).await;
+    let (_, _, html) = b.get(&page).await;
+    assert!(html.contains(">ambiguous<"), "{html}");
+    assert!(html.contains("select one of them by id"), "{html}");
+    app.stop().await;
+}
