@@ -8,7 +8,7 @@
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
 
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet};
 use std::sync::atomic::{AtomicI64, Ordering};
 use std::sync::Arc;
 
@@ -953,6 +953,7 @@ async fn run(
                     continue;
                 }
                 let rules_before = m.rules();
+                let before = seat_map(s, t).await;
                 let preview = s
                     .preview(t, "L".into(), None, Some(groups.clone()), None)
                     .await
@@ -968,7 +969,7 @@ async fn run(
                 )
                 .await
                 .unwrap();
-                assert_previewed(s, t, &preview, i).await;
+                assert_previewed(s, t, &preview, &before, i).await;
                 // Members of unselected groups are re-evaluated as an admin's change (a deleted
                 // user is a member of nothing: a seat held for them stays held).
                 let gone: HashSet<usize> = (0..USERS)
@@ -1017,6 +1018,7 @@ async fn run(
                     refused(s, t, None, Some(groups), change).await;
                     continue;
                 }
+                let before = seat_map(s, t).await;
                 let preview = s
                     .preview(t, "L".into(), None, Some(groups), None)
                     .await
@@ -1029,7 +1031,7 @@ async fn run(
                 )
                 .await
                 .unwrap();
-                assert_previewed(s, t, &preview, i).await;
+                assert_previewed(s, t, &preview, &before, i).await;
                 let rules_before = m.rules();
                 m.limits = limits;
                 if m.rules() != rules_before {
@@ -1051,6 +1053,7 @@ async fn run(
                     .await;
                     continue;
                 }
+                let before = seat_map(s, t).await;
                 let preview = s.preview(t, "L".into(), Some(n), None, None).await.unwrap();
                 s.update_license(
                     t,
@@ -1063,7 +1066,7 @@ async fn run(
                 )
                 .await
                 .unwrap();
-                assert_previewed(s, t, &preview, i).await;
+                assert_previewed(s, t, &preview, &before, i).await;
                 let old = m.capacity;
                 m.capacity = n + m.overage;
                 m.order += 1;
@@ -1076,6 +1079,7 @@ async fn run(
                 if m.block_newest {
                     continue;
                 }
+                let before = seat_map(s, t).await;
                 let preview = s
                     .preview(
                         t,
@@ -1097,7 +1101,7 @@ async fn run(
                 )
                 .await
                 .unwrap();
-                assert_previewed(s, t, &preview, i).await;
+                assert_previewed(s, t, &preview, &before, i).await;
                 m.block_newest = true;
                 m.evict();
             }
@@ -1114,6 +1118,23 @@ async fn run(
                 });
                 let ov = kind.map(|p| if p { Ov::Pin } else { Ov::Exclude });
                 let had = m.overrides.contains_key(&u);
+                let before = seat_map(s, t).await;
+                let preview = s
+                    .preview_change(
+                        t,
+                        "L".into(),
+                        seatkeeper::store::Proposed::Override {
+                            user: format!("user{u}"),
+                            kind: k,
+                        },
+                        seatkeeper::store::events::audit::Actor::cli(),
+                    )
+                    .await;
+                assert_eq!(
+                    seat_map(s, t).await,
+                    before,
+                    "step {i}: a preview changes nothing"
+                );
                 let r = s
                     .set_override(
                         t,
@@ -1125,9 +1146,11 @@ async fn run(
                     .await;
                 if k.is_none() && !had {
                     assert!(r.is_err(), "clearing a missing override is an error");
+                    assert!(preview.is_err(), "step {i}: its preview is refused alike");
                     continue;
                 }
                 r.unwrap();
+                assert_previewed(s, t, &preview.unwrap(), &before, i).await;
                 match ov {
                     Some(o) => m.overrides.insert(u, o),
                     None => m.overrides.remove(&u),
@@ -1416,11 +1439,78 @@ async fn refused(
     );
 }
 
-/// The preview (computed off the writer, over a copy of the seats) said what the change did.
+/// A license's seats by user name: state and whether the breaker holds the loss.
+async fn seat_map(
+    s: &seatkeeper::store::Store,
+    t: seatkeeper::store::TenantKey,
+) -> BTreeMap<String, (&'static str, bool)> {
+    s.seats(t, "L".into(), None)
+        .await
+        .unwrap()
+        .seats
+        .into_iter()
+        .map(|v| {
+            (
+                v.user_name.clone().unwrap_or(v.user_id.clone()),
+                (v.state.as_str(), v.hold.is_some()),
+            )
+        })
+        .collect()
+}
+
+/// Who gained, lost, waits and is held between two seat maps, as a preview lists them:
+/// (granted, promoted, blocked, releasing, released, held), each sorted.
+type Moves = [Vec<String>; 6];
+
+fn moves(
+    before: &BTreeMap<String, (&'static str, bool)>,
+    after: &BTreeMap<String, (&'static str, bool)>,
+) -> Moves {
+    let mut out: Moves = Default::default();
+    let users: BTreeSet<&String> = before.keys().chain(after.keys()).collect();
+    for u in users {
+        let (w, n) = (before.get(u), after.get(u));
+        let (ws, ns) = (w.map(|x| x.0), n.map(|x| x.0));
+        let slot = match (ws, ns) {
+            (None | Some("releasing"), Some("granted")) => Some(0),
+            (Some("blocked"), Some("granted")) => Some(1),
+            (w, Some("blocked")) if w != Some("blocked") => Some(2),
+            (Some("granted"), Some("releasing")) => Some(3),
+            (Some(_), None) => Some(4),
+            _ => None,
+        };
+        if let Some(i) = slot {
+            out[i].push(u.clone());
+        }
+        if n.is_some_and(|x| x.1) && !w.is_some_and(|x| x.1) {
+            out[5].push(u.clone());
+        }
+    }
+    out
+}
+
+fn listed(p: &seatkeeper::store::PreviewView) -> Moves {
+    let sorted = |v: &Vec<String>| {
+        let mut v = v.clone();
+        v.sort();
+        v
+    };
+    [
+        sorted(&p.granted),
+        sorted(&p.promoted),
+        sorted(&p.blocked),
+        sorted(&p.releasing),
+        sorted(&p.released),
+        sorted(&p.held),
+    ]
+}
+
+/// The preview foretold the change: the counts after it, and who moved, user by user.
 async fn assert_previewed(
     s: &seatkeeper::store::Store,
     t: seatkeeper::store::TenantKey,
     preview: &seatkeeper::store::PreviewView,
+    before: &BTreeMap<String, (&'static str, bool)>,
     step: usize,
 ) {
     let l = s.license(t, "L".into()).await.unwrap();
@@ -1433,6 +1523,17 @@ async fn assert_previewed(
         ),
         (l.seats, l.granted, l.releasing, l.blocked),
         "step {step}: the preview {preview:?} foretold the change"
+    );
+    let after = seat_map(s, t).await;
+    let mut want = moves(before, &after);
+    // The copy-based preview lists no holds (an admin's change is never held).
+    if preview.held.is_empty() {
+        want[5].clear();
+    }
+    assert_eq!(
+        listed(preview),
+        want,
+        "step {step}: the preview named who moved, user by user ({preview:?})"
     );
 }
 

@@ -5,7 +5,7 @@
 //! - `GET /licenses/{license}/seats/{userName}` — the seat check; `POST .../seats/{userName}/grant`
 //! - `GET /licenses/{license}/overrides`; `PUT|DELETE /licenses/{license}/overrides/{userName}` with `{"kind": "pin"|"exclude"}`
 //! - `GET /licenses/{license}/reclaim` — what idle-seat reclaim would take
-//! - `POST /licenses/{license}/preview` with `seats` and/or `groups`
+//! - `POST /licenses/{license}/preview` with any license change, an `override` or a `grant`
 //! - `GET /users/{userName}/seats` — every seat of one user
 //! - `POST /reconcile`, `GET /status`, `PATCH` the tenant's settings
 //! - `GET /seat-events?after=CURSOR&limit=N`, `GET /audit?limit=N`
@@ -22,7 +22,7 @@ use super::openapi::{Doc, Routes};
 use super::reply::{int_param, query_param};
 use super::reply::{json_body, ok, Reply};
 use crate::alloc::{OverrideKind, SeatState};
-use crate::store::{GroupSelection, LicenseChange, LicenseSpec};
+use crate::store::{GroupSelection, LicenseChange, LicenseSpec, Proposed};
 
 /// Licenses, seats and the rest of the allocation admin API, added to the admin routes.
 pub fn routes(r: Routes) -> Routes {
@@ -135,7 +135,7 @@ pub fn routes(r: Routes) -> Routes {
         M::POST,
         &format!("{lic}/preview"),
         preview,
-        Doc::new("What a proposed seat count or group selection would do, without doing it")
+        Doc::new("What a proposed license change, override or manual grant would do, without doing it")
             .body::<PreviewBody>()
             .ok::<PreviewView>("Who would be granted, promoted, blocked, releasing or released."),
     )
@@ -289,15 +289,47 @@ async fn delete_override(at: OnTenant, p: web::Path<OfSeat>) -> Reply {
     Ok(HttpResponse::NoContent().finish())
 }
 
-/// A proposed change: a seat count and/or a group selection.
+/// A proposed change: any field the update route takes (`seats`, `groups`, the policy, grace,
+/// overage, reclaim, ...), or instead `override` (pin, exclude or clear one user) or `grant`
+/// (a seat by hand).
 #[derive(Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 struct PreviewBody {
+    name: Option<String>,
     seats: Option<i64>,
     #[schema(value_type = Option<Vec<crate::store::GroupEntry>>)]
     groups: Option<Vec<GroupSelection>>,
+    auto_promote: Option<bool>,
+    grace_seconds: Option<i64>,
     /// A policy for a count lowered below use: switching to `block_newest` takes effect at once.
     on_capacity_lowered: Option<crate::alloc::OnLowered>,
+    free_on_delete: Option<bool>,
+    notify: Option<Vec<crate::notify::Recipient>>,
+    reclaim_idle_days: Option<i64>,
+    reclaim_notice_days: Option<i64>,
+    overage: Option<i64>,
+    overage_percent: Option<i64>,
+    /// Pin, exclude or clear (`kind` null) one user's override.
+    #[serde(rename = "override")]
+    override_: Option<ProposedOverride>,
+    /// Grant one waiting user a free seat by hand.
+    grant: Option<ProposedGrant>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ProposedOverride {
+    /// The user's userName or id.
+    user: String,
+    /// `pin` or `exclude`; null clears the override.
+    kind: Option<crate::alloc::OverrideKind>,
+}
+
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(deny_unknown_fields)]
+struct ProposedGrant {
+    /// The user's userName or id.
+    user: String,
 }
 
 /// `GET .../licenses/{license}/overrides`: pins, exclusions and idle reclaims, with who set each.
@@ -320,22 +352,83 @@ async fn reclaim(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
 
 async fn preview(at: OnTenant, p: web::Path<OfLicense>, payload: web::Payload) -> Reply {
     let body: PreviewBody = json_body(payload, &at.state).await?;
-    if body.seats.is_none() && body.groups.is_none() && body.on_capacity_lowered.is_none() {
-        return Err(AdminError::bad_request(
-            "give a proposed \"seats\", \"groups\" and/or \"on_capacity_lowered\"",
-        ));
-    }
+    let change = LicenseChange {
+        name: body.name,
+        seats: body.seats,
+        groups: body.groups,
+        auto_promote: body.auto_promote,
+        grace_seconds: body.grace_seconds,
+        on_capacity_lowered: body.on_capacity_lowered,
+        free_on_delete: body.free_on_delete,
+        notify: body.notify,
+        reclaim_idle_days: body.reclaim_idle_days,
+        reclaim_notice_days: body.reclaim_notice_days,
+        overage: body.overage,
+        overage_percent: body.overage_percent,
+    };
+    // Only a seat count, a selection and the lowered-count policy: computed off the writer over
+    // a copy of the seats (a huge selection never holds other writes). Anything else: by making
+    // the change in a transaction that is rolled back.
+    let fast = change.name.is_none()
+        && change.auto_promote.is_none()
+        && change.grace_seconds.is_none()
+        && change.free_on_delete.is_none()
+        && change.notify.is_none()
+        && change.reclaim_idle_days.is_none()
+        && change.reclaim_notice_days.is_none()
+        && change.overage.is_none()
+        && change.overage_percent.is_none();
+    let proposed = match (body.override_, body.grant) {
+        (Some(_), Some(_)) => {
+            return Err(AdminError::bad_request(
+                "preview one change at a time: an override or a grant, not both",
+            ))
+        }
+        (Some(o), None) => Some(Proposed::Override {
+            user: o.user,
+            kind: o.kind,
+        }),
+        (None, Some(g)) => Some(Proposed::Grant { user: g.user }),
+        (None, None) => None,
+    };
+    let nothing = change.seats.is_none()
+        && change.groups.is_none()
+        && change.on_capacity_lowered.is_none()
+        && fast;
     let license = p.into_inner().license;
-    let view = at
-        .store()
-        .preview(
-            at.key(),
-            license,
-            body.seats,
-            body.groups,
-            body.on_capacity_lowered,
-        )
-        .await?;
+    let view = match proposed {
+        Some(_) if !nothing => {
+            return Err(AdminError::bad_request(
+                "preview one change at a time: a license change, an override or a grant",
+            ))
+        }
+        Some(proposed) => {
+            at.store()
+                .preview_change(at.key(), license, proposed, at.actor())
+                .await?
+        }
+        None if nothing => {
+            return Err(AdminError::bad_request(
+                "give a proposed license change (any field the update takes), an \"override\" or a \"grant\"",
+            ))
+        }
+        None if fast => {
+            at.store()
+                .preview(
+                    at.key(),
+                    license,
+                    change.seats,
+                    change.groups,
+                    change.on_capacity_lowered,
+                )
+                .await?
+        }
+        None => {
+            at.store()
+                .preview_change(at.key(), license, Proposed::License(change), at.actor())
+                .await?
+        }
+    };
     // Its lists name every user the change reaches (tens of thousands on a large license): it
     // is serialized off the HTTP worker, at a low priority (`background::cpu`).
     let failed = |e: String| AdminError::new(500, "internal", format!("rendering failed: {e}"));

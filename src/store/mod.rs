@@ -72,7 +72,7 @@ pub use allocation::history::LicenseTrueUp;
 pub use allocation::holds::{Decision, HeldUser, HoldChange, HoldState, HoldView};
 pub use allocation::license_view::{LicenseRef, LicenseView, SeatCounts};
 pub use allocation::licenses::{LicenseChange, LicenseSpec, DEFAULT_GRACE_SECONDS};
-pub use allocation::preview::{PoolView, PreviewView};
+pub use allocation::preview::{Place, PoolView, PreviewView, Proposed};
 pub use allocation::reclaim::{IdleSeat, ReclaimPreview};
 pub use allocation::reconciler::{
     Expired, ExpiredMember, ExpiredSelector, ReconcileReport, RunCounts,
@@ -111,6 +111,10 @@ pub enum Error {
     NotFound(String),
     #[error("{0}")]
     Conflict(String),
+    /// A dry run's own ending: the job ran to its end and is rolled back on purpose
+    /// (`Store::dry_run`); never answered to a client.
+    #[error("rolled back on purpose")]
+    RolledBack,
     #[error("the resource has changed (version mismatch)")]
     VersionMismatch,
     #[error(transparent)]
@@ -659,6 +663,36 @@ impl Store {
             .writes
             .deepest()
             .max(self.inner.pg_queues.deepest())
+    }
+
+    /// Runs `f` as a write job under `lock` in a transaction of its own, then rolls it back
+    /// whatever it did, and answers what `f` answered: a preview made by making the change
+    /// (nothing it wrote, notified or audited remains).
+    pub(crate) async fn dry_run<T, F>(&self, lock: Lock, f: F) -> Result<T>
+    where
+        T: Send + 'static,
+        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+    {
+        let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
+        let kept = slot.clone();
+        let r = self
+            .write_alone(lock, move |c| {
+                let v = f(c)?;
+                if let Ok(mut s) = kept.lock() {
+                    *s = Some(v);
+                }
+                Err::<(), _>(Error::RolledBack)
+            })
+            .await;
+        match r {
+            Err(Error::RolledBack) => slot
+                .lock()
+                .ok()
+                .and_then(|mut s| s.take())
+                .ok_or_else(|| Error::Internal("a dry run kept no answer".into())),
+            Err(e) => Err(e),
+            Ok(()) => Err(Error::Internal("a dry run committed".into())),
+        }
     }
 
     /// Queues a write job: on PostgreSQL into its tenant's batches, run under the tenant's

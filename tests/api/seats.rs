@@ -1054,3 +1054,98 @@ async fn by_default_a_group_move_keeps_the_seat_through_a_provisioning_cycle() {
     );
     assert_eq!(f.state("pro", "waiter").await.0, "blocked");
 }
+
+/// Any change the update takes, an override or a grant is previewed by making it in a
+/// transaction that is rolled back: the answer names who moves (and waiting places), and
+/// nothing changes — no seat, no audit entry, no notification.
+#[tokio::test]
+async fn policy_override_and_grant_changes_are_previewed_and_change_nothing() {
+    let f = Fixture::new().await;
+    let mut ids = Vec::new();
+    for n in ["p1", "p2", "p3"] {
+        ids.push(f.user(n).await);
+    }
+    let g = f.group("G", &[] as &[&str]).await;
+    f.license(json!({"name": "pro", "seats": 2, "groups": [{"id": g}], "grace_seconds": 0}))
+        .await;
+    for u in &ids {
+        f.members(&g, "add", &[u]).await;
+    }
+    let before = f.seats("pro").await;
+    assert_eq!(holders(&before, "granted"), ["p1", "p2"]);
+    let audit = || async {
+        f.admin(Method::GET, "/audit?limit=10000", None).await.1["entries"]
+            .as_array()
+            .unwrap()
+            .len()
+    };
+    let audited = audit().await;
+    let preview = |body: Value| {
+        let f = &f;
+        async move {
+            let (s, p) = f
+                .admin(Method::POST, "/licenses/pro/preview", Some(body))
+                .await;
+            assert_eq!(s, StatusCode::OK, "{p}");
+            p
+        }
+    };
+    let names = |p: &Value, k: &str| -> Vec<String> {
+        let mut v: Vec<String> = p[k]
+            .as_array()
+            .map(|a| a.iter().map(|x| x.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        v.sort();
+        v
+    };
+    // Excluding a holder: they are released at once (no grace), the first waiting is promoted.
+    let p = preview(json!({"override": {"user": "p1", "kind": "exclude"}})).await;
+    assert_eq!(names(&p, "released"), ["p1"], "{p}");
+    assert_eq!(names(&p, "promoted"), ["p3"], "{p}");
+    // Pinning the waiting one changes no holder (pins order the waitlist).
+    let p = preview(json!({"override": {"user": "p3", "kind": "pin"}})).await;
+    assert!(
+        names(&p, "released").is_empty() && names(&p, "promoted").is_empty(),
+        "{p}"
+    );
+    // A grant by hand while no seat is free is refused, as the grant would be.
+    let (s, e) = f
+        .admin(
+            Method::POST,
+            "/licenses/pro/preview",
+            Some(json!({"grant": {"user": "p3"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CONFLICT, "{e}");
+    // A seat count up with a grace change: p3 promoted; with an overage, the same.
+    let p = preview(json!({"seats": 3, "grace_seconds": 600})).await;
+    assert_eq!(names(&p, "promoted"), ["p3"], "{p}");
+    let p = preview(json!({"overage": 1})).await;
+    assert_eq!(names(&p, "promoted"), ["p3"], "{p}");
+    // Lowering with block_newest and a policy change at once: who waits, with places.
+    let p =
+        preview(json!({"seats": 1, "on_capacity_lowered": "block_newest", "grace_seconds": 60}))
+            .await;
+    assert_eq!(names(&p, "blocked"), ["p2"], "{p}");
+    assert_eq!(p["waiting"][0]["user"], "p2", "{p}");
+    assert!(p["waiting"][0]["place"].as_i64().is_some(), "{p}");
+    // Nothing changed.
+    let after = f.seats("pro").await;
+    assert_eq!(after["seats"], before["seats"]);
+    assert_eq!(audit().await, audited, "a preview is not audited");
+    let (_, l) = f.admin(Method::GET, "/licenses/pro", None).await;
+    assert_eq!(
+        (l["seats"].as_i64(), l["grace_seconds"].as_i64()),
+        (Some(2), Some(0)),
+        "{l}"
+    );
+    // Two kinds of change at once are refused.
+    let (s, _) = f
+        .admin(
+            Method::POST,
+            "/licenses/pro/preview",
+            Some(json!({"seats": 3, "grant": {"user": "p3"}})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST);
+}

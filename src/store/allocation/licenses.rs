@@ -307,6 +307,32 @@ fn apply_change(
     Ok(report)
 }
 
+/// A license update in the write job that makes it (or previews it, `preview::preview_change`):
+/// the change, the allocator's run, its webhook and its audit entry.
+pub(in crate::store) fn update_in(
+    c: &Db,
+    tenant: TenantKey,
+    at: Millis,
+    key: &str,
+    change: &LicenseChange,
+    actor: &Actor,
+) -> Result<LicenseView> {
+    let l = license_key(c, tenant, key)?;
+    let before = view(c, l)?;
+    apply_change(c, tenant, l, at, change)?;
+    let after = view(c, l)?;
+    crate::store::events::webhooks::license_updated(c, tenant, at, &before, &after)?;
+    audit(
+        c,
+        tenant,
+        at,
+        actor.as_str(),
+        crate::store::events::audit::AuditAction::LicenseUpdate,
+        license_changes(&before, &after),
+    )?;
+    Ok(after)
+}
+
 impl Store {
     pub async fn create_license(
         &self,
@@ -390,21 +416,7 @@ impl Store {
     ) -> Result<LicenseView> {
         let ticker = self.ticker();
         self.write_alone(Lock::Tenant(tenant), move |c| {
-            let at = ticker.now();
-            let l = license_key(c, tenant, &key)?;
-            let before = view(c, l)?;
-            apply_change(c, tenant, l, at, &change)?;
-            let after = view(c, l)?;
-            crate::store::events::webhooks::license_updated(c, tenant, at, &before, &after)?;
-            audit(
-                c,
-                tenant,
-                at,
-                actor.as_str(),
-                crate::store::events::audit::AuditAction::LicenseUpdate,
-                license_changes(&before, &after),
-            )?;
-            Ok(after)
+            update_in(c, tenant, ticker.now(), &key, &change, &actor)
         })
         .await
     }

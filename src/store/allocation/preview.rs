@@ -43,6 +43,35 @@ pub struct PreviewView {
     /// With reservations or ceilings after the change: each group's use after it.
     #[serde(skip_serializing_if = "Vec::is_empty")]
     pub groups: Vec<PoolView>,
+    /// Everyone waiting after the change who was not waiting before, with their place on the
+    /// waitlist then (previews of any change, see [`Store::preview_change`]).
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub waiting: Vec<Place>,
+    /// People whose seat loss the circuit breaker would hold.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<String>,
+}
+
+/// Someone's place on the waitlist.
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
+pub struct Place {
+    pub user: String,
+    pub place: i64,
+}
+
+/// A change to preview: anything the license update route takes, an override, a manual grant.
+#[derive(Debug, Clone)]
+pub enum Proposed {
+    License(crate::store::LicenseChange),
+    /// Pin or exclude `user` (`None`: clear their override).
+    Override {
+        user: String,
+        kind: Option<crate::alloc::OverrideKind>,
+    },
+    /// Grant `user` a free seat by hand.
+    Grant {
+        user: String,
+    },
 }
 
 /// A selected group's use of a license against its reserve and ceiling.
@@ -60,6 +89,56 @@ pub struct PoolView {
 }
 
 impl Store {
+    /// What a proposed change would do, computed by making it: the very write job that applies
+    /// it (the same functions, the same allocator run, under the same lock) runs, the license's
+    /// seats are compared user by user before and after, and the transaction is rolled back
+    /// (`Store::dry_run`), so preview and apply cannot disagree. It takes the writer (SQLite) or
+    /// the tenant's lock (PostgreSQL) as long as the change would.
+    pub async fn preview_change(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        proposed: Proposed,
+        actor: crate::store::events::audit::Actor,
+    ) -> Result<PreviewView> {
+        if let Proposed::Override {
+            kind: Some(crate::alloc::OverrideKind::Idle),
+            ..
+        } = proposed
+        {
+            return Err(Error::Invalid(
+                "an idle override is set by the reclaim of idle seats, not by hand: pin or exclude"
+                    .into(),
+            ));
+        }
+        let ticker = self.ticker();
+        self.dry_run(crate::store::Lock::Tenant(tenant), move |c| {
+            let at = ticker.now();
+            let l = license_key(c, tenant, &key)?;
+            let before = seat_states(c, l)?;
+            match &proposed {
+                Proposed::License(change) => {
+                    crate::store::allocation::licenses::update_in(
+                        c, tenant, at, &key, change, &actor,
+                    )?;
+                }
+                Proposed::Override { user, kind } => {
+                    crate::store::allocation::seat_admin::override_in(
+                        c, tenant, at, &key, user, *kind, &actor,
+                    )?;
+                }
+                Proposed::Grant { user } => {
+                    crate::store::allocation::seat_admin::grant_in(
+                        c, tenant, at, &key, user, &actor,
+                    )?;
+                }
+            }
+            let after = seat_states(c, l)?;
+            compare(c, tenant, l, &before, &after)
+        })
+        .await
+    }
+
     /// What a proposed seat count and/or selection would do, without changing anything: the
     /// allocator runs over a copy of the license's seats, off the writer (`store::preview`).
     pub async fn preview(
@@ -511,4 +590,82 @@ pub(in crate::store) fn with_allocator(
     let order = p.next_order(at);
     let mut a = Allocator::with_order(p, at, order);
     f(&mut a)
+}
+
+/// Each seat of license `l`: its state and whether the breaker holds its loss.
+fn seat_states(c: &Db, l: LicenseKey) -> Result<HashMap<UserId, (SeatState, bool)>> {
+    let mut st = c.prepare_cached(
+        "SELECT user_id, state, hold IS NOT NULL FROM seats WHERE license_rk = ?",
+    )?;
+    let rows = st.query_all([l], |r| {
+        let state: String = r.get(1)?;
+        Ok((
+            r.get::<_, String>(0)?,
+            SeatState::parse(&state).unwrap_or(SeatState::Blocked),
+            r.get::<_, bool>(2)?,
+        ))
+    })?;
+    Ok(rows.into_iter().map(|(u, s, h)| (u, (s, h))).collect())
+}
+
+/// The preview of a change from the seats before and after it (in its transaction).
+fn compare(
+    c: &Db,
+    tenant: TenantKey,
+    l: LicenseKey,
+    before: &HashMap<UserId, (SeatState, bool)>,
+    after: &HashMap<UserId, (SeatState, bool)>,
+) -> Result<PreviewView> {
+    let mut out = PreviewView::default();
+    let mut name = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
+    let mut who = |user: &str| -> Result<String> {
+        Ok(name
+            .query_row(params![tenant, user], |r| r.get(0))
+            .optional()?
+            .unwrap_or_else(|| user.to_owned()))
+    };
+    // Places on the waitlist after the change, in its order.
+    let order: Vec<String> = c
+        .prepare_cached(
+            "SELECT user_id FROM seats WHERE license_rk = ? AND state = 'blocked'
+             ORDER BY pinned DESC, entitled_at, user_id",
+        )?
+        .query_all([l], |r| r.get(0))?;
+    let mut users: BTreeSet<&UserId> = before.keys().collect();
+    users.extend(after.keys());
+    for user in users {
+        let (was, now) = (before.get(user).copied(), after.get(user).copied());
+        let (was_state, now_state) = (was.map(|w| w.0), now.map(|n| n.0));
+        use SeatState::*;
+        match (was_state, now_state) {
+            // As the allocator's events name the moves (a releasing seat kept is granted; a
+            // waiting user who leaves the waitlist is released).
+            (None | Some(Releasing), Some(Granted)) => out.granted.push(who(user)?),
+            (Some(Blocked), Some(Granted)) => out.promoted.push(who(user)?),
+            (w, Some(Blocked)) if w != Some(Blocked) => out.blocked.push(who(user)?),
+            (Some(Granted), Some(Releasing)) => out.releasing.push(who(user)?),
+            (Some(_), None) => out.released.push(who(user)?),
+            _ => {}
+        }
+        if now_state == Some(Blocked) && was_state != Some(Blocked) {
+            if let Some(p) = order.iter().position(|u| u == user) {
+                out.waiting.push(Place {
+                    user: who(user)?,
+                    place: p as i64 + 1,
+                });
+            }
+        }
+        if now.is_some_and(|n| n.1) && !was.is_some_and(|w| w.1) {
+            out.held.push(who(user)?);
+        }
+    }
+    out.waiting.sort_by_key(|p| p.place);
+    let v = view(c, l)?;
+    out.capacity = v.seats;
+    out.after = SeatCounts {
+        granted: v.granted,
+        blocked: v.blocked,
+        releasing: v.releasing,
+    };
+    Ok(out)
 }

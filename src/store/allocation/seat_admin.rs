@@ -719,32 +719,7 @@ impl Store {
             ));
         }
         self.write(Lock::Tenant(tenant), move |c| {
-            let at = ticker.now();
-            let (l, id, name) = named(c, tenant, &key, &user_name)?;
-            match kind {
-                Some(k) => {
-                    c.prepare_cached(
-                        "INSERT INTO overrides (license_rk, tenant, user_id, kind, created, set_by) VALUES (?, ?, ?, ?, ?, ?)
-                         ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = excluded.kind, created = excluded.created, set_by = excluded.set_by",
-                    )?
-                    .execute(params![l, tenant, id, k.as_str(), rfc3339(at), actor.as_str()])?;
-                }
-                None => {
-                    let n = c.prepare_cached("DELETE FROM overrides WHERE license_rk = ? AND user_id = ?")?.execute(params![l, id])?;
-                    if n == 0 {
-                        return Err(Error::NotFound(format!("override for {name:?}")));
-                    }
-                }
-            }
-            let cause = if kind == Some(OverrideKind::Exclude) { Cause::Admin } else { Cause::License };
-            allocate(c, tenant, at, |a| a.reevaluate(l, std::slice::from_ref(&id), cause, false))?;
-            let action = match kind {
-                Some(OverrideKind::Pin) => crate::store::events::audit::AuditAction::OverridePin,
-                Some(OverrideKind::Exclude) => crate::store::events::audit::AuditAction::OverrideExclude,
-                Some(OverrideKind::Idle) => crate::store::events::audit::AuditAction::OverrideIdle,
-                None => crate::store::events::audit::AuditAction::OverrideRemove,
-            };
-            changed_by_hand(c, tenant, at, &actor, action, l, &id, name)
+            override_in(c, tenant, ticker.now(), &key, &user_name, kind, &actor)
         })
         .await
     }
@@ -759,27 +734,7 @@ impl Store {
     ) -> Result<SeatView> {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {
-            let at = ticker.now();
-            let (l, id, name) = named(c, tenant, &key, &user_name)?;
-            let mut refusal: Option<Refusal> = None;
-            crate::store::allocation::runs::allocate_granting(c, tenant, at, &id, |a| {
-                a.fill(l, &[], false)?;
-                refusal = a.manual_grant(l, &id)?.err();
-                Ok(())
-            })?;
-            if let Some(r) = refusal {
-                return Err(Error::Conflict(r.to_string()));
-            }
-            changed_by_hand(
-                c,
-                tenant,
-                at,
-                &actor,
-                crate::store::events::audit::AuditAction::SeatGrant,
-                l,
-                &id,
-                name,
-            )
+            grant_in(c, tenant, ticker.now(), &key, &user_name, &actor)
         })
         .await
     }
@@ -820,4 +775,81 @@ impl Store {
         })
         .await
     }
+}
+
+/// An override set or cleared in the write job that makes it (or previews it,
+/// `preview::preview_change`): the override, the allocator's run for the user, the audit entry.
+pub(in crate::store) fn override_in(
+    c: &Db,
+    tenant: TenantKey,
+    at: crate::alloc::Millis,
+    key: &str,
+    user_name: &str,
+    kind: Option<OverrideKind>,
+    actor: &Actor,
+) -> Result<SeatView> {
+    let (l, id, name) = named(c, tenant, key, user_name)?;
+    match kind {
+        Some(k) => {
+            c.prepare_cached(
+                "INSERT INTO overrides (license_rk, tenant, user_id, kind, created, set_by) VALUES (?, ?, ?, ?, ?, ?)
+                 ON CONFLICT (license_rk, user_id) DO UPDATE SET kind = excluded.kind, created = excluded.created, set_by = excluded.set_by",
+            )?
+            .execute(params![l, tenant, id, k.as_str(), rfc3339(at), actor.as_str()])?;
+        }
+        None => {
+            let n = c
+                .prepare_cached("DELETE FROM overrides WHERE license_rk = ? AND user_id = ?")?
+                .execute(params![l, id])?;
+            if n == 0 {
+                return Err(Error::NotFound(format!("override for {name:?}")));
+            }
+        }
+    }
+    let cause = if kind == Some(OverrideKind::Exclude) {
+        Cause::Admin
+    } else {
+        Cause::License
+    };
+    allocate(c, tenant, at, |a| {
+        a.reevaluate(l, std::slice::from_ref(&id), cause, false)
+    })?;
+    let action = match kind {
+        Some(OverrideKind::Pin) => crate::store::events::audit::AuditAction::OverridePin,
+        Some(OverrideKind::Exclude) => crate::store::events::audit::AuditAction::OverrideExclude,
+        Some(OverrideKind::Idle) => crate::store::events::audit::AuditAction::OverrideIdle,
+        None => crate::store::events::audit::AuditAction::OverrideRemove,
+    };
+    changed_by_hand(c, tenant, at, actor, action, l, &id, name)
+}
+
+/// A manual grant in the write job that makes it (or previews it).
+pub(in crate::store) fn grant_in(
+    c: &Db,
+    tenant: TenantKey,
+    at: crate::alloc::Millis,
+    key: &str,
+    user_name: &str,
+    actor: &Actor,
+) -> Result<SeatView> {
+    let (l, id, name) = named(c, tenant, key, user_name)?;
+    let mut refusal: Option<Refusal> = None;
+    crate::store::allocation::runs::allocate_granting(c, tenant, at, &id, |a| {
+        a.fill(l, &[], false)?;
+        refusal = a.manual_grant(l, &id)?.err();
+        Ok(())
+    })?;
+    if let Some(r) = refusal {
+        return Err(Error::Conflict(r.to_string()));
+    }
+    changed_by_hand(
+        c,
+        tenant,
+        at,
+        actor,
+        crate::store::events::audit::AuditAction::SeatGrant,
+        l,
+        &id,
+        name,
+    )
 }
