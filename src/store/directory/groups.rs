@@ -5,7 +5,7 @@
 //! user or group exists yet.
 
 use crate::store::allocation::runs;
-use crate::store::engine::sql::{params, Db};
+use crate::store::engine::sql::{params, Db, Param};
 use std::collections::HashSet;
 
 use serde_json::{json, Value};
@@ -107,18 +107,44 @@ fn check_unique(
     Ok(())
 }
 
-/// The type of a member the client did not type: a Group when a group has that id, else a User.
-fn member_type(c: &Db, tenant: TenantKey, m: &MemberRef) -> Result<&'static str> {
-    if let Some(k) = &m.kind {
-        return Ok(if k == "Group" { "Group" } else { "User" });
+/// Rows one member statement writes or deletes at most (a full slice's statement is cached).
+const MEMBER_SLICE: usize = 100;
+
+/// The types of members the client did not type: a Group when a group has that id, else a
+/// User; read for all of them by one statement per slice.
+fn member_types(c: &Db, tenant: TenantKey, members: &[MemberRef]) -> Result<Vec<&'static str>> {
+    let untyped: Vec<&String> = members
+        .iter()
+        .filter(|m| m.kind.is_none())
+        .map(|m| &m.value)
+        .collect();
+    let mut groups: HashSet<String> = HashSet::new();
+    for slice in untyped.chunks(MEMBER_SLICE) {
+        let sql = format!(
+            "SELECT id FROM groups WHERE tenant = ? AND id IN ({})",
+            vec!["?"; slice.len()].join(", ")
+        );
+        let mut args: Vec<&dyn Param> = vec![&tenant];
+        args.extend(slice.iter().map(|v| *v as &dyn Param));
+        let mut st = if slice.len() == MEMBER_SLICE {
+            c.prepare_cached(&sql)?
+        } else {
+            c.prepare(&sql)?
+        };
+        groups.extend(st.query_all(args.as_slice(), |r| r.get::<_, String>(0))?);
     }
-    let is_group: bool = c
-        .prepare_cached("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant = ? AND id = ?)")?
-        .query_row(params![tenant, m.value], |r| r.get(0))?;
-    Ok(if is_group { "Group" } else { "User" })
+    Ok(members
+        .iter()
+        .map(|m| match &m.kind {
+            Some(k) if k == "Group" => "Group",
+            Some(_) => "User",
+            None if groups.contains(&m.value) => "Group",
+            None => "User",
+        })
+        .collect())
 }
 
-/// Adds members; returns the values that were new.
+/// Adds members, a slice of rows per statement; returns the values that were new.
 fn add_members(
     c: &Db,
     tenant: TenantKey,
@@ -127,31 +153,51 @@ fn add_members(
     members: &[MemberRef],
 ) -> Result<Vec<String>> {
     let added = crate::store::engine::time::rfc3339(at);
+    let kinds = member_types(c, tenant, members)?;
     let mut new = Vec::new();
-    for m in members {
-        let kind = member_type(c, tenant, m)?;
-        let n = c
-            .prepare_cached(
-                "INSERT INTO group_members (group_rk, tenant, member_id, member_type, display, added) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
-            )?
-            .execute(params![group_rk, tenant, m.value, kind, m.display, added])?;
-        if n > 0 {
-            new.push(m.value.clone());
+    for (slice, kinds) in members.chunks(MEMBER_SLICE).zip(kinds.chunks(MEMBER_SLICE)) {
+        let sql = format!(
+            "INSERT INTO group_members (group_rk, tenant, member_id, member_type, display, added) VALUES {}
+             ON CONFLICT DO NOTHING RETURNING member_id",
+            vec!["(?, ?, ?, ?, ?, ?)"; slice.len()].join(", ")
+        );
+        let mut args: Vec<&dyn Param> = Vec::with_capacity(6 * slice.len());
+        for (m, kind) in slice.iter().zip(kinds) {
+            args.extend([
+                &group_rk as &dyn Param,
+                &tenant,
+                &m.value,
+                kind,
+                &m.display,
+                &added,
+            ]);
         }
+        let mut st = if slice.len() == MEMBER_SLICE {
+            c.prepare_cached(&sql)?
+        } else {
+            c.prepare(&sql)?
+        };
+        new.extend(st.query_all(args.as_slice(), |r| r.get::<_, String>(0))?);
     }
     Ok(new)
 }
 
-/// Removes members; returns the values that were there.
+/// Removes members, a slice per statement; returns the values that were there.
 fn remove_members(c: &Db, group_rk: i64, ids: &[String]) -> Result<Vec<String>> {
     let mut gone = Vec::new();
-    for id in ids {
-        if c.prepare_cached("DELETE FROM group_members WHERE group_rk = ? AND member_id = ?")?
-            .execute(params![group_rk, id])?
-            > 0
-        {
-            gone.push(id.clone());
-        }
+    for slice in ids.chunks(MEMBER_SLICE) {
+        let sql = format!(
+            "DELETE FROM group_members WHERE group_rk = ? AND member_id IN ({}) RETURNING member_id",
+            vec!["?"; slice.len()].join(", ")
+        );
+        let mut args: Vec<&dyn Param> = vec![&group_rk];
+        args.extend(slice.iter().map(|v| v as &dyn Param));
+        let mut st = if slice.len() == MEMBER_SLICE {
+            c.prepare_cached(&sql)?
+        } else {
+            c.prepare(&sql)?
+        };
+        gone.extend(st.query_all(args.as_slice(), |r| r.get::<_, String>(0))?);
     }
     Ok(gone)
 }
