@@ -68,6 +68,7 @@ impl Daemon {
             .env("SEATKEEPER_LOG_LEVEL", "warn")
             .env("SEATKEEPER_SCIM_REQUESTS_PER_SECOND", "0")
             .env("SEATKEEPER_ADMIN_REQUESTS_PER_SECOND", "0")
+            .env("SEATKEEPER_PRODUCT_REQUESTS_PER_SECOND", "0")
             .env("SEATKEEPER_MAX_BODY_BYTES", "67108864")
             .env("SEATKEEPER_RECONCILE_INTERVAL_SECONDS", "86400")
             .stdout(Stdio::null())

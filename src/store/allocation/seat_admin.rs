@@ -302,7 +302,7 @@ fn changed_by_hand(
     seat_view(c, tenant, l, id, Some(name), None)
 }
 
-/// How a seat check names its user, for [`JOINED_SEAT_CHECK`]: by id (`id`, when the reference
+/// How a seat check names its user, for [`POSTGRES_JOINED_SEAT_CHECK`]: by id (`id`, when the reference
 /// may be one) or by `userName` (folded into `name_key`); `show_name` puts the stored userName
 /// in the answer.
 pub(in crate::store) struct Who {
@@ -341,7 +341,7 @@ macro_rules! joined_seat_check {
 /// user is not found that way (a license whose *name* looks like a UUID, an externalId or email
 /// reference): the caller then takes the statement-by-statement path, which finds them by every
 /// reference and answers the right error.
-const JOINED_SEAT_CHECK: [&str; 4] = [
+const POSTGRES_JOINED_SEAT_CHECK: [&str; 4] = [
     joined_seat_check!(
         "l.id = ?2",
         "(u.id = ?3 OR u.user_name_key = ?4)",
@@ -356,10 +356,10 @@ const JOINED_SEAT_CHECK: [&str; 4] = [
     joined_seat_check!("lower(l.name) = lower(?2)", "u.user_name_key = ?3", ""),
 ];
 
-/// The name of a seat's group, for a [`JOINED_SEAT_CHECK`] row whose seat has one.
+/// The name of a seat's group, for a [`POSTGRES_JOINED_SEAT_CHECK`] row whose seat has one.
 const POOL_NAME: &str = "SELECT display_name FROM groups WHERE tenant = ? AND id = ?";
 
-/// A row of [`JOINED_SEAT_CHECK`].
+/// A row of [`POSTGRES_JOINED_SEAT_CHECK`].
 struct Joined {
     license: LicenseKey,
     user: String,
@@ -621,12 +621,12 @@ impl Store {
                 match &who.id {
                     Some(id) => {
                         let args = params![tenant, key2, id, who.name_key];
-                        p.query(JOINED_SEAT_CHECK[by_name], args, Joined::read)
+                        p.query(POSTGRES_JOINED_SEAT_CHECK[by_name], args, Joined::read)
                             .await
                     }
                     None => {
                         let args = params![tenant, key2, who.name_key];
-                        p.query(JOINED_SEAT_CHECK[by_name + 1], args, Joined::read)
+                        p.query(POSTGRES_JOINED_SEAT_CHECK[by_name + 1], args, Joined::read)
                             .await
                     }
                 }

@@ -3,7 +3,7 @@
 //! (`engine::postgres_batch`), so written one statement each they cost a round trip and a statement's
 //! overhead apiece, and the tenant's lock holder, not the machine, sets the rate. Instead the
 //! creates of one tenant waiting side by side in a batch are written by **one** statement
-//! ([`insert_merged`]): their rows, their email index and the check whether a group already
+//! ([`insert_merged_postgres`]): their rows, their email index and the check whether a group already
 //! lists them by externalId. The answers are those of one create at a time:
 //! - a userName already stored, or taken by a create earlier in the same statement, is answered
 //!   as taken (`ON CONFLICT DO NOTHING`, then a missing row is a conflict), so the first of two
@@ -84,7 +84,7 @@ impl Job for Create {
         Some(Merge {
             kind: "user create",
             max: MERGED_MAX,
-            write: insert_merged,
+            write: insert_merged_postgres,
         })
     }
     fn merge_part(&mut self) -> Option<&mut dyn std::any::Any> {
@@ -131,7 +131,7 @@ fn merged_sql(n: usize) -> String {
 /// Writes the creates `jobs` (each a [`Create`], all of `tenant`) with one statement and sets
 /// each one's answer. On an error nothing is answered: the caller rolls the statement back and
 /// runs them one by one.
-pub(in crate::store) fn insert_merged(
+pub(in crate::store) fn insert_merged_postgres(
     c: &Db,
     tenant: TenantKey,
     jobs: &mut [Box<dyn Job>],
