@@ -865,7 +865,11 @@ async fn a_licensing_admin_sets_a_reserve_and_a_ceiling_in_the_browser() {
     .await
     .unwrap();
     let table = text(&c, "table tbody").await;
-    assert_eq!(table.matches("Sales").count(), 3, "{table}");
+    assert_eq!(table.matches("Sales ").count(), 3, "{table}");
+    assert!(
+        table.contains("Waiting: Sales's ceiling of 1 seats is reached."),
+        "the waiting row says why: {table}"
+    );
     // A ceiling below the reserve is refused with the store's words.
     c.goto(&format!("{base}/console/tenants/{tenant}/licenses/Visio"))
         .await

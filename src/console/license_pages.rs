@@ -181,6 +181,31 @@ pub fn seats(
     code: Option<&str>,
 ) -> Markup {
     let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
+    // A seat is free while granted and releasing seats are fewer than the count (and the
+    // agreed overage): only then can a waiting person be granted one by hand.
+    let limit = l.seats + l.overage_seats;
+    let free = l.granted + l.releasing < limit;
+    let ceiling_of = |seat: &SeatView| {
+        l.groups.iter().find(|g| {
+            g.group_id.is_some()
+                && g.group_id == seat.group_id
+                && g.max.is_some_and(|m| g.in_use.unwrap_or(0) >= m)
+        })
+    };
+    let why_waiting = |seat: &SeatView| -> String {
+        match ceiling_of(seat) {
+            Some(g) => format!(
+                "Waiting: {}'s ceiling of {} seats is reached.",
+                g.group_name.clone().unwrap_or_default(),
+                g.max.unwrap_or(0)
+            ),
+            None if !free => format!("Waiting: all {limit} seats are in use."),
+            None if !l.auto_promote => {
+                "Waiting for an admin: a seat is free, and seats are not given out on their own (auto-promotion is off).".to_owned()
+            }
+            None => "Waiting: a seat is being freed.".to_owned(),
+        }
+    };
     let query = |p: usize| {
         format!(
             "{base}/seats?q={}&state={}&page={p}",
@@ -220,8 +245,11 @@ pub fn seats(
                         @for seat in shown {
                             @let who = seat.user_name.clone().unwrap_or_else(|| seat.user_id.clone());
                             tr {
-                                td { (who) @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } @if let Some(g) = &seat.group_name { " " span.badge.group title="The selected group this seat counts against (its reserve and ceiling)" { (g) } } }
-                                td { span.badge.(seat.state.as_str()) { (seat.state.as_str()) } }
+                                td { (who) @if let Some(d) = &seat.display_name { br; span.small.muted { (d) } } @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } @if let Some(g) = &seat.group_name { " " span.badge.group title="The selected group this seat counts against (its reserve and ceiling)" { (g) } } }
+                                td {
+                                    span.badge.(seat.state.as_str()) { (seat.state.as_str()) }
+                                    @if seat.state == crate::store::UserState::Blocked { br; span.small.why { (why_waiting(seat)) } }
+                                }
                                 td { @if let Some(p) = seat.position { (p) } }
                                 td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }
                                 td.small.hide-narrow { (seat.release_at.clone().unwrap_or_default()) }
@@ -237,7 +265,7 @@ pub fn seats(
                                             " "
                                         }
                                     }
-                                    @if seat.state == crate::store::UserState::Blocked {
+                                    @if seat.state == crate::store::UserState::Blocked && free && ceiling_of(seat).is_none() {
                                         form.inline method="post" action={ (base) "/seats/" (urlencode(&who)) } {
                                             (csrf(s))
                                             input type="hidden" name="action" value="grant";

@@ -605,3 +605,69 @@ async fn the_license_page_says_which_group_a_name_resolved_to() {
     assert!(html.contains("select one of them by id"), "{html}");
     app.stop().await;
 }
+
+/// The seat list says who a waiting person is (display name) and why they wait, and offers
+/// Grant only while a seat is free.
+#[tokio::test]
+async fn the_seat_list_says_who_waits_and_why_and_offers_grant_only_with_a_free_seat() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("why").await;
+    let mut ids = Vec::new();
+    for (name, display) in [
+        ("ann@why.example", "Ann Arbor"),
+        ("hugo@why.example", "Hugo Dubois"),
+    ] {
+        let (s, u) = app
+            .scim(
+                &tok,
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": [USER_SCHEMA], "userName": name, "displayName": display})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{u}");
+        ids.push(id(&u));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    app.create_group(&tok, "Staff", &refs).await;
+    app.license(&t, "Suite", 1, "Staff").await;
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in(ADMIN_TOKEN).await.0, StatusCode::SEE_OTHER);
+    let seats = format!("/console/tenants/{t}/licenses/Suite/seats");
+    let (s, _, html) = b.get(&seats).await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains("Hugo Dubois") && html.contains("Ann Arbor"),
+        "{html}"
+    );
+    assert!(html.contains("Waiting: all 1 seats are in use."), "{html}");
+    assert!(
+        !html.contains("Grant a seat to"),
+        "no seat is free: no Grant: {html}"
+    );
+    // Seats given out by hand only, and Ann's freed at once: Grant is offered, and the list
+    // says why Hugo still waits.
+    let (s, v) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{t}/licenses/Suite"),
+            Some(json!({"auto_promote": false, "grace_seconds": 0})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (s, v) = app
+        .admin(
+            Method::PUT,
+            &format!("/tenants/{t}/licenses/Suite/overrides/ann@why.example"),
+            Some(json!({"kind": "exclude"})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let (_, _, html) = b.get(&seats).await;
+    assert!(html.contains("auto-promotion is off"), "{html}");
+    assert!(
+        html.contains("Grant a seat to"),
+        "a seat is free: Grant: {html}"
+    );
+    app.stop().await;
+}

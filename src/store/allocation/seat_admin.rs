@@ -53,6 +53,9 @@ pub struct SeatView {
     pub user_id: String,
     #[serde(rename = "userName")]
     pub user_name: Option<String>,
+    /// The user's display name, where the seat list reads it (the console's pages).
+    #[serde(rename = "displayName", skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
     pub state: UserState,
     /// When the user became entitled (the waitlist order).
     #[serde(rename = "entitledAt")]
@@ -182,6 +185,7 @@ fn no_seat(user_id: &str, user_name: Option<String>) -> SeatView {
     SeatView {
         user_id: user_id.to_owned(),
         user_name,
+        display_name: None,
         state: UserState::None,
         entitled_at: None,
         since: None,
@@ -254,6 +258,7 @@ impl SeatRead {
             }
         };
         Ok(Some(SeatView {
+            display_name: None,
             user_id: seat.user,
             user_name,
             state: seat.state.into(),
@@ -487,6 +492,7 @@ impl Store {
                 out.push(SeatView {
                     user_id,
                     user_name,
+                    display_name: None,
                     state: state.into(),
                     entitled_at: Some(rfc3339(entitled_at / 1000)),
                     since: Some(rfc3339(since)),
@@ -531,22 +537,28 @@ impl Store {
             let total: i64 = c
                 .prepare_cached(&format!("SELECT count(*) {filter}"))?
                 .query_row(params![l, st_name, pattern], |r| r.get(0))?;
+            let display = crate::store::engine::dialect::json_text(c, "u.doc", "displayName");
             let mut st = c.prepare_cached(&format!(
-                "SELECT s.user_id, u.user_name, s.pinned, s.entitled_at {filter}
+                "SELECT s.user_id, u.user_name, {display} {filter}
                  ORDER BY CASE s.state WHEN 'granted' THEN 0 WHEN 'releasing' THEN 1 ELSE 2 END,
                           s.pinned DESC, s.entitled_at, s.user_id
                  LIMIT ?4 OFFSET ?5"
             ))?;
             let rows = st
                 .query_all(params![l, st_name, pattern, limit, offset], |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, Option<String>>(1)?))
+                    Ok((
+                        r.get::<_, String>(0)?,
+                        r.get::<_, Option<String>>(1)?,
+                        r.get::<_, Option<String>>(2)?,
+                    ))
                 })?;
             let mut out = Vec::with_capacity(rows.len());
             let overage = overage_users(c, l)?;
-            for (user, name) in rows {
+            for (user, name, display_name) in rows {
                 // Positions of waiting seats from the waitlist's in-memory order (a long one's),
                 // else a count over the index ranges ahead of each.
                 let mut v = seat_view(c, tenant, l, &user, name, Some(&ranks))?;
+                v.display_name = display_name.filter(|d| !d.is_empty());
                 v.overage = v.state == UserState::Granted && overage.contains(&v.user_id);
                 out.push(v);
             }
