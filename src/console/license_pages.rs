@@ -171,7 +171,7 @@ pub fn seats(
     s: &Session,
     t: &Tenant,
     l: &LicenseView,
-    overrides: &[(String, String, String)],
+    overrides: &[(String, String, String, bool)],
     shown: &[SeatView],
     total: usize,
     page: usize,
@@ -287,9 +287,12 @@ pub fn seats(
             @if overrides.is_empty() { p.muted { "No user is pinned or excluded." } }
             @else {
                 ul {
-                    @for (who, kind, since) in overrides {
+                    @for (who, kind, since, entitled) in overrides {
                         li {
                             (who) " " span.badge.(if kind == "pin" { "granted" } else { "blocked" }) { (match kind.as_str() { "pin" => "pinned", "idle" => "idle: reclaimed until used again", _ => "excluded" }) }
+                            @if kind == "pin" && !entitled {
+                                " " span.small.why { "No effect now: not entitled to this license (in no selected group, or inactive)." }
+                            }
                             " " span.small.muted { "since " (since) }
                             form.inline method="post" action={ (base) "/seats/" (urlencode(who)) } {
                                 (csrf(s))

@@ -423,6 +423,9 @@ pub struct OverrideView {
     /// one set before this was kept).
     #[serde(rename = "setBy")]
     pub set_by: Option<String>,
+    /// Whether the user is entitled to the license now (has a seat, waiting or not): a pin on
+    /// someone who is not has no effect until they are.
+    pub entitled: bool,
 }
 
 /// The seat search, one rule for the console's page, its CSV and every other list: `?3` is
@@ -756,12 +759,19 @@ impl Store {
         &self,
         tenant: TenantKey,
         key: String,
-    ) -> Result<Vec<(String, String, String)>> {
+    ) -> Result<Vec<(String, String, String, bool)>> {
         Ok(self
             .override_list(tenant, key)
             .await?
             .into_iter()
-            .map(|o| (o.user_name.unwrap_or(o.user_id), o.kind, o.since))
+            .map(|o| {
+                (
+                    o.user_name.unwrap_or(o.user_id),
+                    o.kind,
+                    o.since,
+                    o.entitled,
+                )
+            })
             .collect())
     }
 
@@ -771,7 +781,9 @@ impl Store {
         self.read(move |c| {
             let l = license_key(c, tenant, &key)?;
             let mut st = c.prepare_cached(
-                "SELECT o.user_id, u.user_name, o.kind, o.created, o.set_by FROM overrides o
+                "SELECT o.user_id, u.user_name, o.kind, o.created, o.set_by,
+                        EXISTS (SELECT 1 FROM seats s WHERE s.license_rk = o.license_rk AND s.user_id = o.user_id)
+                 FROM overrides o
                  LEFT JOIN users u ON u.tenant = o.tenant AND u.id = o.user_id
                  WHERE o.license_rk = ? ORDER BY coalesce(u.user_name, o.user_id)",
             )?;
@@ -782,6 +794,7 @@ impl Store {
                     kind: r.get(2)?,
                     since: r.get(3)?,
                     set_by: r.get(4)?,
+                    entitled: r.get(5)?,
                 })
             })
         })
