@@ -126,12 +126,7 @@ fn member_types(c: &Db, tenant: TenantKey, members: &[MemberRef]) -> Result<Vec<
         );
         let mut args: Vec<&dyn Param> = vec![&tenant];
         args.extend(slice.iter().map(|v| *v as &dyn Param));
-        let mut st = if slice.len() == MEMBER_SLICE {
-            c.prepare_cached(&sql)?
-        } else {
-            c.prepare(&sql)?
-        };
-        groups.extend(st.query_all(args.as_slice(), |r| r.get::<_, String>(0))?);
+        groups.extend(first_column(c, &sql, slice.len(), &args)?);
     }
     Ok(members
         .iter()
@@ -142,6 +137,17 @@ fn member_types(c: &Db, tenant: TenantKey, members: &[MemberRef]) -> Result<Vec<
             None => "User",
         })
         .collect())
+}
+
+/// The first column of what `sql` (a statement over `rows` slice rows) answers with `args`; a
+/// full slice's statement is cached, a shorter last one is not (its text is seen once).
+fn first_column(c: &Db, sql: &str, rows: usize, args: &[&dyn Param]) -> Result<Vec<String>> {
+    let mut st = if rows == MEMBER_SLICE {
+        c.prepare_cached(sql)?
+    } else {
+        c.prepare(sql)?
+    };
+    st.query_all(args, |r| r.get::<_, String>(0))
 }
 
 /// Adds members, a slice of rows per statement; returns the values that were new.
@@ -172,12 +178,7 @@ fn add_members(
                 &added,
             ]);
         }
-        let mut st = if slice.len() == MEMBER_SLICE {
-            c.prepare_cached(&sql)?
-        } else {
-            c.prepare(&sql)?
-        };
-        new.extend(st.query_all(args.as_slice(), |r| r.get::<_, String>(0))?);
+        new.extend(first_column(c, &sql, slice.len(), &args)?);
     }
     Ok(new)
 }
@@ -192,12 +193,7 @@ fn remove_members(c: &Db, group_rk: i64, ids: &[String]) -> Result<Vec<String>> 
         );
         let mut args: Vec<&dyn Param> = vec![&group_rk];
         args.extend(slice.iter().map(|v| v as &dyn Param));
-        let mut st = if slice.len() == MEMBER_SLICE {
-            c.prepare_cached(&sql)?
-        } else {
-            c.prepare(&sql)?
-        };
-        gone.extend(st.query_all(args.as_slice(), |r| r.get::<_, String>(0))?);
+        gone.extend(first_column(c, &sql, slice.len(), &args)?);
     }
     Ok(gone)
 }
