@@ -189,6 +189,9 @@ struct Model {
     holds: Vec<HoldSt>,
     /// Each group's reserve and ceiling (they apply while it is selected).
     limits: [(i64, Option<i64>); GROUPS],
+    /// A held or releasing seat came back to its user in this step (entitled again): under
+    /// `block_newest` use is brought under the count at the end of the step.
+    regained: bool,
 }
 
 impl Model {
@@ -312,6 +315,15 @@ impl Model {
         }
         self.fill(&newcomers, force);
         self.dissolve();
+        self.evict_regained();
+    }
+
+    /// Under `block_newest`, a step that gave a held or releasing seat back brings use back
+    /// under the count.
+    fn evict_regained(&mut self) {
+        if std::mem::take(&mut self.regained) && self.block_newest {
+            self.evict();
+        }
     }
 
     /// Brings an existing seat of `u` in line with its entitlement `e` (`guard`: the circuit
@@ -322,7 +334,9 @@ impl Model {
             match (e, self.seats.get(&u).cloned()) {
                 (true, Some(mut s)) => {
                     s.pinned = pinned;
-                    s.held = None;
+                    if s.held.take().is_some() {
+                        self.regained = true;
+                    }
                     if !self.rules().is_empty() {
                         s.pool = self.pool_of(u);
                     }
@@ -330,6 +344,7 @@ impl Model {
                         s.state = St::Granted;
                         s.since = self.now;
                         s.release_at = None;
+                        self.regained = true;
                     }
                     self.seats.insert(u, s);
                 }
@@ -456,6 +471,7 @@ impl Model {
             self.settle(u, e, cause, false);
         }
         self.fill(&HashSet::new(), false);
+        self.evict_regained();
     }
 
     /// The reclaim pass: granted, unpinned seats idle (since the later of their last use and
@@ -867,6 +883,7 @@ async fn run(
         window: None,
         holds: Vec::new(),
         limits: [(0, None); GROUPS],
+        regained: false,
     };
     let s = &real.store;
     let t = real.tenant;
@@ -1722,6 +1739,7 @@ mod in_memory {
             window: None,
             holds: Vec::new(),
             limits: [(0, None); GROUPS],
+            regained: false,
         };
         let dir = |_: usize| Cause::Directory;
         for (i, op) in ops.iter().enumerate() {
@@ -2102,5 +2120,25 @@ mod in_memory {
             all.extend(ops);
             run(all, capacity, auto_promote, grace, block_newest, free_on_delete, tight, overage);
         }
+    }
+}
+
+/// Found by the circuit-breaker property in CI: under `block_newest`, a seat given back to its
+/// user (back inside its grace after a group was unselected, or a held seat whose user is
+/// entitled again) while the count had been lowered below use must not leave use above the
+/// count: the same change gives back the newest seats.
+#[test]
+fn a_seat_given_back_after_a_lowering_counts_against_the_count_at_once() {
+    for tight in [None, Some((0i64, 1i64))] {
+        let mut all = (0..USERS)
+            .map(|u| Op::AddMember(u, u % GROUPS))
+            .collect::<Vec<_>>();
+        all.push(Op::Select(3));
+        all.extend([Op::Select(0), Op::Capacity(0), Op::Select(1)]);
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(run(all, 2, false, 10, true, false, false, tight, 0));
     }
 }

@@ -175,7 +175,8 @@ impl<S: SeatStore> Allocator<'_, S> {
             self.settle(l, u, e, cause, &mut newcomer)?;
         }
         self.guard = true;
-        self.fill(l, &[], false)
+        self.fill(l, &[], false)?;
+        self.enforce_regained(l)
     }
 }
 

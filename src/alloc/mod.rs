@@ -148,6 +148,10 @@ pub struct Allocator<'a, S: SeatStore> {
     /// Seats freed now are left for the rest of the same change to give out
     /// ([`Allocator::reevaluate_leaving`]).
     defer_fill: bool,
+    /// Licenses under `block_newest` where a seat came back to its user, entitled again (a
+    /// held seat kept, or a releasing one back inside its grace): the seat counts against the
+    /// count as granted once more, so use is brought under it at the end of the run.
+    regained: HashSet<LicenseKey>,
     pub report: Report,
 }
 
@@ -183,6 +187,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             guard: true,
             pool_use: HashMap::new(),
             defer_fill: false,
+            regained: HashSet::new(),
             report: Report::default(),
         }
     }
@@ -350,6 +355,9 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     // Entitled again (the mistake was undone upstream): no longer held.
                     self.store.unhold(l, h.hold)?;
                     self.store.save_seat(l, &seat, Some(seat.state))?;
+                    if policy.on_lowered == OnLowered::BlockNewest {
+                        self.regained.insert(l);
+                    }
                     return Ok(true);
                 }
                 if seat.state == SeatState::Releasing {
@@ -359,6 +367,9 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                     seat.since = self.now;
                     self.put(l, &seat, Some(SeatState::Releasing))?;
                     self.emit(l, user, EventKind::Granted, Some(SeatState::Releasing))?;
+                    if policy.on_lowered == OnLowered::BlockNewest {
+                        self.regained.insert(l);
+                    }
                     return Ok(true);
                 }
                 if changed {
@@ -458,7 +469,21 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                 self.report.repaired += 1;
             }
         }
-        self.admit(l, users, newcomers)
+        self.admit(l, users, newcomers)?;
+        self.enforce_regained(l)
+    }
+
+    /// Under `block_newest`, a license where this run gave a held or releasing seat back to its
+    /// user is brought back under its count, as the lowering would have done had the seat been
+    /// granted then.
+    fn enforce_regained(&mut self, l: LicenseKey) -> Result<(), S::Error> {
+        if !self.regained.remove(&l) {
+            return Ok(());
+        }
+        match self.policy(l)? {
+            Some(policy) => self.enforce_capacity(l, &policy),
+            None => Ok(()),
+        }
     }
 
     /// As [`Self::reevaluate`], for users who can only lose their entitlement (the members of

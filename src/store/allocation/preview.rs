@@ -257,7 +257,20 @@ fn preview_in(
     })?;
     let mut out = PreviewView::default();
     let mut name = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
-    for (user, kind) in &p.events {
+    // A user moved twice by one change (a releasing seat kept, then given back under
+    // `block_newest`) is named once, by where the change leaves them.
+    let last: HashMap<&UserId, usize> = p
+        .events
+        .iter()
+        .enumerate()
+        .map(|(i, (user, _))| (user, i))
+        .collect();
+    for (_, (user, kind)) in p
+        .events
+        .iter()
+        .enumerate()
+        .filter(|(i, (u, _))| last[u] == *i)
+    {
         let who: String = name
             .query_row(params![tenant, user], |r| r.get(0))
             .optional()?
