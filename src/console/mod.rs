@@ -27,7 +27,7 @@ mod license_pages;
 mod licenses;
 mod pages;
 mod planning;
-mod sentences;
+pub mod sentences;
 pub mod session;
 mod tenants;
 mod webhooks;

@@ -4,6 +4,7 @@
 
 use serde_json::Value;
 
+use crate::store::events::acts::{Act, Changes, SeatMove};
 use crate::store::AuditEntry;
 
 /// Who an actor string names, for a sentence.
@@ -37,14 +38,6 @@ pub fn actor(a: &str) -> String {
     }
 }
 
-fn s(v: &Value, key: &str) -> String {
-    match v.get(key) {
-        None | Some(Value::Null) => String::new(),
-        Some(Value::String(s)) => s.clone(),
-        Some(other) => other.to_string(),
-    }
-}
-
 /// A JSON value as a reader sees it.
 fn shown(v: &Value) -> String {
     match v {
@@ -64,200 +57,227 @@ fn shown(v: &Value) -> String {
     }
 }
 
-/// `seats from 10 to 12; selected Design` from a `changed` object.
-fn changes(changed: &Value) -> String {
-    let Some(o) = changed.as_object() else {
-        return String::new();
-    };
+/// `seats from 10 to 12; selected Design; Sales's reserve from 0 to 4` from what changed.
+fn changes(changed: &Changes) -> String {
     let mut parts = Vec::new();
-    for (field, ch) in o {
-        if field == "groups" {
-            for (key, verb) in [("selected", "selected"), ("unselected", "unselected")] {
-                let names: Vec<String> = ch[key]
-                    .as_array()
-                    .map(|a| a.iter().map(shown).collect())
-                    .unwrap_or_default();
-                if !names.is_empty() {
-                    parts.push(format!("{verb} {}", names.join(", ")));
-                }
-            }
-            continue;
-        }
-        if field == "limits" {
-            // [{"group": "Sales", "reserve": [0, 4], "max": [null, 8]}]
-            for l in ch.as_array().into_iter().flatten() {
-                let mut what = Vec::new();
-                for (key, word) in [("reserve", "reserve"), ("max", "ceiling")] {
-                    let (from, to) = (&l[key][0], &l[key][1]);
-                    if from != to {
-                        let show = |v: &Value| {
-                            if v.is_null() {
-                                "none".to_owned()
-                            } else {
-                                shown(v)
-                            }
-                        };
-                        what.push(format!("{word} from {} to {}", show(from), show(to)));
-                    }
-                }
-                parts.push(format!("{}'s {}", shown(&l["group"]), what.join(" and ")));
-            }
-            continue;
-        }
+    for (field, ch) in &changed.fields {
         let name = field.replace('_', " ");
         parts.push(format!(
             "{name} from {} to {}",
-            shown(&ch["from"]),
-            shown(&ch["to"])
+            shown(&ch.from),
+            shown(&ch.to)
         ));
+    }
+    if let Some(g) = &changed.groups {
+        for (names, verb) in [(&g.selected, "selected"), (&g.unselected, "unselected")] {
+            if !names.is_empty() {
+                parts.push(format!("{verb} {}", names.join(", ")));
+            }
+        }
+    }
+    let show = |v: Option<i64>| v.map_or_else(|| "none".to_owned(), |n| n.to_string());
+    for l in &changed.limits {
+        let mut what = Vec::new();
+        if l.reserve.0 != l.reserve.1 {
+            what.push(format!("reserve from {} to {}", l.reserve.0, l.reserve.1));
+        }
+        if l.max.0 != l.max.1 {
+            what.push(format!(
+                "ceiling from {} to {}",
+                show(l.max.0),
+                show(l.max.1)
+            ));
+        }
+        parts.push(format!("{}'s {}", l.group, what.join(" and ")));
     }
     parts.join("; ")
 }
 
 /// A user as a seat event names them.
-fn who(d: &Value) -> String {
-    match s(d, "userName") {
-        n if n.is_empty() => format!("User {}", s(d, "userId")),
-        n => n,
+fn who(m: &SeatMove) -> String {
+    match &m.user_name {
+        Some(n) if !n.is_empty() => n.clone(),
+        _ => format!("User {}", m.user_id),
     }
 }
 
 /// The sentence for one activity entry; `license_name` turns a license id into its name.
 pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String {
-    let d = &e.detail;
     let by = actor(&e.actor);
-    let license = || {
-        let id = s(d, "license");
-        match s(d, "name") {
-            n if !n.is_empty() => n,
-            _ => license_name(&id),
+    // A license as the entry names it: its name when the entry kept it, else by its id.
+    let license = |id: &str, name: &str| {
+        if name.is_empty() {
+            license_name(id)
+        } else {
+            name.to_owned()
         }
     };
-    use crate::store::events::audit::AuditAction as A;
+    let of = |id: &str| license_name(id);
     // Every action has its sentence (the match is exhaustive); an action this release does not
     // know (written by a newer one) shows as it is.
-    let Some(action) = A::parse(&e.action) else {
+    let Some(act) = Act::read(&e.action, &e.detail) else {
         return format!("{by}: {}", e.action);
     };
-    match action {
-        A::SeatGranted => format!("{} got a seat of {}", who(d), license()),
-        A::SeatPromoted if s(d, "cause") == "manual" => format!(
+    match act {
+        Act::SeatGranted(m) => format!("{} got a seat of {}", who(&m), of(&m.license)),
+        Act::SeatPromoted(m) if m.cause.as_deref() == Some("manual") => format!(
             "{} got a seat of {} (granted by an admin ahead of the waitlist)",
-            who(d),
-            license()
+            who(&m),
+            of(&m.license)
         ),
         // Freed seats go to the head of the waitlist: whoever is promoted was first in it.
-        A::SeatPromoted => format!(
+        Act::SeatPromoted(m) => format!(
             "{} got a seat of {} (promoted from the waitlist, position 1)",
-            who(d),
-            license()
+            who(&m),
+            of(&m.license)
         ),
-        A::SeatBlocked => format!("{} is waiting for a seat of {}", who(d), license()),
-        A::SeatReleasing => format!(
+        Act::SeatBlocked(m) => format!("{} is waiting for a seat of {}", who(&m), of(&m.license)),
+        Act::SeatReleasing(m) => format!(
             "{} is no longer entitled to {} and keeps the seat until the grace period ends",
-            who(d),
-            license()
+            who(&m),
+            of(&m.license)
         ),
-        A::SeatReleased => format!("{} no longer holds a seat of {}", who(d), license()),
-        A::SeatHeld => format!(
+        Act::SeatReleased(m) => {
+            format!("{} no longer holds a seat of {}", who(&m), of(&m.license))
+        }
+        Act::SeatHeld(m) => format!(
             "{} is no longer entitled to {}, but keeps the seat: the circuit breaker holds the loss",
-            who(d),
-            license()
+            who(&m),
+            of(&m.license)
         ),
-        A::HoldOpen => format!(
-            "The identity provider's changes would take too many seats of {}: the circuit breaker holds {} losses ({})",
-            license(),
-            s(d, "held"),
-            held_changes(&d["changes"])
+        Act::HoldOpen(h) => format!(
+            "The identity provider's changes would take too many seats of {}: the circuit breaker holds {} ({})",
+            license(&h.license, &h.name),
+            plural(h.held, "loss", "losses"),
+            held_changes(&h.changes)
         ),
-        A::HoldDissolve => format!(
+        Act::HoldDissolve(h) => format!(
             "The identity provider restored everyone held for {}: hold {} dissolved",
-            license(),
-            s(d, "hold")
+            license(&h.license, &h.name),
+            h.hold
         ),
-        A::HoldApprove => format!(
-            "{by} approved hold {} of {}: {} held losses go through",
-            s(d, "hold"),
-            license(),
-            s(d, "held")
+        Act::HoldApprove(h) => format!(
+            "{by} approved hold {} of {}: {} go through",
+            h.hold,
+            license(&h.license, &h.name),
+            plural(h.held, "held loss", "held losses")
         ),
-        A::HoldReject => format!(
-            "{by} rejected hold {} of {}: {} people keep their seats",
-            s(d, "hold"),
-            license(),
-            s(d, "held")
+        Act::HoldReject(h) => format!(
+            "{by} rejected hold {} of {}: {} {} their seats",
+            h.hold,
+            license(&h.license, &h.name),
+            plural(h.held, "person", "people"),
+            if h.held == 1 { "keeps" } else { "keep" }
         ),
-        A::LicenseCreate => format!(
+        Act::LicenseCreate(l) => format!(
             "{by} created the license {} with {} seats",
-            license(),
-            s(&d["settings"], "seats")
+            license(&l.license, &l.name),
+            l.seats().map_or_else(String::new, |n| n.to_string())
         ),
-        A::LicenseUpdate => match changes(&d["changed"]) {
-            c if c.is_empty() => format!("{by} saved {} without changes", license()),
-            c => format!("{by} changed {}: {c}", license()),
+        Act::LicenseUpdate(u) => match changes(&u.changed) {
+            c if c.is_empty() => format!(
+                "{by} saved {} without changes",
+                license(&u.license, &u.name)
+            ),
+            c => format!("{by} changed {}: {c}", license(&u.license, &u.name)),
         },
-        A::LicenseDelete => format!("{by} deleted the license {}", license()),
-        A::TenantCreate => format!("{by} created the tenant"),
-        A::TenantUpdate => match changes(&d["changed"]) {
+        Act::LicenseDelete(l) => {
+            format!("{by} deleted the license {}", license(&l.license, &l.name))
+        }
+        Act::TenantCreate(_) => format!("{by} created the tenant"),
+        Act::TenantUpdate(u) => match changes(&u.changed) {
             c if c.is_empty() => format!("{by} saved the tenant's settings without changes"),
             c => format!("{by} changed the tenant's settings: {c}"),
         },
-        A::ScimTokenIssue => format!("{by} issued a SCIM token"),
-        A::ScimTokenRotate => format!("{by} rotated a SCIM token"),
-        A::ScimTokenRevoke => format!("{by} revoked SCIM token {}", s(d, "token")),
-        A::AdminTokenIssue => format!("{by} issued a tenant admin token"),
-        A::AdminTokenRevoke => format!("{by} revoked tenant admin token {}", s(d, "token")),
-        A::ProductTokenIssue => format!("{by} issued a product token"),
-        A::ProductTokenRevoke => format!("{by} revoked product token {}", s(d, "token")),
-        A::WebhookCreate => format!("{by} added the webhook {}", s(&d["webhook"], "url")),
-        A::WebhookUpdate => match changes(&d["changed"]) {
+        Act::ScimTokenIssue(_) => format!("{by} issued a SCIM token"),
+        Act::ScimTokenRotate(_) => format!("{by} rotated a SCIM token"),
+        Act::ScimTokenRevoke(t) => format!("{by} revoked SCIM token {}", t.token),
+        Act::AdminTokenIssue(_) => format!("{by} issued a tenant admin token"),
+        Act::AdminTokenRevoke(t) => format!("{by} revoked tenant admin token {}", t.token),
+        Act::ProductTokenIssue(_) => format!("{by} issued a product token"),
+        Act::ProductTokenRevoke(t) => format!("{by} revoked product token {}", t.token),
+        Act::WebhookCreate(w) => format!("{by} added the webhook {}", w.url()),
+        Act::WebhookUpdate(u) => match changes(&u.changed) {
             c if c.is_empty() => format!("{by} saved a webhook without changes"),
             c => format!("{by} changed a webhook: {c}"),
         },
-        A::WebhookDelete => format!("{by} deleted the webhook {}", s(&d["webhook"], "url")),
-        A::WebhookRotate => format!("{by} made a new signing secret for a webhook"),
-        A::WebhookRedeliver => format!("{by} sent a webhook delivery again"),
-        A::NotificationTest => format!("{by} sent a test email to {}", shown(&d["to"])),
-        A::NotificationRetry => format!("{by} queued notification {} again", s(d, "notification")),
-        A::NotificationDismiss => format!("{by} dismissed notification {}", s(d, "notification")),
-        A::OverridePin => format!("{by} pinned {} on {}", s(d, "userName"), license()),
-        A::OverrideExclude => format!("{by} excluded {} from {}", s(d, "userName"), license()),
-        A::OverrideRemove => format!(
+        Act::WebhookDelete(w) => format!("{by} deleted the webhook {}", w.url()),
+        Act::WebhookRotate(_) => format!("{by} made a new signing secret for a webhook"),
+        Act::WebhookRedeliver(_) => format!("{by} sent a webhook delivery again"),
+        Act::NotificationTest(t) => match t.to.is_empty() {
+            true => format!("{by} sent a test email"),
+            false => format!("{by} sent a test email to {}", t.to.join(", ")),
+        },
+        Act::NotificationRetry(n) => {
+            format!("{by} queued notification {} again", n.notification)
+        }
+        Act::NotificationDismiss(n) => {
+            format!("{by} dismissed notification {}", n.notification)
+        }
+        Act::OverridePin(h) => format!("{by} pinned {} on {}", h.user_name, of(&h.license)),
+        Act::OverrideExclude(h) => {
+            format!("{by} excluded {} from {}", h.user_name, of(&h.license))
+        }
+        Act::OverrideRemove(h) => format!(
             "{by} removed the override of {} on {}",
-            s(d, "userName"),
-            license()
+            h.user_name,
+            of(&h.license)
         ),
-        A::SeatGrant => format!(
+        Act::SeatGrant(h) => format!(
             "{by} gave {} a seat of {} by hand",
-            s(d, "userName"),
-            license()
+            h.user_name,
+            of(&h.license)
         ),
-        A::SeatReclaim => format!("{by} reclaimed idle seats of {}", license()),
-        A::Reconcile => format!("{by} checked every seat against the rules"),
-        A::OverrideIdle => format!(
+        Act::SeatReclaim(r) => match r.users.len() {
+            0 => format!("{by} reclaimed idle seats of {}", of(&r.license)),
+            n => format!(
+                "{by} reclaimed {} of {} idle for {} days: {}",
+                plural(n as i64, "seat", "seats"),
+                of(&r.license),
+                r.idle_days,
+                r.users.join(", ")
+            ),
+        },
+        Act::Reconcile(_) => format!("{by} checked every seat against the rules"),
+        Act::OverrideIdle(h) => format!(
             "{by} marked {} idle on {}: the seat goes back to the waitlist",
-            s(d, "userName"),
-            license()
+            h.user_name,
+            of(&h.license)
         ),
-        A::TenantClose => format!(
+        Act::TenantClose(t) => format!(
             "{by} closed the tenant {} (its data is purged on {})",
-            s(d, "name"),
-            s(d, "purgeAt")
+            t.name, t.purge_at
         ),
-        A::TenantReopen => format!("{by} reopened the tenant {}", s(d, "tenant")),
-        A::TenantExport => format!("{by} exported every record of the tenant {}", s(d, "tenant")),
-        A::TenantPurge => format!("{by} purged every record of the tenant {}", s(d, "tenant")),
-        A::ConsoleSignOutAll => format!("{by} signed everyone out of the console"),
-        A::AuditKey => "The audit log is chained with the operator's audit key from here".to_owned(),
+        Act::TenantReopen(t) => format!("{by} reopened the tenant {}", t.tenant),
+        Act::TenantExport(t) => format!(
+            "{by} exported every record of the tenant {} ({})",
+            t.tenant,
+            plural(t.lines as i64, "line", "lines")
+        ),
+        Act::TenantPurge(t) => format!("{by} purged every record of the tenant {}", t.tenant),
+        Act::ConsoleSignOutAll(o) => format!(
+            "{by} signed everyone out of the console ({} ended)",
+            plural(o.sessions, "session", "sessions")
+        ),
+        Act::AuditKey(_) => {
+            "The audit log is chained with the operator's audit key from here".to_owned()
+        }
+    }
+}
+
+/// `1 loss`, `4 losses`.
+fn plural(n: i64, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
     }
 }
 
 /// A hold's causes as stored (`{loss key: count}`), in words.
-fn held_changes(changes: &Value) -> String {
-    let Some(o) = changes.as_object() else {
-        return String::new();
-    };
-    o.iter()
+fn held_changes(changes: &std::collections::BTreeMap<String, i64>) -> String {
+    changes
+        .iter()
         .map(|(k, n)| format!("{n} × {}", crate::alloc::Loss::parse(k).describe()))
         .collect::<Vec<_>>()
         .join("; ")

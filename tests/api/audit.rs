@@ -106,6 +106,42 @@ async fn every_admin_act_is_audited_with_its_actor_and_pages_with_a_cursor() {
     assert!(entries
         .iter()
         .all(|e| e["hash"].as_str().is_some_and(|h| h.len() == 64)));
+    // Every detail the store wrote reads back as its typed act, whole (nothing the writer
+    // put there is unknown to the reader), and the console words it from those fields.
+    for e in entries {
+        let act =
+            seatkeeper::store::events::acts::Act::read(e["action"].as_str().unwrap(), &e["detail"])
+                .unwrap_or_else(|| panic!("{e} does not read back as its act"));
+        assert_eq!(act.detail(), e["detail"], "{e}");
+    }
+    let sentence = |action: &str| {
+        let e = find(action);
+        seatkeeper::console::sentences::sentence(
+            &seatkeeper::store::AuditEntry {
+                at: e["at"].as_str().unwrap().to_owned(),
+                actor: e["actor"].as_str().unwrap().to_owned(),
+                action: action.to_owned(),
+                detail: e["detail"].clone(),
+            },
+            &|id| id.to_owned(),
+        )
+    };
+    assert!(
+        sentence("license.create").ends_with("created the license MindManager with 5 seats"),
+        "{}",
+        sentence("license.create")
+    );
+    assert!(
+        sentence("webhook.create").ends_with("added the webhook http://127.0.0.1:9/hook"),
+        "{}",
+        sentence("webhook.create")
+    );
+    assert!(
+        sentence("license.update")
+            .ends_with("changed MindManager: seats from 5 to 7; selected Design"),
+        "{}",
+        sentence("license.update")
+    );
 
     // Filters.
     let (_, only) = app

@@ -284,8 +284,11 @@ impl Store {
                 tenant.unwrap_or(OPERATOR_CHAIN),
                 ticker.now(),
                 actor.as_str(),
-                crate::store::events::audit::AuditAction::ProductTokenIssue,
-                serde_json::json!({"token": info}),
+                crate::store::events::acts::Act::ProductTokenIssue(
+                    crate::store::events::acts::TokenIssued {
+                        token: serde_json::json!(info),
+                    },
+                ),
             )?;
             Ok((info, token))
         })
@@ -324,7 +327,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("product token {id:?}")));
             }
-            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), crate::store::events::audit::AuditAction::ProductTokenRevoke, serde_json::json!({"token": id}))
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), crate::store::events::acts::Act::ProductTokenRevoke(crate::store::events::acts::TokenRef { token: id.clone() }))
         })
         .await;
         self.inner.product_cache.invalidate();

@@ -250,8 +250,7 @@ impl Store {
                 t.key,
                 ticker.now(),
                 actor.as_str(),
-                crate::store::events::audit::AuditAction::TenantCreate,
-                json!(t),
+                crate::store::events::acts::Act::TenantCreate(json!(t)),
             )?;
             Ok(t)
         })
@@ -399,14 +398,13 @@ impl Store {
                     }
                 }
                 let after = tenant_by_key(c, tenant)?;
-                let changed = crate::store::events::audit::changes(&json!(before), &json!(after), &[]);
+                let changed = crate::store::events::acts::Changes::between(&json!(before), &json!(after), &[]);
                 audit(
                     c,
                     tenant,
                     at,
                     actor.as_str(),
-                    crate::store::events::audit::AuditAction::TenantUpdate,
-                    json!({"tenant": after.id, "changed": changed}),
+                    crate::store::events::acts::Act::TenantUpdate(crate::store::events::acts::TenantUpdated { tenant: after.id, changed }),
                 )
             })
             .await;

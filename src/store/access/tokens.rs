@@ -309,8 +309,9 @@ impl Store {
                 tenant,
                 at,
                 actor.as_str(),
-                crate::store::events::audit::AuditAction::ScimTokenIssue,
-                json!({"token": info}),
+                crate::store::events::acts::Act::ScimTokenIssue(
+                    crate::store::events::acts::TokenIssued { token: json!(info) },
+                ),
             )?;
             Ok((info, token))
         })
@@ -347,7 +348,7 @@ impl Store {
             }
             insert_token(c, tenant, &id, &digest, at, None)?;
             let (new, old) = (token_info(c, &id)?, token_info(c, &old)?);
-            audit(c, tenant, at, actor.as_str(), crate::store::events::audit::AuditAction::ScimTokenRotate, json!({"token": new, "replaces": old}))?;
+            audit(c, tenant, at, actor.as_str(), crate::store::events::acts::Act::ScimTokenRotate(crate::store::events::acts::TokenRotated { token: json!(new), replaces: json!(old) }))?;
             Ok((new, token, old))
         })
         .await;
@@ -375,7 +376,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("token {id:?}")));
             }
-            audit(c, tenant, ticker.now(), actor.as_str(), crate::store::events::audit::AuditAction::ScimTokenRevoke, json!({"token": id}))
+            audit(c, tenant, ticker.now(), actor.as_str(), crate::store::events::acts::Act::ScimTokenRevoke(crate::store::events::acts::TokenRef { token: id.clone() }))
         })
         .await;
         self.inner.scim_cache.invalidate();
@@ -471,8 +472,9 @@ impl Store {
                 tenant,
                 ticker.now(),
                 actor.as_str(),
-                crate::store::events::audit::AuditAction::AdminTokenIssue,
-                json!({"token": info}),
+                crate::store::events::acts::Act::AdminTokenIssue(
+                    crate::store::events::acts::TokenIssued { token: json!(info) },
+                ),
             )?;
             Ok((info, token))
         })
@@ -508,7 +510,7 @@ impl Store {
             // node and whichever process revoked it (the API, the console, the CLI).
             c.prepare_cached("DELETE FROM console_sessions WHERE tenant = ?")?
                 .execute([tenant])?;
-            audit(c, tenant, ticker.now(), actor.as_str(), crate::store::events::audit::AuditAction::AdminTokenRevoke, json!({"token": id}))
+            audit(c, tenant, ticker.now(), actor.as_str(), crate::store::events::acts::Act::AdminTokenRevoke(crate::store::events::acts::TokenRef { token: id.clone() }))
         })
         .await
     }
@@ -612,8 +614,9 @@ impl Store {
                 tenant.unwrap_or(crate::store::events::audit::OPERATOR_CHAIN),
                 ticker.now(),
                 actor.as_str(),
-                crate::store::events::audit::AuditAction::ConsoleSignOutAll,
-                json!({"sessions": n}),
+                crate::store::events::acts::Act::ConsoleSignOutAll(
+                    crate::store::events::acts::SignedOut { sessions: n as i64 },
+                ),
             )?;
             Ok(n)
         })

@@ -59,8 +59,13 @@ pub(in crate::store) fn record_moves(
                 tenant,
                 now,
                 crate::store::events::audit::Actor::directory().as_str(),
-                crate::store::events::audit::AuditAction::HoldOpen,
-                serde_json::json!({"hold": hold, "license": license, "name": name, "held": held, "changes": changes}),
+                crate::store::events::acts::Act::HoldOpen(crate::store::events::acts::HoldOpened {
+                    hold: *hold,
+                    license: license.clone(),
+                    name: name.clone(),
+                    held,
+                    changes: changes.clone(),
+                }),
             )?;
             crate::store::events::outbox::record(
                 c,
@@ -88,8 +93,13 @@ pub(in crate::store) fn record_moves(
                 tenant,
                 now,
                 crate::store::events::audit::Actor::directory().as_str(),
-                crate::store::events::audit::AuditAction::HoldDissolve,
-                serde_json::json!({"hold": hold, "license": license, "name": name}),
+                crate::store::events::acts::Act::HoldDissolve(
+                    crate::store::events::acts::HoldRef {
+                        hold: *hold,
+                        license,
+                        name,
+                    },
+                ),
             )?;
         }
     }

@@ -280,14 +280,19 @@ impl Store {
                 tenant,
                 at,
                 actor.as_str(),
-                match decision { Decision::Approve => crate::store::events::audit::AuditAction::HoldApprove, Decision::Reject => crate::store::events::audit::AuditAction::HoldReject },
-                json!({
-                    "hold": id,
-                    "license": h.license.id,
-                    "name": h.license.name,
-                    "held": h.held,
-                    "report": report,
-                }),
+                {
+                    let decided = crate::store::events::acts::HoldDecided {
+                        hold: id,
+                        license: h.license.id.clone(),
+                        name: h.license.name.clone(),
+                        held: h.held,
+                        report: json!(report),
+                    };
+                    match decision {
+                        Decision::Approve => crate::store::events::acts::Act::HoldApprove(decided),
+                        Decision::Reject => crate::store::events::acts::Act::HoldReject(decided),
+                    }
+                },
             )?;
             let (h, _) = load(c, tenant, id)?;
             Ok(h)

@@ -327,8 +327,7 @@ pub(in crate::store) fn update_in(
         tenant,
         at,
         actor.as_str(),
-        crate::store::events::audit::AuditAction::LicenseUpdate,
-        license_changes(&before, &after),
+        crate::store::events::acts::Act::LicenseUpdate(license_changes(&before, &after)),
     )?;
     Ok(after)
 }
@@ -386,7 +385,7 @@ impl Store {
             })?;
             crate::store::allocation::history::record(c, l, at)?;
             let v = view(c, l)?;
-            audit(c, tenant, at, actor.as_str(), crate::store::events::audit::AuditAction::LicenseCreate, json!({"license": v.id, "name": v.name, "settings": settings_of(&v)}))?;
+            audit(c, tenant, at, actor.as_str(), crate::store::events::acts::Act::LicenseCreate(crate::store::events::acts::LicenseCreated { license: v.id.clone(), name: v.name.clone(), settings: settings_of(&v) }))?;
             Ok(v)
         })
         .await
@@ -451,8 +450,12 @@ impl Store {
                 tenant,
                 at,
                 actor.as_str(),
-                crate::store::events::audit::AuditAction::LicenseDelete,
-                json!({"license": v.id, "name": v.name}),
+                crate::store::events::acts::Act::LicenseDelete(
+                    crate::store::events::acts::LicenseRef {
+                        license: v.id.clone(),
+                        name: v.name.clone(),
+                    },
+                ),
             )?;
             Ok(())
         })
@@ -481,7 +484,11 @@ fn settings_of(v: &LicenseView) -> serde_json::Value {
 
 /// What an update changed: each setting with its value before and after, and the groups
 /// selected and unselected (by how they were named), for the audit log.
-fn license_changes(before: &LicenseView, after: &LicenseView) -> serde_json::Value {
+fn license_changes(
+    before: &LicenseView,
+    after: &LicenseView,
+) -> crate::store::events::acts::LicenseUpdated {
+    use crate::store::events::acts::{Changes, GroupsChanged, LicenseUpdated, LimitChanged};
     // The group's display name when it has arrived; else how the selector names it.
     let name = |s: &SelectorView| {
         if let Some(n) = &s.group_name {
@@ -501,15 +508,14 @@ fn license_changes(before: &LicenseView, after: &LicenseView) -> serde_json::Val
         before.groups.iter().map(name).collect(),
         after.groups.iter().map(name).collect(),
     );
-    let mut changed = crate::store::events::audit::changes(
-        &settings_of(before),
-        &settings_of(after),
-        &["groups"],
-    );
-    let added: Vec<&String> = a.iter().filter(|g| !b.contains(g)).collect();
-    let removed: Vec<&String> = b.iter().filter(|g| !a.contains(g)).collect();
+    let mut changed = Changes::between(&settings_of(before), &settings_of(after), &["groups"]);
+    let added: Vec<String> = a.iter().filter(|g| !b.contains(g)).cloned().collect();
+    let removed: Vec<String> = b.iter().filter(|g| !a.contains(g)).cloned().collect();
     if !added.is_empty() || !removed.is_empty() {
-        changed["groups"] = json!({"selected": added, "unselected": removed});
+        changed.groups = Some(GroupsChanged {
+            selected: added,
+            unselected: removed,
+        });
     }
     // Reservations and ceilings of groups selected before and after.
     let mut limits = Vec::new();
@@ -518,13 +524,17 @@ fn license_changes(before: &LicenseView, after: &LicenseView) -> serde_json::Val
             continue;
         };
         if (bv.reserve, bv.max) != (av.reserve, av.max) {
-            limits.push(
-                json!({"group": bn, "reserve": [bv.reserve, av.reserve], "max": [bv.max, av.max]}),
-            );
+            limits.push(LimitChanged {
+                group: bn.clone(),
+                reserve: (bv.reserve, av.reserve),
+                max: (bv.max, av.max),
+            });
         }
     }
-    if !limits.is_empty() {
-        changed["limits"] = json!(limits);
+    changed.limits = limits;
+    LicenseUpdated {
+        license: after.id.clone(),
+        name: after.name.clone(),
+        changed,
     }
-    json!({"license": after.id, "name": after.name, "changed": changed})
 }

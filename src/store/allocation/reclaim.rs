@@ -10,7 +10,6 @@
 use std::collections::HashSet;
 
 use serde::Serialize;
-use serde_json::json;
 
 use crate::alloc::{Cause, LicenseKey, Millis};
 use crate::store::allocation::license_view::{license_key, view};
@@ -169,8 +168,13 @@ pub(in crate::store) fn reclaim_pass(c: &Db, tenant: TenantKey, at: Millis) -> R
                 tenant,
                 at,
                 "reclaimer",
-                crate::store::events::audit::AuditAction::SeatReclaim,
-                json!({"license": view(c, l)?.id, "users": names, "idleDays": idle_days}),
+                crate::store::events::acts::Act::SeatReclaim(
+                    crate::store::events::acts::Reclaimed {
+                        license: view(c, l)?.id,
+                        users: names,
+                        idle_days,
+                    },
+                ),
             )?;
         }
         if notice_days > 0 {

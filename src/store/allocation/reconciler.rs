@@ -222,8 +222,7 @@ fn reconcile_tenant(c: &Db, tenant: TenantKey, at: Millis, actor: &str) -> Resul
             tenant,
             at,
             actor,
-            crate::store::events::audit::AuditAction::Reconcile,
-            kept,
+            crate::store::events::acts::Act::Reconcile(kept),
         )?;
     }
     if report.repaired > 0 || !out.counters_repaired.is_empty() {

@@ -5,7 +5,6 @@
 
 use crate::store::engine::sql::{params, Db, OptionalExtension};
 use serde::Serialize;
-use serde_json::json;
 
 use crate::alloc::{Cause, LicenseKey, OverrideKind, Refusal, SeatState, SeatStore};
 use crate::store::allocation::license_view::{license_key, user_by_name, view, LicenseRef};
@@ -13,6 +12,7 @@ use crate::store::allocation::runs::allocate;
 use crate::store::allocation::tx_seats::TxSeats;
 use crate::store::allocation::waitlist_ranks::{Lookup, RankCache, Stamp};
 use crate::store::engine::time::rfc3339;
+use crate::store::events::acts::ByHand;
 use crate::store::events::audit::{record as audit, Actor};
 use crate::store::{in_snapshot, Error, Lock, Result, Store, TenantKey};
 
@@ -290,7 +290,7 @@ fn changed_by_hand(
     tenant: TenantKey,
     at: crate::alloc::Millis,
     actor: &Actor,
-    action: crate::store::events::audit::AuditAction,
+    act: fn(ByHand) -> crate::store::events::acts::Act,
     l: LicenseKey,
     id: &str,
     name: String,
@@ -301,8 +301,10 @@ fn changed_by_hand(
         tenant,
         at,
         actor.as_str(),
-        action,
-        json!({"license": license, "userName": name}),
+        act(ByHand {
+            license,
+            user_name: name.clone(),
+        }),
     )?;
     seat_view(c, tenant, l, id, Some(name), None)
 }
@@ -839,13 +841,14 @@ pub(in crate::store) fn override_in(
     allocate(c, tenant, at, |a| {
         a.reevaluate(l, std::slice::from_ref(&id), cause, false)
     })?;
-    let action = match kind {
-        Some(OverrideKind::Pin) => crate::store::events::audit::AuditAction::OverridePin,
-        Some(OverrideKind::Exclude) => crate::store::events::audit::AuditAction::OverrideExclude,
-        Some(OverrideKind::Idle) => crate::store::events::audit::AuditAction::OverrideIdle,
-        None => crate::store::events::audit::AuditAction::OverrideRemove,
+    use crate::store::events::acts::Act;
+    let act: fn(ByHand) -> Act = match kind {
+        Some(OverrideKind::Pin) => Act::OverridePin,
+        Some(OverrideKind::Exclude) => Act::OverrideExclude,
+        Some(OverrideKind::Idle) => Act::OverrideIdle,
+        None => Act::OverrideRemove,
     };
-    changed_by_hand(c, tenant, at, actor, action, l, &id, name)
+    changed_by_hand(c, tenant, at, actor, act, l, &id, name)
 }
 
 /// A manual grant in the write job that makes it (or previews it).
@@ -872,7 +875,7 @@ pub(in crate::store) fn grant_in(
         tenant,
         at,
         actor,
-        crate::store::events::audit::AuditAction::SeatGrant,
+        crate::store::events::acts::Act::SeatGrant,
         l,
         &id,
         name,

@@ -19,11 +19,11 @@ use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
 use crate::store::engine::time::rfc3339;
 use crate::store::{Lock, Result, Store, TenantKey};
 
-/// What an audit entry records: every admin act, as the store writes it and the console words
-/// it (`console::sentences`), so that an act without a sentence does not compile. The seat
-/// events of the activity feed (`seat.granted`, ...) are here too: the feed shows them beside
-/// the acts. Stored as its text ([`AuditAction::as_str`]); an action read back that this release
-/// does not know stays text ([`AuditAction::parse`] answers `None`).
+/// The name of what an audit entry records: every admin act, and the seat events of the
+/// activity feed (`seat.granted`, ...), which the feed shows beside the acts. Stored as its
+/// text ([`AuditAction::as_str`]); an action read back that this release does not know stays
+/// text ([`AuditAction::parse`] answers `None`). The act with its typed detail is
+/// [`crate::store::events::acts::Act`], which the store writes and the console words.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum AuditAction {
     /// `tenant.create`: a tenant created.
@@ -372,10 +372,10 @@ pub(in crate::store) fn record(
     tenant: TenantKey,
     at: Millis,
     actor: &str,
-    action: AuditAction,
-    detail: Value,
+    act: crate::store::events::acts::Act,
 ) -> Result<()> {
-    let action = action.as_str();
+    let action = act.action().as_str();
+    let detail = act.detail();
     // One chain per tenant, whichever node writes: an act without the tenant's writer lock
     // (tenant creation, the operator's chain) is serialized here.
     crate::store::engine::dialect::serialize_tenant(c, tenant)?;
@@ -439,8 +439,10 @@ impl Store {
                     tenant,
                     ticker.now(),
                     "seatkeeper",
-                    AuditAction::AuditKey,
-                    serde_json::json!({"key": id, "previous": previous}),
+                    crate::store::events::acts::Act::AuditKey(crate::store::events::acts::Keyed {
+                        key: id,
+                        previous,
+                    }),
                 )
             })
             .await?;
@@ -448,27 +450,6 @@ impl Store {
         }
         Ok(n)
     }
-}
-
-/// What changed between two JSON objects: `{field: {"from": a, "to": b}}` for every top-level
-/// field that differs, except `ignore`d ones (counters, timestamps).
-pub(in crate::store) fn changes(before: &Value, after: &Value, ignore: &[&str]) -> Value {
-    let mut out = serde_json::Map::new();
-    let empty = serde_json::Map::new();
-    let (b, a) = (
-        before.as_object().unwrap_or(&empty),
-        after.as_object().unwrap_or(&empty),
-    );
-    for (k, to) in a {
-        if ignore.contains(&k.as_str()) {
-            continue;
-        }
-        let from = b.get(k).unwrap_or(&Value::Null);
-        if from != to {
-            out.insert(k.clone(), serde_json::json!({"from": from, "to": to}));
-        }
-    }
-    Value::Object(out)
 }
 
 /// One entry of the audit log.

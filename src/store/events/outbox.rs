@@ -606,7 +606,7 @@ impl Store {
             let row = c
                 .prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)?;
-            crate::store::events::audit::record(c, tenant, at, actor.as_str(), crate::store::events::audit::AuditAction::NotificationTest, json!({"notification": id, "to": row.recipients}))?;
+            crate::store::events::audit::record(c, tenant, at, actor.as_str(), crate::store::events::acts::Act::NotificationTest(crate::store::events::acts::TestSent { notification: id, to: row.recipients.clone().unwrap_or_default() }))?;
             Ok(row)
         })
         .await
@@ -636,7 +636,7 @@ impl Store {
                     "notification {id} is not failed or skipped (only those can be retried)"
                 )));
             }
-            crate::store::events::audit::record(c, tenant, at, actor.as_str(), crate::store::events::audit::AuditAction::NotificationRetry, json!({"notification": id}))?;
+            crate::store::events::audit::record(c, tenant, at, actor.as_str(), crate::store::events::acts::Act::NotificationRetry(crate::store::events::acts::NotificationRef { notification: id }))?;
             c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)
         })
@@ -664,7 +664,7 @@ impl Store {
                     "notification {id} is not failed or skipped (only those can be dismissed)"
                 )));
             }
-            crate::store::events::audit::record(c, tenant, ticker.now(), actor.as_str(), crate::store::events::audit::AuditAction::NotificationDismiss, json!({"notification": id}))?;
+            crate::store::events::audit::record(c, tenant, ticker.now(), actor.as_str(), crate::store::events::acts::Act::NotificationDismiss(crate::store::events::acts::NotificationRef { notification: id }))?;
             c.prepare_cached(&format!("SELECT {OUTBOX_COLS} FROM outbox WHERE id = ?"))?
                 .query_row([id], outbox_row)
         })

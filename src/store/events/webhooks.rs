@@ -283,7 +283,7 @@ impl Store {
                 )?
                 .query_row(params![id, tenant, url, names, secret, at], |r| r.get(0))?;
             let webhook = view(c, rk)?;
-            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), at, actor.as_str(), crate::store::events::audit::AuditAction::WebhookCreate, json!({"webhook": webhook}))?;
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), at, actor.as_str(), crate::store::events::acts::Act::WebhookCreate(crate::store::events::acts::WebhookRecord { webhook: json!(webhook) }))?;
             Ok(WebhookSecret {
                 id,
                 secret,
@@ -352,8 +352,8 @@ impl Store {
                 None => 0,
             };
             let after = view(c, rk)?;
-            let changed = crate::store::events::audit::changes(&json!(before), &json!(after), &["pending", "failingSince"]);
-            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), crate::store::events::audit::AuditAction::WebhookUpdate, json!({"webhook": id, "changed": changed}))?;
+            let changed = crate::store::events::acts::Changes::between(&json!(before), &json!(after), &["pending", "failingSince"]);
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), crate::store::events::acts::Act::WebhookUpdate(crate::store::events::acts::WebhookUpdated { webhook: id.clone(), changed }))?;
             Ok(after)
         })
         .await
@@ -376,8 +376,11 @@ impl Store {
                 tenant.unwrap_or(OPERATOR_CHAIN),
                 ticker.now(),
                 actor.as_str(),
-                crate::store::events::audit::AuditAction::WebhookDelete,
-                json!({"webhook": before}),
+                crate::store::events::acts::Act::WebhookDelete(
+                    crate::store::events::acts::WebhookRecord {
+                        webhook: json!(before),
+                    },
+                ),
             )?;
             c.prepare_cached("DELETE FROM webhook_deliveries WHERE webhook = ?")?
                 .execute([rk])?;
@@ -411,8 +414,11 @@ impl Store {
                 tenant.unwrap_or(OPERATOR_CHAIN),
                 at,
                 actor.as_str(),
-                crate::store::events::audit::AuditAction::WebhookRotate,
-                json!({"webhook": id}),
+                crate::store::events::acts::Act::WebhookRotate(
+                    crate::store::events::acts::WebhookRef {
+                        webhook: id.clone(),
+                    },
+                ),
             )?;
             Ok(WebhookSecret {
                 id,
@@ -483,7 +489,7 @@ impl Store {
             if n == 0 {
                 return Err(Error::NotFound(format!("delivery {msg_id:?}")));
             }
-            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), crate::store::events::audit::AuditAction::WebhookRedeliver, json!({"webhook": id, "delivery": msg_id}))
+            audit(c, tenant.unwrap_or(OPERATOR_CHAIN), ticker.now(), actor.as_str(), crate::store::events::acts::Act::WebhookRedeliver(crate::store::events::acts::Redelivered { webhook: id, delivery: msg_id }))
         })
         .await?;
         let all = self

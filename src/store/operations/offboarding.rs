@@ -13,7 +13,8 @@ use serde_json::{json, Value};
 use crate::alloc::Millis;
 use crate::store::engine::sql::{params, Db};
 use crate::store::engine::time::rfc3339;
-use crate::store::events::audit::{record as audit, Actor, AuditAction, OPERATOR_CHAIN};
+use crate::store::events::acts::{Act, TenantClosed, TenantExported, TenantRef};
+use crate::store::events::audit::{record as audit, Actor, OPERATOR_CHAIN};
 use crate::store::{Error, Lock, Result, Store, TenantKey};
 
 const DAY_MS: Millis = 86_400_000;
@@ -190,8 +191,11 @@ impl Store {
                     OPERATOR_CHAIN,
                     at,
                     by.as_str(),
-                    AuditAction::TenantClose,
-                    json!({"tenant": id, "name": name, "purgeAt": rfc3339(purge_at)}),
+                    Act::TenantClose(TenantClosed {
+                        tenant: id,
+                        name,
+                        purge_at: rfc3339(purge_at),
+                    }),
                 )
             })
             .await;
@@ -224,8 +228,7 @@ impl Store {
                     OPERATOR_CHAIN,
                     ticker.now(),
                     actor.as_str(),
-                    AuditAction::TenantReopen,
-                    json!({"tenant": id}),
+                    Act::TenantReopen(TenantRef { tenant: id }),
                 )
             })
             .await;
@@ -249,8 +252,10 @@ impl Store {
                 OPERATOR_CHAIN,
                 ticker.now(),
                 actor.as_str(),
-                AuditAction::TenantExport,
-                json!({"tenant": id, "lines": count}),
+                Act::TenantExport(TenantExported {
+                    tenant: id,
+                    lines: count,
+                }),
             )
         })
         .await?;
@@ -278,8 +283,7 @@ impl Store {
                     OPERATOR_CHAIN,
                     ticker.now(),
                     actor.as_str(),
-                    AuditAction::TenantPurge,
-                    json!({"tenant": id}),
+                    Act::TenantPurge(TenantRef { tenant: id }),
                 )
             })
             .await;
