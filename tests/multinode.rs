@@ -1165,28 +1165,40 @@ async fn provider_calls_through_one_node_are_seen_by_another_within_seconds() {
     }
 }
 
-/// A change the database gives up (a serialization failure, a deadlock) is answered 503 with
-/// `Retry-After`, never 500: nothing was written, and the same request retried succeeds.
+/// A change the database gives up (a serialization failure, a deadlock) is run again in a
+/// later transaction, up to five times in all: a passing refusal is never seen by the client,
+/// a real deadlock between a job and another session resolves itself, and only a refusal that
+/// lasts is answered — 503 with `Retry-After`, never 500, nothing written.
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
-async fn a_change_the_database_gives_up_is_answered_retry_not_500() {
+async fn a_change_the_database_gives_up_runs_again_and_only_a_lasting_refusal_is_answered_retry() {
     let dir = tempfile::tempdir().unwrap();
     let database = postgres_support::cluster().database();
     let n = node(&database, dir.path()).await;
     let c = reqwest::Client::new();
-    let (_, tok) = tenant(&c, &n.base, "contended").await;
-    // The database refuses this one create as a serialization failure, as it would one that
-    // lost to a concurrent transaction.
-    let url = database.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        db.batch_execute(
-            "CREATE FUNCTION give_up() RETURNS trigger LANGUAGE plpgsql AS $$
-             BEGIN RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001'; END $$;
-             CREATE TRIGGER give_up BEFORE INSERT ON users FOR EACH ROW
-             WHEN (NEW.user_name = 'contended@example.com') EXECUTE FUNCTION give_up();",
-        )
-        .unwrap();
-    })
+    let (t, tok) = tenant(&c, &n.base, "contended").await;
+    let sql = |stmt: String| {
+        let url = database.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            db.batch_execute(&stmt).unwrap();
+        })
+    };
+    // The database refuses creates of `contended@…` as a serialization failure, as it would
+    // one that lost to a concurrent transaction, while a counter (a sequence: it does not roll
+    // back with the refused transaction) is at or below `refusals`.
+    sql("CREATE SEQUENCE attempts;
+         CREATE TABLE refusals (n BIGINT);
+         INSERT INTO refusals VALUES (2);
+         CREATE FUNCTION give_up() RETURNS trigger LANGUAGE plpgsql AS $$
+         BEGIN
+           IF nextval('attempts') <= (SELECT n FROM refusals) THEN
+             RAISE EXCEPTION 'could not serialize access' USING ERRCODE = '40001';
+           END IF;
+           RETURN NEW;
+         END $$;
+         CREATE TRIGGER give_up BEFORE INSERT ON users FOR EACH ROW
+         WHEN (NEW.user_name LIKE 'contended%') EXECUTE FUNCTION give_up();"
+        .into())
     .await
     .unwrap();
     let create = |name: &'static str| {
@@ -1195,20 +1207,130 @@ async fn a_change_the_database_gives_up_is_answered_retry_not_500() {
             .json(&json!({"schemas": ["urn:ietf:params:scim:schemas:core:2.0:User"], "userName": name}))
             .send()
     };
-    let r = create("contended@example.com").await.unwrap();
+    let attempts = || {
+        let url = database.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            db.query_one("SELECT last_value FROM attempts", &[])
+                .unwrap()
+                .get::<_, i64>(0)
+        })
+    };
+    let retries = || async {
+        let text = c
+            .get(format!("{}/metrics", n.base))
+            .bearer_auth(ADMIN)
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix("seatkeeper_write_retries_total "))
+            .expect("the retry counter is exported")
+            .parse::<u64>()
+            .unwrap()
+    };
+    // Refused twice, then written: the client sees only its 201.
+    let r = create("contended-once@example.com").await.unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    assert_eq!(attempts().await.unwrap(), 3, "two refusals, then the write");
+    assert_eq!(retries().await, 2);
+
+    // Refused on every attempt: after five, answered 503 with Retry-After; nothing written.
+    sql("UPDATE refusals SET n = 1000".into()).await.unwrap();
+    let r = create("contended-always@example.com").await.unwrap();
     assert_eq!(r.status(), 503);
     assert!(r.headers().contains_key("retry-after"));
     let body: Value = r.json().await.unwrap();
     assert!(body["detail"].as_str().unwrap().contains("retry"), "{body}");
+    assert_eq!(attempts().await.unwrap(), 3 + 5, "five attempts in all");
+    assert_eq!(retries().await, 2 + 4);
     assert_eq!(create("other@example.com").await.unwrap().status(), 201);
+    sql("DROP TRIGGER give_up ON users".into()).await.unwrap();
+    assert_eq!(
+        create("contended-always@example.com")
+            .await
+            .unwrap()
+            .status(),
+        201
+    );
+
+    // A real deadlock. Another session holds a lock on `users` that the create needs; the
+    // create's batch holds the tenant's lock and waits for it; the other session then asks for
+    // the tenant's lock. PostgreSQL gives one of them up: the create's (the other session
+    // waits ten seconds before it looks for a deadlock, the daemon's one). The create runs
+    // again once the other session is through, and succeeds.
     let url = database.clone();
-    tokio::task::spawn_blocking(move || {
-        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
-        db.batch_execute("DROP TRIGGER give_up ON users").unwrap();
+    let rk: i64 = tokio::task::spawn_blocking({
+        let url = url.clone();
+        let t = t.clone();
+        move || {
+            let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            db.query_one("SELECT rk FROM tenants WHERE id = $1", &[&t])
+                .unwrap()
+                .get(0)
+        }
     })
     .await
     .unwrap();
-    assert_eq!(create("contended@example.com").await.unwrap().status(), 201);
+    let (locked_tx, locked_rx) = std::sync::mpsc::channel::<()>();
+    let (go_tx, go_rx) = std::sync::mpsc::channel::<()>();
+    let other = tokio::task::spawn_blocking(move || {
+        let mut db = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+        db.batch_execute("SET deadlock_timeout = '10s'; BEGIN; LOCK TABLE users IN SHARE MODE")
+            .unwrap();
+        locked_tx.send(()).unwrap();
+        go_rx.recv().unwrap();
+        // Waits for the create's batch, which waits for this session: a deadlock.
+        db.query_one("SELECT pg_advisory_xact_lock($1)", &[&rk])
+            .unwrap();
+        db.batch_execute("COMMIT").unwrap();
+    });
+    locked_rx.recv().unwrap();
+    let before = retries().await;
+    let create_one = tokio::spawn(create("deadlocked@example.com"));
+    // Once the create waits for the table, the other session asks for the tenant's lock.
+    let watch = database.clone();
+    tokio::task::spawn_blocking(move || {
+        let mut db = postgres::Client::connect(&watch, postgres::NoTls).unwrap();
+        let deadline = Instant::now() + Duration::from_secs(20);
+        loop {
+            let waiting: i64 = db
+                .query_one(
+                    "SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND query LIKE '%users%'",
+                    &[],
+                )
+                .unwrap()
+                .get(0);
+            if waiting > 0 {
+                break;
+            }
+            assert!(Instant::now() < deadline, "the create never waited for the table");
+            std::thread::sleep(Duration::from_millis(20));
+        }
+    })
+    .await
+    .unwrap();
+    go_tx.send(()).unwrap();
+    let r = create_one.await.unwrap().unwrap();
+    assert_eq!(r.status(), 201, "{:?}", r.text().await);
+    other.await.unwrap();
+    assert!(retries().await > before, "the deadlocked create ran again");
+    let found: Value = c
+        .get(format!(
+            "{}/scim/v2/Users?filter=userName%20eq%20%22deadlocked@example.com%22",
+            n.base
+        ))
+        .bearer_auth(&tok)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(found["totalResults"], 1, "written once: {found}");
 }
 
 /// A rolling upgrade: the next release migrates the database under a node of this one. The

@@ -106,6 +106,7 @@ pub async fn metrics(req: actix_web::HttpRequest, state: web::Data<AppState>) ->
     let up = state.store.ping().await.is_ok();
     let _ = writeln!(out, "# HELP seatkeeper_database_up 1 when the database answers this node, 0 when it cannot be reached.\n# TYPE seatkeeper_database_up gauge\nseatkeeper_database_up {}", u8::from(up));
     let _ = writeln!(out, "# HELP seatkeeper_write_queue_jobs The longest tenant queue of write jobs waiting on this node (at {} writes are answered 503).\n# TYPE seatkeeper_write_queue_jobs gauge\nseatkeeper_write_queue_jobs {}", crate::store::WRITE_QUEUE_PER_TENANT, state.store.write_queue_depth());
+    let _ = writeln!(out, "# HELP seatkeeper_write_retries_total Write jobs this node ran again after PostgreSQL gave them up for contention (a deadlock, a serialization failure).\n# TYPE seatkeeper_write_retries_total counter\nseatkeeper_write_retries_total {}", state.store.write_retries());
     {
         let p = state.store.pruned_rows();
         let _ = writeln!(out, "# HELP seatkeeper_pruned_rows_total History rows this process's pruning passes deleted, by table (retention settings).\n# TYPE seatkeeper_pruned_rows_total counter");

@@ -46,13 +46,18 @@ pub mod engine;
 pub mod events;
 pub mod operations;
 
-use engine::jobs::{Job, Mode, TypedJob};
+use engine::jobs::{Answer, Job, Mode, TypedJob};
 use engine::sqlite_writer::{
     run_batch, spawn_checkpointer, Refused, WriteQueue, JOBS_PER_TURN, WRITER_CHECKPOINT_PAGES,
 };
 pub use engine::sqlite_writer::{MAX_BATCH, WRITE_QUEUE_PER_TENANT, WRITE_QUEUE_WAIT};
 
+/// How many times in all a write job runs when PostgreSQL keeps giving it up for contention
+/// (a deadlock, a serialization failure); the last refusal is answered (503, retry).
+pub const WRITE_ATTEMPTS: u32 = 5;
+
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 
@@ -191,6 +196,12 @@ impl Failure {
 impl Error {
     /// True when the database cannot be reached (the error says nothing of the work): a
     /// background pass backs off rather than logging it on every poll.
+    /// True when PostgreSQL gave the work up so that other transactions could go on (see
+    /// [`contention`]): nothing of it was written, and running it again is safe.
+    pub fn contention(&self) -> bool {
+        matches!(self, Error::Postgres(e) if contention(e))
+    }
+
     pub fn unavailable(&self) -> bool {
         match self {
             Error::Postgres(e) => connection_lost(e),
@@ -340,6 +351,8 @@ struct Inner {
     retention: Mutex<operations::retention::Retention>,
     /// Rows pruned by this process's passes so far (metrics).
     pruned: Mutex<operations::retention::Pruned>,
+    /// Write jobs run again after PostgreSQL gave them up for contention (metrics).
+    write_retries: AtomicU64,
     /// Copies of long waitlists' order, for the seat check's positions.
     ranks: Arc<allocation::waitlist_ranks::RankCache>,
     /// Per tenant, the listings that examine rows in memory it may run at once.
@@ -522,6 +535,7 @@ impl Store {
                 operator_tenants: Default::default(),
                 retention: Default::default(),
                 pruned: Default::default(),
+                write_retries: AtomicU64::new(0),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),
@@ -553,6 +567,7 @@ impl Store {
                 operator_tenants: Default::default(),
                 retention: Default::default(),
                 pruned: Default::default(),
+                write_retries: AtomicU64::new(0),
                 ranks: Default::default(),
                 scans: TenantSlots::new(SCANS_PER_TENANT),
                 background: Background::start("seatkeeper-bg", BACKGROUND_THREADS),
@@ -594,7 +609,7 @@ impl Store {
     pub async fn write<T, F>(&self, lock: Lock, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+        F: Fn(&Db) -> Result<T> + Send + 'static,
     {
         self.submit(lock, f, Mode::Batched).await
     }
@@ -605,7 +620,7 @@ impl Store {
     pub async fn write_alone<T, F>(&self, lock: Lock, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+        F: Fn(&Db) -> Result<T> + Send + 'static,
     {
         self.submit(lock, f, Mode::Alone).await
     }
@@ -614,47 +629,78 @@ impl Store {
     pub async fn write_sized<T, F>(&self, lock: Lock, alone: bool, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+        F: Fn(&Db) -> Result<T> + Send + 'static,
     {
         let mode = if alone { Mode::Alone } else { Mode::Batched };
         self.submit(lock, f, mode).await
     }
 
     /// Runs a write job: on SQLite through the writer thread (`lock` is implied: one writer), on
-    /// PostgreSQL in a transaction of its own on a blocking thread, after taking `lock`.
-    async fn submit<T, F>(&self, lock: Lock, f: F, mode: Mode) -> Result<T>
+    /// PostgreSQL in a transaction of its own on a blocking thread, after taking `lock`. A job
+    /// PostgreSQL gives up for contention (a deadlock, a serialization failure) runs again in a
+    /// later transaction, up to [`WRITE_ATTEMPTS`] times in all, after a short random pause.
+    async fn submit<T, F>(&self, lock: Lock, mut f: F, mode: Mode) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+        F: Fn(&Db) -> Result<T> + Send + 'static,
     {
         let tenant = match lock {
             Lock::Tenant(t) => Some(t),
             Lock::None => None,
         };
-        if let (Some(pg), None) = (&self.inner.pg, tenant) {
-            // A job of no tenant: a transaction of its own on a blocking thread.
-            let _slot = tokio::time::timeout(WRITE_QUEUE_WAIT, pg.slots.acquire())
+        let mut attempt = 1;
+        loop {
+            let answer = if let (Some(pg), None) = (&self.inner.pg, tenant) {
+                // A job of no tenant: a transaction of its own on a blocking thread.
+                let _slot = tokio::time::timeout(WRITE_QUEUE_WAIT, pg.slots.acquire())
+                    .await
+                    .map_err(|_| Error::Busy)?
+                    .map_err(|_| Error::Closed)?;
+                let inner = self.inner.clone();
+                tokio::task::spawn_blocking(move || {
+                    let pg = inner.pg.as_ref().ok_or(Error::Closed)?;
+                    Ok::<_, Error>(match pg.write(lock, &f) {
+                        Err(e) if e.contention() => Answer::Again(f, e),
+                        r => Answer::Done(r),
+                    })
+                })
                 .await
-                .map_err(|_| Error::Busy)?
-                .map_err(|_| Error::Closed)?;
-            let inner = self.inner.clone();
-            return tokio::task::spawn_blocking(move || {
-                let pg = inner.pg.as_ref().ok_or(Error::Closed)?;
-                pg.write(lock, f)
-            })
-            .await
-            .map_err(|e| Error::Internal(format!("write task failed: {e}")))?;
+                .map_err(|e| Error::Internal(format!("write task failed: {e}")))??
+            } else {
+                let (reply, rx) = oneshot::channel();
+                let job: Box<dyn Job> = Box::new(TypedJob {
+                    f,
+                    mode,
+                    tenant,
+                    result: None,
+                    reply,
+                });
+                self.queue_job(tenant, job).await?;
+                rx.await.map_err(|_| Error::Closed)?
+            };
+            match answer {
+                Answer::Done(r) => return r,
+                Answer::Again(back, e) => {
+                    self.again_after(attempt, e).await?;
+                    attempt += 1;
+                    f = back;
+                }
+            }
         }
-        let (reply, rx) = oneshot::channel();
-        let job: Box<dyn Job> = Box::new(TypedJob {
-            f: Some(f),
-            mode,
-            tenant,
-            result: None,
-            reply,
-        });
-        self.queue_job(tenant, job).await?;
-        rx.await.map_err(|_| Error::Closed)?
+    }
+
+    /// After attempt `attempt` of a write was given up for contention (`e`): the error when
+    /// that was the last attempt, else a short random pause (growing with the attempts, so
+    /// that the transactions that collided do not collide again) before the next.
+    pub(in crate::store) async fn again_after(&self, attempt: u32, e: Error) -> Result<()> {
+        if attempt >= WRITE_ATTEMPTS {
+            return Err(e);
+        }
+        self.inner.write_retries.fetch_add(1, Ordering::Relaxed);
+        tracing::debug!(attempt, error = %e, "the database gave a write up; running it again");
+        let pause = rand::random::<u64>() % (20 * u64::from(attempt)) + 5;
+        tokio::time::sleep(std::time::Duration::from_millis(pause)).await;
+        Ok(())
     }
 
     /// The longest tenant queue of write jobs waiting on this node (metrics).
@@ -671,7 +717,7 @@ impl Store {
     pub(crate) async fn dry_run<T, F>(&self, lock: Lock, f: F) -> Result<T>
     where
         T: Send + 'static,
-        F: FnOnce(&Db) -> Result<T> + Send + 'static,
+        F: Fn(&Db) -> Result<T> + Send + 'static,
     {
         let slot: Arc<Mutex<Option<T>>> = Arc::new(Mutex::new(None));
         let kept = slot.clone();
@@ -911,6 +957,11 @@ impl Store {
     /// How long history is kept now.
     pub fn retention(&self) -> operations::retention::Retention {
         self.inner.retention.lock().map(|r| *r).unwrap_or_default()
+    }
+
+    /// Write jobs this process ran again after PostgreSQL gave them up for contention (metrics).
+    pub fn write_retries(&self) -> u64 {
+        self.inner.write_retries.load(Ordering::Relaxed)
     }
 
     /// Rows this process's pruning passes deleted so far, per table (metrics).

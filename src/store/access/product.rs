@@ -290,7 +290,7 @@ impl Store {
                     },
                 ),
             )?;
-            Ok((info, token))
+            Ok((info, token.clone()))
         })
         .await
     }
@@ -538,7 +538,7 @@ impl Store {
                 recorded: 0,
                 ignored: Vec::new(),
             };
-            for (e, at) in parsed {
+            for (e, at) in &parsed {
                 let at = at.unwrap_or(now).min(now);
                 let ignore = |reason: &str| {
                     serde_json::json!({"user": e.user, "license": e.license, "reason": reason})

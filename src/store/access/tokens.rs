@@ -313,7 +313,7 @@ impl Store {
                     crate::store::events::acts::TokenIssued { token: json!(info) },
                 ),
             )?;
-            Ok((info, token))
+            Ok((info, token.clone()))
         })
         .await
     }
@@ -349,7 +349,7 @@ impl Store {
             insert_token(c, tenant, &id, &digest, at, None)?;
             let (new, old) = (token_info(c, &id)?, token_info(c, &old)?);
             audit(c, tenant, at, actor.as_str(), crate::store::events::acts::Act::ScimTokenRotate(crate::store::events::acts::TokenRotated { token: json!(new), replaces: json!(old) }))?;
-            Ok((new, token, old))
+            Ok((new, token.clone(), old))
         })
         .await;
         self.inner.scim_cache.invalidate();
@@ -476,7 +476,7 @@ impl Store {
                     crate::store::events::acts::TokenIssued { token: json!(info) },
                 ),
             )?;
-            Ok((info, token))
+            Ok((info, token.clone()))
         })
         .await
     }
@@ -575,7 +575,7 @@ impl Store {
         if !live(&s, now) {
             self.write(Lock::None, move |c| {
                 c.prepare_cached("DELETE FROM console_sessions WHERE id_hash = ?")?
-                    .execute([key])?;
+                    .execute([&key])?;
                 Ok(())
             })
             .await?;
@@ -628,7 +628,7 @@ impl Store {
         let key = hash(id).to_vec();
         self.write(Lock::None, move |c| {
             c.prepare_cached("DELETE FROM console_sessions WHERE id_hash = ?")?
-                .execute([key])?;
+                .execute([&key])?;
             Ok(())
         })
         .await

@@ -409,7 +409,7 @@ impl Store {
         let kept = calls.clone();
         let written = self
             .write(Lock::None, move |c| {
-                for (t, at) in calls {
+                for &(t, at) in &calls {
                     c.prepare_cached("UPDATE tenants SET last_provider_call = CASE WHEN last_provider_call > ?1 THEN last_provider_call ELSE ?1 END WHERE rk = ?2")?
                         .execute(params![rfc3339(at), t])?;
                 }

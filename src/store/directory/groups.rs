@@ -383,7 +383,16 @@ impl Store {
                 let rk = save(c, tenant, None, &id, &doc, &meta)?;
                 let added = add_members(c, tenant, at, rk, &members)?;
                 allocate_after(c, tenant, at, &id, &added, true)?;
-                record(c, Loaded { rk, id, doc, meta }, true)
+                record(
+                    c,
+                    Loaded {
+                        rk,
+                        id,
+                        doc: doc.clone(),
+                        meta,
+                    },
+                    true,
+                )
             },
         )
         .await
@@ -465,12 +474,12 @@ impl Store {
             .write_sized(Lock::Tenant(tenant), alone, move |c| {
                 let at = ticker.now();
                 let row = load_matching(c, ResourceKind::Group, tenant, &id, if_match.as_deref())?;
-                let replace = [MemberChange::Replace(members)];
+                let replace = [MemberChange::Replace(members.clone())];
                 let changes = match &planned {
                     Some(p) if p.rk == row.rk && p.version == row.meta.version => &p.changes[..],
                     _ => &replace[..],
                 };
-                update(c, tenant, at, row, doc, changes, false)
+                update(c, tenant, at, row, doc.clone(), changes, false)
             })
             .await?;
         // As for a PATCH: the member list is read after the commit, off the writer (a large one

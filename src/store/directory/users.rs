@@ -282,10 +282,19 @@ impl Store {
     pub async fn create_user(&self, tenant: TenantKey, doc: Doc) -> Result<UserRecord> {
         let ticker = self.ticker();
         // A job of its own kind, which an engine that batches may merge with the creates
-        // waiting beside it into one statement (`creates`).
-        let (job, rx) = crate::store::directory::creates::Create::new(tenant, doc, ticker);
-        self.queue_job(Some(tenant), Box::new(job)).await?;
-        rx.await.map_err(|_| Error::Closed)?
+        // waiting beside it into one statement (`creates`); run again when the database gives
+        // it up for contention, as any write job (`Store::submit`).
+        let mut attempt = 1;
+        loop {
+            let (job, rx) =
+                crate::store::directory::creates::Create::new(tenant, doc.clone(), ticker.clone());
+            self.queue_job(Some(tenant), Box::new(job)).await?;
+            match rx.await.map_err(|_| Error::Closed)? {
+                Err(e) if e.contention() => self.again_after(attempt, e).await?,
+                answer => return answer,
+            }
+            attempt += 1;
+        }
     }
 
     pub async fn get_user(&self, tenant: TenantKey, id: String) -> Result<UserRecord> {
@@ -316,7 +325,7 @@ impl Store {
         doc: Doc,
         if_match: Option<String>,
     ) -> Result<UserRecord> {
-        self.change_user(tenant, id, if_match, move |_| Ok(doc))
+        self.change_user(tenant, id, if_match, move |_| Ok(doc.clone()))
             .await
     }
 
@@ -341,7 +350,7 @@ impl Store {
         tenant: TenantKey,
         id: String,
         if_match: Option<String>,
-        change: impl FnOnce(Doc) -> Result<Doc> + Send + 'static,
+        change: impl Fn(Doc) -> Result<Doc> + Send + 'static,
     ) -> Result<UserRecord> {
         let ticker = self.ticker();
         self.write(Lock::Tenant(tenant), move |c| {

@@ -89,20 +89,26 @@ pub(in crate::store) enum Mode {
     Alone,
 }
 
+/// What the caller of a write job receives: its answer, or the job itself handed back to be
+/// run again in a later transaction, because PostgreSQL gave its work up so that others could
+/// go on (a deadlock, a serialization failure, a lock not available: nothing of it was
+/// written). A job is a `Fn`, so running it again is running the same change again.
+pub(in crate::store) enum Answer<T, F> {
+    Done(Result<T>),
+    Again(F, Error),
+}
+
 pub(in crate::store) struct TypedJob<T, F> {
-    pub(in crate::store) f: Option<F>,
+    pub(in crate::store) f: F,
     pub(in crate::store) mode: Mode,
     pub(in crate::store) tenant: Option<TenantKey>,
     pub(in crate::store) result: Option<Result<T>>,
-    pub(in crate::store) reply: oneshot::Sender<Result<T>>,
+    pub(in crate::store) reply: oneshot::Sender<Answer<T, F>>,
 }
 
-impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
+impl<T: Send, F: Fn(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
     fn run(&mut self, conn: &Db) -> bool {
-        let Some(f) = self.f.take() else {
-            self.result = Some(Err(Error::Internal("a write job ran twice".into())));
-            return false;
-        };
+        let f = &self.f;
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
             .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
         let ok = r.is_ok();
@@ -116,9 +122,15 @@ impl<T: Send, F: FnOnce(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
         self.tenant
     }
     fn finish(self: Box<Self>, commit: std::result::Result<(), NotCommitted>) {
-        let _ = self.reply.send(settle(commit, self.result));
+        let job = *self;
+        let answer = match job.result {
+            // Its savepoint was rolled back whatever became of the batch: run it again.
+            Some(Err(e)) if e.contention() => Answer::Again(job.f, e),
+            result => Answer::Done(settle(commit, result)),
+        };
+        let _ = job.reply.send(answer);
     }
     fn fail(self: Box<Self>, e: Error) {
-        let _ = self.reply.send(Err(e));
+        let _ = self.reply.send(Answer::Done(Err(e)));
     }
 }

@@ -67,9 +67,9 @@ impl Store {
                 return Ok(false);
             };
             let event = items::AuthFailures {
-                token_id: Text(token_id),
+                token_id: Text(token_id.clone()),
                 reason: Text::from(reason),
-                client: Text::from(client),
+                client: Text::from(client.clone()),
                 requests: Num(requests),
                 ..Default::default()
             };

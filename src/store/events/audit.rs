@@ -440,8 +440,8 @@ impl Store {
                     ticker.now(),
                     "seatkeeper",
                     crate::store::events::acts::Act::AuditKey(crate::store::events::acts::Keyed {
-                        key: id,
-                        previous,
+                        key: id.clone(),
+                        previous: previous.clone(),
                     }),
                 )
             })

@@ -395,7 +395,7 @@ impl Store {
         self.write(Lock::None, move |c| {
             let at = ticker.now();
             let to = json!(recipients).to_string();
-            let n = match closed {
+            let n = match &closed {
                 Closed::Ready { subject, message_id, bytes } => c
                     .prepare_cached(
                         "UPDATE outbox SET state = 'pending', due = ?, recipients = ?, subject = ?, message_id = ?, message = ?
@@ -413,7 +413,7 @@ impl Store {
                     )?
                     .execute(params![at, to, why, id])?,
             };
-            if let (1, Some(copy)) = (n, copy) {
+            if let (1, Some(copy)) = (n, &copy) {
                 c.prepare_cached(
                     "INSERT INTO outbox (tenant, kind, license_rk, license_name, state, created, due, items, recipients, subject, message_id, message, copy_of)
                      SELECT tenant, kind, license_rk, license_name, 'pending', created, ?1, items, ?2, ?3, ?4, ?5, id FROM outbox
@@ -470,7 +470,7 @@ impl Store {
         let ticker = self.ticker();
         self.write(Lock::None, move |c| {
             let at = ticker.now();
-            match outcome {
+            match &outcome {
                 Ok(()) => c
                     .prepare_cached("UPDATE outbox SET state = 'sent', sent = ?, attempts = attempts + 1, last_error = NULL WHERE id = ?")?
                     .execute(params![at, id])?,

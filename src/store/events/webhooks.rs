@@ -421,8 +421,8 @@ impl Store {
                 ),
             )?;
             Ok(WebhookSecret {
-                id,
-                secret,
+                id: id.clone(),
+                secret: secret.clone(),
                 webhook: view(c, rk)?,
             })
         })
@@ -478,7 +478,7 @@ impl Store {
         let lock = tenant.map_or(Lock::None, Lock::Tenant);
         let (key, msg) = (id.clone(), msg_id.clone());
         self.write(lock, move |c| {
-            let (id, msg_id) = (key, msg);
+            let (id, msg_id) = (key.clone(), msg.clone());
             let rk = webhook_key(c, tenant, &id)?;
             let n = c
                 .prepare_cached(
@@ -639,7 +639,7 @@ impl Store {
                 }
                 Ok(true)
             };
-            match outcome {
+            match outcome.clone() {
                 Outcome::Delivered { status } => {
                     c.prepare_cached(
                         "UPDATE webhook_deliveries SET state = 'delivered', done = ?, attempts = attempts + 1, last_status = ?, last_error = NULL
