@@ -315,13 +315,19 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     assert_eq!(outbox["counts"]["collecting"], 2, "{outbox}");
 
     f.close_window();
-    let got = smtp.expect(&f.app, 2).await;
-    let blocked = find(&got, "blocked");
-    assert_eq!(blocked.len(), 1, "one email for 250 blocked users");
-    let m = blocked[0];
+    // The window's two notices of the license (250 waiting, every seat taken) come as one
+    // email to each recipient.
+    let got = smtp.expect(&f.app, 1).await;
+    let combined = find(&got, "combined");
+    assert_eq!(
+        combined.len(),
+        1,
+        "one email for 250 blocked users and the full license"
+    );
+    let m = combined[0];
     assert_eq!(
         subject(m),
-        "[seatkeeper] Contoso / MindManager: 250 people could not get a seat"
+        "[seatkeeper] Contoso / MindManager: 250 people could not get a seat; all 10 seats are in use"
     );
     assert_eq!(
         m["to"],
@@ -345,22 +351,27 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     // Written for the recipient: no user ids, no API paths.
     assert!(!text.contains(&users[0]), "{text}");
     assert!(!text.contains("/admin/v1"), "{text}");
-    // The first 200 in the body, in waitlist order with their places, the rest in the CSV.
+    // The first 25 in the body, in waitlist order with their places, every one in the CSV.
     let listed: Vec<&str> = text
         .lines()
         .filter(|l| l.starts_with("  - Position: "))
         .collect();
-    assert_eq!(listed.len(), 200, "{text}");
+    assert_eq!(listed.len(), 25, "{text}");
     assert!(
         listed[0].starts_with("  - Position: 1 · Name: dev"),
         "{text}"
     );
     assert!(listed[0].contains("Now: waiting"), "{text}");
-    assert!(text.contains("50 more"));
+    assert!(text.contains("225 more"));
+    assert!(text.contains("all 10 of its seats"), "{text}");
     assert_eq!(
-        m["html"].as_str().unwrap().matches("</tr>").count(),
-        201,
-        "a header and 200 rows"
+        m["html"]
+            .as_str()
+            .unwrap()
+            .matches("<strong>Position: ")
+            .count(),
+        25,
+        "25 people in the body"
     );
     let rows = csv_rows(m);
     assert_eq!(rows.len(), 251, "a header and every blocked user");
@@ -381,20 +392,18 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     assert_eq!(names.len(), 250, "every blocked user once");
     assert!(names.iter().all(|n| n.starts_with("dev")));
 
-    // The full-license crossing was its own email, once.
-    let full = find(&got, "threshold");
-    assert_eq!(
-        subject(full[0]),
-        "[seatkeeper] Contoso / MindManager: all 10 seats are in use"
-    );
-
-    // The outbox shows both sent, with their attempts and Message-IDs.
+    // The outbox shows the combined email sent, with its attempts and Message-ID, and the
+    // two notices it carried.
     let outbox = f.outbox().await;
-    assert_eq!(outbox["counts"]["sent"], 2, "{outbox}");
+    assert_eq!(outbox["counts"]["sent"], 1, "{outbox}");
+    assert_eq!(outbox["counts"]["combined"], 2, "{outbox}");
     for n in outbox["notifications"].as_array().unwrap() {
-        assert_eq!(n["attempts"], 1);
-        assert!(n["messageId"].as_str().is_some());
-        assert!(n["sent"].as_str().is_some());
+        if n["state"] == "sent" {
+            assert_eq!(n["kind"], "combined");
+            assert_eq!(n["attempts"], 1);
+            assert!(n["messageId"].as_str().is_some());
+            assert!(n["sent"].as_str().is_some());
+        }
     }
     // Users blocked after the digest closed start a new one.
     let more = f.users("late", 3).await;
@@ -410,8 +419,10 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     let group = id(&groups["Resources"][0]);
     f.members(&group, "add", &more).await;
     f.close_window();
-    let got = smtp.expect(&f.app, 3).await;
-    let m = &got[2];
+    // A lone notice of a window keeps its own email.
+    let got = smtp.expect(&f.app, 2).await;
+    let m = &got[1];
+    assert_eq!(m["headers"]["X-Seatkeeper-Event"], "blocked");
     assert_eq!(
         subject(m),
         "[seatkeeper] Contoso / MindManager: 3 people could not get a seat"
@@ -421,6 +432,102 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
         .admin(Method::GET, &format!("/licenses/{license}"), None)
         .await;
     assert_eq!(seats["blocked"], 253, "{seats}");
+}
+
+/// One sync that touches several licenses sends each of the tenant's recipients one email,
+/// grouped by license inside (the summary and the button first); a license's own recipient
+/// gets only that license's notices.
+#[tokio::test(flavor = "multi_thread")]
+async fn one_sync_touching_three_licenses_is_one_email_per_recipient() {
+    let smtp = Smtp::start("none", 0.0).await;
+    let f = Fixture::with(&smtp, json!(["licensing@contoso.example"]), |c| {
+        c.public_url = Some("https://seats.vendor.example".into());
+    })
+    .await;
+    let group = f.group("Staff", &Vec::<String>::new()).await;
+    let mut licenses = Vec::new();
+    for name in ["Gamma", "Alpha", "Beta"] {
+        licenses.push(f.license(name, 2, "Staff").await);
+    }
+    let (s, b) = f
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{}", licenses[2]),
+            Some(json!({"notify": ["beta-owner@contoso.example"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    // The sync: five people join the group the three licenses select.
+    let users = f.users("s", 5).await;
+    f.members(&group, "add", &users).await;
+    f.close_window();
+    let got = smtp.expect(&f.app, 2).await;
+    let combined = find(&got, "combined");
+    assert_eq!(combined.len(), 2, "{got:#?}");
+    let tenant = combined
+        .iter()
+        .find(|m| m["to"] == json!(["licensing@contoso.example"]))
+        .expect("the tenant's recipient's email");
+    assert_eq!(
+        subject(tenant),
+        "[seatkeeper] Contoso: 3 licenses — Alpha: 3 people could not get a seat; Alpha: all 2 seats are in use; 4 more"
+    );
+    let text = tenant["text"].as_str().unwrap();
+    let at = |s: &str| {
+        text.find(s)
+            .unwrap_or_else(|| panic!("{s:?} missing:\n{text}"))
+    };
+    // The summary and the link first, then each license in name order.
+    assert!(at("In short:") < at("Open the licenses"));
+    assert!(at("Open the licenses") < at("== Alpha =="));
+    assert!(at("== Alpha ==") < at("== Beta ==") && at("== Beta ==") < at("== Gamma =="));
+    assert!(text.contains(&format!(
+        "https://seats.vendor.example/console/tenants/{}/licenses/{}/seats?state=blocked",
+        f.tenant, licenses[1]
+    )));
+    let csvs: Vec<&str> = tenant["attachments"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|a| a["filename"].as_str().unwrap_or_default())
+        .collect();
+    assert_eq!(csvs.len(), 3, "one list of who waits per license: {csvs:?}");
+    // Beta's own recipient: Beta's notices only.
+    let beta = combined
+        .iter()
+        .find(|m| m["to"] == json!(["beta-owner@contoso.example"]))
+        .expect("the license recipient's email");
+    assert_eq!(
+        subject(beta),
+        "[seatkeeper] Contoso / Beta: 3 people could not get a seat; all 2 seats are in use"
+    );
+    let text = beta["text"].as_str().unwrap();
+    assert!(!text.contains("Alpha") && !text.contains("Gamma"), "{text}");
+    // The outbox: six notices carried by the two combined emails, each sent once.
+    let outbox = f.outbox().await;
+    assert_eq!(outbox["counts"]["combined"], 6, "{outbox}");
+    assert_eq!(outbox["counts"]["sent"], 2, "{outbox}");
+    let (s, detail) = f
+        .admin(
+            Method::GET,
+            &format!(
+                "/notifications/{}",
+                outbox["notifications"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .find(|n| n["kind"] == "combined" && n["items"] == 6)
+                    .expect("the tenant's combined row")["id"]
+            ),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{detail}");
+    assert_eq!(detail["events"].as_array().unwrap().len(), 6, "{detail}");
+    assert!(
+        detail["events"][0]["notification"].as_i64().is_some(),
+        "{detail}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]
@@ -434,12 +541,13 @@ async fn thresholds_are_mailed_once_per_crossing() {
     f.members(&group, "add", &users[9..10]).await; // 10: crosses 100 %
     f.members(&group, "add", &users[10..11]).await; // blocked; still 100 %
     f.close_window();
-    let got = smtp.expect(&f.app, 2).await;
-    let t = find(&got, "threshold");
+    // Both crossings and the one who waits: one window, one email.
+    let got = smtp.expect(&f.app, 1).await;
+    let t = find(&got, "combined");
     assert_eq!(t.len(), 1, "both crossings of one window in one email");
     assert_eq!(
         subject(t[0]),
-        "[seatkeeper] Contoso / Pro: all 10 seats are in use"
+        "[seatkeeper] Contoso / Pro: 1 person could not get a seat; all 10 seats are in use"
     );
     let text = t[0]["text"].as_str().unwrap();
     assert!(
@@ -454,7 +562,7 @@ async fn thresholds_are_mailed_once_per_crossing() {
     let (s, _) = f.admin(Method::POST, "/reconcile", None).await;
     assert_eq!(s, StatusCode::OK);
     f.close_window();
-    smtp.expect(&f.app, 2).await;
+    smtp.expect(&f.app, 1).await;
 
     // Falling well below (70 %) re-arms both; crossing again is mailed again.
     f.members(&group, "remove", &users[1..4]).await;
@@ -462,10 +570,14 @@ async fn thresholds_are_mailed_once_per_crossing() {
     f.admin(Method::POST, "/reconcile", None).await;
     f.members(&group, "add", &users[0..4]).await; // 7 + 4: full again, one waits
     f.close_window();
-    let got = smtp.expect(&f.app, 4).await;
-    assert_eq!(find(&got, "blocked").len(), 2);
-    let t = find(&got, "threshold");
+    let got = smtp.expect(&f.app, 2).await;
+    let t = find(&got, "combined");
     assert_eq!(t.len(), 2);
+    assert!(
+        subject(t[1]).contains("1 person could not get a seat"),
+        "{}",
+        subject(t[1])
+    );
     let text = t[1]["text"].as_str().unwrap();
     assert!(
         text.contains("Pro reached all 10 of its seats on") && !text.contains("90%"),
@@ -555,13 +667,22 @@ async fn every_other_event_kind_is_mailed() {
     f.close_window();
 
     // (The user whose seat row was lost is queued again; with 5 of 4 seats in use, they wait.)
-    let got = smtp.expect(&f.app, 8).await;
-    assert_eq!(find(&got, "blocked").len(), 1);
+    // Visio's two notices of the window (the lowered count, the one who waits) come as one
+    // email; the tenant's notices each as its own.
+    let got = smtp.expect(&f.app, 7).await;
+    let visio = find(&got, "combined");
+    assert_eq!(visio.len(), 1, "{got:#?}");
+    assert_eq!(
+        subject(visio[0]),
+        "[seatkeeper] Contoso / Visio: 1 person could not get a seat; seat count lowered from 6 to 4, below the 6 seats in use"
+    );
+    let lowered = visio[0]["text"].as_str().unwrap();
+    assert!(
+        lowered.contains("In the seatkeeper console, open "),
+        "{lowered}"
+    );
+    assert!(!lowered.contains("http"), "{lowered}");
     for (kind, subject_is) in [
-        (
-            "capacity_lowered",
-            "[seatkeeper] Contoso / Visio: seat count lowered from 6 to 4, below the 6 seats in use",
-        ),
         (
             "pending_expired",
             "[seatkeeper] Contoso: 1 group or member never arrived from your identity provider",
@@ -593,7 +714,6 @@ async fn every_other_event_kind_is_mailed() {
         assert!(text.contains("In the seatkeeper console, open "), "{text}");
         assert!(!text.contains("http"), "{text}");
     }
-    let lowered = find(&got, "capacity_lowered")[0]["text"].as_str().unwrap();
     assert!(
         lowered
             .contains("the seat count of Visio was lowered from 6 to 4 while 6 seats were in use")
@@ -618,7 +738,7 @@ async fn every_other_event_kind_is_mailed() {
     // Silence is mailed once per silence: another pass stays quiet until the provider calls.
     f.admin(Method::POST, "/reconcile", None).await;
     f.close_window();
-    smtp.expect(&f.app, 8).await;
+    smtp.expect(&f.app, 7).await;
 
     // A test message goes out at once, to the tenant's recipients or to some of them (never to
     // anyone else: see a_message_refused_for_good_is_kept_and_shown_until_someone_acts).
@@ -630,9 +750,9 @@ async fn every_other_event_kind_is_mailed() {
         )
         .await;
     assert_eq!(s, StatusCode::ACCEPTED, "{q}");
-    let got = smtp.expect(&f.app, 9).await;
-    assert_eq!(got[8]["to"], json!(["licensing@contoso.example"]));
-    assert_eq!(subject(&got[8]), "[seatkeeper] Contoso: test message");
+    let got = smtp.expect(&f.app, 8).await;
+    assert_eq!(got[7]["to"], json!(["licensing@contoso.example"]));
+    assert_eq!(subject(&got[7]), "[seatkeeper] Contoso: test message");
     let (s, e) = f
         .admin(
             Method::POST,
@@ -650,22 +770,32 @@ async fn an_smtp_outage_delays_mail_and_loses_none() {
     smtp.stop();
     let users = f.users("o", 4).await;
     f.group("Ops", &users).await;
-    f.license("Ops", 2, "Ops").await; // 2 blocked, and full
+    f.license("Ops", 2, "Ops").await; // 2 blocked, and full: one combined email
     for _ in 0..3 {
         f.admin(Method::POST, "/notifications/test", None).await;
     }
     f.close_window();
     // Every attempt fails (connection refused) and is scheduled again.
+    let messages = |outbox: &Value| -> Vec<Value> {
+        outbox["notifications"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .filter(|n| n["state"] != "combined")
+            .cloned()
+            .collect()
+    };
     let mut outbox = Value::Null;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(100)).await;
         outbox = f.outbox().await;
-        let all = outbox["notifications"].as_array().unwrap();
-        if all.len() == 5 && all.iter().all(|n| n["attempts"].as_i64() >= Some(1)) {
+        let all = messages(&outbox);
+        if all.len() == 4 && all.iter().all(|n| n["attempts"].as_i64() >= Some(1)) {
             break;
         }
     }
-    for n in outbox["notifications"].as_array().unwrap() {
+    assert_eq!(outbox["counts"]["combined"], 2, "{outbox}");
+    for n in messages(&outbox) {
         assert_eq!(n["state"], "pending", "{n}");
         assert!(n["attempts"].as_i64() >= Some(1), "{n}");
         assert!(
@@ -679,17 +809,15 @@ async fn an_smtp_outage_delays_mail_and_loses_none() {
     f.app.sender_pass().await;
     let smtp = smtp.restart().await;
     f.clock.advance_secs(3600);
-    let got = smtp.expect(&f.app, 5).await;
+    let got = smtp.expect(&f.app, 4).await;
     let ids: std::collections::BTreeSet<&str> = got
         .iter()
         .map(|m| m["headers"]["Message-ID"].as_str().unwrap())
         .collect();
-    assert_eq!(ids.len(), 5, "each message once");
+    assert_eq!(ids.len(), 4, "each message once");
     let outbox = f.outbox().await;
-    assert_eq!(outbox["counts"]["sent"], 5, "{outbox}");
-    assert!(outbox["notifications"]
-        .as_array()
-        .unwrap()
+    assert_eq!(outbox["counts"]["sent"], 4, "{outbox}");
+    assert!(messages(&outbox)
         .iter()
         .all(|n| n["attempts"].as_i64() >= Some(2)));
 }
@@ -1018,25 +1146,16 @@ async fn each_recipient_gets_the_kinds_it_asked_for_and_the_operator_a_copy_with
     let got = smtp.expect(&f.app, 3).await;
     let to = |m: &Value| m["to"].clone();
 
-    // The tenant's recipients of each kind and the license's own.
-    let blocked: Vec<&Value> = find(&got, "blocked")
-        .into_iter()
-        .filter(|m| !subject(m).ends_with("(operator copy)"))
-        .collect();
+    // The tenant's recipients of each kind and the license's own: who receives both of the
+    // window's notices gets them in one email; who receives thresholds only, that one alone.
+    let blocked = find(&got, "combined");
     assert_eq!(blocked.len(), 1, "{got:#?}");
     assert_eq!(
         to(blocked[0]),
         json!(["all@contoso.example", "pm@contoso.example"])
     );
     let threshold = find(&got, "threshold");
-    assert_eq!(
-        to(threshold[0]),
-        json!([
-            "all@contoso.example",
-            "thresholds@contoso.example",
-            "pm@contoso.example"
-        ])
-    );
+    assert_eq!(to(threshold[0]), json!(["thresholds@contoso.example"]));
     let text = blocked[0]["text"].as_str().unwrap();
     // Times in the tenant's zone; one link to the waitlist; no ids in the words.
     assert!(text.contains("Thu 1 Jan 2026, 01:00 CET"), "{text}");
@@ -1070,11 +1189,12 @@ async fn each_recipient_gets_the_kinds_it_asked_for_and_the_operator_a_copy_with
         blocked[0]["headers"]["Message-ID"]
     );
 
-    // The tenant's outbox shows its own messages, not the operator's copy.
+    // The tenant's outbox shows its own messages (the two notices and the combined email
+    // that carried them), not the operator's copy.
     let outbox = f.outbox().await;
     assert_eq!(
         outbox["notifications"].as_array().unwrap().len(),
-        2,
+        3,
         "{outbox}"
     );
 }

@@ -1,6 +1,7 @@
 //! Notifications by email.
 //!
-//! - This module, [`when`], [`wording`] and [`render`] are pure: the event kinds, who receives
+//! - This module, [`when`], [`wording`], [`render`] and [`combined`] (one email per recipient
+//!   for a window's license notices) are pure: the event kinds, who receives
 //!   which kind, what a digest holds, what each kind says to its recipient (in the tenant's time
 //!   zone, with a link to the console page that shows the situation) and how it becomes an email
 //!   (subject, plain-text and HTML parts, CSV attachment, headers).
@@ -10,6 +11,7 @@
 //! Events are written to the outbox by the store, in the transaction of the change that caused
 //! them; nothing is sent from a request handler.
 
+pub mod combined;
 pub mod items;
 pub mod render;
 pub mod when;

@@ -17,7 +17,7 @@ use super::{Audience, Digest, BODY_ITEMS};
 
 /// `Auto-Submitted: auto-generated` (RFC 3834): no vacation replies, no loops.
 #[derive(Debug, Clone)]
-struct AutoSubmitted;
+pub(super) struct AutoSubmitted;
 
 impl Header for AutoSubmitted {
     fn name() -> HeaderName {
@@ -33,7 +33,7 @@ impl Header for AutoSubmitted {
 
 /// Exchange's equivalent of Auto-Submitted.
 #[derive(Debug, Clone)]
-struct SuppressAutoResponse;
+pub(super) struct SuppressAutoResponse;
 
 impl Header for SuppressAutoResponse {
     fn name() -> HeaderName {
@@ -49,7 +49,7 @@ impl Header for SuppressAutoResponse {
 
 /// The event kind, for filtering rules in the recipients' mail clients.
 #[derive(Debug, Clone)]
-struct EventHeader(String);
+pub(super) struct EventHeader(pub(super) String);
 
 impl Header for EventHeader {
     fn name() -> HeaderName {

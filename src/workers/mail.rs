@@ -22,8 +22,10 @@ use rand::Rng;
 use tokio::sync::{watch, Notify};
 
 use crate::alloc::Millis;
-use crate::notify::render;
-use crate::store::events::outbox::{Closed, OperatorCopy, Outgoing};
+use crate::notify::{combined, render, Digest};
+use crate::store::events::outbox::{
+    Closed, OperatorCopy, Outgoing, RenderedCombined, RenderedDigest,
+};
 use crate::store::{self, Store};
 
 /// How often the sender looks for due work when nothing wakes it.
@@ -160,45 +162,18 @@ impl Sender {
         }
     }
 
-    /// One pass: close and render due digests, then deliver every due message.
+    /// One pass: close and render due digests (a window's license notices combined into one
+    /// email per recipient, `notify::combined`), then deliver every due message.
     pub async fn pass(&self, stop: &watch::Receiver<bool>) -> store::Result<()> {
         let now = self.store.now_ms();
+        let mut window = Vec::new();
         for id in self.store.close_digests(now - self.window_ms).await? {
-            let Some((digest, to)) = self.store.digest(id, self.public_url.clone()).await? else {
-                continue;
-            };
-            let copy = self.operator_copy(&digest).await;
-            let closed = if to.is_empty() {
-                tracing::warn!(
-                    notification = id,
-                    kind = digest.kind.as_str(),
-                    tenant = %digest.tenant_name,
-                    "the tenant has no notify recipients: notification skipped"
-                );
-                Closed::NoRecipients {
-                    subject: render::subject(&digest),
-                }
-            } else {
-                let from = self.from.clone();
-                let recipients = to.clone();
-                let rendered = tokio::task::spawn_blocking(move || {
-                    render::render(&digest, &from, &recipients, SystemTime::now())
-                })
-                .await
-                .map_err(|e| store::Error::Internal(e.to_string()))?;
-                match rendered {
-                    Ok(r) => Closed::Ready {
-                        subject: r.subject,
-                        message_id: r.message_id,
-                        bytes: r.bytes,
-                    },
-                    Err(e) => {
-                        tracing::error!(notification = id, error = %e, "cannot render a notification");
-                        Closed::Unrenderable(e.to_string())
-                    }
-                }
-            };
-            self.store.digest_rendered(id, to, closed, copy).await?;
+            if let Some(found) = self.store.digest(id, self.public_url.clone()).await? {
+                window.push(found);
+            }
+        }
+        if !window.is_empty() {
+            self.render_window(window).await?;
         }
         loop {
             if *stop.borrow() {
@@ -218,6 +193,93 @@ impl Sender {
                 self.store.delivery(m.id, outcome).await?;
             }
         }
+    }
+
+    /// Renders a window's closed digests: the combined emails [`combined::plan`] decides,
+    /// then each digest for the addresses that get it on its own; stores it all at once.
+    async fn render_window(&self, window: Vec<(Digest, Vec<String>)>) -> store::Result<()> {
+        let mut plan = combined::plan(&window);
+        let mut combined_out = Vec::new();
+        for (parts, to) in std::mem::take(&mut plan.combined) {
+            let digests: Vec<Digest> = parts.iter().map(|&i| window[i].0.clone()).collect();
+            let (from, recipients) = (self.from.clone(), to.clone());
+            let token = uuid::Uuid::new_v4().simple().to_string();
+            let rendered = tokio::task::spawn_blocking(move || {
+                let refs: Vec<&Digest> = digests.iter().collect();
+                combined::render(&refs, &from, &recipients, SystemTime::now(), &token)
+            })
+            .await
+            .map_err(|e| store::Error::Internal(e.to_string()))?;
+            match rendered {
+                Ok(r) => combined_out.push(RenderedCombined {
+                    parts: parts.iter().map(|&i| window[i].0.id).collect(),
+                    recipients: to,
+                    subject: r.subject,
+                    message_id: r.message_id,
+                    bytes: r.bytes,
+                }),
+                Err(e) => {
+                    // Each notice then goes to these addresses on its own (and fails there
+                    // the same way, visibly, on its own row).
+                    tracing::error!(error = %e, "cannot render a combined notification");
+                    for &i in &parts {
+                        plan.own[i].extend(to.iter().cloned());
+                    }
+                }
+            }
+        }
+        let mut digests = Vec::new();
+        for ((digest, all), own) in window.into_iter().zip(plan.own) {
+            let id = digest.id;
+            let copy = self.operator_copy(&digest).await;
+            let closed = if own.is_empty() && !all.is_empty() {
+                Closed::Combined {
+                    subject: render::subject(&digest),
+                }
+            } else if own.is_empty() {
+                tracing::warn!(
+                    notification = id,
+                    kind = digest.kind.as_str(),
+                    tenant = %digest.tenant_name,
+                    "the tenant has no notify recipients: notification skipped"
+                );
+                Closed::NoRecipients {
+                    subject: render::subject(&digest),
+                }
+            } else {
+                let from = self.from.clone();
+                let recipients = own.clone();
+                let rendered = tokio::task::spawn_blocking(move || {
+                    render::render(&digest, &from, &recipients, SystemTime::now())
+                })
+                .await
+                .map_err(|e| store::Error::Internal(e.to_string()))?;
+                match rendered {
+                    Ok(r) => Closed::Ready {
+                        subject: r.subject,
+                        message_id: r.message_id,
+                        bytes: r.bytes,
+                    },
+                    Err(e) => {
+                        tracing::error!(notification = id, error = %e, "cannot render a notification");
+                        Closed::Unrenderable(e.to_string())
+                    }
+                }
+            };
+            // A combined digest lists everyone it reached; one of its own, who it is sent to.
+            let recipients = if matches!(closed, Closed::Combined { .. }) {
+                all
+            } else {
+                own
+            };
+            digests.push(RenderedDigest {
+                id,
+                recipients,
+                closed,
+                copy,
+            });
+        }
+        self.store.window_rendered(digests, combined_out).await
     }
 
     /// The operator's copy of `digest`, rendered, when `operator_notify` asks for its kind (a

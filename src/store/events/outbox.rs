@@ -3,7 +3,10 @@
 //! rendered once and delivered by the sender in `workers::mail`.
 //!
 //! Digest life: `collecting` → (window over) `closing` → (rendered) `pending` → `sent` |
-//! `failed` (a permanent SMTP rejection) | `skipped` (no recipients). A transient failure keeps
+//! `failed` (a permanent SMTP rejection) | `skipped` (no recipients); or `combined` when every
+//! recipient got its notices in a combined email (`notify::combined`: one email per recipient
+//! for a window's license notices), an outbox row of kind `combined` whose events name the
+//! digests it carries. A transient failure keeps
 //! the row `pending` with a later `due`. A failed row stays until someone retries it (back to
 //! `pending`) or dismisses it (`dismissed`); finished rows go after 30 days.
 
@@ -29,10 +32,12 @@ pub enum DigestState {
     Failed,
     Skipped,
     Dismissed,
+    /// Its notices went out in combined emails (rows of kind `combined`), not on their own.
+    Combined,
 }
 
 impl DigestState {
-    pub const ALL: [DigestState; 7] = [
+    pub const ALL: [DigestState; 8] = [
         DigestState::Collecting,
         DigestState::Closing,
         DigestState::Pending,
@@ -40,6 +45,7 @@ impl DigestState {
         DigestState::Failed,
         DigestState::Skipped,
         DigestState::Dismissed,
+        DigestState::Combined,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -51,6 +57,7 @@ impl DigestState {
             DigestState::Failed => "failed",
             DigestState::Skipped => "skipped",
             DigestState::Dismissed => "dismissed",
+            DigestState::Combined => "combined",
         }
     }
 
@@ -270,6 +277,28 @@ pub enum Closed {
         subject: String,
     },
     Unrenderable(String),
+    /// Every recipient (`recipients`) got its notices in combined emails.
+    Combined {
+        subject: String,
+    },
+}
+
+/// One closed digest of a window, rendered: what became of it, and the operator's copy.
+pub struct RenderedDigest {
+    pub id: i64,
+    pub recipients: Vec<String>,
+    pub closed: Closed,
+    pub copy: Option<OperatorCopy>,
+}
+
+/// A combined email of a window: the digests it carries (outbox ids), rendered for its
+/// recipients.
+pub struct RenderedCombined {
+    pub parts: Vec<i64>,
+    pub recipients: Vec<String>,
+    pub subject: String,
+    pub message_id: String,
+    pub bytes: Vec<u8>,
 }
 
 /// The operator's copy of a digest (`operator_notify`), rendered.
@@ -381,45 +410,85 @@ impl Store {
         .await
     }
 
-    /// Stores what became of a closed digest: `pending` with its exact message, `skipped`
-    /// without recipients, `failed` when it cannot be rendered; and queues the operator's copy,
-    /// once per digest (a retried digest is not copied again).
-    pub async fn digest_rendered(
+    /// Stores what became of a window's closed digests, in one transaction: each digest
+    /// `pending` with its exact message, `skipped` without recipients, `failed` when it cannot
+    /// be rendered, `combined` when its recipients got it in combined emails; the operator's
+    /// copy of each (once per digest: a retried digest is not copied again); and each combined
+    /// email as a `pending` row of kind `combined` — only when this transaction moved every
+    /// digest it carries out of `closing`, so that of several nodes rendering the same window
+    /// one queues it.
+    pub async fn window_rendered(
         &self,
-        id: i64,
-        recipients: Vec<String>,
-        closed: Closed,
-        copy: Option<OperatorCopy>,
+        digests: Vec<RenderedDigest>,
+        combined: Vec<RenderedCombined>,
     ) -> Result<()> {
         let ticker = self.ticker();
         self.write(Lock::None, move |c| {
             let at = ticker.now();
-            let to = json!(recipients).to_string();
-            let n = match &closed {
-                Closed::Ready { subject, message_id, bytes } => c
-                    .prepare_cached(
-                        "UPDATE outbox SET state = 'pending', due = ?, recipients = ?, subject = ?, message_id = ?, message = ?
-                         WHERE id = ? AND state = 'closing'",
+            let mut moved = std::collections::HashSet::new();
+            for d in &digests {
+                let (id, to) = (d.id, json!(d.recipients).to_string());
+                let n = match &d.closed {
+                    Closed::Ready { subject, message_id, bytes } => c
+                        .prepare_cached(
+                            "UPDATE outbox SET state = 'pending', due = ?, recipients = ?, subject = ?, message_id = ?, message = ?
+                             WHERE id = ? AND state = 'closing'",
+                        )?
+                        .execute(params![at, to, subject, message_id, bytes, id])?,
+                    Closed::NoRecipients { subject } => c
+                        .prepare_cached(
+                            "UPDATE outbox SET state = 'skipped', due = ?, recipients = ?, subject = ?, last_error = ? WHERE id = ? AND state = 'closing'",
+                        )?
+                        .execute(params![at, to, subject, "no recipient of the tenant or the license receives this kind", id])?,
+                    Closed::Unrenderable(why) => c
+                        .prepare_cached(
+                            "UPDATE outbox SET state = 'failed', due = ?, recipients = ?, last_error = ? WHERE id = ? AND state = 'closing'",
+                        )?
+                        .execute(params![at, to, why, id])?,
+                    Closed::Combined { subject } => c
+                        .prepare_cached(
+                            "UPDATE outbox SET state = 'combined', due = ?, recipients = ?, subject = ? WHERE id = ? AND state = 'closing'",
+                        )?
+                        .execute(params![at, to, subject, id])?,
+                };
+                if n == 1 {
+                    moved.insert(id);
+                }
+                if let (1, Some(copy)) = (n, &d.copy) {
+                    c.prepare_cached(
+                        "INSERT INTO outbox (tenant, kind, license_rk, license_name, state, created, due, items, recipients, subject, message_id, message, copy_of)
+                         SELECT tenant, kind, license_rk, license_name, 'pending', created, ?1, items, ?2, ?3, ?4, ?5, id FROM outbox
+                         WHERE id = ?6 AND NOT EXISTS (SELECT 1 FROM outbox WHERE copy_of = ?6)",
                     )?
-                    .execute(params![at, to, subject, message_id, bytes, id])?,
-                Closed::NoRecipients { subject } => c
+                    .execute(params![at, json!(copy.recipients).to_string(), copy.subject, copy.message_id, copy.bytes, id])?;
+                }
+            }
+            for m in &combined {
+                let Some(&first) = m.parts.first() else { continue };
+                if !m.parts.iter().all(|p| moved.contains(p)) {
+                    // Another node rendered this window first.
+                    continue;
+                }
+                let id: i64 = c
                     .prepare_cached(
-                        "UPDATE outbox SET state = 'skipped', due = ?, recipients = ?, subject = ?, last_error = ? WHERE id = ? AND state = 'closing'",
+                        "INSERT INTO outbox (tenant, kind, license_rk, state, created, due, items, recipients, subject, message_id, message)
+                         SELECT tenant, 'combined', 0, 'pending', ?1, ?1, ?2, ?3, ?4, ?5, ?6 FROM outbox WHERE id = ?7
+                         RETURNING id",
                     )?
-                    .execute(params![at, to, subject, "no recipient of the tenant or the license receives this kind", id])?,
-                Closed::Unrenderable(why) => c
-                    .prepare_cached(
-                        "UPDATE outbox SET state = 'failed', due = ?, recipients = ?, last_error = ? WHERE id = ? AND state = 'closing'",
-                    )?
-                    .execute(params![at, to, why, id])?,
-            };
-            if let (1, Some(copy)) = (n, &copy) {
-                c.prepare_cached(
-                    "INSERT INTO outbox (tenant, kind, license_rk, license_name, state, created, due, items, recipients, subject, message_id, message, copy_of)
-                     SELECT tenant, kind, license_rk, license_name, 'pending', created, ?1, items, ?2, ?3, ?4, ?5, id FROM outbox
-                     WHERE id = ?6 AND NOT EXISTS (SELECT 1 FROM outbox WHERE copy_of = ?6)",
-                )?
-                .execute(params![at, json!(copy.recipients).to_string(), copy.subject, copy.message_id, copy.bytes, id])?;
+                    .query_row(
+                        params![at, m.parts.len() as i64, json!(m.recipients).to_string(), m.subject, m.message_id, m.bytes, first],
+                        |r| r.get(0),
+                    )?;
+                let mut st = c.prepare_cached(
+                    "INSERT INTO outbox_items (outbox_id, seq, at, detail) VALUES (?, ?, ?, ?)",
+                )?;
+                for (seq, part) in m.parts.iter().enumerate() {
+                    let (kind, license): (String, Option<String>) = c
+                        .prepare_cached("SELECT kind, license_name FROM outbox WHERE id = ?")?
+                        .query_row([*part], |r| Ok((r.get(0)?, r.get(1)?)))?;
+                    let detail = json!({"notification": part, "kind": kind, "license": license, "at": rfc3339(at)});
+                    st.execute(params![id, seq as i64 + 1, at, detail.to_string()])?;
+                }
             }
             Ok(())
         })

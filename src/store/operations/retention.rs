@@ -74,7 +74,7 @@ const STATEMENTS: [(&str, &str); 4] = [
         // A failed message is not finished: it stays until retried or dismissed (an operator's
         // failed copy, which no tenant admin sees, goes with the rest).
         "DELETE FROM outbox WHERE id IN (
-           SELECT id FROM outbox WHERE (state IN ('sent', 'skipped', 'dismissed') OR (copy_of IS NOT NULL AND state = 'failed'))
+           SELECT id FROM outbox WHERE (state IN ('sent', 'skipped', 'dismissed', 'combined') OR (copy_of IS NOT NULL AND state = 'failed'))
              AND created < ?1 LIMIT ?2)",
     ),
 ];
