@@ -279,7 +279,15 @@ impl Sender {
                 copy,
             });
         }
-        self.store.window_rendered(digests, combined_out).await
+        match self.store.window_rendered(digests, combined_out).await {
+            Err(store::Error::Conflict(why)) => {
+                // Another node stored part of this window first: what is still closing is
+                // rendered again by the next pass.
+                tracing::debug!(reason = %why, "a digest window was rendered elsewhere");
+                Ok(())
+            }
+            r => r,
+        }
     }
 
     /// The operator's copy of `digest`, rendered, when `operator_notify` asks for its kind (a

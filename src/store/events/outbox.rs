@@ -414,9 +414,10 @@ impl Store {
     /// `pending` with its exact message, `skipped` without recipients, `failed` when it cannot
     /// be rendered, `combined` when its recipients got it in combined emails; the operator's
     /// copy of each (once per digest: a retried digest is not copied again); and each combined
-    /// email as a `pending` row of kind `combined` — only when this transaction moved every
-    /// digest it carries out of `closing`, so that of several nodes rendering the same window
-    /// one queues it.
+    /// email as a `pending` row of kind `combined`. All or nothing: when another node stored
+    /// any of these digests first, nothing is stored ([`Error::Conflict`]) and the digests still
+    /// closing are rendered again by the next pass, so that a notice is never marked as sent in
+    /// a combined email that was not queued.
     pub async fn window_rendered(
         &self,
         digests: Vec<RenderedDigest>,
@@ -451,10 +452,13 @@ impl Store {
                         )?
                         .execute(params![at, to, subject, id])?,
                 };
-                if n == 1 {
-                    moved.insert(id);
+                if n == 0 {
+                    return Err(Error::Conflict(format!(
+                        "notification {id} was rendered by another node"
+                    )));
                 }
-                if let (1, Some(copy)) = (n, &d.copy) {
+                moved.insert(id);
+                if let Some(copy) = &d.copy {
                     c.prepare_cached(
                         "INSERT INTO outbox (tenant, kind, license_rk, license_name, state, created, due, items, recipients, subject, message_id, message, copy_of)
                          SELECT tenant, kind, license_rk, license_name, 'pending', created, ?1, items, ?2, ?3, ?4, ?5, id FROM outbox
@@ -466,8 +470,7 @@ impl Store {
             for m in &combined {
                 let Some(&first) = m.parts.first() else { continue };
                 if !m.parts.iter().all(|p| moved.contains(p)) {
-                    // Another node rendered this window first.
-                    continue;
+                    return Err(Error::Internal("a combined email carries a digest of another window".into()));
                 }
                 let id: i64 = c
                     .prepare_cached(
