@@ -175,8 +175,7 @@ impl<S: SeatStore> Allocator<'_, S> {
             self.settle(l, u, e, cause, &mut newcomer)?;
         }
         self.guard = true;
-        self.fill(l, &[], false)?;
-        self.enforce_regained(l)
+        self.fill(l, &[], false)
     }
 }
 

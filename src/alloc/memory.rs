@@ -388,6 +388,7 @@ mod tests {
     ) {
         let mut a = Allocator::with_order(m, now, order);
         f(&mut a);
+        a.finish().unwrap();
         drop(a);
         m.flush();
     }

@@ -150,7 +150,8 @@ pub struct Allocator<'a, S: SeatStore> {
     defer_fill: bool,
     /// Licenses under `block_newest` where a seat came back to its user, entitled again (a
     /// held seat kept, or a releasing one back inside its grace): the seat counts against the
-    /// count as granted once more, so use is brought under it at the end of the run.
+    /// count as granted once more, so use is brought under it when the run ends
+    /// ([`Allocator::finish`]).
     regained: HashSet<LicenseKey>,
     pub report: Report,
 }
@@ -469,21 +470,24 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
                 self.report.repaired += 1;
             }
         }
-        self.admit(l, users, newcomers)?;
-        self.enforce_regained(l)
+        self.admit(l, users, newcomers)
     }
 
-    /// Under `block_newest`, a license where this run gave a held or releasing seat back to its
-    /// user is brought back under its count, as the lowering would have done had the seat been
-    /// granted then.
-    fn enforce_regained(&mut self, l: LicenseKey) -> Result<(), S::Error> {
-        if !self.regained.remove(&l) {
-            return Ok(());
+    /// Ends a run (one change, whatever steps it took): under `block_newest`, a license where
+    /// the run gave a held or releasing seat back to its user is brought back under its count,
+    /// as the lowering would have done had the seat been granted then. Every run calls this
+    /// once, after the whole change.
+    pub fn finish(&mut self) -> Result<(), S::Error> {
+        let mut regained: Vec<LicenseKey> = self.regained.drain().collect();
+        regained.sort_unstable();
+        for l in regained {
+            if let Some(policy) = self.policy(l)? {
+                if policy.on_lowered == OnLowered::BlockNewest {
+                    self.enforce_capacity(l, &policy)?;
+                }
+            }
         }
-        match self.policy(l)? {
-            Some(policy) => self.enforce_capacity(l, &policy),
-            None => Ok(()),
-        }
+        Ok(())
     }
 
     /// As [`Self::reevaluate`], for users who can only lose their entitlement (the members of

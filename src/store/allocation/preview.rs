@@ -602,7 +602,8 @@ pub(in crate::store) fn with_allocator(
 ) -> Result<()> {
     let order = p.next_order(at);
     let mut a = Allocator::with_order(p, at, order);
-    f(&mut a)
+    f(&mut a)?;
+    a.finish()
 }
 
 /// Each seat of license `l`: its state and whether the breaker holds its loss.

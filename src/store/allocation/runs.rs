@@ -60,6 +60,7 @@ fn allocate_in(
     view.now = now;
     let mut a = Allocator::with_order(&mut view, now, order);
     f(&mut a)?;
+    a.finish()?;
     let report = std::mem::take(&mut a.report);
     drop(a);
     view.flush()?;
