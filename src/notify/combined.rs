@@ -265,7 +265,7 @@ fn text_body(parts: &[Part]) -> String {
         }
         match &c.act.url {
             Some(url) => {
-                let _ = writeln!(t, "Open {}: {url}", c.act.place);
+                let _ = writeln!(t, "Open {}:\n  {url}", c.act.place);
             }
             None => {
                 let _ = writeln!(t, "In the console: {}", c.act.place);

@@ -200,6 +200,7 @@ impl TestApp {
         token: Option<&str>,
         body: Option<Value>,
     ) -> (StatusCode, Value) {
+        let verb = method.to_string();
         let mut rb = self
             .client
             .request(method, format!("{}{path}", self.address));
@@ -213,6 +214,7 @@ impl TestApp {
         }
         let resp = rb.send().await.expect("request sent");
         let status = resp.status();
+        record_route_hit(&verb, resp.url().path(), status);
         let text = resp.text().await.unwrap();
         let value = if text.is_empty() {
             Value::Null
@@ -471,6 +473,32 @@ impl Scenario {
             )
             .await;
         assert_eq!(s, StatusCode::OK, "{b}");
+    }
+}
+
+/// With `SEATKEEPER_ROUTE_HITS=<file>`, appends each request a test makes through these
+/// helpers (method, path, status, the test's name) to the file: `.ci/route-coverage` then
+/// lists, for every route of `http::route_table`, the tests that call it.
+pub fn record_route_hit(method: &str, path: &str, status: StatusCode) {
+    use std::io::Write as _;
+    let Ok(file) = std::env::var("SEATKEEPER_ROUTE_HITS") else {
+        return;
+    };
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("unnamed")
+        .to_owned();
+    let binary = std::env::current_exe()
+        .ok()
+        .and_then(|p| p.file_stem().map(|s| s.to_string_lossy().into_owned()))
+        .map(|s| s.split('-').next().unwrap_or_default().to_owned())
+        .unwrap_or_default();
+    if let Ok(mut f) = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(file)
+    {
+        let _ = writeln!(f, "{method}\t{path}\t{}\t{binary}::{test}", status.as_u16());
     }
 }
 

@@ -498,3 +498,19 @@ async fn no_credential_but_the_operators_acts_on_another_tenant_on_any_route() {
     eprintln!("cross-tenant matrix: {} routes, {cells} cells", table.len());
     app.stop().await;
 }
+
+/// The route table lists each route once; with `SEATKEEPER_ROUTE_HITS` set it is written
+/// beside the hits (`<file>.routes`), for `.ci/route-coverage` to list the tests of each route.
+#[test]
+fn the_route_table_names_each_route_once() {
+    let table = seatkeeper::http::route_table();
+    let mut seen = std::collections::BTreeSet::new();
+    for (m, p) in &table {
+        assert!(p.starts_with('/'), "{m} {p}");
+        assert!(seen.insert((m.to_string(), p.clone())), "{m} {p} twice");
+    }
+    if let Ok(file) = std::env::var("SEATKEEPER_ROUTE_HITS") {
+        let lines: String = table.iter().map(|(m, p)| format!("{m}\t{p}\n")).collect();
+        std::fs::write(format!("{file}.routes"), lines).unwrap();
+    }
+}
