@@ -591,3 +591,208 @@ fn hold_verbs_list_show_and_decide_the_circuit_breakers_holds() {
     let (ok, _, err) = seatkeeper(&db, &["check"]);
     assert!(ok, "{err}");
 }
+
+/// Runs `statement` on the database behind the CLI's back (a state only the daemon's sender
+/// would reach).
+fn behind_the_back(db: &std::path::Path, statement: &str) {
+    if postgres_support::selected() {
+        let url = postgres_support::cluster().database_for(db);
+        let statement = statement.to_owned();
+        std::thread::spawn(move || {
+            let mut c = postgres::Client::connect(&url, postgres::NoTls).unwrap();
+            c.batch_execute(&statement).unwrap();
+        })
+        .join()
+        .unwrap();
+    } else {
+        rusqlite_open(db).execute_batch(statement).unwrap();
+    }
+}
+
+/// The verbs of a licensing admin's day and of offboarding, on a directory a provider sent:
+/// overrides, a grant by hand, a user's seats, the reclaim preview, the event feed, a token
+/// rotated, a notification dismissed, a license deleted, and a tenant listed, shown, exported,
+/// closed and reopened.
+#[test]
+fn seat_and_offboarding_verbs_work_from_the_shell() {
+    use seatkeeper::scim::resource::normalize;
+    use seatkeeper::scim::schema::ResourceKind;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    assert!(
+        seatkeeper(
+            &db,
+            &["tenant", "create", "acme", "--notify", "it@acme.test"]
+        )
+        .0
+    );
+    let (ok, _, err) = seatkeeper(
+        &db,
+        &[
+            "license",
+            "create",
+            "acme",
+            "pro",
+            "--seats",
+            "1",
+            "--group",
+            "Team",
+            "--auto-promote",
+            "false",
+        ],
+    );
+    assert!(ok, "{err}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let database = if postgres_support::selected() {
+            std::path::PathBuf::from(postgres_support::cluster().database_for(&db))
+        } else {
+            db.clone()
+        };
+        let store = seatkeeper::store::Store::open(&database).unwrap();
+        let t = store.tenant("acme").await.unwrap().key;
+        let mut ids = Vec::new();
+        for name in ["ann", "bob", "cat"] {
+            let (doc, _) = normalize(ResourceKind::User, &json!({"userName": name})).unwrap();
+            ids.push(store.create_user(t, doc).await.unwrap().id);
+        }
+        let members: Vec<_> = ids.iter().map(|i| json!({"value": i})).collect();
+        let (doc, members) = normalize(
+            ResourceKind::Group,
+            &json!({"displayName": "Team", "members": members}),
+        )
+        .unwrap();
+        store.create_group(t, doc, members).await.unwrap();
+        store.close();
+    });
+    // ann holds the one seat; bob and cat wait.
+    let (ok, out, err) = seatkeeper(&db, &["license", "user-seats", "acme", "bob"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)[0]["state"], "blocked", "{out}");
+    assert_eq!(json(&out)[0]["license"]["name"], "pro", "{out}");
+    let (ok, out, err) = seatkeeper(&db, &["license", "override", "acme", "pro", "cat", "pin"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["pinned"], true, "{out}");
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &["license", "override", "acme", "pro", "ann", "exclude"],
+    );
+    assert!(ok, "{err}");
+    assert_eq!(
+        json(&out)["state"],
+        "none",
+        "excluded: the seat is freed: {out}"
+    );
+    let (ok, out, err) = seatkeeper(&db, &["license", "overrides", "acme", "pro"]);
+    assert!(ok, "{err}");
+    let kinds: Vec<(String, String)> = json(&out)
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|o| {
+            (
+                o["userName"].as_str().unwrap().to_owned(),
+                o["kind"].as_str().unwrap().to_owned(),
+            )
+        })
+        .collect();
+    assert!(kinds.contains(&("cat".into(), "pin".into())), "{out}");
+    assert!(kinds.contains(&("ann".into(), "exclude".into())), "{out}");
+    assert!(
+        json(&out)[0]["setBy"].as_str().unwrap().starts_with("cli:"),
+        "{out}"
+    );
+    // The freed seat waits for an admin (auto-promotion off): granted by hand, out of order.
+    let (ok, out, err) = seatkeeper(&db, &["license", "grant", "acme", "pro", "bob"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["state"], "granted", "{out}");
+    let (ok, _, err) = seatkeeper(&db, &["license", "grant", "acme", "pro", "cat"]);
+    assert!(!ok && err.contains("seat"), "no seat is free: {err}");
+    let (ok, out, err) = seatkeeper(&db, &["license", "override", "acme", "pro", "ann", "none"]);
+    assert!(ok, "{err}");
+    assert_eq!(
+        json(&out)["state"],
+        "blocked",
+        "back on the waitlist: {out}"
+    );
+    let (ok, out, err) = seatkeeper(&db, &["license", "reclaim", "acme", "pro"]);
+    assert!(ok, "{err}");
+    assert!(json(&out).is_object(), "{out}");
+    let (ok, out, err) = seatkeeper(&db, &["events", "acme"]);
+    assert!(ok, "{err}");
+    let events = json(&out);
+    let types: Vec<&str> = events["events"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["event"].as_str().unwrap_or_default())
+        .collect();
+    assert!(
+        types.contains(&"granted") && types.contains(&"blocked"),
+        "{out}"
+    );
+    assert!(
+        types.contains(&"released"),
+        "the exclusion freed ann's seat: {out}"
+    );
+
+    // A SCIM token rotated: a new secret; both listed until the old one's overlap ends.
+    let (ok, _, err) = seatkeeper(&db, &["token", "issue", "acme"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = seatkeeper(&db, &["token", "list", "acme"]);
+    let old = json(&out)[0]["id"].as_str().unwrap().to_owned();
+    let (ok, new, err) = seatkeeper(&db, &["token", "rotate", "acme", &old, "--overlap", "60"]);
+    assert!(ok && new.trim().starts_with("skt_"), "{err}");
+    let (_, out, _) = seatkeeper(&db, &["token", "list", "acme"]);
+    assert_eq!(json(&out).as_array().unwrap().len(), 2, "{out}");
+
+    // A failed notification dismissed (only a failed or skipped one can be).
+    let (ok, out, err) = seatkeeper(&db, &["notifications", "test", "acme"]);
+    assert!(ok, "{err}");
+    let id = json(&out)["id"].to_string();
+    let (ok, _, err) = seatkeeper(&db, &["notifications", "dismiss", "acme", &id]);
+    assert!(!ok && err.contains("only those can be dismissed"), "{err}");
+    behind_the_back(
+        &db,
+        &format!("UPDATE outbox SET state = 'failed' WHERE id = {id}"),
+    );
+    let (ok, out, err) = seatkeeper(&db, &["notifications", "dismiss", "acme", &id]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["state"], "dismissed");
+
+    // The license deleted, then the tenant listed, shown, exported, closed and reopened.
+    let (ok, _, err) = seatkeeper(&db, &["license", "delete", "acme", "pro"]);
+    assert!(ok, "{err}");
+    let (ok, _, err) = seatkeeper(&db, &["license", "show", "acme", "pro"]);
+    assert!(!ok && err.contains("not found"), "{err}");
+    let (ok, out, _) = seatkeeper(&db, &["tenant", "list"]);
+    assert!(ok);
+    assert_eq!(json(&out)[0]["name"], "acme");
+    let (ok, out, _) = seatkeeper(&db, &["tenant", "show", "acme"]);
+    assert!(ok);
+    assert_eq!(json(&out)["notify"], json!(["it@acme.test"]));
+    let (ok, out, err) = seatkeeper(&db, &["tenant", "export", "acme"]);
+    assert!(ok, "{err}");
+    let users = out.lines().filter(|l| json(l)["type"] == "user").count();
+    assert_eq!(users, 3, "{out}");
+    let (ok, _, err) = seatkeeper(&db, &["tenant", "delete", "acme"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = seatkeeper(&db, &["tenant", "show", "acme"]);
+    assert!(json(&out)["closed"].as_str().is_some(), "{out}");
+    let (ok, _, err) = seatkeeper(&db, &["tenant", "restore", "acme"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = seatkeeper(&db, &["tenant", "show", "acme"]);
+    assert!(
+        json(&out).get("closed").is_none_or(Value::is_null),
+        "reopened: {out}"
+    );
+    let (ok, _, err) = seatkeeper(&db, &["tenant", "delete", "acme", "--purge-now"]);
+    assert!(ok, "{err}");
+    let (_, out, _) = seatkeeper(&db, &["tenant", "list"]);
+    assert_eq!(json(&out).as_array().unwrap().len(), 0, "purged: {out}");
+}

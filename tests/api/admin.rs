@@ -585,3 +585,160 @@ async fn a_token_revoked_by_another_process_stops_working_within_the_cache_perio
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
 }
+
+/// The operator's product tokens: listed without their secret, revoked at once (the product
+/// API then refuses the token).
+#[tokio::test]
+async fn operator_product_tokens_are_listed_and_revoked() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant("Contoso").await;
+    let (s, issued) = app.admin(Method::POST, "/product-tokens", None).await;
+    assert_eq!(s, StatusCode::CREATED, "{issued}");
+    let (id, token) = (
+        issued["id"].as_str().unwrap().to_owned(),
+        issued["token"].as_str().unwrap().to_owned(),
+    );
+    let (s, list) = app.admin(Method::GET, "/product-tokens", None).await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let tokens = list["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{list}");
+    assert_eq!(tokens[0]["id"], id.as_str());
+    assert!(
+        !list.to_string().contains(&token),
+        "never the secret: {list}"
+    );
+    let check = format!("/product/v1/tenants/{t}/users/nobody@contoso.example/seats");
+    let (s, _) = app.request(Method::GET, &check, Some(&token), None).await;
+    assert_ne!(s, StatusCode::UNAUTHORIZED, "the token works before");
+    let (s, _) = app
+        .admin(Method::DELETE, &format!("/product-tokens/{id}"), None)
+        .await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app.request(Method::GET, &check, Some(&token), None).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED, "refused once revoked");
+    let (_, list) = app.admin(Method::GET, "/product-tokens", None).await;
+    assert!(list["tokens"][0]["revoked"].as_str().is_some(), "{list}");
+    let (s, _) = app
+        .admin(Method::DELETE, "/product-tokens/00000000deadbeef", None)
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}
+
+/// A tenant's admin tokens are listed by id, never with their secret.
+#[tokio::test]
+async fn a_tenants_admin_tokens_are_listed_without_their_secrets() {
+    let app = TestApp::spawn().await;
+    let (t, _) = app.tenant("Contoso").await;
+    let secret = app.admin_token(&t).await;
+    let (s, list) = app
+        .admin(Method::GET, &format!("/tenants/{t}/admin-tokens"), None)
+        .await;
+    assert_eq!(s, StatusCode::OK, "{list}");
+    let tokens = list["tokens"].as_array().unwrap();
+    assert_eq!(tokens.len(), 1, "{list}");
+    assert!(secret.contains(tokens[0]["id"].as_str().unwrap()));
+    assert!(!list.to_string().contains(&secret), "{list}");
+    // Admin tokens are the operator's to manage: a tenant admin token lists none, not even
+    // its own tenant's.
+    let (other, _) = app.tenant("Fabrikam").await;
+    for tenant in [&t, &other] {
+        let (s, _) = app
+            .request(
+                Method::GET,
+                &format!("/admin/v1/tenants/{tenant}/admin-tokens"),
+                Some(&secret),
+                None,
+            )
+            .await;
+        assert_eq!(s, StatusCode::FORBIDDEN);
+    }
+}
+
+/// A license's overrides are listed with their kind, who set them and whether they take
+/// effect; a user's seats across licenses in one answer.
+#[tokio::test]
+async fn overrides_and_a_users_seats_across_licenses_are_listed() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("Contoso").await;
+    let ann = id(&app.create_user(&tok, "ann@contoso.example").await);
+    let bob = id(&app.create_user(&tok, "bob@contoso.example").await);
+    app.create_user(&tok, "cat@contoso.example").await;
+    app.create_group(&tok, "Sales", &[&ann, &bob]).await;
+    app.license(&t, "Suite", 1, "Sales").await;
+    app.license(&t, "Viewer", 5, "Sales").await;
+    for (user, kind) in [
+        ("bob@contoso.example", "pin"),
+        ("ann@contoso.example", "exclude"),
+        ("cat@contoso.example", "pin"),
+    ] {
+        let (s, v) = app
+            .admin(
+                Method::PUT,
+                &format!("/tenants/{t}/licenses/Suite/overrides/{user}"),
+                Some(json!({"kind": kind})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::OK, "{v}");
+    }
+    let (s, o) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{t}/licenses/Suite/overrides"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{o}");
+    let by_name = |n: &str| {
+        o["overrides"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["userName"] == n)
+            .cloned()
+            .unwrap_or_else(|| panic!("{n} in {o}"))
+    };
+    assert_eq!(o["overrides"].as_array().unwrap().len(), 3, "{o}");
+    assert_eq!(by_name("bob@contoso.example")["kind"], "pin");
+    assert_eq!(by_name("bob@contoso.example")["setBy"], "operator");
+    assert_eq!(by_name("bob@contoso.example")["entitled"], true);
+    assert_eq!(by_name("ann@contoso.example")["kind"], "exclude");
+    // Cat is in no selected group: the pin has no effect, and says so.
+    assert_eq!(by_name("cat@contoso.example")["entitled"], false);
+
+    let (s, seats) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{t}/users/bob@contoso.example/seats"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{seats}");
+    let mut got: Vec<(String, String)> = seats["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|x| {
+            (
+                x["license"]["name"].as_str().unwrap().to_owned(),
+                x["state"].to_string(),
+            )
+        })
+        .collect();
+    got.sort();
+    assert_eq!(
+        got,
+        [
+            ("Suite".to_owned(), "\"granted\"".to_owned()),
+            ("Viewer".to_owned(), "\"granted\"".to_owned())
+        ],
+        "{seats}"
+    );
+    let (s, _) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{t}/users/nobody@contoso.example/seats"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+}

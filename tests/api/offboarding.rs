@@ -203,6 +203,7 @@ async fn a_tenant_is_closed_exported_reopened_and_purged_to_the_last_row() {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::OK);
+    record_route_hit("GET", r.url().path(), r.status());
     let lines: Vec<Value> = r
         .text()
         .await

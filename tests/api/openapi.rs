@@ -32,6 +32,7 @@ async fn fetch(app: &TestApp, path: &str) -> (StatusCode, Value) {
         .await
         .unwrap();
     let s = r.status();
+    record_route_hit("GET", r.url().path(), s);
     (s, r.json().await.unwrap_or(Value::Null))
 }
 

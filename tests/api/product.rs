@@ -23,6 +23,7 @@ async fn product_post(app: &TestApp, token: &str, path: &str, body: Value) -> (S
         .await
         .unwrap();
     let s = r.status();
+    record_route_hit("POST", r.url().path(), s);
     (s, r.json().await.unwrap_or(Value::Null))
 }
 

@@ -654,6 +654,57 @@ async fn endpoints_are_managed_scoped_and_rotated() {
     assert_eq!(s, StatusCode::OK);
     assert_eq!(l["webhooks"][0]["id"], op_hook.as_str());
 
+    // The operator's endpoint, by its own routes: read, its deliveries, one sent again, a new
+    // secret, changed, deleted.
+    let op = format!("/webhooks/{op_hook}");
+    let (s, w) = app.admin(Method::GET, &op, None).await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    assert_eq!(w["url"], rx.url("/hooks/op"));
+    assert!(w.get("secret").is_none(), "{w}");
+    let d = listed_until(&app, &format!("{op}/deliveries"), |x| {
+        x["state"] == "delivered"
+    })
+    .await;
+    let delivered: Vec<&Value> = d["deliveries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|x| x["state"] == "delivered")
+        .collect();
+    assert!(!delivered.is_empty(), "{d:#}");
+    let again = delivered[0]["id"].as_str().unwrap().to_owned();
+    let (s, r) = app
+        .admin(
+            Method::POST,
+            &format!("{op}/deliveries/{again}/redeliver"),
+            None,
+        )
+        .await;
+    assert_eq!(s, StatusCode::ACCEPTED, "{r}");
+    until(&rx, "the operator's redelivery", |g| {
+        g.iter()
+            .filter(|d| d["id"] == again.as_str() && d["path"] == "/hooks/op")
+            .count()
+            >= 2
+    })
+    .await;
+    let (s, r) = app.admin(Method::POST, &format!("{op}/rotate"), None).await;
+    assert_eq!(s, StatusCode::OK, "{r}");
+    assert_ne!(r["secret"].as_str().unwrap(), op_secret);
+    let (s, w) = app
+        .admin(
+            Method::PATCH,
+            &op,
+            Some(json!({"events": ["seat.released"]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{w}");
+    assert_eq!(w["events"], json!(["seat.released"]));
+    let (s, _) = app.admin(Method::DELETE, &op, None).await;
+    assert_eq!(s, StatusCode::NO_CONTENT);
+    let (s, _) = app.admin(Method::GET, &op, None).await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
     // Updated to blocked events only, then deleted.
     let (s, w) = app
         .admin(
