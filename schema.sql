@@ -1,6 +1,6 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 16, `migrate::CURRENT`), applied at start-up to a new
+-- This is the whole current schema (version 17, `migrate::CURRENT`), applied at start-up to a new
 -- database. `PRAGMA user_version` holds the version; src/store/engine/migrate.rs upgrades older
 -- databases in place. From version 16 on, one number names one change on both engines: its step
 -- is src/store/engine/migrations/shared/vN.sqlite.sql beside vN.postgres.sql (v16: audit
@@ -34,7 +34,8 @@ CREATE TABLE tenants (
     forecast_horizon_days INTEGER NOT NULL DEFAULT 14, -- a forecast run-out within this many days is emailed
     group_names_unique INTEGER NOT NULL DEFAULT 1,    -- 1: a group's displayName is unique in the tenant (case-insensitively)
     closed_at   INTEGER,                              -- ms: offboarded (every credential refused), kept until purge_at
-    purge_at    INTEGER                               -- ms: when its rows are purged
+    purge_at    INTEGER,                              -- ms: when its rows are purged
+    idp_failure_warn_percent INTEGER NOT NULL DEFAULT 10 -- warn past this share of the provider's requests failing (7 days, 100 failures at least)
 );
 
 -- SCIM bearer tokens: only a SHA-256 hash of the token is kept.
@@ -394,6 +395,31 @@ CREATE TABLE scim_failures (
     label       TEXT NOT NULL                         -- status, error type and route
 );
 CREATE INDEX scim_failures_tenant ON scim_failures(tenant_rk, at);
+-- The identity provider's failing requests (4xx but a 404 on a read, every 5xx), one row per
+-- kind of failure (method, route, status, scimType, detail) with how often it repeated, kept a
+-- week; its requests and failures per hour (the failure rate its quarantine rule judges).
+CREATE TABLE provider_failures (
+    tenant_rk   INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,
+    fingerprint TEXT NOT NULL,                        -- method, route, status, scimType, detail
+    method      TEXT NOT NULL,
+    route       TEXT NOT NULL,                        -- /scim/v2/Groups/{id}
+    resource    TEXT NOT NULL,                        -- the last path it named
+    status      INTEGER NOT NULL,
+    scim_type   TEXT,
+    detail      TEXT NOT NULL,
+    first_at    INTEGER NOT NULL,                     -- ms since epoch
+    last_at     INTEGER NOT NULL,
+    count       INTEGER NOT NULL,
+    PRIMARY KEY (tenant_rk, fingerprint)
+);
+CREATE INDEX provider_failures_last ON provider_failures(tenant_rk, last_at);
+CREATE TABLE provider_requests (
+    tenant_rk   INTEGER NOT NULL REFERENCES tenants(rk) ON DELETE CASCADE,
+    hour        INTEGER NOT NULL,                     -- ms since epoch / 3,600,000
+    requests    INTEGER NOT NULL DEFAULT 0,
+    failures    INTEGER NOT NULL DEFAULT 0,
+    PRIMARY KEY (tenant_rk, hour)
+);
 -- When a tenant's alert of one kind was last recorded, and how many events since are in no
 -- notification yet: `failures` (failing requests) or `refused <token id>` (a token's refusals).
 CREATE TABLE alert_marks (

@@ -164,6 +164,10 @@ pub enum TenantCommand {
         /// groups allowed; a by-name selection of such a name selects neither).
         #[arg(long)]
         group_names_unique: Option<bool>,
+        /// Warn the tenant's recipients past this share (1 to 100) of the identity provider's
+        /// requests failing over 7 days (with 100 failures at least).
+        #[arg(long)]
+        idp_failure_warn_percent: Option<i64>,
     },
     /// List tenants.
     List,
@@ -180,6 +184,9 @@ pub enum TenantCommand {
     Restore { tenant: String },
     /// Show one tenant (by id or name).
     Show { tenant: String },
+    /// The identity provider's failing requests of the last 7 days, each with its count and
+    /// likely cause, and the failure rate against the provider's quarantine rule.
+    Failures { tenant: String },
 }
 
 #[derive(Subcommand, Debug)]
@@ -409,6 +416,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
             hold_window_seconds,
             forecast_horizon_days,
             group_names_unique,
+            idp_failure_warn_percent,
         }) => {
             let t = store.tenant(&tenant).await?;
             let notify = (no_notify || !notify.is_empty()).then_some(recipients(&notify)?);
@@ -427,6 +435,7 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
                         hold_window_seconds,
                         forecast_horizon_days,
                         group_names_unique,
+                        idp_failure_warn_percent,
                     },
                     Actor::cli(),
                 )
@@ -505,6 +514,10 @@ async fn admin(command: Command, store: &Store) -> anyhow::Result<()> {
         }
         Command::Tenant(TenantCommand::Show { tenant }) => {
             print(&json!(store.tenant(&tenant).await?))
+        }
+        Command::Tenant(TenantCommand::Failures { tenant }) => {
+            let t = store.tenant(&tenant).await?;
+            print(&json!(store.provider_failures(t.key).await?))
         }
         Command::Token(TokenCommand::Rotate {
             tenant,

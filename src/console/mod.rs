@@ -12,7 +12,8 @@
 //!
 //! Handlers call the same store operations as the admin API; they hold no business rules. They
 //! are split like the HTTP layer: `auth` (sign-in and out), `tenants`, `licenses` (a
-//! license, its seats and their actions), `activity`, `holds`; this module keeps the routes, the error
+//! license, its seats and their actions), `activity`, `holds`, `provisioning` (the provider's
+//! failing requests); this module keeps the routes, the error
 //! page ([`Error`], worded from `store::Failure` with the API's statuses) and the request
 //! helpers (session, CSRF and origin checks).
 
@@ -27,6 +28,7 @@ mod license_pages;
 mod licenses;
 mod pages;
 mod planning;
+mod provisioning;
 pub mod sentences;
 pub mod session;
 mod tenants;
@@ -37,6 +39,7 @@ use auth::*;
 use holds::*;
 use licenses::*;
 use planning::true_up_csv;
+use provisioning::provisioning;
 use tenants::*;
 use webhooks::*;
 
@@ -208,6 +211,7 @@ pub fn routes() -> Listed {
             seat_action,
         )
         .route(M::GET, "/tenants/{t}/activity", activity)
+        .route(M::GET, "/tenants/{t}/provisioning", provisioning)
         .route(M::GET, "/tenants/{t}/holds", holds)
         .route(M::POST, "/tenants/{t}/holds/{id}/{action}", hold_action)
         .route(

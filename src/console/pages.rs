@@ -335,6 +335,7 @@ pub fn tenant(
                     h2 #prov { "Provisioning" }
                     p { "Last provider call: " (last_call(&status.health())) }
                     p.small.muted { "Expected at least every " (t.expected_sync_seconds / 60) " minutes." }
+                    p { a href={ "/console/tenants/" (t.id) "/provisioning" } { "Failing requests of your identity provider" } }
                     label for="scim-url" { "Tenant URL (SCIM base URL)" }
                     div.row {
                         input #scim-url type="text" readonly value=(scim_url);
@@ -450,6 +451,8 @@ pub fn tenant(
                         input #window type="number" name="pending_window_seconds" min="0" max="259200" value=(t.pending_window_seconds);
                         label for="horizon" { "Warn when seats run out within (days, by the forecast)" }
                         input #horizon type="number" name="forecast_horizon_days" min="1" max="365" value=(t.forecast_horizon_days);
+                        label for="idp-warn" { "Warn when this share of the identity provider's requests fails (%, over 7 days)" }
+                        input #idp-warn type="number" name="idp_failure_warn_percent" min="1" max="100" value=(t.idp_failure_warn_percent);
                         fieldset {
                             legend { "Circuit breaker on mass seat loss" }
                             p.small.muted { "Directory changes that would take seats from more than this share of a license's granted users (and at least this many people) within the window are held for your decision. 100 % switches it off." }

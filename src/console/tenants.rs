@@ -120,6 +120,7 @@ pub(super) struct TenantSettings {
     hold_min_seats: Option<String>,
     hold_window_seconds: Option<String>,
     forecast_horizon_days: Option<String>,
+    idp_failure_warn_percent: Option<String>,
     time_zone: Option<String>,
     /// `off`, or a day of the week.
     weekly_day: Option<String>,
@@ -184,6 +185,10 @@ pub(super) async fn tenant_settings(
                     &form.forecast_horizon_days,
                 )?,
                 group_names_unique: None,
+                idp_failure_warn_percent: opt_number(
+                    "idp_failure_warn_percent",
+                    &form.idp_failure_warn_percent,
+                )?,
             },
             v.s.actor(),
         )

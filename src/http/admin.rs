@@ -341,6 +341,9 @@ struct TenantSettings {
     hold_window_seconds: Option<i64>,
     forecast_horizon_days: Option<i64>,
     group_names_unique: Option<bool>,
+    /// Warn the tenant's recipients past this share (1 to 100) of the identity provider's
+    /// requests failing over 7 days, with 100 failures at least.
+    idp_failure_warn_percent: Option<i64>,
 }
 
 /// `weekly_summary` as written: `false`/`true`, or `{"day": "monday", "hour": 8}`.
@@ -388,6 +391,7 @@ async fn update_tenant(at: OnTenant, payload: web::Payload) -> Reply {
                 hold_window_seconds: s.hold_window_seconds,
                 forecast_horizon_days: s.forecast_horizon_days,
                 group_names_unique: s.group_names_unique,
+                idp_failure_warn_percent: s.idp_failure_warn_percent,
             },
             at.actor(),
         )

@@ -58,14 +58,16 @@ impl ResponseError for ScimError {
         let mut resp = r.body(self.0.to_body().to_string());
         resp.extensions_mut().insert(ErrorKind(
             self.0.scim_type.map(|t| t.as_str()).unwrap_or(""),
+            self.0.detail.clone(),
         ));
         resp
     }
 }
 
-/// The `scimType` of a SCIM error answer, for the failing-request notification.
-#[derive(Debug, Clone, Copy)]
-pub struct ErrorKind(pub &'static str);
+/// The `scimType` and detail of a SCIM error answer, for the failing-request notification and
+/// the identity provider's failure log.
+#[derive(Debug, Clone)]
+pub struct ErrorKind(pub &'static str, pub String);
 
 /// An error of the admin API: `{"error": code, "message": text}`.
 #[derive(Debug, thiserror::Error)]

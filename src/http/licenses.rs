@@ -171,6 +171,13 @@ pub fn routes(r: Routes) -> Routes {
     )
     .add(
         M::GET,
+        "/tenants/{tenant}/provisioning/failures",
+        provisioning_failures,
+        Doc::new("The identity provider's failing requests of the last 7 days, each kind with its count and likely cause, and the failure rate against the provider's quarantine rule")
+            .ok::<crate::store::ProviderHealth>("The provider's health."),
+    )
+    .add(
+        M::GET,
         "/tenants/{tenant}/seat-events",
         seat_events,
         Doc::new("The seat-event feed, oldest first, from a cursor")
@@ -453,6 +460,10 @@ async fn reconcile(at: OnTenant) -> Reply {
 
 async fn status(at: OnTenant) -> Reply {
     ok(at.store().status(at.key()).await?)
+}
+
+async fn provisioning_failures(at: OnTenant) -> Reply {
+    ok(at.store().provider_failures(at.key()).await?)
 }
 
 async fn seat_events(at: OnTenant, req: HttpRequest) -> Reply {

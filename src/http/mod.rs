@@ -280,16 +280,34 @@ fn failed_request<B>(
     else {
         return;
     };
+    let (kind, detail) = r
+        .response()
+        .extensions()
+        .get::<error::ErrorKind>()
+        .map(|k| (k.0, k.1.clone()))
+        .unwrap_or(("", String::new()));
+    let status = r.status().as_u16();
+    if crate::scim::explain::counts(method.as_str(), status) {
+        // The provider's failure log: never a body or a credential, only what the answer said.
+        let failed = crate::store::FailedRequest {
+            method: method.to_string(),
+            route: route.to_owned(),
+            resource: r.request().path().to_owned(),
+            status,
+            scim_type: (!kind.is_empty()).then(|| kind.to_owned()),
+            detail: detail.chars().take(300).collect(),
+        };
+        let store = state.store.clone();
+        tokio::spawn(async move {
+            if let Err(e) = store.record_provider_failure(tenant, failed).await {
+                tracing::warn!(error = %e, "cannot record a failing request");
+            }
+        });
+    }
     let threshold = state.config.scim_failure_threshold;
     if threshold == 0 {
         return;
     }
-    let kind = r
-        .response()
-        .extensions()
-        .get::<error::ErrorKind>()
-        .map(|k| k.0)
-        .unwrap_or("");
     let label = format!("{} {kind} on {method} {route}", r.status().as_u16()).replace("  ", " ");
     let window = (state.config.scim_failure_window_seconds as i64).saturating_mul(1000);
     let store = state.store.clone();

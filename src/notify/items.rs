@@ -341,6 +341,36 @@ pub struct RunOut {
     pub horizon_days: Num,
 }
 
+/// `provider_failures`: the identity provider's failure rate over the health window passed
+/// the tenant's warning level.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct ProviderFailures {
+    pub requests: Num,
+    pub failures: Num,
+    pub failure_percent: Num,
+    pub warn_percent: Num,
+    pub days: Num,
+    /// The most frequent failures, each `{count, request, status, cause}`.
+    pub top: Vec<FailureLine>,
+}
+
+/// One kind of failing request, as the warning lists it.
+#[derive(Debug, Default, Deserialize, Serialize)]
+#[serde(default, rename_all = "camelCase")]
+pub struct FailureLine {
+    pub count: Num,
+    /// `PATCH /scim/v2/Groups/{id}`.
+    pub request: Text,
+    /// `400 invalidValue`.
+    pub status: Text,
+    pub cause: Text,
+}
+
+impl Item for ProviderFailures {
+    const KIND: Kind = Kind::ProviderFailures;
+}
+
 impl Item for Blocked {
     const KIND: Kind = Kind::Blocked;
 }

@@ -54,10 +54,13 @@ pub enum Kind {
     Overage,
     /// The forecast says a license runs out of seats within the tenant's horizon.
     RunOut,
+    /// More than the tenant's `idp_failure_warn_percent` of its identity provider's requests
+    /// failed over 7 days: heading towards the provider's quarantine.
+    ProviderFailures,
 }
 
 impl Kind {
-    pub const ALL: [Kind; 15] = [
+    pub const ALL: [Kind; 16] = [
         Kind::Blocked,
         Kind::Threshold,
         Kind::CapacityLowered,
@@ -73,6 +76,7 @@ impl Kind {
         Kind::SeatsHeld,
         Kind::Overage,
         Kind::RunOut,
+        Kind::ProviderFailures,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -92,6 +96,7 @@ impl Kind {
             Kind::SeatsHeld => "seats_held",
             Kind::Overage => "overage",
             Kind::RunOut => "run_out",
+            Kind::ProviderFailures => "provider_failures",
         }
     }
 

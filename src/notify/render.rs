@@ -397,6 +397,18 @@ mod tests {
                 kind,
                 vec![json!({"seats": 10, "overageSeats": 2, "inUse": 11, "at": AT})],
             ),
+            Kind::ProviderFailures => digest(
+                kind,
+                vec![
+                    json!({"requests": 2400, "failures": 372, "failurePercent": 15, "warnPercent": 10, "days": 7,
+                    "top": [
+                        {"count": 300, "request": "PATCH /scim/v2/Groups/{id}", "status": "400 invalidValue",
+                         "cause": "A group PATCH named a member seatkeeper cannot use: provision the member first."},
+                        {"count": 72, "request": "POST /scim/v2/Users", "status": "409 uniqueness",
+                         "cause": "The provider tried to create a user whose userName seatkeeper already has."}
+                    ], "at": AT}),
+                ],
+            ),
             Kind::RunOut => digest(
                 kind,
                 vec![
@@ -436,6 +448,7 @@ mod tests {
                 | Kind::Test
                 | Kind::WeeklySummary
                 | Kind::WebhookDisabled
+                | Kind::ProviderFailures
         ) {
             d.license = None;
             d.license_name = None;

@@ -11,11 +11,13 @@
 //! - [`search`]: list parameters of a query string or a SearchRequest.
 //! - [`etag`]: resource versions as entity tags, `If-Match`/`If-None-Match`.
 //! - [`error`]: the SCIM error type every layer's errors end up as.
+//! - [`explain`]: what a failing request most likely means, for the admin who fixes the provider.
 
 pub mod bulk;
 pub mod error;
 pub mod etag;
 pub mod eval;
+pub mod explain;
 pub mod filter;
 pub mod patch;
 pub mod path;

@@ -93,6 +93,7 @@ pub use events::feed::{
     ActivityPage, ActivityQuery, AuditEntry, SeatEvent, SeatEvents, UsagePoint,
 };
 pub use events::outbox::{DigestState, Notification, NotificationDetail, Notifications};
+pub use events::provider_health::{FailedRequest, ProviderFailure, ProviderHealth};
 pub use operations::maintenance::Problem;
 
 /// A tenant's internal key.
@@ -329,6 +330,9 @@ struct Inner {
     last_tick: Arc<std::sync::atomic::AtomicI64>,
     /// Last SCIM call per tenant, written to the database by the reconciler.
     provider_calls: Mutex<std::collections::HashMap<TenantKey, crate::alloc::Millis>>,
+    /// Provider requests counted since the last flush, by tenant and hour (see
+    /// `events::provider_health`).
+    provider_requests: Mutex<std::collections::HashMap<(TenantKey, i64), i64>>,
     path: PathBuf,
     /// Write jobs waiting for the SQLite writer, per tenant (see [`WriteQueue`]).
     writes: Arc<WriteQueue>,
@@ -523,6 +527,7 @@ impl Store {
                 clock,
                 last_tick: Default::default(),
                 provider_calls: Mutex::new(Default::default()),
+                provider_requests: Mutex::new(Default::default()),
                 path: path.to_owned(),
                 writes,
                 pg_queues: Default::default(),
@@ -555,6 +560,7 @@ impl Store {
                 clock,
                 last_tick: Default::default(),
                 provider_calls: Mutex::new(Default::default()),
+                provider_requests: Mutex::new(Default::default()),
                 path: PathBuf::from(url),
                 writes: Default::default(),
                 pg_queues: Default::default(),

@@ -32,6 +32,7 @@ pub mod pools;
 #[path = "../support/postgres.rs"]
 pub mod postgres_support;
 pub mod product;
+pub mod provider_health;
 #[path = "../support/python.rs"]
 pub mod python;
 #[path = "../support/receiver.rs"]

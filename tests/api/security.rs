@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 use super::cli_support::cli;
 use crate::helpers::*;
 
-fn no_redirects() -> reqwest::Client {
+pub(crate) fn no_redirects() -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .build()
@@ -303,7 +303,7 @@ async fn a_reference_that_names_two_users_is_refused_not_guessed() {
 }
 
 /// Signs in to the console with `token`; the session cookie.
-async fn console_session(address: &str, token: &str) -> String {
+pub(crate) async fn console_session(address: &str, token: &str) -> String {
     let http = no_redirects();
     let r = http
         .get(format!("{address}/console/login"))

@@ -142,6 +142,7 @@ pub fn content(d: &Digest) -> Content {
         Kind::SeatsHeld => seats_held(d),
         Kind::Overage => overage(d),
         Kind::RunOut => run_out(d),
+        Kind::ProviderFailures => provider_failures(d),
     };
     c.seats = d.license.as_ref().map(|l| {
         format!(

@@ -131,6 +131,56 @@ pub(super) fn explain(error: &str) -> &'static str {
     }
 }
 
+pub(super) fn provider_failures(d: &Digest) -> Content {
+    let i = items::last::<items::ProviderFailures>(d);
+    let rows = i
+        .top
+        .iter()
+        .map(|f| {
+            vec![
+                f.count.0.to_string(),
+                f.request.to_string(),
+                f.status.to_string(),
+                f.cause.to_string(),
+            ]
+        })
+        .collect();
+    Content {
+        headline: format!(
+            "{} % of your identity provider's requests failed in the last {} days",
+            i.failure_percent.0, i.days.0
+        ),
+        paragraphs: vec![
+            format!(
+                "Of {} provisioning requests your identity provider sent in the last {} days, {} failed: more than the {} % you chose to be warned at. A failed request changes nothing, so the people and groups it carried are not up to date here, and their seats may be wrong.",
+                i.requests.0, i.days.0, i.failures.0, i.warn_percent.0
+            ),
+            "Identity providers stop provisioning an app whose requests keep failing: Microsoft Entra ID puts a provisioning job in quarantine when, after at least 5,000 failures, more than 40 % of its requests fail (or 40,000 fail), then syncs only once a day, and disables the job after four weeks. Fixing the failures below keeps yours running.".into(),
+        ],
+        table: Some(Table {
+            title: "The most frequent failures".into(),
+            headers: ["Times", "Request", "Answer", "Likely cause and what to do"]
+                .map(String::from)
+                .to_vec(),
+            rows,
+        }),
+        seats: None,
+        act: page(
+            d,
+            "/provisioning",
+            "your tenant's Provisioning failures".into(),
+            vec![
+                "That page lists every failing request with its likely cause; compare with your identity provider's provisioning logs (Entra ID: Provisioning logs; Okta: System Log).".into(),
+                "Fix the attribute mappings or the directory entries the failures point to; the provider's next cycles then succeed and the rate falls.".into(),
+            ],
+        ),
+        operator: vec![format!(
+            "GET {} lists the failures; the threshold is the tenant's idp_failure_warn_percent.",
+            api(d, "/provisioning/failures")
+        )],
+    }
+}
+
 pub(super) fn scim_failures(d: &Digest) -> Content {
     let i = items::last::<items::ScimFailures>(d);
     let rows = i

@@ -55,6 +55,10 @@ pub struct Tenant {
     pub closed: Option<String>,
     /// When a closed tenant's rows are purged.
     pub purge_at: Option<String>,
+    /// The tenant's recipients are warned when more than this share of the identity provider's
+    /// requests failed over 7 days (with at least 100 failures): long before the provider's
+    /// own quarantine rule (Entra ID: 40 %).
+    pub idp_failure_warn_percent: i64,
 }
 
 /// A change of a tenant's settings; `None` leaves a setting as it is.
@@ -71,11 +75,12 @@ pub struct TenantChange {
     pub hold_window_seconds: Option<i64>,
     pub forecast_horizon_days: Option<i64>,
     pub group_names_unique: Option<bool>,
+    pub idp_failure_warn_percent: Option<i64>,
 }
 
 impl TenantChange {
     /// The numeric settings: column, new value, and the range it must lie in.
-    fn numbers(&self) -> [(&'static str, Option<i64>, std::ops::RangeInclusive<i64>); 6] {
+    fn numbers(&self) -> [(&'static str, Option<i64>, std::ops::RangeInclusive<i64>); 7] {
         [
             (
                 "expected_sync_seconds",
@@ -99,6 +104,11 @@ impl TenantChange {
                 60..=PENDING_WINDOW_MAX,
             ),
             ("forecast_horizon_days", self.forecast_horizon_days, 1..=365),
+            (
+                "idp_failure_warn_percent",
+                self.idp_failure_warn_percent,
+                1..=100,
+            ),
         ]
     }
 
@@ -154,7 +164,7 @@ pub fn check_recipients(list: &[Recipient]) -> Result<()> {
 }
 
 const TENANT_COLS: &str =
-    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds, forecast_horizon_days, group_names_unique, closed_at, purge_at";
+    "rk, id, name, notify, created, expected_sync_seconds, pending_window_seconds, time_zone, weekly_summary, hold_threshold_percent, hold_min_seats, hold_window_seconds, forecast_horizon_days, group_names_unique, closed_at, purge_at, idp_failure_warn_percent";
 
 fn tenant_row(r: &Row) -> Result<Tenant> {
     let notify: String = r.get(3)?;
@@ -177,6 +187,7 @@ fn tenant_row(r: &Row) -> Result<Tenant> {
         group_names_unique: r.get(13)?,
         closed: r.get::<_, Option<Millis>>(14)?.map(rfc3339),
         purge_at: r.get::<_, Option<Millis>>(15)?.map(rfc3339),
+        idp_failure_warn_percent: r.get(16)?,
     })
 }
 

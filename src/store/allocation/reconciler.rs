@@ -383,6 +383,7 @@ impl Store {
         if let Ok(mut m) = self.inner.provider_calls.lock() {
             m.insert(tenant, now);
         }
+        self.count_provider_request(tenant, now);
     }
 
     /// The provider call of `tenant` noted in memory and not written yet, if any.
@@ -403,20 +404,43 @@ impl Store {
         // In tenant order: two nodes flushing at once lock the tenants' rows in the same order,
         // so they wait for each other instead of deadlocking.
         calls.sort_unstable();
-        if calls.is_empty() {
+        let mut requests = self.take_provider_requests();
+        requests.sort_unstable();
+        if calls.is_empty() && requests.is_empty() {
             return Ok(());
         }
         let kept = calls.clone();
+        let kept_requests = requests.clone();
+        let ticker = self.ticker();
         let written = self
             .write(Lock::None, move |c| {
                 for &(t, at) in &calls {
                     c.prepare_cached("UPDATE tenants SET last_provider_call = CASE WHEN last_provider_call > ?1 THEN last_provider_call ELSE ?1 END WHERE rk = ?2")?
                         .execute(params![rfc3339(at), t])?;
                 }
+                // The requests each tenant's provider sent this node, added to their hours;
+                // then whether a tenant's failure rate now warrants its warning.
+                let now = ticker.now();
+                let mut tenants = Vec::new();
+                for &((t, hour), n) in &requests {
+                    c.prepare_cached(
+                        "INSERT INTO provider_requests (tenant_rk, hour, requests, failures)
+                         SELECT rk, ?2, ?3, 0 FROM tenants WHERE rk = ?1
+                         ON CONFLICT (tenant_rk, hour) DO UPDATE SET requests = provider_requests.requests + excluded.requests",
+                    )?
+                    .execute(params![t, hour, n])?;
+                    if tenants.last() != Some(&t) {
+                        tenants.push(t);
+                    }
+                }
+                for t in tenants {
+                    crate::store::events::provider_health::warn_if_due(c, t, now)?;
+                }
                 Ok(())
             })
             .await;
         if written.is_err() {
+            self.keep_provider_requests(kept_requests);
             // Not lost: remembered again (the later of the two times) for the next flush.
             if let Ok(mut m) = self.inner.provider_calls.lock() {
                 for (t, at) in kept {

@@ -47,11 +47,18 @@ pub struct Shared {
 }
 
 /// The shared steps, in order.
-pub const SHARED: &[Shared] = &[Shared {
-    version: 16,
-    sqlite: include_str!("migrations/shared/v16.sqlite.sql"),
-    postgres: include_str!("migrations/shared/v16.postgres.sql"),
-}];
+pub const SHARED: &[Shared] = &[
+    Shared {
+        version: 16,
+        sqlite: include_str!("migrations/shared/v16.sqlite.sql"),
+        postgres: include_str!("migrations/shared/v16.postgres.sql"),
+    },
+    Shared {
+        version: 17,
+        sqlite: include_str!("migrations/shared/v17.sqlite.sql"),
+        postgres: include_str!("migrations/shared/v17.postgres.sql"),
+    },
+];
 
 /// The version this binary writes, on both engines.
 pub const CURRENT: i64 = match SHARED.last() {

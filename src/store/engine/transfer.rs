@@ -22,7 +22,7 @@ use crate::store::operations::maintenance::license_audit;
 use crate::store::{Error, Result};
 
 /// The tables, parents before children.
-const TABLES: [&str; 25] = [
+const TABLES: [&str; 27] = [
     "tenants",
     "product_tokens",
     "console_sessions",
@@ -47,6 +47,8 @@ const TABLES: [&str; 25] = [
     "webhook_events",
     "webhook_deliveries",
     "scim_failures",
+    "provider_failures",
+    "provider_requests",
     "alert_marks",
 ];
 

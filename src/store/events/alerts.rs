@@ -153,7 +153,13 @@ fn refused(c: &Db, tenant: TenantKey, token_id: &str, now: Millis) -> Result<Opt
 }
 
 /// Sets a tenant's mark `name`: last recorded `at`, with `unrecorded` events since.
-fn mark(c: &Db, tenant: TenantKey, name: &str, at: Millis, unrecorded: i64) -> Result<()> {
+pub(in crate::store) fn mark(
+    c: &Db,
+    tenant: TenantKey,
+    name: &str,
+    at: Millis,
+    unrecorded: i64,
+) -> Result<()> {
     c.prepare_cached(
         "INSERT INTO alert_marks (tenant_rk, name, at, unrecorded) VALUES (?, ?, ?, ?)
          ON CONFLICT (tenant_rk, name) DO UPDATE SET at = excluded.at, unrecorded = excluded.unrecorded",
