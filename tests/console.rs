@@ -227,7 +227,9 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     click(&c, "a[href$='/seats']").await;
     let table = text(&c, "table tbody").await;
     assert_eq!(table.matches("granted").count(), 2, "{table}");
-    assert_eq!(table.matches("blocked").count(), 2, "{table}");
+    // People read "waiting", never "blocked".
+    assert_eq!(table.matches("waiting").count(), 2, "{table}");
+    assert!(!table.contains("blocked"), "{table}");
     // Exclude one waiting user, then clear it again from the overrides list.
     click(&c, "button[aria-label='Exclude dave@contoso.example']").await;
     assert!(text(&c, "main").await.contains("excluded"));
@@ -241,6 +243,17 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     let table = text(&c, "table tbody").await;
     assert!(table.contains("dave@contoso.example"), "{table}");
     shot(&c, "05-seats").await;
+
+    // A waiting person's page, from their name: every license with the place and the
+    // reason, and the group that entitles them.
+    let seats_page = c.current_url().await.unwrap();
+    click(&c, "a[href$='/people/carol%40contoso.example']").await;
+    assert_eq!(text(&c, "h1").await, "carol@contoso.example");
+    let main = text(&c, "main").await;
+    assert!(main.contains("Waiting: all 2 seats are in use."), "{main}");
+    assert!(main.contains("Sales"), "{main}");
+    shot(&c, "05b-person").await;
+    c.goto(seats_page.as_str()).await.unwrap();
 
     // Raise the seat count: preview first, then save; the waitlist is promoted.
     click(&c, ".crumbs a:nth-of-type(2)").await;

@@ -57,9 +57,9 @@ pub fn activity(
                     tbody {
                         @for n in notifications {
                             tr {
-                                td { (n.kind) }
+                                td { (super::pages::kind_words(&n.kind)) }
                                 td { span.badge.(n.state.as_str()) { (n.state.as_str()) } @if let Some(e) = &n.last_error { br; span.small.muted { (e) } } }
-                                td.small.hide-narrow { (n.created) }
+                                td.small.hide-narrow { (super::pages::local_time(&n.created, t)) }
                                 td { (n.subject.as_deref().unwrap_or("")) }
                                 td { (n.attempts) }
                                 td {

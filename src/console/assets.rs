@@ -39,7 +39,9 @@ code, .mono { font-family: ui-monospace, SFMono-Regular, Menlo, monospace; font-
 .secret { background: var(--soft); padding:.5rem; border-radius:6px; display:block; }
 svg.gauge { display:block; width:100%; height:1.6rem; border:1px solid var(--line); border-radius:6px; }
 svg.gauge .bg { fill:var(--soft); } svg.gauge .g { fill:#2da44e; } svg.gauge .r { fill:#d4a72c; }
-.lg-g { background:#2da44e; } .lg-r { background:#d4a72c; }
+svg.gauge .w { fill:#8c959f; } svg.gauge .h { fill:#8250df; } svg.gauge .mark { fill:#1a1a1a; } svg.gauge.over .g { fill:#cf222e; }
+.lg-g { background:#2da44e; } .lg-r { background:#d4a72c; } .lg-w { background:#8c959f; } .lg-h { background:#8250df; }
+.badge.ok { color:var(--ok); } .badge.warn { color:var(--warn); } .badge.bad { color:var(--bad); }
 .legend { display:flex; flex-wrap:wrap; gap:1rem; font-size:.9rem; margin-top:.4rem; }
 .legend i { display:inline-block; width:.8rem; height:.8rem; border-radius:2px; margin-right:.3rem; vertical-align:-1px; }
 svg.chart { width:100%; height:auto; max-height:16rem; }

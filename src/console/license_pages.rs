@@ -3,7 +3,7 @@
 
 use maud::{html, Markup, PreEscaped};
 
-use super::pages::{csrf, gauge, layout, notice};
+use super::pages::{csrf, gauge, layout, local_time, notice};
 use super::session::Session;
 use crate::store::{GroupChoice, LicenseView, PreviewView, SeatView, Selector, Tenant};
 
@@ -166,6 +166,36 @@ pub fn license(
     )
 }
 
+/// The selected group of `seat` whose ceiling is reached, if any.
+fn ceiling_reached<'a>(
+    l: &'a LicenseView,
+    seat: &SeatView,
+) -> Option<&'a crate::store::SelectorView> {
+    l.groups.iter().find(|g| {
+        g.group_id.is_some()
+            && g.group_id == seat.group_id
+            && g.max.is_some_and(|m| g.in_use.unwrap_or(0) >= m)
+    })
+}
+
+/// Why a waiting person waits, in the admin's words.
+pub(super) fn why_waiting(l: &LicenseView, seat: &SeatView) -> String {
+    let limit = l.seats + l.overage_seats;
+    let free = l.granted + l.releasing < limit;
+    match ceiling_reached(l, seat) {
+        Some(g) => format!(
+            "Waiting: {}'s ceiling of {} seats is reached.",
+            g.group_name.clone().unwrap_or_default(),
+            g.max.unwrap_or(0)
+        ),
+        None if !free => format!("Waiting: all {limit} seats are in use."),
+        None if !l.auto_promote => {
+            "Waiting for an admin: a seat is free, and seats are not given out on their own (auto-promotion is off).".to_owned()
+        }
+        None => "Waiting: a seat is being freed.".to_owned(),
+    }
+}
+
 #[allow(clippy::too_many_arguments)]
 pub fn seats(
     s: &Session,
@@ -185,27 +215,8 @@ pub fn seats(
     // agreed overage): only then can a waiting person be granted one by hand.
     let limit = l.seats + l.overage_seats;
     let free = l.granted + l.releasing < limit;
-    let ceiling_of = |seat: &SeatView| {
-        l.groups.iter().find(|g| {
-            g.group_id.is_some()
-                && g.group_id == seat.group_id
-                && g.max.is_some_and(|m| g.in_use.unwrap_or(0) >= m)
-        })
-    };
-    let why_waiting = |seat: &SeatView| -> String {
-        match ceiling_of(seat) {
-            Some(g) => format!(
-                "Waiting: {}'s ceiling of {} seats is reached.",
-                g.group_name.clone().unwrap_or_default(),
-                g.max.unwrap_or(0)
-            ),
-            None if !free => format!("Waiting: all {limit} seats are in use."),
-            None if !l.auto_promote => {
-                "Waiting for an admin: a seat is free, and seats are not given out on their own (auto-promotion is off).".to_owned()
-            }
-            None => "Waiting: a seat is being freed.".to_owned(),
-        }
-    };
+    let ceiling_of = |seat: &SeatView| ceiling_reached(l, seat);
+    let why_waiting = |seat: &SeatView| why_waiting(l, seat);
     let query = |p: usize| {
         format!(
             "{base}/seats?q={}&state={}&page={p}",
@@ -228,7 +239,7 @@ pub fn seats(
                     label for="state" { "State" }
                     select #state name="state" {
                         option value="" selected[state.is_empty()] { "all" }
-                        @for st in ["granted", "releasing", "blocked"] { option value=(st) selected[state == st] { (st) } }
+                        @for (st, word) in [("granted", "granted"), ("releasing", "releasing"), ("blocked", "waiting")] { option value=(st) selected[state == st] { (word) } }
                     }
                 }
                 div { button type="submit" { "Filter" } }
@@ -245,15 +256,15 @@ pub fn seats(
                         @for seat in shown {
                             @let who = seat.user_name.clone().unwrap_or_else(|| seat.user_id.clone());
                             tr {
-                                td { (who) @if let Some(d) = &seat.display_name { br; span.small.muted { (d) } } @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } @if let Some(g) = &seat.group_name { " " span.badge.group title="The selected group this seat counts against (its reserve and ceiling)" { (g) } } }
+                                td { a href={ "/console/tenants/" (t.id) "/people/" (urlencode(&who)) } { (who) } @if let Some(d) = &seat.display_name { br; span.small.muted { (d) } } @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } @if let Some(g) = &seat.group_name { " " span.badge.group title="The selected group this seat counts against (its reserve and ceiling)" { (g) } } }
                                 td {
-                                    span.badge.(seat.state.as_str()) { (seat.state.as_str()) }
+                                    span.badge.(seat.state.as_str()) { (seat.state.word()) }
                                     @if seat.state == crate::store::UserState::Blocked { br; span.small.why { (why_waiting(seat)) } }
                                 }
                                 td { @if let Some(p) = seat.position { (p) } }
-                                td.small.hide-narrow { (seat.since.clone().unwrap_or_default()) }
-                                td.small.hide-narrow { (seat.release_at.clone().unwrap_or_default()) }
-                                td.small.hide-narrow { (seat.last_used.clone().unwrap_or_default()) }
+                                td.small.hide-narrow { @if let Some(at) = &seat.since { (local_time(at, t)) } }
+                                td.small.hide-narrow { @if let Some(at) = &seat.release_at { (local_time(at, t)) } }
+                                td.small.hide-narrow { @if let Some(at) = &seat.last_used { (local_time(at, t)) } }
                                 td {
                                     @for (action, label) in [("pin", "Pin"), ("exclude", "Exclude"), ("clear", "Clear override")] {
                                         @if offered(action, seat.pinned) {
@@ -316,7 +327,7 @@ fn offered(action: &str, pinned: bool) -> bool {
     }
 }
 
-fn urlencode(s: &str) -> String {
+pub(super) fn urlencode(s: &str) -> String {
     let mut out = String::new();
     for b in s.bytes() {
         match b {

@@ -27,6 +27,7 @@ mod holds;
 mod license_pages;
 mod licenses;
 mod pages;
+mod people;
 mod planning;
 mod provisioning;
 pub mod sentences;
@@ -38,6 +39,7 @@ use activity::*;
 use auth::*;
 use holds::*;
 use licenses::*;
+use people::{group, person};
 use planning::true_up_csv;
 use provisioning::provisioning;
 use tenants::*;
@@ -212,6 +214,8 @@ pub fn routes() -> Listed {
         )
         .route(M::GET, "/tenants/{t}/activity", activity)
         .route(M::GET, "/tenants/{t}/provisioning", provisioning)
+        .route(M::GET, "/tenants/{t}/people/{user}", person)
+        .route(M::GET, "/tenants/{t}/groups/{g}", group)
         .route(M::GET, "/tenants/{t}/holds", holds)
         .route(M::POST, "/tenants/{t}/holds/{id}/{action}", hold_action)
         .route(

@@ -261,24 +261,114 @@ pub fn tenants(
     )
 }
 
+/// A time in the tenant's zone, in the emails' format (`Thu 1 Jan 2026, 01:00 CET`), with the
+/// exact instant in the element for the viewer's tooltip.
+pub(super) fn local_time(at: &str, t: &Tenant) -> Markup {
+    html! { time datetime=(at) title=(at) { (crate::notify::when::format_rfc3339(at, &t.time_zone)) } }
+}
+
+/// A notification kind as a person reads it.
+pub(super) fn kind_words(kind: &str) -> &str {
+    match kind {
+        "blocked" => "people waiting",
+        "threshold" => "seats running out",
+        "capacity_lowered" => "seat count lowered",
+        "pending_expired" => "groups or members never arrived",
+        "silence" => "no provisioning calls",
+        "scim_failures" => "provisioning requests failing",
+        "auth_failures" => "refused tokens",
+        "drift_repaired" => "seats corrected",
+        "test" => "test message",
+        "weekly_summary" => "weekly summary",
+        "reclaim_notice" => "idle seats to reclaim",
+        "webhook_disabled" => "webhook disabled",
+        "seats_held" => "seat losses held",
+        "overage" => "overage in use",
+        "run_out" => "seats run out soon",
+        "provider_failures" => "identity provider failing",
+        "combined" => "license notices",
+        other => other,
+    }
+}
+
+/// Where a license stands, in one word: `Held` (the circuit breaker holds losses), `Over`
+/// (more seats in use than the count), `Full` (every seat taken, or people waiting), `OK`.
+pub(super) fn standing(l: &LicenseView) -> (&'static str, &'static str) {
+    let in_use = l.granted + l.releasing;
+    if l.held > 0 {
+        ("Held", "bad")
+    } else if in_use > l.seats {
+        ("Over", "bad")
+    } else if l.blocked > 0 || (l.seats > 0 && in_use >= l.seats) {
+        ("Full", "warn")
+    } else {
+        ("OK", "ok")
+    }
+}
+
 pub(super) fn gauge(l: &LicenseView) -> Markup {
-    // An SVG, not styled spans: the console's CSP allows no inline styles.
-    let cap = l.seats.max(1) as f64;
-    let g = (l.granted as f64 / cap * 100.0).min(100.0);
-    let r = (l.releasing as f64 / cap * 100.0).min(100.0 - g);
+    // An SVG, not styled spans: the console's CSP allows no inline styles. The scale is the
+    // seat count, or what is in use and waiting when that is more: a license over its count
+    // shows past the count's mark (red), and the people waiting and held show on the bar.
+    let in_use = l.granted + l.releasing;
+    let total = (l.seats.max(in_use + l.blocked)).max(1) as f64;
+    let part = |n: i64| n as f64 / total * 100.0;
+    let held = part(l.held.min(l.granted));
+    let g = part(l.granted) - held;
+    let r = part(l.releasing);
+    let w = part(l.blocked);
+    let mark = part(l.seats);
+    let over = in_use > l.seats;
     html! {
-        svg.gauge viewBox="0 0 100 6" preserveAspectRatio="none" role="img" aria-label={ (l.granted + l.releasing) " of " (l.seats) " seats in use" } {
+        svg.gauge.over[over] viewBox="0 0 100 6" preserveAspectRatio="none" role="img"
+            aria-label={ (in_use) " of " (l.seats) " seats in use, " (l.blocked) " waiting" @if l.held > 0 { ", " (l.held) " held" } } {
             rect.bg x="0" y="0" width="100" height="6" {}
             rect.g x="0" y="0" width=(format!("{g:.2}")) height="6" {}
-            rect.r x=(format!("{g:.2}")) y="0" width=(format!("{r:.2}")) height="6" {}
+            rect.h x=(format!("{g:.2}")) y="0" width=(format!("{held:.2}")) height="6" {}
+            rect.r x=(format!("{:.2}", g + held)) y="0" width=(format!("{r:.2}")) height="6" {}
+            rect.w x=(format!("{:.2}", g + held + r)) y="0" width=(format!("{w:.2}")) height="6" {}
+            @if mark < 100.0 { rect.mark x=(format!("{:.2}", (mark - 0.4).max(0.0))) y="0" width="0.8" height="6" {} }
         }
         div.legend {
             span { i.lg-g {} (l.granted) " granted" }
             span { i.lg-r {} (l.releasing) " releasing" }
-            span { (l.blocked) " waiting" }
-            @if l.held > 0 { span.held { (l.held) " held" } }
-            span { strong { (l.granted + l.releasing) " / " (l.seats) } " in use" }
+            span { i.lg-w {} (l.blocked) " waiting" }
+            @if l.held > 0 { span.held { i.lg-h {} (l.held) " held" } }
+            span { strong { (in_use) " / " (l.seats) } " in use" }
         }
+    }
+}
+
+/// The tenant's licenses as the licensing admin reads them first: each with its seats in use,
+/// waiting, held, how far over its count, and where it stands.
+fn license_table(t: &Tenant, licenses: &[LicenseView]) -> Markup {
+    html! {
+        div.table-wrap { table #licenses-table {
+            thead { tr {
+                th scope="col" { "License" }
+                th scope="col" { "In use / seats" }
+                th scope="col" { "Waiting" }
+                th scope="col" { "Held" }
+                th scope="col" { "Over by" }
+                th scope="col" { "Status" }
+                th scope="col" .hide-narrow { "Seats" }
+            } }
+            tbody {
+                @for l in licenses {
+                    @let in_use = l.granted + l.releasing;
+                    @let (word, class) = standing(l);
+                    tr {
+                        th scope="row" { a href={ "/console/tenants/" (t.id) "/licenses/" (l.id) } { (l.name) } }
+                        td { (in_use) " / " (l.seats) }
+                        td { (l.blocked) }
+                        td { (l.held) }
+                        td { @if in_use > l.seats { (in_use - l.seats) } @else { "—" } }
+                        td { span.badge.(class) { (word) } }
+                        td.hide-narrow { (gauge(l)) }
+                    }
+                }
+            }
+        } }
     }
 }
 
@@ -330,6 +420,18 @@ pub fn tenant(
                     " to send them again or dismiss them."
                 }
             }
+            h2 #licenses { "Licenses" }
+            @if licenses.is_empty() { p.muted { "No license yet." } } @else { (license_table(t, licenses)) }
+            form.card method="post" action={ "/console/tenants/" (t.id) "/licenses" } {
+                h3 { "Create a license" }
+                (csrf(s))
+                div.row {
+                    div { label for="lname" { "Name" } input #lname type="text" name="name" required maxlength="200"; }
+                    div { label for="lseats" { "Seats" } input #lseats type="number" name="seats" min="0" required; }
+                    div { button type="submit" { "Create license" } }
+                }
+            }
+            h2 #integration { "Provisioning, tokens, webhooks and settings" }
             div.grid {
                 section.card aria-labelledby="prov" {
                     h2 #prov { "Provisioning" }
@@ -464,25 +566,6 @@ pub fn tenant(
                         }
                         p { button type="submit" { "Save" } }
                     }
-                }
-            }
-            h2 { "Licenses" }
-            @if licenses.is_empty() { p.muted { "No license yet." } }
-            div.grid {
-                @for l in licenses {
-                    section.card {
-                        h3 { a href={ "/console/tenants/" (t.id) "/licenses/" (l.id) } { (l.name) } }
-                        (gauge(l))
-                    }
-                }
-            }
-            form.card method="post" action={ "/console/tenants/" (t.id) "/licenses" } {
-                h3 { "Create a license" }
-                (csrf(s))
-                div.row {
-                    div { label for="lname" { "Name" } input #lname type="text" name="name" required maxlength="200"; }
-                    div { label for="lseats" { "Seats" } input #lseats type="number" name="seats" min="0" required; }
-                    div { button type="submit" { "Create license" } }
                 }
             }
             @if s.scope == Scope::Operator {

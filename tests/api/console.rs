@@ -671,3 +671,105 @@ async fn the_seat_list_says_who_waits_and_why_and_offers_grant_only_with_a_free_
     );
     app.stop().await;
 }
+
+/// The licensing admin's pages: the tenant page starts with the license table (in use, waiting,
+/// held, over by, status) before the integrator's sections; a person's page lists every
+/// license with the place and reason, and their groups; a group's page lists the licenses it
+/// feeds and its members' seats; names link from the seat list; a waiting person reads as
+/// "waiting", never "blocked".
+#[tokio::test]
+async fn the_tenant_person_and_group_pages_answer_who_and_why() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("who").await;
+    let mut ids = Vec::new();
+    for (name, display) in [
+        ("ann@who.example", "Ann Arbor"),
+        ("hugo@who.example", "Hugo Dubois"),
+        ("dana@who.example", "Dana Designer"),
+    ] {
+        let (s, u) = app
+            .scim(
+                &tok,
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": [USER_SCHEMA], "userName": name, "displayName": display})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{u}");
+        ids.push(id(&u));
+    }
+    let refs: Vec<&str> = ids.iter().map(String::as_str).collect();
+    let group = id(&app.create_group(&tok, "Staff", &refs).await);
+    app.license(&t, "Suite", 2, "Staff").await;
+    app.license(&t, "Viewer", 5, "Staff").await;
+    // Viewer's count lowered below use (kept): over by one.
+    let (s, v) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{t}/licenses/Viewer"),
+            Some(json!({"seats": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{v}");
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in(ADMIN_TOKEN).await.0, StatusCode::SEE_OTHER);
+
+    let (s, _, html) = b.get(&format!("/console/tenants/{t}")).await;
+    assert_eq!(s, StatusCode::OK);
+    let at = |needle: &str| {
+        html.find(needle)
+            .unwrap_or_else(|| panic!("{needle} in {html}"))
+    };
+    assert!(
+        at("id=\"licenses-table\"") < at("id=\"prov\""),
+        "licenses first"
+    );
+    assert!(html.contains(">Full<") && html.contains(">Over<"), "{html}");
+    assert!(html.contains("3 / 2"), "Viewer: 3 in use of 2: {html}");
+    assert!(
+        html.contains("svg class=\"gauge over\""),
+        "over its count shows red: {html}"
+    );
+
+    let (s, _, html) = b
+        .get(&format!("/console/tenants/{t}/licenses/Suite/seats"))
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    assert!(
+        html.contains(&format!("/console/tenants/{t}/people/hugo%40who.example")),
+        "{html}"
+    );
+    assert!(
+        html.contains(">waiting<") && !html.contains(">blocked<"),
+        "{html}"
+    );
+
+    // The waiting person's page (Dana, created last, waits for Suite's two seats): both
+    // licenses, the place, why, the group.
+    let (s, _, page) = b
+        .get(&format!("/console/tenants/{t}/people/dana%40who.example"))
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("<h1>Dana Designer</h1>"), "{page}");
+    assert!(page.contains("Suite") && page.contains("Viewer"), "{page}");
+    assert!(page.contains("Waiting: all 2 seats are in use."), "{page}");
+    assert!(
+        page.contains(&format!("/console/tenants/{t}/groups/{group}")),
+        "{page}"
+    );
+    let (s, _, _) = b
+        .get(&format!("/console/tenants/{t}/people/nobody%40who.example"))
+        .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+
+    // The group's page: the licenses it feeds and each member's seat in them.
+    let (s, _, page) = b.get(&format!("/console/tenants/{t}/groups/{group}")).await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("<h1>Staff</h1>"), "{page}");
+    assert!(page.contains("Members (3)"), "{page}");
+    assert!(
+        page.contains(">waiting<") && page.contains(">granted<"),
+        "{page}"
+    );
+    app.stop().await;
+}

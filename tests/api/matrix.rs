@@ -188,6 +188,7 @@ async fn setup(app: &TestApp) -> World {
         ("license", id(&lb)),
         ("l", id(&lb)),
         ("user", id(&ub)),
+        ("g", id(&gb)),
         ("name", "User".to_owned()),
         ("delivery", "1".to_owned()),
     ]);

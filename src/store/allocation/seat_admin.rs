@@ -35,6 +35,16 @@ impl UserState {
             UserState::None => "none",
         }
     }
+
+    /// The state as a person reads it (the API's values stay): someone `blocked` is waiting.
+    pub fn word(self) -> &'static str {
+        match self {
+            UserState::Granted => "granted",
+            UserState::Blocked => "waiting",
+            UserState::Releasing => "releasing",
+            UserState::None => "no seat",
+        }
+    }
 }
 
 impl From<SeatState> for UserState {
@@ -686,6 +696,18 @@ impl Store {
         self.read(move |c| check(c, Defer::Never))
             .await?
             .ok_or_else(|| Error::Internal("a seat view that may scan gave up".into()))
+    }
+
+    /// The user named `user_name` (the console's person page): its directory record.
+    pub async fn user_named(
+        &self,
+        tenant: TenantKey,
+        user_name: String,
+    ) -> Result<crate::store::directory::users::UserRecord> {
+        let id = self
+            .read(move |c| Ok(user_by_name(c, tenant, &user_name)?.0))
+            .await?;
+        self.get_user(tenant, id).await
     }
 
     /// Every seat a user holds or waits for, across the tenant's licenses.
