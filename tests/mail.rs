@@ -1000,6 +1000,13 @@ async fn ten_thousand_blocked_in_one_sync_are_one_email() {
         format!("[seatkeeper] Contoso / Big: {n} people could not get a seat")
     );
     assert_eq!(csv_rows(&got[0]).len(), n + 1);
+    // Gmail clips a message past about 102 KB: the HTML stays well under it.
+    let html = got[0]["html"].as_str().unwrap();
+    assert!(html.len() < 100_000, "{} bytes", html.len());
+    assert!(
+        html.contains(&format!("{} more", n - 25)),
+        "the rest is counted"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread")]

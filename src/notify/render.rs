@@ -110,27 +110,6 @@ pub fn text_body(d: &Digest, c: &Content) -> String {
     if let Some(line) = &c.seats {
         let _ = writeln!(t, "{line}\n");
     }
-    if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
-        let _ = writeln!(t, "{} ({}):", table.title, table.rows.len());
-        for row in table.rows.iter().take(BODY_ITEMS) {
-            let cells: Vec<String> = table
-                .headers
-                .iter()
-                .zip(row)
-                .filter(|(_, v)| !v.is_empty() && *v != "—")
-                .map(|(h, v)| format!("{h}: {v}"))
-                .collect();
-            let _ = writeln!(t, "  - {}", cells.join(" · "));
-        }
-        if table.rows.len() > BODY_ITEMS {
-            let _ = writeln!(
-                t,
-                "  ... and {} more: every one is in the attached spreadsheet (CSV).",
-                table.rows.len() - BODY_ITEMS
-            );
-        }
-        t.push('\n');
-    }
     let _ = writeln!(t, "What you can do");
     match &c.act.url {
         Some(url) => {
@@ -151,6 +130,27 @@ pub fn text_body(d: &Digest, c: &Content) -> String {
     for step in &c.act.steps {
         let _ = writeln!(t, "  * {step}");
     }
+    if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
+        let _ = writeln!(t, "\n{} ({}):", table.title, table.rows.len());
+        for row in table.rows.iter().take(BODY_ITEMS) {
+            let cells: Vec<String> = table
+                .headers
+                .iter()
+                .zip(row)
+                .filter(|(_, v)| !v.is_empty() && *v != "—")
+                .map(|(h, v)| format!("{h}: {v}"))
+                .collect();
+            let _ = writeln!(t, "  - {}", cells.join(" · "));
+        }
+        if table.rows.len() > BODY_ITEMS {
+            let _ = writeln!(
+                t,
+                "  ... and {} more: every one is in the attached spreadsheet (CSV) and on the console page.",
+                table.rows.len() - BODY_ITEMS
+            );
+        }
+        t.push('\n');
+    }
     if !c.operator.is_empty() {
         let _ = writeln!(t, "\nFor the operator");
         for hint in &c.operator {
@@ -163,8 +163,6 @@ pub fn text_body(d: &Digest, c: &Content) -> String {
 
 /// The HTML part: one column, inline styles, no images; maud escapes every value.
 pub fn html_body(d: &Digest, c: &Content) -> String {
-    const TH: &str = "text-align:left;border-bottom:1px solid #999;padding:4px 8px 4px 0";
-    const TD: &str = "border-bottom:1px solid #ddd;padding:4px 8px 4px 0;vertical-align:top";
     const H2: &str = "font-size:1.05rem;margin:1.25rem 0 .5rem";
     let markup = html! {
         (DOCTYPE)
@@ -180,20 +178,6 @@ pub fn html_body(d: &Digest, c: &Content) -> String {
                     @for p in &c.paragraphs { p style="margin:0 0 .75rem" { (p) } }
                     @if let Some(line) = &c.seats {
                         p style="background:#f3f4f6;padding:8px 12px;border-radius:4px;margin:0 0 .75rem" { strong { (line) } }
-                    }
-                    @if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
-                        h2 style=(H2) { (table.title) " (" (table.rows.len()) ")" }
-                        table style="border-collapse:collapse;width:100%;font-size:.9rem" {
-                            thead { tr { @for h in &table.headers { th scope="col" style=(TH) { (h) } } } }
-                            tbody {
-                                @for row in table.rows.iter().take(BODY_ITEMS) {
-                                    tr { @for cell in row { td style=(TD) { (cell) } } }
-                                }
-                            }
-                        }
-                        @if table.rows.len() > BODY_ITEMS {
-                            p { "... and " (table.rows.len() - BODY_ITEMS) " more: every one is in the attached spreadsheet (CSV)." }
-                        }
                     }
                     h2 style=(H2) { "What you can do" }
                     @match &c.act.url {
@@ -211,6 +195,21 @@ pub fn html_body(d: &Digest, c: &Content) -> String {
                         }
                     }
                     ul style="margin:0 0 .75rem;padding-left:1.25rem" { @for step in &c.act.steps { li { (step) } } }
+                    @if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
+                        h2 style=(H2) { (table.title) " (" (table.rows.len()) ")" }
+                        // One block per row, its cells one after another: nothing runs off a
+                        // phone's screen.
+                        @for row in table.rows.iter().take(BODY_ITEMS) {
+                            div style="border-bottom:1px solid #e5e7eb;padding:6px 0;font-size:.9rem" {
+                                @for (i, (h, cell)) in table.headers.iter().zip(row).filter(|(_, v)| !v.is_empty() && *v != "—").enumerate() {
+                                    @if i == 0 { strong { (h) ": " (cell) } } @else { span style="color:#555" { " · " (h) ": " (cell) } }
+                                }
+                            }
+                        }
+                        @if table.rows.len() > BODY_ITEMS {
+                            p { "... and " (table.rows.len() - BODY_ITEMS) " more: every one is in the attached spreadsheet (CSV) and on the console page." }
+                        }
+                    }
                     @if !c.operator.is_empty() {
                         h2 style=(H2) { "For the operator" }
                         ul style="margin:0 0 .75rem;padding-left:1.25rem;font-family:ui-monospace,Menlo,Consolas,monospace;font-size:.85rem" {
@@ -553,9 +552,12 @@ mod tests {
         assert!(text.contains("text/csv"));
         let c = wording::content(&d);
         let body = text_body(&d, &c);
-        assert!(body.contains("u199@contoso.com"));
-        assert!(!body.contains("u201@contoso.com"));
-        assert!(body.contains("50 more"));
+        assert!(body.contains("u23@contoso.com"));
+        assert!(!body.contains("u25@contoso.com"));
+        assert!(body.contains("225 more"));
+        // The button comes before the list.
+        let html = html_body(&d, &c);
+        assert!(html.find("Open Licenses").unwrap() < html.find("u1@contoso.com").unwrap());
         let table = c.table.unwrap();
         assert_eq!(
             crate::csv::table(&table.headers, &table.rows)
@@ -563,6 +565,19 @@ mod tests {
                 .count(),
             251
         );
+    }
+
+    #[test]
+    fn ten_thousand_people_make_an_email_gmail_does_not_clip() {
+        let items: Vec<Value> = (0..10_000)
+            .map(|i| person(i, "blocked", Some(i + 1)))
+            .collect();
+        let d = digest(Kind::Blocked, items);
+        let c = wording::content(&d);
+        let html = html_body(&d, &c);
+        assert!(html.len() < 100_000, "{} bytes", html.len());
+        assert!(html.contains("9975 more"), "the rest is counted");
+        assert!(text_body(&d, &c).len() < 100_000);
     }
 
     #[test]
