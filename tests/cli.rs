@@ -765,6 +765,20 @@ fn seat_and_offboarding_verbs_work_from_the_shell() {
     assert!(ok, "{err}");
     assert_eq!(json(&out)["state"], "dismissed");
 
+    // The provider's failing requests (none sent here: the view is empty, the rate 0).
+    let (ok, out, err) = seatkeeper(&db, &["tenant", "failures", "acme"]);
+    assert!(ok, "{err}");
+    let h = json(&out);
+    assert_eq!(
+        (h["days"].as_i64(), h["failed"].as_i64()),
+        (Some(7), Some(0)),
+        "{out}"
+    );
+    assert!(
+        h["quarantine"]["rule"].as_str().unwrap().contains("40 %"),
+        "{out}"
+    );
+
     // The license deleted, then the tenant listed, shown, exported, closed and reopened.
     let (ok, _, err) = seatkeeper(&db, &["license", "delete", "acme", "pro"]);
     assert!(ok, "{err}");
