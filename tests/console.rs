@@ -230,8 +230,21 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     // People read "waiting", never "blocked".
     assert_eq!(table.matches("waiting").count(), 2, "{table}");
     assert!(!table.contains("blocked"), "{table}");
-    // Exclude one waiting user, then clear it again from the overrides list.
+    // Exclude one waiting user (previewed first: who would gain or lose a seat, and the
+    // button that does it), then clear it again from the overrides list, previewed too.
     click(&c, "button[aria-label='Exclude dave@contoso.example']").await;
+    assert_eq!(
+        text(&c, "h1").await,
+        "Exclude dave@contoso.example from MindManager?"
+    );
+    let preview = text(&c, "#preview").await;
+    assert!(preview.contains("This would:"), "{preview}");
+    assert!(
+        preview.contains("leave 2 of 2 seats in use, 1 waiting"),
+        "{preview}"
+    );
+    shot(&c, "05a-exclude-preview").await;
+    click(&c, "#preview form button[type=submit]").await;
     assert!(text(&c, "main").await.contains("excluded"));
     let table = text(&c, "table tbody").await;
     assert!(!table.contains("dave@contoso.example"), "{table}");
@@ -240,6 +253,8 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
         "button[aria-label='Clear the override of dave@contoso.example']",
     )
     .await;
+    assert!(text(&c, "#preview").await.contains("This would:"));
+    click(&c, "#preview form button[type=submit]").await;
     let table = text(&c, "table tbody").await;
     assert!(table.contains("dave@contoso.example"), "{table}");
     shot(&c, "05-seats").await;

@@ -339,3 +339,84 @@ pub(super) fn urlencode(s: &str) -> String {
     }
     out
 }
+
+/// What a seat action would do, before it is done: who would gain, lose or wait, with the
+/// button that does it; or, when it cannot be done, why (and the way back).
+pub(super) fn seat_action_preview(
+    s: &Session,
+    t: &Tenant,
+    l: &LicenseView,
+    user: &str,
+    action: &str,
+    preview: std::result::Result<crate::store::PreviewView, crate::store::Failure>,
+) -> Markup {
+    let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
+    let (title, button) = match action {
+        "grant" => (
+            format!("Grant {user} a seat of {}?", l.name),
+            "Grant the seat",
+        ),
+        "exclude" => (format!("Exclude {user} from {}?", l.name), "Exclude"),
+        _ => (
+            format!("Clear the override of {user} on {}?", l.name),
+            "Clear the override",
+        ),
+    };
+    let names = |v: &[String]| {
+        let mut shown = v.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+        if v.len() > 10 {
+            shown.push_str(", …");
+        }
+        shown
+    };
+    layout(
+        &title,
+        Some(s),
+        Some(t),
+        html! {
+            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " a href=(base) { (l.name) } " / " a href={ (base) "/seats" } { "seats" } }
+            h1 { (title) }
+            @match &preview {
+                Ok(p) => {
+                    div.notice.warn role="status" #preview {
+                        strong { "This would:" }
+                        ul {
+                            @let gain: Vec<String> = p.granted.iter().chain(&p.promoted).cloned().collect();
+                            @let lose: Vec<String> = p.released.iter().chain(&p.releasing).cloned().collect();
+                            @if gain.is_empty() && lose.is_empty() && p.blocked.is_empty() { li { "move no seat now" } }
+                            @if !gain.is_empty() { li { "give a seat to " (names(&gain)) } }
+                            @if !lose.is_empty() { li { "take the seat of " (names(&lose)) @if !p.releasing.is_empty() { " (after the grace period)" } } }
+                            @if !p.blocked.is_empty() { li { "put " (names(&p.blocked)) " on the waitlist" } }
+                            li { "leave " (p.after.granted + p.after.releasing) " of " (p.capacity) " seats in use, " (p.after.blocked) " waiting" }
+                        }
+                        form method="post" action={ (base) "/seats/" (urlencode(user)) } {
+                            (csrf(s))
+                            input type="hidden" name="action" value=(action);
+                            input type="hidden" name="confirm" value="1";
+                            button type="submit" { (button) }
+                            " " a href={ (base) "/seats" } { "Cancel" }
+                        }
+                    }
+                }
+                Err(f) => {
+                    div.notice.bad role="alert" {
+                        strong { "This cannot be done now: " }
+                        (failure_words(f))
+                    }
+                    p { a href={ (base) "/seats" } { "Back to the seats" } }
+                }
+            }
+        },
+    )
+}
+
+/// A refusal in the admin's words.
+fn failure_words(f: &crate::store::Failure) -> String {
+    use crate::store::Failure as F;
+    match f {
+        F::NotFound(m) | F::Conflict(m) | F::Invalid(m) => m.clone(),
+        F::Scim(e) => e.detail.clone(),
+        F::TooMany(m, _) => m.clone(),
+        _ => "seatkeeper could not do it just now; try again in a moment.".into(),
+    }
+}

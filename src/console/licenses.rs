@@ -454,6 +454,8 @@ pub(super) async fn seats_csv(
 pub(super) struct SeatAction {
     csrf: String,
     action: String,
+    /// Present once the admin saw the preview and confirmed; absent: preview first.
+    confirm: Option<String>,
 }
 
 pub(super) async fn seat_action(
@@ -466,6 +468,34 @@ pub(super) async fn seat_action(
     let Visit { state, s, t, .. } = v;
     let l = state.store.license(t.key, lk).await?;
     use crate::alloc::OverrideKind;
+    if form.confirm.is_none() && form.action != "pin" {
+        // Seats may move: what the change would do first, from the very write job that makes
+        // it (rolled back), with the button that makes it; or why it cannot be made.
+        let proposed = match form.action.as_str() {
+            "grant" => store::Proposed::Grant { user: user.clone() },
+            "exclude" => store::Proposed::Override {
+                user: user.clone(),
+                kind: Some(OverrideKind::Exclude),
+            },
+            "clear" => store::Proposed::Override {
+                user: user.clone(),
+                kind: None,
+            },
+            other => return Err(Error::Invalid(format!("unknown action {other:?}"))),
+        };
+        let preview = state
+            .store
+            .preview_change(t.key, l.id.clone(), proposed, s.actor())
+            .await;
+        return ok(super::license_pages::seat_action_preview(
+            &s,
+            &t,
+            &l,
+            &user,
+            &form.action,
+            preview.map_err(|e| e.classify()),
+        ));
+    }
     let notice = match form.action.as_str() {
         "grant" => {
             state

@@ -645,6 +645,20 @@ async fn the_seat_list_says_who_waits_and_why_and_offers_grant_only_with_a_free_
         !html.contains("Grant a seat to"),
         "no seat is free: no Grant: {html}"
     );
+    // A grant sent anyway (a stale page) is not a dead end: the preview says why it cannot be
+    // done, and links back.
+    let csrf = csrf_of(&html);
+    let (s, _, page) = b
+        .post(
+            &format!("{seats}/hugo%40why.example"),
+            &[("csrf", &csrf), ("action", "grant")],
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("This cannot be done now: "), "{page}");
+    assert!(page.contains("Back to the seats"), "{page}");
+    assert!(!page.contains("Something went wrong"), "{page}");
     // Seats given out by hand only, and Ann's freed at once: Grant is offered, and the list
     // says why Hugo still waits.
     let (s, v) = app
