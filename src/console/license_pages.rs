@@ -92,8 +92,8 @@ pub fn license(
                         input type="hidden" name="form" value="policy";
                         label { input type="checkbox" name="auto_promote" value="1" checked[l.auto_promote]; " Promote the waitlist when a seat frees" }
                         label { input type="checkbox" name="free_on_delete" value="1" checked[l.free_on_delete]; " Free a deleted user's seat at once" }
-                        label for="grace" { "Release grace (seconds, up to 259200)" }
-                        input #grace type="number" name="grace_seconds" min="0" max="259200" value=(l.grace_seconds);
+                        label for="grace" { "Release grace (hours, up to 72)" }
+                        input #grace type="number" name="grace_hours" min="0" max="72" step="any" value=(super::hours(l.grace_seconds));
                         label for="lowered" { "When the seat count is lowered below use" }
                         select #lowered name="on_capacity_lowered" {
                             option value="keep" selected[matches!(l.on_capacity_lowered, crate::alloc::OnLowered::Keep)] { "keep: nobody loses a seat" }

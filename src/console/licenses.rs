@@ -269,7 +269,8 @@ pub(super) struct LicenseSettings {
     csrf: String,
     seats: Option<String>,
     auto_promote: Option<String>,
-    grace_seconds: Option<String>,
+    /// The grace, in hours.
+    grace_hours: Option<String>,
     on_capacity_lowered: Option<String>,
     free_on_delete: Option<String>,
     /// The license's own recipients (the policy form).
@@ -298,7 +299,7 @@ pub(super) async fn license_settings(
         "policy" => {
             change.auto_promote = Some(form.auto_promote.is_some());
             change.free_on_delete = Some(form.free_on_delete.is_some());
-            change.grace_seconds = opt_number("grace_seconds", &form.grace_seconds)?;
+            change.grace_seconds = opt_hours("the release grace", &form.grace_hours)?;
             if let Some(n) = &form.notify {
                 change.notify = Some(recipients(n)?);
             }

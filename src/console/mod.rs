@@ -412,6 +412,26 @@ struct Notice {
     notice: Option<String>,
 }
 
+/// A duration the console asks in hours (`2`, `0.5`, `72`), as seconds.
+fn opt_hours(name: &str, v: &Option<String>) -> Result<Option<i64>> {
+    match v.as_deref().map(str::trim) {
+        None | Some("") => Ok(None),
+        Some(t) => match t.replace(',', ".").parse::<f64>() {
+            Ok(h) if h.is_finite() && h >= 0.0 && h <= 1_000_000.0 => {
+                Ok(Some((h * 3600.0).round() as i64))
+            }
+            _ => Err(Error::Invalid(format!("{name} must be a number of hours"))),
+        },
+    }
+}
+
+/// Seconds as hours for a form's value (`7200` → `2`, `1800` → `0.5`).
+fn hours(seconds: i64) -> String {
+    let h = seconds as f64 / 3600.0;
+    let s = format!("{h:.2}");
+    s.trim_end_matches('0').trim_end_matches('.').to_owned()
+}
+
 fn opt_number(name: &str, v: &Option<String>) -> Result<Option<i64>> {
     match v.as_deref().map(str::trim) {
         None | Some("") => Ok(None),

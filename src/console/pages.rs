@@ -547,10 +547,10 @@ pub fn tenant(
                             label.skip for="weekly-hour" { "Hour" }
                             input #weekly-hour type="number" name="weekly_hour" min="0" max="23" value=(t.weekly_summary.map_or(8, |w| w.hour)) aria-label="Hour of the weekly summary";
                         }
-                        label for="expected" { "Expected sync interval (seconds)" }
-                        input #expected type="number" name="expected_sync_seconds" min="60" value=(t.expected_sync_seconds);
-                        label for="window" { "Pending window (seconds)" }
-                        input #window type="number" name="pending_window_seconds" min="0" max="259200" value=(t.pending_window_seconds);
+                        label for="expected" { "Expected sync interval (hours)" }
+                        input #expected type="number" name="expected_sync_hours" min="0.02" step="any" value=(super::hours(t.expected_sync_seconds));
+                        label for="window" { "Pending window (hours, up to 72)" }
+                        input #window type="number" name="pending_window_hours" min="0" max="72" step="any" value=(super::hours(t.pending_window_seconds));
                         label for="horizon" { "Warn when seats run out within (days, by the forecast)" }
                         input #horizon type="number" name="forecast_horizon_days" min="1" max="365" value=(t.forecast_horizon_days);
                         label for="idp-warn" { "Warn when this share of the identity provider's requests fails (%, over 7 days)" }
@@ -561,7 +561,7 @@ pub fn tenant(
                             div.row {
                                 div { label for="hold-percent" { "Share (%)" } input #hold-percent type="number" name="hold_threshold_percent" min="0" max="100" value=(t.hold_threshold_percent); }
                                 div { label for="hold-min" { "At least (people)" } input #hold-min type="number" name="hold_min_seats" min="1" value=(t.hold_min_seats); }
-                                div { label for="hold-window" { "Window (seconds)" } input #hold-window type="number" name="hold_window_seconds" min="60" max="259200" value=(t.hold_window_seconds); }
+                                div { label for="hold-window" { "Window (hours)" } input #hold-window type="number" name="hold_window_hours" min="0.02" max="72" step="any" value=(super::hours(t.hold_window_seconds)); }
                             }
                         }
                         p { button type="submit" { "Save" } }

@@ -61,6 +61,20 @@ fn shown(v: &Value) -> String {
 fn changes(changed: &Changes) -> String {
     let mut parts = Vec::new();
     for (field, ch) in &changed.fields {
+        // A duration kept in seconds reads as one (`grace from 2 hours to 1 day`).
+        if let (Some(name), Some(from), Some(to)) = (
+            field.strip_suffix("_seconds"),
+            ch.from.as_i64(),
+            ch.to.as_i64(),
+        ) {
+            parts.push(format!(
+                "{} from {} to {}",
+                name.replace('_', " "),
+                crate::notify::when::duration(from),
+                crate::notify::when::duration(to)
+            ));
+            continue;
+        }
         let name = field.replace('_', " ");
         parts.push(format!(
             "{name} from {} to {}",
@@ -335,7 +349,7 @@ mod tests {
             ),
             (
                 entry("console:operator", "tenant.update", json!({"changed": {"expected_sync_seconds": {"from": 7200, "to": 3600}}})),
-                "The operator in the console changed the tenant's settings: expected sync seconds from 7200 to 3600",
+                "The operator in the console changed the tenant's settings: expected sync from 2 hours to 1 hour",
             ),
             (
                 entry("cli:root", "scim_token.revoke", json!({"token": "abc"})),

@@ -114,11 +114,12 @@ pub(super) struct TenantSettings {
     csrf: String,
     #[serde(default)]
     notify: String,
-    expected_sync_seconds: Option<String>,
-    pending_window_seconds: Option<String>,
+    /// In hours, as the form asks them.
+    expected_sync_hours: Option<String>,
+    pending_window_hours: Option<String>,
     hold_threshold_percent: Option<String>,
     hold_min_seats: Option<String>,
-    hold_window_seconds: Option<String>,
+    hold_window_hours: Option<String>,
     forecast_horizon_days: Option<String>,
     idp_failure_warn_percent: Option<String>,
     time_zone: Option<String>,
@@ -159,13 +160,13 @@ pub(super) async fn tenant_settings(
             t.key,
             store::TenantChange {
                 notify: Some(recipients(&form.notify)?),
-                expected_sync_seconds: opt_number(
-                    "expected_sync_seconds",
-                    &form.expected_sync_seconds,
+                expected_sync_seconds: opt_hours(
+                    "the expected sync interval",
+                    &form.expected_sync_hours,
                 )?,
-                pending_window_seconds: opt_number(
-                    "pending_window_seconds",
-                    &form.pending_window_seconds,
+                pending_window_seconds: opt_hours(
+                    "the pending window",
+                    &form.pending_window_hours,
                 )?,
                 time_zone: form
                     .time_zone
@@ -179,7 +180,10 @@ pub(super) async fn tenant_settings(
                     &form.hold_threshold_percent,
                 )?,
                 hold_min_seats: opt_number("hold_min_seats", &form.hold_min_seats)?,
-                hold_window_seconds: opt_number("hold_window_seconds", &form.hold_window_seconds)?,
+                hold_window_seconds: opt_hours(
+                    "the circuit breaker's window",
+                    &form.hold_window_hours,
+                )?,
                 forecast_horizon_days: opt_number(
                     "forecast_horizon_days",
                     &form.forecast_horizon_days,

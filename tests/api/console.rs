@@ -787,3 +787,77 @@ async fn the_tenant_person_and_group_pages_answer_who_and_why() {
     );
     app.stop().await;
 }
+
+/// Durations are asked and shown in hours: the forms take `1.5` and `0.5`, the pages show what
+/// was saved the same way, and the activity says "from 2 hours to 1 hour 30 minutes".
+#[tokio::test]
+async fn durations_are_asked_in_hours() {
+    let app = TestApp::spawn().await;
+    let (t, _tok) = app.tenant("hours").await;
+    app.license(&t, "Suite", 2, "Staff").await;
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in(ADMIN_TOKEN).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = b.get(&format!("/console/tenants/{t}")).await;
+    assert!(page.contains("name=\"expected_sync_hours\""), "{page}");
+    assert!(
+        page.contains("value=\"2\""),
+        "7200 s shows as 2 hours: {page}"
+    );
+    let csrf = csrf_of(&page);
+    let (s, _, body) = b
+        .post(
+            &format!("/console/tenants/{t}/settings"),
+            &[
+                ("csrf", &csrf),
+                ("notify", "admin@example.com"),
+                ("expected_sync_hours", "1.5"),
+                ("pending_window_hours", "72"),
+                ("hold_window_hours", "0.5"),
+            ],
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, tenant) = app.admin(Method::GET, &format!("/tenants/{t}"), None).await;
+    assert_eq!(tenant["expected_sync_seconds"], 5400, "{tenant}");
+    assert_eq!(tenant["pending_window_seconds"], 259_200, "{tenant}");
+    assert_eq!(tenant["hold_window_seconds"], 1800, "{tenant}");
+    let (s, _, body) = b
+        .post(
+            &format!("/console/tenants/{t}/settings"),
+            &[
+                ("csrf", &csrf),
+                ("notify", "admin@example.com"),
+                ("expected_sync_hours", "soon"),
+            ],
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::BAD_REQUEST, "{body}");
+    assert!(body.contains("must be a number of hours"), "{body}");
+    // A license's grace the same way.
+    let (s, _, body) = b
+        .post(
+            &format!("/console/tenants/{t}/licenses/Suite/settings"),
+            &[
+                ("csrf", &csrf),
+                ("form", "policy"),
+                ("grace_hours", "0.5"),
+                ("on_capacity_lowered", "keep"),
+            ],
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    let (_, l) = app
+        .admin(Method::GET, &format!("/tenants/{t}/licenses/Suite"), None)
+        .await;
+    assert_eq!(l["grace_seconds"], 1800, "{l}");
+    let (_, _, page) = b.get(&format!("/console/tenants/{t}/activity")).await;
+    assert!(
+        page.contains("expected sync from 2 hours to 1 hour 30 minutes"),
+        "{page}"
+    );
+    assert!(page.contains("grace from"), "{page}");
+    app.stop().await;
+}
