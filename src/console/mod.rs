@@ -417,7 +417,7 @@ fn opt_hours(name: &str, v: &Option<String>) -> Result<Option<i64>> {
     match v.as_deref().map(str::trim) {
         None | Some("") => Ok(None),
         Some(t) => match t.replace(',', ".").parse::<f64>() {
-            Ok(h) if h.is_finite() && h >= 0.0 && h <= 1_000_000.0 => {
+            Ok(h) if h.is_finite() && (0.0..=1_000_000.0).contains(&h) => {
                 Ok(Some((h * 3600.0).round() as i64))
             }
             _ => Err(Error::Invalid(format!("{name} must be a number of hours"))),
