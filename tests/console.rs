@@ -215,6 +215,15 @@ async fn a_licensing_admin_does_it_all_in_the_browser() {
     assert!(!listed.contains("Engineering"));
     shot(&c, "03-group-select").await;
     click(&c, "#picker button[aria-label='Select Sales']").await;
+    // Previewed before it is saved: who would get a seat and who would wait.
+    assert_eq!(text(&c, "h1").await, "Select Sales for MindManager?");
+    let preview = text(&c, "#preview").await;
+    assert!(
+        preview.contains("give a seat to") && preview.contains("on the waitlist"),
+        "{preview}"
+    );
+    shot(&c, "03b-group-select-preview").await;
+    click(&c, "#preview form button[type=submit]").await;
     assert!(text(&c, "[role=status]").await.contains("Selection saved"));
     let legend = text(&c, ".legend").await;
     assert!(

@@ -362,19 +362,48 @@ pub(super) fn seat_action_preview(
             "Clear the override",
         ),
     };
+    confirm_page(
+        s,
+        t,
+        l,
+        &title,
+        preview,
+        &format!("{base}/seats/{}", urlencode(user)),
+        &[("action", action.to_owned()), ("confirm", "1".to_owned())],
+        button,
+        &format!("{base}/seats"),
+    )
+}
+
+/// A change previewed before it is made: what it would do (who would gain, lose or wait, from
+/// the very write job rolled back), and a form that posts `fields` to `to` to make it; or why
+/// it cannot be made, with the way back to `back`.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn confirm_page(
+    s: &Session,
+    t: &Tenant,
+    l: &LicenseView,
+    title: &str,
+    preview: std::result::Result<crate::store::PreviewView, crate::store::Failure>,
+    to: &str,
+    fields: &[(&str, String)],
+    button: &str,
+    back: &str,
+) -> Markup {
+    let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
     let names = |v: &[String]| {
         let mut shown = v.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
         if v.len() > 10 {
-            shown.push_str(", …");
+            shown.push_str(&format!(" and {} more", v.len() - 10));
         }
         shown
     };
     layout(
-        &title,
+        title,
         Some(s),
         Some(t),
         html! {
-            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " a href=(base) { (l.name) } " / " a href={ (base) "/seats" } { "seats" } }
+            p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " a href=(base) { (l.name) } }
             h1 { (title) }
             @match &preview {
                 Ok(p) => {
@@ -389,12 +418,11 @@ pub(super) fn seat_action_preview(
                             @if !p.blocked.is_empty() { li { "put " (names(&p.blocked)) " on the waitlist" } }
                             li { "leave " (p.after.granted + p.after.releasing) " of " (p.capacity) " seats in use, " (p.after.blocked) " waiting" }
                         }
-                        form method="post" action={ (base) "/seats/" (urlencode(user)) } {
+                        form method="post" action=(to) {
                             (csrf(s))
-                            input type="hidden" name="action" value=(action);
-                            input type="hidden" name="confirm" value="1";
+                            @for (k, v) in fields { input type="hidden" name=(k) value=(v); }
                             button type="submit" { (button) }
-                            " " a href={ (base) "/seats" } { "Cancel" }
+                            " " a href=(back) { "Cancel" }
                         }
                     }
                 }
@@ -403,7 +431,7 @@ pub(super) fn seat_action_preview(
                         strong { "This cannot be done now: " }
                         (failure_words(f))
                     }
-                    p { a href={ (base) "/seats" } { "Back to the seats" } }
+                    p { a href=(back) { "Back" } }
                 }
             }
         },

@@ -186,10 +186,63 @@ pub(super) async fn license_groups(
     if value.is_empty() {
         return Err(Error::Invalid("name a group".into()));
     }
-    let target = selector(&form.kind, value)?;
+    let target = selector(&form.kind, value.clone())?;
     let mut groups = selectors_of(&l);
     let selected = groups.iter().any(|g| g.selector == target);
     match form.action.as_str() {
+        "add" | "remove" if form.step != "confirm" && (form.action == "remove") == selected => {
+            // Seats move: what the new selection would do first, with the button that saves it.
+            if form.action == "add" {
+                groups.push(target.into());
+            } else {
+                groups.retain(|g| g.selector != target);
+            }
+            let preview = state
+                .store
+                .preview(t.key, l.id.clone(), None, Some(groups), None)
+                .await;
+            // The group by its name when it has arrived (the picker sends its id).
+            let shown = match form.kind.as_str() {
+                "id" => state
+                    .store
+                    .get_group(t.key, value.clone(), false)
+                    .await
+                    .ok()
+                    .and_then(|g| {
+                        g.doc
+                            .get("displayName")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_owned)
+                    })
+                    .unwrap_or_else(|| value.clone()),
+                _ => value.clone(),
+            };
+            let (title, button) = if form.action == "add" {
+                (format!("Select {shown} for {}?", l.name), "Select")
+            } else {
+                (
+                    format!("Stop selecting {shown} for {}?", l.name),
+                    "Stop selecting",
+                )
+            };
+            let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
+            return ok(super::license_pages::confirm_page(
+                &s,
+                &t,
+                &l,
+                &title,
+                preview.map_err(|e| e.classify()),
+                &format!("{base}/groups"),
+                &[
+                    ("action", form.action.clone()),
+                    ("kind", form.kind.clone()),
+                    ("value", value),
+                    ("step", "confirm".to_owned()),
+                ],
+                button,
+                &base,
+            ));
+        }
         "add" if !selected => groups.push(target.into()),
         "add" => {}
         "remove" => groups.retain(|g| g.selector != target),

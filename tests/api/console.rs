@@ -785,6 +785,49 @@ async fn the_tenant_person_and_group_pages_answer_who_and_why() {
         page.contains(">waiting<") && page.contains(">granted<"),
         "{page}"
     );
+
+    // Removing the selected group is previewed first: who would lose a seat, and the button.
+    let csrf = csrf_of(&page);
+    let (s, _, page) = b
+        .post(
+            &format!("/console/tenants/{t}/licenses/Suite/groups"),
+            &[
+                ("csrf", &csrf),
+                ("action", "remove"),
+                ("kind", "displayName"),
+                ("value", "Staff"),
+            ],
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    assert!(page.contains("Stop selecting Staff for Suite?"), "{page}");
+    assert!(page.contains("take the seat of"), "{page}");
+    let (_, l) = app
+        .admin(Method::GET, &format!("/tenants/{t}/licenses/Suite"), None)
+        .await;
+    assert_eq!(
+        l["granted"], 2,
+        "nothing changed before the confirmation: {l}"
+    );
+    let (s, _, _) = b
+        .post(
+            &format!("/console/tenants/{t}/licenses/Suite/groups"),
+            &[
+                ("csrf", &csrf),
+                ("action", "remove"),
+                ("kind", "displayName"),
+                ("value", "Staff"),
+                ("step", "confirm"),
+            ],
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, l) = app
+        .admin(Method::GET, &format!("/tenants/{t}/licenses/Suite"), None)
+        .await;
+    assert!(l["groups"].as_array().unwrap().is_empty(), "{l}");
     app.stop().await;
 }
 
