@@ -431,7 +431,7 @@ pub(super) fn confirm_page(
                         strong { "This cannot be done now: " }
                         (failure_words(f))
                     }
-                    p { a href=(back) { "Back" } }
+                    p { a href=(back) { @if back.ends_with("/seats") { "Back to the seats" } @else { "Back to the license" } } }
                 }
             }
         },
