@@ -242,25 +242,7 @@ fn text_body(parts: &[Part]) -> String {
             let _ = writeln!(t, "{para}\n");
         }
         if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
-            let _ = writeln!(t, "{} ({}):", table.title, table.rows.len());
-            for row in table.rows.iter().take(rows) {
-                let cells: Vec<String> = table
-                    .headers
-                    .iter()
-                    .zip(row)
-                    .filter(|(_, v)| !v.is_empty() && *v != "—")
-                    .map(|(h, v)| format!("{h}: {v}"))
-                    .collect();
-                let _ = writeln!(t, "  - {}", cells.join(" · "));
-            }
-            if table.rows.len() > rows {
-                let _ = writeln!(
-                    t,
-                    "  ... and {} more: every one is in the attached {} and on the console page.",
-                    table.rows.len() - rows,
-                    csv_name(p.digest)
-                );
-            }
+            super::render::text_rows(&mut t, table, rows, &csv_name(p.digest));
             t.push('\n');
         }
         match &c.act.url {
@@ -332,17 +314,7 @@ fn html_body(parts: &[Part]) -> String {
                             @for para in &p.content.paragraphs { p style="margin:0 0 .75rem" { (para) } }
                             @if let Some(table) = p.content.table.as_ref().filter(|t| !t.rows.is_empty()) {
                                 p style="margin:0 0 .25rem;font-weight:600" { (table.title) " (" (table.rows.len()) ")" }
-                                // One block per person: the cells stack, so nothing runs off a phone.
-                                @for row in table.rows.iter().take(rows) {
-                                    div style="border-bottom:1px solid #e5e7eb;padding:6px 0;font-size:.9rem" {
-                                        @for (i, (h, cell)) in table.headers.iter().zip(row).filter(|(_, v)| !v.is_empty() && *v != "—").enumerate() {
-                                            @if i == 0 { strong { (h) ": " (cell) } } @else { span style="color:#555" { " · " (h) ": " (cell) } }
-                                        }
-                                    }
-                                }
-                                @if table.rows.len() > rows {
-                                    p style="margin:.5rem 0" { "... and " (table.rows.len() - rows) " more: every one is in the attached " (csv_name(p.digest)) " and on the console page." }
-                                }
+                                (super::render::html_rows(table, rows, &csv_name(p.digest)))
                             }
                             @match &p.content.act.url {
                                 Some(u) => p style="margin:.5rem 0" { a href=(u) { "Open " (p.content.act.place) } },

@@ -131,24 +131,8 @@ pub fn text_body(d: &Digest, c: &Content) -> String {
         let _ = writeln!(t, "  * {step}");
     }
     if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
-        let _ = writeln!(t, "\n{} ({}):", table.title, table.rows.len());
-        for row in table.rows.iter().take(BODY_ITEMS) {
-            let cells: Vec<String> = table
-                .headers
-                .iter()
-                .zip(row)
-                .filter(|(_, v)| !v.is_empty() && *v != "—")
-                .map(|(h, v)| format!("{h}: {v}"))
-                .collect();
-            let _ = writeln!(t, "  - {}", cells.join(" · "));
-        }
-        if table.rows.len() > BODY_ITEMS {
-            let _ = writeln!(
-                t,
-                "  ... and {} more: every one is in the attached spreadsheet (CSV) and on the console page.",
-                table.rows.len() - BODY_ITEMS
-            );
-        }
+        t.push('\n');
+        text_rows(&mut t, table, BODY_ITEMS, "spreadsheet (CSV)");
         t.push('\n');
     }
     if !c.operator.is_empty() {
@@ -159,6 +143,46 @@ pub fn text_body(d: &Digest, c: &Content) -> String {
     }
     let _ = writeln!(t, "\n--\n{SIGNATURE}");
     t
+}
+
+/// The first `limit` rows of `table` as text lines (`Header: value · ...`), and how many more
+/// are in `attachment`.
+pub(super) fn text_rows(t: &mut String, table: &wording::Table, limit: usize, attachment: &str) {
+    let _ = writeln!(t, "{} ({}):", table.title, table.rows.len());
+    for row in table.rows.iter().take(limit) {
+        let cells: Vec<String> = table
+            .headers
+            .iter()
+            .zip(row)
+            .filter(|(_, v)| !v.is_empty() && *v != "—")
+            .map(|(h, v)| format!("{h}: {v}"))
+            .collect();
+        let _ = writeln!(t, "  - {}", cells.join(" · "));
+    }
+    if table.rows.len() > limit {
+        let _ = writeln!(
+            t,
+            "  ... and {} more: every one is in the attached {attachment} and on the console page.",
+            table.rows.len() - limit
+        );
+    }
+}
+
+/// The first `limit` rows of `table` as HTML: one block per row, its cells one after another,
+/// so that nothing runs off a phone's screen; and how many more are in `attachment`.
+pub(super) fn html_rows(table: &wording::Table, limit: usize, attachment: &str) -> maud::Markup {
+    html! {
+        @for row in table.rows.iter().take(limit) {
+            div style="border-bottom:1px solid #e5e7eb;padding:6px 0;font-size:.9rem" {
+                @for (i, (h, cell)) in table.headers.iter().zip(row).filter(|(_, v)| !v.is_empty() && *v != "—").enumerate() {
+                    @if i == 0 { strong { (h) ": " (cell) } } @else { span style="color:#555" { " · " (h) ": " (cell) } }
+                }
+            }
+        }
+        @if table.rows.len() > limit {
+            p style="margin:.5rem 0" { "... and " (table.rows.len() - limit) " more: every one is in the attached " (attachment) " and on the console page." }
+        }
+    }
 }
 
 /// The HTML part: one column, inline styles, no images; maud escapes every value.
@@ -197,18 +221,7 @@ pub fn html_body(d: &Digest, c: &Content) -> String {
                     ul style="margin:0 0 .75rem;padding-left:1.25rem" { @for step in &c.act.steps { li { (step) } } }
                     @if let Some(table) = c.table.as_ref().filter(|t| !t.rows.is_empty()) {
                         h2 style=(H2) { (table.title) " (" (table.rows.len()) ")" }
-                        // One block per row, its cells one after another: nothing runs off a
-                        // phone's screen.
-                        @for row in table.rows.iter().take(BODY_ITEMS) {
-                            div style="border-bottom:1px solid #e5e7eb;padding:6px 0;font-size:.9rem" {
-                                @for (i, (h, cell)) in table.headers.iter().zip(row).filter(|(_, v)| !v.is_empty() && *v != "—").enumerate() {
-                                    @if i == 0 { strong { (h) ": " (cell) } } @else { span style="color:#555" { " · " (h) ": " (cell) } }
-                                }
-                            }
-                        }
-                        @if table.rows.len() > BODY_ITEMS {
-                            p { "... and " (table.rows.len() - BODY_ITEMS) " more: every one is in the attached spreadsheet (CSV) and on the console page." }
-                        }
+                        (html_rows(table, BODY_ITEMS, "spreadsheet (CSV)"))
                     }
                     @if !c.operator.is_empty() {
                         h2 style=(H2) { "For the operator" }
