@@ -195,7 +195,8 @@ CREATE TABLE licenses (
     overage         BIGINT NOT NULL DEFAULT 0,
     overage_percent BIGINT NOT NULL DEFAULT 0,
     overage_notified BIGINT NOT NULL DEFAULT 0,
-    runout_notified BIGINT NOT NULL DEFAULT 0
+    runout_notified BIGINT NOT NULL DEFAULT 0,
+    mode            TEXT NOT NULL DEFAULT 'enforce'
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, lower(name));
@@ -223,6 +224,15 @@ CREATE TABLE overrides (
     set_by          TEXT,
     PRIMARY KEY (license_rk, user_id)
 );
+
+CREATE TABLE carried_holders (
+    license_rk  BIGINT NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,
+    tenant      BIGINT NOT NULL,
+    user_id     TEXT COLLATE "C" NOT NULL,
+    position    BIGINT NOT NULL,
+    PRIMARY KEY (license_rk, user_id)
+);
+CREATE INDEX carried_holders_order ON carried_holders(license_rk, position);
 
 CREATE TABLE seats (
     license_rk      BIGINT NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,

@@ -168,7 +168,8 @@ CREATE TABLE licenses (
     overage         INTEGER NOT NULL DEFAULT 0,          -- agreed extra seats (or:)
     overage_percent INTEGER NOT NULL DEFAULT 0,          -- ... extra seats as a share of `seats`
     overage_notified INTEGER NOT NULL DEFAULT 0,         -- 1 once use above `seats` was notified, until it falls back
-    runout_notified INTEGER NOT NULL DEFAULT 0           -- 1 once a run-out inside the horizon was notified, until it is not
+    runout_notified INTEGER NOT NULL DEFAULT 0,          -- 1 once a run-out inside the horizon was notified, until it is not
+    mode            TEXT NOT NULL DEFAULT 'enforce'      -- 'enforce' | 'observe' (shadow mode: nothing enforced outward)
 );
 CREATE UNIQUE INDEX licenses_id ON licenses(tenant, id);
 CREATE UNIQUE INDEX licenses_name ON licenses(tenant, name COLLATE NOCASE);
@@ -198,6 +199,17 @@ CREATE TABLE overrides (
     set_by          TEXT,                                -- the actor who set it (NULL: before v15)
     PRIMARY KEY (license_rk, user_id)
 ) WITHOUT ROWID;
+
+-- The people who held a seat before the license was enforced (shadow mode's cut-over), in the
+-- order the admin gave them: served first when the license switches to enforce, then deleted.
+CREATE TABLE carried_holders (
+    license_rk      INTEGER NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,
+    tenant          INTEGER NOT NULL,
+    user_id         TEXT NOT NULL,
+    position        INTEGER NOT NULL,                    -- 1, 2, ...: the order given
+    PRIMARY KEY (license_rk, user_id)
+) WITHOUT ROWID;
+CREATE INDEX carried_holders_order ON carried_holders(license_rk, position);
 
 -- One row per (license, user) with a seat state; no row is state "none".
 CREATE TABLE seats (

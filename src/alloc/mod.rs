@@ -35,11 +35,12 @@
 //!
 //! (About 720 lines: the [`SeatStore`] trait and the [`Allocator`] with every rule above, one
 //! `impl` that reads top to bottom. Its vocabulary is in `model`, group limits in `pools`, the
-//! breaker in `breaker`.)
+//! breaker in `breaker`, the cut-over from shadow mode in `carry`.)
 
 use std::collections::{HashMap, HashSet, VecDeque};
 
 mod breaker;
+mod carry;
 pub mod memory;
 mod model;
 mod pools;
@@ -153,6 +154,9 @@ pub struct Allocator<'a, S: SeatStore> {
     /// count as granted once more, so use is brought under it when the run ends
     /// ([`Allocator::finish`]).
     regained: HashSet<LicenseKey>,
+    /// While set, seat changes record no event (a rearrangement that records its net effect
+    /// after: [`Allocator::carry_over`]).
+    quiet: bool,
     pub report: Report,
 }
 
@@ -189,6 +193,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             pool_use: HashMap::new(),
             defer_fill: false,
             regained: HashSet::new(),
+            quiet: false,
             report: Report::default(),
         }
     }
@@ -223,6 +228,9 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         kind: EventKind,
         previous: Option<SeatState>,
     ) -> Result<(), S::Error> {
+        if self.quiet {
+            return Ok(());
+        }
         self.report.count(kind);
         self.report.touched.insert(l);
         if kind == EventKind::Blocked {

@@ -1,5 +1,6 @@
-//! `seatkeeper license ...`: create, list, show, change (seats, groups and their limits, policy),
-//! delete, preview, seats, grant, pin and exclude.
+//! `seatkeeper license ...`: create, list, show, change (seats, groups and their limits, policy,
+//! mode), delete, preview, seats, grant, pin and exclude, and shadow mode's carried-over
+//! holders and report.
 
 use super::*;
 
@@ -55,6 +56,10 @@ pub struct LicenseFlags {
     /// order --group, --group-id, --group-external-id are given.
     #[arg(long = "max", value_name = "GROUP=N")]
     pub max: Vec<String>,
+    /// `observe` (shadow mode: nothing enforced outward, see `license shadow`) or `enforce`
+    /// (serves the people carried over with `license holders` first).
+    #[arg(long, value_parser = clap::builder::PossibleValuesParser::new(["enforce", "observe"]))]
+    pub mode: Option<String>,
 }
 
 impl LicenseFlags {
@@ -109,6 +114,11 @@ impl LicenseFlags {
             }
         }
         Ok(Some(s))
+    }
+    fn mode(&self) -> Option<crate::store::LicenseMode> {
+        self.mode
+            .as_deref()
+            .and_then(crate::store::LicenseMode::parse)
     }
     fn lowered(&self) -> Option<OnLowered> {
         self.on_capacity_lowered
@@ -200,6 +210,27 @@ pub enum LicenseCommand {
     UserSeats { tenant: String, user: String },
     /// What idle-seat reclaim would take at its next pass, and within the notice period.
     Reclaim { tenant: String, license: String },
+    /// Carry over the people who hold a seat today (a license in observe mode): a file with
+    /// one user reference per line, or CSV whose first column holds them (`-`: standard input).
+    /// They are served first, in that order, when the license switches to enforce.
+    Holders {
+        tenant: String,
+        license: String,
+        file: String,
+        /// Forget the people carried over before instead of adding to them (the file may be
+        /// empty then).
+        #[arg(long)]
+        replace: bool,
+    },
+    /// What enforcing a license in observe mode would do: who keeps a seat, gains one, waits,
+    /// or loses one.
+    Shadow {
+        tenant: String,
+        license: String,
+        /// At most this many people per list.
+        #[arg(long, default_value_t = 10_000)]
+        limit: usize,
+    },
 }
 
 pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Result<()> {
@@ -226,6 +257,7 @@ pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Resul
                 reclaim_notice_days: flags.reclaim_notice_days.unwrap_or(3),
                 overage: flags.overage.unwrap_or(0),
                 overage_percent: flags.overage_percent.unwrap_or(0),
+                mode: flags.mode().unwrap_or_default(),
             };
             print(&json!(store.create_license(t, spec, Actor::cli()).await?));
         }
@@ -253,6 +285,7 @@ pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Resul
                 reclaim_notice_days: flags.reclaim_notice_days,
                 overage: flags.overage,
                 overage_percent: flags.overage_percent,
+                mode: flags.mode(),
             };
             print(&json!(
                 store
@@ -364,6 +397,46 @@ pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Resul
         LicenseCommand::Reclaim { tenant, license } => {
             let t = store.tenant(&tenant).await?.key;
             print(&json!(store.reclaim_preview(t, license).await?));
+        }
+        LicenseCommand::Holders {
+            tenant,
+            license,
+            file,
+            replace,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            let text = if file == "-" {
+                std::io::read_to_string(std::io::stdin())?
+            } else {
+                std::fs::read_to_string(&file)
+                    .map_err(|e| anyhow::anyhow!("cannot read {file}: {e}"))?
+            };
+            let refs = crate::csv::first_column(&text);
+            if replace {
+                store
+                    .clear_holders(t, license.clone(), Actor::cli())
+                    .await?;
+                if refs.is_empty() {
+                    print(&json!(store.license(t, license).await?));
+                    return Ok(());
+                }
+            }
+            if refs.is_empty() {
+                anyhow::bail!("{file} names nobody: one user reference per line");
+            }
+            print(&json!(
+                store
+                    .carry_holders(t, license, refs, Actor::cli())
+                    .await?
+            ));
+        }
+        LicenseCommand::Shadow {
+            tenant,
+            license,
+            limit,
+        } => {
+            let t = store.tenant(&tenant).await?.key;
+            print(&json!(store.shadow(t, license, limit, Actor::cli()).await?));
         }
     }
     Ok(())

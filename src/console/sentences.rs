@@ -198,6 +198,22 @@ pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String
         Act::LicenseDelete(l) => {
             format!("{by} deleted the license {}", license(&l.license, &l.name))
         }
+        Act::LicenseHolders(h) => {
+            let unmatched = match h.unmatched {
+                0 => String::new(),
+                n => format!(" ({} matched nobody)", plural(n, "reference", "references")),
+            };
+            format!(
+                "{by} carried over {} as today's seat holders of {}{unmatched}",
+                plural(h.people, "person", "people"),
+                license(&h.license, &h.name)
+            )
+        }
+        Act::LicenseHoldersClear(h) => format!(
+            "{by} forgot the {} carried over as seat holders of {}",
+            plural(h.people, "person", "people"),
+            license(&h.license, &h.name)
+        ),
         Act::TenantCreate(_) => format!("{by} created the tenant"),
         Act::TenantUpdate(u) => match changes(&u.changed) {
             c if c.is_empty() => format!("{by} saved the tenant's settings without changes"),

@@ -5,6 +5,9 @@
 //! - `GET /licenses/{license}/seats/{userName}` — the seat check; `POST .../seats/{userName}/grant`
 //! - `GET /licenses/{license}/overrides`; `PUT|DELETE /licenses/{license}/overrides/{userName}` with `{"kind": "pin"|"exclude"}`
 //! - `GET /licenses/{license}/reclaim` — what idle-seat reclaim would take
+//! - `POST|DELETE /licenses/{license}/holders` — people carried over as today's seat holders of
+//!   a license in observe mode (JSON or CSV); `GET /licenses/{license}/shadow` — what
+//!   enforcing it would do
 //! - `POST /licenses/{license}/preview` with any license change, an `override` or a `grant`
 //! - `GET /users/{userName}/seats` — every seat of one user
 //! - `POST /reconcile`, `GET /status`, `PATCH` the tenant's settings
@@ -147,6 +150,28 @@ pub fn routes(r: Routes) -> Routes {
             "The seats idle-seat reclaim would take at its next pass and within the notice period",
         )
         .ok::<ReclaimPreview>("Due and soon."),
+    )
+    .add(
+        M::POST,
+        &format!("{lic}/holders"),
+        carry_holders,
+        Doc::new("Carry over the people who hold a seat today (a license in observe mode): served first, in the order given, when the license switches to enforce. A JSON array of user references (id, userName, externalId or email), `{\"holders\": [...]}`, or CSV (`text/csv`, the first column; a header row is skipped); at most 100,000 per request, added after those carried over before")
+            .body::<HoldersBody>()
+            .ok::<crate::store::HoldersReport>("Who was carried over, and the references that matched nobody."),
+    )
+    .add(
+        M::DELETE,
+        &format!("{lic}/holders"),
+        clear_holders,
+        Doc::new("Forget the people carried over").ok::<HoldersCleared>("How many were forgotten."),
+    )
+    .add(
+        M::GET,
+        &format!("{lic}/shadow"),
+        shadow,
+        Doc::new("What enforcing a license in observe mode would do against the seats carried over: who keeps a seat, who gains one, who waits (with their place) and who loses one (with why)")
+            .query_int("limit", "At most this many people per list (default 10000, at most 100000); the counts are whole.")
+            .ok::<crate::store::ShadowView>("The shadow report."),
     )
     .add(
         M::GET,
@@ -296,6 +321,89 @@ async fn delete_override(at: OnTenant, p: web::Path<OfSeat>) -> Reply {
     Ok(HttpResponse::NoContent().finish())
 }
 
+/// The people carried over, as JSON (or CSV: see the route).
+#[derive(Deserialize, utoipa::ToSchema)]
+#[serde(untagged)]
+#[allow(dead_code)] // read as JSON by hand; the type documents the body
+enum HoldersBody {
+    List(Vec<String>),
+    Object { holders: Vec<String> },
+}
+
+#[derive(serde::Serialize, utoipa::ToSchema)]
+struct HoldersCleared {
+    forgotten: i64,
+}
+
+/// Largest body of carried-over holders: 100,000 references of any reasonable length.
+const HOLDERS_BODY: usize = 32 * 1024 * 1024;
+
+/// `POST .../licenses/{license}/holders`: JSON (an array, or `{"holders": [...]}`) or CSV.
+async fn carry_holders(
+    at: OnTenant,
+    req: HttpRequest,
+    p: web::Path<OfLicense>,
+    payload: web::Payload,
+) -> Reply {
+    let csv = req
+        .headers()
+        .get(actix_web::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| {
+            let v = v.to_ascii_lowercase();
+            v.starts_with("text/csv") || v.starts_with("text/plain")
+        });
+    let limit = HOLDERS_BODY.max(at.state.config.max_body_bytes);
+    let bytes = crate::http::body::read(payload, limit)
+        .await
+        .map_err(|e| AdminError::new(e.status, "invalid_request", e.detail))?;
+    let refs: Vec<String> = if csv {
+        let text = std::str::from_utf8(&bytes)
+            .map_err(|_| AdminError::bad_request("the CSV is not UTF-8 text"))?;
+        crate::csv::first_column(text)
+    } else {
+        let v: serde_json::Value = serde_json::from_slice(&bytes).map_err(|e| {
+            AdminError::bad_request(format!(
+                "invalid request body: {e} (send a JSON array of user references, or CSV as text/csv)"
+            ))
+        })?;
+        let list = match &v {
+            serde_json::Value::Object(o) if o.len() == 1 && o.contains_key("holders") => {
+                &o["holders"]
+            }
+            v => v,
+        };
+        serde_json::from_value(list.clone()).map_err(|_| {
+            AdminError::bad_request(
+                "holders are a JSON array of user references (strings: id, userName, externalId or email), or {\"holders\": [...]}",
+            )
+        })?
+    };
+    if refs.is_empty() {
+        return Err(AdminError::bad_request("no user references in the body"));
+    }
+    ok(at
+        .store()
+        .carry_holders(at.key(), p.into_inner().license, refs, at.actor())
+        .await?)
+}
+
+async fn clear_holders(at: OnTenant, p: web::Path<OfLicense>) -> Reply {
+    let n = at
+        .store()
+        .clear_holders(at.key(), p.into_inner().license, at.actor())
+        .await?;
+    ok(HoldersCleared { forgotten: n })
+}
+
+async fn shadow(at: OnTenant, req: HttpRequest, p: web::Path<OfLicense>) -> Reply {
+    let limit = int_param(&req, "limit", 10_000, 100_000)? as usize;
+    ok(at
+        .store()
+        .shadow(at.key(), p.into_inner().license, limit, at.actor())
+        .await?)
+}
+
 /// A proposed change: any field the update route takes (`seats`, `groups`, the policy, grace,
 /// overage, reclaim, ...), or instead `override` (pin, exclude or clear one user) or `grant`
 /// (a seat by hand).
@@ -316,6 +424,8 @@ struct PreviewBody {
     reclaim_notice_days: Option<i64>,
     overage: Option<i64>,
     overage_percent: Option<i64>,
+    /// `enforce` previews the cut-over of an observing license (who keeps, gains, waits, loses).
+    mode: Option<crate::store::LicenseMode>,
     /// Pin, exclude or clear (`kind` null) one user's override.
     #[serde(rename = "override")]
     override_: Option<ProposedOverride>,
@@ -372,6 +482,7 @@ async fn preview(at: OnTenant, p: web::Path<OfLicense>, payload: web::Payload) -
         reclaim_notice_days: body.reclaim_notice_days,
         overage: body.overage,
         overage_percent: body.overage_percent,
+        mode: body.mode,
     };
     // Only a seat count, a selection and the lowered-count policy: computed off the writer over
     // a copy of the seats (a huge selection never holds other writes). Anything else: by making
@@ -384,7 +495,8 @@ async fn preview(at: OnTenant, p: web::Path<OfLicense>, payload: web::Payload) -
         && change.reclaim_idle_days.is_none()
         && change.reclaim_notice_days.is_none()
         && change.overage.is_none()
-        && change.overage_percent.is_none();
+        && change.overage_percent.is_none()
+        && change.mode.is_none();
     let proposed = match (body.override_, body.grant) {
         (Some(_), Some(_)) => {
             return Err(AdminError::bad_request(

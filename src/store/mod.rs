@@ -75,7 +75,7 @@ pub use access::tenants::{check_recipients, Tenant, TenantChange};
 pub use access::tokens::{Authn, ConsoleSession, TokenInfo, AUTH_CACHE_TTL};
 pub use allocation::history::LicenseTrueUp;
 pub use allocation::holds::{Decision, HeldUser, HoldChange, HoldState, HoldView};
-pub use allocation::license_view::{LicenseRef, LicenseView, SeatCounts};
+pub use allocation::license_view::{LicenseMode, LicenseRef, LicenseView, SeatCounts};
 pub use allocation::licenses::{LicenseChange, LicenseSpec, DEFAULT_GRACE_SECONDS};
 pub use allocation::preview::{Place, PoolView, PreviewView, Proposed};
 pub use allocation::reclaim::{IdleSeat, ReclaimPreview};
@@ -84,6 +84,9 @@ pub use allocation::reconciler::{
 };
 pub use allocation::seat_admin::{OverrideView, SeatView, SeatsView, UserSeat, UserState};
 pub use allocation::selection::{GroupEntry, GroupSelection, Selector, SelectorView};
+pub use allocation::shadow::{
+    HoldersReport, ShadowCounts, ShadowPerson, ShadowView, MAX_HOLDERS,
+};
 pub use directory::filters::{ListQuery, Page};
 pub use directory::groups::{GroupChoice, GroupRecord};
 pub use directory::provisioning::{Health, Pending, PendingMember, PendingSelector, TenantStatus};

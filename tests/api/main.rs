@@ -41,6 +41,7 @@ pub mod reconciler;
 pub mod retention;
 pub mod seats;
 pub mod security;
+pub mod shadow;
 pub mod tls;
 pub mod users;
 pub mod webhooks;

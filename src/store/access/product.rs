@@ -76,6 +76,9 @@ pub struct ProductSeat {
     /// When the product last reported the user using the license.
     #[serde(rename = "lastUsed")]
     pub last_used: Option<String>,
+    /// `false` while the license observes (shadow mode): the state is what seatkeeper would
+    /// decide, and the product keeps granting access as it did before.
+    pub enforced: bool,
 }
 
 impl From<SeatView> for ProductSeat {
@@ -86,6 +89,7 @@ impl From<SeatView> for ProductSeat {
             since: v.since,
             release_at: v.release_at,
             last_used: v.last_used,
+            enforced: v.enforced,
         }
     }
 }
@@ -469,6 +473,7 @@ impl Store {
         self.read(move |c| {
             in_snapshot(c, |c| {
                 let l = license_key(c, tenant, &license)?;
+                let enforced = !crate::store::allocation::license_view::observing(c, l)?;
                 references
                     .into_iter()
                     .map(|r| {
@@ -478,6 +483,7 @@ impl Store {
                             since: None,
                             release_at: None,
                             last_used: None,
+                            enforced,
                         };
                         match check_one(c, tenant, l, &r, &ranks) {
                             Ok(seat) => Ok(ProductCheck {

@@ -20,11 +20,57 @@ pub struct LicenseRef {
     pub name: String,
 }
 
+/// Whether a license's allocation is enforced outward.
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, serde::Deserialize, utoipa::ToSchema,
+)]
+#[serde(rename_all = "lowercase")]
+pub enum LicenseMode {
+    /// Today's behaviour: the product is told each seat, emails and webhooks go out.
+    #[default]
+    Enforce,
+    /// Shadow mode: the allocator runs as usual on what the directory sends, but nothing is
+    /// enforced outward: the product API answers `enforced: false`, and no email or webhook is
+    /// sent for the license. Its shadow report shows what enforcing would do against the seats
+    /// carried over from before.
+    Observe,
+}
+
+impl LicenseMode {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            LicenseMode::Enforce => "enforce",
+            LicenseMode::Observe => "observe",
+        }
+    }
+    pub fn parse(s: &str) -> Option<LicenseMode> {
+        match s {
+            "enforce" => Some(LicenseMode::Enforce),
+            "observe" => Some(LicenseMode::Observe),
+            _ => None,
+        }
+    }
+}
+
+/// Whether license `l` observes (shadow mode): nothing about it is sent outward.
+pub(in crate::store) fn observing(c: &Db, l: LicenseKey) -> Result<bool> {
+    Ok(c
+        .prepare_cached("SELECT mode FROM licenses WHERE rk = ?")?
+        .query_row([l], |r| r.get::<_, String>(0))
+        .optional()?
+        .is_some_and(|m| m == "observe"))
+}
+
 #[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct LicenseView {
     pub id: String,
     pub name: String,
     pub seats: i64,
+    /// `enforce` (the default) or `observe` (shadow mode, see `/shadow`).
+    pub mode: LicenseMode,
+    /// People carried over as today's seat holders (`/holders`), served first when the
+    /// license switches to enforce; 0 once it has.
+    pub carried_over: i64,
     pub groups: Vec<SelectorView>,
     pub auto_promote: bool,
     pub grace_seconds: i64,
@@ -129,7 +175,8 @@ pub(in crate::store) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
         "SELECT id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, granted, blocked, releasing, created, updated, notify,
                 reclaim_idle_days, reclaim_notice_days,
                 (SELECT count(*) FROM seats s WHERE s.license_rk = licenses.rk AND s.hold IS NOT NULL),
-                overage, overage_percent
+                overage, overage_percent, mode,
+                (SELECT count(*) FROM carried_holders h WHERE h.license_rk = licenses.rk)
          FROM licenses WHERE rk = ?",
     )?
     .query_row([l], |r| {
@@ -138,6 +185,8 @@ pub(in crate::store) fn view(c: &Db, l: LicenseKey) -> Result<LicenseView> {
             id: r.get(0)?,
             name: r.get(1)?,
             seats: r.get(2)?,
+            mode: LicenseMode::parse(&r.get::<_, String>(18)?).unwrap_or_default(),
+            carried_over: r.get(19)?,
             groups,
             auto_promote: r.get(3)?,
             grace_seconds: r.get(4)?,

@@ -11,7 +11,7 @@ use serde_json::json;
 use crate::alloc::{Allocator, LicenseKey, Millis, OnLowered, Report, SeatStore};
 use crate::notify::items::Num;
 use crate::notify::Recipient;
-use crate::store::allocation::license_view::{license_key, view, LicenseView};
+use crate::store::allocation::license_view::{license_key, view, LicenseMode, LicenseView};
 use crate::store::allocation::runs::allocate;
 use crate::store::allocation::selection::SelectorView;
 use crate::store::allocation::selection::{
@@ -59,6 +59,9 @@ pub struct LicenseSpec {
     /// ... or this share of `seats` (only one of the two).
     #[serde(default)]
     pub overage_percent: i64,
+    /// `enforce` (the default) or `observe`: shadow mode, for a cut-over (see `LicenseMode`).
+    #[serde(default)]
+    pub mode: LicenseMode,
 }
 
 fn default_notice() -> i64 {
@@ -131,6 +134,9 @@ pub struct LicenseChange {
     pub reclaim_notice_days: Option<i64>,
     pub overage: Option<i64>,
     pub overage_percent: Option<i64>,
+    /// Switching an observing license to `enforce` serves the people carried over first
+    /// (see `Allocator::carry_over`); switching to `observe` changes no seat.
+    pub mode: Option<LicenseMode>,
 }
 
 fn validate_name(name: &str) -> Result<String> {
@@ -173,6 +179,7 @@ fn apply_change(
         .policy(l)?
         .ok_or_else(|| Error::NotFound("license".into()))?;
     let rules_before = crate::store::allocation::tx_seats::pool_rules(c, l)?;
+    let observed = crate::store::allocation::license_view::observing(c, l)?;
     let set = |col: &str, v: &dyn crate::store::engine::sql::Param| -> Result<()> {
         c.execute(
             &format!("UPDATE licenses SET {col} = ? WHERE rk = ?"),
@@ -237,6 +244,19 @@ fn apply_change(
         set("reclaim_idle_days", &idle)?;
         set("reclaim_notice_days", &notice)?;
     }
+    if let Some(m) = change.mode {
+        set("mode", &m.as_str())?;
+    }
+    // Enforcing a license that observed: the people carried over are served first.
+    let carried = match change.mode {
+        Some(LicenseMode::Enforce) if observed => crate::store::engine::sql::strings(
+            c,
+            "SELECT user_id FROM carried_holders WHERE license_rk = ? ORDER BY position",
+            params![l],
+        )?,
+        _ => Vec::new(),
+    };
+    let switching = change.mode == Some(LicenseMode::Enforce) && observed;
     set("updated", &rfc3339(at))?;
     let (removed, added) = match &change.groups {
         Some(g) => {
@@ -280,8 +300,16 @@ fn apply_change(
             // The policy takes effect in this change, as a seat count does.
             a.on_lowered_changed(l)?;
         }
+        if switching {
+            a.carry_over(l, &carried)?;
+        }
         Ok(())
     })?;
+    if switching {
+        // The marks have done their work: the ordinary rules apply from now on.
+        c.prepare_cached("DELETE FROM carried_holders WHERE license_rk = ?")?
+            .execute([l])?;
+    }
     if let Some(s) = change
         .seats
         .filter(|s| *s < old.capacity && *s < in_use_before)
@@ -356,8 +384,8 @@ impl Store {
             let id = uuid::Uuid::new_v4().to_string();
             let ts = rfc3339(at);
             c.prepare_cached(
-                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated, notify, reclaim_idle_days, reclaim_notice_days, overage, overage_percent)
-                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO licenses (tenant, id, name, seats, auto_promote, grace_seconds, on_capacity_lowered, free_on_delete, created, updated, notify, reclaim_idle_days, reclaim_notice_days, overage, overage_percent, mode)
+                 VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             )?
             .execute(params![
                 tenant,
@@ -374,7 +402,8 @@ impl Store {
                 spec.reclaim_idle_days,
                 spec.reclaim_notice_days,
                 spec.overage,
-                spec.overage_percent
+                spec.overage_percent,
+                spec.mode.as_str()
             ])
             .map_err(|e| if crate::store::is_unique_violation(&e) { Error::Conflict(format!("a license named {name:?} exists")) } else { e })?;
             let l = c.last_insert_rowid()?;

@@ -3,7 +3,8 @@
 //! run it after every write (`runs`), seat operations of admins (`seat_admin`), circuit-breaker
 //! holds (`holds`), idle reclaim (`reclaim`), the daily history (`history`), previews
 //! (`preview`), the reconciler (`reconciler`), waitlist positions (`waitlist_ranks`) and the
-//! webhook events a run queues (`seat_webhooks`).
+//! webhook events a run queues (`seat_webhooks`), shadow mode's carried-over seat holders and
+//! its report (`shadow`).
 
 pub(crate) mod history;
 pub(crate) mod hold_moves;
@@ -17,5 +18,6 @@ pub(crate) mod runs;
 pub(crate) mod seat_admin;
 pub(crate) mod seat_webhooks;
 pub(crate) mod selection;
+pub(crate) mod shadow;
 pub mod tx_seats;
 pub(crate) mod waitlist_ranks;

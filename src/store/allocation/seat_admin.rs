@@ -86,6 +86,9 @@ pub struct SeatView {
     /// are the ones in overage); absent otherwise.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub overage: bool,
+    /// Whether the license enforces this state: `false` while it observes (shadow mode), when
+    /// the state is what seatkeeper would decide, not what the product should apply.
+    pub enforced: bool,
     /// In a license with reservations or ceilings: the selected group the seat counts
     /// against, and its display name; absent otherwise.
     #[serde(rename = "groupId", skip_serializing_if = "Option::is_none")]
@@ -173,9 +176,12 @@ fn try_seat_view(
     ranks: Option<&RankCache>,
     defer: Defer,
 ) -> Result<Option<SeatView>> {
+    let enforced = !crate::store::allocation::license_view::observing(c, l)?;
     let mut v = TxSeats::new(c, tenant);
     let Some(seat) = v.seat(l, user_id)? else {
-        return Ok(Some(no_seat(user_id, user_name)));
+        let mut none = no_seat(user_id, user_name);
+        none.enforced = enforced;
+        return Ok(Some(none));
     };
     let last_used: Option<i64> = c
         .prepare_cached("SELECT last_used FROM seats WHERE license_rk = ? AND user_id = ?")?
@@ -187,7 +193,9 @@ fn try_seat_view(
         group_name,
         stamp: None,
     };
-    read.view(Some(c), l, user_name, ranks, defer)
+    Ok(read
+        .view(Some(c), l, user_name, ranks, defer)?
+        .map(|v| SeatView { enforced, ..v }))
 }
 
 /// The answer for a user without a seat row in the license.
@@ -205,6 +213,7 @@ fn no_seat(user_id: &str, user_name: Option<String>) -> SeatView {
         last_used: None,
         hold: None,
         overage: false,
+        enforced: true,
         group_id: None,
         group_name: None,
     }
@@ -280,6 +289,7 @@ impl SeatRead {
             last_used: last_used.map(rfc3339),
             hold: seat.held.map(|h| h.hold),
             overage: false,
+            enforced: true,
             group_name,
             group_id: seat.pool,
         }))
@@ -341,7 +351,7 @@ macro_rules! joined_seat_check {
     ($license:literal, $user:literal, $order:literal) => {
         concat!(
             "SELECT s.user_id, s.state, s.pinned, s.entitled_at, s.since, s.release_at, s.hold, s.hold_loss, s.pool,
-                    s.last_used, l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked
+                    s.last_used, l.rk, u.id, u.user_name, l.id, l.waitlist_gen, l.blocked, l.mode
              FROM licenses l
              JOIN users u ON u.tenant = l.tenant AND ", $user, "
              LEFT JOIN seats s ON s.license_rk = l.rk AND s.user_id = u.id
@@ -384,6 +394,8 @@ struct Joined {
     /// The seat with its last use and the license's stamp (its group's name is read after,
     /// by [`POOL_NAME`]); `None` when the user has no seat in the license.
     seat: Option<SeatRead>,
+    /// Whether the license enforces (not in observe mode).
+    enforced: bool,
 }
 
 impl Joined {
@@ -406,6 +418,7 @@ impl Joined {
             user: r.get(11)?,
             name: r.get(12)?,
             seat,
+            enforced: r.get::<_, String>(16)? != "observe",
         })
     }
 
@@ -413,10 +426,12 @@ impl Joined {
     /// the waitlist (the caller counts it on the statement-by-statement path).
     fn view(self, who: &Who, ranks: &RankCache) -> Result<Option<SeatView>> {
         let name = who.show_name.then_some(self.name);
-        match self.seat {
-            None => Ok(Some(no_seat(&self.user, name))),
-            Some(read) => read.view(None, self.license, name, Some(ranks), Defer::Scan),
-        }
+        let enforced = self.enforced;
+        let v = match self.seat {
+            None => Some(no_seat(&self.user, name)),
+            Some(read) => read.view(None, self.license, name, Some(ranks), Defer::Scan)?,
+        };
+        Ok(v.map(|v| SeatView { enforced, ..v }))
     }
 }
 
@@ -494,6 +509,7 @@ impl Store {
                           s.pinned DESC, s.entitled_at, s.user_id"
             ))?;
             let overage = overage_users(c, l)?;
+            let enforced = !crate::store::allocation::license_view::observing(c, l)?;
             let seats = st
                 .query_all(params![l, state.map(SeatState::as_str), search_pattern(&needle)], |r| {
                     let state: String = r.get(2)?;
@@ -515,6 +531,7 @@ impl Store {
                     release_at: release_at.map(rfc3339),
                     pinned,
                     overage: in_overage,
+                    enforced,
                     last_used: last_used.map(rfc3339),
                     hold,
                     group_id,

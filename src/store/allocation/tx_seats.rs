@@ -42,6 +42,8 @@ pub struct TxSeats<'c> {
     open_holds: HashMap<LicenseKey, HoldId>,
     /// How holds moved in this run, written once each by [`TxSeats::flush`] (as the counters).
     hold_moves: HashMap<HoldId, crate::store::allocation::hold_moves::HoldMove>,
+    /// Whether each license observes (shadow mode: its seat events send no webhook), once read.
+    observing: HashMap<LicenseKey, bool>,
 }
 
 /// A license's counters as this transaction has them.
@@ -119,6 +121,7 @@ impl<'c> TxSeats<'c> {
             manual: None,
             open_holds: HashMap::new(),
             hold_moves: HashMap::new(),
+            observing: HashMap::new(),
         }
     }
 
@@ -202,6 +205,16 @@ impl<'c> TxSeats<'c> {
 }
 
 impl TxSeats<'_> {
+    /// Whether license `l` observes (read once per run).
+    fn observes(&mut self, l: LicenseKey) -> Result<bool> {
+        if let Some(o) = self.observing.get(&l) {
+            return Ok(*o);
+        }
+        let o = crate::store::allocation::license_view::observing(self.c, l)?;
+        self.observing.insert(l, o);
+        Ok(o)
+    }
+
     /// Whether an endpoint receives seat events of type `t` (the endpoints are read once).
     fn hooked(&mut self, t: EventType) -> Result<bool> {
         if self.hooks.is_none() {
@@ -558,7 +571,7 @@ impl SeatStore for TxSeats<'_> {
         let Some(hook_type) = EventType::of_seat(kind) else {
             return Ok(());
         };
-        if self.hooked(hook_type)? {
+        if self.hooked(hook_type)? && !self.observes(l)? {
             self.hook_queue
                 .push(crate::store::allocation::seat_webhooks::HookEvent {
                     l,

@@ -58,6 +58,11 @@ pub const SHARED: &[Shared] = &[
         sqlite: include_str!("migrations/shared/v17.sqlite.sql"),
         postgres: include_str!("migrations/shared/v17.postgres.sql"),
     },
+    Shared {
+        version: 18,
+        sqlite: include_str!("migrations/shared/v18.sqlite.sql"),
+        postgres: include_str!("migrations/shared/v18.postgres.sql"),
+    },
 ];
 
 /// The version this binary writes, on both engines.

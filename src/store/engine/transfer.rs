@@ -22,7 +22,7 @@ use crate::store::operations::maintenance::license_audit;
 use crate::store::{Error, Result};
 
 /// The tables, parents before children.
-const TABLES: [&str; 27] = [
+const TABLES: [&str; 28] = [
     "tenants",
     "product_tokens",
     "console_sessions",
@@ -35,6 +35,7 @@ const TABLES: [&str; 27] = [
     "licenses",
     "license_groups",
     "overrides",
+    "carried_holders",
     "holds",
     "seats",
     "seat_events",

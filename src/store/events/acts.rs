@@ -57,6 +57,10 @@ pub enum Act {
     LicenseUpdate(LicenseUpdated),
     #[serde(rename = "license.delete")]
     LicenseDelete(LicenseRef),
+    #[serde(rename = "license.holders")]
+    LicenseHolders(HoldersCarried),
+    #[serde(rename = "license.holders_clear")]
+    LicenseHoldersClear(HoldersCarried),
     #[serde(rename = "override.pin")]
     OverridePin(ByHand),
     #[serde(rename = "override.exclude")]
@@ -135,6 +139,8 @@ impl Act {
             Act::LicenseCreate(_) => A::LicenseCreate,
             Act::LicenseUpdate(_) => A::LicenseUpdate,
             Act::LicenseDelete(_) => A::LicenseDelete,
+            Act::LicenseHolders(_) => A::LicenseHolders,
+            Act::LicenseHoldersClear(_) => A::LicenseHoldersClear,
             Act::OverridePin(_) => A::OverridePin,
             Act::OverrideExclude(_) => A::OverrideExclude,
             Act::OverrideIdle(_) => A::OverrideIdle,
@@ -268,6 +274,19 @@ pub struct LicenseUpdated {
 pub struct LicenseRef {
     pub license: String,
     pub name: String,
+}
+
+/// People carried over as a license's seat holders (or forgotten): how many, and how many
+/// references matched nobody.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct HoldersCarried {
+    pub license: String,
+    pub name: String,
+    /// Added to the list (or, clearing, taken off it).
+    pub people: i64,
+    /// References that named nobody, or several people.
+    pub unmatched: i64,
 }
 
 /// What changed between two versions of a record: each differing setting's values, and for

@@ -58,6 +58,10 @@ pub enum AuditAction {
     LicenseUpdate,
     /// `license.delete`: a license deleted.
     LicenseDelete,
+    /// `license.holders`: people carried over as today's seat holders of an observing license.
+    LicenseHolders,
+    /// `license.holders_clear`: the people carried over forgotten.
+    LicenseHoldersClear,
     /// `override.pin`: a user pinned.
     OverridePin,
     /// `override.exclude`: a user excluded.
@@ -133,6 +137,8 @@ impl AuditAction {
         AuditAction::LicenseCreate,
         AuditAction::LicenseUpdate,
         AuditAction::LicenseDelete,
+        AuditAction::LicenseHolders,
+        AuditAction::LicenseHoldersClear,
         AuditAction::OverridePin,
         AuditAction::OverrideExclude,
         AuditAction::OverrideIdle,
@@ -181,6 +187,8 @@ impl AuditAction {
             AuditAction::LicenseCreate => "license.create",
             AuditAction::LicenseUpdate => "license.update",
             AuditAction::LicenseDelete => "license.delete",
+            AuditAction::LicenseHolders => "license.holders",
+            AuditAction::LicenseHoldersClear => "license.holders_clear",
             AuditAction::OverridePin => "override.pin",
             AuditAction::OverrideExclude => "override.exclude",
             AuditAction::OverrideIdle => "override.idle",

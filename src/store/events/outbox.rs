@@ -98,7 +98,10 @@ fn record_each(
     n: usize,
     items: impl IntoIterator<Item = Value>,
 ) -> Result<()> {
-    if n == 0 {
+    // A license in shadow mode tells no one: its notices would describe seats nobody enforces.
+    if n == 0
+        || (license > 0 && crate::store::allocation::license_view::observing(c, license)?)
+    {
         return Ok(());
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -155,6 +158,10 @@ pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Mill
     let Some((capacity, in_use, stored)) = row else {
         return Ok(());
     };
+    // Observing: levels are judged when the license is enforced (the switch runs this again).
+    if crate::store::allocation::license_view::observing(c, l)? {
+        return Ok(());
+    }
     let now = level(in_use, capacity);
     let next = if now > stored {
         record(

@@ -187,6 +187,11 @@ pub(in crate::store) fn license_updated(
     before: &crate::store::allocation::license_view::LicenseView,
     after: &crate::store::allocation::license_view::LicenseView,
 ) -> Result<()> {
+    use crate::store::allocation::license_view::LicenseMode;
+    // A license observing before and after the change tells the product nothing.
+    if before.mode == LicenseMode::Observe && after.mode == LicenseMode::Observe {
+        return Ok(());
+    }
     let to = endpoints(c, tenant)?;
     if !to
         .iter()

@@ -1,0 +1,11 @@
+-- v18 (both engines): a license observes (shadow mode) or enforces; the people who held a seat
+-- before the license was enforced, carried over in the order the admin gave them.
+ALTER TABLE licenses ADD COLUMN mode TEXT NOT NULL DEFAULT 'enforce';
+CREATE TABLE carried_holders (
+    license_rk  BIGINT NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,
+    tenant      BIGINT NOT NULL,
+    user_id     TEXT COLLATE "C" NOT NULL,
+    position    BIGINT NOT NULL,
+    PRIMARY KEY (license_rk, user_id)
+);
+CREATE INDEX carried_holders_order ON carried_holders(license_rk, position);
