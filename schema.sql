@@ -1,6 +1,6 @@
 -- seatkeeper database schema (SQLite).
 --
--- This is the whole current schema (version 17, `migrate::CURRENT`), applied at start-up to a new
+-- This is the whole current schema (version 18, `migrate::CURRENT`), applied at start-up to a new
 -- database. `PRAGMA user_version` holds the version; src/store/engine/migrate.rs upgrades older
 -- databases in place. From version 16 on, one number names one change on both engines: its step
 -- is src/store/engine/migrations/shared/vN.sqlite.sql beside vN.postgres.sql (v16: audit

@@ -810,3 +810,84 @@ fn seat_and_offboarding_verbs_work_from_the_shell() {
     let (_, out, _) = seatkeeper(&db, &["tenant", "list"]);
     assert_eq!(json(&out).as_array().unwrap().len(), 0, "purged: {out}");
 }
+
+/// Shadow mode from the shell: a license created observing, today's holders carried over from
+/// a file, the shadow report, and the switch to enforce that keeps them.
+#[test]
+fn a_cut_over_is_run_from_the_shell() {
+    use seatkeeper::scim::resource::normalize;
+    use seatkeeper::scim::schema::ResourceKind;
+    use serde_json::json;
+
+    let dir = tempfile::tempdir().unwrap();
+    let db = dir.path().join("cli.db");
+    assert!(seatkeeper(&db, &["tenant", "create", "acme"]).0);
+    let (ok, _, err) = seatkeeper(
+        &db,
+        &[
+            "license", "create", "acme", "pro", "--seats", "1", "--group", "Team", "--mode",
+            "observe",
+        ],
+    );
+    assert!(ok, "{err}");
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let database = if postgres_support::selected() {
+            std::path::PathBuf::from(postgres_support::cluster().database_for(&db))
+        } else {
+            db.clone()
+        };
+        let store = seatkeeper::store::Store::open(&database).unwrap();
+        let t = store.tenant("acme").await.unwrap().key;
+        let mut ids = Vec::new();
+        // ann arrives first, so observing gives her the one seat.
+        for name in ["ann", "bob"] {
+            let (doc, _) = normalize(ResourceKind::User, &json!({"userName": name})).unwrap();
+            ids.push(store.create_user(t, doc).await.unwrap().id);
+        }
+        let members: Vec<_> = ids.iter().map(|i| json!({"value": i})).collect();
+        let (doc, members) = normalize(
+            ResourceKind::Group,
+            &json!({"displayName": "Team", "members": members}),
+        )
+        .unwrap();
+        store.create_group(t, doc, members).await.unwrap();
+        store.close();
+    });
+    // bob holds the seat today.
+    let file = dir.path().join("holders.csv");
+    std::fs::write(&file, "userName\nbob\nnobody\n").unwrap();
+    let (ok, out, err) = seatkeeper(
+        &db,
+        &["license", "holders", "acme", "pro", file.to_str().unwrap()],
+    );
+    assert!(ok, "{err}");
+    let r = json(&out);
+    assert_eq!(r["added"], 1, "{out}");
+    assert_eq!(r["unmatched"], json!(["nobody"]), "{out}");
+    let (ok, out, err) = seatkeeper(&db, &["license", "shadow", "acme", "pro"]);
+    assert!(ok, "{err}");
+    let shadow = json(&out);
+    assert_eq!(
+        shadow["counts"],
+        json!({"keep": 1, "gain": 0, "wait": 1, "lose": 0}),
+        "{out}"
+    );
+    assert_eq!(shadow["keep"][0]["userName"], "bob");
+    assert_eq!(shadow["wait"][0]["userName"], "ann");
+    let (ok, out, err) = seatkeeper(&db, &["license", "set", "acme", "pro", "--mode", "enforce"]);
+    assert!(ok, "{err}");
+    assert_eq!(json(&out)["mode"], "enforce");
+    let (ok, out, _) = seatkeeper(&db, &["license", "seats", "acme", "pro", "--user", "bob"]);
+    assert!(ok);
+    assert_eq!(json(&out)["state"], "granted", "{out}");
+    // Carrying over is for a license that observes.
+    let (ok, _, err) = seatkeeper(
+        &db,
+        &["license", "holders", "acme", "pro", file.to_str().unwrap()],
+    );
+    assert!(!ok && err.contains("observe"), "{err}");
+}
