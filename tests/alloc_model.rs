@@ -56,6 +56,16 @@ enum Op {
     /// The policy for a count lowered below use switches from `keep` to `block_newest`: a
     /// license over its count gives back its newest seats at once, as the preview foretold.
     BlockNewest,
+    /// The license observes, the users of these bits are carried over as today's seat holders
+    /// (in the order of `carried_order`), and the license is enforced again.
+    CutOver(u8),
+}
+
+/// The users a cut-over carries over, in the order given (not the users' order).
+fn carried_order(bits: u8) -> Vec<usize> {
+    let mut v: Vec<usize> = (0..USERS).filter(|u| bits & (1 << u) != 0).collect();
+    v.sort_by_key(|u| (u * 3) % USERS);
+    v
 }
 
 fn op() -> impl Strategy<Value = Op> {
@@ -77,6 +87,7 @@ fn op() -> impl Strategy<Value = Op> {
         2 => any::<bool>().prop_map(Op::Decide),
         3 => (0..GROUPS, 0i64..3, prop_oneof![Just(None), (0i64..4).prop_map(Some)]).prop_map(|(g, r, m)| Op::Limits(g, r, m)),
         1 => Just(Op::BlockNewest),
+        1 => (0u8..32).prop_map(Op::CutOver),
     ]
 }
 
@@ -315,6 +326,111 @@ impl Model {
         }
         self.fill(&newcomers, force);
         self.dissolve();
+    }
+
+    /// Enforcing after observing (`alloc::carry`): the carried-over users who are entitled
+    /// first, in the order given; those who are not through the grace while seats last; then
+    /// the waitlist. Held seats stay; a seat in the state it had keeps its time.
+    fn carry_over(&mut self, carried: &[usize]) {
+        self.order += 1;
+        let now = self.now;
+        self.seats
+            .retain(|_, s| !(s.state == St::Releasing && s.release_at.is_some_and(|r| r <= now)));
+        let before: BTreeMap<usize, (St, i64)> =
+            self.seats.iter().map(|(u, s)| (*u, (s.state, s.since))).collect();
+        let first = self
+            .seats
+            .values()
+            .map(|s| s.order)
+            .min()
+            .unwrap_or(self.order)
+            .min(self.order);
+        let (mut entitled, mut unentitled) = (Vec::new(), Vec::new());
+        for &u in carried {
+            match self.seats.get(&u) {
+                Some(s) if s.held.is_some() => {}
+                Some(s) if s.state != St::Releasing => entitled.push(u),
+                _ if self.entitled(u) => entitled.push(u),
+                _ => unentitled.push(u),
+            }
+        }
+        for s in self.seats.values_mut() {
+            if s.held.is_none() && s.state == St::Granted {
+                s.state = St::Blocked;
+            }
+        }
+        self.seats.retain(|u, s| {
+            !(s.state == St::Releasing && s.held.is_none() && !carried.contains(u))
+        });
+        let pooled = !self.rules().is_empty();
+        let n = entitled.len() as i64;
+        for (i, u) in entitled.into_iter().enumerate() {
+            if !self.seats.contains_key(&u) {
+                let pinned = self.overrides.get(&u) == Some(&Ov::Pin);
+                let pool = self.pool_of(u);
+                self.seats.insert(
+                    u,
+                    MSeat {
+                        state: St::Blocked,
+                        pinned,
+                        order: self.order,
+                        since: now,
+                        release_at: None,
+                        last_used: None,
+                        told: None,
+                        held: None,
+                        pool,
+                    },
+                );
+            }
+            let pool = self.seats[&u].pool;
+            let free = if pooled {
+                self.room(pool) > 0
+            } else {
+                self.in_use() < self.capacity
+            };
+            let s = self.seats.get_mut(&u).unwrap();
+            s.order = first - (n - i as i64);
+            s.release_at = None;
+            s.state = if free { St::Granted } else { St::Blocked };
+        }
+        for u in unentitled {
+            let free = if pooled {
+                self.room(None) > 0
+            } else {
+                self.in_use() < self.capacity
+            };
+            let keeps = self.grace_ms > 0
+                && self.exists[u]
+                && self.overrides.get(&u) != Some(&Ov::Exclude)
+                && free;
+            if !keeps {
+                self.seats.remove(&u);
+                continue;
+            }
+            let order = self.order;
+            let s = self.seats.entry(u).or_insert(MSeat {
+                state: St::Releasing,
+                pinned: false,
+                order,
+                since: now,
+                release_at: None,
+                last_used: None,
+                told: None,
+                held: None,
+                pool: None,
+            });
+            s.state = St::Releasing;
+            s.pinned = false;
+            s.release_at = Some(now + self.grace_ms);
+        }
+        self.fill(&HashSet::new(), true);
+        for (u, s) in self.seats.iter_mut() {
+            s.since = match before.get(u) {
+                Some((state, since)) if *state == s.state => *since,
+                _ => now,
+            };
+        }
     }
 
     /// Under `block_newest`, a change that gave a held or releasing seat back brings use back
@@ -848,6 +964,7 @@ async fn run(
         reclaim_notice_days: NOTICE_DAYS,
         overage,
         overage_percent: 0,
+        mode: Default::default(),
     };
     store
         .create_license(tenant, spec, seatkeeper::store::events::audit::Actor::cli())
@@ -1089,6 +1206,47 @@ async fn run(
                 if n + m.overage < old && m.block_newest {
                     m.evict();
                 }
+            }
+            Op::CutOver(bits) => {
+                let mode = |m: seatkeeper::store::LicenseMode| LicenseChange {
+                    mode: Some(m),
+                    ..Default::default()
+                };
+                let cli = seatkeeper::store::events::audit::Actor::cli;
+                s.update_license(t, "L".into(), mode(seatkeeper::store::LicenseMode::Observe), cli())
+                    .await
+                    .unwrap();
+                let carried: Vec<usize> =
+                    carried_order(bits).into_iter().filter(|u| m.exists[*u]).collect();
+                if !carried.is_empty() {
+                    let refs = carried.iter().map(|u| format!("user{u}")).collect();
+                    let r = s.carry_holders(t, "L".into(), refs, cli()).await.unwrap();
+                    assert_eq!(r.added as usize, carried.len(), "step {i}: {r:?}");
+                }
+                let shadow = s.shadow(t, "L".into(), 100, cli()).await.unwrap();
+                s.update_license(t, "L".into(), mode(seatkeeper::store::LicenseMode::Enforce), cli())
+                    .await
+                    .unwrap();
+                m.carry_over(&carried);
+                // The shadow report foretold the switch.
+                let v = s.seats(t, "L".into(), None).await.unwrap();
+                let of = |list: &[seatkeeper::store::ShadowPerson]| -> BTreeSet<String> {
+                    list.iter().map(|p| p.user_id.clone()).collect()
+                };
+                let granted: BTreeSet<String> = v
+                    .seats
+                    .iter()
+                    .filter(|x| x.state == seatkeeper::store::UserState::Granted)
+                    .map(|x| x.user_id.clone())
+                    .collect();
+                let foretold: BTreeSet<String> =
+                    of(&shadow.keep).union(&of(&shadow.gain)).cloned().collect();
+                assert_eq!(granted, foretold, "step {i}: the shadow report and the switch differ\nops: {ops:?}");
+                assert_eq!(
+                    shadow.counts.keep + shadow.counts.lose,
+                    carried.len() as i64,
+                    "step {i}: {shadow:?}"
+                );
             }
             Op::BlockNewest => {
                 if m.block_newest {
@@ -1950,6 +2108,15 @@ mod in_memory {
                     if n + overage < old && model.block_newest {
                         model.evict();
                     }
+                }
+                Op::CutOver(bits) => {
+                    let carried: Vec<usize> = carried_order(bits)
+                        .into_iter()
+                        .filter(|u| model.exists[*u])
+                        .collect();
+                    let refs: Vec<String> = carried.iter().map(|u| mem.ids[*u].clone()).collect();
+                    mem.run(|a| a.carry_over(L, &refs).unwrap());
+                    model.carry_over(&carried);
                 }
                 Op::BlockNewest => {
                     if model.block_newest {

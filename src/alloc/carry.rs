@@ -150,6 +150,21 @@ impl<S: SeatStore> Allocator<'_, S> {
         for u in users {
             let was = before.get(u).map(|s| s.state);
             let now = after.get(u).map(|s| s.state);
+            // A seat in the state it had keeps the time it entered it; a seat that moved
+            // entered its state now.
+            if let (Some(b), Some(a)) = (before.get(u), after.get(u)) {
+                let since = if b.state == a.state { b.since } else { self.now };
+                if a.since != since {
+                    let seat = Seat { since, ..a.clone() };
+                    self.store.save_seat(l, &seat, Some(a.state))?;
+                }
+            } else if let Some(a) = after.get(u).filter(|a| a.since != self.now) {
+                let seat = Seat {
+                    since: self.now,
+                    ..a.clone()
+                };
+                self.store.save_seat(l, &seat, Some(a.state))?;
+            }
             use SeatState::*;
             let kind = match (was, now) {
                 (Some(Blocked), Some(Granted)) => Some(EventKind::Promoted),
