@@ -98,6 +98,7 @@ async fn main() {
         reclaim_notice_days: 3,
         overage: 0,
         overage_percent: 0,
+        mode: Default::default(),
     };
     store
         .create_license(tenant, spec, seatkeeper::store::events::audit::Actor::cli())

@@ -127,8 +127,8 @@ pub fn first_column(text: &str) -> Vec<String> {
             }
         }
         let value = field.trim().to_owned();
-        let header = first_record
-            && REFERENCE_HEADERS.contains(&value.to_ascii_lowercase().as_str());
+        let header =
+            first_record && REFERENCE_HEADERS.contains(&value.to_ascii_lowercase().as_str());
         first_record = false;
         if !value.is_empty() && !header {
             out.push(value);

@@ -336,8 +336,11 @@ impl Model {
         let now = self.now;
         self.seats
             .retain(|_, s| !(s.state == St::Releasing && s.release_at.is_some_and(|r| r <= now)));
-        let before: BTreeMap<usize, (St, i64)> =
-            self.seats.iter().map(|(u, s)| (*u, (s.state, s.since))).collect();
+        let before: BTreeMap<usize, (St, i64)> = self
+            .seats
+            .iter()
+            .map(|(u, s)| (*u, (s.state, s.since)))
+            .collect();
         let first = self
             .seats
             .values()
@@ -359,9 +362,8 @@ impl Model {
                 s.state = St::Blocked;
             }
         }
-        self.seats.retain(|u, s| {
-            !(s.state == St::Releasing && s.held.is_none() && !carried.contains(u))
-        });
+        self.seats
+            .retain(|u, s| !(s.state == St::Releasing && s.held.is_none() && !carried.contains(u)));
         let pooled = !self.rules().is_empty();
         let n = entitled.len() as i64;
         for (i, u) in entitled.into_iter().enumerate() {
@@ -1213,20 +1215,32 @@ async fn run(
                     ..Default::default()
                 };
                 let cli = seatkeeper::store::events::audit::Actor::cli;
-                s.update_license(t, "L".into(), mode(seatkeeper::store::LicenseMode::Observe), cli())
-                    .await
-                    .unwrap();
-                let carried: Vec<usize> =
-                    carried_order(bits).into_iter().filter(|u| m.exists[*u]).collect();
+                s.update_license(
+                    t,
+                    "L".into(),
+                    mode(seatkeeper::store::LicenseMode::Observe),
+                    cli(),
+                )
+                .await
+                .unwrap();
+                let carried: Vec<usize> = carried_order(bits)
+                    .into_iter()
+                    .filter(|u| m.exists[*u])
+                    .collect();
                 if !carried.is_empty() {
                     let refs = carried.iter().map(|u| format!("user{u}")).collect();
                     let r = s.carry_holders(t, "L".into(), refs, cli()).await.unwrap();
                     assert_eq!(r.added as usize, carried.len(), "step {i}: {r:?}");
                 }
                 let shadow = s.shadow(t, "L".into(), 100, cli()).await.unwrap();
-                s.update_license(t, "L".into(), mode(seatkeeper::store::LicenseMode::Enforce), cli())
-                    .await
-                    .unwrap();
+                s.update_license(
+                    t,
+                    "L".into(),
+                    mode(seatkeeper::store::LicenseMode::Enforce),
+                    cli(),
+                )
+                .await
+                .unwrap();
                 m.carry_over(&carried);
                 // The shadow report foretold the switch.
                 let v = s.seats(t, "L".into(), None).await.unwrap();
@@ -1241,7 +1255,10 @@ async fn run(
                     .collect();
                 let foretold: BTreeSet<String> =
                     of(&shadow.keep).union(&of(&shadow.gain)).cloned().collect();
-                assert_eq!(granted, foretold, "step {i}: the shadow report and the switch differ\nops: {ops:?}");
+                assert_eq!(
+                    granted, foretold,
+                    "step {i}: the shadow report and the switch differ\nops: {ops:?}"
+                );
                 assert_eq!(
                     shadow.counts.keep + shadow.counts.lose,
                     carried.len() as i64,

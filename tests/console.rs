@@ -934,3 +934,99 @@ async fn a_licensing_admin_sets_a_reserve_and_a_ceiling_in_the_browser() {
     let page = text(&c, "main").await;
     assert!(page.contains("below its reserve"), "{page}");
 }
+
+/// Shadow mode in the browser: a license that observes says so on its page; its "enforcing"
+/// page carries today's holders over from a pasted list (naming what matched nobody) and shows
+/// who would keep, lose, gain and wait; the button there enforces it, and the people carried
+/// over hold the seats.
+#[tokio::test]
+async fn a_licensing_admin_cuts_over_from_shadow_mode_in_the_browser() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_in(dir.path(), &clock, |_| {}).await;
+    let (tenant, tok) = app.tenant("Fabrikam").await;
+    let mut people = Vec::new();
+    // ann and bob arrive first, so observing gives them the two seats; cyd and dan hold them today.
+    for u in ["ann", "bob", "cyd", "dan"] {
+        clock.tick();
+        people.push(id(&app
+            .create_user(&tok, &format!("{u}@fabrikam.example"))
+            .await));
+    }
+    let refs: Vec<&str> = people.iter().map(String::as_str).collect();
+    clock.tick();
+    app.create_group(&tok, "Design", &refs).await;
+    let (s, l) = app
+        .admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/licenses"),
+            Some(json!({"name": "Figma", "seats": 2, "mode": "observe",
+                "groups": [{"displayName": "Design"}]})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::CREATED, "{l}");
+
+    let (_driver, c) = browser().await;
+    let base = app.address.clone();
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(&c, "#token", ADMIN_TOKEN).await;
+    click(&c, "main form button[type=submit]").await;
+    c.goto(&format!("{base}/console/tenants/{tenant}"))
+        .await
+        .unwrap();
+    assert!(text(&c, "main table").await.contains("Observing"));
+    c.goto(&format!("{base}/console/tenants/{tenant}/licenses/Figma"))
+        .await
+        .unwrap();
+    let banner = text(&c, "#observing").await;
+    assert!(
+        banner.contains("Observing: nothing is enforced"),
+        "{banner}"
+    );
+    click(&c, "#observing a").await;
+    fill(
+        &c,
+        "#people",
+        "cyd@fabrikam.example\nDAN@fabrikam.example\nnobody@fabrikam.example",
+    )
+    .await;
+    click(
+        &c,
+        "section[aria-labelledby=holders] form button[type=submit]",
+    )
+    .await;
+    let alert = text(&c, "[role=alert]").await;
+    assert!(alert.contains("nobody@fabrikam.example"), "{alert}");
+    let keep = text(&c, "section[aria-labelledby=keep]").await;
+    assert!(
+        keep.contains("Keep their seat (2)")
+            && keep.contains("cyd@fabrikam.example")
+            && keep.contains("dan@fabrikam.example"),
+        "{keep}"
+    );
+    let wait = text(&c, "section[aria-labelledby=wait]").await;
+    assert!(
+        wait.contains("Wait (2)")
+            && wait.contains("ann@fabrikam.example")
+            && wait.contains("place 1"),
+        "{wait}"
+    );
+    shot(&c, "14-shadow-mode").await;
+    click(&c, "section[aria-labelledby=switch] button[type=submit]").await;
+    assert!(text(&c, "[role=status]").await.contains("Enforced"));
+    let (_, seats) = app
+        .admin(
+            Method::GET,
+            &format!("/tenants/{tenant}/licenses/Figma/seats?state=granted"),
+            None,
+        )
+        .await;
+    let granted: Vec<&str> = seats["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["userName"].as_str().unwrap())
+        .collect();
+    assert_eq!(granted.len(), 2, "{seats}");
+    assert!(granted.contains(&"cyd@fabrikam.example") && granted.contains(&"dan@fabrikam.example"));
+}

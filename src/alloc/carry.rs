@@ -139,7 +139,11 @@ impl<S: SeatStore> Allocator<'_, S> {
 
     /// After a quiet rearrangement of `l`'s seats: one event per user whose seat differs from
     /// `before`, and everyone waiting now reported newly blocked.
-    fn net_events(&mut self, l: LicenseKey, before: &HashMap<UserId, Seat>) -> Result<(), S::Error> {
+    fn net_events(
+        &mut self,
+        l: LicenseKey,
+        before: &HashMap<UserId, Seat>,
+    ) -> Result<(), S::Error> {
         let after: HashMap<UserId, Seat> = self
             .store
             .all_seats(l)?
@@ -153,7 +157,11 @@ impl<S: SeatStore> Allocator<'_, S> {
             // A seat in the state it had keeps the time it entered it; a seat that moved
             // entered its state now.
             if let (Some(b), Some(a)) = (before.get(u), after.get(u)) {
-                let since = if b.state == a.state { b.since } else { self.now };
+                let since = if b.state == a.state {
+                    b.since
+                } else {
+                    self.now
+                };
                 if a.since != since {
                     let seat = Seat { since, ..a.clone() };
                     self.store.save_seat(l, &seat, Some(a.state))?;

@@ -425,9 +425,7 @@ pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Resul
                 anyhow::bail!("{file} names nobody: one user reference per line");
             }
             print(&json!(
-                store
-                    .carry_holders(t, license, refs, Actor::cli())
-                    .await?
+                store.carry_holders(t, license, refs, Actor::cli()).await?
             ));
         }
         LicenseCommand::Shadow {

@@ -48,6 +48,16 @@ pub fn license(
             p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " (l.name) }
             h1 { (l.name) }
             (notice(code))
+            @if l.mode == crate::store::LicenseMode::Observe {
+                div.notice.warn role="status" #observing {
+                    strong { "Observing: nothing is enforced." }
+                    " Seats below are what seatkeeper would decide; the product keeps today's seats and nobody is emailed. "
+                    (l.carried_over) " people carried over as today's seat holders. "
+                    a href={ (base) "/shadow" } { "What enforcing would do" }
+                }
+            } @else {
+                p.small.muted { "Enforced. " a href={ (base) "/shadow" } { "Observe instead" } " to see what a change of groups would do before it counts." }
+            }
             section.card aria-labelledby="use" {
                 h2 #use { "Seats" }
                 (gauge(l))

@@ -32,6 +32,7 @@ mod planning;
 mod provisioning;
 pub mod sentences;
 pub mod session;
+mod shadow;
 mod tenants;
 mod webhooks;
 
@@ -203,6 +204,13 @@ pub fn routes() -> Listed {
             M::POST,
             "/tenants/{t}/licenses/{l}/settings",
             license_settings,
+        )
+        .route(M::GET, "/tenants/{t}/licenses/{l}/shadow", shadow::shadow)
+        .route(M::POST, "/tenants/{t}/licenses/{l}/mode", shadow::mode)
+        .route(
+            M::POST,
+            "/tenants/{t}/licenses/{l}/holders",
+            shadow::holders,
         )
         .route(M::GET, "/tenants/{t}/licenses/{l}/seats", seats)
         .route(M::GET, "/tenants/{t}/licenses/{l}/true-up.csv", true_up_csv)

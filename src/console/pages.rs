@@ -30,6 +30,15 @@ fn notice_text(code: &str) -> Option<(&'static str, &'static str)> {
         ),
         "selection-saved" => ("ok", "Selection saved; seats follow at once."),
         "license-saved" => ("ok", "License saved."),
+        "license-enforced" => (
+            "ok",
+            "Enforced: the seats are real now, the product is told, and emails and webhooks go out. The people carried over kept their seats first.",
+        ),
+        "license-observes" => (
+            "ok",
+            "Observing: seats are computed but not enforced, and nobody is emailed. See what enforcing would do under Enforcing.",
+        ),
+        "holders-cleared" => ("ok", "The people carried over are forgotten."),
         "seat-granted" => ("ok", "Seat granted."),
         "override-saved" => ("ok", "Override saved."),
         "retry-queued" => ("ok", "Queued for sending again."),
@@ -291,11 +300,14 @@ pub(super) fn kind_words(kind: &str) -> &str {
     }
 }
 
-/// Where a license stands, in one word: `Held` (the circuit breaker holds losses), `Over`
-/// (more seats in use than the count), `Full` (every seat taken, or people waiting), `OK`.
+/// Where a license stands, in one word: `Observing` (shadow mode: nothing enforced), `Held`
+/// (the circuit breaker holds losses), `Over` (more seats in use than the count), `Full` (every
+/// seat taken, or people waiting), `OK`.
 pub(super) fn standing(l: &LicenseView) -> (&'static str, &'static str) {
     let in_use = l.granted + l.releasing;
-    if l.held > 0 {
+    if l.mode == crate::store::LicenseMode::Observe {
+        ("Observing", "warn")
+    } else if l.held > 0 {
         ("Held", "bad")
     } else if in_use > l.seats {
         ("Over", "bad")

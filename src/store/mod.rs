@@ -84,9 +84,7 @@ pub use allocation::reconciler::{
 };
 pub use allocation::seat_admin::{OverrideView, SeatView, SeatsView, UserSeat, UserState};
 pub use allocation::selection::{GroupEntry, GroupSelection, Selector, SelectorView};
-pub use allocation::shadow::{
-    HoldersReport, ShadowCounts, ShadowPerson, ShadowView, MAX_HOLDERS,
-};
+pub use allocation::shadow::{HoldersReport, ShadowCounts, ShadowPerson, ShadowView, MAX_HOLDERS};
 pub use directory::filters::{ListQuery, Page};
 pub use directory::groups::{GroupChoice, GroupRecord};
 pub use directory::provisioning::{Health, Pending, PendingMember, PendingSelector, TenantStatus};

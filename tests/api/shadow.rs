@@ -35,7 +35,15 @@ async fn people(s: &Scenario, n: usize) -> Vec<String> {
         assert_eq!(st, StatusCode::OK, "{b}");
         for op in b["Operations"].as_array().unwrap() {
             assert_eq!(op["status"], "201", "{op}");
-            ids.push(op["location"].as_str().unwrap().rsplit('/').next().unwrap().to_owned());
+            ids.push(
+                op["location"]
+                    .as_str()
+                    .unwrap()
+                    .rsplit('/')
+                    .next()
+                    .unwrap()
+                    .to_owned(),
+            );
         }
     }
     ids
@@ -44,7 +52,9 @@ async fn people(s: &Scenario, n: usize) -> Vec<String> {
 /// A deterministic shuffle (a linear congruential generator, Fisher–Yates).
 fn shuffle<T>(v: &mut [T], mut seed: u64) {
     for i in (1..v.len()).rev() {
-        seed = seed.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+        seed = seed
+            .wrapping_mul(6364136223846793005)
+            .wrapping_add(1442695040888963407);
         let j = (seed >> 33) as usize % (i + 1);
         v.swap(i, j);
     }
@@ -79,7 +89,10 @@ async fn seats(s: &Scenario, l: &str) -> HashMap<String, (String, Option<i64>)> 
         .map(|x| {
             (
                 x["userId"].as_str().unwrap().to_owned(),
-                (x["state"].as_str().unwrap().to_owned(), x["position"].as_i64()),
+                (
+                    x["state"].as_str().unwrap().to_owned(),
+                    x["position"].as_i64(),
+                ),
             )
         })
         .collect()
@@ -150,11 +163,11 @@ async fn a_cut_over_keeps_todays_seat_holders_and_the_shadow_report_foretells_it
     csv.push_str("ghost@contoso.example,Ghost\r\nlost-ext,Lost\r\n");
     let (st, r) = post_csv(&s.app, &holders, csv).await;
     assert_eq!(st, StatusCode::OK, "{r}");
-    assert_eq!((r["added"].as_i64(), r["carried_over"].as_i64()), (Some(300), Some(500)));
     assert_eq!(
-        r["unmatched"],
-        json!(["ghost@contoso.example", "lost-ext"])
+        (r["added"].as_i64(), r["carried_over"].as_i64()),
+        (Some(300), Some(500))
     );
+    assert_eq!(r["unmatched"], json!(["ghost@contoso.example", "lost-ext"]));
 
     // The directory sends 800 entitled people (50-849: 450 of those carried over, 350 not) in a
     // shuffled order, a few at a time; 0-49 are carried over but never entitled.
@@ -183,14 +196,20 @@ async fn a_cut_over_keeps_todays_seat_holders_and_the_shadow_report_foretells_it
         .app
         .request(
             Method::GET,
-            &format!("/product/v1/tenants/{}/licenses/{l}/users/{}", s.tenant, arrival[0]),
+            &format!(
+                "/product/v1/tenants/{}/licenses/{l}/users/{}",
+                s.tenant, arrival[0]
+            ),
             Some(&ptoken),
             None,
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{check}");
     assert_eq!(check["enforced"], false, "{check}");
-    assert_eq!(check["state"], "granted", "the first to arrive holds a seat: {check}");
+    assert_eq!(
+        check["state"], "granted",
+        "the first to arrive holds a seat: {check}"
+    );
 
     // The shadow report, and the preview of the switch, which must agree.
     let (st, shadow) = s
@@ -210,7 +229,10 @@ async fn a_cut_over_keeps_todays_seat_holders_and_the_shadow_report_foretells_it
         assert_eq!(p["reason"], "grace", "{p}");
         assert!(p["releaseAt"].is_string(), "{p}");
     }
-    assert_eq!(ids_of(&shadow["lose"]), users[..50].iter().cloned().collect());
+    assert_eq!(
+        ids_of(&shadow["lose"]),
+        users[..50].iter().cloned().collect()
+    );
     let gain = ids_of(&shadow["gain"]);
     assert!(gain.is_disjoint(&carried));
     // The 100 gaining are the first 100 of the others to arrive (the waitlist's order).
@@ -220,7 +242,12 @@ async fn a_cut_over_keeps_todays_seat_holders_and_the_shadow_report_foretells_it
         .as_array()
         .unwrap()
         .iter()
-        .map(|p| (p["userId"].as_str().unwrap().to_owned(), p["place"].as_i64().unwrap()))
+        .map(|p| {
+            (
+                p["userId"].as_str().unwrap().to_owned(),
+                p["place"].as_i64().unwrap(),
+            )
+        })
         .collect();
     assert_eq!(
         places.iter().map(|(u, _)| u).collect::<Vec<_>>(),
@@ -268,7 +295,10 @@ async fn a_cut_over_keeps_todays_seat_holders_and_the_shadow_report_foretells_it
         )
         .await;
     assert_eq!(st, StatusCode::OK, "{v}");
-    assert_eq!((v["mode"].as_str(), v["carried_over"].as_i64()), (Some("enforce"), Some(0)));
+    assert_eq!(
+        (v["mode"].as_str(), v["carried_over"].as_i64()),
+        (Some("enforce"), Some(0))
+    );
     let after = seats(&s, &l).await;
     let in_state = |state: &str| -> BTreeSet<String> {
         after
@@ -289,12 +319,18 @@ async fn a_cut_over_keeps_todays_seat_holders_and_the_shadow_report_foretells_it
         .app
         .request(
             Method::GET,
-            &format!("/product/v1/tenants/{}/licenses/{l}/users/{}", s.tenant, users[60]),
+            &format!(
+                "/product/v1/tenants/{}/licenses/{l}/users/{}",
+                s.tenant, users[60]
+            ),
             Some(&ptoken),
             None,
         )
         .await;
-    assert_eq!((check["state"].as_str(), check["enforced"].as_bool()), (Some("granted"), Some(true)));
+    assert_eq!(
+        (check["state"].as_str(), check["enforced"].as_bool()),
+        (Some("granted"), Some(true))
+    );
 
     // Now the license tells: the waiting people are emailed, the product gets its webhooks.
     let (_, outbox) = s.admin(Method::GET, "/notifications", None).await;
@@ -326,7 +362,11 @@ async fn a_cut_over_keeps_todays_seat_holders_and_the_shadow_report_foretells_it
     assert_eq!(st, StatusCode::CONFLICT, "{e}");
     let (st, e) = s
         .app
-        .admin(Method::POST, &holders, Some(json!([users[900 - 1].clone()])))
+        .admin(
+            Method::POST,
+            &holders,
+            Some(json!([users[900 - 1].clone()])),
+        )
         .await;
     assert_eq!(st, StatusCode::CONFLICT, "{e}");
     // The switch and the carrying over are in the audit log.
@@ -370,7 +410,11 @@ async fn holders_are_refused_clearly_and_forgotten_on_request() {
         assert_eq!(st, StatusCode::BAD_REQUEST, "{why}: {e}");
     }
     let (st, e) = s
-        .admin(Method::PATCH, &format!("/licenses/{l}"), Some(json!({"mode": "shadow"})))
+        .admin(
+            Method::PATCH,
+            &format!("/licenses/{l}"),
+            Some(json!({"mode": "shadow"})),
+        )
         .await;
     assert_eq!(st, StatusCode::BAD_REQUEST, "{e}");
     let (st, r) = s
@@ -378,7 +422,13 @@ async fn holders_are_refused_clearly_and_forgotten_on_request() {
         .admin(Method::POST, &path, Some(json!(["ANN@contoso.example"])))
         .await;
     assert_eq!(st, StatusCode::OK, "{r}");
-    assert_eq!((r["added"].as_i64(), r["not_entitled"].as_array().map(Vec::len)), (Some(1), Some(0)));
+    assert_eq!(
+        (
+            r["added"].as_i64(),
+            r["not_entitled"].as_array().map(Vec::len)
+        ),
+        (Some(1), Some(0))
+    );
     let (st, r) = s.app.admin(Method::DELETE, &path, None).await;
     assert_eq!(st, StatusCode::OK, "{r}");
     assert_eq!(r["forgotten"], 1);

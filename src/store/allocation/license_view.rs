@@ -54,8 +54,7 @@ impl LicenseMode {
 
 /// Whether license `l` observes (shadow mode): nothing about it is sent outward.
 pub(in crate::store) fn observing(c: &Db, l: LicenseKey) -> Result<bool> {
-    Ok(c
-        .prepare_cached("SELECT mode FROM licenses WHERE rk = ?")?
+    Ok(c.prepare_cached("SELECT mode FROM licenses WHERE rk = ?")?
         .query_row([l], |r| r.get::<_, String>(0))
         .optional()?
         .is_some_and(|m| m == "observe"))

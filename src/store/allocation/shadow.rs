@@ -358,7 +358,8 @@ fn report(
         lose: Vec::new(),
         truncated: false,
     };
-    let mut name_of = c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
+    let mut name_of =
+        c.prepare_cached("SELECT user_name FROM users WHERE tenant = ? AND id = ?")?;
     let mut truncated = false;
     let mut push = |list: &mut Vec<ShadowPerson>, count: &mut i64, p: ShadowPerson| {
         *count += 1;
@@ -378,7 +379,9 @@ fn report(
             release_at: None,
         };
         match state.get(u.as_str()) {
-            Some(("granted", _, name)) => push(&mut out.keep, &mut out.counts.keep, person(name.clone())),
+            Some(("granted", _, name)) => {
+                push(&mut out.keep, &mut out.counts.keep, person(name.clone()))
+            }
             Some(("blocked", _, name)) => {
                 let mut p = person(name.clone());
                 p.place = place.get(u.as_str()).copied();
@@ -392,9 +395,7 @@ fn report(
                 push(&mut out.lose, &mut out.counts.lose, p);
             }
             _ => {
-                let name: Option<String> = name_of
-                    .query_row(params![tenant, u], |r| r.get(0))
-                    .ok();
+                let name: Option<String> = name_of.query_row(params![tenant, u], |r| r.get(0)).ok();
                 let mut p = person(name);
                 p.reason = Some("not_entitled");
                 push(&mut out.lose, &mut out.counts.lose, p);

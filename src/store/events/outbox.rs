@@ -99,9 +99,7 @@ fn record_each(
     items: impl IntoIterator<Item = Value>,
 ) -> Result<()> {
     // A license in shadow mode tells no one: its notices would describe seats nobody enforces.
-    if n == 0
-        || (license > 0 && crate::store::allocation::license_view::observing(c, license)?)
-    {
+    if n == 0 || (license > 0 && crate::store::allocation::license_view::observing(c, license)?) {
         return Ok(());
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
