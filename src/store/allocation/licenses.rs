@@ -501,6 +501,7 @@ fn settings_of(v: &LicenseView) -> serde_json::Value {
             "blocked",
             "releasing",
             "held",
+            "carried_over",
             "created",
             "updated",
             "id",

@@ -57,8 +57,9 @@ pub(crate) fn check_weekly(c: &Db, tenant: TenantKey, at: Millis) -> Result<()> 
             .map(|e| changes.get(&(l, (*e).to_owned())).copied().unwrap_or(0))
             .sum()
     };
+    // A license in shadow mode tells no one (its seats are not enforced).
     let mut st = c.prepare_cached(
-        "SELECT rk, id, name, seats, granted + releasing, blocked FROM licenses WHERE tenant = ? ORDER BY name, id",
+        "SELECT rk, id, name, seats, granted + releasing, blocked FROM licenses WHERE tenant = ? AND mode = 'enforce' ORDER BY name, id",
     )?;
     let licenses = st.query_all([tenant], |r| {
         Ok((
