@@ -1029,4 +1029,38 @@ async fn a_licensing_admin_cuts_over_from_shadow_mode_in_the_browser() {
         .collect();
     assert_eq!(granted.len(), 2, "{seats}");
     assert!(granted.contains(&"cyd@fabrikam.example") && granted.contains(&"dan@fabrikam.example"));
+
+    // The identity provider's failures, in the browser too: a user sent twice is explained.
+    for _ in 0..2 {
+        let (s, _) = app
+            .scim(
+                &tok,
+                Method::POST,
+                "/Users",
+                Some(json!({"schemas": [USER_SCHEMA], "userName": "ann@fabrikam.example"})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CONFLICT);
+    }
+    let mut page = String::new();
+    for _ in 0..100 {
+        c.goto(&format!("{base}/console/tenants/{tenant}/provisioning"))
+            .await
+            .unwrap();
+        page = text(&c, "main").await;
+        if page.contains("2 of ") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(
+        page.contains("2 of ") && page.contains("userName (or externalId) seatkeeper already has"),
+        "{page}"
+    );
+    let row = text(&c, "main table tbody tr").await;
+    assert!(
+        row.contains("POST /scim/v2/Users") && row.contains("409"),
+        "{row}"
+    );
+    shot(&c, "15-provisioning-failures").await;
 }
