@@ -1014,6 +1014,21 @@ async fn a_licensing_admin_cuts_over_from_shadow_mode_in_the_browser() {
     shot(&c, "14-shadow-mode").await;
     click(&c, "section[aria-labelledby=switch] button[type=submit]").await;
     assert!(text(&c, "[role=status]").await.contains("Enforced"));
+    // The result names who moved: the people carried over got the seats, the first arrivals wait.
+    let moved = text(&c, "#moved").await;
+    assert!(
+        moved.contains("Got a seat: cyd@fabrikam.example, dan@fabrikam.example")
+            && moved.contains("Now waiting: ann@fabrikam.example, bob@fabrikam.example"),
+        "{moved}"
+    );
+    // Times read in the tenant's zone with a hint of how long ago, by the viewer's clock.
+    c.goto(&format!(
+        "{base}/console/tenants/{tenant}/licenses/Figma/seats"
+    ))
+    .await
+    .unwrap();
+    let since = text(&c, "table tbody tr td time").await;
+    assert!(since.contains(" ago)") || since.contains("(in "), "{since}");
     let (_, seats) = app
         .admin(
             Method::GET,

@@ -108,7 +108,7 @@ pub fn activity(
             ul.activity {
                 @for (e, text) in entries {
                     li {
-                        time.local datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) }
+                        time datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) }
                         " "
                         span { (text) }
                         details.small {

@@ -76,10 +76,19 @@ document.addEventListener('submit', function (e) {
   var m = e.target.getAttribute('data-confirm');
   if (m && !window.confirm(m)) { e.preventDefault(); }
 });
-// Times in the viewer's own time zone (the page shows the tenant's without a script).
-document.querySelectorAll('time.local[datetime]').forEach(function (t) {
-  var d = new Date(t.getAttribute('datetime'));
-  if (!isNaN(d)) { t.title = t.textContent; t.textContent = d.toLocaleString(undefined, {weekday: 'short', day: 'numeric', month: 'short', year: 'numeric', hour: '2-digit', minute: '2-digit', timeZoneName: 'short'}); }
+// Every time is shown in the tenant's zone (as in the emails); a hint says how long ago, or how
+// soon, by the viewer's clock: "(2 h ago)", "(in 58 min)".
+function relative(ms) {
+  var m = Math.round(Math.abs(ms) / 60000), s;
+  if (m < 1) { return 'just now'; }
+  if (m < 60) { s = m + ' min'; } else if (m < 2880) { s = Math.round(m / 60) + ' h'; } else { s = Math.round(m / 1440) + ' days'; }
+  return ms < 0 ? s + ' ago' : 'in ' + s;
+}
+document.querySelectorAll('time[datetime]').forEach(function (t) {
+  var d = Date.parse(t.getAttribute('datetime'));
+  if (isNaN(d) || t.querySelector('.rel')) { return; }
+  var r = document.createElement('span'); r.className = 'rel muted'; r.textContent = ' (' + relative(d - Date.now()) + ')';
+  t.appendChild(r);
 });
 document.querySelectorAll('dialog[data-open-now]').forEach(function (d) { if (d.showModal) { d.showModal(); } });
 "#;

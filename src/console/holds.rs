@@ -47,7 +47,7 @@ pub(super) async fn hold_action(
 }
 
 fn when(at: &str, t: &store::Tenant) -> Markup {
-    html! { time.local datetime=(at) { (crate::notify::when::format_rfc3339(at, &t.time_zone)) } }
+    html! { time datetime=(at) { (crate::notify::when::format_rfc3339(at, &t.time_zone)) } }
 }
 
 fn page(

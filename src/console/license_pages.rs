@@ -3,7 +3,7 @@
 
 use maud::{html, Markup, PreEscaped};
 
-use super::pages::{csrf, gauge, layout, local_time, notice};
+use super::pages::{csrf, gauge, layout, local_time, moved, notice};
 use super::session::Session;
 use crate::store::{GroupChoice, LicenseView, PreviewView, SeatView, Selector, Tenant};
 
@@ -33,6 +33,7 @@ pub fn license(
     preview: Option<(i64, PreviewView)>,
     limits_preview: Option<&super::groups::LimitsPreview>,
     code: Option<&str>,
+    moves: Option<&crate::store::SeatMoves>,
 ) -> Markup {
     let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
     let selected: Vec<(String, String)> = l
@@ -48,6 +49,7 @@ pub fn license(
             p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " (l.name) }
             h1 { (l.name) }
             (notice(code))
+            (moved(moves))
             @if l.mode == crate::store::LicenseMode::Observe {
                 div.notice.warn role="status" #observing {
                     strong { "Observing: nothing is enforced." }
@@ -219,6 +221,7 @@ pub fn seats(
     q: &str,
     state: &str,
     code: Option<&str>,
+    moves: Option<&crate::store::SeatMoves>,
 ) -> Markup {
     let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
     // A seat is free while granted and releasing seats are fewer than the count (and the
@@ -242,6 +245,7 @@ pub fn seats(
             p.crumbs { a href={ "/console/tenants/" (t.id) } { (t.name) } " / " a href=(base) { (l.name) } " / seats" }
             h1 { "Seats of " (l.name) }
             (notice(code))
+            (moved(moves))
             (gauge(l))
             form.row method="get" action={ (base) "/seats" } role="search" {
                 div { label for="q" { "Search users" } input #q type="search" name="q" value=(q); }

@@ -42,6 +42,8 @@ pub(super) async fn create_license(v: Visit, form: web::Form<NewLicense>) -> Res
 #[derive(Deserialize, Default)]
 pub(super) struct LicenseQuery {
     notice: Option<String>,
+    /// The seat-event cursor before a change just saved: the page names who it moved.
+    since: Option<i64>,
     /// The group picker is open (with this search).
     pick: Option<String>,
     q: Option<String>,
@@ -111,6 +113,10 @@ pub(super) async fn license_page(
         Proposal::Seats(n, p) => (Some((n, p)), None),
         Proposal::Limits(p) => (None, Some(p)),
     };
+    let moves = match query.since {
+        Some(after) => Some(state.store.seat_moves(t.key, l.id.clone(), after).await?),
+        None => None,
+    };
     ok(license_pages::license(
         s,
         &t,
@@ -122,6 +128,7 @@ pub(super) async fn license_page(
         seats_preview,
         limits_preview.as_ref(),
         query.notice.as_deref(),
+        moves.as_ref(),
     ))
 }
 
@@ -276,12 +283,13 @@ pub(super) async fn license_groups(
         groups: Some(groups),
         ..Default::default()
     };
+    let since = state.store.seat_cursor(t.key).await?;
     state
         .store
         .update_license(t.key, l.id.clone(), change, s.actor())
         .await?;
     see_other(&format!(
-        "/console/tenants/{}/licenses/{}?notice=selection-saved",
+        "/console/tenants/{}/licenses/{}?notice=selection-saved&since={since}",
         t.id, l.id
     ))
 }
@@ -334,6 +342,10 @@ pub(super) struct LicenseSettings {
     overage_percent: Option<String>,
     /// Which form was sent: "seats" or "policy" (checkboxes are absent when unchecked).
     form: String,
+    /// `confirm` once the policy change's preview was shown (a change that moves seats is
+    /// previewed first).
+    #[serde(default)]
+    step: String,
 }
 
 pub(super) async fn license_settings(
@@ -371,12 +383,71 @@ pub(super) async fn license_settings(
         }
         other => return Err(Error::Invalid(format!("unknown form {other:?}"))),
     }
+    if form.form == "policy" && form.step != "confirm" {
+        // A policy that moves seats (promoting the waitlist, `block_newest` over the count, an
+        // overage changed) is shown first, with the button that saves it; one that moves none
+        // is saved at once.
+        let preview = state
+            .store
+            .preview_change(
+                t.key,
+                lk.clone(),
+                store::Proposed::License(change.clone()),
+                s.actor(),
+            )
+            .await;
+        let moves = match &preview {
+            Ok(p) => {
+                !(p.granted.is_empty()
+                    && p.promoted.is_empty()
+                    && p.blocked.is_empty()
+                    && p.releasing.is_empty()
+                    && p.released.is_empty())
+            }
+            Err(_) => true,
+        };
+        if moves {
+            let l = state.store.license(t.key, lk).await?;
+            let base = format!("/console/tenants/{}/licenses/{}", t.id, l.id);
+            let mut fields: Vec<(&str, String)> = vec![
+                ("form", "policy".to_owned()),
+                ("step", "confirm".to_owned()),
+            ];
+            for (name, v) in [
+                ("auto_promote", &form.auto_promote),
+                ("free_on_delete", &form.free_on_delete),
+                ("grace_hours", &form.grace_hours),
+                ("on_capacity_lowered", &form.on_capacity_lowered),
+                ("notify", &form.notify),
+                ("reclaim_idle_days", &form.reclaim_idle_days),
+                ("reclaim_notice_days", &form.reclaim_notice_days),
+                ("overage", &form.overage),
+                ("overage_percent", &form.overage_percent),
+            ] {
+                if let Some(v) = v {
+                    fields.push((name, v.clone()));
+                }
+            }
+            return ok(super::license_pages::confirm_page(
+                &s,
+                &t,
+                &l,
+                &format!("Change the policy of {}?", l.name),
+                preview.map_err(|e| e.classify()),
+                &format!("{base}/settings"),
+                &fields,
+                "Save the policy",
+                &base,
+            ));
+        }
+    }
+    let since = state.store.seat_cursor(t.key).await?;
     let l = state
         .store
         .update_license(t.key, lk, change, s.actor())
         .await?;
     see_other(&format!(
-        "/console/tenants/{}/licenses/{}?notice=license-saved",
+        "/console/tenants/{}/licenses/{}?notice=license-saved&since={since}",
         t.id, l.id
     ))
 }
@@ -387,6 +458,8 @@ pub(super) struct SeatsQuery {
     state: Option<String>,
     page: Option<usize>,
     notice: Option<String>,
+    /// As [`LicenseQuery::since`].
+    since: Option<i64>,
 }
 
 /// Seats per page of the seats table.
@@ -454,6 +527,10 @@ pub(super) async fn seats(
         (shown, total) = read(page).await?;
     }
     let overrides = state.store.overrides(t.key, l.id.clone()).await?;
+    let moves = match q.since {
+        Some(after) => Some(state.store.seat_moves(t.key, l.id.clone(), after).await?),
+        None => None,
+    };
     ok(license_pages::seats(
         &s,
         &t,
@@ -466,6 +543,7 @@ pub(super) async fn seats(
         q.q.as_deref().unwrap_or(""),
         q.state.as_deref().unwrap_or(""),
         q.notice.as_deref(),
+        moves.as_ref(),
     ))
 }
 
@@ -550,6 +628,7 @@ pub(super) async fn seat_action(
             preview.map_err(|e| e.classify()),
         ));
     }
+    let since = state.store.seat_cursor(t.key).await?;
     let notice = match form.action.as_str() {
         "grant" => {
             state
@@ -573,7 +652,7 @@ pub(super) async fn seat_action(
         other => return Err(Error::Invalid(format!("unknown action {other:?}"))),
     };
     see_other(&format!(
-        "/console/tenants/{}/licenses/{}/seats?notice={notice}",
+        "/console/tenants/{}/licenses/{}/seats?notice={notice}&since={since}",
         t.id, l.id
     ))
 }

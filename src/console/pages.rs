@@ -72,6 +72,36 @@ pub(super) fn notice(code: Option<&str>) -> Markup {
     }
 }
 
+/// What a change just moved, by person: "Ann got a seat; Carl loses his after the grace;
+/// Dana waits" (at most 10 names a line). Nothing when the change moved no seat.
+pub(super) fn moved(m: Option<&crate::store::SeatMoves>) -> Markup {
+    let Some(m) = m else { return html! {} };
+    let names = |v: &[String]| {
+        let mut shown = v.iter().take(10).cloned().collect::<Vec<_>>().join(", ");
+        if v.len() > 10 {
+            shown.push_str(&format!(" and {} more", v.len() - 10));
+        }
+        shown
+    };
+    let n = |v: &[String]| if v.len() == 1 { "" } else { "s" };
+    html! {
+        div.notice.ok role="status" #moved {
+            @if m.is_empty() {
+                "No seat moved."
+            } @else {
+                strong { "Seats moved. " }
+                ul {
+                    @if !m.gained.is_empty() { li { "Got a seat: " (names(&m.gained)) } }
+                    @if !m.releasing.is_empty() { li { "Lose their seat" (n(&m.releasing)) " after the grace: " (names(&m.releasing)) } }
+                    @if !m.lost.is_empty() { li { "Lost their seat" (n(&m.lost)) ": " (names(&m.lost)) } }
+                    @if !m.waiting.is_empty() { li { "Now waiting: " (names(&m.waiting)) } }
+                    @if !m.held.is_empty() { li { "Held by the circuit breaker: " (names(&m.held)) } }
+                }
+            }
+        }
+    }
+}
+
 pub(super) fn layout(
     title: &str,
     s: Option<&Session>,

@@ -12,7 +12,7 @@ pub(super) async fn provisioning(v: Visit) -> Result<HttpResponse> {
     let Visit { state, s, t, .. } = v;
     let h = state.store.provider_failures(t.key).await?;
     let when = |at: &str| {
-        html! { time.local datetime=(at) { (crate::notify::when::format_rfc3339(at, &t.time_zone)) } }
+        html! { time datetime=(at) { (crate::notify::when::format_rfc3339(at, &t.time_zone)) } }
     };
     let rate_class = if h.failure_percent > h.warn_percent as f64 {
         "notice warn"

@@ -184,6 +184,7 @@ pub(super) async fn mode(
         mode: Some(mode),
         ..Default::default()
     };
+    let since = state.store.seat_cursor(t.key).await?;
     let l = state
         .store
         .update_license(t.key, p.into_inner().l, change, s.actor())
@@ -193,7 +194,7 @@ pub(super) async fn mode(
         store::LicenseMode::Observe => "license-observes",
     };
     see_other(&format!(
-        "/console/tenants/{}/licenses/{}?notice={code}",
+        "/console/tenants/{}/licenses/{}?notice={code}&since={since}",
         t.id, l.id
     ))
 }

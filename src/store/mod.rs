@@ -91,7 +91,7 @@ pub use directory::provisioning::{Health, Pending, PendingMember, PendingSelecto
 pub use directory::rows::{GroupRef, MemberRow};
 pub use directory::users::UserRecord;
 pub use events::feed::{
-    ActivityPage, ActivityQuery, AuditEntry, SeatEvent, SeatEvents, UsagePoint,
+    ActivityPage, ActivityQuery, AuditEntry, SeatEvent, SeatEvents, SeatMoves, UsagePoint,
 };
 pub use events::outbox::{DigestState, Notification, NotificationDetail, Notifications};
 pub use events::provider_health::{FailedRequest, ProviderFailure, ProviderHealth};

@@ -904,3 +904,83 @@ async fn durations_are_asked_in_hours() {
     assert!(page.contains("grace from"), "{page}");
     app.stop().await;
 }
+
+#[tokio::test]
+async fn a_policy_that_moves_seats_is_previewed_and_the_result_names_who_moved() {
+    let app = TestApp::spawn().await;
+    let (t, tok) = app.tenant("policy").await;
+    let ann = id(&app.create_user(&tok, "ann@policy.example").await);
+    let bob = id(&app.create_user(&tok, "bob@policy.example").await);
+    app.create_group(&tok, "Staff", &[&ann, &bob]).await;
+    app.license(&t, "Suite", 1, "Staff").await;
+    let mut b = Browser::new(&app);
+    assert_eq!(b.sign_in(ADMIN_TOKEN).await.0, StatusCode::SEE_OTHER);
+    let (_, _, page) = b.get(&format!("/console/tenants/{t}/licenses/Suite")).await;
+    let csrf = csrf_of(&page);
+    let policy = |overage: &'static str, step: &'static str| {
+        vec![
+            ("form", "policy"),
+            ("auto_promote", "1"),
+            ("free_on_delete", "1"),
+            ("grace_hours", "2"),
+            ("on_capacity_lowered", "keep"),
+            ("overage", overage),
+            ("step", step),
+        ]
+    };
+    // One seat of agreed overage gives bob a seat: shown first, nothing saved.
+    let mut form = policy("1", "");
+    form.push(("csrf", &csrf));
+    let (s, _, preview) = b
+        .post(
+            &format!("/console/tenants/{t}/licenses/Suite/settings"),
+            &form,
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{preview}");
+    assert!(
+        preview.contains("Change the policy of Suite?")
+            && preview.contains("give a seat to bob@policy.example"),
+        "{preview}"
+    );
+    let (_, l) = app
+        .admin(Method::GET, &format!("/tenants/{t}/licenses/Suite"), None)
+        .await;
+    assert_eq!(
+        l["overage"], 0,
+        "nothing saved before the confirmation: {l}"
+    );
+    // Saved from the preview: the license page names who moved.
+    let mut form = policy("1", "confirm");
+    form.push(("csrf", &csrf));
+    let (s, loc, body) = b
+        .post(
+            &format!("/console/tenants/{t}/licenses/Suite/settings"),
+            &form,
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER, "{body}");
+    assert!(loc.contains("since="), "{loc}");
+    let (_, _, page) = b.get(&loc).await;
+    let at = page.find("id=\"moved\"").expect("the moves are named");
+    assert!(
+        page[at..].contains("Got a seat: bob@policy.example"),
+        "{page}"
+    );
+    // A policy that moves no seat is saved at once.
+    let mut form = policy("1", "");
+    form[3] = ("grace_hours", "3");
+    form.push(("csrf", &csrf));
+    let (s, loc, _) = b
+        .post(
+            &format!("/console/tenants/{t}/licenses/Suite/settings"),
+            &form,
+            Some(&app.address),
+        )
+        .await;
+    assert_eq!(s, StatusCode::SEE_OTHER);
+    let (_, _, page) = b.get(&loc).await;
+    assert!(page.contains("No seat moved."), "{page}");
+}

@@ -33,6 +33,31 @@ pub struct SeatEvent {
     pub cause: Option<String>,
 }
 
+/// Most seat events [`Store::seat_moves`] reads.
+pub const MOVES: i64 = 10_000;
+
+/// What a change moved, by person (user names).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct SeatMoves {
+    pub gained: Vec<String>,
+    /// Losing their seat after the grace.
+    pub releasing: Vec<String>,
+    pub lost: Vec<String>,
+    pub waiting: Vec<String>,
+    /// Whose loss the circuit breaker holds.
+    pub held: Vec<String>,
+}
+
+impl SeatMoves {
+    pub fn is_empty(&self) -> bool {
+        self.gained.is_empty()
+            && self.releasing.is_empty()
+            && self.lost.is_empty()
+            && self.waiting.is_empty()
+            && self.held.is_empty()
+    }
+}
+
 /// A seat event read from its columns `seq, license_id, user_id, user_name, event, at, cause`
 /// (the first seven of the row).
 pub(in crate::store) fn seat_event(r: &crate::store::engine::sql::Row) -> Result<SeatEvent> {
@@ -137,7 +162,60 @@ impl Store {
         })
         .await
     }
-    /// One page of a tenant's activity (its audit log and seat events), filtered and paged in
+    /// The cursor of the tenant's newest seat event (0 before any): taken before a change, it
+    /// lets [`Store::seat_moves`] say what the change moved.
+    pub async fn seat_cursor(&self, tenant: TenantKey) -> Result<i64> {
+        self.read(move |c| {
+            c.prepare_cached(
+                "SELECT CAST(coalesce(max(seq), 0) AS BIGINT) FROM seat_events WHERE tenant = ?",
+            )?
+            .query_row([tenant], |r| r.get(0))
+        })
+        .await
+    }
+
+    /// Who gained, lost or started waiting for a seat of license `key` after cursor `after`,
+    /// each person by where their last event left them (at most [`MOVES`] events read).
+    pub async fn seat_moves(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        after: i64,
+    ) -> Result<SeatMoves> {
+        self.read(move |c| {
+            let l = license_key(c, tenant, &key)?;
+            let rows: Vec<(String, Option<String>, String)> = c
+                .prepare_cached(
+                    "SELECT user_id, user_name, event FROM seat_events
+                     WHERE license_rk = ? AND seq > ? ORDER BY seq LIMIT ?",
+                )?
+                .query_all(params![l, after, MOVES], |r| {
+                    Ok((r.get(0)?, r.get(1)?, r.get(2)?))
+                })?;
+            let mut last: Vec<(String, String, String)> = Vec::new();
+            for (user, name, event) in rows {
+                let name = name.unwrap_or_else(|| user.clone());
+                match last.iter_mut().find(|(u, _, _)| *u == user) {
+                    Some(e) => e.2 = event,
+                    None => last.push((user, name, event)),
+                }
+            }
+            let mut out = SeatMoves::default();
+            for (_, name, event) in last {
+                match event.as_str() {
+                    "granted" | "promoted" => out.gained.push(name),
+                    "releasing" => out.releasing.push(name),
+                    "released" => out.lost.push(name),
+                    "blocked" => out.waiting.push(name),
+                    "held" => out.held.push(name),
+                    _ => {}
+                }
+            }
+            Ok(out)
+        })
+        .await
+    }
+
     /// the database: a page reads at most `limit` entries, whatever the history's length.
     pub async fn activity_page(&self, tenant: TenantKey, q: ActivityQuery) -> Result<ActivityPage> {
         self.read(move |c| {
