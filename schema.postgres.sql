@@ -266,7 +266,8 @@ CREATE TABLE holds (
     total       BIGINT NOT NULL DEFAULT 0,
     changes     TEXT NOT NULL DEFAULT '{}',
     decided     BIGINT,
-    decided_by  TEXT
+    decided_by  TEXT,
+    window_since BIGINT
 );
 CREATE INDEX holds_tenant ON holds(tenant, rk);
 CREATE UNIQUE INDEX holds_open ON holds(license_rk) WHERE state = 'open';

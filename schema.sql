@@ -246,7 +246,8 @@ CREATE TABLE holds (
     total       INTEGER NOT NULL DEFAULT 0,              -- losses it ever held
     changes     TEXT NOT NULL DEFAULT '{}',              -- JSON {loss: count}: the changes that caused it
     decided     INTEGER,                                 -- ms
-    decided_by  TEXT                                     -- the audit actor who decided
+    decided_by  TEXT,                                    -- the audit actor who decided
+    window_since INTEGER                                 -- ms: the window of directory-made losses it tripped in opened
 );
 CREATE INDEX holds_tenant ON holds(tenant, rk);
 CREATE UNIQUE INDEX holds_open ON holds(license_rk) WHERE state = 'open';

@@ -120,7 +120,10 @@ impl<S: SeatStore> Allocator<'_, S> {
         // 3. Everyone else, in the waitlist's order.
         self.fill(l, &[], true)?;
         self.quiet = false;
-        self.net_events(l, &before)
+        let outer = self.cause_now.replace(super::Cause::License);
+        let r = self.net_events(l, &before);
+        self.cause_now = outer;
+        r
     }
 
     /// Whether a seat is free now for a member of pool `pool` (any pool in a license without

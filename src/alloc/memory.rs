@@ -338,6 +338,7 @@ impl SeatStore for MemoryStore {
         kind: EventKind,
         _: Option<SeatState>,
         _: Millis,
+        _: Option<super::Cause>,
     ) -> Result<(), Self::Error> {
         self.events.push((l, user.to_owned(), kind));
         Ok(())

@@ -120,7 +120,9 @@ pub trait SeatStore {
     fn hold(&mut self, l: LicenseKey, loss: &Loss) -> Result<HoldId, Self::Error>;
     /// A seat of `hold` is no longer held (an open hold without held seats dissolves).
     fn unhold(&mut self, l: LicenseKey, hold: HoldId) -> Result<(), Self::Error>;
-    /// Records a seat event; `previous` is the seat's state before the change.
+    /// Records a seat event; `previous` is the seat's state before the change; `cause` is what
+    /// decided a seat's loss (the run's cause where it took or moved a seat; `None` for grants,
+    /// promotions and a grace running out).
     fn record(
         &mut self,
         l: LicenseKey,
@@ -128,6 +130,7 @@ pub trait SeatStore {
         kind: EventKind,
         previous: Option<SeatState>,
         at: Millis,
+        cause: Option<Cause>,
     ) -> Result<(), Self::Error>;
 }
 
@@ -154,6 +157,8 @@ pub struct Allocator<'a, S: SeatStore> {
     /// count as granted once more, so use is brought under it when the run ends
     /// ([`Allocator::finish`]).
     regained: HashSet<LicenseKey>,
+    /// The cause of the seat decision being made (see [`SeatStore::record`]).
+    cause_now: Option<Cause>,
     /// While set, seat changes record no event (a rearrangement that records its net effect
     /// after: [`Allocator::carry_over`]).
     quiet: bool,
@@ -194,6 +199,7 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
             defer_fill: false,
             regained: HashSet::new(),
             quiet: false,
+            cause_now: None,
             report: Report::default(),
         }
     }
@@ -236,7 +242,8 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         if kind == EventKind::Blocked {
             self.report.newly_blocked.push((l, user.to_owned()));
         }
-        self.store.record(l, user, kind, previous, self.now)
+        self.store
+            .record(l, user, kind, previous, self.now, self.cause_now)
     }
 
     /// Every group containing `member`, directly or through nested groups (cycles tolerated).
@@ -337,6 +344,20 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
     /// not yet stored; [`Self::admit`] then decides who of them gets a free seat.
     /// Returns true when the seat changed.
     fn settle(
+        &mut self,
+        l: LicenseKey,
+        user: &str,
+        entitled: Option<Option<GroupId>>,
+        cause: Cause,
+        newcomer: &mut Option<(bool, Option<GroupId>)>,
+    ) -> Result<bool, S::Error> {
+        let outer = self.cause_now.replace(cause);
+        let r = self.settle_by(l, user, entitled, cause, newcomer);
+        self.cause_now = outer;
+        r
+    }
+
+    fn settle_by(
         &mut self,
         l: LicenseKey,
         user: &str,
@@ -730,12 +751,14 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         } else {
             Vec::new()
         };
+        let outer = self.cause_now.replace(Cause::License);
         for mut seat in newest {
             seat.state = SeatState::Blocked;
             seat.since = self.now;
             self.put(l, &seat, Some(SeatState::Granted))?;
             self.emit(l, &seat.user, EventKind::Blocked, Some(SeatState::Granted))?;
         }
+        self.cause_now = outer;
         if ceilings {
             self.fill(l, &[], false)?;
         }

@@ -196,6 +196,19 @@ pub enum Cause {
     Reconcile,
 }
 
+impl Cause {
+    /// The stored form (a seat event's `cause`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Cause::Directory => "directory",
+            Cause::UserDeleted => "deleted",
+            Cause::Admin => "admin",
+            Cause::License => "license",
+            Cause::Reconcile => "reconcile",
+        }
+    }
+}
+
 /// Why a manual grant was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum Refusal {

@@ -105,6 +105,20 @@ fn page(
                             }
                         }
                     }
+                    @if let Some(before) = h.released_before.as_ref().filter(|b| !b.is_empty()) {
+                        table.released-before {
+                            caption { "Released just before, in the same window (" (before.len()) " " (if before.len() == 1 { "person" } else { "people" }) "): the breaker counts them, it did not hold them" }
+                            thead { tr { th scope="col" { "User name" } th scope="col" { "What happened" } } }
+                            tbody {
+                                @for u in before {
+                                    tr {
+                                        td { a href={ "/console/tenants/" (t.id) "/people/" (u.user_id) } { (u.user_name.clone().unwrap_or_else(|| u.user_id.clone())) } }
+                                        td { (u.change) }
+                                    }
+                                }
+                            }
+                        }
+                    }
                     div.row {
                         form.inline method="post" action={ (base) "/" (h.id) "/approve" }
                             data-confirm={ "Approve? " (h.held) " people lose their seats of " (h.license.name) " after its grace period; the seats go to the waitlist." } {

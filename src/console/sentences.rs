@@ -145,26 +145,50 @@ pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String
             who(&m),
             of(&m.license)
         ),
-        Act::SeatBlocked(m) => format!("{} is waiting for a seat of {}", who(&m), of(&m.license)),
-        Act::SeatReleasing(m) => format!(
-            "{} is no longer entitled to {} and keeps the seat until the grace period ends",
+        Act::SeatBlocked(m) => format!(
+            "{} is waiting for a seat of {}{}",
             who(&m),
-            of(&m.license)
+            of(&m.license),
+            because(m.cause.as_deref())
         ),
-        Act::SeatReleased(m) => {
-            format!("{} no longer holds a seat of {}", who(&m), of(&m.license))
-        }
+        Act::SeatReleasing(m) => format!(
+            "{} is no longer entitled to {} and keeps the seat until the grace period ends{}",
+            who(&m),
+            of(&m.license),
+            because(m.cause.as_deref())
+        ),
+        Act::SeatReleased(m) => format!(
+            "{} no longer holds a seat of {}{}",
+            who(&m),
+            of(&m.license),
+            because(m.cause.as_deref())
+        ),
         Act::SeatHeld(m) => format!(
             "{} is no longer entitled to {}, but keeps the seat: the circuit breaker holds the loss",
             who(&m),
             of(&m.license)
         ),
-        Act::HoldOpen(h) => format!(
-            "The identity provider's changes would take too many seats of {}: the circuit breaker holds {} ({})",
-            license(&h.license, &h.name),
-            plural(h.held, "loss", "losses"),
-            held_changes(&h.changes)
-        ),
+        Act::HoldOpen(h) => {
+            let before = match h.released {
+                0 => String::new(),
+                n => {
+                    let mut names = h.released_before.join(", ");
+                    if n > h.released_before.len() as i64 {
+                        names.push_str(&format!(" and {} more", n - h.released_before.len() as i64));
+                    }
+                    format!(
+                        "; {} lost their seat in the same window just before ({names})",
+                        plural(n, "person", "people")
+                    )
+                }
+            };
+            format!(
+                "The identity provider's changes would take too many seats of {}: the circuit breaker holds {} ({}){before}",
+                license(&h.license, &h.name),
+                plural(h.held, "loss", "losses"),
+                held_changes(&h.changes)
+            )
+        }
         Act::HoldDissolve(h) => format!(
             "The identity provider restored everyone held for {}: hold {} dissolved",
             license(&h.license, &h.name),
@@ -292,6 +316,19 @@ pub fn sentence(e: &AuditEntry, license_name: &dyn Fn(&str) -> String) -> String
         Act::AuditKey(_) => {
             "The audit log is chained with the operator's audit key from here".to_owned()
         }
+    }
+}
+
+/// What decided a seat's loss, as a sentence's end (a seat event's `cause`).
+fn because(cause: Option<&str>) -> &'static str {
+    match cause {
+        Some("directory") => " (a change from the identity provider)",
+        Some("deleted") => " (deleted at the identity provider)",
+        Some("admin") => " (excluded by an admin)",
+        Some("license") => " (an admin's change to the license)",
+        Some("reconcile") => " (the reconciler's repair)",
+        Some("idle") => " (unused: reclaimed)",
+        _ => "",
     }
 }
 

@@ -297,6 +297,8 @@ pub struct SeatsHeld {
     pub window_minutes: Num,
     pub changes: Vec<HeldChange>,
     pub people: Vec<HeldPerson>,
+    /// The people the same window's changes took a seat from before the breaker tripped.
+    pub released_before: Vec<HeldPerson>,
     pub decided_by: Text,
     pub at: Text,
 }

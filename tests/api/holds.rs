@@ -143,6 +143,25 @@ async fn emptying_a_selected_group_holds_the_losses_until_an_admin_approves() {
         one["users"][0]["change"],
         "removed from the group Designers"
     );
+    // The whole story: the 20 released in the same window before the breaker tripped.
+    let before = one["releasedBefore"].as_array().unwrap();
+    assert_eq!(before.len(), 20, "{one}");
+    assert!(
+        before[0]["change"]
+            .as_str()
+            .unwrap()
+            .contains("before the breaker tripped"),
+        "{one}"
+    );
+    let (_, audit) = s.admin(Method::GET, "/audit?limit=100", None).await;
+    let opened = audit["entries"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|e| e["action"] == "hold.open")
+        .unwrap()
+        .clone();
+    assert_eq!(opened["detail"]["released"], 20, "{opened}");
     // The seat views mark the held seats.
     let (_, seats) = s.admin(Method::GET, "/licenses/pro/seats", None).await;
     let marked = seats["seats"]
@@ -201,6 +220,12 @@ async fn emptying_a_selected_group_holds_the_losses_until_an_admin_approves() {
         "{mail}"
     );
     assert!(mail.contains("removed from the group Designers"), "{mail}");
+    assert!(
+        mail.contains(
+            "Just before the breaker tripped, the same changes took the seat of 20 people"
+        ),
+        "{mail}"
+    );
     assert!(
         mail.contains("page =E2=80=BA Holds") || mail.contains("page › Holds"),
         "{mail}"

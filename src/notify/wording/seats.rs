@@ -276,6 +276,27 @@ pub(super) fn seats_held(d: &Digest) -> Content {
     if !changes.is_empty() {
         paragraphs.push(format!("What the directory did: {}.", changes.join("; ")));
     }
+    // The whole story: who lost a seat in the same window before the breaker tripped.
+    let before: Vec<String> = items
+        .iter()
+        .flat_map(|i| i.released_before.iter())
+        .map(|p| p.user_name.to_string())
+        .collect();
+    if !before.is_empty() {
+        let mut names = before
+            .iter()
+            .take(25)
+            .cloned()
+            .collect::<Vec<_>>()
+            .join(", ");
+        if before.len() > 25 {
+            names.push_str(&format!(" and {} more", before.len() - 25));
+        }
+        paragraphs.push(format!(
+            "Just before the breaker tripped, the same changes took the seat of {} ({names}): the breaker counts those losses but did not hold them.",
+            count(before.len(), "person", "people"),
+        ));
+    }
     for i in &items {
         match i.state.as_str() {
             "open" if i.held.0 < i.total.0 => paragraphs.push(format!(

@@ -54,6 +54,13 @@ pub(in crate::store) fn record_moves(
             .prepare_cached("SELECT id, name FROM licenses WHERE rk = ?")?
             .query_row([m.license], |r| Ok((r.get(0)?, r.get(1)?)))?;
         if m.opened {
+            let before = crate::store::allocation::holds::released_before(
+                c,
+                tenant,
+                m.license,
+                *hold,
+                i64::MAX,
+            )?;
             crate::store::events::audit::record(
                 c,
                 tenant,
@@ -65,6 +72,12 @@ pub(in crate::store) fn record_moves(
                     name: name.clone(),
                     held,
                     changes: changes.clone(),
+                    released_before: before
+                        .iter()
+                        .take(25)
+                        .map(|u| u.user_name.clone().unwrap_or_else(|| u.user_id.clone()))
+                        .collect(),
+                    released: before.len() as i64,
                 }),
             )?;
             crate::store::events::outbox::record(

@@ -41,6 +41,11 @@ pub struct HoldView {
     /// The held users (the first [`USERS_SHOWN`] by user name); only when one hold is read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub users: Option<Vec<HeldUser>>,
+    /// The rest of the story: the people the identity provider's changes took a seat from in
+    /// the same window before the breaker tripped (each once, in the order they lost it; the
+    /// first [`USERS_SHOWN`]); only when one hold is read.
+    #[serde(rename = "releasedBefore", skip_serializing_if = "Option::is_none")]
+    pub released_before: Option<Vec<HeldUser>>,
 }
 
 #[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
@@ -94,6 +99,7 @@ fn hold_row(r: &Row) -> Result<(HoldView, LicenseKey)> {
             decided_at: r.get::<_, Option<i64>>(8)?.map(rfc3339),
             decided_by: r.get(9)?,
             users: None,
+            released_before: None,
         },
         r.get(10)?,
     ))
@@ -137,6 +143,38 @@ fn held_users(
                         .map(str::to_owned)
                 }),
             change: Loss::parse(loss.as_deref().unwrap_or("other")).describe(),
+        })
+    })
+}
+
+/// The people the directory took a seat of license `l` from in hold `hold`'s window before it
+/// opened (see [`HoldView::released_before`]).
+pub(in crate::store) fn released_before(
+    c: &Db,
+    tenant: TenantKey,
+    l: LicenseKey,
+    hold: i64,
+    limit: i64,
+) -> Result<Vec<HeldUser>> {
+    let mut st = c.prepare_cached(
+        "SELECT e.user_id, max(e.user_name), min(e.seq), max(CASE WHEN e.event = 'released' THEN 1 ELSE 0 END)
+         FROM seat_events e JOIN holds h ON h.rk = ?2
+         WHERE e.license_rk = ?1 AND e.tenant = ?3 AND e.event IN ('releasing', 'released')
+           AND e.cause IN ('directory', 'deleted')
+           AND e.at >= coalesce(h.window_since, h.created) AND e.at <= h.created
+         GROUP BY e.user_id ORDER BY min(e.seq) LIMIT ?4",
+    )?;
+    st.query_all(params![l, hold, tenant, limit], |r| {
+        let freed: i64 = r.get(3)?;
+        Ok(HeldUser {
+            user_id: r.get(0)?,
+            user_name: r.get(1)?,
+            display_name: None,
+            change: if freed == 1 {
+                "lost the seat before the breaker tripped".to_owned()
+            } else {
+                "keeps the seat until the grace period ends (before the breaker tripped)".to_owned()
+            },
         })
     })
 }
@@ -229,6 +267,7 @@ impl Store {
         self.read(move |c| {
             let (mut h, l) = load(c, tenant, id)?;
             h.users = Some(held_users(c, tenant, l, id, USERS_SHOWN)?);
+            h.released_before = Some(released_before(c, tenant, l, id, USERS_SHOWN)?);
             Ok(h)
         })
         .await
@@ -342,9 +381,18 @@ pub(in crate::store) fn digest_items(
                 change: u.change.into(),
             })
             .collect();
+        let released_before: Vec<HeldPerson> = released_before(c, tenant, l, id, 10_000)?
+            .into_iter()
+            .map(|u| HeldPerson {
+                name: u.user_name.clone().unwrap_or(u.user_id.clone()).into(),
+                user_name: u.user_name.into(),
+                change: u.change.into(),
+            })
+            .collect();
         let at: Text =
             serde_json::from_value(i.get("at").cloned().unwrap_or_default()).unwrap_or_default();
         out.push(stored(&SeatsHeld {
+            released_before,
             hold: Num(id),
             state: h.state.as_str().into(),
             held: Num(h.held),

@@ -463,6 +463,7 @@ impl Store {
                     crate::alloc::EventKind::Released,
                     Some(s.state),
                     at,
+                    Some(crate::alloc::Cause::License),
                 )?;
             }
             // Its seats' webhooks name the license: written before it goes.

@@ -586,6 +586,7 @@ impl SeatStore for PreviewSeats<'_> {
         kind: EventKind,
         _: Option<SeatState>,
         _: Millis,
+        _: Option<crate::alloc::Cause>,
     ) -> Result<()> {
         if l == self.license {
             self.events.push((user.to_owned(), kind));

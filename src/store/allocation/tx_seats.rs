@@ -501,7 +501,8 @@ impl SeatStore for TxSeats<'_> {
                     None => (
                         self.c
                             .prepare_cached(
-                                "INSERT INTO holds (tenant, license_rk, state, created) VALUES (?, ?, 'open', ?) RETURNING rk",
+                                "INSERT INTO holds (tenant, license_rk, state, created, window_since)
+                                 VALUES (?1, ?2, 'open', ?3, (SELECT loss_since FROM licenses WHERE rk = ?2)) RETURNING rk",
                             )?
                             .query_row(params![self.tenant, l, self.now], |r| r.get(0))?,
                         true,
@@ -534,6 +535,7 @@ impl SeatStore for TxSeats<'_> {
         kind: EventKind,
         previous: Option<SeatState>,
         at: Millis,
+        decided_by: Option<crate::alloc::Cause>,
     ) -> Result<()> {
         // The counts as they stand in this transaction (`counters`), not as last written.
         let now = self.counts(l)?;
@@ -554,10 +556,17 @@ impl SeatStore for TxSeats<'_> {
             }
             _ => false,
         };
+        // A loss (or a seat taken back to the waitlist) says what decided it.
+        let loss = matches!(
+            kind,
+            EventKind::Releasing | EventKind::Released | EventKind::Held
+        ) || (kind == EventKind::Blocked && previous == Some(SeatState::Granted));
         let cause = if idle {
             Some("idle")
         } else if kind == EventKind::Promoted && self.manual.as_deref() == Some(user) {
             Some("manual")
+        } else if loss {
+            decided_by.map(crate::alloc::Cause::as_str)
         } else {
             None
         };

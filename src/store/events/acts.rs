@@ -442,6 +442,10 @@ pub struct HoldOpened {
     pub name: String,
     pub held: i64,
     pub changes: BTreeMap<String, i64>,
+    /// People who lost their seat in the same window before the breaker tripped (by name, the
+    /// first 25), and how many in all.
+    pub released_before: Vec<String>,
+    pub released: i64,
 }
 
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]

@@ -1,5 +1,6 @@
 -- v18 (both engines): a license observes (shadow mode) or enforces; the people who held a seat
--- before the license was enforced, carried over in the order the admin gave them.
+-- before the license was enforced, carried over in the order the admin gave them; a hold's window
+-- of directory-made losses (the people released in it before the breaker tripped).
 ALTER TABLE licenses ADD COLUMN mode TEXT NOT NULL DEFAULT 'enforce';
 CREATE TABLE carried_holders (
     license_rk  BIGINT NOT NULL REFERENCES licenses(rk) ON DELETE CASCADE,
@@ -9,3 +10,4 @@ CREATE TABLE carried_holders (
     PRIMARY KEY (license_rk, user_id)
 );
 CREATE INDEX carried_holders_order ON carried_holders(license_rk, position);
+ALTER TABLE holds ADD COLUMN window_since BIGINT;
