@@ -14,8 +14,13 @@ pub(super) struct ActivityQuery {
     actor: Option<String>,
     /// What kind of act: an action prefix (`seat.`, `license.`, `token`, ...).
     kind: Option<String>,
-    /// The cursor of the page to show (older than it).
+    /// The cursor of the page to show (older than it) ...
     before: Option<String>,
+    /// ... or newer than it.
+    after: Option<String>,
+    /// The first and last day shown (`YYYY-MM-DD`, in the tenant's zone).
+    from: Option<String>,
+    to: Option<String>,
     notice: Option<String>,
 }
 
@@ -33,27 +38,39 @@ pub(super) const KINDS: [(&str, &str); 7] = [
 /// Entries one activity page shows.
 const PAGE: i64 = 200;
 
-pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<HttpResponse> {
-    let Visit { state, s, t, .. } = v;
-    let notifications = state.store.notifications(t.key, None, 100).await?;
-    let licenses = state.store.list_licenses(t.key).await?;
-    let names: std::collections::HashMap<String, String> = licenses
-        .iter()
-        .map(|l| (l.id.clone(), l.name.clone()))
-        .collect();
-    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
+/// The store's query for the page's filters (`limit` entries).
+fn store_query(
+    q: &ActivityQuery,
+    licenses: &[store::LicenseView],
+    t: &store::Tenant,
+    limit: i64,
+) -> Result<store::ActivityQuery> {
     let given = |o: &Option<String>| {
         o.as_deref()
             .map(str::trim)
             .filter(|v| !v.is_empty())
             .map(str::to_owned)
     };
-    let kind = q.kind.clone().unwrap_or_default();
+    let day = |o: &Option<String>, what: &str| -> Result<Option<crate::alloc::Millis>> {
+        match given(o) {
+            None => Ok(None),
+            Some(d) => crate::notify::when::day_start(&d, &t.time_zone)
+                .map(Some)
+                .ok_or_else(|| {
+                    Error::Invalid(format!(
+                        "the {what} day is a date such as 2026-12-01, not {d:?}"
+                    ))
+                }),
+        }
+    };
     let text = given(&q.q);
     let license = given(&q.license);
-    // Filtered and paged in the store: a page reads at most PAGE entries.
-    let query = store::ActivityQuery {
+    Ok(store::ActivityQuery {
         before: given(&q.before),
+        after: given(&q.after),
+        from: day(&q.from, "first")?,
+        // Through the last day: up to the start of the next.
+        until: day(&q.to, "last")?.map(|d| d + 86_400_000),
         text_licenses: text.as_deref().map_or_else(Vec::new, |n| {
             let n = n.to_lowercase();
             licenses
@@ -73,8 +90,22 @@ pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<H
         user: given(&q.user),
         actor: given(&q.actor),
         kind: given(&q.kind),
-        limit: PAGE,
-    };
+        limit,
+    })
+}
+
+pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<HttpResponse> {
+    let Visit { state, s, t, .. } = v;
+    let notifications = state.store.notifications(t.key, None, 100).await?;
+    let licenses = state.store.list_licenses(t.key).await?;
+    let names: std::collections::HashMap<String, String> = licenses
+        .iter()
+        .map(|l| (l.id.clone(), l.name.clone()))
+        .collect();
+    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
+    let kind = q.kind.clone().unwrap_or_default();
+    // Filtered and paged in the store: a page reads at most PAGE entries.
+    let query = store_query(&q, &licenses, &t, PAGE)?;
     let page = state.store.activity_page(t.key, query).await?;
     let entries: Vec<(store::AuditEntry, String)> = page
         .entries
@@ -96,10 +127,58 @@ pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<H
             user: q.user.as_deref().unwrap_or(""),
             actor: q.actor.as_deref().unwrap_or(""),
             kind: &kind,
+            from: q.from.as_deref().unwrap_or(""),
+            to: q.to.as_deref().unwrap_or(""),
             older: page.older.as_deref(),
+            newer: page.newer.as_deref(),
         },
         q.notice.as_deref(),
     ))
+}
+
+/// Most entries one export holds.
+const EXPORT: usize = 100_000;
+
+/// The activity the filters select, newest first, as CSV: when (in the tenant's zone), who,
+/// the action, what happened in words, and the entry's detail (JSON).
+pub(super) async fn activity_csv(v: Visit, q: web::Query<ActivityQuery>) -> Result<HttpResponse> {
+    let Visit { state, t, .. } = v;
+    let licenses = state.store.list_licenses(t.key).await?;
+    let names: std::collections::HashMap<String, String> = licenses
+        .iter()
+        .map(|l| (l.id.clone(), l.name.clone()))
+        .collect();
+    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
+    let mut query = store_query(&q, &licenses, &t, 1000)?;
+    query.after = None;
+    let mut rows: Vec<Vec<String>> = Vec::new();
+    loop {
+        let page = state.store.activity_page(t.key, query.clone()).await?;
+        for e in &page.entries {
+            rows.push(vec![
+                crate::notify::when::format_rfc3339(&e.at, &t.time_zone),
+                e.actor.clone(),
+                e.action.clone(),
+                super::sentences::sentence(e, &name_of),
+                e.detail.to_string(),
+            ]);
+        }
+        match page.older {
+            Some(c) if rows.len() < EXPORT => query.before = Some(c),
+            _ => break,
+        }
+    }
+    rows.truncate(EXPORT);
+    let headers: Vec<String> = ["when", "who", "action", "what", "detail"]
+        .map(str::to_owned)
+        .to_vec();
+    Ok(HttpResponse::Ok()
+        .content_type("text/csv; charset=utf-8")
+        .insert_header((
+            actix_web::http::header::CONTENT_DISPOSITION,
+            "attachment; filename=\"activity.csv\"",
+        ))
+        .body(crate::csv::table(&headers, &rows)))
 }
 
 /// A failed or skipped notification: `retry` (queued again) or `dismiss` (closed unsent).

@@ -15,20 +15,66 @@ pub struct ActivityFilter<'a> {
     pub user: &'a str,
     pub actor: &'a str,
     pub kind: &'a str,
-    /// The cursor of the next (older) page, if there is one.
+    /// The first and last day, as given.
+    pub from: &'a str,
+    pub to: &'a str,
+    /// The cursor of the next (older) page, if there is one ...
     pub older: Option<&'a str>,
+    /// ... and of the page before (newer).
+    pub newer: Option<&'a str>,
 }
 
-/// The query string of the page older than `cursor`, with the same filters.
-fn older_query(f: &ActivityFilter, cursor: &str) -> String {
-    url::form_urlencoded::Serializer::new(String::new())
-        .append_pair("q", f.q)
+/// The query string with the same filters, and `cursor` as `key` (`before`, `after`) if given.
+fn query(f: &ActivityFilter, cursor: Option<(&str, &str)>) -> String {
+    let mut q = url::form_urlencoded::Serializer::new(String::new());
+    q.append_pair("q", f.q)
         .append_pair("license", f.license)
         .append_pair("user", f.user)
         .append_pair("actor", f.actor)
         .append_pair("kind", f.kind)
-        .append_pair("before", cursor)
-        .finish()
+        .append_pair("from", f.from)
+        .append_pair("to", f.to);
+    if let Some((key, c)) = cursor {
+        q.append_pair(key, c);
+    }
+    q.finish()
+}
+
+/// Consecutive entries of one seat event of one license (a sync that queued 1,000 people):
+/// runs of at least this many show as one line that opens to the whole run.
+const RUN: usize = 3;
+
+/// The entries as runs: (first index, length).
+fn runs(entries: &[(AuditEntry, String)]) -> Vec<(usize, usize)> {
+    let key = |e: &AuditEntry| {
+        (
+            e.action.clone(),
+            e.actor.clone(),
+            e.detail.get("license").cloned(),
+            e.detail.get("cause").cloned(),
+        )
+    };
+    let mut out: Vec<(usize, usize)> = Vec::new();
+    for (i, (e, _)) in entries.iter().enumerate() {
+        match out.last_mut() {
+            Some((start, len))
+                if e.action.starts_with("seat.") && key(&entries[*start].0) == key(e) =>
+            {
+                *len += 1
+            }
+            _ => out.push((i, 1)),
+        }
+    }
+    // Short runs show line by line.
+    out.into_iter()
+        .flat_map(|(start, len)| {
+            if len >= RUN {
+                vec![(start, len)]
+            } else {
+                (start..start + len).map(|i| (i, 1)).collect()
+            }
+        })
+        .collect()
 }
 
 pub fn activity(
@@ -102,24 +148,49 @@ pub fn activity(
                         @for (label, v) in super::activity::KINDS { option value=(v) selected[f.kind == v] { (label) } }
                     }
                 }
+                div { label for="afrom" { "From" } input #afrom type="date" name="from" value=(f.from); }
+                div { label for="ato" { "To" } input #ato type="date" name="to" value=(f.to); }
                 div { button type="submit" { "Filter" } }
             }
+            p.small { a #export href={ "/console/tenants/" (t.id) "/activity.csv?" (query(&f, None)) } { "Export what matches (CSV)" } " · times in " (t.time_zone) }
             @if entries.is_empty() { p.muted { "Nothing matches." } }
             ul.activity {
-                @for (e, text) in entries {
-                    li {
-                        time datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) }
-                        " "
-                        span { (text) }
-                        details.small {
-                            summary { "raw" }
-                            pre.mono { (format!("{} {} {}\n{}", e.at, e.actor, e.action, raw(&e.detail))) }
+                @for (start, len) in runs(entries) {
+                    @let (e, text) = &entries[start];
+                    @if len == 1 {
+                        li {
+                            time datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) }
+                            " "
+                            span { (text) }
+                            details.small {
+                                summary { "raw" }
+                                pre.mono { (format!("{} {} {}\n{}", e.at, e.actor, e.action, raw(&e.detail))) }
+                            }
+                        }
+                    } @else {
+                        li.run {
+                            time datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) }
+                            " "
+                            details {
+                                summary { span { (text) } strong { " and " (len - 1) " more like it" } }
+                                ul {
+                                    @for (e, text) in &entries[start + 1..start + len] {
+                                        li { time datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) } " " (text) }
+                                    }
+                                }
+                            }
                         }
                     }
                 }
             }
-            @if let Some(older) = f.older {
-                p { a rel="next" href={ "/console/tenants/" (t.id) "/activity?" (older_query(&f, older)) } { "Older entries" } }
+            p.row {
+                @if let Some(newer) = f.newer {
+                    a rel="prev" href={ "/console/tenants/" (t.id) "/activity?" (query(&f, Some(("after", newer)))) } { "Newer entries" }
+                    " "
+                }
+                @if let Some(older) = f.older {
+                    a rel="next" href={ "/console/tenants/" (t.id) "/activity?" (query(&f, Some(("before", older)))) } { "Older entries" }
+                }
             }
         },
     )

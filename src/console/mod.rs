@@ -221,6 +221,7 @@ pub fn routes() -> Listed {
             seat_action,
         )
         .route(M::GET, "/tenants/{t}/activity", activity)
+        .route(M::GET, "/tenants/{t}/activity.csv", activity_csv)
         .route(M::GET, "/tenants/{t}/provisioning", provisioning)
         .route(M::GET, "/tenants/{t}/people/{user}", person)
         .route(M::GET, "/tenants/{t}/groups/{g}", group)

@@ -47,6 +47,15 @@ pub fn format_rfc3339(at: &str, zone_name: &str) -> String {
     }
 }
 
+/// The instant a day (`YYYY-MM-DD`) starts in `zone_name` (UTC when unknown), in ms; `None`
+/// for a text that is no date.
+pub fn day_start(day: &str, zone_name: &str) -> Option<Millis> {
+    let date: jiff::civil::Date = day.trim().parse().ok()?;
+    let tz = zone(zone_name).unwrap_or(TimeZone::UTC);
+    let zoned = date.at(0, 0, 0, 0).to_zoned_datetime(tz).ok()?;
+    Some(zoned.timestamp().as_millisecond())
+}
+
 /// The date alone: `Mon 23 Nov 2026`.
 pub fn format_day(at: Millis, zone_name: &str) -> String {
     let Ok(ts) = Timestamp::from_millisecond(at) else {
@@ -170,6 +179,19 @@ mod tests {
 
     fn ms(rfc3339: &str) -> Millis {
         rfc3339.parse::<Timestamp>().unwrap().as_millisecond()
+    }
+
+    #[test]
+    fn a_day_starts_at_midnight_in_the_tenants_zone() {
+        assert_eq!(
+            day_start("2026-10-25", "Europe/Berlin"),
+            Some(ms("2026-10-24T22:00:00Z"))
+        );
+        assert_eq!(
+            day_start("2026-10-26", "UTC"),
+            Some(ms("2026-10-26T00:00:00Z"))
+        );
+        assert_eq!(day_start("yesterday", "UTC"), None);
     }
 
     #[test]

@@ -13,7 +13,7 @@ use crate::helpers::*;
 use crate::receiver::Receiver;
 
 /// `n` users `person00000@contoso.example`, ... through SCIM Bulk; their ids in that order.
-async fn people(s: &Scenario, n: usize) -> Vec<String> {
+pub async fn people(s: &Scenario, n: usize) -> Vec<String> {
     let mut ids = Vec::new();
     for chunk in (0..n).collect::<Vec<_>>().chunks(500) {
         let ops: Vec<Value> = chunk

@@ -98,6 +98,12 @@ pub struct AuditEntry {
 pub struct ActivityQuery {
     /// Older than this cursor (a page's `older`).
     pub before: Option<String>,
+    /// Newer than this cursor (a page's `newer`): the `limit` entries just after it.
+    pub after: Option<String>,
+    /// At or after this instant (ms) ...
+    pub from: Option<Millis>,
+    /// ... and before this one.
+    pub until: Option<Millis>,
     /// In the action, the actor or the detail; or naming one of these license ids.
     pub text: Option<String>,
     pub text_licenses: Vec<String>,
@@ -119,6 +125,8 @@ pub struct ActivityPage {
     pub entries: Vec<AuditEntry>,
     /// The cursor of the next (older) page; `None` on the last.
     pub older: Option<String>,
+    /// The cursor of the page before (newer); `None` on the first.
+    pub newer: Option<String>,
 }
 
 /// `text` as a LIKE pattern matching it as a part, its wildcards escaped (with `\`).
@@ -221,11 +229,16 @@ impl Store {
         self.read(move |c| {
             let object = dialect::json_object(c);
             let f = |name: &str| dialect::json_text(c, "detail", name);
-            let cursor: Option<(Millis, i64, i64)> = q.before.as_deref().and_then(|b| {
+            let parse = |b: &str| -> Option<(Millis, i64, i64)> {
                 let mut it = b.split('.').map(|p| p.parse::<i64>().ok());
                 Some((it.next()??, it.next()??, it.next()??))
-            });
+            };
+            // Newer than a cursor: the entries just after it, read oldest first.
+            let newer = q.after.as_deref().and_then(parse);
+            let cursor = if newer.is_some() { None } else { q.before.as_deref().and_then(parse) };
             let (ca, cs, cq) = cursor.map_or((None, None, None), |(a, s, q)| (Some(a), Some(s), Some(q)));
+            let (na, ns, nq) = newer.map_or((None, None, None), |(a, s, q)| (Some(a), Some(s), Some(q)));
+            let order = if newer.is_some() { "ASC" } else { "DESC" };
             let text_lic = if q.text_licenses.is_empty() {
                 String::new()
             } else {
@@ -255,7 +268,10 @@ impl Store {
                    AND (CAST(?8 AS TEXT) IS NULL OR lower(uname) LIKE ?8 ESCAPE '\\' OR lower(uid) LIKE ?8 ESCAPE '\\')
                    AND (CAST(?9 AS TEXT) IS NULL OR lower(actor) LIKE ?9 ESCAPE '\\')
                    AND (CAST(?10 AS TEXT) IS NULL OR action LIKE ?10 ESCAPE '\\')
-                 ORDER BY at DESC, src DESC, seq DESC LIMIT ?11",
+                   AND (CAST(?12 AS BIGINT) IS NULL OR at > ?12 OR (at = ?12 AND (src > ?13 OR (src = ?13 AND seq > ?14))))
+                   AND (CAST(?15 AS BIGINT) IS NULL OR at >= ?15)
+                   AND (CAST(?16 AS BIGINT) IS NULL OR at < ?16)
+                 ORDER BY at {order}, src {order}, seq {order} LIMIT ?11",
                 lic = f("license"),
                 name = f("name"),
                 uname = f("userName"),
@@ -271,7 +287,7 @@ impl Store {
             let limit = q.limit.clamp(1, 1000);
             let mut st = c.prepare(&sql)?;
             let rows = st.query_all(
-                params![tenant, ca, cs, cq, text, q.license_id, q.license_name, user, actor, kind, limit + 1],
+                params![tenant, ca, cs, cq, text, q.license_id, q.license_name, user, actor, kind, limit + 1, na, ns, nq, q.from, q.until],
                 |r| {
                     let detail: String = r.get(5)?;
                     let at: Millis = r.get(0)?;
@@ -288,15 +304,23 @@ impl Store {
                 },
             )?;
             let more = rows.len() as i64 > limit;
-            let mut entries = Vec::with_capacity(rows.len());
-            let mut last = None;
-            for (cursor, e) in rows.into_iter().take(limit as usize) {
-                last = Some(cursor);
-                entries.push(e);
+            let mut rows: Vec<(String, AuditEntry)> = rows.into_iter().take(limit as usize).collect();
+            if newer.is_some() {
+                rows.reverse();
             }
+            let first = rows.first().map(|(c, _)| c.clone());
+            let last = rows.last().map(|(c, _)| c.clone());
+            // Read newer: there are older entries (the cursor's), and newer ones when more came.
+            // Read older: newer ones when the page started from a cursor.
+            let (older, newer_cursor) = if newer.is_some() {
+                (last, if more { first } else { None })
+            } else {
+                (if more { last } else { None }, if cursor.is_some() { first } else { None })
+            };
             Ok(ActivityPage {
-                entries,
-                older: if more { last } else { None },
+                entries: rows.into_iter().map(|(_, e)| e).collect(),
+                older,
+                newer: newer_cursor,
             })
         })
         .await
