@@ -1079,3 +1079,200 @@ async fn a_licensing_admin_cuts_over_from_shadow_mode_in_the_browser() {
     );
     shot(&c, "15-provisioning-failures").await;
 }
+
+/// The HTML part of an email file, decoded (python3's `email`, as [`text_part`]).
+fn html_part(eml: &std::path::Path) -> String {
+    let out = Command::new("python3")
+        .arg("-c")
+        .arg(
+            "import email, sys\n\
+             m = email.message_from_binary_file(open(sys.argv[1], 'rb'))\n\
+             print(next(p for p in m.walk() if p.get_content_type() == 'text/html').get_payload(decode=True).decode())",
+        )
+        .arg(eml)
+        .output()
+        .expect("python3 runs");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    String::from_utf8(out.stdout).unwrap()
+}
+
+/// What does not fit the window: the page scrolling sideways, or a control (button, link
+/// styled as one, input, select) that cannot be brought fully into view.
+async fn clipped(c: &Client) -> Vec<String> {
+    let v = c
+        .execute(
+            r#"
+            const out = [];
+            const w = document.documentElement.clientWidth;
+            if (document.documentElement.scrollWidth > w + 1) {
+                out.push('the page scrolls sideways: ' + document.documentElement.scrollWidth + ' > ' + w);
+            }
+            for (const el of document.querySelectorAll('main button, main a.button, main input:not([type=hidden]), main select')) {
+                if (el.closest('dialog:not([open])') || el.closest('details:not([open])')) { continue; }
+                el.scrollIntoView({block: 'center', inline: 'center'});
+                const r = el.getBoundingClientRect();
+                if (r.width === 0) { continue; }
+                if (r.left < -1 || r.right > w + 1) {
+                    out.push((el.textContent || el.name || el.outerHTML.slice(0, 60)).trim() + ': ' + Math.round(r.left) + '..' + Math.round(r.right));
+                }
+            }
+            window.scrollTo(0, 0);
+            return out;
+            "#,
+            vec![],
+        )
+        .await
+        .unwrap();
+    serde_json::from_value(v).unwrap()
+}
+
+/// Every page a licensing admin reads, and a blocked email, at a desktop's 1280 px and a
+/// phone's 390 px: nothing scrolls sideways and every control can be reached. With
+/// `SEATKEEPER_DOCS_SCREENSHOTS=1` the screenshots are written to `docs/screenshots/` too.
+#[tokio::test(flavor = "multi_thread")]
+async fn every_page_fits_a_desktop_and_a_phone() {
+    let dir = tempfile::tempdir().unwrap();
+    let clock = ManualClock::new();
+    let app = TestApp::spawn_in(dir.path(), &clock, |_| {}).await;
+    let (tenant, tok) = app.tenant("Northwind").await;
+    let (s, _) = app
+        .admin(
+            Method::PATCH,
+            &format!("/tenants/{tenant}"),
+            Some(json!({"hold_threshold_percent": 1, "hold_min_seats": 2})),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK);
+    let mut people = Vec::new();
+    for (u, name) in [
+        ("ana", "Ana Lima"),
+        ("bruno", "Bruno Costa"),
+        ("chloe", "Chloé Martin"),
+        ("dmitri", "Dmitri Volkov"),
+        ("emma", "Emma Schmidt"),
+        ("farid", "Farid Haddad"),
+        ("grace", "Grace Ong"),
+        ("hugo", "Hugo Dubois"),
+    ] {
+        clock.tick();
+        let (s, v) = app
+            .scim(
+                &tok,
+                Method::POST,
+                "/Users",
+                Some(
+                    json!({"schemas": [USER_SCHEMA], "userName": format!("{u}@northwind.example"),
+                    "displayName": name, "active": true}),
+                ),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{v}");
+        people.push(id(&v));
+    }
+    let refs: Vec<&str> = people.iter().map(String::as_str).collect();
+    clock.tick();
+    let design = id(&app.create_group(&tok, "Design", &refs).await);
+    for (name, seats) in [("Figma", 4), ("Zendesk", 6)] {
+        let (s, l) = app
+            .admin(
+                Method::POST,
+                &format!("/tenants/{tenant}/licenses"),
+                Some(json!({"name": name, "seats": seats, "groups": [{"displayName": "Design"}]})),
+            )
+            .await;
+        assert_eq!(s, StatusCode::CREATED, "{l}");
+    }
+    // Three holders of Figma leave Design: one goes, the circuit breaker holds the others.
+    clock.tick();
+    let ops: Vec<serde_json::Value> = people[..3]
+        .iter()
+        .map(|p| json!({"op": "remove", "path": format!("members[value eq \"{p}\"]")}))
+        .collect();
+    let (s, b) = app
+        .scim(
+            &tok,
+            Method::PATCH,
+            &format!("/Groups/{design}"),
+            Some(patch(json!(ops))),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    clock.advance_secs(600);
+    app.sender_pass().await;
+    let blocked = std::fs::read_dir(dir.path().join("mail"))
+        .unwrap()
+        .filter_map(|e| e.ok())
+        .map(|e| e.path())
+        .find(|p| {
+            let n = p.to_string_lossy();
+            n.ends_with("-blocked.eml") || n.ends_with("-combined.eml")
+        })
+        .expect("an email about the people waiting");
+    let email = dir.path().join("blocked-email.html");
+    let html = html_part(&blocked);
+    assert!(
+        html.contains("through the group Design"),
+        "the email names the group: {html}"
+    );
+    std::fs::write(&email, html).unwrap();
+
+    let (_driver, c) = browser().await;
+    let base = app.address.clone();
+    c.goto(&format!("{base}/console/login")).await.unwrap();
+    fill(&c, "#token", ADMIN_TOKEN).await;
+    click(&c, "main form button[type=submit]").await;
+    let t = format!("{base}/console/tenants/{tenant}");
+    let pages = [
+        ("tenant", t.clone()),
+        ("license", format!("{t}/licenses/Figma")),
+        ("seats", format!("{t}/licenses/Figma/seats")),
+        ("person", format!("{t}/people/{}", people[5])),
+        ("group", format!("{t}/groups/{design}")),
+        ("holds", format!("{t}/holds")),
+        ("activity", format!("{t}/activity")),
+        ("blocked-email", format!("file://{}", email.display())),
+    ];
+    let docs = std::env::var_os("SEATKEEPER_DOCS_SCREENSHOTS").is_some();
+    for (width, label) in [(1280, "desktop"), (390, "phone")] {
+        c.set_window_size(width, 900).await.unwrap();
+        for (name, url) in &pages {
+            c.goto(url).await.unwrap();
+            el(&c, "body").await;
+            if !name.ends_with("email") {
+                let problems = clipped(&c).await;
+                assert!(problems.is_empty(), "{name} at {width} px: {problems:#?}");
+            } else {
+                let wide: i64 = c
+                    .execute("return document.documentElement.scrollWidth;", vec![])
+                    .await
+                    .unwrap()
+                    .as_i64()
+                    .unwrap();
+                assert!(
+                    wide <= width as i64 + 1,
+                    "the email at {width} px is {wide} px wide"
+                );
+            }
+            let png = c.screenshot().await.unwrap();
+            std::fs::write(shots().join(format!("{name}-{label}.png")), &png).unwrap();
+            if docs {
+                let to = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/screenshots");
+                std::fs::create_dir_all(&to).unwrap();
+                std::fs::write(to.join(format!("{name}-{label}.png")), &png).unwrap();
+            }
+        }
+    }
+    // At a phone's width the waiting rows' actions are still there to press.
+    c.goto(&format!("{t}/licenses/Zendesk/seats"))
+        .await
+        .unwrap();
+    let actions = c
+        .find_all(Locator::Css("table tbody tr button"))
+        .await
+        .unwrap();
+    assert!(!actions.is_empty());
+}

@@ -375,7 +375,7 @@ async fn blocked_users_arrive_as_one_digest_listing_them_all() {
     );
     let rows = csv_rows(m);
     assert_eq!(rows.len(), 251, "a header and every blocked user");
-    assert_eq!(rows[0], "Position,Name,Email,Waiting since,Now");
+    assert_eq!(rows[0], "Position,Name,Email,Group,Waiting since,Now");
     let positions: Vec<usize> = rows[1..]
         .iter()
         .map(|r| r.split(',').next().unwrap().parse().unwrap())

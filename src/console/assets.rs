@@ -52,7 +52,7 @@ svg.chart .projection { stroke:#0b5cad; stroke-width:2; stroke-dasharray:2 4; } 
 dialog { border:1px solid var(--line); border-radius:8px; max-width:40rem; width:95%; }
 dialog::backdrop { background: rgba(0,0,0,.35); }
 .pager { display:flex; gap:1rem; align-items:center; margin-top:.5rem; }
-@media (max-width: 40rem) { main { padding:.6rem; } th, td { padding:.3rem; } .hide-narrow { display:none; } }
+@media (max-width: 40rem) { main { padding:.6rem; } th, td { padding:.3rem; } .hide-narrow { display:none; } main table { display:block; overflow-x:auto; } }
 "#;
 
 /// Progressive enhancement only: every page works without it.

@@ -155,6 +155,8 @@ pub struct Blocked {
     pub position: Option<i64>,
     /// Their seat's state now: blocked, granted, releasing, or none.
     pub state: Text,
+    /// The selected group that entitles them (its display name), when one does.
+    pub group: Text,
     pub at: Text,
 }
 

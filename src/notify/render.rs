@@ -333,6 +333,7 @@ mod tests {
         json!({"userId": format!("id-{i}"), "userName": format!("u{i}@contoso.com"),
                "displayName": if i.is_multiple_of(2) { json!(format!("Person {i}")) } else { Value::Null },
                "email": if i.is_multiple_of(3) { json!(format!("person{i}@mail.contoso.com")) } else { Value::Null },
+               "group": if i.is_multiple_of(4) { "Sales" } else { "Designers" },
                "position": position, "state": state, "at": AT})
     }
 

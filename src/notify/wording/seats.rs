@@ -10,16 +10,34 @@ pub(super) fn blocked(d: &Digest) -> Content {
     let total = items.len();
     let license = license_name(d).unwrap_or_else(|| "the license".into());
     let auto = d.license.as_ref().is_none_or(|l| l.auto_promote);
+    // Through which groups: named when the directory's groups are known.
+    let mut groups: Vec<String> = Vec::new();
+    for i in &items {
+        let g = i.group.to_string();
+        if !g.is_empty() && !groups.contains(&g) {
+            groups.push(g);
+        }
+    }
+    let through = match groups.as_slice() {
+        [] => "through a group the license selects".to_owned(),
+        [one] => format!("through the group {one}"),
+        [first @ .., last] => format!("through the groups {} and {last}", first.join(", ")),
+    };
     let mut paragraphs = vec![format!(
-        "{} became entitled to {license} through a group the license selects, but every seat was taken. {} {}",
+        "{} became entitled to {license} {through}, but every seat was taken. {} {}",
         count(total, "person", "people"),
-        if total == 1 { "They are on the waitlist" } else { "They are on the waitlist, in the order shown," },
+        if total == 1 {
+            "They are on the waitlist"
+        } else {
+            "They are on the waitlist, in the order shown,"
+        },
         if d.license.is_none() {
             "and the license has since been deleted.".to_owned()
         } else if auto {
             "and get a seat by themselves as soon as one frees up.".to_owned()
         } else {
-            "and get a seat when an admin grants one: automatic promotion is off for this license.".to_owned()
+            "and get a seat when an admin grants one: automatic promotion is off for this license."
+                .to_owned()
         }
     )];
     let seated = items
@@ -35,7 +53,7 @@ pub(super) fn blocked(d: &Digest) -> Content {
     let operator = d.audience == Audience::Operator;
     let headers = columns(
         d,
-        &["Position", "Name", "Email", "Waiting since", "Now"],
+        &["Position", "Name", "Email", "Group", "Waiting since", "Now"],
         "User id",
     );
     let rows = items
@@ -57,6 +75,10 @@ pub(super) fn blocked(d: &Digest) -> Content {
                 i.position.map_or_else(|| "—".into(), |p| p.to_string()),
                 name,
                 email,
+                match i.group.to_string() {
+                    g if g.is_empty() => "—".into(),
+                    g => g,
+                },
                 time(d, i.at.as_str()),
                 match i.state.as_str() {
                     "blocked" => "waiting",

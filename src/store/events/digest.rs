@@ -120,6 +120,17 @@ fn blocked_items(
     let mut state_of = c.prepare_cached(
         "SELECT state, entitled_at FROM seats WHERE license_rk = ? AND user_id = ?",
     )?;
+    // The group that entitles each person: the first selected group (in the license's order)
+    // containing them, directly or through nested groups.
+    let selected: Vec<(String, String)> = c
+        .prepare_cached(
+            "SELECT lg.group_id, coalesce(g.display_name, lg.group_id) FROM license_groups lg
+             JOIN groups g ON g.tenant = lg.tenant AND g.id = lg.group_id
+             WHERE lg.license_rk = ? ORDER BY lg.position, lg.selector, lg.value",
+        )?
+        .query_all([l], |r| Ok((r.get(0)?, r.get(1)?)))?;
+    let mut view = crate::store::allocation::tx_seats::TxSeats::new(c, tenant);
+    let mut walk = crate::alloc::Allocator::new(&mut view, 0);
     let mut out = Vec::with_capacity(items.len());
     for i in items {
         let i: Blocked = serde_json::from_value(i).unwrap_or_default();
@@ -141,6 +152,16 @@ fn blocked_items(
             .query_row(params![l, user], |r| Ok((r.get(0)?, r.get(1)?)))
             .optional()?;
         let position = positions.get(&user).copied();
+        let group = if selected.is_empty() {
+            String::new()
+        } else {
+            let above = walk.ancestors(&user)?;
+            selected
+                .iter()
+                .find(|(g, _)| above.contains(g))
+                .map(|(_, name)| name.clone())
+                .unwrap_or_default()
+        };
         let order = (
             position.unwrap_or(i64::MAX),
             seat.as_ref().map_or(i64::MAX, |s| s.1),
@@ -159,6 +180,7 @@ fn blocked_items(
                 user_id: user.into(),
                 position,
                 at: i.at,
+                group: group.into(),
                 state: seat.map_or_else(|| "none".into(), |s| s.0).into(),
             },
         ));
