@@ -112,7 +112,7 @@ fn page(
                             tbody {
                                 @for u in before {
                                     tr {
-                                        td { a href={ "/console/tenants/" (t.id) "/people/" (u.user_id) } { (u.user_name.clone().unwrap_or_else(|| u.user_id.clone())) } }
+                                        td { @if let Some(n) = &u.user_name { a href={ "/console/tenants/" (t.id) "/people/" (super::license_pages::urlencode(n)) } { (n) } } @else { (u.user_id) } }
                                         td { (u.change) }
                                     }
                                 }

@@ -50,8 +50,12 @@ async fn shadow_page(
     };
     let when = |at: &str| crate::notify::when::format_rfc3339(at, &t.time_zone);
     let person = |p: &store::ShadowPerson| -> Markup {
-        let name = p.user_name.clone().unwrap_or_else(|| p.user_id.clone());
-        html! { a href={ "/console/tenants/" (t.id) "/people/" (p.user_id) } { (name) } }
+        match &p.user_name {
+            Some(name) => {
+                html! { a href={ "/console/tenants/" (t.id) "/people/" (super::license_pages::urlencode(name)) } { (name) } }
+            }
+            None => html! { (p.user_id) },
+        }
     };
     let list = |title: &str,
                 id: &str,
