@@ -273,7 +273,9 @@ pub fn seats(
                                 td { a href={ "/console/tenants/" (t.id) "/people/" (urlencode(&who)) } { (who) } @if let Some(d) = &seat.display_name { br; span.small.muted { (d) } } @if seat.pinned { " " span.badge.granted title="Pinned: served first" { "pinned" } } @if seat.overage { " " span.badge.pending title="Granted beyond the seat count, in the agreed overage (billed at the true-up)" { "overage" } } @if seat.hold.is_some() { " " a.badge.blocked href={ "/console/tenants/" (t.id) "/holds" } title="The directory took this user's entitlement; the circuit breaker holds the loss until an admin decides" { "held" } } @if let Some(g) = &seat.group_name { " " span.badge.group title="The selected group this seat counts against (its reserve and ceiling)" { (g) } } }
                                 td {
                                     span.badge.(seat.state.as_str()) { (seat.state.word()) }
-                                    @if seat.state == crate::store::UserState::Blocked { br; span.small.why { (why_waiting(seat)) } }
+                                    @if let Some(r) = &seat.reason { br; span.small.why { (super::pages::capital(r)) "." } }
+                                    @else if seat.state == crate::store::UserState::Blocked { br; span.small.why { (why_waiting(seat)) } }
+                                    @if let Some(g) = &seat.entitled_by { br; span.small.muted { "through " (g) } }
                                 }
                                 td { @if let Some(p) = seat.position { (p) } }
                                 td.small.hide-narrow { @if let Some(at) = &seat.since { (local_time(at, t)) } }

@@ -492,6 +492,7 @@ pub(super) async fn filtered_seats(
             l.id.clone(),
             filter,
             query.q.clone().unwrap_or_default(),
+            true,
         )
         .await?;
     Ok((l, all.seats))
@@ -560,11 +561,12 @@ pub(super) async fn seats_csv(
         .map(|s| {
             serde_json::json!({"userName": s.user_name, "userId": s.user_id, "state": s.state,
                 "position": s.position, "since": s.since, "entitledAt": s.entitled_at,
-                "releaseAt": s.release_at, "pinned": s.pinned, "lastUsed": s.last_used})
+                "releaseAt": s.release_at, "pinned": s.pinned, "lastUsed": s.last_used,
+                "entitledBy": s.entitled_by, "reason": s.reason})
         })
         .collect();
     let body = if items.is_empty() {
-        "userName,userId,state,position,since,entitledAt,releaseAt,pinned,lastUsed\r\n".to_owned()
+        "userName,userId,state,position,since,entitledAt,releaseAt,pinned,lastUsed,entitledBy,reason\r\n".to_owned()
     } else {
         crate::csv::items(&items)
     };

@@ -306,6 +306,15 @@ pub(super) fn local_time(at: &str, t: &Tenant) -> Markup {
     html! { time datetime=(at) title=(at) { (crate::notify::when::format_rfc3339(at, &t.time_zone)) } }
 }
 
+/// `text` with its first letter in capitals (a reason as a sentence).
+pub(super) fn capital(text: &str) -> String {
+    let mut c = text.chars();
+    match c.next() {
+        Some(f) => f.to_uppercase().chain(c).collect(),
+        None => String::new(),
+    }
+}
+
 /// A notification kind as a person reads it.
 pub(super) fn kind_words(kind: &str) -> &str {
     match kind {

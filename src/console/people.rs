@@ -91,9 +91,10 @@ pub(super) async fn person(v: Visit, p: web::Path<OfPerson>) -> Result<HttpRespo
                                 td { @if let Some(p) = u.seat.position { (p) } }
                                 td.small {
                                     @match (u.seat.state, l) {
+                                        _ if u.seat.reason.is_some() => { (super::pages::capital(u.seat.reason.as_deref().unwrap_or_default())) "." @if let Some(g) = &u.seat.entitled_by { " Entitled through " (g) "." } }
                                         (store::UserState::Blocked, Some(l)) => (why_waiting(l, &u.seat)),
                                         (store::UserState::Releasing, _) => { "No longer entitled: keeps the seat until " @if let Some(at) = &u.seat.release_at { (local_time(at, &t)) } "." }
-                                        (store::UserState::Granted, _) => @if let Some(g) = &u.seat.group_name { "Entitled through " (g) "." } @else { "Entitled through a selected group." },
+                                        (store::UserState::Granted, _) => @if let Some(g) = u.seat.entitled_by.as_ref().or(u.seat.group_name.as_ref()) { "Entitled through " (g) "." } @else { "Entitled through a selected group." },
                                         _ => "",
                                     }
                                 }

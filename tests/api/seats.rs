@@ -1149,3 +1149,86 @@ async fn policy_override_and_grant_changes_are_previewed_and_change_nothing() {
         .await;
     assert_eq!(s, StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn every_seat_says_which_group_entitles_it_and_why_it_waits() {
+    let s = Scenario::new("Reasons").await;
+    let ann = s.user("ann@reasons.example").await;
+    let bob = s.user("bob@reasons.example").await;
+    let cyd = s.user("cyd@reasons.example").await;
+    let dan = s.user("dan@reasons.example").await;
+    s.group("Design", &[&ann, &bob, &cyd]).await;
+    let _ = dan;
+    let (st, l) = s
+        .admin(
+            Method::POST,
+            "/licenses",
+            Some(json!({"name": "Figma", "seats": 1, "groups": [{"displayName": "Design"}]})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::CREATED, "{l}");
+    let check = |user: &'static str| {
+        let s = &s;
+        async move {
+            let (st, v) = s
+                .admin(Method::GET, &format!("/licenses/Figma/seats/{user}"), None)
+                .await;
+            assert_eq!(st, StatusCode::OK, "{v}");
+            v
+        }
+    };
+    let granted = check("ann@reasons.example").await;
+    assert_eq!(
+        granted["reason"],
+        Value::Null,
+        "a seat simply held needs no reason: {granted}"
+    );
+    let waiting = check("cyd@reasons.example").await;
+    assert_eq!(waiting["entitledBy"], "Design", "{waiting}");
+    assert_eq!(
+        waiting["reason"], "the only seat is in use; 1 person is ahead of cyd@reasons.example",
+        "{waiting}"
+    );
+    let outside = check("dan@reasons.example").await;
+    assert_eq!(outside["reason"], "not in a selected group", "{outside}");
+    let (st, _) = s
+        .admin(
+            Method::PUT,
+            "/licenses/Figma/overrides/bob@reasons.example",
+            Some(json!({"kind": "exclude"})),
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK);
+    let excluded = check("bob@reasons.example").await;
+    assert!(
+        excluded["reason"]
+            .as_str()
+            .unwrap()
+            .starts_with("excluded by the operator on Thu 1 Jan 2026"),
+        "{excluded}"
+    );
+    // The product's seat check says the same.
+    let (_, p) = s.admin(Method::POST, "/product-tokens", None).await;
+    let (st, v) = s
+        .app
+        .request(
+            Method::GET,
+            &format!(
+                "/product/v1/tenants/{}/licenses/Figma/users/cyd@reasons.example",
+                s.tenant
+            ),
+            Some(p["token"].as_str().unwrap()),
+            None,
+        )
+        .await;
+    assert_eq!(st, StatusCode::OK, "{v}");
+    let now = check("cyd@reasons.example").await;
+    assert_eq!(
+        now["reason"], "the only seat is in use; cyd@reasons.example is next",
+        "{now}"
+    );
+    assert_eq!(
+        (v["reason"].clone(), v["entitledBy"].clone()),
+        (now["reason"].clone(), json!("Design"))
+    );
+}

@@ -79,6 +79,12 @@ pub struct ProductSeat {
     /// `false` while the license observes (shadow mode): the state is what seatkeeper would
     /// decide, and the product keeps granting access as it did before.
     pub enforced: bool,
+    /// For anyone not simply holding a seat: which selected group entitles them, and why they
+    /// are where they are, in the admin's words.
+    #[serde(rename = "entitledBy", skip_serializing_if = "Option::is_none")]
+    pub entitled_by: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
 }
 
 impl From<SeatView> for ProductSeat {
@@ -90,6 +96,8 @@ impl From<SeatView> for ProductSeat {
             release_at: v.release_at,
             last_used: v.last_used,
             enforced: v.enforced,
+            entitled_by: v.entitled_by,
+            reason: v.reason,
         }
     }
 }
@@ -254,9 +262,14 @@ fn check_one(
     l: LicenseKey,
     reference: &str,
     ranks: &RankCache,
+    facts: &crate::store::allocation::seat_reason::LicenseFacts,
 ) -> Result<ProductSeat> {
     let u = find_user(c, tenant, reference)?;
-    Ok(seat_view(c, tenant, l, &u.id, Some(u.user_name), Some(ranks))?.into())
+    let mut v = seat_view(c, tenant, l, &u.id, Some(u.user_name), Some(ranks))?;
+    if v.state != crate::store::UserState::Granted || v.hold.is_some() {
+        crate::store::allocation::seat_reason::explain(c, tenant, l, facts, &mut v)?;
+    }
+    Ok(v.into())
 }
 
 impl Store {
@@ -474,6 +487,7 @@ impl Store {
             in_snapshot(c, |c| {
                 let l = license_key(c, tenant, &license)?;
                 let enforced = !crate::store::allocation::license_view::observing(c, l)?;
+                let facts = crate::store::allocation::seat_reason::license_facts(c, tenant, l)?;
                 references
                     .into_iter()
                     .map(|r| {
@@ -484,8 +498,10 @@ impl Store {
                             release_at: None,
                             last_used: None,
                             enforced,
+                            entitled_by: None,
+                            reason: None,
                         };
-                        match check_one(c, tenant, l, &r, &ranks) {
+                        match check_one(c, tenant, l, &r, &ranks, &facts) {
                             Ok(seat) => Ok(ProductCheck {
                                 user: r,
                                 seat,

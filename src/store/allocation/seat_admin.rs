@@ -89,6 +89,13 @@ pub struct SeatView {
     /// Whether the license enforces this state: `false` while it observes (shadow mode), when
     /// the state is what seatkeeper would decide, not what the product should apply.
     pub enforced: bool,
+    /// The selected group that entitles them (its display name), where it was read.
+    #[serde(rename = "entitledBy", skip_serializing_if = "Option::is_none")]
+    pub entitled_by: Option<String>,
+    /// For anyone not simply holding a seat, why, in the admin's words (see `seat_reason`),
+    /// where it was read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
     /// In a license with reservations or ceilings: the selected group the seat counts
     /// against, and its display name; absent otherwise.
     #[serde(rename = "groupId", skip_serializing_if = "Option::is_none")]
@@ -214,6 +221,8 @@ fn no_seat(user_id: &str, user_name: Option<String>) -> SeatView {
         hold: None,
         overage: false,
         enforced: true,
+        entitled_by: None,
+        reason: None,
         group_id: None,
         group_name: None,
     }
@@ -290,6 +299,8 @@ impl SeatRead {
             hold: seat.held.map(|h| h.hold),
             overage: false,
             enforced: true,
+            entitled_by: None,
+            reason: None,
             group_name,
             group_id: seat.pool,
         }))
@@ -480,7 +491,8 @@ impl Store {
         key: String,
         state: Option<SeatState>,
     ) -> Result<SeatsView> {
-        self.seats_matching(tenant, key, state, String::new()).await
+        self.seats_matching(tenant, key, state, String::new(), false)
+            .await
     }
 
     /// [`Store::seats`], only those matching `needle` (the seat search); waiting seats keep
@@ -491,6 +503,7 @@ impl Store {
         key: String,
         state: Option<SeatState>,
         needle: String,
+        explained: bool,
     ) -> Result<SeatsView> {
         self.read(move |c| {
             let l = license_key(c, tenant, &key)?;
@@ -532,11 +545,19 @@ impl Store {
                     pinned,
                     overage: in_overage,
                     enforced,
+                    entitled_by: None,
+                    reason: None,
                     last_used: last_used.map(rfc3339),
                     hold,
                     group_id,
                     group_name,
                 });
+            }
+            if explained {
+                let facts = crate::store::allocation::seat_reason::license_facts(c, tenant, l)?;
+                for seat in &mut out {
+                    crate::store::allocation::seat_reason::explain(c, tenant, l, &facts, seat)?;
+                }
             }
             Ok(SeatsView { capacity: v.seats, granted: v.granted, blocked: v.blocked, releasing: v.releasing, seats: out })
         })
@@ -586,12 +607,14 @@ impl Store {
                 })?;
             let mut out = Vec::with_capacity(rows.len());
             let overage = overage_users(c, l)?;
+            let facts = crate::store::allocation::seat_reason::license_facts(c, tenant, l)?;
             for (user, name, display_name) in rows {
                 // Positions of waiting seats from the waitlist's in-memory order (a long one's),
                 // else a count over the index ranges ahead of each.
                 let mut v = seat_view(c, tenant, l, &user, name, Some(&ranks))?;
                 v.display_name = display_name.filter(|d| !d.is_empty());
                 v.overage = v.state == UserState::Granted && overage.contains(&v.user_id);
+                crate::store::allocation::seat_reason::explain(c, tenant, l, &facts, &mut v)?;
                 out.push(v);
             }
             Ok((out, total))
@@ -624,6 +647,30 @@ impl Store {
     /// inline on this HTTP worker's read connection when nothing needs a scan of a long
     /// waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
     pub(in crate::store) async fn seat_check(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        who: Who,
+        find: impl Fn(&Db) -> Result<(String, Option<String>)> + Send + Sync + 'static,
+    ) -> Result<SeatView> {
+        let v = self.seat_state(tenant, key.clone(), who, find).await?;
+        // A seat simply held needs no reason: the common check pays nothing more. Anyone else
+        // is told why, and which group entitles them (one more read).
+        if v.state == UserState::Granted && v.hold.is_none() {
+            return Ok(v);
+        }
+        self.read(move |c| {
+            let mut v = v.clone();
+            let l = license_key(c, tenant, &key)?;
+            let facts = crate::store::allocation::seat_reason::license_facts(c, tenant, l)?;
+            crate::store::allocation::seat_reason::explain(c, tenant, l, &facts, &mut v)?;
+            Ok(v)
+        })
+        .await
+    }
+
+    /// [`Store::seat_check`] without the reason.
+    async fn seat_state(
         &self,
         tenant: TenantKey,
         key: String,
@@ -744,7 +791,11 @@ impl Store {
                 let mut out = Vec::new();
                 for l in ls {
                     let lv = view(c, l)?;
-                    let seat = seat_view(c, tenant, l, &id, Some(name.clone()), Some(&ranks))?;
+                    let mut seat = seat_view(c, tenant, l, &id, Some(name.clone()), Some(&ranks))?;
+                    let facts = crate::store::allocation::seat_reason::license_facts(c, tenant, l)?;
+                    crate::store::allocation::seat_reason::explain(
+                        c, tenant, l, &facts, &mut seat,
+                    )?;
                     out.push(UserSeat {
                         seat,
                         license: LicenseRef {
