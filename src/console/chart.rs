@@ -23,11 +23,9 @@ const BOTTOM: f64 = 28.0;
 /// Most points drawn; longer histories keep the last point of each pixel column.
 const MAX_POINTS: usize = 600;
 
-fn date(ms: Millis) -> String {
-    crate::store::engine::time::rfc3339(ms)
-        .get(..16)
-        .unwrap_or_default()
-        .replace('T', " ")
+/// An instant in the tenant's zone, as the emails write it.
+fn date(ms: Millis, zone: &str) -> String {
+    crate::notify::when::format_ms(ms, zone)
 }
 
 /// The forecast drawn on the chart: demand (in use + waiting) from now at `per_day`, up to
@@ -41,7 +39,7 @@ pub struct Projection {
 
 /// The chart as an inline `<svg>` (accessible: a title and a text summary).
 pub fn svg(points: &[Point], capacity: i64, now: Millis) -> String {
-    svg_projected(points, capacity, now, None)
+    svg_projected(points, capacity, now, None, "UTC")
 }
 
 /// [`svg`] with the forecast's projection.
@@ -50,6 +48,7 @@ pub fn svg_projected(
     capacity: i64,
     now: Millis,
     projection: Option<Projection>,
+    zone: &str,
 ) -> String {
     let mut out = String::new();
     let last = points.last().copied();
@@ -59,9 +58,12 @@ pub fn svg_projected(
             "{} of {capacity} seats in use and {} waiting now; history since {}.{}",
             p.in_use,
             p.waiting,
-            date(points[0].at),
+            date(points[0].at, zone),
             match projection.and_then(|p| p.run_out) {
-                Some(r) => format!(" At the present trend seats run out around {}.", day(r)),
+                Some(r) => format!(
+                    " At the present trend seats run out around {}.",
+                    day(r, zone)
+                ),
                 None => String::new(),
             }
         ),
@@ -124,8 +126,8 @@ pub fn svg_projected(
         ty = TOP + 10.0,
         ymax = y_max as i64,
         dy = H - 8.0,
-        d0 = date(start),
-        d1 = date(end),
+        d0 = day(start, zone),
+        d1 = day(end, zone),
     );
     // Capacity.
     let _ = write!(
@@ -177,7 +179,7 @@ pub fn svg_projected(
                 tx = x(r) - 4.0,
                 ty = TOP + 24.0,
                 b = H - BOTTOM,
-                d = day(r),
+                d = day(r, zone),
             );
         }
     }
@@ -185,9 +187,9 @@ pub fn svg_projected(
     out
 }
 
-/// `YYYY-MM-DD` of an instant.
-fn day(ms: Millis) -> String {
-    date(ms).get(..10).unwrap_or_default().to_owned()
+/// The day of an instant in the tenant's zone: `Mon 23 Nov 2026`.
+fn day(ms: Millis, zone: &str) -> String {
+    crate::notify::when::format_day(ms, zone)
 }
 
 #[cfg(test)]
@@ -244,10 +246,11 @@ mod tests {
                 until: 3 * day,
                 run_out: Some(3 * day),
             }),
+            "UTC",
         );
         assert!(s.contains("class=\"projection\""), "{s}");
-        assert!(s.contains("runs out ~1970-01-04"), "{s}");
-        assert!(s.contains("seats run out around 1970-01-04"), "{s}");
+        assert!(s.contains("runs out ~Sun 4 Jan 1970"), "{s}");
+        assert!(s.contains("seats run out around Sun 4 Jan 1970"), "{s}");
     }
 
     #[test]

@@ -320,7 +320,7 @@ pub fn seats(
                             @if kind == "pin" && !entitled {
                                 " " span.small.why { "No effect now: not entitled to this license (in no selected group, or inactive)." }
                             }
-                            " " span.small.muted { "since " (since) }
+                            " " span.small.muted { "since " (local_time(since, t)) }
                             form.inline method="post" action={ (base) "/seats/" (urlencode(who)) } {
                                 (csrf(s))
                                 input type="hidden" name="action" value="clear";

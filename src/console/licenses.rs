@@ -92,6 +92,7 @@ pub(super) async fn license_page(
         l.seats,
         now,
         super::planning::projection(&forecast, now),
+        &t.time_zone,
     );
     let planning = super::planning::section(
         &format!("/console/tenants/{}/licenses/{}", t.id, l.id),

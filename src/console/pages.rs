@@ -188,10 +188,10 @@ fn token_table(
                     @for k in tokens {
                         tr {
                             td.mono { (k.id) }
-                            td.small { (k.created) }
+                            td.small { (local_time(&k.created, t)) }
                             td {
-                                @if let Some(r) = &k.revoked { span.badge.blocked { "revoked" } " " span.small { (r) } }
-                                @else if let Some(e) = &k.expires { "expires " span.small { (e) } }
+                                @if let Some(r) = &k.revoked { span.badge.blocked { "revoked" } " " span.small { (local_time(r, t)) } }
+                                @else if let Some(e) = &k.expires { "expires " span.small { (local_time(e, t)) } }
                                 @else { span.badge.granted { "active" } }
                             }
                             td {
@@ -548,7 +548,7 @@ pub fn tenant(
                                             td.small { (w.events.join(", ")) }
                                             td {
                                                 @if w.enabled {
-                                                    @if let Some(f) = &w.failing_since { span.badge.releasing { "failing" } " " span.small { "since " (f) } }
+                                                    @if let Some(f) = &w.failing_since { span.badge.releasing { "failing" } " " span.small { "since " (local_time(f, t)) } }
                                                     @else { span.badge.granted { "active" } }
                                                 } @else {
                                                     span.badge.blocked { "disabled" }

@@ -55,7 +55,7 @@ pub(super) fn section(
         section.card #planning aria-labelledby="planning-title" {
             h2 #planning-title { "Capacity planning" }
             p #forecast {
-                @match &f.run_out_at {
+                @match &f.run_out_at.as_deref().map(|d| crate::notify::when::day_start(d, "UTC").map_or_else(|| d.to_owned(), |ms| crate::notify::when::format_day(ms, "UTC"))) {
                     Some(d) if f.in_use + f.waiting > f.capacity => {
                         "Seats have run out (" (d) "): " (f.in_use) " of " (f.capacity) " in use, " (f.waiting) " waiting."
                     }

@@ -640,7 +640,10 @@ async fn the_seat_list_says_who_waits_and_why_and_offers_grant_only_with_a_free_
         html.contains("Hugo Dubois") && html.contains("Ann Arbor"),
         "{html}"
     );
-    assert!(html.contains("Waiting: all 1 seats are in use."), "{html}");
+    assert!(
+        html.contains("The only seat is in use; hugo@why.example is next."),
+        "{html}"
+    );
     assert!(
         !html.contains("Grant a seat to"),
         "no seat is free: no Grant: {html}"
@@ -678,7 +681,7 @@ async fn the_seat_list_says_who_waits_and_why_and_offers_grant_only_with_a_free_
         .await;
     assert_eq!(s, StatusCode::OK, "{v}");
     let (_, _, html) = b.get(&seats).await;
-    assert!(html.contains("auto-promotion is off"), "{html}");
+    assert!(html.contains("automatic promotion is off"), "{html}");
     assert!(
         html.contains("Grant a seat to"),
         "a seat is free: Grant: {html}"
@@ -766,7 +769,10 @@ async fn the_tenant_person_and_group_pages_answer_who_and_why() {
     assert_eq!(s, StatusCode::OK, "{page}");
     assert!(page.contains("<h1>Dana Designer</h1>"), "{page}");
     assert!(page.contains("Suite") && page.contains("Viewer"), "{page}");
-    assert!(page.contains("Waiting: all 2 seats are in use."), "{page}");
+    assert!(
+        page.contains("All 2 seats are in use; dana@who.example is next. Entitled through Staff."),
+        "{page}"
+    );
     assert!(
         page.contains(&format!("/console/tenants/{t}/groups/{group}")),
         "{page}"
