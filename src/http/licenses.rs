@@ -96,6 +96,10 @@ pub fn routes(r: Routes) -> Routes {
                 "state",
                 "Only seats in this state: granted, blocked or releasing.",
             )
+            .query(
+                "reasons",
+                "`true`: each seat with the group that entitles it (`entitledBy`) and, when it is not simply held, why (`reason`), as the seat check has them (a few more reads per seat).",
+            )
             .ok::<SeatsView>("The seats."),
     )
     .add(
@@ -278,10 +282,19 @@ async fn seats(at: OnTenant, req: HttpRequest, p: web::Path<OfLicense>) -> Reply
             AdminError::bad_request("state must be granted, blocked or releasing")
         })?),
     };
-    ok(at
-        .store()
-        .seats(at.key(), p.into_inner().license, filter)
-        .await?)
+    let reasons = match query_param(&req, "reasons")?.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(AdminError::bad_request("reasons must be true or false")),
+    };
+    let license = p.into_inner().license;
+    if reasons {
+        return ok(at
+            .store()
+            .seats_explained(at.key(), license, filter)
+            .await?);
+    }
+    ok(at.store().seats(at.key(), license, filter).await?)
 }
 
 async fn seat(at: OnTenant, p: web::Path<OfSeat>) -> Reply {

@@ -1189,6 +1189,21 @@ async fn every_seat_says_which_group_entitles_it_and_why_it_waits() {
         waiting["reason"], "the only seat is in use; 1 person is ahead of cyd@reasons.example",
         "{waiting}"
     );
+    // The whole list says the same when asked.
+    let (_, list) = s
+        .admin(Method::GET, "/licenses/Figma/seats?reasons=true", None)
+        .await;
+    let cyd_row = list["seats"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["userName"] == "cyd@reasons.example")
+        .unwrap()
+        .clone();
+    assert_eq!(
+        (cyd_row["reason"].clone(), cyd_row["entitledBy"].clone()),
+        (waiting["reason"].clone(), json!("Design"))
+    );
     let outside = check("dan@reasons.example").await;
     assert_eq!(outside["reason"], "not in a selected group", "{outside}");
     let (st, _) = s

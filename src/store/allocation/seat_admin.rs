@@ -495,6 +495,18 @@ impl Store {
             .await
     }
 
+    /// [`Store::seats`] with each seat's reason and the group that entitles it
+    /// (`seat_reason`): a few more reads per seat.
+    pub async fn seats_explained(
+        &self,
+        tenant: TenantKey,
+        key: String,
+        state: Option<SeatState>,
+    ) -> Result<SeatsView> {
+        self.seats_matching(tenant, key, state, String::new(), true)
+            .await
+    }
+
     /// [`Store::seats`], only those matching `needle` (the seat search); waiting seats keep
     /// their place in the whole waitlist.
     pub async fn seats_matching(
