@@ -862,7 +862,11 @@ async fn real_view(r: &Real) -> (BTreeMap<String, &'static str>, Vec<String>, i6
         let Some(name) = s.user_name.clone() else {
             continue;
         };
-        let one = r.store.seat_of(r.tenant, "L".into(), name).await.unwrap();
+        let one = r
+            .store
+            .seat_of(r.tenant, "L".into(), name, false)
+            .await
+            .unwrap();
         assert_eq!((one.state, one.position), (s.state, s.position), "{s:?}");
     }
     (states, waiting, v.granted + v.releasing)

@@ -315,7 +315,7 @@ pub(super) async fn license(cmd: LicenseCommand, store: &Store) -> anyhow::Resul
         } => {
             let t = store.tenant(&tenant).await?.key;
             match user {
-                Some(u) => print(&json!(store.seat_of(t, license, u).await?)),
+                Some(u) => print(&json!(store.seat_of(t, license, u, true).await?)),
                 None => print(&json!(
                     store
                         .seats(t, license, state.as_deref().and_then(SeatState::parse))

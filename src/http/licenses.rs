@@ -107,6 +107,10 @@ pub fn routes(r: Routes) -> Routes {
         &format!("{lic}/seats/{{user}}"),
         seat,
         Doc::new("One user's seat (state none when there is no seat row)")
+            .query(
+                "reasons",
+                "`true`: unless simply holding a seat, the group that entitles them (`entitledBy`) and why (`reason`), in the admin's words (one more read).",
+            )
             .ok::<SeatView>("The seat."),
     )
     .add(
@@ -297,9 +301,14 @@ async fn seats(at: OnTenant, req: HttpRequest, p: web::Path<OfLicense>) -> Reply
     ok(at.store().seats(at.key(), license, filter).await?)
 }
 
-async fn seat(at: OnTenant, p: web::Path<OfSeat>) -> Reply {
+async fn seat(at: OnTenant, req: HttpRequest, p: web::Path<OfSeat>) -> Reply {
     let OfSeat { license, user } = p.into_inner();
-    ok(at.store().seat_of(at.key(), license, user).await?)
+    let reasons = match query_param(&req, "reasons")?.as_deref() {
+        None | Some("false") => false,
+        Some("true") => true,
+        Some(_) => return Err(AdminError::bad_request("reasons must be true or false")),
+    };
+    ok(at.store().seat_of(at.key(), license, user, reasons).await?)
 }
 
 async fn grant(at: OnTenant, p: web::Path<OfSeat>) -> Reply {

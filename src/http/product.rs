@@ -71,6 +71,7 @@ pub fn routes() -> Routes {
             "/tenants/{tenant}/licenses/{license}/users/{user}",
             check,
             Doc::new("May this user use this license? The seat check")
+                .query("reasons", "`true`: unless simply holding a seat, the group that entitles them (`entitledBy`) and why (`reason`), in words to show the person.")
                 .ok::<ProductSeat>("The seat (state none when the user has no seat)."),
         )
         .add(
@@ -78,6 +79,7 @@ pub fn routes() -> Routes {
             "/tenants/{tenant}/licenses/{license}/checks",
             checks,
             Doc::new("The seat check for up to 1000 users at once, in order")
+                .query("reasons", "`true`: each answer with `entitledBy` and `reason` as the single check gives them.")
                 .body::<Checks>()
                 .list::<crate::store::ProductCheck>(
                     "results",
@@ -246,14 +248,26 @@ async fn user_seats(
     Ok(HttpResponse::Ok().json(state.store.product_user_seats(t, user).await?))
 }
 
+/// `?reasons=true`: anyone not simply holding a seat is told why, and which group entitles
+/// them (to show the person); without it the check stays one lean read.
+fn reasons(req: &actix_web::HttpRequest) -> Result<bool, AdminError> {
+    match super::reply::query_param(req, "reasons")?.as_deref() {
+        None | Some("false") => Ok(false),
+        Some("true") => Ok(true),
+        Some(_) => Err(AdminError::bad_request("reasons must be true or false")),
+    }
+}
+
 async fn check(
     p: Product,
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String, String)>,
 ) -> Result<HttpResponse, AdminError> {
     let (t, license, user) = path.into_inner();
     let t = p.tenant(&state, &t).await?;
-    Ok(HttpResponse::Ok().json(state.store.product_check(t, license, user).await?))
+    let reasons = reasons(&req)?;
+    Ok(HttpResponse::Ok().json(state.store.product_check(t, license, user, reasons).await?))
 }
 
 /// Users to check, as the product knows them (any form `{user}` takes).
@@ -265,17 +279,19 @@ struct Checks {
 
 async fn checks(
     p: Product,
+    req: actix_web::HttpRequest,
     state: web::Data<AppState>,
     path: web::Path<(String, String)>,
     payload: web::Payload,
 ) -> Result<HttpResponse, actix_web::Error> {
     let (t, license) = path.into_inner();
     let t = p.tenant(&state, &t).await?;
+    let reasons = reasons(&req)?;
     let body: Checks = json_body(payload, &state).await?;
     p.batch(&state, body.users.len())?;
     let results = state
         .store
-        .product_checks(t, license, body.users)
+        .product_checks(t, license, body.users, reasons)
         .await
         .map_err(AdminError::from)?;
     Ok(HttpResponse::Ok().json(json!({ "results": results })))

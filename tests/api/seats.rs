@@ -1171,7 +1171,11 @@ async fn every_seat_says_which_group_entitles_it_and_why_it_waits() {
         let s = &s;
         async move {
             let (st, v) = s
-                .admin(Method::GET, &format!("/licenses/Figma/seats/{user}"), None)
+                .admin(
+                    Method::GET,
+                    &format!("/licenses/Figma/seats/{user}?reasons=true"),
+                    None,
+                )
                 .await;
             assert_eq!(st, StatusCode::OK, "{v}");
             v
@@ -1229,7 +1233,7 @@ async fn every_seat_says_which_group_entitles_it_and_why_it_waits() {
         .request(
             Method::GET,
             &format!(
-                "/product/v1/tenants/{}/licenses/Figma/users/cyd@reasons.example",
+                "/product/v1/tenants/{}/licenses/Figma/users/cyd@reasons.example?reasons=true",
                 s.tenant
             ),
             Some(p["token"].as_str().unwrap()),
@@ -1246,4 +1250,13 @@ async fn every_seat_says_which_group_entitles_it_and_why_it_waits() {
         (v["reason"].clone(), v["entitledBy"].clone()),
         (now["reason"].clone(), json!("Design"))
     );
+    // Without asking, the sign-in check stays as lean as it was.
+    let (_, lean) = s
+        .admin(
+            Method::GET,
+            "/licenses/Figma/seats/cyd@reasons.example",
+            None,
+        )
+        .await;
+    assert_eq!(lean["reason"], Value::Null, "{lean}");
 }

@@ -262,12 +262,14 @@ fn check_one(
     l: LicenseKey,
     reference: &str,
     ranks: &RankCache,
-    facts: &crate::store::allocation::seat_reason::LicenseFacts,
+    facts: Option<&crate::store::allocation::seat_reason::LicenseFacts>,
 ) -> Result<ProductSeat> {
     let u = find_user(c, tenant, reference)?;
     let mut v = seat_view(c, tenant, l, &u.id, Some(u.user_name), Some(ranks))?;
-    if v.state != crate::store::UserState::Granted || v.hold.is_some() {
-        crate::store::allocation::seat_reason::explain(c, tenant, l, facts, &mut v)?;
+    if let Some(facts) = facts {
+        if v.state != crate::store::UserState::Granted || v.hold.is_some() {
+            crate::store::allocation::seat_reason::explain(c, tenant, l, facts, &mut v)?;
+        }
     }
     Ok(v.into())
 }
@@ -449,6 +451,7 @@ impl Store {
         tenant: TenantKey,
         license: String,
         reference: String,
+        reasons: bool,
     ) -> Result<ProductSeat> {
         // As the admin seat check, inline on the HTTP worker when it can be.
         // Ids are UUIDs (`users::new_resource`): anything else can only be another reference.
@@ -461,7 +464,7 @@ impl Store {
             reference: Some(reference.clone()),
         };
         let seat = self
-            .seat_check(tenant, license, who, move |c| {
+            .seat_check(tenant, license, who, reasons, move |c| {
                 Ok((find_user(c, tenant, &reference)?.id, None))
             })
             .await?;
@@ -475,6 +478,7 @@ impl Store {
         tenant: TenantKey,
         license: String,
         references: Vec<String>,
+        reasons: bool,
     ) -> Result<Vec<ProductCheck>> {
         if references.len() > MAX_CHECKS {
             return Err(Error::Invalid(format!(
@@ -487,7 +491,12 @@ impl Store {
             in_snapshot(c, |c| {
                 let l = license_key(c, tenant, &license)?;
                 let enforced = !crate::store::allocation::license_view::observing(c, l)?;
-                let facts = crate::store::allocation::seat_reason::license_facts(c, tenant, l)?;
+                let facts = match reasons {
+                    true => Some(crate::store::allocation::seat_reason::license_facts(
+                        c, tenant, l,
+                    )?),
+                    false => None,
+                };
                 references
                     .into_iter()
                     .map(|r| {
@@ -501,7 +510,7 @@ impl Store {
                             entitled_by: None,
                             reason: None,
                         };
-                        match check_one(c, tenant, l, &r, &ranks, &facts) {
+                        match check_one(c, tenant, l, &r, &ranks, facts.as_ref()) {
                             Ok(seat) => Ok(ProductCheck {
                                 user: r,
                                 seat,

@@ -640,6 +640,7 @@ impl Store {
         tenant: TenantKey,
         key: String,
         user_name: String,
+        reasons: bool,
     ) -> Result<SeatView> {
         let who = Who {
             id: None,
@@ -648,14 +649,15 @@ impl Store {
             // The admin seat check names the user by userName only.
             reference: None,
         };
-        self.seat_check(tenant, key, who, move |c| {
+        self.seat_check(tenant, key, who, reasons, move |c| {
             let (id, name) = user_by_name(c, tenant, &user_name)?;
             Ok((id, Some(name)))
         })
         .await
     }
 
-    /// A seat check of the user `find` names (their id and the name to show) in license `key`:
+    /// A seat check of the user `find` names (their id and the name to show) in license `key`
+    /// (with `reasons`, why they are where they are: `seat_reason`):
     /// inline on this HTTP worker's read connection when nothing needs a scan of a long
     /// waitlist (a granted user, a short waitlist, a current copy); on a pooled reader else.
     pub(in crate::store) async fn seat_check(
@@ -663,12 +665,13 @@ impl Store {
         tenant: TenantKey,
         key: String,
         who: Who,
+        reasons: bool,
         find: impl Fn(&Db) -> Result<(String, Option<String>)> + Send + Sync + 'static,
     ) -> Result<SeatView> {
         let v = self.seat_state(tenant, key.clone(), who, find).await?;
-        // A seat simply held needs no reason: the common check pays nothing more. Anyone else
-        // is told why, and which group entitles them (one more read).
-        if v.state == UserState::Granted && v.hold.is_none() {
+        // Asked for (`reasons`), anyone not simply holding a seat is told why and which group
+        // entitles them (one more read); the sign-in check itself stays as lean as it was.
+        if !reasons || (v.state == UserState::Granted && v.hold.is_none()) {
             return Ok(v);
         }
         self.read(move |c| {
