@@ -615,8 +615,6 @@ fn behind_the_back(db: &std::path::Path, statement: &str) {
 /// closed and reopened.
 #[test]
 fn seat_and_offboarding_verbs_work_from_the_shell() {
-    use seatkeeper::scim::resource::normalize;
-    use seatkeeper::scim::schema::ResourceKind;
     use serde_json::json;
 
     let dir = tempfile::tempdir().unwrap();
@@ -644,32 +642,7 @@ fn seat_and_offboarding_verbs_work_from_the_shell() {
         ],
     );
     assert!(ok, "{err}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let database = if postgres_support::selected() {
-            std::path::PathBuf::from(postgres_support::cluster().database_for(&db))
-        } else {
-            db.clone()
-        };
-        let store = seatkeeper::store::Store::open(&database).unwrap();
-        let t = store.tenant("acme").await.unwrap().key;
-        let mut ids = Vec::new();
-        for name in ["ann", "bob", "cat"] {
-            let (doc, _) = normalize(ResourceKind::User, &json!({"userName": name})).unwrap();
-            ids.push(store.create_user(t, doc).await.unwrap().id);
-        }
-        let members: Vec<_> = ids.iter().map(|i| json!({"value": i})).collect();
-        let (doc, members) = normalize(
-            ResourceKind::Group,
-            &json!({"displayName": "Team", "members": members}),
-        )
-        .unwrap();
-        store.create_group(t, doc, members).await.unwrap();
-        store.close();
-    });
+    team(&db, &["ann", "bob", "cat"]);
     // ann holds the one seat; bob and cat wait.
     let (ok, out, err) = seatkeeper(&db, &["license", "user-seats", "acme", "bob"]);
     assert!(ok, "{err}");
@@ -811,12 +784,45 @@ fn seat_and_offboarding_verbs_work_from_the_shell() {
     assert_eq!(json(&out).as_array().unwrap().len(), 0, "purged: {out}");
 }
 
+/// Users `names` (in that order) in a group Team of tenant acme, as a provider would send them,
+/// written through the store behind the CLI's back.
+fn team(db: &std::path::Path, names: &[&str]) {
+    use seatkeeper::scim::resource::normalize;
+    use seatkeeper::scim::schema::ResourceKind;
+    use serde_json::json;
+
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .unwrap();
+    rt.block_on(async {
+        let database = if postgres_support::selected() {
+            std::path::PathBuf::from(postgres_support::cluster().database_for(db))
+        } else {
+            db.to_path_buf()
+        };
+        let store = seatkeeper::store::Store::open(&database).unwrap();
+        let t = store.tenant("acme").await.unwrap().key;
+        let mut ids = Vec::new();
+        for name in names {
+            let (doc, _) = normalize(ResourceKind::User, &json!({"userName": name})).unwrap();
+            ids.push(store.create_user(t, doc).await.unwrap().id);
+        }
+        let members: Vec<_> = ids.iter().map(|i| json!({"value": i})).collect();
+        let (doc, members) = normalize(
+            ResourceKind::Group,
+            &json!({"displayName": "Team", "members": members}),
+        )
+        .unwrap();
+        store.create_group(t, doc, members).await.unwrap();
+        store.close();
+    });
+}
+
 /// Shadow mode from the shell: a license created observing, today's holders carried over from
 /// a file, the shadow report, and the switch to enforce that keeps them.
 #[test]
 fn a_cut_over_is_run_from_the_shell() {
-    use seatkeeper::scim::resource::normalize;
-    use seatkeeper::scim::schema::ResourceKind;
     use serde_json::json;
 
     let dir = tempfile::tempdir().unwrap();
@@ -830,33 +836,8 @@ fn a_cut_over_is_run_from_the_shell() {
         ],
     );
     assert!(ok, "{err}");
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .unwrap();
-    rt.block_on(async {
-        let database = if postgres_support::selected() {
-            std::path::PathBuf::from(postgres_support::cluster().database_for(&db))
-        } else {
-            db.clone()
-        };
-        let store = seatkeeper::store::Store::open(&database).unwrap();
-        let t = store.tenant("acme").await.unwrap().key;
-        let mut ids = Vec::new();
-        // ann arrives first, so observing gives her the one seat.
-        for name in ["ann", "bob"] {
-            let (doc, _) = normalize(ResourceKind::User, &json!({"userName": name})).unwrap();
-            ids.push(store.create_user(t, doc).await.unwrap().id);
-        }
-        let members: Vec<_> = ids.iter().map(|i| json!({"value": i})).collect();
-        let (doc, members) = normalize(
-            ResourceKind::Group,
-            &json!({"displayName": "Team", "members": members}),
-        )
-        .unwrap();
-        store.create_group(t, doc, members).await.unwrap();
-        store.close();
-    });
+    // ann arrives first, so observing gives her the one seat.
+    team(&db, &["ann", "bob"]);
     // bob holds the seat today.
     let file = dir.path().join("holders.csv");
     std::fs::write(&file, "userName\nbob\nnobody\n").unwrap();

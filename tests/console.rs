@@ -555,14 +555,20 @@ async fn a_licensing_admin_decides_a_hold_in_the_browser() {
 
 /// The plain-text part of an `.eml` file, decoded (Python's email parser: CI has Python 3).
 fn text_part(eml: &std::path::Path) -> String {
+    part(eml, "text/plain")
+}
+
+/// The part of `kind` of an email file, decoded (python3's `email`).
+fn part(eml: &std::path::Path, kind: &str) -> String {
     let out = Command::new("python3")
         .arg("-c")
         .arg(
             "import email, sys\n\
              m = email.message_from_binary_file(open(sys.argv[1], 'rb'))\n\
-             print(next(p for p in m.walk() if p.get_content_type() == 'text/plain').get_payload(decode=True).decode())",
+             print(next(p for p in m.walk() if p.get_content_type() == sys.argv[2]).get_payload(decode=True).decode())",
         )
         .arg(eml)
+        .arg(kind)
         .output()
         .expect("python3 runs");
     assert!(
@@ -1084,24 +1090,9 @@ async fn a_licensing_admin_cuts_over_from_shadow_mode_in_the_browser() {
     shot(&c, "15-provisioning-failures").await;
 }
 
-/// The HTML part of an email file, decoded (python3's `email`, as [`text_part`]).
+/// The HTML part of an email file, decoded.
 fn html_part(eml: &std::path::Path) -> String {
-    let out = Command::new("python3")
-        .arg("-c")
-        .arg(
-            "import email, sys\n\
-             m = email.message_from_binary_file(open(sys.argv[1], 'rb'))\n\
-             print(next(p for p in m.walk() if p.get_content_type() == 'text/html').get_payload(decode=True).decode())",
-        )
-        .arg(eml)
-        .output()
-        .expect("python3 runs");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    String::from_utf8(out.stdout).unwrap()
+    part(eml, "text/html")
 }
 
 /// What does not fit the window: the page scrolling sideways, or a control (button, link

@@ -38,6 +38,15 @@ pub(super) const KINDS: [(&str, &str); 7] = [
 /// Entries one activity page shows.
 const PAGE: i64 = 200;
 
+/// A license's name by its id (an entry names a license by id; a deleted one shows its id).
+fn names_of(licenses: &[store::LicenseView]) -> impl Fn(&str) -> String {
+    let names: std::collections::HashMap<String, String> = licenses
+        .iter()
+        .map(|l| (l.id.clone(), l.name.clone()))
+        .collect();
+    move |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned())
+}
+
 /// The store's query for the page's filters (`limit` entries).
 fn store_query(
     q: &ActivityQuery,
@@ -98,11 +107,7 @@ pub(super) async fn activity(v: Visit, q: web::Query<ActivityQuery>) -> Result<H
     let Visit { state, s, t, .. } = v;
     let notifications = state.store.notifications(t.key, None, 100).await?;
     let licenses = state.store.list_licenses(t.key).await?;
-    let names: std::collections::HashMap<String, String> = licenses
-        .iter()
-        .map(|l| (l.id.clone(), l.name.clone()))
-        .collect();
-    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
+    let name_of = names_of(&licenses);
     let kind = q.kind.clone().unwrap_or_default();
     // Filtered and paged in the store: a page reads at most PAGE entries.
     let query = store_query(&q, &licenses, &t, PAGE)?;
@@ -144,11 +149,7 @@ const EXPORT: usize = 100_000;
 pub(super) async fn activity_csv(v: Visit, q: web::Query<ActivityQuery>) -> Result<HttpResponse> {
     let Visit { state, t, .. } = v;
     let licenses = state.store.list_licenses(t.key).await?;
-    let names: std::collections::HashMap<String, String> = licenses
-        .iter()
-        .map(|l| (l.id.clone(), l.name.clone()))
-        .collect();
-    let name_of = |id: &str| names.get(id).cloned().unwrap_or_else(|| id.to_owned());
+    let name_of = names_of(&licenses);
     let mut query = store_query(&q, &licenses, &t, 1000)?;
     query.after = None;
     let mut rows: Vec<Vec<String>> = Vec::new();
