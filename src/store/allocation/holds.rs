@@ -157,7 +157,7 @@ pub(in crate::store) fn released_before(
     limit: i64,
 ) -> Result<Vec<HeldUser>> {
     let mut st = c.prepare_cached(
-        "SELECT e.user_id, max(e.user_name), min(e.seq), max(CASE WHEN e.event = 'released' THEN 1 ELSE 0 END)
+        "SELECT e.user_id, max(e.user_name), min(e.seq), CAST(max(CASE WHEN e.event = 'released' THEN 1 ELSE 0 END) AS BIGINT)
          FROM seat_events e JOIN holds h ON h.rk = ?2
          WHERE e.license_rk = ?1 AND e.tenant = ?3 AND e.event IN ('releasing', 'released')
            AND e.cause IN ('directory', 'deleted')
