@@ -162,6 +162,9 @@ pub fn activity(
                             time datetime=(e.at) { (crate::notify::when::format_rfc3339(&e.at, &t.time_zone)) }
                             " "
                             span { (text) }
+                            @if let Some(u) = e.detail.get("userName").and_then(Value::as_str) {
+                                " " a.small href={ "/console/tenants/" (t.id) "/people/" (super::license_pages::urlencode(u)) } aria-label={ "The page of " (u) } { "person" }
+                            }
                             details.small {
                                 summary { "raw" }
                                 pre.mono { (format!("{} {} {}\n{}", e.at, e.actor, e.action, raw(&e.detail))) }
