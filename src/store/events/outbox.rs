@@ -147,17 +147,20 @@ fn level(in_use: i64, capacity: i64) -> i64 {
 /// re-armed only after use falls at least 5 points below it, so one seat coming and going at the
 /// boundary does not mail anyone again.
 pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis) -> Result<()> {
-    let row: Option<(i64, i64, i64)> = c
+    // The license's mode in the same read: an observing license's levels are judged when it is
+    // enforced (the switch runs this again).
+    let row: Option<(i64, i64, i64, String)> = c
         .prepare_cached(
-            "SELECT seats, granted + releasing, alert_level FROM licenses WHERE rk = ? AND tenant = ?",
+            "SELECT seats, granted + releasing, alert_level, mode FROM licenses WHERE rk = ? AND tenant = ?",
         )?
-        .query_row(params![l, tenant], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
+        .query_row(params![l, tenant], |r| {
+            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+        })
         .optional()?;
-    let Some((capacity, in_use, stored)) = row else {
+    let Some((capacity, in_use, stored, mode)) = row else {
         return Ok(());
     };
-    // Observing: levels are judged when the license is enforced (the switch runs this again).
-    if crate::store::allocation::license_view::observing(c, l)? {
+    if mode == "observe" {
         return Ok(());
     }
     let now = level(in_use, capacity);
