@@ -52,6 +52,12 @@ pub use model::*;
 /// The facts and seat rows the allocator works on, scoped to one tenant.
 pub trait SeatStore {
     type Error;
+    /// About to re-evaluate `users` in license `l`: a store may read what that asks of each
+    /// (activity, override, seat, groups) in sets now, to answer the reads that follow without
+    /// a statement each. Reads must answer the same with or without it.
+    fn prefetch(&mut self, _l: LicenseKey, _users: &[UserId]) -> Result<(), Self::Error> {
+        Ok(())
+    }
     /// `Some(active)` for an existing user, `None` for no such user.
     fn user_active(&mut self, user: &str) -> Result<Option<bool>, Self::Error>;
     /// Groups that list this user or group as a direct member.
@@ -477,6 +483,9 @@ impl<'a, S: SeatStore> Allocator<'a, S> {
         if users.len() >= BULK_OVERRIDES && !self.overrides.contains_key(&l) {
             let all = self.store.overrides(l)?.into_iter().collect();
             self.overrides.insert(l, all);
+        }
+        if !users.is_empty() {
+            self.store.prefetch(l, users)?;
         }
         let mut newcomers = Vec::new();
         for (i, u) in users.iter().enumerate() {

@@ -731,6 +731,8 @@ impl Store {
         let r = self
             .write_alone(lock, move |c| {
                 let v = f(c)?;
+                // Its writes kept for later are sent, so that one that fails is the answer.
+                c.settle()?;
                 if let Ok(mut s) = kept.lock() {
                     *s = Some(v);
                 }

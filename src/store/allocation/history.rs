@@ -82,6 +82,43 @@ pub(in crate::store) fn record(c: &Db, l: LicenseKey, now: Millis) -> Result<()>
     Ok(())
 }
 
+/// As [`record`], for a run that knows the license's terms (`seats`, and `extra` seats of its
+/// agreed overage) and its counts: one statement, the day's peaks kept in SQL, sent with the
+/// run's next statement (`Db::execute_later`).
+pub(in crate::store) fn record_counts(
+    c: &Db,
+    l: LicenseKey,
+    now: Millis,
+    seats: i64,
+    extra: i64,
+    in_use: i64,
+    waiting: i64,
+) -> Result<()> {
+    let over = (in_use - seats).max(0);
+    // Today's row keeps its peaks; a new day starts from the last day's end (its last use, and
+    // its use above its seats), as `record` does.
+    c.execute_later(
+        "INSERT INTO license_days (license_rk, tenant, day, seats, overage, peak_in_use, peak_demand, peak_over, last_in_use, last_demand)
+         SELECT l.rk, l.tenant, ?2, ?3, ?4,
+                CASE WHEN p.last_in_use > ?5 THEN p.last_in_use ELSE ?5 END,
+                CASE WHEN p.last_demand > ?6 THEN p.last_demand ELSE ?6 END,
+                CASE WHEN p.last_in_use - p.seats > ?7 THEN p.last_in_use - p.seats ELSE ?7 END,
+                ?5, ?6
+         FROM licenses l LEFT JOIN (SELECT last_in_use, last_demand, seats FROM license_days
+                                    WHERE license_rk = ?1 AND day < ?2 ORDER BY day DESC LIMIT 1) AS p ON 1 = 1
+         WHERE l.rk = ?1
+         ON CONFLICT (license_rk, day) DO UPDATE SET seats = excluded.seats, overage = excluded.overage,
+           peak_in_use = CASE WHEN license_days.peak_in_use > excluded.last_in_use
+                              THEN license_days.peak_in_use ELSE excluded.last_in_use END,
+           peak_demand = CASE WHEN license_days.peak_demand > excluded.last_demand
+                              THEN license_days.peak_demand ELSE excluded.last_demand END,
+           peak_over = CASE WHEN license_days.peak_over > excluded.last_in_use - excluded.seats
+                            THEN license_days.peak_over ELSE excluded.last_in_use - excluded.seats END,
+           last_in_use = excluded.last_in_use, last_demand = excluded.last_demand",
+        params![l, day_of(now), seats, extra, in_use, in_use + waiting, over],
+    )
+}
+
 /// The stored rows of `l` from the last one before `from` to `to`.
 fn rows(c: &Db, l: LicenseKey, from: i64, to: i64) -> Result<Vec<Day>> {
     let start: i64 = c

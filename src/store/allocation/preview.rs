@@ -421,6 +421,11 @@ impl<'c> PreviewSeats<'c> {
 impl SeatStore for PreviewSeats<'_> {
     type Error = Error;
 
+    fn prefetch(&mut self, l: LicenseKey, users: &[UserId]) -> Result<()> {
+        // The directory's facts (the seats are this preview's own).
+        self.base.prefetch(l, users)
+    }
+
     fn user_active(&mut self, user: &str) -> Result<Option<bool>> {
         self.base.user_active(user)
     }

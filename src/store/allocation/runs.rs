@@ -4,10 +4,9 @@
 //! under the tenant's writer; and a group's reach (which users and licenses a change of it
 //! touches), with pending selectors bound as their group arrives.
 
-use crate::alloc::{Allocator, Cause, Change, GroupId, LicenseKey, Millis, Report, UserId};
+use crate::alloc::{Allocator, Cause, Change, LicenseKey, Millis, Report, UserId};
 use crate::store::allocation::tx_seats::TxSeats;
-use crate::store::engine::sql::strings;
-use crate::store::engine::sql::{params, Db, OptionalExtension};
+use crate::store::engine::sql::{in_slices, params, Db, OptionalExtension, Param};
 use crate::store::{Result, TenantKey};
 
 /// As [`allocate`], for a run in which an admin grants `user` a seat by hand (the promotion's
@@ -115,29 +114,58 @@ pub(in crate::store) fn reach(
     group: &str,
     members: &[String],
 ) -> Result<Reach> {
-    let mut view = TxSeats::new(c, tenant);
-    let mut a = Allocator::new(&mut view, 0);
-    let mut groups: Vec<GroupId> = a.ancestors(group)?.into_iter().collect();
-    groups.push(group.to_owned());
-    let licenses = a.licenses_touching(&groups)?;
+    // The group and every group above it, and the licenses selecting any: one statement (the
+    // group's row is there: it was written, or is about to be deleted).
+    let licenses: Vec<LicenseKey> = c
+        .prepare_cached(
+            "WITH RECURSIVE up(g) AS (
+                 SELECT id FROM groups WHERE tenant = ? AND id = ?
+               UNION
+                 SELECT p.id FROM up JOIN group_members m ON m.tenant = ? AND m.member_id = up.g
+                   JOIN groups p ON p.rk = m.group_rk
+             )
+             SELECT DISTINCT license_rk FROM license_groups
+             WHERE tenant = ? AND group_id IN (SELECT g FROM up) ORDER BY license_rk",
+        )?
+        .query_all(params![tenant, group, tenant, tenant], |r| r.get(0))?;
     let mut users = Vec::new();
     if licenses.is_empty() {
         // No license selects the group or a group above it: its members' seats cannot change
         // (a large group no license uses costs its own rows only).
         return Ok(Reach { licenses, users });
     }
-    for m in members {
-        users.extend(strings(
-            c,
-            "SELECT id FROM users WHERE tenant = ?1 AND id = ?2
-             UNION SELECT id FROM users WHERE tenant = ?1 AND external_id = ?2",
-            params![tenant, m],
-        )?);
-        let is_group: bool = c
-            .prepare_cached("SELECT EXISTS (SELECT 1 FROM groups WHERE tenant = ? AND id = ?)")?
-            .query_row(params![tenant, m], |r| r.get(0))?;
-        if is_group {
-            users.extend(a.member_closure(m)?);
+    // Each member as a user (by id or externalId) or a nested group: one statement a slice.
+    let mut nested = Vec::new();
+    for (marks, slice) in in_slices(members) {
+        let mut args: Vec<&dyn Param> = Vec::with_capacity(3 * slice.len() + 3);
+        for _ in 0..3 {
+            args.push(&tenant);
+            args.extend(slice.iter().map(|m| m as &dyn Param));
+        }
+        let found = c
+            .prepare_cached(&format!(
+                "SELECT id, CAST(0 AS BIGINT) FROM users WHERE tenant = ? AND id IN ({marks})
+                 UNION ALL SELECT id, CAST(0 AS BIGINT) FROM users WHERE tenant = ? AND external_id IN ({marks})
+                 UNION ALL SELECT id, CAST(1 AS BIGINT) FROM groups WHERE tenant = ? AND id IN ({marks})"
+            ))?
+            .query_all(args.as_slice(), |r| {
+                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? == 1))
+            })?;
+        for (id, is_group) in found {
+            if is_group {
+                nested.push(id);
+            } else {
+                users.push(id);
+            }
+        }
+    }
+    nested.sort();
+    nested.dedup();
+    if !nested.is_empty() {
+        let mut view = TxSeats::new(c, tenant);
+        let mut a = Allocator::new(&mut view, 0);
+        for g in &nested {
+            users.extend(a.member_closure(g)?);
         }
     }
     users.sort();

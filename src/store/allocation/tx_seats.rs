@@ -2,7 +2,7 @@
 //! allocator after every write, in the same transaction, live in `allocate`.
 
 use crate::store::engine::sql::strings;
-use crate::store::engine::sql::{params, Db, OptionalExtension, Row};
+use crate::store::engine::sql::{in_slices, params, Db, OptionalExtension, Param, Row};
 
 use std::collections::HashMap;
 
@@ -44,6 +44,30 @@ pub struct TxSeats<'c> {
     hold_moves: HashMap<HoldId, crate::store::allocation::hold_moves::HoldMove>,
     /// Whether each license observes (shadow mode: its seat events send no webhook), once read.
     observing: HashMap<LicenseKey, bool>,
+    /// What this run read of the directory and the seats in sets ([`SeatStore::prefetch`]).
+    known: Known,
+    /// Each license's seats and the extra seats of its agreed overage, read with its policy
+    /// (for the day's history, [`TxSeats::flush`]).
+    terms: HashMap<LicenseKey, (i64, i64)>,
+}
+
+/// The facts a run read for many users at once ([`TxSeats::prefetch`]): each read of one of
+/// them is then answered here, not by a statement. The allocator writes none of the directory
+/// or the overrides, and every seat it writes passes here ([`SeatStore::save_seat`]).
+#[derive(Default)]
+struct Known {
+    /// The license the per-user facts below are of.
+    license: Option<LicenseKey>,
+    /// Users of the last prefetch: active or not (`None`: no such user).
+    active: HashMap<UserId, Option<bool>>,
+    /// Their overrides in `license`.
+    overrides: HashMap<UserId, Option<OverrideKind>>,
+    /// Their direct groups (by id, and by externalId).
+    user_parents: HashMap<UserId, Vec<GroupId>>,
+    /// Groups' direct parents, for every group above a prefetched user (kept for the run).
+    group_parents: HashMap<GroupId, Vec<GroupId>>,
+    /// Seats as this run has them, by license and user (`None`: no seat row).
+    seats: HashMap<(LicenseKey, UserId), Option<Seat>>,
 }
 
 /// A license's counters as this transaction has them.
@@ -57,21 +81,26 @@ struct Counters {
 }
 
 pub(in crate::store) fn seat_row(r: &Row) -> Result<Seat> {
-    let state: String = r.get(1)?;
-    let hold: Option<HoldId> = r.get(6)?;
-    let loss: Option<String> = r.get(7)?;
+    seat_row_at(r, 0)
+}
+
+/// A seat read from [`SEAT_COLS`] starting at column `at`.
+fn seat_row_at(r: &Row, at: usize) -> Result<Seat> {
+    let state: String = r.get(at + 1)?;
+    let hold: Option<HoldId> = r.get(at + 6)?;
+    let loss: Option<String> = r.get(at + 7)?;
     Ok(Seat {
-        user: r.get(0)?,
+        user: r.get(at)?,
         state: SeatState::parse(&state).unwrap_or(SeatState::Blocked),
-        pinned: r.get(2)?,
-        entitled_at: r.get(3)?,
-        since: r.get(4)?,
-        release_at: r.get(5)?,
+        pinned: r.get(at + 2)?,
+        entitled_at: r.get(at + 3)?,
+        since: r.get(at + 4)?,
+        release_at: r.get(at + 5)?,
         held: hold.map(|hold| Held {
             hold,
             loss: Loss::parse(loss.as_deref().unwrap_or("other")),
         }),
-        pool: r.get(8)?,
+        pool: r.get(at + 8)?,
     })
 }
 
@@ -122,6 +151,8 @@ impl<'c> TxSeats<'c> {
             open_holds: HashMap::new(),
             hold_moves: HashMap::new(),
             observing: HashMap::new(),
+            known: Known::default(),
+            terms: HashMap::new(),
         }
     }
 
@@ -188,17 +219,124 @@ impl<'c> TxSeats<'c> {
             if !k.changed && !k.new_generation {
                 continue;
             }
-            self.c
-                .prepare_cached(
-                    "UPDATE licenses SET granted = ?, releasing = ?, blocked = ?, waitlist_gen = waitlist_gen + ? WHERE rk = ?",
-                )?
-                .execute(params![k.now.granted, k.now.releasing, k.now.blocked, i64::from(k.new_generation), *l])?;
+            self.c.execute_later(
+                "UPDATE licenses SET granted = ?, releasing = ?, blocked = ?, waitlist_gen = waitlist_gen + ? WHERE rk = ?",
+                params![k.now.granted, k.now.releasing, k.now.blocked, i64::from(k.new_generation), *l],
+            )?;
             // The day's history follows the counts (a run without an instant writes none).
             if k.changed && self.now > 0 {
-                crate::store::allocation::history::record(self.c, *l, self.now)?;
+                match self.terms.get(l) {
+                    Some((seats, extra)) => crate::store::allocation::history::record_counts(
+                        self.c,
+                        *l,
+                        self.now,
+                        *seats,
+                        *extra,
+                        k.now.in_use(),
+                        k.now.blocked,
+                    )?,
+                    None => crate::store::allocation::history::record(self.c, *l, self.now)?,
+                }
             }
             k.changed = false;
             k.new_generation = false;
+        }
+        Ok(())
+    }
+}
+
+impl TxSeats<'_> {
+    /// Reads what re-evaluating `users` in license `l` asks of each (active, override, seat,
+    /// direct groups, and the groups above those) in two statements per [`IN_MAX`](crate::store::engine::sql::IN_MAX) users,
+    /// instead of about six per user: see [`Known`]. The facts of the previous call are
+    /// dropped (a selection's slices are read one after another), except groups' parents.
+    fn read_facts(&mut self, l: LicenseKey, users: &[UserId]) -> Result<()> {
+        let known = &mut self.known;
+        known.license = Some(l);
+        known.active.clear();
+        known.overrides.clear();
+        known.user_parents.clear();
+        known.seats.retain(|(sl, _), _| *sl != l);
+        let seat_cols = SEAT_COLS
+            .split(", ")
+            .map(|c| format!("s.{c}"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        for (marks, slice) in in_slices(users) {
+            let mut params: Vec<&dyn Param> = vec![&l, &l, &self.tenant];
+            params.extend(slice.iter().map(|u| u as &dyn Param));
+            for u in &slice {
+                // Not found below: no such user (its seat, if any, is read on its own).
+                known.active.insert((*u).to_owned(), None);
+                known.user_parents.insert((*u).to_owned(), Vec::new());
+            }
+            let rows = self
+                .c
+                .prepare_cached(&format!(
+                    "SELECT u.id, u.active, o.kind, {seat_cols} FROM users u
+                       LEFT JOIN overrides o ON o.license_rk = ? AND o.user_id = u.id
+                       LEFT JOIN seats s ON s.license_rk = ? AND s.user_id = u.id
+                     WHERE u.tenant = ? AND u.id IN ({marks})"
+                ))?
+                .query_all(params.as_slice(), |r| {
+                    let kind: Option<String> = r.get(2)?;
+                    let seat = match r.get::<_, Option<String>>(3)? {
+                        Some(_) => Some(seat_row_at(r, 3)?),
+                        None => None,
+                    };
+                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, kind, seat))
+                })?;
+            for (id, active, kind, seat) in rows {
+                known.active.insert(id.clone(), Some(active));
+                known.overrides.insert(
+                    id.clone(),
+                    kind.map(|k| OverrideKind::parse(&k).unwrap_or(OverrideKind::Exclude)),
+                );
+                known.seats.insert((l, id), seat);
+            }
+            // Each user's groups (listed by id or by externalId) and every group above them,
+            // with each group's own parents: the membership walk of `Allocator::ancestors`.
+            let mut params: Vec<&dyn Param> = vec![&self.tenant];
+            params.extend(slice.iter().map(|u| u as &dyn Param));
+            params.push(&self.tenant);
+            params.extend(slice.iter().map(|u| u as &dyn Param));
+            params.push(&self.tenant);
+            let edges = self
+                .c
+                .prepare_cached(&format!(
+                    "WITH RECURSIVE up(member, parent) AS (
+                         SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
+                         WHERE m.tenant = ? AND m.member_id IN ({marks})
+                       UNION
+                         SELECT u.id, g.id FROM users u
+                           JOIN group_members m ON m.tenant = u.tenant AND m.member_id = u.external_id
+                           JOIN groups g ON g.rk = m.group_rk
+                         WHERE u.tenant = ? AND u.id IN ({marks}) AND u.external_id IS NOT NULL
+                       UNION
+                         SELECT up.parent, g.id FROM up
+                           JOIN group_members m ON m.tenant = ? AND m.member_id = up.parent
+                           JOIN groups g ON g.rk = m.group_rk
+                     )
+                     SELECT member, parent FROM up"
+                ))?
+                .query_all(params.as_slice(), |r| {
+                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                })?;
+            // Every group reached has had its parents read (none, when it has no row here);
+            // a group known from an earlier slice keeps what it had.
+            let mut groups: HashMap<GroupId, Vec<GroupId>> = HashMap::new();
+            for (_, parent) in &edges {
+                groups.entry(parent.clone()).or_default();
+            }
+            for (member, parent) in edges {
+                match known.user_parents.get_mut(&member) {
+                    Some(p) => p.push(parent),
+                    None => groups.entry(member).or_default().push(parent),
+                }
+            }
+            for (g, parents) in groups {
+                known.group_parents.entry(g).or_insert(parents);
+            }
         }
         Ok(())
     }
@@ -230,7 +368,14 @@ impl TxSeats<'_> {
 impl SeatStore for TxSeats<'_> {
     type Error = Error;
 
+    fn prefetch(&mut self, l: LicenseKey, users: &[UserId]) -> Result<()> {
+        self.read_facts(l, users)
+    }
+
     fn user_active(&mut self, user: &str) -> Result<Option<bool>> {
+        if let Some(a) = self.known.active.get(user) {
+            return Ok(*a);
+        }
         self.c
             .prepare_cached("SELECT active FROM users WHERE tenant = ? AND id = ?")?
             .query_row(params![self.tenant, user], |r| r.get(0))
@@ -238,6 +383,14 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn parent_groups(&mut self, member: &str) -> Result<Vec<GroupId>> {
+        if let Some(p) = self
+            .known
+            .user_parents
+            .get(member)
+            .or_else(|| self.known.group_parents.get(member))
+        {
+            return Ok(p.clone());
+        }
         strings(
             self.c,
             "SELECT g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk WHERE m.tenant = ?1 AND m.member_id = ?2
@@ -298,19 +451,25 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>> {
-        self
+        // With the license's counters, its mode and whether any selector limits it, in the
+        // same read: the first thing every run asks of a license costs one statement.
+        let read = self
             .c
             .prepare_cached(
                 "SELECT l.seats, l.auto_promote, l.grace_seconds, l.on_capacity_lowered, l.free_on_delete,
-                        t.hold_threshold_percent, t.hold_min_seats, t.hold_window_seconds, l.overage, l.overage_percent
+                        t.hold_threshold_percent, t.hold_min_seats, t.hold_window_seconds, l.overage, l.overage_percent,
+                        l.granted, l.releasing, l.blocked, l.mode,
+                        EXISTS (SELECT 1 FROM license_groups g WHERE g.license_rk = l.rk
+                                AND (g.reserve > 0 OR g.max_seats IS NOT NULL))
                  FROM licenses l JOIN tenants t ON t.rk = l.tenant WHERE l.rk = ? AND l.tenant = ?",
             )?
             .query_row(params![l, self.tenant], |r| {
                 let lowered: String = r.get(3)?;
                 let seats: i64 = r.get(0)?;
-                Ok(Policy {
+                let extra = crate::capacity::overage_seats(seats, r.get(8)?, r.get(9)?);
+                let policy = Policy {
                     // The agreed overage is granted like seats (use above `seats` is billed).
-                    capacity: seats + crate::capacity::overage_seats(seats, r.get(8)?, r.get(9)?),
+                    capacity: seats + extra,
                     auto_promote: r.get(1)?,
                     grace_ms: r.get::<_, i64>(2)? * 1000,
                     on_lowered: OnLowered::parse(&lowered).unwrap_or(OnLowered::Keep),
@@ -321,14 +480,32 @@ impl SeatStore for TxSeats<'_> {
                         window_ms: r.get::<_, i64>(7)? * 1000,
                     },
                     pools: Vec::new(),
-                })
+                };
+                let counts = Counts {
+                    granted: r.get(10)?,
+                    releasing: r.get(11)?,
+                    blocked: r.get(12)?,
+                };
+                let mode: String = r.get(13)?;
+                let limited: bool = r.get(14)?;
+                Ok((policy, (seats, extra), counts, mode == "observe", limited))
             })
-            .optional()?
-            .map(|mut p| {
-                p.pools = pool_rules(self.c, l)?;
-                Ok(p)
-            })
-            .transpose()
+            .optional()?;
+        let Some((mut policy, terms, counts, observing, limited)) = read else {
+            return Ok(None);
+        };
+        self.terms.insert(l, terms);
+        self.observing.entry(l).or_insert(observing);
+        // The counters as read, unless this run already moves them.
+        self.counters.entry(l).or_insert(Counters {
+            now: counts,
+            changed: false,
+            new_generation: false,
+        });
+        if limited {
+            policy.pools = pool_rules(self.c, l)?;
+        }
+        Ok(Some(policy))
     }
 
     fn selected_groups(&mut self, l: LicenseKey) -> Result<Vec<GroupId>> {
@@ -340,6 +517,11 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn override_of(&mut self, l: LicenseKey, user: &str) -> Result<Option<OverrideKind>> {
+        if self.known.license == Some(l) {
+            if let Some(o) = self.known.overrides.get(user) {
+                return Ok(*o);
+            }
+        }
         let kind: Option<String> = self
             .c
             .prepare_cached("SELECT kind FROM overrides WHERE license_rk = ? AND user_id = ?")?
@@ -362,6 +544,9 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>> {
+        if let Some(seat) = self.known.seats.get(&(l, user.to_owned())) {
+            return Ok(seat.clone());
+        }
         self.c
             .prepare_cached(&format!(
                 "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND user_id = ?"
@@ -422,6 +607,10 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn releasing_due(&mut self, l: LicenseKey, now: Millis) -> Result<Vec<Seat>> {
+        // Only a releasing seat has a release time: none, no statement.
+        if self.counters(l)?.now.releasing == 0 {
+            return Ok(Vec::new());
+        }
         let mut st = self.c.prepare_cached(&format!(
             "SELECT {SEAT_COLS} FROM seats WHERE license_rk = ? AND release_at IS NOT NULL AND release_at <= ? ORDER BY release_at, user_id"
         ))?;
@@ -429,14 +618,18 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn save_seat(&mut self, l: LicenseKey, seat: &Seat, previous: Option<SeatState>) -> Result<()> {
+        if let Some(known) = self.known.seats.get_mut(&(l, seat.user.clone())) {
+            *known = Some(seat.clone());
+        }
+        // Sent with the run's next statement (`Db::execute_later`): the rows a run writes cost
+        // no round trip each.
         self.c
-            .prepare_cached(
+            .execute_later(
                 "INSERT INTO seats (license_rk, tenant, user_id, state, pinned, entitled_at, since, release_at, hold, hold_loss, pool) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)
                  ON CONFLICT (license_rk, user_id) DO UPDATE SET state = excluded.state, pinned = excluded.pinned,
                    entitled_at = excluded.entitled_at, since = excluded.since, release_at = excluded.release_at,
                    hold = excluded.hold, hold_loss = excluded.hold_loss, pool = excluded.pool",
-            )?
-            .execute(params![l, self.tenant, seat.user, seat.state.as_str(), seat.pinned, seat.entitled_at, seat.since, seat.release_at,
+            params![l, self.tenant, seat.user, seat.state.as_str(), seat.pinned, seat.entitled_at, seat.since, seat.release_at,
                 seat.held.as_ref().map(|h| h.hold), seat.held.as_ref().map(|h| h.loss.key()), seat.pool])?;
         // A write that touches a waiting seat (it joins, leaves or moves in the waitlist) makes
         // a new waitlist generation: cached waitlist orders of older generations go unused.
@@ -453,6 +646,9 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn remove_seat(&mut self, l: LicenseKey, user: &str, previous: SeatState) -> Result<()> {
+        if let Some(known) = self.known.seats.get_mut(&(l, user.to_owned())) {
+            *known = None;
+        }
         let n = self
             .c
             .prepare_cached("DELETE FROM seats WHERE license_rk = ? AND user_id = ?")?
@@ -479,11 +675,10 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn set_loss_window(&mut self, l: LicenseKey, w: LossWindow) -> Result<()> {
-        self.c
-            .prepare_cached(
-                "UPDATE licenses SET loss_since = ?, loss_base = ?, losses = ? WHERE rk = ?",
-            )?
-            .execute(params![w.since, w.base, w.losses, l])?;
+        self.c.execute_later(
+            "UPDATE licenses SET loss_since = ?, loss_base = ?, losses = ? WHERE rk = ?",
+            params![w.since, w.base, w.losses, l],
+        )?;
         Ok(())
     }
 
@@ -570,13 +765,11 @@ impl SeatStore for TxSeats<'_> {
         } else {
             None
         };
-        self.c
-            .prepare_cached(
+        self.c.execute_later(
                 "INSERT INTO seat_events (tenant, license_rk, license_id, user_id, user_name, event, at, in_use, waiting, cause)
                  SELECT ?1, ?2, l.id, ?3, (SELECT user_name FROM users WHERE tenant = ?1 AND id = ?3), ?4, ?5, ?6, ?7, ?8
                  FROM licenses l WHERE l.rk = ?2",
-            )?
-            .execute(params![self.tenant, l, user, kind.as_str(), at, now.in_use(), now.blocked, cause])?;
+            params![self.tenant, l, user, kind.as_str(), at, now.in_use(), now.blocked, cause])?;
         let Some(hook_type) = EventType::of_seat(kind) else {
             return Ok(());
         };

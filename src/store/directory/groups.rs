@@ -35,6 +35,8 @@ fn load(c: &Db, tenant: TenantKey, id: &str) -> Result<Loaded> {
     load_resource(c, ResourceKind::Group, tenant, id)
 }
 
+/// Writes a group's row (`rk`: an existing group, `renamed` when its displayName or externalId
+/// changed).
 fn save(
     c: &Db,
     tenant: TenantKey,
@@ -42,9 +44,20 @@ fn save(
     id: &str,
     doc: &Doc,
     meta: &Meta,
+    renamed: bool,
 ) -> Result<i64> {
     let (display, external_id) = group_fields(doc);
     crate::scim::resource::check_group_fields(&display, external_id.as_deref())?;
+    if rk.is_some() && !renamed {
+        // Its names are the ones it had (a member change): nothing to check, and nothing in
+        // the update can fail, so it goes with the next statement (`Db::execute_later`).
+        let text = Value::Object(doc.clone()).to_string();
+        c.execute_later(
+            "UPDATE groups SET doc = ?, last_modified = ?, version = ? WHERE rk = ?",
+            params![text, meta.last_modified, meta.version, rk],
+        )?;
+        return Ok(rk.unwrap_or_default());
+    }
     check_unique(c, tenant, rk, &display, external_id.as_deref())?;
     let text = Value::Object(doc.clone()).to_string();
     Ok(match rk {
@@ -288,6 +301,7 @@ fn allocate_after(
     tenant: TenantKey,
     at: Millis,
     group: &str,
+    name: &str,
     changed_members: &[String],
     renamed: bool,
 ) -> Result<()> {
@@ -298,7 +312,7 @@ fn allocate_after(
             reach = reach.merge(runs::reach(c, tenant, group, &[group.to_owned()])?);
         }
     }
-    let change = Change::Members(runs::group_name(c, tenant, group)?);
+    let change = Change::Members(name.to_owned());
     runs::reevaluate_reach(c, tenant, at, reach, Cause::Directory, Some(change))?;
     Ok(())
 }
@@ -356,8 +370,17 @@ fn update(
         row.meta.version += 1;
         row.meta.last_modified = rfc3339(at);
         row.doc = doc;
-        save(c, tenant, Some(row.rk), &row.id, &row.doc, &row.meta)?;
-        allocate_after(c, tenant, at, &row.id, &changed_members, renamed)?;
+        save(
+            c,
+            tenant,
+            Some(row.rk),
+            &row.id,
+            &row.doc,
+            &row.meta,
+            renamed,
+        )?;
+        let name = group_fields(&row.doc).0;
+        allocate_after(c, tenant, at, &row.id, &name, &changed_members, renamed)?;
     }
     record(c, row, with_members)
 }
@@ -380,9 +403,10 @@ impl Store {
             move |c| {
                 let at = ticker.now();
                 let (id, meta) = new_resource(at);
-                let rk = save(c, tenant, None, &id, &doc, &meta)?;
+                let rk = save(c, tenant, None, &id, &doc, &meta, true)?;
                 let added = add_members(c, tenant, at, rk, &members)?;
-                allocate_after(c, tenant, at, &id, &added, true)?;
+                let name = group_fields(&doc).0;
+                allocate_after(c, tenant, at, &id, &name, &added, true)?;
                 record(
                     c,
                     Loaded {

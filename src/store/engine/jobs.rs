@@ -109,8 +109,12 @@ pub(in crate::store) struct TypedJob<T, F> {
 impl<T: Send, F: Fn(&Db) -> Result<T> + Send> Job for TypedJob<T, F> {
     fn run(&mut self, conn: &Db) -> bool {
         let f = &self.f;
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(conn)))
-            .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
+        // Done only once every write it kept for later is written (`Db::execute_later`): its
+        // savepoint then ends with the job's own outcome.
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            f(conn).and_then(|v| conn.settle().map(|()| v))
+        }))
+        .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
         let ok = r.is_ok();
         self.result = Some(r);
         ok

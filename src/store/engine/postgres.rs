@@ -209,7 +209,8 @@ impl Pg {
     }
 
     /// Gives a connection back (a broken one is closed, making room for a new one).
-    pub(in crate::store) fn put(&self, s: PgSession) {
+    pub(in crate::store) fn put(&self, mut s: PgSession) {
+        s.forget();
         if let Ok(mut pool) = self.pool.lock() {
             if s.client.is_closed() {
                 pool.open -= 1;
@@ -246,8 +247,11 @@ impl Pg {
     /// fails. A commit whose connection is lost is resolved ([`Pg::commit`]).
     pub fn write<T>(&self, lock: Lock, f: impl FnOnce(&Db) -> Result<T>) -> Result<T> {
         let (s, xid) = self.begin_locked(lock)?;
-        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| f(&Db::Postgres(&s))))
-            .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            let db = Db::Postgres(&s);
+            f(&db).and_then(|v| db.settle().map(|()| v))
+        }))
+        .unwrap_or_else(|_| Err(Error::Internal("a write job panicked".into())));
         match r {
             Ok(v) => self.commit(s, xid).map(|()| v).map_err(|e| match e {
                 crate::store::engine::jobs::NotCommitted::Unavailable => Error::Unavailable(

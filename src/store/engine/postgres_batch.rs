@@ -189,7 +189,11 @@ fn run_batch(pg: &Pg, queues: &PgQueues, tenant: TenantKey, first: Box<dyn Job>)
                 in_savepoint(&session, &db, &mut unit[0], &mut pending_end);
             } else {
                 savepoint(&session, &mut pending_end);
-                let merged = merge.is_some_and(|m| (m.write)(&db, tenant, &mut unit).is_ok());
+                let merged = merge.is_some_and(|m| {
+                    (m.write)(&db, tenant, &mut unit)
+                        .and_then(|()| db.settle())
+                        .is_ok()
+                });
                 pending_end = Some(if merged { RELEASED } else { ROLLED_BACK });
                 if !merged {
                     // Again one by one, so that a bad create fails alone.

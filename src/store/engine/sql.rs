@@ -21,7 +21,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::store::engine::postgres_client::PgClient;
+use crate::store::engine::postgres_client::{Done, Encoded, PgClient, Then, Write};
 use crate::store::{Error, Result};
 
 /// Which database a [`Db`] talks to.
@@ -155,6 +155,8 @@ pub struct PgSession {
     statements: HashMap<String, postgres::Statement>,
     /// Simple statements to send with the next statement, in its round trip ([`PgSession::defer`]).
     pending: Option<String>,
+    /// Writes to send with the next statement, in its round trip ([`PgSession::execute_later`]).
+    later: Vec<Write>,
     /// Set while a large job runs here ([`PgSession::set_paced`]): when it started working
     /// since its last rest.
     paced: Option<std::time::Instant>,
@@ -162,6 +164,9 @@ pub struct PgSession {
 
 /// A paced job works this long between rests ([`PgSession::set_paced`]).
 pub const PACE_SLICE: std::time::Duration = std::time::Duration::from_millis(10);
+
+/// Writes kept for later at most ([`PgSession::execute_later`]); past it they are sent.
+const LATER_MAX: usize = 512;
 
 /// Rows one [`Db::for_each_row`] reads from PostgreSQL at a time.
 pub const SCAN_BATCH: usize = 256;
@@ -176,8 +181,57 @@ impl PgSession {
             client,
             statements: HashMap::new(),
             pending: None,
+            later: Vec::new(),
             paced: None,
         }
+    }
+
+    /// Keeps a write (its answer unread) to send with the next statement, in the same round
+    /// trip: see [`Db::execute_later`].
+    fn execute_later(&mut self, sql: &str, params: &[&dyn Param]) -> Result<()> {
+        let statement = self.prepare(sql)?;
+        let types = statement.params();
+        if types.len() != params.len() {
+            return Err(Error::Internal(format!(
+                "a statement takes {} parameters, given {}",
+                types.len(),
+                params.len()
+            )));
+        }
+        let params = types
+            .iter()
+            .zip(pg_params(params))
+            .map(|(ty, p)| Encoded::encode(p, ty))
+            .collect::<std::result::Result<Vec<_>, _>>()
+            .map_err(|e| Error::Internal(format!("a parameter: {e}")))?;
+        self.later.push(Write { statement, params });
+        if self.later.len() >= LATER_MAX {
+            self.settle()?;
+        }
+        Ok(())
+    }
+
+    /// Sends what waits to be sent (deferred statements, writes kept for later) and reads their
+    /// answers: the first error of any of them is returned.
+    pub fn settle(&mut self) -> Result<()> {
+        self.rest();
+        let writes = std::mem::take(&mut self.later);
+        match (self.pending.take(), writes.is_empty()) {
+            (None, true) => Ok(()),
+            (Some(before), true) => Ok(self.client.batch_execute(&before)?),
+            (before, false) => {
+                self.client
+                    .pipeline(before.as_deref(), &writes, Then::Nothing)?;
+                Ok(())
+            }
+        }
+    }
+
+    /// Forgets what waits to be sent (the connection goes back to its pool; its transaction
+    /// ended).
+    pub(in crate::store) fn forget(&mut self) {
+        self.pending = None;
+        self.later.clear();
     }
 
     /// Paces the job that runs here from now on (`on`) or no longer: after each
@@ -231,6 +285,18 @@ impl PgSession {
         self.rest();
         let st = self.prepare(sql)?;
         let params = pg_params(params);
+        if !self.later.is_empty() {
+            let writes = std::mem::take(&mut self.later);
+            let before = self.pending.take();
+            return match self.client.pipeline(
+                before.as_deref(),
+                &writes,
+                Then::Query(&st, &params),
+            )? {
+                Done::Rows(rows) => Ok(rows),
+                _ => Ok(Vec::new()),
+            };
+        }
         Ok(match self.pending.take() {
             Some(before) => self.client.query_after(&before, &st, &params)?,
             None => self.client.query(&st, &params)?,
@@ -241,6 +307,18 @@ impl PgSession {
         self.rest();
         let st = self.prepare(sql)?;
         let params = pg_params(params);
+        if !self.later.is_empty() {
+            let writes = std::mem::take(&mut self.later);
+            let before = self.pending.take();
+            return match self.client.pipeline(
+                before.as_deref(),
+                &writes,
+                Then::Execute(&st, &params),
+            )? {
+                Done::Count(n) => Ok(n),
+                _ => Ok(0),
+            };
+        }
         Ok(match self.pending.take() {
             Some(before) => self.client.execute_after(&before, &st, &params)?,
             None => self.client.execute(&st, &params)?,
@@ -249,6 +327,13 @@ impl PgSession {
 
     /// Runs simple statements (after what was deferred).
     pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
+        if !self.later.is_empty() {
+            let writes = std::mem::take(&mut self.later);
+            let before = self.pending.take();
+            self.client
+                .pipeline(before.as_deref(), &writes, Then::Simple(sql))?;
+            return Ok(());
+        }
         match self.pending.take() {
             Some(before) => self.client.batch_execute(&format!("{before}; {sql}"))?,
             None => self.client.batch_execute(sql)?,
@@ -258,11 +343,7 @@ impl PgSession {
 
     /// Sends what was deferred, before a statement that does not go through this session.
     fn flush(&mut self) -> Result<()> {
-        self.rest();
-        match self.pending.take() {
-            Some(before) => Ok(self.client.batch_execute(&before)?),
-            None => Ok(()),
-        }
+        self.settle()
     }
 }
 
@@ -327,6 +408,33 @@ impl<'a> Db<'a> {
     /// Runs a statement; returns the rows it changed.
     pub fn execute(&self, sql: &str, params: impl Params) -> Result<usize> {
         self.prepare_cached(sql)?.execute(params)
+    }
+
+    /// Runs a write whose answer the caller does not need, and whose failure may be reported
+    /// by a later statement of the same transaction (never a write that can fail as part of
+    /// its job's answer, such as a unique name). SQLite runs it now (a statement costs no
+    /// round trip); PostgreSQL keeps it and sends it with the next statement, in one round
+    /// trip: the writes of an allocation run cost the database no wait of their own. Reads
+    /// after it see it (the connection answers in order); a write job's writes are all sent
+    /// before it counts as done ([`Db::settle`]), and a commit sends them first.
+    pub fn execute_later(&self, sql: &str, params: impl Params) -> Result<()> {
+        let params = params.list();
+        match self {
+            Db::Sqlite(c) => {
+                c.prepare_cached(sql)?
+                    .execute(sqlite_params(&params).as_slice())?;
+                Ok(())
+            }
+            Db::Postgres(s) => s.borrow_mut().execute_later(sql, &params),
+        }
+    }
+
+    /// Sends the writes kept by [`Db::execute_later`] and returns the first error of any.
+    pub fn settle(&self) -> Result<()> {
+        match self {
+            Db::Sqlite(_) => Ok(()),
+            Db::Postgres(s) => s.borrow_mut().settle(),
+        }
     }
 
     /// Hands the rows of `sql` to `f` one at a time until it answers `false`. SQLite steps the
@@ -399,7 +507,8 @@ impl<'a> Db<'a> {
         loop {
             let rows = {
                 let mut s = s.borrow_mut();
-                s.rest();
+                // (Writes `f` kept for later go first: the scan reports their errors.)
+                s.settle()?;
                 s.client.query(fetch.as_str(), &[])?
             };
             for r in &rows {
@@ -675,4 +784,24 @@ mod tests {
             .unwrap();
         assert_eq!(none, None);
     }
+}
+
+/// Keys one `IN (…)` list takes at most ([`in_slices`]).
+pub const IN_MAX: usize = 256;
+
+/// `keys` in slices of at most [`IN_MAX`], each as the `?` marks of an `IN (…)` list and its
+/// parameters. A slice is padded (its last key repeated, which an `IN` list ignores) to 1, 4,
+/// 16, 64 or 256 keys, so that a statement over slices of any length is prepared five times at
+/// most, not once per length.
+pub fn in_slices(keys: &[String]) -> impl Iterator<Item = (String, Vec<&str>)> {
+    keys.chunks(IN_MAX).map(|chunk| {
+        let n = [1, 4, 16, 64, IN_MAX]
+            .into_iter()
+            .find(|n| *n >= chunk.len())
+            .unwrap_or(IN_MAX);
+        let mut slice: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let last = slice.last().copied().unwrap_or_default();
+        slice.resize(n, last);
+        (vec!["?"; n].join(", "), slice)
+    })
 }

@@ -87,6 +87,18 @@ pub(crate) fn record<T: Item>(
     record_each(c, tenant, T::KIND, license, at, n, items.iter().map(stored))
 }
 
+/// As [`record`], for a license its caller has just read to be enforced (not observing).
+fn record_enforced<T: Item>(
+    c: &Db,
+    tenant: TenantKey,
+    license: LicenseKey,
+    at: Millis,
+    items: Vec<T>,
+) -> Result<()> {
+    let n = items.len();
+    write_each(c, tenant, T::KIND, license, at, n, items.iter().map(stored))
+}
+
 /// As [`record`], for `n` items made one at a time (a selection can block half a million
 /// users: their items are written as they are made, never held together).
 fn record_each(
@@ -100,6 +112,22 @@ fn record_each(
 ) -> Result<()> {
     // A license in shadow mode tells no one: its notices would describe seats nobody enforces.
     if n == 0 || (license > 0 && crate::store::allocation::license_view::observing(c, license)?) {
+        return Ok(());
+    }
+    write_each(c, tenant, kind, license, at, n, items)
+}
+
+/// Writes `n` items into the open digest of their kind (the license known to notify).
+fn write_each(
+    c: &Db,
+    tenant: TenantKey,
+    kind: Kind,
+    license: LicenseKey,
+    at: Millis,
+    n: usize,
+    items: impl IntoIterator<Item = Value>,
+) -> Result<()> {
+    if n == 0 {
         return Ok(());
     }
     let token = uuid::Uuid::new_v4().simple().to_string();
@@ -117,15 +145,16 @@ fn record_each(
         )?;
     let mut seq = total - n as i64;
     let stamp = rfc3339(at);
-    let mut st = c.prepare_cached(
-        "INSERT INTO outbox_items (outbox_id, seq, at, detail) VALUES (?, ?, ?, ?)",
-    )?;
     for mut item in items {
         seq += 1;
         if let Some(o) = item.as_object_mut() {
             o.entry("at").or_insert_with(|| json!(stamp));
         }
-        st.execute(params![id, seq, at, item.to_string()])?;
+        // Sent with the next statement: a digest of many items waits for the database once.
+        c.execute_later(
+            "INSERT INTO outbox_items (outbox_id, seq, at, detail) VALUES (?, ?, ?, ?)",
+            params![id, seq, at, item.to_string()],
+        )?;
     }
     Ok(())
 }
@@ -147,25 +176,37 @@ fn level(in_use: i64, capacity: i64) -> i64 {
 /// re-armed only after use falls at least 5 points below it, so one seat coming and going at the
 /// boundary does not mail anyone again.
 pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis) -> Result<()> {
-    // The license's mode in the same read: an observing license's levels are judged when it is
-    // enforced (the switch runs this again).
-    let row: Option<(i64, i64, i64, String)> = c
+    // The license's mode and overage in the same read: an observing license's levels are
+    // judged when it is enforced (the switch runs this again).
+    let row: Option<(Use, String)> = c
         .prepare_cached(
-            "SELECT seats, granted + releasing, alert_level, mode FROM licenses WHERE rk = ? AND tenant = ?",
+            "SELECT seats, granted + releasing, alert_level, mode, overage, overage_percent, overage_notified
+             FROM licenses WHERE rk = ? AND tenant = ?",
         )?
         .query_row(params![l, tenant], |r| {
-            Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?))
+            Ok((
+                Use {
+                    seats: r.get(0)?,
+                    in_use: r.get(1)?,
+                    alert_level: r.get(2)?,
+                    overage: r.get(4)?,
+                    overage_percent: r.get(5)?,
+                    overage_notified: r.get(6)?,
+                },
+                r.get(3)?,
+            ))
         })
         .optional()?;
-    let Some((capacity, in_use, stored, mode)) = row else {
+    let Some((u, mode)) = row else {
         return Ok(());
     };
     if mode == "observe" {
         return Ok(());
     }
+    let (capacity, in_use, stored) = (u.seats, u.in_use, u.alert_level);
     let now = level(in_use, capacity);
     let next = if now > stored {
-        record(
+        record_enforced(
             c,
             tenant,
             l,
@@ -184,25 +225,33 @@ pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Mill
         stored
     };
     if next != stored {
-        c.prepare_cached("UPDATE licenses SET alert_level = ? WHERE rk = ?")?
-            .execute(params![next, l])?;
+        c.execute_later(
+            "UPDATE licenses SET alert_level = ? WHERE rk = ?",
+            params![next, l],
+        )?;
     }
-    check_overage(c, tenant, l, at)
+    check_overage(c, tenant, l, at, &u)
+}
+
+/// A license's use and what was last notified of it ([`check_threshold`]).
+struct Use {
+    seats: i64,
+    in_use: i64,
+    alert_level: i64,
+    overage: i64,
+    overage_percent: i64,
+    overage_notified: i64,
 }
 
 /// Notifies a license starting to use its agreed overage (use above the seat count), once
 /// until use is back within the seats. Without an agreed overage, use above the seat count
 /// comes from a lowered count (`capacity_lowered` says so), not from grants.
-fn check_overage(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis) -> Result<()> {
-    let (seats, overage, percent, in_use, notified): (i64, i64, i64, i64, i64) = c
-        .prepare_cached(
-            "SELECT seats, overage, overage_percent, granted + releasing, overage_notified FROM licenses WHERE rk = ?",
-        )?
-        .query_row([l], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?, r.get(3)?, r.get(4)?)))?;
-    let extra = crate::capacity::overage_seats(seats, overage, percent);
+fn check_overage(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis, u: &Use) -> Result<()> {
+    let (seats, in_use, notified) = (u.seats, u.in_use, u.overage_notified);
+    let extra = crate::capacity::overage_seats(seats, u.overage, u.overage_percent);
     let over = in_use > seats && extra > 0;
     if over && notified == 0 {
-        record(
+        record_enforced(
             c,
             tenant,
             l,
@@ -216,8 +265,10 @@ fn check_overage(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis) -> Result
         )?;
     }
     if over != (notified != 0) {
-        c.prepare_cached("UPDATE licenses SET overage_notified = ? WHERE rk = ?")?
-            .execute(params![i64::from(over), l])?;
+        c.execute_later(
+            "UPDATE licenses SET overage_notified = ? WHERE rk = ?",
+            params![i64::from(over), l],
+        )?;
     }
     Ok(())
 }
