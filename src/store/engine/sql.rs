@@ -707,9 +707,44 @@ pub(in crate::store) fn strings(c: &Db, sql: &str, p: impl Params) -> Result<Vec
     st.query_all::<String, _>(p, |r| r.get(0))
 }
 
+/// Keys one `IN (…)` list takes at most ([`in_slices`]).
+pub const IN_MAX: usize = 256;
+
+/// `keys` in slices of at most [`IN_MAX`], each as the `?` marks of an `IN (…)` list and its
+/// parameters. A slice is padded (its last key repeated, which an `IN` list ignores) to 1, 4,
+/// 16, 64 or 256 keys, so that a statement over slices of any length is prepared five times at
+/// most, not once per length.
+pub fn in_slices(keys: &[String]) -> impl Iterator<Item = (String, Vec<&str>)> {
+    keys.chunks(IN_MAX).map(|chunk| {
+        let n = [1, 4, 16, 64, IN_MAX]
+            .into_iter()
+            .find(|n| *n >= chunk.len())
+            .unwrap_or(IN_MAX);
+        let mut slice: Vec<&str> = chunk.iter().map(String::as_str).collect();
+        let last = slice.last().copied().unwrap_or_default();
+        slice.resize(n, last);
+        (vec!["?"; n].join(", "), slice)
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn in_lists_are_sliced_and_padded_to_few_lengths() {
+        let keys: Vec<String> = (0..300).map(|i| format!("k{i}")).collect();
+        let slices: Vec<_> = in_slices(&keys).collect();
+        assert_eq!(slices.len(), 2);
+        assert_eq!(slices[0].1.len(), IN_MAX);
+        // 44 keys are padded to 64 with the last repeated.
+        assert_eq!(slices[1].1.len(), 64);
+        assert_eq!(slices[1].0.matches('?').count(), 64);
+        assert!(slices[1].1[44..].iter().all(|k| *k == "k299"));
+        let one: Vec<_> = in_slices(&keys[..1]).collect();
+        assert_eq!((one[0].0.as_str(), one[0].1.len()), ("?", 1));
+        assert_eq!(in_slices(&[]).count(), 0);
+    }
 
     #[test]
     fn placeholders_become_numbered() {
@@ -784,24 +819,4 @@ mod tests {
             .unwrap();
         assert_eq!(none, None);
     }
-}
-
-/// Keys one `IN (…)` list takes at most ([`in_slices`]).
-pub const IN_MAX: usize = 256;
-
-/// `keys` in slices of at most [`IN_MAX`], each as the `?` marks of an `IN (…)` list and its
-/// parameters. A slice is padded (its last key repeated, which an `IN` list ignores) to 1, 4,
-/// 16, 64 or 256 keys, so that a statement over slices of any length is prepared five times at
-/// most, not once per length.
-pub fn in_slices(keys: &[String]) -> impl Iterator<Item = (String, Vec<&str>)> {
-    keys.chunks(IN_MAX).map(|chunk| {
-        let n = [1, 4, 16, 64, IN_MAX]
-            .into_iter()
-            .find(|n| *n >= chunk.len())
-            .unwrap_or(IN_MAX);
-        let mut slice: Vec<&str> = chunk.iter().map(String::as_str).collect();
-        let last = slice.last().copied().unwrap_or_default();
-        slice.resize(n, last);
-        (vec!["?"; n].join(", "), slice)
-    })
 }
