@@ -23,7 +23,11 @@
 //! first measures what PostgreSQL itself gives on this machine with the same client crate and
 //! concurrency, a durable one-row INSERT and a prepared point SELECT by primary key, printed
 //! beside the daemon's figures; before the reads it runs `VACUUM (ANALYZE)`, timed, so that
-//! autovacuum's cleanup of the write phases does not overlap the measured reads).
+//! autovacuum's cleanup of the write phases does not overlap the measured reads). On
+//! PostgreSQL it ends with many tenants at once through two nodes on the one database
+//! (`SEATKEEPER_LOAD_TENANTS`, 8, 0 to skip; `SEATKEEPER_LOAD_TENANT_USERS`, 4000 each): single
+//! membership adds of one tenant through one node first, then of every tenant through both,
+//! printing the aggregate rate against the first and each tenant's p99.
 
 #![allow(clippy::unwrap_used, clippy::expect_used, unsafe_code)] // tests fail loudly; the support starts and stops servers with libc
 
@@ -791,6 +795,13 @@ async fn main() {
     }
 
     let rss = daemon.peak_rss_mib();
+    if let Some(url) = &pg_url {
+        let tenants = env_usize("SEATKEEPER_LOAD_TENANTS", 8);
+        if tenants > 0 {
+            let per = env_usize("SEATKEEPER_LOAD_TENANT_USERS", 4000);
+            tenants_phase(url, &daemon, tenants, per, c).await;
+        }
+    }
     daemon.stop();
     let size = match &pg_url {
         Some(url) => {
@@ -815,4 +826,164 @@ async fn main() {
         startup.as_millis()
     );
     daemon.stop();
+}
+
+/// Many tenants, several nodes: `tenants` tenants provisioning at once through two daemons on
+/// one PostgreSQL database. Each tenant gets `per` users, a selected group and a license with
+/// seats for half of them; then single membership adds with allocation run first for one
+/// tenant through one node (the baseline), then for every tenant at once, each request sent to
+/// either node in turn. Prints the aggregate rate, its ratio to the baseline, and each
+/// tenant's p99.
+async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c: usize) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let (second, _) = Daemon::start(std::path::Path::new(url), port).await;
+    let nodes: Vec<std::net::SocketAddr> = [&first.base, &second.base]
+        .iter()
+        .map(|b| b.trim_start_matches("http://").parse().unwrap())
+        .collect();
+    let client = Client::new();
+    let admin = |m: Method, path: &str| {
+        client
+            .request(m, format!("{}/admin/v1{path}", first.base))
+            .bearer_auth(ADMIN)
+    };
+    // Each tenant: its token, its users' ids, and its selected group.
+    let mut setup: Vec<(String, Vec<String>, String)> = Vec::new();
+    for t in 0..tenants {
+        let made: Value = admin(Method::POST, "/tenants")
+            .json(&json!({"name": format!("load-{t}")}))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let tenant = made["id"].as_str().unwrap().to_owned();
+        let tok: Value = admin(Method::POST, &format!("/tenants/{tenant}/tokens"))
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let token = tok["token"].as_str().unwrap().to_owned();
+        let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); per]));
+        let (tk, out) = (token.clone(), ids.clone());
+        drive_with(
+            "tenant users",
+            nodes[t % 2],
+            per,
+            c,
+            move |i| {
+                let body = json!({"schemas": [USER], "userName": format!("t{t}u{i}@load.test"), "active": true});
+                http("POST", "/scim/v2/Users", &tk, Some(&body.to_string()))
+            },
+            Arc::new(move |i, body: &[u8]| {
+                let v: Value = serde_json::from_slice(body).unwrap();
+                out.lock().unwrap()[i] = v["id"].as_str().unwrap().to_owned();
+            }),
+        )
+        .await;
+        let ids = std::mem::take(&mut *ids.lock().unwrap());
+        let group: Value = client
+            .post(format!("{}/scim/v2/Groups", first.base))
+            .bearer_auth(&token)
+            .header("Content-Type", "application/scim+json")
+            .body(json!({"schemas": [GROUP], "displayName": "Licensed"}).to_string())
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let group = group["id"].as_str().unwrap().to_owned();
+        let r = admin(Method::POST, &format!("/tenants/{tenant}/licenses"))
+            .json(&json!({"name": "Pro", "seats": per / 2, "groups": [{"displayName": "Licensed"}]}))
+            .send()
+            .await
+            .unwrap();
+        assert!(r.status().is_success());
+        setup.push((token, ids, group));
+    }
+    let setup = Arc::new(setup);
+    // The baseline: one tenant, one node, the first half of its users.
+    let half = per / 2;
+    let s = setup.clone();
+    let one = drive(
+        "many tenants: one tenant through one node, 1 add per PATCH (the baseline)",
+        nodes[0],
+        half,
+        c,
+        move |k| http_add(&s[0].0, &s[0].2, &s[0].1[k]),
+    )
+    .await;
+    one.print("adds", 1);
+    // Every tenant at once, through both nodes: request k is tenant k % tenants's, sent to
+    // node (k / tenants) % 2; each tenant's latencies are kept apart.
+    let n = tenants * (per - half);
+    let per_tenant: Arc<Vec<std::sync::Mutex<Vec<f64>>>> =
+        Arc::new((0..tenants).map(|_| std::sync::Mutex::new(Vec::new())).collect());
+    let next = Arc::new(AtomicUsize::new(0));
+    let t0 = Instant::now();
+    let mut tasks = Vec::new();
+    for w in 0..c {
+        let (setup, per_tenant, next, node) =
+            (setup.clone(), per_tenant.clone(), next.clone(), nodes[w % 2]);
+        tasks.push(tokio::spawn(async move {
+            let mut conn = Conn::new(node);
+            loop {
+                let k = next.fetch_add(1, Ordering::Relaxed);
+                if k >= n {
+                    break;
+                }
+                let (t, i) = (k % tenants, half + k / tenants);
+                let (token, ids, group) = &setup[t];
+                let request = http_add(token, group, &ids[i]);
+                let s = Instant::now();
+                let answer = conn.send(&request).await.expect("request answered");
+                assert!((200..300).contains(&answer.status), "answered {}", answer.status);
+                per_tenant[t].lock().unwrap().push(s.elapsed().as_secs_f64());
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let seconds = t0.elapsed().as_secs_f64();
+    let all: Vec<f64> = per_tenant
+        .iter()
+        .flat_map(|l| l.lock().unwrap().clone())
+        .collect();
+    let figures = Figures {
+        name: format!("{tenants} tenants at once through 2 nodes, 1 add per PATCH"),
+        requests: n,
+        seconds,
+        latencies: all,
+    };
+    figures.print("adds", 1);
+    let p99 = |l: &[f64]| {
+        let mut l = l.to_vec();
+        l.sort_by(|a, b| a.total_cmp(b));
+        l[((l.len() as f64 - 1.0) * 0.99).round() as usize] * 1000.0
+    };
+    let each: Vec<String> = per_tenant
+        .iter()
+        .map(|l| format!("{:.0}", p99(&l.lock().unwrap())))
+        .collect();
+    println!(
+        "| ({tenants} tenants, 2 nodes: aggregate {:.2}x the one-tenant, one-node rate; each tenant's p99 in ms: {}) | | | | |",
+        (n as f64 / seconds) / (one.requests as f64 / one.seconds),
+        each.join(", ")
+    );
+    second.stop();
+}
+
+/// A PATCH adding one member to a group, as bytes.
+fn http_add(token: &str, group: &str, user: &str) -> Vec<u8> {
+    let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]});
+    http("PATCH", &format!("/scim/v2/Groups/{group}"), token, Some(&body.to_string()))
 }

@@ -712,11 +712,11 @@ pub const IN_MAX: usize = 256;
 
 /// `keys` in slices of at most [`IN_MAX`], each as the `?` marks of an `IN (…)` list and its
 /// parameters. A slice is padded (its last key repeated, which an `IN` list ignores) to 1, 4,
-/// 16, 64 or 256 keys, so that a statement over slices of any length is prepared five times at
+/// 16, 64, 128 or 256 keys, so that a statement over slices of any length is prepared six times at
 /// most, not once per length.
 pub fn in_slices(keys: &[String]) -> impl Iterator<Item = (String, Vec<&str>)> {
     keys.chunks(IN_MAX).map(|chunk| {
-        let n = [1, 4, 16, 64, IN_MAX]
+        let n = [1, 4, 16, 64, 128, IN_MAX]
             .into_iter()
             .find(|n| *n >= chunk.len())
             .unwrap_or(IN_MAX);
