@@ -902,7 +902,9 @@ async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c:
             .unwrap();
         let group = group["id"].as_str().unwrap().to_owned();
         let r = admin(Method::POST, &format!("/tenants/{tenant}/licenses"))
-            .json(&json!({"name": "Pro", "seats": per / 2, "groups": [{"displayName": "Licensed"}]}))
+            .json(
+                &json!({"name": "Pro", "seats": per / 2, "groups": [{"displayName": "Licensed"}]}),
+            )
             .send()
             .await
             .unwrap();
@@ -925,14 +927,21 @@ async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c:
     // Every tenant at once, through both nodes: request k is tenant k % tenants's, sent to
     // node (k / tenants) % 2; each tenant's latencies are kept apart.
     let n = tenants * (per - half);
-    let per_tenant: Arc<Vec<std::sync::Mutex<Vec<f64>>>> =
-        Arc::new((0..tenants).map(|_| std::sync::Mutex::new(Vec::new())).collect());
+    let per_tenant: Arc<Vec<std::sync::Mutex<Vec<f64>>>> = Arc::new(
+        (0..tenants)
+            .map(|_| std::sync::Mutex::new(Vec::new()))
+            .collect(),
+    );
     let next = Arc::new(AtomicUsize::new(0));
     let t0 = Instant::now();
     let mut tasks = Vec::new();
     for w in 0..c {
-        let (setup, per_tenant, next, node) =
-            (setup.clone(), per_tenant.clone(), next.clone(), nodes[w % 2]);
+        let (setup, per_tenant, next, node) = (
+            setup.clone(),
+            per_tenant.clone(),
+            next.clone(),
+            nodes[w % 2],
+        );
         tasks.push(tokio::spawn(async move {
             let mut conn = Conn::new(node);
             loop {
@@ -945,8 +954,15 @@ async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c:
                 let request = http_add(token, group, &ids[i]);
                 let s = Instant::now();
                 let answer = conn.send(&request).await.expect("request answered");
-                assert!((200..300).contains(&answer.status), "answered {}", answer.status);
-                per_tenant[t].lock().unwrap().push(s.elapsed().as_secs_f64());
+                assert!(
+                    (200..300).contains(&answer.status),
+                    "answered {}",
+                    answer.status
+                );
+                per_tenant[t]
+                    .lock()
+                    .unwrap()
+                    .push(s.elapsed().as_secs_f64());
             }
         }));
     }
@@ -985,5 +1001,10 @@ async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c:
 /// A PATCH adding one member to a group, as bytes.
 fn http_add(token: &str, group: &str, user: &str) -> Vec<u8> {
     let body = json!({"schemas": [PATCH_OP], "Operations": [{"op": "add", "path": "members", "value": [{"value": user}]}]});
-    http("PATCH", &format!("/scim/v2/Groups/{group}"), token, Some(&body.to_string()))
+    http(
+        "PATCH",
+        &format!("/scim/v2/Groups/{group}"),
+        token,
+        Some(&body.to_string()),
+    )
 }

@@ -63,7 +63,7 @@ fn allocate_in(
     let report = std::mem::take(&mut a.report);
     drop(a);
     view.flush()?;
-    crate::store::events::outbox::after_allocation(c, tenant, now, &report)?;
+    crate::store::events::outbox::after_allocation(c, tenant, now, &report, |l| view.use_of(l))?;
     Ok(report)
 }
 

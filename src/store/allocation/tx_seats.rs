@@ -49,6 +49,9 @@ pub struct TxSeats<'c> {
     /// Each license's seats and the extra seats of its agreed overage, read with its policy
     /// (for the day's history, [`TxSeats::flush`]).
     terms: HashMap<LicenseKey, (i64, i64)>,
+    /// Each license's notified levels as read with its policy: alert level, overage, overage
+    /// percent, overage notified ([`TxSeats::use_of`]).
+    levels: HashMap<LicenseKey, [i64; 4]>,
 }
 
 /// The facts a run read for many users at once ([`TxSeats::prefetch`]): each read of one of
@@ -153,6 +156,7 @@ impl<'c> TxSeats<'c> {
             observing: HashMap::new(),
             known: Known::default(),
             terms: HashMap::new(),
+            levels: HashMap::new(),
         }
     }
 
@@ -294,48 +298,65 @@ impl TxSeats<'_> {
                 );
                 known.seats.insert((l, id), seat);
             }
-            // Each user's groups (listed by id or by externalId) and every group above them,
-            // with each group's own parents: the membership walk of `Allocator::ancestors`.
+            // Each user's groups (listed by id or by externalId).
             let mut params: Vec<&dyn Param> = vec![&self.tenant];
             params.extend(slice.iter().map(|u| u as &dyn Param));
             params.push(&self.tenant);
             params.extend(slice.iter().map(|u| u as &dyn Param));
-            params.push(&self.tenant);
             let edges = self
                 .c
                 .prepare_cached(&format!(
-                    "WITH RECURSIVE up(member, parent) AS (
-                         SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
-                         WHERE m.tenant = ? AND m.member_id IN ({marks})
-                       UNION
-                         SELECT u.id, g.id FROM users u
-                           JOIN group_members m ON m.tenant = u.tenant AND m.member_id = u.external_id
-                           JOIN groups g ON g.rk = m.group_rk
-                         WHERE u.tenant = ? AND u.id IN ({marks}) AND u.external_id IS NOT NULL
-                       UNION
-                         SELECT up.parent, g.id FROM up
-                           JOIN group_members m ON m.tenant = ? AND m.member_id = up.parent
-                           JOIN groups g ON g.rk = m.group_rk
-                     )
-                     SELECT member, parent FROM up"
+                    "SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
+                     WHERE m.tenant = ? AND m.member_id IN ({marks})
+                     UNION
+                     SELECT u.id, g.id FROM users u
+                       JOIN group_members m ON m.tenant = u.tenant AND m.member_id = u.external_id
+                       JOIN groups g ON g.rk = m.group_rk
+                     WHERE u.tenant = ? AND u.id IN ({marks}) AND u.external_id IS NOT NULL"
                 ))?
                 .query_all(params.as_slice(), |r| {
                     Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
                 })?;
-            // Every group reached has had its parents read (none, when it has no row here);
-            // a group known from an earlier slice keeps what it had.
-            let mut groups: HashMap<GroupId, Vec<GroupId>> = HashMap::new();
-            for (_, parent) in &edges {
-                groups.entry(parent.clone()).or_default();
-            }
+            let mut above = Vec::new();
             for (member, parent) in edges {
-                match known.user_parents.get_mut(&member) {
-                    Some(p) => p.push(parent),
-                    None => groups.entry(member).or_default().push(parent),
+                if !known.group_parents.contains_key(&parent) {
+                    above.push(parent.clone());
                 }
+                known.user_parents.entry(member).or_default().push(parent);
             }
-            for (g, parents) in groups {
-                known.group_parents.entry(g).or_insert(parents);
+            // Then the groups above them, a level per statement (read once per run: a
+            // group known from an earlier slice is not read again). A walk written as one
+            // recursive statement was planned with a scan of every membership per level.
+            while !above.is_empty() {
+                above.sort();
+                above.dedup();
+                let mut next = Vec::new();
+                for (marks, groups) in in_slices(&above) {
+                    let mut params: Vec<&dyn Param> = vec![&self.tenant];
+                    params.extend(groups.iter().map(|g| g as &dyn Param));
+                    for g in &groups {
+                        known.group_parents.entry((*g).to_owned()).or_default();
+                    }
+                    let edges = self
+                        .c
+                        .prepare_cached(&format!(
+                            "SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
+                             WHERE m.tenant = ? AND m.member_id IN ({marks})"
+                        ))?
+                        .query_all(params.as_slice(), |r| {
+                            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
+                        })?;
+                    for (member, parent) in edges {
+                        if !known.group_parents.contains_key(&parent) {
+                            next.push(parent.clone());
+                        }
+                        let list = known.group_parents.entry(member).or_default();
+                        if !list.contains(&parent) {
+                            list.push(parent);
+                        }
+                    }
+                }
+                above = next;
             }
         }
         Ok(())
@@ -343,6 +364,29 @@ impl TxSeats<'_> {
 }
 
 impl TxSeats<'_> {
+    /// License `l`'s use as this run leaves it, with its notified levels as read with its
+    /// policy: `Some(None)` when it observes (it notifies nothing), `None` when this run did
+    /// not read it. Only after [`TxSeats::flush`].
+    pub(in crate::store) fn use_of(
+        &self,
+        l: LicenseKey,
+    ) -> Option<Option<crate::store::events::outbox::Use>> {
+        let (seats, _) = self.terms.get(&l)?;
+        let [alert_level, overage, overage_percent, overage_notified] = *self.levels.get(&l)?;
+        let counts = self.counters.get(&l)?.now;
+        if self.observing.get(&l).copied().unwrap_or(false) {
+            return Some(None);
+        }
+        Some(Some(crate::store::events::outbox::Use {
+            seats: *seats,
+            in_use: counts.in_use(),
+            alert_level,
+            overage,
+            overage_percent,
+            overage_notified,
+        }))
+    }
+
     /// Whether license `l` observes (read once per run).
     fn observes(&mut self, l: LicenseKey) -> Result<bool> {
         if let Some(o) = self.observing.get(&l) {
@@ -460,7 +504,8 @@ impl SeatStore for TxSeats<'_> {
                         t.hold_threshold_percent, t.hold_min_seats, t.hold_window_seconds, l.overage, l.overage_percent,
                         l.granted, l.releasing, l.blocked, l.mode,
                         EXISTS (SELECT 1 FROM license_groups g WHERE g.license_rk = l.rk
-                                AND (g.reserve > 0 OR g.max_seats IS NOT NULL))
+                                AND (g.reserve > 0 OR g.max_seats IS NOT NULL)),
+                        l.alert_level, l.overage_notified
                  FROM licenses l JOIN tenants t ON t.rk = l.tenant WHERE l.rk = ? AND l.tenant = ?",
             )?
             .query_row(params![l, self.tenant], |r| {
@@ -488,13 +533,15 @@ impl SeatStore for TxSeats<'_> {
                 };
                 let mode: String = r.get(13)?;
                 let limited: bool = r.get(14)?;
-                Ok((policy, (seats, extra), counts, mode == "observe", limited))
+                let levels = [r.get(15)?, r.get(8)?, r.get(9)?, r.get(16)?];
+                Ok((policy, (seats, extra), counts, mode == "observe", limited, levels))
             })
             .optional()?;
-        let Some((mut policy, terms, counts, observing, limited)) = read else {
+        let Some((mut policy, terms, counts, observing, limited, levels)) = read else {
             return Ok(None);
         };
         self.terms.insert(l, terms);
+        self.levels.insert(l, levels);
         self.observing.entry(l).or_insert(observing);
         // The counters as read, unless this run already moves them.
         self.counters.entry(l).or_insert(Counters {

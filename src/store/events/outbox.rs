@@ -197,12 +197,21 @@ pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Mill
             ))
         })
         .optional()?;
-    let Some((u, mode)) = row else {
-        return Ok(());
-    };
-    if mode == "observe" {
-        return Ok(());
+    match row {
+        Some((u, mode)) if mode != "observe" => check_use(c, tenant, l, at, &u),
+        _ => Ok(()),
     }
+}
+
+/// As [`check_threshold`], for a license whose use and levels its caller knows (an allocation
+/// run read them with the license and counted its seats since).
+pub(crate) fn check_use(
+    c: &Db,
+    tenant: TenantKey,
+    l: LicenseKey,
+    at: Millis,
+    u: &Use,
+) -> Result<()> {
     let (capacity, in_use, stored) = (u.seats, u.in_use, u.alert_level);
     let now = level(in_use, capacity);
     let next = if now > stored {
@@ -230,17 +239,18 @@ pub(crate) fn check_threshold(c: &Db, tenant: TenantKey, l: LicenseKey, at: Mill
             params![next, l],
         )?;
     }
-    check_overage(c, tenant, l, at, &u)
+    check_overage(c, tenant, l, at, u)
 }
 
 /// A license's use and what was last notified of it ([`check_threshold`]).
-struct Use {
-    seats: i64,
-    in_use: i64,
-    alert_level: i64,
-    overage: i64,
-    overage_percent: i64,
-    overage_notified: i64,
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct Use {
+    pub seats: i64,
+    pub in_use: i64,
+    pub alert_level: i64,
+    pub overage: i64,
+    pub overage_percent: i64,
+    pub overage_notified: i64,
 }
 
 /// Notifies a license starting to use its agreed overage (use above the seat count), once
@@ -275,15 +285,22 @@ fn check_overage(c: &Db, tenant: TenantKey, l: LicenseKey, at: Millis, u: &Use) 
 
 /// What an allocation run notifies: the users it blocked (one digest per license) and the
 /// thresholds the licenses it touched crossed.
+/// `known` gives the use of the licenses the run read and counted (an enforced license; `None`
+/// for one that observes, which notifies nothing), so that no statement reads them again.
 pub(crate) fn after_allocation(
     c: &Db,
     tenant: TenantKey,
     at: Millis,
     report: &Report,
+    known: impl Fn(LicenseKey) -> Option<Option<Use>>,
 ) -> Result<()> {
     record_blocked_users(c, tenant, at, &report.newly_blocked)?;
     for l in &report.touched {
-        check_threshold(c, tenant, *l, at)?;
+        match known(*l) {
+            Some(Some(u)) => check_use(c, tenant, *l, at, &u)?,
+            Some(None) => {}
+            None => check_threshold(c, tenant, *l, at)?,
+        }
     }
     Ok(())
 }
