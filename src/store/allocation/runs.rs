@@ -142,15 +142,16 @@ pub(in crate::store) fn reach(
             args.push(&tenant);
             args.extend(slice.iter().map(|m| m as &dyn Param));
         }
-        let found = c
-            .prepare_cached(&format!(
+        let found = c.query_in(
+            &format!(
                 "SELECT id, CAST(0 AS BIGINT) FROM users WHERE tenant = ? AND id IN ({marks})
                  UNION ALL SELECT id, CAST(0 AS BIGINT) FROM users WHERE tenant = ? AND external_id IN ({marks})
                  UNION ALL SELECT id, CAST(1 AS BIGINT) FROM groups WHERE tenant = ? AND id IN ({marks})"
-            ))?
-            .query_all(args.as_slice(), |r| {
-                Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? == 1))
-            })?;
+            ),
+            slice.len(),
+            args.as_slice(),
+            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? == 1)),
+        )?;
         for (id, is_group) in found {
             if is_group {
                 nested.push(id);

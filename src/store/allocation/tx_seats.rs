@@ -274,22 +274,24 @@ impl TxSeats<'_> {
                 known.active.insert((*u).to_owned(), None);
                 known.user_parents.insert((*u).to_owned(), Vec::new());
             }
-            let rows = self
-                .c
-                .prepare_cached(&format!(
+            let rows = self.c.query_in(
+                &format!(
                     "SELECT u.id, u.active, o.kind, {seat_cols} FROM users u
                        LEFT JOIN overrides o ON o.license_rk = ? AND o.user_id = u.id
                        LEFT JOIN seats s ON s.license_rk = ? AND s.user_id = u.id
                      WHERE u.tenant = ? AND u.id IN ({marks})"
-                ))?
-                .query_all(params.as_slice(), |r| {
+                ),
+                slice.len(),
+                params.as_slice(),
+                |r| {
                     let kind: Option<String> = r.get(2)?;
                     let seat = match r.get::<_, Option<String>>(3)? {
                         Some(_) => Some(seat_row_at(r, 3)?),
                         None => None,
                     };
                     Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, kind, seat))
-                })?;
+                },
+            )?;
             for (id, active, kind, seat) in rows {
                 known.active.insert(id.clone(), Some(active));
                 known.overrides.insert(
@@ -303,9 +305,8 @@ impl TxSeats<'_> {
             params.extend(slice.iter().map(|u| u as &dyn Param));
             params.push(&self.tenant);
             params.extend(slice.iter().map(|u| u as &dyn Param));
-            let edges = self
-                .c
-                .prepare_cached(&format!(
+            let edges = self.c.query_in(
+                &format!(
                     "SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
                      WHERE m.tenant = ? AND m.member_id IN ({marks})
                      UNION
@@ -313,10 +314,11 @@ impl TxSeats<'_> {
                        JOIN group_members m ON m.tenant = u.tenant AND m.member_id = u.external_id
                        JOIN groups g ON g.rk = m.group_rk
                      WHERE u.tenant = ? AND u.id IN ({marks}) AND u.external_id IS NOT NULL"
-                ))?
-                .query_all(params.as_slice(), |r| {
-                    Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                })?;
+                ),
+                slice.len(),
+                params.as_slice(),
+                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+            )?;
             let mut above = Vec::new();
             for (member, parent) in edges {
                 if !known.group_parents.contains_key(&parent) {
@@ -337,15 +339,15 @@ impl TxSeats<'_> {
                     for g in &groups {
                         known.group_parents.entry((*g).to_owned()).or_default();
                     }
-                    let edges = self
-                        .c
-                        .prepare_cached(&format!(
+                    let edges = self.c.query_in(
+                        &format!(
                             "SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
                              WHERE m.tenant = ? AND m.member_id IN ({marks})"
-                        ))?
-                        .query_all(params.as_slice(), |r| {
-                            Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?))
-                        })?;
+                        ),
+                        groups.len(),
+                        params.as_slice(),
+                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                    )?;
                     for (member, parent) in edges {
                         if !known.group_parents.contains_key(&parent) {
                             next.push(parent.clone());

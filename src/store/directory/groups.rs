@@ -155,12 +155,8 @@ fn member_types(c: &Db, tenant: TenantKey, members: &[MemberRef]) -> Result<Vec<
 /// The first column of what `sql` (a statement over `rows` slice rows) answers with `args`; a
 /// full slice's statement is cached, a shorter last one is not (its text is seen once).
 fn first_column(c: &Db, sql: &str, rows: usize, args: &[&dyn Param]) -> Result<Vec<String>> {
-    let mut st = if rows == MEMBER_SLICE {
-        c.prepare_cached(sql)?
-    } else {
-        c.prepare(sql)?
-    };
-    st.query_all(args, |r| r.get::<_, String>(0))
+    // A long list is planned for the tables as they are (`Db::query_in`).
+    c.query_in(sql, rows, args, |r| r.get::<_, String>(0))
 }
 
 /// Adds members, a slice of rows per statement; returns the values that were new.

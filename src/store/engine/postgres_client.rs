@@ -76,6 +76,9 @@ pub struct Write {
 /// What a pipeline ends with: the statement whose answer the caller waits for.
 pub enum Then<'a> {
     Query(&'a Statement, Params<'a>),
+    /// A statement parsed, planned and run in the round trip (an unnamed statement, planned
+    /// for these parameters and the tables as they are now; see `PgSession::query_fresh`).
+    Fresh(&'a str, &'a [(&'a (dyn ToSql + Sync), Type)]),
     Execute(&'a Statement, Params<'a>),
     Simple(&'a str),
     Nothing,
@@ -186,6 +189,9 @@ impl PgClient {
             match then {
                 Then::Query(st, params) => all.push(Box::pin(async move {
                     c.query(st, params).await.map(Done::Rows)
+                })),
+                Then::Fresh(sql, params) => all.push(Box::pin(async move {
+                    c.query_typed(sql, params).await.map(Done::Rows)
                 })),
                 Then::Execute(st, params) => all.push(Box::pin(async move {
                     c.execute(st, params).await.map(Done::Count)

@@ -303,6 +303,26 @@ impl PgSession {
         })
     }
 
+    /// As `query`, planned afresh for these parameters and the tables as they are now (an
+    /// unnamed statement, one round trip; see [`Db::query_fresh`]).
+    fn query_fresh(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
+        self.rest();
+        // The kept statement gives the parameters' types (prepared once per connection).
+        let types = self.prepare(sql)?.params().to_vec();
+        let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> =
+            pg_params(params).into_iter().zip(types).collect();
+        let text = placeholders(sql);
+        let writes = std::mem::take(&mut self.later);
+        let before = self.pending.take();
+        match self
+            .client
+            .pipeline(before.as_deref(), &writes, Then::Fresh(&text, &typed))?
+        {
+            Done::Rows(rows) => Ok(rows),
+            _ => Ok(Vec::new()),
+        }
+    }
+
     fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<u64> {
         self.rest();
         let st = self.prepare(sql)?;
@@ -426,6 +446,47 @@ impl<'a> Db<'a> {
                 Ok(())
             }
             Db::Postgres(s) => s.borrow_mut().execute_later(sql, &params),
+        }
+    }
+
+    /// Every row of `sql` read by `f`, the statement planned for these parameters and the
+    /// tables as they are now. PostgreSQL otherwise plans a kept statement once for any
+    /// parameters (a generic plan, after five runs) and keeps the plan until the table is
+    /// analyzed again: a plan made while a table was nearly empty (a fresh tenant's first
+    /// sync) scanned the whole table once it had grown, under the tenant's lock, until
+    /// autovacuum's next analyze (the multi-second stalls of a member sync). For the set
+    /// statements over long `IN` lists, whose plan depends most on the sizes, planning each
+    /// time costs less than such a plan. SQLite plans as it always does.
+    pub fn query_fresh<T>(
+        &self,
+        sql: &str,
+        params: impl Params,
+        mut f: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        match self {
+            Db::Sqlite(_) => self.prepare_cached(sql)?.query_all(params, f),
+            Db::Postgres(s) => {
+                let params = params.list();
+                let rows = s.borrow_mut().query_fresh(sql, &params)?;
+                rows.iter().map(|r| f(&Row::Postgres(r))).collect()
+            }
+        }
+    }
+
+    /// Every row of `sql`, a statement over an `IN` list of `keys` keys ([`in_slices`]): kept
+    /// prepared for short lists (a plan by index whatever the sizes), planned afresh from
+    /// [`FRESH_FROM`] keys ([`Db::query_fresh`]).
+    pub fn query_in<T>(
+        &self,
+        sql: &str,
+        keys: usize,
+        params: impl Params,
+        f: impl FnMut(&Row) -> Result<T>,
+    ) -> Result<Vec<T>> {
+        if keys >= FRESH_FROM {
+            self.query_fresh(sql, params, f)
+        } else {
+            self.prepare_cached(sql)?.query_all(params, f)
         }
     }
 
@@ -706,6 +767,9 @@ pub(in crate::store) fn strings(c: &Db, sql: &str, p: impl Params) -> Result<Vec
     let mut st = c.prepare_cached(sql)?;
     st.query_all::<String, _>(p, |r| r.get(0))
 }
+
+/// From this many keys an `IN` list's statement is planned afresh ([`Db::query_in`]).
+pub const FRESH_FROM: usize = 64;
 
 /// Keys one `IN (…)` list takes at most ([`in_slices`]).
 pub const IN_MAX: usize = 256;
