@@ -31,6 +31,8 @@ pub struct Application {
     ),
     reconciler: tokio::task::JoinHandle<()>,
     /// Writes this node's provider-call times to the database every second.
+    /// The PostgreSQL statistics keeper (`spawn_statistics_keeper`).
+    statistics: tokio::task::JoinHandle<()>,
     calls: tokio::task::JoinHandle<()>,
     sender: (
         tokio::sync::watch::Sender<bool>,
@@ -58,6 +60,30 @@ fn spawn_call_recorder(store: Store) -> tokio::task::JoinHandle<()> {
                 Err(crate::store::Error::Closed) => break,
                 Err(e) if e.unavailable() => down.failed("provider-call recorder", &e),
                 Err(e) => tracing::warn!(error = %e, "cannot record provider calls"),
+            }
+        }
+    })
+}
+
+/// Every two seconds, the write path's tables whose rows changed by a tenth are analyzed on
+/// PostgreSQL (`Store::keep_statistics`).
+fn spawn_statistics_keeper(store: Store) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        let mut down = crate::background::Outage::default();
+        loop {
+            tick.tick().await;
+            match store.keep_statistics().await {
+                Ok(analyzed) => {
+                    down.ok("statistics keeper");
+                    if !analyzed.is_empty() {
+                        tracing::debug!(tables = ?analyzed, "analyzed tables that grew");
+                    }
+                }
+                Err(crate::store::Error::Closed) => break,
+                Err(e) if e.unavailable() => down.failed("statistics keeper", &e),
+                Err(e) => tracing::warn!(error = %e, "cannot keep the planner's statistics"),
             }
         }
     })
@@ -258,6 +284,7 @@ impl Application {
             metrics.clone(),
         );
         let calls = spawn_call_recorder(store.clone());
+        let statistics = spawn_statistics_keeper(store.clone());
         Ok(Application {
             port,
             ops,
@@ -266,6 +293,7 @@ impl Application {
             _serving: serving,
             reconciler,
             calls,
+            statistics,
             sender,
             webhooks,
             mail: (mail_wake, mail_stats),
@@ -314,6 +342,7 @@ impl Application {
         }
         self.reconciler.abort();
         self.calls.abort();
+        self.statistics.abort();
         // The sender and the webhook dispatcher finish what they hold and record its outcome
         // before the store closes.
         let (stop, task) = self.sender;

@@ -18,7 +18,15 @@ pub(in crate::store) fn allocate_granting(
     user: &str,
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
-    allocate_in(c, tenant, now, Default::default(), Some(user.to_owned()), f)
+    allocate_in(
+        c,
+        tenant,
+        now,
+        Default::default(),
+        Some(user.to_owned()),
+        None,
+        f,
+    )
 }
 
 /// Runs `f` with an allocator over this transaction and records what it notifies (blocked
@@ -41,19 +49,25 @@ pub(in crate::store) fn allocate_reclaiming(
     idle: std::collections::HashSet<String>,
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
-    allocate_in(c, tenant, now, idle, None, f)
+    allocate_in(c, tenant, now, idle, None, None, f)
 }
 
+/// `ahead`: the licenses and users the run will re-evaluate, when the caller knows them: what
+/// the run first asks of them is read in one round trip ([`TxSeats::preload`]).
 fn allocate_in(
     c: &Db,
     tenant: TenantKey,
     now: Millis,
     idle: std::collections::HashSet<String>,
     manual: Option<String>,
+    ahead: Option<(&[LicenseKey], &[UserId])>,
     f: impl FnOnce(&mut Allocator<TxSeats>) -> Result<()>,
 ) -> Result<Report> {
-    let order = crate::store::engine::dialect::next_order(c, tenant, now)?;
     let mut view = TxSeats::new(c, tenant);
+    let order = match ahead {
+        Some((licenses, users)) => view.preload(now, licenses, users)?,
+        None => crate::store::engine::dialect::next_order(c, tenant, now)?,
+    };
     view.idle = idle;
     view.manual = manual;
     view.now = now;
@@ -184,7 +198,8 @@ pub(in crate::store) fn reevaluate_reach(
     cause: Cause,
     change: Option<Change>,
 ) -> Result<Report> {
-    allocate(c, tenant, now, |a| {
+    let ahead = Some((reach.licenses.as_slice(), reach.users.as_slice()));
+    allocate_in(c, tenant, now, Default::default(), None, ahead, |a| {
         if let Some(change) = change {
             a.because(change);
         }

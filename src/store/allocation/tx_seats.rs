@@ -2,7 +2,9 @@
 //! allocator after every write, in the same transaction, live in `allocate`.
 
 use crate::store::engine::sql::strings;
-use crate::store::engine::sql::{in_slices, params, Db, OptionalExtension, Param, Row};
+use crate::store::engine::sql::{
+    in_slices, params, Db, OptionalExtension, Param, Read, Row, FRESH_FROM,
+};
 
 use std::collections::HashMap;
 
@@ -52,6 +54,10 @@ pub struct TxSeats<'c> {
     /// Each license's notified levels as read with its policy: alert level, overage, overage
     /// percent, overage notified ([`TxSeats::use_of`]).
     levels: HashMap<LicenseKey, [i64; 4]>,
+    /// Policies and selected groups read ahead ([`TxSeats::preload`]), each taken by its
+    /// first read.
+    policies: HashMap<LicenseKey, Option<Policy>>,
+    selected: HashMap<LicenseKey, Vec<GroupId>>,
 }
 
 /// The facts a run read for many users at once ([`TxSeats::prefetch`]): each read of one of
@@ -71,6 +77,8 @@ struct Known {
     group_parents: HashMap<GroupId, Vec<GroupId>>,
     /// Seats as this run has them, by license and user (`None`: no seat row).
     seats: HashMap<(LicenseKey, UserId), Option<Seat>>,
+    /// The users of the last prefetch, in its order (a repeat of it reads nothing).
+    batch: Vec<UserId>,
 }
 
 /// A license's counters as this transaction has them.
@@ -157,6 +165,8 @@ impl<'c> TxSeats<'c> {
             known: Known::default(),
             terms: HashMap::new(),
             levels: HashMap::new(),
+            policies: HashMap::new(),
+            selected: HashMap::new(),
         }
     }
 
@@ -255,117 +265,388 @@ impl TxSeats<'_> {
     /// instead of about six per user: see [`Known`]. The facts of the previous call are
     /// dropped (a selection's slices are read one after another), except groups' parents.
     fn read_facts(&mut self, l: LicenseKey, users: &[UserId]) -> Result<()> {
+        if self.known.license == Some(l) && self.known.batch == users {
+            // Read for this very re-evaluation already ([`TxSeats::preload`]).
+            return Ok(());
+        }
+        self.begin_facts(l, users);
+        for (marks, slice) in in_slices(users) {
+            let mut rows = FactRows::default();
+            let tenant = self.tenant;
+            self.c
+                .read_many(fact_reads(&l, &tenant, &marks, &slice, &mut rows).into())?;
+            self.known.take(l, rows);
+            self.read_above()?;
+        }
+        Ok(())
+    }
+
+    /// Reads the groups above the groups known so far whose own groups are not, a level per
+    /// statement (read once per run: a group known from an earlier slice is not read again).
+    /// A walk written as one recursive statement was planned with a scan of every membership
+    /// per level.
+    fn read_above(&mut self) -> Result<()> {
+        let known = &mut self.known;
+        let mut above: Vec<GroupId> = known
+            .group_parents
+            .values()
+            .flatten()
+            .filter(|g| !known.group_parents.contains_key(*g))
+            .cloned()
+            .collect();
+        while !above.is_empty() {
+            above.sort();
+            above.dedup();
+            let mut next = Vec::new();
+            for (marks, groups) in in_slices(&above) {
+                let mut params: Vec<&dyn Param> = vec![&self.tenant];
+                params.extend(groups.iter().map(|g| g as &dyn Param));
+                for g in &groups {
+                    known.group_parents.entry((*g).to_owned()).or_default();
+                }
+                let edges = self.c.query_in(
+                    &format!(
+                        "SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
+                         WHERE m.tenant = ? AND m.member_id IN ({marks})"
+                    ),
+                    groups.len(),
+                    params.as_slice(),
+                    |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
+                )?;
+                for (member, parent) in edges {
+                    if !known.group_parents.contains_key(&parent) {
+                        next.push(parent.clone());
+                    }
+                    let list = known.group_parents.entry(member).or_default();
+                    if !list.contains(&parent) {
+                        list.push(parent);
+                    }
+                }
+            }
+            above = next;
+        }
+        Ok(())
+    }
+
+    /// Begins reading the facts of `users` in license `l` (what [`TxSeats::read_facts`] keeps).
+    fn begin_facts(&mut self, l: LicenseKey, users: &[UserId]) {
         let known = &mut self.known;
         known.license = Some(l);
+        known.batch = users.to_vec();
         known.active.clear();
         known.overrides.clear();
         known.user_parents.clear();
         known.seats.retain(|(sl, _), _| *sl != l);
-        let seat_cols = SEAT_COLS
-            .split(", ")
-            .map(|c| format!("s.{c}"))
-            .collect::<Vec<_>>()
-            .join(", ");
-        for (marks, slice) in in_slices(users) {
-            let mut params: Vec<&dyn Param> = vec![&l, &l, &self.tenant];
-            params.extend(slice.iter().map(|u| u as &dyn Param));
-            for u in &slice {
-                // Not found below: no such user (its seat, if any, is read on its own).
-                known.active.insert((*u).to_owned(), None);
-                known.user_parents.insert((*u).to_owned(), Vec::new());
+        for u in users {
+            // Not found by the reads: no such user (its seat, if any, is read on its own).
+            known.active.insert(u.clone(), None);
+            known.user_parents.insert(u.clone(), Vec::new());
+        }
+    }
+
+    /// Reads in one round trip what a run over `licenses` and `users` asks first: the waitlist
+    /// stamp (PostgreSQL keeps it in the database), each license's policy and selected groups,
+    /// the tenant's webhook endpoints, and the first license's facts of `users` when they fit
+    /// one slice. Returns the stamp. Each read is then answered from what was read.
+    pub(in crate::store) fn preload(
+        &mut self,
+        now: Millis,
+        licenses: &[LicenseKey],
+        users: &[UserId],
+    ) -> Result<i64> {
+        let sqlite = self.c.engine() == crate::store::engine::sql::Engine::Sqlite;
+        let mut order = 0;
+        if sqlite {
+            order = crate::store::engine::dialect::next_order(self.c, self.tenant, now)?;
+        }
+        let stamp = now * 1000;
+        let tenant = self.tenant;
+        let mut policies: Vec<(LicenseKey, Option<PolicyRow>)> =
+            licenses.iter().map(|l| (*l, None)).collect();
+        let mut selected: Vec<(LicenseKey, Vec<GroupId>)> =
+            licenses.iter().map(|l| (*l, Vec::new())).collect();
+        let mut hooks: Vec<(i64, Events)> = Vec::new();
+        let facts_of = licenses
+            .first()
+            .copied()
+            .filter(|_| !users.is_empty() && users.len() <= crate::store::engine::sql::IN_MAX);
+        if let Some(l) = facts_of {
+            self.begin_facts(l, users);
+        }
+        let slices: Vec<(String, Vec<&str>)> = match facts_of {
+            Some(_) => in_slices(users).collect(),
+            None => Vec::new(),
+        };
+        let mut rows = FactRows::default();
+        {
+            let mut reads: Vec<Read> = Vec::new();
+            if !sqlite {
+                let order = &mut order;
+                reads.push(Read {
+                    sql: crate::store::engine::dialect::NEXT_ORDER_POSTGRES.to_owned(),
+                    params: vec![&stamp, &tenant],
+                    fresh: false,
+                    row: Box::new(move |r| {
+                        *order = r.get(0)?;
+                        Ok(())
+                    }),
+                });
             }
-            let rows = self.c.query_in(
-                &format!(
-                    "SELECT u.id, u.active, o.kind, {seat_cols} FROM users u
-                       LEFT JOIN overrides o ON o.license_rk = ? AND o.user_id = u.id
-                       LEFT JOIN seats s ON s.license_rk = ? AND s.user_id = u.id
-                     WHERE u.tenant = ? AND u.id IN ({marks})"
-                ),
-                slice.len(),
-                params.as_slice(),
-                |r| {
-                    let kind: Option<String> = r.get(2)?;
-                    let seat = match r.get::<_, Option<String>>(3)? {
-                        Some(_) => Some(seat_row_at(r, 3)?),
-                        None => None,
-                    };
-                    Ok((r.get::<_, String>(0)?, r.get::<_, bool>(1)?, kind, seat))
-                },
-            )?;
-            for (id, active, kind, seat) in rows {
-                known.active.insert(id.clone(), Some(active));
-                known.overrides.insert(
-                    id.clone(),
-                    kind.map(|k| OverrideKind::parse(&k).unwrap_or(OverrideKind::Exclude)),
-                );
-                known.seats.insert((l, id), seat);
+            for ((l, p), (_, groups)) in policies.iter_mut().zip(selected.iter_mut()) {
+                reads.push(Read {
+                    sql: POLICY_SQL.to_owned(),
+                    params: vec![l, &tenant],
+                    fresh: false,
+                    row: Box::new(move |r| {
+                        *p = Some(policy_row(r)?);
+                        Ok(())
+                    }),
+                });
+                reads.push(Read {
+                    sql: SELECTED_SQL.to_owned(),
+                    params: vec![l, &tenant],
+                    fresh: false,
+                    row: Box::new(move |r| {
+                        groups.push(r.get(0)?);
+                        Ok(())
+                    }),
+                });
             }
-            // Each user's groups (listed by id or by externalId).
-            let mut params: Vec<&dyn Param> = vec![&self.tenant];
-            params.extend(slice.iter().map(|u| u as &dyn Param));
-            params.push(&self.tenant);
-            params.extend(slice.iter().map(|u| u as &dyn Param));
-            let edges = self.c.query_in(
-                &format!(
-                    "SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
+            if self.hooks.is_none() {
+                let hooks = &mut hooks;
+                reads.push(Read {
+                    sql: webhooks::ENDPOINTS_SQL.to_owned(),
+                    params: vec![&tenant],
+                    fresh: false,
+                    row: Box::new(move |r| {
+                        hooks.push(webhooks::endpoint_row(r)?);
+                        Ok(())
+                    }),
+                });
+            }
+            if let (Some(l), Some((marks, slice))) = (facts_of.as_ref(), slices.first()) {
+                reads.extend(fact_reads(l, &tenant, marks, slice, &mut rows));
+            }
+            self.c.read_many(reads)?;
+        }
+        if self.hooks.is_none() {
+            self.hooks = Some(hooks);
+        }
+        for (l, p) in policies {
+            let policy = self.adopt(l, p)?;
+            self.policies.insert(l, policy);
+        }
+        self.selected.extend(selected);
+        if let Some(l) = facts_of {
+            self.known.take(l, rows);
+            self.read_above()?;
+        }
+        Ok(order)
+    }
+}
+
+/// What [`fact_reads`] read for a slice of users.
+#[derive(Default)]
+struct FactRows {
+    /// (user, active, override, seat).
+    facts: Vec<(UserId, bool, Option<String>, Option<Seat>)>,
+    /// (member, direct group, level): level 0 a user's group, 1 a group of such a group.
+    edges: Vec<(String, GroupId, i64)>,
+}
+
+/// The two reads of a slice of users (its `IN` list's `marks` and keys) in license `l`: each
+/// user's activity, override and seat; and each user's groups (listed by id or by externalId)
+/// with those groups' own groups. Sent together ([`Db::read_many`]).
+fn fact_reads<'a>(
+    l: &'a LicenseKey,
+    tenant: &'a TenantKey,
+    marks: &str,
+    slice: &'a [&'a str],
+    into: &'a mut FactRows,
+) -> [Read<'a>; 2] {
+    let seat_cols = SEAT_COLS
+        .split(", ")
+        .map(|c| format!("s.{c}"))
+        .collect::<Vec<_>>()
+        .join(", ");
+    let fresh = slice.len() >= FRESH_FROM;
+    let mut facts: Vec<&dyn Param> = vec![l, l, tenant];
+    facts.extend(slice.iter().map(|u| u as &dyn Param));
+    let mut groups: Vec<&dyn Param> = vec![tenant];
+    groups.extend(slice.iter().map(|u| u as &dyn Param));
+    groups.push(tenant);
+    groups.extend(slice.iter().map(|u| u as &dyn Param));
+    groups.push(tenant);
+    let FactRows {
+        facts: fact_rows,
+        edges,
+    } = into;
+    [
+        Read {
+            sql: format!(
+                "SELECT u.id, u.active, o.kind, {seat_cols} FROM users u
+                   LEFT JOIN overrides o ON o.license_rk = ? AND o.user_id = u.id
+                   LEFT JOIN seats s ON s.license_rk = ? AND s.user_id = u.id
+                 WHERE u.tenant = ? AND u.id IN ({marks})"
+            ),
+            params: facts,
+            fresh,
+            row: Box::new(move |r| {
+                let kind: Option<String> = r.get(2)?;
+                let seat = match r.get::<_, Option<String>>(3)? {
+                    Some(_) => Some(seat_row_at(r, 3)?),
+                    None => None,
+                };
+                fact_rows.push((r.get(0)?, r.get(1)?, kind, seat));
+                Ok(())
+            }),
+        },
+        Read {
+            sql: format!(
+                "WITH d (member, parent) AS (
+                     SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
                      WHERE m.tenant = ? AND m.member_id IN ({marks})
                      UNION
                      SELECT u.id, g.id FROM users u
                        JOIN group_members m ON m.tenant = u.tenant AND m.member_id = u.external_id
                        JOIN groups g ON g.rk = m.group_rk
-                     WHERE u.tenant = ? AND u.id IN ({marks}) AND u.external_id IS NOT NULL"
-                ),
-                slice.len(),
-                params.as_slice(),
-                |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-            )?;
-            let mut above = Vec::new();
-            for (member, parent) in edges {
-                if !known.group_parents.contains_key(&parent) {
-                    above.push(parent.clone());
+                     WHERE u.tenant = ? AND u.id IN ({marks}) AND u.external_id IS NOT NULL
+                 )
+                 SELECT member, parent, CAST(0 AS BIGINT) FROM d
+                 UNION ALL
+                 SELECT m.member_id, g.id, CAST(1 AS BIGINT) FROM group_members m JOIN groups g ON g.rk = m.group_rk
+                 WHERE m.tenant = ? AND m.member_id IN (SELECT parent FROM d)"
+            ),
+            params: groups,
+            fresh,
+            row: Box::new(move |r| {
+                edges.push((r.get(0)?, r.get(1)?, r.get(2)?));
+                Ok(())
+            }),
+        },
+    ]
+}
+
+impl Known {
+    /// Takes what [`fact_reads`] read for license `l`.
+    fn take(&mut self, l: LicenseKey, rows: FactRows) {
+        for (id, active, kind, seat) in rows.facts {
+            self.active.insert(id.clone(), Some(active));
+            self.overrides.insert(
+                id.clone(),
+                kind.map(|k| OverrideKind::parse(&k).unwrap_or(OverrideKind::Exclude)),
+            );
+            self.seats.insert((l, id), seat);
+        }
+        // The users' groups have had their own groups read: known (none, when no row says
+        // otherwise), unless an earlier slice knew them.
+        let mut fresh: HashMap<GroupId, Vec<GroupId>> = HashMap::new();
+        for (member, parent, level) in &rows.edges {
+            if *level == 0 {
+                self.user_parents
+                    .entry(member.clone())
+                    .or_default()
+                    .push(parent.clone());
+                if !self.group_parents.contains_key(parent) {
+                    fresh.entry(parent.clone()).or_default();
                 }
-                known.user_parents.entry(member).or_default().push(parent);
-            }
-            // Then the groups above them, a level per statement (read once per run: a
-            // group known from an earlier slice is not read again). A walk written as one
-            // recursive statement was planned with a scan of every membership per level.
-            while !above.is_empty() {
-                above.sort();
-                above.dedup();
-                let mut next = Vec::new();
-                for (marks, groups) in in_slices(&above) {
-                    let mut params: Vec<&dyn Param> = vec![&self.tenant];
-                    params.extend(groups.iter().map(|g| g as &dyn Param));
-                    for g in &groups {
-                        known.group_parents.entry((*g).to_owned()).or_default();
-                    }
-                    let edges = self.c.query_in(
-                        &format!(
-                            "SELECT m.member_id, g.id FROM group_members m JOIN groups g ON g.rk = m.group_rk
-                             WHERE m.tenant = ? AND m.member_id IN ({marks})"
-                        ),
-                        groups.len(),
-                        params.as_slice(),
-                        |r| Ok((r.get::<_, String>(0)?, r.get::<_, String>(1)?)),
-                    )?;
-                    for (member, parent) in edges {
-                        if !known.group_parents.contains_key(&parent) {
-                            next.push(parent.clone());
-                        }
-                        let list = known.group_parents.entry(member).or_default();
-                        if !list.contains(&parent) {
-                            list.push(parent);
-                        }
-                    }
-                }
-                above = next;
             }
         }
-        Ok(())
+        for (member, parent, level) in rows.edges {
+            if level == 1 {
+                if let Some(list) = fresh.get_mut(&member) {
+                    if !list.contains(&parent) {
+                        list.push(parent);
+                    }
+                }
+            }
+        }
+        self.group_parents.extend(fresh);
     }
 }
 
+/// A license's policy with its counters, mode, whether any selector limits it, and its
+/// notified levels: the first thing every run asks of a license, in one statement.
+const POLICY_SQL: &str =
+    "SELECT l.seats, l.auto_promote, l.grace_seconds, l.on_capacity_lowered, l.free_on_delete,
+            t.hold_threshold_percent, t.hold_min_seats, t.hold_window_seconds, l.overage, l.overage_percent,
+            l.granted, l.releasing, l.blocked, l.mode,
+            EXISTS (SELECT 1 FROM license_groups g WHERE g.license_rk = l.rk
+                    AND (g.reserve > 0 OR g.max_seats IS NOT NULL)),
+            l.alert_level, l.overage_notified
+     FROM licenses l JOIN tenants t ON t.rk = l.tenant WHERE l.rk = ? AND l.tenant = ?";
+
+/// The groups a license selects (resolved selectors).
+const SELECTED_SQL: &str =
+    "SELECT DISTINCT group_id FROM license_groups WHERE license_rk = ? AND tenant = ? AND group_id IS NOT NULL";
+
+/// A row of [`POLICY_SQL`], read.
+struct PolicyRow {
+    policy: Policy,
+    /// Seats, and the extra seats of the agreed overage.
+    terms: (i64, i64),
+    counts: Counts,
+    observing: bool,
+    /// Some selector carries a reserve or a ceiling.
+    limited: bool,
+    /// Alert level, overage, overage percent, overage notified.
+    levels: [i64; 4],
+}
+
+fn policy_row(r: &Row) -> Result<PolicyRow> {
+    let lowered: String = r.get(3)?;
+    let seats: i64 = r.get(0)?;
+    let extra = crate::capacity::overage_seats(seats, r.get(8)?, r.get(9)?);
+    let mode: String = r.get(13)?;
+    Ok(PolicyRow {
+        policy: Policy {
+            // The agreed overage is granted like seats (use above `seats` is billed).
+            capacity: seats + extra,
+            auto_promote: r.get(1)?,
+            grace_ms: r.get::<_, i64>(2)? * 1000,
+            on_lowered: OnLowered::parse(&lowered).unwrap_or(OnLowered::Keep),
+            free_on_delete: r.get(4)?,
+            breaker: Breaker {
+                percent: r.get(5)?,
+                min_seats: r.get(6)?,
+                window_ms: r.get::<_, i64>(7)? * 1000,
+            },
+            pools: Vec::new(),
+        },
+        terms: (seats, extra),
+        counts: Counts {
+            granted: r.get(10)?,
+            releasing: r.get(11)?,
+            blocked: r.get(12)?,
+        },
+        observing: mode == "observe",
+        limited: r.get(14)?,
+        levels: [r.get(15)?, r.get(8)?, r.get(9)?, r.get(16)?],
+    })
+}
+
 impl TxSeats<'_> {
+    /// Keeps what a license's policy row says (terms, levels, mode, counters unless this run
+    /// moves them already) and returns its policy, with its pools when limited.
+    fn adopt(&mut self, l: LicenseKey, read: Option<PolicyRow>) -> Result<Option<Policy>> {
+        let Some(row) = read else {
+            return Ok(None);
+        };
+        self.terms.insert(l, row.terms);
+        self.levels.insert(l, row.levels);
+        self.observing.entry(l).or_insert(row.observing);
+        self.counters.entry(l).or_insert(Counters {
+            now: row.counts,
+            changed: false,
+            new_generation: false,
+        });
+        let mut policy = row.policy;
+        if row.limited {
+            policy.pools = pool_rules(self.c, l)?;
+        }
+        Ok(Some(policy))
+    }
+
     /// License `l`'s use as this run leaves it, with its notified levels as read with its
     /// policy: `Some(None)` when it observes (it notifies nothing), `None` when this run did
     /// not read it. Only after [`TxSeats::flush`].
@@ -497,72 +778,22 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn policy(&mut self, l: LicenseKey) -> Result<Option<Policy>> {
-        // With the license's counters, its mode and whether any selector limits it, in the
-        // same read: the first thing every run asks of a license costs one statement.
+        if let Some(p) = self.policies.remove(&l) {
+            return Ok(p);
+        }
         let read = self
             .c
-            .prepare_cached(
-                "SELECT l.seats, l.auto_promote, l.grace_seconds, l.on_capacity_lowered, l.free_on_delete,
-                        t.hold_threshold_percent, t.hold_min_seats, t.hold_window_seconds, l.overage, l.overage_percent,
-                        l.granted, l.releasing, l.blocked, l.mode,
-                        EXISTS (SELECT 1 FROM license_groups g WHERE g.license_rk = l.rk
-                                AND (g.reserve > 0 OR g.max_seats IS NOT NULL)),
-                        l.alert_level, l.overage_notified
-                 FROM licenses l JOIN tenants t ON t.rk = l.tenant WHERE l.rk = ? AND l.tenant = ?",
-            )?
-            .query_row(params![l, self.tenant], |r| {
-                let lowered: String = r.get(3)?;
-                let seats: i64 = r.get(0)?;
-                let extra = crate::capacity::overage_seats(seats, r.get(8)?, r.get(9)?);
-                let policy = Policy {
-                    // The agreed overage is granted like seats (use above `seats` is billed).
-                    capacity: seats + extra,
-                    auto_promote: r.get(1)?,
-                    grace_ms: r.get::<_, i64>(2)? * 1000,
-                    on_lowered: OnLowered::parse(&lowered).unwrap_or(OnLowered::Keep),
-                    free_on_delete: r.get(4)?,
-                    breaker: Breaker {
-                        percent: r.get(5)?,
-                        min_seats: r.get(6)?,
-                        window_ms: r.get::<_, i64>(7)? * 1000,
-                    },
-                    pools: Vec::new(),
-                };
-                let counts = Counts {
-                    granted: r.get(10)?,
-                    releasing: r.get(11)?,
-                    blocked: r.get(12)?,
-                };
-                let mode: String = r.get(13)?;
-                let limited: bool = r.get(14)?;
-                let levels = [r.get(15)?, r.get(8)?, r.get(9)?, r.get(16)?];
-                Ok((policy, (seats, extra), counts, mode == "observe", limited, levels))
-            })
+            .prepare_cached(POLICY_SQL)?
+            .query_row(params![l, self.tenant], policy_row)
             .optional()?;
-        let Some((mut policy, terms, counts, observing, limited, levels)) = read else {
-            return Ok(None);
-        };
-        self.terms.insert(l, terms);
-        self.levels.insert(l, levels);
-        self.observing.entry(l).or_insert(observing);
-        // The counters as read, unless this run already moves them.
-        self.counters.entry(l).or_insert(Counters {
-            now: counts,
-            changed: false,
-            new_generation: false,
-        });
-        if limited {
-            policy.pools = pool_rules(self.c, l)?;
-        }
-        Ok(Some(policy))
+        self.adopt(l, read)
     }
 
     fn selected_groups(&mut self, l: LicenseKey) -> Result<Vec<GroupId>> {
-        strings(
-            self.c,
-            "SELECT DISTINCT group_id FROM license_groups WHERE license_rk = ? AND tenant = ? AND group_id IS NOT NULL",
-            params![l, self.tenant],
-        )
+        if let Some(groups) = self.selected.remove(&l) {
+            return Ok(groups);
+        }
+        strings(self.c, SELECTED_SQL, params![l, self.tenant])
     }
 
     fn override_of(&mut self, l: LicenseKey, user: &str) -> Result<Option<OverrideKind>> {

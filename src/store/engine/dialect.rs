@@ -75,6 +75,10 @@ thread_local! {
     static LAST_ORDER: std::cell::Cell<i64> = const { std::cell::Cell::new(0) };
 }
 
+/// PostgreSQL's stamp of [`next_order`] (parameters: the instant in microseconds, the tenant).
+pub(in crate::store) const NEXT_ORDER_POSTGRES: &str =
+    "UPDATE tenants SET last_order = GREATEST(last_order + 1, ?) WHERE rk = ? RETURNING last_order";
+
 /// A strictly increasing microsecond stamp, never behind `at`, so that stamps follow the order
 /// changes are applied in. On SQLite write jobs run one after another on the store's writer
 /// thread, which keeps the last stamp. On PostgreSQL the tenant's jobs run one after another
@@ -86,10 +90,8 @@ pub(in crate::store) fn next_order(c: &Db, tenant: TenantKey, at: Millis) -> Res
             last.set(v);
             v
         })),
-        Engine::Postgres => c.query_row(
-            "UPDATE tenants SET last_order = GREATEST(last_order + 1, ?) WHERE rk = ? RETURNING last_order",
-            params![at * 1000, tenant],
-            |r| r.get(0),
-        ),
+        Engine::Postgres => c.query_row(NEXT_ORDER_POSTGRES, params![at * 1000, tenant], |r| {
+            r.get(0)
+        }),
     }
 }

@@ -171,9 +171,23 @@ impl PgClient {
         writes: &[Write],
         then: Then,
     ) -> std::result::Result<Done, Error> {
+        Ok(self
+            .pipeline_many(before, writes, vec![then])?
+            .pop()
+            .unwrap_or(Done::Nothing))
+    }
+
+    /// As [`PgClient::pipeline`], ending with several statements: their answers, in order.
+    pub fn pipeline_many(
+        &mut self,
+        before: Option<&str>,
+        writes: &[Write],
+        thens: Vec<Then>,
+    ) -> std::result::Result<Vec<Done>, Error> {
         let c = &self.client;
+        let kept = writes.len() + usize::from(before.is_some());
         self.rt.block_on(async move {
-            let mut all: Vec<Pending> = Vec::with_capacity(writes.len() + 2);
+            let mut all: Vec<Pending> = Vec::with_capacity(kept + thens.len());
             if let Some(b) = before {
                 all.push(Box::pin(async move {
                     c.batch_execute(b).await.map(|()| Done::Nothing)
@@ -186,20 +200,22 @@ impl PgClient {
                     c.execute(&w.statement, &params).await.map(Done::Count)
                 }));
             }
-            match then {
-                Then::Query(st, params) => all.push(Box::pin(async move {
-                    c.query(st, params).await.map(Done::Rows)
-                })),
-                Then::Fresh(sql, params) => all.push(Box::pin(async move {
-                    c.query_typed(sql, params).await.map(Done::Rows)
-                })),
-                Then::Execute(st, params) => all.push(Box::pin(async move {
-                    c.execute(st, params).await.map(Done::Count)
-                })),
-                Then::Simple(sql) => all.push(Box::pin(async move {
-                    c.batch_execute(sql).await.map(|()| Done::Nothing)
-                })),
-                Then::Nothing => {}
+            for then in thens {
+                match then {
+                    Then::Query(st, params) => all.push(Box::pin(async move {
+                        c.query(st, params).await.map(Done::Rows)
+                    })),
+                    Then::Fresh(sql, params) => all.push(Box::pin(async move {
+                        c.query_typed(sql, params).await.map(Done::Rows)
+                    })),
+                    Then::Execute(st, params) => all.push(Box::pin(async move {
+                        c.execute(st, params).await.map(Done::Count)
+                    })),
+                    Then::Simple(sql) => all.push(Box::pin(async move {
+                        c.batch_execute(sql).await.map(|()| Done::Nothing)
+                    })),
+                    Then::Nothing => {}
+                }
             }
             // Each request is queued for the socket at its future's first poll: polling every
             // one once, in order, sends them in order before any answer is awaited.
@@ -215,14 +231,15 @@ impl PgClient {
             })
             .await;
             let mut first_error = None;
-            let mut last = Done::Nothing;
-            for (f, a) in all.into_iter().zip(answers) {
+            let mut done = Vec::new();
+            for (i, (f, a)) in all.into_iter().zip(answers).enumerate() {
                 let r = match a {
                     Some(r) => r,
                     None => f.await,
                 };
                 match r {
-                    Ok(done) => last = done,
+                    Ok(d) if i >= kept => done.push(d),
+                    Ok(_) => {}
                     Err(e) => {
                         first_error.get_or_insert(e);
                     }
@@ -230,7 +247,7 @@ impl PgClient {
             }
             match first_error {
                 Some(e) => Err(e),
-                None => Ok(last),
+                None => Ok(done),
             }
         })
     }

@@ -323,6 +323,59 @@ impl PgSession {
         }
     }
 
+    /// Several reads in one round trip (with what waits to be sent before them): each one's
+    /// rows, in order. A read marked fresh is planned for its parameters (`query_fresh`).
+    fn query_many(
+        &mut self,
+        reads: &[(&str, Vec<&dyn Param>, bool)],
+    ) -> Result<Vec<Vec<postgres::Row>>> {
+        self.rest();
+        let statements = reads
+            .iter()
+            .map(|(sql, _, _)| self.prepare(sql))
+            .collect::<Result<Vec<_>>>()?;
+        let params: Vec<Vec<&(dyn postgres::types::ToSql + Sync)>> =
+            reads.iter().map(|(_, p, _)| pg_params(p)).collect();
+        let texts: Vec<String> = reads
+            .iter()
+            .map(|(sql, _, fresh)| {
+                if *fresh {
+                    placeholders(sql)
+                } else {
+                    String::new()
+                }
+            })
+            .collect();
+        let typed: Vec<Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)>> =
+            statements
+                .iter()
+                .zip(&params)
+                .map(|(st, p)| p.iter().copied().zip(st.params().iter().cloned()).collect())
+                .collect();
+        let thens = reads
+            .iter()
+            .enumerate()
+            .map(|(i, (_, _, fresh))| {
+                if *fresh {
+                    Then::Fresh(&texts[i], typed[i].as_slice())
+                } else {
+                    Then::Query(&statements[i], params[i].as_slice())
+                }
+            })
+            .collect();
+        let writes = std::mem::take(&mut self.later);
+        let before = self.pending.take();
+        Ok(self
+            .client
+            .pipeline_many(before.as_deref(), &writes, thens)?
+            .into_iter()
+            .map(|d| match d {
+                Done::Rows(rows) => rows,
+                _ => Vec::new(),
+            })
+            .collect())
+    }
+
     fn execute(&mut self, sql: &str, params: &[&dyn Param]) -> Result<u64> {
         self.rest();
         let st = self.prepare(sql)?;
@@ -366,6 +419,18 @@ impl PgSession {
         self.settle()
     }
 }
+
+/// One read of [`Db::read_many`]: its statement, parameters, whether it is planned afresh
+/// (an `IN` list of [`FRESH_FROM`] keys or more, see [`Db::query_in`]), and what takes each row.
+pub struct Read<'a> {
+    pub sql: String,
+    pub params: Vec<&'a dyn Param>,
+    pub fresh: bool,
+    pub row: TakeRow<'a>,
+}
+
+/// What takes each row of a [`Read`].
+pub type TakeRow<'a> = Box<dyn FnMut(&Row) -> Result<()> + 'a>;
 
 /// A connection inside a transaction (or a read snapshot), of either engine.
 #[derive(Clone, Copy)]
@@ -487,6 +552,35 @@ impl<'a> Db<'a> {
             self.query_fresh(sql, params, f)
         } else {
             self.prepare_cached(sql)?.query_all(params, f)
+        }
+    }
+
+    /// Runs reads that do not depend on each other: PostgreSQL sends them together and waits
+    /// once; SQLite runs them one after another. Each read's rows go to its function.
+    pub fn read_many(&self, reads: Vec<Read<'_>>) -> Result<()> {
+        match self {
+            Db::Sqlite(_) => {
+                for mut r in reads {
+                    let mut st = self.prepare_cached(&r.sql)?;
+                    for row in st.query_map(r.params.as_slice(), |row| (r.row)(row))? {
+                        row?;
+                    }
+                }
+                Ok(())
+            }
+            Db::Postgres(s) => {
+                let list: Vec<(&str, Vec<&dyn Param>, bool)> = reads
+                    .iter()
+                    .map(|r| (r.sql.as_str(), r.params.clone(), r.fresh))
+                    .collect();
+                let rows = s.borrow_mut().query_many(&list)?;
+                for (mut r, rows) in reads.into_iter().zip(rows) {
+                    for row in &rows {
+                        (r.row)(&Row::Postgres(row))?;
+                    }
+                }
+                Ok(())
+            }
         }
     }
 

@@ -124,14 +124,19 @@ pub enum Outcome {
 
 /// The enabled endpoints that receive `tenant`'s events, with their subscriptions.
 pub(in crate::store) fn endpoints(c: &Db, tenant: TenantKey) -> Result<Vec<(i64, Events)>> {
-    let mut st = c.prepare_cached(
-        "SELECT rk, events FROM webhooks WHERE (tenant = ? OR tenant IS NULL) AND enabled ORDER BY rk",
-    )?;
-    st.query_all([tenant], |r| {
-        let events: String = r.get(1)?;
-        let names: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
-        Ok((r.get(0)?, Events::parse(&names).unwrap_or_default()))
-    })
+    c.prepare_cached(ENDPOINTS_SQL)?
+        .query_all([tenant], endpoint_row)
+}
+
+/// The enabled endpoints that receive a tenant's events ([`endpoints`]).
+pub(in crate::store) const ENDPOINTS_SQL: &str =
+    "SELECT rk, events FROM webhooks WHERE (tenant = ? OR tenant IS NULL) AND enabled ORDER BY rk";
+
+/// A row of [`ENDPOINTS_SQL`]: the endpoint and the events it takes.
+pub(in crate::store) fn endpoint_row(r: &crate::store::engine::sql::Row) -> Result<(i64, Events)> {
+    let events: String = r.get(1)?;
+    let names: Vec<String> = serde_json::from_str(&events).unwrap_or_default();
+    Ok((r.get(0)?, Events::parse(&names).unwrap_or_default()))
 }
 
 /// `{id, name}` of the tenant.
