@@ -6,7 +6,7 @@
 
 use crate::alloc::{Allocator, Cause, Change, LicenseKey, Millis, Report, UserId};
 use crate::store::allocation::tx_seats::TxSeats;
-use crate::store::engine::sql::{in_slices, params, Db, OptionalExtension, Param};
+use crate::store::engine::sql::{in_slices, params, Db, OptionalExtension, Param, Read, FRESH_FROM};
 use crate::store::{Result, TenantKey};
 
 /// As [`allocate`], for a run in which an admin grants `user` a seat by hand (the promotion's
@@ -128,50 +128,64 @@ pub(in crate::store) fn reach(
     group: &str,
     members: &[String],
 ) -> Result<Reach> {
-    // The group and every group above it, and the licenses selecting any: one statement (the
-    // group's row is there: it was written, or is about to be deleted).
-    let licenses: Vec<LicenseKey> = c
-        .prepare_cached(
-            "WITH RECURSIVE up(g) AS (
-                 SELECT id FROM groups WHERE tenant = ? AND id = ?
-               UNION
-                 SELECT p.id FROM up JOIN group_members m ON m.tenant = ? AND m.member_id = up.g
-                   JOIN groups p ON p.rk = m.group_rk
-             )
-             SELECT DISTINCT license_rk FROM license_groups
-             WHERE tenant = ? AND group_id IN (SELECT g FROM up) ORDER BY license_rk",
-        )?
-        .query_all(params![tenant, group, tenant, tenant], |r| r.get(0))?;
+    // The group and every group above it, and the licenses selecting any (one statement; the
+    // group's row is there: it was written, or is about to be deleted), and each member as a
+    // user (by id or externalId) or a nested group (one statement a slice): read together.
+    let mut licenses: Vec<LicenseKey> = Vec::new();
+    let slices: Vec<(String, Vec<&str>)> = in_slices(members).collect();
+    let mut found: Vec<Vec<(String, bool)>> = slices.iter().map(|_| Vec::new()).collect();
+    {
+        let mut reads = vec![Read {
+            sql: "WITH RECURSIVE up(g) AS (
+                      SELECT id FROM groups WHERE tenant = ? AND id = ?
+                    UNION
+                      SELECT p.id FROM up JOIN group_members m ON m.tenant = ? AND m.member_id = up.g
+                        JOIN groups p ON p.rk = m.group_rk
+                  )
+                  SELECT DISTINCT license_rk FROM license_groups
+                  WHERE tenant = ? AND group_id IN (SELECT g FROM up) ORDER BY license_rk"
+                .to_owned(),
+            params: vec![&tenant, &group, &tenant, &tenant],
+            fresh: false,
+            row: Box::new(|r| {
+                licenses.push(r.get(0)?);
+                Ok(())
+            }),
+        }];
+        for ((marks, slice), found) in slices.iter().zip(found.iter_mut()) {
+            let mut params: Vec<&dyn Param> = Vec::with_capacity(3 * slice.len() + 3);
+            for _ in 0..3 {
+                params.push(&tenant);
+                params.extend(slice.iter().map(|m| m as &dyn Param));
+            }
+            reads.push(Read {
+                sql: format!(
+                    "SELECT id, CAST(0 AS BIGINT) FROM users WHERE tenant = ? AND id IN ({marks})
+                     UNION ALL SELECT id, CAST(0 AS BIGINT) FROM users WHERE tenant = ? AND external_id IN ({marks})
+                     UNION ALL SELECT id, CAST(1 AS BIGINT) FROM groups WHERE tenant = ? AND id IN ({marks})"
+                ),
+                params,
+                fresh: slice.len() >= FRESH_FROM,
+                row: Box::new(move |r| {
+                    found.push((r.get(0)?, r.get::<_, i64>(1)? == 1));
+                    Ok(())
+                }),
+            });
+        }
+        c.read_many(reads)?;
+    }
     let mut users = Vec::new();
     if licenses.is_empty() {
         // No license selects the group or a group above it: its members' seats cannot change
         // (a large group no license uses costs its own rows only).
         return Ok(Reach { licenses, users });
     }
-    // Each member as a user (by id or externalId) or a nested group: one statement a slice.
     let mut nested = Vec::new();
-    for (marks, slice) in in_slices(members) {
-        let mut args: Vec<&dyn Param> = Vec::with_capacity(3 * slice.len() + 3);
-        for _ in 0..3 {
-            args.push(&tenant);
-            args.extend(slice.iter().map(|m| m as &dyn Param));
-        }
-        let found = c.query_in(
-            &format!(
-                "SELECT id, CAST(0 AS BIGINT) FROM users WHERE tenant = ? AND id IN ({marks})
-                 UNION ALL SELECT id, CAST(0 AS BIGINT) FROM users WHERE tenant = ? AND external_id IN ({marks})
-                 UNION ALL SELECT id, CAST(1 AS BIGINT) FROM groups WHERE tenant = ? AND id IN ({marks})"
-            ),
-            slice.len(),
-            args.as_slice(),
-            |r| Ok((r.get::<_, String>(0)?, r.get::<_, i64>(1)? == 1)),
-        )?;
-        for (id, is_group) in found {
-            if is_group {
-                nested.push(id);
-            } else {
-                users.push(id);
-            }
+    for (id, is_group) in found.into_iter().flatten() {
+        if is_group {
+            nested.push(id);
+        } else {
+            users.push(id);
         }
     }
     nested.sort();

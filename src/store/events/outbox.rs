@@ -294,7 +294,7 @@ pub(crate) fn after_allocation(
     report: &Report,
     known: impl Fn(LicenseKey) -> Option<Option<Use>>,
 ) -> Result<()> {
-    record_blocked_users(c, tenant, at, &report.newly_blocked)?;
+    record_blocked_users(c, tenant, at, &report.newly_blocked, &known)?;
     for l in &report.touched {
         match known(*l) {
             Some(Some(u)) => check_use(c, tenant, *l, at, &u)?,
@@ -314,14 +314,17 @@ pub(crate) fn record_blocked(
     report: &mut crate::alloc::Report,
 ) -> Result<()> {
     let blocked = std::mem::take(&mut report.newly_blocked);
-    record_blocked_users(c, tenant, at, &blocked)
+    record_blocked_users(c, tenant, at, &blocked, &|_| None)
 }
 
+/// `known`, as [`after_allocation`]'s: a license known to observe records nothing, one known to
+/// enforce is not read again.
 fn record_blocked_users(
     c: &Db,
     tenant: TenantKey,
     at: Millis,
     blocked: &[(LicenseKey, crate::alloc::UserId)],
+    known: &impl Fn(LicenseKey) -> Option<Option<Use>>,
 ) -> Result<()> {
     let mut per_license: std::collections::BTreeMap<LicenseKey, usize> = Default::default();
     for (l, _) in blocked {
@@ -335,7 +338,11 @@ fn record_blocked_users(
                 ..Default::default()
             })
         });
-        record_each(c, tenant, Kind::Blocked, l, at, n, items)?;
+        match known(l) {
+            Some(Some(_)) => write_each(c, tenant, Kind::Blocked, l, at, n, items)?,
+            Some(None) => {}
+            None => record_each(c, tenant, Kind::Blocked, l, at, n, items)?,
+        }
     }
     Ok(())
 }
