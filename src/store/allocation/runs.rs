@@ -6,7 +6,9 @@
 
 use crate::alloc::{Allocator, Cause, Change, LicenseKey, Millis, Report, UserId};
 use crate::store::allocation::tx_seats::TxSeats;
-use crate::store::engine::sql::{in_slices, params, Db, OptionalExtension, Param, Read, FRESH_FROM};
+use crate::store::engine::sql::{
+    in_slices, params, Db, OptionalExtension, Param, Read, FRESH_FROM,
+};
 use crate::store::{Result, TenantKey};
 
 /// As [`allocate`], for a run in which an admin grants `user` a seat by hand (the promotion's

@@ -3,7 +3,7 @@
 
 use crate::store::engine::sql::strings;
 use crate::store::engine::sql::{
-    in_slices, params, Db, OptionalExtension, Param, Read, Row, FRESH_FROM,
+    in_slices, params, Db, Engine, OptionalExtension, Param, Read, Row, FRESH_FROM,
 };
 
 use std::collections::HashMap;
@@ -273,8 +273,17 @@ impl TxSeats<'_> {
         for (marks, slice) in in_slices(users) {
             let mut rows = FactRows::default();
             let tenant = self.tenant;
-            self.c
-                .read_many(fact_reads(&l, &tenant, &marks, &slice, &mut rows).into())?;
+            self.c.read_many(
+                fact_reads(
+                    self.c.engine() == Engine::Postgres,
+                    &l,
+                    &tenant,
+                    &marks,
+                    &slice,
+                    &mut rows,
+                )
+                .into(),
+            )?;
             self.known.take(l, rows);
             self.read_above()?;
         }
@@ -354,7 +363,7 @@ impl TxSeats<'_> {
         licenses: &[LicenseKey],
         users: &[UserId],
     ) -> Result<i64> {
-        let sqlite = self.c.engine() == crate::store::engine::sql::Engine::Sqlite;
+        let sqlite = self.c.engine() == Engine::Sqlite;
         let mut order = 0;
         if sqlite {
             order = crate::store::engine::dialect::next_order(self.c, self.tenant, now)?;
@@ -425,7 +434,7 @@ impl TxSeats<'_> {
                 });
             }
             if let (Some(l), Some((marks, slice))) = (facts_of.as_ref(), slices.first()) {
-                reads.extend(fact_reads(l, &tenant, marks, slice, &mut rows));
+                reads.extend(fact_reads(!sqlite, l, &tenant, marks, slice, &mut rows));
             }
             self.c.read_many(reads)?;
         }
@@ -458,6 +467,7 @@ struct FactRows {
 /// user's activity, override and seat; and each user's groups (listed by id or by externalId)
 /// with those groups' own groups. Sent together ([`Db::read_many`]).
 fn fact_reads<'a>(
+    postgres: bool,
     l: &'a LicenseKey,
     tenant: &'a TenantKey,
     marks: &str,
@@ -470,6 +480,18 @@ fn fact_reads<'a>(
         .collect::<Vec<_>>()
         .join(", ");
     let fresh = slice.len() >= FRESH_FROM;
+    // On PostgreSQL the seat is looked up by its key for each user (`OFFSET 0` keeps the
+    // planner from joining otherwise): a selection's own seats are not in the statistics until
+    // it commits, and a join planned for a license of no seats read every seat the selection
+    // had written, for each slice. SQLite has no LATERAL, and looks each up by key anyway.
+    let seat_join = if postgres {
+        format!(
+            "LEFT JOIN LATERAL (SELECT {SEAT_COLS} FROM seats
+                                WHERE license_rk = ? AND user_id = u.id OFFSET 0) AS s ON TRUE"
+        )
+    } else {
+        "LEFT JOIN seats s ON s.license_rk = ? AND s.user_id = u.id".to_owned()
+    };
     let mut facts: Vec<&dyn Param> = vec![l, l, tenant];
     facts.extend(slice.iter().map(|u| u as &dyn Param));
     let mut groups: Vec<&dyn Param> = vec![tenant];
@@ -486,7 +508,7 @@ fn fact_reads<'a>(
             sql: format!(
                 "SELECT u.id, u.active, o.kind, {seat_cols} FROM users u
                    LEFT JOIN overrides o ON o.license_rk = ? AND o.user_id = u.id
-                   LEFT JOIN seats s ON s.license_rk = ? AND s.user_id = u.id
+                   {seat_join}
                  WHERE u.tenant = ? AND u.id IN ({marks})"
             ),
             params: facts,
