@@ -480,19 +480,27 @@ fn fact_reads<'a>(
         .collect::<Vec<_>>()
         .join(", ");
     let fresh = slice.len() >= FRESH_FROM;
-    // On PostgreSQL the seat is looked up by its key for each user (`OFFSET 0` keeps the
-    // planner from joining otherwise): a selection's own seats are not in the statistics until
-    // it commits, and a join planned for a license of no seats read every seat the selection
-    // had written, for each slice. SQLite has no LATERAL, and looks each up by key anyway.
-    let seat_join = if postgres {
-        format!(
-            "LEFT JOIN LATERAL (SELECT {SEAT_COLS} FROM seats
-                                WHERE license_rk = ? AND user_id = u.id OFFSET 0) AS s ON TRUE"
+    // On PostgreSQL each user's seats are looked up by user (`OFFSET 0` keeps the planner from
+    // joining otherwise), the license chosen among them after. A selection's own seats are not
+    // in the statistics until it commits: a join planned for a license of no seats read every
+    // seat the selection had written, for each slice, and even a lookup by the seat's key was
+    // planned on the waitlist's index, whose user is its last column (every seat of the
+    // license read for each user). By user, only `seats_user` can serve. SQLite has no
+    // LATERAL, and looks each seat up by its key.
+    let (seat_join, mut facts): (String, Vec<&dyn Param>) = if postgres {
+        (
+            format!(
+                "LEFT JOIN LATERAL (SELECT {SEAT_COLS}, license_rk FROM seats
+                                    WHERE tenant = ? AND user_id = u.id OFFSET 0) AS s ON s.license_rk = ?"
+            ),
+            vec![l, tenant, l, tenant],
         )
     } else {
-        "LEFT JOIN seats s ON s.license_rk = ? AND s.user_id = u.id".to_owned()
+        (
+            "LEFT JOIN seats s ON s.license_rk = ? AND s.user_id = u.id".to_owned(),
+            vec![l, l, tenant],
+        )
     };
-    let mut facts: Vec<&dyn Param> = vec![l, l, tenant];
     facts.extend(slice.iter().map(|u| u as &dyn Param));
     let mut groups: Vec<&dyn Param> = vec![tenant];
     groups.extend(slice.iter().map(|u| u as &dyn Param));
