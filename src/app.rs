@@ -65,7 +65,7 @@ fn spawn_call_recorder(store: Store) -> tokio::task::JoinHandle<()> {
     })
 }
 
-/// Every two seconds, the write path's tables whose rows changed by a tenth are analyzed on
+/// Every two seconds, the write path's tables that grew by a fifth are analyzed on
 /// PostgreSQL (`Store::keep_statistics`).
 fn spawn_statistics_keeper(store: Store) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {

@@ -141,8 +141,10 @@ pub(in crate::store) fn reach(
             sql: "WITH RECURSIVE up(g) AS (
                       SELECT id FROM groups WHERE tenant = ? AND id = ?
                     UNION
-                      SELECT p.id FROM up JOIN group_members m ON m.tenant = ? AND m.member_id = up.g
-                        JOIN groups p ON p.rk = m.group_rk
+                      -- CROSS JOIN keeps this order on SQLite (each group's parents by index;
+                      -- left to itself it walked every membership of the tenant).
+                      SELECT p.id FROM up CROSS JOIN group_members m CROSS JOIN groups p
+                      WHERE m.tenant = ? AND m.member_id = up.g AND p.rk = m.group_rk
                   )
                   SELECT DISTINCT license_rk FROM license_groups
                   WHERE tenant = ? AND group_id IN (SELECT g FROM up) ORDER BY license_rk"

@@ -403,9 +403,11 @@ const PLANNED_TABLES: [&str; 8] = [
 ];
 
 impl Store {
-    /// On PostgreSQL, analyzes each of the write path's tables whose rows changed by more than
-    /// a tenth since its statistics were taken (and by at least 500 rows); returns the tables
-    /// analyzed. Autovacuum does the same, but looks at a database once a minute: a fresh
+    /// On PostgreSQL, analyzes each of the write path's tables that grew by more than a fifth
+    /// (and 500 rows) since its statistics were taken, or was never analyzed; returns the
+    /// tables analyzed. Growth is what misleads the planner (rows updated in place, as a sync's
+    /// renames and deactivations, leave its estimates right, and analyzing 100,000 users costs
+    /// a third of a second). Autovacuum does the same, but looks at a database once a minute: a fresh
     /// tenant's first sync grows `users`, `group_members` and `seats` a hundredfold in that
     /// minute, and until they are analyzed the planner takes them for the few rows they had,
     /// scanning a whole table where an index finds a row (the multi-second stalls of a member
@@ -422,8 +424,8 @@ impl Store {
                 &format!(
                     "SELECT s.relname FROM pg_stat_user_tables s JOIN pg_class k ON k.oid = s.relid
                      WHERE s.schemaname = current_schema() AND s.relname IN ({names})
-                       AND s.n_mod_since_analyze > 500
-                       AND s.n_mod_since_analyze > CAST(0.1 * GREATEST(k.reltuples, 0) AS BIGINT)
+                       AND s.n_live_tup > 500
+                       AND (k.reltuples < 0 OR s.n_live_tup > 1.2 * k.reltuples + 500)
                      ORDER BY s.relname"
                 ),
                 [],
