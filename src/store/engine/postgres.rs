@@ -145,8 +145,12 @@ pub enum Lock {
     None,
 }
 
-/// The session setting that turns parallel query off (see [`Pg::open`]).
-const NO_PARALLEL: &str = "-c max_parallel_workers_per_gather=0";
+/// No parallel query on the store's pooled connections, set as each opens: every statement
+/// the store runs there reads a few rows by index, and a plan the planner costs above its
+/// parallel threshold (an `IN` list of 256 keys) waited milliseconds to start and stop its
+/// workers, under the tenant's lock. (A statement, not a startup option: poolers such as
+/// PgBouncer refuse unknown startup parameters.)
+const NO_PARALLEL: &str = "SET max_parallel_workers_per_gather = 0";
 
 impl Pg {
     /// Connects to `url`, creates the schema in an empty database or checks its version.
@@ -164,15 +168,6 @@ impl Pg {
             // An unreachable database fails readiness in seconds, not at the TCP timeout.
             config.connect_timeout(std::time::Duration::from_secs(5));
         }
-        // No parallel query on the store's connections: every statement the store runs reads
-        // a few rows by index, and a plan the planner costs above its parallel threshold (an
-        // `IN` list of 256 keys) waited milliseconds to start and stop its workers, under the
-        // tenant's lock. Options the URL gives come after, so an operator's setting wins.
-        let options = match config.get_options() {
-            Some(o) => format!("{NO_PARALLEL} {o}"),
-            None => NO_PARALLEL.to_owned(),
-        };
-        config.options(options);
         let point = crate::store::engine::postgres_point::PointReader::new(config.clone())?;
         let pg = Pg {
             config,
@@ -189,9 +184,9 @@ impl Pg {
     }
 
     fn connect(&self) -> Result<PgSession> {
-        Ok(PgSession::new(
-            crate::store::engine::postgres_client::PgClient::connect(&self.config)?,
-        ))
+        let mut client = crate::store::engine::postgres_client::PgClient::connect(&self.config)?;
+        client.batch_execute(NO_PARALLEL)?;
+        Ok(PgSession::new(client))
     }
 
     /// An idle connection, a new one while fewer than [`POOL`] are open, or else the next one
