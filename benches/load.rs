@@ -487,23 +487,7 @@ async fn main() {
             .request(m, format!("{base}/admin/v1{path}"))
             .bearer_auth(ADMIN)
     };
-    let t: Value = admin(Method::POST, "/tenants")
-        .json(&json!({"name": "load"}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let tenant = t["id"].as_str().unwrap().to_owned();
-    let tok: Value = admin(Method::POST, &format!("/tenants/{tenant}/tokens"))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
-    let token = tok["token"].as_str().unwrap().to_owned();
+    let (tenant, token) = new_tenant(&client, &base, "load").await;
 
     // The ceiling: a trivial endpoint of the same server.
     drive(
@@ -854,23 +838,7 @@ async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c:
     // Each tenant: its token, its users' ids, and its selected group.
     let mut setup: Vec<(String, Vec<String>, String)> = Vec::new();
     for t in 0..tenants {
-        let made: Value = admin(Method::POST, "/tenants")
-            .json(&json!({"name": format!("load-{t}")}))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let tenant = made["id"].as_str().unwrap().to_owned();
-        let tok: Value = admin(Method::POST, &format!("/tenants/{tenant}/tokens"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
-        let token = tok["token"].as_str().unwrap().to_owned();
+        let (tenant, token) = new_tenant(&client, &first.base, &format!("load-{t}")).await;
         let ids = Arc::new(std::sync::Mutex::new(vec![String::new(); per]));
         let (tk, out) = (token.clone(), ids.clone());
         drive_with(
@@ -996,6 +964,32 @@ async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c:
         each.join(", ")
     );
     second.stop();
+}
+
+/// Creates a tenant named `name` through the admin API at `base` and a SCIM token for it:
+/// (tenant id, token).
+async fn new_tenant(client: &Client, base: &str, name: &str) -> (String, String) {
+    let made: Value = client
+        .post(format!("{base}/admin/v1/tenants"))
+        .bearer_auth(ADMIN)
+        .json(&json!({ "name": name }))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    let tenant = made["id"].as_str().unwrap().to_owned();
+    let tok: Value = client
+        .post(format!("{base}/admin/v1/tenants/{tenant}/tokens"))
+        .bearer_auth(ADMIN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    (tenant, tok["token"].as_str().unwrap().to_owned())
 }
 
 /// A PATCH adding one member to a group, as bytes.

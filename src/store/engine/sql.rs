@@ -281,18 +281,20 @@ impl PgSession {
         Ok(s)
     }
 
+    /// Sends what waits to be sent (deferred statements, kept writes), then `then`: one round
+    /// trip; `then`'s answer.
+    fn after_kept(&mut self, then: Then) -> Result<Done> {
+        let writes = std::mem::take(&mut self.later);
+        let before = self.pending.take();
+        Ok(self.client.pipeline(before.as_deref(), &writes, then)?)
+    }
+
     fn query(&mut self, sql: &str, params: &[&dyn Param]) -> Result<Vec<postgres::Row>> {
         self.rest();
         let st = self.prepare(sql)?;
         let params = pg_params(params);
         if !self.later.is_empty() {
-            let writes = std::mem::take(&mut self.later);
-            let before = self.pending.take();
-            return match self.client.pipeline(
-                before.as_deref(),
-                &writes,
-                Then::Query(&st, &params),
-            )? {
+            return match self.after_kept(Then::Query(&st, &params))? {
                 Done::Rows(rows) => Ok(rows),
                 _ => Ok(Vec::new()),
             };
@@ -312,12 +314,7 @@ impl PgSession {
         let typed: Vec<(&(dyn postgres::types::ToSql + Sync), postgres::types::Type)> =
             pg_params(params).into_iter().zip(types).collect();
         let text = placeholders(sql);
-        let writes = std::mem::take(&mut self.later);
-        let before = self.pending.take();
-        match self
-            .client
-            .pipeline(before.as_deref(), &writes, Then::Fresh(&text, &typed))?
-        {
+        match self.after_kept(Then::Fresh(&text, &typed))? {
             Done::Rows(rows) => Ok(rows),
             _ => Ok(Vec::new()),
         }
@@ -381,13 +378,7 @@ impl PgSession {
         let st = self.prepare(sql)?;
         let params = pg_params(params);
         if !self.later.is_empty() {
-            let writes = std::mem::take(&mut self.later);
-            let before = self.pending.take();
-            return match self.client.pipeline(
-                before.as_deref(),
-                &writes,
-                Then::Execute(&st, &params),
-            )? {
+            return match self.after_kept(Then::Execute(&st, &params))? {
                 Done::Count(n) => Ok(n),
                 _ => Ok(0),
             };
@@ -401,10 +392,7 @@ impl PgSession {
     /// Runs simple statements (after what was deferred).
     pub fn batch_execute(&mut self, sql: &str) -> Result<()> {
         if !self.later.is_empty() {
-            let writes = std::mem::take(&mut self.later);
-            let before = self.pending.take();
-            self.client
-                .pipeline(before.as_deref(), &writes, Then::Simple(sql))?;
+            self.after_kept(Then::Simple(sql))?;
             return Ok(());
         }
         match self.pending.take() {
