@@ -534,14 +534,11 @@ async fn main() {
         .step_by(2)
         .map(|g| json!({"displayName": format!("Group {g}")}))
         .collect();
-    let lic: Value = admin(Method::POST, &format!("/tenants/{tenant}/licenses"))
-        .json(&json!({"name": "Pro", "seats": n / 3, "groups": selected}))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let lic = answer(
+        admin(Method::POST, &format!("/tenants/{tenant}/licenses"))
+            .json(&json!({"name": "Pro", "seats": n / 3, "groups": selected})),
+    )
+    .await;
     let license = lic["id"].as_str().unwrap().to_owned();
 
     // Initial sync, 2: groups created empty, then members PATCHed in batches of 100.
@@ -588,16 +585,11 @@ async fn main() {
         .await;
         f.print("members", MEMBER_BATCH);
     }
-    let seats: Value = admin(
+    let seats = answer(admin(
         Method::GET,
         &format!("/tenants/{tenant}/licenses/{license}"),
-    )
-    .send()
-    .await
-    .unwrap()
-    .json()
-    .await
-    .unwrap();
+    ))
+    .await;
     println!(
         "| (license after the sync: {} granted, {} blocked of {} seats) | | | | |",
         seats["granted"], seats["blocked"], seats["seats"]
@@ -706,13 +698,11 @@ async fn main() {
 
     // The same seat check through the product API, with a product token (a token lookup more).
     {
-        let issued: Value = admin(Method::POST, &format!("/tenants/{tenant}/product-tokens"))
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let issued = answer(admin(
+            Method::POST,
+            &format!("/tenants/{tenant}/product-tokens"),
+        ))
+        .await;
         let product = issued["token"].as_str().unwrap().to_owned();
         let (t, l) = (tenant.clone(), license.clone());
         let f = drive(
@@ -857,17 +847,14 @@ async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c:
         )
         .await;
         let ids = std::mem::take(&mut *ids.lock().unwrap());
-        let group: Value = client
-            .post(format!("{}/scim/v2/Groups", first.base))
-            .bearer_auth(&token)
-            .header("Content-Type", "application/scim+json")
-            .body(json!({"schemas": [GROUP], "displayName": "Licensed"}).to_string())
-            .send()
-            .await
-            .unwrap()
-            .json()
-            .await
-            .unwrap();
+        let group = answer(
+            client
+                .post(format!("{}/scim/v2/Groups", first.base))
+                .bearer_auth(&token)
+                .header("Content-Type", "application/scim+json")
+                .body(json!({"schemas": [GROUP], "displayName": "Licensed"}).to_string()),
+        )
+        .await;
         let group = group["id"].as_str().unwrap().to_owned();
         let r = admin(Method::POST, &format!("/tenants/{tenant}/licenses"))
             .json(
@@ -969,27 +956,26 @@ async fn tenants_phase(url: &str, first: &Daemon, tenants: usize, per: usize, c:
 /// Creates a tenant named `name` through the admin API at `base` and a SCIM token for it:
 /// (tenant id, token).
 async fn new_tenant(client: &Client, base: &str, name: &str) -> (String, String) {
-    let made: Value = client
-        .post(format!("{base}/admin/v1/tenants"))
-        .bearer_auth(ADMIN)
-        .json(&json!({ "name": name }))
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let made = answer(
+        client
+            .post(format!("{base}/admin/v1/tenants"))
+            .bearer_auth(ADMIN)
+            .json(&json!({ "name": name })),
+    )
+    .await;
     let tenant = made["id"].as_str().unwrap().to_owned();
-    let tok: Value = client
-        .post(format!("{base}/admin/v1/tenants/{tenant}/tokens"))
-        .bearer_auth(ADMIN)
-        .send()
-        .await
-        .unwrap()
-        .json()
-        .await
-        .unwrap();
+    let tok = answer(
+        client
+            .post(format!("{base}/admin/v1/tenants/{tenant}/tokens"))
+            .bearer_auth(ADMIN),
+    )
+    .await;
     (tenant, tok["token"].as_str().unwrap().to_owned())
+}
+
+/// The JSON answer of a setup request (which must be answered).
+async fn answer(r: reqwest::RequestBuilder) -> Value {
+    r.send().await.unwrap().json().await.unwrap()
 }
 
 /// A PATCH adding one member to a group, as bytes.

@@ -859,8 +859,11 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn seat(&mut self, l: LicenseKey, user: &str) -> Result<Option<Seat>> {
-        if let Some(seat) = self.known.seats.get(&(l, user.to_owned())) {
-            return Ok(seat.clone());
+        // (Nothing read ahead on SQLite: no key is made for the lookup.)
+        if !self.known.seats.is_empty() {
+            if let Some(seat) = self.known.seats.get(&(l, user.to_owned())) {
+                return Ok(seat.clone());
+            }
         }
         self.c
             .prepare_cached(&format!(
@@ -933,8 +936,10 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn save_seat(&mut self, l: LicenseKey, seat: &Seat, previous: Option<SeatState>) -> Result<()> {
-        if let Some(known) = self.known.seats.get_mut(&(l, seat.user.clone())) {
-            *known = Some(seat.clone());
+        if !self.known.seats.is_empty() {
+            if let Some(known) = self.known.seats.get_mut(&(l, seat.user.clone())) {
+                *known = Some(seat.clone());
+            }
         }
         // Sent with the run's next statement (`Db::execute_later`): the rows a run writes cost
         // no round trip each.
@@ -961,8 +966,10 @@ impl SeatStore for TxSeats<'_> {
     }
 
     fn remove_seat(&mut self, l: LicenseKey, user: &str, previous: SeatState) -> Result<()> {
-        if let Some(known) = self.known.seats.get_mut(&(l, user.to_owned())) {
-            *known = None;
+        if !self.known.seats.is_empty() {
+            if let Some(known) = self.known.seats.get_mut(&(l, user.to_owned())) {
+                *known = None;
+            }
         }
         let n = self
             .c
